@@ -1,0 +1,104 @@
+/*
+ * http_server.h: the HTTP/1.1 server every daemon uses, on libevent's evhttp.
+ *
+ * Routing is by exact path. A server may have a process prefix ("master" or "slave(1)"):
+ * a route registered as "/state" is then reachable both as "/state" and as "/<prefix>/state"
+ * (protocol doc §1.1), and cm_http_request_path() reports the path as requested.
+ * Request bodies larger than max_body are refused by evhttp with 413 before any handler runs.
+ *
+ * Responses: a handler must answer every request exactly once, either at once
+ * (cm_http_respond*) or later from the same event loop, or by turning it into a stream.
+ * Streams are chunked responses whose headers are flushed immediately; each
+ * cm_http_stream_send writes one chunk. When the peer goes away the stream's close callback
+ * runs once and the stream is freed right after it returns; a stream ended by us
+ * (cm_http_stream_end) does not call the close callback.
+ *
+ * Threading: everything runs on the event loop the server was created on.
+ */
+#ifndef CM_HTTP_SERVER_H
+#define CM_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evhttp_request;
+struct cm_http_server;
+struct cm_http_stream;
+
+/* A request being handled. Valid until it is answered or turned into a stream. */
+struct cm_http_request {
+    struct evhttp_request *ev;
+    struct cm_http_server *server;
+    const char *method; /* "GET", "POST", ... */
+    char *path;         /* decoded path without query, as requested */
+    char *query;        /* raw query string or NULL */
+    const uint8_t *body;
+    size_t body_len;
+};
+
+typedef void (*cm_http_handler)(struct cm_http_request *req, void *arg);
+typedef void (*cm_http_stream_close_cb)(struct cm_http_stream *stream, void *arg);
+
+/* Creates a server on base. prefix may be NULL. Returns NULL on failure. */
+struct cm_http_server *cm_http_server_new(struct event_base *base, const char *prefix,
+                                          size_t max_body);
+/* Closes the listener and every open stream (their close callbacks run). NULL is a no-op. */
+void cm_http_server_free(struct cm_http_server *srv);
+
+/* Binds ip:port (port 0 picks a free port) and stores the bound port in *bound (may be NULL).
+ * Returns 0 or -errno. */
+int cm_http_server_bind(struct cm_http_server *srv, const char *ip, uint16_t port,
+                        uint16_t *bound);
+
+/* Registers handler for path (e.g. "/api/v1/scheduler"). Later registrations of the same path
+ * replace earlier ones. */
+void cm_http_server_route(struct cm_http_server *srv, const char *path, cm_http_handler handler,
+                          void *arg);
+/* Handler for paths that match no route (default: 404). */
+void cm_http_server_fallback(struct cm_http_server *srv, cm_http_handler handler, void *arg);
+
+/* Request accessors. Header lookup is case-insensitive; returns NULL if absent. */
+const char *cm_http_request_header(const struct cm_http_request *req, const char *name);
+/* Decoded value of query parameter name, malloc'd, or NULL if absent. */
+char *cm_http_request_query_param(const struct cm_http_request *req, const char *name);
+/* The peer's IP address as text (static per request). */
+const char *cm_http_request_peer(const struct cm_http_request *req);
+
+/* Adds a response header (before responding). */
+void cm_http_add_header(struct cm_http_request *req, const char *name, const char *value);
+
+/* Answers with code, content type (may be NULL for no body) and body. */
+void cm_http_respond(struct cm_http_request *req, int code, const char *content_type,
+                     const void *body, size_t len);
+/* Answers with a text/plain; charset=utf-8 body (printf-style); used for every error. */
+void cm_http_respond_text(struct cm_http_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answers 200 with application/json (compact); honours ?jsonp=cb by wrapping the body as
+ * cb(...) with text/javascript. Takes ownership of json (decref'd). */
+void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json);
+
+/* Starts a chunked 200-or-code response with content type and flushes headers (add any extra
+ * header such as Mesos-Stream-Id with cm_http_add_header before). The request is consumed.
+ * close_cb runs when the peer disconnects. Returns the stream (never NULL). */
+struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int code,
+                                            const char *content_type,
+                                            cm_http_stream_close_cb close_cb, void *arg);
+/* Sends one chunk. Returns 0 or CM_ECLOSED. */
+int cm_http_stream_send(struct cm_http_stream *stream, const void *data, size_t len);
+/* Ends the chunked response and frees the stream; the close callback does not run. */
+void cm_http_stream_end(struct cm_http_stream *stream);
+/* Bytes queued on the stream's connection but not yet written (for back-pressure). */
+size_t cm_http_stream_pending(const struct cm_http_stream *stream);
+
+/* Helpers for the Mesos API edge (protocol doc §1.2). */
+enum cm_media { CM_MEDIA_NONE = 0, CM_MEDIA_JSON, CM_MEDIA_PROTOBUF, CM_MEDIA_UNSUPPORTED };
+/* Classifies a Content-Type header leniently (parameters and case ignored). */
+enum cm_media cm_http_content_type(const char *header);
+/* Picks the response type for an Accept header: JSON if acceptable (absent, * / *,
+ * application/ *, application/json, q>0), else protobuf if acceptable, else NONE (406). */
+enum cm_media cm_http_negotiate(const char *accept);
+const char *cm_media_name(enum cm_media media);
+
+#endif

@@ -1,0 +1,58 @@
+#include "log.h"
+
+#include "errors.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Process-wide logging settings; written once by a daemon's main before the loop starts. */
+static enum cm_log_level log_level = CM_LOG_INFO;
+static FILE *log_file;
+
+void cm_log_set_level(enum cm_log_level level) { log_level = level; }
+
+void cm_log_set_file(FILE *f) { log_file = f; }
+
+int cm_log_parse_level(const char *text, enum cm_log_level *out)
+{
+    static const char *names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(text, names[i]) == 0) {
+            *out = (enum cm_log_level)i;
+            return 0;
+        }
+    }
+    return CM_EINVAL;
+}
+
+void cm_log(enum cm_log_level level, const char *module, const char *fmt, ...)
+{
+    if (level < log_level)
+        return;
+    FILE *out = log_file ? log_file : stderr;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    char line[4096];
+    int n = snprintf(line, sizeof line, "%c%02d%02d %02d:%02d:%02d.%06ld %d %s] ", "DIWE"[level],
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (long)tv.tv_usec, (int)getpid(), module);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof line)
+        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    /* One fputs per line keeps lines whole when several processes share a file. */
+    size_t len = strlen(line);
+    if (len + 1 < sizeof line) {
+        line[len] = '\n';
+        line[len + 1] = '\0';
+    }
+    fputs(line, out);
+    fflush(out);
+}
