@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cmesos needs to build, test and run, skipping what is there.
+# Sourced or run by scripts/quickstart.sh and scripts/test.sh; needs root when something is missing.
+set -euo pipefail
+
+CMESOS_PACKAGES=(
+  gcc make cmake pkg-config
+  protobuf-c-compiler libprotobuf-c-dev
+  libevent-dev libcurl4-openssl-dev libjansson-dev
+  clang-format curl procps ca-certificates
+)
+
+missing=()
+for pkg in "${CMESOS_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "cmesos: installing missing packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "cmesos: run as root (or install these packages yourself): ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds cmesos twice (normal, and with ASan+UBSan) and runs the whole
+# ctest suite in both builds, plus the clang-format check. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== clang-format check"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src include tests bench examples -name '*.[ch]')
+if [ -n "$files" ]; then
+  # shellcheck disable=SC2086
+  clang-format --dry-run --Werror $files
+fi
+
+run_suite() {
+  local dir=$1; shift
+  echo "== build $dir ($*)"
+  cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$root/$dir" -j"$jobs"
+  echo "== test $dir"
+  (cd "$root/$dir" && ctest --output-on-failure -j"$jobs" --timeout 300)
+}
+
+run_suite build
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite build-asan -DCMESOS_SANITIZE=ON
+echo "== all tests passed (normal and sanitizer builds)"

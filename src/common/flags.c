@@ -1,0 +1,418 @@
+/*
+ * flags.c: Mesos-style command-line flags. Parsing is two passes: the command line first
+ * (so it wins), then MESOS_<NAME> environment variables for flags still unset, then the
+ * required check.
+ */
+#include "flags.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+/* Values read through file:// are configuration, not bulk data; refuse anything larger. */
+#define CM_FLAGS_MAX_FILE (16u << 20)
+
+static struct cm_flag *flag_find(struct cm_flag *flags, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(flags[i].name) == len && memcmp(flags[i].name, name, len) == 0)
+            return &flags[i];
+        if (flags[i].alias && strlen(flags[i].alias) == len &&
+            memcmp(flags[i].alias, name, len) == 0)
+            return &flags[i];
+    }
+    return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        *out = true;
+        return 0;
+    }
+    if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        *out = false;
+        return 0;
+    }
+    return CM_EINVAL;
+}
+
+/* Reads a file:// value, trimming surrounding whitespace as Mesos does. */
+static int read_file_value(const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cm_fail(CM_EINVAL, err, errlen, "cannot read '%s': %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        abort();
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap >= CM_FLAGS_MAX_FILE) {
+                fclose(f);
+                free(buf);
+                return cm_fail(CM_EINVAL, err, errlen, "file '%s' is too large", path);
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                abort();
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        if (got == 0)
+            break;
+        len += got;
+    }
+    int ferr = ferror(f);
+    fclose(f);
+    if (ferr) {
+        free(buf);
+        return cm_fail(CM_EINVAL, err, errlen, "error reading '%s'", path);
+    }
+    buf[len] = '\0';
+    size_t start = 0;
+    while (start < len && isspace((unsigned char)buf[start]))
+        start++;
+    while (len > start && isspace((unsigned char)buf[len - 1]))
+        len--;
+    memmove(buf, buf + start, len - start);
+    buf[len - start] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* Stores value into flag f; err receives the reason on failure (without the flag name). */
+static int flag_assign(struct cm_flag *f, const char *value, char *err, size_t errlen)
+{
+    char *end;
+    switch (f->type) {
+    case CM_FLAG_STRING: {
+        char *copy;
+        if (strncmp(value, "file://", 7) == 0) {
+            int rc = read_file_value(value + 7, &copy, err, errlen);
+            if (rc)
+                return rc;
+        } else {
+            copy = strdup(value);
+            if (!copy)
+                abort();
+        }
+        char **dst = f->dst;
+        if (f->set)
+            free(*dst);
+        *dst = copy;
+        break;
+    }
+    case CM_FLAG_BOOL:
+        if (parse_bool(value, f->dst) != 0)
+            return cm_fail(CM_EINVAL, err, errlen, "expected 'true' or 'false', got '%s'",
+                           value);
+        break;
+    case CM_FLAG_INT: {
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (!*value || *end || errno)
+            return cm_fail(CM_EINVAL, err, errlen, "expected an integer, got '%s'", value);
+        *(long *)f->dst = v;
+        break;
+    }
+    case CM_FLAG_DOUBLE: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (!*value || *end || errno || !isfinite(v))
+            return cm_fail(CM_EINVAL, err, errlen, "expected a number, got '%s'", value);
+        *(double *)f->dst = v;
+        break;
+    }
+    case CM_FLAG_DURATION:
+        if (cm_duration_parse(value, f->dst) != 0)
+            return cm_fail(CM_EINVAL, err, errlen, "expected a duration like '5secs', got '%s'",
+                           value);
+        break;
+    case CM_FLAG_BYTES:
+        if (cm_bytes_parse(value, f->dst) != 0)
+            return cm_fail(CM_EINVAL, err, errlen, "expected a size like '512MB', got '%s'",
+                           value);
+        break;
+    }
+    f->set = true;
+    return 0;
+}
+
+static int flag_load(struct cm_flag *f, const char *value, char *why, size_t whylen)
+{
+    char err[256];
+    if (flag_assign(f, value, err, sizeof err) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Failed to load flag '%s': %s", f->name, err);
+    return 0;
+}
+
+/* Handles one "--..." argument (arg points after the dashes). */
+static int parse_arg(struct cm_flag *flags, size_t n, const char *arg, char *why, size_t whylen)
+{
+    const char *eq = strchr(arg, '=');
+    size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
+    struct cm_flag *f = flag_find(flags, n, arg, namelen);
+    bool negated = false;
+    if (!f && namelen > 3 && strncmp(arg, "no-", 3) == 0) {
+        f = flag_find(flags, n, arg + 3, namelen - 3);
+        negated = f != NULL;
+    }
+    if (!f)
+        return cm_fail(CM_EINVAL, why, whylen, "Failed to load unknown flag '%.*s'",
+                       (int)namelen, arg);
+    if (f->set)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' given more than once", f->name);
+    if (negated) {
+        if (f->type != CM_FLAG_BOOL || eq)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Failed to load flag '%s': '--no-%s' is only for boolean flags "
+                           "and takes no value",
+                           f->name, f->name);
+        return flag_load(f, "false", why, whylen);
+    }
+    if (!eq) {
+        if (f->type != CM_FLAG_BOOL)
+            return cm_fail(CM_EINVAL, why, whylen, "Failed to load flag '%s': missing value",
+                           f->name);
+        return flag_load(f, "true", why, whylen);
+    }
+    return flag_load(f, eq + 1, why, whylen);
+}
+
+static const char *env_lookup(const char *name)
+{
+    char var[256];
+    size_t len = strlen(name);
+    if (len + 7 > sizeof var)
+        return NULL;
+    memcpy(var, "MESOS_", 6);
+    for (size_t i = 0; i < len; i++)
+        var[6 + i] = (char)toupper((unsigned char)name[i]);
+    var[6 + len] = '\0';
+    return getenv(var);
+}
+
+int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const char *summary,
+                   char *why, size_t whylen)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "--help=true") == 0) {
+            cm_flags_usage(flags, n, argc > 0 ? argv[0] : "program", summary, stdout);
+            return CM_EHELP;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0' || a[2] == '=')
+            return cm_fail(CM_EINVAL, why, whylen, "Failed to load unknown argument '%s'", a);
+        int rc = parse_arg(flags, n, a + 2, why, whylen);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cm_flag *f = &flags[i];
+        if (f->set)
+            continue;
+        const char *v = env_lookup(f->name);
+        if (!v && f->alias)
+            v = env_lookup(f->alias);
+        if (v) {
+            int rc = flag_load(f, v, why, whylen);
+            if (rc)
+                return rc;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (flags[i].required && !flags[i].set)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Flag '%s' is required, but it was not provided", flags[i].name);
+    }
+    return 0;
+}
+
+void cm_flags_usage(const struct cm_flag *flags, size_t n, const char *prog, const char *summary,
+                    FILE *f)
+{
+    fprintf(f, "Usage: %s [options]\n\n", prog ? prog : "program");
+    if (summary && *summary)
+        fprintf(f, "%s\n\n", summary);
+    for (size_t i = 0; i < n; i++) {
+        const struct cm_flag *fl = &flags[i];
+        char left[160];
+        if (fl->type == CM_FLAG_BOOL)
+            snprintf(left, sizeof left, "  --[no-]%s", fl->name);
+        else
+            snprintf(left, sizeof left, "  --%s=VALUE", fl->name);
+        fprintf(f, "%-40s %s%s\n", left, fl->help ? fl->help : "",
+                fl->required ? " (required)" : "");
+        if (fl->alias)
+            fprintf(f, "%-40s (also --%s)\n", "", fl->alias);
+    }
+}
+
+static void bytes_format(uint64_t b, char *buf, size_t len)
+{
+    static const struct {
+        const char *unit;
+        uint64_t size;
+    } units[] = {{"TB", 1ull << 40}, {"GB", 1ull << 30}, {"MB", 1ull << 20}, {"KB", 1ull << 10}};
+    for (size_t i = 0; b && i < sizeof units / sizeof units[0]; i++) {
+        if (b % units[i].size == 0) {
+            snprintf(buf, len, "%" PRIu64 "%s", b / units[i].size, units[i].unit);
+            return;
+        }
+    }
+    snprintf(buf, len, "%" PRIu64 "B", b);
+}
+
+json_t *cm_flags_to_json(const struct cm_flag *flags, size_t n)
+{
+    json_t *o = json_object();
+    if (!o)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        const struct cm_flag *f = &flags[i];
+        char buf[64];
+        const char *s = buf;
+        switch (f->type) {
+        case CM_FLAG_STRING:
+            s = *(char *const *)f->dst;
+            break;
+        case CM_FLAG_BOOL: s = *(const bool *)f->dst ? "true" : "false"; break;
+        case CM_FLAG_INT: snprintf(buf, sizeof buf, "%ld", *(const long *)f->dst); break;
+        case CM_FLAG_DOUBLE: snprintf(buf, sizeof buf, "%.15g", *(const double *)f->dst); break;
+        case CM_FLAG_DURATION: cm_duration_format(*(const double *)f->dst, buf, sizeof buf); break;
+        case CM_FLAG_BYTES: bytes_format(*(const uint64_t *)f->dst, buf, sizeof buf); break;
+        }
+        if (s)
+            json_object_set_new(o, f->name, json_string(s));
+    }
+    return o;
+}
+
+void cm_flags_cleanup(struct cm_flag *flags, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (flags[i].type == CM_FLAG_STRING && flags[i].set) {
+            char **dst = flags[i].dst;
+            free(*dst);
+            *dst = NULL;
+        }
+        flags[i].set = false;
+    }
+}
+
+/* Parses "<decimal number><suffix>" into the number and a pointer to the suffix. Only plain
+ * decimals are accepted (no sign, exponent, hex, inf or nan). */
+static int parse_number_prefix(const char *text, double *num, const char **suffix)
+{
+    const char *p = text;
+    int digits = 0, dots = 0;
+    while (isdigit((unsigned char)*p) || *p == '.') {
+        if (*p == '.')
+            dots++;
+        else
+            digits++;
+        p++;
+    }
+    if (digits == 0 || dots > 1)
+        return CM_EINVAL;
+    char tmp[64];
+    size_t len = (size_t)(p - text);
+    if (len >= sizeof tmp)
+        return CM_EINVAL;
+    memcpy(tmp, text, len);
+    tmp[len] = '\0';
+    *num = strtod(tmp, NULL);
+    if (!isfinite(*num))
+        return CM_EINVAL;
+    *suffix = p;
+    return 0;
+}
+
+static const struct {
+    const char *unit;
+    double secs;
+} duration_units[] = {
+    {"weeks", 604800.0}, {"days", 86400.0}, {"hrs", 3600.0}, {"mins", 60.0},
+    {"secs", 1.0},       {"ms", 1e-3},      {"us", 1e-6},    {"ns", 1e-9},
+};
+
+int cm_duration_parse(const char *text, double *secs)
+{
+    double num;
+    const char *suffix;
+    if (!text || parse_number_prefix(text, &num, &suffix) != 0)
+        return CM_EINVAL;
+    if (*suffix == '\0') {
+        *secs = num;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
+        if (strcmp(suffix, duration_units[i].unit) == 0) {
+            *secs = num * duration_units[i].secs;
+            return 0;
+        }
+    }
+    return CM_EINVAL;
+}
+
+void cm_duration_format(double secs, char *buf, size_t len)
+{
+    /* Like stout: the largest unit the value reaches, with a fractional count if needed. */
+    double a = fabs(secs);
+    size_t nunits = sizeof duration_units / sizeof duration_units[0];
+    size_t u = nunits - 1;
+    for (size_t i = 0; i < nunits; i++) {
+        if (a >= duration_units[i].secs * (1 - 1e-12)) {
+            u = i;
+            break;
+        }
+    }
+    if (secs == 0)
+        u = 4; /* "0secs" */
+    double v = secs / duration_units[u].secs;
+    /* Drop floating-point noise such as 0.1 * 1000 = 100.00000000000001. */
+    double r = round(v);
+    if (fabs(v - r) < 1e-9 * (fabs(v) > 1 ? fabs(v) : 1))
+        v = r;
+    snprintf(buf, len, "%.15g%s", v, duration_units[u].unit);
+}
+
+int cm_bytes_parse(const char *text, uint64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        double size;
+    } units[] = {{"B", 1.0},
+                 {"KB", 1024.0},
+                 {"MB", 1048576.0},
+                 {"GB", 1073741824.0},
+                 {"TB", 1099511627776.0}};
+    double num;
+    const char *suffix;
+    if (!text || parse_number_prefix(text, &num, &suffix) != 0)
+        return CM_EINVAL;
+    double mult = 0;
+    if (*suffix == '\0')
+        mult = 1.0;
+    for (size_t i = 0; !mult && i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(suffix, units[i].unit) == 0)
+            mult = units[i].size;
+    }
+    if (!mult)
+        return CM_EINVAL;
+    double v = num * mult;
+    if (v >= 18446744073709551616.0)
+        return CM_EINVAL;
+    *bytes = (uint64_t)v;
+    return 0;
+}
