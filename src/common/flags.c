@@ -112,8 +112,7 @@ static int flag_assign(struct cm_flag *f, const char *value, char *err, size_t e
     }
     case CM_FLAG_BOOL:
         if (parse_bool(value, f->dst) != 0)
-            return cm_fail(CM_EINVAL, err, errlen, "expected 'true' or 'false', got '%s'",
-                           value);
+            return cm_fail(CM_EINVAL, err, errlen, "expected 'true' or 'false', got '%s'", value);
         break;
     case CM_FLAG_INT: {
         errno = 0;
@@ -138,8 +137,7 @@ static int flag_assign(struct cm_flag *f, const char *value, char *err, size_t e
         break;
     case CM_FLAG_BYTES:
         if (cm_bytes_parse(value, f->dst) != 0)
-            return cm_fail(CM_EINVAL, err, errlen, "expected a size like '512MB', got '%s'",
-                           value);
+            return cm_fail(CM_EINVAL, err, errlen, "expected a size like '512MB', got '%s'", value);
         break;
     }
     f->set = true;
@@ -166,8 +164,8 @@ static int parse_arg(struct cm_flag *flags, size_t n, const char *arg, char *why
         negated = f != NULL;
     }
     if (!f)
-        return cm_fail(CM_EINVAL, why, whylen, "Failed to load unknown flag '%.*s'",
-                       (int)namelen, arg);
+        return cm_fail(CM_EINVAL, why, whylen, "Failed to load unknown flag '%.*s'", (int)namelen,
+                       arg);
     if (f->set)
         return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' given more than once", f->name);
     if (negated) {
@@ -232,8 +230,8 @@ int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const
     }
     for (size_t i = 0; i < n; i++) {
         if (flags[i].required && !flags[i].set)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "Flag '%s' is required, but it was not provided", flags[i].name);
+            return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' is required, but it was not provided",
+                           flags[i].name);
     }
     return 0;
 }
@@ -283,9 +281,7 @@ json_t *cm_flags_to_json(const struct cm_flag *flags, size_t n)
         char buf[64];
         const char *s = buf;
         switch (f->type) {
-        case CM_FLAG_STRING:
-            s = *(char *const *)f->dst;
-            break;
+        case CM_FLAG_STRING: s = *(char *const *)f->dst; break;
         case CM_FLAG_BOOL: s = *(const bool *)f->dst ? "true" : "false"; break;
         case CM_FLAG_INT: snprintf(buf, sizeof buf, "%ld", *(const long *)f->dst); break;
         case CM_FLAG_DOUBLE: snprintf(buf, sizeof buf, "%.15g", *(const double *)f->dst); break;

@@ -58,7 +58,8 @@ void cm_flags_cleanup(struct cm_flag *flags, size_t n);
 
 /* "5secs" -> 5.0. Returns 0 or CM_EINVAL. */
 int cm_duration_parse(const char *text, double *secs);
-/* 5.0 -> "5secs", 900 -> "15mins" (largest exact unit), into buf. */
+/* 5.0 -> "5secs", 900 -> "15mins", 90 -> "1.5mins": like stout, the largest unit the value
+ * reaches, with a fractional count when needed; into buf. */
 void cm_duration_format(double secs, char *buf, size_t len);
 /* "512MB" -> bytes. Returns 0 or CM_EINVAL. */
 int cm_bytes_parse(const char *text, uint64_t *bytes);

@@ -49,8 +49,7 @@ void cm_http_server_free(struct cm_http_server *srv);
 
 /* Binds ip:port (port 0 picks a free port) and stores the bound port in *bound (may be NULL).
  * Returns 0 or -errno. */
-int cm_http_server_bind(struct cm_http_server *srv, const char *ip, uint16_t port,
-                        uint16_t *bound);
+int cm_http_server_bind(struct cm_http_server *srv, const char *ip, uint16_t port, uint16_t *bound);
 
 /* Registers handler for path (e.g. "/api/v1/scheduler"). Later registrations of the same path
  * replace earlier ones. */
@@ -99,6 +98,7 @@ enum cm_media cm_http_content_type(const char *header);
 /* Picks the response type for an Accept header: JSON if acceptable (absent, * / *,
  * application/ *, application/json, q>0), else protobuf if acceptable, else NONE (406). */
 enum cm_media cm_http_negotiate(const char *accept);
+/* The MIME type string of JSON or PROTOBUF (for Content-Type); "" for the others. */
 const char *cm_media_name(enum cm_media media);
 
 #endif

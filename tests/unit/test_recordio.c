@@ -112,8 +112,8 @@ static void test_oversize_is_sticky(void)
 
 static void test_bad_headers(void)
 {
-    static const char *bad[] = {"0\n",  "\n",    "x\n",  " 5\nhello", "5\r\nhello", "-1\n",
-                                "5 \n", "+5\nhi", "1a\n", "00\n"};
+    static const char *bad[] = {"0\n",  "\n",   "x\n",    " 5\nhello", "5\r\nhello",
+                                "-1\n", "5 \n", "+5\nhi", "1a\n",      "00\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct cm_recordio_decoder d;
         struct collected c = {0};

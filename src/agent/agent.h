@@ -1,0 +1,73 @@
+/*
+ * agent.h: the mesos-agent daemon (struct cm_agent) — the only daemon struct of the agent.
+ *
+ * The agent registers with the master over our link (docs: link.md, proto/cmesos/internal.proto),
+ * launches the built-in command executor (mesos-executor) for every command task in a sandbox
+ * under --work_dir (paths.h), serves the v1 executor API (protocol doc §4) on
+ * /api/v1/executor and /slave(1)/api/v1/executor, relays status updates through the status
+ * update manager (status_update.h) and serves /state, /flags, /health, /version and
+ * /metrics/snapshot.
+ *
+ * State: frameworks -> executors -> tasks, each level a hash table by id; completed
+ * frameworks/executors/tasks are kept in bounded FIFO lists (50 / 150 / 200 as Mesos).
+ * Everything runs on one libevent loop; children are reaped on it (SIGCHLD via evsignal).
+ * Time is read from the injectable clock. On cm_agent_free running executors' process groups
+ * are killed (this issue does not checkpoint, so tasks could not be recovered anyway).
+ */
+#ifndef CM_AGENT_AGENT_H
+#define CM_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "clock.h"
+#include "flags.h"
+
+struct event_base;
+
+/* Read-only after parsing; strings are owned by the flag table (cm_agent_flags_cleanup). */
+struct cm_agent_flags {
+    char *master;
+    char *work_dir;
+    char *ip;
+    long port;
+    char *port_file;
+    char *hostname;
+    char *advertise_ip;
+    char *resources;
+    char *attributes;
+    char *default_role;
+    char *launcher_dir;
+    double executor_registration_timeout;
+    double executor_shutdown_grace_period;
+    char *executor_environment_variables;
+    char *isolation;
+    char *logging_level;
+    double registration_backoff_factor;
+    bool version;
+
+    struct cm_flag table[24];
+    size_t ntable;
+};
+
+/* Sets defaults and builds the table. */
+void cm_agent_flags_init(struct cm_agent_flags *f);
+/* Parses argv. Returns 0, CM_EHELP (usage printed) or CM_EINVAL with why. */
+int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why,
+                         size_t whylen);
+void cm_agent_flags_cleanup(struct cm_agent_flags *f);
+
+struct cm_agent;
+
+/* Creates the agent: validates flags (resources, attributes, isolation, environment, master),
+ * binds the HTTP server, writes --port_file, and starts registering with the master.
+ * flags must outlive the agent. Returns 0 and *out, or an error with why. */
+int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
+                 const struct cm_clock *clock, struct cm_agent **out, char *why, size_t whylen);
+/* Kills running executors' process groups, closes everything and frees. NULL is a no-op. */
+void cm_agent_free(struct cm_agent *agent);
+
+/* The bound HTTP port. */
+unsigned cm_agent_port(const struct cm_agent *agent);
+
+#endif

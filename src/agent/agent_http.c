@@ -1,0 +1,408 @@
+/*
+ * agent_http.c: the agent's HTTP endpoints — routes, /state (protocol doc §6.4), /flags,
+ * /health, /version and /metrics/snapshot (§7). Reads state; never changes it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "agent_internal.h"
+
+/* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
+ * tooling, so we must read and write them. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include "pbjson.h"
+
+static const char *state_name(Mesos__V1__TaskState s)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)s);
+    return v ? v->name : "TASK_UNKNOWN";
+}
+
+static json_t *resources_summary_pb(Mesos__V1__Resource *const *v, size_t n)
+{
+    struct cm_resources r;
+    cm_resources_init(&r);
+    cm_resources_from_proto(&r, v, n, NULL, 0);
+    json_t *j = cm_resources_summary_json(&r);
+    cm_resources_cleanup(&r);
+    return j;
+}
+
+static const char *resource_role(Mesos__V1__Resource *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i]->allocation_info && v[i]->allocation_info->role)
+            return v[i]->allocation_info->role;
+    return NULL;
+}
+
+static json_t *task_json(const struct cm_agent *a, const struct agent_framework *f,
+                         const struct agent_task *t)
+{
+    const Mesos__V1__TaskInfo *ti = t->info;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(ti->task_id->value));
+    json_object_set_new(o, "name", json_string(ti->name ? ti->name : ""));
+    json_object_set_new(o, "framework_id", json_string(f->id));
+    /* Command tasks have no executor_id of their own (it is implied). */
+    json_object_set_new(o, "executor_id",
+                        json_string(ti->executor && ti->executor->executor_id
+                                        ? ti->executor->executor_id->value
+                                        : ""));
+    json_object_set_new(o, "slave_id", json_string(a->agent_id ? a->agent_id : ""));
+    json_object_set_new(o, "state", json_string(state_name(t->state)));
+    json_object_set_new(o, "resources", resources_summary_pb(ti->resources, ti->n_resources));
+    const char *role = resource_role(ti->resources, ti->n_resources);
+    if (role)
+        json_object_set_new(o, "role", json_string(role));
+    json_t *st = json_array();
+    for (size_t i = 0; i < t->nstatuses; i++) {
+        const Mesos__V1__TaskStatus *s = t->statuses[i];
+        json_t *so = json_object();
+        json_object_set_new(so, "state", json_string(state_name(s->state)));
+        json_object_set_new(so, "timestamp", json_real(s->timestamp));
+        if (s->has_healthy)
+            json_object_set_new(so, "healthy", json_boolean(s->healthy));
+        if (s->labels)
+            json_object_set_new(so, "labels", cm_pbjson_to_json(&s->labels->base));
+        if (s->container_status)
+            json_object_set_new(so, "container_status",
+                                cm_pbjson_to_json(&s->container_status->base));
+        json_array_append_new(st, so);
+    }
+    json_object_set_new(o, "statuses", st);
+    if (ti->labels && ti->labels->n_labels)
+        json_object_set_new(o, "labels", cm_pbjson_to_json(&ti->labels->base));
+    if (ti->discovery)
+        json_object_set_new(o, "discovery", cm_pbjson_to_json(&ti->discovery->base));
+    if (ti->container)
+        json_object_set_new(o, "container", cm_pbjson_to_json(&ti->container->base));
+    if (ti->health_check)
+        json_object_set_new(o, "health_check", cm_pbjson_to_json(&ti->health_check->base));
+    return o;
+}
+
+static json_t *queued_task_json(const struct cm_agent *a, const struct agent_task *t)
+{
+    const Mesos__V1__TaskInfo *ti = t->info;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(ti->task_id->value));
+    json_object_set_new(o, "name", json_string(ti->name ? ti->name : ""));
+    json_object_set_new(o, "slave_id", json_string(a->agent_id ? a->agent_id : ""));
+    json_object_set_new(o, "resources", resources_summary_pb(ti->resources, ti->n_resources));
+    const char *role = resource_role(ti->resources, ti->n_resources);
+    if (role)
+        json_object_set_new(o, "role", json_string(role));
+    if (ti->command)
+        json_object_set_new(o, "command", cm_pbjson_to_json(&ti->command->base));
+    if (ti->discovery)
+        json_object_set_new(o, "discovery", cm_pbjson_to_json(&ti->discovery->base));
+    return o;
+}
+
+static json_t *executor_json(const struct cm_agent *a, const struct agent_framework *f,
+                             const struct agent_executor *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(e->id));
+    json_object_set_new(o, "name", json_string(e->info->name ? e->info->name : ""));
+    json_object_set_new(o, "source", json_string(e->info->source ? e->info->source : ""));
+    json_object_set_new(o, "container", json_string(e->container_id));
+    json_object_set_new(o, "directory", json_string(e->directory ? e->directory : ""));
+    json_object_set_new(o, "resources", cm_resources_summary_json(&e->resources));
+    const char *role = resource_role(e->info->resources, e->info->n_resources);
+    if (role)
+        json_object_set_new(o, "role", json_string(role));
+    if (e->info->has_type)
+        json_object_set_new(o, "type", json_string(e->info->type ==
+                                                           MESOS__V1__EXECUTOR_INFO__TYPE__CUSTOM
+                                                       ? "CUSTOM"
+                                                       : "DEFAULT"));
+    if (e->info->labels && e->info->labels->n_labels)
+        json_object_set_new(o, "labels", cm_pbjson_to_json(&e->info->labels->base));
+    json_t *tasks = json_array(), *queued = json_array(), *completed = json_array();
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &e->tasks);
+    const struct agent_task *t;
+    while ((t = cm_hmap_iter_next(&it, NULL))) {
+        if (t->queued)
+            json_array_append_new(queued, queued_task_json(a, t));
+        else if (cm_agent_task_state_terminal(t->state))
+            json_array_append_new(completed, task_json(a, f, t));
+        else
+            json_array_append_new(tasks, task_json(a, f, t));
+    }
+    for (size_t i = 0; i < e->completed_tasks.n; i++)
+        json_array_append_new(completed, task_json(a, f, cm_ring_at(&e->completed_tasks, i)));
+    json_object_set_new(o, "tasks", tasks);
+    json_object_set_new(o, "queued_tasks", queued);
+    json_object_set_new(o, "completed_tasks", completed);
+    return o;
+}
+
+static json_t *framework_json(const struct cm_agent *a, const struct agent_framework *f)
+{
+    const Mesos__V1__FrameworkInfo *fi = f->info;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(f->id));
+    json_object_set_new(o, "name", json_string(fi->name ? fi->name : ""));
+    json_object_set_new(o, "user", json_string(fi->user ? fi->user : ""));
+    json_object_set_new(o, "failover_timeout",
+                        json_real(fi->has_failover_timeout ? fi->failover_timeout : 0.0));
+    json_object_set_new(o, "checkpoint", json_boolean(fi->has_checkpoint && fi->checkpoint));
+    json_object_set_new(o, "hostname", json_string(fi->hostname ? fi->hostname : ""));
+    if (fi->principal)
+        json_object_set_new(o, "principal", json_string(fi->principal));
+    if (fi->n_roles) {
+        json_t *roles = json_array();
+        for (size_t i = 0; i < fi->n_roles; i++)
+            json_array_append_new(roles, json_string(fi->roles[i]));
+        json_object_set_new(o, "roles", roles);
+    } else {
+        json_object_set_new(o, "role", json_string(fi->role ? fi->role : "*"));
+    }
+    json_t *ex = json_array(), *cex = json_array();
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &f->executors);
+    const struct agent_executor *e;
+    while ((e = cm_hmap_iter_next(&it, NULL)))
+        json_array_append_new(ex, executor_json(a, f, e));
+    for (size_t i = 0; i < f->completed_executors.n; i++)
+        json_array_append_new(cex, executor_json(a, f, cm_ring_at(&f->completed_executors, i)));
+    json_object_set_new(o, "executors", ex);
+    json_object_set_new(o, "completed_executors", cex);
+    return o;
+}
+
+/* Resources of live executors (tasks plus executor overhead). */
+static void used_resources(const struct cm_agent *a, struct cm_resources *used)
+{
+    struct cm_hmap_iter fit, eit;
+    cm_hmap_iter_init(&fit, &a->frameworks);
+    const struct agent_framework *f;
+    while ((f = cm_hmap_iter_next(&fit, NULL))) {
+        cm_hmap_iter_init(&eit, &f->executors);
+        const struct agent_executor *e;
+        while ((e = cm_hmap_iter_next(&eit, NULL)))
+            if (e->state != EXECUTOR_TERMINATED)
+                cm_resources_add(used, &e->resources);
+    }
+}
+
+static json_t *resources_full(const struct cm_resources *r)
+{
+    Mesos__V1__Resource **pb = NULL;
+    size_t n = 0;
+    cm_resources_to_proto(r, NULL, &pb, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, cm_pbjson_to_json(&pb[i]->base));
+    cm_resources_proto_free(pb, n);
+    return arr;
+}
+
+static void state_handler(struct cm_http_request *req, void *arg)
+{
+    struct cm_agent *a = arg;
+    json_t *o = json_object();
+    json_object_set_new(o, "version", json_string(CMESOS_VERSION));
+    json_object_set_new(o, "build_date", json_string(__DATE__ " " __TIME__));
+    json_object_set_new(o, "build_time", json_real((double)a->start_time));
+    json_object_set_new(o, "build_user", json_string("cmesos"));
+    json_object_set_new(o, "start_time", json_real(a->start_time));
+    json_object_set_new(o, "id", json_string(a->agent_id ? a->agent_id : ""));
+    json_object_set_new(o, "pid", json_string(a->pid));
+    json_object_set_new(o, "hostname", json_string(a->hostname));
+    json_t *caps = json_array();
+    json_array_append_new(caps, json_string("MULTI_ROLE"));
+    json_array_append_new(caps, json_string("HIERARCHICAL_ROLE"));
+    json_array_append_new(caps, json_string("RESERVATION_REFINEMENT"));
+    json_object_set_new(o, "capabilities", caps);
+    json_object_set_new(o, "resources", cm_resources_summary_json(&a->total));
+
+    struct cm_resources unres, used, used_unres;
+    cm_resources_init(&unres);
+    cm_resources_init(&used);
+    cm_resources_init(&used_unres);
+    cm_resources_unreserved(&a->total, &unres);
+    used_resources(a, &used);
+    cm_resources_unreserved(&used, &used_unres);
+    json_t *reserved = json_object(), *reserved_full = json_object(),
+           *reserved_alloc = json_object();
+    for (size_t i = 0; i < a->total.n; i++) {
+        const char *role = a->total.v[i].role;
+        if (strcmp(role, "*") == 0 || json_object_get(reserved, role))
+            continue;
+        struct cm_resources r, ur;
+        cm_resources_init(&r);
+        cm_resources_init(&ur);
+        cm_resources_reserved_to(&a->total, role, &r);
+        cm_resources_reserved_to(&used, role, &ur);
+        json_object_set_new(reserved, role, cm_resources_summary_json(&r));
+        json_object_set_new(reserved_full, role, resources_full(&r));
+        json_object_set_new(reserved_alloc, role, cm_resources_summary_json(&ur));
+        cm_resources_cleanup(&r);
+        cm_resources_cleanup(&ur);
+    }
+    json_object_set_new(o, "reserved_resources", reserved);
+    json_object_set_new(o, "unreserved_resources", cm_resources_summary_json(&unres));
+    json_object_set_new(o, "reserved_resources_full", reserved_full);
+    json_object_set_new(o, "unreserved_resources_full", resources_full(&unres));
+    json_object_set_new(o, "reserved_resources_allocated", reserved_alloc);
+    json_object_set_new(o, "unreserved_resources_allocated",
+                        cm_resources_summary_json(&used_unres));
+    cm_resources_cleanup(&unres);
+    cm_resources_cleanup(&used);
+    cm_resources_cleanup(&used_unres);
+    json_object_set_new(o, "resource_providers", json_array());
+    json_object_set_new(o, "attributes", cm_attributes_json(&a->attributes));
+    if (a->master_hostname)
+        json_object_set_new(o, "master_hostname", json_string(a->master_hostname));
+    json_object_set_new(o, "flags", cm_flags_to_json(a->flags->table, a->flags->ntable));
+
+    json_t *fws = json_array(), *cfws = json_array();
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &a->frameworks);
+    const struct agent_framework *f;
+    while ((f = cm_hmap_iter_next(&it, NULL)))
+        json_array_append_new(fws, framework_json(a, f));
+    for (size_t i = 0; i < a->completed_frameworks.n; i++)
+        json_array_append_new(cfws, framework_json(a, cm_ring_at(&a->completed_frameworks, i)));
+    json_object_set_new(o, "frameworks", fws);
+    json_object_set_new(o, "completed_frameworks", cfws);
+    cm_http_respond_json(req, 200, o);
+}
+
+static void flags_handler(struct cm_http_request *req, void *arg)
+{
+    struct cm_agent *a = arg;
+    json_t *o = json_object();
+    json_object_set_new(o, "flags", cm_flags_to_json(a->flags->table, a->flags->ntable));
+    cm_http_respond_json(req, 200, o);
+}
+
+static void health_handler(struct cm_http_request *req, void *arg)
+{
+    (void)arg;
+    cm_http_respond(req, 200, NULL, NULL, 0);
+}
+
+static void version_handler(struct cm_http_request *req, void *arg)
+{
+    (void)arg;
+    json_t *o = json_object();
+    json_object_set_new(o, "version", json_string(CMESOS_VERSION));
+    json_object_set_new(o, "build_date", json_string(__DATE__ " " __TIME__));
+    json_object_set_new(o, "build_time", json_real(0));
+    json_object_set_new(o, "build_user", json_string("cmesos"));
+    cm_http_respond_json(req, 200, o);
+}
+
+static void set_num(json_t *o, const char *name, double v)
+{
+    json_object_set_new(o, name, json_real(v));
+}
+
+static void metrics_handler(struct cm_http_request *req, void *arg)
+{
+    struct cm_agent *a = arg;
+    json_t *o = json_object();
+    double t = cm_clock_now(a->clock);
+    set_num(o, "slave/uptime_secs", t - a->start_time);
+    set_num(o, "slave/registered", a->registered ? 1 : 0);
+    set_num(o, "slave/recovery_errors", 0);
+    set_num(o, "slave/frameworks_active", (double)cm_hmap_count(&a->frameworks));
+
+    double registering = 0, running = 0, terminating = 0;
+    double staging = 0, starting = 0, trunning = 0, killing = 0;
+    struct cm_hmap_iter fit, eit, tit;
+    const struct agent_framework *f;
+    const struct agent_executor *e;
+    const struct agent_task *tk;
+    cm_hmap_iter_init(&fit, &a->frameworks);
+    while ((f = cm_hmap_iter_next(&fit, NULL))) {
+        cm_hmap_iter_init(&eit, &f->executors);
+        while ((e = cm_hmap_iter_next(&eit, NULL))) {
+            registering += e->state == EXECUTOR_REGISTERING;
+            running += e->state == EXECUTOR_RUNNING;
+            terminating += e->state == EXECUTOR_TERMINATING;
+            cm_hmap_iter_init(&tit, &e->tasks);
+            while ((tk = cm_hmap_iter_next(&tit, NULL))) {
+                staging += tk->state == MESOS__V1__TASK_STATE__TASK_STAGING;
+                starting += tk->state == MESOS__V1__TASK_STATE__TASK_STARTING;
+                trunning += tk->state == MESOS__V1__TASK_STATE__TASK_RUNNING;
+                killing += tk->state == MESOS__V1__TASK_STATE__TASK_KILLING;
+            }
+        }
+    }
+    set_num(o, "slave/executors_registering", registering);
+    set_num(o, "slave/executors_running", running);
+    set_num(o, "slave/executors_terminating", terminating);
+    set_num(o, "slave/executors_terminated", a->metrics.executors_terminated);
+    set_num(o, "slave/executors_preempted", 0);
+    set_num(o, "slave/tasks_staging", staging);
+    set_num(o, "slave/tasks_starting", starting);
+    set_num(o, "slave/tasks_running", trunning);
+    set_num(o, "slave/tasks_killing", killing);
+    set_num(o, "slave/tasks_finished", a->metrics.tasks_finished);
+    set_num(o, "slave/tasks_failed", a->metrics.tasks_failed);
+    set_num(o, "slave/tasks_killed", a->metrics.tasks_killed);
+    set_num(o, "slave/tasks_lost", a->metrics.tasks_lost);
+    set_num(o, "slave/tasks_gone", a->metrics.tasks_gone);
+    set_num(o, "slave/valid_status_updates", a->metrics.valid_status_updates);
+    set_num(o, "slave/invalid_status_updates", a->metrics.invalid_status_updates);
+    set_num(o, "slave/valid_framework_messages", a->metrics.valid_framework_messages);
+    set_num(o, "slave/invalid_framework_messages", a->metrics.invalid_framework_messages);
+    set_num(o, "slave/container_launch_errors", a->metrics.container_launch_errors);
+
+    struct cm_resources used;
+    cm_resources_init(&used);
+    used_resources(a, &used);
+    static const char *const names[] = {"cpus", "gpus", "mem", "disk"};
+    char key[64];
+    for (size_t i = 0; i < 4; i++) {
+        double tot = cm_scalar_to_double(cm_resources_scalar(&a->total, names[i]));
+        double u = cm_scalar_to_double(cm_resources_scalar(&used, names[i]));
+        snprintf(key, sizeof key, "slave/%s_total", names[i]);
+        set_num(o, key, tot);
+        snprintf(key, sizeof key, "slave/%s_used", names[i]);
+        set_num(o, key, u);
+        snprintf(key, sizeof key, "slave/%s_percent", names[i]);
+        set_num(o, key, tot > 0 ? u / tot : 0);
+        snprintf(key, sizeof key, "slave/%s_revocable_total", names[i]);
+        set_num(o, key, 0);
+        snprintf(key, sizeof key, "slave/%s_revocable_used", names[i]);
+        set_num(o, key, 0);
+        snprintf(key, sizeof key, "slave/%s_revocable_percent", names[i]);
+        set_num(o, key, 0);
+    }
+    cm_resources_cleanup(&used);
+
+    set_num(o, "system/cpus_total", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) < 0)
+        load[0] = load[1] = load[2] = 0;
+    set_num(o, "system/load_1min", load[0]);
+    set_num(o, "system/load_5min", load[1]);
+    set_num(o, "system/load_15min", load[2]);
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        set_num(o, "system/mem_total_bytes", (double)si.totalram * si.mem_unit);
+        set_num(o, "system/mem_free_bytes", (double)si.freeram * si.mem_unit);
+    }
+    cm_http_respond_json(req, 200, o);
+}
+
+void cm_agent_http_routes(struct cm_agent *a)
+{
+    cm_http_server_route(a->http, "/api/v1/executor", cm_agent_executor_api, a);
+    cm_http_server_route(a->http, "/state", state_handler, a);
+    cm_http_server_route(a->http, "/state.json", state_handler, a);
+    cm_http_server_route(a->http, "/flags", flags_handler, a);
+    cm_http_server_route(a->http, "/health", health_handler, a);
+    cm_http_server_route(a->http, "/version", version_handler, a);
+    cm_http_server_route(a->http, "/metrics/snapshot", metrics_handler, a);
+}

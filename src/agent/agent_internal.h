@@ -1,0 +1,147 @@
+/*
+ * agent_internal.h: struct cm_agent and its state records, shared by the agent's own files
+ * (agent.c: lifecycle, master link, executors; agent_http.c: endpoints). Not a public API.
+ */
+#ifndef CM_AGENT_INTERNAL_H
+#define CM_AGENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent.h"
+#include "containerizer/containerizer.h"
+#include "detect.h"
+#include "detector.h"
+#include "hmap.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "mesos/v1/mesos.pb-c.h"
+#include "recordio.h"
+#include "resources.h"
+#include "status_update.h"
+
+#define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
+#define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
+#define CM_AGENT_MAX_COMPLETED_TASKS 200
+
+/* A bounded FIFO: pushing onto a full one frees the oldest element. */
+struct cm_ring {
+    void **v;
+    size_t cap, n, start;
+    void (*free_fn)(void *);
+};
+
+struct agent_framework;
+struct agent_executor;
+
+struct agent_task {
+    struct agent_executor *executor;
+    Mesos__V1__TaskInfo *info; /* owned */
+    Mesos__V1__TaskState state;
+    bool queued; /* waiting for the executor to subscribe */
+    Mesos__V1__TaskStatus **statuses; /* owned copies, oldest first */
+    size_t nstatuses;
+};
+
+enum executor_state {
+    EXECUTOR_REGISTERING,
+    EXECUTOR_RUNNING,
+    EXECUTOR_TERMINATING,
+    EXECUTOR_TERMINATED,
+};
+
+struct agent_executor {
+    struct agent_framework *framework;
+    char *id;
+    Mesos__V1__ExecutorInfo *info; /* owned */
+    char container_id[37];
+    char *directory;
+    pid_t pid; /* 0 once reaped */
+    int wait_status;
+    enum executor_state state;
+    struct cm_http_stream *stream; /* the SUBSCRIBE stream, NULL if none */
+    int media;                     /* enum cm_media of the stream */
+    struct cm_hmap tasks;          /* task id -> struct agent_task (queued and launched) */
+    struct cm_ring completed_tasks;
+    struct cm_resources resources; /* executor + tasks */
+    struct event *registration_timer;
+    struct event *shutdown_timer;
+    Mesos__V1__TaskStatus__Reason failure_reason; /* for tasks failed when it exits */
+    char *failure_message;
+    double shutdown_grace;
+    struct cm_agent *agent;
+};
+
+struct agent_framework {
+    char *id;
+    Mesos__V1__FrameworkInfo *info; /* owned */
+    struct cm_hmap executors;       /* executor id -> struct agent_executor */
+    struct cm_hmap task_index;      /* task id -> struct agent_executor (live tasks) */
+    struct cm_ring completed_executors;
+};
+
+struct cm_agent_metrics {
+    double tasks_finished, tasks_failed, tasks_killed, tasks_lost, tasks_gone, tasks_error,
+        tasks_dropped;
+    double valid_status_updates, invalid_status_updates;
+    double valid_framework_messages, invalid_framework_messages;
+    double executors_terminated, container_launch_errors;
+};
+
+struct cm_agent {
+    struct event_base *base;
+    const struct cm_agent_flags *flags;
+    const struct cm_clock *clock;
+    double start_time;
+
+    struct cm_http_server *http;
+    struct cm_http_client *client;
+    struct cm_containerizer *containerizer;
+    struct cm_sum *sum;
+    struct cm_detector *detector;
+
+    char *bind_ip;
+    char *ip; /* advertised */
+    uint16_t port;
+    char *hostname;
+    char *pid; /* slave(1)@ip:port */
+    char *launcher_dir;
+    json_t *executor_env; /* --executor_environment_variables or NULL */
+    struct cm_resources total;
+    struct cm_attributes attributes;
+
+    /* Master link. */
+    char *agent_id; /* NULL until first registered */
+    char *stream_id;
+    char *master_hostname;
+    char *master_url;
+    struct cm_http_call *register_call;
+    struct cm_recordio_decoder decoder;
+    bool registered;
+    double last_event;
+    double ping_interval;
+    double backoff;
+    struct event *register_timer;
+
+    struct cm_hmap frameworks; /* framework id -> struct agent_framework */
+    struct cm_ring completed_frameworks;
+    struct cm_hmap executors_by_pid; /* "<pid>" -> struct agent_executor */
+
+    struct event *sigchld_event;
+    struct event *tick_timer;
+    struct cm_agent_metrics metrics;
+};
+
+void cm_ring_init(struct cm_ring *r, size_t cap, void (*free_fn)(void *));
+void cm_ring_push(struct cm_ring *r, void *item);
+void *cm_ring_at(const struct cm_ring *r, size_t i);
+void cm_ring_cleanup(struct cm_ring *r);
+
+/* agent_http.c */
+void cm_agent_http_routes(struct cm_agent *agent);
+bool cm_agent_task_state_terminal(Mesos__V1__TaskState s);
+/* agent.c, used by agent_http.c */
+void cm_agent_executor_api(struct cm_http_request *req, void *arg);
+
+#endif

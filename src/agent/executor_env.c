@@ -1,0 +1,145 @@
+/*
+ * executor_env.c: executor environment construction.
+ */
+#include "executor_env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "flags.h"
+
+struct envlist {
+    char **v;
+    size_t n, cap;
+};
+
+static void env_set(struct envlist *e, const char *name, const char *value)
+{
+    size_t nl = strlen(name);
+    char *entry = NULL;
+    if (asprintf(&entry, "%s=%s", name, value) < 0)
+        abort();
+    for (size_t i = 0; i < e->n; i++) {
+        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=') {
+            free(e->v[i]);
+            e->v[i] = entry;
+            return;
+        }
+    }
+    if (e->n + 2 > e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 64;
+        e->v = realloc(e->v, e->cap * sizeof *e->v);
+        if (!e->v)
+            abort();
+    }
+    e->v[e->n++] = entry;
+    e->v[e->n] = NULL;
+}
+
+static void env_set_raw(struct envlist *e, const char *assignment)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return;
+    char *name = strndup(assignment, (size_t)(eq - assignment));
+    if (!name)
+        abort();
+    env_set(e, name, eq + 1);
+    free(name);
+}
+
+const char *cm_executor_env_get(char *const *env, const char *name)
+{
+    size_t nl = strlen(name);
+    for (; env && *env; env++)
+        if (strncmp(*env, name, nl) == 0 && (*env)[nl] == '=')
+            return *env + nl + 1;
+    return NULL;
+}
+
+char **cm_executor_env_build(const struct cm_executor_env_params *p)
+{
+    struct envlist e = {0};
+    if (p->env_flag && json_is_object(p->env_flag)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)p->env_flag, k, v)
+        {
+            if (json_is_string(v))
+                env_set(&e, k, json_string_value(v));
+        }
+        const char *lip = cm_executor_env_get(p->inherited, "LIBPROCESS_IP");
+        if (lip)
+            env_set(&e, "LIBPROCESS_IP", lip);
+    } else {
+        for (char *const *in = p->inherited; in && *in; in++)
+            env_set_raw(&e, *in);
+    }
+    char buf[512];
+    env_set(&e, "MESOS_FRAMEWORK_ID", p->framework_id);
+    env_set(&e, "MESOS_EXECUTOR_ID", p->executor_id);
+    env_set(&e, "MESOS_SLAVE_ID", p->agent_id);
+    snprintf(buf, sizeof buf, "slave(1)@%s:%d", p->agent_ip, p->agent_port);
+    env_set(&e, "MESOS_SLAVE_PID", buf);
+    snprintf(buf, sizeof buf, "%s:%d", p->agent_ip, p->agent_port);
+    env_set(&e, "MESOS_AGENT_ENDPOINT", buf);
+    env_set(&e, "MESOS_DIRECTORY", p->directory);
+    env_set(&e, "MESOS_SANDBOX", p->sandbox ? p->sandbox : p->directory);
+    env_set(&e, "MESOS_CHECKPOINT", p->checkpoint ? "1" : "0");
+    env_set(&e, "MESOS_HTTP_COMMAND_EXECUTOR", "1");
+    cm_duration_format(p->shutdown_grace_period, buf, sizeof buf);
+    env_set(&e, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", buf);
+    if (p->checkpoint) {
+        env_set(&e, "MESOS_RECOVERY_TIMEOUT", "15mins");
+        env_set(&e, "MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs");
+    }
+    env_set(&e, "LIBPROCESS_PORT", "0");
+    if (!e.v) {
+        e.v = calloc(1, sizeof *e.v);
+        if (!e.v)
+            abort();
+    }
+    return e.v;
+}
+
+void cm_executor_env_free(char **env)
+{
+    if (!env)
+        return;
+    for (char **p = env; *p; p++)
+        free(*p);
+    free(env);
+}
+
+json_t *cm_executor_env_parse_flag(const char *text, char *why, size_t whylen)
+{
+    json_error_t err;
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        cm_fail(CM_EINVAL, why, whylen,
+                "Failed to load flag 'executor_environment_variables': %s", err.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        cm_fail(CM_EINVAL, why, whylen,
+                "Failed to load flag 'executor_environment_variables': not a JSON object");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        if (!json_is_string(v) || !*k || strchr(k, '=')) {
+            cm_fail(CM_EINVAL, why, whylen,
+                    "Failed to load flag 'executor_environment_variables': value of '%s' must "
+                    "be a string (and the name must not contain '=')",
+                    k);
+            json_decref(j);
+            return NULL;
+        }
+    }
+    return j;
+}

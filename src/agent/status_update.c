@@ -1,0 +1,257 @@
+/*
+ * status_update.c: per-task ordered, retried, acknowledged status update streams.
+ */
+#include "status_update.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "hmap.h"
+
+struct pending {
+    Mesos__V1__TaskStatus *status; /* owned copy */
+    struct pending *next;
+};
+
+struct stream {
+    char *framework_id;
+    char *executor_id; /* may be NULL */
+    char *task_id;
+    struct pending *head, *tail;
+    size_t count;
+    bool sent;       /* head has been sent at least once */
+    double next_try; /* when to re-send the head */
+    double interval; /* current back-off */
+};
+
+struct cm_sum {
+    const struct cm_clock *clock;
+    cm_sum_send_cb send;
+    void *arg;
+    bool connected;
+    struct cm_hmap streams; /* "<fid>\x01<tid>" -> struct stream */
+};
+
+static char *stream_key(const char *fid, const char *tid)
+{
+    char *k = NULL;
+    if (asprintf(&k, "%s\x01%s", fid, tid) < 0)
+        abort();
+    return k;
+}
+
+static char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+static Mesos__V1__TaskStatus *status_dup(const Mesos__V1__TaskStatus *s)
+{
+    size_t len = protobuf_c_message_get_packed_size(&s->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        abort();
+    protobuf_c_message_pack(&s->base, buf);
+    Mesos__V1__TaskStatus *copy = mesos__v1__task_status__unpack(NULL, len, buf);
+    free(buf);
+    if (!copy)
+        abort();
+    return copy;
+}
+
+struct cm_sum *cm_sum_new(const struct cm_clock *clock, cm_sum_send_cb send, void *arg)
+{
+    struct cm_sum *sum = calloc(1, sizeof *sum);
+    if (!sum)
+        abort();
+    sum->clock = clock;
+    sum->send = send;
+    sum->arg = arg;
+    cm_hmap_init(&sum->streams);
+    return sum;
+}
+
+static void stream_free(struct stream *st)
+{
+    struct pending *p = st->head;
+    while (p) {
+        struct pending *next = p->next;
+        protobuf_c_message_free_unpacked(&p->status->base, NULL);
+        free(p);
+        p = next;
+    }
+    free(st->framework_id);
+    free(st->executor_id);
+    free(st->task_id);
+    free(st);
+}
+
+void cm_sum_free(struct cm_sum *sum)
+{
+    if (!sum)
+        return;
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &sum->streams);
+    struct stream *st;
+    while ((st = cm_hmap_iter_next(&it, NULL)))
+        stream_free(st);
+    cm_hmap_cleanup(&sum->streams);
+    free(sum);
+}
+
+static void send_head(struct cm_sum *sum, struct stream *st, bool first)
+{
+    double now = cm_clock_now(sum->clock);
+    if (first || !st->sent) {
+        st->interval = CM_SUM_RETRY_MIN;
+    } else {
+        st->interval *= 2;
+        if (st->interval > CM_SUM_RETRY_MAX)
+            st->interval = CM_SUM_RETRY_MAX;
+    }
+    st->sent = true;
+    st->next_try = now + st->interval;
+    sum->send(sum->arg, st->framework_id, st->executor_id, st->head->status,
+              st->tail->status->state);
+}
+
+void cm_sum_set_connected(struct cm_sum *sum, bool connected)
+{
+    sum->connected = connected;
+    if (!connected)
+        return;
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &sum->streams);
+    struct stream *st;
+    while ((st = cm_hmap_iter_next(&it, NULL)))
+        send_head(sum, st, true);
+}
+
+int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *executor_id,
+                  const Mesos__V1__TaskStatus *status)
+{
+    if (!status->has_uuid || status->uuid.len != 16 || !status->task_id ||
+        !status->task_id->value)
+        return CM_EINVAL;
+    char *key = stream_key(framework_id, status->task_id->value);
+    struct stream *st = cm_hmap_get(&sum->streams, key);
+    if (!st) {
+        st = calloc(1, sizeof *st);
+        if (!st)
+            abort();
+        st->framework_id = xstrdup(framework_id);
+        st->executor_id = xstrdup(executor_id);
+        st->task_id = xstrdup(status->task_id->value);
+        cm_hmap_put(&sum->streams, key, st);
+    } else {
+        for (struct pending *p = st->head; p; p = p->next) {
+            if (p->status->uuid.len == 16 &&
+                memcmp(p->status->uuid.data, status->uuid.data, 16) == 0) {
+                free(key);
+                return CM_EEXIST;
+            }
+        }
+    }
+    free(key);
+    struct pending *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    p->status = status_dup(status);
+    if (st->tail)
+        st->tail->next = p;
+    else
+        st->head = p;
+    st->tail = p;
+    st->count++;
+    if (st->count == 1 && sum->connected)
+        send_head(sum, st, true);
+    return 0;
+}
+
+int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char *task_id,
+                       const uint8_t *uuid, size_t uuid_len, Mesos__V1__TaskState *acked_state,
+                       bool *stream_done)
+{
+    char *key = stream_key(framework_id, task_id);
+    struct stream *st = cm_hmap_get(&sum->streams, key);
+    int rc = CM_ENOTFOUND;
+    if (!st || !st->head || uuid_len != 16 || st->head->status->uuid.len != 16 ||
+        memcmp(st->head->status->uuid.data, uuid, 16) != 0)
+        goto out;
+    struct pending *p = st->head;
+    st->head = p->next;
+    if (!st->head)
+        st->tail = NULL;
+    st->count--;
+    if (acked_state)
+        *acked_state = p->status->state;
+    protobuf_c_message_free_unpacked(&p->status->base, NULL);
+    free(p);
+    st->sent = false;
+    if (stream_done)
+        *stream_done = st->count == 0;
+    if (st->count == 0) {
+        cm_hmap_del(&sum->streams, key);
+        stream_free(st);
+    } else if (sum->connected) {
+        send_head(sum, st, true);
+    }
+    rc = 0;
+out:
+    free(key);
+    return rc;
+}
+
+void cm_sum_tick(struct cm_sum *sum)
+{
+    if (!sum->connected)
+        return;
+    double now = cm_clock_now(sum->clock);
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &sum->streams);
+    struct stream *st;
+    while ((st = cm_hmap_iter_next(&it, NULL))) {
+        if (!st->head)
+            continue;
+        if (!st->sent)
+            send_head(sum, st, true);
+        else if (now >= st->next_try)
+            send_head(sum, st, false);
+    }
+}
+
+size_t cm_sum_pending(const struct cm_sum *sum, const char *framework_id, const char *task_id,
+                      Mesos__V1__TaskState *head)
+{
+    char *key = stream_key(framework_id, task_id);
+    struct stream *st = cm_hmap_get(&sum->streams, key);
+    free(key);
+    if (!st)
+        return 0;
+    if (head && st->head)
+        *head = st->head->status->state;
+    return st->count;
+}
+
+size_t cm_sum_streams(const struct cm_sum *sum) { return cm_hmap_count(&sum->streams); }
+
+void cm_sum_drop_framework(struct cm_sum *sum, const char *framework_id)
+{
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &sum->streams);
+    struct stream *st;
+    const char *key;
+    while ((st = cm_hmap_iter_next(&it, &key))) {
+        if (strcmp(st->framework_id, framework_id) == 0) {
+            cm_hmap_del(&sum->streams, key);
+            stream_free(st);
+        }
+    }
+}

@@ -1,0 +1,780 @@
+/*
+ * http_server.c: routing, responses and chunked streams on libevent's evhttp.
+ *
+ * A stream (SUBSCRIBE) may stay idle for seconds between heartbeats, and its close callback
+ * must run promptly when the client goes away. evhttp 2.1 notices EOF while a response is
+ * being written (it keeps EV_READ on with no read callback), but that depends on internals and
+ * the bytes it reads pile up unbounded. So every stream also watches its socket with a read
+ * event of its own that drains and drops client bytes; EOF or a socket error closes the
+ * stream and frees the evhttp connection. Whichever notices first wins; the other is removed.
+ */
+#include "http_server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "errors.h"
+
+#define ROUTE_BUCKETS 64
+/* Request headers above this are refused by evhttp (400); Mesos clients send a handful. */
+#define MAX_HEADERS_SIZE (64 * 1024)
+/* How many reads one readiness event of a stream socket may do before yielding. */
+#define WATCH_READS 16
+/* Bytes evhttp may buffer from a stream's client before it stops reading. */
+#define STREAM_INPUT_CAP 4096
+
+struct route {
+    char *path;
+    cm_http_handler handler;
+    void *arg;
+    struct route *next;
+};
+
+/* The request handed to handlers, plus the links that let the server free unanswered ones. */
+struct req_wrap {
+    struct cm_http_request pub;
+    struct req_wrap *prev, *next;
+};
+
+struct cm_http_stream {
+    struct cm_http_server *srv;
+    struct evhttp_request *ev;       /* NULL once the peer was found gone at start */
+    struct evhttp_connection *evcon; /* NULL when ev is NULL */
+    struct event *watch;             /* read-readiness of the socket, or the dead-start timer */
+    struct evbuffer *chunk;
+    cm_http_stream_close_cb close_cb;
+    void *arg;
+    bool in_close; /* the close callback is running; the stream is freed after it */
+    struct cm_http_stream *prev, *next;
+};
+
+struct cm_http_server {
+    struct event_base *base;
+    struct evhttp *http;
+    char *prefix; /* "master", "slave(1)" or NULL */
+    struct route *routes[ROUTE_BUCKETS];
+    cm_http_handler fallback;
+    void *fallback_arg;
+    struct req_wrap *pending; /* requests handed to handlers and not yet answered */
+    struct cm_http_stream *streams;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static size_t hash_path(const char *s)
+{
+    /* FNV-1a: routes are few, the point is only to avoid a scan per request. */
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h % ROUTE_BUCKETS;
+}
+
+static struct route *route_find(const struct cm_http_server *srv, const char *path)
+{
+    for (struct route *r = srv->routes[hash_path(path)]; r; r = r->next)
+        if (strcmp(r->path, path) == 0)
+            return r;
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) (and '+' as space if plus). Malformed escapes stay literal. Returns
+ * NULL if the result would contain a NUL byte, since every caller treats it as a C string. */
+static char *pct_decode(const char *s, size_t n, bool plus)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        abort();
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (c == '+' && plus) {
+            c = ' ';
+        }
+        if (c == '\0') {
+            free(out);
+            return NULL;
+        }
+        out[j++] = c;
+    }
+    out[j] = '\0';
+    return out;
+}
+
+static struct req_wrap *wrap_of(struct cm_http_request *req)
+{
+    return (struct req_wrap *)((char *)req - offsetof(struct req_wrap, pub));
+}
+
+static void wrap_unlink(struct cm_http_server *srv, struct req_wrap *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        srv->pending = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
+
+static void wrap_free(struct req_wrap *w)
+{
+    free(w->pub.path);
+    free(w->pub.query);
+    free(w);
+}
+
+/* The request has been answered (or turned into a stream): forget our wrapper. */
+static void request_done(struct cm_http_request *req)
+{
+    struct req_wrap *w = wrap_of(req);
+    wrap_unlink(req->server, w);
+    wrap_free(w);
+}
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "UNKNOWN";
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+static void send_plain_error(struct evhttp_request *ev, int code, const char *msg)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type",
+                      "text/plain; charset=utf-8");
+    evbuffer_add(evhttp_request_get_output_buffer(ev), msg, strlen(msg));
+    evhttp_send_reply(ev, code, NULL, NULL);
+}
+
+static void on_request(struct evhttp_request *ev, void *arg)
+{
+    struct cm_http_server *srv = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!raw || !*raw)
+        raw = "/";
+    char *path = pct_decode(raw, strlen(raw), false);
+    if (!path || path[0] != '/') {
+        free(path);
+        send_plain_error(ev, 400, "Malformed request path");
+        return;
+    }
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+
+    struct req_wrap *w = calloc(1, sizeof *w);
+    if (!w)
+        abort();
+    w->pub.ev = ev;
+    w->pub.server = srv;
+    w->pub.method = method_name(evhttp_request_get_command(ev));
+    w->pub.path = path;
+    w->pub.query = query ? strdup(query) : NULL;
+    struct evbuffer *in = evhttp_request_get_input_buffer(ev);
+    w->pub.body_len = evbuffer_get_length(in);
+    w->pub.body = w->pub.body_len ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
+    w->next = srv->pending;
+    if (w->next)
+        w->next->prev = w;
+    srv->pending = w;
+
+    struct route *r = route_find(srv, path);
+    if (!r && srv->prefix) {
+        /* "/<prefix>/x" reaches the route "/x" (libprocess delegate naming). */
+        size_t plen = strlen(srv->prefix);
+        if (strncmp(path + 1, srv->prefix, plen) == 0) {
+            const char *rest = path + 1 + plen;
+            if (*rest == '/')
+                r = route_find(srv, rest);
+            else if (*rest == '\0')
+                r = route_find(srv, "/");
+        }
+    }
+    if (r)
+        r->handler(&w->pub, r->arg);
+    else if (srv->fallback)
+        srv->fallback(&w->pub, srv->fallback_arg);
+    else
+        cm_http_respond_text(&w->pub, 404, "No such endpoint: %s", path);
+}
+
+/* ---- server ------------------------------------------------------------------------------- */
+
+struct cm_http_server *cm_http_server_new(struct event_base *base, const char *prefix,
+                                          size_t max_body)
+{
+    /* evbuffer writes use writev without MSG_NOSIGNAL, so a peer that vanishes mid-write
+     * would otherwise kill the daemon with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+
+    struct cm_http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->base = base;
+    srv->http = evhttp_new(base);
+    if (!srv->http)
+        goto fail;
+    if (prefix && *prefix) {
+        srv->prefix = strdup(prefix);
+        if (!srv->prefix)
+            goto fail;
+    }
+    evhttp_set_max_body_size(srv->http, max_body ? (ev_ssize_t)max_body : -1);
+    evhttp_set_max_headers_size(srv->http, MAX_HEADERS_SIZE);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_OPTIONS);
+    /* Read (and drop) an oversized body before answering 413, so the client sees the answer
+     * instead of a reset connection. */
+    evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_default_content_type(srv->http, NULL);
+    evhttp_set_gencb(srv->http, on_request, srv);
+    return srv;
+fail:
+    if (srv->http)
+        evhttp_free(srv->http);
+    free(srv->prefix);
+    free(srv);
+    return NULL;
+}
+
+static void stream_unlink(struct cm_http_stream *st)
+{
+    struct cm_http_server *srv = st->srv;
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        srv->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+}
+
+static void stream_release(struct cm_http_stream *st)
+{
+    if (st->watch)
+        event_free(st->watch);
+    evbuffer_free(st->chunk);
+    free(st);
+}
+
+/* The peer is gone (or the server is going away): run the close callback once and free the
+ * stream. The evhttp request is freed by the caller's path (see on_evcon_close). */
+static void stream_close(struct cm_http_stream *st)
+{
+    if (st->evcon)
+        evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+    stream_unlink(st);
+    if (st->watch) {
+        event_free(st->watch);
+        st->watch = NULL;
+    }
+    st->in_close = true;
+    if (st->close_cb)
+        st->close_cb(st, st->arg);
+    stream_release(st);
+}
+
+void cm_http_server_free(struct cm_http_server *srv)
+{
+    if (!srv)
+        return;
+    while (srv->streams)
+        stream_close(srv->streams);
+    while (srv->pending) {
+        struct req_wrap *w = srv->pending;
+        wrap_unlink(srv, w);
+        wrap_free(w);
+    }
+    /* Frees every connection and the requests still attached to them. */
+    evhttp_free(srv->http);
+    for (size_t i = 0; i < ROUTE_BUCKETS; i++) {
+        struct route *r = srv->routes[i];
+        while (r) {
+            struct route *next = r->next;
+            free(r->path);
+            free(r);
+            r = next;
+        }
+    }
+    free(srv->prefix);
+    free(srv);
+}
+
+int cm_http_server_bind(struct cm_http_server *srv, const char *ip, uint16_t port, uint16_t *bound)
+{
+    errno = 0;
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(srv->http, ip, port);
+    if (!bs)
+        return errno ? -errno : -EADDRNOTAVAIL;
+    if (bound) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) != 0)
+            return -errno;
+        if (ss.ss_family == AF_INET)
+            *bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            *bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        else
+            *bound = port;
+    }
+    return 0;
+}
+
+void cm_http_server_route(struct cm_http_server *srv, const char *path, cm_http_handler handler,
+                          void *arg)
+{
+    struct route *r = route_find(srv, path);
+    if (r) {
+        r->handler = handler;
+        r->arg = arg;
+        return;
+    }
+    r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->path = strdup(path);
+    if (!r->path)
+        abort();
+    r->handler = handler;
+    r->arg = arg;
+    size_t b = hash_path(path);
+    r->next = srv->routes[b];
+    srv->routes[b] = r;
+}
+
+void cm_http_server_fallback(struct cm_http_server *srv, cm_http_handler handler, void *arg)
+{
+    srv->fallback = handler;
+    srv->fallback_arg = arg;
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+const char *cm_http_request_header(const struct cm_http_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req->ev), name);
+}
+
+char *cm_http_request_query_param(const struct cm_http_request *req, const char *name)
+{
+    const char *p = req->query;
+    if (!p)
+        return NULL;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        if (!end)
+            end = p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        const char *kend = eq ? eq : end;
+        char *key = pct_decode(p, (size_t)(kend - p), true);
+        bool match = key && strcmp(key, name) == 0;
+        free(key);
+        if (match) {
+            if (!eq)
+                return strdup("");
+            return pct_decode(eq + 1, (size_t)(end - eq - 1), true);
+        }
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+const char *cm_http_request_peer(const struct cm_http_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req->ev);
+    if (!evcon)
+        return "";
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evcon, &addr, &port);
+    return addr ? addr : "";
+}
+
+void cm_http_add_header(struct cm_http_request *req, const char *name, const char *value)
+{
+    /* evhttp refuses values with CR/LF, which is what we want for untrusted text. */
+    evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
+}
+
+void cm_http_respond(struct cm_http_request *req, int code, const char *content_type,
+                     const void *body, size_t len)
+{
+    struct evhttp_request *ev = req->ev;
+    if (content_type)
+        evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type", content_type);
+    if (body && len)
+        evbuffer_add(evhttp_request_get_output_buffer(ev), body, len);
+    request_done(req);
+    evhttp_send_reply(ev, code, NULL, NULL);
+}
+
+void cm_http_respond_text(struct cm_http_request *req, int code, const char *fmt, ...)
+{
+    struct evhttp_request *ev = req->ev;
+    va_list ap;
+    va_start(ap, fmt);
+    evbuffer_add_vprintf(evhttp_request_get_output_buffer(ev), fmt, ap);
+    va_end(ap);
+    evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type",
+                      "text/plain; charset=utf-8");
+    request_done(req);
+    evhttp_send_reply(ev, code, NULL, NULL);
+}
+
+static bool jsonp_valid(const char *cb)
+{
+    if (!*cb || strlen(cb) > 256)
+        return false;
+    for (const char *p = cb; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '$';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json)
+{
+    if (!json) {
+        cm_http_respond_text(req, 500, "Failed to build the JSON response");
+        return;
+    }
+    char *text = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(json);
+    if (!text) {
+        cm_http_respond_text(req, 500, "Failed to encode the JSON response");
+        return;
+    }
+    char *cb = cm_http_request_query_param(req, "jsonp");
+    if (cb && !jsonp_valid(cb)) {
+        free(cb);
+        free(text);
+        cm_http_respond_text(req, 400, "Invalid 'jsonp' callback name");
+        return;
+    }
+    struct evhttp_request *ev = req->ev;
+    struct evbuffer *out = evhttp_request_get_output_buffer(ev);
+    struct evkeyvalq *hdrs = evhttp_request_get_output_headers(ev);
+    if (cb) {
+        evhttp_add_header(hdrs, "Content-Type", "text/javascript");
+        evbuffer_add_printf(out, "%s(%s);", cb, text);
+    } else {
+        evhttp_add_header(hdrs, "Content-Type", "application/json");
+        evbuffer_add(out, text, strlen(text));
+    }
+    free(cb);
+    free(text);
+    request_done(req);
+    evhttp_send_reply(ev, code, NULL, NULL);
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+/* evhttp is tearing the connection down (peer gone, write error, timeout, server freed). */
+static void on_evcon_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct cm_http_stream *st = arg;
+    (void)evcon;
+    struct evhttp_request *ev = st->ev;
+    /* On a failed write evhttp detaches the unfinished request before freeing the connection
+     * and leaves it to us; otherwise the connection frees it right after this callback. */
+    bool detached = ev && evhttp_request_get_connection(ev) == NULL;
+    st->evcon = NULL;
+    stream_close(st);
+    if (detached)
+        evhttp_request_free(ev);
+}
+
+static void on_stream_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct cm_http_stream *st = arg;
+    (void)what;
+    char buf[4096];
+    for (int i = 0; i < WATCH_READS; i++) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0)
+            continue; /* a stream carries nothing from the client: drop it */
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        /* EOF or a socket error: the peer is gone. Close the stream first (this frees st and
+         * this event), then the connection, which frees the request still attached to it. */
+        struct evhttp_connection *evcon = st->evcon;
+        stream_close(st);
+        evhttp_connection_free(evcon);
+        return;
+    }
+}
+
+static void on_dead_start(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    stream_close(arg);
+}
+
+struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int code,
+                                            const char *content_type,
+                                            cm_http_stream_close_cb close_cb, void *arg)
+{
+    struct cm_http_server *srv = req->server;
+    struct evhttp_request *ev = req->ev;
+    struct cm_http_stream *st = calloc(1, sizeof *st);
+    if (!st)
+        abort();
+    st->srv = srv;
+    st->close_cb = close_cb;
+    st->arg = arg;
+    st->chunk = evbuffer_new();
+    if (!st->chunk)
+        abort();
+    request_done(req);
+
+    struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+    if (!evcon) {
+        /* The connection already failed: report the close from the loop, as if the peer had
+         * gone right after the headers. */
+        evhttp_request_free(ev);
+        st->watch = event_new(srv->base, -1, 0, on_dead_start, st);
+        if (!st->watch)
+            abort();
+        event_active(st->watch, EV_TIMEOUT, 0);
+    } else {
+        st->ev = ev;
+        st->evcon = evcon;
+        if (content_type)
+            evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type", content_type);
+        evhttp_send_reply_start(ev, code, NULL);
+        evhttp_connection_set_closecb(evcon, on_evcon_close, st);
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+        /* While writing, evhttp keeps reading into a buffer nobody drains; cap it so a client
+         * that talks on its stream cannot grow it. Our watch drains the socket instead. */
+        bufferevent_setwatermark(bev, EV_READ, 0, STREAM_INPUT_CAP);
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        st->watch = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_stream_readable, st);
+        if (!st->watch || event_add(st->watch, NULL) != 0)
+            abort();
+    }
+    st->next = srv->streams;
+    if (st->next)
+        st->next->prev = st;
+    srv->streams = st;
+    return st;
+}
+
+int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)
+{
+    if (st->in_close || !st->ev || !evhttp_request_get_connection(st->ev))
+        return CM_ECLOSED;
+    if (len == 0)
+        return 0;
+    evbuffer_add(st->chunk, data, len);
+    evhttp_send_reply_chunk(st->ev, st->chunk);
+    evbuffer_drain(st->chunk, evbuffer_get_length(st->chunk));
+    return 0;
+}
+
+void cm_http_stream_end(struct cm_http_stream *st)
+{
+    if (!st || st->in_close)
+        return; /* freed by stream_close once the close callback returns */
+    if (st->evcon) {
+        evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+        bufferevent_setwatermark(evhttp_connection_get_bufferevent(st->evcon), EV_READ, 0, 0);
+    }
+    stream_unlink(st);
+    if (st->ev)
+        evhttp_send_reply_end(st->ev); /* frees the request once the last chunk is out */
+    stream_release(st);
+}
+
+size_t cm_http_stream_pending(const struct cm_http_stream *st)
+{
+    if (st->in_close || !st->evcon)
+        return 0;
+    return evbuffer_get_length(
+        bufferevent_get_output(evhttp_connection_get_bufferevent(st->evcon)));
+}
+
+/* ---- media types -------------------------------------------------------------------------- */
+
+/* Trims [*s, *e) of blanks. */
+static void trim(const char **s, const char **e)
+{
+    while (*s < *e && (**s == ' ' || **s == '\t'))
+        (*s)++;
+    while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
+        (*e)--;
+}
+
+static bool token_is(const char *s, const char *e, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(e - s) == n && strncasecmp(s, word, n) == 0;
+}
+
+enum cm_media cm_http_content_type(const char *header)
+{
+    if (!header)
+        return CM_MEDIA_NONE;
+    const char *s = header;
+    const char *e = strchr(header, ';');
+    if (!e)
+        e = header + strlen(header);
+    trim(&s, &e);
+    if (s == e)
+        return CM_MEDIA_NONE;
+    if (token_is(s, e, "application/json"))
+        return CM_MEDIA_JSON;
+    if (token_is(s, e, "application/x-protobuf"))
+        return CM_MEDIA_PROTOBUF;
+    return CM_MEDIA_UNSUPPORTED;
+}
+
+/* How well the media range [s, e) matches type/subtype: 3 exact, 2 type/ *, 1 * / *, 0 no. */
+static int range_match(const char *s, const char *e, const char *type, const char *subtype)
+{
+    const char *slash = memchr(s, '/', (size_t)(e - s));
+    if (!slash)
+        return 0;
+    const char *ts = s, *te = slash, *ss = slash + 1, *se = e;
+    trim(&ts, &te);
+    trim(&ss, &se);
+    bool type_any = token_is(ts, te, "*");
+    bool sub_any = token_is(ss, se, "*");
+    if (type_any && sub_any)
+        return 1;
+    if (!token_is(ts, te, type))
+        return 0;
+    if (sub_any)
+        return 2;
+    return token_is(ss, se, subtype) ? 3 : 0;
+}
+
+/* Parses the q parameter among the parameters [s, e) (";a=b;q=0.5"); default 1, -1 if bad. */
+static double range_q(const char *s, const char *e)
+{
+    double q = 1.0;
+    while (s < e) {
+        const char *ps = s + 1; /* skip ';' */
+        const char *pe = memchr(ps, ';', (size_t)(e - ps));
+        if (!pe)
+            pe = e;
+        const char *a = ps, *b = pe;
+        trim(&a, &b);
+        if (b - a >= 2 && (a[0] == 'q' || a[0] == 'Q') && a[1] == '=') {
+            char num[16];
+            size_t n = (size_t)(b - a - 2);
+            if (n == 0 || n >= sizeof num)
+                return -1;
+            memcpy(num, a + 2, n);
+            num[n] = '\0';
+            char *end = NULL;
+            q = strtod(num, &end);
+            if (*end != '\0' || q < 0 || q > 1)
+                return -1;
+        }
+        s = pe;
+    }
+    return q;
+}
+
+enum cm_media cm_http_negotiate(const char *accept)
+{
+    if (!accept)
+        return CM_MEDIA_JSON;
+    const char *p = accept;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (!*p)
+        return CM_MEDIA_JSON;
+
+    /* For each candidate keep the q of the most specific matching range (RFC 7231 §5.3.2). */
+    int json_spec = 0, pb_spec = 0;
+    double json_q = 0, pb_q = 0;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *params = memchr(p, ';', (size_t)(end - p));
+        const char *rs = p, *re = params ? params : end;
+        trim(&rs, &re);
+        double q = range_q(params ? params : end, end);
+        if (rs < re && q >= 0) {
+            int js = range_match(rs, re, "application", "json");
+            int ps = range_match(rs, re, "application", "x-protobuf");
+            if (js > json_spec || (js && js == json_spec && q > json_q)) {
+                json_spec = js;
+                json_q = q;
+            }
+            if (ps > pb_spec || (ps && ps == pb_spec && q > pb_q)) {
+                pb_spec = ps;
+                pb_q = q;
+            }
+        }
+        p = *end ? end + 1 : end;
+    }
+    if (json_spec && json_q > 0)
+        return CM_MEDIA_JSON;
+    if (pb_spec && pb_q > 0)
+        return CM_MEDIA_PROTOBUF;
+    return CM_MEDIA_NONE;
+}
+
+const char *cm_media_name(enum cm_media media)
+{
+    switch (media) {
+    case CM_MEDIA_JSON: return "application/json";
+    case CM_MEDIA_PROTOBUF: return "application/x-protobuf";
+    case CM_MEDIA_NONE:
+    case CM_MEDIA_UNSUPPORTED: break;
+    }
+    return "";
+}

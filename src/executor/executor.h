@@ -1,0 +1,99 @@
+/*
+ * executor.h: the built-in command executor (mesos-executor) as a library.
+ *
+ * It speaks the v1 executor API (protocol doc §4) to the agent that launched it: a streaming
+ * SUBSCRIBE call whose RecordIO body carries Events, and UPDATE / MESSAGE calls as separate
+ * POSTs, all protobuf. It runs the one task the agent LAUNCHes with the command runner
+ * (command.h) and reports TASK_STARTING, TASK_RUNNING, then TASK_FINISHED / TASK_FAILED /
+ * TASK_KILLED (TASK_KILLING first when the framework has TASK_KILLING_STATE). Every update is
+ * kept until the agent's ACKNOWLEDGED event names its uuid; unacknowledged updates and the task
+ * (if none of its updates was acknowledged) are resent in the SUBSCRIBE of a reconnection.
+ * Once the terminal update is acknowledged the executor asks to exit with code 0.
+ *
+ * Disconnection: with MESOS_CHECKPOINT=1 the executor re-subscribes with a randomised backoff
+ * (capped by MESOS_SUBSCRIPTION_BACKOFF_MAX) for up to MESOS_RECOVERY_TIMEOUT; otherwise the
+ * agent is considered gone: the task's process group is killed and the executor exits 1.
+ *
+ * Ownership: the executor borrows the event_base, the config, the clock and envp for its whole
+ * life. Exiting is the caller's business: the executor calls on_exit once with the code, and
+ * the caller breaks its loop and frees the executor. Threading: the loop's thread only.
+ */
+#ifndef CM_EXECUTOR_H
+#define CM_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mesos/v1/executor/executor.pb-c.h"
+#include "mesos/v1/mesos.pb-c.h"
+
+struct event_base;
+struct cm_clock;
+struct cm_executor;
+
+/* What the agent told the executor through its environment (protocol doc §4.5). */
+struct cm_executor_config {
+    char *framework_id;      /* MESOS_FRAMEWORK_ID (required) */
+    char *executor_id;       /* MESOS_EXECUTOR_ID (required) */
+    char *agent_id;          /* MESOS_SLAVE_ID (required) */
+    char *agent_endpoint;    /* MESOS_AGENT_ENDPOINT "ip:port" (required) */
+    char *sandbox;           /* MESOS_SANDBOX, else MESOS_DIRECTORY, else NULL (= cwd) */
+    bool checkpoint;         /* MESOS_CHECKPOINT == "1" */
+    double shutdown_grace;   /* MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD, default 5 s */
+    double recovery_timeout; /* MESOS_RECOVERY_TIMEOUT, default 15 min */
+    double backoff_max;      /* MESOS_SUBSCRIPTION_BACKOFF_MAX, default 2 s */
+};
+
+/* Reads the configuration from envp (a NULL-terminated "NAME=value" array, e.g. environ).
+ * Returns 0, or CM_EINVAL with why naming the variable ("MESOS_FRAMEWORK_ID is not set",
+ * "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: invalid duration 'x'"). On failure nothing is held. */
+int cm_executor_config_from_env(struct cm_executor_config *cfg, char *const *envp, char *why,
+                                size_t whylen);
+void cm_executor_config_cleanup(struct cm_executor_config *cfg);
+
+/* Builds one status update as the command executor sends it: task_id, state, message (may be
+ * NULL), source SOURCE_EXECUTOR, executor_id and agent_id from cfg, timestamp now, a fresh
+ * 16-byte uuid, and container_status.executor_pid when executor_pid != 0. The result is owned:
+ * free it with mesos__v1__task_status__free_unpacked(status, NULL). */
+Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_executor_config *cfg,
+                                              const char *task_id, Mesos__V1__TaskState state,
+                                              const char *message, double now,
+                                              uint32_t executor_pid);
+
+/* Sends a call instead of the HTTP POST (tests); returns 0 or a negative error. */
+typedef int (*cm_executor_send_cb)(void *arg, const Mesos__V1__Executor__Call *call);
+/* The executor is done; the process should exit with code. Called at most once. */
+typedef void (*cm_executor_exit_cb)(void *arg, int code);
+
+struct cm_executor_opts {
+    struct event_base *base;
+    const struct cm_executor_config *cfg;
+    const struct cm_clock *clock; /* timestamps and the recovery deadline */
+    char *const *envp;            /* the task's base environment (usually environ) */
+    cm_executor_send_cb send;     /* NULL = POST to the agent */
+    void *send_arg;
+    cm_executor_exit_cb on_exit; /* required */
+    void *exit_arg;
+    double exit_delay; /* seconds between the terminal acknowledgement and on_exit; <0 = 1 s */
+};
+
+/* Returns a new executor (not yet subscribed); NULL only if opts are incomplete. */
+struct cm_executor *cm_executor_new(const struct cm_executor_opts *opts);
+/* Cancels calls in flight, SIGKILLs a task still running. NULL is a no-op. */
+void cm_executor_free(struct cm_executor *ex);
+
+/* Opens the SUBSCRIBE stream to the agent. Returns 0 or a negative error. */
+int cm_executor_start(struct cm_executor *ex);
+
+/* Acts on one event from the agent (the stream decoder calls this; tests call it directly). */
+void cm_executor_handle_event(struct cm_executor *ex, const Mesos__V1__Executor__Event *event);
+
+/* The agent-independent shutdown path (SIGTERM to the executor): like a SHUTDOWN event. */
+void cm_executor_shutdown(struct cm_executor *ex);
+
+/* Packs the SUBSCRIBE call for the current state (with unacknowledged tasks and updates).
+ * Returns 0 and a malloc'd buffer, or -ENOMEM. */
+int cm_executor_pack_subscribe(struct cm_executor *ex, uint8_t **buf, size_t *len);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * mesos-executor: the built-in command executor. The agent starts it in the task's sandbox
+ * with the environment of protocol doc §4.5; it runs one command task and exits once the
+ * agent has acknowledged the task's terminal update (see executor.h).
+ */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "executor.h"
+#include "log.h"
+
+extern char **environ;
+
+struct exit_state {
+    struct event_base *base;
+    int code;
+};
+
+static void on_exit_requested(void *arg, int code)
+{
+    struct exit_state *st = arg;
+    st->code = code;
+    event_base_loopbreak(st->base);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    CM_INFO("executor", "Received signal %d; shutting down", (int)sig);
+    cm_executor_shutdown(arg);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mesos-executor [--launcher_dir=DIR] ...\n"
+            "The built-in command executor. It is started by mesos-agent with the\n"
+            "MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID, MESOS_SLAVE_ID and MESOS_AGENT_ENDPOINT\n"
+            "environment variables and runs one command task. Flags are accepted and ignored.\n");
+}
+
+int main(int argc, char **argv)
+{
+    char why[512];
+    struct cm_executor_config cfg;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    /* Writes to a closed agent connection must be errors, not a fatal signal. */
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    if (cm_executor_config_from_env(&cfg, environ, why, sizeof why) != 0) {
+        CM_ERROR("executor", "Invalid environment: %s", why);
+        usage(stderr);
+        return 1;
+    }
+
+    struct exit_state st = {.base = event_base_new(), .code = 1};
+    if (!st.base) {
+        CM_ERROR("executor", "Failed to create the event loop");
+        cm_executor_config_cleanup(&cfg);
+        return 1;
+    }
+    struct cm_executor_opts opts = {.base = st.base,
+                                    .cfg = &cfg,
+                                    .clock = &cm_clock_real,
+                                    .envp = environ,
+                                    .on_exit = on_exit_requested,
+                                    .exit_arg = &st,
+                                    .exit_delay = 1.0};
+    struct cm_executor *ex = cm_executor_new(&opts);
+    struct event *term = evsignal_new(st.base, SIGTERM, on_term, ex);
+    struct event *intr = evsignal_new(st.base, SIGINT, on_term, ex);
+    evsignal_add(term, NULL);
+    evsignal_add(intr, NULL);
+    CM_INFO("executor", "Starting command executor '%s' of framework '%s' (agent %s)",
+            cfg.executor_id, cfg.framework_id, cfg.agent_endpoint);
+    if (cm_executor_start(ex) == 0)
+        event_base_dispatch(st.base);
+    else
+        CM_ERROR("executor", "Failed to start the agent link");
+    event_free(term);
+    event_free(intr);
+    cm_executor_free(ex);
+    event_base_free(st.base);
+    cm_executor_config_cleanup(&cfg);
+    return st.code;
+}

@@ -1,0 +1,526 @@
+/* agent_api.c: the master's side of the master<->agent link (notes/link.md). See master.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator/allocator.h"
+#include "errors.h"
+#include "ids.h"
+#include "log.h"
+#include "master.h"
+#include "registrar.h"
+
+#define MOD "master"
+
+typedef Cmesos__Internal__AgentCall AgentCall;
+
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall *call,
+                                      char *why, size_t whylen)
+{
+    (void)m;
+    const char *r = NULL;
+    const Cmesos__Internal__AgentCall__Register *reg = call->register_;
+    if (!reg || !reg->agent_info)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'register.agent_info' to be present");
+    const Mesos__V1__AgentInfo *info = reg->agent_info;
+    if (!info->hostname || !info->hostname[0])
+        return cm_fail(CM_EINVAL, why, whylen, "agent_info.hostname missing");
+    if (info->has_port && (info->port <= 0 || info->port > 65535))
+        return cm_fail(CM_EINVAL, why, whylen, "agent_info.port %d is invalid", info->port);
+    if (call->agent_id) {
+        if (cm_id_validate(call->agent_id->value, &r) != 0)
+            return cm_fail(CM_EINVAL, why, whylen, "agent_id is invalid: %s", r);
+        if (info->id && strcmp(info->id->value, call->agent_id->value) != 0)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "agent_info.id '%s' differs from agent_id '%s'", info->id->value,
+                           call->agent_id->value);
+    } else if (info->id && info->id->value[0]) {
+        return cm_fail(CM_EINVAL, why, whylen, "agent_info.id is set but agent_id is not");
+    }
+    struct cm_resources res;
+    cm_resources_init(&res);
+    char rwhy[256];
+    int rc = cm_resources_from_proto(&res, info->resources, info->n_resources, rwhy, sizeof rwhy);
+    cm_resources_cleanup(&res);
+    if (rc)
+        return cm_fail(CM_EINVAL, why, whylen, "agent_info.resources are invalid: %s", rwhy);
+    for (size_t i = 0; i < reg->n_tasks; i++) {
+        const Mesos__V1__Task *t = reg->tasks[i];
+        if (cm_id_validate(t->task_id->value, &r) != 0)
+            return cm_fail(CM_EINVAL, why, whylen, "register.tasks[%zu].task_id is invalid: %s",
+                           i, r);
+        if (cm_id_validate(t->framework_id->value, &r) != 0)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "register.tasks[%zu].framework_id is invalid: %s", i, r);
+    }
+    for (size_t i = 0; i < reg->n_frameworks; i++) {
+        const Mesos__V1__FrameworkInfo *fi = reg->frameworks[i];
+        if (!fi->id || cm_id_validate(fi->id->value, &r) != 0)
+            return cm_fail(CM_EINVAL, why, whylen, "register.frameworks[%zu].id is invalid", i);
+    }
+    return 0;
+}
+
+static char *host_of_pid(const char *pid)
+{
+    /* "slave(1)@10.0.0.2:5051" -> "10.0.0.2" */
+    const char *at = pid ? strchr(pid, '@') : NULL;
+    const char *colon = at ? strrchr(at, ':') : NULL;
+    if (!at || !colon || colon <= at + 1)
+        return NULL;
+    return strndup(at + 1, (size_t)(colon - at - 1));
+}
+
+static void set_agent_info(struct cm_master *m, struct cm_agent *a,
+                           const Cmesos__Internal__AgentCall__Register *reg)
+{
+    (void)m;
+    if (a->info)
+        protobuf_c_message_free_unpacked(&a->info->base, NULL);
+    a->info = (Mesos__V1__AgentInfo *)cm_pb_dup(&reg->agent_info->base);
+    if (!a->info->id) {
+        a->info->id = xcalloc(1, sizeof *a->info->id);
+        mesos__v1__agent_id__init(a->info->id);
+    } else {
+        free(a->info->id->value);
+    }
+    a->info->id->value = cm_xstrdup(a->id);
+    free(a->hostname);
+    free(a->ip);
+    free(a->pid);
+    free(a->version);
+    a->hostname = cm_xstrdup(a->info->hostname);
+    a->port = a->info->has_port ? a->info->port : 5051;
+    char *pid_host = host_of_pid(reg->pid);
+    if (reg->address_ip && reg->address_ip[0])
+        a->ip = cm_xstrdup(reg->address_ip);
+    else if (pid_host)
+        a->ip = cm_xstrdup(pid_host);
+    else
+        a->ip = cm_xstrdup(a->hostname);
+    free(pid_host);
+    if (reg->pid && reg->pid[0]) {
+        a->pid = cm_xstrdup(reg->pid);
+    } else {
+        char pid[400];
+        snprintf(pid, sizeof pid, "slave(1)@%s:%d", a->ip, a->port);
+        a->pid = cm_xstrdup(pid);
+    }
+    a->version = cm_xstrdup(reg->version && reg->version[0] ? reg->version : CMESOS_VERSION);
+    free(a->capabilities);
+    a->ncapabilities = reg->n_capabilities;
+    a->capabilities = xcalloc(reg->n_capabilities, sizeof *a->capabilities);
+    for (size_t i = 0; i < reg->n_capabilities; i++)
+        a->capabilities[i] = reg->capabilities[i]->has_type ? (int)reg->capabilities[i]->type : 0;
+}
+
+static const char *task_role(const Mesos__V1__Task *t, const struct cm_framework *fw)
+{
+    for (size_t i = 0; i < t->n_resources; i++)
+        if (t->resources[i]->allocation_info && t->resources[i]->allocation_info->role)
+            return t->resources[i]->allocation_info->role;
+    return fw->nroles ? fw->roles[0] : "*";
+}
+
+/* A task the agent reports that the master does not know (master failover). */
+static void adopt_task(struct cm_master *m, struct cm_agent *a,
+                       const Cmesos__Internal__AgentCall__Register *reg, const Mesos__V1__Task *t)
+{
+    const char *fid = t->framework_id->value;
+    struct cm_framework *fw = cm_master_framework(m, fid);
+    if (!fw) {
+        if (cm_strmap_get(&m->completed, fid)) {
+            CM_WARN(MOD, "Agent %s reports task %s of removed framework %s", a->id,
+                    t->task_id->value, fid);
+            return;
+        }
+        const Mesos__V1__FrameworkInfo *info = NULL;
+        for (size_t i = 0; i < reg->n_frameworks; i++)
+            if (strcmp(reg->frameworks[i]->id->value, fid) == 0)
+                info = reg->frameworks[i];
+        if (!info) {
+            CM_WARN(MOD, "Agent %s reports task %s of unknown framework %s without its info",
+                    a->id, t->task_id->value, fid);
+            return;
+        }
+        fw = cm_master_recover_framework(m, info);
+    }
+    if (cm_strmap_get(&fw->tasks, t->task_id->value))
+        return;
+    struct cm_resources res;
+    cm_resources_init(&res);
+    char why[256];
+    if (cm_resources_from_proto(&res, t->resources, t->n_resources, why, sizeof why) != 0) {
+        CM_WARN(MOD, "Agent %s reports task %s with invalid resources: %s", a->id,
+                t->task_id->value, why);
+        cm_resources_cleanup(&res);
+        return;
+    }
+    Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT;
+    ti.name = t->name;
+    ti.task_id = t->task_id;
+    ti.agent_id = a->info->id;
+    ti.n_resources = t->n_resources;
+    ti.resources = t->resources;
+    ti.labels = t->labels;
+    ti.discovery = t->discovery;
+    ti.container = t->container;
+    ti.health_check = t->health_check;
+    ti.kill_policy = t->kill_policy;
+    const char *role = task_role(t, fw);
+    struct cm_task *task = cm_master_add_task(m, fw, a, &ti, &res, role);
+    cm_master_restore_task(m, task, t);
+    if (!cm_task_state_terminal(task->state))
+        cm_allocator_allocate(m->allocator, fw->id, role, a->id, &res);
+    cm_resources_cleanup(&res);
+}
+
+/* Tasks the master placed on a known agent that the agent no longer reports are lost. */
+static void reconcile_known_agent(struct cm_master *m, struct cm_agent *a,
+                                  const Cmesos__Internal__AgentCall__Register *reg)
+{
+    struct cm_strmap reported;
+    cm_strmap_init(&reported);
+    char key[600];
+    for (size_t i = 0; i < reg->n_tasks; i++) {
+        snprintf(key, sizeof key, "%s %s", reg->tasks[i]->framework_id->value,
+                 reg->tasks[i]->task_id->value);
+        cm_strmap_put(&reported, key, reg->tasks[i]);
+    }
+    size_t n = cm_strmap_count(&a->tasks), k = 0;
+    struct cm_task **lost = xcalloc(n, sizeof *lost);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
+        struct cm_task *t = it.cur->value;
+        if (!cm_strmap_get(&reported, it.cur->key) && !cm_task_state_terminal(t->state))
+            lost[k++] = t;
+    }
+    cm_strmap_cleanup(&reported);
+    for (size_t i = 0; i < k; i++) {
+        struct cm_task *t = lost[i];
+        struct cm_framework *fw = t->fw;
+        int state = cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_DROPPED);
+        CM_WARN(MOD, "Task %s of framework %s is unknown to re-registered agent %s", t->id,
+                fw->id, a->id);
+        Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+        Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+        tid.value = t->id;
+        st.task_id = &tid;
+        st.state = state;
+        st.has_source = 1;
+        st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
+        st.has_reason = 1;
+        st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION;
+        st.has_timestamp = 1;
+        st.timestamp = cm_clock_now(m->clock);
+        cm_master_update_task(m, t, &st, -1);
+        cm_master_send_master_update(m, fw, t->id, a->id, state,
+                                     MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
+                                     "Task is unknown to the agent");
+        cm_master_complete_task(m, t);
+    }
+    free(lost);
+}
+
+struct admit_ctx {
+    int err;
+};
+
+static void admitted(void *arg, int err) { ((struct admit_ctx *)arg)->err = err; }
+
+static int do_register(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
+                       const char *stream_id, struct cm_agent **agent_out, char *why,
+                       size_t whylen)
+{
+    const Cmesos__Internal__AgentCall__Register *reg = call->register_;
+    int rc = cm_master_agent_validate_register(m, call, why, whylen);
+    if (rc)
+        return 400;
+    struct cm_resources total;
+    cm_resources_init(&total);
+    cm_resources_from_proto(&total, reg->agent_info->resources, reg->agent_info->n_resources,
+                            why, whylen);
+    char idbuf[64];
+    const char *id = call->agent_id ? call->agent_id->value : NULL;
+    if (!id) {
+        snprintf(idbuf, sizeof idbuf, "%s-S%llu", m->id, (unsigned long long)m->next_agent++);
+        id = idbuf;
+    }
+    struct cm_agent *a = cm_master_agent(m, id);
+    bool known = a != NULL;
+    if (!a) {
+        a = xcalloc(1, sizeof *a);
+        a->id = cm_xstrdup(id);
+        cm_strmap_init(&a->tasks);
+        cm_strmap_init(&a->offers);
+        cm_resources_init(&a->total);
+        cm_resources_init(&a->used);
+        cm_resources_init(&a->offered);
+        a->registered_time = cm_clock_now(m->clock);
+    }
+    set_agent_info(m, a, reg);
+
+    /* The registry records the admission before the master acts on it. */
+    struct admit_ctx ctx = {.err = 1};
+    cm_registrar_admit(m->registrar, a->info, admitted, &ctx);
+    if (ctx.err != 0) {
+        /* In-memory storage answers at once; a durable one that fails refuses the agent. */
+        if (!known)
+            cm_agent_free(a);
+        cm_resources_cleanup(&total);
+        cm_fail(CM_ESTATE, why, whylen, "Failed to admit agent into the registry");
+        struct cm_sink s = *sink;
+        cm_sink_end(&s);
+        return 503;
+    }
+
+    if (known) {
+        if (a->sink.stream || a->sink.cb) {
+            CM_INFO(MOD, "Agent %s re-registered on a new stream; ending the old one", a->id);
+            cm_sink_end(&a->sink);
+        }
+        if (!cm_resources_equal(&a->total, &total)) {
+            CM_WARN(MOD, "Agent %s re-registered with different resources; keeping the old",
+                    a->id);
+        }
+        a->reregistered_time = cm_clock_now(m->clock);
+        m->metrics.slave_reregistrations++;
+        m->metrics.messages_reregister_slave++;
+    } else {
+        cm_resources_copy(&a->total, &total);
+        cm_strmap_put(&m->agents, a->id, a);
+        cm_allocator_add_agent(m->allocator, a->id, &a->total);
+        if (call->agent_id) {
+            a->reregistered_time = a->registered_time;
+            m->metrics.slave_reregistrations++;
+            m->metrics.messages_reregister_slave++;
+        } else {
+            m->metrics.slave_registrations++;
+            m->metrics.messages_register_slave++;
+        }
+    }
+    cm_resources_cleanup(&total);
+    a->sink = *sink;
+    snprintf(a->stream_id, sizeof a->stream_id, "%s", stream_id ? stream_id : "");
+    a->connected = a->active = true;
+    a->last_pong = cm_clock_now(m->clock);
+
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__Registered r = CMESOS__INTERNAL__AGENT_EVENT__REGISTERED__INIT;
+    r.agent_id = a->info->id;
+    r.master_info = m->info;
+    r.has_ping_interval_seconds = 1;
+    r.ping_interval_seconds = m->flags->agent_ping_timeout;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED;
+    ev.registered = &r;
+    cm_master_send_agent(m, a, &ev);
+
+    if (known)
+        reconcile_known_agent(m, a, reg);
+    for (size_t i = 0; i < reg->n_tasks; i++)
+        adopt_task(m, a, reg, reg->tasks[i]);
+    cm_allocator_activate_agent(m->allocator, a->id, true);
+    cm_master_send_pending_kills(m, a);
+    CM_INFO(MOD, "Agent %s (%s) %s at %s", a->id, a->hostname,
+            known || call->agent_id ? "re-registered" : "registered", a->pid);
+    cm_master_allocate_soon(m);
+    if (agent_out)
+        *agent_out = a;
+    return 200;
+}
+
+static void remove_agent(struct cm_master *m, struct cm_agent *a)
+{
+    CM_INFO(MOD, "Removing agent %s (%s)", a->id, a->hostname);
+    if (a->sink.stream || a->sink.cb)
+        cm_sink_end(&a->sink);
+    a->connected = a->active = false;
+    /* Rescind its offers. */
+    size_t n = cm_strmap_count(&a->offers), i = 0;
+    struct cm_offer **offers = xcalloc(n, sizeof *offers);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->offers); cm_strmap_iter_next(&it);)
+        offers[i++] = it.cur->value;
+    for (i = 0; i < n; i++)
+        cm_master_remove_offer(m, offers[i], false, true, 0);
+    free(offers);
+    /* Its tasks are gone with it. */
+    n = cm_strmap_count(&a->tasks);
+    i = 0;
+    struct cm_task **tasks = xcalloc(n, sizeof *tasks);
+    for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);)
+        tasks[i++] = it.cur->value;
+    for (i = 0; i < n; i++) {
+        struct cm_task *t = tasks[i];
+        if (!cm_task_state_terminal(t->state)) {
+            int state = cm_master_task_state_for(t->fw, MESOS__V1__TASK_STATE__TASK_GONE);
+            Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+            Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+            tid.value = t->id;
+            st.task_id = &tid;
+            st.state = state;
+            st.has_source = 1;
+            st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
+            st.has_reason = 1;
+            st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED;
+            st.has_timestamp = 1;
+            st.timestamp = cm_clock_now(m->clock);
+            cm_master_update_task(m, t, &st, -1);
+            cm_master_send_master_update(m, t->fw, t->id, a->id, state,
+                                         MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
+                                         "Agent was removed");
+        }
+        cm_master_complete_task(m, t);
+    }
+    free(tasks);
+    cm_allocator_remove_agent(m->allocator, a->id);
+    cm_registrar_remove(m->registrar, a->id, NULL, NULL);
+    m->metrics.slave_removals++;
+    m->metrics.slave_removals_unregistered++;
+    cm_strmap_remove(&m->agents, a->id);
+    cm_agent_free(a);
+}
+
+static void handle_status_update(struct cm_master *m, struct cm_agent *a,
+                                 const Cmesos__Internal__AgentCall__StatusUpdate *su)
+{
+    m->metrics.messages_status_update++;
+    const Mesos__V1__TaskStatus *st = su->status;
+    struct cm_framework *fw = cm_master_framework(m, su->framework_id->value);
+    if (!fw) {
+        CM_WARN(MOD, "Dropping status update %s for task %s of unknown framework %s from %s",
+                cm_task_state_name(st->state), st->task_id->value, su->framework_id->value,
+                a->id);
+        m->metrics.invalid_status_updates++;
+        return;
+    }
+    struct cm_task *t = cm_strmap_get(&fw->tasks, st->task_id->value);
+    if (t) {
+        /* A retried update (same uuid) is forwarded again but applied only once. */
+        bool retry = t->has_uuid && st->has_uuid && st->uuid.len == 16 &&
+                     memcmp(t->uuid, st->uuid.data, 16) == 0;
+        if (!retry)
+            cm_master_update_task(m, t, st, su->has_latest_state ? (int)su->latest_state : -1);
+    }
+    m->metrics.valid_status_updates++;
+    if (!fw->connected) {
+        CM_DEBUG(MOD, "Framework %s is disconnected; dropping update (the agent retries)",
+                 fw->id);
+        return;
+    }
+    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
+    Mesos__V1__Scheduler__Event__Update up = MESOS__V1__SCHEDULER__EVENT__UPDATE__INIT;
+    Mesos__V1__TaskStatus copy = *st;
+    if (!copy.agent_id)
+        copy.agent_id = a->info->id;
+    if (!copy.executor_id && su->executor_id)
+        copy.executor_id = su->executor_id;
+    up.status = &copy;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE;
+    ev.update = &up;
+    cm_master_send_event(m, fw, &ev);
+}
+
+static void handle_exited_executor(struct cm_master *m, struct cm_agent *a,
+                                   const Cmesos__Internal__AgentCall__ExitedExecutor *ee)
+{
+    m->metrics.messages_exited_executor++;
+    struct cm_framework *fw = cm_master_framework(m, ee->framework_id->value);
+    if (!fw)
+        return;
+    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
+    Mesos__V1__Scheduler__Event__Failure f = MESOS__V1__SCHEDULER__EVENT__FAILURE__INIT;
+    f.agent_id = a->info->id;
+    f.executor_id = ee->executor_id;
+    f.has_status = ee->has_status;
+    f.status = ee->status;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__FAILURE;
+    ev.failure = &f;
+    cm_master_send_event(m, fw, &ev);
+}
+
+static void handle_executor_message(struct cm_master *m, struct cm_agent *a,
+                                    const Cmesos__Internal__AgentCall__ExecutorMessage *em)
+{
+    m->metrics.messages_executor_to_framework++;
+    struct cm_framework *fw = cm_master_framework(m, em->framework_id->value);
+    if (!fw || !fw->connected) {
+        m->metrics.invalid_executor_to_framework_messages++;
+        return;
+    }
+    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
+    Mesos__V1__Scheduler__Event__Message msg = MESOS__V1__SCHEDULER__EVENT__MESSAGE__INIT;
+    msg.agent_id = a->info->id;
+    msg.executor_id = em->executor_id;
+    msg.data = em->data;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE;
+    ev.message = &msg;
+    cm_master_send_event(m, fw, &ev);
+    m->metrics.valid_executor_to_framework_messages++;
+}
+
+int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
+                         const char *stream_id, struct cm_agent **agent_out, char *why,
+                         size_t whylen)
+{
+    if (!call->has_type || call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__UNKNOWN)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'type' to be present"), 400;
+    if (call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER) {
+        if (!sink)
+            return cm_fail(CM_EINVAL, why, whylen, "REGISTER needs a stream"), 400;
+        return do_register(m, call, sink, stream_id, agent_out, why, whylen);
+    }
+    if (!call->agent_id)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'agent_id' to be present"), 400;
+    struct cm_agent *a = cm_master_agent(m, call->agent_id->value);
+    if (!a || !a->connected)
+        return cm_fail(CM_ESTATE, why, whylen, "Agent is not registered"), 403;
+    if (!stream_id)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'Mesos-Stream-Id' to be present"),
+               400;
+    if (strcmp(stream_id, a->stream_id) != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "The stream ID '%s' does not match the agent's current stream",
+                       stream_id),
+               400;
+    switch (call->type) {
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE:
+        if (!call->status_update)
+            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status_update'"), 400;
+        handle_status_update(m, a, call->status_update);
+        break;
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG:
+        a->last_pong = cm_clock_now(m->clock);
+        break;
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR:
+        if (!call->exited_executor)
+            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'exited_executor'"), 400;
+        handle_exited_executor(m, a, call->exited_executor);
+        break;
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXECUTOR_MESSAGE:
+        if (!call->executor_message)
+            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'executor_message'"), 400;
+        handle_executor_message(m, a, call->executor_message);
+        break;
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__UNREGISTER:
+        m->metrics.messages_unregister_slave++;
+        remove_agent(m, a);
+        break;
+    default:
+        return cm_fail(CM_EINVAL, why, whylen, "Unsupported agent call type %d", call->type),
+               400;
+    }
+    return 202;
+}

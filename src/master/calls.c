@@ -1,0 +1,852 @@
+/* calls.c: the scheduler API's decisions and call handlers (protocol doc §2). See master.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocator/allocator.h"
+#include "contender.h"
+#include "errors.h"
+#include "ids.h"
+#include "log.h"
+#include "master.h"
+#include "pbjson.h"
+
+#define MOD "master"
+#define YEAR_SECS (365.0 * 24 * 3600)
+
+typedef Mesos__V1__Scheduler__Call Call;
+
+/* ------------------------------------------------------------------------------------------ */
+/* validation */
+
+static const char *call_type_name(int type)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, type);
+    return v ? v->name : "UNKNOWN";
+}
+
+int cm_master_validate_call(const Call *call, char *why, size_t whylen)
+{
+    if (!call->has_type)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'type' to be present");
+    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
+        if (!call->subscribe)
+            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'subscribe' to be present");
+        const Mesos__V1__FrameworkInfo *fi = call->subscribe->framework_info;
+        const char *a = call->framework_id ? call->framework_id->value : NULL;
+        const char *b = fi && fi->id ? fi->id->value : NULL;
+        if ((a || b) && (!a || !b || strcmp(a, b) != 0))
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'framework_id' differs from 'subscribe.framework_info.id'");
+        return 0;
+    }
+    if (!call->framework_id || !call->framework_id->value)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'framework_id' to be present");
+    const void *body = NULL;
+    const char *name = NULL;
+    switch (call->type) {
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT:
+        body = call->accept, name = "accept";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE:
+        body = call->decline, name = "decline";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS:
+        body = call->accept_inverse_offers, name = "accept_inverse_offers";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS:
+        body = call->decline_inverse_offers, name = "decline_inverse_offers";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL:
+        body = call->kill, name = "kill";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
+        body = call->shutdown, name = "shutdown";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE:
+        body = call->acknowledge, name = "acknowledge";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS:
+        body = call->acknowledge_operation_status, name = "acknowledge_operation_status";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
+        body = call->reconcile, name = "reconcile";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS:
+        body = call->reconcile_operations, name = "reconcile_operations";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE:
+        body = call->message, name = "message";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
+        body = call->request, name = "request";
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK:
+        body = call->update_framework, name = "update_framework";
+        break;
+    default:
+        return 0; /* TEARDOWN, REVIVE, SUPPRESS need no body; UNKNOWN is answered later */
+    }
+    if (!body)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting '%s' to be present", name);
+    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE &&
+        call->acknowledge->uuid.len != 16)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Expecting 'acknowledge.uuid' to be a 16-byte UUID, got %zu bytes",
+                       call->acknowledge->uuid.len);
+    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS &&
+        (call->acknowledge_operation_status->uuid.len != 16 ||
+         !call->acknowledge_operation_status->agent_id))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Expecting 'acknowledge_operation_status' to have a 16-byte 'uuid' and "
+                       "an 'agent_id'");
+    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK) {
+        const Mesos__V1__FrameworkInfo *fi = call->update_framework->framework_info;
+        if (!fi || !fi->id || !fi->id->value ||
+            strcmp(fi->id->value, call->framework_id->value) != 0)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'framework_id' differs from 'update_framework.framework_info.id'");
+    }
+    return 0;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static bool role_is_set(const Mesos__V1__FrameworkInfo *info)
+{
+    /* protobuf-c points an absent defaulted string at its default value. */
+    return info->role && info->role != mesos__v1__framework_info__role__default_value;
+}
+static const char *role_of(const Mesos__V1__FrameworkInfo *info)
+{
+    return info->role && info->role[0] ? info->role : "*";
+}
+#pragma GCC diagnostic pop
+
+static bool role_whitelisted(const struct cm_master *m, const char *role)
+{
+    const char *wl = m->flags->roles;
+    if (!wl || !*wl || strcmp(role, "*") == 0)
+        return true;
+    size_t n = strlen(role);
+    for (const char *p = wl; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, role, n) == 0)
+            return true;
+        p += len + (e ? 1 : 0);
+    }
+    return false;
+}
+
+int cm_master_validate_framework_info(const struct cm_master *m,
+                                      const Mesos__V1__FrameworkInfo *info,
+                                      char *const *suppressed, size_t nsuppressed, char *why,
+                                      size_t whylen)
+{
+    const char *r = NULL;
+    bool multi = false;
+    for (size_t i = 0; i < info->n_capabilities; i++)
+        if (info->capabilities[i]->has_type &&
+            info->capabilities[i]->type == MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE)
+            multi = true;
+    if (!info->user)
+        return cm_fail(CM_EINVAL, why, whylen, "'FrameworkInfo.user' must be set");
+    if (info->id && info->id->value && info->id->value[0] &&
+        cm_id_validate(info->id->value, &r) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "'FrameworkInfo.id' is invalid: %s", r);
+    if (multi && role_is_set(info))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE "
+                       "capable");
+    if (!multi && info->n_roles > 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'FrameworkInfo.roles' must not be set when the framework is not "
+                       "MULTI_ROLE capable");
+    if (multi) {
+        for (size_t i = 0; i < info->n_roles; i++) {
+            if (cm_role_validate(info->roles[i], &r) != 0)
+                return cm_fail(CM_EINVAL, why, whylen, "Invalid role '%s' in 'roles': %s",
+                               info->roles[i], r);
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(info->roles[i], info->roles[j]) == 0)
+                    return cm_fail(CM_EINVAL, why, whylen,
+                                   "'FrameworkInfo.roles' contains duplicate role '%s'",
+                                   info->roles[i]);
+            if (!role_whitelisted(m, info->roles[i]))
+                return cm_fail(CM_EINVAL, why, whylen, "Role '%s' is not present in --roles",
+                               info->roles[i]);
+        }
+    } else {
+        const char *role = role_of(info);
+        if (cm_role_validate(role, &r) != 0)
+            return cm_fail(CM_EINVAL, why, whylen, "Invalid 'FrameworkInfo.role' '%s': %s", role,
+                           r);
+        if (!role_whitelisted(m, role))
+            return cm_fail(CM_EINVAL, why, whylen, "Role '%s' is not present in --roles", role);
+    }
+    if (!m->flags->root_submissions && strcmp(info->user, "root") == 0)
+        return cm_fail(CM_EINVAL, why, whylen, "User 'root' is not allowed to run frameworks "
+                                               "without --root_submissions set");
+    if (info->has_failover_timeout &&
+        (!isfinite(info->failover_timeout) || fabs(info->failover_timeout) > 1e13))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'FrameworkInfo.failover_timeout' is not a valid duration");
+    for (size_t i = 0; i < nsuppressed; i++) {
+        bool found = false;
+        if (multi) {
+            for (size_t j = 0; j < info->n_roles; j++)
+                found = found || strcmp(info->roles[j], suppressed[i]) == 0;
+        } else {
+            found = strcmp(role_of(info), suppressed[i]) == 0;
+        }
+        if (!found)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Suppressed role '%s' is not contained in the list of roles",
+                           suppressed[i]);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* helpers */
+
+static double refuse_seconds(const Mesos__V1__Filters *f)
+{
+    if (!f || !f->has_refuse_seconds)
+        return 5.0;
+    double v = f->refuse_seconds;
+    if (isnan(v) || v < 0)
+        return 5.0;
+    return v > YEAR_SECS ? YEAR_SECS : v;
+}
+
+static bool bytes_eq(const uint8_t a[16], ProtobufCBinaryData b)
+{
+    return b.len == 16 && memcmp(a, b.data, 16) == 0;
+}
+
+static void count_master_update(struct cm_master *m, struct cm_framework *fw, int state, int reason)
+{
+    (void)fw;
+    cm_master_count_status(m, state, MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER, true, reason,
+                           true);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ACCEPT / DECLINE */
+
+static void fail_tasks(struct cm_master *m, struct cm_framework *fw,
+                       const Mesos__V1__Scheduler__Call__Accept *acc, int state, int reason,
+                       const char *message)
+{
+    for (size_t i = 0; i < acc->n_operations; i++) {
+        const Mesos__V1__Offer__Operation *op = acc->operations[i];
+        if (op->launch) {
+            for (size_t j = 0; j < op->launch->n_task_infos; j++) {
+                const Mesos__V1__TaskInfo *ti = op->launch->task_infos[j];
+                cm_master_send_master_update(m, fw, ti->task_id->value,
+                                             ti->agent_id ? ti->agent_id->value : NULL, state,
+                                             reason, message);
+                count_master_update(m, fw, state, reason);
+            }
+        }
+        if (op->launch_group && op->launch_group->task_group) {
+            for (size_t j = 0; j < op->launch_group->task_group->n_tasks; j++) {
+                const Mesos__V1__TaskInfo *ti = op->launch_group->task_group->tasks[j];
+                cm_master_send_master_update(m, fw, ti->task_id->value,
+                                             ti->agent_id ? ti->agent_id->value : NULL, state,
+                                             reason, message);
+                count_master_update(m, fw, state, reason);
+            }
+        }
+    }
+}
+
+static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
+                         const Mesos__V1__TaskInfo *ti, const struct cm_resources *remaining,
+                         struct cm_resources *res, char *why, size_t whylen)
+{
+    (void)m;
+    const char *r = NULL;
+    const char *tid = ti->task_id->value;
+    if (cm_id_validate_n(tid, strlen(tid), &r) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Task ID '%s' is invalid: %s", tid, r);
+    if (!!ti->command == !!ti->executor)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Task should have at least one (but not both) of CommandInfo or "
+                       "ExecutorInfo present");
+    if (ti->executor)
+        return cm_fail(CM_EINVAL, why, whylen, "Custom executors are not supported yet");
+    if (cm_strmap_get(&fw->tasks, tid))
+        return cm_fail(CM_EINVAL, why, whylen, "Task has duplicate ID: %s", tid);
+    if (strcmp(ti->agent_id->value, agent->id) != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Task uses agent ID %s which does not match the offer's agent %s",
+                       ti->agent_id->value, agent->id);
+    if (ti->n_resources == 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Task uses no resources");
+    char rwhy[256];
+    if (cm_resources_from_proto(res, ti->resources, ti->n_resources, rwhy, sizeof rwhy) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Task uses invalid resources: %s", rwhy);
+    if (cm_resources_empty(res))
+        return cm_fail(CM_EINVAL, why, whylen, "Task uses no resources");
+    if (!cm_resources_contains(remaining, res)) {
+        char *a = cm_resources_format(res), *b = cm_resources_format(remaining);
+        cm_fail(CM_EINVAL, why, whylen, "Task uses more resources %s than available %s", a, b);
+        free(a);
+        free(b);
+        return CM_EINVAL;
+    }
+    return 0;
+}
+
+static void launch_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
+                        const Mesos__V1__TaskInfo *ti, const struct cm_resources *res,
+                        const char *role)
+{
+    struct cm_task *t = cm_master_add_task(m, fw, agent, ti, res, role);
+    CM_INFO(MOD, "Launching task %s of framework %s on agent %s", t->id, fw->id, agent->id);
+    /* The agent gets the task with its resources in the offer's allocation role. */
+    Mesos__V1__TaskInfo shallow = *t->info;
+    cm_resources_to_proto(res, role, &shallow.resources, &shallow.n_resources);
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
+    rt.framework_info = fw->info;
+    rt.task = &shallow;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK;
+    ev.run_task = &rt;
+    cm_master_send_agent(m, agent, &ev);
+    cm_resources_proto_free(shallow.resources, shallow.n_resources);
+}
+
+static void handle_accept(struct cm_master *m, struct cm_framework *fw,
+                          const Mesos__V1__Scheduler__Call__Accept *acc)
+{
+    m->metrics.messages_launch_tasks++;
+    char err[512] = "";
+    size_t n = acc->n_offer_ids;
+    struct cm_offer **offers = calloc(n ? n : 1, sizeof *offers);
+    if (!offers)
+        abort();
+    size_t nvalid = 0;
+    if (n == 0)
+        snprintf(err, sizeof err, "No offers specified");
+    for (size_t i = 0; i < n; i++) {
+        const char *oid = acc->offer_ids[i]->value;
+        struct cm_offer *o = cm_strmap_get(&m->offers, oid);
+        bool dup = false;
+        for (size_t j = 0; j < nvalid; j++)
+            dup = dup || offers[j] == o;
+        if (!o) {
+            if (!err[0])
+                snprintf(err, sizeof err, "Offer %s is no longer valid", oid);
+            continue;
+        }
+        if (o->fw != fw) {
+            if (!err[0])
+                snprintf(err, sizeof err, "Offer %s has invalid framework", oid);
+            continue;
+        }
+        if (dup) {
+            if (!err[0])
+                snprintf(err, sizeof err, "Offer %s appears more than once", oid);
+            continue;
+        }
+        if (nvalid > 0 && o->agent != offers[0]->agent && !err[0])
+            snprintf(err, sizeof err, "Aggregated offers must belong to one single agent");
+        if (nvalid > 0 && strcmp(o->role, offers[0]->role) != 0 && !err[0])
+            snprintf(err, sizeof err, "Aggregated offers must be allocated to the same role");
+        offers[nvalid++] = o;
+    }
+    if (err[0]) {
+        CM_WARN(MOD, "ACCEPT from framework %s with invalid offers: %s", fw->id, err);
+        for (size_t i = 0; i < nvalid; i++)
+            cm_master_remove_offer(m, offers[i], true, false, 0);
+        char msg[600];
+        snprintf(msg, sizeof msg, "Task launched with invalid offers: %s", err);
+        int state = fw->partition_aware ? MESOS__V1__TASK_STATE__TASK_DROPPED
+                                        : MESOS__V1__TASK_STATE__TASK_LOST;
+        fail_tasks(m, fw, acc, state, MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS, msg);
+        free(offers);
+        return;
+    }
+
+    struct cm_agent *agent = offers[0]->agent;
+    char *role = cm_xstrdup(offers[0]->role);
+    struct cm_resources remaining;
+    cm_resources_init(&remaining);
+    for (size_t i = 0; i < nvalid; i++) {
+        cm_resources_add(&remaining, &offers[i]->resources);
+        fw->metrics.offers_accepted++;
+        cm_master_remove_offer(m, offers[i], false, false, 0);
+    }
+    free(offers);
+
+    /* Operations apply in order against what is left of the offered resources. */
+    for (size_t i = 0; i < acc->n_operations; i++) {
+        const Mesos__V1__Offer__Operation *op = acc->operations[i];
+        if (op->type == MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH && op->launch) {
+            for (size_t j = 0; j < op->launch->n_task_infos; j++) {
+                const Mesos__V1__TaskInfo *ti = op->launch->task_infos[j];
+                struct cm_resources res;
+                cm_resources_init(&res);
+                char why[700];
+                if (validate_task(m, fw, agent, ti, &remaining, &res, why, sizeof why) != 0) {
+                    CM_WARN(MOD, "Task %s of framework %s is invalid: %s", ti->task_id->value,
+                            fw->id, why);
+                    cm_master_send_master_update(m, fw, ti->task_id->value, agent->id,
+                                                 MESOS__V1__TASK_STATE__TASK_ERROR,
+                                                 MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
+                                                 why);
+                    count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
+                                        MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
+                } else {
+                    cm_resources_subtract(&remaining, &res);
+                    launch_task(m, fw, agent, ti, &res, role);
+                }
+                cm_resources_cleanup(&res);
+            }
+        } else if (op->type == MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH_GROUP &&
+                   op->launch_group && op->launch_group->task_group) {
+            /* Honest gap: task groups need the default executor, which cmesos lacks so far. */
+            for (size_t j = 0; j < op->launch_group->task_group->n_tasks; j++) {
+                const Mesos__V1__TaskInfo *ti = op->launch_group->task_group->tasks[j];
+                cm_master_send_master_update(
+                    m, fw, ti->task_id->value, agent->id, MESOS__V1__TASK_STATE__TASK_ERROR,
+                    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_INVALID,
+                    "LAUNCH_GROUP is not supported yet");
+                count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
+                                    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_INVALID);
+            }
+        } else {
+            /* Honest gap: reservations, volumes and disks are not implemented yet; the
+             * operation is ignored (no OPERATION_ERROR feedback) and its resources stay in the
+             * remainder that is declined below. */
+            const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+                &mesos__v1__offer__operation__type__descriptor, op->type);
+            CM_WARN(MOD, "Ignoring unsupported offer operation %s from framework %s",
+                    v ? v->name : "UNKNOWN", fw->id);
+        }
+    }
+    if (!cm_resources_empty(&remaining)) {
+        cm_allocator_recover(m->allocator, fw->id, role, agent->id, &remaining,
+                             refuse_seconds(acc->filters));
+        cm_master_allocate_soon(m);
+    }
+    cm_resources_cleanup(&remaining);
+    free(role);
+}
+
+static void handle_decline(struct cm_master *m, struct cm_framework *fw,
+                           const Mesos__V1__Scheduler__Call__Decline *d)
+{
+    m->metrics.messages_decline_offers++;
+    double refuse = refuse_seconds(d->filters);
+    for (size_t i = 0; i < d->n_offer_ids; i++) {
+        struct cm_offer *o = cm_strmap_get(&m->offers, d->offer_ids[i]->value);
+        if (!o || o->fw != fw) {
+            CM_WARN(MOD, "Ignoring DECLINE of unknown offer %s by framework %s",
+                    d->offer_ids[i]->value, fw->id);
+            continue;
+        }
+        fw->metrics.offers_declined++;
+        cm_master_remove_offer(m, o, true, false, refuse);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* REVIVE / SUPPRESS */
+
+static bool strv_has(char **v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void set_suppressed(struct cm_framework *fw, char *const *roles, size_t n, bool suppress)
+{
+    bool all = n == 0;
+    char **src = all ? fw->roles : (char **)roles;
+    size_t ns = all ? fw->nroles : n;
+    for (size_t i = 0; i < ns; i++) {
+        const char *r = src[i];
+        if (!strv_has(fw->roles, fw->nroles, r))
+            continue;
+        bool has = strv_has(fw->suppressed, fw->nsuppressed, r);
+        if (suppress && !has) {
+            fw->suppressed = realloc(fw->suppressed, (fw->nsuppressed + 2) * sizeof(char *));
+            if (!fw->suppressed)
+                abort();
+            fw->suppressed[fw->nsuppressed++] = cm_xstrdup(r);
+        } else if (!suppress && has) {
+            for (size_t j = 0; j < fw->nsuppressed; j++) {
+                if (strcmp(fw->suppressed[j], r) == 0) {
+                    free(fw->suppressed[j]);
+                    fw->suppressed[j] = fw->suppressed[--fw->nsuppressed];
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* RECONCILE / KILL */
+
+static void reconcile_one(struct cm_master *m, struct cm_framework *fw, const char *task_id,
+                          const char *agent_id)
+{
+    struct cm_task *t = cm_strmap_get(&fw->tasks, task_id);
+    if (t && (!agent_id || strcmp(agent_id, t->agent_id) == 0)) {
+        int st = t->status_update_state >= 0 ? t->status_update_state : t->state;
+        cm_master_send_master_update(m, fw, t->id, t->agent_id, cm_master_task_state_for(fw, st),
+                                     MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
+                                     "Reconciliation: Latest task state");
+        return;
+    }
+    struct cm_agent *a = agent_id ? cm_master_agent(m, agent_id) : NULL;
+    if (a && a->connected) {
+        cm_master_send_master_update(m, fw, task_id, agent_id,
+                                     cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_GONE),
+                                     MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
+                                     "Reconciliation: Task is unknown to the agent");
+        return;
+    }
+    cm_master_send_master_update(m, fw, task_id, agent_id,
+                                 cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNKNOWN),
+                                 MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
+                                 "Reconciliation: Task is unknown");
+}
+
+static void handle_reconcile(struct cm_master *m, struct cm_framework *fw,
+                             const Mesos__V1__Scheduler__Call__Reconcile *rec)
+{
+    m->metrics.messages_reconcile_tasks++;
+    if (rec->n_tasks == 0) {
+        /* Implicit: every task the master still tracks (non-terminal or not yet acked). */
+        size_t n = cm_strmap_count(&fw->tasks), i = 0;
+        struct cm_task **v = calloc(n ? n : 1, sizeof *v);
+        if (!v)
+            abort();
+        struct cm_strmap_iter it;
+        for (cm_strmap_iter_init(&it, &fw->tasks); cm_strmap_iter_next(&it);)
+            v[i++] = it.cur->value;
+        for (i = 0; i < n; i++)
+            reconcile_one(m, fw, v[i]->id, NULL);
+        free(v);
+        return;
+    }
+    for (size_t i = 0; i < rec->n_tasks; i++) {
+        const Mesos__V1__Scheduler__Call__Reconcile__Task *rt = rec->tasks[i];
+        reconcile_one(m, fw, rt->task_id->value, rt->agent_id ? rt->agent_id->value : NULL);
+    }
+}
+
+static void send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__KillTask kt = CMESOS__INTERNAL__AGENT_EVENT__KILL_TASK__INIT;
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    tid.value = t->id;
+    kt.framework_id = t->fw->info->id;
+    kt.task_id = &tid;
+    kt.kill_policy = (Mesos__V1__KillPolicy *)kp;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK;
+    ev.kill_task = &kt;
+    cm_master_send_agent(m, t->agent, &ev);
+}
+
+static void handle_kill(struct cm_master *m, struct cm_framework *fw,
+                        const Mesos__V1__Scheduler__Call__Kill *k)
+{
+    m->metrics.messages_kill_task++;
+    const char *agent_id = k->agent_id ? k->agent_id->value : NULL;
+    struct cm_task *t = cm_strmap_get(&fw->tasks, k->task_id->value);
+    if (!t) {
+        CM_WARN(MOD, "Asked to kill unknown task %s of framework %s", k->task_id->value, fw->id);
+        reconcile_one(m, fw, k->task_id->value, agent_id);
+        return;
+    }
+    if (agent_id && strcmp(agent_id, t->agent_id) != 0) {
+        CM_WARN(MOD, "Ignoring KILL of task %s: agent %s given, task is on %s", t->id, agent_id,
+                t->agent_id);
+        return;
+    }
+    if (!t->agent || !t->agent->connected) {
+        /* Remembered and sent when the agent re-registers. */
+        t->kill_pending = true;
+        return;
+    }
+    send_kill(m, t, k->kill_policy);
+}
+
+void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *a)
+{
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
+        struct cm_task *t = it.cur->value;
+        if (t->kill_pending) {
+            t->kill_pending = false;
+            send_kill(m, t, NULL);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ACKNOWLEDGE / MESSAGE / SHUTDOWN */
+
+static void handle_acknowledge(struct cm_master *m, struct cm_framework *fw,
+                               const Mesos__V1__Scheduler__Call__Acknowledge *ack)
+{
+    m->metrics.messages_status_update_acknowledgement++;
+    struct cm_agent *a = cm_master_agent(m, ack->agent_id->value);
+    if (!a || !a->connected) {
+        CM_WARN(MOD, "Cannot relay acknowledgement for task %s: agent %s is not connected",
+                ack->task_id->value, ack->agent_id->value);
+        m->metrics.invalid_status_update_acknowledgements++;
+        return;
+    }
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__Acknowledge ae = CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
+    ae.framework_id = fw->info->id;
+    ae.task_id = ack->task_id;
+    ae.uuid = ack->uuid;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
+    ev.acknowledge = &ae;
+    cm_master_send_agent(m, a, &ev);
+    m->metrics.valid_status_update_acknowledgements++;
+    struct cm_task *t = cm_strmap_get(&fw->tasks, ack->task_id->value);
+    if (t && t->has_uuid && bytes_eq(t->uuid, ack->uuid) &&
+        cm_task_state_terminal(t->status_update_state)) {
+        CM_INFO(MOD, "Task %s of framework %s completed (terminal update acknowledged)", t->id,
+                fw->id);
+        cm_master_complete_task(m, t);
+    }
+}
+
+static void handle_message(struct cm_master *m, struct cm_framework *fw,
+                           const Mesos__V1__Scheduler__Call__Message *msg)
+{
+    m->metrics.messages_framework_to_executor++;
+    struct cm_agent *a = cm_master_agent(m, msg->agent_id->value);
+    if (!a || !a->connected) {
+        m->metrics.invalid_framework_to_executor_messages++;
+        return;
+    }
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__FrameworkMessage fm =
+        CMESOS__INTERNAL__AGENT_EVENT__FRAMEWORK_MESSAGE__INIT;
+    fm.framework_id = fw->info->id;
+    fm.executor_id = msg->executor_id;
+    fm.data = msg->data;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__FRAMEWORK_MESSAGE;
+    ev.framework_message = &fm;
+    cm_master_send_agent(m, a, &ev);
+    m->metrics.valid_framework_to_executor_messages++;
+}
+
+static void handle_shutdown(struct cm_master *m, struct cm_framework *fw,
+                            const Mesos__V1__Scheduler__Call__Shutdown *sd)
+{
+    struct cm_agent *a = cm_master_agent(m, sd->agent_id->value);
+    if (!a || !a->connected) {
+        CM_WARN(MOD, "Cannot shut down executor %s: agent %s is not connected",
+                sd->executor_id->value, sd->agent_id->value);
+        return;
+    }
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__ShutdownExecutor se =
+        CMESOS__INTERNAL__AGENT_EVENT__SHUTDOWN_EXECUTOR__INIT;
+    se.framework_id = fw->info->id;
+    se.executor_id = sd->executor_id;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_EXECUTOR;
+    ev.shutdown_executor = &se;
+    cm_master_send_agent(m, a, &ev);
+}
+
+static int handle_update_framework(struct cm_master *m, struct cm_framework *fw,
+                                   const Mesos__V1__Scheduler__Call__UpdateFramework *uf,
+                                   char *why, size_t whylen)
+{
+    const Mesos__V1__FrameworkInfo *info = uf->framework_info;
+    if (cm_master_validate_framework_info(m, info, uf->suppressed_roles, uf->n_suppressed_roles,
+                                          why, whylen))
+        return 400;
+    const char *oldp = fw->info->principal, *newp = info->principal;
+    const char *bad = NULL;
+    if (strcmp(info->user, fw->info->user) != 0)
+        bad = "Updating 'FrameworkInfo.user' is unsupported";
+    else if ((info->has_checkpoint && info->checkpoint) !=
+             (fw->info->has_checkpoint && fw->info->checkpoint))
+        bad = "Updating 'FrameworkInfo.checkpoint' is unsupported";
+    else if ((oldp || newp) && (!oldp || !newp || strcmp(oldp, newp) != 0))
+        bad = "Changing framework's principal is not allowed.";
+    if (bad) {
+        snprintf(why, whylen, "%s", bad);
+        return 400;
+    }
+    cm_master_apply_framework_info(m, fw, info, uf->suppressed_roles, uf->n_suppressed_roles);
+    return 200;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the request decision (§2.1) */
+
+#define RESULT(c, ...)                                                                             \
+    do {                                                                                           \
+        res->code = (c);                                                                           \
+        snprintf(res->text, sizeof res->text, __VA_ARGS__);                                        \
+        goto out;                                                                                  \
+    } while (0)
+
+void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_request *req,
+                                 struct cm_sched_result *res)
+{
+    Call *call = NULL;
+    char why[768];
+    memset(res, 0, sizeof *res);
+
+    const struct cm_contender *c = m->contender;
+    if (!c->ops->is_leader(c)) {
+        char leader[300];
+        if (c->ops->leader(c, leader, sizeof leader))
+            RESULT(307, "//%s/master/api/v1/scheduler", leader);
+        RESULT(503, "No leader elected");
+    }
+    if (c->ops->recovering(c))
+        RESULT(503, "Master has not finished recovery");
+    if (strcmp(req->method, "POST") != 0)
+        RESULT(405, "Expecting a 'POST' request, received '%s'", req->method);
+    if (!req->content_type)
+        RESULT(400, "Expecting 'Content-Type' to be present");
+    enum cm_media ct = cm_http_content_type(req->content_type);
+    if (ct != CM_MEDIA_JSON && ct != CM_MEDIA_PROTOBUF)
+        RESULT(415, "Expecting 'Content-Type' of application/json or application/x-protobuf");
+    if (ct == CM_MEDIA_JSON) {
+        ProtobufCMessage *msg = NULL;
+        int rc = cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor,
+                                     (const char *)req->body, req->body_len, &msg, why,
+                                     sizeof why);
+        if (rc == CM_EPARSE)
+            RESULT(400, "Failed to parse body into JSON: %s", why);
+        if (rc)
+            RESULT(400, "Failed to convert JSON into Call protobuf: %s", why);
+        call = (Call *)msg;
+    } else {
+        call = mesos__v1__scheduler__call__unpack(NULL, req->body_len, req->body);
+        if (!call)
+            RESULT(400, "Failed to parse body into Call protobuf");
+        if (cm_pbjson_check_required(&call->base, why, sizeof why))
+            RESULT(400, "Failed to parse body into Call protobuf: %s", why);
+    }
+    if (cm_master_validate_call(call, why, sizeof why))
+        RESULT(400, "Failed to validate scheduler::Call: %s", why);
+
+    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
+        enum cm_media media = cm_http_negotiate(req->accept);
+        if (media == CM_MEDIA_NONE || media == CM_MEDIA_UNSUPPORTED)
+            RESULT(406, "Expecting 'Accept' to allow application/json or "
+                        "application/x-protobuf");
+        if (req->stream_id)
+            RESULT(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        res->code = 200;
+        res->media = media;
+        res->call = call;
+        return;
+    }
+
+    struct cm_framework *fw = cm_master_framework(m, call->framework_id->value);
+    if (!fw)
+        RESULT(400, "Framework cannot be found");
+    if (!fw->connected)
+        RESULT(403, "Framework is not subscribed");
+    if (!req->stream_id)
+        RESULT(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+    if (strcmp(req->stream_id, fw->stream_id) != 0)
+        RESULT(400,
+               "The stream ID '%s' included in this request didn't match the stream ID "
+               "currently associated with framework ID %s",
+               req->stream_id, fw->id);
+
+    fw->metrics.calls++;
+    if (call->type < CM_MASTER_NCALL_TYPES)
+        fw->metrics.call_types[call->type]++;
+    CM_DEBUG(MOD, "Processing %s call from framework %s", call_type_name(call->type), fw->id);
+    res->code = 202;
+    switch (call->type) {
+    case MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN:
+        m->metrics.messages_unregister_framework++;
+        cm_master_remove_framework(m, fw);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT:
+        handle_accept(m, fw, call->accept);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE:
+        handle_decline(m, fw, call->decline);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE: {
+        m->metrics.messages_revive_offers++;
+        size_t n = call->revive ? call->revive->n_roles : 0;
+        char **roles = call->revive ? call->revive->roles : NULL;
+        set_suppressed(fw, roles, n, false);
+        cm_allocator_revive(m->allocator, fw->id, (const char *const *)roles, n);
+        cm_master_allocate_soon(m);
+        break;
+    }
+    case MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS: {
+        m->metrics.messages_suppress_offers++;
+        size_t n = call->suppress ? call->suppress->n_roles : 0;
+        char **roles = call->suppress ? call->suppress->roles : NULL;
+        set_suppressed(fw, roles, n, true);
+        cm_allocator_suppress(m->allocator, fw->id, (const char *const *)roles, n);
+        break;
+    }
+    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL:
+        handle_kill(m, fw, call->kill);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
+        handle_shutdown(m, fw, call->shutdown);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE:
+        handle_acknowledge(m, fw, call->acknowledge);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
+        handle_reconcile(m, fw, call->reconcile);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE:
+        handle_message(m, fw, call->message);
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
+        /* Passed to the allocator in Mesos, where the default allocator ignores it. */
+        m->metrics.messages_resource_request++;
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS:
+    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS:
+        break; /* no maintenance, so no inverse offers exist */
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS:
+        break; /* no operation feedback is generated yet */
+    case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS:
+        m->metrics.messages_reconcile_operations++;
+        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK:
+        res->code = handle_update_framework(m, fw, call->update_framework, why, sizeof why);
+        if (res->code != 200)
+            snprintf(res->text, sizeof res->text, "%s", why);
+        break;
+    default:
+        RESULT(501, "Received an unexpected '%s' call", call_type_name(call->type));
+    }
+out:
+    if (call)
+        protobuf_c_message_free_unpacked(&call->base, NULL);
+}

@@ -1,0 +1,926 @@
+/* endpoints.c: the master's read-only JSON endpoints (protocol doc §6) and /metrics/snapshot
+ * (§7). Objects are built with jansson in Mesos's legacy shapes. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "allocator/allocator.h"
+#include "contender.h"
+#include "log.h"
+#include "master.h"
+#include "pbjson.h"
+
+#define MOD "master"
+
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p)
+        abort();
+    return p;
+}
+
+static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+    return ev ? ev->name : "UNKNOWN";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* shapes */
+
+static json_t *range_text(const Mesos__V1__Value__Ranges *r)
+{
+    char buf[4096];
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, sizeof buf - off, "[");
+    for (size_t i = 0; r && i < r->n_range && off < sizeof buf - 64; i++)
+        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%llu-%llu", i ? ", " : "",
+                                (unsigned long long)r->range[i]->begin,
+                                (unsigned long long)r->range[i]->end);
+    snprintf(buf + off, sizeof buf - off, "]");
+    return json_string(buf);
+}
+
+static json_t *set_text(const Mesos__V1__Value__Set *s)
+{
+    char buf[4096];
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, sizeof buf - off, "{");
+    for (size_t i = 0; s && i < s->n_item && off < sizeof buf - 64; i++)
+        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i ? ", " : "", s->item[i]);
+    snprintf(buf + off, sizeof buf - off, "}");
+    return json_string(buf);
+}
+
+static json_t *attributes_json(const Mesos__V1__AgentInfo *info)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; info && i < info->n_attributes; i++) {
+        const Mesos__V1__Attribute *a = info->attributes[i];
+        json_t *v = NULL;
+        switch (a->type) {
+        case MESOS__V1__VALUE__TYPE__SCALAR:
+            v = json_real(a->scalar ? a->scalar->value : 0);
+            break;
+        case MESOS__V1__VALUE__TYPE__RANGES:
+            v = range_text(a->ranges);
+            break;
+        case MESOS__V1__VALUE__TYPE__SET:
+            v = set_text(a->set);
+            break;
+        default:
+            v = json_string(a->text && a->text->value ? a->text->value : "");
+            break;
+        }
+        json_object_set_new(o, a->name, v);
+    }
+    return o;
+}
+
+static json_t *status_json(const Mesos__V1__TaskStatus *st)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "state", json_string(cm_task_state_name(st->state)));
+    json_object_set_new(o, "timestamp", json_real(st->has_timestamp ? st->timestamp : 0));
+    if (st->has_healthy)
+        json_object_set_new(o, "healthy", json_boolean(st->healthy));
+    if (st->labels && st->labels->n_labels) {
+        json_t *l = cm_pbjson_to_json(&st->labels->base);
+        json_t *arr = json_object_get(l, "labels");
+        if (arr)
+            json_object_set(o, "labels", arr);
+        json_decref(l);
+    }
+    if (st->container_status)
+        json_object_set_new(o, "container_status", cm_pbjson_to_json(&st->container_status->base));
+    return o;
+}
+
+static json_t *task_json(const struct cm_task *t)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(t->id));
+    json_object_set_new(o, "name", json_string(t->info && t->info->name ? t->info->name : ""));
+    json_object_set_new(o, "framework_id", json_string(t->fw->id));
+    json_object_set_new(o, "executor_id",
+                        json_string(t->info && t->info->executor && t->info->executor->executor_id
+                                        ? t->info->executor->executor_id->value
+                                        : ""));
+    json_object_set_new(o, "slave_id", json_string(t->agent_id));
+    json_object_set_new(o, "state", json_string(cm_task_state_name(t->state)));
+    json_object_set_new(o, "resources", cm_resources_summary_json(&t->resources));
+    json_object_set_new(o, "role", json_string(t->role));
+    json_t *sts = json_array();
+    for (size_t i = 0; i < t->nstatuses; i++)
+        json_array_append_new(sts, status_json(t->statuses[i]));
+    json_object_set_new(o, "statuses", sts);
+    if (t->fw->info && t->fw->info->user)
+        json_object_set_new(o, "user", json_string(t->fw->info->user));
+    if (t->info && t->info->labels && t->info->labels->n_labels) {
+        json_t *l = cm_pbjson_to_json(&t->info->labels->base);
+        json_t *arr = json_object_get(l, "labels");
+        if (arr)
+            json_object_set(o, "labels", arr);
+        json_decref(l);
+    }
+    if (t->info && t->info->discovery)
+        json_object_set_new(o, "discovery", cm_pbjson_to_json(&t->info->discovery->base));
+    if (t->info && t->info->container)
+        json_object_set_new(o, "container", cm_pbjson_to_json(&t->info->container->base));
+    if (t->info && t->info->health_check)
+        json_object_set_new(o, "health_check", cm_pbjson_to_json(&t->info->health_check->base));
+    return o;
+}
+
+static json_t *offer_json(const struct cm_offer *o)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(o->id));
+    json_object_set_new(j, "framework_id", json_string(o->fw->id));
+    json_object_set_new(j, "allocation_info", json_pack("{s:s}", "role", o->role));
+    json_object_set_new(j, "slave_id", json_string(o->agent->id));
+    json_object_set_new(j, "resources", cm_resources_summary_json(&o->resources));
+    return j;
+}
+
+static json_t *fw_capabilities(const Mesos__V1__FrameworkInfo *info)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; info && i < info->n_capabilities; i++)
+        if (info->capabilities[i]->has_type)
+            json_array_append_new(
+                a, json_string(enum_name(&mesos__v1__framework_info__capability__type__descriptor,
+                                         info->capabilities[i]->type)));
+    return a;
+}
+
+static void fw_common(json_t *o, const struct cm_framework *fw)
+{
+    const Mesos__V1__FrameworkInfo *info = fw->info;
+    json_object_set_new(o, "id", json_string(fw->id));
+    json_object_set_new(o, "name", json_string(info && info->name ? info->name : ""));
+    json_object_set_new(o, "used_resources", cm_resources_summary_json(&fw->used));
+    json_object_set_new(o, "offered_resources", cm_resources_summary_json(&fw->offered));
+    json_object_set_new(o, "capabilities", fw_capabilities(info));
+    json_object_set_new(o, "hostname", json_string(info && info->hostname ? info->hostname : ""));
+    json_object_set_new(o, "webui_url",
+                        json_string(info && info->webui_url ? info->webui_url : ""));
+    json_object_set_new(o, "active", json_boolean(fw->active));
+    json_object_set_new(o, "connected", json_boolean(fw->connected));
+    json_object_set_new(o, "recovered", json_boolean(fw->recovered));
+}
+
+static json_t *framework_json(const struct cm_framework *fw)
+{
+    const Mesos__V1__FrameworkInfo *info = fw->info;
+    json_t *o = json_object();
+    fw_common(o, fw);
+    json_object_set_new(o, "user", json_string(info && info->user ? info->user : ""));
+    json_object_set_new(o, "failover_timeout",
+                        json_real(info && info->has_failover_timeout ? info->failover_timeout : 0));
+    json_object_set_new(o, "checkpoint",
+                        json_boolean(info && info->has_checkpoint && info->checkpoint));
+    json_object_set_new(o, "registered_time", json_real(fw->registered_time));
+    json_object_set_new(o, "unregistered_time", json_real(fw->unregistered_time));
+    if (fw->reregistered_time > 0)
+        json_object_set_new(o, "reregistered_time", json_real(fw->reregistered_time));
+    if (info && info->principal)
+        json_object_set_new(o, "principal", json_string(info->principal));
+    struct cm_resources total;
+    cm_resources_init(&total);
+    cm_resources_copy(&total, &fw->used);
+    cm_resources_add(&total, &fw->offered);
+    json_object_set_new(o, "resources", cm_resources_summary_json(&total));
+    cm_resources_cleanup(&total);
+    if (fw->multi_role) {
+        json_t *roles = json_array();
+        for (size_t i = 0; i < fw->nroles; i++)
+            json_array_append_new(roles, json_string(fw->roles[i]));
+        json_object_set_new(o, "roles", roles);
+    } else {
+        json_object_set_new(o, "role", json_string(fw->nroles ? fw->roles[0] : "*"));
+    }
+    json_t *tasks = json_array();
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
+        json_array_append_new(tasks, task_json(it.cur->value));
+    json_object_set_new(o, "tasks", tasks);
+    json_object_set_new(o, "unreachable_tasks", json_array());
+    json_t *done = json_array();
+    for (size_t i = 0; i < fw->ncompleted; i++)
+        json_array_append_new(
+            done, task_json(fw->completed_tasks[(fw->completed_head + i) % fw->completed_cap]));
+    json_object_set_new(o, "completed_tasks", done);
+    json_t *offers = json_array();
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
+        json_array_append_new(offers, offer_json(it.cur->value));
+    json_object_set_new(o, "offers", offers);
+    json_object_set_new(o, "executors", json_array());
+    if (info && info->labels && info->labels->n_labels) {
+        json_t *l = cm_pbjson_to_json(&info->labels->base);
+        json_t *arr = json_object_get(l, "labels");
+        if (arr)
+            json_object_set(o, "labels", arr);
+        json_decref(l);
+    }
+    json_object_set_new(o, "offer_constraints", json_object());
+    return o;
+}
+
+static json_t *reserved_json(const struct cm_resources *r, bool full)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < r->n; i++) {
+        const char *role = r->v[i].role;
+        if (strcmp(role, "*") == 0 || json_object_get(o, role))
+            continue;
+        struct cm_resources part;
+        cm_resources_init(&part);
+        cm_resources_reserved_to(r, role, &part);
+        if (full) {
+            Mesos__V1__Resource **v = NULL;
+            size_t n = 0;
+            cm_resources_to_proto(&part, NULL, &v, &n);
+            json_t *arr = json_array();
+            for (size_t k = 0; k < n; k++)
+                json_array_append_new(arr, cm_pbjson_to_json(&v[k]->base));
+            cm_resources_proto_free(v, n);
+            json_object_set_new(o, role, arr);
+        } else {
+            json_object_set_new(o, role, cm_resources_summary_json(&part));
+        }
+        cm_resources_cleanup(&part);
+    }
+    return o;
+}
+
+static json_t *resources_full(const struct cm_resources *r)
+{
+    Mesos__V1__Resource **v = NULL;
+    size_t n = 0;
+    cm_resources_to_proto(r, NULL, &v, &n);
+    json_t *arr = json_array();
+    for (size_t k = 0; k < n; k++)
+        json_array_append_new(arr, cm_pbjson_to_json(&v[k]->base));
+    cm_resources_proto_free(v, n);
+    return arr;
+}
+
+static json_t *agent_json(const struct cm_agent *a, bool full)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(a->id));
+    json_object_set_new(o, "hostname", json_string(a->hostname));
+    json_object_set_new(o, "port", json_integer(a->port));
+    json_object_set_new(o, "attributes", attributes_json(a->info));
+    if (a->info && a->info->domain)
+        json_object_set_new(o, "domain", cm_pbjson_to_json(&a->info->domain->base));
+    json_object_set_new(o, "pid", json_string(a->pid));
+    json_object_set_new(o, "registered_time", json_real(a->registered_time));
+    if (a->reregistered_time > 0)
+        json_object_set_new(o, "reregistered_time", json_real(a->reregistered_time));
+    json_object_set_new(o, "resources", cm_resources_summary_json(&a->total));
+    json_object_set_new(o, "used_resources", cm_resources_summary_json(&a->used));
+    json_object_set_new(o, "offered_resources", cm_resources_summary_json(&a->offered));
+    json_object_set_new(o, "reserved_resources", reserved_json(&a->total, false));
+    struct cm_resources unres;
+    cm_resources_init(&unres);
+    cm_resources_unreserved(&a->total, &unres);
+    json_object_set_new(o, "unreserved_resources", cm_resources_summary_json(&unres));
+    if (full) {
+        json_object_set_new(o, "reserved_resources_full", reserved_json(&a->total, true));
+        json_object_set_new(o, "unreserved_resources_full", resources_full(&unres));
+        json_object_set_new(o, "used_resources_full", resources_full(&a->used));
+        json_object_set_new(o, "offered_resources_full", resources_full(&a->offered));
+    }
+    cm_resources_cleanup(&unres);
+    json_object_set_new(o, "active", json_boolean(a->active));
+    json_object_set_new(o, "deactivated", json_boolean(!a->active));
+    json_object_set_new(o, "version", json_string(a->version ? a->version : ""));
+    json_t *caps = json_array();
+    for (size_t i = 0; i < a->ncapabilities; i++)
+        json_array_append_new(
+            caps, json_string(enum_name(&mesos__v1__agent_info__capability__type__descriptor,
+                                        a->capabilities[i])));
+    json_object_set_new(o, "capabilities", caps);
+    return o;
+}
+
+static void add_build_info(json_t *o)
+{
+    json_object_set_new(o, "version", json_string(CMESOS_VERSION));
+    json_object_set_new(o, "build_date", json_string(__DATE__ " " __TIME__));
+    json_object_set_new(o, "build_time", json_real(0));
+    json_object_set_new(o, "build_user", json_string("cmesos"));
+}
+
+static json_t *master_capabilities(void)
+{
+    return json_pack("[sss]", "AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* handlers */
+
+static json_t *frameworks_array(struct cm_master *m, const char *only)
+{
+    json_t *a = json_array();
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
+        struct cm_framework *fw = it.cur->value;
+        if (!only || strcmp(only, fw->id) == 0)
+            json_array_append_new(a, framework_json(fw));
+    }
+    return a;
+}
+
+static json_t *completed_array(struct cm_master *m, const char *only)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < m->ncompleted; i++)
+        if (!only || strcmp(only, m->completed_list[i]->id) == 0)
+            json_array_append_new(a, framework_json(m->completed_list[i]));
+    return a;
+}
+
+static json_t *agents_array(struct cm_master *m, const char *only, bool full)
+{
+    json_t *a = json_array();
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
+        struct cm_agent *ag = it.cur->value;
+        if (!only || strcmp(only, ag->id) == 0)
+            json_array_append_new(a, agent_json(ag, full));
+    }
+    return a;
+}
+
+static void handle_state(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    json_t *o = json_object();
+    add_build_info(o);
+    json_object_set_new(o, "start_time", json_real(m->start_time));
+    json_object_set_new(o, "elected_time", json_real(m->elected_time));
+    json_object_set_new(o, "id", json_string(m->id));
+    json_object_set_new(o, "pid", json_string(m->info->pid));
+    json_object_set_new(o, "hostname", json_string(m->hostname));
+    json_object_set_new(o, "capabilities", master_capabilities());
+    size_t active = 0, inactive = 0;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);)
+        ((struct cm_agent *)it.cur->value)->active ? active++ : inactive++;
+    json_object_set_new(o, "activated_slaves", json_real((double)active));
+    json_object_set_new(o, "deactivated_slaves", json_real((double)inactive));
+    json_object_set_new(o, "unreachable_slaves", json_real(0));
+    json_object_set_new(o, "leader", json_string(m->info->pid));
+    json_object_set_new(o, "leader_info",
+                        json_pack("{s:s,s:s,s:i,s:s}", "id", m->id, "pid", m->info->pid, "port",
+                                  (int)m->port, "hostname", m->hostname));
+    if (m->flags->cluster)
+        json_object_set_new(o, "cluster", json_string(m->flags->cluster));
+    if (m->flags->log_dir)
+        json_object_set_new(o, "log_dir", json_string(m->flags->log_dir));
+    json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
+    json_object_set_new(o, "slaves", agents_array(m, NULL, false));
+    json_object_set_new(o, "recovered_slaves", json_array());
+    json_object_set_new(o, "frameworks", frameworks_array(m, NULL));
+    json_object_set_new(o, "completed_frameworks", completed_array(m, NULL));
+    json_object_set_new(o, "orphan_tasks", json_array());
+    json_object_set_new(o, "unregistered_frameworks", json_array());
+    cm_http_respond_json(req, 200, o);
+}
+
+static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
+{
+    static const int states[] = {
+        MESOS__V1__TASK_STATE__TASK_STAGING,  MESOS__V1__TASK_STATE__TASK_STARTING,
+        MESOS__V1__TASK_STATE__TASK_RUNNING,  MESOS__V1__TASK_STATE__TASK_KILLING,
+        MESOS__V1__TASK_STATE__TASK_FINISHED, MESOS__V1__TASK_STATE__TASK_KILLED,
+        MESOS__V1__TASK_STATE__TASK_FAILED,   MESOS__V1__TASK_STATE__TASK_LOST,
+        MESOS__V1__TASK_STATE__TASK_ERROR,    MESOS__V1__TASK_STATE__TASK_UNREACHABLE};
+    long counts[16] = {0};
+    json_t *ids = json_array();
+    json_t *seen = json_object();
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, tasks); cm_strmap_iter_next(&it);) {
+        struct cm_task *t = it.cur->value;
+        if (t->state >= 0 && t->state < 16)
+            counts[t->state]++;
+        const char *other = fw_side ? t->agent_id : t->fw->id;
+        if (!json_object_get(seen, other)) {
+            json_object_set_new(seen, other, json_true());
+            json_array_append_new(ids, json_string(other));
+        }
+    }
+    json_decref(seen);
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+        json_object_set_new(o, cm_task_state_name(states[i]), json_integer(counts[states[i]]));
+    json_object_set_new(o, fw_side ? "slave_ids" : "framework_ids", ids);
+}
+
+static void handle_state_summary(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    json_t *o = json_object();
+    json_object_set_new(o, "hostname", json_string(m->hostname));
+    if (m->flags->cluster)
+        json_object_set_new(o, "cluster", json_string(m->flags->cluster));
+    json_t *slaves = json_array();
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
+        struct cm_agent *a = it.cur->value;
+        json_t *j = agent_json(a, false);
+        task_counts(j, &a->tasks, false);
+        json_array_append_new(slaves, j);
+    }
+    json_object_set_new(o, "slaves", slaves);
+    json_t *fws = json_array();
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
+        struct cm_framework *fw = it.cur->value;
+        json_t *j = json_object();
+        fw_common(j, fw);
+        task_counts(j, &fw->tasks, true);
+        json_array_append_new(fws, j);
+    }
+    json_object_set_new(o, "frameworks", fws);
+    cm_http_respond_json(req, 200, o);
+}
+
+static void handle_frameworks(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char *only = cm_http_request_query_param(req, "framework_id");
+    json_t *o = json_object();
+    json_object_set_new(o, "frameworks", frameworks_array(m, only));
+    json_object_set_new(o, "completed_frameworks", completed_array(m, only));
+    json_object_set_new(o, "unregistered_frameworks", json_array());
+    free(only);
+    cm_http_respond_json(req, 200, o);
+}
+
+static void handle_slaves(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char *only = cm_http_request_query_param(req, "slave_id");
+    json_t *o = json_object();
+    json_object_set_new(o, "slaves", agents_array(m, only, true));
+    json_object_set_new(o, "recovered_slaves", json_array());
+    free(only);
+    cm_http_respond_json(req, 200, o);
+}
+
+struct task_ref {
+    const struct cm_task *t;
+};
+
+static int by_time_asc(const void *a, const void *b)
+{
+    double x = ((const struct task_ref *)a)->t->updated, y = ((const struct task_ref *)b)->t->updated;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int by_time_des(const void *a, const void *b) { return by_time_asc(b, a); }
+
+static void collect_tasks(const struct cm_framework *fw, const char *task_id,
+                          struct task_ref **v, size_t *n, size_t *cap)
+{
+    struct cm_strmap_iter it;
+    size_t extra = cm_strmap_count(&fw->tasks) + fw->ncompleted;
+    if (*n + extra > *cap) {
+        *cap = (*n + extra) * 2;
+        *v = realloc(*v, *cap * sizeof **v);
+        if (!*v)
+            abort();
+    }
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);) {
+        const struct cm_task *t = it.cur->value;
+        if (!task_id || strcmp(task_id, t->id) == 0)
+            (*v)[(*n)++].t = t;
+    }
+    for (size_t i = 0; i < fw->ncompleted; i++) {
+        const struct cm_task *t = fw->completed_tasks[(fw->completed_head + i) % fw->completed_cap];
+        if (!task_id || strcmp(task_id, t->id) == 0)
+            (*v)[(*n)++].t = t;
+    }
+}
+
+static void handle_tasks(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char *limit_s = cm_http_request_query_param(req, "limit");
+    char *offset_s = cm_http_request_query_param(req, "offset");
+    char *order = cm_http_request_query_param(req, "order");
+    char *fid = cm_http_request_query_param(req, "framework_id");
+    char *tid = cm_http_request_query_param(req, "task_id");
+    long limit = 100, offset = 0;
+    char *end = NULL;
+    int bad = 0;
+    if (limit_s) {
+        limit = strtol(limit_s, &end, 10);
+        bad |= !*limit_s || *end || limit < 0;
+    }
+    if (offset_s) {
+        offset = strtol(offset_s, &end, 10);
+        bad |= !*offset_s || *end || offset < 0;
+    }
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "des") != 0)
+        bad = 1;
+    if (bad) {
+        cm_http_respond_text(req, 400, "Invalid 'limit', 'offset' or 'order' query parameter");
+        goto out;
+    }
+    struct task_ref *v = NULL;
+    size_t n = 0, cap = 0;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
+        const struct cm_framework *fw = it.cur->value;
+        if (!fid || strcmp(fid, fw->id) == 0)
+            collect_tasks(fw, tid, &v, &n, &cap);
+    }
+    for (size_t i = 0; i < m->ncompleted; i++)
+        if (!fid || strcmp(fid, m->completed_list[i]->id) == 0)
+            collect_tasks(m->completed_list[i], tid, &v, &n, &cap);
+    if (n)
+        qsort(v, n, sizeof *v, order && strcmp(order, "asc") == 0 ? by_time_asc : by_time_des);
+    json_t *arr = json_array();
+    for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++)
+        json_array_append_new(arr, task_json(v[i].t));
+    free(v);
+    json_t *o = json_object();
+    json_object_set_new(o, "tasks", arr);
+    cm_http_respond_json(req, 200, o);
+out:
+    free(limit_s);
+    free(offset_s);
+    free(order);
+    free(fid);
+    free(tid);
+}
+
+static void handle_redirect(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char leader[300], loc[320];
+    if (!m->contender->ops->leader(m->contender, leader, sizeof leader)) {
+        cm_http_respond_text(req, 503, "No leader elected");
+        return;
+    }
+    snprintf(loc, sizeof loc, "//%s", leader);
+    cm_http_add_header(req, "Location", loc);
+    cm_http_respond(req, 307, NULL, NULL, 0);
+}
+
+static void handle_health(struct cm_http_request *req, void *arg)
+{
+    (void)arg;
+    cm_http_respond(req, 200, NULL, NULL, 0);
+}
+
+static void handle_version(struct cm_http_request *req, void *arg)
+{
+    (void)arg;
+    json_t *o = json_object();
+    add_build_info(o);
+    cm_http_respond_json(req, 200, o);
+}
+
+static void handle_flags(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    json_t *o = json_object();
+    json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
+    cm_http_respond_json(req, 200, o);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* metrics */
+
+void cm_master_record_allocation_ms(struct cm_master *m, double ms)
+{
+    struct cm_master_metrics *mm = &m->metrics;
+    size_t cap = sizeof mm->alloc_ms / sizeof mm->alloc_ms[0];
+    mm->alloc_ms[(mm->alloc_head + mm->alloc_n) % cap] = ms;
+    if (mm->alloc_n < cap)
+        mm->alloc_n++;
+    else
+        mm->alloc_head = (mm->alloc_head + 1) % cap;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static void set_num(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
+
+static void alloc_stats(json_t *o, const struct cm_master_metrics *mm)
+{
+    const char *base = "allocator/mesos/allocation_run_ms";
+    size_t n = mm->alloc_n, cap = sizeof mm->alloc_ms / sizeof mm->alloc_ms[0];
+    if (n == 0)
+        return;
+    double *v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = mm->alloc_ms[(mm->alloc_head + i) % cap];
+    set_num(o, base, v[n - 1]); /* the latest value, as Mesos's timer reports */
+    qsort(v, n, sizeof *v, cmp_double);
+    char k[128];
+    static const struct {
+        const char *s;
+        double p;
+    } ps[] = {{"p50", .5}, {"p90", .9}, {"p95", .95}, {"p99", .99}, {"p999", .999},
+              {"p9999", .9999}};
+    snprintf(k, sizeof k, "%s/count", base);
+    set_num(o, k, (double)n);
+    snprintf(k, sizeof k, "%s/min", base);
+    set_num(o, k, v[0]);
+    snprintf(k, sizeof k, "%s/max", base);
+    set_num(o, k, v[n - 1]);
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        size_t idx = (size_t)(ps[i].p * (double)(n - 1) + 0.5);
+        snprintf(k, sizeof k, "%s/%s", base, ps[i].s);
+        set_num(o, k, v[idx < n ? idx : n - 1]);
+    }
+    free(v);
+}
+
+static void url_encode(char *dst, size_t len, const char *src)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *src && o + 4 < len; src++) {
+        unsigned char c = (unsigned char)*src;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            dst[o++] = (char)c;
+        } else {
+            dst[o++] = '%';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        }
+    }
+    dst[o] = 0;
+}
+
+static void lower(char *dst, size_t len, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < len; i++)
+        dst[i] = (char)((src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i]);
+    dst[i] = 0;
+}
+
+static void framework_metrics(json_t *o, const struct cm_framework *fw)
+{
+    char name[300], prefix[700], k[900], t[64];
+    url_encode(name, sizeof name, fw->info && fw->info->name ? fw->info->name : "");
+    snprintf(prefix, sizeof prefix, "master/frameworks/%s/%s", name, fw->id);
+    const struct cm_fw_metrics *fm = &fw->metrics;
+    snprintf(k, sizeof k, "%s/subscribed", prefix);
+    set_num(o, k, fw->connected ? 1 : 0);
+    snprintf(k, sizeof k, "%s/calls", prefix);
+    set_num(o, k, (double)fm->calls);
+    for (int i = 0; i < CM_MASTER_NCALL_TYPES; i++) {
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &mesos__v1__scheduler__call__type__descriptor, i);
+        if (!v || i == 0)
+            continue;
+        lower(t, sizeof t, v->name);
+        snprintf(k, sizeof k, "%s/calls/%s", prefix, t);
+        set_num(o, k, (double)fm->call_types[i]);
+    }
+    snprintf(k, sizeof k, "%s/events", prefix);
+    set_num(o, k, (double)fm->events);
+    for (int i = 0; i < CM_MASTER_NEVENT_TYPES; i++) {
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &mesos__v1__scheduler__event__type__descriptor, i);
+        if (!v || i == 0)
+            continue;
+        lower(t, sizeof t, v->name);
+        snprintf(k, sizeof k, "%s/events/%s", prefix, t);
+        set_num(o, k, (double)fm->event_types[i]);
+    }
+    snprintf(k, sizeof k, "%s/offers/sent", prefix);
+    set_num(o, k, (double)fm->offers_sent);
+    snprintf(k, sizeof k, "%s/offers/accepted", prefix);
+    set_num(o, k, (double)fm->offers_accepted);
+    snprintf(k, sizeof k, "%s/offers/declined", prefix);
+    set_num(o, k, (double)fm->offers_declined);
+    snprintf(k, sizeof k, "%s/offers/rescinded", prefix);
+    set_num(o, k, (double)fm->offers_rescinded);
+    for (size_t i = 0; i < fw->nroles; i++) {
+        bool sup = false;
+        for (size_t j = 0; j < fw->nsuppressed; j++)
+            sup = sup || strcmp(fw->suppressed[j], fw->roles[i]) == 0;
+        snprintf(k, sizeof k, "%s/roles/%s/suppressed", prefix, fw->roles[i]);
+        set_num(o, k, sup ? 1 : 0);
+    }
+}
+
+json_t *cm_master_metrics_json(struct cm_master *m)
+{
+    const struct cm_master_metrics *mm = &m->metrics;
+    json_t *o = json_object();
+    double now = cm_clock_now(m->clock);
+    set_num(o, "master/uptime_secs", now - m->start_time);
+    set_num(o, "master/elected", m->contender->ops->is_leader(m->contender) ? 1 : 0);
+
+    size_t sa = 0, si = 0, sc = 0, sd = 0;
+    struct cm_resources total, used;
+    cm_resources_init(&total);
+    cm_resources_init(&used);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
+        struct cm_agent *a = it.cur->value;
+        a->active ? sa++ : si++;
+        a->connected ? sc++ : sd++;
+        cm_resources_add(&total, &a->total);
+        cm_resources_add(&used, &a->used);
+    }
+    set_num(o, "master/slaves_active", (double)sa);
+    set_num(o, "master/slaves_inactive", (double)si);
+    set_num(o, "master/slaves_connected", (double)sc);
+    set_num(o, "master/slaves_disconnected", (double)sd);
+    set_num(o, "master/slaves_unreachable", 0);
+    size_t fa = 0, fi = 0, fc = 0, fd = 0;
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
+        struct cm_framework *fw = it.cur->value;
+        fw->active ? fa++ : fi++;
+        fw->connected ? fc++ : fd++;
+        if (m->flags->publish_per_framework_metrics)
+            framework_metrics(o, fw);
+    }
+    set_num(o, "master/frameworks_active", (double)fa);
+    set_num(o, "master/frameworks_inactive", (double)fi);
+    set_num(o, "master/frameworks_connected", (double)fc);
+    set_num(o, "master/frameworks_disconnected", (double)fd);
+    set_num(o, "master/outstanding_offers", (double)cm_strmap_count(&m->offers));
+    set_num(o, "master/operator_event_stream_subscribers", 0);
+    set_num(o, "master/event_queue_messages", 0);
+    set_num(o, "master/event_queue_dispatches", 0);
+    set_num(o, "master/event_queue_http_requests", 0);
+
+    static const char *const rnames[] = {"cpus", "gpus", "mem", "disk"};
+    char k[256];
+    for (size_t i = 0; i < 4; i++) {
+        double t = cm_scalar_to_double(cm_resources_scalar(&total, rnames[i]));
+        double u = cm_scalar_to_double(cm_resources_scalar(&used, rnames[i]));
+        snprintf(k, sizeof k, "master/%s_total", rnames[i]);
+        set_num(o, k, t);
+        snprintf(k, sizeof k, "master/%s_used", rnames[i]);
+        set_num(o, k, u);
+        snprintf(k, sizeof k, "master/%s_percent", rnames[i]);
+        set_num(o, k, t > 0 ? u / t : 0);
+        snprintf(k, sizeof k, "master/%s_revocable_total", rnames[i]);
+        set_num(o, k, 0);
+        snprintf(k, sizeof k, "master/%s_revocable_used", rnames[i]);
+        set_num(o, k, 0);
+        snprintf(k, sizeof k, "master/%s_revocable_percent", rnames[i]);
+        set_num(o, k, 0);
+        snprintf(k, sizeof k, "allocator/mesos/resources/%s/total", rnames[i]);
+        set_num(o, k, t);
+    }
+    cm_resources_cleanup(&total);
+    cm_resources_cleanup(&used);
+
+    set_num(o, "master/tasks_staging", (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_STAGING]);
+    set_num(o, "master/tasks_starting",
+            (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_STARTING]);
+    set_num(o, "master/tasks_running", (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_RUNNING]);
+    set_num(o, "master/tasks_killing", (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_KILLING]);
+    set_num(o, "master/tasks_unreachable",
+            (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_UNREACHABLE]);
+    static const int terminal[] = {
+        MESOS__V1__TASK_STATE__TASK_FINISHED, MESOS__V1__TASK_STATE__TASK_FAILED,
+        MESOS__V1__TASK_STATE__TASK_KILLED,   MESOS__V1__TASK_STATE__TASK_LOST,
+        MESOS__V1__TASK_STATE__TASK_ERROR,    MESOS__V1__TASK_STATE__TASK_DROPPED,
+        MESOS__V1__TASK_STATE__TASK_GONE,     MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR};
+    for (size_t i = 0; i < sizeof terminal / sizeof terminal[0]; i++) {
+        char st[64];
+        lower(st, sizeof st, cm_task_state_name(terminal[i]) + 5);
+        snprintf(k, sizeof k, "master/tasks_%s", st);
+        set_num(o, k, (double)mm->tasks_terminal[terminal[i]]);
+    }
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&mm->task_reasons);
+         cm_strmap_iter_next(&it);)
+        set_num(o, it.cur->key, (double)*(uint64_t *)it.cur->value);
+
+#define MSG(name) set_num(o, "master/messages_" #name, (double)mm->messages_##name)
+    MSG(register_framework);
+    MSG(reregister_framework);
+    MSG(unregister_framework);
+    MSG(deactivate_framework);
+    MSG(launch_tasks);
+    MSG(decline_offers);
+    MSG(revive_offers);
+    MSG(suppress_offers);
+    MSG(kill_task);
+    MSG(status_update);
+    MSG(status_update_acknowledgement);
+    MSG(reconcile_tasks);
+    MSG(reconcile_operations);
+    MSG(resource_request);
+    MSG(framework_to_executor);
+    MSG(executor_to_framework);
+    MSG(exited_executor);
+    MSG(register_slave);
+    MSG(reregister_slave);
+    MSG(unregister_slave);
+    MSG(update_slave);
+#undef MSG
+#define CNT(name) set_num(o, "master/" #name, (double)mm->name)
+    CNT(valid_status_updates);
+    CNT(invalid_status_updates);
+    CNT(valid_status_update_acknowledgements);
+    CNT(invalid_status_update_acknowledgements);
+    CNT(valid_framework_to_executor_messages);
+    CNT(invalid_framework_to_executor_messages);
+    CNT(valid_executor_to_framework_messages);
+    CNT(invalid_executor_to_framework_messages);
+    CNT(slave_registrations);
+    CNT(slave_reregistrations);
+    CNT(slave_removals);
+    CNT(dropped_messages);
+#undef CNT
+    set_num(o, "master/slave_removals/reason_unregistered",
+            (double)mm->slave_removals_unregistered);
+    set_num(o, "master/slave_removals/reason_unhealthy", 0);
+    set_num(o, "master/slave_removals/reason_registered", 0);
+    set_num(o, "master/http_cache_hits", 0);
+    set_num(o, "master/recovery_slave_removals", 0);
+
+    set_num(o, "allocator/mesos/allocation_runs", (double)mm->allocation_runs);
+    alloc_stats(o, mm);
+    set_num(o, "allocator/mesos/event_queue_dispatches", 0);
+    struct cm_allocator_stats as;
+    cm_allocator_stats(m->allocator, &as);
+    set_num(o, "allocator/mesos/resources/cpus/offered_or_allocated", as.cpus_allocated);
+    set_num(o, "allocator/mesos/resources/mem/offered_or_allocated", as.mem_allocated);
+    set_num(o, "allocator/mesos/resources/disk/offered_or_allocated", as.disk_allocated);
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
+        struct cm_framework *fw = it.cur->value;
+        for (size_t i = 0; i < fw->nroles; i++) {
+            snprintf(k, sizeof k, "allocator/mesos/roles/%s/shares/dominant", fw->roles[i]);
+            set_num(o, k, cm_allocator_role_share(m->allocator, fw->roles[i]));
+        }
+    }
+    set_num(o, "registrar/registry_size_bytes", 0);
+    set_num(o, "registrar/queued_operations", 0);
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    set_num(o, "system/cpus_total", ncpu > 0 ? (double)ncpu : 0);
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) == 3) {
+        set_num(o, "system/load_1min", load[0]);
+        set_num(o, "system/load_5min", load[1]);
+        set_num(o, "system/load_15min", load[2]);
+    }
+    struct sysinfo si_;
+    if (sysinfo(&si_) == 0) {
+        set_num(o, "system/mem_total_bytes", (double)si_.totalram * si_.mem_unit);
+        set_num(o, "system/mem_free_bytes", (double)si_.freeram * si_.mem_unit);
+    }
+    return o;
+}
+
+static void handle_metrics(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char *timeout = cm_http_request_query_param(req, "timeout");
+    if (timeout) {
+        double secs;
+        int rc = cm_duration_parse(timeout, &secs);
+        free(timeout);
+        if (rc) {
+            cm_http_respond_text(req, 400, "Invalid timeout");
+            return;
+        }
+    }
+    cm_http_respond_json(req, 200, cm_master_metrics_json(m));
+}
+
+void cm_master_routes(struct cm_master *m)
+{
+    struct cm_http_server *h = m->http;
+    cm_master_sched_http_routes(m);
+    /* The server's "master" prefix makes each of these reachable as /master/... too. */
+    cm_http_server_route(h, "/state", handle_state, m);
+    cm_http_server_route(h, "/state.json", handle_state, m);
+    cm_http_server_route(h, "/state-summary", handle_state_summary, m);
+    cm_http_server_route(h, "/frameworks", handle_frameworks, m);
+    cm_http_server_route(h, "/slaves", handle_slaves, m);
+    cm_http_server_route(h, "/tasks", handle_tasks, m);
+    cm_http_server_route(h, "/tasks.json", handle_tasks, m);
+    cm_http_server_route(h, "/redirect", handle_redirect, m);
+    cm_http_server_route(h, "/health", handle_health, m);
+    cm_http_server_route(h, "/flags", handle_flags, m);
+    cm_http_server_route(h, "/version", handle_version, m);
+    cm_http_server_route(h, "/metrics/snapshot", handle_metrics, m);
+    CM_DEBUG(MOD, "Routes registered");
+}

@@ -1,0 +1,96 @@
+/* main.c: mesos-master — flags, logging, signals and the event loop around struct cm_master. */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+#include "master.h"
+#include "master_flags.h"
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    CM_INFO("master", "Received signal %d; shutting down", (int)sig);
+    event_base_loopbreak(arg);
+}
+
+int main(int argc, char **argv)
+{
+    struct cm_master_flags flags;
+    char why[512] = "";
+    int status = 1;
+    struct event_base *base = NULL;
+    struct cm_master *m = NULL;
+    struct event *sigint = NULL, *sigterm = NULL;
+    FILE *logf = NULL;
+
+    cm_master_flags_init(&flags);
+    int rc = cm_master_flags_parse(&flags, argc, argv, why, sizeof why);
+    if (rc == CM_EHELP) {
+        status = 0;
+        goto out;
+    }
+    if (rc) {
+        fprintf(stderr, "%s\n\nSee 'mesos-master --help' for the flags.\n", why);
+        goto out;
+    }
+    if (flags.version) {
+        printf("mesos %s\n", CMESOS_VERSION);
+        status = 0;
+        goto out;
+    }
+    enum cm_log_level level;
+    if (cm_log_parse_level(flags.logging_level, &level) != 0) {
+        fprintf(stderr, "Invalid --logging_level '%s'\n", flags.logging_level);
+        goto out;
+    }
+    cm_log_set_level(level);
+    if (flags.log_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/mesos-master.INFO", flags.log_dir);
+        logf = fopen(path, "a");
+        if (!logf) {
+            fprintf(stderr, "Failed to open log file %s\n", path);
+            goto out;
+        }
+        setvbuf(logf, NULL, _IOLBF, 0);
+        cm_log_set_file(logf);
+    }
+    if (flags.zk)
+        CM_WARN("master", "--zk is not supported yet; running standalone");
+    signal(SIGPIPE, SIG_IGN);
+
+    base = event_base_new();
+    if (!base) {
+        fprintf(stderr, "Failed to create the event loop\n");
+        goto out;
+    }
+    m = cm_master_new(base, &flags);
+    if (!m)
+        goto out;
+    if (cm_master_start(m) != 0)
+        goto out;
+    sigint = evsignal_new(base, SIGINT, on_signal, base);
+    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL))
+        goto out;
+    event_base_dispatch(base);
+    status = 0;
+out:
+    if (sigint)
+        event_free(sigint);
+    if (sigterm)
+        event_free(sigterm);
+    cm_master_free(m);
+    if (base)
+        event_base_free(base);
+    cm_flags_cleanup(flags.table, flags.nflags);
+    if (logf) {
+        cm_log_set_file(NULL);
+        fclose(logf);
+    }
+    return status;
+}

@@ -1,0 +1,128 @@
+/* master_flags.c: see master_flags.h. */
+#include "master_flags.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "errors.h"
+
+static void add(struct cm_master_flags *f, const char *name, const char *alias,
+                enum cm_flag_type type, void *dst, const char *help)
+{
+    struct cm_flag *fl = &f->table[f->nflags++];
+    memset(fl, 0, sizeof *fl);
+    fl->name = name;
+    fl->alias = alias;
+    fl->type = type;
+    fl->dst = dst;
+    fl->help = help;
+}
+
+void cm_master_flags_init(struct cm_master_flags *f)
+{
+    memset(f, 0, sizeof *f);
+    f->ip = "0.0.0.0";
+    f->port = 5050;
+    f->hostname_lookup = true;
+    f->logging_level = "INFO";
+    f->registry = "in_memory";
+    f->framework_sorter = "drf";
+    f->role_sorter = "drf";
+    f->allocator = "HierarchicalDRF";
+    f->allocation_interval = 1.0;
+    f->agent_ping_timeout = 15.0;
+    f->max_agent_ping_timeouts = 5;
+    f->agent_reregister_timeout = 600.0;
+    f->max_completed_frameworks = 50;
+    f->max_completed_tasks_per_framework = 1000;
+    f->max_unreachable_tasks_per_framework = 1000;
+    f->root_submissions = true;
+    f->publish_per_framework_metrics = true;
+    f->min_allocatable_resources = "cpus:0.01|mem:32";
+
+    add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on");
+    add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on (0 = any free port)");
+    add(f, "hostname", NULL, CM_FLAG_STRING, &f->hostname, "Hostname to advertise");
+    add(f, "hostname_lookup", NULL, CM_FLAG_BOOL, &f->hostname_lookup,
+        "Look the hostname up when --hostname is not given");
+    add(f, "advertise_ip", NULL, CM_FLAG_STRING, &f->advertise_ip, "IP address to advertise");
+    add(f, "advertise_port", NULL, CM_FLAG_INT, &f->advertise_port, "Port to advertise");
+    add(f, "work_dir", NULL, CM_FLAG_STRING, &f->work_dir, "Directory for the registry");
+    add(f, "port_file", NULL, CM_FLAG_STRING, &f->port_file,
+        "cmesos: after binding, write the bound port to this file");
+    add(f, "logging_level", NULL, CM_FLAG_STRING, &f->logging_level,
+        "DEBUG, INFO, WARNING or ERROR");
+    add(f, "log_dir", NULL, CM_FLAG_STRING, &f->log_dir, "Directory for the log file");
+    add(f, "registry", NULL, CM_FLAG_STRING, &f->registry, "Registry storage: in_memory");
+    add(f, "cluster", NULL, CM_FLAG_STRING, &f->cluster, "Cluster name shown in the web UI");
+    add(f, "roles", NULL, CM_FLAG_STRING, &f->roles, "Deprecated: comma-separated role whitelist");
+    add(f, "weights", NULL, CM_FLAG_STRING, &f->weights, "Role weights: role=weight,...");
+    add(f, "framework_sorter", NULL, CM_FLAG_STRING, &f->framework_sorter, "drf");
+    add(f, "role_sorter", NULL, CM_FLAG_STRING, &f->role_sorter, "drf");
+    add(f, "allocator", NULL, CM_FLAG_STRING, &f->allocator, "HierarchicalDRF");
+    add(f, "zk", NULL, CM_FLAG_STRING, &f->zk, "ZooKeeper URL (not supported yet)");
+    add(f, "quorum", NULL, CM_FLAG_INT, &f->quorum, "Replicated log quorum (unused)");
+    add(f, "allocation_interval", NULL, CM_FLAG_DURATION, &f->allocation_interval,
+        "Time between batch allocations");
+    add(f, "offer_timeout", NULL, CM_FLAG_DURATION, &f->offer_timeout,
+        "Rescind offers held longer than this (default: never)");
+    add(f, "agent_ping_timeout", "slave_ping_timeout", CM_FLAG_DURATION, &f->agent_ping_timeout,
+        "Interval of master->agent pings");
+    add(f, "max_agent_ping_timeouts", "max_slave_ping_timeouts", CM_FLAG_INT,
+        &f->max_agent_ping_timeouts, "Missed pings before an agent is considered lost");
+    add(f, "agent_reregister_timeout", "slave_reregister_timeout", CM_FLAG_DURATION,
+        &f->agent_reregister_timeout, "Time agents have to re-register after failover");
+    add(f, "max_completed_frameworks", NULL, CM_FLAG_INT, &f->max_completed_frameworks,
+        "Completed frameworks kept for the endpoints");
+    add(f, "max_completed_tasks_per_framework", NULL, CM_FLAG_INT,
+        &f->max_completed_tasks_per_framework, "Completed tasks kept per framework");
+    add(f, "max_unreachable_tasks_per_framework", NULL, CM_FLAG_INT,
+        &f->max_unreachable_tasks_per_framework, "Unreachable tasks kept per framework");
+    add(f, "root_submissions", NULL, CM_FLAG_BOOL, &f->root_submissions,
+        "Allow frameworks with user root");
+    add(f, "publish_per_framework_metrics", NULL, CM_FLAG_BOOL,
+        &f->publish_per_framework_metrics, "Publish per-framework metrics");
+    add(f, "min_allocatable_resources", NULL, CM_FLAG_STRING, &f->min_allocatable_resources,
+        "Minimum free resources to offer (cpus:0.01|mem:32)");
+    add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
+}
+
+static int check_positive(double v, const char *name, char *why, size_t whylen)
+{
+    if (!isfinite(v) || v <= 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' must be a positive duration", name);
+    return 0;
+}
+
+int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char *why,
+                          size_t whylen)
+{
+    int rc = cm_flags_parse(f->table, f->nflags, argc, argv,
+                            "Usage: mesos-master [options]\n\nStarts a cmesos master.", why,
+                            whylen);
+    if (rc)
+        return rc;
+    if (f->port < 0 || f->port > 65535)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'port' must be between 0 and 65535");
+    if (f->advertise_port < 0 || f->advertise_port > 65535)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'advertise_port' must be between 0 and 65535");
+    if ((rc = check_positive(f->allocation_interval, "allocation_interval", why, whylen)) ||
+        (rc = check_positive(f->agent_ping_timeout, "agent_ping_timeout", why, whylen)))
+        return rc;
+    if (f->offer_timeout < 0 || !isfinite(f->offer_timeout))
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'offer_timeout' must not be negative");
+    if (f->max_agent_ping_timeouts < 1)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'max_agent_ping_timeouts' must be >= 1");
+    if (f->max_completed_frameworks < 0 || f->max_completed_tasks_per_framework < 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Completed-object limits must not be negative");
+    if (strcmp(f->registry, "in_memory") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'registry': only 'in_memory' is supported so far, not '%s'",
+                       f->registry);
+    if (strcmp(f->framework_sorter, "drf") != 0 || strcmp(f->role_sorter, "drf") != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Only the 'drf' sorter is supported");
+    return 0;
+}
+
+void cm_master_flags_cleanup(struct cm_master_flags *f) { cm_flags_cleanup(f->table, f->nflags); }

@@ -1,0 +1,62 @@
+/*
+ * master_flags.h: mesos-master's command-line flags (protocol doc §12.1, §12.2).
+ *
+ * cm_master_flags_init fills defaults and the flag table; cm_master_flags_parse parses argv
+ * (with MESOS_* environment fallback, via flags.c) and checks values. The struct is read-only
+ * after parsing; the master keeps a pointer to it, so it must outlive the master.
+ */
+#ifndef CM_MASTER_FLAGS_H
+#define CM_MASTER_FLAGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flags.h"
+
+#define CM_MASTER_NFLAGS 48
+
+struct cm_master_flags {
+    char *ip;
+    long port;
+    char *hostname;
+    bool hostname_lookup;
+    char *advertise_ip;
+    long advertise_port;
+    char *work_dir;
+    char *port_file; /* cmesos: write the bound port here */
+    char *logging_level;
+    char *log_dir;
+    char *registry;
+    char *cluster;
+    char *roles;   /* deprecated whitelist, comma separated; NULL = any */
+    char *weights; /* "role=w,..." */
+    char *framework_sorter, *role_sorter, *allocator;
+    char *zk;
+    long quorum;
+    double allocation_interval;
+    double offer_timeout; /* 0 = never */
+    double agent_ping_timeout;
+    long max_agent_ping_timeouts;
+    double agent_reregister_timeout;
+    long max_completed_frameworks;
+    long max_completed_tasks_per_framework;
+    long max_unreachable_tasks_per_framework;
+    bool root_submissions;
+    bool publish_per_framework_metrics;
+    bool authenticate_http_frameworks;
+    char *min_allocatable_resources;
+    char *webui_dir;
+    bool version;
+
+    struct cm_flag table[CM_MASTER_NFLAGS];
+    size_t nflags;
+};
+
+/* Defaults and the table. */
+void cm_master_flags_init(struct cm_master_flags *f);
+/* Parses argv. Returns 0, CM_EHELP (usage printed) or CM_EINVAL with why. */
+int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char *why,
+                          size_t whylen);
+void cm_master_flags_cleanup(struct cm_master_flags *f);
+
+#endif

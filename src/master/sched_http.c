@@ -1,0 +1,159 @@
+/* sched_http.c: the HTTP edge of the scheduler API and of the agent link. The decisions live
+ * in calls.c and agent_api.c; this file only moves bytes and headers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "ids.h"
+#include "log.h"
+#include "master.h"
+#include "pbjson.h"
+
+#define MOD "master"
+
+enum ref_kind { REF_FRAMEWORK, REF_AGENT };
+
+struct stream_ref {
+    struct cm_master *m;
+    enum ref_kind kind;
+    void *obj; /* cm_framework or cm_agent, once known */
+};
+
+static void on_stream_close(struct cm_http_stream *stream, void *arg)
+{
+    (void)stream;
+    struct stream_ref *ref = arg;
+    if (ref->obj) {
+        if (ref->kind == REF_FRAMEWORK)
+            cm_master_framework_disconnected(ref->m, ref->obj);
+        else
+            cm_master_agent_disconnected(ref->m, ref->obj);
+    }
+    free(ref);
+}
+
+static void respond_error(struct cm_http_request *req, int code, const char *text)
+{
+    if (code == 405)
+        cm_http_add_header(req, "Allow", "POST");
+    if (code == 307) {
+        cm_http_add_header(req, "Location", text);
+        cm_http_respond(req, 307, NULL, NULL, 0);
+        return;
+    }
+    cm_http_respond_text(req, code, "%s", text);
+}
+
+static void handle_scheduler(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    struct cm_sched_request sreq = {
+        .method = req->method,
+        .content_type = cm_http_request_header(req, "Content-Type"),
+        .accept = cm_http_request_header(req, "Accept"),
+        .stream_id = cm_http_request_header(req, "Mesos-Stream-Id"),
+        .body = req->body,
+        .body_len = req->body_len,
+    };
+    struct cm_sched_result res;
+    cm_master_scheduler_request(m, &sreq, &res);
+    if (res.code == 200 && res.call) {
+        char sid[37];
+        cm_uuid_string(sid);
+        cm_http_add_header(req, "Mesos-Stream-Id", sid);
+        struct stream_ref *ref = calloc(1, sizeof *ref);
+        if (!ref)
+            abort();
+        ref->m = m;
+        ref->kind = REF_FRAMEWORK;
+        struct cm_sink sink = {.media = res.media, .ref = ref};
+        sink.stream = cm_http_stream_start(req, 200, cm_media_name(res.media), on_stream_close,
+                                           ref);
+        struct cm_framework *fw = cm_master_subscribe(m, res.call, &sink, sid);
+        if (fw)
+            ref->obj = fw; /* when refused, the sink (and ref) is already gone */
+        protobuf_c_message_free_unpacked(&res.call->base, NULL);
+        return;
+    }
+    if (res.code == 200 || res.code == 202) {
+        cm_http_respond(req, res.code, NULL, NULL, 0);
+        return;
+    }
+    respond_error(req, res.code, res.text);
+}
+
+static void handle_agent(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char why[512];
+    if (strcmp(req->method, "POST") != 0) {
+        respond_error(req, 405, "Expecting a 'POST' request");
+        return;
+    }
+    const char *ct_header = cm_http_request_header(req, "Content-Type");
+    if (!ct_header) {
+        cm_http_respond_text(req, 400, "Expecting 'Content-Type' to be present");
+        return;
+    }
+    enum cm_media ct = cm_http_content_type(ct_header);
+    Cmesos__Internal__AgentCall *call = NULL;
+    if (ct == CM_MEDIA_PROTOBUF) {
+        call = cmesos__internal__agent_call__unpack(NULL, req->body_len, req->body);
+        if (!call) {
+            cm_http_respond_text(req, 400, "Failed to parse body into AgentCall protobuf");
+            return;
+        }
+    } else if (ct == CM_MEDIA_JSON) {
+        ProtobufCMessage *msg = NULL;
+        if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor,
+                                (const char *)req->body, req->body_len, &msg, why, sizeof why)) {
+            cm_http_respond_text(req, 400, "Failed to convert JSON into AgentCall: %s", why);
+            return;
+        }
+        call = (Cmesos__Internal__AgentCall *)msg;
+    } else {
+        cm_http_respond_text(req, 415, "Expecting 'Content-Type' of application/x-protobuf");
+        return;
+    }
+    if (cm_pbjson_check_required(&call->base, why, sizeof why)) {
+        cm_http_respond_text(req, 400, "Failed to parse body into AgentCall protobuf: %s", why);
+        goto out;
+    }
+    if (call->has_type && call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER) {
+        if (cm_master_agent_validate_register(m, call, why, sizeof why)) {
+            cm_http_respond_text(req, 400, "%s", why);
+            goto out;
+        }
+        char sid[37];
+        cm_uuid_string(sid);
+        cm_http_add_header(req, "Mesos-Stream-Id", sid);
+        struct stream_ref *ref = calloc(1, sizeof *ref);
+        if (!ref)
+            abort();
+        ref->m = m;
+        ref->kind = REF_AGENT;
+        struct cm_sink sink = {.media = CM_MEDIA_PROTOBUF, .ref = ref};
+        sink.stream = cm_http_stream_start(req, 200, "application/x-protobuf", on_stream_close,
+                                           ref);
+        struct cm_agent *agent = NULL;
+        if (cm_master_agent_call(m, call, &sink, sid, &agent, why, sizeof why) == 200 && agent)
+            ref->obj = agent;
+        goto out;
+    }
+    int code = cm_master_agent_call(m, call, NULL,
+                                    cm_http_request_header(req, "Mesos-Stream-Id"), NULL, why,
+                                    sizeof why);
+    if (code == 202 || code == 200)
+        cm_http_respond(req, code, NULL, NULL, 0);
+    else
+        cm_http_respond_text(req, code, "%s", why);
+out:
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+}
+
+void cm_master_sched_http_routes(struct cm_master *m)
+{
+    /* The server's "master" prefix also serves these as /master/api/v1/... (§1.1). */
+    cm_http_server_route(m->http, "/api/v1/scheduler", handle_scheduler, m);
+    cm_http_server_route(m->http, "/api/v1/agent", handle_agent, m);
+}

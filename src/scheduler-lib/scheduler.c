@@ -1,0 +1,987 @@
+/*
+ * scheduler.c: the libcmscheduler state machine.
+ *
+ * One subscription at a time: a streaming POST of SUBSCRIBE whose RecordIO body is decoded
+ * into events. The stream's life is:
+ *
+ *   idle --start--> connecting --200 + SUBSCRIBED--> subscribed
+ *   connecting --307--> connecting (next URL, at most CM_SCHED_MAX_REDIRECTS hops)
+ *   connecting/subscribed --closed, failed, 5xx, silent--> waiting (backoff timer) --> connecting
+ *   any --ERROR event, 4xx, stop(), TEARDOWN answered--> stopped
+ *
+ * Calls other than SUBSCRIBE are independent plain POSTs tracked in a list so that stop() can
+ * let them finish and free() can cancel them.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmesos/scheduler.h"
+#include "errors.h"
+#include "http_client.h"
+#include "ids.h"
+#include "recordio.h"
+#include "sched_internal.h"
+
+#define CM_SCHED_MAX_REDIRECTS 5
+#define CM_SCHED_MAX_RECORD (64u * 1024 * 1024)
+#define CM_SCHED_ERRBODY_MAX 1024
+#define CM_SCHED_STREAM_ID_MAX 128
+#define CM_SCHED_DEFAULT_HEARTBEAT 15.0
+
+/* One non-SUBSCRIBE call waiting for its answer. */
+struct sched_call {
+    struct cm_scheduler *sched;
+    struct cm_http_call *http;
+    Mesos__V1__Scheduler__Call__Type type;
+    cm_scheduler_call_cb cb;
+    void *cb_arg;
+    struct sched_call *prev, *next;
+};
+
+struct cm_scheduler {
+    struct event_base *base;
+    bool own_base;
+    struct cm_http_client *http;
+
+    /* Configuration (read-only after new). */
+    char master_url[CM_SCHED_URL_MAX];
+    Mesos__V1__FrameworkInfo *fwinfo; /* deep copy */
+    enum cm_scheduler_content_type ct;
+    struct cm_scheduler_callbacks cb;
+    void *cb_arg;
+    cm_scheduler_log_cb log;
+    void *log_arg;
+    unsigned heartbeat_misses;
+    double backoff_initial, backoff_max, call_timeout;
+
+    /* Subscription. */
+    char url[CM_SCHED_URL_MAX]; /* where SUBSCRIBE goes now (after redirects) */
+    char *framework_id;         /* from SUBSCRIBED or the config; sent on re-subscribe */
+    char stream_id[CM_SCHED_STREAM_ID_MAX + 1];
+    double heartbeat_interval;
+    struct cm_http_call *sub;
+    long sub_status;
+    char location[CM_SCHED_URL_MAX];
+    char errbody[CM_SCHED_ERRBODY_MAX + 1];
+    size_t errbody_len;
+    struct cm_recordio_decoder dec;
+    bool dec_live;
+    unsigned redirects;
+    unsigned attempt;
+    bool started, stopping, subscribed, tearing_down;
+    int in_stream;     /* > 0 while running inside the stream's data callback */
+    bool abort_stream; /* end the stream when the data callback returns */
+    struct event *retry_timer;
+    struct event *watchdog;
+    uint64_t rng;
+
+    struct sched_call *calls;
+    size_t ncalls;
+};
+
+static void slog(struct cm_scheduler *s, enum cm_scheduler_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void slog(struct cm_scheduler *s, enum cm_scheduler_log_level level, const char *fmt, ...)
+{
+    if (!s->log)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    s->log(s->log_arg, level, buf);
+}
+
+const char *cm_scheduler_strerror(int err)
+{
+    if (err == CM_ESTATE)
+        return "not subscribed (or not valid in the current state)";
+    return cm_strerror(err);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg);
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg);
+
+struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, char *why,
+                                      size_t whylen)
+{
+    if (!config || !config->framework_info) {
+        cm_fail(CM_EINVAL, why, whylen, "framework_info is required");
+        return NULL;
+    }
+    const Mesos__V1__FrameworkInfo *fi = config->framework_info;
+    if (!fi->user || !fi->name) {
+        cm_fail(CM_EINVAL, why, whylen, "framework_info.user and framework_info.name are required");
+        return NULL;
+    }
+    if (config->content_type != CM_SCHEDULER_JSON &&
+        config->content_type != CM_SCHEDULER_PROTOBUF) {
+        cm_fail(CM_EINVAL, why, whylen, "content_type must be JSON or PROTOBUF");
+        return NULL;
+    }
+    if (fi->id && fi->id->value) {
+        const char *idwhy = NULL;
+        if (cm_id_validate(fi->id->value, &idwhy) != 0) {
+            cm_fail(CM_EINVAL, why, whylen, "framework_info.id: %s", idwhy);
+            return NULL;
+        }
+    }
+
+    struct cm_scheduler *s = calloc(1, sizeof *s);
+    if (!s) {
+        cm_fail(-ENOMEM, why, whylen, "out of memory");
+        return NULL;
+    }
+    if (cm_sched_master_url(config->master, s->master_url, sizeof s->master_url, why, whylen))
+        goto fail;
+
+    /* Deep copy through the wire format: the caller's struct may be on its stack. */
+    size_t n = mesos__v1__framework_info__get_packed_size(fi);
+    uint8_t *buf = malloc(n + 1);
+    if (!buf) {
+        cm_fail(-ENOMEM, why, whylen, "out of memory");
+        goto fail;
+    }
+    mesos__v1__framework_info__pack(fi, buf);
+    s->fwinfo = mesos__v1__framework_info__unpack(NULL, n, buf);
+    free(buf);
+    if (!s->fwinfo) {
+        cm_fail(CM_EINVAL, why, whylen, "framework_info could not be copied (required fields?)");
+        goto fail;
+    }
+    if (fi->id && fi->id->value && *fi->id->value) {
+        s->framework_id = strdup(fi->id->value);
+        if (!s->framework_id)
+            goto fail;
+    }
+
+    s->ct = config->content_type;
+    s->cb = config->callbacks;
+    s->cb_arg = config->callback_arg;
+    s->log = config->log;
+    s->log_arg = config->log_arg;
+    s->heartbeat_misses = config->heartbeat_misses ? config->heartbeat_misses : 5;
+    s->backoff_initial = config->backoff_initial > 0 ? config->backoff_initial : 1.0;
+    s->backoff_max = config->backoff_max > 0 ? config->backoff_max : 15.0;
+    s->call_timeout = config->call_timeout > 0 ? config->call_timeout : 30.0;
+    s->heartbeat_interval = CM_SCHED_DEFAULT_HEARTBEAT;
+    snprintf(s->url, sizeof s->url, "%s", s->master_url);
+
+    uint8_t seed[16];
+    cm_uuid_random(seed);
+    memcpy(&s->rng, seed, sizeof s->rng);
+    if (!s->rng)
+        s->rng = 1;
+
+    if (config->base) {
+        s->base = config->base;
+    } else {
+        s->base = event_base_new();
+        if (!s->base) {
+            cm_fail(-ENOMEM, why, whylen, "event_base_new failed");
+            goto fail;
+        }
+        s->own_base = true;
+    }
+    s->http = cm_http_client_new(s->base);
+    s->retry_timer = evtimer_new(s->base, retry_cb, s);
+    s->watchdog = evtimer_new(s->base, watchdog_cb, s);
+    if (!s->http || !s->retry_timer || !s->watchdog) {
+        cm_fail(-ENOMEM, why, whylen, "could not create the HTTP client or timers");
+        goto fail;
+    }
+    return s;
+
+fail:
+    cm_scheduler_free(s);
+    return NULL;
+}
+
+static void stream_reset(struct cm_scheduler *s)
+{
+    if (s->dec_live) {
+        cm_recordio_decoder_cleanup(&s->dec);
+        s->dec_live = false;
+    }
+    s->sub_status = 0;
+    s->location[0] = '\0';
+    s->errbody_len = 0;
+    s->errbody[0] = '\0';
+    s->abort_stream = false;
+}
+
+void cm_scheduler_free(struct cm_scheduler *s)
+{
+    if (!s)
+        return;
+    if (s->sub)
+        cm_http_call_cancel(s->sub);
+    s->sub = NULL;
+    /* The client cancels every call still in flight without calling back. */
+    cm_http_client_free(s->http);
+    while (s->calls) {
+        struct sched_call *c = s->calls;
+        s->calls = c->next;
+        free(c);
+    }
+    stream_reset(s);
+    if (s->retry_timer)
+        event_free(s->retry_timer);
+    if (s->watchdog)
+        event_free(s->watchdog);
+    if (s->fwinfo)
+        protobuf_c_message_free_unpacked(&s->fwinfo->base, NULL);
+    free(s->framework_id);
+    if (s->own_base && s->base)
+        event_base_free(s->base);
+    free(s);
+}
+
+struct event_base *cm_scheduler_base(const struct cm_scheduler *s)
+{
+    return s->base;
+}
+
+int cm_scheduler_subscribed(const struct cm_scheduler *s)
+{
+    return s->subscribed ? 1 : 0;
+}
+
+const char *cm_scheduler_framework_id(const struct cm_scheduler *s)
+{
+    return s->framework_id;
+}
+
+size_t cm_scheduler_pending_calls(const struct cm_scheduler *s)
+{
+    return s->ncalls;
+}
+
+/* With our own loop, leave it once nothing more can happen. */
+static void maybe_break_loop(struct cm_scheduler *s)
+{
+    if (s->own_base && s->stopping && !s->sub && s->ncalls == 0)
+        event_base_loopbreak(s->base);
+}
+
+int cm_scheduler_start(struct cm_scheduler *s)
+{
+    if (s->started)
+        return CM_ESTATE;
+    s->started = true;
+    /* The first attempt runs from the loop so that no callback runs inside start(). */
+    struct timeval now = {0, 0};
+    evtimer_add(s->retry_timer, &now);
+    return 0;
+}
+
+void cm_scheduler_stop(struct cm_scheduler *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->subscribed = false;
+    evtimer_del(s->retry_timer);
+    evtimer_del(s->watchdog);
+    if (s->sub) {
+        if (s->in_stream) {
+            /* We are inside the stream's own data callback: end it when that returns. */
+            s->abort_stream = true;
+        } else {
+            cm_http_call_cancel(s->sub);
+            s->sub = NULL;
+            stream_reset(s);
+        }
+    }
+    slog(s, CM_SCHEDULER_LOG_INFO, "Scheduler stopped");
+    maybe_break_loop(s);
+}
+
+int cm_scheduler_run(struct cm_scheduler *s)
+{
+    if (!s->own_base)
+        return CM_ESTATE;
+    if (s->stopping && !s->sub && s->ncalls == 0)
+        return 0;
+    event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return 0;
+}
+
+/* ---- subscription ------------------------------------------------------------------------ */
+
+static void start_subscribe(struct cm_scheduler *s);
+
+static void arm_watchdog(struct cm_scheduler *s)
+{
+    double secs = s->heartbeat_interval * s->heartbeat_misses;
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    evtimer_add(s->watchdog, &tv);
+}
+
+/* The subscription is gone; try again after a backoff unless we are done. */
+static void schedule_reconnect(struct cm_scheduler *s, const char *reason)
+{
+    bool was = s->subscribed;
+    s->subscribed = false;
+    evtimer_del(s->watchdog);
+    if (s->stopping)
+        return;
+    /* After a failover the leader may have moved: start again from the configured master. */
+    snprintf(s->url, sizeof s->url, "%s", s->master_url);
+    s->redirects = 0;
+    double delay = cm_sched_backoff_delay(s->attempt, s->backoff_initial, s->backoff_max,
+                                          cm_sched_random(&s->rng));
+    if (s->attempt < 32)
+        s->attempt++;
+    /* INFO only: the disconnected callback is how the framework hears about it. */
+    slog(s, CM_SCHEDULER_LOG_INFO, "Subscription %s: %s; retrying in %.3f secs",
+         was ? "lost" : "failed", reason, delay);
+    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
+    evtimer_add(s->retry_timer, &tv);
+    if (s->cb.disconnected)
+        s->cb.disconnected(s, s->cb_arg, reason, delay);
+}
+
+/* A condition that retrying cannot fix: tell the framework and stop. */
+static void fatal(struct cm_scheduler *s, const char *message)
+{
+    slog(s, CM_SCHEDULER_LOG_ERROR, "%s", message);
+    s->subscribed = false;
+    if (s->cb.error)
+        s->cb.error(s, s->cb_arg, message);
+    cm_scheduler_stop(s);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_scheduler *s = arg;
+    if (!s->stopping && !s->sub)
+        start_subscribe(s);
+}
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_scheduler *s = arg;
+    if (!s->sub)
+        return;
+    char reason[128];
+    snprintf(reason, sizeof reason, "no event from the master for %.0f secs",
+             s->heartbeat_interval * s->heartbeat_misses);
+    cm_http_call_cancel(s->sub);
+    s->sub = NULL;
+    stream_reset(s);
+    schedule_reconnect(s, reason);
+}
+
+static void dispatch(struct cm_scheduler *s, Mesos__V1__Scheduler__Event *ev)
+{
+    switch (ev->type) {
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__SUBSCRIBED: {
+        Mesos__V1__Scheduler__Event__Subscribed *sub = ev->subscribed;
+        if (!sub->framework_id || !sub->framework_id->value) {
+            slog(s, CM_SCHEDULER_LOG_WARNING, "SUBSCRIBED without framework_id; ignored");
+            return;
+        }
+        char *id = strdup(sub->framework_id->value);
+        if (!id)
+            abort();
+        free(s->framework_id);
+        s->framework_id = id;
+        if (sub->has_heartbeat_interval_seconds && sub->heartbeat_interval_seconds > 0 &&
+            sub->heartbeat_interval_seconds < 86400)
+            s->heartbeat_interval = sub->heartbeat_interval_seconds;
+        s->subscribed = true;
+        s->attempt = 0;
+        s->redirects = 0;
+        arm_watchdog(s);
+        slog(s, CM_SCHEDULER_LOG_INFO, "Subscribed with framework ID %s (stream %s)", id,
+             s->stream_id);
+        if (s->cb.subscribed)
+            s->cb.subscribed(s, s->cb_arg, sub);
+        break;
+    }
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS:
+        if (s->cb.offers)
+            s->cb.offers(s, s->cb_arg, ev->offers->offers, ev->offers->n_offers);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND:
+        if (s->cb.rescind && ev->rescind->offer_id)
+            s->cb.rescind(s, s->cb_arg, ev->rescind->offer_id);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE:
+        if (s->cb.update)
+            s->cb.update(s, s->cb_arg, ev->update->status);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE:
+        if (s->cb.message)
+            s->cb.message(s, s->cb_arg, ev->message);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__FAILURE:
+        if (s->cb.failure)
+            s->cb.failure(s, s->cb_arg, ev->failure);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR:
+        /* The master closes the stream after ERROR; reconnecting would not help (the
+         * framework was removed or another instance took over). */
+        fatal(s, ev->error->message);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__HEARTBEAT:
+        if (s->cb.heartbeat)
+            s->cb.heartbeat(s, s->cb_arg);
+        break;
+    default:
+        if (s->cb.other)
+            s->cb.other(s, s->cb_arg, ev);
+        break;
+    }
+}
+
+static int on_record(void *arg, const uint8_t *data, size_t len)
+{
+    struct cm_scheduler *s = arg;
+    if (s->subscribed)
+        arm_watchdog(s);
+    Mesos__V1__Scheduler__Event *ev = NULL;
+    char why[256] = "";
+    int rc = cm_sched_decode_event(s->ct, data, len, &ev, why, sizeof why);
+    if (rc) {
+        /* One bad event is skipped; the stream itself is still well framed. */
+        slog(s, CM_SCHEDULER_LOG_WARNING, "Dropping an undecodable event (%zu bytes): %s", len,
+             why);
+        return 0;
+    }
+    dispatch(s, ev);
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+    return s->abort_stream ? 1 : 0;
+}
+
+static int sub_headers(void *arg, const struct cm_http_response *resp)
+{
+    struct cm_scheduler *s = arg;
+    s->sub_status = resp->status;
+    if (resp->status == 307) {
+        const char *loc = cm_http_response_header(resp, "Location");
+        snprintf(s->location, sizeof s->location, "%s", loc ? loc : "");
+        return 0;
+    }
+    if (resp->status != 200)
+        return 0;
+    const char *id = cm_http_response_header(resp, "Mesos-Stream-Id");
+    if (!id || !*id || strlen(id) > CM_SCHED_STREAM_ID_MAX) {
+        slog(s, CM_SCHEDULER_LOG_ERROR, "SUBSCRIBE response lacks a valid Mesos-Stream-Id");
+        s->sub_status = -1;
+        return 1;
+    }
+    for (const char *c = id; *c; c++) {
+        if (*c < 0x21 || *c > 0x7e) {
+            slog(s, CM_SCHEDULER_LOG_ERROR, "SUBSCRIBE response has a bad Mesos-Stream-Id");
+            s->sub_status = -1;
+            return 1;
+        }
+    }
+    snprintf(s->stream_id, sizeof s->stream_id, "%s", id);
+    return 0;
+}
+
+static int sub_data(void *arg, const void *data, size_t len)
+{
+    struct cm_scheduler *s = arg;
+    if (s->sub_status != 200) {
+        /* An error body: keep its start for the message. */
+        size_t room = CM_SCHED_ERRBODY_MAX - s->errbody_len;
+        size_t take = len < room ? len : room;
+        memcpy(s->errbody + s->errbody_len, data, take);
+        s->errbody_len += take;
+        s->errbody[s->errbody_len] = '\0';
+        return 0;
+    }
+    s->in_stream++;
+    int rc = cm_recordio_feed(&s->dec, data, len, on_record, s);
+    s->in_stream--;
+    if (rc < 0) {
+        slog(s, CM_SCHEDULER_LOG_ERROR, "Event stream framing error: %s", cm_strerror(rc));
+        s->sub_status = -2;
+    }
+    return rc != 0 || s->abort_stream;
+}
+
+static void sub_done(void *arg, int err, const char *errmsg, const struct cm_http_response *resp)
+{
+    struct cm_scheduler *s = arg;
+    (void)resp;
+    s->sub = NULL;
+    long status = s->sub_status;
+    char location[CM_SCHED_URL_MAX];
+    snprintf(location, sizeof location, "%s", s->location);
+    char body[CM_SCHED_ERRBODY_MAX + 1];
+    snprintf(body, sizeof body, "%s", s->errbody);
+    stream_reset(s);
+
+    if (s->stopping) {
+        maybe_break_loop(s);
+        return;
+    }
+    if (s->tearing_down && status == 200) {
+        /* The master closes the stream after TEARDOWN: this is the end, not a failure. */
+        s->subscribed = false;
+        cm_scheduler_stop(s);
+        return;
+    }
+
+    char reason[2 * CM_SCHED_URL_MAX + CM_SCHED_ERRBODY_MAX + 256];
+    if (status == 307) {
+        char next[CM_SCHED_URL_MAX];
+        if (cm_sched_resolve_location(s->url, location, next, sizeof next) != 0) {
+            snprintf(reason, sizeof reason, "redirect with a bad Location '%s'", location);
+            schedule_reconnect(s, reason);
+            return;
+        }
+        if (++s->redirects > CM_SCHED_MAX_REDIRECTS) {
+            snprintf(reason, sizeof reason, "more than %d redirects (last to %s)",
+                     CM_SCHED_MAX_REDIRECTS, next);
+            schedule_reconnect(s, reason);
+            return;
+        }
+        slog(s, CM_SCHEDULER_LOG_INFO, "Redirected from %s to the leading master at %s", s->url,
+             next);
+        snprintf(s->url, sizeof s->url, "%s", next);
+        start_subscribe(s);
+        return;
+    }
+    if (status == 200) {
+        snprintf(reason, sizeof reason, "event stream from %s %s%s%s", s->url,
+                 err ? "broke" : "closed", err && errmsg ? ": " : "", err && errmsg ? errmsg : "");
+        schedule_reconnect(s, reason);
+        return;
+    }
+    if (status == -1 || status == -2) {
+        snprintf(reason, sizeof reason, "protocol error from %s", s->url);
+        schedule_reconnect(s, reason);
+        return;
+    }
+    if (status == 0) {
+        snprintf(reason, sizeof reason, "cannot reach %s: %s", s->url,
+                 errmsg && *errmsg ? errmsg : cm_strerror(err));
+        schedule_reconnect(s, reason);
+        return;
+    }
+    if (status >= 400 && status < 500) {
+        snprintf(reason, sizeof reason, "SUBSCRIBE refused by %s: %ld %s", s->url, status, body);
+        fatal(s, reason);
+        return;
+    }
+    snprintf(reason, sizeof reason, "SUBSCRIBE to %s answered %ld %s", s->url, status, body);
+    schedule_reconnect(s, reason);
+}
+
+static void start_subscribe(struct cm_scheduler *s)
+{
+    stream_reset(s);
+    s->stream_id[0] = '\0';
+
+    /* A shallow copy of FrameworkInfo with the id we were given, for failover. */
+    Mesos__V1__FrameworkInfo fi = *s->fwinfo;
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Subscribe subscribe = MESOS__V1__SCHEDULER__CALL__SUBSCRIBE__INIT;
+    if (s->framework_id) {
+        fid.value = s->framework_id;
+        fi.id = &fid;
+        call.framework_id = &fid;
+    } else {
+        fi.id = NULL;
+    }
+    subscribe.framework_info = &fi;
+    call.has_type = 1;
+    call.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
+    call.subscribe = &subscribe;
+
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (cm_sched_encode_call(&call, s->ct, &body, &len) != 0) {
+        schedule_reconnect(s, "out of memory encoding SUBSCRIBE");
+        return;
+    }
+    char ctype[64], accept[64];
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", cm_sched_media_type(s->ct));
+    snprintf(accept, sizeof accept, "Accept: %s", cm_sched_media_type(s->ct));
+    const char *headers[] = {ctype, accept, NULL};
+
+    cm_recordio_decoder_init(&s->dec, CM_SCHED_MAX_RECORD);
+    s->dec_live = true;
+
+    struct cm_http_request_opts opts = {
+        .method = "POST",
+        .url = s->url,
+        .headers = headers,
+        .body = body,
+        .body_len = len,
+        .timeout_secs = 0,
+        .connect_timeout_secs = 10,
+        .on_headers = sub_headers,
+        .on_data = sub_data,
+        .on_done = sub_done,
+        .arg = s,
+    };
+    slog(s, CM_SCHEDULER_LOG_INFO, "Subscribing to %s%s%s", s->url,
+         s->framework_id ? " as framework " : "", s->framework_id ? s->framework_id : "");
+    int rc = cm_http_client_start(s->http, &opts, &s->sub);
+    free(body);
+    if (rc != 0) {
+        s->sub = NULL;
+        char reason[CM_SCHED_URL_MAX + 256];
+        snprintf(reason, sizeof reason, "cannot start a request to %s: %s", s->url,
+                 cm_strerror(rc));
+        schedule_reconnect(s, reason);
+        return;
+    }
+    /* Until SUBSCRIBED arrives (and says otherwise) the watchdog uses Mesos's default
+     * interval, bounding a master that accepts the connection but never answers. */
+    s->heartbeat_interval = CM_SCHED_DEFAULT_HEARTBEAT;
+    arm_watchdog(s);
+}
+
+/* ---- calls --------------------------------------------------------------------------------- */
+
+static void call_done(void *arg, int err, const char *errmsg, const struct cm_http_response *resp)
+{
+    struct sched_call *c = arg;
+    struct cm_scheduler *s = c->sched;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->ncalls--;
+
+    long status = resp ? resp->status : 0;
+    const char *body = "";
+    if (err)
+        body = errmsg ? errmsg : cm_strerror(err);
+    else if (resp && resp->body)
+        body = resp->body;
+    bool ok = !err && status >= 200 && status < 300;
+    /* INFO only: the call's callback (or call_failed) is how the framework hears of it. */
+    if (!ok)
+        slog(s, CM_SCHEDULER_LOG_INFO, "%s call failed: %s%ld %s",
+             cm_sched_call_type_name(c->type), err ? "no answer " : "", status, body);
+    if (c->type == MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN && !ok)
+        s->tearing_down = false;
+    if (c->cb)
+        c->cb(s, c->cb_arg, c->type, err, status, body);
+    else if (!ok && s->cb.call_failed)
+        s->cb.call_failed(s, s->cb_arg, c->type, err, status, body);
+    /* A framework that was torn down has nothing left to wait for. */
+    if (c->type == MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN && ok)
+        cm_scheduler_stop(s);
+    free(c);
+    maybe_break_loop(s);
+}
+
+int cm_scheduler_call(struct cm_scheduler *s, Mesos__V1__Scheduler__Call *call,
+                      cm_scheduler_call_cb cb, void *cb_arg)
+{
+    if (!call || !call->has_type || call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE)
+        return CM_EINVAL;
+    if (!s->subscribed || !s->framework_id)
+        return CM_ESTATE;
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    fid.value = s->framework_id;
+    Mesos__V1__FrameworkID *saved = call->framework_id;
+    call->framework_id = &fid;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = cm_sched_encode_call(call, s->ct, &body, &len);
+    call->framework_id = saved;
+    if (rc)
+        return rc;
+
+    struct sched_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(body);
+        return -ENOMEM;
+    }
+    c->sched = s;
+    c->type = call->type;
+    c->cb = cb;
+    c->cb_arg = cb_arg;
+
+    char ctype[64], accept[64], stream[CM_SCHED_STREAM_ID_MAX + 32];
+    snprintf(ctype, sizeof ctype, "Content-Type: %s", cm_sched_media_type(s->ct));
+    snprintf(accept, sizeof accept, "Accept: %s", cm_sched_media_type(s->ct));
+    snprintf(stream, sizeof stream, "Mesos-Stream-Id: %s", s->stream_id);
+    const char *headers[] = {ctype, accept, stream, NULL};
+    struct cm_http_request_opts opts = {
+        .method = "POST",
+        .url = s->url,
+        .headers = headers,
+        .body = body,
+        .body_len = len,
+        .timeout_secs = s->call_timeout,
+        .connect_timeout_secs = 10,
+        .max_body = 64 * 1024,
+        .on_done = call_done,
+        .arg = c,
+    };
+    rc = cm_http_client_start(s->http, &opts, &c->http);
+    free(body);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->next = s->calls;
+    if (s->calls)
+        s->calls->prev = c;
+    s->calls = c;
+    s->ncalls++;
+    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN)
+        s->tearing_down = true;
+    slog(s, CM_SCHEDULER_LOG_DEBUG, "Sent %s", cm_sched_call_type_name(call->type));
+    return 0;
+}
+
+static void init_call(Mesos__V1__Scheduler__Call *call, Mesos__V1__Scheduler__Call__Type type)
+{
+    Mesos__V1__Scheduler__Call init = MESOS__V1__SCHEDULER__CALL__INIT;
+    *call = init;
+    call->has_type = 1;
+    call->type = type;
+}
+
+int cm_scheduler_accept(struct cm_scheduler *s, Mesos__V1__OfferID *const *offer_ids,
+                        size_t n_offer_ids, Mesos__V1__Offer__Operation *const *operations,
+                        size_t n_operations, const Mesos__V1__Filters *filters)
+{
+    if ((n_offer_ids && !offer_ids) || (n_operations && !operations))
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT);
+    Mesos__V1__Scheduler__Call__Accept accept = MESOS__V1__SCHEDULER__CALL__ACCEPT__INIT;
+    accept.n_offer_ids = n_offer_ids;
+    accept.offer_ids = (Mesos__V1__OfferID **)offer_ids;
+    accept.n_operations = n_operations;
+    accept.operations = (Mesos__V1__Offer__Operation **)operations;
+    accept.filters = (Mesos__V1__Filters *)filters;
+    call.accept = &accept;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_accept_launch(struct cm_scheduler *s, Mesos__V1__OfferID *const *offer_ids,
+                               size_t n_offer_ids, Mesos__V1__TaskInfo *const *tasks,
+                               size_t n_tasks, const Mesos__V1__Filters *filters)
+{
+    if (n_tasks && !tasks)
+        return CM_EINVAL;
+    Mesos__V1__Offer__Operation__Launch launch = MESOS__V1__OFFER__OPERATION__LAUNCH__INIT;
+    launch.n_task_infos = n_tasks;
+    launch.task_infos = (Mesos__V1__TaskInfo **)tasks;
+    Mesos__V1__Offer__Operation op = MESOS__V1__OFFER__OPERATION__INIT;
+    op.has_type = 1;
+    op.type = MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH;
+    op.launch = &launch;
+    Mesos__V1__Offer__Operation *ops[] = {&op};
+    return cm_scheduler_accept(s, offer_ids, n_offer_ids, ops, 1, filters);
+}
+
+int cm_scheduler_decline(struct cm_scheduler *s, Mesos__V1__OfferID *const *offer_ids,
+                         size_t n_offer_ids, const Mesos__V1__Filters *filters)
+{
+    if (n_offer_ids && !offer_ids)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE);
+    Mesos__V1__Scheduler__Call__Decline decline = MESOS__V1__SCHEDULER__CALL__DECLINE__INIT;
+    decline.n_offer_ids = n_offer_ids;
+    decline.offer_ids = (Mesos__V1__OfferID **)offer_ids;
+    decline.filters = (Mesos__V1__Filters *)filters;
+    call.decline = &decline;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_revive(struct cm_scheduler *s, const char *const *roles, size_t n_roles)
+{
+    if (n_roles && !roles)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE);
+    Mesos__V1__Scheduler__Call__Revive revive = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
+    revive.n_roles = n_roles;
+    revive.roles = (char **)roles;
+    call.revive = &revive;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_suppress(struct cm_scheduler *s, const char *const *roles, size_t n_roles)
+{
+    if (n_roles && !roles)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS);
+    Mesos__V1__Scheduler__Call__Suppress suppress = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
+    suppress.n_roles = n_roles;
+    suppress.roles = (char **)roles;
+    call.suppress = &suppress;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_kill(struct cm_scheduler *s, const char *task_id, const char *agent_id)
+{
+    if (!task_id)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__KILL);
+    Mesos__V1__Scheduler__Call__Kill kill = MESOS__V1__SCHEDULER__CALL__KILL__INIT;
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    tid.value = (char *)task_id;
+    kill.task_id = &tid;
+    if (agent_id) {
+        aid.value = (char *)agent_id;
+        kill.agent_id = &aid;
+    }
+    call.kill = &kill;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_acknowledge(struct cm_scheduler *s, const char *agent_id, const char *task_id,
+                             const uint8_t *uuid, size_t uuid_len)
+{
+    if (!agent_id || !task_id || !uuid || uuid_len != 16)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE);
+    Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    tid.value = (char *)task_id;
+    aid.value = (char *)agent_id;
+    ack.task_id = &tid;
+    ack.agent_id = &aid;
+    ack.uuid.data = (uint8_t *)uuid;
+    ack.uuid.len = uuid_len;
+    call.acknowledge = &ack;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_acknowledge_status(struct cm_scheduler *s, const Mesos__V1__TaskStatus *status)
+{
+    if (!status)
+        return CM_EINVAL;
+    if (!status->has_uuid || status->uuid.len == 0)
+        return 0;
+    if (!status->agent_id || !status->agent_id->value || !status->task_id ||
+        !status->task_id->value)
+        return CM_EINVAL;
+    return cm_scheduler_acknowledge(s, status->agent_id->value, status->task_id->value,
+                                    status->uuid.data, status->uuid.len);
+}
+
+int cm_scheduler_reconcile(struct cm_scheduler *s, const char *const *task_ids,
+                           const char *const *agent_ids, size_t n_tasks)
+{
+    if (n_tasks && !task_ids)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE);
+    Mesos__V1__Scheduler__Call__Reconcile rec = MESOS__V1__SCHEDULER__CALL__RECONCILE__INIT;
+    Mesos__V1__Scheduler__Call__Reconcile__Task *items = NULL, **ptrs = NULL;
+    Mesos__V1__TaskID *tids = NULL;
+    Mesos__V1__AgentID *aids = NULL;
+    int rc = -ENOMEM;
+    if (n_tasks) {
+        items = calloc(n_tasks, sizeof *items);
+        ptrs = calloc(n_tasks, sizeof *ptrs);
+        tids = calloc(n_tasks, sizeof *tids);
+        aids = calloc(n_tasks, sizeof *aids);
+        if (!items || !ptrs || !tids || !aids)
+            goto out;
+        for (size_t i = 0; i < n_tasks; i++) {
+            Mesos__V1__Scheduler__Call__Reconcile__Task t =
+                MESOS__V1__SCHEDULER__CALL__RECONCILE__TASK__INIT;
+            Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+            Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+            if (!task_ids[i]) {
+                rc = CM_EINVAL;
+                goto out;
+            }
+            items[i] = t;
+            tids[i] = tid;
+            aids[i] = aid;
+            tids[i].value = (char *)task_ids[i];
+            items[i].task_id = &tids[i];
+            if (agent_ids && agent_ids[i]) {
+                aids[i].value = (char *)agent_ids[i];
+                items[i].agent_id = &aids[i];
+            }
+            ptrs[i] = &items[i];
+        }
+    }
+    rec.n_tasks = n_tasks;
+    rec.tasks = ptrs;
+    call.reconcile = &rec;
+    rc = cm_scheduler_call(s, &call, NULL, NULL);
+out:
+    free(items);
+    free(ptrs);
+    free(tids);
+    free(aids);
+    return rc;
+}
+
+int cm_scheduler_shutdown(struct cm_scheduler *s, const char *executor_id, const char *agent_id)
+{
+    if (!executor_id || !agent_id)
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN);
+    Mesos__V1__Scheduler__Call__Shutdown sh = MESOS__V1__SCHEDULER__CALL__SHUTDOWN__INIT;
+    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    eid.value = (char *)executor_id;
+    aid.value = (char *)agent_id;
+    sh.executor_id = &eid;
+    sh.agent_id = &aid;
+    call.shutdown = &sh;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_message(struct cm_scheduler *s, const char *agent_id, const char *executor_id,
+                         const void *data, size_t len)
+{
+    if (!agent_id || !executor_id || (len && !data))
+        return CM_EINVAL;
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE);
+    Mesos__V1__Scheduler__Call__Message msg = MESOS__V1__SCHEDULER__CALL__MESSAGE__INIT;
+    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    eid.value = (char *)executor_id;
+    aid.value = (char *)agent_id;
+    msg.executor_id = &eid;
+    msg.agent_id = &aid;
+    msg.data.data = (uint8_t *)(len ? data : "");
+    msg.data.len = len;
+    call.message = &msg;
+    return cm_scheduler_call(s, &call, NULL, NULL);
+}
+
+int cm_scheduler_teardown(struct cm_scheduler *s, cm_scheduler_call_cb cb, void *cb_arg)
+{
+    Mesos__V1__Scheduler__Call call;
+    init_call(&call, MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN);
+    return cm_scheduler_call(s, &call, cb, cb_arg);
+}

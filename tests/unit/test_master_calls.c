@@ -1,0 +1,695 @@
+/* test_master_calls.c: the master's scheduler API without sockets — request decisions (§2.1),
+ * call validation (§2.2), offers and launches (§2.7), reconciliation (§2.10), status updates and
+ * acknowledgements, failover and offer timeouts — with test sinks and a fake clock. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "master.h"
+#include "pbjson.h"
+#include "test.h"
+
+/* ---- capture sinks ---- */
+
+struct capture {
+    ProtobufCMessage *msgs[256];
+    size_t n;
+    int ended;
+};
+
+static void cap_cb(void *arg, const ProtobufCMessage *msg)
+{
+    struct capture *c = arg;
+    if (c->n < 256)
+        c->msgs[c->n++] = cm_pb_dup(msg);
+}
+
+static void cap_end(void *arg) { ((struct capture *)arg)->ended++; }
+
+static void cap_clear(struct capture *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        protobuf_c_message_free_unpacked(c->msgs[i], NULL);
+    c->n = 0;
+}
+
+static struct cm_sink cap_sink(struct capture *c)
+{
+    struct cm_sink s = {.cb = cap_cb, .end_cb = cap_end, .arg = c};
+    return s;
+}
+
+static Mesos__V1__Scheduler__Event *ev_at(struct capture *c, size_t i)
+{
+    return i < c->n ? (Mesos__V1__Scheduler__Event *)c->msgs[i] : NULL;
+}
+
+/* Last event of a type, or NULL. */
+static Mesos__V1__Scheduler__Event *last_of(struct capture *c, int type)
+{
+    for (size_t i = c->n; i-- > 0;) {
+        Mesos__V1__Scheduler__Event *e = ev_at(c, i);
+        if ((int)e->type == type)
+            return e;
+    }
+    return NULL;
+}
+
+static size_t count_of(struct capture *c, int type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        n += (int)ev_at(c, i)->type == type;
+    return n;
+}
+
+/* ---- fixture ---- */
+
+struct fixture {
+    struct cm_master_flags flags;
+    struct cm_fake_clock clock;
+    struct cm_master *m;
+    struct capture fw_ev, agent_ev;
+    struct cm_framework *fw;
+    struct cm_agent *agent;
+    char fid[128], aid[128];
+};
+
+static struct fixture *fixture_new(double offer_timeout)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    cm_master_flags_init(&f->flags);
+    f->flags.offer_timeout = offer_timeout;
+    cm_fake_clock_init(&f->clock, 1000.0);
+    f->m = cm_master_new_clock(NULL, &f->flags, &f->clock.clock);
+    return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    cm_master_free(f->m);
+    cap_clear(&f->fw_ev);
+    cap_clear(&f->agent_ev);
+    free(f);
+}
+
+static struct cm_sched_result request(struct fixture *f, const char *method, const char *ct,
+                                      const char *accept, const char *sid, const char *body)
+{
+    struct cm_sched_request req = {.method = method,
+                                   .content_type = ct,
+                                   .accept = accept,
+                                   .stream_id = sid,
+                                   .body = (const uint8_t *)body,
+                                   .body_len = body ? strlen(body) : 0};
+    struct cm_sched_result res;
+    cm_master_scheduler_request(f->m, &req, &res);
+    return res;
+}
+
+/* A JSON call on the framework's current stream; returns the status code. */
+static int fw_call(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fw_call(struct fixture *f, const char *fmt, ...)
+{
+    char body[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    struct cm_sched_result r =
+        request(f, "POST", "application/json", NULL, f->fw->stream_id, body);
+    if (r.code >= 400)
+        fprintf(stderr, "call failed %d: %s\n", r.code, r.text);
+    if (r.call)
+        protobuf_c_message_free_unpacked(&r.call->base, NULL);
+    return r.code;
+}
+
+static struct cm_framework *subscribe_json(struct fixture *f, const char *json,
+                                           struct capture *cap, const char *sid)
+{
+    struct cm_sched_result r = request(f, "POST", "application/json", NULL, NULL, json);
+    if (r.code != 200 || !r.call) {
+        fprintf(stderr, "subscribe failed %d: %s\n", r.code, r.text);
+        return NULL;
+    }
+    struct cm_sink s = cap_sink(cap);
+    struct cm_framework *fw = cm_master_subscribe(f->m, r.call, &s, sid);
+    protobuf_c_message_free_unpacked(&r.call->base, NULL);
+    return fw;
+}
+
+static void register_agent(struct fixture *f)
+{
+    Cmesos__Internal__AgentCall *call = NULL;
+    char why[256];
+    const char *json = "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"a1\","
+                       "\"port\":5051,\"resources\":["
+                       "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},"
+                       "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4096}}]},"
+                       "\"pid\":\"slave(1)@10.0.0.2:5051\",\"address_ip\":\"10.0.0.2\"}}";
+    int rc = cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json),
+                                 (ProtobufCMessage **)&call, why, sizeof why);
+    if (rc) {
+        fprintf(stderr, "agent call JSON: %s\n", why);
+        return;
+    }
+    struct cm_sink s = cap_sink(&f->agent_ev);
+    s.media = CM_MEDIA_PROTOBUF;
+    int code = cm_master_agent_call(f->m, call, &s, "agent-stream", &f->agent, why, sizeof why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    if (code != 200 || !f->agent) {
+        fprintf(stderr, "register failed %d: %s\n", code, why);
+        return;
+    }
+    snprintf(f->aid, sizeof f->aid, "%s", f->agent->id);
+}
+
+/* Agent registered, framework subscribed (capabilities as given), one offer outstanding. */
+static struct fixture *setup(double offer_timeout, const char *caps)
+{
+    struct fixture *f = fixture_new(offer_timeout);
+    register_agent(f);
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\","
+             "\"name\":\"fw one\",\"capabilities\":[%s]}}}",
+             caps ? caps : "");
+    f->fw = subscribe_json(f, json, &f->fw_ev, "stream-1");
+    if (f->fw)
+        snprintf(f->fid, sizeof f->fid, "%s", f->fw->id);
+    cm_master_allocate(f->m);
+    return f;
+}
+
+static const char *first_offer_id(struct fixture *f)
+{
+    Mesos__V1__Scheduler__Event *e = last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
+    return e && e->offers->n_offers ? e->offers->offers[0]->id->value : NULL;
+}
+
+static Mesos__V1__TaskStatus *last_update(struct fixture *f)
+{
+    Mesos__V1__Scheduler__Event *e = last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE);
+    return e ? e->update->status : NULL;
+}
+
+#define TASK_JSON(id, cpus)                                                                        \
+    "{\"name\":\"t\",\"task_id\":{\"value\":\"" id "\"},\"agent_id\":{\"value\":\"%s\"},"         \
+    "\"command\":{\"value\":\"true\"},\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\","      \
+    "\"scalar\":{\"value\":" cpus "}}]}"
+
+/* ---- tests ---- */
+
+static void test_validate_call(void)
+{
+    char why[256];
+    Mesos__V1__Scheduler__Call c = MESOS__V1__SCHEDULER__CALL__INIT;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == CM_EINVAL);
+    CHECK(strstr(why, "'type'") != NULL);
+    c.has_type = 1;
+    c.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == CM_EINVAL);
+    CHECK(strstr(why, "'subscribe'") != NULL);
+
+    Mesos__V1__Scheduler__Call__Subscribe sub = MESOS__V1__SCHEDULER__CALL__SUBSCRIBE__INIT;
+    Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
+    Mesos__V1__FrameworkID a = MESOS__V1__FRAMEWORK_ID__INIT, b = MESOS__V1__FRAMEWORK_ID__INIT;
+    fi.user = "u";
+    fi.name = "n";
+    sub.framework_info = &fi;
+    c.subscribe = &sub;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == 0);
+    a.value = "x";
+    c.framework_id = &a;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == CM_EINVAL);
+    b.value = "x";
+    fi.id = &b;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == 0);
+
+    c.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == CM_EINVAL);
+    CHECK(strstr(why, "'accept'") != NULL);
+    c.type = MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == 0);
+    c.framework_id = NULL;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == CM_EINVAL);
+    CHECK(strstr(why, "'framework_id'") != NULL);
+
+    Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
+    uint8_t u[16] = {0};
+    c.framework_id = &a;
+    c.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE;
+    c.acknowledge = &ack;
+    ack.uuid.data = u;
+    ack.uuid.len = 15;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == CM_EINVAL);
+    ack.uuid.len = 16;
+    CHECK(cm_master_validate_call(&c, why, sizeof why) == 0);
+}
+
+static void test_request_codes(void)
+{
+    struct fixture *f = fixture_new(0);
+    const char *sub = "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":"
+                      "{\"user\":\"u\",\"name\":\"n\"}}}";
+    struct cm_sched_result r;
+    r = request(f, "GET", "application/json", NULL, NULL, sub);
+    CHECK_INT(r.code, 405);
+    r = request(f, "POST", NULL, NULL, NULL, sub);
+    CHECK_INT(r.code, 400);
+    CHECK(strstr(r.text, "Content-Type") != NULL);
+    r = request(f, "POST", "text/plain", NULL, NULL, sub);
+    CHECK_INT(r.code, 415);
+    r = request(f, "POST", "application/json", NULL, NULL, "{\"type\":\"SUBSCRIBE\"");
+    CHECK_INT(r.code, 400);
+    r = request(f, "POST", "application/json", NULL, NULL,
+                "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"name\":\"n\"}}}");
+    CHECK_INT(r.code, 400);
+    CHECK(strncmp(r.text, "Failed to convert JSON into Call protobuf: ", 43) == 0);
+    r = request(f, "POST", "application/x-protobuf", NULL, NULL, "\xff\xff\xff");
+    CHECK_INT(r.code, 400);
+    r = request(f, "POST", "application/json", NULL, NULL, "{\"type\":\"SUBSCRIBE\"}");
+    CHECK_INT(r.code, 400);
+    CHECK(strncmp(r.text, "Failed to validate scheduler::Call: ", 36) == 0);
+    r = request(f, "POST", "application/json", "text/html", NULL, sub);
+    CHECK_INT(r.code, 406);
+    r = request(f, "POST", "application/json", NULL, "some-stream", sub);
+    CHECK_INT(r.code, 400);
+    r = request(f, "POST", "application/json; charset=utf-8", "application/x-protobuf", NULL, sub);
+    CHECK_INT(r.code, 200);
+    CHECK(r.media == CM_MEDIA_PROTOBUF);
+    REQUIRE(r.call != NULL);
+    protobuf_c_message_free_unpacked(&r.call->base, NULL);
+    r = request(f, "POST", "application/json", NULL, "s",
+                "{\"type\":\"TEARDOWN\",\"framework_id\":{\"value\":\"nope\"}}");
+    CHECK_INT(r.code, 400);
+    CHECK_STR(r.text, "Framework cannot be found");
+
+    /* Subscribed framework: stream id checks, then 202 / 501. */
+    struct capture cap = {0};
+    struct cm_framework *fw = subscribe_json(f, sub, &cap, "sid-1");
+    REQUIRE(fw != NULL);
+    char body[256];
+    snprintf(body, sizeof body, "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"}}",
+             fw->id);
+    r = request(f, "POST", "application/json", NULL, NULL, body);
+    CHECK_INT(r.code, 400);
+    r = request(f, "POST", "application/json", NULL, "sid-2", body);
+    CHECK_INT(r.code, 400);
+    r = request(f, "POST", "application/json", NULL, "sid-1", body);
+    CHECK_INT(r.code, 202);
+    snprintf(body, sizeof body, "{\"type\":\"UNKNOWN\",\"framework_id\":{\"value\":\"%s\"}}",
+             fw->id);
+    r = request(f, "POST", "application/json", NULL, "sid-1", body);
+    CHECK_INT(r.code, 501);
+    /* First events: SUBSCRIBED then HEARTBEAT. */
+    REQUIRE(cap.n >= 2);
+    CHECK_INT(ev_at(&cap, 0)->type, MESOS__V1__SCHEDULER__EVENT__TYPE__SUBSCRIBED);
+    CHECK_INT(ev_at(&cap, 0)->subscribed->heartbeat_interval_seconds, 15);
+    CHECK_INT(ev_at(&cap, 1)->type, MESOS__V1__SCHEDULER__EVENT__TYPE__HEARTBEAT);
+    /* Disconnected: 403. */
+    cm_master_framework_disconnected(f->m, fw); /* failover_timeout 0: removed at once */
+    snprintf(body, sizeof body, "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"}}",
+             ev_at(&cap, 0)->subscribed->framework_id->value);
+    r = request(f, "POST", "application/json", NULL, "sid-1", body);
+    CHECK_INT(r.code, 400); /* removed: unknown to the active set */
+    cap_clear(&cap);
+    fixture_free(f);
+}
+
+static void test_framework_info_validation(void)
+{
+    struct fixture *f = fixture_new(0);
+    struct capture cap = {0};
+    CHECK(subscribe_json(f,
+                         "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                         "\"u\",\"name\":\"n\",\"roles\":[\"a\"]}}}",
+                         &cap, "s") == NULL);
+    CHECK(cap.ended == 1);
+    Mesos__V1__Scheduler__Event *e = last_of(&cap, MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR);
+    CHECK(e && strstr(e->error->message, "roles") != NULL);
+    cap_clear(&cap);
+    CHECK(subscribe_json(f,
+                         "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                         "\"u\",\"name\":\"n\",\"roles\":[\"a\",\"a\"],\"capabilities\":[{\"type\":"
+                         "\"MULTI_ROLE\"}]}}}",
+                         &cap, "s") == NULL);
+    cap_clear(&cap);
+    CHECK(subscribe_json(f,
+                         "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                         "\"u\",\"name\":\"n\",\"role\":\"bad role\"}}}",
+                         &cap, "s") == NULL);
+    cap_clear(&cap);
+    CHECK(subscribe_json(f,
+                         "{\"type\":\"SUBSCRIBE\",\"framework_id\":{\"value\":\"..\"},"
+                         "\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\","
+                         "\"id\":{\"value\":\"..\"}}}}",
+                         &cap, "s") == NULL);
+    e = last_of(&cap, MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR);
+    CHECK(e && strstr(e->error->message, "id") != NULL);
+    cap_clear(&cap);
+    CHECK(subscribe_json(f,
+                         "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                         "\"u\",\"name\":\"n\",\"roles\":[\"a\",\"b\"],\"capabilities\":[{\"type\":"
+                         "\"MULTI_ROLE\"}]},\"suppressed_roles\":[\"b\"]}}",
+                         &cap, "s") != NULL);
+    cap_clear(&cap);
+    fixture_free(f);
+}
+
+static void test_offer_and_launch(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw && f->agent);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    Mesos__V1__Scheduler__Event *oe =
+        last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
+    /* Non-MULTI_ROLE: no allocation_info anywhere; URL and hostname of the agent. */
+    CHECK(oe->offers->offers[0]->allocation_info == NULL);
+    CHECK(oe->offers->offers[0]->resources[0]->allocation_info == NULL);
+    CHECK_STR(oe->offers->offers[0]->url->address->ip, "10.0.0.2");
+    CHECK_STR(oe->offers->offers[0]->url->path, "/slave(1)");
+    CHECK_STR(oe->offers->offers[0]->hostname, "a1");
+    char offer[128];
+    snprintf(offer, sizeof offer, "%s", oid);
+
+    /* More than offered, a bad id, a valid task, a duplicate of it, no resources. */
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
+                      "\"launch\":{\"task_infos\":[" TASK_JSON("big", "5") "," TASK_JSON(
+                          "a/b", "1") "," TASK_JSON("ok", "1") "," TASK_JSON("ok", "1") "]}}]}}",
+                      f->fid, offer, f->aid, f->aid, f->aid, f->aid),
+              202);
+    size_t nupd = count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE);
+    CHECK_INT(nupd, 3);
+    for (size_t i = 0; i < f->fw_ev.n; i++) {
+        Mesos__V1__Scheduler__Event *e = ev_at(&f->fw_ev, i);
+        if (e->type != MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE)
+            continue;
+        CHECK_INT(e->update->status->state, MESOS__V1__TASK_STATE__TASK_ERROR);
+        CHECK_INT(e->update->status->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
+        CHECK(!e->update->status->has_uuid);
+        CHECK(e->update->status->message != NULL);
+    }
+    /* The valid task went to the agent as RUN_TASK with allocation_info on its resources. */
+    Cmesos__Internal__AgentEvent *run = NULL;
+    for (size_t i = 0; i < f->agent_ev.n; i++) {
+        Cmesos__Internal__AgentEvent *e = (Cmesos__Internal__AgentEvent *)f->agent_ev.msgs[i];
+        if (e->type == CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK)
+            run = e;
+    }
+    REQUIRE(run != NULL);
+    CHECK_STR(run->run_task->task->task_id->value, "ok");
+    REQUIRE(run->run_task->task->n_resources == 1);
+    CHECK(run->run_task->task->resources[0]->allocation_info != NULL);
+    struct cm_task *t = cm_strmap_get(&f->fw->tasks, "ok");
+    REQUIRE(t != NULL);
+    CHECK_INT(t->state, MESOS__V1__TASK_STATE__TASK_STAGING);
+    CHECK_INT(cm_strmap_count(&f->m->offers), 0);
+
+    /* The used offer is gone: a second ACCEPT gets TASK_LOST with REASON_INVALID_OFFERS. */
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
+                      "\"launch\":{\"task_infos\":[" TASK_JSON("again", "1") "]}}]}}",
+                      f->fid, offer, f->aid),
+              202);
+    Mesos__V1__TaskStatus *st = last_update(f);
+    REQUIRE(st != NULL);
+    CHECK_STR(st->task_id->value, "again");
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+    CHECK_INT(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS);
+    CHECK_INT(st->source, MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER);
+    CHECK(!st->has_uuid);
+
+    /* The remainder came back behind a 5 s filter: nothing now, an offer after it expires. */
+    cap_clear(&f->fw_ev);
+    cm_master_allocate(f->m);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS), 0);
+    cm_fake_clock_advance(&f->clock, 6);
+    cm_master_allocate(f->m);
+    REQUIRE(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) == 1);
+    Mesos__V1__Scheduler__Event *o2 =
+        last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
+    double cpus = 0;
+    for (size_t i = 0; i < o2->offers->offers[0]->n_resources; i++)
+        if (strcmp(o2->offers->offers[0]->resources[i]->name, "cpus") == 0)
+            cpus = o2->offers->offers[0]->resources[i]->scalar->value;
+    CHECK(cpus > 2.99 && cpus < 3.01); /* 4 - the launched task's 1 */
+
+    /* Another framework's offer is foreign. */
+    struct capture cap2 = {0};
+    struct cm_framework *fw2 = subscribe_json(
+        f, "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":"
+           "\"two\"}}}",
+        &cap2, "stream-2");
+    REQUIRE(fw2 != NULL);
+    const char *oid2 = first_offer_id(f);
+    REQUIRE(oid2 != NULL);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{\"offer_ids\":"
+             "[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{"
+             "\"task_infos\":[" TASK_JSON("x", "1") "]}}]}}",
+             fw2->id, oid2, f->aid);
+    struct cm_sched_result r = request(f, "POST", "application/json", NULL, "stream-2", body);
+    CHECK_INT(r.code, 202);
+    Mesos__V1__Scheduler__Event *e2 = last_of(&cap2, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE);
+    REQUIRE(e2 != NULL);
+    CHECK_INT(e2->update->status->reason, MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS);
+    CHECK(cm_strmap_get(&f->m->offers, oid2) != NULL); /* still the first framework's */
+    cap_clear(&cap2);
+    fixture_free(f);
+}
+
+static void test_updates_acks_reconcile(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw && f->agent);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
+                      "\"launch\":{\"task_infos\":[" TASK_JSON("t1", "1") "]}}]}}",
+                      f->fid, oid, f->aid),
+              202);
+    /* The agent reports TASK_FINISHED (uuid AAAA...). */
+    char json[1024], why[256];
+    snprintf(json, sizeof json,
+             "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"status_update\":{"
+             "\"framework_id\":{\"value\":\"%s\"},\"status\":{\"task_id\":{\"value\":\"t1\"},"
+             "\"state\":\"TASK_FINISHED\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":"
+             "\"AAECAwQFBgcICQoLDA0ODw==\",\"timestamp\":1000}}}",
+             f->aid, f->fid);
+    Cmesos__Internal__AgentCall *call = NULL;
+    REQUIRE(cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json),
+                                (ProtobufCMessage **)&call, why, sizeof why) == 0);
+    CHECK_INT(cm_master_agent_call(f->m, call, NULL, "wrong", NULL, why, sizeof why), 400);
+    CHECK_INT(cm_master_agent_call(f->m, call, NULL, "agent-stream", NULL, why, sizeof why), 202);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    Mesos__V1__TaskStatus *st = last_update(f);
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_FINISHED);
+    CHECK(st->has_uuid && st->uuid.len == 16);
+    struct cm_task *t = cm_strmap_get(&f->fw->tasks, "t1");
+    REQUIRE(t != NULL);
+    CHECK(t->released);
+
+    /* Implicit reconciliation still reports it (terminal, unacknowledged), without uuid. */
+    cap_clear(&f->fw_ev);
+    CHECK_INT(fw_call(f, "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                         "\"reconcile\":{}}",
+                      f->fid),
+              202);
+    st = last_update(f);
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_FINISHED);
+    CHECK_INT(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION);
+    CHECK(!st->has_uuid);
+    CHECK(strncmp(st->message, "Reconciliation: ", 16) == 0);
+
+    /* ACK with the uuid: relayed to the agent, and the task moves to completed. */
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"%s\"},"
+                      "\"acknowledge\":{\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":"
+                      "\"t1\"},\"uuid\":\"AAECAwQFBgcICQoLDA0ODw==\"}}",
+                      f->fid, f->aid),
+              202);
+    Cmesos__Internal__AgentEvent *last =
+        (Cmesos__Internal__AgentEvent *)f->agent_ev.msgs[f->agent_ev.n - 1];
+    CHECK_INT(last->type, CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE);
+    CHECK(cm_strmap_get(&f->fw->tasks, "t1") == NULL);
+    CHECK_INT(f->fw->ncompleted, 1);
+
+    /* Explicit: unknown task -> TASK_LOST (not partition-aware); nothing for implicit. */
+    cap_clear(&f->fw_ev);
+    CHECK_INT(fw_call(f, "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                         "\"reconcile\":{}}",
+                      f->fid),
+              202);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE), 0);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                      "\"reconcile\":{\"tasks\":[{\"task_id\":{\"value\":\"t1\"}},{\"task_id\":"
+                      "{\"value\":\"zz\"},\"agent_id\":{\"value\":\"%s\"}}]}}",
+                      f->fid, f->aid),
+              202);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE), 2);
+    st = last_update(f);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+    /* KILL of an unknown task answers like reconciliation. */
+    CHECK_INT(fw_call(f, "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{"
+                         "\"task_id\":{\"value\":\"nope\"}}}",
+                      f->fid),
+              202);
+    st = last_update(f);
+    CHECK_STR(st->task_id->value, "nope");
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+    fixture_free(f);
+}
+
+static void test_partition_aware_reconcile(void)
+{
+    struct fixture *f = setup(0, "{\"type\":\"PARTITION_AWARE\"}");
+    REQUIRE(f->fw);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                      "\"reconcile\":{\"tasks\":[{\"task_id\":{\"value\":\"a\"}},{\"task_id\":"
+                      "{\"value\":\"b\"},\"agent_id\":{\"value\":\"%s\"}}]}}",
+                      f->fid, f->aid),
+              202);
+    REQUIRE(f->fw_ev.n >= 2);
+    Mesos__V1__Scheduler__Event *a = ev_at(&f->fw_ev, f->fw_ev.n - 2);
+    Mesos__V1__Scheduler__Event *b = ev_at(&f->fw_ev, f->fw_ev.n - 1);
+    CHECK_INT(a->update->status->state, MESOS__V1__TASK_STATE__TASK_UNKNOWN);
+    CHECK_INT(b->update->status->state, MESOS__V1__TASK_STATE__TASK_GONE);
+    fixture_free(f);
+}
+
+static void test_offer_timeout(void)
+{
+    struct fixture *f = setup(10, NULL);
+    REQUIRE(f->fw);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    char offer[128];
+    snprintf(offer, sizeof offer, "%s", oid);
+    cm_fake_clock_advance(&f->clock, 9);
+    cm_master_check_timeouts(f->m);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND), 0);
+    cm_fake_clock_advance(&f->clock, 2);
+    cm_master_check_timeouts(f->m);
+    Mesos__V1__Scheduler__Event *e = last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND);
+    REQUIRE(e != NULL);
+    CHECK_STR(e->rescind->offer_id->value, offer);
+    CHECK_INT(cm_strmap_count(&f->m->offers), 0);
+    CHECK_INT(f->fw->metrics.offers_rescinded, 1);
+    /* Resources came back without a filter: re-offered at the next cycle. */
+    cm_master_allocate(f->m);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS), 2);
+    fixture_free(f);
+}
+
+static void test_decline_filter_and_revive(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"DECLINE\",\"framework_id\":{\"value\":\"%s\"},\"decline\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"filters\":{\"refuse_seconds\":100}}}",
+                      f->fid, oid),
+              202);
+    cm_fake_clock_advance(&f->clock, 50);
+    cm_master_allocate(f->m);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS), 1);
+    CHECK_INT(fw_call(f, "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"}}", f->fid),
+              202);
+    cm_master_allocate(f->m);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS), 2);
+    fixture_free(f);
+}
+
+static void test_failover_and_removal(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw);
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"type\":\"SUBSCRIBE\",\"framework_id\":{\"value\":\"%s\"},\"subscribe\":{"
+             "\"framework_info\":{\"user\":\"u\",\"name\":\"fw one\",\"id\":{\"value\":\"%s\"},"
+             "\"failover_timeout\":30}}}",
+             f->fid, f->fid);
+    struct capture cap2 = {0};
+    struct cm_framework *fw = subscribe_json(f, json, &cap2, "stream-2");
+    REQUIRE(fw == f->fw);
+    Mesos__V1__Scheduler__Event *e = last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR);
+    REQUIRE(e != NULL);
+    CHECK_STR(e->error->message, "Framework failed over");
+    CHECK_INT(f->fw_ev.ended, 1);
+    CHECK_STR(fw->stream_id, "stream-2");
+    /* Outstanding offers were taken back. */
+    CHECK_INT(cm_strmap_count(&fw->offers), 0);
+
+    /* Disconnect: inactive until the failover timeout, then removed for good. */
+    cm_master_framework_disconnected(f->m, fw);
+    CHECK(!fw->connected && !fw->active);
+    cm_fake_clock_advance(&f->clock, 20);
+    cm_master_check_timeouts(f->m);
+    CHECK(cm_master_framework(f->m, f->fid) != NULL);
+    cm_fake_clock_advance(&f->clock, 11);
+    cm_master_check_timeouts(f->m);
+    CHECK(cm_master_framework(f->m, f->fid) == NULL);
+    CHECK(cm_strmap_get(&f->m->completed, f->fid) != NULL);
+    struct capture cap3 = {0};
+    CHECK(subscribe_json(f, json, &cap3, "stream-3") == NULL);
+    e = last_of(&cap3, MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR);
+    REQUIRE(e != NULL);
+    CHECK_STR(e->error->message, "Framework has been removed");
+    cap_clear(&cap2);
+    cap_clear(&cap3);
+    fixture_free(f);
+}
+
+static void test_agent_register_validation(void)
+{
+    struct fixture *f = fixture_new(0);
+    char why[256];
+    const char *bad[] = {
+        "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"\"}}}",
+        "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"h\",\"resources\":["
+        "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":-1}}]}}}",
+        "{\"type\":\"REGISTER\",\"agent_id\":{\"value\":\"a/b\"},\"register\":{\"agent_info\":{"
+        "\"hostname\":\"h\"}}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        Cmesos__Internal__AgentCall *call = NULL;
+        REQUIRE(cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, bad[i],
+                                    strlen(bad[i]), (ProtobufCMessage **)&call, why,
+                                    sizeof why) == 0);
+        CHECK(cm_master_agent_validate_register(f->m, call, why, sizeof why) == CM_EINVAL);
+        protobuf_c_message_free_unpacked(&call->base, NULL);
+    }
+    /* Calls from an unknown agent are refused with 403. */
+    Cmesos__Internal__AgentCall c = CMESOS__INTERNAL__AGENT_CALL__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    aid.value = "nobody";
+    c.has_type = 1;
+    c.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG;
+    c.agent_id = &aid;
+    CHECK_INT(cm_master_agent_call(f->m, &c, NULL, "x", NULL, why, sizeof why), 403);
+    fixture_free(f);
+}
+
+TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes),
+          TEST(test_framework_info_validation), TEST(test_offer_and_launch),
+          TEST(test_updates_acks_reconcile), TEST(test_partition_aware_reconcile),
+          TEST(test_offer_timeout), TEST(test_decline_filter_and_revive),
+          TEST(test_failover_and_removal), TEST(test_agent_register_validation))
