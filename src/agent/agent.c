@@ -90,7 +90,10 @@ static void pb_free(void *m)
         protobuf_c_message_free_unpacked(m, NULL);
 }
 
-static double now(const struct cm_agent *a) { return cm_clock_now(a->clock); }
+static double now(const struct cm_agent *a)
+{
+    return cm_clock_now(a->clock);
+}
 
 bool cm_agent_task_state_terminal(Mesos__V1__TaskState s)
 {
@@ -102,10 +105,8 @@ bool cm_agent_task_state_terminal(Mesos__V1__TaskState s)
     case MESOS__V1__TASK_STATE__TASK_LOST:
     case MESOS__V1__TASK_STATE__TASK_DROPPED:
     case MESOS__V1__TASK_STATE__TASK_GONE:
-    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
-        return true;
-    default:
-        return false;
+    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR: return true;
+    default: return false;
     }
 }
 
@@ -132,7 +133,10 @@ void cm_ring_push(struct cm_ring *r, void *item)
     r->n++;
 }
 
-void *cm_ring_at(const struct cm_ring *r, size_t i) { return r->v[(r->start + i) % r->cap]; }
+void *cm_ring_at(const struct cm_ring *r, size_t i)
+{
+    return r->v[(r->start + i) % r->cap];
+}
 
 void cm_ring_cleanup(struct cm_ring *r)
 {
@@ -267,7 +271,8 @@ static void sum_send(void *arg, const char *framework_id, const char *executor_i
 {
     struct cm_agent *a = arg;
     Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
-    Cmesos__Internal__AgentCall__StatusUpdate su = CMESOS__INTERNAL__AGENT_CALL__STATUS_UPDATE__INIT;
+    Cmesos__Internal__AgentCall__StatusUpdate su =
+        CMESOS__INTERNAL__AGENT_CALL__STATUS_UPDATE__INIT;
     Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
     Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
     fid.value = (char *)framework_id;
@@ -282,11 +287,11 @@ static void sum_send(void *arg, const char *framework_id, const char *executor_i
     call.has_type = 1;
     call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
     call.status_update = &su;
-    CM_INFO(MOD, "Forwarding status update %s for task '%s' of framework '%s'",
-            protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor,
-                                                 (int)status->state)
-                ->name,
-            status->task_id->value, framework_id);
+    CM_INFO(
+        MOD, "Forwarding status update %s for task '%s' of framework '%s'",
+        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)status->state)
+            ->name,
+        status->task_id->value, framework_id);
     post_call(a, &call);
 }
 
@@ -377,8 +382,7 @@ static int handle_update(struct cm_agent *a, const char *framework_id, struct ag
             if (t->nstatuses == MAX_STATUSES_PER_TASK) {
                 /* Keep the first (STARTING) and the newest ones. */
                 pb_free(t->statuses[1]);
-                memmove(&t->statuses[1], &t->statuses[2],
-                        (t->nstatuses - 2) * sizeof *t->statuses);
+                memmove(&t->statuses[1], &t->statuses[2], (t->nstatuses - 2) * sizeof *t->statuses);
                 t->nstatuses--;
             }
             t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
@@ -415,10 +419,10 @@ static void agent_update(struct cm_agent *a, const char *framework_id, struct ag
     if (!s->uuid.data)
         abort();
     cm_uuid_random(s->uuid.data);
-    CM_INFO(MOD, "Generating %s for task '%s' of framework '%s': %s",
-            protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)state)
-                ->name,
-            task_id, framework_id, message);
+    CM_INFO(
+        MOD, "Generating %s for task '%s' of framework '%s': %s",
+        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)state)->name,
+        task_id, framework_id, message);
     handle_update(a, framework_id, e, s);
 }
 
@@ -476,8 +480,8 @@ static void shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct agent_executor *e = arg;
-    CM_INFO(MOD, "Killing executor '%s' of framework '%s' after the shutdown grace period",
-            e->id, e->framework->id);
+    CM_INFO(MOD, "Killing executor '%s' of framework '%s' after the shutdown grace period", e->id,
+            e->framework->id);
     executor_kill(e->agent, e);
 }
 
@@ -598,11 +602,9 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Builds the command executor's ExecutorInfo for a command task (protocol doc §4.6). */
-static Mesos__V1__ExecutorInfo *command_executor_info(struct cm_agent *a,
-                                                      const Mesos__V1__TaskInfo *task,
-                                                      const char *framework_id,
-                                                      struct cm_resources *exec_resources,
-                                                      const char *alloc_role)
+static Mesos__V1__ExecutorInfo *
+command_executor_info(struct cm_agent *a, const Mesos__V1__TaskInfo *task, const char *framework_id,
+                      struct cm_resources *exec_resources, const char *alloc_role)
 {
     Mesos__V1__ExecutorInfo *info = xcalloc(1, sizeof *info);
     mesos__v1__executor_info__init(info);
@@ -638,8 +640,8 @@ static Mesos__V1__ExecutorInfo *command_executor_info(struct cm_agent *a,
         free(shown);
         shown = t;
     }
-    info->name = xasprintf("Command Executor (Task: %s) (Command: sh -c '%s')",
-                           task->task_id->value, shown);
+    info->name =
+        xasprintf("Command Executor (Task: %s) (Command: sh -c '%s')", task->task_id->value, shown);
     free(shown);
     info->source = xstrdup(task->task_id->value);
 
@@ -779,8 +781,8 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     cm_hmap_put(&f->executors, e->id, e);
     cm_hmap_put(&f->task_index, tid, e);
 
-    int rc = cm_paths_create_sandbox(a->flags->work_dir, a->agent_id, fid, e->id,
-                                     e->container_id, &e->directory, &why);
+    int rc = cm_paths_create_sandbox(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id,
+                                     &e->directory, &why);
     char **env = NULL;
     char *out_path = NULL, *err_path = NULL;
     if (rc != 0) {
@@ -829,8 +831,8 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     double rt = a->flags->executor_registration_timeout;
     struct timeval tv = {(time_t)rt, (suseconds_t)((rt - (time_t)rt) * 1e6)};
     evtimer_add(e->registration_timer, &tv);
-    CM_INFO(MOD, "Launched executor '%s' of framework '%s' (pid %d) in container %s at %s",
-            e->id, fid, (int)e->pid, e->container_id, e->directory);
+    CM_INFO(MOD, "Launched executor '%s' of framework '%s' (pid %d) in container %s at %s", e->id,
+            fid, (int)e->pid, e->container_id, e->directory);
     return;
 
 fail:
@@ -889,8 +891,8 @@ static void kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__Ki
 
 /* ---- executor API ----------------------------------------------------------------------- */
 
-static void build_agent_info(struct cm_agent *a, Mesos__V1__AgentInfo *info,
-                             Mesos__V1__AgentID *id, Mesos__V1__Resource ***res, size_t *nres)
+static void build_agent_info(struct cm_agent *a, Mesos__V1__AgentInfo *info, Mesos__V1__AgentID *id,
+                             Mesos__V1__Resource ***res, size_t *nres)
 {
     mesos__v1__agent_info__init(info);
     info->hostname = a->hostname;
@@ -949,8 +951,7 @@ static void handle_subscribe(struct cm_agent *a, struct cm_http_request *req,
         e->stream = NULL;
     }
     e->media = media;
-    e->stream =
-        cm_http_stream_start(req, 200, cm_media_name(media), executor_stream_closed, e);
+    e->stream = cm_http_stream_start(req, 200, cm_media_name(media), executor_stream_closed, e);
     e->state = EXECUTOR_RUNNING;
     if (e->registration_timer)
         evtimer_del(e->registration_timer);
@@ -1010,8 +1011,9 @@ void cm_agent_executor_api(struct cm_http_request *req, void *arg)
     }
     enum cm_media media = cm_http_content_type(ct);
     if (media != CM_MEDIA_JSON && media != CM_MEDIA_PROTOBUF) {
-        cm_http_respond_text(req, 415, "Expecting 'Content-Type' of application/json or "
-                                       "application/x-protobuf");
+        cm_http_respond_text(req, 415,
+                             "Expecting 'Content-Type' of application/json or "
+                             "application/x-protobuf");
         return;
     }
     char why[512];
@@ -1098,9 +1100,7 @@ void cm_agent_executor_api(struct cm_http_request *req, void *arg)
         cm_http_respond(req, 202, NULL, NULL, 0);
         break;
     }
-    default:
-        cm_http_respond_text(req, 501, "Unsupported call");
-        break;
+    default: cm_http_respond_text(req, 501, "Unsupported call"); break;
     }
 out:
     pb_free(call);
@@ -1130,7 +1130,7 @@ static void reconnect_later(struct cm_agent *a)
     a->backoff *= 2;
     if (a->backoff > 60)
         a->backoff = 60;
-    CM_INFO(MOD, "Re-registering with the master in %.3f secs", delay);
+    CM_INFO(MOD, "Trying to (re-)register with the master in %.3f secs", delay);
     schedule_register(a, delay);
 }
 
@@ -1145,16 +1145,15 @@ static void handle_registered(struct cm_agent *a, const Cmesos__Internal__AgentE
         CM_WARN(MOD, "Master changed our id from '%s' to '%s'", a->agent_id, r->agent_id->value);
     free(a->agent_id);
     a->agent_id = xstrdup(r->agent_id->value);
-    a->ping_interval =
-        r->has_ping_interval_seconds && r->ping_interval_seconds > 0 ? r->ping_interval_seconds
-                                                                     : 15;
+    a->ping_interval = r->has_ping_interval_seconds && r->ping_interval_seconds > 0
+                           ? r->ping_interval_seconds
+                           : 15;
     free(a->master_hostname);
     a->master_hostname = NULL;
     if (r->master_info)
-        a->master_hostname = xstrdup(r->master_info->hostname ? r->master_info->hostname
-                                                              : r->master_info->address
-                                                                    ? r->master_info->address->ip
-                                                                    : "");
+        a->master_hostname = xstrdup(r->master_info->hostname  ? r->master_info->hostname
+                                     : r->master_info->address ? r->master_info->address->ip
+                                                               : "");
     a->registered = true;
     a->backoff = a->flags->registration_backoff_factor;
     CM_INFO(MOD, "%s with master %s as agent '%s'", again ? "Re-registered" : "Registered",
@@ -1197,9 +1196,7 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED:
         handle_registered(a, ev->registered);
         break;
-    case CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING:
-        send_pong(a);
-        break;
+    case CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING: send_pong(a); break;
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK:
         if (ev->run_task)
             run_task(a, ev->run_task->framework_info, ev->run_task->task);
@@ -1214,8 +1211,8 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
             break;
         Mesos__V1__TaskState st;
         bool done = false;
-        int rc = cm_sum_acknowledge(a->sum, k->framework_id->value, k->task_id->value,
-                                    k->uuid.data, k->uuid.len, &st, &done);
+        int rc = cm_sum_acknowledge(a->sum, k->framework_id->value, k->task_id->value, k->uuid.data,
+                                    k->uuid.len, &st, &done);
         if (rc != 0) {
             CM_WARN(MOD, "Ignoring unexpected acknowledgement for task '%s' of framework '%s'",
                     k->task_id->value, k->framework_id->value);
@@ -1275,8 +1272,7 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
                  ev->message ? ev->message : "(no reason)");
         event_base_loopbreak(a->base);
         return 1;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -1551,13 +1547,16 @@ static char *pick_hostname(const struct cm_agent_flags *fl, const char *ip)
     struct sockaddr_in sin = {.sin_family = AF_INET};
     char host[NI_MAXHOST];
     if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1 &&
-        getnameinfo((struct sockaddr *)&sin, sizeof sin, host, sizeof host, NULL, 0,
-                    NI_NAMEREQD) == 0)
+        getnameinfo((struct sockaddr *)&sin, sizeof sin, host, sizeof host, NULL, 0, NI_NAMEREQD) ==
+            0)
         return xstrdup(host);
     return xstrdup(ip);
 }
 
-unsigned cm_agent_port(const struct cm_agent *agent) { return agent->port; }
+unsigned cm_agent_port(const struct cm_agent *agent)
+{
+    return agent->port;
+}
 
 int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
                  const struct cm_clock *clock, struct cm_agent **out, char *why, size_t whylen)

@@ -53,8 +53,7 @@ struct cm_agent_flags {
 /* Sets defaults and builds the table. */
 void cm_agent_flags_init(struct cm_agent_flags *f);
 /* Parses argv. Returns 0, CM_EHELP (usage printed) or CM_EINVAL with why. */
-int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why,
-                         size_t whylen);
+int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen);
 void cm_agent_flags_cleanup(struct cm_agent_flags *f);
 
 struct cm_agent;

@@ -32,8 +32,7 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     f->executor_registration_timeout = 60;
     f->executor_shutdown_grace_period = 5;
     f->registration_backoff_factor = 1;
-    add(f, "master", NULL, CM_FLAG_STRING, &f->master, "Master to register with: host:port",
-        true);
+    add(f, "master", NULL, CM_FLAG_STRING, &f->master, "Master to register with: host:port", true);
     add(f, "work_dir", NULL, CM_FLAG_STRING, &f->work_dir,
         "Directory for sandboxes and (later) checkpoints", true);
     add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on", false);
@@ -53,24 +52,21 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "launcher_dir", NULL, CM_FLAG_STRING, &f->launcher_dir,
         "Directory of mesos-executor (default: the agent binary's directory)", false);
     add(f, "executor_registration_timeout", NULL, CM_FLAG_DURATION,
-        &f->executor_registration_timeout, "How long an executor may take to subscribe",
-        false);
+        &f->executor_registration_timeout, "How long an executor may take to subscribe", false);
     add(f, "executor_shutdown_grace_period", NULL, CM_FLAG_DURATION,
         &f->executor_shutdown_grace_period, "Time an executor gets to shut down", false);
     add(f, "executor_environment_variables", NULL, CM_FLAG_STRING,
         &f->executor_environment_variables,
         "JSON object of the environment given to executors (default: the agent's)", false);
-    add(f, "isolation", NULL, CM_FLAG_STRING, &f->isolation, "Isolators, comma separated",
-        false);
+    add(f, "isolation", NULL, CM_FLAG_STRING, &f->isolation, "Isolators, comma separated", false);
     add(f, "logging_level", NULL, CM_FLAG_STRING, &f->logging_level,
         "INFO, WARNING or ERROR (also DEBUG)", false);
-    add(f, "registration_backoff_factor", NULL, CM_FLAG_DURATION,
-        &f->registration_backoff_factor, "Initial back-off of (re-)registration", false);
+    add(f, "registration_backoff_factor", NULL, CM_FLAG_DURATION, &f->registration_backoff_factor,
+        "Initial back-off of (re-)registration", false);
     add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit", false);
 }
 
-int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why,
-                         size_t whylen)
+int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)
 {
     /* --version needs no --master; look for it before required-flag checks. */
     for (int i = 1; i < argc; i++)
@@ -81,4 +77,7 @@ int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *
     return cm_flags_parse(f->table, f->ntable, argc, argv, SUMMARY, why, whylen);
 }
 
-void cm_agent_flags_cleanup(struct cm_agent_flags *f) { cm_flags_cleanup(f->table, f->ntable); }
+void cm_agent_flags_cleanup(struct cm_agent_flags *f)
+{
+    cm_flags_cleanup(f->table, f->ntable);
+}

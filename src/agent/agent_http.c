@@ -117,10 +117,10 @@ static json_t *executor_json(const struct cm_agent *a, const struct agent_framew
     if (role)
         json_object_set_new(o, "role", json_string(role));
     if (e->info->has_type)
-        json_object_set_new(o, "type", json_string(e->info->type ==
-                                                           MESOS__V1__EXECUTOR_INFO__TYPE__CUSTOM
-                                                       ? "CUSTOM"
-                                                       : "DEFAULT"));
+        json_object_set_new(o, "type",
+                            json_string(e->info->type == MESOS__V1__EXECUTOR_INFO__TYPE__CUSTOM
+                                            ? "CUSTOM"
+                                            : "DEFAULT"));
     if (e->info->labels && e->info->labels->n_labels)
         json_object_set_new(o, "labels", cm_pbjson_to_json(&e->info->labels->base));
     json_t *tasks = json_array(), *queued = json_array(), *completed = json_array();

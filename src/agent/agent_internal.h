@@ -39,7 +39,7 @@ struct agent_task {
     struct agent_executor *executor;
     Mesos__V1__TaskInfo *info; /* owned */
     Mesos__V1__TaskState state;
-    bool queued; /* waiting for the executor to subscribe */
+    bool queued;                      /* waiting for the executor to subscribe */
     Mesos__V1__TaskStatus **statuses; /* owned copies, oldest first */
     size_t nstatuses;
 };

@@ -174,8 +174,8 @@ static int parse_one(const char *name, char *value, Mesos__V1__Attribute *a, cha
         a->ranges = xcalloc(1, sizeof *a->ranges);
         mesos__v1__value__ranges__init(a->ranges);
         if (parse_ranges(value, a->ranges) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "Bad ranges value for attribute '%s': %s",
-                           name, value);
+            return cm_fail(CM_EINVAL, why, whylen, "Bad ranges value for attribute '%s': %s", name,
+                           value);
         return 0;
     }
     char *end;
@@ -191,8 +191,8 @@ static int parse_one(const char *name, char *value, Mesos__V1__Attribute *a, cha
     }
     for (const char *p = value; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "Attribute '%s' contains control characters", name);
+            return cm_fail(CM_EINVAL, why, whylen, "Attribute '%s' contains control characters",
+                           name);
     a->type = MESOS__V1__VALUE__TYPE__TEXT;
     a->text = xcalloc(1, sizeof *a->text);
     mesos__v1__value__text__init(a->text);

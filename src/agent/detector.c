@@ -30,8 +30,8 @@ int cm_detector_new(const char *master, struct cm_detector **out, char *why, siz
     size_t len = strcspn(hp, "/");
     const char *colon = memchr(hp, ':', len);
     if (!colon || colon == hp || colon + 1 == hp + len)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "Flag 'master': expected host:port, got '%s'", master);
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'master': expected host:port, got '%s'",
+                       master);
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (end != hp + len || port <= 0 || port > 65535)
@@ -54,7 +54,10 @@ void cm_detector_free(struct cm_detector *d)
     free(d);
 }
 
-const char *cm_detector_leader(const struct cm_detector *d) { return d->leader; }
+const char *cm_detector_leader(const struct cm_detector *d)
+{
+    return d->leader;
+}
 
 void cm_detector_watch(struct cm_detector *d, cm_detector_cb cb, void *arg)
 {

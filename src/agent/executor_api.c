@@ -17,14 +17,13 @@ int cm_executor_call_decode(int media, const void *body, size_t len,
     ProtobufCMessage *msg = NULL;
     if (media == CM_MEDIA_JSON) {
         char inner[512];
-        int rc = cm_pbjson_from_text(&mesos__v1__executor__call__descriptor, body, len, &msg,
-                                     inner, sizeof inner);
+        int rc = cm_pbjson_from_text(&mesos__v1__executor__call__descriptor, body, len, &msg, inner,
+                                     sizeof inner);
         if (rc != 0)
             return cm_fail(rc == CM_EPARSE ? CM_EPARSE : CM_EINVAL, why, whylen,
                            "Failed to convert JSON into Call protobuf: %s", inner);
     } else {
-        msg = protobuf_c_message_unpack(&mesos__v1__executor__call__descriptor, NULL, len,
-                                        body);
+        msg = protobuf_c_message_unpack(&mesos__v1__executor__call__descriptor, NULL, len, body);
         if (!msg)
             return cm_fail(CM_EPARSE, why, whylen, "Failed to parse body into Call protobuf");
         char inner[512];
@@ -63,8 +62,7 @@ int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, 
         if (!s->has_uuid)
             return cm_fail(CM_EINVAL, why, whylen, "'uuid' must be present");
         if (s->uuid.len != 16)
-            return cm_fail(CM_EINVAL, why, whylen, "'uuid' must be 16 bytes, got %zu",
-                           s->uuid.len);
+            return cm_fail(CM_EINVAL, why, whylen, "'uuid' must be 16 bytes, got %zu", s->uuid.len);
         if (!s->has_source || s->source != MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR)
             return cm_fail(CM_EINVAL, why, whylen,
                            "Received Call from executor with invalid source: 'source' must be "
@@ -72,8 +70,7 @@ int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, 
         if (s->state == MESOS__V1__TASK_STATE__TASK_STAGING)
             return cm_fail(CM_EINVAL, why, whylen,
                            "Received TASK_STAGING from executor which is not allowed");
-        if (!s->task_id || !s->task_id->value ||
-            cm_id_validate(s->task_id->value, &r) != 0)
+        if (!s->task_id || !s->task_id->value || cm_id_validate(s->task_id->value, &r) != 0)
             return cm_fail(CM_EINVAL, why, whylen, "Invalid 'status.task_id'");
         if (s->executor_id && s->executor_id->value &&
             strcmp(s->executor_id->value, call->executor_id->value) != 0)
@@ -87,9 +84,7 @@ int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, 
             return cm_fail(CM_EINVAL, why, whylen, "Expecting 'message' to be present");
         return 0;
     case MESOS__V1__EXECUTOR__CALL__TYPE__HEARTBEAT:
-    case MESOS__V1__EXECUTOR__CALL__TYPE__UNKNOWN: /* the handler answers 501 */
-        return 0;
-    default:
-        return cm_fail(CM_EINVAL, why, whylen, "Unknown call type %d", (int)call->type);
+    case MESOS__V1__EXECUTOR__CALL__TYPE__UNKNOWN: /* the handler answers 501 */ return 0;
+    default: return cm_fail(CM_EINVAL, why, whylen, "Unknown call type %d", (int)call->type);
     }
 }

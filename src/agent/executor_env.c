@@ -118,8 +118,8 @@ json_t *cm_executor_env_parse_flag(const char *text, char *why, size_t whylen)
     json_error_t err;
     json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
-        cm_fail(CM_EINVAL, why, whylen,
-                "Failed to load flag 'executor_environment_variables': %s", err.text);
+        cm_fail(CM_EINVAL, why, whylen, "Failed to load flag 'executor_environment_variables': %s",
+                err.text);
         return NULL;
     }
     if (!json_is_object(j)) {

@@ -41,7 +41,10 @@ void *cm_hmap_get(const struct cm_hmap *m, const char *key);
 void *cm_hmap_put(struct cm_hmap *m, const char *key, void *value);
 /* Removes key; returns its value or NULL if absent. */
 void *cm_hmap_del(struct cm_hmap *m, const char *key);
-static inline size_t cm_hmap_count(const struct cm_hmap *m) { return m->count; }
+static inline size_t cm_hmap_count(const struct cm_hmap *m)
+{
+    return m->count;
+}
 
 /* Iteration: the iterator reads one entry ahead, so the entry just returned may be deleted
  * (but no other) while iterating. Returns the value and stores the key in *key (may be NULL);

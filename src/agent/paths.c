@@ -27,7 +27,10 @@ static char *xasprintf(const char *fmt, ...)
     return s;
 }
 
-char *cm_paths_meta_dir(const char *work_dir) { return xasprintf("%s/meta", work_dir); }
+char *cm_paths_meta_dir(const char *work_dir)
+{
+    return xasprintf("%s/meta", work_dir);
+}
 
 static int check_ids(const char *const *ids, size_t n, const char **why)
 {
@@ -97,8 +100,8 @@ int cm_paths_create_sandbox(const char *work_dir, const char *agent_id, const ch
                             const char **why)
 {
     *out = NULL;
-    char *dir = cm_paths_sandbox_dir(work_dir, agent_id, framework_id, executor_id, container_id,
-                                     why);
+    char *dir =
+        cm_paths_sandbox_dir(work_dir, agent_id, framework_id, executor_id, container_id, why);
     if (!dir)
         return CM_EINVAL;
     int rc = cm_paths_mkdirs(dir, 0755);

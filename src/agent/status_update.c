@@ -137,8 +137,7 @@ void cm_sum_set_connected(struct cm_sum *sum, bool connected)
 int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *executor_id,
                   const Mesos__V1__TaskStatus *status)
 {
-    if (!status->has_uuid || status->uuid.len != 16 || !status->task_id ||
-        !status->task_id->value)
+    if (!status->has_uuid || status->uuid.len != 16 || !status->task_id || !status->task_id->value)
         return CM_EINVAL;
     char *key = stream_key(framework_id, status->task_id->value);
     struct stream *st = cm_hmap_get(&sum->streams, key);
@@ -240,7 +239,10 @@ size_t cm_sum_pending(const struct cm_sum *sum, const char *framework_id, const 
     return st->count;
 }
 
-size_t cm_sum_streams(const struct cm_sum *sum) { return cm_hmap_count(&sum->streams); }
+size_t cm_sum_streams(const struct cm_sum *sum)
+{
+    return cm_hmap_count(&sum->streams);
+}
 
 void cm_sum_drop_framework(struct cm_sum *sum, const char *framework_id)
 {

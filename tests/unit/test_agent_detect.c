@@ -72,9 +72,9 @@ static void test_override(void)
 
     /* JSON form. */
     cm_resources_init(&r);
-    REQUIRE(cm_detect_resources(&si,
-                                "[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3}}]",
-                                "*", &r, why, sizeof why) == 0);
+    REQUIRE(cm_detect_resources(
+                &si, "[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3}}]", "*", &r,
+                why, sizeof why) == 0);
     CHECK_INT(cm_resources_scalar(&r, "cpus"), 3000);
     CHECK_INT(cm_resources_scalar(&r, "mem"), 15 * 1024 * 1000LL);
     cm_resources_cleanup(&r);
@@ -91,8 +91,7 @@ static void test_attributes(void)
 {
     struct cm_attributes a = {0};
     char why[256];
-    REQUIRE(cm_attributes_parse(&a, "rack:r1;zone:z2;cores:8;ids:[1-5,7-9]", why, sizeof why) ==
-            0);
+    REQUIRE(cm_attributes_parse(&a, "rack:r1;zone:z2;cores:8;ids:[1-5,7-9]", why, sizeof why) == 0);
     REQUIRE(a.n == 4);
     CHECK_STR(a.v[0]->name, "rack");
     CHECK(a.v[0]->type == MESOS__V1__VALUE__TYPE__TEXT);

@@ -115,9 +115,10 @@ static void test_validation(void)
     CHECK(validate("{" IDS ",\"type\":\"MESSAGE\",\"message\":{\"data\":\"aGk=\"}}") == 0);
     CHECK(validate("{" IDS ",\"type\":\"MESSAGE\"}") == CM_EINVAL);
 
-    const char *ok = "{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
-                     "\"t\"},\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"" UUID16
-                     "\"}}}";
+    const char *ok =
+        "{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
+        "\"t\"},\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"" UUID16
+        "\"}}}";
     CHECK(validate(ok) == 0);
     /* 40-byte uuid (the upstream doc example) is refused. */
     CHECK(validate("{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
@@ -128,13 +129,15 @@ static void test_validation(void)
                    "\"t\"},\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_EXECUTOR\"}}}") ==
           CM_EINVAL);
     /* Wrong source. */
-    CHECK(validate("{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
-                   "\"t\"},\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_AGENT\",\"uuid\":\"" UUID16
-                   "\"}}}") == CM_EINVAL);
+    CHECK(
+        validate("{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
+                 "\"t\"},\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_AGENT\",\"uuid\":\"" UUID16
+                 "\"}}}") == CM_EINVAL);
     /* TASK_STAGING refused. */
-    CHECK(validate("{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
-                   "\"t\"},\"state\":\"TASK_STAGING\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"" UUID16
-                   "\"}}}") == CM_EINVAL);
+    CHECK(validate(
+              "{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
+              "\"t\"},\"state\":\"TASK_STAGING\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"" UUID16
+              "\"}}}") == CM_EINVAL);
     /* executor_id mismatch. */
     CHECK(validate("{" IDS ",\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":"
                    "\"t\"},\"executor_id\":{\"value\":\"other\"},\"state\":\"TASK_RUNNING\","

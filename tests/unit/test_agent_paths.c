@@ -36,8 +36,7 @@ static void test_bad_ids(void)
     char tmpl[] = "/tmp/cm_agent_paths_XXXXXX";
     REQUIRE(mkdtemp(tmpl) != NULL);
     char *out = (char *)1;
-    CHECK(cm_paths_create_sandbox(tmpl, "A", "F", "../../escape", "c", &out, &why) ==
-          CM_EINVAL);
+    CHECK(cm_paths_create_sandbox(tmpl, "A", "F", "../../escape", "c", &out, &why) == CM_EINVAL);
     CHECK(out == NULL);
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/slaves", tmpl);

@@ -19,8 +19,7 @@ static const struct cm_isolator_ops posix_cpu = {.name = "posix/cpu"};
 static const struct cm_isolator_ops posix_mem = {.name = "posix/mem"};
 static const struct cm_isolator_ops posix_disk = {.name = "posix/disk"};
 
-static const struct cm_isolator_ops *const isolator_table[] = {&posix_cpu, &posix_mem,
-                                                               &posix_disk};
+static const struct cm_isolator_ops *const isolator_table[] = {&posix_cpu, &posix_mem, &posix_disk};
 
 struct container {
     pid_t pid;

@@ -43,7 +43,7 @@ struct cm_isolator_ops {
     int (*usage)(void *self, const char *container_id, json_t *statistics);
     int (*status)(void *self, const char *container_id, json_t *status);
     int (*cleanup)(void *self, const char *container_id);
-    void *(*create)(void);     /* per-containerizer state; NULL = none */
+    void *(*create)(void); /* per-containerizer state; NULL = none */
     void (*destroy)(void *self);
 };
 
