@@ -521,6 +521,23 @@ static void registration_timeout_cb(evutil_socket_t fd, short what, void *arg)
     executor_kill(e->agent, e);
 }
 
+/* The framework is gone: its updates will never be acknowledged, so stop retrying them and
+ * complete the executor's tasks now (Mesos cleans the framework's streams likewise). */
+static void complete_all_tasks(struct cm_agent *a, struct agent_executor *e)
+{
+    struct agent_framework *f = e->framework;
+    cm_sum_drop_framework(a->sum, f->id);
+    struct cm_hmap_iter it;
+    cm_hmap_iter_init(&it, &e->tasks);
+    struct agent_task *t;
+    const char *tid;
+    while ((t = cm_hmap_iter_next(&it, &tid))) {
+        cm_hmap_del(&f->task_index, tid);
+        cm_hmap_del(&e->tasks, tid);
+        cm_ring_push(&e->completed_tasks, t);
+    }
+}
+
 static void executor_exited(struct cm_agent *a, struct agent_executor *e, int status)
 {
     char key[32];
@@ -580,6 +597,8 @@ static void executor_exited(struct cm_agent *a, struct agent_executor *e, int st
     call.exited_executor = &ex;
     post_call(a, &call);
 
+    if (e->framework->shutting_down)
+        complete_all_tasks(a, e);
     maybe_remove_executor(a, e);
 }
 
@@ -1175,11 +1194,21 @@ static void shutdown_framework(struct cm_agent *a, const char *fid)
     if (!f)
         return;
     CM_INFO(MOD, "Shutting down framework '%s'", fid);
+    f->shutting_down = true;
     struct cm_hmap_iter it;
     cm_hmap_iter_init(&it, &f->executors);
     struct agent_executor *e;
-    while ((e = cm_hmap_iter_next(&it, NULL)))
-        executor_shutdown(a, e);
+    while ((e = cm_hmap_iter_next(&it, NULL))) {
+        if (e->state == EXECUTOR_TERMINATED) {
+            /* Already exited; only unacknowledged updates kept it here. */
+            complete_all_tasks(a, e);
+            maybe_remove_executor(a, e); /* may free f when it was the last executor */
+            if (!cm_hmap_get(&a->frameworks, fid))
+                return;
+        } else {
+            executor_shutdown(a, e);
+        }
+    }
 }
 
 /* Returns non-zero to drop the stream. */

@@ -79,6 +79,7 @@ struct agent_framework {
     struct cm_hmap executors;       /* executor id -> struct agent_executor */
     struct cm_hmap task_index;      /* task id -> struct agent_executor (live tasks) */
     struct cm_ring completed_executors;
+    bool shutting_down; /* SHUTDOWN_FRAMEWORK seen: nobody will acknowledge its updates */
 };
 
 struct cm_agent_metrics {

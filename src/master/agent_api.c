@@ -22,8 +22,8 @@ static void *xcalloc(size_t n, size_t sz)
     return p;
 }
 
-int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall *call,
-                                      char *why, size_t whylen)
+int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall *call, char *why,
+                                      size_t whylen)
 {
     (void)m;
     const char *r = NULL;
@@ -39,9 +39,8 @@ int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall
         if (cm_id_validate(call->agent_id->value, &r) != 0)
             return cm_fail(CM_EINVAL, why, whylen, "agent_id is invalid: %s", r);
         if (info->id && strcmp(info->id->value, call->agent_id->value) != 0)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "agent_info.id '%s' differs from agent_id '%s'", info->id->value,
-                           call->agent_id->value);
+            return cm_fail(CM_EINVAL, why, whylen, "agent_info.id '%s' differs from agent_id '%s'",
+                           info->id->value, call->agent_id->value);
     } else if (info->id && info->id->value[0]) {
         return cm_fail(CM_EINVAL, why, whylen, "agent_info.id is set but agent_id is not");
     }
@@ -55,8 +54,8 @@ int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall
     for (size_t i = 0; i < reg->n_tasks; i++) {
         const Mesos__V1__Task *t = reg->tasks[i];
         if (cm_id_validate(t->task_id->value, &r) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "register.tasks[%zu].task_id is invalid: %s",
-                           i, r);
+            return cm_fail(CM_EINVAL, why, whylen, "register.tasks[%zu].task_id is invalid: %s", i,
+                           r);
         if (cm_id_validate(t->framework_id->value, &r) != 0)
             return cm_fail(CM_EINVAL, why, whylen,
                            "register.tasks[%zu].framework_id is invalid: %s", i, r);
@@ -147,8 +146,8 @@ static void adopt_task(struct cm_master *m, struct cm_agent *a,
             if (strcmp(reg->frameworks[i]->id->value, fid) == 0)
                 info = reg->frameworks[i];
         if (!info) {
-            CM_WARN(MOD, "Agent %s reports task %s of unknown framework %s without its info",
-                    a->id, t->task_id->value, fid);
+            CM_WARN(MOD, "Agent %s reports task %s of unknown framework %s without its info", a->id,
+                    t->task_id->value, fid);
             return;
         }
         fw = cm_master_recover_framework(m, info);
@@ -208,8 +207,8 @@ static void reconcile_known_agent(struct cm_master *m, struct cm_agent *a,
         struct cm_task *t = lost[i];
         struct cm_framework *fw = t->fw;
         int state = cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_DROPPED);
-        CM_WARN(MOD, "Task %s of framework %s is unknown to re-registered agent %s", t->id,
-                fw->id, a->id);
+        CM_WARN(MOD, "Task %s of framework %s is unknown to re-registered agent %s", t->id, fw->id,
+                a->id);
         Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
         Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
         tid.value = t->id;
@@ -234,11 +233,13 @@ struct admit_ctx {
     int err;
 };
 
-static void admitted(void *arg, int err) { ((struct admit_ctx *)arg)->err = err; }
+static void admitted(void *arg, int err)
+{
+    ((struct admit_ctx *)arg)->err = err;
+}
 
 static int do_register(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
-                       const char *stream_id, struct cm_agent **agent_out, char *why,
-                       size_t whylen)
+                       const char *stream_id, struct cm_agent **agent_out, char *why, size_t whylen)
 {
     const Cmesos__Internal__AgentCall__Register *reg = call->register_;
     int rc = cm_master_agent_validate_register(m, call, why, whylen);
@@ -246,8 +247,8 @@ static int do_register(struct cm_master *m, const AgentCall *call, const struct 
         return 400;
     struct cm_resources total;
     cm_resources_init(&total);
-    cm_resources_from_proto(&total, reg->agent_info->resources, reg->agent_info->n_resources,
-                            why, whylen);
+    cm_resources_from_proto(&total, reg->agent_info->resources, reg->agent_info->n_resources, why,
+                            whylen);
     char idbuf[64];
     const char *id = call->agent_id ? call->agent_id->value : NULL;
     if (!id) {
@@ -288,8 +289,7 @@ static int do_register(struct cm_master *m, const AgentCall *call, const struct 
             cm_sink_end(&a->sink);
         }
         if (!cm_resources_equal(&a->total, &total)) {
-            CM_WARN(MOD, "Agent %s re-registered with different resources; keeping the old",
-                    a->id);
+            CM_WARN(MOD, "Agent %s re-registered with different resources; keeping the old", a->id);
         }
         a->reregistered_time = cm_clock_now(m->clock);
         m->metrics.slave_reregistrations++;
@@ -398,9 +398,21 @@ static void handle_status_update(struct cm_master *m, struct cm_agent *a,
     struct cm_framework *fw = cm_master_framework(m, su->framework_id->value);
     if (!fw) {
         CM_WARN(MOD, "Dropping status update %s for task %s of unknown framework %s from %s",
-                cm_task_state_name(st->state), st->task_id->value, su->framework_id->value,
-                a->id);
+                cm_task_state_name(st->state), st->task_id->value, su->framework_id->value, a->id);
         m->metrics.invalid_status_updates++;
+        if (cm_strmap_get(&m->completed, su->framework_id->value) && st->has_uuid) {
+            /* Nobody will ever acknowledge it: do so here so the agent stops retrying. */
+            Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+            Cmesos__Internal__AgentEvent__Acknowledge ae =
+                CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
+            ae.framework_id = su->framework_id;
+            ae.task_id = st->task_id;
+            ae.uuid = st->uuid;
+            ev.has_type = 1;
+            ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
+            ev.acknowledge = &ae;
+            cm_master_send_agent(m, a, &ev);
+        }
         return;
     }
     struct cm_task *t = cm_strmap_get(&fw->tasks, st->task_id->value);
@@ -413,8 +425,7 @@ static void handle_status_update(struct cm_master *m, struct cm_agent *a,
     }
     m->metrics.valid_status_updates++;
     if (!fw->connected) {
-        CM_DEBUG(MOD, "Framework %s is disconnected; dropping update (the agent retries)",
-                 fw->id);
+        CM_DEBUG(MOD, "Framework %s is disconnected; dropping update (the agent retries)", fw->id);
         return;
     }
     Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
@@ -488,12 +499,10 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
     if (!a || !a->connected)
         return cm_fail(CM_ESTATE, why, whylen, "Agent is not registered"), 403;
     if (!stream_id)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'Mesos-Stream-Id' to be present"),
-               400;
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'Mesos-Stream-Id' to be present"), 400;
     if (strcmp(stream_id, a->stream_id) != 0)
         return cm_fail(CM_EINVAL, why, whylen,
-                       "The stream ID '%s' does not match the agent's current stream",
-                       stream_id),
+                       "The stream ID '%s' does not match the agent's current stream", stream_id),
                400;
     switch (call->type) {
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE:
@@ -501,9 +510,7 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
             return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status_update'"), 400;
         handle_status_update(m, a, call->status_update);
         break;
-    case CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG:
-        a->last_pong = cm_clock_now(m->clock);
-        break;
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG: a->last_pong = cm_clock_now(m->clock); break;
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR:
         if (!call->exited_executor)
             return cm_fail(CM_EINVAL, why, whylen, "Expecting 'exited_executor'"), 400;
@@ -519,8 +526,7 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
         remove_agent(m, a);
         break;
     default:
-        return cm_fail(CM_EINVAL, why, whylen, "Unsupported agent call type %d", call->type),
-               400;
+        return cm_fail(CM_EINVAL, why, whylen, "Unsupported agent call type %d", call->type), 400;
     }
     return 202;
 }

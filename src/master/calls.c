@@ -47,21 +47,15 @@ int cm_master_validate_call(const Call *call, char *why, size_t whylen)
     const void *body = NULL;
     const char *name = NULL;
     switch (call->type) {
-    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT:
-        body = call->accept, name = "accept";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE:
-        body = call->decline, name = "decline";
-        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT: body = call->accept, name = "accept"; break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE: body = call->decline, name = "decline"; break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS:
         body = call->accept_inverse_offers, name = "accept_inverse_offers";
         break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS:
         body = call->decline_inverse_offers, name = "decline_inverse_offers";
         break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL:
-        body = call->kill, name = "kill";
-        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL: body = call->kill, name = "kill"; break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
         body = call->shutdown, name = "shutdown";
         break;
@@ -77,17 +71,12 @@ int cm_master_validate_call(const Call *call, char *why, size_t whylen)
     case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS:
         body = call->reconcile_operations, name = "reconcile_operations";
         break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE:
-        body = call->message, name = "message";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
-        body = call->request, name = "request";
-        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE: body = call->message, name = "message"; break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST: body = call->request, name = "request"; break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK:
         body = call->update_framework, name = "update_framework";
         break;
-    default:
-        return 0; /* TEARDOWN, REVIVE, SUPPRESS need no body; UNKNOWN is answered later */
+    default: return 0; /* TEARDOWN, REVIVE, SUPPRESS need no body; UNKNOWN is answered later */
     }
     if (!body)
         return cm_fail(CM_EINVAL, why, whylen, "Expecting '%s' to be present", name);
@@ -142,9 +131,8 @@ static bool role_whitelisted(const struct cm_master *m, const char *role)
 }
 
 int cm_master_validate_framework_info(const struct cm_master *m,
-                                      const Mesos__V1__FrameworkInfo *info,
-                                      char *const *suppressed, size_t nsuppressed, char *why,
-                                      size_t whylen)
+                                      const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
+                                      size_t nsuppressed, char *why, size_t whylen)
 {
     const char *r = NULL;
     bool multi = false;
@@ -188,8 +176,9 @@ int cm_master_validate_framework_info(const struct cm_master *m,
             return cm_fail(CM_EINVAL, why, whylen, "Role '%s' is not present in --roles", role);
     }
     if (!m->flags->root_submissions && strcmp(info->user, "root") == 0)
-        return cm_fail(CM_EINVAL, why, whylen, "User 'root' is not allowed to run frameworks "
-                                               "without --root_submissions set");
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "User 'root' is not allowed to run frameworks "
+                       "without --root_submissions set");
     if (info->has_failover_timeout &&
         (!isfinite(info->failover_timeout) || fabs(info->failover_timeout) > 1e13))
         return cm_fail(CM_EINVAL, why, whylen,
@@ -398,10 +387,9 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                 if (validate_task(m, fw, agent, ti, &remaining, &res, why, sizeof why) != 0) {
                     CM_WARN(MOD, "Task %s of framework %s is invalid: %s", ti->task_id->value,
                             fw->id, why);
-                    cm_master_send_master_update(m, fw, ti->task_id->value, agent->id,
-                                                 MESOS__V1__TASK_STATE__TASK_ERROR,
-                                                 MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
-                                                 why);
+                    cm_master_send_master_update(
+                        m, fw, ti->task_id->value, agent->id, MESOS__V1__TASK_STATE__TASK_ERROR,
+                        MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, why);
                     count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
                                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
                 } else {
@@ -518,10 +506,9 @@ static void reconcile_one(struct cm_master *m, struct cm_framework *fw, const ch
                                      "Reconciliation: Task is unknown to the agent");
         return;
     }
-    cm_master_send_master_update(m, fw, task_id, agent_id,
-                                 cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNKNOWN),
-                                 MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
-                                 "Reconciliation: Task is unknown");
+    cm_master_send_master_update(
+        m, fw, task_id, agent_id, cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNKNOWN),
+        MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION, "Reconciliation: Task is unknown");
 }
 
 static void handle_reconcile(struct cm_master *m, struct cm_framework *fw,
@@ -675,8 +662,8 @@ static void handle_shutdown(struct cm_master *m, struct cm_framework *fw,
 }
 
 static int handle_update_framework(struct cm_master *m, struct cm_framework *fw,
-                                   const Mesos__V1__Scheduler__Call__UpdateFramework *uf,
-                                   char *why, size_t whylen)
+                                   const Mesos__V1__Scheduler__Call__UpdateFramework *uf, char *why,
+                                   size_t whylen)
 {
     const Mesos__V1__FrameworkInfo *info = uf->framework_info;
     if (cm_master_validate_framework_info(m, info, uf->suppressed_roles, uf->n_suppressed_roles,
@@ -735,8 +722,7 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
     if (ct == CM_MEDIA_JSON) {
         ProtobufCMessage *msg = NULL;
         int rc = cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor,
-                                     (const char *)req->body, req->body_len, &msg, why,
-                                     sizeof why);
+                                     (const char *)req->body, req->body_len, &msg, why, sizeof why);
         if (rc == CM_EPARSE)
             RESULT(400, "Failed to parse body into JSON: %s", why);
         if (rc)
@@ -788,12 +774,8 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
         m->metrics.messages_unregister_framework++;
         cm_master_remove_framework(m, fw);
         break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT:
-        handle_accept(m, fw, call->accept);
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE:
-        handle_decline(m, fw, call->decline);
-        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT: handle_accept(m, fw, call->accept); break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE: handle_decline(m, fw, call->decline); break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE: {
         m->metrics.messages_revive_offers++;
         size_t n = call->revive ? call->revive->n_roles : 0;
@@ -811,21 +793,15 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
         cm_allocator_suppress(m->allocator, fw->id, (const char *const *)roles, n);
         break;
     }
-    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL:
-        handle_kill(m, fw, call->kill);
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
-        handle_shutdown(m, fw, call->shutdown);
-        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL: handle_kill(m, fw, call->kill); break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN: handle_shutdown(m, fw, call->shutdown); break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE:
         handle_acknowledge(m, fw, call->acknowledge);
         break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
         handle_reconcile(m, fw, call->reconcile);
         break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE:
-        handle_message(m, fw, call->message);
-        break;
+    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE: handle_message(m, fw, call->message); break;
     case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST:
         /* Passed to the allocator in Mesos, where the default allocator ignores it. */
         m->metrics.messages_resource_request++;
@@ -843,8 +819,7 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
         if (res->code != 200)
             snprintf(res->text, sizeof res->text, "%s", why);
         break;
-    default:
-        RESULT(501, "Received an unexpected '%s' call", call_type_name(call->type));
+    default: RESULT(501, "Received an unexpected '%s' call", call_type_name(call->type));
     }
 out:
     if (call)

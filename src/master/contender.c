@@ -22,7 +22,10 @@ static bool sa_recovering(const struct cm_contender *c)
     return false;
 }
 
-static void sa_destroy(struct cm_contender *c) { free(c); }
+static void sa_destroy(struct cm_contender *c)
+{
+    free(c);
+}
 
 static const struct cm_contender_ops standalone_ops = {
     .name = "standalone",

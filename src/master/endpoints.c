@@ -63,18 +63,10 @@ static json_t *attributes_json(const Mesos__V1__AgentInfo *info)
         const Mesos__V1__Attribute *a = info->attributes[i];
         json_t *v = NULL;
         switch (a->type) {
-        case MESOS__V1__VALUE__TYPE__SCALAR:
-            v = json_real(a->scalar ? a->scalar->value : 0);
-            break;
-        case MESOS__V1__VALUE__TYPE__RANGES:
-            v = range_text(a->ranges);
-            break;
-        case MESOS__V1__VALUE__TYPE__SET:
-            v = set_text(a->set);
-            break;
-        default:
-            v = json_string(a->text && a->text->value ? a->text->value : "");
-            break;
+        case MESOS__V1__VALUE__TYPE__SCALAR: v = json_real(a->scalar ? a->scalar->value : 0); break;
+        case MESOS__V1__VALUE__TYPE__RANGES: v = range_text(a->ranges); break;
+        case MESOS__V1__VALUE__TYPE__SET: v = set_text(a->set); break;
+        default: v = json_string(a->text && a->text->value ? a->text->value : ""); break;
         }
         json_object_set_new(o, a->name, v);
     }
@@ -480,14 +472,18 @@ struct task_ref {
 
 static int by_time_asc(const void *a, const void *b)
 {
-    double x = ((const struct task_ref *)a)->t->updated, y = ((const struct task_ref *)b)->t->updated;
+    double x = ((const struct task_ref *)a)->t->updated,
+           y = ((const struct task_ref *)b)->t->updated;
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-static int by_time_des(const void *a, const void *b) { return by_time_asc(b, a); }
+static int by_time_des(const void *a, const void *b)
+{
+    return by_time_asc(b, a);
+}
 
-static void collect_tasks(const struct cm_framework *fw, const char *task_id,
-                          struct task_ref **v, size_t *n, size_t *cap)
+static void collect_tasks(const struct cm_framework *fw, const char *task_id, struct task_ref **v,
+                          size_t *n, size_t *cap)
 {
     struct cm_strmap_iter it;
     size_t extra = cm_strmap_count(&fw->tasks) + fw->ncompleted;
@@ -617,7 +613,10 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-static void set_num(json_t *o, const char *k, double v) { json_object_set_new(o, k, json_real(v)); }
+static void set_num(json_t *o, const char *k, double v)
+{
+    json_object_set_new(o, k, json_real(v));
+}
 
 static void alloc_stats(json_t *o, const struct cm_master_metrics *mm)
 {
@@ -634,8 +633,8 @@ static void alloc_stats(json_t *o, const struct cm_master_metrics *mm)
     static const struct {
         const char *s;
         double p;
-    } ps[] = {{"p50", .5}, {"p90", .9}, {"p95", .95}, {"p99", .99}, {"p999", .999},
-              {"p9999", .9999}};
+    } ps[] = {{"p50", .5},  {"p90", .9},    {"p95", .95},
+              {"p99", .99}, {"p999", .999}, {"p9999", .9999}};
     snprintf(k, sizeof k, "%s/count", base);
     set_num(o, k, (double)n);
     snprintf(k, sizeof k, "%s/min", base);
@@ -687,8 +686,8 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
     snprintf(k, sizeof k, "%s/calls", prefix);
     set_num(o, k, (double)fm->calls);
     for (int i = 0; i < CM_MASTER_NCALL_TYPES; i++) {
-        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-            &mesos__v1__scheduler__call__type__descriptor, i);
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, i);
         if (!v || i == 0)
             continue;
         lower(t, sizeof t, v->name);
@@ -698,8 +697,8 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
     snprintf(k, sizeof k, "%s/events", prefix);
     set_num(o, k, (double)fm->events);
     for (int i = 0; i < CM_MASTER_NEVENT_TYPES; i++) {
-        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-            &mesos__v1__scheduler__event__type__descriptor, i);
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__event__type__descriptor, i);
         if (!v || i == 0)
             continue;
         lower(t, sizeof t, v->name);
@@ -807,8 +806,7 @@ json_t *cm_master_metrics_json(struct cm_master *m)
         snprintf(k, sizeof k, "master/tasks_%s", st);
         set_num(o, k, (double)mm->tasks_terminal[terminal[i]]);
     }
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&mm->task_reasons);
-         cm_strmap_iter_next(&it);)
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&mm->task_reasons); cm_strmap_iter_next(&it);)
         set_num(o, it.cur->key, (double)*(uint64_t *)it.cur->value);
 
 #define MSG(name) set_num(o, "master/messages_" #name, (double)mm->messages_##name)

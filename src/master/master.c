@@ -73,10 +73,8 @@ bool cm_task_state_terminal(int s)
     case MESOS__V1__TASK_STATE__TASK_LOST:
     case MESOS__V1__TASK_STATE__TASK_DROPPED:
     case MESOS__V1__TASK_STATE__TASK_GONE:
-    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
-        return true;
-    default:
-        return false;
+    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR: return true;
+    default: return false;
     }
 }
 
@@ -96,10 +94,8 @@ int cm_master_task_state_for(const struct cm_framework *fw, int state)
     case MESOS__V1__TASK_STATE__TASK_UNREACHABLE:
     case MESOS__V1__TASK_STATE__TASK_GONE:
     case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
-    case MESOS__V1__TASK_STATE__TASK_UNKNOWN:
-        return MESOS__V1__TASK_STATE__TASK_LOST;
-    default:
-        return state;
+    case MESOS__V1__TASK_STATE__TASK_UNKNOWN: return MESOS__V1__TASK_STATE__TASK_LOST;
+    default: return state;
     }
 }
 
@@ -111,8 +107,8 @@ static void lower_copy(char *dst, size_t len, const char *src)
     dst[i] = 0;
 }
 
-void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source,
-                            int reason, bool has_reason)
+void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source, int reason,
+                            bool has_reason)
 {
     if (state >= 0 && state < 16 && cm_task_state_terminal(state))
         m->metrics.tasks_terminal[state]++;
@@ -217,7 +213,10 @@ void cm_sink_end(struct cm_sink *sink)
     sink->end_cb = NULL;
 }
 
-static bool sink_open(const struct cm_sink *s) { return s->stream || s->cb; }
+static bool sink_open(const struct cm_sink *s)
+{
+    return s->stream || s->cb;
+}
 
 void cm_master_send_event(struct cm_master *m, struct cm_framework *fw,
                           const Mesos__V1__Scheduler__Event *ev)
@@ -693,9 +692,8 @@ void cm_master_complete_task(struct cm_master *m, struct cm_task *t)
     }
 }
 
-void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw,
-                                  const char *task_id, const char *agent_id, int state,
-                                  int reason, const char *message)
+void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, const char *task_id,
+                                  const char *agent_id, int state, int reason, const char *message)
 {
     Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
     Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
@@ -829,8 +827,8 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
     const Mesos__V1__Scheduler__Call__Subscribe *sub = call->subscribe;
     const Mesos__V1__FrameworkInfo *info = sub->framework_info;
     char why[512];
-    if (cm_master_validate_framework_info(m, info, sub->suppressed_roles,
-                                          sub->n_suppressed_roles, why, sizeof why)) {
+    if (cm_master_validate_framework_info(m, info, sub->suppressed_roles, sub->n_suppressed_roles,
+                                          why, sizeof why)) {
         refuse(sink, why);
         return NULL;
     }
@@ -880,8 +878,7 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
     const char *const *roles = (const char *const *)fw->roles;
     const char *const *supp = (const char *const *)fw->suppressed;
     if (fresh)
-        cm_allocator_add_framework(m->allocator, fw->id, roles, fw->nroles, supp,
-                                   fw->nsuppressed);
+        cm_allocator_add_framework(m->allocator, fw->id, roles, fw->nroles, supp, fw->nsuppressed);
     else
         cm_allocator_update_framework(m->allocator, fw->id, roles, fw->nroles, supp,
                                       fw->nsuppressed);
@@ -907,8 +904,8 @@ struct cm_framework *cm_master_recover_framework(struct cm_master *m,
 }
 
 void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw,
-                                    const Mesos__V1__FrameworkInfo *info,
-                                    char *const *suppressed, size_t nsuppressed)
+                                    const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
+                                    size_t nsuppressed)
 {
     fw_set_info(fw, info, fw->id, suppressed, nsuppressed);
     size_t n = cm_strmap_count(&fw->offers), i = 0;
@@ -924,9 +921,8 @@ void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw
             cm_master_remove_offer(m, v[i], true, true, 0);
     }
     free(v);
-    cm_allocator_update_framework(m->allocator, fw->id, (const char *const *)fw->roles,
-                                  fw->nroles, (const char *const *)fw->suppressed,
-                                  fw->nsuppressed);
+    cm_allocator_update_framework(m->allocator, fw->id, (const char *const *)fw->roles, fw->nroles,
+                                  (const char *const *)fw->suppressed, fw->nsuppressed);
     cm_master_allocate_soon(m);
 }
 
@@ -1076,12 +1072,30 @@ void cm_master_ping_agents(struct cm_master *m)
     Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
     ev.has_type = 1;
     ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING;
+    double now = cm_clock_now(m->clock);
+    double limit = m->flags->agent_ping_timeout * (double)m->flags->max_agent_ping_timeouts;
+    size_t n = 0;
+    struct cm_agent **silent = xcalloc(cm_strmap_count(&m->agents), sizeof *silent);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
         struct cm_agent *a = it.cur->value;
-        if (a->connected)
+        if (!a->connected)
+            continue;
+        if (now - a->last_pong > limit)
+            silent[n++] = a;
+        else
             cm_master_send_agent(m, a, &ev);
     }
+    /* An agent that stopped answering PINGs is treated as disconnected; its stream is ended so
+     * it re-registers. (Marking it unreachable and removing it comes with partition handling.) */
+    for (size_t i = 0; i < n; i++) {
+        struct cm_agent *a = silent[i];
+        CM_WARN(MOD, "Agent %s missed %ld pings; disconnecting it", a->id,
+                m->flags->max_agent_ping_timeouts);
+        cm_sink_end(&a->sink);
+        cm_master_agent_disconnected(m, a);
+    }
+    free(silent);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -84,7 +84,7 @@ struct cm_task {
     int state;                 /* Mesos__V1__TaskState */
     int status_update_state;   /* state of the latest update forwarded; -1 if none */
     bool has_uuid;
-    uint8_t uuid[16]; /* uuid of the latest forwarded update (ack target) */
+    uint8_t uuid[16];                 /* uuid of the latest forwarded update (ack target) */
     Mesos__V1__TaskStatus **statuses; /* history (owned copies), bounded */
     size_t nstatuses;
     struct cm_resources resources;
@@ -112,8 +112,8 @@ struct cm_framework {
     struct cm_sink sink;
     char stream_id[37];
     double registered_time, reregistered_time, unregistered_time;
-    double failover_deadline; /* when disconnected: removal time */
-    struct cm_strmap tasks;   /* task id -> cm_task (active) */
+    double failover_deadline;         /* when disconnected: removal time */
+    struct cm_strmap tasks;           /* task id -> cm_task (active) */
     struct cm_task **completed_tasks; /* ring, oldest first from completed_head */
     size_t ncompleted, completed_head, completed_cap;
     struct cm_strmap offers; /* offer id -> cm_offer */
@@ -142,8 +142,8 @@ struct cm_agent {
 
 /* Counters for /metrics/snapshot (protocol doc §7). */
 struct cm_master_metrics {
-    uint64_t tasks_terminal[16]; /* by TaskState value: transitions into terminal states */
-    int64_t task_gauge[16];      /* active tasks by TaskState value */
+    uint64_t tasks_terminal[16];   /* by TaskState value: transitions into terminal states */
+    int64_t task_gauge[16];        /* active tasks by TaskState value */
     struct cm_strmap task_reasons; /* "master/task_x/source_y/reason_z" -> uint64_t* */
     uint64_t messages_register_framework, messages_reregister_framework,
         messages_unregister_framework, messages_deactivate_framework, messages_launch_tasks,
@@ -189,8 +189,8 @@ struct cm_master {
     bool shutting_down;
 
     uint64_t next_framework, next_agent, next_offer;
-    struct cm_strmap frameworks; /* active (incl. disconnected and recovered) */
-    struct cm_strmap completed;  /* id -> completed framework */
+    struct cm_strmap frameworks;          /* active (incl. disconnected and recovered) */
+    struct cm_strmap completed;           /* id -> completed framework */
     struct cm_framework **completed_list; /* FIFO, bounded by --max_completed_frameworks */
     size_t ncompleted;
     struct cm_strmap agents;
@@ -230,10 +230,10 @@ struct cm_sched_request {
 };
 
 struct cm_sched_result {
-    int code;                             /* HTTP status */
-    char text[1024];                      /* error body (plain text) or Location for 307 */
-    enum cm_media media;                  /* SUBSCRIBE: negotiated event media */
-    Mesos__V1__Scheduler__Call *call;     /* SUBSCRIBE (code 200): the call, caller frees */
+    int code;                         /* HTTP status */
+    char text[1024];                  /* error body (plain text) or Location for 307 */
+    enum cm_media media;              /* SUBSCRIBE: negotiated event media */
+    Mesos__V1__Scheduler__Call *call; /* SUBSCRIBE (code 200): the call, caller frees */
 };
 
 /* Runs protocol doc §2.1 for one request. For non-SUBSCRIBE calls that pass every check the
@@ -247,9 +247,8 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
 int cm_master_validate_call(const Mesos__V1__Scheduler__Call *call, char *why, size_t whylen);
 /* §2.5 FrameworkInfo validation. Returns 0 or CM_EINVAL with why. */
 int cm_master_validate_framework_info(const struct cm_master *m,
-                                      const Mesos__V1__FrameworkInfo *info,
-                                      char *const *suppressed, size_t nsuppressed, char *why,
-                                      size_t whylen);
+                                      const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
+                                      size_t nsuppressed, char *why, size_t whylen);
 
 /* Subscribes (or re-subscribes) with a validated SUBSCRIBE call on sink (taken over: on
  * failure an ERROR event is sent and the sink ended). stream_id is the new stream's id.
@@ -260,8 +259,8 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
 /* UPDATE_FRAMEWORK (validated): new info (user/checkpoint kept), roles and suppressed roles;
  * offers for roles the framework left are rescinded. */
 void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw,
-                                    const Mesos__V1__FrameworkInfo *info,
-                                    char *const *suppressed, size_t nsuppressed);
+                                    const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
+                                    size_t nsuppressed);
 /* Re-creates a framework known only from an agent's re-registration (master failover): it is
  * inactive and "recovered" until its scheduler subscribes again. */
 struct cm_framework *cm_master_recover_framework(struct cm_master *m,
@@ -332,12 +331,11 @@ struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
  * status-update state and uuid. A terminal task is marked released (never allocated). */
 void cm_master_restore_task(struct cm_master *m, struct cm_task *t, const Mesos__V1__Task *rep);
 /* Sends a master-generated UPDATE (no uuid) to fw. */
-void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw,
-                                  const char *task_id, const char *agent_id, int state,
-                                  int reason, const char *message);
+void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, const char *task_id,
+                                  const char *agent_id, int state, int reason, const char *message);
 /* Counts a task state transition for the per source/reason counters. */
-void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source,
-                            int reason, bool has_reason);
+void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source, int reason,
+                            bool has_reason);
 /* Task state helpers. */
 bool cm_task_state_terminal(int state);
 const char *cm_task_state_name(int state);

@@ -80,8 +80,8 @@ void cm_master_flags_init(struct cm_master_flags *f)
         &f->max_unreachable_tasks_per_framework, "Unreachable tasks kept per framework");
     add(f, "root_submissions", NULL, CM_FLAG_BOOL, &f->root_submissions,
         "Allow frameworks with user root");
-    add(f, "publish_per_framework_metrics", NULL, CM_FLAG_BOOL,
-        &f->publish_per_framework_metrics, "Publish per-framework metrics");
+    add(f, "publish_per_framework_metrics", NULL, CM_FLAG_BOOL, &f->publish_per_framework_metrics,
+        "Publish per-framework metrics");
     add(f, "min_allocatable_resources", NULL, CM_FLAG_STRING, &f->min_allocatable_resources,
         "Minimum free resources to offer (cpus:0.01|mem:32)");
     add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
@@ -97,16 +97,15 @@ static int check_positive(double v, const char *name, char *why, size_t whylen)
 int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char *why,
                           size_t whylen)
 {
-    int rc = cm_flags_parse(f->table, f->nflags, argc, argv,
-                            "Usage: mesos-master [options]\n\nStarts a cmesos master.", why,
-                            whylen);
+    int rc =
+        cm_flags_parse(f->table, f->nflags, argc, argv,
+                       "Usage: mesos-master [options]\n\nStarts a cmesos master.", why, whylen);
     if (rc)
         return rc;
     if (f->port < 0 || f->port > 65535)
         return cm_fail(CM_EINVAL, why, whylen, "Flag 'port' must be between 0 and 65535");
     if (f->advertise_port < 0 || f->advertise_port > 65535)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "Flag 'advertise_port' must be between 0 and 65535");
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'advertise_port' must be between 0 and 65535");
     if ((rc = check_positive(f->allocation_interval, "allocation_interval", why, whylen)) ||
         (rc = check_positive(f->agent_ping_timeout, "agent_ping_timeout", why, whylen)))
         return rc;
@@ -125,4 +124,7 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
     return 0;
 }
 
-void cm_master_flags_cleanup(struct cm_master_flags *f) { cm_flags_cleanup(f->table, f->nflags); }
+void cm_master_flags_cleanup(struct cm_master_flags *f)
+{
+    cm_flags_cleanup(f->table, f->nflags);
+}

@@ -24,8 +24,8 @@ typedef void (*cm_registrar_done_cb)(void *arg, int err);
 struct cm_registry_storage_ops {
     const char *name;
     /* Records (or replaces) an admitted agent. info is copied. */
-    void (*admit)(struct cm_registrar *r, const Mesos__V1__AgentInfo *info,
-                  cm_registrar_done_cb cb, void *arg);
+    void (*admit)(struct cm_registrar *r, const Mesos__V1__AgentInfo *info, cm_registrar_done_cb cb,
+                  void *arg);
     /* Forgets an agent (UNREGISTER / removal). */
     void (*remove)(struct cm_registrar *r, const char *agent_id, cm_registrar_done_cb cb,
                    void *arg);

@@ -67,8 +67,8 @@ static void handle_scheduler(struct cm_http_request *req, void *arg)
         ref->m = m;
         ref->kind = REF_FRAMEWORK;
         struct cm_sink sink = {.media = res.media, .ref = ref};
-        sink.stream = cm_http_stream_start(req, 200, cm_media_name(res.media), on_stream_close,
-                                           ref);
+        sink.stream =
+            cm_http_stream_start(req, 200, cm_media_name(res.media), on_stream_close, ref);
         struct cm_framework *fw = cm_master_subscribe(m, res.call, &sink, sid);
         if (fw)
             ref->obj = fw; /* when refused, the sink (and ref) is already gone */
@@ -105,8 +105,8 @@ static void handle_agent(struct cm_http_request *req, void *arg)
         }
     } else if (ct == CM_MEDIA_JSON) {
         ProtobufCMessage *msg = NULL;
-        if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor,
-                                (const char *)req->body, req->body_len, &msg, why, sizeof why)) {
+        if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, (const char *)req->body,
+                                req->body_len, &msg, why, sizeof why)) {
             cm_http_respond_text(req, 400, "Failed to convert JSON into AgentCall: %s", why);
             return;
         }
@@ -133,16 +133,15 @@ static void handle_agent(struct cm_http_request *req, void *arg)
         ref->m = m;
         ref->kind = REF_AGENT;
         struct cm_sink sink = {.media = CM_MEDIA_PROTOBUF, .ref = ref};
-        sink.stream = cm_http_stream_start(req, 200, "application/x-protobuf", on_stream_close,
-                                           ref);
+        sink.stream =
+            cm_http_stream_start(req, 200, "application/x-protobuf", on_stream_close, ref);
         struct cm_agent *agent = NULL;
         if (cm_master_agent_call(m, call, &sink, sid, &agent, why, sizeof why) == 200 && agent)
             ref->obj = agent;
         goto out;
     }
-    int code = cm_master_agent_call(m, call, NULL,
-                                    cm_http_request_header(req, "Mesos-Stream-Id"), NULL, why,
-                                    sizeof why);
+    int code = cm_master_agent_call(m, call, NULL, cm_http_request_header(req, "Mesos-Stream-Id"),
+                                    NULL, why, sizeof why);
     if (code == 202 || code == 200)
         cm_http_respond(req, code, NULL, NULL, 0);
     else

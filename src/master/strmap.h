@@ -41,7 +41,10 @@ void *cm_strmap_get(const struct cm_strmap *m, const char *key);
 void *cm_strmap_put(struct cm_strmap *m, const char *key, void *value);
 /* Removes key; returns its value (or NULL if absent). */
 void *cm_strmap_remove(struct cm_strmap *m, const char *key);
-static inline size_t cm_strmap_count(const struct cm_strmap *m) { return m->count; }
+static inline size_t cm_strmap_count(const struct cm_strmap *m)
+{
+    return m->count;
+}
 
 /* for (cm_strmap_iter_init(&it, m); cm_strmap_iter_next(&it);) use it.cur->key / value */
 void cm_strmap_iter_init(struct cm_strmap_iter *it, struct cm_strmap *m);

@@ -26,7 +26,10 @@ static void cap_cb(void *arg, const ProtobufCMessage *msg)
         c->msgs[c->n++] = cm_pb_dup(msg);
 }
 
-static void cap_end(void *arg) { ((struct capture *)arg)->ended++; }
+static void cap_end(void *arg)
+{
+    ((struct capture *)arg)->ended++;
+}
 
 static void cap_clear(struct capture *c)
 {
@@ -118,8 +121,7 @@ static int fw_call(struct fixture *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(body, sizeof body, fmt, ap);
     va_end(ap);
-    struct cm_sched_result r =
-        request(f, "POST", "application/json", NULL, f->fw->stream_id, body);
+    struct cm_sched_result r = request(f, "POST", "application/json", NULL, f->fw->stream_id, body);
     if (r.code >= 400)
         fprintf(stderr, "call failed %d: %s\n", r.code, r.text);
     if (r.call)
@@ -127,8 +129,8 @@ static int fw_call(struct fixture *f, const char *fmt, ...)
     return r.code;
 }
 
-static struct cm_framework *subscribe_json(struct fixture *f, const char *json,
-                                           struct capture *cap, const char *sid)
+static struct cm_framework *subscribe_json(struct fixture *f, const char *json, struct capture *cap,
+                                           const char *sid)
 {
     struct cm_sched_result r = request(f, "POST", "application/json", NULL, NULL, json);
     if (r.code != 200 || !r.call) {
@@ -197,7 +199,7 @@ static Mesos__V1__TaskStatus *last_update(struct fixture *f)
 }
 
 #define TASK_JSON(id, cpus)                                                                        \
-    "{\"name\":\"t\",\"task_id\":{\"value\":\"" id "\"},\"agent_id\":{\"value\":\"%s\"},"         \
+    "{\"name\":\"t\",\"task_id\":{\"value\":\"" id "\"},\"agent_id\":{\"value\":\"%s\"},"          \
     "\"command\":{\"value\":\"true\"},\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\","      \
     "\"scalar\":{\"value\":" cpus "}}]}"
 
@@ -366,8 +368,7 @@ static void test_offer_and_launch(void)
     REQUIRE(f->fw && f->agent);
     const char *oid = first_offer_id(f);
     REQUIRE(oid != NULL);
-    Mesos__V1__Scheduler__Event *oe =
-        last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
+    Mesos__V1__Scheduler__Event *oe = last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
     /* Non-MULTI_ROLE: no allocation_info anywhere; URL and hostname of the agent. */
     CHECK(oe->offers->offers[0]->allocation_info == NULL);
     CHECK(oe->offers->offers[0]->resources[0]->allocation_info == NULL);
@@ -434,8 +435,7 @@ static void test_offer_and_launch(void)
     cm_fake_clock_advance(&f->clock, 6);
     cm_master_allocate(f->m);
     REQUIRE(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) == 1);
-    Mesos__V1__Scheduler__Event *o2 =
-        last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
+    Mesos__V1__Scheduler__Event *o2 = last_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
     double cpus = 0;
     for (size_t i = 0; i < o2->offers->offers[0]->n_resources; i++)
         if (strcmp(o2->offers->offers[0]->resources[i]->name, "cpus") == 0)
@@ -445,8 +445,9 @@ static void test_offer_and_launch(void)
     /* Another framework's offer is foreign. */
     struct capture cap2 = {0};
     struct cm_framework *fw2 = subscribe_json(
-        f, "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":"
-           "\"two\"}}}",
+        f,
+        "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":"
+        "\"two\"}}}",
         &cap2, "stream-2");
     REQUIRE(fw2 != NULL);
     const char *oid2 = first_offer_id(f);
@@ -503,8 +504,9 @@ static void test_updates_acks_reconcile(void)
 
     /* Implicit reconciliation still reports it (terminal, unacknowledged), without uuid. */
     cap_clear(&f->fw_ev);
-    CHECK_INT(fw_call(f, "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
-                         "\"reconcile\":{}}",
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                      "\"reconcile\":{}}",
                       f->fid),
               202);
     st = last_update(f);
@@ -529,8 +531,9 @@ static void test_updates_acks_reconcile(void)
 
     /* Explicit: unknown task -> TASK_LOST (not partition-aware); nothing for implicit. */
     cap_clear(&f->fw_ev);
-    CHECK_INT(fw_call(f, "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
-                         "\"reconcile\":{}}",
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                      "\"reconcile\":{}}",
                       f->fid),
               202);
     CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE), 0);
@@ -544,8 +547,9 @@ static void test_updates_acks_reconcile(void)
     st = last_update(f);
     CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
     /* KILL of an unknown task answers like reconciliation. */
-    CHECK_INT(fw_call(f, "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{"
-                         "\"task_id\":{\"value\":\"nope\"}}}",
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{"
+                      "\"task_id\":{\"value\":\"nope\"}}}",
                       f->fid),
               202);
     st = last_update(f);
@@ -610,8 +614,7 @@ static void test_decline_filter_and_revive(void)
     cm_fake_clock_advance(&f->clock, 50);
     cm_master_allocate(f->m);
     CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS), 1);
-    CHECK_INT(fw_call(f, "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"}}", f->fid),
-              202);
+    CHECK_INT(fw_call(f, "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"}}", f->fid), 202);
     cm_master_allocate(f->m);
     CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS), 2);
     fixture_free(f);
@@ -688,8 +691,8 @@ static void test_agent_register_validation(void)
     fixture_free(f);
 }
 
-TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes),
-          TEST(test_framework_info_validation), TEST(test_offer_and_launch),
-          TEST(test_updates_acks_reconcile), TEST(test_partition_aware_reconcile),
-          TEST(test_offer_timeout), TEST(test_decline_filter_and_revive),
-          TEST(test_failover_and_removal), TEST(test_agent_register_validation))
+TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes), TEST(test_framework_info_validation),
+          TEST(test_offer_and_launch), TEST(test_updates_acks_reconcile),
+          TEST(test_partition_aware_reconcile), TEST(test_offer_timeout),
+          TEST(test_decline_filter_and_revive), TEST(test_failover_and_removal),
+          TEST(test_agent_register_validation))
