@@ -94,7 +94,7 @@ static int flag_assign(struct cm_flag *f, const char *value, char *err, size_t e
     char *end;
     switch (f->type) {
     case CM_FLAG_STRING: {
-        char *copy;
+        char *copy = NULL;
         if (strncmp(value, "file://", 7) == 0) {
             int rc = read_file_value(value + 7, &copy, err, errlen);
             if (rc)

@@ -354,7 +354,8 @@ static void schedule_reconnect(struct cm_scheduler *s, const char *reason)
 /* A condition that retrying cannot fix: tell the framework and stop. */
 static void fatal(struct cm_scheduler *s, const char *message)
 {
-    slog(s, CM_SCHEDULER_LOG_ERROR, "%s", message);
+    /* INFO only: the error callback carries the message to the framework. */
+    slog(s, CM_SCHEDULER_LOG_INFO, "%s", message);
     s->subscribed = false;
     if (s->cb.error)
         s->cb.error(s, s->cb_arg, message);
@@ -677,8 +678,8 @@ static void call_done(void *arg, int err, const char *errmsg, const struct cm_ht
     bool ok = !err && status >= 200 && status < 300;
     /* INFO only: the call's callback (or call_failed) is how the framework hears of it. */
     if (!ok)
-        slog(s, CM_SCHEDULER_LOG_INFO, "%s call failed: %s%ld %s",
-             cm_sched_call_type_name(c->type), err ? "no answer " : "", status, body);
+        slog(s, CM_SCHEDULER_LOG_INFO, "%s call failed: %s%ld %s", cm_sched_call_type_name(c->type),
+             err ? "no answer " : "", status, body);
     if (c->type == MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN && !ok)
         s->tearing_down = false;
     if (c->cb)

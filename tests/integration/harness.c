@@ -39,10 +39,11 @@
 
 /* ---- registry ----------------------------------------------------------------------------- */
 
+/* Processes are kept by value: a failed test returns early and its itest_proc structs (on
+ * its stack) are gone by the time the case is cleaned up. */
 struct itest_registry {
-    struct itest_proc *procs[ITEST_MAX_REG];
-    pid_t pgids[ITEST_MAX_REG]; /* copy readable from the signal handler */
-    char logs[ITEST_MAX_REG][512];
+    struct itest_proc procs[ITEST_MAX_REG];
+    volatile pid_t pgids[ITEST_MAX_REG]; /* read by the watchdog; -1 once stopped */
     size_t n_procs;
     char dirs[ITEST_MAX_REG][256];
     size_t n_dirs;
@@ -87,13 +88,13 @@ static void watchdog(int sig)
             kill(-reg.pgids[i], SIGKILL);
     }
     for (size_t i = 0; i < reg.n_procs; i++) {
-        int fd = open(reg.logs[i], O_RDONLY);
+        int fd = open(reg.procs[i].log, O_RDONLY);
         if (fd < 0)
             continue;
         off_t end = lseek(fd, 0, SEEK_END);
         lseek(fd, end > 4000 ? end - 4000 : 0, SEEK_SET);
         w = write(2, "---- log tail: ", 15);
-        w = write(2, reg.logs[i], strlen(reg.logs[i]));
+        w = write(2, reg.procs[i].log, strlen(reg.procs[i].log));
         w = write(2, "\n", 1);
         char buf[4096];
         ssize_t r;
@@ -159,16 +160,16 @@ static int cleanup_all(int failed)
     while (reg.n_fws > 0)
         itest_fw_free(reg.fws[reg.n_fws - 1]);
     for (size_t i = 0; i < reg.n_procs; i++)
-        itest_proc_stop(reg.procs[i]);
+        itest_proc_stop(&reg.procs[i]);
     for (size_t i = 0; i < reg.n_dirs; i++)
         kill_under_dir(reg.dirs[i]);
     int reports = 0;
     for (size_t i = 0; i < reg.n_procs; i++)
-        reports |= sanitizer_report(reg.logs[i]);
+        reports |= sanitizer_report(reg.procs[i].log);
     failed |= reports;
     if (failed) {
         for (size_t i = 0; i < reg.n_procs; i++)
-            itest_dump_file(reg.procs[i]->name, reg.logs[i], 6000);
+            itest_dump_file(reg.procs[i].name, reg.procs[i].log, 6000);
     }
     reg.n_procs = 0;
     const char *keep = getenv("ITEST_KEEP");
@@ -266,15 +267,24 @@ int itest_proc_spawn(struct itest_proc *p, const char *name, char *const argv[],
     close(fd);
     p->pid = pid;
     if (reg.n_procs < ITEST_MAX_REG) {
-        reg.procs[reg.n_procs] = p;
-        snprintf(reg.logs[reg.n_procs], sizeof reg.logs[0], "%s", log_path);
+        reg.procs[reg.n_procs] = *p;
         reg.pgids[reg.n_procs] = pid;
         reg.n_procs++;
     }
     return 0;
 }
 
-int itest_proc_alive(struct itest_proc *p)
+/* The registry's copy of p, or NULL (p is the copy itself, or was never registered). */
+static struct itest_proc *reg_copy(const struct itest_proc *p)
+{
+    for (size_t i = 0; i < reg.n_procs; i++) {
+        if (reg.procs[i].pid == p->pid && &reg.procs[i] != p)
+            return &reg.procs[i];
+    }
+    return NULL;
+}
+
+static int proc_alive(struct itest_proc *p)
 {
     if (p->pid <= 0 || p->exited)
         return 0;
@@ -286,6 +296,17 @@ int itest_proc_alive(struct itest_proc *p)
         return 0;
     }
     return 1;
+}
+
+int itest_proc_alive(struct itest_proc *p)
+{
+    struct itest_proc *r = reg_copy(p);
+    if (!r)
+        return proc_alive(p);
+    int alive = proc_alive(r);
+    p->exited = r->exited;
+    p->status = r->status;
+    return alive;
 }
 
 int itest_proc_wait(struct itest_proc *p, int timeout_ms, int *status)
@@ -305,6 +326,13 @@ void itest_proc_stop(struct itest_proc *p)
 {
     if (p->pid <= 0)
         return;
+    struct itest_proc *copy = reg_copy(p);
+    if (copy) {
+        itest_proc_stop(copy);
+        p->exited = copy->exited;
+        p->status = copy->status;
+        return;
+    }
     if (itest_proc_alive(p)) {
         kill(p->pid, SIGTERM);
         if (itest_proc_wait(p, 5000, NULL) != 0) {
@@ -320,7 +348,7 @@ void itest_proc_stop(struct itest_proc *p)
         WTERMSIG(p->status) != SIGKILL)
         itest_log("%s died of signal %d", p->name, WTERMSIG(p->status));
     for (size_t i = 0; i < reg.n_procs; i++) {
-        if (reg.procs[i] == p)
+        if (reg.procs[i].pid == p->pid)
             reg.pgids[i] = -1;
     }
 }
@@ -397,10 +425,9 @@ int itest_run(char *const argv[], int timeout_ms, int *status, char **output)
         *output = itest_read_file(log, NULL);
     /* Drop it from the registry: the struct is freed here. */
     for (size_t i = 0; i < reg.n_procs; i++) {
-        if (reg.procs[i] == p) {
+        if (reg.procs[i].pid == p->pid) {
             reg.procs[i] = reg.procs[reg.n_procs - 1];
             reg.pgids[i] = reg.pgids[reg.n_procs - 1];
-            memcpy(reg.logs[i], reg.logs[reg.n_procs - 1], sizeof reg.logs[0]);
             reg.n_procs--;
             break;
         }
@@ -1598,6 +1625,15 @@ static int fw_read(struct itest_fw *fw, int timeout_ms, struct itest_event *ev)
     memset(ev, 0, sizeof *ev);
     rc = fw->enc == ITEST_JSON ? decode_json_event(data, len, ev) : decode_pb_event(data, len, ev);
     free(data);
+    if (rc == 0 && getenv("ITEST_DEBUG")) {
+        itest_log("fw %s <- %s %s%s%s cpus %.2f mem %.0f", fw->framework_id,
+                  itest_event_name(ev->type), ev->status.task_id,
+                  ev->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE
+                      ? itest_state_name(ev->status.state)
+                      : "",
+                  ev->n_offers ? ev->offers[0].id : ev->offer_id,
+                  ev->n_offers ? ev->offers[0].cpus : 0, ev->n_offers ? ev->offers[0].mem : 0);
+    }
     if (rc == 0 && ev->type == MESOS__V1__SCHEDULER__EVENT__TYPE__HEARTBEAT)
         fw->heartbeats++;
     if (rc == 0 && ev->type == MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR)
@@ -1696,6 +1732,8 @@ void itest_fw_drop_queued(struct itest_fw *fw, int type)
             if (fw->queue_tail == n)
                 fw->queue_tail = prev;
             fw->queued--;
+            for (size_t i = 0; i < n->ev.n_offers; i++)
+                itest_fw_decline(fw, n->ev.offers[i].id, 0);
             free(n);
         } else {
             prev = n;
@@ -1727,6 +1765,8 @@ static int post_json(struct itest_fw *fw, json_t *call)
     char *text = json_dumps(call, JSON_COMPACT);
     json_decref(call);
     int rc = itest_fw_post(fw, text, strlen(text), 1);
+    if (getenv("ITEST_DEBUG"))
+        itest_log("fw %s -> %s => %d", fw->framework_id, text, rc);
     if (rc != 202)
         itest_log("call %s answered %d: %s", text, rc, fw->last_body);
     free(text);

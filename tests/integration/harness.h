@@ -283,7 +283,8 @@ int itest_fw_next(struct itest_fw *fw, int timeout_ms, struct itest_event *ev);
  * too. Other events are queued for later waits. Returns 0, -ETIMEDOUT or CM_ECLOSED. */
 int itest_fw_wait(struct itest_fw *fw, int type, const char *task_id, int timeout_ms,
                   struct itest_event *ev);
-/* Drops queued events of type (e.g. stale OFFERS). */
+/* Drops queued events of type; dropped offers are declined without a filter (an offer left
+ * unanswered would keep its resources away from everyone). */
 void itest_fw_drop_queued(struct itest_fw *fw, int type);
 
 /* Calls: each returns the HTTP status (202 expected) or a negative error. refuse < 0 leaves the

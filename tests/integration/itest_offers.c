@@ -34,7 +34,6 @@ static void expect_master_update(struct itest_fw *fw, const char *task, int stat
 /* Revives and waits until the whole agent (cpus 2, mem 1024) is offered again. */
 static int expect_full_offer(struct itest_fw *fw, struct itest_offer *off)
 {
-    itest_fw_drop_queued(fw, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS);
     CHECK_INT(itest_fw_revive(fw), 202);
     int rc = itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, off);
     if (rc)

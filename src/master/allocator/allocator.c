@@ -1061,8 +1061,15 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
             f->filters.n++;
             a->nfilters++;
         }
-        /* A changed filter may no longer cover: the cached bit must be recomputed. */
-        bit_clear(ag, f->slot);
+        /* Keep the cached bit exact: set it now when the filter covers everything the agent
+         * has (the common decline of a whole offer), which saves a probe next cycle. */
+        if (!ag->has_reserved && ag->free_is_basis && cm_resources_contains(&e->res->r, &ag->free)) {
+            bit_set(ag, f->slot);
+            if (e->expiry < ag->bits_until)
+                ag->bits_until = e->expiry;
+        } else {
+            bit_clear(ag, f->slot);
+        }
     }
     return 0;
 }

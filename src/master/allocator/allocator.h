@@ -20,11 +20,39 @@
  * Cost: the design keeps a cycle over A agents and F frameworks far below O(A x F) in the
  * steady state where every framework has declined every agent with a long filter (the
  * DeclineOffers benchmark): an agent is skipped in O(1) when nothing changed on it since every
- * framework filtered it. bench/allocator measures it.
+ * framework filtered it. bench/allocator measures it. How:
+ *  - Order: every role keeps its children and its own framework-roles in arrays sorted by
+ *    (weighted share, name / insertion order). A cycle recomputes all shares and re-sorts once
+ *    (O(F log F); the cluster total may have changed), then after each allocation moves only
+ *    the framework-role and its ancestor roles to their new places (binary search + memmove).
+ *    A role's own framework-roles compete with its child roles as one more sibling whose share
+ *    is their allocation (Mesos's "." leaf); ties put them first. Agents are visited in the
+ *    order they were added.
+ *  - Filters: one per (framework-role, agent), in a per-framework-role open-addressing table
+ *    keyed by the agent's serial; their resources are interned (hash-consed), so 10M filters
+ *    over identical agents share one copy. A new filter replaces the old one unless the old
+ *    one is wider and lasts longer. Expired filters are dropped when met.
+ *  - Blocked bits: each agent has a bitmap over framework-role slots: bit set = a live filter
+ *    of that framework-role covers what the agent's "basis" (its free resources when the bits
+ *    were computed) can offer to the role. Free resources stay inside basis while offers go
+ *    out and come back, so the bits survive decline cycles; when free grows beyond basis the
+ *    bits are cleared; they are also cleared at the earliest expiry behind them, per slot on
+ *    REVIVE / filter replacement / framework-role removal. When few bits are clear, a cycle
+ *    picks the first framework-role in order among the clear bits only (word scan + order
+ *    comparison) instead of walking the whole order.
+ *  - Skip: an agent visit that made no offer records (global epoch, agent free generation,
+ *    earliest expiry of the filters that blocked). The next cycle skips the agent in O(1)
+ *    while all three hold. The epoch moves only on events that can add a candidate anywhere
+ *    (framework added / activated / roles updated, REVIVE); the free generation moves when the
+ *    agent's free resources grow (recover); shrinking never unblocks.
+ * Deviation from Mesos: agents are not shuffled per cycle, and one filter per
+ * (framework-role, agent) is kept instead of a list.
  *
  * Time comes from the injected clock (filters expire against it). IDs are copied.
- * Threading: one thread (the master's loop). Errors: CM_ENOTFOUND for unknown ids,
- * CM_EEXIST for duplicates.
+ * Threading: one thread (the master's loop). The offer callback must not call back into the
+ * allocator (queue the offer; recover after cm_allocator_run returns). Errors: CM_ENOTFOUND
+ * for unknown ids, CM_EEXIST for duplicates, CM_EINVAL for NULL arguments or bad weights.
+ * Memory: O(agents x framework-roles / 8) bits plus one entry per live filter.
  */
 #ifndef CM_ALLOCATOR_H
 #define CM_ALLOCATOR_H
@@ -49,8 +77,9 @@ void cm_allocator_free(struct cm_allocator *a); /* NULL is a no-op */
 /* Role weights (default 1.0). weight must be > 0. */
 int cm_allocator_set_weight(struct cm_allocator *a, const char *role, double weight);
 
-/* Agents. total is copied. used is what tasks already hold on it (re-registration); may be
- * NULL. Used resources are attributed to no framework here; use cm_allocator_allocate. */
+/* Agents. total is copied; all of it starts free. Resources that tasks already hold on it
+ * (re-registration) are marked with cm_allocator_allocate afterwards. Removing an agent drops
+ * its filters; allocations on it stay counted for their frameworks until recovered. */
 int cm_allocator_add_agent(struct cm_allocator *a, const char *agent_id,
                            const struct cm_resources *total);
 int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id);
@@ -78,7 +107,9 @@ int cm_allocator_revive(struct cm_allocator *a, const char *framework_id,
                         const char *const *roles, size_t nroles);
 
 /* Marks resources of agent_id as allocated to framework_id/role (tasks learned from an agent
- * re-registering). */
+ * re-registering). If the framework or its role is unknown the resources are still taken from
+ * the agent's free pool (so they are not offered) and CM_ENOTFOUND is returned; a later
+ * cm_allocator_recover gives them back. */
 int cm_allocator_allocate(struct cm_allocator *a, const char *framework_id, const char *role,
                           const char *agent_id, const struct cm_resources *resources);
 
@@ -91,7 +122,8 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
                          const char *agent_id, const struct cm_resources *resources,
                          double refuse_seconds);
 
-/* Runs one allocation cycle now. Returns the number of offers made. */
+/* Runs one allocation cycle now. Returns the number of offers made. Shares, weights and the
+ * order are brought up to date at its start. */
 size_t cm_allocator_run(struct cm_allocator *a);
 
 /* Read-only views for endpoints and metrics. */
@@ -101,7 +133,9 @@ struct cm_allocator_stats {
     double cpus_allocated, mem_allocated, disk_allocated; /* offered or used */
 };
 void cm_allocator_stats(const struct cm_allocator *a, struct cm_allocator_stats *out);
-/* Dominant share of role (0 if unknown), for allocator/mesos/roles/<role>/shares/dominant. */
+/* Dominant share of role (0 if unknown), for allocator/mesos/roles/<role>/shares/dominant:
+ * unweighted, counting the role's subroles, over the total of all agents. active_filters in
+ * the stats counts installed filters, including expired ones not yet dropped. */
 double cm_allocator_role_share(const struct cm_allocator *a, const char *role);
 
 /* The order a cycle would visit framework-roles in, for tests: fills up to max entries of
