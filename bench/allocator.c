@@ -46,8 +46,8 @@ static void on_offer(void *arg, const char *framework_id, const char *role, cons
             cm_resources_init(&b->p[i].res);
     }
     struct pending *p = &b->p[b->n++];
-    p->fw = strtoul(framework_id + 3, NULL, 10);  /* "fw-N" */
-    p->agent = strtoul(agent_id + 6, NULL, 10);   /* "agent-N" */
+    p->fw = strtoul(framework_id + 3, NULL, 10); /* "fw-N" */
+    p->agent = strtoul(agent_id + 6, NULL, 10);  /* "agent-N" */
     cm_resources_clear(&p->res);
     cm_resources_add(&p->res, resources);
 }
@@ -75,8 +75,8 @@ static void run_cell(size_t nagents, size_t nfw)
     struct cm_resources total;
     char why[256];
     cm_resources_init(&total);
-    if (cm_resources_parse(&total, "cpus:16;mem:65536;disk:1000000;ports:[31000-32000]", NULL,
-                           why, sizeof why) != 0) {
+    if (cm_resources_parse(&total, "cpus:16;mem:65536;disk:1000000;ports:[31000-32000]", NULL, why,
+                           sizeof why) != 0) {
         fprintf(stderr, "parse: %s\n", why);
         exit(1);
     }

@@ -1656,11 +1656,11 @@ int itest_fw_next(struct itest_fw *fw, int timeout_ms, struct itest_event *ev)
     return fw_read(fw, timeout_ms, ev);
 }
 
-static int matches(const struct itest_event *ev, int type, const char *task_id)
+static int matches(const struct itest_event *ev, unsigned mask, const char *task_id)
 {
-    if (ev->type != type)
+    if (ev->type < 0 || ev->type >= 32 || !(mask & (1u << ev->type)))
         return 0;
-    if (type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE && task_id)
+    if (ev->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE && task_id)
         return strcmp(ev->status.task_id, task_id) == 0;
     return 1;
 }
@@ -1688,14 +1688,15 @@ static void enqueue(struct itest_fw *fw, const struct itest_event *ev)
     fw->queued++;
 }
 
-int itest_fw_wait(struct itest_fw *fw, int type, const char *task_id, int timeout_ms,
-                  struct itest_event *ev)
+/* Waits for an event whose type is in mask (a bit per type); see itest_fw_wait. */
+static int wait_mask(struct itest_fw *fw, unsigned mask, const char *task_id, int timeout_ms,
+                     struct itest_event *ev)
 {
     /* Queue first, preserving the order of what stays. */
     struct itest_event_node **pp = &fw->queue_head, *prev = NULL;
     while (*pp) {
         struct itest_event_node *n = *pp;
-        if (matches(&n->ev, type, task_id)) {
+        if (matches(&n->ev, mask, task_id)) {
             *pp = n->next;
             if (fw->queue_tail == n)
                 fw->queue_tail = prev;
@@ -1715,11 +1716,17 @@ int itest_fw_wait(struct itest_fw *fw, int type, const char *task_id, int timeou
         int rc = fw_read(fw, (int)left, ev);
         if (rc)
             return rc;
-        if (matches(ev, type, task_id))
+        if (matches(ev, mask, task_id))
             return 0;
         if (ev->type != MESOS__V1__SCHEDULER__EVENT__TYPE__HEARTBEAT)
             enqueue(fw, ev);
     }
+}
+
+int itest_fw_wait(struct itest_fw *fw, int type, const char *task_id, int timeout_ms,
+                  struct itest_event *ev)
+{
+    return wait_mask(fw, 1u << type, task_id, timeout_ms, ev);
 }
 
 void itest_fw_drop_queued(struct itest_fw *fw, int type)
@@ -2118,30 +2125,88 @@ int itest_fw_wait_state(struct itest_fw *fw, const char *task_id, int state, int
     }
 }
 
+static void set_remove(struct itest_offers *set, size_t i)
+{
+    for (size_t k = i; k + 1 < set->n; k++)
+        memcpy(set->ids[k], set->ids[k + 1], sizeof set->ids[k]);
+    set->n--;
+}
+
+int itest_fw_decline_set(struct itest_fw *fw, const struct itest_offers *set, double refuse)
+{
+    int result = 202;
+    for (size_t i = 0; i < set->n; i++) {
+        int rc = itest_fw_decline(fw, set->ids[i], refuse);
+        if (rc != 202 && result == 202)
+            result = rc;
+    }
+    return result;
+}
+
 int itest_fw_wait_offer(struct itest_fw *fw, double cpus, double mem, int timeout_ms,
-                        struct itest_offer *out)
+                        struct itest_offers *out)
 {
     long long deadline = now_ms() + timeout_ms;
     struct itest_event ev;
+    /* The per-offer sums are kept alongside, since a rescind must subtract its share. */
+    double oc[ITEST_MAX_HELD], om[ITEST_MAX_HELD], od[ITEST_MAX_HELD];
+    memset(out, 0, sizeof *out);
     for (;;) {
         long long left = deadline - now_ms();
-        if (left <= 0)
+        if (left <= 0) {
+            itest_fw_decline_set(fw, out, 0);
+            memset(out, 0, sizeof *out);
+            itest_log("no offer(s) with cpus %.2f mem %.0f within %d ms", cpus, mem, timeout_ms);
             return -ETIMEDOUT;
-        int rc = itest_fw_wait(fw, MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS, NULL, (int)left, &ev);
-        if (rc)
+        }
+        unsigned mask = 1u << MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS |
+                        1u << MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND;
+        int rc = wait_mask(fw, mask, NULL, (int)left, &ev);
+        if (rc) {
+            itest_fw_decline_set(fw, out, 0);
+            memset(out, 0, sizeof *out);
             return rc;
-        int found = 0;
+        }
+        if (ev.type == MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND) {
+            for (size_t i = 0; i < out->n; i++) {
+                if (strcmp(out->ids[i], ev.offer_id) == 0) {
+                    out->cpus -= oc[i];
+                    out->mem -= om[i];
+                    out->disk -= od[i];
+                    for (size_t k = i; k + 1 < out->n; k++) {
+                        oc[k] = oc[k + 1];
+                        om[k] = om[k + 1];
+                        od[k] = od[k + 1];
+                    }
+                    set_remove(out, i);
+                    break;
+                }
+            }
+            continue;
+        }
         for (size_t i = 0; i < ev.n_offers; i++) {
-            if (!found && ev.offers[i].cpus + 1e-9 >= cpus && ev.offers[i].mem + 1e-9 >= mem) {
-                *out = ev.offers[i];
-                found = 1;
+            const struct itest_offer *o = &ev.offers[i];
+            int same_agent = out->n == 0 || strcmp(out->agent_id, o->agent_id) == 0;
+            int done = out->n > 0 && out->cpus + 1e-9 >= cpus && out->mem + 1e-9 >= mem;
+            if (!same_agent || done || out->n == ITEST_MAX_HELD) {
+                itest_fw_decline(fw, o->id, 0);
                 continue;
             }
-            /* Too small or not needed: give it back at once so the agent's resources come
-             * back together. */
-            itest_fw_decline(fw, ev.offers[i].id, 0);
+            copy_str(out->ids[out->n], sizeof out->ids[0], o->id);
+            copy_str(out->agent_id, sizeof out->agent_id, o->agent_id);
+            copy_str(out->framework_id, sizeof out->framework_id, o->framework_id);
+            oc[out->n] = o->cpus;
+            om[out->n] = o->mem;
+            od[out->n] = o->disk;
+            out->cpus += o->cpus;
+            out->mem += o->mem;
+            out->disk += o->disk;
+            out->n++;
         }
-        if (found)
+        if (out->n > 0 && out->cpus + 1e-9 >= cpus && out->mem + 1e-9 >= mem) {
+            for (size_t i = 0; i < out->n; i++)
+                out->idv[i] = out->ids[i];
             return 0;
+        }
     }
 }

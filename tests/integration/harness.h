@@ -18,6 +18,9 @@
  *   written by hand against the protocol doc (it does not use the product's converter) so it
  *   checks the wire shape independently.
  *
+ * Environment: ITEST_DEBUG=1 logs every event read and every JSON call sent; ITEST_KEEP=1
+ * keeps the temp dirs (daemon logs, work dirs, sandboxes) instead of removing them.
+ *
  * Everything is single-threaded and blocking with explicit timeouts (milliseconds). Functions
  * print a line to stderr saying what went wrong before failing, so a test only has to CHECK.
  * Frameworks from itest_fw_open/itest_fw_start are freed with itest_fw_free; whatever a
@@ -261,6 +264,20 @@ struct itest_fw {
     char last_body[1024]; /* body of the last non-2xx call response */
 };
 
+/* Offers held together for one agent (the master may split an agent's free resources over
+ * several offers, e.g. when part of them comes back while the rest is offered; protocol doc
+ * §10 allocates on such events too). They are used together: ACCEPT merges offers from one
+ * agent (§2.7). */
+#define ITEST_MAX_HELD 16
+struct itest_offers {
+    size_t n;
+    char ids[ITEST_MAX_HELD][ITEST_ID];
+    const char *idv[ITEST_MAX_HELD]; /* points into ids, for itest_fw_accept */
+    char agent_id[ITEST_ID];
+    char framework_id[ITEST_ID];
+    double cpus, mem, disk; /* sums */
+};
+
 struct itest_task {
     const char *id;
     const char *command;
@@ -308,9 +325,13 @@ int itest_fw_post(struct itest_fw *fw, const void *body, size_t len, int with_st
  * it). */
 int itest_fw_wait_state(struct itest_fw *fw, const char *task_id, int state, int timeout_ms,
                         struct itest_status *out);
-/* Waits for an offer with at least cpus/mem; returns 0 and the offer. */
+/* Collects offers of one agent until together they hold at least cpus/mem; returns 0 and
+ * the set (to accept or decline as a whole), or -ETIMEDOUT (held offers are then declined).
+ * Rescinded offers drop out of the set. */
 int itest_fw_wait_offer(struct itest_fw *fw, double cpus, double mem, int timeout_ms,
-                        struct itest_offer *out);
+                        struct itest_offers *out);
+/* Declines every offer of the set. Returns the first non-202 status, or 202. */
+int itest_fw_decline_set(struct itest_fw *fw, const struct itest_offers *set, double refuse);
 
 /* Enum names for messages. */
 const char *itest_state_name(int state);

@@ -166,7 +166,7 @@ static void test_bad_input(void)
     /* Nothing changed: the first framework's calls still work, and a new one subscribes and
      * is offered the whole agent once the first one steps aside. */
     CHECK_INT(itest_fw_suppress(fw), 202);
-    struct itest_offer off;
+    struct itest_offers off;
     for (;;) {
         struct itest_event ev;
         /* Give back whatever the first framework holds. */

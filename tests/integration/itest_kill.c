@@ -34,11 +34,10 @@ static void test_kill(void)
     REQUIRE(itest_cluster_start(&c, NULL) == 0);
     struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
     REQUIRE(fw != NULL);
-    struct itest_offer off;
+    struct itest_offers off;
     REQUIRE(itest_fw_wait_offer(fw, 0.1, 32, ITEST_WAIT_MS, &off) == 0);
-    const char *ids[] = {off.id};
     struct itest_task t = {"sleeper", "sleep 100", 0.1, 32};
-    CHECK_INT(itest_fw_accept(fw, ids, 1, c.agent_id, &t, 1, 0), 202);
+    CHECK_INT(itest_fw_accept(fw, off.idv, off.n, c.agent_id, &t, 1, 0), 202);
     REQUIRE(itest_fw_wait_state(fw, "sleeper", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     CHECK_INT(itest_fw_kill(fw, "sleeper", c.agent_id), 202);
@@ -66,11 +65,11 @@ static void test_decline_revive_suppress(void)
     REQUIRE(itest_cluster_start(&c, NULL) == 0);
     struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_PROTOBUF, NULL);
     REQUIRE(fw != NULL);
-    struct itest_offer off;
+    struct itest_offers off;
     REQUIRE(itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, &off) == 0);
 
     /* Decline with a 10 s filter: nothing for 3 s (three allocation rounds)... */
-    CHECK_INT(itest_fw_decline(fw, off.id, 10), 202);
+    CHECK_INT(itest_fw_decline_set(fw, &off, 10), 202);
     long long declined = clock_ms();
     CHECK(no_offer_for(fw, 3000));
     /* ... and REVIVE clears the filter long before it would expire. */
@@ -83,7 +82,7 @@ static void test_decline_revive_suppress(void)
 
     /* SUPPRESS, then give the offer back without a filter: no offers while suppressed. */
     CHECK_INT(itest_fw_suppress(fw), 202);
-    CHECK_INT(itest_fw_decline(fw, off.id, 0), 202);
+    CHECK_INT(itest_fw_decline_set(fw, &off, 0), 202);
     CHECK(no_offer_for(fw, 3000));
     CHECK_INT(itest_fw_revive(fw), 202);
     CHECK_INT(itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, &off), 0);

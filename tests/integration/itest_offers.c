@@ -32,7 +32,7 @@ static void expect_master_update(struct itest_fw *fw, const char *task, int stat
 }
 
 /* Revives and waits until the whole agent (cpus 2, mem 1024) is offered again. */
-static int expect_full_offer(struct itest_fw *fw, struct itest_offer *off)
+static int expect_full_offer(struct itest_fw *fw, struct itest_offers *off)
 {
     CHECK_INT(itest_fw_revive(fw), 202);
     int rc = itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, off);
@@ -49,15 +49,14 @@ static void test_invalid_offers(void)
     struct itest_fw_opts oa = {.name = "itest-offers-a"};
     struct itest_fw *a = itest_fw_start(c.master_port, ITEST_JSON, &oa);
     REQUIRE(a != NULL);
-    struct itest_offer off;
+    struct itest_offers off;
     REQUIRE(expect_full_offer(a, &off) == 0);
 
     /* Use the offer once (a real task), then again: the second use is invalid. */
-    const char *ids[] = {off.id};
     struct itest_task t1 = {"used-1", "true", 0.1, 32};
-    CHECK_INT(itest_fw_accept(a, ids, 1, c.agent_id, &t1, 1, 0), 202);
+    CHECK_INT(itest_fw_accept(a, off.idv, off.n, c.agent_id, &t1, 1, 0), 202);
     struct itest_task t2 = {"used-2", "true", 0.1, 32};
-    CHECK_INT(itest_fw_accept(a, ids, 1, c.agent_id, &t2, 1, 0), 202);
+    CHECK_INT(itest_fw_accept(a, off.idv, off.n, c.agent_id, &t2, 1, 0), 202);
     expect_master_update(a, "used-2", MESOS__V1__TASK_STATE__TASK_LOST,
                          MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS);
     CHECK_INT(
@@ -76,40 +75,36 @@ static void test_invalid_offers(void)
     struct itest_fw_opts ob = {.name = "itest-offers-b"};
     struct itest_fw *b = itest_fw_start(c.master_port, ITEST_PROTOBUF, &ob);
     REQUIRE(b != NULL);
-    const char *foreign[] = {off.id};
     struct itest_task t4 = {"foreign-offer", "true", 0.1, 32};
-    CHECK_INT(itest_fw_accept(b, foreign, 1, c.agent_id, &t4, 1, 0), 202);
+    CHECK_INT(itest_fw_accept(b, off.idv, off.n, c.agent_id, &t4, 1, 0), 202);
     expect_master_update(b, "foreign-offer", MESOS__V1__TASK_STATE__TASK_LOST,
                          MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS);
     /* B steps aside for the rest of the test. */
     CHECK_INT(itest_fw_teardown(b), 202);
     itest_fw_free(b);
     /* A's offer may have been rescinded by B's attempt; either way A gives it back. */
-    itest_fw_decline(a, off.id, 0);
+    itest_fw_decline_set(a, &off, 0);
 
     /* More cpus than offered. */
     REQUIRE(expect_full_offer(a, &off) == 0);
-    ids[0] = off.id;
     struct itest_task t5 = {"too-big", "true", 100, 32};
-    CHECK_INT(itest_fw_accept(a, ids, 1, c.agent_id, &t5, 1, 0), 202);
+    CHECK_INT(itest_fw_accept(a, off.idv, off.n, c.agent_id, &t5, 1, 0), 202);
     expect_master_update(a, "too-big", MESOS__V1__TASK_STATE__TASK_ERROR,
                          MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
 
     /* Invalid task ids (they become sandbox paths). */
     REQUIRE(expect_full_offer(a, &off) == 0);
-    ids[0] = off.id;
     struct itest_task bad[] = {
         {"../x", "true", 0.1, 32}, {"a/b", "true", 0.1, 32}, {".", "true", 0.1, 32}};
-    CHECK_INT(itest_fw_accept(a, ids, 1, c.agent_id, bad, 3, 0), 202);
+    CHECK_INT(itest_fw_accept(a, off.idv, off.n, c.agent_id, bad, 3, 0), 202);
     for (size_t i = 0; i < 3; i++)
         expect_master_update(a, bad[i].id, MESOS__V1__TASK_STATE__TASK_ERROR,
                              MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
 
     /* The same task id twice in one call: the first runs, the second is TASK_ERROR. */
     REQUIRE(expect_full_offer(a, &off) == 0);
-    ids[0] = off.id;
     struct itest_task dup[] = {{"dup", "true", 0.1, 32}, {"dup", "true", 0.1, 32}};
-    CHECK_INT(itest_fw_accept(a, ids, 1, c.agent_id, dup, 2, 0), 202);
+    CHECK_INT(itest_fw_accept(a, off.idv, off.n, c.agent_id, dup, 2, 0), 202);
     int errors = 0, finished = 0;
     for (int i = 0; i < 10 && !(errors && finished); i++) {
         struct itest_event ev;
@@ -145,8 +140,9 @@ static void test_rescinded_offer(void)
     REQUIRE(itest_cluster_start(&c, &co) == 0);
     struct itest_fw *a = itest_fw_start(c.master_port, ITEST_PROTOBUF, NULL);
     REQUIRE(a != NULL);
-    struct itest_offer off;
+    struct itest_offers off;
     REQUIRE(itest_fw_wait_offer(a, 2, 1024, ITEST_WAIT_MS, &off) == 0);
+    REQUIRE(off.n == 1);
     /* Hold it until the master takes it back. */
     struct itest_event ev;
     int rescinded = 0;
@@ -154,13 +150,12 @@ static void test_rescinded_offer(void)
         if (itest_fw_wait(a, MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND, NULL, ITEST_WAIT_MS,
                           &ev) != 0)
             break;
-        rescinded = strcmp(ev.offer_id, off.id) == 0;
+        rescinded = strcmp(ev.offer_id, off.ids[0]) == 0;
     }
     CHECK(rescinded);
     REQUIRE(rescinded);
-    const char *ids[] = {off.id};
     struct itest_task t = {"late", "true", 0.1, 32};
-    CHECK_INT(itest_fw_accept(a, ids, 1, c.agent_id, &t, 1, 0), 202);
+    CHECK_INT(itest_fw_accept(a, off.idv, off.n, c.agent_id, &t, 1, 0), 202);
     expect_master_update(a, "late", MESOS__V1__TASK_STATE__TASK_LOST,
                          MESOS__V1__TASK_STATUS__REASON__REASON_INVALID_OFFERS);
     /* And the resources are offered again. */

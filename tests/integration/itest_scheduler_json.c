@@ -88,18 +88,17 @@ static void test_scheduler_lifecycle(void)
     CHECK_STR(itest_event_name(ev.type), "HEARTBEAT");
 
     /* The whole agent is offered. */
-    struct itest_offer off;
+    struct itest_offers off;
     REQUIRE(itest_fw_wait_offer(fw, 0.1, 32, ITEST_WAIT_MS, &off) == 0);
     CHECK_STR(off.agent_id, c.agent_id);
     CHECK_STR(off.framework_id, fw->framework_id);
     CHECK(off.cpus > 1.99 && off.cpus < 2.01);
     CHECK(off.mem > 1023.9 && off.mem < 1024.1);
-    CHECK(off.id[0] != 0);
+    CHECK_INT(off.n, 1);
 
     const char *task = "echo-task";
     struct itest_task t = {task, "echo hi", 0.1, 32};
-    const char *ids[] = {off.id};
-    CHECK_INT(itest_fw_accept(fw, ids, 1, off.agent_id, &t, 1, -1), 202);
+    CHECK_INT(itest_fw_accept(fw, off.idv, off.n, off.agent_id, &t, 1, -1), 202);
 
     /* STARTING -> RUNNING -> FINISHED, in order (the agent sends the next update only after
      * the previous one is acknowledged), each from the executor with a 16-byte uuid. */

@@ -574,10 +574,62 @@ static void test_skip_invalidation(void)
     env_cleanup(&e);
 }
 
+/* Both ways of choosing (walking the order; picking among agents' unblocked framework-roles)
+ * must agree on the hierarchical order, including a role's own frameworks vs its children. */
+static void test_order_with_filters(void)
+{
+    struct env e;
+    env_init(&e);
+    REQUIRE(add_agent(&e, "big", "cpus:100;mem:100000") == 0);
+    REQUIRE(add_fw(&e, "fA", "eng") == 0);
+    REQUIRE(add_fw(&e, "fB", "eng/web") == 0);
+    REQUIRE(add_fw(&e, "fC", "ops") == 0);
+    REQUIRE(add_fw(&e, "fD", "*") == 0);
+    REQUIRE(add_fw(&e, "fE", "eng/db") == 0);
+    REQUIRE(allocate(&e, "fA", "eng", "big", "cpus:10") == 0);
+    REQUIRE(allocate(&e, "fB", "eng/web", "big", "cpus:5") == 0);
+    REQUIRE(allocate(&e, "fC", "ops", "big", "cpus:20") == 0);
+    REQUIRE(allocate(&e, "fD", "*", "big", "cpus:64;mem:100000") == 0);
+    REQUIRE(allocate(&e, "fE", "eng/db", "big", "cpus:1") == 0);
+    REQUIRE(add_agent(&e, "x", "cpus:1;mem:1000") == 0);
+    static const char *const want[] = {"fE", "fB", "fA", "fC", "fD"};
+    const char *ids[8];
+    REQUIRE(cm_allocator_order(e.a, ids, NULL, 8) == 5);
+    for (int i = 0; i < 5; i++)
+        CHECK_STR(ids[i], want[i]);
+    for (int i = 0; i < 5; i++) {
+        REQUIRE(run(&e) == 1);
+        CHECK_STR(e.offers[0].fw, want[i]);
+        CHECK_STR(e.offers[0].agent, "x");
+        decline_all(&e, 1e9);
+    }
+    CHECK_INT(run(&e), 0);
+    REQUIRE(cm_allocator_revive(e.a, "fC", NULL, 0) == 0);
+    REQUIRE(cm_allocator_revive(e.a, "fA", NULL, 0) == 0);
+    REQUIRE(run(&e) == 1);
+    CHECK_STR(e.offers[0].fw, "fA");
+    decline_all(&e, 1e9);
+    REQUIRE(run(&e) == 1);
+    CHECK_STR(e.offers[0].fw, "fC");
+    decline_all(&e, 1e9);
+    CHECK_INT(run(&e), 0);
+    /* A child role (eng/web) with a lower share goes before the role's own framework. */
+    REQUIRE(cm_allocator_revive(e.a, "fA", NULL, 0) == 0);
+    REQUIRE(cm_allocator_revive(e.a, "fB", NULL, 0) == 0);
+    REQUIRE(run(&e) == 1);
+    CHECK_STR(e.offers[0].fw, "fB");
+    decline_all(&e, 1e9);
+    REQUIRE(run(&e) == 1);
+    CHECK_STR(e.offers[0].fw, "fA");
+    decline_all(&e, 1e9);
+    CHECK_INT(run(&e), 0);
+    env_cleanup(&e);
+}
+
 TEST_MAIN(TEST(test_drf_order), TEST(test_weights), TEST(test_hierarchy),
           TEST(test_one_offer_per_agent), TEST(test_not_reoffered_until_recovered),
           TEST(test_decline_filter), TEST(test_filter_cap), TEST(test_filter_superset),
           TEST(test_revive_clears_filters), TEST(test_suppress_revive), TEST(test_inactive),
           TEST(test_reserved), TEST(test_min_allocatable), TEST(test_remove),
-          TEST(test_update_framework), TEST(test_drf_twenty_tasks),
-          TEST(test_skip_invalidation))
+          TEST(test_update_framework), TEST(test_drf_twenty_tasks), TEST(test_skip_invalidation),
+          TEST(test_order_with_filters))

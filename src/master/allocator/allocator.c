@@ -16,7 +16,7 @@ enum { K_CPUS, K_MEM, K_DISK, K_GPUS, K_N };
 static const char *const kind_names[K_N] = {"cpus", "mem", "disk", "gpus"};
 
 #define MAX_REFUSE_SECONDS (365.0 * 24 * 3600)
-#define MIN_CPUS_MILLI 10 /* cpus:0.01 */
+#define MIN_CPUS_MILLI 10   /* cpus:0.01 */
 #define MIN_MEM_MILLI 32000 /* mem:32 (MB) */
 
 static void *xmalloc(size_t n)
@@ -272,7 +272,10 @@ struct ftab {
     uint32_t cap, n, used;
 };
 
-static inline uint32_t fhash(uint32_t k) { return k * 2654435761u; }
+static inline uint32_t fhash(uint32_t k)
+{
+    return k * 2654435761u;
+}
 
 static struct fent *ftab_find(const struct ftab *t, uint32_t key)
 {
@@ -361,6 +364,7 @@ struct agent {
     bool active, has_reserved;
     struct cm_resources total, free, basis;
     bool free_is_basis;
+    struct ires *basis_ires; /* basis interned, once a filter used it; NULL before */
     int64_t tot[K_N];
     uint64_t *bits; /* by fr slot: a live filter covers what basis offers the fr */
     size_t nwords, nblocked;
@@ -491,8 +495,7 @@ static void arr_remove(void **v, size_t *n, const void *x, before_fn before)
 }
 
 /* Moves x (at its place for its current key) to its place for the key set by set_key. */
-static void arr_reposition(void **v, size_t n, void *x, before_fn before, double *key,
-                           double value)
+static void arr_reposition(void **v, size_t n, void *x, before_fn before, double *key, double value)
 {
     size_t i = arr_index(v, n, x, before);
     memmove(v + i, v + i + 1, (n - i - 1) * sizeof *v);
@@ -725,8 +728,10 @@ struct cm_allocator *cm_allocator_new(const struct cm_clock *clock, cm_allocator
     return a;
 }
 
-static void agent_free(struct agent *ag)
+static void agent_free(struct cm_allocator *a, struct agent *ag)
 {
+    if (ag->basis_ires)
+        itab_release(&a->itab, ag->basis_ires);
     cm_resources_cleanup(&ag->total);
     cm_resources_cleanup(&ag->free);
     cm_resources_cleanup(&ag->basis);
@@ -754,7 +759,7 @@ void cm_allocator_free(struct cm_allocator *a)
             framework_free(a, s->val);
     }
     for (size_t i = 0; i < a->nagents; i++)
-        agent_free(a->agv[i]);
+        agent_free(a, a->agv[i]);
     for (size_t i = 0; i < a->weights.cap; i++) {
         struct smap_slot *s = &a->weights.v[i];
         if (s->key && s->key != smap_tomb) {
@@ -859,7 +864,7 @@ int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id)
     a->agv[ag->index] = last;
     last->index = ag->index;
     smap_del(&a->agents, ag->id);
-    agent_free(ag);
+    agent_free(a, ag);
     return 0;
 }
 
@@ -980,8 +985,8 @@ int cm_allocator_suppress(struct cm_allocator *a, const char *framework_id,
     return suppress_or_revive(a, framework_id, roles, nroles, false);
 }
 
-int cm_allocator_revive(struct cm_allocator *a, const char *framework_id,
-                        const char *const *roles, size_t nroles)
+int cm_allocator_revive(struct cm_allocator *a, const char *framework_id, const char *const *roles,
+                        size_t nroles)
 {
     return suppress_or_revive(a, framework_id, roles, nroles, true);
 }
@@ -1025,6 +1030,9 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
     }
     if (!ag)
         return 0;
+    /* The usual decline gives back a whole offer of everything: then resources == basis and
+     * the interned basis serves the filter without hashing or comparing. */
+    bool was_empty = cm_resources_empty(&ag->free), is_basis = false;
     if (!cm_resources_empty(resources)) {
         cm_resources_add(&ag->free, resources);
         ag->free_gen++;
@@ -1033,23 +1041,38 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
             bits_reset(ag);
             cm_resources_clear(&ag->basis);
             cm_resources_add(&ag->basis, &ag->free);
+            if (ag->basis_ires)
+                itab_release(&a->itab, ag->basis_ires);
+            ag->basis_ires = NULL;
             ag->free_is_basis = true;
         } else {
             ag->free_is_basis = cm_resources_contains(&ag->free, &ag->basis);
         }
+        is_basis = was_empty && ag->free_is_basis;
     }
     if (f && refuse_seconds > 0 && !cm_resources_empty(resources)) {
         if (refuse_seconds > MAX_REFUSE_SECONDS)
             refuse_seconds = MAX_REFUSE_SECONDS;
         double expiry = cm_clock_now(a->clock) + refuse_seconds;
+        struct ires *res;
+        if (is_basis) {
+            if (!ag->basis_ires)
+                ag->basis_ires = itab_intern(&a->itab, &ag->basis);
+            res = ag->basis_ires;
+            res->refs++;
+        } else {
+            res = itab_intern(&a->itab, resources);
+        }
         struct fent *e = ftab_find(&f->filters, ag->serial);
         if (e) {
             /* One filter per (framework-role, agent): keep the old one only if it is wider
              * and lasts longer, otherwise the new one replaces it. */
-            if (e->expiry >= expiry && cm_resources_contains(&e->res->r, resources))
+            if (e->expiry >= expiry && cm_resources_contains(&e->res->r, resources)) {
+                itab_release(&a->itab, res);
                 return 0;
+            }
             itab_release(&a->itab, e->res);
-            e->res = itab_intern(&a->itab, resources);
+            e->res = res;
             e->expiry = expiry;
         } else {
             e = ftab_slot_for_insert(&f->filters, ag->serial);
@@ -1057,13 +1080,14 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
                 f->filters.used++;
             e->key = ag->serial;
             e->expiry = expiry;
-            e->res = itab_intern(&a->itab, resources);
+            e->res = res;
             f->filters.n++;
             a->nfilters++;
         }
         /* Keep the cached bit exact: set it now when the filter covers everything the agent
          * has (the common decline of a whole offer), which saves a probe next cycle. */
-        if (!ag->has_reserved && ag->free_is_basis && cm_resources_contains(&e->res->r, &ag->free)) {
+        if (!ag->has_reserved && ag->free_is_basis &&
+            (is_basis || cm_resources_contains(&e->res->r, &ag->free))) {
             bit_set(ag, f->slot);
             if (e->expiry < ag->bits_until)
                 ag->bits_until = e->expiry;
@@ -1080,8 +1104,8 @@ struct scan {
     struct cm_allocator *a;
     struct agent *ag;
     double now;
-    double until; /* earliest expiry of the filters that blocked */
-    struct role *cur;  /* role whose allocatable set is in *avail */
+    double until;     /* earliest expiry of the filters that blocked */
+    struct role *cur; /* role whose allocatable set is in *avail */
     const struct cm_resources *avail;
     bool avail_ok; /* avail meets min_allocatable */
 };
@@ -1271,9 +1295,11 @@ size_t cm_allocator_run(struct cm_allocator *a)
             if (cm_resources_empty(&ag->free) || (!ag->has_reserved && !meets_min(&ag->free)))
                 break;
             struct scan s = {.a = a, .ag = ag, .now = now, .until = INFINITY};
-            size_t open = a->nslots - ag->nblocked;
-            bool made = open * open <= a->nslots * 16 ? scan_candidates(&s)
-                                                      : scan_role(&s, &a->root);
+            /* Walking the order costs about one step per blocked framework-role ahead of
+             * the winner (often all of them: those who declined this agent last sort first);
+             * picking among the clear bits costs one step per clear bit. */
+            bool made = a->nslots - ag->nblocked <= ag->nblocked ? scan_candidates(&s)
+                                                                 : scan_role(&s, &a->root);
             if (s.until < until)
                 until = s.until;
             if (!made)

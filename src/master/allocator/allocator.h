@@ -96,15 +96,14 @@ int cm_allocator_update_framework(struct cm_allocator *a, const char *framework_
 /* Removing a framework does not recover its allocations: the master recovers them first. */
 int cm_allocator_remove_framework(struct cm_allocator *a, const char *framework_id);
 /* An inactive framework gets no offers (scheduler disconnected). */
-int cm_allocator_activate_framework(struct cm_allocator *a, const char *framework_id,
-                                    bool active);
+int cm_allocator_activate_framework(struct cm_allocator *a, const char *framework_id, bool active);
 
 /* SUPPRESS / REVIVE. roles NULL or nroles 0 means all of the framework's roles. REVIVE also
  * clears the framework's filters for those roles. */
 int cm_allocator_suppress(struct cm_allocator *a, const char *framework_id,
                           const char *const *roles, size_t nroles);
-int cm_allocator_revive(struct cm_allocator *a, const char *framework_id,
-                        const char *const *roles, size_t nroles);
+int cm_allocator_revive(struct cm_allocator *a, const char *framework_id, const char *const *roles,
+                        size_t nroles);
 
 /* Marks resources of agent_id as allocated to framework_id/role (tasks learned from an agent
  * re-registering). If the framework or its role is unknown the resources are still taken from
