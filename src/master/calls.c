@@ -421,9 +421,10 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
         }
     }
     if (!cm_resources_empty(&remaining)) {
+        /* Like Mesos, recovered resources wait for the next periodic cycle: allocating at once
+         * would re-offer each declined piece on its own instead of the agent's free whole. */
         cm_allocator_recover(m->allocator, fw->id, role, agent->id, &remaining,
                              refuse_seconds(acc->filters));
-        cm_master_allocate_soon(m);
     }
     cm_resources_cleanup(&remaining);
     free(role);

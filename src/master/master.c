@@ -336,8 +336,6 @@ void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recove
     cm_strmap_remove(&m->offers, o->id);
     offer_unlink(m, o);
     offer_free(o);
-    if (recover)
-        cm_master_allocate_soon(m);
 }
 
 static void remove_offers_of(struct cm_master *m, struct cm_strmap *offers, bool rescind)
@@ -583,7 +581,6 @@ static void task_release(struct cm_master *m, struct cm_task *t)
     cm_resources_subtract(&t->fw->used, &t->resources);
     if (t->agent)
         cm_resources_subtract(&t->agent->used, &t->resources);
-    cm_master_allocate_soon(m);
 }
 
 static void task_free(struct cm_task *t)
