@@ -63,7 +63,7 @@ echo "== demo: three tasks through mesos-execute"
   --command='echo "hello from cmesos task $MESOS_EXECUTOR_ID"; sleep 1'
 
 echo "== demo: the example framework (examples/example-framework.c)"
-"$bin/example-framework" --master=127.0.0.1:5050 --tasks=3
+"$bin/example-framework" 127.0.0.1:5050 3
 
 cat <<MSG
 

@@ -13,8 +13,8 @@
  * a role by their own dominant share; then for each agent with free resources, in that order,
  * the first framework-role that wants offers, is not suppressed and has no filter covering
  * the agent's free resources gets all of what is allocatable to its role
- * (unreserved + reserved to the role) — so at most one offer per (framework, role, agent) per
- * cycle. Shares are updated as resources are handed out. Free resources below
+ * (unreserved + reserved to the role or an ancestor) — so at most one offer per (framework, role,
+ * agent) per cycle. Shares are updated as resources are handed out. Free resources below
  * min_allocatable (cpus 0.01 or mem 32) are not offered.
  *
  * Cost: the design keeps a cycle over A agents and F frameworks far below O(A x F) in the
