@@ -71,7 +71,10 @@ struct cm_test_case {
     cm_test_fn fn;
 };
 
-#define TEST(fn) {#fn, fn}
+#define TEST(fn)                                                                                   \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 
 static inline int cm_test_run(const struct cm_test_case *cases, size_t n)
 {

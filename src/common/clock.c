@@ -24,7 +24,10 @@ void cm_fake_clock_init(struct cm_fake_clock *fc, double start)
     fc->t = start;
 }
 
-void cm_fake_clock_advance(struct cm_fake_clock *fc, double secs) { fc->t += secs; }
+void cm_fake_clock_advance(struct cm_fake_clock *fc, double secs)
+{
+    fc->t += secs;
+}
 
 double cm_monotonic_secs(void)
 {

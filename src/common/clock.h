@@ -17,7 +17,10 @@ struct cm_clock {
 /* The real wall clock (CLOCK_REALTIME). Immutable; shared by everyone. */
 extern const struct cm_clock cm_clock_real;
 
-static inline double cm_clock_now(const struct cm_clock *c) { return c->now(c); }
+static inline double cm_clock_now(const struct cm_clock *c)
+{
+    return c->now(c);
+}
 
 /* A clock that only moves when told to. Embed it; pass &fake.clock where a clock is wanted. */
 struct cm_fake_clock {

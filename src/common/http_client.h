@@ -24,8 +24,8 @@ struct cm_http_client;
 struct cm_http_call;
 
 struct cm_http_response {
-    long status;          /* 0 if no response arrived */
-    const char *body;     /* whole body for plain calls (NUL-terminated), NULL for streams */
+    long status;      /* 0 if no response arrived */
+    const char *body; /* whole body for plain calls (NUL-terminated), NULL for streams */
     size_t body_len;
     /* Header lookup, case-insensitive; NULL if absent. Valid during the callback only. */
     const struct cm_http_call *call;
@@ -44,17 +44,17 @@ typedef int (*cm_http_headers_cb)(void *arg, const struct cm_http_response *resp
 typedef int (*cm_http_data_cb)(void *arg, const void *data, size_t len);
 
 struct cm_http_request_opts {
-    const char *method;        /* "GET" or "POST" */
-    const char *url;           /* "http://host:port/path" */
+    const char *method;         /* "GET" or "POST" */
+    const char *url;            /* "http://host:port/path" */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
-    const void *body;          /* copied */
+    const void *body;           /* copied */
     size_t body_len;
-    double timeout_secs;       /* whole-call timeout; 0 = none (streams) */
-    double connect_timeout_secs; /* 0 = 10 s */
-    size_t max_body;           /* plain calls: cap on the collected body; 0 = 4 MiB */
+    double timeout_secs;           /* whole-call timeout; 0 = none (streams) */
+    double connect_timeout_secs;   /* 0 = 10 s */
+    size_t max_body;               /* plain calls: cap on the collected body; 0 = 4 MiB */
     cm_http_headers_cb on_headers; /* set both to make a streaming call */
     cm_http_data_cb on_data;
-    cm_http_done_cb on_done;   /* required */
+    cm_http_done_cb on_done; /* required */
     void *arg;
 };
 

@@ -13,9 +13,15 @@
 static enum cm_log_level log_level = CM_LOG_INFO;
 static FILE *log_file;
 
-void cm_log_set_level(enum cm_log_level level) { log_level = level; }
+void cm_log_set_level(enum cm_log_level level)
+{
+    log_level = level;
+}
 
-void cm_log_set_file(FILE *f) { log_file = f; }
+void cm_log_set_file(FILE *f)
+{
+    log_file = f;
+}
 
 int cm_log_parse_level(const char *text, enum cm_log_level *out)
 {
@@ -40,8 +46,8 @@ void cm_log(enum cm_log_level level, const char *module, const char *fmt, ...)
     localtime_r(&tv.tv_sec, &tm);
     char line[4096];
     int n = snprintf(line, sizeof line, "%c%02d%02d %02d:%02d:%02d.%06ld %d %s] ", "DIWE"[level],
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (long)tv.tv_usec, (int)getpid(), module);
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec,
+                     (int)getpid(), module);
     va_list ap;
     va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)

@@ -86,7 +86,10 @@ void cm_resources_subtract(struct cm_resources *dst, const struct cm_resources *
 /* True if every part of b is in a. */
 bool cm_resources_contains(const struct cm_resources *a, const struct cm_resources *b);
 bool cm_resources_equal(const struct cm_resources *a, const struct cm_resources *b);
-static inline bool cm_resources_empty(const struct cm_resources *r) { return r->n == 0; }
+static inline bool cm_resources_empty(const struct cm_resources *r)
+{
+    return r->n == 0;
+}
 
 /* Sum of the scalar named name over all roles, in milli-units (0 if absent). */
 int64_t cm_resources_scalar(const struct cm_resources *r, const char *name);
