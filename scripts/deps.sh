@@ -4,7 +4,7 @@
 set -euo pipefail
 
 CMESOS_PACKAGES=(
-  gcc make cmake pkg-config
+  gcc libc6-dev make cmake pkg-config
   protobuf-c-compiler libprotobuf-c-dev
   libevent-dev libcurl4-openssl-dev libjansson-dev
   clang-format curl procps ca-certificates
