@@ -6,8 +6,10 @@ set -euo pipefail
 CMESOS_PACKAGES=(
   gcc libc6-dev make cmake pkg-config
   protobuf-c-compiler libprotobuf-c-dev
-  libevent-dev libcurl4-openssl-dev libjansson-dev
+  libevent-dev libcurl4-openssl-dev libjansson-dev libzookeeper-mt-dev
+  zookeeper
   clang-format curl procps ca-certificates
+  tar gzip bzip2 xz-utils unzip zip
 )
 
 missing=()

@@ -29,6 +29,7 @@
 #include "mesos/v1/executor/executor.pb-c.h"
 #include "paths.h"
 #include "pbjson.h"
+#include "util.h"
 
 #define MOD "agent"
 #define MAX_RECORD (16u * 1024u * 1024u)
@@ -39,50 +40,6 @@
 extern char **environ;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s ? s : "");
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        abort();
-    return s;
-}
-
-/* Deep copy through the wire form: simple, and the result frees like any unpacked message. */
-static void *pb_dup(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        abort();
-    protobuf_c_message_pack(m, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-    free(buf);
-    if (!copy)
-        abort();
-    return copy;
-}
 
 static void pb_free(void *m)
 {
@@ -95,26 +52,11 @@ static double now(const struct cm_agent *a)
     return cm_clock_now(a->clock);
 }
 
-bool cm_agent_task_state_terminal(Mesos__V1__TaskState s)
-{
-    switch (s) {
-    case MESOS__V1__TASK_STATE__TASK_FINISHED:
-    case MESOS__V1__TASK_STATE__TASK_FAILED:
-    case MESOS__V1__TASK_STATE__TASK_KILLED:
-    case MESOS__V1__TASK_STATE__TASK_ERROR:
-    case MESOS__V1__TASK_STATE__TASK_LOST:
-    case MESOS__V1__TASK_STATE__TASK_DROPPED:
-    case MESOS__V1__TASK_STATE__TASK_GONE:
-    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR: return true;
-    default: return false;
-    }
-}
-
 /* ---- bounded FIFO ----------------------------------------------------------------------- */
 
 void cm_ring_init(struct cm_ring *r, size_t cap, void (*free_fn)(void *))
 {
-    r->v = xcalloc(cap, sizeof *r->v);
+    r->v = cm_xcalloc(cap, sizeof *r->v);
     r->cap = cap;
     r->n = 0;
     r->start = 0;
@@ -160,6 +102,63 @@ static void task_free(void *p)
     free(t);
 }
 
+/* ---- sandboxes: /files attachments and GC ----------------------------------------------- */
+
+static char *sandbox_virtual(const struct agent_executor *e, const char *run)
+{
+    return cm_xasprintf("/frameworks/%s/executors/%s/runs/%s", e->framework->id, e->id, run);
+}
+
+/* The sandbox is browsable under its real path and both virtual paths (protocol doc §4.6). */
+static void sandbox_attach(struct cm_agent *a, struct agent_executor *e)
+{
+    if (!a->files || !e->directory)
+        return;
+    char *v1 = sandbox_virtual(e, e->container_id), *v2 = sandbox_virtual(e, "latest");
+    cm_files_attach(a->files, e->directory, e->directory);
+    cm_files_attach(a->files, e->directory, v1);
+    cm_files_attach(a->files, e->directory, v2);
+    free(v1);
+    free(v2);
+}
+
+/* Only the attachments that still point at this run: a newer run of the same executor id
+ * owns "latest" now. */
+static void sandbox_detach(struct cm_agent *a, struct agent_executor *e)
+{
+    if (!a || !a->files || !e->directory || !e->framework)
+        return;
+    char *v1 = sandbox_virtual(e, e->container_id), *v2 = sandbox_virtual(e, "latest");
+    cm_files_detach(a->files, e->directory, e->directory);
+    cm_files_detach(a->files, v1, e->directory);
+    cm_files_detach(a->files, v2, e->directory);
+    free(v1);
+    free(v2);
+}
+
+/* The whole executor directory (every run and runs/latest) goes after --gc_delay. */
+static void sandbox_schedule_gc(struct cm_agent *a, struct agent_executor *e)
+{
+    if (!a->gc || !e->directory || !a->agent_id)
+        return;
+    char *dir =
+        cm_paths_executor_dir(a->flags->work_dir, a->agent_id, e->framework->id, e->id, NULL);
+    if (dir)
+        cm_gc_schedule(a->gc, a->flags->gc_delay, dir);
+    free(dir);
+}
+
+/* A new run of an executor id whose directory is waiting for GC keeps it. */
+static void sandbox_unschedule_gc(struct cm_agent *a, const char *fid, const char *eid)
+{
+    if (!a->gc || !a->agent_id)
+        return;
+    char *dir = cm_paths_executor_dir(a->flags->work_dir, a->agent_id, fid, eid, NULL);
+    if (dir)
+        cm_gc_unschedule(a->gc, dir);
+    free(dir);
+}
+
 static void executor_free(void *p)
 {
     struct agent_executor *e = p;
@@ -171,12 +170,14 @@ static void executor_free(void *p)
         event_free(e->registration_timer);
     if (e->shutdown_timer)
         event_free(e->shutdown_timer);
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &e->tasks);
+    cm_fetch_cancel(e->fetch);
+    sandbox_detach(e->agent, e);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
     struct agent_task *t;
-    while ((t = cm_hmap_iter_next(&it, NULL)))
+    while ((t = cm_strmap_iter_value(&it, NULL)))
         task_free(t);
-    cm_hmap_cleanup(&e->tasks);
+    cm_strmap_cleanup(&e->tasks);
     cm_ring_cleanup(&e->completed_tasks);
     cm_resources_cleanup(&e->resources);
     pb_free(e->info);
@@ -191,13 +192,13 @@ static void framework_free(void *p)
     struct agent_framework *f = p;
     if (!f)
         return;
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &f->executors);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &f->executors);
     struct agent_executor *e;
-    while ((e = cm_hmap_iter_next(&it, NULL)))
+    while ((e = cm_strmap_iter_value(&it, NULL)))
         executor_free(e);
-    cm_hmap_cleanup(&f->executors);
-    cm_hmap_cleanup(&f->task_index);
+    cm_strmap_cleanup(&f->executors);
+    cm_strmap_cleanup(&f->task_index);
     cm_ring_cleanup(&f->completed_executors);
     pb_free(f->info);
     free(f->id);
@@ -245,7 +246,7 @@ static void post_call(struct cm_agent *a, Cmesos__Internal__AgentCall *call)
     if (!buf)
         abort();
     protobuf_c_message_pack(&call->base, buf);
-    char *sid = xasprintf("Mesos-Stream-Id: %s", a->stream_id);
+    char *sid = cm_xasprintf("Mesos-Stream-Id: %s", a->stream_id);
     const char *headers[] = {"Content-Type: application/x-protobuf",
                              "Accept: application/x-protobuf", sid, NULL};
     struct cm_http_request_opts o = {
@@ -354,18 +355,56 @@ static void count_terminal(struct cm_agent *a, Mesos__V1__TaskState s)
 /* Takes ownership of status (a complete message with uuid). Records it on the task (if the
  * agent knows the task) and queues it in the status update manager. Returns the manager's
  * result (CM_EEXIST for a duplicate). */
+/* A task that died because its container hit a limit (the kernel OOM-killed it) is reported
+ * with the limitation's reason and message, as Mesos does, instead of the executor's "killed
+ * by signal". Checked when the update arrives, while the container's cgroups still exist. */
+static void apply_limitation(struct cm_agent *a, struct agent_executor *e,
+                             Mesos__V1__TaskStatus *status)
+{
+    char msg[256];
+    double mem_mb = 0;
+    if (cm_containerizer_limitation(a->containerizer, e->container_id, msg, sizeof msg, &mem_mb) !=
+        CM_LIMITATION_MEMORY)
+        return;
+    status->state = MESOS__V1__TASK_STATE__TASK_FAILED;
+    status->has_reason = 1;
+    status->reason = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
+    status->has_source = 1;
+    status->source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT;
+    free(status->message);
+    status->message = cm_xstrdup(msg);
+    if (!status->limitation) {
+        Mesos__V1__TaskResourceLimitation *l = cm_xcalloc(1, sizeof *l);
+        mesos__v1__task_resource_limitation__init(l);
+        Mesos__V1__Resource *r = cm_xcalloc(1, sizeof *r);
+        mesos__v1__resource__init(r);
+        r->name = cm_xstrdup("mem");
+        r->type = MESOS__V1__VALUE__TYPE__SCALAR;
+        r->scalar = cm_xcalloc(1, sizeof *r->scalar);
+        mesos__v1__value__scalar__init(r->scalar);
+        r->scalar->value = mem_mb;
+        l->n_resources = 1;
+        l->resources = cm_xcalloc(1, sizeof *l->resources);
+        l->resources[0] = r;
+        status->limitation = l;
+    }
+}
+
 static int handle_update(struct cm_agent *a, const char *framework_id, struct agent_executor *e,
                          Mesos__V1__TaskStatus *status)
 {
+    if (e && e->pid > 0 && status->state == MESOS__V1__TASK_STATE__TASK_FAILED &&
+        !(status->has_source && status->source == MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT))
+        apply_limitation(a, e, status);
     if (!status->agent_id && a->agent_id) {
-        status->agent_id = xcalloc(1, sizeof *status->agent_id);
+        status->agent_id = cm_xcalloc(1, sizeof *status->agent_id);
         mesos__v1__agent_id__init(status->agent_id);
-        status->agent_id->value = xstrdup(a->agent_id);
+        status->agent_id->value = cm_xstrdup(a->agent_id);
     }
     if (!status->executor_id && e) {
-        status->executor_id = xcalloc(1, sizeof *status->executor_id);
+        status->executor_id = cm_xcalloc(1, sizeof *status->executor_id);
         mesos__v1__executor_id__init(status->executor_id);
-        status->executor_id->value = xstrdup(e->id);
+        status->executor_id->value = cm_xstrdup(e->id);
     }
     if (!status->has_timestamp) {
         status->has_timestamp = 1;
@@ -373,11 +412,11 @@ static int handle_update(struct cm_agent *a, const char *framework_id, struct ag
     }
     int rc = cm_sum_update(a->sum, framework_id, e ? e->id : NULL, status);
     if (rc == 0) {
-        struct agent_task *t = e ? cm_hmap_get(&e->tasks, status->task_id->value) : NULL;
+        struct agent_task *t = e ? cm_strmap_get(&e->tasks, status->task_id->value) : NULL;
         if (t) {
-            bool was_terminal = cm_agent_task_state_terminal(t->state);
+            bool was_terminal = cm_task_state_terminal(t->state);
             t->state = status->state;
-            if (!was_terminal && cm_agent_task_state_terminal(t->state))
+            if (!was_terminal && cm_task_state_terminal(t->state))
                 count_terminal(a, t->state);
             if (t->nstatuses == MAX_STATUSES_PER_TASK) {
                 /* Keep the first (STARTING) and the newest ones. */
@@ -388,8 +427,8 @@ static int handle_update(struct cm_agent *a, const char *framework_id, struct ag
             t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
             if (!t->statuses)
                 abort();
-            t->statuses[t->nstatuses++] = pb_dup(&status->base);
-        } else if (cm_agent_task_state_terminal(status->state)) {
+            t->statuses[t->nstatuses++] = cm_pb_dup(&status->base);
+        } else if (cm_task_state_terminal(status->state)) {
             count_terminal(a, status->state);
         }
     }
@@ -402,13 +441,13 @@ static void agent_update(struct cm_agent *a, const char *framework_id, struct ag
                          const char *task_id, Mesos__V1__TaskState state,
                          Mesos__V1__TaskStatus__Reason reason, const char *message)
 {
-    Mesos__V1__TaskStatus *s = xcalloc(1, sizeof *s);
+    Mesos__V1__TaskStatus *s = cm_xcalloc(1, sizeof *s);
     mesos__v1__task_status__init(s);
-    s->task_id = xcalloc(1, sizeof *s->task_id);
+    s->task_id = cm_xcalloc(1, sizeof *s->task_id);
     mesos__v1__task_id__init(s->task_id);
-    s->task_id->value = xstrdup(task_id);
+    s->task_id->value = cm_xstrdup(task_id);
     s->state = state;
-    s->message = xstrdup(message);
+    s->message = cm_xstrdup(message);
     s->has_source = 1;
     s->source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT;
     s->has_reason = 1;
@@ -430,34 +469,35 @@ static void agent_update(struct cm_agent *a, const char *framework_id, struct ag
 
 static void maybe_remove_framework(struct cm_agent *a, struct agent_framework *f)
 {
-    if (cm_hmap_count(&f->executors) != 0)
+    if (cm_strmap_count(&f->executors) != 0)
         return;
     CM_INFO(MOD, "Framework '%s' has no executors left; moving it to completed", f->id);
-    cm_hmap_del(&a->frameworks, f->id);
+    cm_strmap_remove(&a->frameworks, f->id);
     cm_ring_push(&a->completed_frameworks, f);
 }
 
 static void maybe_remove_executor(struct cm_agent *a, struct agent_executor *e)
 {
-    if (e->state != EXECUTOR_TERMINATED || cm_hmap_count(&e->tasks) != 0)
+    if (e->state != EXECUTOR_TERMINATED || cm_strmap_count(&e->tasks) != 0)
         return;
     struct agent_framework *f = e->framework;
     if (e->stream) {
         cm_http_stream_end(e->stream);
         e->stream = NULL;
     }
-    cm_hmap_del(&f->executors, e->id);
+    cm_strmap_remove(&f->executors, e->id);
+    sandbox_schedule_gc(a, e);
     cm_ring_push(&f->completed_executors, e);
     maybe_remove_framework(a, f);
 }
 
 static void complete_task(struct cm_agent *a, struct agent_framework *f, const char *task_id)
 {
-    struct agent_executor *e = cm_hmap_get(&f->task_index, task_id);
+    struct agent_executor *e = cm_strmap_get(&f->task_index, task_id);
     if (!e)
         return;
-    struct agent_task *t = cm_hmap_del(&e->tasks, task_id);
-    cm_hmap_del(&f->task_index, task_id);
+    struct agent_task *t = cm_strmap_remove(&e->tasks, task_id);
+    cm_strmap_remove(&f->task_index, task_id);
     if (t)
         cm_ring_push(&e->completed_tasks, t);
     maybe_remove_executor(a, e);
@@ -465,8 +505,19 @@ static void complete_task(struct cm_agent *a, struct agent_framework *f, const c
 
 /* ---- executors: launch, kill, reap ------------------------------------------------------ */
 
+static void fetch_aborted(struct cm_agent *a, struct agent_executor *e);
+
 static void executor_kill(struct cm_agent *a, struct agent_executor *e)
 {
+    if (e->fetch) {
+        /* Still fetching: there is no process yet, so stopping the fetch ends the executor. */
+        CM_INFO(MOD, "Cancelling the fetch of executor '%s' of framework '%s'", e->id,
+                e->framework->id);
+        cm_fetch_cancel(e->fetch);
+        e->fetch = NULL;
+        fetch_aborted(a, e);
+        return;
+    }
     if (e->pid <= 0)
         return;
     int rc = cm_containerizer_kill(a->containerizer, e->container_id, SIGKILL);
@@ -516,7 +567,7 @@ static void registration_timeout_cb(evutil_socket_t fd, short what, void *arg)
             e->framework->id, buf);
     e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_REGISTRATION_TIMEOUT;
     free(e->failure_message);
-    e->failure_message = xasprintf("Executor did not register within %s", buf);
+    e->failure_message = cm_xasprintf("Executor did not register within %s", buf);
     e->state = EXECUTOR_TERMINATING;
     executor_kill(e->agent, e);
 }
@@ -527,13 +578,13 @@ static void complete_all_tasks(struct cm_agent *a, struct agent_executor *e)
 {
     struct agent_framework *f = e->framework;
     cm_sum_drop_framework(a->sum, f->id);
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &e->tasks);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
     struct agent_task *t;
     const char *tid;
-    while ((t = cm_hmap_iter_next(&it, &tid))) {
-        cm_hmap_del(&f->task_index, tid);
-        cm_hmap_del(&e->tasks, tid);
+    while ((t = cm_strmap_iter_value(&it, &tid))) {
+        cm_strmap_remove(&f->task_index, tid);
+        cm_strmap_remove(&e->tasks, tid);
         cm_ring_push(&e->completed_tasks, t);
     }
 }
@@ -542,7 +593,14 @@ static void executor_exited(struct cm_agent *a, struct agent_executor *e, int st
 {
     char key[32];
     snprintf(key, sizeof key, "%d", (int)e->pid);
-    cm_hmap_del(&a->executors_by_pid, key);
+    cm_strmap_remove(&a->executors_by_pid, key);
+    char limit_msg[256];
+    if (cm_containerizer_limitation(a->containerizer, e->container_id, limit_msg, sizeof limit_msg,
+                                    NULL) == CM_LIMITATION_MEMORY) {
+        e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
+        free(e->failure_message);
+        e->failure_message = cm_xstrdup(limit_msg);
+    }
     cm_containerizer_reaped(a->containerizer, e->container_id);
     e->pid = 0;
     e->wait_status = status;
@@ -565,15 +623,16 @@ static void executor_exited(struct cm_agent *a, struct agent_executor *e, int st
         snprintf(how, sizeof how, "terminated (wait status %d)", status);
     CM_INFO(MOD, "Executor '%s' of framework '%s' %s", e->id, e->framework->id, how);
 
-    char *msg = e->failure_message ? xstrdup(e->failure_message) : xasprintf("Executor %s", how);
+    char *msg =
+        e->failure_message ? cm_xstrdup(e->failure_message) : cm_xasprintf("Executor %s", how);
     /* Collect first: agent_update does not change the table, but keep it obviously safe. */
-    size_t n = cm_hmap_count(&e->tasks), k = 0;
-    char **ids = xcalloc(n + 1, sizeof *ids);
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &e->tasks);
+    size_t n = cm_strmap_count(&e->tasks), k = 0;
+    char **ids = cm_xcalloc(n + 1, sizeof *ids);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
     struct agent_task *t;
-    while ((t = cm_hmap_iter_next(&it, NULL)))
-        if (!cm_agent_task_state_terminal(t->state))
+    while ((t = cm_strmap_iter_value(&it, NULL)))
+        if (!cm_task_state_terminal(t->state))
             ids[k++] = t->info->task_id->value;
     for (size_t i = 0; i < k; i++)
         agent_update(a, e->framework->id, e, ids[i], MESOS__V1__TASK_STATE__TASK_FAILED,
@@ -614,9 +673,11 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
             break;
         char key[32];
         snprintf(key, sizeof key, "%d", (int)pid);
-        struct agent_executor *e = cm_hmap_get(&a->executors_by_pid, key);
+        struct agent_executor *e = cm_strmap_get(&a->executors_by_pid, key);
         if (e)
             executor_exited(a, e, status);
+        else if (a->fetcher)
+            cm_fetcher_reaped(a->fetcher, pid, status); /* an extractor (tar, unzip, gzip) */
     }
 }
 
@@ -625,26 +686,26 @@ static Mesos__V1__ExecutorInfo *
 command_executor_info(struct cm_agent *a, const Mesos__V1__TaskInfo *task, const char *framework_id,
                       struct cm_resources *exec_resources, const char *alloc_role)
 {
-    Mesos__V1__ExecutorInfo *info = xcalloc(1, sizeof *info);
+    Mesos__V1__ExecutorInfo *info = cm_xcalloc(1, sizeof *info);
     mesos__v1__executor_info__init(info);
     info->has_type = 1;
     info->type = MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT;
-    info->executor_id = xcalloc(1, sizeof *info->executor_id);
+    info->executor_id = cm_xcalloc(1, sizeof *info->executor_id);
     mesos__v1__executor_id__init(info->executor_id);
-    info->executor_id->value = xstrdup(task->task_id->value);
-    info->framework_id = xcalloc(1, sizeof *info->framework_id);
+    info->executor_id->value = cm_xstrdup(task->task_id->value);
+    info->framework_id = cm_xcalloc(1, sizeof *info->framework_id);
     mesos__v1__framework_id__init(info->framework_id);
-    info->framework_id->value = xstrdup(framework_id);
+    info->framework_id->value = cm_xstrdup(framework_id);
 
     const Mesos__V1__CommandInfo *tc = task->command;
     char *shown;
     if (!tc->has_shell || tc->shell) {
-        shown = xstrdup(tc->value ? tc->value : "");
+        shown = cm_xstrdup(tc->value ? tc->value : "");
     } else {
         size_t cap = 3;
         for (size_t i = 0; i < tc->n_arguments; i++)
             cap += strlen(tc->arguments[i]) + 2;
-        shown = xcalloc(1, cap);
+        shown = cm_xcalloc(1, cap);
         strcat(shown, "[");
         for (size_t i = 0; i < tc->n_arguments; i++) {
             if (i)
@@ -655,47 +716,47 @@ command_executor_info(struct cm_agent *a, const Mesos__V1__TaskInfo *task, const
     }
     if (strlen(shown) > 15) {
         shown[12] = '\0';
-        char *t = xasprintf("%s...", shown);
+        char *t = cm_xasprintf("%s...", shown);
         free(shown);
         shown = t;
     }
-    info->name =
-        xasprintf("Command Executor (Task: %s) (Command: sh -c '%s')", task->task_id->value, shown);
+    info->name = cm_xasprintf("Command Executor (Task: %s) (Command: sh -c '%s')",
+                              task->task_id->value, shown);
     free(shown);
-    info->source = xstrdup(task->task_id->value);
+    info->source = cm_xstrdup(task->task_id->value);
 
-    Mesos__V1__CommandInfo *cmd = xcalloc(1, sizeof *cmd);
+    Mesos__V1__CommandInfo *cmd = cm_xcalloc(1, sizeof *cmd);
     mesos__v1__command_info__init(cmd);
-    cmd->value = xasprintf("%s/mesos-executor", a->launcher_dir);
+    cmd->value = cm_xasprintf("%s/mesos-executor", a->launcher_dir);
     cmd->has_shell = 1;
     cmd->shell = 0;
     cmd->n_arguments = 2;
-    cmd->arguments = xcalloc(2, sizeof *cmd->arguments);
-    cmd->arguments[0] = xstrdup("mesos-executor");
-    cmd->arguments[1] = xasprintf("--launcher_dir=%s", a->launcher_dir);
+    cmd->arguments = cm_xcalloc(2, sizeof *cmd->arguments);
+    cmd->arguments[0] = cm_xstrdup("mesos-executor");
+    cmd->arguments[1] = cm_xasprintf("--launcher_dir=%s", a->launcher_dir);
     if (tc->n_uris) {
         cmd->n_uris = tc->n_uris;
-        cmd->uris = xcalloc(tc->n_uris, sizeof *cmd->uris);
+        cmd->uris = cm_xcalloc(tc->n_uris, sizeof *cmd->uris);
         for (size_t i = 0; i < tc->n_uris; i++)
-            cmd->uris[i] = pb_dup(&tc->uris[i]->base);
+            cmd->uris[i] = cm_pb_dup(&tc->uris[i]->base);
     }
     if (tc->environment)
-        cmd->environment = pb_dup(&tc->environment->base);
+        cmd->environment = cm_pb_dup(&tc->environment->base);
     if (tc->user)
-        cmd->user = xstrdup(tc->user);
+        cmd->user = cm_xstrdup(tc->user);
     info->command = cmd;
     if (task->labels)
-        info->labels = pb_dup(&task->labels->base);
+        info->labels = cm_pb_dup(&task->labels->base);
     if (task->discovery)
-        info->discovery = pb_dup(&task->discovery->base);
+        info->discovery = cm_pb_dup(&task->discovery->base);
 
     Mesos__V1__Resource **pb = NULL;
     size_t npb = 0;
     cm_resources_to_proto(exec_resources, alloc_role, &pb, &npb);
     info->n_resources = npb;
-    info->resources = xcalloc(npb ? npb : 1, sizeof *info->resources);
+    info->resources = cm_xcalloc(npb ? npb : 1, sizeof *info->resources);
     for (size_t i = 0; i < npb; i++)
-        info->resources[i] = pb_dup(&pb[i]->base);
+        info->resources[i] = cm_pb_dup(&pb[i]->base);
     cm_resources_proto_free(pb, npb);
     return info;
 }
@@ -709,6 +770,77 @@ static const char *task_allocation_role(const Mesos__V1__TaskInfo *task,
     if (fi->n_roles > 0)
         return fi->roles[0];
     return fi->role ? fi->role : "*";
+}
+
+/* The executor could not be started (sandbox, fetch or launch): its task fails. */
+static void launch_failed(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
+                          const char *message)
+{
+    const char *tid = t->info->task_id->value;
+    CM_ERROR(MOD, "Task '%s' of framework '%s': %s", tid, e->framework->id, message);
+    a->metrics.container_launch_errors++;
+    t->queued = false;
+    agent_update(a, e->framework->id, e, tid, MESOS__V1__TASK_STATE__TASK_FAILED,
+                 MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, message);
+    e->state = EXECUTOR_TERMINATED;
+    /* The task stays until its TASK_FAILED is acknowledged, then the executor completes. */
+}
+
+static struct agent_task *queued_task(struct agent_executor *e)
+{
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
+    struct agent_task *t;
+    while ((t = cm_strmap_iter_value(&it, NULL)))
+        if (t->queued && !cm_task_state_terminal(t->state))
+            return t;
+    return NULL;
+}
+
+static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t);
+
+static void fetch_done(void *arg, int err, const char *message)
+{
+    struct agent_executor *e = arg;
+    struct cm_agent *a = e->agent;
+    e->fetch = NULL;
+    struct agent_task *t = queued_task(e);
+    if (!t) {
+        fetch_aborted(a, e);
+        return;
+    }
+    if (err) {
+        launch_failed(a, e, t, message);
+        return;
+    }
+    CM_INFO(MOD, "Fetched the URIs of executor '%s' of framework '%s'", e->id, e->framework->id);
+    launch_executor(a, e, t);
+}
+
+static void start_fetch(struct cm_agent *a, struct agent_executor *e)
+{
+    const Mesos__V1__CommandInfo *c = e->info->command;
+    const char *user = c->user ? c->user : e->framework->info->user;
+    CM_INFO(MOD, "Fetching %zu URI(s) for executor '%s' of framework '%s' into %s", c->n_uris,
+            e->id, e->framework->id, e->directory);
+    e->fetch = cm_fetcher_fetch(a->fetcher, c->uris, c->n_uris, e->directory, user, fetch_done, e);
+}
+
+/* The fetch was stopped (kill, framework shutdown): the executor ends without a process. */
+static void fetch_aborted(struct cm_agent *a, struct agent_executor *e)
+{
+    e->state = EXECUTOR_TERMINATED;
+    struct agent_task *t;
+    while ((t = queued_task(e))) {
+        t->queued = false;
+        agent_update(a, e->framework->id, e, t->info->task_id->value,
+                     MESOS__V1__TASK_STATE__TASK_KILLED,
+                     MESOS__V1__TASK_STATUS__REASON__REASON_TASK_KILLED_DURING_LAUNCH,
+                     "Task killed while its URIs were being fetched");
+    }
+    if (e->framework->shutting_down)
+        complete_all_tasks(a, e);
+    maybe_remove_executor(a, e);
 }
 
 static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
@@ -731,13 +863,13 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                                     : "Task has neither 'command' nor 'executor'");
         return;
     }
-    struct agent_framework *f = cm_hmap_get(&a->frameworks, fid);
-    if (f && cm_hmap_get(&f->task_index, tid)) {
+    struct agent_framework *f = cm_strmap_get(&a->frameworks, fid);
+    if (f && cm_strmap_get(&f->task_index, tid)) {
         CM_WARN(MOD, "Ignoring RUN_TASK for task '%s' of framework '%s': already running", tid,
                 fid);
         return;
     }
-    if (f && cm_hmap_get(&f->executors, tid)) {
+    if (f && cm_strmap_get(&f->executors, tid)) {
         agent_update(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
                      MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
                      "An executor with the task's id is already running");
@@ -753,27 +885,27 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         return;
     }
     if (!f) {
-        f = xcalloc(1, sizeof *f);
-        f->id = xstrdup(fid);
-        f->info = pb_dup(&fi->base);
-        cm_hmap_init(&f->executors);
-        cm_hmap_init(&f->task_index);
+        f = cm_xcalloc(1, sizeof *f);
+        f->id = cm_xstrdup(fid);
+        f->info = cm_pb_dup(&fi->base);
+        cm_strmap_init(&f->executors);
+        cm_strmap_init(&f->task_index);
         cm_ring_init(&f->completed_executors, CM_AGENT_MAX_COMPLETED_EXECUTORS, executor_free);
-        cm_hmap_put(&a->frameworks, fid, f);
+        cm_strmap_put(&a->frameworks, fid, f);
     } else {
         pb_free(f->info);
-        f->info = pb_dup(&fi->base);
+        f->info = cm_pb_dup(&fi->base);
     }
 
     const char *role = task_allocation_role(task, fi);
-    struct agent_executor *e = xcalloc(1, sizeof *e);
+    struct agent_executor *e = cm_xcalloc(1, sizeof *e);
     e->agent = a;
     e->framework = f;
-    e->id = xstrdup(tid);
+    e->id = cm_xstrdup(tid);
     e->state = EXECUTOR_REGISTERING;
     e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED;
     e->shutdown_grace = a->flags->executor_shutdown_grace_period;
-    cm_hmap_init(&e->tasks);
+    cm_strmap_init(&e->tasks);
     cm_ring_init(&e->completed_tasks, CM_AGENT_MAX_COMPLETED_TASKS, task_free);
     cm_resources_init(&e->resources);
     cm_uuid_string(e->container_id);
@@ -791,24 +923,43 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     cm_resources_cleanup(&overhead);
     cm_resources_cleanup(&task_res);
 
-    struct agent_task *t = xcalloc(1, sizeof *t);
+    struct agent_task *t = cm_xcalloc(1, sizeof *t);
     t->executor = e;
-    t->info = pb_dup(&task->base);
+    t->info = cm_pb_dup(&task->base);
     t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
     t->queued = true;
-    cm_hmap_put(&e->tasks, tid, t);
-    cm_hmap_put(&f->executors, e->id, e);
-    cm_hmap_put(&f->task_index, tid, e);
+    cm_strmap_put(&e->tasks, tid, t);
+    cm_strmap_put(&f->executors, e->id, e);
+    cm_strmap_put(&f->task_index, tid, e);
 
+    sandbox_unschedule_gc(a, fid, e->id);
     int rc = cm_paths_create_sandbox(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id,
                                      &e->directory, &why);
-    char **env = NULL;
-    char *out_path = NULL, *err_path = NULL;
     if (rc != 0) {
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s",
                  rc == CM_EINVAL ? why : cm_strerror(rc));
-        goto fail;
+        launch_failed(a, e, t, whybuf);
+        return;
     }
+    sandbox_attach(a, e);
+    if (e->info->command->n_uris > 0 && a->fetcher) {
+        /* The task stays STAGING while its URIs are fetched; the executor starts after. */
+        start_fetch(a, e);
+        return;
+    }
+    launch_executor(a, e, t);
+}
+
+/* Starts the executor of e in its ready (created, fetched) sandbox; a failure fails t. */
+static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
+{
+    const Mesos__V1__FrameworkInfo *fi = e->framework->info;
+    const char *fid = e->framework->id;
+    const char *tid = t->info->task_id->value;
+    char whybuf[256];
+    int rc;
+    char **env = NULL;
+    char *out_path = NULL, *err_path = NULL;
     struct cm_executor_env_params ep = {
         .framework_id = fid,
         .executor_id = e->id,
@@ -823,8 +974,8 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         .inherited = environ,
     };
     env = cm_executor_env_build(&ep);
-    out_path = xasprintf("%s/stdout", e->directory);
-    err_path = xasprintf("%s/stderr", e->directory);
+    out_path = cm_xasprintf("%s/stdout", e->directory);
+    err_path = cm_xasprintf("%s/stderr", e->directory);
     char *argv[] = {e->info->command->value, e->info->command->arguments[1], NULL};
     struct cm_launch_spec spec = {
         .container_id = e->container_id,
@@ -835,9 +986,11 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         .stderr_path = err_path,
         .resources = &e->resources,
     };
-    rc = cm_containerizer_launch(a->containerizer, &spec, &e->pid);
+    char lwhy[200] = "";
+    rc = cm_containerizer_launch(a->containerizer, &spec, &e->pid, lwhy, sizeof lwhy);
     if (rc != 0) {
-        snprintf(whybuf, sizeof whybuf, "Failed to launch the executor: %s", cm_strerror(rc));
+        snprintf(whybuf, sizeof whybuf, "Failed to launch the executor: %s",
+                 *lwhy ? lwhy : cm_strerror(rc));
         goto fail;
     }
     cm_executor_env_free(env);
@@ -845,7 +998,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     free(err_path);
     char key[32];
     snprintf(key, sizeof key, "%d", (int)e->pid);
-    cm_hmap_put(&a->executors_by_pid, key, e);
+    cm_strmap_put(&a->executors_by_pid, key, e);
     e->registration_timer = evtimer_new(a->base, registration_timeout_cb, e);
     double rt = a->flags->executor_registration_timeout;
     struct timeval tv = {(time_t)rt, (suseconds_t)((rt - (time_t)rt) * 1e6)};
@@ -871,16 +1024,16 @@ static void kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__Ki
 {
     const char *fid = k->framework_id->value;
     const char *tid = k->task_id->value;
-    struct agent_framework *f = cm_hmap_get(&a->frameworks, fid);
-    struct agent_executor *e = f ? cm_hmap_get(&f->task_index, tid) : NULL;
-    struct agent_task *t = e ? cm_hmap_get(&e->tasks, tid) : NULL;
+    struct agent_framework *f = cm_strmap_get(&a->frameworks, fid);
+    struct agent_executor *e = f ? cm_strmap_get(&f->task_index, tid) : NULL;
+    struct agent_task *t = e ? cm_strmap_get(&e->tasks, tid) : NULL;
     if (!t) {
         agent_update(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_LOST,
                      MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNKNOWN,
                      "Task unknown to the agent");
         return;
     }
-    if (cm_agent_task_state_terminal(t->state)) {
+    if (cm_task_state_terminal(t->state)) {
         CM_INFO(MOD, "Ignoring kill of terminal task '%s' of framework '%s'", tid, fid);
         return;
     }
@@ -940,10 +1093,10 @@ static void executor_stream_closed(struct cm_http_stream *stream, void *arg)
 
 static void send_launches(struct agent_executor *e)
 {
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &e->tasks);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
     struct agent_task *t;
-    while ((t = cm_hmap_iter_next(&it, NULL))) {
+    while ((t = cm_strmap_iter_value(&it, NULL))) {
         if (!t->queued)
             continue;
         t->queued = false;
@@ -1009,7 +1162,7 @@ static void handle_subscribe(struct cm_agent *a, struct cm_http_request *req,
         ack.has_type = 1;
         ack.type = MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED;
         ack.acknowledged = &ak;
-        handle_update(a, e->framework->id, e, pb_dup(&u->status->base));
+        handle_update(a, e->framework->id, e, cm_pb_dup(&u->status->base));
         executor_send(e, &ack);
     }
     send_launches(e);
@@ -1065,12 +1218,12 @@ void cm_agent_executor_api(struct cm_http_request *req, void *arg)
         cm_http_respond(req, 202, NULL, NULL, 0);
         goto out;
     }
-    struct agent_framework *f = cm_hmap_get(&a->frameworks, call->framework_id->value);
+    struct agent_framework *f = cm_strmap_get(&a->frameworks, call->framework_id->value);
     if (!f) {
         cm_http_respond_text(req, 400, "Framework cannot be found");
         goto out;
     }
-    struct agent_executor *e = cm_hmap_get(&f->executors, call->executor_id->value);
+    struct agent_executor *e = cm_strmap_get(&f->executors, call->executor_id->value);
     if (!e) {
         cm_http_respond_text(req, 400, "Executor cannot be found");
         goto out;
@@ -1093,7 +1246,7 @@ void cm_agent_executor_api(struct cm_http_request *req, void *arg)
         ack.has_type = 1;
         ack.type = MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED;
         ack.acknowledged = &ak;
-        int rc = handle_update(a, f->id, e, pb_dup(&s->base));
+        int rc = handle_update(a, f->id, e, cm_pb_dup(&s->base));
         if (rc == 0 || rc == CM_EEXIST)
             a->metrics.valid_status_updates += rc == 0;
         cm_http_respond(req, 202, NULL, NULL, 0);
@@ -1163,16 +1316,16 @@ static void handle_registered(struct cm_agent *a, const Cmesos__Internal__AgentE
     if (a->agent_id && strcmp(a->agent_id, r->agent_id->value) != 0)
         CM_WARN(MOD, "Master changed our id from '%s' to '%s'", a->agent_id, r->agent_id->value);
     free(a->agent_id);
-    a->agent_id = xstrdup(r->agent_id->value);
+    a->agent_id = cm_xstrdup(r->agent_id->value);
     a->ping_interval = r->has_ping_interval_seconds && r->ping_interval_seconds > 0
                            ? r->ping_interval_seconds
                            : 15;
     free(a->master_hostname);
     a->master_hostname = NULL;
     if (r->master_info)
-        a->master_hostname = xstrdup(r->master_info->hostname  ? r->master_info->hostname
-                                     : r->master_info->address ? r->master_info->address->ip
-                                                               : "");
+        a->master_hostname = cm_xstrdup(r->master_info->hostname  ? r->master_info->hostname
+                                        : r->master_info->address ? r->master_info->address->ip
+                                                                  : "");
     a->registered = true;
     a->backoff = a->flags->registration_backoff_factor;
     CM_INFO(MOD, "%s with master %s as agent '%s'", again ? "Re-registered" : "Registered",
@@ -1190,20 +1343,20 @@ static void send_pong(struct cm_agent *a)
 
 static void shutdown_framework(struct cm_agent *a, const char *fid)
 {
-    struct agent_framework *f = cm_hmap_get(&a->frameworks, fid);
+    struct agent_framework *f = cm_strmap_get(&a->frameworks, fid);
     if (!f)
         return;
     CM_INFO(MOD, "Shutting down framework '%s'", fid);
     f->shutting_down = true;
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &f->executors);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &f->executors);
     struct agent_executor *e;
-    while ((e = cm_hmap_iter_next(&it, NULL))) {
+    while ((e = cm_strmap_iter_value(&it, NULL))) {
         if (e->state == EXECUTOR_TERMINATED) {
             /* Already exited; only unacknowledged updates kept it here. */
             complete_all_tasks(a, e);
             maybe_remove_executor(a, e); /* may free f when it was the last executor */
-            if (!cm_hmap_get(&a->frameworks, fid))
+            if (!cm_strmap_get(&a->frameworks, fid))
                 return;
         } else {
             executor_shutdown(a, e);
@@ -1247,8 +1400,8 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
                     k->task_id->value, k->framework_id->value);
             break;
         }
-        if (done && cm_agent_task_state_terminal(st)) {
-            struct agent_framework *f = cm_hmap_get(&a->frameworks, k->framework_id->value);
+        if (done && cm_task_state_terminal(st)) {
+            struct agent_framework *f = cm_strmap_get(&a->frameworks, k->framework_id->value);
             if (f)
                 complete_task(a, f, k->task_id->value);
         }
@@ -1260,16 +1413,18 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
         break;
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_EXECUTOR: {
         const Cmesos__Internal__AgentEvent__ShutdownExecutor *s = ev->shutdown_executor;
-        struct agent_framework *f = s ? cm_hmap_get(&a->frameworks, s->framework_id->value) : NULL;
-        struct agent_executor *e = f ? cm_hmap_get(&f->executors, s->executor_id->value) : NULL;
+        struct agent_framework *f =
+            s ? cm_strmap_get(&a->frameworks, s->framework_id->value) : NULL;
+        struct agent_executor *e = f ? cm_strmap_get(&f->executors, s->executor_id->value) : NULL;
         if (e)
             executor_shutdown(a, e);
         break;
     }
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__FRAMEWORK_MESSAGE: {
         const Cmesos__Internal__AgentEvent__FrameworkMessage *m = ev->framework_message;
-        struct agent_framework *f = m ? cm_hmap_get(&a->frameworks, m->framework_id->value) : NULL;
-        struct agent_executor *e = f ? cm_hmap_get(&f->executors, m->executor_id->value) : NULL;
+        struct agent_framework *f =
+            m ? cm_strmap_get(&a->frameworks, m->framework_id->value) : NULL;
+        struct agent_executor *e = f ? cm_strmap_get(&f->executors, m->executor_id->value) : NULL;
         if (!e || !e->stream) {
             a->metrics.invalid_framework_messages++;
             CM_WARN(MOD, "Dropping framework message for unknown or unsubscribed executor");
@@ -1289,10 +1444,10 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
         const Mesos__V1__FrameworkInfo *fi =
             ev->update_framework ? ev->update_framework->framework_info : NULL;
         struct agent_framework *f =
-            fi && fi->id ? cm_hmap_get(&a->frameworks, fi->id->value) : NULL;
+            fi && fi->id ? cm_strmap_get(&a->frameworks, fi->id->value) : NULL;
         if (f) {
             pb_free(f->info);
-            f->info = pb_dup(&fi->base);
+            f->info = cm_pb_dup(&fi->base);
         }
         break;
     }
@@ -1328,13 +1483,18 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
 static int register_headers(void *arg, const struct cm_http_response *resp)
 {
     struct cm_agent *a = arg;
+    if (resp->status == 307) {
+        /* A standby master: a fixed --master follows its Location (the leader). */
+        cm_detector_redirect(a->detector, cm_http_response_header(resp, "Location"));
+        return 1;
+    }
     if (resp->status != 200) {
         CM_WARN(MOD, "Master refused registration with status %ld", resp->status);
         return 1;
     }
     const char *sid = cm_http_response_header(resp, "Mesos-Stream-Id");
     free(a->stream_id);
-    a->stream_id = sid ? xstrdup(sid) : NULL;
+    a->stream_id = sid ? cm_xstrdup(sid) : NULL;
     return 0;
 }
 
@@ -1374,7 +1534,7 @@ static void start_register(struct cm_agent *a)
         return;
     }
     free(a->master_url);
-    a->master_url = xasprintf("http://%s/master/api/v1/agent", leader);
+    a->master_url = cm_xasprintf("http://%s/master/api/v1/agent", leader);
     cm_recordio_decoder_cleanup(&a->decoder);
     cm_recordio_decoder_init(&a->decoder, MAX_RECORD);
 
@@ -1406,36 +1566,36 @@ static void start_register(struct cm_agent *a)
     reg.address_ip = a->ip;
 
     /* Re-registration: report what still runs here so the master keeps it. */
-    size_t nf = cm_hmap_count(&a->frameworks), ne = 0, nt = 0;
-    struct cm_hmap_iter fit, eit, tit;
+    size_t nf = cm_strmap_count(&a->frameworks), ne = 0, nt = 0;
+    struct cm_strmap_iter fit, eit, tit;
     struct agent_framework *f;
     struct agent_executor *e;
     struct agent_task *t;
-    cm_hmap_iter_init(&fit, &a->frameworks);
-    while ((f = cm_hmap_iter_next(&fit, NULL))) {
-        ne += cm_hmap_count(&f->executors);
-        cm_hmap_iter_init(&eit, &f->executors);
-        while ((e = cm_hmap_iter_next(&eit, NULL)))
-            nt += cm_hmap_count(&e->tasks);
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        ne += cm_strmap_count(&f->executors);
+        cm_strmap_iter_init(&eit, &f->executors);
+        while ((e = cm_strmap_iter_value(&eit, NULL)))
+            nt += cm_strmap_count(&e->tasks);
     }
-    Mesos__V1__FrameworkInfo **fv = xcalloc(nf + 1, sizeof *fv);
-    Mesos__V1__ExecutorInfo **ev = xcalloc(ne + 1, sizeof *ev);
-    Mesos__V1__Task **tv = xcalloc(nt + 1, sizeof *tv);
-    Mesos__V1__Task *tasks = xcalloc(nt + 1, sizeof *tasks);
-    Mesos__V1__FrameworkID *fids = xcalloc(nt + 1, sizeof *fids);
-    Mesos__V1__ExecutorID *eids = xcalloc(nt + 1, sizeof *eids);
+    Mesos__V1__FrameworkInfo **fv = cm_xcalloc(nf + 1, sizeof *fv);
+    Mesos__V1__ExecutorInfo **ev = cm_xcalloc(ne + 1, sizeof *ev);
+    Mesos__V1__Task **tv = cm_xcalloc(nt + 1, sizeof *tv);
+    Mesos__V1__Task *tasks = cm_xcalloc(nt + 1, sizeof *tasks);
+    Mesos__V1__FrameworkID *fids = cm_xcalloc(nt + 1, sizeof *fids);
+    Mesos__V1__ExecutorID *eids = cm_xcalloc(nt + 1, sizeof *eids);
     size_t fi = 0, ei = 0, ti = 0;
     if (a->agent_id) {
         aid2.value = a->agent_id;
         call.agent_id = &aid2;
-        cm_hmap_iter_init(&fit, &a->frameworks);
-        while ((f = cm_hmap_iter_next(&fit, NULL))) {
+        cm_strmap_iter_init(&fit, &a->frameworks);
+        while ((f = cm_strmap_iter_value(&fit, NULL))) {
             fv[fi++] = f->info;
-            cm_hmap_iter_init(&eit, &f->executors);
-            while ((e = cm_hmap_iter_next(&eit, NULL))) {
+            cm_strmap_iter_init(&eit, &f->executors);
+            while ((e = cm_strmap_iter_value(&eit, NULL))) {
                 ev[ei++] = e->info;
-                cm_hmap_iter_init(&tit, &e->tasks);
-                while ((t = cm_hmap_iter_next(&tit, NULL))) {
+                cm_strmap_iter_init(&tit, &e->tasks);
+                while ((t = cm_strmap_iter_value(&tit, NULL))) {
                     Mesos__V1__Task *pt = &tasks[ti];
                     mesos__v1__task__init(pt);
                     pt->name = t->info->name;
@@ -1512,6 +1672,25 @@ static void start_register(struct cm_agent *a)
     }
 }
 
+/* The detector saw a new leading master (or none): drop the old stream and re-register with
+ * our id at once, so that a failover costs no back-off. */
+static void on_leader_changed(void *arg, const char *leader)
+{
+    struct cm_agent *a = arg;
+    if (a->register_call) {
+        cm_http_call_cancel(a->register_call);
+        a->register_call = NULL;
+    }
+    if (a->registered) {
+        a->registered = false;
+        cm_sum_set_connected(a->sum, false);
+    }
+    a->backoff = a->flags->registration_backoff_factor > 0 ? a->flags->registration_backoff_factor
+                                                            : 1;
+    if (leader && a->register_timer)
+        schedule_register(a, 0);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1538,12 +1717,12 @@ static char *default_launcher_dir(void)
     char buf[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0)
-        return xstrdup(".");
+        return cm_xstrdup(".");
     buf[n] = '\0';
     char *slash = strrchr(buf, '/');
     if (slash && slash != buf)
         *slash = '\0';
-    return xstrdup(buf);
+    return cm_xstrdup(buf);
 }
 
 /* The advertised IP: --advertise_ip, else --ip unless it is 0.0.0.0, else what the hostname
@@ -1551,9 +1730,9 @@ static char *default_launcher_dir(void)
 static char *pick_ip(const struct cm_agent_flags *fl)
 {
     if (fl->advertise_ip && *fl->advertise_ip)
-        return xstrdup(fl->advertise_ip);
+        return cm_xstrdup(fl->advertise_ip);
     if (fl->ip && *fl->ip && strcmp(fl->ip, "0.0.0.0") != 0)
-        return xstrdup(fl->ip);
+        return cm_xstrdup(fl->ip);
     char host[256];
     if (gethostname(host, sizeof host) == 0) {
         host[sizeof host - 1] = '\0';
@@ -1563,23 +1742,74 @@ static char *pick_ip(const struct cm_agent_flags *fl)
             const struct sockaddr_in *sin = (const struct sockaddr_in *)res->ai_addr;
             inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
             freeaddrinfo(res);
-            return xstrdup(ip);
+            return cm_xstrdup(ip);
         }
     }
-    return xstrdup("127.0.0.1");
+    return cm_xstrdup("127.0.0.1");
 }
 
 static char *pick_hostname(const struct cm_agent_flags *fl, const char *ip)
 {
     if (fl->hostname && *fl->hostname)
-        return xstrdup(fl->hostname);
+        return cm_xstrdup(fl->hostname);
     struct sockaddr_in sin = {.sin_family = AF_INET};
     char host[NI_MAXHOST];
     if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1 &&
         getnameinfo((struct sockaddr *)&sin, sizeof sin, host, sizeof host, NULL, 0, NI_NAMEREQD) ==
             0)
-        return xstrdup(host);
-    return xstrdup(ip);
+        return cm_xstrdup(host);
+    return cm_xstrdup(ip);
+}
+
+/* /files (with the agent log at /slave/log when there is --log_dir), the fetcher and the
+ * sandbox GC. */
+static int setup_sandbox_services(struct cm_agent *a, char *why, size_t whylen)
+{
+    const struct cm_agent_flags *fl = a->flags;
+    int rc;
+    a->files = cm_files_new();
+    cm_files_routes(a->files, a->http);
+    if (fl->log_dir && *fl->log_dir) {
+        if ((rc = cm_paths_mkdirs(fl->log_dir, 0755)) != 0)
+            return cm_fail(rc, why, whylen, "Failed to create log_dir '%s': %s", fl->log_dir,
+                           cm_strerror(rc));
+        char *path = cm_xasprintf("%s/mesos-agent.log", fl->log_dir);
+        a->log_file = fopen(path, "ae");
+        if (!a->log_file) {
+            rc = cm_fail(-errno, why, whylen, "Failed to open '%s': %s", path, strerror(errno));
+            free(path);
+            return rc;
+        }
+        setvbuf(a->log_file, NULL, _IOLBF, 0);
+        cm_log_set_file(a->log_file);
+        cm_files_attach(a->files, path, "/slave/log");
+        CM_INFO(MOD, "Logging to %s", path);
+        free(path);
+    }
+    if (fl->gc_disk_headroom < 0 || fl->gc_disk_headroom > 1)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'gc_disk_headroom' must be in [0, 1]");
+    char *cache_dir = fl->fetcher_cache_dir && *fl->fetcher_cache_dir
+                          ? cm_xstrdup(fl->fetcher_cache_dir)
+                          : cm_xasprintf("%s/fetch", fl->work_dir);
+    struct cm_fetcher_config fc = {
+        .cache_dir = cache_dir,
+        .cache_size = fl->fetcher_cache_size,
+        .stall_timeout = fl->fetcher_stall_timeout,
+        .total_timeout = fl->fetcher_timeout,
+        .frameworks_home = fl->frameworks_home,
+    };
+    rc = cm_fetcher_new(a->base, a->client, &fc, &a->fetcher, why, whylen);
+    free(cache_dir);
+    if (rc != 0)
+        return rc;
+    struct cm_gc_config gc = {
+        .delay = fl->gc_delay,
+        .headroom = fl->gc_disk_headroom,
+        .disk_watch_interval = fl->disk_watch_interval,
+        .work_dir = fl->work_dir,
+    };
+    a->gc = cm_gc_new(a->base, a->clock, &gc);
+    return 0;
 }
 
 unsigned cm_agent_port(const struct cm_agent *agent)
@@ -1592,15 +1822,15 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
 {
     *out = NULL;
     int rc;
-    struct cm_agent *a = xcalloc(1, sizeof *a);
+    struct cm_agent *a = cm_xcalloc(1, sizeof *a);
     a->base = base;
     a->flags = flags;
     a->clock = clock;
     a->start_time = cm_clock_now(clock);
     a->backoff = flags->registration_backoff_factor > 0 ? flags->registration_backoff_factor : 1;
     cm_resources_init(&a->total);
-    cm_hmap_init(&a->frameworks);
-    cm_hmap_init(&a->executors_by_pid);
+    cm_strmap_init(&a->frameworks);
+    cm_strmap_init(&a->executors_by_pid);
     cm_ring_init(&a->completed_frameworks, CM_AGENT_MAX_COMPLETED_FRAMEWORKS, framework_free);
     cm_recordio_decoder_init(&a->decoder, MAX_RECORD);
 
@@ -1608,8 +1838,9 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
         rc = cm_fail(CM_EINVAL, why, whylen, "Flag 'work_dir' is required");
         goto fail;
     }
-    if ((rc = cm_detector_new(flags->master, &a->detector, why, whylen)) != 0)
+    if ((rc = cm_detector_new(base, flags->master, &a->detector, why, whylen)) != 0)
         goto fail;
+    cm_detector_watch(a->detector, on_leader_changed, a);
     if (flags->default_role && cm_role_validate(flags->default_role, NULL) != 0) {
         rc = cm_fail(CM_EINVAL, why, whylen, "Flag 'default_role': invalid role '%s'",
                      flags->default_role);
@@ -1635,11 +1866,30 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
             goto fail;
         }
     }
-    if ((rc = cm_containerizer_new(flags->isolation, &a->containerizer, why, whylen)) != 0)
-        goto fail;
-    a->launcher_dir = flags->launcher_dir && *flags->launcher_dir ? xstrdup(flags->launcher_dir)
+    {
+        char *runtime = cm_xasprintf("%s/runtime/containers", flags->work_dir);
+        struct cm_containerizer_options co = {
+            .isolation = flags->isolation,
+            .launcher = flags->launcher,
+            .cgroups_hierarchy = flags->cgroups_hierarchy,
+            .cgroups_root = flags->cgroups_root,
+            .cgroups_enable_cfs = flags->cgroups_enable_cfs,
+            .cgroups_limit_swap = flags->cgroups_limit_swap,
+            .cgroups_max_pids = flags->cgroups_max_pids > 0 ? (uint64_t)flags->cgroups_max_pids : 0,
+            .runtime_dir = runtime,
+        };
+        rc = cm_containerizer_new(&co, &a->containerizer, why, whylen);
+        free(runtime);
+        if (rc != 0)
+            goto fail;
+        if (strncmp(cm_containerizer_describe(a->containerizer), "Falling back", 12) == 0)
+            CM_WARN(MOD, "%s", cm_containerizer_describe(a->containerizer));
+        else
+            CM_INFO(MOD, "%s", cm_containerizer_describe(a->containerizer));
+    }
+    a->launcher_dir = flags->launcher_dir && *flags->launcher_dir ? cm_xstrdup(flags->launcher_dir)
                                                                   : default_launcher_dir();
-    a->bind_ip = xstrdup(flags->ip && *flags->ip ? flags->ip : "0.0.0.0");
+    a->bind_ip = cm_xstrdup(flags->ip && *flags->ip ? flags->ip : "0.0.0.0");
     a->ip = pick_ip(flags);
     a->hostname = pick_hostname(flags, a->ip);
     if (flags->port < 0 || flags->port > 65535) {
@@ -1658,9 +1908,9 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
                      cm_strerror(rc));
         goto fail;
     }
-    a->pid = xasprintf("slave(1)@%s:%u", a->ip, (unsigned)a->port);
+    a->pid = cm_xasprintf("slave(1)@%s:%u", a->ip, (unsigned)a->port);
     if (flags->port_file && *flags->port_file) {
-        char *tmp = xasprintf("%s.tmp", flags->port_file);
+        char *tmp = cm_xasprintf("%s.tmp", flags->port_file);
         FILE *fp = fopen(tmp, "w");
         if (!fp || fprintf(fp, "%u\n", (unsigned)a->port) < 0 || fclose(fp) != 0 ||
             rename(tmp, flags->port_file) != 0) {
@@ -1684,6 +1934,8 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
         rc = cm_fail(-ENOMEM, why, whylen, "Failed to set up the event loop");
         goto fail;
     }
+    if ((rc = setup_sandbox_services(a, why, whylen)) != 0)
+        goto fail;
     char *res_text = cm_resources_format(&a->total);
     CM_INFO(MOD, "Agent %s (%s) started with resources %s; launcher_dir %s", a->pid, a->hostname,
             res_text, a->launcher_dir);
@@ -1701,10 +1953,10 @@ void cm_agent_free(struct cm_agent *a)
     if (!a)
         return;
     /* Without checkpointing nothing could recover these executors: take them down with us. */
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &a->executors_by_pid);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &a->executors_by_pid);
     struct agent_executor *e;
-    while ((e = cm_hmap_iter_next(&it, NULL))) {
+    while ((e = cm_strmap_iter_value(&it, NULL))) {
         if (e->pid > 0) {
             CM_INFO(MOD, "Killing executor '%s' (pid %d) on shutdown", e->id, (int)e->pid);
             cm_containerizer_kill(a->containerizer, e->container_id, SIGKILL);
@@ -1713,15 +1965,24 @@ void cm_agent_free(struct cm_agent *a)
             e->pid = 0;
         }
     }
-    cm_hmap_cleanup(&a->executors_by_pid);
+    cm_strmap_cleanup(&a->executors_by_pid);
     /* Streams first (their close callbacks point into executors), then the state. */
-    cm_hmap_iter_init(&it, &a->frameworks);
+    cm_strmap_iter_init(&it, &a->frameworks);
     struct agent_framework *f;
-    while ((f = cm_hmap_iter_next(&it, NULL)))
+    while ((f = cm_strmap_iter_value(&it, NULL)))
         framework_free(f);
-    cm_hmap_cleanup(&a->frameworks);
+    cm_strmap_cleanup(&a->frameworks);
     cm_ring_cleanup(&a->completed_frameworks);
+    /* After the executors (they cancel their fetches and detach their paths), before the
+     * HTTP client the fetcher downloads with. */
+    cm_fetcher_free(a->fetcher);
+    cm_gc_free(a->gc);
     cm_http_server_free(a->http);
+    cm_files_free(a->files);
+    if (a->log_file) {
+        cm_log_set_file(NULL);
+        fclose(a->log_file);
+    }
     cm_http_client_free(a->client);
     if (a->register_timer)
         event_free(a->register_timer);

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "clock.h"
 #include "flags.h"
@@ -41,12 +42,33 @@ struct cm_agent_flags {
     double executor_registration_timeout;
     double executor_shutdown_grace_period;
     char *executor_environment_variables;
-    char *isolation;
+    char *isolation; /* NULL = the best default the machine allows (containerizer.h) */
+    char *launcher;  /* linux | posix; NULL = by isolation */
+    char *cgroups_hierarchy;
+    char *cgroups_root;
+    bool cgroups_enable_cfs;
+    bool cgroups_limit_swap;
+    long cgroups_max_pids;
     char *logging_level;
     double registration_backoff_factor;
     bool version;
+    /* Fetcher (fetcher.h), sandbox GC (gc.h) and /files (files.h). */
+    char *fetcher_cache_dir; /* NULL = <work_dir>/fetch */
+    uint64_t fetcher_cache_size;
+    double fetcher_stall_timeout;
+    double fetcher_timeout;
+    char *frameworks_home;
+    double gc_delay;
+    double gc_disk_headroom;
+    double disk_watch_interval;
+    char *log_dir;
+    /* Recovery (recover.h). */
+    char *recover; /* reconnect | cleanup */
+    bool strict;   /* recovery errors are fatal */
+    double executor_reregistration_timeout;
+    double recovery_timeout;
 
-    struct cm_flag table[24];
+    struct cm_flag table[56];
     size_t ntable;
 };
 

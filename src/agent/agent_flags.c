@@ -6,19 +6,13 @@
 #include "agent.h"
 #include "errors.h"
 
-#define SUMMARY "Usage: mesos-agent --master=HOST:PORT --work_dir=DIR [options]"
+#define SUMMARY "Usage: mesos-agent --master=HOST:PORT|zk://... --work_dir=DIR [options]"
 
 static void add(struct cm_agent_flags *f, const char *name, const char *alias,
                 enum cm_flag_type type, void *dst, const char *help, bool required)
 {
-    struct cm_flag *fl = &f->table[f->ntable++];
-    memset(fl, 0, sizeof *fl);
-    fl->name = name;
-    fl->alias = alias;
-    fl->type = type;
-    fl->dst = dst;
-    fl->help = help;
-    fl->required = required;
+    cm_flags_add(f->table, sizeof f->table / sizeof f->table[0], &f->ntable, name, alias, type, dst,
+                 help, required);
 }
 
 void cm_agent_flags_init(struct cm_agent_flags *f)
@@ -27,12 +21,16 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     f->ip = "0.0.0.0";
     f->port = 5051;
     f->default_role = "*";
-    f->isolation = "posix/cpu,posix/mem";
+    f->isolation = NULL; /* the containerizer picks the best the machine allows */
+    f->cgroups_hierarchy = "/sys/fs/cgroup";
+    f->cgroups_root = "mesos";
+    f->cgroups_max_pids = 4096;
     f->logging_level = "INFO";
     f->executor_registration_timeout = 60;
     f->executor_shutdown_grace_period = 5;
     f->registration_backoff_factor = 1;
-    add(f, "master", NULL, CM_FLAG_STRING, &f->master, "Master to register with: host:port", true);
+    add(f, "master", NULL, CM_FLAG_STRING, &f->master,
+        "Master to register with: host:port, zk://host:port,.../path or file:///path", true);
     add(f, "work_dir", NULL, CM_FLAG_STRING, &f->work_dir,
         "Directory for sandboxes and (later) checkpoints", true);
     add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on", false);
@@ -58,12 +56,83 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "executor_environment_variables", NULL, CM_FLAG_STRING,
         &f->executor_environment_variables,
         "JSON object of the environment given to executors (default: the agent's)", false);
-    add(f, "isolation", NULL, CM_FLAG_STRING, &f->isolation, "Isolators, comma separated", false);
+    add(f, "isolation", NULL, CM_FLAG_STRING, &f->isolation,
+        "Isolators, comma separated: posix/cpu, posix/mem, posix/disk, cgroups/cpu, cgroups/mem, "
+        "cgroups/pids, namespaces/pid, namespaces/ipc, namespaces/uts, filesystem/linux. "
+        "Default: cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid where the machine allows "
+        "it (root, cgroups v1 or v2), else posix/cpu,posix/mem (the agent logs the fallback)",
+        false);
+    add(f, "launcher", NULL, CM_FLAG_STRING, &f->launcher,
+        "linux (clone into namespaces) or posix (fork); default: linux when namespaces or "
+        "cgroups are used",
+        false);
+    add(f, "cgroups_hierarchy", NULL, CM_FLAG_STRING, &f->cgroups_hierarchy,
+        "Where the cgroup hierarchies are mounted", false);
+    add(f, "cgroups_root", NULL, CM_FLAG_STRING, &f->cgroups_root,
+        "Name of the cgroup under which containers' cgroups are created", false);
+    add(f, "cgroups_enable_cfs", NULL, CM_FLAG_BOOL, &f->cgroups_enable_cfs,
+        "Hard-limit cpu with a CFS quota of cpus * 100ms per 100ms (else shares only)", false);
+    add(f, "cgroups_limit_swap", NULL, CM_FLAG_BOOL, &f->cgroups_limit_swap,
+        "Limit memory + swap to the memory limit (no swap)", false);
+    add(f, "cgroups_max_pids", NULL, CM_FLAG_INT, &f->cgroups_max_pids,
+        "cmesos: pids.max of each container (cgroups/pids): the most processes and threads it "
+        "may have",
+        false);
     add(f, "logging_level", NULL, CM_FLAG_STRING, &f->logging_level,
         "INFO, WARNING or ERROR (also DEBUG)", false);
     add(f, "registration_backoff_factor", NULL, CM_FLAG_DURATION, &f->registration_backoff_factor,
         "Initial back-off of (re-)registration", false);
     add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit", false);
+
+    f->fetcher_cache_size = 2ull * 1024 * 1024 * 1024;
+    f->fetcher_stall_timeout = 60;
+    f->fetcher_timeout = 3600;
+    f->gc_delay = 7 * 86400;
+    f->gc_disk_headroom = 0.1;
+    f->disk_watch_interval = 60;
+    add(f, "fetcher_cache_dir", NULL, CM_FLAG_STRING, &f->fetcher_cache_dir,
+        "Directory of the fetcher cache (default: <work_dir>/fetch)", false);
+    add(f, "fetcher_cache_size", NULL, CM_FLAG_BYTES, &f->fetcher_cache_size,
+        "Size bound of the fetcher cache (least recently used entries are evicted)", false);
+    add(f, "fetcher_stall_timeout", NULL, CM_FLAG_DURATION, &f->fetcher_stall_timeout,
+        "A download that receives no data for this long fails", false);
+    add(f, "fetcher_timeout", NULL, CM_FLAG_DURATION, &f->fetcher_timeout,
+        "cmesos: the most a task's whole fetch may take before the task fails", false);
+    add(f, "frameworks_home", NULL, CM_FLAG_STRING, &f->frameworks_home,
+        "Directory that relative URI paths are resolved against", false);
+    add(f, "gc_delay", NULL, CM_FLAG_DURATION, &f->gc_delay,
+        "How long after its executor finished a sandbox is removed (sooner under disk pressure)",
+        false);
+    add(f, "gc_disk_headroom", NULL, CM_FLAG_DOUBLE, &f->gc_disk_headroom,
+        "Free disk fraction to keep: sandboxes older than gc_delay * max(0, 1 - headroom - "
+        "usage) are removed",
+        false);
+    add(f, "disk_watch_interval", NULL, CM_FLAG_DURATION, &f->disk_watch_interval,
+        "How often the disk usage of the work_dir file system is checked", false);
+    add(f, "log_dir", NULL, CM_FLAG_STRING, &f->log_dir,
+        "Directory of the agent's log file (mesos-agent.log; served at /files as /slave/log)",
+        false);
+
+    f->recover = "reconnect";
+    f->strict = true;
+    f->executor_reregistration_timeout = 2;
+    f->recovery_timeout = 15 * 60;
+    add(f, "recover", NULL, CM_FLAG_STRING, &f->recover,
+        "reconnect: re-attach to the executors of checkpointing frameworks after a restart; "
+        "cleanup: kill every old executor and start as a new agent",
+        false);
+    add(f, "strict", NULL, CM_FLAG_BOOL, &f->strict,
+        "Recovery errors (corrupt or unreadable checkpoints) are fatal; with --no-strict the "
+        "broken entry is skipped with an error log and everything else is recovered",
+        false);
+    add(f, "executor_reregistration_timeout", NULL, CM_FLAG_DURATION,
+        &f->executor_reregistration_timeout,
+        "How long recovered executors get to re-subscribe after an agent restart (max 15secs)",
+        false);
+    add(f, "recovery_timeout", NULL, CM_FLAG_DURATION, &f->recovery_timeout,
+        "How long executors of checkpointing frameworks keep trying to reconnect to a restarting "
+        "agent (MESOS_RECOVERY_TIMEOUT)",
+        false);
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

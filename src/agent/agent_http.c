@@ -4,7 +4,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "agent_internal.h"
@@ -12,6 +11,7 @@
 /* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
  * tooling, so we must read and write them. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include "metrics.h"
 #include "pbjson.h"
 
 static const char *state_name(Mesos__V1__TaskState s)
@@ -124,13 +124,13 @@ static json_t *executor_json(const struct cm_agent *a, const struct agent_framew
     if (e->info->labels && e->info->labels->n_labels)
         json_object_set_new(o, "labels", cm_pbjson_to_json(&e->info->labels->base));
     json_t *tasks = json_array(), *queued = json_array(), *completed = json_array();
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &e->tasks);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
     const struct agent_task *t;
-    while ((t = cm_hmap_iter_next(&it, NULL))) {
+    while ((t = cm_strmap_iter_value(&it, NULL))) {
         if (t->queued)
             json_array_append_new(queued, queued_task_json(a, t));
-        else if (cm_agent_task_state_terminal(t->state))
+        else if (cm_task_state_terminal(t->state))
             json_array_append_new(completed, task_json(a, f, t));
         else
             json_array_append_new(tasks, task_json(a, f, t));
@@ -165,10 +165,10 @@ static json_t *framework_json(const struct cm_agent *a, const struct agent_frame
         json_object_set_new(o, "role", json_string(fi->role ? fi->role : "*"));
     }
     json_t *ex = json_array(), *cex = json_array();
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &f->executors);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &f->executors);
     const struct agent_executor *e;
-    while ((e = cm_hmap_iter_next(&it, NULL)))
+    while ((e = cm_strmap_iter_value(&it, NULL)))
         json_array_append_new(ex, executor_json(a, f, e));
     for (size_t i = 0; i < f->completed_executors.n; i++)
         json_array_append_new(cex, executor_json(a, f, cm_ring_at(&f->completed_executors, i)));
@@ -180,13 +180,13 @@ static json_t *framework_json(const struct cm_agent *a, const struct agent_frame
 /* Resources of live executors (tasks plus executor overhead). */
 static void used_resources(const struct cm_agent *a, struct cm_resources *used)
 {
-    struct cm_hmap_iter fit, eit;
-    cm_hmap_iter_init(&fit, &a->frameworks);
+    struct cm_strmap_iter fit, eit;
+    cm_strmap_iter_init(&fit, &a->frameworks);
     const struct agent_framework *f;
-    while ((f = cm_hmap_iter_next(&fit, NULL))) {
-        cm_hmap_iter_init(&eit, &f->executors);
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        cm_strmap_iter_init(&eit, &f->executors);
         const struct agent_executor *e;
-        while ((e = cm_hmap_iter_next(&eit, NULL)))
+        while ((e = cm_strmap_iter_value(&eit, NULL)))
             if (e->state != EXECUTOR_TERMINATED)
                 cm_resources_add(used, &e->resources);
     }
@@ -264,10 +264,10 @@ static void state_handler(struct cm_http_request *req, void *arg)
     json_object_set_new(o, "flags", cm_flags_to_json(a->flags->table, a->flags->ntable));
 
     json_t *fws = json_array(), *cfws = json_array();
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &a->frameworks);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &a->frameworks);
     const struct agent_framework *f;
-    while ((f = cm_hmap_iter_next(&it, NULL)))
+    while ((f = cm_strmap_iter_value(&it, NULL)))
         json_array_append_new(fws, framework_json(a, f));
     for (size_t i = 0; i < a->completed_frameworks.n; i++)
         json_array_append_new(cfws, framework_json(a, cm_ring_at(&a->completed_frameworks, i)));
@@ -301,36 +301,31 @@ static void version_handler(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, o);
 }
 
-static void set_num(json_t *o, const char *name, double v)
-{
-    json_object_set_new(o, name, json_real(v));
-}
-
 static void metrics_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
     json_t *o = json_object();
     double t = cm_clock_now(a->clock);
-    set_num(o, "slave/uptime_secs", t - a->start_time);
-    set_num(o, "slave/registered", a->registered ? 1 : 0);
-    set_num(o, "slave/recovery_errors", 0);
-    set_num(o, "slave/frameworks_active", (double)cm_hmap_count(&a->frameworks));
+    cm_metrics_set(o, "slave/uptime_secs", t - a->start_time);
+    cm_metrics_set(o, "slave/registered", a->registered ? 1 : 0);
+    cm_metrics_set(o, "slave/recovery_errors", 0);
+    cm_metrics_set(o, "slave/frameworks_active", (double)cm_strmap_count(&a->frameworks));
 
     double registering = 0, running = 0, terminating = 0;
     double staging = 0, starting = 0, trunning = 0, killing = 0;
-    struct cm_hmap_iter fit, eit, tit;
+    struct cm_strmap_iter fit, eit, tit;
     const struct agent_framework *f;
     const struct agent_executor *e;
     const struct agent_task *tk;
-    cm_hmap_iter_init(&fit, &a->frameworks);
-    while ((f = cm_hmap_iter_next(&fit, NULL))) {
-        cm_hmap_iter_init(&eit, &f->executors);
-        while ((e = cm_hmap_iter_next(&eit, NULL))) {
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        cm_strmap_iter_init(&eit, &f->executors);
+        while ((e = cm_strmap_iter_value(&eit, NULL))) {
             registering += e->state == EXECUTOR_REGISTERING;
             running += e->state == EXECUTOR_RUNNING;
             terminating += e->state == EXECUTOR_TERMINATING;
-            cm_hmap_iter_init(&tit, &e->tasks);
-            while ((tk = cm_hmap_iter_next(&tit, NULL))) {
+            cm_strmap_iter_init(&tit, &e->tasks);
+            while ((tk = cm_strmap_iter_value(&tit, NULL))) {
                 staging += tk->state == MESOS__V1__TASK_STATE__TASK_STAGING;
                 starting += tk->state == MESOS__V1__TASK_STATE__TASK_STARTING;
                 trunning += tk->state == MESOS__V1__TASK_STATE__TASK_RUNNING;
@@ -338,66 +333,122 @@ static void metrics_handler(struct cm_http_request *req, void *arg)
             }
         }
     }
-    set_num(o, "slave/executors_registering", registering);
-    set_num(o, "slave/executors_running", running);
-    set_num(o, "slave/executors_terminating", terminating);
-    set_num(o, "slave/executors_terminated", a->metrics.executors_terminated);
-    set_num(o, "slave/executors_preempted", 0);
-    set_num(o, "slave/tasks_staging", staging);
-    set_num(o, "slave/tasks_starting", starting);
-    set_num(o, "slave/tasks_running", trunning);
-    set_num(o, "slave/tasks_killing", killing);
-    set_num(o, "slave/tasks_finished", a->metrics.tasks_finished);
-    set_num(o, "slave/tasks_failed", a->metrics.tasks_failed);
-    set_num(o, "slave/tasks_killed", a->metrics.tasks_killed);
-    set_num(o, "slave/tasks_lost", a->metrics.tasks_lost);
-    set_num(o, "slave/tasks_gone", a->metrics.tasks_gone);
-    set_num(o, "slave/valid_status_updates", a->metrics.valid_status_updates);
-    set_num(o, "slave/invalid_status_updates", a->metrics.invalid_status_updates);
-    set_num(o, "slave/valid_framework_messages", a->metrics.valid_framework_messages);
-    set_num(o, "slave/invalid_framework_messages", a->metrics.invalid_framework_messages);
-    set_num(o, "slave/container_launch_errors", a->metrics.container_launch_errors);
+    cm_metrics_set(o, "slave/executors_registering", registering);
+    cm_metrics_set(o, "slave/executors_running", running);
+    cm_metrics_set(o, "slave/executors_terminating", terminating);
+    cm_metrics_set(o, "slave/executors_terminated", a->metrics.executors_terminated);
+    cm_metrics_set(o, "slave/executors_preempted", 0);
+    cm_metrics_set(o, "slave/tasks_staging", staging);
+    cm_metrics_set(o, "slave/tasks_starting", starting);
+    cm_metrics_set(o, "slave/tasks_running", trunning);
+    cm_metrics_set(o, "slave/tasks_killing", killing);
+    cm_metrics_set(o, "slave/tasks_finished", a->metrics.tasks_finished);
+    cm_metrics_set(o, "slave/tasks_failed", a->metrics.tasks_failed);
+    cm_metrics_set(o, "slave/tasks_killed", a->metrics.tasks_killed);
+    cm_metrics_set(o, "slave/tasks_lost", a->metrics.tasks_lost);
+    cm_metrics_set(o, "slave/tasks_gone", a->metrics.tasks_gone);
+    cm_metrics_set(o, "slave/valid_status_updates", a->metrics.valid_status_updates);
+    cm_metrics_set(o, "slave/invalid_status_updates", a->metrics.invalid_status_updates);
+    cm_metrics_set(o, "slave/valid_framework_messages", a->metrics.valid_framework_messages);
+    cm_metrics_set(o, "slave/invalid_framework_messages", a->metrics.invalid_framework_messages);
+    cm_metrics_set(o, "slave/container_launch_errors", a->metrics.container_launch_errors);
+    if (a->fetcher) {
+        const struct cm_fetcher_metrics *fm = cm_fetcher_metrics(a->fetcher);
+        cm_metrics_set(o, "containerizer/fetcher/task_fetches_succeeded",
+                       fm->task_fetches_succeeded);
+        cm_metrics_set(o, "containerizer/fetcher/task_fetches_failed", fm->task_fetches_failed);
+        cm_metrics_set(o, "containerizer/fetcher/cache_size_total_bytes",
+                       (double)cm_fetcher_cache_total_bytes(a->fetcher));
+        cm_metrics_set(o, "containerizer/fetcher/cache_size_used_bytes",
+                       (double)cm_fetcher_cache_used_bytes(a->fetcher));
+    }
+    if (a->gc) {
+        const struct cm_gc_metrics *gm = cm_gc_metrics(a->gc);
+        cm_metrics_set(o, "gc/path_removals_succeeded", gm->path_removals_succeeded);
+        cm_metrics_set(o, "gc/path_removals_failed", gm->path_removals_failed);
+        cm_metrics_set(o, "gc/path_removals_pending", (double)cm_gc_pending(a->gc));
+    }
 
     struct cm_resources used;
     cm_resources_init(&used);
     used_resources(a, &used);
-    static const char *const names[] = {"cpus", "gpus", "mem", "disk"};
-    char key[64];
-    for (size_t i = 0; i < 4; i++) {
-        double tot = cm_scalar_to_double(cm_resources_scalar(&a->total, names[i]));
-        double u = cm_scalar_to_double(cm_resources_scalar(&used, names[i]));
-        snprintf(key, sizeof key, "slave/%s_total", names[i]);
-        set_num(o, key, tot);
-        snprintf(key, sizeof key, "slave/%s_used", names[i]);
-        set_num(o, key, u);
-        snprintf(key, sizeof key, "slave/%s_percent", names[i]);
-        set_num(o, key, tot > 0 ? u / tot : 0);
-        snprintf(key, sizeof key, "slave/%s_revocable_total", names[i]);
-        set_num(o, key, 0);
-        snprintf(key, sizeof key, "slave/%s_revocable_used", names[i]);
-        set_num(o, key, 0);
-        snprintf(key, sizeof key, "slave/%s_revocable_percent", names[i]);
-        set_num(o, key, 0);
-    }
+    cm_metrics_resources(o, "slave", &a->total, &used);
     cm_resources_cleanup(&used);
 
-    set_num(o, "system/cpus_total", (double)sysconf(_SC_NPROCESSORS_ONLN));
-    double load[3] = {0, 0, 0};
-    if (getloadavg(load, 3) < 0)
-        load[0] = load[1] = load[2] = 0;
-    set_num(o, "system/load_1min", load[0]);
-    set_num(o, "system/load_5min", load[1]);
-    set_num(o, "system/load_15min", load[2]);
-    struct sysinfo si;
-    if (sysinfo(&si) == 0) {
-        set_num(o, "system/mem_total_bytes", (double)si.totalram * si.mem_unit);
-        set_num(o, "system/mem_free_bytes", (double)si.freeram * si.mem_unit);
-    }
+    cm_metrics_system(o);
     cm_http_respond_json(req, 200, o);
+}
+
+/* ---- usage: /monitor/statistics and /containers ---------------------------------------- */
+
+/* One entry per live container (an executor whose process has not been reaped), read from its
+ * cgroups: a few small files each, no mount-table scans, so polling every second with a
+ * hundred containers stays cheap. container_id/executor_id filter when non-NULL. */
+static json_t *usage_entries(struct cm_agent *a, bool containers, const char *container_id,
+                             const char *executor_id)
+{
+    json_t *arr = json_array();
+    double ts = cm_clock_now(a->clock);
+    struct cm_strmap_iter fit;
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    struct agent_framework *f;
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        struct cm_strmap_iter eit;
+        cm_strmap_iter_init(&eit, &f->executors);
+        struct agent_executor *e;
+        while ((e = cm_strmap_iter_value(&eit, NULL))) {
+            if (e->pid <= 0)
+                continue;
+            if (container_id && strcmp(container_id, e->container_id) != 0)
+                continue;
+            if (executor_id && strcmp(executor_id, e->id) != 0)
+                continue;
+            json_t *stats = json_object();
+            if (cm_containerizer_usage(a->containerizer, e->container_id, ts, stats) != 0) {
+                json_decref(stats);
+                continue;
+            }
+            json_t *o = json_object();
+            json_object_set_new(o, "framework_id", json_string(f->id));
+            json_object_set_new(o, "executor_id", json_string(e->id));
+            json_object_set_new(o, "executor_name",
+                                json_string(e->info && e->info->name ? e->info->name : ""));
+            json_object_set_new(o, "source",
+                                json_string(e->info && e->info->source ? e->info->source : ""));
+            if (containers) {
+                json_object_set_new(o, "container_id", json_string(e->container_id));
+                json_t *st = json_object();
+                json_object_set_new(st, "container_id",
+                                    json_pack("{s:s}", "value", e->container_id));
+                json_object_set_new(st, "executor_pid", json_integer(e->pid));
+                json_object_set_new(o, "status", st);
+            }
+            json_object_set_new(o, "statistics", stats);
+            json_array_append_new(arr, o);
+        }
+    }
+    return arr;
+}
+
+static void statistics_handler(struct cm_http_request *req, void *arg)
+{
+    cm_http_respond_json(req, 200, usage_entries(arg, false, NULL, NULL));
+}
+
+static void containers_handler(struct cm_http_request *req, void *arg)
+{
+    char *cid = cm_http_request_query_param(req, "container_id");
+    char *eid = cm_http_request_query_param(req, "executor_id");
+    cm_http_respond_json(req, 200, usage_entries(arg, true, cid, eid));
+    free(cid);
+    free(eid);
 }
 
 void cm_agent_http_routes(struct cm_agent *a)
 {
+    cm_http_server_route(a->http, "/monitor/statistics", statistics_handler, a);
+    cm_http_server_route(a->http, "/monitor/statistics.json", statistics_handler, a);
+    cm_http_server_route(a->http, "/containers", containers_handler, a);
     cm_http_server_route(a->http, "/api/v1/executor", cm_agent_executor_api, a);
     cm_http_server_route(a->http, "/state", state_handler, a);
     cm_http_server_route(a->http, "/state.json", state_handler, a);

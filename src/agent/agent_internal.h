@@ -7,19 +7,24 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "agent.h"
 #include "containerizer/containerizer.h"
 #include "detect.h"
 #include "detector.h"
-#include "hmap.h"
+#include "fetcher.h"
+#include "files.h"
+#include "gc.h"
+#include "strmap.h"
 #include "http_client.h"
 #include "http_server.h"
 #include "mesos/v1/mesos.pb-c.h"
 #include "recordio.h"
 #include "resources.h"
 #include "status_update.h"
+#include "util.h"
 
 #define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
 #define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
@@ -62,7 +67,7 @@ struct agent_executor {
     enum executor_state state;
     struct cm_http_stream *stream; /* the SUBSCRIBE stream, NULL if none */
     int media;                     /* enum cm_media of the stream */
-    struct cm_hmap tasks;          /* task id -> struct agent_task (queued and launched) */
+    struct cm_strmap tasks;        /* task id -> struct agent_task (queued and launched) */
     struct cm_ring completed_tasks;
     struct cm_resources resources; /* executor + tasks */
     struct event *registration_timer;
@@ -70,14 +75,15 @@ struct agent_executor {
     Mesos__V1__TaskStatus__Reason failure_reason; /* for tasks failed when it exits */
     char *failure_message;
     double shutdown_grace;
+    struct cm_fetch *fetch; /* URIs being fetched before the launch, or NULL */
     struct cm_agent *agent;
 };
 
 struct agent_framework {
     char *id;
     Mesos__V1__FrameworkInfo *info; /* owned */
-    struct cm_hmap executors;       /* executor id -> struct agent_executor */
-    struct cm_hmap task_index;      /* task id -> struct agent_executor (live tasks) */
+    struct cm_strmap executors;     /* executor id -> struct agent_executor */
+    struct cm_strmap task_index;    /* task id -> struct agent_executor (live tasks) */
     struct cm_ring completed_executors;
     bool shutting_down; /* SHUTDOWN_FRAMEWORK seen: nobody will acknowledge its updates */
 };
@@ -101,6 +107,10 @@ struct cm_agent {
     struct cm_containerizer *containerizer;
     struct cm_sum *sum;
     struct cm_detector *detector;
+    struct cm_fetcher *fetcher;
+    struct cm_gc *gc;
+    struct cm_files *files;
+    FILE *log_file; /* --log_dir/mesos-agent.log, or NULL */
 
     char *bind_ip;
     char *ip; /* advertised */
@@ -125,9 +135,9 @@ struct cm_agent {
     double backoff;
     struct event *register_timer;
 
-    struct cm_hmap frameworks; /* framework id -> struct agent_framework */
+    struct cm_strmap frameworks; /* framework id -> struct agent_framework */
     struct cm_ring completed_frameworks;
-    struct cm_hmap executors_by_pid; /* "<pid>" -> struct agent_executor */
+    struct cm_strmap executors_by_pid; /* "<pid>" -> struct agent_executor */
 
     struct event *sigchld_event;
     struct event *tick_timer;
@@ -141,7 +151,6 @@ void cm_ring_cleanup(struct cm_ring *r);
 
 /* agent_http.c */
 void cm_agent_http_routes(struct cm_agent *agent);
-bool cm_agent_task_state_terminal(Mesos__V1__TaskState s);
 /* agent.c, used by agent_http.c */
 void cm_agent_executor_api(struct cm_http_request *req, void *arg);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "util.h"
 
 #define MB (1024ULL * 1024ULL)
 #define GB (1024ULL * MB)
@@ -91,22 +92,6 @@ done:
     return rc;
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = strndup(s, n);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        abort();
-    return p;
-}
-
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -123,7 +108,7 @@ static int parse_ranges(const char *text, Mesos__V1__Value__Ranges *ranges)
     size_t len = strlen(text);
     if (len < 2 || text[0] != '[' || text[len - 1] != ']')
         return -1;
-    char *body = xstrndup(text + 1, len - 2);
+    char *body = cm_xstrndup(text + 1, len - 2);
     int rc = 0;
     char *save = NULL;
     for (char *tok = strtok_r(body, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -145,7 +130,7 @@ static int parse_ranges(const char *text, Mesos__V1__Value__Ranges *ranges)
             rc = -1;
             break;
         }
-        Mesos__V1__Value__Range *r = xcalloc(1, sizeof *r);
+        Mesos__V1__Value__Range *r = cm_xcalloc(1, sizeof *r);
         mesos__v1__value__range__init(r);
         r->begin = b;
         r->end = e;
@@ -171,7 +156,7 @@ static int parse_one(const char *name, char *value, Mesos__V1__Attribute *a, cha
                        "Attribute '%s': SET values are not allowed for attributes", name);
     if (value[0] == '[') {
         a->type = MESOS__V1__VALUE__TYPE__RANGES;
-        a->ranges = xcalloc(1, sizeof *a->ranges);
+        a->ranges = cm_xcalloc(1, sizeof *a->ranges);
         mesos__v1__value__ranges__init(a->ranges);
         if (parse_ranges(value, a->ranges) != 0)
             return cm_fail(CM_EINVAL, why, whylen, "Bad ranges value for attribute '%s': %s", name,
@@ -184,7 +169,7 @@ static int parse_one(const char *name, char *value, Mesos__V1__Attribute *a, cha
     if (errno == 0 && *end == '\0' && isfinite(d) &&
         (isdigit((unsigned char)value[0]) || value[0] == '-' || value[0] == '.')) {
         a->type = MESOS__V1__VALUE__TYPE__SCALAR;
-        a->scalar = xcalloc(1, sizeof *a->scalar);
+        a->scalar = cm_xcalloc(1, sizeof *a->scalar);
         mesos__v1__value__scalar__init(a->scalar);
         a->scalar->value = d;
         return 0;
@@ -194,7 +179,7 @@ static int parse_one(const char *name, char *value, Mesos__V1__Attribute *a, cha
             return cm_fail(CM_EINVAL, why, whylen, "Attribute '%s' contains control characters",
                            name);
     a->type = MESOS__V1__VALUE__TYPE__TEXT;
-    a->text = xcalloc(1, sizeof *a->text);
+    a->text = cm_xcalloc(1, sizeof *a->text);
     mesos__v1__value__text__init(a->text);
     a->text->value = strdup(value);
     if (!a->text->value)
@@ -227,7 +212,7 @@ int cm_attributes_parse(struct cm_attributes *attrs, const char *text, char *why
             rc = cm_fail(CM_EINVAL, why, whylen, "Bad attribute: empty name");
             break;
         }
-        Mesos__V1__Attribute *a = xcalloc(1, sizeof *a);
+        Mesos__V1__Attribute *a = cm_xcalloc(1, sizeof *a);
         mesos__v1__attribute__init(a);
         attrs->v = realloc(attrs->v, (attrs->n + 1) * sizeof *attrs->v);
         if (!attrs->v)
@@ -264,7 +249,7 @@ json_t *cm_attributes_json(const struct cm_attributes *attrs)
             v = json_string(a->text->value);
         } else if (a->type == MESOS__V1__VALUE__TYPE__RANGES && a->ranges) {
             size_t cap = 3 + a->ranges->n_range * 48;
-            char *buf = xcalloc(1, cap);
+            char *buf = cm_xcalloc(1, cap);
             size_t off = 0;
             buf[off++] = '[';
             for (size_t j = 0; j < a->ranges->n_range; j++)

@@ -92,8 +92,12 @@ char **cm_executor_env_build(const struct cm_executor_env_params *p)
     cm_duration_format(p->shutdown_grace_period, buf, sizeof buf);
     env_set(&e, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", buf);
     if (p->checkpoint) {
-        env_set(&e, "MESOS_RECOVERY_TIMEOUT", "15mins");
-        env_set(&e, "MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs");
+        cm_duration_format(p->recovery_timeout > 0 ? p->recovery_timeout : 15 * 60, buf,
+                           sizeof buf);
+        env_set(&e, "MESOS_RECOVERY_TIMEOUT", buf);
+        cm_duration_format(p->subscription_backoff_max > 0 ? p->subscription_backoff_max : 2, buf,
+                           sizeof buf);
+        env_set(&e, "MESOS_SUBSCRIPTION_BACKOFF_MAX", buf);
     }
     env_set(&e, "LIBPROCESS_PORT", "0");
     if (!e.v) {

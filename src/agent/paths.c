@@ -8,28 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "ids.h"
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        abort();
-    return s;
-}
+#include "util.h"
 
 char *cm_paths_meta_dir(const char *work_dir)
 {
-    return xasprintf("%s/meta", work_dir);
+    return cm_xasprintf("%s/meta", work_dir);
 }
 
 static int check_ids(const char *const *ids, size_t n, const char **why)
@@ -51,8 +41,8 @@ char *cm_paths_executor_dir(const char *work_dir, const char *agent_id, const ch
     const char *ids[] = {agent_id, framework_id, executor_id};
     if (check_ids(ids, 3, why) != 0)
         return NULL;
-    return xasprintf("%s/slaves/%s/frameworks/%s/executors/%s", work_dir, agent_id, framework_id,
-                     executor_id);
+    return cm_xasprintf("%s/slaves/%s/frameworks/%s/executors/%s", work_dir, agent_id, framework_id,
+                        executor_id);
 }
 
 char *cm_paths_sandbox_dir(const char *work_dir, const char *agent_id, const char *framework_id,
@@ -61,8 +51,8 @@ char *cm_paths_sandbox_dir(const char *work_dir, const char *agent_id, const cha
     const char *ids[] = {agent_id, framework_id, executor_id, container_id};
     if (check_ids(ids, 4, why) != 0)
         return NULL;
-    return xasprintf("%s/slaves/%s/frameworks/%s/executors/%s/runs/%s", work_dir, agent_id,
-                     framework_id, executor_id, container_id);
+    return cm_xasprintf("%s/slaves/%s/frameworks/%s/executors/%s/runs/%s", work_dir, agent_id,
+                        framework_id, executor_id, container_id);
 }
 
 int cm_paths_mkdirs(const char *path, unsigned mode)
@@ -111,8 +101,8 @@ int cm_paths_create_sandbox(const char *work_dir, const char *agent_id, const ch
     }
     /* runs/latest is relative so the tree can be moved; replace it atomically via rename. */
     char *exec_dir = cm_paths_executor_dir(work_dir, agent_id, framework_id, executor_id, why);
-    char *tmp = xasprintf("%s/runs/.latest.tmp", exec_dir);
-    char *latest = xasprintf("%s/runs/latest", exec_dir);
+    char *tmp = cm_xasprintf("%s/runs/.latest.tmp", exec_dir);
+    char *latest = cm_xasprintf("%s/runs/latest", exec_dir);
     unlink(tmp);
     if (symlink(container_id, tmp) != 0 || rename(tmp, latest) != 0) {
         rc = -errno;
@@ -127,4 +117,106 @@ int cm_paths_create_sandbox(const char *work_dir, const char *agent_id, const ch
     }
     *out = dir;
     return 0;
+}
+
+/* ---- checkpoint layout ---- */
+
+char *cm_paths_meta_slaves_dir(const char *work_dir)
+{
+    return cm_xasprintf("%s/meta/slaves", work_dir);
+}
+
+char *cm_paths_meta_latest(const char *work_dir)
+{
+    return cm_xasprintf("%s/meta/slaves/latest", work_dir);
+}
+
+char *cm_paths_meta_agent_dir(const char *work_dir, const char *agent_id)
+{
+    const char *ids[] = {agent_id};
+    if (check_ids(ids, 1, NULL) != 0)
+        return NULL;
+    return cm_xasprintf("%s/meta/slaves/%s", work_dir, agent_id);
+}
+
+char *cm_paths_meta_agent_info(const char *work_dir, const char *agent_id)
+{
+    const char *ids[] = {agent_id};
+    if (check_ids(ids, 1, NULL) != 0)
+        return NULL;
+    return cm_xasprintf("%s/meta/slaves/%s/" CM_PATHS_AGENT_INFO, work_dir, agent_id);
+}
+
+char *cm_paths_meta_framework_dir(const char *work_dir, const char *agent_id, const char *fid)
+{
+    const char *ids[] = {agent_id, fid};
+    if (check_ids(ids, 2, NULL) != 0)
+        return NULL;
+    return cm_xasprintf("%s/meta/slaves/%s/frameworks/%s", work_dir, agent_id, fid);
+}
+
+char *cm_paths_meta_executor_dir(const char *work_dir, const char *agent_id, const char *fid,
+                                 const char *eid)
+{
+    const char *ids[] = {agent_id, fid, eid};
+    if (check_ids(ids, 3, NULL) != 0)
+        return NULL;
+    return cm_xasprintf("%s/meta/slaves/%s/frameworks/%s/executors/%s", work_dir, agent_id, fid,
+                        eid);
+}
+
+char *cm_paths_meta_run_dir(const char *work_dir, const char *agent_id, const char *fid,
+                            const char *eid, const char *cid)
+{
+    const char *ids[] = {agent_id, fid, eid, cid};
+    if (check_ids(ids, 4, NULL) != 0)
+        return NULL;
+    return cm_xasprintf("%s/meta/slaves/%s/frameworks/%s/executors/%s/runs/%s", work_dir, agent_id,
+                        fid, eid, cid);
+}
+
+char *cm_paths_meta_task_dir(const char *work_dir, const char *agent_id, const char *fid,
+                             const char *eid, const char *cid, const char *tid)
+{
+    const char *ids[] = {agent_id, fid, eid, cid, tid};
+    if (check_ids(ids, 5, NULL) != 0)
+        return NULL;
+    return cm_xasprintf("%s/meta/slaves/%s/frameworks/%s/executors/%s/runs/%s/tasks/%s", work_dir,
+                        agent_id, fid, eid, cid, tid);
+}
+
+static int rmtree_at(int dirfd_, const char *name)
+{
+    int rc = 0;
+    if (unlinkat(dirfd_, name, 0) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return -errno;
+    int fd = openat(dirfd_, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        int r = rmtree_at(dirfd(d), de->d_name);
+        if (r && !rc)
+            rc = r;
+    }
+    closedir(d);
+    if (unlinkat(dirfd_, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !rc)
+        rc = -errno;
+    return rc;
+}
+
+int cm_paths_rmtree(const char *path)
+{
+    return rmtree_at(AT_FDCWD, path);
 }

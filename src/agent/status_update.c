@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "errors.h"
-#include "hmap.h"
+#include "util.h"
+#include "strmap.h"
 
 struct pending {
     Mesos__V1__TaskStatus *status; /* owned copy */
@@ -24,14 +25,20 @@ struct stream {
     bool sent;       /* head has been sent at least once */
     double next_try; /* when to re-send the head */
     double interval; /* current back-off */
+    /* uuids the framework acknowledged (newest CM_SUM_MAX_ACKED), so an executor resending an
+     * update that was already acknowledged (e.g. after an agent restart) is a duplicate too. */
+    uint8_t (*acked)[16];
+    size_t nacked, acked_start;
 };
+
+#define CM_SUM_MAX_ACKED 256
 
 struct cm_sum {
     const struct cm_clock *clock;
     cm_sum_send_cb send;
     void *arg;
     bool connected;
-    struct cm_hmap streams; /* "<fid>\x01<tid>" -> struct stream */
+    struct cm_strmap streams; /* "<fid>\x01<tid>" -> struct stream */
 };
 
 static char *stream_key(const char *fid, const char *tid)
@@ -74,7 +81,7 @@ struct cm_sum *cm_sum_new(const struct cm_clock *clock, cm_sum_send_cb send, voi
     sum->clock = clock;
     sum->send = send;
     sum->arg = arg;
-    cm_hmap_init(&sum->streams);
+    cm_strmap_init(&sum->streams);
     return sum;
 }
 
@@ -87,6 +94,7 @@ static void stream_free(struct stream *st)
         free(p);
         p = next;
     }
+    free(st->acked);
     free(st->framework_id);
     free(st->executor_id);
     free(st->task_id);
@@ -97,12 +105,12 @@ void cm_sum_free(struct cm_sum *sum)
 {
     if (!sum)
         return;
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &sum->streams);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &sum->streams);
     struct stream *st;
-    while ((st = cm_hmap_iter_next(&it, NULL)))
+    while ((st = cm_strmap_iter_value(&it, NULL)))
         stream_free(st);
-    cm_hmap_cleanup(&sum->streams);
+    cm_strmap_cleanup(&sum->streams);
     free(sum);
 }
 
@@ -127,11 +135,12 @@ void cm_sum_set_connected(struct cm_sum *sum, bool connected)
     sum->connected = connected;
     if (!connected)
         return;
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &sum->streams);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &sum->streams);
     struct stream *st;
-    while ((st = cm_hmap_iter_next(&it, NULL)))
-        send_head(sum, st, true);
+    while ((st = cm_strmap_iter_value(&it, NULL)))
+        if (st->head)
+            send_head(sum, st, true);
 }
 
 int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *executor_id,
@@ -140,7 +149,7 @@ int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *exec
     if (!status->has_uuid || status->uuid.len != 16 || !status->task_id || !status->task_id->value)
         return CM_EINVAL;
     char *key = stream_key(framework_id, status->task_id->value);
-    struct stream *st = cm_hmap_get(&sum->streams, key);
+    struct stream *st = cm_strmap_get(&sum->streams, key);
     if (!st) {
         st = calloc(1, sizeof *st);
         if (!st)
@@ -148,8 +157,14 @@ int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *exec
         st->framework_id = xstrdup(framework_id);
         st->executor_id = xstrdup(executor_id);
         st->task_id = xstrdup(status->task_id->value);
-        cm_hmap_put(&sum->streams, key, st);
+        cm_strmap_put(&sum->streams, key, st);
     } else {
+        for (size_t i = 0; i < st->nacked; i++) {
+            if (memcmp(st->acked[i], status->uuid.data, 16) == 0) {
+                free(key);
+                return CM_EEXIST;
+            }
+        }
         for (struct pending *p = st->head; p; p = p->next) {
             if (p->status->uuid.len == 16 &&
                 memcmp(p->status->uuid.data, status->uuid.data, 16) == 0) {
@@ -179,7 +194,7 @@ int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char 
                        bool *stream_done)
 {
     char *key = stream_key(framework_id, task_id);
-    struct stream *st = cm_hmap_get(&sum->streams, key);
+    struct stream *st = cm_strmap_get(&sum->streams, key);
     int rc = CM_ENOTFOUND;
     if (!st || !st->head || uuid_len != 16 || st->head->status->uuid.len != 16 ||
         memcmp(st->head->status->uuid.data, uuid, 16) != 0)
@@ -191,15 +206,28 @@ int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char 
     st->count--;
     if (acked_state)
         *acked_state = p->status->state;
+    bool terminal = cm_task_state_terminal(p->status->state);
+    if (!st->acked)
+        st->acked = calloc(CM_SUM_MAX_ACKED, sizeof *st->acked);
+    if (!st->acked)
+        abort();
+    if (st->nacked < CM_SUM_MAX_ACKED) {
+        memcpy(st->acked[st->nacked++], uuid, 16);
+    } else {
+        memcpy(st->acked[st->acked_start], uuid, 16);
+        st->acked_start = (st->acked_start + 1) % CM_SUM_MAX_ACKED;
+    }
     protobuf_c_message_free_unpacked(&p->status->base, NULL);
     free(p);
     st->sent = false;
     if (stream_done)
         *stream_done = st->count == 0;
-    if (st->count == 0) {
-        cm_hmap_del(&sum->streams, key);
+    /* The stream (and its acknowledged uuids) lives until its terminal update is acknowledged
+     * or the task is removed. */
+    if (st->count == 0 && terminal) {
+        cm_strmap_remove(&sum->streams, key);
         stream_free(st);
-    } else if (sum->connected) {
+    } else if (st->count > 0 && sum->connected) {
         send_head(sum, st, true);
     }
     rc = 0;
@@ -213,10 +241,10 @@ void cm_sum_tick(struct cm_sum *sum)
     if (!sum->connected)
         return;
     double now = cm_clock_now(sum->clock);
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &sum->streams);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &sum->streams);
     struct stream *st;
-    while ((st = cm_hmap_iter_next(&it, NULL))) {
+    while ((st = cm_strmap_iter_value(&it, NULL))) {
         if (!st->head)
             continue;
         if (!st->sent)
@@ -230,7 +258,7 @@ size_t cm_sum_pending(const struct cm_sum *sum, const char *framework_id, const 
                       Mesos__V1__TaskState *head)
 {
     char *key = stream_key(framework_id, task_id);
-    struct stream *st = cm_hmap_get(&sum->streams, key);
+    struct stream *st = cm_strmap_get(&sum->streams, key);
     free(key);
     if (!st)
         return 0;
@@ -241,18 +269,33 @@ size_t cm_sum_pending(const struct cm_sum *sum, const char *framework_id, const 
 
 size_t cm_sum_streams(const struct cm_sum *sum)
 {
-    return cm_hmap_count(&sum->streams);
+    size_t n = 0;
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &sum->streams);
+    struct stream *st;
+    while ((st = cm_strmap_iter_value(&it, NULL)))
+        n += st->count > 0;
+    return n;
+}
+
+void cm_sum_remove_task(struct cm_sum *sum, const char *framework_id, const char *task_id)
+{
+    char *key = stream_key(framework_id, task_id);
+    struct stream *st = cm_strmap_remove(&sum->streams, key);
+    free(key);
+    if (st)
+        stream_free(st);
 }
 
 void cm_sum_drop_framework(struct cm_sum *sum, const char *framework_id)
 {
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &sum->streams);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &sum->streams);
     struct stream *st;
     const char *key;
-    while ((st = cm_hmap_iter_next(&it, &key))) {
+    while ((st = cm_strmap_iter_value(&it, &key))) {
         if (strcmp(st->framework_id, framework_id) == 0) {
-            cm_hmap_del(&sum->streams, key);
+            cm_strmap_remove(&sum->streams, key);
             stream_free(st);
         }
     }

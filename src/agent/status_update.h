@@ -44,7 +44,8 @@ void cm_sum_set_connected(struct cm_sum *sum, bool connected);
 
 /* Queues a copy of status (which must carry a 16-byte uuid) for framework_id. If it is the
  * head of its stream and the manager is connected it is sent at once. An update whose uuid is
- * already queued for the task is a duplicate and is ignored (returns CM_EEXIST).
+ * already queued or acknowledged for the task is a duplicate and is ignored (returns
+ * CM_EEXIST); acknowledged uuids are kept until the terminal update is acknowledged.
  * Returns 0, CM_EEXIST or CM_EINVAL (no/bad uuid). */
 int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *executor_id,
                   const Mesos__V1__TaskStatus *status);
@@ -65,6 +66,8 @@ size_t cm_sum_pending(const struct cm_sum *sum, const char *framework_id, const 
                       Mesos__V1__TaskState *head);
 /* Total number of streams (tasks with pending updates). */
 size_t cm_sum_streams(const struct cm_sum *sum);
+/* Forgets the task's stream (pending updates and acknowledged uuids): the task is complete. */
+void cm_sum_remove_task(struct cm_sum *sum, const char *framework_id, const char *task_id);
 /* Drops every stream of a framework (framework removed). */
 void cm_sum_drop_framework(struct cm_sum *sum, const char *framework_id);
 

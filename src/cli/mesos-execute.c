@@ -27,6 +27,7 @@
 #include "flags.h"
 #include "ids.h"
 #include "resources.h"
+#include "util.h"
 
 /* How long declined offers stay away once nothing is left to launch. */
 #define DONE_REFUSE_SECONDS 3600.0
@@ -80,22 +81,6 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int value)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
     return v ? v->name : "UNKNOWN";
-}
-
-static bool state_terminal(Mesos__V1__TaskState s)
-{
-    switch (s) {
-    case MESOS__V1__TASK_STATE__TASK_FINISHED:
-    case MESOS__V1__TASK_STATE__TASK_FAILED:
-    case MESOS__V1__TASK_STATE__TASK_KILLED:
-    case MESOS__V1__TASK_STATE__TASK_ERROR:
-    case MESOS__V1__TASK_STATE__TASK_LOST:
-    case MESOS__V1__TASK_STATE__TASK_DROPPED:
-    case MESOS__V1__TASK_STATE__TASK_GONE:
-    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
-    case MESOS__V1__TASK_STATE__TASK_UNKNOWN: return true;
-    default: return false;
-    }
 }
 
 /* Finds a slot by task id in O(1): the id is "<name>" or "<name>-<index>". */
@@ -372,7 +357,7 @@ static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskSt
                 evtimer_add(t->kill_timer, &tv);
         }
     }
-    if (state_terminal(st->state)) {
+    if ((st->state == MESOS__V1__TASK_STATE__TASK_UNKNOWN || cm_task_state_terminal(st->state))) {
         t->terminal = true;
         a->terminal++;
         if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED)
@@ -527,7 +512,9 @@ int main(int argc, char **argv)
 
     struct cm_flag flags[] = {
         {"master", NULL, CM_FLAG_STRING, &a.flags.master,
-         "Mesos master to subscribe with: host:port or http://host:port", true, false},
+         "Mesos master to subscribe with: host:port, http://host:port, zk://host:port,.../path "
+         "or file:///path",
+         true, false},
         {"name", NULL, CM_FLAG_STRING, &a.flags.name, "Name (and task ID) of the task", true,
          false},
         {"command", NULL, CM_FLAG_STRING, &a.flags.command, "Shell command to run", true, false},

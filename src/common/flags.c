@@ -198,6 +198,21 @@ static const char *env_lookup(const char *name)
     return getenv(var);
 }
 
+void cm_flags_add(struct cm_flag *flags, size_t cap, size_t *n, const char *name, const char *alias,
+                  enum cm_flag_type type, void *dst, const char *help, bool required)
+{
+    if (*n >= cap)
+        abort();
+    struct cm_flag *fl = &flags[(*n)++];
+    memset(fl, 0, sizeof *fl);
+    fl->name = name;
+    fl->alias = alias;
+    fl->type = type;
+    fl->dst = dst;
+    fl->help = help;
+    fl->required = required;
+}
+
 int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const char *summary,
                    char *why, size_t whylen)
 {

@@ -40,6 +40,11 @@ struct cm_flag {
     bool set; /* filled by cm_flags_parse: given on the command line or environment */
 };
 
+/* Appends a flag to a table of cap entries of which *n are used, and counts it. A full table
+ * aborts: tables are sized at compile time, so that is a programming error. */
+void cm_flags_add(struct cm_flag *flags, size_t cap, size_t *n, const char *name, const char *alias,
+                  enum cm_flag_type type, void *dst, const char *help, bool required);
+
 /* Parses argv (argv[0] is the program) into the table. prog and summary are used by --help.
  * Returns 0, CM_EHELP, or CM_EINVAL with why like "Failed to load flag 'port': ...". */
 int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const char *summary,

@@ -18,17 +18,10 @@
 #include <string.h>
 
 #include "errors.h"
+#include "util.h"
 
 #define MEMBER(msg, off) ((void *)((char *)(msg) + (off)))
 #define CMEMBER(msg, off) ((const void *)((const char *)(msg) + (off)))
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p)
-        abort();
-    return p;
-}
 
 static json_t *xjson(json_t *j)
 {
@@ -701,7 +694,7 @@ static ProtobufCMessage *entry_from_json(struct pj_ctx *c, const ProtobufCMessag
                                          const char *key, const json_t *val, int depth)
 {
     const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
-    ProtobufCMessage *e = xcalloc(1, ed->sizeof_message);
+    ProtobufCMessage *e = cm_xcalloc(1, ed->sizeof_message);
     protobuf_c_message_init(ed, e);
     json_t *jk = xjson(json_string(key));
     bool drop = false;
@@ -749,7 +742,7 @@ static void repeated_from_json(struct pj_ctx *c, ProtobufCMessage *msg,
         size_t n = json_object_size(v);
         if (n == 0)
             return;
-        ProtobufCMessage **arr = xcalloc(n, sizeof *arr);
+        ProtobufCMessage **arr = cm_xcalloc(n, sizeof *arr);
         *arrp = arr;
         *count = 0;
         const char *key;
@@ -774,7 +767,7 @@ static void repeated_from_json(struct pj_ctx *c, ProtobufCMessage *msg,
     if (n == 0)
         return;
     size_t es = elem_size(f->type);
-    char *arr = xcalloc(n, es);
+    char *arr = cm_xcalloc(n, es);
     *arrp = arr;
     *count = 0;
     for (size_t k = 0; k < n; k++) {
@@ -844,7 +837,7 @@ static ProtobufCMessage *message_from_json(struct pj_ctx *c, const ProtobufCMess
         pj_fail(c, CM_EINVAL, "expected a JSON object");
         return NULL;
     }
-    ProtobufCMessage *msg = xcalloc(1, d->sizeof_message);
+    ProtobufCMessage *msg = cm_xcalloc(1, d->sizeof_message);
     protobuf_c_message_init(d, msg);
     for (unsigned i = 0; i < d->n_fields && !c->err; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -987,4 +980,16 @@ int cm_pbjson_check_required(const ProtobufCMessage *msg, char *why, size_t whyl
         return cm_fail(CM_EINVAL, why, whylen, "Missing required fields: %s%s", c.missing,
                        c.missing_truncated ? ", ..." : "");
     return 0;
+}
+
+void *cm_pb_dup(const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = cm_xcalloc(1, len + 1);
+    protobuf_c_message_pack(msg, buf);
+    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
+    free(buf);
+    if (!copy)
+        abort(); /* we packed it ourselves: only out-of-memory can get here */
+    return copy;
 }

@@ -24,6 +24,10 @@
 
 #define CM_PBJSON_MAX_DEPTH 64
 
+/* Deep copy of a protobuf message through its wire form, so the copy frees like any unpacked
+ * message (protobuf_c_message_free_unpacked). Aborts on out-of-memory. */
+void *cm_pb_dup(const ProtobufCMessage *msg);
+
 /* Returns a new JSON object for msg (never NULL; aborts on out-of-memory). */
 json_t *cm_pbjson_to_json(const ProtobufCMessage *msg);
 

@@ -23,6 +23,7 @@
 #include "errors.h"
 #include "ids.h"
 #include "pbjson.h"
+#include "util.h"
 
 /* The largest scalar accepted as input: sums over tens of thousands of agents stay far from
  * int64 overflow in milli-units. */
@@ -30,22 +31,6 @@
 
 static char star_role[] = "*";
 static char *static_names[] = {"cpus", "mem", "disk", "ports", "gpus"};
-
-static void *xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size ? size : 1);
-    if (!q)
-        abort();
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
 
 static bool is_static(const char *s)
 {
@@ -64,12 +49,12 @@ static char *name_dup(const char *s)
         if (strcmp(s, static_names[i]) == 0)
             return static_names[i];
     }
-    return xstrdup(s);
+    return cm_xstrdup(s);
 }
 
 static char *role_dup(const char *s)
 {
-    return strcmp(s, "*") == 0 ? star_role : xstrdup(s);
+    return strcmp(s, "*") == 0 ? star_role : cm_xstrdup(s);
 }
 
 static void str_free(char *s)
@@ -116,16 +101,16 @@ static void entry_copy(struct cm_resource *dst, const struct cm_resource *src)
     dst->scalar = src->scalar;
     dst->role = is_static(src->role) ? src->role : role_dup(src->role);
     dst->dynamic = src->dynamic;
-    dst->principal = src->principal ? xstrdup(src->principal) : NULL;
+    dst->principal = src->principal ? cm_xstrdup(src->principal) : NULL;
     if (src->nranges) {
-        dst->ranges = xrealloc(NULL, src->nranges * sizeof *dst->ranges);
+        dst->ranges = cm_xrealloc(NULL, src->nranges * sizeof *dst->ranges);
         memcpy(dst->ranges, src->ranges, src->nranges * sizeof *dst->ranges);
         dst->nranges = src->nranges;
     }
     if (src->nitems) {
-        dst->items = xrealloc(NULL, src->nitems * sizeof *dst->items);
+        dst->items = cm_xrealloc(NULL, src->nitems * sizeof *dst->items);
         for (size_t i = 0; i < src->nitems; i++)
-            dst->items[i] = xstrdup(src->items[i]);
+            dst->items[i] = cm_xstrdup(src->items[i]);
         dst->nitems = src->nitems;
     }
 }
@@ -168,7 +153,7 @@ static struct cm_resource *append_slot(struct cm_resources *r)
 {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 4;
-        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+        r->v = cm_xrealloc(r->v, r->cap * sizeof *r->v);
     }
     struct cm_resource *e = &r->v[r->n++];
     memset(e, 0, sizeof *e);
@@ -216,7 +201,7 @@ static void ranges_add(struct cm_resource *dst, const struct cm_range *src, size
 {
     if (n == 0)
         return;
-    dst->ranges = xrealloc(dst->ranges, (dst->nranges + n) * sizeof *dst->ranges);
+    dst->ranges = cm_xrealloc(dst->ranges, (dst->nranges + n) * sizeof *dst->ranges);
     memcpy(dst->ranges + dst->nranges, src, n * sizeof *src);
     dst->nranges = ranges_normalize(dst->ranges, dst->nranges + n);
 }
@@ -227,7 +212,7 @@ static void ranges_subtract(struct cm_resource *dst, const struct cm_range *src,
     if (n == 0 || dst->nranges == 0)
         return;
     size_t cap = dst->nranges + n;
-    struct cm_range *out = xrealloc(NULL, cap * sizeof *out);
+    struct cm_range *out = cm_xrealloc(NULL, cap * sizeof *out);
     size_t o = 0, j = 0;
     for (size_t i = 0; i < dst->nranges; i++) {
         uint64_t b = dst->ranges[i].begin, e = dst->ranges[i].end;
@@ -290,9 +275,9 @@ static void items_add(struct cm_resource *dst, char *const *src, size_t n)
 {
     if (n == 0)
         return;
-    dst->items = xrealloc(dst->items, (dst->nitems + n) * sizeof *dst->items);
+    dst->items = cm_xrealloc(dst->items, (dst->nitems + n) * sizeof *dst->items);
     for (size_t i = 0; i < n; i++)
-        dst->items[dst->nitems + i] = xstrdup(src[i]);
+        dst->items[dst->nitems + i] = cm_xstrdup(src[i]);
     dst->nitems = items_normalize(dst->items, dst->nitems + n);
 }
 
@@ -576,7 +561,7 @@ static int add_proto(struct cm_resources *r, const Mesos__V1__Resource *p, const
     if (e.type == CM_VALUE_RANGES) {
         size_t n = p->ranges->n_range;
         if (n) {
-            tmp = xrealloc(NULL, n * sizeof *tmp);
+            tmp = cm_xrealloc(NULL, n * sizeof *tmp);
             for (size_t i = 0; i < n; i++) {
                 const Mesos__V1__Value__Range *rg = p->ranges->range[i];
                 if (rg->begin > rg->end) {
@@ -636,12 +621,12 @@ static void *pb_new(const ProtobufCMessageDescriptor *d)
 void cm_resources_to_proto(const struct cm_resources *r, const char *allocation_role,
                            Mesos__V1__Resource ***out, size_t *n)
 {
-    Mesos__V1__Resource **v = xrealloc(NULL, (r->n ? r->n : 1) * sizeof *v);
+    Mesos__V1__Resource **v = cm_xrealloc(NULL, (r->n ? r->n : 1) * sizeof *v);
     for (size_t i = 0; i < r->n; i++) {
         const struct cm_resource *e = &r->v[i];
         Mesos__V1__Resource *p = pb_new(&mesos__v1__resource__descriptor);
-        p->name = xstrdup(e->name);
-        p->role = xstrdup(e->role);
+        p->name = cm_xstrdup(e->name);
+        p->role = cm_xstrdup(e->role);
         switch (e->type) {
         case CM_VALUE_SCALAR:
             p->type = MESOS__V1__VALUE__TYPE__SCALAR;
@@ -652,7 +637,7 @@ void cm_resources_to_proto(const struct cm_resources *r, const char *allocation_
             p->type = MESOS__V1__VALUE__TYPE__RANGES;
             p->ranges = pb_new(&mesos__v1__value__ranges__descriptor);
             p->ranges->n_range = e->nranges;
-            p->ranges->range = xrealloc(NULL, (e->nranges ? e->nranges : 1) * sizeof(void *));
+            p->ranges->range = cm_xrealloc(NULL, (e->nranges ? e->nranges : 1) * sizeof(void *));
             for (size_t k = 0; k < e->nranges; k++) {
                 Mesos__V1__Value__Range *rg = pb_new(&mesos__v1__value__range__descriptor);
                 rg->begin = e->ranges[k].begin;
@@ -664,19 +649,19 @@ void cm_resources_to_proto(const struct cm_resources *r, const char *allocation_
             p->type = MESOS__V1__VALUE__TYPE__SET;
             p->set = pb_new(&mesos__v1__value__set__descriptor);
             p->set->n_item = e->nitems;
-            p->set->item = xrealloc(NULL, (e->nitems ? e->nitems : 1) * sizeof(char *));
+            p->set->item = cm_xrealloc(NULL, (e->nitems ? e->nitems : 1) * sizeof(char *));
             for (size_t k = 0; k < e->nitems; k++)
-                p->set->item[k] = xstrdup(e->items[k]);
+                p->set->item[k] = cm_xstrdup(e->items[k]);
             break;
         }
         if (e->dynamic) {
             p->reservation = pb_new(&mesos__v1__resource__reservation_info__descriptor);
             if (e->principal)
-                p->reservation->principal = xstrdup(e->principal);
+                p->reservation->principal = cm_xstrdup(e->principal);
         }
         if (allocation_role) {
             p->allocation_info = pb_new(&mesos__v1__resource__allocation_info__descriptor);
-            p->allocation_info->role = xstrdup(allocation_role);
+            p->allocation_info->role = cm_xstrdup(allocation_role);
         }
         v[i] = p;
     }
@@ -779,7 +764,7 @@ static int parse_token(struct cm_resources *r, char *tok, const char *default_ro
             }
             if (n == cap) {
                 cap = cap ? cap * 2 : 4;
-                tmp = xrealloc(tmp, cap * sizeof *tmp);
+                tmp = cm_xrealloc(tmp, cap * sizeof *tmp);
             }
             tmp[n++] = (struct cm_range){b, en};
         }
@@ -870,7 +855,7 @@ int cm_resources_parse(struct cm_resources *r, const char *text, const char *def
         p++;
     if (*p == '[')
         return parse_json_array(r, p, default_role, why, whylen);
-    char *copy = xstrdup(text);
+    char *copy = cm_xstrdup(text);
     char *save = NULL;
     int rc = 0;
     for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
@@ -909,7 +894,7 @@ static void sb_printf(struct strbuf *b, const char *fmt, ...)
             return;
         }
         b->cap = (b->cap ? b->cap : 64) * 2 + (size_t)n;
-        b->s = xrealloc(b->s, b->cap);
+        b->s = cm_xrealloc(b->s, b->cap);
         if (b->len == 0)
             b->s[0] = '\0';
     }

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "util.h"
 
 struct cm_command {
     pid_t pid;
@@ -34,22 +35,6 @@ void cm_command_strv_free(char **v)
     free(v);
 }
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        abort();
-    return p;
-}
-
 int cm_command_argv(const Mesos__V1__CommandInfo *cmd, char ***out, char *why, size_t whylen)
 {
     *out = NULL;
@@ -58,18 +43,18 @@ int cm_command_argv(const Mesos__V1__CommandInfo *cmd, char ***out, char *why, s
     bool shell = !cmd->has_shell || cmd->shell; /* proto default is true */
     char **argv;
     if (shell) {
-        argv = xcalloc(4, sizeof *argv);
-        argv[0] = xstrdup("/bin/sh");
-        argv[1] = xstrdup("-c");
-        argv[2] = xstrdup(cmd->value);
+        argv = cm_xcalloc(4, sizeof *argv);
+        argv[0] = cm_xstrdup("/bin/sh");
+        argv[1] = cm_xstrdup("-c");
+        argv[2] = cm_xstrdup(cmd->value);
     } else if (cmd->n_arguments == 0) {
         /* Mesos allows an empty argument list: the program runs with argv[0] = value. */
-        argv = xcalloc(2, sizeof *argv);
-        argv[0] = xstrdup(cmd->value);
+        argv = cm_xcalloc(2, sizeof *argv);
+        argv[0] = cm_xstrdup(cmd->value);
     } else {
-        argv = xcalloc(cmd->n_arguments + 1, sizeof *argv);
+        argv = cm_xcalloc(cmd->n_arguments + 1, sizeof *argv);
         for (size_t i = 0; i < cmd->n_arguments; i++)
-            argv[i] = xstrdup(cmd->arguments[i] ? cmd->arguments[i] : "");
+            argv[i] = cm_xstrdup(cmd->arguments[i] ? cmd->arguments[i] : "");
     }
     *out = argv;
     return 0;
@@ -92,10 +77,10 @@ int cm_command_envp(char *const *base, const Mesos__V1__Environment *env, char *
     *out = NULL;
     while (base && base[nbase])
         nbase++;
-    char **v = xcalloc(nbase + nvars + 1, sizeof *v);
+    char **v = cm_xcalloc(nbase + nvars + 1, sizeof *v);
     size_t n = 0;
     for (; n < nbase; n++)
-        v[n] = xstrdup(base[n]);
+        v[n] = cm_xstrdup(base[n]);
     for (size_t i = 0; i < nvars; i++) {
         const Mesos__V1__Environment__Variable *var = env->variables[i];
         const char *name = var->name ? var->name : "";
@@ -214,7 +199,7 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
         return rc;
     bool shell = !cmd->has_shell || cmd->shell;
 
-    c = xcalloc(1, sizeof *c);
+    c = cm_xcalloc(1, sizeof *c);
     c->on_exit = on_exit;
     c->arg = arg;
     c->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, c);

@@ -14,10 +14,12 @@
 #include "command.h"
 #include "errors.h"
 #include "flags.h"
+#include "health.h"
 #include "http_client.h"
 #include "ids.h"
 #include "log.h"
 #include "recordio.h"
+#include "util.h"
 
 #define MOD "executor"
 #define MAX_EVENT_BYTES (16u << 20)  /* a LAUNCH carries one TaskInfo; 16 MiB is plenty */
@@ -69,6 +71,19 @@ struct cm_executor {
     uint8_t terminal_uuid[16];
     bool killing_sent;
     struct pending *pending;
+    /* Health check (TaskInfo.health_check): kills the task after enough failures. */
+    struct cm_check_spec health_spec;
+    struct cm_checker *health;
+    struct cm_health_policy health_policy;
+    bool health_killed; /* the kill came from the health check */
+    char health_why[256];
+    /* General check (TaskInfo.check): results only reported, never fatal. */
+    struct cm_check_spec check_spec;
+    struct cm_checker *check;
+    Mesos__V1__CheckStatusInfo *check_status; /* the last one; carried by every update */
+    /* TaskInfo.max_completion_time. */
+    struct event *completion_timer;
+    bool completion_killed;
 
     bool shutting_down;
     struct event *shutdown_timer;
@@ -86,14 +101,6 @@ static const char *env_get(char *const *envp, const char *name)
         if (strncmp(*p, name, len) == 0 && (*p)[len] == '=')
             return *p + len + 1;
     return NULL;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d)
-        abort();
-    return d;
 }
 
 static int env_duration(char *const *envp, const char *name, double dflt, double *out, char *why,
@@ -142,11 +149,11 @@ int cm_executor_config_from_env(struct cm_executor_config *cfg, char *const *env
     if (!sandbox || !sandbox[0])
         sandbox = env_get(envp, "MESOS_DIRECTORY");
 
-    cfg->framework_id = xstrdup(values[0]);
-    cfg->executor_id = xstrdup(values[1]);
-    cfg->agent_id = xstrdup(values[2]);
-    cfg->agent_endpoint = xstrdup(ep);
-    cfg->sandbox = sandbox && sandbox[0] ? xstrdup(sandbox) : NULL;
+    cfg->framework_id = cm_xstrdup(values[0]);
+    cfg->executor_id = cm_xstrdup(values[1]);
+    cfg->agent_id = cm_xstrdup(values[2]);
+    cfg->agent_endpoint = cm_xstrdup(ep);
+    cfg->sandbox = sandbox && sandbox[0] ? cm_xstrdup(sandbox) : NULL;
     cfg->checkpoint = ckpt && strcmp(ckpt, "1") == 0;
     cfg->shutdown_grace = grace;
     cfg->recovery_timeout = recovery;
@@ -216,20 +223,6 @@ Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_executor_config *c
     if (!copy)
         abort(); /* we built it: only allocation can fail */
     return copy;
-}
-
-static bool state_is_terminal(Mesos__V1__TaskState s)
-{
-    switch (s) {
-    case MESOS__V1__TASK_STATE__TASK_FINISHED:
-    case MESOS__V1__TASK_STATE__TASK_FAILED:
-    case MESOS__V1__TASK_STATE__TASK_KILLED:
-    case MESOS__V1__TASK_STATE__TASK_ERROR:
-    case MESOS__V1__TASK_STATE__TASK_LOST:
-    case MESOS__V1__TASK_STATE__TASK_DROPPED:
-    case MESOS__V1__TASK_STATE__TASK_GONE: return true;
-    default: return false;
-    }
 }
 
 static const char *state_name(Mesos__V1__TaskState s)
@@ -368,9 +361,11 @@ static void on_resend_timer(evutil_socket_t fd, short what, void *arg)
     pump(arg);
 }
 
-/* Creates, remembers and (when connected) sends one update of task_id. */
-static void send_update(struct cm_executor *ex, const char *task_id, Mesos__V1__TaskState state,
-                        const char *message)
+/* Creates, remembers and (when connected) sends one update of task_id. reason and healthy
+ * are set when non-negative. Every update of a task with a check carries the last check status
+ * (Mesos: check_status is always present once a check is defined). */
+static void send_update_x(struct cm_executor *ex, const char *task_id, Mesos__V1__TaskState state,
+                          const char *message, int reason, int healthy)
 {
     bool running = state == MESOS__V1__TASK_STATE__TASK_RUNNING;
     struct pending *p = calloc(1, sizeof *p);
@@ -378,18 +373,39 @@ static void send_update(struct cm_executor *ex, const char *task_id, Mesos__V1__
         abort();
     p->status = cm_executor_status_new(ex->cfg, task_id, state, message, cm_clock_now(ex->clock),
                                        running ? (uint32_t)getpid() : 0);
+    if (reason >= 0) {
+        p->status->has_reason = 1;
+        p->status->reason = (Mesos__V1__TaskStatus__Reason)reason;
+    }
+    if (healthy >= 0) {
+        p->status->has_healthy = 1;
+        p->status->healthy = healthy != 0;
+    }
     struct pending **tail = &ex->pending;
     while (*tail)
         tail = &(*tail)->next;
     *tail = p;
     bool ours = ex->task && strcmp(task_id, ex->task->task_id->value) == 0;
-    if (ours && state_is_terminal(state)) {
+    if (ours && ex->check_status) {
+        p->status->check_status =
+            (Mesos__V1__CheckStatusInfo *)message_copy(&ex->check_status->base);
+        if (!p->status->check_status)
+            abort();
+    }
+    if (ours && cm_task_state_terminal(state)) {
         ex->task_terminal = true;
         memcpy(ex->terminal_uuid, p->status->uuid.data, 16);
     }
-    CM_INFO(MOD, "Sending %s for task '%s'%s%s", state_name(state), task_id, message ? ": " : "",
+    CM_INFO(MOD, "Sending %s for task '%s'%s%s%s", state_name(state), task_id,
+            healthy < 0 ? "" : (healthy ? " (healthy)" : " (unhealthy)"), message ? ": " : "",
             message ? message : "");
     pump(ex);
+}
+
+static void send_update(struct cm_executor *ex, const char *task_id, Mesos__V1__TaskState state,
+                        const char *message)
+{
+    send_update_x(ex, task_id, state, message, -1, -1);
 }
 
 /* ---- exiting --------------------------------------------------------------------------- */
@@ -437,10 +453,23 @@ static bool task_running(const struct cm_executor *ex)
     return ex->command && !ex->task_exited;
 }
 
+/* Ends health checking, checking and the completion deadline (the task is being killed or
+ * has ended). Safe from a checker's own callback. */
+static void stop_checks(struct cm_executor *ex)
+{
+    cm_checker_free(ex->health);
+    ex->health = NULL;
+    cm_checker_free(ex->check);
+    ex->check = NULL;
+    if (ex->completion_timer)
+        evtimer_del(ex->completion_timer);
+}
+
 static void kill_task(struct cm_executor *ex, double grace)
 {
     if (!task_running(ex))
         return;
+    stop_checks(ex);
     if (ex->killing_capable && !ex->killing_sent) {
         ex->killing_sent = true;
         send_update(ex, ex->task->task_id->value, MESOS__V1__TASK_STATE__TASK_KILLING, NULL);
@@ -453,17 +482,182 @@ static void kill_task(struct cm_executor *ex, double grace)
 static void on_task_exit(void *arg, int wait_status)
 {
     struct cm_executor *ex = arg;
-    char msg[160];
+    char msg[320];
     Mesos__V1__TaskState state;
+    int reason = -1, healthy = -1;
     ex->task_exited = true;
+    stop_checks(ex);
     cm_command_describe_exit(wait_status, msg, sizeof msg);
-    if (cm_command_kill_requested(ex->command))
+    if (cm_command_kill_requested(ex->command) && ex->completion_killed) {
+        /* Mesos reports a task that ran out of time as failed, not killed. */
+        state = MESOS__V1__TASK_STATE__TASK_FAILED;
+        reason = MESOS__V1__TASK_STATUS__REASON__REASON_MAX_COMPLETION_TIME_REACHED;
+        snprintf(msg, sizeof msg, "Task exceeded its maximum completion time of %gs",
+                 duration_secs(ex->task->max_completion_time));
+    } else if (cm_command_kill_requested(ex->command) && ex->health_killed) {
+        state = MESOS__V1__TASK_STATE__TASK_KILLED;
+        healthy = 0;
+        snprintf(msg, sizeof msg, "%s", ex->health_why);
+    } else if (cm_command_kill_requested(ex->command))
         state = MESOS__V1__TASK_STATE__TASK_KILLED;
     else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
         state = MESOS__V1__TASK_STATE__TASK_FINISHED;
     else
         state = MESOS__V1__TASK_STATE__TASK_FAILED;
-    send_update(ex, ex->task->task_id->value, state, msg);
+    send_update_x(ex, ex->task->task_id->value, state, msg, reason, healthy);
+}
+
+static void on_health_result(void *arg, const struct cm_check_result *r)
+{
+    struct cm_executor *ex = arg;
+    bool healthy = false;
+    if (!task_running(ex) || cm_command_kill_requested(ex->command))
+        return;
+    const char *id = ex->task->task_id->value;
+    int act = cm_health_policy_result(&ex->health_policy, r->ok, cm_clock_now(ex->clock), &healthy);
+    if (!r->ok)
+        CM_WARN(MOD, "Health check of task '%s' failed (%u consecutive): %s", id,
+                ex->health_policy.failures, r->message);
+    if (act & CM_HEALTH_REPORT) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "Health check failed: %s", r->message);
+        send_update_x(ex, id, MESOS__V1__TASK_STATE__TASK_RUNNING, healthy ? NULL : msg,
+                      MESOS__V1__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+                      healthy);
+    }
+    if (act & CM_HEALTH_KILL) {
+        snprintf(ex->health_why, sizeof ex->health_why,
+                 "Task killed after its health check failed %u consecutive time%s: %.160s",
+                 ex->health_policy.failures, ex->health_policy.failures == 1 ? "" : "s",
+                 r->message);
+        ex->health_killed = true;
+        kill_task(ex, kill_grace(ex, NULL)); /* frees the checker: nothing after this */
+    }
+}
+
+/* The CheckStatusInfo of a result: the type always, the outcome when there is one (a command
+ * that timed out or an HTTP call without a response has none, as in Mesos). */
+static Mesos__V1__CheckStatusInfo *check_status_new(int type, const struct cm_check_result *r)
+{
+    Mesos__V1__CheckStatusInfo cs = MESOS__V1__CHECK_STATUS_INFO__INIT;
+    Mesos__V1__CheckStatusInfo__Command cmd = MESOS__V1__CHECK_STATUS_INFO__COMMAND__INIT;
+    Mesos__V1__CheckStatusInfo__Http http = MESOS__V1__CHECK_STATUS_INFO__HTTP__INIT;
+    Mesos__V1__CheckStatusInfo__Tcp tcp = MESOS__V1__CHECK_STATUS_INFO__TCP__INIT;
+    cs.has_type = 1;
+    cs.type = (Mesos__V1__CheckInfo__Type)type;
+    if (type == CM_CHECK_COMMAND) {
+        cs.command = &cmd;
+        if (r && r->has_exit_code) {
+            cmd.has_exit_code = 1;
+            cmd.exit_code = r->exit_code;
+        }
+    } else if (type == CM_CHECK_HTTP) {
+        cs.http = &http;
+        if (r && r->status_code) {
+            http.has_status_code = 1;
+            http.status_code = r->status_code;
+        }
+    } else {
+        cs.tcp = &tcp;
+        if (r) {
+            tcp.has_succeeded = 1;
+            tcp.succeeded = r->tcp_succeeded;
+        }
+    }
+    Mesos__V1__CheckStatusInfo *copy = (Mesos__V1__CheckStatusInfo *)message_copy(&cs.base);
+    if (!copy)
+        abort();
+    return copy;
+}
+
+static bool same_message(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+    size_t la = protobuf_c_message_get_packed_size(a), lb = protobuf_c_message_get_packed_size(b);
+    if (la != lb)
+        return false;
+    uint8_t *ba = malloc(la ? la : 1), *bb = malloc(lb ? lb : 1);
+    if (!ba || !bb)
+        abort();
+    protobuf_c_message_pack(a, ba);
+    protobuf_c_message_pack(b, bb);
+    bool same = memcmp(ba, bb, la) == 0;
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/* A general check only reports: a TASK_RUNNING update whenever its result changes. */
+static void on_check_result(void *arg, const struct cm_check_result *r)
+{
+    struct cm_executor *ex = arg;
+    if (!task_running(ex) || cm_command_kill_requested(ex->command))
+        return;
+    Mesos__V1__CheckStatusInfo *cs = check_status_new(ex->check_spec.type, r);
+    if (ex->check_status && same_message(&cs->base, &ex->check_status->base)) {
+        mesos__v1__check_status_info__free_unpacked(cs, NULL);
+        return;
+    }
+    if (ex->check_status)
+        mesos__v1__check_status_info__free_unpacked(ex->check_status, NULL);
+    ex->check_status = cs;
+    send_update_x(ex, ex->task->task_id->value, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL,
+                  MESOS__V1__TASK_STATUS__REASON__REASON_TASK_CHECK_STATUS_UPDATED, -1);
+}
+
+static void on_completion_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_executor *ex = arg;
+    if (!task_running(ex) || cm_command_kill_requested(ex->command))
+        return;
+    CM_WARN(MOD, "Task '%s' reached its maximum completion time; killing it",
+            ex->task->task_id->value);
+    ex->completion_killed = true;
+    kill_task(ex, 0); /* Mesos kills it without a grace period */
+}
+
+/* Validates the task's health check, check and max_completion_time. */
+static int validate_checks(struct cm_executor *ex, char *why, size_t whylen)
+{
+    char inner[300];
+    const Mesos__V1__TaskInfo *t = ex->task;
+    if (t->health_check &&
+        cm_health_spec_from_health_check(t->health_check, &ex->health_spec, inner, sizeof inner))
+        return cm_fail(CM_EINVAL, why, whylen, "Invalid health check: %s", inner);
+    if (t->check && cm_health_spec_from_check(t->check, &ex->check_spec, inner, sizeof inner))
+        return cm_fail(CM_EINVAL, why, whylen, "Invalid check: %s", inner);
+    if (t->max_completion_time && t->max_completion_time->nanoseconds < 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Invalid max_completion_time: it must not be negative");
+    return 0;
+}
+
+/* Starts what watches the running task. envp is the task's environment (copied). */
+static void start_checks(struct cm_executor *ex, char *const *envp)
+{
+    const Mesos__V1__TaskInfo *t = ex->task;
+    if (t->check) {
+        ex->check =
+            cm_checker_new(ex->base, &ex->check_spec, envp, ex->cfg->sandbox, on_check_result, ex);
+        if (!ex->check)
+            abort();
+    }
+    if (t->health_check) {
+        cm_health_policy_init(&ex->health_policy, &ex->health_spec, cm_clock_now(ex->clock));
+        ex->health = cm_checker_new(ex->base, &ex->health_spec, envp, ex->cfg->sandbox,
+                                    on_health_result, ex);
+        if (!ex->health)
+            abort();
+    }
+    if (t->max_completion_time) {
+        double secs = duration_secs(t->max_completion_time);
+        struct timeval tv = {(time_t)secs, (suseconds_t)((secs - floor(secs)) * 1e6)};
+        ex->completion_timer = evtimer_new(ex->base, on_completion_timer, ex);
+        if (!ex->completion_timer)
+            abort();
+        evtimer_add(ex->completion_timer, &tv);
+    }
 }
 
 static void launch(struct cm_executor *ex, const Mesos__V1__TaskInfo *t)
@@ -498,23 +692,33 @@ static void launch(struct cm_executor *ex, const Mesos__V1__TaskInfo *t)
                     "The command executor needs a task with 'command' set");
         return;
     }
+    /* Mesos's master refuses these with TASK_ERROR; a task that gets here fails cleanly. */
+    if (validate_checks(ex, why, sizeof why) != 0) {
+        send_update(ex, id, MESOS__V1__TASK_STATE__TASK_FAILED, why);
+        return;
+    }
     if (ex->shutting_down) {
         send_update(ex, id, MESOS__V1__TASK_STATE__TASK_KILLED, "The executor is shutting down");
         return;
     }
+    /* From now on every update carries the check status; the first has no result yet. */
+    if (t->check)
+        ex->check_status = check_status_new(ex->check_spec.type, NULL);
     send_update(ex, id, MESOS__V1__TASK_STATE__TASK_STARTING, NULL);
     char **envp = NULL;
     int rc = cm_command_envp(ex->envp, t->command->environment, &envp, why, sizeof why);
     if (!rc)
         rc = cm_command_start(ex->base, t->command, envp, ex->cfg->sandbox, on_task_exit, ex,
                               &ex->command, why, sizeof why);
-    cm_command_strv_free(envp);
     if (rc) {
+        cm_command_strv_free(envp);
         send_update(ex, id, MESOS__V1__TASK_STATE__TASK_FAILED, why);
         return;
     }
     CM_INFO(MOD, "Started task '%s' as pid %d", id, (int)cm_command_pid(ex->command));
     send_update(ex, id, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL);
+    start_checks(ex, envp);
+    cm_command_strv_free(envp);
 }
 
 static void on_shutdown_timer(evutil_socket_t fd, short what, void *arg)
@@ -850,6 +1054,12 @@ void cm_executor_free(struct cm_executor *ex)
         return;
     /* Freeing the client cancels the stream and the POSTs without callbacks. */
     cm_http_client_free(ex->http);
+    cm_checker_free(ex->health);
+    cm_checker_free(ex->check);
+    if (ex->check_status)
+        mesos__v1__check_status_info__free_unpacked(ex->check_status, NULL);
+    if (ex->completion_timer)
+        event_free(ex->completion_timer);
     cm_command_free(ex->command);
     while (ex->pending) {
         struct pending *next = ex->pending->next;

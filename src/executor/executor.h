@@ -10,6 +10,15 @@
  * (if none of its updates was acknowledged) are resent in the SUBSCRIBE of a reconnection.
  * Once the terminal update is acknowledged the executor asks to exit with code 0.
  *
+ * Watching the task (health.h): a TaskInfo.health_check is probed on the loop; each change of
+ * health is a TASK_RUNNING update with `healthy` and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+ * and consecutive_failures counted failures kill the task (KillPolicy grace), which ends
+ * TASK_KILLED with healthy=false. A TaskInfo.check only reports: every update carries the last
+ * `check_status`, and a changed result is a TASK_RUNNING update with
+ * REASON_TASK_CHECK_STATUS_UPDATED. max_completion_time kills the task without grace; it ends
+ * TASK_FAILED with REASON_MAX_COMPLETION_TIME_REACHED. An invalid health check, check or
+ * max_completion_time fails the task at launch (TASK_FAILED naming the field).
+ *
  * Disconnection: with MESOS_CHECKPOINT=1 the executor re-subscribes with a randomised backoff
  * (capped by MESOS_SUBSCRIPTION_BACKOFF_MAX) for up to MESOS_RECOVERY_TIMEOUT; otherwise the
  * agent is considered gone: the task's process group is killed and the executor exits 1.

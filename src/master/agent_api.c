@@ -9,18 +9,11 @@
 #include "log.h"
 #include "master.h"
 #include "registrar.h"
+#include "util.h"
 
 #define MOD "master"
 
 typedef Cmesos__Internal__AgentCall AgentCall;
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (!p)
-        abort();
-    return p;
-}
 
 int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall *call, char *why,
                                       size_t whylen)
@@ -86,7 +79,7 @@ static void set_agent_info(struct cm_master *m, struct cm_agent *a,
         protobuf_c_message_free_unpacked(&a->info->base, NULL);
     a->info = (Mesos__V1__AgentInfo *)cm_pb_dup(&reg->agent_info->base);
     if (!a->info->id) {
-        a->info->id = xcalloc(1, sizeof *a->info->id);
+        a->info->id = cm_xcalloc(1, sizeof *a->info->id);
         mesos__v1__agent_id__init(a->info->id);
     } else {
         free(a->info->id->value);
@@ -116,7 +109,7 @@ static void set_agent_info(struct cm_master *m, struct cm_agent *a,
     a->version = cm_xstrdup(reg->version && reg->version[0] ? reg->version : CMESOS_VERSION);
     free(a->capabilities);
     a->ncapabilities = reg->n_capabilities;
-    a->capabilities = xcalloc(reg->n_capabilities, sizeof *a->capabilities);
+    a->capabilities = cm_xcalloc(reg->n_capabilities, sizeof *a->capabilities);
     for (size_t i = 0; i < reg->n_capabilities; i++)
         a->capabilities[i] = reg->capabilities[i]->has_type ? (int)reg->capabilities[i]->type : 0;
 }
@@ -134,6 +127,23 @@ static void adopt_task(struct cm_master *m, struct cm_agent *a,
                        const Cmesos__Internal__AgentCall__Register *reg, const Mesos__V1__Task *t)
 {
     const char *fid = t->framework_id->value;
+    char key[600];
+    snprintf(key, sizeof key, "%s %s", fid, t->task_id->value);
+    if (cm_strmap_get(&a->lost_tasks, key) && !cm_task_state_terminal(t->state)) {
+        /* Declared lost when the agent disconnected (its framework does not checkpoint): the
+         * framework was told TASK_LOST, so the task must not come back to life. */
+        CM_WARN(MOD, "Killing task %s of framework %s on agent %s: it was declared lost",
+                t->task_id->value, fid, a->id);
+        Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+        Cmesos__Internal__AgentEvent__KillTask kt = CMESOS__INTERNAL__AGENT_EVENT__KILL_TASK__INIT;
+        kt.framework_id = t->framework_id;
+        kt.task_id = t->task_id;
+        ev.has_type = 1;
+        ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK;
+        ev.kill_task = &kt;
+        cm_master_send_agent(m, a, &ev);
+        return;
+    }
     struct cm_framework *fw = cm_master_framework(m, fid);
     if (!fw) {
         if (cm_strmap_get(&m->completed, fid)) {
@@ -154,6 +164,11 @@ static void adopt_task(struct cm_master *m, struct cm_agent *a,
     }
     if (cm_strmap_get(&fw->tasks, t->task_id->value))
         return;
+    /* A task of an agent that was unreachable reappears (protocol doc §11.2). */
+    struct cm_task *old = cm_strmap_remove(&fw->unreachable_tasks, t->task_id->value);
+    bool reappeared = old != NULL;
+    if (old)
+        cm_master_forget_unreachable_task(fw, old, true);
     struct cm_resources res;
     cm_resources_init(&res);
     char why[256];
@@ -180,6 +195,10 @@ static void adopt_task(struct cm_master *m, struct cm_agent *a,
     if (!cm_task_state_terminal(task->state))
         cm_allocator_allocate(m->allocator, fw->id, role, a->id, &res);
     cm_resources_cleanup(&res);
+    if (reappeared && fw->partition_aware)
+        cm_master_send_master_update(m, fw, task->id, a->id, task->state,
+                                     MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REREGISTERED,
+                                     "Agent re-registered");
 }
 
 /* Tasks the master placed on a known agent that the agent no longer reports are lost. */
@@ -195,7 +214,7 @@ static void reconcile_known_agent(struct cm_master *m, struct cm_agent *a,
         cm_strmap_put(&reported, key, reg->tasks[i]);
     }
     size_t n = cm_strmap_count(&a->tasks), k = 0;
-    struct cm_task **lost = xcalloc(n, sizeof *lost);
+    struct cm_task **lost = cm_xcalloc(n, sizeof *lost);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
         struct cm_task *t = it.cur->value;
@@ -209,79 +228,55 @@ static void reconcile_known_agent(struct cm_master *m, struct cm_agent *a,
         int state = cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_DROPPED);
         CM_WARN(MOD, "Task %s of framework %s is unknown to re-registered agent %s", t->id, fw->id,
                 a->id);
-        Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
-        Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-        tid.value = t->id;
-        st.task_id = &tid;
-        st.state = state;
-        st.has_source = 1;
-        st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
-        st.has_reason = 1;
-        st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION;
-        st.has_timestamp = 1;
-        st.timestamp = cm_clock_now(m->clock);
-        cm_master_update_task(m, t, &st, -1);
-        cm_master_send_master_update(m, fw, t->id, a->id, state,
-                                     MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
-                                     "Task is unknown to the agent");
+        cm_master_transition_task(m, fw, t, a->id, state,
+                                  MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
+                                  "Task is unknown to the agent", -1);
         cm_master_complete_task(m, t);
     }
     free(lost);
 }
 
-struct admit_ctx {
-    int err;
+/* A registration waiting for the registry (the master admits an agent only once the registry
+ * has recorded it). Today's storages complete at once; the context also carries the request
+ * for a storage that completes later. */
+struct reg_ctx {
+    struct cm_master *m;
+    AgentCall *call; /* owned copy */
+    struct cm_sink sink;
+    char stream_id[37];
+    char id[256];
+    bool done, detached, was_unreachable;
+    int code;
+    struct cm_agent *agent;
+    char why[256];
 };
 
-static void admitted(void *arg, int err)
+static void finish_register(struct reg_ctx *ctx)
 {
-    ((struct admit_ctx *)arg)->err = err;
-}
-
-static int do_register(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
-                       const char *stream_id, struct cm_agent **agent_out, char *why, size_t whylen)
-{
+    struct cm_master *m = ctx->m;
+    const AgentCall *call = ctx->call;
     const Cmesos__Internal__AgentCall__Register *reg = call->register_;
-    int rc = cm_master_agent_validate_register(m, call, why, whylen);
-    if (rc)
-        return 400;
+    char why[256];
     struct cm_resources total;
     cm_resources_init(&total);
     cm_resources_from_proto(&total, reg->agent_info->resources, reg->agent_info->n_resources, why,
-                            whylen);
-    char idbuf[64];
-    const char *id = call->agent_id ? call->agent_id->value : NULL;
-    if (!id) {
-        snprintf(idbuf, sizeof idbuf, "%s-S%llu", m->id, (unsigned long long)m->next_agent++);
-        id = idbuf;
-    }
-    struct cm_agent *a = cm_master_agent(m, id);
+                            sizeof why);
+    struct cm_agent *a = cm_master_agent(m, ctx->id);
     bool known = a != NULL;
+    bool recovering = cm_master_agent_recovering(m, ctx->id);
     if (!a) {
-        a = xcalloc(1, sizeof *a);
-        a->id = cm_xstrdup(id);
+        a = cm_xcalloc(1, sizeof *a);
+        a->id = cm_xstrdup(ctx->id);
         cm_strmap_init(&a->tasks);
         cm_strmap_init(&a->offers);
+        cm_strmap_init(&a->lost_tasks);
         cm_resources_init(&a->total);
         cm_resources_init(&a->used);
         cm_resources_init(&a->offered);
         a->registered_time = cm_clock_now(m->clock);
     }
     set_agent_info(m, a, reg);
-
-    /* The registry records the admission before the master acts on it. */
-    struct admit_ctx ctx = {.err = 1};
-    cm_registrar_admit(m->registrar, a->info, admitted, &ctx);
-    if (ctx.err != 0) {
-        /* In-memory storage answers at once; a durable one that fails refuses the agent. */
-        if (!known)
-            cm_agent_free(a);
-        cm_resources_cleanup(&total);
-        cm_fail(CM_ESTATE, why, whylen, "Failed to admit agent into the registry");
-        struct cm_sink s = *sink;
-        cm_sink_end(&s);
-        return 503;
-    }
+    cm_strmap_remove(&m->recovering_agents, a->id);
 
     if (known) {
         if (a->sink.stream || a->sink.cb) {
@@ -308,9 +303,10 @@ static int do_register(struct cm_master *m, const AgentCall *call, const struct 
         }
     }
     cm_resources_cleanup(&total);
-    a->sink = *sink;
-    snprintf(a->stream_id, sizeof a->stream_id, "%s", stream_id ? stream_id : "");
+    a->sink = ctx->sink;
+    snprintf(a->stream_id, sizeof a->stream_id, "%s", ctx->stream_id);
     a->connected = a->active = true;
+    a->disconnected_time = 0;
     a->last_pong = cm_clock_now(m->clock);
 
     Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
@@ -328,14 +324,182 @@ static int do_register(struct cm_master *m, const AgentCall *call, const struct 
         reconcile_known_agent(m, a, reg);
     for (size_t i = 0; i < reg->n_tasks; i++)
         adopt_task(m, a, reg, reg->tasks[i]);
+    cm_strmap_cleanup(&a->lost_tasks);
+    cm_strmap_init(&a->lost_tasks);
     cm_allocator_activate_agent(m->allocator, a->id, true);
     cm_master_send_pending_kills(m, a);
-    CM_INFO(MOD, "Agent %s (%s) %s at %s", a->id, a->hostname,
-            known || call->agent_id ? "re-registered" : "registered", a->pid);
+    CM_INFO(MOD, "Agent %s (%s) %s at %s%s", a->id, a->hostname,
+            known || call->agent_id ? "re-registered" : "registered", a->pid,
+            ctx->was_unreachable ? " (it was unreachable)"
+            : recovering         ? " (recovered from the registry)"
+                                 : "");
     cm_master_allocate_soon(m);
+    ctx->agent = a;
+    ctx->code = 200;
+}
+
+static void reg_ctx_free(struct reg_ctx *ctx)
+{
+    protobuf_c_message_free_unpacked(&ctx->call->base, NULL);
+    free(ctx);
+}
+
+static void register_admitted(void *arg, int err)
+{
+    struct reg_ctx *ctx = arg;
+    if (err) {
+        CM_ERROR(MOD, "Failed to admit agent %s into the registry: %s", ctx->id, cm_strerror(err));
+        cm_master_registrar_failed(ctx->m);
+        snprintf(ctx->why, sizeof ctx->why, "Failed to admit agent into the registry");
+        ctx->code = 503;
+        cm_sink_end(&ctx->sink);
+    } else {
+        finish_register(ctx);
+    }
+    ctx->done = true;
+    if (ctx->detached)
+        reg_ctx_free(ctx);
+}
+
+static int do_register(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
+                       const char *stream_id, struct cm_agent **agent_out, char *why, size_t whylen)
+{
+    const Cmesos__Internal__AgentCall__Register *reg = call->register_;
+    int rc = cm_master_agent_validate_register(m, call, why, whylen);
+    if (rc)
+        return 400;
+    struct reg_ctx *ctx = cm_xcalloc(1, sizeof *ctx);
+    ctx->m = m;
+    if (call->agent_id)
+        snprintf(ctx->id, sizeof ctx->id, "%s", call->agent_id->value);
+    else
+        snprintf(ctx->id, sizeof ctx->id, "%s-S%llu", m->id, (unsigned long long)m->next_agent++);
+    if (cm_registrar_gone(m->registrar, ctx->id, NULL)) {
+        /* Marked gone by the operator: it may never come back (protocol doc §11.2). */
+        struct cm_sink s = *sink;
+        Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+        ev.has_type = 1;
+        ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN;
+        ev.message = "Agent has been marked gone";
+        cm_sink_send(&s, &ev.base);
+        cm_sink_end(&s);
+        free(ctx);
+        cm_fail(CM_ESTATE, why, whylen, "Agent %s has been marked gone", call->agent_id->value);
+        return 403;
+    }
+    ctx->call = (AgentCall *)cm_pb_dup(&call->base);
+    ctx->sink = *sink;
+    snprintf(ctx->stream_id, sizeof ctx->stream_id, "%s", stream_id ? stream_id : "");
+    ctx->was_unreachable = cm_registrar_unreachable(m->registrar, ctx->id, NULL);
+
+    /* The registry records the admission before the master acts on it. */
+    Mesos__V1__AgentInfo info = *reg->agent_info;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    aid.value = ctx->id;
+    info.id = &aid;
+    cm_registrar_admit(m->registrar, &info, register_admitted, ctx);
+    if (!ctx->done) {
+        /* A storage that answers later: the stream stays open and REGISTERED follows. */
+        ctx->detached = true;
+        return 200;
+    }
+    int code = ctx->code;
+    if (code != 200)
+        snprintf(why, whylen, "%s", ctx->why);
     if (agent_out)
-        *agent_out = a;
-    return 200;
+        *agent_out = ctx->agent;
+    reg_ctx_free(ctx);
+    return code;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* partitions */
+
+struct unreach_ctx {
+    struct cm_master *m;
+    char *id;
+    double when;
+};
+
+static void agent_unreachable_recorded(void *arg, int err)
+{
+    struct unreach_ctx *ctx = arg;
+    struct cm_master *m = ctx->m;
+    struct cm_agent *a = cm_master_agent(m, ctx->id);
+    if (err) {
+        CM_ERROR(MOD, "Failed to mark agent %s unreachable in the registry: %s", ctx->id,
+                 cm_strerror(err));
+        cm_master_registrar_failed(m);
+        goto out;
+    }
+    if (!a || a->connected) {
+        /* It came back (or was removed) while the registry was being written. */
+        m->metrics.slave_unreachable_canceled++;
+        goto out;
+    }
+    m->metrics.slave_unreachable_completed++;
+    m->metrics.slave_removals++;
+    m->metrics.slave_removals_unhealthy++;
+    size_t n = cm_strmap_count(&a->tasks), i = 0;
+    struct cm_task **tasks = cm_xcalloc(n, sizeof *tasks);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);)
+        tasks[i++] = it.cur->value;
+    for (i = 0; i < n; i++) {
+        struct cm_task *t = tasks[i];
+        struct cm_framework *fw = t->fw;
+        if (cm_task_state_terminal(t->state)) {
+            cm_master_complete_task(m, t);
+            continue;
+        }
+        int state = cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNREACHABLE);
+        cm_master_transition_task(m, fw, t, a->id, state,
+                                  MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
+                                  "Agent is unreachable", ctx->when);
+        cm_master_task_unreachable(m, t, ctx->when);
+    }
+    free(tasks);
+    /* Every framework hears that the agent is lost (FAILURE without executor_id). */
+    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
+    Mesos__V1__Scheduler__Event__Failure f = MESOS__V1__SCHEDULER__EVENT__FAILURE__INIT;
+    f.agent_id = a->info->id;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__FAILURE;
+    ev.failure = &f;
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);)
+        cm_master_send_event(m, it.cur->value, &ev);
+    cm_allocator_remove_agent(m->allocator, a->id);
+    cm_strmap_remove(&m->agents, a->id);
+    cm_agent_free(a);
+out:
+    free(ctx->id);
+    free(ctx);
+}
+
+void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *a, const char *why)
+{
+    CM_WARN(MOD, "Marking agent %s (%s) unreachable: %s", a->id, a->hostname, why);
+    m->metrics.slave_unreachable_scheduled++;
+    /* Stop using it at once; the registry is written before its tasks are given up. */
+    if (a->sink.stream || a->sink.cb)
+        cm_sink_end(&a->sink);
+    if (a->connected)
+        cm_allocator_activate_agent(m->allocator, a->id, false);
+    a->connected = a->active = false;
+    a->disconnected_time = 0;
+    size_t n = cm_strmap_count(&a->offers), i = 0;
+    struct cm_offer **offers = cm_xcalloc(n, sizeof *offers);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->offers); cm_strmap_iter_next(&it);)
+        offers[i++] = it.cur->value;
+    for (i = 0; i < n; i++)
+        cm_master_remove_offer(m, offers[i], false, true, 0);
+    free(offers);
+    struct unreach_ctx *ctx = cm_xcalloc(1, sizeof *ctx);
+    ctx->m = m;
+    ctx->id = cm_xstrdup(a->id);
+    ctx->when = cm_clock_now(m->clock);
+    cm_registrar_mark_unreachable(m->registrar, a->id, ctx->when, agent_unreachable_recorded, ctx);
 }
 
 static void remove_agent(struct cm_master *m, struct cm_agent *a)
@@ -346,7 +510,7 @@ static void remove_agent(struct cm_master *m, struct cm_agent *a)
     a->connected = a->active = false;
     /* Rescind its offers. */
     size_t n = cm_strmap_count(&a->offers), i = 0;
-    struct cm_offer **offers = xcalloc(n, sizeof *offers);
+    struct cm_offer **offers = cm_xcalloc(n, sizeof *offers);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &a->offers); cm_strmap_iter_next(&it);)
         offers[i++] = it.cur->value;
@@ -356,28 +520,16 @@ static void remove_agent(struct cm_master *m, struct cm_agent *a)
     /* Its tasks are gone with it. */
     n = cm_strmap_count(&a->tasks);
     i = 0;
-    struct cm_task **tasks = xcalloc(n, sizeof *tasks);
+    struct cm_task **tasks = cm_xcalloc(n, sizeof *tasks);
     for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);)
         tasks[i++] = it.cur->value;
     for (i = 0; i < n; i++) {
         struct cm_task *t = tasks[i];
         if (!cm_task_state_terminal(t->state)) {
             int state = cm_master_task_state_for(t->fw, MESOS__V1__TASK_STATE__TASK_GONE);
-            Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
-            Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-            tid.value = t->id;
-            st.task_id = &tid;
-            st.state = state;
-            st.has_source = 1;
-            st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
-            st.has_reason = 1;
-            st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED;
-            st.has_timestamp = 1;
-            st.timestamp = cm_clock_now(m->clock);
-            cm_master_update_task(m, t, &st, -1);
-            cm_master_send_master_update(m, t->fw, t->id, a->id, state,
-                                         MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
-                                         "Agent was removed");
+            cm_master_transition_task(m, t->fw, t, a->id, state,
+                                      MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REMOVED,
+                                      "Agent was removed", -1);
         }
         cm_master_complete_task(m, t);
     }

@@ -6,6 +6,7 @@
 
 #include "allocator/allocator.h"
 #include "contender.h"
+#include "registrar.h"
 #include "errors.h"
 #include "ids.h"
 #include "log.h"
@@ -488,28 +489,53 @@ static void set_suppressed(struct cm_framework *fw, char *const *roles, size_t n
 /* ------------------------------------------------------------------------------------------ */
 /* RECONCILE / KILL */
 
+/* Explicit reconciliation of one task (protocol doc §2.10); implicit reconciliation only asks
+ * about tasks the master knows. */
 static void reconcile_one(struct cm_master *m, struct cm_framework *fw, const char *task_id,
                           const char *agent_id)
 {
+    const int reason = MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION;
     struct cm_task *t = cm_strmap_get(&fw->tasks, task_id);
     if (t && (!agent_id || strcmp(agent_id, t->agent_id) == 0)) {
         int st = t->status_update_state >= 0 ? t->status_update_state : t->state;
         cm_master_send_master_update(m, fw, t->id, t->agent_id, cm_master_task_state_for(fw, st),
-                                     MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
-                                     "Reconciliation: Latest task state");
+                                     reason, "Reconciliation: Latest task state");
         return;
     }
-    struct cm_agent *a = agent_id ? cm_master_agent(m, agent_id) : NULL;
-    if (a && a->connected) {
+    /* Agents expected back after a master restart: no answer yet (the framework retries). */
+    if (agent_id && cm_master_agent_recovering(m, agent_id))
+        return;
+    struct cm_task *ut = cm_strmap_get(&fw->unreachable_tasks, task_id);
+    if (ut && (!agent_id || strcmp(agent_id, ut->agent_id) == 0)) {
+        cm_master_send_master_update_ex(
+            m, fw, task_id, ut->agent_id,
+            cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNREACHABLE), reason,
+            "Reconciliation: Task is unreachable", ut->unreachable_time);
+        return;
+    }
+    if (!agent_id && cm_strmap_count(&m->recovering_agents) > 0)
+        return;
+    double when = 0;
+    if (agent_id && cm_master_agent(m, agent_id)) {
         cm_master_send_master_update(m, fw, task_id, agent_id,
                                      cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_GONE),
-                                     MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION,
-                                     "Reconciliation: Task is unknown to the agent");
-        return;
+                                     reason, "Reconciliation: Task is unknown to the agent");
+    } else if (agent_id && cm_registrar_unreachable(m->registrar, agent_id, &when)) {
+        cm_master_send_master_update_ex(
+            m, fw, task_id, agent_id,
+            cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNREACHABLE), reason,
+            "Reconciliation: Task is unreachable", when);
+    } else if (agent_id && cm_registrar_gone(m->registrar, agent_id, &when)) {
+        cm_master_send_master_update(
+            m, fw, task_id, agent_id,
+            cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR), reason,
+            "Reconciliation: Task is gone");
+    } else {
+        cm_master_send_master_update(
+            m, fw, task_id, agent_id,
+            cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNKNOWN), reason,
+            "Reconciliation: Task is unknown");
     }
-    cm_master_send_master_update(
-        m, fw, task_id, agent_id, cm_master_task_state_for(fw, MESOS__V1__TASK_STATE__TASK_UNKNOWN),
-        MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION, "Reconciliation: Task is unknown");
 }
 
 static void handle_reconcile(struct cm_master *m, struct cm_framework *fw,
@@ -711,7 +737,7 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
             RESULT(307, "//%s/master/api/v1/scheduler", leader);
         RESULT(503, "No leader elected");
     }
-    if (c->ops->recovering(c))
+    if (c->ops->recovering(c) || !cm_registrar_recovered(m->registrar))
         RESULT(503, "Master has not finished recovery");
     if (strcmp(req->method, "POST") != 0)
         RESULT(405, "Expecting a 'POST' request, received '%s'", req->method);

@@ -1,18 +1,42 @@
 /*
  * contender.h: the master's leadership seam.
  *
- * The scheduler and state endpoints ask the contender whether this master leads, who leads
- * otherwise (for the 307 redirect) and whether the registry is still being recovered (503).
- * "standalone" always leads and never recovers; a ZooKeeper contender (later issue) plugs in
- * behind the same vtable. Threading: the master's loop.
+ * The scheduler, agent-link and state endpoints ask the contender whether this master leads,
+ * who leads otherwise (for the 307 redirect) and whether it is still recovering (503). Two
+ * implementations sit behind one vtable:
+ *
+ * - standalone: always leads (the default without --zk).
+ * - ZooKeeper (--zk): wraps cm_leader_contender (src/common/leader.h). The master starts it
+ *   once its port is known (cm_contender_start with its MasterInfo); the callback reports
+ *   election (the master then recovers its registry before answering) and loss of leadership.
+ *   Mesos's leading master aborts when it loses leadership and a supervisor restarts it; cmesos
+ *   does the same (cm_contender_step_down logs why and exits the process with status 1), which
+ *   is the only reset that is sure to drop every piece of in-memory state.
+ *
+ * Stall guard: a loop tick records the monotonic time every 100 ms. If the loop was frozen
+ * (SIGSTOP, a stuck VM) for longer than the ZooKeeper session timeout, the session may have
+ * expired and another master may lead although the expiry has not reached us yet: the first
+ * request or timer that asks cm_contender_acting() after such a gap makes this master step down
+ * instead of acting. A loop that is merely busy is covered too (the ZooKeeper client's own
+ * thread keeps the session alive, but a loop blocked that long is not a healthy leader).
+ *
+ * Threading: the master's loop. The contender copies the URL and the MasterInfo.
  */
 #ifndef CM_CONTENDER_H
 #define CM_CONTENDER_H
 
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "leader.h"
+#include "mesos/v1/mesos.pb-c.h"
+#include "zk_url.h"
+
 struct cm_contender;
+
+/* elected: this master became the leader (true) or lost leadership (false). */
+typedef void (*cm_contender_cb)(void *arg, bool elected);
 
 struct cm_contender_ops {
     const char *name;
@@ -26,10 +50,38 @@ struct cm_contender_ops {
 struct cm_contender {
     const struct cm_contender_ops *ops;
     char self[300]; /* "host:port" of this master */
+    /* ZooKeeper only. */
+    struct event_base *base;
+    struct cm_zk_url url;
+    double session_timeout;
+    struct cm_leader_contender *lc;
+    cm_contender_cb cb;
+    void *arg;
+    struct event *tick;
+    double last_tick; /* monotonic seconds of the last loop tick */
+    bool started;
 };
 
 /* The standalone contender: always the leader (self is "host:port"). */
 struct cm_contender *cm_contender_standalone_new(const char *self);
+/* A ZooKeeper contender for url (copied), not yet contending. cb reports leadership changes. */
+struct cm_contender *cm_contender_zk_new(struct event_base *base, const struct cm_zk_url *url,
+                                         double session_timeout, cm_contender_cb cb, void *arg);
+/* Begins contending with this master's info (copied; ZooKeeper only, a no-op otherwise).
+ * Returns 0, CM_ESTATE when already started, or CM_EINVAL if the client cannot be created. */
+int cm_contender_start(struct cm_contender *c, const Mesos__V1__MasterInfo *self);
+bool cm_contender_is_zk(const struct cm_contender *c);
+/* True if this master may act as leader now. Steps down (exits) when the stall guard trips. */
+bool cm_contender_acting(struct cm_contender *c);
+/* Logs reason and ends the process (status 1): the Mesos way of dropping leadership. */
+void cm_contender_step_down(const char *reason) __attribute__((noreturn));
 void cm_contender_free(struct cm_contender *c);
+
+/* sched_http.c: if this master does not act as leader, answers req with 307 and Location
+ * "//leader:port/master/<path>[?query]" (protocol §2.1), or 503 "No leader elected", and
+ * returns true; returns false when the caller should serve req itself. */
+struct cm_master;
+struct cm_http_request;
+bool cm_master_redirect_nonleader(struct cm_master *m, struct cm_http_request *req);
 
 #endif

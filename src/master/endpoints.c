@@ -4,24 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "allocator/allocator.h"
 #include "contender.h"
+#include "registrar.h"
 #include "log.h"
+#include "metrics.h"
 #include "master.h"
 #include "pbjson.h"
+#include "util.h"
 
 #define MOD "master"
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (!p)
-        abort();
-    return p;
-}
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 {
@@ -201,7 +195,10 @@ static json_t *framework_json(const struct cm_framework *fw)
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
         json_array_append_new(tasks, task_json(it.cur->value));
     json_object_set_new(o, "tasks", tasks);
-    json_object_set_new(o, "unreachable_tasks", json_array());
+    json_t *unreachable = json_array();
+    for (const struct cm_task *t = fw->uhead; t; t = t->unext)
+        json_array_append_new(unreachable, task_json(t));
+    json_object_set_new(o, "unreachable_tasks", unreachable);
     json_t *done = json_array();
     for (size_t i = 0; i < fw->ncompleted; i++)
         json_array_append_new(
@@ -354,6 +351,8 @@ static json_t *agents_array(struct cm_master *m, const char *only, bool full)
 static void handle_state(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     json_t *o = json_object();
     add_build_info(o);
     json_object_set_new(o, "start_time", json_real(m->start_time));
@@ -368,7 +367,8 @@ static void handle_state(struct cm_http_request *req, void *arg)
         ((struct cm_agent *)it.cur->value)->active ? active++ : inactive++;
     json_object_set_new(o, "activated_slaves", json_real((double)active));
     json_object_set_new(o, "deactivated_slaves", json_real((double)inactive));
-    json_object_set_new(o, "unreachable_slaves", json_real(0));
+    json_object_set_new(o, "unreachable_slaves",
+                        json_real((double)cm_registrar_count_unreachable(m->registrar)));
     json_object_set_new(o, "leader", json_string(m->info->pid));
     json_object_set_new(o, "leader_info",
                         json_pack("{s:s,s:s,s:i,s:s}", "id", m->id, "pid", m->info->pid, "port",
@@ -418,6 +418,8 @@ static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
 static void handle_state_summary(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     json_t *o = json_object();
     json_object_set_new(o, "hostname", json_string(m->hostname));
     if (m->flags->cluster)
@@ -446,6 +448,8 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
 static void handle_frameworks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     char *only = cm_http_request_query_param(req, "framework_id");
     json_t *o = json_object();
     json_object_set_new(o, "frameworks", frameworks_array(m, only));
@@ -458,6 +462,8 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
 static void handle_slaves(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     char *only = cm_http_request_query_param(req, "slave_id");
     json_t *o = json_object();
     json_object_set_new(o, "slaves", agents_array(m, only, true));
@@ -508,6 +514,8 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
 static void handle_tasks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
     char *order = cm_http_request_query_param(req, "order");
@@ -613,21 +621,16 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-static void set_num(json_t *o, const char *k, double v)
-{
-    json_object_set_new(o, k, json_real(v));
-}
-
 static void alloc_stats(json_t *o, const struct cm_master_metrics *mm)
 {
     const char *base = "allocator/mesos/allocation_run_ms";
     size_t n = mm->alloc_n, cap = sizeof mm->alloc_ms / sizeof mm->alloc_ms[0];
     if (n == 0)
         return;
-    double *v = xcalloc(n, sizeof *v);
+    double *v = cm_xcalloc(n, sizeof *v);
     for (size_t i = 0; i < n; i++)
         v[i] = mm->alloc_ms[(mm->alloc_head + i) % cap];
-    set_num(o, base, v[n - 1]); /* the latest value, as Mesos's timer reports */
+    cm_metrics_set(o, base, v[n - 1]); /* the latest value, as Mesos's timer reports */
     qsort(v, n, sizeof *v, cmp_double);
     char k[128];
     static const struct {
@@ -636,15 +639,15 @@ static void alloc_stats(json_t *o, const struct cm_master_metrics *mm)
     } ps[] = {{"p50", .5},  {"p90", .9},    {"p95", .95},
               {"p99", .99}, {"p999", .999}, {"p9999", .9999}};
     snprintf(k, sizeof k, "%s/count", base);
-    set_num(o, k, (double)n);
+    cm_metrics_set(o, k, (double)n);
     snprintf(k, sizeof k, "%s/min", base);
-    set_num(o, k, v[0]);
+    cm_metrics_set(o, k, v[0]);
     snprintf(k, sizeof k, "%s/max", base);
-    set_num(o, k, v[n - 1]);
+    cm_metrics_set(o, k, v[n - 1]);
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
         size_t idx = (size_t)(ps[i].p * (double)(n - 1) + 0.5);
         snprintf(k, sizeof k, "%s/%s", base, ps[i].s);
-        set_num(o, k, v[idx < n ? idx : n - 1]);
+        cm_metrics_set(o, k, v[idx < n ? idx : n - 1]);
     }
     free(v);
 }
@@ -682,9 +685,9 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
     snprintf(prefix, sizeof prefix, "master/frameworks/%s/%s", name, fw->id);
     const struct cm_fw_metrics *fm = &fw->metrics;
     snprintf(k, sizeof k, "%s/subscribed", prefix);
-    set_num(o, k, fw->connected ? 1 : 0);
+    cm_metrics_set(o, k, fw->connected ? 1 : 0);
     snprintf(k, sizeof k, "%s/calls", prefix);
-    set_num(o, k, (double)fm->calls);
+    cm_metrics_set(o, k, (double)fm->calls);
     for (int i = 0; i < CM_MASTER_NCALL_TYPES; i++) {
         const ProtobufCEnumValue *v =
             protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, i);
@@ -692,10 +695,10 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
             continue;
         lower(t, sizeof t, v->name);
         snprintf(k, sizeof k, "%s/calls/%s", prefix, t);
-        set_num(o, k, (double)fm->call_types[i]);
+        cm_metrics_set(o, k, (double)fm->call_types[i]);
     }
     snprintf(k, sizeof k, "%s/events", prefix);
-    set_num(o, k, (double)fm->events);
+    cm_metrics_set(o, k, (double)fm->events);
     for (int i = 0; i < CM_MASTER_NEVENT_TYPES; i++) {
         const ProtobufCEnumValue *v =
             protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__event__type__descriptor, i);
@@ -703,22 +706,22 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
             continue;
         lower(t, sizeof t, v->name);
         snprintf(k, sizeof k, "%s/events/%s", prefix, t);
-        set_num(o, k, (double)fm->event_types[i]);
+        cm_metrics_set(o, k, (double)fm->event_types[i]);
     }
     snprintf(k, sizeof k, "%s/offers/sent", prefix);
-    set_num(o, k, (double)fm->offers_sent);
+    cm_metrics_set(o, k, (double)fm->offers_sent);
     snprintf(k, sizeof k, "%s/offers/accepted", prefix);
-    set_num(o, k, (double)fm->offers_accepted);
+    cm_metrics_set(o, k, (double)fm->offers_accepted);
     snprintf(k, sizeof k, "%s/offers/declined", prefix);
-    set_num(o, k, (double)fm->offers_declined);
+    cm_metrics_set(o, k, (double)fm->offers_declined);
     snprintf(k, sizeof k, "%s/offers/rescinded", prefix);
-    set_num(o, k, (double)fm->offers_rescinded);
+    cm_metrics_set(o, k, (double)fm->offers_rescinded);
     for (size_t i = 0; i < fw->nroles; i++) {
         bool sup = false;
         for (size_t j = 0; j < fw->nsuppressed; j++)
             sup = sup || strcmp(fw->suppressed[j], fw->roles[i]) == 0;
         snprintf(k, sizeof k, "%s/roles/%s/suppressed", prefix, fw->roles[i]);
-        set_num(o, k, sup ? 1 : 0);
+        cm_metrics_set(o, k, sup ? 1 : 0);
     }
 }
 
@@ -727,8 +730,8 @@ json_t *cm_master_metrics_json(struct cm_master *m)
     const struct cm_master_metrics *mm = &m->metrics;
     json_t *o = json_object();
     double now = cm_clock_now(m->clock);
-    set_num(o, "master/uptime_secs", now - m->start_time);
-    set_num(o, "master/elected", m->contender->ops->is_leader(m->contender) ? 1 : 0);
+    cm_metrics_set(o, "master/uptime_secs", now - m->start_time);
+    cm_metrics_set(o, "master/elected", m->contender->ops->is_leader(m->contender) ? 1 : 0);
 
     size_t sa = 0, si = 0, sc = 0, sd = 0;
     struct cm_resources total, used;
@@ -742,11 +745,12 @@ json_t *cm_master_metrics_json(struct cm_master *m)
         cm_resources_add(&total, &a->total);
         cm_resources_add(&used, &a->used);
     }
-    set_num(o, "master/slaves_active", (double)sa);
-    set_num(o, "master/slaves_inactive", (double)si);
-    set_num(o, "master/slaves_connected", (double)sc);
-    set_num(o, "master/slaves_disconnected", (double)sd);
-    set_num(o, "master/slaves_unreachable", 0);
+    cm_metrics_set(o, "master/slaves_active", (double)sa);
+    cm_metrics_set(o, "master/slaves_inactive", (double)si);
+    cm_metrics_set(o, "master/slaves_connected", (double)sc);
+    cm_metrics_set(o, "master/slaves_disconnected", (double)sd);
+    cm_metrics_set(o, "master/slaves_unreachable",
+                   (double)cm_registrar_count_unreachable(m->registrar));
     size_t fa = 0, fi = 0, fc = 0, fd = 0;
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         struct cm_framework *fw = it.cur->value;
@@ -755,46 +759,36 @@ json_t *cm_master_metrics_json(struct cm_master *m)
         if (m->flags->publish_per_framework_metrics)
             framework_metrics(o, fw);
     }
-    set_num(o, "master/frameworks_active", (double)fa);
-    set_num(o, "master/frameworks_inactive", (double)fi);
-    set_num(o, "master/frameworks_connected", (double)fc);
-    set_num(o, "master/frameworks_disconnected", (double)fd);
-    set_num(o, "master/outstanding_offers", (double)cm_strmap_count(&m->offers));
-    set_num(o, "master/operator_event_stream_subscribers", 0);
-    set_num(o, "master/event_queue_messages", 0);
-    set_num(o, "master/event_queue_dispatches", 0);
-    set_num(o, "master/event_queue_http_requests", 0);
+    cm_metrics_set(o, "master/frameworks_active", (double)fa);
+    cm_metrics_set(o, "master/frameworks_inactive", (double)fi);
+    cm_metrics_set(o, "master/frameworks_connected", (double)fc);
+    cm_metrics_set(o, "master/frameworks_disconnected", (double)fd);
+    cm_metrics_set(o, "master/outstanding_offers", (double)cm_strmap_count(&m->offers));
+    cm_metrics_set(o, "master/operator_event_stream_subscribers", 0);
+    cm_metrics_set(o, "master/event_queue_messages", 0);
+    cm_metrics_set(o, "master/event_queue_dispatches", 0);
+    cm_metrics_set(o, "master/event_queue_http_requests", 0);
 
+    cm_metrics_resources(o, "master", &total, &used);
     static const char *const rnames[] = {"cpus", "gpus", "mem", "disk"};
     char k[256];
     for (size_t i = 0; i < 4; i++) {
-        double t = cm_scalar_to_double(cm_resources_scalar(&total, rnames[i]));
-        double u = cm_scalar_to_double(cm_resources_scalar(&used, rnames[i]));
-        snprintf(k, sizeof k, "master/%s_total", rnames[i]);
-        set_num(o, k, t);
-        snprintf(k, sizeof k, "master/%s_used", rnames[i]);
-        set_num(o, k, u);
-        snprintf(k, sizeof k, "master/%s_percent", rnames[i]);
-        set_num(o, k, t > 0 ? u / t : 0);
-        snprintf(k, sizeof k, "master/%s_revocable_total", rnames[i]);
-        set_num(o, k, 0);
-        snprintf(k, sizeof k, "master/%s_revocable_used", rnames[i]);
-        set_num(o, k, 0);
-        snprintf(k, sizeof k, "master/%s_revocable_percent", rnames[i]);
-        set_num(o, k, 0);
         snprintf(k, sizeof k, "allocator/mesos/resources/%s/total", rnames[i]);
-        set_num(o, k, t);
+        cm_metrics_set(o, k, cm_scalar_to_double(cm_resources_scalar(&total, rnames[i])));
     }
     cm_resources_cleanup(&total);
     cm_resources_cleanup(&used);
 
-    set_num(o, "master/tasks_staging", (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_STAGING]);
-    set_num(o, "master/tasks_starting",
-            (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_STARTING]);
-    set_num(o, "master/tasks_running", (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_RUNNING]);
-    set_num(o, "master/tasks_killing", (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_KILLING]);
-    set_num(o, "master/tasks_unreachable",
-            (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_UNREACHABLE]);
+    cm_metrics_set(o, "master/tasks_staging",
+                   (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_STAGING]);
+    cm_metrics_set(o, "master/tasks_starting",
+                   (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_STARTING]);
+    cm_metrics_set(o, "master/tasks_running",
+                   (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_RUNNING]);
+    cm_metrics_set(o, "master/tasks_killing",
+                   (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_KILLING]);
+    cm_metrics_set(o, "master/tasks_unreachable",
+                   (double)mm->task_gauge[MESOS__V1__TASK_STATE__TASK_UNREACHABLE]);
     static const int terminal[] = {
         MESOS__V1__TASK_STATE__TASK_FINISHED, MESOS__V1__TASK_STATE__TASK_FAILED,
         MESOS__V1__TASK_STATE__TASK_KILLED,   MESOS__V1__TASK_STATE__TASK_LOST,
@@ -804,12 +798,12 @@ json_t *cm_master_metrics_json(struct cm_master *m)
         char st[64];
         lower(st, sizeof st, cm_task_state_name(terminal[i]) + 5);
         snprintf(k, sizeof k, "master/tasks_%s", st);
-        set_num(o, k, (double)mm->tasks_terminal[terminal[i]]);
+        cm_metrics_set(o, k, (double)mm->tasks_terminal[terminal[i]]);
     }
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&mm->task_reasons); cm_strmap_iter_next(&it);)
-        set_num(o, it.cur->key, (double)*(uint64_t *)it.cur->value);
+        cm_metrics_set(o, it.cur->key, (double)*(uint64_t *)it.cur->value);
 
-#define MSG(name) set_num(o, "master/messages_" #name, (double)mm->messages_##name)
+#define MSG(name) cm_metrics_set(o, "master/messages_" #name, (double)mm->messages_##name)
     MSG(register_framework);
     MSG(reregister_framework);
     MSG(unregister_framework);
@@ -832,7 +826,7 @@ json_t *cm_master_metrics_json(struct cm_master *m)
     MSG(unregister_slave);
     MSG(update_slave);
 #undef MSG
-#define CNT(name) set_num(o, "master/" #name, (double)mm->name)
+#define CNT(name) cm_metrics_set(o, "master/" #name, (double)mm->name)
     CNT(valid_status_updates);
     CNT(invalid_status_updates);
     CNT(valid_status_update_acknowledgements);
@@ -846,44 +840,42 @@ json_t *cm_master_metrics_json(struct cm_master *m)
     CNT(slave_removals);
     CNT(dropped_messages);
 #undef CNT
-    set_num(o, "master/slave_removals/reason_unregistered",
-            (double)mm->slave_removals_unregistered);
-    set_num(o, "master/slave_removals/reason_unhealthy", 0);
-    set_num(o, "master/slave_removals/reason_registered", 0);
-    set_num(o, "master/http_cache_hits", 0);
-    set_num(o, "master/recovery_slave_removals", 0);
+    cm_metrics_set(o, "master/slave_removals/reason_unregistered",
+                   (double)mm->slave_removals_unregistered);
+    cm_metrics_set(o, "master/slave_removals/reason_unhealthy",
+                   (double)mm->slave_removals_unhealthy);
+    cm_metrics_set(o, "master/slave_unreachable_scheduled",
+                   (double)mm->slave_unreachable_scheduled);
+    cm_metrics_set(o, "master/slave_unreachable_completed",
+                   (double)mm->slave_unreachable_completed);
+    cm_metrics_set(o, "master/slave_unreachable_canceled", (double)mm->slave_unreachable_canceled);
+    cm_metrics_set(o, "master/slave_removals/reason_registered", 0);
+    cm_metrics_set(o, "master/http_cache_hits", 0);
+    cm_metrics_set(o, "master/recovery_slave_removals", (double)mm->recovery_slave_removals);
 
-    set_num(o, "allocator/mesos/allocation_runs", (double)mm->allocation_runs);
+    cm_metrics_set(o, "allocator/mesos/allocation_runs", (double)mm->allocation_runs);
     alloc_stats(o, mm);
-    set_num(o, "allocator/mesos/event_queue_dispatches", 0);
+    cm_metrics_set(o, "allocator/mesos/event_queue_dispatches", 0);
     struct cm_allocator_stats as;
     cm_allocator_stats(m->allocator, &as);
-    set_num(o, "allocator/mesos/resources/cpus/offered_or_allocated", as.cpus_allocated);
-    set_num(o, "allocator/mesos/resources/mem/offered_or_allocated", as.mem_allocated);
-    set_num(o, "allocator/mesos/resources/disk/offered_or_allocated", as.disk_allocated);
+    cm_metrics_set(o, "allocator/mesos/resources/cpus/offered_or_allocated", as.cpus_allocated);
+    cm_metrics_set(o, "allocator/mesos/resources/mem/offered_or_allocated", as.mem_allocated);
+    cm_metrics_set(o, "allocator/mesos/resources/disk/offered_or_allocated", as.disk_allocated);
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         struct cm_framework *fw = it.cur->value;
         for (size_t i = 0; i < fw->nroles; i++) {
             snprintf(k, sizeof k, "allocator/mesos/roles/%s/shares/dominant", fw->roles[i]);
-            set_num(o, k, cm_allocator_role_share(m->allocator, fw->roles[i]));
+            cm_metrics_set(o, k, cm_allocator_role_share(m->allocator, fw->roles[i]));
         }
     }
-    set_num(o, "registrar/registry_size_bytes", 0);
-    set_num(o, "registrar/queued_operations", 0);
+    struct cm_registrar_stats rs;
+    cm_registrar_stats(m->registrar, &rs);
+    cm_metrics_set(o, "registrar/registry_size_bytes", (double)rs.size_bytes);
+    cm_metrics_set(o, "registrar/queued_operations", (double)cm_registrar_queued(m->registrar));
+    cm_metrics_set(o, "registrar/state_fetch_ms", rs.fetch_ms);
+    cm_metrics_set(o, "registrar/state_store_ms", rs.store_ms);
 
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    set_num(o, "system/cpus_total", ncpu > 0 ? (double)ncpu : 0);
-    double load[3] = {0, 0, 0};
-    if (getloadavg(load, 3) == 3) {
-        set_num(o, "system/load_1min", load[0]);
-        set_num(o, "system/load_5min", load[1]);
-        set_num(o, "system/load_15min", load[2]);
-    }
-    struct sysinfo si_;
-    if (sysinfo(&si_) == 0) {
-        set_num(o, "system/mem_total_bytes", (double)si_.totalram * si_.mem_unit);
-        set_num(o, "system/mem_free_bytes", (double)si_.freeram * si_.mem_unit);
-    }
+    cm_metrics_system(o);
     return o;
 }
 

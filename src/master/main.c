@@ -59,8 +59,6 @@ int main(int argc, char **argv)
         setvbuf(logf, NULL, _IOLBF, 0);
         cm_log_set_file(logf);
     }
-    if (flags.zk)
-        CM_WARN("master", "--zk is not supported yet; running standalone");
     signal(SIGPIPE, SIG_IGN);
 
     base = event_base_new();
@@ -78,7 +76,8 @@ int main(int argc, char **argv)
     if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL))
         goto out;
     event_base_dispatch(base);
-    status = 0;
+    /* A registry that can no longer be written is fatal, as in Mesos (the loop was broken). */
+    status = m->registrar_failed ? 1 : 0;
 out:
     if (sigint)
         event_free(sigint);
@@ -87,7 +86,7 @@ out:
     cm_master_free(m);
     if (base)
         event_base_free(base);
-    cm_flags_cleanup(flags.table, flags.nflags);
+    cm_master_flags_cleanup(&flags);
     if (logf) {
         cm_log_set_file(NULL);
         fclose(logf);

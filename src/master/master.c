@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "allocator/allocator.h"
 #include "contender.h"
@@ -20,63 +21,13 @@
 #include "pbjson.h"
 #include "recordio.h"
 #include "registrar.h"
+#include "util.h"
 
 #define MOD "master"
 #define MAX_STATUSES 32
 
 /* ------------------------------------------------------------------------------------------ */
 /* small helpers */
-
-char *cm_xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d)
-        abort();
-    return d;
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n ? n : 1, sz ? sz : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t sz)
-{
-    p = realloc(p, sz ? sz : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-ProtobufCMessage *cm_pb_dup(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = xcalloc(1, len + 1);
-    protobuf_c_message_pack(msg, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(msg->descriptor, NULL, len, buf);
-    free(buf);
-    if (!copy)
-        abort(); /* we packed it ourselves: only out-of-memory can get here */
-    return copy;
-}
-
-bool cm_task_state_terminal(int s)
-{
-    switch (s) {
-    case MESOS__V1__TASK_STATE__TASK_FINISHED:
-    case MESOS__V1__TASK_STATE__TASK_FAILED:
-    case MESOS__V1__TASK_STATE__TASK_KILLED:
-    case MESOS__V1__TASK_STATE__TASK_ERROR:
-    case MESOS__V1__TASK_STATE__TASK_LOST:
-    case MESOS__V1__TASK_STATE__TASK_DROPPED:
-    case MESOS__V1__TASK_STATE__TASK_GONE:
-    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR: return true;
-    default: return false;
-    }
-}
 
 const char *cm_task_state_name(int state)
 {
@@ -127,7 +78,7 @@ void cm_master_count_status(struct cm_master *m, int state, int source, bool has
     snprintf(key, sizeof key, "master/%s/%s/%s", st, so, re);
     uint64_t *c = cm_strmap_get(&m->metrics.task_reasons, key);
     if (!c) {
-        c = xcalloc(1, sizeof *c);
+        c = cm_xcalloc(1, sizeof *c);
         cm_strmap_put(&m->metrics.task_reasons, key, c);
     }
     (*c)++;
@@ -159,7 +110,7 @@ static void free_strv(char **v, size_t n)
 
 static char **dup_strv(char *const *v, size_t n)
 {
-    char **out = xcalloc(n + 1, sizeof *out);
+    char **out = cm_xcalloc(n + 1, sizeof *out);
     for (size_t i = 0; i < n; i++)
         out[i] = cm_xstrdup(v[i]);
     return out;
@@ -184,13 +135,13 @@ int cm_sink_send(const struct cm_sink *sink, const ProtobufCMessage *msg)
         len = strlen(text);
     } else {
         len = protobuf_c_message_get_packed_size(msg);
-        data = xcalloc(1, len + 1);
+        data = cm_xcalloc(1, len + 1);
         protobuf_c_message_pack(msg, data);
     }
     /* One record per chunk, header and payload together (protocol doc §1.4). */
     char hdr[24];
     size_t hlen = cm_recordio_header(len, hdr);
-    uint8_t *frame = xcalloc(1, hlen + len);
+    uint8_t *frame = cm_xcalloc(1, hlen + len);
     memcpy(frame, hdr, hlen);
     memcpy(frame + hlen, data, len);
     int rc = cm_http_stream_send(sink->stream, frame, hlen + len);
@@ -344,7 +295,7 @@ static void remove_offers_of(struct cm_master *m, struct cm_strmap *offers, bool
     size_t n = cm_strmap_count(offers), i = 0;
     if (n == 0)
         return;
-    struct cm_offer **v = xcalloc(n, sizeof *v);
+    struct cm_offer **v = cm_xcalloc(n, sizeof *v);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, offers); cm_strmap_iter_next(&it);)
         v[i++] = it.cur->value;
@@ -359,7 +310,7 @@ static void batch_list_add(struct cm_master *m, struct cm_framework *fw)
         return;
     if (m->nbatch_list == m->batch_list_cap) {
         m->batch_list_cap = m->batch_list_cap ? m->batch_list_cap * 2 : 16;
-        m->batch_list = xrealloc(m->batch_list, m->batch_list_cap * sizeof *m->batch_list);
+        m->batch_list = cm_xrealloc(m->batch_list, m->batch_list_cap * sizeof *m->batch_list);
     }
     m->batch_list[m->nbatch_list++] = fw;
     fw->in_batch_list = true;
@@ -372,7 +323,7 @@ static void park_recovery(struct cm_master *m, const char *fw, const char *role,
 {
     if (m->npending == m->pending_cap) {
         m->pending_cap = m->pending_cap ? m->pending_cap * 2 : 8;
-        m->pending = xrealloc(m->pending, m->pending_cap * sizeof *m->pending);
+        m->pending = cm_xrealloc(m->pending, m->pending_cap * sizeof *m->pending);
     }
     struct cm_pending_recover *p = &m->pending[m->npending++];
     p->fw = cm_xstrdup(fw);
@@ -407,7 +358,7 @@ static void allocator_offer_cb(void *arg, const char *framework_id, const char *
         park_recovery(m, framework_id, role, agent_id, resources);
         return;
     }
-    struct cm_offer *o = xcalloc(1, sizeof *o);
+    struct cm_offer *o = cm_xcalloc(1, sizeof *o);
     char id[64];
     snprintf(id, sizeof id, "%s-O%llu", m->id, (unsigned long long)m->next_offer++);
     o->id = cm_xstrdup(id);
@@ -430,7 +381,7 @@ static void allocator_offer_cb(void *arg, const char *framework_id, const char *
     cm_resources_add(&agent->offered, resources);
     if (fw->nbatch == fw->batch_cap) {
         fw->batch_cap = fw->batch_cap ? fw->batch_cap * 2 : 8;
-        fw->batch = xrealloc(fw->batch, fw->batch_cap * sizeof *fw->batch);
+        fw->batch = cm_xrealloc(fw->batch, fw->batch_cap * sizeof *fw->batch);
     }
     fw->batch[fw->nbatch++] = o;
     o->batched = true;
@@ -442,23 +393,23 @@ static Mesos__V1__Offer *build_offer_msg(struct cm_offer *o)
 {
     struct cm_agent *a = o->agent;
     struct cm_framework *fw = o->fw;
-    Mesos__V1__Offer *msg = xcalloc(1, sizeof *msg);
+    Mesos__V1__Offer *msg = cm_xcalloc(1, sizeof *msg);
     mesos__v1__offer__init(msg);
-    msg->id = xcalloc(1, sizeof *msg->id);
+    msg->id = cm_xcalloc(1, sizeof *msg->id);
     mesos__v1__offer_id__init(msg->id);
     msg->id->value = o->id;
-    msg->framework_id = xcalloc(1, sizeof *msg->framework_id);
+    msg->framework_id = cm_xcalloc(1, sizeof *msg->framework_id);
     mesos__v1__framework_id__init(msg->framework_id);
     msg->framework_id->value = fw->id;
-    msg->agent_id = xcalloc(1, sizeof *msg->agent_id);
+    msg->agent_id = cm_xcalloc(1, sizeof *msg->agent_id);
     mesos__v1__agent_id__init(msg->agent_id);
     msg->agent_id->value = a->id;
     msg->hostname = a->hostname;
-    msg->url = xcalloc(1, sizeof *msg->url);
+    msg->url = cm_xcalloc(1, sizeof *msg->url);
     mesos__v1__url__init(msg->url);
     msg->url->scheme = "http";
     msg->url->path = "/slave(1)";
-    msg->url->address = xcalloc(1, sizeof *msg->url->address);
+    msg->url->address = cm_xcalloc(1, sizeof *msg->url->address);
     mesos__v1__address__init(msg->url->address);
     msg->url->address->hostname = a->hostname;
     msg->url->address->ip = a->ip;
@@ -469,7 +420,7 @@ static Mesos__V1__Offer *build_offer_msg(struct cm_offer *o)
     msg->n_attributes = a->info->n_attributes;
     msg->attributes = a->info->attributes;
     if (fw->multi_role) {
-        msg->allocation_info = xcalloc(1, sizeof *msg->allocation_info);
+        msg->allocation_info = cm_xcalloc(1, sizeof *msg->allocation_info);
         mesos__v1__resource__allocation_info__init(msg->allocation_info);
         msg->allocation_info->role = o->role;
     }
@@ -495,7 +446,7 @@ static void flush_batches(struct cm_master *m)
         fw->in_batch_list = false;
         if (fw->nbatch == 0)
             continue;
-        Mesos__V1__Offer **msgs = xcalloc(fw->nbatch, sizeof *msgs);
+        Mesos__V1__Offer **msgs = cm_xcalloc(fw->nbatch, sizeof *msgs);
         for (size_t j = 0; j < fw->nbatch; j++) {
             fw->batch[j]->batched = false;
             msgs[j] = build_offer_msg(fw->batch[j]);
@@ -519,6 +470,9 @@ static void flush_batches(struct cm_master *m)
 
 void cm_master_allocate(struct cm_master *m)
 {
+    /* A master that does not lead (or was paused past its session) never offers. */
+    if (!cm_contender_acting(m->contender))
+        return;
     double t0 = cm_monotonic_secs();
     cm_allocator_run(m->allocator);
     double ms = (cm_monotonic_secs() - t0) * 1000.0;
@@ -543,7 +497,7 @@ struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
                                    struct cm_agent *agent, const Mesos__V1__TaskInfo *info,
                                    const struct cm_resources *res, const char *role)
 {
-    struct cm_task *t = xcalloc(1, sizeof *t);
+    struct cm_task *t = cm_xcalloc(1, sizeof *t);
     t->id = cm_xstrdup(info->task_id->value);
     t->fw = fw;
     t->agent = agent;
@@ -606,7 +560,7 @@ static void task_add_status(struct cm_task *t, const Mesos__V1__TaskStatus *st)
         memmove(t->statuses, t->statuses + 1, (MAX_STATUSES - 1) * sizeof *t->statuses);
         t->nstatuses--;
     }
-    t->statuses = xrealloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
+    t->statuses = cm_xrealloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
     t->statuses[t->nstatuses++] = (Mesos__V1__TaskStatus *)cm_pb_dup(&st->base);
 }
 
@@ -676,7 +630,7 @@ void cm_master_complete_task(struct cm_master *m, struct cm_task *t)
     }
     if (fw->completed_cap != cap) {
         /* First completion: allocate the ring once (it never changes size). */
-        fw->completed_tasks = xcalloc(cap, sizeof *fw->completed_tasks);
+        fw->completed_tasks = cm_xcalloc(cap, sizeof *fw->completed_tasks);
         fw->completed_cap = cap;
     }
     if (fw->ncompleted == cap) {
@@ -689,9 +643,66 @@ void cm_master_complete_task(struct cm_master *m, struct cm_task *t)
     }
 }
 
+void cm_master_task_unreachable(struct cm_master *m, struct cm_task *t, double when)
+{
+    struct cm_framework *fw = t->fw;
+    task_release(m, t);
+    if (cm_strmap_get(&fw->tasks, t->id) == t) {
+        gauge(m, t->state, -1);
+        cm_strmap_remove(&fw->tasks, t->id);
+    }
+    if (t->agent) {
+        char key[600];
+        snprintf(key, sizeof key, "%s %s", fw->id, t->id);
+        cm_strmap_remove(&t->agent->tasks, key);
+        t->agent = NULL;
+    }
+    t->unreachable_time = when;
+    size_t cap = (size_t)m->flags->max_unreachable_tasks_per_framework;
+    if (cap == 0) {
+        task_free(t);
+        return;
+    }
+    struct cm_task *old = cm_strmap_put(&fw->unreachable_tasks, t->id, t);
+    if (old)
+        cm_master_forget_unreachable_task(fw, old, true);
+    t->uprev = fw->utail;
+    t->unext = NULL;
+    if (fw->utail)
+        fw->utail->unext = t;
+    else
+        fw->uhead = t;
+    fw->utail = t;
+    while (cm_strmap_count(&fw->unreachable_tasks) > cap)
+        cm_master_forget_unreachable_task(fw, fw->uhead, false);
+}
+
+void cm_master_forget_unreachable_task(struct cm_framework *fw, struct cm_task *t, bool unlinked)
+{
+    if (!unlinked && cm_strmap_get(&fw->unreachable_tasks, t->id) == t)
+        cm_strmap_remove(&fw->unreachable_tasks, t->id);
+    if (t->uprev)
+        t->uprev->unext = t->unext;
+    else if (fw->uhead == t)
+        fw->uhead = t->unext;
+    if (t->unext)
+        t->unext->uprev = t->uprev;
+    else if (fw->utail == t)
+        fw->utail = t->uprev;
+    task_free(t);
+}
+
 void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, const char *task_id,
                                   const char *agent_id, int state, int reason, const char *message)
 {
+    cm_master_send_master_update_ex(m, fw, task_id, agent_id, state, reason, message, -1);
+}
+
+void cm_master_send_master_update_ex(struct cm_master *m, struct cm_framework *fw,
+                                     const char *task_id, const char *agent_id, int state,
+                                     int reason, const char *message, double unreachable_time)
+{
+    Mesos__V1__TimeInfo ut = MESOS__V1__TIME_INFO__INIT;
     Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
     Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
@@ -709,6 +720,10 @@ void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, 
     st.message = (char *)message;
     st.has_timestamp = 1;
     st.timestamp = cm_clock_now(m->clock);
+    if (unreachable_time >= 0) {
+        ut.nanoseconds = (int64_t)(unreachable_time * 1e9);
+        st.unreachable_time = &ut;
+    }
     Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
     Mesos__V1__Scheduler__Event__Update up = MESOS__V1__SCHEDULER__EVENT__UPDATE__INIT;
     up.status = &st;
@@ -716,6 +731,31 @@ void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, 
     ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE;
     ev.update = &up;
     cm_master_send_event(m, fw, &ev);
+}
+
+void cm_master_transition_task(struct cm_master *m, struct cm_framework *fw, struct cm_task *t,
+                               const char *agent_id, int state, int reason, const char *message,
+                               double unreachable_time)
+{
+    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__TimeInfo ut = MESOS__V1__TIME_INFO__INIT;
+    tid.value = t->id;
+    st.task_id = &tid;
+    st.state = state;
+    st.has_source = 1;
+    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
+    st.has_reason = 1;
+    st.reason = reason;
+    st.has_timestamp = 1;
+    st.timestamp = cm_clock_now(m->clock);
+    if (unreachable_time >= 0) {
+        ut.nanoseconds = (int64_t)(unreachable_time * 1e9);
+        st.unreachable_time = &ut;
+    }
+    cm_master_update_task(m, t, &st, -1);
+    cm_master_send_master_update_ex(m, fw, t->id, agent_id, state, reason, message,
+                                    unreachable_time);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -726,7 +766,7 @@ static void fw_set_info(struct cm_framework *fw, const Mesos__V1__FrameworkInfo 
 {
     Mesos__V1__FrameworkInfo *copy = (Mesos__V1__FrameworkInfo *)cm_pb_dup(&info->base);
     if (!copy->id) {
-        copy->id = xcalloc(1, sizeof *copy->id);
+        copy->id = cm_xcalloc(1, sizeof *copy->id);
         mesos__v1__framework_id__init(copy->id);
     } else {
         free(copy->id->value);
@@ -760,10 +800,11 @@ static void fw_set_info(struct cm_framework *fw, const Mesos__V1__FrameworkInfo 
 
 static struct cm_framework *fw_new(struct cm_master *m, const char *id)
 {
-    struct cm_framework *fw = xcalloc(1, sizeof *fw);
+    struct cm_framework *fw = cm_xcalloc(1, sizeof *fw);
     fw->id = cm_xstrdup(id);
     cm_strmap_init(&fw->tasks);
     cm_strmap_init(&fw->offers);
+    cm_strmap_init(&fw->unreachable_tasks);
     cm_resources_init(&fw->used);
     cm_resources_init(&fw->offered);
     fw->registered_time = cm_clock_now(m->clock);
@@ -782,6 +823,12 @@ static void fw_free(struct cm_framework *fw)
     for (size_t i = 0; i < fw->ncompleted; i++)
         task_free(fw->completed_tasks[(fw->completed_head + i) % fw->completed_cap]);
     free(fw->completed_tasks);
+    while (fw->uhead) {
+        struct cm_task *t = fw->uhead;
+        fw->uhead = t->unext;
+        task_free(t);
+    }
+    cm_strmap_cleanup(&fw->unreachable_tasks);
     cm_strmap_cleanup(&fw->offers);
     free(fw->batch);
     cm_resources_cleanup(&fw->used);
@@ -835,7 +882,7 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
     double now = cm_clock_now(m->clock);
     if (id) {
         m->metrics.messages_reregister_framework++;
-        if (cm_strmap_get(&m->completed, id)) {
+        if (cm_strmap_get(&m->completed, id) || cm_strmap_get(&m->removed_ids, id)) {
             refuse(sink, "Framework has been removed");
             return NULL;
         }
@@ -906,7 +953,7 @@ void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw
 {
     fw_set_info(fw, info, fw->id, suppressed, nsuppressed);
     size_t n = cm_strmap_count(&fw->offers), i = 0;
-    struct cm_offer **v = xcalloc(n, sizeof *v);
+    struct cm_offer **v = cm_xcalloc(n, sizeof *v);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &fw->offers); cm_strmap_iter_next(&it);)
         v[i++] = it.cur->value;
@@ -944,6 +991,29 @@ void cm_master_framework_disconnected(struct cm_master *m, struct cm_framework *
     fw->failover_deadline = now + timeout;
 }
 
+/* Removed framework ids outlive the bounded completed list (a torn-down id never subscribes
+ * again); only the ids are kept, at most REMOVED_IDS_MAX of them. */
+#define REMOVED_IDS_MAX 65536
+
+static void remember_removed(struct cm_master *m, const char *id)
+{
+    if (cm_strmap_get(&m->removed_ids, id))
+        return;
+    if (!m->removed_ring)
+        m->removed_ring = cm_xcalloc(REMOVED_IDS_MAX, sizeof *m->removed_ring);
+    size_t slot = (m->removed_head + m->removed_n) % REMOVED_IDS_MAX;
+    if (m->removed_n == REMOVED_IDS_MAX) {
+        slot = m->removed_head;
+        cm_strmap_remove(&m->removed_ids, m->removed_ring[slot]);
+        free(m->removed_ring[slot]);
+        m->removed_head = (m->removed_head + 1) % REMOVED_IDS_MAX;
+    } else {
+        m->removed_n++;
+    }
+    m->removed_ring[slot] = cm_xstrdup(id);
+    cm_strmap_put(&m->removed_ids, m->removed_ring[slot], m->removed_ring[slot]);
+}
+
 void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
 {
     CM_INFO(MOD, "Removing framework %s (%s)", fw->id, fw->info ? fw->info->name : "");
@@ -967,7 +1037,7 @@ void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
             cm_master_send_agent(m, a, &ev);
     }
     size_t n = cm_strmap_count(&fw->tasks), i = 0;
-    struct cm_task **tasks = xcalloc(n, sizeof *tasks);
+    struct cm_task **tasks = cm_xcalloc(n, sizeof *tasks);
     for (cm_strmap_iter_init(&it, &fw->tasks); cm_strmap_iter_next(&it);)
         tasks[i++] = it.cur->value;
     for (i = 0; i < n; i++) {
@@ -983,6 +1053,7 @@ void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
     free(tasks);
     cm_allocator_remove_framework(m->allocator, fw->id);
     cm_strmap_remove(&m->frameworks, fw->id);
+    remember_removed(m, fw->id);
     fw->completed = true;
     fw->unregistered_time = cm_clock_now(m->clock);
     size_t cap = (size_t)m->flags->max_completed_frameworks;
@@ -997,13 +1068,48 @@ void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
         memmove(m->completed_list, m->completed_list + 1, (cap - 1) * sizeof *m->completed_list);
         m->ncompleted--;
     }
-    m->completed_list = xrealloc(m->completed_list, (m->ncompleted + 1) * sizeof(void *));
+    m->completed_list = cm_xrealloc(m->completed_list, (m->ncompleted + 1) * sizeof(void *));
     m->completed_list[m->ncompleted++] = fw;
     cm_strmap_put(&m->completed, fw->id, fw);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* agents (shared part; the link itself is agent_api.c) */
+
+static bool fw_checkpoints(const struct cm_framework *fw)
+{
+    return fw->info && fw->info->has_checkpoint && fw->info->checkpoint;
+}
+
+/* Protocol doc §11.2: when an agent's connection breaks, tasks of frameworks that do not
+ * checkpoint cannot survive an agent restart, so they are lost at once; checkpointing ones wait
+ * for the agent to come back or for it to be marked unreachable. */
+static void lose_uncheckpointed_tasks(struct cm_master *m, struct cm_agent *agent)
+{
+    size_t n = cm_strmap_count(&agent->tasks), k = 0;
+    if (n == 0)
+        return;
+    struct cm_task **v = cm_xcalloc(n, sizeof *v);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &agent->tasks); cm_strmap_iter_next(&it);) {
+        struct cm_task *t = it.cur->value;
+        if (!fw_checkpoints(t->fw))
+            v[k++] = t;
+    }
+    for (size_t i = 0; i < k; i++) {
+        struct cm_task *t = v[i];
+        char key[600];
+        snprintf(key, sizeof key, "%s %s", t->fw->id, t->id);
+        if (!cm_task_state_terminal(t->state)) {
+            cm_master_transition_task(m, t->fw, t, agent->id, MESOS__V1__TASK_STATE__TASK_LOST,
+                                      MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_DISCONNECTED,
+                                      "Agent disconnected", -1);
+            cm_strmap_put(&agent->lost_tasks, key, agent);
+        }
+        cm_master_complete_task(m, t);
+    }
+    free(v);
+}
 
 void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent)
 {
@@ -1014,12 +1120,73 @@ void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent)
         return;
     CM_INFO(MOD, "Agent %s (%s) disconnected", agent->id, agent->hostname);
     agent->connected = agent->active = false;
+    agent->disconnected_time = cm_clock_now(m->clock);
     cm_allocator_activate_agent(m->allocator, agent->id, false);
     remove_offers_of(m, &agent->offers, true);
+    lose_uncheckpointed_tasks(m, agent);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* time */
+
+void cm_master_registrar_failed(struct cm_master *m)
+{
+    if (m->registrar_failed)
+        return;
+    m->registrar_failed = true;
+    CM_ERROR(MOD, "The registry can no longer be written; the master stops (as Mesos does) so "
+                  "that it never acts on state it could not record");
+    if (m->base)
+        event_base_loopbreak(m->base);
+}
+
+static void unreachable_recorded(void *arg, int err)
+{
+    if (err) {
+        CM_ERROR(MOD, "Failed to mark an agent unreachable in the registry: %s", cm_strerror(err));
+        cm_master_registrar_failed(arg);
+    }
+}
+
+/* Agents admitted before a master restart that did not re-register within
+ * --agent_reregister_timeout are marked unreachable (their tasks are unknown to this master, so
+ * there is nothing else to update; frameworks learn through reconciliation). */
+static void expire_recovering_agents(struct cm_master *m)
+{
+    double now = cm_clock_now(m->clock);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->recovering_agents); cm_strmap_iter_next(&it);) {
+        CM_WARN(MOD,
+                "Agent %s did not re-register within %gs after the master's recovery; "
+                "marking it unreachable",
+                it.cur->key, m->flags->agent_reregister_timeout);
+        m->metrics.recovery_slave_removals++;
+        m->metrics.slave_unreachable_scheduled++;
+        m->metrics.slave_unreachable_completed++;
+        cm_registrar_mark_unreachable(m->registrar, it.cur->key, now, unreachable_recorded, m);
+        cm_strmap_iter_remove(&it);
+    }
+}
+
+static void gc_done(void *arg, int err)
+{
+    size_t *pruned = arg;
+    if (!err && *pruned)
+        CM_INFO(MOD, "Pruned %zu unreachable agents from the registry", *pruned);
+    free(pruned);
+}
+
+void cm_master_registry_gc(struct cm_master *m)
+{
+    size_t *pruned = cm_xcalloc(1, sizeof *pruned);
+    cm_registrar_gc(m->registrar, cm_clock_now(m->clock), m->flags->registry_max_agent_age,
+                    (size_t)m->flags->registry_max_agent_count, pruned, gc_done, pruned);
+}
+
+bool cm_master_agent_recovering(const struct cm_master *m, const char *id)
+{
+    return id && cm_strmap_get(&m->recovering_agents, id) != NULL;
+}
 
 void cm_master_check_timeouts(struct cm_master *m)
 {
@@ -1042,7 +1209,7 @@ void cm_master_check_timeouts(struct cm_master *m)
             fw->failover_deadline <= now) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
-                due = xrealloc(due, cap * sizeof *due);
+                due = cm_xrealloc(due, cap * sizeof *due);
             }
             due[n++] = fw;
         }
@@ -1052,6 +1219,12 @@ void cm_master_check_timeouts(struct cm_master *m)
         cm_master_remove_framework(m, due[i]);
     }
     free(due);
+    if (cm_strmap_count(&m->recovering_agents) > 0 && now >= m->recovery_deadline)
+        expire_recovering_agents(m);
+    if (m->next_registry_gc > 0 && now >= m->next_registry_gc) {
+        m->next_registry_gc = now + m->flags->registry_gc_interval;
+        cm_master_registry_gc(m);
+    }
 }
 
 void cm_master_heartbeat(struct cm_master *m)
@@ -1072,25 +1245,30 @@ void cm_master_ping_agents(struct cm_master *m)
     double now = cm_clock_now(m->clock);
     double limit = m->flags->agent_ping_timeout * (double)m->flags->max_agent_ping_timeouts;
     size_t n = 0;
-    struct cm_agent **silent = xcalloc(cm_strmap_count(&m->agents), sizeof *silent);
+    struct cm_agent **silent = cm_xcalloc(cm_strmap_count(&m->agents), sizeof *silent);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
         struct cm_agent *a = it.cur->value;
-        if (!a->connected)
+        if (!a->connected) {
+            /* A closed stream gets the same budget as missed pings to come back. */
+            if (a->disconnected_time > 0 && now - a->disconnected_time >= limit)
+                silent[n++] = a;
             continue;
-        if (now - a->last_pong > limit)
+        }
+        if (now - a->last_pong >= limit)
             silent[n++] = a;
         else
             cm_master_send_agent(m, a, &ev);
     }
-    /* An agent that stopped answering PINGs is treated as disconnected; its stream is ended so
-     * it re-registers. (Marking it unreachable and removing it comes with partition handling.) */
+    /* Collected first: marking an agent unreachable removes it from m->agents. */
     for (size_t i = 0; i < n; i++) {
         struct cm_agent *a = silent[i];
-        CM_WARN(MOD, "Agent %s missed %ld pings; disconnecting it", a->id,
-                m->flags->max_agent_ping_timeouts);
-        cm_sink_end(&a->sink);
-        cm_master_agent_disconnected(m, a);
+        char why[128];
+        if (a->connected)
+            snprintf(why, sizeof why, "missed %ld pings", m->flags->max_agent_ping_timeouts);
+        else
+            snprintf(why, sizeof why, "did not reconnect within %gs", limit);
+        cm_master_mark_agent_unreachable(m, a, why);
     }
     free(silent);
 }
@@ -1172,7 +1350,7 @@ static void free_master_info(Mesos__V1__MasterInfo *mi)
 static void build_master_info(struct cm_master *m)
 {
     free_master_info(m->info);
-    Mesos__V1__MasterInfo *mi = xcalloc(1, sizeof *mi);
+    Mesos__V1__MasterInfo *mi = cm_xcalloc(1, sizeof *mi);
     mesos__v1__master_info__init(mi);
     mi->id = cm_xstrdup(m->id);
     struct in_addr addr = {0};
@@ -1184,7 +1362,7 @@ static void build_master_info(struct cm_master *m)
     mi->pid = cm_xstrdup(pid);
     mi->hostname = cm_xstrdup(m->hostname);
     mi->version = cm_xstrdup(CMESOS_VERSION);
-    mi->address = xcalloc(1, sizeof *mi->address);
+    mi->address = cm_xcalloc(1, sizeof *mi->address);
     mesos__v1__address__init(mi->address);
     mi->address->hostname = cm_xstrdup(m->hostname);
     mi->address->ip = cm_xstrdup(m->ip);
@@ -1193,9 +1371,9 @@ static void build_master_info(struct cm_master *m)
                                MESOS__V1__MASTER_INFO__CAPABILITY__TYPE__AGENT_DRAINING,
                                MESOS__V1__MASTER_INFO__CAPABILITY__TYPE__QUOTA_V2};
     mi->n_capabilities = 3;
-    mi->capabilities = xcalloc(3, sizeof *mi->capabilities);
+    mi->capabilities = cm_xcalloc(3, sizeof *mi->capabilities);
     for (size_t i = 0; i < 3; i++) {
-        mi->capabilities[i] = xcalloc(1, sizeof *mi->capabilities[i]);
+        mi->capabilities[i] = cm_xcalloc(1, sizeof *mi->capabilities[i]);
         mesos__v1__master_info__capability__init(mi->capabilities[i]);
         mi->capabilities[i]->has_type = 1;
         mi->capabilities[i]->type = caps[i];
@@ -1206,6 +1384,81 @@ static void build_master_info(struct cm_master *m)
                  (unsigned)m->port);
 }
 
+static void registry_recovered(void *arg, int err, const char *why)
+{
+    struct cm_master *m = arg;
+    if (err && cm_contender_is_zk(m->contender))
+        cm_contender_step_down(why ? why : "Failed to recover the registry");
+    if (err) {
+        CM_ERROR(MOD,
+                 "%s. Refusing to start: restore the registry from a backup, or move it "
+                 "away to start with an empty registry (known agents then re-register as new "
+                 "ones).",
+                 why ? why : "Failed to recover the registry");
+        return;
+    }
+    /* Every admitted agent is expected back: until it re-registers (or the timeout marks it
+     * unreachable) reconciliation of its tasks gets no answer (protocol doc §2.10). */
+    double now = cm_clock_now(m->clock);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, cm_registrar_admitted_map(m->registrar));
+         cm_strmap_iter_next(&it);)
+        cm_strmap_put(&m->recovering_agents, it.cur->key, (void *)1);
+    m->recovery_deadline = now + m->flags->agent_reregister_timeout;
+    m->next_registry_gc = now + m->flags->registry_gc_interval;
+    if (cm_strmap_count(&m->recovering_agents) > 0)
+        CM_INFO(MOD, "Waiting up to %gs for %zu agents of the registry to re-register",
+                m->flags->agent_reregister_timeout, cm_strmap_count(&m->recovering_agents));
+}
+
+/* ZooKeeper leadership: recover the registry before answering (503 until then); losing
+ * leadership ends the process, as in Mesos (contender.h). */
+static void on_leadership(void *arg, bool elected)
+{
+    struct cm_master *m = arg;
+    if (!elected)
+        cm_contender_step_down("lost leadership (ZooKeeper session expired or znode deleted)");
+    m->elected_time = cm_clock_now(m->clock);
+    CM_INFO(MOD, "Elected as the leading master; recovering the registry");
+    cm_registrar_recover(m->registrar, registry_recovered, m);
+}
+
+static int recover_registry(struct cm_master *m)
+{
+    const struct cm_master_flags *f = m->flags;
+    const char *name = f->registry_storage ? f->registry_storage : "in_memory";
+    if (f->registry && strcmp(f->registry, "replicated_log") == 0 && !f->zk)
+        CM_INFO(MOD,
+                "--registry=replicated_log: cmesos keeps the registry in a file under "
+                "--work_dir (%s/registry) instead of a replicated log; a replicated registry "
+                "comes with ZooKeeper support",
+                f->work_dir);
+    if (f->agent_reregister_timeout < 600)
+        CM_WARN(MOD,
+                "--agent_reregister_timeout=%gs is below the 10mins Mesos requires; "
+                "accepted (meant for tests)",
+                f->agent_reregister_timeout);
+    char why[512];
+    struct cm_registry_storage *storage = NULL;
+    int rc = strcmp(name, "zk") == 0
+                 ? cm_registry_storage_zk_new(m->base, &f->zk_url, f->zk_session_timeout,
+                                              &storage, why, sizeof why)
+                 : cm_registry_storage_new(name, f->work_dir, &storage, why, sizeof why);
+    if (rc != 0) {
+        CM_ERROR(MOD, "%s", why);
+        return CM_EINVAL;
+    }
+    m->registrar = cm_registrar_new(storage);
+    /* With ZooKeeper the registry is recovered once this master is elected (on_leadership). */
+    if (cm_contender_is_zk(m->contender))
+        return 0;
+    cm_registrar_recover(m->registrar, registry_recovered, m);
+    /* Today's storages answer at once; a failed recovery is fatal (never a silent reset). */
+    if (cm_registrar_failed(m->registrar))
+        return CM_EPARSE;
+    return 0;
+}
+
 struct cm_master *cm_master_new(struct event_base *base, const struct cm_master_flags *flags)
 {
     return cm_master_new_clock(base, flags, &cm_clock_real);
@@ -1214,7 +1467,7 @@ struct cm_master *cm_master_new(struct event_base *base, const struct cm_master_
 struct cm_master *cm_master_new_clock(struct event_base *base, const struct cm_master_flags *flags,
                                       const struct cm_clock *clock)
 {
-    struct cm_master *m = xcalloc(1, sizeof *m);
+    struct cm_master *m = cm_xcalloc(1, sizeof *m);
     m->base = base;
     m->flags = flags;
     m->clock = clock;
@@ -1225,19 +1478,22 @@ struct cm_master *cm_master_new_clock(struct event_base *base, const struct cm_m
     cm_strmap_init(&m->offers);
     cm_strmap_init(&m->metrics.task_reasons);
     m->start_time = m->elected_time = cm_clock_now(clock);
+    cm_strmap_init(&m->recovering_agents);
+    cm_strmap_init(&m->removed_ids);
     m->allocator = cm_allocator_new(clock, allocator_offer_cb, m);
-    m->registrar = cm_registrar_new(flags->registry ? flags->registry : "in_memory");
-    if (!m->allocator || !m->registrar) {
-        CM_ERROR(MOD, "Unknown registry '%s'", flags->registry);
+    if (!m->allocator)
         goto fail;
-    }
+    m->contender = flags->zk ? cm_contender_zk_new(base, &flags->zk_url, flags->zk_session_timeout,
+                                                   on_leadership, m)
+                             : cm_contender_standalone_new("");
+    if (recover_registry(m) != 0)
+        goto fail;
     if (flags->weights && parse_weights(m, flags->weights) != 0) {
         CM_ERROR(MOD, "Invalid --weights '%s' (expected role=weight,...)", flags->weights);
         goto fail;
     }
     resolve_addresses(m);
     m->port = (uint16_t)(flags->advertise_port ? flags->advertise_port : flags->port);
-    m->contender = cm_contender_standalone_new("");
     build_master_info(m);
     return m;
 fail:
@@ -1260,6 +1516,10 @@ int cm_master_start(struct cm_master *m)
     if (!m->flags->advertise_port)
         m->port = bound;
     build_master_info(m);
+    if ((rc = cm_contender_start(m->contender, m->info)) != 0) {
+        CM_ERROR(MOD, "Failed to start contending for leadership: %s", cm_strerror(rc));
+        return rc;
+    }
     if (m->flags->port_file) {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", m->flags->port_file);
@@ -1285,6 +1545,7 @@ void cm_agent_free(struct cm_agent *a)
         return;
     cm_strmap_cleanup(&a->tasks);
     cm_strmap_cleanup(&a->offers);
+    cm_strmap_cleanup(&a->lost_tasks);
     cm_resources_cleanup(&a->total);
     cm_resources_cleanup(&a->used);
     cm_resources_cleanup(&a->offered);
@@ -1340,6 +1601,11 @@ void cm_master_free(struct cm_master *m)
     cm_strmap_cleanup(&m->completed);
     cm_strmap_cleanup(&m->agents);
     cm_strmap_cleanup(&m->offers);
+    cm_strmap_cleanup(&m->recovering_agents);
+    cm_strmap_cleanup(&m->removed_ids);
+    for (size_t i = 0; i < m->removed_n; i++)
+        free(m->removed_ring[(m->removed_head + i) % REMOVED_IDS_MAX]);
+    free(m->removed_ring);
     free(m->batch_list);
     run_parked_recoveries(m);
     free(m->pending);

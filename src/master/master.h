@@ -37,8 +37,10 @@
 #include "master_flags.h"
 #include "mesos/v1/mesos.pb-c.h"
 #include "mesos/v1/scheduler/scheduler.pb-c.h"
+#include "pbjson.h"
 #include "resources.h"
 #include "strmap.h"
+#include "util.h"
 
 struct event_base;
 struct event;
@@ -91,6 +93,10 @@ struct cm_task {
     bool released;     /* resources went back to the allocator */
     bool kill_pending; /* KILL asked while the agent was disconnected */
     double updated;    /* timestamp of the latest status (for /master/tasks ordering) */
+    /* Unreachable tasks (the agent was marked unreachable) live in their framework's
+     * unreachable_tasks, oldest first, bounded by --max_unreachable_tasks_per_framework. */
+    double unreachable_time;
+    struct cm_task *uprev, *unext;
 };
 
 struct cm_fw_metrics {
@@ -116,8 +122,10 @@ struct cm_framework {
     struct cm_strmap tasks;           /* task id -> cm_task (active) */
     struct cm_task **completed_tasks; /* ring, oldest first from completed_head */
     size_t ncompleted, completed_head, completed_cap;
-    struct cm_strmap offers; /* offer id -> cm_offer */
-    struct cm_offer **batch; /* offers made this cycle, sent after it */
+    struct cm_strmap offers;            /* offer id -> cm_offer */
+    struct cm_strmap unreachable_tasks; /* task id -> cm_task (agent unreachable) */
+    struct cm_task *uhead, *utail;      /* same tasks, in the order they became unreachable */
+    struct cm_offer **batch;            /* offers made this cycle, sent after it */
     size_t nbatch, batch_cap;
     bool in_batch_list;
     struct cm_resources used, offered;
@@ -136,6 +144,10 @@ struct cm_agent {
     struct cm_sink sink;
     char stream_id[37];
     double registered_time, reregistered_time, last_pong;
+    double disconnected_time; /* when the stream closed (0 while connected) */
+    /* "<framework id> <task id>" of non-checkpointing frameworks' tasks declared lost when the
+     * stream closed: if the agent comes back still running them, they are killed. */
+    struct cm_strmap lost_tasks;
     struct cm_strmap tasks;  /* "<framework id> <task id>" -> cm_task */
     struct cm_strmap offers; /* offer id -> cm_offer */
 };
@@ -158,7 +170,9 @@ struct cm_master_metrics {
     uint64_t valid_framework_to_executor_messages, invalid_framework_to_executor_messages;
     uint64_t valid_executor_to_framework_messages, invalid_executor_to_framework_messages;
     uint64_t slave_registrations, slave_reregistrations, slave_removals,
-        slave_removals_unregistered;
+        slave_removals_unregistered, slave_removals_unhealthy;
+    uint64_t slave_unreachable_scheduled, slave_unreachable_completed, slave_unreachable_canceled,
+        recovery_slave_removals;
     uint64_t dropped_messages;
     uint64_t allocation_runs;
     double alloc_ms[1024]; /* ring of recent allocation cycle durations */
@@ -200,6 +214,17 @@ struct cm_master {
     size_t nbatch_list, batch_list_cap;
     struct cm_pending_recover *pending; /* allocations to recover after the cycle */
     size_t npending, pending_cap;
+
+    /* Registry recovery (master restart): admitted agents expected to re-register by
+     * recovery_deadline (--agent_reregister_timeout); id -> (void *)1. */
+    struct cm_strmap recovering_agents;
+    double recovery_deadline;
+    double next_registry_gc;
+    bool registrar_failed; /* a registry store failed: the master cannot admit agents */
+    /* Ids of removed frameworks (never allowed to subscribe again), FIFO-bounded. */
+    struct cm_strmap removed_ids;
+    char **removed_ring;
+    size_t removed_n, removed_head;
 
     struct cm_master_metrics metrics;
 };
@@ -330,6 +355,32 @@ struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
 /* Sets a task (just added) to what an agent reported on re-registration: state, history,
  * status-update state and uuid. A terminal task is marked released (never allocated). */
 void cm_master_restore_task(struct cm_master *m, struct cm_task *t, const Mesos__V1__Task *rep);
+/* Same with unreachable_time (seconds; < 0: none) and an optional reason. */
+void cm_master_send_master_update_ex(struct cm_master *m, struct cm_framework *fw,
+                                     const char *task_id, const char *agent_id, int state,
+                                     int reason, const char *message, double unreachable_time);
+/* Moves t (of fw) to state on the master's own authority (source MASTER, reason, now,
+ * unreachable_time in seconds when >= 0) and sends fw the matching UPDATE naming agent_id and
+ * carrying message. */
+void cm_master_transition_task(struct cm_master *m, struct cm_framework *fw, struct cm_task *t,
+                               const char *agent_id, int state, int reason, const char *message,
+                               double unreachable_time);
+/* Marks agent unreachable (missed pings, stream gone past the ping budget, or not back after a
+ * master restart): recorded in the registry first, then its tasks become TASK_UNREACHABLE
+ * (partition-aware frameworks, with unreachable_time) or TASK_LOST, FAILURE is sent to every
+ * framework, its offers are rescinded and it is removed. */
+void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *agent, const char *why);
+/* Moves a task to its framework's unreachable tasks (resources released, indexes dropped). */
+void cm_master_task_unreachable(struct cm_master *m, struct cm_task *t, double when);
+/* Drops and frees one of fw's unreachable tasks (already removed from the map when
+ * unlinked is true). */
+void cm_master_forget_unreachable_task(struct cm_framework *fw, struct cm_task *t, bool unlinked);
+/* Prunes the registry's unreachable list (--registry_max_agent_age/_count); on a timer. */
+void cm_master_registry_gc(struct cm_master *m);
+/* A registry operation failed: logs, and stops the event loop (main exits non-zero). */
+void cm_master_registrar_failed(struct cm_master *m);
+/* True while agent id is expected to re-register after a master restart. */
+bool cm_master_agent_recovering(const struct cm_master *m, const char *id);
 /* Sends a master-generated UPDATE (no uuid) to fw. */
 void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, const char *task_id,
                                   const char *agent_id, int state, int reason, const char *message);
@@ -337,13 +388,9 @@ void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, 
 void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source, int reason,
                             bool has_reason);
 /* Task state helpers. */
-bool cm_task_state_terminal(int state);
 const char *cm_task_state_name(int state);
 /* Maps a partition-aware state to TASK_LOST for frameworks that are not PARTITION_AWARE. */
 int cm_master_task_state_for(const struct cm_framework *fw, int state);
-/* Deep copy of a protobuf message (pack + unpack). Aborts on out-of-memory. */
-ProtobufCMessage *cm_pb_dup(const ProtobufCMessage *msg);
-char *cm_xstrdup(const char *s);
 
 /* ---- endpoints (endpoints.c) ---- */
 void cm_master_routes(struct cm_master *m);

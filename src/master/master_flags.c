@@ -9,13 +9,8 @@
 static void add(struct cm_master_flags *f, const char *name, const char *alias,
                 enum cm_flag_type type, void *dst, const char *help)
 {
-    struct cm_flag *fl = &f->table[f->nflags++];
-    memset(fl, 0, sizeof *fl);
-    fl->name = name;
-    fl->alias = alias;
-    fl->type = type;
-    fl->dst = dst;
-    fl->help = help;
+    cm_flags_add(f->table, sizeof f->table / sizeof f->table[0], &f->nflags, name, alias, type, dst,
+                 help, false);
 }
 
 void cm_master_flags_init(struct cm_master_flags *f)
@@ -25,7 +20,14 @@ void cm_master_flags_init(struct cm_master_flags *f)
     f->port = 5050;
     f->hostname_lookup = true;
     f->logging_level = "INFO";
-    f->registry = "in_memory";
+    f->registry = NULL; /* file with --work_dir, else in_memory (resolved after parsing) */
+    f->registry_storage = "in_memory";
+    f->registry_gc_interval = 15 * 60.0;
+    f->registry_max_agent_age = 14 * 24 * 3600.0;
+    f->registry_max_agent_count = 102400;
+    f->registry_fetch_timeout = 60.0;
+    f->registry_store_timeout = 20.0;
+    f->zk_session_timeout = 10.0;
     f->framework_sorter = "drf";
     f->role_sorter = "drf";
     f->allocator = "HierarchicalDRF";
@@ -53,15 +55,33 @@ void cm_master_flags_init(struct cm_master_flags *f)
     add(f, "logging_level", NULL, CM_FLAG_STRING, &f->logging_level,
         "DEBUG, INFO, WARNING or ERROR");
     add(f, "log_dir", NULL, CM_FLAG_STRING, &f->log_dir, "Directory for the log file");
-    add(f, "registry", NULL, CM_FLAG_STRING, &f->registry, "Registry storage: in_memory");
+    add(f, "registry", NULL, CM_FLAG_STRING, &f->registry,
+        "Registry storage: file (under --work_dir; the default when --work_dir is set), "
+        "in_memory, or replicated_log (an alias of file)");
+    add(f, "registry_gc_interval", NULL, CM_FLAG_DURATION, &f->registry_gc_interval,
+        "How often unreachable agents are pruned from the registry");
+    add(f, "registry_max_agent_age", NULL, CM_FLAG_DURATION, &f->registry_max_agent_age,
+        "Unreachable agents older than this are pruned from the registry");
+    add(f, "registry_max_agent_count", NULL, CM_FLAG_INT, &f->registry_max_agent_count,
+        "At most this many unreachable agents are kept in the registry");
+    add(f, "registry_fetch_timeout", NULL, CM_FLAG_DURATION, &f->registry_fetch_timeout,
+        "Time to fetch the registry during recovery");
+    add(f, "registry_store_timeout", NULL, CM_FLAG_DURATION, &f->registry_store_timeout,
+        "Time to store an update of the registry");
     add(f, "cluster", NULL, CM_FLAG_STRING, &f->cluster, "Cluster name shown in the web UI");
     add(f, "roles", NULL, CM_FLAG_STRING, &f->roles, "Deprecated: comma-separated role whitelist");
     add(f, "weights", NULL, CM_FLAG_STRING, &f->weights, "Role weights: role=weight,...");
     add(f, "framework_sorter", NULL, CM_FLAG_STRING, &f->framework_sorter, "drf");
     add(f, "role_sorter", NULL, CM_FLAG_STRING, &f->role_sorter, "drf");
     add(f, "allocator", NULL, CM_FLAG_STRING, &f->allocator, "HierarchicalDRF");
-    add(f, "zk", NULL, CM_FLAG_STRING, &f->zk, "ZooKeeper URL (not supported yet)");
-    add(f, "quorum", NULL, CM_FLAG_INT, &f->quorum, "Replicated log quorum (unused)");
+    add(f, "zk", NULL, CM_FLAG_STRING, &f->zk,
+        "ZooKeeper URL for leader election and the registry: zk://[user:pass@]host:port,.../path "
+        "or file:///path holding one");
+    add(f, "quorum", NULL, CM_FLAG_INT, &f->quorum,
+        "Number of masters that form a majority (required with --zk; kept for Mesos "
+        "compatibility: the zk registry needs no quorum of its own)");
+    add(f, "zk_session_timeout", NULL, CM_FLAG_DURATION, &f->zk_session_timeout,
+        "ZooKeeper session timeout (default 10secs)");
     add(f, "allocation_interval", NULL, CM_FLAG_DURATION, &f->allocation_interval,
         "Time between batch allocations");
     add(f, "offer_timeout", NULL, CM_FLAG_DURATION, &f->offer_timeout,
@@ -115,10 +135,46 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
         return cm_fail(CM_EINVAL, why, whylen, "Flag 'max_agent_ping_timeouts' must be >= 1");
     if (f->max_completed_frameworks < 0 || f->max_completed_tasks_per_framework < 0)
         return cm_fail(CM_EINVAL, why, whylen, "Completed-object limits must not be negative");
-    if (strcmp(f->registry, "in_memory") != 0)
+    if (f->zk) {
+        if (cm_zk_url_parse_flag(f->zk, &f->zk_url, why, whylen) != 0)
+            return CM_EINVAL; /* why names the URL and what is wrong with it */
+        if (f->quorum < 1)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Flag 'quorum' is required with --zk and must be >= 1");
+        if (!isfinite(f->zk_session_timeout) || f->zk_session_timeout < 1 ||
+            f->zk_session_timeout > 600)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Flag 'zk_session_timeout' must be between 1secs and 10mins");
+    }
+    if (f->registry && strcmp(f->registry, "zk") == 0 && !f->zk)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'registry=zk' needs --zk");
+    if (f->zk && (!f->registry || strcmp(f->registry, "zk") == 0 ||
+                  strcmp(f->registry, "replicated_log") == 0)) {
+        f->registry_storage = "zk";
+    } else if (!f->registry) {
+        f->registry_storage = f->work_dir ? "file" : "in_memory";
+    } else if (strcmp(f->registry, "in_memory") == 0) {
+        f->registry_storage = "in_memory";
+    } else if (strcmp(f->registry, "file") == 0 || strcmp(f->registry, "replicated_log") == 0) {
+        if (!f->work_dir)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Flag 'registry=%s' needs --work_dir (where the registry is kept)",
+                           f->registry);
+        f->registry_storage = "file";
+    } else {
         return cm_fail(CM_EINVAL, why, whylen,
-                       "Flag 'registry': only 'in_memory' is supported so far, not '%s'",
+                       "Flag 'registry' must be zk, file, in_memory or replicated_log, not '%s'",
                        f->registry);
+    }
+    if ((rc = check_positive(f->registry_gc_interval, "registry_gc_interval", why, whylen)) ||
+        (rc = check_positive(f->registry_max_agent_age, "registry_max_agent_age", why, whylen)) ||
+        (rc = check_positive(f->agent_reregister_timeout, "agent_reregister_timeout", why, whylen)))
+        return rc;
+    if (f->registry_max_agent_count < 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'registry_max_agent_count' must be >= 0");
+    if (f->max_unreachable_tasks_per_framework < 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'max_unreachable_tasks_per_framework' must not be negative");
     if (strcmp(f->framework_sorter, "drf") != 0 || strcmp(f->role_sorter, "drf") != 0)
         return cm_fail(CM_EINVAL, why, whylen, "Only the 'drf' sorter is supported");
     return 0;
@@ -127,4 +183,5 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
 void cm_master_flags_cleanup(struct cm_master_flags *f)
 {
     cm_flags_cleanup(f->table, f->nflags);
+    cm_zk_url_cleanup(&f->zk_url);
 }

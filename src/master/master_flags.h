@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "flags.h"
+#include "zk_url.h"
 
 #define CM_MASTER_NFLAGS 48
 
@@ -27,12 +28,18 @@ struct cm_master_flags {
     char *logging_level;
     char *log_dir;
     char *registry;
+    const char *registry_storage; /* resolved after parsing: "file", "in_memory" or "zk" */
+    double registry_gc_interval, registry_max_agent_age;
+    long registry_max_agent_count;
+    double registry_fetch_timeout, registry_store_timeout;
     char *cluster;
     char *roles;   /* deprecated whitelist, comma separated; NULL = any */
     char *weights; /* "role=w,..." */
     char *framework_sorter, *role_sorter, *allocator;
     char *zk;
     long quorum;
+    double zk_session_timeout;
+    struct cm_zk_url zk_url; /* parsed --zk (servers NULL without --zk) */
     double allocation_interval;
     double offer_timeout; /* 0 = never */
     double agent_ping_timeout;

@@ -1,98 +1,1124 @@
-/* registrar.c: see registrar.h. The in-memory storage keeps packed AgentInfos by agent id. */
+/* registrar.c: see registrar.h. */
 #include "registrar.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "strmap.h"
+#include <event2/event.h>
 
-struct mem_entry {
-    uint8_t *data;
-    size_t len;
-};
+#include "clock.h"
+#include "cmesos/registry.pb-c.h"
+#include "errors.h"
+#include "log.h"
+#include "util.h"
+#include "zk.h"
 
-static void mem_entry_free(struct mem_entry *e)
+#define MOD "registrar"
+
+/* ------------------------------------------------------------------------------------------ */
+/* the framed file format: "CMREGSTR" | u32 format | u64 length | u32 crc32 | payload (LE) */
+
+#define REG_MAGIC "CMREGSTR"
+#define REG_FORMAT 1u
+#define REG_HDR 24
+#define REG_MAX_BYTES (512u * 1024u * 1024u) /* refuse absurd lengths instead of allocating */
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
 {
-    if (e) {
-        free(e->data);
-        free(e);
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
     }
+    return c ^ 0xFFFFFFFFu;
 }
 
-static void mem_admit(struct cm_registrar *r, const Mesos__V1__AgentInfo *info,
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int cm_registry_file_write(const char *path, const uint8_t *data, size_t len, char *why,
+                           size_t whylen)
+{
+    char *tmp = cm_xasprintf("%s.tmp", path);
+    char *dircopy = cm_xstrdup(path);
+    uint8_t hdr[REG_HDR];
+    memcpy(hdr, REG_MAGIC, 8);
+    put_le(hdr + 8, REG_FORMAT, 4);
+    put_le(hdr + 12, len, 8);
+    put_le(hdr + 20, crc32_of(data, len), 4);
+    int rc = 0, dfd = -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    if ((rc = write_all(fd, hdr, sizeof hdr)) != 0 || (rc = write_all(fd, data, len)) != 0 ||
+        (fsync(fd) != 0 && (rc = -errno) != 0)) {
+        cm_fail(rc, why, whylen, "Failed to write '%s': %s", tmp, strerror(-rc));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to close '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        goto out;
+    }
+    /* The rename is durable only once the directory entry is. */
+    dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0 && fsync(dfd) != 0) {
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to sync the directory of '%s': %s", path, strerror(errno));
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (dfd >= 0)
+        close(dfd);
+    free(tmp);
+    free(dircopy);
+    return rc;
+}
+
+int cm_registry_file_read(const char *path, uint8_t **data, size_t *len, char *why, size_t whylen)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return cm_fail(-errno, why, whylen, "Failed to open registry file '%s': %s", path,
+                       strerror(errno));
+    }
+    int rc = 0;
+    uint8_t *buf = NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        rc = cm_fail(-errno, why, whylen, "Failed to stat registry file '%s': %s", path,
+                     strerror(errno));
+        goto out;
+    }
+    size_t size = (size_t)sb.st_size;
+    if (size < REG_HDR || size > REG_MAX_BYTES + REG_HDR) {
+        rc = cm_fail(CM_EPARSE, why, whylen,
+                     "Registry file '%s' is corrupt or truncated (%zu bytes, no valid header)",
+                     path, size);
+        goto out;
+    }
+    buf = cm_xmalloc(size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = cm_fail(r < 0 ? -errno : CM_EPARSE, why, whylen,
+                         "Failed to read registry file '%s'", path);
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    if (memcmp(buf, REG_MAGIC, 8) != 0) {
+        rc = cm_fail(CM_EPARSE, why, whylen, "Registry file '%s' is corrupt (bad magic)", path);
+        goto out;
+    }
+    uint32_t format = (uint32_t)get_le(buf + 8, 4);
+    if (format != REG_FORMAT) {
+        rc = cm_fail(CM_EPARSE, why, whylen,
+                     "Registry file '%s' has format %u; this master reads format %u", path, format,
+                     REG_FORMAT);
+        goto out;
+    }
+    uint64_t plen = get_le(buf + 12, 8);
+    if (plen != size - REG_HDR) {
+        rc = cm_fail(CM_EPARSE, why, whylen,
+                     "Registry file '%s' is truncated or corrupt (header says %llu bytes, file "
+                     "holds %zu)",
+                     path, (unsigned long long)plen, size - REG_HDR);
+        goto out;
+    }
+    if ((uint32_t)get_le(buf + 20, 4) != crc32_of(buf + REG_HDR, (size_t)plen)) {
+        rc = cm_fail(CM_EPARSE, why, whylen, "Registry file '%s' is corrupt (checksum mismatch)",
+                     path);
+        goto out;
+    }
+    *len = (size_t)plen;
+    *data = cm_xmalloc(*len);
+    memcpy(*data, buf + REG_HDR, *len);
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* storages */
+
+static void mem_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
+{
+    cb(arg, 0, s->mem, s->mem_len, NULL);
+}
+
+static void mem_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                       cm_registrar_done_cb cb, void *arg)
 {
-    struct cm_strmap *map = r->state;
-    if (!info->id || !info->id->value) {
-        cb(arg, -22);
-        return;
-    }
-    struct mem_entry *e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
-    e->len = protobuf_c_message_get_packed_size(&info->base);
-    e->data = malloc(e->len ? e->len : 1);
-    if (!e->data)
-        abort();
-    protobuf_c_message_pack(&info->base, e->data);
-    mem_entry_free(cm_strmap_put(map, info->id->value, e));
+    free(s->mem);
+    s->mem = cm_xmalloc(len);
+    memcpy(s->mem, data, len);
+    s->mem_len = len;
     cb(arg, 0);
 }
 
-static void mem_remove(struct cm_registrar *r, const char *agent_id, cm_registrar_done_cb cb,
-                       void *arg)
+static void file_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
 {
-    mem_entry_free(cm_strmap_remove(r->state, agent_id));
-    if (cb)
-        cb(arg, 0);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char why[1024] = "";
+    int rc = cm_registry_file_read(s->path, &data, &len, why, sizeof why);
+    cb(arg, rc, data, len, rc ? why : NULL);
+    free(data);
 }
 
-static size_t mem_count(const struct cm_registrar *r)
+static void file_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                       cm_registrar_done_cb cb, void *arg)
 {
-    return cm_strmap_count((const struct cm_strmap *)r->state);
+    char why[1024];
+    int rc = cm_registry_file_write(s->path, data, len, why, sizeof why);
+    if (rc)
+        CM_ERROR(MOD, "%s", why);
+    cb(arg, rc);
 }
 
-static void mem_destroy(struct cm_registrar *r)
+static void storage_destroy(struct cm_registry_storage *s)
 {
-    struct cm_strmap *map = r->state;
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, map); cm_strmap_iter_next(&it);)
-        mem_entry_free(it.cur->value);
-    cm_strmap_cleanup(map);
-    free(map);
+    free(s->path);
+    free(s->mem);
+    free(s);
 }
 
 static const struct cm_registry_storage_ops mem_ops = {
-    .name = "in_memory",
-    .admit = mem_admit,
-    .remove = mem_remove,
-    .count = mem_count,
-    .destroy = mem_destroy,
+    .name = "in_memory", .fetch = mem_fetch, .store = mem_store, .destroy = storage_destroy};
+static const struct cm_registry_storage_ops file_ops = {
+    .name = "file", .fetch = file_fetch, .store = file_store, .destroy = storage_destroy};
+
+/* ------------------------------------------------------------------------------------------ */
+/* the zk storage */
+
+enum zk_pending { ZP_NONE, ZP_FETCH, ZP_STORE };
+
+struct cm_registry_zk {
+    struct cm_registry_storage *s;
+    struct cm_zk *zk;
+    char *parent;           /* the group's path */
+    int version;            /* of the node as we last read or wrote it */
+    enum zk_pending pending;
+    uint8_t *data;          /* store: the bytes being written; fetch: the bytes read */
+    size_t len;
+    bool uncertain;         /* a write's outcome is unknown: read back before anything else */
+    bool inflight;          /* a request of the pending operation awaits its callback */
+    cm_registry_fetch_cb fetch_cb;
+    cm_registrar_done_cb store_cb;
+    void *arg;
+    struct event *retry;
 };
 
-static const struct cm_registry_storage_ops *const storages[] = {&mem_ops};
+static void zs_issue(struct cm_registry_zk *z);
 
-struct cm_registrar *cm_registrar_new(const char *name)
+static void zs_retry_later(struct cm_registry_zk *z, double secs)
 {
-    for (size_t i = 0; i < sizeof storages / sizeof storages[0]; i++) {
-        if (strcmp(storages[i]->name, name) != 0)
-            continue;
-        struct cm_registrar *r = calloc(1, sizeof *r);
-        struct cm_strmap *map = calloc(1, sizeof *map);
-        if (!r || !map)
-            abort();
-        cm_strmap_init(map);
-        r->ops = storages[i];
-        r->state = map;
-        return r;
+    z->inflight = false;
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    evtimer_add(z->retry, &tv);
+}
+
+static void zs_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct cm_registry_zk *z = arg;
+    if (z->pending != ZP_NONE && !z->inflight && cm_zk_connected(z->zk))
+        zs_issue(z);
+}
+
+static void zs_finish_store(struct cm_registry_zk *z, int err)
+{
+    cm_registrar_done_cb cb = z->store_cb;
+    void *arg = z->arg;
+    z->pending = ZP_NONE;
+    z->inflight = false;
+    z->uncertain = false;
+    free(z->data);
+    z->data = NULL;
+    z->len = 0;
+    cb(arg, err);
+}
+
+static void zs_finish_fetch(struct cm_registry_zk *z, int err, const char *why)
+{
+    cm_registry_fetch_cb cb = z->fetch_cb;
+    void *arg = z->arg;
+    uint8_t *data = z->data;
+    size_t len = z->len;
+    z->pending = ZP_NONE;
+    z->inflight = false;
+    z->data = NULL;
+    z->len = 0;
+    cb(arg, err, data, len, why);
+    free(data);
+}
+
+static bool zs_transient(int rc)
+{
+    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
+           rc == ZSESSIONMOVED || rc == ZINVALIDSTATE;
+}
+
+static void zs_lost_race(struct cm_registry_zk *z, int found)
+{
+    CM_ERROR(MOD,
+             "The registry znode %s is at version %d, not %d: another master has written it, so "
+             "this master lost a race for leadership and must not overwrite it",
+             z->s->path, found, z->version);
+    zs_finish_store(z, CM_ESTATE);
+}
+
+/* fetch: the fencing write of what was read. */
+static void zs_fenced(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct cm_registry_zk *z = arg;
+    z->inflight = false;
+    if (res->rc == ZOK && res->stat) {
+        z->version = res->stat->version;
+        zs_finish_fetch(z, 0, NULL);
+        return;
     }
-    return NULL;
+    /* Another master wrote meanwhile (or the connection dropped): read again. */
+    CM_WARN(MOD, "Fencing write of the registry %s: %s; reading it again", z->s->path,
+            cm_zk_strerror(res->rc));
+    free(z->data);
+    z->data = NULL;
+    z->len = 0;
+    zs_retry_later(z, res->rc == ZBADVERSION ? 0 : 0.5);
+}
+
+static void zs_got(struct cm_zk *zk, const struct cm_zk_result *res, void *arg);
+
+static void zs_created(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc != ZOK && res->rc != ZNODEEXISTS) {
+        CM_WARN(MOD, "Failed to create the registry znode %s: %s; retrying", z->s->path,
+                cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    cm_zk_get(zk, z->s->path, NULL, NULL, zs_got, z);
+}
+
+static void zs_ensured(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc != ZOK) {
+        CM_WARN(MOD, "Failed to create %s: %s; retrying", z->parent, cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    cm_zk_get(zk, z->s->path, NULL, NULL, zs_got, z);
+}
+
+static void zs_set_done(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct cm_registry_zk *z = arg;
+    z->inflight = false;
+    if (res->rc == ZOK && res->stat) {
+        z->version = res->stat->version;
+        zs_finish_store(z, 0);
+    } else if (res->rc == ZBADVERSION) {
+        zs_lost_race(z, -1);
+    } else if (zs_transient(res->rc)) {
+        CM_WARN(MOD, "Writing the registry %s: %s; its outcome is checked on reconnection",
+                z->s->path, cm_zk_strerror(res->rc));
+        z->uncertain = true;
+        zs_retry_later(z, 0.5);
+    } else {
+        CM_ERROR(MOD, "Failed to write the registry %s: %s", z->s->path, cm_zk_strerror(res->rc));
+        zs_finish_store(z, -EIO);
+    }
+}
+
+static void zs_got(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc == ZNONODE && z->pending == ZP_FETCH) {
+        cm_zk_create(zk, z->s->path, NULL, 0, 0, zs_created, z);
+        return;
+    }
+    if (res->rc != ZOK || !res->stat) {
+        if (res->rc == ZNONODE)
+            CM_ERROR(MOD, "The registry znode %s disappeared", z->s->path);
+        else
+            CM_WARN(MOD, "Reading the registry %s: %s; retrying", z->s->path,
+                    cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    int found = res->stat->version;
+    if (z->pending == ZP_FETCH) {
+        free(z->data);
+        z->len = res->data ? res->len : 0;
+        z->data = cm_xmalloc(z->len ? z->len : 1);
+        if (z->len)
+            memcpy(z->data, res->data, z->len);
+        z->version = found;
+        cm_zk_set(zk, z->s->path, z->data, z->len, found, zs_fenced, z);
+        return;
+    }
+    /* A write of unknown outcome: did ours land? */
+    bool ours = found == z->version + 1 && res->len == z->len &&
+                (z->len == 0 || (res->data && memcmp(res->data, z->data, z->len) == 0));
+    if (ours) {
+        z->version = found;
+        zs_finish_store(z, 0);
+    } else if (found == z->version) {
+        z->uncertain = false;
+        cm_zk_set(zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
+    } else {
+        zs_lost_race(z, found);
+    }
+}
+
+static void zs_issue(struct cm_registry_zk *z)
+{
+    z->inflight = true;
+    if (z->pending == ZP_FETCH)
+        cm_zk_ensure_path(z->zk, z->parent, zs_ensured, z);
+    else if (z->uncertain)
+        cm_zk_get(z->zk, z->s->path, NULL, NULL, zs_got, z);
+    else
+        cm_zk_set(z->zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
+}
+
+static void zs_session(struct cm_zk *zk, enum cm_zk_session_event ev, void *arg)
+{
+    (void)zk;
+    struct cm_registry_zk *z = arg;
+    switch (ev) {
+    case CM_ZK_EXPIRED:
+        /* Callbacks of requests of that session never come: settle the write later. */
+        if (z->pending == ZP_STORE && z->inflight)
+            z->uncertain = true;
+        z->inflight = false;
+        break;
+    case CM_ZK_CONNECTED:
+    case CM_ZK_RECONNECTED:
+        if (z->pending != ZP_NONE && !z->inflight)
+            zs_issue(z);
+        break;
+    case CM_ZK_DISCONNECTED: break;
+    }
+}
+
+static void zk_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
+{
+    struct cm_registry_zk *z = s->zk;
+    if (z->pending != ZP_NONE) {
+        cb(arg, CM_ESTATE, NULL, 0, "A registry operation is already in progress");
+        return;
+    }
+    z->pending = ZP_FETCH;
+    z->fetch_cb = cb;
+    z->arg = arg;
+    if (cm_zk_connected(z->zk))
+        zs_issue(z);
+}
+
+static void zk_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                     cm_registrar_done_cb cb, void *arg)
+{
+    struct cm_registry_zk *z = s->zk;
+    if (z->pending != ZP_NONE) {
+        cb(arg, CM_ESTATE);
+        return;
+    }
+    z->pending = ZP_STORE;
+    z->store_cb = cb;
+    z->arg = arg;
+    z->data = cm_xmalloc(len ? len : 1);
+    memcpy(z->data, data, len);
+    z->len = len;
+    z->uncertain = false;
+    if (cm_zk_connected(z->zk))
+        zs_issue(z);
+}
+
+static void zk_destroy(struct cm_registry_storage *s)
+{
+    struct cm_registry_zk *z = s->zk;
+    if (z) {
+        cm_zk_free(z->zk);
+        if (z->retry)
+            event_free(z->retry);
+        free(z->parent);
+        free(z->data);
+        free(z);
+    }
+    storage_destroy(s);
+}
+
+static const struct cm_registry_storage_ops zk_ops = {
+    .name = "zk", .fetch = zk_fetch, .store = zk_store, .destroy = zk_destroy};
+
+int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *url,
+                               double session_timeout, struct cm_registry_storage **out,
+                               char *why, size_t whylen)
+{
+    *out = NULL;
+    struct cm_registry_storage *s = cm_xcalloc(1, sizeof *s);
+    struct cm_registry_zk *z = cm_xcalloc(1, sizeof *z);
+    s->ops = &zk_ops;
+    s->zk = z;
+    s->path = cm_xasprintf("%s/registry", url->path);
+    z->s = s;
+    z->parent = cm_xstrdup(url->path);
+    z->retry = evtimer_new(base, zs_on_retry, z);
+    if (!z->retry)
+        abort();
+    z->zk = cm_zk_new(base, url, session_timeout, zs_session, z);
+    if (!z->zk) {
+        zk_destroy(s);
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Failed to create a ZooKeeper client for the registry at %s",
+                       url->servers);
+    }
+    *out = s;
+    return 0;
+}
+
+static int mkdirs(const char *dir)
+{
+    char *p = cm_xstrdup(dir);
+    int rc = 0;
+    for (char *q = p + 1;; q++) {
+        if (*q == '/' || *q == 0) {
+            char c = *q;
+            *q = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                rc = -errno;
+                break;
+            }
+            *q = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int cm_registry_storage_new(const char *name, const char *work_dir,
+                            struct cm_registry_storage **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    struct cm_registry_storage *s = cm_xcalloc(1, sizeof *s);
+    if (strcmp(name, "in_memory") == 0) {
+        s->ops = &mem_ops;
+    } else if (strcmp(name, "file") == 0) {
+        if (!work_dir || !work_dir[0]) {
+            free(s);
+            return cm_fail(CM_EINVAL, why, whylen, "The 'file' registry needs --work_dir");
+        }
+        int rc = mkdirs(work_dir);
+        if (rc) {
+            free(s);
+            return cm_fail(CM_EINVAL, why, whylen, "Failed to create --work_dir '%s': %s", work_dir,
+                           strerror(-rc));
+        }
+        s->ops = &file_ops;
+        s->path = cm_xasprintf("%s/registry", work_dir);
+    } else {
+        free(s);
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Unknown registry '%s' (expected in_memory, file or replicated_log)", name);
+    }
+    *out = s;
+    return 0;
+}
+
+void cm_registry_storage_free(struct cm_registry_storage *s)
+{
+    if (s)
+        s->ops->destroy(s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the registrar */
+
+enum op_kind { OP_ADMIT, OP_UNREACHABLE, OP_REMOVE, OP_GC };
+
+struct op {
+    enum op_kind kind;
+    Mesos__V1__AgentInfo *info; /* OP_ADMIT (owned) */
+    char *id;
+    double time, max_age;
+    size_t max_count, *pruned;
+    cm_registrar_done_cb cb;
+    void *arg;
+    struct op *next;
+};
+
+struct cm_registrar {
+    struct cm_registry_storage *storage;
+    struct cm_strmap admitted;    /* id -> Mesos__V1__AgentInfo* (owned) */
+    struct cm_strmap unreachable; /* id -> struct cm_reg_unreachable* */
+    struct cm_reg_unreachable *uhead, *utail;
+    struct cm_strmap gone; /* id -> double* */
+    uint64_t version;
+    bool recovered, failed, busy, draining;
+    size_t batch; /* operations covered by the store in flight (the first ones queued) */
+    int fail_err;
+    struct op *qhead, *qtail;
+    size_t queued;
+    struct cm_registrar_stats stats;
+    double store_started;
+};
+
+struct cm_registrar *cm_registrar_new(struct cm_registry_storage *storage)
+{
+    struct cm_registrar *r = cm_xcalloc(1, sizeof *r);
+    r->storage = storage;
+    cm_strmap_init(&r->admitted);
+    cm_strmap_init(&r->unreachable);
+    cm_strmap_init(&r->gone);
+    return r;
+}
+
+static void unreach_unlink(struct cm_registrar *r, struct cm_reg_unreachable *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        r->uhead = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    else
+        r->utail = u->prev;
+    free(u->id);
+    free(u);
+}
+
+static void unreach_add(struct cm_registrar *r, const char *id, double time)
+{
+    struct cm_reg_unreachable *old = cm_strmap_remove(&r->unreachable, id);
+    if (old)
+        unreach_unlink(r, old);
+    struct cm_reg_unreachable *u = cm_xcalloc(1, sizeof *u);
+    u->id = cm_xstrdup(id);
+    u->time = time;
+    u->prev = r->utail;
+    if (r->utail)
+        r->utail->next = u;
+    else
+        r->uhead = u;
+    r->utail = u;
+    cm_strmap_put(&r->unreachable, u->id, u);
+}
+
+static void unreach_remove(struct cm_registrar *r, const char *id)
+{
+    struct cm_reg_unreachable *u = cm_strmap_remove(&r->unreachable, id);
+    if (u)
+        unreach_unlink(r, u);
+}
+
+static void admitted_remove(struct cm_registrar *r, const char *id)
+{
+    Mesos__V1__AgentInfo *info = cm_strmap_remove(&r->admitted, id);
+    if (info)
+        protobuf_c_message_free_unpacked(&info->base, NULL);
+}
+
+static void clear_registry(struct cm_registrar *r)
+{
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &r->admitted); cm_strmap_iter_next(&it);)
+        protobuf_c_message_free_unpacked(it.cur->value, NULL);
+    cm_strmap_cleanup(&r->admitted);
+    while (r->uhead) {
+        cm_strmap_remove(&r->unreachable, r->uhead->id);
+        unreach_unlink(r, r->uhead);
+    }
+    cm_strmap_cleanup(&r->unreachable);
+    for (cm_strmap_iter_init(&it, &r->gone); cm_strmap_iter_next(&it);)
+        free(it.cur->value);
+    cm_strmap_cleanup(&r->gone);
+}
+
+static void op_free(struct op *o)
+{
+    if (!o)
+        return;
+    if (o->info)
+        protobuf_c_message_free_unpacked(&o->info->base, NULL);
+    free(o->id);
+    free(o);
 }
 
 void cm_registrar_free(struct cm_registrar *r)
 {
     if (!r)
         return;
-    r->ops->destroy(r);
+    while (r->qhead) {
+        struct op *o = r->qhead;
+        r->qhead = o->next;
+        op_free(o);
+    }
+    clear_registry(r);
+    cm_registry_storage_free(r->storage);
     free(r);
+}
+
+static Mesos__V1__AgentInfo *info_dup(const Mesos__V1__AgentInfo *info)
+{
+    size_t len = protobuf_c_message_get_packed_size(&info->base);
+    uint8_t *buf = cm_xmalloc(len);
+    protobuf_c_message_pack(&info->base, buf);
+    Mesos__V1__AgentInfo *copy = mesos__v1__agent_info__unpack(NULL, len, buf);
+    free(buf);
+    if (!copy)
+        abort(); /* we packed it ourselves: only out-of-memory gets here */
+    return copy;
+}
+
+static void time_of(double secs, Mesos__V1__TimeInfo *t)
+{
+    mesos__v1__time_info__init(t);
+    t->nanoseconds = (int64_t)(secs * 1e9);
+}
+
+/* Packs the current registry. Caller frees *out. */
+static void pack_registry(struct cm_registrar *r, uint8_t **out, size_t *outlen)
+{
+    Cmesos__Internal__Registry reg = CMESOS__INTERNAL__REGISTRY__INIT;
+    reg.has_version = 1;
+    reg.version = r->version + 1;
+    size_t na = cm_strmap_count(&r->admitted), nu = cm_strmap_count(&r->unreachable),
+           ng = cm_strmap_count(&r->gone), i = 0;
+    Cmesos__Internal__Registry__Agent *agents = cm_xcalloc(na, sizeof *agents);
+    reg.agents = cm_xcalloc(na, sizeof *reg.agents);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &r->admitted); cm_strmap_iter_next(&it); i++) {
+        cmesos__internal__registry__agent__init(&agents[i]);
+        agents[i].info = it.cur->value;
+        reg.agents[i] = &agents[i];
+    }
+    reg.n_agents = na;
+    Cmesos__Internal__Registry__UnreachableAgent *un = cm_xcalloc(nu, sizeof *un);
+    Mesos__V1__AgentID *uids = cm_xcalloc(nu, sizeof *uids);
+    Mesos__V1__TimeInfo *utimes = cm_xcalloc(nu, sizeof *utimes);
+    reg.unreachable = cm_xcalloc(nu, sizeof *reg.unreachable);
+    i = 0;
+    for (struct cm_reg_unreachable *u = r->uhead; u; u = u->next, i++) {
+        cmesos__internal__registry__unreachable_agent__init(&un[i]);
+        mesos__v1__agent_id__init(&uids[i]);
+        uids[i].value = u->id;
+        time_of(u->time, &utimes[i]);
+        un[i].id = &uids[i];
+        un[i].timestamp = &utimes[i];
+        reg.unreachable[i] = &un[i];
+    }
+    reg.n_unreachable = nu;
+    Cmesos__Internal__Registry__GoneAgent *gone = cm_xcalloc(ng, sizeof *gone);
+    Mesos__V1__AgentID *gids = cm_xcalloc(ng, sizeof *gids);
+    Mesos__V1__TimeInfo *gtimes = cm_xcalloc(ng, sizeof *gtimes);
+    reg.gone = cm_xcalloc(ng, sizeof *reg.gone);
+    i = 0;
+    for (cm_strmap_iter_init(&it, &r->gone); cm_strmap_iter_next(&it); i++) {
+        cmesos__internal__registry__gone_agent__init(&gone[i]);
+        mesos__v1__agent_id__init(&gids[i]);
+        gids[i].value = (char *)it.cur->key;
+        time_of(*(double *)it.cur->value, &gtimes[i]);
+        gone[i].id = &gids[i];
+        gone[i].timestamp = &gtimes[i];
+        reg.gone[i] = &gone[i];
+    }
+    reg.n_gone = ng;
+    *outlen = protobuf_c_message_get_packed_size(&reg.base);
+    *out = cm_xmalloc(*outlen);
+    protobuf_c_message_pack(&reg.base, *out);
+    free(agents);
+    free(reg.agents);
+    free(un);
+    free(uids);
+    free(utimes);
+    free(reg.unreachable);
+    free(gone);
+    free(gids);
+    free(gtimes);
+    free(reg.gone);
+}
+
+static int load_registry(struct cm_registrar *r, const uint8_t *data, size_t len, char *why,
+                         size_t whylen)
+{
+    if (len == 0)
+        return 0; /* nothing stored yet: an empty registry */
+    Cmesos__Internal__Registry *reg = cmesos__internal__registry__unpack(NULL, len, data);
+    if (!reg)
+        return cm_fail(CM_EPARSE, why, whylen, "the stored registry does not parse");
+    int rc = 0;
+    for (size_t i = 0; i < reg->n_agents; i++) {
+        const Mesos__V1__AgentInfo *info = reg->agents[i]->info;
+        if (!info->id || !info->id->value || !info->id->value[0]) {
+            rc = cm_fail(CM_EPARSE, why, whylen, "registry agents[%zu] has no id", i);
+            goto out;
+        }
+        admitted_remove(r, info->id->value);
+        cm_strmap_put(&r->admitted, info->id->value, info_dup(info));
+    }
+    for (size_t i = 0; i < reg->n_unreachable; i++)
+        unreach_add(r, reg->unreachable[i]->id->value,
+                    (double)reg->unreachable[i]->timestamp->nanoseconds / 1e9);
+    for (size_t i = 0; i < reg->n_gone; i++) {
+        double *t = cm_xmalloc(sizeof *t);
+        *t = (double)reg->gone[i]->timestamp->nanoseconds / 1e9;
+        free(cm_strmap_put(&r->gone, reg->gone[i]->id->value, t));
+    }
+    r->version = reg->has_version ? reg->version : 0;
+out:
+    protobuf_c_message_free_unpacked(&reg->base, NULL);
+    if (rc)
+        clear_registry(r);
+    return rc;
+}
+
+struct recover_ctx {
+    struct cm_registrar *r;
+    void (*cb)(void *arg, int err, const char *why);
+    void *arg;
+    double started;
+};
+
+static void drain(struct cm_registrar *r);
+
+static void fetched(void *arg, int err, const uint8_t *data, size_t len, const char *fwhy)
+{
+    struct recover_ctx *ctx = arg;
+    struct cm_registrar *r = ctx->r;
+    char why[1200] = "";
+    r->stats.fetch_ms = (cm_monotonic_secs() - ctx->started) * 1000.0;
+    if (err) {
+        snprintf(why, sizeof why, "%s", fwhy ? fwhy : "Failed to fetch the registry");
+    } else {
+        char detail[256];
+        if ((err = load_registry(r, data, len, detail, sizeof detail)) != 0)
+            snprintf(why, sizeof why, "Registry %s%.900s is corrupt: %s",
+                     r->storage->zk     ? "znode "
+                     : r->storage->path ? "file "
+                                        : "(in memory)",
+                     r->storage->path ? r->storage->path : "", detail);
+    }
+    if (err) {
+        r->failed = true;
+        r->fail_err = err;
+    } else {
+        r->recovered = true;
+        r->stats.size_bytes = len;
+        r->stats.version = r->version;
+        CM_INFO(MOD, "Recovered registry (version %llu): %zu admitted, %zu unreachable agents",
+                (unsigned long long)r->version, cm_strmap_count(&r->admitted),
+                cm_strmap_count(&r->unreachable));
+    }
+    ctx->cb(ctx->arg, err, err ? why : NULL);
+    free(ctx);
+    drain(r);
+}
+
+void cm_registrar_recover(struct cm_registrar *r, void (*cb)(void *arg, int err, const char *why),
+                          void *arg)
+{
+    struct recover_ctx *ctx = cm_xcalloc(1, sizeof *ctx);
+    ctx->r = r;
+    ctx->cb = cb;
+    ctx->arg = arg;
+    ctx->started = cm_monotonic_secs();
+    r->stats.store_ms = 0;
+    r->storage->ops->fetch(r->storage, fetched, ctx);
+}
+
+/* Applies o to the in-memory registry. Returns false when it changed nothing (no store). */
+static bool apply(struct cm_registrar *r, struct op *o)
+{
+    switch (o->kind) {
+    case OP_ADMIT:
+        unreach_remove(r, o->id);
+        admitted_remove(r, o->id);
+        cm_strmap_put(&r->admitted, o->id, o->info);
+        o->info = NULL; /* now owned by the registry */
+        return true;
+    case OP_UNREACHABLE:
+        admitted_remove(r, o->id);
+        unreach_add(r, o->id, o->time);
+        return true;
+    case OP_REMOVE: {
+        bool had = cm_strmap_get(&r->admitted, o->id) || cm_strmap_get(&r->unreachable, o->id);
+        admitted_remove(r, o->id);
+        unreach_remove(r, o->id);
+        return had;
+    }
+    case OP_GC: {
+        size_t n = 0;
+        while (r->uhead && (r->uhead->time < o->time - o->max_age ||
+                            cm_strmap_count(&r->unreachable) > o->max_count)) {
+            cm_strmap_remove(&r->unreachable, r->uhead->id);
+            unreach_unlink(r, r->uhead);
+            n++;
+        }
+        if (o->pruned)
+            *o->pruned = n;
+        return n > 0;
+    }
+    }
+    return false;
+}
+
+static void stored(void *arg, int err)
+{
+    struct cm_registrar *r = arg;
+    r->busy = false;
+    r->stats.store_ms = (cm_monotonic_secs() - r->store_started) * 1000.0;
+    if (err) {
+        CM_ERROR(MOD, "Failed to store the registry: %s; the registrar has failed",
+                 cm_strerror(err));
+        r->failed = true;
+        r->fail_err = err;
+    } else {
+        r->version++;
+        r->stats.version = r->version;
+    }
+    /* One store covers every operation applied since the last one (Mesos batches too): with
+     * a remote storage (zk) a burst of re-registrations costs a few writes, not one each. */
+    size_t n = r->batch;
+    r->batch = 0;
+    for (size_t i = 0; i < n && r->qhead; i++) {
+        struct op *o = r->qhead;
+        r->qhead = o->next;
+        if (!r->qhead)
+            r->qtail = NULL;
+        r->queued--;
+        if (o->cb)
+            o->cb(o->arg, err);
+        op_free(o);
+    }
+    drain(r);
+}
+
+static void drain(struct cm_registrar *r)
+{
+    /* Storages may complete synchronously; the loop (not recursion) runs the next operation. */
+    if (r->draining)
+        return;
+    r->draining = true;
+    while (r->qhead && !r->busy && (r->recovered || r->failed)) {
+        struct op *o = r->qhead;
+        if (r->failed) {
+            r->qhead = o->next;
+            if (!r->qhead)
+                r->qtail = NULL;
+            r->queued--;
+            if (o->cb)
+                o->cb(o->arg, r->fail_err ? r->fail_err : CM_ESTATE);
+            op_free(o);
+            continue;
+        }
+        if (!apply(r, o)) {
+            r->qhead = o->next;
+            if (!r->qhead)
+                r->qtail = NULL;
+            r->queued--;
+            if (o->cb)
+                o->cb(o->arg, 0);
+            op_free(o);
+            continue;
+        }
+        /* Apply the operations queued behind it too; all of them complete with one store. */
+        r->batch = 1;
+        for (struct op *q = o->next; q; q = q->next) {
+            apply(r, q);
+            r->batch++;
+        }
+        uint8_t *data;
+        size_t len;
+        pack_registry(r, &data, &len);
+        r->stats.size_bytes = len;
+        r->busy = true;
+        r->store_started = cm_monotonic_secs();
+        r->storage->ops->store(r->storage, data, len, stored, r);
+        free(data);
+    }
+    r->draining = false;
+}
+
+static void enqueue(struct cm_registrar *r, struct op *o)
+{
+    if (r->qtail)
+        r->qtail->next = o;
+    else
+        r->qhead = o;
+    r->qtail = o;
+    r->queued++;
+    drain(r);
+}
+
+static struct op *op_new(enum op_kind kind, const char *id, cm_registrar_done_cb cb, void *arg)
+{
+    struct op *o = cm_xcalloc(1, sizeof *o);
+    o->kind = kind;
+    o->id = cm_xstrdup(id);
+    o->cb = cb;
+    o->arg = arg;
+    return o;
+}
+
+void cm_registrar_admit(struct cm_registrar *r, const Mesos__V1__AgentInfo *info,
+                        cm_registrar_done_cb cb, void *arg)
+{
+    if (!info->id || !info->id->value || !info->id->value[0]) {
+        if (cb)
+            cb(arg, CM_EINVAL);
+        return;
+    }
+    struct op *o = op_new(OP_ADMIT, info->id->value, cb, arg);
+    o->info = info_dup(info);
+    enqueue(r, o);
+}
+
+void cm_registrar_mark_unreachable(struct cm_registrar *r, const char *agent_id, double time,
+                                   cm_registrar_done_cb cb, void *arg)
+{
+    struct op *o = op_new(OP_UNREACHABLE, agent_id, cb, arg);
+    o->time = time;
+    enqueue(r, o);
+}
+
+void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_registrar_done_cb cb,
+                         void *arg)
+{
+    enqueue(r, op_new(OP_REMOVE, agent_id, cb, arg));
+}
+
+void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t max_count,
+                     size_t *pruned, cm_registrar_done_cb cb, void *arg)
+{
+    struct op *o = op_new(OP_GC, "", cb, arg);
+    o->time = now;
+    o->max_age = max_age;
+    o->max_count = max_count;
+    o->pruned = pruned;
+    if (pruned)
+        *pruned = 0;
+    enqueue(r, o);
+}
+
+bool cm_registrar_recovered(const struct cm_registrar *r)
+{
+    return r->recovered;
+}
+
+bool cm_registrar_failed(const struct cm_registrar *r)
+{
+    return r->failed;
+}
+
+const Mesos__V1__AgentInfo *cm_registrar_admitted(const struct cm_registrar *r, const char *id)
+{
+    return cm_strmap_get(&r->admitted, id);
+}
+
+bool cm_registrar_unreachable(const struct cm_registrar *r, const char *id, double *time)
+{
+    const struct cm_reg_unreachable *u = cm_strmap_get(&r->unreachable, id);
+    if (u && time)
+        *time = u->time;
+    return u != NULL;
+}
+
+bool cm_registrar_gone(const struct cm_registrar *r, const char *id, double *time)
+{
+    const double *t = cm_strmap_get(&r->gone, id);
+    if (t && time)
+        *time = *t;
+    return t != NULL;
+}
+
+size_t cm_registrar_count_admitted(const struct cm_registrar *r)
+{
+    return cm_strmap_count(&r->admitted);
+}
+
+size_t cm_registrar_count_unreachable(const struct cm_registrar *r)
+{
+    return cm_strmap_count(&r->unreachable);
+}
+
+size_t cm_registrar_queued(const struct cm_registrar *r)
+{
+    return r->queued;
+}
+
+const struct cm_strmap *cm_registrar_admitted_map(const struct cm_registrar *r)
+{
+    return &r->admitted;
+}
+
+const struct cm_reg_unreachable *cm_registrar_unreachable_list(const struct cm_registrar *r)
+{
+    return r->uhead;
+}
+
+void cm_registrar_stats(const struct cm_registrar *r, struct cm_registrar_stats *out)
+{
+    *out = r->stats;
 }

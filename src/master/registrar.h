@@ -1,57 +1,147 @@
 /*
- * registrar.h: the master's registry seam.
+ * registrar.h: the master's registry — which agents are admitted, unreachable or gone — kept
+ * durable through a storage so that a restarted master knows which agents to wait for
+ * (protocol doc §11.2, design §3.10). Later issues add maintenance, quota and weights to the
+ * same registry (proto/cmesos/registry.proto keeps field numbers free for them).
  *
- * Admitted agents are recorded through a registry storage before the master acts on them
- * (design §3.10), so a later issue can persist the registry (file, replicated log) and
- * recover agents after a master failover without touching the master's logic. Storage is a
- * vtable chosen by name (--registry); "in_memory" keeps everything in the process.
+ * Two layers:
+ *   - a storage (vtable) that fetches and stores the whole packed registry: "in_memory" keeps
+ *     the bytes in the process (tests), "file" writes <work_dir>/registry (temp file, fsync,
+ *     rename, fsync of the directory), framed with a magic, a format number, the length and a
+ *     CRC-32 so a truncated or corrupt file is reported instead of half-read. ZooKeeper comes
+ *     behind the same vtable (cm_registry_storage_zk_new); that is why both calls complete through
+ *     callbacks (in_memory and file call them before returning, zk later from the loop).
+ *   - the registrar, which owns the registry's current content and serialises operations: each
+ *     operation is queued, applied in order, the new registry is stored, and only then is the
+ *     operation's callback run — the master acts on an admission or removal only in that
+ *     callback ("written before the master acts"). If a store fails the registrar becomes
+ *     failed: that operation and every later one complete with the error (Mesos aborts the
+ *     master in that case; the master logs and stops serving agents).
  *
- * Operations complete through a callback, which the in-memory storage calls before
- * returning; a durable storage may call it later from the event loop. The callback gets 0 or
- * a negative error. Threading: the master's loop.
+ * Ownership: AgentInfos passed in are copied. Query results are borrowed from the registrar
+ * and valid until the next operation is applied. Threading: the master's event loop.
  */
 #ifndef CM_REGISTRAR_H
 #define CM_REGISTRAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mesos/v1/mesos.pb-c.h"
+#include "strmap.h"
+#include "zk_url.h"
+
+struct event_base;
 
 struct cm_registrar;
+struct cm_registry_storage;
 
 typedef void (*cm_registrar_done_cb)(void *arg, int err);
+typedef void (*cm_registry_fetch_cb)(void *arg, int err, const uint8_t *data, size_t len,
+                                     const char *why);
 
 struct cm_registry_storage_ops {
     const char *name;
-    /* Records (or replaces) an admitted agent. info is copied. */
-    void (*admit)(struct cm_registrar *r, const Mesos__V1__AgentInfo *info, cm_registrar_done_cb cb,
-                  void *arg);
-    /* Forgets an agent (UNREGISTER / removal). */
-    void (*remove)(struct cm_registrar *r, const char *agent_id, cm_registrar_done_cb cb,
-                   void *arg);
-    /* Number of agents recorded. */
-    size_t (*count)(const struct cm_registrar *r);
-    void (*destroy)(struct cm_registrar *r);
+    /* Reads the stored bytes; calls cb with len 0 when nothing was stored yet, or with an error
+     * and a why text naming what is wrong (e.g. the corrupt file). */
+    void (*fetch)(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg);
+    /* Replaces the stored bytes; cb(arg, 0) once they are durable, or a negative error. */
+    void (*store)(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                  cm_registrar_done_cb cb, void *arg);
+    void (*destroy)(struct cm_registry_storage *s);
 };
 
-struct cm_registrar {
+struct cm_registry_zk;
+
+struct cm_registry_storage {
     const struct cm_registry_storage_ops *ops;
-    void *state;
+    char *path; /* file storage: the registry file; zk storage: the znode */
+    uint8_t *mem;
+    size_t mem_len;
+    struct cm_registry_zk *zk; /* zk storage */
 };
 
-/* Creates the registrar for storage name ("in_memory"). Returns NULL for an unknown name. */
-struct cm_registrar *cm_registrar_new(const char *name);
+/* Creates a storage by name: "in_memory", or "file" (needs work_dir; the directory is created
+ * when missing). Returns 0 and *out, or CM_EINVAL with why. */
+int cm_registry_storage_new(const char *name, const char *work_dir,
+                            struct cm_registry_storage **out, char *why, size_t whylen);
+void cm_registry_storage_free(struct cm_registry_storage *s);
+
+/* The "zk" storage (--registry=zk): the packed registry is the data of the persistent znode
+ * <url path>/registry, written with versioned compare-and-set (zoo_set with the version this
+ * master last read or wrote). "registry" sorts after "json.info_", so detectors that take the
+ * first child as the leader are not misled. fetch() reads the node (creating it empty when
+ * missing) and then rewrites it with its own version: this fencing write bumps the version, so
+ * a previous leader that still believes it leads loses its next write. A write that finds
+ * another version (ZBADVERSION) completes with CM_ESTATE ("lost a race to another master"):
+ * the registrar fails and the master steps down, never overwriting. A write whose outcome is
+ * unknown (connection lost, session expired) is settled by reading the node back on the next
+ * connection. ZooKeeper's default jute.maxbuffer (1 MiB) bounds the registry's size (about
+ * 3,000 agents at ~300 bytes each); raise it on servers and clients for larger clusters. Its
+ * own ZooKeeper session (base's loop) is separate from the leader election's. */
+int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *url,
+                               double session_timeout, struct cm_registry_storage **out,
+                               char *why, size_t whylen);
+
+/* Writes/reads the framed file format directly (exported for tests and tools). */
+int cm_registry_file_write(const char *path, const uint8_t *data, size_t len, char *why,
+                           size_t whylen);
+/* *data is malloc'ed (NULL with *len 0 when the file does not exist). */
+int cm_registry_file_read(const char *path, uint8_t **data, size_t *len, char *why, size_t whylen);
+
+/* An unreachable agent, in the order it was marked. */
+struct cm_reg_unreachable {
+    char *id;
+    double time; /* seconds since the epoch */
+    struct cm_reg_unreachable *prev, *next;
+};
+
+struct cm_registrar_stats {
+    double fetch_ms, store_ms; /* durations of the last fetch / store */
+    size_t size_bytes;         /* packed size of the registry last stored or fetched */
+    uint64_t version;          /* registry version (bumped by every store) */
+};
+
+/* Creates the registrar over storage (taken over). */
+struct cm_registrar *cm_registrar_new(struct cm_registry_storage *storage);
 void cm_registrar_free(struct cm_registrar *r);
 
-static inline void cm_registrar_admit(struct cm_registrar *r, const Mesos__V1__AgentInfo *info,
-                                      cm_registrar_done_cb cb, void *arg)
-{
-    r->ops->admit(r, info, cb, arg);
-}
-static inline void cm_registrar_remove(struct cm_registrar *r, const char *agent_id,
-                                       cm_registrar_done_cb cb, void *arg)
-{
-    r->ops->remove(r, agent_id, cb, arg);
-}
+/* Fetches and parses the registry; cb(arg, 0) with the registry loaded, or an error with why
+ * (corrupt or unreadable storage). Operations queued before it completes wait for it. */
+void cm_registrar_recover(struct cm_registrar *r, void (*cb)(void *arg, int err, const char *why),
+                          void *arg);
+
+/* Operations (queued; cb may be NULL). */
+/* Records (or refreshes) an admitted agent; an unreachable agent becomes admitted again. */
+void cm_registrar_admit(struct cm_registrar *r, const Mesos__V1__AgentInfo *info,
+                        cm_registrar_done_cb cb, void *arg);
+/* Moves an admitted agent to the unreachable list with time. */
+void cm_registrar_mark_unreachable(struct cm_registrar *r, const char *agent_id, double time,
+                                   cm_registrar_done_cb cb, void *arg);
+/* Forgets an agent entirely (UNREGISTER). */
+void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_registrar_done_cb cb,
+                         void *arg);
+/* Drops unreachable entries marked before now - max_age, then the oldest ones beyond
+ * max_count (--registry_max_agent_age / --registry_max_agent_count). *pruned (if not NULL) gets
+ * the number dropped when cb runs. */
+void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t max_count,
+                     size_t *pruned, cm_registrar_done_cb cb, void *arg);
+
+/* Queries (the registry as of the operations applied so far). */
+bool cm_registrar_recovered(const struct cm_registrar *r);
+bool cm_registrar_failed(const struct cm_registrar *r);
+const Mesos__V1__AgentInfo *cm_registrar_admitted(const struct cm_registrar *r, const char *id);
+/* Returns true and the time when id is unreachable. */
+bool cm_registrar_unreachable(const struct cm_registrar *r, const char *id, double *time);
+bool cm_registrar_gone(const struct cm_registrar *r, const char *id, double *time);
+size_t cm_registrar_count_admitted(const struct cm_registrar *r);
+size_t cm_registrar_count_unreachable(const struct cm_registrar *r);
+size_t cm_registrar_queued(const struct cm_registrar *r);
+/* The admitted agents (id -> Mesos__V1__AgentInfo*), for the master's recovery. */
+const struct cm_strmap *cm_registrar_admitted_map(const struct cm_registrar *r);
+/* Oldest unreachable entry (walk with ->next). */
+const struct cm_reg_unreachable *cm_registrar_unreachable_list(const struct cm_registrar *r);
+void cm_registrar_stats(const struct cm_registrar *r, struct cm_registrar_stats *out);
 
 #endif

@@ -3,11 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contender.h"
 #include "errors.h"
 #include "ids.h"
 #include "log.h"
 #include "master.h"
 #include "pbjson.h"
+#include "util.h"
 
 #define MOD "master"
 
@@ -44,9 +46,31 @@ static void respond_error(struct cm_http_request *req, int code, const char *tex
     cm_http_respond_text(req, code, "%s", text);
 }
 
+bool cm_master_redirect_nonleader(struct cm_master *m, struct cm_http_request *req)
+{
+    if (cm_contender_acting(m->contender))
+        return false;
+    char leader[300];
+    if (!m->contender->ops->leader(m->contender, leader, sizeof leader)) {
+        cm_http_respond_text(req, 503, "No leader elected");
+        return true;
+    }
+    /* Protocol-relative, with the path under /master as Mesos delegates it (§2.1, §6.3). */
+    const char *path = req->path ? req->path : "/";
+    bool prefixed = strncmp(path, "/master/", 8) == 0 || strcmp(path, "/master") == 0;
+    char *loc = cm_xasprintf("//%s%s%.2000s%s%.2000s", leader, prefixed ? "" : "/master", path,
+                             req->query ? "?" : "", req->query ? req->query : "");
+    cm_http_add_header(req, "Location", loc);
+    cm_http_respond(req, 307, NULL, NULL, 0);
+    free(loc);
+    return true;
+}
+
 static void handle_scheduler(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     struct cm_sched_request sreq = {
         .method = req->method,
         .content_type = cm_http_request_header(req, "Content-Type"),
@@ -86,6 +110,8 @@ static void handle_agent(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
     char why[512];
+    if (cm_master_redirect_nonleader(m, req))
+        return;
     if (strcmp(req->method, "POST") != 0) {
         respond_error(req, 405, "Expecting a 'POST' request");
         return;

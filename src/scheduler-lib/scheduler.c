@@ -24,7 +24,9 @@
 #include "errors.h"
 #include "http_client.h"
 #include "ids.h"
+#include "leader.h"
 #include "recordio.h"
+#include "zk_url.h"
 #include "sched_internal.h"
 
 #define CM_SCHED_MAX_REDIRECTS 5
@@ -32,6 +34,8 @@
 #define CM_SCHED_ERRBODY_MAX 1024
 #define CM_SCHED_STREAM_ID_MAX 128
 #define CM_SCHED_DEFAULT_HEARTBEAT 15.0
+/* The ZooKeeper session timeout of the leader detector (Mesos's default). */
+#define CM_SCHED_ZK_SESSION_TIMEOUT 10.0
 
 /* One non-SUBSCRIBE call waiting for its answer. */
 struct sched_call {
@@ -48,8 +52,9 @@ struct cm_scheduler {
     bool own_base;
     struct cm_http_client *http;
 
-    /* Configuration (read-only after new). */
-    char master_url[CM_SCHED_URL_MAX];
+    /* Configuration (read-only after new, except master_url with a ZooKeeper detector). */
+    char master_url[CM_SCHED_URL_MAX]; /* empty while a detector knows no leader */
+    struct cm_leader_detector *detector; /* zk:// or file:// masters */
     Mesos__V1__FrameworkInfo *fwinfo; /* deep copy */
     enum cm_scheduler_content_type ct;
     struct cm_scheduler_callbacks cb;
@@ -110,6 +115,7 @@ const char *cm_scheduler_strerror(int err)
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg);
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg);
+static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader);
 
 struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, char *why,
                                       size_t whylen)
@@ -141,7 +147,9 @@ struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, 
         cm_fail(-ENOMEM, why, whylen, "out of memory");
         return NULL;
     }
-    if (cm_sched_master_url(config->master, s->master_url, sizeof s->master_url, why, whylen))
+    bool zk = config->master && cm_zk_url_is_zk(config->master);
+    if (!zk &&
+        cm_sched_master_url(config->master, s->master_url, sizeof s->master_url, why, whylen))
         goto fail;
 
     /* Deep copy through the wire format: the caller's struct may be on its stack. */
@@ -199,6 +207,13 @@ struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, 
         cm_fail(-ENOMEM, why, whylen, "could not create the HTTP client or timers");
         goto fail;
     }
+    if (zk) {
+        /* The leader comes from ZooKeeper; 307s are still followed for races. */
+        s->detector = cm_leader_detector_new(s->base, config->master, CM_SCHED_ZK_SESSION_TIMEOUT,
+                                             on_leader, s, why, whylen);
+        if (!s->detector)
+            goto fail;
+    }
     return s;
 
 fail:
@@ -223,6 +238,7 @@ void cm_scheduler_free(struct cm_scheduler *s)
 {
     if (!s)
         return;
+    cm_leader_detector_free(s->detector);
     if (s->sub)
         cm_http_call_cancel(s->sub);
     s->sub = NULL;
@@ -278,6 +294,12 @@ int cm_scheduler_start(struct cm_scheduler *s)
     if (s->started)
         return CM_ESTATE;
     s->started = true;
+    if (s->detector) {
+        /* The first attempt follows the first leader the detector reports. */
+        int rc = cm_leader_detector_start(s->detector);
+        slog(s, CM_SCHEDULER_LOG_INFO, "Detecting the leading master through ZooKeeper");
+        return rc;
+    }
     /* The first attempt runs from the loop so that no callback runs inside start(). */
     struct timeval now = {0, 0};
     evtimer_add(s->retry_timer, &now);
@@ -588,8 +610,54 @@ static void sub_done(void *arg, int err, const char *errmsg, const struct cm_htt
     schedule_reconnect(s, reason);
 }
 
+/* The detector reports a new leading master (or none): subscribe there at once, with our
+ * framework id (a failover costs no back-off). Runs on the loop, never inside a stream. */
+static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader)
+{
+    struct cm_scheduler *s = arg;
+    char url[CM_SCHED_URL_MAX] = "";
+    if (leader && leader->port) {
+        const char *host = leader->address && leader->address->ip && *leader->address->ip
+                               ? leader->address->ip
+                               : leader->hostname;
+        if (host)
+            snprintf(url, sizeof url, "http://%s:%u%s", host, (unsigned)leader->port,
+                     CM_SCHED_API_PATH);
+    }
+    if (strcmp(url, s->master_url) == 0)
+        return;
+    snprintf(s->master_url, sizeof s->master_url, "%s", url);
+    slog(s, CM_SCHEDULER_LOG_INFO, "%s%s", url[0] ? "Leading master detected at " : "No leading master",
+         url);
+    if (!s->started || s->stopping || !url[0])
+        return;
+    if (s->sub && strcmp(s->url, url) != 0) {
+        bool was = s->subscribed;
+        cm_http_call_cancel(s->sub);
+        s->sub = NULL;
+        stream_reset(s);
+        s->subscribed = false;
+        evtimer_del(s->watchdog);
+        if (was && s->cb.disconnected)
+            s->cb.disconnected(s, s->cb_arg, "the leading master changed", 0);
+    }
+    if (s->sub)
+        return;
+    snprintf(s->url, sizeof s->url, "%s", url);
+    s->redirects = 0;
+    s->attempt = 0;
+    evtimer_del(s->retry_timer);
+    struct timeval now = {0, 0};
+    evtimer_add(s->retry_timer, &now);
+}
+
 static void start_subscribe(struct cm_scheduler *s)
 {
+    if (!s->url[0]) {
+        /* A ZooKeeper detector that knows no leader yet: on_leader starts us. */
+        slog(s, CM_SCHEDULER_LOG_INFO, "Waiting for a leading master to be detected");
+        return;
+    }
     stream_reset(s);
     s->stream_id[0] = '\0';
 

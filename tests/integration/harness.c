@@ -1172,6 +1172,54 @@ int itest_cluster_start(struct itest_cluster *c, const struct itest_cluster_opts
     return -ETIMEDOUT;
 }
 
+int itest_proc_signal(struct itest_proc *p, int sig)
+{
+    if (p->pid <= 0 || p->exited)
+        return -ESRCH;
+    return kill(p->pid, sig) == 0 ? 0 : -errno;
+}
+
+int itest_cluster_restart_master(struct itest_cluster *c, const char *const *extra_flags)
+{
+    static int restarts;
+    if (!c->master.exited) {
+        int status;
+        if (itest_proc_alive(&c->master))
+            itest_proc_stop(&c->master);
+        else
+            itest_proc_wait(&c->master, 1000, &status);
+    }
+    char bin[512], f_port[64], f_port_file[400], f_work[400], log[400], port_file[350];
+    char *argv[40];
+    size_t n = 0;
+    argv[n++] = (char *)itest_bin("mesos-master", bin, sizeof bin);
+    argv[n++] = "--ip=127.0.0.1";
+    snprintf(f_port, sizeof f_port, "--port=%d", c->master_port);
+    argv[n++] = f_port;
+    snprintf(port_file, sizeof port_file, "%s/master.port", c->dir);
+    unlink(port_file);
+    snprintf(f_port_file, sizeof f_port_file, "--port_file=%s", port_file);
+    argv[n++] = f_port_file;
+    snprintf(f_work, sizeof f_work, "--work_dir=%s", c->master_work);
+    argv[n++] = f_work;
+    for (size_t i = 0; extra_flags && extra_flags[i] && n < 38; i++)
+        argv[n++] = (char *)extra_flags[i];
+    argv[n] = NULL;
+    snprintf(log, sizeof log, "%s/master-%d.log", c->dir, ++restarts);
+    /* The old process's record is replaced; its log file stays in the case's dir. */
+    memset(&c->master, 0, sizeof c->master);
+    int rc = itest_proc_spawn(&c->master, "mesos-master", argv, log);
+    if (rc)
+        return rc;
+    int port = 0;
+    rc = wait_port_file(&c->master, port_file, &port);
+    if (rc == 0 && port != c->master_port) {
+        itest_log("restarted master bound %d instead of %d", port, c->master_port);
+        rc = CM_EPROTO;
+    }
+    return rc;
+}
+
 void itest_cluster_stop(struct itest_cluster *c)
 {
     itest_proc_stop(&c->agent);

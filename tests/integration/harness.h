@@ -183,6 +183,15 @@ int itest_cluster_start(struct itest_cluster *c, const struct itest_cluster_opts
 /* Stops the agent, then the master (SIGTERM first). Files stay until the case ends. */
 void itest_cluster_stop(struct itest_cluster *c);
 
+/* Sends sig to the process itself (not its group: an agent's executors are left alone), e.g.
+ * SIGKILL, SIGSTOP, SIGCONT. Returns 0 or -errno. */
+int itest_proc_signal(struct itest_proc *p, int sig);
+/* Starts the cluster's master again (after it was stopped or killed) on the same port and
+ * --work_dir, with the cluster's original extra flags replaced by extra_flags (NULL-terminated
+ * or NULL). Its log goes to <dir>/master-<n>.log. Returns 0 once it serves, or a negative
+ * error after printing why. */
+int itest_cluster_restart_master(struct itest_cluster *c, const char *const *extra_flags);
+
 /* ---- scheduler framework (JSON or protobuf) ----------------------------------------------- */
 
 enum itest_enc { ITEST_JSON, ITEST_PROTOBUF };

@@ -383,7 +383,7 @@ static void test_v2_limits(void)
     /* The fake kernel: subtree_control files exist in each level the module descends into. */
     mk("%s/%s", "cmesos");
     mk("%s/%s", "cmesos/agent");
-    char d[600];
+    char d[CM_CGROUPS_PATH_MAX + 64];
     snprintf(d, sizeof d, "%s/cmesos", tmproot);
     put(d, "cgroup.subtree_control", "");
     snprintf(d, sizeof d, "%s/cmesos/agent", tmproot);
@@ -552,7 +552,7 @@ static void test_orphans(void)
     REQUIRE(cm_cgroups_create(&cg, "c1", why, sizeof why) == 0);
     REQUIRE(cm_cgroups_create(&cg, "c2", why, sizeof why) == 0);
     /* An orphan only one controller still has, and a plain file that is not a container. */
-    char p[CM_CGROUPS_PATH_MAX];
+    char p[CM_CGROUPS_PATH_MAX + 8];
     snprintf(p, sizeof p, "%s/o3", cdir(&cg, CM_CG_PIDS, NULL));
     mkdir(p, 0755);
     put(cdir(&cg, CM_CG_MEMORY, NULL), "notes.txt", "x");

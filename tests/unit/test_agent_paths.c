@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "errors.h"
-#include "hmap.h"
 #include "paths.h"
 #include "test.h"
 
@@ -73,34 +72,4 @@ static void test_create_sandbox(void)
     CHECK(system(cmd) == 0);
 }
 
-static void test_hmap(void)
-{
-    struct cm_hmap m;
-    cm_hmap_init(&m);
-    static int vals[1000];
-    char key[32];
-    for (int i = 0; i < 1000; i++) {
-        snprintf(key, sizeof key, "k%d", i);
-        CHECK(cm_hmap_put(&m, key, &vals[i]) == NULL);
-    }
-    CHECK_INT(cm_hmap_count(&m), 1000);
-    CHECK(cm_hmap_get(&m, "k500") == &vals[500]);
-    CHECK(cm_hmap_put(&m, "k500", &vals[1]) == &vals[500]);
-    CHECK(cm_hmap_del(&m, "k1") == &vals[1]);
-    CHECK(cm_hmap_get(&m, "k1") == NULL);
-    /* Delete while iterating: every even key. */
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &m);
-    const char *k;
-    int seen = 0;
-    while (cm_hmap_iter_next(&it, &k)) {
-        seen++;
-        if ((atoi(k + 1) % 2) == 0)
-            cm_hmap_del(&m, k);
-    }
-    CHECK_INT(seen, 999);
-    CHECK_INT(cm_hmap_count(&m), 499);
-    cm_hmap_cleanup(&m);
-}
-
-TEST_MAIN(TEST(test_layout), TEST(test_bad_ids), TEST(test_create_sandbox), TEST(test_hmap))
+TEST_MAIN(TEST(test_layout), TEST(test_bad_ids), TEST(test_create_sandbox))

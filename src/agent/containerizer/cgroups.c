@@ -694,6 +694,11 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
             if (!rc)
                 rc = write_ctl(cg, CM_CG_MEMORY, id, "memory.limit_in_bytes", val, why, whylen);
         }
+        /* memsw must not go below limit_in_bytes, so it is written after it. */
+        if (!rc && l->limit_swap)
+            rc = v2 ? write_ctl(cg, CM_CG_MEMORY, id, "memory.swap.max", "0", why, whylen)
+                    : write_ctl(cg, CM_CG_MEMORY, id, "memory.memsw.limit_in_bytes", val, why,
+                                whylen);
         if (rc)
             return rc;
     }

@@ -112,13 +112,14 @@ struct cm_cgroups_limits {
     double cpus;        /* cpu shares / weight */
     int cfs_quota;      /* also a hard CFS quota of cpus * period */
     uint64_t mem_bytes; /* v1 limit_in_bytes + soft_limit_in_bytes; v2 memory.max */
+    int limit_swap;     /* with mem_bytes: no swap beyond it (v1 memsw = limit; v2 swap.max 0) */
     uint64_t pids_max;  /* pids.max */
 };
 int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
                           const struct cm_cgroups_limits *limits, char *why, size_t whylen);
 
-/* Moves pid (and its threads) into the container's cgroup(s) via cgroup.procs. Safe to call
- * in a freshly forked child (no allocation). */
+/* Moves pid (and its threads; 0 = the caller) into the container's cgroup(s) via cgroup.procs. Safe
+ * to call in a freshly forked child (no allocation). */
 int cm_cgroups_add_pid(const struct cm_cgroups *cg, const char *id, pid_t pid, char *why,
                        size_t whylen);
 

@@ -1,171 +1,724 @@
 /*
- * containerizer.c: the launcher + isolator table and the live-container index.
+ * containerizer.c: the isolator table, the launcher choice, the per-container cgroup
+ * lifecycle (create + limits before the launch, kill + remove after the reap), usage
+ * statistics, the OOM limitation, and orphan cleanup from recorded container ids.
  */
 #include "containerizer.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cgroups.h"
 #include "errors.h"
-#include "hmap.h"
 #include "log.h"
+#include "strmap.h"
 
+#define MOD "containerizer"
 #define MAX_ISOLATORS 16
-
-/* posix/cpu and posix/mem only report usage in Mesos; they carry no hooks here yet. */
-static const struct cm_isolator_ops posix_cpu = {.name = "posix/cpu"};
-static const struct cm_isolator_ops posix_mem = {.name = "posix/mem"};
-static const struct cm_isolator_ops posix_disk = {.name = "posix/disk"};
-
-static const struct cm_isolator_ops *const isolator_table[] = {&posix_cpu, &posix_mem, &posix_disk};
+#define MB (1024.0 * 1024.0)
+/* Mesos's floors for a container's limits. */
+#define MIN_CPUS 0.01
+#define MIN_MEM_MB 32.0
 
 struct container {
     pid_t pid;
+    bool alive; /* the leader has not been reaped */
+    double cpus, mem_mb;
+};
+
+/* What the isolators' hooks see. */
+struct iso_ctx {
+    const struct cm_cgroups *cg;
+    const struct cm_containerizer_options *opts;
+};
+
+/* An isolator: the cgroup controllers and namespaces it needs, and optional hooks. */
+struct isolator {
+    const char *name;
+    unsigned cgroups;          /* CM_CG_BIT mask */
+    unsigned long clone_flags; /* CLONE_NEW* */
+    int (*prepare)(const struct iso_ctx *x, const char *id, const struct container *ct, char *why,
+                   size_t whylen);
+    /* update is prepare with new limits: the same hook serves both. */
+    void (*usage)(const struct iso_ctx *x, const struct container *ct,
+                  const struct cm_cgroups_usage *u, json_t *stats);
 };
 
 struct cm_containerizer {
+    struct cm_containerizer_options opts;
     const struct cm_launcher_ops *launcher;
-    const struct cm_isolator_ops *isolators[MAX_ISOLATORS];
-    void *isolator_state[MAX_ISOLATORS];
+    const struct isolator *isolators[MAX_ISOLATORS];
     size_t nisolators;
-    struct cm_hmap containers; /* container id -> struct container */
+    unsigned long clone_flags;
+    unsigned cg_needed;
+    bool use_cgroups;
+    struct cm_cgroups cg;
+    char *runtime_dir;
+    char isolation[256];
+    char description[768];
+    struct cm_strmap containers; /* container id -> struct container */
 };
 
-static const struct cm_isolator_ops *find_isolator(const char *name)
+/* ---- isolators ---- */
+
+static int cpu_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
+                       char *why, size_t whylen)
 {
-    for (size_t i = 0; i < sizeof isolator_table / sizeof isolator_table[0]; i++)
-        if (strcmp(isolator_table[i]->name, name) == 0)
-            return isolator_table[i];
+    struct cm_cgroups_limits l = {.cpus = ct->cpus, .cfs_quota = x->opts->cgroups_enable_cfs};
+    return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
+}
+
+static void cpu_usage(const struct iso_ctx *x, const struct container *ct,
+                      const struct cm_cgroups_usage *u, json_t *s)
+{
+    (void)x;
+    (void)ct;
+    if (u->have & CM_CG_BIT(CM_CG_CPUACCT)) {
+        json_object_set_new(s, "cpus_user_time_secs", json_real(u->cpus_user_time_secs));
+        json_object_set_new(s, "cpus_system_time_secs", json_real(u->cpus_system_time_secs));
+    }
+    if (u->have & CM_CG_BIT(CM_CG_CPU)) {
+        json_object_set_new(s, "cpus_nr_periods", json_integer((json_int_t)u->cpus_nr_periods));
+        json_object_set_new(s, "cpus_nr_throttled", json_integer((json_int_t)u->cpus_nr_throttled));
+        json_object_set_new(s, "cpus_throttled_time_secs", json_real(u->cpus_throttled_time_secs));
+    }
+}
+
+static int mem_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
+                       char *why, size_t whylen)
+{
+    struct cm_cgroups_limits l = {.mem_bytes = (uint64_t)(ct->mem_mb * MB),
+                                  .limit_swap = x->opts->cgroups_limit_swap};
+    return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
+}
+
+static void mem_usage(const struct iso_ctx *x, const struct container *ct,
+                      const struct cm_cgroups_usage *u, json_t *s)
+{
+    (void)x;
+    (void)ct;
+    if (!(u->have & CM_CG_BIT(CM_CG_MEMORY)))
+        return;
+    json_object_set_new(s, "mem_total_bytes", json_integer((json_int_t)u->mem_total_bytes));
+    json_object_set_new(s, "mem_rss_bytes", json_integer((json_int_t)u->mem_rss_bytes));
+    json_object_set_new(s, "mem_anon_bytes", json_integer((json_int_t)u->mem_rss_bytes));
+    json_object_set_new(s, "mem_cache_bytes", json_integer((json_int_t)u->mem_cache_bytes));
+    json_object_set_new(s, "mem_file_bytes", json_integer((json_int_t)u->mem_cache_bytes));
+}
+
+static int pids_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
+                        char *why, size_t whylen)
+{
+    (void)ct;
+    struct cm_cgroups_limits l = {.pids_max = x->opts->cgroups_max_pids};
+    return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
+}
+
+static void pids_usage(const struct iso_ctx *x, const struct container *ct,
+                       const struct cm_cgroups_usage *u, json_t *s)
+{
+    (void)x;
+    (void)ct;
+    if (u->have & CM_CG_BIT(CM_CG_PIDS))
+        json_object_set_new(s, "processes", json_integer((json_int_t)u->pids_current));
+}
+
+/* posix/cpu: the leader's own and reaped children's cpu times from /proc/<pid>/stat (one
+ * small read; Mesos walks the whole tree, the cgroups isolator is the precise one). */
+static void posix_cpu_usage(const struct iso_ctx *x, const struct container *ct,
+                            const struct cm_cgroups_usage *u, json_t *s)
+{
+    (void)x;
+    (void)u;
+    if (!ct->alive || json_object_get(s, "cpus_user_time_secs"))
+        return;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)ct->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    unsigned long long ut, st;
+    long long cut, cst;
+    /* Fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * cmajflt utime stime cutime cstime. */
+    if (!rp || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+                      &ut, &st, &cut, &cst) != 4)
+        return;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    json_object_set_new(s, "cpus_user_time_secs",
+                        json_real((double)(ut + (unsigned long long)cut) / hz));
+    json_object_set_new(s, "cpus_system_time_secs",
+                        json_real((double)(st + (unsigned long long)cst) / hz));
+}
+
+static const struct isolator isolator_table[] = {
+    {.name = "posix/cpu", .usage = posix_cpu_usage},
+    {.name = "posix/mem"},
+    {.name = "posix/disk"},
+    {.name = "cgroups/cpu",
+     .cgroups = CM_CG_BIT(CM_CG_CPU) | CM_CG_BIT(CM_CG_CPUACCT),
+     .prepare = cpu_prepare,
+     .usage = cpu_usage},
+    {.name = "cgroups/mem",
+     .cgroups = CM_CG_BIT(CM_CG_MEMORY),
+     .prepare = mem_prepare,
+     .usage = mem_usage},
+    {.name = "cgroups/pids",
+     .cgroups = CM_CG_BIT(CM_CG_PIDS),
+     .prepare = pids_prepare,
+     .usage = pids_usage},
+    /* A pid namespace needs its own mount namespace to show its own /proc. */
+    {.name = "namespaces/pid", .clone_flags = CLONE_NEWPID | CLONE_NEWNS},
+    {.name = "namespaces/ipc", .clone_flags = CLONE_NEWIPC},
+    {.name = "namespaces/uts", .clone_flags = CLONE_NEWUTS},
+    {.name = "filesystem/linux", .clone_flags = CLONE_NEWNS},
+};
+#define NISOLATORS (sizeof isolator_table / sizeof isolator_table[0])
+
+static const struct isolator *find_isolator(const char *name)
+{
+    for (size_t i = 0; i < NISOLATORS; i++)
+        if (strcmp(isolator_table[i].name, name) == 0)
+            return &isolator_table[i];
     return NULL;
 }
 
-int cm_containerizer_new(const char *isolation, struct cm_containerizer **out, char *why,
-                         size_t whylen)
+/* ---- construction ---- */
+
+static int add_isolators(struct cm_containerizer *c, const char *list, char *why, size_t whylen)
 {
-    *out = NULL;
-    struct cm_containerizer *c = calloc(1, sizeof *c);
-    if (!c)
-        abort();
-    c->launcher = &cm_launcher_posix;
-    cm_hmap_init(&c->containers);
-    char *list = strdup(isolation && *isolation ? isolation : "posix/cpu,posix/mem");
-    if (!list)
+    char *copy = strdup(list);
+    if (!copy)
         abort();
     int rc = 0;
     char *save = NULL;
-    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
+        size_t len = strlen(tok);
+        while (len && tok[len - 1] == ' ')
+            tok[--len] = '\0';
         if (!*tok)
             continue;
-        const struct cm_isolator_ops *ops = find_isolator(tok);
-        if (!ops) {
+        const struct isolator *iso = find_isolator(tok);
+        if (!iso) {
             rc = cm_fail(CM_EINVAL, why, whylen,
                          "Unknown or unsupported isolator '%s' in --isolation (supported: "
-                         "posix/cpu, posix/mem, posix/disk)",
+                         "posix/cpu, posix/mem, posix/disk, cgroups/cpu, cgroups/mem, "
+                         "cgroups/pids, namespaces/pid, namespaces/ipc, namespaces/uts, "
+                         "filesystem/linux)",
                          tok);
             break;
         }
-        int dup = 0;
+        bool dup = false;
         for (size_t i = 0; i < c->nisolators; i++)
-            dup |= c->isolators[i] == ops;
+            dup |= c->isolators[i] == iso;
         if (dup)
             continue;
         if (c->nisolators == MAX_ISOLATORS) {
             rc = cm_fail(CM_EINVAL, why, whylen, "Too many isolators in --isolation");
             break;
         }
-        c->isolator_state[c->nisolators] = ops->create ? ops->create() : NULL;
-        c->isolators[c->nisolators++] = ops;
+        c->isolators[c->nisolators++] = iso;
+        c->clone_flags |= iso->clone_flags;
+        c->cg_needed |= iso->cgroups;
+        size_t used = strlen(c->isolation);
+        snprintf(c->isolation + used, sizeof c->isolation - used, "%s%s", used ? "," : "",
+                 iso->name);
     }
-    free(list);
-    if (rc != 0) {
-        cm_containerizer_free(c);
+    free(copy);
+    return rc;
+}
+
+static int detect_cgroups(struct cm_containerizer *c, char *why, size_t whylen)
+{
+    struct cm_cgroups_options co = {
+        .root = c->opts.cgroups_hierarchy,
+        .cgroups_root = c->opts.cgroups_root,
+        .mountinfo = c->opts.mountinfo,
+    };
+    int rc = cm_cgroups_detect(&co, &c->cg, why, whylen);
+    if (rc)
         return rc;
+    /* Mounted is not enough: an unprivileged agent could not create a container's cgroup. */
+    unsigned check = c->cg_needed ? c->cg_needed : c->cg.usable; /* auto mode: all */
+    for (int i = 0; i < CM_CG_NCTL; i++)
+        if ((c->cg.usable & check & CM_CG_BIT(i)) && access(c->cg.base[i], W_OK) != 0)
+            return cm_fail(CM_ESTATE, why, whylen, "cannot create cgroups under %s: %s",
+                           c->cg.base[i], strerror(errno));
+    return 0;
+}
+
+/* Auto mode: cgroups cpu/mem/pids where usable, a pid namespace where allowed, posix for the
+ * rest. Writes the choice (and what was missing) into the description. */
+static int choose_default(struct cm_containerizer *c, bool posix_only, char *why, size_t whylen)
+{
+    char cgwhy[256] = "";
+    bool cg_ok = detect_cgroups(c, cgwhy, sizeof cgwhy) == 0;
+    bool ns_ok = !posix_only && cm_launcher_linux_usable();
+    char list[256] = "";
+    bool cpu = cg_ok && (c->cg.usable & CM_CG_BIT(CM_CG_CPU));
+    bool mem = cg_ok && (c->cg.usable & CM_CG_BIT(CM_CG_MEMORY));
+    bool pids = cg_ok && (c->cg.usable & CM_CG_BIT(CM_CG_PIDS));
+    snprintf(list, sizeof list, "%s,%s%s%s", cpu ? "cgroups/cpu" : "posix/cpu",
+             mem ? "cgroups/mem" : "posix/mem", pids ? ",cgroups/pids" : "",
+             ns_ok ? ",namespaces/pid" : "");
+    int rc = add_isolators(c, list, why, whylen);
+    if (rc)
+        return rc;
+    if (cpu && mem && pids && ns_ok) {
+        snprintf(c->description, sizeof c->description,
+                 "Using the default isolation '%s' with the %s launcher (cgroups v%d%s%s)",
+                 c->isolation, ns_ok ? "linux" : "posix", (int)c->cg.version,
+                 *c->cg.missing ? "; " : "", c->cg.missing);
+    } else {
+        snprintf(c->description, sizeof c->description,
+                 "Falling back to isolation '%s' with the %s launcher: %s%s%s%s", c->isolation,
+                 ns_ok ? "linux" : "posix", cg_ok ? "" : "cgroups are not usable (",
+                 cg_ok ? (*c->cg.missing ? c->cg.missing : "") : cgwhy, cg_ok ? "" : ")",
+                 ns_ok        ? ""
+                 : posix_only ? "; no namespaces with --launcher=posix"
+                              : "; namespaces are not usable (needs root and CAP_SYS_ADMIN)");
     }
-    for (size_t i = 0; i < c->nisolators; i++)
-        if (c->isolators[i]->recover)
-            c->isolators[i]->recover(c->isolator_state[i]);
+    return 0;
+}
+
+static void runtime_record(const struct cm_containerizer *c, const char *id, bool create)
+{
+    if (!c->runtime_dir)
+        return;
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s/%s", c->runtime_dir, id) >= (int)sizeof path)
+        return;
+    if (create) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            close(fd);
+    } else {
+        unlink(path);
+    }
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return CM_ETOOBIG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int is_recorded_orphan(void *arg, const char *id)
+{
+    const struct cm_containerizer *c = arg;
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s/%s", c->runtime_dir, id) >= (int)sizeof path)
+        return 1;
+    /* "known" means leave alone: everything this work dir did not record belongs to someone
+     * else (another agent sharing the cgroups root); recovered containers are ours to keep. */
+    return access(path, F_OK) != 0 || cm_strmap_get(&c->containers, id) != NULL;
+}
+
+static void set_limits_from(struct container *ct, const struct cm_resources *r);
+
+/* Kills and removes the cgroups of containers a previous run recorded, then forgets them. */
+static void clean_orphans(struct cm_containerizer *c)
+{
+    if (!c->runtime_dir)
+        return;
+    if (c->use_cgroups) {
+        size_t cleaned = 0;
+        char why[256] = "";
+        int rc = cm_cgroups_clean_orphans(&c->cg, is_recorded_orphan, c, &cleaned, why, sizeof why);
+        if (cleaned)
+            CM_INFO(MOD, "Cleaned %zu orphan container(s) of a previous run", cleaned);
+        if (rc)
+            CM_WARN(MOD, "Cleaning orphan containers: %s", why);
+    }
+    DIR *d = opendir(c->runtime_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' && !cm_strmap_get(&c->containers, de->d_name))
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+}
+
+void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids,
+                              const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cm_strmap_get(&c->containers, ids[i]) || pids[i] <= 0)
+            continue;
+        struct container *ct = calloc(1, sizeof *ct);
+        if (!ct)
+            abort();
+        ct->pid = pids[i];
+        ct->alive = true;
+        set_limits_from(ct, NULL);
+        cm_strmap_put(&c->containers, ids[i], ct);
+        runtime_record(c, ids[i], true);
+        CM_INFO(MOD, "Recovered container %s (leader pid %d)", ids[i], (int)pids[i]);
+    }
+    clean_orphans(c);
+}
+
+int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_containerizer **out,
+                         char *why, size_t whylen)
+{
+    static const struct cm_containerizer_options none = {0};
+    *out = NULL;
+    struct cm_containerizer *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->opts = opts ? *opts : none;
+    if (!c->opts.cgroups_max_pids)
+        c->opts.cgroups_max_pids = CM_CONTAINERIZER_DEFAULT_MAX_PIDS;
+    cm_strmap_init(&c->containers);
+    int rc = 0;
+    const char *launcher = c->opts.launcher && *c->opts.launcher ? c->opts.launcher : NULL;
+    if (launcher && strcmp(launcher, "linux") != 0 && strcmp(launcher, "posix") != 0) {
+        rc = cm_fail(CM_EINVAL, why, whylen, "Unknown --launcher '%s' (linux or posix)", launcher);
+        goto fail;
+    }
+
+    if (!c->opts.isolation || !*c->opts.isolation) {
+        bool posix_only = launcher && strcmp(launcher, "posix") == 0;
+        if ((rc = choose_default(c, posix_only, why, whylen)) != 0)
+            goto fail;
+    } else {
+        if ((rc = add_isolators(c, c->opts.isolation, why, whylen)) != 0)
+            goto fail;
+        if (c->cg_needed) {
+            char cgwhy[256] = "";
+            if (detect_cgroups(c, cgwhy, sizeof cgwhy) != 0) {
+                rc = cm_fail(CM_ESTATE, why, whylen,
+                             "--isolation '%s' needs cgroups, which are not usable: %s",
+                             c->isolation, cgwhy);
+                goto fail;
+            }
+            unsigned core = c->cg_needed & ~CM_CG_BIT(CM_CG_CPUACCT);
+            if ((c->cg.usable & core) != core) {
+                rc = cm_fail(CM_ESTATE, why, whylen,
+                             "--isolation '%s' needs cgroup controllers that are not usable: %s",
+                             c->isolation, c->cg.missing);
+                goto fail;
+            }
+        }
+        if (c->clone_flags && !cm_launcher_linux_usable()) {
+            rc = cm_fail(CM_ESTATE, why, whylen,
+                         "--isolation '%s' needs namespaces, which this process cannot create "
+                         "(needs root and CAP_SYS_ADMIN)",
+                         c->isolation);
+            goto fail;
+        }
+    }
+    c->use_cgroups = c->cg_needed != 0;
+    if (c->use_cgroups) {
+        /* Only the selected controllers get directories, plus the freezer to kill reliably,
+         * unless a pid namespace already guarantees that (its init's death kills all). */
+        unsigned keep = c->cg_needed;
+        if (!(c->clone_flags & CLONE_NEWPID))
+            keep |= CM_CG_BIT(CM_CG_FREEZER);
+        for (int i = 0; i < CM_CG_NCTL; i++)
+            if (!(keep & CM_CG_BIT(i))) {
+                c->cg.usable &= ~CM_CG_BIT(i);
+                c->cg.base[i][0] = '\0';
+            }
+    }
+    if (launcher && strcmp(launcher, "posix") == 0) {
+        if (c->clone_flags) {
+            rc = cm_fail(CM_EINVAL, why, whylen,
+                         "--launcher=posix cannot create the namespaces of --isolation '%s'",
+                         c->isolation);
+            goto fail;
+        }
+        c->launcher = &cm_launcher_posix;
+    } else if (launcher || c->clone_flags) {
+        c->launcher = &cm_launcher_linux;
+    } else {
+        c->launcher = &cm_launcher_posix;
+    }
+    if (!*c->description)
+        snprintf(c->description, sizeof c->description,
+                 "Using isolation '%s' with the %s launcher%s%s", c->isolation, c->launcher->name,
+                 c->use_cgroups
+                     ? (c->cg.version == CM_CGROUPS_V2 ? " (cgroups v2)" : " (cgroups v1)")
+                     : "",
+                 "");
+
+    if (c->opts.runtime_dir) {
+        c->runtime_dir = strdup(c->opts.runtime_dir);
+        if (!c->runtime_dir)
+            abort();
+        if ((rc = mkdir_p(c->runtime_dir)) != 0) {
+            rc = cm_fail(rc, why, whylen, "Failed to create %s: %s", c->runtime_dir,
+                         cm_strerror(rc));
+            goto fail;
+        }
+    }
+    c->opts.isolation = c->isolation;
+    if (!c->opts.defer_orphan_cleanup)
+        clean_orphans(c);
     *out = c;
     return 0;
+
+fail:
+    cm_containerizer_free(c);
+    return rc;
 }
 
 void cm_containerizer_free(struct cm_containerizer *c)
 {
     if (!c)
         return;
-    struct cm_hmap_iter it;
-    cm_hmap_iter_init(&it, &c->containers);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &c->containers);
     struct container *ct;
-    while ((ct = cm_hmap_iter_next(&it, NULL)))
+    while ((ct = cm_strmap_iter_value(&it, NULL)))
         free(ct);
-    cm_hmap_cleanup(&c->containers);
-    for (size_t i = 0; i < c->nisolators; i++)
-        if (c->isolators[i]->destroy)
-            c->isolators[i]->destroy(c->isolator_state[i]);
+    cm_strmap_cleanup(&c->containers);
+    free(c->runtime_dir);
     free(c);
 }
 
-static void cleanup_isolators(struct cm_containerizer *c, const char *container_id)
+const char *cm_containerizer_describe(const struct cm_containerizer *c)
 {
-    for (size_t i = c->nisolators; i-- > 0;)
-        if (c->isolators[i]->cleanup)
-            c->isolators[i]->cleanup(c->isolator_state[i], container_id);
+    return c->description;
+}
+
+const char *cm_containerizer_isolation(const struct cm_containerizer *c)
+{
+    return c->isolation;
+}
+
+/* ---- per container ---- */
+
+static void set_limits_from(struct container *ct, const struct cm_resources *r)
+{
+    ct->cpus = r ? cm_scalar_to_double(cm_resources_scalar(r, "cpus")) : 0;
+    ct->mem_mb = r ? cm_scalar_to_double(cm_resources_scalar(r, "mem")) : 0;
+    if (ct->cpus < MIN_CPUS)
+        ct->cpus = MIN_CPUS;
+    if (ct->mem_mb < MIN_MEM_MB)
+        ct->mem_mb = MIN_MEM_MB;
+}
+
+static int prepare_all(struct cm_containerizer *c, const char *id, const struct container *ct,
+                       char *why, size_t whylen)
+{
+    struct iso_ctx x = {&c->cg, &c->opts};
+    for (size_t i = 0; i < c->nisolators; i++)
+        if (c->isolators[i]->prepare) {
+            int rc = c->isolators[i]->prepare(&x, id, ct, why, whylen);
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+static void destroy_cgroups(struct cm_containerizer *c, const char *id)
+{
+    char why[256] = "";
+    if (cm_cgroups_kill_all(&c->cg, id, why, sizeof why) != 0)
+        CM_WARN(MOD, "Container %s: killing its processes: %s", id, why);
+    if (cm_cgroups_destroy(&c->cg, id, why, sizeof why) != 0)
+        CM_WARN(MOD, "Container %s: removing its cgroups: %s", id, why);
+}
+
+struct join_arg {
+    const struct cm_cgroups *cg;
+    const char *id;
+};
+
+/* In the cloned child: "0" in cgroup.procs moves the writer itself. No allocation. */
+static int join_cgroups(const void *arg)
+{
+    const struct join_arg *ja = arg;
+    return cm_cgroups_add_pid(ja->cg, ja->id, 0, NULL, 0);
 }
 
 int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_spec *spec,
-                            pid_t *pid)
+                            pid_t *pid, char *why, size_t whylen)
 {
-    if (cm_hmap_get(&c->containers, spec->container_id))
-        return CM_EEXIST;
-    int rc = 0;
-    for (size_t i = 0; i < c->nisolators && rc == 0; i++)
-        if (c->isolators[i]->prepare)
-            rc = c->isolators[i]->prepare(c->isolator_state[i], spec);
-    if (rc == 0)
-        rc = c->launcher->fork(spec, pid);
-    if (rc != 0) {
-        cleanup_isolators(c, spec->container_id);
+    const char *id = spec->container_id;
+    int rc;
+    if (c->use_cgroups && (rc = cm_cgroups_validate_id(id, why, whylen)) != 0)
         return rc;
-    }
-    for (size_t i = 0; i < c->nisolators && rc == 0; i++)
-        if (c->isolators[i]->isolate)
-            rc = c->isolators[i]->isolate(c->isolator_state[i], spec->container_id, *pid);
+    if (cm_strmap_get(&c->containers, id))
+        return cm_fail(CM_EEXIST, why, whylen, "Container %s already exists", id);
     struct container *ct = calloc(1, sizeof *ct);
     if (!ct)
         abort();
-    ct->pid = *pid;
-    cm_hmap_put(&c->containers, spec->container_id, ct);
-    if (rc != 0) {
-        /* The process exists; kill it and let the reaper finish the cleanup. */
-        c->launcher->kill(*pid, SIGKILL, 1);
-        return rc;
+    set_limits_from(ct, spec->resources);
+    runtime_record(c, id, true);
+    if (c->use_cgroups) {
+        if ((rc = cm_cgroups_create(&c->cg, id, why, whylen)) != 0 ||
+            (rc = prepare_all(c, id, ct, why, whylen)) != 0)
+            goto fail;
     }
+    struct join_arg ja = {&c->cg, id};
+    struct cm_launch_ctx ctx = {
+        .clone_flags = c->clone_flags,
+        .join = c->use_cgroups ? join_cgroups : NULL,
+        .join_arg = &ja,
+    };
+    if ((rc = c->launcher->fork(spec, &ctx, pid, why, whylen)) != 0)
+        goto fail;
+    ct->pid = *pid;
+    ct->alive = true;
+    cm_strmap_put(&c->containers, id, ct);
     return 0;
+
+fail:
+    if (c->use_cgroups)
+        destroy_cgroups(c, id);
+    runtime_record(c, id, false);
+    free(ct);
+    return rc;
 }
 
 int cm_containerizer_kill(struct cm_containerizer *c, const char *container_id, int sig)
 {
-    struct container *ct = cm_hmap_get(&c->containers, container_id);
+    struct container *ct = cm_strmap_get(&c->containers, container_id);
     if (!ct)
         return CM_ENOTFOUND;
-    return c->launcher->kill(ct->pid, sig, 1);
+    if (sig == SIGKILL && ct->alive && (c->clone_flags & CLONE_NEWPID)) {
+        /* The namespace's init dies, and the kernel kills everything else in it. */
+        return kill(ct->pid, SIGKILL) == 0 ? 0 : -errno;
+    }
+    if (sig == SIGKILL && c->use_cgroups) {
+        char why[256] = "";
+        int rc = cm_cgroups_kill_all(&c->cg, container_id, why, sizeof why);
+        if (rc)
+            CM_WARN(MOD, "Container %s: %s", container_id, why);
+        return rc;
+    }
+    return c->launcher->kill(ct->pid, sig, ct->alive);
+}
+
+int cm_containerizer_update(struct cm_containerizer *c, const char *container_id,
+                            const struct cm_resources *resources)
+{
+    struct container *ct = cm_strmap_get(&c->containers, container_id);
+    if (!ct)
+        return CM_ENOTFOUND;
+    set_limits_from(ct, resources);
+    if (!c->use_cgroups)
+        return 0;
+    char why[256] = "";
+    int rc = prepare_all(c, container_id, ct, why, sizeof why);
+    if (rc)
+        CM_WARN(MOD, "Container %s: updating limits: %s", container_id, why);
+    return rc;
 }
 
 void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id)
 {
-    struct container *ct = cm_hmap_del(&c->containers, container_id);
+    struct container *ct = cm_strmap_remove(&c->containers, container_id);
     if (!ct)
         return;
-    /* Tasks the executor forked stay in its group; they must not outlive it. */
-    c->launcher->kill(ct->pid, SIGKILL, 0);
-    cleanup_isolators(c, container_id);
+    ct->alive = false;
+    if (c->use_cgroups)
+        destroy_cgroups(c, container_id); /* double-forked processes are in the cgroups too */
+    else if (!(c->clone_flags & CLONE_NEWPID))
+        c->launcher->kill(ct->pid, SIGKILL, 0); /* tasks the executor forked stay in its session */
+    runtime_record(c, container_id, false);
     free(ct);
 }
 
 size_t cm_containerizer_count(const struct cm_containerizer *c)
 {
-    return cm_hmap_count(&c->containers);
+    return cm_strmap_count(&c->containers);
+}
+
+int cm_containerizer_usage(struct cm_containerizer *c, const char *container_id, double now,
+                           json_t *stats)
+{
+    struct container *ct = cm_strmap_get(&c->containers, container_id);
+    if (!ct)
+        return CM_ENOTFOUND;
+    json_object_set_new(stats, "timestamp", json_real(now));
+    json_object_set_new(stats, "cpus_limit", json_real(ct->cpus));
+    json_object_set_new(stats, "mem_limit_bytes", json_integer((json_int_t)(ct->mem_mb * MB)));
+    struct cm_cgroups_usage u;
+    memset(&u, 0, sizeof u);
+    if (c->use_cgroups) {
+        char why[256] = "";
+        /* A container that is going away may lose its files mid-read; report what we have. */
+        if (cm_cgroups_usage(&c->cg, container_id, &u, why, sizeof why) != 0)
+            CM_DEBUG(MOD, "Container %s: usage: %s", container_id, why);
+    }
+    struct iso_ctx x = {&c->cg, &c->opts};
+    for (size_t i = 0; i < c->nisolators; i++)
+        if (c->isolators[i]->usage)
+            c->isolators[i]->usage(&x, ct, &u, stats);
+    return 0;
+}
+
+static uint64_t read_u64(const char *path)
+{
+    char buf[64];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return strtoull(buf, NULL, 10);
+}
+
+enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const char *container_id,
+                                               char *message, size_t len, double *mem_limit_mb)
+{
+    struct container *ct = cm_strmap_get(&c->containers, container_id);
+    if (!ct || !c->use_cgroups || !(c->cg_needed & CM_CG_BIT(CM_CG_MEMORY)))
+        return CM_LIMITATION_NONE;
+    struct cm_cgroups_oom o;
+    if (cm_cgroups_oom(&c->cg, container_id, &o, NULL, 0) != 0 || !o.oomed)
+        return CM_LIMITATION_NONE;
+    char dir[CM_CGROUPS_PATH_MAX], path[CM_CGROUPS_PATH_MAX + 64];
+    uint64_t peak = 0;
+    if (cm_cgroups_path(&c->cg, CM_CG_MEMORY, container_id, dir, sizeof dir) == 0) {
+        snprintf(path, sizeof path, "%s/%s", dir,
+                 c->cg.version == CM_CGROUPS_V2 ? "memory.peak" : "memory.max_usage_in_bytes");
+        peak = read_u64(path);
+    }
+    uint64_t limit = (uint64_t)(ct->mem_mb * MB);
+    if (!peak)
+        peak = limit;
+    snprintf(message, len, "Memory limit exceeded: Requested: %lluMB Maximum Used: %lluMB",
+             (unsigned long long)(limit / (1024 * 1024)),
+             (unsigned long long)(peak / (1024 * 1024)));
+    if (mem_limit_mb)
+        *mem_limit_mb = ct->mem_mb;
+    return CM_LIMITATION_MEMORY;
 }

@@ -1,14 +1,37 @@
 /*
- * containerizer.h: how the agent starts, limits and stops executor containers.
+ * containerizer.h: how the agent starts, limits, measures and stops executor containers.
  *
- * A containerizer is one launcher (creates the process tree: fork+exec into a new session for
- * the "posix" launcher; clone+namespaces later for "linux") plus an ordered table of
- * isolators chosen by --isolation from a static name table. Every isolator is a vtable of
- * optional hooks (NULL = no-op): recover, prepare (before the fork), isolate (after the fork,
- * before exec is released), update (resources changed), usage (statistics), status, cleanup
- * (after the container's last process is gone). Today only "posix/cpu" and "posix/mem" exist
- * and they do nothing (Mesos's posix isolators only report usage); cgroups and namespaces come
- * in later issues behind the same seam without touching the agent.
+ * A containerizer is one launcher plus an ordered table of isolators chosen by --isolation
+ * from a static name table (Mesos's names: posix/cpu, posix/mem, posix/disk, cgroups/cpu,
+ * cgroups/mem, cgroups/pids, namespaces/pid, namespaces/ipc, filesystem/linux; cmesos adds
+ * namespaces/uts). Every isolator is a vtable of optional hooks (NULL = no-op): prepare
+ * (before the clone: limits), update (resources changed), usage (statistics), limitation
+ * (was a limit hit?). An isolator also names the cgroup controllers and the namespaces
+ * it needs; the containerizer does the shared work once per container: it creates and limits
+ * the cgroups before the clone, and the cloned child's first act is to join them
+ * (cm_cgroups_add_pid of itself), before its mounts and long before it execs the executor, so
+ * no instruction of the executor runs unconfined (and the launch needs no parent/child
+ * handshake). At the end the containerizer kills what is left (cm_cgroups_kill_all) and
+ * removes every cgroup.
+ *
+ * Launchers: "posix" (fork + setsid + exec) and "linux" (clone into the selected new
+ * namespaces). With a new pid namespace the linux launcher's child stays as the namespace's
+ * init (pid 1): it mounts a fresh /proc (mount namespace with private propagation), starts the
+ * executor as pid 2, reaps every process re-parented to it, and exits with the executor's
+ * status (128 + signal when the executor was killed by a signal). Its exit makes the kernel
+ * kill everything left in the namespace, so double-forked processes cannot escape.
+ *
+ * Defaults (options.isolation NULL or ""): "cgroups/cpu,cgroups/mem,cgroups/pids,
+ * namespaces/pid" with the linux launcher when cgroups (v1 or v2) and namespaces are usable
+ * (root), else "posix/cpu,posix/mem" with the posix launcher; cm_containerizer_describe says
+ * what was chosen and why, for the agent's log. An explicit isolation that the machine cannot
+ * provide is an error.
+ *
+ * cgroups are detected once (cm_containerizer_new); nothing per launch or per statistics
+ * request scans the mount table. Orphans: each launched container id is recorded as an empty
+ * file in options.runtime_dir; cm_containerizer_new kills and removes the cgroups of ids
+ * recorded by a previous run (so several agents with different work dirs can share one
+ * cgroups_root without destroying each other's containers).
  *
  * The agent reaps children itself (SIGCHLD on its loop) and calls cm_containerizer_reaped;
  * the containerizer never waits. Containers are indexed by container id in a hash table.
@@ -18,10 +41,29 @@
 #define CM_AGENT_CONTAINERIZER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "resources.h"
+
+#define CM_CONTAINERIZER_DEFAULT_MAX_PIDS 4096
+
+struct cm_containerizer_options {
+    const char *isolation;         /* NULL or "" = the best default the machine allows */
+    const char *launcher;          /* "linux", "posix", NULL = linux iff namespaces/cgroups */
+    const char *cgroups_hierarchy; /* NULL = "/sys/fs/cgroup" */
+    const char *cgroups_root;      /* NULL = "mesos" */
+    bool cgroups_enable_cfs;       /* hard CFS quota of cpus * period */
+    bool cgroups_limit_swap;       /* v1 memsw / v2 memory.swap.max limited too */
+    uint64_t cgroups_max_pids;     /* pids.max per container; 0 = default (4096) */
+    const char *runtime_dir;       /* records of launched ids for orphan cleanup; NULL = none */
+    const char *mountinfo;         /* tests: mount table text instead of /proc/self/mountinfo */
+    /* The agent recovers containers from its checkpoints: orphans are cleaned only by
+     * cm_containerizer_recover, after the surviving containers are re-attached. */
+    bool defer_orphan_cleanup;
+};
 
 /* What to start. Pointers are borrowed for the duration of the call. */
 struct cm_launch_spec {
@@ -34,49 +76,97 @@ struct cm_launch_spec {
     const struct cm_resources *resources; /* limits for isolators (may be NULL) */
 };
 
-struct cm_isolator_ops {
-    const char *name;
-    int (*recover)(void *self);
-    int (*prepare)(void *self, const struct cm_launch_spec *spec);
-    int (*isolate)(void *self, const char *container_id, pid_t pid);
-    int (*update)(void *self, const char *container_id, const struct cm_resources *resources);
-    int (*usage)(void *self, const char *container_id, json_t *statistics);
-    int (*status)(void *self, const char *container_id, json_t *status);
-    int (*cleanup)(void *self, const char *container_id);
-    void *(*create)(void); /* per-containerizer state; NULL = none */
-    void (*destroy)(void *self);
+struct cm_containerizer;
+
+/* Builds a containerizer. Unknown isolator names fail with CM_EINVAL and why "Unknown or
+ * unsupported isolator 'x'"; isolators the machine cannot provide fail with CM_ESTATE. */
+int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_containerizer **out,
+                         char *why, size_t whylen);
+/* Frees the table (does not kill anything). NULL is a no-op. */
+void cm_containerizer_free(struct cm_containerizer *c);
+/* A sentence for the log: launcher, isolators, cgroup version, and any fallback. */
+const char *cm_containerizer_describe(const struct cm_containerizer *c);
+/* The effective comma-separated isolation list. */
+const char *cm_containerizer_isolation(const struct cm_containerizer *c);
+
+/* Prepares (cgroups + limits), launches, places the child in its cgroups and lets it exec.
+ * Returns 0 and *pid once the executable's execve has succeeded (or, under a pid namespace,
+ * once the init has started it), or a negative error with why (the container is cleaned up
+ * and forgotten; a child that was created is killed and left to the caller's reaper). */
+int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_spec *spec,
+                            pid_t *pid, char *why, size_t whylen);
+/* Sends sig to the container's processes. Returns 0, CM_ENOTFOUND or -errno. */
+int cm_containerizer_kill(struct cm_containerizer *c, const char *container_id, int sig);
+/* Applies new limits (resources changed). */
+int cm_containerizer_update(struct cm_containerizer *c, const char *container_id,
+                            const struct cm_resources *resources);
+/* The leader was reaped: kill whatever is left, remove the cgroups, forget it. */
+void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id);
+/* Agent recovery: re-attaches the containers of ids[i] whose leaders pids[i] survived the
+ * agent's restart (their cgroups and runtime records are kept and they are killed, updated and
+ * reaped like launched ones; the agent watches the leader with a pidfd since it is no longer
+ * its child), then cleans every other recorded container as an orphan (kills it and removes
+ * its cgroups). Call once, after cm_containerizer_new with defer_orphan_cleanup. */
+void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids,
+                              const pid_t *pids, size_t n);
+/* Number of live containers. */
+size_t cm_containerizer_count(const struct cm_containerizer *c);
+
+/* Fills statistics (a JSON object) with Mesos ResourceStatistics fields: timestamp,
+ * cpus_limit, mem_limit_bytes and what the isolators measure (cpus_user_time_secs,
+ * cpus_system_time_secs, cpus_nr_periods, cpus_nr_throttled, cpus_throttled_time_secs,
+ * mem_total_bytes, mem_rss_bytes, mem_cache_bytes, processes...). now is the timestamp. */
+int cm_containerizer_usage(struct cm_containerizer *c, const char *container_id, double now,
+                           json_t *statistics);
+
+/* A limit the container hit, as reported in a TaskStatus. */
+enum cm_limitation {
+    CM_LIMITATION_NONE = 0,
+    CM_LIMITATION_MEMORY, /* REASON_CONTAINER_LIMITATION_MEMORY */
+};
+/* Returns the limitation the container hit (checked on demand, e.g. when a task or the
+ * executor dies) and a message naming the limit, e.g. "Memory limit exceeded: Requested:
+ * 64MB Maximum Used: 64MB". *mem_limit_mb is the limit in MB (for TaskStatus.limitation). */
+enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const char *container_id,
+                                               char *message, size_t len, double *mem_limit_mb);
+
+/* ---- seams (used by the isolator table and the launchers; also by tests) ---- */
+
+/* Joins the calling (freshly cloned) process to its container's cgroups. Runs in the child
+ * before any other step, so it must be async-signal-safe (no allocation); returns 0 or a
+ * negative error. */
+typedef int (*cm_launch_join_fn)(const void *arg);
+
+/* Launch context handed to launchers: the namespaces to create and how the child joins its
+ * cgroups (created and limited by the containerizer before the clone). */
+struct cm_launch_ctx {
+    unsigned long clone_flags; /* CLONE_NEW* */
+    cm_launch_join_fn join;    /* NULL = none */
+    const void *join_arg;
 };
 
 struct cm_launcher_ops {
     const char *name;
-    /* Starts the process tree; *pid is the leader (also its process group id). */
-    int (*fork)(const struct cm_launch_spec *spec, pid_t *pid);
+    /* Starts the process tree, joined to its cgroups before anything else, and waits for the
+     * exec. *pid is the leader (also its session and process group id). */
+    int (*fork)(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx, pid_t *pid,
+                char *why, size_t whylen);
     /* Sends sig to every process of the container. leader_alive false means the leader was
      * reaped already, so its pid may belong to someone else now: only the group is signalled. */
     int (*kill)(pid_t pid, int sig, int leader_alive);
 };
 
-struct cm_containerizer;
+/* The spawn both launchers share: clone (with ctx->clone_flags; 0 = a plain fork); the child
+ * first joins its cgroups (ctx->join), then sets up mounts, stdio, session and cwd and execs;
+ * the parent waits for the exec (a CLOEXEC pipe reports the step and error of a failure). */
+int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
+                      pid_t *pid, char *why, size_t whylen);
 
-/* The "posix" launcher: fork + setsid + exec. */
 extern const struct cm_launcher_ops cm_launcher_posix;
+extern const struct cm_launcher_ops cm_launcher_linux;
 
-/* Builds a containerizer for a comma-separated --isolation list (NULL = "posix/cpu,posix/mem").
- * Unknown names fail with CM_EINVAL and why "Unknown or unsupported isolator 'x'". */
-int cm_containerizer_new(const char *isolation, struct cm_containerizer **out, char *why,
-                         size_t whylen);
-/* Frees the table (does not kill anything). NULL is a no-op. */
-void cm_containerizer_free(struct cm_containerizer *c);
-
-/* Runs prepare, the launcher, then isolate. Returns 0 and *pid, or a negative error (the
- * container is cleaned up and forgotten on failure). */
-int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_spec *spec,
-                            pid_t *pid);
-/* Sends sig to the container's process group. Returns 0, CM_ENOTFOUND or -errno. */
-int cm_containerizer_kill(struct cm_containerizer *c, const char *container_id, int sig);
-/* The leader was reaped: SIGKILL whatever is left of the group, run cleanup, forget it. */
-void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id);
-/* Number of live containers. */
-size_t cm_containerizer_count(const struct cm_containerizer *c);
+/* Whether this process may create pid+mount namespaces (probes once with a short-lived
+ * child). */
+bool cm_launcher_linux_usable(void);
 
 #endif

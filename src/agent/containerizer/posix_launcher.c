@@ -1,6 +1,7 @@
 /*
  * posix_launcher.c: fork + exec with the child in its own session (so its process group can
- * be signalled as a whole), cwd = sandbox, stdout/stderr redirected to sandbox files.
+ * be signalled as a whole), cwd = sandbox, stdout/stderr redirected to sandbox files. The
+ * spawn itself is cm_launcher_spawn (linux_launcher.c) without namespace flags.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -9,65 +10,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "containerizer.h"
 
-static void child_fail(const char *what)
+/* Fork (no namespaces), join the cgroups while the child waits, then exec: the shared spawn. */
+static int posix_fork(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
+                      pid_t *pid, char *why, size_t whylen)
 {
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "Failed to %s: %s\n", what, strerror(errno));
-    if (n > 0 && write(STDERR_FILENO, buf, (size_t)n) < 0) {
-        /* Nothing else can be done from the child. */
-    }
-    _exit(127);
-}
-
-static int posix_fork(const struct cm_launch_spec *spec, pid_t *pid)
-{
-    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0)
-        return -errno;
-    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (err < 0) {
-        int e = -errno;
-        close(out);
-        return e;
-    }
-    pid_t child = fork();
-    if (child < 0) {
-        int e = -errno;
-        close(out);
-        close(err);
-        return e;
-    }
-    if (child == 0) {
-        /* Only async-signal-safe calls from here on. */
-        if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
-            _exit(127);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0 && devnull != STDIN_FILENO) {
-            dup2(devnull, STDIN_FILENO);
-            close(devnull);
-        }
-        /* The agent's sockets and files must not leak into the executor. */
-        syscall(SYS_close_range, 3U, ~0U, 0U);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        if (setsid() < 0)
-            child_fail("setsid");
-        if (chdir(spec->cwd) != 0)
-            child_fail("chdir into the sandbox");
-        execve(spec->argv[0], spec->argv, spec->envp);
-        child_fail("execute the executor");
-    }
-    close(out);
-    close(err);
-    *pid = child;
-    return 0;
+    struct cm_launch_ctx plain = *ctx;
+    plain.clone_flags = 0;
+    return cm_launcher_spawn(spec, &plain, pid, why, whylen);
 }
 
 /* Signals every process whose session is sid. The executor is a session leader (setsid

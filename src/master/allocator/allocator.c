@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "errors.h"
+#include "strmap.h"
+#include "util.h"
 
 /* The resource kinds DRF looks at. */
 enum { K_CPUS, K_MEM, K_DISK, K_GPUS, K_N };
@@ -18,38 +20,6 @@ static const char *const kind_names[K_N] = {"cpus", "mem", "disk", "gpus"};
 #define MAX_REFUSE_SECONDS (365.0 * 24 * 3600)
 #define MIN_CPUS_MILLI 10   /* cpus:0.01 */
 #define MIN_MEM_MILLI 32000 /* mem:32 (MB) */
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = xmalloc(n);
-    memcpy(p, s, n);
-    return p;
-}
 
 static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
 {
@@ -64,94 +34,6 @@ static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
 static uint64_t hash_str(const char *s)
 {
     return hash_bytes(14695981039346656037ULL, s, strlen(s));
-}
-
-/* ---- String-keyed open-addressing map (keys are owned by the values) ---- */
-
-static const char smap_tomb[1];
-
-struct smap_slot {
-    uint64_t h;
-    const char *key; /* NULL: empty; smap_tomb: deleted */
-    void *val;
-};
-
-struct smap {
-    struct smap_slot *v;
-    size_t cap, n, used; /* used counts live entries and tombstones */
-};
-
-static void smap_cleanup(struct smap *m)
-{
-    free(m->v);
-    memset(m, 0, sizeof *m);
-}
-
-static struct smap_slot *smap_find(const struct smap *m, const char *key)
-{
-    if (!m->cap)
-        return NULL;
-    uint64_t h = hash_str(key);
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct smap_slot *s = &m->v[i];
-        if (!s->key)
-            return NULL;
-        if (s->key != smap_tomb && s->h == h && strcmp(s->key, key) == 0)
-            return s;
-    }
-}
-
-static void *smap_get(const struct smap *m, const char *key)
-{
-    struct smap_slot *s = smap_find(m, key);
-    return s ? s->val : NULL;
-}
-
-static void smap_insert_raw(struct smap *m, uint64_t h, const char *key, void *val)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct smap_slot *s = &m->v[i];
-        if (!s->key || s->key == smap_tomb) {
-            if (!s->key)
-                m->used++;
-            s->h = h;
-            s->key = key;
-            s->val = val;
-            m->n++;
-            return;
-        }
-    }
-}
-
-/* key must not be present; it must stay valid while in the map. */
-static void smap_put(struct smap *m, const char *key, void *val)
-{
-    if ((m->used + 1) * 4 >= m->cap * 3) {
-        struct smap old = *m;
-        size_t cap = 16;
-        while (cap * 3 <= (m->n + 1) * 4 * 2)
-            cap *= 2;
-        m->v = xcalloc(cap, sizeof *m->v);
-        m->cap = cap;
-        m->n = m->used = 0;
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.v[i].key && old.v[i].key != smap_tomb)
-                smap_insert_raw(m, old.v[i].h, old.v[i].key, old.v[i].val);
-        free(old.v);
-    }
-    smap_insert_raw(m, hash_str(key), key, val);
-}
-
-static void smap_del(struct smap *m, const char *key)
-{
-    struct smap_slot *s = smap_find(m, key);
-    if (s) {
-        s->key = smap_tomb;
-        s->val = NULL;
-        m->n--;
-    }
 }
 
 /* ---- Interned resources: filters share one copy of identical resources ---- */
@@ -203,7 +85,7 @@ static struct ires *itab_intern(struct itab *t, const struct cm_resources *r)
     }
     if (t->n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
-        struct ires **b = xcalloc(cap, sizeof *b);
+        struct ires **b = cm_xcalloc(cap, sizeof *b);
         for (size_t i = 0; i < t->cap; i++) {
             struct ires *e = t->b[i];
             while (e) {
@@ -217,7 +99,7 @@ static struct ires *itab_intern(struct itab *t, const struct cm_resources *r)
         t->b = b;
         t->cap = cap;
     }
-    struct ires *e = xcalloc(1, sizeof *e);
+    struct ires *e = cm_xcalloc(1, sizeof *e);
     e->h = h;
     e->refs = 1;
     cm_resources_init(&e->r);
@@ -298,7 +180,7 @@ static struct fent *ftab_slot_for_insert(struct ftab *t, uint32_t key)
         uint32_t cap = 8;
         while ((uint64_t)cap * 3 <= (uint64_t)(t->n + 1) * 4 * 2)
             cap *= 2;
-        t->v = xcalloc(cap, sizeof *t->v);
+        t->v = cm_xcalloc(cap, sizeof *t->v);
         t->cap = cap;
         t->n = t->used = 0;
         for (uint32_t i = 0; i < old.cap; i++) {
@@ -378,7 +260,7 @@ struct cm_allocator {
     const struct cm_clock *clock;
     cm_allocator_offer_cb cb;
     void *arg;
-    struct smap agents, frameworks, roles, weights;
+    struct cm_strmap agents, frameworks, roles, weights;
     struct agent **agv;
     size_t nagents, capagents;
     struct role root;
@@ -479,7 +361,7 @@ static void arr_insert(void ***v, size_t *n, size_t *cap, void *x, before_fn bef
 {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 4;
-        *v = xrealloc(*v, *cap * sizeof **v);
+        *v = cm_xrealloc(*v, *cap * sizeof **v);
     }
     size_t i = arr_lower(*v, *n, x, before);
     memmove(*v + i + 1, *v + i, (*n - i) * sizeof **v);
@@ -558,30 +440,30 @@ static void account(struct cm_allocator *a, struct fr *f, const int64_t al[K_N],
 
 static double weight_of(const struct cm_allocator *a, const char *role)
 {
-    const double *w = smap_get(&a->weights, role);
+    const double *w = cm_strmap_get(&a->weights, role);
     return w ? *w : 1.0;
 }
 
 static struct role *role_get(struct cm_allocator *a, const char *name)
 {
-    struct role *r = smap_get(&a->roles, name);
+    struct role *r = cm_strmap_get(&a->roles, name);
     if (r)
         return r;
     struct role *parent = &a->root;
     const char *slash = strrchr(name, '/');
     if (slash && slash != name) {
-        char *pname = xmalloc((size_t)(slash - name) + 1);
+        char *pname = cm_xmalloc((size_t)(slash - name) + 1);
         memcpy(pname, name, (size_t)(slash - name));
         pname[slash - name] = '\0';
         parent = role_get(a, pname);
         free(pname);
     }
-    r = xcalloc(1, sizeof *r);
-    r->name = xstrdup(name);
+    r = cm_xcalloc(1, sizeof *r);
+    r->name = cm_xstrdup(name);
     r->parent = parent;
     r->depth = parent->depth + 1;
     r->weight = weight_of(a, name);
-    smap_put(&a->roles, r->name, r);
+    cm_strmap_put(&a->roles, r->name, r);
     arr_insert(&parent->kids, &parent->nkids, &parent->capkids, r, role_before);
     return r;
 }
@@ -592,7 +474,7 @@ static void role_gc(struct cm_allocator *a, struct role *r)
     while (r && r != &a->root && r->nfrs == 0 && r->nkids == 0) {
         struct role *parent = r->parent;
         arr_remove(parent->kids, &parent->nkids, r, role_before);
-        smap_del(&a->roles, r->name);
+        cm_strmap_remove(&a->roles, r->name);
         free(r->kids);
         free(r->frs);
         free(r->name);
@@ -616,7 +498,7 @@ static void bit_set(struct agent *ag, uint32_t slot)
         size_t n = ag->nwords ? ag->nwords : 1;
         while (n <= w)
             n *= 2;
-        ag->bits = xrealloc(ag->bits, n * sizeof *ag->bits);
+        ag->bits = cm_xrealloc(ag->bits, n * sizeof *ag->bits);
         memset(ag->bits + ag->nwords, 0, (n - ag->nwords) * sizeof *ag->bits);
         ag->nwords = n;
     }
@@ -662,7 +544,7 @@ static void fr_clear_filters(struct cm_allocator *a, struct fr *f)
 
 static struct fr *fr_new(struct cm_allocator *a, struct framework *fw, const char *role)
 {
-    struct fr *f = xcalloc(1, sizeof *f);
+    struct fr *f = cm_xcalloc(1, sizeof *f);
     f->fw = fw;
     f->role = role_get(a, role);
     f->serial = ++a->next_serial;
@@ -670,8 +552,8 @@ static struct fr *fr_new(struct cm_allocator *a, struct framework *fw, const cha
         f->slot = a->freeslots[--a->nfreeslots];
     } else {
         f->slot = (uint32_t)a->nslots;
-        a->slots = xrealloc(a->slots, (a->nslots + 1) * sizeof *a->slots);
-        a->freeslots = xrealloc(a->freeslots, (a->nslots + 1) * sizeof *a->freeslots);
+        a->slots = cm_xrealloc(a->slots, (a->nslots + 1) * sizeof *a->slots);
+        a->freeslots = cm_xrealloc(a->freeslots, (a->nslots + 1) * sizeof *a->freeslots);
         a->nslots++;
     }
     a->slots[f->slot] = f;
@@ -716,7 +598,7 @@ static bool in_list(const char *const *list, size_t n, const char *s)
 struct cm_allocator *cm_allocator_new(const struct cm_clock *clock, cm_allocator_offer_cb cb,
                                       void *arg)
 {
-    struct cm_allocator *a = xcalloc(1, sizeof *a);
+    struct cm_allocator *a = cm_xcalloc(1, sizeof *a);
     a->clock = clock;
     a->cb = cb;
     a->arg = arg;
@@ -753,26 +635,19 @@ void cm_allocator_free(struct cm_allocator *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < a->frameworks.cap; i++) {
-        struct smap_slot *s = &a->frameworks.v[i];
-        if (s->key && s->key != smap_tomb)
-            framework_free(a, s->val);
-    }
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->frameworks); cm_strmap_iter_next(&it);)
+        framework_free(a, it.cur->value);
     for (size_t i = 0; i < a->nagents; i++)
         agent_free(a, a->agv[i]);
-    for (size_t i = 0; i < a->weights.cap; i++) {
-        struct smap_slot *s = &a->weights.v[i];
-        if (s->key && s->key != smap_tomb) {
-            free((char *)s->key);
-            free(s->val);
-        }
-    }
+    for (cm_strmap_iter_init(&it, &a->weights); cm_strmap_iter_next(&it);)
+        free(it.cur->value);
     free(a->root.kids);
     free(a->root.frs);
-    smap_cleanup(&a->agents);
-    smap_cleanup(&a->frameworks);
-    smap_cleanup(&a->roles);
-    smap_cleanup(&a->weights);
+    cm_strmap_cleanup(&a->agents);
+    cm_strmap_cleanup(&a->frameworks);
+    cm_strmap_cleanup(&a->roles);
+    cm_strmap_cleanup(&a->weights);
     itab_cleanup(&a->itab);
     free(a->agv);
     free(a->slots);
@@ -786,13 +661,13 @@ int cm_allocator_set_weight(struct cm_allocator *a, const char *role, double wei
 {
     if (!role || !*role || !(weight > 0) || !isfinite(weight))
         return CM_EINVAL;
-    double *w = smap_get(&a->weights, role);
+    double *w = cm_strmap_get(&a->weights, role);
     if (!w) {
-        w = xmalloc(sizeof *w);
-        smap_put(&a->weights, xstrdup(role), w);
+        w = cm_xmalloc(sizeof *w);
+        cm_strmap_put(&a->weights, role, w);
     }
     *w = weight;
-    struct role *r = smap_get(&a->roles, role);
+    struct role *r = cm_strmap_get(&a->roles, role);
     if (r)
         r->weight = weight; /* the order is recomputed at the start of each cycle */
     return 0;
@@ -803,10 +678,10 @@ int cm_allocator_add_agent(struct cm_allocator *a, const char *agent_id,
 {
     if (!agent_id || !total)
         return CM_EINVAL;
-    if (smap_get(&a->agents, agent_id))
+    if (cm_strmap_get(&a->agents, agent_id))
         return CM_EEXIST;
-    struct agent *ag = xcalloc(1, sizeof *ag);
-    ag->id = xstrdup(agent_id);
+    struct agent *ag = cm_xcalloc(1, sizeof *ag);
+    ag->id = cm_xstrdup(agent_id);
     ag->serial = ++a->next_agent_serial;
     if (ag->serial == FKEY_TOMB) /* 4 billion agents later: skip the reserved keys */
         ag->serial = a->next_agent_serial = 1;
@@ -830,17 +705,17 @@ int cm_allocator_add_agent(struct cm_allocator *a, const char *agent_id,
     }
     if (a->nagents == a->capagents) {
         a->capagents = a->capagents ? a->capagents * 2 : 64;
-        a->agv = xrealloc(a->agv, a->capagents * sizeof *a->agv);
+        a->agv = cm_xrealloc(a->agv, a->capagents * sizeof *a->agv);
     }
     ag->index = a->nagents;
     a->agv[a->nagents++] = ag;
-    smap_put(&a->agents, ag->id, ag);
+    cm_strmap_put(&a->agents, ag->id, ag);
     return 0;
 }
 
 int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id)
 {
-    struct agent *ag = agent_id ? smap_get(&a->agents, agent_id) : NULL;
+    struct agent *ag = agent_id ? cm_strmap_get(&a->agents, agent_id) : NULL;
     if (!ag)
         return CM_ENOTFOUND;
     /* Its filters go: one probe per framework-role. */
@@ -863,14 +738,14 @@ int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id)
     struct agent *last = a->agv[--a->nagents];
     a->agv[ag->index] = last;
     last->index = ag->index;
-    smap_del(&a->agents, ag->id);
+    cm_strmap_remove(&a->agents, ag->id);
     agent_free(a, ag);
     return 0;
 }
 
 int cm_allocator_activate_agent(struct cm_allocator *a, const char *agent_id, bool active)
 {
-    struct agent *ag = agent_id ? smap_get(&a->agents, agent_id) : NULL;
+    struct agent *ag = agent_id ? cm_strmap_get(&a->agents, agent_id) : NULL;
     if (!ag)
         return CM_ENOTFOUND;
     if (ag->active != active) {
@@ -898,7 +773,7 @@ static void framework_set_roles(struct cm_allocator *a, struct framework *fw,
     for (size_t i = 0; i < nroles; i++) {
         if (!roles[i] || !*roles[i] || fr_find(fw, roles[i]))
             continue;
-        fw->frs = xrealloc(fw->frs, (fw->nfrs + 1) * sizeof *fw->frs);
+        fw->frs = cm_xrealloc(fw->frs, (fw->nfrs + 1) * sizeof *fw->frs);
         fw->frs[fw->nfrs++] = fr_new(a, fw, roles[i]);
     }
     for (size_t i = 0; i < fw->nfrs; i++)
@@ -912,12 +787,12 @@ int cm_allocator_add_framework(struct cm_allocator *a, const char *framework_id,
 {
     if (!framework_id || (nroles && !roles) || (nsuppressed && !suppressed))
         return CM_EINVAL;
-    if (smap_get(&a->frameworks, framework_id))
+    if (cm_strmap_get(&a->frameworks, framework_id))
         return CM_EEXIST;
-    struct framework *fw = xcalloc(1, sizeof *fw);
-    fw->id = xstrdup(framework_id);
+    struct framework *fw = cm_xcalloc(1, sizeof *fw);
+    fw->id = cm_xstrdup(framework_id);
     fw->active = true;
-    smap_put(&a->frameworks, fw->id, fw);
+    cm_strmap_put(&a->frameworks, fw->id, fw);
     a->nframeworks++;
     framework_set_roles(a, fw, roles, nroles, suppressed, nsuppressed);
     return 0;
@@ -929,7 +804,7 @@ int cm_allocator_update_framework(struct cm_allocator *a, const char *framework_
 {
     if ((nroles && !roles) || (nsuppressed && !suppressed))
         return CM_EINVAL;
-    struct framework *fw = framework_id ? smap_get(&a->frameworks, framework_id) : NULL;
+    struct framework *fw = framework_id ? cm_strmap_get(&a->frameworks, framework_id) : NULL;
     if (!fw)
         return CM_ENOTFOUND;
     framework_set_roles(a, fw, roles, nroles, suppressed, nsuppressed);
@@ -938,10 +813,10 @@ int cm_allocator_update_framework(struct cm_allocator *a, const char *framework_
 
 int cm_allocator_remove_framework(struct cm_allocator *a, const char *framework_id)
 {
-    struct framework *fw = framework_id ? smap_get(&a->frameworks, framework_id) : NULL;
+    struct framework *fw = framework_id ? cm_strmap_get(&a->frameworks, framework_id) : NULL;
     if (!fw)
         return CM_ENOTFOUND;
-    smap_del(&a->frameworks, fw->id);
+    cm_strmap_remove(&a->frameworks, fw->id);
     a->nframeworks--;
     framework_free(a, fw);
     return 0;
@@ -949,7 +824,7 @@ int cm_allocator_remove_framework(struct cm_allocator *a, const char *framework_
 
 int cm_allocator_activate_framework(struct cm_allocator *a, const char *framework_id, bool active)
 {
-    struct framework *fw = framework_id ? smap_get(&a->frameworks, framework_id) : NULL;
+    struct framework *fw = framework_id ? cm_strmap_get(&a->frameworks, framework_id) : NULL;
     if (!fw)
         return CM_ENOTFOUND;
     if (active && !fw->active)
@@ -963,7 +838,7 @@ static int suppress_or_revive(struct cm_allocator *a, const char *framework_id,
 {
     if (nroles && !roles)
         return CM_EINVAL;
-    struct framework *fw = framework_id ? smap_get(&a->frameworks, framework_id) : NULL;
+    struct framework *fw = framework_id ? cm_strmap_get(&a->frameworks, framework_id) : NULL;
     if (!fw)
         return CM_ENOTFOUND;
     for (size_t i = 0; i < fw->nfrs; i++) {
@@ -996,8 +871,8 @@ int cm_allocator_allocate(struct cm_allocator *a, const char *framework_id, cons
 {
     if (!framework_id || !role || !agent_id || !resources)
         return CM_EINVAL;
-    struct agent *ag = smap_get(&a->agents, agent_id);
-    struct framework *fw = smap_get(&a->frameworks, framework_id);
+    struct agent *ag = cm_strmap_get(&a->agents, agent_id);
+    struct framework *fw = cm_strmap_get(&a->frameworks, framework_id);
     struct fr *f = fw ? fr_find(fw, role) : NULL;
     if (ag) {
         cm_resources_subtract(&ag->free, resources);
@@ -1017,8 +892,8 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
 {
     if (!framework_id || !role || !agent_id || !resources)
         return CM_EINVAL;
-    struct agent *ag = smap_get(&a->agents, agent_id);
-    struct framework *fw = smap_get(&a->frameworks, framework_id);
+    struct agent *ag = cm_strmap_get(&a->agents, agent_id);
+    struct framework *fw = cm_strmap_get(&a->frameworks, framework_id);
     struct fr *f = fw ? fr_find(fw, role) : NULL;
     if (f) {
         int64_t al[K_N];
@@ -1342,7 +1217,7 @@ void cm_allocator_stats(const struct cm_allocator *a, struct cm_allocator_stats 
 
 double cm_allocator_role_share(const struct cm_allocator *a, const char *role)
 {
-    const struct role *r = role ? smap_get(&a->roles, role) : NULL;
+    const struct role *r = role ? cm_strmap_get(&a->roles, role) : NULL;
     return r ? dominant(a, r->sub) : 0.0;
 }
 

@@ -1,27 +1,22 @@
 /* strmap.c: see strmap.h. */
 #include "strmap.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash_key(const char *s)
+/* FNV-1a: cheap and good enough for ids that share long prefixes (the master id). Also returns
+ * the key's length so an insert needs one pass over the key. */
+static uint64_t hash_key(const char *s, size_t *len)
 {
-    /* FNV-1a: cheap and good enough for ids that share long prefixes (the master id). */
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
+    const char *p = s;
+    for (; *p; p++) {
+        h ^= (unsigned char)*p;
         h *= 1099511628211ULL;
     }
+    if (len)
+        *len = (size_t)(p - s);
     return h;
-}
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (!p)
-        abort();
-    return p;
 }
 
 void cm_strmap_init(struct cm_strmap *m)
@@ -37,7 +32,6 @@ void cm_strmap_cleanup(struct cm_strmap *m)
         struct cm_strmap_entry *e = m->buckets[i];
         while (e) {
             struct cm_strmap_entry *next = e->next;
-            free(e->key);
             free(e);
             e = next;
         }
@@ -46,31 +40,33 @@ void cm_strmap_cleanup(struct cm_strmap *m)
     cm_strmap_init(m);
 }
 
-static struct cm_strmap_entry **find_slot(const struct cm_strmap *m, const char *key)
+static struct cm_strmap_entry **find_slot(const struct cm_strmap *m, const char *key, uint64_t h)
 {
-    if (m->nbuckets == 0)
-        return NULL;
-    struct cm_strmap_entry **pp = &m->buckets[hash_key(key) & (m->nbuckets - 1)];
-    while (*pp && strcmp((*pp)->key, key) != 0)
+    struct cm_strmap_entry **pp = &m->buckets[h & (m->nbuckets - 1)];
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
         pp = &(*pp)->next;
     return pp;
 }
 
 void *cm_strmap_get(const struct cm_strmap *m, const char *key)
 {
-    struct cm_strmap_entry **pp = find_slot(m, key);
-    return pp && *pp ? (*pp)->value : NULL;
+    if (m->nbuckets == 0 || !key)
+        return NULL;
+    struct cm_strmap_entry *e = *find_slot(m, key, hash_key(key, NULL));
+    return e ? e->value : NULL;
 }
 
 static void grow(struct cm_strmap *m)
 {
     size_t n = m->nbuckets ? m->nbuckets * 2 : 16;
-    struct cm_strmap_entry **b = xcalloc(n, sizeof *b);
+    struct cm_strmap_entry **b = calloc(n, sizeof *b);
+    if (!b)
+        abort();
     for (size_t i = 0; i < m->nbuckets; i++) {
         struct cm_strmap_entry *e = m->buckets[i];
         while (e) {
             struct cm_strmap_entry *next = e->next;
-            size_t idx = hash_key(e->key) & (n - 1);
+            size_t idx = e->hash & (n - 1);
             e->next = b[idx];
             b[idx] = e;
             e = next;
@@ -83,20 +79,25 @@ static void grow(struct cm_strmap *m)
 
 void *cm_strmap_put(struct cm_strmap *m, const char *key, void *value)
 {
-    struct cm_strmap_entry **pp = find_slot(m, key);
-    if (pp && *pp) {
-        void *old = (*pp)->value;
-        (*pp)->value = value;
-        return old;
+    size_t len;
+    uint64_t h = hash_key(key, &len);
+    if (m->nbuckets) {
+        struct cm_strmap_entry *old = *find_slot(m, key, h);
+        if (old) {
+            void *v = old->value;
+            old->value = value;
+            return v;
+        }
     }
     if (m->count + 1 > m->nbuckets)
         grow(m);
-    struct cm_strmap_entry *e = xcalloc(1, sizeof *e);
-    e->key = strdup(key);
-    if (!e->key)
+    struct cm_strmap_entry *e = malloc(sizeof *e + len + 1);
+    if (!e)
         abort();
+    memcpy(e->key, key, len + 1);
+    e->hash = h;
     e->value = value;
-    size_t idx = hash_key(key) & (m->nbuckets - 1);
+    size_t idx = h & (m->nbuckets - 1);
     e->next = m->buckets[idx];
     m->buckets[idx] = e;
     m->count++;
@@ -105,19 +106,20 @@ void *cm_strmap_put(struct cm_strmap *m, const char *key, void *value)
 
 void *cm_strmap_remove(struct cm_strmap *m, const char *key)
 {
-    struct cm_strmap_entry **pp = find_slot(m, key);
-    if (!pp || !*pp)
+    if (m->nbuckets == 0 || !key)
         return NULL;
+    struct cm_strmap_entry **pp = find_slot(m, key, hash_key(key, NULL));
     struct cm_strmap_entry *e = *pp;
+    if (!e)
+        return NULL;
     void *v = e->value;
     *pp = e->next;
-    free(e->key);
     free(e);
     m->count--;
     return v;
 }
 
-void cm_strmap_iter_init(struct cm_strmap_iter *it, struct cm_strmap *m)
+void cm_strmap_iter_init(struct cm_strmap_iter *it, const struct cm_strmap *m)
 {
     it->map = m;
     it->bucket = 0;
@@ -127,7 +129,7 @@ void cm_strmap_iter_init(struct cm_strmap_iter *it, struct cm_strmap *m)
 
 bool cm_strmap_iter_next(struct cm_strmap_iter *it)
 {
-    struct cm_strmap *m = it->map;
+    const struct cm_strmap *m = it->map;
     while (!it->next) {
         if (m->nbuckets == 0 || ++it->bucket >= m->nbuckets) {
             it->cur = NULL;
@@ -142,9 +144,10 @@ bool cm_strmap_iter_next(struct cm_strmap_iter *it)
 
 void cm_strmap_iter_remove(struct cm_strmap_iter *it)
 {
-    /* it->next was saved before, so unlinking cur does not disturb the walk. */
+    /* it->next was saved before, so unlinking cur does not disturb the walk. The header's
+     * contract makes the map mutable to the caller here. */
     if (it->cur) {
-        cm_strmap_remove(it->map, it->cur->key);
+        cm_strmap_remove((struct cm_strmap *)it->map, it->cur->key);
         it->cur = NULL;
     }
 }

@@ -1,0 +1,273 @@
+/*
+ * linux_launcher.c: the spawn both launchers share, and the "linux" launcher (clone into new
+ * namespaces; under a new pid namespace the child stays as the namespace's init).
+ *
+ * Sequence: the parent blocks every signal, clones, and restores its mask. The child resets
+ * every signal disposition (the agent's libevent handlers must not run in it), joins its
+ * cgroups (created and limited by the containerizer before the clone), sets up its
+ * namespaces' mounts, stdio, session and cwd, and execs. A pipe, close-on-exec, carries a
+ * {stage, error} record when a step fails; its EOF means the exec happened. So launch errors
+ * are reported synchronously, with the step that failed, and the executor's first instruction
+ * already runs inside its cgroups. No handshake: the parent only waits for the EOF, which
+ * keeps a launch to a single hand-over between processes on a loaded machine.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "containerizer.h"
+#include "errors.h"
+
+enum stage {
+    STAGE_CGROUPS = 1,
+    STAGE_MOUNT_PRIVATE,
+    STAGE_MOUNT_PROC,
+    STAGE_STDIO,
+    STAGE_SETSID,
+    STAGE_CHDIR,
+    STAGE_EXEC,
+    STAGE_VFORK,
+};
+
+static const char *stage_text(int stage)
+{
+    switch (stage) {
+    case STAGE_CGROUPS: return "join the container's cgroups";
+    case STAGE_MOUNT_PRIVATE: return "make the mount namespace private";
+    case STAGE_MOUNT_PROC: return "mount /proc in the pid namespace";
+    case STAGE_STDIO: return "redirect stdio";
+    case STAGE_SETSID: return "start a new session";
+    case STAGE_CHDIR: return "chdir into the sandbox";
+    case STAGE_EXEC: return "execute";
+    case STAGE_VFORK: return "start the executor under the namespace's init";
+    default: return "start the container";
+    }
+}
+
+struct report {
+    int stage;
+    int err;
+};
+
+static _Noreturn void child_fail(int fd, int stage, int err)
+{
+    struct report r = {stage, err};
+    ssize_t w = write(fd, &r, sizeof r);
+    (void)w;
+    _exit(127);
+}
+
+struct init_arg {
+    const struct cm_launch_spec *spec;
+    int status;
+};
+
+/* The executor's side of the init's clone: shares the init's memory (CLONE_VM) but has its
+ * own descriptor table, so its copy of the status pipe closes on exec. */
+__attribute__((no_sanitize_address)) static int init_child(void *arg)
+{
+    const struct init_arg *ia = arg;
+    execve(ia->spec->argv[0], ia->spec->argv, ia->spec->envp);
+    child_fail(ia->status, STAGE_EXEC, errno);
+}
+
+#define INIT_CHILD_STACK (64 * 1024)
+
+/* pid 1 of a new pid namespace: starts the executor, then reaps every process until the
+ * executor exits. Exiting then makes the kernel kill whatever else is left in the namespace.
+ * The executor is cloned with CLONE_VM on a small stack of its own (nothing is copied) and
+ * without CLONE_VFORK: the init closes its copy of the status pipe at once, so the agent sees
+ * the EOF as soon as the executor's exec succeeds, without waiting for the init to be
+ * scheduled again. The kernel drops signals to a namespace init that has no handler for them
+ * (except SIGKILL/SIGSTOP from the agent), so the init needs no signal handling of its own. */
+static _Noreturn void run_init(const struct cm_launch_spec *spec, int status)
+{
+    void *stack = mmap(NULL, INIT_CHILD_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        child_fail(status, STAGE_VFORK, errno);
+    struct init_arg ia = {spec, status};
+    pid_t child = clone(init_child, (char *)stack + INIT_CHILD_STACK, CLONE_VM | SIGCHLD, &ia);
+    if (child < 0)
+        child_fail(status, STAGE_VFORK, errno);
+    close(status);
+    for (;;) {
+        int st;
+        pid_t p = wait(&st);
+        if (p < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(127);
+        }
+        if (p != child)
+            continue;
+        if (WIFEXITED(st))
+            _exit(WEXITSTATUS(st));
+        _exit(128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
+    }
+}
+
+/* Closes every descriptor from 3 up except keep1 and keep2. */
+static void close_all_but(int keep1, int keep2)
+{
+    int lo = keep1 < keep2 ? keep1 : keep2, hi = keep1 < keep2 ? keep2 : keep1;
+    if (lo > 3)
+        syscall(SYS_close_range, 3U, (unsigned)lo - 1, 0U);
+    if (hi > lo + 1)
+        syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0U);
+    syscall(SYS_close_range, (unsigned)hi + 1, ~0U, 0U);
+}
+
+/* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
+static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
+                                 int status, int out, int err)
+{
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    if (ctx->join) {
+        int rc = ctx->join(ctx->join_arg);
+        if (rc)
+            child_fail(status, STAGE_CGROUPS, rc < 0 ? -rc : rc);
+    }
+    unsigned long flags = ctx->clone_flags;
+    if ((flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        child_fail(status, STAGE_MOUNT_PRIVATE, errno);
+    if ((flags & CLONE_NEWPID) &&
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        child_fail(status, STAGE_MOUNT_PROC, errno);
+    if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+        child_fail(status, STAGE_STDIO, errno);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
+        child_fail(status, STAGE_STDIO, errno);
+    /* The agent's sockets and files must not leak into the executor. */
+    close_all_but(status, status);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (setsid() < 0)
+        child_fail(status, STAGE_SETSID, errno);
+    if (chdir(spec->cwd) != 0)
+        child_fail(status, STAGE_CHDIR, errno);
+    if (flags & CLONE_NEWPID)
+        run_init(spec, status);
+    execve(spec->argv[0], spec->argv, spec->envp);
+    child_fail(status, STAGE_EXEC, errno);
+}
+
+int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
+                      pid_t *pid, char *why, size_t whylen)
+{
+    int st[2] = {-1, -1}, out = -1, err = -1, rc = 0;
+    *pid = -1;
+    out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0) {
+        rc = cm_fail(-errno, why, whylen, "Failed to open %s: %s", spec->stdout_path,
+                     strerror(errno));
+        goto done;
+    }
+    err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (err < 0) {
+        rc = cm_fail(-errno, why, whylen, "Failed to open %s: %s", spec->stderr_path,
+                     strerror(errno));
+        goto done;
+    }
+    if (pipe2(st, O_CLOEXEC) != 0) {
+        rc = cm_fail(-errno, why, whylen, "Failed to create a pipe: %s", strerror(errno));
+        goto done;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    /* A raw clone with no new stack behaves like fork (the child continues on a copy of
+     * this stack) while taking the namespace flags fork cannot. */
+    long child =
+        syscall(SYS_clone, (unsigned long)SIGCHLD | ctx->clone_flags, NULL, NULL, NULL, NULL);
+    if (child == 0) {
+        close(st[0]);
+        child_main(spec, ctx, st[1], out, err);
+    }
+    int clone_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (child < 0) {
+        rc = cm_fail(-clone_errno, why, whylen, "Failed to clone the executor: %s",
+                     strerror(clone_errno));
+        goto done;
+    }
+    close(st[1]);
+    st[1] = -1;
+    struct report r;
+    ssize_t n;
+    do {
+        n = read(st[0], &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof r) {
+        if (r.stage == STAGE_CGROUPS)
+            rc = cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
+                         cm_strerror(-r.err));
+        else if (r.stage == STAGE_EXEC)
+            rc = cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", spec->argv[0],
+                         strerror(r.err));
+        else
+            rc = cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
+                         strerror(r.err));
+        kill((pid_t)child, SIGKILL);
+        goto done;
+    }
+    *pid = (pid_t)child;
+
+done:
+    if (out >= 0)
+        close(out);
+    if (err >= 0)
+        close(err);
+    for (int i = 0; i < 2; i++)
+        if (st[i] >= 0)
+            close(st[i]);
+    return rc;
+}
+
+static int linux_fork(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
+                      pid_t *pid, char *why, size_t whylen)
+{
+    return cm_launcher_spawn(spec, ctx, pid, why, whylen);
+}
+
+static int linux_kill(pid_t pid, int sig, int leader_alive)
+{
+    /* With a pid namespace, SIGKILL to the init tears the namespace down; the posix kill
+     * reaches the session either way (the init is the session leader). */
+    return cm_launcher_posix.kill(pid, sig, leader_alive);
+}
+
+const struct cm_launcher_ops cm_launcher_linux = {
+    .name = "linux",
+    .fork = linux_fork,
+    .kill = linux_kill,
+};
+
+bool cm_launcher_linux_usable(void)
+{
+    if (geteuid() != 0)
+        return false;
+    long child = syscall(SYS_clone, (unsigned long)SIGCHLD | CLONE_NEWPID | CLONE_NEWNS, NULL, NULL,
+                         NULL, NULL);
+    if (child == 0)
+        _exit(0);
+    if (child < 0)
+        return false;
+    int st;
+    while (waitpid((pid_t)child, &st, 0) < 0 && errno == EINTR)
+        ;
+    return true;
+}

@@ -1,0 +1,52 @@
+/*
+ * files.h: the agent's /files endpoints (protocol doc §6.3): browse, read, download and debug
+ * over a table of attached paths (Mesos's Files process).
+ *
+ * The agent attaches each sandbox under its real path (the executor's "directory" in /state)
+ * and under its virtual paths (/frameworks/<fid>/executors/<eid>/runs/<container_id> and
+ * .../runs/latest), and its log file at /slave/log when it has one. A request path is resolved
+ * by the longest attached prefix, then confined: a ".." component is refused (403), a path under
+ * no attached prefix is unknown (404), and the resolved file's realpath must stay under the
+ * realpath of the attached root, so a symlink that escapes the sandbox is refused (403).
+ * A missing path parameter is 400. The realpath check is done per request, so a sandbox that
+ * is removed (GC) simply answers 404.
+ *
+ * Ownership: the table copies the paths it is given. Threading: the agent's loop only.
+ */
+#ifndef CM_AGENT_FILES_H
+#define CM_AGENT_FILES_H
+
+#include <stddef.h>
+
+struct cm_files;
+struct cm_http_server;
+
+struct cm_files *cm_files_new(void);
+/* NULL is a no-op. Routes registered on a server must not be served afterwards. */
+void cm_files_free(struct cm_files *files);
+
+/* Makes real_path (a directory or a single file) reachable as virtual_path (absolute, e.g.
+ * "/slave/log"). Re-attaching a virtual path replaces its target. Returns 0 or CM_EINVAL
+ * (a path that is not absolute or contains a ".." component). */
+int cm_files_attach(struct cm_files *files, const char *real_path, const char *virtual_path);
+/* Forgets virtual_path if it is attached to real_path (any target when real_path is NULL), so
+ * a stale executor record never detaches a newer run's "latest". */
+void cm_files_detach(struct cm_files *files, const char *virtual_path, const char *real_path);
+size_t cm_files_count(const struct cm_files *files);
+
+/* Registers /files/{browse,read,download,debug} and their ".json" aliases. */
+void cm_files_routes(struct cm_files *files, struct cm_http_server *srv);
+
+/* Resolves a requested path to a confined real path (malloc'd into *out). Returns 0,
+ * CM_EINVAL (empty/relative path: 400), -EACCES (escape attempt: 403) or CM_ENOTFOUND (404). */
+int cm_files_resolve(const struct cm_files *files, const char *path, char **out);
+
+/* "drwxr-xr-x" for a st_mode, into out[11]. */
+void cm_files_mode_string(unsigned mode, char out[11]);
+
+/* Length of the longest prefix of buf[len] that ends on a UTF-8 character boundary, with
+ * invalid bytes in it replaced by '?' in place (so /files/read returns valid JSON text and the
+ * offset arithmetic of clients still counts bytes). */
+size_t cm_files_utf8_sanitize(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * gc.c: scheduled removal of finished sandboxes, with disk-pressure pruning.
+ */
+#include "gc.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "strmap.h"
+
+#define MOD "gc"
+
+struct gc_entry {
+    char *path;
+    double when;
+    size_t heap_index;
+};
+
+struct cm_gc {
+    struct event_base *base;
+    const struct cm_clock *clock;
+    struct cm_gc_config cfg;
+    char *work_dir;
+    struct gc_entry **heap; /* min-heap by when */
+    size_t n, cap;
+    struct cm_strmap by_path; /* path -> struct gc_entry */
+    struct event *timer;
+    struct event *disk_timer;
+    struct cm_gc_metrics metrics;
+};
+
+/* ---- heap ---------------------------------------------------------------------------------- */
+
+static void heap_swap(struct cm_gc *gc, size_t i, size_t j)
+{
+    struct gc_entry *t = gc->heap[i];
+    gc->heap[i] = gc->heap[j];
+    gc->heap[j] = t;
+    gc->heap[i]->heap_index = i;
+    gc->heap[j]->heap_index = j;
+}
+
+static void heap_up(struct cm_gc *gc, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (gc->heap[p]->when <= gc->heap[i]->when)
+            break;
+        heap_swap(gc, i, p);
+        i = p;
+    }
+}
+
+static void heap_down(struct cm_gc *gc, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < gc->n && gc->heap[l]->when < gc->heap[m]->when)
+            m = l;
+        if (r < gc->n && gc->heap[r]->when < gc->heap[m]->when)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(gc, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct cm_gc *gc, struct gc_entry *e)
+{
+    size_t i = e->heap_index;
+    gc->n--;
+    if (i != gc->n) {
+        gc->heap[i] = gc->heap[gc->n];
+        gc->heap[i]->heap_index = i;
+        heap_down(gc, i);
+        heap_up(gc, i);
+    }
+}
+
+static void entry_free(struct gc_entry *e)
+{
+    if (!e)
+        return;
+    free(e->path);
+    free(e);
+}
+
+/* ---- timers -------------------------------------------------------------------------------- */
+
+static void arm(struct cm_gc *gc)
+{
+    if (!gc->timer)
+        return;
+    evtimer_del(gc->timer);
+    if (gc->n == 0)
+        return;
+    double d = gc->heap[0]->when - cm_clock_now(gc->clock);
+    if (d < 0)
+        d = 0;
+    /* Cap the wait so a clock step (or a week-long delay) is re-checked now and then. */
+    if (d > 3600)
+        d = 3600;
+    struct timeval tv = {(time_t)d, (suseconds_t)((d - (time_t)d) * 1e6)};
+    evtimer_add(gc->timer, &tv);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_gc *gc = arg;
+    cm_gc_run(gc);
+    arm(gc);
+}
+
+static void disk_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cm_gc_check_disk(arg);
+}
+
+/* ---- API ----------------------------------------------------------------------------------- */
+
+struct cm_gc *cm_gc_new(struct event_base *base, const struct cm_clock *clock,
+                        const struct cm_gc_config *cfg)
+{
+    struct cm_gc *gc = calloc(1, sizeof *gc);
+    if (!gc)
+        abort();
+    gc->base = base;
+    gc->clock = clock;
+    gc->cfg = *cfg;
+    gc->work_dir = strdup(cfg->work_dir ? cfg->work_dir : "/");
+    if (!gc->work_dir)
+        abort();
+    gc->cfg.work_dir = gc->work_dir;
+    if (!gc->cfg.usage)
+        gc->cfg.usage = cm_gc_statvfs_usage;
+    cm_strmap_init(&gc->by_path);
+    if (base) {
+        gc->timer = evtimer_new(base, timer_cb, gc);
+        if (cfg->disk_watch_interval > 0) {
+            gc->disk_timer = event_new(base, -1, EV_PERSIST, disk_cb, gc);
+            double d = cfg->disk_watch_interval;
+            struct timeval tv = {(time_t)d, (suseconds_t)((d - (time_t)d) * 1e6)};
+            event_add(gc->disk_timer, &tv);
+        }
+    }
+    return gc;
+}
+
+void cm_gc_free(struct cm_gc *gc)
+{
+    if (!gc)
+        return;
+    for (size_t i = 0; i < gc->n; i++)
+        entry_free(gc->heap[i]);
+    free(gc->heap);
+    cm_strmap_cleanup(&gc->by_path);
+    if (gc->timer)
+        event_free(gc->timer);
+    if (gc->disk_timer)
+        event_free(gc->disk_timer);
+    free(gc->work_dir);
+    free(gc);
+}
+
+void cm_gc_schedule(struct cm_gc *gc, double delay, const char *path)
+{
+    double when = cm_clock_now(gc->clock) + (delay > 0 ? delay : 0);
+    struct gc_entry *e = cm_strmap_get(&gc->by_path, path);
+    if (e) {
+        e->when = when;
+        heap_down(gc, e->heap_index);
+        heap_up(gc, e->heap_index);
+    } else {
+        e = calloc(1, sizeof *e);
+        if (!e)
+            abort();
+        e->path = strdup(path);
+        if (!e->path)
+            abort();
+        e->when = when;
+        if (gc->n == gc->cap) {
+            gc->cap = gc->cap ? gc->cap * 2 : 16;
+            gc->heap = realloc(gc->heap, gc->cap * sizeof *gc->heap);
+            if (!gc->heap)
+                abort();
+        }
+        e->heap_index = gc->n;
+        gc->heap[gc->n++] = e;
+        heap_up(gc, e->heap_index);
+        cm_strmap_put(&gc->by_path, e->path, e);
+    }
+    CM_INFO(MOD, "Scheduling '%s' for removal in %.0f secs", path, delay);
+    arm(gc);
+}
+
+bool cm_gc_unschedule(struct cm_gc *gc, const char *path)
+{
+    struct gc_entry *e = cm_strmap_remove(&gc->by_path, path);
+    if (!e)
+        return false;
+    heap_remove(gc, e);
+    CM_INFO(MOD, "Unscheduled the removal of '%s'", path);
+    entry_free(e);
+    arm(gc);
+    return true;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT)
+        return errno;
+    return 0;
+}
+
+int cm_gc_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    int rc = nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    if (rc < 0)
+        return -errno;
+    if (rc > 0)
+        return -rc;
+    return 0;
+}
+
+/* Removes the earliest entry (the caller checked it is due). */
+static void remove_top(struct cm_gc *gc)
+{
+    struct gc_entry *e = gc->heap[0];
+    heap_remove(gc, e);
+    cm_strmap_remove(&gc->by_path, e->path);
+    int rc = cm_gc_remove_tree(e->path);
+    if (rc == 0) {
+        gc->metrics.path_removals_succeeded++;
+        CM_INFO(MOD, "Deleted '%s'", e->path);
+    } else {
+        gc->metrics.path_removals_failed++;
+        CM_WARN(MOD, "Failed to delete '%s': %s", e->path, strerror(-rc));
+    }
+    entry_free(e);
+}
+
+size_t cm_gc_prune(struct cm_gc *gc, double d)
+{
+    double now = cm_clock_now(gc->clock);
+    size_t removed = 0;
+    while (gc->n > 0 && gc->heap[0]->when - now <= d) {
+        remove_top(gc);
+        removed++;
+    }
+    if (removed)
+        arm(gc);
+    return removed;
+}
+
+size_t cm_gc_run(struct cm_gc *gc)
+{
+    return cm_gc_prune(gc, 0);
+}
+
+double cm_gc_max_age(double delay, double headroom, double usage)
+{
+    double f = 1.0 - headroom - usage;
+    return delay * (f > 0 ? f : 0);
+}
+
+double cm_gc_statvfs_usage(void *arg, const char *path)
+{
+    (void)arg;
+    struct statvfs sv;
+    if (statvfs(path, &sv) != 0 || sv.f_blocks == 0)
+        return -1;
+    return 1.0 - (double)sv.f_bavail / (double)sv.f_blocks;
+}
+
+size_t cm_gc_check_disk(struct cm_gc *gc)
+{
+    double usage = gc->cfg.usage(gc->cfg.usage_arg, gc->work_dir);
+    if (usage < 0) {
+        CM_WARN(MOD, "Failed to measure the disk usage of '%s'", gc->work_dir);
+        return 0;
+    }
+    double age = cm_gc_max_age(gc->cfg.delay, gc->cfg.headroom, usage);
+    size_t n = cm_gc_prune(gc, gc->cfg.delay - age);
+    if (n)
+        CM_INFO(MOD,
+                "Disk usage is %.2f%%: pruned %zu path(s) older than %.0f secs (max allowed age)",
+                usage * 100, n, age);
+    return n;
+}
+
+size_t cm_gc_pending(const struct cm_gc *gc)
+{
+    return gc->n;
+}
+
+double cm_gc_removal_time(const struct cm_gc *gc, const char *path)
+{
+    const struct gc_entry *e = cm_strmap_get(&gc->by_path, path);
+    return e ? e->when : -1;
+}
+
+const struct cm_gc_metrics *cm_gc_metrics(const struct cm_gc *gc)
+{
+    return &gc->metrics;
+}

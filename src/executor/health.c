@@ -1,0 +1,573 @@
+/* health.c: check validation, the prober and the health policy (see health.h). */
+#include "health.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "errors.h"
+#include "http_client.h"
+#include "util.h"
+
+#define MAX_PATH_LEN 2048
+
+/* ---- validation ------------------------------------------------------------------------ */
+
+static int check_duration(const char *what, const char *field, double v, char *why, size_t whylen)
+{
+    if (!isfinite(v) || v < 0)
+        return cm_fail(CM_EINVAL, why, whylen, "%s.%s must be a non-negative number, not %g", what,
+                       field, v);
+    /* A year bounds the timers and keeps the timeval conversion exact enough. */
+    if (v > 365 * 86400.0)
+        return cm_fail(CM_EINVAL, why, whylen, "%s.%s %g is longer than a year", what, field, v);
+    return 0;
+}
+
+static int check_port(const char *what, uint32_t port, char *why, size_t whylen)
+{
+    if (port < 1 || port > 65535)
+        return cm_fail(CM_EINVAL, why, whylen, "%s.port %u is not in 1..65535", what, port);
+    return 0;
+}
+
+/* The path goes into a URL: it must be an absolute path without spaces or control bytes. */
+static int check_path(const char *what, const char *path, char *why, size_t whylen)
+{
+    if (!path || !path[0])
+        return 0;
+    if (path[0] != '/')
+        return cm_fail(CM_EINVAL, why, whylen, "%s.path '%s' must start with '/'", what, path);
+    if (strlen(path) > MAX_PATH_LEN)
+        return cm_fail(CM_EINVAL, why, whylen, "%s.path is longer than %d bytes", what,
+                       MAX_PATH_LEN);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '#')
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "%s.path must not hold spaces, control characters or '#'", what);
+    return 0;
+}
+
+static int check_command(const char *what, const Mesos__V1__CommandInfo *cmd, char *why,
+                         size_t whylen)
+{
+    char **argv = NULL;
+    char inner[256];
+    if (!cmd)
+        return cm_fail(CM_EINVAL, why, whylen, "%s must be set for a COMMAND check", what);
+    int rc = cm_command_argv(cmd, &argv, inner, sizeof inner);
+    cm_command_strv_free(argv);
+    if (rc)
+        return cm_fail(CM_EINVAL, why, whylen, "%s: %s", what, inner);
+    /* Secrets and malformed names fail here rather than at every probe. */
+    char *none[] = {NULL};
+    char **envp = NULL;
+    rc = cm_command_envp(none, cmd->environment, &envp, inner, sizeof inner);
+    cm_command_strv_free(envp);
+    if (rc)
+        return cm_fail(CM_EINVAL, why, whylen, "%s: %s", what, inner);
+    return 0;
+}
+
+int cm_health_spec_from_health_check(const Mesos__V1__HealthCheck *hc, struct cm_check_spec *spec,
+                                     char *why, size_t whylen)
+{
+    int rc;
+    memset(spec, 0, sizeof *spec);
+    if (!hc)
+        return cm_fail(CM_EINVAL, why, whylen, "health_check is missing");
+    spec->delay = hc->has_delay_seconds ? hc->delay_seconds : 15.0;
+    spec->interval = hc->has_interval_seconds ? hc->interval_seconds : 10.0;
+    spec->timeout = hc->has_timeout_seconds ? hc->timeout_seconds : 20.0;
+    spec->grace = hc->has_grace_period_seconds ? hc->grace_period_seconds : 10.0;
+    spec->consecutive_failures = hc->has_consecutive_failures ? hc->consecutive_failures : 3;
+    if ((rc = check_duration("health_check", "delay_seconds", spec->delay, why, whylen)) ||
+        (rc = check_duration("health_check", "interval_seconds", spec->interval, why, whylen)) ||
+        (rc = check_duration("health_check", "timeout_seconds", spec->timeout, why, whylen)) ||
+        (rc = check_duration("health_check", "grace_period_seconds", spec->grace, why, whylen)))
+        return rc;
+    if (!hc->has_type || hc->type == MESOS__V1__HEALTH_CHECK__TYPE__UNKNOWN)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "health_check.type must be set to COMMAND, HTTP or TCP");
+    switch (hc->type) {
+    case MESOS__V1__HEALTH_CHECK__TYPE__COMMAND:
+        spec->type = CM_CHECK_COMMAND;
+        spec->command = hc->command;
+        return check_command("health_check.command", hc->command, why, whylen);
+    case MESOS__V1__HEALTH_CHECK__TYPE__HTTP: {
+        const Mesos__V1__HealthCheck__HTTPCheckInfo *h = hc->http;
+        spec->type = CM_CHECK_HTTP;
+        if (!h)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "health_check.http must be set for an HTTP health check");
+        if ((rc = check_port("health_check.http", h->port, why, whylen)) ||
+            (rc = check_path("health_check.http", h->path, why, whylen)))
+            return rc;
+        /* Only plain HTTP: an https check against a self-signed endpoint would fail every
+         * probe and kill a healthy task, so it is refused up front. */
+        if (h->scheme && h->scheme[0] && strcmp(h->scheme, "http") != 0)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "health_check.http.scheme '%s' is not supported (only 'http')",
+                           h->scheme);
+        for (size_t i = 0; i < h->n_statuses; i++)
+            if (h->statuses[i] < 100 || h->statuses[i] > 599)
+                return cm_fail(CM_EINVAL, why, whylen,
+                               "health_check.http.statuses[%zu] %u is not an HTTP status", i,
+                               h->statuses[i]);
+        spec->port = h->port;
+        spec->ipv6 = h->has_protocol && h->protocol == MESOS__V1__NETWORK_INFO__PROTOCOL__IPv6;
+        spec->path = h->path && h->path[0] ? h->path : "/";
+        spec->statuses = h->statuses;
+        spec->n_statuses = h->n_statuses;
+        return 0;
+    }
+    case MESOS__V1__HEALTH_CHECK__TYPE__TCP:
+        spec->type = CM_CHECK_TCP;
+        if (!hc->tcp)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "health_check.tcp must be set for a TCP health check");
+        if ((rc = check_port("health_check.tcp", hc->tcp->port, why, whylen)))
+            return rc;
+        spec->port = hc->tcp->port;
+        spec->ipv6 =
+            hc->tcp->has_protocol && hc->tcp->protocol == MESOS__V1__NETWORK_INFO__PROTOCOL__IPv6;
+        return 0;
+    default:
+        return cm_fail(CM_EINVAL, why, whylen, "health_check.type %d is not known", (int)hc->type);
+    }
+}
+
+int cm_health_spec_from_check(const Mesos__V1__CheckInfo *ci, struct cm_check_spec *spec, char *why,
+                              size_t whylen)
+{
+    int rc;
+    memset(spec, 0, sizeof *spec);
+    if (!ci)
+        return cm_fail(CM_EINVAL, why, whylen, "check is missing");
+    spec->delay = ci->has_delay_seconds ? ci->delay_seconds : 15.0;
+    spec->interval = ci->has_interval_seconds ? ci->interval_seconds : 10.0;
+    spec->timeout = ci->has_timeout_seconds ? ci->timeout_seconds : 20.0;
+    if ((rc = check_duration("check", "delay_seconds", spec->delay, why, whylen)) ||
+        (rc = check_duration("check", "interval_seconds", spec->interval, why, whylen)) ||
+        (rc = check_duration("check", "timeout_seconds", spec->timeout, why, whylen)))
+        return rc;
+    if (!ci->has_type || ci->type == MESOS__V1__CHECK_INFO__TYPE__UNKNOWN)
+        return cm_fail(CM_EINVAL, why, whylen, "check.type must be set to COMMAND, HTTP or TCP");
+    switch (ci->type) {
+    case MESOS__V1__CHECK_INFO__TYPE__COMMAND:
+        spec->type = CM_CHECK_COMMAND;
+        if (!ci->command)
+            return cm_fail(CM_EINVAL, why, whylen, "check.command must be set for a COMMAND check");
+        spec->command = ci->command->command;
+        return check_command("check.command.command", ci->command->command, why, whylen);
+    case MESOS__V1__CHECK_INFO__TYPE__HTTP:
+        spec->type = CM_CHECK_HTTP;
+        if (!ci->http)
+            return cm_fail(CM_EINVAL, why, whylen, "check.http must be set for an HTTP check");
+        if ((rc = check_port("check.http", ci->http->port, why, whylen)) ||
+            (rc = check_path("check.http", ci->http->path, why, whylen)))
+            return rc;
+        spec->port = ci->http->port;
+        spec->path = ci->http->path && ci->http->path[0] ? ci->http->path : "/";
+        return 0;
+    case MESOS__V1__CHECK_INFO__TYPE__TCP:
+        spec->type = CM_CHECK_TCP;
+        if (!ci->tcp)
+            return cm_fail(CM_EINVAL, why, whylen, "check.tcp must be set for a TCP check");
+        if ((rc = check_port("check.tcp", ci->tcp->port, why, whylen)))
+            return rc;
+        spec->port = ci->tcp->port;
+        return 0;
+    default: return cm_fail(CM_EINVAL, why, whylen, "check.type %d is not known", (int)ci->type);
+    }
+}
+
+/* ---- the prober ------------------------------------------------------------------------ */
+
+struct cm_checker {
+    struct event_base *base;
+    struct cm_check_spec spec;
+    char *path; /* owned copy of spec.path */
+    uint32_t *statuses;
+    char **envp;
+    char *cwd;
+    cm_checker_cb cb;
+    void *arg;
+    struct event *next_timer;
+    struct event *deadline;
+    bool in_probe;
+    /* COMMAND */
+    struct cm_command *cmd;
+    bool timed_out;
+    /* HTTP */
+    struct cm_http_client *http;
+    struct cm_http_call *call;
+    long http_status;
+    /* TCP */
+    int fd;
+    struct event *tcp_ev;
+};
+
+static struct timeval to_tv(double secs)
+{
+    if (secs < 0)
+        secs = 0;
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - floor(secs)) * 1e6)};
+    return tv;
+}
+
+static void result_init(struct cm_checker *c, struct cm_check_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->type = c->spec.type;
+}
+
+/* Ends the probe in flight: schedules the next one, then reports. The report comes last
+ * because the callback may free the checker. */
+static void probe_done(struct cm_checker *c, const struct cm_check_result *r)
+{
+    c->in_probe = false;
+    evtimer_del(c->deadline);
+    double interval =
+        c->spec.interval > CM_CHECK_MIN_INTERVAL ? c->spec.interval : CM_CHECK_MIN_INTERVAL;
+    struct timeval tv = to_tv(interval);
+    evtimer_add(c->next_timer, &tv);
+    c->cb(c->arg, r);
+}
+
+static void on_command_exit(void *arg, int wait_status)
+{
+    struct cm_checker *c = arg;
+    struct cm_check_result r;
+    result_init(c, &r);
+    cm_command_free(c->cmd);
+    c->cmd = NULL;
+    if (c->timed_out) {
+        snprintf(r.message, sizeof r.message, "Command timed out after %gs", c->spec.timeout);
+    } else {
+        if (WIFEXITED(wait_status)) {
+            r.has_exit_code = true;
+            r.exit_code = WEXITSTATUS(wait_status);
+            r.ok = r.exit_code == 0;
+        }
+        cm_command_describe_exit(wait_status, r.message, sizeof r.message);
+    }
+    probe_done(c, &r);
+}
+
+static void start_command(struct cm_checker *c)
+{
+    struct cm_check_result r;
+    char why[200];
+    char **envp = NULL;
+    int rc = cm_command_envp(c->envp, c->spec.command->environment, &envp, why, sizeof why);
+    if (!rc)
+        rc = cm_command_start(c->base, c->spec.command, envp, c->cwd, on_command_exit, c, &c->cmd,
+                              why, sizeof why);
+    cm_command_strv_free(envp);
+    if (rc) {
+        result_init(c, &r);
+        snprintf(r.message, sizeof r.message, "%s", why);
+        probe_done(c, &r);
+    }
+}
+
+static bool http_status_ok(const struct cm_checker *c, long status)
+{
+    if (c->spec.n_statuses == 0)
+        return status >= 200 && status < 400;
+    for (size_t i = 0; i < c->spec.n_statuses; i++)
+        if ((long)c->spec.statuses[i] == status)
+            return true;
+    return false;
+}
+
+/* Only the status line matters; the body is never read. */
+static int on_http_headers(void *arg, const struct cm_http_response *resp)
+{
+    struct cm_checker *c = arg;
+    c->http_status = resp->status;
+    return 1;
+}
+
+static int on_http_data(void *arg, const void *data, size_t len)
+{
+    (void)arg;
+    (void)data;
+    (void)len;
+    return 1;
+}
+
+static void on_http_done(void *arg, int err, const char *errmsg,
+                         const struct cm_http_response *resp)
+{
+    struct cm_checker *c = arg;
+    struct cm_check_result r;
+    result_init(c, &r);
+    c->call = NULL;
+    long status = c->http_status > 0 ? c->http_status : (resp ? resp->status : 0);
+    if (status > 0) {
+        r.status_code = (uint32_t)status;
+        r.ok = http_status_ok(c, status);
+        snprintf(r.message, sizeof r.message, "HTTP GET %s returned status %ld", c->spec.path,
+                 status);
+    } else {
+        snprintf(r.message, sizeof r.message, "HTTP GET %s on port %u failed: %s%s%s", c->spec.path,
+                 c->spec.port, cm_strerror(err), errmsg && errmsg[0] ? ": " : "",
+                 errmsg ? errmsg : "");
+    }
+    probe_done(c, &r);
+}
+
+static void start_http(struct cm_checker *c)
+{
+    struct cm_check_result r;
+    char url[MAX_PATH_LEN + 64];
+    if (!c->http)
+        c->http = cm_http_client_new(c->base);
+    snprintf(url, sizeof url, "http://%s:%u%s", c->spec.ipv6 ? "[::1]" : "127.0.0.1", c->spec.port,
+             c->spec.path);
+    c->http_status = 0;
+    double t = c->spec.timeout > 0.001 ? c->spec.timeout : 0.001;
+    struct cm_http_request_opts o = {.method = "GET",
+                                     .url = url,
+                                     .timeout_secs = t,
+                                     .connect_timeout_secs = t,
+                                     .on_headers = on_http_headers,
+                                     .on_data = on_http_data,
+                                     .on_done = on_http_done,
+                                     .arg = c};
+    int rc = c->http ? cm_http_client_start(c->http, &o, &c->call) : -ENOMEM;
+    if (rc) {
+        c->call = NULL;
+        result_init(c, &r);
+        snprintf(r.message, sizeof r.message, "Failed to start HTTP GET %.180s: %s", url,
+                 cm_strerror(rc));
+        probe_done(c, &r);
+    }
+}
+
+static void tcp_close(struct cm_checker *c)
+{
+    if (c->tcp_ev) {
+        event_free(c->tcp_ev);
+        c->tcp_ev = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+static void tcp_finish(struct cm_checker *c, int err)
+{
+    struct cm_check_result r;
+    result_init(c, &r);
+    tcp_close(c);
+    r.ok = r.tcp_succeeded = err == 0;
+    if (err)
+        snprintf(r.message, sizeof r.message, "TCP connection to port %u failed: %s", c->spec.port,
+                 strerror(err));
+    else
+        snprintf(r.message, sizeof r.message, "TCP connection to port %u succeeded", c->spec.port);
+    probe_done(c, &r);
+}
+
+static void on_tcp_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    tcp_finish(arg, err);
+}
+
+static void start_tcp(struct cm_checker *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t slen;
+    memset(&ss, 0, sizeof ss);
+    if (c->spec.ipv6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)c->spec.port);
+        a->sin6_addr = in6addr_loopback;
+        slen = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)c->spec.port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        slen = sizeof *a;
+    }
+    c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        tcp_finish(c, errno);
+        return;
+    }
+    if (connect(c->fd, (struct sockaddr *)&ss, slen) == 0) {
+        tcp_finish(c, 0);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        tcp_finish(c, errno);
+        return;
+    }
+    c->tcp_ev = event_new(c->base, c->fd, EV_WRITE, on_tcp_writable, c);
+    if (!c->tcp_ev || event_add(c->tcp_ev, NULL) != 0)
+        tcp_finish(c, ENOMEM);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_checker *c = arg;
+    struct cm_check_result r;
+    if (!c->in_probe)
+        return;
+    switch (c->spec.type) {
+    case CM_CHECK_COMMAND:
+        /* The result comes with the reaped exit. */
+        if (c->cmd) {
+            c->timed_out = true;
+            cm_command_kill(c->cmd, 0);
+        }
+        return;
+    case CM_CHECK_HTTP:
+        cm_http_call_cancel(c->call);
+        c->call = NULL;
+        result_init(c, &r);
+        snprintf(r.message, sizeof r.message, "HTTP GET %s on port %u timed out after %gs",
+                 c->spec.path, c->spec.port, c->spec.timeout);
+        probe_done(c, &r);
+        return;
+    default:
+        tcp_close(c);
+        result_init(c, &r);
+        snprintf(r.message, sizeof r.message, "TCP connection to port %u timed out after %gs",
+                 c->spec.port, c->spec.timeout);
+        probe_done(c, &r);
+        return;
+    }
+}
+
+static void on_next_probe(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_checker *c = arg;
+    c->in_probe = true;
+    c->timed_out = false;
+    struct timeval tv = to_tv(c->spec.timeout);
+    evtimer_add(c->deadline, &tv);
+    switch (c->spec.type) {
+    case CM_CHECK_COMMAND: start_command(c); break;
+    case CM_CHECK_HTTP: start_http(c); break;
+    default: start_tcp(c); break;
+    }
+}
+
+struct cm_checker *cm_checker_new(struct event_base *base, const struct cm_check_spec *spec,
+                                  char *const *envp, const char *cwd, cm_checker_cb cb, void *arg)
+{
+    struct cm_checker *c = cm_xcalloc(1, sizeof *c);
+    c->base = base;
+    c->spec = *spec;
+    c->cb = cb;
+    c->arg = arg;
+    c->fd = -1;
+    if (spec->path) {
+        c->path = cm_xstrdup(spec->path);
+        c->spec.path = c->path;
+    }
+    if (spec->n_statuses) {
+        c->statuses = cm_xcalloc(spec->n_statuses, sizeof *c->statuses);
+        memcpy(c->statuses, spec->statuses, spec->n_statuses * sizeof *c->statuses);
+        c->spec.statuses = c->statuses;
+    }
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    c->envp = cm_xcalloc(n + 1, sizeof *c->envp);
+    for (size_t i = 0; i < n; i++)
+        c->envp[i] = cm_xstrdup(envp[i]);
+    c->cwd = cwd ? cm_xstrdup(cwd) : NULL;
+    c->next_timer = evtimer_new(base, on_next_probe, c);
+    c->deadline = evtimer_new(base, on_deadline, c);
+    struct timeval tv = to_tv(spec->delay);
+    if (!c->next_timer || !c->deadline || evtimer_add(c->next_timer, &tv) != 0) {
+        cm_checker_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cm_checker_free(struct cm_checker *c)
+{
+    if (!c)
+        return;
+    cm_command_free(c->cmd); /* SIGKILLs a probe still running */
+    cm_http_client_free(c->http);
+    tcp_close(c);
+    if (c->next_timer)
+        event_free(c->next_timer);
+    if (c->deadline)
+        event_free(c->deadline);
+    cm_command_strv_free(c->envp);
+    free(c->cwd);
+    free(c->path);
+    free(c->statuses);
+    free(c);
+}
+
+/* ---- the health policy ----------------------------------------------------------------- */
+
+void cm_health_policy_init(struct cm_health_policy *p, const struct cm_check_spec *spec,
+                           double start)
+{
+    memset(p, 0, sizeof *p);
+    p->start = start;
+    p->grace = spec->grace;
+    /* Zero would kill on the first counted failure anyway; say so explicitly. */
+    p->max_failures = spec->consecutive_failures ? spec->consecutive_failures : 1;
+    p->initializing = true;
+    p->reported = -1;
+}
+
+int cm_health_policy_result(struct cm_health_policy *p, bool ok, double now, bool *healthy)
+{
+    int actions = 0;
+    if (ok) {
+        p->initializing = false;
+        p->failures = 0;
+        *healthy = true;
+        if (p->reported != 1) {
+            p->reported = 1;
+            actions |= CM_HEALTH_REPORT;
+        }
+        return actions;
+    }
+    /* Mesos's rule: a task that has not passed yet may take its grace period to come up. */
+    if (p->initializing && p->grace > 0 && now - p->start <= p->grace)
+        return 0;
+    p->failures++;
+    *healthy = false;
+    if (p->reported != 0) {
+        p->reported = 0;
+        actions |= CM_HEALTH_REPORT;
+    }
+    if (p->failures >= p->max_failures)
+        actions |= CM_HEALTH_KILL;
+    return actions;
+}
