@@ -16,6 +16,10 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "checkpoint.h"
+#include "recover.h"
+#include <fcntl.h>
+#include <sys/syscall.h>
 
 /* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
  * tooling, so we must read and write them. */
@@ -51,6 +55,132 @@ static double now(const struct cm_agent *a)
 {
     return cm_clock_now(a->clock);
 }
+
+/* ---- checkpoints (checkpoint.h, layout in paths.h) ------------------------------------ */
+
+static bool fw_checkpoints(const struct agent_framework *f)
+{
+    return f && f->info && f->info->has_checkpoint && f->info->checkpoint;
+}
+
+static void ckpt_failed(int rc, const char *what, const char *path)
+{
+    CM_ERROR(MOD, "Failed to checkpoint %s to '%s': %s", what, path ? path : "(invalid id)",
+             cm_strerror(rc));
+}
+
+static void ckpt_message(const char *path, const ProtobufCMessage *m, const char *what)
+{
+    int rc = path ? cm_ckpt_write_message(path, m) : CM_EINVAL;
+    if (rc)
+        ckpt_failed(rc, what, path);
+}
+
+static char *meta_task_file(const struct cm_agent *a, const struct agent_executor *e,
+                            const char *tid, const char *file)
+{
+    char *d = cm_paths_meta_task_dir(a->flags->work_dir, a->agent_id, e->framework->id, e->id,
+                                     e->container_id, tid);
+    if (!d)
+        return NULL;
+    char *p = cm_xasprintf("%s/%s", d, file);
+    free(d);
+    return p;
+}
+
+/* The agent's id and info, so a restart re-registers as the same agent (always written,
+ * like Mesos; the rest only for checkpointing frameworks). */
+static void ckpt_agent(struct cm_agent *a, const Mesos__V1__AgentInfo *info)
+{
+    char *path = cm_paths_meta_agent_info(a->flags->work_dir, a->agent_id);
+    ckpt_message(path, &info->base, "the agent info");
+    free(path);
+    char *latest = cm_paths_meta_latest(a->flags->work_dir);
+    char *tmp = cm_xasprintf("%s.tmp", latest);
+    unlink(tmp);
+    if (symlink(a->agent_id, tmp) != 0 || rename(tmp, latest) != 0) {
+        ckpt_failed(-errno, "the agent id", latest);
+        unlink(tmp);
+    } else {
+        char *dir = cm_paths_meta_slaves_dir(a->flags->work_dir);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+        free(dir);
+    }
+    free(tmp);
+    free(latest);
+}
+
+/* Framework, executor and task infos, before anything is launched. */
+static void ckpt_launch(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
+{
+    const char *wd = a->flags->work_dir, *fid = e->framework->id;
+    char *d = cm_paths_meta_framework_dir(wd, a->agent_id, fid);
+    char *path = d ? cm_xasprintf("%s/" CM_PATHS_FRAMEWORK_INFO, d) : NULL;
+    ckpt_message(path, &e->framework->info->base, "the framework info");
+    free(path);
+    free(d);
+    d = cm_paths_meta_executor_dir(wd, a->agent_id, fid, e->id);
+    path = d ? cm_xasprintf("%s/" CM_PATHS_EXECUTOR_INFO, d) : NULL;
+    ckpt_message(path, &e->info->base, "the executor info");
+    free(path);
+    free(d);
+    path = meta_task_file(a, e, t->info->task_id->value, CM_PATHS_TASK_INFO);
+    ckpt_message(path, &t->info->base, "the task info");
+    free(path);
+}
+
+static void ckpt_pid(struct cm_agent *a, struct agent_executor *e)
+{
+    char *d = cm_paths_meta_run_dir(a->flags->work_dir, a->agent_id, e->framework->id, e->id,
+                                    e->container_id);
+    if (!d)
+        return;
+    char *path = cm_xasprintf("%s/" CM_PATHS_FORKED_PID, d);
+    unsigned long long start = 0;
+    int rc = cm_ckpt_proc_start_time(e->pid, &start);
+    if (rc == 0)
+        rc = cm_ckpt_write_pid(path, e->pid, start);
+    if (rc)
+        ckpt_failed(rc, "the executor's pid", path);
+    free(path);
+    free(d);
+}
+
+static void ckpt_update(struct cm_agent *a, struct agent_executor *e,
+                        const Mesos__V1__TaskStatus *status)
+{
+    char *path = meta_task_file(a, e, status->task_id->value, CM_PATHS_TASK_UPDATES);
+    int rc = path ? cm_ckpt_append_update(path, status) : CM_EINVAL;
+    if (rc)
+        ckpt_failed(rc, "a status update", path);
+    free(path);
+}
+
+static void ckpt_ack(struct cm_agent *a, struct agent_executor *e, const char *tid,
+                     const uint8_t *uuid)
+{
+    char *path = meta_task_file(a, e, tid, CM_PATHS_TASK_UPDATES);
+    int rc = path ? cm_ckpt_append_ack(path, uuid) : CM_EINVAL;
+    if (rc)
+        ckpt_failed(rc, "an acknowledgement", path);
+    free(path);
+}
+
+static void ckpt_remove(char *path)
+{
+    if (!path)
+        return;
+    int rc = cm_paths_rmtree(path);
+    if (rc)
+        CM_WARN(MOD, "Failed to remove checkpoint '%s': %s", path, cm_strerror(rc));
+    free(path);
+}
+
+static void recovery_done(struct cm_agent *a);
 
 /* ---- bounded FIFO ----------------------------------------------------------------------- */
 
@@ -170,6 +300,10 @@ static void executor_free(void *p)
         event_free(e->registration_timer);
     if (e->shutdown_timer)
         event_free(e->shutdown_timer);
+    if (e->pidfd_event) {
+        event_free(e->pidfd_event);
+        close(e->pidfd);
+    }
     cm_fetch_cancel(e->fetch);
     sandbox_detach(e->agent, e);
     struct cm_strmap_iter it;
@@ -413,6 +547,8 @@ static int handle_update(struct cm_agent *a, const char *framework_id, struct ag
     int rc = cm_sum_update(a->sum, framework_id, e ? e->id : NULL, status);
     if (rc == 0) {
         struct agent_task *t = e ? cm_strmap_get(&e->tasks, status->task_id->value) : NULL;
+        if (t && fw_checkpoints(e->framework))
+            ckpt_update(a, e, status); /* durable before the executor gets ACKNOWLEDGED */
         if (t) {
             bool was_terminal = cm_task_state_terminal(t->state);
             t->state = status->state;
@@ -472,6 +608,8 @@ static void maybe_remove_framework(struct cm_agent *a, struct agent_framework *f
     if (cm_strmap_count(&f->executors) != 0)
         return;
     CM_INFO(MOD, "Framework '%s' has no executors left; moving it to completed", f->id);
+    if (a->agent_id)
+        ckpt_remove(cm_paths_meta_framework_dir(a->flags->work_dir, a->agent_id, f->id));
     cm_strmap_remove(&a->frameworks, f->id);
     cm_ring_push(&a->completed_frameworks, f);
 }
@@ -486,6 +624,8 @@ static void maybe_remove_executor(struct cm_agent *a, struct agent_executor *e)
         e->stream = NULL;
     }
     cm_strmap_remove(&f->executors, e->id);
+    if (a->agent_id)
+        ckpt_remove(cm_paths_meta_executor_dir(a->flags->work_dir, a->agent_id, f->id, e->id));
     sandbox_schedule_gc(a, e);
     cm_ring_push(&f->completed_executors, e);
     maybe_remove_framework(a, f);
@@ -498,6 +638,10 @@ static void complete_task(struct cm_agent *a, struct agent_framework *f, const c
         return;
     struct agent_task *t = cm_strmap_remove(&e->tasks, task_id);
     cm_strmap_remove(&f->task_index, task_id);
+    cm_sum_remove_task(a->sum, f->id, task_id);
+    if (a->agent_id && fw_checkpoints(f))
+        ckpt_remove(cm_paths_meta_task_dir(a->flags->work_dir, a->agent_id, f->id, e->id,
+                                           e->container_id, task_id));
     if (t)
         cm_ring_push(&e->completed_tasks, t);
     maybe_remove_executor(a, e);
@@ -602,6 +746,14 @@ static void executor_exited(struct cm_agent *a, struct agent_executor *e, int st
         e->failure_message = cm_xstrdup(limit_msg);
     }
     cm_containerizer_reaped(a->containerizer, e->container_id);
+    if (e->pidfd_event) {
+        event_free(e->pidfd_event);
+        e->pidfd_event = NULL;
+        close(e->pidfd);
+    }
+    if (e->recovered && e->state == EXECUTOR_REGISTERING && a->awaiting_executors > 0 &&
+        --a->awaiting_executors == 0)
+        recovery_done(a);
     e->pid = 0;
     e->wait_status = status;
     e->state = EXECUTOR_TERMINATED;
@@ -615,7 +767,9 @@ static void executor_exited(struct cm_agent *a, struct agent_executor *e, int st
         e->stream = NULL;
     }
     char how[128];
-    if (WIFEXITED(status))
+    if (status == -1)
+        snprintf(how, sizeof how, "terminated (exit status unknown: not a child of this agent)");
+    else if (WIFEXITED(status))
         snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
         snprintf(how, sizeof how, "terminated with signal %s", strsignal(WTERMSIG(status)));
@@ -931,6 +1085,8 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     cm_strmap_put(&e->tasks, tid, t);
     cm_strmap_put(&f->executors, e->id, e);
     cm_strmap_put(&f->task_index, tid, e);
+    if (fw_checkpoints(f))
+        ckpt_launch(a, e, t);
 
     sandbox_unschedule_gc(a, fid, e->id);
     int rc = cm_paths_create_sandbox(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id,
@@ -970,6 +1126,8 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
         .sandbox = e->directory,
         .checkpoint = fi->has_checkpoint && fi->checkpoint,
         .shutdown_grace_period = e->shutdown_grace,
+        .recovery_timeout = a->flags->recovery_timeout,
+        .subscription_backoff_max = a->flags->executor_reregistration_timeout,
         .env_flag = a->executor_env,
         .inherited = environ,
     };
@@ -999,6 +1157,8 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
     char key[32];
     snprintf(key, sizeof key, "%d", (int)e->pid);
     cm_strmap_put(&a->executors_by_pid, key, e);
+    if (fw_checkpoints(e->framework))
+        ckpt_pid(a, e);
     e->registration_timer = evtimer_new(a->base, registration_timeout_cb, e);
     double rt = a->flags->executor_registration_timeout;
     struct timeval tv = {(time_t)rt, (suseconds_t)((rt - (time_t)rt) * 1e6)};
@@ -1124,7 +1284,22 @@ static void handle_subscribe(struct cm_agent *a, struct cm_http_request *req,
     }
     e->media = media;
     e->stream = cm_http_stream_start(req, 200, cm_media_name(media), executor_stream_closed, e);
+    if (e->recovered && e->state == EXECUTOR_REGISTERING) {
+        CM_INFO(MOD, "Recovered executor '%s' of framework '%s' re-subscribed", e->id,
+                e->framework->id);
+        if (a->awaiting_executors > 0 && --a->awaiting_executors == 0)
+            recovery_done(a);
+    }
     e->state = EXECUTOR_RUNNING;
+    /* A task the executor already got (it resends it as unacknowledged) is not launched
+     * again; one it never got (the agent died before sending LAUNCH) is. */
+    for (size_t i = 0; call->subscribe && i < call->subscribe->n_unacknowledged_tasks; i++) {
+        const Mesos__V1__TaskInfo *ut = call->subscribe->unacknowledged_tasks[i];
+        struct agent_task *qt =
+            ut && ut->task_id ? cm_strmap_get(&e->tasks, ut->task_id->value) : NULL;
+        if (qt)
+            qt->queued = false;
+    }
     if (e->registration_timer)
         evtimer_del(e->registration_timer);
     CM_INFO(MOD, "Executor '%s' of framework '%s' subscribed", e->id, e->framework->id);
@@ -1328,6 +1503,15 @@ static void handle_registered(struct cm_agent *a, const Cmesos__Internal__AgentE
                                                                   : "");
     a->registered = true;
     a->backoff = a->flags->registration_backoff_factor;
+    {
+        Mesos__V1__AgentInfo ai;
+        Mesos__V1__AgentID aid;
+        Mesos__V1__Resource **res = NULL;
+        size_t nres = 0;
+        build_agent_info(a, &ai, &aid, &res, &nres);
+        ckpt_agent(a, &ai);
+        cm_resources_proto_free(res, nres);
+    }
     CM_INFO(MOD, "%s with master %s as agent '%s'", again ? "Re-registered" : "Registered",
             cm_detector_leader(a->detector), a->agent_id);
     cm_sum_set_connected(a->sum, true);
@@ -1399,6 +1583,13 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
             CM_WARN(MOD, "Ignoring unexpected acknowledgement for task '%s' of framework '%s'",
                     k->task_id->value, k->framework_id->value);
             break;
+        }
+        {
+            struct agent_framework *af = cm_strmap_get(&a->frameworks, k->framework_id->value);
+            struct agent_executor *ae =
+                af ? cm_strmap_get(&af->task_index, k->task_id->value) : NULL;
+            if (ae && fw_checkpoints(af) && k->uuid.len == 16)
+                ckpt_ack(a, ae, k->task_id->value, k->uuid.data);
         }
         if (done && cm_task_state_terminal(st)) {
             struct agent_framework *f = cm_strmap_get(&a->frameworks, k->framework_id->value);
@@ -1526,7 +1717,7 @@ static void register_done(void *arg, int err, const char *errmsg,
 
 static void start_register(struct cm_agent *a)
 {
-    if (a->register_call)
+    if (a->register_call || a->recovering)
         return;
     const char *leader = cm_detector_leader(a->detector);
     if (!leader) {
@@ -1685,8 +1876,8 @@ static void on_leader_changed(void *arg, const char *leader)
         a->registered = false;
         cm_sum_set_connected(a->sum, false);
     }
-    a->backoff = a->flags->registration_backoff_factor > 0 ? a->flags->registration_backoff_factor
-                                                            : 1;
+    a->backoff =
+        a->flags->registration_backoff_factor > 0 ? a->flags->registration_backoff_factor : 1;
     if (leader && a->register_timer)
         schedule_register(a, 0);
 }
@@ -1708,6 +1899,288 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         }
         reconnect_later(a);
     }
+}
+
+/* ---- recovery after a restart (recover.h) ----------------------------------------------- */
+
+static void recovery_done(struct cm_agent *a)
+{
+    if (!a->recovering)
+        return;
+    a->recovering = false;
+    if (a->reregister_timer)
+        evtimer_del(a->reregister_timer);
+    CM_INFO(MOD, "Recovery finished; registering with the master as agent '%s'",
+            a->agent_id ? a->agent_id : "(new)");
+    schedule_register(a, 0);
+}
+
+/* Executors that did not re-subscribe in time are destroyed; their tasks fail when the
+ * leader's exit is seen (Mesos: REASON_EXECUTOR_REREGISTRATION_TIMEOUT). */
+static void reregister_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    char buf[64];
+    cm_duration_format(a->flags->executor_reregistration_timeout, buf, sizeof buf);
+    struct cm_strmap_iter fit, eit;
+    struct agent_framework *f;
+    struct agent_executor *e;
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        cm_strmap_iter_init(&eit, &f->executors);
+        while ((e = cm_strmap_iter_value(&eit, NULL))) {
+            if (!e->recovered || e->state != EXECUTOR_REGISTERING)
+                continue;
+            CM_WARN(MOD,
+                    "Recovered executor '%s' of framework '%s' did not re-subscribe within "
+                    "%s; destroying it",
+                    e->id, f->id, buf);
+            e->failure_reason =
+                MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_REREGISTRATION_TIMEOUT;
+            free(e->failure_message);
+            e->failure_message = cm_xasprintf("Executor did not re-register within %s", buf);
+            e->state = EXECUTOR_TERMINATING;
+            executor_kill(a, e);
+        }
+    }
+    a->awaiting_executors = 0;
+    recovery_done(a);
+}
+
+static void pidfd_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct agent_executor *e = arg;
+    executor_exited(e->agent, e, -1);
+}
+
+/* Watches a recovered leader that is not our child: a pidfd becomes readable when it exits.
+ * Returns false if the process is gone (or is not the one we started: the pid was reused). */
+static bool watch_recovered(struct cm_agent *a, struct agent_executor *e,
+                            unsigned long long start_time)
+{
+    unsigned long long now_start = 0;
+    if (e->pid <= 1 || cm_ckpt_proc_start_time(e->pid, &now_start) != 0 || now_start != start_time)
+        return false;
+    int fd = (int)syscall(SYS_pidfd_open, e->pid, 0);
+    if (fd < 0) {
+        CM_WARN(MOD, "pidfd_open(%d) for executor '%s' failed: %s", (int)e->pid, e->id,
+                strerror(errno));
+        return false;
+    }
+    e->pidfd = fd;
+    e->pidfd_event = event_new(a->base, fd, EV_READ, pidfd_cb, e);
+    event_add(e->pidfd_event, NULL);
+    return true;
+}
+
+static struct agent_framework *framework_new(struct cm_agent *a, const char *fid,
+                                             const Mesos__V1__FrameworkInfo *fi)
+{
+    struct agent_framework *f = cm_xcalloc(1, sizeof *f);
+    f->id = cm_xstrdup(fid);
+    f->info = cm_pb_dup(&fi->base);
+    cm_strmap_init(&f->executors);
+    cm_strmap_init(&f->task_index);
+    cm_ring_init(&f->completed_executors, CM_AGENT_MAX_COMPLETED_EXECUTORS, executor_free);
+    cm_strmap_put(&a->frameworks, fid, f);
+    return f;
+}
+
+/* Rebuilds one task and replays its update stream into the status update manager (which is
+ * not connected yet, so nothing is sent before the agent re-registers). */
+static void recover_task(struct cm_agent *a, struct agent_executor *e, struct cm_rec_task *rt)
+{
+    struct agent_framework *f = e->framework;
+    struct agent_task *t = cm_xcalloc(1, sizeof *t);
+    t->executor = e;
+    t->info = rt->info;
+    rt->info = NULL;
+    t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
+    struct cm_ckpt_stream *s = &rt->stream;
+    for (size_t i = 0; i < s->n; i++) {
+        const Mesos__V1__TaskStatus *st = s->updates[i];
+        t->state = st->state;
+        cm_sum_update(a->sum, f->id, e->id, st);
+        if (t->nstatuses < MAX_STATUSES_PER_TASK || i + MAX_STATUSES_PER_TASK >= s->n) {
+            if (t->nstatuses == MAX_STATUSES_PER_TASK) {
+                pb_free(t->statuses[1]);
+                memmove(&t->statuses[1], &t->statuses[2], (t->nstatuses - 2) * sizeof *t->statuses);
+                t->nstatuses--;
+            }
+            t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
+            if (!t->statuses)
+                abort();
+            t->statuses[t->nstatuses++] = cm_pb_dup(&st->base);
+        }
+    }
+    for (size_t i = 0; i < s->acked; i++)
+        cm_sum_acknowledge(a->sum, f->id, rt->id, s->updates[i]->uuid.data, 16, NULL, NULL);
+    /* A task with no update yet was never started by the executor (or the agent died before
+     * the LAUNCH went out): it is launched when the executor (re-)subscribes, unless the
+     * executor reports it as already received. */
+    t->queued = s->n == 0;
+    cm_strmap_put(&e->tasks, rt->id, t);
+    cm_strmap_put(&f->task_index, rt->id, e);
+    if (s->n > 0 && s->acked == s->n && cm_task_state_terminal(t->state)) {
+        /* The terminal update was acknowledged; only the cleanup was lost. */
+        complete_task(a, f, rt->id);
+    }
+}
+
+/* Kills a leftover executor that --recover=cleanup (or a pid that cannot be re-attached)
+ * leaves behind: its whole process group, or with a pid namespace its init. */
+static void kill_leftover(pid_t pid, unsigned long long start_time)
+{
+    unsigned long long now_start = 0;
+    if (pid <= 1 || cm_ckpt_proc_start_time(pid, &now_start) != 0 || now_start != start_time)
+        return;
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+}
+
+static int recover_state(struct cm_agent *a, char *why, size_t whylen)
+{
+    const struct cm_agent_flags *fl = a->flags;
+    bool cleanup = false;
+    if (fl->recover && strcmp(fl->recover, "cleanup") == 0)
+        cleanup = true;
+    else if (fl->recover && strcmp(fl->recover, "reconnect") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'recover': expected 'reconnect' or 'cleanup', got '%s'", fl->recover);
+    if (fl->executor_reregistration_timeout < 0 || fl->executor_reregistration_timeout > 15)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'executor_reregistration_timeout' must be at most 15secs");
+
+    struct cm_rec_state rs;
+    int rc = cm_recover_read(fl->work_dir, fl->strict, &rs, why, whylen);
+    if (rc)
+        return rc;
+    if (!rs.agent_id) {
+        cm_containerizer_recover(a->containerizer, NULL, NULL, 0);
+        return 0;
+    }
+    if (cleanup) {
+        size_t killed = 0;
+        for (size_t i = 0; i < rs.nframeworks; i++)
+            for (size_t j = 0; j < rs.frameworks[i].nexecutors; j++) {
+                struct cm_rec_executor *re = &rs.frameworks[i].executors[j];
+                if (re->pid > 0) {
+                    kill_leftover(re->pid, re->start_time);
+                    killed++;
+                }
+            }
+        cm_containerizer_recover(a->containerizer, NULL, NULL, 0);
+        char *slaves = cm_paths_meta_slaves_dir(fl->work_dir);
+        rc = cm_paths_rmtree(slaves);
+        free(slaves);
+        CM_WARN(MOD,
+                "--recover=cleanup: killed %zu executor(s) of agent '%s' and removed its "
+                "checkpoints; starting as a new agent",
+                killed, rs.agent_id);
+        cm_recover_state_cleanup(&rs);
+        if (rc)
+            return cm_fail(rc, why, whylen, "Failed to remove the old checkpoints: %s",
+                           cm_strerror(rc));
+        return 0;
+    }
+    rc = cm_recover_check_agent_info(rs.agent_info, &a->total, &a->attributes, why, whylen);
+    if (rc) {
+        cm_recover_state_cleanup(&rs);
+        return rc;
+    }
+    a->agent_id = cm_xstrdup(rs.agent_id);
+    CM_INFO(MOD, "Recovering agent '%s' from %s/meta", a->agent_id, fl->work_dir);
+
+    size_t cap = 1, nadopt = 0;
+    for (size_t i = 0; i < rs.nframeworks; i++)
+        cap += rs.frameworks[i].nexecutors;
+    const char **ids = cm_xcalloc(cap, sizeof *ids);
+    pid_t *pids = cm_xcalloc(cap, sizeof *pids);
+    struct agent_executor **adopted = cm_xcalloc(cap, sizeof *adopted);
+    struct agent_executor **gone = cm_xcalloc(cap, sizeof *gone);
+    size_t ngone = 0;
+    for (size_t i = 0; i < rs.nframeworks; i++) {
+        struct cm_rec_framework *rf = &rs.frameworks[i];
+        struct agent_framework *f = framework_new(a, rf->id, rf->info);
+        for (size_t j = 0; j < rf->nexecutors; j++) {
+            struct cm_rec_executor *re = &rf->executors[j];
+            if (!re->container_id || cm_strmap_get(&f->executors, re->id))
+                continue;
+            struct agent_executor *e = cm_xcalloc(1, sizeof *e);
+            e->agent = a;
+            e->framework = f;
+            e->id = cm_xstrdup(re->id);
+            e->info = re->info;
+            re->info = NULL;
+            snprintf(e->container_id, sizeof e->container_id, "%s", re->container_id);
+            e->recovered = true;
+            e->state = EXECUTOR_REGISTERING;
+            e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED;
+            e->shutdown_grace = fl->executor_shutdown_grace_period;
+            cm_strmap_init(&e->tasks);
+            cm_ring_init(&e->completed_tasks, CM_AGENT_MAX_COMPLETED_TASKS, task_free);
+            cm_resources_init(&e->resources);
+            cm_resources_from_proto(&e->resources, e->info->resources, e->info->n_resources, NULL,
+                                    0);
+            e->directory = cm_paths_sandbox_dir(fl->work_dir, a->agent_id, f->id, e->id,
+                                                e->container_id, NULL);
+            cm_strmap_put(&f->executors, e->id, e);
+            sandbox_attach(a, e);
+            e->pid = re->pid;
+            if (watch_recovered(a, e, re->start_time)) {
+                ids[nadopt] = e->container_id;
+                pids[nadopt] = e->pid;
+                adopted[nadopt++] = e;
+            } else {
+                if (re->pid > 0)
+                    CM_WARN(MOD, "Executor '%s' of framework '%s' (pid %d) is gone", e->id, f->id,
+                            (int)re->pid);
+                e->pid = 0;
+                gone[ngone++] = e;
+            }
+            for (size_t k = 0; k < re->ntasks; k++)
+                recover_task(a, e, &re->tasks[k]);
+        }
+    }
+    cm_containerizer_recover(a->containerizer, ids, pids, nadopt);
+    for (size_t i = 0; i < nadopt; i++)
+        cm_containerizer_update(a->containerizer, adopted[i]->container_id, &adopted[i]->resources);
+    /* Executors that died while the agent was down: their live tasks fail now. */
+    for (size_t i = 0; i < ngone; i++) {
+        struct agent_executor *e = gone[i];
+        free(e->failure_message);
+        e->failure_message = cm_xstrdup("Executor terminated while the agent was down");
+        e->state = EXECUTOR_TERMINATING;
+        executor_exited(a, e, -1);
+    }
+    /* Frameworks left with nothing (all tasks complete) are done. */
+    struct cm_strmap_iter fit;
+    struct agent_framework *f;
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    while ((f = cm_strmap_iter_value(&fit, NULL)))
+        if (cm_strmap_count(&f->executors) == 0)
+            maybe_remove_framework(a, f);
+    CM_INFO(MOD, "Recovered %zu framework(s); %zu executor(s) to re-attach, %zu gone%s",
+            cm_strmap_count(&a->frameworks), nadopt, ngone,
+            rs.errors ? " (some checkpoints were skipped because of errors)" : "");
+    a->awaiting_executors = nadopt;
+    if (nadopt > 0) {
+        a->recovering = true;
+        a->reregister_timer = evtimer_new(a->base, reregister_timeout_cb, a);
+        double t = fl->executor_reregistration_timeout;
+        struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+        evtimer_add(a->reregister_timer, &tv);
+    }
+    free(ids);
+    free(pids);
+    free(adopted);
+    free(gone);
+    cm_recover_state_cleanup(&rs);
+    return 0;
 }
 
 /* ---- construction ----------------------------------------------------------------------- */
@@ -1877,6 +2350,7 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
             .cgroups_limit_swap = flags->cgroups_limit_swap,
             .cgroups_max_pids = flags->cgroups_max_pids > 0 ? (uint64_t)flags->cgroups_max_pids : 0,
             .runtime_dir = runtime,
+            .defer_orphan_cleanup = true, /* recover_state re-attaches survivors first */
         };
         rc = cm_containerizer_new(&co, &a->containerizer, why, whylen);
         free(runtime);
@@ -1940,6 +2414,8 @@ int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
     CM_INFO(MOD, "Agent %s (%s) started with resources %s; launcher_dir %s", a->pid, a->hostname,
             res_text, a->launcher_dir);
     free(res_text);
+    if ((rc = recover_state(a, why, whylen)) != 0)
+        goto fail;
     schedule_register(a, 0);
     *out = a;
     return 0;
@@ -1957,7 +2433,9 @@ void cm_agent_free(struct cm_agent *a)
     cm_strmap_iter_init(&it, &a->executors_by_pid);
     struct agent_executor *e;
     while ((e = cm_strmap_iter_value(&it, NULL))) {
-        if (e->pid > 0) {
+        /* Executors of checkpointing frameworks outlive the agent (Mesos does the same on
+         * SIGTERM): the next agent run re-attaches to them. */
+        if (e->pid > 0 && !fw_checkpoints(e->framework)) {
             CM_INFO(MOD, "Killing executor '%s' (pid %d) on shutdown", e->id, (int)e->pid);
             cm_containerizer_kill(a->containerizer, e->container_id, SIGKILL);
             waitpid(e->pid, NULL, 0);
@@ -1988,6 +2466,8 @@ void cm_agent_free(struct cm_agent *a)
         event_free(a->register_timer);
     if (a->tick_timer)
         event_free(a->tick_timer);
+    if (a->reregister_timer)
+        event_free(a->reregister_timer);
     if (a->sigchld_event)
         event_free(a->sigchld_event);
     cm_sum_free(a->sum);

@@ -11,8 +11,9 @@
  * State: frameworks -> executors -> tasks, each level a hash table by id; completed
  * frameworks/executors/tasks are kept in bounded FIFO lists (50 / 150 / 200 as Mesos).
  * Everything runs on one libevent loop; children are reaped on it (SIGCHLD via evsignal).
- * Time is read from the injectable clock. On cm_agent_free running executors' process groups
- * are killed (this issue does not checkpoint, so tasks could not be recovered anyway).
+ * Time is read from the injectable clock. On cm_agent_free executors of non-checkpointing
+ * frameworks are killed; those of checkpointing frameworks (checkpoint: true) are checkpointed
+ * under <work_dir>/meta (paths.h, checkpoint.h) and re-attached by the next run (recover.h).
  */
 #ifndef CM_AGENT_AGENT_H
 #define CM_AGENT_AGENT_H

@@ -77,6 +77,11 @@ struct agent_executor {
     double shutdown_grace;
     struct cm_fetch *fetch; /* URIs being fetched before the launch, or NULL */
     struct cm_agent *agent;
+    /* Recovered after an agent restart: the leader is not our child, so its exit is seen
+     * through a pidfd instead of SIGCHLD. */
+    bool recovered;
+    int pidfd; /* valid while pidfd_event is set */
+    struct event *pidfd_event;
 };
 
 struct agent_framework {
@@ -141,6 +146,11 @@ struct cm_agent {
 
     struct event *sigchld_event;
     struct event *tick_timer;
+    /* Recovery: registration waits until the recovered executors re-subscribed or
+     * --executor_reregistration_timeout passed. */
+    bool recovering;
+    size_t awaiting_executors;
+    struct event *reregister_timer;
     struct cm_agent_metrics metrics;
 };
 

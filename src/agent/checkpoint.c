@@ -230,8 +230,7 @@ static int one_cb(void *arg, const uint8_t *payload, size_t len)
 }
 
 /* Reads the single record of path into a malloc'd copy of its payload. */
-static int read_single(const char *path, uint8_t **payload, size_t *plen, char *why,
-                       size_t whylen)
+static int read_single(const char *path, uint8_t **payload, size_t *plen, char *why, size_t whylen)
 {
     uint8_t *data;
     size_t len;

@@ -1,9 +1,9 @@
 /*
  * main.c: mesos-agent — flags, logging, the event loop, clean shutdown on SIGINT/SIGTERM.
  *
- * On SIGINT/SIGTERM the agent kills its executors' process groups before exiting: this issue
- * has no checkpointing, so a restarted agent could not reconnect to them and their tasks
- * would be orphaned.
+ * On SIGINT/SIGTERM the agent kills the executors of non-checkpointing frameworks before
+ * exiting; executors of checkpointing frameworks keep running and the next agent run
+ * re-attaches to them (recover.h, --recover=reconnect).
  */
 #include <event2/event.h>
 #include <signal.h>

@@ -121,8 +121,10 @@ static int read_tasks(struct cm_rec_state *s, bool strict, const char *run_dir,
         int r = cm_ckpt_read_message(info_path, &mesos__v1__task_info__descriptor, &m, w, sizeof w);
         free(info_path);
         if (r == -ENOENT) {
-            CM_WARN(MOD, "Task '%s' of executor '%s' has no task.info (crashed while launching); "
-                    "skipping it", ids[i], e->id);
+            CM_WARN(MOD,
+                    "Task '%s' of executor '%s' has no task.info (crashed while launching); "
+                    "skipping it",
+                    ids[i], e->id);
             continue;
         }
         Mesos__V1__TaskInfo *info = (Mesos__V1__TaskInfo *)m;
@@ -151,8 +153,10 @@ static int read_tasks(struct cm_rec_state *s, bool strict, const char *run_dir,
             continue;
         }
         if (t->stream.truncated) {
-            CM_WARN(MOD, "Status update stream '%s' ends with a partial record (torn write); "
-                    "truncating it to its %zu complete bytes", t->updates_path, t->stream.valid_len);
+            CM_WARN(MOD,
+                    "Status update stream '%s' ends with a partial record (torn write); "
+                    "truncating it to its %zu complete bytes",
+                    t->updates_path, t->stream.valid_len);
             if (truncate(t->updates_path, (off_t)t->stream.valid_len) != 0)
                 CM_WARN(MOD, "Failed to truncate '%s': %s", t->updates_path, strerror(errno));
         }
@@ -165,8 +169,8 @@ static int read_tasks(struct cm_rec_state *s, bool strict, const char *run_dir,
     return rc;
 }
 
-static int read_executor(struct cm_rec_state *s, bool strict, const char *exec_dir,
-                         const char *eid, struct cm_rec_framework *f, char *why, size_t whylen)
+static int read_executor(struct cm_rec_state *s, bool strict, const char *exec_dir, const char *eid,
+                         struct cm_rec_framework *f, char *why, size_t whylen)
 {
     char w[768] = "";
     char *info_path = cm_xasprintf("%s/" CM_PATHS_EXECUTOR_INFO, exec_dir);
@@ -196,8 +200,8 @@ static int read_executor(struct cm_rec_state *s, bool strict, const char *exec_d
     /* One run per executor id in this agent (a new run only after the old one completed and
      * its checkpoints were removed); a leftover extra run is ignored with a warning. */
     if (n > 1)
-        CM_WARN(MOD, "Executor '%s' of framework '%s' has %zu runs; recovering '%s'", eid, f->id,
-                n, runs[0]);
+        CM_WARN(MOD, "Executor '%s' of framework '%s' has %zu runs; recovering '%s'", eid, f->id, n,
+                runs[0]);
     if (n >= 1) {
         e->container_id = cm_xstrdup(runs[0]);
         char *run_dir = cm_xasprintf("%s/%s", runs_dir, runs[0]);
@@ -224,8 +228,8 @@ static int read_executor(struct cm_rec_state *s, bool strict, const char *exec_d
     return rc;
 }
 
-static int read_framework(struct cm_rec_state *s, bool strict, const char *fw_dir,
-                          const char *fid, char *why, size_t whylen)
+static int read_framework(struct cm_rec_state *s, bool strict, const char *fw_dir, const char *fid,
+                          char *why, size_t whylen)
 {
     char w[768] = "";
     char *info_path = cm_xasprintf("%s/" CM_PATHS_FRAMEWORK_INFO, fw_dir);
@@ -295,8 +299,7 @@ int cm_recover_read(const char *work_dir, bool strict, struct cm_rec_state *out,
     if (rc) {
         cm_recover_state_cleanup(out);
         return cm_fail(rc == -ENOENT ? CM_EPARSE : rc, why, whylen,
-                       "%s; remove '%s/meta/slaves/latest' to start as a new agent", buf,
-                       work_dir);
+                       "%s; remove '%s/meta/slaves/latest' to start as a new agent", buf, work_dir);
     }
     out->agent_info = (Mesos__V1__AgentInfo *)m;
 
@@ -350,8 +353,8 @@ int cm_recover_check_agent_info(const Mesos__V1__AgentInfo *old, const struct cm
         free(a);
         free(b);
     } else if (rc != 0) {
-        rc = cm_fail(CM_EINVAL, why, whylen, "Checkpointed agent info has invalid resources: %s",
-                     w);
+        rc =
+            cm_fail(CM_EINVAL, why, whylen, "Checkpointed agent info has invalid resources: %s", w);
     }
     cm_resources_cleanup(&prev);
     if (rc)

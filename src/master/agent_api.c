@@ -245,7 +245,8 @@ struct reg_ctx {
     struct cm_sink sink;
     char stream_id[37];
     char id[256];
-    bool done, detached, was_unreachable;
+    bool done, detached, was_unreachable, stream_closed;
+    struct reg_ctx *next, *prev; /* m->pending_registrations while detached */
     int code;
     struct cm_agent *agent;
     char why[256];
@@ -344,6 +345,30 @@ static void reg_ctx_free(struct reg_ctx *ctx)
     free(ctx);
 }
 
+static void pending_unlink(struct cm_master *m, struct reg_ctx *ctx)
+{
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else if (m->pending_registrations == ctx)
+        m->pending_registrations = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    ctx->next = ctx->prev = NULL;
+}
+
+void cm_master_agent_register_stream_closed(struct cm_master *m, void *ref)
+{
+    for (struct reg_ctx *ctx = m->pending_registrations; ctx; ctx = ctx->next) {
+        if (ctx->sink.ref == ref) {
+            /* The HTTP layer frees ref and the stream itself; only forget them here. */
+            ctx->sink.ref = NULL;
+            ctx->sink.stream = NULL;
+            ctx->stream_closed = true;
+            return;
+        }
+    }
+}
+
 static void register_admitted(void *arg, int err)
 {
     struct reg_ctx *ctx = arg;
@@ -355,10 +380,18 @@ static void register_admitted(void *arg, int err)
         cm_sink_end(&ctx->sink);
     } else {
         finish_register(ctx);
+        if (ctx->detached && ctx->agent) {
+            if (ctx->stream_closed)
+                cm_master_agent_disconnected(ctx->m, ctx->agent);
+            else if (ctx->sink.ref)
+                cm_master_stream_ref_attach(ctx->sink.ref, ctx->agent);
+        }
     }
     ctx->done = true;
-    if (ctx->detached)
+    if (ctx->detached) {
+        pending_unlink(ctx->m, ctx);
         reg_ctx_free(ctx);
+    }
 }
 
 static int do_register(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
@@ -401,6 +434,10 @@ static int do_register(struct cm_master *m, const AgentCall *call, const struct 
     if (!ctx->done) {
         /* A storage that answers later: the stream stays open and REGISTERED follows. */
         ctx->detached = true;
+        ctx->next = m->pending_registrations;
+        if (ctx->next)
+            ctx->next->prev = ctx;
+        m->pending_registrations = ctx;
         return 200;
     }
     int code = ctx->code;

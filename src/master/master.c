@@ -1441,8 +1441,8 @@ static int recover_registry(struct cm_master *m)
     char why[512];
     struct cm_registry_storage *storage = NULL;
     int rc = strcmp(name, "zk") == 0
-                 ? cm_registry_storage_zk_new(m->base, &f->zk_url, f->zk_session_timeout,
-                                              &storage, why, sizeof why)
+                 ? cm_registry_storage_zk_new(m->base, &f->zk_url, f->zk_session_timeout, &storage,
+                                              why, sizeof why)
                  : cm_registry_storage_new(name, f->work_dir, &storage, why, sizeof why);
     if (rc != 0) {
         CM_ERROR(MOD, "%s", why);
@@ -1565,6 +1565,13 @@ void cm_master_free(struct cm_master *m)
     if (!m)
         return;
     m->shutting_down = true;
+    /* Registrations still waiting for a (ZooKeeper) registry write end now, while their
+     * streams exist; registrar_failed is set first only to keep that quiet (main has already
+     * taken the exit status). */
+    if (m->registrar && cm_registrar_queued(m->registrar) > 0) {
+        m->registrar_failed = true;
+        cm_registrar_abort(m->registrar, CM_ECLOSED);
+    }
     cm_cron_free(m->cron);
     /* Streams end first (their close callbacks only detach while shutting down). */
     struct cm_strmap_iter it;

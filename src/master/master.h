@@ -184,8 +184,13 @@ struct cm_pending_recover {
     struct cm_resources res;
 };
 
+struct reg_ctx;
+
 struct cm_master {
     struct event_base *base;
+    /* Agent registrations waiting for the registry to record them (agent_api.c): a list, so that
+     * an agent stream closing meanwhile can be detached from its registration. */
+    struct reg_ctx *pending_registrations;
     const struct cm_master_flags *flags;
     const struct cm_clock *clock;
     struct cm_allocator *allocator;
@@ -308,6 +313,12 @@ int cm_master_agent_call(struct cm_master *m, const Cmesos__Internal__AgentCall 
                          const struct cm_sink *sink, const char *stream_id,
                          struct cm_agent **agent_out, char *why, size_t whylen);
 void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent);
+/* The HTTP stream whose close-callback closure is ref went away before its REGISTER was
+ * admitted: the pending registration forgets it (the agent is then admitted disconnected). */
+void cm_master_agent_register_stream_closed(struct cm_master *m, void *ref);
+/* Defined by the HTTP layer (sched_http.c): binds a registration stream's closure to the agent
+ * once a registration that waited for the registry completes. */
+void cm_master_stream_ref_attach(void *ref, struct cm_agent *agent);
 /* Frees an agent's memory (it must be unlinked from every index first). */
 void cm_agent_free(struct cm_agent *a);
 

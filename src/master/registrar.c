@@ -251,13 +251,13 @@ enum zk_pending { ZP_NONE, ZP_FETCH, ZP_STORE };
 struct cm_registry_zk {
     struct cm_registry_storage *s;
     struct cm_zk *zk;
-    char *parent;           /* the group's path */
-    int version;            /* of the node as we last read or wrote it */
+    char *parent; /* the group's path */
+    int version;  /* of the node as we last read or wrote it */
     enum zk_pending pending;
-    uint8_t *data;          /* store: the bytes being written; fetch: the bytes read */
+    uint8_t *data; /* store: the bytes being written; fetch: the bytes read */
     size_t len;
-    bool uncertain;         /* a write's outcome is unknown: read back before anything else */
-    bool inflight;          /* a request of the pending operation awaits its callback */
+    bool uncertain; /* a write's outcome is unknown: read back before anything else */
+    bool inflight;  /* a request of the pending operation awaits its callback */
     cm_registry_fetch_cb fetch_cb;
     cm_registrar_done_cb store_cb;
     void *arg;
@@ -512,8 +512,8 @@ static const struct cm_registry_storage_ops zk_ops = {
     .name = "zk", .fetch = zk_fetch, .store = zk_store, .destroy = zk_destroy};
 
 int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *url,
-                               double session_timeout, struct cm_registry_storage **out,
-                               char *why, size_t whylen)
+                               double session_timeout, struct cm_registry_storage **out, char *why,
+                               size_t whylen)
 {
     *out = NULL;
     struct cm_registry_storage *s = cm_xcalloc(1, sizeof *s);
@@ -530,8 +530,7 @@ int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *
     if (!z->zk) {
         zk_destroy(s);
         return cm_fail(CM_EINVAL, why, whylen,
-                       "Failed to create a ZooKeeper client for the registry at %s",
-                       url->servers);
+                       "Failed to create a ZooKeeper client for the registry at %s", url->servers);
     }
     *out = s;
     return 0;
@@ -617,7 +616,8 @@ struct cm_registrar {
     struct cm_strmap gone; /* id -> double* */
     uint64_t version;
     bool recovered, failed, busy, draining;
-    size_t batch; /* operations covered by the store in flight (the first ones queued) */
+    size_t batch;     /* operations covered by the store in flight (the first ones queued) */
+    void *recovering; /* the recover context while a fetch is in flight (async storages) */
     int fail_err;
     struct op *qhead, *qtail;
     size_t queued;
@@ -715,6 +715,7 @@ void cm_registrar_free(struct cm_registrar *r)
         r->qhead = o->next;
         op_free(o);
     }
+    free(r->recovering);
     clear_registry(r);
     cm_registry_storage_free(r->storage);
     free(r);
@@ -871,6 +872,7 @@ static void fetched(void *arg, int err, const uint8_t *data, size_t len, const c
                 (unsigned long long)r->version, cm_strmap_count(&r->admitted),
                 cm_strmap_count(&r->unreachable));
     }
+    r->recovering = NULL;
     ctx->cb(ctx->arg, err, err ? why : NULL);
     free(ctx);
     drain(r);
@@ -885,6 +887,7 @@ void cm_registrar_recover(struct cm_registrar *r, void (*cb)(void *arg, int err,
     ctx->arg = arg;
     ctx->started = cm_monotonic_secs();
     r->stats.store_ms = 0;
+    r->recovering = ctx;
     r->storage->ops->fetch(r->storage, fetched, ctx);
 }
 
@@ -1060,6 +1063,17 @@ void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t 
     if (pruned)
         *pruned = 0;
     enqueue(r, o);
+}
+
+void cm_registrar_abort(struct cm_registrar *r, int err)
+{
+    if (!r)
+        return;
+    r->failed = true;
+    r->fail_err = err;
+    r->batch = 0;
+    r->busy = false; /* a store in flight never completes once the storage is freed */
+    drain(r);
 }
 
 bool cm_registrar_recovered(const struct cm_registrar *r)

@@ -81,8 +81,8 @@ void cm_registry_storage_free(struct cm_registry_storage *s);
  * 3,000 agents at ~300 bytes each); raise it on servers and clients for larger clusters. Its
  * own ZooKeeper session (base's loop) is separate from the leader election's. */
 int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *url,
-                               double session_timeout, struct cm_registry_storage **out,
-                               char *why, size_t whylen);
+                               double session_timeout, struct cm_registry_storage **out, char *why,
+                               size_t whylen);
 
 /* Writes/reads the framed file format directly (exported for tests and tools). */
 int cm_registry_file_write(const char *path, const uint8_t *data, size_t len, char *why,
@@ -127,6 +127,11 @@ void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_regist
  * the number dropped when cb runs. */
 void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t max_count,
                      size_t *pruned, cm_registrar_done_cb cb, void *arg);
+
+/* Shutdown with operations still waiting for an asynchronous storage: completes every queued
+ * operation with err (their callbacks run now, while their streams still exist) and fails the
+ * registrar. The pending store's callback must not come afterwards (free the registrar next). */
+void cm_registrar_abort(struct cm_registrar *r, int err);
 
 /* Queries (the registry as of the operations applied so far). */
 bool cm_registrar_recovered(const struct cm_registrar *r);

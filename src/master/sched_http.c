@@ -30,8 +30,15 @@ static void on_stream_close(struct cm_http_stream *stream, void *arg)
             cm_master_framework_disconnected(ref->m, ref->obj);
         else
             cm_master_agent_disconnected(ref->m, ref->obj);
+    } else if (ref->kind == REF_AGENT) {
+        cm_master_agent_register_stream_closed(ref->m, ref);
     }
     free(ref);
+}
+
+void cm_master_stream_ref_attach(void *ref, struct cm_agent *agent)
+{
+    ((struct stream_ref *)ref)->obj = agent;
 }
 
 static void respond_error(struct cm_http_request *req, int code, const char *text)

@@ -53,9 +53,9 @@ struct cm_scheduler {
     struct cm_http_client *http;
 
     /* Configuration (read-only after new, except master_url with a ZooKeeper detector). */
-    char master_url[CM_SCHED_URL_MAX]; /* empty while a detector knows no leader */
+    char master_url[CM_SCHED_URL_MAX];   /* empty while a detector knows no leader */
     struct cm_leader_detector *detector; /* zk:// or file:// masters */
-    Mesos__V1__FrameworkInfo *fwinfo; /* deep copy */
+    Mesos__V1__FrameworkInfo *fwinfo;    /* deep copy */
     enum cm_scheduler_content_type ct;
     struct cm_scheduler_callbacks cb;
     void *cb_arg;
@@ -627,8 +627,8 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader)
     if (strcmp(url, s->master_url) == 0)
         return;
     snprintf(s->master_url, sizeof s->master_url, "%s", url);
-    slog(s, CM_SCHEDULER_LOG_INFO, "%s%s", url[0] ? "Leading master detected at " : "No leading master",
-         url);
+    slog(s, CM_SCHEDULER_LOG_INFO, "%s%s",
+         url[0] ? "Leading master detected at " : "No leading master", url);
     if (!s->started || s->stopping || !url[0])
         return;
     if (s->sub && strcmp(s->url, url) != 0) {

@@ -1519,6 +1519,8 @@ static void *encode_subscribe(enum itest_enc enc, const struct itest_fw_opts *o,
         json_t *fi = json_pack("{s:s, s:s}", "user", current_user(), "name", name);
         if (o->failover_timeout > 0)
             json_object_set_new(fi, "failover_timeout", json_real(o->failover_timeout));
+        if (o->checkpoint)
+            json_object_set_new(fi, "checkpoint", json_true());
         if (o->partition_aware)
             json_object_set_new(fi, "capabilities",
                                 json_pack("[{s:s}]", "type", "PARTITION_AWARE"));
@@ -1544,6 +1546,10 @@ static void *encode_subscribe(enum itest_enc enc, const struct itest_fw_opts *o,
     if (o->failover_timeout > 0) {
         fi.has_failover_timeout = 1;
         fi.failover_timeout = o->failover_timeout;
+    }
+    if (o->checkpoint) {
+        fi.has_checkpoint = 1;
+        fi.checkpoint = 1;
     }
     if (o->partition_aware) {
         cap.has_type = 1;

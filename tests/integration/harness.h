@@ -254,6 +254,7 @@ struct itest_fw_opts {
     int partition_aware;
     const char *framework_id; /* re-subscribe with this id */
     const char *accept;       /* override the Accept header */
+    int checkpoint;           /* FrameworkInfo.checkpoint = true */
 };
 
 struct itest_fw {
