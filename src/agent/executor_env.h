@@ -21,11 +21,11 @@ struct cm_executor_env_params {
     const char *directory; /* sandbox on the host */
     const char *sandbox;   /* sandbox as the executor sees it (NULL = directory) */
     bool checkpoint;
-    double shutdown_grace_period; /* seconds */
+    double shutdown_grace_period;    /* seconds */
     double recovery_timeout;         /* --recovery_timeout; 0 = 15mins */
     double subscription_backoff_max; /* --executor_reregistration_timeout; 0 = 2secs */
-    const json_t *env_flag;       /* --executor_environment_variables object, or NULL */
-    char *const *inherited;       /* the agent's environ */
+    const json_t *env_flag;          /* --executor_environment_variables object, or NULL */
+    char *const *inherited;          /* the agent's environ */
 };
 
 /* Returns a NULL-terminated "NAME=value" array (malloc'd strings); free with

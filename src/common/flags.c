@@ -254,7 +254,9 @@ int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const
 void cm_flags_usage(const struct cm_flag *flags, size_t n, const char *prog, const char *summary,
                     FILE *f)
 {
-    fprintf(f, "Usage: %s [options]\n\n", prog ? prog : "program");
+    /* A summary that carries its own usage line replaces the generic one. */
+    if (!summary || strncmp(summary, "Usage:", 6) != 0)
+        fprintf(f, "Usage: %s [options]\n\n", prog ? prog : "program");
     if (summary && *summary)
         fprintf(f, "%s\n\n", summary);
     for (size_t i = 0; i < n; i++) {

@@ -370,8 +370,8 @@ static void clean_orphans(struct cm_containerizer *c)
     closedir(d);
 }
 
-void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids,
-                              const pid_t *pids, size_t n)
+void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids, const pid_t *pids,
+                              size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (cm_strmap_get(&c->containers, ids[i]) || pids[i] <= 0)

@@ -107,8 +107,8 @@ void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_i
  * reaped like launched ones; the agent watches the leader with a pidfd since it is no longer
  * its child), then cleans every other recorded container as an orphan (kills it and removes
  * its cgroups). Call once, after cm_containerizer_new with defer_orphan_cleanup. */
-void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids,
-                              const pid_t *pids, size_t n);
+void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids, const pid_t *pids,
+                              size_t n);
 /* Number of live containers. */
 size_t cm_containerizer_count(const struct cm_containerizer *c);
 
