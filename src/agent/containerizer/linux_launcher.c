@@ -127,6 +127,26 @@ static void close_all_but(int keep1, int keep2)
     syscall(SYS_close_range, (unsigned)hi + 1, ~0U, 0U);
 }
 
+/* Stops the container's mounts from propagating to the host. Normally "/" is made private
+ * recursively; where "/" is not a mount point (an agent running inside a chroot) mount(2)
+ * answers EINVAL, and then /proc, the only place the launcher mounts on, is made private
+ * instead. Returns 0 or an errno value. Async-signal-safe: runs in a freshly cloned child. */
+static int make_mounts_private(void)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return errno;
+    if (mount(NULL, "/proc", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+        return 0;
+    return errno;
+}
+
+static int mount_fresh_proc(void)
+{
+    return mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
 /* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
 static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                                  int status, int out, int err)
@@ -140,10 +160,10 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
             child_fail(status, STAGE_CGROUPS, rc < 0 ? -rc : rc);
     }
     unsigned long flags = ctx->clone_flags;
-    if ((flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        child_fail(status, STAGE_MOUNT_PRIVATE, errno);
-    if ((flags & CLONE_NEWPID) &&
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+    int rc = (flags & CLONE_NEWNS) ? make_mounts_private() : 0;
+    if (rc)
+        child_fail(status, STAGE_MOUNT_PRIVATE, rc);
+    if ((flags & CLONE_NEWPID) && mount_fresh_proc() != 0)
         child_fail(status, STAGE_MOUNT_PROC, errno);
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
         child_fail(status, STAGE_STDIO, errno);
@@ -262,12 +282,15 @@ bool cm_launcher_linux_usable(void)
         return false;
     long child = syscall(SYS_clone, (unsigned long)SIGCHLD | CLONE_NEWPID | CLONE_NEWNS, NULL, NULL,
                          NULL, NULL);
+    /* The probe does what a launch does (private mounts, a fresh /proc), so that a machine where
+     * that fails (e.g. a chroot without /proc mounted) falls back to the posix launcher at start
+     * instead of failing every task. */
     if (child == 0)
-        _exit(0);
+        _exit(make_mounts_private() == 0 && mount_fresh_proc() == 0 ? 0 : 1);
     if (child < 0)
         return false;
     int st;
     while (waitpid((pid_t)child, &st, 0) < 0 && errno == EINTR)
         ;
-    return true;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
