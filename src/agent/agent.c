@@ -182,42 +182,6 @@ static void ckpt_remove(char *path)
 
 static void recovery_done(struct cm_agent *a);
 
-/* ---- bounded FIFO ----------------------------------------------------------------------- */
-
-void cm_ring_init(struct cm_ring *r, size_t cap, void (*free_fn)(void *))
-{
-    r->v = cm_xcalloc(cap, sizeof *r->v);
-    r->cap = cap;
-    r->n = 0;
-    r->start = 0;
-    r->free_fn = free_fn;
-}
-
-void cm_ring_push(struct cm_ring *r, void *item)
-{
-    if (r->n == r->cap) {
-        r->free_fn(r->v[r->start]);
-        r->v[r->start] = item;
-        r->start = (r->start + 1) % r->cap;
-        return;
-    }
-    r->v[(r->start + r->n) % r->cap] = item;
-    r->n++;
-}
-
-void *cm_ring_at(const struct cm_ring *r, size_t i)
-{
-    return r->v[(r->start + i) % r->cap];
-}
-
-void cm_ring_cleanup(struct cm_ring *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        r->free_fn(cm_ring_at(r, i));
-    free(r->v);
-    memset(r, 0, sizeof *r);
-}
-
 /* ---- state records ---------------------------------------------------------------------- */
 
 static void task_free(void *p)
@@ -230,6 +194,21 @@ static void task_free(void *p)
         pb_free(t->statuses[i]);
     free(t->statuses);
     free(t);
+}
+
+/* Appends a copy of st to the task's history, bounded by MAX_STATUSES_PER_TASK: the first
+ * (STARTING) and the newest ones are kept. */
+static void task_add_status(struct agent_task *t, const Mesos__V1__TaskStatus *st)
+{
+    if (t->nstatuses == MAX_STATUSES_PER_TASK) {
+        pb_free(t->statuses[1]);
+        memmove(&t->statuses[1], &t->statuses[2], (t->nstatuses - 2) * sizeof *t->statuses);
+        t->nstatuses--;
+    }
+    t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
+    if (!t->statuses)
+        abort();
+    t->statuses[t->nstatuses++] = cm_pb_dup(&st->base);
 }
 
 /* ---- sandboxes: /files attachments and GC ----------------------------------------------- */
@@ -306,12 +285,7 @@ static void executor_free(void *p)
     }
     cm_fetch_cancel(e->fetch);
     sandbox_detach(e->agent, e);
-    struct cm_strmap_iter it;
-    cm_strmap_iter_init(&it, &e->tasks);
-    struct agent_task *t;
-    while ((t = cm_strmap_iter_value(&it, NULL)))
-        task_free(t);
-    cm_strmap_cleanup(&e->tasks);
+    cm_strmap_cleanup_values(&e->tasks, task_free);
     cm_ring_cleanup(&e->completed_tasks);
     cm_resources_cleanup(&e->resources);
     pb_free(e->info);
@@ -326,12 +300,7 @@ static void framework_free(void *p)
     struct agent_framework *f = p;
     if (!f)
         return;
-    struct cm_strmap_iter it;
-    cm_strmap_iter_init(&it, &f->executors);
-    struct agent_executor *e;
-    while ((e = cm_strmap_iter_value(&it, NULL)))
-        executor_free(e);
-    cm_strmap_cleanup(&f->executors);
+    cm_strmap_cleanup_values(&f->executors, executor_free);
     cm_strmap_cleanup(&f->task_index);
     cm_ring_cleanup(&f->completed_executors);
     pb_free(f->info);
@@ -554,16 +523,7 @@ static int handle_update(struct cm_agent *a, const char *framework_id, struct ag
             t->state = status->state;
             if (!was_terminal && cm_task_state_terminal(t->state))
                 count_terminal(a, t->state);
-            if (t->nstatuses == MAX_STATUSES_PER_TASK) {
-                /* Keep the first (STARTING) and the newest ones. */
-                pb_free(t->statuses[1]);
-                memmove(&t->statuses[1], &t->statuses[2], (t->nstatuses - 2) * sizeof *t->statuses);
-                t->nstatuses--;
-            }
-            t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
-            if (!t->statuses)
-                abort();
-            t->statuses[t->nstatuses++] = cm_pb_dup(&status->base);
+            task_add_status(t, status);
         } else if (cm_task_state_terminal(status->state)) {
             count_terminal(a, status->state);
         }
@@ -2005,17 +1965,8 @@ static void recover_task(struct cm_agent *a, struct agent_executor *e, struct cm
         const Mesos__V1__TaskStatus *st = s->updates[i];
         t->state = st->state;
         cm_sum_update(a->sum, f->id, e->id, st);
-        if (t->nstatuses < MAX_STATUSES_PER_TASK || i + MAX_STATUSES_PER_TASK >= s->n) {
-            if (t->nstatuses == MAX_STATUSES_PER_TASK) {
-                pb_free(t->statuses[1]);
-                memmove(&t->statuses[1], &t->statuses[2], (t->nstatuses - 2) * sizeof *t->statuses);
-                t->nstatuses--;
-            }
-            t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
-            if (!t->statuses)
-                abort();
-            t->statuses[t->nstatuses++] = cm_pb_dup(&st->base);
-        }
+        if (t->nstatuses < MAX_STATUSES_PER_TASK || i + MAX_STATUSES_PER_TASK >= s->n)
+            task_add_status(t, st);
     }
     for (size_t i = 0; i < s->acked; i++)
         cm_sum_acknowledge(a->sum, f->id, rt->id, s->updates[i]->uuid.data, 16, NULL, NULL);
@@ -2445,11 +2396,7 @@ void cm_agent_free(struct cm_agent *a)
     }
     cm_strmap_cleanup(&a->executors_by_pid);
     /* Streams first (their close callbacks point into executors), then the state. */
-    cm_strmap_iter_init(&it, &a->frameworks);
-    struct agent_framework *f;
-    while ((f = cm_strmap_iter_value(&it, NULL)))
-        framework_free(f);
-    cm_strmap_cleanup(&a->frameworks);
+    cm_strmap_cleanup_values(&a->frameworks, framework_free);
     cm_ring_cleanup(&a->completed_frameworks);
     /* After the executors (they cancel their fetches and detach their paths), before the
      * HTTP client the fetcher downloads with. */

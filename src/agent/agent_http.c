@@ -135,7 +135,7 @@ static json_t *executor_json(const struct cm_agent *a, const struct agent_framew
         else
             json_array_append_new(tasks, task_json(a, f, t));
     }
-    for (size_t i = 0; i < e->completed_tasks.n; i++)
+    for (size_t i = 0; i < cm_ring_count(&e->completed_tasks); i++)
         json_array_append_new(completed, task_json(a, f, cm_ring_at(&e->completed_tasks, i)));
     json_object_set_new(o, "tasks", tasks);
     json_object_set_new(o, "queued_tasks", queued);
@@ -170,7 +170,7 @@ static json_t *framework_json(const struct cm_agent *a, const struct agent_frame
     const struct agent_executor *e;
     while ((e = cm_strmap_iter_value(&it, NULL)))
         json_array_append_new(ex, executor_json(a, f, e));
-    for (size_t i = 0; i < f->completed_executors.n; i++)
+    for (size_t i = 0; i < cm_ring_count(&f->completed_executors); i++)
         json_array_append_new(cex, executor_json(a, f, cm_ring_at(&f->completed_executors, i)));
     json_object_set_new(o, "executors", ex);
     json_object_set_new(o, "completed_executors", cex);
@@ -269,7 +269,7 @@ static void state_handler(struct cm_http_request *req, void *arg)
     const struct agent_framework *f;
     while ((f = cm_strmap_iter_value(&it, NULL)))
         json_array_append_new(fws, framework_json(a, f));
-    for (size_t i = 0; i < a->completed_frameworks.n; i++)
+    for (size_t i = 0; i < cm_ring_count(&a->completed_frameworks); i++)
         json_array_append_new(cfws, framework_json(a, cm_ring_at(&a->completed_frameworks, i)));
     json_object_set_new(o, "frameworks", fws);
     json_object_set_new(o, "completed_frameworks", cfws);

@@ -23,19 +23,13 @@
 #include "mesos/v1/mesos.pb-c.h"
 #include "recordio.h"
 #include "resources.h"
+#include "ring.h"
 #include "status_update.h"
 #include "util.h"
 
 #define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
 #define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
-
-/* A bounded FIFO: pushing onto a full one frees the oldest element. */
-struct cm_ring {
-    void **v;
-    size_t cap, n, start;
-    void (*free_fn)(void *);
-};
 
 struct agent_framework;
 struct agent_executor;
@@ -153,11 +147,6 @@ struct cm_agent {
     struct event *reregister_timer;
     struct cm_agent_metrics metrics;
 };
-
-void cm_ring_init(struct cm_ring *r, size_t cap, void (*free_fn)(void *));
-void cm_ring_push(struct cm_ring *r, void *item);
-void *cm_ring_at(const struct cm_ring *r, size_t i);
-void cm_ring_cleanup(struct cm_ring *r);
 
 /* agent_http.c */
 void cm_agent_http_routes(struct cm_agent *agent);

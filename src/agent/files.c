@@ -53,12 +53,7 @@ void cm_files_free(struct cm_files *files)
 {
     if (!files)
         return;
-    struct cm_strmap_iter it;
-    cm_strmap_iter_init(&it, &files->map);
-    char *v;
-    while ((v = cm_strmap_iter_value(&it, NULL)))
-        free(v);
-    cm_strmap_cleanup(&files->map);
+    cm_strmap_cleanup_values(&files->map, free);
     free(files);
 }
 

@@ -3,6 +3,8 @@
  */
 #include "status_update.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,10 @@ struct stream {
      * update that was already acknowledged (e.g. after an agent restart) is a duplicate too. */
     uint8_t (*acked)[16];
     size_t nacked, acked_start;
+    size_t heap_idx; /* position in cm_sum.due, or NOT_DUE */
 };
+
+#define NOT_DUE SIZE_MAX
 
 #define CM_SUM_MAX_ACKED 256
 
@@ -39,7 +44,77 @@ struct cm_sum {
     void *arg;
     bool connected;
     struct cm_strmap streams; /* "<fid>\x01<tid>" -> struct stream */
+    /* Streams with a head, as a min-heap on due(): a tick touches only the streams whose
+     * retry time has come instead of walking every stream. */
+    struct stream **due;
+    size_t ndue, due_cap;
 };
+
+/* When the stream's head must (re)send: an unsent head at once, a sent one at next_try. */
+static double due(const struct stream *st)
+{
+    return st->sent ? st->next_try : -HUGE_VAL;
+}
+
+static void heap_set(struct cm_sum *sum, size_t i, struct stream *st)
+{
+    sum->due[i] = st;
+    st->heap_idx = i;
+}
+
+static void heap_fix(struct cm_sum *sum, size_t i)
+{
+    struct stream *st = sum->due[i];
+    while (i > 0 && due(sum->due[(i - 1) / 2]) > due(st)) {
+        heap_set(sum, i, sum->due[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= sum->ndue)
+            break;
+        if (c + 1 < sum->ndue && due(sum->due[c + 1]) < due(sum->due[c]))
+            c++;
+        if (due(sum->due[c]) >= due(st))
+            break;
+        heap_set(sum, i, sum->due[c]);
+        i = c;
+    }
+    heap_set(sum, i, st);
+}
+
+static void unschedule(struct cm_sum *sum, struct stream *st)
+{
+    size_t i = st->heap_idx;
+    if (i == NOT_DUE)
+        return;
+    st->heap_idx = NOT_DUE;
+    struct stream *last = sum->due[--sum->ndue];
+    if (last != st) {
+        heap_set(sum, i, last);
+        heap_fix(sum, i);
+    }
+}
+
+/* Puts the stream where its due time says (or out of the heap when it has no head); called
+ * after every change to head, sent or next_try. */
+static void schedule(struct cm_sum *sum, struct stream *st)
+{
+    if (!st->head) {
+        unschedule(sum, st);
+        return;
+    }
+    if (st->heap_idx == NOT_DUE) {
+        if (sum->ndue == sum->due_cap) {
+            sum->due_cap = sum->due_cap ? 2 * sum->due_cap : 16;
+            sum->due = realloc(sum->due, sum->due_cap * sizeof *sum->due);
+            if (!sum->due)
+                abort();
+        }
+        heap_set(sum, sum->ndue++, st);
+    }
+    heap_fix(sum, st->heap_idx);
+}
 
 static char *stream_key(const char *fid, const char *tid)
 {
@@ -85,8 +160,10 @@ struct cm_sum *cm_sum_new(const struct cm_clock *clock, cm_sum_send_cb send, voi
     return sum;
 }
 
-static void stream_free(struct stream *st)
+/* Takes void * so that it can free the values of the streams map. */
+static void stream_free(void *arg)
 {
+    struct stream *st = arg;
     struct pending *p = st->head;
     while (p) {
         struct pending *next = p->next;
@@ -105,12 +182,8 @@ void cm_sum_free(struct cm_sum *sum)
 {
     if (!sum)
         return;
-    struct cm_strmap_iter it;
-    cm_strmap_iter_init(&it, &sum->streams);
-    struct stream *st;
-    while ((st = cm_strmap_iter_value(&it, NULL)))
-        stream_free(st);
-    cm_strmap_cleanup(&sum->streams);
+    cm_strmap_cleanup_values(&sum->streams, stream_free);
+    free(sum->due);
     free(sum);
 }
 
@@ -126,6 +199,7 @@ static void send_head(struct cm_sum *sum, struct stream *st, bool first)
     }
     st->sent = true;
     st->next_try = now + st->interval;
+    schedule(sum, st);
     sum->send(sum->arg, st->framework_id, st->executor_id, st->head->status,
               st->tail->status->state);
 }
@@ -157,6 +231,7 @@ int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *exec
         st->framework_id = xstrdup(framework_id);
         st->executor_id = xstrdup(executor_id);
         st->task_id = xstrdup(status->task_id->value);
+        st->heap_idx = NOT_DUE;
         cm_strmap_put(&sum->streams, key, st);
     } else {
         for (size_t i = 0; i < st->nacked; i++) {
@@ -186,6 +261,8 @@ int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *exec
     st->count++;
     if (st->count == 1 && sum->connected)
         send_head(sum, st, true);
+    else
+        schedule(sum, st);
     return 0;
 }
 
@@ -220,12 +297,14 @@ int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char 
     protobuf_c_message_free_unpacked(&p->status->base, NULL);
     free(p);
     st->sent = false;
+    schedule(sum, st);
     if (stream_done)
         *stream_done = st->count == 0;
     /* The stream (and its acknowledged uuids) lives until its terminal update is acknowledged
      * or the task is removed. */
     if (st->count == 0 && terminal) {
         cm_strmap_remove(&sum->streams, key);
+        unschedule(sum, st);
         stream_free(st);
     } else if (st->count > 0 && sum->connected) {
         send_head(sum, st, true);
@@ -241,16 +320,10 @@ void cm_sum_tick(struct cm_sum *sum)
     if (!sum->connected)
         return;
     double now = cm_clock_now(sum->clock);
-    struct cm_strmap_iter it;
-    cm_strmap_iter_init(&it, &sum->streams);
-    struct stream *st;
-    while ((st = cm_strmap_iter_value(&it, NULL))) {
-        if (!st->head)
-            continue;
-        if (!st->sent)
-            send_head(sum, st, true);
-        else if (now >= st->next_try)
-            send_head(sum, st, false);
+    /* send_head moves the head's due time past now, so each due stream is sent once. */
+    while (sum->ndue > 0 && due(sum->due[0]) <= now) {
+        struct stream *st = sum->due[0];
+        send_head(sum, st, !st->sent);
     }
 }
 
@@ -283,8 +356,10 @@ void cm_sum_remove_task(struct cm_sum *sum, const char *framework_id, const char
     char *key = stream_key(framework_id, task_id);
     struct stream *st = cm_strmap_remove(&sum->streams, key);
     free(key);
-    if (st)
+    if (st) {
+        unschedule(sum, st);
         stream_free(st);
+    }
 }
 
 void cm_sum_drop_framework(struct cm_sum *sum, const char *framework_id)
@@ -296,6 +371,7 @@ void cm_sum_drop_framework(struct cm_sum *sum, const char *framework_id)
     while ((st = cm_strmap_iter_value(&it, &key))) {
         if (strcmp(st->framework_id, framework_id) == 0) {
             cm_strmap_remove(&sum->streams, key);
+            unschedule(sum, st);
             stream_free(st);
         }
     }

@@ -211,8 +211,10 @@ static void g_free_cands(struct group *g)
     g->n_cands = g->pos = 0;
 }
 
-static void node_info_free(struct node_info *ni)
+/* Takes void * so that it can free the values of the node cache. */
+static void node_info_free(void *p)
 {
+    struct node_info *ni = p;
     if (!ni)
         return;
     master_info_free(ni->mi);
@@ -238,10 +240,7 @@ static void g_reset(struct group *g)
 static void g_cleanup(struct group *g)
 {
     g_reset(g);
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &g->cache); cm_strmap_iter_next(&it);)
-        node_info_free(it.cur->value);
-    cm_strmap_cleanup(&g->cache);
+    cm_strmap_cleanup_values(&g->cache, node_info_free);
     if (g->retry)
         event_free(g->retry);
     g->retry = NULL;

@@ -40,6 +40,15 @@ void cm_strmap_cleanup(struct cm_strmap *m)
     cm_strmap_init(m);
 }
 
+void cm_strmap_cleanup_values(struct cm_strmap *m, void (*free_value)(void *))
+{
+    /* The iterator reads ahead, so free_value may even remove its own entry. */
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, m); cm_strmap_iter_next(&it);)
+        free_value(it.cur->value);
+    cm_strmap_cleanup(m);
+}
+
 static struct cm_strmap_entry **find_slot(const struct cm_strmap *m, const char *key, uint64_t h)
 {
     struct cm_strmap_entry **pp = &m->buckets[h & (m->nbuckets - 1)];

@@ -43,6 +43,9 @@ struct cm_strmap_iter {
 void cm_strmap_init(struct cm_strmap *m);
 /* Frees the entries and keys, not the values. */
 void cm_strmap_cleanup(struct cm_strmap *m);
+/* For maps that own their values: calls free_value on every value (in unspecified order; it
+ * may remove its own entry, no other), then cm_strmap_cleanup. */
+void cm_strmap_cleanup_values(struct cm_strmap *m, void (*free_value)(void *));
 
 /* Returns the value for key or NULL (also for a NULL key). */
 void *cm_strmap_get(const struct cm_strmap *m, const char *key);

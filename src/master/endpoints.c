@@ -200,9 +200,8 @@ static json_t *framework_json(const struct cm_framework *fw)
         json_array_append_new(unreachable, task_json(t));
     json_object_set_new(o, "unreachable_tasks", unreachable);
     json_t *done = json_array();
-    for (size_t i = 0; i < fw->ncompleted; i++)
-        json_array_append_new(
-            done, task_json(fw->completed_tasks[(fw->completed_head + i) % fw->completed_cap]));
+    for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++)
+        json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
     json_object_set_new(o, "completed_tasks", done);
     json_t *offers = json_array();
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
@@ -330,9 +329,11 @@ static json_t *frameworks_array(struct cm_master *m, const char *only)
 static json_t *completed_array(struct cm_master *m, const char *only)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < m->ncompleted; i++)
-        if (!only || strcmp(only, m->completed_list[i]->id) == 0)
-            json_array_append_new(a, framework_json(m->completed_list[i]));
+    for (size_t i = 0; i < cm_ring_count(&m->completed_list); i++) {
+        const struct cm_framework *fw = cm_ring_at(&m->completed_list, i);
+        if (!only || strcmp(only, fw->id) == 0)
+            json_array_append_new(a, framework_json(fw));
+    }
     return a;
 }
 
@@ -492,7 +493,7 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
                           size_t *n, size_t *cap)
 {
     struct cm_strmap_iter it;
-    size_t extra = cm_strmap_count(&fw->tasks) + fw->ncompleted;
+    size_t extra = cm_strmap_count(&fw->tasks) + cm_ring_count(&fw->completed_tasks);
     if (*n + extra > *cap) {
         *cap = (*n + extra) * 2;
         *v = realloc(*v, *cap * sizeof **v);
@@ -504,8 +505,8 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
         if (!task_id || strcmp(task_id, t->id) == 0)
             (*v)[(*n)++].t = t;
     }
-    for (size_t i = 0; i < fw->ncompleted; i++) {
-        const struct cm_task *t = fw->completed_tasks[(fw->completed_head + i) % fw->completed_cap];
+    for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++) {
+        const struct cm_task *t = cm_ring_at(&fw->completed_tasks, i);
         if (!task_id || strcmp(task_id, t->id) == 0)
             (*v)[(*n)++].t = t;
     }
@@ -546,9 +547,11 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
         if (!fid || strcmp(fid, fw->id) == 0)
             collect_tasks(fw, tid, &v, &n, &cap);
     }
-    for (size_t i = 0; i < m->ncompleted; i++)
-        if (!fid || strcmp(fid, m->completed_list[i]->id) == 0)
-            collect_tasks(m->completed_list[i], tid, &v, &n, &cap);
+    for (size_t i = 0; i < cm_ring_count(&m->completed_list); i++) {
+        const struct cm_framework *fw = cm_ring_at(&m->completed_list, i);
+        if (!fid || strcmp(fid, fw->id) == 0)
+            collect_tasks(fw, tid, &v, &n, &cap);
+    }
     if (n)
         qsort(v, n, sizeof *v, order && strcmp(order, "asc") == 0 ? by_time_asc : by_time_des);
     json_t *arr = json_array();

@@ -537,8 +537,10 @@ static void task_release(struct cm_master *m, struct cm_task *t)
         cm_resources_subtract(&t->agent->used, &t->resources);
 }
 
-static void task_free(struct cm_task *t)
+/* Takes void * so that it can free the values of maps and rings of tasks. */
+static void task_free(void *p)
 {
+    struct cm_task *t = p;
     if (!t)
         return;
     free(t->id);
@@ -609,7 +611,10 @@ void cm_master_restore_task(struct cm_master *m, struct cm_task *t, const Mesos_
     }
 }
 
-void cm_master_complete_task(struct cm_master *m, struct cm_task *t)
+/* Takes a task out of the live state: its resources go back to the allocator and it leaves its
+ * framework's active tasks and its agent's index. The caller then keeps it as completed or
+ * unreachable (or frees it). */
+static void task_detach(struct cm_master *m, struct cm_task *t)
 {
     struct cm_framework *fw = t->fw;
     task_release(m, t);
@@ -623,40 +628,18 @@ void cm_master_complete_task(struct cm_master *m, struct cm_task *t)
         cm_strmap_remove(&t->agent->tasks, key);
         t->agent = NULL;
     }
-    size_t cap = (size_t)m->flags->max_completed_tasks_per_framework;
-    if (cap == 0) {
-        task_free(t);
-        return;
-    }
-    if (fw->completed_cap != cap) {
-        /* First completion: allocate the ring once (it never changes size). */
-        fw->completed_tasks = cm_xcalloc(cap, sizeof *fw->completed_tasks);
-        fw->completed_cap = cap;
-    }
-    if (fw->ncompleted == cap) {
-        task_free(fw->completed_tasks[fw->completed_head]);
-        fw->completed_tasks[fw->completed_head] = t;
-        fw->completed_head = (fw->completed_head + 1) % cap;
-    } else {
-        fw->completed_tasks[(fw->completed_head + fw->ncompleted) % cap] = t;
-        fw->ncompleted++;
-    }
+}
+
+void cm_master_complete_task(struct cm_master *m, struct cm_task *t)
+{
+    task_detach(m, t);
+    cm_ring_push(&t->fw->completed_tasks, t);
 }
 
 void cm_master_task_unreachable(struct cm_master *m, struct cm_task *t, double when)
 {
     struct cm_framework *fw = t->fw;
-    task_release(m, t);
-    if (cm_strmap_get(&fw->tasks, t->id) == t) {
-        gauge(m, t->state, -1);
-        cm_strmap_remove(&fw->tasks, t->id);
-    }
-    if (t->agent) {
-        char key[600];
-        snprintf(key, sizeof key, "%s %s", fw->id, t->id);
-        cm_strmap_remove(&t->agent->tasks, key);
-        t->agent = NULL;
-    }
+    task_detach(m, t);
     t->unreachable_time = when;
     size_t cap = (size_t)m->flags->max_unreachable_tasks_per_framework;
     if (cap == 0) {
@@ -805,6 +788,8 @@ static struct cm_framework *fw_new(struct cm_master *m, const char *id)
     cm_strmap_init(&fw->tasks);
     cm_strmap_init(&fw->offers);
     cm_strmap_init(&fw->unreachable_tasks);
+    cm_ring_init(&fw->completed_tasks, (size_t)m->flags->max_completed_tasks_per_framework,
+                 task_free);
     cm_resources_init(&fw->used);
     cm_resources_init(&fw->offered);
     fw->registered_time = cm_clock_now(m->clock);
@@ -812,23 +797,15 @@ static struct cm_framework *fw_new(struct cm_master *m, const char *id)
     return fw;
 }
 
-static void fw_free(struct cm_framework *fw)
+/* Takes void * so that it can free the values of maps and rings of frameworks. */
+static void fw_free(void *p)
 {
+    struct cm_framework *fw = p;
     if (!fw)
         return;
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &fw->tasks); cm_strmap_iter_next(&it);)
-        task_free(it.cur->value);
-    cm_strmap_cleanup(&fw->tasks);
-    for (size_t i = 0; i < fw->ncompleted; i++)
-        task_free(fw->completed_tasks[(fw->completed_head + i) % fw->completed_cap]);
-    free(fw->completed_tasks);
-    while (fw->uhead) {
-        struct cm_task *t = fw->uhead;
-        fw->uhead = t->unext;
-        task_free(t);
-    }
-    cm_strmap_cleanup(&fw->unreachable_tasks);
+    cm_strmap_cleanup_values(&fw->tasks, task_free);
+    cm_ring_cleanup(&fw->completed_tasks);
+    cm_strmap_cleanup_values(&fw->unreachable_tasks, task_free); /* = the uhead list */
     cm_strmap_cleanup(&fw->offers);
     free(fw->batch);
     cm_resources_cleanup(&fw->used);
@@ -999,19 +976,11 @@ static void remember_removed(struct cm_master *m, const char *id)
 {
     if (cm_strmap_get(&m->removed_ids, id))
         return;
-    if (!m->removed_ring)
-        m->removed_ring = cm_xcalloc(REMOVED_IDS_MAX, sizeof *m->removed_ring);
-    size_t slot = (m->removed_head + m->removed_n) % REMOVED_IDS_MAX;
-    if (m->removed_n == REMOVED_IDS_MAX) {
-        slot = m->removed_head;
-        cm_strmap_remove(&m->removed_ids, m->removed_ring[slot]);
-        free(m->removed_ring[slot]);
-        m->removed_head = (m->removed_head + 1) % REMOVED_IDS_MAX;
-    } else {
-        m->removed_n++;
-    }
-    m->removed_ring[slot] = cm_xstrdup(id);
-    cm_strmap_put(&m->removed_ids, m->removed_ring[slot], m->removed_ring[slot]);
+    if (cm_ring_full(&m->removed_ring))
+        cm_strmap_remove(&m->removed_ids, cm_ring_at(&m->removed_ring, 0));
+    char *copy = cm_xstrdup(id);
+    cm_ring_push(&m->removed_ring, copy);
+    cm_strmap_put(&m->removed_ids, copy, copy);
 }
 
 void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
@@ -1061,15 +1030,14 @@ void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
         fw_free(fw);
         return;
     }
-    if (m->ncompleted == cap) {
-        struct cm_framework *old = m->completed_list[0];
+    /* The flag is read when first needed (the ring never shrinks, so empty = unused). */
+    if (cm_ring_count(&m->completed_list) == 0)
+        cm_ring_init(&m->completed_list, cap, fw_free);
+    if (cm_ring_full(&m->completed_list)) {
+        const struct cm_framework *old = cm_ring_at(&m->completed_list, 0);
         cm_strmap_remove(&m->completed, old->id);
-        fw_free(old);
-        memmove(m->completed_list, m->completed_list + 1, (cap - 1) * sizeof *m->completed_list);
-        m->ncompleted--;
     }
-    m->completed_list = cm_xrealloc(m->completed_list, (m->ncompleted + 1) * sizeof(void *));
-    m->completed_list[m->ncompleted++] = fw;
+    cm_ring_push(&m->completed_list, fw);
     cm_strmap_put(&m->completed, fw->id, fw);
 }
 
@@ -1480,6 +1448,8 @@ struct cm_master *cm_master_new_clock(struct event_base *base, const struct cm_m
     m->start_time = m->elected_time = cm_clock_now(clock);
     cm_strmap_init(&m->recovering_agents);
     cm_strmap_init(&m->removed_ids);
+    cm_ring_init(&m->completed_list, (size_t)flags->max_completed_frameworks, fw_free);
+    cm_ring_init(&m->removed_ring, REMOVED_IDS_MAX, free);
     m->allocator = cm_allocator_new(clock, allocator_offer_cb, m);
     if (!m->allocator)
         goto fail;
@@ -1539,6 +1509,12 @@ int cm_master_start(struct cm_master *m)
     return 0;
 }
 
+/* cm_agent_free for maps of agents (their values are void *). */
+static void agent_free_value(void *a)
+{
+    cm_agent_free(a);
+}
+
 void cm_agent_free(struct cm_agent *a)
 {
     if (!a)
@@ -1594,25 +1570,15 @@ void cm_master_free(struct cm_master *m)
         offer_unlink(m, o);
         offer_free(o);
     }
-    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);)
-        fw_free(it.cur->value);
-    for (size_t i = 0; i < m->ncompleted; i++)
-        fw_free(m->completed_list[i]);
-    free(m->completed_list);
-    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);)
-        cm_agent_free(it.cur->value);
-    for (cm_strmap_iter_init(&it, &m->metrics.task_reasons); cm_strmap_iter_next(&it);)
-        free(it.cur->value);
-    cm_strmap_cleanup(&m->metrics.task_reasons);
-    cm_strmap_cleanup(&m->frameworks);
+    cm_strmap_cleanup_values(&m->frameworks, fw_free);
+    cm_ring_cleanup(&m->completed_list);
+    cm_strmap_cleanup_values(&m->agents, agent_free_value);
+    cm_strmap_cleanup_values(&m->metrics.task_reasons, free);
     cm_strmap_cleanup(&m->completed);
-    cm_strmap_cleanup(&m->agents);
     cm_strmap_cleanup(&m->offers);
     cm_strmap_cleanup(&m->recovering_agents);
     cm_strmap_cleanup(&m->removed_ids);
-    for (size_t i = 0; i < m->removed_n; i++)
-        free(m->removed_ring[(m->removed_head + i) % REMOVED_IDS_MAX]);
-    free(m->removed_ring);
+    cm_ring_cleanup(&m->removed_ring);
     free(m->batch_list);
     run_parked_recoveries(m);
     free(m->pending);

@@ -39,6 +39,7 @@
 #include "mesos/v1/scheduler/scheduler.pb-c.h"
 #include "pbjson.h"
 #include "resources.h"
+#include "ring.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -118,11 +119,10 @@ struct cm_framework {
     struct cm_sink sink;
     char stream_id[37];
     double registered_time, reregistered_time, unregistered_time;
-    double failover_deadline;         /* when disconnected: removal time */
-    struct cm_strmap tasks;           /* task id -> cm_task (active) */
-    struct cm_task **completed_tasks; /* ring, oldest first from completed_head */
-    size_t ncompleted, completed_head, completed_cap;
-    struct cm_strmap offers;            /* offer id -> cm_offer */
+    double failover_deadline;       /* when disconnected: removal time */
+    struct cm_strmap tasks;         /* task id -> cm_task (active) */
+    struct cm_ring completed_tasks; /* cm_task, oldest first, --max_completed_tasks_per_framework */
+    struct cm_strmap offers;        /* offer id -> cm_offer */
     struct cm_strmap unreachable_tasks; /* task id -> cm_task (agent unreachable) */
     struct cm_task *uhead, *utail;      /* same tasks, in the order they became unreachable */
     struct cm_offer **batch;            /* offers made this cycle, sent after it */
@@ -208,10 +208,9 @@ struct cm_master {
     bool shutting_down;
 
     uint64_t next_framework, next_agent, next_offer;
-    struct cm_strmap frameworks;          /* active (incl. disconnected and recovered) */
-    struct cm_strmap completed;           /* id -> completed framework */
-    struct cm_framework **completed_list; /* FIFO, bounded by --max_completed_frameworks */
-    size_t ncompleted;
+    struct cm_strmap frameworks;   /* active (incl. disconnected and recovered) */
+    struct cm_strmap completed;    /* id -> completed framework */
+    struct cm_ring completed_list; /* same frameworks, oldest first, --max_completed_frameworks */
     struct cm_strmap agents;
     struct cm_strmap offers;
     struct cm_offer *offers_head, *offers_tail;
@@ -228,8 +227,7 @@ struct cm_master {
     bool registrar_failed; /* a registry store failed: the master cannot admit agents */
     /* Ids of removed frameworks (never allowed to subscribe again), FIFO-bounded. */
     struct cm_strmap removed_ids;
-    char **removed_ring;
-    size_t removed_n, removed_head;
+    struct cm_ring removed_ring; /* the same ids (owned strings), oldest first */
 
     struct cm_master_metrics metrics;
 };

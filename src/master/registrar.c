@@ -680,20 +680,21 @@ static void admitted_remove(struct cm_registrar *r, const char *id)
         protobuf_c_message_free_unpacked(&info->base, NULL);
 }
 
+/* A free function for maps of messages (protobuf_c_message_free_unpacked takes two arguments). */
+static void pb_free_message(void *msg)
+{
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
 static void clear_registry(struct cm_registrar *r)
 {
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &r->admitted); cm_strmap_iter_next(&it);)
-        protobuf_c_message_free_unpacked(it.cur->value, NULL);
-    cm_strmap_cleanup(&r->admitted);
+    cm_strmap_cleanup_values(&r->admitted, pb_free_message);
     while (r->uhead) {
         cm_strmap_remove(&r->unreachable, r->uhead->id);
         unreach_unlink(r, r->uhead);
     }
     cm_strmap_cleanup(&r->unreachable);
-    for (cm_strmap_iter_init(&it, &r->gone); cm_strmap_iter_next(&it);)
-        free(it.cur->value);
-    cm_strmap_cleanup(&r->gone);
+    cm_strmap_cleanup_values(&r->gone, free);
 }
 
 static void op_free(struct op *o)

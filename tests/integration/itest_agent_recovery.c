@@ -16,12 +16,31 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define CKPT_HEADER 12
 
 static const char *const FAST[] = {"--registration_backoff_factor=100ms", NULL};
+
+/* The master may admit an agent before the agent has read REGISTERED and checkpointed its id;
+ * a kill -9 in between would restart it as a new agent. Waits for the agent's own log line,
+ * which it writes after the checkpoint. */
+static int wait_agent_checkpointed(const struct itest_cluster *c, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        char *text = itest_read_file(itest_agent_log(c), NULL);
+        int done = text && strstr(text, "with master") && strstr(text, "as agent '");
+        free(text);
+        if (done)
+            return 0;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "itest: the agent never logged its registration\n");
+    return -1;
+}
 
 static int start(struct itest_cluster *c, struct itest_fw **fw)
 {
@@ -31,6 +50,8 @@ static int start(struct itest_cluster *c, struct itest_fw **fw)
         rc = itest_agent_spawn(c, NULL, FAST);
     if (rc == 0)
         rc = itest_agent_wait_registered(c, ITEST_WAIT_MS);
+    if (rc == 0)
+        rc = wait_agent_checkpointed(c, ITEST_WAIT_MS);
     if (rc)
         return rc;
     struct itest_fw_opts fo = {.checkpoint = 1, .failover_timeout = 60};

@@ -527,7 +527,7 @@ static void test_updates_acks_reconcile(void)
         (Cmesos__Internal__AgentEvent *)f->agent_ev.msgs[f->agent_ev.n - 1];
     CHECK_INT(last->type, CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE);
     CHECK(cm_strmap_get(&f->fw->tasks, "t1") == NULL);
-    CHECK_INT(f->fw->ncompleted, 1);
+    CHECK_INT(cm_ring_count(&f->fw->completed_tasks), 1);
 
     /* Explicit: unknown task -> TASK_LOST (not partition-aware); nothing for implicit. */
     cap_clear(&f->fw_ev);

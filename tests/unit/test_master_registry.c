@@ -704,15 +704,15 @@ static void test_failover_timeout_and_bounds(void)
         before + 1);
     struct cm_framework *done = cm_strmap_get(&f->m->completed, fid);
     REQUIRE(done != NULL);
-    CHECK_INT(done->ncompleted, 2); /* --max_completed_tasks_per_framework */
-    CHECK_INT(done->completed_tasks[done->completed_head]->state,
+    CHECK_INT(cm_ring_count(&done->completed_tasks), 2); /* --max_completed_tasks_per_framework */
+    CHECK_INT(((struct cm_task *)cm_ring_at(&done->completed_tasks, 0))->state,
               MESOS__V1__TASK_STATE__TASK_KILLED);
 
     /* Another removed framework pushes it out of the bounded completed list... */
     struct cm_framework *other = subscribe(f, &c3, NULL, NULL);
     REQUIRE(other != NULL);
     cm_master_framework_disconnected(f->m, other);
-    CHECK_INT(f->m->ncompleted, 1);
+    CHECK_INT(cm_ring_count(&f->m->completed_list), 1);
     CHECK(cm_strmap_get(&f->m->completed, fid) == NULL);
     /* ...but its id still may not subscribe again. */
     cap_clear(&c3);

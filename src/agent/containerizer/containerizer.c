@@ -498,12 +498,7 @@ void cm_containerizer_free(struct cm_containerizer *c)
 {
     if (!c)
         return;
-    struct cm_strmap_iter it;
-    cm_strmap_iter_init(&it, &c->containers);
-    struct container *ct;
-    while ((ct = cm_strmap_iter_value(&it, NULL)))
-        free(ct);
-    cm_strmap_cleanup(&c->containers);
+    cm_strmap_cleanup_values(&c->containers, free);
     free(c->runtime_dir);
     free(c);
 }

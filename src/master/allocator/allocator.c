@@ -640,14 +640,12 @@ void cm_allocator_free(struct cm_allocator *a)
         framework_free(a, it.cur->value);
     for (size_t i = 0; i < a->nagents; i++)
         agent_free(a, a->agv[i]);
-    for (cm_strmap_iter_init(&it, &a->weights); cm_strmap_iter_next(&it);)
-        free(it.cur->value);
     free(a->root.kids);
     free(a->root.frs);
     cm_strmap_cleanup(&a->agents);
     cm_strmap_cleanup(&a->frameworks);
     cm_strmap_cleanup(&a->roles);
-    cm_strmap_cleanup(&a->weights);
+    cm_strmap_cleanup_values(&a->weights, free);
     itab_cleanup(&a->itab);
     free(a->agv);
     free(a->slots);
