@@ -22,10 +22,8 @@ static int cgroups_here(void)
 
 static void test_oom_reason_reaches_framework(void)
 {
-    if (!cgroups_here()) {
-        printf("skipping: needs root and cgroups\n");
-        return;
-    }
+    if (!cgroups_here())
+        TEST_SKIP("itest_containers needs root and cgroups (v1 memory or v2) at /sys/fs/cgroup");
     struct itest_cluster c;
     REQUIRE(itest_cluster_start(&c, NULL) == 0);
     struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
@@ -62,10 +60,8 @@ static json_t *find_entry(json_t *arr, const char *executor_id)
 
 static void test_statistics(void)
 {
-    if (!cgroups_here()) {
-        printf("skipping: needs root and cgroups\n");
-        return;
-    }
+    if (!cgroups_here())
+        TEST_SKIP("itest_containers needs root and cgroups (v1 memory or v2) at /sys/fs/cgroup");
     struct itest_cluster c;
     REQUIRE(itest_cluster_start(&c, NULL) == 0);
     struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
