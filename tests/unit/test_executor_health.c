@@ -266,60 +266,12 @@ static void test_command_prober(void)
 
 /* ---- the executor ---------------------------------------------------------------------- */
 
-#define MAX_CALLS 32
+#include "executor_harness.h"
 
-struct harness {
-    struct event_base *base;
-    struct cm_fake_clock clock;
-    struct cm_executor_config cfg;
-    struct cm_executor *ex;
-    Mesos__V1__Executor__Call *calls[MAX_CALLS];
-    size_t ncalls;
-    int exit_code;
-};
-
-static int capture(void *arg, const Mesos__V1__Executor__Call *call)
-{
-    struct harness *h = arg;
-    size_t len = mesos__v1__executor__call__get_packed_size(call);
-    uint8_t *buf = malloc(len ? len : 1);
-    mesos__v1__executor__call__pack(call, buf);
-    Mesos__V1__Executor__Call *copy = mesos__v1__executor__call__unpack(NULL, len, buf);
-    free(buf);
-    if (copy && h->ncalls < MAX_CALLS)
-        h->calls[h->ncalls++] = copy;
-    else if (copy)
-        mesos__v1__executor__call__free_unpacked(copy, NULL);
-    return 0;
-}
-
-static void on_exit_cb(void *arg, int code)
-{
-    struct harness *h = arg;
-    h->exit_code = code;
-    event_base_loopbreak(h->base);
-}
-
+/* An executor that has already been told SUBSCRIBED. */
 static int harness_init(struct harness *h)
 {
-    char why[256];
-    memset(h, 0, sizeof *h);
-    h->exit_code = -1;
-    h->base = event_base_new();
-    cm_fake_clock_init(&h->clock, 1000.0);
-    if (!h->base || cm_executor_config_from_env(&h->cfg, good_env, why, sizeof why) != 0)
-        return -1;
-    struct cm_executor_opts o = {.base = h->base,
-                                 .cfg = &h->cfg,
-                                 .clock = &h->clock.clock,
-                                 .envp = good_env,
-                                 .send = capture,
-                                 .send_arg = h,
-                                 .on_exit = on_exit_cb,
-                                 .exit_arg = h,
-                                 .exit_delay = 0};
-    h->ex = cm_executor_new(&o);
-    if (!h->ex)
+    if (harness_start(h, good_env) != 0)
         return -1;
     Mesos__V1__Executor__Event ev = MESOS__V1__EXECUTOR__EVENT__INIT;
     Mesos__V1__Executor__Event__Subscribed s = MESOS__V1__EXECUTOR__EVENT__SUBSCRIBED__INIT;
@@ -328,25 +280,6 @@ static int harness_init(struct harness *h)
     ev.subscribed = &s;
     cm_executor_handle_event(h->ex, &ev);
     return 0;
-}
-
-static void harness_cleanup(struct harness *h)
-{
-    cm_executor_free(h->ex);
-    for (size_t i = 0; i < h->ncalls; i++)
-        mesos__v1__executor__call__free_unpacked(h->calls[i], NULL);
-    cm_executor_config_cleanup(&h->cfg);
-    event_base_free(h->base);
-}
-
-static void run_until_calls(struct harness *h, size_t want)
-{
-    double t0 = cm_monotonic_secs();
-    while (h->ncalls < want && h->exit_code < 0 && cm_monotonic_secs() - t0 < 10) {
-        struct timeval tick = {0, 20 * 1000};
-        event_base_loopexit(h->base, &tick);
-        event_base_dispatch(h->base);
-    }
 }
 
 /* Runs the loop for secs seconds. */
