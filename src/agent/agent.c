@@ -133,6 +133,30 @@ static void ckpt_launch(struct cm_agent *a, struct agent_executor *e, struct age
     free(path);
 }
 
+/* UPDATE_FRAMEWORK from the master (the framework updated or re-subscribed): the new info
+ * replaces ours, except user and checkpoint, which never change for a running framework (the
+ * executors run as that user and were set up for that recovery mode); a checkpointing
+ * framework's copy on disk is refreshed so a recovered agent reports the new info. */
+static void framework_update(struct cm_agent *a, struct agent_framework *f,
+                             const Mesos__V1__FrameworkInfo *fi)
+{
+    Mesos__V1__FrameworkInfo *copy = (Mesos__V1__FrameworkInfo *)cm_pb_dup(&fi->base);
+    free(copy->user);
+    copy->user = f->info->user ? cm_xstrdup(f->info->user) : NULL;
+    copy->has_checkpoint = f->info->has_checkpoint;
+    copy->checkpoint = f->info->checkpoint;
+    pb_free(f->info);
+    f->info = copy;
+    CM_INFO(MOD, "Updated the info of framework %s (%s)", f->id, copy->name ? copy->name : "");
+    if (!a->agent_id || !fw_checkpoints(f))
+        return;
+    char *d = cm_paths_meta_framework_dir(a->flags->work_dir, a->agent_id, f->id);
+    char *path = d ? cm_xasprintf("%s/" CM_PATHS_FRAMEWORK_INFO, d) : NULL;
+    ckpt_message(path, &f->info->base, "the framework info");
+    free(path);
+    free(d);
+}
+
 static void ckpt_pid(struct cm_agent *a, struct agent_executor *e)
 {
     char *d = cm_paths_meta_run_dir(a->flags->work_dir, a->agent_id, e->framework->id, e->id,
@@ -1596,10 +1620,8 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
             ev->update_framework ? ev->update_framework->framework_info : NULL;
         struct agent_framework *f =
             fi && fi->id ? cm_strmap_get(&a->frameworks, fi->id->value) : NULL;
-        if (f) {
-            pb_free(f->info);
-            f->info = cm_pb_dup(&fi->base);
-        }
+        if (f)
+            framework_update(a, f, fi);
         break;
     }
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN:

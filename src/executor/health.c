@@ -13,182 +13,79 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checks.h"
 #include "command.h"
 #include "errors.h"
 #include "http_client.h"
 #include "util.h"
 
-#define MAX_PATH_LEN 2048
-
 /* ---- validation ------------------------------------------------------------------------ */
 
-static int check_duration(const char *what, const char *field, double v, char *why, size_t whylen)
-{
-    if (!isfinite(v) || v < 0)
-        return cm_fail(CM_EINVAL, why, whylen, "%s.%s must be a non-negative number, not %g", what,
-                       field, v);
-    /* A year bounds the timers and keeps the timeval conversion exact enough. */
-    if (v > 365 * 86400.0)
-        return cm_fail(CM_EINVAL, why, whylen, "%s.%s %g is longer than a year", what, field, v);
-    return 0;
-}
-
-static int check_port(const char *what, uint32_t port, char *why, size_t whylen)
-{
-    if (port < 1 || port > 65535)
-        return cm_fail(CM_EINVAL, why, whylen, "%s.port %u is not in 1..65535", what, port);
-    return 0;
-}
-
-/* The path goes into a URL: it must be an absolute path without spaces or control bytes. */
-static int check_path(const char *what, const char *path, char *why, size_t whylen)
-{
-    if (!path || !path[0])
-        return 0;
-    if (path[0] != '/')
-        return cm_fail(CM_EINVAL, why, whylen, "%s.path '%s' must start with '/'", what, path);
-    if (strlen(path) > MAX_PATH_LEN)
-        return cm_fail(CM_EINVAL, why, whylen, "%s.path is longer than %d bytes", what,
-                       MAX_PATH_LEN);
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-        if (*p <= ' ' || *p == 0x7f || *p == '#')
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "%s.path must not hold spaces, control characters or '#'", what);
-    return 0;
-}
-
-static int check_command(const char *what, const Mesos__V1__CommandInfo *cmd, char *why,
-                         size_t whylen)
-{
-    char **argv = NULL;
-    char inner[256];
-    if (!cmd)
-        return cm_fail(CM_EINVAL, why, whylen, "%s must be set for a COMMAND check", what);
-    int rc = cm_command_argv(cmd, &argv, inner, sizeof inner);
-    cm_command_strv_free(argv);
-    if (rc)
-        return cm_fail(CM_EINVAL, why, whylen, "%s: %s", what, inner);
-    /* Secrets and malformed names fail here rather than at every probe. */
-    char *none[] = {NULL};
-    char **envp = NULL;
-    rc = cm_command_envp(none, cmd->environment, &envp, inner, sizeof inner);
-    cm_command_strv_free(envp);
-    if (rc)
-        return cm_fail(CM_EINVAL, why, whylen, "%s: %s", what, inner);
-    return 0;
-}
+/* The rules are in src/common/checks.c (the master applies them at launch too); here a valid
+ * message is turned into a spec with Mesos's defaults. */
 
 int cm_health_spec_from_health_check(const Mesos__V1__HealthCheck *hc, struct cm_check_spec *spec,
                                      char *why, size_t whylen)
 {
-    int rc;
     memset(spec, 0, sizeof *spec);
-    if (!hc)
-        return cm_fail(CM_EINVAL, why, whylen, "health_check is missing");
+    int rc = cm_check_validate_health(hc, why, whylen);
+    if (rc)
+        return rc;
     spec->delay = hc->has_delay_seconds ? hc->delay_seconds : 15.0;
     spec->interval = hc->has_interval_seconds ? hc->interval_seconds : 10.0;
     spec->timeout = hc->has_timeout_seconds ? hc->timeout_seconds : 20.0;
     spec->grace = hc->has_grace_period_seconds ? hc->grace_period_seconds : 10.0;
     spec->consecutive_failures = hc->has_consecutive_failures ? hc->consecutive_failures : 3;
-    if ((rc = check_duration("health_check", "delay_seconds", spec->delay, why, whylen)) ||
-        (rc = check_duration("health_check", "interval_seconds", spec->interval, why, whylen)) ||
-        (rc = check_duration("health_check", "timeout_seconds", spec->timeout, why, whylen)) ||
-        (rc = check_duration("health_check", "grace_period_seconds", spec->grace, why, whylen)))
-        return rc;
-    if (!hc->has_type || hc->type == MESOS__V1__HEALTH_CHECK__TYPE__UNKNOWN)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "health_check.type must be set to COMMAND, HTTP or TCP");
     switch (hc->type) {
     case MESOS__V1__HEALTH_CHECK__TYPE__COMMAND:
         spec->type = CM_CHECK_COMMAND;
         spec->command = hc->command;
-        return check_command("health_check.command", hc->command, why, whylen);
-    case MESOS__V1__HEALTH_CHECK__TYPE__HTTP: {
-        const Mesos__V1__HealthCheck__HTTPCheckInfo *h = hc->http;
+        break;
+    case MESOS__V1__HEALTH_CHECK__TYPE__HTTP:
         spec->type = CM_CHECK_HTTP;
-        if (!h)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "health_check.http must be set for an HTTP health check");
-        if ((rc = check_port("health_check.http", h->port, why, whylen)) ||
-            (rc = check_path("health_check.http", h->path, why, whylen)))
-            return rc;
-        /* Only plain HTTP: an https check against a self-signed endpoint would fail every
-         * probe and kill a healthy task, so it is refused up front. */
-        if (h->scheme && h->scheme[0] && strcmp(h->scheme, "http") != 0)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "health_check.http.scheme '%s' is not supported (only 'http')",
-                           h->scheme);
-        for (size_t i = 0; i < h->n_statuses; i++)
-            if (h->statuses[i] < 100 || h->statuses[i] > 599)
-                return cm_fail(CM_EINVAL, why, whylen,
-                               "health_check.http.statuses[%zu] %u is not an HTTP status", i,
-                               h->statuses[i]);
-        spec->port = h->port;
-        spec->ipv6 = h->has_protocol && h->protocol == MESOS__V1__NETWORK_INFO__PROTOCOL__IPv6;
-        spec->path = h->path && h->path[0] ? h->path : "/";
-        spec->statuses = h->statuses;
-        spec->n_statuses = h->n_statuses;
-        return 0;
-    }
-    case MESOS__V1__HEALTH_CHECK__TYPE__TCP:
+        spec->port = hc->http->port;
+        spec->ipv6 =
+            hc->http->has_protocol && hc->http->protocol == MESOS__V1__NETWORK_INFO__PROTOCOL__IPv6;
+        spec->path = hc->http->path && hc->http->path[0] ? hc->http->path : "/";
+        spec->statuses = hc->http->statuses;
+        spec->n_statuses = hc->http->n_statuses;
+        break;
+    default: /* TCP: the only other type validation lets through */
         spec->type = CM_CHECK_TCP;
-        if (!hc->tcp)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "health_check.tcp must be set for a TCP health check");
-        if ((rc = check_port("health_check.tcp", hc->tcp->port, why, whylen)))
-            return rc;
         spec->port = hc->tcp->port;
         spec->ipv6 =
             hc->tcp->has_protocol && hc->tcp->protocol == MESOS__V1__NETWORK_INFO__PROTOCOL__IPv6;
-        return 0;
-    default:
-        return cm_fail(CM_EINVAL, why, whylen, "health_check.type %d is not known", (int)hc->type);
+        break;
     }
+    return 0;
 }
 
 int cm_health_spec_from_check(const Mesos__V1__CheckInfo *ci, struct cm_check_spec *spec, char *why,
                               size_t whylen)
 {
-    int rc;
     memset(spec, 0, sizeof *spec);
-    if (!ci)
-        return cm_fail(CM_EINVAL, why, whylen, "check is missing");
+    int rc = cm_check_validate_check(ci, why, whylen);
+    if (rc)
+        return rc;
     spec->delay = ci->has_delay_seconds ? ci->delay_seconds : 15.0;
     spec->interval = ci->has_interval_seconds ? ci->interval_seconds : 10.0;
     spec->timeout = ci->has_timeout_seconds ? ci->timeout_seconds : 20.0;
-    if ((rc = check_duration("check", "delay_seconds", spec->delay, why, whylen)) ||
-        (rc = check_duration("check", "interval_seconds", spec->interval, why, whylen)) ||
-        (rc = check_duration("check", "timeout_seconds", spec->timeout, why, whylen)))
-        return rc;
-    if (!ci->has_type || ci->type == MESOS__V1__CHECK_INFO__TYPE__UNKNOWN)
-        return cm_fail(CM_EINVAL, why, whylen, "check.type must be set to COMMAND, HTTP or TCP");
     switch (ci->type) {
     case MESOS__V1__CHECK_INFO__TYPE__COMMAND:
         spec->type = CM_CHECK_COMMAND;
-        if (!ci->command)
-            return cm_fail(CM_EINVAL, why, whylen, "check.command must be set for a COMMAND check");
         spec->command = ci->command->command;
-        return check_command("check.command.command", ci->command->command, why, whylen);
+        break;
     case MESOS__V1__CHECK_INFO__TYPE__HTTP:
         spec->type = CM_CHECK_HTTP;
-        if (!ci->http)
-            return cm_fail(CM_EINVAL, why, whylen, "check.http must be set for an HTTP check");
-        if ((rc = check_port("check.http", ci->http->port, why, whylen)) ||
-            (rc = check_path("check.http", ci->http->path, why, whylen)))
-            return rc;
         spec->port = ci->http->port;
         spec->path = ci->http->path && ci->http->path[0] ? ci->http->path : "/";
-        return 0;
-    case MESOS__V1__CHECK_INFO__TYPE__TCP:
+        break;
+    default: /* TCP */
         spec->type = CM_CHECK_TCP;
-        if (!ci->tcp)
-            return cm_fail(CM_EINVAL, why, whylen, "check.tcp must be set for a TCP check");
-        if ((rc = check_port("check.tcp", ci->tcp->port, why, whylen)))
-            return rc;
         spec->port = ci->tcp->port;
-        return 0;
-    default: return cm_fail(CM_EINVAL, why, whylen, "check.type %d is not known", (int)ci->type);
+        break;
     }
+    return 0;
 }
 
 /* ---- the prober ------------------------------------------------------------------------ */
@@ -331,7 +228,7 @@ static void on_http_done(void *arg, int err, const char *errmsg,
 static void start_http(struct cm_checker *c)
 {
     struct cm_check_result r;
-    char url[MAX_PATH_LEN + 64];
+    char url[CM_CHECK_MAX_PATH_LEN + 64];
     if (!c->http)
         c->http = cm_http_client_new(c->base);
     snprintf(url, sizeof url, "http://%s:%u%s", c->spec.ipv6 ? "[::1]" : "127.0.0.1", c->spec.port,

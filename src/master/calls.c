@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "allocator/allocator.h"
+#include "checks.h"
 #include "contender.h"
 #include "registrar.h"
 #include "errors.h"
@@ -276,6 +277,12 @@ static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm
         return cm_fail(CM_EINVAL, why, whylen,
                        "Task uses agent ID %s which does not match the offer's agent %s",
                        ti->agent_id->value, agent->id);
+    /* Like Mesos, a bad (health) check fails the launch here instead of in the executor. */
+    char cwhy[512];
+    if (ti->health_check && cm_check_validate_health(ti->health_check, cwhy, sizeof cwhy) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Task uses invalid health check: %s", cwhy);
+    if (ti->check && cm_check_validate_check(ti->check, cwhy, sizeof cwhy) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Task uses invalid check: %s", cwhy);
     if (ti->n_resources == 0)
         return cm_fail(CM_EINVAL, why, whylen, "Task uses no resources");
     char rwhy[256];

@@ -906,8 +906,35 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
     cm_allocator_activate_framework(m->allocator, fw->id, true);
     CM_INFO(MOD, "Framework %s (%s) subscribed", fw->id, fw->info->name);
     send_subscribed(m, fw);
+    /* A re-subscription may change the FrameworkInfo: the agents refresh their copies. */
+    if (!fresh)
+        cm_master_send_framework_update(m, fw);
     cm_master_allocate_soon(m);
     return fw;
+}
+
+void cm_master_send_framework_update(struct cm_master *m, struct cm_framework *fw)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__UpdateFramework uf =
+        CMESOS__INTERNAL__AGENT_EVENT__UPDATE_FRAMEWORK__INIT;
+    uf.framework_info = fw->info;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__UPDATE_FRAMEWORK;
+    ev.update_framework = &uf;
+    /* The agents that run its executors are those holding its tasks (the command executor
+     * lives exactly as long as its task); each gets the event once. */
+    struct cm_strmap sent;
+    cm_strmap_init(&sent);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &fw->tasks); cm_strmap_iter_next(&it);) {
+        struct cm_task *t = it.cur->value;
+        if (!t->agent || !t->agent->connected || cm_strmap_get(&sent, t->agent->id))
+            continue;
+        cm_strmap_put(&sent, t->agent->id, t->agent);
+        cm_master_send_agent(m, t->agent, &ev);
+    }
+    cm_strmap_cleanup(&sent);
 }
 
 struct cm_framework *cm_master_recover_framework(struct cm_master *m,
@@ -944,6 +971,7 @@ void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw
     free(v);
     cm_allocator_update_framework(m->allocator, fw->id, (const char *const *)fw->roles, fw->nroles,
                                   (const char *const *)fw->suppressed, fw->nsuppressed);
+    cm_master_send_framework_update(m, fw);
     cm_master_allocate_soon(m);
 }
 

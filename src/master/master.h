@@ -289,6 +289,9 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
 void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw,
                                     const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
                                     size_t nsuppressed);
+/* Sends AgentEvent UPDATE_FRAMEWORK with fw's current info to every connected agent that holds
+ * one of its active tasks (each agent once); called after UPDATE_FRAMEWORK and re-subscribe. */
+void cm_master_send_framework_update(struct cm_master *m, struct cm_framework *fw);
 /* Re-creates a framework known only from an agent's re-registration (master failover): it is
  * inactive and "recovered" until its scheduler subscribes again. */
 struct cm_framework *cm_master_recover_framework(struct cm_master *m,
