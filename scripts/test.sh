@@ -22,7 +22,13 @@ run_suite() {
   cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$root/$dir" -j"$jobs"
   echo "== test $dir"
-  (cd "$root/$dir" && ctest --output-on-failure -j"$jobs" --timeout 300)
+  if ! (cd "$root/$dir" && ctest --output-on-failure -j"$jobs" --timeout 300); then
+    # The integration tier runs real daemons, ZooKeeper and kill -9 against wall-clock
+    # deadlines; on an overloaded machine one of them can miss a deadline. Failed tests get one
+    # more run, alone, and the retry is reported loudly; a test that fails twice fails the suite.
+    echo "== WARNING: $dir: retrying the failed tests once, one at a time"
+    (cd "$root/$dir" && ctest --rerun-failed --output-on-failure --timeout 300)
+  fi
 }
 
 run_suite build
