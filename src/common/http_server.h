@@ -19,6 +19,8 @@
 #define CM_HTTP_SERVER_H
 
 #include <jansson.h>
+
+#include "codec.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,7 +94,7 @@ void cm_http_stream_end(struct cm_http_stream *stream);
 size_t cm_http_stream_pending(const struct cm_http_stream *stream);
 
 /* Helpers for the Mesos API edge (protocol doc §1.2). */
-enum cm_media { CM_MEDIA_NONE = 0, CM_MEDIA_JSON, CM_MEDIA_PROTOBUF, CM_MEDIA_UNSUPPORTED };
+/* enum cm_media lives in codec.h. */
 /* Classifies a Content-Type header leniently (parameters and case ignored). */
 enum cm_media cm_http_content_type(const char *header);
 /* Picks the response type for an Accept header: JSON if acceptable (absent, * / *,
