@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "errors.h"
 #include "log.h"
 #include "pbjson.h"
@@ -121,24 +122,14 @@ int cm_leader_znode_parse(bool legacy, const char *data, size_t len, Mesos__V1__
     *out = NULL;
     if (!data || len == 0)
         return cm_fail(CM_EPARSE, why, whylen, "empty data");
-    if (!legacy) {
-        ProtobufCMessage *msg = NULL;
-        int rc =
-            cm_pbjson_from_text(&mesos__v1__master_info__descriptor, data, len, &msg, why, whylen);
-        if (rc)
-            return rc;
-        *out = (Mesos__V1__MasterInfo *)msg;
-        return 0;
-    }
-    Mesos__V1__MasterInfo *mi = mesos__v1__master_info__unpack(NULL, len, (const uint8_t *)data);
-    if (!mi)
-        return cm_fail(CM_EPARSE, why, whylen, "not a protobuf MasterInfo");
-    int rc = cm_pbjson_check_required(&mi->base, why, whylen);
-    if (rc) {
-        master_info_free(mi);
+    /* A znode is written by whoever holds the ZooKeeper ACL: decode it like any other input,
+     * with the required-field and enum checks. */
+    ProtobufCMessage *msg = NULL;
+    int rc = cm_pb_decode(&mesos__v1__master_info__descriptor,
+                          legacy ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON, data, len, &msg, why, whylen);
+    if (rc)
         return rc;
-    }
-    *out = mi;
+    *out = (Mesos__V1__MasterInfo *)msg;
     return 0;
 }
 
