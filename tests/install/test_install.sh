@@ -123,7 +123,7 @@ grep -q TASK_FINISHED "$tmp/execute.log" || fail "mesos-execute did not report T
 echo "== examples/example-framework.c against the installed cmscheduler.pc"
 flags=()
 # A sanitizer build installs an instrumented library, which links only with the runtime.
-[ "$sanitize" = ON ] && flags=(-fsanitize=address,undefined)
+[ "$sanitize" = ON ] && flags=("-fsanitize=address,undefined")
 # shellcheck disable=SC2046
 "$cc" "${flags[@]}" -Wall -Wextra -Werror -o "$tmp/example-framework" \
   "$src/examples/example-framework.c" $(pkg-config --cflags --libs cmscheduler) \
