@@ -6,39 +6,64 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-bash scripts/deps.sh
+bash scripts/deps.sh || {
+  echo "cmesos: installing the dependencies failed (scripts/deps.sh, output above)" >&2
+  exit 1
+}
 
 echo "== building cmesos"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$root/build" -j"$(nproc 2>/dev/null || echo 2)"
+if ! cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null ||
+  ! cmake --build "$root/build" -j"$(nproc 2>/dev/null || echo 2)"; then
+  echo "cmesos: the build failed (compiler output above); nothing was started" >&2
+  exit 1
+fi
 
 bin=$root/build/bin
 run=$root/build/cluster
 rm -rf "$run"
 mkdir -p "$run/master" "$run/agent"
 
+# What was started, so that the exit path stops exactly what still runs and says so; when
+# nothing runs (nothing started, or it already died) nothing is claimed.
 pids=()
+names=()
 cleanup() {
+  local alive=() what=()
+  for i in "${!pids[@]}"; do
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      alive+=("${pids[$i]}")
+      what+=("${names[$i]}")
+    fi
+  done
+  [ ${#alive[@]} -eq 0 ] && return 0
   echo
-  echo "== stopping the cluster"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  echo "== stopping ${what[*]}"
+  for pid in "${alive[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-wait_for() { # url, what
+# Says which daemon failed to start and where its log is, shows the end of the log, and exits.
+start_failed() { # what, why, log
+  echo "cmesos: $1 failed to start: $2" >&2
+  echo "cmesos: its log is $3; the last lines:" >&2
+  tail -n 20 "$3" >&2 || true
+  exit 1
+}
+
+wait_for() { # url, what, pid, log
   for _ in $(seq 1 100); do
     if curl -fsS "$1" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$3" 2>/dev/null || start_failed "$2" "it exited during start-up" "$4"
     sleep 0.1
   done
-  echo "cmesos: $2 did not come up; see the logs in $run" >&2
-  exit 1
+  start_failed "$2" "it did not answer $1 within 10 s" "$4"
 }
 
 for port in 5050 5051; do
   if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then
-    echo "cmesos: something already listens on 127.0.0.1:$port; stop it first" >&2
+    echo "cmesos: something already listens on 127.0.0.1:$port; stop it first (nothing was started)" >&2
     exit 1
   fi
 done
@@ -46,24 +71,41 @@ done
 echo "== starting mesos-master on 127.0.0.1:5050 (log: $run/master.log)"
 "$bin/mesos-master" --ip=127.0.0.1 --port=5050 --work_dir="$run/master" >"$run/master.log" 2>&1 &
 pids+=($!)
-wait_for http://127.0.0.1:5050/health "mesos-master"
+names+=(mesos-master)
+wait_for http://127.0.0.1:5050/health "mesos-master" "$!" "$run/master.log"
 
 echo "== starting mesos-agent on 127.0.0.1:5051 (log: $run/agent.log)"
 "$bin/mesos-agent" --master=127.0.0.1:5050 --ip=127.0.0.1 --port=5051 \
   --work_dir="$run/agent" >"$run/agent.log" 2>&1 &
 pids+=($!)
-wait_for http://127.0.0.1:5051/health "mesos-agent"
+names+=(mesos-agent)
+wait_for http://127.0.0.1:5051/health "mesos-agent" "$!" "$run/agent.log"
+registered=0
 for _ in $(seq 1 100); do
-  if curl -fsS http://127.0.0.1:5050/master/slaves | grep -q '"hostname"'; then break; fi
+  if curl -fsS http://127.0.0.1:5050/master/slaves | grep -q '"hostname"'; then
+    registered=1
+    break
+  fi
   sleep 0.1
 done
+[ "$registered" = 1 ] ||
+  start_failed "mesos-agent" "it runs but did not register with the master within 10 s" \
+    "$run/agent.log"
+
+# A demo that fails leaves the cluster's logs and sandboxes to look at before it is stopped.
+demo_failed() { # what
+  echo "cmesos: the $1 demo failed (its output is above)" >&2
+  echo "cmesos: logs: $run/master.log $run/agent.log; sandboxes under $run/agent/slaves/" >&2
+  exit 1
+}
 
 echo "== demo: three tasks through mesos-execute"
 "$bin/mesos-execute" --master=127.0.0.1:5050 --name=demo --count=3 \
-  --command='echo "hello from cmesos task $MESOS_EXECUTOR_ID"; sleep 1'
+  --command='echo "hello from cmesos task $MESOS_EXECUTOR_ID"; sleep 1' ||
+  demo_failed mesos-execute
 
 echo "== demo: the example framework (examples/example-framework.c)"
-"$bin/example-framework" 127.0.0.1:5050 3
+"$bin/example-framework" 127.0.0.1:5050 3 || demo_failed example-framework
 
 cat <<MSG
 

@@ -62,26 +62,8 @@ int itest_case_end(const char *name, int failed);
     int main(void)                                                                                 \
     {                                                                                              \
         static const struct cm_test_case cases[] = {__VA_ARGS__};                                  \
-        size_t n = sizeof cases / sizeof cases[0];                                                 \
-        int passed = 0, failed = 0;                                                                \
         itest_init();                                                                              \
-        for (size_t i = 0; i < n; i++) {                                                           \
-            int before = cm_test_failures;                                                         \
-            fprintf(stderr, "=== %s\n", cases[i].name);                                            \
-            cases[i].fn();                                                                         \
-            int bad = cm_test_failures != before;                                                  \
-            bad |= itest_case_end(cases[i].name, bad);                                             \
-            if (bad) {                                                                             \
-                failed++;                                                                          \
-                printf("FAIL %s\n", cases[i].name);                                                \
-            } else {                                                                               \
-                passed++;                                                                          \
-                printf("ok   %s\n", cases[i].name);                                                \
-            }                                                                                      \
-            fflush(stdout);                                                                        \
-        }                                                                                          \
-        printf("%d passed, %d failed\n", passed, failed);                                          \
-        return failed ? 1 : 0;                                                                     \
+        return cm_test_run_with(cases, sizeof cases / sizeof cases[0], itest_case_end);            \
     }
 
 /* ---- processes and files ---------------------------------------------------------------- */

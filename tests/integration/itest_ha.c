@@ -403,6 +403,6 @@ static void require_zk(void)
     itest_zk_require();
 }
 
-ITEST_MAIN(TEST(require_zk), TEST(test_elect_two_then_three), TEST(test_no_leader_503),
+ITEST_MAIN(FIXTURE(require_zk), TEST(test_elect_two_then_three), TEST(test_no_leader_503),
            TEST(test_failover_kill9), TEST(test_paused_leader), TEST(test_zk_restart),
            TEST(test_malformed_znode))

@@ -75,10 +75,8 @@ static int real_available(void)
 
 #define NEED_REAL()                                                                                \
     do {                                                                                           \
-        if (!real_available()) {                                                                   \
-            printf("skipping %s: %s\n", __func__, skip_reason);                                    \
-            return;                                                                                \
-        }                                                                                          \
+        if (!real_available())                                                                     \
+            SKIP_CASE("%s", skip_reason);                                                          \
     } while (0)
 
 static struct cm_containerizer *make(const char *isolation, const char *launcher, bool cfs,
@@ -569,9 +567,9 @@ static void test_teardown(void)
     cleanup_roots();
 }
 
-TEST_MAIN(TEST(test_setup), TEST(test_validation), TEST(test_default_isolation),
+TEST_MAIN(FIXTURE(test_setup), TEST(test_validation), TEST(test_default_isolation),
           TEST(test_posix_launch), TEST(test_pid_namespace), TEST(test_memory_limit),
           TEST(test_cfs_quota_and_statistics), TEST(test_fork_bomb),
           TEST(test_double_fork_pid_namespace), TEST(test_double_fork_cgroups_only),
           TEST(test_init_reaps_orphans), TEST(test_uts_ipc_namespaces), TEST(test_orphan_cleanup),
-          TEST(test_teardown))
+          FIXTURE(test_teardown))

@@ -224,5 +224,5 @@ static void test_cleanup(void)
     CHECK(lstat(root, &st) != 0);
 }
 
-TEST_MAIN(TEST(setup), TEST(test_real_and_virtual), TEST(test_escapes), TEST(test_attach_detach),
+TEST_MAIN(FIXTURE(setup), TEST(test_real_and_virtual), TEST(test_escapes), TEST(test_attach_detach),
           TEST(test_mode_string), TEST(test_utf8), TEST(test_cleanup))
