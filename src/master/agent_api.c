@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "allocator/allocator.h"
+#include "codec.h"
 #include "errors.h"
 #include "ids.h"
 #include "log.h"
@@ -14,6 +15,30 @@
 #define MOD "master"
 
 typedef Cmesos__Internal__AgentCall AgentCall;
+
+int cm_master_agent_decode(enum cm_media media, const uint8_t *body, size_t len, AgentCall **out,
+                           char *why, size_t whylen)
+{
+    *out = NULL;
+    if (media != CM_MEDIA_PROTOBUF && media != CM_MEDIA_JSON)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Expecting 'Content-Type' of application/x-protobuf"),
+               415;
+    /* The agent link is as untrusted as the scheduler API (a task can reach it): required
+     * fields and every enum, nested ones included (TaskStatus.state in a status update, the
+     * task states of REGISTER), are checked here before anything reads them. */
+    ProtobufCMessage *msg = NULL;
+    char cwhy[400];
+    int rc = cm_pb_decode(&cmesos__internal__agent_call__descriptor, media, body, len, &msg, cwhy,
+                          sizeof cwhy);
+    if (rc == CM_EPARSE)
+        return cm_fail(rc, why, whylen, "Failed to parse body into AgentCall: %s", cwhy), 400;
+    if (rc)
+        return cm_fail(rc, why, whylen, "Failed to parse body into AgentCall protobuf: %s", cwhy),
+               400;
+    *out = (AgentCall *)msg;
+    return 0;
+}
 
 int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall *call, char *why,
                                       size_t whylen)

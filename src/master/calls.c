@@ -6,6 +6,7 @@
 
 #include "allocator/allocator.h"
 #include "checks.h"
+#include "codec.h"
 #include "contender.h"
 #include "registrar.h"
 #include "errors.h"
@@ -24,9 +25,7 @@ typedef Mesos__V1__Scheduler__Call Call;
 
 static const char *call_type_name(int type)
 {
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, type);
-    return v ? v->name : "UNKNOWN";
+    return cm_enum_name_or(&mesos__v1__scheduler__call__type__descriptor, type, "UNKNOWN");
 }
 
 int cm_master_validate_call(const Call *call, char *why, size_t whylen)
@@ -422,10 +421,10 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
             /* Honest gap: reservations, volumes and disks are not implemented yet; the
              * operation is ignored (no OPERATION_ERROR feedback) and its resources stay in the
              * remainder that is declined below. */
-            const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-                &mesos__v1__offer__operation__type__descriptor, op->type);
             CM_WARN(MOD, "Ignoring unsupported offer operation %s from framework %s",
-                    v ? v->name : "UNKNOWN", fw->id);
+                    cm_enum_name_or(&mesos__v1__offer__operation__type__descriptor, op->type,
+                                    "UNKNOWN"),
+                    fw->id);
         }
     }
     if (!cm_resources_empty(&remaining)) {
@@ -753,22 +752,21 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
     enum cm_media ct = cm_http_content_type(req->content_type);
     if (ct != CM_MEDIA_JSON && ct != CM_MEDIA_PROTOBUF)
         RESULT(415, "Expecting 'Content-Type' of application/json or application/x-protobuf");
-    if (ct == CM_MEDIA_JSON) {
-        ProtobufCMessage *msg = NULL;
-        int rc = cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor,
-                                     (const char *)req->body, req->body_len, &msg, why, sizeof why);
-        if (rc == CM_EPARSE)
-            RESULT(400, "Failed to parse body into JSON: %s", why);
-        if (rc)
-            RESULT(400, "Failed to convert JSON into Call protobuf: %s", why);
-        call = (Call *)msg;
-    } else {
-        call = mesos__v1__scheduler__call__unpack(NULL, req->body_len, req->body);
-        if (!call)
-            RESULT(400, "Failed to parse body into Call protobuf");
-        if (cm_pbjson_check_required(&call->base, why, sizeof why))
-            RESULT(400, "Failed to parse body into Call protobuf: %s", why);
-    }
+    /* One decode for both media: required fields and enums are checked there, so a call with
+     * an undeclared value in a required enum (say TaskStatus.state) is answered 400 naming it,
+     * and an undeclared optional enum arrives unset. */
+    ProtobufCMessage *msg = NULL;
+    int rc = cm_pb_decode(&mesos__v1__scheduler__call__descriptor, ct, req->body, req->body_len,
+                          &msg, why, sizeof why);
+    if (rc == CM_EPARSE && ct == CM_MEDIA_JSON)
+        RESULT(400, "Failed to parse body into JSON: %s", why);
+    if (rc == CM_EPARSE)
+        RESULT(400, "Failed to parse body into Call protobuf");
+    if (rc && ct == CM_MEDIA_JSON)
+        RESULT(400, "Failed to convert JSON into Call protobuf: %s", why);
+    if (rc)
+        RESULT(400, "Failed to parse body into Call protobuf: %s", why);
+    call = (Call *)msg;
     if (cm_master_validate_call(call, why, sizeof why))
         RESULT(400, "Failed to validate scheduler::Call: %s", why);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "allocator/allocator.h"
+#include "codec.h"
 #include "contender.h"
 #include "registrar.h"
 #include "log.h"
@@ -19,8 +20,7 @@
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 {
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
-    return ev ? ev->name : "UNKNOWN";
+    return cm_enum_name_or(d, v, "UNKNOWN");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -692,22 +692,20 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
     snprintf(k, sizeof k, "%s/calls", prefix);
     cm_metrics_set(o, k, (double)fm->calls);
     for (int i = 0; i < CM_MASTER_NCALL_TYPES; i++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, i);
-        if (!v || i == 0)
+        const char *tname = cm_enum_name(&mesos__v1__scheduler__call__type__descriptor, i);
+        if (!tname || i == 0)
             continue;
-        lower(t, sizeof t, v->name);
+        lower(t, sizeof t, tname);
         snprintf(k, sizeof k, "%s/calls/%s", prefix, t);
         cm_metrics_set(o, k, (double)fm->call_types[i]);
     }
     snprintf(k, sizeof k, "%s/events", prefix);
     cm_metrics_set(o, k, (double)fm->events);
     for (int i = 0; i < CM_MASTER_NEVENT_TYPES; i++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__event__type__descriptor, i);
-        if (!v || i == 0)
+        const char *tname = cm_enum_name(&mesos__v1__scheduler__event__type__descriptor, i);
+        if (!tname || i == 0)
             continue;
-        lower(t, sizeof t, v->name);
+        lower(t, sizeof t, tname);
         snprintf(k, sizeof k, "%s/events/%s", prefix, t);
         cm_metrics_set(o, k, (double)fm->event_types[i]);
     }

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "allocator/allocator.h"
+#include "codec.h"
 #include "contender.h"
 #include "errors.h"
 #include "ids.h"
@@ -31,9 +32,7 @@
 
 const char *cm_task_state_name(int state)
 {
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, state);
-    return v ? v->name : "TASK_UNKNOWN";
+    return cm_enum_name_or(&mesos__v1__task_state__descriptor, state, "TASK_UNKNOWN");
 }
 
 int cm_master_task_state_for(const struct cm_framework *fw, int state)
@@ -65,16 +64,16 @@ void cm_master_count_status(struct cm_master *m, int state, int source, bool has
         m->metrics.tasks_terminal[state]++;
     if (!has_source || !has_reason)
         return;
-    const ProtobufCEnumValue *sv =
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_status__source__descriptor, source);
-    const ProtobufCEnumValue *rv =
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_status__reason__descriptor, reason);
+    /* Values from the wire were checked at decode; a name still missing (a value only our own
+     * code could produce) is not counted rather than printed as NULL. */
+    const char *sv = cm_enum_name(&mesos__v1__task_status__source__descriptor, source);
+    const char *rv = cm_enum_name(&mesos__v1__task_status__reason__descriptor, reason);
     if (!sv || !rv)
         return;
     char st[64], so[64], re[96], key[256];
     lower_copy(st, sizeof st, cm_task_state_name(state));
-    lower_copy(so, sizeof so, sv->name);
-    lower_copy(re, sizeof re, rv->name);
+    lower_copy(so, sizeof so, sv);
+    lower_copy(re, sizeof re, rv);
     snprintf(key, sizeof key, "master/%s/%s/%s", st, so, re);
     uint64_t *c = cm_strmap_get(&m->metrics.task_reasons, key);
     if (!c) {

@@ -303,6 +303,11 @@ void cm_master_framework_disconnected(struct cm_master *m, struct cm_framework *
 
 /* ---- the agent link (agent_api.c) ---- */
 
+/* Decodes an agent link request body of media (JSON or protobuf) with every required field
+ * and enum checked (codec.h). Returns 0 and *out (caller frees), or 415 (other media) / 400
+ * with why naming the field; *out is then NULL. */
+int cm_master_agent_decode(enum cm_media media, const uint8_t *body, size_t len,
+                           Cmesos__Internal__AgentCall **out, char *why, size_t whylen);
 /* Handles a decoded AgentCall. For REGISTER, sink is the new stream (taken over on success)
  * and *agent_out receives the agent; the answer is 200. Other calls: 202, or 400/403 with why.
  * stream_id: for REGISTER the new stream's id, otherwise the request's Mesos-Stream-Id. */

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "codec.h"
 #include "cmesos/registry.pb-c.h"
 #include "errors.h"
 #include "log.h"
@@ -807,9 +808,15 @@ static int load_registry(struct cm_registrar *r, const uint8_t *data, size_t len
 {
     if (len == 0)
         return 0; /* nothing stored yet: an empty registry */
-    Cmesos__Internal__Registry *reg = cmesos__internal__registry__unpack(NULL, len, data);
-    if (!reg)
-        return cm_fail(CM_EPARSE, why, whylen, "the stored registry does not parse");
+    /* The stored registry is checked like any input from outside the process: a file or znode
+     * edited (or written by a newer version) must not smuggle undeclared enums or missing
+     * required fields into the master. */
+    ProtobufCMessage *msg = NULL;
+    char cwhy[256];
+    if (cm_pb_unpack(&cmesos__internal__registry__descriptor, data, len, &msg, cwhy, sizeof cwhy) !=
+        0)
+        return cm_fail(CM_EPARSE, why, whylen, "the stored registry does not parse: %s", cwhy);
+    Cmesos__Internal__Registry *reg = (Cmesos__Internal__Registry *)msg;
     int rc = 0;
     for (size_t i = 0; i < reg->n_agents; i++) {
         const Mesos__V1__AgentInfo *info = reg->agents[i]->info;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "contender.h"
 #include "errors.h"
 #include "ids.h"
@@ -130,27 +131,10 @@ static void handle_agent(struct cm_http_request *req, void *arg)
     }
     enum cm_media ct = cm_http_content_type(ct_header);
     Cmesos__Internal__AgentCall *call = NULL;
-    if (ct == CM_MEDIA_PROTOBUF) {
-        call = cmesos__internal__agent_call__unpack(NULL, req->body_len, req->body);
-        if (!call) {
-            cm_http_respond_text(req, 400, "Failed to parse body into AgentCall protobuf");
-            return;
-        }
-    } else if (ct == CM_MEDIA_JSON) {
-        ProtobufCMessage *msg = NULL;
-        if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, (const char *)req->body,
-                                req->body_len, &msg, why, sizeof why)) {
-            cm_http_respond_text(req, 400, "Failed to convert JSON into AgentCall: %s", why);
-            return;
-        }
-        call = (Cmesos__Internal__AgentCall *)msg;
-    } else {
-        cm_http_respond_text(req, 415, "Expecting 'Content-Type' of application/x-protobuf");
+    int code = cm_master_agent_decode(ct, req->body, req->body_len, &call, why, sizeof why);
+    if (code) {
+        cm_http_respond_text(req, code, "%s", why);
         return;
-    }
-    if (cm_pbjson_check_required(&call->base, why, sizeof why)) {
-        cm_http_respond_text(req, 400, "Failed to parse body into AgentCall protobuf: %s", why);
-        goto out;
     }
     if (call->has_type && call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER) {
         if (cm_master_agent_validate_register(m, call, why, sizeof why)) {
@@ -173,8 +157,8 @@ static void handle_agent(struct cm_http_request *req, void *arg)
             ref->obj = agent;
         goto out;
     }
-    int code = cm_master_agent_call(m, call, NULL, cm_http_request_header(req, "Mesos-Stream-Id"),
-                                    NULL, why, sizeof why);
+    code = cm_master_agent_call(m, call, NULL, cm_http_request_header(req, "Mesos-Stream-Id"), NULL,
+                                why, sizeof why);
     if (code == 202 || code == 200)
         cm_http_respond(req, code, NULL, NULL, 0);
     else
