@@ -238,15 +238,35 @@ static void reconcile_known_agent(struct cm_master *m, struct cm_agent *a,
                  reg->tasks[i]->task_id->value);
         cm_strmap_put(&reported, key, reg->tasks[i]);
     }
-    size_t n = cm_strmap_count(&a->tasks), k = 0;
+    size_t n = cm_strmap_count(&a->tasks), k = 0, r = 0;
     struct cm_task **lost = cm_xcalloc(n, sizeof *lost);
+    struct cm_task **resend = cm_xcalloc(n, sizeof *resend);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
         struct cm_task *t = it.cur->value;
-        if (!cm_strmap_get(&reported, it.cur->key) && !cm_task_state_terminal(t->state))
+        if (cm_strmap_get(&reported, it.cur->key)) {
+            t->launch_unacked = false; /* reported: the agent has it */
+            continue;
+        }
+        if (cm_task_state_terminal(t->state))
+            continue;
+        /* A launch the agent never confirmed died with the link: the agent never had the task,
+         * so it is sent again rather than declared lost. A task the agent confirmed and no
+         * longer reports is lost; so is one the framework asked to kill meanwhile. */
+        if (t->launch_unacked && !t->kill_asked)
+            resend[r++] = t;
+        else
             lost[k++] = t;
     }
     cm_strmap_cleanup(&reported);
+    for (size_t i = 0; i < r; i++) {
+        CM_INFO(MOD,
+                "Re-sending task %s of framework %s to agent %s: its launch was never "
+                "acknowledged",
+                resend[i]->id, resend[i]->fw->id, a->id);
+        cm_master_send_run_task(m, resend[i]);
+    }
+    free(resend);
     for (size_t i = 0; i < k; i++) {
         struct cm_task *t = lost[i];
         struct cm_framework *fw = t->fw;
@@ -630,6 +650,8 @@ static void handle_status_update(struct cm_master *m, struct cm_agent *a,
         return;
     }
     struct cm_task *t = cm_strmap_get(&fw->tasks, st->task_id->value);
+    if (t && t->agent == a)
+        t->launch_unacked = false; /* an update from the agent proves it has the task */
     if (t) {
         /* A retried update (same uuid) is forwarded again but applied only once. */
         bool retry = t->has_uuid && st->has_uuid && st->uuid.len == 16 &&
@@ -654,6 +676,22 @@ static void handle_status_update(struct cm_master *m, struct cm_agent *a,
     ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE;
     ev.update = &up;
     cm_master_send_event(m, fw, &ev);
+}
+
+static void handle_launch_ack(struct cm_master *m, struct cm_agent *a,
+                              const Cmesos__Internal__AgentCall__TaskLaunchAck *ack)
+{
+    struct cm_framework *fw = cm_master_framework(m, ack->framework_id->value);
+    struct cm_task *t = fw ? cm_strmap_get(&fw->tasks, ack->task_id->value) : NULL;
+    /* Only the agent the task was sent to can acknowledge it. */
+    if (!t || t->agent != a) {
+        CM_DEBUG(MOD,
+                 "Ignoring launch acknowledgement for unknown task %s of framework %s from "
+                 "agent %s",
+                 ack->task_id->value, ack->framework_id->value, a->id);
+        return;
+    }
+    t->launch_unacked = false;
 }
 
 static void handle_exited_executor(struct cm_master *m, struct cm_agent *a,
@@ -723,6 +761,11 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
         if (!call->status_update)
             return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status_update'"), 400;
         handle_status_update(m, a, call->status_update);
+        break;
+    case CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK:
+        if (!call->task_launch_ack)
+            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'task_launch_ack'"), 400;
+        handle_launch_ack(m, a, call->task_launch_ack);
         break;
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG: a->last_pong = cm_clock_now(m->clock); break;
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR:

@@ -305,17 +305,23 @@ static void launch_task(struct cm_master *m, struct cm_framework *fw, struct cm_
 {
     struct cm_task *t = cm_master_add_task(m, fw, agent, ti, res, role);
     CM_INFO(MOD, "Launching task %s of framework %s on agent %s", t->id, fw->id, agent->id);
+    cm_master_send_run_task(m, t);
+}
+
+void cm_master_send_run_task(struct cm_master *m, struct cm_task *t)
+{
     /* The agent gets the task with its resources in the offer's allocation role. */
     Mesos__V1__TaskInfo shallow = *t->info;
-    cm_resources_to_proto(res, role, &shallow.resources, &shallow.n_resources);
+    cm_resources_to_proto(&t->resources, t->role, &shallow.resources, &shallow.n_resources);
     Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
     Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
-    rt.framework_info = fw->info;
+    rt.framework_info = t->fw->info;
     rt.task = &shallow;
     ev.has_type = 1;
     ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK;
     ev.run_task = &rt;
-    cm_master_send_agent(m, agent, &ev);
+    t->launch_unacked = true;
+    cm_master_send_agent(m, t->agent, &ev);
     cm_resources_proto_free(shallow.resources, shallow.n_resources);
 }
 
@@ -599,6 +605,7 @@ static void handle_kill(struct cm_master *m, struct cm_framework *fw,
                 t->agent_id);
         return;
     }
+    t->kill_asked = true;
     if (!t->agent || !t->agent->connected) {
         /* Remembered and sent when the agent re-registers. */
         t->kill_pending = true;

@@ -93,7 +93,13 @@ struct cm_task {
     struct cm_resources resources;
     bool released;     /* resources went back to the allocator */
     bool kill_pending; /* KILL asked while the agent was disconnected */
-    double updated;    /* timestamp of the latest status (for /master/tasks ordering) */
+    bool kill_asked;   /* the framework asked to kill it (a lost RUN_TASK is then not resent) */
+    /* The master sent RUN_TASK (or tried to: the link may have been down) and the agent has not
+     * yet proven it has the task: no TASK_LAUNCH_ACK and no status update from it. When the
+     * agent re-registers without the task, the launch is sent again instead of the task being
+     * declared lost (the RUN_TASK died with the link). */
+    bool launch_unacked;
+    double updated; /* timestamp of the latest status (for /master/tasks ordering) */
     /* Unreachable tasks (the agent was marked unreachable) live in their framework's
      * unreachable_tasks, oldest first, bounded by --max_unreachable_tasks_per_framework. */
     double unreachable_time;
@@ -296,6 +302,9 @@ void cm_master_send_framework_update(struct cm_master *m, struct cm_framework *f
  * inactive and "recovered" until its scheduler subscribes again. */
 struct cm_framework *cm_master_recover_framework(struct cm_master *m,
                                                  const Mesos__V1__FrameworkInfo *info);
+/* Sends t's RUN_TASK (its info, resources in its allocation role, its framework's info) to
+ * its agent and marks the launch unacknowledged until the agent proves it has the task. */
+void cm_master_send_run_task(struct cm_master *m, struct cm_task *t);
 /* Sends the KILL_TASKs remembered while agent was disconnected. */
 void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *agent);
 /* A framework's stream went away (peer closed). */

@@ -691,8 +691,188 @@ static void test_agent_register_validation(void)
     fixture_free(f);
 }
 
+/* An agent call in JSON on stream sid (REGISTER: on sink, the agent in *out). Returns the code. */
+static int agent_call(struct fixture *f, const char *sid, struct cm_sink *sink,
+                      struct cm_agent **out, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int agent_call(struct fixture *f, const char *sid, struct cm_sink *sink,
+                      struct cm_agent **out, const char *fmt, ...)
+{
+    char body[4096], why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    Cmesos__Internal__AgentCall *call = NULL;
+    int code = cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)body, strlen(body), &call,
+                                      why, sizeof why);
+    if (code) {
+        fprintf(stderr, "agent call decode %d: %s\n", code, why);
+        return code;
+    }
+    code = cm_master_agent_call(f->m, call, sink, sid, out, why, sizeof why);
+    if (code >= 400)
+        fprintf(stderr, "agent call %d: %s\n", code, why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    return code;
+}
+
+static size_t count_run_tasks(struct capture *c, const char *task_id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        Cmesos__Internal__AgentEvent *e = (Cmesos__Internal__AgentEvent *)c->msgs[i];
+        if (e->type == CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK &&
+            strcmp(e->run_task->task->task_id->value, task_id) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* The latest UPDATE for task_id, or NULL. */
+static Mesos__V1__TaskStatus *update_for(struct capture *c, const char *task_id)
+{
+    for (size_t i = c->n; i-- > 0;) {
+        Mesos__V1__Scheduler__Event *e = ev_at(c, i);
+        if (e->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE &&
+            strcmp(e->update->status->task_id->value, task_id) == 0)
+            return e->update->status;
+    }
+    return NULL;
+}
+
+/* A RUN_TASK lost with the agent's link is sent again when the agent re-registers without the
+ * task; a task whose launch the agent acknowledged (TASK_LAUNCH_ACK or a status update), or
+ * that the framework killed meanwhile, is lost as before. */
+static void test_launch_survives_link(void)
+{
+    struct fixture *f = fixture_new(0);
+    register_agent(f);
+    REQUIRE(f->agent != NULL);
+    f->fw = subscribe_json(f,
+                           "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                           "\"u\",\"name\":\"ckpt\",\"checkpoint\":true}}}",
+                           &f->fw_ev, "stream-1");
+    REQUIRE(f->fw != NULL);
+    snprintf(f->fid, sizeof f->fid, "%s", f->fw->id);
+    cm_master_allocate(f->m);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
+                      "\"launch\":{\"task_infos\":[" TASK_JSON("acked", "1") "," TASK_JSON(
+                          "updated", "1") "," TASK_JSON("lost-link",
+                                                        "1") "," TASK_JSON("killed", "1") "]}}]}}",
+                      f->fid, oid, f->aid, f->aid, f->aid, f->aid),
+              202);
+    CHECK_INT(count_run_tasks(&f->agent_ev, "lost-link"), 1);
+    struct cm_task *t = cm_strmap_get(&f->fw->tasks, "lost-link");
+    REQUIRE(t != NULL);
+    CHECK(t->launch_unacked);
+
+    /* The agent confirms two launches: one acknowledged, one with a status update. */
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
+                         "\"value\":\"acked\"}}}",
+                         f->aid, f->fid),
+              202);
+    CHECK(!((struct cm_task *)cm_strmap_get(&f->fw->tasks, "acked"))->launch_unacked);
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"status_update\":{\"framework_id\":{\"value\":\"%s\"},\"status\":{"
+                         "\"task_id\":{\"value\":\"updated\"},\"state\":\"TASK_RUNNING\","
+                         "\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"AAECAwQFBgcICQoLDA0ODw==\"}}}",
+                         f->aid, f->fid),
+              202);
+    CHECK(!((struct cm_task *)cm_strmap_get(&f->fw->tasks, "updated"))->launch_unacked);
+    /* An acknowledgement for someone else's task, or from the wrong agent, changes nothing. */
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"nope\"},\"task_id\":{"
+                         "\"value\":\"lost-link\"}}}",
+                         f->aid),
+              202);
+    CHECK(t->launch_unacked);
+    /* An undeclared call type is refused. */
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"}}", f->aid),
+              400);
+
+    /* The link dies; meanwhile the framework kills one of the unconfirmed tasks. */
+    cm_master_agent_disconnected(f->m, f->agent);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{"
+                      "\"task_id\":{\"value\":\"killed\"}}}",
+                      f->fid),
+              202);
+    cap_clear(&f->fw_ev);
+    cm_fake_clock_advance(&f->clock, 5);
+
+    /* Back with the same id, reporting nothing. */
+    struct capture agent2 = {0};
+    struct cm_sink s2 = cap_sink(&agent2);
+    s2.media = CM_MEDIA_PROTOBUF;
+    struct cm_agent *again = NULL;
+    CHECK_INT(agent_call(f, "agent-stream-2", &s2, &again,
+                         "{\"type\":\"REGISTER\",\"agent_id\":{\"value\":\"%s\"},\"register\":{"
+                         "\"agent_info\":{\"hostname\":\"a1\",\"port\":5051,\"resources\":[{"
+                         "\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},{"
+                         "\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4096}}]}}}",
+                         f->aid),
+              200);
+    REQUIRE(again == f->agent);
+    /* Only the unconfirmed, unkilled launch is sent again; it stays STAGING, not lost. */
+    CHECK_INT(count_run_tasks(&agent2, "lost-link"), 1);
+    CHECK_INT(count_run_tasks(&agent2, "acked"), 0);
+    CHECK_INT(count_run_tasks(&agent2, "updated"), 0);
+    CHECK_INT(count_run_tasks(&agent2, "killed"), 0);
+    t = cm_strmap_get(&f->fw->tasks, "lost-link");
+    REQUIRE(t != NULL);
+    CHECK_INT(t->state, MESOS__V1__TASK_STATE__TASK_STAGING);
+    CHECK(t->launch_unacked);
+    CHECK(update_for(&f->fw_ev, "lost-link") == NULL);
+    /* The others are lost, as before. */
+    const char *gone[] = {"acked", "updated", "killed"};
+    for (size_t i = 0; i < 3; i++) {
+        Mesos__V1__TaskStatus *st = update_for(&f->fw_ev, gone[i]);
+        REQUIRE(st != NULL);
+        CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+        CHECK_STR(st->message, "Task is unknown to the agent");
+        CHECK(cm_strmap_get(&f->fw->tasks, gone[i]) == NULL);
+    }
+
+    /* This time the agent confirms it: a later re-registration without it loses it. */
+    CHECK_INT(agent_call(f, "agent-stream-2", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
+                         "\"value\":\"lost-link\"}}}",
+                         f->aid, f->fid),
+              202);
+    CHECK(!t->launch_unacked);
+    cm_master_agent_disconnected(f->m, f->agent);
+    struct capture agent3 = {0};
+    struct cm_sink s3 = cap_sink(&agent3);
+    s3.media = CM_MEDIA_PROTOBUF;
+    CHECK_INT(agent_call(f, "agent-stream-3", &s3, &again,
+                         "{\"type\":\"REGISTER\",\"agent_id\":{\"value\":\"%s\"},\"register\":{"
+                         "\"agent_info\":{\"hostname\":\"a1\",\"port\":5051,\"resources\":[{"
+                         "\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},{"
+                         "\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4096}}]}}}",
+                         f->aid),
+              200);
+    CHECK_INT(count_run_tasks(&agent3, "lost-link"), 0);
+    Mesos__V1__TaskStatus *st = update_for(&f->fw_ev, "lost-link");
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+    fixture_free(f);
+    cap_clear(&agent2);
+    cap_clear(&agent3);
+}
+
 TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes), TEST(test_framework_info_validation),
           TEST(test_offer_and_launch), TEST(test_updates_acks_reconcile),
           TEST(test_partition_aware_reconcile), TEST(test_offer_timeout),
           TEST(test_decline_filter_and_revive), TEST(test_failover_and_removal),
-          TEST(test_agent_register_validation))
+          TEST(test_agent_register_validation), TEST(test_launch_survives_link))
