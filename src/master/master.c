@@ -1150,6 +1150,7 @@ static void expire_recovering_agents(struct cm_master *m)
 {
     double now = cm_clock_now(m->clock);
     struct cm_strmap_iter it;
+    cm_registrar_hold(m->registrar); /* one registry store for all of them */
     for (cm_strmap_iter_init(&it, &m->recovering_agents); cm_strmap_iter_next(&it);) {
         CM_WARN(MOD,
                 "Agent %s did not re-register within %gs after the master's recovery; "
@@ -1161,6 +1162,7 @@ static void expire_recovering_agents(struct cm_master *m)
         cm_registrar_mark_unreachable(m->registrar, it.cur->key, now, unreachable_recorded, m);
         cm_strmap_iter_remove(&it);
     }
+    cm_registrar_release(m->registrar);
 }
 
 static void gc_done(void *arg, int err)
@@ -1255,7 +1257,9 @@ void cm_master_ping_agents(struct cm_master *m)
         else
             cm_master_send_agent(m, a, &ev);
     }
-    /* Collected first: marking an agent unreachable removes it from m->agents. */
+    /* Collected first: marking an agent unreachable removes it from m->agents. All of them go
+     * into the registry in one store (registrar.h, cm_registrar_hold). */
+    cm_registrar_hold(m->registrar);
     for (size_t i = 0; i < n; i++) {
         struct cm_agent *a = silent[i];
         char why[128];
@@ -1265,6 +1269,7 @@ void cm_master_ping_agents(struct cm_master *m)
             snprintf(why, sizeof why, "did not reconnect within %gs", limit);
         cm_master_mark_agent_unreachable(m, a, why);
     }
+    cm_registrar_release(m->registrar);
     free(silent);
 }
 

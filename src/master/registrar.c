@@ -617,6 +617,7 @@ struct cm_registrar {
     struct cm_strmap gone; /* id -> double* */
     uint64_t version;
     bool recovered, failed, busy, draining;
+    unsigned held;    /* cm_registrar_hold depth: nothing is stored while > 0 */
     size_t batch;     /* operations covered by the store in flight (the first ones queued) */
     void *recovering; /* the recover context while a fetch is in flight (async storages) */
     int fail_err;
@@ -969,7 +970,7 @@ static void stored(void *arg, int err)
 static void drain(struct cm_registrar *r)
 {
     /* Storages may complete synchronously; the loop (not recursion) runs the next operation. */
-    if (r->draining)
+    if (r->draining || r->held)
         return;
     r->draining = true;
     while (r->qhead && !r->busy && (r->recovered || r->failed)) {
@@ -1073,10 +1074,22 @@ void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t 
     enqueue(r, o);
 }
 
+void cm_registrar_hold(struct cm_registrar *r)
+{
+    r->held++;
+}
+
+void cm_registrar_release(struct cm_registrar *r)
+{
+    if (r->held > 0 && --r->held == 0)
+        drain(r);
+}
+
 void cm_registrar_abort(struct cm_registrar *r, int err)
 {
     if (!r)
         return;
+    r->held = 0; /* aborting completes everything now, held or not */
     r->failed = true;
     r->fail_err = err;
     r->batch = 0;

@@ -128,6 +128,15 @@ void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_regist
 void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t max_count,
                      size_t *pruned, cm_registrar_done_cb cb, void *arg);
 
+/* Holds the queue: operations queued until the matching cm_registrar_release are applied
+ * together and stored once. The master holds around a burst (hundreds of agents marked
+ * unreachable in one timer tick): with the file storage every store rewrites the whole registry
+ * and fsyncs twice, so one store per agent cost O(n^2) bytes and 2n fsyncs — tens of seconds
+ * for 500 agents, during which the loop could not even see SIGTERM. Holds nest. */
+void cm_registrar_hold(struct cm_registrar *r);
+/* Ends a hold; the last release stores what was queued (callbacks run as usual). */
+void cm_registrar_release(struct cm_registrar *r);
+
 /* Shutdown with operations still waiting for an asynchronous storage: completes every queued
  * operation with err (their callbacks run now, while their streams still exist) and fails the
  * registrar. The pending store's callback must not come afterwards (free the registrar next). */
