@@ -77,11 +77,4 @@ bool cm_contender_acting(struct cm_contender *c);
 void cm_contender_step_down(const char *reason) __attribute__((noreturn));
 void cm_contender_free(struct cm_contender *c);
 
-/* sched_http.c: if this master does not act as leader, answers req with 307 and Location
- * "//leader:port/master/<path>[?query]" (protocol §2.1), or 503 "No leader elected", and
- * returns true; returns false when the caller should serve req itself. */
-struct cm_master;
-struct cm_http_request;
-bool cm_master_redirect_nonleader(struct cm_master *m, struct cm_http_request *req);
-
 #endif

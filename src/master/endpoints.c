@@ -12,7 +12,7 @@
 #include "registrar.h"
 #include "log.h"
 #include "metrics.h"
-#include "master.h"
+#include "master_http.h"
 #include "pbjson.h"
 #include "util.h"
 
@@ -352,7 +352,7 @@ static json_t *agents_array(struct cm_master *m, const char *only, bool full)
 static void handle_state(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     json_t *o = json_object();
     add_build_info(o);
@@ -419,7 +419,7 @@ static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
 static void handle_state_summary(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "hostname", json_string(m->hostname));
@@ -449,7 +449,7 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
 static void handle_frameworks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     char *only = cm_http_request_query_param(req, "framework_id");
     json_t *o = json_object();
@@ -463,7 +463,7 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
 static void handle_slaves(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     char *only = cm_http_request_query_param(req, "slave_id");
     json_t *o = json_object();
@@ -515,7 +515,7 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
 static void handle_tasks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
@@ -602,20 +602,6 @@ static void handle_flags(struct cm_http_request *req, void *arg)
     json_t *o = json_object();
     json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
     cm_http_respond_json(req, 200, o);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* metrics */
-
-void cm_master_record_allocation_ms(struct cm_master *m, double ms)
-{
-    struct cm_master_metrics *mm = &m->metrics;
-    size_t cap = sizeof mm->alloc_ms / sizeof mm->alloc_ms[0];
-    mm->alloc_ms[(mm->alloc_head + mm->alloc_n) % cap] = ms;
-    if (mm->alloc_n < cap)
-        mm->alloc_n++;
-    else
-        mm->alloc_head = (mm->alloc_head + 1) % cap;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -896,10 +882,9 @@ static void handle_metrics(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, cm_master_metrics_json(m));
 }
 
-void cm_master_routes(struct cm_master *m)
+void cm_master_endpoints_routes(struct cm_master *m)
 {
     struct cm_http_server *h = m->http;
-    cm_master_sched_http_routes(m);
     /* The server's "master" prefix makes each of these reachable as /master/... too. */
     cm_http_server_route(h, "/state", handle_state, m);
     cm_http_server_route(h, "/state.json", handle_state, m);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "errors.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "test.h"
 

@@ -11,7 +11,9 @@
 #include "codec.h"
 #include "errors.h"
 #include "fuzz_util.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "test.h"
 

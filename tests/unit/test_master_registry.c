@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "registrar.h"
 #include "test.h"
