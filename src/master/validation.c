@@ -17,7 +17,6 @@
 #include "util.h"
 
 #define MOD "master"
-#define YEAR_SECS (365.0 * 24 * 3600)
 
 typedef Mesos__V1__Scheduler__Call Call;
 typedef Cmesos__Internal__AgentCall AgentCall;
