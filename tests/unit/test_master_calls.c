@@ -873,8 +873,94 @@ static void test_launch_survives_link(void)
     cap_clear(&agent3);
 }
 
+/* Packs msg (protobuf) and frees it. */
+static uint8_t *pack_free(ProtobufCMessage *msg, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(*len + 1);
+    protobuf_c_message_pack(msg, buf);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return buf;
+}
+
+/* Values no descriptor declares, as protobuf-c would store them off the wire: a required enum
+ * is refused with 400 naming the field, an optional one arrives unset, a repeated element is
+ * dropped — on the agent link and on the scheduler API. */
+static void test_unknown_enums(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw && f->agent);
+    char json[1024], why[512];
+    ProtobufCMessage *msg = NULL;
+
+    /* Agent link: a status update whose (required) state is 99. */
+    snprintf(json, sizeof json,
+             "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"status_update\":{"
+             "\"framework_id\":{\"value\":\"%s\"},\"status\":{\"task_id\":{\"value\":\"x\"},"
+             "\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_EXECUTOR\"}}}",
+             f->aid, f->fid);
+    REQUIRE(cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    ((Cmesos__Internal__AgentCall *)msg)->status_update->status->state = 99;
+    size_t len;
+    uint8_t *wire = pack_free(msg, &len);
+    Cmesos__Internal__AgentCall *call = NULL;
+    CHECK_INT(cm_master_agent_decode(CM_MEDIA_PROTOBUF, wire, len, &call, why, sizeof why), 400);
+    CHECK(call == NULL);
+    CHECK(strstr(why, "status_update.status.state") != NULL);
+    CHECK(strstr(why, "99") != NULL);
+    free(wire);
+
+    /* The same with a declared state but source 77 (optional): accepted, source unset. */
+    REQUIRE(cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    ((Cmesos__Internal__AgentCall *)msg)->status_update->status->source = 77;
+    wire = pack_free(msg, &len);
+    CHECK_INT(cm_master_agent_decode(CM_MEDIA_PROTOBUF, wire, len, &call, why, sizeof why), 0);
+    REQUIRE(call != NULL);
+    CHECK(!call->status_update->status->has_source);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    free(wire);
+
+    /* Scheduler API: a task's resource of (required) type 42 inside an ACCEPT's operation. */
+    snprintf(json, sizeof json,
+             "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{\"offer_ids\":"
+             "[{\"value\":\"o\"}],\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":"
+             "[" TASK_JSON("t", "1") "]}}]}}",
+             f->fid, f->aid);
+    REQUIRE(cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    Mesos__V1__Scheduler__Call *c = (Mesos__V1__Scheduler__Call *)msg;
+    c->accept->operations[0]->launch->task_infos[0]->resources[0]->type = 42;
+    wire = pack_free(msg, &len);
+    struct cm_sched_request req = {.method = "POST",
+                                   .content_type = "application/x-protobuf",
+                                   .stream_id = f->fw->stream_id,
+                                   .body = wire,
+                                   .body_len = len};
+    struct cm_sched_result res;
+    cm_master_scheduler_request(f->m, &req, &res);
+    CHECK_INT(res.code, 400);
+    CHECK(strstr(res.text, "accept.operations[0].launch.task_infos[0].resources[0].type") != NULL);
+    free(wire);
+
+    /* An undeclared operation type (optional) arrives unset and is refused by validation, not
+     * looked up by name. */
+    REQUIRE(cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    ((Mesos__V1__Scheduler__Call *)msg)->accept->operations[0]->type = 1234;
+    wire = pack_free(msg, &len);
+    req.body = wire;
+    req.body_len = len;
+    cm_master_scheduler_request(f->m, &req, &res);
+    CHECK(res.code == 202 || res.code == 400);
+    free(wire);
+    fixture_free(f);
+}
+
 TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes), TEST(test_framework_info_validation),
           TEST(test_offer_and_launch), TEST(test_updates_acks_reconcile),
           TEST(test_partition_aware_reconcile), TEST(test_offer_timeout),
           TEST(test_decline_filter_and_revive), TEST(test_failover_and_removal),
-          TEST(test_agent_register_validation), TEST(test_launch_survives_link))
+          TEST(test_agent_register_validation), TEST(test_launch_survives_link),
+          TEST(test_unknown_enums))
