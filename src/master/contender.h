@@ -20,6 +20,9 @@
  * instead of acting. A loop that is merely busy is covered too (the ZooKeeper client's own
  * thread keeps the session alive, but a loop blocked that long is not a healthy leader).
  *
+ * Layer: a seam of the master's core (master.h); it includes no edge header. The 307 answer
+ * itself is the HTTP edge's (cm_master_http_redirect in master_http.h).
+ *
  * Threading: the master's loop. The contender copies the URL and the MasterInfo.
  */
 #ifndef CM_CONTENDER_H

@@ -1,4 +1,7 @@
-/* master.c: the master's state and its transitions. See master.h. */
+/* master.c: the core's frame — creating and freeing the master (registry recovery,
+ * leadership, MasterInfo), the sinks every event leaves through, lookups, and the time-based
+ * rules (offer and failover timeouts, recovery deadlines, heartbeats). The state's own
+ * transitions live in frameworks.c, agents.c, offers.c and tasks.c. See master.h. */
 #include "master.h"
 
 #include <arpa/inet.h>

@@ -18,6 +18,9 @@
  *     failed: that operation and every later one complete with the error (Mesos aborts the
  *     master in that case; the master logs and stops serving agents).
  *
+ * Layer: a seam of the master's core (master.h); it knows nothing of the master and includes
+ * no edge header. cm_registrar_hold/release let the core batch a burst into one store.
+ *
  * Ownership: AgentInfos passed in are copied. Query results are borrowed from the registrar
  * and valid until the next operation is applied. Threading: the master's event loop.
  */
