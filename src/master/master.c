@@ -42,15 +42,10 @@ int cm_sink_send(const struct cm_sink *sink, const ProtobufCMessage *msg)
         return CM_ECLOSED;
     uint8_t *data;
     size_t len;
-    if (sink->media == CM_MEDIA_JSON) {
-        char *text = cm_pbjson_to_text(msg);
-        data = (uint8_t *)text;
-        len = strlen(text);
-    } else {
-        len = protobuf_c_message_get_packed_size(msg);
-        data = cm_xcalloc(1, len + 1);
-        protobuf_c_message_pack(msg, data);
-    }
+    /* One encoder for every media (codec.h); a stream that is not JSON is protobuf. */
+    if (cm_pb_encode(msg, sink->media == CM_MEDIA_JSON ? CM_MEDIA_JSON : CM_MEDIA_PROTOBUF, &data,
+                     &len) != 0)
+        return CM_EINVAL;
     /* One record per chunk, header and payload together (protocol doc §1.4). */
     char hdr[24];
     size_t hlen = cm_recordio_header(len, hdr);

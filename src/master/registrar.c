@@ -17,6 +17,7 @@
 #include "cmesos/registry.pb-c.h"
 #include "errors.h"
 #include "log.h"
+#include "pbjson.h"
 #include "util.h"
 #include "zk.h"
 
@@ -724,16 +725,10 @@ void cm_registrar_free(struct cm_registrar *r)
     free(r);
 }
 
+/* A deep copy of a message that was already checked (decoded through codec.h, or our own). */
 static Mesos__V1__AgentInfo *info_dup(const Mesos__V1__AgentInfo *info)
 {
-    size_t len = protobuf_c_message_get_packed_size(&info->base);
-    uint8_t *buf = cm_xmalloc(len);
-    protobuf_c_message_pack(&info->base, buf);
-    Mesos__V1__AgentInfo *copy = mesos__v1__agent_info__unpack(NULL, len, buf);
-    free(buf);
-    if (!copy)
-        abort(); /* we packed it ourselves: only out-of-memory gets here */
-    return copy;
+    return cm_pb_dup(&info->base);
 }
 
 static void time_of(double secs, Mesos__V1__TimeInfo *t)
