@@ -4,13 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocator/allocator.h"
 #include "codec.h"
 #include "errors.h"
-#include "ids.h"
 #include "log.h"
 #include "agent_link.h"
-#include "registrar.h"
 #include "util.h"
 
 #define MOD "master"

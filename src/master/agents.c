@@ -2,16 +2,13 @@
  * registry first), reconciliation of what a returning agent reports, disconnection, pings,
  * partitions (unreachable) and removal. Part of the master's core: it calls only the core and
  * src/common; the link's wire side is agent_link.c and agent_link_http.c. See master.h. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allocator/allocator.h"
 #include "codec.h"
-#include "contender.h"
 #include "errors.h"
-#include "ids.h"
 #include "log.h"
 #include "master.h"
 #include "registrar.h"

@@ -1,19 +1,15 @@
 /* frameworks.c: frameworks in the master — subscription and failover, FrameworkInfo updates,
  * disconnection and removal, frameworks recovered from agents. Part of the master's core: it
  * calls only the core and src/common. See master.h. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allocator/allocator.h"
 #include "codec.h"
-#include "contender.h"
 #include "errors.h"
-#include "ids.h"
 #include "log.h"
 #include "master.h"
-#include "registrar.h"
 #include "util.h"
 
 #define MOD "master"

@@ -1,7 +1,6 @@
 /* offers.c: offers and allocation — the allocator's decisions become offers, batched per
  * framework and sent after the cycle; offers are removed (used, declined, rescinded, expired)
  * here. Part of the master's core: it calls only the core and src/common. See master.h. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +9,8 @@
 #include "codec.h"
 #include "contender.h"
 #include "errors.h"
-#include "ids.h"
 #include "log.h"
 #include "master.h"
-#include "registrar.h"
 #include "util.h"
 
 #define MOD "master"

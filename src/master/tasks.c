@@ -1,19 +1,15 @@
 /* tasks.c: tasks in the master — creation, status updates and history, completion,
  * unreachable tasks, master-generated updates, RUN_TASK and KILL_TASK to the agent. Part of the
  * master's core: it calls only the core and src/common. See master.h. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allocator/allocator.h"
 #include "codec.h"
-#include "contender.h"
 #include "errors.h"
-#include "ids.h"
 #include "log.h"
 #include "master.h"
-#include "registrar.h"
 #include "util.h"
 
 #define MOD "master"

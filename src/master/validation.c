@@ -6,14 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocator/allocator.h"
 #include "codec.h"
-#include "contender.h"
 #include "errors.h"
 #include "ids.h"
 #include "log.h"
 #include "master.h"
-#include "registrar.h"
 #include "util.h"
 
 #define MOD "master"
