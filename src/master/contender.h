@@ -20,6 +20,9 @@
  * instead of acting. A loop that is merely busy is covered too (the ZooKeeper client's own
  * thread keeps the session alive, but a loop blocked that long is not a healthy leader).
  *
+ * Layer: a seam of the master's core (master.h); it includes no edge header. The 307 answer
+ * itself is the HTTP edge's (cm_master_http_redirect in master_http.h).
+ *
  * Threading: the master's loop. The contender copies the URL and the MasterInfo.
  */
 #ifndef CM_CONTENDER_H
@@ -76,12 +79,5 @@ bool cm_contender_acting(struct cm_contender *c);
 /* Logs reason and ends the process (status 1): the Mesos way of dropping leadership. */
 void cm_contender_step_down(const char *reason) __attribute__((noreturn));
 void cm_contender_free(struct cm_contender *c);
-
-/* sched_http.c: if this master does not act as leader, answers req with 307 and Location
- * "//leader:port/master/<path>[?query]" (protocol §2.1), or 503 "No leader elected", and
- * returns true; returns false when the caller should serve req itself. */
-struct cm_master;
-struct cm_http_request;
-bool cm_master_redirect_nonleader(struct cm_master *m, struct cm_http_request *req);
 
 #endif

@@ -1,5 +1,6 @@
 /* endpoints.c: the master's read-only JSON endpoints (protocol doc §6) and /metrics/snapshot
- * (§7). Objects are built with jansson in Mesos's legacy shapes. */
+ * (§7). Objects are built with jansson in Mesos's legacy shapes. HTTP edge: reads the core's
+ * state, changes nothing. See master_http.h. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,11 +8,12 @@
 #include <unistd.h>
 
 #include "allocator/allocator.h"
+#include "codec.h"
 #include "contender.h"
 #include "registrar.h"
 #include "log.h"
 #include "metrics.h"
-#include "master.h"
+#include "master_http.h"
 #include "pbjson.h"
 #include "util.h"
 
@@ -19,8 +21,7 @@
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 {
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
-    return ev ? ev->name : "UNKNOWN";
+    return cm_enum_name_or(d, v, "UNKNOWN");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -352,7 +353,7 @@ static json_t *agents_array(struct cm_master *m, const char *only, bool full)
 static void handle_state(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     json_t *o = json_object();
     add_build_info(o);
@@ -419,7 +420,7 @@ static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
 static void handle_state_summary(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     json_t *o = json_object();
     json_object_set_new(o, "hostname", json_string(m->hostname));
@@ -449,7 +450,7 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
 static void handle_frameworks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     char *only = cm_http_request_query_param(req, "framework_id");
     json_t *o = json_object();
@@ -463,7 +464,7 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
 static void handle_slaves(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     char *only = cm_http_request_query_param(req, "slave_id");
     json_t *o = json_object();
@@ -515,7 +516,7 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
 static void handle_tasks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_redirect_nonleader(m, req))
+    if (cm_master_http_redirect(m, req))
         return;
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
@@ -604,20 +605,6 @@ static void handle_flags(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, o);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* metrics */
-
-void cm_master_record_allocation_ms(struct cm_master *m, double ms)
-{
-    struct cm_master_metrics *mm = &m->metrics;
-    size_t cap = sizeof mm->alloc_ms / sizeof mm->alloc_ms[0];
-    mm->alloc_ms[(mm->alloc_head + mm->alloc_n) % cap] = ms;
-    if (mm->alloc_n < cap)
-        mm->alloc_n++;
-    else
-        mm->alloc_head = (mm->alloc_head + 1) % cap;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -692,22 +679,20 @@ static void framework_metrics(json_t *o, const struct cm_framework *fw)
     snprintf(k, sizeof k, "%s/calls", prefix);
     cm_metrics_set(o, k, (double)fm->calls);
     for (int i = 0; i < CM_MASTER_NCALL_TYPES; i++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, i);
-        if (!v || i == 0)
+        const char *tname = cm_enum_name(&mesos__v1__scheduler__call__type__descriptor, i);
+        if (!tname || i == 0)
             continue;
-        lower(t, sizeof t, v->name);
+        lower(t, sizeof t, tname);
         snprintf(k, sizeof k, "%s/calls/%s", prefix, t);
         cm_metrics_set(o, k, (double)fm->call_types[i]);
     }
     snprintf(k, sizeof k, "%s/events", prefix);
     cm_metrics_set(o, k, (double)fm->events);
     for (int i = 0; i < CM_MASTER_NEVENT_TYPES; i++) {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__event__type__descriptor, i);
-        if (!v || i == 0)
+        const char *tname = cm_enum_name(&mesos__v1__scheduler__event__type__descriptor, i);
+        if (!tname || i == 0)
             continue;
-        lower(t, sizeof t, v->name);
+        lower(t, sizeof t, tname);
         snprintf(k, sizeof k, "%s/events/%s", prefix, t);
         cm_metrics_set(o, k, (double)fm->event_types[i]);
     }
@@ -898,10 +883,9 @@ static void handle_metrics(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, cm_master_metrics_json(m));
 }
 
-void cm_master_routes(struct cm_master *m)
+void cm_master_endpoints_routes(struct cm_master *m)
 {
     struct cm_http_server *h = m->http;
-    cm_master_sched_http_routes(m);
     /* The server's "master" prefix makes each of these reachable as /master/... too. */
     cm_http_server_route(h, "/state", handle_state, m);
     cm_http_server_route(h, "/state.json", handle_state, m);

@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "log.h"
 #include "master.h"
+#include "master_http.h"
 #include "master_flags.h"
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
     m = cm_master_new(base, &flags);
     if (!m)
         goto out;
-    if (cm_master_start(m) != 0)
+    if (cm_master_http_start(m) != 0)
         goto out;
     sigint = evsignal_new(base, SIGINT, on_signal, base);
     sigterm = evsignal_new(base, SIGTERM, on_signal, base);

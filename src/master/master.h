@@ -1,28 +1,39 @@
 /*
- * master.h: the cmesos master — frameworks, agents, offers and tasks, and the APIs that drive
- * them (scheduler API, the agent link, read-only endpoints, metrics).
+ * master.h: the core of the cmesos master — frameworks, agents, offers and tasks, and the
+ * transitions between their states. This is the master's contract with everything above it.
  *
  * All state lives in one struct cm_master created by cm_master_new; there is no global mutable
  * state, so one process (a test) can host several masters. Everything runs on the event loop
  * the master was created with. Time is read through m->clock (injectable); libevent timers in
  * cron.c only wake the loop, the logic they run asks the clock.
  *
- * Layers:
- *   master.c        state and the transitions (subscribe, offers, launch, updates, removal)
- *   calls.c         scheduler calls (validation §2.2, request decision §2.1, call handlers)
- *   sched_http.c    the HTTP edge of the scheduler API (streams, encoding)
- *   agent_api.c     the master<->agent link (notes/link.md)
- *   endpoints.c     /master/state and friends, /metrics/snapshot
- *   cron.c          periodic timers (allocation, heartbeats, pings, expiries)
- *   registrar.c     registry storage seam; contender.c leadership seam
+ * Layers (docs/architecture.md, "The master's layers"). Calls go down only:
  *
- * Testing without sockets: a framework or agent "sink" can be a callback that receives each
- * event message instead of an HTTP stream (struct cm_sink), and every transition is reachable
- * through the functions below taking decoded protobuf messages.
+ *   HTTP edge     master_http.c      server start, 307 to the leader, routes (master_http.h)
+ *                 scheduler_http.c   /api/v1/scheduler: headers, streams
+ *                 agent_link_http.c  /master/api/v1/agent: the agent link's streams
+ *                 endpoints.c        /master/state and friends, /metrics/snapshot
+ *   call layer    scheduler_calls.c  scheduler calls: decode, §2.1 decisions, handlers
+ *                                    (scheduler_calls.h)
+ *                 agent_link.c       agent link calls: decode, dispatch (agent_link.h)
+ *   core          master.c           lifecycle, sinks, timeouts, heartbeats
+ *     (this       frameworks.c       subscribe, failover, update, removal
+ *      header)    agents.c           registration, reconciliation, pings, partitions, removal
+ *                 offers.c           allocation cycles and offers
+ *                 tasks.c            tasks, status updates, RUN_TASK / KILL_TASK
+ *                 validation.c       checks of calls and infos (pure)
+ *                 cron.c             periodic timers
+ *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
+ *
+ * The core never calls up: no core file includes an edge header, and the only way the core
+ * reaches an edge is a struct cm_sink — a stream's send/end, or the bind_cb with which the edge
+ * learns which agent a stream it opened belongs to. Tests use the same seam: a sink can be a
+ * callback that receives each event message instead of an HTTP stream, and every transition is
+ * reachable through the functions below taking decoded protobuf messages.
  *
  * Ownership: the master owns every framework, agent, task and offer; protobuf messages handed
- * in are copied when kept. Errors: functions return HTTP-like codes where they decide a request's
- * answer (documented per function), otherwise 0 / negative CM_E* codes.
+ * in are copied when kept. Errors: functions return HTTP-like codes where they decide a
+ * request's answer (documented per function), otherwise 0 / negative CM_E* codes with why.
  */
 #ifndef CM_MASTER_H
 #define CM_MASTER_H
@@ -50,9 +61,12 @@ struct cm_registrar;
 struct cm_contender;
 struct cm_master;
 
-/* Where a stream's events go: an HTTP stream (production) or a callback (tests). */
+/* Where a stream's events go: an HTTP stream (production) or a callback (tests). This is the
+ * core's only way up to the edges. */
 typedef void (*cm_sink_cb)(void *arg, const ProtobufCMessage *msg);
 typedef void (*cm_sink_end_cb)(void *arg);
+/* The edge that opened a stream learns which object (a struct cm_agent) it now serves. */
+typedef void (*cm_sink_bind_cb)(void *ref, void *obj);
 
 struct cm_sink {
     enum cm_media media; /* encoding for HTTP streams */
@@ -61,6 +75,7 @@ struct cm_sink {
     cm_sink_end_cb end_cb;
     void *arg;
     void *ref; /* HTTP streams: the close callback's closure, freed when we end the stream */
+    cm_sink_bind_cb bind_cb; /* optional: called with ref when a later event binds the stream */
 };
 
 #define CM_MASTER_NCALL_TYPES 18
@@ -93,7 +108,13 @@ struct cm_task {
     struct cm_resources resources;
     bool released;     /* resources went back to the allocator */
     bool kill_pending; /* KILL asked while the agent was disconnected */
-    double updated;    /* timestamp of the latest status (for /master/tasks ordering) */
+    bool kill_asked;   /* the framework asked to kill it (a lost RUN_TASK is then not resent) */
+    /* The master sent RUN_TASK (or tried to: the link may have been down) and the agent has not
+     * yet proven it has the task: no TASK_LAUNCH_ACK and no status update from it. When the
+     * agent re-registers without the task, the launch is sent again instead of the task being
+     * declared lost (the RUN_TASK died with the link). */
+    bool launch_unacked;
+    double updated; /* timestamp of the latest status (for /master/tasks ordering) */
     /* Unreachable tasks (the agent was marked unreachable) live in their framework's
      * unreachable_tasks, oldest first, bounded by --max_unreachable_tasks_per_framework. */
     double unreachable_time;
@@ -188,7 +209,7 @@ struct reg_ctx;
 
 struct cm_master {
     struct event_base *base;
-    /* Agent registrations waiting for the registry to record them (agent_api.c): a list, so that
+    /* Agent registrations waiting for the registry to record them (agents.c): a list, so that
      * an agent stream closing meanwhile can be detached from its registration. */
     struct reg_ctx *pending_registrations;
     const struct cm_master_flags *flags;
@@ -196,7 +217,7 @@ struct cm_master {
     struct cm_allocator *allocator;
     struct cm_registrar *registrar;
     struct cm_contender *contender;
-    struct cm_http_server *http;
+    struct cm_http_server *http; /* created and bound by the HTTP edge; freed with the master */
     struct cm_cron *cron;
 
     char id[37];
@@ -235,41 +256,41 @@ struct cm_master {
 /* ---- lifecycle (master.c) ---- */
 
 /* Creates a master on base with flags (kept by pointer) and the real clock. No socket is
- * opened until cm_master_start. Returns NULL on failure (bad --weights, unknown registry). */
+ * opened here (the HTTP edge does that: cm_master_http_start). Returns NULL on failure (bad
+ * --weights, unknown registry). */
 struct cm_master *cm_master_new(struct event_base *base, const struct cm_master_flags *flags);
 /* Same with an injected clock (tests). */
 struct cm_master *cm_master_new_clock(struct event_base *base, const struct cm_master_flags *flags,
                                       const struct cm_clock *clock);
-/* Binds the HTTP server, writes --port_file, starts the timers. Returns 0 or -errno. */
-int cm_master_start(struct cm_master *m);
-/* Ends every stream and frees everything. NULL is a no-op. */
+/* Starts serving once the edge has bound m->http to port: MasterInfo, leadership contention and
+ * the timers. Returns 0 or -errno. */
+int cm_master_run(struct cm_master *m, uint16_t port);
+/* Ends every stream, frees m->http (if the edge created one) and everything else. NULL is a
+ * no-op. */
 void cm_master_free(struct cm_master *m);
 
-/* ---- scheduler API (calls.c) ---- */
+/* ---- sinks and events (master.c) ---- */
 
-/* A scheduler API request reduced to what the decision needs (no HTTP objects). */
-struct cm_sched_request {
-    const char *method;
-    const char *content_type; /* header or NULL */
-    const char *accept;       /* header or NULL */
-    const char *stream_id;    /* Mesos-Stream-Id header or NULL */
-    const uint8_t *body;
-    size_t body_len;
-};
+/* Sends msg on sink, encoded for its media and framed with RecordIO. */
+int cm_sink_send(const struct cm_sink *sink, const ProtobufCMessage *msg);
+/* Ends the stream (or calls end_cb) and frees ref. */
+void cm_sink_end(struct cm_sink *sink);
+bool cm_sink_open(const struct cm_sink *s);
+/* Sends an ERROR event with message on sink. */
+void cm_sink_send_error(const struct cm_sink *sink, const char *message);
+/* Sends one event (scheduler Event) to fw if connected; counts it. */
+void cm_master_send_event(struct cm_master *m, struct cm_framework *fw,
+                          const Mesos__V1__Scheduler__Event *ev);
+/* Sends an event with only a type (HEARTBEAT) to fw. */
+void cm_master_send_simple_event(struct cm_master *m, struct cm_framework *fw, int type);
+/* Sends one AgentEvent to agent if connected (counted as dropped otherwise). */
+void cm_master_send_agent(struct cm_master *m, struct cm_agent *agent,
+                          const Cmesos__Internal__AgentEvent *ev);
 
-struct cm_sched_result {
-    int code;                         /* HTTP status */
-    char text[1024];                  /* error body (plain text) or Location for 307 */
-    enum cm_media media;              /* SUBSCRIBE: negotiated event media */
-    Mesos__V1__Scheduler__Call *call; /* SUBSCRIBE (code 200): the call, caller frees */
-};
+struct cm_framework *cm_master_framework(struct cm_master *m, const char *id);
+struct cm_agent *cm_master_agent(struct cm_master *m, const char *id);
 
-/* Runs protocol doc §2.1 for one request. For non-SUBSCRIBE calls that pass every check the
- * call is executed and 202 returned (events go to the streams). For a valid SUBSCRIBE it
- * returns 200 with res->call set: the caller opens the stream and calls cm_master_subscribe.
- * Errors: 307 (text = Location), 503, 405, 400, 415, 406, 403, 501, with res->text. */
-void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_request *req,
-                                 struct cm_sched_result *res);
+/* ---- validation (validation.c) ---- */
 
 /* §2.2 validation of a decoded call. Returns 0 or CM_EINVAL with why. */
 int cm_master_validate_call(const Mesos__V1__Scheduler__Call *call, char *why, size_t whylen);
@@ -277,6 +298,15 @@ int cm_master_validate_call(const Mesos__V1__Scheduler__Call *call, char *why, s
 int cm_master_validate_framework_info(const struct cm_master *m,
                                       const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
                                       size_t nsuppressed, char *why, size_t whylen);
+/* Validates a REGISTER call of the agent link (400 material). Returns 0 or CM_EINVAL with why. */
+int cm_master_agent_validate_register(const struct cm_master *m,
+                                      const Cmesos__Internal__AgentCall *call, char *why,
+                                      size_t whylen);
+
+/* ---- frameworks (frameworks.c) ---- */
+
+/* Removed framework ids kept (they may never subscribe again), FIFO-bounded. */
+#define CM_MASTER_REMOVED_IDS_MAX 65536
 
 /* Subscribes (or re-subscribes) with a validated SUBSCRIBE call on sink (taken over: on
  * failure an ERROR event is sent and the sink ended). stream_id is the new stream's id.
@@ -296,77 +326,88 @@ void cm_master_send_framework_update(struct cm_master *m, struct cm_framework *f
  * inactive and "recovered" until its scheduler subscribes again. */
 struct cm_framework *cm_master_recover_framework(struct cm_master *m,
                                                  const Mesos__V1__FrameworkInfo *info);
-/* Sends the KILL_TASKs remembered while agent was disconnected. */
-void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *agent);
 /* A framework's stream went away (peer closed). */
 void cm_master_framework_disconnected(struct cm_master *m, struct cm_framework *fw);
+/* Removes a framework now: offers recovered, tasks killed on their agents, moved to completed. */
+void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw);
+/* Frees a framework (a void * for maps and rings of frameworks). */
+void cm_framework_free(void *fw);
 
-/* ---- the agent link (agent_api.c) ---- */
+/* ---- agents (agents.c) ---- */
 
-/* Handles a decoded AgentCall. For REGISTER, sink is the new stream (taken over on success)
- * and *agent_out receives the agent; the answer is 200. Other calls: 202, or 400/403 with why.
- * stream_id: for REGISTER the new stream's id, otherwise the request's Mesos-Stream-Id. */
-/* Validates a REGISTER call (400 material). Returns 0 or CM_EINVAL with why. */
-int cm_master_agent_validate_register(const struct cm_master *m,
-                                      const Cmesos__Internal__AgentCall *call, char *why,
-                                      size_t whylen);
-int cm_master_agent_call(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
-                         const struct cm_sink *sink, const char *stream_id,
-                         struct cm_agent **agent_out, char *why, size_t whylen);
-void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent);
+/* Registers or re-registers an agent with a REGISTER call on sink (the new stream, taken
+ * over). The registry records the admission first; the agent gets REGISTERED, its reported
+ * tasks are reconciled with the master's (lost launches are re-sent, see struct cm_task) and it
+ * is offered. Returns 200 (and *agent_out once admitted; with a storage that answers later the
+ * stream stays open and sink->bind_cb tells the edge the agent when it is), 400 (invalid), 403
+ * (marked gone: SHUTDOWN is sent and the sink ended) or 503, with why. */
+int cm_master_register_agent(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
+                             const struct cm_sink *sink, const char *stream_id,
+                             struct cm_agent **agent_out, char *why, size_t whylen);
 /* The HTTP stream whose close-callback closure is ref went away before its REGISTER was
  * admitted: the pending registration forgets it (the agent is then admitted disconnected). */
 void cm_master_agent_register_stream_closed(struct cm_master *m, void *ref);
-/* Defined by the HTTP layer (sched_http.c): binds a registration stream's closure to the agent
- * once a registration that waited for the registry completes. */
-void cm_master_stream_ref_attach(void *ref, struct cm_agent *agent);
+/* An agent's stream went away: non-checkpointing frameworks' tasks are lost; the agent has the
+ * ping budget to come back. */
+void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent);
+/* Marks agent unreachable (missed pings, stream gone past the ping budget, or not back after a
+ * master restart): recorded in the registry first, then its tasks become TASK_UNREACHABLE
+ * (partition-aware frameworks, with unreachable_time) or TASK_LOST, FAILURE is sent to every
+ * framework, its offers are rescinded and it is removed. */
+void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *agent, const char *why);
+/* Removes an agent that said goodbye (UNREGISTER): its tasks are gone, offers rescinded. */
+void cm_master_remove_agent(struct cm_master *m, struct cm_agent *a);
+/* Sends PING to every connected agent; agents silent (or disconnected) past the ping budget are
+ * marked unreachable, all of them with one registry store. */
+void cm_master_ping_agents(struct cm_master *m);
 /* Frees an agent's memory (it must be unlinked from every index first). */
 void cm_agent_free(struct cm_agent *a);
 
-/* ---- allocation and time (master.c) ---- */
+/* ---- offers and allocation (offers.c) ---- */
 
 /* Runs one allocation cycle now and sends the resulting OFFERS events. */
 void cm_master_allocate(struct cm_master *m);
 /* Asks for an allocation cycle soon (coalesced; runs on the loop). */
 void cm_master_allocate_soon(struct cm_master *m);
-/* Applies every time-based rule due at the clock's now: offer timeouts, failover timeouts. */
-void cm_master_check_timeouts(struct cm_master *m);
-/* Sends HEARTBEAT to every connected framework / PING to every connected agent. */
-void cm_master_heartbeat(struct cm_master *m);
-void cm_master_ping_agents(struct cm_master *m);
-
-/* ---- internals shared by the master's files ---- */
-
-struct cm_framework *cm_master_framework(struct cm_master *m, const char *id);
-struct cm_agent *cm_master_agent(struct cm_master *m, const char *id);
-/* Sends one event (scheduler Event) to fw if connected; counts it. */
-void cm_master_send_event(struct cm_master *m, struct cm_framework *fw,
-                          const Mesos__V1__Scheduler__Event *ev);
-/* Sends one AgentEvent to agent if connected. */
-void cm_master_send_agent(struct cm_master *m, struct cm_agent *agent,
-                          const Cmesos__Internal__AgentEvent *ev);
-/* Sends msg on sink, encoded for its media and framed with RecordIO. */
-int cm_sink_send(const struct cm_sink *sink, const ProtobufCMessage *msg);
-void cm_sink_end(struct cm_sink *sink);
-
 /* Removes an offer; recover=true gives its resources back (with filter refuse seconds),
  * rescind=true also sends RESCIND to the framework. */
 void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recover, bool rescind,
                             double refuse);
-/* Removes a framework now: offers recovered, tasks killed on their agents, moved to completed. */
-void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw);
+/* Removes every offer of a map (a framework's or an agent's), recovering their resources. */
+void cm_master_remove_offers_of(struct cm_master *m, struct cm_strmap *offers, bool rescind);
+/* The allocator's offer callback (arg is the master). */
+void cm_master_allocator_offer_cb(void *arg, const char *framework_id, const char *role,
+                                  const char *agent_id, const struct cm_resources *res);
+/* Gives back allocations parked during a cycle. */
+void cm_master_run_parked_recoveries(struct cm_master *m);
+/* Frees every offer without telling anyone (shutdown). */
+void cm_master_free_offers(struct cm_master *m);
+void cm_master_record_allocation_ms(struct cm_master *m, double ms);
+
+/* ---- tasks (tasks.c) ---- */
+
+/* Creates a task (STAGING) owned by fw on agent; info copied; resources copied. */
+struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
+                                   struct cm_agent *agent, const Mesos__V1__TaskInfo *info,
+                                   const struct cm_resources *res, const char *role);
+/* Sends t's RUN_TASK (its info, resources in its allocation role, its framework's info) to
+ * its agent and marks the launch unacknowledged until the agent proves it has the task. */
+void cm_master_send_run_task(struct cm_master *m, struct cm_task *t);
+/* Sends KILL_TASK for t to its agent (kp may be NULL). */
+void cm_master_send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp);
+/* Sends the KILL_TASKs remembered while agent was disconnected. */
+void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *agent);
 /* Applies a status (copied) to a task: state, history, terminal accounting. */
 void cm_master_update_task(struct cm_master *m, struct cm_task *t, const Mesos__V1__TaskStatus *st,
                            int latest_state);
 /* Moves a task to its framework's completed tasks (removed from every index). */
 void cm_master_complete_task(struct cm_master *m, struct cm_task *t);
-/* Creates a task (STAGING) owned by fw on agent; info copied; resources copied. */
-struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
-                                   struct cm_agent *agent, const Mesos__V1__TaskInfo *info,
-                                   const struct cm_resources *res, const char *role);
 /* Sets a task (just added) to what an agent reported on re-registration: state, history,
  * status-update state and uuid. A terminal task is marked released (never allocated). */
 void cm_master_restore_task(struct cm_master *m, struct cm_task *t, const Mesos__V1__Task *rep);
+/* Sends a master-generated UPDATE (no uuid) to fw. */
+void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, const char *task_id,
+                                  const char *agent_id, int state, int reason, const char *message);
 /* Same with unreachable_time (seconds; < 0: none) and an optional reason. */
 void cm_master_send_master_update_ex(struct cm_master *m, struct cm_framework *fw,
                                      const char *task_id, const char *agent_id, int state,
@@ -377,40 +418,35 @@ void cm_master_send_master_update_ex(struct cm_master *m, struct cm_framework *f
 void cm_master_transition_task(struct cm_master *m, struct cm_framework *fw, struct cm_task *t,
                                const char *agent_id, int state, int reason, const char *message,
                                double unreachable_time);
-/* Marks agent unreachable (missed pings, stream gone past the ping budget, or not back after a
- * master restart): recorded in the registry first, then its tasks become TASK_UNREACHABLE
- * (partition-aware frameworks, with unreachable_time) or TASK_LOST, FAILURE is sent to every
- * framework, its offers are rescinded and it is removed. */
-void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *agent, const char *why);
 /* Moves a task to its framework's unreachable tasks (resources released, indexes dropped). */
 void cm_master_task_unreachable(struct cm_master *m, struct cm_task *t, double when);
 /* Drops and frees one of fw's unreachable tasks (already removed from the map when
  * unlinked is true). */
 void cm_master_forget_unreachable_task(struct cm_framework *fw, struct cm_task *t, bool unlinked);
+/* Adjusts the active-task gauge of state by delta. */
+void cm_master_task_gauge(struct cm_master *m, int state, int delta);
+/* Frees a task (a void * for maps and rings of tasks). */
+void cm_task_free(void *t);
+/* Counts a task state transition for the per source/reason counters. */
+void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source, int reason,
+                            bool has_reason);
+/* The declared name of a task state, "TASK_UNKNOWN" for a value no TaskState declares. */
+const char *cm_task_state_name(int state);
+/* Maps a partition-aware state to TASK_LOST for frameworks that are not PARTITION_AWARE. */
+int cm_master_task_state_for(const struct cm_framework *fw, int state);
+
+/* ---- time, registry and heartbeats (master.c) ---- */
+
+/* Applies every time-based rule due at the clock's now: offer timeouts, failover timeouts. */
+void cm_master_check_timeouts(struct cm_master *m);
+/* Sends HEARTBEAT to every connected framework. */
+void cm_master_heartbeat(struct cm_master *m);
 /* Prunes the registry's unreachable list (--registry_max_agent_age/_count); on a timer. */
 void cm_master_registry_gc(struct cm_master *m);
 /* A registry operation failed: logs, and stops the event loop (main exits non-zero). */
 void cm_master_registrar_failed(struct cm_master *m);
 /* True while agent id is expected to re-register after a master restart. */
 bool cm_master_agent_recovering(const struct cm_master *m, const char *id);
-/* Sends a master-generated UPDATE (no uuid) to fw. */
-void cm_master_send_master_update(struct cm_master *m, struct cm_framework *fw, const char *task_id,
-                                  const char *agent_id, int state, int reason, const char *message);
-/* Counts a task state transition for the per source/reason counters. */
-void cm_master_count_status(struct cm_master *m, int state, int source, bool has_source, int reason,
-                            bool has_reason);
-/* Task state helpers. */
-const char *cm_task_state_name(int state);
-/* Maps a partition-aware state to TASK_LOST for frameworks that are not PARTITION_AWARE. */
-int cm_master_task_state_for(const struct cm_framework *fw, int state);
-
-/* ---- endpoints (endpoints.c) ---- */
-void cm_master_routes(struct cm_master *m);
-/* The API routes (sched_http.c); called by cm_master_routes. */
-void cm_master_sched_http_routes(struct cm_master *m);
-void cm_master_record_allocation_ms(struct cm_master *m, double ms);
-/* The /metrics/snapshot object (caller decrefs). */
-json_t *cm_master_metrics_json(struct cm_master *m);
 
 /* ---- cron (cron.c) ---- */
 struct cm_cron *cm_cron_new(struct cm_master *m);

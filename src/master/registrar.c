@@ -13,9 +13,11 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "codec.h"
 #include "cmesos/registry.pb-c.h"
 #include "errors.h"
 #include "log.h"
+#include "pbjson.h"
 #include "util.h"
 #include "zk.h"
 
@@ -616,6 +618,7 @@ struct cm_registrar {
     struct cm_strmap gone; /* id -> double* */
     uint64_t version;
     bool recovered, failed, busy, draining;
+    unsigned held;    /* cm_registrar_hold depth: nothing is stored while > 0 */
     size_t batch;     /* operations covered by the store in flight (the first ones queued) */
     void *recovering; /* the recover context while a fetch is in flight (async storages) */
     int fail_err;
@@ -722,16 +725,10 @@ void cm_registrar_free(struct cm_registrar *r)
     free(r);
 }
 
+/* A deep copy of a message that was already checked (decoded through codec.h, or our own). */
 static Mesos__V1__AgentInfo *info_dup(const Mesos__V1__AgentInfo *info)
 {
-    size_t len = protobuf_c_message_get_packed_size(&info->base);
-    uint8_t *buf = cm_xmalloc(len);
-    protobuf_c_message_pack(&info->base, buf);
-    Mesos__V1__AgentInfo *copy = mesos__v1__agent_info__unpack(NULL, len, buf);
-    free(buf);
-    if (!copy)
-        abort(); /* we packed it ourselves: only out-of-memory gets here */
-    return copy;
+    return cm_pb_dup(&info->base);
 }
 
 static void time_of(double secs, Mesos__V1__TimeInfo *t)
@@ -807,9 +804,15 @@ static int load_registry(struct cm_registrar *r, const uint8_t *data, size_t len
 {
     if (len == 0)
         return 0; /* nothing stored yet: an empty registry */
-    Cmesos__Internal__Registry *reg = cmesos__internal__registry__unpack(NULL, len, data);
-    if (!reg)
-        return cm_fail(CM_EPARSE, why, whylen, "the stored registry does not parse");
+    /* The stored registry is checked like any input from outside the process: a file or znode
+     * edited (or written by a newer version) must not smuggle undeclared enums or missing
+     * required fields into the master. */
+    ProtobufCMessage *msg = NULL;
+    char cwhy[256];
+    if (cm_pb_unpack(&cmesos__internal__registry__descriptor, data, len, &msg, cwhy, sizeof cwhy) !=
+        0)
+        return cm_fail(CM_EPARSE, why, whylen, "the stored registry does not parse: %s", cwhy);
+    Cmesos__Internal__Registry *reg = (Cmesos__Internal__Registry *)msg;
     int rc = 0;
     for (size_t i = 0; i < reg->n_agents; i++) {
         const Mesos__V1__AgentInfo *info = reg->agents[i]->info;
@@ -962,7 +965,7 @@ static void stored(void *arg, int err)
 static void drain(struct cm_registrar *r)
 {
     /* Storages may complete synchronously; the loop (not recursion) runs the next operation. */
-    if (r->draining)
+    if (r->draining || r->held)
         return;
     r->draining = true;
     while (r->qhead && !r->busy && (r->recovered || r->failed)) {
@@ -1066,10 +1069,22 @@ void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t 
     enqueue(r, o);
 }
 
+void cm_registrar_hold(struct cm_registrar *r)
+{
+    r->held++;
+}
+
+void cm_registrar_release(struct cm_registrar *r)
+{
+    if (r->held > 0 && --r->held == 0)
+        drain(r);
+}
+
 void cm_registrar_abort(struct cm_registrar *r, int err)
 {
     if (!r)
         return;
+    r->held = 0; /* aborting completes everything now, held or not */
     r->failed = true;
     r->fail_err = err;
     r->batch = 0;

@@ -18,6 +18,9 @@
  *     failed: that operation and every later one complete with the error (Mesos aborts the
  *     master in that case; the master logs and stops serving agents).
  *
+ * Layer: a seam of the master's core (master.h); it knows nothing of the master and includes
+ * no edge header. cm_registrar_hold/release let the core batch a burst into one store.
+ *
  * Ownership: AgentInfos passed in are copied. Query results are borrowed from the registrar
  * and valid until the next operation is applied. Threading: the master's event loop.
  */
@@ -127,6 +130,15 @@ void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_regist
  * the number dropped when cb runs. */
 void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t max_count,
                      size_t *pruned, cm_registrar_done_cb cb, void *arg);
+
+/* Holds the queue: operations queued until the matching cm_registrar_release are applied
+ * together and stored once. The master holds around a burst (hundreds of agents marked
+ * unreachable in one timer tick): with the file storage every store rewrites the whole registry
+ * and fsyncs twice, so one store per agent cost O(n^2) bytes and 2n fsyncs — tens of seconds
+ * for 500 agents, during which the loop could not even see SIGTERM. Holds nest. */
+void cm_registrar_hold(struct cm_registrar *r);
+/* Ends a hold; the last release stores what was queued (callbacks run as usual). */
+void cm_registrar_release(struct cm_registrar *r);
 
 /* Shutdown with operations still waiting for an asynchronous storage: completes every queued
  * operation with err (their callbacks run now, while their streams still exist) and fails the

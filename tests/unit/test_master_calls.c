@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "errors.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "test.h"
 
@@ -691,8 +693,274 @@ static void test_agent_register_validation(void)
     fixture_free(f);
 }
 
+/* An agent call in JSON on stream sid (REGISTER: on sink, the agent in *out). Returns the code. */
+static int agent_call(struct fixture *f, const char *sid, struct cm_sink *sink,
+                      struct cm_agent **out, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int agent_call(struct fixture *f, const char *sid, struct cm_sink *sink,
+                      struct cm_agent **out, const char *fmt, ...)
+{
+    char body[4096], why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    Cmesos__Internal__AgentCall *call = NULL;
+    int code = cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)body, strlen(body), &call,
+                                      why, sizeof why);
+    if (code) {
+        fprintf(stderr, "agent call decode %d: %s\n", code, why);
+        return code;
+    }
+    code = cm_master_agent_call(f->m, call, sink, sid, out, why, sizeof why);
+    if (code >= 400)
+        fprintf(stderr, "agent call %d: %s\n", code, why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    return code;
+}
+
+static size_t count_run_tasks(struct capture *c, const char *task_id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        Cmesos__Internal__AgentEvent *e = (Cmesos__Internal__AgentEvent *)c->msgs[i];
+        if (e->type == CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK &&
+            strcmp(e->run_task->task->task_id->value, task_id) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* The latest UPDATE for task_id, or NULL. */
+static Mesos__V1__TaskStatus *update_for(struct capture *c, const char *task_id)
+{
+    for (size_t i = c->n; i-- > 0;) {
+        Mesos__V1__Scheduler__Event *e = ev_at(c, i);
+        if (e->type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE &&
+            strcmp(e->update->status->task_id->value, task_id) == 0)
+            return e->update->status;
+    }
+    return NULL;
+}
+
+/* A RUN_TASK lost with the agent's link is sent again when the agent re-registers without the
+ * task; a task whose launch the agent acknowledged (TASK_LAUNCH_ACK or a status update), or
+ * that the framework killed meanwhile, is lost as before. */
+static void test_launch_survives_link(void)
+{
+    struct fixture *f = fixture_new(0);
+    register_agent(f);
+    REQUIRE(f->agent != NULL);
+    f->fw = subscribe_json(f,
+                           "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                           "\"u\",\"name\":\"ckpt\",\"checkpoint\":true}}}",
+                           &f->fw_ev, "stream-1");
+    REQUIRE(f->fw != NULL);
+    snprintf(f->fid, sizeof f->fid, "%s", f->fw->id);
+    cm_master_allocate(f->m);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
+                      "\"launch\":{\"task_infos\":[" TASK_JSON("acked", "1") "," TASK_JSON(
+                          "updated", "1") "," TASK_JSON("lost-link",
+                                                        "1") "," TASK_JSON("killed", "1") "]}}]}}",
+                      f->fid, oid, f->aid, f->aid, f->aid, f->aid),
+              202);
+    CHECK_INT(count_run_tasks(&f->agent_ev, "lost-link"), 1);
+    struct cm_task *t = cm_strmap_get(&f->fw->tasks, "lost-link");
+    REQUIRE(t != NULL);
+    CHECK(t->launch_unacked);
+
+    /* The agent confirms two launches: one acknowledged, one with a status update. */
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
+                         "\"value\":\"acked\"}}}",
+                         f->aid, f->fid),
+              202);
+    CHECK(!((struct cm_task *)cm_strmap_get(&f->fw->tasks, "acked"))->launch_unacked);
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"status_update\":{\"framework_id\":{\"value\":\"%s\"},\"status\":{"
+                         "\"task_id\":{\"value\":\"updated\"},\"state\":\"TASK_RUNNING\","
+                         "\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"AAECAwQFBgcICQoLDA0ODw==\"}}}",
+                         f->aid, f->fid),
+              202);
+    CHECK(!((struct cm_task *)cm_strmap_get(&f->fw->tasks, "updated"))->launch_unacked);
+    /* An acknowledgement for someone else's task, or from the wrong agent, changes nothing. */
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"nope\"},\"task_id\":{"
+                         "\"value\":\"lost-link\"}}}",
+                         f->aid),
+              202);
+    CHECK(t->launch_unacked);
+    /* An undeclared call type is refused. */
+    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"}}", f->aid),
+              400);
+
+    /* The link dies; meanwhile the framework kills one of the unconfirmed tasks. */
+    cm_master_agent_disconnected(f->m, f->agent);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":{"
+                      "\"task_id\":{\"value\":\"killed\"}}}",
+                      f->fid),
+              202);
+    cap_clear(&f->fw_ev);
+    cm_fake_clock_advance(&f->clock, 5);
+
+    /* Back with the same id, reporting nothing. */
+    struct capture agent2 = {0};
+    struct cm_sink s2 = cap_sink(&agent2);
+    s2.media = CM_MEDIA_PROTOBUF;
+    struct cm_agent *again = NULL;
+    CHECK_INT(agent_call(f, "agent-stream-2", &s2, &again,
+                         "{\"type\":\"REGISTER\",\"agent_id\":{\"value\":\"%s\"},\"register\":{"
+                         "\"agent_info\":{\"hostname\":\"a1\",\"port\":5051,\"resources\":[{"
+                         "\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},{"
+                         "\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4096}}]}}}",
+                         f->aid),
+              200);
+    REQUIRE(again == f->agent);
+    /* Only the unconfirmed, unkilled launch is sent again; it stays STAGING, not lost. */
+    CHECK_INT(count_run_tasks(&agent2, "lost-link"), 1);
+    CHECK_INT(count_run_tasks(&agent2, "acked"), 0);
+    CHECK_INT(count_run_tasks(&agent2, "updated"), 0);
+    CHECK_INT(count_run_tasks(&agent2, "killed"), 0);
+    t = cm_strmap_get(&f->fw->tasks, "lost-link");
+    REQUIRE(t != NULL);
+    CHECK_INT(t->state, MESOS__V1__TASK_STATE__TASK_STAGING);
+    CHECK(t->launch_unacked);
+    CHECK(update_for(&f->fw_ev, "lost-link") == NULL);
+    /* The others are lost, as before. */
+    const char *gone[] = {"acked", "updated", "killed"};
+    for (size_t i = 0; i < 3; i++) {
+        Mesos__V1__TaskStatus *st = update_for(&f->fw_ev, gone[i]);
+        REQUIRE(st != NULL);
+        CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+        CHECK_STR(st->message, "Task is unknown to the agent");
+        CHECK(cm_strmap_get(&f->fw->tasks, gone[i]) == NULL);
+    }
+
+    /* This time the agent confirms it: a later re-registration without it loses it. */
+    CHECK_INT(agent_call(f, "agent-stream-2", NULL, NULL,
+                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
+                         "\"value\":\"lost-link\"}}}",
+                         f->aid, f->fid),
+              202);
+    CHECK(!t->launch_unacked);
+    cm_master_agent_disconnected(f->m, f->agent);
+    struct capture agent3 = {0};
+    struct cm_sink s3 = cap_sink(&agent3);
+    s3.media = CM_MEDIA_PROTOBUF;
+    CHECK_INT(agent_call(f, "agent-stream-3", &s3, &again,
+                         "{\"type\":\"REGISTER\",\"agent_id\":{\"value\":\"%s\"},\"register\":{"
+                         "\"agent_info\":{\"hostname\":\"a1\",\"port\":5051,\"resources\":[{"
+                         "\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},{"
+                         "\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4096}}]}}}",
+                         f->aid),
+              200);
+    CHECK_INT(count_run_tasks(&agent3, "lost-link"), 0);
+    Mesos__V1__TaskStatus *st = update_for(&f->fw_ev, "lost-link");
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+    fixture_free(f);
+    cap_clear(&agent2);
+    cap_clear(&agent3);
+}
+
+/* Packs msg (protobuf) and frees it. */
+static uint8_t *pack_free(ProtobufCMessage *msg, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(*len + 1);
+    protobuf_c_message_pack(msg, buf);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return buf;
+}
+
+/* Values no descriptor declares, as protobuf-c would store them off the wire: a required enum
+ * is refused with 400 naming the field, an optional one arrives unset, a repeated element is
+ * dropped — on the agent link and on the scheduler API. */
+static void test_unknown_enums(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw && f->agent);
+    char json[1024], why[512];
+    ProtobufCMessage *msg = NULL;
+
+    /* Agent link: a status update whose (required) state is 99. */
+    snprintf(json, sizeof json,
+             "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"status_update\":{"
+             "\"framework_id\":{\"value\":\"%s\"},\"status\":{\"task_id\":{\"value\":\"x\"},"
+             "\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_EXECUTOR\"}}}",
+             f->aid, f->fid);
+    REQUIRE(cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    ((Cmesos__Internal__AgentCall *)msg)->status_update->status->state = 99;
+    size_t len;
+    uint8_t *wire = pack_free(msg, &len);
+    Cmesos__Internal__AgentCall *call = NULL;
+    CHECK_INT(cm_master_agent_decode(CM_MEDIA_PROTOBUF, wire, len, &call, why, sizeof why), 400);
+    CHECK(call == NULL);
+    CHECK(strstr(why, "status_update.status.state") != NULL);
+    CHECK(strstr(why, "99") != NULL);
+    free(wire);
+
+    /* The same with a declared state but source 77 (optional): accepted, source unset. */
+    REQUIRE(cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    ((Cmesos__Internal__AgentCall *)msg)->status_update->status->source = 77;
+    wire = pack_free(msg, &len);
+    CHECK_INT(cm_master_agent_decode(CM_MEDIA_PROTOBUF, wire, len, &call, why, sizeof why), 0);
+    REQUIRE(call != NULL);
+    CHECK(!call->status_update->status->has_source);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    free(wire);
+
+    /* Scheduler API: a task's resource of (required) type 42 inside an ACCEPT's operation. */
+    snprintf(json, sizeof json,
+             "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{\"offer_ids\":"
+             "[{\"value\":\"o\"}],\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":"
+             "[" TASK_JSON("t", "1") "]}}]}}",
+             f->fid, f->aid);
+    REQUIRE(cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    Mesos__V1__Scheduler__Call *c = (Mesos__V1__Scheduler__Call *)msg;
+    c->accept->operations[0]->launch->task_infos[0]->resources[0]->type = 42;
+    wire = pack_free(msg, &len);
+    struct cm_sched_request req = {.method = "POST",
+                                   .content_type = "application/x-protobuf",
+                                   .stream_id = f->fw->stream_id,
+                                   .body = wire,
+                                   .body_len = len};
+    struct cm_sched_result res;
+    cm_master_scheduler_request(f->m, &req, &res);
+    CHECK_INT(res.code, 400);
+    CHECK(strstr(res.text, "accept.operations[0].launch.task_infos[0].resources[0].type") != NULL);
+    free(wire);
+
+    /* An undeclared operation type (optional) arrives unset and is refused by validation, not
+     * looked up by name. */
+    REQUIRE(cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor, json, strlen(json), &msg,
+                                why, sizeof why) == 0);
+    ((Mesos__V1__Scheduler__Call *)msg)->accept->operations[0]->type = 1234;
+    wire = pack_free(msg, &len);
+    req.body = wire;
+    req.body_len = len;
+    cm_master_scheduler_request(f->m, &req, &res);
+    CHECK(res.code == 202 || res.code == 400);
+    free(wire);
+    fixture_free(f);
+}
+
 TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes), TEST(test_framework_info_validation),
           TEST(test_offer_and_launch), TEST(test_updates_acks_reconcile),
           TEST(test_partition_aware_reconcile), TEST(test_offer_timeout),
           TEST(test_decline_filter_and_revive), TEST(test_failover_and_removal),
-          TEST(test_agent_register_validation))
+          TEST(test_agent_register_validation), TEST(test_launch_survives_link),
+          TEST(test_unknown_enums))

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "errors.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "test.h"
 

@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "errors.h"
 #include "fuzz_util.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "test.h"
 
@@ -65,6 +68,8 @@ struct fz {
     struct cm_resources agent_total;
     struct rng rng;
     size_t codes[600];
+    char last_text[1024]; /* the latest scheduler error body */
+    size_t required_hits; /* structured rounds that broke a required enum */
 };
 
 static struct cm_sink new_sink(struct fz *f, enum cm_media media)
@@ -74,45 +79,94 @@ static struct cm_sink new_sink(struct fz *f, enum cm_media media)
     return s;
 }
 
-static int agent_json(struct fz *f, const char *json, size_t len, const char *sid, bool pb)
+/* True when every enum in msg (recursively) holds a value its descriptor declares. */
+static bool enums_declared(const ProtobufCMessage *msg)
 {
-    char why[512];
-    ProtobufCMessage *msg = NULL;
-    int rc = cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, len, &msg, why,
-                                 sizeof why);
-    if (rc)
-        return -1; /* the HTTP layer answers 400 before the master sees it */
-    if (pb) {
-        /* Through the wire form, as a protobuf agent would send it. */
-        size_t n = protobuf_c_message_get_packed_size(msg);
-        uint8_t *wire = malloc(n + 1);
-        protobuf_c_message_pack(msg, wire);
-        protobuf_c_message_free_unpacked(msg, NULL);
-        msg = protobuf_c_message_unpack(&cmesos__internal__agent_call__descriptor, NULL, n, wire);
-        free(wire);
-        if (!msg || cm_pbjson_check_required(msg, why, sizeof why)) {
-            if (msg)
-                protobuf_c_message_free_unpacked(msg, NULL);
-            return -1;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[i];
+        const char *base = (const char *)msg;
+        if (fd->type != PROTOBUF_C_TYPE_ENUM && fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + fd->quantifier_offset);
+            void *arr = *(void *const *)(base + fd->offset);
+            for (size_t k = 0; k < n; k++) {
+                if (fd->type == PROTOBUF_C_TYPE_ENUM
+                        ? !cm_enum_name(fd->descriptor, ((const int *)arr)[k])
+                        : !enums_declared(((ProtobufCMessage *const *)arr)[k]))
+                    return false;
+            }
+            continue;
         }
+        if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + fd->offset);
+            if (sub && !enums_declared(sub))
+                return false;
+            continue;
+        }
+        bool present = true;
+        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+            present = *(const uint32_t *)(base + fd->quantifier_offset) == fd->id;
+        else if (fd->label == PROTOBUF_C_LABEL_OPTIONAL)
+            present = *(const protobuf_c_boolean *)(base + fd->quantifier_offset);
+        if (present && !cm_enum_name(fd->descriptor, *(const int *)(base + fd->offset)))
+            return false;
     }
-    Cmesos__Internal__AgentCall *call = (Cmesos__Internal__AgentCall *)msg;
+    return true;
+}
+
+/* An agent call as the HTTP edge hands it over: bytes decoded (and checked) by
+ * cm_master_agent_decode, then the call. Returns the status code (400/415 from the decode). */
+static int agent_wire(struct fz *f, const uint8_t *body, size_t len, const char *sid, bool pb,
+                      char *why, size_t whylen)
+{
+    Cmesos__Internal__AgentCall *call = NULL;
+    int dc = cm_master_agent_decode(pb ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON, body, len, &call, why,
+                                    whylen);
+    if (dc) {
+        CHECK(dc == 400);
+        CHECK(why[0] != '\0');
+        CHECK(call == NULL);
+        return dc;
+    }
+    /* Nothing undeclared may reach the master (unknown optional enums arrive unset). */
+    CHECK(enums_declared(&call->base));
+    ProtobufCMessage *msg = &call->base;
     struct cm_agent *agent = NULL;
     why[0] = '\0';
     bool is_register = call->has_type && call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER;
     struct cm_sink s = {0};
     if (is_register)
         s = new_sink(f, CM_MEDIA_PROTOBUF);
-    int code =
-        cm_master_agent_call(f->m, call, is_register ? &s : NULL, sid, &agent, why, sizeof why);
+    int code = cm_master_agent_call(f->m, call, is_register ? &s : NULL, sid, &agent, why, whylen);
     protobuf_c_message_free_unpacked(msg, NULL);
     if (code != 200 && code != 202 && code != 400 && code != 403 && code != 503)
-        fprintf(stderr, "agent call: undocumented code %d for %.300s\n", code, json);
+        fprintf(stderr, "agent call: undocumented code %d\n", code);
     CHECK(code == 200 || code == 202 || code == 400 || code == 403 || code == 503);
     if (code >= 400)
         CHECK(why[0] != '\0');
     if (code == 200 && agent && !f->aid[0])
         snprintf(f->aid, sizeof f->aid, "%s", agent->id);
+    return code;
+}
+
+static int agent_json(struct fz *f, const char *json, size_t len, const char *sid, bool pb)
+{
+    char why[512];
+    ProtobufCMessage *msg = NULL;
+    if (!pb)
+        return agent_wire(f, (const uint8_t *)json, len, sid, false, why, sizeof why);
+    /* Through the wire form, as a protobuf agent would send it. */
+    if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, len, &msg, why,
+                            sizeof why))
+        return agent_wire(f, (const uint8_t *)json, len, sid, true, why, sizeof why);
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *wire = malloc(n + 1);
+    protobuf_c_message_pack(msg, wire);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    int code = agent_wire(f, wire, n, sid, true, why, sizeof why);
+    free(wire);
     return code;
 }
 
@@ -135,6 +189,7 @@ static int sched_call(struct fz *f, const uint8_t *body, size_t len, bool pb, co
     CHECK(documented);
     if (c >= 400)
         CHECK(res.text[0] != '\0');
+    snprintf(f->last_text, sizeof f->last_text, "%s", res.text);
     /* 200 is SUBSCRIBE (with the call) or UPDATE_FRAMEWORK (without). */
     CHECK(!res.call || c == 200);
     if (c < (int)(sizeof f->codes / sizeof f->codes[0]))
@@ -278,6 +333,8 @@ static const char *const agent_seeds[] = {
     "{\"type\":\"EXECUTOR_MESSAGE\",\"agent_id\":{\"value\":\"@A\"},\"executor_message\":{"
     "\"framework_id\":{\"value\":\"@F\"},\"executor_id\":{\"value\":\"e\"},\"data\":\"AAEC\"}}",
     "{\"type\":\"PONG\",\"agent_id\":{\"value\":\"@A\"}}",
+    "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"@A\"},\"task_launch_ack\":{"
+    "\"framework_id\":{\"value\":\"@F\"},\"task_id\":{\"value\":\"t1\"}}}",
     "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"@A\"}}",
     "{\"type\":\"UNREGISTER\",\"agent_id\":{\"value\":\"fz-agent\"}}",
 };
@@ -318,6 +375,170 @@ static void expand(struct fz *f, const char *seed, struct buf *b)
         }
         p++;
     }
+}
+
+/* ---- structured fuzz: a decoded seed with one enum (at any depth) set to a value its
+ * descriptor does not declare, a field of the wrong wire type, or its wire form cut short ---- */
+
+struct enum_slot {
+    int *value;
+    protobuf_c_boolean *has; /* an optional enum's presence flag */
+    const ProtobufCEnumDescriptor *desc;
+    const char *name;
+    bool required;
+};
+
+#define MAX_SLOTS 512
+
+static void add_slot(struct enum_slot *slots, size_t *n, struct enum_slot s)
+{
+    if (*n < MAX_SLOTS)
+        slots[(*n)++] = s;
+}
+
+static void collect_enums(ProtobufCMessage *msg, struct enum_slot *slots, size_t *n, int depth)
+{
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    char *base = (char *)msg;
+    if (depth > 16)
+        return;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[i];
+        if (fd->type != PROTOBUF_C_TYPE_ENUM && fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t cnt = *(size_t *)(base + fd->quantifier_offset);
+            void *arr = *(void **)(base + fd->offset);
+            for (size_t k = 0; k < cnt; k++) {
+                if (fd->type == PROTOBUF_C_TYPE_ENUM)
+                    add_slot(slots, n,
+                             (struct enum_slot){&((int *)arr)[k], NULL, fd->descriptor, fd->name,
+                                                false});
+                else
+                    collect_enums(((ProtobufCMessage **)arr)[k], slots, n, depth + 1);
+            }
+            continue;
+        }
+        if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            ProtobufCMessage *sub = *(ProtobufCMessage **)(base + fd->offset);
+            if (sub)
+                collect_enums(sub, slots, n, depth + 1);
+            continue;
+        }
+        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+            continue; /* switching a oneof's case would orphan its current member */
+        protobuf_c_boolean *has = fd->label == PROTOBUF_C_LABEL_OPTIONAL
+                                      ? (protobuf_c_boolean *)(base + fd->quantifier_offset)
+                                      : NULL;
+        add_slot(slots, n,
+                 (struct enum_slot){(int *)(base + fd->offset), has, fd->descriptor, fd->name,
+                                    fd->label == PROTOBUF_C_LABEL_REQUIRED});
+    }
+}
+
+static void put_varint(struct buf *b, uint64_t v)
+{
+    char c[10];
+    size_t n = 0;
+    do {
+        c[n] = (char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            c[n] |= (char)0x80;
+        n++;
+    } while (v);
+    buf_splice(b, b->len, 0, c, n);
+}
+
+/* Appends one top-level field of d with a wire type its declaration does not have. */
+static void add_wrong_wire_type(struct rng *r, const ProtobufCMessageDescriptor *d, struct buf *b)
+{
+    const ProtobufCFieldDescriptor *fd = &d->fields[rng_below(r, d->n_fields)];
+    bool length_delimited = fd->type == PROTOBUF_C_TYPE_STRING ||
+                            fd->type == PROTOBUF_C_TYPE_BYTES ||
+                            fd->type == PROTOBUF_C_TYPE_MESSAGE;
+    if (length_delimited) {
+        put_varint(b, (uint64_t)fd->id << 3 | (rng_below(r, 2) ? 0 : 5));
+        buf_splice(b, b->len, 0, "\x05\x00\x00\x00", 4);
+    } else {
+        put_varint(b, (uint64_t)fd->id << 3 | 2);
+        buf_splice(b, b->len, 0,
+                   "\x03"
+                   "abc",
+                   4);
+    }
+}
+
+static const int bad_enum_values[] = {99, -1, 1000, 0x7fffffff, -2147483647 - 1, 4097};
+
+static void structured_round(struct fz *f, bool to_agent, const char *seed, size_t len)
+{
+    const ProtobufCMessageDescriptor *desc = to_agent ? &cmesos__internal__agent_call__descriptor
+                                                      : &mesos__v1__scheduler__call__descriptor;
+    ProtobufCMessage *msg = NULL;
+    char why[512];
+    if (cm_pbjson_from_text(desc, seed, len, &msg, why, sizeof why))
+        return;
+    static struct enum_slot slots[MAX_SLOTS];
+    size_t n = 0;
+    collect_enums(msg, slots, &n, 0);
+    size_t kind = rng_below(&f->rng, 5); /* 0-2: an enum, 3: a wire type, 4: cut short */
+    const struct enum_slot *hit = NULL;
+    if (kind <= 2 && n) {
+        hit = &slots[rng_below(&f->rng, n)];
+        int v = bad_enum_values[rng_below(&f->rng, 6)];
+        if (cm_enum_name(hit->desc, v))
+            v = 123456; /* no descriptor here declares it */
+        *hit->value = v;
+        if (hit->has)
+            *hit->has = 1;
+    }
+    /* An enum case goes out as JSON now and then (the undeclared value as a number). */
+    bool as_json = kind <= 2 && rng_below(&f->rng, 3) == 0;
+    struct buf b = {0};
+    if (as_json) {
+        char *text = cm_pbjson_to_text(msg);
+        buf_set(&b, text, strlen(text));
+        free(text);
+    } else {
+        buf_reserve(&b, protobuf_c_message_get_packed_size(msg));
+        b.len = protobuf_c_message_pack(msg, (uint8_t *)b.p);
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (kind == 3)
+        add_wrong_wire_type(&f->rng, desc, &b);
+    if (kind == 4 && b.len)
+        b.len = rng_below(&f->rng, b.len);
+    const char *text;
+    int code;
+    if (to_agent) {
+        why[0] = '\0';
+        code =
+            agent_wire(f, (const uint8_t *)b.p, b.len, "agent-stream", !as_json, why, sizeof why);
+        text = why;
+    } else {
+        /* What the master acts on never holds an undeclared enum. */
+        ProtobufCMessage *dec = NULL;
+        if (cm_pb_decode(desc, as_json ? CM_MEDIA_JSON : CM_MEDIA_PROTOBUF, b.p, b.len, &dec, why,
+                         sizeof why) == 0) {
+            CHECK(enums_declared(dec));
+            protobuf_c_message_free_unpacked(dec, NULL);
+        }
+        code = sched_call(f, (const uint8_t *)b.p, b.len, !as_json, f->sid);
+        text = f->last_text;
+    }
+    /* An undeclared value in a required enum is refused naming the field. */
+    if (hit && hit->required) {
+        f->required_hits++;
+        bool named = strstr(text, hit->name) != NULL &&
+                     (as_json || strstr(text, "unknown enum value") != NULL);
+        if (code != 400 || !named)
+            fprintf(stderr, "required enum %s (%s): code %d '%s'\n", hit->name,
+                    as_json ? "json" : "protobuf", code, text);
+        CHECK_INT(code, 400);
+        CHECK(named);
+    }
+    free(b.p);
 }
 
 /* Used + offered never exceed the total on the honest main agent. (A re-registering agent may
@@ -419,6 +640,30 @@ static void test_master_fuzz(void)
     }
     CHECK(f->codes[202] > 300);
     CHECK(f->codes[400] > 100);
+
+    /* Structured rounds over both APIs: enums out of range (nested TaskInfo, offer operations,
+     * the agent's status updates and reported tasks), wrong wire types, truncated messages. */
+    for (size_t iter = 0; iter < 3000; iter++) {
+        if (!cm_master_framework(f->m, f->fid)) {
+            f->fid[0] = '\0';
+            sched_call(f, (const uint8_t *)subscribe_main, strlen(subscribe_main), false, NULL);
+            if (!f->fid[0])
+                break;
+        }
+        bool to_agent = rng_below(&f->rng, 2) == 0;
+        size_t pick = rng_below(&f->rng, to_agent ? nagent : nsched);
+        if (pick == nsched - 1 && !to_agent)
+            pick = 0; /* no TEARDOWN here: the rounds need the framework */
+        expand(f, to_agent ? agent_seeds[pick] : sched_seeds[pick], &b);
+        structured_round(f, to_agent, b.p, b.len);
+        if (iter % 50 == 0) {
+            cm_fake_clock_advance(&f->clock, 7);
+            cm_master_check_timeouts(f->m);
+            cm_master_allocate(f->m);
+            check_agent_invariants(f);
+        }
+    }
+    CHECK(f->required_hits > 100);
 
     /* Everyone leaves: nothing may stay used or offered anywhere. */
     struct cm_strmap_iter it;

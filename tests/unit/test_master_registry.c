@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "agent_link.h"
 #include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 #include "registrar.h"
 #include "test.h"
@@ -551,6 +553,18 @@ static void test_disconnected_agent(void)
     CHECK_INT(launch(f, fnc, &nc, "gone"), 202);
     char fnc_id[128];
     snprintf(fnc_id, sizeof fnc_id, "%s", fnc->id);
+    /* The agent confirms it has "kept" (otherwise its launch would be sent again below). */
+    char ack[512];
+    snprintf(ack, sizeof ack,
+             "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},\"task_launch_ack\":{"
+             "\"framework_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":\"kept\"}}}",
+             aid, fcp->id);
+    Cmesos__Internal__AgentCall *ackcall = NULL;
+    REQUIRE(json_call(ack, &ackcall) == 0);
+    char why[256];
+    CHECK_INT(cm_master_agent_call(f->m, ackcall, NULL, "agent-stream-0", NULL, why, sizeof why),
+              202);
+    protobuf_c_message_free_unpacked(&ackcall->base, NULL);
 
     /* The stream closes: the non-checkpointing task is lost at once. */
     cm_master_agent_disconnected(f->m, a);
@@ -574,7 +588,7 @@ static void test_disconnected_agent(void)
     REQUIRE(a != NULL);
     CHECK_INT(agent_events_of(&f->agent_ev[0], CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK), 1);
     CHECK(cm_strmap_get(&fnc->tasks, "gone") == NULL);
-    /* "kept" was not reported: the master tells the framework it is gone. */
+    /* "kept" was acknowledged and is not reported: the master tells the framework it is gone. */
     st = update_for(&cp, "kept");
     REQUIRE(st != NULL);
     CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
@@ -725,6 +739,53 @@ static void test_failover_timeout_and_bounds(void)
     fixture_free(f);
 }
 
+/* 500 agents gone silent at once are marked unreachable with one registry store, not one each:
+ * with the file storage each store rewrites the registry and fsyncs, and 500 of them kept the
+ * loop (and SIGTERM) waiting for tens of seconds. */
+static void test_mass_unreachable_one_store(void)
+{
+    char *dir = temp_dir();
+    REQUIRE(dir != NULL);
+    struct fixture *f = fixture_new(dir);
+    REQUIRE(f->m != NULL);
+    enum { N = 500 };
+    struct capture bulk = {0};
+    for (int i = 0; i < N; i++) {
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"h%d\","
+                 "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":"
+                 "1}}]}}}",
+                 i);
+        Cmesos__Internal__AgentCall *call = NULL;
+        REQUIRE(json_call(json, &call) == 0);
+        char why[256], sid[32];
+        snprintf(sid, sizeof sid, "bulk-%d", i);
+        struct cm_sink s = cap_sink(&bulk);
+        struct cm_agent *a = NULL;
+        CHECK_INT(cm_master_agent_call(f->m, call, &s, sid, &a, why, sizeof why), 200);
+        protobuf_c_message_free_unpacked(&call->base, NULL);
+        REQUIRE(a != NULL);
+        cm_master_agent_disconnected(f->m, a);
+    }
+    struct cm_registrar_stats before, after;
+    cm_registrar_stats(f->m->registrar, &before);
+    cm_fake_clock_advance(&f->clock, 10);
+    double t0 = cm_monotonic_secs();
+    cm_master_ping_agents(f->m);
+    double ms = (cm_monotonic_secs() - t0) * 1000.0;
+    cm_registrar_stats(f->m->registrar, &after);
+    CHECK_INT(cm_registrar_count_unreachable(f->m->registrar), N);
+    CHECK_INT(cm_strmap_count(&f->m->agents), 0);
+    CHECK_INT(after.version - before.version, 1);
+    fprintf(stderr, "marking %d silent agents unreachable (file registry): %.1f ms\n", N, ms);
+    fixture_free(f);
+    cap_clear(&bulk);
+    rm_dir(dir);
+    free(dir);
+}
+
 TEST_MAIN(TEST(test_registry_file_round_trip_and_corruption), TEST(test_registry_gc),
           TEST(test_ping_timeout_partition_and_return), TEST(test_disconnected_agent),
-          TEST(test_master_restart_recovery), TEST(test_failover_timeout_and_bounds))
+          TEST(test_master_restart_recovery), TEST(test_failover_timeout_and_bounds),
+          TEST(test_mass_unreachable_one_store))

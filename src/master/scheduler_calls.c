@@ -1,4 +1,5 @@
-/* calls.c: the scheduler API's decisions and call handlers (protocol doc §2). See master.h. */
+/* scheduler_calls.c: the scheduler API's decisions and call handlers (protocol doc §2). See
+ * scheduler_calls.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,12 +7,13 @@
 
 #include "allocator/allocator.h"
 #include "checks.h"
+#include "codec.h"
 #include "contender.h"
 #include "registrar.h"
 #include "errors.h"
 #include "ids.h"
 #include "log.h"
-#include "master.h"
+#include "scheduler_calls.h"
 #include "pbjson.h"
 
 #define MOD "master"
@@ -19,186 +21,9 @@
 
 typedef Mesos__V1__Scheduler__Call Call;
 
-/* ------------------------------------------------------------------------------------------ */
-/* validation */
-
 static const char *call_type_name(int type)
 {
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, type);
-    return v ? v->name : "UNKNOWN";
-}
-
-int cm_master_validate_call(const Call *call, char *why, size_t whylen)
-{
-    if (!call->has_type)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'type' to be present");
-    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
-        if (!call->subscribe)
-            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'subscribe' to be present");
-        const Mesos__V1__FrameworkInfo *fi = call->subscribe->framework_info;
-        const char *a = call->framework_id ? call->framework_id->value : NULL;
-        const char *b = fi && fi->id ? fi->id->value : NULL;
-        if ((a || b) && (!a || !b || strcmp(a, b) != 0))
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "'framework_id' differs from 'subscribe.framework_info.id'");
-        return 0;
-    }
-    if (!call->framework_id || !call->framework_id->value)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'framework_id' to be present");
-    const void *body = NULL;
-    const char *name = NULL;
-    switch (call->type) {
-    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT: body = call->accept, name = "accept"; break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE: body = call->decline, name = "decline"; break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT_INVERSE_OFFERS:
-        body = call->accept_inverse_offers, name = "accept_inverse_offers";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE_INVERSE_OFFERS:
-        body = call->decline_inverse_offers, name = "decline_inverse_offers";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__KILL: body = call->kill, name = "kill"; break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__SHUTDOWN:
-        body = call->shutdown, name = "shutdown";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE:
-        body = call->acknowledge, name = "acknowledge";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS:
-        body = call->acknowledge_operation_status, name = "acknowledge_operation_status";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE:
-        body = call->reconcile, name = "reconcile";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE_OPERATIONS:
-        body = call->reconcile_operations, name = "reconcile_operations";
-        break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE: body = call->message, name = "message"; break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__REQUEST: body = call->request, name = "request"; break;
-    case MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK:
-        body = call->update_framework, name = "update_framework";
-        break;
-    default: return 0; /* TEARDOWN, REVIVE, SUPPRESS need no body; UNKNOWN is answered later */
-    }
-    if (!body)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting '%s' to be present", name);
-    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE &&
-        call->acknowledge->uuid.len != 16)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "Expecting 'acknowledge.uuid' to be a 16-byte UUID, got %zu bytes",
-                       call->acknowledge->uuid.len);
-    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE_OPERATION_STATUS &&
-        (call->acknowledge_operation_status->uuid.len != 16 ||
-         !call->acknowledge_operation_status->agent_id))
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "Expecting 'acknowledge_operation_status' to have a 16-byte 'uuid' and "
-                       "an 'agent_id'");
-    if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__UPDATE_FRAMEWORK) {
-        const Mesos__V1__FrameworkInfo *fi = call->update_framework->framework_info;
-        if (!fi || !fi->id || !fi->id->value ||
-            strcmp(fi->id->value, call->framework_id->value) != 0)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "'framework_id' differs from 'update_framework.framework_info.id'");
-    }
-    return 0;
-}
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-static bool role_is_set(const Mesos__V1__FrameworkInfo *info)
-{
-    /* protobuf-c points an absent defaulted string at its default value. */
-    return info->role && info->role != mesos__v1__framework_info__role__default_value;
-}
-static const char *role_of(const Mesos__V1__FrameworkInfo *info)
-{
-    return info->role && info->role[0] ? info->role : "*";
-}
-#pragma GCC diagnostic pop
-
-static bool role_whitelisted(const struct cm_master *m, const char *role)
-{
-    const char *wl = m->flags->roles;
-    if (!wl || !*wl || strcmp(role, "*") == 0)
-        return true;
-    size_t n = strlen(role);
-    for (const char *p = wl; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && strncmp(p, role, n) == 0)
-            return true;
-        p += len + (e ? 1 : 0);
-    }
-    return false;
-}
-
-int cm_master_validate_framework_info(const struct cm_master *m,
-                                      const Mesos__V1__FrameworkInfo *info, char *const *suppressed,
-                                      size_t nsuppressed, char *why, size_t whylen)
-{
-    const char *r = NULL;
-    bool multi = false;
-    for (size_t i = 0; i < info->n_capabilities; i++)
-        if (info->capabilities[i]->has_type &&
-            info->capabilities[i]->type == MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE)
-            multi = true;
-    if (!info->user)
-        return cm_fail(CM_EINVAL, why, whylen, "'FrameworkInfo.user' must be set");
-    if (info->id && info->id->value && info->id->value[0] &&
-        cm_id_validate(info->id->value, &r) != 0)
-        return cm_fail(CM_EINVAL, why, whylen, "'FrameworkInfo.id' is invalid: %s", r);
-    if (multi && role_is_set(info))
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE "
-                       "capable");
-    if (!multi && info->n_roles > 0)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "'FrameworkInfo.roles' must not be set when the framework is not "
-                       "MULTI_ROLE capable");
-    if (multi) {
-        for (size_t i = 0; i < info->n_roles; i++) {
-            if (cm_role_validate(info->roles[i], &r) != 0)
-                return cm_fail(CM_EINVAL, why, whylen, "Invalid role '%s' in 'roles': %s",
-                               info->roles[i], r);
-            for (size_t j = 0; j < i; j++)
-                if (strcmp(info->roles[i], info->roles[j]) == 0)
-                    return cm_fail(CM_EINVAL, why, whylen,
-                                   "'FrameworkInfo.roles' contains duplicate role '%s'",
-                                   info->roles[i]);
-            if (!role_whitelisted(m, info->roles[i]))
-                return cm_fail(CM_EINVAL, why, whylen, "Role '%s' is not present in --roles",
-                               info->roles[i]);
-        }
-    } else {
-        const char *role = role_of(info);
-        if (cm_role_validate(role, &r) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "Invalid 'FrameworkInfo.role' '%s': %s", role,
-                           r);
-        if (!role_whitelisted(m, role))
-            return cm_fail(CM_EINVAL, why, whylen, "Role '%s' is not present in --roles", role);
-    }
-    if (!m->flags->root_submissions && strcmp(info->user, "root") == 0)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "User 'root' is not allowed to run frameworks "
-                       "without --root_submissions set");
-    if (info->has_failover_timeout &&
-        (!isfinite(info->failover_timeout) || fabs(info->failover_timeout) > 1e13))
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "'FrameworkInfo.failover_timeout' is not a valid duration");
-    for (size_t i = 0; i < nsuppressed; i++) {
-        bool found = false;
-        if (multi) {
-            for (size_t j = 0; j < info->n_roles; j++)
-                found = found || strcmp(info->roles[j], suppressed[i]) == 0;
-        } else {
-            found = strcmp(role_of(info), suppressed[i]) == 0;
-        }
-        if (!found)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "Suppressed role '%s' is not contained in the list of roles",
-                           suppressed[i]);
-    }
-    return 0;
+    return cm_enum_name_or(&mesos__v1__scheduler__call__type__descriptor, type, "UNKNOWN");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -306,18 +131,7 @@ static void launch_task(struct cm_master *m, struct cm_framework *fw, struct cm_
 {
     struct cm_task *t = cm_master_add_task(m, fw, agent, ti, res, role);
     CM_INFO(MOD, "Launching task %s of framework %s on agent %s", t->id, fw->id, agent->id);
-    /* The agent gets the task with its resources in the offer's allocation role. */
-    Mesos__V1__TaskInfo shallow = *t->info;
-    cm_resources_to_proto(res, role, &shallow.resources, &shallow.n_resources);
-    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
-    Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
-    rt.framework_info = fw->info;
-    rt.task = &shallow;
-    ev.has_type = 1;
-    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK;
-    ev.run_task = &rt;
-    cm_master_send_agent(m, agent, &ev);
-    cm_resources_proto_free(shallow.resources, shallow.n_resources);
+    cm_master_send_run_task(m, t);
 }
 
 static void handle_accept(struct cm_master *m, struct cm_framework *fw,
@@ -422,10 +236,10 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
             /* Honest gap: reservations, volumes and disks are not implemented yet; the
              * operation is ignored (no OPERATION_ERROR feedback) and its resources stay in the
              * remainder that is declined below. */
-            const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-                &mesos__v1__offer__operation__type__descriptor, op->type);
             CM_WARN(MOD, "Ignoring unsupported offer operation %s from framework %s",
-                    v ? v->name : "UNKNOWN", fw->id);
+                    cm_enum_name_or(&mesos__v1__offer__operation__type__descriptor, op->type,
+                                    "UNKNOWN"),
+                    fw->id);
         }
     }
     if (!cm_resources_empty(&remaining)) {
@@ -569,21 +383,6 @@ static void handle_reconcile(struct cm_master *m, struct cm_framework *fw,
     }
 }
 
-static void send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp)
-{
-    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
-    Cmesos__Internal__AgentEvent__KillTask kt = CMESOS__INTERNAL__AGENT_EVENT__KILL_TASK__INIT;
-    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-    tid.value = t->id;
-    kt.framework_id = t->fw->info->id;
-    kt.task_id = &tid;
-    kt.kill_policy = (Mesos__V1__KillPolicy *)kp;
-    ev.has_type = 1;
-    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK;
-    ev.kill_task = &kt;
-    cm_master_send_agent(m, t->agent, &ev);
-}
-
 static void handle_kill(struct cm_master *m, struct cm_framework *fw,
                         const Mesos__V1__Scheduler__Call__Kill *k)
 {
@@ -600,24 +399,13 @@ static void handle_kill(struct cm_master *m, struct cm_framework *fw,
                 t->agent_id);
         return;
     }
+    t->kill_asked = true;
     if (!t->agent || !t->agent->connected) {
         /* Remembered and sent when the agent re-registers. */
         t->kill_pending = true;
         return;
     }
-    send_kill(m, t, k->kill_policy);
-}
-
-void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *a)
-{
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
-        struct cm_task *t = it.cur->value;
-        if (t->kill_pending) {
-            t->kill_pending = false;
-            send_kill(m, t, NULL);
-        }
-    }
+    cm_master_send_kill(m, t, k->kill_policy);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -753,22 +541,21 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
     enum cm_media ct = cm_http_content_type(req->content_type);
     if (ct != CM_MEDIA_JSON && ct != CM_MEDIA_PROTOBUF)
         RESULT(415, "Expecting 'Content-Type' of application/json or application/x-protobuf");
-    if (ct == CM_MEDIA_JSON) {
-        ProtobufCMessage *msg = NULL;
-        int rc = cm_pbjson_from_text(&mesos__v1__scheduler__call__descriptor,
-                                     (const char *)req->body, req->body_len, &msg, why, sizeof why);
-        if (rc == CM_EPARSE)
-            RESULT(400, "Failed to parse body into JSON: %s", why);
-        if (rc)
-            RESULT(400, "Failed to convert JSON into Call protobuf: %s", why);
-        call = (Call *)msg;
-    } else {
-        call = mesos__v1__scheduler__call__unpack(NULL, req->body_len, req->body);
-        if (!call)
-            RESULT(400, "Failed to parse body into Call protobuf");
-        if (cm_pbjson_check_required(&call->base, why, sizeof why))
-            RESULT(400, "Failed to parse body into Call protobuf: %s", why);
-    }
+    /* One decode for both media: required fields and enums are checked there, so a call with
+     * an undeclared value in a required enum (say TaskStatus.state) is answered 400 naming it,
+     * and an undeclared optional enum arrives unset. */
+    ProtobufCMessage *msg = NULL;
+    int rc = cm_pb_decode(&mesos__v1__scheduler__call__descriptor, ct, req->body, req->body_len,
+                          &msg, why, sizeof why);
+    if (rc == CM_EPARSE && ct == CM_MEDIA_JSON)
+        RESULT(400, "Failed to parse body into JSON: %s", why);
+    if (rc == CM_EPARSE)
+        RESULT(400, "Failed to parse body into Call protobuf");
+    if (rc && ct == CM_MEDIA_JSON)
+        RESULT(400, "Failed to convert JSON into Call protobuf: %s", why);
+    if (rc)
+        RESULT(400, "Failed to parse body into Call protobuf: %s", why);
+    call = (Call *)msg;
     if (cm_master_validate_call(call, why, sizeof why))
         RESULT(400, "Failed to validate scheduler::Call: %s", why);
 

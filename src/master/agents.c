@@ -1,11 +1,14 @@
-/* agent_api.c: the master's side of the master<->agent link (notes/link.md). See master.h. */
+/* agents.c: agents in the master — registration and re-registration (admitted through the
+ * registry first), reconciliation of what a returning agent reports, disconnection, pings,
+ * partitions (unreachable) and removal. Part of the master's core: it calls only the core and
+ * src/common; the link's wire side is agent_link.c and agent_link_http.c. See master.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allocator/allocator.h"
+#include "codec.h"
 #include "errors.h"
-#include "ids.h"
 #include "log.h"
 #include "master.h"
 #include "registrar.h"
@@ -14,52 +17,6 @@
 #define MOD "master"
 
 typedef Cmesos__Internal__AgentCall AgentCall;
-
-int cm_master_agent_validate_register(const struct cm_master *m, const AgentCall *call, char *why,
-                                      size_t whylen)
-{
-    (void)m;
-    const char *r = NULL;
-    const Cmesos__Internal__AgentCall__Register *reg = call->register_;
-    if (!reg || !reg->agent_info)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'register.agent_info' to be present");
-    const Mesos__V1__AgentInfo *info = reg->agent_info;
-    if (!info->hostname || !info->hostname[0])
-        return cm_fail(CM_EINVAL, why, whylen, "agent_info.hostname missing");
-    if (info->has_port && (info->port <= 0 || info->port > 65535))
-        return cm_fail(CM_EINVAL, why, whylen, "agent_info.port %d is invalid", info->port);
-    if (call->agent_id) {
-        if (cm_id_validate(call->agent_id->value, &r) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "agent_id is invalid: %s", r);
-        if (info->id && strcmp(info->id->value, call->agent_id->value) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "agent_info.id '%s' differs from agent_id '%s'",
-                           info->id->value, call->agent_id->value);
-    } else if (info->id && info->id->value[0]) {
-        return cm_fail(CM_EINVAL, why, whylen, "agent_info.id is set but agent_id is not");
-    }
-    struct cm_resources res;
-    cm_resources_init(&res);
-    char rwhy[256];
-    int rc = cm_resources_from_proto(&res, info->resources, info->n_resources, rwhy, sizeof rwhy);
-    cm_resources_cleanup(&res);
-    if (rc)
-        return cm_fail(CM_EINVAL, why, whylen, "agent_info.resources are invalid: %s", rwhy);
-    for (size_t i = 0; i < reg->n_tasks; i++) {
-        const Mesos__V1__Task *t = reg->tasks[i];
-        if (cm_id_validate(t->task_id->value, &r) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "register.tasks[%zu].task_id is invalid: %s", i,
-                           r);
-        if (cm_id_validate(t->framework_id->value, &r) != 0)
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "register.tasks[%zu].framework_id is invalid: %s", i, r);
-    }
-    for (size_t i = 0; i < reg->n_frameworks; i++) {
-        const Mesos__V1__FrameworkInfo *fi = reg->frameworks[i];
-        if (!fi->id || cm_id_validate(fi->id->value, &r) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "register.frameworks[%zu].id is invalid", i);
-    }
-    return 0;
-}
 
 static char *host_of_pid(const char *pid)
 {
@@ -213,15 +170,35 @@ static void reconcile_known_agent(struct cm_master *m, struct cm_agent *a,
                  reg->tasks[i]->task_id->value);
         cm_strmap_put(&reported, key, reg->tasks[i]);
     }
-    size_t n = cm_strmap_count(&a->tasks), k = 0;
+    size_t n = cm_strmap_count(&a->tasks), k = 0, r = 0;
     struct cm_task **lost = cm_xcalloc(n, sizeof *lost);
+    struct cm_task **resend = cm_xcalloc(n, sizeof *resend);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
         struct cm_task *t = it.cur->value;
-        if (!cm_strmap_get(&reported, it.cur->key) && !cm_task_state_terminal(t->state))
+        if (cm_strmap_get(&reported, it.cur->key)) {
+            t->launch_unacked = false; /* reported: the agent has it */
+            continue;
+        }
+        if (cm_task_state_terminal(t->state))
+            continue;
+        /* A launch the agent never confirmed died with the link: the agent never had the task,
+         * so it is sent again rather than declared lost. A task the agent confirmed and no
+         * longer reports is lost; so is one the framework asked to kill meanwhile. */
+        if (t->launch_unacked && !t->kill_asked)
+            resend[r++] = t;
+        else
             lost[k++] = t;
     }
     cm_strmap_cleanup(&reported);
+    for (size_t i = 0; i < r; i++) {
+        CM_INFO(MOD,
+                "Re-sending task %s of framework %s to agent %s: its launch was never "
+                "acknowledged",
+                resend[i]->id, resend[i]->fw->id, a->id);
+        cm_master_send_run_task(m, resend[i]);
+    }
+    free(resend);
     for (size_t i = 0; i < k; i++) {
         struct cm_task *t = lost[i];
         struct cm_framework *fw = t->fw;
@@ -383,8 +360,8 @@ static void register_admitted(void *arg, int err)
         if (ctx->detached && ctx->agent) {
             if (ctx->stream_closed)
                 cm_master_agent_disconnected(ctx->m, ctx->agent);
-            else if (ctx->sink.ref)
-                cm_master_stream_ref_attach(ctx->sink.ref, ctx->agent);
+            else if (ctx->sink.ref && ctx->sink.bind_cb)
+                ctx->sink.bind_cb(ctx->sink.ref, ctx->agent); /* the edge learns its agent */
         }
     }
     ctx->done = true;
@@ -394,8 +371,9 @@ static void register_admitted(void *arg, int err)
     }
 }
 
-static int do_register(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
-                       const char *stream_id, struct cm_agent **agent_out, char *why, size_t whylen)
+int cm_master_register_agent(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
+                             const char *stream_id, struct cm_agent **agent_out, char *why,
+                             size_t whylen)
 {
     const Cmesos__Internal__AgentCall__Register *reg = call->register_;
     int rc = cm_master_agent_validate_register(m, call, why, whylen);
@@ -539,7 +517,7 @@ void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *a, c
     cm_registrar_mark_unreachable(m->registrar, a->id, ctx->when, agent_unreachable_recorded, ctx);
 }
 
-static void remove_agent(struct cm_master *m, struct cm_agent *a)
+void cm_master_remove_agent(struct cm_master *m, struct cm_agent *a)
 {
     CM_INFO(MOD, "Removing agent %s (%s)", a->id, a->hostname);
     if (a->sink.stream || a->sink.cb)
@@ -579,143 +557,115 @@ static void remove_agent(struct cm_master *m, struct cm_agent *a)
     cm_agent_free(a);
 }
 
-static void handle_status_update(struct cm_master *m, struct cm_agent *a,
-                                 const Cmesos__Internal__AgentCall__StatusUpdate *su)
+/* ------------------------------------------------------------------------------------------ */
+/* disconnection */
+
+static bool fw_checkpoints(const struct cm_framework *fw)
 {
-    m->metrics.messages_status_update++;
-    const Mesos__V1__TaskStatus *st = su->status;
-    struct cm_framework *fw = cm_master_framework(m, su->framework_id->value);
-    if (!fw) {
-        CM_WARN(MOD, "Dropping status update %s for task %s of unknown framework %s from %s",
-                cm_task_state_name(st->state), st->task_id->value, su->framework_id->value, a->id);
-        m->metrics.invalid_status_updates++;
-        if (cm_strmap_get(&m->completed, su->framework_id->value) && st->has_uuid) {
-            /* Nobody will ever acknowledge it: do so here so the agent stops retrying. */
-            Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
-            Cmesos__Internal__AgentEvent__Acknowledge ae =
-                CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
-            ae.framework_id = su->framework_id;
-            ae.task_id = st->task_id;
-            ae.uuid = st->uuid;
-            ev.has_type = 1;
-            ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
-            ev.acknowledge = &ae;
-            cm_master_send_agent(m, a, &ev);
+    return fw->info && fw->info->has_checkpoint && fw->info->checkpoint;
+}
+
+/* Protocol doc §11.2: when an agent's connection breaks, tasks of frameworks that do not
+ * checkpoint cannot survive an agent restart, so they are lost at once; checkpointing ones wait
+ * for the agent to come back or for it to be marked unreachable. */
+static void lose_uncheckpointed_tasks(struct cm_master *m, struct cm_agent *agent)
+{
+    size_t n = cm_strmap_count(&agent->tasks), k = 0;
+    if (n == 0)
+        return;
+    struct cm_task **v = cm_xcalloc(n, sizeof *v);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &agent->tasks); cm_strmap_iter_next(&it);) {
+        struct cm_task *t = it.cur->value;
+        if (!fw_checkpoints(t->fw))
+            v[k++] = t;
+    }
+    for (size_t i = 0; i < k; i++) {
+        struct cm_task *t = v[i];
+        char key[600];
+        snprintf(key, sizeof key, "%s %s", t->fw->id, t->id);
+        if (!cm_task_state_terminal(t->state)) {
+            cm_master_transition_task(m, t->fw, t, agent->id, MESOS__V1__TASK_STATE__TASK_LOST,
+                                      MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_DISCONNECTED,
+                                      "Agent disconnected", -1);
+            cm_strmap_put(&agent->lost_tasks, key, agent);
         }
-        return;
+        cm_master_complete_task(m, t);
     }
-    struct cm_task *t = cm_strmap_get(&fw->tasks, st->task_id->value);
-    if (t) {
-        /* A retried update (same uuid) is forwarded again but applied only once. */
-        bool retry = t->has_uuid && st->has_uuid && st->uuid.len == 16 &&
-                     memcmp(t->uuid, st->uuid.data, 16) == 0;
-        if (!retry)
-            cm_master_update_task(m, t, st, su->has_latest_state ? (int)su->latest_state : -1);
-    }
-    m->metrics.valid_status_updates++;
-    if (!fw->connected) {
-        CM_DEBUG(MOD, "Framework %s is disconnected; dropping update (the agent retries)", fw->id);
-        return;
-    }
-    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
-    Mesos__V1__Scheduler__Event__Update up = MESOS__V1__SCHEDULER__EVENT__UPDATE__INIT;
-    Mesos__V1__TaskStatus copy = *st;
-    if (!copy.agent_id)
-        copy.agent_id = a->info->id;
-    if (!copy.executor_id && su->executor_id)
-        copy.executor_id = su->executor_id;
-    up.status = &copy;
-    ev.has_type = 1;
-    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE;
-    ev.update = &up;
-    cm_master_send_event(m, fw, &ev);
+    free(v);
 }
 
-static void handle_exited_executor(struct cm_master *m, struct cm_agent *a,
-                                   const Cmesos__Internal__AgentCall__ExitedExecutor *ee)
+void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent)
 {
-    m->metrics.messages_exited_executor++;
-    struct cm_framework *fw = cm_master_framework(m, ee->framework_id->value);
-    if (!fw)
+    agent->sink.stream = NULL;
+    agent->sink.cb = NULL;
+    agent->sink.ref = NULL;
+    if (m->shutting_down || !agent->connected)
         return;
-    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
-    Mesos__V1__Scheduler__Event__Failure f = MESOS__V1__SCHEDULER__EVENT__FAILURE__INIT;
-    f.agent_id = a->info->id;
-    f.executor_id = ee->executor_id;
-    f.has_status = ee->has_status;
-    f.status = ee->status;
-    ev.has_type = 1;
-    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__FAILURE;
-    ev.failure = &f;
-    cm_master_send_event(m, fw, &ev);
+    CM_INFO(MOD, "Agent %s (%s) disconnected", agent->id, agent->hostname);
+    agent->connected = agent->active = false;
+    agent->disconnected_time = cm_clock_now(m->clock);
+    cm_allocator_activate_agent(m->allocator, agent->id, false);
+    cm_master_remove_offers_of(m, &agent->offers, true);
+    lose_uncheckpointed_tasks(m, agent);
 }
 
-static void handle_executor_message(struct cm_master *m, struct cm_agent *a,
-                                    const Cmesos__Internal__AgentCall__ExecutorMessage *em)
+void cm_master_ping_agents(struct cm_master *m)
 {
-    m->metrics.messages_executor_to_framework++;
-    struct cm_framework *fw = cm_master_framework(m, em->framework_id->value);
-    if (!fw || !fw->connected) {
-        m->metrics.invalid_executor_to_framework_messages++;
-        return;
-    }
-    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
-    Mesos__V1__Scheduler__Event__Message msg = MESOS__V1__SCHEDULER__EVENT__MESSAGE__INIT;
-    msg.agent_id = a->info->id;
-    msg.executor_id = em->executor_id;
-    msg.data = em->data;
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
     ev.has_type = 1;
-    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE;
-    ev.message = &msg;
-    cm_master_send_event(m, fw, &ev);
-    m->metrics.valid_executor_to_framework_messages++;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING;
+    double now = cm_clock_now(m->clock);
+    double limit = m->flags->agent_ping_timeout * (double)m->flags->max_agent_ping_timeouts;
+    size_t n = 0;
+    struct cm_agent **silent = cm_xcalloc(cm_strmap_count(&m->agents), sizeof *silent);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
+        struct cm_agent *a = it.cur->value;
+        if (!a->connected) {
+            /* A closed stream gets the same budget as missed pings to come back. */
+            if (a->disconnected_time > 0 && now - a->disconnected_time >= limit)
+                silent[n++] = a;
+            continue;
+        }
+        if (now - a->last_pong >= limit)
+            silent[n++] = a;
+        else
+            cm_master_send_agent(m, a, &ev);
+    }
+    /* Collected first: marking an agent unreachable removes it from m->agents. All of them go
+     * into the registry in one store (registrar.h, cm_registrar_hold). */
+    cm_registrar_hold(m->registrar);
+    for (size_t i = 0; i < n; i++) {
+        struct cm_agent *a = silent[i];
+        char why[128];
+        if (a->connected)
+            snprintf(why, sizeof why, "missed %ld pings", m->flags->max_agent_ping_timeouts);
+        else
+            snprintf(why, sizeof why, "did not reconnect within %gs", limit);
+        cm_master_mark_agent_unreachable(m, a, why);
+    }
+    cm_registrar_release(m->registrar);
+    free(silent);
 }
 
-int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struct cm_sink *sink,
-                         const char *stream_id, struct cm_agent **agent_out, char *why,
-                         size_t whylen)
+void cm_agent_free(struct cm_agent *a)
 {
-    if (!call->has_type || call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__UNKNOWN)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'type' to be present"), 400;
-    if (call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER) {
-        if (!sink)
-            return cm_fail(CM_EINVAL, why, whylen, "REGISTER needs a stream"), 400;
-        return do_register(m, call, sink, stream_id, agent_out, why, whylen);
-    }
-    if (!call->agent_id)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'agent_id' to be present"), 400;
-    struct cm_agent *a = cm_master_agent(m, call->agent_id->value);
-    if (!a || !a->connected)
-        return cm_fail(CM_ESTATE, why, whylen, "Agent is not registered"), 403;
-    if (!stream_id)
-        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'Mesos-Stream-Id' to be present"), 400;
-    if (strcmp(stream_id, a->stream_id) != 0)
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "The stream ID '%s' does not match the agent's current stream", stream_id),
-               400;
-    switch (call->type) {
-    case CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE:
-        if (!call->status_update)
-            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status_update'"), 400;
-        handle_status_update(m, a, call->status_update);
-        break;
-    case CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG: a->last_pong = cm_clock_now(m->clock); break;
-    case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR:
-        if (!call->exited_executor)
-            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'exited_executor'"), 400;
-        handle_exited_executor(m, a, call->exited_executor);
-        break;
-    case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXECUTOR_MESSAGE:
-        if (!call->executor_message)
-            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'executor_message'"), 400;
-        handle_executor_message(m, a, call->executor_message);
-        break;
-    case CMESOS__INTERNAL__AGENT_CALL__TYPE__UNREGISTER:
-        m->metrics.messages_unregister_slave++;
-        remove_agent(m, a);
-        break;
-    default:
-        return cm_fail(CM_EINVAL, why, whylen, "Unsupported agent call type %d", call->type), 400;
-    }
-    return 202;
+    if (!a)
+        return;
+    cm_strmap_cleanup(&a->tasks);
+    cm_strmap_cleanup(&a->offers);
+    cm_strmap_cleanup(&a->lost_tasks);
+    cm_resources_cleanup(&a->total);
+    cm_resources_cleanup(&a->used);
+    cm_resources_cleanup(&a->offered);
+    if (a->info)
+        protobuf_c_message_free_unpacked(&a->info->base, NULL);
+    free(a->capabilities);
+    free(a->id);
+    free(a->pid);
+    free(a->ip);
+    free(a->hostname);
+    free(a->version);
+    free(a);
 }

@@ -1,0 +1,29 @@
+/*
+ * agent_link.h: the master's side of the master<->agent link (notes/link.md), call layer —
+ * an AgentCall body is decoded with every required field and enum checked (codec.h), matched
+ * to its agent and stream, and carried out through the core (master.h): registration, status
+ * updates, launch acknowledgements, executor exits and messages, unregistration.
+ *
+ * Layer: above the core, below the HTTP edge (agent_link_http.c); no HTTP objects here, so the
+ * link is tested without sockets. The core never includes this. Threading: the master's loop.
+ */
+#ifndef CM_AGENT_LINK_H
+#define CM_AGENT_LINK_H
+
+#include "master.h"
+
+/* Decodes an agent link request body of media (JSON or protobuf) with every required field
+ * and enum checked. Returns 0 and *out (caller frees), or 415 (other media) / 400 with why
+ * naming the field; *out is then NULL. */
+int cm_master_agent_decode(enum cm_media media, const uint8_t *body, size_t len,
+                           Cmesos__Internal__AgentCall **out, char *why, size_t whylen);
+
+/* Handles a decoded AgentCall. For REGISTER, sink is the new stream (taken over) and
+ * *agent_out receives the agent (cm_master_register_agent); the answer is 200. Other calls:
+ * 202, or 400/403 with why. stream_id: for REGISTER the new stream's id, otherwise the
+ * request's Mesos-Stream-Id, which must be the agent's current stream. */
+int cm_master_agent_call(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
+                         const struct cm_sink *sink, const char *stream_id,
+                         struct cm_agent **agent_out, char *why, size_t whylen);
+
+#endif
