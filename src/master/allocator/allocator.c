@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "filter_tables.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -20,186 +21,6 @@ static const char *const kind_names[K_N] = {"cpus", "mem", "disk", "gpus"};
 #define MAX_REFUSE_SECONDS (365.0 * 24 * 3600)
 #define MIN_CPUS_MILLI 10   /* cpus:0.01 */
 #define MIN_MEM_MILLI 32000 /* mem:32 (MB) */
-
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    return hash_bytes(14695981039346656037ULL, s, strlen(s));
-}
-
-/* ---- Interned resources: filters share one copy of identical resources ---- */
-
-struct ires {
-    struct ires *next;
-    uint64_t h;
-    size_t refs;
-    struct cm_resources r;
-};
-
-struct itab {
-    struct ires **b;
-    size_t cap, n;
-};
-
-/* Order-independent hash: entries are combined by addition. */
-static uint64_t resources_hash(const struct cm_resources *r)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        const struct cm_resource *e = &r->v[i];
-        uint64_t h = hash_str(e->name);
-        h = hash_bytes(h, &e->type, sizeof e->type);
-        h = hash_bytes(h, &e->scalar, sizeof e->scalar);
-        for (size_t j = 0; j < e->nranges; j++)
-            h = hash_bytes(h, &e->ranges[j], sizeof e->ranges[j]);
-        for (size_t j = 0; j < e->nitems; j++)
-            h = hash_bytes(h, e->items[j], strlen(e->items[j]) + 1);
-        h = hash_bytes(h, e->role, strlen(e->role) + 1);
-        h = hash_bytes(h, &e->dynamic, sizeof e->dynamic);
-        if (e->principal)
-            h = hash_bytes(h, e->principal, strlen(e->principal) + 1);
-        sum += h;
-    }
-    return sum;
-}
-
-static struct ires *itab_intern(struct itab *t, const struct cm_resources *r)
-{
-    uint64_t h = resources_hash(r);
-    if (t->cap) {
-        for (struct ires *e = t->b[h & (t->cap - 1)]; e; e = e->next) {
-            if (e->h == h && cm_resources_equal(&e->r, r)) {
-                e->refs++;
-                return e;
-            }
-        }
-    }
-    if (t->n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        struct ires **b = cm_xcalloc(cap, sizeof *b);
-        for (size_t i = 0; i < t->cap; i++) {
-            struct ires *e = t->b[i];
-            while (e) {
-                struct ires *next = e->next;
-                e->next = b[e->h & (cap - 1)];
-                b[e->h & (cap - 1)] = e;
-                e = next;
-            }
-        }
-        free(t->b);
-        t->b = b;
-        t->cap = cap;
-    }
-    struct ires *e = cm_xcalloc(1, sizeof *e);
-    e->h = h;
-    e->refs = 1;
-    cm_resources_init(&e->r);
-    cm_resources_add(&e->r, r);
-    e->next = t->b[h & (t->cap - 1)];
-    t->b[h & (t->cap - 1)] = e;
-    t->n++;
-    return e;
-}
-
-static void itab_release(struct itab *t, struct ires *e)
-{
-    if (--e->refs)
-        return;
-    struct ires **pp = &t->b[e->h & (t->cap - 1)];
-    while (*pp != e)
-        pp = &(*pp)->next;
-    *pp = e->next;
-    t->n--;
-    cm_resources_cleanup(&e->r);
-    free(e);
-}
-
-static void itab_cleanup(struct itab *t)
-{
-    for (size_t i = 0; i < t->cap; i++) {
-        struct ires *e = t->b[i];
-        while (e) {
-            struct ires *next = e->next;
-            cm_resources_cleanup(&e->r);
-            free(e);
-            e = next;
-        }
-    }
-    free(t->b);
-    memset(t, 0, sizeof *t);
-}
-
-/* ---- Per framework-role filter table, keyed by agent serial ---- */
-
-#define FKEY_EMPTY 0u
-#define FKEY_TOMB UINT32_MAX
-
-struct fent {
-    uint32_t key; /* agent serial */
-    double expiry;
-    struct ires *res;
-};
-
-struct ftab {
-    struct fent *v;
-    uint32_t cap, n, used;
-};
-
-static inline uint32_t fhash(uint32_t k)
-{
-    return k * 2654435761u;
-}
-
-static struct fent *ftab_find(const struct ftab *t, uint32_t key)
-{
-    if (!t->cap)
-        return NULL;
-    uint32_t mask = t->cap - 1;
-    for (uint32_t i = fhash(key) & mask;; i = (i + 1) & mask) {
-        struct fent *e = &t->v[i];
-        if (e->key == FKEY_EMPTY)
-            return NULL;
-        if (e->key == key)
-            return e;
-    }
-}
-
-static struct fent *ftab_slot_for_insert(struct ftab *t, uint32_t key)
-{
-    if ((t->used + 1) * 4 >= (uint64_t)t->cap * 3) {
-        struct ftab old = *t;
-        uint32_t cap = 8;
-        while ((uint64_t)cap * 3 <= (uint64_t)(t->n + 1) * 4 * 2)
-            cap *= 2;
-        t->v = cm_xcalloc(cap, sizeof *t->v);
-        t->cap = cap;
-        t->n = t->used = 0;
-        for (uint32_t i = 0; i < old.cap; i++) {
-            if (old.v[i].key != FKEY_EMPTY && old.v[i].key != FKEY_TOMB) {
-                struct fent *e = ftab_slot_for_insert(t, old.v[i].key);
-                *e = old.v[i];
-                t->n++;
-                t->used++;
-            }
-        }
-        free(old.v);
-    }
-    uint32_t mask = t->cap - 1;
-    for (uint32_t i = fhash(key) & mask;; i = (i + 1) & mask) {
-        struct fent *e = &t->v[i];
-        if (e->key == FKEY_EMPTY || e->key == FKEY_TOMB)
-            return e;
-    }
-}
 
 /* ---- The model ---- */
 
@@ -532,7 +353,7 @@ static void fr_clear_filters(struct cm_allocator *a, struct fr *f)
     for (uint32_t i = 0; i < f->filters.cap; i++) {
         struct fent *e = &f->filters.v[i];
         if (e->key != FKEY_EMPTY && e->key != FKEY_TOMB) {
-            itab_release(&a->itab, e->res);
+            cm_itab_release(&a->itab, e->res);
             a->nfilters--;
         }
     }
@@ -613,7 +434,7 @@ struct cm_allocator *cm_allocator_new(const struct cm_clock *clock, cm_allocator
 static void agent_free(struct cm_allocator *a, struct agent *ag)
 {
     if (ag->basis_ires)
-        itab_release(&a->itab, ag->basis_ires);
+        cm_itab_release(&a->itab, ag->basis_ires);
     cm_resources_cleanup(&ag->total);
     cm_resources_cleanup(&ag->free);
     cm_resources_cleanup(&ag->basis);
@@ -646,7 +467,7 @@ void cm_allocator_free(struct cm_allocator *a)
     cm_strmap_cleanup(&a->frameworks);
     cm_strmap_cleanup(&a->roles);
     cm_strmap_cleanup_values(&a->weights, free);
-    itab_cleanup(&a->itab);
+    cm_itab_cleanup(&a->itab);
     free(a->agv);
     free(a->slots);
     free(a->freeslots);
@@ -719,9 +540,9 @@ int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id)
     /* Its filters go: one probe per framework-role. */
     for (size_t s = 0; s < a->nslots; s++) {
         struct fr *f = a->slots[s];
-        struct fent *e = f ? ftab_find(&f->filters, ag->serial) : NULL;
+        struct fent *e = f ? cm_ftab_find(&f->filters, ag->serial) : NULL;
         if (e) {
-            itab_release(&a->itab, e->res);
+            cm_itab_release(&a->itab, e->res);
             e->key = FKEY_TOMB;
             e->res = NULL;
             f->filters.n--;
@@ -915,7 +736,7 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
             cm_resources_clear(&ag->basis);
             cm_resources_add(&ag->basis, &ag->free);
             if (ag->basis_ires)
-                itab_release(&a->itab, ag->basis_ires);
+                cm_itab_release(&a->itab, ag->basis_ires);
             ag->basis_ires = NULL;
             ag->free_is_basis = true;
         } else {
@@ -930,25 +751,25 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
         struct ires *res;
         if (is_basis) {
             if (!ag->basis_ires)
-                ag->basis_ires = itab_intern(&a->itab, &ag->basis);
+                ag->basis_ires = cm_itab_intern(&a->itab, &ag->basis);
             res = ag->basis_ires;
             res->refs++;
         } else {
-            res = itab_intern(&a->itab, resources);
+            res = cm_itab_intern(&a->itab, resources);
         }
-        struct fent *e = ftab_find(&f->filters, ag->serial);
+        struct fent *e = cm_ftab_find(&f->filters, ag->serial);
         if (e) {
             /* One filter per (framework-role, agent): keep the old one only if it is wider
              * and lasts longer, otherwise the new one replaces it. */
             if (e->expiry >= expiry && cm_resources_contains(&e->res->r, resources)) {
-                itab_release(&a->itab, res);
+                cm_itab_release(&a->itab, res);
                 return 0;
             }
-            itab_release(&a->itab, e->res);
+            cm_itab_release(&a->itab, e->res);
             e->res = res;
             e->expiry = expiry;
         } else {
-            e = ftab_slot_for_insert(&f->filters, ag->serial);
+            e = cm_ftab_slot_for_insert(&f->filters, ag->serial);
             if (e->key == FKEY_EMPTY)
                 f->filters.used++;
             e->key = ag->serial;
@@ -986,11 +807,11 @@ struct scan {
 /* Returns true if the filter of f on the scanned agent covers avail. */
 static bool filtered(struct scan *s, struct fr *f)
 {
-    struct fent *e = ftab_find(&f->filters, s->ag->serial);
+    struct fent *e = cm_ftab_find(&f->filters, s->ag->serial);
     if (!e)
         return false;
     if (e->expiry <= s->now) {
-        itab_release(&s->a->itab, e->res);
+        cm_itab_release(&s->a->itab, e->res);
         e->key = FKEY_TOMB;
         e->res = NULL;
         f->filters.n--;
