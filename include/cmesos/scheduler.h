@@ -12,8 +12,10 @@
  *
  * What it does not do: it never acknowledges status updates by itself (call
  * cm_scheduler_acknowledge for every update that carries a uuid), it keeps no offer or task
- * state, and it never prints: every diagnostic, including those of the HTTP, stream and
- * ZooKeeper code inside it, goes to the optional log callback (none: silence). A zk:// master
+ * state, and it never prints: its diagnostics (subscription, redirects, reconnects, calls)
+ * go to the optional log callback of each scheduler (none: silence). The few lines of the
+ * ZooKeeper session code inside it are dropped rather than routed, because that code logs
+ * without an instance to carry the callback. A zk:// master
  * is followed through ZooKeeper (the leader's json.info_ znode), with 307s still honoured.
  *
  * Boundary: the shared library exports only the functions declared here (CM_SCHEDULER_EXPORT);

@@ -617,7 +617,6 @@ static int on_data(void *arg, const void *data, size_t len)
     if (rc) {
         c->proto_err = true;
         snprintf(c->reason, sizeof c->reason, "%s (from %s)", why, c->url);
-        SLOG(c, CM_LOG_WARNING, "%s", c->reason);
         return 1;
     }
     return c->abort_data ? 1 : 0;
