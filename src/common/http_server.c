@@ -30,6 +30,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "metrics.h"
 
 #define ROUTE_BUCKETS 64
 /* Request headers above this are refused by evhttp (400); Mesos clients send a handful. */
@@ -306,6 +307,13 @@ void cm_http_server_set_stream_cap(struct cm_http_server *srv, size_t bytes)
 uint64_t cm_http_server_slow_drops(const struct cm_http_server *srv)
 {
     return srv->slow_drops;
+}
+
+void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const char *prefix)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s/event_streams_dropped_slow", prefix);
+    cm_metrics_set(o, key, (double)srv->slow_drops);
 }
 
 static void stream_release(struct cm_http_stream *st)

@@ -65,6 +65,9 @@ struct cm_http_server *cm_http_server_new(struct event_base *base, const char *p
 void cm_http_server_set_stream_cap(struct cm_http_server *srv, size_t bytes);
 /* How many streams of srv were cut off for exceeding the cap (a /metrics counter). */
 uint64_t cm_http_server_slow_drops(const struct cm_http_server *srv);
+/* Adds the server's counters to a /metrics/snapshot object (metrics.h conventions):
+ * "<prefix>/event_streams_dropped_slow" (e.g. prefix "master" or "slave"). */
+void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const char *prefix);
 
 /* Closes the listener and every open stream (their close callbacks run). NULL is a no-op. */
 void cm_http_server_free(struct cm_http_server *srv);

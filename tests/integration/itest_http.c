@@ -644,6 +644,10 @@ static void test_stream_slow_subscriber(void)
     CHECK_INT(fl.close_calls, 1);
     CHECK_INT(fl.refused, 1);
     CHECK(cm_http_server_slow_drops(f.srv) == 1);
+    json_t *metrics = json_object();
+    cm_http_server_metrics(f.srv, metrics, "master");
+    CHECK(json_real_value(json_object_get(metrics, "master/event_streams_dropped_slow")) == 1.0);
+    json_decref(metrics);
     CHECK(fl.max_pending <= cap + 32 * 1024 + 64);
     CHECK(fl.max_pending > 0);
     printf("slow subscriber: %zu bytes produced, at most %zu unsent, cut off\n", fl.sent,
