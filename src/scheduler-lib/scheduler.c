@@ -490,6 +490,9 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader)
          url[0] ? "Leading master detected at " : "No leading master", url);
     if (!s->started || s->stopping || !url[0])
         return;
+    /* A 307 may already have taken the stream to the new leader: keep it. */
+    if (cm_stream_client_is_open(s->stream) && strcmp(cm_stream_client_url(s->stream), url) == 0)
+        return;
     bool was = s->subscribed;
     s->subscribed = false;
     cm_stream_client_restart(s->stream);
