@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "codec.h"
 #include "command.h"
 #include "errors.h"
 #include "flags.h"
@@ -307,11 +308,10 @@ static int post_update(struct cm_executor *ex, struct pending *p)
         p->sent = rc == 0;
         return rc;
     }
-    size_t len = mesos__v1__executor__call__get_packed_size(&call);
-    uint8_t *body = malloc(len ? len : 1);
-    if (!body)
-        abort();
-    mesos__v1__executor__call__pack(&call, body);
+    uint8_t *body;
+    size_t len;
+    if (cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, &body, &len) != 0)
+        abort(); /* protobuf is always a valid media type */
     char url[300];
     build_url(ex, url, sizeof url);
     struct cm_http_request_opts o = {.method = "POST",
@@ -875,13 +875,10 @@ int cm_executor_pack_subscribe(struct cm_executor *ex, uint8_t **buf, size_t *le
     call_init(ex, &call, &eid, &fid);
     call.type = MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE;
     call.subscribe = &sub;
-    *len = mesos__v1__executor__call__get_packed_size(&call);
-    *buf = malloc(*len ? *len : 1);
-    if (*buf)
-        mesos__v1__executor__call__pack(&call, *buf);
+    int rc = cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, buf, len);
     free(ups);
     free(upp);
-    return *buf ? 0 : -ENOMEM;
+    return rc;
 }
 
 /* ---- link to the agent (the common stream client) ---------------------------------------- */
