@@ -1,7 +1,8 @@
 /*
  * sched_internal.h: the pure parts of libcmscheduler, split out so unit tests can drive them
- * without sockets: master address and redirect Location handling, the reconnect backoff, and
- * encoding calls / decoding events in either content type.
+ * without sockets: the master address, and encoding calls / checking and decoding events in
+ * either content type (over codec.h). Redirects, backoff and the stream are the common
+ * stream client's (stream_client.h).
  *
  * Nothing here keeps state; every function is safe to call from any thread.
  */
