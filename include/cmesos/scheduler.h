@@ -12,8 +12,14 @@
  *
  * What it does not do: it never acknowledges status updates by itself (call
  * cm_scheduler_acknowledge for every update that carries a uuid), it keeps no offer or task
- * state, it does not detect masters through ZooKeeper yet (a zk:// master is refused with a
- * clear error), and it never prints: diagnostics go to the optional log callback.
+ * state, and it never prints: its diagnostics (subscription, redirects, reconnects, calls)
+ * go to the optional log callback of each scheduler (none: silence). The few lines of the
+ * ZooKeeper session code inside it are dropped rather than routed, because that code logs
+ * without an instance to carry the callback. A zk:// master
+ * is followed through ZooKeeper (the leader's json.info_ znode), with 307s still honoured.
+ *
+ * Boundary: the shared library exports only the functions declared here (CM_SCHEDULER_EXPORT);
+ * everything else in it, the project's common code included, is hidden.
  *
  * Types: the API speaks the protobuf-c types generated from mesos/v1/mesos.proto and
  * mesos/v1/scheduler/scheduler.proto (Mesos__V1__Offer, Mesos__V1__TaskInfo, ...). Build them
@@ -42,6 +48,13 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Marks the library's public functions; the library is built with -fvisibility=hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CM_SCHEDULER_EXPORT __attribute__((visibility("default")))
+#else
+#define CM_SCHEDULER_EXPORT
 #endif
 
 struct event_base;
@@ -122,7 +135,8 @@ struct cm_scheduler_callbacks {
 
 struct cm_scheduler_config {
     /* "host:port", "http://host:port" or "https://host:port" (a path, if any, is replaced by
-     * /api/v1/scheduler). Required. zk:// is refused. Copied. */
+     * /api/v1/scheduler), or "zk://[user:pass@]host:port[,...]/path" to follow the leading
+     * master through ZooKeeper. Required. Copied. */
     const char *master;
     /* The framework to subscribe. Required; user and name must be set. Deep-copied. Set
      * framework_info->id to resume an existing framework (failover). */
@@ -133,7 +147,7 @@ struct cm_scheduler_config {
     struct event_base *base;
     struct cm_scheduler_callbacks callbacks; /* copied */
     void *callback_arg;
-    cm_scheduler_log_cb log; /* NULL: silent */
+    cm_scheduler_log_cb log; /* every line the library produces; NULL: silent */
     void *log_arg;
     /* Heartbeats that may be missed before the connection is considered dead (0 => 5). */
     unsigned heartbeat_misses;
@@ -146,34 +160,34 @@ struct cm_scheduler_config {
 };
 
 /* Creates a scheduler (not yet connected). Returns NULL and fills why (if non-NULL) when the
- * config is invalid (missing master or framework_info, zk:// master, bad address). */
-struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, char *why,
-                                      size_t whylen);
+ * config is invalid (missing master or framework_info, bad address or zk:// URL). */
+CM_SCHEDULER_EXPORT struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config,
+                                                          char *why, size_t whylen);
 /* Cancels every request in flight (no further callbacks), frees the library-owned event base
  * if any. NULL is a no-op. Not from a callback. */
-void cm_scheduler_free(struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT void cm_scheduler_free(struct cm_scheduler *sched);
 
 /* Starts subscribing (the first attempt is made at once, on the loop). Returns 0, or
  * CM_SCHEDULER_ESTATE if already started. */
-int cm_scheduler_start(struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT int cm_scheduler_start(struct cm_scheduler *sched);
 /* Closes the subscription and stops reconnecting. Calls already sent still complete and
  * report through their callbacks. May be called from a callback. */
-void cm_scheduler_stop(struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT void cm_scheduler_stop(struct cm_scheduler *sched);
 /* Library-owned base only: runs the loop until cm_scheduler_stop() was called and every call
  * in flight completed. Returns 0, or CM_SCHEDULER_ESTATE when the base is the caller's. */
-int cm_scheduler_run(struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT int cm_scheduler_run(struct cm_scheduler *sched);
 
 /* The loop the scheduler runs on (its own or the caller's). */
-struct event_base *cm_scheduler_base(const struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT struct event_base *cm_scheduler_base(const struct cm_scheduler *sched);
 /* 1 while a subscription is established (SUBSCRIBED received and stream open). */
-int cm_scheduler_subscribed(const struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT int cm_scheduler_subscribed(const struct cm_scheduler *sched);
 /* The FrameworkID assigned by the master, or NULL before the first SUBSCRIBED. Valid until
  * the next event or free. */
-const char *cm_scheduler_framework_id(const struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT const char *cm_scheduler_framework_id(const struct cm_scheduler *sched);
 /* Number of non-SUBSCRIBE calls waiting for their answer. */
-size_t cm_scheduler_pending_calls(const struct cm_scheduler *sched);
+CM_SCHEDULER_EXPORT size_t cm_scheduler_pending_calls(const struct cm_scheduler *sched);
 /* Text for any error code returned by this library. Never NULL. */
-const char *cm_scheduler_strerror(int err);
+CM_SCHEDULER_EXPORT const char *cm_scheduler_strerror(int err);
 
 /*
  * Calls. Each returns 0 once the call is encoded and sent, CM_SCHEDULER_ESTATE when not
@@ -184,46 +198,57 @@ const char *cm_scheduler_strerror(int err);
 
 /* Sends any call (type and body set by the caller; framework_id is overwritten). cb (optional)
  * receives the completion, success or not, instead of call_failed. */
-int cm_scheduler_call(struct cm_scheduler *sched, Mesos__V1__Scheduler__Call *call,
-                      cm_scheduler_call_cb cb, void *cb_arg);
+CM_SCHEDULER_EXPORT int cm_scheduler_call(struct cm_scheduler *sched,
+                                          Mesos__V1__Scheduler__Call *call, cm_scheduler_call_cb cb,
+                                          void *cb_arg);
 
 /* ACCEPT: apply operations to the offers; unused resources are declined with filters (NULL:
  * the master's default, refuse for 5 s). */
-int cm_scheduler_accept(struct cm_scheduler *sched, Mesos__V1__OfferID *const *offer_ids,
-                        size_t n_offer_ids, Mesos__V1__Offer__Operation *const *operations,
-                        size_t n_operations, const Mesos__V1__Filters *filters);
+CM_SCHEDULER_EXPORT int cm_scheduler_accept(struct cm_scheduler *sched,
+                                            Mesos__V1__OfferID *const *offer_ids,
+                                            size_t n_offer_ids,
+                                            Mesos__V1__Offer__Operation *const *operations,
+                                            size_t n_operations, const Mesos__V1__Filters *filters);
 /* ACCEPT with one LAUNCH operation of tasks (each with agent_id set to the offers' agent). */
-int cm_scheduler_accept_launch(struct cm_scheduler *sched, Mesos__V1__OfferID *const *offer_ids,
-                               size_t n_offer_ids, Mesos__V1__TaskInfo *const *tasks,
-                               size_t n_tasks, const Mesos__V1__Filters *filters);
+CM_SCHEDULER_EXPORT int
+cm_scheduler_accept_launch(struct cm_scheduler *sched, Mesos__V1__OfferID *const *offer_ids,
+                           size_t n_offer_ids, Mesos__V1__TaskInfo *const *tasks, size_t n_tasks,
+                           const Mesos__V1__Filters *filters);
 /* DECLINE offers; filters as for accept. */
-int cm_scheduler_decline(struct cm_scheduler *sched, Mesos__V1__OfferID *const *offer_ids,
-                         size_t n_offer_ids, const Mesos__V1__Filters *filters);
+CM_SCHEDULER_EXPORT int cm_scheduler_decline(struct cm_scheduler *sched,
+                                             Mesos__V1__OfferID *const *offer_ids,
+                                             size_t n_offer_ids, const Mesos__V1__Filters *filters);
 /* REVIVE / SUPPRESS offers for roles (n_roles 0: every role of the framework). */
-int cm_scheduler_revive(struct cm_scheduler *sched, const char *const *roles, size_t n_roles);
-int cm_scheduler_suppress(struct cm_scheduler *sched, const char *const *roles, size_t n_roles);
+CM_SCHEDULER_EXPORT int cm_scheduler_revive(struct cm_scheduler *sched, const char *const *roles,
+                                            size_t n_roles);
+CM_SCHEDULER_EXPORT int cm_scheduler_suppress(struct cm_scheduler *sched, const char *const *roles,
+                                              size_t n_roles);
 /* KILL a task; agent_id may be NULL. */
-int cm_scheduler_kill(struct cm_scheduler *sched, const char *task_id, const char *agent_id);
+CM_SCHEDULER_EXPORT int cm_scheduler_kill(struct cm_scheduler *sched, const char *task_id,
+                                          const char *agent_id);
 /* ACKNOWLEDGE a status update: agent_id and task_id from the status, uuid its 16 bytes. */
-int cm_scheduler_acknowledge(struct cm_scheduler *sched, const char *agent_id, const char *task_id,
-                             const uint8_t *uuid, size_t uuid_len);
+CM_SCHEDULER_EXPORT int cm_scheduler_acknowledge(struct cm_scheduler *sched, const char *agent_id,
+                                                 const char *task_id, const uint8_t *uuid,
+                                                 size_t uuid_len);
 /* Convenience: acknowledges status if it carries a uuid; returns 0 without a call if not. */
-int cm_scheduler_acknowledge_status(struct cm_scheduler *sched,
-                                    const Mesos__V1__TaskStatus *status);
+CM_SCHEDULER_EXPORT int cm_scheduler_acknowledge_status(struct cm_scheduler *sched,
+                                                        const Mesos__V1__TaskStatus *status);
 /* RECONCILE: explicit for the listed tasks (agent ids may be NULL entries or the array NULL),
  * implicit (every task the master knows) when n_tasks is 0. */
-int cm_scheduler_reconcile(struct cm_scheduler *sched, const char *const *task_ids,
-                           const char *const *agent_ids, size_t n_tasks);
+CM_SCHEDULER_EXPORT int cm_scheduler_reconcile(struct cm_scheduler *sched,
+                                               const char *const *task_ids,
+                                               const char *const *agent_ids, size_t n_tasks);
 /* SHUTDOWN an executor on an agent. */
-int cm_scheduler_shutdown(struct cm_scheduler *sched, const char *executor_id,
-                          const char *agent_id);
+CM_SCHEDULER_EXPORT int cm_scheduler_shutdown(struct cm_scheduler *sched, const char *executor_id,
+                                              const char *agent_id);
 /* MESSAGE: data (len bytes) to an executor, at most once. */
-int cm_scheduler_message(struct cm_scheduler *sched, const char *agent_id, const char *executor_id,
-                         const void *data, size_t len);
+CM_SCHEDULER_EXPORT int cm_scheduler_message(struct cm_scheduler *sched, const char *agent_id,
+                                             const char *executor_id, const void *data, size_t len);
 /* TEARDOWN the framework: the master kills its tasks and closes the stream. cb (optional)
  * reports the answer. The scheduler stops by itself once the master accepted the teardown
  * (or closed the stream after it), so cm_scheduler_run() then returns. */
-int cm_scheduler_teardown(struct cm_scheduler *sched, cm_scheduler_call_cb cb, void *cb_arg);
+CM_SCHEDULER_EXPORT int cm_scheduler_teardown(struct cm_scheduler *sched, cm_scheduler_call_cb cb,
+                                              void *cb_arg);
 
 #ifdef __cplusplus
 }

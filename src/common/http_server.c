@@ -29,6 +29,8 @@
 #include <event2/keyvalq_struct.h>
 
 #include "errors.h"
+#include "log.h"
+#include "metrics.h"
 
 #define ROUTE_BUCKETS 64
 /* Request headers above this are refused by evhttp (400); Mesos clients send a handful. */
@@ -60,6 +62,8 @@ struct cm_http_stream {
     cm_http_stream_close_cb close_cb;
     void *arg;
     bool in_close; /* the close callback is running; the stream is freed after it */
+    bool dropped;  /* cut off for exceeding the cap; the kill event closes it from the loop */
+    struct event *kill;
     struct cm_http_stream *prev, *next;
 };
 
@@ -72,6 +76,8 @@ struct cm_http_server {
     void *fallback_arg;
     struct req_wrap *pending; /* requests handed to handlers and not yet answered */
     struct cm_http_stream *streams;
+    size_t stream_cap;
+    uint64_t slow_drops;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -253,6 +259,7 @@ struct cm_http_server *cm_http_server_new(struct event_base *base, const char *p
     if (!srv)
         return NULL;
     srv->base = base;
+    srv->stream_cap = CM_HTTP_STREAM_CAP_DEFAULT;
     srv->http = evhttp_new(base);
     if (!srv->http)
         goto fail;
@@ -292,10 +299,29 @@ static void stream_unlink(struct cm_http_stream *st)
     st->prev = st->next = NULL;
 }
 
+void cm_http_server_set_stream_cap(struct cm_http_server *srv, size_t bytes)
+{
+    srv->stream_cap = bytes ? bytes : CM_HTTP_STREAM_CAP_DEFAULT;
+}
+
+uint64_t cm_http_server_slow_drops(const struct cm_http_server *srv)
+{
+    return srv->slow_drops;
+}
+
+void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const char *prefix)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s/event_streams_dropped_slow", prefix);
+    cm_metrics_set(o, key, (double)srv->slow_drops);
+}
+
 static void stream_release(struct cm_http_stream *st)
 {
     if (st->watch)
         event_free(st->watch);
+    if (st->kill)
+        event_free(st->kill);
     evbuffer_free(st->chunk);
     free(st);
 }
@@ -609,12 +635,51 @@ struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int cod
     return st;
 }
 
+/* A dropped stream is closed from the loop: free the connection (and the unsent bytes with
+ * it), then tell the owner as for a vanished peer. */
+static void on_stream_kill(evutil_socket_t fd, short what, void *arg)
+{
+    struct cm_http_stream *st = arg;
+    (void)fd;
+    (void)what;
+    struct evhttp_connection *evcon = st->evcon;
+    stream_close(st);
+    if (evcon)
+        evhttp_connection_free(evcon);
+}
+
+static void stream_drop_slow(struct cm_http_stream *st, size_t pending, size_t len)
+{
+    struct cm_http_server *srv = st->srv;
+    st->dropped = true;
+    srv->slow_drops++;
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (st->evcon)
+        evhttp_connection_get_peer(st->evcon, &addr, &port);
+    CM_WARN("http",
+            "Dropping the stream to %s:%u: %zu bytes unsent and %zu more would pass "
+            "the cap of %zu bytes (the subscriber is not reading)",
+            addr ? addr : "?", (unsigned)port, pending, len, srv->stream_cap);
+    st->kill = event_new(srv->base, -1, 0, on_stream_kill, st);
+    if (!st->kill)
+        abort();
+    event_active(st->kill, EV_TIMEOUT, 0);
+}
+
 int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)
 {
-    if (st->in_close || !st->ev || !evhttp_request_get_connection(st->ev))
+    if (st->in_close || st->dropped || !st->ev || !evhttp_request_get_connection(st->ev))
         return CM_ECLOSED;
     if (len == 0)
         return 0;
+    size_t pending = cm_http_stream_pending(st);
+    /* An empty queue takes any one chunk, so a single event larger than the cap still goes
+     * out; the queue is bounded by the cap plus one chunk. */
+    if (pending > 0 && pending + len > st->srv->stream_cap) {
+        stream_drop_slow(st, pending, len);
+        return CM_ECLOSED;
+    }
     evbuffer_add(st->chunk, data, len);
     evhttp_send_reply_chunk(st->ev, st->chunk);
     evbuffer_drain(st->chunk, evbuffer_get_length(st->chunk));
@@ -630,7 +695,9 @@ void cm_http_stream_end(struct cm_http_stream *st)
         bufferevent_setwatermark(evhttp_connection_get_bufferevent(st->evcon), EV_READ, 0, 0);
     }
     stream_unlink(st);
-    if (st->ev)
+    if (st->dropped && st->evcon)
+        evhttp_connection_free(st->evcon); /* the peer does not read: do not flush to it */
+    else if (st->ev)
         evhttp_send_reply_end(st->ev); /* frees the request once the last chunk is out */
     stream_release(st);
 }

@@ -13,6 +13,17 @@
  * runs once and the stream is freed right after it returns; a stream ended by us
  * (cm_http_stream_end) does not call the close callback.
  *
+ * Back-pressure: a stream whose peer stops reading would make the server buffer every later
+ * chunk. Each server therefore caps the bytes queued on one stream's connection and not yet
+ * written (default CM_HTTP_STREAM_CAP_DEFAULT, cm_http_server_set_stream_cap). A send that
+ * would take a stream past the cap is refused with CM_ECLOSED, the stream is marked dropped
+ * (every later send is refused too), a warning names the peer, the server's slow-drop counter
+ * grows, and from the loop the connection is freed (releasing its buffer) and the close
+ * callback runs as if the peer had gone. A chunk sent while nothing is queued is always
+ * accepted, so one event larger than the cap still goes out: the bound is cap + one chunk. Nothing
+ * runs inside the failing send, so a caller may keep using its own state after CM_ECLOSED; it must
+ * still expect the close callback.
+ *
  * Threading: everything runs on the event loop the server was created on.
  */
 #ifndef CM_HTTP_SERVER_H
@@ -46,6 +57,18 @@ typedef void (*cm_http_stream_close_cb)(struct cm_http_stream *stream, void *arg
 /* Creates a server on base. prefix may be NULL. Returns NULL on failure. */
 struct cm_http_server *cm_http_server_new(struct event_base *base, const char *prefix,
                                           size_t max_body);
+/* Bytes a stream may have queued and unsent before its peer is cut off (protects memory). */
+#define CM_HTTP_STREAM_CAP_DEFAULT ((size_t)16 << 20)
+
+/* Sets the per-stream cap on unsent bytes for streams of srv (0 restores the default). Applies
+ * to the next send on every stream, open ones included. */
+void cm_http_server_set_stream_cap(struct cm_http_server *srv, size_t bytes);
+/* How many streams of srv were cut off for exceeding the cap (a /metrics counter). */
+uint64_t cm_http_server_slow_drops(const struct cm_http_server *srv);
+/* Adds the server's counters to a /metrics/snapshot object (metrics.h conventions):
+ * "<prefix>/event_streams_dropped_slow" (e.g. prefix "master" or "slave"). */
+void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const char *prefix);
+
 /* Closes the listener and every open stream (their close callbacks run). NULL is a no-op. */
 void cm_http_server_free(struct cm_http_server *srv);
 
@@ -86,7 +109,8 @@ void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json);
 struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int code,
                                             const char *content_type,
                                             cm_http_stream_close_cb close_cb, void *arg);
-/* Sends one chunk. Returns 0 or CM_ECLOSED. */
+/* Sends one chunk. Returns 0, or CM_ECLOSED when the peer is gone or the chunk would take
+ * the stream past the server's cap on unsent bytes (the stream is then dropped; see above). */
 int cm_http_stream_send(struct cm_http_stream *stream, const void *data, size_t len);
 /* Ends the chunked response and frees the stream; the close callback does not run. */
 void cm_http_stream_end(struct cm_http_stream *stream);

@@ -35,8 +35,42 @@ int cm_log_parse_level(const char *text, enum cm_log_level *out)
     return CM_EINVAL;
 }
 
+static void log_line(enum cm_log_level level, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 void cm_log(enum cm_log_level level, const char *module, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, module, fmt, ap);
+    va_end(ap);
+}
+
+void cm_log_to(const struct cm_log_sink *sink, enum cm_log_level level, const char *module,
+               const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (sink && sink->fn) {
+        char msg[2048];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        sink->fn(sink->arg, level, module, msg);
+    } else {
+        log_line(level, module, fmt, ap);
+    }
+    va_end(ap);
+}
+
+static void log_line(enum cm_log_level level, const char *module, const char *fmt, va_list ap)
+{
+#ifdef CM_LOG_LIBRARY
+    /* Inside a library only sinks speak (log.h). */
+    (void)level;
+    (void)module;
+    (void)fmt;
+    (void)ap;
+    return;
+#else
     if (level < log_level)
         return;
     FILE *out = log_file ? log_file : stderr;
@@ -48,11 +82,8 @@ void cm_log(enum cm_log_level level, const char *module, const char *fmt, ...)
     int n = snprintf(line, sizeof line, "%c%02d%02d %02d:%02d:%02d.%06ld %d %s] ", "DIWE"[level],
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec,
                      (int)getpid(), module);
-    va_list ap;
-    va_start(ap, fmt);
     if (n > 0 && (size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
     /* One fputs per line keeps lines whole when several processes share a file. */
     size_t len = strlen(line);
     if (len + 1 < sizeof line) {
@@ -61,4 +92,5 @@ void cm_log(enum cm_log_level level, const char *module, const char *fmt, ...)
     }
     fputs(line, out);
     fflush(out);
+#endif
 }

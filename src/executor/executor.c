@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "codec.h"
 #include "command.h"
 #include "errors.h"
 #include "flags.h"
@@ -18,7 +19,7 @@
 #include "http_client.h"
 #include "ids.h"
 #include "log.h"
-#include "recordio.h"
+#include "stream_client.h"
 #include "util.h"
 
 #define MOD "executor"
@@ -47,16 +48,12 @@ struct cm_executor {
     void *exit_arg;
     double exit_delay;
 
-    /* Link to the agent. */
+    /* Link to the agent: the SUBSCRIBE stream, and a client of our own for the POSTs. */
+    struct cm_stream_client *link;
     struct cm_http_client *http;
-    struct cm_http_call *stream;
-    struct cm_recordio_decoder decoder;
     bool subscribed; /* SUBSCRIBED seen on the current stream */
     bool ever_subscribed;
     bool killing_capable; /* framework has TASK_KILLING_STATE */
-    double disconnected_at;
-    double backoff;
-    struct event *reconnect_timer;
     /* Updates are POSTed one at a time, in order, so the agent sees them in sequence. */
     bool post_busy;
     uint8_t post_uuid[16];
@@ -311,11 +308,10 @@ static int post_update(struct cm_executor *ex, struct pending *p)
         p->sent = rc == 0;
         return rc;
     }
-    size_t len = mesos__v1__executor__call__get_packed_size(&call);
-    uint8_t *body = malloc(len ? len : 1);
-    if (!body)
-        abort();
-    mesos__v1__executor__call__pack(&call, body);
+    uint8_t *body;
+    size_t len;
+    if (cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, &body, &len) != 0)
+        abort(); /* protobuf is always a valid media type */
     char url[300];
     build_url(ex, url, sizeof url);
     struct cm_http_request_opts o = {.method = "POST",
@@ -757,8 +753,6 @@ static void on_subscribed(struct cm_executor *ex, const Mesos__V1__Executor__Eve
 {
     ex->subscribed = true;
     ex->ever_subscribed = true;
-    ex->disconnected_at = 0;
-    ex->backoff = 0;
     ex->killing_capable = false;
     const Mesos__V1__FrameworkInfo *fi = s ? s->framework_info : NULL;
     for (size_t i = 0; fi && i < fi->n_capabilities; i++)
@@ -881,132 +875,56 @@ int cm_executor_pack_subscribe(struct cm_executor *ex, uint8_t **buf, size_t *le
     call_init(ex, &call, &eid, &fid);
     call.type = MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE;
     call.subscribe = &sub;
-    *len = mesos__v1__executor__call__get_packed_size(&call);
-    *buf = malloc(*len ? *len : 1);
-    if (*buf)
-        mesos__v1__executor__call__pack(&call, *buf);
+    int rc = cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, buf, len);
     free(ups);
     free(upp);
-    return *buf ? 0 : -ENOMEM;
-}
-
-static void link_down(struct cm_executor *ex);
-
-static int on_event_record(void *arg, const uint8_t *data, size_t len)
-{
-    struct cm_executor *ex = arg;
-    Mesos__V1__Executor__Event *ev = mesos__v1__executor__event__unpack(NULL, len, data);
-    if (!ev) {
-        CM_ERROR(MOD, "Agent sent an event that is not a valid mesos.v1.executor.Event");
-        return CM_EPROTO;
-    }
-    cm_executor_handle_event(ex, ev);
-    mesos__v1__executor__event__free_unpacked(ev, NULL);
-    return 0;
-}
-
-static int on_stream_headers(void *arg, const struct cm_http_response *resp)
-{
-    (void)arg;
-    if (resp->status != 200) {
-        CM_WARN(MOD, "SUBSCRIBE answered with status %ld", resp->status);
-        return 1;
-    }
-    return 0;
-}
-
-static int on_stream_data(void *arg, const void *data, size_t len)
-{
-    struct cm_executor *ex = arg;
-    int rc = cm_recordio_feed(&ex->decoder, data, len, on_event_record, ex);
-    if (rc)
-        CM_ERROR(MOD, "Dropping the event stream: %s", cm_strerror(rc));
     return rc;
 }
 
-static void on_stream_done(void *arg, int err, const char *errmsg,
-                           const struct cm_http_response *resp)
+/* ---- link to the agent (the common stream client) ---------------------------------------- */
+
+static int build_subscribe(void *arg, uint8_t **body, size_t *len)
 {
     struct cm_executor *ex = arg;
-    (void)resp;
-    ex->stream = NULL;
-    ex->subscribed = false;
-    CM_WARN(MOD, "Subscription to the agent ended: %s%s%s",
-            err ? cm_strerror(err) : "stream closed", errmsg && errmsg[0] ? ": " : "",
-            errmsg ? errmsg : "");
-    link_down(ex);
-}
-
-static void subscribe(struct cm_executor *ex)
-{
-    uint8_t *body;
-    size_t len;
-    char url[300];
-    if (cm_executor_pack_subscribe(ex, &body, &len) != 0)
-        abort();
-    build_url(ex, url, sizeof url);
-    cm_recordio_decoder_cleanup(&ex->decoder);
-    cm_recordio_decoder_init(&ex->decoder, MAX_EVENT_BYTES);
-    struct cm_http_request_opts o = {.method = "POST",
-                                     .url = url,
-                                     .headers = proto_headers,
-                                     .body = body,
-                                     .body_len = len,
-                                     .on_headers = on_stream_headers,
-                                     .on_data = on_stream_data,
-                                     .on_done = on_stream_done,
-                                     .arg = ex};
+    int rc = cm_executor_pack_subscribe(ex, body, len);
+    if (rc)
+        return rc;
     /* The body carries every unacknowledged update; none needs a POST of its own. */
     for (struct pending *p = ex->pending; p; p = p->next)
         p->sent = true;
-    CM_INFO(MOD, "Subscribing to %s", url);
-    int rc = cm_http_client_start(ex->http, &o, &ex->stream);
-    free(body);
-    if (rc) {
-        CM_WARN(MOD, "Failed to start SUBSCRIBE: %s", cm_strerror(rc));
-        ex->stream = NULL;
-        link_down(ex);
-    }
+    return 0;
 }
 
-static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+static void on_stream_event(void *arg, const ProtobufCMessage *msg)
 {
-    (void)fd;
-    (void)what;
-    subscribe(arg);
+    cm_executor_handle_event(arg, (const Mesos__V1__Executor__Event *)msg);
 }
 
 /* The stream broke or could not be opened: retry, or give up and take the task down. */
-static void link_down(struct cm_executor *ex)
+static enum cm_stream_decision on_stream_lost(void *arg, const struct cm_stream_loss *loss)
 {
+    struct cm_executor *ex = arg;
+    ex->subscribed = false;
     if (ex->exiting)
-        return;
-    double now = cm_clock_now(ex->clock);
-    if (ex->disconnected_at == 0)
-        ex->disconnected_at = now;
+        return CM_STREAM_STOP;
+    CM_WARN(MOD, "Subscription to the agent ended: %s", loss->reason);
     if (ex->shutting_down && !task_running(ex)) {
         request_exit(ex, 0, 0);
-        return;
+        return CM_STREAM_STOP;
     }
     /* Without checkpointing, an agent that went away will not come back for this executor
      * (Mesos's rule); a fresh executor still gets a moment to reach its agent. */
     bool may_retry = ex->cfg->checkpoint || !ex->ever_subscribed;
     double limit = ex->cfg->checkpoint ? ex->cfg->recovery_timeout : FIRST_SUBSCRIBE_TIMEOUT;
-    if (!may_retry || now - ex->disconnected_at >= limit) {
+    if (!may_retry || loss->down_for >= limit) {
         CM_ERROR(MOD, "Agent %s is gone (disconnected for %.1f s); killing the task and exiting",
-                 ex->cfg->agent_endpoint, now - ex->disconnected_at);
+                 ex->cfg->agent_endpoint, loss->down_for);
         if (task_running(ex))
             cm_command_kill(ex->command, 0);
         request_exit(ex, 1, 0);
-        return;
+        return CM_STREAM_STOP;
     }
-    double cap = ex->cfg->backoff_max > 0.1 ? ex->cfg->backoff_max : 0.1;
-    ex->backoff = ex->backoff == 0 ? 0.1 : ex->backoff * 2;
-    if (ex->backoff > cap)
-        ex->backoff = cap;
-    double delay = ex->backoff * (0.5 + 0.5 * ((double)random() / RAND_MAX));
-    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6)};
-    evtimer_add(ex->reconnect_timer, &tv);
+    return CM_STREAM_RETRY;
 }
 
 int cm_executor_start(struct cm_executor *ex)
@@ -1016,8 +934,33 @@ int cm_executor_start(struct cm_executor *ex)
         if (!ex->http)
             return -ENOMEM;
     }
-    subscribe(ex);
-    return 0;
+    if (!ex->link) {
+        char url[300], why[256];
+        build_url(ex, url, sizeof url);
+        double cap = ex->cfg->backoff_max > 0.1 ? ex->cfg->backoff_max : 0.1;
+        struct cm_stream_client_opts o = {
+            .base = ex->base,
+            .http = ex->http,
+            .clock = ex->clock,
+            .module = MOD,
+            .url = url,
+            .media = CM_MEDIA_PROTOBUF,
+            .event_desc = &mesos__v1__executor__event__descriptor,
+            .max_record = MAX_EVENT_BYTES,
+            .backoff_initial = 0.1,
+            .backoff_max = cap,
+            .body = build_subscribe,
+            .on_event = on_stream_event,
+            .on_lost = on_stream_lost,
+            .arg = ex,
+        };
+        ex->link = cm_stream_client_new(&o, why, sizeof why);
+        if (!ex->link) {
+            CM_ERROR(MOD, "Cannot create the link to the agent: %s", why);
+            return CM_EINVAL;
+        }
+    }
+    return cm_stream_client_start(ex->link);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */
@@ -1038,12 +981,10 @@ struct cm_executor *cm_executor_new(const struct cm_executor_opts *opts)
     ex->on_exit = opts->on_exit;
     ex->exit_arg = opts->exit_arg;
     ex->exit_delay = opts->exit_delay < 0 ? 1.0 : opts->exit_delay;
-    cm_recordio_decoder_init(&ex->decoder, MAX_EVENT_BYTES);
-    ex->reconnect_timer = evtimer_new(ex->base, on_reconnect_timer, ex);
     ex->resend_timer = evtimer_new(ex->base, on_resend_timer, ex);
     ex->shutdown_timer = evtimer_new(ex->base, on_shutdown_timer, ex);
     ex->exit_timer = evtimer_new(ex->base, on_exit_timer, ex);
-    if (!ex->reconnect_timer || !ex->resend_timer || !ex->shutdown_timer || !ex->exit_timer)
+    if (!ex->resend_timer || !ex->shutdown_timer || !ex->exit_timer)
         abort();
     return ex;
 }
@@ -1052,7 +993,8 @@ void cm_executor_free(struct cm_executor *ex)
 {
     if (!ex)
         return;
-    /* Freeing the client cancels the stream and the POSTs without callbacks. */
+    /* Freeing the clients cancels the stream and the POSTs without callbacks. */
+    cm_stream_client_free(ex->link);
     cm_http_client_free(ex->http);
     cm_checker_free(ex->health);
     cm_checker_free(ex->check);
@@ -1069,8 +1011,6 @@ void cm_executor_free(struct cm_executor *ex)
     }
     if (ex->task)
         mesos__v1__task_info__free_unpacked(ex->task, NULL);
-    cm_recordio_decoder_cleanup(&ex->decoder);
-    event_free(ex->reconnect_timer);
     event_free(ex->resend_timer);
     event_free(ex->shutdown_timer);
     event_free(ex->exit_timer);

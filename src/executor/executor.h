@@ -22,6 +22,9 @@
  * Disconnection: with MESOS_CHECKPOINT=1 the executor re-subscribes with a randomised backoff
  * (capped by MESOS_SUBSCRIPTION_BACKOFF_MAX) for up to MESOS_RECOVERY_TIMEOUT; otherwise the
  * agent is considered gone: the task's process group is killed and the executor exits 1.
+ * The link is the common stream client (stream_client.h): events are decoded by cm_pb_decode,
+ * and an undecodable event closes the stream and counts as a disconnection (the same rule as
+ * libcmscheduler's). The recovery deadline is measured on the executor's clock.
  *
  * Ownership: the executor borrows the event_base, the config, the clock and envp for its whole
  * life. Exiting is the caller's business: the executor calls on_exit once with the code, and

@@ -1,7 +1,8 @@
 /*
  * sched_internal.h: the pure parts of libcmscheduler, split out so unit tests can drive them
- * without sockets: master address and redirect Location handling, the reconnect backoff, and
- * encoding calls / decoding events in either content type.
+ * without sockets: the master address, and encoding calls / checking and decoding events in
+ * either content type (over codec.h). Redirects, backoff and the stream are the common
+ * stream client's (stream_client.h).
  *
  * Nothing here keeps state; every function is safe to call from any thread.
  */
@@ -24,30 +25,25 @@
  * port, too long). */
 int cm_sched_master_url(const char *master, char *out, size_t outlen, char *why, size_t whylen);
 
-/* Resolves a 307 Location against the URL that was redirected: protocol-relative
- * "//host:port/path" takes current's scheme, "/path" keeps current's scheme and authority,
- * "http(s)://..." is taken as is. A Location without a path gets CM_SCHED_API_PATH.
- * Returns 0, or CM_EINVAL when location is empty, malformed or too long. */
-int cm_sched_resolve_location(const char *current, const char *location, char *out, size_t outlen);
-
-/* The reconnect delay before attempt number `attempt` (0 for the first retry):
- * cap = min(initial * 2^attempt, max), jittered to cap * (0.5 + 0.5 * r) for r in [0, 1). */
-double cm_sched_backoff_delay(unsigned attempt, double initial, double max, double r);
-
-/* A xorshift64* step for the jitter; *state must start non-zero. Returns a value in [0, 1). */
-double cm_sched_random(uint64_t *state);
+/* Redirects, backoff and jitter are the stream client's (stream_client.h):
+ * cm_stream_resolve_location, cm_stream_backoff_delay, cm_stream_random. */
 
 /* Media type for a content type. */
 const char *cm_sched_media_type(enum cm_scheduler_content_type ct);
 
-/* Encodes call in ct into a new buffer (*out, caller frees with free(); NUL-terminated for
- * JSON, *len excludes the NUL). Returns 0 or -ENOMEM. */
+/* Encodes call in ct (through cm_pb_encode) into a new buffer (*out, caller frees with
+ * free(); NUL-terminated for JSON, *len excludes the NUL). Returns 0. */
 int cm_sched_encode_call(const Mesos__V1__Scheduler__Call *call, enum cm_scheduler_content_type ct,
                          uint8_t **out, size_t *len);
 
-/* Decodes one RecordIO record into a new event (free with protobuf_c_message_free_unpacked).
- * Also checks that the body named by the type is present (SUBSCRIBED needs `subscribed`...).
- * Returns 0, or CM_EPARSE / CM_EINVAL with a reason in why. */
+/* Checks what the scheduler API adds to a decoded Event: a type, and the body the type names
+ * (SUBSCRIBED needs `subscribed`, UPDATE `update.status`...), so callbacks can rely on them.
+ * Used as the stream client's validator. Returns 0 or CM_EINVAL with a reason in why. */
+int cm_sched_check_event(const Mesos__V1__Scheduler__Event *ev, char *why, size_t whylen);
+
+/* Decodes one RecordIO record exactly as the stream does: cm_pb_decode, then
+ * cm_sched_check_event (free the event with protobuf_c_message_free_unpacked). Returns 0, or
+ * CM_EPARSE / CM_EINVAL with a reason in why. */
 int cm_sched_decode_event(enum cm_scheduler_content_type ct, const uint8_t *data, size_t len,
                           Mesos__V1__Scheduler__Event **out, char *why, size_t whylen);
 

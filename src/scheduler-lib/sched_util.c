@@ -1,5 +1,5 @@
 /*
- * sched_util.c: master URLs, redirect resolution, backoff, and call/event codecs.
+ * sched_util.c: master URLs and the scheduler API's call/event codecs (over codec.h).
  */
 #include "sched_internal.h"
 
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "errors.h"
-#include "pbjson.h"
+#include "codec.h"
 
 /* Checks "host:port" or "[v6]:port" (host non-empty, port 1..65535, no spaces) of length len. */
 static int check_authority(const char *a, size_t len, char *why, size_t whylen)
@@ -77,10 +77,10 @@ int cm_sched_master_url(const char *master, char *out, size_t outlen, char *why,
     const char *rest = master;
     size_t sl = scheme_len(master);
     if (sl) {
+        /* zk:// masters never get here: cm_scheduler_new hands them to the detector. */
         if (sl == 2 && strncasecmp(master, "zk", 2) == 0)
             return cm_fail(CM_EINVAL, why, whylen,
-                           "zk:// masters are not supported by libcmscheduler yet; pass the "
-                           "leading master as host:port");
+                           "zk:// masters are detected through ZooKeeper, not turned into a URL");
         if (sl == 4 && strncasecmp(master, "http", 4) == 0) {
             scheme = "http";
         } else if (sl == 5 && strncasecmp(master, "https", 5) == 0) {
@@ -104,104 +104,6 @@ int cm_sched_master_url(const char *master, char *out, size_t outlen, char *why,
     return 0;
 }
 
-int cm_sched_resolve_location(const char *current, const char *location, char *out, size_t outlen)
-{
-    if (!location)
-        return CM_EINVAL;
-    while (*location == ' ' || *location == '\t')
-        location++;
-    size_t loclen = strlen(location);
-    while (loclen && isspace((unsigned char)location[loclen - 1]))
-        loclen--;
-    if (loclen == 0)
-        return CM_EINVAL;
-    for (size_t i = 0; i < loclen; i++)
-        if (iscntrl((unsigned char)location[i]) || location[i] == ' ')
-            return CM_EINVAL;
-
-    /* The scheme and authority of the redirected URL, for relative forms. */
-    size_t csl = current ? scheme_len(current) : 0;
-    const char *cscheme = csl ? current : "http";
-    if (!csl)
-        csl = 4;
-
-    char scheme[8];
-    const char *auth;
-    size_t sl = scheme_len(location);
-    if (sl) {
-        if (sl >= sizeof scheme)
-            return CM_EINVAL;
-        memcpy(scheme, location, sl);
-        scheme[sl] = '\0';
-        if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
-            return CM_EINVAL;
-        auth = location + sl + 3;
-    } else if (loclen >= 2 && location[0] == '/' && location[1] == '/') {
-        if (csl >= sizeof scheme)
-            return CM_EINVAL;
-        memcpy(scheme, cscheme, csl);
-        scheme[csl] = '\0';
-        auth = location + 2;
-    } else if (location[0] == '/') {
-        if (!current || !scheme_len(current))
-            return CM_EINVAL;
-        const char *cauth = current + csl + 3;
-        size_t calen = strcspn(cauth, "/");
-        int n = snprintf(out, outlen, "%.*s%.*s", (int)(cauth - current + calen), current,
-                         (int)loclen, location);
-        return (n < 0 || (size_t)n >= outlen) ? CM_EINVAL : 0;
-    } else {
-        return CM_EINVAL;
-    }
-    size_t rest = loclen - (size_t)(auth - location);
-    size_t alen = strcspn(auth, "/");
-    if (alen > rest)
-        alen = rest;
-    if (alen == 0)
-        return CM_EINVAL;
-    /* The authority must name a host; a port is optional in a Location. */
-    for (size_t i = 0; i < alen; i++)
-        if (auth[i] == '@' || auth[i] == '?' || auth[i] == '#')
-            return CM_EINVAL;
-    const char *path = auth + alen;
-    size_t plen = rest - alen;
-    int n;
-    if (plen == 0)
-        n = snprintf(out, outlen, "%s://%.*s%s", scheme, (int)alen, auth, CM_SCHED_API_PATH);
-    else
-        n = snprintf(out, outlen, "%s://%.*s%.*s", scheme, (int)alen, auth, (int)plen, path);
-    if (n < 0 || (size_t)n >= outlen || (size_t)n >= CM_SCHED_URL_MAX)
-        return CM_EINVAL;
-    return 0;
-}
-
-double cm_sched_backoff_delay(unsigned attempt, double initial, double max, double r)
-{
-    if (initial <= 0)
-        initial = 1.0;
-    if (max < initial)
-        max = initial;
-    double cap = initial;
-    for (unsigned i = 0; i < attempt && cap < max; i++)
-        cap *= 2;
-    if (cap > max)
-        cap = max;
-    if (!(r >= 0) || r >= 1)
-        r = 0;
-    return cap * (0.5 + 0.5 * r);
-}
-
-double cm_sched_random(uint64_t *state)
-{
-    uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ULL;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    /* The top 53 bits of the scrambled value give a uniform double in [0, 1). */
-    return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) / 9007199254740992.0;
-}
-
 const char *cm_sched_media_type(enum cm_scheduler_content_type ct)
 {
     return ct == CM_SCHEDULER_PROTOBUF ? "application/x-protobuf" : "application/json";
@@ -210,29 +112,15 @@ const char *cm_sched_media_type(enum cm_scheduler_content_type ct)
 int cm_sched_encode_call(const Mesos__V1__Scheduler__Call *call, enum cm_scheduler_content_type ct,
                          uint8_t **out, size_t *len)
 {
-    *out = NULL;
-    *len = 0;
-    if (ct == CM_SCHEDULER_PROTOBUF) {
-        size_t n = mesos__v1__scheduler__call__get_packed_size(call);
-        /* One extra byte so an empty message still gets a non-NULL buffer. */
-        uint8_t *buf = malloc(n + 1);
-        if (!buf)
-            return -ENOMEM;
-        *len = mesos__v1__scheduler__call__pack(call, buf);
-        *out = buf;
-        return 0;
-    }
-    char *text = cm_pbjson_to_text(&call->base);
-    if (!text)
-        return -ENOMEM;
-    *len = strlen(text);
-    *out = (uint8_t *)text;
-    return 0;
+    return cm_pb_encode(&call->base,
+                        ct == CM_SCHEDULER_PROTOBUF ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON, out, len);
 }
 
 /* Which body field an event type requires; checked after decoding so callbacks can rely on it. */
-static int check_event_body(const Mesos__V1__Scheduler__Event *ev, char *why, size_t whylen)
+int cm_sched_check_event(const Mesos__V1__Scheduler__Event *ev, char *why, size_t whylen)
 {
+    if (!ev->has_type)
+        return cm_fail(CM_EINVAL, why, whylen, "Event has no 'type'");
     const void *body = ev;
     const char *field = NULL;
     switch (ev->type) {
@@ -292,27 +180,16 @@ int cm_sched_decode_event(enum cm_scheduler_content_type ct, const uint8_t *data
                           Mesos__V1__Scheduler__Event **out, char *why, size_t whylen)
 {
     *out = NULL;
-    Mesos__V1__Scheduler__Event *ev = NULL;
-    if (ct == CM_SCHEDULER_PROTOBUF) {
-        ev = mesos__v1__scheduler__event__unpack(NULL, len, data);
-        if (!ev)
-            return cm_fail(CM_EPARSE, why, whylen, "Failed to parse protobuf Event (%zu bytes)",
-                           len);
-    } else {
-        ProtobufCMessage *msg = NULL;
-        int rc = cm_pbjson_from_text(&mesos__v1__scheduler__event__descriptor, (const char *)data,
-                                     len, &msg, why, whylen);
-        if (rc)
-            return rc;
-        ev = (Mesos__V1__Scheduler__Event *)msg;
-    }
-    if (!ev->has_type) {
-        protobuf_c_message_free_unpacked(&ev->base, NULL);
-        return cm_fail(CM_EINVAL, why, whylen, "Event has no 'type'");
-    }
-    int rc = check_event_body(ev, why, whylen);
+    ProtobufCMessage *msg = NULL;
+    int rc = cm_pb_decode(&mesos__v1__scheduler__event__descriptor,
+                          ct == CM_SCHEDULER_PROTOBUF ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON, data,
+                          len, &msg, why, whylen);
+    if (rc)
+        return rc;
+    Mesos__V1__Scheduler__Event *ev = (Mesos__V1__Scheduler__Event *)msg;
+    rc = cm_sched_check_event(ev, why, whylen);
     if (rc) {
-        protobuf_c_message_free_unpacked(&ev->base, NULL);
+        protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
     }
     *out = ev;

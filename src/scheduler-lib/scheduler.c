@@ -1,13 +1,13 @@
 /*
  * scheduler.c: the libcmscheduler state machine.
  *
- * One subscription at a time: a streaming POST of SUBSCRIBE whose RecordIO body is decoded
- * into events. The stream's life is:
+ * The subscription itself (SUBSCRIBE, 307 to the leader, Mesos-Stream-Id, RecordIO, decoding,
+ * heartbeat watchdog, backoff) is the common stream client (stream_client.h); this file adds
+ * what is particular to the scheduler API:
  *
- *   idle --start--> connecting --200 + SUBSCRIBED--> subscribed
- *   connecting --307--> connecting (next URL, at most CM_SCHED_MAX_REDIRECTS hops)
- *   connecting/subscribed --closed, failed, 5xx, silent--> waiting (backoff timer) --> connecting
- *   any --ERROR event, 4xx, stop(), TEARDOWN answered--> stopped
+ *   idle --start--> subscribing --SUBSCRIBED--> subscribed
+ *   subscribing/subscribed --lost--> subscribing (the client's backoff), disconnected callback
+ *   any --ERROR event, SUBSCRIBE refused with 4xx, stop(), TEARDOWN answered--> stopped
  *
  * Calls other than SUBSCRIBE are independent plain POSTs tracked in a list so that stop() can
  * let them finish and free() can cancel them.
@@ -25,14 +25,25 @@
 #include "http_client.h"
 #include "ids.h"
 #include "leader.h"
-#include "recordio.h"
+#include "log.h"
+#include "stream_client.h"
 #include "zk_url.h"
 #include "sched_internal.h"
 
+/* The public codes are the internal ones (scheduler.h promises it; cm_scheduler_strerror
+ * relies on it), and the public log levels index the same way as the internal ones. */
+_Static_assert(CM_SCHEDULER_EINVAL == CM_EINVAL, "CM_SCHEDULER_EINVAL");
+_Static_assert(CM_SCHEDULER_EPARSE == CM_EPARSE, "CM_SCHEDULER_EPARSE");
+_Static_assert(CM_SCHEDULER_ESTATE == CM_ESTATE, "CM_SCHEDULER_ESTATE");
+_Static_assert(CM_SCHEDULER_EHTTP == CM_EHTTP, "CM_SCHEDULER_EHTTP");
+_Static_assert(CM_SCHEDULER_EPROTO == CM_EPROTO, "CM_SCHEDULER_EPROTO");
+_Static_assert((int)CM_SCHEDULER_LOG_DEBUG == (int)CM_LOG_DEBUG, "log levels");
+_Static_assert((int)CM_SCHEDULER_LOG_INFO == (int)CM_LOG_INFO, "log levels");
+_Static_assert((int)CM_SCHEDULER_LOG_WARNING == (int)CM_LOG_WARNING, "log levels");
+_Static_assert((int)CM_SCHEDULER_LOG_ERROR == (int)CM_LOG_ERROR, "log levels");
+
 #define CM_SCHED_MAX_REDIRECTS 5
 #define CM_SCHED_MAX_RECORD (64u * 1024 * 1024)
-#define CM_SCHED_ERRBODY_MAX 1024
-#define CM_SCHED_STREAM_ID_MAX 128
 #define CM_SCHED_DEFAULT_HEARTBEAT 15.0
 /* The ZooKeeper session timeout of the leader detector (Mesos's default). */
 #define CM_SCHED_ZK_SESSION_TIMEOUT 10.0
@@ -61,29 +72,15 @@ struct cm_scheduler {
     void *cb_arg;
     cm_scheduler_log_cb log;
     void *log_arg;
+    /* The common code's lines reach the caller's callback through this per-instance sink. */
+    struct cm_log_sink sink;
     unsigned heartbeat_misses;
-    double backoff_initial, backoff_max, call_timeout;
+    double call_timeout;
 
     /* Subscription. */
-    char url[CM_SCHED_URL_MAX]; /* where SUBSCRIBE goes now (after redirects) */
-    char *framework_id;         /* from SUBSCRIBED or the config; sent on re-subscribe */
-    char stream_id[CM_SCHED_STREAM_ID_MAX + 1];
-    double heartbeat_interval;
-    struct cm_http_call *sub;
-    long sub_status;
-    char location[CM_SCHED_URL_MAX];
-    char errbody[CM_SCHED_ERRBODY_MAX + 1];
-    size_t errbody_len;
-    struct cm_recordio_decoder dec;
-    bool dec_live;
-    unsigned redirects;
-    unsigned attempt;
+    struct cm_stream_client *stream;
+    char *framework_id; /* from SUBSCRIBED or the config; sent on re-subscribe */
     bool started, stopping, subscribed, tearing_down;
-    int in_stream;     /* > 0 while running inside the stream's data callback */
-    bool abort_stream; /* end the stream when the data callback returns */
-    struct event *retry_timer;
-    struct event *watchdog;
-    uint64_t rng;
 
     struct sched_call *calls;
     size_t ncalls;
@@ -104,6 +101,15 @@ static void slog(struct cm_scheduler *s, enum cm_scheduler_log_level level, cons
     s->log(s->log_arg, level, buf);
 }
 
+/* The sink handed to common code: same levels, same callback, nothing when none was given. */
+static void sink_fn(void *arg, enum cm_log_level level, const char *module, const char *message)
+{
+    struct cm_scheduler *s = arg;
+    (void)module;
+    if (s->log)
+        s->log(s->log_arg, (enum cm_scheduler_log_level)level, message);
+}
+
 const char *cm_scheduler_strerror(int err)
 {
     if (err == CM_ESTATE)
@@ -111,11 +117,159 @@ const char *cm_scheduler_strerror(int err)
     return cm_strerror(err);
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------------- */
+/* ---- subscription -------------------------------------------------------------------------- */
 
-static void retry_cb(evutil_socket_t fd, short what, void *arg);
-static void watchdog_cb(evutil_socket_t fd, short what, void *arg);
 static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader);
+
+static int build_subscribe(void *arg, uint8_t **out, size_t *len)
+{
+    struct cm_scheduler *s = arg;
+    /* A shallow copy of FrameworkInfo with the id we were given, for failover. */
+    Mesos__V1__FrameworkInfo fi = *s->fwinfo;
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Subscribe subscribe = MESOS__V1__SCHEDULER__CALL__SUBSCRIBE__INIT;
+    if (s->framework_id) {
+        fid.value = s->framework_id;
+        fi.id = &fid;
+        call.framework_id = &fid;
+    } else {
+        fi.id = NULL;
+    }
+    subscribe.framework_info = &fi;
+    call.has_type = 1;
+    call.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
+    call.subscribe = &subscribe;
+    slog(s, CM_SCHEDULER_LOG_INFO, "Subscribing%s%s", s->framework_id ? " as framework " : "",
+         s->framework_id ? s->framework_id : "");
+    return cm_sched_encode_call(&call, s->ct, out, len);
+}
+
+/* With our own loop, leave it once nothing more can happen. */
+static void maybe_break_loop(struct cm_scheduler *s)
+{
+    if (s->own_base && s->stopping && s->ncalls == 0)
+        event_base_loopbreak(s->base);
+}
+
+/* A condition that retrying cannot fix: tell the framework and stop. */
+static void fatal(struct cm_scheduler *s, const char *message)
+{
+    /* INFO only: the error callback carries the message to the framework. */
+    slog(s, CM_SCHEDULER_LOG_INFO, "%s", message);
+    s->subscribed = false;
+    if (s->cb.error)
+        s->cb.error(s, s->cb_arg, message);
+    cm_scheduler_stop(s);
+}
+
+static void dispatch(struct cm_scheduler *s, const Mesos__V1__Scheduler__Event *ev)
+{
+    switch (ev->type) {
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__SUBSCRIBED: {
+        Mesos__V1__Scheduler__Event__Subscribed *sub = ev->subscribed;
+        if (!sub->framework_id || !sub->framework_id->value) {
+            slog(s, CM_SCHEDULER_LOG_WARNING, "SUBSCRIBED without framework_id; ignored");
+            return;
+        }
+        char *id = strdup(sub->framework_id->value);
+        if (!id)
+            abort();
+        free(s->framework_id);
+        s->framework_id = id;
+        double interval = CM_SCHED_DEFAULT_HEARTBEAT;
+        if (sub->has_heartbeat_interval_seconds && sub->heartbeat_interval_seconds > 0 &&
+            sub->heartbeat_interval_seconds < 86400)
+            interval = sub->heartbeat_interval_seconds;
+        s->subscribed = true;
+        cm_stream_client_set_idle_timeout(s->stream, interval * s->heartbeat_misses);
+        slog(s, CM_SCHEDULER_LOG_INFO, "Subscribed with framework ID %s (stream %s)", id,
+             cm_stream_client_stream_id(s->stream));
+        if (s->cb.subscribed)
+            s->cb.subscribed(s, s->cb_arg, sub);
+        break;
+    }
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS:
+        if (s->cb.offers)
+            s->cb.offers(s, s->cb_arg, ev->offers->offers, ev->offers->n_offers);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND:
+        if (s->cb.rescind && ev->rescind->offer_id)
+            s->cb.rescind(s, s->cb_arg, ev->rescind->offer_id);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE:
+        if (s->cb.update)
+            s->cb.update(s, s->cb_arg, ev->update->status);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE:
+        if (s->cb.message)
+            s->cb.message(s, s->cb_arg, ev->message);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__FAILURE:
+        if (s->cb.failure)
+            s->cb.failure(s, s->cb_arg, ev->failure);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR:
+        /* The master closes the stream after ERROR; reconnecting would not help (the
+         * framework was removed or another instance took over). */
+        fatal(s, ev->error->message);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__HEARTBEAT:
+        if (s->cb.heartbeat)
+            s->cb.heartbeat(s, s->cb_arg);
+        break;
+    default:
+        if (s->cb.other)
+            s->cb.other(s, s->cb_arg, (Mesos__V1__Scheduler__Event *)ev);
+        break;
+    }
+}
+
+static void on_event(void *arg, const ProtobufCMessage *msg)
+{
+    dispatch(arg, (const Mesos__V1__Scheduler__Event *)msg);
+}
+
+static int validate_event(void *arg, const ProtobufCMessage *msg, char *why, size_t whylen)
+{
+    (void)arg;
+    return cm_sched_check_event((const Mesos__V1__Scheduler__Event *)msg, why, whylen);
+}
+
+static enum cm_stream_decision on_lost(void *arg, const struct cm_stream_loss *loss)
+{
+    struct cm_scheduler *s = arg;
+    bool was = s->subscribed;
+    s->subscribed = false;
+    if (s->stopping)
+        return CM_STREAM_STOP;
+    if (s->tearing_down && loss->was_open &&
+        (loss->kind == CM_STREAM_CLOSED || loss->kind == CM_STREAM_BROKEN)) {
+        /* The master closes the stream after TEARDOWN: this is the end, not a failure. */
+        cm_scheduler_stop(s);
+        return CM_STREAM_STOP;
+    }
+    if (loss->kind == CM_STREAM_REFUSED && loss->status >= 400 && loss->status < 500) {
+        char reason[CM_SCHED_URL_MAX + 1200];
+        snprintf(reason, sizeof reason, "SUBSCRIBE refused by %s: %ld %s",
+                 cm_stream_client_url(s->stream), loss->status, loss->body);
+        fatal(s, reason);
+        return CM_STREAM_STOP;
+    }
+    /* INFO only: the disconnected callback is how the framework hears about it. */
+    slog(s, CM_SCHEDULER_LOG_INFO, "Subscription %s: %s; retrying in %.3f secs",
+         was ? "lost" : "failed", loss->reason, loss->retry_in);
+    if (s->cb.disconnected)
+        s->cb.disconnected(s, s->cb_arg, loss->reason, loss->retry_in);
+    if (s->stopping)
+        return CM_STREAM_STOP;
+    /* A detector that knows no leader restarts us itself when it learns one. */
+    if (s->detector && !s->master_url[0])
+        return CM_STREAM_STOP;
+    return CM_STREAM_RETRY;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
 
 struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, char *why,
                                       size_t whylen)
@@ -177,18 +331,10 @@ struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, 
     s->cb_arg = config->callback_arg;
     s->log = config->log;
     s->log_arg = config->log_arg;
+    s->sink.fn = sink_fn;
+    s->sink.arg = s;
     s->heartbeat_misses = config->heartbeat_misses ? config->heartbeat_misses : 5;
-    s->backoff_initial = config->backoff_initial > 0 ? config->backoff_initial : 1.0;
-    s->backoff_max = config->backoff_max > 0 ? config->backoff_max : 15.0;
     s->call_timeout = config->call_timeout > 0 ? config->call_timeout : 30.0;
-    s->heartbeat_interval = CM_SCHED_DEFAULT_HEARTBEAT;
-    snprintf(s->url, sizeof s->url, "%s", s->master_url);
-
-    uint8_t seed[16];
-    cm_uuid_random(seed);
-    memcpy(&s->rng, seed, sizeof s->rng);
-    if (!s->rng)
-        s->rng = 1;
 
     if (config->base) {
         s->base = config->base;
@@ -201,12 +347,36 @@ struct cm_scheduler *cm_scheduler_new(const struct cm_scheduler_config *config, 
         s->own_base = true;
     }
     s->http = cm_http_client_new(s->base);
-    s->retry_timer = evtimer_new(s->base, retry_cb, s);
-    s->watchdog = evtimer_new(s->base, watchdog_cb, s);
-    if (!s->http || !s->retry_timer || !s->watchdog) {
-        cm_fail(-ENOMEM, why, whylen, "could not create the HTTP client or timers");
+    if (!s->http) {
+        cm_fail(-ENOMEM, why, whylen, "could not create the HTTP client");
         goto fail;
     }
+    struct cm_stream_client_opts so = {
+        .base = s->base,
+        .http = s->http,
+        .log = &s->sink,
+        .module = "scheduler",
+        .url = s->master_url,
+        .media = s->ct == CM_SCHEDULER_PROTOBUF ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON,
+        .event_desc = &mesos__v1__scheduler__event__descriptor,
+        .stream_id = true,
+        .max_record = CM_SCHED_MAX_RECORD,
+        .max_redirects = CM_SCHED_MAX_REDIRECTS,
+        .backoff_initial = config->backoff_initial > 0 ? config->backoff_initial : 1.0,
+        .backoff_max = config->backoff_max > 0 ? config->backoff_max : 15.0,
+        /* Until SUBSCRIBED says otherwise the watchdog uses Mesos's default interval, which
+         * also bounds a master that accepts the connection but never answers. */
+        .idle_timeout = CM_SCHED_DEFAULT_HEARTBEAT * s->heartbeat_misses,
+        .connect_timeout = 10,
+        .body = build_subscribe,
+        .on_event = on_event,
+        .validate = validate_event,
+        .on_lost = on_lost,
+        .arg = s,
+    };
+    s->stream = cm_stream_client_new(&so, why, whylen);
+    if (!s->stream)
+        goto fail;
     if (zk) {
         /* The leader comes from ZooKeeper; 307s are still followed for races. */
         s->detector = cm_leader_detector_new(s->base, config->master, CM_SCHED_ZK_SESSION_TIMEOUT,
@@ -221,27 +391,12 @@ fail:
     return NULL;
 }
 
-static void stream_reset(struct cm_scheduler *s)
-{
-    if (s->dec_live) {
-        cm_recordio_decoder_cleanup(&s->dec);
-        s->dec_live = false;
-    }
-    s->sub_status = 0;
-    s->location[0] = '\0';
-    s->errbody_len = 0;
-    s->errbody[0] = '\0';
-    s->abort_stream = false;
-}
-
 void cm_scheduler_free(struct cm_scheduler *s)
 {
     if (!s)
         return;
     cm_leader_detector_free(s->detector);
-    if (s->sub)
-        cm_http_call_cancel(s->sub);
-    s->sub = NULL;
+    cm_stream_client_free(s->stream);
     /* The client cancels every call still in flight without calling back. */
     cm_http_client_free(s->http);
     while (s->calls) {
@@ -249,11 +404,6 @@ void cm_scheduler_free(struct cm_scheduler *s)
         s->calls = c->next;
         free(c);
     }
-    stream_reset(s);
-    if (s->retry_timer)
-        event_free(s->retry_timer);
-    if (s->watchdog)
-        event_free(s->watchdog);
     if (s->fwinfo)
         protobuf_c_message_free_unpacked(&s->fwinfo->base, NULL);
     free(s->framework_id);
@@ -282,13 +432,6 @@ size_t cm_scheduler_pending_calls(const struct cm_scheduler *s)
     return s->ncalls;
 }
 
-/* With our own loop, leave it once nothing more can happen. */
-static void maybe_break_loop(struct cm_scheduler *s)
-{
-    if (s->own_base && s->stopping && !s->sub && s->ncalls == 0)
-        event_base_loopbreak(s->base);
-}
-
 int cm_scheduler_start(struct cm_scheduler *s)
 {
     if (s->started)
@@ -301,9 +444,7 @@ int cm_scheduler_start(struct cm_scheduler *s)
         return rc;
     }
     /* The first attempt runs from the loop so that no callback runs inside start(). */
-    struct timeval now = {0, 0};
-    evtimer_add(s->retry_timer, &now);
-    return 0;
+    return cm_stream_client_start(s->stream);
 }
 
 void cm_scheduler_stop(struct cm_scheduler *s)
@@ -312,18 +453,7 @@ void cm_scheduler_stop(struct cm_scheduler *s)
         return;
     s->stopping = true;
     s->subscribed = false;
-    evtimer_del(s->retry_timer);
-    evtimer_del(s->watchdog);
-    if (s->sub) {
-        if (s->in_stream) {
-            /* We are inside the stream's own data callback: end it when that returns. */
-            s->abort_stream = true;
-        } else {
-            cm_http_call_cancel(s->sub);
-            s->sub = NULL;
-            stream_reset(s);
-        }
-    }
+    cm_stream_client_stop(s->stream);
     slog(s, CM_SCHEDULER_LOG_INFO, "Scheduler stopped");
     maybe_break_loop(s);
 }
@@ -332,282 +462,10 @@ int cm_scheduler_run(struct cm_scheduler *s)
 {
     if (!s->own_base)
         return CM_ESTATE;
-    if (s->stopping && !s->sub && s->ncalls == 0)
+    if (s->stopping && s->ncalls == 0)
         return 0;
     event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return 0;
-}
-
-/* ---- subscription ------------------------------------------------------------------------ */
-
-static void start_subscribe(struct cm_scheduler *s);
-
-static void arm_watchdog(struct cm_scheduler *s)
-{
-    double secs = s->heartbeat_interval * s->heartbeat_misses;
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
-    evtimer_add(s->watchdog, &tv);
-}
-
-/* The subscription is gone; try again after a backoff unless we are done. */
-static void schedule_reconnect(struct cm_scheduler *s, const char *reason)
-{
-    bool was = s->subscribed;
-    s->subscribed = false;
-    evtimer_del(s->watchdog);
-    if (s->stopping)
-        return;
-    /* After a failover the leader may have moved: start again from the configured master. */
-    snprintf(s->url, sizeof s->url, "%s", s->master_url);
-    s->redirects = 0;
-    double delay = cm_sched_backoff_delay(s->attempt, s->backoff_initial, s->backoff_max,
-                                          cm_sched_random(&s->rng));
-    if (s->attempt < 32)
-        s->attempt++;
-    /* INFO only: the disconnected callback is how the framework hears about it. */
-    slog(s, CM_SCHEDULER_LOG_INFO, "Subscription %s: %s; retrying in %.3f secs",
-         was ? "lost" : "failed", reason, delay);
-    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (double)(time_t)delay) * 1e6)};
-    evtimer_add(s->retry_timer, &tv);
-    if (s->cb.disconnected)
-        s->cb.disconnected(s, s->cb_arg, reason, delay);
-}
-
-/* A condition that retrying cannot fix: tell the framework and stop. */
-static void fatal(struct cm_scheduler *s, const char *message)
-{
-    /* INFO only: the error callback carries the message to the framework. */
-    slog(s, CM_SCHEDULER_LOG_INFO, "%s", message);
-    s->subscribed = false;
-    if (s->cb.error)
-        s->cb.error(s, s->cb_arg, message);
-    cm_scheduler_stop(s);
-}
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct cm_scheduler *s = arg;
-    if (!s->stopping && !s->sub)
-        start_subscribe(s);
-}
-
-static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct cm_scheduler *s = arg;
-    if (!s->sub)
-        return;
-    char reason[128];
-    snprintf(reason, sizeof reason, "no event from the master for %.0f secs",
-             s->heartbeat_interval * s->heartbeat_misses);
-    cm_http_call_cancel(s->sub);
-    s->sub = NULL;
-    stream_reset(s);
-    schedule_reconnect(s, reason);
-}
-
-static void dispatch(struct cm_scheduler *s, Mesos__V1__Scheduler__Event *ev)
-{
-    switch (ev->type) {
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__SUBSCRIBED: {
-        Mesos__V1__Scheduler__Event__Subscribed *sub = ev->subscribed;
-        if (!sub->framework_id || !sub->framework_id->value) {
-            slog(s, CM_SCHEDULER_LOG_WARNING, "SUBSCRIBED without framework_id; ignored");
-            return;
-        }
-        char *id = strdup(sub->framework_id->value);
-        if (!id)
-            abort();
-        free(s->framework_id);
-        s->framework_id = id;
-        if (sub->has_heartbeat_interval_seconds && sub->heartbeat_interval_seconds > 0 &&
-            sub->heartbeat_interval_seconds < 86400)
-            s->heartbeat_interval = sub->heartbeat_interval_seconds;
-        s->subscribed = true;
-        s->attempt = 0;
-        s->redirects = 0;
-        arm_watchdog(s);
-        slog(s, CM_SCHEDULER_LOG_INFO, "Subscribed with framework ID %s (stream %s)", id,
-             s->stream_id);
-        if (s->cb.subscribed)
-            s->cb.subscribed(s, s->cb_arg, sub);
-        break;
-    }
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS:
-        if (s->cb.offers)
-            s->cb.offers(s, s->cb_arg, ev->offers->offers, ev->offers->n_offers);
-        break;
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND:
-        if (s->cb.rescind && ev->rescind->offer_id)
-            s->cb.rescind(s, s->cb_arg, ev->rescind->offer_id);
-        break;
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE:
-        if (s->cb.update)
-            s->cb.update(s, s->cb_arg, ev->update->status);
-        break;
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE:
-        if (s->cb.message)
-            s->cb.message(s, s->cb_arg, ev->message);
-        break;
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__FAILURE:
-        if (s->cb.failure)
-            s->cb.failure(s, s->cb_arg, ev->failure);
-        break;
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR:
-        /* The master closes the stream after ERROR; reconnecting would not help (the
-         * framework was removed or another instance took over). */
-        fatal(s, ev->error->message);
-        break;
-    case MESOS__V1__SCHEDULER__EVENT__TYPE__HEARTBEAT:
-        if (s->cb.heartbeat)
-            s->cb.heartbeat(s, s->cb_arg);
-        break;
-    default:
-        if (s->cb.other)
-            s->cb.other(s, s->cb_arg, ev);
-        break;
-    }
-}
-
-static int on_record(void *arg, const uint8_t *data, size_t len)
-{
-    struct cm_scheduler *s = arg;
-    if (s->subscribed)
-        arm_watchdog(s);
-    Mesos__V1__Scheduler__Event *ev = NULL;
-    char why[256] = "";
-    int rc = cm_sched_decode_event(s->ct, data, len, &ev, why, sizeof why);
-    if (rc) {
-        /* One bad event is skipped; the stream itself is still well framed. */
-        slog(s, CM_SCHEDULER_LOG_WARNING, "Dropping an undecodable event (%zu bytes): %s", len,
-             why);
-        return 0;
-    }
-    dispatch(s, ev);
-    protobuf_c_message_free_unpacked(&ev->base, NULL);
-    return s->abort_stream ? 1 : 0;
-}
-
-static int sub_headers(void *arg, const struct cm_http_response *resp)
-{
-    struct cm_scheduler *s = arg;
-    s->sub_status = resp->status;
-    if (resp->status == 307) {
-        const char *loc = cm_http_response_header(resp, "Location");
-        snprintf(s->location, sizeof s->location, "%s", loc ? loc : "");
-        return 0;
-    }
-    if (resp->status != 200)
-        return 0;
-    const char *id = cm_http_response_header(resp, "Mesos-Stream-Id");
-    if (!id || !*id || strlen(id) > CM_SCHED_STREAM_ID_MAX) {
-        slog(s, CM_SCHEDULER_LOG_ERROR, "SUBSCRIBE response lacks a valid Mesos-Stream-Id");
-        s->sub_status = -1;
-        return 1;
-    }
-    for (const char *c = id; *c; c++) {
-        if (*c < 0x21 || *c > 0x7e) {
-            slog(s, CM_SCHEDULER_LOG_ERROR, "SUBSCRIBE response has a bad Mesos-Stream-Id");
-            s->sub_status = -1;
-            return 1;
-        }
-    }
-    snprintf(s->stream_id, sizeof s->stream_id, "%s", id);
-    return 0;
-}
-
-static int sub_data(void *arg, const void *data, size_t len)
-{
-    struct cm_scheduler *s = arg;
-    if (s->sub_status != 200) {
-        /* An error body: keep its start for the message. */
-        size_t room = CM_SCHED_ERRBODY_MAX - s->errbody_len;
-        size_t take = len < room ? len : room;
-        memcpy(s->errbody + s->errbody_len, data, take);
-        s->errbody_len += take;
-        s->errbody[s->errbody_len] = '\0';
-        return 0;
-    }
-    s->in_stream++;
-    int rc = cm_recordio_feed(&s->dec, data, len, on_record, s);
-    s->in_stream--;
-    if (rc < 0) {
-        slog(s, CM_SCHEDULER_LOG_ERROR, "Event stream framing error: %s", cm_strerror(rc));
-        s->sub_status = -2;
-    }
-    return rc != 0 || s->abort_stream;
-}
-
-static void sub_done(void *arg, int err, const char *errmsg, const struct cm_http_response *resp)
-{
-    struct cm_scheduler *s = arg;
-    (void)resp;
-    s->sub = NULL;
-    long status = s->sub_status;
-    char location[CM_SCHED_URL_MAX];
-    snprintf(location, sizeof location, "%s", s->location);
-    char body[CM_SCHED_ERRBODY_MAX + 1];
-    snprintf(body, sizeof body, "%s", s->errbody);
-    stream_reset(s);
-
-    if (s->stopping) {
-        maybe_break_loop(s);
-        return;
-    }
-    if (s->tearing_down && status == 200) {
-        /* The master closes the stream after TEARDOWN: this is the end, not a failure. */
-        s->subscribed = false;
-        cm_scheduler_stop(s);
-        return;
-    }
-
-    char reason[2 * CM_SCHED_URL_MAX + CM_SCHED_ERRBODY_MAX + 256];
-    if (status == 307) {
-        char next[CM_SCHED_URL_MAX];
-        if (cm_sched_resolve_location(s->url, location, next, sizeof next) != 0) {
-            snprintf(reason, sizeof reason, "redirect with a bad Location '%s'", location);
-            schedule_reconnect(s, reason);
-            return;
-        }
-        if (++s->redirects > CM_SCHED_MAX_REDIRECTS) {
-            snprintf(reason, sizeof reason, "more than %d redirects (last to %s)",
-                     CM_SCHED_MAX_REDIRECTS, next);
-            schedule_reconnect(s, reason);
-            return;
-        }
-        slog(s, CM_SCHEDULER_LOG_INFO, "Redirected from %s to the leading master at %s", s->url,
-             next);
-        snprintf(s->url, sizeof s->url, "%s", next);
-        start_subscribe(s);
-        return;
-    }
-    if (status == 200) {
-        snprintf(reason, sizeof reason, "event stream from %s %s%s%s", s->url,
-                 err ? "broke" : "closed", err && errmsg ? ": " : "", err && errmsg ? errmsg : "");
-        schedule_reconnect(s, reason);
-        return;
-    }
-    if (status == -1 || status == -2) {
-        snprintf(reason, sizeof reason, "protocol error from %s", s->url);
-        schedule_reconnect(s, reason);
-        return;
-    }
-    if (status == 0) {
-        snprintf(reason, sizeof reason, "cannot reach %s: %s", s->url,
-                 errmsg && *errmsg ? errmsg : cm_strerror(err));
-        schedule_reconnect(s, reason);
-        return;
-    }
-    if (status >= 400 && status < 500) {
-        snprintf(reason, sizeof reason, "SUBSCRIBE refused by %s: %ld %s", s->url, status, body);
-        fatal(s, reason);
-        return;
-    }
-    snprintf(reason, sizeof reason, "SUBSCRIBE to %s answered %ld %s", s->url, status, body);
-    schedule_reconnect(s, reason);
 }
 
 /* The detector reports a new leading master (or none): subscribe there at once, with our
@@ -627,100 +485,19 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader)
     if (strcmp(url, s->master_url) == 0)
         return;
     snprintf(s->master_url, sizeof s->master_url, "%s", url);
+    cm_stream_client_set_url(s->stream, url);
     slog(s, CM_SCHEDULER_LOG_INFO, "%s%s",
          url[0] ? "Leading master detected at " : "No leading master", url);
     if (!s->started || s->stopping || !url[0])
         return;
-    if (s->sub && strcmp(s->url, url) != 0) {
-        bool was = s->subscribed;
-        cm_http_call_cancel(s->sub);
-        s->sub = NULL;
-        stream_reset(s);
-        s->subscribed = false;
-        evtimer_del(s->watchdog);
-        if (was && s->cb.disconnected)
-            s->cb.disconnected(s, s->cb_arg, "the leading master changed", 0);
-    }
-    if (s->sub)
+    /* A 307 may already have taken the stream to the new leader: keep it. */
+    if (cm_stream_client_is_open(s->stream) && strcmp(cm_stream_client_url(s->stream), url) == 0)
         return;
-    snprintf(s->url, sizeof s->url, "%s", url);
-    s->redirects = 0;
-    s->attempt = 0;
-    evtimer_del(s->retry_timer);
-    struct timeval now = {0, 0};
-    evtimer_add(s->retry_timer, &now);
-}
-
-static void start_subscribe(struct cm_scheduler *s)
-{
-    if (!s->url[0]) {
-        /* A ZooKeeper detector that knows no leader yet: on_leader starts us. */
-        slog(s, CM_SCHEDULER_LOG_INFO, "Waiting for a leading master to be detected");
-        return;
-    }
-    stream_reset(s);
-    s->stream_id[0] = '\0';
-
-    /* A shallow copy of FrameworkInfo with the id we were given, for failover. */
-    Mesos__V1__FrameworkInfo fi = *s->fwinfo;
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-    Mesos__V1__Scheduler__Call__Subscribe subscribe = MESOS__V1__SCHEDULER__CALL__SUBSCRIBE__INIT;
-    if (s->framework_id) {
-        fid.value = s->framework_id;
-        fi.id = &fid;
-        call.framework_id = &fid;
-    } else {
-        fi.id = NULL;
-    }
-    subscribe.framework_info = &fi;
-    call.has_type = 1;
-    call.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
-    call.subscribe = &subscribe;
-
-    uint8_t *body = NULL;
-    size_t len = 0;
-    if (cm_sched_encode_call(&call, s->ct, &body, &len) != 0) {
-        schedule_reconnect(s, "out of memory encoding SUBSCRIBE");
-        return;
-    }
-    char ctype[64], accept[64];
-    snprintf(ctype, sizeof ctype, "Content-Type: %s", cm_sched_media_type(s->ct));
-    snprintf(accept, sizeof accept, "Accept: %s", cm_sched_media_type(s->ct));
-    const char *headers[] = {ctype, accept, NULL};
-
-    cm_recordio_decoder_init(&s->dec, CM_SCHED_MAX_RECORD);
-    s->dec_live = true;
-
-    struct cm_http_request_opts opts = {
-        .method = "POST",
-        .url = s->url,
-        .headers = headers,
-        .body = body,
-        .body_len = len,
-        .timeout_secs = 0,
-        .connect_timeout_secs = 10,
-        .on_headers = sub_headers,
-        .on_data = sub_data,
-        .on_done = sub_done,
-        .arg = s,
-    };
-    slog(s, CM_SCHEDULER_LOG_INFO, "Subscribing to %s%s%s", s->url,
-         s->framework_id ? " as framework " : "", s->framework_id ? s->framework_id : "");
-    int rc = cm_http_client_start(s->http, &opts, &s->sub);
-    free(body);
-    if (rc != 0) {
-        s->sub = NULL;
-        char reason[CM_SCHED_URL_MAX + 256];
-        snprintf(reason, sizeof reason, "cannot start a request to %s: %s", s->url,
-                 cm_strerror(rc));
-        schedule_reconnect(s, reason);
-        return;
-    }
-    /* Until SUBSCRIBED arrives (and says otherwise) the watchdog uses Mesos's default
-     * interval, bounding a master that accepts the connection but never answers. */
-    s->heartbeat_interval = CM_SCHED_DEFAULT_HEARTBEAT;
-    arm_watchdog(s);
+    bool was = s->subscribed;
+    s->subscribed = false;
+    cm_stream_client_restart(s->stream);
+    if (was && s->cb.disconnected)
+        s->cb.disconnected(s, s->cb_arg, "the leading master changed", 0);
 }
 
 /* ---- calls --------------------------------------------------------------------------------- */
@@ -789,14 +566,14 @@ int cm_scheduler_call(struct cm_scheduler *s, Mesos__V1__Scheduler__Call *call,
     c->cb = cb;
     c->cb_arg = cb_arg;
 
-    char ctype[64], accept[64], stream[CM_SCHED_STREAM_ID_MAX + 32];
+    char ctype[64], accept[64], stream[CM_STREAM_ID_MAX + 32];
     snprintf(ctype, sizeof ctype, "Content-Type: %s", cm_sched_media_type(s->ct));
     snprintf(accept, sizeof accept, "Accept: %s", cm_sched_media_type(s->ct));
-    snprintf(stream, sizeof stream, "Mesos-Stream-Id: %s", s->stream_id);
+    snprintf(stream, sizeof stream, "Mesos-Stream-Id: %s", cm_stream_client_stream_id(s->stream));
     const char *headers[] = {ctype, accept, stream, NULL};
     struct cm_http_request_opts opts = {
         .method = "POST",
-        .url = s->url,
+        .url = cm_stream_client_url(s->stream),
         .headers = headers,
         .body = body,
         .body_len = len,

@@ -15,6 +15,8 @@
 #include "errors.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "stream.h"
+#include "mesos/v1/scheduler/scheduler.pb-c.h"
 #include "test.h"
 
 #define GUARD_SECS 5
@@ -549,6 +551,120 @@ static void test_stream_chatty_client(void)
     fixture_cleanup(&f);
 }
 
+/* A subscriber that stops reading: the server keeps producing, the unsent bytes stay under the
+ * cap (plus one chunk), the stream is cut off once, counted, and its close callback runs. */
+struct flood {
+    struct cm_http_stream *st;
+    struct event *timer;
+    size_t sent;
+    size_t max_pending;
+    int refused;
+    bool closed;
+    int close_calls;
+};
+
+static void on_flood_close(struct cm_http_stream *st, void *arg)
+{
+    struct flood *fl = arg;
+    (void)st;
+    fl->closed = true;
+    fl->close_calls++;
+    fl->st = NULL;
+}
+
+static void on_flood_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct flood *fl = arg;
+    (void)fd;
+    (void)what;
+    if (!fl->st)
+        return;
+    /* A HEARTBEAT-sized event would take too long to fill a socket; send big MESSAGE events. */
+    static uint8_t data[32 * 1024];
+    Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
+    Mesos__V1__Scheduler__Event__Message msg = MESOS__V1__SCHEDULER__EVENT__MESSAGE__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+    aid.value = "a";
+    eid.value = "e";
+    msg.agent_id = &aid;
+    msg.executor_id = &eid;
+    msg.data.data = data;
+    msg.data.len = sizeof data;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE;
+    ev.message = &msg;
+    for (int i = 0; i < 8 && fl->st; i++) {
+        int rc = cm_stream_send(fl->st, CM_MEDIA_PROTOBUF, &ev.base);
+        if (rc == CM_ECLOSED) {
+            fl->refused++;
+            CHECK_INT(cm_stream_send(fl->st, CM_MEDIA_PROTOBUF, &ev.base), CM_ECLOSED);
+            return; /* the close callback follows from the loop */
+        }
+        CHECK_INT(rc, 0);
+        fl->sent += sizeof data;
+        size_t p = cm_http_stream_pending(fl->st);
+        if (p > fl->max_pending)
+            fl->max_pending = p;
+    }
+    struct timeval tv = {0, 1000};
+    evtimer_add(fl->timer, &tv);
+}
+
+static void h_flood(struct cm_http_request *req, void *arg)
+{
+    struct flood *fl = arg;
+    fl->st = cm_http_stream_start(req, 200, "application/x-protobuf", on_flood_close, fl);
+    struct timeval tv = {0, 1000};
+    evtimer_add(fl->timer, &tv);
+}
+
+static void test_stream_slow_subscriber(void)
+{
+    struct fixture f;
+    fixture_init(&f, 0);
+    const size_t cap = 512 * 1024;
+    cm_http_server_set_stream_cap(f.srv, cap);
+    struct flood fl = {0};
+    fl.timer = evtimer_new(f.base, on_flood_tick, &fl);
+    cm_http_server_route(f.srv, "/flood", h_flood, &fl);
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(f.port);
+    REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    const char *req = "POST /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+    /* Never read: the server must give up on us. */
+    CHECK(run_until(f.base, &fl.closed));
+    CHECK_INT(fl.close_calls, 1);
+    CHECK_INT(fl.refused, 1);
+    CHECK(cm_http_server_slow_drops(f.srv) == 1);
+    json_t *metrics = json_object();
+    cm_http_server_metrics(f.srv, metrics, "master");
+    CHECK(json_real_value(json_object_get(metrics, "master/event_streams_dropped_slow")) == 1.0);
+    json_decref(metrics);
+    CHECK(fl.max_pending <= cap + 32 * 1024 + 64);
+    CHECK(fl.max_pending > 0);
+    printf("slow subscriber: %zu bytes produced, at most %zu unsent, cut off\n", fl.sent,
+           fl.max_pending);
+    /* The connection is gone: reading drains what the kernel held, then EOF or a reset. */
+    char buf[65536];
+    ssize_t n;
+    size_t total = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    CHECK(total < fl.sent);
+    close(fd);
+
+    event_free(fl.timer);
+    fixture_cleanup(&f);
+}
+
 static void test_errors(void)
 {
     struct fixture f;
@@ -877,5 +993,6 @@ static void test_free_client_in_callbacks(void)
 }
 
 TEST_MAIN(TEST(test_round_trip), TEST(test_query_and_jsonp), TEST(test_stream),
-          TEST(test_stream_client_cancel), TEST(test_stream_chatty_client), TEST(test_errors),
-          TEST(test_cancel_in_callbacks), TEST(test_free_client_in_callbacks))
+          TEST(test_stream_client_cancel), TEST(test_stream_chatty_client),
+          TEST(test_stream_slow_subscriber), TEST(test_errors), TEST(test_cancel_in_callbacks),
+          TEST(test_free_client_in_callbacks))

@@ -9,6 +9,9 @@
 
 #include <jansson.h>
 
+#include "pbjson.h"
+#include "stream_client.h"
+
 #include "test.h"
 
 static void test_master_url(void)
@@ -52,32 +55,32 @@ static void test_resolve_location(void)
     const char *cur = "http://10.0.0.1:5050/api/v1/scheduler";
     /* Mesos answers with a protocol-relative Location naming the delegated path. */
     CHECK_INT(
-        cm_sched_resolve_location(cur, "//10.0.0.2:5050/master/api/v1/scheduler", out, sizeof out),
+        cm_stream_resolve_location(cur, "//10.0.0.2:5050/master/api/v1/scheduler", out, sizeof out),
         0);
     CHECK_STR(out, "http://10.0.0.2:5050/master/api/v1/scheduler");
-    CHECK_INT(cm_sched_resolve_location("https://a:1/api/v1/scheduler", "//b:2/x", out, sizeof out),
-              0);
+    CHECK_INT(
+        cm_stream_resolve_location("https://a:1/api/v1/scheduler", "//b:2/x", out, sizeof out), 0);
     CHECK_STR(out, "https://b:2/x");
-    CHECK_INT(cm_sched_resolve_location(cur, "http://m3:5051/api/v1/scheduler", out, sizeof out),
+    CHECK_INT(cm_stream_resolve_location(cur, "http://m3:5051/api/v1/scheduler", out, sizeof out),
               0);
     CHECK_STR(out, "http://m3:5051/api/v1/scheduler");
-    CHECK_INT(cm_sched_resolve_location(cur, "/master/api/v1/scheduler", out, sizeof out), 0);
+    CHECK_INT(cm_stream_resolve_location(cur, "/master/api/v1/scheduler", out, sizeof out), 0);
     CHECK_STR(out, "http://10.0.0.1:5050/master/api/v1/scheduler");
     /* No path: the scheduler endpoint is meant. */
-    CHECK_INT(cm_sched_resolve_location(cur, "//m4:5050", out, sizeof out), 0);
+    CHECK_INT(cm_stream_resolve_location(cur, "//m4:5050", out, sizeof out), 0);
     CHECK_STR(out, "http://m4:5050/api/v1/scheduler");
-    CHECK_INT(cm_sched_resolve_location(cur, " //m5:5050/p \r\n", out, sizeof out), 0);
+    CHECK_INT(cm_stream_resolve_location(cur, " //m5:5050/p \r\n", out, sizeof out), 0);
     CHECK_STR(out, "http://m5:5050/p");
 
-    CHECK_INT(cm_sched_resolve_location(cur, "", out, sizeof out), CM_EINVAL);
-    CHECK_INT(cm_sched_resolve_location(cur, NULL, out, sizeof out), CM_EINVAL);
-    CHECK_INT(cm_sched_resolve_location(cur, "//", out, sizeof out), CM_EINVAL);
-    CHECK_INT(cm_sched_resolve_location(cur, "relative/path", out, sizeof out), CM_EINVAL);
-    CHECK_INT(cm_sched_resolve_location(cur, "ftp://x:1/", out, sizeof out), CM_EINVAL);
-    CHECK_INT(cm_sched_resolve_location(cur, "//a b:1/", out, sizeof out), CM_EINVAL);
-    CHECK_INT(cm_sched_resolve_location(cur, "//u@evil:1/", out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, "", out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, NULL, out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, "//", out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, "relative/path", out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, "ftp://x:1/", out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, "//a b:1/", out, sizeof out), CM_EINVAL);
+    CHECK_INT(cm_stream_resolve_location(cur, "//u@evil:1/", out, sizeof out), CM_EINVAL);
     char small[16];
-    CHECK_INT(cm_sched_resolve_location(cur, "//long-host-name:5050/x", small, sizeof small),
+    CHECK_INT(cm_stream_resolve_location(cur, "//long-host-name:5050/x", small, sizeof small),
               CM_EINVAL);
 }
 
@@ -87,27 +90,27 @@ static void test_backoff(void)
     double r = 0.9999999;
     const double caps[] = {1, 2, 4, 8, 15, 15, 15};
     for (unsigned i = 0; i < sizeof caps / sizeof caps[0]; i++) {
-        double d = cm_sched_backoff_delay(i, 1.0, 15.0, r);
+        double d = cm_stream_backoff_delay(i, 1.0, 15.0, r);
         CHECK(d <= caps[i] && d > caps[i] * 0.999);
-        double lo = cm_sched_backoff_delay(i, 1.0, 15.0, 0.0);
+        double lo = cm_stream_backoff_delay(i, 1.0, 15.0, 0.0);
         CHECK(lo == caps[i] / 2);
     }
     /* Huge attempt counts do not overflow. */
-    CHECK(cm_sched_backoff_delay(1000000, 1.0, 15.0, 0.5) <= 15.0);
+    CHECK(cm_stream_backoff_delay(1000000, 1.0, 15.0, 0.5) <= 15.0);
     /* Bad jitter input is treated as 0; bad bounds fall back to sane ones. */
-    CHECK(cm_sched_backoff_delay(0, 1.0, 15.0, 7.0) == 0.5);
-    CHECK(cm_sched_backoff_delay(3, 0, 0, 0) == 0.5);
+    CHECK(cm_stream_backoff_delay(0, 1.0, 15.0, 7.0) == 0.5);
+    CHECK(cm_stream_backoff_delay(3, 0, 0, 0) == 0.5);
 
     uint64_t st = 42;
     double sum = 0;
     for (int i = 0; i < 1000; i++) {
-        double x = cm_sched_random(&st);
+        double x = cm_stream_random(&st);
         REQUIRE(x >= 0 && x < 1);
         sum += x;
     }
     CHECK(sum > 400 && sum < 600);
     uint64_t zero = 0;
-    double z = cm_sched_random(&zero);
+    double z = cm_stream_random(&zero);
     CHECK(z >= 0 && z < 1 && zero != 0);
 }
 
