@@ -18,8 +18,11 @@
  * without an instance to carry the callback. A zk:// master
  * is followed through ZooKeeper (the leader's json.info_ znode), with 307s still honoured.
  *
- * Boundary: the shared library exports only the functions declared here (CM_SCHEDULER_EXPORT);
- * everything else in it, the project's common code included, is hidden.
+ * Boundary: the shared library exports the functions declared here (CM_SCHEDULER_EXPORT) and
+ * the generated protobuf-c code of the two message headers this one includes (their *__INIT
+ * macros name descriptors and default values; pack/unpack are there for frameworks that keep
+ * messages); everything else in it, the project's common code and the internal messages
+ * included, is hidden. tests/sched_lib_exports.cmake holds the library to this.
  *
  * Types: the API speaks the protobuf-c types generated from mesos/v1/mesos.proto and
  * mesos/v1/scheduler/scheduler.proto (Mesos__V1__Offer, Mesos__V1__TaskInfo, ...). Build them
