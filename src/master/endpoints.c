@@ -720,6 +720,9 @@ json_t *cm_master_metrics_json(struct cm_master *m)
     double now = cm_clock_now(m->clock);
     cm_metrics_set(o, "master/uptime_secs", now - m->start_time);
     cm_metrics_set(o, "master/elected", m->contender->ops->is_leader(m->contender) ? 1 : 0);
+    /* Subscribers cut off for not reading their event stream (http_server.h). */
+    if (m->http)
+        cm_http_server_metrics(m->http, o, "master");
 
     size_t sa = 0, si = 0, sc = 0, sd = 0;
     struct cm_resources total, used;

@@ -22,7 +22,7 @@
 #include "ids.h"
 #include "log.h"
 #include "pbjson.h"
-#include "recordio.h"
+#include "stream.h"
 #include "registrar.h"
 #include "util.h"
 
@@ -39,22 +39,10 @@ int cm_sink_send(const struct cm_sink *sink, const ProtobufCMessage *msg)
     }
     if (!sink->stream)
         return CM_ECLOSED;
-    uint8_t *data;
-    size_t len;
-    /* One encoder for every media (codec.h); a stream that is not JSON is protobuf. */
-    if (cm_pb_encode(msg, sink->media == CM_MEDIA_JSON ? CM_MEDIA_JSON : CM_MEDIA_PROTOBUF, &data,
-                     &len) != 0)
-        return CM_EINVAL;
-    /* One record per chunk, header and payload together (protocol doc §1.4). */
-    char hdr[24];
-    size_t hlen = cm_recordio_header(len, hdr);
-    uint8_t *frame = cm_xcalloc(1, hlen + len);
-    memcpy(frame, hdr, hlen);
-    memcpy(frame + hlen, data, len);
-    int rc = cm_http_stream_send(sink->stream, frame, hlen + len);
-    free(frame);
-    free(data);
-    return rc;
+    /* One encoder and framer for every stream (stream.h); a stream that is not JSON is
+     * protobuf. A subscriber that stopped reading is cut off there, past the server's cap. */
+    return cm_stream_send(sink->stream,
+                          sink->media == CM_MEDIA_JSON ? CM_MEDIA_JSON : CM_MEDIA_PROTOBUF, msg);
 }
 
 void cm_sink_end(struct cm_sink *sink)
