@@ -25,6 +25,7 @@
  * tooling, so we must read and write them. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include "cmesos/internal.pb-c.h"
+#include "codec.h"
 #include "errors.h"
 #include "executor_api.h"
 #include "executor_env.h"
@@ -415,11 +416,9 @@ static void sum_send(void *arg, const char *framework_id, const char *executor_i
     call.has_type = 1;
     call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
     call.status_update = &su;
-    CM_INFO(
-        MOD, "Forwarding status update %s for task '%s' of framework '%s'",
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)status->state)
-            ->name,
-        status->task_id->value, framework_id);
+    CM_INFO(MOD, "Forwarding status update %s for task '%s' of framework '%s'",
+            cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)status->state, "(unknown)"),
+            status->task_id->value, framework_id);
     post_call(a, &call);
 }
 
@@ -578,10 +577,9 @@ static void agent_update(struct cm_agent *a, const char *framework_id, struct ag
     if (!s->uuid.data)
         abort();
     cm_uuid_random(s->uuid.data);
-    CM_INFO(
-        MOD, "Generating %s for task '%s' of framework '%s': %s",
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)state)->name,
-        task_id, framework_id, message);
+    CM_INFO(MOD, "Generating %s for task '%s' of framework '%s': %s",
+            cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)state, "(unknown)"), task_id,
+            framework_id, message);
     handle_update(a, framework_id, e, s);
 }
 
@@ -1254,6 +1252,55 @@ static void send_launches(struct agent_executor *e)
     }
 }
 
+static bool task_has_uuid(const struct agent_task *t, const ProtobufCBinaryData *uuid)
+{
+    for (size_t i = 0; i < t->nstatuses; i++) {
+        const Mesos__V1__TaskStatus *s = t->statuses[i];
+        if (s->has_uuid && s->uuid.len == uuid->len &&
+            memcmp(s->uuid.data, uuid->data, uuid->len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* What an executor could lie about in an UPDATE beyond the call's form (executor_api.c): the
+ * task must be one of its own (not another executor's or another framework's), the status may
+ * only name this agent, and a task that reached a terminal state stays there. Mesos's agent
+ * drops such updates; we also answer 400 so the executor learns why. A resent copy of an
+ * update the agent already holds (same uuid) is a duplicate, not a lie. */
+static int check_executor_update(const struct cm_agent *a, const struct agent_executor *e,
+                                 const Mesos__V1__TaskStatus *s, char *why, size_t whylen)
+{
+    const char *tid = s->task_id->value;
+    const struct agent_task *t = cm_strmap_get(&e->tasks, tid);
+    if (!t) {
+        const struct agent_executor *owner = cm_strmap_get(&e->framework->task_index, tid);
+        if (owner)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Task '%s' belongs to executor '%s', not to executor '%s'", tid,
+                           owner->id, e->id);
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Task '%s' is not a task of executor '%s' of framework '%s'", tid, e->id,
+                       e->framework->id);
+    }
+    if (s->agent_id && s->agent_id->value &&
+        (!a->agent_id || strcmp(s->agent_id->value, a->agent_id) != 0))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "AgentID in TaskStatus: %s does not match this agent's id",
+                       s->agent_id->value);
+    if (task_has_uuid(t, &s->uuid))
+        return 0;
+    if (t->queued)
+        return cm_fail(CM_EINVAL, why, whylen, "Task '%s' was not launched on executor '%s' yet",
+                       tid, e->id);
+    if (cm_task_state_terminal(t->state) && s->state != t->state)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Task '%s' is already in terminal state %s; it cannot move to %s", tid,
+                       cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)t->state, "?"),
+                       cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)s->state, "?"));
+    return 0;
+}
+
 static void handle_subscribe(struct cm_agent *a, struct cm_http_request *req,
                              struct agent_executor *e, Mesos__V1__Executor__Call *call,
                              enum cm_media media)
@@ -1311,8 +1358,24 @@ static void handle_subscribe(struct cm_agent *a, struct cm_http_request *req,
      * are dropped by the status update manager) and acknowledged on the new stream. */
     for (size_t i = 0; call->subscribe && i < call->subscribe->n_unacknowledged_updates; i++) {
         Mesos__V1__Executor__Call__Update *u = call->subscribe->unacknowledged_updates[i];
-        if (!u->status || !u->status->has_uuid || u->status->uuid.len != 16)
+        char uwhy[256];
+        if (!u->status || !u->status->has_uuid || u->status->uuid.len != 16 ||
+            !u->status->task_id || !u->status->has_source ||
+            u->status->source != MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR ||
+            !cm_strmap_get(&e->tasks, u->status->task_id->value)) {
+            a->metrics.invalid_status_updates++;
+            CM_WARN(MOD, "Dropping an unacknowledged update of executor '%s' that is not its own",
+                    e->id);
             continue;
+        }
+        /* An executor reporting on a task evidently has it: it is not launched again. */
+        struct agent_task *ut = cm_strmap_get(&e->tasks, u->status->task_id->value);
+        ut->queued = false;
+        if (check_executor_update(a, e, u->status, uwhy, sizeof uwhy) != 0) {
+            a->metrics.invalid_status_updates++;
+            CM_WARN(MOD, "Dropping an unacknowledged update of executor '%s': %s", e->id, uwhy);
+            continue;
+        }
         Mesos__V1__Executor__Event ack = MESOS__V1__EXECUTOR__EVENT__INIT;
         Mesos__V1__Executor__Event__Acknowledged ak =
             MESOS__V1__EXECUTOR__EVENT__ACKNOWLEDGED__INIT;
@@ -1397,6 +1460,13 @@ void cm_agent_executor_api(struct cm_http_request *req, void *arg)
             break;
         }
         Mesos__V1__TaskStatus *s = call->update->status;
+        if (check_executor_update(a, e, s, why, sizeof why) != 0) {
+            a->metrics.invalid_status_updates++;
+            CM_WARN(MOD, "Refusing an update from executor '%s' of framework '%s': %s", e->id,
+                    f->id, why);
+            cm_http_respond_text(req, 400, "Failed to validate Executor::Call: %s", why);
+            break;
+        }
         Mesos__V1__Executor__Event ack = MESOS__V1__EXECUTOR__EVENT__INIT;
         Mesos__V1__Executor__Event__Acknowledged ak =
             MESOS__V1__EXECUTOR__EVENT__ACKNOWLEDGED__INIT;
@@ -1637,18 +1707,22 @@ static int handle_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
 static int on_record(void *arg, const uint8_t *data, size_t len)
 {
     struct cm_agent *a = arg;
-    Cmesos__Internal__AgentEvent *ev = cmesos__internal__agent_event__unpack(NULL, len, data);
-    if (!ev) {
+    ProtobufCMessage *m = NULL;
+    char why[256];
+    int rc =
+        cm_pb_unpack(&cmesos__internal__agent_event__descriptor, data, len, &m, why, sizeof why);
+    if (rc == CM_EPARSE) {
         CM_ERROR(MOD, "Master sent an event that is not an AgentEvent; dropping the stream");
         return 1;
     }
-    char why[256];
-    if (cm_pbjson_check_required(&ev->base, why, sizeof why) != 0) {
+    if (rc != 0) {
+        /* Well framed but wrong inside (a missing field, an undeclared enum): one bad event
+         * does not cost the link. */
         CM_WARN(MOD, "Ignoring malformed event from the master: %s", why);
-        pb_free(ev);
         return 0;
     }
-    int rc = handle_event(a, ev);
+    Cmesos__Internal__AgentEvent *ev = (Cmesos__Internal__AgentEvent *)m;
+    rc = handle_event(a, ev);
     pb_free(ev);
     return rc;
 }
