@@ -1,0 +1,34 @@
+/*
+ * agent_executors.h: the executors' lifecycle in the agent core: RUN_TASK (validation, the
+ * command executor's ExecutorInfo, sandbox, fetch, launch through the containerizer), KILL_TASK,
+ * shutdown (SHUTDOWN event, then SIGKILL after the grace period), the registration timeout,
+ * reaping (SIGCHLD or a recovered executor's pidfd) and what an exit means for its tasks.
+ *
+ * A RUN_TASK for a task the agent already holds is a re-send by the master (the link died
+ * before our TASK_LAUNCH_ACK got through): it is ignored and acknowledged again.
+ *
+ * Ownership: messages handed in are borrowed and copied when kept. Errors are reported to the
+ * framework as terminal status updates (TASK_ERROR, TASK_FAILED, TASK_LOST), never returned.
+ * Threading: the agent's loop only.
+ */
+#ifndef CM_AGENT_AGENT_EXECUTORS_H
+#define CM_AGENT_AGENT_EXECUTORS_H
+
+#include "agent_internal.h"
+
+void agent_exec_kill(struct cm_agent *a, struct agent_executor *e);
+
+void agent_exec_shutdown(struct cm_agent *a, struct agent_executor *e);
+
+void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status);
+
+void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg);
+
+void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
+                         const Mesos__V1__TaskInfo *task);
+
+void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__KillTask *k);
+
+void agent_exec_shutdown_framework(struct cm_agent *a, const char *fid);
+
+#endif
