@@ -16,19 +16,32 @@
 
 #include "agent_internal.h"
 
+/* SIGKILLs the executor's container, or cancels its fetch (its tasks are then killed). */
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e);
 
+/* SHUTDOWN to the executor and SIGKILL after its grace period; an executor that never
+ * subscribed is killed at once. No-op once terminating. */
 void agent_exec_shutdown(struct cm_agent *a, struct agent_executor *e);
 
+/* The executor's process ended (status: wait status, -1 if unknown): fails its live tasks,
+ * tells the master (EXITED_EXECUTOR) and completes what can be completed. May free e. */
 void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status);
 
+/* SIGCHLD handler: reaps children, executors and the fetcher's extractors. */
 void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg);
 
+/* RUN_TASK: validates, records (and checkpoints) the task, builds its command executor and
+ * starts fetch and launch; always answers with TASK_LAUNCH_ACK. A failure becomes a terminal
+ * update (TASK_ERROR for a bad task, TASK_FAILED for a failed launch). */
 void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                          const Mesos__V1__TaskInfo *task);
 
+/* KILL_TASK: KILL to the task's executor; a queued task is killed at once (TASK_KILLED) and an
+ * unknown one answered with TASK_LOST. */
 void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__KillTask *k);
 
+/* SHUTDOWN_FRAMEWORK: shuts every executor of the framework down; its updates are no longer
+ * retried. May free the framework. */
 void agent_exec_shutdown_framework(struct cm_agent *a, const char *fid);
 
 #endif

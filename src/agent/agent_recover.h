@@ -15,8 +15,12 @@
 
 #include "agent_internal.h"
 
+/* Ends the recovery wait (every survivor re-subscribed or the timeout passed) and starts
+ * registering. No-op when not recovering. */
 void agent_recover_done(struct cm_agent *a);
 
+/* Recovers from <work_dir>/meta at start-up (see above). Returns 0, or CM_EINVAL for bad
+ * recovery flags or a changed agent info, or an error of recover.h, with why. */
 int agent_recover_state(struct cm_agent *a, char *why, size_t whylen);
 
 #endif

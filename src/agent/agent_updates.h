@@ -13,12 +13,17 @@
 
 #include "agent_internal.h"
 
+/* The status update manager's send callback: a STATUS_UPDATE call over the master link. */
 void agent_updates_send(void *arg, const char *framework_id, const char *executor_id,
                         const Mesos__V1__TaskStatus *status, Mesos__V1__TaskState latest_state);
 
+/* Completes status (ids, timestamp, a memory limitation's reason), checkpoints it, records
+ * it on the task and queues it. Takes status. Returns 0 or CM_EEXIST for a duplicate uuid. */
 int agent_updates_handle(struct cm_agent *a, const char *framework_id, struct agent_executor *e,
                          Mesos__V1__TaskStatus *status);
 
+/* Makes and handles an update from the agent itself (SOURCE_AGENT, a new uuid). e may be
+ * NULL for a task the agent never took. */
 void agent_updates_generate(struct cm_agent *a, const char *framework_id, struct agent_executor *e,
                             const char *task_id, Mesos__V1__TaskState state,
                             Mesos__V1__TaskStatus__Reason reason, const char *message);
