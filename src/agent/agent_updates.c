@@ -107,6 +107,12 @@ int agent_updates_handle(struct cm_agent *a, const char *framework_id, struct ag
     if (e && e->pid > 0 && status->state == MESOS__V1__TASK_STATE__TASK_FAILED &&
         !(status->has_source && status->source == MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT))
         apply_limitation(a, e, status);
+    /* The agent is the authority on its id: an executor's claim is replaced, which also covers
+     * executors started before the master gave this agent a new id. */
+    if (status->agent_id && a->agent_id && strcmp(status->agent_id->value, a->agent_id) != 0) {
+        agent_pb_free(status->agent_id);
+        status->agent_id = NULL;
+    }
     if (!status->agent_id && a->agent_id) {
         status->agent_id = cm_xcalloc(1, sizeof *status->agent_id);
         mesos__v1__agent_id__init(status->agent_id);

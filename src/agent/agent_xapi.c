@@ -124,12 +124,13 @@ static bool task_has_uuid(const struct agent_task *t, const ProtobufCBinaryData 
 }
 
 /* What an executor could lie about in an UPDATE beyond the call's form (executor_api.c): the
- * task must be one of its own (not another executor's or another framework's), the status may
- * only name this agent, and a task that reached a terminal state stays there. Mesos's agent
+ * task must be one of its own (not another executor's or another framework's), it must have
+ * been launched, and a task that reached a terminal state stays there. (The agent id in the
+ * status is not trusted either: agent_updates_handle writes ours over it.) Mesos's agent
  * drops such updates; we also answer 400 so the executor learns why. A resent copy of an
  * update the agent already holds (same uuid) is a duplicate, not a lie. */
-static int check_executor_update(const struct cm_agent *a, const struct agent_executor *e,
-                                 const Mesos__V1__TaskStatus *s, char *why, size_t whylen)
+static int check_executor_update(const struct agent_executor *e, const Mesos__V1__TaskStatus *s,
+                                 char *why, size_t whylen)
 {
     const char *tid = s->task_id->value;
     const struct agent_task *t = cm_strmap_get(&e->tasks, tid);
@@ -143,11 +144,6 @@ static int check_executor_update(const struct cm_agent *a, const struct agent_ex
                        "Task '%s' is not a task of executor '%s' of framework '%s'", tid, e->id,
                        e->framework->id);
     }
-    if (s->agent_id && s->agent_id->value &&
-        (!a->agent_id || strcmp(s->agent_id->value, a->agent_id) != 0))
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "AgentID in TaskStatus: %s does not match this agent's id",
-                       s->agent_id->value);
     if (task_has_uuid(t, &s->uuid))
         return 0;
     if (t->queued)
@@ -231,7 +227,7 @@ static int handle_subscribe(struct cm_agent *a, const struct cm_agent_exec_clien
         /* An executor reporting on a task evidently has it: it is not launched again. */
         struct agent_task *ut = cm_strmap_get(&e->tasks, u->status->task_id->value);
         ut->queued = false;
-        if (check_executor_update(a, e, u->status, uwhy, sizeof uwhy) != 0) {
+        if (check_executor_update(e, u->status, uwhy, sizeof uwhy) != 0) {
             a->metrics.invalid_status_updates++;
             CM_WARN(MOD, "Dropping an unacknowledged update of executor '%s': %s", e->id, uwhy);
             continue;
@@ -316,7 +312,7 @@ int cm_agent_executor_call(struct cm_agent *a, enum cm_media media, const void *
             break;
         }
         Mesos__V1__TaskStatus *s = call->update->status;
-        if (check_executor_update(a, e, s, why, whylen) != 0) {
+        if (check_executor_update(e, s, why, whylen) != 0) {
             a->metrics.invalid_status_updates++;
             CM_WARN(MOD, "Refusing an update from executor '%s' of framework '%s': %s", e->id,
                     f->id, why);

@@ -580,7 +580,7 @@ static void test_update_semantics(void)
         400);
     CHECK(strstr(why, "Executor cannot be found") != NULL);
     CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE), 0);
-    /* The source must be the executor. */
+    /* The source must be the executor; the agent id is the agent's. */
     {
         Mesos__V1__Executor__Call call = MESOS__V1__EXECUTOR__CALL__INIT;
         Mesos__V1__Executor__Call__Update up = MESOS__V1__EXECUTOR__CALL__UPDATE__INIT;
@@ -611,6 +611,17 @@ static void test_update_semantics(void)
         st.source = (Mesos__V1__TaskStatus__Source)77;
         CHECK_INT(xcall(&f, &call, &x1, why, sizeof why), 400);
         CHECK(strstr(why, "source") != NULL);
+        /* A claimed agent id is not believed: the agent writes its own. */
+        Mesos__V1__AgentID liar = MESOS__V1__AGENT_ID__INIT;
+        liar.value = "someone-else";
+        st.agent_id = &liar;
+        st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+        exid.value = "t2";
+        taskid.value = "t2";
+        CHECK_INT(xcall(&f, &call, &x2, why, sizeof why), 202);
+        const Mesos__V1__TaskStatus *fwd = last_update(&f.link, "t2");
+        REQUIRE(fwd != NULL);
+        CHECK_STR(fwd->agent_id->value, AID);
     }
     /* Terminal is terminal; a resent copy of the terminal update is a duplicate, fine. */
     CHECK_INT(
