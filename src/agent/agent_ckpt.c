@@ -17,8 +17,6 @@
 #include "log.h"
 #include "paths.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 
 bool agent_ckpt_enabled(const struct agent_framework *f)

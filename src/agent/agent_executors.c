@@ -25,6 +25,8 @@
 #include "log.h"
 #include "paths.h"
 
+/* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
+ * tooling, so we must read and write them. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 #define MOD "agent"

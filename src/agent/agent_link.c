@@ -19,8 +19,6 @@
 #include "ids.h"
 #include "log.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 
 /* Drops the link without the "lost" path: the caller decides when to register again. */

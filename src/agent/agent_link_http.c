@@ -16,8 +16,6 @@
 #include "codec.h"
 #include "log.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 #define MAX_RECORD (16u * 1024u * 1024u)
 

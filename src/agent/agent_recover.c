@@ -22,8 +22,6 @@
 #include "paths.h"
 #include "recover.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 
 void agent_recover_done(struct cm_agent *a)

@@ -16,8 +16,6 @@
 #include "log.h"
 #include "paths.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 
 void agent_state_task_free(void *p)

@@ -18,8 +18,6 @@
 #include "ids.h"
 #include "log.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 
 void agent_updates_send(void *arg, const char *framework_id, const char *executor_id,

@@ -21,8 +21,6 @@
 #include "log.h"
 #include "pbjson.h"
 
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-
 #define MOD "agent"
 
 /* The transport of an executor's events: RecordIO frames on its HTTP stream. Kept apart so

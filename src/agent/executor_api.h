@@ -21,8 +21,8 @@ int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, 
 
 /* Decodes a call body of the given media (1 = JSON, 2 = protobuf, as enum cm_media) through
  * codec.h: required fields present and every enum declared (an undeclared status.state is
- * refused, naming the field; an undeclared optional enum such as status.reason is unset). Returns 0 and *out (free with protobuf_c_message_free_unpacked), or
- * CM_EINVAL/CM_EPARSE with why. */
+ * refused, naming the field; an undeclared optional enum such as status.reason is unset). Returns 0
+ * and *out (free with protobuf_c_message_free_unpacked), or CM_EINVAL/CM_EPARSE with why. */
 int cm_executor_call_decode(int media, const void *body, size_t len,
                             Mesos__V1__Executor__Call **out, char *why, size_t whylen);
 
