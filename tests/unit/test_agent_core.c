@@ -848,7 +848,7 @@ static void mutate_pb(struct rng *r, struct buf *b)
         buf_splice(b, rng_below(r, b->len), 1, big, sizeof big);
         break;
     }
-    default: buf_splice(b, rng_below(r, b->len), rng_below(r, 4), NULL, 0); break;
+    default: buf_splice(b, rng_below(r, b->len), rng_below(r, 4), "", 0); break;
     }
 }
 
@@ -998,8 +998,8 @@ static void test_fuzz_agent_link(void)
         Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
         Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
         Mesos__V1__ExecutorID exid = MESOS__V1__EXECUTOR_ID__INIT;
-        uint8_t uuid[16];
-        for (int j = 0; j < 16; j++)
+        uint8_t uuid[32]; /* acknowledgements of any length up to 31 bytes */
+        for (int j = 0; j < 32; j++)
             uuid[j] = (uint8_t)rng_next(&r);
         fwid.value = rng_below(&r, 4) ? FID : "fw-other";
         taskid.value = rng_below(&r, 4) ? "t1" : "t-unknown";
