@@ -22,6 +22,8 @@
 #include "pbjson.h"
 
 #define MOD "agent"
+/* check_executor_update: a copy of an update the agent already took for a completed task. */
+#define UPDATE_ALREADY_DONE 1
 
 /* The transport of an executor's events: RecordIO frames on its HTTP stream. Kept apart so
  * the shared stream layer can replace it. */
@@ -127,12 +129,30 @@ static bool task_has_uuid(const struct agent_task *t, const ProtobufCBinaryData 
  * status is not trusted either: agent_updates_handle writes ours over it.) Mesos's agent
  * drops such updates; we also answer 400 so the executor learns why. A resent copy of an
  * update the agent already holds (same uuid) is a duplicate, not a lie. */
+static const struct agent_task *completed_task(const struct agent_executor *e, const char *tid)
+{
+    for (size_t i = 0; i < cm_ring_count(&e->completed_tasks); i++) {
+        const struct agent_task *t = cm_ring_at(&e->completed_tasks, i);
+        if (strcmp(t->info->task_id->value, tid) == 0)
+            return t;
+    }
+    return NULL;
+}
+
 static int check_executor_update(const struct agent_executor *e, const Mesos__V1__TaskStatus *s,
                                  char *why, size_t whylen)
 {
     const char *tid = s->task_id->value;
     const struct agent_task *t = cm_strmap_get(&e->tasks, tid);
     if (!t) {
+        /* A copy of an update of a task that has completed since (the executor resends what
+         * it never saw acknowledged) only needs its acknowledgement. Bounded by the ring. */
+        const struct agent_task *done = completed_task(e, tid);
+        if (done && task_has_uuid(done, &s->uuid))
+            return UPDATE_ALREADY_DONE;
+        if (done)
+            return cm_fail(CM_EINVAL, why, whylen, "Task '%s' of executor '%s' is already complete",
+                           tid, e->id);
         const struct agent_executor *owner = cm_strmap_get(&e->framework->task_index, tid);
         if (owner)
             return cm_fail(CM_EINVAL, why, whylen,
@@ -153,6 +173,19 @@ static int check_executor_update(const struct agent_executor *e, const Mesos__V1
                        cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)t->state, "?"),
                        cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)s->state, "?"));
     return 0;
+}
+
+/* ACKNOWLEDGED means "the agent has it": sent for new updates and for duplicates alike. */
+static void send_acknowledged(struct agent_executor *e, const Mesos__V1__TaskStatus *s)
+{
+    Mesos__V1__Executor__Event ack = MESOS__V1__EXECUTOR__EVENT__INIT;
+    Mesos__V1__Executor__Event__Acknowledged ak = MESOS__V1__EXECUTOR__EVENT__ACKNOWLEDGED__INIT;
+    ak.task_id = s->task_id;
+    ak.uuid = s->uuid;
+    ack.has_type = 1;
+    ack.type = MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED;
+    ack.acknowledged = &ak;
+    agent_xapi_send(e, &ack);
 }
 
 static int handle_subscribe(struct cm_agent *a, const struct cm_agent_exec_client *client,
@@ -215,31 +248,24 @@ static int handle_subscribe(struct cm_agent *a, const struct cm_agent_exec_clien
         char uwhy[256];
         if (!u->status || !u->status->has_uuid || u->status->uuid.len != 16 ||
             !u->status->task_id || !u->status->has_source ||
-            u->status->source != MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR ||
-            !cm_strmap_get(&e->tasks, u->status->task_id->value)) {
+            u->status->source != MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR) {
             a->metrics.invalid_status_updates++;
-            CM_WARN(MOD, "Dropping an unacknowledged update of executor '%s' that is not its own",
-                    e->id);
+            CM_WARN(MOD, "Dropping a malformed unacknowledged update of executor '%s'", e->id);
             continue;
         }
         /* An executor reporting on a task evidently has it: it is not launched again. */
         struct agent_task *ut = cm_strmap_get(&e->tasks, u->status->task_id->value);
-        ut->queued = false;
-        if (check_executor_update(e, u->status, uwhy, sizeof uwhy) != 0) {
+        if (ut)
+            ut->queued = false;
+        int rc = check_executor_update(e, u->status, uwhy, sizeof uwhy);
+        if (rc < 0) {
             a->metrics.invalid_status_updates++;
             CM_WARN(MOD, "Dropping an unacknowledged update of executor '%s': %s", e->id, uwhy);
             continue;
         }
-        Mesos__V1__Executor__Event ack = MESOS__V1__EXECUTOR__EVENT__INIT;
-        Mesos__V1__Executor__Event__Acknowledged ak =
-            MESOS__V1__EXECUTOR__EVENT__ACKNOWLEDGED__INIT;
-        ak.task_id = u->status->task_id;
-        ak.uuid = u->status->uuid;
-        ack.has_type = 1;
-        ack.type = MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED;
-        ack.acknowledged = &ak;
-        agent_updates_handle(a, e->framework->id, e, cm_pb_dup(&u->status->base));
-        agent_xapi_send(e, &ack);
+        if (rc == 0)
+            agent_updates_handle(a, e->framework->id, e, cm_pb_dup(&u->status->base));
+        send_acknowledged(e, u->status);
     }
     send_launches(e);
     return 200;
@@ -310,27 +336,20 @@ int cm_agent_executor_call(struct cm_agent *a, enum cm_media media, const void *
             break;
         }
         Mesos__V1__TaskStatus *s = call->update->status;
-        if (check_executor_update(e, s, why, whylen) != 0) {
+        int rc = check_executor_update(e, s, why, whylen);
+        if (rc < 0) {
             a->metrics.invalid_status_updates++;
             CM_WARN(MOD, "Refusing an update from executor '%s' of framework '%s': %s", e->id,
                     f->id, why);
             code = xapi_fail(400, why, whylen, "Failed to validate Executor::Call: %s", why);
             break;
         }
-        Mesos__V1__Executor__Event ack = MESOS__V1__EXECUTOR__EVENT__INIT;
-        Mesos__V1__Executor__Event__Acknowledged ak =
-            MESOS__V1__EXECUTOR__EVENT__ACKNOWLEDGED__INIT;
-        ak.task_id = s->task_id;
-        ak.uuid = s->uuid;
-        ack.has_type = 1;
-        ack.type = MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED;
-        ack.acknowledged = &ak;
-        int rc = agent_updates_handle(a, f->id, e, cm_pb_dup(&s->base));
-        if (rc == 0 || rc == CM_EEXIST)
+        if (rc == 0) {
+            rc = agent_updates_handle(a, f->id, e, cm_pb_dup(&s->base));
             a->metrics.valid_status_updates += rc == 0;
+        }
         code = 202;
-        /* ACKNOWLEDGED means "the agent has it": sent even for a duplicate. */
-        agent_xapi_send(e, &ack);
+        send_acknowledged(e, s);
         break;
     }
     case MESOS__V1__EXECUTOR__CALL__TYPE__MESSAGE: {

@@ -697,6 +697,18 @@ static void test_status_update_retry_and_ack(void)
     cm_agent_tick(f.a);
     CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE), before);
     CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    /* The executor resends the terminal update it never saw acknowledged: it is acknowledged
+     * again and not forwarded; anything new about the completed task is refused. */
+    size_t acks = count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 2, &x, why, sizeof why),
+        202);
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED), acks + 1);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FAILED, 3, &x, why, sizeof why),
+        400);
+    CHECK(strstr(why, "already complete") != NULL);
     exec_clear(&x);
     fx_cleanup(&f);
 }
