@@ -31,7 +31,6 @@
 #include "paths.h"
 
 #define MOD "agent"
-#define MAX_RECORD (16u * 1024u * 1024u)
 
 /* The directory of the running binary (the build tree keeps mesos-executor beside it). */
 static char *self_dir(void)
@@ -181,7 +180,7 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
     cm_strmap_init(&a->executors_by_pid);
     cm_ring_init(&a->completed_frameworks, CM_AGENT_MAX_COMPLETED_FRAMEWORKS,
                  agent_state_framework_free);
-    cm_recordio_decoder_init(&a->decoder, MAX_RECORD);
+    cm_recordio_decoder_init(&a->decoder, CM_AGENT_MAX_LINK_RECORD);
     if (link)
         a->link = *link;
     else

@@ -49,6 +49,8 @@
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
 /* A task keeps its first (STARTING) and newest statuses, this many in all. */
 #define CM_AGENT_MAX_STATUSES_PER_TASK 32
+/* The largest RecordIO record accepted from the master (a RUN_TASK with a big TaskInfo). */
+#define CM_AGENT_MAX_LINK_RECORD (16u * 1024u * 1024u)
 
 struct agent_framework;
 struct agent_executor;

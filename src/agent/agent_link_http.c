@@ -17,7 +17,6 @@
 #include "log.h"
 
 #define MOD "agent"
-#define MAX_RECORD (16u * 1024u * 1024u)
 
 static void http_post_done(void *arg, int err, const char *errmsg,
                            const struct cm_http_response *resp)
@@ -85,7 +84,7 @@ static int http_open(void *arg, const char *leader, const Cmesos__Internal__Agen
     free(a->stream_id);
     a->stream_id = NULL;
     cm_recordio_decoder_cleanup(&a->decoder);
-    cm_recordio_decoder_init(&a->decoder, MAX_RECORD);
+    cm_recordio_decoder_init(&a->decoder, CM_AGENT_MAX_LINK_RECORD);
     uint8_t *buf = NULL;
     size_t len = 0;
     cm_pb_encode(&reg->base, CM_MEDIA_PROTOBUF, &buf, &len);
