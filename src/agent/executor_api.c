@@ -66,6 +66,14 @@ int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, 
         if (s->state == MESOS__V1__TASK_STATE__TASK_STAGING)
             return cm_fail(CM_EINVAL, why, whylen,
                            "Received TASK_STAGING from executor which is not allowed");
+        /* States only the master infers about a task it cannot see (Mesos's agent would pass
+         * them on; nothing good comes of an executor claiming them). */
+        if (s->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ||
+            s->state == MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR ||
+            s->state == MESOS__V1__TASK_STATE__TASK_UNKNOWN)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Received %s from executor: only the master reports that state",
+                           cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)s->state, "?"));
         if (!s->task_id || !s->task_id->value || cm_id_validate(s->task_id->value, &r) != 0)
             return cm_fail(CM_EINVAL, why, whylen, "Invalid 'status.task_id'");
         if (s->executor_id && s->executor_id->value &&

@@ -15,8 +15,9 @@
 /* Returns 0, or CM_EINVAL with why naming the problem (the handler answers
  * 400 "Failed to validate Executor::Call: <why>"). Rules: type set and known; executor_id and
  * framework_id present and valid IDs; SUBSCRIBE needs subscribe; UPDATE needs update.status
- * with a 16-byte uuid, source SOURCE_EXECUTOR, state != TASK_STAGING and status.executor_id
- * (if set) equal to the call's; MESSAGE needs message. */
+ * with a 16-byte uuid, source SOURCE_EXECUTOR, state not TASK_STAGING nor a master-only state
+ * (TASK_UNREACHABLE, TASK_GONE_BY_OPERATOR, TASK_UNKNOWN) and status.executor_id (if set) equal to
+ * the call's; MESSAGE needs message. */
 int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, size_t whylen);
 
 /* Decodes a call body of the given media (1 = JSON, 2 = protobuf, as enum cm_media) through

@@ -623,6 +623,14 @@ static void test_update_semantics(void)
         REQUIRE(fwd != NULL);
         CHECK_STR(fwd->agent_id->value, AID);
     }
+    /* States an executor cannot know. */
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_STAGING, 6, &x1, why, sizeof why),
+        400);
+    CHECK_INT(update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_UNREACHABLE, 7, &x1, why,
+                     sizeof why),
+              400);
+    CHECK(strstr(why, "TASK_UNREACHABLE") != NULL);
     /* Terminal is terminal; a resent copy of the terminal update is a duplicate, fine. */
     CHECK_INT(
         update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 4, &x1, why, sizeof why),
