@@ -86,6 +86,13 @@ struct cm_agent;
  * flags must outlive the agent. Returns 0 and *out, or an error with why. */
 int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
                  const struct cm_clock *clock, struct cm_agent **out, char *why, size_t whylen);
+struct cm_agent_link;
+/* Like cm_agent_new, but the master link goes through link (agent_link.h; copied) instead of
+ * HTTP: unit tests capture the agent's calls and inject the master's events with it. NULL =
+ * the HTTP transport. */
+int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flags,
+                      const struct cm_clock *clock, const struct cm_agent_link *link,
+                      struct cm_agent **out, char *why, size_t whylen);
 /* Kills running executors' process groups, closes everything and frees. NULL is a no-op. */
 void cm_agent_free(struct cm_agent *agent);
 

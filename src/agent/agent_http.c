@@ -11,14 +11,13 @@
 /* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
  * tooling, so we must read and write them. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include "codec.h"
 #include "metrics.h"
 #include "pbjson.h"
 
 static const char *state_name(Mesos__V1__TaskState s)
 {
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)s);
-    return v ? v->name : "TASK_UNKNOWN";
+    return cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)s, "TASK_UNKNOWN");
 }
 
 static json_t *resources_summary_pb(Mesos__V1__Resource *const *v, size_t n)

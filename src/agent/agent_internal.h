@@ -1,6 +1,18 @@
 /*
- * agent_internal.h: struct cm_agent and its state records, shared by the agent's own files
- * (agent.c: lifecycle, master link, executors; agent_http.c: endpoints). Not a public API.
+ * agent_internal.h: struct cm_agent and its state records, shared by the agent core's files.
+ * Not a public API (unit tests of the core include it to look at state).
+ *
+ * The core is split along its seams, one module per file, each with its header:
+ *   agent.c            construction and teardown
+ *   agent_link.c       master link: registration, events, calls (seam: struct cm_agent_link)
+ *   agent_link_http.c  the HTTP transport of that link
+ *   agent_executors.c  executors: RUN_TASK, launch, kill, shutdown, exit
+ *   agent_xapi.c       the executor API and the executors' event streams
+ *   agent_updates.c    status updates (agent side; status_update.c is the stream manager)
+ *   agent_state.c      the records, sandboxes, completion bookkeeping
+ *   agent_ckpt.c       what is checkpointed when (checkpoint.c is the format)
+ *   agent_recover.c    recovery after a restart (recover.c reads the checkpoints)
+ *   agent_http.c       /state, /flags, /health and the other read endpoints
  */
 #ifndef CM_AGENT_INTERNAL_H
 #define CM_AGENT_INTERNAL_H
@@ -11,9 +23,13 @@
 #include <sys/types.h>
 
 #include "agent.h"
+#include "agent_link.h"
+#include "cmesos/internal.pb-c.h"
+#include "mesos/v1/executor/executor.pb-c.h"
 #include "containerizer/containerizer.h"
 #include "detect.h"
 #include "detector.h"
+#include "errors.h"
 #include "fetcher.h"
 #include "files.h"
 #include "gc.h"
@@ -21,6 +37,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "mesos/v1/mesos.pb-c.h"
+#include "pbjson.h"
 #include "recordio.h"
 #include "resources.h"
 #include "ring.h"
@@ -30,9 +47,23 @@
 #define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
 #define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
+/* A task keeps its first (STARTING) and newest statuses, this many in all. */
+#define CM_AGENT_MAX_STATUSES_PER_TASK 32
+/* The largest RecordIO record accepted from the master (a RUN_TASK with a big TaskInfo). */
+#define CM_AGENT_MAX_LINK_RECORD (16u * 1024u * 1024u)
 
 struct agent_framework;
 struct agent_executor;
+
+/* Unit tests: receives every event the agent sends an executor instead of an HTTP stream. */
+typedef void (*cm_agent_exec_event_cb)(void *arg, const Mesos__V1__Executor__Event *ev);
+
+/* An executor's subscription: an HTTP stream, or a test callback. Connected iff either is set. */
+struct agent_exec_conn {
+    struct cm_http_stream *stream;
+    cm_agent_exec_event_cb cb;
+    void *arg;
+};
 
 struct agent_task {
     struct agent_executor *executor;
@@ -59,9 +90,9 @@ struct agent_executor {
     pid_t pid; /* 0 once reaped */
     int wait_status;
     enum executor_state state;
-    struct cm_http_stream *stream; /* the SUBSCRIBE stream, NULL if none */
-    int media;                     /* enum cm_media of the stream */
-    struct cm_strmap tasks;        /* task id -> struct agent_task (queued and launched) */
+    struct agent_exec_conn conn; /* the SUBSCRIBE stream (agent_xapi.h) */
+    int media;                   /* enum cm_media of the stream */
+    struct cm_strmap tasks;      /* task id -> struct agent_task (queued and launched) */
     struct cm_ring completed_tasks;
     struct cm_resources resources; /* executor + tasks */
     struct event *registration_timer;
@@ -121,7 +152,9 @@ struct cm_agent {
     struct cm_resources total;
     struct cm_attributes attributes;
 
-    /* Master link. */
+    /* Master link (agent_link.h); the HTTP transport's state follows it. */
+    struct cm_agent_link link;
+    bool link_open;
     char *agent_id; /* NULL until first registered */
     char *stream_id;
     char *master_hostname;
@@ -148,9 +181,20 @@ struct cm_agent {
     struct cm_agent_metrics metrics;
 };
 
+static inline void agent_pb_free(void *m)
+{
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static inline double agent_now(const struct cm_agent *a)
+{
+    return cm_clock_now(a->clock);
+}
+
 /* agent_http.c */
 void cm_agent_http_routes(struct cm_agent *agent);
-/* agent.c, used by agent_http.c */
+/* agent_xapi.c, routed by agent_http.c */
 void cm_agent_executor_api(struct cm_http_request *req, void *arg);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "errors.h"
 #include "paths.h"
 #include "util.h"
@@ -268,11 +269,14 @@ int cm_ckpt_read_message(const char *path, const ProtobufCMessageDescriptor *des
     int rc = read_single(path, &payload, &len, why, whylen);
     if (rc)
         return rc;
-    *out = protobuf_c_message_unpack(desc, NULL, len, payload);
+    /* A checkpoint is as untrusted as the disk: codec.h checks its required fields and enums
+     * so a flipped byte cannot put an undeclared state into the agent. */
+    char inner[256];
+    rc = cm_pb_unpack(desc, payload, len, out, inner, sizeof inner);
     free(payload);
-    if (!*out)
-        return cm_fail(CM_EPARSE, why, whylen, "Checkpoint '%s' is not a valid %s", path,
-                       desc->name);
+    if (rc)
+        return cm_fail(rc == CM_ETOOBIG ? CM_ETOOBIG : CM_EPARSE, why, whylen,
+                       "Checkpoint '%s' is not a valid %s: %s", path, desc->name, inner);
     return 0;
 }
 
@@ -337,7 +341,12 @@ static int replay_cb(void *arg, const uint8_t *p, size_t len)
     if (len < 1)
         return cm_fail(CM_EPARSE, r->why, r->whylen, "empty stream record");
     if (p[0] == CM_CKPT_UPDATE) {
-        Mesos__V1__TaskStatus *st = mesos__v1__task_status__unpack(NULL, len - 1, p + 1);
+        ProtobufCMessage *m = NULL;
+        char inner[128];
+        if (cm_pb_unpack(&mesos__v1__task_status__descriptor, p + 1, len - 1, &m, inner,
+                         sizeof inner) != 0)
+            m = NULL;
+        Mesos__V1__TaskStatus *st = (Mesos__V1__TaskStatus *)m;
         if (!st || !st->task_id || !st->has_uuid || st->uuid.len != 16) {
             if (st)
                 protobuf_c_message_free_unpacked(&st->base, NULL);

@@ -5,33 +5,29 @@
 
 #include <string.h>
 
+#include "codec.h"
 #include "errors.h"
 #include "http_server.h"
 #include "ids.h"
-#include "pbjson.h"
 
 int cm_executor_call_decode(int media, const void *body, size_t len,
                             Mesos__V1__Executor__Call **out, char *why, size_t whylen)
 {
     *out = NULL;
     ProtobufCMessage *msg = NULL;
-    if (media == CM_MEDIA_JSON) {
-        char inner[512];
-        int rc = cm_pbjson_from_text(&mesos__v1__executor__call__descriptor, body, len, &msg, inner,
-                                     sizeof inner);
-        if (rc != 0)
+    char inner[512];
+    /* codec.h checks required fields and every enum: a status.state the descriptor does not
+     * declare is refused here, naming the field, before any code looks its name up. */
+    int rc = cm_pb_decode(&mesos__v1__executor__call__descriptor, (enum cm_media)media, body, len,
+                          &msg, inner, sizeof inner);
+    if (rc != 0) {
+        if (media == CM_MEDIA_JSON)
             return cm_fail(rc == CM_EPARSE ? CM_EPARSE : CM_EINVAL, why, whylen,
                            "Failed to convert JSON into Call protobuf: %s", inner);
-    } else {
-        msg = protobuf_c_message_unpack(&mesos__v1__executor__call__descriptor, NULL, len, body);
-        if (!msg)
+        if (rc == CM_EPARSE)
             return cm_fail(CM_EPARSE, why, whylen, "Failed to parse body into Call protobuf");
-        char inner[512];
-        if (cm_pbjson_check_required(msg, inner, sizeof inner) != 0) {
-            protobuf_c_message_free_unpacked(msg, NULL);
-            return cm_fail(CM_EINVAL, why, whylen, "Failed to parse body into Call protobuf: %s",
-                           inner);
-        }
+        return cm_fail(CM_EINVAL, why, whylen, "Failed to parse body into Call protobuf: %s",
+                       inner);
     }
     *out = (Mesos__V1__Executor__Call *)msg;
     return 0;
@@ -70,6 +66,14 @@ int cm_executor_call_validate(const Mesos__V1__Executor__Call *call, char *why, 
         if (s->state == MESOS__V1__TASK_STATE__TASK_STAGING)
             return cm_fail(CM_EINVAL, why, whylen,
                            "Received TASK_STAGING from executor which is not allowed");
+        /* States only the master infers about a task it cannot see (Mesos's agent would pass
+         * them on; nothing good comes of an executor claiming them). */
+        if (s->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ||
+            s->state == MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR ||
+            s->state == MESOS__V1__TASK_STATE__TASK_UNKNOWN)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Received %s from executor: only the master reports that state",
+                           cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)s->state, "?"));
         if (!s->task_id || !s->task_id->value || cm_id_validate(s->task_id->value, &r) != 0)
             return cm_fail(CM_EINVAL, why, whylen, "Invalid 'status.task_id'");
         if (s->executor_id && s->executor_id->value &&

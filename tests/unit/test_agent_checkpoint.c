@@ -173,6 +173,24 @@ static void test_files(void)
     CHECK_INT(cm_ckpt_append_ack(ups, u2->uuid.data), 0);
     CHECK_INT(cm_ckpt_stream_read(ups, &s, why, sizeof why), CM_EPARSE);
     CHECK(strstr(why, "does not match") != NULL);
+    /* A record whose state no TaskState declares (a flipped byte, or a file written by
+     * something else) is refused, not replayed into the agent. */
+    CHECK_INT(truncate(ups, 0), 0);
+    CHECK_INT(cm_ckpt_append_update(ups, u1), 0);
+    u2->state = (Mesos__V1__TaskState)99;
+    CHECK_INT(cm_ckpt_append_update(ups, u2), 0);
+    CHECK_INT(cm_ckpt_stream_read(ups, &s, why, sizeof why), CM_EPARSE);
+    u2->state = MESOS__V1__TASK_STATE__TASK_FINISHED;
+    /* Likewise a single-record checkpoint with an undeclared required enum. */
+    char bad[256];
+    snprintf(bad, sizeof bad, "%s/t/bad.info", dir);
+    CHECK_INT(cm_ckpt_write_message(bad, &u2->base), 0);
+    u2->state = (Mesos__V1__TaskState)99;
+    CHECK_INT(cm_ckpt_write_message(bad, &u2->base), 0);
+    CHECK_INT(cm_ckpt_read_message(bad, &mesos__v1__task_status__descriptor, &m, why, sizeof why),
+              CM_EPARSE);
+    CHECK(strstr(why, "state") != NULL);
+    CHECK(m == NULL);
     protobuf_c_message_free_unpacked(&u1->base, NULL);
     protobuf_c_message_free_unpacked(&u2->base, NULL);
 

@@ -1,0 +1,47 @@
+/*
+ * agent_executors.h: the executors' lifecycle in the agent core: RUN_TASK (validation, the
+ * command executor's ExecutorInfo, sandbox, fetch, launch through the containerizer), KILL_TASK,
+ * shutdown (SHUTDOWN event, then SIGKILL after the grace period), the registration timeout,
+ * reaping (SIGCHLD or a recovered executor's pidfd) and what an exit means for its tasks.
+ *
+ * A RUN_TASK for a task the agent already holds is a re-send by the master (the link died
+ * before our TASK_LAUNCH_ACK got through): it is ignored and acknowledged again.
+ *
+ * Ownership: messages handed in are borrowed and copied when kept. Errors are reported to the
+ * framework as terminal status updates (TASK_ERROR, TASK_FAILED, TASK_LOST), never returned.
+ * Threading: the agent's loop only.
+ */
+#ifndef CM_AGENT_AGENT_EXECUTORS_H
+#define CM_AGENT_AGENT_EXECUTORS_H
+
+#include "agent_internal.h"
+
+/* SIGKILLs the executor's container, or cancels its fetch (its tasks are then killed). */
+void agent_exec_kill(struct cm_agent *a, struct agent_executor *e);
+
+/* SHUTDOWN to the executor and SIGKILL after its grace period; an executor that never
+ * subscribed is killed at once. No-op once terminating. */
+void agent_exec_shutdown(struct cm_agent *a, struct agent_executor *e);
+
+/* The executor's process ended (status: wait status, -1 if unknown): fails its live tasks,
+ * tells the master (EXITED_EXECUTOR) and completes what can be completed. May free e. */
+void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status);
+
+/* SIGCHLD handler: reaps children, executors and the fetcher's extractors. */
+void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg);
+
+/* RUN_TASK: validates, records (and checkpoints) the task, builds its command executor and
+ * starts fetch and launch; always answers with TASK_LAUNCH_ACK. A failure becomes a terminal
+ * update (TASK_ERROR for a bad task, TASK_FAILED for a failed launch). */
+void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
+                         const Mesos__V1__TaskInfo *task);
+
+/* KILL_TASK: KILL to the task's executor; a queued task is killed at once (TASK_KILLED) and an
+ * unknown one answered with TASK_LOST. */
+void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__KillTask *k);
+
+/* SHUTDOWN_FRAMEWORK: shuts every executor of the framework down; its updates are no longer
+ * retried. May free the framework. */
+void agent_exec_shutdown_framework(struct cm_agent *a, const char *fid);
+
+#endif

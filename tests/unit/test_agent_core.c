@@ -1,0 +1,1117 @@
+/* test_agent_core.c: the agent core without a master — its link is a capture (struct
+ * cm_agent_link) that records every call and through which the tests inject the master's
+ * events, the clock is fake, and executors are a shell script run by the posix launcher that
+ * speaks the executor API in-process (cm_agent_executor_call with a callback). Covers
+ * registration, RUN_TASK and its TASK_LAUNCH_ACK (including a re-sent launch), KILL_TASK,
+ * status update forwarding, retry and acknowledgement, the executor UPDATE checks (the
+ * status.state = 99 crash), SHUTDOWN_FRAMEWORK of a finished executor, recovery after a
+ * restart, and deterministic fuzzing of the executor API and of the link's records. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_internal.h"
+#include "agent_link.h"
+#include "agent_xapi.h"
+#include "codec.h"
+#include "fuzz_util.h"
+#include "log.h"
+#include "test.h"
+
+#define FID "fw-1"
+#define AID "agent-1"
+#define MAXCAP 4096
+
+/* ---- the capture link ---- */
+
+struct link_cap {
+    Cmesos__Internal__AgentCall *calls[MAXCAP];
+    size_t n;
+    int opens, closes;
+    Cmesos__Internal__AgentCall *reg; /* the last REGISTER */
+};
+
+static int cap_open(void *arg, const char *leader, const Cmesos__Internal__AgentCall *reg,
+                    char *why, size_t whylen)
+{
+    (void)leader;
+    (void)why;
+    (void)whylen;
+    struct link_cap *c = arg;
+    c->opens++;
+    if (c->reg)
+        protobuf_c_message_free_unpacked(&c->reg->base, NULL);
+    c->reg = cm_pb_dup(&reg->base);
+    return 0;
+}
+
+static int cap_send(void *arg, const Cmesos__Internal__AgentCall *call)
+{
+    struct link_cap *c = arg;
+    if (c->n < MAXCAP)
+        c->calls[c->n++] = cm_pb_dup(&call->base);
+    return 0;
+}
+
+static void cap_close(void *arg)
+{
+    ((struct link_cap *)arg)->closes++;
+}
+
+static void link_clear(struct link_cap *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        protobuf_c_message_free_unpacked(&c->calls[i]->base, NULL);
+    c->n = 0;
+}
+
+static size_t count_calls(const struct link_cap *c, int type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        n += (int)c->calls[i]->type == type;
+    return n;
+}
+
+static const Cmesos__Internal__AgentCall *last_call(const struct link_cap *c, int type)
+{
+    for (size_t i = c->n; i-- > 0;)
+        if ((int)c->calls[i]->type == type)
+            return c->calls[i];
+    return NULL;
+}
+
+/* STATUS_UPDATE calls for a task in a state. */
+static size_t count_updates(const struct link_cap *c, const char *tid, int state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const Cmesos__Internal__AgentCall *k = c->calls[i];
+        if (k->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE &&
+            strcmp(k->status_update->status->task_id->value, tid) == 0 &&
+            (int)k->status_update->status->state == state)
+            n++;
+    }
+    return n;
+}
+
+static const Mesos__V1__TaskStatus *last_update(const struct link_cap *c, const char *tid)
+{
+    for (size_t i = c->n; i-- > 0;) {
+        const Cmesos__Internal__AgentCall *k = c->calls[i];
+        if (k->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE &&
+            strcmp(k->status_update->status->task_id->value, tid) == 0)
+            return k->status_update->status;
+    }
+    return NULL;
+}
+
+/* ---- the executor side ---- */
+
+struct exec_cap {
+    Mesos__V1__Executor__Event *ev[256];
+    size_t n;
+};
+
+static void exec_cb(void *arg, const Mesos__V1__Executor__Event *ev)
+{
+    struct exec_cap *c = arg;
+    if (c->n < 256)
+        c->ev[c->n++] = cm_pb_dup(&ev->base);
+}
+
+static void exec_clear(struct exec_cap *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        protobuf_c_message_free_unpacked(&c->ev[i]->base, NULL);
+    c->n = 0;
+}
+
+static size_t count_events(const struct exec_cap *c, int type)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        n += (int)c->ev[i]->type == type;
+    return n;
+}
+
+/* ---- fixture ---- */
+
+struct fx {
+    char dir[64], work[128], launcher[128];
+    char *argv[16];
+    int argc;
+    struct cm_agent_flags flags;
+    struct cm_fake_clock clock;
+    struct event_base *base;
+    struct cm_agent *a;
+    struct link_cap link;
+};
+
+#define PUMP_UNTIL(f, cond, ms)                                                                    \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < (ms) / 5 && !(cond); i_++) {                                         \
+            event_base_loop((f)->base, EVLOOP_NONBLOCK);                                           \
+            usleep(5000);                                                                          \
+        }                                                                                          \
+        event_base_loop((f)->base, EVLOOP_NONBLOCK);                                               \
+    } while (0)
+
+/* The executor is a script: the tests play its API calls, the process only has to live (or
+ * exit) the way the case needs, chosen by CM_TEST_EXECUTOR in the inherited environment. */
+static void write_executor(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/mesos-executor", dir);
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        abort();
+    fputs("#!/bin/sh\n"
+          "case \"$CM_TEST_EXECUTOR\" in\n"
+          "  exit) exit 0 ;;\n"
+          "  late) sleep 0.4; exit 0 ;;\n"
+          "  *) exec sleep 60 ;;\n"
+          "esac\n",
+          fp);
+    fclose(fp);
+    chmod(path, 0755);
+}
+
+static void fx_flags(struct fx *f)
+{
+    f->argc = 0;
+    f->argv[f->argc++] = "mesos-agent";
+    f->argv[f->argc++] = "--master=127.0.0.1:5050";
+    static char work[160], launcher[160];
+    snprintf(work, sizeof work, "--work_dir=%s", f->work);
+    snprintf(launcher, sizeof launcher, "--launcher_dir=%s", f->launcher);
+    f->argv[f->argc++] = work;
+    f->argv[f->argc++] = launcher;
+    f->argv[f->argc++] = "--ip=127.0.0.1";
+    f->argv[f->argc++] = "--hostname=localhost";
+    f->argv[f->argc++] = "--port=0";
+    f->argv[f->argc++] = "--launcher=posix";
+    f->argv[f->argc++] = "--isolation=posix/cpu,posix/mem";
+    f->argv[f->argc++] = "--resources=cpus:4;mem:2048;disk:1024;ports:[31000-32000]";
+    f->argv[f->argc++] = "--executor_shutdown_grace_period=2secs";
+    f->argv[f->argc++] = "--executor_reregistration_timeout=10secs";
+    f->argv[f->argc++] = "--logging_level=WARNING";
+    f->argv[f->argc] = NULL;
+}
+
+static int fx_agent(struct fx *f)
+{
+    cm_agent_flags_init(&f->flags);
+    fx_flags(f);
+    char why[512];
+    if (cm_agent_flags_parse(&f->flags, f->argc, f->argv, why, sizeof why) != 0) {
+        fprintf(stderr, "flags: %s\n", why);
+        return -1;
+    }
+    struct cm_agent_link link = {cap_open, cap_send, cap_close, &f->link};
+    if (cm_agent_new_with(f->base, &f->flags, &f->clock.clock, &link, &f->a, why, sizeof why) !=
+        0) {
+        fprintf(stderr, "agent: %s\n", why);
+        cm_agent_flags_cleanup(&f->flags);
+        return -1;
+    }
+    return 0;
+}
+
+static int fx_init(struct fx *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/agent-core-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->work, sizeof f->work, "%s/work", f->dir);
+    snprintf(f->launcher, sizeof f->launcher, "%s/bin", f->dir);
+    mkdir(f->launcher, 0755);
+    write_executor(f->launcher);
+    cm_fake_clock_init(&f->clock, 1000000);
+    f->base = event_base_new();
+    cm_log_set_level(CM_LOG_WARNING);
+    setenv("CM_TEST_EXECUTOR", "sleep", 1);
+    return fx_agent(f);
+}
+
+static void fx_stop_agent(struct fx *f)
+{
+    cm_agent_free(f->a);
+    f->a = NULL;
+    cm_agent_flags_cleanup(&f->flags);
+}
+
+static void fx_cleanup(struct fx *f)
+{
+    fx_stop_agent(f);
+    link_clear(&f->link);
+    if (f->link.reg)
+        protobuf_c_message_free_unpacked(&f->link.reg->base, NULL);
+    event_base_free(f->base);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f->dir);
+}
+
+/* ---- events from the "master" (packed, then fed as a record, so decoding is exercised) ---- */
+
+static int inject(struct fx *f, Cmesos__Internal__AgentEvent *ev)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cm_pb_encode(&ev->base, CM_MEDIA_PROTOBUF, &buf, &len);
+    int rc = cm_agent_link_record(f->a, buf, len);
+    free(buf);
+    return rc;
+}
+
+static void ev_registered(struct fx *f)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__Registered r = CMESOS__INTERNAL__AGENT_EVENT__REGISTERED__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    aid.value = AID;
+    r.agent_id = &aid;
+    r.has_ping_interval_seconds = 1;
+    r.ping_interval_seconds = 15;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED;
+    ev.registered = &r;
+    inject(f, &ev);
+}
+
+static void ev_run_task(struct fx *f, const char *fid, const char *tid, bool checkpoint)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
+    Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT;
+    Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+    Mesos__V1__Resource cpus = MESOS__V1__RESOURCE__INIT, mem = MESOS__V1__RESOURCE__INIT;
+    Mesos__V1__Value__Scalar s1 = MESOS__V1__VALUE__SCALAR__INIT,
+                             s2 = MESOS__V1__VALUE__SCALAR__INIT;
+    Mesos__V1__Resource *res[] = {&cpus, &mem};
+    fwid.value = (char *)fid;
+    fi.id = &fwid;
+    fi.user = getenv("USER") ? getenv("USER") : "root";
+    fi.name = "test";
+    fi.has_checkpoint = 1;
+    fi.checkpoint = checkpoint;
+    taskid.value = (char *)tid;
+    aid.value = AID;
+    ti.name = (char *)tid;
+    ti.task_id = &taskid;
+    ti.agent_id = &aid;
+    cmd.value = "true";
+    ti.command = &cmd;
+    cpus.name = "cpus";
+    cpus.type = MESOS__V1__VALUE__TYPE__SCALAR;
+    s1.value = 0.1;
+    cpus.scalar = &s1;
+    mem.name = "mem";
+    mem.type = MESOS__V1__VALUE__TYPE__SCALAR;
+    s2.value = 32;
+    mem.scalar = &s2;
+    ti.resources = res;
+    ti.n_resources = 2;
+    rt.framework_info = &fi;
+    rt.task = &ti;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK;
+    ev.run_task = &rt;
+    inject(f, &ev);
+}
+
+static void ev_kill(struct fx *f, const char *fid, const char *tid)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__KillTask k = CMESOS__INTERNAL__AGENT_EVENT__KILL_TASK__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+    fwid.value = (char *)fid;
+    taskid.value = (char *)tid;
+    k.framework_id = &fwid;
+    k.task_id = &taskid;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK;
+    ev.kill_task = &k;
+    inject(f, &ev);
+}
+
+static void ev_ack(struct fx *f, const char *fid, const char *tid, const uint8_t *uuid)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__Acknowledge k = CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+    fwid.value = (char *)fid;
+    taskid.value = (char *)tid;
+    k.framework_id = &fwid;
+    k.task_id = &taskid;
+    k.uuid.data = (uint8_t *)uuid;
+    k.uuid.len = 16;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
+    ev.acknowledge = &k;
+    inject(f, &ev);
+}
+
+static void ev_shutdown_framework(struct fx *f, const char *fid)
+{
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__ShutdownFramework s =
+        CMESOS__INTERNAL__AGENT_EVENT__SHUTDOWN_FRAMEWORK__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    fwid.value = (char *)fid;
+    s.framework_id = &fwid;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_FRAMEWORK;
+    ev.shutdown_framework = &s;
+    inject(f, &ev);
+}
+
+/* Starts the agent and brings it to REGISTERED. */
+static int fx_up(struct fx *f)
+{
+    if (fx_init(f) != 0)
+        return -1;
+    PUMP_UNTIL(f, f->link.opens > 0, 2000);
+    if (f->link.opens == 0)
+        return -1;
+    ev_registered(f);
+    return f->a->registered ? 0 : -1;
+}
+
+static struct agent_executor *executor_of(struct fx *f, const char *fid, const char *eid)
+{
+    struct agent_framework *fw = cm_strmap_get(&f->a->frameworks, fid);
+    return fw ? cm_strmap_get(&fw->executors, eid) : NULL;
+}
+
+/* ---- executor calls ---- */
+
+static int xcall_raw(struct fx *f, enum cm_media media, const void *body, size_t len,
+                     struct exec_cap *cap, char *why, size_t whylen)
+{
+    struct cm_agent_exec_client c = {.cb = exec_cb, .arg = cap};
+    return cm_agent_executor_call(f->a, media, body, len, CM_MEDIA_PROTOBUF, &c, why, whylen);
+}
+
+static int xcall(struct fx *f, Mesos__V1__Executor__Call *call, struct exec_cap *cap, char *why,
+                 size_t whylen)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    cm_pb_encode(&call->base, CM_MEDIA_PROTOBUF, &buf, &len);
+    int code = xcall_raw(f, CM_MEDIA_PROTOBUF, buf, len, cap, why, whylen);
+    free(buf);
+    return code;
+}
+
+static int subscribe(struct fx *f, const char *fid, const char *eid, struct exec_cap *cap)
+{
+    Mesos__V1__Executor__Call call = MESOS__V1__EXECUTOR__CALL__INIT;
+    Mesos__V1__Executor__Call__Subscribe sub = MESOS__V1__EXECUTOR__CALL__SUBSCRIBE__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__ExecutorID exid = MESOS__V1__EXECUTOR_ID__INIT;
+    fwid.value = (char *)fid;
+    exid.value = (char *)eid;
+    call.framework_id = &fwid;
+    call.executor_id = &exid;
+    call.has_type = 1;
+    call.type = MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE;
+    call.subscribe = &sub;
+    char why[512];
+    return xcall(f, &call, cap, why, sizeof why);
+}
+
+/* An UPDATE from executor eid about task tid; uuid is filled from seed. */
+static int update(struct fx *f, const char *fid, const char *eid, const char *tid, int state,
+                  uint8_t seed, struct exec_cap *cap, char *why, size_t whylen)
+{
+    Mesos__V1__Executor__Call call = MESOS__V1__EXECUTOR__CALL__INIT;
+    Mesos__V1__Executor__Call__Update up = MESOS__V1__EXECUTOR__CALL__UPDATE__INIT;
+    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__ExecutorID exid = MESOS__V1__EXECUTOR_ID__INIT;
+    Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+    uint8_t uuid[16];
+    memset(uuid, seed, sizeof uuid);
+    fwid.value = (char *)fid;
+    exid.value = (char *)eid;
+    taskid.value = (char *)tid;
+    st.task_id = &taskid;
+    st.state = (Mesos__V1__TaskState)state;
+    st.has_source = 1;
+    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+    st.has_uuid = 1;
+    st.uuid.data = uuid;
+    st.uuid.len = 16;
+    up.status = &st;
+    call.framework_id = &fwid;
+    call.executor_id = &exid;
+    call.has_type = 1;
+    call.type = MESOS__V1__EXECUTOR__CALL__TYPE__UPDATE;
+    call.update = &up;
+    return xcall(f, &call, cap, why, whylen);
+}
+
+/* ---- tests ---- */
+
+static void test_registers_through_the_link(void)
+{
+    struct fx f;
+    REQUIRE(fx_init(&f) == 0);
+    PUMP_UNTIL(&f, f.link.opens > 0, 2000);
+    CHECK_INT(f.link.opens, 1);
+    REQUIRE(f.link.reg != NULL);
+    CHECK_INT(f.link.reg->type, CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER);
+    CHECK(f.link.reg->register_->agent_info != NULL);
+    CHECK(f.link.reg->agent_id == NULL); /* a new agent */
+    CHECK(!f.a->registered);
+    /* Events before REGISTERED are dropped. */
+    ev_kill(&f, FID, "t0");
+    CHECK_INT(f.link.n, 0);
+    ev_registered(&f);
+    CHECK(f.a->registered);
+    CHECK_STR(f.a->agent_id, AID);
+    /* The link ends: the agent backs off and registers again, now with its id. */
+    cm_agent_link_lost(f.a, "test");
+    CHECK(!f.a->registered);
+    PUMP_UNTIL(&f, f.link.opens > 1, 3000);
+    CHECK_INT(f.link.opens, 2);
+    CHECK(f.link.reg->agent_id && strcmp(f.link.reg->agent_id->value, AID) == 0);
+    fx_cleanup(&f);
+}
+
+static void test_run_task_is_acked_and_resend_is_idempotent(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task(&f, FID, "t1", false);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK), 1);
+    const Cmesos__Internal__AgentCall *ack =
+        last_call(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK);
+    REQUIRE(ack && ack->task_launch_ack);
+    CHECK_STR(ack->task_launch_ack->framework_id->value, FID);
+    CHECK_STR(ack->task_launch_ack->task_id->value, "t1");
+    struct agent_executor *e = executor_of(&f, FID, "t1");
+    REQUIRE(e != NULL);
+    CHECK(e->pid > 0);
+    pid_t pid = e->pid;
+    /* The master re-sends the launch (our ack was lost): nothing new starts, the ack repeats. */
+    ev_run_task(&f, FID, "t1", false);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK), 2);
+    CHECK(executor_of(&f, FID, "t1") == e);
+    CHECK_INT(e->pid, pid);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE), 0);
+    /* A rejected launch is acknowledged too (with its terminal update before it). */
+    ev_run_task(&f, FID, "bad/id", false);
+    CHECK_INT(count_updates(&f.link, "bad/id", MESOS__V1__TASK_STATE__TASK_ERROR), 1);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK), 3);
+    fx_cleanup(&f);
+}
+
+/* The crash: an UPDATE whose status.state is no TaskState took the agent down. */
+static void test_update_with_undeclared_state_is_400(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task(&f, FID, "t1", false);
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__SUBSCRIBED), 1);
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH), 1);
+    char why[512];
+    CHECK_INT(update(&f, FID, "t1", "t1", 99, 1, &x, why, sizeof why), 400);
+    CHECK(strstr(why, "status.state") != NULL);
+    CHECK(strstr(why, "99") != NULL);
+    /* The same through JSON: an unknown name of a required enum. */
+    const char *json = "{\"type\":\"UPDATE\",\"framework_id\":{\"value\":\"" FID "\"},"
+                       "\"executor_id\":{\"value\":\"t1\"},\"update\":{\"status\":{"
+                       "\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_BOGUS\","
+                       "\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}}}";
+    CHECK_INT(xcall_raw(&f, CM_MEDIA_JSON, json, strlen(json), &x, why, sizeof why), 400);
+    CHECK(strstr(why, "state") != NULL);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE), 0);
+    /* The agent is alive and takes a good update. */
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, 2, &x, why, sizeof why),
+        202);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 1);
+    exec_clear(&x);
+    fx_cleanup(&f);
+}
+
+static void test_update_semantics(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task(&f, FID, "t1", false);
+    ev_run_task(&f, FID, "t2", false);
+    ev_run_task(&f, "fw-2", "t3", false);
+    struct exec_cap x1 = {0}, x2 = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x1) == 200);
+    REQUIRE(subscribe(&f, FID, "t2", &x2) == 200);
+    char why[512];
+    /* Another executor's task, another framework's task, an unknown task. */
+    CHECK_INT(
+        update(&f, FID, "t1", "t2", MESOS__V1__TASK_STATE__TASK_FAILED, 1, &x1, why, sizeof why),
+        400);
+    CHECK(strstr(why, "belongs to executor 't2'") != NULL);
+    CHECK_INT(
+        update(&f, FID, "t1", "t3", MESOS__V1__TASK_STATE__TASK_FAILED, 2, &x1, why, sizeof why),
+        400);
+    CHECK(strstr(why, "not a task of executor") != NULL);
+    /* An executor of another framework cannot be named by a framework it is not in. */
+    CHECK_INT(
+        update(&f, "fw-2", "t1", "t1", MESOS__V1__TASK_STATE__TASK_FAILED, 3, &x1, why, sizeof why),
+        400);
+    CHECK(strstr(why, "Executor cannot be found") != NULL);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE), 0);
+    /* The source must be the executor; the agent id is the agent's. */
+    {
+        Mesos__V1__Executor__Call call = MESOS__V1__EXECUTOR__CALL__INIT;
+        Mesos__V1__Executor__Call__Update up = MESOS__V1__EXECUTOR__CALL__UPDATE__INIT;
+        Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+        Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+        Mesos__V1__ExecutorID exid = MESOS__V1__EXECUTOR_ID__INIT;
+        Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+        uint8_t uuid[16] = {9};
+        fwid.value = FID;
+        exid.value = "t1";
+        taskid.value = "t1";
+        st.task_id = &taskid;
+        st.state = MESOS__V1__TASK_STATE__TASK_RUNNING;
+        st.has_source = 1;
+        st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
+        st.has_uuid = 1;
+        st.uuid.data = uuid;
+        st.uuid.len = 16;
+        up.status = &st;
+        call.framework_id = &fwid;
+        call.executor_id = &exid;
+        call.has_type = 1;
+        call.type = MESOS__V1__EXECUTOR__CALL__TYPE__UPDATE;
+        call.update = &up;
+        CHECK_INT(xcall(&f, &call, &x1, why, sizeof why), 400);
+        CHECK(strstr(why, "source") != NULL);
+        /* An undeclared source is unset by the decoder: still not SOURCE_EXECUTOR. */
+        st.source = (Mesos__V1__TaskStatus__Source)77;
+        CHECK_INT(xcall(&f, &call, &x1, why, sizeof why), 400);
+        CHECK(strstr(why, "source") != NULL);
+        /* A claimed agent id is not believed: the agent writes its own. */
+        Mesos__V1__AgentID liar = MESOS__V1__AGENT_ID__INIT;
+        liar.value = "someone-else";
+        st.agent_id = &liar;
+        st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+        exid.value = "t2";
+        taskid.value = "t2";
+        CHECK_INT(xcall(&f, &call, &x2, why, sizeof why), 202);
+        const Mesos__V1__TaskStatus *fwd = last_update(&f.link, "t2");
+        REQUIRE(fwd != NULL);
+        CHECK_STR(fwd->agent_id->value, AID);
+    }
+    /* States an executor cannot know. */
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_STAGING, 6, &x1, why, sizeof why),
+        400);
+    CHECK_INT(update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_UNREACHABLE, 7, &x1, why,
+                     sizeof why),
+              400);
+    CHECK(strstr(why, "TASK_UNREACHABLE") != NULL);
+    /* Terminal is terminal; a resent copy of the terminal update is a duplicate, fine. */
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 4, &x1, why, sizeof why),
+        202);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, 5, &x1, why, sizeof why),
+        400);
+    CHECK(strstr(why, "terminal") != NULL);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 4, &x1, why, sizeof why),
+        202);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 0);
+    CHECK(f.a->metrics.invalid_status_updates >= 5);
+    exec_clear(&x1);
+    exec_clear(&x2);
+    fx_cleanup(&f);
+}
+
+static void test_status_update_retry_and_ack(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task(&f, FID, "t1", false);
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    char why[512];
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, 1, &x, why, sizeof why),
+        202);
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED), 1);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 2, &x, why, sizeof why),
+        202);
+    /* Only the head of the stream goes out. */
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 1);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 0);
+    /* No acknowledgement: re-sent after 10 s, then after 20 s more, not before. */
+    cm_fake_clock_advance(&f.clock, 9);
+    cm_agent_tick(f.a);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 1);
+    cm_fake_clock_advance(&f.clock, 1.5);
+    cm_agent_tick(f.a);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 2);
+    /* The retry carries the newest state queued, so the master can free resources early. */
+    const Cmesos__Internal__AgentCall *su =
+        last_call(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE);
+    REQUIRE(su != NULL);
+    CHECK_INT(su->status_update->latest_state, MESOS__V1__TASK_STATE__TASK_FINISHED);
+    CHECK_STR(su->status_update->status->agent_id->value, AID);
+    cm_fake_clock_advance(&f.clock, 15);
+    cm_agent_tick(f.a);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 2);
+    cm_fake_clock_advance(&f.clock, 6);
+    cm_agent_tick(f.a);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 3);
+    /* The acknowledgement of the head releases the next update at once. */
+    uint8_t u1[16], u2[16];
+    memset(u1, 1, 16);
+    memset(u2, 2, 16);
+    ev_ack(&f, FID, "t1", u1);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    /* A stale acknowledgement changes nothing. */
+    ev_ack(&f, FID, "t1", u1);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    /* The terminal acknowledgement completes the task; no more retries. */
+    ev_ack(&f, FID, "t1", u2);
+    struct agent_framework *fw = cm_strmap_get(&f.a->frameworks, FID);
+    CHECK(fw == NULL || cm_strmap_get(&fw->task_index, "t1") == NULL);
+    size_t before = count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE);
+    cm_fake_clock_advance(&f.clock, 700);
+    cm_agent_tick(f.a);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE), before);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    /* The executor resends the terminal update it never saw acknowledged: it is acknowledged
+     * again and not forwarded; anything new about the completed task is refused. */
+    size_t acks = count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 2, &x, why, sizeof why),
+        202);
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED), acks + 1);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_FINISHED), 1);
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FAILED, 3, &x, why, sizeof why),
+        400);
+    CHECK(strstr(why, "already complete") != NULL);
+    exec_clear(&x);
+    fx_cleanup(&f);
+}
+
+static void test_kill_task(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    /* Unknown task: TASK_LOST from the agent. */
+    ev_kill(&f, FID, "nope");
+    const Mesos__V1__TaskStatus *st = last_update(&f.link, "nope");
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_LOST);
+    CHECK_INT(st->source, MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT);
+    /* A running task: the executor is asked to kill it. */
+    ev_run_task(&f, FID, "t1", false);
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    ev_kill(&f, FID, "t1");
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__KILL), 1);
+    /* A task whose executor never subscribed: killed during launch, executor shut down. */
+    ev_run_task(&f, FID, "t2", false);
+    struct agent_executor *e2 = executor_of(&f, FID, "t2");
+    REQUIRE(e2 != NULL);
+    ev_kill(&f, FID, "t2");
+    st = last_update(&f.link, "t2");
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_KILLED);
+    CHECK_INT(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_KILLED_DURING_LAUNCH);
+    PUMP_UNTIL(&f, count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR) > 0,
+               3000);
+    const Cmesos__Internal__AgentCall *ex =
+        last_call(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR);
+    REQUIRE(ex != NULL);
+    CHECK_STR(ex->exited_executor->executor_id->value, "t2");
+    CHECK(WIFSIGNALED(ex->exited_executor->status));
+    exec_clear(&x);
+    fx_cleanup(&f);
+}
+
+/* An executor that finished its task and closed its own stream is exiting by itself: a
+ * SHUTDOWN_FRAMEWORK then must not SIGKILL it. */
+static void test_finished_executor_is_not_killed_on_framework_shutdown(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    setenv("CM_TEST_EXECUTOR", "late", 1);
+    ev_run_task(&f, FID, "t1", false);
+    setenv("CM_TEST_EXECUTOR", "sleep", 1);
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    char why[512];
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_FINISHED, 1, &x, why, sizeof why),
+        202);
+    struct agent_executor *e = executor_of(&f, FID, "t1");
+    REQUIRE(e != NULL);
+    agent_xapi_disconnect(e); /* the executor closes its subscription */
+    ev_shutdown_framework(&f, FID);
+    PUMP_UNTIL(&f, count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR) > 0,
+               4000);
+    const Cmesos__Internal__AgentCall *ex =
+        last_call(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR);
+    REQUIRE(ex != NULL);
+    CHECK(WIFEXITED(ex->exited_executor->status));
+    CHECK_INT(WEXITSTATUS(ex->exited_executor->status), 0);
+    exec_clear(&x);
+    fx_cleanup(&f);
+}
+
+static void test_recovery_after_restart(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task(&f, FID, "t1", true);
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    char why[512];
+    CHECK_INT(
+        update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, 1, &x, why, sizeof why),
+        202);
+    struct agent_executor *e = executor_of(&f, FID, "t1");
+    REQUIRE(e != NULL);
+    pid_t pid = e->pid;
+    REQUIRE(pid > 0);
+    exec_clear(&x);
+    /* The agent stops; the checkpointing framework's executor lives on. */
+    fx_stop_agent(&f);
+    CHECK(kill(pid, 0) == 0);
+    int opens = f.link.opens;
+    link_clear(&f.link);
+    REQUIRE(fx_agent(&f) == 0);
+    CHECK_STR(f.a->agent_id, AID);
+    e = executor_of(&f, FID, "t1");
+    REQUIRE(e != NULL);
+    CHECK(e->recovered);
+    CHECK_INT(e->pid, pid);
+    CHECK(f.a->recovering);
+    /* Registration waits for the executor to re-subscribe. */
+    PUMP_UNTIL(&f, f.link.opens > opens, 200);
+    CHECK_INT(f.link.opens, opens);
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    CHECK(!f.a->recovering);
+    /* The task was launched before: it is not launched again. */
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH), 0);
+    PUMP_UNTIL(&f, f.link.opens > opens, 2000);
+    REQUIRE(f.link.opens > opens);
+    REQUIRE(f.link.reg->register_ != NULL);
+    CHECK_STR(f.link.reg->agent_id->value, AID);
+    CHECK_INT(f.link.reg->register_->n_tasks, 1);
+    if (f.link.reg->register_->n_tasks == 1) {
+        CHECK_STR(f.link.reg->register_->tasks[0]->task_id->value, "t1");
+        CHECK_INT(f.link.reg->register_->tasks[0]->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+    }
+    /* The unacknowledged RUNNING is sent again once registered. */
+    ev_registered(&f);
+    CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 1);
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    PUMP_UNTIL(&f, count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR) > 0,
+               3000);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR), 1);
+    exec_clear(&x);
+    fx_cleanup(&f);
+}
+
+/* ---- fuzzing ---- */
+
+static void pack_into(struct buf *b, const ProtobufCMessage *m)
+{
+    uint8_t *p = NULL;
+    size_t len = 0;
+    cm_pb_encode(m, CM_MEDIA_PROTOBUF, &p, &len);
+    buf_set(b, p, len);
+    free(p);
+}
+
+/* Byte-level damage for protobuf: truncation, flips, a varint pushed out of range. */
+static void mutate_pb(struct rng *r, struct buf *b)
+{
+    if (b->len == 0)
+        return;
+    switch (rng_below(r, 5)) {
+    case 0: b->len = rng_below(r, b->len); break;
+    case 1: b->p[rng_below(r, b->len)] ^= (char)(1u << rng_below(r, 8)); break;
+    case 2: b->p[rng_below(r, b->len)] = (char)rng_next(r); break;
+    case 3: {
+        static const uint8_t big[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+        buf_splice(b, rng_below(r, b->len), 1, big, sizeof big);
+        break;
+    }
+    default: buf_splice(b, rng_below(r, b->len), rng_below(r, 4), "", 0); break;
+    }
+}
+
+/* Fuzzing logs every refusal; keep the test output readable. */
+static FILE *quiet_logs(void)
+{
+    FILE *null = fopen("/dev/null", "w");
+    if (null)
+        cm_log_set_file(null);
+    return null;
+}
+
+static void loud_logs(FILE *null)
+{
+    cm_log_set_file(NULL);
+    if (null)
+        fclose(null);
+}
+
+static void test_fuzz_executor_api(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    FILE *null = quiet_logs();
+    ev_run_task(&f, FID, "t1", false);
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "t1", &x) == 200);
+    struct rng r = {0x9e3779b97f4a7c15ull};
+    struct buf b = {0};
+    char why[512];
+    int bad = 0;
+    for (int i = 0; i < 3000; i++) {
+        /* A valid UPDATE or MESSAGE with enums set to anything, then damaged. */
+        Mesos__V1__Executor__Call call = MESOS__V1__EXECUTOR__CALL__INIT;
+        Mesos__V1__Executor__Call__Update up = MESOS__V1__EXECUTOR__CALL__UPDATE__INIT;
+        Mesos__V1__Executor__Call__Message msg = MESOS__V1__EXECUTOR__CALL__MESSAGE__INIT;
+        Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+        Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+        Mesos__V1__ExecutorID exid = MESOS__V1__EXECUTOR_ID__INIT;
+        Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+        uint8_t uuid[16];
+        for (int k = 0; k < 16; k++)
+            uuid[k] = (uint8_t)rng_next(&r);
+        fwid.value = rng_below(&r, 8) ? FID : "fw-x";
+        exid.value = rng_below(&r, 8) ? "t1" : "t9";
+        taskid.value = rng_below(&r, 8) ? "t1" : "t2";
+        st.task_id = &taskid;
+        st.state =
+            (Mesos__V1__TaskState)(rng_below(&r, 3) ? (int)rng_below(&r, 16) : (int)rng_next(&r));
+        st.has_source = 1;
+        st.source = (Mesos__V1__TaskStatus__Source)(rng_below(&r, 2) ? 2 : (int)rng_next(&r));
+        st.has_reason = rng_below(&r, 2);
+        st.reason = (Mesos__V1__TaskStatus__Reason)(int)rng_next(&r);
+        st.has_uuid = 1;
+        st.uuid.data = uuid;
+        st.uuid.len = rng_below(&r, 10) ? 16 : rng_below(&r, 16);
+        up.status = &st;
+        msg.data.data = uuid;
+        msg.data.len = 16;
+        call.framework_id = &fwid;
+        call.executor_id = &exid;
+        call.has_type = 1;
+        /* Mostly UPDATE; SUBSCRIBE carrying the same status as an unacknowledged update (and
+         * maybe a task) reaches the re-subscription path; the rest are MESSAGE, HEARTBEAT and
+         * any number at all. */
+        size_t kind = rng_below(&r, 20);
+        int type = kind < 12   ? MESOS__V1__EXECUTOR__CALL__TYPE__UPDATE
+                   : kind < 15 ? MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE
+                   : kind < 18 ? 3 + (int)rng_below(&r, 2)
+                               : (int)rng_next(&r);
+        call.type = (Mesos__V1__Executor__Call__Type)type;
+        Mesos__V1__Executor__Call__Subscribe sub = MESOS__V1__EXECUTOR__CALL__SUBSCRIBE__INIT;
+        Mesos__V1__Executor__Call__Update *ups[] = {&up};
+        Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT;
+        Mesos__V1__TaskInfo *tis[] = {&ti};
+        ti.name = "t";
+        ti.task_id = &taskid;
+        sub.unacknowledged_updates = ups;
+        sub.n_unacknowledged_updates = 1;
+        sub.unacknowledged_tasks = tis;
+        sub.n_unacknowledged_tasks = rng_below(&r, 2);
+        call.subscribe = &sub;
+        call.update = &up;
+        call.message = rng_below(&r, 2) ? &msg : NULL;
+        pack_into(&b, &call.base);
+        int n = (int)rng_below(&r, 3);
+        for (int k = 0; k < n; k++)
+            mutate_pb(&r, &b);
+        int code = xcall_raw(&f, CM_MEDIA_PROTOBUF, b.p, b.len, &x, why, sizeof why);
+        CHECK(code == 200 || code == 202 || code == 400 || code == 403 || code == 501);
+        bad += code == 400;
+        if (x.n > 200)
+            exec_clear(&x);
+        if (f.link.n > MAXCAP - 100)
+            link_clear(&f.link);
+    }
+    CHECK(bad > 0);
+    /* JSON with wrong-typed fields and damaged text. */
+    const char *seed =
+        "{\"type\":\"UPDATE\",\"framework_id\":{\"value\":\"" FID "\"},"
+        "\"executor_id\":{\"value\":\"t1\"},\"update\":{\"status\":{"
+        "\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_RUNNING\","
+        "\"source\":\"SOURCE_EXECUTOR\",\"reason\":\"REASON_COMMAND_EXECUTOR_FAILED\","
+        "\"uuid\":\"AAECAwQFBgcICQoLDA0ODw==\"}}}";
+    for (int i = 0; i < 2000; i++) {
+        buf_set(&b, seed, strlen(seed));
+        int n = 1 + (int)rng_below(&r, 3);
+        for (int k = 0; k < n; k++)
+            mutate(&r, &b);
+        int code = xcall_raw(&f, CM_MEDIA_JSON, b.p, b.len, &x, why, sizeof why);
+        CHECK(code == 202 || code == 400 || code == 403 || code == 501);
+        if (x.n > 200)
+            exec_clear(&x);
+        if (f.link.n > MAXCAP - 100)
+            link_clear(&f.link);
+    }
+    /* Whatever got through, every update forwarded names a declared state. */
+    for (size_t i = 0; i < f.link.n; i++)
+        if (f.link.calls[i]->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE)
+            CHECK(cm_enum_name(&mesos__v1__task_state__descriptor,
+                               (int)f.link.calls[i]->status_update->status->state) != NULL);
+    free(b.p);
+    exec_clear(&x);
+    loud_logs(null);
+    fx_cleanup(&f);
+}
+
+static void test_fuzz_agent_link(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    FILE *null = quiet_logs();
+    setenv("CM_TEST_EXECUTOR", "exit", 1);
+    ev_run_task(&f, FID, "t1", false);
+    struct rng r = {0xdeadbeefcafef00dull};
+    struct buf b = {0};
+    for (int i = 0; i < 4000; i++) {
+        Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+        Cmesos__Internal__AgentEvent__KillTask k = CMESOS__INTERNAL__AGENT_EVENT__KILL_TASK__INIT;
+        Cmesos__Internal__AgentEvent__Acknowledge ack =
+            CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
+        Cmesos__Internal__AgentEvent__ShutdownExecutor se =
+            CMESOS__INTERNAL__AGENT_EVENT__SHUTDOWN_EXECUTOR__INIT;
+        Cmesos__Internal__AgentEvent__FrameworkMessage fm =
+            CMESOS__INTERNAL__AGENT_EVENT__FRAMEWORK_MESSAGE__INIT;
+        Mesos__V1__KillPolicy kp = MESOS__V1__KILL_POLICY__INIT;
+        Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+        Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+        Mesos__V1__ExecutorID exid = MESOS__V1__EXECUTOR_ID__INIT;
+        uint8_t uuid[32]; /* acknowledgements of any length up to 31 bytes */
+        for (int j = 0; j < 32; j++)
+            uuid[j] = (uint8_t)rng_next(&r);
+        fwid.value = rng_below(&r, 4) ? FID : "fw-other";
+        taskid.value = rng_below(&r, 4) ? "t1" : "t-unknown";
+        exid.value = "t1";
+        k.framework_id = &fwid;
+        k.task_id = &taskid;
+        k.kill_policy = rng_below(&r, 2) ? &kp : NULL;
+        ack.framework_id = &fwid;
+        ack.task_id = &taskid;
+        ack.uuid.data = uuid;
+        ack.uuid.len = rng_below(&r, 4) ? 16 : rng_below(&r, 32);
+        se.framework_id = &fwid;
+        se.executor_id = &exid;
+        fm.framework_id = &fwid;
+        fm.executor_id = &exid;
+        fm.data.data = uuid;
+        fm.data.len = 16;
+        ev.has_type = 1;
+        /* Kill, acknowledge, ping, framework message, executor shutdown, or any number. */
+        static const int types[] = {
+            CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK,
+            CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE,
+            CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING,
+            CMESOS__INTERNAL__AGENT_EVENT__TYPE__FRAMEWORK_MESSAGE,
+            CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_EXECUTOR,
+        };
+        size_t pick = rng_below(&r, 7);
+        ev.type = (Cmesos__Internal__AgentEvent__Type)(pick < 5 ? types[pick] : (int)rng_next(&r));
+        ev.kill_task = &k;
+        ev.acknowledge = &ack;
+        ev.shutdown_executor = rng_below(&r, 8) ? NULL : &se;
+        ev.framework_message = &fm;
+        pack_into(&b, &ev.base);
+        int n = (int)rng_below(&r, 3);
+        for (int j = 0; j < n; j++)
+            mutate_pb(&r, &b);
+        int rc = cm_agent_link_record(f.a, (const uint8_t *)b.p, b.len);
+        CHECK(rc == 0 || rc == 1);
+        if (f.link.n > MAXCAP - 100)
+            link_clear(&f.link);
+    }
+    /* RUN_TASK records damaged the same way: each is refused, or launches, or is re-acked. */
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    {
+        /* Build one packed RUN_TASK by capturing what ev_run_task would inject. */
+        Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
+        Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
+        Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+        Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT;
+        Mesos__V1__TaskID taskid = MESOS__V1__TASK_ID__INIT;
+        Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+        fwid.value = FID;
+        fi.id = &fwid;
+        fi.user = "nobody";
+        fi.name = "fuzz";
+        taskid.value = "t1";
+        ti.name = "t1";
+        ti.task_id = &taskid;
+        cmd.value = "true";
+        ti.command = &cmd;
+        rt.framework_info = &fi;
+        rt.task = &ti;
+        ev.has_type = 1;
+        ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK;
+        ev.run_task = &rt;
+        pack_into(&b, &ev.base);
+    }
+    struct buf seed = {0};
+    buf_set(&seed, b.p, b.len);
+    for (int i = 0; i < 300; i++) {
+        buf_set(&b, seed.p, seed.len);
+        int n = 1 + (int)rng_below(&r, 2);
+        for (int j = 0; j < n; j++)
+            mutate_pb(&r, &b);
+        int rc = cm_agent_link_record(f.a, (const uint8_t *)b.p, b.len);
+        CHECK(rc == 0 || rc == 1);
+        event_base_loop(f.base, EVLOOP_NONBLOCK);
+        if (f.link.n > MAXCAP - 100)
+            link_clear(&f.link);
+    }
+    CHECK(f.a->registered);
+    setenv("CM_TEST_EXECUTOR", "sleep", 1);
+    free(seed.p);
+    free(b.p);
+    loud_logs(null);
+    fx_cleanup(&f);
+}
+
+TEST_MAIN(TEST(test_registers_through_the_link),
+          TEST(test_run_task_is_acked_and_resend_is_idempotent),
+          TEST(test_update_with_undeclared_state_is_400), TEST(test_update_semantics),
+          TEST(test_status_update_retry_and_ack), TEST(test_kill_task),
+          TEST(test_finished_executor_is_not_killed_on_framework_shutdown),
+          TEST(test_recovery_after_restart), TEST(test_fuzz_executor_api),
+          TEST(test_fuzz_agent_link))
