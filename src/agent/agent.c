@@ -46,23 +46,45 @@ static char *self_dir(void)
     return cm_xstrdup(buf);
 }
 
-/* Where mesos-executor is: --launcher_dir if given; else the installed libexec directory
- * (CMESOS_LIBEXECDIR, set by the build) when the binary is there; else beside this binary,
- * which is where the build tree puts it. */
+static bool has_executor(const char *dir)
+{
+    char *exe = cm_xasprintf("%s/mesos-executor", dir);
+    bool ok = access(exe, X_OK) == 0;
+    free(exe);
+    return ok;
+}
+
+/* Where mesos-executor is: --launcher_dir if given; else, for an installed agent, the libexec
+ * directory relative to this binary (CMESOS_LIBEXECDIR_FROM_SBIN, so a tree installed with any
+ * --prefix, or moved, still works); else beside this binary, where the build tree puts it;
+ * else the absolute libexec directory chosen at configure time (CMESOS_LIBEXECDIR). The
+ * relative and beside-itself forms come first so a build-tree agent never picks up an older
+ * installed executor. */
 static char *pick_launcher_dir(const struct cm_agent_flags *fl)
 {
     if (fl->launcher_dir && *fl->launcher_dir)
         return cm_xstrdup(fl->launcher_dir);
+    char *self = self_dir();
+#ifdef CMESOS_LIBEXECDIR_FROM_SBIN
+    char *rel = cm_xasprintf("%s/%s", self, CMESOS_LIBEXECDIR_FROM_SBIN);
+    if (has_executor(rel)) {
+        char *clean = realpath(rel, NULL); /* for the log: no "sbin/../" */
+        free(self);
+        if (clean) {
+            free(rel);
+            return clean;
+        }
+        return rel;
+    }
+    free(rel);
+#endif
 #ifdef CMESOS_LIBEXECDIR
-    {
-        char *exe = cm_xasprintf("%s/mesos-executor", CMESOS_LIBEXECDIR);
-        bool ok = access(exe, X_OK) == 0;
-        free(exe);
-        if (ok)
-            return cm_xstrdup(CMESOS_LIBEXECDIR);
+    if (!has_executor(self) && has_executor(CMESOS_LIBEXECDIR)) {
+        free(self);
+        return cm_xstrdup(CMESOS_LIBEXECDIR);
     }
 #endif
-    return self_dir();
+    return self;
 }
 
 /* The advertised IP: --advertise_ip, else --ip unless it is 0.0.0.0, else what the hostname

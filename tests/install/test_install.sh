@@ -100,13 +100,12 @@ mkdir -p "$tmp/master" "$tmp/agent"
 pids+=($!)
 master_port=$(wait_port "$tmp/master.port" "${pids[0]}" mesos-master) || { failed=1; exit 1; }
 
-# The posix isolation and launcher need no root and no cgroups. --launcher_dir is passed
-# because the agent of this tree looks for mesos-executor beside itself (sbin); the default
-# lookup through CMESOS_LIBEXECDIR cannot be tested here anyway, since this tree was configured
-# for CMAKE_INSTALL_PREFIX and installed elsewhere.
+# The posix isolation and launcher need no root and no cgroups. No --launcher_dir: the
+# installed agent must find the installed mesos-executor by itself (libexec relative to sbin),
+# although this tree was configured for another CMAKE_INSTALL_PREFIX.
 "$prefix/$sbindir/mesos-agent" --master="127.0.0.1:$master_port" --ip=127.0.0.1 --port=0 \
   --port_file="$tmp/agent.port" --work_dir="$tmp/agent" --resources='cpus:1;mem:256;disk:256' \
-  --isolation=posix/cpu,posix/mem --launcher=posix --launcher_dir="$prefix/$libexecdir" \
+  --isolation=posix/cpu,posix/mem --launcher=posix \
   >"$tmp/agent.log" 2>&1 &
 pids+=($!)
 wait_port "$tmp/agent.port" "${pids[1]}" mesos-agent >/dev/null || { failed=1; exit 1; }
