@@ -6,7 +6,7 @@
  * Real pieces: a ZooKeeper server (the Debian package's jar, started here on a free port with
  * tickTime 500 ms), two mesos-master processes (--zk, --registry=zk) from this build's bin dir.
  * Emulated pieces: the agents. One event loop drives N emulated agents that speak the master
- * link (/work/notes/link.md): a streaming POST of AgentCall REGISTER (protobuf) per agent,
+ * link (docs/agent-link.md): a streaming POST of AgentCall REGISTER (protobuf) per agent,
  * counted as registered when the first RecordIO record (REGISTERED, with the agent id) arrives.
  * A ZooKeeper leader detector (leader.h) re-registers every agent, with its id, as soon as the
  * leader changes. (a) is when the detector reports the new leader, (b) when the last agent

@@ -3,7 +3,7 @@
  *
  * The agent registers with the master over our link (docs: link.md, proto/cmesos/internal.proto),
  * launches the built-in command executor (mesos-executor) for every command task in a sandbox
- * under --work_dir (paths.h), serves the v1 executor API (protocol doc §4) on
+ * under --work_dir (paths.h), serves the v1 executor API (docs/wire-protocol.md §4) on
  * /api/v1/executor and /slave(1)/api/v1/executor, relays status updates through the status
  * update manager (status_update.h) and serves /state, /flags, /health, /version and
  * /metrics/snapshot.

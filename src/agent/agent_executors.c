@@ -207,7 +207,7 @@ void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Builds the command executor's ExecutorInfo for a command task (protocol doc §4.6). */
+/* Builds the command executor's ExecutorInfo for a command task (docs/wire-protocol.md §4.6). */
 static Mesos__V1__ExecutorInfo *
 command_executor_info(struct cm_agent *a, const Mesos__V1__TaskInfo *task, const char *framework_id,
                       struct cm_resources *exec_resources, const char *alloc_role)

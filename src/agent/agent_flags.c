@@ -1,5 +1,5 @@
 /*
- * agent_flags.c: the agent's flag table (protocol doc §12.3) and its defaults.
+ * agent_flags.c: the agent's flag table (docs/wire-protocol.md §12.3) and its defaults.
  */
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * agent_http.c: the agent's HTTP endpoints — routes, /state (protocol doc §6.4), /flags,
+ * agent_http.c: the agent's HTTP endpoints — routes, /state (docs/wire-protocol.md §6.4), /flags,
  * /health, /version and /metrics/snapshot (§7). Reads state; never changes it.
  */
 #include <stdlib.h>

@@ -50,7 +50,8 @@ static char *sandbox_virtual(const struct agent_executor *e, const char *run)
     return cm_xasprintf("/frameworks/%s/executors/%s/runs/%s", e->framework->id, e->id, run);
 }
 
-/* The sandbox is browsable under its real path and both virtual paths (protocol doc §4.6). */
+/* The sandbox is browsable under its real path and both virtual paths (docs/wire-protocol.md §4.6).
+ */
 void agent_state_sandbox_attach(struct cm_agent *a, struct agent_executor *e)
 {
     if (!a->files || !e->directory)

@@ -1,5 +1,5 @@
 /*
- * agent_xapi.h: the v1 executor API (protocol doc §4) in the agent core: SUBSCRIBE (the
+ * agent_xapi.h: the v1 executor API (docs/wire-protocol.md §4) in the agent core: SUBSCRIBE (the
  * executor's event stream), UPDATE, MESSAGE, HEARTBEAT, and the events the agent sends an
  * executor (SUBSCRIBED, LAUNCH, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN).
  *

@@ -1,5 +1,5 @@
 /*
- * detect.h: the agent's total resources and attributes (protocol doc §9, §12.3).
+ * detect.h: the agent's total resources and attributes (docs/wire-protocol.md §9, §12.3).
  *
  * Detection reads the machine once (cm_detect_sysinfo); the arithmetic that turns those
  * numbers into Mesos's defaults is separate (cm_detect_resources) so tests feed it made-up

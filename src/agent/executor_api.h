@@ -1,5 +1,5 @@
 /*
- * executor_api.h: validation of v1 executor API calls (protocol doc §4.1, §4.2).
+ * executor_api.h: validation of v1 executor API calls (docs/wire-protocol.md §4.1, §4.2).
  *
  * Pure functions, no state: the executor API (agent_xapi.h) decodes the body, asks this module
  * whether the call is well formed, and only then looks the framework and executor up and

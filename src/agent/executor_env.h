@@ -1,5 +1,5 @@
 /*
- * executor_env.h: the environment an executor is started with (protocol doc §4.5).
+ * executor_env.h: the environment an executor is started with (docs/wire-protocol.md §4.5).
  *
  * Base: the agent's own environment, or exactly --executor_environment_variables when that
  * flag is set (LIBPROCESS_IP is still copied from the agent's environment then). The MESOS_*

@@ -1,6 +1,6 @@
 /*
- * files.h: the agent's /files endpoints (protocol doc §6.3): browse, read, download and debug
- * over a table of attached paths (Mesos's Files process).
+ * files.h: the agent's /files endpoints (docs/wire-protocol.md §6.3): browse, read, download and
+ * debug over a table of attached paths (Mesos's Files process).
  *
  * The agent attaches each sandbox under its real path (the executor's "directory" in /state)
  * and under its virtual paths (/frameworks/<fid>/executors/<eid>/runs/<container_id> and

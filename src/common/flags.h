@@ -1,5 +1,5 @@
 /*
- * flags.h: command-line flags with Mesos's conventions (protocol doc §12).
+ * flags.h: command-line flags with Mesos's conventions (docs/wire-protocol.md §12).
  *
  * A daemon describes its flags in a static table of struct cm_flag pointing into its own
  * read-only settings struct. cm_flags_parse accepts "--name=value", "--name value" is NOT

@@ -3,7 +3,7 @@
  *
  * Routing is by exact path. A server may have a process prefix ("master" or "slave(1)"):
  * a route registered as "/state" is then reachable both as "/state" and as "/<prefix>/state"
- * (protocol doc §1.1), and cm_http_request_path() reports the path as requested.
+ * (docs/wire-protocol.md §1.1), and cm_http_request_path() reports the path as requested.
  * Request bodies larger than max_body are refused by evhttp with 413 before any handler runs.
  *
  * Responses: a handler must answer every request exactly once, either at once
@@ -117,7 +117,7 @@ void cm_http_stream_end(struct cm_http_stream *stream);
 /* Bytes queued on the stream's connection but not yet written (for back-pressure). */
 size_t cm_http_stream_pending(const struct cm_http_stream *stream);
 
-/* Helpers for the Mesos API edge (protocol doc §1.2). */
+/* Helpers for the Mesos API edge (docs/wire-protocol.md §1.2). */
 /* enum cm_media lives in codec.h. */
 /* Classifies a Content-Type header leniently (parameters and case ignored). */
 enum cm_media cm_http_content_type(const char *header);

@@ -1,6 +1,6 @@
 /*
  * ids.h: identifiers — validation of user-chosen IDs and roles, and generation of UUIDs and
- * the ID shapes Mesos produces (protocol doc §1.5).
+ * the ID shapes Mesos produces (docs/wire-protocol.md §1.5).
  *
  * IDs become file-system path components on the agent, so validation is strict: non-empty,
  * at most 255 bytes, not "." or "..", no '/', '\\' or control characters.

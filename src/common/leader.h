@@ -7,7 +7,7 @@
  *
  * - standalone: the contender is always elected (reported once, asynchronously, after
  *   start); the detector reports one fixed master ("host:port" flags) once after start.
- * - ZooKeeper (protocol doc §8): under the URL's path (created recursively as persistent
+ * - ZooKeeper (docs/wire-protocol.md §8): under the URL's path (created recursively as persistent
  *   nodes with empty data) each contender creates one EPHEMERAL|SEQUENTIAL znode
  *   "json.info_NNNNNNNNNN" holding its MasterInfo as Mesos's JSON (cm_pbjson_to_text: id, ip as
  *   a network-order uint32, port, pid, hostname, version, address{hostname, ip, port},
@@ -99,10 +99,10 @@ void cm_leader_detector_free(struct cm_leader_detector *d);
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* A MasterInfo with every field protocol §8 asks for: id, ip (network-order uint32 of ip, 0 if
- * ip is not an IPv4 literal), port, pid "master@ip:port", hostname (ip when NULL), version,
- * address{hostname, ip, port}, capabilities AGENT_UPDATE, AGENT_DRAINING, QUOTA_V2. Free with
- * protobuf_c_message_free_unpacked(&mi->base, NULL). Aborts on out-of-memory. */
+/* A MasterInfo with every field docs/wire-protocol.md §8 asks for: id, ip (network-order uint32 of
+ * ip, 0 if ip is not an IPv4 literal), port, pid "master@ip:port", hostname (ip when NULL),
+ * version, address{hostname, ip, port}, capabilities AGENT_UPDATE, AGENT_DRAINING, QUOTA_V2. Free
+ * with protobuf_c_message_free_unpacked(&mi->base, NULL). Aborts on out-of-memory. */
 Mesos__V1__MasterInfo *cm_leader_master_info_new(const char *id, const char *ip, uint16_t port,
                                                  const char *hostname, const char *version);
 /* A deep copy (same freeing rule); NULL for NULL. */

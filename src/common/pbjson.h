@@ -1,8 +1,8 @@
 /*
  * pbjson.h: the one protobuf <-> JSON converter, driven by protobuf-c descriptors.
  *
- * It follows Mesos's JSON mapping (protocol doc §1.3), not proto3's: keys are the proto field
- * names; enums are value names; bytes are standard base64 with padding; 64-bit integers are
+ * It follows Mesos's JSON mapping (docs/wire-protocol.md §1.3), not proto3's: keys are the proto
+ * field names; enums are value names; bytes are standard base64 with padding; 64-bit integers are
  * JSON numbers on output and numbers or numeric strings on input; doubles accept numeric
  * strings and "Infinity"/"-Infinity"/"NaN"; bools accept "true"/"false" strings; repeated
  * fields are arrays and are omitted when empty; proto2 map fields (repeated *Entry messages)

@@ -1,5 +1,5 @@
 /*
- * recordio.h: Mesos RecordIO framing ("<decimal length>\n<bytes>", protocol doc §1.4).
+ * recordio.h: Mesos RecordIO framing ("<decimal length>\n<bytes>", docs/wire-protocol.md §1.4).
  *
  * The encoder writes one record. The decoder is incremental: feed it bytes in any split
  * (one byte at a time, or many records at once) and it calls back once per complete record.

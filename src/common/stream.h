@@ -3,7 +3,7 @@
  * the agent link): one event becomes one RecordIO record in one HTTP chunk.
  *
  * The event is encoded in the stream's media type by cm_pb_encode (JSON or protobuf), framed
- * as "<length>\n<bytes>" (protocol doc §1.4) and handed to cm_http_stream_send as a single
+ * as "<length>\n<bytes>" (docs/wire-protocol.md §1.4) and handed to cm_http_stream_send as a single
  * chunk, so a client never sees a record split across chunks by us. Back-pressure is the HTTP
  * server's: a subscriber that stops reading is cut off once its unsent bytes pass the server's
  * cap (http_server.h), and this function then returns CM_ECLOSED; the stream's close callback

@@ -1,5 +1,5 @@
 /*
- * zk_url.h: ZooKeeper URLs as Mesos accepts them (protocol doc §8.1).
+ * zk_url.h: ZooKeeper URLs as Mesos accepts them (docs/wire-protocol.md §8.1).
  *
  *   zk://[user:password@]host1:port1[,host2:port2...]/path
  *   file:///absolute/path/to/a/file/holding/such/a/url   (flags only; read once, trimmed)

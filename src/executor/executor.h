@@ -1,9 +1,9 @@
 /*
  * executor.h: the built-in command executor (mesos-executor) as a library.
  *
- * It speaks the v1 executor API (protocol doc §4) to the agent that launched it: a streaming
- * SUBSCRIBE call whose RecordIO body carries Events, and UPDATE / MESSAGE calls as separate
- * POSTs, all protobuf. It runs the one task the agent LAUNCHes with the command runner
+ * It speaks the v1 executor API (docs/wire-protocol.md §4) to the agent that launched it: a
+ * streaming SUBSCRIBE call whose RecordIO body carries Events, and UPDATE / MESSAGE calls as
+ * separate POSTs, all protobuf. It runs the one task the agent LAUNCHes with the command runner
  * (command.h) and reports TASK_STARTING, TASK_RUNNING, then TASK_FINISHED / TASK_FAILED /
  * TASK_KILLED (TASK_KILLING first when the framework has TASK_KILLING_STATE). Every update is
  * kept until the agent's ACKNOWLEDGED event names its uuid; unacknowledged updates and the task
@@ -44,7 +44,7 @@ struct event_base;
 struct cm_clock;
 struct cm_executor;
 
-/* What the agent told the executor through its environment (protocol doc §4.5). */
+/* What the agent told the executor through its environment (docs/wire-protocol.md §4.5). */
 struct cm_executor_config {
     char *framework_id;      /* MESOS_FRAMEWORK_ID (required) */
     char *executor_id;       /* MESOS_EXECUTOR_ID (required) */

@@ -1,6 +1,6 @@
 /*
  * mesos-executor: the built-in command executor. The agent starts it in the task's sandbox
- * with the environment of protocol doc §4.5; it runs one command task and exits once the
+ * with the environment of docs/wire-protocol.md §4.5; it runs one command task and exits once the
  * agent has acknowledged the task's terminal update (see executor.h).
  */
 #include <event2/event.h>

@@ -1,5 +1,5 @@
 /*
- * agent_link.h: the master's side of the master<->agent link (notes/link.md), call layer —
+ * agent_link.h: the master's side of the master<->agent link (docs/agent-link.md), call layer —
  * an AgentCall body is decoded with every required field and enum checked (codec.h), matched
  * to its agent and stream, and carried out through the core (master.h): registration, status
  * updates, launch acknowledgements, executor exits and messages, unregistration.

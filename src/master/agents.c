@@ -121,7 +121,7 @@ static void adopt_task(struct cm_master *m, struct cm_agent *a,
     }
     if (cm_strmap_get(&fw->tasks, t->task_id->value))
         return;
-    /* A task of an agent that was unreachable reappears (protocol doc §11.2). */
+    /* A task of an agent that was unreachable reappears (docs/wire-protocol.md §11.2). */
     struct cm_task *old = cm_strmap_remove(&fw->unreachable_tasks, t->task_id->value);
     bool reappeared = old != NULL;
     if (old)
@@ -386,7 +386,7 @@ int cm_master_register_agent(struct cm_master *m, const AgentCall *call, const s
     else
         snprintf(ctx->id, sizeof ctx->id, "%s-S%llu", m->id, (unsigned long long)m->next_agent++);
     if (cm_registrar_gone(m->registrar, ctx->id, NULL)) {
-        /* Marked gone by the operator: it may never come back (protocol doc §11.2). */
+        /* Marked gone by the operator: it may never come back (docs/wire-protocol.md §11.2). */
         struct cm_sink s = *sink;
         Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
         ev.has_type = 1;
@@ -565,7 +565,7 @@ static bool fw_checkpoints(const struct cm_framework *fw)
     return fw->info && fw->info->has_checkpoint && fw->info->checkpoint;
 }
 
-/* Protocol doc §11.2: when an agent's connection breaks, tasks of frameworks that do not
+/* docs/wire-protocol.md §11.2: when an agent's connection breaks, tasks of frameworks that do not
  * checkpoint cannot survive an agent restart, so they are lost at once; checkpointing ones wait
  * for the agent to come back or for it to be marked unreachable. */
 static void lose_uncheckpointed_tasks(struct cm_master *m, struct cm_agent *agent)

@@ -1,4 +1,4 @@
-/* cron.c: the master's periodic work (design §3.2): allocation cycles, scheduler heartbeats,
+/* cron.c: the master's periodic work: allocation cycles, scheduler heartbeats,
  * agent pings and a tick that applies time-based rules (offer and failover timeouts). Each is
  * a self-repeating libevent timer; the logic they call reads the master's clock, so tests drive
  * it with a fake clock and direct calls instead of these timers. */

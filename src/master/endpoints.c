@@ -1,6 +1,6 @@
-/* endpoints.c: the master's read-only JSON endpoints (protocol doc §6) and /metrics/snapshot
- * (§7). Objects are built with jansson in Mesos's legacy shapes. HTTP edge: reads the core's
- * state, changes nothing. See master_http.h. */
+/* endpoints.c: the master's read-only JSON endpoints (docs/wire-protocol.md §6) and
+ * /metrics/snapshot (§7). Objects are built with jansson in Mesos's legacy shapes. HTTP edge: reads
+ * the core's state, changes nothing. See master_http.h. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -356,7 +356,7 @@ static void registry_recovered(void *arg, int err, const char *why)
         return;
     }
     /* Every admitted agent is expected back: until it re-registers (or the timeout marks it
-     * unreachable) reconciliation of its tasks gets no answer (protocol doc §2.10). */
+     * unreachable) reconciliation of its tasks gets no answer (docs/wire-protocol.md §2.10). */
     double now = cm_clock_now(m->clock);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, cm_registrar_admitted_map(m->registrar));

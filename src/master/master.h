@@ -173,7 +173,7 @@ struct cm_agent {
     struct cm_strmap offers; /* offer id -> cm_offer */
 };
 
-/* Counters for /metrics/snapshot (protocol doc §7). */
+/* Counters for /metrics/snapshot (docs/wire-protocol.md §7). */
 struct cm_master_metrics {
     uint64_t tasks_terminal[16];   /* by TaskState value: transitions into terminal states */
     int64_t task_gauge[16];        /* active tasks by TaskState value */

@@ -1,5 +1,5 @@
 /*
- * master_flags.h: mesos-master's command-line flags (protocol doc §12.1, §12.2).
+ * master_flags.h: mesos-master's command-line flags (docs/wire-protocol.md §12.1, §12.2).
  *
  * cm_master_flags_init fills defaults and the flag table; cm_master_flags_parse parses argv
  * (with MESOS_* environment fallback, via flags.c) and checks values. The struct is read-only

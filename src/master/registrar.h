@@ -1,8 +1,8 @@
 /*
  * registrar.h: the master's registry — which agents are admitted, unreachable or gone — kept
  * durable through a storage so that a restarted master knows which agents to wait for
- * (protocol doc §11.2, design §3.10). Later issues add maintenance, quota and weights to the
- * same registry (proto/cmesos/registry.proto keeps field numbers free for them).
+ * (docs/wire-protocol.md §11.2, docs/architecture.md). Later issues add maintenance, quota and
+ * weights to the same registry (proto/cmesos/registry.proto keeps field numbers free for them).
  *
  * Two layers:
  *   - a storage (vtable) that fetches and stores the whole packed registry: "in_memory" keeps

@@ -1,5 +1,5 @@
-/* scheduler_calls.c: the scheduler API's decisions and call handlers (protocol doc §2). See
- * scheduler_calls.h. */
+/* scheduler_calls.c: the scheduler API's decisions and call handlers (docs/wire-protocol.md §2).
+ * See scheduler_calls.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,8 +310,8 @@ static void set_suppressed(struct cm_framework *fw, char *const *roles, size_t n
 /* ------------------------------------------------------------------------------------------ */
 /* RECONCILE / KILL */
 
-/* Explicit reconciliation of one task (protocol doc §2.10); implicit reconciliation only asks
- * about tasks the master knows. */
+/* Explicit reconciliation of one task (docs/wire-protocol.md §2.10); implicit reconciliation only
+ * asks about tasks the master knows. */
 static void reconcile_one(struct cm_master *m, struct cm_framework *fw, const char *task_id,
                           const char *agent_id)
 {

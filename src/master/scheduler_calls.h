@@ -1,6 +1,6 @@
 /*
- * scheduler_calls.h: the scheduler API's call layer (protocol doc §2) — a request reduced to
- * its headers and body is decoded (codec.h: required fields and enums checked), validated and
+ * scheduler_calls.h: the scheduler API's call layer (docs/wire-protocol.md §2) — a request reduced
+ * to its headers and body is decoded (codec.h: required fields and enums checked), validated and
  * answered; calls that pass are carried out through the core (master.h).
  *
  * Layer: above the core, below the HTTP edge (scheduler_http.c). Nothing here touches HTTP
@@ -29,8 +29,8 @@ struct cm_sched_result {
     Mesos__V1__Scheduler__Call *call; /* SUBSCRIBE (code 200): the call, caller frees */
 };
 
-/* Runs protocol doc §2.1 for one request. For non-SUBSCRIBE calls that pass every check the
- * call is executed and 202 returned (events go to the streams). For a valid SUBSCRIBE it
+/* Runs docs/wire-protocol.md §2.1 for one request. For non-SUBSCRIBE calls that pass every check
+ * the call is executed and 202 returned (events go to the streams). For a valid SUBSCRIBE it
  * returns 200 with res->call set: the caller opens the stream and calls cm_master_subscribe.
  * Errors: 307 (text = Location), 503, 405, 400 (an undeclared value in a required enum names
  * the field), 415, 406, 403, 501, with res->text. */

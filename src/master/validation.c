@@ -1,6 +1,6 @@
 /* validation.c: the master's checks of calls and infos from outside — scheduler calls
- * (protocol doc §2.2), FrameworkInfo (§2.5), agent registrations. Pure functions of the input
- * and the master's flags; part of the core so that both the core and the edges can ask. */
+ * (docs/wire-protocol.md §2.2), FrameworkInfo (§2.5), agent registrations. Pure functions of the
+ * input and the master's flags; part of the core so that both the core and the edges can ask. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1323,7 +1323,7 @@ static int decode_json_event(const uint8_t *data, size_t len, struct itest_event
         }
         break;
     case MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS: {
-        /* Nested on purpose: {"offers":{"offers":[...]}} (protocol doc §2.4). */
+        /* Nested on purpose: {"offers":{"offers":[...]}} (docs/wire-protocol.md §2.4). */
         json_t *arr = json_object_get(json_object_get(j, "offers"), "offers");
         if (!json_is_array(arr))
             itest_log("OFFERS event without nested offers.offers array: %.300s",

@@ -15,7 +15,7 @@
  *   close-delimited bodies) and a stream reader for SUBSCRIBE (chunked + RecordIO).
  * - a scheduler "framework" with the same operations in JSON and protobuf, whose events are
  *   decoded into one plain struct, so one scenario runs in both encodings. The JSON side is
- *   written by hand against the protocol doc (it does not use the product's converter) so it
+ *   written by hand against docs/wire-protocol.md (it does not use the product's converter) so it
  *   checks the wire shape independently.
  *
  * Environment: ITEST_DEBUG=1 logs every event read and every JSON call sent; ITEST_KEEP=1
@@ -257,9 +257,9 @@ struct itest_fw {
 };
 
 /* Offers held together for one agent (the master may split an agent's free resources over
- * several offers, e.g. when part of them comes back while the rest is offered; protocol doc
- * §10 allocates on such events too). They are used together: ACCEPT merges offers from one
- * agent (§2.7). */
+ * several offers, e.g. when part of them comes back while the rest is offered;
+ * docs/wire-protocol.md §10 allocates on such events too). They are used together: ACCEPT merges
+ * offers from one agent (§2.7). */
 #define ITEST_MAX_HELD 16
 struct itest_offers {
     size_t n;

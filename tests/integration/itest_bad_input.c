@@ -1,6 +1,6 @@
 /*
- * itest_bad_input: every bad input of protocol doc §2.1/§2.2 gets its status code and a short
- * text/plain reason from a real master, and none of it changes anything: afterwards the
+ * itest_bad_input: every bad input of docs/wire-protocol.md §2.1/§2.2 gets its status code and a
+ * short text/plain reason from a real master, and none of it changes anything: afterwards the
  * framework that was subscribed all along still works and a new one subscribes and gets
  * offers.
  */

@@ -55,7 +55,7 @@ static int get_status(int port, const char *method, const char *path, char *loca
     return st;
 }
 
-/* Checks every non-leader redirects to the leader (protocol §2.1, §6.3). */
+/* Checks every non-leader redirects to the leader (docs/wire-protocol.md §2.1, §6.3). */
 static void check_followers(struct itest_ha_master *ms, size_t n, int leader)
 {
     char loc[256], want[256], body[256];

@@ -1,7 +1,7 @@
 /*
- * itest_zk: leader election and detection against a real ZooKeeper server (protocol doc §8),
- * driving src/common's contender/detector on an event loop in this process (and, for the
- * kill -9 case, in a forked child). Skips (77) when ZooKeeper is not installed.
+ * itest_zk: leader election and detection against a real ZooKeeper server (docs/wire-protocol.md
+ * §8), driving src/common's contender/detector on an event loop in this process (and, for the kill
+ * -9 case, in a forked child). Skips (77) when ZooKeeper is not installed.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -376,7 +376,7 @@ static void test_znode_json(void)
     json_error_t err;
     json_t *j = p.data ? json_loadb(p.data, p.len, 0, &err) : NULL;
     REQUIRE(j && json_is_object(j));
-    /* Exactly the protocol §8 field names, with their types. */
+    /* Exactly the docs/wire-protocol.md §8 field names, with their types. */
     static const char *keys[] = {"address", "capabilities", "hostname", "id",
                                  "ip",      "pid",          "port",     "version"};
     CHECK_INT(json_object_size(j), 8);

@@ -1,5 +1,6 @@
 /*
- * test_http_media.c: Content-Type classification and Accept negotiation (protocol doc §1.2).
+ * test_http_media.c: Content-Type classification and Accept negotiation (docs/wire-protocol.md
+ * §1.2).
  */
 #include "http_server.h"
 #include "test.h"

@@ -254,7 +254,8 @@ static void test_decode_json(void)
     CHECK(ev->subscribed->heartbeat_interval_seconds == 15.0);
     protobuf_c_message_free_unpacked(&ev->base, NULL);
 
-    /* OFFERS is nested ({"offers":{"offers":[...]}}), as in the protocol doc's trace. */
+    /* OFFERS is nested ({"offers":{"offers":[...]}}), as in the trace in docs/wire-protocol.md
+     * (Appendix A). */
     ev = decode_json("{\"type\":\"OFFERS\",\"offers\":{\"offers\":[{\"id\":{\"value\":\"m-O0\"},"
                      "\"framework_id\":{\"value\":\"m-0000\"},\"agent_id\":{\"value\":\"m-S0\"},"
                      "\"hostname\":\"a1\",\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\","

@@ -1,4 +1,4 @@
-/* test_zk_url: ZooKeeper URL parsing (protocol doc §8.1) and the election-node helpers of
+/* test_zk_url: ZooKeeper URL parsing (docs/wire-protocol.md §8.1) and the election-node helpers of
  * leader.h (names, sequence numbers, data parsing). No sockets. */
 #include <jansson.h>
 #include <stdio.h>
@@ -162,7 +162,7 @@ static void test_master_info(void)
     Mesos__V1__MasterInfo *mi =
         cm_leader_master_info_new("m-1", "10.0.0.1", 5050, "m1.example", "1.11.0");
     REQUIRE(mi);
-    CHECK_INT(mi->ip, 16777226); /* protocol §3.10: 10.0.0.1 in network order */
+    CHECK_INT(mi->ip, 16777226); /* docs/wire-protocol.md §3.10: 10.0.0.1 in network order */
     CHECK_STR(mi->pid, "master@10.0.0.1:5050");
     CHECK_STR(mi->address->ip, "10.0.0.1");
     CHECK_INT(mi->address->port, 5050);
