@@ -4,15 +4,19 @@
 #include "gc.h"
 
 #include <errno.h>
-#include <ftw.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
+#include "offload.h"
 #include "strmap.h"
 
 #define MOD "gc"
@@ -34,6 +38,15 @@ struct cm_gc {
     struct event *timer;
     struct event *disk_timer;
     struct cm_gc_metrics metrics;
+    struct removal *removing; /* removals running in children */
+};
+
+/* A removal running in a child: the entry stays allocated until the child reports. */
+struct removal {
+    struct cm_gc *gc;
+    struct gc_entry *e;
+    struct cm_offload *job;
+    struct removal *next, **pprev;
 };
 
 /* ---- heap ---------------------------------------------------------------------------------- */
@@ -164,6 +177,14 @@ void cm_gc_free(struct cm_gc *gc)
         return;
     for (size_t i = 0; i < gc->n; i++)
         entry_free(gc->heap[i]);
+    /* Children still removing finish on their own; nobody hears their result. */
+    while (gc->removing) {
+        struct removal *r = gc->removing;
+        gc->removing = r->next;
+        cm_offload_cancel(r->job);
+        entry_free(r->e);
+        free(r);
+    }
     free(gc->heap);
     cm_strmap_cleanup(&gc->by_path);
     if (gc->timer)
@@ -217,14 +238,48 @@ bool cm_gc_unschedule(struct cm_gc *gc, const char *path)
     return true;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* ---- removal ------------------------------------------------------------------------------- */
+
+/* Deep enough for any sandbox; each level holds one directory descriptor. */
+#define MAX_DEPTH 256
+
+/* Removes name beneath the directory dirfd. Nothing is ever resolved through a symlink: the
+ * entry is examined with AT_SYMLINK_NOFOLLOW, directories are opened with O_NOFOLLOW beneath
+ * their parent's descriptor, and a symlink is unlinked as itself. A directory on another
+ * file system (a mount inside the sandbox) is left alone, so its rmdir fails with EBUSY. */
+static int remove_at(int dirfd, const char *name, dev_t dev, int depth)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT)
-        return errno;
-    return 0;
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -errno;
+    if (st.st_dev != dev)
+        return -EXDEV;
+    if (depth >= MAX_DEPTH)
+        return -ELOOP;
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int first = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        int rc = remove_at(fd, de->d_name, dev, depth + 1);
+        if (rc && !first)
+            first = rc;
+    }
+    closedir(d);
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !first)
+        first = -errno;
+    return first;
 }
 
 int cm_gc_remove_tree(const char *path)
@@ -232,28 +287,89 @@ int cm_gc_remove_tree(const char *path)
     struct stat st;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0 : -errno;
-    int rc = nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (rc < 0)
-        return -errno;
-    if (rc > 0)
-        return -rc;
-    return 0;
+    /* The parent is the agent's own work directory: resolve it normally, then never again. */
+    char *copy = strdup(path);
+    if (!copy)
+        abort();
+    size_t len = strlen(copy);
+    while (len > 1 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *name = copy, *parent = ".";
+    if (slash == copy) {
+        parent = "/";
+        name = copy + 1;
+    } else if (slash) {
+        *slash = '\0';
+        parent = copy;
+        name = slash + 1;
+    }
+    int rc;
+    int dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        rc = -errno;
+    } else {
+        rc = remove_at(dirfd, name, st.st_dev, 0);
+        close(dirfd);
+    }
+    free(copy);
+    return rc;
 }
 
-/* Removes the earliest entry (the caller checked it is due). */
+static void removal_done(struct cm_gc *gc, const char *path, int rc)
+{
+    if (rc == 0) {
+        gc->metrics.path_removals_succeeded++;
+        CM_INFO(MOD, "Deleted '%s'", path);
+    } else {
+        gc->metrics.path_removals_failed++;
+        CM_WARN(MOD, "Failed to delete '%s': %s", path, strerror(-rc));
+    }
+}
+
+static int remove_in_child(void *arg)
+{
+    return cm_gc_remove_tree(arg);
+}
+
+static void removal_finished(void *arg, int rc)
+{
+    struct removal *r = arg;
+    removal_done(r->gc, r->e->path, rc);
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
+    entry_free(r->e);
+    free(r);
+}
+
+/* Removes the earliest entry (the caller checked it is due): in a child when there is a loop
+ * to hear back on, so a large sandbox never stalls it; in place for loop-less unit tests. */
 static void remove_top(struct cm_gc *gc)
 {
     struct gc_entry *e = gc->heap[0];
     heap_remove(gc, e);
     cm_strmap_remove(&gc->by_path, e->path);
-    int rc = cm_gc_remove_tree(e->path);
-    if (rc == 0) {
-        gc->metrics.path_removals_succeeded++;
-        CM_INFO(MOD, "Deleted '%s'", e->path);
-    } else {
-        gc->metrics.path_removals_failed++;
-        CM_WARN(MOD, "Failed to delete '%s': %s", e->path, strerror(-rc));
+    if (gc->base) {
+        struct removal *r = calloc(1, sizeof *r);
+        if (!r)
+            abort();
+        r->gc = gc;
+        r->e = e;
+        int rc = cm_offload_start(gc->base, remove_in_child, e->path, removal_finished, r, &r->job);
+        if (rc == 0) {
+            r->next = gc->removing;
+            if (r->next)
+                r->next->pprev = &r->next;
+            r->pprev = &gc->removing;
+            gc->removing = r;
+            return;
+        }
+        free(r);
+        CM_WARN(MOD, "Failed to start a child to delete '%s' (%s); deleting it in place", e->path,
+                strerror(-rc));
     }
+    removal_done(gc, e->path, cm_gc_remove_tree(e->path));
     entry_free(e);
 }
 
