@@ -6,10 +6,12 @@
  * every signal disposition (the agent's libevent handlers must not run in it), joins its
  * cgroups (created and limited by the containerizer before the clone), sets up its
  * namespaces' mounts, stdio, session and cwd, and execs. A pipe, close-on-exec, carries a
- * {stage, error} record when a step fails; its EOF means the exec happened. So launch errors
- * are reported synchronously, with the step that failed, and the executor's first instruction
- * already runs inside its cgroups. No handshake: the parent only waits for the EOF, which
- * keeps a launch to a single hand-over between processes on a loaded machine.
+ * {stage, error} record when a step fails; its EOF means the exec happened. The parent either
+ * waits for it (ctx->status_fd NULL: launch errors are reported by the call, with the step
+ * that failed) or hands the pipe back to the caller, who watches it on its loop and reads it
+ * with cm_launcher_read_status, so a batch of launches never waits for any child to be
+ * scheduled. Either way the executor's first instruction already runs inside its cgroups. No
+ * handshake: the parent only waits for the EOF.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -185,6 +187,29 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     child_fail(status, STAGE_EXEC, errno);
 }
 
+int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
+{
+    struct report r;
+    ssize_t n;
+    do {
+        n = read(fd, &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? -EAGAIN
+                               : cm_fail(-errno, why, whylen,
+                                         "Failed to read the launch status: %s", strerror(errno));
+    if (n == 0)
+        return 0; /* EOF: the close-on-exec pipe closed in a successful execve */
+    if (n != (ssize_t)sizeof r)
+        return cm_fail(-EPROTO, why, whylen, "Short launch status report");
+    if (r.stage == STAGE_CGROUPS)
+        return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
+                       cm_strerror(-r.err));
+    if (r.stage == STAGE_EXEC)
+        return cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", argv0, strerror(r.err));
+    return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage), strerror(r.err));
+}
+
 int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                       pid_t *pid, char *why, size_t whylen)
 {
@@ -226,21 +251,24 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
     }
     close(st[1]);
     st[1] = -1;
-    struct report r;
-    ssize_t n;
-    do {
-        n = read(st[0], &r, sizeof r);
-    } while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof r) {
-        if (r.stage == STAGE_CGROUPS)
-            rc = cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
-                         cm_strerror(-r.err));
-        else if (r.stage == STAGE_EXEC)
-            rc = cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", spec->argv[0],
-                         strerror(r.err));
-        else
-            rc = cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
-                         strerror(r.err));
+    if (ctx->status_fd) {
+        /* Asynchronous: the caller watches the pipe on its loop (cm_launcher_read_status). */
+        if (fcntl(st[0], F_SETFL, O_NONBLOCK) != 0) {
+            rc = cm_fail(-errno, why, whylen, "Failed to make the status pipe non-blocking: %s",
+                         strerror(errno));
+            kill((pid_t)child, SIGKILL);
+            goto done;
+        }
+        *ctx->status_fd = st[0];
+        st[0] = -1;
+        *pid = (pid_t)child;
+        goto done;
+    }
+    int fl = fcntl(st[0], F_GETFL);
+    if (fl >= 0)
+        fcntl(st[0], F_SETFL, fl & ~O_NONBLOCK);
+    rc = cm_launcher_read_status(st[0], spec->argv[0], why, whylen);
+    if (rc) {
         kill((pid_t)child, SIGKILL);
         goto done;
     }
