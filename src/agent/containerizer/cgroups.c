@@ -124,7 +124,12 @@ int cm_cgroups_write_text(const char *path, const char *text, char *why, size_t 
         return cm_fail(err, why, whylen, "open %s: %s", path, strerror(-err));
     }
     size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
+    /* memory.limit_in_bytes and friends answer EINTR when a signal (the agent's SIGCHLD)
+     * arrives while they reclaim; the write is simply retried. */
+    ssize_t w;
+    do {
+        w = write(fd, text, len);
+    } while (w < 0 && errno == EINTR);
     int err = w < 0 ? -errno : 0;
     close(fd);
     if (w < 0)

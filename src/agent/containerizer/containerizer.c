@@ -655,15 +655,23 @@ static void destroy_cgroups(struct cm_containerizer *c, const char *id)
 }
 
 struct join_arg {
-    const struct cm_cgroups *cg;
+    struct cm_containerizer *c;
     const char *id;
+    const struct container *ct;
 };
 
-/* In the cloned child: "0" in cgroup.procs moves the writer itself. No allocation. */
-static int join_cgroups(const void *arg)
+/* In the cloned child (a copy of the agent): create the cgroups, limit them, then join them
+ * ("0" in cgroup.procs moves the writer itself). Limits are in place before the join, so
+ * nothing the child does afterwards (and nothing the executor does) runs unconfined. */
+static int join_cgroups(const void *arg, char *why, size_t whylen)
 {
     const struct join_arg *ja = arg;
-    return cm_cgroups_add_pid(ja->cg, ja->id, 0, NULL, 0);
+    int rc = cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
+    if (!rc)
+        rc = prepare_all(ja->c, ja->id, ja->ct, why, whylen);
+    if (!rc)
+        rc = cm_cgroups_add_pid(&ja->c->cg, ja->id, 0, why, whylen);
+    return rc;
 }
 
 /* The report of an asynchronous launch is in (or the child is gone): record it. The
@@ -723,12 +731,7 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
     runtime_record(c, id, true);
-    if (c->use_cgroups) {
-        if ((rc = cm_cgroups_create(&c->cg, id, why, whylen)) != 0 ||
-            (rc = prepare_all(c, id, ct, why, whylen)) != 0)
-            goto fail;
-    }
-    struct join_arg ja = {&c->cg, id};
+    struct join_arg ja = {c, id, ct};
     int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,

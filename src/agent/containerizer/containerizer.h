@@ -7,12 +7,16 @@
  * namespaces/uts). Every isolator is a vtable of optional hooks (NULL = no-op): prepare
  * (before the clone: limits), update (resources changed), usage (statistics), limitation
  * (was a limit hit?). An isolator also names the cgroup controllers and the namespaces
- * it needs; the containerizer does the shared work once per container: it creates and limits
- * the cgroups before the clone, and the cloned child's first act is to join them
+ * it needs; the containerizer does the shared work once per container: the cloned child's
+ * first act is to create the container's cgroups, set their limits and join them
  * (cm_cgroups_add_pid of itself), before its mounts and long before it execs the executor, so
  * no instruction of the executor runs unconfined (and the launch needs no parent/child
- * handshake). At the end the containerizer kills what is left (cm_cgroups_kill_all) and
- * removes every cgroup.
+ * handshake). The child, not the agent, does it because in cgroup v1 the first cgroup.procs
+ * write after a pause waits for an RCU grace period (cgroup_threadgroup_rwsem, 7-23 ms here)
+ * while holding cgroup_mutex, and every mkdir/rmdir in any hierarchy waits for that mutex: on
+ * the agent's loop that was the launch stall. At the end the containerizer kills what is left
+ * and removes every cgroup (rmdir also takes cgroup_mutex, so with a loop it runs in a helper
+ * process).
  *
  * Launchers: "posix" (fork + setsid + exec) and "linux" (clone into the selected new
  * namespaces). With a new pid namespace the linux launcher's child stays as the namespace's
@@ -173,10 +177,11 @@ enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const
 
 /* ---- seams (used by the isolator table and the launchers; also by tests) ---- */
 
-/* Joins the calling (freshly cloned) process to its container's cgroups. Runs in the child
- * before any other step, so it must be async-signal-safe (no allocation); returns 0 or a
- * negative error. */
-typedef int (*cm_launch_join_fn)(const void *arg);
+/* Creates, limits and joins the container's cgroups from the calling (freshly cloned)
+ * process. Runs in the child before any other step; returns 0 or a negative error with why.
+ * It runs in a copy of the agent, never on the agent's loop: cgroup mkdir and the first
+ * cgroup.procs write after a pause wait for the kernel (see cm_containerizer_launch). */
+typedef int (*cm_launch_join_fn)(const void *arg, char *why, size_t whylen);
 
 /* Launch context handed to launchers: the namespaces to create and how the child joins its
  * cgroups (created and limited by the containerizer before the clone). */

@@ -43,7 +43,7 @@ enum stage {
 static const char *stage_text(int stage)
 {
     switch (stage) {
-    case STAGE_CGROUPS: return "join the container's cgroups";
+    case STAGE_CGROUPS: return "set up the container's cgroups";
     case STAGE_MOUNT_PRIVATE: return "make the mount namespace private";
     case STAGE_MOUNT_PROC: return "mount /proc in the pid namespace";
     case STAGE_STDIO: return "redirect stdio";
@@ -55,17 +55,30 @@ static const char *stage_text(int stage)
     }
 }
 
+/* Small enough to be written atomically into a pipe (PIPE_BUF). */
 struct report {
     int stage;
     int err;
+    char text[256]; /* the cgroup step's why ("" elsewhere) */
 };
 
-static _Noreturn void child_fail(int fd, int stage, int err)
+static _Noreturn void child_fail_text(int fd, int stage, int err, const char *text)
 {
-    struct report r = {stage, err};
+    struct report r = {stage, err, ""};
+    if (text) {
+        size_t i = 0;
+        for (; text[i] && i < sizeof r.text - 1; i++)
+            r.text[i] = text[i];
+        r.text[i] = '\0';
+    }
     ssize_t w = write(fd, &r, sizeof r);
     (void)w;
     _exit(127);
+}
+
+static _Noreturn void child_fail(int fd, int stage, int err)
+{
+    child_fail_text(fd, stage, err, NULL);
 }
 
 struct init_arg {
@@ -157,9 +170,10 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
     if (ctx->join) {
-        int rc = ctx->join(ctx->join_arg);
+        char jwhy[256] = "";
+        int rc = ctx->join(ctx->join_arg, jwhy, sizeof jwhy);
         if (rc)
-            child_fail(status, STAGE_CGROUPS, rc < 0 ? -rc : rc);
+            child_fail_text(status, STAGE_CGROUPS, rc < 0 ? -rc : rc, jwhy);
     }
     unsigned long flags = ctx->clone_flags;
     int rc = (flags & CLONE_NEWNS) ? make_mounts_private() : 0;
@@ -202,9 +216,10 @@ int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
         return 0; /* EOF: the close-on-exec pipe closed in a successful execve */
     if (n != (ssize_t)sizeof r)
         return cm_fail(-EPROTO, why, whylen, "Short launch status report");
+    r.text[sizeof r.text - 1] = '\0';
     if (r.stage == STAGE_CGROUPS)
         return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
-                       cm_strerror(-r.err));
+                       *r.text ? r.text : cm_strerror(-r.err));
     if (r.stage == STAGE_EXEC)
         return cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", argv0, strerror(r.err));
     return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage), strerror(r.err));
