@@ -24,6 +24,7 @@
 #include "cgroups.h"
 #include "clock.h"
 #include "errors.h"
+#include "janitor.h"
 #include "log.h"
 #include "offload.h"
 #include "strmap.h"
@@ -82,6 +83,15 @@ struct cm_containerizer {
     struct cm_strmap containers; /* container id -> struct container */
     const struct cm_clock *clock;
     struct cm_teardowns *teardowns; /* with a base: reaped containers and orphans */
+    struct cm_janitor *janitor;     /* with a base: removes cgroups off the loop */
+    struct cm_strmap removals;      /* id -> struct removal, requests to the janitor */
+};
+
+/* A removal asked of the janitor, until the teardown collects its answer. */
+struct removal {
+    bool answered;
+    int rc;
+    char why[256];
 };
 
 static struct container *container_new(struct cm_containerizer *c, const char *id)
@@ -459,10 +469,50 @@ static int teardown_kill(void *arg, const char *id, size_t *left, char *why, siz
     return cm_cgroups_kill_step(&c->cg, id, left, why, whylen);
 }
 
+/* With the janitor: the first call sends the request and says "busy"; the answer pokes the
+ * teardown, whose next call collects it. Without it (or when it died): rmdir in place. */
 static int teardown_remove(void *arg, const char *id, char *why, size_t whylen)
 {
-    const struct cm_containerizer *c = arg;
-    return cm_cgroups_remove_step(&c->cg, id, why, whylen);
+    struct cm_containerizer *c = arg;
+    if (!c->janitor)
+        return cm_cgroups_remove_step(&c->cg, id, why, whylen);
+    struct removal *r = cm_strmap_get(&c->removals, id);
+    if (r && !r->answered)
+        cm_janitor_poll(c->janitor); /* for cm_teardowns_finish, which runs without the loop */
+    if (r && r->answered) {
+        int rc = r->rc;
+        cm_fail(rc, why, whylen, "%s", r->why);
+        free(cm_strmap_remove(&c->removals, id));
+        return rc;
+    }
+    if (r)
+        return cm_fail(-EBUSY, why, whylen, "waiting for the cgroup janitor to remove %s", id);
+    int rc = cm_janitor_remove(c->janitor, id);
+    if (rc == -EAGAIN)
+        return cm_fail(-EBUSY, why, whylen, "the cgroup janitor is busy");
+    if (rc) {
+        CM_WARN(MOD, "The cgroup janitor is gone (%s); removing cgroups in place", cm_strerror(rc));
+        cm_janitor_free(c->janitor);
+        c->janitor = NULL;
+        return cm_cgroups_remove_step(&c->cg, id, why, whylen);
+    }
+    r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    cm_strmap_put(&c->removals, id, r);
+    return cm_fail(-EBUSY, why, whylen, "waiting for the cgroup janitor to remove %s", id);
+}
+
+static void janitor_done(void *arg, const char *id, int rc, const char *why)
+{
+    struct cm_containerizer *c = arg;
+    struct removal *r = cm_strmap_get(&c->removals, id);
+    if (!r)
+        return;
+    r->answered = true;
+    r->rc = rc;
+    snprintf(r->why, sizeof r->why, "%s", why);
+    cm_teardowns_poke(c->teardowns, id);
 }
 
 static void teardown_done(void *arg, const char *id, int rc, const char *why)
@@ -488,6 +538,7 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
     if (!c->opts.cgroups_max_pids)
         c->opts.cgroups_max_pids = CM_CONTAINERIZER_DEFAULT_MAX_PIDS;
     cm_strmap_init(&c->containers);
+    cm_strmap_init(&c->removals);
     int rc = 0;
     const char *launcher = c->opts.launcher && *c->opts.launcher ? c->opts.launcher : NULL;
     if (launcher && strcmp(launcher, "linux") != 0 && strcmp(launcher, "posix") != 0) {
@@ -584,6 +635,10 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
             .done_arg = c,
         };
         c->teardowns = cm_teardowns_new(&ops, &tc);
+        int jrc = cm_janitor_new(c->opts.base, &c->cg, janitor_done, c, &c->janitor);
+        if (jrc)
+            CM_WARN(MOD, "Failed to start the cgroup janitor (%s); cgroups are removed in place",
+                    cm_strerror(jrc));
     }
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);
@@ -605,6 +660,8 @@ void cm_containerizer_free(struct cm_containerizer *c)
         cm_teardowns_finish(c->teardowns, 5.0);
         cm_teardowns_free(c->teardowns);
     }
+    cm_janitor_free(c->janitor);
+    cm_strmap_cleanup_values(&c->removals, free);
     cm_strmap_cleanup_values(&c->containers, container_free_void);
     free(c->runtime_dir);
     free(c);

@@ -199,6 +199,13 @@ int cm_teardowns_start(struct cm_teardowns *t, const char *id)
     return 0;
 }
 
+void cm_teardowns_poke(struct cm_teardowns *t, const char *id)
+{
+    struct teardown *td = cm_strmap_get(&t->by_id, id);
+    if (td && td->state != TD_DONE)
+        arm(td, 0);
+}
+
 size_t cm_teardowns_run_due(struct cm_teardowns *t)
 {
     double now = cm_clock_now(t->cfg.clock);

@@ -65,6 +65,9 @@ void cm_teardowns_free(struct cm_teardowns *t);
  * (or cm_teardowns_run_due), never from here. Returns 0, or CM_EEXIST if id is already
  * being torn down. */
 int cm_teardowns_start(struct cm_teardowns *t, const char *id);
+/* Runs id's next step at once (from the loop) instead of at its backoff time: for ops that
+ * learn asynchronously that a step can now succeed. Unknown ids are ignored. */
+void cm_teardowns_poke(struct cm_teardowns *t, const char *id);
 /* True while id is being torn down. */
 bool cm_teardowns_busy(const struct cm_teardowns *t, const char *id);
 /* Teardowns in flight. */
