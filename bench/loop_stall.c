@@ -19,6 +19,12 @@
  * reap -> teardown done (p50/p99). The target is a max stall <= 5 ms. Figures, not a pass/fail
  * test. Needs root and cgroups; prints a message and exits 0 elsewhere.
  *
+ * On a shared machine the loop also stalls when it simply does not get a CPU. So the run
+ * starts with the same probe on an idle loop (the machine's floor), and each launch call's
+ * wall time is split, from /proc/self/schedstat and the thread's CPU clock, into on-CPU time,
+ * time waiting for a CPU (runnable, preempted) and time blocked in the kernel (the part a
+ * change to the code can remove).
+ *
  * Usage: bench-loop_stall [containers (500)] [spacing ms (10)]
  */
 #include <errno.h>
@@ -58,9 +64,28 @@ struct run {
     int n, launched, execed, reaped, destroyed, failures;
     double spacing; /* seconds; 0 = one per loop turn */
     double *call_ms;
+    double *blocked_ms; /* wall - on CPU - waiting for a CPU, per launch call */
+    double max_call_cpu, max_call_runq, max_call_wall;
+    double max_reap_wall, max_reap_cpu, max_reap_runq; /* the reaping callback, likewise */
     char tmp[256];
     const char *name;
 };
+
+/* Thread CPU time and run-queue wait (schedstat's second field), in seconds. */
+static void sched_times(double *cpu, double *runq)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    *cpu = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    *runq = 0;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (!f)
+        return;
+    unsigned long long run, wait;
+    if (fscanf(f, "%llu %llu", &run, &wait) == 2)
+        *runq = (double)wait / 1e9;
+    fclose(f);
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -135,9 +160,20 @@ static void launch_one(struct run *r)
     };
     char why[256];
     cm_strmap_put(&r->by_id, s->id, s);
+    double cpu0, runq0, cpu1, runq1;
+    sched_times(&cpu0, &runq0);
     s->t_launch = cm_monotonic_secs();
     int rc = cm_containerizer_launch(r->c, &spec, &s->pid, why, sizeof why);
-    r->call_ms[r->launched] = (cm_monotonic_secs() - s->t_launch) * 1e3;
+    double wall = cm_monotonic_secs() - s->t_launch;
+    sched_times(&cpu1, &runq1);
+    r->call_ms[r->launched] = wall * 1e3;
+    double blocked = wall - (cpu1 - cpu0) - (runq1 - runq0);
+    r->blocked_ms[r->launched] = (blocked > 0 ? blocked : 0) * 1e3;
+    if (wall * 1e3 > r->max_call_wall) {
+        r->max_call_wall = wall * 1e3;
+        r->max_call_cpu = (cpu1 - cpu0) * 1e3;
+        r->max_call_runq = (runq1 - runq0) * 1e3;
+    }
     cm_resources_cleanup(&res);
     r->launched++;
     if (rc) {
@@ -173,6 +209,8 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct run *r = arg;
+    double cpu0, runq0, cpu1, runq1, t0 = cm_monotonic_secs();
+    sched_times(&cpu0, &runq0);
     for (;;) {
         int st;
         pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -187,6 +225,13 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
         r->reaped++;
         cm_containerizer_reaped(r->c, s->id);
         cm_gc_schedule(r->gc, 0, s->sandbox);
+    }
+    double wall = (cm_monotonic_secs() - t0) * 1e3;
+    sched_times(&cpu1, &runq1);
+    if (wall > r->max_reap_wall) {
+        r->max_reap_wall = wall;
+        r->max_reap_cpu = (cpu1 - cpu0) * 1e3;
+        r->max_reap_runq = (runq1 - runq0) * 1e3;
     }
 }
 
@@ -206,7 +251,8 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
     snprintf(r.tmp, sizeof r.tmp, "%s", tmp);
     r.slots = calloc((size_t)n, sizeof *r.slots);
     r.call_ms = calloc((size_t)n, sizeof *r.call_ms);
-    if (!r.slots || !r.call_ms)
+    r.blocked_ms = calloc((size_t)n, sizeof *r.blocked_ms);
+    if (!r.slots || !r.call_ms || !r.blocked_ms)
         abort();
     cm_strmap_init(&r.by_pid);
     cm_strmap_init(&r.by_id);
@@ -241,11 +287,13 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
     evtimer_add(r.done_timer, &limit);
     r.probe = cm_loop_probe_new(r.base, 0.001);
 
-    double t0 = cm_monotonic_secs();
+    double t0 = cm_monotonic_secs(), cpu_start, runq_start;
+    sched_times(&cpu_start, &runq_start);
     struct timeval zero = {0, 0};
     evtimer_add(r.launch_timer, &zero);
     event_base_dispatch(r.base);
-    double t1 = cm_monotonic_secs();
+    double t1 = cm_monotonic_secs(), cpu_end, runq_end;
+    sched_times(&cpu_end, &runq_end);
     /* Launches end before the teardowns: the rate is over the launch phase. */
     double last_launch = 0;
     for (int i = 0; i < n; i++)
@@ -263,10 +311,13 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
         if (s->t_destroyed > 0 && s->t_reaped > 0)
             td_ms[nt++] = (s->t_destroyed - s->t_reaped) * 1e3;
     }
-    double call_max = 0;
-    for (int i = 0; i < r.launched; i++)
+    double call_max = 0, blocked_max = 0;
+    for (int i = 0; i < r.launched; i++) {
         if (r.call_ms[i] > call_max)
             call_max = r.call_ms[i];
+        if (r.blocked_ms[i] > blocked_max)
+            blocked_max = r.blocked_ms[i];
+    }
     printf("%s: %d containers (%s), %.2f s in all, %d failures\n", name, n,
            spacing > 0 ? "one every 10 ms" : "one per loop turn", t1 - t0, r.failures);
     printf("  loop stall: max %.2f ms  p99 %.3f ms  p50 %.3f ms over %llu ticks; "
@@ -279,6 +330,17 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
            n / (last_launch - t0 > 0 ? last_launch - t0 : 1e-9),
            pct(r.call_ms, (size_t)r.launched, 0.5), pct(r.call_ms, (size_t)r.launched, 0.99),
            call_max);
+    printf("  the longest launch call: %.2f ms = %.2f on CPU + %.2f waiting for a CPU + %.2f "
+           "blocked; blocked in any call: max %.2f ms  p99 %.3f ms\n",
+           r.max_call_wall, r.max_call_cpu, r.max_call_runq,
+           r.max_call_wall - r.max_call_cpu - r.max_call_runq, blocked_max,
+           pct(r.blocked_ms, (size_t)r.launched, 0.99));
+    printf("  the longest reaping callback (reap, teardown start, GC schedule): %.2f ms = %.2f on "
+           "CPU + %.2f waiting for a CPU + %.2f blocked\n",
+           r.max_reap_wall, r.max_reap_cpu, r.max_reap_runq,
+           r.max_reap_wall - r.max_reap_cpu - r.max_reap_runq);
+    printf("  the loop's thread over the run: %.0f%% on CPU, %.0f%% waiting for a CPU\n",
+           100 * (cpu_end - cpu_start) / (t1 - t0), 100 * (runq_end - runq_start) / (t1 - t0));
     printf("  launch -> exec: p50 %.2f ms  p99 %.2f ms;  reap -> teardown done: p50 %.2f ms  "
            "p99 %.2f ms\n",
            pct(exec_ms, ne, 0.5), pct(exec_ms, ne, 0.99), pct(td_ms, nt, 0.5),
@@ -304,6 +366,7 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
     free(td_ms);
     free(r.slots);
     free(r.call_ms);
+    free(r.blocked_ms);
     return 0;
 }
 
@@ -324,6 +387,24 @@ int main(int argc, char **argv)
         return 1;
     char cgroot[64];
     snprintf(cgroot, sizeof cgroot, "cmesos-stall-%d", (int)getpid());
+    /* The machine's floor: the same probe on an idle loop for 3 s. */
+    struct event_config *cfg = event_config_new();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    struct event_base *idle = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    struct cm_loop_probe *probe = cm_loop_probe_new(idle, 0.001);
+    struct timeval three = {3, 0};
+    event_base_loopexit(idle, &three);
+    event_base_dispatch(idle);
+    struct cm_loop_probe_stats st;
+    cm_loop_probe_stats(probe, &st);
+    printf("idle loop (the machine's floor): max %.2f ms  p99 %.3f ms  p50 %.3f ms over %llu "
+           "ticks; late > 1/5/10/50 ms: %llu/%llu/%llu/%llu\n",
+           st.max_stall * 1e3, st.p99 * 1e3, st.p50 * 1e3, (unsigned long long)st.ticks,
+           (unsigned long long)st.over[0], (unsigned long long)st.over[1],
+           (unsigned long long)st.over[2], (unsigned long long)st.over[3]);
+    cm_loop_probe_free(probe);
+    event_base_free(idle);
     int rc = run_one("spaced", n, spacing, cgroot, tmp);
     if (!rc)
         rc = run_one("back-to-back", n, 0, cgroot, tmp);
