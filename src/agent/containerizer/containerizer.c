@@ -747,10 +747,9 @@ static void status_done(struct container *ct, int rc, const char *why)
         ct->launch_error = strdup(why);
         if (!ct->launch_error)
             abort();
+        /* Nothing to kill: the child exits with status 127 right after its report, and the
+         * reaper hears of it as of any exit. */
         CM_ERROR(MOD, "Container %s: %s", ct->id, why);
-        /* It is exiting (127) already; make sure, so the reaper hears of it soon. */
-        if (ct->alive)
-            c->launcher->kill(ct->pid, SIGKILL, 1);
     }
     if (c->opts.launched)
         c->opts.launched(c->opts.cb_arg, ct->id, ct->pid, rc, rc ? why : "");
