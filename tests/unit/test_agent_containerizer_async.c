@@ -284,6 +284,40 @@ static void test_orphans_through_the_teardown(void)
     cm_containerizer_free(c);
 }
 
+/* An update that comes while the child is still setting up its cgroups is not lost. */
+static void test_update_before_the_exec(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    char *argv[] = {"/bin/sleep", "1004", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "upd1", argv, &pid) == 0);
+    struct cm_resources r;
+    cm_resources_init(&r);
+    cm_resources_parse(&r, "cpus:0.5;mem:96", "*", NULL, 0);
+    CHECK_INT(cm_containerizer_update(c, "upd1", &r), 0);
+    cm_resources_cleanup(&r);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    char p[512], buf[64] = "";
+    snprintf(p, sizeof p, "/sys/fs/cgroup/memory/%s/upd1/memory.limit_in_bytes", cgroot);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    CHECK_INT(atoll(buf), 96LL * 1024 * 1024);
+    CHECK_INT(cm_containerizer_kill(c, "upd1", SIGKILL), 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    cm_containerizer_reaped(c, "upd1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_rc, 0);
+    cm_containerizer_free(c);
+}
+
 static void test_setup(void)
 {
     snprintf(cgroot, sizeof cgroot, "cmesos-async-%d", (int)getpid());
@@ -308,4 +342,4 @@ static void test_cleanup(void)
 TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
-          TEST(test_cleanup))
+          TEST(test_update_before_the_exec), TEST(test_cleanup))

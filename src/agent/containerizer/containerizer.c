@@ -47,7 +47,8 @@ struct container {
     int status_fd;
     struct event *status_ev;
     char *argv0;
-    char *launch_error; /* why the exec failed, once known */
+    char *launch_error;  /* why the exec failed, once known */
+    bool reapply_limits; /* updated while the child was setting up its cgroups */
 };
 
 /* What the isolators' hooks see. */
@@ -750,6 +751,11 @@ static void status_done(struct container *ct, int rc, const char *why)
         /* Nothing to kill: the child exits with status 127 right after its report, and the
          * reaper hears of it as of any exit. */
         CM_ERROR(MOD, "Container %s: %s", ct->id, why);
+    } else if (ct->reapply_limits) {
+        char uwhy[256] = "";
+        ct->reapply_limits = false;
+        if (prepare_all(c, ct->id, ct, uwhy, sizeof uwhy) != 0)
+            CM_WARN(MOD, "Container %s: updating limits: %s", ct->id, uwhy);
     }
     if (c->opts.launched)
         c->opts.launched(c->opts.cb_arg, ct->id, ct->pid, rc, rc ? why : "");
@@ -867,6 +873,12 @@ int cm_containerizer_update(struct cm_containerizer *c, const char *container_id
     set_limits_from(ct, resources);
     if (!c->use_cgroups)
         return 0;
+    if (ct->status_fd >= 0 && !status_poll(ct)) {
+        /* The child is still creating its cgroups with the old limits: writing now could be
+         * overwritten by it, so the new ones are written once its report is in. */
+        ct->reapply_limits = true;
+        return 0;
+    }
     char why[256] = "";
     int rc = prepare_all(c, container_id, ct, why, sizeof why);
     if (rc)
