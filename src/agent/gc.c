@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -41,13 +42,20 @@ struct cm_gc {
     struct removal *removing; /* removals running in children */
 };
 
-/* A removal running in a child: the entry stays allocated until the child reports. */
+/* The paths that came due together, removed by one child: one fork per prune, not per path
+ * (a disk-pressure prune may free hundreds at once). The child writes each path's result into
+ * a shared page; the entries stay allocated until it exits. */
 struct removal {
     struct cm_gc *gc;
-    struct gc_entry *e;
+    struct gc_entry **entries;
+    size_t n;
+    int *results; /* MAP_SHARED, n ints */
+    size_t map_len;
     struct cm_offload *job;
     struct removal *next, **pprev;
 };
+
+static void removal_free(struct removal *r);
 
 /* ---- heap ---------------------------------------------------------------------------------- */
 
@@ -182,8 +190,7 @@ void cm_gc_free(struct cm_gc *gc)
         struct removal *r = gc->removing;
         gc->removing = r->next;
         cm_offload_cancel(r->job);
-        entry_free(r->e);
-        free(r);
+        removal_free(r);
     }
     free(gc->heap);
     cm_strmap_cleanup(&gc->by_path);
@@ -327,62 +334,95 @@ static void removal_done(struct cm_gc *gc, const char *path, int rc)
     }
 }
 
+static void removal_free(struct removal *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        entry_free(r->entries[i]);
+    free(r->entries);
+    if (r->results)
+        munmap(r->results, r->map_len);
+    free(r);
+}
+
 static int remove_in_child(void *arg)
 {
-    return cm_gc_remove_tree(arg);
+    struct removal *r = arg;
+    for (size_t i = 0; i < r->n; i++)
+        r->results[i] = cm_gc_remove_tree(r->entries[i]->path);
+    return 0;
 }
 
 static void removal_finished(void *arg, int rc)
 {
     struct removal *r = arg;
-    removal_done(r->gc, r->e->path, rc);
+    for (size_t i = 0; i < r->n; i++)
+        removal_done(r->gc, r->entries[i]->path, rc ? rc : r->results[i]);
     *r->pprev = r->next;
     if (r->next)
         r->next->pprev = r->pprev;
-    entry_free(r->e);
-    free(r);
+    removal_free(r);
 }
 
-/* Removes the earliest entry (the caller checked it is due): in a child when there is a loop
- * to hear back on, so a large sandbox never stalls it; in place for loop-less unit tests. */
-static void remove_top(struct cm_gc *gc)
+/* Removes the entries (taken out of the schedule): in a child when there is a loop to hear
+ * back on, so a large sandbox never stalls it; in place for loop-less unit tests, or if the
+ * child cannot be started. Takes ownership of entries. */
+static void remove_entries(struct cm_gc *gc, struct gc_entry **entries, size_t n)
 {
-    struct gc_entry *e = gc->heap[0];
-    heap_remove(gc, e);
-    cm_strmap_remove(&gc->by_path, e->path);
+    struct removal *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->gc = gc;
+    r->entries = entries;
+    r->n = n;
     if (gc->base) {
-        struct removal *r = calloc(1, sizeof *r);
-        if (!r)
-            abort();
-        r->gc = gc;
-        r->e = e;
-        int rc = cm_offload_start(gc->base, remove_in_child, e->path, removal_finished, r, &r->job);
-        if (rc == 0) {
-            r->next = gc->removing;
-            if (r->next)
-                r->next->pprev = &r->next;
-            r->pprev = &gc->removing;
-            gc->removing = r;
-            return;
+        r->map_len = n * sizeof *r->results;
+        r->results =
+            mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (r->results == MAP_FAILED) {
+            r->results = NULL;
+        } else {
+            /* What a child that died half-way reports for the paths it did not get to. */
+            for (size_t i = 0; i < n; i++)
+                r->results[i] = -ECHILD;
+            int rc = cm_offload_start(gc->base, remove_in_child, r, removal_finished, r, &r->job);
+            if (rc == 0) {
+                r->next = gc->removing;
+                if (r->next)
+                    r->next->pprev = &r->next;
+                r->pprev = &gc->removing;
+                gc->removing = r;
+                return;
+            }
+            CM_WARN(MOD, "Failed to start a child to delete %zu path(s) (%s); deleting in place", n,
+                    strerror(-rc));
         }
-        free(r);
-        CM_WARN(MOD, "Failed to start a child to delete '%s' (%s); deleting it in place", e->path,
-                strerror(-rc));
     }
-    removal_done(gc, e->path, cm_gc_remove_tree(e->path));
-    entry_free(e);
+    for (size_t i = 0; i < n; i++)
+        removal_done(gc, entries[i]->path, cm_gc_remove_tree(entries[i]->path));
+    removal_free(r);
 }
 
 size_t cm_gc_prune(struct cm_gc *gc, double d)
 {
     double now = cm_clock_now(gc->clock);
-    size_t removed = 0;
+    size_t removed = 0, cap = 0;
+    struct gc_entry **due = NULL;
     while (gc->n > 0 && gc->heap[0]->when - now <= d) {
-        remove_top(gc);
-        removed++;
+        struct gc_entry *e = gc->heap[0];
+        heap_remove(gc, e);
+        cm_strmap_remove(&gc->by_path, e->path);
+        if (removed == cap) {
+            cap = cap ? cap * 2 : 8;
+            due = realloc(due, cap * sizeof *due);
+            if (!due)
+                abort();
+        }
+        due[removed++] = e;
     }
-    if (removed)
+    if (removed) {
+        remove_entries(gc, due, removed);
         arm(gc);
+    }
     return removed;
 }
 

@@ -14,9 +14,9 @@
  * caller (a unit test) drives cm_gc_run / cm_gc_check_disk after advancing a fake clock.
  * Scheduled paths sit in a min-heap by removal time, indexed by path (O(log n) per change).
  *
- * Removal never blocks the loop: with an event base each due path is removed by a forked
- * child (offload.h) and the result (metrics, log) is taken when the child exits, so a sandbox
- * of a million files costs the loop one fork. Without a base (unit tests) it runs in place.
+ * Removal never blocks the loop: with an event base the paths that are due together are removed by
+ * one forked child (offload.h) and the result (metrics, log) is taken when the child exits, so a
+ * sandbox of a million files costs the loop one fork. Without a base (unit tests) it runs in place.
  * Removal never follows a symlink: every entry is opened beneath its parent's descriptor with
  * O_NOFOLLOW / AT_SYMLINK_NOFOLLOW, so a link a task left in its sandbox is removed as a link
  * and nothing outside the tree is touched; mounts inside the tree are not crossed. A removal
