@@ -23,7 +23,8 @@
  * starts with the same probe on an idle loop (the machine's floor), and each launch call's
  * wall time is split, from /proc/self/schedstat and the thread's CPU clock, into on-CPU time,
  * time waiting for a CPU (runnable, preempted) and time blocked in the kernel (the part a
- * change to the code can remove).
+ * change to the code can remove), and the probe reports the stalls also without the waits for
+ * a CPU (loop_probe.h).
  *
  * Usage: bench-loop_stall [containers (500)] [spacing ms (10)]
  */
@@ -85,6 +86,18 @@ static void sched_times(double *cpu, double *runq)
     if (fscanf(f, "%llu %llu", &run, &wait) == 2)
         *runq = (double)wait / 1e9;
     fclose(f);
+}
+
+/* The stall minus the time the loop's thread waited for a CPU: what the code itself did. */
+static void print_self(const struct cm_loop_probe_stats *st)
+{
+    if (!st->have_self)
+        return;
+    printf("    without the waits for a CPU: max %.2f ms  p99 %.3f ms; > 1/5/10/50 ms: "
+           "%llu/%llu/%llu/%llu\n",
+           st->max_self * 1e3, st->p99_self * 1e3, (unsigned long long)st->over_self[0],
+           (unsigned long long)st->over_self[1], (unsigned long long)st->over_self[2],
+           (unsigned long long)st->over_self[3]);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -325,6 +338,7 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
            st.max_stall * 1e3, st.p99 * 1e3, st.p50 * 1e3, (unsigned long long)st.ticks,
            (unsigned long long)st.over[0], (unsigned long long)st.over[1],
            (unsigned long long)st.over[2], (unsigned long long)st.over[3]);
+    print_self(&st);
     printf("  launches: %.0f/s; each launch call holds the loop p50 %.3f ms  p99 %.3f ms  "
            "max %.3f ms\n",
            n / (last_launch - t0 > 0 ? last_launch - t0 : 1e-9),
@@ -403,6 +417,7 @@ int main(int argc, char **argv)
            st.max_stall * 1e3, st.p99 * 1e3, st.p50 * 1e3, (unsigned long long)st.ticks,
            (unsigned long long)st.over[0], (unsigned long long)st.over[1],
            (unsigned long long)st.over[2], (unsigned long long)st.over[3]);
+    print_self(&st);
     cm_loop_probe_free(probe);
     event_base_free(idle);
     int rc = run_one("spaced", n, spacing, cgroot, tmp);

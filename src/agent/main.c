@@ -40,10 +40,10 @@ static void probe_report_cb(evutil_socket_t fd, short what, void *arg)
     struct cm_loop_probe_stats st;
     cm_loop_probe_stats(pr->probe, &st);
     CM_INFO("main",
-            "Event loop over the last %.0f s: longest stall %.2f ms, p99 %.3f ms, %llu stalls over "
-            "5 ms, %llu over 50 ms",
-            pr->every, st.max_stall * 1e3, st.p99 * 1e3, (unsigned long long)st.over[1],
-            (unsigned long long)st.over[3]);
+            "Event loop over the last %.0f s: longest stall %.2f ms (%.2f ms not counting waits "
+            "for a CPU), p99 %.3f ms, %llu stalls over 5 ms, %llu over 50 ms",
+            pr->every, st.max_stall * 1e3, st.max_self * 1e3, st.p99 * 1e3,
+            (unsigned long long)st.over[1], (unsigned long long)st.over[3]);
     cm_loop_probe_reset(pr->probe);
 }
 

@@ -3,8 +3,10 @@
  */
 #include "loop_probe.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -24,12 +26,41 @@ struct cm_loop_probe {
     uint64_t over[CM_LOOP_PROBE_NTHRESH];
     double *sample; /* ring of latenesses */
     size_t nsample, next;
+    int schedstat; /* /proc/thread-self/schedstat, or -1 */
+    double runq;   /* its run-queue wait at the previous tick */
+    bool have_self;
+    double max_self;
+    uint64_t over_self[CM_LOOP_PROBE_NTHRESH];
+    double *sample_self;
 };
 
-void cm_loop_probe_record(struct cm_loop_probe *p, double lateness)
+/* Seconds this thread has waited for a CPU so far, or a negative value. */
+static double runq_wait(int fd)
+{
+    char buf[96];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *sp = strchr(buf, ' ');
+    return sp ? (double)strtoull(sp + 1, NULL, 10) / 1e9 : -1;
+}
+
+void cm_loop_probe_record(struct cm_loop_probe *p, double lateness, double self)
 {
     if (lateness < 0)
         lateness = 0;
+    if (self >= 0) {
+        if (self > lateness)
+            self = lateness;
+        p->have_self = true;
+        if (self > p->max_self)
+            p->max_self = self;
+        for (int i = 0; i < CM_LOOP_PROBE_NTHRESH; i++)
+            if (self > thresholds[i])
+                p->over_self[i]++;
+    }
+    p->sample_self[p->next] = self >= 0 ? self : 0;
     p->ticks++;
     if (lateness > p->max_stall)
         p->max_stall = lateness;
@@ -47,8 +78,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct cm_loop_probe *p = arg;
-    double now = cm_monotonic_secs();
-    cm_loop_probe_record(p, now - p->expected);
+    double now = cm_monotonic_secs(), self = -1;
+    if (p->schedstat >= 0) {
+        /* The wait for a CPU since the previous tick is not the loop's doing. */
+        double runq = runq_wait(p->schedstat);
+        if (runq >= 0 && p->runq >= 0) {
+            self = (now - p->expected) - (runq - p->runq);
+            if (self < 0)
+                self = 0;
+        }
+        p->runq = runq;
+    }
+    cm_loop_probe_record(p, now - p->expected, self);
     /* Re-armed from now, not from the due time: after a stall the probe measures the next
      * period afresh instead of firing a burst of catch-up ticks that would read as on time. */
     p->expected = now + p->period;
@@ -64,10 +105,18 @@ struct cm_loop_probe *cm_loop_probe_new(struct event_base *base, double period)
     p->sample = calloc(SAMPLE_MAX, sizeof *p->sample);
     if (!p->sample)
         abort();
+    p->sample_self = calloc(SAMPLE_MAX, sizeof *p->sample_self);
+    if (!p->sample_self)
+        abort();
     p->period = period > 0 ? period : 0.001;
+    p->schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    p->runq = p->schedstat >= 0 ? runq_wait(p->schedstat) : -1;
     p->timer = evtimer_new(base, tick_cb, p);
     if (!p->timer) {
+        if (p->schedstat >= 0)
+            close(p->schedstat);
         free(p->sample);
+        free(p->sample_self);
         free(p);
         return NULL;
     }
@@ -82,7 +131,10 @@ void cm_loop_probe_free(struct cm_loop_probe *p)
     if (!p)
         return;
     event_free(p->timer);
+    if (p->schedstat >= 0)
+        close(p->schedstat);
     free(p->sample);
+    free(p->sample_self);
     free(p);
 }
 
@@ -92,6 +144,9 @@ void cm_loop_probe_reset(struct cm_loop_probe *p)
     p->max_stall = 0;
     memset(p->over, 0, sizeof p->over);
     p->nsample = p->next = 0;
+    p->have_self = false;
+    p->max_self = 0;
+    memset(p->over_self, 0, sizeof p->over_self);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -124,5 +179,13 @@ void cm_loop_probe_stats(struct cm_loop_probe *p, struct cm_loop_probe_stats *st
     qsort(copy, p->nsample, sizeof *copy, cmp_double);
     st->p50 = pct(copy, p->nsample, 0.50);
     st->p99 = pct(copy, p->nsample, 0.99);
+    st->have_self = p->have_self;
+    if (p->have_self) {
+        st->max_self = p->max_self;
+        memcpy(st->over_self, p->over_self, sizeof p->over_self);
+        memcpy(copy, p->sample_self, p->nsample * sizeof *copy);
+        qsort(copy, p->nsample, sizeof *copy, cmp_double);
+        st->p99_self = pct(copy, p->nsample, 0.99);
+    }
     free(copy);
 }
