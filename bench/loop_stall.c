@@ -26,9 +26,14 @@
  * change to the code can remove), and the probe reports the stalls also without the waits for
  * a CPU (loop_probe.h).
  *
- * Usage: bench-loop_stall [containers (500)] [spacing ms (10)]
+ * Usage: bench-loop_stall [containers (500)] [spacing ms (10)] [blocking]
+ *
+ * "blocking" gives the containerizer no loop, which is how the agent drove it before: each
+ * launch waits for the exec and each teardown kills, waits and removes in the reaping
+ * callback. The comparison shows what the asynchronous paths remove.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +69,7 @@ struct run {
     struct slot *slots;
     int n, launched, execed, reaped, destroyed, failures;
     double spacing; /* seconds; 0 = one per loop turn */
+    bool blocking;  /* the containerizer without the loop */
     double *call_ms;
     double *blocked_ms; /* wall - on CPU - waiting for a CPU, per launch call */
     double max_call_cpu, max_call_runq, max_call_wall;
@@ -196,6 +202,10 @@ static void launch_one(struct run *r)
         check_done(r);
         return;
     }
+    if (r->blocking) {
+        s->t_exec = cm_monotonic_secs(); /* the call returned after the exec */
+        r->execed++;
+    }
     char key[32];
     snprintf(key, sizeof key, "%d", (int)s->pid);
     cm_strmap_put(&r->by_pid, key, s);
@@ -238,6 +248,11 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
         r->reaped++;
         cm_containerizer_reaped(r->c, s->id);
         cm_gc_schedule(r->gc, 0, s->sandbox);
+        if (r->blocking) {
+            s->t_destroyed = cm_monotonic_secs(); /* torn down inside the call */
+            r->destroyed++;
+            check_done(r);
+        }
     }
     double wall = (cm_monotonic_secs() - t0) * 1e3;
     sched_times(&cpu1, &runq1);
@@ -258,9 +273,10 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(r->base);
 }
 
-static int run_one(const char *name, int n, double spacing, const char *cgroot, const char *tmp)
+static int run_one(const char *name, int n, double spacing, bool blocking, const char *cgroot,
+                   const char *tmp)
 {
-    struct run r = {.n = n, .spacing = spacing, .name = name};
+    struct run r = {.n = n, .spacing = spacing, .name = name, .blocking = blocking};
     snprintf(r.tmp, sizeof r.tmp, "%s", tmp);
     r.slots = calloc((size_t)n, sizeof *r.slots);
     r.call_ms = calloc((size_t)n, sizeof *r.call_ms);
@@ -280,7 +296,7 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
     struct cm_containerizer_options o = {
         .cgroups_root = cgroot,
         .runtime_dir = runtime,
-        .base = r.base,
+        .base = blocking ? NULL : r.base,
         .launched = on_launched,
         .destroyed = on_destroyed,
         .cb_arg = &r,
@@ -331,8 +347,9 @@ static int run_one(const char *name, int n, double spacing, const char *cgroot, 
         if (r.blocked_ms[i] > blocked_max)
             blocked_max = r.blocked_ms[i];
     }
-    printf("%s: %d containers (%s), %.2f s in all, %d failures\n", name, n,
-           spacing > 0 ? "one every 10 ms" : "one per loop turn", t1 - t0, r.failures);
+    printf("%s%s: %d containers (%s), %.2f s in all, %d failures\n", name,
+           blocking ? " (blocking containerizer)" : "", n,
+           spacing > 0 ? "spaced" : "one per loop turn", t1 - t0, r.failures);
     printf("  loop stall: max %.2f ms  p99 %.3f ms  p50 %.3f ms over %llu ticks; "
            "late > 1/5/10/50 ms: %llu/%llu/%llu/%llu\n",
            st.max_stall * 1e3, st.p99 * 1e3, st.p50 * 1e3, (unsigned long long)st.ticks,
@@ -420,9 +437,10 @@ int main(int argc, char **argv)
     print_self(&st);
     cm_loop_probe_free(probe);
     event_base_free(idle);
-    int rc = run_one("spaced", n, spacing, cgroot, tmp);
+    bool blocking = argc > 3 && strcmp(argv[3], "blocking") == 0;
+    int rc = run_one("spaced", n, spacing, blocking, cgroot, tmp);
     if (!rc)
-        rc = run_one("back-to-back", n, 0, cgroot, tmp);
+        rc = run_one("back-to-back", n, 0, blocking, cgroot, tmp);
     static const char *const ctls[] = {"cpu", "cpuacct", "memory", "pids", "freezer"};
     for (size_t i = 0; i < sizeof ctls / sizeof ctls[0]; i++) {
         char d[512];
