@@ -724,6 +724,11 @@ struct join_arg {
 static int join_cgroups(const void *arg, char *why, size_t whylen)
 {
     const struct join_arg *ja = arg;
+    /* The orphan record first: it must exist before any cgroup does. Created here, off the
+     * agent's loop, for the same file-system cost as stdout/stderr. */
+    runtime_record(ja->c, ja->id, true);
+    if (!ja->c->use_cgroups)
+        return 0;
     int rc = cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
     if (!rc)
         rc = prepare_all(ja->c, ja->id, ja->ct, why, whylen);
@@ -792,12 +797,11 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
         return cm_fail(CM_EEXIST, why, whylen, "Container %s already exists", id);
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
-    runtime_record(c, id, true);
     struct join_arg ja = {c, id, ct};
     int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,
-        .join = c->use_cgroups ? join_cgroups : NULL,
+        .join = c->use_cgroups || c->runtime_dir ? join_cgroups : NULL,
         .join_arg = &ja,
         .status_fd = c->opts.base ? &status_fd : NULL,
     };

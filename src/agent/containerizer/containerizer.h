@@ -102,7 +102,7 @@ struct cm_launch_spec {
     char *const *argv; /* argv[0] is the program path */
     char *const *envp;
     const char *cwd;         /* the sandbox */
-    const char *stdout_path; /* opened O_APPEND|O_CREAT in the parent, so errors are ours */
+    const char *stdout_path; /* opened O_APPEND|O_CREAT by the child; errors come back */
     const char *stderr_path;
     const struct cm_resources *resources; /* limits for isolators (may be NULL) */
 };
@@ -209,8 +209,9 @@ struct cm_launcher_ops {
 };
 
 /* The spawn both launchers share: clone (with ctx->clone_flags; 0 = a plain fork); the child
- * first joins its cgroups (ctx->join), then sets up mounts, stdio, session and cwd and execs;
- * the parent waits for the exec (a CLOEXEC pipe reports the step and error of a failure). */
+ * first joins its cgroups (ctx->join), then sets up mounts, opens stdout/stderr, sets its
+ * session and cwd and execs; the parent waits for the exec or hands the status pipe over (a
+ * CLOEXEC pipe reports the step and error of a failure, e.g. "Failed to open <path>: ..."). */
 int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                       pid_t *pid, char *why, size_t whylen);
 

@@ -38,6 +38,7 @@ enum stage {
     STAGE_CHDIR,
     STAGE_EXEC,
     STAGE_VFORK,
+    STAGE_OPEN,
 };
 
 static const char *stage_text(int stage)
@@ -164,7 +165,7 @@ static int mount_fresh_proc(void)
 
 /* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
 static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
-                                 int status, int out, int err)
+                                 int status)
 {
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
@@ -181,6 +182,14 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         child_fail(status, STAGE_MOUNT_PRIVATE, rc);
     if ((flags & CLONE_NEWPID) && mount_fresh_proc() != 0)
         child_fail(status, STAGE_MOUNT_PROC, errno);
+    /* Opened here, not in the agent: creating a file costs the file system's inode
+     * allocation, which on a busy work dir is the largest part of a launch. */
+    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0)
+        child_fail_text(status, STAGE_OPEN, errno, spec->stdout_path);
+    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (err < 0)
+        child_fail_text(status, STAGE_OPEN, errno, spec->stderr_path);
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
         child_fail(status, STAGE_STDIO, errno);
     int devnull = open("/dev/null", O_RDONLY);
@@ -222,26 +231,16 @@ int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
                        *r.text ? r.text : cm_strerror(-r.err));
     if (r.stage == STAGE_EXEC)
         return cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", argv0, strerror(r.err));
+    if (r.stage == STAGE_OPEN)
+        return cm_fail(-r.err, why, whylen, "Failed to open %s: %s", r.text, strerror(r.err));
     return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage), strerror(r.err));
 }
 
 int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                       pid_t *pid, char *why, size_t whylen)
 {
-    int st[2] = {-1, -1}, out = -1, err = -1, rc = 0;
+    int st[2] = {-1, -1}, rc = 0;
     *pid = -1;
-    out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0) {
-        rc = cm_fail(-errno, why, whylen, "Failed to open %s: %s", spec->stdout_path,
-                     strerror(errno));
-        goto done;
-    }
-    err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (err < 0) {
-        rc = cm_fail(-errno, why, whylen, "Failed to open %s: %s", spec->stderr_path,
-                     strerror(errno));
-        goto done;
-    }
     if (pipe2(st, O_CLOEXEC) != 0) {
         rc = cm_fail(-errno, why, whylen, "Failed to create a pipe: %s", strerror(errno));
         goto done;
@@ -255,7 +254,7 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
         syscall(SYS_clone, (unsigned long)SIGCHLD | ctx->clone_flags, NULL, NULL, NULL, NULL);
     if (child == 0) {
         close(st[0]);
-        child_main(spec, ctx, st[1], out, err);
+        child_main(spec, ctx, st[1]);
     }
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -290,10 +289,6 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
     *pid = (pid_t)child;
 
 done:
-    if (out >= 0)
-        close(out);
-    if (err >= 0)
-        close(err);
     for (int i = 0; i < 2; i++)
         if (st[i] >= 0)
             close(st[i]);
