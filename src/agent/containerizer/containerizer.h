@@ -64,7 +64,7 @@ struct cm_clock;
 
 /* An asynchronous launch's exec result: rc 0 once the executor's execve succeeded (or, under
  * a pid namespace, once the init started it), else the failure with why. Called on the loop
- * (or from cm_containerizer_launch_error / cm_containerizer_reaped when they find the report
+ * (or from cm_containerizer_launch_error, _update or _reaped when they find the report
  * first). pid is the leader the launch returned. */
 typedef void (*cm_containerizer_launched_fn)(void *arg, const char *container_id, pid_t pid, int rc,
                                              const char *why);
