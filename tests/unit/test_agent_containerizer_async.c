@@ -233,6 +233,16 @@ static void test_exec_failure_is_an_event(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 127);
     const char *le = cm_containerizer_launch_error(c, "fail1");
     CHECK(le && strstr(le, "No such file") != NULL);
+    /* Whoever reads the sandbox sees it too. */
+    char out[512], buf[512] = "";
+    snprintf(out, sizeof out, "%s/out", tmpdir);
+    FILE *f = fopen(out, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    CHECK(strstr(buf, "Failed to execute '/nonexistent/executor': No such file") != NULL);
     cm_containerizer_reaped(c, "fail1");
     run_until(&destroyed_calls, 10);
     CHECK_INT(destroyed_calls, 1);

@@ -82,6 +82,18 @@ static _Noreturn void child_fail(int fd, int stage, int err)
     child_fail_text(fd, stage, err, NULL);
 }
 
+/* The exec failed: say so in the sandbox's stderr too (fd 2 is already there), so whoever
+ * reads the sandbox sees why the executor never started, then report and exit 127. */
+static _Noreturn void exec_failed(int status, const char *path, int err)
+{
+    const char *parts[] = {"Failed to execute '", path, "': ", strerror(err), "\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        ssize_t w = write(STDERR_FILENO, parts[i], strlen(parts[i]));
+        (void)w;
+    }
+    child_fail(status, STAGE_EXEC, err);
+}
+
 struct init_arg {
     const struct cm_launch_spec *spec;
     int status;
@@ -93,7 +105,7 @@ __attribute__((no_sanitize_address)) static int init_child(void *arg)
 {
     const struct init_arg *ia = arg;
     execve(ia->spec->argv[0], ia->spec->argv, ia->spec->envp);
-    child_fail(ia->status, STAGE_EXEC, errno);
+    exec_failed(ia->status, ia->spec->argv[0], errno);
 }
 
 #define INIT_CHILD_STACK (64 * 1024)
@@ -207,7 +219,7 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     if (flags & CLONE_NEWPID)
         run_init(spec, status);
     execve(spec->argv[0], spec->argv, spec->envp);
-    child_fail(status, STAGE_EXEC, errno);
+    exec_failed(status, spec->argv[0], errno);
 }
 
 int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
