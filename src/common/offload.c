@@ -85,10 +85,14 @@ int cm_offload_start(struct event_base *base, cm_offload_fn fn, void *fn_arg,
         return err;
     }
     if (pid == 0) {
-        close(p[0]);
         reset_signals();
+        /* Only stdio and the result pipe stay: a listening socket held by a long removal
+         * would keep a restarted daemon from binding its port. */
+        if (dup2(p[1], 3) < 0)
+            _exit(1);
+        syscall(SYS_close_range, 4U, ~0U, 0U);
         int result = fn(fn_arg);
-        ssize_t w = write(p[1], &result, sizeof result);
+        ssize_t w = write(3, &result, sizeof result);
         (void)w;
         _exit(0);
     }

@@ -12,7 +12,9 @@
  *
  * The cost on the loop is one fork (page tables of the parent; well under a millisecond for
  * a daemon of tens of MB) and one callback. The child resets every signal handler to the
- * default before running fn, so the parent's libevent signal handlers never run in it.
+ * default before running fn, so the parent's libevent signal handlers never run in it, and
+ * closes every descriptor but stdin, stdout, stderr and its result pipe (fn must open what it
+ * needs), so a slow job never holds the daemon's sockets.
  *
  * Results: fn returns 0 or a negative error; a child that dies without writing one reports
  * -EPIPE. Single-threaded: call on the loop's thread. The job is owned by the module until
