@@ -4,15 +4,20 @@
 #include "gc.h"
 
 #include <errno.h>
-#include <ftw.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
+#include "offload.h"
 #include "strmap.h"
 
 #define MOD "gc"
@@ -34,7 +39,23 @@ struct cm_gc {
     struct event *timer;
     struct event *disk_timer;
     struct cm_gc_metrics metrics;
+    struct removal *removing; /* removals running in children */
 };
+
+/* The paths that came due together, removed by one child: one fork per prune, not per path
+ * (a disk-pressure prune may free hundreds at once). The child writes each path's result into
+ * a shared page; the entries stay allocated until it exits. */
+struct removal {
+    struct cm_gc *gc;
+    struct gc_entry **entries;
+    size_t n;
+    int *results; /* MAP_SHARED, n ints */
+    size_t map_len;
+    struct cm_offload *job;
+    struct removal *next, **pprev;
+};
+
+static void removal_free(struct removal *r);
 
 /* ---- heap ---------------------------------------------------------------------------------- */
 
@@ -164,6 +185,13 @@ void cm_gc_free(struct cm_gc *gc)
         return;
     for (size_t i = 0; i < gc->n; i++)
         entry_free(gc->heap[i]);
+    /* Children still removing finish on their own; nobody hears their result. */
+    while (gc->removing) {
+        struct removal *r = gc->removing;
+        gc->removing = r->next;
+        cm_offload_cancel(r->job);
+        removal_free(r);
+    }
     free(gc->heap);
     cm_strmap_cleanup(&gc->by_path);
     if (gc->timer)
@@ -217,14 +245,48 @@ bool cm_gc_unschedule(struct cm_gc *gc, const char *path)
     return true;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* ---- removal ------------------------------------------------------------------------------- */
+
+/* Deep enough for any sandbox; each level holds one directory descriptor. */
+#define MAX_DEPTH 256
+
+/* Removes name beneath the directory dirfd. Nothing is ever resolved through a symlink: the
+ * entry is examined with AT_SYMLINK_NOFOLLOW, directories are opened with O_NOFOLLOW beneath
+ * their parent's descriptor, and a symlink is unlinked as itself. A directory on another
+ * file system (a mount inside the sandbox) is left alone, so its rmdir fails with EBUSY. */
+static int remove_at(int dirfd, const char *name, dev_t dev, int depth)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT)
-        return errno;
-    return 0;
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -errno;
+    if (st.st_dev != dev)
+        return -EXDEV;
+    if (depth >= MAX_DEPTH)
+        return -ELOOP;
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int first = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        int rc = remove_at(fd, de->d_name, dev, depth + 1);
+        if (rc && !first)
+            first = rc;
+    }
+    closedir(d);
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !first)
+        first = -errno;
+    return first;
 }
 
 int cm_gc_remove_tree(const char *path)
@@ -232,41 +294,135 @@ int cm_gc_remove_tree(const char *path)
     struct stat st;
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0 : -errno;
-    int rc = nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-    if (rc < 0)
-        return -errno;
-    if (rc > 0)
-        return -rc;
+    /* The parent is the agent's own work directory: resolve it normally, then never again. */
+    char *copy = strdup(path);
+    if (!copy)
+        abort();
+    size_t len = strlen(copy);
+    while (len > 1 && copy[len - 1] == '/')
+        copy[--len] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *name = copy, *parent = ".";
+    if (slash == copy) {
+        parent = "/";
+        name = copy + 1;
+    } else if (slash) {
+        *slash = '\0';
+        parent = copy;
+        name = slash + 1;
+    }
+    int rc;
+    int dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        rc = -errno;
+    } else {
+        rc = remove_at(dirfd, name, st.st_dev, 0);
+        close(dirfd);
+    }
+    free(copy);
+    return rc;
+}
+
+static void removal_done(struct cm_gc *gc, const char *path, int rc)
+{
+    if (rc == 0) {
+        gc->metrics.path_removals_succeeded++;
+        CM_INFO(MOD, "Deleted '%s'", path);
+    } else {
+        gc->metrics.path_removals_failed++;
+        CM_WARN(MOD, "Failed to delete '%s': %s", path, strerror(-rc));
+    }
+}
+
+static void removal_free(struct removal *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        entry_free(r->entries[i]);
+    free(r->entries);
+    if (r->results)
+        munmap(r->results, r->map_len);
+    free(r);
+}
+
+static int remove_in_child(void *arg)
+{
+    struct removal *r = arg;
+    for (size_t i = 0; i < r->n; i++)
+        r->results[i] = cm_gc_remove_tree(r->entries[i]->path);
     return 0;
 }
 
-/* Removes the earliest entry (the caller checked it is due). */
-static void remove_top(struct cm_gc *gc)
+static void removal_finished(void *arg, int rc)
 {
-    struct gc_entry *e = gc->heap[0];
-    heap_remove(gc, e);
-    cm_strmap_remove(&gc->by_path, e->path);
-    int rc = cm_gc_remove_tree(e->path);
-    if (rc == 0) {
-        gc->metrics.path_removals_succeeded++;
-        CM_INFO(MOD, "Deleted '%s'", e->path);
-    } else {
-        gc->metrics.path_removals_failed++;
-        CM_WARN(MOD, "Failed to delete '%s': %s", e->path, strerror(-rc));
+    struct removal *r = arg;
+    for (size_t i = 0; i < r->n; i++)
+        removal_done(r->gc, r->entries[i]->path, rc ? rc : r->results[i]);
+    *r->pprev = r->next;
+    if (r->next)
+        r->next->pprev = r->pprev;
+    removal_free(r);
+}
+
+/* Removes the entries (taken out of the schedule): in a child when there is a loop to hear
+ * back on, so a large sandbox never stalls it; in place for loop-less unit tests, or if the
+ * child cannot be started. Takes ownership of entries. */
+static void remove_entries(struct cm_gc *gc, struct gc_entry **entries, size_t n)
+{
+    struct removal *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->gc = gc;
+    r->entries = entries;
+    r->n = n;
+    if (gc->base) {
+        r->map_len = n * sizeof *r->results;
+        r->results =
+            mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (r->results == MAP_FAILED) {
+            r->results = NULL;
+        } else {
+            /* What a child that died half-way reports for the paths it did not get to. */
+            for (size_t i = 0; i < n; i++)
+                r->results[i] = -ECHILD;
+            int rc = cm_offload_start(gc->base, remove_in_child, r, removal_finished, r, &r->job);
+            if (rc == 0) {
+                r->next = gc->removing;
+                if (r->next)
+                    r->next->pprev = &r->next;
+                r->pprev = &gc->removing;
+                gc->removing = r;
+                return;
+            }
+            CM_WARN(MOD, "Failed to start a child to delete %zu path(s) (%s); deleting in place", n,
+                    strerror(-rc));
+        }
     }
-    entry_free(e);
+    for (size_t i = 0; i < n; i++)
+        removal_done(gc, entries[i]->path, cm_gc_remove_tree(entries[i]->path));
+    removal_free(r);
 }
 
 size_t cm_gc_prune(struct cm_gc *gc, double d)
 {
     double now = cm_clock_now(gc->clock);
-    size_t removed = 0;
+    size_t removed = 0, cap = 0;
+    struct gc_entry **due = NULL;
     while (gc->n > 0 && gc->heap[0]->when - now <= d) {
-        remove_top(gc);
-        removed++;
+        struct gc_entry *e = gc->heap[0];
+        heap_remove(gc, e);
+        cm_strmap_remove(&gc->by_path, e->path);
+        if (removed == cap) {
+            cap = cap ? cap * 2 : 8;
+            due = realloc(due, cap * sizeof *due);
+            if (!due)
+                abort();
+        }
+        due[removed++] = e;
     }
-    if (removed)
+    if (removed) {
+        remove_entries(gc, due, removed);
         arm(gc);
+    }
     return removed;
 }
 

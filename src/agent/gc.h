@@ -13,7 +13,14 @@
  * removal time and another watches the disk; with base NULL there are no timers and the
  * caller (a unit test) drives cm_gc_run / cm_gc_check_disk after advancing a fake clock.
  * Scheduled paths sit in a min-heap by removal time, indexed by path (O(log n) per change).
- * Removal runs synchronously on the loop. Single-threaded.
+ *
+ * Removal never blocks the loop: with an event base the paths that are due together are removed by
+ * one forked child (offload.h) and the result (metrics, log) is taken when the child exits, so a
+ * sandbox of a million files costs the loop one fork. Without a base (unit tests) it runs in place.
+ * Removal never follows a symlink: every entry is opened beneath its parent's descriptor with
+ * O_NOFOLLOW / AT_SYMLINK_NOFOLLOW, so a link a task left in its sandbox is removed as a link
+ * and nothing outside the tree is touched; mounts inside the tree are not crossed. A removal
+ * that is already running when its path is unscheduled completes. Single-threaded.
  */
 #ifndef CM_AGENT_GC_H
 #define CM_AGENT_GC_H
@@ -53,7 +60,8 @@ void cm_gc_free(struct cm_gc *gc);
 void cm_gc_schedule(struct cm_gc *gc, double delay, const char *path);
 /* Cancels the removal of path; true if it was scheduled. */
 bool cm_gc_unschedule(struct cm_gc *gc, const char *path);
-/* Removes every path whose time has come; returns how many were removed. */
+/* Removes every path whose time has come; returns how many removals were started (with a
+ * base they finish in children; the metrics count them when they do). */
 size_t cm_gc_run(struct cm_gc *gc);
 /* Removes every path whose remaining time is <= d seconds; returns how many. */
 size_t cm_gc_prune(struct cm_gc *gc, double d);
@@ -70,7 +78,9 @@ size_t cm_gc_pending(const struct cm_gc *gc);
 double cm_gc_removal_time(const struct cm_gc *gc, const char *path);
 const struct cm_gc_metrics *cm_gc_metrics(const struct cm_gc *gc);
 
-/* rm -rf path without following symlinks. Returns 0 (also when path is absent) or -errno. */
+/* rm -rf path without following symlinks (path itself may be a symlink: the link is removed)
+ * or crossing mounts. Blocking; cm_gc runs it in a child. Returns 0 (also when path is
+ * absent) or the first -errno (-EXDEV for a mount inside the tree). */
 int cm_gc_remove_tree(const char *path);
 
 #endif

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "clock.h"
 #include "gc.h"
 #include "test.h"
@@ -225,6 +227,42 @@ static void test_no_symlink_following(void)
     cm_gc_free(gc);
 }
 
+/* With a loop the removal runs in a child: the loop only hears the result. A symlink inside
+ * the tree and a scheduled path that is itself a symlink are removed as links. */
+static void test_removal_in_child(void)
+{
+    struct event_base *base = event_base_new();
+    REQUIRE(base != NULL);
+    struct cm_fake_clock fc;
+    cm_fake_clock_init(&fc, 0);
+    struct cm_gc_config cfg = {.delay = 0, .work_dir = root, .usage = usage_fn};
+    struct cm_gc *gc = cm_gc_new(base, &fc.clock, &cfg);
+    char *victim = mkdir_tree("victim2"), *sb = mkdir_tree("sb2");
+    char link[600], toplink[600], f[600];
+    snprintf(link, sizeof link, "%s/nested/link", sb);
+    REQUIRE(symlink(victim, link) == 0);
+    snprintf(toplink, sizeof toplink, "%s/toplink", root);
+    REQUIRE(symlink(victim, toplink) == 0);
+    cm_gc_schedule(gc, 0, sb);
+    cm_gc_schedule(gc, 0, toplink);
+    CHECK_INT(cm_gc_run(gc), 2);
+    const struct cm_gc_metrics *m = cm_gc_metrics(gc);
+    for (int i = 0; i < 500 && m->path_removals_succeeded + m->path_removals_failed < 2; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    CHECK(m->path_removals_succeeded == 2);
+    CHECK(!exists(sb));
+    CHECK(!exists(toplink));
+    snprintf(f, sizeof f, "%s/stdout", victim);
+    CHECK(exists(f));
+    free(victim);
+    free(sb);
+    cm_gc_free(gc);
+    event_base_free(base);
+}
+
 static void test_cleanup(void)
 {
     CHECK_INT(cm_gc_remove_tree(root), 0);
@@ -233,4 +271,4 @@ static void test_cleanup(void)
 
 TEST_MAIN(TEST(setup), TEST(test_max_age), TEST(test_delay), TEST(test_unschedule_and_reschedule),
           TEST(test_disk_pressure), TEST(test_many_in_order), TEST(test_no_symlink_following),
-          TEST(test_cleanup))
+          TEST(test_removal_in_child), TEST(test_cleanup))

@@ -1,5 +1,6 @@
 /*
- * cgroups.c: cgroup v1/v2 detection, per-container directories, limits, usage, OOM and kill.
+ * cgroups.c: cgroup v1/v2 detection, per-container directories, limits, usage and OOM (the
+ * kill and removal steps are in cgroups_kill.c).
  *
  * All control-file access goes through write_text/read_text so every failure names the file.
  * Control files are never created (O_CREAT is not used): on a real cgroupfs the kernel makes
@@ -19,13 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroups_internal.h"
 #include "errors.h"
 
 #define MOUNTINFO_MAX (1024 * 1024)
 #define STAT_MAX (64 * 1024)
-#define PROCS_MAX (4 * 1024 * 1024)
-#define DRAIN_ROUNDS 100
-#define DRAIN_SLEEP_NS 10000000L /* 10 ms, so a drain waits about a second at most */
 
 static const char *const ctl_names[CM_CG_NCTL] = {"cpu", "cpuacct", "memory", "pids", "freezer"};
 
@@ -117,7 +116,7 @@ static int join(char *buf, size_t len, const char *a, const char *b, const char 
     return n < 0 || (size_t)n >= len ? CM_ETOOBIG : 0;
 }
 
-static int write_text(const char *path, const char *text, char *why, size_t whylen)
+int cm_cgroups_write_text(const char *path, const char *text, char *why, size_t whylen)
 {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -125,7 +124,12 @@ static int write_text(const char *path, const char *text, char *why, size_t whyl
         return cm_fail(err, why, whylen, "open %s: %s", path, strerror(-err));
     }
     size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
+    /* memory.limit_in_bytes and friends answer EINTR when a signal (the agent's SIGCHLD)
+     * arrives while they reclaim; the write is simply retried. */
+    ssize_t w;
+    do {
+        w = write(fd, text, len);
+    } while (w < 0 && errno == EINTR);
     int err = w < 0 ? -errno : 0;
     close(fd);
     if (w < 0)
@@ -136,7 +140,7 @@ static int write_text(const char *path, const char *text, char *why, size_t whyl
 }
 
 /* Reads at most max-1 bytes into a malloc'd NUL-terminated buffer. */
-static int read_text(const char *path, size_t max, char **out, char *why, size_t whylen)
+int cm_cgroups_read_text(const char *path, size_t max, char **out, char *why, size_t whylen)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -222,7 +226,7 @@ static int find_key(const char *text, const char *key, uint64_t *v)
 static int read_u64_file(const char *path, uint64_t *v, char *why, size_t whylen)
 {
     char *text;
-    int rc = read_text(path, STAT_MAX, &text, why, whylen);
+    int rc = cm_cgroups_read_text(path, STAT_MAX, &text, why, whylen);
     if (rc)
         return rc;
     rc = parse_u64(text, v);
@@ -238,7 +242,7 @@ static int read_keys(const char *path, const char *const *keys, uint64_t *vals, 
                      int required, char *why, size_t whylen)
 {
     char *text;
-    int rc = read_text(path, STAT_MAX, &text, why, whylen);
+    int rc = cm_cgroups_read_text(path, STAT_MAX, &text, why, whylen);
     if (rc)
         return rc;
     for (size_t i = 0; i < n; i++) {
@@ -257,16 +261,10 @@ static int read_keys(const char *path, const char *const *keys, uint64_t *vals, 
     return rc;
 }
 
-static int exists(const char *path)
+int cm_cgroups_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
-}
-
-static void nap(void)
-{
-    struct timespec ts = {0, DRAIN_SLEEP_NS};
-    nanosleep(&ts, NULL);
 }
 
 /* ---- detection ---- */
@@ -406,7 +404,7 @@ int cm_cgroups_detect(const struct cm_cgroups_options *opts, struct cm_cgroups *
     char *owned = NULL;
     const char *mi = opts->mountinfo;
     if (!mi) {
-        rc = read_text("/proc/self/mountinfo", MOUNTINFO_MAX, &owned, why, whylen);
+        rc = cm_cgroups_read_text("/proc/self/mountinfo", MOUNTINFO_MAX, &owned, why, whylen);
         if (rc)
             return rc;
         mi = owned;
@@ -486,7 +484,7 @@ int cm_cgroups_detect(const struct cm_cgroups_options *opts, struct cm_cgroups *
     char path[CM_CGROUPS_PATH_MAX + 32], *text = NULL;
     if (join(path, sizeof path, base, "cgroup.controllers", NULL))
         return cm_fail(CM_ETOOBIG, why, whylen, "cgroup2 base path is too long");
-    rc = read_text(path, STAT_MAX, &text, why, whylen);
+    rc = cm_cgroups_read_text(path, STAT_MAX, &text, why, whylen);
     if (rc)
         return cm_fail(CM_ESTATE, why, whylen, "cgroup2 at %s has no readable %s", root, path);
     char *nl = strchr(text, '\n');
@@ -503,7 +501,7 @@ int cm_cgroups_detect(const struct cm_cgroups_options *opts, struct cm_cgroups *
     /* cgroup.freeze is core in v2 (no controller), present in every non-root cgroup. */
     cg->usable |= CM_CG_BIT(CM_CG_FREEZER);
     if (join(path, sizeof path, base, "cgroup.subtree_control", NULL) == 0 &&
-        read_text(path, STAT_MAX, &text, NULL, 0) == 0) {
+        cm_cgroups_read_text(path, STAT_MAX, &text, NULL, 0) == 0) {
         nl = strchr(text, '\n');
         if (nl)
             *nl = '\0';
@@ -533,7 +531,7 @@ int cm_cgroups_path(const struct cm_cgroups *cg, enum cm_cgroups_ctl ctl, const 
 
 /* True when ctl's directory is the same as an earlier controller's (co-mounted in v1, or
  * everything in v2), so it is handled once. */
-static int duplicate(const struct cm_cgroups *cg, int ctl)
+int cm_cgroups_duplicate(const struct cm_cgroups *cg, int ctl)
 {
     for (int c = 0; c < ctl; c++)
         if ((cg->usable & CM_CG_BIT(c)) && strcmp(cg->base[c], cg->base[ctl]) == 0)
@@ -541,7 +539,7 @@ static int duplicate(const struct cm_cgroups *cg, int ctl)
     return 0;
 }
 
-static int check(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen)
+int cm_cgroups_check(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen)
 {
     if (cg->version == CM_CGROUPS_NONE)
         return cm_fail(CM_ESTATE, why, whylen, "cgroups were not detected");
@@ -571,7 +569,7 @@ static void v2_enable_text(const struct cm_cgroups *cg, char *buf, size_t len)
 
 int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen)
 {
-    int rc = check(cg, id, why, whylen);
+    int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
     char path[CM_CGROUPS_PATH_MAX], ctlfile[CM_CGROUPS_PATH_MAX + 32];
@@ -598,7 +596,7 @@ int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, si
             *slash = '/';
             if (n < 0 || (size_t)n >= sizeof ctlfile)
                 return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path is too long");
-            if (*enable && (rc = write_text(ctlfile, enable, why, whylen)) != 0)
+            if (*enable && (rc = cm_cgroups_write_text(ctlfile, enable, why, whylen)) != 0)
                 return rc;
             if ((rc = mkdir_ok(path, why, whylen)) != 0)
                 return rc;
@@ -609,7 +607,7 @@ int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, si
         return 0;
     }
     for (int c = 0; c < CM_CG_NCTL; c++) {
-        if (!(cg->usable & CM_CG_BIT(c)) || duplicate(cg, c))
+        if (!(cg->usable & CM_CG_BIT(c)) || cm_cgroups_duplicate(cg, c))
             continue;
         if (cm_cgroups_path(cg, c, id, path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
@@ -637,11 +635,11 @@ static int write_ctl(const struct cm_cgroups *cg, int ctl, const char *id, const
     char dir[CM_CGROUPS_PATH_MAX], path[CM_CGROUPS_PATH_MAX + 64];
     if (cm_cgroups_path(cg, ctl, id, dir, sizeof dir) || join(path, sizeof path, dir, file, NULL))
         return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
-    return write_text(path, text, why, whylen);
+    return cm_cgroups_write_text(path, text, why, whylen);
 }
 
-static int ctl_file(const struct cm_cgroups *cg, int ctl, const char *id, const char *file,
-                    char *path, size_t len)
+int cm_cgroups_ctl_file(const struct cm_cgroups *cg, int ctl, const char *id, const char *file,
+                        char *path, size_t len)
 {
     char dir[CM_CGROUPS_PATH_MAX];
     int rc = cm_cgroups_path(cg, ctl, id, dir, sizeof dir);
@@ -651,7 +649,7 @@ static int ctl_file(const struct cm_cgroups *cg, int ctl, const char *id, const 
 int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
                           const struct cm_cgroups_limits *l, char *why, size_t whylen)
 {
-    int rc = check(cg, id, why, whylen);
+    int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
     char val[64];
@@ -714,13 +712,13 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
 int cm_cgroups_add_pid(const struct cm_cgroups *cg, const char *id, pid_t pid, char *why,
                        size_t whylen)
 {
-    int rc = check(cg, id, why, whylen);
+    int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
     char val[32];
     snprintf(val, sizeof val, "%ld", (long)pid);
     for (int c = 0; c < CM_CG_NCTL; c++) {
-        if (!(cg->usable & CM_CG_BIT(c)) || duplicate(cg, c))
+        if (!(cg->usable & CM_CG_BIT(c)) || cm_cgroups_duplicate(cg, c))
             continue;
         if ((rc = write_ctl(cg, c, id, "cgroup.procs", val, why, whylen)) != 0)
             return rc;
@@ -732,7 +730,7 @@ int cm_cgroups_usage(const struct cm_cgroups *cg, const char *id, struct cm_cgro
                      char *why, size_t whylen)
 {
     memset(u, 0, sizeof *u);
-    int rc = check(cg, id, why, whylen);
+    int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
     char path[CM_CGROUPS_PATH_MAX + 64];
@@ -741,7 +739,7 @@ int cm_cgroups_usage(const struct cm_cgroups *cg, const char *id, struct cm_cgro
         static const char *const keys[] = {"usage_usec", "user_usec",    "system_usec",
                                            "nr_periods", "nr_throttled", "throttled_usec"};
         uint64_t v[6];
-        if (ctl_file(cg, CM_CG_CPU, id, "cpu.stat", path, sizeof path))
+        if (cm_cgroups_ctl_file(cg, CM_CG_CPU, id, "cpu.stat", path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
         /* nr_* only exist with the cpu controller enabled; usage_usec always does. */
         if ((rc = read_keys(path, keys, v, 3, 1, why, whylen)) != 0 ||
@@ -757,7 +755,7 @@ int cm_cgroups_usage(const struct cm_cgroups *cg, const char *id, struct cm_cgro
     if (!v2 && (cg->usable & CM_CG_BIT(CM_CG_CPUACCT))) {
         static const char *const keys[] = {"user", "system"};
         uint64_t v[2];
-        if (ctl_file(cg, CM_CG_CPUACCT, id, "cpuacct.stat", path, sizeof path))
+        if (cm_cgroups_ctl_file(cg, CM_CG_CPUACCT, id, "cpuacct.stat", path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
         if ((rc = read_keys(path, keys, v, 2, 1, why, whylen)) != 0)
             return rc;
@@ -768,7 +766,7 @@ int cm_cgroups_usage(const struct cm_cgroups *cg, const char *id, struct cm_cgro
     if (!v2 && (cg->usable & CM_CG_BIT(CM_CG_CPU))) {
         static const char *const keys[] = {"nr_periods", "nr_throttled", "throttled_time"};
         uint64_t v[3];
-        if (ctl_file(cg, CM_CG_CPU, id, "cpu.stat", path, sizeof path))
+        if (cm_cgroups_ctl_file(cg, CM_CG_CPU, id, "cpu.stat", path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
         if ((rc = read_keys(path, keys, v, 3, 1, why, whylen)) != 0)
             return rc;
@@ -778,14 +776,14 @@ int cm_cgroups_usage(const struct cm_cgroups *cg, const char *id, struct cm_cgro
         u->have |= CM_CG_BIT(CM_CG_CPU);
     }
     if (cg->usable & CM_CG_BIT(CM_CG_MEMORY)) {
-        if (ctl_file(cg, CM_CG_MEMORY, id, v2 ? "memory.current" : "memory.usage_in_bytes", path,
-                     sizeof path))
+        if (cm_cgroups_ctl_file(cg, CM_CG_MEMORY, id,
+                                v2 ? "memory.current" : "memory.usage_in_bytes", path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
         if ((rc = read_u64_file(path, &u->mem_total_bytes, why, whylen)) != 0)
             return rc;
         static const char *const k1[] = {"rss", "cache"}, *const k2[] = {"anon", "file"};
         uint64_t v[2];
-        if (ctl_file(cg, CM_CG_MEMORY, id, "memory.stat", path, sizeof path))
+        if (cm_cgroups_ctl_file(cg, CM_CG_MEMORY, id, "memory.stat", path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
         if ((rc = read_keys(path, v2 ? k2 : k1, v, 2, 1, why, whylen)) != 0)
             return rc;
@@ -794,7 +792,7 @@ int cm_cgroups_usage(const struct cm_cgroups *cg, const char *id, struct cm_cgro
         u->have |= CM_CG_BIT(CM_CG_MEMORY);
     }
     if (cg->usable & CM_CG_BIT(CM_CG_PIDS)) {
-        if (ctl_file(cg, CM_CG_PIDS, id, "pids.current", path, sizeof path))
+        if (cm_cgroups_ctl_file(cg, CM_CG_PIDS, id, "pids.current", path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
         if ((rc = read_u64_file(path, &u->pids_current, why, whylen)) != 0)
             return rc;
@@ -807,17 +805,17 @@ int cm_cgroups_oom(const struct cm_cgroups *cg, const char *id, struct cm_cgroup
                    size_t whylen)
 {
     memset(o, 0, sizeof *o);
-    int rc = check(cg, id, why, whylen);
+    int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
     if (!(cg->usable & CM_CG_BIT(CM_CG_MEMORY)))
         return cm_fail(CM_ESTATE, why, whylen, "the memory controller is not usable");
     char path[CM_CGROUPS_PATH_MAX + 64], *text;
-    if (ctl_file(cg, CM_CG_MEMORY, id,
-                 cg->version == CM_CGROUPS_V2 ? "memory.events" : "memory.oom_control", path,
-                 sizeof path))
+    if (cm_cgroups_ctl_file(cg, CM_CG_MEMORY, id,
+                            cg->version == CM_CGROUPS_V2 ? "memory.events" : "memory.oom_control",
+                            path, sizeof path))
         return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path too long");
-    if ((rc = read_text(path, STAT_MAX, &text, why, whylen)) != 0)
+    if ((rc = cm_cgroups_read_text(path, STAT_MAX, &text, why, whylen)) != 0)
         return rc;
     int have_kill = find_key(text, "oom_kill", &o->oom_kill) == 0;
     uint64_t under = 0;
@@ -830,175 +828,12 @@ int cm_cgroups_oom(const struct cm_cgroups *cg, const char *id, struct cm_cgroup
         o->oomed = o->oom_kill > 0;
         return 0;
     }
-    if (ctl_file(cg, CM_CG_MEMORY, id, "memory.failcnt", path, sizeof path) == 0 && exists(path))
+    if (cm_cgroups_ctl_file(cg, CM_CG_MEMORY, id, "memory.failcnt", path, sizeof path) == 0 &&
+        cm_cgroups_exists(path))
         (void)read_u64_file(path, &o->failcnt, NULL, 0);
     /* Kernels before 4.13 have no oom_kill counter; a hit limit is the best evidence then. */
     o->oomed = o->oom_kill > 0 || o->under_oom || (!have_kill && o->failcnt > 0);
     return 0;
-}
-
-/* Reads cgroup.procs; returns the number of live (non-zombie) pids, filling pids up to cap. */
-static int read_procs(const char *path, pid_t *pids, size_t cap, size_t *n, char *why,
-                      size_t whylen)
-{
-    char *text;
-    *n = 0;
-    int rc = read_text(path, PROCS_MAX, &text, why, whylen);
-    if (rc)
-        return rc;
-    for (char *p = text; *p;) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p) {
-            p++;
-            continue;
-        }
-        p = end;
-        if (v <= 0)
-            continue;
-        /* A zombie stays listed on some kernels until reaped; it needs no more killing. */
-        char st[64], buf[512];
-        snprintf(st, sizeof st, "/proc/%ld/stat", v);
-        int fd = open(st, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t r = read(fd, buf, sizeof buf - 1);
-            close(fd);
-            if (r > 0) {
-                buf[r] = '\0';
-                char *rp = strrchr(buf, ')');
-                if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
-                    continue;
-            }
-        }
-        if (*n < cap)
-            pids[*n] = (pid_t)v;
-        (*n)++;
-    }
-    free(text);
-    return 0;
-}
-
-/* Waits until path (freezer.state) reads want, briefly. */
-static int wait_state(const char *path, const char *want, char *why, size_t whylen)
-{
-    for (int i = 0; i < DRAIN_ROUNDS; i++) {
-        char *text;
-        int rc = read_text(path, STAT_MAX, &text, why, whylen);
-        if (rc)
-            return rc;
-        int ok = strncmp(text, want, strlen(want)) == 0;
-        free(text);
-        if (ok)
-            return 0;
-        nap();
-    }
-    return cm_fail(-ETIMEDOUT, why, whylen, "%s did not reach %s", path, want);
-}
-
-int cm_cgroups_kill_all(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen)
-{
-    int rc = check(cg, id, why, whylen);
-    if (rc)
-        return rc;
-    int v2 = cg->version == CM_CGROUPS_V2;
-    /* The freezer's directory has every process when it exists, else any controller's. */
-    int pc = -1;
-    if (cg->usable & CM_CG_BIT(CM_CG_FREEZER))
-        pc = CM_CG_FREEZER;
-    for (int c = 0; c < CM_CG_NCTL && pc < 0; c++)
-        if (cg->usable & CM_CG_BIT(c))
-            pc = c;
-    char procs[CM_CGROUPS_PATH_MAX + 64], freeze[CM_CGROUPS_PATH_MAX + 64];
-    char killf[CM_CGROUPS_PATH_MAX + 64];
-    if (pc < 0 || ctl_file(cg, pc, id, "cgroup.procs", procs, sizeof procs) ||
-        ctl_file(cg, pc, id, v2 ? "cgroup.freeze" : "freezer.state", freeze, sizeof freeze) ||
-        ctl_file(cg, pc, id, "cgroup.kill", killf, sizeof killf))
-        return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
-    if (!exists(procs))
-        return 0; /* never created or already destroyed: nothing to kill */
-    int can_freeze = (cg->usable & CM_CG_BIT(CM_CG_FREEZER)) && exists(freeze);
-
-    if (v2 && exists(killf)) {
-        if ((rc = write_text(killf, "1", why, whylen)) != 0)
-            return rc;
-        for (int i = 0; i < DRAIN_ROUNDS; i++) {
-            size_t n;
-            if ((rc = read_procs(procs, NULL, 0, &n, why, whylen)) != 0)
-                return rc;
-            if (n == 0)
-                return 0;
-            nap();
-        }
-        return cm_fail(-ETIMEDOUT, why, whylen, "%s still lists processes after cgroup.kill",
-                       procs);
-    }
-
-    pid_t pids[1024];
-    for (int round = 0; round < DRAIN_ROUNDS; round++) {
-        size_t n;
-        if ((rc = read_procs(procs, pids, 1024, &n, why, whylen)) != 0)
-            return rc;
-        if (n == 0)
-            return 0;
-        if (can_freeze) {
-            /* Frozen, nothing can fork between our read and our kill. */
-            if ((rc = write_text(freeze, v2 ? "1" : "FROZEN", why, whylen)) != 0)
-                return rc;
-            if (!v2 && (rc = wait_state(freeze, "FROZEN", why, whylen)) != 0)
-                return rc;
-            if ((rc = read_procs(procs, pids, 1024, &n, why, whylen)) != 0)
-                return rc;
-        }
-        for (size_t i = 0; i < n && i < 1024; i++)
-            if (kill(pids[i], SIGKILL) != 0 && errno != ESRCH) {
-                int err = -errno;
-                rc = cm_fail(err, why, whylen, "kill %ld from %s: %s", (long)pids[i], procs,
-                             strerror(-err));
-                break;
-            }
-        if (can_freeze) {
-            /* Thawing lets the SIGKILLs take effect. */
-            int trc = write_text(freeze, v2 ? "0" : "THAWED", rc ? NULL : why, whylen);
-            if (!rc)
-                rc = trc;
-        }
-        if (rc)
-            return rc;
-        nap();
-    }
-    return cm_fail(-ETIMEDOUT, why, whylen, "%s still lists processes after killing", procs);
-}
-
-static int rmdir_retry(const char *path, char *why, size_t whylen)
-{
-    for (int i = 0; i < DRAIN_ROUNDS; i++) {
-        if (rmdir(path) == 0 || errno == ENOENT)
-            return 0;
-        if (errno != EBUSY) {
-            int err = -errno;
-            return cm_fail(err, why, whylen, "rmdir %s: %s", path, strerror(-err));
-        }
-        nap();
-    }
-    return cm_fail(-EBUSY, why, whylen, "rmdir %s: still busy", path);
-}
-
-int cm_cgroups_destroy(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen)
-{
-    int rc = check(cg, id, why, whylen), first = 0;
-    if (rc)
-        return rc;
-    char path[CM_CGROUPS_PATH_MAX];
-    for (int c = 0; c < CM_CG_NCTL; c++) {
-        if (!(cg->usable & CM_CG_BIT(c)) || duplicate(cg, c))
-            continue;
-        if (cm_cgroups_path(cg, c, id, path, sizeof path))
-            return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
-        rc = rmdir_retry(path, first ? NULL : why, whylen);
-        if (rc && !first)
-            first = rc;
-    }
-    return first;
 }
 
 static int list_add(char ***ids, size_t *n, size_t *cap, const char *name)
@@ -1044,7 +879,7 @@ int cm_cgroups_list(const struct cm_cgroups *cg, char ***ids, size_t *n, char *w
     cap = 1;
     char dir[CM_CGROUPS_PATH_MAX];
     for (int c = 0; c < CM_CG_NCTL; c++) {
-        if (!(cg->usable & CM_CG_BIT(c)) || duplicate(cg, c))
+        if (!(cg->usable & CM_CG_BIT(c)) || cm_cgroups_duplicate(cg, c))
             continue;
         if (cm_cgroups_path(cg, c, NULL, dir, sizeof dir))
             continue;
@@ -1070,28 +905,4 @@ int cm_cgroups_list(const struct cm_cgroups *cg, char ***ids, size_t *n, char *w
     }
     *ids = out;
     return 0;
-}
-
-int cm_cgroups_clean_orphans(const struct cm_cgroups *cg, cm_cgroups_known_fn known, void *arg,
-                             size_t *cleaned, char *why, size_t whylen)
-{
-    *cleaned = 0;
-    char **ids;
-    size_t n;
-    int rc = cm_cgroups_list(cg, &ids, &n, why, whylen), first = 0;
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        if (known && known(arg, ids[i]))
-            continue;
-        rc = cm_cgroups_kill_all(cg, ids[i], first ? NULL : why, whylen);
-        if (!rc)
-            rc = cm_cgroups_destroy(cg, ids[i], first ? NULL : why, whylen);
-        if (rc && !first)
-            first = rc;
-        if (!rc)
-            (*cleaned)++;
-    }
-    cm_cgroups_list_free(ids);
-    return first;
 }

@@ -23,9 +23,11 @@
  * ids, CM_ETOOBIG for over-long paths, CM_ESTATE when cgroups are not usable, CM_EPARSE for a
  * control file whose content cannot be read as expected.
  *
- * Threading: no global state; a struct cm_cgroups is read-only after detection. kill_all and
- * destroy may sleep briefly (bounded, about a second) while the kernel drains a cgroup; call
- * them when the container's processes are already going away (reap / cleanup time).
+ * Threading: no global state; a struct cm_cgroups is read-only after detection. Emptying and
+ * removing a cgroup come in two forms: single non-blocking steps (kill_step, remove_step)
+ * that an event loop re-runs on a timer until they succeed (teardown.h), and kill_all and
+ * destroy, which loop over the steps and sleep in between (bounded, about a second) for
+ * callers that have no loop (tests, tools, shutdown). A daemon's loop uses the steps.
  */
 #ifndef CM_AGENT_CGROUPS_H
 #define CM_AGENT_CGROUPS_H
@@ -151,12 +153,24 @@ struct cm_cgroups_oom {
 int cm_cgroups_oom(const struct cm_cgroups *cg, const char *id, struct cm_cgroups_oom *o, char *why,
                    size_t whylen);
 
-/* Kills every process of the container: v2 cgroup.kill when present; otherwise freeze,
+/* One kill round that never waits: v2 cgroup.kill when present; otherwise freeze (without
+ * waiting for FROZEN), SIGKILL each pid in cgroup.procs, thaw. *left is the number of live
+ * (non-zombie) processes listed at this round, 0 when the container is empty or its cgroup
+ * does not exist; the killed stay listed until the kernel has torn them down, so call again
+ * later until *left is 0. */
+int cm_cgroups_kill_step(const struct cm_cgroups *cg, const char *id, size_t *left, char *why,
+                         size_t whylen);
+/* One attempt at removing the container's directories: 0 when all are gone (missing is
+ * fine), -EBUSY when one still has processes (try later), another -errno to give up. */
+int cm_cgroups_remove_step(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen);
+
+/* Blocking: kills every process of the container: v2 cgroup.kill when present; otherwise freeze,
  * SIGKILL each pid in cgroup.procs, thaw, repeated until empty (zombies count as gone).
  * Returns 0 when empty, -ETIMEDOUT if processes remain after about a second. */
 int cm_cgroups_kill_all(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen);
 
-/* Removes the container's directories (rmdir, retried briefly on EBUSY). Missing is fine. */
+/* Blocking: removes the container's directories (rmdir, retried briefly on EBUSY). Missing
+ * is fine. */
 int cm_cgroups_destroy(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen);
 
 /* Lists container ids (sub-directories with valid names) under <cgroups_root> across all
@@ -167,7 +181,7 @@ void cm_cgroups_list_free(char **ids);
 /* Callback: non-zero when the agent knows (recovered) the container id. */
 typedef int (*cm_cgroups_known_fn)(void *arg, const char *container_id);
 
-/* Kills and destroys every listed container that known() rejects (known NULL = all).
+/* Blocking: kills and destroys every listed container that known() rejects (known NULL = all).
  * *cleaned counts them. Keeps going past failures; returns the first error. */
 int cm_cgroups_clean_orphans(const struct cm_cgroups *cg, cm_cgroups_known_fn known, void *arg,
                              size_t *cleaned, char *why, size_t whylen);

@@ -1,7 +1,9 @@
 /*
  * containerizer.c: the isolator table, the launcher choice, the per-container cgroup
  * lifecycle (create + limits before the launch, kill + remove after the reap), usage
- * statistics, the OOM limitation, and orphan cleanup from recorded container ids.
+ * statistics, the OOM limitation, and orphan cleanup from recorded container ids. With the
+ * agent's loop, launches are asynchronous (the status pipe is an event) and teardowns run on
+ * the timer-driven state machine of teardown.c.
  */
 #include "containerizer.h"
 
@@ -10,16 +12,23 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "cgroups.h"
+#include "clock.h"
 #include "errors.h"
+#include "janitor.h"
 #include "log.h"
+#include "offload.h"
 #include "strmap.h"
+#include "teardown.h"
 
 #define MOD "containerizer"
 #define MAX_ISOLATORS 16
@@ -29,9 +38,17 @@
 #define MIN_MEM_MB 32.0
 
 struct container {
+    struct cm_containerizer *c;
+    char *id;
     pid_t pid;
     bool alive; /* the leader has not been reaped */
     double cpus, mem_mb;
+    /* An asynchronous launch until its report is read: the status pipe and its event. */
+    int status_fd;
+    struct event *status_ev;
+    char *argv0;
+    char *launch_error;  /* why the exec failed, once known */
+    bool reapply_limits; /* updated while the child was setting up its cgroups */
 };
 
 /* What the isolators' hooks see. */
@@ -65,7 +82,50 @@ struct cm_containerizer {
     char isolation[256];
     char description[768];
     struct cm_strmap containers; /* container id -> struct container */
+    const struct cm_clock *clock;
+    struct cm_teardowns *teardowns; /* with a base: reaped containers and orphans */
+    struct cm_janitor *janitor;     /* with a base: removes cgroups off the loop */
+    struct cm_strmap removals;      /* id -> struct removal, requests to the janitor */
 };
+
+/* A removal asked of the janitor, until the teardown collects its answer. */
+struct removal {
+    bool answered;
+    int rc;
+    char why[256];
+};
+
+static struct container *container_new(struct cm_containerizer *c, const char *id)
+{
+    struct container *ct = calloc(1, sizeof *ct);
+    if (!ct)
+        abort();
+    ct->c = c;
+    ct->id = strdup(id);
+    if (!ct->id)
+        abort();
+    ct->status_fd = -1;
+    return ct;
+}
+
+static void container_free(struct container *ct)
+{
+    if (!ct)
+        return;
+    if (ct->status_ev)
+        event_free(ct->status_ev);
+    if (ct->status_fd >= 0)
+        close(ct->status_fd);
+    free(ct->id);
+    free(ct->argv0);
+    free(ct->launch_error);
+    free(ct);
+}
+
+static void container_free_void(void *p)
+{
+    container_free(p);
+}
 
 /* ---- isolators ---- */
 
@@ -351,7 +411,23 @@ static void clean_orphans(struct cm_containerizer *c)
 {
     if (!c->runtime_dir)
         return;
-    if (c->use_cgroups) {
+    if (c->use_cgroups && c->teardowns) {
+        /* The same state machine as a reaped container: nothing waits on the loop. The
+         * runtime record goes when the teardown is done. */
+        char **ids;
+        size_t n, started = 0;
+        char why[256] = "";
+        if (cm_cgroups_list(&c->cg, &ids, &n, why, sizeof why) != 0) {
+            CM_WARN(MOD, "Listing orphan containers: %s", why);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (!is_recorded_orphan(c, ids[i]) && cm_teardowns_start(c->teardowns, ids[i]) == 0)
+                    started++;
+            cm_cgroups_list_free(ids);
+        }
+        if (started)
+            CM_INFO(MOD, "Cleaning %zu orphan container(s) of a previous run", started);
+    } else if (c->use_cgroups) {
         size_t cleaned = 0;
         char why[256] = "";
         int rc = cm_cgroups_clean_orphans(&c->cg, is_recorded_orphan, c, &cleaned, why, sizeof why);
@@ -365,7 +441,8 @@ static void clean_orphans(struct cm_containerizer *c)
         return;
     struct dirent *de;
     while ((de = readdir(d)))
-        if (de->d_name[0] != '.' && !cm_strmap_get(&c->containers, de->d_name))
+        if (de->d_name[0] != '.' && !cm_strmap_get(&c->containers, de->d_name) &&
+            !(c->teardowns && cm_teardowns_busy(c->teardowns, de->d_name)))
             unlinkat(dirfd(d), de->d_name, 0);
     closedir(d);
 }
@@ -376,9 +453,7 @@ void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids
     for (size_t i = 0; i < n; i++) {
         if (cm_strmap_get(&c->containers, ids[i]) || pids[i] <= 0)
             continue;
-        struct container *ct = calloc(1, sizeof *ct);
-        if (!ct)
-            abort();
+        struct container *ct = container_new(c, ids[i]);
         ct->pid = pids[i];
         ct->alive = true;
         set_limits_from(ct, NULL);
@@ -387,6 +462,69 @@ void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids
         CM_INFO(MOD, "Recovered container %s (leader pid %d)", ids[i], (int)pids[i]);
     }
     clean_orphans(c);
+}
+
+static int teardown_kill(void *arg, const char *id, size_t *left, char *why, size_t whylen)
+{
+    const struct cm_containerizer *c = arg;
+    return cm_cgroups_kill_step(&c->cg, id, left, why, whylen);
+}
+
+/* With the janitor: the first call sends the request and says "busy"; the answer pokes the
+ * teardown, whose next call collects it. Without it (or when it died): rmdir in place. */
+static int teardown_remove(void *arg, const char *id, char *why, size_t whylen)
+{
+    struct cm_containerizer *c = arg;
+    if (!c->janitor)
+        return cm_cgroups_remove_step(&c->cg, id, why, whylen);
+    struct removal *r = cm_strmap_get(&c->removals, id);
+    if (r && !r->answered)
+        cm_janitor_poll(c->janitor); /* for cm_teardowns_finish, which runs without the loop */
+    if (r && r->answered) {
+        int rc = r->rc;
+        cm_fail(rc, why, whylen, "%s", r->why);
+        free(cm_strmap_remove(&c->removals, id));
+        return rc;
+    }
+    if (r)
+        return cm_fail(-EBUSY, why, whylen, "waiting for the cgroup janitor to remove %s", id);
+    int rc = cm_janitor_remove(c->janitor, id);
+    if (rc == -EAGAIN)
+        return cm_fail(-EBUSY, why, whylen, "the cgroup janitor is busy");
+    if (rc) {
+        CM_WARN(MOD, "The cgroup janitor is gone (%s); removing cgroups in place", cm_strerror(rc));
+        cm_janitor_free(c->janitor);
+        c->janitor = NULL;
+        return cm_cgroups_remove_step(&c->cg, id, why, whylen);
+    }
+    r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    cm_strmap_put(&c->removals, id, r);
+    return cm_fail(-EBUSY, why, whylen, "waiting for the cgroup janitor to remove %s", id);
+}
+
+static void janitor_done(void *arg, const char *id, int rc, const char *why)
+{
+    struct cm_containerizer *c = arg;
+    struct removal *r = cm_strmap_get(&c->removals, id);
+    if (!r)
+        return;
+    r->answered = true;
+    r->rc = rc;
+    snprintf(r->why, sizeof r->why, "%s", why);
+    cm_teardowns_poke(c->teardowns, id);
+}
+
+static void teardown_done(void *arg, const char *id, int rc, const char *why)
+{
+    struct cm_containerizer *c = arg;
+    if (rc == 0)
+        runtime_record(c, id, false);
+    else
+        CM_WARN(MOD, "Container %s: tearing it down: %s (left for the orphan cleanup)", id, why);
+    if (c->opts.destroyed)
+        c->opts.destroyed(c->opts.cb_arg, id, rc, why);
 }
 
 int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_containerizer **out,
@@ -401,6 +539,7 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
     if (!c->opts.cgroups_max_pids)
         c->opts.cgroups_max_pids = CM_CONTAINERIZER_DEFAULT_MAX_PIDS;
     cm_strmap_init(&c->containers);
+    cm_strmap_init(&c->removals);
     int rc = 0;
     const char *launcher = c->opts.launcher && *c->opts.launcher ? c->opts.launcher : NULL;
     if (launcher && strcmp(launcher, "linux") != 0 && strcmp(launcher, "posix") != 0) {
@@ -484,6 +623,24 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
         }
     }
     c->opts.isolation = c->isolation;
+    c->clock = c->opts.clock ? c->opts.clock : &cm_clock_real;
+    if (c->opts.base && c->use_cgroups) {
+        struct cm_teardown_ops ops = {teardown_kill, teardown_remove, c};
+        struct cm_teardown_config tc = {
+            .base = c->opts.base,
+            .clock = c->clock,
+            .first_delay = 0.001,
+            .max_delay = 0.1,
+            .timeout = 60,
+            .done = teardown_done,
+            .done_arg = c,
+        };
+        c->teardowns = cm_teardowns_new(&ops, &tc);
+        int jrc = cm_janitor_new(c->opts.base, &c->cg, janitor_done, c, &c->janitor);
+        if (jrc)
+            CM_WARN(MOD, "Failed to start the cgroup janitor (%s); cgroups are removed in place",
+                    cm_strerror(jrc));
+    }
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);
     *out = c;
@@ -498,7 +655,15 @@ void cm_containerizer_free(struct cm_containerizer *c)
 {
     if (!c)
         return;
-    cm_strmap_cleanup_values(&c->containers, free);
+    if (c->teardowns) {
+        /* The daemon is exiting: finish what can be finished (blocking, bounded); what is
+         * left keeps its runtime record and is cleaned as an orphan at the next start. */
+        cm_teardowns_finish(c->teardowns, 5.0);
+        cm_teardowns_free(c->teardowns);
+    }
+    cm_janitor_free(c->janitor);
+    cm_strmap_cleanup_values(&c->removals, free);
+    cm_strmap_cleanup_values(&c->containers, container_free_void);
     free(c->runtime_dir);
     free(c);
 }
@@ -548,15 +713,77 @@ static void destroy_cgroups(struct cm_containerizer *c, const char *id)
 }
 
 struct join_arg {
-    const struct cm_cgroups *cg;
+    struct cm_containerizer *c;
     const char *id;
+    const struct container *ct;
 };
 
-/* In the cloned child: "0" in cgroup.procs moves the writer itself. No allocation. */
-static int join_cgroups(const void *arg)
+/* In the cloned child (a copy of the agent): create the cgroups, limit them, then join them
+ * ("0" in cgroup.procs moves the writer itself). Limits are in place before the join, so
+ * nothing the child does afterwards (and nothing the executor does) runs unconfined. */
+static int join_cgroups(const void *arg, char *why, size_t whylen)
 {
     const struct join_arg *ja = arg;
-    return cm_cgroups_add_pid(ja->cg, ja->id, 0, NULL, 0);
+    /* The orphan record first: it must exist before any cgroup does. Created here, off the
+     * agent's loop, for the same file-system cost as stdout/stderr. */
+    runtime_record(ja->c, ja->id, true);
+    if (!ja->c->use_cgroups)
+        return 0;
+    int rc = cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
+    if (!rc)
+        rc = prepare_all(ja->c, ja->id, ja->ct, why, whylen);
+    if (!rc)
+        rc = cm_cgroups_add_pid(&ja->c->cg, ja->id, 0, why, whylen);
+    return rc;
+}
+
+/* The report of an asynchronous launch is in (or the child is gone): record it. The
+ * launched callback runs last, when ct is consistent, and ct is not touched after it. */
+static void status_done(struct container *ct, int rc, const char *why)
+{
+    struct cm_containerizer *c = ct->c;
+    if (ct->status_ev) {
+        event_free(ct->status_ev);
+        ct->status_ev = NULL;
+    }
+    close(ct->status_fd);
+    ct->status_fd = -1;
+    if (rc) {
+        free(ct->launch_error);
+        ct->launch_error = strdup(why);
+        if (!ct->launch_error)
+            abort();
+        /* Nothing to kill: the child exits with status 127 right after its report, and the
+         * reaper hears of it as of any exit. */
+        CM_ERROR(MOD, "Container %s: %s", ct->id, why);
+    } else if (ct->reapply_limits) {
+        char uwhy[256] = "";
+        ct->reapply_limits = false;
+        if (prepare_all(c, ct->id, ct, uwhy, sizeof uwhy) != 0)
+            CM_WARN(MOD, "Container %s: updating limits: %s", ct->id, uwhy);
+    }
+    if (c->opts.launched)
+        c->opts.launched(c->opts.cb_arg, ct->id, ct->pid, rc, rc ? why : "");
+}
+
+/* Reads the status pipe if there is something to read; returns true once the report is in. */
+static bool status_poll(struct container *ct)
+{
+    if (ct->status_fd < 0)
+        return true;
+    char why[512] = "";
+    int rc = cm_launcher_read_status(ct->status_fd, ct->argv0, why, sizeof why);
+    if (rc == -EAGAIN)
+        return false;
+    status_done(ct, rc, why);
+    return true;
+}
+
+static void status_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    status_poll(arg);
 }
 
 int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_spec *spec,
@@ -566,28 +793,29 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     int rc;
     if (c->use_cgroups && (rc = cm_cgroups_validate_id(id, why, whylen)) != 0)
         return rc;
-    if (cm_strmap_get(&c->containers, id))
+    if (cm_strmap_get(&c->containers, id) || (c->teardowns && cm_teardowns_busy(c->teardowns, id)))
         return cm_fail(CM_EEXIST, why, whylen, "Container %s already exists", id);
-    struct container *ct = calloc(1, sizeof *ct);
-    if (!ct)
-        abort();
+    struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
-    runtime_record(c, id, true);
-    if (c->use_cgroups) {
-        if ((rc = cm_cgroups_create(&c->cg, id, why, whylen)) != 0 ||
-            (rc = prepare_all(c, id, ct, why, whylen)) != 0)
-            goto fail;
-    }
-    struct join_arg ja = {&c->cg, id};
+    struct join_arg ja = {c, id, ct};
+    int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,
-        .join = c->use_cgroups ? join_cgroups : NULL,
+        .join = c->use_cgroups || c->runtime_dir ? join_cgroups : NULL,
         .join_arg = &ja,
+        .status_fd = c->opts.base ? &status_fd : NULL,
     };
     if ((rc = c->launcher->fork(spec, &ctx, pid, why, whylen)) != 0)
         goto fail;
     ct->pid = *pid;
     ct->alive = true;
+    if (status_fd >= 0) {
+        ct->status_fd = status_fd;
+        ct->argv0 = strdup(spec->argv[0]);
+        ct->status_ev = event_new(c->opts.base, status_fd, EV_READ | EV_PERSIST, status_cb, ct);
+        if (!ct->argv0 || !ct->status_ev || event_add(ct->status_ev, NULL) != 0)
+            abort();
+    }
     cm_strmap_put(&c->containers, id, ct);
     return 0;
 
@@ -595,8 +823,22 @@ fail:
     if (c->use_cgroups)
         destroy_cgroups(c, id);
     runtime_record(c, id, false);
-    free(ct);
+    container_free(ct);
     return rc;
+}
+
+const char *cm_containerizer_launch_error(struct cm_containerizer *c, const char *container_id)
+{
+    struct container *ct = cm_strmap_get(&c->containers, container_id);
+    if (!ct)
+        return NULL;
+    status_poll(ct);
+    return ct->launch_error;
+}
+
+size_t cm_containerizer_tearing_down(const struct cm_containerizer *c)
+{
+    return c->teardowns ? cm_teardowns_count(c->teardowns) : 0;
 }
 
 int cm_containerizer_kill(struct cm_containerizer *c, const char *container_id, int sig)
@@ -610,7 +852,15 @@ int cm_containerizer_kill(struct cm_containerizer *c, const char *container_id, 
     }
     if (sig == SIGKILL && c->use_cgroups) {
         char why[256] = "";
-        int rc = cm_cgroups_kill_all(&c->cg, container_id, why, sizeof why);
+        int rc;
+        if (c->teardowns) {
+            /* One round now; the teardown after the reap re-checks until the cgroups are
+             * empty, on timers. */
+            size_t left;
+            rc = cm_cgroups_kill_step(&c->cg, container_id, &left, why, sizeof why);
+        } else {
+            rc = cm_cgroups_kill_all(&c->cg, container_id, why, sizeof why);
+        }
         if (rc)
             CM_WARN(MOD, "Container %s: %s", container_id, why);
         return rc;
@@ -627,6 +877,12 @@ int cm_containerizer_update(struct cm_containerizer *c, const char *container_id
     set_limits_from(ct, resources);
     if (!c->use_cgroups)
         return 0;
+    if (ct->status_fd >= 0 && !status_poll(ct)) {
+        /* The child is still creating its cgroups with the old limits: writing now could be
+         * overwritten by it, so the new ones are written once its report is in. */
+        ct->reapply_limits = true;
+        return 0;
+    }
     char why[256] = "";
     int rc = prepare_all(c, container_id, ct, why, sizeof why);
     if (rc)
@@ -634,18 +890,48 @@ int cm_containerizer_update(struct cm_containerizer *c, const char *container_id
     return rc;
 }
 
+static int sweep_session(void *arg)
+{
+    cm_launcher_kill_session((pid_t)(intptr_t)arg, SIGKILL);
+    return 0;
+}
+
+static void sweep_done(void *arg, int rc)
+{
+    (void)arg;
+    (void)rc;
+}
+
 void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id)
 {
-    struct container *ct = cm_strmap_remove(&c->containers, container_id);
+    struct container *ct = cm_strmap_get(&c->containers, container_id);
     if (!ct)
         return;
+    /* A report that raced the reap is read now (the child wrote it before it exited); the
+     * leader is gone, so nothing is sent to its pid any more. */
     ct->alive = false;
-    if (c->use_cgroups)
-        destroy_cgroups(c, container_id); /* double-forked processes are in the cgroups too */
-    else if (!(c->clone_flags & CLONE_NEWPID))
-        c->launcher->kill(ct->pid, SIGKILL, 0); /* tasks the executor forked stay in its session */
-    runtime_record(c, container_id, false);
-    free(ct);
+    status_poll(ct);
+    if (cm_strmap_remove(&c->containers, container_id) != ct)
+        return; /* the launched callback already reaped it */
+    bool keep_record = false;
+    if (c->use_cgroups && c->teardowns) {
+        /* Double-forked processes are in the cgroups too; the teardown kills them and removes
+         * the cgroups on timers, then drops the runtime record. */
+        keep_record = cm_teardowns_start(c->teardowns, container_id) == 0;
+    } else if (c->use_cgroups) {
+        destroy_cgroups(c, container_id);
+    } else if (!(c->clone_flags & CLONE_NEWPID)) {
+        /* Tasks the executor forked into groups of their own stay in its session: the group
+         * now, the session sweep (a /proc scan) in a child, off the loop. */
+        c->launcher->kill(ct->pid, SIGKILL, 0);
+        if (!c->opts.base ||
+            cm_offload_start(c->opts.base, sweep_session, (void *)(intptr_t)ct->pid, sweep_done,
+                             NULL, NULL) != 0)
+            cm_launcher_kill_session(ct->pid, SIGKILL);
+    }
+    if (!keep_record)
+        runtime_record(c, container_id, false);
+    container_free(ct);
 }
 
 size_t cm_containerizer_count(const struct cm_containerizer *c)

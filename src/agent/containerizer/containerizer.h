@@ -7,12 +7,16 @@
  * namespaces/uts). Every isolator is a vtable of optional hooks (NULL = no-op): prepare
  * (before the clone: limits), update (resources changed), usage (statistics), limitation
  * (was a limit hit?). An isolator also names the cgroup controllers and the namespaces
- * it needs; the containerizer does the shared work once per container: it creates and limits
- * the cgroups before the clone, and the cloned child's first act is to join them
+ * it needs; the containerizer does the shared work once per container: the cloned child's
+ * first act is to create the container's cgroups, set their limits and join them
  * (cm_cgroups_add_pid of itself), before its mounts and long before it execs the executor, so
  * no instruction of the executor runs unconfined (and the launch needs no parent/child
- * handshake). At the end the containerizer kills what is left (cm_cgroups_kill_all) and
- * removes every cgroup.
+ * handshake). The child, not the agent, does it because in cgroup v1 the first cgroup.procs
+ * write after a pause waits for an RCU grace period (cgroup_threadgroup_rwsem, 7-23 ms here)
+ * while holding cgroup_mutex, and every mkdir/rmdir in any hierarchy waits for that mutex: on
+ * the agent's loop that was the launch stall. At the end the containerizer kills what is left
+ * and removes every cgroup (rmdir also takes cgroup_mutex, so with a loop it runs in a helper
+ * process).
  *
  * Launchers: "posix" (fork + setsid + exec) and "linux" (clone into the selected new
  * namespaces). With a new pid namespace the linux launcher's child stays as the namespace's
@@ -34,8 +38,13 @@
  * cgroups_root without destroying each other's containers).
  *
  * The agent reaps children itself (SIGCHLD on its loop) and calls cm_containerizer_reaped;
- * the containerizer never waits. Containers are indexed by container id in a hash table.
- * Single-threaded (the agent's loop).
+ * the containerizer never waits for a child. Given the agent's loop (options.base) it never
+ * waits at all: launches are asynchronous (the exec result is an event on the loop), teardown
+ * (kill -> re-check on a backoff timer until the cgroups are empty -> rmdir) is a state
+ * machine of non-blocking steps, and kills are a few system calls (cgroup kill step, process
+ * group, pid namespace init), never a /proc scan. cm_containerizer_free drives the remaining
+ * teardowns to their end (bounded, blocking: the daemon is exiting). Containers are indexed
+ * by container id in a hash table. Single-threaded (the agent's loop).
  */
 #ifndef CM_AGENT_CONTAINERIZER_H
 #define CM_AGENT_CONTAINERIZER_H
@@ -50,6 +59,19 @@
 
 #define CM_CONTAINERIZER_DEFAULT_MAX_PIDS 4096
 
+struct event_base;
+struct cm_clock;
+
+/* An asynchronous launch's exec result: rc 0 once the executor's execve succeeded (or, under
+ * a pid namespace, once the init started it), else the failure with why. Called on the loop
+ * (or from cm_containerizer_launch_error, _update or _reaped when they find the report
+ * first). pid is the leader the launch returned. */
+typedef void (*cm_containerizer_launched_fn)(void *arg, const char *container_id, pid_t pid, int rc,
+                                             const char *why);
+/* A container's teardown finished: rc 0 (processes gone, cgroups removed) or the error. */
+typedef void (*cm_containerizer_destroyed_fn)(void *arg, const char *container_id, int rc,
+                                              const char *why);
+
 struct cm_containerizer_options {
     const char *isolation;         /* NULL or "" = the best default the machine allows */
     const char *launcher;          /* "linux", "posix", NULL = linux iff namespaces/cgroups */
@@ -63,6 +85,15 @@ struct cm_containerizer_options {
     /* The agent recovers containers from its checkpoints: orphans are cleaned only by
      * cm_containerizer_recover, after the surviving containers are re-attached. */
     bool defer_orphan_cleanup;
+    /* The agent's loop. With it, nothing the containerizer does waits: launches return once
+     * the child is cloned (the exec result arrives later, see launched), teardowns and orphan
+     * cleanups are timer-driven state machines (teardown.h), and the posix launcher's session
+     * sweep runs in a child. NULL: the old blocking behaviour (tests, tools). */
+    struct event_base *base;
+    const struct cm_clock *clock;            /* NULL = the real clock */
+    cm_containerizer_launched_fn launched;   /* may be NULL */
+    cm_containerizer_destroyed_fn destroyed; /* may be NULL */
+    void *cb_arg;
 };
 
 /* What to start. Pointers are borrowed for the duration of the call. */
@@ -71,7 +102,7 @@ struct cm_launch_spec {
     char *const *argv; /* argv[0] is the program path */
     char *const *envp;
     const char *cwd;         /* the sandbox */
-    const char *stdout_path; /* opened O_APPEND|O_CREAT in the parent, so errors are ours */
+    const char *stdout_path; /* opened O_APPEND|O_CREAT by the child; errors come back */
     const char *stderr_path;
     const struct cm_resources *resources; /* limits for isolators (may be NULL) */
 };
@@ -90,9 +121,13 @@ const char *cm_containerizer_describe(const struct cm_containerizer *c);
 const char *cm_containerizer_isolation(const struct cm_containerizer *c);
 
 /* Prepares (cgroups + limits), launches, places the child in its cgroups and lets it exec.
- * Returns 0 and *pid once the executable's execve has succeeded (or, under a pid namespace,
- * once the init has started it), or a negative error with why (the container is cleaned up
- * and forgotten; a child that was created is killed and left to the caller's reaper). */
+ * Without a base: returns 0 and *pid once the executable's execve has succeeded (or, under a
+ * pid namespace, once the init has started it), or a negative error with why (the container
+ * is cleaned up and forgotten; a child that was created is killed and left to the caller's
+ * reaper). With a base: returns 0 and *pid as soon as the child is cloned; an exec failure
+ * then ends the child (status 127), is logged, reported to options.launched, and kept for
+ * cm_containerizer_launch_error; the caller's reaper sees the exit as usual. Errors before the
+ * clone (cgroups, stdio files) are still returned by the call. */
 int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_spec *spec,
                             pid_t *pid, char *why, size_t whylen);
 /* Sends sig to the container's processes. Returns 0, CM_ENOTFOUND or -errno. */
@@ -100,7 +135,15 @@ int cm_containerizer_kill(struct cm_containerizer *c, const char *container_id, 
 /* Applies new limits (resources changed). */
 int cm_containerizer_update(struct cm_containerizer *c, const char *container_id,
                             const struct cm_resources *resources);
-/* The leader was reaped: kill whatever is left, remove the cgroups, forget it. */
+/* Why an asynchronous launch failed ("Failed to execute '/x': No such file or directory"), or
+ * NULL (it succeeded, is still pending, or the container is unknown). Reads a report that
+ * arrived but was not handled yet, so call it from the reaper before cm_containerizer_reaped.
+ * The text lives until cm_containerizer_reaped. */
+const char *cm_containerizer_launch_error(struct cm_containerizer *c, const char *container_id);
+/* The leader was reaped: forget the container and tear it down. Without a base the teardown
+ * (kill whatever is left, remove the cgroups) happens in the call; with a base it is started
+ * and runs on timers (options.destroyed hears the end); the id cannot be launched again until
+ * it is done. */
 void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id);
 /* Agent recovery: re-attaches the containers of ids[i] whose leaders pids[i] survived the
  * agent's restart (their cgroups and runtime records are kept and they are killed, updated and
@@ -111,6 +154,8 @@ void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids
                               size_t n);
 /* Number of live containers. */
 size_t cm_containerizer_count(const struct cm_containerizer *c);
+/* Number of teardowns (reaped containers and orphans) still in progress. */
+size_t cm_containerizer_tearing_down(const struct cm_containerizer *c);
 
 /* Fills statistics (a JSON object) with Mesos ResourceStatistics fields: timestamp,
  * cpus_limit, mem_limit_bytes and what the isolators measure (cpus_user_time_secs,
@@ -132,10 +177,11 @@ enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const
 
 /* ---- seams (used by the isolator table and the launchers; also by tests) ---- */
 
-/* Joins the calling (freshly cloned) process to its container's cgroups. Runs in the child
- * before any other step, so it must be async-signal-safe (no allocation); returns 0 or a
- * negative error. */
-typedef int (*cm_launch_join_fn)(const void *arg);
+/* Creates, limits and joins the container's cgroups from the calling (freshly cloned)
+ * process. Runs in the child before any other step; returns 0 or a negative error with why.
+ * It runs in a copy of the agent, never on the agent's loop: cgroup mkdir and the first
+ * cgroup.procs write after a pause wait for the kernel (see cm_containerizer_launch). */
+typedef int (*cm_launch_join_fn)(const void *arg, char *why, size_t whylen);
 
 /* Launch context handed to launchers: the namespaces to create and how the child joins its
  * cgroups (created and limited by the containerizer before the clone). */
@@ -143,24 +189,40 @@ struct cm_launch_ctx {
     unsigned long clone_flags; /* CLONE_NEW* */
     cm_launch_join_fn join;    /* NULL = none */
     const void *join_arg;
+    /* NULL: the spawn waits for the exec. Else the spawn returns once the child is cloned and
+     * hands over the status pipe's non-blocking read end here (the caller owns it). */
+    int *status_fd;
 };
 
 struct cm_launcher_ops {
     const char *name;
     /* Starts the process tree, joined to its cgroups before anything else, and waits for the
-     * exec. *pid is the leader (also its session and process group id). */
+     * exec (or, with ctx->status_fd, returns at once; see cm_launch_ctx). *pid is the leader
+     * (also its session and process group id). */
     int (*fork)(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx, pid_t *pid,
                 char *why, size_t whylen);
-    /* Sends sig to every process of the container. leader_alive false means the leader was
-     * reaped already, so its pid may belong to someone else now: only the group is signalled. */
+    /* Sends sig to the container's process group (and to the leader while leader_alive, for
+     * the window before its setsid). A couple of system calls, no /proc scan. leader_alive
+     * false means the leader was reaped already, so its pid may belong to someone else now:
+     * only the group is signalled. */
     int (*kill)(pid_t pid, int sig, int leader_alive);
 };
 
 /* The spawn both launchers share: clone (with ctx->clone_flags; 0 = a plain fork); the child
- * first joins its cgroups (ctx->join), then sets up mounts, stdio, session and cwd and execs;
- * the parent waits for the exec (a CLOEXEC pipe reports the step and error of a failure). */
+ * first joins its cgroups (ctx->join), then sets up mounts, opens stdout/stderr, sets its
+ * session and cwd and execs; the parent waits for the exec or hands the status pipe over (a
+ * CLOEXEC pipe reports the step and error of a failure, e.g. "Failed to open <path>: ..."). */
 int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                       pid_t *pid, char *why, size_t whylen);
+
+/* Reads a status pipe handed over by an asynchronous spawn: 0 on EOF (the exec happened),
+ * -EAGAIN when the child has not got there yet, else the failure with why naming the step
+ * ("Failed to execute '/x': No such file or directory"). */
+int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen);
+
+/* Sends sig to every process of session sid by scanning /proc (slow: run it off the loop,
+ * once per container). Returns how many were signalled. */
+int cm_launcher_kill_session(pid_t sid, int sig);
 
 extern const struct cm_launcher_ops cm_launcher_posix;
 extern const struct cm_launcher_ops cm_launcher_linux;

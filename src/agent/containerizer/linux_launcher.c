@@ -6,10 +6,12 @@
  * every signal disposition (the agent's libevent handlers must not run in it), joins its
  * cgroups (created and limited by the containerizer before the clone), sets up its
  * namespaces' mounts, stdio, session and cwd, and execs. A pipe, close-on-exec, carries a
- * {stage, error} record when a step fails; its EOF means the exec happened. So launch errors
- * are reported synchronously, with the step that failed, and the executor's first instruction
- * already runs inside its cgroups. No handshake: the parent only waits for the EOF, which
- * keeps a launch to a single hand-over between processes on a loaded machine.
+ * {stage, error} record when a step fails; its EOF means the exec happened. The parent either
+ * waits for it (ctx->status_fd NULL: launch errors are reported by the call, with the step
+ * that failed) or hands the pipe back to the caller, who watches it on its loop and reads it
+ * with cm_launcher_read_status, so a batch of launches never waits for any child to be
+ * scheduled. Either way the executor's first instruction already runs inside its cgroups. No
+ * handshake: the parent only waits for the EOF.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,12 +38,13 @@ enum stage {
     STAGE_CHDIR,
     STAGE_EXEC,
     STAGE_VFORK,
+    STAGE_OPEN,
 };
 
 static const char *stage_text(int stage)
 {
     switch (stage) {
-    case STAGE_CGROUPS: return "join the container's cgroups";
+    case STAGE_CGROUPS: return "set up the container's cgroups";
     case STAGE_MOUNT_PRIVATE: return "make the mount namespace private";
     case STAGE_MOUNT_PROC: return "mount /proc in the pid namespace";
     case STAGE_STDIO: return "redirect stdio";
@@ -53,17 +56,42 @@ static const char *stage_text(int stage)
     }
 }
 
+/* Small enough to be written atomically into a pipe (PIPE_BUF). */
 struct report {
     int stage;
     int err;
+    char text[256]; /* the cgroup step's why ("" elsewhere) */
 };
 
-static _Noreturn void child_fail(int fd, int stage, int err)
+static _Noreturn void child_fail_text(int fd, int stage, int err, const char *text)
 {
-    struct report r = {stage, err};
+    struct report r = {stage, err, ""};
+    if (text) {
+        size_t i = 0;
+        for (; text[i] && i < sizeof r.text - 1; i++)
+            r.text[i] = text[i];
+        r.text[i] = '\0';
+    }
     ssize_t w = write(fd, &r, sizeof r);
     (void)w;
     _exit(127);
+}
+
+static _Noreturn void child_fail(int fd, int stage, int err)
+{
+    child_fail_text(fd, stage, err, NULL);
+}
+
+/* The exec failed: say so in the sandbox's stderr too (fd 2 is already there), so whoever
+ * reads the sandbox sees why the executor never started, then report and exit 127. */
+static _Noreturn void exec_failed(int status, const char *path, int err)
+{
+    const char *parts[] = {"Failed to execute '", path, "': ", strerror(err), "\n"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        ssize_t w = write(STDERR_FILENO, parts[i], strlen(parts[i]));
+        (void)w;
+    }
+    child_fail(status, STAGE_EXEC, err);
 }
 
 struct init_arg {
@@ -77,7 +105,7 @@ __attribute__((no_sanitize_address)) static int init_child(void *arg)
 {
     const struct init_arg *ia = arg;
     execve(ia->spec->argv[0], ia->spec->argv, ia->spec->envp);
-    child_fail(ia->status, STAGE_EXEC, errno);
+    exec_failed(ia->status, ia->spec->argv[0], errno);
 }
 
 #define INIT_CHILD_STACK (64 * 1024)
@@ -149,15 +177,16 @@ static int mount_fresh_proc(void)
 
 /* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
 static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
-                                 int status, int out, int err)
+                                 int status)
 {
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
     if (ctx->join) {
-        int rc = ctx->join(ctx->join_arg);
+        char jwhy[256] = "";
+        int rc = ctx->join(ctx->join_arg, jwhy, sizeof jwhy);
         if (rc)
-            child_fail(status, STAGE_CGROUPS, rc < 0 ? -rc : rc);
+            child_fail_text(status, STAGE_CGROUPS, rc < 0 ? -rc : rc, jwhy);
     }
     unsigned long flags = ctx->clone_flags;
     int rc = (flags & CLONE_NEWNS) ? make_mounts_private() : 0;
@@ -165,6 +194,14 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         child_fail(status, STAGE_MOUNT_PRIVATE, rc);
     if ((flags & CLONE_NEWPID) && mount_fresh_proc() != 0)
         child_fail(status, STAGE_MOUNT_PROC, errno);
+    /* Opened here, not in the agent: creating a file costs the file system's inode
+     * allocation, which on a busy work dir is the largest part of a launch. */
+    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0)
+        child_fail_text(status, STAGE_OPEN, errno, spec->stdout_path);
+    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (err < 0)
+        child_fail_text(status, STAGE_OPEN, errno, spec->stderr_path);
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
         child_fail(status, STAGE_STDIO, errno);
     int devnull = open("/dev/null", O_RDONLY);
@@ -182,26 +219,40 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     if (flags & CLONE_NEWPID)
         run_init(spec, status);
     execve(spec->argv[0], spec->argv, spec->envp);
-    child_fail(status, STAGE_EXEC, errno);
+    exec_failed(status, spec->argv[0], errno);
+}
+
+int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
+{
+    struct report r;
+    ssize_t n;
+    do {
+        n = read(fd, &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? -EAGAIN
+                               : cm_fail(-errno, why, whylen,
+                                         "Failed to read the launch status: %s", strerror(errno));
+    if (n == 0)
+        return 0; /* EOF: the close-on-exec pipe closed in a successful execve */
+    if (n != (ssize_t)sizeof r)
+        return cm_fail(-EPROTO, why, whylen, "Short launch status report");
+    r.text[sizeof r.text - 1] = '\0';
+    if (r.stage == STAGE_CGROUPS)
+        return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
+                       *r.text ? r.text : cm_strerror(-r.err));
+    if (r.stage == STAGE_EXEC)
+        return cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", argv0, strerror(r.err));
+    if (r.stage == STAGE_OPEN)
+        return cm_fail(-r.err, why, whylen, "Failed to open %s: %s", r.text, strerror(r.err));
+    return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage), strerror(r.err));
 }
 
 int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                       pid_t *pid, char *why, size_t whylen)
 {
-    int st[2] = {-1, -1}, out = -1, err = -1, rc = 0;
+    int st[2] = {-1, -1}, rc = 0;
     *pid = -1;
-    out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0) {
-        rc = cm_fail(-errno, why, whylen, "Failed to open %s: %s", spec->stdout_path,
-                     strerror(errno));
-        goto done;
-    }
-    err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (err < 0) {
-        rc = cm_fail(-errno, why, whylen, "Failed to open %s: %s", spec->stderr_path,
-                     strerror(errno));
-        goto done;
-    }
     if (pipe2(st, O_CLOEXEC) != 0) {
         rc = cm_fail(-errno, why, whylen, "Failed to create a pipe: %s", strerror(errno));
         goto done;
@@ -215,7 +266,7 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
         syscall(SYS_clone, (unsigned long)SIGCHLD | ctx->clone_flags, NULL, NULL, NULL, NULL);
     if (child == 0) {
         close(st[0]);
-        child_main(spec, ctx, st[1], out, err);
+        child_main(spec, ctx, st[1]);
     }
     int clone_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -226,31 +277,30 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
     }
     close(st[1]);
     st[1] = -1;
-    struct report r;
-    ssize_t n;
-    do {
-        n = read(st[0], &r, sizeof r);
-    } while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof r) {
-        if (r.stage == STAGE_CGROUPS)
-            rc = cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
-                         cm_strerror(-r.err));
-        else if (r.stage == STAGE_EXEC)
-            rc = cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", spec->argv[0],
-                         strerror(r.err));
-        else
-            rc = cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
-                         strerror(r.err));
+    if (ctx->status_fd) {
+        /* Asynchronous: the caller watches the pipe on its loop (cm_launcher_read_status). */
+        if (fcntl(st[0], F_SETFL, O_NONBLOCK) != 0) {
+            rc = cm_fail(-errno, why, whylen, "Failed to make the status pipe non-blocking: %s",
+                         strerror(errno));
+            kill((pid_t)child, SIGKILL);
+            goto done;
+        }
+        *ctx->status_fd = st[0];
+        st[0] = -1;
+        *pid = (pid_t)child;
+        goto done;
+    }
+    int fl = fcntl(st[0], F_GETFL);
+    if (fl >= 0)
+        fcntl(st[0], F_SETFL, fl & ~O_NONBLOCK);
+    rc = cm_launcher_read_status(st[0], spec->argv[0], why, whylen);
+    if (rc) {
         kill((pid_t)child, SIGKILL);
         goto done;
     }
     *pid = (pid_t)child;
 
 done:
-    if (out >= 0)
-        close(out);
-    if (err >= 0)
-        close(err);
     for (int i = 0; i < 2; i++)
         if (st[i] >= 0)
             close(st[i]);

@@ -23,13 +23,16 @@ static int posix_fork(const struct cm_launch_spec *spec, const struct cm_launch_
     return cm_launcher_spawn(spec, &plain, pid, why, whylen);
 }
 
-/* Signals every process whose session is sid. The executor is a session leader (setsid
- * above) and the command executor puts its task in a process group of its own, so the session,
- * not the group, is what holds a container together under this launcher. The session outlives
- * its leader, so this also finds tasks orphaned by a crashed executor. This scans /proc: fine
- * for a destroy, which is rare, and the linux launcher will use cgroups instead. */
-static int kill_session(pid_t sid, int sig)
+/* Signals every process whose session is sid. The executor is a session leader (setsid in
+ * the spawn) and the command executor puts its task in a process group of its own, so the
+ * session, not the group, is what holds a container together under this launcher, and the
+ * session outlives its leader, so this also finds tasks orphaned by a crashed executor. It
+ * scans /proc, so it is never run per kill nor on the loop: the containerizer runs it once per
+ * container, after the leader was reaped, in a forked child (offload.h). */
+int cm_launcher_kill_session(pid_t sid, int sig)
 {
+    if (sid <= 1)
+        return 0;
     DIR *d = opendir("/proc");
     if (!d)
         return 0;
@@ -63,16 +66,15 @@ static int kill_session(pid_t sid, int sig)
     return n;
 }
 
+/* A kill is one or two system calls: the leader's process group (its pid: it called setsid),
+ * and the leader itself in the window before its setsid ran. No /proc scan. */
 static int posix_kill(pid_t pid, int sig, int leader_alive)
 {
     if (pid <= 0)
         return -ESRCH;
-    /* The leader called setsid(), so its pid is the group and session id; fall back to the pid
-     * alone in the window before setsid ran. */
-    int rc = kill(-pid, sig) == 0 ? 0 : -errno;
-    int n = kill_session(pid, sig);
-    if (rc == 0 || n > 0)
+    if (kill(-pid, sig) == 0)
         return 0;
+    int rc = -errno;
     if (leader_alive && kill(pid, sig) == 0)
         return 0;
     return rc;

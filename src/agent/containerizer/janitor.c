@@ -1,0 +1,161 @@
+/*
+ * janitor.c: fixed-size records over a SOCK_SEQPACKET socket pair (message boundaries kept;
+ * MSG_NOSIGNAL, so a dead janitor is -EPIPE, not a SIGPIPE).
+ */
+#include "janitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "errors.h"
+
+#define ID_MAX 256
+
+struct request {
+    char id[ID_MAX];
+};
+
+struct answer {
+    char id[ID_MAX];
+    int rc;
+    char why[256];
+};
+
+struct cm_janitor {
+    pid_t pid;
+    int fd; /* our end of the socket pair, non-blocking */
+    struct event *ev;
+    cm_janitor_done_fn done;
+    void *arg;
+};
+
+static _Noreturn void janitor_main(const struct cm_cgroups *cg, int sock)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Keep only the socket: the agent's sockets and files must not live on in the janitor. */
+    if (dup2(sock, 3) < 0)
+        _exit(1);
+    syscall(SYS_close_range, 4U, ~0U, 0U);
+    for (;;) {
+        struct request r;
+        ssize_t n = recv(3, &r, sizeof r, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof r)
+            _exit(0); /* EOF: the containerizer is gone */
+        r.id[ID_MAX - 1] = '\0';
+        struct answer a;
+        memset(&a, 0, sizeof a);
+        memcpy(a.id, r.id, sizeof a.id);
+        a.rc = cm_cgroups_destroy(cg, r.id, a.why, sizeof a.why);
+        ssize_t w;
+        do {
+            w = send(3, &a, sizeof a, MSG_NOSIGNAL);
+        } while (w < 0 && errno == EINTR);
+        if (w != (ssize_t)sizeof a)
+            _exit(0);
+    }
+}
+
+void cm_janitor_poll(struct cm_janitor *j)
+{
+    for (;;) {
+        struct answer a;
+        ssize_t n = recv(j->fd, &a, sizeof a, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof a)
+            return; /* EAGAIN, or EOF: cm_janitor_remove will see -EPIPE */
+        a.id[ID_MAX - 1] = '\0';
+        a.why[sizeof a.why - 1] = '\0';
+        j->done(j->arg, a.id, a.rc, a.why);
+    }
+}
+
+static void answer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cm_janitor_poll(arg);
+}
+
+int cm_janitor_new(struct event_base *base, const struct cm_cgroups *cg, cm_janitor_done_fn done,
+                   void *arg, struct cm_janitor **out)
+{
+    *out = NULL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        janitor_main(cg, sv[1]);
+    }
+    int err = pid < 0 ? -errno : 0;
+    close(sv[1]);
+    if (err) {
+        close(sv[0]);
+        return err;
+    }
+    struct cm_janitor *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    j->pid = pid;
+    j->fd = sv[0];
+    j->done = done;
+    j->arg = arg;
+    fcntl(j->fd, F_SETFL, O_NONBLOCK);
+    j->ev = event_new(base, j->fd, EV_READ | EV_PERSIST, answer_cb, j);
+    if (!j->ev || event_add(j->ev, NULL) != 0)
+        abort();
+    *out = j;
+    return 0;
+}
+
+void cm_janitor_free(struct cm_janitor *j)
+{
+    if (!j)
+        return;
+    event_free(j->ev);
+    close(j->fd);
+    /* It exits at the EOF; if the agent's reaper takes it first, ECHILD ends the wait. */
+    while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    free(j);
+}
+
+int cm_janitor_remove(struct cm_janitor *j, const char *id)
+{
+    struct request r;
+    memset(&r, 0, sizeof r);
+    size_t len = strlen(id);
+    if (len >= sizeof r.id)
+        return CM_ETOOBIG;
+    memcpy(r.id, id, len);
+    ssize_t w;
+    do {
+        w = send(j->fd, &r, sizeof r, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)sizeof r)
+        return 0;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return -EAGAIN;
+    return -EPIPE;
+}

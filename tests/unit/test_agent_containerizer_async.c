@@ -1,0 +1,355 @@
+/*
+ * test_agent_containerizer_async.c: the containerizer on an event loop, with real processes
+ * and cgroups: a launch returns once the child is cloned and its exec result arrives as an
+ * event; an exec failure is reported later (and read at once when the reap comes first); a
+ * reaped container's double-forked processes are killed and its cgroups removed by the
+ * timer-driven teardown; orphans of a previous run go through the same teardown. Needs root,
+ * cgroups and namespaces; elsewhere the tests are skipped with a message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "containerizer/cgroups.h"
+#include "containerizer/containerizer.h"
+#include "errors.h"
+#include "gc.h"
+#include "test.h"
+
+static char why[256];
+static char tmpdir[256];
+static char cgroot[64];
+static struct event_base *base;
+
+/* What the callbacks heard. */
+static int launched_calls, launched_rc, destroyed_calls, destroyed_rc;
+static char launched_why[512];
+
+static void on_launched(void *arg, const char *id, pid_t pid, int rc, const char *w)
+{
+    (void)arg;
+    (void)id;
+    (void)pid;
+    launched_calls++;
+    launched_rc = rc;
+    snprintf(launched_why, sizeof launched_why, "%s", w);
+}
+
+static void on_destroyed(void *arg, const char *id, int rc, const char *w)
+{
+    (void)arg;
+    (void)id;
+    (void)w;
+    destroyed_calls++;
+    destroyed_rc = rc;
+}
+
+static int usable(void)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct cm_cgroups cg;
+    struct cm_cgroups_options co = {.cgroups_root = cgroot};
+    if (cm_cgroups_detect(&co, &cg, why, sizeof why) != 0)
+        return 0;
+    unsigned core = CM_CG_BIT(CM_CG_CPU) | CM_CG_BIT(CM_CG_MEMORY) | CM_CG_BIT(CM_CG_PIDS);
+    return (cg.usable & core) == core && cm_launcher_linux_usable();
+}
+
+#define NEED_REAL()                                                                                \
+    do {                                                                                           \
+        if (!usable()) {                                                                           \
+            printf("skipping %s: needs root, cgroups and namespaces\n", __func__);                 \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static struct cm_containerizer *make(const char *isolation, const char *launcher)
+{
+    char runtime[512];
+    snprintf(runtime, sizeof runtime, "%s/runtime", tmpdir);
+    struct cm_containerizer_options o = {
+        .isolation = isolation,
+        .launcher = launcher,
+        .cgroups_root = cgroot,
+        .runtime_dir = runtime,
+        .base = base,
+        .launched = on_launched,
+        .destroyed = on_destroyed,
+    };
+    struct cm_containerizer *c = NULL;
+    if (cm_containerizer_new(&o, &c, why, sizeof why) != 0)
+        fprintf(stderr, "cm_containerizer_new: %s\n", why);
+    launched_calls = destroyed_calls = 0;
+    return c;
+}
+
+static int launch(struct cm_containerizer *c, const char *id, char *const *argv, pid_t *pid)
+{
+    char out[512];
+    snprintf(out, sizeof out, "%s/out", tmpdir);
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct cm_launch_spec spec = {
+        .container_id = id,
+        .argv = argv,
+        .envp = envp,
+        .cwd = tmpdir,
+        .stdout_path = out,
+        .stderr_path = out,
+    };
+    return cm_containerizer_launch(c, &spec, pid, why, sizeof why);
+}
+
+/* Runs the loop until *flag is set or about secs have passed. */
+static void run_until(const int *flag, double secs)
+{
+    for (int i = 0; i < (int)(secs * 100) && !*flag; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+}
+
+static int dir_exists(const char *ctl, const char *id)
+{
+    char d[512];
+    struct stat sb;
+    snprintf(d, sizeof d, "/sys/fs/cgroup/%s/%s/%s", ctl, cgroot, id);
+    return stat(d, &sb) == 0;
+}
+
+static int alive(pid_t pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    int fd = open(p, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+/* A process of the container by name, from its pids cgroup. */
+static pid_t find_sleep(const char *id, const char *arg)
+{
+    char p[512];
+    snprintf(p, sizeof p, "/sys/fs/cgroup/pids/%s/%s/cgroup.procs", cgroot, id);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    long v;
+    pid_t found = 0;
+    while (!found && fscanf(f, "%ld", &v) == 1) {
+        char cp[64], cmd[256] = "";
+        snprintf(cp, sizeof cp, "/proc/%ld/cmdline", v);
+        int fd = open(cp, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, cmd, sizeof cmd - 1);
+        close(fd);
+        for (ssize_t i = 0; i < n - 1; i++)
+            if (!cmd[i])
+                cmd[i] = ' ';
+        if (n > 0 && strstr(cmd, arg))
+            found = (pid_t)v;
+    }
+    fclose(f);
+    return found;
+}
+
+static void cases(const char *isolation, const char *launcher, const char *id)
+{
+    struct cm_containerizer *c = make(isolation, launcher);
+    REQUIRE(c != NULL);
+    char *argv[] = {"/bin/sh", "-c", "(setsid sleep 1000 &); sleep 1001", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, id, argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_calls, 1);
+    CHECK_INT(launched_rc, 0);
+    pid_t escaped = 0;
+    for (int i = 0; i < 200 && !escaped; i++) {
+        usleep(10000);
+        escaped = find_sleep(id, "sleep 1000");
+    }
+    CHECK(escaped > 0);
+    CHECK_INT(cm_containerizer_kill(c, id, SIGKILL), 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    cm_containerizer_reaped(c, id);
+    CHECK_INT(cm_containerizer_count(c), 0);
+    /* Relaunching the id is refused until its teardown is done. */
+    if (cm_containerizer_tearing_down(c) > 0)
+        CHECK_INT(launch(c, id, argv, &pid), CM_EEXIST);
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_calls, 1);
+    CHECK_INT(destroyed_rc, 0);
+    CHECK(escaped <= 0 || !alive(escaped));
+    CHECK(!dir_exists("pids", id));
+    CHECK(!dir_exists("memory", id));
+    CHECK(!dir_exists("cpu", id));
+    cm_containerizer_free(c);
+}
+
+static void test_launch_and_teardown_pid_namespace(void)
+{
+    NEED_REAL();
+    cases(NULL, NULL, "async1");
+}
+
+static void test_launch_and_teardown_cgroups_only(void)
+{
+    NEED_REAL();
+    cases("cgroups/cpu,cgroups/mem,cgroups/pids", "posix", "async2");
+}
+
+static void test_exec_failure_is_an_event(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    char *argv[] = {"/nonexistent/executor", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "fail1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_calls, 1);
+    CHECK(launched_rc != 0);
+    CHECK(strstr(launched_why, "Failed to execute '/nonexistent/executor'") != NULL);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 127);
+    const char *le = cm_containerizer_launch_error(c, "fail1");
+    CHECK(le && strstr(le, "No such file") != NULL);
+    /* Whoever reads the sandbox sees it too. */
+    char out[512], buf[512] = "";
+    snprintf(out, sizeof out, "%s/out", tmpdir);
+    FILE *f = fopen(out, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    CHECK(strstr(buf, "Failed to execute '/nonexistent/executor': No such file") != NULL);
+    cm_containerizer_reaped(c, "fail1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_calls, 1);
+    cm_containerizer_free(c);
+}
+
+/* The reaper may hear of the exit before the loop delivers the report: it is read then. */
+static void test_exec_failure_before_the_event(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make("cgroups/cpu,cgroups/mem", "posix");
+    REQUIRE(c != NULL);
+    char *argv[] = {"/nonexistent/executor2", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "fail2", argv, &pid) == 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    const char *le = cm_containerizer_launch_error(c, "fail2");
+    CHECK(le && strstr(le, "Failed to execute '/nonexistent/executor2'") != NULL);
+    CHECK_INT(launched_calls, 1);
+    cm_containerizer_reaped(c, "fail2");
+    cm_containerizer_free(c); /* finishes the teardown */
+    CHECK(!dir_exists("memory", "fail2"));
+}
+
+static void test_orphans_through_the_teardown(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    char *argv[] = {"/bin/sleep", "1003", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "orphan1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    cm_containerizer_free(c); /* an agent crash: the container and its record stay */
+    CHECK(alive(pid));
+    c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    CHECK_INT(cm_containerizer_tearing_down(c), 1);
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_calls, 1);
+    CHECK_INT(destroyed_rc, 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(!dir_exists("pids", "orphan1"));
+    char rec[512];
+    snprintf(rec, sizeof rec, "%s/runtime/orphan1", tmpdir);
+    CHECK(access(rec, F_OK) != 0);
+    cm_containerizer_free(c);
+}
+
+/* An update that comes while the child is still setting up its cgroups is not lost. */
+static void test_update_before_the_exec(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    char *argv[] = {"/bin/sleep", "1004", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "upd1", argv, &pid) == 0);
+    struct cm_resources r;
+    cm_resources_init(&r);
+    cm_resources_parse(&r, "cpus:0.5;mem:96", "*", NULL, 0);
+    CHECK_INT(cm_containerizer_update(c, "upd1", &r), 0);
+    cm_resources_cleanup(&r);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    char p[512], buf[64] = "";
+    snprintf(p, sizeof p, "/sys/fs/cgroup/memory/%s/upd1/memory.limit_in_bytes", cgroot);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    CHECK_INT(atoll(buf), 96LL * 1024 * 1024);
+    CHECK_INT(cm_containerizer_kill(c, "upd1", SIGKILL), 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    cm_containerizer_reaped(c, "upd1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_rc, 0);
+    cm_containerizer_free(c);
+}
+
+static void test_setup(void)
+{
+    snprintf(cgroot, sizeof cgroot, "cmesos-async-%d", (int)getpid());
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cm-cza-XXXXXX");
+    REQUIRE(mkdtemp(tmpdir) != NULL);
+    base = event_base_new();
+    REQUIRE(base != NULL);
+}
+
+static void test_cleanup(void)
+{
+    static const char *const ctls[] = {"cpu", "cpuacct", "memory", "pids", "freezer"};
+    for (size_t i = 0; i < sizeof ctls / sizeof ctls[0]; i++) {
+        char d[256];
+        snprintf(d, sizeof d, "/sys/fs/cgroup/%s/%s", ctls[i], cgroot);
+        rmdir(d);
+    }
+    CHECK_INT(cm_gc_remove_tree(tmpdir), 0);
+    event_base_free(base);
+}
+
+TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
+          TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
+          TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
+          TEST(test_update_before_the_exec), TEST(test_cleanup))
