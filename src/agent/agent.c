@@ -252,6 +252,9 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
             .cgroups_max_pids = flags->cgroups_max_pids > 0 ? (uint64_t)flags->cgroups_max_pids : 0,
             .runtime_dir = runtime,
             .defer_orphan_cleanup = true, /* recover_state re-attaches survivors first */
+            /* With the loop, launches return once cloned and teardowns run on timers. */
+            .base = a->base,
+            .clock = a->clock,
         };
         rc = cm_containerizer_new(&co, &a->containerizer, why, whylen);
         free(runtime);

@@ -120,6 +120,14 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
         free(e->failure_message);
         e->failure_message = cm_xstrdup(limit_msg);
     }
+    /* An exec that failed in the cloned child arrives as its exit: say what failed. */
+    const char *launch_error = cm_containerizer_launch_error(a->containerizer, e->container_id);
+    if (launch_error) {
+        e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED;
+        free(e->failure_message);
+        e->failure_message = cm_xasprintf("Failed to launch the executor: %s", launch_error);
+        a->metrics.container_launch_errors++;
+    }
     cm_containerizer_reaped(a->containerizer, e->container_id);
     if (e->pidfd_event) {
         event_free(e->pidfd_event);
