@@ -40,6 +40,12 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
 
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e)
 {
+    if (e->launch_queued) {
+        /* Not started yet: leaving the queue ends the executor, as a cancelled fetch does. */
+        agent_state_launch_unqueue(a, e);
+        fetch_aborted(a, e);
+        return;
+    }
     if (e->fetch) {
         /* Still fetching: there is no process yet, so stopping the fetch ends the executor. */
         CM_INFO(MOD, "Cancelling the fetch of executor '%s' of framework '%s'", e->id,
@@ -349,6 +355,45 @@ static void fetch_done(void *arg, int err, const char *message)
     launch_executor(a, e, t);
 }
 
+static void launch_next_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    struct agent_executor *e = a->launch_head;
+    if (!e)
+        return;
+    agent_state_launch_unqueue(a, e);
+    if (a->launch_head) {
+        struct timeval zero = {0, 0};
+        evtimer_add(a->launch_timer, &zero);
+    }
+    struct agent_task *t = queued_task(e);
+    if (!t) {
+        fetch_aborted(a, e); /* its tasks were killed while it waited */
+        return;
+    }
+    launch_executor(a, e, t);
+}
+
+/* Queues e to start on a later loop turn (see cm_agent.launch_head). */
+static void launch_enqueue(struct cm_agent *a, struct agent_executor *e)
+{
+    if (!a->launch_timer)
+        a->launch_timer = evtimer_new(a->base, launch_next_cb, a);
+    e->launch_queued = true;
+    e->launch_next = NULL;
+    if (a->launch_tail)
+        a->launch_tail->launch_next = e;
+    else
+        a->launch_head = e;
+    a->launch_tail = e;
+    if (!evtimer_pending(a->launch_timer, NULL)) {
+        struct timeval zero = {0, 0};
+        evtimer_add(a->launch_timer, &zero);
+    }
+}
+
 static void start_fetch(struct cm_agent *a, struct agent_executor *e)
 {
     const Mesos__V1__CommandInfo *c = e->info->command;
@@ -482,7 +527,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         start_fetch(a, e);
         return;
     }
-    launch_executor(a, e, t);
+    launch_enqueue(a, e);
 }
 
 /* Every RUN_TASK is acknowledged once it is safe with us: recorded (and for a checkpointing

@@ -101,6 +101,9 @@ struct agent_executor {
     char *failure_message;
     double shutdown_grace;
     struct cm_fetch *fetch; /* URIs being fetched before the launch, or NULL */
+    /* Waiting in the agent's launch queue (a->launch_head): started one per loop turn. */
+    bool launch_queued;
+    struct agent_executor *launch_next;
     struct cm_agent *agent;
     /* Recovered after an agent restart: the leader is not our child, so its exit is seen
      * through a pidfd instead of SIGCHLD. */
@@ -178,6 +181,11 @@ struct cm_agent {
     bool recovering;
     size_t awaiting_executors;
     struct event *reregister_timer;
+    /* Executors ready to start, oldest first. One is started per loop turn (a zero timeout
+     * timer, so the loop polls its sockets between two launches): a batch of RUN_TASKs does
+     * not hold the loop for the whole batch. */
+    struct agent_executor *launch_head, *launch_tail;
+    struct event *launch_timer;
     struct cm_agent_metrics metrics;
 };
 

@@ -101,6 +101,26 @@ void agent_state_sandbox_keep(struct cm_agent *a, const char *fid, const char *e
     free(dir);
 }
 
+void agent_state_launch_unqueue(struct cm_agent *a, struct agent_executor *e)
+{
+    if (!e->launch_queued)
+        return;
+    struct agent_executor *prev = NULL;
+    for (struct agent_executor *q = a->launch_head; q; prev = q, q = q->launch_next) {
+        if (q != e)
+            continue;
+        if (prev)
+            prev->launch_next = e->launch_next;
+        else
+            a->launch_head = e->launch_next;
+        if (a->launch_tail == e)
+            a->launch_tail = prev;
+        break;
+    }
+    e->launch_queued = false;
+    e->launch_next = NULL;
+}
+
 void agent_state_executor_free(void *p)
 {
     struct agent_executor *e = p;
@@ -116,6 +136,7 @@ void agent_state_executor_free(void *p)
         close(e->pidfd);
     }
     cm_fetch_cancel(e->fetch);
+    agent_state_launch_unqueue(e->agent, e);
     sandbox_detach(e->agent, e);
     cm_strmap_cleanup_values(&e->tasks, agent_state_task_free);
     cm_ring_cleanup(&e->completed_tasks);

@@ -30,7 +30,11 @@ void agent_state_sandbox_gc(struct cm_agent *a, struct agent_executor *e);
 /* A new run of an executor id keeps its directory out of GC. */
 void agent_state_sandbox_keep(struct cm_agent *a, const char *fid, const char *eid);
 
-/* Frees an executor record: ends its stream, timers, fetch and /files attachments. */
+/* Takes e out of the agent's launch queue if it is there. */
+void agent_state_launch_unqueue(struct cm_agent *a, struct agent_executor *e);
+
+/* Frees an executor record: ends its stream, timers, fetch, launch-queue place and /files
+ * attachments. */
 void agent_state_executor_free(void *p);
 
 /* Frees a framework record and its executors. */

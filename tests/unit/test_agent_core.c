@@ -288,7 +288,8 @@ static void ev_registered(struct fx *f)
     inject(f, &ev);
 }
 
-static void ev_run_task(struct fx *f, const char *fid, const char *tid, bool checkpoint)
+/* Injects a RUN_TASK; the executor only waits in the agent's launch queue afterwards. */
+static void ev_run_task_queued(struct fx *f, const char *fid, const char *tid, bool checkpoint)
 {
     Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
     Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
@@ -331,6 +332,13 @@ static void ev_run_task(struct fx *f, const char *fid, const char *tid, bool che
     ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK;
     ev.run_task = &rt;
     inject(f, &ev);
+}
+
+/* Injects a RUN_TASK and turns the loop until the agent started every queued executor. */
+static void ev_run_task(struct fx *f, const char *fid, const char *tid, bool checkpoint)
+{
+    ev_run_task_queued(f, fid, tid, checkpoint);
+    PUMP_UNTIL(f, f->a->launch_head == NULL, 2000);
 }
 
 static void ev_kill(struct fx *f, const char *fid, const char *tid)
@@ -757,6 +765,33 @@ static void test_kill_task(void)
     fx_cleanup(&f);
 }
 
+/* Launches wait in a queue started one per loop turn; a task killed while its executor waits
+ * there ends TASK_KILLED and no process is ever started for it. */
+static void test_kill_while_launch_queued(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task_queued(&f, FID, "q1", false);
+    ev_run_task_queued(&f, FID, "q2", false);
+    struct agent_executor *e1 = executor_of(&f, FID, "q1");
+    struct agent_executor *e2 = executor_of(&f, FID, "q2");
+    REQUIRE(e1 != NULL && e2 != NULL);
+    CHECK(e1->launch_queued && e2->launch_queued);
+    CHECK_INT(e1->pid, 0);
+    ev_kill(&f, FID, "q1");
+    const Mesos__V1__TaskStatus *st = last_update(&f.link, "q1");
+    REQUIRE(st != NULL);
+    CHECK_INT(st->state, MESOS__V1__TASK_STATE__TASK_KILLED);
+    CHECK_INT(st->reason, MESOS__V1__TASK_STATUS__REASON__REASON_TASK_KILLED_DURING_LAUNCH);
+    PUMP_UNTIL(&f, f.a->launch_head == NULL, 2000);
+    e1 = executor_of(&f, FID, "q1");
+    CHECK(e1 == NULL || e1->pid == 0);
+    e2 = executor_of(&f, FID, "q2");
+    REQUIRE(e2 != NULL);
+    CHECK(e2->pid > 0);
+    fx_cleanup(&f);
+}
+
 /* An executor that finished its task and closed its own stream is exiting by itself: a
  * SHUTDOWN_FRAMEWORK then must not SIGKILL it. */
 static void test_finished_executor_is_not_killed_on_framework_shutdown(void)
@@ -1112,6 +1147,7 @@ TEST_MAIN(TEST(test_registers_through_the_link),
           TEST(test_run_task_is_acked_and_resend_is_idempotent),
           TEST(test_update_with_undeclared_state_is_400), TEST(test_update_semantics),
           TEST(test_status_update_retry_and_ack), TEST(test_kill_task),
+          TEST(test_kill_while_launch_queued),
           TEST(test_finished_executor_is_not_killed_on_framework_shutdown),
           TEST(test_recovery_after_restart), TEST(test_fuzz_executor_api),
           TEST(test_fuzz_agent_link))
