@@ -491,6 +491,19 @@ out:
     free(ctx);
 }
 
+/* Rescinds every outstanding offer of a (collected first: removing edits a->offers). */
+static void rescind_agent_offers(struct cm_master *m, struct cm_agent *a)
+{
+    size_t n = cm_strmap_count(&a->offers), i = 0;
+    struct cm_offer **offers = cm_xcalloc(n, sizeof *offers);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->offers); cm_strmap_iter_next(&it);)
+        offers[i++] = it.cur->value;
+    for (i = 0; i < n; i++)
+        cm_master_remove_offer(m, offers[i], false, true, 0);
+    free(offers);
+}
+
 void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *a, const char *why)
 {
     CM_WARN(MOD, "Marking agent %s (%s) unreachable: %s", a->id, a->hostname, why);
@@ -502,14 +515,7 @@ void cm_master_mark_agent_unreachable(struct cm_master *m, struct cm_agent *a, c
         cm_allocator_activate_agent(m->allocator, a->id, false);
     a->connected = a->active = false;
     a->disconnected_time = 0;
-    size_t n = cm_strmap_count(&a->offers), i = 0;
-    struct cm_offer **offers = cm_xcalloc(n, sizeof *offers);
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &a->offers); cm_strmap_iter_next(&it);)
-        offers[i++] = it.cur->value;
-    for (i = 0; i < n; i++)
-        cm_master_remove_offer(m, offers[i], false, true, 0);
-    free(offers);
+    rescind_agent_offers(m, a);
     struct unreach_ctx *ctx = cm_xcalloc(1, sizeof *ctx);
     ctx->m = m;
     ctx->id = cm_xstrdup(a->id);
@@ -523,18 +529,10 @@ void cm_master_remove_agent(struct cm_master *m, struct cm_agent *a)
     if (a->sink.stream || a->sink.cb)
         cm_sink_end(&a->sink);
     a->connected = a->active = false;
-    /* Rescind its offers. */
-    size_t n = cm_strmap_count(&a->offers), i = 0;
-    struct cm_offer **offers = cm_xcalloc(n, sizeof *offers);
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &a->offers); cm_strmap_iter_next(&it);)
-        offers[i++] = it.cur->value;
-    for (i = 0; i < n; i++)
-        cm_master_remove_offer(m, offers[i], false, true, 0);
-    free(offers);
+    rescind_agent_offers(m, a);
     /* Its tasks are gone with it. */
-    n = cm_strmap_count(&a->tasks);
-    i = 0;
+    size_t n = cm_strmap_count(&a->tasks), i = 0;
+    struct cm_strmap_iter it;
     struct cm_task **tasks = cm_xcalloc(n, sizeof *tasks);
     for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);)
         tasks[i++] = it.cur->value;
