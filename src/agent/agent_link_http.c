@@ -99,6 +99,7 @@ static int http_open(void *arg, const char *leader, const Cmesos__Internal__Agen
             .http = a->client,
             .clock = a->clock,
             .module = MOD,
+            .call_name = "REGISTER",
             .media = CM_MEDIA_PROTOBUF,
             .event_desc = &cmesos__internal__agent_event__descriptor,
             /* Calls must carry the stream id the master gave this REGISTER. */
