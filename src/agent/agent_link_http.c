@@ -80,12 +80,11 @@ static void link_event(void *arg, const ProtobufCMessage *msg)
     cm_agent_link_lost(a, "the master asked this agent to shut down");
 }
 
+/* The reason already names the URL and, for a refusal, the status and the start of the body;
+ * the core logs it and schedules the next registration. */
 static enum cm_stream_decision link_lost(void *arg, const struct cm_stream_loss *loss)
 {
-    struct cm_agent *a = arg;
-    if (loss->kind == CM_STREAM_REFUSED)
-        CM_WARN(MOD, "Master refused registration with status %ld", loss->status);
-    cm_agent_link_lost(a, loss->reason);
+    cm_agent_link_lost(arg, loss->reason);
     return CM_STREAM_STOP;
 }
 
