@@ -202,7 +202,6 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
     cm_strmap_init(&a->executors_by_pid);
     cm_ring_init(&a->completed_frameworks, CM_AGENT_MAX_COMPLETED_FRAMEWORKS,
                  agent_state_framework_free);
-    cm_recordio_decoder_init(&a->decoder, CM_AGENT_MAX_LINK_RECORD);
     if (link)
         a->link = *link;
     else
@@ -364,6 +363,8 @@ void cm_agent_free(struct cm_agent *a)
         cm_log_set_file(NULL);
         fclose(a->log_file);
     }
+    /* The link's stream client borrows the HTTP client: it goes first. */
+    agent_link_http_cleanup(a);
     cm_http_client_free(a->client);
     if (a->register_timer)
         event_free(a->register_timer);
@@ -378,7 +379,6 @@ void cm_agent_free(struct cm_agent *a)
     cm_sum_free(a->sum);
     cm_containerizer_free(a->containerizer);
     cm_detector_free(a->detector);
-    cm_recordio_decoder_cleanup(&a->decoder);
     cm_resources_cleanup(&a->total);
     cm_attributes_cleanup(&a->attributes);
     json_decref(a->executor_env);
@@ -388,8 +388,6 @@ void cm_agent_free(struct cm_agent *a)
     free(a->pid);
     free(a->launcher_dir);
     free(a->agent_id);
-    free(a->stream_id);
     free(a->master_hostname);
-    free(a->master_url);
     free(a);
 }

@@ -309,6 +309,9 @@ static void metrics_handler(struct cm_http_request *req, void *arg)
     cm_metrics_set(o, "slave/registered", a->registered ? 1 : 0);
     cm_metrics_set(o, "slave/recovery_errors", 0);
     cm_metrics_set(o, "slave/frameworks_active", (double)cm_strmap_count(&a->frameworks));
+    /* Executors cut off for not reading their event stream (http_server.h, stream.h). */
+    if (a->http)
+        cm_http_server_metrics(a->http, o, "slave");
 
     double registering = 0, running = 0, terminating = 0;
     double staging = 0, starting = 0, trunning = 0, killing = 0;

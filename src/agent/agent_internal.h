@@ -38,7 +38,6 @@
 #include "http_server.h"
 #include "mesos/v1/mesos.pb-c.h"
 #include "pbjson.h"
-#include "recordio.h"
 #include "resources.h"
 #include "ring.h"
 #include "status_update.h"
@@ -54,6 +53,7 @@
 
 struct agent_framework;
 struct agent_executor;
+struct cm_stream_client;
 
 /* Unit tests: receives every event the agent sends an executor instead of an HTTP stream. */
 typedef void (*cm_agent_exec_event_cb)(void *arg, const Mesos__V1__Executor__Event *ev);
@@ -155,20 +155,21 @@ struct cm_agent {
     struct cm_resources total;
     struct cm_attributes attributes;
 
-    /* Master link (agent_link.h); the HTTP transport's state follows it. */
+    /* Master link (agent_link.h). */
     struct cm_agent_link link;
     bool link_open;
     char *agent_id; /* NULL until first registered */
-    char *stream_id;
     char *master_hostname;
-    char *master_url;
-    struct cm_http_call *register_call;
-    struct cm_recordio_decoder decoder;
     bool registered;
     double last_event;
     double ping_interval;
     double backoff;
     struct event *register_timer;
+    /* The HTTP transport's state (agent_link_http.c): the REGISTER stream, created on the
+     * first open, and the encoded REGISTER its attempts send. */
+    struct cm_stream_client *link_stream;
+    uint8_t *link_register;
+    size_t link_register_len;
 
     struct cm_strmap frameworks; /* framework id -> struct agent_framework */
     struct cm_ring completed_frameworks;

@@ -424,18 +424,15 @@ void cm_agent_tick(struct cm_agent *a)
 int cm_agent_link_record(struct cm_agent *a, const uint8_t *data, size_t len)
 {
     ProtobufCMessage *m = NULL;
-    char why[256];
-    int rc =
-        cm_pb_unpack(&cmesos__internal__agent_event__descriptor, data, len, &m, why, sizeof why);
-    if (rc == CM_EPARSE) {
-        CM_ERROR(MOD, "Master sent an event that is not an AgentEvent; dropping the stream");
-        return 1;
-    }
+    char why[256] = "";
+    int rc = cm_pb_decode(&cmesos__internal__agent_event__descriptor, CM_MEDIA_PROTOBUF, data, len,
+                          &m, why, sizeof why);
     if (rc != 0) {
-        /* Well framed but wrong inside (a missing field, an undeclared enum in a required
-         * field): one bad event does not cost the link. */
-        CM_WARN(MOD, "Ignoring malformed event from the master: %s", why);
-        return 0;
+        /* The stream client's policy (stream_client.h): skipping it could lose an event the
+         * master counts as delivered, so the link is dropped and the agent registers again. */
+        CM_ERROR(MOD, "Failed to de-serialize an event from the master (%zu bytes): %s", len,
+                 why[0] ? why : cm_strerror(rc));
+        return 1;
     }
     rc = cm_agent_link_event(a, (Cmesos__Internal__AgentEvent *)m);
     agent_pb_free(m);

@@ -9,10 +9,18 @@
  * five ping intervals).
  *
  * How bytes move is a transport, struct cm_agent_link, the way struct cm_sink serves the
- * master: the HTTP transport (agent_link_http.c: a streaming POST whose response is the
- * RecordIO event stream, and one POST per call) in the daemon, a capture in unit tests. A
- * transport hands each decoded event to cm_agent_link_event and reports the end of the link
- * with cm_agent_link_lost; it never changes agent state itself.
+ * master: the HTTP transport (agent_link_http.c: REGISTER through the shared stream client,
+ * stream_client.h, whose response is the RecordIO event stream, and one POST per call) in the
+ * daemon, a capture in unit tests. A transport hands each decoded event to
+ * cm_agent_link_event and reports the end of the link with cm_agent_link_lost (and a 403 to a
+ * call with cm_agent_link_forgotten); it never changes agent state itself, and it never
+ * retries on its own: every re-registration is the core's, on the core's timer, so one
+ * backoff rule holds whatever the transport.
+ *
+ * An undecodable event (bad framing, a record over CM_AGENT_MAX_LINK_RECORD, or one that
+ * cm_pb_decode refuses: unparseable, a required field missing, an unknown value of a required
+ * enum) gets the one policy of every event stream (stream_client.h): the stream is dropped and
+ * the agent registers again, so it never skips an event the master believes it delivered.
  *
  * Ownership: calls and events are borrowed for the duration of a call. Threading: the agent's
  * loop only.
@@ -46,9 +54,11 @@ struct cm_agent_link {
 /* Handles one event from the master. Returns non-zero when the link must be dropped (the
  * master told the agent to SHUT DOWN). Events before REGISTERED are dropped. */
 int cm_agent_link_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *ev);
-/* Decodes one RecordIO record of the event stream (codec.h: required fields and declared
- * enums) and handles it. A record that is not an AgentEvent returns non-zero (drop the link:
- * the stream is out of step); a malformed but framed event is logged and ignored (0). */
+/* Decodes one RecordIO record of the event stream as the HTTP transport's stream client does
+ * (cm_pb_decode of an AgentEvent in protobuf) and handles it, for transports that receive raw
+ * records and for tests and fuzzing. Returns cm_agent_link_event's answer, or non-zero for an
+ * undecodable record (drop the link, the policy above); either way the transport then drops
+ * the link and reports it lost. */
 int cm_agent_link_record(struct cm_agent *a, const uint8_t *data, size_t len);
 /* The link ended; reason may be NULL. The core backs off and registers again. */
 void cm_agent_link_lost(struct cm_agent *a, const char *reason);
@@ -77,8 +87,10 @@ void agent_link_leader_changed(void *arg, const char *leader);
 void agent_link_register_timer_cb(evutil_socket_t fd, short what, void *arg);
 void agent_link_tick_cb(evutil_socket_t fd, short what, void *arg);
 
-/* The HTTP transport of the daemon; its state lives in struct cm_agent (client, decoder,
- * stream id, master URL). */
+/* The HTTP transport of the daemon; its state lives in struct cm_agent (link_stream, the
+ * REGISTER it sends). cleanup frees that state (nothing when the transport was never opened);
+ * cm_agent_free calls it before freeing the HTTP client the stream client borrows. */
 void agent_link_http_init(struct cm_agent *a, struct cm_agent_link *out);
+void agent_link_http_cleanup(struct cm_agent *a);
 
 #endif

@@ -20,30 +20,22 @@
 #include "executor_api.h"
 #include "log.h"
 #include "pbjson.h"
+#include "stream.h"
 
 #define MOD "agent"
 /* check_executor_update: a copy of an update the agent already took for a completed task. */
 #define UPDATE_ALREADY_DONE 1
 
-/* The transport of an executor's events: RecordIO frames on its HTTP stream. Kept apart so
- * the shared stream layer can replace it. */
+/* The transport of an executor's events is the shared stream layer (stream.h): one record per
+ * chunk, and an executor that stops reading is cut off past the server's cap (counted in
+ * slave/event_streams_dropped_slow) instead of growing the agent's memory. The stream's close
+ * callback then clears e->conn.stream from the loop. */
 static void xapi_stream_send(struct agent_executor *e, const Mesos__V1__Executor__Event *ev)
 {
-    uint8_t *payload = NULL;
-    size_t len = 0;
-    cm_pb_encode(&ev->base, e->media == CM_MEDIA_JSON ? CM_MEDIA_JSON : CM_MEDIA_PROTOBUF, &payload,
-                 &len);
-    char header[32];
-    size_t hl = cm_recordio_header(len, header);
-    uint8_t *rec = malloc(hl + len);
-    if (!rec)
-        abort();
-    memcpy(rec, header, hl);
-    memcpy(rec + hl, payload, len);
-    if (cm_http_stream_send(e->conn.stream, rec, hl + len) != 0)
-        CM_WARN(MOD, "Failed to send an event to executor '%s'", e->id);
-    free(rec);
-    free(payload);
+    enum cm_media media = e->media == CM_MEDIA_JSON ? CM_MEDIA_JSON : CM_MEDIA_PROTOBUF;
+    if (cm_stream_send(e->conn.stream, media, &ev->base) != 0)
+        CM_WARN(MOD, "Failed to send an event to executor '%s' of framework '%s'", e->id,
+                e->framework->id);
 }
 
 static void executor_stream_closed(struct cm_http_stream *stream, void *arg)

@@ -9,9 +9,10 @@
  * call is answered 400 with the reason naming the field.
  *
  * An executor's connection is either an HTTP stream or, in unit tests, a callback receiving
- * each event (struct agent_exec_conn), so the core is tested without sockets. The transport
- * (RecordIO framing onto an HTTP stream) is kept in two small functions, xapi_stream_open and
- * xapi_stream_send, to be swapped for the shared stream layer.
+ * each event (struct agent_exec_conn), so the core is tested without sockets. Events go out
+ * through the shared stream layer (stream.h: one RecordIO record per chunk); an executor that
+ * stops reading is cut off past the HTTP server's cap on unsent bytes and counted in
+ * slave/event_streams_dropped_slow, and its events are dropped until it subscribes again.
  *
  * Ownership: calls are borrowed. Threading: the agent's loop only.
  */

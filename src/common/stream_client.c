@@ -55,6 +55,7 @@ struct cm_stream_client {
     struct cm_log_sink sink;
     bool has_sink;
     char module[32];
+    char call_name[32]; /* the opening call, in logs and reasons */
     enum cm_media media;
     const ProtobufCMessageDescriptor *desc;
     bool want_stream_id;
@@ -325,6 +326,8 @@ struct cm_stream_client *cm_stream_client_new(const struct cm_stream_client_opts
         c->has_sink = true;
     }
     snprintf(c->module, sizeof c->module, "%s", o->module ? o->module : "stream");
+    snprintf(c->call_name, sizeof c->call_name, "%s",
+             o->call_name && *o->call_name ? o->call_name : "SUBSCRIBE");
     c->media = o->media;
     c->desc = o->event_desc;
     c->want_stream_id = o->stream_id;
@@ -506,7 +509,7 @@ static void lost(struct cm_stream_client *c, enum cm_stream_loss_kind kind, long
     /* The next chain starts from the configured URL: after a failover the leader moved. */
     snprintf(c->url, sizeof c->url, "%s", c->base_url);
     c->redirects = 0;
-    SLOG(c, CM_LOG_INFO, "Subscription %s: %s", was_open ? "lost" : "failed", reason);
+    SLOG(c, CM_LOG_INFO, "%s stream %s: %s", c->call_name, was_open ? "lost" : "failed", reason);
     if (c->on_lost(c->arg, &loss) == CM_STREAM_RETRY && !c->call &&
         !evtimer_pending(c->retry, NULL))
         arm_retry(c, delay);
@@ -569,8 +572,8 @@ static int on_headers(void *arg, const struct cm_http_response *resp)
         const char *id = cm_http_response_header(resp, "Mesos-Stream-Id");
         if (cm_stream_id_check(id) != 0) {
             c->proto_err = true;
-            snprintf(c->reason, sizeof c->reason,
-                     "SUBSCRIBE answer from %s lacks a valid Mesos-Stream-Id", c->url);
+            snprintf(c->reason, sizeof c->reason, "%s answer from %s lacks a valid Mesos-Stream-Id",
+                     c->call_name, c->url);
             return 1;
         }
         snprintf(c->stream_id, sizeof c->stream_id, "%s", id);
@@ -579,8 +582,8 @@ static int on_headers(void *arg, const struct cm_http_response *resp)
     enum cm_media got = cm_http_content_type(cm_http_response_header(resp, "Content-Type"));
     if (got != CM_MEDIA_NONE && got != c->media) {
         c->proto_err = true;
-        snprintf(c->reason, sizeof c->reason, "SUBSCRIBE answer from %s has Content-Type '%s'",
-                 c->url, cm_http_response_header(resp, "Content-Type"));
+        snprintf(c->reason, sizeof c->reason, "%s answer from %s has Content-Type '%s'",
+                 c->call_name, c->url, cm_http_response_header(resp, "Content-Type"));
         return 1;
     }
     c->dec =
@@ -677,7 +680,7 @@ static void on_done(void *arg, int err, const char *errmsg, const struct cm_http
         lost(c, CM_STREAM_UNREACHABLE, 0, reason, "", false);
         return;
     }
-    snprintf(reason, sizeof reason, "SUBSCRIBE to %s answered %ld %s", c->url, status, body);
+    snprintf(reason, sizeof reason, "%s to %s answered %ld %s", c->call_name, c->url, status, body);
     lost(c, CM_STREAM_REFUSED, status, reason, body, false);
 }
 
@@ -693,7 +696,7 @@ static void start_attempt(struct cm_stream_client *c)
     size_t len = 0;
     int rc = c->body(c->arg, &body, &len);
     if (rc) {
-        snprintf(reason, sizeof reason, "cannot build SUBSCRIBE: %s", cm_strerror(rc));
+        snprintf(reason, sizeof reason, "cannot build %s: %s", c->call_name, cm_strerror(rc));
         lost(c, CM_STREAM_UNREACHABLE, 0, reason, "", false);
         return;
     }
@@ -714,7 +717,7 @@ static void start_attempt(struct cm_stream_client *c)
         .on_done = on_done,
         .arg = c,
     };
-    SLOG(c, CM_LOG_INFO, "Subscribing to %s", c->url);
+    SLOG(c, CM_LOG_INFO, "Sending %s to %s", c->call_name, c->url);
     rc = cm_http_client_start(c->http, &opts, &c->call);
     free(body);
     if (rc) {

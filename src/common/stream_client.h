@@ -2,8 +2,9 @@
  * stream_client.h: the client side of the v1 event streams, one copy for libcmscheduler (the
  * scheduler API), the executor (the executor API) and anyone else who subscribes.
  *
- * What it does. An attempt POSTs the owner's SUBSCRIBE body with Content-Type and Accept set
- * to the client's media type. The answer is handled here:
+ * What it does. An attempt POSTs the owner's SUBSCRIBE body (or whatever opening call the
+ * API has: the agent link's REGISTER; opts.call_name names it in logs and reasons) with
+ * Content-Type and Accept set to the client's media type. The answer is handled here:
  *  - 307: the Location is resolved against the URL that was asked ("//host:port/path" takes
  *    the current scheme, "/path" keeps scheme and authority, a Location without a path gets
  *    the current path) and the SUBSCRIBE is sent there at once, at most max_redirects hops.
@@ -116,6 +117,7 @@ struct cm_stream_client_opts {
     const struct cm_clock *clock;  /* NULL: cm_clock_real */
     const struct cm_log_sink *log; /* copied; NULL: the process log */
     const char *module;            /* log module name (NULL: "stream"); copied */
+    const char *call_name;         /* the opening call in logs (NULL: "SUBSCRIBE"); copied */
     const char *url;               /* "http://host:port/path"; may be NULL until set_url */
     enum cm_media media;           /* JSON or PROTOBUF: body, Accept and decoding */
     const ProtobufCMessageDescriptor *event_desc; /* required */

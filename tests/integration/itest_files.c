@@ -264,6 +264,9 @@ static void test_files(void)
     json_t *m = itest_get_json(c.agent_port, "/metrics/snapshot");
     CHECK(m && json_number_value(json_object_get(m, "gc/path_removals_succeeded")) >= 1);
     CHECK(m && json_object_get(m, "gc/path_removals_pending") != NULL);
+    /* The executor streams' slow-drop counter (stream.h); no executor was cut off here. */
+    CHECK(m && json_is_number(json_object_get(m, "slave/event_streams_dropped_slow")));
+    CHECK(m && json_number_value(json_object_get(m, "slave/event_streams_dropped_slow")) == 0);
     json_decref(m);
 
     itest_fw_free(fw);

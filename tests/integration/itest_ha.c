@@ -6,7 +6,8 @@
  * Location (scheduler API, /master/state, /master/redirect) and serve /health, /flags,
  * /metrics/snapshot; kill -9 of the leader while tasks run; a master without a reachable
  * ZooKeeper answers 503; a leader paused past its session never acts after SIGCONT; a brief
- * ZooKeeper restart changes nothing; a malformed election znode is ignored.
+ * ZooKeeper restart changes nothing; a malformed election znode is ignored; an agent whose
+ * fixed --master is a standby follows its 307 to the leader.
  * Session timeouts are 3 s (tickTime 500 ms) so that each case takes seconds.
  */
 #include <event2/event.h>
@@ -398,6 +399,39 @@ static void test_malformed_znode(void)
     CHECK(itest_proc_alive(&ms[0].proc) && itest_proc_alive(&ms[1].proc));
 }
 
+/* An agent whose fixed --master names a standby: the standby answers its REGISTER with 307,
+ * the agent's stream client follows it to the leader, and the calls on that stream (here the
+ * task's status updates) reach the leader with the stream's id. */
+static void test_agent_follows_standby_redirect(void)
+{
+    struct itest_zk z;
+    char url[256];
+    REQUIRE(start_zk(&z, "/mesos", url, sizeof url) == 0);
+    struct itest_ha_master ms[2];
+    memset(ms, 0, sizeof ms);
+    for (int i = 0; i < 2; i++)
+        REQUIRE(itest_ha_master_start(&ms[i], url, SESSION, NULL) == 0);
+    int leader = itest_ha_wait_leader(ms, 2, 15000);
+    REQUIRE(leader >= 0);
+    int standby = 1 - leader;
+    char fixed[64];
+    snprintf(fixed, sizeof fixed, "127.0.0.1:%d", ms[standby].port);
+    struct itest_proc agent;
+    REQUIRE(itest_ha_agent_start(&agent, fixed, NULL, NULL) == 0);
+    REQUIRE(itest_ha_wait_agent(ms[leader].port, NULL, 15000) == 0);
+
+    struct itest_fw_opts fo = {.name = "ha-redirect"};
+    struct itest_fw *fw = itest_fw_start(ms[leader].port, ITEST_JSON, &fo);
+    REQUIRE(fw != NULL);
+    struct itest_offers set;
+    REQUIRE(itest_fw_wait_offer(fw, 0.5, 64, 15000, &set) == 0);
+    struct itest_task task = {.id = "redirect-task", .command = "true", .cpus = 0.5, .mem = 64};
+    REQUIRE(itest_fw_accept(fw, set.idv, set.n, set.agent_id, &task, 1, -1) == 202);
+    CHECK(itest_fw_wait_state(fw, "redirect-task", MESOS__V1__TASK_STATE__TASK_FINISHED, 15000,
+                              NULL) == 0);
+    itest_fw_free(fw);
+}
+
 static void require_zk(void)
 {
     itest_zk_require();
@@ -405,4 +439,4 @@ static void require_zk(void)
 
 ITEST_MAIN(FIXTURE(require_zk), TEST(test_elect_two_then_three), TEST(test_no_leader_503),
            TEST(test_failover_kill9), TEST(test_paused_leader), TEST(test_zk_restart),
-           TEST(test_malformed_znode))
+           TEST(test_malformed_znode), TEST(test_agent_follows_standby_redirect))

@@ -199,14 +199,17 @@ static enum cm_stream_decision owner_lost(void *arg, const struct cm_stream_loss
     return CM_STREAM_STOP;
 }
 
-static struct cm_stream_client *client_new(struct event_base *base, struct owner *o,
-                                           const char *url, enum cm_media media,
-                                           const struct cm_clock *clock)
+/* call_name NULL: the default ("SUBSCRIBE"). */
+static struct cm_stream_client *client_new_named(struct event_base *base, struct owner *o,
+                                                 const char *url, enum cm_media media,
+                                                 const struct cm_clock *clock,
+                                                 const char *call_name)
 {
     struct cm_stream_client_opts opts = {
         .base = base,
         .clock = clock,
         .module = "itest",
+        .call_name = call_name,
         .url = url,
         .media = media,
         .event_desc = &mesos__v1__scheduler__event__descriptor,
@@ -226,6 +229,13 @@ static struct cm_stream_client *client_new(struct event_base *base, struct owner
         abort();
     o->c = c;
     return c;
+}
+
+static struct cm_stream_client *client_new(struct event_base *base, struct owner *o,
+                                           const char *url, enum cm_media media,
+                                           const struct cm_clock *clock)
+{
+    return client_new_named(base, o, url, media, clock, NULL);
 }
 
 /* 307 from a follower to the leader, then SUBSCRIBED and HEARTBEAT in either media. */
@@ -336,6 +346,8 @@ static void test_refused(void)
     CHECK(o.last.kind == CM_STREAM_REFUSED);
     CHECK_INT(o.last.status, 403);
     CHECK_STR(o.body, "Framework has been removed");
+    /* The reason names the opening call: SUBSCRIBE unless the owner says otherwise. */
+    CHECK(strncmp(o.reason, "SUBSCRIBE to http://", 20) == 0);
     run_for(base, 0.1);
     CHECK_INT(m.subscribes, 1);
     CHECK_INT(o.losses, 1);
@@ -344,6 +356,14 @@ static void test_refused(void)
     CHECK_INT(cm_stream_client_start(c), 0);
     CHECK(run_until(base, &o.done));
     CHECK_INT(m.subscribes, 2);
+    cm_stream_client_free(c);
+    /* An API whose opening call has another name (the agent link's REGISTER). */
+    struct owner r = {0};
+    c = client_new_named(base, &r, url, CM_MEDIA_JSON, NULL, "REGISTER");
+    CHECK_INT(cm_stream_client_start(c), 0);
+    CHECK(run_until(base, &r.done));
+    CHECK(r.last.kind == CM_STREAM_REFUSED);
+    CHECK(strncmp(r.reason, "REGISTER to http://", 19) == 0);
     cm_stream_client_free(c);
     cm_http_server_free(m.srv);
     event_base_free(base);

@@ -503,6 +503,34 @@ static void test_registers_through_the_link(void)
     fx_cleanup(&f);
 }
 
+/* The one policy of every event stream (stream_client.h): a framed event that does not
+ * decode (here a KILL_TASK without its required task_id) is never skipped; the record path
+ * answers "drop the link", as the HTTP transport's stream client does. */
+static void test_undecodable_event_drops_the_link(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__KillTask k = CMESOS__INTERNAL__AGENT_EVENT__KILL_TASK__INIT;
+    Mesos__V1__FrameworkID fwid = MESOS__V1__FRAMEWORK_ID__INIT;
+    fwid.value = FID;
+    k.framework_id = &fwid;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK;
+    ev.kill_task = &k;
+    CHECK_INT(inject(&f, &ev), 1);
+    /* Bytes that are no AgentEvent at all get the same answer. */
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
+    CHECK_INT(cm_agent_link_record(f.a, junk, sizeof junk), 1);
+    /* A well-formed event is handled as before. */
+    Cmesos__Internal__AgentEvent ping = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    ping.has_type = 1;
+    ping.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING;
+    CHECK_INT(inject(&f, &ping), 0);
+    CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG), 1);
+    fx_cleanup(&f);
+}
+
 static void test_run_task_is_acked_and_resend_is_idempotent(void)
 {
     struct fx f;
@@ -1143,7 +1171,7 @@ static void test_fuzz_agent_link(void)
     fx_cleanup(&f);
 }
 
-TEST_MAIN(TEST(test_registers_through_the_link),
+TEST_MAIN(TEST(test_registers_through_the_link), TEST(test_undecodable_event_drops_the_link),
           TEST(test_run_task_is_acked_and_resend_is_idempotent),
           TEST(test_update_with_undeclared_state_is_400), TEST(test_update_semantics),
           TEST(test_status_update_retry_and_ack), TEST(test_kill_task),
