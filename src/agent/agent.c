@@ -254,6 +254,8 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
             /* With the loop, launches return once cloned and teardowns run on timers. */
             .base = a->base,
             .clock = a->clock,
+            .launched = agent_exec_launched,
+            .cb_arg = a,
         };
         rc = cm_containerizer_new(&co, &a->containerizer, why, whylen);
         free(runtime);

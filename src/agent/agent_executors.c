@@ -36,7 +36,9 @@
 extern char **environ;
 
 static void fetch_aborted(struct cm_agent *a, struct agent_executor *e);
-static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t);
+static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
+                            bool make_sandbox);
+static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t);
 
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e)
 {
@@ -352,7 +354,13 @@ static void fetch_done(void *arg, int err, const char *message)
         return;
     }
     CM_INFO(MOD, "Fetched the URIs of executor '%s' of framework '%s'", e->id, e->framework->id);
-    launch_executor(a, e, t);
+    launch_executor(a, e, t, false);
+}
+
+static void launch_arm(struct cm_agent *a, double delay)
+{
+    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (time_t)delay) * 1e6)};
+    evtimer_add(a->launch_timer, &tv);
 }
 
 static void launch_next_cb(evutil_socket_t fd, short what, void *arg)
@@ -363,17 +371,40 @@ static void launch_next_cb(evutil_socket_t fd, short what, void *arg)
     struct agent_executor *e = a->launch_head;
     if (!e)
         return;
-    agent_state_launch_unqueue(a, e);
-    if (a->launch_head) {
-        struct timeval zero = {0, 0};
-        evtimer_add(a->launch_timer, &zero);
+    if (a->launch_inflight[0]) {
+        double waited = cm_clock_now(a->clock) - a->launch_inflight_since;
+        if (waited < CM_AGENT_LAUNCH_SPACING_MAX && waited >= 0) {
+            launch_arm(a, CM_AGENT_LAUNCH_SPACING_MAX - waited);
+            return;
+        }
+        a->launch_inflight[0] = '\0'; /* a slow child: do not hold the queue for it */
     }
+    agent_state_launch_unqueue(a, e);
     struct agent_task *t = queued_task(e);
     if (!t) {
         fetch_aborted(a, e); /* its tasks were killed while it waited */
-        return;
+    } else {
+        if (start_executor(a, e, t)) {
+            snprintf(a->launch_inflight, sizeof a->launch_inflight, "%s", e->container_id);
+            a->launch_inflight_since = cm_clock_now(a->clock);
+        }
     }
-    launch_executor(a, e, t);
+    /* The next clone waits for this one's exec report (agent_exec_launched) or the cap. */
+    if (a->launch_head)
+        launch_arm(a, a->launch_inflight[0] ? CM_AGENT_LAUNCH_SPACING_MAX : 0);
+}
+
+void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc, const char *why)
+{
+    (void)pid;
+    (void)rc;
+    (void)why; /* a failed exec is reported with the executor's exit */
+    struct cm_agent *a = arg;
+    if (!a->launch_inflight[0] || strcmp(a->launch_inflight, container_id) != 0)
+        return;
+    a->launch_inflight[0] = '\0';
+    if (a->launch_head)
+        launch_arm(a, 0);
 }
 
 /* Queues e to start on a later loop turn (see cm_agent.launch_head). */
@@ -388,10 +419,8 @@ static void launch_enqueue(struct cm_agent *a, struct agent_executor *e)
     else
         a->launch_head = e;
     a->launch_tail = e;
-    if (!evtimer_pending(a->launch_timer, NULL)) {
-        struct timeval zero = {0, 0};
-        evtimer_add(a->launch_timer, &zero);
-    }
+    if (!evtimer_pending(a->launch_timer, NULL))
+        launch_arm(a, 0);
 }
 
 static void start_fetch(struct cm_agent *a, struct agent_executor *e)
@@ -513,21 +542,45 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         agent_ckpt_launch(a, e, t);
 
     agent_state_sandbox_keep(a, fid, e->id);
-    int rc = cm_paths_create_sandbox(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id,
-                                     &e->directory, &why);
+    /* The sandbox is named now and made by the launch queue: creating its directories costs
+     * the file system's inode allocation, which a batch of RUN_TASKs must not pay in one go. */
+    e->directory =
+        cm_paths_sandbox_dir(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id, &why);
+    if (!e->directory) {
+        snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s", why);
+        launch_failed(a, e, t, whybuf);
+        return;
+    }
+    launch_enqueue(a, e);
+}
+
+/* The launch queue's step for e: starts the executor, whose child makes the sandbox; or, when
+ * there are URIs, makes the sandbox and fetches them (the executor starts when they are in).
+ * Returns true when a clone happened. */
+static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
+{
+    if (e->info->command->n_uris == 0 || !a->fetcher) {
+        agent_state_sandbox_attach(a, e);
+        launch_executor(a, e, t, true);
+        return e->pid > 0;
+    }
+    const char *why = NULL;
+    char whybuf[256];
+    char *dir = NULL;
+    int rc = cm_paths_create_sandbox(a->flags->work_dir, a->agent_id, e->framework->id, e->id,
+                                     e->container_id, &dir, &why);
     if (rc != 0) {
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s",
                  rc == CM_EINVAL ? why : cm_strerror(rc));
         launch_failed(a, e, t, whybuf);
-        return;
+        return false;
     }
+    free(e->directory);
+    e->directory = dir;
     agent_state_sandbox_attach(a, e);
-    if (e->info->command->n_uris > 0 && a->fetcher) {
-        /* The task stays STAGING while its URIs are fetched; the executor starts after. */
-        start_fetch(a, e);
-        return;
-    }
-    launch_enqueue(a, e);
+    /* The task stays STAGING while its URIs are fetched; the executor starts after. */
+    start_fetch(a, e);
+    return false;
 }
 
 /* Every RUN_TASK is acknowledged once it is safe with us: recorded (and for a checkpointing
@@ -540,8 +593,10 @@ void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     agent_link_launch_ack(a, fi->id && fi->id->value ? fi->id->value : "", task->task_id->value);
 }
 
-/* Starts the executor of e in its ready (created, fetched) sandbox; a failure fails t. */
-static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
+/* Starts the executor of e in its sandbox; a failure fails t. make_sandbox: the sandbox does
+ * not exist yet and the executor's child makes it (and points runs/latest at it). */
+static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
+                            bool make_sandbox)
 {
     const Mesos__V1__FrameworkInfo *fi = e->framework->info;
     const char *fid = e->framework->id;
@@ -578,8 +633,24 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
         .stderr_path = err_path,
         .resources = &e->resources,
     };
+    char *exec_dir = NULL, *link = NULL, *link_tmp = NULL;
+    if (make_sandbox) {
+        const char *pwhy = NULL;
+        exec_dir = cm_paths_executor_dir(a->flags->work_dir, a->agent_id, fid, e->id, &pwhy);
+        spec.create_cwd = true;
+        if (exec_dir) {
+            link = cm_xasprintf("%s/runs/latest", exec_dir);
+            link_tmp = cm_xasprintf("%s/runs/.latest.tmp", exec_dir);
+            spec.link = link;
+            spec.link_tmp = link_tmp;
+            spec.link_target = e->container_id;
+        }
+    }
     char lwhy[200] = "";
     rc = cm_containerizer_launch(a->containerizer, &spec, &e->pid, lwhy, sizeof lwhy);
+    free(exec_dir);
+    free(link);
+    free(link_tmp);
     if (rc != 0) {
         snprintf(whybuf, sizeof whybuf, "Failed to launch the executor: %s",
                  *lwhy ? lwhy : cm_strerror(rc));

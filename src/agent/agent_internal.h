@@ -44,6 +44,7 @@
 #include "util.h"
 
 #define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
+#define CM_AGENT_LAUNCH_SPACING_MAX 0.05 /* seconds a clone waits for the previous exec */
 #define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
 /* A task keeps its first (STARTING) and newest statuses, this many in all. */
@@ -187,6 +188,12 @@ struct cm_agent {
      * not hold the loop for the whole batch. */
     struct agent_executor *launch_head, *launch_tail;
     struct event *launch_timer;
+    /* The container cloned last, until its exec report arrives (agent_exec_launched). The
+     * next clone waits for it, up to CM_AGENT_LAUNCH_SPACING_MAX: on cgroup v1 a child moving
+     * itself into its cgroups holds the kernel's threadgroup lock, and a clone() issued
+     * meanwhile blocks the loop for up to a grace period or more. */
+    char launch_inflight[37];
+    double launch_inflight_since;
     struct cm_agent_metrics metrics;
 };
 

@@ -55,25 +55,36 @@ char *cm_paths_sandbox_dir(const char *work_dir, const char *agent_id, const cha
                         framework_id, executor_id, container_id);
 }
 
+/* Creates p, creating missing parents first. It starts at the end: a sandbox's parents mostly
+ * exist already, and each mkdir of an existing level still costs a path walk and a lock. */
+static int mkdirs_from_end(char *p, unsigned mode)
+{
+    if (mkdir(p, mode) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
+    char *slash = strrchr(p, '/');
+    while (slash && slash > p && slash[1] == '\0') {
+        /* A trailing slash names the same directory: look past it. */
+        *slash = '\0';
+        slash = strrchr(p, '/');
+    }
+    if (!slash || slash == p)
+        return -ENOENT;
+    *slash = '\0';
+    int rc = mkdirs_from_end(p, mode);
+    *slash = '/';
+    if (rc)
+        return rc;
+    return mkdir(p, mode) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
 int cm_paths_mkdirs(const char *path, unsigned mode)
 {
     char *p = strdup(path);
     if (!p)
         abort();
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char saved = *s;
-            *s = '\0';
-            if (mkdir(p, mode) != 0 && errno != EEXIST) {
-                rc = -errno;
-                break;
-            }
-            *s = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
+    int rc = mkdirs_from_end(p, mode);
     if (rc == 0) {
         struct stat st;
         if (stat(path, &st) != 0)

@@ -105,6 +105,14 @@ struct cm_launch_spec {
     const char *stdout_path; /* opened O_APPEND|O_CREAT by the child; errors come back */
     const char *stderr_path;
     const struct cm_resources *resources; /* limits for isolators (may be NULL) */
+    /* The child makes cwd (and missing parents, mode 0755) before it opens stdout/stderr, so
+     * the file system's inode allocation is not paid on the caller's loop. Then, if link is
+     * set, it points link at link_target through link_tmp (symlink, then rename over link),
+     * e.g. the sandbox's runs/latest. A failure is a launch error naming the path. */
+    bool create_cwd;
+    const char *link;
+    const char *link_tmp;
+    const char *link_target;
 };
 
 struct cm_containerizer;

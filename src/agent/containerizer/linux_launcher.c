@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -39,6 +40,7 @@ enum stage {
     STAGE_EXEC,
     STAGE_VFORK,
     STAGE_OPEN,
+    STAGE_SANDBOX,
 };
 
 static const char *stage_text(int stage)
@@ -175,6 +177,39 @@ static int mount_fresh_proc(void)
     return mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
+/* mkdir -p of path, deepest level first, in a stack copy (no allocation: async-signal-safe).
+ * Returns 0 or an errno value. */
+static int child_mkdirs(const char *path)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p)
+        return ENAMETOOLONG;
+    memcpy(p, path, n + 1);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = '\0';
+    /* Walk up to the deepest level that exists, then create downwards. */
+    size_t depth = n;
+    for (;;) {
+        if (mkdir(p, 0755) == 0 || errno == EEXIST)
+            break;
+        if (errno != ENOENT)
+            return errno;
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            return ENOENT;
+        *slash = '\0';
+        depth = (size_t)(slash - p);
+    }
+    while (depth < n) {
+        p[depth] = '/';
+        depth += strlen(p + depth);
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return errno;
+    }
+    return 0;
+}
+
 /* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
 static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                                  int status)
@@ -194,6 +229,17 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         child_fail(status, STAGE_MOUNT_PRIVATE, rc);
     if ((flags & CLONE_NEWPID) && mount_fresh_proc() != 0)
         child_fail(status, STAGE_MOUNT_PROC, errno);
+    if (spec->create_cwd) {
+        int mk = child_mkdirs(spec->cwd);
+        if (mk)
+            child_fail_text(status, STAGE_SANDBOX, mk, spec->cwd);
+        if (spec->link && spec->link_tmp && spec->link_target) {
+            unlink(spec->link_tmp);
+            if (symlink(spec->link_target, spec->link_tmp) != 0 ||
+                rename(spec->link_tmp, spec->link) != 0)
+                child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
+        }
+    }
     /* Opened here, not in the agent: creating a file costs the file system's inode
      * allocation, which on a busy work dir is the largest part of a launch. */
     int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -243,6 +289,9 @@ int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
                        *r.text ? r.text : cm_strerror(-r.err));
     if (r.stage == STAGE_EXEC)
         return cm_fail(-r.err, why, whylen, "Failed to execute '%s': %s", argv0, strerror(r.err));
+    if (r.stage == STAGE_SANDBOX)
+        return cm_fail(-r.err, why, whylen, "Failed to create the sandbox %s: %s", r.text,
+                       strerror(r.err));
     if (r.stage == STAGE_OPEN)
         return cm_fail(-r.err, why, whylen, "Failed to open %s: %s", r.text, strerror(r.err));
     return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage), strerror(r.err));
