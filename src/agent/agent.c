@@ -301,6 +301,10 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
     }
 
     a->client = cm_http_client_new(base);
+    /* The agent's calls to its master come in bursts (an ack and three updates per task): a
+     * few kept-alive connections carry them instead of a connect per call. The REGISTER
+     * stream holds one. */
+    cm_http_client_set_max_host_connections(a->client, 8);
     a->sum = cm_sum_new(clock, agent_updates_send, a);
     a->register_timer = evtimer_new(base, agent_link_register_timer_cb, a);
     a->tick_timer = event_new(base, -1, EV_PERSIST, agent_link_tick_cb, a);

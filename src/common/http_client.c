@@ -438,6 +438,11 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- client ------------------------------------------------------------------------------ */
 
+void cm_http_client_set_max_host_connections(struct cm_http_client *c, long max)
+{
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max > 0 ? max : 0L);
+}
+
 struct cm_http_client *cm_http_client_new(struct event_base *base)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -59,6 +59,12 @@ struct cm_http_request_opts {
 };
 
 struct cm_http_client *cm_http_client_new(struct event_base *base);
+
+/* Caps the connections open to one host (0 = no cap, the default). Requests past the cap wait
+ * in libcurl's queue and go out on a kept-alive connection as one frees up, so a burst of N
+ * calls costs a few connections instead of N connects. A long-lived stream holds one of them
+ * for its life: only a client that opens at most a few streams to a host should set a cap. */
+void cm_http_client_set_max_host_connections(struct cm_http_client *c, long max);
 /* Cancels every call in flight (no callbacks) and frees the client. NULL is a no-op. */
 void cm_http_client_free(struct cm_http_client *client);
 
