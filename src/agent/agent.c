@@ -380,6 +380,7 @@ void cm_agent_free(struct cm_agent *a)
         event_free(a->reregister_timer);
     if (a->launch_timer)
         event_free(a->launch_timer);
+    agent_link_backlog_free(a);
     if (a->sigchld_event)
         event_free(a->sigchld_event);
     cm_sum_free(a->sum);

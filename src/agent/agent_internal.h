@@ -44,6 +44,7 @@
 #include "util.h"
 
 #define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
+#define CM_AGENT_LINK_EVENTS_PER_TURN 32
 #define CM_AGENT_LAUNCH_SPACING_MAX 0.05 /* seconds a clone waits for the previous exec */
 #define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
@@ -163,6 +164,18 @@ struct cm_agent {
     char *master_hostname;
     bool registered;
     double last_event;
+    /* Events from the master past the per-turn budget (CM_AGENT_LINK_EVENTS_PER_TURN), oldest
+     * first, handled on the next turns in order: a burst of 500 RUN_TASKs arrives in one read,
+     * and handling it whole would hold the loop for tens of milliseconds. */
+    Cmesos__Internal__AgentEvent **link_backlog;
+    size_t link_backlog_head, link_backlog_n, link_backlog_cap;
+    unsigned link_turn_budget;
+    struct event *link_turn_timer;
+    /* Launch acks of this turn (framework id and task id, two strings each), sent as one call
+     * on the next turn (agent_link_launch_ack). */
+    char *(*acks_pending)[2];
+    size_t acks_n, acks_cap;
+    struct event *acks_timer;
     double ping_interval;
     double backoff;
     struct event *register_timer;

@@ -98,8 +98,91 @@ static void send_pong(struct cm_agent *a)
     agent_link_send(a, &call);
 }
 
-/* Returns non-zero to drop the stream. */
+static int link_handle(struct cm_agent *a, const Cmesos__Internal__AgentEvent *ev);
+
+/* The next turn: a fresh budget, spent first on what waited, oldest first. */
+static void link_turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    a->link_turn_budget = 0;
+    while (a->link_backlog_n > 0 && a->link_turn_budget < CM_AGENT_LINK_EVENTS_PER_TURN) {
+        Cmesos__Internal__AgentEvent *ev = a->link_backlog[a->link_backlog_head];
+        a->link_backlog_head = (a->link_backlog_head + 1) % a->link_backlog_cap;
+        a->link_backlog_n--;
+        a->link_turn_budget++;
+        link_handle(a, ev);
+        agent_pb_free(ev);
+    }
+    if (a->link_backlog_n > 0 || a->link_turn_budget > 0) {
+        struct timeval zero = {0, 0};
+        evtimer_add(a->link_turn_timer, &zero);
+    }
+}
+
+static void link_backlog_push(struct cm_agent *a, const Cmesos__Internal__AgentEvent *ev)
+{
+    if (a->link_backlog_n == a->link_backlog_cap) {
+        size_t cap = a->link_backlog_cap ? a->link_backlog_cap * 2 : 64;
+        Cmesos__Internal__AgentEvent **v = cm_xcalloc(cap, sizeof *v);
+        for (size_t i = 0; i < a->link_backlog_n; i++)
+            v[i] = a->link_backlog[(a->link_backlog_head + i) % a->link_backlog_cap];
+        free(a->link_backlog);
+        a->link_backlog = v;
+        a->link_backlog_cap = cap;
+        a->link_backlog_head = 0;
+    }
+    a->link_backlog[(a->link_backlog_head + a->link_backlog_n) % a->link_backlog_cap] =
+        cm_pb_dup(&ev->base);
+    a->link_backlog_n++;
+}
+
+void agent_link_backlog_free(struct cm_agent *a)
+{
+    while (a->link_backlog_n > 0) {
+        agent_pb_free(a->link_backlog[a->link_backlog_head]);
+        a->link_backlog_head = (a->link_backlog_head + 1) % a->link_backlog_cap;
+        a->link_backlog_n--;
+    }
+    free(a->link_backlog);
+    a->link_backlog = NULL;
+    a->link_backlog_cap = 0;
+    if (a->link_turn_timer)
+        event_free(a->link_turn_timer);
+    a->link_turn_timer = NULL;
+    for (size_t i = 0; i < a->acks_n; i++) {
+        free(a->acks_pending[i][0]);
+        free(a->acks_pending[i][1]);
+    }
+    free(a->acks_pending);
+    a->acks_pending = NULL;
+    a->acks_n = a->acks_cap = 0;
+    if (a->acks_timer)
+        event_free(a->acks_timer);
+    a->acks_timer = NULL;
+}
+
+/* Returns non-zero to drop the stream. Events are handled in order, at most
+ * CM_AGENT_LINK_EVENTS_PER_TURN per loop turn; the rest wait their turn (link_turn_cb). */
 int cm_agent_link_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *ev)
+{
+    if (!a->link_turn_timer)
+        a->link_turn_timer = evtimer_new(a->base, link_turn_cb, a);
+    if (a->link_backlog_n > 0 || a->link_turn_budget >= CM_AGENT_LINK_EVENTS_PER_TURN) {
+        a->last_event = agent_now(a);
+        link_backlog_push(a, ev);
+        return 0;
+    }
+    if (a->link_turn_budget++ == 0) {
+        /* The budget is refilled on the next turn. */
+        struct timeval zero = {0, 0};
+        evtimer_add(a->link_turn_timer, &zero);
+    }
+    return link_handle(a, ev);
+}
+
+static int link_handle(struct cm_agent *a, const Cmesos__Internal__AgentEvent *ev)
 {
     a->last_event = agent_now(a);
     if (!ev->has_type)
@@ -365,21 +448,60 @@ void agent_link_send(struct cm_agent *a, Cmesos__Internal__AgentCall *call)
 
 /* Tells the master a RUN_TASK is safe with us (checkpointed, or answered with a terminal
  * update), so it stops holding the launch for a re-send. */
-void agent_link_launch_ack(struct cm_agent *a, const char *framework_id, const char *task_id)
+static void acks_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    size_t n = a->acks_n;
+    if (n == 0)
+        return;
+    Cmesos__Internal__AgentCall__TaskLaunchAck *acks = cm_xcalloc(n, sizeof *acks);
+    Cmesos__Internal__AgentCall__TaskLaunchAck **ackv = cm_xcalloc(n, sizeof *ackv);
+    Mesos__V1__FrameworkID *fids = cm_xcalloc(n, sizeof *fids);
+    Mesos__V1__TaskID *tids = cm_xcalloc(n, sizeof *tids);
+    for (size_t i = 0; i < n; i++) {
+        mesos__v1__framework_id__init(&fids[i]);
+        mesos__v1__task_id__init(&tids[i]);
+        fids[i].value = a->acks_pending[i][0];
+        tids[i].value = a->acks_pending[i][1];
+        cmesos__internal__agent_call__task_launch_ack__init(&acks[i]);
+        acks[i].framework_id = &fids[i];
+        acks[i].task_id = &tids[i];
+        ackv[i] = &acks[i];
+    }
     Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
-    Cmesos__Internal__AgentCall__TaskLaunchAck ack =
-        CMESOS__INTERNAL__AGENT_CALL__TASK_LAUNCH_ACK__INIT;
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-    fid.value = (char *)framework_id;
-    tid.value = (char *)task_id;
-    ack.framework_id = &fid;
-    ack.task_id = &tid;
     call.has_type = 1;
     call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK;
-    call.task_launch_ack = &ack;
+    call.task_launch_acks = ackv;
+    call.n_task_launch_acks = n;
     agent_link_send(a, &call);
+    for (size_t i = 0; i < n; i++) {
+        free(a->acks_pending[i][0]);
+        free(a->acks_pending[i][1]);
+    }
+    a->acks_n = 0;
+    free(acks);
+    free(ackv);
+    free(fids);
+    free(tids);
+}
+
+void agent_link_launch_ack(struct cm_agent *a, const char *framework_id, const char *task_id)
+{
+    if (!a->acks_timer)
+        a->acks_timer = evtimer_new(a->base, acks_flush_cb, a);
+    if (a->acks_n == a->acks_cap) {
+        a->acks_cap = a->acks_cap ? a->acks_cap * 2 : 32;
+        a->acks_pending = cm_xrealloc(a->acks_pending, a->acks_cap * sizeof *a->acks_pending);
+    }
+    a->acks_pending[a->acks_n][0] = cm_xstrdup(framework_id);
+    a->acks_pending[a->acks_n][1] = cm_xstrdup(task_id);
+    a->acks_n++;
+    if (a->acks_n == 1) {
+        struct timeval zero = {0, 0};
+        evtimer_add(a->acks_timer, &zero);
+    }
 }
 
 /* The link ended (the master closed the stream, the connection broke, or the transport gave

@@ -81,6 +81,10 @@ void agent_link_start(struct cm_agent *a);
 void agent_link_send(struct cm_agent *a, Cmesos__Internal__AgentCall *call);
 /* Sends TASK_LAUNCH_ACK for the task. */
 void agent_link_launch_ack(struct cm_agent *a, const char *framework_id, const char *task_id);
+
+/* Frees the events still waiting for their turn, the launch acks not sent yet (cm_agent_free)
+ * and their timers. */
+void agent_link_backlog_free(struct cm_agent *a);
 /* Detector callback: a new leading master (or none). */
 void agent_link_leader_changed(void *arg, const char *leader);
 /* libevent callbacks of the register and tick timers. */

@@ -177,9 +177,10 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
         handle_status_update(m, a, call->status_update);
         break;
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK:
-        if (!call->task_launch_ack)
-            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'task_launch_ack'"), 400;
-        handle_launch_ack(m, a, call->task_launch_ack);
+        if (call->n_task_launch_acks == 0)
+            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'task_launch_acks'"), 400;
+        for (size_t i = 0; i < call->n_task_launch_acks; i++)
+            handle_launch_ack(m, a, call->task_launch_acks[i]);
         break;
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG: a->last_pong = cm_clock_now(m->clock); break;
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR:

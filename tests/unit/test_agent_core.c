@@ -539,9 +539,9 @@ static void test_run_task_is_acked_and_resend_is_idempotent(void)
     CHECK_INT(count_calls(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK), 1);
     const Cmesos__Internal__AgentCall *ack =
         last_call(&f.link, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK);
-    REQUIRE(ack && ack->task_launch_ack);
-    CHECK_STR(ack->task_launch_ack->framework_id->value, FID);
-    CHECK_STR(ack->task_launch_ack->task_id->value, "t1");
+    REQUIRE(ack && ack->n_task_launch_acks == 1);
+    CHECK_STR(ack->task_launch_acks[0]->framework_id->value, FID);
+    CHECK_STR(ack->task_launch_acks[0]->task_id->value, "t1");
     struct agent_executor *e = executor_of(&f, FID, "t1");
     REQUIRE(e != NULL);
     CHECK(e->pid > 0);

@@ -776,8 +776,8 @@ static void test_launch_survives_link(void)
     /* The agent confirms two launches: one acknowledged, one with a status update. */
     CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
                          "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
-                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
-                         "\"value\":\"acked\"}}}",
+                         "\"task_launch_acks\":[{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
+                         "\"value\":\"acked\"}}]}",
                          f->aid, f->fid),
               202);
     CHECK(!((struct cm_task *)cm_strmap_get(&f->fw->tasks, "acked"))->launch_unacked);
@@ -790,12 +790,13 @@ static void test_launch_survives_link(void)
               202);
     CHECK(!((struct cm_task *)cm_strmap_get(&f->fw->tasks, "updated"))->launch_unacked);
     /* An acknowledgement for someone else's task, or from the wrong agent, changes nothing. */
-    CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
-                         "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
-                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"nope\"},\"task_id\":{"
-                         "\"value\":\"lost-link\"}}}",
-                         f->aid),
-              202);
+    CHECK_INT(
+        agent_call(f, "agent-stream", NULL, NULL,
+                   "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
+                   "\"task_launch_acks\":[{\"framework_id\":{\"value\":\"nope\"},\"task_id\":{"
+                   "\"value\":\"lost-link\"}}]}",
+                   f->aid),
+        202);
     CHECK(t->launch_unacked);
     /* An undeclared call type is refused. */
     CHECK_INT(agent_call(f, "agent-stream", NULL, NULL,
@@ -848,8 +849,8 @@ static void test_launch_survives_link(void)
     /* This time the agent confirms it: a later re-registration without it loses it. */
     CHECK_INT(agent_call(f, "agent-stream-2", NULL, NULL,
                          "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},"
-                         "\"task_launch_ack\":{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
-                         "\"value\":\"lost-link\"}}}",
+                         "\"task_launch_acks\":[{\"framework_id\":{\"value\":\"%s\"},\"task_id\":{"
+                         "\"value\":\"lost-link\"}}]}",
                          f->aid, f->fid),
               202);
     CHECK(!t->launch_unacked);

@@ -333,8 +333,8 @@ static const char *const agent_seeds[] = {
     "{\"type\":\"EXECUTOR_MESSAGE\",\"agent_id\":{\"value\":\"@A\"},\"executor_message\":{"
     "\"framework_id\":{\"value\":\"@F\"},\"executor_id\":{\"value\":\"e\"},\"data\":\"AAEC\"}}",
     "{\"type\":\"PONG\",\"agent_id\":{\"value\":\"@A\"}}",
-    "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"@A\"},\"task_launch_ack\":{"
-    "\"framework_id\":{\"value\":\"@F\"},\"task_id\":{\"value\":\"t1\"}}}",
+    "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"@A\"},\"task_launch_acks\":[{"
+    "\"framework_id\":{\"value\":\"@F\"},\"task_id\":{\"value\":\"t1\"}}]}",
     "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"@A\"}}",
     "{\"type\":\"UNREGISTER\",\"agent_id\":{\"value\":\"fz-agent\"}}",
 };

@@ -556,8 +556,8 @@ static void test_disconnected_agent(void)
     /* The agent confirms it has "kept" (otherwise its launch would be sent again below). */
     char ack[512];
     snprintf(ack, sizeof ack,
-             "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},\"task_launch_ack\":{"
-             "\"framework_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":\"kept\"}}}",
+             "{\"type\":\"TASK_LAUNCH_ACK\",\"agent_id\":{\"value\":\"%s\"},\"task_launch_acks\":[{"
+             "\"framework_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":\"kept\"}}]}",
              aid, fcp->id);
     Cmesos__Internal__AgentCall *ackcall = NULL;
     REQUIRE(json_call(ack, &ackcall) == 0);
