@@ -379,6 +379,12 @@ static void launch_next_cb(evutil_socket_t fd, short what, void *arg)
         }
         a->launch_inflight[0] = '\0'; /* a slow child: do not hold the queue for it */
     }
+    if (cm_containerizer_busy(a->containerizer, e->container_id)) {
+        /* A recovered run whose earlier clone is still being torn down as an orphan: its id
+         * frees up when that ends. */
+        launch_arm(a, 0.01);
+        return;
+    }
     agent_state_launch_unqueue(a, e);
     struct agent_task *t = queued_task(e);
     if (!t) {
@@ -421,6 +427,14 @@ static void launch_enqueue(struct cm_agent *a, struct agent_executor *e)
     a->launch_tail = e;
     if (!evtimer_pending(a->launch_timer, NULL))
         launch_arm(a, 0);
+}
+
+void agent_exec_start_unstarted(struct cm_agent *a, struct agent_executor *e)
+{
+    CM_INFO(MOD, "Starting executor '%s' of framework '%s': it was recorded but never started",
+            e->id, e->framework->id);
+    e->state = EXECUTOR_REGISTERING;
+    launch_enqueue(a, e);
 }
 
 static void start_fetch(struct cm_agent *a, struct agent_executor *e)

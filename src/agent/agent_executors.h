@@ -19,6 +19,10 @@
 /* SIGKILLs the executor's container, or cancels its fetch (its tasks are then killed). */
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e);
 
+/* Starts a recovered executor that was checkpointed but never cloned (agent_recover.c): it
+ * joins the launch queue like a new one; its tasks are queued for its SUBSCRIBE. */
+void agent_exec_start_unstarted(struct cm_agent *a, struct agent_executor *e);
+
 /* The containerizer's launched callback (arg is the agent): the exec report of a container
  * frees the launch queue to clone the next executor. */
 void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc, const char *why);

@@ -100,6 +100,18 @@ static bool watch_recovered(struct cm_agent *a, struct agent_executor *e,
 
 /* Rebuilds one task and replays its update stream into the status update manager (which is
  * not connected yet, so nothing is sent before the agent re-registers). */
+/* A checkpointed executor run with no pid and no status update for any of its tasks was never
+ * started: the agent died while it waited in the launch queue. */
+static bool never_started(const struct cm_rec_executor *re)
+{
+    if (re->ntasks == 0)
+        return false;
+    for (size_t k = 0; k < re->ntasks; k++)
+        if (re->tasks[k].stream.n > 0)
+            return false;
+    return true;
+}
+
 static void recover_task(struct cm_agent *a, struct agent_executor *e, struct cm_rec_task *rt)
 {
     struct agent_framework *f = e->framework;
@@ -202,7 +214,8 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
     pid_t *pids = cm_xcalloc(cap, sizeof *pids);
     struct agent_executor **adopted = cm_xcalloc(cap, sizeof *adopted);
     struct agent_executor **gone = cm_xcalloc(cap, sizeof *gone);
-    size_t ngone = 0;
+    struct agent_executor **unstarted = cm_xcalloc(cap, sizeof *unstarted);
+    size_t ngone = 0, nunstarted = 0;
     for (size_t i = 0; i < rs.nframeworks; i++) {
         struct cm_rec_framework *rf = &rs.frameworks[i];
         struct agent_framework *f = agent_state_framework_new(a, rf->id, rf->info);
@@ -235,6 +248,12 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
                 ids[nadopt] = e->container_id;
                 pids[nadopt] = e->pid;
                 adopted[nadopt++] = e;
+            } else if (re->pid <= 0 && never_started(re)) {
+                /* Checkpointed and acknowledged, but the agent died before it cloned the
+                 * executor (it waited in the launch queue): nothing ran, so it starts now. */
+                e->recovered = false;
+                e->pid = 0;
+                unstarted[nunstarted++] = e;
             } else {
                 if (re->pid > 0)
                     CM_WARN(MOD, "Executor '%s' of framework '%s' (pid %d) is gone", e->id, f->id,
@@ -249,6 +268,11 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
     cm_containerizer_recover(a->containerizer, ids, pids, nadopt);
     for (size_t i = 0; i < nadopt; i++)
         cm_containerizer_update(a->containerizer, adopted[i]->container_id, &adopted[i]->resources);
+    /* After the orphan cleanup above: a container that was cloned but whose pid never reached
+     * its checkpoint is killed there, so an unstarted executor cannot run twice, and its
+     * launch fails cleanly if that container id is still being torn down. */
+    for (size_t i = 0; i < nunstarted; i++)
+        agent_exec_start_unstarted(a, unstarted[i]);
     /* Executors that died while the agent was down: their live tasks fail now. */
     for (size_t i = 0; i < ngone; i++) {
         struct agent_executor *e = gone[i];
@@ -279,6 +303,7 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
     free(pids);
     free(adopted);
     free(gone);
+    free(unstarted);
     cm_recover_state_cleanup(&rs);
     return 0;
 }

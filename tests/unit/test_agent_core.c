@@ -850,6 +850,35 @@ static void test_finished_executor_is_not_killed_on_framework_shutdown(void)
     fx_cleanup(&f);
 }
 
+/* The agent checkpointed and acknowledged a launch, then died before it cloned the executor
+ * (it waited in the launch queue). The next run starts that executor instead of failing its
+ * task: nothing had run. */
+static void test_recovery_starts_unstarted_executor(void)
+{
+    struct fx f;
+    REQUIRE(fx_up(&f) == 0);
+    ev_run_task_queued(&f, FID, "u1", true);
+    struct agent_executor *e = executor_of(&f, FID, "u1");
+    REQUIRE(e != NULL);
+    CHECK(e->launch_queued);
+    CHECK_INT(e->pid, 0);
+    fx_stop_agent(&f);
+    link_clear(&f.link);
+    REQUIRE(fx_agent(&f) == 0);
+    e = executor_of(&f, FID, "u1");
+    REQUIRE(e != NULL);
+    CHECK(!e->recovered);
+    PUMP_UNTIL(&f, e->pid > 0, 2000);
+    CHECK(e->pid > 0);
+    CHECK_INT(count_updates(&f.link, "u1", MESOS__V1__TASK_STATE__TASK_FAILED), 0);
+    /* Its task is still waiting for the executor's SUBSCRIBE, and is launched then. */
+    struct exec_cap x = {0};
+    REQUIRE(subscribe(&f, FID, "u1", &x) == 200);
+    CHECK_INT(count_events(&x, MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH), 1);
+    exec_clear(&x);
+    fx_cleanup(&f);
+}
+
 static void test_recovery_after_restart(void)
 {
     struct fx f;
@@ -1177,5 +1206,5 @@ TEST_MAIN(TEST(test_registers_through_the_link), TEST(test_undecodable_event_dro
           TEST(test_status_update_retry_and_ack), TEST(test_kill_task),
           TEST(test_kill_while_launch_queued),
           TEST(test_finished_executor_is_not_killed_on_framework_shutdown),
-          TEST(test_recovery_after_restart), TEST(test_fuzz_executor_api),
-          TEST(test_fuzz_agent_link))
+          TEST(test_recovery_starts_unstarted_executor), TEST(test_recovery_after_restart),
+          TEST(test_fuzz_executor_api), TEST(test_fuzz_agent_link))

@@ -793,7 +793,7 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     int rc;
     if (c->use_cgroups && (rc = cm_cgroups_validate_id(id, why, whylen)) != 0)
         return rc;
-    if (cm_strmap_get(&c->containers, id) || (c->teardowns && cm_teardowns_busy(c->teardowns, id)))
+    if (cm_containerizer_busy(c, id))
         return cm_fail(CM_EEXIST, why, whylen, "Container %s already exists", id);
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
@@ -834,6 +834,12 @@ const char *cm_containerizer_launch_error(struct cm_containerizer *c, const char
         return NULL;
     status_poll(ct);
     return ct->launch_error;
+}
+
+bool cm_containerizer_busy(const struct cm_containerizer *c, const char *container_id)
+{
+    return cm_strmap_get(&c->containers, container_id) ||
+           (c->teardowns && cm_teardowns_busy(c->teardowns, container_id));
 }
 
 size_t cm_containerizer_tearing_down(const struct cm_containerizer *c)

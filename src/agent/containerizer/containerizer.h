@@ -164,6 +164,9 @@ void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids
 size_t cm_containerizer_count(const struct cm_containerizer *c);
 /* Number of teardowns (reaped containers and orphans) still in progress. */
 size_t cm_containerizer_tearing_down(const struct cm_containerizer *c);
+/* Whether container_id is live or still being torn down: a launch with it would fail with
+ * CM_EEXIST until this turns false. */
+bool cm_containerizer_busy(const struct cm_containerizer *c, const char *container_id);
 
 /* Fills statistics (a JSON object) with Mesos ResourceStatistics fields: timestamp,
  * cpus_limit, mem_limit_bytes and what the isolators measure (cpus_user_time_secs,
