@@ -29,6 +29,7 @@
 #include "offload.h"
 #include "strmap.h"
 #include "teardown.h"
+#include "util.h"
 
 #define MOD "containerizer"
 #define MAX_ISOLATORS 16
@@ -69,6 +70,8 @@ struct isolator {
                   const struct cm_cgroups_usage *u, json_t *stats);
 };
 
+struct sweep;
+
 struct cm_containerizer {
     struct cm_containerizer_options opts;
     const struct cm_launcher_ops *launcher;
@@ -86,6 +89,15 @@ struct cm_containerizer {
     struct cm_teardowns *teardowns; /* with a base: reaped containers and orphans */
     struct cm_janitor *janitor;     /* with a base: removes cgroups off the loop */
     struct cm_strmap removals;      /* id -> struct removal, requests to the janitor */
+    struct sweep *sweeps;           /* session sweeps running in children, until done */
+};
+
+/* A session sweep in a child: listed so that cm_containerizer_free can cancel one the loop
+ * will no longer finish (the agent's own exit kills executors after its loop stopped). */
+struct sweep {
+    struct sweep *next;
+    struct cm_containerizer *c;
+    struct cm_offload *offload;
 };
 
 /* A removal asked of the janitor, until the teardown collects its answer. */
@@ -662,6 +674,12 @@ void cm_containerizer_free(struct cm_containerizer *c)
         cm_teardowns_free(c->teardowns);
     }
     cm_janitor_free(c->janitor);
+    while (c->sweeps) {
+        struct sweep *s = c->sweeps;
+        c->sweeps = s->next;
+        cm_offload_cancel(s->offload); /* the child finishes its sweep on its own */
+        free(s);
+    }
     cm_strmap_cleanup_values(&c->removals, free);
     cm_strmap_cleanup_values(&c->containers, container_free_void);
     free(c->runtime_dir);
@@ -904,8 +922,29 @@ static int sweep_session(void *arg)
 
 static void sweep_done(void *arg, int rc)
 {
-    (void)arg;
     (void)rc;
+    struct sweep *s = arg;
+    for (struct sweep **pp = &s->c->sweeps; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    free(s); /* the offload frees itself after done */
+}
+
+static int sweep_start(struct cm_containerizer *c, pid_t pid)
+{
+    struct sweep *s = cm_xcalloc(1, sizeof *s);
+    s->c = c;
+    int rc = cm_offload_start(c->opts.base, sweep_session, (void *)(intptr_t)pid, sweep_done, s,
+                              &s->offload);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    s->next = c->sweeps;
+    c->sweeps = s;
+    return 0;
 }
 
 void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id)
@@ -930,9 +969,7 @@ void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_i
         /* Tasks the executor forked into groups of their own stay in its session: the group
          * now, the session sweep (a /proc scan) in a child, off the loop. */
         c->launcher->kill(ct->pid, SIGKILL, 0);
-        if (!c->opts.base ||
-            cm_offload_start(c->opts.base, sweep_session, (void *)(intptr_t)ct->pid, sweep_done,
-                             NULL, NULL) != 0)
+        if (!c->opts.base || sweep_start(c, ct->pid) != 0)
             cm_launcher_kill_session(ct->pid, SIGKILL);
     }
     if (!keep_record)
