@@ -380,6 +380,8 @@ void cm_agent_free(struct cm_agent *a)
         event_free(a->reregister_timer);
     if (a->launch_timer)
         event_free(a->launch_timer);
+    if (a->reap_timer)
+        event_free(a->reap_timer);
     agent_link_backlog_free(a);
     if (a->sigchld_event)
         event_free(a->sigchld_event);

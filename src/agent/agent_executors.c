@@ -203,12 +203,25 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     agent_state_maybe_remove_executor(a, e);
 }
 
+/* Children reaped per loop turn: when hundreds of short tasks end together, their exits (each an
+ * update, a teardown and a GC schedule) are spread over turns like launches are. */
+#define REAPS_PER_TURN 16
+
 void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct cm_agent *a = arg;
-    for (;;) {
+    for (int reaped = 0;; reaped++) {
+        if (reaped == REAPS_PER_TURN) {
+            /* More may be waiting and SIGCHLD will not come again for them: continue on the
+             * next turn. */
+            if (!a->reap_timer)
+                a->reap_timer = evtimer_new(a->base, agent_exec_sigchld, a);
+            struct timeval zero = {0, 0};
+            evtimer_add(a->reap_timer, &zero);
+            break;
+        }
         int status = 0;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)

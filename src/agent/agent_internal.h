@@ -201,6 +201,7 @@ struct cm_agent {
      * not hold the loop for the whole batch. */
     struct agent_executor *launch_head, *launch_tail;
     struct event *launch_timer;
+    struct event *reap_timer; /* continues reaping past REAPS_PER_TURN on the next turn */
     /* The container cloned last, until its exec report arrives (agent_exec_launched). The
      * next clone waits for it, up to CM_AGENT_LAUNCH_SPACING_MAX: on cgroup v1 a child moving
      * itself into its cgroups holds the kernel's threadgroup lock, and a clone() issued
