@@ -8,6 +8,8 @@
 #define ITEST_HARNESS_IMPL
 #include "harness.h"
 
+#include <event2/event.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -2263,4 +2265,36 @@ int itest_fw_wait_offer(struct itest_fw *fw, double cpus, double mem, int timeou
             return 0;
         }
     }
+}
+
+/* ---- driving a libevent loop in a test ---------------------------------------------------- */
+
+static void loop_guard(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    *(bool *)arg = true;
+}
+
+bool itest_loop_until(struct event_base *base, const bool *flag)
+{
+    bool expired = false;
+    struct event *guard = evtimer_new(base, loop_guard, &expired);
+    struct timeval tv = {5, 0};
+    evtimer_add(guard, &tv);
+    while (!*flag && !expired)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(guard);
+    return *flag;
+}
+
+void itest_loop_for(struct event_base *base, double secs)
+{
+    bool expired = false;
+    struct event *t = evtimer_new(base, loop_guard, &expired);
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6)};
+    evtimer_add(t, &tv);
+    while (!expired)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(t);
 }

@@ -35,6 +35,7 @@
 #endif
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -139,6 +140,14 @@ int itest_stream_next(struct itest_stream *s, int timeout_ms, uint8_t **data, si
 /* ---- base64 (the harness's own, to check the product independently) -------------------- */
 char *itest_b64_encode(const uint8_t *data, size_t len);
 int itest_b64_decode(const char *text, uint8_t *out, size_t cap, size_t *outlen);
+
+/* ---- driving a libevent loop in a test ---------------------------------------------------- */
+
+struct event_base;
+/* Runs base until *flag is set or 5 s pass; returns *flag. */
+bool itest_loop_until(struct event_base *base, const bool *flag);
+/* Runs base for secs seconds. */
+void itest_loop_for(struct event_base *base, double secs);
 
 /* ---- cluster -------------------------------------------------------------------------------- */
 

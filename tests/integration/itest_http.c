@@ -17,9 +17,8 @@
 #include "http_server.h"
 #include "stream.h"
 #include "mesos/v1/scheduler/scheduler.pb-c.h"
+#include "harness.h"
 #include "test.h"
-
-#define GUARD_SECS 5
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 
@@ -68,38 +67,6 @@ static void on_done_store(void *arg, int err, const char *errmsg,
     }
     const char *ct = cm_http_response_header(resp, "content-type");
     snprintf(r->content_type, sizeof r->content_type, "%s", ct ? ct : "");
-}
-
-static void on_guard(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    *(bool *)arg = true;
-}
-
-/* Runs the loop until *flag is set; false if the guard timeout came first. */
-static bool run_until(struct event_base *base, const bool *flag)
-{
-    bool expired = false;
-    struct event *guard = evtimer_new(base, on_guard, &expired);
-    struct timeval tv = {GUARD_SECS, 0};
-    evtimer_add(guard, &tv);
-    while (!*flag && !expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(guard);
-    return *flag;
-}
-
-/* Runs the loop for secs seconds. */
-static void run_for(struct event_base *base, double secs)
-{
-    bool expired = false;
-    struct event *t = evtimer_new(base, on_guard, &expired);
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6)};
-    evtimer_add(t, &tv);
-    while (!expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(t);
 }
 
 /* ---- handlers ----------------------------------------------------------------------------- */
@@ -243,7 +210,7 @@ static void call_sync(struct fixture *f, const char *method, const char *path, c
     o.arg = r;
     result_clear(r);
     REQUIRE(cm_http_client_start(f->client, &o, NULL) == 0);
-    CHECK(run_until(f->base, &r->done));
+    CHECK(itest_loop_until(f->base, &r->done));
 }
 
 /* ---- tests -------------------------------------------------------------------------------- */
@@ -417,7 +384,7 @@ static void test_stream(void)
 
     struct cstream c = {0};
     start_cstream(&f, "/master/api/v1/scheduler", &c);
-    CHECK(run_until(f.base, &c.done.done));
+    CHECK(itest_loop_until(f.base, &c.done.done));
     CHECK_INT(c.done.err, 0);
     CHECK_INT(c.done.ncalls, 1);
     CHECK(c.got_headers);
@@ -445,7 +412,7 @@ static void test_stream_client_cancel(void)
     struct cstream c = {0};
     c.cancel_on_data = true;
     start_cstream(&f, "/api/v1/scheduler", &c);
-    CHECK(run_until(f.base, &s.closed));
+    CHECK(itest_loop_until(f.base, &s.closed));
     CHECK_INT(s.close_calls, 1);
     CHECK_INT(c.chunks, 1);
     CHECK(!c.done.done);
@@ -458,11 +425,11 @@ static void test_stream_client_cancel(void)
     cm_http_server_route(f.srv, "/idle", h_stream, &s2);
     struct cstream c2 = {0};
     start_cstream(&f, "/idle", &c2);
-    CHECK(run_until(f.base, &c2.got_headers));
+    CHECK(itest_loop_until(f.base, &c2.got_headers));
     evtimer_del(s2.timer); /* the server goes quiet */
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     cm_http_call_cancel(c2.call);
-    CHECK(run_until(f.base, &s2.closed));
+    CHECK(itest_loop_until(f.base, &s2.closed));
     CHECK_INT(s2.close_calls, 1);
     CHECK(!c2.done.done);
 
@@ -473,9 +440,9 @@ static void test_stream_client_cancel(void)
     struct cstream c3 = {0};
     c3.abort_on_data = 1;
     start_cstream(&f, "/abort", &c3);
-    CHECK(run_until(f.base, &c3.done.done));
+    CHECK(itest_loop_until(f.base, &c3.done.done));
     CHECK_INT(c3.done.err, CM_ECLOSED);
-    CHECK(run_until(f.base, &s3.closed));
+    CHECK(itest_loop_until(f.base, &s3.closed));
 
     /* Server freed with a stream open: its close callback runs. */
     struct sstream s4 = {0};
@@ -483,13 +450,13 @@ static void test_stream_client_cancel(void)
     cm_http_server_route(f.srv, "/open", h_stream, &s4);
     struct cstream c4 = {0};
     start_cstream(&f, "/open", &c4);
-    CHECK(run_until(f.base, &c4.got_headers));
+    CHECK(itest_loop_until(f.base, &c4.got_headers));
     cm_http_server_free(f.srv);
     f.srv = NULL;
     CHECK(s4.closed);
     CHECK_INT(s4.close_calls, 1);
     /* The client sees the stream break. */
-    CHECK(run_until(f.base, &c4.done.done));
+    CHECK(itest_loop_until(f.base, &c4.done.done));
     CHECK_INT(c4.done.err, CM_EHTTP);
 
     event_free(s.timer);
@@ -523,7 +490,7 @@ static void test_stream_chatty_client(void)
     CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
     bool started = false;
     for (int i = 0; i < 100 && !started; i++) {
-        run_for(f.base, 0.01);
+        itest_loop_for(f.base, 0.01);
         started = s.st != NULL;
     }
     CHECK(started);
@@ -536,15 +503,15 @@ static void test_stream_chatty_client(void)
         ssize_t n = send(fd, junk, sizeof junk, MSG_DONTWAIT);
         if (n > 0)
             sent += (size_t)n;
-        run_for(f.base, 0.002);
+        itest_loop_for(f.base, 0.002);
     }
     CHECK(sent >= (1u << 20));
     CHECK(!s.closed);
     CHECK_INT(cm_http_stream_send(s.st, "still", 5), 0);
     CHECK(cm_http_stream_pending(s.st) < (1u << 20));
-    run_for(f.base, 0.02);
+    itest_loop_for(f.base, 0.02);
     close(fd);
-    CHECK(run_until(f.base, &s.closed));
+    CHECK(itest_loop_until(f.base, &s.closed));
     CHECK_INT(s.close_calls, 1);
 
     event_free(s.timer);
@@ -640,7 +607,7 @@ static void test_stream_slow_subscriber(void)
     const char *req = "POST /flood HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
     CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
     /* Never read: the server must give up on us. */
-    CHECK(run_until(f.base, &fl.closed));
+    CHECK(itest_loop_until(f.base, &fl.closed));
     CHECK_INT(fl.close_calls, 1);
     CHECK_INT(fl.refused, 1);
     CHECK(cm_http_server_slow_drops(f.srv) == 1);
@@ -689,7 +656,7 @@ static void test_errors(void)
     o.on_done = on_done_store;
     o.arg = &r;
     CHECK_INT(cm_http_client_start(f.client, &o, NULL), 0);
-    CHECK(run_until(f.base, &r.done));
+    CHECK(itest_loop_until(f.base, &r.done));
     CHECK_INT(r.err, CM_EHTTP);
     CHECK_INT(r.status, 0);
     CHECK(strlen(r.errmsg) > 0);
@@ -701,7 +668,7 @@ static void test_errors(void)
     o.url = url;
     o.timeout_secs = 0.3;
     CHECK_INT(cm_http_client_start(f.client, &o, NULL), 0);
-    CHECK(run_until(f.base, &r.done));
+    CHECK(itest_loop_until(f.base, &r.done));
     CHECK_INT(r.err, CM_EHTTP);
     CHECK_INT(r.ncalls, 1);
     printf("timeout: %s\n", r.errmsg);
@@ -716,7 +683,7 @@ static void test_errors(void)
     o.max_body = 8;
     o.timeout_secs = 3;
     CHECK_INT(cm_http_client_start(f.client, &o, NULL), 0);
-    CHECK(run_until(f.base, &r.done));
+    CHECK(itest_loop_until(f.base, &r.done));
     CHECK_INT(r.err, CM_ETOOBIG);
 
     /* Bad input is refused at once, without a callback. */
@@ -733,7 +700,7 @@ static void test_errors(void)
     o.headers = NULL;
     o.method = "GE T";
     CHECK(cm_http_client_start(f.client, &o, NULL) < 0);
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     CHECK(!r.done);
 
     for (int i = 0; i < parked.n; i++)
@@ -830,9 +797,9 @@ static void test_cancel_in_callbacks(void)
     oa.on_done = on_done_cancel_other;
     oa.arg = &k;
     CHECK_INT(cm_http_client_start(f.client, &oa, NULL), 0);
-    CHECK(run_until(f.base, &k.res.done));
+    CHECK(itest_loop_until(f.base, &k.res.done));
     CHECK_INT(k.res.status, 200);
-    run_for(f.base, 0.1);
+    itest_loop_for(f.base, 0.1);
     CHECK(!rb.done);
 
     /* A done callback starts another call. */
@@ -841,7 +808,7 @@ static void test_cancel_in_callbacks(void)
     oa.on_done = on_done_chain;
     oa.arg = &ch;
     CHECK_INT(cm_http_client_start(f.client, &oa, NULL), 0);
-    CHECK(run_until(f.base, &ch.second.done));
+    CHECK(itest_loop_until(f.base, &ch.second.done));
     CHECK_INT(ch.second.status, 200);
 
     /* A stream's on_data (inside curl) starts another call. */
@@ -859,9 +826,9 @@ static void test_cancel_in_callbacks(void)
     os.on_done = on_dc_done;
     os.arg = &dc;
     CHECK_INT(cm_http_client_start(f.client, &os, NULL), 0);
-    CHECK(run_until(f.base, &dc.started.done));
+    CHECK(itest_loop_until(f.base, &dc.started.done));
     CHECK_INT(dc.started.status, 200);
-    CHECK(run_until(f.base, &dc.cs.done.done));
+    CHECK(itest_loop_until(f.base, &dc.cs.done.done));
     CHECK_INT(dc.cs.done.err, 0);
 
     /* Calls in flight when the client is freed: no callbacks, no leaks. */
@@ -869,15 +836,15 @@ static void test_cancel_in_callbacks(void)
     ob.arg = &rc;
     CHECK_INT(cm_http_client_start(f.client, &ob, NULL), 0);
     CHECK_INT(cm_http_client_start(f.client, &ob, NULL), 0);
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     cm_http_client_free(f.client);
     f.client = NULL;
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     CHECK(!rc.done);
 
     for (int i = 0; i < parked.n; i++)
         cm_http_respond_text(parked.reqs[i], 200, "late");
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     event_free(s.timer);
     result_clear(&k.res);
     result_clear(&rb);
@@ -963,9 +930,9 @@ static void test_free_client_in_callbacks(void)
     o.on_done = on_done_free_client;
     o.arg = &fr;
     CHECK_INT(cm_http_client_start(f.client, &o, NULL), 0);
-    CHECK(run_until(f.base, &fr.fired));
+    CHECK(itest_loop_until(f.base, &fr.fired));
     CHECK(f.client == NULL);
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     CHECK(!never);
 
     /* Again, from inside curl's write callback. */
@@ -979,15 +946,15 @@ static void test_free_client_in_callbacks(void)
     os.on_done = on_done_freer_never;
     os.arg = &fr2;
     CHECK_INT(cm_http_client_start(f.client, &os, NULL), 0);
-    CHECK(run_until(f.base, &fr2.fired));
+    CHECK(itest_loop_until(f.base, &fr2.fired));
     CHECK(f.client == NULL);
-    CHECK(run_until(f.base, &s.closed));
+    CHECK(itest_loop_until(f.base, &s.closed));
     CHECK(!never);
     CHECK(!fr2.done_called);
 
     for (int i = 0; i < parked.n; i++)
         cm_http_respond_text(parked.reqs[i], 200, "late");
-    run_for(f.base, 0.05);
+    itest_loop_for(f.base, 0.05);
     event_free(s.timer);
     fixture_cleanup(&f);
 }

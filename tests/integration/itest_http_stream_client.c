@@ -21,39 +21,8 @@
 #include "mesos/v1/scheduler/scheduler.pb-c.h"
 #include "stream.h"
 #include "stream_client.h"
+#include "harness.h"
 #include "test.h"
-
-#define GUARD_SECS 5
-
-static void on_guard(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    *(bool *)arg = true;
-}
-
-static bool run_until(struct event_base *base, const bool *flag)
-{
-    bool expired = false;
-    struct event *guard = evtimer_new(base, on_guard, &expired);
-    struct timeval tv = {GUARD_SECS, 0};
-    evtimer_add(guard, &tv);
-    while (!*flag && !expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(guard);
-    return *flag;
-}
-
-static void run_for(struct event_base *base, double secs)
-{
-    bool expired = false;
-    struct event *t = evtimer_new(base, on_guard, &expired);
-    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6)};
-    evtimer_add(t, &tv);
-    while (!expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(t);
-}
 
 /* ---- the server: a fake master -------------------------------------------------------------- */
 
@@ -267,7 +236,7 @@ static void test_redirect_and_events(void)
         CHECK_INT(o.losses, 0);
         /* The master goes away: the owner hears of it once, with the stream marked open. */
         cm_http_server_free(m.srv);
-        CHECK(run_until(base, &o.done));
+        CHECK(itest_loop_until(base, &o.done));
         CHECK_INT(o.losses, 1);
         CHECK(o.last.was_open);
         CHECK(o.last.kind == CM_STREAM_CLOSED || o.last.kind == CM_STREAM_BROKEN);
@@ -320,7 +289,7 @@ static void test_missing_stream_id(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%u/api/v1/scheduler", m.port);
     struct cm_stream_client *c = client_new(base, &o, url, CM_MEDIA_PROTOBUF, NULL);
     CHECK_INT(cm_stream_client_start(c), 0);
-    CHECK(run_until(base, &o.done));
+    CHECK(itest_loop_until(base, &o.done));
     CHECK(o.last.kind == CM_STREAM_PROTOCOL);
     CHECK(strstr(o.reason, "Mesos-Stream-Id") != NULL);
     CHECK_INT(o.events, 0);
@@ -342,26 +311,26 @@ static void test_refused(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%u/api/v1/scheduler", m.port);
     struct cm_stream_client *c = client_new(base, &o, url, CM_MEDIA_JSON, NULL);
     CHECK_INT(cm_stream_client_start(c), 0);
-    CHECK(run_until(base, &o.done));
+    CHECK(itest_loop_until(base, &o.done));
     CHECK(o.last.kind == CM_STREAM_REFUSED);
     CHECK_INT(o.last.status, 403);
     CHECK_STR(o.body, "Framework has been removed");
     /* The reason names the opening call: SUBSCRIBE unless the owner says otherwise. */
     CHECK(strncmp(o.reason, "SUBSCRIBE to http://", 20) == 0);
-    run_for(base, 0.1);
+    itest_loop_for(base, 0.1);
     CHECK_INT(m.subscribes, 1);
     CHECK_INT(o.losses, 1);
     /* start works again once idle. */
     o.done = false;
     CHECK_INT(cm_stream_client_start(c), 0);
-    CHECK(run_until(base, &o.done));
+    CHECK(itest_loop_until(base, &o.done));
     CHECK_INT(m.subscribes, 2);
     cm_stream_client_free(c);
     /* An API whose opening call has another name (the agent link's REGISTER). */
     struct owner r = {0};
     c = client_new_named(base, &r, url, CM_MEDIA_JSON, NULL, "REGISTER");
     CHECK_INT(cm_stream_client_start(c), 0);
-    CHECK(run_until(base, &r.done));
+    CHECK(itest_loop_until(base, &r.done));
     CHECK(r.last.kind == CM_STREAM_REFUSED);
     CHECK(strncmp(r.reason, "REGISTER to http://", 19) == 0);
     cm_stream_client_free(c);
@@ -392,7 +361,7 @@ static void test_unreachable_clock(void)
     double seen[4] = {0};
     for (int k = 0; k < 4; k++) {
         o.done = false;
-        CHECK(run_until(base, &o.done));
+        CHECK(itest_loop_until(base, &o.done));
         CHECK(o.last.kind == CM_STREAM_UNREACHABLE);
         seen[k] = o.last.down_for;
         CHECK(o.last.retry_in >= 0.005 && o.last.retry_in <= 0.02);
@@ -402,7 +371,7 @@ static void test_unreachable_clock(void)
     CHECK(seen[1] == 7);
     CHECK(seen[3] == 21);
     CHECK_INT(o.losses, 4);
-    run_for(base, 0.1);
+    itest_loop_for(base, 0.1);
     CHECK_INT(o.losses, 4); /* STOP after the budget */
     cm_stream_client_free(c);
     event_base_free(base);
@@ -420,8 +389,8 @@ static void test_stop_in_event(void)
     snprintf(url, sizeof url, "http://127.0.0.1:%u/api/v1/scheduler", m.port);
     struct cm_stream_client *c = client_new(base, &o, url, CM_MEDIA_PROTOBUF, NULL);
     CHECK_INT(cm_stream_client_start(c), 0);
-    CHECK(run_until(base, &o.done));
-    run_for(base, 0.1);
+    CHECK(itest_loop_until(base, &o.done));
+    itest_loop_for(base, 0.1);
     CHECK_INT(o.events, 1);
     CHECK_INT(o.losses, 0);
     CHECK(!cm_stream_client_is_open(c));
