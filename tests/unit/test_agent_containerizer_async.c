@@ -66,10 +66,8 @@ static int usable(void)
 
 #define NEED_REAL()                                                                                \
     do {                                                                                           \
-        if (!usable()) {                                                                           \
-            printf("skipping %s: needs root, cgroups and namespaces\n", __func__);                 \
-            return;                                                                                \
-        }                                                                                          \
+        if (!usable())                                                                             \
+            SKIP_CASE("needs root, cgroups and namespaces");                                       \
     } while (0)
 
 static struct cm_containerizer *make(const char *isolation, const char *launcher)
