@@ -168,8 +168,7 @@ static json_t *decode_part(const char *p, size_t len, const char *what, char *wh
     json_t *j = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, &err);
     free(raw);
     if (!j) {
-        cm_fail(CM_EINVAL, why, whylen, "Failed to parse the token %s as JSON: %s", what,
-                err.text);
+        cm_fail(CM_EINVAL, why, whylen, "Failed to parse the token %s as JSON: %s", what, err.text);
         return NULL;
     }
     if (!json_is_object(j)) {
@@ -217,7 +216,7 @@ int cm_jwt_verify(const char *token, const void *key, size_t keylen, double now,
         return cm_fail(CM_EINVAL, why, whylen, "Expected 3 components in the token");
     size_t hl = (size_t)(d1 - token), pl = (size_t)(d2 - d1 - 1);
     size_t sl = len - (size_t)(d2 + 1 - token);
-    if (hl == 0 || pl == 0 || sl == 0)
+    if (hl == 0 || pl == 0)
         return cm_fail(CM_EINVAL, why, whylen, "A component of the token is empty");
 
     json_t *h = decode_part(token, hl, "header", why, whylen);
@@ -227,6 +226,8 @@ int cm_jwt_verify(const char *token, const void *key, size_t keylen, double now,
     json_decref(h);
     if (rc)
         return rc;
+    if (sl == 0)
+        return cm_fail(CM_EINVAL, why, whylen, "The token has no signature");
 
     unsigned char *sig;
     size_t siglen;
@@ -265,14 +266,14 @@ int cm_jwt_verify(const char *token, const void *key, size_t keylen, double now,
 }
 
 int cm_jwt_executor_token(const void *key, size_t keylen, const char *framework_id,
-                          const char *executor_id, const char *container_id, char **out,
-                          char *why, size_t whylen)
+                          const char *executor_id, const char *container_id, char **out, char *why,
+                          size_t whylen)
 {
     *out = NULL;
     if (!framework_id || !executor_id || !container_id)
         return cm_fail(CM_EINVAL, why, whylen, "Executor token needs fid, eid and cid");
-    json_t *c = json_pack("{s:s, s:s, s:s}", "fid", framework_id, "eid", executor_id, "cid",
-                          container_id);
+    json_t *c =
+        json_pack("{s:s, s:s, s:s}", "fid", framework_id, "eid", executor_id, "cid", container_id);
     if (!c)
         return cm_fail(CM_EINVAL, why, whylen, "Executor ids are not valid UTF-8");
     int rc = cm_jwt_create(key, keylen, c, out, why, whylen);
@@ -316,8 +317,10 @@ int cm_jwt_key_read(const char *path, char **key, size_t *keylen, int *too_open,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        return cm_fail(-e, why, whylen, "Failed to read the file specified by --jwt_secret_key "
-                       "'%s': %s", path, strerror(e));
+        return cm_fail(-e, why, whylen,
+                       "Failed to read the file specified by --jwt_secret_key "
+                       "'%s': %s",
+                       path, strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -351,8 +354,8 @@ int cm_jwt_key_read(const char *path, char **key, size_t *keylen, int *too_open,
         if (n > CM_JWT_MAX_KEY) {
             close(fd);
             free(buf);
-            return cm_fail(CM_ETOOBIG, why, whylen,
-                           "--jwt_secret_key '%s' is larger than %d bytes", path, CM_JWT_MAX_KEY);
+            return cm_fail(CM_ETOOBIG, why, whylen, "--jwt_secret_key '%s' is larger than %d bytes",
+                           path, CM_JWT_MAX_KEY);
         }
     }
     close(fd);

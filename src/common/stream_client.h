@@ -135,6 +135,9 @@ struct cm_stream_client_opts {
     cm_stream_validate_cb validate; /* optional */
     cm_stream_lost_cb on_lost;      /* required */
     void *arg;
+    /* The value of an Authorization header sent with every opening call (and its redirects),
+     * e.g. "Basic ..." or "Bearer <token>"; NULL: none. Copied; no CR or LF, <= 4096 bytes. */
+    const char *authorization;
 };
 
 /* Creates an idle client. Returns NULL with why filled (CM_EINVAL reasons) when opts are

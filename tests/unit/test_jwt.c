@@ -206,8 +206,7 @@ static void test_truncated_and_malformed(void)
     const char *bodies[] = {"[1,2]", "{}", "{\"fid\":", "\"x\"", "{\"a\":1,\"a\":2}"};
     for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
         char *signed_tok = sign("{\"alg\":\"HS256\"}", bodies[i]);
-        CHECK_INT(cm_jwt_verify(signed_tok, KEY, KEYLEN, NOW, &claims, why, sizeof why),
-                  CM_EINVAL);
+        CHECK_INT(cm_jwt_verify(signed_tok, KEY, KEYLEN, NOW, &claims, why, sizeof why), CM_EINVAL);
         CHECK(claims == NULL);
         free(signed_tok);
     }
@@ -284,8 +283,8 @@ static void test_expiry_and_empty_claims(void)
 
 static void test_b64url(void)
 {
-    const char *cases[][2] = {{"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"},
-                              {"foob", "Zm9vYg"}, {"\xfb\xff", "-_8"}};
+    const char *cases[][2] = {{"", ""},        {"f", "Zg"},        {"fo", "Zm8"},
+                              {"foo", "Zm9v"}, {"foob", "Zm9vYg"}, {"\xfb\xff", "-_8"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *e = cm_jwt_b64url_encode(cases[i][0], strlen(cases[i][0]));
         CHECK_STR(e, cases[i][1]);
@@ -299,10 +298,10 @@ static void test_b64url(void)
     }
     unsigned char *d;
     size_t dl;
-    CHECK_INT(cm_jwt_b64url_decode("Z", 1, &d, &dl), CM_EINVAL);     /* 1 mod 4 */
-    CHECK_INT(cm_jwt_b64url_decode("Zh", 2, &d, &dl), CM_EINVAL);    /* non-zero spare bits */
-    CHECK_INT(cm_jwt_b64url_decode("Zg==", 4, &d, &dl), CM_EINVAL);  /* padding */
-    CHECK_INT(cm_jwt_b64url_decode("Zm+v", 4, &d, &dl), CM_EINVAL);  /* base64, not url */
+    CHECK_INT(cm_jwt_b64url_decode("Z", 1, &d, &dl), CM_EINVAL);    /* 1 mod 4 */
+    CHECK_INT(cm_jwt_b64url_decode("Zh", 2, &d, &dl), CM_EINVAL);   /* non-zero spare bits */
+    CHECK_INT(cm_jwt_b64url_decode("Zg==", 4, &d, &dl), CM_EINVAL); /* padding */
+    CHECK_INT(cm_jwt_b64url_decode("Zm+v", 4, &d, &dl), CM_EINVAL); /* base64, not url */
     CHECK(d == NULL);
 }
 
