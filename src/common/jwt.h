@@ -56,8 +56,8 @@ int cm_jwt_verify(const char *token, const void *key, size_t keylen, double now,
 /* The token of one executor: claims {"fid": framework_id, "eid": executor_id, "cid":
  * container_id}. Returns as cm_jwt_create. */
 int cm_jwt_executor_token(const void *key, size_t keylen, const char *framework_id,
-                          const char *executor_id, const char *container_id, char **out,
-                          char *why, size_t whylen);
+                          const char *executor_id, const char *container_id, char **out, char *why,
+                          size_t whylen);
 
 /* Checks verified claims against a call: "fid", "eid" and "cid" must be strings equal to the
  * given ids (container_id NULL skips "cid"). Returns 0, or CM_ESTATE with why naming the claim

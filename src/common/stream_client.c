@@ -318,7 +318,8 @@ struct cm_stream_client *cm_stream_client_new(const struct cm_stream_client_opts
         cm_fail(CM_EINVAL, why, whylen, "stream client: URL too long");
         return NULL;
     }
-    if (o->authorization && (strpbrk(o->authorization, "\r\n") || strlen(o->authorization) > 4096)) {
+    if (o->authorization &&
+        (strpbrk(o->authorization, "\r\n") || strlen(o->authorization) > 4096)) {
         cm_fail(CM_EINVAL, why, whylen, "stream client: malformed authorization value");
         return NULL;
     }
