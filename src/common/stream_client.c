@@ -410,6 +410,15 @@ static void attempt_cancel(struct cm_stream_client *c)
     attempt_reset(c);
 }
 
+int cm_stream_client_set_authorization(struct cm_stream_client *c, const char *value)
+{
+    if (value && (strpbrk(value, "\r\n") || strlen(value) > 4096))
+        return CM_EINVAL;
+    free(c->authorization);
+    c->authorization = value ? cm_xstrdup(value) : NULL;
+    return 0;
+}
+
 void cm_stream_client_free(struct cm_stream_client *c)
 {
     if (!c)

@@ -166,6 +166,10 @@ int cm_stream_client_set_url(struct cm_stream_client *c, const char *url);
  * the peer announces its heartbeat interval. */
 void cm_stream_client_set_idle_timeout(struct cm_stream_client *c, double secs);
 
+/* Replaces the Authorization header value of later opening calls (see opts.authorization;
+ * NULL removes it). Returns 0 or CM_EINVAL (CR, LF or over 4096 bytes). */
+int cm_stream_client_set_authorization(struct cm_stream_client *c, const char *value);
+
 /* The URL of the current (or last) attempt, after redirects: where calls should go. */
 const char *cm_stream_client_url(const struct cm_stream_client *c);
 /* The Mesos-Stream-Id of the open stream, or "" when none is open. */
