@@ -340,10 +340,11 @@ int cm_auth_credential_load(const char *value, struct cm_credential *out,
     if (rc)
         return rc;
     if (set->n != 1) {
+        size_t n = set->n;
         cm_auth_credentials_free(set);
         return cm_fail(CM_EINVAL, why, whylen,
                        "credential file '%s': expected exactly one credential, found %zu", value,
-                       set->n);
+                       n);
     }
     *out = set->items[0];
     set->items[0].principal = set->items[0].secret = NULL;
