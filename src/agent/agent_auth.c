@@ -59,6 +59,21 @@ static int guard(struct cm_http_request *req, const char *route, void *arg)
         return 0;
     char *principal = NULL;
     char why[256];
+    /* Mesos adds its JWT authenticator to these realms when executors authenticate, so an
+     * executor's own token also opens them. */
+    const char *h = cm_http_request_header(req, "Authorization");
+    if (a->flags->authenticate_http_executors && a->jwt_key && h && strncmp(h, "Bearer ", 7) == 0) {
+        json_t *claims = NULL;
+        if (cm_jwt_verify(h + 7, a->jwt_key, a->jwt_key_len, agent_now(a), &claims, why,
+                          sizeof why) == 0) {
+            json_decref(claims);
+            return 0;
+        }
+        CM_INFO(MOD, "Refusing %s %s from %s: invalid JWT: %s", req->method, req->path,
+                cm_http_request_peer(req), why);
+        cm_auth_respond_unauthorized(req, realm, "Invalid JWT");
+        return 1;
+    }
     if (cm_auth_http_basic(req, a->http_credentials, &principal, why, sizeof why) == 0) {
         free(principal);
         return 0;

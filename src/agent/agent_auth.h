@@ -22,8 +22,9 @@
  *  - The agent's own credential (--credential): loaded once; the master link sends it as
  *    HTTP Basic on REGISTER and on every call (agent_auth_master_authorization).
  *
- * Deviation from Mesos: Mesos also accepts an executor's JWT on the read-only and read-write
- * endpoints when executor authentication is on; here those endpoints take Basic only.
+ * As in Mesos, when executor authentication is on, a valid executor token ("Authorization:
+ * Bearer") also opens the read-only and read-write endpoints (Mesos puts its JWT authenticator
+ * in those realms too); there is no authorization of what it may see there yet.
  *
  * Errors: agent_auth_init returns CM_EINVAL (a flag that needs another, a key or credentials
  * file that cannot be read, with why naming the flag). Ownership: everything lives in the agent

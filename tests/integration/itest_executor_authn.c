@@ -7,7 +7,8 @@
  * signed by another key (401 with a Bearer challenge), with a valid token of another executor
  * and with a token for the right ids but another container (403). None gets through: the real
  * task still ends TASK_FINISHED. An agent asked to authenticate executors without a key
- * refuses to start.
+ * refuses to start. With --authenticate_http_readonly as well, the executor's token opens /state
+ * (Mesos's JWT authenticator serves that realm too) and a forged one does not.
  */
 #include "harness.h"
 
@@ -97,7 +98,15 @@ static void test_task_finishes_and_forged_calls_are_refused(void)
     REQUIRE(itest_tmpdir(dir, sizeof dir) == 0);
     REQUIRE(write_key(dir, keypath, sizeof keypath) == 0);
     snprintf(flag, sizeof flag, "--jwt_secret_key=%s", keypath);
-    const char *agent_flags[] = {"--authenticate_http_executors", flag, NULL};
+    char creds[300], f_creds[400];
+    snprintf(creds, sizeof creds, "%s/http.creds", dir);
+    FILE *cf = fopen(creds, "w");
+    REQUIRE(cf != NULL);
+    fputs("ops s3cret\n", cf);
+    fclose(cf);
+    snprintf(f_creds, sizeof f_creds, "--http_credentials=%s", creds);
+    const char *agent_flags[] = {"--authenticate_http_executors", flag,
+                                 "--authenticate_http_readonly", f_creds, NULL};
     struct itest_cluster_opts co = {.agent_flags = agent_flags};
     struct itest_cluster c;
     REQUIRE(itest_cluster_start(&c, &co) == 0);
@@ -163,6 +172,30 @@ static void test_task_finishes_and_forged_calls_are_refused(void)
     free(tok);
     CHECK_INT(post(c.agent_port, authz, body, len, NULL, 0, text, sizeof text), 403);
     CHECK(strstr(text, "'cid'") != NULL);
+
+    /* As in Mesos, an executor's token also opens the read-only endpoints; a forged one
+     * does not. */
+    REQUIRE(cm_jwt_executor_token(KEY, strlen(KEY), fw->framework_id, eid, "c", &tok, why,
+                                  sizeof why) == 0);
+    snprintf(authz, sizeof authz, "Authorization: Bearer %s", tok);
+    free(tok);
+    const char *state_headers[] = {authz, NULL};
+    struct itest_http_resp r;
+    REQUIRE(itest_http(c.agent_port, "GET", "/state", state_headers, NULL, 0, &r, ITEST_WAIT_MS) ==
+            0);
+    CHECK_INT(r.status, 200);
+    itest_http_resp_cleanup(&r);
+    REQUIRE(cm_jwt_executor_token("guessed", 7, fw->framework_id, eid, "c", &tok, why,
+                                  sizeof why) == 0);
+    snprintf(authz, sizeof authz, "Authorization: Bearer %s", tok);
+    free(tok);
+    REQUIRE(itest_http(c.agent_port, "GET", "/state", state_headers, NULL, 0, &r, ITEST_WAIT_MS) ==
+            0);
+    CHECK_INT(r.status, 401);
+    itest_http_resp_cleanup(&r);
+    REQUIRE(itest_http(c.agent_port, "GET", "/state", NULL, NULL, 0, &r, ITEST_WAIT_MS) == 0);
+    CHECK_INT(r.status, 401);
+    itest_http_resp_cleanup(&r);
 
     /* The real task is unaffected and finishes (so its executor's own token worked, and the
      * task could not see it). */
