@@ -15,6 +15,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -317,7 +321,111 @@ static void test_mesos_execute_authenticates(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_agent_endpoints_need_credentials),
+/* ---- clients seen from a fake master: what they send, independently of the master ---- */
+
+static int listen_any(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 8) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Accepts one connection and reads its request line and headers into buf. */
+static int read_request(int lfd, char *buf, size_t cap, int timeout_ms)
+{
+    struct pollfd p = {lfd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1)
+        return -1;
+    int fd = accept(lfd, NULL, NULL);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    buf[0] = '\0';
+    while (n + 1 < cap && !strstr(buf, "\r\n\r\n")) {
+        struct pollfd q = {fd, POLLIN, 0};
+        if (poll(&q, 1, timeout_ms) != 1)
+            break;
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = '\0';
+    }
+    close(fd);
+    return strstr(buf, "\r\n\r\n") ? 0 : -1;
+}
+
+static void test_clients_send_basic_credentials(void)
+{
+    char dir[256];
+    REQUIRE(itest_tmpdir(dir, sizeof dir) == 0);
+    int port = 0;
+    int lfd = listen_any(&port);
+    REQUIRE(lfd >= 0);
+    char master[64], f_master[80], log[300], bin[512], req[8192];
+    snprintf(master, sizeof master, "127.0.0.1:%d", port);
+    snprintf(f_master, sizeof f_master, "--master=%s", master);
+    char *want = basic("fw-p", "fw-s");
+    char line[300];
+    snprintf(line, sizeof line, "Authorization: %s\r\n", want);
+    free(want);
+
+    /* mesos-execute: SUBSCRIBE to /api/v1/scheduler with Basic, principal in FrameworkInfo. */
+    struct itest_proc ex;
+    snprintf(log, sizeof log, "%s/execute.log", dir);
+    char *argv[] = {(char *)itest_bin("mesos-execute", bin, sizeof bin),
+                    f_master,
+                    "--name=t",
+                    "--command=true",
+                    "--principal=fw-p",
+                    "--secret=fw-s",
+                    "--connect_timeout=10secs",
+                    NULL};
+    REQUIRE(itest_proc_spawn(&ex, "mesos-execute", argv, log) == 0);
+    CHECK_INT(read_request(lfd, req, sizeof req, ITEST_WAIT_MS), 0);
+    CHECK(strncmp(req, "POST /api/v1/scheduler ", 23) == 0);
+    if (!strstr(req, line))
+        fprintf(stderr, "request without '%s':\n%s\n", line, req);
+    CHECK(strstr(req, line) != NULL);
+    itest_proc_stop(&ex);
+
+    /* mesos-agent --credential: REGISTER to /master/api/v1/agent with Basic. */
+    char cred[300], f_cred[400], f_work[400];
+    snprintf(cred, sizeof cred, "%s/agent.cred", dir);
+    REQUIRE(write_file(cred, "fw-p fw-s\n") == 0);
+    snprintf(f_cred, sizeof f_cred, "--credential=%s", cred);
+    snprintf(f_work, sizeof f_work, "--work_dir=%s/agent", dir);
+    snprintf(log, sizeof log, "%s/agent.log", dir);
+    struct itest_proc ag;
+    char *aargv[] = {(char *)itest_bin("mesos-agent", bin, sizeof bin),
+                     f_master,
+                     "--ip=127.0.0.1",
+                     "--port=0",
+                     f_work,
+                     "--resources=cpus:1;mem:256;disk:256",
+                     f_cred,
+                     NULL};
+    REQUIRE(itest_proc_spawn(&ag, "mesos-agent", aargv, log) == 0);
+    CHECK_INT(read_request(lfd, req, sizeof req, ITEST_WAIT_MS), 0);
+    CHECK(strncmp(req, "POST /master/api/v1/agent ", 26) == 0);
+    if (!strstr(req, line))
+        fprintf(stderr, "request without '%s':\n%s\n", line, req);
+    CHECK(strstr(req, line) != NULL);
+    itest_proc_stop(&ag);
+    close(lfd);
+}
+
+ITEST_MAIN(TEST(test_agent_endpoints_need_credentials), TEST(test_clients_send_basic_credentials),
            TEST(test_agent_refuses_auth_flags_without_credentials),
            TEST(test_agent_registers_only_with_its_credential),
            TEST(test_mesos_execute_authenticates))
