@@ -19,9 +19,11 @@ int cm_master_agent_decode(enum cm_media media, const uint8_t *body, size_t len,
                            Cmesos__Internal__AgentCall **out, char *why, size_t whylen);
 
 /* Handles a decoded AgentCall. For REGISTER, sink is the new stream (taken over) and
- * *agent_out receives the agent (cm_master_register_agent); the answer is 200. Other calls:
- * 202, or 400/403 with why. stream_id: for REGISTER the new stream's id, otherwise the
- * request's Mesos-Stream-Id, which must be the agent's current stream. */
+ * *agent_out receives the agent (cm_master_register_agent); the answer is 200, or 401/403/409
+ * from cm_master_agent_register_check (sink->principal is the authenticated principal; the
+ * sink is then ended). Other calls: 202, or 400/403 with why. stream_id: for REGISTER the new
+ * stream's id, otherwise the request's Mesos-Stream-Id, which must be the agent's current stream.
+ */
 int cm_master_agent_call(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
                          const struct cm_sink *sink, const char *stream_id,
                          struct cm_agent **agent_out, char *why, size_t whylen);

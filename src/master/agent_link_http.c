@@ -59,12 +59,30 @@ static void handle_agent(struct cm_http_request *req, void *arg)
             cm_http_respond_text(req, 400, "%s", why);
             goto out;
         }
+        /* --authenticate_agents: REGISTER carries the agent's --credential as HTTP Basic. The
+         * calls that follow are bound to the stream id that only this stream learns. */
+        char *principal = NULL;
+        if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_AGENT, &principal))
+            goto out;
+        code = cm_master_agent_register_check(m, call->agent_id ? call->agent_id->value : NULL,
+                                              principal, why, sizeof why);
+        if (code) {
+            if (code == 401)
+                cm_auth_respond_unauthorized(req, CM_AUTH_REALM_MASTER_AGENT, why);
+            else
+                cm_http_respond_text(req, code, "%s", why);
+            free(principal);
+            goto out;
+        }
         char sid[37];
         cm_uuid_string(sid);
         cm_http_add_header(req, "Mesos-Stream-Id", sid);
         struct agent_stream *ref = cm_xcalloc(1, sizeof *ref);
         ref->m = m;
         struct cm_sink sink = {.media = CM_MEDIA_PROTOBUF, .ref = ref, .bind_cb = on_bind};
+        if (principal)
+            snprintf(sink.principal, sizeof sink.principal, "%s", principal);
+        free(principal);
         sink.stream =
             cm_http_stream_start(req, 200, "application/x-protobuf", on_stream_close, ref);
         struct cm_agent *agent = NULL;

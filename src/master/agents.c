@@ -255,6 +255,8 @@ static void finish_register(struct reg_ctx *ctx)
     }
     set_agent_info(m, a, reg);
     cm_strmap_remove(&m->recovering_agents, a->id);
+    if (ctx->sink.principal[0] && !a->principal)
+        a->principal = cm_xstrdup(ctx->sink.principal); /* the id is bound to it from now on */
 
     if (known) {
         if (a->sink.stream || a->sink.cb) {
@@ -379,6 +381,15 @@ int cm_master_register_agent(struct cm_master *m, const AgentCall *call, const s
     int rc = cm_master_agent_validate_register(m, call, why, whylen);
     if (rc)
         return 400;
+    /* Identity first (the HTTP edge asks the same before it opens the stream): an agent id is
+     * bound to its principal, and a live agent's stream is never taken over. */
+    int code = cm_master_agent_register_check(m, call->agent_id ? call->agent_id->value : NULL,
+                                              sink->principal, why, whylen);
+    if (code) {
+        struct cm_sink s = *sink;
+        cm_sink_end(&s);
+        return code;
+    }
     struct reg_ctx *ctx = cm_xcalloc(1, sizeof *ctx);
     ctx->m = m;
     if (call->agent_id)
@@ -418,7 +429,7 @@ int cm_master_register_agent(struct cm_master *m, const AgentCall *call, const s
         m->pending_registrations = ctx;
         return 200;
     }
-    int code = ctx->code;
+    code = ctx->code;
     if (code != 200)
         snprintf(why, whylen, "%s", ctx->why);
     if (agent_out)
@@ -661,6 +672,7 @@ void cm_agent_free(struct cm_agent *a)
         protobuf_c_message_free_unpacked(&a->info->base, NULL);
     free(a->capabilities);
     free(a->id);
+    free(a->principal);
     free(a->pid);
     free(a->ip);
     free(a->hostname);

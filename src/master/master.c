@@ -443,6 +443,11 @@ struct cm_master *cm_master_new_clock(struct event_base *base, const struct cm_m
     m->allocator = cm_allocator_new(clock, cm_master_allocator_offer_cb, m);
     if (!m->allocator)
         goto fail;
+    char awhy[768];
+    if (cm_master_auth_init(m, awhy, sizeof awhy) != 0) {
+        CM_ERROR(MOD, "%s", awhy);
+        goto fail;
+    }
     m->contender = flags->zk ? cm_contender_zk_new(base, &flags->zk_url, flags->zk_session_timeout,
                                                    on_leadership, m)
                              : cm_contender_standalone_new("");
@@ -530,5 +535,6 @@ void cm_master_free(struct cm_master *m)
     cm_registrar_free(m->registrar);
     cm_contender_free(m->contender);
     free_master_info(m->info);
+    cm_master_auth_cleanup(m);
     free(m);
 }

@@ -42,6 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acls.h"
+#include "auth.h"
 #include "clock.h"
 #include "cmesos/internal.pb-c.h"
 #include "http_server.h"
@@ -76,6 +78,8 @@ struct cm_sink {
     void *arg;
     void *ref; /* HTTP streams: the close callback's closure, freed when we end the stream */
     cm_sink_bind_cb bind_cb; /* optional: called with ref when a later event binds the stream */
+    /* The principal the peer of this stream authenticated as ("" when it did not). */
+    char principal[CM_AUTH_MAX_PRINCIPAL + 1];
 };
 
 #define CM_MASTER_NCALL_TYPES 18
@@ -171,6 +175,9 @@ struct cm_agent {
     struct cm_strmap lost_tasks;
     struct cm_strmap tasks;  /* "<framework id> <task id>" -> cm_task */
     struct cm_strmap offers; /* offer id -> cm_offer */
+    /* The principal that registered this agent id (--authenticate_agents), kept while the
+     * master knows the agent: a REGISTER for this id by another principal is refused. */
+    char *principal;
 };
 
 /* Counters for /metrics/snapshot (docs/wire-protocol.md §7). */
@@ -251,6 +258,11 @@ struct cm_master {
     struct cm_ring removed_ring; /* the same ids (owned strings), oldest first */
 
     struct cm_master_metrics metrics;
+
+    /* Authentication and authorization (master_auth.c, docs/security.md); NULL when unset. */
+    struct cm_credentials *credentials;      /* --credentials: frameworks and agents */
+    struct cm_credentials *http_credentials; /* --http_credentials, else --credentials */
+    struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
 };
 
 /* ---- lifecycle (master.c) ---- */
@@ -447,6 +459,27 @@ void cm_master_registry_gc(struct cm_master *m);
 void cm_master_registrar_failed(struct cm_master *m);
 /* True while agent id is expected to re-register after a master restart. */
 bool cm_master_agent_recovering(const struct cm_master *m, const char *id);
+
+/* ---- authentication and authorization (master_auth.c) ---- */
+
+/* Loads --credentials, --http_credentials and --acls into m. Returns 0 or an error with why
+ * naming the flag and the problem (file, line or field). */
+int cm_master_auth_init(struct cm_master *m, char *why, size_t whylen);
+void cm_master_auth_cleanup(struct cm_master *m);
+/* Whether the scheduler API needs credentials (--authenticate_http_frameworks, or
+ * --authenticate_frameworks: cmesos frameworks all speak HTTP). */
+bool cm_master_auth_frameworks(const struct cm_master *m);
+/* The roles a FrameworkInfo asks for (MULTI_ROLE: roles; else role or "*"): at most max
+ * pointers into info stored in out; returns how many. */
+size_t cm_master_framework_info_roles(const Mesos__V1__FrameworkInfo *info, const char **out,
+                                      size_t max);
+/* Decides whether a REGISTER for agent_id (NULL: a new agent) by principal (NULL or "": not
+ * authenticated) may go ahead, before its stream opens: 401 when --authenticate_agents and no
+ * principal; 403 when the id is bound to another principal or register_agents denies it; 409
+ * when the agent is connected on a live stream (the live agent keeps it; a restarted agent's
+ * old stream closes and its retry succeeds). Returns 0 when it may, else the code with why. */
+int cm_master_agent_register_check(struct cm_master *m, const char *agent_id, const char *principal,
+                                   char *why, size_t whylen);
 
 /* ---- cron (cron.c) ---- */
 struct cm_cron *cm_cron_new(struct cm_master *m);

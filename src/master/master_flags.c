@@ -13,6 +13,9 @@ static void add(struct cm_master_flags *f, const char *name, const char *alias,
                  help, false);
 }
 
+static void add_auth_flags(struct cm_master_flags *f);
+static int check_auth_flags(const struct cm_master_flags *f, char *why, size_t whylen);
+
 void cm_master_flags_init(struct cm_master_flags *f)
 {
     memset(f, 0, sizeof *f);
@@ -105,6 +108,7 @@ void cm_master_flags_init(struct cm_master_flags *f)
     add(f, "min_allocatable_resources", NULL, CM_FLAG_STRING, &f->min_allocatable_resources,
         "Minimum free resources to offer (cpus:0.01|mem:32)");
     add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
+    add_auth_flags(f);
 }
 
 static int check_positive(double v, const char *name, char *why, size_t whylen)
@@ -177,6 +181,8 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
                        "Flag 'max_unreachable_tasks_per_framework' must not be negative");
     if (strcmp(f->framework_sorter, "drf") != 0 || strcmp(f->role_sorter, "drf") != 0)
         return cm_fail(CM_EINVAL, why, whylen, "Only the 'drf' sorter is supported");
+    if ((rc = check_auth_flags(f, why, whylen)) != 0)
+        return rc;
     return 0;
 }
 
@@ -184,4 +190,76 @@ void cm_master_flags_cleanup(struct cm_master_flags *f)
 {
     cm_flags_cleanup(f->table, f->nflags);
     cm_zk_url_cleanup(&f->zk_url);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Authentication and authorization (docs/security.md) */
+
+static void add_auth_flags(struct cm_master_flags *f)
+{
+    f->authenticators = "crammd5";
+    f->http_authenticators = "basic";
+    f->authorizers = "local";
+    add(f, "authenticate_frameworks", "authenticate", CM_FLAG_BOOL, &f->authenticate_frameworks,
+        "Only authenticated frameworks may subscribe (cmesos frameworks all use the HTTP "
+        "scheduler API, so this has the effect of --authenticate_http_frameworks)");
+    add(f, "authenticate_http_frameworks", NULL, CM_FLAG_BOOL, &f->authenticate_http_frameworks,
+        "Every scheduler API call needs HTTP Basic credentials from --credentials");
+    add(f, "authenticate_agents", NULL, CM_FLAG_BOOL, &f->authenticate_agents,
+        "Agents must authenticate (HTTP Basic, --credentials) to register");
+    add(f, "authenticate_http_readonly", NULL, CM_FLAG_BOOL, &f->authenticate_http_readonly,
+        "Read-only endpoints (/state, /frameworks, /tasks, /slaves, /flags, /metrics/snapshot, "
+        "...) need HTTP Basic credentials");
+    add(f, "authenticate_http_readwrite", NULL, CM_FLAG_BOOL, &f->authenticate_http_readwrite,
+        "Read-write endpoints need HTTP Basic credentials");
+    add(f, "credentials", NULL, CM_FLAG_STRING, &f->credentials,
+        "Path (or file://) of the accepted credentials: Mesos's JSON "
+        "{\"credentials\":[{\"principal\":..,\"secret\":..}]} or 'principal secret' lines");
+    add(f, "http_credentials", NULL, CM_FLAG_STRING, &f->http_credentials,
+        "cmesos: credentials for the read-only and read-write endpoints (default: --credentials)");
+    add(f, "authenticators", NULL, CM_FLAG_STRING, &f->authenticators,
+        "crammd5 (Mesos's name) or basic: cmesos authenticates frameworks and agents with HTTP "
+        "Basic over its HTTP APIs either way");
+    add(f, "http_authenticators", NULL, CM_FLAG_STRING, &f->http_authenticators,
+        "HTTP authenticator for the endpoints: basic");
+    add(f, "http_framework_authenticators", NULL, CM_FLAG_STRING, &f->http_framework_authenticators,
+        "HTTP authenticator for the scheduler API: basic");
+    add(f, "acls", NULL, CM_FLAG_STRING, &f->acls,
+        "ACLs in Mesos's JSON format (inline, a path or file://) for the local authorizer");
+    add(f, "authorizers", NULL, CM_FLAG_STRING, &f->authorizers,
+        "Authorizer: local (the only one cmesos has)");
+}
+
+static int check_auth_flags(const struct cm_master_flags *f, char *why, size_t whylen)
+{
+    if (strcmp(f->authenticators, "crammd5") != 0 && strcmp(f->authenticators, "basic") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Authenticator '%s' not found: cmesos has 'crammd5' (Mesos's name; "
+                       "cmesos authenticates with HTTP Basic) and 'basic'",
+                       f->authenticators);
+    if (strcmp(f->http_authenticators, "basic") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "HTTP authenticator '%s' not found: cmesos has only 'basic'",
+                       f->http_authenticators);
+    if (f->http_framework_authenticators && strcmp(f->http_framework_authenticators, "basic") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "HTTP framework authenticator '%s' not found: cmesos has only 'basic'",
+                       f->http_framework_authenticators);
+    if (strcmp(f->authorizers, "local") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Authorizer '%s' not found: cmesos has only the 'local' authorizer "
+                       "(--acls)",
+                       f->authorizers);
+    if ((f->authenticate_frameworks || f->authenticate_http_frameworks || f->authenticate_agents) &&
+        !f->credentials)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "--authenticate_%s needs --credentials (the accepted principals and "
+                       "secrets)",
+                       f->authenticate_agents ? "agents" : "frameworks");
+    if ((f->authenticate_http_readonly || f->authenticate_http_readwrite) && !f->credentials &&
+        !f->http_credentials)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "--authenticate_http_%s needs --credentials or --http_credentials",
+                       f->authenticate_http_readonly ? "readonly" : "readwrite");
+    return 0;
 }

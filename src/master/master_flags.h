@@ -14,7 +14,7 @@
 #include "flags.h"
 #include "zk_url.h"
 
-#define CM_MASTER_NFLAGS 48
+#define CM_MASTER_NFLAGS 96
 
 struct cm_master_flags {
     char *ip;
@@ -54,6 +54,17 @@ struct cm_master_flags {
     char *min_allocatable_resources;
     char *webui_dir;
     bool version;
+    /* Authentication and authorization (docs/security.md). authenticate_http_frameworks is
+     * above. Files are loaded by the master (master_auth.c), not here. */
+    bool authenticate_frameworks; /* alias --authenticate */
+    bool authenticate_agents;
+    bool authenticate_http_readonly, authenticate_http_readwrite;
+    char *credentials;      /* path or file:// of Mesos's credentials (JSON or text) */
+    char *http_credentials; /* cmesos: separate set for the operator endpoints' realms */
+    char *authenticators;   /* "crammd5" (Mesos's name) or "basic": both mean HTTP Basic */
+    char *http_authenticators, *http_framework_authenticators; /* "basic" */
+    char *acls;                                                /* JSON text, path or file:// */
+    char *authorizers;                                         /* "local" */
 
     struct cm_flag table[CM_MASTER_NFLAGS];
     size_t nflags;

@@ -30,6 +30,26 @@ void cm_master_scheduler_http_routes(struct cm_master *m);  /* scheduler_http.c 
 void cm_master_agent_link_http_routes(struct cm_master *m); /* agent_link_http.c */
 void cm_master_endpoints_routes(struct cm_master *m);       /* endpoints.c */
 
+/* Authentication realms of the master's HTTP edge (Mesos's names, auth.h). */
+enum cm_master_realm {
+    CM_MASTER_REALM_READONLY,  /* --authenticate_http_readonly: state, metrics, flags, ... */
+    CM_MASTER_REALM_READWRITE, /* --authenticate_http_readwrite: endpoints that change state */
+    CM_MASTER_REALM_SCHEDULER, /* --authenticate_http_frameworks: /api/v1/scheduler */
+    CM_MASTER_REALM_AGENT,     /* --authenticate_agents: the agent link's REGISTER */
+};
+
+/* Authenticates req for realm when that realm's flag is on (HTTP Basic against --credentials,
+ * or --http_credentials for the read-only and read-write realms). Returns true with *principal
+ * (malloc'd, caller frees; NULL when the realm needs no authentication: as in Mesos, the
+ * request is then anonymous), or answers 401 with the realm's WWW-Authenticate challenge and
+ * returns false. (master_auth.c) */
+bool cm_master_http_authenticate(struct cm_master *m, struct cm_http_request *req,
+                                 enum cm_master_realm realm, char **principal);
+/* Checks action on object (NULL: none) for principal (NULL: anonymous) against --acls;
+ * answers 403 naming the action and returns false when denied. (master_auth.c) */
+bool cm_master_http_authorize(struct cm_master *m, struct cm_http_request *req,
+                              enum cm_acl_action action, const char *principal, const char *object);
+
 /* The /metrics/snapshot object (caller decrefs). (endpoints.c) */
 json_t *cm_master_metrics_json(struct cm_master *m);
 

@@ -206,7 +206,21 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                 struct cm_resources res;
                 cm_resources_init(&res);
                 char why[700];
-                if (validate_task(m, fw, agent, ti, &remaining, &res, why, sizeof why) != 0) {
+                const char *user = ti->command && ti->command->user && ti->command->user[0]
+                                       ? ti->command->user
+                                       : fw->info->user;
+                if (!cm_acls_allowed(m->acls, CM_ACL_RUN_TASK, fw->info->principal, user)) {
+                    snprintf(why, sizeof why,
+                             "Not authorized to run_tasks as user '%s' (principal '%s')", user,
+                             fw->info->principal ? fw->info->principal : "(none)");
+                    CM_WARN(MOD, "Task %s of framework %s: %s", ti->task_id->value, fw->id, why);
+                    cm_master_send_master_update(
+                        m, fw, ti->task_id->value, agent->id, MESOS__V1__TASK_STATE__TASK_ERROR,
+                        MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED, why);
+                    count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
+                                        MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED);
+                } else if (validate_task(m, fw, agent, ti, &remaining, &res, why, sizeof why) !=
+                           0) {
                     CM_WARN(MOD, "Task %s of framework %s is invalid: %s", ti->task_id->value,
                             fw->id, why);
                     cm_master_send_master_update(
@@ -509,6 +523,57 @@ static int handle_update_framework(struct cm_master *m, struct cm_framework *fw,
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* authentication and authorization of SUBSCRIBE (docs/security.md) */
+
+/* Returns 0, or 403 with why: the FrameworkInfo must carry the authenticated principal; an
+ * existing framework id stays with the principal it subscribed with (answered before any
+ * stream opens, so the owner keeps its stream); register_frameworks must allow every role. */
+static int check_subscribe(struct cm_master *m, const Mesos__V1__FrameworkInfo *info,
+                           const char *principal, char *why, size_t whylen)
+{
+    const char *claimed = info->principal && info->principal[0] ? info->principal : NULL;
+    if (principal && (!claimed || strcmp(claimed, principal) != 0))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Authenticated principal '%s' does not match principal '%s' set in "
+                       "FrameworkInfo",
+                       principal, claimed ? claimed : ""),
+               403;
+    const char *id = info->id && info->id->value && info->id->value[0] ? info->id->value : NULL;
+    struct cm_framework *fw = id ? cm_master_framework(m, id) : NULL;
+    if (fw) {
+        const char *owner =
+            fw->info->principal && fw->info->principal[0] ? fw->info->principal : NULL;
+        if ((owner || claimed) && (!owner || !claimed || strcmp(owner, claimed) != 0)) {
+            CM_WARN(MOD,
+                    "Refusing SUBSCRIBE for framework %s by principal '%s': it belongs to '%s'", id,
+                    claimed ? claimed : "", owner ? owner : "");
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Framework %s is registered by another principal; refusing "
+                           "principal '%s'",
+                           id, claimed ? claimed : ""),
+                   403;
+        }
+        if (fw->connected && !principal)
+            CM_WARN(MOD,
+                    "Unauthenticated SUBSCRIBE for connected framework %s: failing over to the "
+                    "new stream (turn on --authenticate_http_frameworks to bind it to a "
+                    "principal)",
+                    id);
+    }
+    const char *roles[64];
+    size_t n = cm_master_framework_info_roles(info, roles, sizeof roles / sizeof roles[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (!cm_acls_allowed(m->acls, CM_ACL_REGISTER_FRAMEWORK, claimed, roles[i]))
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Not authorized to register_frameworks with role '%s' as principal "
+                           "'%s'",
+                           roles[i], claimed ? claimed : "(none)"),
+                   403;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* the request decision (§2.1) */
 
 #define RESULT(c, ...)                                                                             \
@@ -559,6 +624,10 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
     if (cm_master_validate_call(call, why, sizeof why))
         RESULT(400, "Failed to validate scheduler::Call: %s", why);
 
+    const char *principal = req->principal && req->principal[0] ? req->principal : NULL;
+    if (cm_master_auth_frameworks(m) && !principal)
+        RESULT(401, "Framework authentication is required (--authenticate_http_frameworks)");
+
     if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
         enum cm_media media = cm_http_negotiate(req->accept);
         if (media == CM_MEDIA_NONE || media == CM_MEDIA_UNSUPPORTED)
@@ -566,6 +635,9 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
                         "application/x-protobuf");
         if (req->stream_id)
             RESULT(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        if ((rc = check_subscribe(m, call->subscribe->framework_info, principal, why,
+                                  sizeof why)) != 0)
+            RESULT(rc, "%s", why);
         res->code = 200;
         res->media = media;
         res->call = call;
@@ -584,6 +656,9 @@ void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_requ
                "The stream ID '%s' included in this request didn't match the stream ID "
                "currently associated with framework ID %s",
                req->stream_id, fw->id);
+    if (principal && (!fw->info->principal || strcmp(principal, fw->info->principal) != 0))
+        RESULT(403, "Authenticated principal '%s' is not the principal of framework %s", principal,
+               fw->id);
 
     fw->metrics.calls++;
     if (call->type < CM_MASTER_NCALL_TYPES)

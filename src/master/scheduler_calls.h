@@ -20,6 +20,9 @@ struct cm_sched_request {
     const char *stream_id;    /* Mesos-Stream-Id header or NULL */
     const uint8_t *body;
     size_t body_len;
+    /* The principal the request authenticated as (HTTP Basic, checked by the edge), or NULL.
+     * With framework authentication on, NULL is answered 401. */
+    const char *principal;
 };
 
 struct cm_sched_result {
@@ -33,7 +36,11 @@ struct cm_sched_result {
  * the call is executed and 202 returned (events go to the streams). For a valid SUBSCRIBE it
  * returns 200 with res->call set: the caller opens the stream and calls cm_master_subscribe.
  * Errors: 307 (text = Location), 503, 405, 400 (an undeclared value in a required enum names
- * the field), 415, 406, 403, 501, with res->text. */
+ * the field), 415, 406, 401 (authentication on and no principal), 403, 501, with res->text.
+ * 403 also answers: a SUBSCRIBE whose FrameworkInfo.principal is not the authenticated one, a
+ * SUBSCRIBE for an existing framework id by another principal (the owner keeps its stream),
+ * a register_frameworks ACL denial (naming the role), and a call whose authenticated principal
+ * is not its framework's. */
 void cm_master_scheduler_request(struct cm_master *m, const struct cm_sched_request *req,
                                  struct cm_sched_result *res);
 

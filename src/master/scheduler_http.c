@@ -27,6 +27,10 @@ static void respond_error(struct cm_http_request *req, int code, const char *tex
 {
     if (code == 405)
         cm_http_add_header(req, "Allow", "POST");
+    if (code == 401) {
+        cm_auth_respond_unauthorized(req, CM_AUTH_REALM_MASTER_SCHEDULER, text);
+        return;
+    }
     if (code == 307) {
         cm_http_add_header(req, "Location", text);
         cm_http_respond(req, 307, NULL, NULL, 0);
@@ -40,6 +44,11 @@ static void handle_scheduler(struct cm_http_request *req, void *arg)
     struct cm_master *m = arg;
     if (cm_master_http_redirect(m, req))
         return;
+    /* With framework authentication on, every call (SUBSCRIBE included) carries HTTP Basic
+     * credentials; the call layer then ties the principal to the framework. */
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_SCHEDULER, &principal))
+        return;
     struct cm_sched_request sreq = {
         .method = req->method,
         .content_type = cm_http_request_header(req, "Content-Type"),
@@ -47,9 +56,12 @@ static void handle_scheduler(struct cm_http_request *req, void *arg)
         .stream_id = cm_http_request_header(req, "Mesos-Stream-Id"),
         .body = req->body,
         .body_len = req->body_len,
+        .principal = principal,
     };
     struct cm_sched_result res;
     cm_master_scheduler_request(m, &sreq, &res);
+    free(principal);
+    principal = NULL;
     if (res.code == 200 && res.call) {
         char sid[37];
         cm_uuid_string(sid);

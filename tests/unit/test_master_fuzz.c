@@ -141,9 +141,10 @@ static int agent_wire(struct fz *f, const uint8_t *body, size_t len, const char 
         s = new_sink(f, CM_MEDIA_PROTOBUF);
     int code = cm_master_agent_call(f->m, call, is_register ? &s : NULL, sid, &agent, why, whylen);
     protobuf_c_message_free_unpacked(msg, NULL);
-    if (code != 200 && code != 202 && code != 400 && code != 403 && code != 503)
+    /* 409: a REGISTER for an agent that is connected on another stream (agent_link.h). */
+    if (code != 200 && code != 202 && code != 400 && code != 403 && code != 409 && code != 503)
         fprintf(stderr, "agent call: undocumented code %d\n", code);
-    CHECK(code == 200 || code == 202 || code == 400 || code == 403 || code == 503);
+    CHECK(code == 200 || code == 202 || code == 400 || code == 403 || code == 409 || code == 503);
     if (code >= 400)
         CHECK(why[0] != '\0');
     if (code == 200 && agent && !f->aid[0])
