@@ -2,6 +2,7 @@
  * test_jwt.c: HS256 tokens (src/common/jwt.h): a known vector, round trips, and every way a
  * forged or damaged token must be refused.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,7 +341,48 @@ static void test_key_file(void)
     rmdir(dir);
 }
 
+/* Deterministic mutations of a valid token: every changed token is refused (no two spellings
+ * of one token verify), and none crashes. */
+static void test_mutations_never_verify(void)
+{
+    char *tok = NULL;
+    char why[256];
+    REQUIRE(cm_jwt_executor_token(KEY, KEYLEN, "fw-1", "ex-1", "c-1", &tok, why, sizeof why) == 0);
+    size_t n = strlen(tok);
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \"{}";
+    uint64_t x = 88172645463325252ull;
+    int accepted = 0, tried = 0;
+    char *m = malloc(n + 8);
+    for (int i = 0; i < 20000; i++) {
+        memcpy(m, tok, n + 1);
+        int edits = 1 + (int)(x % 3);
+        for (int k = 0; k < edits; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t at = (size_t)(x % n);
+            m[at] = alphabet[(x >> 20) % (sizeof alphabet - 1)];
+        }
+        if (x % 7 == 0)
+            m[(x >> 30) % n] = '\0'; /* truncation too */
+        if (strcmp(m, tok) == 0)
+            continue;
+        tried++;
+        json_t *claims = NULL;
+        if (cm_jwt_verify(m, KEY, KEYLEN, NOW, &claims, why, sizeof why) == 0) {
+            accepted++;
+            fprintf(stderr, "mutated token accepted: %s\n", m);
+            json_decref(claims);
+        }
+    }
+    free(m);
+    free(tok);
+    CHECK(tried > 15000);
+    CHECK_INT(accepted, 0);
+}
+
 TEST_MAIN(TEST(test_known_vector), TEST(test_good_token), TEST(test_bad_signature),
           TEST(test_alg_none_and_others), TEST(test_truncated_and_malformed),
           TEST(test_wrong_claims), TEST(test_expiry_and_empty_claims), TEST(test_b64url),
-          TEST(test_key_file))
+          TEST(test_key_file), TEST(test_mutations_never_verify))
