@@ -180,6 +180,20 @@ CM_SCHEDULER_EXPORT void cm_scheduler_stop(struct cm_scheduler *sched);
  * in flight completed. Returns 0, or CM_SCHEDULER_ESTATE when the base is the caller's. */
 CM_SCHEDULER_EXPORT int cm_scheduler_run(struct cm_scheduler *sched);
 
+/* Authenticates the framework with HTTP Basic (Mesos's framework authentication over the v1
+ * API, the master's --authenticate_frameworks / --authenticate_http_frameworks): SUBSCRIBE and
+ * every later call carry "Authorization: Basic base64(principal:secret)". Set it before
+ * cm_scheduler_start (later, it applies to the next attempt and the next calls); principal
+ * NULL removes it. Both strings are copied. The master usually expects
+ * framework_info->principal to be the same principal. A SUBSCRIBE the master refuses (401,
+ * wrong credential) is reported through the error callback like any other 4xx.
+ * (A setter rather than fields of struct cm_scheduler_config, so that frameworks built against
+ * an older header, whose config struct is shorter, keep working with this library.)
+ * Returns 0, or CM_SCHEDULER_EINVAL when principal is empty or has ':' or a control byte, or
+ * secret is NULL or has a control byte. */
+CM_SCHEDULER_EXPORT int cm_scheduler_set_credential(struct cm_scheduler *sched,
+                                                    const char *principal, const char *secret);
+
 /* The loop the scheduler runs on (its own or the caller's). */
 CM_SCHEDULER_EXPORT struct event_base *cm_scheduler_base(const struct cm_scheduler *sched);
 /* 1 while a subscription is established (SUBSCRIBED received and stream open). */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "agent_auth.h"
 #include "agent_ckpt.h"
 #include "agent_executors.h"
 #include "agent_link.h"
@@ -275,12 +276,15 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
         goto fail;
     }
 
+    if ((rc = agent_auth_init(a, why, whylen)) != 0)
+        goto fail;
     a->http = cm_http_server_new(base, "slave(1)", 16u * 1024u * 1024u);
     if (!a->http) {
         rc = cm_fail(-ENOMEM, why, whylen, "Failed to create the HTTP server");
         goto fail;
     }
     cm_agent_http_routes(a);
+    agent_auth_install_guard(a);
     if ((rc = cm_http_server_bind(a->http, a->bind_ip, (uint16_t)flags->port, &a->port)) != 0) {
         rc = cm_fail(rc, why, whylen, "Failed to bind %s:%ld: %s", a->bind_ip, flags->port,
                      cm_strerror(rc));
@@ -391,6 +395,7 @@ void cm_agent_free(struct cm_agent *a)
     cm_resources_cleanup(&a->total);
     cm_attributes_cleanup(&a->attributes);
     json_decref(a->executor_env);
+    agent_auth_cleanup(a);
     free(a->bind_ip);
     free(a->ip);
     free(a->hostname);

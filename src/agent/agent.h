@@ -68,8 +68,15 @@ struct cm_agent_flags {
     bool strict;   /* recovery errors are fatal */
     double executor_reregistration_timeout;
     double recovery_timeout;
+    /* Authentication (docs/security.md). */
+    bool authenticate_http_executors; /* executor API calls need their executor's JWT */
+    char *jwt_secret_key;             /* path of the file holding the JWT signing key */
+    char *credential;                 /* path: this agent's credential towards the master */
+    bool authenticate_http_readonly;  /* /state, /flags, /files/ ... need HTTP Basic */
+    bool authenticate_http_readwrite; /* /containers, ... need HTTP Basic */
+    char *http_credentials;           /* path: who may call the agent's HTTP endpoints */
 
-    struct cm_flag table[56];
+    struct cm_flag table[72];
     size_t ntable;
 };
 

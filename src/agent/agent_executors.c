@@ -21,6 +21,7 @@
 #include "agent_updates.h"
 #include "agent_xapi.h"
 #include "executor_env.h"
+#include "agent_auth.h"
 #include "ids.h"
 #include "log.h"
 #include "paths.h"
@@ -647,7 +648,13 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
         .env_flag = a->executor_env,
         .inherited = environ,
     };
+    char *token = agent_auth_executor_token(a, e);
+    ep.auth_token = token;
     env = cm_executor_env_build(&ep);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     out_path = cm_xasprintf("%s/stdout", e->directory);
     err_path = cm_xasprintf("%s/stderr", e->directory);
     char *argv[] = {e->info->command->value, e->info->command->arguments[1], NULL};

@@ -133,6 +133,32 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "How long executors of checkpointing frameworks keep trying to reconnect to a restarting "
         "agent (MESOS_RECOVERY_TIMEOUT)",
         false);
+
+    add(f, "authenticate_http_executors", NULL, CM_FLAG_BOOL, &f->authenticate_http_executors,
+        "Only executors presenting the token the agent gave them (Authorization: Bearer, the "
+        "MESOS_EXECUTOR_AUTHENTICATION_TOKEN of their environment) may call the executor API, "
+        "and only for their own framework, executor and container. Needs --jwt_secret_key",
+        false);
+    add(f, "jwt_secret_key", "executor_secret_key", CM_FLAG_STRING, &f->jwt_secret_key,
+        "Path to a file containing the key used to sign executors' tokens (JWT, HS256)", false);
+    add(f, "credential", NULL, CM_FLAG_STRING, &f->credential,
+        "Path (or file://path) of a file with this agent's credential towards the master: JSON "
+        "{\"principal\": \"p\", \"secret\": \"s\"} or one 'principal secret' line; sent as "
+        "HTTP Basic on the master link",
+        false);
+    add(f, "authenticate_http_readonly", NULL, CM_FLAG_BOOL, &f->authenticate_http_readonly,
+        "Read-only HTTP endpoints that can be authenticated (/state, /flags, /files/*, "
+        "/monitor/statistics, /containers, /metrics/snapshot) need HTTP Basic credentials from "
+        "--http_credentials",
+        false);
+    add(f, "authenticate_http_readwrite", NULL, CM_FLAG_BOOL, &f->authenticate_http_readwrite,
+        "HTTP endpoints that can change state (/logging/toggle, the operator API) need HTTP "
+        "Basic credentials from --http_credentials",
+        false);
+    add(f, "http_credentials", NULL, CM_FLAG_STRING, &f->http_credentials,
+        "Path (or file://path) of the credentials allowed to call the agent's HTTP endpoints, "
+        "JSON {\"credentials\": [...]} or 'principal secret' lines",
+        false);
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

@@ -56,6 +56,7 @@
 struct agent_framework;
 struct agent_executor;
 struct cm_stream_client;
+struct cm_credentials;
 
 /* Unit tests: receives every event the agent sends an executor instead of an HTTP stream. */
 typedef void (*cm_agent_exec_event_cb)(void *arg, const Mesos__V1__Executor__Event *ev);
@@ -209,6 +210,11 @@ struct cm_agent {
     char launch_inflight[37];
     double launch_inflight_since;
     struct cm_agent_metrics metrics;
+    /* Authentication (agent_auth.h). */
+    char *jwt_key; /* --jwt_secret_key's contents, or NULL */
+    size_t jwt_key_len;
+    struct cm_credentials *http_credentials; /* --http_credentials, or NULL */
+    char *master_authorization;              /* "Basic ..." from --credential, or NULL */
 };
 
 static inline void agent_pb_free(void *m)

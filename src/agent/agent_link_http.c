@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent_internal.h"
+#include "agent_auth.h"
 #include "agent_link.h"
 #include "codec.h"
 #include "log.h"
@@ -84,6 +85,13 @@ static void link_event(void *arg, const ProtobufCMessage *msg)
  * the core logs it and schedules the next registration. */
 static enum cm_stream_decision link_lost(void *arg, const struct cm_stream_loss *loss)
 {
+    struct cm_agent *a = arg;
+    /* Mesos's agent exits when the master refuses its credential; this one keeps trying with
+     * the usual backoff (the master's credentials may be fixed) and says why loudly. */
+    if (loss->kind == CM_STREAM_REFUSED && (loss->status == 401 || loss->status == 403))
+        CM_ERROR(MOD, "The master refused this agent's registration (%ld)%s: %s", loss->status,
+                 agent_auth_master_authorization(a) ? "" : "; it may require --credential",
+                 loss->body);
     cm_agent_link_lost(arg, loss->reason);
     return CM_STREAM_STOP;
 }
@@ -109,6 +117,8 @@ static int http_open(void *arg, const char *leader, const Cmesos__Internal__Agen
             .on_event = link_event,
             .on_lost = link_lost,
             .arg = a,
+            /* --credential: HTTP Basic on REGISTER (agent_auth.h). */
+            .authorization = agent_auth_master_authorization(a),
         };
         a->link_stream = cm_stream_client_new(&o, why, whylen);
         if (!a->link_stream)
@@ -139,8 +149,10 @@ static int http_send(void *arg, const Cmesos__Internal__AgentCall *call)
     if (rc != 0)
         return rc;
     char *sid = cm_xasprintf("Mesos-Stream-Id: %s", cm_stream_client_stream_id(a->link_stream));
+    const char *basic = agent_auth_master_authorization(a);
+    char *authz = basic ? cm_xasprintf("Authorization: %s", basic) : NULL;
     const char *headers[] = {"Content-Type: application/x-protobuf",
-                             "Accept: application/x-protobuf", sid, NULL};
+                             "Accept: application/x-protobuf", sid, authz, NULL};
     struct cm_http_request_opts o = {
         .method = "POST",
         .url = cm_stream_client_url(a->link_stream),
@@ -153,6 +165,7 @@ static int http_send(void *arg, const Cmesos__Internal__AgentCall *call)
     };
     rc = cm_http_client_start(a->client, &o, NULL);
     free(sid);
+    free(authz);
     free(buf);
     return rc;
 }

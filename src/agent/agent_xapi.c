@@ -12,6 +12,7 @@
 #include "agent_xapi.h"
 
 #include "agent_internal.h"
+#include "agent_auth.h"
 #include "agent_link.h"
 #include "agent_recover.h"
 #include "agent_state.h"
@@ -318,6 +319,11 @@ int cm_agent_executor_call(struct cm_agent *a, enum cm_media media, const void *
         code = xapi_fail(400, why, whylen, "Executor cannot be found");
         goto out;
     }
+    if (a->flags->authenticate_http_executors &&
+        (code = agent_auth_executor_claims(client->claims, e, why, whylen)) != 0) {
+        CM_WARN(MOD, "Refusing a call for executor '%s' of framework '%s': %s", e->id, f->id, why);
+        goto out;
+    }
     switch (call->type) {
     case MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE:
         code = handle_subscribe(a, client, e, call, accept, why, whylen);
@@ -369,9 +375,22 @@ out:
     return code;
 }
 
+static void executor_api(struct cm_agent *a, struct cm_http_request *req, const json_t *claims);
+
 void cm_agent_executor_api(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
+    /* Authentication comes first, as in Mesos (libprocess authenticates before the handler):
+     * nothing of the body is read for a caller without a valid token. */
+    json_t *claims = NULL;
+    if (agent_auth_executor_request(a, req, &claims) != 0)
+        return; /* answered 401 */
+    executor_api(a, req, claims);
+    json_decref(claims);
+}
+
+static void executor_api(struct cm_agent *a, struct cm_http_request *req, const json_t *claims)
+{
     if (strcmp(req->method, "POST") != 0) {
         cm_http_add_header(req, "Allow", "POST");
         cm_http_respond_text(req, 405, "Expecting a 'POST' request, received '%s'", req->method);
@@ -390,7 +409,7 @@ void cm_agent_executor_api(struct cm_http_request *req, void *arg)
         return;
     }
     enum cm_media accept = cm_http_negotiate(cm_http_request_header(req, "Accept"));
-    struct cm_agent_exec_client client = {.req = req};
+    struct cm_agent_exec_client client = {.req = req, .claims = claims};
     char why[512];
     int code = cm_agent_executor_call(a, media, req->body, req->body_len, accept, &client, why,
                                       sizeof why);

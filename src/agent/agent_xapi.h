@@ -30,6 +30,10 @@ struct cm_agent_exec_client {
     struct cm_http_request *req;
     cm_agent_exec_event_cb cb;
     void *arg;
+    /* The verified claims of the caller's executor token (agent_auth.h), or NULL. With
+     * --authenticate_http_executors a call whose claims do not name the call's framework,
+     * executor and the executor's container is refused with 403. */
+    const json_t *claims;
 };
 
 /* Handles one executor call body of the given media (accept: what a SUBSCRIBE may be

@@ -38,6 +38,19 @@ static void env_set(struct envlist *e, const char *name, const char *value)
     e->v[e->n] = NULL;
 }
 
+static void env_unset(struct envlist *e, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < e->n; i++) {
+        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=') {
+            free(e->v[i]);
+            memmove(&e->v[i], &e->v[i + 1], (e->n - i) * sizeof *e->v); /* with the NULL */
+            e->n--;
+            return;
+        }
+    }
+}
+
 static void env_set_raw(struct envlist *e, const char *assignment)
 {
     const char *eq = strchr(assignment, '=');
@@ -100,6 +113,10 @@ char **cm_executor_env_build(const struct cm_executor_env_params *p)
         env_set(&e, "MESOS_SUBSCRIPTION_BACKOFF_MAX", buf);
     }
     env_set(&e, "LIBPROCESS_PORT", "0");
+    if (p->auth_token)
+        env_set(&e, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN", p->auth_token);
+    else
+        env_unset(&e, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
     if (!e.v) {
         e.v = calloc(1, sizeof *e.v);
         if (!e.v)

@@ -26,6 +26,9 @@ struct cm_executor_env_params {
     double subscription_backoff_max; /* --executor_reregistration_timeout; 0 = 2secs */
     const json_t *env_flag;          /* --executor_environment_variables object, or NULL */
     char *const *inherited;          /* the agent's environ */
+    /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN (agent_auth.h), or NULL: then the variable is not
+     * set, even when the agent's own environment has it. */
+    const char *auth_token;
 };
 
 /* Returns a NULL-terminated "NAME=value" array (malloc'd strings); free with

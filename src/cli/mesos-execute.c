@@ -47,6 +47,8 @@ struct settings {
     bool checkpoint;
     double connect_timeout;
     bool verbose;
+    char *principal; /* framework authentication (Mesos's mesos-execute flags) */
+    char *secret;
 };
 
 struct task_slot {
@@ -541,6 +543,12 @@ int main(int argc, char **argv)
          false},
         {"verbose", NULL, CM_FLAG_BOOL, &a.flags.verbose, "Print the library's log lines", false,
          false},
+        {"principal", NULL, CM_FLAG_STRING, &a.flags.principal,
+         "The principal to use for framework authentication (also FrameworkInfo.principal)", false,
+         false},
+        {"secret", NULL, CM_FLAG_STRING, &a.flags.secret,
+         "The secret to use for framework authentication (HTTP Basic with --principal)", false,
+         false},
     };
     size_t nflags = sizeof flags / sizeof flags[0];
     const char *summary = "Runs a command as Mesos task(s) and prints their status updates.";
@@ -585,6 +593,12 @@ int main(int argc, char **argv)
         fi.role = a.flags.role;
 #pragma GCC diagnostic pop
     }
+    if (a.flags.secret && !a.flags.principal) {
+        fprintf(stderr, "Flag 'secret' needs 'principal'\n");
+        goto out;
+    }
+    if (a.flags.principal)
+        fi.principal = a.flags.principal;
     char host[256];
     if (gethostname(host, sizeof host) == 0) {
         host[sizeof host - 1] = '\0';
@@ -612,6 +626,12 @@ int main(int argc, char **argv)
     a.sched = cm_scheduler_new(&cfg, why, sizeof why);
     if (!a.sched) {
         fprintf(stderr, "Failed to create the scheduler: %s\n", why);
+        goto out;
+    }
+    if (a.flags.principal && a.flags.secret &&
+        cm_scheduler_set_credential(a.sched, a.flags.principal, a.flags.secret) != 0) {
+        fprintf(stderr, "Invalid --principal or --secret: a principal must be non-empty without "
+                        "':' or control characters, a secret without control characters\n");
         goto out;
     }
     a.base = cm_scheduler_base(a.sched);

@@ -74,6 +74,8 @@ struct cm_http_server {
     struct route *routes[ROUTE_BUCKETS];
     cm_http_handler fallback;
     void *fallback_arg;
+    cm_http_guard guard; /* runs before every routed handler (authentication) */
+    void *guard_arg;
     struct req_wrap *pending; /* requests handed to handlers and not yet answered */
     struct cm_http_stream *streams;
     size_t stream_cap;
@@ -238,6 +240,8 @@ static void on_request(struct evhttp_request *ev, void *arg)
                 r = route_find(srv, "/");
         }
     }
+    if (r && srv->guard && srv->guard(&w->pub, r->path, srv->guard_arg))
+        return; /* the guard answered */
     if (r)
         r->handler(&w->pub, r->arg);
     else if (srv->fallback)
@@ -416,6 +420,12 @@ void cm_http_server_fallback(struct cm_http_server *srv, cm_http_handler handler
 {
     srv->fallback = handler;
     srv->fallback_arg = arg;
+}
+
+void cm_http_server_guard(struct cm_http_server *srv, cm_http_guard guard, void *arg)
+{
+    srv->guard = guard;
+    srv->guard_arg = arg;
 }
 
 /* ---- requests ----------------------------------------------------------------------------- */

@@ -29,6 +29,7 @@
 #include "ids.h"
 #include "log.h"
 #include "recordio.h"
+#include "util.h"
 
 #define DEFAULT_MAX_RECORD ((size_t)16 << 20)
 #define DEFAULT_REDIRECTS 5
@@ -69,6 +70,7 @@ struct cm_stream_client {
     cm_stream_validate_cb validate;
     cm_stream_lost_cb on_lost;
     void *arg;
+    char *authorization; /* Authorization header value of the opening call, or NULL */
 
     char base_url[CM_STREAM_URL_MAX]; /* where a chain of attempts starts */
     char url[CM_STREAM_URL_MAX];      /* the current hop */
@@ -316,6 +318,11 @@ struct cm_stream_client *cm_stream_client_new(const struct cm_stream_client_opts
         cm_fail(CM_EINVAL, why, whylen, "stream client: URL too long");
         return NULL;
     }
+    if (o->authorization &&
+        (strpbrk(o->authorization, "\r\n") || strlen(o->authorization) > 4096)) {
+        cm_fail(CM_EINVAL, why, whylen, "stream client: malformed authorization value");
+        return NULL;
+    }
     struct cm_stream_client *c = calloc(1, sizeof *c);
     if (!c)
         abort();
@@ -329,6 +336,7 @@ struct cm_stream_client *cm_stream_client_new(const struct cm_stream_client_opts
     snprintf(c->call_name, sizeof c->call_name, "%s",
              o->call_name && *o->call_name ? o->call_name : "SUBSCRIBE");
     c->media = o->media;
+    c->authorization = o->authorization ? cm_xstrdup(o->authorization) : NULL;
     c->desc = o->event_desc;
     c->want_stream_id = o->stream_id;
     c->max_record = o->max_record ? o->max_record : DEFAULT_MAX_RECORD;
@@ -402,6 +410,15 @@ static void attempt_cancel(struct cm_stream_client *c)
     attempt_reset(c);
 }
 
+int cm_stream_client_set_authorization(struct cm_stream_client *c, const char *value)
+{
+    if (value && (strpbrk(value, "\r\n") || strlen(value) > 4096))
+        return CM_EINVAL;
+    free(c->authorization);
+    c->authorization = value ? cm_xstrdup(value) : NULL;
+    return 0;
+}
+
 void cm_stream_client_free(struct cm_stream_client *c)
 {
     if (!c)
@@ -414,6 +431,7 @@ void cm_stream_client_free(struct cm_stream_client *c)
         cm_http_client_free(c->http);
     event_free(c->retry);
     event_free(c->idle);
+    free(c->authorization);
     free(c);
 }
 
@@ -703,7 +721,8 @@ static void start_attempt(struct cm_stream_client *c)
     char ctype[64], accept[64];
     snprintf(ctype, sizeof ctype, "Content-Type: %s", cm_media_name(c->media));
     snprintf(accept, sizeof accept, "Accept: %s", cm_media_name(c->media));
-    const char *headers[] = {ctype, accept, NULL};
+    char *authz = c->authorization ? cm_xasprintf("Authorization: %s", c->authorization) : NULL;
+    const char *headers[] = {ctype, accept, authz, NULL};
     struct cm_http_request_opts opts = {
         .method = "POST",
         .url = c->url,
@@ -720,6 +739,7 @@ static void start_attempt(struct cm_stream_client *c)
     SLOG(c, CM_LOG_INFO, "Sending %s to %s", c->call_name, c->url);
     rc = cm_http_client_start(c->http, &opts, &c->call);
     free(body);
+    free(authz);
     if (rc) {
         c->call = NULL;
         snprintf(reason, sizeof reason, "cannot start a request to %s: %s", c->url,

@@ -135,6 +135,9 @@ struct cm_stream_client_opts {
     cm_stream_validate_cb validate; /* optional */
     cm_stream_lost_cb on_lost;      /* required */
     void *arg;
+    /* The value of an Authorization header sent with every opening call (and its redirects),
+     * e.g. "Basic ..." or "Bearer <token>"; NULL: none. Copied; no CR or LF, <= 4096 bytes. */
+    const char *authorization;
 };
 
 /* Creates an idle client. Returns NULL with why filled (CM_EINVAL reasons) when opts are
@@ -162,6 +165,10 @@ int cm_stream_client_set_url(struct cm_stream_client *c, const char *url);
 /* Re-arms the idle watchdog of an open stream with secs (0 disables it). Owners call it when
  * the peer announces its heartbeat interval. */
 void cm_stream_client_set_idle_timeout(struct cm_stream_client *c, double secs);
+
+/* Replaces the Authorization header value of later opening calls (see opts.authorization;
+ * NULL removes it). Returns 0 or CM_EINVAL (CR, LF or over 4096 bytes). */
+int cm_stream_client_set_authorization(struct cm_stream_client *c, const char *value);
 
 /* The URL of the current (or last) attempt, after redirects: where calls should go. */
 const char *cm_stream_client_url(const struct cm_stream_client *c);

@@ -155,6 +155,8 @@ int cm_executor_config_from_env(struct cm_executor_config *cfg, char *const *env
     cfg->shutdown_grace = grace;
     cfg->recovery_timeout = recovery;
     cfg->backoff_max = backoff;
+    const char *token = env_get(envp, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
+    cfg->authentication_token = token && token[0] ? cm_xstrdup(token) : NULL;
     return 0;
 }
 
@@ -165,6 +167,10 @@ void cm_executor_config_cleanup(struct cm_executor_config *cfg)
     free(cfg->agent_id);
     free(cfg->agent_endpoint);
     free(cfg->sandbox);
+    if (cfg->authentication_token) {
+        memset(cfg->authentication_token, 0, strlen(cfg->authentication_token));
+        free(cfg->authentication_token);
+    }
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -314,9 +320,15 @@ static int post_update(struct cm_executor *ex, struct pending *p)
         abort(); /* protobuf is always a valid media type */
     char url[300];
     build_url(ex, url, sizeof url);
+    /* The token (if the agent gave one) goes with every call: Mesos's executor library sends
+     * it on SUBSCRIBE and on every other call alike. */
+    char *authz = ex->cfg->authentication_token
+                      ? cm_xasprintf("Authorization: Bearer %s", ex->cfg->authentication_token)
+                      : NULL;
+    const char *headers[] = {proto_headers[0], proto_headers[1], authz, NULL};
     struct cm_http_request_opts o = {.method = "POST",
                                      .url = url,
-                                     .headers = proto_headers,
+                                     .headers = headers,
                                      .body = body,
                                      .body_len = len,
                                      .timeout_secs = POST_TIMEOUT,
@@ -324,6 +336,7 @@ static int post_update(struct cm_executor *ex, struct pending *p)
                                      .arg = ex};
     int rc = cm_http_client_start(ex->http, &o, NULL);
     free(body);
+    free(authz);
     if (rc) {
         CM_WARN(MOD, "Failed to start an UPDATE call: %s", cm_strerror(rc));
         return rc;
@@ -954,7 +967,12 @@ int cm_executor_start(struct cm_executor *ex)
             .on_lost = on_stream_lost,
             .arg = ex,
         };
+        char *bearer = ex->cfg->authentication_token
+                           ? cm_xasprintf("Bearer %s", ex->cfg->authentication_token)
+                           : NULL;
+        o.authorization = bearer;
         ex->link = cm_stream_client_new(&o, why, sizeof why);
+        free(bearer);
         if (!ex->link) {
             CM_ERROR(MOD, "Cannot create the link to the agent: %s", why);
             return CM_EINVAL;

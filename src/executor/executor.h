@@ -55,6 +55,10 @@ struct cm_executor_config {
     double shutdown_grace;   /* MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD, default 5 s */
     double recovery_timeout; /* MESOS_RECOVERY_TIMEOUT, default 15 min */
     double backoff_max;      /* MESOS_SUBSCRIPTION_BACKOFF_MAX, default 2 s */
+    /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN or NULL: sent as "Authorization: Bearer <token>" on
+     * every call to the agent. The variable is for the executor only: mesos-executor removes
+     * it from its environment before it starts the task (as Mesos's executor library does). */
+    char *authentication_token;
 };
 
 /* Reads the configuration from envp (a NULL-terminated "NAME=value" array, e.g. environ).

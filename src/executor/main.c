@@ -63,6 +63,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
+    /* The token is the executor's, not the task's: the task (and its health checks) are
+     * started from environ, so it leaves the environment here (Mesos's executor library
+     * erases it the same way). */
+    unsetenv("MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
 
     struct exit_state st = {.base = event_base_new(), .code = 1};
     if (!st.base) {

@@ -21,12 +21,14 @@
 #include <string.h>
 
 #include "cmesos/scheduler.h"
+#include "auth.h"
 #include "errors.h"
 #include "http_client.h"
 #include "ids.h"
 #include "leader.h"
 #include "log.h"
 #include "stream_client.h"
+#include "util.h"
 #include "zk_url.h"
 #include "sched_internal.h"
 
@@ -84,6 +86,7 @@ struct cm_scheduler {
 
     struct sched_call *calls;
     size_t ncalls;
+    char *authorization; /* "Basic ..." (cm_scheduler_set_credential) or NULL */
 };
 
 static void slog(struct cm_scheduler *s, enum cm_scheduler_log_level level, const char *fmt, ...)
@@ -391,6 +394,40 @@ fail:
     return NULL;
 }
 
+static void clear_authorization(struct cm_scheduler *s)
+{
+    if (s->authorization) {
+        memset(s->authorization, 0, strlen(s->authorization));
+        free(s->authorization);
+    }
+    s->authorization = NULL;
+}
+
+static bool has_control(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return true;
+    return false;
+}
+
+int cm_scheduler_set_credential(struct cm_scheduler *s, const char *principal, const char *secret)
+{
+    if (!principal) {
+        clear_authorization(s);
+        return s->stream ? cm_stream_client_set_authorization(s->stream, NULL) : 0;
+    }
+    if (!principal[0] || strchr(principal, ':') || has_control(principal) || !secret ||
+        has_control(secret) || strlen(principal) > 255 || strlen(secret) > 1024)
+        return CM_EINVAL;
+    clear_authorization(s);
+    s->authorization = cm_auth_basic_header(principal, secret);
+    if (s->stream && cm_stream_client_set_authorization(s->stream, s->authorization) != 0)
+        return CM_EINVAL;
+    slog(s, CM_SCHEDULER_LOG_INFO, "Authenticating as principal '%s'", principal);
+    return 0;
+}
+
 void cm_scheduler_free(struct cm_scheduler *s)
 {
     if (!s)
@@ -407,6 +444,7 @@ void cm_scheduler_free(struct cm_scheduler *s)
     if (s->fwinfo)
         protobuf_c_message_free_unpacked(&s->fwinfo->base, NULL);
     free(s->framework_id);
+    clear_authorization(s);
     if (s->own_base && s->base)
         event_base_free(s->base);
     free(s);
@@ -570,7 +608,8 @@ int cm_scheduler_call(struct cm_scheduler *s, Mesos__V1__Scheduler__Call *call,
     snprintf(ctype, sizeof ctype, "Content-Type: %s", cm_sched_media_type(s->ct));
     snprintf(accept, sizeof accept, "Accept: %s", cm_sched_media_type(s->ct));
     snprintf(stream, sizeof stream, "Mesos-Stream-Id: %s", cm_stream_client_stream_id(s->stream));
-    const char *headers[] = {ctype, accept, stream, NULL};
+    char *authz = s->authorization ? cm_xasprintf("Authorization: %s", s->authorization) : NULL;
+    const char *headers[] = {ctype, accept, stream, authz, NULL};
     struct cm_http_request_opts opts = {
         .method = "POST",
         .url = cm_stream_client_url(s->stream),
@@ -585,6 +624,7 @@ int cm_scheduler_call(struct cm_scheduler *s, Mesos__V1__Scheduler__Call *call,
     };
     rc = cm_http_client_start(s->http, &opts, &c->http);
     free(body);
+    free(authz);
     if (rc) {
         free(c);
         return rc;

@@ -1139,6 +1139,8 @@ int itest_cluster_start(struct itest_cluster *c, const struct itest_cluster_opts
     snprintf(f_res, sizeof f_res, "--resources=%s",
              opts->agent_resources ? opts->agent_resources : "cpus:2;mem:1024;disk:1024");
     argv[n++] = f_res;
+    for (size_t i = 0; opts->agent_flags && opts->agent_flags[i] && n < 38; i++)
+        argv[n++] = (char *)opts->agent_flags[i];
     argv[n] = NULL;
     snprintf(log, sizeof log, "%s/agent.log", c->dir);
     rc = itest_proc_spawn(&c->agent, "mesos-agent", argv, log);

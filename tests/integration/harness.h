@@ -155,6 +155,7 @@ struct itest_cluster_opts {
     const char *const *master_flags; /* extra flags, NULL-terminated, or NULL */
     const char *agent_resources;     /* default "cpus:2;mem:1024;disk:1024" */
     int no_agent;
+    const char *const *agent_flags; /* extra agent flags, NULL-terminated, or NULL */
 };
 
 struct itest_cluster {

@@ -1,0 +1,239 @@
+/*
+ * agent_auth.c: executor tokens, endpoint authentication and the agent's credential (contract
+ * in agent_auth.h).
+ */
+#include "agent_auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agent_internal.h"
+#include "auth.h"
+#include "jwt.h"
+#include "log.h"
+
+#define MOD "agent"
+
+/* Mesos's classification of the agent's endpoints (slave/http.cpp, libprocess). */
+static const char *const READONLY_ROUTES[] = {
+    "/state",
+    "/state.json",
+    "/flags",
+    "/flags.json",
+    "/files/browse",
+    "/files/browse.json",
+    "/files/read",
+    "/files/read.json",
+    "/files/download",
+    "/files/download.json",
+    "/files/debug",
+    "/files/debug.json",
+    "/monitor/statistics",
+    "/monitor/statistics.json",
+    "/containers",
+    "/containerizer/debug",
+    "/metrics/snapshot",
+    NULL,
+};
+static const char *const READWRITE_ROUTES[] = {"/api/v1", "/logging/toggle", NULL};
+
+static bool listed(const char *const *list, const char *route)
+{
+    for (; *list; list++)
+        if (strcmp(*list, route) == 0)
+            return true;
+    return false;
+}
+
+static int guard(struct cm_http_request *req, const char *route, void *arg)
+{
+    struct cm_agent *a = arg;
+    const char *realm = NULL;
+    if (a->flags->authenticate_http_readonly && listed(READONLY_ROUTES, route))
+        realm = CM_AUTH_REALM_AGENT_READONLY;
+    else if (a->flags->authenticate_http_readwrite && listed(READWRITE_ROUTES, route))
+        realm = CM_AUTH_REALM_AGENT_READWRITE;
+    if (!realm)
+        return 0;
+    char *principal = NULL;
+    char why[256];
+    /* Mesos adds its JWT authenticator to these realms when executors authenticate, so an
+     * executor's own token also opens them. */
+    const char *h = cm_http_request_header(req, "Authorization");
+    if (a->flags->authenticate_http_executors && a->jwt_key && h && strncmp(h, "Bearer ", 7) == 0) {
+        json_t *claims = NULL;
+        if (cm_jwt_verify(h + 7, a->jwt_key, a->jwt_key_len, agent_now(a), &claims, why,
+                          sizeof why) == 0) {
+            json_decref(claims);
+            return 0;
+        }
+        CM_INFO(MOD, "Refusing %s %s from %s: invalid JWT: %s", req->method, req->path,
+                cm_http_request_peer(req), why);
+        cm_auth_respond_unauthorized(req, realm, "Invalid JWT");
+        return 1;
+    }
+    if (cm_auth_http_basic(req, a->http_credentials, &principal, why, sizeof why) == 0) {
+        free(principal);
+        return 0;
+    }
+    CM_INFO(MOD, "Refusing %s %s from %s: %s", req->method, req->path, cm_http_request_peer(req),
+            why);
+    cm_auth_respond_unauthorized(req, realm, why);
+    return 1;
+}
+
+void agent_auth_install_guard(struct cm_agent *a)
+{
+    if (a->http && (a->flags->authenticate_http_readonly || a->flags->authenticate_http_readwrite))
+        cm_http_server_guard(a->http, guard, a);
+}
+
+int agent_auth_init(struct cm_agent *a, char *why, size_t whylen)
+{
+    const struct cm_agent_flags *f = a->flags;
+    int rc;
+    if (f->authenticate_http_executors && !(f->jwt_secret_key && *f->jwt_secret_key))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "--jwt_secret_key must be specified when --authenticate_http_executors "
+                       "is set to true");
+    if (f->jwt_secret_key && *f->jwt_secret_key) {
+        int too_open = 0;
+        rc = cm_jwt_key_read(f->jwt_secret_key, &a->jwt_key, &a->jwt_key_len, &too_open, why,
+                             whylen);
+        if (rc)
+            return rc;
+        if (too_open)
+            CM_WARN(MOD,
+                    "Permissions on the JWT secret key file '%s' are too open; it is "
+                    "recommended that your key file is NOT accessible by others",
+                    f->jwt_secret_key);
+    }
+    if ((f->authenticate_http_readonly || f->authenticate_http_readwrite) &&
+        !(f->http_credentials && *f->http_credentials))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "--http_credentials must be specified when --authenticate_http_readonly "
+                       "or --authenticate_http_readwrite is set to true");
+    if (f->http_credentials && *f->http_credentials) {
+        char inner[512];
+        rc = cm_auth_credentials_load(f->http_credentials, &a->http_credentials, NULL, inner,
+                                      sizeof inner);
+        if (rc)
+            return cm_fail(rc, why, whylen, "Flag 'http_credentials': %s", inner);
+    }
+    if (f->credential && *f->credential) {
+        struct cm_credential c = {0};
+        char inner[512];
+        rc = cm_auth_credential_load(f->credential, &c, NULL, inner, sizeof inner);
+        if (rc)
+            return cm_fail(rc, why, whylen, "Flag 'credential': %s", inner);
+        a->master_authorization = cm_auth_basic_header(c.principal, c.secret);
+        CM_INFO(MOD, "Authenticating with the master as principal '%s'", c.principal);
+        cm_auth_credential_cleanup(&c);
+    }
+    return 0;
+}
+
+void agent_auth_cleanup(struct cm_agent *a)
+{
+    if (a->jwt_key) {
+        memset(a->jwt_key, 0, a->jwt_key_len);
+        free(a->jwt_key);
+    }
+    a->jwt_key = NULL;
+    a->jwt_key_len = 0;
+    cm_auth_credentials_free(a->http_credentials);
+    a->http_credentials = NULL;
+    if (a->master_authorization) {
+        memset(a->master_authorization, 0, strlen(a->master_authorization));
+        free(a->master_authorization);
+    }
+    a->master_authorization = NULL;
+}
+
+char *agent_auth_executor_token(struct cm_agent *a, const struct agent_executor *e)
+{
+    if (!a->jwt_key)
+        return NULL;
+    char *tok = NULL;
+    char why[256];
+    if (cm_jwt_executor_token(a->jwt_key, a->jwt_key_len, e->framework->id, e->id, e->container_id,
+                              &tok, why, sizeof why) != 0) {
+        CM_ERROR(MOD, "Cannot make a token for executor '%s' of framework '%s': %s", e->id,
+                 e->framework->id, why);
+        return NULL;
+    }
+    return tok;
+}
+
+/* Answers 401 with a Bearer challenge; error and description are omitted for a request that
+ * carried no credentials (RFC 6750 section 3.1). */
+static int unauthorized(struct cm_http_request *req, const char *description)
+{
+    char challenge[512];
+    if (description)
+        snprintf(challenge, sizeof challenge,
+                 "Bearer realm=\"%s\", error=\"invalid_token\", error_description=\"%s\"",
+                 CM_AUTH_REALM_AGENT_EXECUTOR, description);
+    else
+        snprintf(challenge, sizeof challenge, "Bearer realm=\"%s\"", CM_AUTH_REALM_AGENT_EXECUTOR);
+    cm_http_add_header(req, "WWW-Authenticate", challenge);
+    CM_INFO(MOD, "Refusing an executor API call from %s: %s", cm_http_request_peer(req),
+            description ? description : "no Authorization header");
+    cm_http_respond_text(req, 401, "%s",
+                         description ? description : "Missing 'Authorization' header");
+    return 401;
+}
+
+int agent_auth_executor_request(struct cm_agent *a, struct cm_http_request *req, json_t **claims)
+{
+    *claims = NULL;
+    if (!a->flags->authenticate_http_executors)
+        return 0;
+    const char *h = cm_http_request_header(req, "Authorization");
+    if (!h)
+        return unauthorized(req, NULL);
+    if (strlen(h) > CM_JWT_MAX_TOKEN + 16)
+        return unauthorized(req, "Malformed 'Authorization' header");
+    const char *sp = strchr(h, ' ');
+    if (!sp || strchr(sp + 1, ' '))
+        return unauthorized(req, "Malformed 'Authorization' header");
+    if ((size_t)(sp - h) != 6 || strncmp(h, "Bearer", 6) != 0) {
+        char desc[64];
+        snprintf(desc, sizeof desc, "Scheme '%.*s' unsupported", (int)((sp - h) < 20 ? sp - h : 20),
+                 h);
+        /* The scheme is echoed into a quoted header value: keep it printable and quote-free. */
+        for (char *p = desc; *p; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+        return unauthorized(req, desc);
+    }
+    char why[256], desc[300];
+    if (cm_jwt_verify(sp + 1, a->jwt_key, a->jwt_key_len, agent_now(a), claims, why, sizeof why) !=
+        0) {
+        snprintf(desc, sizeof desc, "Invalid JWT: %s", why);
+        for (char *p = desc; *p; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+        return unauthorized(req, desc);
+    }
+    return 0;
+}
+
+int agent_auth_executor_claims(const json_t *claims, const struct agent_executor *e, char *why,
+                               size_t whylen)
+{
+    if (!claims) {
+        snprintf(why, whylen, "The call carries no executor token");
+        return 403;
+    }
+    if (cm_jwt_check_executor(claims, e->framework->id, e->id, e->container_id, why, whylen) != 0)
+        return 403;
+    return 0;
+}
+
+const char *agent_auth_master_authorization(const struct cm_agent *a)
+{
+    return a->master_authorization;
+}
