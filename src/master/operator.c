@@ -161,8 +161,20 @@ uint32_t cm_operator_logging_level(const struct cm_operator *op)
 
 void cm_operator_tick(struct cm_operator *op)
 {
-    if (op->log_level > 0 && op->log_revert_at > 0 &&
-        cm_clock_now(op->m->clock) >= op->log_revert_at) {
+    if (op->log_level == 0 || op->log_revert_at <= 0)
+        return;
+    double left = op->log_revert_at - cm_clock_now(op->m->clock);
+    /* The timer runs on the loop's monotonic time and may wake a little before the clock says
+     * the duration is over: a few milliseconds early counts as due. */
+    if (left > 0.01) {
+        if (op->log_ev) {
+            double whole = floor(left);
+            struct timeval tv = {(long)whole, (long)((left - whole) * 1e6)};
+            evtimer_add(op->log_ev, &tv);
+        }
+        return;
+    }
+    {
         op->log_level = 0;
         op->log_revert_at = 0;
         cm_log_set_level((enum cm_log_level)op->base_log_level);
