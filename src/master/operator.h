@@ -129,7 +129,9 @@ void *cm_operator_msg_new(const ProtobufCMessageDescriptor *desc);
  * gone. */
 struct cm_operator_subscriber *cm_operator_subscribe(struct cm_operator *op,
                                                      const struct cm_sink *sink);
-/* The subscriber's peer went away (its stream is freed by the HTTP layer): forget it. */
+/* The subscriber's stream closed (the peer went away, or it was cut off for not reading; the
+ * HTTP layer frees the stream): forget it. Valid even after the operator was freed, for a
+ * subscriber that was cut off just before (it is then only freed). */
 void cm_operator_unsubscribe(struct cm_operator *op, struct cm_operator_subscriber *s);
 size_t cm_operator_subscribers(const struct cm_operator *op);
 /* Sends HEARTBEAT to every subscriber (the timer calls it every CM_OPERATOR_HEARTBEAT_SECS). */

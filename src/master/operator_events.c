@@ -19,6 +19,10 @@ struct cm_operator_subscriber {
     struct cm_operator *op;
     struct cm_sink sink;
     struct cm_operator_subscriber *prev, *next;
+    /* Cut off for not reading: the stream's close callback is still to come. */
+    bool closing;
+    /* Left behind by the operator's end while closing: the close callback only frees it. */
+    bool orphan;
 };
 
 static void unlink_sub(struct cm_operator *op, struct cm_operator_subscriber *s)
@@ -43,7 +47,8 @@ static void drop(struct cm_operator *op, struct cm_operator_subscriber *s)
 void cm_operator_unsubscribe(struct cm_operator *op, struct cm_operator_subscriber *s)
 {
     /* The HTTP layer frees the stream itself after its close callback. */
-    unlink_sub(op, s);
+    if (!s->orphan)
+        unlink_sub(op, s);
     free(s);
 }
 
@@ -54,8 +59,17 @@ size_t cm_operator_subscribers(const struct cm_operator *op)
 
 void cm_operator_end_subscribers(struct cm_operator *op)
 {
-    while (op->subs)
-        drop(op, op->subs);
+    while (op->subs) {
+        struct cm_operator_subscriber *s = op->subs;
+        if (!s->closing) {
+            drop(op, s);
+            continue;
+        }
+        /* Its close callback runs later (when the server frees the connection) and frees it
+         * with its closure; the operator is gone by then. */
+        unlink_sub(op, s);
+        s->orphan = true;
+    }
 }
 
 void cm_operator_broadcast(struct cm_operator *op, const Event *ev)
@@ -63,12 +77,15 @@ void cm_operator_broadcast(struct cm_operator *op, const Event *ev)
     struct cm_operator_subscriber *s = op->subs, *next;
     for (; s; s = next) {
         next = s->next;
+        if (s->closing)
+            continue;
         if (cm_sink_send(&s->sink, &ev->base) != 0) {
             /* Cut off for not reading (or gone): its close callback comes from the loop and
              * must not find it, so only the stream pointer is forgotten here. */
             CM_WARN(MOD, "Dropping an operator event subscriber that is not reading");
             s->sink.stream = NULL;
             s->sink.cb = NULL;
+            s->closing = true;
         }
     }
 }
@@ -94,8 +111,10 @@ struct cm_operator_subscriber *cm_operator_subscribe(struct cm_operator *op,
         s->next->prev = s;
     op->subs = s;
     op->nsubs++;
-    if (rc != 0)
+    if (rc != 0) {
         s->sink.stream = NULL; /* its close callback follows */
+        s->closing = true;
+    }
     CM_INFO(MOD, "Added an operator event subscriber (%zu now)", op->nsubs);
     return s;
 }
