@@ -10,6 +10,8 @@
  */
 #include "harness.h"
 #include "harness_agent.h"
+#include "harness_ha.h"
+#include "harness_zk.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -526,5 +528,50 @@ static void test_legacy_endpoints(void)
     itest_cluster_stop(&c);
 }
 
+/* A standby master answers every operator call, even GET_HEALTH, with a 307 to the leader. */
+static void test_standby_redirects(void)
+{
+    char why[256];
+    if (!itest_zk_available(why, sizeof why))
+        SKIP_CASE("ZooKeeper is not installed (%s)", why);
+    struct itest_zk z;
+    memset(&z, 0, sizeof z);
+    REQUIRE(itest_zk_start(&z) == 0);
+    char url[256];
+    itest_zk_url(&z, "/mesos", url, sizeof url);
+    struct itest_ha_master ms[2];
+    memset(ms, 0, sizeof ms);
+    REQUIRE(itest_ha_master_start(&ms[0], url, "3secs", NULL) == 0);
+    REQUIRE(itest_ha_master_start(&ms[1], url, "3secs", NULL) == 0);
+    int leader = itest_ha_wait_leader(ms, 2, 15000);
+    REQUIRE(leader >= 0);
+    int standby = ms[1 - leader].port;
+    char want[128], loc[256] = "";
+    snprintf(want, sizeof want, "//127.0.0.1:%d/master/api/v1", ms[leader].port);
+    int st = -1;
+    for (int i = 0; i < 100 && st != 307; i++) {
+        struct itest_http_resp r;
+        const char *b = "{\"type\":\"GET_HEALTH\"}";
+        if (itest_http(standby, "POST", "/api/v1", JSON_HDRS, b, strlen(b), &r, 3000) == 0) {
+            st = r.status;
+            itest_header(r.headers, "Location", loc, sizeof loc);
+            itest_http_resp_cleanup(&r);
+        }
+        if (st != 307)
+            itest_ha_sleep_ms(50); /* the standby learns of the leader a moment later */
+    }
+    CHECK_INT(st, 307);
+    CHECK_STR(loc, want);
+    /* The leader answers (503 while it still recovers right after its election). */
+    for (int i = 0; i < 100; i++) {
+        json_t *j = op_json(ms[leader].port, "{\"type\":\"GET_HEALTH\"}", &st);
+        json_decref(j);
+        if (st != 503)
+            break;
+        itest_ha_sleep_ms(50);
+    }
+    CHECK_INT(st, 200);
+}
+
 ITEST_MAIN(TEST(test_state_calls), TEST(test_subscribe), TEST(test_mark_gone),
-           TEST(test_drain_deactivate), TEST(test_legacy_endpoints))
+           TEST(test_drain_deactivate), TEST(test_legacy_endpoints), TEST(test_standby_redirects))
