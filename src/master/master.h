@@ -13,20 +13,24 @@
  *                 scheduler_http.c   /api/v1/scheduler: headers, streams
  *                 agent_link_http.c  /master/api/v1/agent: the agent link's streams
  *                 endpoints.c        /master/state and friends, /metrics/snapshot
+ *                 operator_http.c    /api/v1 operator API, /roles, /weights, /teardown
  *   call layer    scheduler_calls.c  scheduler calls: decode, §2.1 decisions, handlers
  *                                    (scheduler_calls.h)
  *                 agent_link.c       agent link calls: decode, dispatch (agent_link.h)
+ *                 operator*.c        operator calls, state builders, SUBSCRIBE (operator.h)
  *   core          master.c           lifecycle, sinks, timeouts, heartbeats
  *     (this       frameworks.c       subscribe, failover, update, removal
  *      header)    agents.c           registration, reconciliation, pings, partitions, removal
  *                 offers.c           allocation cycles and offers
  *                 tasks.c            tasks, status updates, RUN_TASK / KILL_TASK
  *                 validation.c       checks of calls and infos (pure)
+ *                 agent_admin.c      operator actions on agents (deactivate, drain, gone)
+ *                 observer.c         the one observer of changes (operator SUBSCRIBE)
  *                 cron.c             periodic timers
  *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
  *
- * The core never calls up: no core file includes an edge header, and the only way the core
- * reaches an edge is a struct cm_sink — a stream's send/end, or the bind_cb with which the edge
+ * The core never calls up: no core file includes an edge header, and the only ways the core
+ * reaches an edge are its observer (struct cm_master_observer) and a struct cm_sink — a stream's send/end, or the bind_cb with which the edge
  * learns which agent a stream it opened belongs to. Tests use the same seam: a sink can be a
  * callback that receives each event message instead of an HTTP stream, and every transition is
  * reachable through the functions below taking decoded protobuf messages.
