@@ -30,10 +30,11 @@
  *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
  *
  * The core never calls up: no core file includes an edge header, and the only ways the core
- * reaches an edge are its observer (struct cm_master_observer) and a struct cm_sink — a stream's send/end, or the bind_cb with which the edge
- * learns which agent a stream it opened belongs to. Tests use the same seam: a sink can be a
- * callback that receives each event message instead of an HTTP stream, and every transition is
- * reachable through the functions below taking decoded protobuf messages.
+ * reaches an edge are its observer (struct cm_master_observer) and a struct cm_sink — a
+ * stream's send/end, or the bind_cb with which the edge learns which agent a stream it opened
+ * belongs to. Tests use the same seam: a sink can be a callback that receives each event
+ * message instead of an HTTP stream, and every transition is reachable through the functions
+ * below taking decoded protobuf messages.
  *
  * Ownership: the master owns every framework, agent, task and offer; protobuf messages handed
  * in are copied when kept. Errors: functions return HTTP-like codes where they decide a
