@@ -209,6 +209,7 @@ struct cm_agent {
     char launch_inflight[37];
     double launch_inflight_since;
     struct cm_agent_metrics metrics;
+    struct cm_agent_op *op; /* the operator API's state (agent_operator.h) */
 };
 
 static inline void agent_pb_free(void *m)
@@ -224,6 +225,8 @@ static inline double agent_now(const struct cm_agent *a)
 
 /* agent_http.c */
 void cm_agent_http_routes(struct cm_agent *agent);
+/* The /metrics/snapshot object (caller decrefs); also GET_METRICS and /metrics. */
+json_t *cm_agent_metrics_json(struct cm_agent *agent);
 /* agent_xapi.c, routed by agent_http.c */
 void cm_agent_executor_api(struct cm_http_request *req, void *arg);
 
