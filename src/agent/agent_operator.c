@@ -514,6 +514,10 @@ void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *co
                       const char *accept, const void *body, size_t len, cm_agent_op_reply_fn reply,
                       void *arg)
 {
+    if (op->agent->recovering) {
+        reply_text(reply, arg, 503, "Agent has not finished recovery");
+        return;
+    }
     if (!method || strcmp(method, "POST") != 0) {
         reply_text(reply, arg, 405, "Expecting a 'POST' request, received '%s'",
                    method ? method : "");
@@ -532,6 +536,13 @@ void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *co
         else
             reply_text(reply, arg, 415, "Expecting 'Content-Type' of %s or %s",
                        cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
+        return;
+    }
+    /* Mesos's agent checks Accept before it reads the body. */
+    enum cm_media out_media = cm_http_negotiate(accept);
+    if (out_media != CM_MEDIA_JSON && out_media != CM_MEDIA_PROTOBUF) {
+        reply_text(reply, arg, 406, "Expecting 'Accept' to allow %s or %s",
+                   cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
         return;
     }
     ProtobufCMessage *msg = NULL;
@@ -561,12 +572,6 @@ void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *co
     if ((missing = missing_field(c))) {
         reply_text(reply, arg, 400, "Failed to validate agent::Call: Expecting '%s' to be present",
                    missing);
-        goto out;
-    }
-    enum cm_media out_media = cm_http_negotiate(accept);
-    if (out_media != CM_MEDIA_JSON && out_media != CM_MEDIA_PROTOBUF) {
-        reply_text(reply, arg, 406, "Expecting 'Accept' to allow %s or %s",
-                   cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
         goto out;
     }
     dispatch(op, c, out_media, reply, arg);

@@ -4,16 +4,17 @@
  * protobuf, answered with a mesos.v1.agent.Response; plus /logging/toggle and the agent's
  * Prometheus /metrics (prometheus.h).
  *
- * Processing order and status codes (as the scheduler API, §2.1):
+ * Processing order and status codes (Mesos's agent: src/slave/http.cpp, Http::api):
+ *   503                  the agent is still recovering (executors re-attaching)
  *   405 + Allow: POST    method is not POST
  *   400                  Content-Type missing ("Expecting 'Content-Type' to be present")
  *   501                  Content-Type application/recordio (the streaming calls)
  *   415                  any other Content-Type that is neither JSON nor protobuf
+ *   406                  Accept allows neither JSON nor protobuf (checked before the body)
  *   400                  body does not decode (codec.h: the reason names the field), or the call
  *                        is invalid: "Failed to validate agent::Call: ..." — a missing 'type', an
  *                        undeclared type value (named: "Unknown call type 99" / "'FOO'"), the
  *                        call's sub-message missing
- *   406                  Accept allows neither JSON nor protobuf
  *   then the call:
  *     GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, GET_LOGGING_LEVEL, GET_STATE,
  *     GET_CONTAINERS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_AGENT -> 200 + Response

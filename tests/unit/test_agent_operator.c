@@ -340,7 +340,8 @@ static void test_processing_order(void)
     CHECK_INT(call_json(&f, "{\"type\":\"READ_FILE\",\"read_file\":{\"offset\":0}}", NULL, &r),
               400);
     CHECK(strstr((char *)r.body, "path") != NULL);
-    /* Accept. */
+    /* Accept is checked before the body is read (Mesos's agent order). */
+    CHECK_INT(call_raw(&f, "POST", "application/json", "text/html", "{bad", 4, &r), 406);
     CHECK_INT(call_raw(&f, "POST", "application/json", "text/html", health, strlen(health), &r),
               406);
     CHECK_INT(call_raw(&f, "POST", "application/json", "application/x-protobuf", health,
@@ -456,6 +457,8 @@ static void test_files(void)
     run_task(&f, "t1");
     struct agent_executor *e = executor_of(&f, "t1");
     REQUIRE(e && e->directory);
+    /* The launched child creates the sandbox (containerizer.h: create_cwd). */
+    PUMP_UNTIL(&f, access(e->directory, F_OK) == 0, 3000);
     /* A file in the sandbox, 100 KiB: more than one READ_FILE's 16 pages. */
     char path[512];
     snprintf(path, sizeof path, "%s/big", e->directory);
