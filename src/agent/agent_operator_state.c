@@ -415,11 +415,6 @@ void cm_agent_op_get_containers(struct cm_agent *a, struct cm_agent_op_arena *ar
 
 /* ---- agent -------------------------------------------------------------------------------- */
 
-struct resources_holder {
-    Mesos__V1__Resource **res;
-    size_t n;
-};
-
 void cm_agent_op_get_agent(struct cm_agent *a, struct cm_agent_op_arena *ar,
                            Mesos__V1__Agent__Response *resp)
 {
@@ -480,15 +475,19 @@ static Mesos__V1__FileInfo *file_info(struct cm_agent_op_arena *ar, const char *
     fi->mode = (uint32_t)st->st_mode;
     char buf[1024];
     struct passwd pw, *pres = NULL;
-    if (getpwuid_r(st->st_uid, &pw, buf, sizeof buf, &pres) == 0 && pres)
+    if (getpwuid_r(st->st_uid, &pw, buf, sizeof buf, &pres) == 0 && pres) {
         fi->uid = arena_strdup(ar, pres->pw_name);
-    else
-        fi->uid = cm_agent_op_alloc(ar, 16), snprintf(fi->uid, 16, "%u", (unsigned)st->st_uid);
+    } else {
+        fi->uid = cm_agent_op_alloc(ar, 16);
+        snprintf(fi->uid, 16, "%u", (unsigned)st->st_uid);
+    }
     struct group gr, *gres = NULL;
-    if (getgrgid_r(st->st_gid, &gr, buf, sizeof buf, &gres) == 0 && gres)
+    if (getgrgid_r(st->st_gid, &gr, buf, sizeof buf, &gres) == 0 && gres) {
         fi->gid = arena_strdup(ar, gres->gr_name);
-    else
-        fi->gid = cm_agent_op_alloc(ar, 16), snprintf(fi->gid, 16, "%u", (unsigned)st->st_gid);
+    } else {
+        fi->gid = cm_agent_op_alloc(ar, 16);
+        snprintf(fi->gid, 16, "%u", (unsigned)st->st_gid);
+    }
     return fi;
 }
 
@@ -518,9 +517,11 @@ int cm_agent_op_list_files(struct cm_agent *a, const char *path, struct cm_agent
     } else {
         DIR *d = opendir(real);
         if (!d) {
+            int err = errno;
             free(real);
-            cm_fail(CM_ENOTFOUND, why, whylen, "Failed to open directory '%s'", path);
-            return errno == EACCES ? 403 : 404;
+            cm_fail(CM_ENOTFOUND, why, whylen, "Failed to open directory '%s': %s", path,
+                    strerror(err));
+            return err == EACCES ? 403 : 404;
         }
         int dfd = dirfd(d);
         size_t plen = strlen(path);
@@ -560,10 +561,11 @@ int cm_agent_op_read_file(struct cm_agent *a, const char *path, uint64_t offset,
     if (code)
         return code;
     int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int err = errno;
     free(real);
     if (fd < 0) {
-        cm_fail(CM_ENOTFOUND, why, whylen, "Failed to open file '%s': %s", path, strerror(errno));
-        return errno == EACCES ? 403 : 404;
+        cm_fail(CM_ENOTFOUND, why, whylen, "Failed to open file '%s': %s", path, strerror(err));
+        return err == EACCES ? 403 : 404;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
