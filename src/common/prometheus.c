@@ -148,6 +148,27 @@ static char *url_decode(const char *s, size_t n)
     return out;
 }
 
+/* Whether s is valid UTF-8 (the format requires it of label values). */
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        int n = c < 0x80                   ? 0
+                : (c >= 0xC2 && c <= 0xDF) ? 1
+                : (c >= 0xE0 && c <= 0xEF) ? 2
+                : (c >= 0xF0 && c <= 0xF4) ? 3
+                                           : -1;
+        if (n < 0)
+            return false;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xC0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
 static void add_label(struct metric *m, const char *name, char *value)
 {
     if (m->nlabels < MAX_LABELS) {
@@ -182,7 +203,13 @@ static void take_framework(struct metric *m)
     if (!slash2 || slash2[1] == '\0')
         return;
     add_label(m, "framework_id", cm_xstrndup(id, (size_t)(slash2 - id)));
-    add_label(m, "framework_name", url_decode(name, (size_t)(slash1 - name)));
+    /* The name as the framework gave it; its url-encoded form if that is not UTF-8. */
+    char *decoded = url_decode(name, (size_t)(slash1 - name));
+    if (!utf8_valid(decoded)) {
+        free(decoded);
+        decoded = cm_xstrndup(name, (size_t)(slash1 - name));
+    }
+    add_label(m, "framework_name", decoded);
     char *help = cm_xasprintf("%s<framework name>/<framework id>%s", pre, slash2);
     char *key = cm_xasprintf("%s%s", pre, slash2 + 1);
     free(m->help);

@@ -113,7 +113,11 @@ static void test_escaping(void)
     /* A role with a quote lands in a label value; a newline in HELP text is escaped. */
     json_object_set_new(o, "allocator/mesos/roles/q\"r/shares/dominant", json_real(1));
     json_object_set_new(o, "odd/na\nme", json_real(2));
+    /* A name that decodes to invalid UTF-8 keeps its encoded form. */
+    json_object_set_new(o, "master/frameworks/bad%FFname/fw-8/events", json_real(1));
     char *t = render(o);
+    CHECK(has_line(t, "mesos_master_frameworks_events_total{framework_id=\"fw-8\","
+                      "framework_name=\"bad%FFname\"} 1"));
     CHECK(has_line(t, "mesos_master_frameworks_events_total{framework_id=\"fw-9\","
                       "framework_name=\"a\\\"b\\\\c\\nd\"} 1"));
     CHECK(has_line(t, "mesos_allocator_mesos_roles_shares_dominant{role=\"q\\\"r\"} 1"));
