@@ -349,6 +349,10 @@ static void test_processing_order(void)
                        strlen(health), &r),
               200);
     CHECK_STR(r.ctype, "application/x-protobuf");
+    /* While recovered executors re-attach, every call is 503 (Mesos: RECOVERING). */
+    f.a->recovering = true;
+    CHECK_INT(call_raw(&f, "POST", "application/json", NULL, health, strlen(health), &r), 503);
+    f.a->recovering = false;
     /* Calls with no implementation. */
     CHECK_INT(call_json(&f, "{\"type\":\"UNKNOWN\"}", NULL, &r), 501);
     CHECK_INT(call_json(&f,
