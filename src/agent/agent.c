@@ -19,6 +19,7 @@
 
 #include "agent_internal.h"
 #include "agent_auth.h"
+#include "agent_operator.h"
 #include "agent_ckpt.h"
 #include "agent_executors.h"
 #include "agent_link.h"
@@ -367,6 +368,7 @@ void cm_agent_free(struct cm_agent *a)
      * HTTP client the fetcher downloads with. */
     cm_fetcher_free(a->fetcher);
     cm_gc_free(a->gc);
+    cm_agent_op_free(a->op);
     cm_http_server_free(a->http);
     cm_files_free(a->files);
     if (a->log_file) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "agent_operator.h"
 
 /* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
  * tooling, so we must read and write them. */
@@ -300,9 +301,8 @@ static void version_handler(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, o);
 }
 
-static void metrics_handler(struct cm_http_request *req, void *arg)
+json_t *cm_agent_metrics_json(struct cm_agent *a)
 {
-    struct cm_agent *a = arg;
     json_t *o = json_object();
     double t = cm_clock_now(a->clock);
     cm_metrics_set(o, "slave/uptime_secs", t - a->start_time);
@@ -378,7 +378,12 @@ static void metrics_handler(struct cm_http_request *req, void *arg)
     cm_resources_cleanup(&used);
 
     cm_metrics_system(o);
-    cm_http_respond_json(req, 200, o);
+    return o;
+}
+
+static void metrics_handler(struct cm_http_request *req, void *arg)
+{
+    cm_http_respond_json(req, 200, cm_agent_metrics_json(arg));
 }
 
 /* ---- usage: /monitor/statistics and /containers ---------------------------------------- */
@@ -458,4 +463,6 @@ void cm_agent_http_routes(struct cm_agent *a)
     cm_http_server_route(a->http, "/health", health_handler, a);
     cm_http_server_route(a->http, "/version", version_handler, a);
     cm_http_server_route(a->http, "/metrics/snapshot", metrics_handler, a);
+    cm_http_server_route(a->http, "/metrics", cm_agent_op_prometheus, a);
+    cm_agent_op_routes(a);
 }

@@ -215,6 +215,7 @@ struct cm_agent {
     size_t jwt_key_len;
     struct cm_credentials *http_credentials; /* --http_credentials, or NULL */
     char *master_authorization;              /* "Basic ..." from --credential, or NULL */
+    struct cm_agent_op *op; /* the operator API's state (agent_operator.h) */
 };
 
 static inline void agent_pb_free(void *m)
@@ -230,6 +231,8 @@ static inline double agent_now(const struct cm_agent *a)
 
 /* agent_http.c */
 void cm_agent_http_routes(struct cm_agent *agent);
+/* The /metrics/snapshot object (caller decrefs); also GET_METRICS and /metrics. */
+json_t *cm_agent_metrics_json(struct cm_agent *agent);
 /* agent_xapi.c, routed by agent_http.c */
 void cm_agent_executor_api(struct cm_http_request *req, void *arg);
 

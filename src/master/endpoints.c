@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "master_http.h"
 #include "pbjson.h"
+#include "prometheus.h"
 #include "util.h"
 
 #define MOD "master"
@@ -961,6 +962,12 @@ static void handle_metrics(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, cm_master_metrics_json(m));
 }
 
+/* /metrics: the snapshot in Prometheus's text format (prometheus.h). */
+static void handle_prometheus(struct cm_http_request *req, void *arg)
+{
+    cm_prom_respond(req, cm_master_metrics_json(arg));
+}
+
 void cm_master_endpoints_routes(struct cm_master *m)
 {
     struct cm_http_server *h = m->http;
@@ -977,5 +984,6 @@ void cm_master_endpoints_routes(struct cm_master *m)
     cm_http_server_route(h, "/flags", handle_flags, m);
     cm_http_server_route(h, "/version", handle_version, m);
     cm_http_server_route(h, "/metrics/snapshot", handle_metrics, m);
+    cm_http_server_route(h, "/metrics", handle_prometheus, m);
     CM_DEBUG(MOD, "Routes registered");
 }
