@@ -68,6 +68,10 @@ struct cm_agent_flags {
     bool strict;   /* recovery errors are fatal */
     double executor_reregistration_timeout;
     double recovery_timeout;
+    /* Users and disk (user.h, disk.h). */
+    bool switch_user;                     /* run tasks as CommandInfo.user / FrameworkInfo.user */
+    double container_disk_watch_interval; /* seconds between sandbox disk measurements */
+    bool enforce_container_disk_quota;    /* kill a container over its disk (cmesos: on) */
 
     struct cm_flag table[56];
     size_t ntable;

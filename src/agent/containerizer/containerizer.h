@@ -61,6 +61,7 @@
 
 struct event_base;
 struct cm_clock;
+struct cm_user;
 
 /* An asynchronous launch's exec result: rc 0 once the executor's execve succeeded (or, under
  * a pid namespace, once the init started it), else the failure with why. Called on the loop
@@ -113,6 +114,11 @@ struct cm_launch_spec {
     const char *link;
     const char *link_tmp;
     const char *link_target;
+    /* --switch_user (user.h): NULL = run as the agent's user. Else, after the cgroups, mounts,
+     * stdio and chdir, the child chowns the sandbox (cwd) and its stdout/stderr files to
+     * user's uid:gid and then sets groups, gid and uid before exec; a failure is a launch
+     * error "Failed to switch to user '<name>': ...". */
+    const struct cm_user *user;
 };
 
 struct cm_containerizer;
