@@ -124,9 +124,13 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     snprintf(key, sizeof key, "%d", (int)e->pid);
     cm_strmap_remove(&a->executors_by_pid, key);
     char limit_msg[256];
-    if (cm_containerizer_limitation(a->containerizer, e->container_id, limit_msg, sizeof limit_msg,
-                                    NULL) == CM_LIMITATION_MEMORY) {
-        e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
+    enum cm_limitation lim = cm_containerizer_limitation(a->containerizer, e->container_id,
+                                                         limit_msg, sizeof limit_msg, NULL);
+    if (lim == CM_LIMITATION_MEMORY || lim == CM_LIMITATION_DISK) {
+        e->failure_reason =
+            lim == CM_LIMITATION_DISK
+                ? MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_DISK
+                : MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
         free(e->failure_message);
         e->failure_message = cm_xstrdup(limit_msg);
     }

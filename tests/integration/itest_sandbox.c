@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct itest_cluster c;
@@ -244,4 +245,73 @@ static void test_switch_user(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user))
+static double now_secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_disk_quota(void)
+{
+    setenv("MESOS_CONTAINER_DISK_WATCH_INTERVAL", "200ms", 1);
+    int rc = itest_cluster_start(&c, NULL);
+    unsetenv("MESOS_CONTAINER_DISK_WATCH_INTERVAL");
+    REQUIRE(rc == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    json_t *tasks = json_array();
+    json_array_append_new(
+        tasks, task_json("hog", "dd if=/dev/zero of=big bs=1M count=50 2>&1; sleep 60", 10, NULL));
+    json_array_append_new(
+        tasks,
+        task_json("modest", "dd if=/dev/zero of=some bs=1M count=5 2>&1; sleep 60", 100, NULL));
+    double t0 = now_secs();
+    REQUIRE(launch(fw, tasks) == 0);
+    struct itest_status s;
+    rc = itest_fw_wait_state(fw, "hog", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
+    double took = now_secs() - t0;
+    CHECK_INT(rc, 0);
+    CHECK_INT(s.reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_DISK);
+    if (!strstr(s.message, "exceeds quota (10MB)"))
+        fprintf(stderr, "message: %s\n", s.message);
+    CHECK(strstr(s.message, "Disk usage (") && strstr(s.message, "exceeds quota (10MB)"));
+    fprintf(stderr, "disk: the 50 MB task failed %.2f s after its launch\n", took);
+    CHECK(took < 10);
+
+    /* The one within its disk keeps running, and its usage is in the statistics. */
+    REQUIRE(itest_fw_wait_state(fw, "modest", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+    int seen = 0;
+    for (int t = 0; t < 50 && !seen; t++) {
+        json_t *st = itest_get_json(c.agent_port, "/monitor/statistics");
+        size_t i;
+        json_t *e;
+        json_array_foreach(st, i, e)
+        {
+            const char *eid = json_string_value(json_object_get(e, "executor_id"));
+            json_t *stats = json_object_get(e, "statistics");
+            if (!eid || strcmp(eid, "modest") != 0 || !stats)
+                continue;
+            json_int_t used = json_integer_value(json_object_get(stats, "disk_used_bytes"));
+            json_int_t limit = json_integer_value(json_object_get(stats, "disk_limit_bytes"));
+            CHECK_INT(limit, 100LL * 1024 * 1024);
+            if (used >= 5LL * 1024 * 1024) {
+                CHECK(used < 10LL * 1024 * 1024);
+                seen = 1;
+            }
+        }
+        json_decref(st);
+        if (!seen)
+            usleep(100 * 1000);
+    }
+    CHECK(seen);
+    CHECK_INT(itest_fw_kill(fw, "modest", c.agent_id), 202);
+    CHECK_INT(
+        itest_fw_wait_state(fw, "modest", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL),
+        0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota))
