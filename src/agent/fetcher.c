@@ -638,7 +638,8 @@ static int spawn(struct cm_fetch *fe, char *const argv[], const char *cwd, const
         int in = open("/dev/null", O_RDONLY);
         if (in >= 0)
             dup2(in, 0);
-        int out = stdout_path ? open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : fe->err_fd;
+        int out = stdout_path ? open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644)
+                              : fe->err_fd;
         if (out >= 0)
             dup2(out, 1);
         if (fe->err_fd >= 0)
