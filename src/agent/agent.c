@@ -258,6 +258,8 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
             .clock = a->clock,
             .launched = agent_exec_launched,
             .cb_arg = a,
+            .disk_watch_interval = flags->container_disk_watch_interval,
+            .enforce_disk_quota = flags->enforce_container_disk_quota,
         };
         rc = cm_containerizer_new(&co, &a->containerizer, why, whylen);
         free(runtime);

@@ -75,6 +75,10 @@ struct cm_agent_flags {
     bool authenticate_http_readonly;  /* /state, /flags, /files/ ... need HTTP Basic */
     bool authenticate_http_readwrite; /* /containers, ... need HTTP Basic */
     char *http_credentials;           /* path: who may call the agent's HTTP endpoints */
+    /* Users and disk (user.h, disk.h). */
+    bool switch_user;                     /* run tasks as CommandInfo.user / FrameworkInfo.user */
+    double container_disk_watch_interval; /* seconds between sandbox disk measurements */
+    bool enforce_container_disk_quota;    /* kill a container over its disk (cmesos: on) */
 
     struct cm_flag table[72];
     size_t ntable;

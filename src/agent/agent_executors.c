@@ -20,6 +20,8 @@
 #include "agent_state.h"
 #include "agent_updates.h"
 #include "agent_xapi.h"
+#include "containerizer/container_info.h"
+#include "containerizer/user.h"
 #include "executor_env.h"
 #include "agent_auth.h"
 #include "ids.h"
@@ -123,9 +125,13 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     snprintf(key, sizeof key, "%d", (int)e->pid);
     cm_strmap_remove(&a->executors_by_pid, key);
     char limit_msg[256];
-    if (cm_containerizer_limitation(a->containerizer, e->container_id, limit_msg, sizeof limit_msg,
-                                    NULL) == CM_LIMITATION_MEMORY) {
-        e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
+    enum cm_limitation lim = cm_containerizer_limitation(a->containerizer, e->container_id,
+                                                         limit_msg, sizeof limit_msg, NULL);
+    if (lim == CM_LIMITATION_MEMORY || lim == CM_LIMITATION_DISK) {
+        e->failure_reason =
+            lim == CM_LIMITATION_DISK
+                ? MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_DISK
+                : MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
         free(e->failure_message);
         e->failure_message = cm_xstrdup(limit_msg);
     }
@@ -451,13 +457,28 @@ void agent_exec_start_unstarted(struct cm_agent *a, struct agent_executor *e)
     launch_enqueue(a, e);
 }
 
-static void start_fetch(struct cm_agent *a, struct agent_executor *e)
+/* --switch_user: who e runs as (CommandInfo.user, else FrameworkInfo.user). Returns 0 with *u
+ * filled, 1 when nobody is switched to (the flag is off or no user is named), or an error
+ * with why (unknown user, or another user while the agent is not root). */
+static int executor_user(struct cm_agent *a, struct agent_executor *e, struct cm_user *u, char *why,
+                         size_t whylen)
+{
+    if (!a->flags->switch_user)
+        return 1;
+    const char *user = e->info->command->user ? e->info->command->user : e->framework->info->user;
+    if (!user || !*user)
+        return 1;
+    return cm_user_lookup(user, u, why, whylen);
+}
+
+static void start_fetch(struct cm_agent *a, struct agent_executor *e, const struct cm_user *owner)
 {
     const Mesos__V1__CommandInfo *c = e->info->command;
     const char *user = c->user ? c->user : e->framework->info->user;
     CM_INFO(MOD, "Fetching %zu URI(s) for executor '%s' of framework '%s' into %s", c->n_uris,
             e->id, e->framework->id, e->directory);
-    e->fetch = cm_fetcher_fetch(a->fetcher, c->uris, c->n_uris, e->directory, user, fetch_done, e);
+    e->fetch = cm_fetcher_fetch_as(a->fetcher, c->uris, c->n_uris, e->directory, user, owner,
+                                   fetch_done, e);
 }
 
 /* The fetch was stopped (kill, framework shutdown): the executor ends without a process. */
@@ -483,11 +504,22 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     const char *why = NULL;
     const char *fid = fi->id && fi->id->value ? fi->id->value : "";
     const char *tid = task->task_id->value;
-    char whybuf[256];
+    char whybuf[1024];
     if (cm_id_validate(fid, &why) != 0 || cm_id_validate(tid, &why) != 0) {
         snprintf(whybuf, sizeof whybuf, "Invalid framework or task id: %s", why);
         agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
                                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, whybuf);
+        return;
+    }
+    /* Never pretend: a container the agent cannot build is not run on the host instead. */
+    if (cm_container_info_check(task->container, "task", whybuf, sizeof whybuf) != 0 ||
+        (task->executor && cm_container_info_check(task->executor->container, "executor", whybuf,
+                                                   sizeof whybuf) != 0)) {
+        CM_WARN(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
+        a->metrics.container_launch_errors++;
+        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_FAILED,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                               whybuf);
         return;
     }
     if (!task->command || task->executor) {
@@ -587,6 +619,17 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
  * Returns true when a clone happened. */
 static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
 {
+    struct cm_user user;
+    char uwhy[256];
+    int urc = executor_user(a, e, &user, uwhy, sizeof uwhy);
+    if (urc < 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "Failed to launch the executor: %s", uwhy);
+        launch_failed(a, e, t, msg);
+        return false;
+    }
+    if (urc == 0 && (e->info->command->n_uris == 0 || !a->fetcher))
+        cm_user_cleanup(&user); /* the launch looks it up again */
     if (e->info->command->n_uris == 0 || !a->fetcher) {
         agent_state_sandbox_attach(a, e);
         launch_executor(a, e, t, true);
@@ -601,13 +644,24 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s",
                  rc == CM_EINVAL ? why : cm_strerror(rc));
         launch_failed(a, e, t, whybuf);
+        if (urc == 0)
+            cm_user_cleanup(&user);
         return false;
     }
     free(e->directory);
     e->directory = dir;
+    if (urc == 0 && chown(dir, user.uid, user.gid) != 0) {
+        snprintf(whybuf, sizeof whybuf, "Failed to chown the sandbox to user '%s': %s", user.name,
+                 strerror(errno));
+        cm_user_cleanup(&user);
+        launch_failed(a, e, t, whybuf);
+        return false;
+    }
     agent_state_sandbox_attach(a, e);
     /* The task stays STAGING while its URIs are fetched; the executor starts after. */
-    start_fetch(a, e);
+    start_fetch(a, e, urc == 0 ? &user : NULL);
+    if (urc == 0)
+        cm_user_cleanup(&user);
     return false;
 }
 
@@ -629,7 +683,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
     const Mesos__V1__FrameworkInfo *fi = e->framework->info;
     const char *fid = e->framework->id;
     const char *tid = t->info->task_id->value;
-    char whybuf[256];
+    char whybuf[512];
     int rc;
     char **env = NULL;
     char *out_path = NULL, *err_path = NULL;
@@ -680,8 +734,22 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
             spec.link_target = e->container_id;
         }
     }
+    struct cm_user user;
+    char uwhy[256];
+    int urc = executor_user(a, e, &user, uwhy, sizeof uwhy);
+    if (urc < 0) {
+        free(exec_dir);
+        free(link);
+        free(link_tmp);
+        snprintf(whybuf, sizeof whybuf, "Failed to launch the executor: %s", uwhy);
+        goto fail;
+    }
+    if (urc == 0)
+        spec.user = &user;
     char lwhy[200] = "";
     rc = cm_containerizer_launch(a->containerizer, &spec, &e->pid, lwhy, sizeof lwhy);
+    if (urc == 0)
+        cm_user_cleanup(&user);
     free(exec_dir);
     free(link);
     free(link_tmp);

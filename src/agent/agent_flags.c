@@ -159,6 +159,23 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "Path (or file://path) of the credentials allowed to call the agent's HTTP endpoints, "
         "JSON {\"credentials\": [...]} or 'principal secret' lines",
         false);
+    f->switch_user = true;
+    f->container_disk_watch_interval = 5;
+    f->enforce_container_disk_quota = true;
+    add(f, "switch_user", NULL, CM_FLAG_BOOL, &f->switch_user,
+        "Run each task as its CommandInfo.user, else its FrameworkInfo.user (the agent must be "
+        "root for another user); the sandbox is owned by that user and the fetcher writes as "
+        "it. With --switch_user=false tasks run as the agent's user",
+        false);
+    add(f, "container_disk_watch_interval", NULL, CM_FLAG_DURATION,
+        &f->container_disk_watch_interval,
+        "How often each container's sandbox disk usage is measured (posix/disk; cmesos default "
+        "5secs, Mesos 15secs)",
+        false);
+    add(f, "enforce_container_disk_quota", NULL, CM_FLAG_BOOL, &f->enforce_container_disk_quota,
+        "Fail a task whose sandbox grows over its 'disk' resource with "
+        "REASON_CONTAINER_LIMITATION_DISK (cmesos: on by default; Mesos: off)",
+        false);
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

@@ -26,11 +26,13 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "containerizer/user.h"
 #include "errors.h"
 #include "flags.h"
 #include "http_client.h"
 #include "log.h"
 #include "paths.h"
+#include "safe_open.h"
 #include "strmap.h"
 
 #define MOD "fetcher"
@@ -448,7 +450,24 @@ struct cm_fetch {
     step_fn after_copy;
     pid_t child;
     const char *child_what;
+    /* --switch_user: the sandbox is written as this user (fsids on the loop, a full drop in
+     * the extractor child). */
+    bool as_user;
+    struct cm_user owner;
 };
+
+/* Switches the loop thread's file-system ids to the fetch's user (no-op without one). */
+static void as_user(const struct cm_fetch *fe, struct cm_safe_fsids *saved)
+{
+    saved->switched = false;
+    if (fe->as_user)
+        cm_safe_fsids_switch(fe->owner.uid, fe->owner.gid, saved);
+}
+
+static void as_agent(const struct cm_safe_fsids *saved)
+{
+    cm_safe_fsids_restore(saved);
+}
 
 static void say(struct cm_fetch *fe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct cm_fetch *fe, const char *fmt, ...)
@@ -557,6 +576,7 @@ static void fetch_free(struct cm_fetch *fe)
     free(fe->uris);
     free(fe->sandbox);
     free(fe->user);
+    cm_user_cleanup(&fe->owner);
     free(fe);
 }
 
@@ -608,12 +628,18 @@ static int spawn(struct cm_fetch *fe, char *const argv[], const char *cwd, const
     if (pid == 0) {
         setpgid(0, 0);
         signal(SIGPIPE, SIG_DFL);
+        /* The archive is the framework's: it is unpacked with the user's rights only. */
+        if (fe->as_user && cm_user_drop(&fe->owner) != 0) {
+            dprintf(fe->err_fd, "Failed to switch to user '%s'\n", fe->owner.name);
+            _exit(126);
+        }
         if (chdir(cwd) != 0)
             _exit(126);
         int in = open("/dev/null", O_RDONLY);
         if (in >= 0)
             dup2(in, 0);
-        int out = stdout_path ? open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : fe->err_fd;
+        int out = stdout_path ? open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644)
+                              : fe->err_fd;
         if (out >= 0)
             dup2(out, 1);
         if (fe->err_fd >= 0)
@@ -639,7 +665,11 @@ static void post_process(struct cm_fetch *fe)
         fe->cache_path = NULL;
     }
     if (u->executable) {
-        if (chmod(fe->dest, 0755) != 0) {
+        struct cm_safe_fsids ids;
+        as_user(fe, &ids);
+        int crc = chmod(fe->dest, 0755);
+        as_agent(&ids);
+        if (crc != 0) {
             fail(fe, "Failed to make '%s' executable: %s", fe->dest, strerror(errno));
             return;
         }
@@ -754,7 +784,16 @@ static void copy_chunk(struct cm_fetch *fe)
 /* Copies from -> to (into fe->target's role for messages), then runs after. */
 static void start_copy(struct cm_fetch *fe, const char *from, const char *to, step_fn after)
 {
+    /* A local source is read with the user's rights (a framework must not fetch what its
+     * user cannot read, e.g. /etc/shadow); a cache entry is the agent's own. The sandbox is
+     * written as the user. */
+    struct cm_safe_fsids ids;
+    bool src_is_user = fe->src && strcmp(from, fe->src) == 0;
+    if (src_is_user)
+        as_user(fe, &ids);
     fe->in_fd = open(from, O_RDONLY | O_CLOEXEC);
+    if (src_is_user)
+        as_agent(&ids);
     struct stat st;
     if (fe->in_fd < 0 || fstat(fe->in_fd, &st) != 0) {
         fail(fe, "Failed to open '%s': %s", from, strerror(errno));
@@ -766,8 +805,13 @@ static void start_copy(struct cm_fetch *fe, const char *from, const char *to, st
     }
     free(fe->target);
     fe->target = xstrdup(to);
+    bool dst_is_user = fe->dest && strcmp(to, fe->dest) == 0;
+    if (dst_is_user)
+        as_user(fe, &ids);
     fe->out_fd =
         open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (st.st_mode & 0777) | 0600);
+    if (dst_is_user)
+        as_agent(&ids);
     if (fe->out_fd < 0) {
         fail(fe, "Failed to create '%s': %s", to, strerror(errno));
         return;
@@ -805,7 +849,9 @@ static void acquired(struct cm_fetch *fe)
     /* Not cacheable (too big, or another fetch cached it meanwhile): the temp file is ours. */
     say(fe, "Not caching '%s': %s", fe->uris[fe->idx].value,
         rc == CM_ETOOBIG ? "larger than the free cache space" : cm_strerror(rc));
-    if (rename(fe->target, fe->dest) == 0) {
+    /* Renamed in only when the agent writes as itself: a file of the user's must be created
+     * by the user, so with --switch_user it is copied. */
+    if (!fe->as_user && rename(fe->target, fe->dest) == 0) {
         post_process(fe);
         return;
     }
@@ -972,7 +1018,13 @@ static void start_call(struct cm_fetch *fe)
 
 static void start_download(struct cm_fetch *fe)
 {
+    struct cm_safe_fsids ids;
+    bool to_sandbox = strcmp(fe->target, fe->dest) == 0;
+    if (to_sandbox)
+        as_user(fe, &ids);
     fe->out_fd = open(fe->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (to_sandbox)
+        as_agent(&ids);
     if (fe->out_fd < 0) {
         fail(fe, "Failed to create '%s': %s", fe->target, strerror(errno));
         return;
@@ -1022,8 +1074,11 @@ static void next_uri(struct cm_fetch *fe)
      * plant a symlink that leads the file out of the sandbox. */
     char *dir = xstrdup(fe->dest);
     *strrchr(dir, '/') = '\0';
+    struct cm_safe_fsids ids;
+    as_user(fe, &ids);
     int rc = cm_paths_mkdirs(dir, 0755);
     char *rdir = rc == 0 ? realpath(dir, NULL) : NULL;
+    as_agent(&ids);
     char *rsandbox = realpath(fe->sandbox, NULL);
     bool inside = rdir && rsandbox && path_under(rdir, rsandbox);
     free(dir);
@@ -1077,6 +1132,13 @@ struct cm_fetch *cm_fetcher_fetch(struct cm_fetcher *f, Mesos__V1__CommandInfo__
                                   size_t n, const char *sandbox, const char *user,
                                   cm_fetch_done_cb done, void *arg)
 {
+    return cm_fetcher_fetch_as(f, uris, n, sandbox, user, NULL, done, arg);
+}
+
+struct cm_fetch *cm_fetcher_fetch_as(struct cm_fetcher *f, Mesos__V1__CommandInfo__URI *const *uris,
+                                     size_t n, const char *sandbox, const char *user,
+                                     const struct cm_user *owner, cm_fetch_done_cb done, void *arg)
+{
     struct cm_fetch *fe = calloc(1, sizeof *fe);
     if (!fe)
         abort();
@@ -1100,8 +1162,23 @@ struct cm_fetch *cm_fetcher_fetch(struct cm_fetcher *f, Mesos__V1__CommandInfo__
     fe->arg = arg;
     fe->next_progress = PROGRESS_EVERY;
     fe->started = cm_monotonic_secs();
+    if (owner) {
+        fe->as_user = true;
+        fe->owner.name = xstrdup(owner->name);
+        fe->owner.uid = owner->uid;
+        fe->owner.gid = owner->gid;
+        fe->owner.ngroups = owner->ngroups;
+        fe->owner.groups = calloc(owner->ngroups ? owner->ngroups : 1, sizeof(gid_t));
+        if (!fe->owner.groups)
+            abort();
+        if (owner->ngroups)
+            memcpy(fe->owner.groups, owner->groups, owner->ngroups * sizeof(gid_t));
+    }
     char *err_path = xasprintf("%s/stderr", sandbox);
+    struct cm_safe_fsids ids;
+    as_user(fe, &ids);
     fe->err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    as_agent(&ids);
     free(err_path);
     fe->kick = event_new(f->base, -1, 0, kick_cb, fe);
     fe->stall_timer = evtimer_new(f->base, stall_cb, fe);

@@ -68,6 +68,16 @@ void cm_fetcher_free(struct cm_fetcher *f);
 struct cm_fetch *cm_fetcher_fetch(struct cm_fetcher *f, Mesos__V1__CommandInfo__URI *const *uris,
                                   size_t n, const char *sandbox, const char *user,
                                   cm_fetch_done_cb done, void *arg);
+struct cm_user;
+/* cm_fetcher_fetch for a task that runs as owner (--switch_user; user.h; copied; NULL = the
+ * agent's user): every file and directory the fetch makes in the sandbox is created with
+ * owner's file-system ids (setfsuid/setfsgid on the loop thread, so it is owned by the user
+ * and permission checks are the user's), a local source is opened with the user's rights (a
+ * framework cannot fetch a file its user cannot read), and the extractor child drops to the
+ * user (groups, gid, uid) before it execs tar/unzip/gzip. The cache stays the agent's. */
+struct cm_fetch *cm_fetcher_fetch_as(struct cm_fetcher *f, Mesos__V1__CommandInfo__URI *const *uris,
+                                     size_t n, const char *sandbox, const char *user,
+                                     const struct cm_user *owner, cm_fetch_done_cb done, void *arg);
 /* Stops a fetch in flight (kills its child, drops its download); no callback. NULL: no-op. */
 void cm_fetch_cancel(struct cm_fetch *fetch);
 

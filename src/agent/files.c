@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "http_server.h"
+#include "safe_open.h"
 #include "strmap.h"
 
 /* /files/read returns at most 16 pages per call (Mesos). */
@@ -135,17 +136,10 @@ size_t cm_files_count(const struct cm_files *files)
     return cm_strmap_count(&files->map);
 }
 
-static bool under(const char *path, const char *root)
+int cm_files_resolve(const struct cm_files *files, const char *path, char **root_out,
+                     char **rel_out)
 {
-    size_t n = strlen(root);
-    if (strcmp(root, "/") == 0)
-        return true;
-    return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-int cm_files_resolve(const struct cm_files *files, const char *path, char **out)
-{
-    *out = NULL;
+    *root_out = *rel_out = NULL;
     if (!path || !*path)
         return CM_EINVAL;
     int err = 0;
@@ -175,31 +169,62 @@ int cm_files_resolve(const struct cm_files *files, const char *path, char **out)
         return CM_ENOTFOUND;
     }
     const char *rest = norm + (strcmp(probe, "/") == 0 ? 0 : plen);
-    size_t clen = strlen(root) + strlen(rest) + 2;
-    char *candidate = malloc(clen);
-    if (!candidate)
-        abort();
-    snprintf(candidate, clen, "%s%s", root, rest);
+    while (*rest == '/')
+        rest++;
+    *root_out = xstrdup(root);
+    *rel_out = xstrdup(rest);
     free(probe);
     free(norm);
-
-    char *resolved = realpath(candidate, NULL);
-    free(candidate);
-    if (!resolved)
-        return errno == EACCES ? -EACCES : CM_ENOTFOUND;
-    char *root_real = realpath(root, NULL);
-    if (!root_real) {
-        free(resolved);
-        return CM_ENOTFOUND;
-    }
-    bool ok = under(resolved, root_real);
-    free(root_real);
-    if (!ok) {
-        free(resolved);
-        return -EACCES;
-    }
-    *out = resolved;
     return 0;
+}
+
+/* Maps a safe-open error to the contract's codes: a symlink anywhere is an escape attempt. */
+static int open_status(int rc)
+{
+    if (rc == -ELOOP || rc == -EXDEV || rc == -EACCES || rc == -EPERM)
+        return -EACCES;
+    return CM_ENOTFOUND;
+}
+
+int cm_files_open(const struct cm_files *files, const char *path, int flags, int *fd, char **name)
+{
+    *fd = -1;
+    if (name)
+        *name = NULL;
+    char *root = NULL, *rel = NULL;
+    int rc = cm_files_resolve(files, path, &root, &rel);
+    if (rc != 0)
+        return rc;
+    if (!*rel) {
+        /* The attached root itself: a directory (a sandbox) or one file (the agent's log).
+         * Its path is the agent's own; only its last component could be swapped. */
+        int f = open(root, flags | O_NOFOLLOW | O_CLOEXEC);
+        if (f < 0) {
+            int e = errno;
+            struct stat st;
+            rc = open_status((e == ELOOP || (lstat(root, &st) == 0 && S_ISLNK(st.st_mode))) ? -ELOOP
+                                                                                            : -e);
+        } else {
+            *fd = f;
+        }
+    } else {
+        int dfd = -1;
+        rc = cm_safe_open_root(root, &dfd);
+        if (rc == 0) {
+            rc = cm_safe_openat(dfd, rel, flags, 0, fd);
+            close(dfd);
+        }
+        if (rc != 0)
+            rc = open_status(rc);
+    }
+    if (rc == 0 && name) {
+        const char *full = *rel ? rel : root;
+        const char *base = strrchr(full, '/');
+        *name = xstrdup(base ? base + 1 : full);
+    }
+    free(root);
+    free(rel);
+    return rc;
 }
 
 void cm_files_mode_string(unsigned mode, char out[11])
@@ -292,34 +317,40 @@ static bool method_ok(struct cm_http_request *req)
     return false;
 }
 
-/* Resolves ?path= and answers the error itself; returns the real path or NULL. *shown is the
- * requested path (malloc'd) for building entry paths. */
-static char *resolve_param(struct cm_files *files, struct cm_http_request *req, char **shown)
+/* Opens ?path= (confined: see cm_files_open) and answers the error itself; returns the
+ * descriptor or -1. *shown is the requested path (malloc'd) for building entry paths, *name
+ * the last component (for a download's file name); both may be NULL. */
+static int open_param(struct cm_files *files, struct cm_http_request *req, char **shown,
+                      char **name)
 {
     char *path = cm_http_request_query_param(req, "path");
     if (!path || !*path) {
         free(path);
         cm_http_respond_text(req, 400, "Expecting 'path=value' in query.\n");
-        return NULL;
+        return -1;
     }
-    char *real = NULL;
-    int rc = cm_files_resolve(files, path, &real);
+    int fd = -1;
+    /* O_NONBLOCK: a FIFO a task left in its sandbox must not hang the loop on open. */
+    int rc = cm_files_open(files, path, O_RDONLY | O_NONBLOCK, &fd, name);
     if (rc == CM_EINVAL) {
         cm_http_respond_text(req, 400, "Expecting an absolute 'path'.\n");
     } else if (rc == -EACCES) {
-        cm_http_respond_text(req, 403, "Path '%s' is outside of the attached directories.\n", path);
+        cm_http_respond_text(req, 403,
+                             "Path '%s' is outside of the attached directories or goes through "
+                             "a symbolic link.\n",
+                             path);
     } else if (rc != 0) {
         cm_http_respond_text(req, 404, "No such file or directory: '%s'.\n", path);
     }
     if (rc != 0) {
         free(path);
-        return NULL;
+        return -1;
     }
     if (shown)
         *shown = path;
     else
         free(path);
-    return real;
+    return fd;
 }
 
 static json_t *name_json(bool user, unsigned id)
@@ -366,25 +397,30 @@ static void browse_handler(struct cm_http_request *req, void *arg)
     if (!method_ok(req))
         return;
     char *shown = NULL;
-    char *real = resolve_param(files, req, &shown);
-    if (!real)
+    int fd = open_param(files, req, &shown, NULL);
+    if (fd < 0)
         return;
     struct stat st;
     json_t *arr = json_array();
-    if (stat(real, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         cm_http_respond_text(req, 404, "No such file or directory: '%s'.\n", shown);
         json_decref(arr);
+        close(fd);
         goto out;
     }
     if (!S_ISDIR(st.st_mode)) {
         json_array_append_new(arr, entry_json(shown, &st));
         cm_http_respond_json(req, 200, arr);
+        close(fd);
         goto out;
     }
-    DIR *d = opendir(real);
+    /* The listing reads the descriptor that was opened beneath the root, never the path
+     * again, and every entry is looked at relative to it without following links. */
+    DIR *d = fdopendir(fd);
     if (!d) {
         cm_http_respond_text(req, 404, "Failed to open '%s': %s.\n", shown, strerror(errno));
         json_decref(arr);
+        close(fd);
         goto out;
     }
     char **names = NULL;
@@ -401,29 +437,26 @@ static void browse_handler(struct cm_http_request *req, void *arg)
         }
         names[n++] = xstrdup(de->d_name);
     }
-    closedir(d);
     if (n)
         qsort(names, n, sizeof *names, cmp_names);
     size_t slen = strlen(shown);
     bool slash = slen > 0 && shown[slen - 1] == '/';
     for (size_t i = 0; i < n; i++) {
-        char *full = NULL, *vis = NULL;
-        if (asprintf(&full, "%s/%s", real, names[i]) < 0 ||
-            asprintf(&vis, "%s%s%s", shown, slash ? "" : "/", names[i]) < 0)
+        char *vis = NULL;
+        if (asprintf(&vis, "%s%s%s", shown, slash ? "" : "/", names[i]) < 0)
             abort();
         struct stat es;
-        /* lstat: a symlink is shown as itself, never as what it points to. */
-        if (lstat(full, &es) == 0)
+        /* A symlink is shown as itself, never as what it points to. */
+        if (fstatat(dirfd(d), names[i], &es, AT_SYMLINK_NOFOLLOW) == 0)
             json_array_append_new(arr, entry_json(vis, &es));
-        free(full);
         free(vis);
         free(names[i]);
     }
     free(names);
+    closedir(d);
     cm_http_respond_json(req, 200, arr);
 out:
     free(shown);
-    free(real);
 }
 
 /* Parses a signed decimal integer; false on junk or overflow. */
@@ -448,7 +481,6 @@ static void read_handler(struct cm_http_request *req, void *arg)
     char *soff = cm_http_request_query_param(req, "offset");
     char *slen = cm_http_request_query_param(req, "length");
     long long offset = -1, length = -1;
-    char *real = NULL;
     int fd = -1;
     char *buf = NULL;
     if (soff && !parse_ll(soff, &offset)) {
@@ -467,13 +499,11 @@ static void read_handler(struct cm_http_request *req, void *arg)
         cm_http_respond_text(req, 400, "Negative length provided: %lld.\n", length);
         goto out;
     }
-    real = resolve_param(files, req, NULL);
-    if (!real)
+    fd = open_param(files, req, NULL, NULL);
+    if (fd < 0)
         goto out;
-    /* realpath left no symlink in real; O_NOFOLLOW keeps one swapped in since then out. */
-    fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         cm_http_respond_text(req, 404, "Failed to open file: %s.\n", strerror(errno));
         goto out;
     }
@@ -517,7 +547,6 @@ out:
     if (fd >= 0)
         close(fd);
     free(buf);
-    free(real);
     free(soff);
     free(slen);
 }
@@ -559,26 +588,23 @@ static void download_handler(struct cm_http_request *req, void *arg)
     struct cm_files *files = arg;
     if (!method_ok(req))
         return;
-    char *real = resolve_param(files, req, NULL);
-    if (!real)
+    char *base = NULL;
+    int fd = open_param(files, req, NULL, &base);
+    if (fd < 0)
         return;
-    int fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         cm_http_respond_text(req, 404, "Failed to open file: %s.\n", strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(real);
+        close(fd);
+        free(base);
         return;
     }
     if (!S_ISREG(st.st_mode)) {
         cm_http_respond_text(req, 400, "Cannot download a directory or special file.\n");
         close(fd);
-        free(real);
+        free(base);
         return;
     }
-    const char *base = strrchr(real, '/');
-    base = base ? base + 1 : real;
     char disp[PATH_MAX + 64];
     /* Quotes and control characters would break the header; they become '_'. */
     char name[NAME_MAX + 1];
@@ -593,14 +619,14 @@ static void download_handler(struct cm_http_request *req, void *arg)
     if (st.st_size > 0) {
         if (evbuffer_add_file(evhttp_request_get_output_buffer(req->ev), fd, 0, st.st_size) != 0) {
             cm_http_respond_text(req, 500, "Failed to send the file.\n");
-            free(real);
+            free(base);
             return;
         }
     } else {
         close(fd);
     }
     cm_http_respond(req, 200, content_type_of(base), NULL, 0);
-    free(real);
+    free(base);
 }
 
 static void debug_handler(struct cm_http_request *req, void *arg)

@@ -5,11 +5,15 @@
  * The agent attaches each sandbox under its real path (the executor's "directory" in /state)
  * and under its virtual paths (/frameworks/<fid>/executors/<eid>/runs/<container_id> and
  * .../runs/latest), and its log file at /slave/log when it has one. A request path is resolved
- * by the longest attached prefix, then confined: a ".." component is refused (403), a path under
- * no attached prefix is unknown (404), and the resolved file's realpath must stay under the
- * realpath of the attached root, so a symlink that escapes the sandbox is refused (403).
- * A missing path parameter is 400. The realpath check is done per request, so a sandbox that
- * is removed (GC) simply answers 404.
+ * by the longest attached prefix, then confined: a ".." component is refused (403) and a path
+ * under no attached prefix is unknown (404). The rest of the path is opened beneath a
+ * descriptor of the attached root by safe_open.h (openat2 with RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk), so no symlink is followed anywhere on the way,
+ * not even one pointing inside the sandbox (403), and a task that swaps a directory for a
+ * symlink while a request is served cannot lead it out: there is no check-then-open window.
+ * Browse lists the opened directory descriptor (fdopendir, fstatat without following), read
+ * and download use the opened file (fstat, pread, sendfile). A missing path parameter is
+ * 400; a sandbox that is removed (GC) simply answers 404.
  *
  * Ownership: the table copies the paths it is given. Threading: the agent's loop only.
  */
@@ -37,9 +41,17 @@ size_t cm_files_count(const struct cm_files *files);
 /* Registers /files/{browse,read,download,debug} and their ".json" aliases. */
 void cm_files_routes(struct cm_files *files, struct cm_http_server *srv);
 
-/* Resolves a requested path to a confined real path (malloc'd into *out). Returns 0,
- * CM_EINVAL (empty/relative path: 400), -EACCES (escape attempt: 403) or CM_ENOTFOUND (404). */
-int cm_files_resolve(const struct cm_files *files, const char *path, char **out);
+/* Splits a requested path into its attached root (the real path, malloc'd) and the rest
+ * relative to it (malloc'd, "" for the root itself); textual only, nothing is opened.
+ * Returns 0, CM_EINVAL (empty/relative path: 400), -EACCES (a ".." component: 403) or
+ * CM_ENOTFOUND (under no attached path: 404). */
+int cm_files_resolve(const struct cm_files *files, const char *path, char **root, char **rel);
+
+/* Resolves and opens a requested path with open(2) flags (O_CLOEXEC and O_NOFOLLOW added):
+ * 0 and *fd (the caller's), and the last component in *name (malloc'd) when name is not
+ * NULL; else the errors of cm_files_resolve, or -EACCES when a symlink is on the way
+ * (whether it points in or out), or CM_ENOTFOUND. */
+int cm_files_open(const struct cm_files *files, const char *path, int flags, int *fd, char **name);
 
 /* "drwxr-xr-x" for a st_mode, into out[11]. */
 void cm_files_mode_string(unsigned mode, char out[11]);

@@ -23,6 +23,7 @@
 
 #include "cgroups.h"
 #include "clock.h"
+#include "disk.h"
 #include "errors.h"
 #include "janitor.h"
 #include "log.h"
@@ -90,6 +91,7 @@ struct cm_containerizer {
     struct cm_janitor *janitor;     /* with a base: removes cgroups off the loop */
     struct cm_strmap removals;      /* id -> struct removal, requests to the janitor */
     struct sweep *sweeps;           /* session sweeps running in children, until done */
+    struct cm_disk_watch *disk;     /* with a base and a disk watch interval (disk.h) */
 };
 
 /* A session sweep in a child: listed so that cm_containerizer_free can cancel one the loop
@@ -539,6 +541,18 @@ static void teardown_done(void *arg, const char *id, int rc, const char *why)
         c->opts.destroyed(c->opts.cb_arg, id, rc, why);
 }
 
+/* A container went over its disk (enforcement on): it is killed; cm_containerizer_limitation
+ * then names the cause when its executor's exit is handled. */
+static void disk_exceeded(void *arg, const char *container_id, uint64_t used, uint64_t limit)
+{
+    struct cm_containerizer *c = arg;
+    CM_WARN(MOD, "Container %s uses %llu bytes of disk, over its limit of %llu: killing it",
+            container_id, (unsigned long long)used, (unsigned long long)limit);
+    int rc = cm_containerizer_kill(c, container_id, SIGKILL);
+    if (rc)
+        CM_WARN(MOD, "Container %s: failed to kill it: %s", container_id, cm_strerror(rc));
+}
+
 int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_containerizer **out,
                          char *why, size_t whylen)
 {
@@ -653,6 +667,9 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
             CM_WARN(MOD, "Failed to start the cgroup janitor (%s); cgroups are removed in place",
                     cm_strerror(jrc));
     }
+    if (c->opts.base && c->opts.disk_watch_interval > 0)
+        c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
+                                    c->opts.enforce_disk_quota, disk_exceeded, c);
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);
     *out = c;
@@ -674,6 +691,7 @@ void cm_containerizer_free(struct cm_containerizer *c)
         cm_teardowns_free(c->teardowns);
     }
     cm_janitor_free(c->janitor);
+    cm_disk_watch_free(c->disk);
     while (c->sweeps) {
         struct sweep *s = c->sweeps;
         c->sweeps = s->next;
@@ -835,6 +853,11 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
             abort();
     }
     cm_strmap_put(&c->containers, id, ct);
+    if (c->disk && spec->cwd) {
+        double mb =
+            spec->resources ? cm_scalar_to_double(cm_resources_scalar(spec->resources, "disk")) : 0;
+        cm_disk_watch_add(c->disk, id, spec->cwd, (uint64_t)(mb * MB));
+    }
     return 0;
 
 fail:
@@ -958,6 +981,8 @@ void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_i
     status_poll(ct);
     if (cm_strmap_remove(&c->containers, container_id) != ct)
         return; /* the launched callback already reaped it */
+    if (c->disk)
+        cm_disk_watch_remove(c->disk, container_id);
     bool keep_record = false;
     if (c->use_cgroups && c->teardowns) {
         /* Double-forked processes are in the cgroups too; the teardown kills them and removes
@@ -1003,6 +1028,12 @@ int cm_containerizer_usage(struct cm_containerizer *c, const char *container_id,
     for (size_t i = 0; i < c->nisolators; i++)
         if (c->isolators[i]->usage)
             c->isolators[i]->usage(&x, ct, &u, stats);
+    uint64_t used = 0, limit = 0;
+    if (c->disk && cm_disk_watch_usage(c->disk, container_id, &used, &limit) == 0) {
+        json_object_set_new(stats, "disk_used_bytes", json_integer((json_int_t)used));
+        if (limit)
+            json_object_set_new(stats, "disk_limit_bytes", json_integer((json_int_t)limit));
+    }
     return 0;
 }
 
@@ -1024,6 +1055,9 @@ enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const
                                                char *message, size_t len, double *mem_limit_mb)
 {
     struct container *ct = cm_strmap_get(&c->containers, container_id);
+    /* A container over its disk was killed for it: that is the cause, whatever else shows. */
+    if (ct && c->disk && cm_disk_watch_exceeded(c->disk, container_id, message, len))
+        return CM_LIMITATION_DISK;
     if (!ct || !c->use_cgroups || !(c->cg_needed & CM_CG_BIT(CM_CG_MEMORY)))
         return CM_LIMITATION_NONE;
     struct cm_cgroups_oom o;

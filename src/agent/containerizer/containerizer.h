@@ -61,6 +61,7 @@
 
 struct event_base;
 struct cm_clock;
+struct cm_user;
 
 /* An asynchronous launch's exec result: rc 0 once the executor's execve succeeded (or, under
  * a pid namespace, once the init started it), else the failure with why. Called on the loop
@@ -94,6 +95,14 @@ struct cm_containerizer_options {
     cm_containerizer_launched_fn launched;   /* may be NULL */
     cm_containerizer_destroyed_fn destroyed; /* may be NULL */
     void *cb_arg;
+    /* Disk (disk.h): with a base and an interval > 0, every launched container's sandbox (its
+     * cwd) is measured that often, whatever --isolation says (posix/disk is accepted and
+     * implied), and reported as disk_used_bytes / disk_limit_bytes (the `disk` resource) in
+     * the statistics. With enforce_disk_quota a container over its limit is killed and
+     * cm_containerizer_limitation reports CM_LIMITATION_DISK. Recovered containers are not
+     * measured (their sandboxes are not known here). */
+    double disk_watch_interval;
+    bool enforce_disk_quota;
 };
 
 /* What to start. Pointers are borrowed for the duration of the call. */
@@ -113,6 +122,11 @@ struct cm_launch_spec {
     const char *link;
     const char *link_tmp;
     const char *link_target;
+    /* --switch_user (user.h): NULL = run as the agent's user. Else, after the cgroups, mounts,
+     * stdio and chdir, the child chowns the sandbox (cwd) and its stdout/stderr files to
+     * user's uid:gid and then sets groups, gid and uid before exec; a failure is a launch
+     * error "Failed to switch to user '<name>': ...". */
+    const struct cm_user *user;
 };
 
 struct cm_containerizer;
@@ -179,6 +193,7 @@ int cm_containerizer_usage(struct cm_containerizer *c, const char *container_id,
 enum cm_limitation {
     CM_LIMITATION_NONE = 0,
     CM_LIMITATION_MEMORY, /* REASON_CONTAINER_LIMITATION_MEMORY */
+    CM_LIMITATION_DISK, /* REASON_CONTAINER_LIMITATION_DISK: "Disk usage (..) exceeds quota (..)" */
 };
 /* Returns the limitation the container hit (checked on demand, e.g. when a task or the
  * executor dies) and a message naming the limit, e.g. "Memory limit exceeded: Requested:

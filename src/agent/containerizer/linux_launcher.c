@@ -29,6 +29,7 @@
 
 #include "containerizer.h"
 #include "errors.h"
+#include "user.h"
 
 enum stage {
     STAGE_CGROUPS = 1,
@@ -41,6 +42,7 @@ enum stage {
     STAGE_VFORK,
     STAGE_OPEN,
     STAGE_SANDBOX,
+    STAGE_USER,
 };
 
 static const char *stage_text(int stage)
@@ -262,6 +264,17 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         child_fail(status, STAGE_SETSID, errno);
     if (chdir(spec->cwd) != 0)
         child_fail(status, STAGE_CHDIR, errno);
+    if (spec->user) {
+        /* --switch_user: the sandbox and its stdio files become the user's, then this child
+         * becomes the user (groups, gid, uid) for good, before anything of the executor runs. */
+        if (chown(".", spec->user->uid, spec->user->gid) != 0 ||
+            fchown(STDOUT_FILENO, spec->user->uid, spec->user->gid) != 0 ||
+            fchown(STDERR_FILENO, spec->user->uid, spec->user->gid) != 0)
+            child_fail_text(status, STAGE_USER, errno, spec->user->name);
+        int ue = cm_user_drop(spec->user);
+        if (ue)
+            child_fail_text(status, STAGE_USER, ue, spec->user->name);
+    }
     if (flags & CLONE_NEWPID)
         run_init(spec, status);
     execve(spec->argv[0], spec->argv, spec->envp);
@@ -294,6 +307,9 @@ int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
                        strerror(r.err));
     if (r.stage == STAGE_OPEN)
         return cm_fail(-r.err, why, whylen, "Failed to open %s: %s", r.text, strerror(r.err));
+    if (r.stage == STAGE_USER)
+        return cm_fail(-r.err, why, whylen, "Failed to switch to user '%s': %s", r.text,
+                       strerror(r.err));
     return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage), strerror(r.err));
 }
 
