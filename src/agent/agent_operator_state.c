@@ -440,9 +440,13 @@ void cm_agent_op_get_agent(struct cm_agent *a, struct cm_agent_op_arena *ar,
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-static int resolve(struct cm_agent *a, const char *path, char **real, char *why, size_t whylen)
+/* Opens a requested path through the /files module, which resolves it beneath its attached
+ * directory without following symlinks (so a task cannot race the operator API out of its
+ * sandbox either). Returns 0 with *fd, or the HTTP code with why. */
+static int open_path(struct cm_agent *a, const char *path, int flags, int *fd, char *why,
+                     size_t whylen)
 {
-    int rc = cm_files_resolve(a->files, path, real);
+    int rc = cm_files_open(a->files, path, flags, fd, NULL);
     if (rc == 0)
         return 0;
     if (rc == CM_EINVAL) {
@@ -450,7 +454,8 @@ static int resolve(struct cm_agent *a, const char *path, char **real, char *why,
         return 400;
     }
     if (rc == -EACCES) {
-        cm_fail(rc, why, whylen, "Path '%s' is outside of the attached directories", path);
+        cm_fail(rc, why, whylen,
+                "Path '%s' is outside of the attached directories or crosses a symlink", path);
         return 403;
     }
     cm_fail(rc, why, whylen, "No such file or directory: '%s'", path);
@@ -501,24 +506,25 @@ static int cmp_file_info(const void *x, const void *y)
 int cm_agent_op_list_files(struct cm_agent *a, const char *path, struct cm_agent_op_arena *ar,
                            Mesos__V1__Agent__Response *resp, char *why, size_t whylen)
 {
-    char *real = NULL;
-    int code = resolve(a, path, &real, why, whylen);
+    int fd = -1;
+    int code = open_path(a, path, O_RDONLY | O_NONBLOCK, &fd, why, whylen);
     if (code)
         return code;
     struct stat st;
-    if (stat(real, &st) != 0) {
-        free(real);
+    if (fstat(fd, &st) != 0) {
+        close(fd);
         cm_fail(CM_ENOTFOUND, why, whylen, "No such file or directory: '%s'", path);
         return 404;
     }
     struct vec v = {0};
     if (!S_ISDIR(st.st_mode)) {
+        close(fd);
         vec_push(ar, &v, file_info(ar, path, &st));
     } else {
-        DIR *d = opendir(real);
+        DIR *d = fdopendir(fd);
         if (!d) {
             int err = errno;
-            free(real);
+            close(fd);
             cm_fail(CM_ENOTFOUND, why, whylen, "Failed to open directory '%s': %s", path,
                     strerror(err));
             return err == EACCES ? 403 : 404;
@@ -541,7 +547,6 @@ int cm_agent_op_list_files(struct cm_agent *a, const char *path, struct cm_agent
         closedir(d);
         qsort(v.v, v.n, sizeof *v.v, cmp_file_info);
     }
-    free(real);
     Mesos__V1__Agent__Response__ListFiles *l = cm_agent_op_alloc(ar, sizeof *l);
     mesos__v1__agent__response__list_files__init(l);
     l->n_file_infos = v.n;
@@ -556,17 +561,10 @@ int cm_agent_op_read_file(struct cm_agent *a, const char *path, uint64_t offset,
                           uint64_t length, struct cm_agent_op_arena *ar,
                           Mesos__V1__Agent__Response *resp, char *why, size_t whylen)
 {
-    char *real = NULL;
-    int code = resolve(a, path, &real, why, whylen);
+    int fd = -1;
+    int code = open_path(a, path, O_RDONLY | O_NONBLOCK, &fd, why, whylen);
     if (code)
         return code;
-    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    int err = errno;
-    free(real);
-    if (fd < 0) {
-        cm_fail(CM_ENOTFOUND, why, whylen, "Failed to open file '%s': %s", path, strerror(err));
-        return err == EACCES ? 403 : 404;
-    }
     struct stat st;
     if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
         bool dir = S_ISDIR(st.st_mode);
