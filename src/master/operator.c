@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "acls.h"
 #include "allocator/allocator.h"
 #include "codec.h"
 #include "contender.h"
@@ -17,6 +18,7 @@
 #include "ids.h"
 #include "log.h"
 #include "master_http.h"
+#include "acls.h"
 #include "operator.h"
 #include "pbjson.h"
 #include "registrar.h"
@@ -182,16 +184,75 @@ void cm_operator_tick(struct cm_operator *op)
     }
 }
 
+/* One --acls check: 0, or 403 with why naming the action. */
+static int acl_check(struct cm_operator *op, enum cm_acl_action action, const char *principal,
+                     const char *object, char *why, size_t whylen)
+{
+    if (cm_acls_allowed(op->m->acls, action, principal, object))
+        return 0;
+    snprintf(why, whylen, "Forbidden: principal '%s' is not authorized to %s%s%s",
+             principal ? principal : "(anonymous)", cm_acls_action_name(action),
+             object ? " on " : "", object ? object : "");
+    return 403;
+}
+
 int cm_operator_authorize(struct cm_operator *op, const char *principal, const Call *call,
                           char *why, size_t whylen)
 {
-    /* Every operator call passes here with its principal; ACLs hook in at this one place. */
-    (void)op;
-    (void)principal;
-    (void)call;
-    (void)why;
-    (void)whylen;
-    return 0;
+    /* Every operator call passes here with its principal: the actions Mesos's master
+     * authorizes for operator calls, with the object Mesos passes (ANY where it passes none). */
+    const char *object = NULL;
+    switch (call->type) {
+    case MESOS__V1__MASTER__CALL__TYPE__TEARDOWN: {
+        const struct cm_framework *fw =
+            call->teardown && call->teardown->framework_id
+                ? cm_master_framework(op->m, call->teardown->framework_id->value)
+                : NULL;
+        if (fw && fw->info->principal)
+            object = fw->info->principal;
+        return acl_check(op, CM_ACL_TEARDOWN_FRAMEWORK, principal, object, why, whylen);
+    }
+    case MESOS__V1__MASTER__CALL__TYPE__MARK_AGENT_GONE:
+        return acl_check(op, CM_ACL_MARK_AGENT_GONE, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__DRAIN_AGENT:
+        return acl_check(op, CM_ACL_DRAIN_AGENT, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__DEACTIVATE_AGENT:
+        return acl_check(op, CM_ACL_DEACTIVATE_AGENT, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__REACTIVATE_AGENT:
+        return acl_check(op, CM_ACL_REACTIVATE_AGENT, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__SET_LOGGING_LEVEL:
+        return acl_check(op, CM_ACL_SET_LOG_LEVEL, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__GET_FLAGS:
+        return acl_check(op, CM_ACL_VIEW_FLAGS, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__LIST_FILES:
+    case MESOS__V1__MASTER__CALL__TYPE__READ_FILE:
+        return acl_check(op, CM_ACL_ACCESS_MESOS_LOG, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__GET_ROLES:
+    case MESOS__V1__MASTER__CALL__TYPE__GET_WEIGHTS:
+        return acl_check(op, CM_ACL_VIEW_ROLE, principal, NULL, why, whylen);
+    case MESOS__V1__MASTER__CALL__TYPE__UPDATE_WEIGHTS:
+        if (!call->update_weights)
+            return 0; /* validation answers 400 */
+        for (size_t i = 0; i < call->update_weights->n_weight_infos; i++) {
+            const char *role = call->update_weights->weight_infos[i]->role;
+            int rc = acl_check(op, CM_ACL_UPDATE_WEIGHT, principal, role, why, whylen);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    case MESOS__V1__MASTER__CALL__TYPE__GET_STATE:
+    case MESOS__V1__MASTER__CALL__TYPE__GET_FRAMEWORKS:
+    case MESOS__V1__MASTER__CALL__TYPE__GET_TASKS:
+    case MESOS__V1__MASTER__CALL__TYPE__GET_EXECUTORS:
+    case MESOS__V1__MASTER__CALL__TYPE__SUBSCRIBE:
+        /* Mesos filters these per object; cmesos answers them only to a principal allowed to
+         * view every framework and task (a coarser rule: never shows more than Mesos). */
+        {
+            int rc = acl_check(op, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen);
+            return rc ? rc : acl_check(op, CM_ACL_VIEW_TASK, principal, NULL, why, whylen);
+        }
+    default: return 0;
+    }
 }
 
 void cm_operator_result_cleanup(struct cm_operator_result *res)

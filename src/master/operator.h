@@ -21,7 +21,9 @@
  * Threading: the master's loop.
  *
  * Authorization: cm_operator_authorize (operator.c) is the one place a call's principal is
- * checked; today it allows everything (no --acls yet).
+ * checked against --acls (teardown_frameworks, mark/drain/deactivate/reactivate_agents,
+ * set_log_level, view_flags, access_mesos_logs, view_roles, update_weights; the state calls
+ * need view_frameworks and view_tasks for every object, where Mesos filters per object).
  */
 #ifndef CM_OPERATOR_H
 #define CM_OPERATOR_H

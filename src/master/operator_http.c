@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acls.h"
 #include "flags.h"
 #include "log.h"
 #include "master_http.h"
@@ -42,17 +43,22 @@ static void handle_api(struct cm_http_request *req, void *arg)
     struct cm_master *m = arg;
     if (cm_master_http_redirect(m, req))
         return;
+    /* Mesos authenticates /api/v1 in the read-write realm (--authenticate_http_readwrite). */
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_READWRITE, &principal))
+        return;
     struct cm_operator *op = cm_operator_of(m);
     struct cm_operator_request oreq = {
         .method = req->method,
         .content_type = cm_http_request_header(req, "Content-Type"),
         .accept = cm_http_request_header(req, "Accept"),
-        .principal = NULL, /* no HTTP authentication yet */
+        .principal = principal,
         .body = req->body,
         .body_len = req->body_len,
     };
     struct cm_operator_result res;
     cm_operator_request(op, &oreq, &res);
+    free(principal);
     if (res.code == 200 && res.subscribe) {
         struct sub_ref *ref = cm_xcalloc(1, sizeof *ref);
         ref->op = op;
@@ -73,6 +79,19 @@ static void handle_api(struct cm_http_request *req, void *arg)
     cm_operator_result_cleanup(&res);
 }
 
+/* Authenticates req in realm and checks action on object (NULL: any) against --acls; answers
+ * 401/403 itself and returns false when the request may not go on. */
+static bool guard(struct cm_master *m, struct cm_http_request *req, enum cm_master_realm realm,
+                  enum cm_acl_action action, const char *object)
+{
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, realm, &principal))
+        return false;
+    bool ok = cm_master_http_authorize(m, req, action, principal, object);
+    free(principal);
+    return ok;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* /master/roles */
 
@@ -91,6 +110,8 @@ static void handle_roles(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
     if (cm_master_http_redirect(m, req))
+        return;
+    if (!guard(m, req, CM_MASTER_REALM_READONLY, CM_ACL_VIEW_ROLE, NULL))
         return;
     struct cm_operator *op = cm_operator_of(m);
     Mesos__V1__Master__Response__GetRoles *roles = cm_operator_get_roles(op);
@@ -138,6 +159,8 @@ static void handle_weights(struct cm_http_request *req, void *arg)
         return;
     struct cm_operator *op = cm_operator_of(m);
     if (strcmp(req->method, "GET") == 0) {
+        if (!guard(m, req, CM_MASTER_REALM_READONLY, CM_ACL_VIEW_ROLE, NULL))
+            return;
         Mesos__V1__Master__Response__GetWeights *w = cm_operator_get_weights(op);
         json_t *arr = json_array();
         for (size_t i = 0; i < w->n_weight_infos; i++)
@@ -152,6 +175,9 @@ static void handle_weights(struct cm_http_request *req, void *arg)
                              req->method);
         return;
     }
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_READWRITE, &principal))
+        return;
     json_error_t jerr;
     json_t *j = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
     if (!j || !json_is_array(j)) {
@@ -175,7 +201,13 @@ static void handle_weights(struct cm_http_request *req, void *arg)
             break;
         }
         w[i] = (Mesos__V1__WeightInfo *)msg;
+        if (!cm_acls_allowed(m->acls, CM_ACL_UPDATE_WEIGHT, principal, w[i]->role)) {
+            snprintf(why, sizeof why, "Forbidden: not authorized to %s on role '%s'",
+                     cm_acls_action_name(CM_ACL_UPDATE_WEIGHT), w[i]->role);
+            code = 403;
+        }
     }
+    free(principal);
     if (code == 200)
         code = cm_operator_update_weights(op, w, n, why, sizeof why);
     for (size_t i = 0; i < n; i++)
@@ -221,15 +253,27 @@ static void handle_teardown(struct cm_http_request *req, void *arg)
         cm_http_respond_text(req, 405, "Expecting a 'POST' request, received '%s'", req->method);
         return;
     }
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_READWRITE, &principal))
+        return;
     char *id = form_value(req, "frameworkId");
     if (!id) {
+        free(principal);
         cm_http_respond_text(req, 400, "Missing 'frameworkId' query parameter in the request body");
         return;
     }
     struct cm_framework *fw = cm_master_framework(m, id);
     if (!fw) {
         free(id);
+        free(principal);
         cm_http_respond_text(req, 400, "No framework found with specified ID");
+        return;
+    }
+    bool allowed =
+        cm_master_http_authorize(m, req, CM_ACL_TEARDOWN_FRAMEWORK, principal, fw->info->principal);
+    free(principal);
+    if (!allowed) {
+        free(id);
         return;
     }
     CM_INFO(MOD, "Tearing down framework %s on the operator's request (/teardown)", id);
@@ -243,6 +287,8 @@ static void handle_logging_toggle(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
     struct cm_operator *op = cm_operator_of(m);
+    if (!guard(m, req, CM_MASTER_REALM_READWRITE, CM_ACL_SET_LOG_LEVEL, NULL))
+        return;
     char *level = cm_http_request_query_param(req, "level");
     char *duration = cm_http_request_query_param(req, "duration");
     if (!level) {
