@@ -27,6 +27,7 @@
  *                 agent_admin.c      operator actions on agents (deactivate, drain, gone)
  *                 observer.c         the one observer of changes (operator SUBSCRIBE)
  *                 cron.c             periodic timers
+ *                 master_auth.c      credentials, ACLs, identity binding, the HTTP guards
  *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
  *
  * The core never calls up: no core file includes an edge header, and the only ways the core
