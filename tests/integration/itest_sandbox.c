@@ -314,4 +314,47 @@ static void test_disk_quota(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota))
+/* A fetched archive plants "stdout" as a symlink to a file outside; the launch child (root)
+ * must neither append to it nor chown it. */
+static void test_planted_stdout(void)
+{
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    chmod(c.dir, 0755);
+    chmod(c.agent_work, 0755);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    char d[300], victim[400], cmd[1400];
+    REQUIRE(itest_tmpdir(d, sizeof d) == 0);
+    chmod(d, 0755);
+    snprintf(victim, sizeof victim, "%s/victim", d);
+    FILE *fp = fopen(victim, "w");
+    REQUIRE(fp != NULL);
+    fputs("victim\n", fp);
+    fclose(fp);
+    chmod(victim, 0644);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir pack && ln -s %s pack/stdout && tar -C pack -cf planted.tar stdout", d,
+             victim);
+    REQUIRE(system(cmd) == 0);
+    char tarpath[400];
+    snprintf(tarpath, sizeof tarpath, "%s/planted.tar", d);
+    json_t *tasks = json_array();
+    json_t *extra =
+        json_pack("{s:{s:[{s:s, s:b}]}}", "command", "uris", "value", tarpath, "extract", 1);
+    if (geteuid() == 0) /* as a user of its own when the agent can switch */
+        json_object_set_new(json_object_get(extra, "command"), "user", json_string("nobody"));
+    json_array_append_new(tasks, task_json("planted", "echo OVERWRITTEN", 0, extra));
+    REQUIRE(launch(fw, tasks) == 0);
+    expect_failed(fw, "planted", MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                  "stdout");
+    char *text = slurp(victim);
+    CHECK(text && strcmp(text, "victim\n") == 0);
+    free(text);
+    struct stat st;
+    CHECK(stat(victim, &st) == 0 && st.st_uid == 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota),
+           TEST(test_planted_stdout))
