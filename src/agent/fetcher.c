@@ -436,6 +436,7 @@ struct cm_fetch {
     enum cm_fetch_source source;
     char *src;        /* URL or local path */
     char *dest;       /* its place in the sandbox */
+    char *rel;        /* dest relative to the sandbox (opened beneath it, safe_open.h) */
     char *key;        /* cache key, NULL when not cached */
     char *target;     /* where the download/copy writes: dest, or a temp file in the cache */
     char *cache_path; /* a cache entry this fetch holds a reference on */
@@ -467,6 +468,23 @@ static void as_user(const struct cm_fetch *fe, struct cm_safe_fsids *saved)
 static void as_agent(const struct cm_safe_fsids *saved)
 {
     cm_safe_fsids_restore(saved);
+}
+
+/* Opens the URI's place in the sandbox beneath the sandbox's descriptor, as the task's user,
+ * following no symlink (an earlier archive may have planted one). Returns the descriptor, or
+ * -1 with errno set. */
+static int open_dest(const struct cm_fetch *fe, int flags, mode_t mode)
+{
+    struct cm_safe_fsids ids;
+    as_user(fe, &ids);
+    int fd = -1;
+    int rc = cm_safe_open(fe->sandbox, fe->rel, flags, mode, &fd);
+    as_agent(&ids);
+    if (rc != 0) {
+        errno = rc < 0 && rc > -4096 ? -rc : EINVAL;
+        return -1;
+    }
+    return fd;
 }
 
 static void say(struct cm_fetch *fe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -539,6 +557,8 @@ static void uri_cleanup(struct cm_fetch *fe, bool discard)
     }
     free(fe->src);
     free(fe->dest);
+    free(fe->rel);
+    fe->rel = NULL;
     free(fe->key);
     free(fe->target);
     free(fe->url);
@@ -665,10 +685,10 @@ static void post_process(struct cm_fetch *fe)
         fe->cache_path = NULL;
     }
     if (u->executable) {
-        struct cm_safe_fsids ids;
-        as_user(fe, &ids);
-        int crc = chmod(fe->dest, 0755);
-        as_agent(&ids);
+        int xfd = open_dest(fe, O_RDONLY | O_NONBLOCK, 0);
+        int crc = xfd >= 0 ? fchmod(xfd, 0755) : -1;
+        if (xfd >= 0)
+            close(xfd);
         if (crc != 0) {
             fail(fe, "Failed to make '%s' executable: %s", fe->dest, strerror(errno));
             return;
@@ -805,13 +825,10 @@ static void start_copy(struct cm_fetch *fe, const char *from, const char *to, st
     }
     free(fe->target);
     fe->target = xstrdup(to);
-    bool dst_is_user = fe->dest && strcmp(to, fe->dest) == 0;
-    if (dst_is_user)
-        as_user(fe, &ids);
-    fe->out_fd =
-        open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (st.st_mode & 0777) | 0600);
-    if (dst_is_user)
-        as_agent(&ids);
+    bool to_sandbox = fe->dest && strcmp(to, fe->dest) == 0;
+    mode_t mode = (st.st_mode & 0777) | 0600;
+    fe->out_fd = to_sandbox ? open_dest(fe, O_WRONLY | O_CREAT | O_TRUNC, mode)
+                            : open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fe->out_fd < 0) {
         fail(fe, "Failed to create '%s': %s", to, strerror(errno));
         return;
@@ -1018,13 +1035,10 @@ static void start_call(struct cm_fetch *fe)
 
 static void start_download(struct cm_fetch *fe)
 {
-    struct cm_safe_fsids ids;
     bool to_sandbox = strcmp(fe->target, fe->dest) == 0;
-    if (to_sandbox)
-        as_user(fe, &ids);
-    fe->out_fd = open(fe->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (to_sandbox)
-        as_agent(&ids);
+    fe->out_fd =
+        to_sandbox ? open_dest(fe, O_WRONLY | O_CREAT | O_TRUNC, 0644)
+                   : open(fe->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fe->out_fd < 0) {
         fail(fe, "Failed to create '%s': %s", fe->target, strerror(errno));
         return;
@@ -1035,12 +1049,6 @@ static void start_download(struct cm_fetch *fe)
 }
 
 /* ---- one URI ------------------------------------------------------------------------------- */
-
-static bool path_under(const char *path, const char *root)
-{
-    size_t n = strlen(root);
-    return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
 
 static void next_uri(struct cm_fetch *fe)
 {
@@ -1069,27 +1077,31 @@ static void next_uri(struct cm_fetch *fe)
         return;
     }
     fe->dest = xasprintf("%s/%s", fe->sandbox, name);
-    free(name);
-    /* output_file may name subdirectories; make them, then make sure an earlier URI did not
-     * plant a symlink that leads the file out of the sandbox. */
-    char *dir = xstrdup(fe->dest);
-    *strrchr(dir, '/') = '\0';
-    struct cm_safe_fsids ids;
-    as_user(fe, &ids);
-    int rc = cm_paths_mkdirs(dir, 0755);
-    char *rdir = rc == 0 ? realpath(dir, NULL) : NULL;
-    as_agent(&ids);
-    char *rsandbox = realpath(fe->sandbox, NULL);
-    bool inside = rdir && rsandbox && path_under(rdir, rsandbox);
-    free(dir);
-    free(rdir);
-    free(rsandbox);
-    if (rc != 0) {
-        fail(fe, "Failed to create the directory of '%s': %s", fe->dest, cm_strerror(rc));
+    fe->rel = name;
+    /* output_file may name subdirectories: they are made beneath the sandbox's descriptor,
+     * as the task's user, entering none that is a symlink, so an earlier URI (an archive)
+     * cannot plant a link that leads the file out of the sandbox. */
+    char *dir_rel = NULL, *base = NULL;
+    int rc = cm_safe_split(fe->rel, &dir_rel, &base);
+    if (rc == 0) {
+        struct cm_safe_fsids ids;
+        as_user(fe, &ids);
+        int rfd = -1;
+        rc = cm_safe_open_root(fe->sandbox, &rfd);
+        if (rc == 0) {
+            rc = cm_safe_mkdirs_at(rfd, dir_rel, 0755, NULL);
+            close(rfd);
+        }
+        as_agent(&ids);
+    }
+    free(dir_rel);
+    free(base);
+    if (rc == -ELOOP) {
+        fail(fe, "'%s' leads outside of the sandbox (through a symbolic link)", fe->dest);
         return;
     }
-    if (!inside) {
-        fail(fe, "'%s' leads outside of the sandbox", fe->dest);
+    if (rc != 0) {
+        fail(fe, "Failed to create the directory of '%s': %s", fe->dest, cm_strerror(rc));
         return;
     }
 

@@ -356,5 +356,38 @@ static void test_planted_stdout(void)
     itest_cluster_stop(&c);
 }
 
+/* A fetched archive plants a directory symlink "d" to a directory outside; a later URI with
+ * output_file "d/x" must not be written through it (even as root). */
+static void test_planted_dir_link(void)
+{
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    char d[300], out[400], cmd[1400], tarpath[400], payload[400];
+    REQUIRE(itest_tmpdir(d, sizeof d) == 0);
+    snprintf(out, sizeof out, "%s/outside", d);
+    REQUIRE(mkdir(out, 0755) == 0);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir pack && ln -s %s pack/d && tar -C pack -cf planted.tar d && "
+             "echo payload > payload.txt",
+             d, out);
+    REQUIRE(system(cmd) == 0);
+    snprintf(tarpath, sizeof tarpath, "%s/planted.tar", d);
+    snprintf(payload, sizeof payload, "%s/payload.txt", d);
+    json_t *tasks = json_array();
+    json_array_append_new(
+        tasks, task_json("dirlink", "echo ran", 0,
+                         json_pack("{s:{s:[{s:s, s:b}, {s:s, s:s}]}}", "command", "uris", "value",
+                                   tarpath, "extract", 1, "value", payload, "output_file", "d/x")));
+    REQUIRE(launch(fw, tasks) == 0);
+    expect_failed(fw, "dirlink", MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                  "leads outside of the sandbox");
+    char p[500];
+    snprintf(p, sizeof p, "%s/x", out);
+    CHECK(access(p, F_OK) != 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota),
-           TEST(test_planted_stdout))
+           TEST(test_planted_stdout), TEST(test_planted_dir_link))
