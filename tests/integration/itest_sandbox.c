@@ -13,6 +13,7 @@
  *    and /monitor/statistics reports disk_limit_bytes and disk_used_bytes.
  */
 #include "harness.h"
+#include "harness_agent.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -118,7 +119,7 @@ static char *slurp(const char *path)
 
 static void expect_failed(struct itest_fw *fw, const char *id, int reason, const char *needle)
 {
-    struct itest_status s;
+    struct itest_status s = {0};
     int rc = itest_fw_wait_state(fw, id, MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
     CHECK_INT(rc, 0);
     if (rc != 0)
@@ -268,7 +269,7 @@ static void test_disk_quota(void)
         task_json("modest", "dd if=/dev/zero of=some bs=1M count=5 2>&1; sleep 60", 100, NULL));
     double t0 = now_secs();
     REQUIRE(launch(fw, tasks) == 0);
-    struct itest_status s;
+    struct itest_status s = {0};
     rc = itest_fw_wait_state(fw, "hog", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
     double took = now_secs() - t0;
     CHECK_INT(rc, 0);
@@ -389,5 +390,56 @@ static void test_planted_dir_link(void)
     itest_cluster_stop(&c);
 }
 
+/* The agent is killed (-9) before the task writes; the restarted agent re-attaches the
+ * container and its disk watch catches the write. */
+static void test_disk_after_recovery(void)
+{
+    static const char *const flags[] = {"--registration_backoff_factor=100ms",
+                                        "--container_disk_watch_interval=200ms", NULL};
+    struct itest_cluster_opts o = {.no_agent = 1};
+    REQUIRE(itest_cluster_start(&c, &o) == 0);
+    REQUIRE(itest_agent_spawn(&c, NULL, flags) == 0);
+    REQUIRE(itest_agent_wait_registered(&c, ITEST_WAIT_MS) == 0);
+    /* The agent checkpoints its id after it logs the registration. */
+    int registered = 0;
+    for (int t = 0; t < 250 && !registered; t++) {
+        char *text = itest_read_file(itest_agent_log(&c), NULL);
+        registered = text && strstr(text, "as agent '");
+        free(text);
+        if (!registered)
+            usleep(20 * 1000);
+    }
+    REQUIRE(registered);
+    struct itest_fw_opts fo = {.checkpoint = 1, .failover_timeout = 60};
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, &fo);
+    REQUIRE(fw != NULL);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks,
+                          task_json("late-hog",
+                                    "sleep 3; dd if=/dev/zero of=big bs=1M count=50 2>&1; sleep 60",
+                                    10, NULL));
+    REQUIRE(launch(fw, tasks) == 0);
+    REQUIRE(itest_fw_wait_state(fw, "late-hog", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+    usleep(200 * 1000);
+    itest_agent_kill9(&c);
+    usleep(200 * 1000);
+    REQUIRE(itest_agent_spawn(&c, NULL, flags) == 0);
+    struct itest_status s = {0};
+    int rc =
+        itest_fw_wait_state(fw, "late-hog", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
+    CHECK_INT(rc, 0);
+    CHECK_INT(s.reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_DISK);
+    if (!strstr(s.message, "exceeds quota (10MB)"))
+        fprintf(stderr, "late-hog: rc %d, reason %s, message '%s'\n", rc,
+                itest_reason_name(s.reason), s.message);
+    CHECK(strstr(s.message, "exceeds quota (10MB)") != NULL);
+    char *text = itest_read_file(itest_agent_log(&c), NULL);
+    CHECK(text && strstr(text, "over its limit")); /* the restarted agent killed it */
+    free(text);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota),
-           TEST(test_planted_stdout), TEST(test_planted_dir_link))
+           TEST(test_planted_stdout), TEST(test_planted_dir_link), TEST(test_disk_after_recovery))
