@@ -268,6 +268,9 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
     cm_containerizer_recover(a->containerizer, ids, pids, nadopt);
     for (size_t i = 0; i < nadopt; i++)
         cm_containerizer_update(a->containerizer, adopted[i]->container_id, &adopted[i]->resources);
+    for (size_t i = 0; i < nadopt; i++)
+        cm_containerizer_watch_disk(a->containerizer, adopted[i]->container_id,
+                                    adopted[i]->directory, &adopted[i]->resources);
     /* After the orphan cleanup above: a container that was cloned but whose pid never reached
      * its checkpoint is killed there, so an unstarted executor cannot run twice, and its
      * launch fails cleanly if that container id is still being torn down. */

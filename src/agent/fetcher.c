@@ -200,201 +200,6 @@ enum cm_archive cm_fetcher_archive_type(const char *name)
     return CM_ARCHIVE_NONE;
 }
 
-/* ---- cache --------------------------------------------------------------------------------- */
-
-struct cache_entry {
-    char *key;
-    char *path;
-    uint64_t size;
-    int refs;
-    struct cache_entry *prev, *next; /* LRU: head is the most recently used */
-};
-
-struct cm_fetch_cache {
-    char *dir;
-    uint64_t capacity, used, seq;
-    struct cm_strmap map; /* key -> struct cache_entry */
-    struct cache_entry *head, *tail;
-};
-
-static void lru_unlink(struct cm_fetch_cache *c, struct cache_entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push_front(struct cm_fetch_cache *c, struct cache_entry *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
-}
-
-int cm_fetch_cache_new(const char *dir, uint64_t capacity, struct cm_fetch_cache **out)
-{
-    *out = NULL;
-    int rc = cm_paths_mkdirs(dir, 0755);
-    if (rc != 0)
-        return rc;
-    /* Entries of an earlier run are not indexed any more: remove them (Mesos clears its cache
-     * on start too). Only our own file names, in case the directory is shared. */
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "c-", 2) != 0 && strncmp(de->d_name, "tmp-", 4) != 0)
-            continue;
-        char *p = xasprintf("%s/%s", dir, de->d_name);
-        unlink(p);
-        free(p);
-    }
-    closedir(d);
-    struct cm_fetch_cache *c = calloc(1, sizeof *c);
-    if (!c)
-        abort();
-    c->dir = xstrdup(dir);
-    c->capacity = capacity;
-    cm_strmap_init(&c->map);
-    *out = c;
-    return 0;
-}
-
-void cm_fetch_cache_free(struct cm_fetch_cache *c)
-{
-    if (!c)
-        return;
-    struct cache_entry *e = c->head;
-    while (e) {
-        struct cache_entry *n = e->next;
-        free(e->key);
-        free(e->path);
-        free(e);
-        e = n;
-    }
-    cm_strmap_cleanup(&c->map);
-    free(c->dir);
-    free(c);
-}
-
-char *cm_fetch_cache_acquire(struct cm_fetch_cache *c, const char *key)
-{
-    struct cache_entry *e = cm_strmap_get(&c->map, key);
-    if (!e)
-        return NULL;
-    struct stat st;
-    if (stat(e->path, &st) != 0) {
-        /* Someone removed the file behind our back: forget the entry, treat as a miss. */
-        if (e->refs == 0) {
-            cm_strmap_remove(&c->map, key);
-            lru_unlink(c, e);
-            c->used -= e->size;
-            free(e->key);
-            free(e->path);
-            free(e);
-        }
-        return NULL;
-    }
-    e->refs++;
-    lru_unlink(c, e);
-    lru_push_front(c, e);
-    return xstrdup(e->path);
-}
-
-void cm_fetch_cache_release(struct cm_fetch_cache *c, const char *key)
-{
-    struct cache_entry *e = cm_strmap_get(&c->map, key);
-    if (e && e->refs > 0)
-        e->refs--;
-}
-
-char *cm_fetch_cache_temp_path(struct cm_fetch_cache *c)
-{
-    return xasprintf("%s/tmp-%d-%llu", c->dir, (int)getpid(), (unsigned long long)++c->seq);
-}
-
-int cm_fetch_cache_insert(struct cm_fetch_cache *c, const char *key, const char *temp,
-                          uint64_t size, char **path)
-{
-    *path = NULL;
-    if (cm_strmap_get(&c->map, key))
-        return CM_EEXIST;
-    if (size > c->capacity)
-        return CM_ETOOBIG;
-    /* Is there enough evictable space? Check before evicting anything. */
-    uint64_t freeable = c->capacity - c->used;
-    for (struct cache_entry *e = c->tail; e && freeable < size; e = e->prev)
-        if (e->refs == 0)
-            freeable += e->size;
-    if (freeable < size)
-        return CM_ETOOBIG;
-    struct cache_entry *e = c->tail;
-    while (e && c->capacity - c->used < size) {
-        struct cache_entry *prev = e->prev;
-        if (e->refs == 0) {
-            CM_INFO(MOD, "Evicting cache entry '%s' (%llu bytes)", e->path,
-                    (unsigned long long)e->size);
-            unlink(e->path);
-            cm_strmap_remove(&c->map, e->key);
-            lru_unlink(c, e);
-            c->used -= e->size;
-            free(e->key);
-            free(e->path);
-            free(e);
-        }
-        e = prev;
-    }
-    char *final = xasprintf("%s/c-%llu", c->dir, (unsigned long long)++c->seq);
-    if (rename(temp, final) != 0) {
-        int err = -errno;
-        free(final);
-        return err;
-    }
-    e = calloc(1, sizeof *e);
-    if (!e)
-        abort();
-    e->key = xstrdup(key);
-    e->path = final;
-    e->size = size;
-    e->refs = 1;
-    lru_push_front(c, e);
-    cm_strmap_put(&c->map, key, e);
-    c->used += size;
-    *path = xstrdup(final);
-    return 0;
-}
-
-uint64_t cm_fetch_cache_used(const struct cm_fetch_cache *c)
-{
-    return c->used;
-}
-
-uint64_t cm_fetch_cache_capacity(const struct cm_fetch_cache *c)
-{
-    return c->capacity;
-}
-
-size_t cm_fetch_cache_count(const struct cm_fetch_cache *c)
-{
-    return cm_strmap_count(&c->map);
-}
-
-bool cm_fetch_cache_contains(const struct cm_fetch_cache *c, const char *key)
-{
-    return cm_strmap_get(&c->map, key) != NULL;
-}
-
 /* ---- fetches ------------------------------------------------------------------------------- */
 
 struct fetch_uri {
@@ -436,6 +241,7 @@ struct cm_fetch {
     enum cm_fetch_source source;
     char *src;        /* URL or local path */
     char *dest;       /* its place in the sandbox */
+    char *rel;        /* dest relative to the sandbox (opened beneath it, safe_open.h) */
     char *key;        /* cache key, NULL when not cached */
     char *target;     /* where the download/copy writes: dest, or a temp file in the cache */
     char *cache_path; /* a cache entry this fetch holds a reference on */
@@ -467,6 +273,23 @@ static void as_user(const struct cm_fetch *fe, struct cm_safe_fsids *saved)
 static void as_agent(const struct cm_safe_fsids *saved)
 {
     cm_safe_fsids_restore(saved);
+}
+
+/* Opens the URI's place in the sandbox beneath the sandbox's descriptor, as the task's user,
+ * following no symlink (an earlier archive may have planted one). Returns the descriptor, or
+ * -1 with errno set. */
+static int open_dest(const struct cm_fetch *fe, int flags, mode_t mode)
+{
+    struct cm_safe_fsids ids;
+    as_user(fe, &ids);
+    int fd = -1;
+    int rc = cm_safe_open(fe->sandbox, fe->rel, flags, mode, &fd);
+    as_agent(&ids);
+    if (rc != 0) {
+        errno = rc < 0 && rc > -4096 ? -rc : EINVAL;
+        return -1;
+    }
+    return fd;
 }
 
 static void say(struct cm_fetch *fe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -539,6 +362,8 @@ static void uri_cleanup(struct cm_fetch *fe, bool discard)
     }
     free(fe->src);
     free(fe->dest);
+    free(fe->rel);
+    fe->rel = NULL;
     free(fe->key);
     free(fe->target);
     free(fe->url);
@@ -665,10 +490,10 @@ static void post_process(struct cm_fetch *fe)
         fe->cache_path = NULL;
     }
     if (u->executable) {
-        struct cm_safe_fsids ids;
-        as_user(fe, &ids);
-        int crc = chmod(fe->dest, 0755);
-        as_agent(&ids);
+        int xfd = open_dest(fe, O_RDONLY | O_NONBLOCK, 0);
+        int crc = xfd >= 0 ? fchmod(xfd, 0755) : -1;
+        if (xfd >= 0)
+            close(xfd);
         if (crc != 0) {
             fail(fe, "Failed to make '%s' executable: %s", fe->dest, strerror(errno));
             return;
@@ -805,13 +630,10 @@ static void start_copy(struct cm_fetch *fe, const char *from, const char *to, st
     }
     free(fe->target);
     fe->target = xstrdup(to);
-    bool dst_is_user = fe->dest && strcmp(to, fe->dest) == 0;
-    if (dst_is_user)
-        as_user(fe, &ids);
-    fe->out_fd =
-        open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (st.st_mode & 0777) | 0600);
-    if (dst_is_user)
-        as_agent(&ids);
+    bool to_sandbox = fe->dest && strcmp(to, fe->dest) == 0;
+    mode_t mode = (st.st_mode & 0777) | 0600;
+    fe->out_fd = to_sandbox ? open_dest(fe, O_WRONLY | O_CREAT | O_TRUNC, mode)
+                            : open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fe->out_fd < 0) {
         fail(fe, "Failed to create '%s': %s", to, strerror(errno));
         return;
@@ -1018,13 +840,10 @@ static void start_call(struct cm_fetch *fe)
 
 static void start_download(struct cm_fetch *fe)
 {
-    struct cm_safe_fsids ids;
     bool to_sandbox = strcmp(fe->target, fe->dest) == 0;
-    if (to_sandbox)
-        as_user(fe, &ids);
-    fe->out_fd = open(fe->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (to_sandbox)
-        as_agent(&ids);
+    fe->out_fd =
+        to_sandbox ? open_dest(fe, O_WRONLY | O_CREAT | O_TRUNC, 0644)
+                   : open(fe->target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fe->out_fd < 0) {
         fail(fe, "Failed to create '%s': %s", fe->target, strerror(errno));
         return;
@@ -1035,12 +854,6 @@ static void start_download(struct cm_fetch *fe)
 }
 
 /* ---- one URI ------------------------------------------------------------------------------- */
-
-static bool path_under(const char *path, const char *root)
-{
-    size_t n = strlen(root);
-    return strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
 
 static void next_uri(struct cm_fetch *fe)
 {
@@ -1069,27 +882,31 @@ static void next_uri(struct cm_fetch *fe)
         return;
     }
     fe->dest = xasprintf("%s/%s", fe->sandbox, name);
-    free(name);
-    /* output_file may name subdirectories; make them, then make sure an earlier URI did not
-     * plant a symlink that leads the file out of the sandbox. */
-    char *dir = xstrdup(fe->dest);
-    *strrchr(dir, '/') = '\0';
-    struct cm_safe_fsids ids;
-    as_user(fe, &ids);
-    int rc = cm_paths_mkdirs(dir, 0755);
-    char *rdir = rc == 0 ? realpath(dir, NULL) : NULL;
-    as_agent(&ids);
-    char *rsandbox = realpath(fe->sandbox, NULL);
-    bool inside = rdir && rsandbox && path_under(rdir, rsandbox);
-    free(dir);
-    free(rdir);
-    free(rsandbox);
-    if (rc != 0) {
-        fail(fe, "Failed to create the directory of '%s': %s", fe->dest, cm_strerror(rc));
+    fe->rel = name;
+    /* output_file may name subdirectories: they are made beneath the sandbox's descriptor,
+     * as the task's user, entering none that is a symlink, so an earlier URI (an archive)
+     * cannot plant a link that leads the file out of the sandbox. */
+    char *dir_rel = NULL, *base = NULL;
+    int rc = cm_safe_split(fe->rel, &dir_rel, &base);
+    if (rc == 0) {
+        struct cm_safe_fsids ids;
+        as_user(fe, &ids);
+        int rfd = -1;
+        rc = cm_safe_open_root(fe->sandbox, &rfd);
+        if (rc == 0) {
+            rc = cm_safe_mkdirs_at(rfd, dir_rel, 0755, NULL);
+            close(rfd);
+        }
+        as_agent(&ids);
+    }
+    free(dir_rel);
+    free(base);
+    if (rc == -ELOOP) {
+        fail(fe, "'%s' leads outside of the sandbox (through a symbolic link)", fe->dest);
         return;
     }
-    if (!inside) {
-        fail(fe, "'%s' leads outside of the sandbox", fe->dest);
+    if (rc != 0) {
+        fail(fe, "Failed to create the directory of '%s': %s", fe->dest, cm_strerror(rc));
         return;
     }
 

@@ -108,8 +108,8 @@ enum cm_archive { CM_ARCHIVE_NONE, CM_ARCHIVE_TAR, CM_ARCHIVE_ZIP, CM_ARCHIVE_GZ
 /* By extension (case-insensitive): .tar .tar.gz .tgz .tar.bz2 .tbz2 .tar.xz .txz, .zip, .gz. */
 enum cm_archive cm_fetcher_archive_type(const char *name);
 
-/* The fetcher cache: files in dir named c-<n>, an LRU list and a byte budget. An entry in use
- * (being copied into a sandbox) is never evicted. */
+/* The fetcher cache (fetch_cache.c): files in dir named c-<n>, an LRU list and a byte
+ * budget. An entry in use (being copied into a sandbox) is never evicted. */
 struct cm_fetch_cache;
 /* Creates dir if needed and removes stale c-* and tmp-* files from a previous run. */
 int cm_fetch_cache_new(const char *dir, uint64_t capacity, struct cm_fetch_cache **out);

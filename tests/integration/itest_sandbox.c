@@ -13,6 +13,7 @@
  *    and /monitor/statistics reports disk_limit_bytes and disk_used_bytes.
  */
 #include "harness.h"
+#include "harness_agent.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -118,7 +119,7 @@ static char *slurp(const char *path)
 
 static void expect_failed(struct itest_fw *fw, const char *id, int reason, const char *needle)
 {
-    struct itest_status s;
+    struct itest_status s = {0};
     int rc = itest_fw_wait_state(fw, id, MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
     CHECK_INT(rc, 0);
     if (rc != 0)
@@ -268,7 +269,7 @@ static void test_disk_quota(void)
         task_json("modest", "dd if=/dev/zero of=some bs=1M count=5 2>&1; sleep 60", 100, NULL));
     double t0 = now_secs();
     REQUIRE(launch(fw, tasks) == 0);
-    struct itest_status s;
+    struct itest_status s = {0};
     rc = itest_fw_wait_state(fw, "hog", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
     double took = now_secs() - t0;
     CHECK_INT(rc, 0);
@@ -314,4 +315,131 @@ static void test_disk_quota(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota))
+/* A fetched archive plants "stdout" as a symlink to a file outside; the launch child (root)
+ * must neither append to it nor chown it. */
+static void test_planted_stdout(void)
+{
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    chmod(c.dir, 0755);
+    chmod(c.agent_work, 0755);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    char d[300], victim[400], cmd[1400];
+    REQUIRE(itest_tmpdir(d, sizeof d) == 0);
+    chmod(d, 0755);
+    snprintf(victim, sizeof victim, "%s/victim", d);
+    FILE *fp = fopen(victim, "w");
+    REQUIRE(fp != NULL);
+    fputs("victim\n", fp);
+    fclose(fp);
+    chmod(victim, 0644);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir pack && ln -s %s pack/stdout && tar -C pack -cf planted.tar stdout", d,
+             victim);
+    REQUIRE(system(cmd) == 0);
+    char tarpath[400];
+    snprintf(tarpath, sizeof tarpath, "%s/planted.tar", d);
+    json_t *tasks = json_array();
+    json_t *extra =
+        json_pack("{s:{s:[{s:s, s:b}]}}", "command", "uris", "value", tarpath, "extract", 1);
+    if (geteuid() == 0) /* as a user of its own when the agent can switch */
+        json_object_set_new(json_object_get(extra, "command"), "user", json_string("nobody"));
+    json_array_append_new(tasks, task_json("planted", "echo OVERWRITTEN", 0, extra));
+    REQUIRE(launch(fw, tasks) == 0);
+    expect_failed(fw, "planted", MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                  "stdout");
+    char *text = slurp(victim);
+    CHECK(text && strcmp(text, "victim\n") == 0);
+    free(text);
+    struct stat st;
+    CHECK(stat(victim, &st) == 0 && st.st_uid == 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+/* A fetched archive plants a directory symlink "d" to a directory outside; a later URI with
+ * output_file "d/x" must not be written through it (even as root). */
+static void test_planted_dir_link(void)
+{
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    char d[300], out[400], cmd[1400], tarpath[400], payload[400];
+    REQUIRE(itest_tmpdir(d, sizeof d) == 0);
+    snprintf(out, sizeof out, "%s/outside", d);
+    REQUIRE(mkdir(out, 0755) == 0);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && mkdir pack && ln -s %s pack/d && tar -C pack -cf planted.tar d && "
+             "echo payload > payload.txt",
+             d, out);
+    REQUIRE(system(cmd) == 0);
+    snprintf(tarpath, sizeof tarpath, "%s/planted.tar", d);
+    snprintf(payload, sizeof payload, "%s/payload.txt", d);
+    json_t *tasks = json_array();
+    json_array_append_new(
+        tasks, task_json("dirlink", "echo ran", 0,
+                         json_pack("{s:{s:[{s:s, s:b}, {s:s, s:s}]}}", "command", "uris", "value",
+                                   tarpath, "extract", 1, "value", payload, "output_file", "d/x")));
+    REQUIRE(launch(fw, tasks) == 0);
+    expect_failed(fw, "dirlink", MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                  "leads outside of the sandbox");
+    char p[500];
+    snprintf(p, sizeof p, "%s/x", out);
+    CHECK(access(p, F_OK) != 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+/* The agent is killed (-9) before the task writes; the restarted agent re-attaches the
+ * container and its disk watch catches the write. */
+static void test_disk_after_recovery(void)
+{
+    static const char *const flags[] = {"--registration_backoff_factor=100ms",
+                                        "--container_disk_watch_interval=200ms", NULL};
+    struct itest_cluster_opts o = {.no_agent = 1};
+    REQUIRE(itest_cluster_start(&c, &o) == 0);
+    REQUIRE(itest_agent_spawn(&c, NULL, flags) == 0);
+    REQUIRE(itest_agent_wait_registered(&c, ITEST_WAIT_MS) == 0);
+    /* The agent checkpoints its id after it logs the registration. */
+    int registered = 0;
+    for (int t = 0; t < 250 && !registered; t++) {
+        char *text = itest_read_file(itest_agent_log(&c), NULL);
+        registered = text && strstr(text, "as agent '");
+        free(text);
+        if (!registered)
+            usleep(20 * 1000);
+    }
+    REQUIRE(registered);
+    struct itest_fw_opts fo = {.checkpoint = 1, .failover_timeout = 60};
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, &fo);
+    REQUIRE(fw != NULL);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks,
+                          task_json("late-hog",
+                                    "sleep 3; dd if=/dev/zero of=big bs=1M count=50 2>&1; sleep 60",
+                                    10, NULL));
+    REQUIRE(launch(fw, tasks) == 0);
+    REQUIRE(itest_fw_wait_state(fw, "late-hog", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+    usleep(200 * 1000);
+    itest_agent_kill9(&c);
+    usleep(200 * 1000);
+    REQUIRE(itest_agent_spawn(&c, NULL, flags) == 0);
+    struct itest_status s = {0};
+    int rc =
+        itest_fw_wait_state(fw, "late-hog", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &s);
+    CHECK_INT(rc, 0);
+    CHECK_INT(s.reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_DISK);
+    if (!strstr(s.message, "exceeds quota (10MB)"))
+        fprintf(stderr, "late-hog: rc %d, reason %s, message '%s'\n", rc,
+                itest_reason_name(s.reason), s.message);
+    CHECK(strstr(s.message, "exceeds quota (10MB)") != NULL);
+    char *text = itest_read_file(itest_agent_log(&c), NULL);
+    CHECK(text && strstr(text, "over its limit")); /* the restarted agent killed it */
+    free(text);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+ITEST_MAIN(TEST(test_unsupported_containers), TEST(test_switch_user), TEST(test_disk_quota),
+           TEST(test_planted_stdout), TEST(test_planted_dir_link), TEST(test_disk_after_recovery))

@@ -853,11 +853,8 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
             abort();
     }
     cm_strmap_put(&c->containers, id, ct);
-    if (c->disk && spec->cwd) {
-        double mb =
-            spec->resources ? cm_scalar_to_double(cm_resources_scalar(spec->resources, "disk")) : 0;
-        cm_disk_watch_add(c->disk, id, spec->cwd, (uint64_t)(mb * MB));
-    }
+    if (spec->cwd)
+        cm_containerizer_watch_disk(c, id, spec->cwd, spec->resources);
     return 0;
 
 fail:
@@ -1000,6 +997,15 @@ void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_i
     if (!keep_record)
         runtime_record(c, container_id, false);
     container_free(ct);
+}
+
+void cm_containerizer_watch_disk(struct cm_containerizer *c, const char *container_id,
+                                 const char *sandbox, const struct cm_resources *resources)
+{
+    if (!c->disk || !sandbox || !cm_strmap_get(&c->containers, container_id))
+        return;
+    double mb = resources ? cm_scalar_to_double(cm_resources_scalar(resources, "disk")) : 0;
+    cm_disk_watch_add(c->disk, container_id, sandbox, (uint64_t)(mb * MB));
 }
 
 size_t cm_containerizer_count(const struct cm_containerizer *c)

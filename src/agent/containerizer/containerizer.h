@@ -99,8 +99,8 @@ struct cm_containerizer_options {
      * cwd) is measured that often, whatever --isolation says (posix/disk is accepted and
      * implied), and reported as disk_used_bytes / disk_limit_bytes (the `disk` resource) in
      * the statistics. With enforce_disk_quota a container over its limit is killed and
-     * cm_containerizer_limitation reports CM_LIMITATION_DISK. Recovered containers are not
-     * measured (their sandboxes are not known here). */
+     * cm_containerizer_limitation reports CM_LIMITATION_DISK. Recovered containers are
+     * measured once the agent hands their sandboxes over (cm_containerizer_watch_disk). */
     double disk_watch_interval;
     bool enforce_disk_quota;
 };
@@ -174,6 +174,11 @@ void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_i
  * its cgroups). Call once, after cm_containerizer_new with defer_orphan_cleanup. */
 void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids, const pid_t *pids,
                               size_t n);
+/* Agent recovery: measures (and, with enforcement, limits) the disk of a re-attached
+ * container's sandbox like a launched one's (its `disk` resource from resources). No-op
+ * without a disk watch or for an unknown container. */
+void cm_containerizer_watch_disk(struct cm_containerizer *c, const char *container_id,
+                                 const char *sandbox, const struct cm_resources *resources);
 /* Number of live containers. */
 size_t cm_containerizer_count(const struct cm_containerizer *c);
 /* Number of teardowns (reaped containers and orphans) still in progress. */

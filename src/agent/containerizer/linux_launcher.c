@@ -244,10 +244,12 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     }
     /* Opened here, not in the agent: creating a file costs the file system's inode
      * allocation, which on a busy work dir is the largest part of a launch. */
-    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* O_NOFOLLOW: fetched archives land in the sandbox first, and a "stdout" symlink among
+     * them must not make this (root) child append to, and chown, a file outside. */
+    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out < 0)
         child_fail_text(status, STAGE_OPEN, errno, spec->stdout_path);
-    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (err < 0)
         child_fail_text(status, STAGE_OPEN, errno, spec->stderr_path);
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
