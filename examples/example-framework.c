@@ -131,6 +131,12 @@ int main(int argc, char **argv)
     Mesos__V1__FrameworkInfo info = MESOS__V1__FRAMEWORK_INFO__INIT;
     info.user = getenv("USER") ? getenv("USER") : "root";
     info.name = "example-framework";
+    /* Like Mesos's example frameworks: a credential from DEFAULT_PRINCIPAL / DEFAULT_SECRET when
+     * the master authenticates frameworks; the principal is also the framework's. */
+    const char *principal = getenv("DEFAULT_PRINCIPAL");
+    const char *secret = getenv("DEFAULT_SECRET");
+    if (principal && *principal)
+        info.principal = (char *)principal;
 
     struct cm_scheduler_config config = {
         .master = argc > 1 ? argv[1] : "127.0.0.1:5050",
@@ -146,6 +152,13 @@ int main(int argc, char **argv)
     struct cm_scheduler *sched = cm_scheduler_new(&config, why, sizeof why);
     if (!sched) {
         fprintf(stderr, "cm_scheduler_new: %s\n", why);
+        return 1;
+    }
+    if (principal && *principal &&
+        cm_scheduler_set_credential(sched, principal, secret ? secret : "") != 0) {
+        fprintf(stderr,
+                "cm_scheduler_set_credential: invalid DEFAULT_PRINCIPAL or DEFAULT_SECRET\n");
+        cm_scheduler_free(sched);
         return 1;
     }
     cm_scheduler_start(sched);
