@@ -275,7 +275,9 @@ static void test_expiry_and_empty_claims(void)
     free(tok);
 
     /* create refuses what it cannot sign. */
-    CHECK_INT(cm_jwt_create("", 0, json_object(), &tok, why, sizeof why), CM_EINVAL);
+    json_t *obj = json_object();
+    CHECK_INT(cm_jwt_create("", 0, obj, &tok, why, sizeof why), CM_EINVAL);
+    json_decref(obj);
     json_t *arr = json_array();
     CHECK_INT(cm_jwt_create(KEY, KEYLEN, arr, &tok, why, sizeof why), CM_EINVAL);
     json_decref(arr);
