@@ -69,8 +69,12 @@ struct cm_agent_flags {
     double executor_reregistration_timeout;
     double recovery_timeout;
 
+    bool hostname_lookup; /* without --hostname: reverse DNS of the IP (else the IP) */
+
     struct cm_flag table[56];
     size_t ntable;
+    /* Mesos flags outside the table (agent_flags_mesos.c) and those given (warned at start). */
+    struct cm_flags_known known;
 };
 
 /* Sets defaults and builds the table. */
