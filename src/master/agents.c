@@ -304,7 +304,7 @@ static void finish_register(struct reg_ctx *ctx)
         adopt_task(m, a, reg, reg->tasks[i]);
     cm_strmap_cleanup(&a->lost_tasks);
     cm_strmap_init(&a->lost_tasks);
-    cm_allocator_activate_agent(m->allocator, a->id, true);
+    cm_allocator_activate_agent(m->allocator, a->id, !a->deactivated);
     cm_master_send_pending_kills(m, a);
     CM_INFO(MOD, "Agent %s (%s) %s at %s%s", a->id, a->hostname,
             known || call->agent_id ? "re-registered" : "registered", a->pid,
@@ -312,6 +312,8 @@ static void finish_register(struct reg_ctx *ctx)
             : recovering         ? " (recovered from the registry)"
                                  : "");
     cm_master_allocate_soon(m);
+    if (!known)
+        cm_master_notify_agent_added(m, a);
     ctx->agent = a;
     ctx->code = 200;
 }
@@ -485,6 +487,7 @@ static void agent_unreachable_recorded(void *arg, int err)
         cm_master_send_event(m, it.cur->value, &ev);
     cm_allocator_remove_agent(m->allocator, a->id);
     cm_strmap_remove(&m->agents, a->id);
+    cm_master_notify_agent_removed(m, a->id);
     cm_agent_free(a);
 out:
     free(ctx->id);
@@ -552,6 +555,7 @@ void cm_master_remove_agent(struct cm_master *m, struct cm_agent *a)
     m->metrics.slave_removals++;
     m->metrics.slave_removals_unregistered++;
     cm_strmap_remove(&m->agents, a->id);
+    cm_master_notify_agent_removed(m, a->id);
     cm_agent_free(a);
 }
 

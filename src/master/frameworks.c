@@ -211,6 +211,10 @@ struct cm_framework *cm_master_subscribe(struct cm_master *m,
     cm_allocator_activate_framework(m->allocator, fw->id, true);
     CM_INFO(MOD, "Framework %s (%s) subscribed", fw->id, fw->info->name);
     send_subscribed(m, fw);
+    if (fresh)
+        cm_master_notify_framework_added(m, fw);
+    else
+        cm_master_notify_framework_updated(m, fw);
     /* A re-subscription may change the FrameworkInfo: the agents refresh their copies. */
     if (!fresh)
         cm_master_send_framework_update(m, fw);
@@ -253,6 +257,7 @@ struct cm_framework *cm_master_recover_framework(struct cm_master *m,
     cm_allocator_activate_framework(m->allocator, fw->id, false);
     CM_INFO(MOD, "Recovered framework %s (%s) from an agent's re-registration", fw->id,
             fw->info->name);
+    cm_master_notify_framework_added(m, fw);
     return fw;
 }
 
@@ -277,6 +282,7 @@ void cm_master_apply_framework_info(struct cm_master *m, struct cm_framework *fw
     cm_allocator_update_framework(m->allocator, fw->id, (const char *const *)fw->roles, fw->nroles,
                                   (const char *const *)fw->suppressed, fw->nsuppressed);
     cm_master_send_framework_update(m, fw);
+    cm_master_notify_framework_updated(m, fw);
     cm_master_allocate_soon(m);
 }
 
@@ -293,6 +299,7 @@ void cm_master_framework_disconnected(struct cm_master *m, struct cm_framework *
     fw->unregistered_time = now;
     cm_allocator_activate_framework(m->allocator, fw->id, false);
     cm_master_remove_offers_of(m, &fw->offers, false);
+    cm_master_notify_framework_updated(m, fw);
     double timeout = fw->info->has_failover_timeout ? fw->info->failover_timeout : 0;
     if (!(timeout > 0)) {
         cm_master_remove_framework(m, fw);
@@ -348,10 +355,23 @@ void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
             cm_master_task_gauge(m, MESOS__V1__TASK_STATE__TASK_KILLED, 1);
             t->state = MESOS__V1__TASK_STATE__TASK_KILLED;
             m->metrics.tasks_terminal[MESOS__V1__TASK_STATE__TASK_KILLED]++;
+            /* Operator subscribers see the kill (the framework's stream is gone). */
+            Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+            Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+            tid.value = t->id;
+            st.task_id = &tid;
+            st.state = MESOS__V1__TASK_STATE__TASK_KILLED;
+            st.has_source = st.has_reason = st.has_timestamp = 1;
+            st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_MASTER;
+            st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_FRAMEWORK_REMOVED;
+            st.timestamp = cm_clock_now(m->clock);
+            st.message = "Framework removed";
+            cm_master_notify_task_updated(m, t, &st);
         }
         cm_master_complete_task(m, t);
     }
     free(tasks);
+    cm_master_notify_framework_removed(m, fw);
     cm_allocator_remove_framework(m->allocator, fw->id);
     cm_strmap_remove(&m->frameworks, fw->id);
     remember_removed(m, fw->id);

@@ -13,23 +13,28 @@
  *                 scheduler_http.c   /api/v1/scheduler: headers, streams
  *                 agent_link_http.c  /master/api/v1/agent: the agent link's streams
  *                 endpoints.c        /master/state and friends, /metrics/snapshot
+ *                 operator_http.c    /api/v1 operator API, /roles, /weights, /teardown
  *   call layer    scheduler_calls.c  scheduler calls: decode, §2.1 decisions, handlers
  *                                    (scheduler_calls.h)
  *                 agent_link.c       agent link calls: decode, dispatch (agent_link.h)
+ *                 operator*.c        operator calls, state builders, SUBSCRIBE (operator.h)
  *   core          master.c           lifecycle, sinks, timeouts, heartbeats
  *     (this       frameworks.c       subscribe, failover, update, removal
  *      header)    agents.c           registration, reconciliation, pings, partitions, removal
  *                 offers.c           allocation cycles and offers
  *                 tasks.c            tasks, status updates, RUN_TASK / KILL_TASK
  *                 validation.c       checks of calls and infos (pure)
+ *                 agent_admin.c      operator actions on agents (deactivate, drain, gone)
+ *                 observer.c         the one observer of changes (operator SUBSCRIBE)
  *                 cron.c             periodic timers
  *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
  *
- * The core never calls up: no core file includes an edge header, and the only way the core
- * reaches an edge is a struct cm_sink — a stream's send/end, or the bind_cb with which the edge
- * learns which agent a stream it opened belongs to. Tests use the same seam: a sink can be a
- * callback that receives each event message instead of an HTTP stream, and every transition is
- * reachable through the functions below taking decoded protobuf messages.
+ * The core never calls up: no core file includes an edge header, and the only ways the core
+ * reaches an edge are its observer (struct cm_master_observer) and a struct cm_sink — a
+ * stream's send/end, or the bind_cb with which the edge learns which agent a stream it opened
+ * belongs to. Tests use the same seam: a sink can be a callback that receives each event
+ * message instead of an HTTP stream, and every transition is reachable through the functions
+ * below taking decoded protobuf messages.
  *
  * Ownership: the master owns every framework, agent, task and offer; protobuf messages handed
  * in are copied when kept. Errors: functions return HTTP-like codes where they decide a
@@ -171,6 +176,12 @@ struct cm_agent {
     struct cm_strmap lost_tasks;
     struct cm_strmap tasks;  /* "<framework id> <task id>" -> cm_task */
     struct cm_strmap offers; /* offer id -> cm_offer */
+    /* Operator state (agent_admin.c): a deactivated agent is never offered; a draining one is
+     * deactivated and its tasks killed; drain_state is a Mesos__V1__DrainState (0: none). */
+    bool deactivated;
+    int drain_state;
+    bool drain_has_grace, drain_mark_gone;
+    int64_t drain_grace_ns;
 };
 
 /* Counters for /metrics/snapshot (docs/wire-protocol.md §7). */
@@ -206,6 +217,23 @@ struct cm_pending_recover {
 };
 
 struct reg_ctx;
+
+/* What the core tells an observer (the operator API's SUBSCRIBE streams) about its changes. The
+ * core calls these after a change is made, never from inside an iteration that the callback
+ * could disturb; a callback must not change the master's state. Every member may be NULL. */
+struct cm_master_observer {
+    void *arg;
+    void (*task_added)(void *arg, const struct cm_task *t);
+    /* t changed state (t->state is the new state); st is the status that made it. */
+    void (*task_updated)(void *arg, const struct cm_task *t, const Mesos__V1__TaskStatus *st);
+    void (*agent_added)(void *arg, const struct cm_agent *a);
+    void (*agent_removed)(void *arg, const char *agent_id);
+    void (*framework_added)(void *arg, const struct cm_framework *fw);
+    void (*framework_updated)(void *arg, const struct cm_framework *fw);
+    void (*framework_removed)(void *arg, const struct cm_framework *fw);
+    /* The master is being freed: the observer lets go of it (and frees arg if it owns it). */
+    void (*destroy)(void *arg);
+};
 
 struct cm_master {
     struct event_base *base;
@@ -251,6 +279,8 @@ struct cm_master {
     struct cm_ring removed_ring; /* the same ids (owned strings), oldest first */
 
     struct cm_master_metrics metrics;
+    struct cm_master_observer observer; /* observer.c; zeroed: nobody listens */
+    struct event *drain_ev;             /* agent_admin.c: deferred DRAINED checks */
 };
 
 /* ---- lifecycle (master.c) ---- */
@@ -447,6 +477,54 @@ void cm_master_registry_gc(struct cm_master *m);
 void cm_master_registrar_failed(struct cm_master *m);
 /* True while agent id is expected to re-register after a master restart. */
 bool cm_master_agent_recovering(const struct cm_master *m, const char *id);
+
+/* ---- observer (observer.c) ---- */
+
+/* Installs obs (copied) as the master's one observer, replacing any earlier one (whose destroy
+ * is not called). NULL removes it. */
+void cm_master_set_observer(struct cm_master *m, const struct cm_master_observer *obs);
+/* Called by the core where the change happens; each is a no-op without an observer. */
+void cm_master_notify_task_added(struct cm_master *m, const struct cm_task *t);
+void cm_master_notify_task_updated(struct cm_master *m, const struct cm_task *t,
+                                   const Mesos__V1__TaskStatus *st);
+void cm_master_notify_agent_added(struct cm_master *m, const struct cm_agent *a);
+void cm_master_notify_agent_removed(struct cm_master *m, const char *agent_id);
+void cm_master_notify_framework_added(struct cm_master *m, const struct cm_framework *fw);
+void cm_master_notify_framework_updated(struct cm_master *m, const struct cm_framework *fw);
+void cm_master_notify_framework_removed(struct cm_master *m, const struct cm_framework *fw);
+/* Calls the observer's destroy (cm_master_free does) and forgets it. */
+void cm_master_observer_destroy(struct cm_master *m);
+
+/* ---- operator actions on agents (agent_admin.c) ---- */
+
+/* Each returns an HTTP-like code for the operator API: 200, 400 (bad argument) or 404 (no
+ * such agent) with why. */
+
+/* Stops offering agent id's resources (outstanding offers are rescinded); its tasks keep
+ * running. Survives the agent's re-registration. */
+int cm_master_deactivate_agent(struct cm_master *m, const char *id, char *why, size_t whylen);
+/* Undoes deactivation and draining: the agent is offered again. */
+int cm_master_reactivate_agent(struct cm_master *m, const char *id, char *why, size_t whylen);
+/* DRAIN_AGENT: deactivates the agent and kills every task on it (the task's grace period,
+ * capped by grace_ns when has_grace); the agent is DRAINING until none of its tasks is live,
+ * then DRAINED, and then marked gone if mark_gone. Draining again replaces the settings. */
+int cm_master_drain_agent(struct cm_master *m, const char *id, bool has_grace, int64_t grace_ns,
+                          bool mark_gone, char *why, size_t whylen);
+/* MARK_AGENT_GONE: recorded in the registry first (the id is refused forever, across master
+ * restarts), then the agent is told to shut down, its live tasks become TASK_GONE_BY_OPERATOR
+ * (TASK_LOST for frameworks that are not PARTITION_AWARE), frameworks get FAILURE and the agent
+ * is removed. An agent known only to the registry (unreachable or not yet re-registered) is
+ * recorded gone too. Marking a gone agent again answers 200. */
+int cm_master_mark_agent_gone(struct cm_master *m, const char *id, char *why, size_t whylen);
+/* Moves a DRAINING agent whose tasks are all terminal to DRAINED (and marks it gone when the
+ * drain asked for it). Called by the core after task updates (deferred to the loop) and by
+ * tests. */
+void cm_master_check_drained(struct cm_master *m, const char *id);
+/* A task of a draining agent reached a terminal state: checks the agents soon (from the loop;
+ * at once when the master has no loop, as in unit tests). */
+void cm_master_drain_progress(struct cm_master *m, struct cm_agent *a);
+/* Frees what agent_admin.c holds (cm_master_free calls it). */
+void cm_master_admin_free(struct cm_master *m);
 
 /* ---- cron (cron.c) ---- */
 struct cm_cron *cm_cron_new(struct cm_master *m);

@@ -29,6 +29,7 @@ bool cm_master_http_redirect(struct cm_master *m, struct cm_http_request *req);
 void cm_master_scheduler_http_routes(struct cm_master *m);  /* scheduler_http.c */
 void cm_master_agent_link_http_routes(struct cm_master *m); /* agent_link_http.c */
 void cm_master_endpoints_routes(struct cm_master *m);       /* endpoints.c */
+void cm_master_operator_http_routes(struct cm_master *m);   /* operator_http.c */
 
 /* The /metrics/snapshot object (caller decrefs). (endpoints.c) */
 json_t *cm_master_metrics_json(struct cm_master *m);

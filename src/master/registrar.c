@@ -611,7 +611,7 @@ void cm_registry_storage_free(struct cm_registry_storage *s)
 /* ------------------------------------------------------------------------------------------ */
 /* the registrar */
 
-enum op_kind { OP_ADMIT, OP_UNREACHABLE, OP_REMOVE, OP_GC };
+enum op_kind { OP_ADMIT, OP_UNREACHABLE, OP_REMOVE, OP_GC, OP_GONE };
 
 struct op {
     enum op_kind kind;
@@ -941,6 +941,16 @@ static bool apply(struct cm_registrar *r, struct op *o)
             *o->pruned = n;
         return n > 0;
     }
+    case OP_GONE: {
+        if (cm_strmap_get(&r->gone, o->id))
+            return false;
+        admitted_remove(r, o->id);
+        unreach_remove(r, o->id);
+        double *t = cm_xcalloc(1, sizeof *t);
+        *t = o->time;
+        cm_strmap_put(&r->gone, o->id, t);
+        return true;
+    }
     }
     return false;
 }
@@ -1165,4 +1175,12 @@ const struct cm_reg_unreachable *cm_registrar_unreachable_list(const struct cm_r
 void cm_registrar_stats(const struct cm_registrar *r, struct cm_registrar_stats *out)
 {
     *out = r->stats;
+}
+
+void cm_registrar_mark_gone(struct cm_registrar *r, const char *agent_id, double time,
+                            cm_registrar_done_cb cb, void *arg)
+{
+    struct op *o = op_new(OP_GONE, agent_id, cb, arg);
+    o->time = time;
+    enqueue(r, o);
 }

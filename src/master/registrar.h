@@ -122,6 +122,10 @@ void cm_registrar_admit(struct cm_registrar *r, const Mesos__V1__AgentInfo *info
 /* Moves an admitted agent to the unreachable list with time. */
 void cm_registrar_mark_unreachable(struct cm_registrar *r, const char *agent_id, double time,
                                    cm_registrar_done_cb cb, void *arg);
+/* Records agent_id as gone (the operator's MARK_AGENT_GONE) at time: it leaves the admitted and
+ * unreachable lists and may never be admitted again. Already gone: nothing is stored. */
+void cm_registrar_mark_gone(struct cm_registrar *r, const char *agent_id, double time,
+                            cm_registrar_done_cb cb, void *arg);
 /* Forgets an agent entirely (UNREGISTER). */
 void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_registrar_done_cb cb,
                          void *arg);

@@ -97,6 +97,7 @@ struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
     cm_resources_add(&fw->used, res);
     cm_resources_add(&agent->used, res);
     cm_master_task_gauge(m, t->state, 1);
+    cm_master_notify_task_added(m, t);
     return t;
 }
 
@@ -168,6 +169,11 @@ void cm_master_update_task(struct cm_master *m, struct cm_task *t, const Mesos__
                                st->has_reason);
     if (cm_task_state_terminal(now_state))
         task_release(m, t);
+    if (now_state != old)
+        cm_master_notify_task_updated(m, t, st);
+    if (cm_task_state_terminal(now_state) && t->agent &&
+        t->agent->drain_state == MESOS__V1__DRAIN_STATE__DRAINING)
+        cm_master_drain_progress(m, t->agent);
 }
 
 void cm_master_restore_task(struct cm_master *m, struct cm_task *t, const Mesos__V1__Task *rep)
