@@ -265,6 +265,34 @@ static void test_errors(void)
     free(out);
 }
 
+/* mesos-execute --tail prints the task's stdout after its status updates. */
+static void test_execute_tail(void)
+{
+    struct itest_cluster c;
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    char bin[512], f_master[128];
+    snprintf(f_master, sizeof f_master, "--master=%s", c.master_addr);
+    char *argv[] = {(char *)itest_bin("mesos-execute", bin, sizeof bin),
+                    f_master,
+                    "--name=cli-tail",
+                    "--command=echo first; echo second",
+                    "--resources=cpus:0.1;mem:32",
+                    "--tail",
+                    NULL};
+    int status = -1;
+    char *out = NULL;
+    REQUIRE(itest_run(argv, 60000, &status, &out) == 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const char *fin = out ? strstr(out, "TASK_FINISHED") : NULL;
+    const char *hdr =
+        out ? strstr(out, "---- stdout of task 'cli-tail' ----\nfirst\nsecond\n") : NULL;
+    CHECK(fin && hdr && hdr > fin);
+    if (!hdr)
+        fprintf(stderr, "mesos-execute --tail printed:\n%s\n", out ? out : "(null)");
+    free(out);
+    itest_cluster_stop(&c);
+}
+
 static void test_zk_master(void)
 {
     char why[256];
@@ -296,4 +324,4 @@ static void test_zk_master(void)
 }
 
 ITEST_MAIN(TEST(test_lists_and_logs), TEST(test_follow), TEST(test_agent_actions_and_teardown),
-           TEST(test_errors), TEST(test_zk_master))
+           TEST(test_errors), TEST(test_execute_tail), TEST(test_zk_master))
