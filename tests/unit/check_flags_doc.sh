@@ -40,19 +40,23 @@ for prog in mesos-master mesos-agent; do
   [ -n "$h" ] || { echo "FAIL: $prog --help lists no flags"; fail=1; continue; }
   [ -n "$d" ] || { echo "FAIL: $doc has no table for $prog"; fail=1; continue; }
   echo "$prog: $(echo "$h" | wc -l) flags in --help, $(echo "$d" | wc -l) rows in $doc"
-  # A flag the module now implements may still be marked "implemented by" in the doc.
-  while read -r name cls; do
-    dcls=$(echo "$d" | awk -v n="$name" '$1 == n { print $2 }')
-    if [ -z "$dcls" ]; then
-      echo "FAIL: $prog --$name ($cls) is missing from $doc"; fail=1
-    elif [ "$dcls" != "$cls" ] && ! { [ "$dcls" = elsewhere ] && [ "$cls" = implemented ]; }; then
-      echo "FAIL: $prog --$name is '$cls' in --help but '$dcls' in $doc"; fail=1
-    fi
-  done <<<"$h"
-  while read -r name dcls; do
-    echo "$h" | awk -v n="$name" '$1 == n { f = 1 } END { exit !f }' ||
-      { echo "FAIL: $doc lists $prog --$name, which $prog does not know"; fail=1; }
-  done <<<"$d"
+  # One pass over both lists. A flag the module now implements may still be marked
+  # "implemented by" in the doc.
+  problems=$(awk -v prog="$prog" -v doc="$doc" '
+    FNR == NR { h[$1] = $2; next }
+    { d[$1] = $2 }
+    END {
+      for (n in h) {
+        if (!(n in d)) print "FAIL: " prog " --" n " (" h[n] ") is missing from " doc
+        else if (d[n] != h[n] && !(d[n] == "elsewhere" && h[n] == "implemented"))
+          print "FAIL: " prog " --" n " is \x27" h[n] "\x27 in --help but \x27" d[n] "\x27 in " doc
+      }
+      for (n in d) if (!(n in h)) print "FAIL: " doc " lists " prog " --" n ", which " prog " does not know"
+    }' <(echo "$h") <(echo "$d"))
+  if [ -n "$problems" ]; then
+    echo "$problems" | sort
+    fail=1
+  fi
 done
 [ $fail = 0 ] && echo "docs/flags.md agrees with --help" ||
   echo "Regenerate the tables with scripts/flags_doc.py and review the notes"
