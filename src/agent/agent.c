@@ -116,6 +116,8 @@ static char *pick_hostname(const struct cm_agent_flags *fl, const char *ip)
 {
     if (fl->hostname && *fl->hostname)
         return cm_xstrdup(fl->hostname);
+    if (!fl->hostname_lookup)
+        return cm_xstrdup(ip);
     struct sockaddr_in sin = {.sin_family = AF_INET};
     char host[NI_MAXHOST];
     if (inet_pton(AF_INET, ip, &sin.sin_addr) == 1 &&
@@ -137,7 +139,7 @@ static int setup_sandbox_services(struct cm_agent *a, char *why, size_t whylen)
         if ((rc = cm_paths_mkdirs(fl->log_dir, 0755)) != 0)
             return cm_fail(rc, why, whylen, "Failed to create log_dir '%s': %s", fl->log_dir,
                            cm_strerror(rc));
-        char *path = cm_xasprintf("%s/mesos-agent.log", fl->log_dir);
+        char *path = cm_xasprintf("%s/mesos-agent.INFO", fl->log_dir);
         a->log_file = fopen(path, "ae");
         if (!a->log_file) {
             rc = cm_fail(-errno, why, whylen, "Failed to open '%s': %s", path, strerror(errno));

@@ -80,8 +80,12 @@ struct cm_agent_flags {
     double container_disk_watch_interval; /* seconds between sandbox disk measurements */
     bool enforce_container_disk_quota;    /* kill a container over its disk (cmesos: on) */
 
-    struct cm_flag table[72];
+    bool hostname_lookup; /* without --hostname: reverse DNS of the IP (else the IP) */
+
+    struct cm_flag table[80];
     size_t ntable;
+    /* Mesos flags outside the table (agent_flags_mesos.c) and those given (warned at start). */
+    struct cm_flags_known known;
 };
 
 /* Sets defaults and builds the table. */

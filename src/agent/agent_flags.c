@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "agent_flags_mesos.h"
 #include "errors.h"
 
 #define SUMMARY "Usage: mesos-agent --master=HOST:PORT|zk://... --work_dir=DIR [options]"
@@ -32,27 +33,35 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "master", NULL, CM_FLAG_STRING, &f->master,
         "Master to register with: host:port, zk://host:port,.../path or file:///path", true);
     add(f, "work_dir", NULL, CM_FLAG_STRING, &f->work_dir,
-        "Directory for sandboxes and (later) checkpoints", true);
+        "Directory of sandboxes, checkpoints and the fetcher cache", true);
     add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on", false);
-    add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on (0 = any free port)", false);
+    add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on; 0 picks any free port", false);
     add(f, "port_file", NULL, CM_FLAG_STRING, &f->port_file,
-        "cmesos: write the bound port to this file after binding", false);
-    add(f, "hostname", NULL, CM_FLAG_STRING, &f->hostname, "Hostname to advertise", false);
-    add(f, "advertise_ip", NULL, CM_FLAG_STRING, &f->advertise_ip, "IP address to advertise",
+        "cmesos: write the bound port to this file after binding. Default: none", false);
+    add(f, "hostname", NULL, CM_FLAG_STRING, &f->hostname,
+        "Hostname to advertise. Default: reverse DNS of the IP (see --hostname_lookup)", false);
+    add(f, "advertise_ip", NULL, CM_FLAG_STRING, &f->advertise_ip,
+        "IP address to advertise to the master and frameworks. Default: --ip, or the address used "
+        "to reach the master",
         false);
     add(f, "resources", NULL, CM_FLAG_STRING, &f->resources,
-        "Total resources, text (cpus:4;mem:8192) or a JSON array; overrides detection by name",
+        "Total resources, text (cpus:4;mem:8192) or a JSON array; each named resource overrides "
+        "its detected value. Default: detected cpus, mem, disk and ports",
         false);
     add(f, "attributes", NULL, CM_FLAG_STRING, &f->attributes,
-        "Attributes, e.g. rack:r1;zone:z2;cores:8;ids:[1-5]", false);
+        "Attributes, e.g. rack:r1;zone:z2;cores:8;ids:[1-5]. Default: none", false);
     add(f, "default_role", NULL, CM_FLAG_STRING, &f->default_role,
-        "Role of unreserved/detected resources", false);
+        "Role of the resources given without one and of the detected ones", false);
     add(f, "launcher_dir", NULL, CM_FLAG_STRING, &f->launcher_dir,
-        "Directory of mesos-executor (default: the agent binary's directory)", false);
+        "Directory of mesos-executor. Default: the installed libexec/mesos, else the agent "
+        "binary's directory",
+        false);
     add(f, "executor_registration_timeout", NULL, CM_FLAG_DURATION,
-        &f->executor_registration_timeout, "How long an executor may take to subscribe", false);
+        &f->executor_registration_timeout,
+        "How long an executor may take to subscribe before it is killed", false);
     add(f, "executor_shutdown_grace_period", NULL, CM_FLAG_DURATION,
-        &f->executor_shutdown_grace_period, "Time an executor gets to shut down", false);
+        &f->executor_shutdown_grace_period,
+        "Time an executor gets to shut down before it is killed", false);
     add(f, "executor_environment_variables", NULL, CM_FLAG_STRING,
         &f->executor_environment_variables,
         "JSON object of the environment given to executors (default: the agent's)", false);
@@ -79,10 +88,12 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "may have",
         false);
     add(f, "logging_level", NULL, CM_FLAG_STRING, &f->logging_level,
-        "INFO, WARNING or ERROR (also DEBUG)", false);
+        "Lowest level logged: DEBUG, INFO, WARNING or ERROR", false);
     add(f, "registration_backoff_factor", NULL, CM_FLAG_DURATION, &f->registration_backoff_factor,
-        "Initial back-off of (re-)registration", false);
-    add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit", false);
+        "Upper bound of the first random back-off before (re-)registering; it doubles per retry",
+        false);
+    add(f, "version", NULL, CM_FLAG_BOOL, &f->version,
+        "Print the cmesos version and the Mesos API version, and exit", false);
 
     f->fetcher_cache_size = 2ull * 1024 * 1024 * 1024;
     f->fetcher_stall_timeout = 60;
@@ -99,7 +110,7 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "fetcher_timeout", NULL, CM_FLAG_DURATION, &f->fetcher_timeout,
         "cmesos: the most a task's whole fetch may take before the task fails", false);
     add(f, "frameworks_home", NULL, CM_FLAG_STRING, &f->frameworks_home,
-        "Directory that relative URI paths are resolved against", false);
+        "Directory that relative URI paths are resolved against. Default: none", false);
     add(f, "gc_delay", NULL, CM_FLAG_DURATION, &f->gc_delay,
         "How long after its executor finished a sandbox is removed (sooner under disk pressure)",
         false);
@@ -110,7 +121,8 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "disk_watch_interval", NULL, CM_FLAG_DURATION, &f->disk_watch_interval,
         "How often the disk usage of the work_dir file system is checked", false);
     add(f, "log_dir", NULL, CM_FLAG_STRING, &f->log_dir,
-        "Directory of the agent's log file (mesos-agent.log; served at /files as /slave/log)",
+        "Directory of the agent's log file mesos-agent.INFO (served at /files as /slave/log). "
+        "Default: none, log to stderr",
         false);
 
     f->recover = "reconnect";
@@ -176,6 +188,11 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "Fail a task whose sandbox grows over its 'disk' resource with "
         "REASON_CONTAINER_LIMITATION_DISK (cmesos: on by default; Mesos: off)",
         false);
+    f->hostname_lookup = true;
+    add(f, "hostname_lookup", NULL, CM_FLAG_BOOL, &f->hostname_lookup,
+        "Without --hostname, advertise the reverse DNS name of the IP (else the IP itself)", false);
+    f->known.list = cm_agent_flags_mesos;
+    f->known.n = cm_agent_flags_mesos_count;
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)
@@ -186,7 +203,7 @@ int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *
             f->version = true;
             return 0;
         }
-    return cm_flags_parse(f->table, f->ntable, argc, argv, SUMMARY, why, whylen);
+    return cm_flags_parse_with(f->table, f->ntable, &f->known, argc, argv, SUMMARY, why, whylen);
 }
 
 void cm_agent_flags_cleanup(struct cm_agent_flags *f)

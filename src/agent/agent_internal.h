@@ -146,7 +146,7 @@ struct cm_agent {
     struct cm_fetcher *fetcher;
     struct cm_gc *gc;
     struct cm_files *files;
-    FILE *log_file; /* --log_dir/mesos-agent.log, or NULL */
+    FILE *log_file; /* --log_dir/mesos-agent.INFO, or NULL */
 
     char *bind_ip;
     char *ip; /* advertised */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "agent.h"
+#include "cmesos_version.h"
 #include "errors.h"
 #include "log.h"
 #include "loop_probe.h"
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     if (flags.version) {
-        printf("mesos %s\n", CMESOS_VERSION);
+        printf("%s\n", CMESOS_VERSION_LINE);
         cm_agent_flags_cleanup(&flags);
         return EXIT_SUCCESS;
     }
@@ -95,6 +96,11 @@ int main(int argc, char **argv)
     if (rc != 0) {
         CM_ERROR("main", "%s", why);
         goto out;
+    }
+    for (size_t i = 0; i < flags.known.nignored; i++) {
+        char msg[1024];
+        cm_flags_ignored_message(flags.known.ignored[i], msg, sizeof msg);
+        CM_WARN("main", "%s", msg);
     }
     sigint = evsignal_new(base, SIGINT, stop_cb, base);
     sigterm = evsignal_new(base, SIGTERM, stop_cb, base);

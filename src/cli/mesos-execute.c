@@ -7,8 +7,9 @@
  * It subscribes through libcmscheduler, launches --count tasks (ids "<name>" for one task,
  * "<name>-<i>" otherwise) on offers that fit --resources, prints every status update as it
  * arrives in the shape Mesos's mesos-execute prints it, acknowledges updates that carry a uuid,
- * and tears the framework down once every task is terminal. Exit status: 0 only if every task
- * reached TASK_FINISHED; 1 otherwise, including when the master stays unreachable for
+ * and tears the framework down once every task is terminal. With --tail it then prints each
+ * task's stdout, read from its agent's sandbox as `mesos task log` does. Exit status: 0 only if
+ * every task reached TASK_FINISHED; 1 otherwise, including when the master stays unreachable for
  * --connect_timeout.
  */
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "errors.h"
 #include "flags.h"
 #include "ids.h"
+#include "mesos_cmds.h"
 #include "resources.h"
 #include "util.h"
 
@@ -49,6 +51,7 @@ struct settings {
     bool verbose;
     char *principal; /* framework authentication (Mesos's mesos-execute flags) */
     char *secret;
+    bool tail; /* print each task's stdout once it has ended (mesos_cmds.h, task log) */
 };
 
 struct task_slot {
@@ -77,6 +80,7 @@ struct app {
     struct event *sigint, *sigterm;
     bool finishing;
     int exit_code;
+    char framework_id[CM_ID_MAX + 1];
 };
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int value)
@@ -160,6 +164,22 @@ static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
         fprintf(stderr, "Failed to kill task '%s': %s\n", t->id, cm_scheduler_strerror(rc));
 }
 
+/* --tail: each launched task's stdout through the operator API and its agent's /files. */
+static void print_tails(struct app *a)
+{
+    struct cm_cli cli = {.spec = a->flags.master, .timeout = 10};
+    struct cm_cli_opts o = {.lines = -1, .max_grace = -1, .framework = a->framework_id};
+    for (size_t i = 0; i < a->count; i++) {
+        if (!a->tasks[i].launched)
+            continue;
+        printf("---- stdout of task '%s' ----\n", a->tasks[i].id);
+        fflush(stdout);
+        cm_cli_cmd_task_log(&cli, a->tasks[i].id, &o);
+        fflush(stdout);
+    }
+    cm_cli_cleanup(&cli);
+}
+
 /* ---- scheduler callbacks ------------------------------------------------------------------ */
 
 static void on_subscribed(struct cm_scheduler *s, void *arg,
@@ -169,6 +189,7 @@ static void on_subscribed(struct cm_scheduler *s, void *arg,
     struct app *a = arg;
     evtimer_del(a->connect_timer);
     printf("Subscribed with ID %s\n", sub->framework_id->value);
+    snprintf(a->framework_id, sizeof a->framework_id, "%s", sub->framework_id->value);
     fflush(stdout);
     /* After a re-subscription, ask where the tasks we launched are. */
     if (a->launched)
@@ -549,6 +570,9 @@ int main(int argc, char **argv)
         {"secret", NULL, CM_FLAG_STRING, &a.flags.secret,
          "The secret to use for framework authentication (HTTP Basic with --principal)", false,
          false},
+        {"tail", NULL, CM_FLAG_BOOL, &a.flags.tail,
+         "When the tasks have ended, print each one's stdout, read from its agent's sandbox", false,
+         false},
     };
     size_t nflags = sizeof flags / sizeof flags[0];
     const char *summary = "Runs a command as Mesos task(s) and prints their status updates.";
@@ -653,6 +677,8 @@ int main(int argc, char **argv)
     cm_scheduler_run(a.sched);
     if (!a.finishing)
         a.exit_code = 1;
+    if (a.flags.tail && a.framework_id[0])
+        print_tails(&a);
 
 out:
     for (size_t i = 0; a.tasks && i < a.count; i++)

@@ -152,8 +152,78 @@ static int flag_load(struct cm_flag *f, const char *value, char *why, size_t why
     return 0;
 }
 
+static const struct cm_flag_known *known_find(const struct cm_flags_known *known, const char *name,
+                                              size_t len)
+{
+    for (size_t i = 0; known && i < known->n; i++) {
+        const struct cm_flag_known *k = &known->list[i];
+        if (strlen(k->name) == len && memcmp(k->name, name, len) == 0)
+            return k;
+        if (k->alias && strlen(k->alias) == len && memcmp(k->alias, name, len) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/* Whether value (an item list "a,b") is made only of items in accept ("a|b"). */
+static bool value_accepted(const char *accept, const char *value)
+{
+    if (!accept || !*value)
+        return false;
+    const char *p = value;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bool ok = false;
+        for (const char *a = accept; *a;) {
+            const char *bar = strchr(a, '|');
+            size_t alen = bar ? (size_t)(bar - a) : strlen(a);
+            if (alen == len && memcmp(a, p, len) == 0)
+                ok = true;
+            a += alen + (bar ? 1 : 0);
+        }
+        if (!ok)
+            return false;
+        if (!comma)
+            return true;
+        p = comma + 1;
+    }
+}
+
+/* A known Mesos flag given with value (NULL when given bare or negated). */
+static int known_load(struct cm_flags_known *known, const struct cm_flag_known *k,
+                      const char *value, bool negated, char *why, size_t whylen)
+{
+    if (k->boolean && value && strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Failed to load flag '%s': expected 'true' or 'false', got '%s'", k->name,
+                       value);
+    if (!k->boolean && (negated || !value))
+        return cm_fail(CM_EINVAL, why, whylen, "Failed to load flag '%s': %s", k->name,
+                       negated ? "'--no-' is only for boolean flags" : "missing value");
+    switch (k->fate) {
+    case CM_FLAG_ELSEWHERE:
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag '--%s' is not available in this build of cmesos: it comes with %s",
+                       k->name, k->note);
+    case CM_FLAG_REFUSED:
+        if (!value_accepted(k->accept, value ? value : ""))
+            return cm_fail(CM_EINVAL, why, whylen, "Flag '--%s%s%s' is not supported by cmesos: %s",
+                           k->name, value ? "=" : "", value ? value : "", k->note);
+        break;
+    case CM_FLAG_NO_EFFECT: break;
+    }
+    for (size_t i = 0; i < known->nignored; i++)
+        if (known->ignored[i] == k)
+            return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' given more than once", k->name);
+    if (known->nignored < CM_FLAGS_MAX_IGNORED)
+        known->ignored[known->nignored++] = k;
+    return 0;
+}
+
 /* Handles one "--..." argument (arg points after the dashes). */
-static int parse_arg(struct cm_flag *flags, size_t n, const char *arg, char *why, size_t whylen)
+static int parse_arg(struct cm_flag *flags, size_t n, struct cm_flags_known *known, const char *arg,
+                     char *why, size_t whylen)
 {
     const char *eq = strchr(arg, '=');
     size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);
@@ -163,9 +233,28 @@ static int parse_arg(struct cm_flag *flags, size_t n, const char *arg, char *why
         f = flag_find(flags, n, arg + 3, namelen - 3);
         negated = f != NULL;
     }
-    if (!f)
+    if (!f) {
+        const struct cm_flag_known *k = known_find(known, arg, namelen);
+        bool kneg = false;
+        if (!k && namelen > 3 && strncmp(arg, "no-", 3) == 0) {
+            k = known_find(known, arg + 3, namelen - 3);
+            kneg = k != NULL;
+        }
+        if (k) {
+            if (kneg && eq)
+                return cm_fail(CM_EINVAL, why, whylen,
+                               "Failed to load flag '%s': '--no-%s' takes no value", k->name,
+                               k->name);
+            return known_load(known, k,
+                              kneg         ? "false"
+                              : eq         ? eq + 1
+                              : k->boolean ? "true"
+                                           : NULL,
+                              kneg && !k->boolean, why, whylen);
+        }
         return cm_fail(CM_EINVAL, why, whylen, "Failed to load unknown flag '%.*s'", (int)namelen,
                        arg);
+    }
     if (f->set)
         return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' given more than once", f->name);
     if (negated) {
@@ -216,9 +305,26 @@ void cm_flags_add(struct cm_flag *flags, size_t cap, size_t *n, const char *name
 int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const char *summary,
                    char *why, size_t whylen)
 {
+    return cm_flags_parse_with(flags, n, NULL, argc, argv, summary, why, whylen);
+}
+
+/* Whether a known flag was already loaded from the command line. */
+static bool known_given(const struct cm_flags_known *known, const struct cm_flag_known *k)
+{
+    for (size_t i = 0; i < known->nignored; i++)
+        if (known->ignored[i] == k)
+            return true;
+    return false;
+}
+
+int cm_flags_parse_with(struct cm_flag *flags, size_t n, struct cm_flags_known *known, int argc,
+                        char **argv, const char *summary, char *why, size_t whylen)
+{
+    if (known)
+        known->nignored = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "--help=true") == 0) {
-            cm_flags_usage(flags, n, argc > 0 ? argv[0] : "program", summary, stdout);
+            cm_flags_usage_with(flags, n, known, argc > 0 ? argv[0] : "program", summary, stdout);
             return CM_EHELP;
         }
     }
@@ -226,7 +332,7 @@ int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0' || a[2] == '=')
             return cm_fail(CM_EINVAL, why, whylen, "Failed to load unknown argument '%s'", a);
-        int rc = parse_arg(flags, n, a + 2, why, whylen);
+        int rc = parse_arg(flags, n, known, a + 2, why, whylen);
         if (rc)
             return rc;
     }
@@ -243,6 +349,21 @@ int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const
                 return rc;
         }
     }
+    /* Known Mesos flags in the environment are handled as on the command line, unless the
+     * table implements the name (then the loop above has read it). */
+    for (size_t i = 0; known && i < known->n; i++) {
+        const struct cm_flag_known *k = &known->list[i];
+        if (flag_find(flags, n, k->name, strlen(k->name)) || known_given(known, k))
+            continue;
+        const char *v = env_lookup(k->name);
+        if (!v && k->alias)
+            v = env_lookup(k->alias);
+        if (v) {
+            int rc = known_load(known, k, v, false, why, whylen);
+            if (rc)
+                return rc;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (flags[i].required && !flags[i].set)
             return cm_fail(CM_EINVAL, why, whylen, "Flag '%s' is required, but it was not provided",
@@ -251,8 +372,59 @@ int cm_flags_parse(struct cm_flag *flags, size_t n, int argc, char **argv, const
     return 0;
 }
 
+static void value_format(const struct cm_flag *f, char *buf, size_t len);
+
+/* Prints "text" wrapped at 100 columns with the first line after a 40-column left part. */
+static void print_help_line(FILE *f, const char *left, const char *text)
+{
+    fprintf(f, "%-40s", left);
+    size_t col = strlen(left) < 40 ? 40 : strlen(left);
+    if (col > 40) {
+        fputs("\n", f);
+        fprintf(f, "%-40s", "");
+        col = 40;
+    }
+    const char *p = text;
+    bool first = true;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t w = strcspn(p, " ");
+        if (!w)
+            break;
+        if (!first && col + 1 + w > 100) {
+            fprintf(f, "\n%-40s", "");
+            col = 40;
+            first = true;
+        }
+        if (!first) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, w, f);
+        col += w;
+        p += w;
+        first = false;
+    }
+    fputc('\n', f);
+}
+
+static void usage_left(char *left, size_t len, const char *name, bool boolean)
+{
+    if (boolean)
+        snprintf(left, len, "  --[no-]%s", name);
+    else
+        snprintf(left, len, "  --%s=VALUE", name);
+}
+
 void cm_flags_usage(const struct cm_flag *flags, size_t n, const char *prog, const char *summary,
                     FILE *f)
+{
+    cm_flags_usage_with(flags, n, NULL, prog, summary, f);
+}
+
+void cm_flags_usage_with(const struct cm_flag *flags, size_t n, const struct cm_flags_known *known,
+                         const char *prog, const char *summary, FILE *f)
 {
     /* A summary that carries its own usage line replaces the generic one. */
     if (!summary || strncmp(summary, "Usage:", 6) != 0)
@@ -261,16 +433,67 @@ void cm_flags_usage(const struct cm_flag *flags, size_t n, const char *prog, con
         fprintf(f, "%s\n\n", summary);
     for (size_t i = 0; i < n; i++) {
         const struct cm_flag *fl = &flags[i];
-        char left[160];
-        if (fl->type == CM_FLAG_BOOL)
-            snprintf(left, sizeof left, "  --[no-]%s", fl->name);
-        else
-            snprintf(left, sizeof left, "  --%s=VALUE", fl->name);
-        fprintf(f, "%-40s %s%s\n", left, fl->help ? fl->help : "",
-                fl->required ? " (required)" : "");
+        char left[160], text[2048], value[256];
+        usage_left(left, sizeof left, fl->name, fl->type == CM_FLAG_BOOL);
+        const char *help = fl->help ? fl->help : "";
+        value_format(fl, value, sizeof value);
+        bool says_default = strstr(help, "efault") != NULL;
+        bool show = !says_default && value[0];
+        snprintf(text, sizeof text, "%s%s%s%s%s", help, fl->required ? " (required)" : "",
+                 show ? " (default: " : "", show ? value : "", show ? ")" : "");
+        print_help_line(f, left, text);
         if (fl->alias)
             fprintf(f, "%-40s (also --%s)\n", "", fl->alias);
     }
+    static const struct {
+        enum cm_flag_fate fate;
+        const char *title;
+    } sections[] = {{CM_FLAG_NO_EFFECT, CM_FLAGS_HELP_NO_EFFECT},
+                    {CM_FLAG_REFUSED, CM_FLAGS_HELP_REFUSED},
+                    {CM_FLAG_ELSEWHERE, CM_FLAGS_HELP_ELSEWHERE}};
+    for (size_t s = 0; known && s < sizeof sections / sizeof sections[0]; s++) {
+        bool any = false;
+        for (size_t i = 0; i < known->n; i++) {
+            const struct cm_flag_known *k = &known->list[i];
+            if (k->fate != sections[s].fate ||
+                flag_find((struct cm_flag *)flags, n, k->name, strlen(k->name)))
+                continue;
+            if (!any)
+                fprintf(f, "\n%s\n", sections[s].title);
+            any = true;
+            char left[160], text[1024];
+            usage_left(left, sizeof left, k->name, k->boolean);
+            if (k->accept)
+                snprintf(text, sizeof text, "%s (accepted with no effect: %s)", k->note, k->accept);
+            else
+                snprintf(text, sizeof text, "%s", k->note);
+            print_help_line(f, left, text);
+            if (k->alias)
+                fprintf(f, "%-40s (also --%s)\n", "", k->alias);
+        }
+    }
+}
+
+const struct cm_flag *cm_flags_find(const struct cm_flag *flags, size_t n, const char *name)
+{
+    return flag_find((struct cm_flag *)flags, n, name, strlen(name));
+}
+
+const struct cm_flag_known *cm_flags_known_find(const struct cm_flags_known *known,
+                                                const char *name)
+{
+    return known_find(known, name, strlen(name));
+}
+
+void cm_flags_ignored_message(const struct cm_flag_known *k, char *buf, size_t len)
+{
+    if (k->fate == CM_FLAG_NO_EFFECT)
+        snprintf(buf, len, "Flag '--%s' has no effect in cmesos: %s", k->name, k->note);
+    else
+        snprintf(buf, len,
+                 "Flag '--%s' is accepted with no effect in cmesos for the value given "
+                 "(cmesos supports only %s)",
+                 k->name, k->accept ? k->accept : "its default");
 }
 
 static void bytes_format(uint64_t b, char *buf, size_t len)
@@ -288,6 +511,25 @@ static void bytes_format(uint64_t b, char *buf, size_t len)
     snprintf(buf, len, "%" PRIu64 "B", b);
 }
 
+/* A flag's current value as text, or "" when a string flag has none. */
+static void value_format(const struct cm_flag *f, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    switch (f->type) {
+    case CM_FLAG_STRING: {
+        const char *s = *(char *const *)f->dst;
+        if (s)
+            snprintf(buf, len, "%s", s);
+        break;
+    }
+    case CM_FLAG_BOOL: snprintf(buf, len, "%s", *(const bool *)f->dst ? "true" : "false"); break;
+    case CM_FLAG_INT: snprintf(buf, len, "%ld", *(const long *)f->dst); break;
+    case CM_FLAG_DOUBLE: snprintf(buf, len, "%.15g", *(const double *)f->dst); break;
+    case CM_FLAG_DURATION: cm_duration_format(*(const double *)f->dst, buf, len); break;
+    case CM_FLAG_BYTES: bytes_format(*(const uint64_t *)f->dst, buf, len); break;
+    }
+}
+
 json_t *cm_flags_to_json(const struct cm_flag *flags, size_t n)
 {
     json_t *o = json_object();
@@ -295,18 +537,15 @@ json_t *cm_flags_to_json(const struct cm_flag *flags, size_t n)
         abort();
     for (size_t i = 0; i < n; i++) {
         const struct cm_flag *f = &flags[i];
-        char buf[64];
-        const char *s = buf;
-        switch (f->type) {
-        case CM_FLAG_STRING: s = *(char *const *)f->dst; break;
-        case CM_FLAG_BOOL: s = *(const bool *)f->dst ? "true" : "false"; break;
-        case CM_FLAG_INT: snprintf(buf, sizeof buf, "%ld", *(const long *)f->dst); break;
-        case CM_FLAG_DOUBLE: snprintf(buf, sizeof buf, "%.15g", *(const double *)f->dst); break;
-        case CM_FLAG_DURATION: cm_duration_format(*(const double *)f->dst, buf, sizeof buf); break;
-        case CM_FLAG_BYTES: bytes_format(*(const uint64_t *)f->dst, buf, sizeof buf); break;
+        if (f->type == CM_FLAG_STRING) {
+            const char *s = *(char *const *)f->dst;
+            if (s)
+                json_object_set_new(o, f->name, json_string(s));
+            continue;
         }
-        if (s)
-            json_object_set_new(o, f->name, json_string(s));
+        char buf[64];
+        value_format(f, buf, sizeof buf);
+        json_object_set_new(o, f->name, json_string(buf));
     }
     return o;
 }

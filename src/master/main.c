@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmesos_version.h"
 #include "errors.h"
 #include "log.h"
 #include "master.h"
@@ -16,6 +17,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     CM_INFO("master", "Received signal %d; shutting down", (int)sig);
     event_base_loopbreak(arg);
+}
+
+/* Opens <log_dir>/mesos-master.INFO (the name Mesos's glog gives its current INFO log) and
+ * sends log lines there. */
+static int open_log(const char *dir, FILE **out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/mesos-master.INFO", dir);
+    FILE *f = fopen(path, "ae");
+    if (!f) {
+        CM_ERROR("master", "Failed to open the log file %s", path);
+        return -1;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    CM_INFO("master", "Logging to %s", path);
+    cm_log_set_file(f);
+    *out = f;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -39,7 +58,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (flags.version) {
-        printf("mesos %s\n", CMESOS_VERSION);
+        printf("%s\n", CMESOS_VERSION_LINE);
         status = 0;
         goto out;
     }
@@ -49,17 +68,6 @@ int main(int argc, char **argv)
         goto out;
     }
     cm_log_set_level(level);
-    if (flags.log_dir) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/mesos-master.INFO", flags.log_dir);
-        logf = fopen(path, "a");
-        if (!logf) {
-            fprintf(stderr, "Failed to open log file %s\n", path);
-            goto out;
-        }
-        setvbuf(logf, NULL, _IOLBF, 0);
-        cm_log_set_file(logf);
-    }
     signal(SIGPIPE, SIG_IGN);
 
     base = event_base_new();
@@ -72,6 +80,16 @@ int main(int argc, char **argv)
         goto out;
     if (cm_master_http_start(m) != 0)
         goto out;
+    /* The log file is opened only now: a master that cannot bind its port creates nothing on
+     * disk (the registry directory, too, is created at the first registry write). Lines logged
+     * before this went to stderr. */
+    if (flags.log_dir && open_log(flags.log_dir, &logf) != 0)
+        goto out;
+    for (size_t i = 0; i < flags.known.nignored; i++) {
+        char msg[1024];
+        cm_flags_ignored_message(flags.known.ignored[i], msg, sizeof msg);
+        CM_WARN("master", "%s", msg);
+    }
     sigint = evsignal_new(base, SIGINT, on_signal, base);
     sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     if (!sigint || !sigterm || evsignal_add(sigint, NULL) || evsignal_add(sigterm, NULL))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "master_flags_mesos.h"
 
 static void add(struct cm_master_flags *f, const char *name, const char *alias,
                 enum cm_flag_type type, void *dst, const char *help)
@@ -46,21 +47,30 @@ void cm_master_flags_init(struct cm_master_flags *f)
     f->min_allocatable_resources = "cpus:0.01|mem:32";
 
     add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on");
-    add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on (0 = any free port)");
-    add(f, "hostname", NULL, CM_FLAG_STRING, &f->hostname, "Hostname to advertise");
+    add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on; 0 picks any free port");
+    add(f, "hostname", NULL, CM_FLAG_STRING, &f->hostname,
+        "Hostname to advertise. Default: looked up from --ip, or the IP itself with "
+        "--no-hostname_lookup");
     add(f, "hostname_lookup", NULL, CM_FLAG_BOOL, &f->hostname_lookup,
-        "Look the hostname up when --hostname is not given");
-    add(f, "advertise_ip", NULL, CM_FLAG_STRING, &f->advertise_ip, "IP address to advertise");
-    add(f, "advertise_port", NULL, CM_FLAG_INT, &f->advertise_port, "Port to advertise");
-    add(f, "work_dir", NULL, CM_FLAG_STRING, &f->work_dir, "Directory for the registry");
+        "Look the hostname up (reverse DNS of --ip) when --hostname is not given");
+    add(f, "advertise_ip", NULL, CM_FLAG_STRING, &f->advertise_ip,
+        "IP address to advertise to agents and frameworks. Default: --ip");
+    add(f, "advertise_port", NULL, CM_FLAG_INT, &f->advertise_port,
+        "Port to advertise to agents and frameworks; 0 advertises the bound port");
+    add(f, "work_dir", NULL, CM_FLAG_STRING, &f->work_dir,
+        "Directory of the registry; required unless --registry=in_memory. Nothing is created there "
+        "before the port is bound. Default: none");
     add(f, "port_file", NULL, CM_FLAG_STRING, &f->port_file,
-        "cmesos: after binding, write the bound port to this file");
+        "cmesos: after binding, write the bound port to this file. Default: none");
     add(f, "logging_level", NULL, CM_FLAG_STRING, &f->logging_level,
-        "DEBUG, INFO, WARNING or ERROR");
-    add(f, "log_dir", NULL, CM_FLAG_STRING, &f->log_dir, "Directory for the log file");
+        "Lowest level logged: DEBUG, INFO, WARNING or ERROR");
+    add(f, "log_dir", NULL, CM_FLAG_STRING, &f->log_dir,
+        "Directory of the log file mesos-master.INFO (opened after the port is bound). Default: "
+        "none, log to stderr");
     add(f, "registry", NULL, CM_FLAG_STRING, &f->registry,
-        "Registry storage: file (under --work_dir; the default when --work_dir is set), "
-        "in_memory, or replicated_log (an alias of file)");
+        "Registry storage: file (under --work_dir), zk (in ZooKeeper under --zk), in_memory (lost "
+        "at exit; the only one that needs no --work_dir), or replicated_log (zk with --zk, else "
+        "file). Default: zk with --zk, else file");
     add(f, "registry_gc_interval", NULL, CM_FLAG_DURATION, &f->registry_gc_interval,
         "How often unreachable agents are pruned from the registry");
     add(f, "registry_max_agent_age", NULL, CM_FLAG_DURATION, &f->registry_max_agent_age,
@@ -71,20 +81,26 @@ void cm_master_flags_init(struct cm_master_flags *f)
         "Time to fetch the registry during recovery");
     add(f, "registry_store_timeout", NULL, CM_FLAG_DURATION, &f->registry_store_timeout,
         "Time to store an update of the registry");
-    add(f, "cluster", NULL, CM_FLAG_STRING, &f->cluster, "Cluster name shown in the web UI");
-    add(f, "roles", NULL, CM_FLAG_STRING, &f->roles, "Deprecated: comma-separated role whitelist");
-    add(f, "weights", NULL, CM_FLAG_STRING, &f->weights, "Role weights: role=weight,...");
-    add(f, "framework_sorter", NULL, CM_FLAG_STRING, &f->framework_sorter, "drf");
-    add(f, "role_sorter", NULL, CM_FLAG_STRING, &f->role_sorter, "drf");
-    add(f, "allocator", NULL, CM_FLAG_STRING, &f->allocator, "HierarchicalDRF");
+    add(f, "cluster", NULL, CM_FLAG_STRING, &f->cluster,
+        "Cluster name reported in /master/state. Default: none");
+    add(f, "roles", NULL, CM_FLAG_STRING, &f->roles,
+        "Deprecated: comma-separated list of the only roles frameworks may use. Default: any role");
+    add(f, "weights", NULL, CM_FLAG_STRING, &f->weights,
+        "Role weights for DRF as role=weight,... Default: every role weighs 1");
+    add(f, "framework_sorter", NULL, CM_FLAG_STRING, &f->framework_sorter,
+        "Sorter that orders frameworks within a role; only drf exists");
+    add(f, "role_sorter", "user_sorter", CM_FLAG_STRING, &f->role_sorter,
+        "Sorter that orders roles; only drf exists");
+    add(f, "allocator", NULL, CM_FLAG_STRING, &f->allocator,
+        "Allocator; only the built-in HierarchicalDRF exists");
     add(f, "zk", NULL, CM_FLAG_STRING, &f->zk,
         "ZooKeeper URL for leader election and the registry: zk://[user:pass@]host:port,.../path "
-        "or file:///path holding one");
+        "or file:///path holding one. Default: none, a standalone master");
     add(f, "quorum", NULL, CM_FLAG_INT, &f->quorum,
-        "Number of masters that form a majority (required with --zk; kept for Mesos "
-        "compatibility: the zk registry needs no quorum of its own)");
+        "Number of masters that form a majority: required with --zk and kept for Mesos "
+        "compatibility (the zk registry needs no quorum of its own). Default: none");
     add(f, "zk_session_timeout", NULL, CM_FLAG_DURATION, &f->zk_session_timeout,
-        "ZooKeeper session timeout (default 10secs)");
+        "ZooKeeper session timeout of leader election and the zk registry");
     add(f, "allocation_interval", NULL, CM_FLAG_DURATION, &f->allocation_interval,
         "Time between batch allocations");
     add(f, "offer_timeout", NULL, CM_FLAG_DURATION, &f->offer_timeout,
@@ -92,23 +108,28 @@ void cm_master_flags_init(struct cm_master_flags *f)
     add(f, "agent_ping_timeout", "slave_ping_timeout", CM_FLAG_DURATION, &f->agent_ping_timeout,
         "Interval of master->agent pings");
     add(f, "max_agent_ping_timeouts", "max_slave_ping_timeouts", CM_FLAG_INT,
-        &f->max_agent_ping_timeouts, "Missed pings before an agent is considered lost");
+        &f->max_agent_ping_timeouts, "Missed pings after which an agent is marked unreachable");
     add(f, "agent_reregister_timeout", "slave_reregister_timeout", CM_FLAG_DURATION,
-        &f->agent_reregister_timeout, "Time agents have to re-register after failover");
+        &f->agent_reregister_timeout, "Time agents have to re-register after a master failover");
     add(f, "max_completed_frameworks", NULL, CM_FLAG_INT, &f->max_completed_frameworks,
-        "Completed frameworks kept for the endpoints");
+        "Completed frameworks kept for the state endpoints");
     add(f, "max_completed_tasks_per_framework", NULL, CM_FLAG_INT,
-        &f->max_completed_tasks_per_framework, "Completed tasks kept per framework");
+        &f->max_completed_tasks_per_framework,
+        "Completed tasks kept per framework for the state endpoints");
     add(f, "max_unreachable_tasks_per_framework", NULL, CM_FLAG_INT,
-        &f->max_unreachable_tasks_per_framework, "Unreachable tasks kept per framework");
+        &f->max_unreachable_tasks_per_framework,
+        "Unreachable tasks kept per framework for the state endpoints");
     add(f, "root_submissions", NULL, CM_FLAG_BOOL, &f->root_submissions,
-        "Allow frameworks with user root");
+        "Allow frameworks to register with user root");
     add(f, "publish_per_framework_metrics", NULL, CM_FLAG_BOOL, &f->publish_per_framework_metrics,
-        "Publish per-framework metrics");
+        "Publish per-framework metrics in /metrics/snapshot");
     add(f, "min_allocatable_resources", NULL, CM_FLAG_STRING, &f->min_allocatable_resources,
-        "Minimum free resources to offer (cpus:0.01|mem:32)");
-    add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
+        "Smallest free resources of an agent worth offering: alternatives separated by |");
+    add(f, "version", NULL, CM_FLAG_BOOL, &f->version,
+        "Print the cmesos version and the Mesos API version, and exit");
     add_auth_flags(f);
+    f->known.list = cm_master_flags_mesos;
+    f->known.n = cm_master_flags_mesos_count;
 }
 
 static int check_positive(double v, const char *name, char *why, size_t whylen)
@@ -121,11 +142,13 @@ static int check_positive(double v, const char *name, char *why, size_t whylen)
 int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char *why,
                           size_t whylen)
 {
-    int rc =
-        cm_flags_parse(f->table, f->nflags, argc, argv,
-                       "Usage: mesos-master [options]\n\nStarts a cmesos master.", why, whylen);
+    int rc = cm_flags_parse_with(f->table, f->nflags, &f->known, argc, argv,
+                                 "Usage: mesos-master [options]\n\nStarts a cmesos master.", why,
+                                 whylen);
     if (rc)
         return rc;
+    if (f->version)
+        return 0; /* --version needs no other flag */
     if (f->port < 0 || f->port > 65535)
         return cm_fail(CM_EINVAL, why, whylen, "Flag 'port' must be between 0 and 65535");
     if (f->advertise_port < 0 || f->advertise_port > 65535)
@@ -156,7 +179,7 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
                   strcmp(f->registry, "replicated_log") == 0)) {
         f->registry_storage = "zk";
     } else if (!f->registry) {
-        f->registry_storage = f->work_dir ? "file" : "in_memory";
+        f->registry_storage = "file";
     } else if (strcmp(f->registry, "in_memory") == 0) {
         f->registry_storage = "in_memory";
     } else if (strcmp(f->registry, "file") == 0 || strcmp(f->registry, "replicated_log") == 0) {
@@ -170,6 +193,10 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
                        "Flag 'registry' must be zk, file, in_memory or replicated_log, not '%s'",
                        f->registry);
     }
+    /* As Mesos: only an in-memory registry runs without a work directory. */
+    if (strcmp(f->registry_storage, "in_memory") != 0 && (!f->work_dir || !*f->work_dir))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'work_dir' is required unless --registry=in_memory (as in Mesos)");
     if ((rc = check_positive(f->registry_gc_interval, "registry_gc_interval", why, whylen)) ||
         (rc = check_positive(f->registry_max_agent_age, "registry_max_agent_age", why, whylen)) ||
         (rc = check_positive(f->agent_reregister_timeout, "agent_reregister_timeout", why, whylen)))

@@ -68,6 +68,8 @@ struct cm_master_flags {
 
     struct cm_flag table[CM_MASTER_NFLAGS];
     size_t nflags;
+    /* Mesos flags outside the table (master_flags_mesos.c) and those given (warned at start). */
+    struct cm_flags_known known;
 };
 
 /* Defaults and the table. */

@@ -223,11 +223,24 @@ static void file_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, v
     free(data);
 }
 
+static int mkdirs(const char *dir);
+
 static void file_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                        cm_registrar_done_cb cb, void *arg)
 {
     char why[1024];
-    int rc = cm_registry_file_write(s->path, data, len, why, sizeof why);
+    /* --work_dir is created at the first write, not at start (nothing on disk before the
+     * master has bound its port). */
+    char *dir = cm_xstrdup(s->path);
+    int rc = mkdirs(dirname(dir));
+    if (rc)
+        CM_ERROR(MOD, "Failed to create --work_dir '%s': %s", dir, strerror(-rc));
+    free(dir);
+    if (rc) {
+        cb(arg, rc);
+        return;
+    }
+    rc = cm_registry_file_write(s->path, data, len, why, sizeof why);
     if (rc)
         CM_ERROR(MOD, "%s", why);
     cb(arg, rc);
@@ -571,11 +584,12 @@ int cm_registry_storage_new(const char *name, const char *work_dir,
             free(s);
             return cm_fail(CM_EINVAL, why, whylen, "The 'file' registry needs --work_dir");
         }
-        int rc = mkdirs(work_dir);
-        if (rc) {
+        /* Created at the first write (file_store); a path that cannot be a directory fails
+         * now. */
+        struct stat st;
+        if (stat(work_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
             free(s);
-            return cm_fail(CM_EINVAL, why, whylen, "Failed to create --work_dir '%s': %s", work_dir,
-                           strerror(-rc));
+            return cm_fail(CM_EINVAL, why, whylen, "--work_dir '%s' is not a directory", work_dir);
         }
         s->ops = &file_ops;
         s->path = cm_xasprintf("%s/registry", work_dir);

@@ -358,6 +358,142 @@ static void test_bytes(void)
     CHECK_INT(cm_bytes_parse("", &b), CM_EINVAL);
 }
 
+/* Mesos flags outside the table: no effect, refused (with accepted values), elsewhere. */
+static const struct cm_flag_known known_list[] = {
+    {"logbufsecs", NULL, CM_FLAG_NO_EFFECT, false, NULL, "lines are written at once"},
+    {"memory_profiling", NULL, CM_FLAG_NO_EFFECT, true, NULL, "no profiler"},
+    {"containerizers", NULL, CM_FLAG_REFUSED, false, "mesos", "only the Mesos containerizer"},
+    {"registry_strict", NULL, CM_FLAG_REFUSED, true, "false", "leave it false"},
+    {"modules", NULL, CM_FLAG_REFUSED, false, NULL, "modules cannot be loaded"},
+    {"credentials", NULL, CM_FLAG_ELSEWHERE, false, NULL, "authentication"},
+    {"agent_subsystems", "slave_subsystems", CM_FLAG_NO_EFFECT, false, NULL, "no cgroups"},
+    /* Also in the table: the table wins. */
+    {"port", NULL, CM_FLAG_REFUSED, false, NULL, "never seen"},
+};
+
+static int parse_known(struct cm_flags_known *k, struct settings *s, int argc, char **argv,
+                       char *why, size_t whylen)
+{
+    static struct cm_flag t[NFLAGS];
+    settings_defaults(s);
+    make_table(t, s, false);
+    memset(k, 0, sizeof *k);
+    k->list = known_list;
+    k->n = sizeof known_list / sizeof known_list[0];
+    int rc = cm_flags_parse_with(t, NFLAGS, k, argc, argv, "Test.", why, whylen);
+    cm_flags_cleanup(t, NFLAGS);
+    return rc;
+}
+
+static void test_known_no_effect(void)
+{
+    clear_env();
+    struct settings s;
+    struct cm_flags_known k;
+    char why[256] = "";
+    char *argv[] = {"prog", "--logbufsecs=5", "--memory_profiling", "--slave_subsystems=cpu",
+                    "--port=7"};
+    CHECK_INT(parse_known(&k, &s, 5, argv, why, sizeof why), 0);
+    CHECK(s.port == 7);
+    REQUIRE(k.nignored == 3);
+    CHECK_STR(k.ignored[0]->name, "logbufsecs");
+    CHECK_STR(k.ignored[1]->name, "memory_profiling");
+    CHECK_STR(k.ignored[2]->name, "agent_subsystems");
+    char msg[256];
+    cm_flags_ignored_message(k.ignored[0], msg, sizeof msg);
+    CHECK_STR(msg, "Flag '--logbufsecs' has no effect in cmesos: lines are written at once");
+
+    /* --no-<bool>, and an accepted value of a refused flag. */
+    char *argv2[] = {"prog", "--no-memory_profiling", "--containerizers=mesos",
+                     "--no-registry_strict"};
+    CHECK_INT(parse_known(&k, &s, 4, argv2, why, sizeof why), 0);
+    CHECK(k.nignored == 3);
+    cm_flags_ignored_message(k.ignored[1], msg, sizeof msg);
+    CHECK(strstr(msg, "--containerizers") && strstr(msg, "mesos"));
+
+    /* The environment counts like the command line, and is warned about too. */
+    setenv("MESOS_LOGBUFSECS", "0", 1);
+    char *argv3[] = {"prog"};
+    CHECK_INT(parse_known(&k, &s, 1, argv3, why, sizeof why), 0);
+    CHECK(k.nignored == 1 && strcmp(k.ignored[0]->name, "logbufsecs") == 0);
+    unsetenv("MESOS_LOGBUFSECS");
+}
+
+static void test_known_refused(void)
+{
+    clear_env();
+    struct settings s;
+    struct cm_flags_known k;
+    char why[256] = "";
+    char *a1[] = {"prog", "--containerizers=docker,mesos"};
+    CHECK_INT(parse_known(&k, &s, 2, a1, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "--containerizers=docker,mesos") && strstr(why, "only the Mesos"));
+    char *a2[] = {"prog", "--registry_strict"};
+    CHECK_INT(parse_known(&k, &s, 2, a2, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "leave it false") != NULL);
+    char *a3[] = {"prog", "--registry_strict=maybe"};
+    CHECK_INT(parse_known(&k, &s, 2, a3, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "expected 'true' or 'false'") != NULL);
+    char *a4[] = {"prog", "--credentials=file:///x"};
+    CHECK_INT(parse_known(&k, &s, 2, a4, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "'--credentials'") && strstr(why, "authentication"));
+    char *a5[] = {"prog", "--modules"};
+    CHECK_INT(parse_known(&k, &s, 2, a5, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "missing value") != NULL);
+    char *a6[] = {"prog", "--no-logbufsecs"};
+    CHECK_INT(parse_known(&k, &s, 2, a6, why, sizeof why), CM_EINVAL);
+    char *a7[] = {"prog", "--logbufsecs=1", "--logbufsecs=2"};
+    CHECK_INT(parse_known(&k, &s, 3, a7, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "more than once") != NULL);
+    /* Unknown to Mesos and cmesos alike: fatal, as before. */
+    char *a8[] = {"prog", "--no_such_flag=1"};
+    CHECK_INT(parse_known(&k, &s, 2, a8, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "unknown flag 'no_such_flag'") != NULL);
+    /* A refused flag in the environment refuses too. */
+    setenv("MESOS_MODULES", "x", 1);
+    char *a9[] = {"prog"};
+    CHECK_INT(parse_known(&k, &s, 1, a9, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "modules cannot be loaded") != NULL);
+    unsetenv("MESOS_MODULES");
+}
+
+static void test_known_help(void)
+{
+    struct settings s;
+    struct cm_flag t[NFLAGS];
+    settings_defaults(&s);
+    s.acls = NULL;
+    make_table(t, &s, false);
+    struct cm_flags_known k = {.list = known_list, .n = sizeof known_list / sizeof known_list[0]};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    REQUIRE(f);
+    cm_flags_usage_with(t, NFLAGS, &k, "prog", "Test.", f);
+    fclose(f);
+    /* Defaults of every type; none for a string without a value. */
+    CHECK(strstr(buf, "(default: /var/lib/mesos)") != NULL);
+    CHECK(strstr(buf, "(default: true)") != NULL);
+    CHECK(strstr(buf, "(default: 5050)") != NULL);
+    CHECK(strstr(buf, "(default: 15secs)") != NULL);
+    CHECK(strstr(buf, "(default: 512MB)") != NULL);
+    char *acls = strstr(buf, "--acls=VALUE");
+    CHECK(acls && !strncmp(strchr(acls, '\n') - 9, "ACLs JSON", 9));
+    /* The sections, in order, each under its title; a name the table has is not repeated. */
+    char *ne = strstr(buf, CM_FLAGS_HELP_NO_EFFECT), *rf = strstr(buf, CM_FLAGS_HELP_REFUSED),
+         *el = strstr(buf, CM_FLAGS_HELP_ELSEWHERE);
+    REQUIRE(ne && rf && el && ne < rf && rf < el);
+    char *lb = strstr(buf, "--logbufsecs=VALUE"), *co = strstr(buf, "--containerizers=VALUE"),
+         *cr = strstr(buf, "--credentials=VALUE");
+    CHECK(lb && lb > ne && lb < rf);
+    CHECK(co && co > rf && co < el && strstr(co, "(accepted with no effect:"));
+    CHECK(cr && cr > el);
+    CHECK(strstr(buf, "never seen") == NULL);
+    CHECK(strstr(buf, "(also --slave_subsystems)") != NULL);
+    free(buf);
+}
+
 TEST_MAIN(TEST(test_basic_parse), TEST(test_defaults_json), TEST(test_bool_forms),
           TEST(test_env_fallback), TEST(test_file_value), TEST(test_errors), TEST(test_help),
-          TEST(test_durations), TEST(test_bytes))
+          TEST(test_durations), TEST(test_bytes), TEST(test_known_no_effect),
+          TEST(test_known_refused), TEST(test_known_help))
