@@ -49,7 +49,10 @@ run_one() {
   mkdir -p "$work" "$art" "$kept"
   local opts=(-timeout=25 -rss_limit_mb=2048 -max_len=65536 -artifact_prefix="$art"
               -print_final_stats=1)
-  [ -f "$root/tests/fuzz/dict/$name.dict" ] && opts+=(-dict="$root/tests/fuzz/dict/$name.dict")
+  local dict=$root/tests/fuzz/dict/$name.dict
+  # The harnesses that read Mesos messages share the dictionary of their JSON names.
+  case $name in pbjson|codec|recordio|master_*|agent) dict=$root/tests/fuzz/dict/mesos.dict ;; esac
+  [ -f "$dict" ] && opts+=(-dict="$dict")
   echo "== fuzz $name $*"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
@@ -80,6 +83,7 @@ case "$mode" in
     build
     for h in $(harnesses "$@"); do
       kept=$root/tests/fuzz/corpus/$h
+      mkdir -p "$kept"
       tmp=$(mktemp -d)
       mkdir -p "$bdir/corpus/$h"
       mkdir -p "$bdir/artifacts/$h"
