@@ -53,7 +53,6 @@ run_one() {
   # The harnesses that read Mesos messages share the dictionary of their JSON names.
   case $name in pbjson|codec|recordio|master_*|agent) dict=$root/tests/fuzz/dict/mesos.dict ;; esac
   [ -f "$dict" ] && opts+=(-dict="$dict")
-  echo "== fuzz $name $*"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$bin" "${opts[@]}" "$@" "$work" "$kept"
@@ -64,8 +63,17 @@ case "$mode" in
   short)
     build
     failed=()
+    mkdir -p "$bdir/logs"
     for h in $(harnesses "$@"); do
-      run_one "$h" -max_total_time="${FUZZ_SECONDS:-10}" 2>&1 | tail -n 12 || failed+=("$h")
+      log=$bdir/logs/$h.log
+      if run_one "$h" -max_total_time="${FUZZ_SECONDS:-10}" >"$log" 2>&1; then
+        echo "== fuzz $h: $(grep -E '^Done [0-9]+ runs' "$log" | tail -n1)," \
+          "$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)"
+      else
+        tail -n 60 "$log"
+        echo "== fuzz $h: FAILED (log $log)"
+        failed+=("$h")
+      fi
     done
     if [ ${#failed[@]} -gt 0 ]; then
       echo "== fuzz: FAILED: ${failed[*]} (inputs in $bdir/artifacts/)" >&2
