@@ -32,6 +32,15 @@ struct run {
     struct buf b;
 };
 
+/* FUZZ_TRACE=1 in the environment prints each request's answer (to debug a finding). */
+static bool tracing(void)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("FUZZ_TRACE") != NULL;
+    return on;
+}
+
 static void send_sched(struct fz *f, const uint8_t *body, size_t len, bool pb, unsigned hdr)
 {
     struct cm_sched_request req = {.method = "POST",
@@ -52,7 +61,9 @@ static void send_sched(struct fz *f, const uint8_t *body, size_t len, bool pb, u
     case 3: req.stream_id = NULL; break;
     default: break;
     }
-    sched_request(f, &req);
+    int code = sched_request(f, &req);
+    if (tracing())
+        fprintf(stderr, "scheduler %s: %d %s\n", pb ? "protobuf" : "json", code, f->last_text);
 }
 
 static int one(void *arg, size_t idx, const uint8_t *p, size_t n)
@@ -91,7 +102,10 @@ static int one(void *arg, size_t idx, const uint8_t *p, size_t n)
     if (kind == 0) {
         send_sched(f, (const uint8_t *)r->b.p, r->b.len, false, hdr);
     } else if (kind == 3 || kind == 4) {
-        agent_json(f, r->b.p, r->b.len, hdr % 4 == 1 ? "bad" : "agent-stream", kind == 4);
+        int code =
+            agent_json(f, r->b.p, r->b.len, hdr % 4 == 1 ? "bad" : "agent-stream", kind == 4);
+        if (tracing())
+            fprintf(stderr, "agent %s: %d\n", kind == 4 ? "protobuf" : "json", code);
     } else {
         ProtobufCMessage *msg = NULL;
         char why[512];
