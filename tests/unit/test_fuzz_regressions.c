@@ -1,6 +1,7 @@
 /* test_fuzz_regressions.c: every input the libFuzzer harnesses (tests/fuzz) found to break an
  * invariant of a cm_common parser, kept as a case with its input as found (hex) and the
  * behaviour the fix gives. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "codec.h"
 #include "errors.h"
+#include "flags.h"
 #include "mesos/v1/mesos.pb-c.h"
 #include "mesos/v1/scheduler/scheduler.pb-c.h"
 #include "pbjson.h"
@@ -105,4 +107,39 @@ static void test_map_entry_without_required_value(void)
     }
 }
 
-TEST_MAIN(TEST(test_map_key_not_utf8), TEST(test_map_entry_without_required_value))
+/* fuzz_flags: "--port=0333...3" (49 digits) also read as a duration: 3.3e47 seconds, printed as
+ * "5.51146384479718e+41weeks", which does not parse back (no exponents, as in stout), so /flags
+ * and an executor's environment could carry a duration nothing reads. Durations beyond what
+ * Mesos's Duration holds (int64 nanoseconds) are now refused, and none prints in exponent form. */
+static void test_duration_prints_as_it_parses(void)
+{
+    double secs = 0;
+    CHECK_INT(cm_duration_parse("0333333333333333333333333333333333333333333333333", &secs),
+              CM_EINVAL);
+    CHECK_INT(cm_duration_parse("15251weeks", &secs), CM_EINVAL);
+    CHECK_INT(cm_duration_parse("15250weeks", &secs), 0);
+    const double values[] = {CM_DURATION_MAX, 15250 * 604800.0, 1e-5, 1e-13, 1.5e-9, 90, 0.1,
+                             1234.1,          1.0 / 3,          0};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char buf[64];
+        cm_duration_format(values[i], buf, sizeof buf);
+        CHECK(strstr(buf, "e+") == NULL && strstr(buf, "e-") == NULL);
+        double back = -1;
+        CHECK_INT(cm_duration_parse(buf, &back), 0);
+        CHECK(fabs(back - values[i]) <= 1e-9 * (values[i] > 1 ? values[i] : 1));
+        if (fabs(back - values[i]) > 1e-9 * (values[i] > 1 ? values[i] : 1))
+            fprintf(stderr, "%.17g prints as '%s', reads back %.17g\n", values[i], buf, back);
+    }
+    char buf[64];
+    cm_duration_format(90, buf, sizeof buf);
+    CHECK_STR(buf, "1.5mins");
+    cm_duration_format(1234.1, buf, sizeof buf);
+    CHECK_STR(buf, "20.5683333333333mins");
+    cm_duration_format(1e-5, buf, sizeof buf);
+    CHECK_STR(buf, "10us");
+    cm_duration_format(1e-14, buf, sizeof buf);
+    CHECK_STR(buf, "0.00001ns");
+}
+
+TEST_MAIN(TEST(test_map_key_not_utf8), TEST(test_map_entry_without_required_value),
+          TEST(test_duration_prints_as_it_parses))
