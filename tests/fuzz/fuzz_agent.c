@@ -12,8 +12,8 @@
  * not fed: processes are not what is fuzzed here.
  *
  * Properties: documented answers (executor API 200/202/400/403/406/501 with a reason; a
- * record is handled or refused with 0/1); every status update the agent sends the master names
- * a declared state; the agent stays registered. */
+ * record is handled or refused with 0/1); every call the agent sends the master holds only
+ * declared enum values, and a status update names a declared state. */
 #include "fuzz.h"
 #include "agent_drive.h"
 #include "fuzz_pb.h"
