@@ -34,4 +34,6 @@ run_suite() {
 run_suite build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMESOS_SANITIZE=ON
-echo "== all tests passed (normal and sanitizer builds)"
+# Coverage-guided fuzzing: a short pass (about 10 s per harness) from the kept corpora.
+bash scripts/fuzz.sh short
+echo "== all tests passed (normal and sanitizer builds, fuzzing)"

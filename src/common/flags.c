@@ -604,17 +604,19 @@ int cm_duration_parse(const char *text, double *secs)
     const char *suffix;
     if (!text || parse_number_prefix(text, &num, &suffix) != 0)
         return CM_EINVAL;
-    if (*suffix == '\0') {
-        *secs = num;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof duration_units / sizeof duration_units[0]; i++) {
+    for (size_t i = 0; *suffix && i < sizeof duration_units / sizeof duration_units[0]; i++) {
         if (strcmp(suffix, duration_units[i].unit) == 0) {
-            *secs = num * duration_units[i].secs;
-            return 0;
+            num *= duration_units[i].secs;
+            break;
         }
+        if (i + 1 == sizeof duration_units / sizeof duration_units[0])
+            return CM_EINVAL;
     }
-    return CM_EINVAL;
+    /* Mesos's Duration holds int64 nanoseconds (about 292 years) and refuses more. */
+    if (num > CM_DURATION_MAX)
+        return CM_EINVAL;
+    *secs = num;
+    return 0;
 }
 
 void cm_duration_format(double secs, char *buf, size_t len)
@@ -636,7 +638,24 @@ void cm_duration_format(double secs, char *buf, size_t len)
     double r = round(v);
     if (fabs(v - r) < 1e-9 * (fabs(v) > 1 ? fabs(v) : 1))
         v = r;
-    snprintf(buf, len, "%.15g%s", v, duration_units[u].unit);
+    /* Fifteen significant digits as %.15g would give, but never in exponent form, which
+     * cm_duration_parse (like stout) does not read: /flags and the executor's environment
+     * must parse back. At most 20 decimals: anything smaller prints as 0. */
+    double mag = fabs(v);
+    int decimals = mag > 0 ? 14 - (int)floor(log10(mag)) : 0;
+    decimals = decimals < 0 ? 0 : decimals > 20 ? 20 : decimals;
+    char num[400];
+    snprintf(num, sizeof num, "%.*f", decimals, v);
+    if (strchr(num, '.')) {
+        size_t n = strlen(num);
+        while (num[n - 1] == '0')
+            num[--n] = '\0';
+        if (num[n - 1] == '.')
+            num[--n] = '\0';
+    }
+    if (strcmp(num, "-0") == 0)
+        snprintf(num, sizeof num, "0");
+    snprintf(buf, len, "%s%s", num, duration_units[u].unit);
 }
 
 int cm_bytes_parse(const char *text, uint64_t *bytes)

@@ -127,7 +127,10 @@ json_t *cm_flags_to_json(const struct cm_flag *flags, size_t n);
 /* Frees the strings parse allocated (STRING flags that were set). */
 void cm_flags_cleanup(struct cm_flag *flags, size_t n);
 
-/* "5secs" -> 5.0. Returns 0 or CM_EINVAL. */
+/* The longest duration, as Mesos's Duration (int64 nanoseconds) holds it, in seconds. */
+#define CM_DURATION_MAX 9223372036.854775807
+
+/* "5secs" -> 5.0. Returns 0 or CM_EINVAL (also beyond CM_DURATION_MAX, as Mesos). */
 int cm_duration_parse(const char *text, double *secs);
 /* 5.0 -> "5secs", 900 -> "15mins", 90 -> "1.5mins": like stout, the largest unit the value
  * reaches, with a fractional count when needed; into buf. */

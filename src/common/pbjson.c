@@ -273,6 +273,15 @@ static char *map_key_string(const ProtobufCFieldDescriptor *kf, const void *p)
         char *copy = strdup(s ? s : "");
         if (!copy)
             abort();
+        /* jansson refuses keys that are not UTF-8 (the entry would vanish): as for values,
+         * keep the ASCII and mark the rest. */
+        json_t *probe = json_string(copy);
+        if (!probe) {
+            for (char *q = copy; *q; q++)
+                if ((unsigned char)*q >= 0x80)
+                    *q = '?';
+        }
+        json_decref(probe);
         return copy;
     }
     case PROTOBUF_C_TYPE_BOOL:
@@ -932,6 +941,14 @@ int cm_pbjson_from_text(const ProtobufCMessageDescriptor *desc, const char *text
 /* ------------------------------------------------------------------------------------------ */
 /* Required-field check for messages that did not come through JSON (protobuf input). */
 
+static bool has_required_field(const ProtobufCMessageDescriptor *d)
+{
+    for (unsigned i = 0; i < d->n_fields; i++)
+        if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED)
+            return true;
+    return false;
+}
+
 static void check_required_rec(struct pj_ctx *c, const ProtobufCMessage *msg, int depth)
 {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
@@ -939,6 +956,11 @@ static void check_required_rec(struct pj_ctx *c, const ProtobufCMessage *msg, in
         pj_fail(c, CM_ETOOBIG, "nesting deeper than %d levels", CM_PBJSON_MAX_DEPTH);
         return;
     }
+    /* A map entry without its message value stands for the value's default instance, which
+     * lacks the value's required fields (protobuf's C++ parser refuses it too). */
+    if (is_map_entry(d) && d->fields[1].type == PROTOBUF_C_TYPE_MESSAGE &&
+        !field_present(msg, &d->fields[1]) && has_required_field(d->fields[1].descriptor))
+        add_missing(c, d->fields[1].name);
     for (unsigned i = 0; i < d->n_fields && !c->err; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const void *member = CMEMBER(msg, f->offset);
