@@ -173,11 +173,17 @@ static void test_flags(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct cm_master_flags fl;
         cm_master_flags_init(&fl);
+        /* Without a work_dir the master needs the in-memory registry (as in Mesos). */
+        const char *argv[8];
         int argc = 0;
-        while (cases[i].argv[argc])
+        while (cases[i].argv[argc]) {
+            argv[argc] = cases[i].argv[argc];
             argc++;
+        }
+        argv[argc++] = "--registry=in_memory";
+        argv[argc] = NULL;
         char why[512] = "";
-        int rc = cm_master_flags_parse(&fl, argc, (char **)cases[i].argv, why, sizeof why);
+        int rc = cm_master_flags_parse(&fl, argc, (char **)argv, why, sizeof why);
         if (cases[i].expect) {
             CHECK_INT(rc, CM_EINVAL);
             if (!strstr(why, cases[i].expect))
@@ -193,9 +199,9 @@ static void test_flags(void)
     /* The alias sets the same flag. */
     struct cm_master_flags fl;
     cm_master_flags_init(&fl);
-    char *argv[] = {"m", "--authenticate", "--credentials=/c", NULL};
+    char *argv[] = {"m", "--authenticate", "--credentials=/c", "--registry=in_memory", NULL};
     char why[256];
-    CHECK_INT(cm_master_flags_parse(&fl, 3, argv, why, sizeof why), 0);
+    CHECK_INT(cm_master_flags_parse(&fl, 4, argv, why, sizeof why), 0);
     CHECK(fl.authenticate_frameworks);
     cm_master_flags_cleanup(&fl);
 }
