@@ -19,6 +19,45 @@
 
 #define MOD "master"
 
+/* Who is looking (--acls filters what they see, as Mesos's view_* actions do). */
+struct view {
+    const struct cm_acls *acls;
+    const char *principal; /* NULL: anonymous */
+};
+
+static const char *task_user(const struct cm_task *t)
+{
+    if (t->info && t->info->command && t->info->command->user && t->info->command->user[0])
+        return t->info->command->user;
+    return t->fw->info && t->fw->info->user ? t->fw->info->user : "";
+}
+
+static bool view_framework(const struct view *v, const struct cm_framework *fw)
+{
+    return !v->acls || cm_acls_allowed(v->acls, CM_ACL_VIEW_FRAMEWORK, v->principal,
+                                       fw->info && fw->info->user ? fw->info->user : "");
+}
+
+static bool view_task(const struct view *v, const struct cm_task *t)
+{
+    return !v->acls || cm_acls_allowed(v->acls, CM_ACL_VIEW_TASK, v->principal, task_user(t));
+}
+
+/* The read-only realm's authentication (401 answered here), then the 307 to the leader.
+ * Returns false when the request was answered. *principal is malloc'd or NULL. */
+static bool readonly_guard(struct cm_master *m, struct cm_http_request *req, bool redirect,
+                           char **principal)
+{
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_READONLY, principal))
+        return false;
+    if (redirect && cm_master_http_redirect(m, req)) {
+        free(*principal);
+        *principal = NULL;
+        return false;
+    }
+    return true;
+}
+
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 {
     return cm_enum_name_or(d, v, "UNKNOWN");
@@ -161,7 +200,7 @@ static void fw_common(json_t *o, const struct cm_framework *fw)
     json_object_set_new(o, "recovered", json_boolean(fw->recovered));
 }
 
-static json_t *framework_json(const struct cm_framework *fw)
+static json_t *framework_json(const struct cm_framework *fw, const struct view *v)
 {
     const Mesos__V1__FrameworkInfo *info = fw->info;
     json_t *o = json_object();
@@ -194,15 +233,18 @@ static json_t *framework_json(const struct cm_framework *fw)
     json_t *tasks = json_array();
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
-        json_array_append_new(tasks, task_json(it.cur->value));
+        if (view_task(v, it.cur->value))
+            json_array_append_new(tasks, task_json(it.cur->value));
     json_object_set_new(o, "tasks", tasks);
     json_t *unreachable = json_array();
     for (const struct cm_task *t = fw->uhead; t; t = t->unext)
-        json_array_append_new(unreachable, task_json(t));
+        if (view_task(v, t))
+            json_array_append_new(unreachable, task_json(t));
     json_object_set_new(o, "unreachable_tasks", unreachable);
     json_t *done = json_array();
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++)
-        json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
+        if (view_task(v, cm_ring_at(&fw->completed_tasks, i)))
+            json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
     json_object_set_new(o, "completed_tasks", done);
     json_t *offers = json_array();
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
@@ -315,25 +357,25 @@ static json_t *master_capabilities(void)
 /* ------------------------------------------------------------------------------------------ */
 /* handlers */
 
-static json_t *frameworks_array(struct cm_master *m, const char *only)
+static json_t *frameworks_array(struct cm_master *m, const char *only, const struct view *v)
 {
     json_t *a = json_array();
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         struct cm_framework *fw = it.cur->value;
-        if (!only || strcmp(only, fw->id) == 0)
-            json_array_append_new(a, framework_json(fw));
+        if ((!only || strcmp(only, fw->id) == 0) && view_framework(v, fw))
+            json_array_append_new(a, framework_json(fw, v));
     }
     return a;
 }
 
-static json_t *completed_array(struct cm_master *m, const char *only)
+static json_t *completed_array(struct cm_master *m, const char *only, const struct view *v)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < cm_ring_count(&m->completed_list); i++) {
         const struct cm_framework *fw = cm_ring_at(&m->completed_list, i);
-        if (!only || strcmp(only, fw->id) == 0)
-            json_array_append_new(a, framework_json(fw));
+        if ((!only || strcmp(only, fw->id) == 0) && view_framework(v, fw))
+            json_array_append_new(a, framework_json(fw, v));
     }
     return a;
 }
@@ -353,8 +395,10 @@ static json_t *agents_array(struct cm_master *m, const char *only, bool full)
 static void handle_state(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_http_redirect(m, req))
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
         return;
+    struct view v = {m->acls, principal};
     json_t *o = json_object();
     add_build_info(o);
     json_object_set_new(o, "start_time", json_real(m->start_time));
@@ -379,13 +423,16 @@ static void handle_state(struct cm_http_request *req, void *arg)
         json_object_set_new(o, "cluster", json_string(m->flags->cluster));
     if (m->flags->log_dir)
         json_object_set_new(o, "log_dir", json_string(m->flags->log_dir));
-    json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
+    /* As in Mesos, the flags are shown to those view_flags allows. */
+    if (cm_acls_allowed(m->acls, CM_ACL_VIEW_FLAGS, principal, NULL))
+        json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
     json_object_set_new(o, "slaves", agents_array(m, NULL, false));
     json_object_set_new(o, "recovered_slaves", json_array());
-    json_object_set_new(o, "frameworks", frameworks_array(m, NULL));
-    json_object_set_new(o, "completed_frameworks", completed_array(m, NULL));
+    json_object_set_new(o, "frameworks", frameworks_array(m, NULL, &v));
+    json_object_set_new(o, "completed_frameworks", completed_array(m, NULL, &v));
     json_object_set_new(o, "orphan_tasks", json_array());
     json_object_set_new(o, "unregistered_frameworks", json_array());
+    free(principal);
     cm_http_respond_json(req, 200, o);
 }
 
@@ -420,8 +467,10 @@ static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
 static void handle_state_summary(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_http_redirect(m, req))
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
         return;
+    struct view v = {m->acls, principal};
     json_t *o = json_object();
     json_object_set_new(o, "hostname", json_string(m->hostname));
     if (m->flags->cluster)
@@ -438,34 +487,42 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
     json_t *fws = json_array();
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         struct cm_framework *fw = it.cur->value;
+        if (!view_framework(&v, fw))
+            continue;
         json_t *j = json_object();
         fw_common(j, fw);
         task_counts(j, &fw->tasks, true);
         json_array_append_new(fws, j);
     }
     json_object_set_new(o, "frameworks", fws);
+    free(principal);
     cm_http_respond_json(req, 200, o);
 }
 
 static void handle_frameworks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_http_redirect(m, req))
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
         return;
+    struct view v = {m->acls, principal};
     char *only = cm_http_request_query_param(req, "framework_id");
     json_t *o = json_object();
-    json_object_set_new(o, "frameworks", frameworks_array(m, only));
-    json_object_set_new(o, "completed_frameworks", completed_array(m, only));
+    json_object_set_new(o, "frameworks", frameworks_array(m, only, &v));
+    json_object_set_new(o, "completed_frameworks", completed_array(m, only, &v));
     json_object_set_new(o, "unregistered_frameworks", json_array());
     free(only);
+    free(principal);
     cm_http_respond_json(req, 200, o);
 }
 
 static void handle_slaves(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_http_redirect(m, req))
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
         return;
+    free(principal); /* Mesos has no view_agents action: agents are not filtered */
     char *only = cm_http_request_query_param(req, "slave_id");
     json_t *o = json_object();
     json_object_set_new(o, "slaves", agents_array(m, only, true));
@@ -491,7 +548,7 @@ static int by_time_des(const void *a, const void *b)
 }
 
 static void collect_tasks(const struct cm_framework *fw, const char *task_id, struct task_ref **v,
-                          size_t *n, size_t *cap)
+                          size_t *n, size_t *cap, const struct view *view)
 {
     struct cm_strmap_iter it;
     size_t extra = cm_strmap_count(&fw->tasks) + cm_ring_count(&fw->completed_tasks);
@@ -503,12 +560,12 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
     }
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);) {
         const struct cm_task *t = it.cur->value;
-        if (!task_id || strcmp(task_id, t->id) == 0)
+        if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
             (*v)[(*n)++].t = t;
     }
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++) {
         const struct cm_task *t = cm_ring_at(&fw->completed_tasks, i);
-        if (!task_id || strcmp(task_id, t->id) == 0)
+        if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
             (*v)[(*n)++].t = t;
     }
 }
@@ -516,8 +573,10 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
 static void handle_tasks(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
-    if (cm_master_http_redirect(m, req))
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
         return;
+    struct view view = {m->acls, principal};
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
     char *order = cm_http_request_query_param(req, "order");
@@ -545,13 +604,13 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         const struct cm_framework *fw = it.cur->value;
-        if (!fid || strcmp(fid, fw->id) == 0)
-            collect_tasks(fw, tid, &v, &n, &cap);
+        if ((!fid || strcmp(fid, fw->id) == 0) && view_framework(&view, fw))
+            collect_tasks(fw, tid, &v, &n, &cap, &view);
     }
     for (size_t i = 0; i < cm_ring_count(&m->completed_list); i++) {
         const struct cm_framework *fw = cm_ring_at(&m->completed_list, i);
-        if (!fid || strcmp(fid, fw->id) == 0)
-            collect_tasks(fw, tid, &v, &n, &cap);
+        if ((!fid || strcmp(fid, fw->id) == 0) && view_framework(&view, fw))
+            collect_tasks(fw, tid, &v, &n, &cap, &view);
     }
     if (n)
         qsort(v, n, sizeof *v, order && strcmp(order, "asc") == 0 ? by_time_asc : by_time_des);
@@ -563,6 +622,7 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     json_object_set_new(o, "tasks", arr);
     cm_http_respond_json(req, 200, o);
 out:
+    free(principal);
     free(limit_s);
     free(offset_s);
     free(order);
@@ -600,6 +660,13 @@ static void handle_version(struct cm_http_request *req, void *arg)
 static void handle_flags(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    char *principal = NULL;
+    if (!readonly_guard(m, req, false, &principal))
+        return;
+    bool ok = cm_master_http_authorize(m, req, CM_ACL_VIEW_FLAGS, principal, NULL);
+    free(principal);
+    if (!ok)
+        return;
     json_t *o = json_object();
     json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
     cm_http_respond_json(req, 200, o);
@@ -873,6 +940,14 @@ json_t *cm_master_metrics_json(struct cm_master *m)
 static void handle_metrics(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
+    char *principal = NULL;
+    if (!readonly_guard(m, req, false, &principal))
+        return;
+    /* get_endpoints covers /metrics/snapshot in Mesos (authorization.md). */
+    bool ok = cm_master_http_authorize(m, req, CM_ACL_GET_ENDPOINT, principal, "/metrics/snapshot");
+    free(principal);
+    if (!ok)
+        return;
     char *timeout = cm_http_request_query_param(req, "timeout");
     if (timeout) {
         double secs;

@@ -23,6 +23,7 @@
  *                 tasks.c            tasks, status updates, RUN_TASK / KILL_TASK
  *                 validation.c       checks of calls and infos (pure)
  *                 cron.c             periodic timers
+ *                 master_auth.c      credentials, ACLs, identity binding, the HTTP guards
  *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
  *
  * The core never calls up: no core file includes an edge header, and the only way the core

@@ -162,8 +162,9 @@ bool cm_master_http_authenticate(struct cm_master *m, struct cm_http_request *re
         return true;
     char why[256];
     if (cm_auth_http_basic(req, creds, principal, why, sizeof why) != 0) {
-        CM_INFO(MOD, "Unauthenticated %s %s from %s: %s", req->method, req->path,
-                cm_http_request_peer(req), why);
+        /* DEBUG: a flood of bad requests must not become a flood of log lines. */
+        CM_DEBUG(MOD, "Unauthenticated %s %s from %s: %s", req->method, req->path,
+                 cm_http_request_peer(req), why);
         cm_auth_respond_unauthorized(req, name, why);
         return false;
     }
@@ -175,9 +176,9 @@ bool cm_master_http_authorize(struct cm_master *m, struct cm_http_request *req,
 {
     if (cm_acls_allowed(m->acls, action, principal, object))
         return true;
-    CM_INFO(MOD, "Denied %s %s from %s: %s by principal '%s'", req->method, req->path,
-            cm_http_request_peer(req), cm_acls_action_name(action),
-            principal ? principal : "(none)");
+    CM_DEBUG(MOD, "Denied %s %s from %s: %s by principal '%s'", req->method, req->path,
+             cm_http_request_peer(req), cm_acls_action_name(action),
+             principal ? principal : "(none)");
     if (object)
         cm_http_respond_text(req, 403, "Not authorized to %s '%s' as principal '%s'",
                              cm_acls_action_name(action), object, principal ? principal : "(none)");

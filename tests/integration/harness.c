@@ -1530,6 +1530,8 @@ static void *encode_subscribe(enum itest_enc enc, const struct itest_fw_opts *o,
                                 json_pack("[{s:s}]", "type", "PARTITION_AWARE"));
         if (o->framework_id)
             json_object_set_new(fi, "id", json_pack("{s:s}", "value", o->framework_id));
+        if (o->principal)
+            json_object_set_new(fi, "principal", json_string(o->principal));
         json_t *call =
             json_pack("{s:s, s:{s:o}}", "type", "SUBSCRIBE", "subscribe", "framework_info", fi);
         if (o->framework_id)
@@ -1547,6 +1549,7 @@ static void *encode_subscribe(enum itest_enc enc, const struct itest_fw_opts *o,
     Mesos__V1__FrameworkInfo__Capability *caps[1] = {&cap};
     fi.user = (char *)current_user();
     fi.name = (char *)name;
+    fi.principal = (char *)o->principal;
     if (o->failover_timeout > 0) {
         fi.has_failover_timeout = 1;
         fi.failover_timeout = o->failover_timeout;
@@ -1601,7 +1604,11 @@ struct itest_fw *itest_fw_open(int port, enum itest_enc enc, const struct itest_
     char h_ct[64], h_acc[128];
     snprintf(h_ct, sizeof h_ct, "Content-Type: %s", ctype(enc));
     snprintf(h_acc, sizeof h_acc, "Accept: %s", opts->accept ? opts->accept : ctype(enc));
-    const char *headers[] = {h_ct, h_acc, NULL};
+    char h_auth[540];
+    if (opts->authorization)
+        copy_str(fw->authorization, sizeof fw->authorization, opts->authorization);
+    snprintf(h_auth, sizeof h_auth, "Authorization: %s", fw->authorization);
+    const char *headers[] = {h_ct, h_acc, fw->authorization[0] ? h_auth : NULL, NULL};
     fw->stream = itest_stream_open(port, fw->path, headers, body, len, ITEST_WAIT_MS);
     free(body);
     if (!fw->stream) {
@@ -1812,7 +1819,11 @@ int itest_fw_post(struct itest_fw *fw, const void *body, size_t len, int with_st
     char h_ct[64], h_sid[300];
     snprintf(h_ct, sizeof h_ct, "Content-Type: %s", ctype(fw->enc));
     snprintf(h_sid, sizeof h_sid, "Mesos-Stream-Id: %s", fw->stream_id);
-    const char *headers[] = {h_ct, with_stream_id ? h_sid : NULL, NULL};
+    char h_auth[540];
+    snprintf(h_auth, sizeof h_auth, "Authorization: %s", fw->authorization);
+    /* Without a stream id the slot holds the Authorization header (or ends the list). */
+    const char *headers[] = {h_ct, with_stream_id ? h_sid : (fw->authorization[0] ? h_auth : NULL),
+                             with_stream_id && fw->authorization[0] ? h_auth : NULL, NULL};
     struct itest_http_resp r;
     int rc = itest_http(fw->port, "POST", fw->path, headers, body, len, &r, ITEST_WAIT_MS);
     if (rc)

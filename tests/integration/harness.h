@@ -244,9 +244,11 @@ struct itest_fw_opts {
     const char *path;        /* default "/api/v1/scheduler" */
     double failover_timeout; /* 0 = unset */
     int partition_aware;
-    const char *framework_id; /* re-subscribe with this id */
-    const char *accept;       /* override the Accept header */
-    int checkpoint;           /* FrameworkInfo.checkpoint = true */
+    const char *framework_id;  /* re-subscribe with this id */
+    const char *accept;        /* override the Accept header */
+    int checkpoint;            /* FrameworkInfo.checkpoint = true */
+    const char *principal;     /* FrameworkInfo.principal, or NULL */
+    const char *authorization; /* Authorization header value for every call, or NULL */
 };
 
 struct itest_fw {
@@ -263,7 +265,8 @@ struct itest_fw {
     /* Events read while waiting for something else, oldest first. */
     struct itest_event_node *queue_head, *queue_tail;
     size_t queued;
-    char last_body[1024]; /* body of the last non-2xx call response */
+    char last_body[1024];    /* body of the last non-2xx call response */
+    char authorization[512]; /* sent as the Authorization header on every call when set */
 };
 
 /* Offers held together for one agent (the master may split an agent's free resources over
