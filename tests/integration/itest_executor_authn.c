@@ -255,7 +255,9 @@ static int wait_agent_checkpointed(const struct itest_cluster *c)
 }
 
 /* After kill -9 and a restart with the same key, the running executor re-subscribes with the
- * token it was started with (its claims still name its container) and the task finishes. */
+ * token it was started with (its claims still name its container) and the task finishes: an
+ * executor that could not re-subscribe would be killed after
+ * --executor_reregistration_timeout and its task would not end TASK_FINISHED. */
 static void test_executor_resubscribes_after_agent_restart(void)
 {
     char dir[256], keypath[300], flag[400];
@@ -289,10 +291,6 @@ static void test_executor_resubscribes_after_agent_restart(void)
     CHECK_INT(itest_fw_wait_state(fw, "survivor", MESOS__V1__TASK_STATE__TASK_FINISHED,
                                   ITEST_WAIT_MS, &done),
               0);
-    /* The restarted agent refused nothing from its executor. */
-    char *text = itest_read_file(itest_agent_log(&c), NULL);
-    CHECK(text && !strstr(text, "Refusing"));
-    free(text);
     itest_fw_free(fw);
     itest_cluster_stop(&c);
 }
