@@ -69,8 +69,8 @@ static int guard(struct cm_http_request *req, const char *route, void *arg)
             json_decref(claims);
             return 0;
         }
-        CM_INFO(MOD, "Refusing %s %s from %s: invalid JWT: %s", req->method, req->path,
-                cm_http_request_peer(req), why);
+        CM_DEBUG(MOD, "Refusing %s %s from %s: invalid JWT: %s", req->method, req->path,
+                 cm_http_request_peer(req), why);
         cm_auth_respond_unauthorized(req, realm, "Invalid JWT");
         return 1;
     }
@@ -78,8 +78,9 @@ static int guard(struct cm_http_request *req, const char *route, void *arg)
         free(principal);
         return 0;
     }
-    CM_INFO(MOD, "Refusing %s %s from %s: %s", req->method, req->path, cm_http_request_peer(req),
-            why);
+    /* DEBUG: a flood of bad requests must not flood the log. */
+    CM_DEBUG(MOD, "Refusing %s %s from %s: %s", req->method, req->path, cm_http_request_peer(req),
+             why);
     cm_auth_respond_unauthorized(req, realm, why);
     return 1;
 }
@@ -179,8 +180,8 @@ static int unauthorized(struct cm_http_request *req, const char *description)
     else
         snprintf(challenge, sizeof challenge, "Bearer realm=\"%s\"", CM_AUTH_REALM_AGENT_EXECUTOR);
     cm_http_add_header(req, "WWW-Authenticate", challenge);
-    CM_INFO(MOD, "Refusing an executor API call from %s: %s", cm_http_request_peer(req),
-            description ? description : "no Authorization header");
+    CM_DEBUG(MOD, "Refusing an executor API call from %s: %s", cm_http_request_peer(req),
+             description ? description : "no Authorization header");
     cm_http_respond_text(req, 401, "%s",
                          description ? description : "Missing 'Authorization' header");
     return 401;

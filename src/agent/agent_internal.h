@@ -13,6 +13,7 @@
  *   agent_ckpt.c       what is checkpointed when (checkpoint.c is the format)
  *   agent_recover.c    recovery after a restart (recover.c reads the checkpoints)
  *   agent_http.c       /state, /flags, /health and the other read endpoints
+ *   agent_auth.c       executor tokens, endpoint authentication, the agent's --credential
  */
 #ifndef CM_AGENT_INTERNAL_H
 #define CM_AGENT_INTERNAL_H

@@ -10,12 +10,14 @@
  * refuses to start. With --authenticate_http_readonly as well, the executor's token opens /state
  * (Mesos's JWT authenticator serves that realm too) and a forged one does not.
  */
-#include "harness.h"
+#include "harness_agent.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "jwt.h"
 #include "mesos/v1/executor/executor.pb-c.h"
@@ -232,4 +234,66 @@ static void test_agent_needs_a_key(void)
     free(out);
 }
 
-ITEST_MAIN(TEST(test_task_finishes_and_forged_calls_are_refused), TEST(test_agent_needs_a_key))
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The agent checkpoints its id after it logs its registration (itest_agent_recovery). */
+static int wait_agent_checkpointed(const struct itest_cluster *c)
+{
+    for (int waited = 0; waited < ITEST_WAIT_MS; waited += 20) {
+        char *text = itest_read_file(itest_agent_log(c), NULL);
+        int done = text && strstr(text, "with master") && strstr(text, "as agent '");
+        free(text);
+        if (done)
+            return 0;
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+/* After kill -9 and a restart with the same key, the running executor re-subscribes with the
+ * token it was started with (its claims still name its container) and the task finishes: an
+ * executor that could not re-subscribe would be killed after
+ * --executor_reregistration_timeout and its task would not end TASK_FINISHED. */
+static void test_executor_resubscribes_after_agent_restart(void)
+{
+    char dir[256], keypath[300], flag[400];
+    REQUIRE(itest_tmpdir(dir, sizeof dir) == 0);
+    REQUIRE(write_key(dir, keypath, sizeof keypath) == 0);
+    snprintf(flag, sizeof flag, "--jwt_secret_key=%s", keypath);
+    const char *agent_flags[] = {"--registration_backoff_factor=100ms",
+                                 "--authenticate_http_executors", flag, NULL};
+    struct itest_cluster_opts co = {.no_agent = 1};
+    struct itest_cluster c;
+    REQUIRE(itest_cluster_start(&c, &co) == 0);
+    REQUIRE(itest_agent_spawn(&c, NULL, agent_flags) == 0);
+    REQUIRE(itest_agent_wait_registered(&c, ITEST_WAIT_MS) == 0);
+    REQUIRE(wait_agent_checkpointed(&c) == 0);
+    struct itest_fw_opts fo = {.checkpoint = 1, .failover_timeout = 60};
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_PROTOBUF, &fo);
+    REQUIRE(fw != NULL);
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.1, 32, ITEST_WAIT_MS, &off) == 0);
+    struct itest_task t = {"survivor", "sleep 3", 0.1, 32};
+    CHECK_INT(itest_fw_accept(fw, off.idv, off.n, c.agent_id, &t, 1, 0), 202);
+    struct itest_status running;
+    REQUIRE(itest_fw_wait_state(fw, "survivor", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                &running) == 0);
+    CHECK_INT(itest_fw_ack(fw, &running), 202);
+    sleep_ms(300);
+    itest_agent_kill9(&c);
+    sleep_ms(300);
+    REQUIRE(itest_agent_spawn(&c, NULL, agent_flags) == 0);
+    struct itest_status done;
+    CHECK_INT(itest_fw_wait_state(fw, "survivor", MESOS__V1__TASK_STATE__TASK_FINISHED,
+                                  ITEST_WAIT_MS, &done),
+              0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+ITEST_MAIN(TEST(test_task_finishes_and_forged_calls_are_refused), TEST(test_agent_needs_a_key),
+           TEST(test_executor_resubscribes_after_agent_restart))
