@@ -45,11 +45,11 @@ struct settings {
     bool shell;
     char *env;
     double kill_after;
+    bool tail; /* print each task's stdout once it has ended (mesos_cmds.h, task log) */
     char *content_type;
     bool checkpoint;
     double connect_timeout;
     bool verbose;
-    bool tail; /* print each task's stdout once it has ended (mesos_cmds.h, task log) */
 };
 
 struct task_slot {
@@ -68,6 +68,7 @@ struct app {
     struct cm_scheduler *sched;
     struct event_base *base;
     struct cm_resources want; /* per task */
+    char framework_id[CM_ID_MAX + 1];
     Mesos__V1__Environment *environment;
     char **argv; /* --no-shell: the command split on blanks (pointers into argv_buf) */
     size_t argc;
@@ -78,7 +79,6 @@ struct app {
     struct event *sigint, *sigterm;
     bool finishing;
     int exit_code;
-    char framework_id[CM_ID_MAX + 1];
 };
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int value)
@@ -553,6 +553,9 @@ int main(int argc, char **argv)
          "Environment of the command as a JSON object, e.g. {\"K\":\"V\"}", false, false},
         {"kill_after", NULL, CM_FLAG_DURATION, &a.flags.kill_after,
          "Kill each task this long after it is RUNNING (e.g. 10secs)", false, false},
+        {"tail", NULL, CM_FLAG_BOOL, &a.flags.tail,
+         "When the tasks have ended, print each one's stdout, read from its agent's sandbox", false,
+         false},
         {"content_type", NULL, CM_FLAG_STRING, &a.flags.content_type,
          "Scheduler API encoding: json or protobuf (default json)", false, false},
         {"checkpoint", NULL, CM_FLAG_BOOL, &a.flags.checkpoint,
@@ -561,9 +564,6 @@ int main(int argc, char **argv)
          "Give up when not subscribed with the master for this long (default 30secs)", false,
          false},
         {"verbose", NULL, CM_FLAG_BOOL, &a.flags.verbose, "Print the library's log lines", false,
-         false},
-        {"tail", NULL, CM_FLAG_BOOL, &a.flags.tail,
-         "When the tasks have ended, print each one's stdout, read from its agent's sandbox", false,
          false},
     };
     size_t nflags = sizeof flags / sizeof flags[0];

@@ -42,6 +42,8 @@ void cm_master_flags_init(struct cm_master_flags *f)
     f->root_submissions = true;
     f->publish_per_framework_metrics = true;
     f->min_allocatable_resources = "cpus:0.01|mem:32";
+    f->known.list = cm_master_flags_mesos;
+    f->known.n = cm_master_flags_mesos_count;
 
     add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on");
     add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on; 0 picks any free port");
@@ -124,8 +126,6 @@ void cm_master_flags_init(struct cm_master_flags *f)
         "Smallest free resources of an agent worth offering: alternatives separated by |");
     add(f, "version", NULL, CM_FLAG_BOOL, &f->version,
         "Print the cmesos version and the Mesos API version, and exit");
-    f->known.list = cm_master_flags_mesos;
-    f->known.n = cm_master_flags_mesos_count;
 }
 
 static int check_positive(double v, const char *name, char *why, size_t whylen)
