@@ -35,6 +35,7 @@ struct cm_agent_flags {
     long port;
     char *port_file;
     char *hostname;
+    bool hostname_lookup; /* without --hostname: reverse DNS of the IP (else the IP) */
     char *advertise_ip;
     char *resources;
     char *attributes;
@@ -68,8 +69,6 @@ struct cm_agent_flags {
     bool strict;   /* recovery errors are fatal */
     double executor_reregistration_timeout;
     double recovery_timeout;
-
-    bool hostname_lookup; /* without --hostname: reverse DNS of the IP (else the IP) */
 
     struct cm_flag table[56];
     size_t ntable;

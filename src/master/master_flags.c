@@ -123,9 +123,8 @@ void cm_master_flags_init(struct cm_master_flags *f)
     add(f, "publish_per_framework_metrics", NULL, CM_FLAG_BOOL, &f->publish_per_framework_metrics,
         "Publish per-framework metrics in /metrics/snapshot");
     add(f, "min_allocatable_resources", NULL, CM_FLAG_STRING, &f->min_allocatable_resources,
-        "Smallest free resources of an agent worth offering: alternatives separated by |");
-    add(f, "version", NULL, CM_FLAG_BOOL, &f->version,
-        "Print the cmesos version and the Mesos API version, and exit");
+        "Minimum free resources to offer (cpus:0.01|mem:32)");
+    add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
 }
 
 static int check_positive(double v, const char *name, char *why, size_t whylen)
