@@ -1,11 +1,11 @@
 /* master_flags.c: see master_flags.h. */
 #include "master_flags.h"
+#include "master_flags_mesos.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "errors.h"
-#include "master_flags_mesos.h"
 
 static void add(struct cm_master_flags *f, const char *name, const char *alias,
                 enum cm_flag_type type, void *dst, const char *help)
