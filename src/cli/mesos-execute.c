@@ -552,7 +552,7 @@ int main(int argc, char **argv)
         {"env", NULL, CM_FLAG_STRING, &a.flags.env,
          "Environment of the command as a JSON object, e.g. {\"K\":\"V\"}", false, false},
         {"kill_after", NULL, CM_FLAG_DURATION, &a.flags.kill_after,
-         "Kill each task this long after it is RUNNING (e.g. 10secs)", false, false},
+         "Kill each task this long after it is RUNNING (e.g. 10secs); 0 never kills", false, false},
         {"tail", NULL, CM_FLAG_BOOL, &a.flags.tail,
          "When the tasks have ended, print each one's stdout, read from its agent's sandbox", false,
          false},
