@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Prints the flag tables of docs/flags.md from the daemons' --help.
 
-Usage: scripts/flags_doc.py BUILD_BIN_DIR > /tmp/tables.md, then paste the tables into
-docs/flags.md. tests/unit/check_flags_doc.sh checks that the two agree.
+Usage: scripts/flags_doc.py BUILD_BIN_DIR [--write DOC]
+Without --write the tables go to stdout; with it they replace everything from the line
+"## mesos-master" to the end of DOC (docs/flags.md). tests/unit/check_flags_doc.sh checks that
+the doc and --help agree. A flag whose help starts with "cmesos:" is marked "cmesos only".
 """
 import re
 import subprocess
@@ -13,7 +15,6 @@ SECTIONS = {
     "Mesos flags cmesos refuses": "refused",
     "Mesos flags implemented by a module": "implemented by",
 }
-CMESOS_ONLY = {"port_file", "cgroups_max_pids", "fetcher_timeout"}
 
 
 def parse(text):
@@ -37,24 +38,35 @@ def parse(text):
     return rows
 
 
-def table(prog, binary):
+def table(prog, binary, lines):
     out = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
-    print(f"| `{prog}` flag | cmesos | What cmesos does |")
-    print("|---|---|---|")
+    lines.append(f"| `{prog}` flag | cmesos | What cmesos does |")
+    lines.append("|---|---|---|")
     for name, status, note in sorted(parse(out)):
         if status == "implemented by":
             m = re.match(r"^(.*?)( Deprecated name.*)?$", note)
             status = "implemented by " + m.group(1)
             note = "A build without it refuses the flag, naming the module." + (m.group(2) or "")
-        if name in CMESOS_ONLY:
+        if note.startswith("cmesos:"):
             status = "cmesos only"
         m = re.search(r"\(accepted with no effect: ([^)]*)\)", note)
         if status == "refused" and m:
             status = "refused (accepted: " + m.group(1) + ")"
         note = note.replace("|", "\\|").strip()
-        print(f"| `--{name}` | {status} | {note} |")
-    print()
+        lines.append(f"| `--{name}` | {status} | {note} |")
+    lines.append("")
 
 
-table("mesos-master", sys.argv[1] + "/mesos-master")
-table("mesos-agent", sys.argv[1] + "/mesos-agent")
+lines = ["## mesos-master", ""]
+table("mesos-master", sys.argv[1] + "/mesos-master", lines)
+lines += ["## mesos-agent", ""]
+table("mesos-agent", sys.argv[1] + "/mesos-agent", lines)
+text = "\n".join(lines)
+if len(sys.argv) == 4 and sys.argv[2] == "--write":
+    with open(sys.argv[3]) as f:
+        doc = f.read()
+    head = doc[: doc.index("## mesos-master")]
+    with open(sys.argv[3], "w") as f:
+        f.write(head + text)
+else:
+    sys.stdout.write(text)

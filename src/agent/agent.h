@@ -35,6 +35,7 @@ struct cm_agent_flags {
     long port;
     char *port_file;
     char *hostname;
+    bool hostname_lookup; /* without --hostname: reverse DNS of the IP (else the IP) */
     char *advertise_ip;
     char *resources;
     char *attributes;
@@ -79,8 +80,6 @@ struct cm_agent_flags {
     bool switch_user;                     /* run tasks as CommandInfo.user / FrameworkInfo.user */
     double container_disk_watch_interval; /* seconds between sandbox disk measurements */
     bool enforce_container_disk_quota;    /* kill a container over its disk (cmesos: on) */
-
-    bool hostname_lookup; /* without --hostname: reverse DNS of the IP (else the IP) */
 
     struct cm_flag table[80];
     size_t ntable;

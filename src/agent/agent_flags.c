@@ -38,6 +38,11 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on; 0 picks any free port", false);
     add(f, "port_file", NULL, CM_FLAG_STRING, &f->port_file,
         "cmesos: write the bound port to this file after binding. Default: none", false);
+    f->hostname_lookup = true;
+    add(f, "hostname_lookup", NULL, CM_FLAG_BOOL, &f->hostname_lookup,
+        "Without --hostname, advertise the reverse DNS name of the IP (else the IP itself)", false);
+    f->known.list = cm_agent_flags_mesos;
+    f->known.n = cm_agent_flags_mesos_count;
     add(f, "hostname", NULL, CM_FLAG_STRING, &f->hostname,
         "Hostname to advertise. Default: reverse DNS of the IP (see --hostname_lookup)", false);
     add(f, "advertise_ip", NULL, CM_FLAG_STRING, &f->advertise_ip,
@@ -188,11 +193,6 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "Fail a task whose sandbox grows over its 'disk' resource with "
         "REASON_CONTAINER_LIMITATION_DISK (cmesos: on by default; Mesos: off)",
         false);
-    f->hostname_lookup = true;
-    add(f, "hostname_lookup", NULL, CM_FLAG_BOOL, &f->hostname_lookup,
-        "Without --hostname, advertise the reverse DNS name of the IP (else the IP itself)", false);
-    f->known.list = cm_agent_flags_mesos;
-    f->known.n = cm_agent_flags_mesos_count;
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

@@ -45,13 +45,13 @@ struct settings {
     bool shell;
     char *env;
     double kill_after;
+    bool tail; /* print each task's stdout once it has ended (mesos_cmds.h, task log) */
     char *content_type;
     bool checkpoint;
     double connect_timeout;
     bool verbose;
     char *principal; /* framework authentication (Mesos's mesos-execute flags) */
     char *secret;
-    bool tail; /* print each task's stdout once it has ended (mesos_cmds.h, task log) */
 };
 
 struct task_slot {
@@ -70,6 +70,7 @@ struct app {
     struct cm_scheduler *sched;
     struct event_base *base;
     struct cm_resources want; /* per task */
+    char framework_id[CM_ID_MAX + 1];
     Mesos__V1__Environment *environment;
     char **argv; /* --no-shell: the command split on blanks (pointers into argv_buf) */
     size_t argc;
@@ -80,7 +81,6 @@ struct app {
     struct event *sigint, *sigterm;
     bool finishing;
     int exit_code;
-    char framework_id[CM_ID_MAX + 1];
 };
 
 static const char *enum_name(const ProtobufCEnumDescriptor *d, int value)
@@ -554,7 +554,10 @@ int main(int argc, char **argv)
         {"env", NULL, CM_FLAG_STRING, &a.flags.env,
          "Environment of the command as a JSON object, e.g. {\"K\":\"V\"}", false, false},
         {"kill_after", NULL, CM_FLAG_DURATION, &a.flags.kill_after,
-         "Kill each task this long after it is RUNNING (e.g. 10secs)", false, false},
+         "Kill each task this long after it is RUNNING (e.g. 10secs); 0 never kills", false, false},
+        {"tail", NULL, CM_FLAG_BOOL, &a.flags.tail,
+         "When the tasks have ended, print each one's stdout, read from its agent's sandbox", false,
+         false},
         {"content_type", NULL, CM_FLAG_STRING, &a.flags.content_type,
          "Scheduler API encoding: json or protobuf (default json)", false, false},
         {"checkpoint", NULL, CM_FLAG_BOOL, &a.flags.checkpoint,
@@ -569,9 +572,6 @@ int main(int argc, char **argv)
          false},
         {"secret", NULL, CM_FLAG_STRING, &a.flags.secret,
          "The secret to use for framework authentication (HTTP Basic with --principal)", false,
-         false},
-        {"tail", NULL, CM_FLAG_BOOL, &a.flags.tail,
-         "When the tasks have ended, print each one's stdout, read from its agent's sandbox", false,
          false},
     };
     size_t nflags = sizeof flags / sizeof flags[0];

@@ -265,9 +265,10 @@ static void roles_of(json_t *fi, char *buf, size_t len)
     json_t *r;
     json_array_foreach(roles, i, r)
     {
-        if (json_is_string(r))
-            used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s",
-                                     used ? "," : "", json_string_value(r));
+        if (!json_is_string(r) || used + 1 >= len)
+            continue;
+        int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "", json_string_value(r));
+        used = w < 0 ? used : used + (size_t)w < len ? used + (size_t)w : len - 1;
     }
     if (!used)
         snprintf(buf, len, "%s", jstr(fi, "role") ? jstr(fi, "role") : "*");
@@ -409,7 +410,8 @@ static int find_task(struct cm_cli *cli, const char *id, const char *framework, 
             if (!tid || strcmp(tid, id) != 0 || (framework && (!fid || strcmp(fid, framework))))
                 continue;
             /* A framework's live entry wins over its completed ones. */
-            if (*task && strcmp(jstr(*task, "framework_id.value"), fid ? fid : "") == 0)
+            const char *have = *task ? jstr(*task, "framework_id.value") : NULL;
+            if (*task && strcmp(have ? have : "", fid ? fid : "") == 0)
                 continue;
             found++;
             if (!*task)
@@ -588,6 +590,9 @@ static int tail_start(struct cm_cli *cli, const char *agent, const char *path_en
                 free(buf);
                 return rc;
             }
+            size_t room = (size_t)(size - from) - got;
+            if (dlen > room)
+                dlen = room; /* never more than asked for */
             memcpy(buf + got, data, dlen);
             got += dlen;
             free(data);

@@ -1,11 +1,11 @@
 /* master_flags.c: see master_flags.h. */
 #include "master_flags.h"
+#include "master_flags_mesos.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "errors.h"
-#include "master_flags_mesos.h"
 
 static void add(struct cm_master_flags *f, const char *name, const char *alias,
                 enum cm_flag_type type, void *dst, const char *help)
@@ -45,6 +45,8 @@ void cm_master_flags_init(struct cm_master_flags *f)
     f->root_submissions = true;
     f->publish_per_framework_metrics = true;
     f->min_allocatable_resources = "cpus:0.01|mem:32";
+    f->known.list = cm_master_flags_mesos;
+    f->known.n = cm_master_flags_mesos_count;
 
     add(f, "ip", NULL, CM_FLAG_STRING, &f->ip, "IP address to listen on");
     add(f, "port", NULL, CM_FLAG_INT, &f->port, "Port to listen on; 0 picks any free port");
@@ -124,12 +126,9 @@ void cm_master_flags_init(struct cm_master_flags *f)
     add(f, "publish_per_framework_metrics", NULL, CM_FLAG_BOOL, &f->publish_per_framework_metrics,
         "Publish per-framework metrics in /metrics/snapshot");
     add(f, "min_allocatable_resources", NULL, CM_FLAG_STRING, &f->min_allocatable_resources,
-        "Smallest free resources of an agent worth offering: alternatives separated by |");
-    add(f, "version", NULL, CM_FLAG_BOOL, &f->version,
-        "Print the cmesos version and the Mesos API version, and exit");
+        "Minimum free resources to offer (cpus:0.01|mem:32)");
+    add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
     add_auth_flags(f);
-    f->known.list = cm_master_flags_mesos;
-    f->known.n = cm_master_flags_mesos_count;
 }
 
 static int check_positive(double v, const char *name, char *why, size_t whylen)

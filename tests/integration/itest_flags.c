@@ -4,7 +4,8 @@
  * cannot bind its port creates nothing on disk (no --work_dir, no log file); a flag with no
  * effect is warned about once in the log file, which is named mesos-master.INFO /
  * mesos-agent.INFO; a refused flag stops the daemon with a message saying what to use
- * instead; --version names cmesos and the Mesos API version.
+ * instead; --version names cmesos and the Mesos API version; the agent's --no-hostname_lookup
+ * advertises its IP.
  */
 #include "harness.h"
 
@@ -212,11 +213,17 @@ static void test_agent_accepts_mesos_containerizer(void)
                     "--isolation=posix/cpu,posix/mem",
                     "--launcher=posix",
                     "--resources=cpus:1;mem:256;disk:256",
+                    "--no-hostname_lookup",
                     NULL};
     struct itest_proc p;
     REQUIRE(itest_proc_spawn(&p, "mesos-agent", argv, log) == 0);
     int port = wait_port(&p, pf);
     CHECK(port > 0);
+    /* --no-hostname_lookup: the agent advertises its IP as its hostname. */
+    json_t *st = port > 0 ? itest_get_json(port, "/state") : NULL;
+    CHECK(st && json_is_string(json_object_get(st, "hostname")) &&
+          strcmp(json_string_value(json_object_get(st, "hostname")), "127.0.0.1") == 0);
+    json_decref(st);
     char logf[320];
     snprintf(logf, sizeof logf, "%s/logs/mesos-agent.INFO", dir);
     /* The warnings follow the agent's start (and its port file) closely. */

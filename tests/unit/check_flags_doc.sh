@@ -59,5 +59,5 @@ for prog in mesos-master mesos-agent; do
   fi
 done
 [ $fail = 0 ] && echo "docs/flags.md agrees with --help" ||
-  echo "Regenerate the tables with scripts/flags_doc.py and review the notes"
+  echo "Regenerate the tables: scripts/flags_doc.py BUILD/bin --write docs/flags.md"
 exit $fail
