@@ -81,6 +81,13 @@ static int scrub_rec(struct scrub *s, ProtobufCMessage *msg, int depth)
     if (depth > CM_PBJSON_MAX_DEPTH)
         return cm_fail(CM_ETOOBIG, s->why, s->whylen, "Message nesting deeper than %d levels",
                        CM_PBJSON_MAX_DEPTH);
+    /* protobuf-c takes field number 0 when its tag is written in more than one byte, keeps it
+     * as an unknown field and packs it back in a form it refuses itself: a message passed on
+     * (a TaskInfo in RUN_TASK) would break the next hop. Protobuf's C++ parser refuses it. */
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        if (msg->unknown_fields[i].tag == 0)
+            return cm_fail(CM_EPARSE, s->why, s->whylen, "Failed to parse %s%s%s: field number 0",
+                           d->name, s->path[0] ? " at " : "", s->path);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_ENUM && f->type != PROTOBUF_C_TYPE_MESSAGE)

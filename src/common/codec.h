@@ -37,7 +37,9 @@ const char *cm_enum_name_or(const ProtobufCEnumDescriptor *d, int value, const c
 
 /* Walks msg recursively and applies the unknown-enum rules above in place. Returns 0, or
  * CM_EINVAL with why naming the required field that holds an undeclared value, or CM_ETOOBIG
- * when the nesting is deeper than CM_PBJSON_MAX_DEPTH. */
+ * when the nesting is deeper than CM_PBJSON_MAX_DEPTH, or CM_EPARSE for an unknown field
+ * numbered 0 (protobuf-c accepts one whose tag takes two bytes; protobuf's C++ parser does
+ * not, and protobuf-c cannot read back what it packs for it). */
 int cm_pb_scrub_enums(ProtobufCMessage *msg, char *why, size_t whylen);
 
 /* Unpacks the protobuf wire form of a desc message, then checks required fields and enums.

@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "errors.h"
 #include "flags.h"
+#include "mesos/v1/executor/executor.pb-c.h"
 #include "mesos/v1/mesos.pb-c.h"
 #include "mesos/v1/scheduler/scheduler.pb-c.h"
 #include "pbjson.h"
@@ -141,5 +142,51 @@ static void test_duration_prints_as_it_parses(void)
     CHECK_STR(buf, "0.00001ns");
 }
 
+/* fuzz_pbjson: a scheduler Call (protobuf) with an unknown field numbered 0, its tag written in
+ * two bytes (82 00). protobuf-c took it and packed it back as a one-byte tag it refuses, so a
+ * message passed on (say a TaskInfo the master forwards in RUN_TASK) would not decode at the
+ * next hop. It is refused at the door, as protobuf's C++ parser does; other unknown fields
+ * still pass. */
+static void test_unknown_field_number_zero(void)
+{
+    size_t len;
+    uint8_t *body = unhex("0a040a02500c820003"
+                          "0a012a",
+                          &len);
+    char why[256];
+    ProtobufCMessage *msg = NULL;
+    CHECK_INT(cm_pb_decode(&mesos__v1__scheduler__call__descriptor, CM_MEDIA_PROTOBUF, body, len,
+                           &msg, why, sizeof why),
+              CM_EPARSE);
+    CHECK(msg == NULL);
+    CHECK(strstr(why, "field number 0") != NULL);
+    free(body);
+    /* Nested: inside the executor_id of an executor Call. */
+    body = unhex("0a070a014182000100"
+                 "12030a0165",
+                 &len);
+    CHECK_INT(cm_pb_decode(&mesos__v1__executor__call__descriptor, CM_MEDIA_PROTOBUF, body, len,
+                           &msg, why, sizeof why),
+              CM_EPARSE);
+    CHECK(strstr(why, "executor_id") != NULL);
+    if (!strstr(why, "executor_id"))
+        fprintf(stderr, "why: %s\n", why);
+    free(body);
+    /* Field 99 (tag f8 06, varint 1) is only unknown: kept, and it packs and reads back. */
+    body = unhex("0a030a0150f80601", &len);
+    REQUIRE(cm_pb_decode(&mesos__v1__scheduler__call__descriptor, CM_MEDIA_PROTOBUF, body, len,
+                         &msg, why, sizeof why) == 0);
+    uint8_t wire[64];
+    size_t n = protobuf_c_message_pack(msg, wire);
+    ProtobufCMessage *back = NULL;
+    CHECK_INT(cm_pb_decode(&mesos__v1__scheduler__call__descriptor, CM_MEDIA_PROTOBUF, wire, n,
+                           &back, why, sizeof why),
+              0);
+    if (back)
+        protobuf_c_message_free_unpacked(back, NULL);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    free(body);
+}
+
 TEST_MAIN(TEST(test_map_key_not_utf8), TEST(test_map_entry_without_required_value),
-          TEST(test_duration_prints_as_it_parses))
+          TEST(test_duration_prints_as_it_parses), TEST(test_unknown_field_number_zero))
