@@ -10,6 +10,7 @@ CMESOS_PACKAGES=(
   zookeeper
   clang-format curl procps ca-certificates
   tar gzip bzip2 xz-utils unzip zip
+  libssl-dev openssl
 )
 
 missing=()
