@@ -68,6 +68,10 @@ struct cm_agent_flags {
     bool strict;   /* recovery errors are fatal */
     double executor_reregistration_timeout;
     double recovery_timeout;
+    /* cmesos: HTTP server limits (http_server.h) */
+    long max_connections;
+    double http_idle_timeout, http_request_timeout;
+    uint64_t http_max_buffered_body;
 
     struct cm_flag table[56];
     size_t ntable;

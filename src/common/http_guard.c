@@ -40,6 +40,8 @@
 /* Accept back-off and the least time between two reports of accept failures. */
 #define ACCEPT_PAUSE_SECS 0.2
 #define ACCEPT_LOG_SECS 10.0
+/* Idle connections closed at once when accept() runs out of descriptors. */
+#define EVICT_BATCH 16
 /* Bytes of TLS records moved per OpenSSL call. */
 #define TLS_CHUNK 16384
 
@@ -670,6 +672,17 @@ static bool conn_idle(const struct cm_http_guard_conn *c)
 }
 
 /* Closes the connection idle for the longest time; false if there is none. */
+static bool evict_idle(struct cm_http_guard *g);
+
+/* Closes up to n of the longest-idle connections; returns how many. */
+static size_t evict_idle_n(struct cm_http_guard *g, size_t n)
+{
+    size_t done = 0;
+    while (done < n && evict_idle(g))
+        done++;
+    return done;
+}
+
 static bool evict_idle(struct cm_http_guard *g)
 {
     struct cm_http_guard_conn *best = NULL;
@@ -739,10 +752,39 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         evconnlistener_enable(g->listener);
 }
 
+static void on_sweep(evutil_socket_t fd, short what, void *arg);
+
+struct find_guard {
+    struct evconnlistener *l;
+    struct cm_http_guard *g;
+};
+
+static int find_guard_cb(const struct event_base *base, const struct event *ev, void *arg)
+{
+    struct find_guard *fg = arg;
+    (void)base;
+    if (event_get_callback(ev) != on_sweep)
+        return 0;
+    struct cm_http_guard *g = event_get_callback_arg(ev);
+    if (g->listener != fg->l)
+        return 0;
+    fg->g = g;
+    return 1;
+}
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    struct cm_http_guard *g = arg;
+    /* arg is evhttp's (the listener's callback data belongs to evhttp): find the guard by its
+     * sweep timer, which is always pending on the loop. */
+    (void)arg;
     int err = EVUTIL_SOCKET_ERROR();
+    struct find_guard fg = {.l = l};
+    event_base_foreach_event(evconnlistener_get_base(l), find_guard_cb, &fg);
+    struct cm_http_guard *g = fg.g;
+    if (!g) {
+        evconnlistener_disable(l); /* cannot happen: better stalled than spinning */
+        return;
+    }
     g->c_accept_errors++;
     g->accept_fail_unlogged++;
     double t = now();
@@ -755,16 +797,20 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
         g->last_accept_log = t;
         g->accept_fail_unlogged = 0;
     }
-    /* Out of descriptors: free one held by an idle connection, and stop polling the listener
-     * (it stays readable, so the loop would spin) until a little later. */
+    /* Out of descriptors: close a batch of idle connections (the waiting clients are more
+     * likely to be served than an idle one is to come back), and stop polling the listener (it
+     * stays readable, so the loop would spin) until they are closed, or a little longer when
+     * nothing could be freed. */
+    size_t freed = 0;
     if (err == EMFILE || err == ENFILE)
-        evict_idle(g);
+        freed = evict_idle_n(g, EVICT_BATCH);
     evconnlistener_disable(l);
     if (!g->resume) {
         g->resume = evtimer_new(g->base, on_resume, g);
         if (!g->resume)
             abort();
-        struct timeval tv = {0, (suseconds_t)(ACCEPT_PAUSE_SECS * 1e6)};
+        double pause = freed ? ACCEPT_PAUSE_SECS / 10 : ACCEPT_PAUSE_SECS;
+        struct timeval tv = {0, (suseconds_t)(pause * 1e6)};
         evtimer_add(g->resume, &tv);
     }
 }
@@ -777,12 +823,17 @@ void cm_http_guard_listener(struct cm_http_guard *g, struct evconnlistener *l)
 
 /* ---- sweep -------------------------------------------------------------------------------- */
 
+static void compute_max_conns(struct cm_http_guard *g);
+
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct cm_http_guard *g = arg;
     (void)fd;
     (void)what;
     double t = now();
+    compute_max_conns(g); /* RLIMIT_NOFILE may have been changed from outside (prlimit) */
+    if (g->nconns > g->max_conns)
+        evict_idle_n(g, g->nconns - g->max_conns);
     for (struct cm_http_guard_conn *c = g->conns; c; c = c->next) {
         if (c->killed || c->gone)
             continue;
@@ -843,6 +894,12 @@ void cm_http_guard_set_limits(struct cm_http_guard *g, const struct cm_http_guar
         g->lim.idle_timeout = CM_HTTP_IDLE_TIMEOUT_DEFAULT;
     if (g->lim.request_timeout <= 0)
         g->lim.request_timeout = CM_HTTP_REQUEST_TIMEOUT_DEFAULT;
+    compute_max_conns(g);
+    arm_sweep(g);
+}
+
+static void compute_max_conns(struct cm_http_guard *g)
+{
     g->max_conns = g->lim.max_connections;
     /* Leave descriptors for everything else the daemon opens (files, pipes, clients). */
     struct rlimit rl;
@@ -856,7 +913,6 @@ void cm_http_guard_set_limits(struct cm_http_guard *g, const struct cm_http_guar
         if (usable < g->max_conns)
             g->max_conns = (size_t)usable;
     }
-    arm_sweep(g);
 }
 
 size_t cm_http_guard_max_connections(const struct cm_http_guard *g)

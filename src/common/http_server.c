@@ -34,6 +34,7 @@
 #include "http_guard.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define ROUTE_BUCKETS 64
 /* Request headers above this are refused by evhttp (400); Mesos clients send a handful. */
@@ -85,6 +86,7 @@ struct cm_http_server {
     uint64_t slow_drops;
     struct cm_http_guard *guard;
     struct cm_http_guard_limits limits;
+    struct cm_tls *own_tls; /* from cm_http_server_tls_from_env */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -352,6 +354,20 @@ void cm_http_server_set_tls(struct cm_http_server *srv, struct cm_tls *tls)
     cm_http_guard_set_tls(srv->guard, tls);
 }
 
+int cm_http_server_tls_from_env(struct cm_http_server *srv, char *why, size_t whylen)
+{
+    struct cm_tls *tls = NULL;
+    int rc = cm_tls_from_env(&tls, why, whylen);
+    if (rc)
+        return rc;
+    if (tls) {
+        cm_tls_free(srv->own_tls);
+        srv->own_tls = tls;
+        cm_http_guard_set_tls(srv->guard, tls);
+    }
+    return 0;
+}
+
 static void stream_release(struct cm_http_stream *st)
 {
     cm_http_guard_stream_end(st->conn);
@@ -405,6 +421,7 @@ void cm_http_server_free(struct cm_http_server *srv)
         }
     }
     free(srv->prefix);
+    cm_tls_free(srv->own_tls);
     free(srv);
 }
 

@@ -108,6 +108,9 @@ size_t cm_http_server_max_connections(const struct cm_http_server *srv);
 struct cm_tls;
 /* Serves TLS on connections accepted from now on (tls must outlive srv; NULL: plain only). */
 void cm_http_server_set_tls(struct cm_http_server *srv, struct cm_tls *tls);
+/* Reads LIBPROCESS_SSL_* (tls.h) and, when TLS is enabled, serves TLS with a context the server
+ * owns. Returns 0 (also when TLS is off) or an error with why (bad value, unreadable files). */
+int cm_http_server_tls_from_env(struct cm_http_server *srv, char *why, size_t whylen);
 
 /* Closes the listener and every open stream (their close callbacks run). NULL is a no-op. */
 void cm_http_server_free(struct cm_http_server *srv);

@@ -10,11 +10,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "flags.h"
 #include "zk_url.h"
 
-#define CM_MASTER_NFLAGS 48
+#define CM_MASTER_NFLAGS 64
 
 struct cm_master_flags {
     char *ip;
@@ -54,6 +55,10 @@ struct cm_master_flags {
     char *min_allocatable_resources;
     char *webui_dir;
     bool version;
+    /* cmesos: HTTP server limits (http_server.h) */
+    long max_connections;
+    double http_idle_timeout, http_request_timeout;
+    uint64_t http_max_buffered_body;
 
     struct cm_flag table[CM_MASTER_NFLAGS];
     size_t nflags;
