@@ -559,18 +559,24 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct ev
 {
     struct cm_http_guard_conn *c = arg;
     (void)limit;
-    (void)mode;
     size_t len = evbuffer_get_length(src);
     if (len == 0)
         return BEV_NEED_MORE;
     bool moved = false;
+    evutil_socket_t fd = bufferevent_getfd(c->under);
     if (len > 1 && !c->tail) {
         seal(c, src, len - 1, dst);
         moved = true;
     }
-    if (evbuffer_get_length(dst) > 0 || evbuffer_get_length(src) != 1)
+    /* Write at once what the socket takes (as a plain socket's bufferevent would on its next
+     * turn), so that the held-back byte can usually follow right away. */
+    if (fd >= 0 && evbuffer_get_length(dst) > 0)
+        (void)evbuffer_write(dst, fd);
+    /* The last byte goes only from the pump: when evhttp adds bytes with writing on, the filter
+     * runs at once and an empty output would run evhttp's write callback before evhttp set it
+     * up (the end of a chunked response). */
+    if (mode != BEV_FLUSH || evbuffer_get_length(dst) > 0 || evbuffer_get_length(src) != 1)
         return moved ? BEV_OK : BEV_NEED_MORE;
-    evutil_socket_t fd = bufferevent_getfd(c->under);
     if (!c->tail) {
         c->tail = evbuffer_new();
         if (!c->tail)

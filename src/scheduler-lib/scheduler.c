@@ -27,6 +27,7 @@
 #include "leader.h"
 #include "log.h"
 #include "stream_client.h"
+#include "tls.h"
 #include "zk_url.h"
 #include "sched_internal.h"
 
@@ -479,7 +480,7 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader)
                                ? leader->address->ip
                                : leader->hostname;
         if (host)
-            snprintf(url, sizeof url, "http://%s:%u%s", host, (unsigned)leader->port,
+            snprintf(url, sizeof url, "%s://%s:%u%s", cm_tls_scheme(), host, (unsigned)leader->port,
                      CM_SCHED_API_PATH);
     }
     if (strcmp(url, s->master_url) == 0)
