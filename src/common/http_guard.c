@@ -960,6 +960,7 @@ void cm_http_guard_free(struct cm_http_guard *g)
             c->ev = NULL;
         }
         evbuffer_remove_cb(bufferevent_get_output(c->under), on_under_output, c);
+        evbuffer_remove_cb(bufferevent_get_output(c->bev), on_bev_output, c);
         if (c->pump) {
             event_free(c->pump);
             c->pump = NULL;
