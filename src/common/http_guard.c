@@ -81,8 +81,8 @@ struct cm_http_guard {
     struct event *sweep;
     struct evconnlistener *listener;
     struct event *resume;
-    double last_accept_log;
-    uint64_t accept_fail_unlogged;
+    double last_accept_log, last_limit_log;
+    uint64_t accept_fail_unlogged, limit_unlogged;
     /* counters */
     uint64_t c_accepted, c_refused_conns, c_evicted, c_too_large, c_buffer_full, c_malformed,
         c_idle_timeouts, c_request_timeouts, c_accept_errors, c_tls_failures, c_plain_on_tls;
@@ -737,6 +737,16 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     g->c_accepted++;
     if (g->nconns > g->max_conns && !evict_idle(g)) {
         g->c_refused_conns++;
+        g->limit_unlogged++;
+        double t = now();
+        if (t - g->last_limit_log >= ACCEPT_LOG_SECS) {
+            CM_WARN(MOD,
+                    "Refusing connections (503): %zu open, the limit is %zu and none is idle "
+                    "(%llu refused since the last report)",
+                    g->nconns - 1, g->max_conns, (unsigned long long)g->limit_unlogged);
+            g->last_limit_log = t;
+            g->limit_unlogged = 0;
+        }
         c->refuse_new = true;
         if (c->proto == P_UNKNOWN)
             c->proto = P_PLAIN; /* the refusal is plain text; a TLS client sees a failure */
@@ -934,7 +944,7 @@ struct cm_http_guard *cm_http_guard_new(struct event_base *base, struct evhttp *
         abort();
     g->base = base;
     g->http = http;
-    g->last_accept_log = -ACCEPT_LOG_SECS;
+    g->last_accept_log = g->last_limit_log = -ACCEPT_LOG_SECS;
     g->sweep = event_new(base, -1, EV_PERSIST, on_sweep, g);
     if (!g->sweep)
         abort();

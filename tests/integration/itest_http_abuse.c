@@ -445,8 +445,45 @@ static void test_bad_heads_named(void)
     CHECK(reachable(c.master_port, 2000));
 }
 
+static void test_connection_limit(void)
+{
+    struct itest_cluster c;
+    const char *flags[] = {"--max_connections=8", NULL};
+    REQUIRE(start_master(&c, flags) == 0);
+    CHECK(metric(c.master_port, "master/http_max_connections") == 8);
+    /* Idle connections make room for newcomers: the longest idle is closed. */
+    int idle[12];
+    open_idle(c.master_port, idle, 12);
+    usleep(200 * 1000);
+    CHECK(reachable(c.master_port, 2000));
+    CHECK(metric(c.master_port, "master/http_evicted_idle_connections") >= 4);
+    close_all(idle, 12);
+    usleep(200 * 1000);
+    /* Busy connections (a request half sent) are not evicted: a newcomer past the limit gets 503
+     * with a message. */
+    int busy[8];
+    for (int i = 0; i < 8; i++) {
+        busy[i] = connect_port(c.master_port);
+        REQUIRE(busy[i] >= 0);
+        REQUIRE(send_all(busy[i], "GET /version HTTP/1.1\r\n", 24) == 0);
+    }
+    usleep(200 * 1000);
+    int fd = connect_port(c.master_port);
+    REQUIRE(fd >= 0);
+    char buf[1024];
+    bool closed;
+    read_for(fd, buf, sizeof buf, 2000, &closed);
+    CHECK_INT(status_of(buf), 503);
+    CHECK(strstr(buf, "Too many connections") != NULL);
+    close(fd);
+    close_all(busy, 8);
+    usleep(200 * 1000);
+    CHECK(metric(c.master_port, "master/http_refused_connections") >= 1);
+}
+
 ITEST_MAIN(TEST(test_huge_content_length_gets_413_at_once),
            TEST(test_partial_bodies_are_capped_and_returned),
            TEST(test_idle_connections_under_low_nofile),
            TEST(test_descriptors_run_out_under_a_running_master),
-           TEST(test_trickle_and_idle_time_out), TEST(test_bad_heads_named))
+           TEST(test_trickle_and_idle_time_out), TEST(test_bad_heads_named),
+           TEST(test_connection_limit))
