@@ -11,6 +11,7 @@ CMESOS_PACKAGES=(
   clang-format curl procps ca-certificates
   tar gzip bzip2 xz-utils unzip zip
   clang libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  libssl-dev openssl
 )
 
 missing=()

@@ -80,6 +80,10 @@ struct cm_agent_flags {
     bool switch_user;                     /* run tasks as CommandInfo.user / FrameworkInfo.user */
     double container_disk_watch_interval; /* seconds between sandbox disk measurements */
     bool enforce_container_disk_quota;    /* kill a container over its disk (cmesos: on) */
+    /* cmesos: HTTP server limits (http_server.h) */
+    long max_connections;
+    double http_idle_timeout, http_request_timeout;
+    uint64_t http_max_buffered_body;
 
     struct cm_flag table[80];
     size_t ntable;

@@ -6,6 +6,7 @@
 #include "agent.h"
 #include "agent_flags_mesos.h"
 #include "errors.h"
+#include "http_guard.h"
 
 #define SUMMARY "Usage: mesos-agent --master=HOST:PORT|zk://... --work_dir=DIR [options]"
 
@@ -192,6 +193,21 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "enforce_container_disk_quota", NULL, CM_FLAG_BOOL, &f->enforce_container_disk_quota,
         "Fail a task whose sandbox grows over its 'disk' resource with "
         "REASON_CONTAINER_LIMITATION_DISK (cmesos: on by default; Mesos: off)",
+    f->max_connections = CM_HTTP_MAX_CONNECTIONS_DEFAULT;
+    f->http_idle_timeout = CM_HTTP_IDLE_TIMEOUT_DEFAULT;
+    f->http_request_timeout = CM_HTTP_REQUEST_TIMEOUT_DEFAULT;
+    f->http_max_buffered_body = CM_HTTP_MAX_BUFFERED_DEFAULT;
+    add(f, "max_connections", NULL, CM_FLAG_INT, &f->max_connections,
+        "cmesos: most HTTP connections open at once (bounded by RLIMIT_NOFILE); at the limit the "
+        "longest-idle connection is closed, or the new one gets 503",
+        false);
+    add(f, "http_idle_timeout", NULL, CM_FLAG_DURATION, &f->http_idle_timeout,
+        "cmesos: close an HTTP connection with no request in progress after this long", false);
+    add(f, "http_request_timeout", NULL, CM_FLAG_DURATION, &f->http_request_timeout,
+        "cmesos: answer 408 to a request (head and body) not received in full within this long",
+        false);
+    add(f, "http_max_buffered_body", NULL, CM_FLAG_BYTES, &f->http_max_buffered_body,
+        "cmesos: request-body bytes buffered across all HTTP connections; past it requests get 503",
         false);
 }
 
@@ -203,7 +219,18 @@ int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *
             f->version = true;
             return 0;
         }
-    return cm_flags_parse_with(f->table, f->ntable, &f->known, argc, argv, SUMMARY, why, whylen);
+    int rc = cm_flags_parse_with(f->table, f->ntable, &f->known, argc, argv, SUMMARY, why,
+                                 whylen);
+    if (rc)
+        return rc;
+    if (f->max_connections < 1)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'max_connections' must be at least 1");
+    if (!(f->http_idle_timeout > 0) || !(f->http_request_timeout > 0))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flags 'http_idle_timeout' and 'http_request_timeout' must be positive");
+    if (f->http_max_buffered_body < 1)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'http_max_buffered_body' must be positive");
+    return 0;
 }
 
 void cm_agent_flags_cleanup(struct cm_agent_flags *f)

@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "log.h"
 #include "stream_client.h"
+#include "tls.h"
 
 #define MOD "agent"
 
@@ -64,7 +65,8 @@ static void link_open_cb(void *arg, const char *stream_id)
     (void)stream_id;
     const char *leader = cm_detector_leader(a->detector);
     char asked[CM_STREAM_URL_MAX];
-    snprintf(asked, sizeof asked, "http://%s/master/api/v1/agent", leader ? leader : "");
+    snprintf(asked, sizeof asked, "%s://%s/master/api/v1/agent", cm_tls_scheme(),
+             leader ? leader : "");
     const char *url = cm_stream_client_url(a->link_stream);
     if (strcmp(url, asked) != 0)
         cm_detector_redirect(a->detector, url);
@@ -125,7 +127,7 @@ static int http_open(void *arg, const char *leader, const Cmesos__Internal__Agen
             return CM_EINVAL;
     }
     char url[CM_STREAM_URL_MAX];
-    int n = snprintf(url, sizeof url, "http://%s/master/api/v1/agent", leader);
+    int n = snprintf(url, sizeof url, "%s://%s/master/api/v1/agent", cm_tls_scheme(), leader);
     if (n < 0 || (size_t)n >= sizeof url || cm_stream_client_set_url(a->link_stream, url) != 0)
         return cm_fail(CM_EINVAL, why, whylen, "master address '%.200s' is too long", leader);
     free(a->link_register);

@@ -99,6 +99,8 @@ int cm_detector_new(struct event_base *base, const char *master, struct cm_detec
     const char *hp = master;
     if (strncmp(hp, "http://", 7) == 0)
         hp += 7;
+    else if (strncmp(hp, "https://", 8) == 0)
+        hp += 8;
     char *leader = parse_hostport(hp);
     if (!leader) {
         size_t len = strcspn(hp, "/");
@@ -142,6 +144,8 @@ int cm_detector_redirect(struct cm_detector *d, const char *location)
         hp += 2;
     else if (strncmp(hp, "http://", 7) == 0)
         hp += 7;
+    else if (strncmp(hp, "https://", 8) == 0)
+        hp += 8;
     else
         return 0;
     char *next = parse_hostport(hp);

@@ -86,6 +86,10 @@ char **cm_executor_env_build(const struct cm_executor_env_params *p)
         const char *lip = cm_executor_env_get(p->inherited, "LIBPROCESS_IP");
         if (lip)
             env_set(&e, "LIBPROCESS_IP", lip);
+        /* The executor must speak TLS to this agent as the agent does (tls.h). */
+        for (char *const *in = p->inherited; in && *in; in++)
+            if (strncmp(*in, "LIBPROCESS_SSL_", 15) == 0)
+                env_set_raw(&e, *in);
     } else {
         for (char *const *in = p->inherited; in && *in; in++)
             env_set_raw(&e, *in);

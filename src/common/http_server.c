@@ -27,10 +27,14 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "errors.h"
+#include "http_framer.h"
+#include "http_guard.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define ROUTE_BUCKETS 64
 /* Request headers above this are refused by evhttp (400); Mesos clients send a handful. */
@@ -50,6 +54,7 @@ struct route {
 /* The request handed to handlers, plus the links that let the server free unanswered ones. */
 struct req_wrap {
     struct cm_http_request pub;
+    struct cm_http_guard_conn *conn; /* the connection's guard state (body charge, timeouts) */
     struct req_wrap *prev, *next;
 };
 
@@ -64,6 +69,7 @@ struct cm_http_stream {
     bool in_close; /* the close callback is running; the stream is freed after it */
     bool dropped;  /* cut off for exceeding the cap; the kill event closes it from the loop */
     struct event *kill;
+    struct cm_http_guard_conn *conn; /* held until the stream is released */
     struct cm_http_stream *prev, *next;
 };
 
@@ -80,6 +86,9 @@ struct cm_http_server {
     struct cm_http_stream *streams;
     size_t stream_cap;
     uint64_t slow_drops;
+    struct cm_http_guard *guard;
+    struct cm_http_guard_limits limits;
+    struct cm_tls *own_tls; /* from cm_http_server_tls_from_env */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -164,11 +173,17 @@ static void wrap_free(struct req_wrap *w)
 }
 
 /* The request has been answered (or turned into a stream): forget our wrapper. */
-static void request_done(struct cm_http_request *req)
+static void request_done_as(struct cm_http_request *req, bool streaming)
 {
     struct req_wrap *w = wrap_of(req);
+    cm_http_guard_request_end(w->conn, streaming);
     wrap_unlink(req->server, w);
     wrap_free(w);
+}
+
+static void request_done(struct cm_http_request *req)
+{
+    request_done_as(req, false);
 }
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -217,6 +232,7 @@ static void on_request(struct evhttp_request *ev, void *arg)
         abort();
     w->pub.ev = ev;
     w->pub.server = srv;
+    w->conn = cm_http_guard_request_begin(srv->guard, ev);
     w->pub.method = method_name(evhttp_request_get_command(ev));
     w->pub.path = path;
     w->pub.query = query ? strdup(query) : NULL;
@@ -282,6 +298,8 @@ struct cm_http_server *cm_http_server_new(struct event_base *base, const char *p
     evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_default_content_type(srv->http, NULL);
     evhttp_set_gencb(srv->http, on_request, srv);
+    srv->limits.max_body = max_body ? max_body : CM_HTTP_FRAMER_MAX_BODY_DEFAULT;
+    srv->guard = cm_http_guard_new(base, srv->http, &srv->limits);
     return srv;
 fail:
     if (srv->http)
@@ -318,10 +336,45 @@ void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const c
     char key[128];
     snprintf(key, sizeof key, "%s/event_streams_dropped_slow", prefix);
     cm_metrics_set(o, key, (double)srv->slow_drops);
+    cm_http_guard_metrics(srv->guard, o, prefix);
+}
+
+void cm_http_server_set_limits(struct cm_http_server *srv, const struct cm_http_server_limits *l)
+{
+    srv->limits.max_connections = l->max_connections;
+    srv->limits.max_buffered = l->max_buffered_body;
+    srv->limits.idle_timeout = l->idle_timeout;
+    srv->limits.request_timeout = l->request_timeout;
+    cm_http_guard_set_limits(srv->guard, &srv->limits);
+}
+
+size_t cm_http_server_max_connections(const struct cm_http_server *srv)
+{
+    return cm_http_guard_max_connections(srv->guard);
+}
+
+void cm_http_server_set_tls(struct cm_http_server *srv, struct cm_tls *tls)
+{
+    cm_http_guard_set_tls(srv->guard, tls);
+}
+
+int cm_http_server_tls_from_env(struct cm_http_server *srv, char *why, size_t whylen)
+{
+    struct cm_tls *tls = NULL;
+    int rc = cm_tls_from_env(&tls, why, whylen);
+    if (rc)
+        return rc;
+    if (tls) {
+        cm_tls_free(srv->own_tls);
+        srv->own_tls = tls;
+        cm_http_guard_set_tls(srv->guard, tls);
+    }
+    return 0;
 }
 
 static void stream_release(struct cm_http_stream *st)
 {
+    cm_http_guard_stream_end(st->conn);
     if (st->watch)
         event_free(st->watch);
     if (st->kill)
@@ -355,9 +408,11 @@ void cm_http_server_free(struct cm_http_server *srv)
         stream_close(srv->streams);
     while (srv->pending) {
         struct req_wrap *w = srv->pending;
+        cm_http_guard_request_end(w->conn, false);
         wrap_unlink(srv, w);
         wrap_free(w);
     }
+    cm_http_guard_free(srv->guard);
     /* Frees every connection and the requests still attached to them. */
     evhttp_free(srv->http);
     for (size_t i = 0; i < ROUTE_BUCKETS; i++) {
@@ -370,6 +425,7 @@ void cm_http_server_free(struct cm_http_server *srv)
         }
     }
     free(srv->prefix);
+    cm_tls_free(srv->own_tls);
     free(srv);
 }
 
@@ -379,6 +435,7 @@ int cm_http_server_bind(struct cm_http_server *srv, const char *ip, uint16_t por
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(srv->http, ip, port);
     if (!bs)
         return errno ? -errno : -EADDRNOTAVAIL;
+    cm_http_guard_listener(srv->guard, evhttp_bound_socket_get_listener(bs));
     if (bound) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -611,7 +668,8 @@ struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int cod
     st->chunk = evbuffer_new();
     if (!st->chunk)
         abort();
-    request_done(req);
+    st->conn = wrap_of(req)->conn;
+    request_done_as(req, true);
 
     struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
     if (!evcon) {
@@ -716,8 +774,7 @@ size_t cm_http_stream_pending(const struct cm_http_stream *st)
 {
     if (st->in_close || !st->evcon)
         return 0;
-    return evbuffer_get_length(
-        bufferevent_get_output(evhttp_connection_get_bufferevent(st->evcon)));
+    return cm_http_guard_unsent(evhttp_connection_get_bufferevent(st->evcon));
 }
 
 /* ---- media types -------------------------------------------------------------------------- */

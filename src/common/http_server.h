@@ -4,7 +4,26 @@
  * Routing is by exact path. A server may have a process prefix ("master" or "slave(1)"):
  * a route registered as "/state" is then reachable both as "/state" and as "/<prefix>/state"
  * (docs/wire-protocol.md §1.1), and cm_http_request_path() reports the path as requested.
- * Request bodies larger than max_body are refused by evhttp with 413 before any handler runs.
+ * Limits under abuse (http_guard.c; every refusal is a text/plain message naming the problem,
+ * after which the connection is closed):
+ *  - a request head is checked before evhttp sees it: a Content-Length over max_body gets 413
+ *    before any body byte is read; malformed request lines, methods, URIs (over 8 KiB: 414),
+ *    versions, header lines, heads over 64 KiB or 100 fields (431) are refused (http_framer.h);
+ *  - bodies buffered across all connections are capped (max_buffered_body, default 128 MiB): a
+ *    request that would pass the cap gets 503 with Retry-After before its body is read; the
+ *    bytes are returned when the request is answered or its connection ends;
+ *  - connections are capped (max_connections, default 8192, and never more than RLIMIT_NOFILE
+ *    less a reserve): at the cap the connection idle the longest is closed to make room, and if
+ *    none is idle the newcomer gets 503. When accept() fails (EMFILE...) the listener pauses
+ *    for 200 ms instead of spinning, and the failure is logged at most once per 10 s;
+ *  - a connection with no request in progress is closed after idle_timeout (default 60 s); a
+ *    request (TLS handshake, head, body) not received in full within request_timeout (default
+ *    30 s) gets 408. Event streams are exempt from both.
+ * Counters: cm_http_server_metrics.
+ *
+ * TLS (tls.h): after cm_http_server_set_tls, connections are served over TLS; with
+ * LIBPROCESS_SSL_SUPPORT_DOWNGRADE plain HTTP is accepted on the same port too (a connection's
+ * first byte tells which), without it a plain request gets 400 naming the problem.
  *
  * Responses: a handler must answer every request exactly once, either at once
  * (cm_http_respond*) or later from the same event loop, or by turning it into a stream.
@@ -65,9 +84,33 @@ struct cm_http_server *cm_http_server_new(struct event_base *base, const char *p
 void cm_http_server_set_stream_cap(struct cm_http_server *srv, size_t bytes);
 /* How many streams of srv were cut off for exceeding the cap (a /metrics counter). */
 uint64_t cm_http_server_slow_drops(const struct cm_http_server *srv);
-/* Adds the server's counters to a /metrics/snapshot object (metrics.h conventions):
- * "<prefix>/event_streams_dropped_slow" (e.g. prefix "master" or "slave"). */
+/* Adds the server's counters to a /metrics/snapshot object (metrics.h conventions), e.g. with
+ * prefix "master" or "slave": "<prefix>/event_streams_dropped_slow", "<prefix>/http_connections"
+ * (open now), http_max_connections, http_connections_accepted, http_refused_connections (503 at
+ * the cap), http_evicted_idle_connections, http_refused_body_too_large (413),
+ * http_refused_buffer_full (503), http_refused_malformed (other 4xx/5xx on the head),
+ * http_idle_timeouts, http_request_timeouts (408), http_accept_errors, http_tls_failures,
+ * http_refused_plain_on_tls, http_body_bytes_buffered (now). */
 void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const char *prefix);
+
+/* Operator limits; 0 in a field keeps its default (see the top of this file). */
+struct cm_http_server_limits {
+    size_t max_connections;
+    uint64_t max_buffered_body; /* bytes */
+    double idle_timeout;        /* seconds */
+    double request_timeout;     /* seconds */
+};
+/* Applies limits to srv (existing connections included, from their next check). */
+void cm_http_server_set_limits(struct cm_http_server *srv, const struct cm_http_server_limits *l);
+/* The connection cap in force (max_connections bounded by RLIMIT_NOFILE). */
+size_t cm_http_server_max_connections(const struct cm_http_server *srv);
+
+struct cm_tls;
+/* Serves TLS on connections accepted from now on (tls must outlive srv; NULL: plain only). */
+void cm_http_server_set_tls(struct cm_http_server *srv, struct cm_tls *tls);
+/* Reads LIBPROCESS_SSL_* (tls.h) and, when TLS is enabled, serves TLS with a context the server
+ * owns. Returns 0 (also when TLS is off) or an error with why (bad value, unreadable files). */
+int cm_http_server_tls_from_env(struct cm_http_server *srv, char *why, size_t whylen);
 
 /* Closes the listener and every open stream (their close callbacks run). NULL is a no-op. */
 void cm_http_server_free(struct cm_http_server *srv);

@@ -874,6 +874,8 @@ struct cm_leader_detector *cm_leader_detector_new(struct event_base *base, const
     const char *hp = spec;
     if (strncmp(hp, "http://", 7) == 0)
         hp += 7;
+    else if (strncmp(hp, "https://", 8) == 0)
+        hp += 8;
     if (strncmp(hp, "master@", 7) == 0)
         hp += 7;
     size_t len = strcspn(hp, "/");

@@ -20,6 +20,7 @@
 #include "ids.h"
 #include "log.h"
 #include "stream_client.h"
+#include "tls.h"
 #include "util.h"
 
 #define MOD "executor"
@@ -252,7 +253,7 @@ static void call_init(struct cm_executor *ex, Mesos__V1__Executor__Call *call,
 
 static void build_url(struct cm_executor *ex, char *url, size_t len)
 {
-    snprintf(url, len, "http://%s/api/v1/executor", ex->cfg->agent_endpoint);
+    snprintf(url, len, "%s://%s/api/v1/executor", cm_tls_scheme(), ex->cfg->agent_endpoint);
 }
 
 static const char *const proto_headers[] = {"Content-Type: application/x-protobuf",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "http_guard.h"
 
 static void add(struct cm_master_flags *f, const char *name, const char *alias,
                 enum cm_flag_type type, void *dst, const char *help)
@@ -129,6 +130,20 @@ void cm_master_flags_init(struct cm_master_flags *f)
         "Minimum free resources to offer (cpus:0.01|mem:32)");
     add(f, "version", NULL, CM_FLAG_BOOL, &f->version, "Print the version and exit");
     add_auth_flags(f);
+    f->max_connections = CM_HTTP_MAX_CONNECTIONS_DEFAULT;
+    f->http_idle_timeout = CM_HTTP_IDLE_TIMEOUT_DEFAULT;
+    f->http_request_timeout = CM_HTTP_REQUEST_TIMEOUT_DEFAULT;
+    f->http_max_buffered_body = CM_HTTP_MAX_BUFFERED_DEFAULT;
+    add(f, "max_connections", NULL, CM_FLAG_INT, &f->max_connections,
+        "cmesos: most HTTP connections open at once (bounded by RLIMIT_NOFILE); at the limit the "
+        "longest-idle connection is closed, or the new one gets 503");
+    add(f, "http_idle_timeout", NULL, CM_FLAG_DURATION, &f->http_idle_timeout,
+        "cmesos: close an HTTP connection with no request in progress after this long");
+    add(f, "http_request_timeout", NULL, CM_FLAG_DURATION, &f->http_request_timeout,
+        "cmesos: answer 408 to a request (head and body) not received in full within this long");
+    add(f, "http_max_buffered_body", NULL, CM_FLAG_BYTES, &f->http_max_buffered_body,
+        "cmesos: request-body bytes buffered across all HTTP connections; past it requests get "
+        "503");
 }
 
 static int check_positive(double v, const char *name, char *why, size_t whylen)
@@ -209,6 +224,13 @@ int cm_master_flags_parse(struct cm_master_flags *f, int argc, char **argv, char
         return cm_fail(CM_EINVAL, why, whylen, "Only the 'drf' sorter is supported");
     if ((rc = check_auth_flags(f, why, whylen)) != 0)
         return rc;
+    if (f->max_connections < 1)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'max_connections' must be at least 1");
+    if ((rc = check_positive(f->http_idle_timeout, "http_idle_timeout", why, whylen)) ||
+        (rc = check_positive(f->http_request_timeout, "http_request_timeout", why, whylen)))
+        return rc;
+    if (f->http_max_buffered_body < 1)
+        return cm_fail(CM_EINVAL, why, whylen, "Flag 'http_max_buffered_body' must be positive");
     return 0;
 }
 

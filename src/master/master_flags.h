@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "flags.h"
 #include "zk_url.h"
@@ -65,6 +66,10 @@ struct cm_master_flags {
     char *http_authenticators, *http_framework_authenticators; /* "basic" */
     char *acls;                                                /* JSON text, path or file:// */
     char *authorizers;                                         /* "local" */
+    /* cmesos: HTTP server limits (http_server.h) */
+    long max_connections;
+    double http_idle_timeout, http_request_timeout;
+    uint64_t http_max_buffered_body;
 
     struct cm_flag table[CM_MASTER_NFLAGS];
     size_t nflags;

@@ -52,6 +52,17 @@ int cm_master_http_start(struct cm_master *m)
     m->http = cm_http_server_new(m->base, "master", 16 * 1024 * 1024);
     if (!m->http)
         return -ENOMEM;
+    cm_http_server_set_limits(m->http, &(struct cm_http_server_limits){
+                                           .max_connections = (size_t)m->flags->max_connections,
+                                           .max_buffered_body = m->flags->http_max_buffered_body,
+                                           .idle_timeout = m->flags->http_idle_timeout,
+                                           .request_timeout = m->flags->http_request_timeout});
+    char tls_why[256];
+    int tls_rc = cm_http_server_tls_from_env(m->http, tls_why, sizeof tls_why);
+    if (tls_rc) {
+        CM_ERROR(MOD, "%s", tls_why);
+        return tls_rc;
+    }
     cm_master_endpoints_routes(m);
     cm_master_scheduler_http_routes(m);
     cm_master_agent_link_http_routes(m);

@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "codec.h"
+#include "tls.h"
 
 /* Checks "host:port" or "[v6]:port" (host non-empty, port 1..65535, no spaces) of length len. */
 static int check_authority(const char *a, size_t len, char *why, size_t whylen)
@@ -72,8 +73,9 @@ int cm_sched_master_url(const char *master, char *out, size_t outlen, char *why,
 {
     if (!master || !*master)
         return cm_fail(CM_EINVAL, why, whylen, "master address is empty");
-    const char *scheme = "http";
-    size_t slen = 4;
+    /* A bare host:port takes the process's scheme (https when LIBPROCESS_SSL_ENABLED). */
+    const char *scheme = cm_tls_scheme();
+    size_t slen = strlen(scheme);
     const char *rest = master;
     size_t sl = scheme_len(master);
     if (sl) {

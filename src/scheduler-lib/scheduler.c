@@ -29,6 +29,7 @@
 #include "log.h"
 #include "stream_client.h"
 #include "util.h"
+#include "tls.h"
 #include "zk_url.h"
 #include "sched_internal.h"
 
@@ -517,7 +518,7 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *leader)
                                ? leader->address->ip
                                : leader->hostname;
         if (host)
-            snprintf(url, sizeof url, "http://%s:%u%s", host, (unsigned)leader->port,
+            snprintf(url, sizeof url, "%s://%s:%u%s", cm_tls_scheme(), host, (unsigned)leader->port,
                      CM_SCHED_API_PATH);
     }
     if (strcmp(url, s->master_url) == 0)
