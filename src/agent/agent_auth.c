@@ -88,7 +88,7 @@ static int guard(struct cm_http_request *req, const char *route, void *arg)
 void agent_auth_install_guard(struct cm_agent *a)
 {
     if (a->http && (a->flags->authenticate_http_readonly || a->flags->authenticate_http_readwrite))
-        cm_http_server_guard(a->http, guard, a);
+        cm_http_server_route_check(a->http, guard, a);
 }
 
 int agent_auth_init(struct cm_agent *a, char *why, size_t whylen)

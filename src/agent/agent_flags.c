@@ -193,6 +193,7 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "enforce_container_disk_quota", NULL, CM_FLAG_BOOL, &f->enforce_container_disk_quota,
         "Fail a task whose sandbox grows over its 'disk' resource with "
         "REASON_CONTAINER_LIMITATION_DISK (cmesos: on by default; Mesos: off)",
+        false);
     f->max_connections = CM_HTTP_MAX_CONNECTIONS_DEFAULT;
     f->http_idle_timeout = CM_HTTP_IDLE_TIMEOUT_DEFAULT;
     f->http_request_timeout = CM_HTTP_REQUEST_TIMEOUT_DEFAULT;

@@ -80,8 +80,8 @@ struct cm_http_server {
     struct route *routes[ROUTE_BUCKETS];
     cm_http_handler fallback;
     void *fallback_arg;
-    cm_http_guard guard; /* runs before every routed handler (authentication) */
-    void *guard_arg;
+    cm_http_route_check route_check; /* runs before every routed handler (authentication) */
+    void *route_check_arg;
     struct req_wrap *pending; /* requests handed to handlers and not yet answered */
     struct cm_http_stream *streams;
     size_t stream_cap;
@@ -256,8 +256,8 @@ static void on_request(struct evhttp_request *ev, void *arg)
                 r = route_find(srv, "/");
         }
     }
-    if (r && srv->guard && srv->guard(&w->pub, r->path, srv->guard_arg))
-        return; /* the guard answered */
+    if (r && srv->route_check && srv->route_check(&w->pub, r->path, srv->route_check_arg))
+        return; /* the check answered */
     if (r)
         r->handler(&w->pub, r->arg);
     else if (srv->fallback)
@@ -479,10 +479,10 @@ void cm_http_server_fallback(struct cm_http_server *srv, cm_http_handler handler
     srv->fallback_arg = arg;
 }
 
-void cm_http_server_guard(struct cm_http_server *srv, cm_http_guard guard, void *arg)
+void cm_http_server_route_check(struct cm_http_server *srv, cm_http_route_check check, void *arg)
 {
-    srv->guard = guard;
-    srv->guard_arg = arg;
+    srv->route_check = check;
+    srv->route_check_arg = arg;
 }
 
 /* ---- requests ----------------------------------------------------------------------------- */

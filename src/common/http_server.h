@@ -125,12 +125,13 @@ void cm_http_server_route(struct cm_http_server *srv, const char *path, cm_http_
                           void *arg);
 /* Handler for paths that match no route (default: 404). */
 void cm_http_server_fallback(struct cm_http_server *srv, cm_http_handler handler, void *arg);
-/* A guard runs before the handler of every routed request with the route's path (e.g.
+/* A route check runs before the handler of every routed request with the route's path (e.g.
  * "/state" for "/slave(1)/state"): it returns 0 to let the handler run, or non-zero after it
- * answered the request itself (e.g. 401 for missing credentials). One guard per server; NULL
- * removes it. Requests that match no route go to the fallback unguarded. */
-typedef int (*cm_http_guard)(struct cm_http_request *req, const char *route, void *arg);
-void cm_http_server_guard(struct cm_http_server *srv, cm_http_guard guard, void *arg);
+ * answered the request itself (e.g. 401 for missing credentials). One check per server; NULL
+ * removes it. Requests that match no route go to the fallback unchecked. (The connection-level
+ * limits are http_guard.h's, a different layer.) */
+typedef int (*cm_http_route_check)(struct cm_http_request *req, const char *route, void *arg);
+void cm_http_server_route_check(struct cm_http_server *srv, cm_http_route_check check, void *arg);
 
 /* Request accessors. Header lookup is case-insensitive; returns NULL if absent. */
 const char *cm_http_request_header(const struct cm_http_request *req, const char *name);
