@@ -61,6 +61,32 @@ wait_for() { # url, what, pid, log
   start_failed "$2" "it did not answer $1 within 10 s" "$4"
 }
 
+# Secure by default: credentials, the executors' token key and the operator's password are
+# generated for this cluster only (build/cluster/secrets, readable by root alone), and every
+# door is locked: frameworks, agents and executors authenticate, and so does every HTTP
+# endpoint except /health and /version (docs/security.md).
+secrets=$run/secrets
+mkdir -p "$secrets"
+chmod 700 "$secrets"
+umask 077
+random_secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
+framework_secret=$(random_secret)
+agent_secret=$(random_secret)
+operator_secret=$(random_secret)
+cat >"$secrets/credentials.json" <<JSON
+{"credentials": [
+  {"principal": "demo-framework", "secret": "$framework_secret"},
+  {"principal": "agent", "secret": "$agent_secret"}
+]}
+JSON
+cat >"$secrets/http_credentials.json" <<JSON
+{"credentials": [{"principal": "operator", "secret": "$operator_secret"}]}
+JSON
+printf '{"principal": "agent", "secret": "%s"}\n' "$agent_secret" >"$secrets/agent_credential.json"
+head -c 32 /dev/urandom >"$secrets/executor_jwt.key"
+umask 022
+operator="operator:$operator_secret"
+
 for port in 5050 5051; do
   if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then
     echo "cmesos: something already listens on 127.0.0.1:$port; stop it first (nothing was started)" >&2
@@ -69,20 +95,28 @@ for port in 5050 5051; do
 done
 
 echo "== starting mesos-master on 127.0.0.1:5050 (log: $run/master.log)"
-"$bin/mesos-master" --ip=127.0.0.1 --port=5050 --work_dir="$run/master" >"$run/master.log" 2>&1 &
+"$bin/mesos-master" --ip=127.0.0.1 --port=5050 --work_dir="$run/master" \
+  --authenticate_frameworks --authenticate_agents \
+  --authenticate_http_readonly --authenticate_http_readwrite \
+  --credentials="$secrets/credentials.json" --http_credentials="$secrets/http_credentials.json" \
+  >"$run/master.log" 2>&1 &
 pids+=($!)
 names+=(mesos-master)
 wait_for http://127.0.0.1:5050/health "mesos-master" "$!" "$run/master.log"
 
 echo "== starting mesos-agent on 127.0.0.1:5051 (log: $run/agent.log)"
 "$bin/mesos-agent" --master=127.0.0.1:5050 --ip=127.0.0.1 --port=5051 \
-  --work_dir="$run/agent" >"$run/agent.log" 2>&1 &
+  --work_dir="$run/agent" --credential="$secrets/agent_credential.json" \
+  --authenticate_http_readonly --authenticate_http_readwrite \
+  --http_credentials="$secrets/http_credentials.json" \
+  --authenticate_http_executors --jwt_secret_key="$secrets/executor_jwt.key" \
+  >"$run/agent.log" 2>&1 &
 pids+=($!)
 names+=(mesos-agent)
 wait_for http://127.0.0.1:5051/health "mesos-agent" "$!" "$run/agent.log"
 registered=0
 for _ in $(seq 1 100); do
-  if curl -fsS http://127.0.0.1:5050/master/slaves | grep -q '"hostname"'; then
+  if curl -fsS -u "$operator" http://127.0.0.1:5050/master/slaves | grep -q '"hostname"'; then
     registered=1
     break
   fi
@@ -101,19 +135,22 @@ demo_failed() { # what
 
 echo "== demo: three tasks through mesos-execute"
 "$bin/mesos-execute" --master=127.0.0.1:5050 --name=demo --count=3 \
+  --principal=demo-framework --secret="$framework_secret" \
   --command='echo "hello from cmesos task $MESOS_EXECUTOR_ID"; sleep 1' ||
   demo_failed mesos-execute
 
 echo "== demo: the example framework (examples/example-framework.c)"
-"$bin/example-framework" 127.0.0.1:5050 3 || demo_failed example-framework
+DEFAULT_PRINCIPAL=demo-framework DEFAULT_SECRET="$framework_secret" \
+  "$bin/example-framework" 127.0.0.1:5050 3 || demo_failed example-framework
 
 cat <<MSG
 
-== the cluster is up
-  master state:   curl http://127.0.0.1:5050/master/state
-  agent state:    curl http://127.0.0.1:5051/state
-  metrics:        curl http://127.0.0.1:5050/metrics/snapshot
-  run a task:     $bin/mesos-execute --master=127.0.0.1:5050 --name=hi --command='echo hi'
+== the cluster is up (authentication on; secrets in $secrets)
+  master state:   curl -u '$operator' http://127.0.0.1:5050/master/state
+  agent state:    curl -u '$operator' http://127.0.0.1:5051/state
+  metrics:        curl -u '$operator' http://127.0.0.1:5050/metrics
+  run a task:     $bin/mesos-execute --master=127.0.0.1:5050 --name=hi --command='echo hi' \\
+                    --principal=demo-framework --secret='$framework_secret'
   sandboxes:      $run/agent/slaves/
   logs:           $run/master.log  $run/agent.log
 Press Ctrl-C to stop the cluster.

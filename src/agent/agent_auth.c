@@ -35,6 +35,7 @@ static const char *const READONLY_ROUTES[] = {
     "/containers",
     "/containerizer/debug",
     "/metrics/snapshot",
+    "/metrics", /* the same metrics in Prometheus's format */
     NULL,
 };
 static const char *const READWRITE_ROUTES[] = {"/api/v1", "/logging/toggle", NULL};

@@ -965,7 +965,15 @@ static void handle_metrics(struct cm_http_request *req, void *arg)
 /* /metrics: the snapshot in Prometheus's text format (prometheus.h). */
 static void handle_prometheus(struct cm_http_request *req, void *arg)
 {
-    cm_prom_respond(req, cm_master_metrics_json(arg));
+    /* The same metrics as /metrics/snapshot, so the same realm and get_endpoints rule. */
+    struct cm_master *m = arg;
+    char *principal = NULL;
+    if (!readonly_guard(m, req, false, &principal))
+        return;
+    bool ok = cm_master_http_authorize(m, req, CM_ACL_GET_ENDPOINT, principal, "/metrics");
+    free(principal);
+    if (ok)
+        cm_prom_respond(req, cm_master_metrics_json(m));
 }
 
 void cm_master_endpoints_routes(struct cm_master *m)
