@@ -25,18 +25,10 @@ const struct cm_flag_known cm_master_flags_mesos[] = {
     ELSEWHERE("authenticate_http_frameworks", NULL, true, AUTHN),
     ELSEWHERE("credentials", NULL, false, AUTHN),
     ELSEWHERE("acls", NULL, false, "authorization"),
-    REFUSED("authorizers", false, "local",
-            "only the built-in local authorizer (--acls) exists; authorizer modules cannot be "
-            "loaded"),
-    REFUSED("http_authenticators", false, "basic",
-            "only the built-in HTTP basic authenticator exists; authenticator modules cannot be "
-            "loaded"),
-    REFUSED("http_framework_authenticators", false, "basic",
-            "only the built-in HTTP basic authenticator exists; authenticator modules cannot be "
-            "loaded"),
-    NO_EFFECT("authenticators", false,
-              "it selects the SASL authenticator of the v0 scheduler driver protocol, which "
-              "cmesos does not speak (frameworks authenticate over HTTP)"),
+    ELSEWHERE("authorizers", NULL, false, AUTHN),
+    ELSEWHERE("http_authenticators", NULL, false, AUTHN),
+    ELSEWHERE("http_framework_authenticators", NULL, false, AUTHN),
+    ELSEWHERE("authenticators", NULL, false, AUTHN),
     NO_EFFECT("authentication_v0_timeout", false,
               "it bounds the v0 (SASL) authentication that cmesos does not speak"),
 
