@@ -45,6 +45,9 @@ static void usage(FILE *f)
           "Options:\n"
           "  --master=VALUE    the master (default: $MESOS_MASTER)\n"
           "  --json            print the master's JSON response instead of a table\n"
+          "  --principal=NAME  HTTP Basic principal for clusters that authenticate their\n"
+          "                    endpoints (default: $MESOS_PRINCIPAL)\n"
+          "  --secret=VALUE    its secret (default: $MESOS_SECRET)\n"
           "  --timeout=SECS    per request, and for finding the leader (default: 10)\n"
           "  --help            this text\n"
           "  --version         the cmesos version and the Mesos API version\n"
@@ -71,7 +74,10 @@ static int parse_double(const char *v, double *out)
 
 int main(int argc, char **argv)
 {
-    struct cm_cli cli = {.spec = getenv("MESOS_MASTER"), .timeout = 10};
+    struct cm_cli cli = {.spec = getenv("MESOS_MASTER"),
+                         .timeout = 10,
+                         .principal = getenv("MESOS_PRINCIPAL"),
+                         .secret = getenv("MESOS_SECRET")};
     struct cm_cli_opts o = {.lines = 10, .max_grace = -1, .follow_interval = 1.0};
     const char *pos[4] = {NULL};
     int npos = 0;
@@ -101,6 +107,10 @@ int main(int argc, char **argv)
             o.mark_gone = true;
         } else if (IS("--master") && v && *v) {
             cli.spec = v;
+        } else if (IS("--principal") && v && *v) {
+            cli.principal = v;
+        } else if (IS("--secret") && v) {
+            cli.secret = v;
         } else if (IS("--file") && v && *v) {
             o.file = v;
         } else if (IS("--framework") && v && *v) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "leader.h"
+#include "tls.h"
 #include "util.h"
 
 /* Responses larger than this are refused (a state of a large cluster is a few MB). */
@@ -76,6 +77,12 @@ static int http(struct cm_cli *cli, const char *url, const char *body, long *sta
     curl_easy_setopt(c, CURLOPT_HEADERDATA, hc);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(cli->timeout * 1000));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cm_tls_curl_setup(c);
+    if (cli->principal && *cli->principal) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, cli->principal);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, cli->secret ? cli->secret : "");
+    }
     if (body) {
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         hdrs = curl_slist_append(hdrs, "Accept: application/json");
@@ -133,6 +140,8 @@ static char *plain_hostport(const char *spec)
     const char *p = spec;
     if (strncmp(p, "http://", 7) == 0)
         p += 7;
+    else if (strncmp(p, "https://", 8) == 0)
+        p += 8;
     if (strncmp(p, "master@", 7) == 0)
         p += 7;
     size_t len = strcspn(p, "/");
@@ -207,7 +216,7 @@ int cm_cli_call(struct cm_cli *cli, json_t *call, json_t **response, char *why, 
         return rc;
     char *body = json_dumps(call, JSON_COMPACT);
     char url[600];
-    snprintf(url, sizeof url, "http://%s/api/v1", cli->master);
+    snprintf(url, sizeof url, "%s://%s/api/v1", cm_tls_scheme(), cli->master);
     for (int hop = 0;; hop++) {
         struct buf b = {0};
         struct header_capture hc = {""};
@@ -254,7 +263,7 @@ int cm_cli_get(struct cm_cli *cli, const char *hostport, const char *path_and_qu
                size_t *len, char *why, size_t whylen)
 {
     char url[4096];
-    snprintf(url, sizeof url, "http://%s%s", hostport, path_and_query);
+    snprintf(url, sizeof url, "%s://%s%s", cm_tls_scheme(), hostport, path_and_query);
     struct buf b = {0};
     struct header_capture hc = {""};
     long status = 0;

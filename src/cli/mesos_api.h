@@ -7,6 +7,8 @@
  * until it names a leader or the timeout passes. Operator calls are POST /api/v1 with a
  * mesos.v1.master.Call in JSON; a 307 from a standby master is followed (at most 3 times).
  * Everything here blocks: the CLI is a short-lived program with nothing else to do.
+ * Requests carry HTTP Basic credentials when a principal is given, and go over https with the
+ * LIBPROCESS_SSL_* settings (tls.h) when LIBPROCESS_SSL_ENABLED is set, as the daemons do.
  *
  * Errors: functions return 0 or a CM_CLI_EXIT_* code, with a why a user can act on.
  */
@@ -30,6 +32,10 @@ struct cm_cli {
     char *master;     /* "host:port" of the leading master once resolved (owned) */
     double timeout;   /* seconds, per request and for leader detection */
     bool json;        /* --json */
+    /* HTTP Basic credentials for masters and agents that authenticate their endpoints
+     * (--principal/--secret, or MESOS_PRINCIPAL/MESOS_SECRET); NULL principal: none sent. */
+    const char *principal;
+    const char *secret;
 };
 
 /* Resolves cli->spec to cli->master (once). */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -138,4 +139,39 @@ static void test_acl_denials_name_the_action(void)
     itest_http_resp_cleanup(&r);
 }
 
-ITEST_MAIN(TEST(test_operator_api_needs_credentials), TEST(test_acl_denials_name_the_action))
+/* The `mesos` CLI against a master that authenticates: refused without a credential (exit 1,
+ * the master's 401 in the message), served with --principal/--secret or MESOS_PRINCIPAL. */
+static void test_cli_sends_credentials(void)
+{
+    struct secured s;
+    REQUIRE(start_secured(&s) == 0);
+    char bin[512], master[80];
+    itest_bin("mesos", bin, sizeof bin);
+    snprintf(master, sizeof master, "--master=%s", s.c.master_addr);
+    int status = -1;
+    char *out = NULL;
+    char *anon[] = {bin, master, "agent", "list", NULL};
+    REQUIRE(itest_run(anon, 20000, &status, &out) == 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CHECK(out && strstr(out, "401") != NULL);
+    free(out);
+
+    out = NULL;
+    char *authed[] = {bin, master, "--principal=ops", "--secret=opspw", "agent", "list", NULL};
+    REQUIRE(itest_run(authed, 20000, &status, &out) == 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(out && strstr(out, s.c.agent_id) != NULL);
+    free(out);
+
+    out = NULL;
+    setenv("MESOS_PRINCIPAL", "ops", 1);
+    setenv("MESOS_SECRET", "wrong", 1);
+    REQUIRE(itest_run(anon, 20000, &status, &out) == 0);
+    unsetenv("MESOS_PRINCIPAL");
+    unsetenv("MESOS_SECRET");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    free(out);
+}
+
+ITEST_MAIN(TEST(test_operator_api_needs_credentials), TEST(test_acl_denials_name_the_action),
+           TEST(test_cli_sends_credentials))
