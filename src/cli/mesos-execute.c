@@ -167,7 +167,11 @@ static void kill_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* --tail: each launched task's stdout through the operator API and its agent's /files. */
 static void print_tails(struct app *a)
 {
-    struct cm_cli cli = {.spec = a->flags.master, .timeout = 10};
+    /* The framework's credential also reads its tasks' sandboxes where endpoints authenticate. */
+    struct cm_cli cli = {.spec = a->flags.master,
+                         .timeout = 10,
+                         .principal = a->flags.principal,
+                         .secret = a->flags.secret};
     struct cm_cli_opts o = {.lines = -1, .max_grace = -1, .framework = a->framework_id};
     for (size_t i = 0; i < a->count; i++) {
         if (!a->tasks[i].launched)
