@@ -195,6 +195,7 @@ static void test_partial_bodies_are_capped_and_returned(void)
     enum { N = 80 };
     int fds[N];
     int refused = 0, other = 0;
+    bool admitted[N] = {false};
     static char chunk[1 << 20];
     memset(chunk, '{', sizeof chunk);
     for (int i = 0; i < N; i++) {
@@ -223,8 +224,15 @@ static void test_partial_bodies_are_capped_and_returned(void)
             }
         } else if (code != 0) {
             other++;
+        } else {
+            admitted[i] = true;
         }
     }
+    /* The admitted ones send all but the last byte of their body: that much is really held. */
+    for (int i = 0; i < N; i++)
+        for (int k = 1; admitted[i] && k < 15; k++)
+            CHECK(send_all(fds[i], chunk, k < 14 ? sizeof chunk : sizeof chunk - 1) == 0);
+    usleep(300 * 1000);
     printf("partial bodies: %d of %d refused with 503, %d other answers\n", refused, N, other);
     CHECK(refused >= N - 64 / 15);
     CHECK_INT(other, 0);
