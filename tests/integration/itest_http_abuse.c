@@ -25,6 +25,17 @@
 
 #include "clock.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_GROWTH_MAX_KB (600 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_GROWTH_MAX_KB (600 * 1024)
+#endif
+#endif
+#ifndef RSS_GROWTH_MAX_KB
+#define RSS_GROWTH_MAX_KB (200 * 1024)
+#endif
+
 /* ---- raw sockets -------------------------------------------------------------------------- */
 
 static int connect_port(int port)
@@ -241,7 +252,9 @@ static void test_partial_bodies_are_capped_and_returned(void)
     CHECK(reachable(c.master_port, 2000));
     long rss1 = rss_kb(c.master.pid);
     printf("master RSS: %ld kB before, %ld kB under attack\n", rss0, rss1);
-    CHECK(rss1 > 0 && rss1 - rss0 < 200 * 1024);
+    /* Unbounded, 80 x 15 MB would be 1.2 GB. Bodies under the 64 MB cap cost up to about twice
+     * that in libevent's buffer chains; AddressSanitizer keeps freed memory in quarantine. */
+    CHECK(rss1 > 0 && rss1 - rss0 < RSS_GROWTH_MAX_KB);
 
     /* Memory is returned when the connections end. */
     for (int i = 0; i < N; i++)
