@@ -288,11 +288,11 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
         rc = cm_fail(-ENOMEM, why, whylen, "Failed to create the HTTP server");
         goto fail;
     }
-    cm_http_server_set_limits(a->http, &(struct cm_http_server_limits){
-                                           .max_connections = (size_t)flags->max_connections,
-                                           .max_buffered_body = flags->http_max_buffered_body,
-                                           .idle_timeout = flags->http_idle_timeout,
-                                           .request_timeout = flags->http_request_timeout});
+    cm_http_server_set_limits(
+        a->http, &(struct cm_http_server_limits){.max_connections = (size_t)flags->max_connections,
+                                                 .max_buffered_body = flags->http_max_buffered_body,
+                                                 .idle_timeout = flags->http_idle_timeout,
+                                                 .request_timeout = flags->http_request_timeout});
     if ((rc = cm_http_server_tls_from_env(a->http, why, whylen)) != 0)
         goto fail;
     cm_agent_http_routes(a);

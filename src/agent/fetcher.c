@@ -828,6 +828,7 @@ static void start_call(struct cm_fetch *fe)
         .on_data = on_data,
         .on_done = on_done,
         .arg = fe,
+        .external = true,
     };
     int rc = cm_http_client_start(fe->f->client, &o, &fe->call);
     if (rc != 0) {

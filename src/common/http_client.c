@@ -596,7 +596,8 @@ int cm_http_client_start(struct cm_http_client *c, const struct cm_http_request_
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
-    cm_tls_curl_setup(e); /* LIBPROCESS_SSL_*: CA, client certificate, verification */
+    if (!opts->external)
+        cm_tls_curl_setup(e); /* LIBPROCESS_SSL_*: CA, client certificate, verification */
     long connect_ms = opts->connect_timeout_secs > 0 ? (long)(opts->connect_timeout_secs * 1000)
                                                      : DEFAULT_CONNECT_TIMEOUT_MS;
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1L);

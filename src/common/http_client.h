@@ -16,6 +16,7 @@
 #ifndef CM_HTTP_CLIENT_H
 #define CM_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,9 @@ struct cm_http_request_opts {
     cm_http_data_cb on_data;
     cm_http_done_cb on_done; /* required */
     void *arg;
+    /* A URL outside the cluster (fetcher downloads, health checks): libcurl's default TLS
+     * settings (system CAs, verification on) instead of the cluster's LIBPROCESS_SSL_* ones. */
+    bool external;
 };
 
 struct cm_http_client *cm_http_client_new(struct event_base *base);

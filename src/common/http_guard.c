@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -60,6 +62,7 @@ struct cm_http_guard_conn {
     int inflight; /* requests dispatched and not answered */
     bool streaming, closing, shut, killed, gone, refuse_new;
     bool chunked;     /* the request being received has a chunked body */
+    bool nodelay;     /* TCP_NODELAY is set on the socket */
     int pending_code; /* a refusal waiting for inflight requests to be answered */
     char pending_msg[256];
     struct event *ev;      /* deferred work: refusal of a new connection, kill */
@@ -545,6 +548,17 @@ static enum bufferevent_filter_result in_filter(struct evbuffer *src, struct evb
     return BEV_OK;
 }
 
+/* Responses are written whole or in two parts (see out_filter): without TCP_NODELAY the second
+ * part would wait for the peer's delayed acknowledgement of the first (some 40 ms). */
+static void conn_nodelay(struct cm_http_guard_conn *c, evutil_socket_t fd)
+{
+    if (c->nodelay || fd < 0)
+        return;
+    c->nodelay = true;
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 /*
  * Output. The filter tells evhttp a write is complete (its write callback) as soon as the
  * filter's own output is empty, and evhttp may then close the socket at once (Connection: close,
@@ -564,6 +578,17 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct ev
         return BEV_NEED_MORE;
     bool moved = false;
     evutil_socket_t fd = bufferevent_getfd(c->under);
+    conn_nodelay(c, fd);
+    /* From the pump with nothing queued: a plain response goes out in one write when the
+     * socket takes it all (the common case), and is then complete. */
+    if (mode == BEV_FLUSH && c->proto != P_TLS && !c->tail && fd >= 0 &&
+        evbuffer_get_length(dst) == 0) {
+        if (evbuffer_write(src, fd) > 0)
+            moved = true;
+        if (evbuffer_get_length(src) == 0)
+            return BEV_OK;
+        len = evbuffer_get_length(src);
+    }
     if (len > 1 && !c->tail) {
         seal(c, src, len - 1, dst);
         moved = true;

@@ -242,7 +242,8 @@ static void start_http(struct cm_checker *c)
                                      .on_headers = on_http_headers,
                                      .on_data = on_http_data,
                                      .on_done = on_http_done,
-                                     .arg = c};
+                                     .arg = c,
+                                     .external = true};
     int rc = c->http ? cm_http_client_start(c->http, &o, &c->call) : -ENOMEM;
     if (rc) {
         c->call = NULL;
