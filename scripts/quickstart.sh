@@ -54,7 +54,8 @@ start_failed() { # what, why, log
 
 wait_for() { # url, what, pid, log
   for _ in $(seq 1 100); do
-    if curl -fsS "$1" >/dev/null 2>&1; then return 0; fi
+    # shellcheck disable=SC2086
+    if curl -fsS $cacert "$1" >/dev/null 2>&1; then return 0; fi
     kill -0 "$3" 2>/dev/null || start_failed "$2" "it exited during start-up" "$4"
     sleep 0.1
   done
@@ -84,11 +85,27 @@ cat >"$secrets/http_credentials.json" <<JSON
 JSON
 printf '{"principal": "agent", "secret": "%s"}\n' "$agent_secret" >"$secrets/agent_credential.json"
 head -c 32 /dev/urandom >"$secrets/executor_jwt.key"
+# TLS for every hop (LIBPROCESS_SSL_*, as Mesos): a CA made for this cluster signs one
+# certificate for 127.0.0.1 that the master, the agent, the executors and the clients share.
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=cmesos quick start CA" \
+  -keyout "$secrets/ca.key" -out "$secrets/ca.pem" >/dev/null 2>&1
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$secrets/san.ext"
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+  -keyout "$secrets/node.key" -out "$secrets/node.csr" >/dev/null 2>&1
+openssl x509 -req -in "$secrets/node.csr" -CA "$secrets/ca.pem" -CAkey "$secrets/ca.key" \
+  -CAcreateserial -days 30 -extfile "$secrets/san.ext" -out "$secrets/node.pem" >/dev/null 2>&1
 umask 022
+export LIBPROCESS_SSL_ENABLED=true
+export LIBPROCESS_SSL_CERT_FILE=$secrets/node.pem
+export LIBPROCESS_SSL_KEY_FILE=$secrets/node.key
+export LIBPROCESS_SSL_CA_FILE=$secrets/ca.pem
+export LIBPROCESS_SSL_VERIFY_CERT=true
 operator="operator:$operator_secret"
+cacert="--cacert $secrets/ca.pem"
 
 for port in 5050 5051; do
-  if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then
+  if curl -s -o /dev/null "http://127.0.0.1:$port/health" ||
+    curl -sk -o /dev/null "https://127.0.0.1:$port/health"; then
     echo "cmesos: something already listens on 127.0.0.1:$port; stop it first (nothing was started)" >&2
     exit 1
   fi
@@ -102,7 +119,7 @@ echo "== starting mesos-master on 127.0.0.1:5050 (log: $run/master.log)"
   >"$run/master.log" 2>&1 &
 pids+=($!)
 names+=(mesos-master)
-wait_for http://127.0.0.1:5050/health "mesos-master" "$!" "$run/master.log"
+wait_for https://127.0.0.1:5050/health "mesos-master" "$!" "$run/master.log"
 
 echo "== starting mesos-agent on 127.0.0.1:5051 (log: $run/agent.log)"
 "$bin/mesos-agent" --master=127.0.0.1:5050 --ip=127.0.0.1 --port=5051 \
@@ -113,10 +130,11 @@ echo "== starting mesos-agent on 127.0.0.1:5051 (log: $run/agent.log)"
   >"$run/agent.log" 2>&1 &
 pids+=($!)
 names+=(mesos-agent)
-wait_for http://127.0.0.1:5051/health "mesos-agent" "$!" "$run/agent.log"
+wait_for https://127.0.0.1:5051/health "mesos-agent" "$!" "$run/agent.log"
 registered=0
 for _ in $(seq 1 100); do
-  if curl -fsS -u "$operator" http://127.0.0.1:5050/master/slaves | grep -q '"hostname"'; then
+  # shellcheck disable=SC2086
+  if curl -fsS $cacert -u "$operator" https://127.0.0.1:5050/master/slaves | grep -q '"hostname"'; then
     registered=1
     break
   fi
@@ -145,10 +163,11 @@ DEFAULT_PRINCIPAL=demo-framework DEFAULT_SECRET="$framework_secret" \
 
 cat <<MSG
 
-== the cluster is up (authentication on; secrets in $secrets)
-  master state:   curl -u '$operator' http://127.0.0.1:5050/master/state
-  agent state:    curl -u '$operator' http://127.0.0.1:5051/state
-  metrics:        curl -u '$operator' http://127.0.0.1:5050/metrics
+== the cluster is up (TLS and authentication on; secrets in $secrets)
+  master state:   curl $cacert -u '$operator' https://127.0.0.1:5050/master/state
+  agent state:    curl $cacert -u '$operator' https://127.0.0.1:5051/state
+  metrics:        curl $cacert -u '$operator' https://127.0.0.1:5050/metrics
+  clients:        export LIBPROCESS_SSL_ENABLED=true LIBPROCESS_SSL_CA_FILE=$secrets/ca.pem
   run a task:     $bin/mesos-execute --master=127.0.0.1:5050 --name=hi --command='echo hi' \\
                     --principal=demo-framework --secret='$framework_secret'
   sandboxes:      $run/agent/slaves/
