@@ -13,18 +13,21 @@ if command -v help2man >/dev/null 2>&1; then
   exec help2man --no-info --section="$section" --name="$desc" --output="$out" "$prog"
 fi
 help=$("$prog" --help)
-version=$("$prog" --version 2>/dev/null | head -n 1 || true)
+version=$("$prog" --version 2>/dev/null || true)
+version=${version%%$'\n'*}
 esc() { sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' -e "s/^'/\\\\\\&'/" -e 's/-/\\-/g'; }
 {
   echo ".TH \"$(echo "$name" | tr '[:lower:]' '[:upper:]')\" \"$section\" \"\" \"$version\" \"cmesos\""
   echo ".SH NAME"
   echo "$name \\- $desc" | sed 's/-/\\-/g; s/^\(.*\)\\\\-/\1\\-/'
   echo ".SH SYNOPSIS"
-  printf '%s\n' "$help" | sed -n 's/^Usage: //p' | head -n 1 | esc
+  # Here-strings, not pipes from printf: a reader that stops early (sed q, awk exit) would kill
+  # the writer with SIGPIPE, which pipefail turns into a failed build once --help is long.
+  sed -n '/^Usage: /{s/^Usage: //p;q}' <<<"$help" | esc
   echo ".SH DESCRIPTION"
-  printf '%s\n' "$help" | awk 'NR > 1 && /^  --/ { exit } NR > 1 && !/^Usage:/ && NF' | esc
+  awk 'NR > 1 && /^  --/ { exit } NR > 1 && !/^Usage:/ && NF' <<<"$help" | esc
   echo ".SH OPTIONS"
-  printf '%s\n' "$help" | awk '
+  awk '
     /^  --/ {
       if (flag != "") print ".TP\n" flag "\n" text
       line = substr($0, 3); split(line, parts, /  +/); flag = "\\fB" parts[1] "\\fR"
@@ -35,7 +38,7 @@ esc() { sed -e 's/\\/\\e/g' -e 's/^\./\\\&./' -e "s/^'/\\\\\\&'/" -e 's/-/\\-/g'
       if (flag != "") print ".TP\n" flag "\n" text; flag = ""; text = ""
       print ".SS \"" $0 "\""; next
     }
-    END { if (flag != "") print ".TP\n" flag "\n" text }' |
+    END { if (flag != "") print ".TP\n" flag "\n" text }' <<<"$help" |
     sed -e 's/-/\\-/g' -e 's/\\\\fB/\\fB/; s/\\\\fR/\\fR/'
   echo ".SH VERSION"
   echo "$version" | esc
