@@ -17,6 +17,7 @@
 
 /* The deprecated nested-container calls are still validated and answered (501). */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include "agent_auth.h"
 #include "codec.h"
 #include "errors.h"
 #include "log.h"
@@ -266,6 +267,94 @@ static void get_metrics(struct cm_agent *a, struct cm_agent_op_arena *ar,
     resp->get_metrics = g;
 }
 
+/* The live executor running container cid, or NULL. */
+static const struct agent_executor *executor_of_container(struct cm_agent *a, const char *cid)
+{
+    struct cm_strmap_iter fit;
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    const struct agent_framework *f;
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        struct cm_strmap_iter eit;
+        cm_strmap_iter_init(&eit, &f->executors);
+        const struct agent_executor *e;
+        while ((e = cm_strmap_iter_value(&eit, NULL)))
+            if (strcmp(e->container_id, cid) == 0)
+                return e;
+    }
+    return NULL;
+}
+
+/* Mesos's authorization of an operator call (see cm_agent_op_call_as). Returns 0 or 403 with
+ * why. */
+static int authorize_call(struct cm_agent *a, const char *principal,
+                          const Mesos__V1__Agent__Call *c, char *why, size_t whylen)
+{
+    if (!a->acls)
+        return 0;
+    int rc = 0;
+    switch (c->type) {
+    case MESOS__V1__AGENT__CALL__TYPE__GET_FLAGS:
+        return agent_authorize(a, CM_ACL_VIEW_FLAGS, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__SET_LOGGING_LEVEL:
+        return agent_authorize(a, CM_ACL_SET_LOG_LEVEL, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__LIST_FILES:
+    case MESOS__V1__AGENT__CALL__TYPE__READ_FILE: {
+        const char *path = c->type == MESOS__V1__AGENT__CALL__TYPE__LIST_FILES ? c->list_files->path
+                                                                               : c->read_file->path;
+        char *root = NULL, *rel = NULL;
+        /* A path that does not resolve is answered by the call itself (400/403/404). */
+        if (a->files && cm_files_resolve(a->files, path, &root, &rel) == 0)
+            rc = agent_auth_files(a, principal, root, why, whylen);
+        free(root);
+        free(rel);
+        return rc;
+    }
+    case MESOS__V1__AGENT__CALL__TYPE__KILL_CONTAINER: {
+        const struct agent_executor *e =
+            executor_of_container(a, c->kill_container->container_id->value);
+        return agent_authorize(a, CM_ACL_KILL_STANDALONE_CONTAINER, principal,
+                               e ? agent_auth_executor_user(e) : NULL, why, whylen);
+    }
+    case MESOS__V1__AGENT__CALL__TYPE__GET_FRAMEWORKS:
+        return agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__GET_EXECUTORS:
+        if ((rc = agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen)))
+            return rc;
+        return agent_authorize(a, CM_ACL_VIEW_EXECUTOR, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__GET_TASKS:
+        if ((rc = agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen)))
+            return rc;
+        return agent_authorize(a, CM_ACL_VIEW_TASK, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__GET_STATE:
+        if ((rc = agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen)))
+            return rc;
+        if ((rc = agent_authorize(a, CM_ACL_VIEW_EXECUTOR, principal, NULL, why, whylen)))
+            return rc;
+        return agent_authorize(a, CM_ACL_VIEW_TASK, principal, NULL, why, whylen);
+    default: return 0;
+    }
+}
+
+/* GET_CONTAINERS under --acls: only the containers whose executor's user view_containers
+ * allows (Mesos's agent filters the same way). The entries stay in the arena. */
+static void agent_op_filter_containers(struct cm_agent *a, const char *principal,
+                                       Mesos__V1__Agent__Response *resp)
+{
+    Mesos__V1__Agent__Response__GetContainers *g = resp->get_containers;
+    if (!a->acls || !g)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n_containers; i++) {
+        Mesos__V1__Agent__Response__GetContainers__Container *ct = g->containers[i];
+        const struct agent_executor *e =
+            ct->container_id ? executor_of_container(a, ct->container_id->value) : NULL;
+        if (agent_authorized(a, CM_ACL_VIEW_CONTAINER, principal,
+                             e ? agent_auth_executor_user(e) : NULL))
+            g->containers[kept++] = ct;
+    }
+    g->n_containers = kept;
+}
+
 static void kill_container(struct cm_agent *a, const Mesos__V1__Agent__Call__KillContainer *k,
                            cm_agent_op_reply_fn reply, void *arg)
 {
@@ -425,8 +514,8 @@ static void not_implemented(const Mesos__V1__Agent__Call *c, cm_agent_op_reply_f
     reply_text(reply, arg, 501, "%s is not implemented: %s", name, what);
 }
 
-static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, enum cm_media media,
-                     cm_agent_op_reply_fn reply, void *arg)
+static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos__V1__Agent__Call *c,
+                     enum cm_media media, cm_agent_op_reply_fn reply, void *arg)
 {
     struct cm_agent *a = op->agent;
     struct cm_agent_op_arena ar = {0};
@@ -436,8 +525,12 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
     Mesos__V1__VersionInfo vi = MESOS__V1__VERSION_INFO__INIT;
     Mesos__V1__Agent__Response__GetLoggingLevel lvl =
         MESOS__V1__AGENT__RESPONSE__GET_LOGGING_LEVEL__INIT;
-    char why[512];
-    int code = 0;
+    char why[1400];
+    int code = authorize_call(a, principal, c, why, sizeof why);
+    if (code) {
+        reply_text(reply, arg, code, "%s", why);
+        return;
+    }
     switch (c->type) {
     case MESOS__V1__AGENT__CALL__TYPE__GET_HEALTH:
         health.healthy = 1;
@@ -481,6 +574,7 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
     case MESOS__V1__AGENT__CALL__TYPE__GET_STATE: cm_agent_op_get_state(a, &ar, &resp); break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_CONTAINERS:
         cm_agent_op_get_containers(a, &ar, &resp);
+        agent_op_filter_containers(a, principal, &resp);
         break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_FRAMEWORKS:
         cm_agent_op_get_frameworks(a, &ar, &resp);
@@ -513,6 +607,13 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
 void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *content_type,
                       const char *accept, const void *body, size_t len, cm_agent_op_reply_fn reply,
                       void *arg)
+{
+    cm_agent_op_call_as(op, NULL, method, content_type, accept, body, len, reply, arg);
+}
+
+void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const char *method,
+                         const char *content_type, const char *accept, const void *body, size_t len,
+                         cm_agent_op_reply_fn reply, void *arg)
 {
     if (op->agent->recovering) {
         reply_text(reply, arg, 503, "Agent has not finished recovery");
@@ -574,7 +675,7 @@ void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *co
                    missing);
         goto out;
     }
-    dispatch(op, c, out_media, reply, arg);
+    dispatch(op, principal, c, out_media, reply, arg);
 out:
     protobuf_c_message_free_unpacked(msg, NULL);
 }
@@ -592,15 +693,24 @@ static void http_reply(void *arg, int code, const char *content_type, const void
 static void api_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
-    cm_agent_op_call(a->op, req->method, cm_http_request_header(req, "Content-Type"),
-                     cm_http_request_header(req, "Accept"), req->body, req->body_len, http_reply,
-                     req);
+    char *principal = agent_auth_principal(a, req, true);
+    cm_agent_op_call_as(a->op, principal, req->method, cm_http_request_header(req, "Content-Type"),
+                        cm_http_request_header(req, "Accept"), req->body, req->body_len, http_reply,
+                        req);
+    free(principal);
 }
 
 /* /logging/toggle?level=N&duration=D (GET or POST, as libprocess serves it). */
 static void toggle_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
+    if (a->acls) {
+        char *principal = agent_auth_principal(a, req, true);
+        bool ok = agent_authorize_http(a, req, CM_ACL_SET_LOG_LEVEL, principal, NULL);
+        free(principal);
+        if (!ok)
+            return;
+    }
     char *level = cm_http_request_query_param(req, "level");
     char *duration = cm_http_request_query_param(req, "duration");
     char *end = NULL;

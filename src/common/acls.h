@@ -66,6 +66,10 @@ enum cm_acl_action {
     CM_ACL_REACTIVATE_AGENT,   /* reactivate_agents: principals, agents */
     CM_ACL_GET_QUOTA,          /* get_quotas: principals, roles */
     CM_ACL_UPDATE_QUOTA,       /* update_quotas: principals, roles */
+    /* Enforced by the agent only (its executors' containers; cmesos has no nested or
+     * standalone containers of another kind). */
+    CM_ACL_VIEW_CONTAINER,            /* view_containers: principals, users */
+    CM_ACL_KILL_STANDALONE_CONTAINER, /* kill_standalone_containers: principals, users */
     CM_ACL_NACTIONS
 };
 
