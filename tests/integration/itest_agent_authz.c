@@ -13,12 +13,15 @@
  *  - the operator API: READ_FILE of the stdout is 403 for guest (access_sandboxes) and 200 for
  *    ops; GET_TASKS is 403 for guest (view_tasks), 200 for ops; SET_LOGGING_LEVEL is 403 for
  *    guest; GET_CONTAINERS as guest (view_containers NONE) lists no container, as ops one.
+ *  - a bad --acls (unknown action, bad JSON) and --authorizer other than local stop the agent
+ *    with a message naming the problem.
  */
 #include "harness.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,4 +253,31 @@ static void test_agent_authorization(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_agent_authorization))
+/* Bad --acls and an unknown --authorizer stop the agent with a message naming the flag. */
+static void test_agent_refuses_bad_authorization_flags(void)
+{
+    char dir[256], bin[512], work[300];
+    REQUIRE(itest_tmpdir(dir, sizeof dir) == 0);
+    snprintf(work, sizeof work, "--work_dir=%s", dir);
+    const char *bad[] = {"--acls={\"view_task\": []}", "--acls={not json", "--authorizer=custom"};
+    const char *named[] = {"view_task", "acls", "custom"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *argv[] = {(char *)itest_bin("mesos-agent", bin, sizeof bin),
+                        "--master=127.0.0.1:1",
+                        "--ip=127.0.0.1",
+                        "--port=0",
+                        work,
+                        (char *)bad[i],
+                        NULL};
+        int status = 0;
+        char *out = NULL;
+        REQUIRE(itest_run(argv, ITEST_WAIT_MS, &status, &out) == 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+        if (!out || !strstr(out, named[i]))
+            fprintf(stderr, "%s: %s\n", bad[i], out ? out : "(no output)");
+        CHECK(out && strstr(out, named[i]) != NULL);
+        free(out);
+    }
+}
+
+ITEST_MAIN(TEST(test_agent_authorization), TEST(test_agent_refuses_bad_authorization_flags))
