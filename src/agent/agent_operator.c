@@ -315,23 +315,126 @@ static int authorize_call(struct cm_agent *a, const char *principal,
         return agent_authorize(a, CM_ACL_KILL_STANDALONE_CONTAINER, principal,
                                e ? agent_auth_executor_user(e) : NULL, why, whylen);
     }
-    case MESOS__V1__AGENT__CALL__TYPE__GET_FRAMEWORKS:
-        return agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen);
-    case MESOS__V1__AGENT__CALL__TYPE__GET_EXECUTORS:
-        if ((rc = agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen)))
-            return rc;
-        return agent_authorize(a, CM_ACL_VIEW_EXECUTOR, principal, NULL, why, whylen);
-    case MESOS__V1__AGENT__CALL__TYPE__GET_TASKS:
-        if ((rc = agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen)))
-            return rc;
-        return agent_authorize(a, CM_ACL_VIEW_TASK, principal, NULL, why, whylen);
-    case MESOS__V1__AGENT__CALL__TYPE__GET_STATE:
-        if ((rc = agent_authorize(a, CM_ACL_VIEW_FRAMEWORK, principal, NULL, why, whylen)))
-            return rc;
-        if ((rc = agent_authorize(a, CM_ACL_VIEW_EXECUTOR, principal, NULL, why, whylen)))
-            return rc;
-        return agent_authorize(a, CM_ACL_VIEW_TASK, principal, NULL, why, whylen);
     default: return 0;
+    }
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static const struct agent_framework *framework_by_id(struct cm_agent *a,
+                                                     const Mesos__V1__FrameworkID *id)
+{
+    if (!id || !id->value)
+        return NULL;
+    const struct agent_framework *f = cm_strmap_get(&a->frameworks, id->value);
+    for (size_t i = 0; !f && i < cm_ring_count(&a->completed_frameworks); i++) {
+        const struct agent_framework *c = cm_ring_at(&a->completed_frameworks, i);
+        if (strcmp(c->id, id->value) == 0)
+            f = c;
+    }
+    return f;
+}
+
+/* view_frameworks with the framework's user (ANY when the framework is unknown). */
+static bool framework_visible(struct cm_agent *a, const char *principal,
+                              const Mesos__V1__FrameworkID *id)
+{
+    return agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal,
+                            agent_auth_framework_user(framework_by_id(a, id)));
+}
+
+/* Keeps the tasks principal may view (view_frameworks and view_tasks; Task.user is the task's
+ * CommandInfo.user, else its framework's). Returns the new count. */
+static size_t filter_tasks(struct cm_agent *a, const char *principal, Mesos__V1__Task **v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (framework_visible(a, principal, v[i]->framework_id) &&
+            agent_authorized(a, CM_ACL_VIEW_TASK, principal, nonempty(v[i]->user)))
+            v[kept++] = v[i];
+    return kept;
+}
+
+static void filter_get_tasks(struct cm_agent *a, const char *principal,
+                             Mesos__V1__Agent__Response__GetTasks *g)
+{
+    if (!g)
+        return;
+    g->n_pending_tasks = filter_tasks(a, principal, g->pending_tasks, g->n_pending_tasks);
+    g->n_queued_tasks = filter_tasks(a, principal, g->queued_tasks, g->n_queued_tasks);
+    g->n_launched_tasks = filter_tasks(a, principal, g->launched_tasks, g->n_launched_tasks);
+    g->n_terminated_tasks = filter_tasks(a, principal, g->terminated_tasks, g->n_terminated_tasks);
+    g->n_completed_tasks = filter_tasks(a, principal, g->completed_tasks, g->n_completed_tasks);
+}
+
+/* Keeps the executors principal may view (view_frameworks and view_executors with the
+ * executor's CommandInfo.user, else its framework's). */
+static size_t filter_executors(struct cm_agent *a, const char *principal,
+                               Mesos__V1__Agent__Response__GetExecutors__Executor **v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Mesos__V1__ExecutorInfo *ei = v[i]->executor_info;
+        const struct agent_framework *f = ei ? framework_by_id(a, ei->framework_id) : NULL;
+        const char *user = ei && ei->command ? nonempty(ei->command->user) : NULL;
+        if (!user)
+            user = agent_auth_framework_user(f);
+        if (agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal, agent_auth_framework_user(f)) &&
+            agent_authorized(a, CM_ACL_VIEW_EXECUTOR, principal, user))
+            v[kept++] = v[i];
+    }
+    return kept;
+}
+
+static void filter_get_executors(struct cm_agent *a, const char *principal,
+                                 Mesos__V1__Agent__Response__GetExecutors *g)
+{
+    if (!g)
+        return;
+    g->n_executors = filter_executors(a, principal, g->executors, g->n_executors);
+    g->n_completed_executors =
+        filter_executors(a, principal, g->completed_executors, g->n_completed_executors);
+}
+
+static size_t filter_frameworks(struct cm_agent *a, const char *principal,
+                                Mesos__V1__Agent__Response__GetFrameworks__Framework **v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Mesos__V1__FrameworkInfo *fi = v[i]->framework_info;
+        if (agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal, fi ? nonempty(fi->user) : NULL))
+            v[kept++] = v[i];
+    }
+    return kept;
+}
+
+static void filter_get_frameworks(struct cm_agent *a, const char *principal,
+                                  Mesos__V1__Agent__Response__GetFrameworks *g)
+{
+    if (!g)
+        return;
+    g->n_frameworks = filter_frameworks(a, principal, g->frameworks, g->n_frameworks);
+    g->n_completed_frameworks =
+        filter_frameworks(a, principal, g->completed_frameworks, g->n_completed_frameworks);
+}
+
+/* Under --acls, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS and GET_STATE list only what principal
+ * may view, per object, as Mesos's agent does. The dropped entries stay in the arena. */
+static void filter_state(struct cm_agent *a, const char *principal,
+                         Mesos__V1__Agent__Response *resp)
+{
+    if (!a->acls)
+        return;
+    filter_get_tasks(a, principal, resp->get_tasks);
+    filter_get_executors(a, principal, resp->get_executors);
+    filter_get_frameworks(a, principal, resp->get_frameworks);
+    if (resp->get_state) {
+        filter_get_tasks(a, principal, resp->get_state->get_tasks);
+        filter_get_executors(a, principal, resp->get_state->get_executors);
+        filter_get_frameworks(a, principal, resp->get_state->get_frameworks);
     }
 }
 
@@ -598,6 +701,7 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     if (code) {
         reply_text(reply, arg, code, "%s", why);
     } else {
+        filter_state(a, principal, &resp);
         resp.has_type = 1;
         reply_msg(reply, arg, media, &resp.base);
     }

@@ -82,9 +82,9 @@ void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *co
  * LIST_FILES/READ_FILE as /files (access_sandboxes with the executor's user, or
  * access_mesos_logs); KILL_CONTAINER kill_standalone_containers with the executor's user;
  * GET_CONTAINERS lists only the containers view_containers allows; GET_FRAMEWORKS,
- * GET_EXECUTORS, GET_TASKS and GET_STATE are answered only to a principal allowed to view
- * every framework and every executor or task they contain (Mesos filters them per object;
- * this coarser rule never shows more). A refusal is 403 naming the action. */
+ * GET_EXECUTORS, GET_TASKS and GET_STATE list only the frameworks, executors and tasks
+ * view_frameworks, view_executors and view_tasks allow (per object, with the user each runs
+ * as, as Mesos's agent filters them). A refusal is 403 naming the action. */
 void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const char *method,
                          const char *content_type, const char *accept, const void *body, size_t len,
                          cm_agent_op_reply_fn reply, void *arg);

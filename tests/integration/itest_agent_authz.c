@@ -11,7 +11,8 @@
  *  - /flags is 403 for guest (view_flags); /logging/toggle is 403 for guest (set_log_level)
  *    and 200 for ops;
  *  - the operator API: READ_FILE of the stdout is 403 for guest (access_sandboxes) and 200 for
- *    ops; GET_TASKS is 403 for guest (view_tasks), 200 for ops; SET_LOGGING_LEVEL is 403 for
+ *    ops; GET_TASKS and GET_STATE list no task to guest (view_tasks) but the task to ops, and
+ *    the executor and framework to both; SET_LOGGING_LEVEL is 403 for
  *    guest; GET_CONTAINERS as guest (view_containers NONE) lists no container, as ops one.
  *  - a bad --acls (unknown action, bad JSON) and --authorizer other than local stop the agent
  *    with a message naming the problem.
@@ -228,12 +229,27 @@ static void test_agent_authorization(void)
              sandbox);
     CHECK_INT(req(c.agent_port, "POST", "/api/v1", guest, call, NULL), 403);
     CHECK_INT(req(c.agent_port, "POST", "/api/v1", ops, call, NULL), 200);
+    /* GET_TASKS and GET_STATE are filtered per task (view_tasks): guest gets none. */
     const char *tasks = "{\"type\": \"GET_TASKS\"}";
-    CHECK_INT(req(c.agent_port, "POST", "/api/v1", guest, tasks, &body), 403);
-    CHECK(body && strstr(body, "view_tasks") != NULL);
+    CHECK_INT(req(c.agent_port, "POST", "/api/v1", guest, tasks, &body), 200);
+    CHECK(body && strstr(body, "GET_TASKS") && !strstr(body, "\"task_id\""));
     free(body);
     body = NULL;
-    CHECK_INT(req(c.agent_port, "POST", "/api/v1", ops, tasks, NULL), 200);
+    CHECK_INT(req(c.agent_port, "POST", "/api/v1", ops, tasks, &body), 200);
+    CHECK(body && strstr(body, "\"authz\"") != NULL);
+    free(body);
+    body = NULL;
+    const char *state = "{\"type\": \"GET_STATE\"}";
+    CHECK_INT(req(c.agent_port, "POST", "/api/v1", guest, state, &body), 200);
+    CHECK(body && !strstr(body, "\"task_id\""));
+    CHECK(body && strstr(body, "\"executor_info\"") != NULL);
+    CHECK(body && strstr(body, "\"framework_info\"") != NULL);
+    free(body);
+    body = NULL;
+    CHECK_INT(req(c.agent_port, "POST", "/api/v1", ops, state, &body), 200);
+    CHECK(body && strstr(body, "\"task_id\"") != NULL);
+    free(body);
+    body = NULL;
     const char *setlvl = "{\"type\": \"SET_LOGGING_LEVEL\", \"set_logging_level\": {\"level\": 1, "
                          "\"duration\": {\"nanoseconds\": 1000000000}}}";
     CHECK_INT(req(c.agent_port, "POST", "/api/v1", guest, setlvl, NULL), 403);
