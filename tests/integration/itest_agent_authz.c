@@ -8,6 +8,7 @@
  *    get_endpoints, allowed to both;
  *  - /state as guest lists the framework and the executor but no task, and no flags; as ops
  *    it lists the task;
+ *  - /containers lists the container to ops, none to guest (view_containers);
  *  - /flags is 403 for guest (view_flags); /logging/toggle is 403 for guest (set_log_level)
  *    and 200 for ops;
  *  - the operator API: READ_FILE of the stdout is 403 for guest (access_sandboxes) and 200 for
@@ -196,6 +197,16 @@ static void test_agent_authorization(void)
     CHECK_INT(state_tasks(c.agent_port, guest, &flags, &execs), 0);
     CHECK_INT(flags, 0);
     CHECK_INT(execs, 1);
+
+    /* /containers: filtered by view_containers. */
+    CHECK_INT(req(c.agent_port, "GET", "/containers", guest, NULL, &body), 200);
+    CHECK(body && strstr(body, "container_id") == NULL);
+    free(body);
+    body = NULL;
+    CHECK_INT(req(c.agent_port, "GET", "/containers", ops, NULL, &body), 200);
+    CHECK(body && strstr(body, "container_id") != NULL);
+    free(body);
+    body = NULL;
 
     /* /flags and /logging/toggle. */
     CHECK_INT(req(c.agent_port, "GET", "/flags", guest, NULL, &body), 403);
