@@ -135,6 +135,7 @@ static int setup_sandbox_services(struct cm_agent *a, char *why, size_t whylen)
     int rc;
     a->files = cm_files_new();
     cm_files_routes(a->files, a->http);
+    agent_auth_install_files(a);
     if (fl->log_dir && *fl->log_dir) {
         if ((rc = cm_paths_mkdirs(fl->log_dir, 0755)) != 0)
             return cm_fail(rc, why, whylen, "Failed to create log_dir '%s': %s", fl->log_dir,

@@ -76,6 +76,8 @@ struct cm_agent_flags {
     bool authenticate_http_readonly;  /* /state, /flags, /files/ ... need HTTP Basic */
     bool authenticate_http_readwrite; /* /containers, ... need HTTP Basic */
     char *http_credentials;           /* path: who may call the agent's HTTP endpoints */
+    char *acls;                       /* Mesos's ACLs JSON (inline, path or file://) */
+    char *authorizer;                 /* "local", the only authorizer */
     /* Users and disk (user.h, disk.h). */
     bool switch_user;                     /* run tasks as CommandInfo.user / FrameworkInfo.user */
     double container_disk_watch_interval; /* seconds between sandbox disk measurements */

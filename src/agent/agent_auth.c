@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acls.h"
 #include "agent_internal.h"
 #include "auth.h"
 #include "jwt.h"
@@ -124,6 +125,13 @@ int agent_auth_init(struct cm_agent *a, char *why, size_t whylen)
         if (rc)
             return cm_fail(rc, why, whylen, "Flag 'http_credentials': %s", inner);
     }
+    if (f->acls && *f->acls) {
+        char inner[512];
+        rc = cm_acls_load(f->acls, &a->acls, NULL, inner, sizeof inner);
+        if (rc)
+            return cm_fail(rc, why, whylen, "Flag 'acls': %s", inner);
+        CM_INFO(MOD, "Authorization enabled (local authorizer, --acls)");
+    }
     if (f->credential && *f->credential) {
         struct cm_credential c = {0};
         char inner[512];
@@ -147,6 +155,8 @@ void agent_auth_cleanup(struct cm_agent *a)
     a->jwt_key_len = 0;
     cm_auth_credentials_free(a->http_credentials);
     a->http_credentials = NULL;
+    cm_acls_free(a->acls);
+    a->acls = NULL;
     if (a->master_authorization) {
         memset(a->master_authorization, 0, strlen(a->master_authorization));
         free(a->master_authorization);
@@ -238,4 +248,183 @@ int agent_auth_executor_claims(const json_t *claims, const struct agent_executor
 const char *agent_auth_master_authorization(const struct cm_agent *a)
 {
     return a->master_authorization;
+}
+
+/* ---- authorization ------------------------------------------------------------------------ */
+
+char *agent_auth_principal(struct cm_agent *a, struct cm_http_request *req, bool readwrite)
+{
+    bool required =
+        readwrite ? a->flags->authenticate_http_readwrite : a->flags->authenticate_http_readonly;
+    if (!required || !a->http_credentials)
+        return NULL;
+    const char *h = cm_http_request_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Basic ", 6) != 0)
+        return NULL; /* an executor's token (the guard checked it): no principal value */
+    char *principal = NULL;
+    char why[256];
+    if (cm_auth_http_basic(req, a->http_credentials, &principal, why, sizeof why) != 0)
+        return NULL;
+    if (principal && !*principal) {
+        free(principal);
+        principal = NULL;
+    }
+    return principal;
+}
+
+bool agent_authorized(const struct cm_agent *a, enum cm_acl_action action, const char *principal,
+                      const char *object)
+{
+    return cm_acls_allowed(a->acls, action, principal, object);
+}
+
+int agent_authorize(const struct cm_agent *a, enum cm_acl_action action, const char *principal,
+                    const char *object, char *why, size_t whylen)
+{
+    if (agent_authorized(a, action, principal, object))
+        return 0;
+    const char *who = principal ? principal : "(anonymous)";
+    if (object)
+        snprintf(why, whylen, "Principal '%s' is not authorized to %s '%s'", who,
+                 cm_acls_action_name(action), object);
+    else
+        snprintf(why, whylen, "Principal '%s' is not authorized to %s", who,
+                 cm_acls_action_name(action));
+    CM_DEBUG(MOD, "%s", why);
+    return 403;
+}
+
+bool agent_authorize_http(const struct cm_agent *a, struct cm_http_request *req,
+                          enum cm_acl_action action, const char *principal, const char *object)
+{
+    char why[1400];
+    if (agent_authorize(a, action, principal, object, why, sizeof why) == 0)
+        return true;
+    cm_http_respond_text(req, 403, "%s\n", why);
+    return false;
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+const char *agent_auth_framework_user(const struct agent_framework *f)
+{
+    return f && f->info ? nonempty(f->info->user) : NULL;
+}
+
+const char *agent_auth_executor_user(const struct agent_executor *e)
+{
+    if (e->info && e->info->command && nonempty(e->info->command->user))
+        return e->info->command->user;
+    return agent_auth_framework_user(e->framework);
+}
+
+const char *agent_auth_task_user(const struct agent_task *t, const struct agent_framework *f)
+{
+    if (t->info && t->info->command && nonempty(t->info->command->user))
+        return t->info->command->user;
+    return agent_auth_framework_user(f);
+}
+
+/* Paths equal up to repeated and trailing slashes (files.h normalizes its roots). */
+static bool same_path(const char *x, const char *y)
+{
+    while (*x && *y) {
+        if (*x == '/' && *y == '/') {
+            while (x[1] == '/')
+                x++;
+            while (y[1] == '/')
+                y++;
+        } else if (*x != *y) {
+            return false;
+        }
+        x++;
+        y++;
+    }
+    while (*x == '/')
+        x++;
+    while (*y == '/')
+        y++;
+    return !*x && !*y;
+}
+
+static const struct agent_executor *executor_of_framework(const struct agent_framework *f,
+                                                          const char *root)
+{
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &f->executors);
+    const struct agent_executor *e;
+    while ((e = cm_strmap_iter_value(&it, NULL)))
+        if (e->directory && same_path(e->directory, root))
+            return e;
+    for (size_t i = 0; i < cm_ring_count(&f->completed_executors); i++) {
+        e = cm_ring_at(&f->completed_executors, i);
+        if (e->directory && same_path(e->directory, root))
+            return e;
+    }
+    return NULL;
+}
+
+static const struct agent_executor *executor_of_sandbox(const struct cm_agent *a, const char *root)
+{
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &a->frameworks);
+    const struct agent_framework *f;
+    const struct agent_executor *e;
+    while ((f = cm_strmap_iter_value(&it, NULL)))
+        if ((e = executor_of_framework(f, root)))
+            return e;
+    for (size_t i = 0; i < cm_ring_count(&a->completed_frameworks); i++)
+        if ((e = executor_of_framework(cm_ring_at(&a->completed_frameworks, i), root)))
+            return e;
+    return NULL;
+}
+
+/* The agent attaches its log file (agent.c) as <log_dir>/mesos-agent.INFO. */
+static bool is_agent_log(const struct cm_agent *a, const char *root)
+{
+    if (!a->flags->log_dir || !*a->flags->log_dir)
+        return false;
+    char *path = cm_xasprintf("%s/mesos-agent.INFO", a->flags->log_dir);
+    bool same = same_path(path, root);
+    free(path);
+    return same;
+}
+
+int agent_auth_files(const struct cm_agent *a, const char *principal, const char *root, char *why,
+                     size_t whylen)
+{
+    if (!root)
+        return agent_authorize(a, CM_ACL_GET_ENDPOINT, principal, "/files/debug", why, whylen);
+    const struct agent_executor *e = executor_of_sandbox(a, root);
+    if (e)
+        return agent_authorize(a, CM_ACL_ACCESS_SANDBOX, principal, agent_auth_executor_user(e),
+                               why, whylen);
+    if (is_agent_log(a, root))
+        return agent_authorize(a, CM_ACL_ACCESS_MESOS_LOG, principal, NULL, why, whylen);
+    /* A root no executor record names any more: only a principal allowed every sandbox. */
+    return agent_authorize(a, CM_ACL_ACCESS_SANDBOX, principal, NULL, why, whylen);
+}
+
+static bool files_hook(struct cm_http_request *req, const char *root, void *arg)
+{
+    struct cm_agent *a = arg;
+    if (!a->acls)
+        return true;
+    char *principal = agent_auth_principal(a, req, false);
+    char why[1400];
+    int rc = agent_auth_files(a, principal, root, why, sizeof why);
+    free(principal);
+    if (rc == 0)
+        return true;
+    cm_http_respond_text(req, 403, "%s\n", why);
+    return false;
+}
+
+void agent_auth_install_files(struct cm_agent *a)
+{
+    if (a->files)
+        cm_files_set_authorizer(a->files, files_hook, a);
 }

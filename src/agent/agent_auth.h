@@ -24,7 +24,14 @@
  *
  * As in Mesos, when executor authentication is on, a valid executor token ("Authorization:
  * Bearer") also opens the read-only and read-write endpoints (Mesos puts its JWT authenticator
- * in those realms too); there is no authorization of what it may see there yet.
+ * in those realms too); such a request has no principal value, so the ACLs see it as ANY.
+ *
+ * Authorization (--acls, the local authorizer of acls.h; docs/authentication-agent.md): the
+ * endpoints ask agent_auth_principal for the request's principal (NULL when the realm is not
+ * authenticated, as Mesos treats it: anonymous, the ACLs' ANY) and check the action Mesos's
+ * agent checks, with the object Mesos passes (the user a framework, executor or task runs as).
+ * A refusal is 403 with a text body naming the action ("... is not authorized to
+ * access_sandboxes ..."). Without --acls everything is allowed.
  *
  * Errors: agent_auth_init returns CM_EINVAL (a flag that needs another, a key or credentials
  * file that cannot be read, with why naming the flag). Ownership: everything lives in the agent
@@ -36,8 +43,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include <stdbool.h>
+
+#include "acls.h"
+
 struct cm_agent;
 struct agent_executor;
+struct agent_framework;
+struct agent_task;
 struct cm_http_request;
 
 /* Reads --jwt_secret_key, --credential and --http_credentials and checks the flags that need
@@ -59,6 +72,43 @@ int agent_auth_executor_request(struct cm_agent *a, struct cm_http_request *req,
 /* The claims must name e's framework, executor and container. Returns 0 or 403 with why. */
 int agent_auth_executor_claims(const json_t *claims, const struct agent_executor *e, char *why,
                                size_t whylen);
+
+/* The principal of an endpoint request (malloc'd, the caller frees), or NULL: the HTTP Basic
+ * principal when the request's realm (readwrite: /api/v1 and /logging/toggle; else the
+ * read-only realm) requires authentication and the credentials are valid for
+ * --http_credentials (the route guard has already refused invalid ones); NULL when the realm
+ * is not authenticated or the request carries an executor's token. */
+char *agent_auth_principal(struct cm_agent *a, struct cm_http_request *req, bool readwrite);
+
+/* Whether principal (NULL: ANY) may perform action on object (NULL: ANY) under --acls. */
+bool agent_authorized(const struct cm_agent *a, enum cm_acl_action action, const char *principal,
+                      const char *object);
+/* The same, with a refusal as 403 and why "Principal 'p' is not authorized to <action> ...".
+ * Returns 0 or 403. */
+int agent_authorize(const struct cm_agent *a, enum cm_acl_action action, const char *principal,
+                    const char *object, char *why, size_t whylen);
+/* agent_authorize that answers the request with 403 and the text on refusal: true when
+ * allowed. */
+bool agent_authorize_http(const struct cm_agent *a, struct cm_http_request *req,
+                          enum cm_acl_action action, const char *principal, const char *object);
+
+/* The users Mesos's local authorizer takes as the object of view_frameworks (the framework's
+ * user), view_executors and access_sandboxes (the executor's CommandInfo.user, else the
+ * framework's), view_tasks (the task's CommandInfo.user, else the framework's). NULL (ANY)
+ * when none is set. */
+const char *agent_auth_framework_user(const struct agent_framework *f);
+const char *agent_auth_executor_user(const struct agent_executor *e);
+const char *agent_auth_task_user(const struct agent_task *t, const struct agent_framework *f);
+
+/* Access to the files under an attached /files root (files.h's real path): access_mesos_logs
+ * for the agent's log (/slave/log), access_sandboxes with the sandbox's executor user for a
+ * sandbox (live or completed executor), access_sandboxes with ANY for a root no executor is
+ * known for; root NULL is /files/debug (get_endpoints with that path). Returns 0 or 403 with
+ * why. */
+int agent_auth_files(const struct cm_agent *a, const char *principal, const char *root, char *why,
+                     size_t whylen);
+/* Installs agent_auth_files as a->files's authorization hook (files.h). */
+void agent_auth_install_files(struct cm_agent *a);
 
 /* The value of the Authorization header the agent sends the master ("Basic ..."), or NULL
  * without --credential. Owned by the agent. */

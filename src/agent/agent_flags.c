@@ -177,6 +177,13 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "Path (or file://path) of the credentials allowed to call the agent's HTTP endpoints, "
         "JSON {\"credentials\": [...]} or 'principal secret' lines",
         false);
+    f->authorizer = "local";
+    add(f, "acls", NULL, CM_FLAG_STRING, &f->acls,
+        "ACLs in Mesos's JSON format (inline, a path or file://) for the local authorizer: who "
+        "may see sandboxes, logs, state, flags and containers, and set the log level",
+        false);
+    add(f, "authorizer", NULL, CM_FLAG_STRING, &f->authorizer,
+        "Authorizer: local (the only one cmesos has; authorizer modules cannot be loaded)", false);
     f->switch_user = true;
     f->container_disk_watch_interval = 5;
     f->enforce_container_disk_quota = true;
@@ -220,8 +227,7 @@ int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *
             f->version = true;
             return 0;
         }
-    int rc = cm_flags_parse_with(f->table, f->ntable, &f->known, argc, argv, SUMMARY, why,
-                                 whylen);
+    int rc = cm_flags_parse_with(f->table, f->ntable, &f->known, argc, argv, SUMMARY, why, whylen);
     if (rc)
         return rc;
     if (f->max_connections < 1)
@@ -231,6 +237,10 @@ int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *
                        "Flags 'http_idle_timeout' and 'http_request_timeout' must be positive");
     if (f->http_max_buffered_body < 1)
         return cm_fail(CM_EINVAL, why, whylen, "Flag 'http_max_buffered_body' must be positive");
+    if (!f->authorizer || strcmp(f->authorizer, "local") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Authorizer '%s' not found: cmesos has only the 'local' authorizer (--acls)",
+                       f->authorizer ? f->authorizer : "");
     return 0;
 }
 

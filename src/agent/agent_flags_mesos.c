@@ -129,12 +129,8 @@ const struct cm_flag_known cm_agent_flags_mesos[] = {
     ELSEWHERE("authenticate_http_readonly", NULL, true, AUTHN),
     ELSEWHERE("authenticate_http_executors", NULL, true, AUTHN),
     ELSEWHERE("jwt_secret_key", "executor_secret_key", false, AUTHN),
-    ELSEWHERE("acls", NULL, false, "authorization"),
     REFUSED("authenticatee", false, "crammd5",
             "only the built-in authenticatee exists; authenticatee modules cannot be loaded"),
-    REFUSED("authorizer", false, "local",
-            "only the built-in local authorizer (--acls) exists; authorizer modules cannot be "
-            "loaded"),
     REFUSED("http_authenticators", false, "basic",
             "only the built-in HTTP basic authenticator exists; authenticator modules cannot be "
             "loaded"),

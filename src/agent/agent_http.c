@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_auth.h"
 #include "agent_internal.h"
 #include "agent_operator.h"
 
@@ -103,8 +104,15 @@ static json_t *queued_task_json(const struct cm_agent *a, const struct agent_tas
     return o;
 }
 
+/* Whether principal may see task t (view_tasks with the task's user). */
+static bool task_visible(const struct cm_agent *a, const struct agent_framework *f,
+                         const struct agent_task *t, const char *principal)
+{
+    return agent_authorized(a, CM_ACL_VIEW_TASK, principal, agent_auth_task_user(t, f));
+}
+
 static json_t *executor_json(const struct cm_agent *a, const struct agent_framework *f,
-                             const struct agent_executor *e)
+                             const struct agent_executor *e, const char *principal)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(e->id));
@@ -128,6 +136,8 @@ static json_t *executor_json(const struct cm_agent *a, const struct agent_framew
     cm_strmap_iter_init(&it, &e->tasks);
     const struct agent_task *t;
     while ((t = cm_strmap_iter_value(&it, NULL))) {
+        if (!task_visible(a, f, t, principal))
+            continue;
         if (t->queued)
             json_array_append_new(queued, queued_task_json(a, t));
         else if (cm_task_state_terminal(t->state))
@@ -135,15 +145,19 @@ static json_t *executor_json(const struct cm_agent *a, const struct agent_framew
         else
             json_array_append_new(tasks, task_json(a, f, t));
     }
-    for (size_t i = 0; i < cm_ring_count(&e->completed_tasks); i++)
-        json_array_append_new(completed, task_json(a, f, cm_ring_at(&e->completed_tasks, i)));
+    for (size_t i = 0; i < cm_ring_count(&e->completed_tasks); i++) {
+        const struct agent_task *ct = cm_ring_at(&e->completed_tasks, i);
+        if (task_visible(a, f, ct, principal))
+            json_array_append_new(completed, task_json(a, f, ct));
+    }
     json_object_set_new(o, "tasks", tasks);
     json_object_set_new(o, "queued_tasks", queued);
     json_object_set_new(o, "completed_tasks", completed);
     return o;
 }
 
-static json_t *framework_json(const struct cm_agent *a, const struct agent_framework *f)
+static json_t *framework_json(const struct cm_agent *a, const struct agent_framework *f,
+                              const char *principal)
 {
     const Mesos__V1__FrameworkInfo *fi = f->info;
     json_t *o = json_object();
@@ -169,9 +183,13 @@ static json_t *framework_json(const struct cm_agent *a, const struct agent_frame
     cm_strmap_iter_init(&it, &f->executors);
     const struct agent_executor *e;
     while ((e = cm_strmap_iter_value(&it, NULL)))
-        json_array_append_new(ex, executor_json(a, f, e));
-    for (size_t i = 0; i < cm_ring_count(&f->completed_executors); i++)
-        json_array_append_new(cex, executor_json(a, f, cm_ring_at(&f->completed_executors, i)));
+        if (agent_authorized(a, CM_ACL_VIEW_EXECUTOR, principal, agent_auth_executor_user(e)))
+            json_array_append_new(ex, executor_json(a, f, e, principal));
+    for (size_t i = 0; i < cm_ring_count(&f->completed_executors); i++) {
+        e = cm_ring_at(&f->completed_executors, i);
+        if (agent_authorized(a, CM_ACL_VIEW_EXECUTOR, principal, agent_auth_executor_user(e)))
+            json_array_append_new(cex, executor_json(a, f, e, principal));
+    }
     json_object_set_new(o, "executors", ex);
     json_object_set_new(o, "completed_executors", cex);
     return o;
@@ -207,6 +225,9 @@ static json_t *resources_full(const struct cm_resources *r)
 static void state_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
+    /* As Mesos's agent: flags need view_flags; frameworks, executors and tasks are filtered by
+     * view_frameworks, view_executors and view_tasks with the user each runs as. */
+    char *principal = agent_auth_principal(a, req, false);
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string(CMESOS_VERSION));
     json_object_set_new(o, "build_date", json_string(__DATE__ " " __TIME__));
@@ -261,24 +282,35 @@ static void state_handler(struct cm_http_request *req, void *arg)
     json_object_set_new(o, "attributes", cm_attributes_json(&a->attributes));
     if (a->master_hostname)
         json_object_set_new(o, "master_hostname", json_string(a->master_hostname));
-    json_object_set_new(o, "flags", cm_flags_to_json(a->flags->table, a->flags->ntable));
+    if (agent_authorized(a, CM_ACL_VIEW_FLAGS, principal, NULL))
+        json_object_set_new(o, "flags", cm_flags_to_json(a->flags->table, a->flags->ntable));
 
     json_t *fws = json_array(), *cfws = json_array();
     struct cm_strmap_iter it;
     cm_strmap_iter_init(&it, &a->frameworks);
     const struct agent_framework *f;
     while ((f = cm_strmap_iter_value(&it, NULL)))
-        json_array_append_new(fws, framework_json(a, f));
-    for (size_t i = 0; i < cm_ring_count(&a->completed_frameworks); i++)
-        json_array_append_new(cfws, framework_json(a, cm_ring_at(&a->completed_frameworks, i)));
+        if (agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal, agent_auth_framework_user(f)))
+            json_array_append_new(fws, framework_json(a, f, principal));
+    for (size_t i = 0; i < cm_ring_count(&a->completed_frameworks); i++) {
+        f = cm_ring_at(&a->completed_frameworks, i);
+        if (agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal, agent_auth_framework_user(f)))
+            json_array_append_new(cfws, framework_json(a, f, principal));
+    }
     json_object_set_new(o, "frameworks", fws);
     json_object_set_new(o, "completed_frameworks", cfws);
+    free(principal);
     cm_http_respond_json(req, 200, o);
 }
 
 static void flags_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
+    char *principal = agent_auth_principal(a, req, false);
+    bool ok = agent_authorize_http(a, req, CM_ACL_VIEW_FLAGS, principal, NULL);
+    free(principal);
+    if (!ok)
+        return;
     json_t *o = json_object();
     json_object_set_new(o, "flags", cm_flags_to_json(a->flags->table, a->flags->ntable));
     cm_http_respond_json(req, 200, o);
@@ -381,9 +413,29 @@ json_t *cm_agent_metrics_json(struct cm_agent *a)
     return o;
 }
 
+/* get_endpoints with the endpoint's path, as libprocess authorizes /metrics/snapshot. */
+static bool endpoint_authorized(struct cm_agent *a, struct cm_http_request *req, const char *path)
+{
+    if (!a->acls)
+        return true;
+    char *principal = agent_auth_principal(a, req, false);
+    bool ok = agent_authorize_http(a, req, CM_ACL_GET_ENDPOINT, principal, path);
+    free(principal);
+    return ok;
+}
+
 static void metrics_handler(struct cm_http_request *req, void *arg)
 {
+    if (!endpoint_authorized(arg, req, "/metrics/snapshot"))
+        return;
     cm_http_respond_json(req, 200, cm_agent_metrics_json(arg));
+}
+
+static void prometheus_handler(struct cm_http_request *req, void *arg)
+{
+    if (!endpoint_authorized(arg, req, "/metrics"))
+        return;
+    cm_agent_op_prometheus(req, arg);
 }
 
 /* ---- usage: /monitor/statistics and /containers ---------------------------------------- */
@@ -392,7 +444,7 @@ static void metrics_handler(struct cm_http_request *req, void *arg)
  * cgroups: a few small files each, no mount-table scans, so polling every second with a
  * hundred containers stays cheap. container_id/executor_id filter when non-NULL. */
 static json_t *usage_entries(struct cm_agent *a, bool containers, const char *container_id,
-                             const char *executor_id)
+                             const char *executor_id, const char *principal)
 {
     json_t *arr = json_array();
     double ts = cm_clock_now(a->clock);
@@ -409,6 +461,10 @@ static json_t *usage_entries(struct cm_agent *a, bool containers, const char *co
             if (container_id && strcmp(container_id, e->container_id) != 0)
                 continue;
             if (executor_id && strcmp(executor_id, e->id) != 0)
+                continue;
+            /* /containers: view_containers with the executor's user (Mesos's agent). */
+            if (containers &&
+                !agent_authorized(a, CM_ACL_VIEW_CONTAINER, principal, agent_auth_executor_user(e)))
                 continue;
             json_t *stats = json_object();
             if (cm_containerizer_usage(a->containerizer, e->container_id, ts, stats) != 0) {
@@ -439,14 +495,18 @@ static json_t *usage_entries(struct cm_agent *a, bool containers, const char *co
 
 static void statistics_handler(struct cm_http_request *req, void *arg)
 {
-    cm_http_respond_json(req, 200, usage_entries(arg, false, NULL, NULL));
+    if (!endpoint_authorized(arg, req, "/monitor/statistics"))
+        return;
+    cm_http_respond_json(req, 200, usage_entries(arg, false, NULL, NULL, NULL));
 }
 
 static void containers_handler(struct cm_http_request *req, void *arg)
 {
     char *cid = cm_http_request_query_param(req, "container_id");
     char *eid = cm_http_request_query_param(req, "executor_id");
-    cm_http_respond_json(req, 200, usage_entries(arg, true, cid, eid));
+    char *principal = agent_auth_principal(arg, req, false);
+    cm_http_respond_json(req, 200, usage_entries(arg, true, cid, eid, principal));
+    free(principal);
     free(cid);
     free(eid);
 }
@@ -463,6 +523,6 @@ void cm_agent_http_routes(struct cm_agent *a)
     cm_http_server_route(a->http, "/health", health_handler, a);
     cm_http_server_route(a->http, "/version", version_handler, a);
     cm_http_server_route(a->http, "/metrics/snapshot", metrics_handler, a);
-    cm_http_server_route(a->http, "/metrics", cm_agent_op_prometheus, a);
+    cm_http_server_route(a->http, "/metrics", prometheus_handler, a);
     cm_agent_op_routes(a);
 }

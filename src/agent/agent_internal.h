@@ -58,6 +58,7 @@ struct agent_framework;
 struct agent_executor;
 struct cm_stream_client;
 struct cm_credentials;
+struct cm_acls;
 
 /* Unit tests: receives every event the agent sends an executor instead of an HTTP stream. */
 typedef void (*cm_agent_exec_event_cb)(void *arg, const Mesos__V1__Executor__Event *ev);
@@ -216,7 +217,8 @@ struct cm_agent {
     size_t jwt_key_len;
     struct cm_credentials *http_credentials; /* --http_credentials, or NULL */
     char *master_authorization;              /* "Basic ..." from --credential, or NULL */
-    struct cm_agent_op *op; /* the operator API's state (agent_operator.h) */
+    struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
+    struct cm_agent_op *op;                  /* the operator API's state (agent_operator.h) */
 };
 
 static inline void agent_pb_free(void *m)

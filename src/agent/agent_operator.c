@@ -17,6 +17,7 @@
 
 /* The deprecated nested-container calls are still validated and answered (501). */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include "agent_auth.h"
 #include "codec.h"
 #include "errors.h"
 #include "log.h"
@@ -266,6 +267,197 @@ static void get_metrics(struct cm_agent *a, struct cm_agent_op_arena *ar,
     resp->get_metrics = g;
 }
 
+/* The live executor running container cid, or NULL. */
+static const struct agent_executor *executor_of_container(struct cm_agent *a, const char *cid)
+{
+    struct cm_strmap_iter fit;
+    cm_strmap_iter_init(&fit, &a->frameworks);
+    const struct agent_framework *f;
+    while ((f = cm_strmap_iter_value(&fit, NULL))) {
+        struct cm_strmap_iter eit;
+        cm_strmap_iter_init(&eit, &f->executors);
+        const struct agent_executor *e;
+        while ((e = cm_strmap_iter_value(&eit, NULL)))
+            if (strcmp(e->container_id, cid) == 0)
+                return e;
+    }
+    return NULL;
+}
+
+/* Mesos's authorization of an operator call (see cm_agent_op_call_as). Returns 0 or 403 with
+ * why. */
+static int authorize_call(struct cm_agent *a, const char *principal,
+                          const Mesos__V1__Agent__Call *c, char *why, size_t whylen)
+{
+    if (!a->acls)
+        return 0;
+    int rc = 0;
+    switch (c->type) {
+    case MESOS__V1__AGENT__CALL__TYPE__GET_FLAGS:
+        return agent_authorize(a, CM_ACL_VIEW_FLAGS, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__SET_LOGGING_LEVEL:
+        return agent_authorize(a, CM_ACL_SET_LOG_LEVEL, principal, NULL, why, whylen);
+    case MESOS__V1__AGENT__CALL__TYPE__LIST_FILES:
+    case MESOS__V1__AGENT__CALL__TYPE__READ_FILE: {
+        const char *path = c->type == MESOS__V1__AGENT__CALL__TYPE__LIST_FILES ? c->list_files->path
+                                                                               : c->read_file->path;
+        char *root = NULL, *rel = NULL;
+        /* A path that does not resolve is answered by the call itself (400/403/404). */
+        if (a->files && cm_files_resolve(a->files, path, &root, &rel) == 0)
+            rc = agent_auth_files(a, principal, root, why, whylen);
+        free(root);
+        free(rel);
+        return rc;
+    }
+    case MESOS__V1__AGENT__CALL__TYPE__KILL_CONTAINER: {
+        const struct agent_executor *e =
+            executor_of_container(a, c->kill_container->container_id->value);
+        return agent_authorize(a, CM_ACL_KILL_STANDALONE_CONTAINER, principal,
+                               e ? agent_auth_executor_user(e) : NULL, why, whylen);
+    }
+    default: return 0;
+    }
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static const struct agent_framework *framework_by_id(struct cm_agent *a,
+                                                     const Mesos__V1__FrameworkID *id)
+{
+    if (!id || !id->value)
+        return NULL;
+    const struct agent_framework *f = cm_strmap_get(&a->frameworks, id->value);
+    for (size_t i = 0; !f && i < cm_ring_count(&a->completed_frameworks); i++) {
+        const struct agent_framework *c = cm_ring_at(&a->completed_frameworks, i);
+        if (strcmp(c->id, id->value) == 0)
+            f = c;
+    }
+    return f;
+}
+
+/* view_frameworks with the framework's user (ANY when the framework is unknown). */
+static bool framework_visible(struct cm_agent *a, const char *principal,
+                              const Mesos__V1__FrameworkID *id)
+{
+    return agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal,
+                            agent_auth_framework_user(framework_by_id(a, id)));
+}
+
+/* Keeps the tasks principal may view (view_frameworks and view_tasks; Task.user is the task's
+ * CommandInfo.user, else its framework's). Returns the new count. */
+static size_t filter_tasks(struct cm_agent *a, const char *principal, Mesos__V1__Task **v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (framework_visible(a, principal, v[i]->framework_id) &&
+            agent_authorized(a, CM_ACL_VIEW_TASK, principal, nonempty(v[i]->user)))
+            v[kept++] = v[i];
+    return kept;
+}
+
+static void filter_get_tasks(struct cm_agent *a, const char *principal,
+                             Mesos__V1__Agent__Response__GetTasks *g)
+{
+    if (!g)
+        return;
+    g->n_pending_tasks = filter_tasks(a, principal, g->pending_tasks, g->n_pending_tasks);
+    g->n_queued_tasks = filter_tasks(a, principal, g->queued_tasks, g->n_queued_tasks);
+    g->n_launched_tasks = filter_tasks(a, principal, g->launched_tasks, g->n_launched_tasks);
+    g->n_terminated_tasks = filter_tasks(a, principal, g->terminated_tasks, g->n_terminated_tasks);
+    g->n_completed_tasks = filter_tasks(a, principal, g->completed_tasks, g->n_completed_tasks);
+}
+
+/* Keeps the executors principal may view (view_frameworks and view_executors with the
+ * executor's CommandInfo.user, else its framework's). */
+static size_t filter_executors(struct cm_agent *a, const char *principal,
+                               Mesos__V1__Agent__Response__GetExecutors__Executor **v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Mesos__V1__ExecutorInfo *ei = v[i]->executor_info;
+        const struct agent_framework *f = ei ? framework_by_id(a, ei->framework_id) : NULL;
+        const char *user = ei && ei->command ? nonempty(ei->command->user) : NULL;
+        if (!user)
+            user = agent_auth_framework_user(f);
+        if (agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal, agent_auth_framework_user(f)) &&
+            agent_authorized(a, CM_ACL_VIEW_EXECUTOR, principal, user))
+            v[kept++] = v[i];
+    }
+    return kept;
+}
+
+static void filter_get_executors(struct cm_agent *a, const char *principal,
+                                 Mesos__V1__Agent__Response__GetExecutors *g)
+{
+    if (!g)
+        return;
+    g->n_executors = filter_executors(a, principal, g->executors, g->n_executors);
+    g->n_completed_executors =
+        filter_executors(a, principal, g->completed_executors, g->n_completed_executors);
+}
+
+static size_t filter_frameworks(struct cm_agent *a, const char *principal,
+                                Mesos__V1__Agent__Response__GetFrameworks__Framework **v, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Mesos__V1__FrameworkInfo *fi = v[i]->framework_info;
+        if (agent_authorized(a, CM_ACL_VIEW_FRAMEWORK, principal, fi ? nonempty(fi->user) : NULL))
+            v[kept++] = v[i];
+    }
+    return kept;
+}
+
+static void filter_get_frameworks(struct cm_agent *a, const char *principal,
+                                  Mesos__V1__Agent__Response__GetFrameworks *g)
+{
+    if (!g)
+        return;
+    g->n_frameworks = filter_frameworks(a, principal, g->frameworks, g->n_frameworks);
+    g->n_completed_frameworks =
+        filter_frameworks(a, principal, g->completed_frameworks, g->n_completed_frameworks);
+}
+
+/* Under --acls, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS and GET_STATE list only what principal
+ * may view, per object, as Mesos's agent does. The dropped entries stay in the arena. */
+static void filter_state(struct cm_agent *a, const char *principal,
+                         Mesos__V1__Agent__Response *resp)
+{
+    if (!a->acls)
+        return;
+    filter_get_tasks(a, principal, resp->get_tasks);
+    filter_get_executors(a, principal, resp->get_executors);
+    filter_get_frameworks(a, principal, resp->get_frameworks);
+    if (resp->get_state) {
+        filter_get_tasks(a, principal, resp->get_state->get_tasks);
+        filter_get_executors(a, principal, resp->get_state->get_executors);
+        filter_get_frameworks(a, principal, resp->get_state->get_frameworks);
+    }
+}
+
+/* GET_CONTAINERS under --acls: only the containers whose executor's user view_containers
+ * allows (Mesos's agent filters the same way). The entries stay in the arena. */
+static void agent_op_filter_containers(struct cm_agent *a, const char *principal,
+                                       Mesos__V1__Agent__Response *resp)
+{
+    Mesos__V1__Agent__Response__GetContainers *g = resp->get_containers;
+    if (!a->acls || !g)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n_containers; i++) {
+        Mesos__V1__Agent__Response__GetContainers__Container *ct = g->containers[i];
+        const struct agent_executor *e =
+            ct->container_id ? executor_of_container(a, ct->container_id->value) : NULL;
+        if (agent_authorized(a, CM_ACL_VIEW_CONTAINER, principal,
+                             e ? agent_auth_executor_user(e) : NULL))
+            g->containers[kept++] = ct;
+    }
+    g->n_containers = kept;
+}
+
 static void kill_container(struct cm_agent *a, const Mesos__V1__Agent__Call__KillContainer *k,
                            cm_agent_op_reply_fn reply, void *arg)
 {
@@ -425,8 +617,8 @@ static void not_implemented(const Mesos__V1__Agent__Call *c, cm_agent_op_reply_f
     reply_text(reply, arg, 501, "%s is not implemented: %s", name, what);
 }
 
-static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, enum cm_media media,
-                     cm_agent_op_reply_fn reply, void *arg)
+static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos__V1__Agent__Call *c,
+                     enum cm_media media, cm_agent_op_reply_fn reply, void *arg)
 {
     struct cm_agent *a = op->agent;
     struct cm_agent_op_arena ar = {0};
@@ -436,8 +628,12 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
     Mesos__V1__VersionInfo vi = MESOS__V1__VERSION_INFO__INIT;
     Mesos__V1__Agent__Response__GetLoggingLevel lvl =
         MESOS__V1__AGENT__RESPONSE__GET_LOGGING_LEVEL__INIT;
-    char why[512];
-    int code = 0;
+    char why[1400];
+    int code = authorize_call(a, principal, c, why, sizeof why);
+    if (code) {
+        reply_text(reply, arg, code, "%s", why);
+        return;
+    }
     switch (c->type) {
     case MESOS__V1__AGENT__CALL__TYPE__GET_HEALTH:
         health.healthy = 1;
@@ -481,6 +677,7 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
     case MESOS__V1__AGENT__CALL__TYPE__GET_STATE: cm_agent_op_get_state(a, &ar, &resp); break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_CONTAINERS:
         cm_agent_op_get_containers(a, &ar, &resp);
+        agent_op_filter_containers(a, principal, &resp);
         break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_FRAMEWORKS:
         cm_agent_op_get_frameworks(a, &ar, &resp);
@@ -504,6 +701,7 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
     if (code) {
         reply_text(reply, arg, code, "%s", why);
     } else {
+        filter_state(a, principal, &resp);
         resp.has_type = 1;
         reply_msg(reply, arg, media, &resp.base);
     }
@@ -513,6 +711,13 @@ static void dispatch(struct cm_agent_op *op, const Mesos__V1__Agent__Call *c, en
 void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *content_type,
                       const char *accept, const void *body, size_t len, cm_agent_op_reply_fn reply,
                       void *arg)
+{
+    cm_agent_op_call_as(op, NULL, method, content_type, accept, body, len, reply, arg);
+}
+
+void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const char *method,
+                         const char *content_type, const char *accept, const void *body, size_t len,
+                         cm_agent_op_reply_fn reply, void *arg)
 {
     if (op->agent->recovering) {
         reply_text(reply, arg, 503, "Agent has not finished recovery");
@@ -574,7 +779,7 @@ void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *co
                    missing);
         goto out;
     }
-    dispatch(op, c, out_media, reply, arg);
+    dispatch(op, principal, c, out_media, reply, arg);
 out:
     protobuf_c_message_free_unpacked(msg, NULL);
 }
@@ -592,15 +797,24 @@ static void http_reply(void *arg, int code, const char *content_type, const void
 static void api_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
-    cm_agent_op_call(a->op, req->method, cm_http_request_header(req, "Content-Type"),
-                     cm_http_request_header(req, "Accept"), req->body, req->body_len, http_reply,
-                     req);
+    char *principal = agent_auth_principal(a, req, true);
+    cm_agent_op_call_as(a->op, principal, req->method, cm_http_request_header(req, "Content-Type"),
+                        cm_http_request_header(req, "Accept"), req->body, req->body_len, http_reply,
+                        req);
+    free(principal);
 }
 
 /* /logging/toggle?level=N&duration=D (GET or POST, as libprocess serves it). */
 static void toggle_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
+    if (a->acls) {
+        char *principal = agent_auth_principal(a, req, true);
+        bool ok = agent_authorize_http(a, req, CM_ACL_SET_LOG_LEVEL, principal, NULL);
+        free(principal);
+        if (!ok)
+            return;
+    }
     char *level = cm_http_request_query_param(req, "level");
     char *duration = cm_http_request_query_param(req, "duration");
     char *end = NULL;

@@ -76,6 +76,18 @@ void cm_agent_op_free(struct cm_agent_op *op);
 void cm_agent_op_call(struct cm_agent_op *op, const char *method, const char *content_type,
                       const char *accept, const void *body, size_t len, cm_agent_op_reply_fn reply,
                       void *arg);
+/* The same for an authenticated principal (NULL: anonymous, the ACLs' ANY; cm_agent_op_call
+ * passes NULL). Under --acls each call is authorized as Mesos's agent does (agent_auth.h,
+ * docs/authentication-agent.md): GET_FLAGS view_flags; SET_LOGGING_LEVEL set_log_level;
+ * LIST_FILES/READ_FILE as /files (access_sandboxes with the executor's user, or
+ * access_mesos_logs); KILL_CONTAINER kill_standalone_containers with the executor's user;
+ * GET_CONTAINERS lists only the containers view_containers allows; GET_FRAMEWORKS,
+ * GET_EXECUTORS, GET_TASKS and GET_STATE list only the frameworks, executors and tasks
+ * view_frameworks, view_executors and view_tasks allow (per object, with the user each runs
+ * as, as Mesos's agent filters them). A refusal is 403 naming the action. */
+void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const char *method,
+                         const char *content_type, const char *accept, const void *body, size_t len,
+                         cm_agent_op_reply_fn reply, void *arg);
 
 /* The verbosity in effect (0 unless raised). */
 unsigned cm_agent_op_logging_level(const struct cm_agent_op *op);

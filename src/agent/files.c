@@ -31,6 +31,8 @@
 
 struct cm_files {
     struct cm_strmap map; /* normalized virtual path -> malloc'd real path */
+    cm_files_authorize_fn authorize;
+    void *authorize_arg;
 };
 
 static char *xstrdup(const char *s)
@@ -129,6 +131,27 @@ void cm_files_detach(struct cm_files *files, const char *virtual_path, const cha
         free(r);
     }
     free(v);
+}
+
+void cm_files_set_authorizer(struct cm_files *files, cm_files_authorize_fn fn, void *arg)
+{
+    files->authorize = fn;
+    files->authorize_arg = arg;
+}
+
+/* Asks the hook about the root path resolves to; true when there is no hook or the path does
+ * not resolve (the open answers that). */
+static bool authorized(struct cm_files *files, struct cm_http_request *req, const char *path)
+{
+    if (!files->authorize)
+        return true;
+    char *root = NULL, *rel = NULL;
+    bool ok = true;
+    if (cm_files_resolve(files, path, &root, &rel) == 0)
+        ok = files->authorize(req, root, files->authorize_arg);
+    free(root);
+    free(rel);
+    return ok;
 }
 
 size_t cm_files_count(const struct cm_files *files)
@@ -327,6 +350,10 @@ static int open_param(struct cm_files *files, struct cm_http_request *req, char 
     if (!path || !*path) {
         free(path);
         cm_http_respond_text(req, 400, "Expecting 'path=value' in query.\n");
+        return -1;
+    }
+    if (!authorized(files, req, path)) {
+        free(path);
         return -1;
     }
     int fd = -1;
@@ -633,6 +660,8 @@ static void debug_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_files *files = arg;
     if (!method_ok(req))
+        return;
+    if (files->authorize && !files->authorize(req, NULL, files->authorize_arg))
         return;
     json_t *o = json_object();
     struct cm_strmap_iter it;

@@ -20,10 +20,19 @@
 #ifndef CM_AGENT_FILES_H
 #define CM_AGENT_FILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct cm_files;
 struct cm_http_server;
+struct cm_http_request;
+
+/* Authorization hook of /files/{browse,read,download}: called before anything is opened, with
+ * the attached root (the real path given to cm_files_attach) the requested path resolves to;
+ * /files/debug calls it with root NULL. Returns true to serve the request; false when it has
+ * answered the request itself (e.g. 403). A path that does not resolve is answered 400/403/404
+ * without calling it. */
+typedef bool (*cm_files_authorize_fn)(struct cm_http_request *req, const char *root, void *arg);
 
 struct cm_files *cm_files_new(void);
 /* NULL is a no-op. Routes registered on a server must not be served afterwards. */
@@ -37,6 +46,9 @@ int cm_files_attach(struct cm_files *files, const char *real_path, const char *v
  * a stale executor record never detaches a newer run's "latest". */
 void cm_files_detach(struct cm_files *files, const char *virtual_path, const char *real_path);
 size_t cm_files_count(const struct cm_files *files);
+
+/* Sets (fn NULL: clears) the authorization hook; without one every request is served. */
+void cm_files_set_authorizer(struct cm_files *files, cm_files_authorize_fn fn, void *arg);
 
 /* Registers /files/{browse,read,download,debug} and their ".json" aliases. */
 void cm_files_routes(struct cm_files *files, struct cm_http_server *srv);

@@ -8,8 +8,10 @@
  * (register_frameworks: roles, run_tasks: users, teardown_frameworks: framework_principals,
  * get_endpoints: paths, view_*: users, access_mesos_logs: logs, set_log_level: level,
  * view_flags: flags, *_agents: agents, ...). Those cmesos enforces have an enum cm_acl_action
- * below; rules for Mesos actions cmesos does not have (nested and standalone containers,
- * resource providers, maintenance, disks, ...) are validated, kept out of evaluation, and
+ * below (view_containers and kill_standalone_containers only on the agent, for its executors'
+ * containers); rules for Mesos actions cmesos does not have (the other nested and standalone
+ * container actions, resource providers, maintenance, disks, ...) are validated, kept out of
+ * evaluation, and
  * reported with a warning through the log sink so that an operator knows they do nothing.
  * A key that is not a Mesos action is an error naming it (Mesos's JSON-to-protobuf parser
  * skips unknown keys silently; a misspelt "register_framework" would then drop a deny rule
@@ -66,6 +68,10 @@ enum cm_acl_action {
     CM_ACL_REACTIVATE_AGENT,   /* reactivate_agents: principals, agents */
     CM_ACL_GET_QUOTA,          /* get_quotas: principals, roles */
     CM_ACL_UPDATE_QUOTA,       /* update_quotas: principals, roles */
+    /* Enforced by the agent only (its executors' containers; cmesos has no nested or
+     * standalone containers of another kind). */
+    CM_ACL_VIEW_CONTAINER,            /* view_containers: principals, users */
+    CM_ACL_KILL_STANDALONE_CONTAINER, /* kill_standalone_containers: principals, users */
     CM_ACL_NACTIONS
 };
 
