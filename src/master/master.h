@@ -292,8 +292,8 @@ struct cm_master {
     struct cm_credentials *credentials;      /* --credentials: frameworks and agents */
     struct cm_credentials *http_credentials; /* --http_credentials, else --credentials */
     struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
-    struct cm_master_observer observer; /* observer.c; zeroed: nobody listens */
-    struct event *drain_ev;             /* agent_admin.c: deferred DRAINED checks */
+    struct cm_master_observer observer;      /* observer.c; zeroed: nobody listens */
+    struct event *drain_ev;                  /* agent_admin.c: deferred DRAINED checks */
 };
 
 /* ---- lifecycle (master.c) ---- */
