@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "file_read.h"
 #include "util.h"
 
 #define MAX_VALUE_LEN 1024
@@ -379,42 +380,15 @@ int cm_acls_load(const char *value, struct cm_acls **out, const struct cm_log_si
         s++;
     if (*s == '{')
         return cm_acls_parse(s, strlen(s), out, log, why, whylen);
-    const char *path = strncmp(value, "file://", 7) == 0 ? value + 7 : value;
-    if (!*path)
-        return cm_fail(CM_EINVAL, why, whylen, "--acls: empty value");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return cm_fail(-e, why, whylen, "--acls: cannot open '%s': %s", path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > CM_ACLS_MAX_TEXT) {
-        close(fd);
-        return cm_fail(CM_EINVAL, why, whylen,
-                       "--acls: '%s' is not a regular file of at most %zu bytes", path,
-                       CM_ACLS_MAX_TEXT);
-    }
-    char *buf = cm_xmalloc(CM_ACLS_MAX_TEXT + 1);
+    char *buf = NULL, inner[512];
     size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, CM_ACLS_MAX_TEXT + 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return cm_fail(-e, why, whylen, "--acls: cannot read '%s': %s", path, strerror(e));
-        }
-        if (r == 0 || (n += (size_t)r) > CM_ACLS_MAX_TEXT)
-            break;
-    }
-    close(fd);
-    char inner[512];
-    int rc = cm_acls_parse(buf, n, out, log, inner, sizeof inner);
+    int rc = cm_file_read(value, CM_ACLS_MAX_TEXT, &buf, &n, NULL, inner, sizeof inner);
+    if (rc)
+        return cm_fail(rc, why, whylen, "--acls: %s", inner);
+    rc = cm_acls_parse(buf, n, out, log, inner, sizeof inner);
     free(buf);
     if (rc)
-        cm_fail(rc, why, whylen, "--acls '%s': %s", path, inner);
+        cm_fail(rc, why, whylen, "--acls '%s': %s", value, inner);
     return rc;
 }
 

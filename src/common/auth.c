@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "file_read.h"
 #include "http_server.h"
 #include "pbjson.h"
 #include "util.h"
@@ -254,63 +255,18 @@ int cm_auth_credentials_parse(const char *text, size_t len, struct cm_credential
     return 0;
 }
 
-/* Reads the file named by value into a malloc'd, NUL-terminated buffer. */
+/* Reads the credentials file named by value; warns when others may read it (as Mesos does). */
 static int read_file(const char *value, char **data, size_t *len, const struct cm_log_sink *log,
                      char *why, size_t whylen)
 {
-    const char *path = value;
-    if (strncmp(path, "file://", 7) == 0)
-        path += 7;
-    if (!*path)
-        return cm_fail(CM_EINVAL, why, whylen, "empty credentials path");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return cm_fail(-e, why, whylen, "cannot open '%s': %s", path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cm_fail(CM_EINVAL, why, whylen, "'%s' is not a regular file", path);
-    }
-    if ((size_t)st.st_size > CM_AUTH_MAX_FILE) {
-        close(fd);
-        return cm_fail(CM_ETOOBIG, why, whylen, "'%s' is larger than %zu bytes", path,
-                       CM_AUTH_MAX_FILE);
-    }
-    if (st.st_mode & S_IRWXO)
+    mode_t mode = 0;
+    int rc = cm_file_read(value, CM_AUTH_MAX_FILE, data, len, &mode, why, whylen);
+    if (rc == 0 && (mode & S_IRWXO))
         cm_log_to(log, CM_LOG_WARNING, "auth",
                   "permissions on credentials file '%s' are too open; it should not be "
                   "accessible by others",
-                  path);
-    char *buf = cm_xmalloc(CM_AUTH_MAX_FILE + 2);
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, CM_AUTH_MAX_FILE + 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return cm_fail(-e, why, whylen, "cannot read '%s': %s", path, strerror(e));
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > CM_AUTH_MAX_FILE) {
-            close(fd);
-            explicit_bzero(buf, n);
-            free(buf);
-            return cm_fail(CM_ETOOBIG, why, whylen, "'%s' is larger than %zu bytes", path,
-                           CM_AUTH_MAX_FILE);
-        }
-    }
-    close(fd);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return 0;
+                  value);
+    return rc;
 }
 
 int cm_auth_credentials_load(const char *value, struct cm_credentials **out,

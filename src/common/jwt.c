@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "file_read.h"
 
 #define SIG_LEN 32 /* SHA-256 */
 
@@ -314,51 +315,13 @@ int cm_jwt_key_read(const char *path, char **key, size_t *keylen, int *too_open,
     *key = NULL;
     *keylen = 0;
     *too_open = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return cm_fail(-e, why, whylen,
-                       "Failed to read the file specified by --jwt_secret_key "
-                       "'%s': %s",
-                       path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cm_fail(CM_EINVAL, why, whylen, "--jwt_secret_key '%s' is not a regular file", path);
-    }
-    if (st.st_size > CM_JWT_MAX_KEY) {
-        close(fd);
-        return cm_fail(CM_ETOOBIG, why, whylen, "--jwt_secret_key '%s' is larger than %d bytes",
-                       path, CM_JWT_MAX_KEY);
-    }
-    *too_open = (st.st_mode & S_IRWXO) != 0;
-    char *buf = malloc(CM_JWT_MAX_KEY + 1);
-    if (!buf)
-        abort();
+    char *buf = NULL, inner[384];
     size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, CM_JWT_MAX_KEY + 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return cm_fail(-e, why, whylen, "Failed to read --jwt_secret_key '%s': %s", path,
-                           strerror(e));
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > CM_JWT_MAX_KEY) {
-            close(fd);
-            free(buf);
-            return cm_fail(CM_ETOOBIG, why, whylen, "--jwt_secret_key '%s' is larger than %d bytes",
-                           path, CM_JWT_MAX_KEY);
-        }
-    }
-    close(fd);
+    mode_t mode = 0;
+    int rc = cm_file_read(path, CM_JWT_MAX_KEY, &buf, &n, &mode, inner, sizeof inner);
+    if (rc)
+        return cm_fail(rc, why, whylen, "--jwt_secret_key: %s", inner);
+    *too_open = (mode & S_IRWXO) != 0;
     if (n == 0) {
         free(buf);
         return cm_fail(CM_EINVAL, why, whylen, "--jwt_secret_key '%s' is empty", path);
