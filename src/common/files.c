@@ -1,5 +1,5 @@
 /*
- * files.c: the /files endpoints of the agent: path confinement, browse, read, download, debug.
+ * files.c: the /files endpoints of master and agent: confinement, browse, read, download, debug.
  */
 #include "files.h"
 

@@ -1,8 +1,9 @@
 /*
- * files.h: the agent's /files endpoints (docs/wire-protocol.md §6.3): browse, read, download and
- * debug over a table of attached paths (Mesos's Files process).
+ * files.h: the /files endpoints (docs/wire-protocol.md §6.3): browse, read, download and debug
+ * over a table of attached paths (Mesos's Files process), shared by the agent and the master.
  *
- * The agent attaches each sandbox under its real path (the executor's "directory" in /state)
+ * The master attaches its log file at /master/log. The agent attaches each sandbox under its
+ * real path (the executor's "directory" in /state)
  * and under its virtual paths (/frameworks/<fid>/executors/<eid>/runs/<container_id> and
  * .../runs/latest), and its log file at /slave/log when it has one. A request path is resolved
  * by the longest attached prefix, then confined: a ".." component is refused (403) and a path
@@ -15,10 +16,10 @@
  * and download use the opened file (fstat, pread, sendfile). A missing path parameter is
  * 400; a sandbox that is removed (GC) simply answers 404.
  *
- * Ownership: the table copies the paths it is given. Threading: the agent's loop only.
+ * Ownership: the table copies the paths it is given. Threading: the owning daemon's loop only.
  */
-#ifndef CM_AGENT_FILES_H
-#define CM_AGENT_FILES_H
+#ifndef CM_COMMON_FILES_H
+#define CM_COMMON_FILES_H
 
 #include <stddef.h>
 
