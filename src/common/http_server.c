@@ -558,18 +558,30 @@ void cm_http_respond_text(struct cm_http_request *req, int code, const char *fmt
     evhttp_send_reply(ev, code, NULL, NULL);
 }
 
+/* A JSONP callback is a dotted JavaScript name ("cb", "jQuery123_456", "my.ns.$cb"): segments
+ * of [A-Za-z0-9_$] that do not start with a digit, joined by single dots, at most 256 bytes.
+ * Anything else (parentheses, quotes, "<script>", spaces) could inject script into the page
+ * that loads the response, so it is refused. */
 static bool jsonp_valid(const char *cb)
 {
     if (!*cb || strlen(cb) > 256)
         return false;
+    bool seg_start = true;
     for (const char *p = cb; *p; p++) {
         char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '$';
-        if (!ok)
+        if (c == '.') {
+            if (seg_start)
+                return false; /* empty segment: leading or double dot */
+            seg_start = true;
+            continue;
+        }
+        bool digit = c >= '0' && c <= '9';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || digit || c == '_' || c == '$';
+        if (!ok || (seg_start && digit))
             return false;
+        seg_start = false;
     }
-    return true;
+    return !seg_start; /* no trailing dot */
 }
 
 void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json)
@@ -588,15 +600,17 @@ void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json)
     if (cb && !jsonp_valid(cb)) {
         free(cb);
         free(text);
-        cm_http_respond_text(req, 400, "Invalid 'jsonp' callback name");
+        cm_http_respond_text(req, 400,
+                             "Invalid 'jsonp' callback name: expecting a JavaScript identifier");
         return;
     }
     struct evhttp_request *ev = req->ev;
     struct evbuffer *out = evhttp_request_get_output_buffer(ev);
     struct evkeyvalq *hdrs = evhttp_request_get_output_headers(ev);
     if (cb) {
+        /* As Mesos's OK(json, jsonp): "cb(<json>)" as text/javascript. */
         evhttp_add_header(hdrs, "Content-Type", "text/javascript");
-        evbuffer_add_printf(out, "%s(%s);", cb, text);
+        evbuffer_add_printf(out, "%s(%s)", cb, text);
     } else {
         evhttp_add_header(hdrs, "Content-Type", "application/json");
         evbuffer_add(out, text, strlen(text));

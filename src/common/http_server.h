@@ -150,7 +150,8 @@ void cm_http_respond(struct cm_http_request *req, int code, const char *content_
 void cm_http_respond_text(struct cm_http_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Answers 200 with application/json (compact); honours ?jsonp=cb by wrapping the body as
- * cb(...) with text/javascript. Takes ownership of json (decref'd). */
+ * cb(...) with text/javascript (400 when cb is not a dotted JavaScript identifier). Takes
+ * ownership of json (decref'd). */
 void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json);
 
 /* Starts a chunked 200-or-code response with content type and flushes headers (add any extra

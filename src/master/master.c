@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "contender.h"
 #include "errors.h"
+#include "files.h"
 #include "ids.h"
 #include "log.h"
 #include "pbjson.h"
@@ -521,6 +522,7 @@ void cm_master_free(struct cm_master *m)
     cm_master_admin_free(m);
     cm_http_server_free(m->http);
     m->http = NULL;
+    cm_files_free(m->files);
     cm_master_free_offers(m);
     cm_strmap_cleanup_values(&m->frameworks, cm_framework_free);
     cm_ring_cleanup(&m->completed_list);

@@ -67,6 +67,7 @@ struct event;
 struct cm_allocator;
 struct cm_registrar;
 struct cm_contender;
+struct cm_files;
 struct cm_master;
 
 /* Where a stream's events go: an HTTP stream (production) or a callback (tests). This is the
@@ -294,6 +295,9 @@ struct cm_master {
     struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
     struct cm_master_observer observer;      /* observer.c; zeroed: nobody listens */
     struct event *drain_ev;                  /* agent_admin.c: deferred DRAINED checks */
+
+    /* master_files.c: the /files table, the master's log attached as /master/log. */
+    struct cm_files *files;
 };
 
 /* ---- lifecycle (master.c) ---- */

@@ -30,6 +30,11 @@ void cm_master_scheduler_http_routes(struct cm_master *m);  /* scheduler_http.c 
 void cm_master_agent_link_http_routes(struct cm_master *m); /* agent_link_http.c */
 void cm_master_endpoints_routes(struct cm_master *m);       /* endpoints.c */
 void cm_master_operator_http_routes(struct cm_master *m);   /* operator_http.c */
+void cm_master_files_routes(struct cm_master *m);           /* master_files.c */
+
+/* The master's /files table (files.h), created at the first call with the master's log
+ * attached as /master/log when there is --log_dir; freed with the master. (master_files.c) */
+struct cm_files *cm_master_files(struct cm_master *m);
 
 /* Authentication realms of the master's HTTP edge (Mesos's names, auth.h). */
 enum cm_master_realm {

@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "contender.h"
 #include "errors.h"
+#include "files.h"
 #include "ids.h"
 #include "log.h"
 #include "master_http.h"
@@ -390,52 +391,47 @@ static Mesos__V1__Master__Response__GetMetrics *get_metrics(struct cm_master *m)
     return o;
 }
 
-/* The virtual paths of the master's files (Mesos attaches its log as /master/log). */
-static int resolve_path(struct cm_master *m, const char *path, char *real, size_t reallen,
-                        char *why, size_t whylen)
+/* The master's files are those of its /files table (master_files.c: the log as /master/log),
+ * through the same module and confinement as the /files endpoints. Returns the HTTP code. */
+static int files_status(int rc, const char *path, char *why, size_t whylen)
 {
-    const char *p = path;
-    while (*p == '/')
-        p++;
-    size_t n = strlen(p);
-    while (n > 0 && p[n - 1] == '/')
-        n--;
-    if (!(n == 10 && strncmp(p, "master/log", 10) == 0))
-        return cm_fail(404, why, whylen, "Path '%s' not found", path);
-    if (!m->flags->log_dir)
-        return cm_fail(404, why, whylen,
-                       "Path '%s' not found: the master logs to stderr (no --log_dir)", path);
-    snprintf(real, reallen, "%s/mesos-master.INFO", m->flags->log_dir);
-    return 0;
+    if (rc == CM_EINVAL)
+        return cm_fail(400, why, whylen, "Expecting an absolute 'path', got '%s'", path);
+    if (rc == -EACCES)
+        return cm_fail(403, why, whylen,
+                       "Path '%s' is outside of the attached files or crosses a symlink", path);
+    return cm_fail(404, why, whylen, "Path '%s' not found", path);
 }
 
 static int list_files(struct cm_master *m, const Call *c, Response *r, char *why, size_t whylen)
 {
-    char real[4200];
-    int rc = resolve_path(m, c->list_files->path, real, sizeof real, why, whylen);
+    const char *path = c->list_files->path;
+    struct cm_files_entry *e = NULL;
+    size_t n = 0;
+    int rc = cm_files_list(cm_master_files(m), path, &e, &n);
     if (rc)
-        return rc;
-    struct stat st;
-    if (stat(real, &st) != 0)
-        return cm_fail(404, why, whylen, "Path '%s' not found", c->list_files->path);
+        return files_status(rc, path, why, whylen);
     Mesos__V1__Master__Response__ListFiles *o =
         cm_operator_msg_new(&mesos__v1__master__response__list_files__descriptor);
-    Mesos__V1__FileInfo *fi = cm_operator_msg_new(&mesos__v1__file_info__descriptor);
-    fi->path = cm_xstrdup("/master/log");
-    fi->has_nlink = fi->has_size = fi->has_mode = 1;
-    fi->nlink = (int32_t)st.st_nlink;
-    fi->size = (uint64_t)st.st_size;
-    fi->mode = st.st_mode;
-    fi->mtime = cm_operator_msg_new(&mesos__v1__time_info__descriptor);
-    fi->mtime->nanoseconds = (int64_t)st.st_mtime * 1000000000LL;
-    char num[32];
-    snprintf(num, sizeof num, "%u", (unsigned)st.st_uid);
-    fi->uid = cm_xstrdup(num);
-    snprintf(num, sizeof num, "%u", (unsigned)st.st_gid);
-    fi->gid = cm_xstrdup(num);
-    o->file_infos = cm_xcalloc(1, sizeof *o->file_infos);
-    o->file_infos[0] = fi;
-    o->n_file_infos = 1;
+    o->file_infos = cm_xcalloc(n ? n : 1, sizeof *o->file_infos);
+    for (size_t i = 0; i < n; i++) {
+        const struct stat *st = &e[i].st;
+        Mesos__V1__FileInfo *fi = cm_operator_msg_new(&mesos__v1__file_info__descriptor);
+        fi->path = cm_xstrdup(e[i].path);
+        fi->has_nlink = fi->has_size = fi->has_mode = 1;
+        fi->nlink = (int32_t)st->st_nlink;
+        fi->size = (uint64_t)st->st_size;
+        fi->mode = st->st_mode;
+        fi->mtime = cm_operator_msg_new(&mesos__v1__time_info__descriptor);
+        fi->mtime->nanoseconds = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+        char num[32];
+        snprintf(num, sizeof num, "%u", (unsigned)st->st_uid);
+        fi->uid = cm_xstrdup(num);
+        snprintf(num, sizeof num, "%u", (unsigned)st->st_gid);
+        fi->gid = cm_xstrdup(num);
+        o->file_infos[o->n_file_infos++] = fi;
+    }
+    cm_files_entries_free(e, n);
     r->list_files = o;
     return 200;
 }
@@ -443,37 +439,21 @@ static int list_files(struct cm_master *m, const Call *c, Response *r, char *why
 static int read_file(struct cm_master *m, const Call *c, Response *r, char *why, size_t whylen)
 {
     const Mesos__V1__Master__Call__ReadFile *rf = c->read_file;
-    char real[4200];
-    int rc = resolve_path(m, rf->path, real, sizeof real, why, whylen);
-    if (rc)
-        return rc;
-    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return cm_fail(404, why, whylen, "Path '%s' not found", rf->path);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    void *data = NULL;
+    size_t len = 0;
+    uint64_t size = 0;
+    int rc = cm_files_read(cm_master_files(m), rf->path, rf->offset,
+                           rf->has_length ? rf->length : CM_OPERATOR_READ_MAX, CM_OPERATOR_READ_MAX,
+                           &data, &len, &size);
+    if (rc == CM_EINVAL && rf->path[0] == '/')
         return cm_fail(400, why, whylen, "Path '%s' is not a regular file", rf->path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    uint64_t off = rf->offset > size ? size : rf->offset;
-    uint64_t len = rf->has_length ? rf->length : CM_OPERATOR_READ_MAX;
-    if (len > CM_OPERATOR_READ_MAX)
-        len = CM_OPERATOR_READ_MAX;
-    if (len > size - off)
-        len = size - off;
-    uint8_t *buf = cm_xmalloc(len ? len : 1);
-    ssize_t got = len ? pread(fd, buf, len, (off_t)off) : 0;
-    close(fd);
-    if (got < 0) {
-        free(buf);
-        return cm_fail(500, why, whylen, "Failed to read '%s'", rf->path);
-    }
+    if (rc)
+        return files_status(rc, rf->path, why, whylen);
     Mesos__V1__Master__Response__ReadFile *o =
         cm_operator_msg_new(&mesos__v1__master__response__read_file__descriptor);
     o->size = size;
-    o->data.data = buf;
-    o->data.len = (size_t)got;
+    o->data.data = data;
+    o->data.len = len;
     r->read_file = o;
     return 200;
 }

@@ -1,8 +1,9 @@
 /*
- * files.h: the agent's /files endpoints (docs/wire-protocol.md §6.3): browse, read, download and
- * debug over a table of attached paths (Mesos's Files process).
+ * files.h: the /files endpoints (docs/wire-protocol.md §6.3): browse, read, download and debug
+ * over a table of attached paths (Mesos's Files process), shared by the agent and the master.
  *
- * The agent attaches each sandbox under its real path (the executor's "directory" in /state)
+ * The master attaches its log file at /master/log. The agent attaches each sandbox under its
+ * real path (the executor's "directory" in /state)
  * and under its virtual paths (/frameworks/<fid>/executors/<eid>/runs/<container_id> and
  * .../runs/latest), and its log file at /slave/log when it has one. A request path is resolved
  * by the longest attached prefix, then confined: a ".." component is refused (403) and a path
@@ -15,13 +16,15 @@
  * and download use the opened file (fstat, pread, sendfile). A missing path parameter is
  * 400; a sandbox that is removed (GC) simply answers 404.
  *
- * Ownership: the table copies the paths it is given. Threading: the agent's loop only.
+ * Ownership: the table copies the paths it is given. Threading: the owning daemon's loop only.
  */
-#ifndef CM_AGENT_FILES_H
-#define CM_AGENT_FILES_H
+#ifndef CM_COMMON_FILES_H
+#define CM_COMMON_FILES_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 struct cm_files;
 struct cm_http_server;
@@ -72,5 +75,38 @@ void cm_files_mode_string(unsigned mode, char out[11]);
  * invalid bytes in it replaced by '?' in place (so /files/read returns valid JSON text and the
  * offset arithmetic of clients still counts bytes). */
 size_t cm_files_utf8_sanitize(char *buf, size_t len);
+
+/* One entry of a listing: the requested path joined with the entry's name, and the entry's
+ * own status (a symlink is described as itself, never followed). */
+struct cm_files_entry {
+    char *path; /* malloc'd */
+    struct stat st;
+};
+
+/* Lists a requested path as /files/browse does (the operator API's LIST_FILES): the entries
+ * of a directory sorted by name (at most 100000), or the one entry of a file. Returns 0 with
+ * *entries (free with cm_files_entries_free) and *n, or the errors of cm_files_open. */
+int cm_files_list(const struct cm_files *files, const char *path, struct cm_files_entry **entries,
+                  size_t *n);
+void cm_files_entries_free(struct cm_files_entry *entries, size_t n);
+
+/* Reads a requested regular file as the operator API's READ_FILE does: up to length bytes
+ * (and at most max) from offset; an offset past the end reads nothing. Returns 0 with *data
+ * (malloc'd, caller frees), *len and *size (the file's size); CM_EINVAL for a directory or a
+ * special file; or the errors of cm_files_open. */
+int cm_files_read(const struct cm_files *files, const char *path, uint64_t offset, uint64_t length,
+                  uint64_t max, void **data, size_t *len, uint64_t *size);
+
+/* The endpoints of cm_files_routes, for a daemon that installs its own routes (to
+ * authenticate and authorize first) and then lets the module answer. */
+enum cm_files_endpoint {
+    CM_FILES_BROWSE,
+    CM_FILES_READ,
+    CM_FILES_DOWNLOAD,
+    CM_FILES_DEBUG,
+};
+struct cm_http_request;
+void cm_files_serve(struct cm_files *files, enum cm_files_endpoint endpoint,
+                    struct cm_http_request *req);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * files.c: the /files endpoints of the agent: path confinement, browse, read, download, debug.
+ * files.c: the /files endpoints of master and agent: confinement, browse, read, download, debug.
  */
 #include "files.h"
 
@@ -418,37 +418,33 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void browse_handler(struct cm_http_request *req, void *arg)
+/* Lists the descriptor opened beneath the root (owned: closed here), never the path again;
+ * every entry is looked at relative to it without following links, so a symlink is shown as
+ * itself. Returns 0 or CM_ENOTFOUND. */
+static int list_fd(int fd, const char *shown, struct cm_files_entry **out, size_t *nout)
 {
-    struct cm_files *files = arg;
-    if (!method_ok(req))
-        return;
-    char *shown = NULL;
-    int fd = open_param(files, req, &shown, NULL);
-    if (fd < 0)
-        return;
+    *out = NULL;
+    *nout = 0;
     struct stat st;
-    json_t *arr = json_array();
     if (fstat(fd, &st) != 0) {
-        cm_http_respond_text(req, 404, "No such file or directory: '%s'.\n", shown);
-        json_decref(arr);
         close(fd);
-        goto out;
+        return CM_ENOTFOUND;
     }
     if (!S_ISDIR(st.st_mode)) {
-        json_array_append_new(arr, entry_json(shown, &st));
-        cm_http_respond_json(req, 200, arr);
+        struct cm_files_entry *e = calloc(1, sizeof *e);
+        if (!e)
+            abort();
+        e->path = xstrdup(shown);
+        e->st = st;
         close(fd);
-        goto out;
+        *out = e;
+        *nout = 1;
+        return 0;
     }
-    /* The listing reads the descriptor that was opened beneath the root, never the path
-     * again, and every entry is looked at relative to it without following links. */
     DIR *d = fdopendir(fd);
     if (!d) {
-        cm_http_respond_text(req, 404, "Failed to open '%s': %s.\n", shown, strerror(errno));
-        json_decref(arr);
         close(fd);
-        goto out;
+        return CM_ENOTFOUND;
     }
     char **names = NULL;
     size_t n = 0, cap = 0;
@@ -466,23 +462,67 @@ static void browse_handler(struct cm_http_request *req, void *arg)
     }
     if (n)
         qsort(names, n, sizeof *names, cmp_names);
+    struct cm_files_entry *ents = n ? calloc(n, sizeof *ents) : NULL;
+    if (n && !ents)
+        abort();
     size_t slen = strlen(shown);
     bool slash = slen > 0 && shown[slen - 1] == '/';
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        char *vis = NULL;
-        if (asprintf(&vis, "%s%s%s", shown, slash ? "" : "/", names[i]) < 0)
-            abort();
-        struct stat es;
-        /* A symlink is shown as itself, never as what it points to. */
-        if (fstatat(dirfd(d), names[i], &es, AT_SYMLINK_NOFOLLOW) == 0)
-            json_array_append_new(arr, entry_json(vis, &es));
-        free(vis);
+        if (fstatat(dirfd(d), names[i], &ents[k].st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (asprintf(&ents[k].path, "%s%s%s", shown, slash ? "" : "/", names[i]) < 0)
+                abort();
+            k++;
+        }
         free(names[i]);
     }
     free(names);
     closedir(d);
-    cm_http_respond_json(req, 200, arr);
-out:
+    *out = ents;
+    *nout = k;
+    return 0;
+}
+
+void cm_files_entries_free(struct cm_files_entry *entries, size_t n)
+{
+    for (size_t i = 0; entries && i < n; i++)
+        free(entries[i].path);
+    free(entries);
+}
+
+int cm_files_list(const struct cm_files *files, const char *path, struct cm_files_entry **entries,
+                  size_t *n)
+{
+    *entries = NULL;
+    *n = 0;
+    int fd = -1;
+    /* O_NONBLOCK: a FIFO a task left in its sandbox must not hang the loop on open. */
+    int rc = cm_files_open(files, path, O_RDONLY | O_NONBLOCK, &fd, NULL);
+    if (rc != 0)
+        return rc;
+    return list_fd(fd, path, entries, n);
+}
+
+static void browse_handler(struct cm_http_request *req, void *arg)
+{
+    struct cm_files *files = arg;
+    if (!method_ok(req))
+        return;
+    char *shown = NULL;
+    int fd = open_param(files, req, &shown, NULL);
+    if (fd < 0)
+        return;
+    struct cm_files_entry *ents = NULL;
+    size_t n = 0;
+    if (list_fd(fd, shown, &ents, &n) != 0) {
+        cm_http_respond_text(req, 404, "No such file or directory: '%s'.\n", shown);
+    } else {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, entry_json(ents[i].path, &ents[i].st));
+        cm_http_respond_json(req, 200, arr);
+    }
+    cm_files_entries_free(ents, n);
     free(shown);
 }
 
@@ -683,4 +723,65 @@ void cm_files_routes(struct cm_files *files, struct cm_http_server *srv)
     cm_http_server_route(srv, "/files/download.json", download_handler, files);
     cm_http_server_route(srv, "/files/debug", debug_handler, files);
     cm_http_server_route(srv, "/files/debug.json", debug_handler, files);
+}
+
+int cm_files_read(const struct cm_files *files, const char *path, uint64_t offset, uint64_t length,
+                  uint64_t max, void **data, size_t *len, uint64_t *size)
+{
+    *data = NULL;
+    *len = 0;
+    *size = 0;
+    int fd = -1;
+    int rc = cm_files_open(files, path, O_RDONLY | O_NONBLOCK, &fd, NULL);
+    if (rc != 0)
+        return rc;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return CM_ENOTFOUND;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return CM_EINVAL;
+    }
+    uint64_t sz = (uint64_t)st.st_size;
+    uint64_t off = offset > sz ? sz : offset;
+    uint64_t want = length < max ? length : max;
+    if (want > sz - off)
+        want = sz - off;
+    char *buf = malloc(want ? (size_t)want : 1);
+    if (!buf)
+        abort();
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(fd, buf + got, (size_t)(want - got), (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            close(fd);
+            free(buf);
+            return rc;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *data = buf;
+    *len = got;
+    *size = sz;
+    return 0;
+}
+
+void cm_files_serve(struct cm_files *files, enum cm_files_endpoint endpoint,
+                    struct cm_http_request *req)
+{
+    switch (endpoint) {
+    case CM_FILES_BROWSE: browse_handler(req, files); return;
+    case CM_FILES_READ: read_handler(req, files); return;
+    case CM_FILES_DOWNLOAD: download_handler(req, files); return;
+    case CM_FILES_DEBUG: debug_handler(req, files); return;
+    }
+    cm_http_respond_text(req, 404, "No such endpoint.\n");
 }
