@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -611,7 +612,7 @@ void cm_registry_storage_free(struct cm_registry_storage *s)
 /* ------------------------------------------------------------------------------------------ */
 /* the registrar */
 
-enum op_kind { OP_ADMIT, OP_UNREACHABLE, OP_REMOVE, OP_GC, OP_GONE };
+enum op_kind { OP_ADMIT, OP_UNREACHABLE, OP_REMOVE, OP_GC, OP_GONE, OP_WEIGHTS, OP_STATE };
 
 struct op {
     enum op_kind kind;
@@ -619,6 +620,10 @@ struct op {
     char *id;
     double time, max_age;
     size_t max_count, *pruned;
+    char **roles;                 /* OP_WEIGHTS (owned) */
+    double *weights;              /* OP_WEIGHTS (owned) */
+    size_t n;                     /* OP_WEIGHTS */
+    struct cm_reg_agent_state st; /* OP_STATE */
     cm_registrar_done_cb cb;
     void *arg;
     struct op *next;
@@ -629,7 +634,9 @@ struct cm_registrar {
     struct cm_strmap admitted;    /* id -> Mesos__V1__AgentInfo* (owned) */
     struct cm_strmap unreachable; /* id -> struct cm_reg_unreachable* */
     struct cm_reg_unreachable *uhead, *utail;
-    struct cm_strmap gone; /* id -> double* */
+    struct cm_strmap gone;    /* id -> double* */
+    struct cm_strmap weights; /* role -> double* */
+    struct cm_strmap astate;  /* id -> struct cm_reg_agent_state* (admitted or unreachable) */
     uint64_t version;
     bool recovered, failed, busy, draining;
     unsigned held;    /* cm_registrar_hold depth: nothing is stored while > 0 */
@@ -649,6 +656,8 @@ struct cm_registrar *cm_registrar_new(struct cm_registry_storage *storage)
     cm_strmap_init(&r->admitted);
     cm_strmap_init(&r->unreachable);
     cm_strmap_init(&r->gone);
+    cm_strmap_init(&r->weights);
+    cm_strmap_init(&r->astate);
     return r;
 }
 
@@ -690,6 +699,31 @@ static void unreach_remove(struct cm_registrar *r, const char *id)
         unreach_unlink(r, u);
 }
 
+static void astate_remove(struct cm_registrar *r, const char *id)
+{
+    free(cm_strmap_remove(&r->astate, id));
+}
+
+static const struct cm_reg_agent_state state_none;
+
+static bool state_eq(const struct cm_reg_agent_state *a, const struct cm_reg_agent_state *b)
+{
+    return a->deactivated == b->deactivated && a->drain_state == b->drain_state &&
+           a->has_grace == b->has_grace && (!a->has_grace || a->grace_ns == b->grace_ns) &&
+           a->mark_gone == b->mark_gone;
+}
+
+static void astate_put(struct cm_registrar *r, const char *id, const struct cm_reg_agent_state *st)
+{
+    if (state_eq(st, &state_none)) {
+        astate_remove(r, id);
+        return;
+    }
+    struct cm_reg_agent_state *c = cm_xcalloc(1, sizeof *c);
+    *c = *st;
+    free(cm_strmap_put(&r->astate, id, c));
+}
+
 static void admitted_remove(struct cm_registrar *r, const char *id)
 {
     Mesos__V1__AgentInfo *info = cm_strmap_remove(&r->admitted, id);
@@ -712,6 +746,8 @@ static void clear_registry(struct cm_registrar *r)
     }
     cm_strmap_cleanup(&r->unreachable);
     cm_strmap_cleanup_values(&r->gone, free);
+    cm_strmap_cleanup_values(&r->weights, free);
+    cm_strmap_cleanup_values(&r->astate, free);
 }
 
 static void op_free(struct op *o)
@@ -720,6 +756,10 @@ static void op_free(struct op *o)
         return;
     if (o->info)
         protobuf_c_message_free_unpacked(&o->info->base, NULL);
+    for (size_t i = 0; o->roles && i < o->n; i++)
+        free(o->roles[i]);
+    free(o->roles);
+    free(o->weights);
     free(o->id);
     free(o);
 }
@@ -751,6 +791,62 @@ static void time_of(double secs, Mesos__V1__TimeInfo *t)
     t->nanoseconds = (int64_t)(secs * 1e9);
 }
 
+/* The protobuf form of an agent's drain state, in storage the caller provides. */
+struct packed_drain {
+    Mesos__V1__DrainInfo info;
+    Mesos__V1__DrainConfig config;
+    Mesos__V1__DurationInfo grace;
+};
+
+static Mesos__V1__DrainInfo *pack_drain(const struct cm_reg_agent_state *st,
+                                        struct packed_drain *pd,
+                                        protobuf_c_boolean *has_deactivated,
+                                        protobuf_c_boolean *deactivated)
+{
+    if (!st)
+        return NULL;
+    *has_deactivated = st->deactivated;
+    *deactivated = st->deactivated;
+    if (st->drain_state == 0)
+        return NULL;
+    mesos__v1__drain_info__init(&pd->info);
+    mesos__v1__drain_config__init(&pd->config);
+    mesos__v1__duration_info__init(&pd->grace);
+    pd->info.state = (Mesos__V1__DrainState)st->drain_state;
+    pd->info.config = &pd->config;
+    if (st->has_grace) {
+        pd->grace.nanoseconds = st->grace_ns;
+        pd->config.max_grace_period = &pd->grace;
+    }
+    pd->config.has_mark_gone = st->mark_gone;
+    pd->config.mark_gone = st->mark_gone;
+    return &pd->info;
+}
+
+/* Reads an agent's drain state back (checked: the registry is outside input). */
+static int load_state(struct cm_registrar *r, const char *id, const Mesos__V1__DrainInfo *di,
+                      protobuf_c_boolean deactivated, char *why, size_t whylen)
+{
+    struct cm_reg_agent_state st = {.deactivated = deactivated};
+    if (di) {
+        if (di->state != MESOS__V1__DRAIN_STATE__DRAINING &&
+            di->state != MESOS__V1__DRAIN_STATE__DRAINED)
+            return cm_fail(CM_EPARSE, why, whylen, "agent %s has drain_info.state %d", id,
+                           (int)di->state);
+        st.drain_state = (int)di->state;
+        if (di->config->max_grace_period) {
+            if (di->config->max_grace_period->nanoseconds < 0)
+                return cm_fail(CM_EPARSE, why, whylen,
+                               "agent %s has a negative drain max_grace_period", id);
+            st.has_grace = true;
+            st.grace_ns = di->config->max_grace_period->nanoseconds;
+        }
+        st.mark_gone = di->config->has_mark_gone && di->config->mark_gone;
+    }
+    astate_put(r, id, &st);
+    return 0;
+}
+
 /* Packs the current registry. Caller frees *out. */
 static void pack_registry(struct cm_registrar *r, uint8_t **out, size_t *outlen)
 {
@@ -760,11 +856,14 @@ static void pack_registry(struct cm_registrar *r, uint8_t **out, size_t *outlen)
     size_t na = cm_strmap_count(&r->admitted), nu = cm_strmap_count(&r->unreachable),
            ng = cm_strmap_count(&r->gone), i = 0;
     Cmesos__Internal__Registry__Agent *agents = cm_xcalloc(na, sizeof *agents);
+    struct packed_drain *pds = cm_xcalloc(na + nu, sizeof *pds);
     reg.agents = cm_xcalloc(na, sizeof *reg.agents);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &r->admitted); cm_strmap_iter_next(&it); i++) {
         cmesos__internal__registry__agent__init(&agents[i]);
         agents[i].info = it.cur->value;
+        agents[i].drain_info = pack_drain(cm_strmap_get(&r->astate, it.cur->key), &pds[i],
+                                          &agents[i].has_deactivated, &agents[i].deactivated);
         reg.agents[i] = &agents[i];
     }
     reg.n_agents = na;
@@ -780,6 +879,8 @@ static void pack_registry(struct cm_registrar *r, uint8_t **out, size_t *outlen)
         time_of(u->time, &utimes[i]);
         un[i].id = &uids[i];
         un[i].timestamp = &utimes[i];
+        un[i].drain_info = pack_drain(cm_strmap_get(&r->astate, u->id), &pds[na + i],
+                                      &un[i].has_deactivated, &un[i].deactivated);
         reg.unreachable[i] = &un[i];
     }
     reg.n_unreachable = nu;
@@ -798,10 +899,28 @@ static void pack_registry(struct cm_registrar *r, uint8_t **out, size_t *outlen)
         reg.gone[i] = &gone[i];
     }
     reg.n_gone = ng;
+    size_t nw = cm_strmap_count(&r->weights);
+    Cmesos__Internal__Registry__Weight *ws = cm_xcalloc(nw, sizeof *ws);
+    Mesos__V1__WeightInfo *wis = cm_xcalloc(nw, sizeof *wis);
+    reg.weights = cm_xcalloc(nw, sizeof *reg.weights);
+    i = 0;
+    for (cm_strmap_iter_init(&it, &r->weights); cm_strmap_iter_next(&it); i++) {
+        cmesos__internal__registry__weight__init(&ws[i]);
+        mesos__v1__weight_info__init(&wis[i]);
+        wis[i].role = (char *)it.cur->key;
+        wis[i].weight = *(double *)it.cur->value;
+        ws[i].info = &wis[i];
+        reg.weights[i] = &ws[i];
+    }
+    reg.n_weights = nw;
     *outlen = protobuf_c_message_get_packed_size(&reg.base);
     *out = cm_xmalloc(*outlen);
     protobuf_c_message_pack(&reg.base, *out);
     free(agents);
+    free(pds);
+    free(ws);
+    free(wis);
+    free(reg.weights);
     free(reg.agents);
     free(un);
     free(uids);
@@ -836,10 +955,26 @@ static int load_registry(struct cm_registrar *r, const uint8_t *data, size_t len
         }
         admitted_remove(r, info->id->value);
         cm_strmap_put(&r->admitted, info->id->value, info_dup(info));
+        if ((rc = load_state(r, info->id->value, reg->agents[i]->drain_info,
+                             reg->agents[i]->deactivated, why, whylen)) != 0)
+            goto out;
     }
-    for (size_t i = 0; i < reg->n_unreachable; i++)
-        unreach_add(r, reg->unreachable[i]->id->value,
-                    (double)reg->unreachable[i]->timestamp->nanoseconds / 1e9);
+    for (size_t i = 0; i < reg->n_unreachable; i++) {
+        const Cmesos__Internal__Registry__UnreachableAgent *u = reg->unreachable[i];
+        unreach_add(r, u->id->value, (double)u->timestamp->nanoseconds / 1e9);
+        if ((rc = load_state(r, u->id->value, u->drain_info, u->deactivated, why, whylen)) != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < reg->n_weights; i++) {
+        const Mesos__V1__WeightInfo *w = reg->weights[i]->info;
+        if (!w->role || !w->role[0] || !(w->weight > 0) || !isfinite(w->weight)) {
+            rc = cm_fail(CM_EPARSE, why, whylen, "registry weights[%zu] is invalid", i);
+            goto out;
+        }
+        double *v = cm_xmalloc(sizeof *v);
+        *v = w->weight;
+        free(cm_strmap_put(&r->weights, w->role, v));
+    }
     for (size_t i = 0; i < reg->n_gone; i++) {
         double *t = cm_xmalloc(sizeof *t);
         *t = (double)reg->gone[i]->timestamp->nanoseconds / 1e9;
@@ -927,6 +1062,7 @@ static bool apply(struct cm_registrar *r, struct op *o)
         bool had = cm_strmap_get(&r->admitted, o->id) || cm_strmap_get(&r->unreachable, o->id);
         admitted_remove(r, o->id);
         unreach_remove(r, o->id);
+        astate_remove(r, o->id);
         return had;
     }
     case OP_GC: {
@@ -934,6 +1070,7 @@ static bool apply(struct cm_registrar *r, struct op *o)
         while (r->uhead && (r->uhead->time < o->time - o->max_age ||
                             cm_strmap_count(&r->unreachable) > o->max_count)) {
             cm_strmap_remove(&r->unreachable, r->uhead->id);
+            astate_remove(r, r->uhead->id);
             unreach_unlink(r, r->uhead);
             n++;
         }
@@ -946,9 +1083,34 @@ static bool apply(struct cm_registrar *r, struct op *o)
             return false;
         admitted_remove(r, o->id);
         unreach_remove(r, o->id);
+        astate_remove(r, o->id);
         double *t = cm_xcalloc(1, sizeof *t);
         *t = o->time;
         cm_strmap_put(&r->gone, o->id, t);
+        return true;
+    }
+    case OP_WEIGHTS: {
+        bool changed = false;
+        for (size_t i = 0; i < o->n; i++) {
+            double *v = cm_strmap_get(&r->weights, o->roles[i]);
+            if (v && *v == o->weights[i])
+                continue;
+            if (!v) {
+                v = cm_xmalloc(sizeof *v);
+                cm_strmap_put(&r->weights, o->roles[i], v);
+            }
+            *v = o->weights[i];
+            changed = true;
+        }
+        return changed;
+    }
+    case OP_STATE: {
+        if (!cm_strmap_get(&r->admitted, o->id) && !cm_strmap_get(&r->unreachable, o->id))
+            return false;
+        const struct cm_reg_agent_state *cur = cm_strmap_get(&r->astate, o->id);
+        if (state_eq(cur ? cur : &state_none, &o->st))
+            return false;
+        astate_put(r, o->id, &o->st);
         return true;
     }
     }
@@ -1183,4 +1345,41 @@ void cm_registrar_mark_gone(struct cm_registrar *r, const char *agent_id, double
     struct op *o = op_new(OP_GONE, agent_id, cb, arg);
     o->time = time;
     enqueue(r, o);
+}
+
+void cm_registrar_update_weights(struct cm_registrar *r, const char *const *roles,
+                                 const double *weights, size_t n, cm_registrar_done_cb cb,
+                                 void *arg)
+{
+    struct op *o = op_new(OP_WEIGHTS, "", cb, arg);
+    o->n = n;
+    o->roles = cm_xcalloc(n ? n : 1, sizeof *o->roles);
+    o->weights = cm_xcalloc(n ? n : 1, sizeof *o->weights);
+    for (size_t i = 0; i < n; i++) {
+        o->roles[i] = cm_xstrdup(roles[i]);
+        o->weights[i] = weights[i];
+    }
+    enqueue(r, o);
+}
+
+void cm_registrar_set_agent_state(struct cm_registrar *r, const char *agent_id,
+                                  const struct cm_reg_agent_state *st, cm_registrar_done_cb cb,
+                                  void *arg)
+{
+    struct op *o = op_new(OP_STATE, agent_id, cb, arg);
+    o->st = *st;
+    if (!o->st.has_grace)
+        o->st.grace_ns = 0;
+    enqueue(r, o);
+}
+
+const struct cm_strmap *cm_registrar_weights(const struct cm_registrar *r)
+{
+    return &r->weights;
+}
+
+const struct cm_reg_agent_state *cm_registrar_agent_state(const struct cm_registrar *r,
+                                                          const char *agent_id)
+{
+    return cm_strmap_get(&r->astate, agent_id);
 }
