@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "agent_link.h"
 #include "errors.h"
 #include "master.h"
 #include "operator.h"
@@ -163,4 +164,185 @@ static void test_registrar_rejects_bad_state(void)
     cm_registrar_free(r);
 }
 
-TEST_MAIN(TEST(test_registrar_store_and_recover), TEST(test_registrar_rejects_bad_state))
+/* ---- a whole master restart over a file registry ---- */
+
+struct sinkcap {
+    size_t n;
+};
+
+static void sink_cb(void *arg, const ProtobufCMessage *msg)
+{
+    (void)msg;
+    ((struct sinkcap *)arg)->n++;
+}
+
+static void sink_end(void *arg)
+{
+    (void)arg;
+}
+
+struct fixture {
+    struct cm_master_flags flags;
+    struct cm_fake_clock clock;
+    struct cm_master *m;
+    struct cm_operator *op;
+    struct sinkcap cap[2];
+};
+
+static struct fixture *fixture_new(const char *dir)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    cm_master_flags_init(&f->flags);
+    f->flags.work_dir = (char *)dir;
+    f->flags.registry_storage = "file";
+    f->flags.weights = "web=2,other=4";
+    f->flags.agent_reregister_timeout = 5;
+    cm_fake_clock_init(&f->clock, 1000.0);
+    f->m = cm_master_new_clock(NULL, &f->flags, &f->clock.clock);
+    if (f->m)
+        f->op = cm_operator_new(f->m);
+    return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    cm_master_free(f->m);
+    free(f);
+}
+
+static struct cm_agent *register_agent(struct fixture *f, int i, const char *id)
+{
+    char json[2048], idpart[300] = "", infoid[300] = "";
+    if (id) {
+        snprintf(idpart, sizeof idpart, "\"agent_id\":{\"value\":\"%s\"},", id);
+        snprintf(infoid, sizeof infoid, "\"id\":{\"value\":\"%s\"},", id);
+    }
+    snprintf(json, sizeof json,
+             "{\"type\":\"REGISTER\",%s\"register\":{\"agent_info\":{%s\"hostname\":\"a%d\","
+             "\"port\":5051,\"resources\":["
+             "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}}]},"
+             "\"pid\":\"slave(1)@10.0.0.2:5051\",\"address_ip\":\"10.0.0.2\"}}",
+             idpart, infoid, i);
+    Cmesos__Internal__AgentCall *call = NULL;
+    char why[256], sid[32];
+    if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json),
+                            (ProtobufCMessage **)&call, why, sizeof why) != 0) {
+        fprintf(stderr, "agent call JSON: %s\n", why);
+        return NULL;
+    }
+    snprintf(sid, sizeof sid, "agent-stream-%d", i);
+    struct cm_sink s = {.cb = sink_cb, .end_cb = sink_end, .arg = &f->cap[i]};
+    s.media = CM_MEDIA_PROTOBUF;
+    struct cm_agent *a = NULL;
+    int code = cm_master_agent_call(f->m, call, &s, sid, &a, why, sizeof why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    if (code != 200)
+        fprintf(stderr, "register failed %d: %s\n", code, why);
+    return code == 200 ? a : NULL;
+}
+
+/* An operator call in JSON; returns the status and (for 200 with a body) the decoded JSON. */
+static int op_call(struct fixture *f, const char *body, json_t **out)
+{
+    struct cm_operator_request req = {.method = "POST",
+                                      .content_type = "application/json",
+                                      .accept = "application/json",
+                                      .body = (const uint8_t *)body,
+                                      .body_len = strlen(body)};
+    struct cm_operator_result res;
+    cm_operator_request(f->op, &req, &res);
+    if (out)
+        *out = res.code == 200 && res.body
+                   ? json_loadb((const char *)res.body, res.body_len, 0, NULL)
+                   : NULL;
+    if (res.code != 200)
+        fprintf(stderr, "(%s -> %d %s)\n", body, res.code, res.text);
+    cm_operator_result_cleanup(&res);
+    return res.code;
+}
+
+/* The weight GET_WEIGHTS reports for role (0 when absent). */
+static double weight_of(json_t *j, const char *role)
+{
+    json_t *arr = json_object_get(json_object_get(j, "get_weights"), "weight_infos");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *w = json_array_get(arr, i);
+        if (strcmp(json_string_value(json_object_get(w, "role")), role) == 0)
+            return json_number_value(json_object_get(w, "weight"));
+    }
+    return 0;
+}
+
+static void test_master_restart_keeps_weights_and_agent_state(void)
+{
+    char tmpl[] = "/tmp/cm_test_persist_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    REQUIRE(dir != NULL);
+    struct fixture *f = fixture_new(dir);
+    REQUIRE(f->m && f->op);
+    struct cm_agent *a0 = register_agent(f, 0, NULL), *a1 = register_agent(f, 1, NULL);
+    REQUIRE(a0 && a1);
+    char id0[128], id1[128], why[256], body[512];
+    snprintf(id0, sizeof id0, "%s", a0->id);
+    snprintf(id1, sizeof id1, "%s", a1->id);
+    CHECK_INT(op_call(f,
+                      "{\"type\":\"UPDATE_WEIGHTS\",\"update_weights\":{\"weight_infos\":["
+                      "{\"role\":\"web\",\"weight\":3.5},{\"role\":\"batch\",\"weight\":0.25}]}}",
+                      NULL),
+              200);
+    /* Stored before the master acted: the registry has them when the call returns. */
+    const double *sw = cm_strmap_get(cm_registrar_weights(f->m->registrar), "web");
+    REQUIRE(sw != NULL);
+    CHECK(*sw == 3.5);
+    CHECK_INT(cm_master_deactivate_agent(f->m, id0, why, sizeof why), 200);
+    CHECK_INT(cm_master_drain_agent(f->m, id1, true, 5000000000LL, false, why, sizeof why), 200);
+    /* No tasks: drained at once, and the registry says so. */
+    const struct cm_reg_agent_state *st = cm_registrar_agent_state(f->m->registrar, id1);
+    REQUIRE(st != NULL);
+    CHECK_INT(st->drain_state, MESOS__V1__DRAIN_STATE__DRAINED);
+    fixture_free(f);
+
+    /* Restart: the weights are back before any agent returns; agents come back as they were. */
+    f = fixture_new(dir);
+    REQUIRE(f->m && f->op);
+    json_t *j = NULL;
+    CHECK_INT(op_call(f, "{\"type\":\"GET_WEIGHTS\"}", &j), 200);
+    REQUIRE(j != NULL);
+    CHECK(weight_of(j, "web") == 3.5);    /* stored, over --weights web=2 */
+    CHECK(weight_of(j, "batch") == 0.25); /* stored */
+    CHECK(weight_of(j, "other") == 4);    /* --weights, never updated */
+    json_decref(j);
+    a0 = register_agent(f, 0, id0);
+    a1 = register_agent(f, 1, id1);
+    REQUIRE(a0 && a1);
+    CHECK(a0->deactivated);
+    CHECK_INT(a0->drain_state, 0);
+    CHECK(a1->deactivated);
+    CHECK_INT(a1->drain_state, MESOS__V1__DRAIN_STATE__DRAINED);
+    CHECK(a1->drain_has_grace && a1->drain_grace_ns == 5000000000LL);
+    snprintf(body, sizeof body, "{\"type\":\"GET_AGENTS\"}");
+    CHECK_INT(op_call(f, body, &j), 200);
+    REQUIRE(j != NULL);
+    json_t *agents = json_object_get(json_object_get(j, "get_agents"), "agents");
+    CHECK_INT(json_array_size(agents), 2);
+    for (size_t i = 0; i < json_array_size(agents); i++)
+        CHECK(json_is_true(json_object_get(json_array_get(agents, i), "deactivated")));
+    json_decref(j);
+    /* Reactivation is stored too: a third start sees agent 0 active. */
+    CHECK_INT(cm_master_reactivate_agent(f->m, id0, why, sizeof why), 200);
+    CHECK(cm_registrar_agent_state(f->m->registrar, id0) == NULL);
+    fixture_free(f);
+    f = fixture_new(dir);
+    REQUIRE(f->m);
+    a0 = register_agent(f, 0, id0);
+    REQUIRE(a0 != NULL);
+    CHECK(!a0->deactivated);
+    fixture_free(f);
+    char path[600];
+    snprintf(path, sizeof path, "%s/registry", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST_MAIN(TEST(test_registrar_store_and_recover), TEST(test_registrar_rejects_bad_state),
+          TEST(test_master_restart_keeps_weights_and_agent_state))
