@@ -146,6 +146,7 @@ static void weights_stored(void *arg, int err)
     if (err) {
         CM_ERROR(MOD, "Failed to store the weights in the registry: %s; not applied",
                  cm_strerror(err));
+        cm_master_registrar_failed(op->m); /* as for any failed registry write */
     } else {
         for (size_t i = 0; i < ctx->n; i++) {
             set_weight(op, ctx->roles[i], ctx->weights[i]);
