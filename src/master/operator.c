@@ -165,7 +165,8 @@ static void weights_stored(void *arg, int err)
 void cm_operator_sync_weights(struct cm_operator *op)
 {
     const struct cm_registrar *r = op->m->registrar;
-    if (!r || !cm_registrar_recovered(r))
+    /* A failed registrar's content may hold what it could not store: not taken. */
+    if (!r || !cm_registrar_recovered(r) || cm_registrar_failed(r))
         return;
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, cm_registrar_weights(r)); cm_strmap_iter_next(&it);) {

@@ -344,5 +344,61 @@ static void test_master_restart_keeps_weights_and_agent_state(void)
     rmdir(dir);
 }
 
+/* A storage whose stores fail (a full disk, a lost ZooKeeper race). */
+static void failing_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
+{
+    (void)s;
+    cb(arg, 0, NULL, 0, NULL);
+}
+
+static void failing_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                          cm_registrar_done_cb cb, void *arg)
+{
+    (void)s;
+    (void)data;
+    (void)len;
+    cb(arg, -28 /* ENOSPC */);
+}
+
+static void failing_destroy(struct cm_registry_storage *s)
+{
+    free(s);
+}
+
+static const struct cm_registry_storage_ops failing_ops = {
+    .name = "failing", .fetch = failing_fetch, .store = failing_store, .destroy = failing_destroy};
+
+static void test_weights_not_applied_when_store_fails(void)
+{
+    char tmpl[] = "/tmp/cm_test_persist_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    REQUIRE(dir != NULL);
+    struct fixture *f = fixture_new(dir);
+    REQUIRE(f->m && f->op);
+    struct cm_registry_storage *s = calloc(1, sizeof *s);
+    s->ops = &failing_ops;
+    cm_registrar_free(f->m->registrar);
+    f->m->registrar = cm_registrar_new(s);
+    char why[600];
+    cm_registrar_recover(f->m->registrar, recovered_cb, why);
+    CHECK_STR(why, "0 ");
+    CHECK_INT(op_call(f,
+                      "{\"type\":\"UPDATE_WEIGHTS\",\"update_weights\":{\"weight_infos\":["
+                      "{\"role\":\"web\",\"weight\":9}]}}",
+                      NULL),
+              503);
+    CHECK(f->m->registrar_failed);
+    json_t *j = NULL;
+    CHECK_INT(op_call(f, "{\"type\":\"GET_WEIGHTS\"}", &j), 200);
+    CHECK(weight_of(j, "web") == 2); /* still --weights */
+    json_decref(j);
+    fixture_free(f);
+    char path[600];
+    snprintf(path, sizeof path, "%s/registry", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 TEST_MAIN(TEST(test_registrar_store_and_recover), TEST(test_registrar_rejects_bad_state),
-          TEST(test_master_restart_keeps_weights_and_agent_state))
+          TEST(test_master_restart_keeps_weights_and_agent_state),
+          TEST(test_weights_not_applied_when_store_fails))
