@@ -23,6 +23,59 @@ static struct cm_agent *find(struct cm_master *m, const char *id, char *why, siz
     return a;
 }
 
+static void state_stored(void *arg, int err)
+{
+    struct cm_master *m = arg;
+    if (err) {
+        CM_ERROR(MOD, "Failed to store an agent's operator state in the registry: %s",
+                 cm_strerror(err));
+        cm_master_registrar_failed(m);
+    }
+}
+
+/* Records a's deactivated / drain state in the registry, so that a restarted master brings the
+ * agent back in it when it re-registers. The master has acted already (the answer of the
+ * operator call does not wait); a failed store fails the registrar like any other. */
+static void persist_state(struct cm_master *m, const struct cm_agent *a)
+{
+    struct cm_reg_agent_state st = {
+        .deactivated = a->deactivated,
+        .drain_state = a->drain_state,
+        .has_grace = a->drain_state && a->drain_has_grace,
+        .grace_ns = a->drain_state && a->drain_has_grace ? a->drain_grace_ns : 0,
+        .mark_gone = a->drain_state && a->drain_mark_gone,
+    };
+    cm_registrar_set_agent_state(m->registrar, a->id, &st, state_stored, m);
+}
+
+void cm_master_restore_agent_state(struct cm_master *m, struct cm_agent *a)
+{
+    const struct cm_reg_agent_state *st = cm_registrar_agent_state(m->registrar, a->id);
+    if (!st)
+        return;
+    a->deactivated = st->deactivated;
+    a->drain_state = st->drain_state;
+    a->drain_has_grace = st->has_grace;
+    a->drain_grace_ns = st->grace_ns;
+    a->drain_mark_gone = st->mark_gone;
+    CM_INFO(MOD, "Agent %s comes back%s%s (from the registry)", a->id,
+            st->deactivated ? " deactivated" : "",
+            st->drain_state == MESOS__V1__DRAIN_STATE__DRAINING  ? ", draining"
+            : st->drain_state == MESOS__V1__DRAIN_STATE__DRAINED ? ", drained"
+                                                                 : "");
+}
+
+void cm_master_apply_stored_weights(struct cm_master *m)
+{
+    struct cm_strmap_iter it;
+    size_t n = 0;
+    for (cm_strmap_iter_init(&it, cm_registrar_weights(m->registrar)); cm_strmap_iter_next(&it);
+         n++)
+        cm_allocator_set_weight(m->allocator, it.cur->key, *(const double *)it.cur->value);
+    if (n)
+        CM_INFO(MOD, "Recovered the weights of %zu roles from the registry", n);
+}
+
 /* Stops offering a: the allocator forgets it as a candidate and outstanding offers go back. */
 static void stop_offering(struct cm_master *m, struct cm_agent *a)
 {
@@ -39,6 +92,7 @@ int cm_master_deactivate_agent(struct cm_master *m, const char *id, char *why, s
     if (!a->deactivated)
         CM_INFO(MOD, "Deactivating agent %s (%s) on the operator's request", a->id, a->hostname);
     stop_offering(m, a);
+    persist_state(m, a);
     return 200;
 }
 
@@ -53,6 +107,7 @@ int cm_master_reactivate_agent(struct cm_master *m, const char *id, char *why, s
     a->drain_has_grace = a->drain_mark_gone = false;
     if (a->connected)
         cm_allocator_activate_agent(m->allocator, a->id, true);
+    persist_state(m, a);
     cm_master_allocate_soon(m);
     return 200;
 }
@@ -74,6 +129,7 @@ int cm_master_drain_agent(struct cm_master *m, const char *id, bool has_grace, i
     a->drain_has_grace = has_grace;
     a->drain_grace_ns = grace_ns;
     a->drain_mark_gone = mark_gone;
+    persist_state(m, a);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &a->tasks); cm_strmap_iter_next(&it);) {
         struct cm_task *t = it.cur->value;
@@ -115,6 +171,7 @@ void cm_master_check_drained(struct cm_master *m, const char *id)
     }
     CM_INFO(MOD, "Agent %s (%s) is drained", a->id, a->hostname);
     a->drain_state = MESOS__V1__DRAIN_STATE__DRAINED;
+    persist_state(m, a);
     if (a->drain_mark_gone) {
         char why[256];
         cm_master_mark_agent_gone(m, a->id, why, sizeof why);

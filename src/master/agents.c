@@ -306,8 +306,13 @@ static void finish_register(struct reg_ctx *ctx)
         adopt_task(m, a, reg, reg->tasks[i]);
     cm_strmap_cleanup(&a->lost_tasks);
     cm_strmap_init(&a->lost_tasks);
+    if (!known)
+        cm_master_restore_agent_state(m, a);
     cm_allocator_activate_agent(m->allocator, a->id, !a->deactivated);
     cm_master_send_pending_kills(m, a);
+    if (!known && a->drain_state == MESOS__V1__DRAIN_STATE__DRAINING)
+        cm_master_drain_agent(m, a->id, a->drain_has_grace, a->drain_grace_ns, a->drain_mark_gone,
+                              why, sizeof why); /* kills what still runs, as Mesos re-drains */
     CM_INFO(MOD, "Agent %s (%s) %s at %s%s", a->id, a->hostname,
             known || call->agent_id ? "re-registered" : "registered", a->pid,
             ctx->was_unreachable ? " (it was unreachable)"

@@ -358,6 +358,7 @@ static void registry_recovered(void *arg, int err, const char *why)
     }
     /* Every admitted agent is expected back: until it re-registers (or the timeout marks it
      * unreachable) reconciliation of its tasks gets no answer (docs/wire-protocol.md §2.10). */
+    cm_master_apply_stored_weights(m);
     double now = cm_clock_now(m->clock);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, cm_registrar_admitted_map(m->registrar));

@@ -560,6 +560,11 @@ void cm_master_check_drained(struct cm_master *m, const char *id);
 /* A task of a draining agent reached a terminal state: checks the agents soon (from the loop;
  * at once when the master has no loop, as in unit tests). */
 void cm_master_drain_progress(struct cm_master *m, struct cm_agent *a);
+/* A registered agent comes back with the deactivated / drain state the registry holds for it
+ * (after a master restart). */
+void cm_master_restore_agent_state(struct cm_master *m, struct cm_agent *a);
+/* After the registry is recovered: the allocator gets the stored weights (over --weights). */
+void cm_master_apply_stored_weights(struct cm_master *m);
 /* Frees what agent_admin.c holds (cm_master_free calls it). */
 void cm_master_admin_free(struct cm_master *m);
 

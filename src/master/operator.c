@@ -112,6 +112,71 @@ struct cm_operator *cm_operator_of(struct cm_master *m)
     return m->observer.destroy == op_destroy ? m->observer.arg : NULL;
 }
 
+struct weights_ctx {
+    struct cm_operator *op;
+    char **roles;
+    double *weights;
+    size_t n;
+    bool done, answered;
+    int err;
+};
+
+static void weights_ctx_free(struct weights_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n; i++)
+        free(ctx->roles[i]);
+    free(ctx->roles);
+    free(ctx->weights);
+    free(ctx);
+}
+
+static void set_weight(struct cm_operator *op, const char *role, double weight)
+{
+    cm_allocator_set_weight(op->m->allocator, role, weight);
+    double *v = cm_xmalloc(sizeof *v);
+    *v = weight;
+    free(cm_strmap_put(&op->weights, role, v));
+}
+
+/* The registry holds the weights: the master acts on them now. */
+static void weights_stored(void *arg, int err)
+{
+    struct weights_ctx *ctx = arg;
+    struct cm_operator *op = ctx->op;
+    if (err) {
+        CM_ERROR(MOD, "Failed to store the weights in the registry: %s; not applied",
+                 cm_strerror(err));
+        cm_master_registrar_failed(op->m); /* as for any failed registry write */
+    } else {
+        for (size_t i = 0; i < ctx->n; i++) {
+            set_weight(op, ctx->roles[i], ctx->weights[i]);
+            CM_INFO(MOD, "Weight of role '%s' set to %g", ctx->roles[i], ctx->weights[i]);
+        }
+        cm_master_allocate_soon(op->m);
+    }
+    if (ctx->answered) {
+        weights_ctx_free(ctx);
+        return;
+    }
+    ctx->done = true;
+    ctx->err = err;
+}
+
+void cm_operator_sync_weights(struct cm_operator *op)
+{
+    const struct cm_registrar *r = op->m->registrar;
+    /* A failed registrar's content may hold what it could not store: not taken. */
+    if (!r || !cm_registrar_recovered(r) || cm_registrar_failed(r))
+        return;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, cm_registrar_weights(r)); cm_strmap_iter_next(&it);) {
+        double w = *(const double *)it.cur->value;
+        const double *cur = cm_strmap_get(&op->weights, it.cur->key);
+        if (!cur || *cur != w)
+            set_weight(op, it.cur->key, w);
+    }
+}
+
 int cm_operator_update_weights(struct cm_operator *op, Mesos__V1__WeightInfo *const *w, size_t n,
                                char *why, size_t whylen)
 {
@@ -129,15 +194,31 @@ int cm_operator_update_weights(struct cm_operator *op, Mesos__V1__WeightInfo *co
             if (strcmp(w[j]->role, w[i]->role) == 0)
                 return cm_fail(400, why, whylen, "Duplicate weight for role '%s'", w[i]->role);
     }
+    if (n == 0)
+        return 200;
+    /* Written to the registry before the master acts (as Mesos): the allocator and GET_WEIGHTS
+     * see the new weights only once they are stored. */
+    struct weights_ctx *ctx = cm_xcalloc(1, sizeof *ctx);
+    ctx->op = op;
+    ctx->n = n;
+    ctx->roles = cm_xcalloc(n, sizeof *ctx->roles);
+    ctx->weights = cm_xcalloc(n, sizeof *ctx->weights);
     for (size_t i = 0; i < n; i++) {
-        cm_allocator_set_weight(op->m->allocator, w[i]->role, w[i]->weight);
-        double *v = cm_xmalloc(sizeof *v);
-        *v = w[i]->weight;
-        free(cm_strmap_put(&op->weights, w[i]->role, v));
-        CM_INFO(MOD, "Weight of role '%s' set to %g", w[i]->role, w[i]->weight);
+        ctx->roles[i] = cm_xstrdup(w[i]->role);
+        ctx->weights[i] = w[i]->weight;
     }
-    if (n)
-        cm_master_allocate_soon(op->m);
+    cm_registrar_update_weights(op->m->registrar, (const char *const *)ctx->roles, ctx->weights, n,
+                                weights_stored, ctx);
+    if (!ctx->done) {
+        /* An asynchronous storage (zk): answered now, applied when the store completes. */
+        ctx->answered = true;
+        return 200;
+    }
+    int err = ctx->err;
+    weights_ctx_free(ctx);
+    if (err)
+        return cm_fail(503, why, whylen, "Failed to store the weights in the registry: %s",
+                       cm_strerror(err));
     return 200;
 }
 
@@ -657,6 +738,7 @@ void cm_operator_request(struct cm_operator *op, const struct cm_operator_reques
     Response *r = NULL;
     char why[768];
     memset(res, 0, sizeof *res);
+    cm_operator_sync_weights(op);
     const struct cm_contender *cont = op->m->contender;
     if (cont && (cont->ops->recovering(cont) || !cm_registrar_recovered(op->m->registrar)))
         RESULT(503, "Master has not finished recovery");

@@ -94,10 +94,15 @@ int cm_operator_authorize(struct cm_operator *op, const char *principal,
 /* ---- weights and logging (operator.c) ---- */
 
 /* Sets the weights (validated: role valid and set, weight > 0, no duplicates) for the
- * allocator and GET_WEIGHTS. Returns 200 or 400 with why. Kept in memory (the registry has no
- * weights yet): a restarted master starts again from --weights. */
+ * allocator and GET_WEIGHTS, after storing them in the registry (the master acts only once they
+ * are stored). Returns 200, 400 with why, or 503 when the store failed (nothing applied). With
+ * an asynchronous storage (zk) the store may still be in flight on return: 200 is answered and
+ * the weights are applied when it completes (a failed store then fails the registrar). */
 int cm_operator_update_weights(struct cm_operator *op, Mesos__V1__WeightInfo *const *w, size_t n,
                                char *why, size_t whylen);
+/* Takes the weights recovered from the registry into GET_WEIGHTS / roles (stored weights win
+ * over --weights for their roles). Idempotent; called before serving weights and roles. */
+void cm_operator_sync_weights(struct cm_operator *op);
 /* SET_LOGGING_LEVEL / /logging/toggle: verbosity level (0 = the --logging_level set at start,
  * >= 1 = DEBUG, Mesos's glog verbosity) for secs seconds, then back to 0. */
 void cm_operator_set_logging(struct cm_operator *op, uint32_t level, double secs);

@@ -114,6 +114,7 @@ static void handle_roles(struct cm_http_request *req, void *arg)
     if (!guard(m, req, CM_MASTER_REALM_READONLY, CM_ACL_VIEW_ROLE, NULL))
         return;
     struct cm_operator *op = cm_operator_of(m);
+    cm_operator_sync_weights(op);
     Mesos__V1__Master__Response__GetRoles *roles = cm_operator_get_roles(op);
     json_t *arr = json_array();
     for (size_t i = 0; i < roles->n_roles; i++) {
@@ -158,6 +159,7 @@ static void handle_weights(struct cm_http_request *req, void *arg)
     if (cm_master_http_redirect(m, req))
         return;
     struct cm_operator *op = cm_operator_of(m);
+    cm_operator_sync_weights(op);
     if (strcmp(req->method, "GET") == 0) {
         if (!guard(m, req, CM_MASTER_REALM_READONLY, CM_ACL_VIEW_ROLE, NULL))
             return;

@@ -1,10 +1,12 @@
 /*
  * registrar.h: the master's registry — which agents are admitted, unreachable or gone — kept
  * durable through a storage so that a restarted master knows which agents to wait for
- * (docs/wire-protocol.md §11.2, docs/architecture.md). Later issues add maintenance, quota and
- * weights to the same registry (proto/cmesos/registry.proto keeps field numbers free for them).
+ * (docs/wire-protocol.md §11.2, docs/architecture.md) — and what the operator set that must
+ * survive a failover: role weights and each agent's deactivated / drain state (Mesos keeps both
+ * in its registry too). Later issues add maintenance and quota (proto/cmesos/registry.proto keeps
+ * field numbers free for them).
  *
- * Two layers:
+ * Two layers (the storages in registrar_storage.c, the registrar in registrar.c):
  *   - a storage (vtable) that fetches and stores the whole packed registry: "in_memory" keeps
  *     the bytes in the process (tests), "file" writes <work_dir>/registry (temp file, fsync,
  *     rename, fsync of the directory), framed with a magic, a format number, the length and a
@@ -100,6 +102,17 @@ struct cm_reg_unreachable {
     struct cm_reg_unreachable *prev, *next;
 };
 
+/* An agent's operator state (DEACTIVATE_AGENT, DRAIN_AGENT), kept with the agent's entry while it
+ * is admitted or unreachable and dropped when it is removed, marked gone or garbage collected.
+ * All fields zero: nothing set (no entry is kept). */
+struct cm_reg_agent_state {
+    bool deactivated;
+    int drain_state; /* Mesos__V1__DrainState: 0 not draining, DRAINING, DRAINED */
+    bool has_grace;  /* the drain's max_grace_period is set */
+    int64_t grace_ns;
+    bool mark_gone;
+};
+
 struct cm_registrar_stats {
     double fetch_ms, store_ms; /* durations of the last fetch / store */
     size_t size_bytes;         /* packed size of the registry last stored or fetched */
@@ -135,6 +148,19 @@ void cm_registrar_remove(struct cm_registrar *r, const char *agent_id, cm_regist
 void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t max_count,
                      size_t *pruned, cm_registrar_done_cb cb, void *arg);
 
+/* Sets the weights of n roles (roles[i] -> weights[i]; roles already validated by the caller,
+ * weights > 0): new roles are added, known ones updated, others kept (as Mesos's UpdateWeights).
+ * Nothing changed: nothing is stored. */
+void cm_registrar_update_weights(struct cm_registrar *r, const char *const *roles,
+                                 const double *weights, size_t n, cm_registrar_done_cb cb,
+                                 void *arg);
+/* Records agent_id's operator state (st copied; all zero clears it). Only admitted or unreachable
+ * agents keep a state: for any other agent, or a state equal to the stored one, nothing is
+ * stored and cb gets 0. */
+void cm_registrar_set_agent_state(struct cm_registrar *r, const char *agent_id,
+                                  const struct cm_reg_agent_state *st, cm_registrar_done_cb cb,
+                                  void *arg);
+
 /* Holds the queue: operations queued until the matching cm_registrar_release are applied
  * together and stored once. The master holds around a burst (hundreds of agents marked
  * unreachable in one timer tick): with the file storage every store rewrites the whole registry
@@ -164,5 +190,10 @@ const struct cm_strmap *cm_registrar_admitted_map(const struct cm_registrar *r);
 /* Oldest unreachable entry (walk with ->next). */
 const struct cm_reg_unreachable *cm_registrar_unreachable_list(const struct cm_registrar *r);
 void cm_registrar_stats(const struct cm_registrar *r, struct cm_registrar_stats *out);
+/* The stored weights: role -> const double*. */
+const struct cm_strmap *cm_registrar_weights(const struct cm_registrar *r);
+/* agent_id's stored operator state, or NULL when nothing is set. */
+const struct cm_reg_agent_state *cm_registrar_agent_state(const struct cm_registrar *r,
+                                                          const char *agent_id);
 
 #endif

@@ -1,0 +1,610 @@
+/* registrar_storage.c: the registry's storages (in_memory, file, zk) and the framed file
+ * format; see registrar.h. Split from registrar.c, which keeps the registrar itself. */
+#include "registrar.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "cmesos/registry.pb-c.h"
+#include "errors.h"
+#include "log.h"
+#include "pbjson.h"
+#include "util.h"
+#include "zk.h"
+
+#define MOD "registrar"
+
+/* ------------------------------------------------------------------------------------------ */
+/* the framed file format: "CMREGSTR" | u32 format | u64 length | u32 crc32 | payload (LE) */
+
+#define REG_MAGIC "CMREGSTR"
+#define REG_FORMAT 1u
+#define REG_HDR 24
+#define REG_MAX_BYTES (512u * 1024u * 1024u) /* refuse absurd lengths instead of allocating */
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int cm_registry_file_write(const char *path, const uint8_t *data, size_t len, char *why,
+                           size_t whylen)
+{
+    char *tmp = cm_xasprintf("%s.tmp", path);
+    char *dircopy = cm_xstrdup(path);
+    uint8_t hdr[REG_HDR];
+    memcpy(hdr, REG_MAGIC, 8);
+    put_le(hdr + 8, REG_FORMAT, 4);
+    put_le(hdr + 12, len, 8);
+    put_le(hdr + 20, crc32_of(data, len), 4);
+    int rc = 0, dfd = -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    if ((rc = write_all(fd, hdr, sizeof hdr)) != 0 || (rc = write_all(fd, data, len)) != 0 ||
+        (fsync(fd) != 0 && (rc = -errno) != 0)) {
+        cm_fail(rc, why, whylen, "Failed to write '%s': %s", tmp, strerror(-rc));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to close '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        goto out;
+    }
+    /* The rename is durable only once the directory entry is. */
+    dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0 && fsync(dfd) != 0) {
+        rc = -errno;
+        cm_fail(rc, why, whylen, "Failed to sync the directory of '%s': %s", path, strerror(errno));
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (dfd >= 0)
+        close(dfd);
+    free(tmp);
+    free(dircopy);
+    return rc;
+}
+
+int cm_registry_file_read(const char *path, uint8_t **data, size_t *len, char *why, size_t whylen)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return cm_fail(-errno, why, whylen, "Failed to open registry file '%s': %s", path,
+                       strerror(errno));
+    }
+    int rc = 0;
+    uint8_t *buf = NULL;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        rc = cm_fail(-errno, why, whylen, "Failed to stat registry file '%s': %s", path,
+                     strerror(errno));
+        goto out;
+    }
+    size_t size = (size_t)sb.st_size;
+    if (size < REG_HDR || size > REG_MAX_BYTES + REG_HDR) {
+        rc = cm_fail(CM_EPARSE, why, whylen,
+                     "Registry file '%s' is corrupt or truncated (%zu bytes, no valid header)",
+                     path, size);
+        goto out;
+    }
+    buf = cm_xmalloc(size);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = cm_fail(r < 0 ? -errno : CM_EPARSE, why, whylen,
+                         "Failed to read registry file '%s'", path);
+            goto out;
+        }
+        got += (size_t)r;
+    }
+    if (memcmp(buf, REG_MAGIC, 8) != 0) {
+        rc = cm_fail(CM_EPARSE, why, whylen, "Registry file '%s' is corrupt (bad magic)", path);
+        goto out;
+    }
+    uint32_t format = (uint32_t)get_le(buf + 8, 4);
+    if (format != REG_FORMAT) {
+        rc = cm_fail(CM_EPARSE, why, whylen,
+                     "Registry file '%s' has format %u; this master reads format %u", path, format,
+                     REG_FORMAT);
+        goto out;
+    }
+    uint64_t plen = get_le(buf + 12, 8);
+    if (plen != size - REG_HDR) {
+        rc = cm_fail(CM_EPARSE, why, whylen,
+                     "Registry file '%s' is truncated or corrupt (header says %llu bytes, file "
+                     "holds %zu)",
+                     path, (unsigned long long)plen, size - REG_HDR);
+        goto out;
+    }
+    if ((uint32_t)get_le(buf + 20, 4) != crc32_of(buf + REG_HDR, (size_t)plen)) {
+        rc = cm_fail(CM_EPARSE, why, whylen, "Registry file '%s' is corrupt (checksum mismatch)",
+                     path);
+        goto out;
+    }
+    *len = (size_t)plen;
+    *data = cm_xmalloc(*len);
+    memcpy(*data, buf + REG_HDR, *len);
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* storages */
+
+static void mem_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
+{
+    cb(arg, 0, s->mem, s->mem_len, NULL);
+}
+
+static void mem_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                      cm_registrar_done_cb cb, void *arg)
+{
+    free(s->mem);
+    s->mem = cm_xmalloc(len);
+    memcpy(s->mem, data, len);
+    s->mem_len = len;
+    cb(arg, 0);
+}
+
+static void file_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char why[1024] = "";
+    int rc = cm_registry_file_read(s->path, &data, &len, why, sizeof why);
+    cb(arg, rc, data, len, rc ? why : NULL);
+    free(data);
+}
+
+static int mkdirs(const char *dir);
+
+static void file_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                       cm_registrar_done_cb cb, void *arg)
+{
+    char why[1024];
+    /* --work_dir is created at the first write, not at start (nothing on disk before the
+     * master has bound its port). */
+    char *dir = cm_xstrdup(s->path);
+    int rc = mkdirs(dirname(dir));
+    if (rc)
+        CM_ERROR(MOD, "Failed to create --work_dir '%s': %s", dir, strerror(-rc));
+    free(dir);
+    if (rc) {
+        cb(arg, rc);
+        return;
+    }
+    rc = cm_registry_file_write(s->path, data, len, why, sizeof why);
+    if (rc)
+        CM_ERROR(MOD, "%s", why);
+    cb(arg, rc);
+}
+
+static void storage_destroy(struct cm_registry_storage *s)
+{
+    free(s->path);
+    free(s->mem);
+    free(s);
+}
+
+static const struct cm_registry_storage_ops mem_ops = {
+    .name = "in_memory", .fetch = mem_fetch, .store = mem_store, .destroy = storage_destroy};
+static const struct cm_registry_storage_ops file_ops = {
+    .name = "file", .fetch = file_fetch, .store = file_store, .destroy = storage_destroy};
+
+/* ------------------------------------------------------------------------------------------ */
+/* the zk storage */
+
+enum zk_pending { ZP_NONE, ZP_FETCH, ZP_STORE };
+
+struct cm_registry_zk {
+    struct cm_registry_storage *s;
+    struct cm_zk *zk;
+    char *parent; /* the group's path */
+    int version;  /* of the node as we last read or wrote it */
+    enum zk_pending pending;
+    uint8_t *data; /* store: the bytes being written; fetch: the bytes read */
+    size_t len;
+    bool uncertain; /* a write's outcome is unknown: read back before anything else */
+    bool inflight;  /* a request of the pending operation awaits its callback */
+    cm_registry_fetch_cb fetch_cb;
+    cm_registrar_done_cb store_cb;
+    void *arg;
+    struct event *retry;
+};
+
+static void zs_issue(struct cm_registry_zk *z);
+
+static void zs_retry_later(struct cm_registry_zk *z, double secs)
+{
+    z->inflight = false;
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    evtimer_add(z->retry, &tv);
+}
+
+static void zs_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct cm_registry_zk *z = arg;
+    if (z->pending != ZP_NONE && !z->inflight && cm_zk_connected(z->zk))
+        zs_issue(z);
+}
+
+static void zs_finish_store(struct cm_registry_zk *z, int err)
+{
+    cm_registrar_done_cb cb = z->store_cb;
+    void *arg = z->arg;
+    z->pending = ZP_NONE;
+    z->inflight = false;
+    z->uncertain = false;
+    free(z->data);
+    z->data = NULL;
+    z->len = 0;
+    cb(arg, err);
+}
+
+static void zs_finish_fetch(struct cm_registry_zk *z, int err, const char *why)
+{
+    cm_registry_fetch_cb cb = z->fetch_cb;
+    void *arg = z->arg;
+    uint8_t *data = z->data;
+    size_t len = z->len;
+    z->pending = ZP_NONE;
+    z->inflight = false;
+    z->data = NULL;
+    z->len = 0;
+    cb(arg, err, data, len, why);
+    free(data);
+}
+
+static bool zs_transient(int rc)
+{
+    return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
+           rc == ZSESSIONMOVED || rc == ZINVALIDSTATE;
+}
+
+static void zs_lost_race(struct cm_registry_zk *z, int found)
+{
+    CM_ERROR(MOD,
+             "The registry znode %s is at version %d, not %d: another master has written it, so "
+             "this master lost a race for leadership and must not overwrite it",
+             z->s->path, found, z->version);
+    zs_finish_store(z, CM_ESTATE);
+}
+
+/* fetch: the fencing write of what was read. */
+static void zs_fenced(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct cm_registry_zk *z = arg;
+    z->inflight = false;
+    if (res->rc == ZOK && res->stat) {
+        z->version = res->stat->version;
+        zs_finish_fetch(z, 0, NULL);
+        return;
+    }
+    /* Another master wrote meanwhile (or the connection dropped): read again. */
+    CM_WARN(MOD, "Fencing write of the registry %s: %s; reading it again", z->s->path,
+            cm_zk_strerror(res->rc));
+    free(z->data);
+    z->data = NULL;
+    z->len = 0;
+    zs_retry_later(z, res->rc == ZBADVERSION ? 0 : 0.5);
+}
+
+static void zs_got(struct cm_zk *zk, const struct cm_zk_result *res, void *arg);
+
+static void zs_created(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc != ZOK && res->rc != ZNODEEXISTS) {
+        CM_WARN(MOD, "Failed to create the registry znode %s: %s; retrying", z->s->path,
+                cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    cm_zk_get(zk, z->s->path, NULL, NULL, zs_got, z);
+}
+
+static void zs_ensured(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc != ZOK) {
+        CM_WARN(MOD, "Failed to create %s: %s; retrying", z->parent, cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    cm_zk_get(zk, z->s->path, NULL, NULL, zs_got, z);
+}
+
+static void zs_set_done(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct cm_registry_zk *z = arg;
+    z->inflight = false;
+    if (res->rc == ZOK && res->stat) {
+        z->version = res->stat->version;
+        zs_finish_store(z, 0);
+    } else if (res->rc == ZBADVERSION) {
+        zs_lost_race(z, -1);
+    } else if (zs_transient(res->rc)) {
+        CM_WARN(MOD, "Writing the registry %s: %s; its outcome is checked on reconnection",
+                z->s->path, cm_zk_strerror(res->rc));
+        z->uncertain = true;
+        zs_retry_later(z, 0.5);
+    } else {
+        CM_ERROR(MOD, "Failed to write the registry %s: %s", z->s->path, cm_zk_strerror(res->rc));
+        zs_finish_store(z, -EIO);
+    }
+}
+
+static void zs_got(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc == ZNONODE && z->pending == ZP_FETCH) {
+        cm_zk_create(zk, z->s->path, NULL, 0, 0, zs_created, z);
+        return;
+    }
+    if (res->rc != ZOK || !res->stat) {
+        if (res->rc == ZNONODE)
+            CM_ERROR(MOD, "The registry znode %s disappeared", z->s->path);
+        else
+            CM_WARN(MOD, "Reading the registry %s: %s; retrying", z->s->path,
+                    cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    int found = res->stat->version;
+    if (z->pending == ZP_FETCH) {
+        free(z->data);
+        z->len = res->data ? res->len : 0;
+        z->data = cm_xmalloc(z->len ? z->len : 1);
+        if (z->len)
+            memcpy(z->data, res->data, z->len);
+        z->version = found;
+        cm_zk_set(zk, z->s->path, z->data, z->len, found, zs_fenced, z);
+        return;
+    }
+    /* A write of unknown outcome: did ours land? */
+    bool ours = found == z->version + 1 && res->len == z->len &&
+                (z->len == 0 || (res->data && memcmp(res->data, z->data, z->len) == 0));
+    if (ours) {
+        z->version = found;
+        zs_finish_store(z, 0);
+    } else if (found == z->version) {
+        z->uncertain = false;
+        cm_zk_set(zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
+    } else {
+        zs_lost_race(z, found);
+    }
+}
+
+static void zs_issue(struct cm_registry_zk *z)
+{
+    z->inflight = true;
+    if (z->pending == ZP_FETCH)
+        cm_zk_ensure_path(z->zk, z->parent, zs_ensured, z);
+    else if (z->uncertain)
+        cm_zk_get(z->zk, z->s->path, NULL, NULL, zs_got, z);
+    else
+        cm_zk_set(z->zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
+}
+
+static void zs_session(struct cm_zk *zk, enum cm_zk_session_event ev, void *arg)
+{
+    (void)zk;
+    struct cm_registry_zk *z = arg;
+    switch (ev) {
+    case CM_ZK_EXPIRED:
+        /* Callbacks of requests of that session never come: settle the write later. */
+        if (z->pending == ZP_STORE && z->inflight)
+            z->uncertain = true;
+        z->inflight = false;
+        break;
+    case CM_ZK_CONNECTED:
+    case CM_ZK_RECONNECTED:
+        if (z->pending != ZP_NONE && !z->inflight)
+            zs_issue(z);
+        break;
+    case CM_ZK_DISCONNECTED: break;
+    }
+}
+
+static void zk_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg)
+{
+    struct cm_registry_zk *z = s->zk;
+    if (z->pending != ZP_NONE) {
+        cb(arg, CM_ESTATE, NULL, 0, "A registry operation is already in progress");
+        return;
+    }
+    z->pending = ZP_FETCH;
+    z->fetch_cb = cb;
+    z->arg = arg;
+    if (cm_zk_connected(z->zk))
+        zs_issue(z);
+}
+
+static void zk_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
+                     cm_registrar_done_cb cb, void *arg)
+{
+    struct cm_registry_zk *z = s->zk;
+    if (z->pending != ZP_NONE) {
+        cb(arg, CM_ESTATE);
+        return;
+    }
+    z->pending = ZP_STORE;
+    z->store_cb = cb;
+    z->arg = arg;
+    z->data = cm_xmalloc(len ? len : 1);
+    memcpy(z->data, data, len);
+    z->len = len;
+    z->uncertain = false;
+    if (cm_zk_connected(z->zk))
+        zs_issue(z);
+}
+
+static void zk_destroy(struct cm_registry_storage *s)
+{
+    struct cm_registry_zk *z = s->zk;
+    if (z) {
+        cm_zk_free(z->zk);
+        if (z->retry)
+            event_free(z->retry);
+        free(z->parent);
+        free(z->data);
+        free(z);
+    }
+    storage_destroy(s);
+}
+
+static const struct cm_registry_storage_ops zk_ops = {
+    .name = "zk", .fetch = zk_fetch, .store = zk_store, .destroy = zk_destroy};
+
+int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *url,
+                               double session_timeout, struct cm_registry_storage **out, char *why,
+                               size_t whylen)
+{
+    *out = NULL;
+    struct cm_registry_storage *s = cm_xcalloc(1, sizeof *s);
+    struct cm_registry_zk *z = cm_xcalloc(1, sizeof *z);
+    s->ops = &zk_ops;
+    s->zk = z;
+    s->path = cm_xasprintf("%s/registry", url->path);
+    z->s = s;
+    z->parent = cm_xstrdup(url->path);
+    z->retry = evtimer_new(base, zs_on_retry, z);
+    if (!z->retry)
+        abort();
+    z->zk = cm_zk_new(base, url, session_timeout, zs_session, z);
+    if (!z->zk) {
+        zk_destroy(s);
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Failed to create a ZooKeeper client for the registry at %s", url->servers);
+    }
+    *out = s;
+    return 0;
+}
+
+static int mkdirs(const char *dir)
+{
+    char *p = cm_xstrdup(dir);
+    int rc = 0;
+    for (char *q = p + 1;; q++) {
+        if (*q == '/' || *q == 0) {
+            char c = *q;
+            *q = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                rc = -errno;
+                break;
+            }
+            *q = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int cm_registry_storage_new(const char *name, const char *work_dir,
+                            struct cm_registry_storage **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    struct cm_registry_storage *s = cm_xcalloc(1, sizeof *s);
+    if (strcmp(name, "in_memory") == 0) {
+        s->ops = &mem_ops;
+    } else if (strcmp(name, "file") == 0) {
+        if (!work_dir || !work_dir[0]) {
+            free(s);
+            return cm_fail(CM_EINVAL, why, whylen, "The 'file' registry needs --work_dir");
+        }
+        /* Created at the first write (file_store); a path that cannot be a directory fails
+         * now. */
+        struct stat st;
+        if (stat(work_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            free(s);
+            return cm_fail(CM_EINVAL, why, whylen, "--work_dir '%s' is not a directory", work_dir);
+        }
+        s->ops = &file_ops;
+        s->path = cm_xasprintf("%s/registry", work_dir);
+    } else {
+        free(s);
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Unknown registry '%s' (expected in_memory, file or replicated_log)", name);
+    }
+    *out = s;
+    return 0;
+}
+
+void cm_registry_storage_free(struct cm_registry_storage *s)
+{
+    if (s)
+        s->ops->destroy(s);
+}
