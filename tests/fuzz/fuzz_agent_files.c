@@ -1,4 +1,4 @@
-/* fuzz_agent_files.c: /files path confinement (cm_files_resolve, the entry point every /files
+/* fuzz_agent_files.c: /files path confinement (cm_files_open, the entry point every /files
  * handler resolves ?path= through) over a sandbox holding files, a subdirectory, a harmless
  * symlink and symlinks that escape (to a file and a directory outside, and to /etc), attached
  * under its real path and its virtual run paths, plus a single attached log file; and
@@ -10,6 +10,7 @@
  * the log file or inside the sandbox, never outside it; the sanitized prefix is valid UTF-8 and
  * only a trailing incomplete character is held back. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -119,19 +120,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(path != NULL);
     snprintf(path, n, "%s%s", prefix, rest);
 
-    char *out = NULL;
-    int rc = cm_files_resolve(files, path, &out);
+    /* The race-free open every /files endpoint uses: whatever it opens must be inside. */
+    int fd = -1;
+    int rc = cm_files_open(files, path, O_RDONLY | O_NONBLOCK, &fd, NULL);
     FUZZ_ASSERT(rc == 0 || rc == CM_EINVAL || rc == -EACCES || rc == CM_ENOTFOUND);
     if (rc == 0) {
-        FUZZ_ASSERT(out != NULL);
-        char real[PATH_MAX];
-        if (realpath(out, real)) {
+        FUZZ_ASSERT(fd >= 0);
+        char link[64], real[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, real, sizeof real - 1);
+        if (len > 0) {
+            real[len] = '\0';
             if (!inside(real))
-                fprintf(stderr, "'%s' resolved to '%s' (%s), outside the sandbox\n", path, out,
-                        real);
+                fprintf(stderr, "'%s' opened '%s', outside the sandbox\n", path, real);
             FUZZ_ASSERT(inside(real));
         }
-        free(out);
+        close(fd);
     }
     free(path);
     free(rest);
