@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct itest_cluster c;
@@ -182,7 +183,23 @@ static void test_switch_user(void)
 {
     if (geteuid() != 0)
         SKIP_CASE("--switch_user to another user needs root");
-    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    /* The executor runs as the task's user, so that user must be able to execute it; a checkout
+     * under /root (mode 0700) is not reachable by nobody. Like an installed agent
+     * (libexec/mesos), the test gives the agent a copy in a directory everyone can enter. */
+    char libexec[300], exe_src[512], exe_dst[400], launcher_flag[420];
+    REQUIRE(itest_tmpdir(libexec, sizeof libexec) == 0);
+    chmod(libexec, 0755);
+    itest_bin("mesos-executor", exe_src, sizeof exe_src);
+    snprintf(exe_dst, sizeof exe_dst, "%s/mesos-executor", libexec);
+    char *cp[] = {"/bin/cp", exe_src, exe_dst, NULL};
+    int cp_status = -1;
+    REQUIRE(itest_run(cp, 20000, &cp_status, NULL) == 0);
+    REQUIRE(WIFEXITED(cp_status) && WEXITSTATUS(cp_status) == 0);
+    chmod(exe_dst, 0755);
+    snprintf(launcher_flag, sizeof launcher_flag, "--launcher_dir=%s", libexec);
+    const char *agent_flags[] = {launcher_flag, NULL};
+    struct itest_cluster_opts opts = {.agent_flags = agent_flags};
+    REQUIRE(itest_cluster_start(&c, &opts) == 0);
     /* mkdtemp made the test's directories 0700; a real work_dir is traversable. */
     chmod(c.dir, 0755);
     chmod(c.agent_work, 0755);
