@@ -388,6 +388,13 @@ char *cm_pbjson_to_text(const ProtobufCMessage *msg)
     json_t *j = message_to_json(msg);
     /* 15 significant digits print decimal inputs such as 0.1 or 0.3 the way they were written. */
     char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    /* Near DBL_MAX, 15 digits round past it ("-1.79769313486232e308"), which JSON parsers
+     * refuse as an overflow; only exponent 308 can do that, so such output is printed again
+     * with the 17 digits that always read back. (Found by fuzz_codec.) */
+    if (s && (strstr(s, "e308") || strstr(s, "e+308"))) {
+        free(s);
+        s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    }
     json_decref(j);
     if (!s)
         abort();
