@@ -12,6 +12,10 @@ CMESOS_PACKAGES=(
   tar gzip bzip2 xz-utils unzip zip
   clang libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   libssl-dev openssl
+  docker.io skopeo umoci busybox-static # containers from images (tests build images at run time)
+  chromium chromium-driver python3-selenium fonts-dejavu-core # the web UI's browser tests
+  python3-dev python3-protobuf protobuf-compiler # Mesos's Python API (mesos.native)
+  gnuplot-nox # bench/ plots
 )
 
 missing=()
