@@ -492,7 +492,7 @@ static void do_update(struct cm_exec *ex, Mesos__V1__TaskStatus *status)
     *tail = p;
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
         &mesos__v1__task_state__descriptor, (int)status->state);
-    xlog(ex, CM_EXEC_LOG_INFO, "Sending %s for task '%s'%s%s", v ? v->name : "TASK_?",
+    xlog(ex, CM_EXEC_LOG_DEBUG, "Sending %s for task '%s'%s%s", v ? v->name : "TASK_?",
          status->task_id->value, status->message ? ": " : "",
          status->message ? status->message : "");
     pump(ex);

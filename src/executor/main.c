@@ -48,7 +48,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     char why[512];
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     /* Writes to a closed agent connection must be errors, not a fatal signal. */
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-    if (cm_executor_config_from_env(&cfg, environ, why, sizeof why) != 0) {
+    if (cm_exec_env_from_env(&cfg, environ, why, sizeof why) != 0) {
         CM_ERROR("executor", "Invalid environment: %s", why);
         usage(stderr);
         return 1;
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     struct exit_state st = {.base = event_base_new(), .code = 1};
     if (!st.base) {
         CM_ERROR("executor", "Failed to create the event loop");
-        cm_executor_config_cleanup(&cfg);
+        cm_exec_env_cleanup(&cfg);
         return 1;
     }
     struct cm_executor_opts opts = {.base = st.base,
@@ -96,6 +96,6 @@ int main(int argc, char **argv)
     event_free(intr);
     cm_executor_free(ex);
     event_base_free(st.base);
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
     return st.code;
 }
