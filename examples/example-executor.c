@@ -2,13 +2,14 @@
  * example-executor: a custom executor written against the public libcmexecutor API only
  * (cmesos/executor.h), for frameworks to copy and for the tests of custom executors.
  *
- * The agent starts it with the environment Mesos gives an executor. It runs the command of
- * every task it is given (LAUNCH, or each task of a LAUNCH_GROUP) with /bin/sh -c in its own
- * process group, reporting TASK_RUNNING then TASK_FINISHED (exit 0) or TASK_FAILED; KILL sends
- * SIGTERM to the task's group (TASK_KILLED). A task without a command finishes at once. Every
- * framework message is echoed back to the scheduler unchanged (NUL bytes included). On
- * SHUTDOWN it kills what runs and exits once every terminal update is acknowledged (or after
- * the shutdown grace period); if the agent is gone it kills its tasks and exits 1.
+ * The agent starts it with the environment Mesos gives an executor. It runs every task it is
+ * given (LAUNCH, or each task of a LAUNCH_GROUP) with /bin/sh -c in its own process group: the
+ * task's data (TaskInfo.data, the shell command as text: Mesos does not allow a command on a
+ * task that names an executor), else its command, reporting TASK_RUNNING then TASK_FINISHED (exit
+ * 0) or TASK_FAILED; KILL sends SIGTERM to the task's group (TASK_KILLED). A task without a command
+ * finishes at once. Every framework message is echoed back to the scheduler unchanged (NUL bytes
+ * included). On SHUTDOWN it kills what runs and exits once every terminal update is acknowledged
+ * (or after the shutdown grace period); if the agent is gone it kills its tasks and exits 1.
  */
 #include <cmesos/executor.h>
 #include <errno.h>
@@ -113,7 +114,14 @@ static void start_task(struct app *a, const Mesos__V1__TaskInfo *ti)
         send_status(a, t, MESOS__V1__TASK_STATE__TASK_KILLED, "The executor is shutting down");
         return;
     }
+    /* Mesos refuses a task with both an executor and a command, so a custom executor's task
+     * usually carries what to run in its data; a task of a group has a command. */
+    char *data_cmd = NULL;
     const char *cmd = ti->command && ti->command->value ? ti->command->value : NULL;
+    if (!cmd && ti->has_data && ti->data.len) {
+        data_cmd = strndup((const char *)ti->data.data, ti->data.len);
+        cmd = data_cmd;
+    }
     if (!cmd) {
         send_status(a, t, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL);
         send_status(a, t, MESOS__V1__TASK_STATE__TASK_FINISHED, "No command to run");
@@ -121,6 +129,7 @@ static void start_task(struct app *a, const Mesos__V1__TaskInfo *ti)
     }
     pid_t pid = fork();
     if (pid < 0) {
+        free(data_cmd);
         send_status(a, t, MESOS__V1__TASK_STATE__TASK_FAILED, strerror(errno));
         return;
     }
@@ -133,6 +142,7 @@ static void start_task(struct app *a, const Mesos__V1__TaskInfo *ti)
     setpgid(pid, pid);
     t->pid = pid;
     logf_("task '%s' runs as pid %d: %s", t->id, (int)pid, cmd);
+    free(data_cmd);
     send_status(a, t, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL);
 }
 
