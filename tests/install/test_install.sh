@@ -129,4 +129,19 @@ flags=()
   >"$tmp/compile.log" 2>&1 || fail "the example does not build against cmscheduler.pc"
 [ -x "$tmp/example-framework" ] || fail "no example-framework binary"
 
+echo "== examples/example-executor.c against the installed cmexecutor.pc"
+for f in "$libexecdir/mesos-executor-full" "$libexecdir/mesos-default-executor"; do
+  [ -x "$prefix/$f" ] || fail "$prefix/$f is not installed"
+done
+[ -f "$pcdir/cmexecutor.pc" ] || fail "$pcdir/cmexecutor.pc is not installed"
+# shellcheck disable=SC2046
+"$cc" "${flags[@]}" -Wall -Wextra -Werror -o "$tmp/example-executor" \
+  "$src/examples/example-executor.c" $(pkg-config --cflags --libs cmexecutor) \
+  >"$tmp/compile-executor.log" 2>&1 || fail "the example executor does not build against cmexecutor.pc"
+# Outside an agent it must say which variable is missing and exit 1 (it loads and runs).
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir cmexecutor)" "$tmp/example-executor" \
+  >"$tmp/example-executor.log" 2>&1 && fail "example-executor ran without an agent"
+grep -q MESOS_FRAMEWORK_ID "$tmp/example-executor.log" ||
+  fail "example-executor did not name the missing MESOS_FRAMEWORK_ID"
+
 echo "test_install passed"
