@@ -59,6 +59,10 @@ struct dtask {
     struct cm_check_spec health_spec;
     struct cm_checker *health;
     struct cm_health_policy health_policy;
+    /* TaskInfo.check: only reported; every update of the task carries the last result. */
+    struct cm_check_spec check_spec;
+    struct cm_checker *check;
+    Mesos__V1__CheckStatusInfo *check_status;
 };
 
 /* An agent call in flight: what to do with its answer. */
@@ -167,6 +171,9 @@ static void send_status(struct cm_defexec *d, const char *task_id, Mesos__V1__Ta
         st.has_healthy = 1;
         st.healthy = healthy != 0;
     }
+    for (const struct dtask *t = d->tasks; t; t = t->next)
+        if (strcmp(t->task->task_id->value, task_id) == 0 && t->check_status)
+            st.check_status = t->check_status;
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&mesos__v1__task_state__descriptor, (int)state);
     CM_INFO(MOD, "Sending %s for task '%s'%s%s", v ? v->name : "TASK_?", task_id,
@@ -454,6 +461,8 @@ static void stop_checks(struct dtask *t)
 {
     cm_checker_free(t->health);
     t->health = NULL;
+    cm_checker_free(t->check);
+    t->check = NULL;
     if (t->completion_timer)
         evtimer_del(t->completion_timer);
 }
@@ -468,6 +477,8 @@ static void task_free(struct dtask *t)
     if (t->rewait_timer)
         event_free(t->rewait_timer);
     free(t->launch_error);
+    if (t->check_status)
+        mesos__v1__check_status_info__free_unpacked(t->check_status, NULL);
     mesos__v1__task_info__free_unpacked(t->task, NULL);
     free(t);
 }
@@ -548,6 +559,73 @@ static void on_health(void *arg, const struct cm_check_result *r)
     }
 }
 
+/* The CheckStatusInfo of a result: the type always, the outcome when there is one (a command
+ * that timed out or an HTTP call without a response has none, as in Mesos). */
+static Mesos__V1__CheckStatusInfo *check_status_new(int type, const struct cm_check_result *r)
+{
+    Mesos__V1__CheckStatusInfo cs = MESOS__V1__CHECK_STATUS_INFO__INIT;
+    Mesos__V1__CheckStatusInfo__Command cmd = MESOS__V1__CHECK_STATUS_INFO__COMMAND__INIT;
+    Mesos__V1__CheckStatusInfo__Http http = MESOS__V1__CHECK_STATUS_INFO__HTTP__INIT;
+    Mesos__V1__CheckStatusInfo__Tcp tcp = MESOS__V1__CHECK_STATUS_INFO__TCP__INIT;
+    cs.has_type = 1;
+    cs.type = (Mesos__V1__CheckInfo__Type)type;
+    if (type == CM_CHECK_COMMAND) {
+        cs.command = &cmd;
+        if (r && r->has_exit_code) {
+            cmd.has_exit_code = 1;
+            cmd.exit_code = r->exit_code;
+        }
+    } else if (type == CM_CHECK_HTTP) {
+        cs.http = &http;
+        if (r && r->status_code) {
+            http.has_status_code = 1;
+            http.status_code = r->status_code;
+        }
+    } else {
+        cs.tcp = &tcp;
+        if (r) {
+            tcp.has_succeeded = 1;
+            tcp.succeeded = r->tcp_succeeded;
+        }
+    }
+    return (Mesos__V1__CheckStatusInfo *)message_copy(&cs.base);
+}
+
+static bool same_status(const Mesos__V1__CheckStatusInfo *a, const Mesos__V1__CheckStatusInfo *b)
+{
+    size_t la = mesos__v1__check_status_info__get_packed_size(a);
+    size_t lb = mesos__v1__check_status_info__get_packed_size(b);
+    if (la != lb)
+        return false;
+    uint8_t *ba = malloc(la ? la : 1), *bb = malloc(lb ? lb : 1);
+    if (!ba || !bb)
+        abort();
+    mesos__v1__check_status_info__pack(a, ba);
+    mesos__v1__check_status_info__pack(b, bb);
+    bool same = memcmp(ba, bb, la) == 0;
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/* A general check only reports: a TASK_RUNNING update whenever its result changes. */
+static void on_check(void *arg, const struct cm_check_result *r)
+{
+    struct dtask *t = arg;
+    if (t->killing)
+        return;
+    Mesos__V1__CheckStatusInfo *cs = check_status_new(t->check_spec.type, r);
+    if (t->check_status && same_status(cs, t->check_status)) {
+        mesos__v1__check_status_info__free_unpacked(cs, NULL);
+        return;
+    }
+    if (t->check_status)
+        mesos__v1__check_status_info__free_unpacked(t->check_status, NULL);
+    t->check_status = cs;
+    send_status(t->d, tid(t), MESOS__V1__TASK_STATE__TASK_RUNNING, NULL,
+                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_CHECK_STATUS_UPDATED, -1);
+}
+
 /* Symlink tasks/<task_id> -> <sandbox>/containers/<container_id> (Mesos's layout). */
 static void link_sandbox(struct cm_defexec *d, const struct dtask *t)
 {
@@ -572,18 +650,21 @@ static void group_launched(struct cm_defexec *d, struct group *g)
         if (t->launched && !d->shutting_down) {
             link_sandbox(d, t);
             send_status(d, tid(t), MESOS__V1__TASK_STATE__TASK_RUNNING, NULL, -1, -1);
+            char **envp = NULL;
+            char why[256];
+            if ((t->task->health_check || t->task->check) &&
+                cm_command_envp(d->envp, t->task->command ? t->task->command->environment : NULL,
+                                &envp, why, sizeof why) != 0)
+                envp = NULL;
             if (t->task->health_check) {
-                char **envp = NULL;
-                char why[256];
-                if (cm_command_envp(d->envp,
-                                    t->task->command ? t->task->command->environment : NULL, &envp,
-                                    why, sizeof why) != 0)
-                    envp = NULL;
                 cm_health_policy_init(&t->health_policy, &t->health_spec, cm_clock_now(d->clock));
                 t->health = cm_checker_new(d->base, &t->health_spec, envp ? envp : d->envp,
                                            d->env->sandbox, on_health, t);
-                cm_command_strv_free(envp);
             }
+            if (t->task->check)
+                t->check = cm_checker_new(d->base, &t->check_spec, envp ? envp : d->envp,
+                                          d->env->sandbox, on_check, t);
+            cm_command_strv_free(envp);
             if (t->task->max_completion_time && t->task->max_completion_time->nanoseconds > 0)
                 add_timer(t->completion_timer, duration_secs(t->task->max_completion_time));
         }
@@ -781,11 +862,8 @@ static void launch_group(struct cm_defexec *d, const Mesos__V1__TaskGroupInfo *g
                  cm_health_spec_from_health_check(ti->health_check, &spec, inner, sizeof inner))
             snprintf(why, sizeof why, "Invalid health check of task '%s': %s", ti->task_id->value,
                      inner);
-        else if (ti->check)
-            snprintf(why, sizeof why,
-                     "Task '%s' has a check (TaskInfo.check), which the default executor does "
-                     "not support",
-                     ti->task_id->value);
+        else if (ti->check && cm_health_spec_from_check(ti->check, &spec, inner, sizeof inner))
+            snprintf(why, sizeof why, "Invalid check of task '%s': %s", ti->task_id->value, inner);
     }
     if (why[0]) {
         for (size_t i = 0; i < g->n_tasks; i++)
@@ -806,6 +884,11 @@ static void launch_group(struct cm_defexec *d, const Mesos__V1__TaskGroupInfo *g
         if (t->task->health_check)
             cm_health_spec_from_health_check(t->task->health_check, &t->health_spec, why,
                                              sizeof why);
+        /* Every update carries the check status once a check is defined; none yet. */
+        if (t->task->check) {
+            cm_health_spec_from_check(t->task->check, &t->check_spec, why, sizeof why);
+            t->check_status = check_status_new(t->check_spec.type, NULL);
+        }
         t->escalate_timer = evtimer_new(d->base, on_escalate, t);
         t->completion_timer = evtimer_new(d->base, on_completion_timer, t);
         t->rewait_timer = evtimer_new(d->base, on_rewait, t);

@@ -28,14 +28,16 @@
  *    sandbox with the task's environment (Mesos runs them inside the task's container through
  *    LAUNCH_NESTED_CONTAINER_SESSION, which the agent does not offer). An unhealthy task is
  *    killed and its terminal update carries healthy=false.
+ *  - General checks per task (TaskInfo.check) only report: every update of such a task carries
+ *    the last CheckStatusInfo, and a changed result is a TASK_RUNNING update with
+ *    REASON_TASK_CHECK_STATUS_UPDATED (probes run as for health checks).
  *  - LAUNCH (a single task) is not for this executor: it shuts down, as Mesos's does.
  *  - SHUTDOWN: kills every task; once no container is left it exits when every update is
  *    acknowledged (or after 60 s). It also exits once all tasks ended and all their updates are
  *    acknowledged.
  *  - The agent gone (libcmexecutor's rules) or ERROR: exit 1.
- * Not done: general checks (TaskInfo.check) are reported as a TASK_FAILED at launch naming
- * the field, MESOS_CONTAINER_IP is not set, and disk volumes are not mapped into the task
- * containers.
+ * Not done: MESOS_CONTAINER_IP is not set, disk volumes are not mapped into the task
+ * containers, and COMMAND probes do not run inside the task's container (above).
  *
  * The agent calls go through struct cm_defexec_agent (tests put a fake agent there); NULL means
  * HTTP POSTs to MESOS_AGENT_ENDPOINT.

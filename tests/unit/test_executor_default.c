@@ -154,6 +154,9 @@ static void subscribed(struct rig *r, bool with_container, bool killing)
     cm_defexec_handle_event(r->d, &ev);
 }
 
+/* The check every task of the next launch_group gets (NULL: none). */
+static const Mesos__V1__CheckInfo *next_check;
+
 /* LAUNCH_GROUP of n tasks "t0".."t<n-1>", each "sleep 100" with cpus 0.1 of role "web"; grace
  * is the tasks' kill policy grace (<0 none); mct their max_completion_time (<0 none). */
 static void launch_group(struct rig *r, size_t n, double grace, double mct)
@@ -200,6 +203,7 @@ static void launch_group(struct rig *r, size_t n, double grace, double mct)
             t[i].kill_policy = &kp;
         if (mct >= 0)
             t[i].max_completion_time = &md;
+        t[i].check = (Mesos__V1__CheckInfo *)next_check;
         tp[i] = &t[i];
     }
     g.n_tasks = n;
@@ -503,6 +507,54 @@ static void test_max_completion_time(void)
     rig_cleanup(&r);
 }
 
+/* A general check only reports: STARTING already carries an empty COMMAND check status, and a
+ * new result is a TASK_RUNNING with REASON_TASK_CHECK_STATUS_UPDATED carrying the exit code. */
+static void test_check_reports(void)
+{
+    struct rig r;
+    REQUIRE(rig_start(&r) == 0);
+    Mesos__V1__CheckInfo ci = MESOS__V1__CHECK_INFO__INIT;
+    Mesos__V1__CheckInfo__Command cc = MESOS__V1__CHECK_INFO__COMMAND__INIT;
+    Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+    cmd.value = "exit 3";
+    cc.command = &cmd;
+    ci.has_type = 1;
+    ci.type = MESOS__V1__CHECK_INFO__TYPE__COMMAND;
+    ci.command = &cc;
+    ci.has_delay_seconds = 1;
+    ci.delay_seconds = 0;
+    ci.has_interval_seconds = 1;
+    ci.interval_seconds = 0.05;
+    ci.has_timeout_seconds = 1;
+    ci.timeout_seconds = 5;
+    next_check = &ci;
+    subscribed(&r, true, false);
+    launch_group(&r, 1, -1, -1);
+    next_check = NULL;
+    const Mesos__V1__TaskStatus *s = last_of(&r, "t0");
+    REQUIRE(s && s->state == MESOS__V1__TASK_STATE__TASK_STARTING);
+    REQUIRE(s->check_status);
+    CHECK(s->check_status->type == MESOS__V1__CHECK_INFO__TYPE__COMMAND);
+    CHECK(s->check_status->command && !s->check_status->command->has_exit_code);
+    answer(&r, 0, 200, NULL, 0);
+    for (int i = 0; i < 100; i++) {
+        s = last_of(&r, "t0");
+        if (s->has_reason)
+            break;
+        run_for(&r, 0.02);
+    }
+    REQUIRE(s->has_reason);
+    CHECK(s->state == MESOS__V1__TASK_STATE__TASK_RUNNING);
+    CHECK(s->reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_CHECK_STATUS_UPDATED);
+    REQUIRE(s->check_status && s->check_status->command);
+    CHECK(s->check_status->command->has_exit_code && s->check_status->command->exit_code == 3);
+    /* The same result again is not reported again. */
+    size_t before = r.nupdates;
+    run_for(&r, 0.3);
+    CHECK_INT(r.nupdates, before);
+    rig_cleanup(&r);
+}
+
 TEST_MAIN(TEST(test_group_runs_and_finishes), TEST(test_failure_kills_group),
           TEST(test_launch_fallback_and_refusal), TEST(test_kill_shutdown_and_errors),
-          TEST(test_max_completion_time))
+          TEST(test_max_completion_time), TEST(test_check_reports))
