@@ -133,7 +133,9 @@ int main(int argc, char **argv)
                                     .envp = environ,
                                     .on_exit = on_exit_requested,
                                     .exit_arg = &st,
-                                    .exit_delay = 1.0};
+                                    /* Mesos's HTTP command executor exits as soon as its
+                                     * terminal update is acknowledged: the agent has it. */
+                                    .exit_delay = 0};
     struct cm_executor *ex = cm_executor_new(&opts);
     struct event *term = evsignal_new(st.base, SIGTERM, on_term, ex);
     struct event *intr = evsignal_new(st.base, SIGINT, on_term, ex);
