@@ -150,7 +150,8 @@ struct cm_exec_callbacks {
                          const uint8_t *uuid, size_t uuid_len);
     /* MESSAGE: opaque bytes from the scheduler (may contain NUL). */
     void (*message)(struct cm_exec *ex, void *arg, const uint8_t *data, size_t len);
-    /* SHUTDOWN from the agent, or the agent is gone (reason). Called at most once. */
+    /* SHUTDOWN from the agent, or the agent is gone (reason). Called at most once: after a
+     * SHUTDOWN, a later give-up only stops the library (the executor is already leaving). */
     void (*shutdown)(struct cm_exec *ex, void *arg, enum cm_exec_shutdown_reason reason);
     /* ERROR from the agent: the executor should exit. The library stops after this. */
     void (*error)(struct cm_exec *ex, void *arg, const char *message);
@@ -168,8 +169,7 @@ struct cm_exec_config {
     struct event_base *base;
     struct cm_exec_callbacks callbacks; /* copied */
     void *callback_arg;
-    /* Every diagnostic line of the library; NULL: silent. May be called on the loop thread
-     * only. */
+    /* Every diagnostic line of the library; NULL: silent. Called on the loop thread. */
     void (*log)(void *arg, enum cm_exec_log_level level, const char *message);
     void *log_arg;
 };
