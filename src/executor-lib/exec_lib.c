@@ -182,7 +182,11 @@ int cm_exec_env_from_env(struct cm_exec_env *env, char *const *envp, char *why, 
     }
     /* The endpoint becomes the authority of a URL: "host:port", nothing else. */
     const char *ep = values[3];
-    if (!strchr(ep, ':') || strpbrk(ep, "/?#@ \t\r\n") || strlen(ep) > 255)
+    const char *port = strrchr(ep, ':');
+    char *port_end = NULL;
+    long port_num = port ? strtol(port + 1, &port_end, 10) : 0;
+    if (!port || port == ep || !port[1] || *port_end || port_num < 1 || port_num > 65535 ||
+        strpbrk(ep, "/?#@ \t\r\n") || strlen(ep) > 255)
         return cm_fail(CM_EINVAL, why, whylen, "MESOS_AGENT_ENDPOINT '%s' is not 'ip:port'", ep);
 
     double grace, recovery, backoff;

@@ -64,6 +64,7 @@ struct cm_http_call {
     enum chunk_phase chunk_phase;
     size_t remaining; /* B_LENGTH: bytes left; chunked: bytes left in this chunk */
     size_t header_bytes;
+    bool interim; /* reading the header lines of a 1xx answer, which are dropped */
     long status;
     char *headers[MAX_HEADERS]; /* "Name: value" */
     size_t n_headers;
@@ -281,10 +282,17 @@ static int read_head(struct cm_http_call *call, struct evbuffer *in)
                 return 1;
             }
             free(line);
-            if (status >= 100 && status < 200)
-                continue; /* 100 Continue and friends: the real status follows */
-            call->status = status;
+            /* 100 Continue and friends: their headers are skipped, the real status follows. */
+            call->interim = status < 200;
+            if (!call->interim)
+                call->status = status;
             call->phase = P_HEADERS;
+            continue;
+        }
+        if (call->interim) {
+            free(line);
+            if (n == 0)
+                call->phase = P_STATUS;
             continue;
         }
         if (n == 0) {

@@ -255,6 +255,17 @@ static void test_env(void)
                    "MESOS_AGENT_ENDPOINT=h/x:1", NULL};
     CHECK_INT(cm_exec_env_from_env(&env, bad, why, sizeof why), CM_EINVAL);
     CHECK(strstr(why, "MESOS_AGENT_ENDPOINT") != NULL);
+    char *noport[] = {"MESOS_FRAMEWORK_ID=f", "MESOS_EXECUTOR_ID=e", "MESOS_SLAVE_ID=a",
+                      "MESOS_AGENT_ENDPOINT=10.0.0.1:", NULL};
+    CHECK_INT(cm_exec_env_from_env(&env, noport, why, sizeof why), CM_EINVAL);
+    CHECK_STR(why, "MESOS_AGENT_ENDPOINT '10.0.0.1:' is not 'ip:port'");
+    char *bigport[] = {"MESOS_FRAMEWORK_ID=f", "MESOS_EXECUTOR_ID=e", "MESOS_SLAVE_ID=a",
+                       "MESOS_AGENT_ENDPOINT=10.0.0.1:65536", NULL};
+    CHECK_INT(cm_exec_env_from_env(&env, bigport, why, sizeof why), CM_EINVAL);
+    char *v6[] = {"MESOS_FRAMEWORK_ID=f", "MESOS_EXECUTOR_ID=e", "MESOS_SLAVE_ID=a",
+                  "MESOS_AGENT_ENDPOINT=[::1]:5051", NULL};
+    CHECK_INT(cm_exec_env_from_env(&env, v6, why, sizeof why), 0);
+    cm_exec_env_cleanup(&env);
     char *nodur[] = {"MESOS_FRAMEWORK_ID=f",     "MESOS_EXECUTOR_ID=e",         "MESOS_SLAVE_ID=a",
                      "MESOS_AGENT_ENDPOINT=h:1", "MESOS_RECOVERY_TIMEOUT=soon", NULL};
     CHECK_INT(cm_exec_env_from_env(&env, nodur, why, sizeof why), CM_EINVAL);
