@@ -1,0 +1,11 @@
+"""mesos.native: the drivers, MesosSchedulerDriver and MesosExecutorDriver, as in Mesos's
+bindings. On cmesos they speak Mesos's v1 HTTP APIs through libcmscheduler/libcmexecutor."""
+from mesos.scheduler import MesosSchedulerDriver, MesosSchedulerDriverImpl
+
+__all__ = ['MesosSchedulerDriver', 'MesosSchedulerDriverImpl']
+
+try:
+    from mesos.executor import MesosExecutorDriver, MesosExecutorDriverImpl
+    __all__ += ['MesosExecutorDriver', 'MesosExecutorDriverImpl']
+except ImportError:  # built without libcmexecutor
+    pass
