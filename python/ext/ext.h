@@ -7,6 +7,7 @@
  * that runs the library's libevent loop.
  *
  *   SchedulerConnection (sched_conn.c) over libcmscheduler (include/cmesos/scheduler.h)
+ *   ExecutorConnection (exec_conn.c) over libcmexecutor (include/cmesos/executor.h)
  *
  * Messages cross as serialized protobuf bytes (v1 Call in, v1 Event out); the Python side
  * parses them with v0-named classes generated from the same field numbers.
@@ -22,5 +23,6 @@
 #include <Python.h>
 
 extern PyTypeObject pyx_sched_conn_type;
+extern PyTypeObject pyx_exec_conn_type;
 
 #endif

@@ -12,7 +12,7 @@ PyMODINIT_FUNC PyInit__cmesos(void);
 
 PyMODINIT_FUNC PyInit__cmesos(void)
 {
-    if (PyType_Ready(&pyx_sched_conn_type) < 0)
+    if (PyType_Ready(&pyx_sched_conn_type) < 0 || PyType_Ready(&pyx_exec_conn_type) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&cmesos_module);
     if (!m)
@@ -20,6 +20,12 @@ PyMODINIT_FUNC PyInit__cmesos(void)
     Py_INCREF(&pyx_sched_conn_type);
     if (PyModule_AddObject(m, "SchedulerConnection", (PyObject *)&pyx_sched_conn_type) < 0) {
         Py_DECREF(&pyx_sched_conn_type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&pyx_exec_conn_type);
+    if (PyModule_AddObject(m, "ExecutorConnection", (PyObject *)&pyx_exec_conn_type) < 0) {
+        Py_DECREF(&pyx_exec_conn_type);
         Py_DECREF(m);
         return NULL;
     }

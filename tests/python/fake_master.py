@@ -35,9 +35,9 @@ class FakeMaster(object):
             def do_POST(self):
                 n = int(self.headers.get('Content-Length', '0'))
                 body = self.rfile.read(n)
-                call = v1.Call()
+                call = master.Call()
                 call.ParseFromString(body)
-                if call.type == v1.Call.SUBSCRIBE:
+                if call.type == master.Call.SUBSCRIBE:
                     master._stream(self, call)
                 else:
                     master._call(self, call)
@@ -89,13 +89,7 @@ class FakeMaster(object):
     def _stream(self, h, call):
         q = queue.Queue()
         # SUBSCRIBED goes first, before the test can put anything on this stream.
-        ev = v1.Event(type=v1.Event.SUBSCRIBED)
-        ev.subscribed.framework_id.value = FRAMEWORK_ID
-        ev.subscribed.heartbeat_interval_seconds = self.heartbeat
-        ev.subscribed.master_info.id = 'master-1'
-        ev.subscribed.master_info.ip = 0x0100007f
-        ev.subscribed.master_info.port = self.port
-        q.put(ev)
+        q.put(self.subscribed_event())
         with self.cond:
             self.subscribes.append(call)
             self.streams.append(q)
@@ -110,7 +104,7 @@ class FakeMaster(object):
                 try:
                     item = q.get(timeout=self.heartbeat)
                 except queue.Empty:
-                    item = v1.Event(type=v1.Event.HEARTBEAT)
+                    item = self.heartbeat_event()
                 if item is None:
                     h.wfile.write(b'0\r\n\r\n')
                     h.wfile.flush()
@@ -127,9 +121,23 @@ class FakeMaster(object):
                 if q in self.streams:
                     self.streams.remove(q)
 
+    Call = v1.Call
+
+    def subscribed_event(self):
+        ev = v1.Event(type=v1.Event.SUBSCRIBED)
+        ev.subscribed.framework_id.value = FRAMEWORK_ID
+        ev.subscribed.heartbeat_interval_seconds = self.heartbeat
+        ev.subscribed.master_info.id = 'master-1'
+        ev.subscribed.master_info.ip = 0x0100007f
+        ev.subscribed.master_info.port = self.port
+        return ev
+
+    def heartbeat_event(self):
+        return v1.Event(type=v1.Event.HEARTBEAT)
+
     def _call(self, h, call):
         status, text = self.refuse.get(call.type, (202, b''))
-        if call.type == v1.Call.UPDATE_FRAMEWORK and status == 202:
+        if call.type == getattr(self.Call, 'UPDATE_FRAMEWORK', None) and status == 202:
             status = 200
         h.send_response(status)
         h.send_header('Content-Length', str(len(text)))
@@ -142,5 +150,5 @@ class FakeMaster(object):
         if self.on_call is not None:
             for ev in self.on_call(call) or []:
                 self.send(ev)
-        if call.type == v1.Call.TEARDOWN:
+        if call.type == getattr(self.Call, 'TEARDOWN', None):
             self.drop_stream()
