@@ -17,6 +17,7 @@ file runs unchanged against the drivers of Mesos's own bindings.
 import os
 import sys
 
+import mesos
 import mesos.interface
 import mesos.native
 from mesos.interface import mesos_pb2
@@ -147,7 +148,7 @@ def main():
     executor.source = 'python_test'
     executor.command.value = '"%s" "%s"' % (sys.executable, os.path.join(here, 'test_executor.py'))
     # The executor imports the same mesos package as this framework.
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(mesos.interface.__file__)))
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(mesos.__file__)))
     var = executor.command.environment.variables.add()
     var.name = 'PYTHONPATH'
     var.value = pkg
