@@ -20,6 +20,7 @@ class FakeMaster(object):
         self.heartbeat = heartbeat
         self.calls = []  # every non-SUBSCRIBE Call, decoded
         self.subscribes = []  # every SUBSCRIBE Call
+        self.authorizations = []  # the Authorization header of every request (or None)
         self.cond = threading.Condition()
         self.streams = []  # one queue per open stream
         self.on_call = None  # optional hook(call) -> list of events to stream
@@ -35,6 +36,8 @@ class FakeMaster(object):
             def do_POST(self):
                 n = int(self.headers.get('Content-Length', '0'))
                 body = self.rfile.read(n)
+                with master.cond:
+                    master.authorizations.append(self.headers.get('Authorization'))
                 call = master.Call()
                 call.ParseFromString(body)
                 if call.type == master.Call.SUBSCRIBE:

@@ -1,6 +1,7 @@
 """mesos.native.MesosSchedulerDriver against a fake master (tests/python/fake_master.py): the
 v0 driver API, its callbacks, acknowledgements, messages with NUL bytes, stop/abort/join and
 the driver Status values, with the real C extension and libcmscheduler underneath."""
+import base64
 import os
 import tempfile
 import threading
@@ -346,6 +347,17 @@ class DriverTest(unittest.TestCase):
             self.assertEqual(d.start(), mesos_pb2.DRIVER_ABORTED, bad)
             self.assertTrue(sched.of('error'), bad)
             self.assertEqual(d.join(), mesos_pb2.DRIVER_ABORTED)
+
+    def test_credential_is_http_basic(self):
+        sched = Recorder()
+        cred = mesos_pb2.Credential(principal='fw-principal', secret='fw-secret')
+        d = self.driver(sched, credential=cred)
+        d.start()
+        sched.wait('registered')
+        d.killTask(mesos_pb2.TaskID(value='t'))
+        self.assertTrue(self.master.wait_call(v1.Call.KILL))
+        want = 'Basic ' + base64.b64encode(b'fw-principal:fw-secret').decode()
+        self.assertEqual(set(self.master.authorizations), {want})
 
     def test_type_errors(self):
         with self.assertRaises(TypeError):
