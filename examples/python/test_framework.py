@@ -152,6 +152,12 @@ def main():
     var = executor.command.environment.variables.add()
     var.name = 'PYTHONPATH'
     var.value = pkg
+    # Run the executor the way this framework runs (e.g. a sanitizer build's preloaded runtime).
+    for name in ('LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS'):
+        if os.environ.get(name):
+            var = executor.command.environment.variables.add()
+            var.name = name
+            var.value = os.environ[name]
     for name, value in (('cpus', EXECUTOR_CPUS), ('mem', EXECUTOR_MEM)):
         r = executor.resources.add()
         r.name = name

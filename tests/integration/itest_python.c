@@ -33,6 +33,14 @@ static int run_framework(const char *master, int explicit_acks, char **out)
     setenv("PYTHONPATH", CM_PYTHONPATH, 1);
     setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
     setenv("PYTHONUNBUFFERED", "1", 1);
+#ifdef CM_PY_PRELOAD
+    /* A sanitizer build: the interpreter must load the ASan runtime first (the framework hands
+     * these on to its executor). */
+    if (CM_PY_PRELOAD[0]) {
+        setenv("LD_PRELOAD", CM_PY_PRELOAD, 1);
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+    }
+#endif
     if (explicit_acks)
         setenv("MESOS_EXPLICIT_ACKNOWLEDGEMENTS", "1", 1);
     else
@@ -41,6 +49,7 @@ static int run_framework(const char *master, int explicit_acks, char **out)
     int status = -1;
     *out = NULL;
     int rc = itest_run(argv, 90000, &status, out);
+    unsetenv("LD_PRELOAD");
     if (rc != 0 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);

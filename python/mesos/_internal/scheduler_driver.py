@@ -69,42 +69,30 @@ class MesosSchedulerDriver(object):
                 return self._status
             try:
                 master = resolve_master(self.master)
-            except MasterError as e:
-                LOG.error('Cannot start the driver: %s', e)
-                return self._abort_with_error(str(e))
-            if not self.framework.user:
-                self.framework.user = current_user()
-            if not self.framework.HasField('hostname'):
-                self.framework.hostname = socket.gethostname()
-            principal = secret = None
-            if self.credential is not None:
-                principal = self.credential.principal
-                secret = self.credential.secret.decode('utf-8', 'replace') \
-                    if isinstance(self.credential.secret, bytes) else self.credential.secret
-            try:
+                if not self.framework.user:
+                    self.framework.user = current_user()
+                if not self.framework.HasField('hostname'):
+                    self.framework.hostname = socket.gethostname()
+                principal = secret = None
+                if self.credential is not None:
+                    principal = self.credential.principal
+                    secret = self.credential.secret
                 conn = _cmesos.SchedulerConnection(master, self.framework.SerializeToString(),
                                                    self._on_library, principal, secret)
                 self._status = mesos_pb2.DRIVER_RUNNING
                 conn.start()
-            except (ValueError, RuntimeError, OSError) as e:
+            except (MasterError, ValueError, RuntimeError, OSError) as e:
+                # As Mesos reports a driver that cannot start: error(), then aborted.
                 LOG.error('Cannot start the driver: %s', e)
-                self._status = mesos_pb2.DRIVER_NOT_STARTED
-                return self._abort_with_error(str(e))
-            self._conn = conn
-            _live.add(self)
-            return self._status
-
-    def _abort_with_error(self, message):
-        # Called with the lock held, before any thread exists: error() then aborted, as Mesos
-        # reports a driver that cannot start.
-        self._status = mesos_pb2.DRIVER_ABORTED
-        self._cond.notify_all()
-        self._cond.release()
-        try:
-            invoke(self.scheduler, 'error', self, message)
-        finally:
-            self._cond.acquire()
-        return self._status
+                self._status = mesos_pb2.DRIVER_ABORTED
+                self._cond.notify_all()
+                message = str(e)
+            else:
+                self._conn = conn
+                _live.add(self)
+                return self._status
+        invoke(self.scheduler, 'error', self, message)
+        return mesos_pb2.DRIVER_ABORTED
 
     def stop(self, failover=False):
         with self._cond:
