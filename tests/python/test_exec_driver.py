@@ -14,7 +14,8 @@ from fake_agent import FakeAgent, FRAMEWORK_ID
 from test_sched_driver import Recorder, WAIT
 
 ENV_KEYS = ['MESOS_FRAMEWORK_ID', 'MESOS_EXECUTOR_ID', 'MESOS_SLAVE_ID', 'MESOS_AGENT_ENDPOINT',
-            'MESOS_DIRECTORY', 'MESOS_SANDBOX', 'MESOS_CHECKPOINT']
+            'MESOS_DIRECTORY', 'MESOS_SANDBOX', 'MESOS_CHECKPOINT', 'MESOS_RECOVERY_TIMEOUT',
+            'MESOS_SUBSCRIPTION_BACKOFF_MAX']
 
 
 class ExecRecorder(Recorder, mesos.interface.Executor):
@@ -150,6 +151,37 @@ class ExecDriverTest(unittest.TestCase):
         self.assertEqual(d.stop(), mesos_pb2.DRIVER_STOPPED)
         self.assertEqual(d.join(), mesos_pb2.DRIVER_STOPPED)
         self.assertEqual(d.sendFrameworkMessage(b'late'), mesos_pb2.DRIVER_STOPPED)
+
+    def test_agent_restart_with_checkpointing_reregisters(self):
+        os.environ['MESOS_CHECKPOINT'] = '1'
+        os.environ['MESOS_RECOVERY_TIMEOUT'] = '20secs'
+        os.environ['MESOS_SUBSCRIPTION_BACKOFF_MAX'] = '200ms'
+        ex = ExecRecorder()
+        d = self.driver(ex)
+        d.start()
+        ex.wait('registered')
+        self.agent.send(launch_event())
+        ex.wait('launchTask')
+        d.sendStatusUpdate(self.status('t1', mesos_pb2.TASK_RUNNING))
+        self.assertTrue(self.agent.wait_call(v1e.Call.UPDATE))
+        self.agent.drop_stream()  # the agent "restarts"
+        self.assertTrue(ex.wait('disconnected'))
+        self.assertTrue(ex.wait('reregistered', timeout=20))
+        # The re-subscription carries the unacknowledged update and task.
+        again = self.agent.subscribes[-1].subscribe
+        self.assertEqual([u.status.task_id.value for u in again.unacknowledged_updates], ['t1'])
+        self.assertEqual([t.task_id.value for t in again.unacknowledged_tasks], ['t1'])
+        self.assertEqual(len(ex.of('registered')), 1)
+        self.assertEqual(d.stop(), mesos_pb2.DRIVER_STOPPED)
+
+    def test_agent_gone_without_checkpointing_shuts_down(self):
+        ex = ExecRecorder()
+        d = self.driver(ex)
+        d.start()
+        ex.wait('registered')
+        self.agent.drop_stream()
+        self.assertTrue(ex.wait('shutdown'))
+        self.assertEqual(d.join(), mesos_pb2.DRIVER_ABORTED)
 
     def test_missing_environment(self):
         os.environ.pop('MESOS_EXECUTOR_ID')
