@@ -17,7 +17,8 @@
  *                         (with the library's reason) or ValueError (bad framework_info)
  *     .call(bytes)        queues a serialized v1 scheduler Call (not SUBSCRIBE); False once the
  *                         connection has ended; ValueError if the bytes are not a Call
- *     .teardown()         queues TEARDOWN (the loop ends once the master accepted it)
+ *     .teardown()         queues TEARDOWN, sent once every call made before it was answered
+ *                         (the loop ends once the master accepted it)
  *     .stop()             queues a stop (no teardown: the framework stays for failover)
  *     .join(timeout=None) waits (GIL released) for the loop thread to end; True if it ended
  *
@@ -49,6 +50,11 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int started, finished, joined;
+    /* Loop thread only: calls sent and not answered yet, and a TEARDOWN waiting for them (the
+     * calls are separate POSTs, so a TEARDOWN sent at once could overtake the calls the
+     * framework made before stop() and remove it before they are applied). */
+    size_t inflight;
+    int teardown_wanted;
 } SchedConn;
 
 /* ---- loop thread -> Python ------------------------------------------------------------ */
@@ -194,12 +200,34 @@ static void on_log(void *arg, enum cm_scheduler_log_level level, const char *mes
 
 /* ---- Python -> loop thread ------------------------------------------------------------ */
 
+static void do_teardown(SchedConn *c)
+{
+    c->teardown_wanted = 0;
+    if (cm_scheduler_teardown(c->sched, NULL, NULL) != 0)
+        cm_scheduler_stop(c->sched); /* not subscribed: nothing to tear down */
+}
+
+/* Completion of every call the framework made: failures go to the handler. */
+static void on_call_done(struct cm_scheduler *s, void *arg, Mesos__V1__Scheduler__Call__Type type,
+                         int err, long status, const char *body)
+{
+    SchedConn *c = arg;
+    if (c->inflight > 0)
+        c->inflight--;
+    if (err != 0 || status < 200 || status > 299)
+        on_call_failed(s, arg, type, err, status, body);
+    if (c->teardown_wanted && c->inflight == 0)
+        do_teardown(c);
+}
+
 static void on_command(void *arg, int op, ProtobufCMessage *msg)
 {
     SchedConn *c = arg;
     if (op == OP_CALL) {
         Mesos__V1__Scheduler__Call *call = (Mesos__V1__Scheduler__Call *)msg;
-        int rc = cm_scheduler_call(c->sched, call, NULL, NULL);
+        int rc = cm_scheduler_call(c->sched, call, on_call_done, c);
+        if (rc == 0)
+            c->inflight++;
         if (rc != 0) {
             char line[256];
             const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
@@ -210,9 +238,12 @@ static void on_command(void *arg, int op, ProtobufCMessage *msg)
             on_log(c, CM_SCHEDULER_LOG_WARNING, line);
         }
     } else if (op == OP_TEARDOWN) {
-        if (cm_scheduler_teardown(c->sched, NULL, NULL) != 0)
-            cm_scheduler_stop(c->sched); /* not subscribed: nothing to tear down */
+        if (c->inflight == 0)
+            do_teardown(c);
+        else
+            c->teardown_wanted = 1; /* once the calls before it are answered */
     } else if (op == OP_STOP) {
+        c->teardown_wanted = 0;
         cm_scheduler_stop(c->sched);
     }
     if (msg)

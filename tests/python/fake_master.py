@@ -18,13 +18,15 @@ FRAMEWORK_ID = 'fw-0001'
 class FakeMaster(object):
     def __init__(self, heartbeat=15.0):
         self.heartbeat = heartbeat
-        self.calls = []  # every non-SUBSCRIBE Call, decoded
+        self.calls = []  # every non-SUBSCRIBE Call, decoded, as it arrives
+        self.timeline = []  # ('arrived' | 'answered', call type), in order
         self.subscribes = []  # every SUBSCRIBE Call
         self.authorizations = []  # the Authorization header of every request (or None)
         self.cond = threading.Condition()
         self.streams = []  # one queue per open stream
         self.on_call = None  # optional hook(call) -> list of events to stream
         self.refuse = {}  # call type -> (status, body)
+        self.delay = {}  # call type -> seconds to wait before answering
         master = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -139,6 +141,12 @@ class FakeMaster(object):
         return v1.Event(type=v1.Event.HEARTBEAT)
 
     def _call(self, h, call):
+        with self.cond:
+            self.calls.append(call)
+            self.timeline.append(('arrived', call.type))
+            self.cond.notify_all()
+        if call.type in self.delay:
+            time.sleep(self.delay[call.type])
         status, text = self.refuse.get(call.type, (202, b''))
         if call.type == getattr(self.Call, 'UPDATE_FRAMEWORK', None) and status == 202:
             status = 200
@@ -148,8 +156,7 @@ class FakeMaster(object):
         h.wfile.write(text)
         h.wfile.flush()
         with self.cond:
-            self.calls.append(call)
-            self.cond.notify_all()
+            self.timeline.append(('answered', call.type))
         if self.on_call is not None:
             for ev in self.on_call(call) or []:
                 self.send(ev)

@@ -197,11 +197,12 @@ class DriverTest(unittest.TestCase):
         d.requestResources([req])
         self.assertEqual(self.master.wait_call(v1.Call.DECLINE)[0].decline.filters.refuse_seconds, 3)
         self.assertEqual(self.master.wait_call(v1.Call.KILL)[0].kill.task_id.value, 't1')
-        self.assertTrue(self.master.wait_call(v1.Call.REVIVE))
+        self.assertTrue(self.master.wait_call(v1.Call.REVIVE)[0].HasField('revive'))
         self.assertEqual(list(self.master.wait_call(v1.Call.SUPPRESS)[0].suppress.roles), ['r1'])
         # Calls are separate POSTs that may overtake each other: order them here.
         rec = sorted(self.master.wait_call(v1.Call.RECONCILE, 2),
                      key=lambda c: len(c.reconcile.tasks))
+        self.assertTrue(rec[0].HasField('reconcile'))  # the master requires the body
         self.assertEqual(len(rec[0].reconcile.tasks), 0)
         self.assertEqual(rec[1].reconcile.tasks[0].slave_id.value, 'agent-1')
         self.assertEqual(
@@ -349,6 +350,42 @@ class DriverTest(unittest.TestCase):
             self.assertEqual(d.start(), mesos_pb2.DRIVER_ABORTED, bad)
             self.assertTrue(sched.of('error'), bad)
             self.assertEqual(d.join(), mesos_pb2.DRIVER_ABORTED)
+
+    def test_calls_from_many_threads(self):
+        sched = Recorder()
+        d = self.driver(sched)
+        d.start()
+        sched.wait('registered')
+
+        # (The fake master is slow per call; the real one is exercised by itest_python.)
+        def kill_many(t):
+            for i in range(10):
+                d.killTask(mesos_pb2.TaskID(value='t%d-%d' % (t, i)))
+
+        threads = [threading.Thread(target=kill_many, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        kills = self.master.wait_call(v1.Call.KILL, 40, timeout=30)
+        self.assertIsNotNone(kills)
+        self.assertEqual(sorted(k.kill.task_id.value for k in kills),
+                         sorted('t%d-%d' % (t, i) for t in range(4) for i in range(10)))
+
+    def test_teardown_waits_for_earlier_calls(self):
+        # Calls are separate POSTs; the TEARDOWN of stop() must not overtake the calls made
+        # before it (the master would remove the framework before applying them).
+        sched = Recorder()
+        d = self.driver(sched)
+        d.start()
+        sched.wait('registered')
+        self.master.delay[v1.Call.KILL] = 0.5
+        d.killTask(mesos_pb2.TaskID(value='t'))
+        self.assertEqual(d.stop(), mesos_pb2.DRIVER_STOPPED)
+        self.assertEqual(d.join(), mesos_pb2.DRIVER_STOPPED)  # waits for TEARDOWN to be sent
+        t = self.master.timeline
+        self.assertIn(('arrived', v1.Call.TEARDOWN), t)
+        self.assertLess(t.index(('answered', v1.Call.KILL)), t.index(('arrived', v1.Call.TEARDOWN)))
 
     def test_credential_is_http_basic(self):
         sched = Recorder()

@@ -76,8 +76,6 @@ class MesosExecutorDriver(object):
 
     def join(self):
         with self._cond:
-            if self._status != mesos_pb2.DRIVER_RUNNING:
-                return self._status
             while self._status == mesos_pb2.DRIVER_RUNNING:
                 self._cond.wait()
             status, conn = self._status, self._conn

@@ -120,8 +120,6 @@ class MesosSchedulerDriver(object):
 
     def join(self):
         with self._cond:
-            if self._status != mesos_pb2.DRIVER_RUNNING:
-                return self._status
             while self._status == mesos_pb2.DRIVER_RUNNING:
                 self._cond.wait()
             status, conn = self._status, self._conn
@@ -151,6 +149,7 @@ class MesosSchedulerDriver(object):
 
     def requestResources(self, requests):
         call = Call(type=Call.REQUEST)
+        call.request.SetInParent()  # present even when empty (the master requires it)
         call.request.requests.extend(requests)
         return self._send(call)
 
@@ -181,12 +180,14 @@ class MesosSchedulerDriver(object):
 
     def reviveOffers(self, roles=None):
         call = Call(type=Call.REVIVE)
+        call.revive.SetInParent()
         if roles:
             call.revive.roles.extend(roles)
         return self._send(call)
 
     def suppressOffers(self, roles=None):
         call = Call(type=Call.SUPPRESS)
+        call.suppress.SetInParent()
         if roles:
             call.suppress.roles.extend(roles)
         return self._send(call)
@@ -219,6 +220,7 @@ class MesosSchedulerDriver(object):
 
     def reconcileTasks(self, tasks):
         call = Call(type=Call.RECONCILE)
+        call.reconcile.SetInParent()  # no tasks: implicit reconciliation, still a Reconcile
         for status in tasks:
             t = call.reconcile.tasks.add()
             t.task_id.CopyFrom(status.task_id)
