@@ -6,6 +6,9 @@
  * zk:// master (ZooKeeper started by the harness). Each run launches five tasks on the custom
  * executor and exchanges framework messages holding a NUL byte both ways.
  *
+ * test_every_driver_call runs tests/python/driver_calls_real_master.py: every scheduler driver
+ * call, with a command task, must be accepted by the real master.
+ *
  * A master without custom executor support answers TASK_ERROR; the framework then exits with 3
  * and the case is skipped with that reason (not passed).
  */
@@ -18,18 +21,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if !defined(CM_PYTHON) || !defined(CM_PYTHONPATH) || !defined(CM_PY_EXAMPLES)
+#if !defined(CM_PYTHON) || !defined(CM_PYTHONPATH) || !defined(CM_PY_EXAMPLES) ||                  \
+    !defined(CM_PY_TESTS)
 #define CM_PY_MISSING 1
 #define CM_PYTHON ""
 #define CM_PYTHONPATH ""
 #define CM_PY_EXAMPLES ""
+#define CM_PY_TESTS ""
 #endif
 
-/* Runs test_framework.py against master; returns its exit status (-1: did not exit). */
-static int run_framework(const char *master, int explicit_acks, char **out)
+/* Runs a Python script (path) against master; returns its exit status (-1: did not exit). */
+static int run_script(const char *script, const char *master, int explicit_acks, char **out)
 {
-    char script[512];
-    snprintf(script, sizeof script, "%s/test_framework.py", CM_PY_EXAMPLES);
     setenv("PYTHONPATH", CM_PYTHONPATH, 1);
     setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
     setenv("PYTHONUNBUFFERED", "1", 1);
@@ -45,7 +48,7 @@ static int run_framework(const char *master, int explicit_acks, char **out)
         setenv("MESOS_EXPLICIT_ACKNOWLEDGEMENTS", "1", 1);
     else
         unsetenv("MESOS_EXPLICIT_ACKNOWLEDGEMENTS");
-    char *argv[] = {CM_PYTHON, script, (char *)master, NULL};
+    char *argv[] = {CM_PYTHON, (char *)script, (char *)master, NULL};
     int status = -1;
     *out = NULL;
     int rc = itest_run(argv, 90000, &status, out);
@@ -82,7 +85,9 @@ static void require_python(void)
 static int run_case(const char *master, int explicit_acks)
 {
     char *out = NULL;
-    int rc = run_framework(master, explicit_acks, &out);
+    char script[512];
+    snprintf(script, sizeof script, "%s/test_framework.py", CM_PY_EXAMPLES);
+    int rc = run_script(script, master, explicit_acks, &out);
     int verdict = check_run(rc, out);
     free(out);
     return verdict;
@@ -133,10 +138,26 @@ static void test_zk_master(void)
     CHECK_INT(verdict, 0);
 }
 
+/* Every scheduler driver call against the real master, with a command task (no custom
+ * executor needed): the master must accept each call as the driver encodes it. */
+static void test_every_driver_call(void)
+{
+    struct itest_cluster c;
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    char *out = NULL;
+    int rc = run_script(CM_PY_TESTS "/driver_calls_real_master.py", c.master_addr, 0, &out);
+    if (rc != 0 || !out || !strstr(out, "\nOK\n"))
+        fprintf(stderr, "driver_calls_real_master.py exited with %d:\n%s\n", rc, out ? out : "");
+    CHECK_INT(rc, 0);
+    CHECK(out && strstr(out, "steps: registered launched running reconciled killed"));
+    free(out);
+    itest_cluster_stop(&c);
+}
+
 static void python_gate(void)
 {
     require_python();
 }
 
-ITEST_MAIN(FIXTURE(python_gate), TEST(test_host_port_implicit_acks),
+ITEST_MAIN(FIXTURE(python_gate), TEST(test_every_driver_call), TEST(test_host_port_implicit_acks),
            TEST(test_host_port_explicit_acks), TEST(test_zk_master))
