@@ -1,0 +1,52 @@
+// plots.js: the overview's plots of the last hour (uPlot, vendored from npm: webui/vendor/).
+// Samples come from data.js (one per refresh, kept in the browser, localStorage across
+// reloads): allocation shares of cpus/mem/disk/gpus, and task launch and finish rates derived
+// from the master's counters.
+import uPlot from '../vendor/uPlot.esm.js';
+import {h} from './ui.js';
+
+let charts = [];
+
+function series(history) {
+  const t = history.map((s) => s.t);
+  const rate = (key) => history.map((s, i) => {
+    if (i === 0) return null;
+    const dt = s.t - history[i - 1].t;
+    const d = s[key] - history[i - 1][key];
+    return dt > 0 && d >= 0 ? (60 * d) / dt : null; // per minute; a master restart resets
+  });
+  return {
+    alloc: [t, history.map((s) => s.cpu), history.map((s) => s.mem), history.map((s) => s.disk), history.map((s) => s.gpu)],
+    rates: [t, rate('launched'), rate('finished'), rate('failed')],
+  };
+}
+
+function chart(el, title, names, colors, yLabel) {
+  const box = h('div', {class: 'plot'}, h('h3', {}, title));
+  el.append(box);
+  const width = Math.max(300, (box.clientWidth || 440) - 16);
+  const opts = {
+    width, height: 200,
+    scales: {x: {time: true}},
+    axes: [{}, {label: yLabel, size: 50}],
+    series: [{}, ...names.map((n, i) => ({label: n, stroke: colors[i], width: 1.5, spanGaps: true}))],
+  };
+  const u = new uPlot(opts, [[], ...names.map(() => [])], box);
+  charts.push({u, box});
+  return u;
+}
+
+export function renderPlots(el, history) {
+  charts.forEach((c) => c.u.destroy());
+  charts = [];
+  chart(el, 'Allocation (% of the cluster)', ['cpus', 'mem', 'disk', 'gpus'], ['#3182ce', '#38a169', '#d69e2e', '#805ad5'], '%');
+  chart(el, 'Tasks per minute', ['launched', 'finished', 'failed/killed/lost'], ['#3182ce', '#38a169', '#e53e3e'], '/min');
+  updatePlots(history);
+}
+
+export function updatePlots(history) {
+  if (!charts.length) return;
+  const s = series(history);
+  if (charts[0].u.root.isConnected) charts[0].u.setData(s.alloc);
+  if (charts[1].u.root.isConnected) charts[1].u.setData(s.rates);
+}
