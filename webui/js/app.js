@@ -33,7 +33,7 @@ function route() {
   page = (pages[name] || (() => notFound(hash)))();
   view.replaceChildren(page.el);
   document.title = 'cmesos · ' + (page.title || name);
-  if (store.state || name === 'sandbox') page.update('route');
+  if (store.state || store.metrics || name === 'sandbox') page.update('route');
 }
 
 function notFound(hash) {
@@ -88,6 +88,8 @@ function chrome() {
 
 const TASK_STATES = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_UNREACHABLE', 'TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE'];
 
+// Drawn from /metrics/snapshot, /version and /webui/leader only, so that it appears at once
+// on any cluster size; the state (for the lists) loads behind it.
 function overviewPage() {
   const el = h('div', {id: 'overview'});
   const info = h('div', {});
@@ -96,35 +98,43 @@ function overviewPage() {
   let plotted = false;
   return {
     el, title: 'Overview',
-    update() {
-      if (!waiting(info)) return;
-      const st = store.state, m = store.metrics || {};
-      const res = (k) => ({total: m[`master/${k}_total`] || 0, used: m[`master/${k}_used`] || 0,
-        offered: (st.slaves || []).reduce((n, a) => n + ((a.offered_resources || {})[k] || 0), 0)});
+    update(what) {
+      if (what === 'task') return;
+      const m = store.metrics;
+      if (!m) { info.replaceChildren(h('p', {class: 'muted'}, store.error ? 'The master could not be read (see above).' : 'Loading…')); return; }
+      const v = store.version || {}, l = store.leader || {};
+      const res = (k) => {
+        const total = m[`master/${k}_total`] || 0, used = m[`master/${k}_used`] || 0;
+        const oa = m[`allocator/mesos/resources/${k}/offered_or_allocated`];
+        return {total, used, offered: oa === undefined ? 0 : Math.max(0, oa - used)};
+      };
       const rows = ['cpus', 'mem', 'disk', 'gpus'].map((k) => {
         const r = res(k), f = k === 'mem' || k === 'disk' ? fmtMem : (x) => fmtNum(x);
-        return h('tr', {'data-resource': k}, h('td', {}, k), h('td', {class: 'num'}, f(r.total)), h('td', {class: 'num'}, f(r.used)),
+        return h('tr', {'data-resource': k}, h('td', {}, k), h('td', {class: 'num total'}, f(r.total)), h('td', {class: 'num'}, f(r.used)),
           h('td', {class: 'num'}, f(r.offered)), h('td', {class: 'num'}, f(Math.max(0, r.total - r.used - r.offered))),
           h('td', {style: 'width:30%'}, bar(r.total, r.used, r.offered)));
       });
       const counts = {};
       for (const s of TASK_STATES) counts[s] = m['master/tasks_' + s.slice(5).toLowerCase()] || 0;
+      const n = (k) => String(Math.round(m[k] || 0));
       info.replaceChildren(
-        h('h1', {}, 'Cluster ', st.cluster ? st.cluster : ''),
+        h('h1', {}, 'Cluster'),
         h('div', {class: 'cards'},
-          card('Leader', st.leader_info ? `${st.leader_info.hostname}:${st.leader_info.port}` : (st.leader || '–').replace(/^master@/, '')),
-          card('Version', st.version || '–', st.build_date ? 'built ' + st.build_date : ''),
-          card('Uptime', fmtDuration(m['master/uptime_secs'] || (Date.now() / 1000 - st.start_time)), 'elected ' + fmtAgo(st.elected_time)),
-          card('Agents', h('span', {id: 'agents-active'}, String(st.activated_slaves ?? 0)), `active · ${st.deactivated_slaves ?? 0} inactive · ${st.unreachable_slaves ?? 0} unreachable`),
-          card('Frameworks', String((st.frameworks || []).length), `${(st.completed_frameworks || []).length} completed`),
-          card('Offers', String(m['master/outstanding_offers'] ?? 0), 'outstanding')),
+          card('Leader', h('span', {id: 'leader'}, l.leader || '–'), l.self && l.self !== l.leader ? 'this page is served by ' + l.self : ''),
+          card('Version', v.version || '–', v.build_date ? 'built ' + v.build_date : ''),
+          card('Uptime', fmtDuration(m['master/uptime_secs']), m['master/elected'] ? 'elected leader' : 'not elected'),
+          card('Agents', h('span', {id: 'agents-active'}, n('master/slaves_active')), `active · ${n('master/slaves_inactive')} inactive · ${n('master/slaves_unreachable')} unreachable`),
+          card('Frameworks', n('master/frameworks_active'), `active · ${n('master/frameworks_inactive')} inactive`),
+          card('Offers', n('master/outstanding_offers'), 'outstanding')),
         h('h2', {}, 'Resources'),
         h('table', {id: 'resources'}, h('tr', {}, h('th', {}, ''), h('th', {class: 'num'}, 'Total'), h('th', {class: 'num'}, 'Allocated'),
           h('th', {class: 'num'}, 'Offered'), h('th', {class: 'num'}, 'Idle'), h('th', {}, '')), rows),
         h('h2', {}, 'Tasks'),
         h('div', {class: 'cards', id: 'task-counts'}, TASK_STATES.filter((s) => counts[s] || ['TASK_STAGING', 'TASK_RUNNING', 'TASK_FINISHED', 'TASK_FAILED'].includes(s))
-          .map((s) => h('a', {href: `#/tasks?state=${s}`, style: 'text-decoration:none;color:inherit'}, card(s.slice(5).toLowerCase(), String(counts[s]))))));
+          .map((s) => h('a', {href: `#/tasks?state=${s}`, style: 'text-decoration:none;color:inherit', 'data-state': s}, card(s.slice(5).toLowerCase(), String(counts[s]))))));
       if (!plotted) { renderPlots(plots, store.history); plotted = true; } else updatePlots(store.history);
+      // For the browser test's timing: when the overview first reached the screen.
+      if (!window.__overviewPainted) requestAnimationFrame(() => { window.__overviewPainted ||= performance.now(); });
     },
   };
 }

@@ -18,6 +18,7 @@ export const store = {
   leader: null,   // /webui/leader
   state: null,    // /master/state
   metrics: null,  // /metrics/snapshot
+  version: null,  // /version
   fetchedAt: 0,
   error: null,
   live: 'starting', // 'push', 'poll', 'error', 'standby'
@@ -41,7 +42,10 @@ export class HttpError extends Error {
 }
 
 export async function api(url, opts = {}) {
-  const res = await fetch(url, {...opts, headers: {...authHeader(), ...(opts.headers || {})}, cache: 'no-store'});
+  // A redirect means this master stopped leading (a standby answers the API with 307 to the
+  // leader): it is never followed, since the page reads only its own origin.
+  const res = await fetch(url, {...opts, headers: {...authHeader(), ...(opts.headers || {})}, cache: 'no-store', redirect: 'manual'});
+  if (res.type === 'opaqueredirect') throw new HttpError(307, 'this master no longer leads', url);
   if (!res.ok) {
     const text = await res.text().catch(() => '');
     throw new HttpError(res.status, text.slice(0, 300), url);
@@ -95,7 +99,7 @@ function sample(m) {
 }
 
 const HISTORY_SECS = 3600;
-function historyKey() { return 'cmesos.history.' + (store.state?.id || 'x'); }
+function historyKey() { return 'cmesos.history.' + (store.leader?.leader || 'x'); }
 function loadHistory() {
   try {
     const h = JSON.parse(localStorage.getItem(historyKey()) || '[]');
@@ -122,23 +126,32 @@ async function refresh() {
       notify('leader');
       return;
     }
-    const [state, metrics] = await Promise.all([getJSON('/master/state'), getJSON('/metrics/snapshot')]);
-    store.state = state;
+    // The overview needs only the metrics (small at any scale): it is drawn before the
+    // state, which can be tens of MB on a large cluster, arrives.
+    const [metrics, version] = await Promise.all([getJSON('/metrics/snapshot'),
+      store.version ? store.version : getJSON('/version')]);
     store.metrics = metrics;
-    store.index = buildIndex(state);
-    store.fetchedAt = Date.now();
-    store.error = null;
+    store.version = version;
     if (!historyLoaded) { loadHistory(); historyLoaded = true; }
     store.history.push(sample(metrics));
     const cut = Date.now() / 1000 - HISTORY_SECS;
     while (store.history.length && store.history[0].t < cut) store.history.shift();
     saveHistory();
+    notify('metrics');
+    // Let the overview paint before the (possibly large) state is fetched and parsed.
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    const state = await getJSON('/master/state');
+    store.state = state;
+    store.index = buildIndex(state);
+    store.fetchedAt = Date.now();
+    store.error = null;
     failures = 0;
     if (store.live !== 'push') store.live = 'poll';
     notify('state');
   } catch (e) {
     failures++;
     store.error = e;
+    if (e.status === 307) { failures = 0; store.leader = null; refreshSoon(); }
     if (e.status === 401) store.live = 'auth';
     else store.live = 'error';
     notify('error');
@@ -236,7 +249,8 @@ class RecordIO {
 
 let subFailures = 0;
 async function subscribe() {
-  if (store.leader && !store.leader.leading) { setTimeout(subscribe, 5000); return; }
+  // Only to the leading master (a standby would redirect): wait until it is known.
+  if (!store.leader || !store.leader.leading) { setTimeout(subscribe, 1000); return; }
   try {
     const res = await api('/api/v1', {
       method: 'POST',

@@ -27,7 +27,11 @@ function chart(el, title, names, colors, yLabel) {
   const width = Math.max(300, (box.clientWidth || 440) - 16);
   const opts = {
     width, height: 200,
-    scales: {x: {time: true}},
+    // The window shown: the samples' span, at least the last 5 minutes, at most the hour.
+    scales: {x: {time: true, range: (u, min, max) => {
+      const now = Date.now() / 1000;
+      return [Math.max(now - 3600, Math.min(min || now, now - 300)), now];
+    }}},
     axes: [{}, {label: yLabel, size: 50}],
     series: [{}, ...names.map((n, i) => ({label: n, stroke: colors[i], width: 1.5, spanGaps: true}))],
   };
