@@ -149,6 +149,9 @@ static void relay_done(void *arg, int err, const char *errmsg, const struct cm_h
                              err == CM_ETOOBIG ? "the answer is over 8 MiB" : errmsg);
     } else {
         const char *ct = cm_http_response_header(resp, "Content-Type");
+        const char *challenge = cm_http_response_header(resp, "WWW-Authenticate");
+        if (challenge) /* the agent wants credentials: let the browser ask for them */
+            cm_http_add_header(f->req, "WWW-Authenticate", challenge);
         cm_http_add_header(f->req, "Cache-Control", "no-store");
         cm_http_respond(f->req, (int)resp->status, ct ? ct : "application/octet-stream", resp->body,
                         resp->body_len);
