@@ -10,6 +10,8 @@ or selenium is missing, else 0):
   standby    two masters on ZooKeeper: the standby serves the page and links to the leader
              (skipped when ZooKeeper is not installed)
   console    no errors in the browser's console during the cases above
+  secure     TLS on every hop and HTTP authentication on master and agent: the page works with
+             the browser's credentials and reads the agent's statistics through the master
   scale      a generated state of 10,000 agents and 100,000 tasks served by a small test server
              (the page's own files from webui/): the overview renders within 1 s and the task
              list is virtualized (the time is printed; CMESOS_WEBUI_SCALE_MS changes the bound)
@@ -146,10 +148,10 @@ class Skip(Exception):
     pass
 
 
-def browser():
+def browser(extra=()):
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    for a in (*extra, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
               "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -341,6 +343,83 @@ def case_standby(d, tmp):
     until(lambda: text(d, "#leader") == f"127.0.0.1:{lead}", 15, "the leader's overview")
 
 
+def make_tls(tmp):
+    """A CA and one certificate for 127.0.0.1, as scripts/quickstart.sh makes them."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d)
+    def run(*argv):
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        "/CN=webui test CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem")
+    with open(f"{d}/san.ext", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+        f"{d}/node.key", "-out", f"{d}/node.csr")
+    run("openssl", "x509", "-req", "-in", f"{d}/node.csr", "-CA", f"{d}/ca.pem", "-CAkey",
+        f"{d}/ca.key", "-CAcreateserial", "-days", "2", "-extfile", f"{d}/san.ext", "-out",
+        f"{d}/node.pem")
+    return d
+
+
+@case("secure")
+def case_secure(tmp):
+    """TLS on every hop and HTTP authentication on the master and the agent: the page works with
+    the browser's Basic credentials, and the agent's statistics come through the master over
+    TLS with the credentials passed on."""
+    if not shutil.which("openssl"):
+        raise Skip("openssl is not installed")
+    d = make_tls(tmp)
+    env = dict(os.environ, LIBPROCESS_SSL_ENABLED="true", LIBPROCESS_SSL_CERT_FILE=f"{d}/node.pem",
+               LIBPROCESS_SSL_KEY_FILE=f"{d}/node.key", LIBPROCESS_SSL_CA_FILE=f"{d}/ca.pem",
+               LIBPROCESS_SSL_VERIFY_CERT="true")
+    creds = f"{tmp}/http_credentials.json"
+    with open(creds, "w") as f:
+        f.write('{"credentials": [{"principal": "operator", "secret": "s3cret"}]}')
+    os.chmod(creds, 0o600)
+    os.makedirs(f"{tmp}/smaster")
+    os.makedirs(f"{tmp}/sagent")
+
+    def spawn_env(name, argv, logpath):
+        f = open(logpath, "wb")
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        procs.append((name, p, logpath))
+        return p
+    m = spawn_env("mesos-master-tls", [os.path.join(BIN, "mesos-master"), "--ip=127.0.0.1", "--port=0",
+                                       f"--port_file={tmp}/smaster.port", f"--work_dir={tmp}/smaster",
+                                       "--authenticate_http_readonly", f"--http_credentials={creds}"],
+                  f"{tmp}/smaster.log")
+    mport = wait_port_file(f"{tmp}/smaster.port", m, "mesos-master (TLS)")
+    a = spawn_env("mesos-agent-tls", [os.path.join(BIN, "mesos-agent"), f"--master=127.0.0.1:{mport}",
+                                      "--ip=127.0.0.1", "--port=0", f"--port_file={tmp}/sagent.port",
+                                      f"--work_dir={tmp}/sagent", "--resources=cpus:1;mem:512;disk:512",
+                                      "--authenticate_http_readonly", f"--http_credentials={creds}"],
+                  f"{tmp}/sagent.log")
+    wait_port_file(f"{tmp}/sagent.port", a, "mesos-agent (TLS)")
+    d2 = browser(["--ignore-certificate-errors"])
+    try:
+        # Headless chromium cannot answer its own Basic prompt: the credentials go in the URL
+        # of a first request, which leaves them in the browser's cache for the master's realm,
+        # as an operator's answer to the prompt would. The page's requests then carry them.
+        go(d2, f"https://operator:s3cret@127.0.0.1:{mport}/master/health")
+        go(d2, f"https://operator:s3cret@127.0.0.1:{mport}/webui/leader")
+        go(d2, f"https://127.0.0.1:{mport}/")
+        until(lambda: text(d2, "#agents-active") == "1", 20, "the overview over TLS after signing in")
+        until(lambda: "live" in text(d2, "#live"), 10, "the operator API stream over TLS")
+        agent = until(lambda: d2.execute_script(
+            "return fetch('/master/slaves', {headers: {Authorization: 'Basic ' + btoa('operator:s3cret')}})"
+            ".then(r => r.json()).then(j => j.slaves[0].id)"), 10, "the agent's id")
+        go(d2, f"#/agents/{agent}")
+        until(lambda: d2.find_element(By.ID, "used"), 15, "the agent's statistics through the master over TLS")
+    except Exception:
+        shot(d2, "secure-failed")
+        log("secure: page text: " + d2.find_element(By.TAG_NAME, "body").text[:500])
+        for e in d2.get_log("browser"):
+            log("secure: console: " + e.get("message", ""))
+        raise
+    finally:
+        d2.quit()
+
+
 # ---- the scale test: a generated state behind a small server -------------------------------
 
 def big_state(n_agents, n_tasks):
@@ -477,6 +556,7 @@ def main():
         def case_console():
             assert not console_errors, "console errors: " + " | ".join(console_errors[:5])
         case_console()
+        case_secure(tmp)
         d.quit()
         d = browser()  # a fresh browser: the scale case measures a cold load
         case_scale(d)
