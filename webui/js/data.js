@@ -163,7 +163,7 @@ async function refresh() {
 
 function nextDelay() {
   if (failures) return Math.min(30000, 2000 * 2 ** (failures - 1));
-  const base = store.live === 'push' ? 15000 : 3000;
+  const base = store.live === 'push' ? 5000 : 3000;
   return Math.max(base, 5 * lastCost);
 }
 

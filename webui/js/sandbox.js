@@ -12,14 +12,18 @@ function filesUrl(what, agent, params) {
   return `/webui/agent/files/${what}?${q}`;
 }
 
+// The path's components, each a link to its directory; above a run's sandbox
+// (/frameworks/F/executors/E/runs/R) nothing is attached on the agent, so those are plain text.
 function crumbs(agent, path) {
   const parts = path.split('/').filter(Boolean);
+  const root = parts[0] === 'frameworks' && parts.length >= 6 ? 6 : 1;
   const out = [];
   let acc = '';
-  for (const p of parts) {
+  parts.forEach((p, i) => {
     acc += '/' + p;
-    out.push(h('a', {href: `#/sandbox?agent=${encodeURIComponent(agent)}&path=${encodeURIComponent(acc)}`}, p), h('span', {class: 'muted'}, '/'));
-  }
+    out.push(i + 1 >= root ? h('a', {href: `#/sandbox?agent=${encodeURIComponent(agent)}&path=${encodeURIComponent(acc)}`}, p) : h('span', {}, p),
+      h('span', {class: 'muted'}, '/'));
+  });
   return h('div', {class: 'crumbs mono'}, out);
 }
 
