@@ -21,8 +21,10 @@
  *    are reached (the id picks the address; a request never names a host). Errors: 400 for a
  *    missing or malformed agent_id, 404 for an agent the master does not know, 503 when the
  *    agent is disconnected, 502 naming the failure when the agent cannot be reached or times
- *    out (10 s), 413-like cap: a browse/read/statistics answer over 8 MiB is 502. Downloads are
- *    streamed (never buffered whole). A standby answers 307 to the leader, as for the API.
+ *    out (10 s); a browse/read/statistics answer over 8 MiB is 502. Downloads are streamed
+ *    (never buffered whole) with no time limit; the agent is not paused for a slow browser, so
+ *    a download whose unsent bytes pass the server's per-stream cap (http_server.h, 16 MiB) is
+ *    cut off. A standby answers 307 to the leader, as for the API.
  *
  * Ownership: the forwarding uses one HTTP client, m->webui_client, created at the first
  * forwarded request and freed by cm_master_free (which cancels the calls in flight; their
