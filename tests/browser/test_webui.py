@@ -177,6 +177,15 @@ def collect_console(d):
             console_errors.append(e.get("message", ""))
 
 
+def click(d, by, sel, timeout=10):
+    """Clicks an element; pages re-render on updates, so a found element may go stale before
+    the click: find it again until the click lands."""
+    def attempt():
+        d.find_element(by, sel).click()
+        return True
+    until(attempt, timeout, f"a clickable {sel}")
+
+
 def go(d, url_or_hash):
     """Moves within the page (hash change: no reload) or loads a URL."""
     if url_or_hash.startswith("#"):
@@ -244,16 +253,16 @@ def case_task(d, port, tmp):
     assert d.execute_script("return window.__loadedOnce") == 1, "the page was reloaded"
     shot(d, "task-finished")
     ex.wait(timeout=30)
-    d.find_element(By.ID, "sandbox-stdout").click()
+    click(d, By.ID, "sandbox-stdout")
     until(lambda: marker in text(d, "#log"), 15, "the sandbox view to show the task's stdout")
     shot(d, "sandbox-stdout")
     go(d, f"#/tasks/{fw['id']}/webui-task")
-    until(lambda: d.find_element(By.ID, "sandbox-dir"), 10, "the sandbox link")
-    d.find_element(By.ID, "sandbox-dir").click()
+    click(d, By.ID, "sandbox-dir")
     until(lambda: d.find_element(By.CSS_SELECTOR, "#files a[data-file=stdout]"), 15, "the sandbox listing")
     shot(d, "sandbox")
     # Download through the master (same origin), checked outside the browser.
-    href = d.find_element(By.CSS_SELECTOR, "#files tr a[href*='download']").get_attribute("href")
+    href = until(lambda: d.find_element(By.CSS_SELECTOR, "#files tr a[href*='download']").get_attribute("href"),
+                 10, "a download link")
     with urllib.request.urlopen(href, timeout=10) as r:
         assert r.status == 200, f"download answered {r.status}"
 
@@ -270,7 +279,8 @@ def case_pages(d, port):
     until(lambda: d.find_element(By.ID, "used"), 15, "the agent's used resources (its statistics)")
     shot(d, "agent")
     go(d, "#/frameworks")
-    d.find_element(By.XPATH, "//button[text()='completed']").click() if not st["frameworks"] else None
+    if not st["frameworks"]:
+        click(d, By.XPATH, "//button[text()='completed']")
     until(lambda: "webui-test" in text(d, "[data-table=frameworks]"), 10, "the framework in the list")
     shot(d, "frameworks")
     go(d, f"#/frameworks/{fws[0]['id']}")
@@ -338,12 +348,12 @@ def case_standby(d, tmp):
     until(lambda: get_json(standby, "/webui/leader")["leader"] == f"127.0.0.1:{lead}", 15,
           "the standby to know the leader")
     go(d, f"http://127.0.0.1:{standby}/")
-    link = until(lambda: d.find_element(By.ID, "leader-link"), 15, "the standby banner's leader link")
-    href = link.get_attribute("href")
+    href = until(lambda: d.find_element(By.ID, "leader-link").get_attribute("href"), 15,
+                 "the standby banner's leader link")
     assert href == f"http://127.0.0.1:{lead}/", f"the standby links to {href}, not the leader"
     assert "standby" in text(d, "#banner").lower()
     shot(d, "standby")
-    link.click()
+    click(d, By.ID, "leader-link")
     until(lambda: d.current_url.startswith(f"http://127.0.0.1:{lead}/"), 10, "the leader's page")
     until(lambda: text(d, "#leader") == f"127.0.0.1:{lead}", 15, "the leader's overview")
 
@@ -581,6 +591,12 @@ def main():
             except Exception:
                 pass
         stop_all()
+    # Under the ASan/UBSan build a daemon's report lands in its log (at exit for leaks).
+    for name, p, path in procs:
+        report = tail(path, 200000)
+        if "Sanitizer" in report or "runtime error:" in report:
+            results.append((f"sanitizer ({name})", "FAIL", path))
+            log(f"FAIL sanitizer: {name}'s log has a sanitizer report ({path})")
     failed = [r for r in results if r[1] == "FAIL"]
     if failed:
         for name, p, path in procs:
