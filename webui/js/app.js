@@ -1,7 +1,7 @@
 // app.js: the router and the pages. Routes are URL hashes, so any page can be bookmarked:
 //   #/  #/agents  #/agents/<id>  #/frameworks  #/frameworks/<id>  #/tasks
 //   #/tasks/<framework id>/<task id>  #/roles  #/offers  #/sandbox?agent=&path=[&file=]
-import {store, onChange, start, getJSON, setCredentials, terminal, refreshSoon} from './data.js';
+import {store, onChange, start, getJSON, setCredentials, refreshSoon, needState} from './data.js';
 import {h, fmtMem, fmtNum, fmtTime, fmtAgo, fmtDuration, fmtRes, stateEl, bar, VTable, kv, card} from './ui.js';
 import {renderPlots, updatePlots} from './plots.js';
 import {sandboxPage} from './sandbox.js';
@@ -30,6 +30,7 @@ function route() {
     offers: () => offersPage(),
     sandbox: () => sandboxPage(params),
   };
+  needState(name !== 'overview' && name !== 'sandbox' && name !== 'roles');
   page = (pages[name] || (() => notFound(hash)))();
   view.replaceChildren(page.el);
   document.title = 'cmesos · ' + (page.title || name);

@@ -2,7 +2,8 @@
 //
 // - /webui/leader first: a standby serves this page but answers the API with 307 to the
 //   leader, so on a standby the page shows who leads and reads nothing else.
-// - /master/state (whole cluster) and /metrics/snapshot, polled; the interval grows on
+// - /metrics/snapshot, and /master/state (whole cluster) while a page other than the
+//   overview is shown, polled; the interval grows on
 //   failure (2 s doubling to 30 s) and with the size of the state (a state that takes t to
 //   fetch and parse is not fetched more often than every 5 t).
 // - The operator API's SUBSCRIBE stream (POST /api/v1, JSON RecordIO read with fetch()
@@ -24,6 +25,7 @@ export const store = {
   live: 'starting', // 'push', 'poll', 'error', 'standby'
   history: [],    // samples for the plots: {t, cpu, mem, disk, gpu, ocpu, omem, launched, finished, failed}
   index: null,    // maps built from state: agents, frameworks, tasks by id
+  needState: true, // whether the page shown reads /master/state (the overview does not)
 };
 
 export function onChange(fn) { listeners.add(fn); return () => listeners.delete(fn); }
@@ -113,8 +115,10 @@ function saveHistory() {
 
 let pollTimer = null, failures = 0, lastCost = 0, refreshing = false, historyLoaded = false;
 
+let again = false; // a refresh was asked for while one ran: run another right after it
+
 async function refresh() {
-  if (refreshing) return;
+  if (refreshing) { again = true; return; }
   refreshing = true;
   const t0 = performance.now();
   try {
@@ -138,12 +142,23 @@ async function refresh() {
     while (store.history.length && store.history[0].t < cut) store.history.shift();
     saveHistory();
     notify('metrics');
+    // The overview needs no state: it is read once (so that the lists open at once) and then
+    // only while another page is shown, so a page left on the overview (a wall display) does not
+    // make the master serialize its whole state every few seconds.
+    if (!store.needState && store.state) {
+      store.error = null;
+      failures = 0;
+      if (store.live !== 'push') store.live = 'poll';
+      notify('state');
+      return;
+    }
     // Let the overview paint before the (possibly large) state is fetched and parsed.
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
     const state = await getJSON('/master/state');
     store.state = state;
     store.index = buildIndex(state);
     store.fetchedAt = Date.now();
+    if (!window.__stateReady) window.__stateReady = performance.now(); // for the browser test
     store.error = null;
     failures = 0;
     if (store.live !== 'push') store.live = 'poll';
@@ -159,6 +174,7 @@ async function refresh() {
     lastCost = performance.now() - t0;
     refreshing = false;
   }
+  if (again) { again = false; refreshSoon(true); }
 }
 
 function nextDelay() {
@@ -170,14 +186,23 @@ function nextDelay() {
 async function loop() {
   clearTimeout(pollTimer);
   await refresh();
+  clearTimeout(pollTimer); // one timer, however many loops ran meanwhile
   pollTimer = setTimeout(loop, nextDelay());
 }
 
-// An early refresh after an event, coalesced: at most one per max(500 ms, 2 x last cost).
+// An early refresh after an event, coalesced: at most one per max(500 ms, 5 x last cost), so
+// that a busy cluster's stream of events does not turn into a stream of state reads.
 let soonTimer = null;
-export function refreshSoon() {
-  if (soonTimer) return;
-  soonTimer = setTimeout(() => { soonTimer = null; loop(); }, Math.max(500, 2 * lastCost));
+export function refreshSoon(now = false) {
+  if (soonTimer) { if (!now) return; clearTimeout(soonTimer); }
+  soonTimer = setTimeout(() => { soonTimer = null; loop(); }, now ? 0 : Math.max(500, 5 * lastCost));
+}
+
+// Pages other than the overview need /master/state; asking for it reads it at once when the
+// copy in memory is missing or older than the usual interval.
+export function needState(need) {
+  store.needState = need;
+  if (need && (!store.state || Date.now() - store.fetchedAt > 5000)) refreshSoon(true);
 }
 
 // ---- SUBSCRIBE ----------------------------------------------------------------------------
