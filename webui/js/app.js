@@ -1,7 +1,7 @@
 // app.js: the router and the pages. Routes are URL hashes, so any page can be bookmarked:
 //   #/  #/agents  #/agents/<id>  #/frameworks  #/frameworks/<id>  #/tasks
 //   #/tasks/<framework id>/<task id>  #/roles  #/offers  #/sandbox?agent=&path=[&file=]
-import {store, onChange, start, getJSON, setCredentials, refreshSoon, needState} from './data.js';
+import {store, onChange, start, getJSON, setCredentials, needState} from './data.js';
 import {h, fmtMem, fmtNum, fmtTime, fmtAgo, fmtDuration, fmtRes, stateEl, bar, VTable, kv, card} from './ui.js';
 import {renderPlots, updatePlots} from './plots.js';
 import {sandboxPage} from './sandbox.js';
@@ -58,7 +58,7 @@ function showBanner(node, isError) {
 function loginForm() {
   const user = h('input', {name: 'user', placeholder: 'principal', autocomplete: 'username'});
   const pass = h('input', {name: 'pass', type: 'password', placeholder: 'secret', autocomplete: 'current-password'});
-  return h('form', {class: 'login', onsubmit: (e) => { e.preventDefault(); setCredentials(user.value, pass.value); refreshSoon(); }},
+  return h('form', {class: 'login', onsubmit: (e) => { e.preventDefault(); setCredentials(user.value, pass.value); }},
     h('strong', {}, 'The master needs credentials (HTTP Basic).'), user, pass, h('button', {type: 'submit'}, 'Sign in'));
 }
 
@@ -79,7 +79,11 @@ function chrome() {
     view.replaceChildren(h('div', {}, h('h1', {}, 'Standby master'), h('p', {}, `This master (${l.self}) does not lead the cluster.`)));
     return false;
   }
-  if (store.error && store.error.status === 401) { showBanner(loginForm(), true); return true; }
+  if (store.error && store.error.status === 401) {
+    // Kept while shown: retries must not wipe what is being typed.
+    if (!banner.querySelector('form.login')) showBanner(loginForm(), true);
+    return true;
+  }
   if (store.error) { showBanner(h('span', {}, 'Cannot read the master: ' + store.error.message + ' (retrying with back-off)'), true); return true; }
   showBanner(null);
   return true;

@@ -37,6 +37,9 @@ export function authHeader() {
 }
 export function setCredentials(user, pass) {
   sessionStorage.setItem('cmesos.auth', btoa(user + ':' + pass));
+  refreshSoon(true);
+  // The stream failed without credentials too: try it now instead of after its back-off.
+  if (store.live !== 'push' && subTimer) { clearTimeout(subTimer); subTimer = null; subscribe(); }
 }
 
 export class HttpError extends Error {
@@ -272,10 +275,11 @@ class RecordIO {
   }
 }
 
-let subFailures = 0;
+let subFailures = 0, subTimer = null;
 async function subscribe() {
+  subTimer = null;
   // Only to the leading master (a standby would redirect): wait until it is known.
-  if (!store.leader || !store.leader.leading) { setTimeout(subscribe, 1000); return; }
+  if (!store.leader || !store.leader.leading) { subTimer = setTimeout(subscribe, 1000); return; }
   try {
     const res = await api('/api/v1', {
       method: 'POST',
@@ -297,7 +301,7 @@ async function subscribe() {
     subFailures++;
     if (store.live === 'push') store.live = 'poll';
     notify('live');
-    setTimeout(subscribe, Math.min(30000, 1000 * 2 ** Math.min(subFailures, 5)));
+    subTimer = setTimeout(subscribe, Math.min(30000, 1000 * 2 ** Math.min(subFailures, 5)));
   }
 }
 
