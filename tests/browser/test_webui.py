@@ -438,10 +438,11 @@ def case_secure(tmp):
 # ---- the scale test: a generated state behind a small server -------------------------------
 
 def big_state(n_agents, n_tasks):
+    now = time.time()
     agents = []
     for i in range(n_agents):
         agents.append({"id": f"S{i:05d}", "pid": f"slave(1)@10.{i // 65536}.{i // 256 % 256}.{i % 256}:5051",
-                       "hostname": f"agent-{i:05d}.example", "active": True, "registered_time": 1.7e9,
+                       "hostname": f"agent-{i:05d}.example", "active": True, "registered_time": now - 86400 + i,
                        "resources": {"cpus": 32.0, "mem": 131072.0, "disk": 1048576.0, "gpus": 0.0},
                        "used_resources": {"cpus": 10.0, "mem": 40960.0, "disk": 0.0, "gpus": 0.0},
                        "offered_resources": {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0},
@@ -455,9 +456,9 @@ def big_state(n_agents, n_tasks):
             tasks.append({"id": f"task-{k:06d}", "name": f"job-{f}-{j}", "framework_id": f"F{f}",
                           "executor_id": "", "slave_id": f"S{k % n_agents:05d}", "state": "TASK_RUNNING",
                           "resources": {"cpus": 1.0, "mem": 4096.0, "disk": 0.0, "gpus": 0.0},
-                          "role": "*", "statuses": [{"state": "TASK_RUNNING", "timestamp": 1.7e9 + k}]})
+                          "role": "*", "statuses": [{"state": "TASK_RUNNING", "timestamp": now - 3600 + k * 0.03}]})
         fws.append({"id": f"F{f}", "name": f"framework-{f}", "active": True, "connected": True,
-                    "roles": ["*"], "principal": "p", "registered_time": 1.7e9,
+                    "roles": ["*"], "principal": "p", "registered_time": now - 86400,
                     "used_resources": {"cpus": per_fw, "mem": 4096.0 * per_fw}, "offered_resources": {},
                     "tasks": tasks, "completed_tasks": [], "unreachable_tasks": [], "offers": []})
     return {"id": "big", "version": "1.11.0", "slaves": agents, "frameworks": fws,

@@ -124,7 +124,7 @@ export class VTable {
       this.rows = rows;
     }
     this.spacer.style.height = this.rows.length * this.rowHeight + 'px';
-    this.foot.textContent = this.rows.length ? `${this.rows.length.toLocaleString()} rows` : this.emptyText;
+    this.foot.textContent = this.rows.length ? `${this.rows.length.toLocaleString()} row${this.rows.length === 1 ? '' : 's'}` : this.emptyText;
     this.clear();
     this.paint();
   }
