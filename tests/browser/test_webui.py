@@ -6,7 +6,8 @@ or selenium is missing, else 0):
   overview   real mesos-master + mesos-agent: the overview shows the agent and its resources
   task       a task started with mesos-execute shows RUNNING and then FINISHED without a reload,
              and its stdout opens in the sandbox view with the task's output
-  pages      every page renders (agents, agent, frameworks, framework, tasks, roles, offers)
+  pages      every page renders (agents, agent, frameworks, framework, tasks, roles, offers),
+             and the header's find box opens a task's and an agent's page
   standby    two masters on ZooKeeper: the standby serves the page and links to the leader
              (skipped when ZooKeeper is not installed)
   console    no errors in the browser's console during the cases above
@@ -292,6 +293,15 @@ def case_pages(d, port):
     go(d, "#/offers")
     until(lambda: d.find_element(By.CSS_SELECTOR, "[data-table=offers]"), 10, "the offers table")
     shot(d, "offers")
+    # The header's find box: a task id opens the task's page, an agent id the agent's.
+    box = d.find_element(By.ID, "find-q")
+    box.clear()
+    box.send_keys("webui-task\n")
+    until(lambda: "webui-task" in text(d, "h1") and "#/tasks/" in d.current_url, 10,
+          "the find box to open the task's page")
+    box.clear()
+    box.send_keys(agent + "\n")
+    until(lambda: d.current_url.endswith("#/agents/" + agent), 10, "the find box to open the agent's page")
     # The overview again, now that the plots hold the task's launch and finish.
     go(d, "#/")
     until(lambda: text(d, "#task-counts [data-state=TASK_FINISHED]").endswith("1"), 15,

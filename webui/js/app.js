@@ -251,7 +251,8 @@ function frameworksPage() {
     {title: 'Name', width: '1.4fr', get: (f) => f.name, cell: (f) => f.name},
     {title: 'Roles', width: '1fr', get: (f) => (f.roles || [f.role]).join(','), cell: (f) => (f.roles || [f.role]).join(', ')},
     {title: 'Principal', width: '1fr', get: (f) => f.principal || '', cell: (f) => f.principal || '–'},
-    {title: 'Tasks', width: '0.6fr', num: true, get: (f) => (f.tasks || []).length, cell: (f) => String((f.tasks || []).length)},
+    {title: 'Tasks (done)', width: '0.8fr', num: true, get: (f) => (f.tasks || []).length + (f.completed_tasks || []).length,
+      cell: (f) => `${(f.tasks || []).length} (${(f.completed_tasks || []).length})`},
     {title: 'CPUs', width: '0.6fr', num: true, get: (f) => f.used_resources?.cpus || 0, cell: (f) => fmtNum(f.used_resources?.cpus || 0)},
     {title: 'Mem', width: '0.8fr', num: true, get: (f) => f.used_resources?.mem || 0, cell: (f) => fmtMem(f.used_resources?.mem || 0)},
     {title: 'Registered', width: '1fr', get: (f) => f.registered_time || 0, cell: (f) => fmtAgo(f.registered_time)},
@@ -390,6 +391,30 @@ function offersPage() {
     table.set(all);
   }};
 }
+
+// ---- find: one box for any agent, framework or task ---------------------------------------
+
+// An exact id (or hostname, or framework name) opens its page; anything else lists the tasks
+// whose id or name contains it.
+function find(q) {
+  q = q.trim();
+  if (!q) return;
+  const idx = store.index;
+  if (idx) {
+    if (idx.agents.has(q)) { location.hash = '#/agents/' + encodeURIComponent(q); return; }
+    if (idx.frameworks.has(q)) { location.hash = '#/frameworks/' + encodeURIComponent(q); return; }
+    for (const a of idx.agents.values()) if (a.hostname === q) { location.hash = '#/agents/' + encodeURIComponent(a.id); return; }
+    for (const f of idx.frameworks.values()) if (f.name === q) { location.hash = '#/frameworks/' + encodeURIComponent(f.id); return; }
+    for (const t of idx.tasks.values()) {
+      if (t.id === q) { location.hash = `#/tasks/${encodeURIComponent(t.framework_id)}/${encodeURIComponent(t.id)}`; return; }
+    }
+  }
+  location.hash = '#/tasks?state=all&q=' + encodeURIComponent(q);
+}
+document.getElementById('find').addEventListener('submit', (e) => {
+  e.preventDefault();
+  find(document.getElementById('find-q').value);
+});
 
 // ---- start --------------------------------------------------------------------------------
 
