@@ -278,6 +278,9 @@ def case_pages(d, port):
     shot(d, "agents")
     go(d, f"#/agents/{agent}")
     until(lambda: d.find_element(By.ID, "used"), 15, "the agent's used resources (its statistics)")
+    assert len(d.find_elements(By.CSS_SELECTOR, "#usage-plots .uplot")) == 2, "no allocated-vs-used plots"
+    # The cpu rate needs two samples of the statistics (5 s apart).
+    until(lambda: "measuring" not in text(d, "#used"), 20, "a measured cpu rate")
     shot(d, "agent")
     go(d, "#/frameworks")
     if not st["frameworks"]:

@@ -3,7 +3,7 @@
 //   #/tasks/<framework id>/<task id>  #/roles  #/offers  #/sandbox?agent=&path=[&file=]
 import {store, onChange, start, getJSON, setCredentials, needState} from './data.js';
 import {h, fmtMem, fmtNum, fmtTime, fmtAgo, fmtDuration, fmtRes, stateEl, bar, VTable, kv, card} from './ui.js';
-import {renderPlots, updatePlots} from './plots.js';
+import {renderPlots, updatePlots, agentUsagePlots} from './plots.js';
 import {sandboxPage} from './sandbox.js';
 
 const view = document.getElementById('view');
@@ -194,6 +194,10 @@ function lastStatusTime(t) { const s = t.statuses || []; return s.length ? s[s.l
 function agentPage(id) {
   const el = h('div', {});
   let stats = null, statsErr = null, statsTimer = null, dead = false, cpuRate = null, prev = null;
+  // Allocated vs used over time, kept while the page is open (the plots below the table).
+  const samples = [];
+  const plotBox = h('div', {class: 'plots', id: 'usage-plots'});
+  let plots = null;
   const cpuTime = (list) => list.reduce((n, s) => n + (s.statistics?.cpus_user_time_secs || 0) + (s.statistics?.cpus_system_time_secs || 0), 0);
   const loadStats = async () => {
     try {
@@ -201,6 +205,12 @@ function agentPage(id) {
       const now = {t: performance.now() / 1000, cpu: cpuTime(stats)};
       if (prev && now.t > prev.t) cpuRate = Math.max(0, (now.cpu - prev.cpu) / (now.t - prev.t));
       prev = now;
+      const a = store.index?.agents.get(id);
+      if (cpuRate !== null && a) {
+        samples.push({t: Date.now() / 1000, cpuAlloc: a.used_resources?.cpus || 0, cpuUsed: cpuRate,
+          memAlloc: a.used_resources?.mem || 0, memUsed: stats.reduce((n, s) => n + (s.statistics?.mem_rss_bytes || 0), 0) / 1048576});
+        while (samples.length > 720) samples.shift();
+      }
       statsErr = null;
     } catch (e) { statsErr = e; }
     if (!dead) { p.update('stats'); statsTimer = setTimeout(loadStats, 5000); }
@@ -208,7 +218,7 @@ function agentPage(id) {
   const tasks = tasksTable('agent-tasks');
   const p = {
     el, title: 'Agent ' + id,
-    destroy() { dead = true; clearTimeout(statsTimer); },
+    destroy() { dead = true; clearTimeout(statsTimer); if (plots) plots.destroy(); },
     update(what) {
       if (!waiting(el)) return;
       const a = store.index.agents.get(id);
@@ -236,7 +246,10 @@ function agentPage(id) {
               h('tr', {}, h('td', {}, 'mem'), h('td', {class: 'num'}, fmtMem(a.used_resources?.mem || 0)), h('td', {class: 'num'}, fmtMem(used.mem)),
                 h('td', {style: 'width:30%'}, bar(a.resources?.mem || 0, used.mem, 0))),
               h('tr', {}, h('td', {}, 'containers'), h('td', {}, ''), h('td', {class: 'num'}, String(stats.length)), h('td', {}, ''))),
+        plotBox,
         h('h2', {}, `Tasks (${mine.length})`), tasks.el);
+      if (!plots) plots = agentUsagePlots(plotBox);
+      plots.set(samples);
     },
   };
   return p;

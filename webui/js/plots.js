@@ -21,7 +21,7 @@ function series(history) {
   };
 }
 
-function chart(el, title, names, colors, yLabel) {
+function chart(el, title, names, colors, yLabel, keep = true) {
   const box = h('div', {class: 'plot'}, h('h3', {}, title));
   el.append(box);
   const width = Math.max(300, (box.clientWidth || 440) - 16);
@@ -36,8 +36,23 @@ function chart(el, title, names, colors, yLabel) {
     series: [{}, ...names.map((n, i) => ({label: n, stroke: colors[i], width: 1.5, spanGaps: true}))],
   };
   const u = new uPlot(opts, [[], ...names.map(() => [])], box);
-  charts.push({u, box});
+  if (keep) charts.push({u, box});
   return u;
+}
+
+// An agent's allocated vs used, sampled while its page is open: set(samples) with samples
+// [{t, cpuAlloc, cpuUsed, memAlloc, memUsed}] (memory in MB). destroy() when the page goes.
+export function agentUsagePlots(el) {
+  const cpu = chart(el, 'CPUs: allocated vs used', ['allocated', 'used'], ['#3182ce', '#e53e3e'], 'cpus', false);
+  const mem = chart(el, 'Memory: allocated vs used (RSS)', ['allocated', 'used'], ['#38a169', '#d69e2e'], 'MB', false);
+  return {
+    set(samples) {
+      const t = samples.map((s) => s.t);
+      cpu.setData([t, samples.map((s) => s.cpuAlloc), samples.map((s) => s.cpuUsed)]);
+      mem.setData([t, samples.map((s) => s.memAlloc), samples.map((s) => s.memUsed)]);
+    },
+    destroy() { cpu.destroy(); mem.destroy(); },
+  };
 }
 
 export function renderPlots(el, history) {
