@@ -115,8 +115,17 @@ struct forward {
     char agent_id[AGENT_ID_MAX + 1];
 };
 
-/* The query without its agent_id parameter (malloc'd; "" when nothing is left). */
-static char *query_without_agent_id(const char *query)
+/* True when the query token tok[len] is parameter name (with or without a value). */
+static bool param_is(const char *tok, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    return len >= n && strncmp(tok, name, n) == 0 && (len == n || tok[n] == '=');
+}
+
+/* The query forwarded to the agent (malloc'd; "" when nothing is left): the caller's, without
+ * agent_id (the master's own) and without jsonp (a JSONP answer is readable by any site that
+ * includes it as a script; the page never asks for one, so the forwarding never gives one). */
+static char *forward_query(const char *query)
 {
     size_t n = query ? strlen(query) : 0;
     char *out = cm_xmalloc(n + 1);
@@ -124,8 +133,7 @@ static char *query_without_agent_id(const char *query)
     for (const char *p = query; p && *p;) {
         const char *end = strchr(p, '&');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        bool skip = len == 0 || (len >= 9 && strncmp(p, "agent_id=", 9) == 0) ||
-                    (len == 8 && strncmp(p, "agent_id", 8) == 0);
+        bool skip = len == 0 || param_is(p, len, "agent_id") || param_is(p, len, "jsonp");
         if (!skip) {
             if (o)
                 out[o++] = '&';
@@ -255,7 +263,7 @@ static void forward(struct cm_http_request *req, struct cm_master *m, const char
         free(id);
         return;
     }
-    char *rest = query_without_agent_id(req->query);
+    char *rest = forward_query(req->query);
     bool v6 = strchr(a->ip, ':') != NULL;
     char *url = cm_xasprintf("%s://%s%s%s:%d%s%s%s", cm_tls_scheme(), v6 ? "[" : "", a->ip,
                              v6 ? "]" : "", a->port, agent_path, rest[0] ? "?" : "", rest);

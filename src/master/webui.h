@@ -13,22 +13,24 @@
  *    --authenticate_http_readonly is on.
  *  - "/webui/agent/files/browse", ".../files/read", ".../files/download",
  *    ".../monitor/statistics" with ?agent_id=<id>&<the agent endpoint's own parameters>: the
- *    master forwards the GET to that registered agent's endpoint (same path, the other
- *    parameters unchanged, the caller's Authorization header passed on so the agent applies
- *    its own authentication and ACLs) and relays the status, Content-Type and body. The
- *    browser thus reaches agents through the master's origin, with the master's TLS and
- *    credentials: no CORS, no agent port exposed to the browser. Only agents the master knows
- *    are reached (the id picks the address; a request never names a host). Errors: 400 for a
- *    missing or malformed agent_id, 404 for an agent the master does not know, 503 when the
- *    agent is disconnected, 502 naming the failure when the agent cannot be reached or times
- *    out (10 s); a browse/read/statistics answer over 8 MiB is 502. Downloads are streamed
- *    (never buffered whole) with no time limit; the agent is not paused for a slow browser, so
- *    a download whose unsent bytes pass the server's per-stream cap (http_server.h, 16 MiB) is
- *    cut off. A standby answers 307 to the leader, as for the API.
+ *    master forwards the GET to that registered agent's endpoint (same path; the parameters
+ *    unchanged but for jsonp, dropped so that no JSONP answer comes back; the caller's
+ *    Authorization header passed on so that the agent applies its own authentication and
+ *    ACLs) and relays the status, Content-Type, WWW-Authenticate and body. The browser thus
+ *    reaches agents through the master's origin, with the master's TLS and credentials: no
+ *    CORS, no agent port exposed to the browser. Only agents the master knows are reached (the
+ *    id picks the address; a request never names a host).
+ *    Errors: 400 for a missing or malformed agent_id, 404 for an agent the master does not
+ *    know, 503 when the agent is disconnected, 502 naming the failure when the agent cannot be
+ *    reached or times out (10 s); a browse/read/statistics answer over 8 MiB is 502.
+ *    Downloads are streamed (never buffered whole) with no time limit; the agent is not paused
+ *    for a slow browser, so a download whose unsent bytes pass the server's per-stream cap
+ *    (http_server.h, 16 MiB) is cut off. A standby answers 307 to the leader, as for the API.
  *
  * Ownership: the forwarding uses one HTTP client, m->webui_client, created at the first
- * forwarded request and freed by cm_master_free (which cancels the calls in flight; their
- * requests are not answered then, since the server goes away first).
+ * forwarded request and freed by cm_master_free, which cancels the calls in flight: their
+ * requests are not answered then (the server went away first), and their small per-call
+ * records (struct forward, under 300 bytes each) are not freed, as nothing lists them.
  * Threading: the master's loop only.
  */
 #ifndef CM_MASTER_WEBUI_H

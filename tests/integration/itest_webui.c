@@ -152,6 +152,17 @@ static void test_forward(void)
     itest_http_resp_cleanup(&r);
     itest_http_resp_cleanup(&direct);
 
+    /* No JSONP through the forwarding: the callback parameter is dropped. */
+    snprintf(path, sizeof path, "/webui/agent/monitor/statistics?jsonp=steal&agent_id=%s",
+             c.agent_id);
+    CHECK_INT(get(port, "GET", path, NULL, NULL, &r), 200);
+    CHECK(itest_header(r.headers, "Content-Type", v, sizeof v) && strstr(v, "application/json"));
+    CHECK(r.body_len >= 1 && r.body[0] == '[');
+    itest_http_resp_cleanup(&r);
+    CHECK_INT(get(c.agent_port, "GET", "/monitor/statistics?jsonp=steal", NULL, NULL, &r), 200);
+    CHECK(strncmp((const char *)r.body, "steal(", 6) == 0); /* the agent itself would wrap it */
+    itest_http_resp_cleanup(&r);
+
     /* The agent's own errors pass through: a path under no sandbox, a relative path. */
     snprintf(path, sizeof path, "/webui/agent/files/browse?agent_id=%s&path=/etc", c.agent_id);
     CHECK_INT(status_of(port, path, NULL), 404);
