@@ -11,6 +11,7 @@ or selenium is missing, else 0):
   standby    two masters on ZooKeeper: the standby serves the page and links to the leader
              (skipped when ZooKeeper is not installed)
   console    no errors in the browser's console during the cases above
+  unreachable  the agent is killed: the task's sandbox view says the agent is unreachable
   secure     TLS on every hop and HTTP authentication on master and agent: the page works with
              the browser's credentials and reads the agent's statistics through the master
   scale      a generated state of 10,000 agents and 100,000 tasks served by a small test server
@@ -312,6 +313,38 @@ def case_pages(d, port):
     shot(d, "overview")
 
 
+@case("unreachable")
+def case_unreachable(d, port):
+    """The agent dies: the task's page and its sandbox say the agent cannot be reached."""
+    agent_proc = next(p for name, p, _ in procs if name == "mesos-agent")
+    os.kill(agent_proc.pid, signal.SIGKILL)
+    agent_proc.wait(timeout=10)
+    st = get_json(port, "/master/state")
+    fw = next(f for f in st["frameworks"] + st.get("completed_frameworks", []) if f["name"] == "webui-test")
+    go(d, f"http://127.0.0.1:{port}/#/tasks/{fw['id']}/webui-task")  # the standby case moved away
+
+    # While the master still lists the agent the links are there and the read fails with a
+    # message; once it no longer does, the task's page says so in place of the links.
+    def verdict():
+        gone = d.find_elements(By.ID, "sandbox-unreachable")
+        if gone:
+            return "task page: " + gone[0].text
+        links = d.find_elements(By.ID, "sandbox-stdout")
+        if links:
+            links[0].click()
+            return "sandbox: " + until(lambda: text(d, "#sandbox-error"), 20, "the sandbox error")
+        return None
+    try:
+        msg = until(verdict, 20, "the page to say the agent cannot be reached")
+    except AssertionError:
+        shot(d, "unreachable-failed")
+        log("unreachable: page text: " + d.find_element(By.TAG_NAME, "body").text[:800])
+        raise
+    assert "unreachable" in msg, f"the page says {msg!r}"
+    log(f"unreachable: {msg}")
+    shot(d, "sandbox-unreachable")
+
+
 def zk_start(tmp):
     java = shutil.which("java")
     jar = "/usr/share/java/zookeeper.jar"
@@ -593,6 +626,7 @@ def main():
         def case_console():
             assert not console_errors, "console errors: " + " | ".join(console_errors[:5])
         case_console()
+        case_unreachable(d, port)  # after the console check: the failed reads are logged there
         case_secure(tmp)
         d.quit()
         d = browser()  # a fresh browser: the scale case measures a cold load

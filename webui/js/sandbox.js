@@ -35,9 +35,10 @@ export function sandboxPage(params) {
   let dead = false, timer = null;
 
   const fail = (what, e) => {
-    const unreachable = e.status === 503 || e.status === 502 || e.status === 404;
+    const why = e.status === 503 || e.status === 502 ? ' The agent is unreachable now; try again once it is back.'
+      : e.status === 404 ? ' The sandbox is gone (garbage-collected) or the agent was removed.' : '';
     el.append(h('p', {class: 'unreach', id: 'sandbox-error'},
-      `${what} failed: ${e.message}`, unreachable ? ' — the agent is unreachable or the sandbox is gone (garbage-collected).' : ''));
+      `${what} failed: ${e.status ? `${e.status} ${e.body}` : e.message}.${why}`));
   };
 
   async function browse() {
