@@ -111,6 +111,8 @@ for port in 5050 5051; do
   fi
 done
 
+echo "== web UI: https://127.0.0.1:5050/ (sign in as 'operator' with the password printed at the end;"
+echo "   the certificate is signed by this run's own CA, $secrets/ca.pem, so the browser warns)"
 echo "== starting mesos-master on 127.0.0.1:5050 (log: $run/master.log)"
 "$bin/mesos-master" --ip=127.0.0.1 --port=5050 --work_dir="$run/master" \
   --authenticate_frameworks --authenticate_agents \
@@ -164,6 +166,7 @@ DEFAULT_PRINCIPAL=demo-framework DEFAULT_SECRET="$framework_secret" \
 cat <<MSG
 
 == the cluster is up (TLS and authentication on; secrets in $secrets)
+  web UI:         https://127.0.0.1:5050/   (user: operator, password: $operator_secret)
   master state:   curl $cacert -u '$operator' https://127.0.0.1:5050/master/state
   agent state:    curl $cacert -u '$operator' https://127.0.0.1:5051/state
   metrics:        curl $cacert -u '$operator' https://127.0.0.1:5050/metrics

@@ -20,6 +20,7 @@
 #include "contender.h"
 #include "errors.h"
 #include "files.h"
+#include "http_client.h"
 #include "ids.h"
 #include "log.h"
 #include "pbjson.h"
@@ -524,6 +525,7 @@ void cm_master_free(struct cm_master *m)
     cm_http_server_free(m->http);
     m->http = NULL;
     cm_files_free(m->files);
+    cm_http_client_free(m->webui_client);
     cm_master_free_offers(m);
     cm_strmap_cleanup_values(&m->frameworks, cm_framework_free);
     cm_ring_cleanup(&m->completed_list);

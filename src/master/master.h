@@ -68,6 +68,7 @@ struct cm_allocator;
 struct cm_registrar;
 struct cm_contender;
 struct cm_files;
+struct cm_http_client;
 struct cm_master;
 
 /* Where a stream's events go: an HTTP stream (production) or a callback (tests). This is the
@@ -298,6 +299,8 @@ struct cm_master {
 
     /* master_files.c: the /files table, the master's log attached as /master/log. */
     struct cm_files *files;
+    /* webui.c: the client forwarding the web UI's agent requests; NULL until the first. */
+    struct cm_http_client *webui_client;
 };
 
 /* ---- lifecycle (master.c) ---- */

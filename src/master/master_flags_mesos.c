@@ -84,7 +84,7 @@ const struct cm_flag_known cm_master_flags_mesos[] = {
     REFUSED("require_agent_domain", true, "false", "cmesos has no fault domains; leave it false"),
 
     /* Web UI, profiling and logging. */
-    NO_EFFECT("webui_dir", false, "cmesos serves no web UI (the JSON endpoints are served)"),
+    NO_EFFECT("webui_dir", false, "the web UI is compiled into mesos-master and served at /"),
     NO_EFFECT("memory_profiling", true, "cmesos has no memory profiler endpoints"),
     NO_EFFECT("quiet", true,
               "cmesos logs to the --log_dir file alone when it is given, else to stderr"),

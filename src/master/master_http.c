@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "log.h"
 #include "util.h"
+#include "webui.h"
 
 #define MOD "master"
 
@@ -68,6 +69,7 @@ int cm_master_http_start(struct cm_master *m)
     cm_master_agent_link_http_routes(m);
     cm_master_operator_http_routes(m);
     cm_master_files_routes(m);
+    cm_master_webui_routes(m);
     uint16_t bound = 0;
     int rc = cm_http_server_bind(m->http, m->flags->ip, (uint16_t)m->flags->port, &bound);
     if (rc) {
