@@ -304,6 +304,7 @@ static void finish_register(struct reg_ctx *ctx)
         reconcile_known_agent(m, a, reg);
     for (size_t i = 0; i < reg->n_tasks; i++)
         adopt_task(m, a, reg, reg->tasks[i]);
+    cm_master_reconcile_executors(m, a, reg, known);
     cm_strmap_cleanup(&a->lost_tasks);
     cm_strmap_init(&a->lost_tasks);
     if (!known)
@@ -671,6 +672,7 @@ void cm_agent_free(struct cm_agent *a)
 {
     if (!a)
         return;
+    cm_master_executors_free_agent(a);
     cm_strmap_cleanup(&a->tasks);
     cm_strmap_cleanup(&a->offers);
     cm_strmap_cleanup(&a->lost_tasks);

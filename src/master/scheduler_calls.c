@@ -81,9 +81,94 @@ static void fail_tasks(struct cm_master *m, struct cm_framework *fw,
     }
 }
 
+/* A task's custom executor (Mesos's executor validation): a valid id, this framework's id if
+ * set, type CUSTOM with a command, valid resources, only plain environment values; one the
+ * agent already runs (or this ACCEPT just placed) must be named with an identical ExecutorInfo.
+ * *exec_res gets the resources a new executor takes from the offer (empty for an existing
+ * one). Returns 0 or CM_EINVAL with why. */
+static int validate_executor(struct cm_framework *fw, struct cm_agent *agent,
+                             const Mesos__V1__ExecutorInfo *ei, struct cm_resources *exec_res,
+                             char *why, size_t whylen)
+{
+    const char *r = NULL;
+    if (!ei->executor_id || !ei->executor_id->value)
+        return cm_fail(CM_EINVAL, why, whylen, "'ExecutorInfo.executor_id' must be set");
+    const char *eid = ei->executor_id->value;
+    if (cm_id_validate_n(eid, strlen(eid), &r) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "'ExecutorInfo.executor_id' '%s' is invalid: %s",
+                       eid, r);
+    if (ei->framework_id && (!ei->framework_id->value || strcmp(ei->framework_id->value, fw->id)))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "ExecutorInfo has an invalid FrameworkID (Actual: %s vs Expected: %s)",
+                       ei->framework_id->value ? ei->framework_id->value : "", fw->id);
+    if (ei->has_type && ei->type != MESOS__V1__EXECUTOR_INFO__TYPE__CUSTOM)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.type' must be 'CUSTOM' for a LAUNCH operation (DEFAULT "
+                       "executors run task groups: use LAUNCH_GROUP)");
+    if (!ei->command)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.command' must be set for a custom "
+                       "executor");
+    if ((!ei->command->has_shell || ei->command->shell) && !ei->command->value)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.command.value' must be set when 'shell' is true");
+    if (ei->command->has_shell && !ei->command->shell && !ei->command->value)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.command.value' (the program) must be set");
+    for (size_t i = 0; ei->command->environment && i < ei->command->environment->n_variables; i++) {
+        const Mesos__V1__Environment__Variable *v = ei->command->environment->variables[i];
+        if (v->has_type && v->type != MESOS__V1__ENVIRONMENT__VARIABLE__TYPE__VALUE)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.command.environment' variable '%s': only type VALUE "
+                           "is supported (cmesos has no secret resolver)",
+                           v->name ? v->name : "");
+        if (!v->value)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.command.environment' variable '%s' has no value",
+                           v->name ? v->name : "");
+    }
+    char rwhy[256];
+    if (cm_resources_from_proto(exec_res, ei->resources, ei->n_resources, rwhy, sizeof rwhy) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Executor uses invalid resources: %s", rwhy);
+    const struct cm_executor *have = cm_master_executor(agent, fw->id, eid);
+    if (!have)
+        return 0;
+    /* Same executor: the ExecutorInfo must be the one it was started with. */
+    Mesos__V1__ExecutorInfo *mine = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&ei->base);
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__FrameworkID *saved = mine->framework_id;
+    if (!saved) {
+        fid.value = fw->id;
+        mine->framework_id = &fid;
+    }
+    size_t la = protobuf_c_message_get_packed_size(&mine->base);
+    size_t lb = protobuf_c_message_get_packed_size(&have->info->base);
+    bool same = la == lb;
+    if (same) {
+        uint8_t *pa = cm_xcalloc(1, la + 1), *pb = cm_xcalloc(1, lb + 1);
+        protobuf_c_message_pack(&mine->base, pa);
+        protobuf_c_message_pack(&have->info->base, pb);
+        same = memcmp(pa, pb, la) == 0;
+        free(pa);
+        free(pb);
+    }
+    mine->framework_id = saved;
+    protobuf_c_message_free_unpacked(&mine->base, NULL);
+    if (!same)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "ExecutorInfo is not compatible with the ExecutorInfo of the running "
+                       "executor '%s' (a task naming an existing executor must carry its "
+                       "ExecutorInfo unchanged)",
+                       eid);
+    cm_resources_cleanup(exec_res);
+    cm_resources_init(exec_res);
+    return 0;
+}
+
 static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
                          const Mesos__V1__TaskInfo *ti, const struct cm_resources *remaining,
-                         struct cm_resources *res, char *why, size_t whylen)
+                         struct cm_resources *res, struct cm_resources *exec_res, char *why,
+                         size_t whylen)
 {
     (void)m;
     const char *r = NULL;
@@ -94,8 +179,8 @@ static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm
         return cm_fail(CM_EINVAL, why, whylen,
                        "Task should have at least one (but not both) of CommandInfo or "
                        "ExecutorInfo present");
-    if (ti->executor)
-        return cm_fail(CM_EINVAL, why, whylen, "Custom executors are not supported yet");
+    if (ti->executor && validate_executor(fw, agent, ti->executor, exec_res, why, whylen) != 0)
+        return CM_EINVAL;
     if (cm_strmap_get(&fw->tasks, tid))
         return cm_fail(CM_EINVAL, why, whylen, "Task has duplicate ID: %s", tid);
     if (strcmp(ti->agent_id->value, agent->id) != 0)
@@ -115,21 +200,38 @@ static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm
         return cm_fail(CM_EINVAL, why, whylen, "Task uses invalid resources: %s", rwhy);
     if (cm_resources_empty(res))
         return cm_fail(CM_EINVAL, why, whylen, "Task uses no resources");
-    if (!cm_resources_contains(remaining, res)) {
-        char *a = cm_resources_format(res), *b = cm_resources_format(remaining);
-        cm_fail(CM_EINVAL, why, whylen, "Task uses more resources %s than available %s", a, b);
+    struct cm_resources total;
+    cm_resources_init(&total);
+    cm_resources_add(&total, res);
+    cm_resources_add(&total, exec_res);
+    bool fits = cm_resources_contains(remaining, &total);
+    if (!fits) {
+        char *a = cm_resources_format(&total), *b = cm_resources_format(remaining);
+        cm_fail(CM_EINVAL, why, whylen, "Task %suses more resources %s than available %s",
+                cm_resources_empty(exec_res) ? "" : "and its executor ", a, b);
         free(a);
         free(b);
-        return CM_EINVAL;
     }
-    return 0;
+    cm_resources_cleanup(&total);
+    return fits ? 0 : CM_EINVAL;
 }
 
 static void launch_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
                         const Mesos__V1__TaskInfo *ti, const struct cm_resources *res,
-                        const char *role)
+                        const struct cm_resources *exec_res, const char *role)
 {
     struct cm_task *t = cm_master_add_task(m, fw, agent, ti, res, role);
+    if (t->info->executor) {
+        /* As Mesos, the master fills in the executor's framework id for the agent. */
+        Mesos__V1__ExecutorInfo *ei = t->info->executor;
+        if (!ei->framework_id) {
+            ei->framework_id = cm_xcalloc(1, sizeof *ei->framework_id);
+            mesos__v1__framework_id__init(ei->framework_id);
+            ei->framework_id->value = cm_xstrdup(fw->id);
+        }
+        if (!cm_master_executor(agent, fw->id, ei->executor_id->value))
+            cm_master_add_executor(m, fw, agent, ei, exec_res, role);
+    }
     CM_INFO(MOD, "Launching task %s of framework %s on agent %s", t->id, fw->id, agent->id);
     cm_master_send_run_task(m, t);
 }
@@ -203,8 +305,9 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
         if (op->type == MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH && op->launch) {
             for (size_t j = 0; j < op->launch->n_task_infos; j++) {
                 const Mesos__V1__TaskInfo *ti = op->launch->task_infos[j];
-                struct cm_resources res;
+                struct cm_resources res, exec_res;
                 cm_resources_init(&res);
+                cm_resources_init(&exec_res);
                 char why[700];
                 const char *user = ti->command && ti->command->user && ti->command->user[0]
                                        ? ti->command->user
@@ -219,8 +322,8 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED, why);
                     count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
                                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED);
-                } else if (validate_task(m, fw, agent, ti, &remaining, &res, why, sizeof why) !=
-                           0) {
+                } else if (validate_task(m, fw, agent, ti, &remaining, &res, &exec_res, why,
+                                         sizeof why) != 0) {
                     CM_WARN(MOD, "Task %s of framework %s is invalid: %s", ti->task_id->value,
                             fw->id, why);
                     cm_master_send_master_update(
@@ -230,9 +333,11 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
                 } else {
                     cm_resources_subtract(&remaining, &res);
-                    launch_task(m, fw, agent, ti, &res, role);
+                    cm_resources_subtract(&remaining, &exec_res);
+                    launch_task(m, fw, agent, ti, &res, &exec_res, role);
                 }
                 cm_resources_cleanup(&res);
+                cm_resources_cleanup(&exec_res);
             }
         } else if (op->type == MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH_GROUP &&
                    op->launch_group && op->launch_group->task_group) {

@@ -333,6 +333,21 @@ void cm_master_send_run_task(struct cm_master *m, struct cm_task *t)
     /* The agent gets the task with its resources in the offer's allocation role. */
     Mesos__V1__TaskInfo shallow = *t->info;
     cm_resources_to_proto(&t->resources, t->role, &shallow.resources, &shallow.n_resources);
+    /* A custom executor's resources likewise (validated at ACCEPT, so they parse). */
+    Mesos__V1__ExecutorInfo exec;
+    bool exec_res = false;
+    if (t->info->executor) {
+        exec = *t->info->executor;
+        struct cm_resources er;
+        cm_resources_init(&er);
+        char w[128];
+        if (cm_resources_from_proto(&er, exec.resources, exec.n_resources, w, sizeof w) == 0) {
+            cm_resources_to_proto(&er, t->role, &exec.resources, &exec.n_resources);
+            exec_res = true;
+        }
+        cm_resources_cleanup(&er);
+        shallow.executor = &exec;
+    }
     Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
     Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
     rt.framework_info = t->fw->info;
@@ -343,6 +358,8 @@ void cm_master_send_run_task(struct cm_master *m, struct cm_task *t)
     t->launch_unacked = true;
     cm_master_send_agent(m, t->agent, &ev);
     cm_resources_proto_free(shallow.resources, shallow.n_resources);
+    if (exec_res)
+        cm_resources_proto_free(exec.resources, exec.n_resources);
 }
 
 void cm_master_send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp)
