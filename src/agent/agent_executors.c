@@ -498,6 +498,164 @@ static void fetch_aborted(struct cm_agent *a, struct agent_executor *e)
     agent_state_maybe_remove_executor(a, e);
 }
 
+/* A new executor record of f (not yet indexed), REGISTERING, with a fresh container id. */
+static struct agent_executor *executor_new(struct cm_agent *a, struct agent_framework *f,
+                                           const char *id)
+{
+    struct agent_executor *e = cm_xcalloc(1, sizeof *e);
+    e->agent = a;
+    e->framework = f;
+    e->id = cm_xstrdup(id);
+    e->state = EXECUTOR_REGISTERING;
+    e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED;
+    e->shutdown_grace = a->flags->executor_shutdown_grace_period;
+    cm_strmap_init(&e->tasks);
+    cm_ring_init(&e->completed_tasks, CM_AGENT_MAX_COMPLETED_TASKS, agent_state_task_free);
+    cm_resources_init(&e->resources);
+    cm_uuid_string(e->container_id);
+    return e;
+}
+
+bool agent_exec_is_command(const struct agent_executor *e)
+{
+    const Mesos__V1__ExecutorInfo *i = e->info;
+    return i && i->has_type && i->type == MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT && i->name &&
+           strncmp(i->name, "Command Executor", 16) == 0;
+}
+
+/* Sends t (of a subscribed executor) its LAUNCH event. */
+static void send_launch(struct agent_executor *e, struct agent_task *t)
+{
+    t->queued = false;
+    Mesos__V1__Executor__Event ev = MESOS__V1__EXECUTOR__EVENT__INIT;
+    Mesos__V1__Executor__Event__Launch l = MESOS__V1__EXECUTOR__EVENT__LAUNCH__INIT;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH;
+    l.task = t->info;
+    ev.launch = &l;
+    agent_xapi_send(e, &ev);
+}
+
+/* RUN_TASK of a task with its own ExecutorInfo (a custom executor). The first task naming an
+ * executor id starts it (its CommandInfo, URIs fetched into its sandbox, its resources plus
+ * the task's as the container's limits); later tasks join it: sent as LAUNCH at once when it
+ * is subscribed, else queued until its SUBSCRIBE. A task for an executor that is shutting
+ * down or gone is dropped (TASK_LOST/TASK_DROPPED, REASON_EXECUTOR_TERMINATED), as in Mesos. */
+static void run_custom_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
+                            const Mesos__V1__TaskInfo *task, struct agent_framework *f)
+{
+    const char *fid = fi->id->value;
+    const char *tid = task->task_id->value;
+    const Mesos__V1__ExecutorInfo *ei = task->executor;
+    const char *why = NULL;
+    char whybuf[512];
+    if (!ei->executor_id || cm_id_validate(ei->executor_id->value, &why) != 0) {
+        snprintf(whybuf, sizeof whybuf, "Invalid executor id: %s", why ? why : "missing");
+        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, whybuf);
+        return;
+    }
+    if (!ei->command || (!ei->command->value && (!ei->command->has_shell || ei->command->shell))) {
+        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
+                               "'ExecutorInfo.command' with a value is required");
+        return;
+    }
+    const char *eid = ei->executor_id->value;
+    struct cm_resources task_res, exec_res;
+    cm_resources_init(&task_res);
+    cm_resources_init(&exec_res);
+    if (cm_resources_from_proto(&task_res, task->resources, task->n_resources, whybuf,
+                                sizeof whybuf) != 0 ||
+        cm_resources_from_proto(&exec_res, ei->resources, ei->n_resources, whybuf, sizeof whybuf) !=
+            0) {
+        cm_resources_cleanup(&task_res);
+        cm_resources_cleanup(&exec_res);
+        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, whybuf);
+        return;
+    }
+    struct agent_executor *e = f ? cm_strmap_get(&f->executors, eid) : NULL;
+    if (e && (e->state == EXECUTOR_TERMINATING || e->state == EXECUTOR_TERMINATED)) {
+        cm_resources_cleanup(&task_res);
+        cm_resources_cleanup(&exec_res);
+        bool pa = false;
+        for (size_t i = 0; i < fi->n_capabilities; i++)
+            pa = pa || (fi->capabilities[i]->has_type &&
+                        fi->capabilities[i]->type ==
+                            MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE);
+        snprintf(whybuf, sizeof whybuf, "Executor '%s' is %s", eid,
+                 e->state == EXECUTOR_TERMINATING ? "terminating" : "terminated");
+        agent_updates_generate(a, fid, NULL, tid,
+                               pa ? MESOS__V1__TASK_STATE__TASK_DROPPED
+                                  : MESOS__V1__TASK_STATE__TASK_LOST,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED, whybuf);
+        return;
+    }
+    if (e && agent_exec_is_command(e)) {
+        cm_resources_cleanup(&task_res);
+        cm_resources_cleanup(&exec_res);
+        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
+                               "The executor id names the command executor of another task");
+        return;
+    }
+    if (!f) {
+        f = agent_state_framework_new(a, fid, fi);
+    } else {
+        agent_pb_free(f->info);
+        f->info = cm_pb_dup(&fi->base);
+    }
+    bool fresh = e == NULL;
+    if (fresh) {
+        e = executor_new(a, f, eid);
+        e->info = cm_pb_dup(&ei->base);
+        if (!e->info->framework_id) {
+            e->info->framework_id = cm_xcalloc(1, sizeof *e->info->framework_id);
+            mesos__v1__framework_id__init(e->info->framework_id);
+            e->info->framework_id->value = cm_xstrdup(fid);
+        }
+        cm_resources_add(&e->resources, &exec_res);
+        cm_strmap_put(&f->executors, e->id, e);
+    }
+    cm_resources_add(&e->resources, &task_res);
+    cm_resources_cleanup(&task_res);
+    cm_resources_cleanup(&exec_res);
+
+    struct agent_task *t = cm_xcalloc(1, sizeof *t);
+    t->executor = e;
+    t->info = cm_pb_dup(&task->base);
+    t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
+    t->queued = true;
+    cm_strmap_put(&e->tasks, tid, t);
+    cm_strmap_put(&f->task_index, tid, e);
+    if (agent_ckpt_enabled(f))
+        agent_ckpt_launch(a, e, t);
+
+    if (!fresh) {
+        CM_INFO(MOD, "Task '%s' of framework '%s' joins executor '%s'", tid, fid, eid);
+        if (e->pid > 0) {
+            int rc = cm_containerizer_update(a->containerizer, e->container_id, &e->resources);
+            if (rc != 0)
+                CM_WARN(MOD, "Failed to update the limits of executor '%s': %s", eid,
+                        cm_strerror(rc));
+        }
+        if (e->state == EXECUTOR_RUNNING && agent_xapi_connected(e))
+            send_launch(e, t);
+        return; /* else queued: sent when the executor subscribes */
+    }
+    agent_state_sandbox_keep(a, fid, e->id);
+    e->directory =
+        cm_paths_sandbox_dir(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id, &why);
+    if (!e->directory) {
+        snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s", why);
+        launch_failed(a, e, t, whybuf);
+        return;
+    }
+    CM_INFO(MOD, "Starting custom executor '%s' of framework '%s' for task '%s'", eid, fid, tid);
+    launch_enqueue(a, e);
+}
+
 static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                      const Mesos__V1__TaskInfo *task)
 {
@@ -522,12 +680,11 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                                whybuf);
         return;
     }
-    if (!task->command || task->executor) {
+    if (!task->command == !task->executor) {
         agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
                                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
-                               task->executor
-                                   ? "Custom executors are not supported by this agent yet"
-                                   : "Task has neither 'command' nor 'executor'");
+                               task->executor ? "Task has both 'command' and 'executor'"
+                                              : "Task has neither 'command' nor 'executor'");
         return;
     }
     struct agent_framework *f = cm_strmap_get(&a->frameworks, fid);
@@ -540,6 +697,10 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                 "Task '%s' of framework '%s' is already known; acknowledging the re-sent "
                 "RUN_TASK again",
                 tid, fid);
+        return;
+    }
+    if (task->executor) {
+        run_custom_task(a, fi, task, f);
         return;
     }
     if (f && cm_strmap_get(&f->executors, tid)) {
@@ -565,17 +726,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     }
 
     const char *role = task_allocation_role(task, fi);
-    struct agent_executor *e = cm_xcalloc(1, sizeof *e);
-    e->agent = a;
-    e->framework = f;
-    e->id = cm_xstrdup(tid);
-    e->state = EXECUTOR_REGISTERING;
-    e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED;
-    e->shutdown_grace = a->flags->executor_shutdown_grace_period;
-    cm_strmap_init(&e->tasks);
-    cm_ring_init(&e->completed_tasks, CM_AGENT_MAX_COMPLETED_TASKS, agent_state_task_free);
-    cm_resources_init(&e->resources);
-    cm_uuid_string(e->container_id);
+    struct agent_executor *e = executor_new(a, f, tid);
 
     /* The overhead goes to the container, not against the offer (deliberate overcommit). */
     struct cm_resources overhead;
@@ -675,6 +826,26 @@ void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     agent_link_launch_ack(a, fi->id && fi->id->value ? fi->id->value : "", task->task_id->value);
 }
 
+/* The argv of an executor's CommandInfo (strings borrowed, array malloc'd): shell (the
+ * default) runs value with /bin/sh -c; otherwise value is the program and arguments[1..] its
+ * arguments (arguments[0] is its argv[0], which the launch takes from value). */
+static char **executor_argv(const Mesos__V1__CommandInfo *c)
+{
+    if (!c->has_shell || c->shell) {
+        char **v = cm_xcalloc(4, sizeof *v);
+        v[0] = "/bin/sh";
+        v[1] = "-c";
+        v[2] = c->value;
+        return v;
+    }
+    size_t n = c->n_arguments > 1 ? c->n_arguments : 1;
+    char **v = cm_xcalloc(n + 1, sizeof *v);
+    v[0] = c->value;
+    for (size_t i = 1; i < c->n_arguments; i++)
+        v[i] = c->arguments[i];
+    return v;
+}
+
 /* Starts the executor of e in its sandbox; a failure fails t. make_sandbox: the sandbox does
  * not exist yet and the executor's child makes it (and points runs/latest at it). */
 static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
@@ -701,6 +872,8 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
         .subscription_backoff_max = a->flags->executor_reregistration_timeout,
         .env_flag = a->executor_env,
         .inherited = environ,
+        .custom = !agent_exec_is_command(e),
+        .command_env = agent_exec_is_command(e) ? NULL : e->info->command->environment,
     };
     char *token = agent_auth_executor_token(a, e);
     ep.auth_token = token;
@@ -711,7 +884,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
     }
     out_path = cm_xasprintf("%s/stdout", e->directory);
     err_path = cm_xasprintf("%s/stderr", e->directory);
-    char *argv[] = {e->info->command->value, e->info->command->arguments[1], NULL};
+    char **argv = executor_argv(e->info->command);
     struct cm_launch_spec spec = {
         .container_id = e->container_id,
         .argv = argv,
@@ -758,6 +931,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
                  *lwhy ? lwhy : cm_strerror(rc));
         goto fail;
     }
+    free(argv);
     cm_executor_env_free(env);
     free(out_path);
     free(err_path);
@@ -777,6 +951,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
 fail:
     CM_ERROR(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
     a->metrics.container_launch_errors++;
+    free(argv);
     cm_executor_env_free(env);
     free(out_path);
     free(err_path);
@@ -785,6 +960,17 @@ fail:
                            MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, whybuf);
     e->state = EXECUTOR_TERMINATED;
     /* The task stays until its TASK_FAILED is acknowledged, then the executor completes. */
+}
+
+static bool has_live_task(struct agent_executor *e)
+{
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
+    struct agent_task *t;
+    while ((t = cm_strmap_iter_value(&it, NULL)))
+        if (!cm_task_state_terminal(t->state))
+            return true;
+    return false;
 }
 
 void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__KillTask *k)
@@ -809,8 +995,10 @@ void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent
         agent_updates_generate(a, fid, e, tid, MESOS__V1__TASK_STATE__TASK_KILLED,
                                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_KILLED_DURING_LAUNCH,
                                "Task killed before it was launched");
-        /* A command executor has nothing else to run. */
-        agent_exec_shutdown(a, e);
+        /* A command executor has nothing else to run; a custom one is shut down when it has
+         * no other live task (Mesos does the same for an executor that never subscribed). */
+        if (agent_exec_is_command(e) || !has_live_task(e))
+            agent_exec_shutdown(a, e);
         return;
     }
     if (!agent_xapi_connected(e)) {

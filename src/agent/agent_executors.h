@@ -16,6 +16,10 @@
 
 #include "agent_internal.h"
 
+/* Whether e is a command executor the agent generated for a command task (as opposed to a
+ * framework's custom executor). */
+bool agent_exec_is_command(const struct agent_executor *e);
+
 /* SIGKILLs the executor's container, or cancels its fetch (its tasks are then killed). */
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e);
 

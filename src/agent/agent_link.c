@@ -348,7 +348,10 @@ void agent_link_start(struct cm_agent *a)
             fv[fi++] = f->info;
             cm_strmap_iter_init(&eit, &f->executors);
             while ((e = cm_strmap_iter_value(&eit, NULL))) {
-                ev[ei++] = e->info;
+                /* An exited executor (kept for its tasks' updates) was already reported
+                 * gone with EXITED_EXECUTOR: the master must not take it as running. */
+                if (e->state != EXECUTOR_TERMINATED)
+                    ev[ei++] = e->info;
                 cm_strmap_iter_init(&tit, &e->tasks);
                 while ((t = cm_strmap_iter_value(&tit, NULL))) {
                     Mesos__V1__Task *pt = &tasks[ti];
