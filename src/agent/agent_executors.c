@@ -334,9 +334,8 @@ static const char *task_allocation_role(const Mesos__V1__TaskInfo *task,
     return fi->role ? fi->role : "*";
 }
 
-/* The executor could not be started (sandbox, fetch or launch): its task fails. */
-static void launch_failed(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
-                          const char *message)
+void agent_exec_launch_failed(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
+                              const char *message)
 {
     const char *tid = t->info->task_id->value;
     CM_ERROR(MOD, "Task '%s' of framework '%s': %s", tid, e->framework->id, message);
@@ -370,7 +369,7 @@ static void fetch_done(void *arg, int err, const char *message)
         return;
     }
     if (err) {
-        launch_failed(a, e, t, message);
+        agent_exec_launch_failed(a, e, t, message);
         return;
     }
     CM_INFO(MOD, "Fetched the URIs of executor '%s' of framework '%s'", e->id, e->framework->id);
@@ -433,8 +432,7 @@ void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc,
         launch_arm(a, 0);
 }
 
-/* Queues e to start on a later loop turn (see cm_agent.launch_head). */
-static void launch_enqueue(struct cm_agent *a, struct agent_executor *e)
+void agent_exec_enqueue(struct cm_agent *a, struct agent_executor *e)
 {
     if (!a->launch_timer)
         a->launch_timer = evtimer_new(a->base, launch_next_cb, a);
@@ -454,7 +452,7 @@ void agent_exec_start_unstarted(struct cm_agent *a, struct agent_executor *e)
     CM_INFO(MOD, "Starting executor '%s' of framework '%s': it was recorded but never started",
             e->id, e->framework->id);
     e->state = EXECUTOR_REGISTERING;
-    launch_enqueue(a, e);
+    agent_exec_enqueue(a, e);
 }
 
 /* --switch_user: who e runs as (CommandInfo.user, else FrameworkInfo.user). Returns 0 with *u
@@ -498,9 +496,7 @@ static void fetch_aborted(struct cm_agent *a, struct agent_executor *e)
     agent_state_maybe_remove_executor(a, e);
 }
 
-/* A new executor record of f (not yet indexed), REGISTERING, with a fresh container id. */
-static struct agent_executor *executor_new(struct cm_agent *a, struct agent_framework *f,
-                                           const char *id)
+struct agent_executor *agent_exec_new(struct cm_agent *a, struct agent_framework *f, const char *id)
 {
     struct agent_executor *e = cm_xcalloc(1, sizeof *e);
     e->agent = a;
@@ -514,146 +510,6 @@ static struct agent_executor *executor_new(struct cm_agent *a, struct agent_fram
     cm_resources_init(&e->resources);
     cm_uuid_string(e->container_id);
     return e;
-}
-
-bool agent_exec_is_command(const struct agent_executor *e)
-{
-    const Mesos__V1__ExecutorInfo *i = e->info;
-    return i && i->has_type && i->type == MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT && i->name &&
-           strncmp(i->name, "Command Executor", 16) == 0;
-}
-
-/* Sends t (of a subscribed executor) its LAUNCH event. */
-static void send_launch(struct agent_executor *e, struct agent_task *t)
-{
-    t->queued = false;
-    Mesos__V1__Executor__Event ev = MESOS__V1__EXECUTOR__EVENT__INIT;
-    Mesos__V1__Executor__Event__Launch l = MESOS__V1__EXECUTOR__EVENT__LAUNCH__INIT;
-    ev.has_type = 1;
-    ev.type = MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH;
-    l.task = t->info;
-    ev.launch = &l;
-    agent_xapi_send(e, &ev);
-}
-
-/* RUN_TASK of a task with its own ExecutorInfo (a custom executor). The first task naming an
- * executor id starts it (its CommandInfo, URIs fetched into its sandbox, its resources plus
- * the task's as the container's limits); later tasks join it: sent as LAUNCH at once when it
- * is subscribed, else queued until its SUBSCRIBE. A task for an executor that is shutting
- * down or gone is dropped (TASK_LOST/TASK_DROPPED, REASON_EXECUTOR_TERMINATED), as in Mesos. */
-static void run_custom_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
-                            const Mesos__V1__TaskInfo *task, struct agent_framework *f)
-{
-    const char *fid = fi->id->value;
-    const char *tid = task->task_id->value;
-    const Mesos__V1__ExecutorInfo *ei = task->executor;
-    const char *why = NULL;
-    char whybuf[512];
-    if (!ei->executor_id || cm_id_validate(ei->executor_id->value, &why) != 0) {
-        snprintf(whybuf, sizeof whybuf, "Invalid executor id: %s", why ? why : "missing");
-        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
-                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, whybuf);
-        return;
-    }
-    if (!ei->command || (!ei->command->value && (!ei->command->has_shell || ei->command->shell))) {
-        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
-                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
-                               "'ExecutorInfo.command' with a value is required");
-        return;
-    }
-    const char *eid = ei->executor_id->value;
-    struct cm_resources task_res, exec_res;
-    cm_resources_init(&task_res);
-    cm_resources_init(&exec_res);
-    if (cm_resources_from_proto(&task_res, task->resources, task->n_resources, whybuf,
-                                sizeof whybuf) != 0 ||
-        cm_resources_from_proto(&exec_res, ei->resources, ei->n_resources, whybuf, sizeof whybuf) !=
-            0) {
-        cm_resources_cleanup(&task_res);
-        cm_resources_cleanup(&exec_res);
-        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
-                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, whybuf);
-        return;
-    }
-    struct agent_executor *e = f ? cm_strmap_get(&f->executors, eid) : NULL;
-    if (e && (e->state == EXECUTOR_TERMINATING || e->state == EXECUTOR_TERMINATED)) {
-        cm_resources_cleanup(&task_res);
-        cm_resources_cleanup(&exec_res);
-        bool pa = false;
-        for (size_t i = 0; i < fi->n_capabilities; i++)
-            pa = pa || (fi->capabilities[i]->has_type &&
-                        fi->capabilities[i]->type ==
-                            MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE);
-        snprintf(whybuf, sizeof whybuf, "Executor '%s' is %s", eid,
-                 e->state == EXECUTOR_TERMINATING ? "terminating" : "terminated");
-        agent_updates_generate(a, fid, NULL, tid,
-                               pa ? MESOS__V1__TASK_STATE__TASK_DROPPED
-                                  : MESOS__V1__TASK_STATE__TASK_LOST,
-                               MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED, whybuf);
-        return;
-    }
-    if (e && agent_exec_is_command(e)) {
-        cm_resources_cleanup(&task_res);
-        cm_resources_cleanup(&exec_res);
-        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
-                               MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
-                               "The executor id names the command executor of another task");
-        return;
-    }
-    if (!f) {
-        f = agent_state_framework_new(a, fid, fi);
-    } else {
-        agent_pb_free(f->info);
-        f->info = cm_pb_dup(&fi->base);
-    }
-    bool fresh = e == NULL;
-    if (fresh) {
-        e = executor_new(a, f, eid);
-        e->info = cm_pb_dup(&ei->base);
-        if (!e->info->framework_id) {
-            e->info->framework_id = cm_xcalloc(1, sizeof *e->info->framework_id);
-            mesos__v1__framework_id__init(e->info->framework_id);
-            e->info->framework_id->value = cm_xstrdup(fid);
-        }
-        cm_resources_add(&e->resources, &exec_res);
-        cm_strmap_put(&f->executors, e->id, e);
-    }
-    cm_resources_add(&e->resources, &task_res);
-    cm_resources_cleanup(&task_res);
-    cm_resources_cleanup(&exec_res);
-
-    struct agent_task *t = cm_xcalloc(1, sizeof *t);
-    t->executor = e;
-    t->info = cm_pb_dup(&task->base);
-    t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
-    t->queued = true;
-    cm_strmap_put(&e->tasks, tid, t);
-    cm_strmap_put(&f->task_index, tid, e);
-    if (agent_ckpt_enabled(f))
-        agent_ckpt_launch(a, e, t);
-
-    if (!fresh) {
-        CM_INFO(MOD, "Task '%s' of framework '%s' joins executor '%s'", tid, fid, eid);
-        if (e->pid > 0) {
-            int rc = cm_containerizer_update(a->containerizer, e->container_id, &e->resources);
-            if (rc != 0)
-                CM_WARN(MOD, "Failed to update the limits of executor '%s': %s", eid,
-                        cm_strerror(rc));
-        }
-        if (e->state == EXECUTOR_RUNNING && agent_xapi_connected(e))
-            send_launch(e, t);
-        return; /* else queued: sent when the executor subscribes */
-    }
-    agent_state_sandbox_keep(a, fid, e->id);
-    e->directory =
-        cm_paths_sandbox_dir(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id, &why);
-    if (!e->directory) {
-        snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s", why);
-        launch_failed(a, e, t, whybuf);
-        return;
-    }
-    CM_INFO(MOD, "Starting custom executor '%s' of framework '%s' for task '%s'", eid, fid, tid);
-    launch_enqueue(a, e);
 }
 
 static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
@@ -700,7 +556,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         return;
     }
     if (task->executor) {
-        run_custom_task(a, fi, task, f);
+        agent_exec_run_custom_task(a, fi, task, f);
         return;
     }
     if (f && cm_strmap_get(&f->executors, tid)) {
@@ -726,7 +582,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     }
 
     const char *role = task_allocation_role(task, fi);
-    struct agent_executor *e = executor_new(a, f, tid);
+    struct agent_executor *e = agent_exec_new(a, f, tid);
 
     /* The overhead goes to the container, not against the offer (deliberate overcommit). */
     struct cm_resources overhead;
@@ -759,10 +615,10 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         cm_paths_sandbox_dir(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id, &why);
     if (!e->directory) {
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s", why);
-        launch_failed(a, e, t, whybuf);
+        agent_exec_launch_failed(a, e, t, whybuf);
         return;
     }
-    launch_enqueue(a, e);
+    agent_exec_enqueue(a, e);
 }
 
 /* The launch queue's step for e: starts the executor, whose child makes the sandbox; or, when
@@ -776,7 +632,7 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
     if (urc < 0) {
         char msg[320];
         snprintf(msg, sizeof msg, "Failed to launch the executor: %s", uwhy);
-        launch_failed(a, e, t, msg);
+        agent_exec_launch_failed(a, e, t, msg);
         return false;
     }
     if (urc == 0 && (e->info->command->n_uris == 0 || !a->fetcher))
@@ -794,7 +650,7 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
     if (rc != 0) {
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s",
                  rc == CM_EINVAL ? why : cm_strerror(rc));
-        launch_failed(a, e, t, whybuf);
+        agent_exec_launch_failed(a, e, t, whybuf);
         if (urc == 0)
             cm_user_cleanup(&user);
         return false;
@@ -805,7 +661,7 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
         snprintf(whybuf, sizeof whybuf, "Failed to chown the sandbox to user '%s': %s", user.name,
                  strerror(errno));
         cm_user_cleanup(&user);
-        launch_failed(a, e, t, whybuf);
+        agent_exec_launch_failed(a, e, t, whybuf);
         return false;
     }
     agent_state_sandbox_attach(a, e);

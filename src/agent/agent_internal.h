@@ -74,7 +74,8 @@ struct agent_task {
     struct agent_executor *executor;
     Mesos__V1__TaskInfo *info; /* owned */
     Mesos__V1__TaskState state;
-    bool queued;                      /* waiting for the executor to subscribe */
+    bool queued;    /* waiting for the executor to subscribe */
+    unsigned group; /* task group number within its executor (LAUNCH_GROUP); 0: none */
     Mesos__V1__TaskStatus **statuses; /* owned copies, oldest first */
     size_t nstatuses;
 };
@@ -98,6 +99,7 @@ struct agent_executor {
     struct agent_exec_conn conn; /* the SUBSCRIBE stream (agent_xapi.h) */
     int media;                   /* enum cm_media of the stream */
     struct cm_strmap tasks;      /* task id -> struct agent_task (queued and launched) */
+    unsigned groups;             /* task groups given to it so far (agent_task.group) */
     struct cm_ring completed_tasks;
     struct cm_resources resources; /* executor + tasks */
     struct event *registration_timer;

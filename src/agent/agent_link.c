@@ -200,6 +200,10 @@ static int link_handle(struct cm_agent *a, const Cmesos__Internal__AgentEvent *e
         if (ev->run_task)
             agent_exec_run_task(a, ev->run_task->framework_info, ev->run_task->task);
         break;
+    case CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK_GROUP:
+        if (ev->run_task_group)
+            agent_exec_run_task_group(a, ev->run_task_group);
+        break;
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK:
         if (ev->kill_task)
             agent_exec_kill_task(a, ev->kill_task);

@@ -456,6 +456,10 @@ struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
 /* Sends t's RUN_TASK (its info, resources in its allocation role, its framework's info) to
  * its agent and marks the launch unacknowledged until the agent proves it has the task. */
 void cm_master_send_run_task(struct cm_master *m, struct cm_task *t);
+/* Sends one RUN_TASK_GROUP with tasks[0..n) (of one framework and agent, all on the DEFAULT
+ * executor in tasks[0]->info->executor) and marks each launch unacknowledged.
+ * cm_master_send_run_task sends a group task that way too (a group of one, on re-send). */
+void cm_master_send_run_task_group(struct cm_master *m, struct cm_task **tasks, size_t n);
 /* Sends KILL_TASK for t to its agent (kp may be NULL). */
 void cm_master_send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp);
 /* Sends the KILL_TASKs remembered while agent was disconnected. */

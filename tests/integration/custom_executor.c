@@ -10,6 +10,8 @@
  * Every TASK_RUNNING carries the message "pid=<executor pid>" so a test can tell that two
  * tasks ran in one process. A MESSAGE event is answered with a MESSAGE whose data is "echo:"
  * followed by the received bytes (binary-safe). SHUTDOWN kills its tasks and exits 0.
+ * LAUNCH_GROUP launches each task of the group the same way (so the tests can stand it in for
+ * mesos-default-executor to check what the agent hands a task group's executor).
  * At start it writes its environment to executor.env in its working directory (the sandbox).
  * With MESOS_CHECKPOINT=1 a lost subscription is retried for up to 60 s (agent restart),
  * resending unacknowledged updates and tasks; otherwise it exits 1.
@@ -210,6 +212,14 @@ static int subscribe_once(void)
             say("subscribed%s", NULL);
         } else if (strcmp(type, "LAUNCH") == 0) {
             launch(json_object_get(json_object_get(ev, "launch"), "task"));
+        } else if (strcmp(type, "LAUNCH_GROUP") == 0) {
+            json_t *g = json_object_get(json_object_get(ev, "launch_group"), "task_group");
+            json_t *tv = json_object_get(g, "tasks");
+            char n[32];
+            snprintf(n, sizeof n, "%zu", json_array_size(tv));
+            say("LAUNCH_GROUP with %s task(s)", n);
+            for (size_t i = 0; i < json_array_size(tv); i++)
+                launch(json_array_get(tv, i));
         } else if (strcmp(type, "KILL") == 0) {
             const char *tid = json_string_value(
                 json_object_get(json_object_get(json_object_get(ev, "kill"), "task_id"), "value"));
