@@ -24,6 +24,7 @@
 #include "containerizer/user.h"
 #include "executor_env.h"
 #include "agent_auth.h"
+#include "agent_nested.h"
 #include "ids.h"
 #include "log.h"
 #include "paths.h"
@@ -144,6 +145,7 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
         a->metrics.container_launch_errors++;
     }
     cm_containerizer_reaped(a->containerizer, e->container_id);
+    agent_nested_parent_exited(a, e->container_id);
     if (e->pidfd_event) {
         event_free(e->pidfd_event);
         e->pidfd_event = NULL;
@@ -238,6 +240,8 @@ void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg)
         struct agent_executor *e = cm_strmap_get(&a->executors_by_pid, key);
         if (e)
             agent_exec_exited(a, e, status);
+        else if (agent_nested_reaped(a, pid, status))
+            ; /* a nested container (agent_nested.h) */
         else if (a->fetcher)
             cm_fetcher_reaped(a->fetcher, pid, status); /* an extractor (tar, unzip, gzip) */
     }

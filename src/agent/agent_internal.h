@@ -56,6 +56,7 @@
 
 struct agent_framework;
 struct agent_executor;
+struct agent_nested_table;
 struct cm_stream_client;
 struct cm_credentials;
 struct cm_acls;
@@ -221,6 +222,7 @@ struct cm_agent {
     char *master_authorization;              /* "Basic ..." from --credential, or NULL */
     struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
     struct cm_agent_op *op;                  /* the operator API's state (agent_operator.h) */
+    struct agent_nested_table *nested;       /* nested containers (agent_nested.h), or NULL */
 };
 
 static inline void agent_pb_free(void *m)

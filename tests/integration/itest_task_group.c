@@ -10,11 +10,14 @@
  */
 #include "harness.h"
 
+#include "jwt.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static json_t *scalar(const char *name, double v)
@@ -225,4 +228,157 @@ static void test_invalid_groups(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_group_runs_on_one_executor), TEST(test_invalid_groups))
+/* One agent v1 operator call (JSON) with an optional bearer token; returns the status and
+ * the parsed body (NULL when not JSON). */
+static int op_call(int port, const char *token, json_t *call, json_t **out)
+{
+    char *body = json_dumps(call, JSON_COMPACT);
+    json_decref(call);
+    char auth[2048];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    const char *h[] = {"Content-Type: application/json", "Accept: application/json",
+                       token ? auth : NULL, NULL};
+    struct itest_http_resp r;
+    int rc = itest_http(port, "POST", "/api/v1", h, body, strlen(body), &r, 10000);
+    free(body);
+    if (rc != 0)
+        return rc;
+    if (r.status != 200 && r.status != 202)
+        fprintf(stderr, "  operator call -> %d %s", r.status, (const char *)r.body);
+    if (out)
+        *out = r.body_len ? json_loadb((const char *)r.body, r.body_len, 0, NULL) : NULL;
+    int status = r.status;
+    itest_http_resp_cleanup(&r);
+    return status;
+}
+
+static json_t *nested_id(const char *child, const char *parent)
+{
+    return json_pack("{s:s, s:{s:s}}", "value", child, "parent", "value", parent);
+}
+
+static int launch_nested(int port, const char *token, const char *child, const char *parent,
+                         const char *cmd)
+{
+    return op_call(port, token,
+                   json_pack("{s:s, s:{s:o, s:{s:s}}}", "type", "LAUNCH_NESTED_CONTAINER",
+                             "launch_nested_container", "container_id", nested_id(child, parent),
+                             "command", "value", cmd),
+                   NULL);
+}
+
+/* WAIT_NESTED_CONTAINER: returns the HTTP status and the exit status (-1 when absent). */
+static int wait_nested(int port, const char *token, const char *child, const char *parent,
+                       int *exit_status)
+{
+    json_t *out = NULL;
+    int rc = op_call(port, token,
+                     json_pack("{s:s, s:{s:o}}", "type", "WAIT_NESTED_CONTAINER",
+                               "wait_nested_container", "container_id", nested_id(child, parent)),
+                     &out);
+    json_t *es = json_object_get(json_object_get(out, "wait_nested_container"), "exit_status");
+    *exit_status = json_is_integer(es) ? (int)json_integer_value(es) : -1;
+    json_decref(out);
+    return rc;
+}
+
+static const char KEY[] = "nested-container-test-key-0123456789abcdef";
+
+/* Nested containers under a running executor's container through the agent's operator API:
+ * launch, wait (exit status), kill, remove, the errors, and an executor token limited to its
+ * own container's children. */
+static void test_nested_containers(void)
+{
+    char dir[256], keypath[300], keyflag[400], ldir[256], lflag[400];
+    REQUIRE(itest_tmpdir(dir, sizeof dir) == 0);
+    snprintf(keypath, sizeof keypath, "%s/jwt.key", dir);
+    FILE *kf = fopen(keypath, "w");
+    REQUIRE(kf != NULL);
+    fputs(KEY, kf);
+    fclose(kf);
+    REQUIRE(chmod(keypath, 0600) == 0);
+    snprintf(keyflag, sizeof keyflag, "--jwt_secret_key=%s", keypath);
+    REQUIRE(make_launcher_dir(ldir, sizeof ldir) == 0);
+    snprintf(lflag, sizeof lflag, "--launcher_dir=%s", ldir);
+    const char *const flags[] = {lflag, keyflag, "--authenticate_http_executors", NULL};
+    struct itest_cluster_opts o = {.agent_flags = flags};
+    struct itest_cluster c;
+    REQUIRE(itest_cluster_start(&c, &o) == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.2, 64, ITEST_WAIT_MS, &off) == 0);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, group_task("p1", c.agent_id, "run"));
+    CHECK_INT(accept_group(fw, &off, default_executor("nest", "DEFAULT"), tasks), 202);
+    REQUIRE(itest_fw_wait_state(fw, "p1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+    json_t *as = itest_get_json(c.agent_port, "/state");
+    json_t *ae = json_array_get(
+        json_object_get(json_array_get(json_object_get(as, "frameworks"), 0), "executors"), 0);
+    char cid[64], sandbox[512];
+    snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(ae, "container")));
+    snprintf(sandbox, sizeof sandbox, "%s", json_string_value(json_object_get(ae, "directory")));
+    json_decref(as);
+    char *tok = NULL, *other = NULL, jwhy[128];
+    REQUIRE(cm_jwt_executor_token(KEY, strlen(KEY), fw->framework_id, "nest", cid, &tok, jwhy,
+                                  sizeof jwhy) == 0);
+    REQUIRE(cm_jwt_executor_token(KEY, strlen(KEY), fw->framework_id, "nest",
+                                  "00000000-0000-0000-0000-000000000000", &other, jwhy,
+                                  sizeof jwhy) == 0);
+
+    /* A command that exits 3: its status and its own sandbox under the executor's. */
+    CHECK_INT(launch_nested(c.agent_port, tok, "n1", cid, "echo nested-out; exit 3"), 200);
+    int es = -2;
+    CHECK_INT(wait_nested(c.agent_port, tok, "n1", cid, &es), 200);
+    CHECK(es >= 0 && WIFEXITED(es) && WEXITSTATUS(es) == 3);
+    char path[700];
+    snprintf(path, sizeof path, "%s/containers/n1/stdout", sandbox);
+    char *outp = itest_read_file(path, NULL);
+    CHECK(outp && strstr(outp, "nested-out") != NULL);
+    free(outp);
+    /* Same id again; no parent; an unknown parent; a token for another container. */
+    CHECK_INT(launch_nested(c.agent_port, tok, "n1", cid, "true"), 400);
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:{s:s}, s:{s:s}}}", "type", "LAUNCH_NESTED_CONTAINER",
+                                "launch_nested_container", "container_id", "value", "n9", "command",
+                                "value", "true"),
+                      NULL),
+              400);
+    CHECK_INT(launch_nested(c.agent_port, NULL, "n3", "no-such-parent", "true"), 404);
+    CHECK_INT(launch_nested(c.agent_port, other, "n4", cid, "true"), 403);
+    CHECK_INT(wait_nested(c.agent_port, other, "n1", cid, &es), 403);
+
+    /* KILL ends a long one; WAIT sees it gone. */
+    CHECK_INT(launch_nested(c.agent_port, tok, "n2", cid, "sleep 100"), 200);
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o, s:i}}", "type", "KILL_NESTED_CONTAINER",
+                                "kill_nested_container", "container_id", nested_id("n2", cid),
+                                "signal", 9),
+                      NULL),
+              200);
+    CHECK_INT(wait_nested(c.agent_port, tok, "n2", cid, &es), 200);
+    CHECK(es > 0);
+    /* REMOVE forgets an exited one. */
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o}}", "type", "REMOVE_NESTED_CONTAINER",
+                                "remove_nested_container", "container_id", nested_id("n1", cid)),
+                      NULL),
+              200);
+    CHECK_INT(wait_nested(c.agent_port, tok, "n1", cid, &es), 404);
+    /* Streaming sessions are not implemented. */
+    CHECK_INT(
+        op_call(c.agent_port, tok,
+                json_pack("{s:s, s:{s:o, s:{s:s}}}", "type", "LAUNCH_NESTED_CONTAINER_SESSION",
+                          "launch_nested_container_session", "container_id", nested_id("s1", cid),
+                          "command", "value", "true"),
+                NULL),
+        501);
+    free(tok);
+    free(other);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+ITEST_MAIN(TEST(test_group_runs_on_one_executor), TEST(test_invalid_groups),
+           TEST(test_nested_containers))
