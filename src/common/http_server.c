@@ -808,24 +808,6 @@ static bool token_is(const char *s, const char *e, const char *word)
     return (size_t)(e - s) == n && strncasecmp(s, word, n) == 0;
 }
 
-enum cm_media cm_http_content_type(const char *header)
-{
-    if (!header)
-        return CM_MEDIA_NONE;
-    const char *s = header;
-    const char *e = strchr(header, ';');
-    if (!e)
-        e = header + strlen(header);
-    trim(&s, &e);
-    if (s == e)
-        return CM_MEDIA_NONE;
-    if (token_is(s, e, "application/json"))
-        return CM_MEDIA_JSON;
-    if (token_is(s, e, "application/x-protobuf"))
-        return CM_MEDIA_PROTOBUF;
-    return CM_MEDIA_UNSUPPORTED;
-}
-
 /* How well the media range [s, e) matches type/subtype: 3 exact, 2 type/ *, 1 * / *, 0 no. */
 static int range_match(const char *s, const char *e, const char *type, const char *subtype)
 {
@@ -916,13 +898,3 @@ enum cm_media cm_http_negotiate(const char *accept)
     return CM_MEDIA_NONE;
 }
 
-const char *cm_media_name(enum cm_media media)
-{
-    switch (media) {
-    case CM_MEDIA_JSON: return "application/json";
-    case CM_MEDIA_PROTOBUF: return "application/x-protobuf";
-    case CM_MEDIA_NONE:
-    case CM_MEDIA_UNSUPPORTED: break;
-    }
-    return "";
-}

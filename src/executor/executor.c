@@ -1,4 +1,4 @@
-/* executor.c: the command executor's state machine and its link to the agent (executor.h). */
+/* executor.c: the command executor's state machine on libcmexecutor (executor.h). */
 #include "executor.h"
 
 #include <errno.h>
@@ -14,61 +14,36 @@
 #include "codec.h"
 #include "command.h"
 #include "errors.h"
-#include "flags.h"
+#include "exec_internal.h"
 #include "health.h"
-#include "http_client.h"
 #include "ids.h"
 #include "log.h"
-#include "stream_client.h"
-#include "tls.h"
 #include "util.h"
 
 #define MOD "executor"
-#define MAX_EVENT_BYTES (16u << 20)  /* a LAUNCH carries one TaskInfo; 16 MiB is plenty */
-#define FIRST_SUBSCRIBE_TIMEOUT 10.0 /* how long a fresh executor waits for its agent */
-#define SHUTDOWN_MARGIN 1.0          /* kept from the shutdown grace period for reporting */
-#define RESEND_DELAY 1.0             /* after a failed UPDATE POST */
-#define POST_TIMEOUT 10.0
-
-/* One status update the agent has not acknowledged yet. A command executor has one task and so
- * at most a handful of these; a list in creation order is the right structure. */
-struct pending {
-    struct pending *next;
-    Mesos__V1__TaskStatus *status;
-    bool sent; /* POSTed (202) or carried by a SUBSCRIBE */
-};
+#define SHUTDOWN_MARGIN 1.0 /* kept from the shutdown grace period for reporting */
 
 struct cm_executor {
     struct event_base *base;
-    const struct cm_executor_config *cfg;
+    const struct cm_exec_env *cfg;
     const struct cm_clock *clock;
     char *const *envp;
-    cm_executor_send_cb send;
-    void *send_arg;
     cm_executor_exit_cb on_exit;
     void *exit_arg;
     double exit_delay;
 
-    /* Link to the agent: the SUBSCRIBE stream, and a client of our own for the POSTs. */
-    struct cm_stream_client *link;
-    struct cm_http_client *http;
-    bool subscribed; /* SUBSCRIBED seen on the current stream */
-    bool ever_subscribed;
+    /* The link to the agent: keeps updates until acknowledged, re-subscribes. */
+    struct cm_exec *lib;
     bool killing_capable; /* framework has TASK_KILLING_STATE */
-    /* Updates are POSTed one at a time, in order, so the agent sees them in sequence. */
-    bool post_busy;
-    uint8_t post_uuid[16];
-    struct event *resend_timer;
 
     /* The task. */
     Mesos__V1__TaskInfo *task; /* owned copy */
-    bool task_acked;           /* some update of it was acknowledged */
     struct cm_command *command;
     bool task_exited;
     bool task_terminal; /* its terminal update exists */
     uint8_t terminal_uuid[16];
+    bool terminal_acked;
     bool killing_sent;
-    struct pending *pending;
     /* Health check (TaskInfo.health_check): kills the task after enough failures. */
     struct cm_check_spec health_spec;
     struct cm_checker *health;
@@ -90,91 +65,6 @@ struct cm_executor {
     struct event *exit_timer;
 };
 
-/* ---- configuration --------------------------------------------------------------------- */
-
-static const char *env_get(char *const *envp, const char *name)
-{
-    size_t len = strlen(name);
-    for (char *const *p = envp; p && *p; p++)
-        if (strncmp(*p, name, len) == 0 && (*p)[len] == '=')
-            return *p + len + 1;
-    return NULL;
-}
-
-static int env_duration(char *const *envp, const char *name, double dflt, double *out, char *why,
-                        size_t whylen)
-{
-    const char *v = env_get(envp, name);
-    *out = dflt;
-    if (!v || !v[0])
-        return 0;
-    if (cm_duration_parse(v, out) != 0 || !isfinite(*out) || *out < 0)
-        return cm_fail(CM_EINVAL, why, whylen, "%s: invalid duration '%s'", name, v);
-    return 0;
-}
-
-int cm_executor_config_from_env(struct cm_executor_config *cfg, char *const *envp, char *why,
-                                size_t whylen)
-{
-    static const char *const required[] = {"MESOS_FRAMEWORK_ID", "MESOS_EXECUTOR_ID",
-                                           "MESOS_SLAVE_ID", "MESOS_AGENT_ENDPOINT"};
-    const char *values[4];
-    memset(cfg, 0, sizeof *cfg);
-    for (size_t i = 0; i < 4; i++) {
-        const char *idwhy;
-        values[i] = env_get(envp, required[i]);
-        if (!values[i] || !values[i][0])
-            return cm_fail(CM_EINVAL, why, whylen, "%s is not set", required[i]);
-        if (i < 3 && cm_id_validate(values[i], &idwhy) != 0)
-            return cm_fail(CM_EINVAL, why, whylen, "%s '%s' is invalid: %s", required[i], values[i],
-                           idwhy);
-    }
-    /* The endpoint becomes the authority of a URL: "host:port", nothing else. */
-    const char *ep = values[3];
-    if (!strchr(ep, ':') || strpbrk(ep, "/?#@ \t\r\n") || strlen(ep) > 255)
-        return cm_fail(CM_EINVAL, why, whylen, "MESOS_AGENT_ENDPOINT '%s' is not 'ip:port'", ep);
-
-    double grace, recovery, backoff;
-    int rc = env_duration(envp, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", 5.0, &grace, why, whylen);
-    if (!rc)
-        rc = env_duration(envp, "MESOS_RECOVERY_TIMEOUT", 15 * 60.0, &recovery, why, whylen);
-    if (!rc)
-        rc = env_duration(envp, "MESOS_SUBSCRIPTION_BACKOFF_MAX", 2.0, &backoff, why, whylen);
-    if (rc)
-        return rc;
-    const char *ckpt = env_get(envp, "MESOS_CHECKPOINT");
-    const char *sandbox = env_get(envp, "MESOS_SANDBOX");
-    if (!sandbox || !sandbox[0])
-        sandbox = env_get(envp, "MESOS_DIRECTORY");
-
-    cfg->framework_id = cm_xstrdup(values[0]);
-    cfg->executor_id = cm_xstrdup(values[1]);
-    cfg->agent_id = cm_xstrdup(values[2]);
-    cfg->agent_endpoint = cm_xstrdup(ep);
-    cfg->sandbox = sandbox && sandbox[0] ? cm_xstrdup(sandbox) : NULL;
-    cfg->checkpoint = ckpt && strcmp(ckpt, "1") == 0;
-    cfg->shutdown_grace = grace;
-    cfg->recovery_timeout = recovery;
-    cfg->backoff_max = backoff;
-    const char *token = env_get(envp, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
-    cfg->authentication_token = token && token[0] ? cm_xstrdup(token) : NULL;
-    return 0;
-}
-
-void cm_executor_config_cleanup(struct cm_executor_config *cfg)
-{
-    free(cfg->framework_id);
-    free(cfg->executor_id);
-    free(cfg->agent_id);
-    free(cfg->agent_endpoint);
-    free(cfg->sandbox);
-    if (cfg->authentication_token) {
-        memset(cfg->authentication_token, 0, strlen(cfg->authentication_token));
-        free(cfg->authentication_token);
-    }
-    memset(cfg, 0, sizeof *cfg);
-}
-
 /* ---- messages -------------------------------------------------------------------------- */
 
 /* An owned deep copy of m (pack + unpack), so every copy is freed one way. */
@@ -190,10 +80,9 @@ static ProtobufCMessage *message_copy(const ProtobufCMessage *m)
     return copy;
 }
 
-Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_executor_config *cfg,
-                                              const char *task_id, Mesos__V1__TaskState state,
-                                              const char *message, double now,
-                                              uint32_t executor_pid)
+Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_exec_env *cfg, const char *task_id,
+                                              Mesos__V1__TaskState state, const char *message,
+                                              double now, uint32_t executor_pid)
 {
     Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
     Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
@@ -238,178 +127,50 @@ static const char *state_name(Mesos__V1__TaskState s)
 
 /* ---- sending --------------------------------------------------------------------------- */
 
-static void call_init(struct cm_executor *ex, Mesos__V1__Executor__Call *call,
-                      Mesos__V1__ExecutorID *eid, Mesos__V1__FrameworkID *fid)
-{
-    mesos__v1__executor__call__init(call);
-    mesos__v1__executor_id__init(eid);
-    mesos__v1__framework_id__init(fid);
-    eid->value = ex->cfg->executor_id;
-    fid->value = ex->cfg->framework_id;
-    call->executor_id = eid;
-    call->framework_id = fid;
-    call->has_type = 1;
-}
+static void request_exit(struct cm_executor *ex, int code, double delay);
 
-static void build_url(struct cm_executor *ex, char *url, size_t len)
-{
-    snprintf(url, len, "%s://%s/api/v1/executor", cm_tls_scheme(), ex->cfg->agent_endpoint);
-}
-
-static const char *const proto_headers[] = {"Content-Type: application/x-protobuf",
-                                            "Accept: application/x-protobuf", NULL};
-
-static struct pending *pending_find(struct cm_executor *ex, const uint8_t *uuid, size_t len)
-{
-    if (len != 16)
-        return NULL;
-    for (struct pending *p = ex->pending; p; p = p->next)
-        if (memcmp(p->status->uuid.data, uuid, 16) == 0)
-            return p;
-    return NULL;
-}
-
-static void pump(struct cm_executor *ex);
-
-static void retry_later(struct cm_executor *ex)
-{
-    struct timeval tv = {(time_t)RESEND_DELAY, 0};
-    evtimer_add(ex->resend_timer, &tv);
-}
-
-static void on_post_done(void *arg, int err, const char *errmsg,
-                         const struct cm_http_response *resp)
-{
-    struct cm_executor *ex = arg;
-    struct pending *p = pending_find(ex, ex->post_uuid, 16);
-    ex->post_busy = false;
-    if (err || !resp || resp->status >= 500 || resp->status < 200) {
-        CM_WARN(MOD, "UPDATE call failed: %s%s%s (status %ld); retrying",
-                err ? cm_strerror(err) : "bad response", errmsg && errmsg[0] ? ": " : "",
-                errmsg ? errmsg : "", resp ? resp->status : 0L);
-        retry_later(ex);
-        return;
-    }
-    /* A 4xx will not get better by repeating it; a re-subscription still carries the update. */
-    if (resp->status != 202)
-        CM_ERROR(MOD, "Agent refused an UPDATE with status %ld: %.*s", resp->status,
-                 (int)(resp->body_len < 200 ? resp->body_len : 200), resp->body ? resp->body : "");
-    if (p)
-        p->sent = true;
-    pump(ex);
-}
-
-/* Sends one UPDATE: to the test hook (synchronously), or as a POST answered later. */
-static int post_update(struct cm_executor *ex, struct pending *p)
-{
-    Mesos__V1__Executor__Call call;
-    Mesos__V1__ExecutorID eid;
-    Mesos__V1__FrameworkID fid;
-    Mesos__V1__Executor__Call__Update up = MESOS__V1__EXECUTOR__CALL__UPDATE__INIT;
-    call_init(ex, &call, &eid, &fid);
-    call.type = MESOS__V1__EXECUTOR__CALL__TYPE__UPDATE;
-    up.status = p->status;
-    call.update = &up;
-    if (ex->send) {
-        int rc = ex->send(ex->send_arg, &call);
-        p->sent = rc == 0;
-        return rc;
-    }
-    uint8_t *body;
-    size_t len;
-    if (cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, &body, &len) != 0)
-        abort(); /* protobuf is always a valid media type */
-    char url[300];
-    build_url(ex, url, sizeof url);
-    /* The token (if the agent gave one) goes with every call: Mesos's executor library sends
-     * it on SUBSCRIBE and on every other call alike. */
-    char *authz = ex->cfg->authentication_token
-                      ? cm_xasprintf("Authorization: Bearer %s", ex->cfg->authentication_token)
-                      : NULL;
-    const char *headers[] = {proto_headers[0], proto_headers[1], authz, NULL};
-    struct cm_http_request_opts o = {.method = "POST",
-                                     .url = url,
-                                     .headers = headers,
-                                     .body = body,
-                                     .body_len = len,
-                                     .timeout_secs = POST_TIMEOUT,
-                                     .on_done = on_post_done,
-                                     .arg = ex};
-    int rc = cm_http_client_start(ex->http, &o, NULL);
-    free(body);
-    free(authz);
-    if (rc) {
-        CM_WARN(MOD, "Failed to start an UPDATE call: %s", cm_strerror(rc));
-        return rc;
-    }
-    ex->post_busy = true;
-    memcpy(ex->post_uuid, p->status->uuid.data, 16);
-    return 0;
-}
-
-/* Sends the oldest unsent update unless one is in flight or the link is down (the SUBSCRIBE of
- * the reconnection then carries them all). */
-static void pump(struct cm_executor *ex)
-{
-    while (ex->subscribed && !ex->post_busy) {
-        struct pending *p = ex->pending;
-        while (p && p->sent)
-            p = p->next;
-        if (!p)
-            return;
-        if (post_update(ex, p) != 0) {
-            retry_later(ex);
-            return;
-        }
-    }
-}
-
-static void on_resend_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    pump(arg);
-}
-
-/* Creates, remembers and (when connected) sends one update of task_id. reason and healthy
- * are set when non-negative. Every update of a task with a check carries the last check status
- * (Mesos: check_status is always present once a check is defined). */
+/* Creates one update of task_id and hands it to the library, which keeps it until the agent
+ * acknowledges it. reason and healthy are set when non-negative. Every update of a task with
+ * a check carries the last check status (Mesos: check_status is always present once a check
+ * is defined). */
 static void send_update_x(struct cm_executor *ex, const char *task_id, Mesos__V1__TaskState state,
                           const char *message, int reason, int healthy)
 {
     bool running = state == MESOS__V1__TASK_STATE__TASK_RUNNING;
-    struct pending *p = calloc(1, sizeof *p);
-    if (!p)
-        abort();
-    p->status = cm_executor_status_new(ex->cfg, task_id, state, message, cm_clock_now(ex->clock),
-                                       running ? (uint32_t)getpid() : 0);
+    Mesos__V1__TaskStatus *st =
+        cm_executor_status_new(ex->cfg, task_id, state, message, cm_clock_now(ex->clock),
+                               running ? (uint32_t)getpid() : 0);
     if (reason >= 0) {
-        p->status->has_reason = 1;
-        p->status->reason = (Mesos__V1__TaskStatus__Reason)reason;
+        st->has_reason = 1;
+        st->reason = (Mesos__V1__TaskStatus__Reason)reason;
     }
     if (healthy >= 0) {
-        p->status->has_healthy = 1;
-        p->status->healthy = healthy != 0;
+        st->has_healthy = 1;
+        st->healthy = healthy != 0;
     }
-    struct pending **tail = &ex->pending;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = p;
     bool ours = ex->task && strcmp(task_id, ex->task->task_id->value) == 0;
     if (ours && ex->check_status) {
-        p->status->check_status =
-            (Mesos__V1__CheckStatusInfo *)message_copy(&ex->check_status->base);
-        if (!p->status->check_status)
+        st->check_status = (Mesos__V1__CheckStatusInfo *)message_copy(&ex->check_status->base);
+        if (!st->check_status)
             abort();
-    }
-    if (ours && cm_task_state_terminal(state)) {
-        ex->task_terminal = true;
-        memcpy(ex->terminal_uuid, p->status->uuid.data, 16);
     }
     CM_INFO(MOD, "Sending %s for task '%s'%s%s%s", state_name(state), task_id,
             healthy < 0 ? "" : (healthy ? " (healthy)" : " (unhealthy)"), message ? ": " : "",
             message ? message : "");
-    pump(ex);
+    char why[256];
+    uint8_t uuid[16];
+    int rc = cm_exec_update(ex->lib, st, uuid, why, sizeof why);
+    mesos__v1__task_status__free_unpacked(st, NULL);
+    if (rc) {
+        /* Only an invalid task id or a stopped link get here; nothing can carry it. */
+        CM_ERROR(MOD, "Cannot send the update of task '%s': %s", task_id, why);
+        return;
+    }
+    if (ours && cm_task_state_terminal(state)) {
+        ex->task_terminal = true;
+        ex->terminal_acked = false;
+        memcpy(ex->terminal_uuid, uuid, 16);
+    }
 }
 
 static void send_update(struct cm_executor *ex, const char *task_id, Mesos__V1__TaskState state,
@@ -748,7 +509,7 @@ void cm_executor_shutdown(struct cm_executor *ex)
         return;
     ex->shutting_down = true;
     CM_INFO(MOD, "Shutting down");
-    if (!task_running(ex) && (!ex->task_terminal || !pending_find(ex, ex->terminal_uuid, 16))) {
+    if (!task_running(ex) && (!ex->task_terminal || ex->terminal_acked)) {
         request_exit(ex, 0, 0);
         return;
     }
@@ -761,12 +522,19 @@ void cm_executor_shutdown(struct cm_executor *ex)
     evtimer_add(ex->shutdown_timer, &tv);
 }
 
-/* ---- events ---------------------------------------------------------------------------- */
+/* ---- events (libcmexecutor's callbacks) ---------------------------------------------------- */
 
-static void on_subscribed(struct cm_executor *ex, const Mesos__V1__Executor__Event__Subscribed *s)
+static void lib_log(void *arg, enum cm_exec_log_level level, const char *message)
 {
-    ex->subscribed = true;
-    ex->ever_subscribed = true;
+    (void)arg;
+    cm_log((enum cm_log_level)level, MOD, "%s", message);
+}
+
+static void on_subscribed(struct cm_exec *lib, void *arg,
+                          const Mesos__V1__Executor__Event__Subscribed *s)
+{
+    (void)lib;
+    struct cm_executor *ex = arg;
     ex->killing_capable = false;
     const Mesos__V1__FrameworkInfo *fi = s ? s->framework_info : NULL;
     for (size_t i = 0; fi && i < fi->n_capabilities; i++)
@@ -774,212 +542,109 @@ static void on_subscribed(struct cm_executor *ex, const Mesos__V1__Executor__Eve
             fi->capabilities[i]->type ==
                 MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
             ex->killing_capable = true;
-    CM_INFO(MOD, "Subscribed to agent %s", ex->cfg->agent_endpoint);
-    pump(ex);
 }
 
-static void on_acknowledged(struct cm_executor *ex,
-                            const Mesos__V1__Executor__Event__Acknowledged *a)
+static void on_launch(struct cm_exec *lib, void *arg, const Mesos__V1__TaskInfo *task)
 {
-    if (!a || !a->task_id || !a->task_id->value)
+    (void)lib;
+    struct cm_executor *ex = arg;
+    if (!ex->exiting)
+        launch(ex, task);
+}
+
+static void on_launch_group(struct cm_exec *lib, void *arg, const Mesos__V1__TaskGroupInfo *g)
+{
+    (void)lib;
+    struct cm_executor *ex = arg;
+    if (ex->exiting)
         return;
-    struct pending *p = pending_find(ex, a->uuid.data, a->uuid.len);
-    if (!p) {
-        CM_WARN(MOD, "ACKNOWLEDGED for an unknown update of task '%s'", a->task_id->value);
+    for (size_t i = 0; i < g->n_tasks; i++)
+        if (g->tasks[i]->task_id && g->tasks[i]->task_id->value)
+            send_update(ex, g->tasks[i]->task_id->value, MESOS__V1__TASK_STATE__TASK_FAILED,
+                        "LAUNCH_GROUP is not supported by the command executor");
+}
+
+static void on_kill(struct cm_exec *lib, void *arg, const Mesos__V1__TaskID *task_id,
+                    const Mesos__V1__KillPolicy *policy)
+{
+    (void)lib;
+    struct cm_executor *ex = arg;
+    if (ex->exiting)
+        return;
+    if (!ex->task || strcmp(task_id->value, ex->task->task_id->value) != 0) {
+        CM_WARN(MOD, "KILL for unknown task '%s' ignored", task_id->value);
         return;
     }
-    for (struct pending **pp = &ex->pending; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            break;
-        }
-    bool ours = ex->task && strcmp(a->task_id->value, ex->task->task_id->value) == 0;
-    bool terminal = ours && ex->task_terminal && memcmp(a->uuid.data, ex->terminal_uuid, 16) == 0;
-    mesos__v1__task_status__free_unpacked(p->status, NULL);
-    free(p);
-    if (ours)
-        ex->task_acked = true;
-    if (terminal) {
-        CM_INFO(MOD, "Terminal update of task '%s' acknowledged", a->task_id->value);
+    kill_task(ex, kill_grace(ex, policy));
+}
+
+static void on_acknowledged(struct cm_exec *lib, void *arg, const Mesos__V1__TaskID *task_id,
+                            const uint8_t *uuid, size_t len)
+{
+    (void)lib;
+    struct cm_executor *ex = arg;
+    bool ours = ex->task && strcmp(task_id->value, ex->task->task_id->value) == 0;
+    if (ours && ex->task_terminal && len == 16 && memcmp(uuid, ex->terminal_uuid, 16) == 0) {
+        ex->terminal_acked = true;
+        CM_INFO(MOD, "Terminal update of task '%s' acknowledged", task_id->value);
         request_exit(ex, 0, ex->exit_delay);
     }
 }
 
-void cm_executor_handle_event(struct cm_executor *ex, const Mesos__V1__Executor__Event *ev)
+static void on_message(struct cm_exec *lib, void *arg, const uint8_t *data, size_t len)
 {
-    if (ex->exiting && ev->type != MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED)
-        return;
-    switch (ev->type) {
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__SUBSCRIBED: on_subscribed(ex, ev->subscribed); break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH:
-        if (ev->launch)
-            launch(ex, ev->launch->task);
-        break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH_GROUP: {
-        const Mesos__V1__TaskGroupInfo *g = ev->launch_group ? ev->launch_group->task_group : NULL;
-        for (size_t i = 0; g && i < g->n_tasks; i++)
-            if (g->tasks[i]->task_id && g->tasks[i]->task_id->value)
-                send_update(ex, g->tasks[i]->task_id->value, MESOS__V1__TASK_STATE__TASK_FAILED,
-                            "LAUNCH_GROUP is not supported by the command executor");
-        break;
-    }
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__KILL: {
-        const Mesos__V1__Executor__Event__Kill *k = ev->kill;
-        if (!k || !k->task_id || !k->task_id->value)
-            break;
-        if (!ex->task || strcmp(k->task_id->value, ex->task->task_id->value) != 0) {
-            CM_WARN(MOD, "KILL for unknown task '%s' ignored", k->task_id->value);
-            break;
-        }
-        kill_task(ex, kill_grace(ex, k->kill_policy));
-        break;
-    }
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED:
-        on_acknowledged(ex, ev->acknowledged);
-        break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__MESSAGE:
-        CM_INFO(MOD, "Received a framework MESSAGE of %zu bytes",
-                ev->message ? ev->message->data.len : (size_t)0);
-        break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__ERROR:
-        CM_ERROR(MOD, "Agent sent ERROR: %s",
-                 ev->error && ev->error->message ? ev->error->message : "(no message)");
-        if (task_running(ex))
-            cm_command_kill(ex->command, 0);
-        request_exit(ex, 1, 0);
-        break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__SHUTDOWN: cm_executor_shutdown(ex); break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__HEARTBEAT: break;
-    default: CM_WARN(MOD, "Ignoring event of unknown type %d", (int)ev->type); break;
-    }
+    (void)lib;
+    (void)arg;
+    (void)data;
+    CM_INFO(MOD, "Received a framework MESSAGE of %zu bytes", len);
 }
 
-/* ---- the subscription ------------------------------------------------------------------ */
+static void on_error(struct cm_exec *lib, void *arg, const char *message)
+{
+    (void)lib;
+    (void)message; /* the library logged it */
+    struct cm_executor *ex = arg;
+    if (task_running(ex))
+        cm_command_kill(ex->command, 0);
+    request_exit(ex, 1, 0);
+}
+
+static void on_lib_shutdown(struct cm_exec *lib, void *arg, enum cm_exec_shutdown_reason reason)
+{
+    (void)lib;
+    struct cm_executor *ex = arg;
+    if (reason == CM_EXEC_SHUTDOWN_REQUESTED) {
+        if (!ex->exiting)
+            cm_executor_shutdown(ex);
+        return;
+    }
+    /* The agent is gone for good: take the task down with it. */
+    CM_ERROR(MOD, "Agent %s is gone; killing the task and exiting", ex->cfg->agent_endpoint);
+    if (task_running(ex))
+        cm_command_kill(ex->command, 0);
+    request_exit(ex, ex->shutting_down && !task_running(ex) ? 0 : 1, 0);
+}
+
+static void on_disconnected(struct cm_exec *lib, void *arg, const char *reason, double retry_in)
+{
+    (void)lib;
+    (void)arg;
+    CM_INFO(MOD, "Re-subscribing in %.2f s (%s)", retry_in, reason);
+}
+
+void cm_executor_handle_event(struct cm_executor *ex, const Mesos__V1__Executor__Event *ev)
+{
+    cm_exec_handle_event(ex->lib, ev);
+}
 
 int cm_executor_pack_subscribe(struct cm_executor *ex, uint8_t **buf, size_t *len)
 {
-    Mesos__V1__Executor__Call call;
-    Mesos__V1__ExecutorID eid;
-    Mesos__V1__FrameworkID fid;
-    Mesos__V1__Executor__Call__Subscribe sub = MESOS__V1__EXECUTOR__CALL__SUBSCRIBE__INIT;
-    Mesos__V1__TaskInfo *tasks[1];
-    size_t n = 0;
-    for (struct pending *p = ex->pending; p; p = p->next)
-        n++;
-    Mesos__V1__Executor__Call__Update *ups = calloc(n ? n : 1, sizeof *ups);
-    Mesos__V1__Executor__Call__Update **upp = calloc(n ? n : 1, sizeof *upp);
-    if (!ups || !upp) {
-        free(ups);
-        free(upp);
-        return -ENOMEM;
-    }
-    size_t i = 0;
-    for (struct pending *p = ex->pending; p; p = p->next, i++) {
-        mesos__v1__executor__call__update__init(&ups[i]);
-        ups[i].status = p->status;
-        upp[i] = &ups[i];
-    }
-    sub.n_unacknowledged_updates = n;
-    sub.unacknowledged_updates = upp;
-    if (ex->task && !ex->task_acked) {
-        tasks[0] = ex->task;
-        sub.n_unacknowledged_tasks = 1;
-        sub.unacknowledged_tasks = tasks;
-    }
-    call_init(ex, &call, &eid, &fid);
-    call.type = MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE;
-    call.subscribe = &sub;
-    int rc = cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, buf, len);
-    free(ups);
-    free(upp);
-    return rc;
-}
-
-/* ---- link to the agent (the common stream client) ---------------------------------------- */
-
-static int build_subscribe(void *arg, uint8_t **body, size_t *len)
-{
-    struct cm_executor *ex = arg;
-    int rc = cm_executor_pack_subscribe(ex, body, len);
-    if (rc)
-        return rc;
-    /* The body carries every unacknowledged update; none needs a POST of its own. */
-    for (struct pending *p = ex->pending; p; p = p->next)
-        p->sent = true;
-    return 0;
-}
-
-static void on_stream_event(void *arg, const ProtobufCMessage *msg)
-{
-    cm_executor_handle_event(arg, (const Mesos__V1__Executor__Event *)msg);
-}
-
-/* The stream broke or could not be opened: retry, or give up and take the task down. */
-static enum cm_stream_decision on_stream_lost(void *arg, const struct cm_stream_loss *loss)
-{
-    struct cm_executor *ex = arg;
-    ex->subscribed = false;
-    if (ex->exiting)
-        return CM_STREAM_STOP;
-    CM_WARN(MOD, "Subscription to the agent ended: %s", loss->reason);
-    if (ex->shutting_down && !task_running(ex)) {
-        request_exit(ex, 0, 0);
-        return CM_STREAM_STOP;
-    }
-    /* Without checkpointing, an agent that went away will not come back for this executor
-     * (Mesos's rule); a fresh executor still gets a moment to reach its agent. */
-    bool may_retry = ex->cfg->checkpoint || !ex->ever_subscribed;
-    double limit = ex->cfg->checkpoint ? ex->cfg->recovery_timeout : FIRST_SUBSCRIBE_TIMEOUT;
-    if (!may_retry || loss->down_for >= limit) {
-        CM_ERROR(MOD, "Agent %s is gone (disconnected for %.1f s); killing the task and exiting",
-                 ex->cfg->agent_endpoint, loss->down_for);
-        if (task_running(ex))
-            cm_command_kill(ex->command, 0);
-        request_exit(ex, 1, 0);
-        return CM_STREAM_STOP;
-    }
-    return CM_STREAM_RETRY;
+    return cm_exec_pack_subscribe(ex->lib, buf, len);
 }
 
 int cm_executor_start(struct cm_executor *ex)
 {
-    if (!ex->http) {
-        ex->http = cm_http_client_new(ex->base);
-        if (!ex->http)
-            return -ENOMEM;
-    }
-    if (!ex->link) {
-        char url[300], why[256];
-        build_url(ex, url, sizeof url);
-        double cap = ex->cfg->backoff_max > 0.1 ? ex->cfg->backoff_max : 0.1;
-        struct cm_stream_client_opts o = {
-            .base = ex->base,
-            .http = ex->http,
-            .clock = ex->clock,
-            .module = MOD,
-            .url = url,
-            .media = CM_MEDIA_PROTOBUF,
-            .event_desc = &mesos__v1__executor__event__descriptor,
-            .max_record = MAX_EVENT_BYTES,
-            .backoff_initial = 0.1,
-            .backoff_max = cap,
-            .body = build_subscribe,
-            .on_event = on_stream_event,
-            .on_lost = on_stream_lost,
-            .arg = ex,
-        };
-        char *bearer = ex->cfg->authentication_token
-                           ? cm_xasprintf("Bearer %s", ex->cfg->authentication_token)
-                           : NULL;
-        o.authorization = bearer;
-        ex->link = cm_stream_client_new(&o, why, sizeof why);
-        free(bearer);
-        if (!ex->link) {
-            CM_ERROR(MOD, "Cannot create the link to the agent: %s", why);
-            return CM_EINVAL;
-        }
-    }
-    return cm_stream_client_start(ex->link);
+    return cm_exec_start(ex->lib);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */
@@ -995,15 +660,35 @@ struct cm_executor *cm_executor_new(const struct cm_executor_opts *opts)
     ex->cfg = opts->cfg;
     ex->clock = opts->clock;
     ex->envp = opts->envp;
-    ex->send = opts->send;
-    ex->send_arg = opts->send_arg;
     ex->on_exit = opts->on_exit;
     ex->exit_arg = opts->exit_arg;
     ex->exit_delay = opts->exit_delay < 0 ? 1.0 : opts->exit_delay;
-    ex->resend_timer = evtimer_new(ex->base, on_resend_timer, ex);
+    struct cm_exec_config lc = {.env = opts->cfg,
+                                .base = opts->base,
+                                .callbacks = {.subscribed = on_subscribed,
+                                              .launch = on_launch,
+                                              .launch_group = on_launch_group,
+                                              .kill = on_kill,
+                                              .acknowledged = on_acknowledged,
+                                              .message = on_message,
+                                              .shutdown = on_lib_shutdown,
+                                              .error = on_error,
+                                              .disconnected = on_disconnected},
+                                .callback_arg = ex,
+                                .log = lib_log};
+    char why[256];
+    ex->lib = cm_exec_new(&lc, why, sizeof why);
+    if (!ex->lib) {
+        CM_ERROR(MOD, "Cannot create the agent link: %s", why);
+        free(ex);
+        return NULL;
+    }
+    cm_exec_set_clock(ex->lib, opts->clock);
+    if (opts->send)
+        cm_exec_set_send_hook(ex->lib, opts->send, opts->send_arg);
     ex->shutdown_timer = evtimer_new(ex->base, on_shutdown_timer, ex);
     ex->exit_timer = evtimer_new(ex->base, on_exit_timer, ex);
-    if (!ex->resend_timer || !ex->shutdown_timer || !ex->exit_timer)
+    if (!ex->shutdown_timer || !ex->exit_timer)
         abort();
     return ex;
 }
@@ -1012,9 +697,8 @@ void cm_executor_free(struct cm_executor *ex)
 {
     if (!ex)
         return;
-    /* Freeing the clients cancels the stream and the POSTs without callbacks. */
-    cm_stream_client_free(ex->link);
-    cm_http_client_free(ex->http);
+    /* Freeing the library cancels the stream and the POSTs without callbacks. */
+    cm_exec_free(ex->lib);
     cm_checker_free(ex->health);
     cm_checker_free(ex->check);
     if (ex->check_status)
@@ -1022,15 +706,8 @@ void cm_executor_free(struct cm_executor *ex)
     if (ex->completion_timer)
         event_free(ex->completion_timer);
     cm_command_free(ex->command);
-    while (ex->pending) {
-        struct pending *next = ex->pending->next;
-        mesos__v1__task_status__free_unpacked(ex->pending->status, NULL);
-        free(ex->pending);
-        ex->pending = next;
-    }
     if (ex->task)
         mesos__v1__task_info__free_unpacked(ex->task, NULL);
-    event_free(ex->resend_timer);
     event_free(ex->shutdown_timer);
     event_free(ex->exit_timer);
     free(ex);

@@ -22,9 +22,10 @@
  * Disconnection: with MESOS_CHECKPOINT=1 the executor re-subscribes with a randomised backoff
  * (capped by MESOS_SUBSCRIPTION_BACKOFF_MAX) for up to MESOS_RECOVERY_TIMEOUT; otherwise the
  * agent is considered gone: the task's process group is killed and the executor exits 1.
- * The link is the common stream client (stream_client.h): events are decoded by cm_pb_decode,
- * and an undecodable event closes the stream and counts as a disconnection (the same rule as
- * libcmscheduler's). The recovery deadline is measured on the executor's clock.
+ * The link to the agent is libcmexecutor (cmesos/executor.h, the cm_exec_core archive): it
+ * keeps the updates until acknowledged, re-subscribes and applies those rules; this module
+ * runs the task. An undecodable event closes the stream and counts as a disconnection (the
+ * same rule as libcmscheduler's). The recovery deadline is measured on the executor's clock.
  *
  * Ownership: the executor borrows the event_base, the config, the clock and envp for its whole
  * life. Exiting is the caller's business: the executor calls on_exit once with the code, and
@@ -37,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmesos/executor.h"
 #include "mesos/v1/executor/executor.pb-c.h"
 #include "mesos/v1/mesos.pb-c.h"
 
@@ -44,47 +46,26 @@ struct event_base;
 struct cm_clock;
 struct cm_executor;
 
-/* What the agent told the executor through its environment (docs/wire-protocol.md §4.5). */
-struct cm_executor_config {
-    char *framework_id;      /* MESOS_FRAMEWORK_ID (required) */
-    char *executor_id;       /* MESOS_EXECUTOR_ID (required) */
-    char *agent_id;          /* MESOS_SLAVE_ID (required) */
-    char *agent_endpoint;    /* MESOS_AGENT_ENDPOINT "ip:port" (required) */
-    char *sandbox;           /* MESOS_SANDBOX, else MESOS_DIRECTORY, else NULL (= cwd) */
-    bool checkpoint;         /* MESOS_CHECKPOINT == "1" */
-    double shutdown_grace;   /* MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD, default 5 s */
-    double recovery_timeout; /* MESOS_RECOVERY_TIMEOUT, default 15 min */
-    double backoff_max;      /* MESOS_SUBSCRIPTION_BACKOFF_MAX, default 2 s */
-    /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN or NULL: sent as "Authorization: Bearer <token>" on
-     * every call to the agent. The variable is for the executor only: mesos-executor removes
-     * it from its environment before it starts the task (as Mesos's executor library does). */
-    char *authentication_token;
-};
-
-/* Reads the configuration from envp (a NULL-terminated "NAME=value" array, e.g. environ).
- * Returns 0, or CM_EINVAL with why naming the variable ("MESOS_FRAMEWORK_ID is not set",
- * "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: invalid duration 'x'"). On failure nothing is held. */
-int cm_executor_config_from_env(struct cm_executor_config *cfg, char *const *envp, char *why,
-                                size_t whylen);
-void cm_executor_config_cleanup(struct cm_executor_config *cfg);
+/* The configuration is libcmexecutor's environment (struct cm_exec_env, read with
+ * cm_exec_env_from_env from cmesos/executor.h). */
 
 /* Builds one status update as the command executor sends it: task_id, state, message (may be
  * NULL), source SOURCE_EXECUTOR, executor_id and agent_id from cfg, timestamp now, a fresh
  * 16-byte uuid, and container_status.executor_pid when executor_pid != 0. The result is owned:
  * free it with mesos__v1__task_status__free_unpacked(status, NULL). */
-Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_executor_config *cfg,
-                                              const char *task_id, Mesos__V1__TaskState state,
-                                              const char *message, double now,
-                                              uint32_t executor_pid);
+Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_exec_env *cfg, const char *task_id,
+                                              Mesos__V1__TaskState state, const char *message,
+                                              double now, uint32_t executor_pid);
 
-/* Sends a call instead of the HTTP POST (tests); returns 0 or a negative error. */
+/* Sends a call instead of the HTTP POST (tests); returns 0 or a negative error. The same hook
+ * as libcmexecutor's cm_exec_set_send_hook. */
 typedef int (*cm_executor_send_cb)(void *arg, const Mesos__V1__Executor__Call *call);
 /* The executor is done; the process should exit with code. Called at most once. */
 typedef void (*cm_executor_exit_cb)(void *arg, int code);
 
 struct cm_executor_opts {
     struct event_base *base;
-    const struct cm_executor_config *cfg;
+    const struct cm_exec_env *cfg;
     const struct cm_clock *clock; /* timestamps and the recovery deadline */
     char *const *envp;            /* the task's base environment (usually environ) */
     cm_executor_send_cb send;     /* NULL = POST to the agent */

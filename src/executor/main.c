@@ -3,12 +3,16 @@
  * with the environment of docs/wire-protocol.md §4.5; it runs one command task and exits once the
  * agent has acknowledged the task's terminal update (see executor.h).
  */
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -36,6 +40,48 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     cm_executor_shutdown(arg);
 }
 
+#ifdef CM_EXECUTOR_LEAN
+/* This build speaks plain HTTP to a numeric address only (src/executor-lib/http_lite.c). For
+ * an https agent, or one named by a host name, it becomes mesos-executor-full, the same program
+ * on libcurl, installed next to it. Returns only if that cannot be done. */
+static bool needs_full_build(const struct cm_exec_env *env)
+{
+    if (env->https)
+        return true;
+    char host[256];
+    const char *ep = env->agent_endpoint;
+    const char *colon = strrchr(ep, ':');
+    size_t n = colon ? (size_t)(colon - ep) : strlen(ep);
+    if (n >= sizeof host)
+        return true;
+    memcpy(host, ep, n);
+    host[n] = '\0';
+    if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    unsigned char addr[16];
+    return inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1;
+}
+
+static void exec_full_build(char **argv)
+{
+    char self[PATH_MAX], full[PATH_MAX + 32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    snprintf(full, sizeof full, "%s/mesos-executor-full", self);
+    argv[0] = full;
+    execv(full, argv);
+    CM_ERROR("executor", "Cannot run %s: %s", full, strerror(errno));
+}
+#endif
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -48,7 +94,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     char why[512];
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -58,11 +104,18 @@ int main(int argc, char **argv)
     /* Writes to a closed agent connection must be errors, not a fatal signal. */
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-    if (cm_executor_config_from_env(&cfg, environ, why, sizeof why) != 0) {
+    if (cm_exec_env_from_env(&cfg, environ, why, sizeof why) != 0) {
         CM_ERROR("executor", "Invalid environment: %s", why);
         usage(stderr);
         return 1;
     }
+#ifdef CM_EXECUTOR_LEAN
+    if (needs_full_build(&cfg)) {
+        exec_full_build(argv); /* returns only on failure */
+        cm_exec_env_cleanup(&cfg);
+        return 1;
+    }
+#endif
     /* The token is the executor's, not the task's: the task (and its health checks) are
      * started from environ, so it leaves the environment here (Mesos's executor library
      * erases it the same way). */
@@ -71,7 +124,7 @@ int main(int argc, char **argv)
     struct exit_state st = {.base = event_base_new(), .code = 1};
     if (!st.base) {
         CM_ERROR("executor", "Failed to create the event loop");
-        cm_executor_config_cleanup(&cfg);
+        cm_exec_env_cleanup(&cfg);
         return 1;
     }
     struct cm_executor_opts opts = {.base = st.base,
@@ -96,6 +149,6 @@ int main(int argc, char **argv)
     event_free(intr);
     cm_executor_free(ex);
     event_base_free(st.base);
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
     return st.code;
 }

@@ -19,7 +19,7 @@
 struct harness {
     struct event_base *base;
     struct cm_fake_clock clock;
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     struct cm_executor *ex;
     Mesos__V1__Executor__Call *calls[MAX_CALLS];
     size_t ncalls;
@@ -56,7 +56,7 @@ static inline int harness_start(struct harness *h, char **envp)
     h->exit_code = -1;
     h->base = event_base_new();
     cm_fake_clock_init(&h->clock, 1000.0);
-    if (!h->base || cm_executor_config_from_env(&h->cfg, envp, why, sizeof why) != 0)
+    if (!h->base || cm_exec_env_from_env(&h->cfg, envp, why, sizeof why) != 0)
         return -1;
     struct cm_executor_opts o = {.base = h->base,
                                  .cfg = &h->cfg,
@@ -76,7 +76,7 @@ static inline void harness_cleanup(struct harness *h)
     cm_executor_free(h->ex);
     for (size_t i = 0; i < h->ncalls; i++)
         mesos__v1__executor__call__free_unpacked(h->calls[i], NULL);
-    cm_executor_config_cleanup(&h->cfg);
+    cm_exec_env_cleanup(&h->cfg);
     event_base_free(h->base);
 }
 

@@ -16,22 +16,22 @@ static void test_token_from_env(void)
                    "MESOS_AGENT_ENDPOINT=127.0.0.1:5051",
                    "MESOS_EXECUTOR_AUTHENTICATION_TOKEN=h.p.s",
                    NULL};
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     char why[256];
-    REQUIRE(cm_executor_config_from_env(&cfg, env, why, sizeof why) == 0);
+    REQUIRE(cm_exec_env_from_env(&cfg, env, why, sizeof why) == 0);
     CHECK_STR(cfg.authentication_token, "h.p.s");
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
     CHECK(cfg.authentication_token == NULL);
 
     env[4] = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN=";
-    REQUIRE(cm_executor_config_from_env(&cfg, env, why, sizeof why) == 0);
+    REQUIRE(cm_exec_env_from_env(&cfg, env, why, sizeof why) == 0);
     CHECK(cfg.authentication_token == NULL);
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
 
     env[4] = NULL;
-    REQUIRE(cm_executor_config_from_env(&cfg, env, why, sizeof why) == 0);
+    REQUIRE(cm_exec_env_from_env(&cfg, env, why, sizeof why) == 0);
     CHECK(cfg.authentication_token == NULL);
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
 }
 
 TEST_MAIN(TEST(test_token_from_env))

@@ -23,9 +23,9 @@ static char *good_env[] = {"MESOS_FRAMEWORK_ID=fw-0001",
 
 static void test_config_from_env(void)
 {
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     char why[256];
-    REQUIRE(cm_executor_config_from_env(&cfg, good_env, why, sizeof why) == 0);
+    REQUIRE(cm_exec_env_from_env(&cfg, good_env, why, sizeof why) == 0);
     CHECK_STR(cfg.framework_id, "fw-0001");
     CHECK_STR(cfg.executor_id, "task-1");
     CHECK_STR(cfg.agent_id, "m-S0");
@@ -35,24 +35,24 @@ static void test_config_from_env(void)
     CHECK(cfg.shutdown_grace == 7.0);
     CHECK(cfg.recovery_timeout == 900.0);
     CHECK(cfg.backoff_max == 2.0); /* default */
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
 
     char *minimal[] = {"MESOS_FRAMEWORK_ID=f", "MESOS_EXECUTOR_ID=e",
                        "MESOS_SLAVE_ID=a",     "MESOS_AGENT_ENDPOINT=10.0.0.1:5051",
                        "MESOS_CHECKPOINT=0",   NULL};
-    REQUIRE(cm_executor_config_from_env(&cfg, minimal, why, sizeof why) == 0);
+    REQUIRE(cm_exec_env_from_env(&cfg, minimal, why, sizeof why) == 0);
     CHECK(!cfg.checkpoint);
     CHECK(cfg.shutdown_grace == 5.0);
     CHECK(cfg.sandbox == NULL);
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
 }
 
 static void test_config_errors(void)
 {
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     char why[256];
     char *no_fw[] = {"MESOS_EXECUTOR_ID=e", "MESOS_SLAVE_ID=a", "MESOS_AGENT_ENDPOINT=h:1", NULL};
-    CHECK_INT(cm_executor_config_from_env(&cfg, no_fw, why, sizeof why), CM_EINVAL);
+    CHECK_INT(cm_exec_env_from_env(&cfg, no_fw, why, sizeof why), CM_EINVAL);
     CHECK_STR(why, "MESOS_FRAMEWORK_ID is not set");
 
     char *bad_grace[] = {"MESOS_FRAMEWORK_ID=f",
@@ -61,26 +61,26 @@ static void test_config_errors(void)
                          "MESOS_AGENT_ENDPOINT=h:1",
                          "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=soon",
                          NULL};
-    CHECK_INT(cm_executor_config_from_env(&cfg, bad_grace, why, sizeof why), CM_EINVAL);
+    CHECK_INT(cm_exec_env_from_env(&cfg, bad_grace, why, sizeof why), CM_EINVAL);
     CHECK(strstr(why, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD") != NULL);
     CHECK(strstr(why, "'soon'") != NULL);
 
     char *bad_ep[] = {"MESOS_FRAMEWORK_ID=f", "MESOS_EXECUTOR_ID=e", "MESOS_SLAVE_ID=a",
                       "MESOS_AGENT_ENDPOINT=http://h:1/x", NULL};
-    CHECK_INT(cm_executor_config_from_env(&cfg, bad_ep, why, sizeof why), CM_EINVAL);
+    CHECK_INT(cm_exec_env_from_env(&cfg, bad_ep, why, sizeof why), CM_EINVAL);
     CHECK(strstr(why, "MESOS_AGENT_ENDPOINT") != NULL);
 
     char *bad_id[] = {"MESOS_FRAMEWORK_ID=f", "MESOS_EXECUTOR_ID=../e", "MESOS_SLAVE_ID=a",
                       "MESOS_AGENT_ENDPOINT=h:1", NULL};
-    CHECK_INT(cm_executor_config_from_env(&cfg, bad_id, why, sizeof why), CM_EINVAL);
+    CHECK_INT(cm_exec_env_from_env(&cfg, bad_id, why, sizeof why), CM_EINVAL);
     CHECK(strstr(why, "MESOS_EXECUTOR_ID") != NULL);
 }
 
 static void test_status_new(void)
 {
-    struct cm_executor_config cfg;
+    struct cm_exec_env cfg;
     char why[256];
-    REQUIRE(cm_executor_config_from_env(&cfg, good_env, why, sizeof why) == 0);
+    REQUIRE(cm_exec_env_from_env(&cfg, good_env, why, sizeof why) == 0);
     Mesos__V1__TaskStatus *a =
         cm_executor_status_new(&cfg, "task-1", MESOS__V1__TASK_STATE__TASK_FAILED,
                                "Command exited with status 3", 42.5, 0);
@@ -103,7 +103,7 @@ static void test_status_new(void)
     CHECK(memcmp(a->uuid.data, b->uuid.data, 16) != 0);
     mesos__v1__task_status__free_unpacked(a, NULL);
     mesos__v1__task_status__free_unpacked(b, NULL);
-    cm_executor_config_cleanup(&cfg);
+    cm_exec_env_cleanup(&cfg);
 }
 
 /* ---- the state machine ----------------------------------------------------------------- */

@@ -1,0 +1,587 @@
+/*
+ * http_lite.c: a second implementation of src/common/http_client.h, on libevent's
+ * bufferevents instead of libcurl, for the programs that must start fast (mesos-executor).
+ *
+ * Why: libcurl brings some thirty shared libraries (TLS stacks, Kerberos, LDAP, IDN, SSH...)
+ * whose loading and relocation were most of an executor's start-up, while an executor only
+ * ever talks plain HTTP/1.1 to its agent at a numeric address. A program links this file
+ * instead of http_client.c (the object comes before the cm_common archive, so the archive's
+ * http_client.o is never pulled in; every function of http_client.h is defined here).
+ *
+ * Scope, and what it refuses (cm_http_client_start returns CM_EHTTP, no callback):
+ *  - http:// only (no TLS: such a program re-executes its TLS-capable build when the agent is
+ *    https, see src/executor/main.c);
+ *  - numeric hosts only ("127.0.0.1:5051", "[::1]:80"): no resolver runs, nothing blocks;
+ *  - one request per connection ("Connection: close"), no redirects followed (as http_client).
+ * Responses: status line, headers (at most 64 KiB, 128 lines), a body delimited by
+ * Content-Length, chunked encoding, or the end of the connection. The contract of
+ * http_client.h holds: exactly one done callback per call unless cancelled, streaming
+ * callbacks may abort by returning non-zero (done then has CM_ECLOSED), plain bodies are capped
+ * by max_body (CM_ETOOBIG), the whole-call timeout and the connect timeout apply.
+ *
+ * Threading: the loop's thread only.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "codec.h"
+#include "http_client.h"
+
+#define DEFAULT_MAX_BODY (4u * 1024 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define MAX_HEADER_BYTES (64u * 1024)
+#define MAX_HEADERS 128
+
+enum phase { P_CONNECT, P_STATUS, P_HEADERS, P_BODY, P_DONE };
+enum body_kind { B_LENGTH, B_CHUNKED, B_CLOSE };
+enum chunk_phase { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
+
+struct cm_http_call {
+    struct cm_http_client *client;
+    struct cm_http_call *prev, *next;
+    struct bufferevent *bev;
+    struct event *timer;         /* whole-call timeout */
+    struct event *connect_timer; /* until connected */
+    cm_http_headers_cb on_headers;
+    cm_http_data_cb on_data;
+    cm_http_done_cb on_done;
+    void *arg;
+    bool streaming;
+    size_t max_body;
+    enum phase phase;
+    enum body_kind body_kind;
+    enum chunk_phase chunk_phase;
+    size_t remaining; /* B_LENGTH: bytes left; chunked: bytes left in this chunk */
+    size_t header_bytes;
+    long status;
+    char *headers[MAX_HEADERS]; /* "Name: value" */
+    size_t n_headers;
+    char *body;
+    size_t body_len, body_cap;
+    int in_cb;      /* one of the caller's callbacks is on the stack */
+    bool cancelled; /* no callback any more; freed when in_cb drops to 0 */
+    bool finished;  /* done was delivered (or is being) */
+};
+
+struct cm_http_client {
+    struct event_base *base;
+    struct cm_http_call *calls;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+const char *cm_http_response_header(const struct cm_http_response *resp, const char *name)
+{
+    if (!resp || !resp->call || !name)
+        return NULL;
+    const struct cm_http_call *call = resp->call;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < call->n_headers; i++) {
+        const char *h = call->headers[i];
+        if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+            const char *v = h + n + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static void call_unlink(struct cm_http_call *call)
+{
+    if (!call->client)
+        return;
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        call->client->calls = call->next;
+    if (call->next)
+        call->next->prev = call->prev;
+    call->prev = call->next = NULL;
+    call->client = NULL;
+}
+
+static void call_destroy(struct cm_http_call *call)
+{
+    call_unlink(call);
+    if (call->bev)
+        bufferevent_free(call->bev);
+    if (call->timer)
+        event_free(call->timer);
+    if (call->connect_timer)
+        event_free(call->connect_timer);
+    for (size_t i = 0; i < call->n_headers; i++)
+        free(call->headers[i]);
+    free(call->body);
+    free(call);
+}
+
+/* Ends the call: the done callback (unless cancelled), then the call is freed (now, or when
+ * the callback on the stack returns). */
+static void finish(struct cm_http_call *call, int err, const char *errmsg)
+{
+    if (call->finished)
+        return;
+    call->finished = true;
+    call->phase = P_DONE;
+    /* Nothing more reaches us from the socket or the timers. */
+    if (call->bev) {
+        bufferevent_free(call->bev);
+        call->bev = NULL;
+    }
+    evtimer_del(call->timer);
+    evtimer_del(call->connect_timer);
+    if (!call->cancelled) {
+        struct cm_http_response resp = {.status = call->status, .call = call};
+        if (!call->streaming) {
+            resp.body = call->body ? call->body : "";
+            resp.body_len = call->body_len;
+        }
+        call->in_cb++;
+        call->on_done(call->arg, err, errmsg ? errmsg : "", &resp);
+        call->in_cb--;
+    }
+    if (call->in_cb == 0)
+        call_destroy(call);
+    else
+        call->cancelled = true; /* the outer callback frees it */
+}
+
+/* After a callback of the caller returned: frees a call cancelled meanwhile. Returns true when
+ * the call is gone or must not go on. */
+static bool after_cb(struct cm_http_call *call)
+{
+    if (call->in_cb > 0)
+        return call->cancelled || call->finished;
+    if (call->cancelled) {
+        call_destroy(call);
+        return true;
+    }
+    return call->finished;
+}
+
+/* ---- the response ------------------------------------------------------------------------- */
+
+static int deliver(struct cm_http_call *call, const char *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (call->streaming) {
+        call->in_cb++;
+        int rc = call->on_data(call->arg, data, len);
+        call->in_cb--;
+        if (after_cb(call))
+            return 1;
+        if (rc) {
+            finish(call, CM_ECLOSED, "aborted by the caller");
+            return 1;
+        }
+        return 0;
+    }
+    if (call->body_len + len > call->max_body) {
+        finish(call, CM_ETOOBIG, "response body too large");
+        return 1;
+    }
+    if (call->body_len + len + 1 > call->body_cap) {
+        size_t cap = call->body_cap ? call->body_cap : 4096;
+        while (cap < call->body_len + len + 1)
+            cap *= 2;
+        char *b = realloc(call->body, cap);
+        if (!b) {
+            finish(call, -ENOMEM, "out of memory");
+            return 1;
+        }
+        call->body = b;
+        call->body_cap = cap;
+    }
+    memcpy(call->body + call->body_len, data, len);
+    call->body_len += len;
+    call->body[call->body_len] = '\0';
+    return 0;
+}
+
+/* Headers are complete: pick the body framing, tell a streaming caller. */
+static int headers_done(struct cm_http_call *call)
+{
+    struct cm_http_response resp = {.status = call->status, .call = call};
+    const char *te = cm_http_response_header(&resp, "Transfer-Encoding");
+    const char *cl = cm_http_response_header(&resp, "Content-Length");
+    if (te && strcasestr(te, "chunked")) {
+        call->body_kind = B_CHUNKED;
+        call->chunk_phase = C_SIZE;
+    } else if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || (*end && *end != ' ' && *end != '\r')) {
+            finish(call, CM_EHTTP, "bad Content-Length");
+            return 1;
+        }
+        call->body_kind = B_LENGTH;
+        call->remaining = (size_t)n;
+    } else {
+        call->body_kind = B_CLOSE;
+    }
+    call->phase = P_BODY;
+    if (call->streaming) {
+        call->in_cb++;
+        int rc = call->on_headers(call->arg, &resp);
+        call->in_cb--;
+        if (after_cb(call))
+            return 1;
+        if (rc) {
+            finish(call, CM_ECLOSED, "aborted by the caller");
+            return 1;
+        }
+    }
+    if (call->body_kind == B_LENGTH && call->remaining == 0) {
+        finish(call, 0, NULL);
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads status and header lines. Returns 1 when the call ended or must wait for more. */
+static int read_head(struct cm_http_call *call, struct evbuffer *in)
+{
+    while (call->phase == P_STATUS || call->phase == P_HEADERS) {
+        size_t n = 0;
+        char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+        if (!line) {
+            if (evbuffer_get_length(in) + call->header_bytes > MAX_HEADER_BYTES) {
+                finish(call, CM_EHTTP, "response headers too large");
+                return 1;
+            }
+            return 1;
+        }
+        call->header_bytes += n + 2;
+        if (call->header_bytes > MAX_HEADER_BYTES) {
+            free(line);
+            finish(call, CM_EHTTP, "response headers too large");
+            return 1;
+        }
+        if (call->phase == P_STATUS) {
+            int major, minor, status;
+            if (sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 100 ||
+                status > 999) {
+                free(line);
+                finish(call, CM_EHTTP, "malformed HTTP status line");
+                return 1;
+            }
+            free(line);
+            if (status >= 100 && status < 200)
+                continue; /* 100 Continue and friends: the real status follows */
+            call->status = status;
+            call->phase = P_HEADERS;
+            continue;
+        }
+        if (n == 0) {
+            free(line);
+            if (headers_done(call))
+                return 1;
+            return 0;
+        }
+        if (!strchr(line, ':') || call->n_headers == MAX_HEADERS) {
+            free(line);
+            finish(call, CM_EHTTP, "malformed or too many response headers");
+            return 1;
+        }
+        call->headers[call->n_headers++] = line;
+    }
+    return 0;
+}
+
+/* Reads body bytes by the framing. Returns 1 when the call ended. */
+static int read_body(struct cm_http_call *call, struct evbuffer *in)
+{
+    char buf[16384];
+    while (call->phase == P_BODY) {
+        size_t avail = evbuffer_get_length(in);
+        if (call->body_kind == B_CLOSE || call->body_kind == B_LENGTH) {
+            if (avail == 0)
+                return 0;
+            size_t take = avail < sizeof buf ? avail : sizeof buf;
+            if (call->body_kind == B_LENGTH && take > call->remaining)
+                take = call->remaining;
+            evbuffer_remove(in, buf, take);
+            if (deliver(call, buf, take))
+                return 1;
+            if (call->body_kind == B_LENGTH) {
+                call->remaining -= take;
+                if (call->remaining == 0) {
+                    finish(call, 0, NULL);
+                    return 1;
+                }
+            }
+            continue;
+        }
+        /* chunked */
+        if (call->chunk_phase == C_SIZE || call->chunk_phase == C_TRAILER ||
+            call->chunk_phase == C_DATA_END) {
+            size_t n = 0;
+            char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+            if (!line) {
+                if (avail > 1024) {
+                    finish(call, CM_EHTTP, "malformed chunked body");
+                    return 1;
+                }
+                return 0;
+            }
+            if (call->chunk_phase == C_DATA_END) {
+                bool ok = n == 0;
+                free(line);
+                if (!ok) {
+                    finish(call, CM_EHTTP, "malformed chunked body");
+                    return 1;
+                }
+                call->chunk_phase = C_SIZE;
+                continue;
+            }
+            if (call->chunk_phase == C_TRAILER) {
+                free(line);
+                if (n == 0) {
+                    finish(call, 0, NULL);
+                    return 1;
+                }
+                continue;
+            }
+            char *end;
+            errno = 0;
+            unsigned long long size = strtoull(line, &end, 16);
+            bool bad = errno || end == line || (*end && *end != ';' && *end != ' ');
+            free(line);
+            if (bad) {
+                finish(call, CM_EHTTP, "malformed chunk size");
+                return 1;
+            }
+            if (size == 0) {
+                call->chunk_phase = C_TRAILER;
+                continue;
+            }
+            call->remaining = (size_t)size;
+            call->chunk_phase = C_DATA;
+            continue;
+        }
+        /* C_DATA */
+        if (avail == 0)
+            return 0;
+        size_t take = avail < sizeof buf ? avail : sizeof buf;
+        if (take > call->remaining)
+            take = call->remaining;
+        evbuffer_remove(in, buf, take);
+        if (deliver(call, buf, take))
+            return 1;
+        call->remaining -= take;
+        if (call->remaining == 0)
+            call->chunk_phase = C_DATA_END;
+    }
+    return 0;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct cm_http_call *call = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    if (call->phase == P_STATUS || call->phase == P_HEADERS)
+        if (read_head(call, in))
+            return;
+    if (call->phase == P_BODY)
+        read_body(call, in);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct cm_http_call *call = arg;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        evtimer_del(call->connect_timer);
+        call->phase = P_STATUS;
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        /* Bytes still buffered were read by on_read before this event. */
+        if (call->phase == P_BODY && call->body_kind == B_CLOSE) {
+            finish(call, 0, NULL);
+            return;
+        }
+        finish(call, CM_EHTTP,
+               call->phase == P_BODY ? "connection closed before the end of the body"
+                                     : "connection closed before a response");
+        return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+        char msg[160];
+        int e = EVUTIL_SOCKET_ERROR();
+        snprintf(msg, sizeof msg, "%s: %s",
+                 call->phase == P_CONNECT ? "connect failed" : "connection failed",
+                 evutil_socket_error_to_string(e));
+        finish(call, CM_EHTTP, msg);
+    }
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish(arg, CM_EHTTP, "timed out");
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish(arg, CM_EHTTP, "connect timed out");
+}
+
+/* ---- the client --------------------------------------------------------------------------- */
+
+struct cm_http_client *cm_http_client_new(struct event_base *base)
+{
+    struct cm_http_client *c = calloc(1, sizeof *c);
+    if (c)
+        c->base = base;
+    return c;
+}
+
+void cm_http_client_set_max_host_connections(struct cm_http_client *c, long max)
+{
+    /* One connection per call: nothing to cap. */
+    (void)c;
+    (void)max;
+}
+
+void cm_http_client_free(struct cm_http_client *client)
+{
+    if (!client)
+        return;
+    while (client->calls)
+        cm_http_call_cancel(client->calls);
+    free(client);
+}
+
+void cm_http_call_cancel(struct cm_http_call *call)
+{
+    if (!call)
+        return;
+    call_unlink(call);
+    if (call->bev) {
+        bufferevent_free(call->bev);
+        call->bev = NULL;
+    }
+    evtimer_del(call->timer);
+    evtimer_del(call->connect_timer);
+    call->cancelled = true;
+    if (call->in_cb == 0)
+        call_destroy(call);
+}
+
+static void set_timer(struct event *ev, double secs)
+{
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    evtimer_add(ev, &tv);
+}
+
+/* Splits "http://host:port/path" into a sockaddr, the Host header value and the path. */
+static int parse_url(const char *url, struct sockaddr_storage *sa, int *salen, char *host,
+                     size_t hostlen, const char **path)
+{
+    if (strncasecmp(url, "http://", 7) != 0)
+        return CM_EHTTP;
+    const char *auth = url + 7;
+    const char *slash = strchr(auth, '/');
+    size_t alen = slash ? (size_t)(slash - auth) : strlen(auth);
+    if (alen == 0 || alen >= hostlen)
+        return CM_EHTTP;
+    memcpy(host, auth, alen);
+    host[alen] = '\0';
+    *path = slash ? slash : "/";
+    char withport[300];
+    bool has_port = host[0] == '[' ? strstr(host, "]:") != NULL : strchr(host, ':') != NULL;
+    snprintf(withport, sizeof withport, "%s%s", host, has_port ? "" : ":80");
+    *salen = (int)sizeof *sa;
+    if (evutil_parse_sockaddr_port(withport, (struct sockaddr *)sa, salen) != 0)
+        return CM_EHTTP;
+    return 0;
+}
+
+int cm_http_client_start(struct cm_http_client *client, const struct cm_http_request_opts *opts,
+                         struct cm_http_call **out)
+{
+    if (out)
+        *out = NULL;
+    if (!client || !opts || !opts->url || !opts->method || !opts->on_done)
+        return CM_EINVAL;
+    struct sockaddr_storage sa;
+    int salen;
+    char host[256];
+    const char *path;
+    if (parse_url(opts->url, &sa, &salen, host, sizeof host, &path) != 0)
+        return CM_EHTTP; /* https, a name to resolve, or a malformed URL */
+    struct cm_http_call *call = calloc(1, sizeof *call);
+    if (!call)
+        return -ENOMEM;
+    call->on_headers = opts->on_headers;
+    call->on_data = opts->on_data;
+    call->on_done = opts->on_done;
+    call->arg = opts->arg;
+    call->streaming = opts->on_headers && opts->on_data;
+    call->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    call->phase = P_CONNECT;
+    /* Our own socket, close-on-exec: the tasks this process forks must not inherit it. */
+    evutil_socket_t fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        free(call);
+        return -e;
+    }
+    call->bev = bufferevent_socket_new(client->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!call->bev)
+        close(fd);
+    call->timer = evtimer_new(client->base, on_timeout, call);
+    call->connect_timer = evtimer_new(client->base, on_connect_timeout, call);
+    if (!call->bev || !call->timer || !call->connect_timer) {
+        call_destroy(call);
+        return -ENOMEM;
+    }
+    struct evbuffer *o = bufferevent_get_output(call->bev);
+    evbuffer_add_printf(o, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", opts->method,
+                        path, host);
+    for (const char *const *h = opts->headers; h && *h; h++)
+        if (**h)
+            evbuffer_add_printf(o, "%s\r\n", *h);
+    if (opts->body_len || strcmp(opts->method, "POST") == 0)
+        evbuffer_add_printf(o, "Content-Length: %zu\r\n", opts->body_len);
+    evbuffer_add(o, "\r\n", 2);
+    if (opts->body_len)
+        evbuffer_add(o, opts->body, opts->body_len);
+    bufferevent_setcb(call->bev, on_read, NULL, on_event, call);
+    bufferevent_enable(call->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(call->bev, (struct sockaddr *)&sa, salen) != 0) {
+        call_destroy(call);
+        return CM_EHTTP;
+    }
+    set_timer(call->connect_timer, opts->connect_timeout_secs > 0 ? opts->connect_timeout_secs
+                                                                  : DEFAULT_CONNECT_TIMEOUT);
+    if (opts->timeout_secs > 0)
+        set_timer(call->timer, opts->timeout_secs);
+    call->client = client;
+    call->next = client->calls;
+    if (call->next)
+        call->next->prev = call;
+    client->calls = call;
+    if (out)
+        *out = call;
+    return 0;
+}
