@@ -12,6 +12,8 @@
  */
 #include "harness.h"
 
+#include "pbjson.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,5 +383,81 @@ static void test_invalid_executors(void)
     itest_cluster_stop(&c);
 }
 
+/* Posts a call given as JSON in the framework's encoding (protobuf frameworks get it packed). */
+static int post_any(struct itest_fw *fw, json_t *call)
+{
+    if (fw->enc == ITEST_JSON)
+        return post_call(fw, call);
+    ProtobufCMessage *msg = NULL;
+    char why[256];
+    int rc =
+        cm_pbjson_from_json(&mesos__v1__scheduler__call__descriptor, call, &msg, why, sizeof why);
+    json_decref(call);
+    if (rc != 0) {
+        fprintf(stderr, "itest: bad call: %s\n", why);
+        return -1;
+    }
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len + 1);
+    protobuf_c_message_pack(msg, buf);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    rc = itest_fw_post(fw, buf, len, 1);
+    free(buf);
+    return rc;
+}
+
+/* The example executor on libcmexecutor (examples/example-executor.c), driven by a protobuf
+ * framework: a task's data runs as its command, messages with a NUL byte are echoed, KILL. */
+static void test_example_executor_protobuf(void)
+{
+    char ex[512];
+    itest_bin("example-executor", ex, sizeof ex);
+    if (access(ex, X_OK) != 0)
+        SKIP_CASE("%s is not built", ex);
+    struct itest_cluster c;
+    REQUIRE(itest_cluster_start(&c, NULL) == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_PROTOBUF, NULL);
+    REQUIRE(fw != NULL);
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.3, 96, ITEST_WAIT_MS, &off) == 0);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks,
+                          task_info("e1", c.agent_id, executor_info("exx", ex), "echo done"));
+    json_array_append_new(tasks,
+                          task_info("e2", c.agent_id, executor_info("exx", ex), "sleep 100"));
+    json_t *ids = json_array();
+    for (size_t i = 0; i < off.n; i++)
+        json_array_append_new(ids, json_pack("{s:s}", "value", off.ids[i]));
+    CHECK_INT(
+        post_any(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}]}}", "type", "ACCEPT",
+                               "framework_id", "value", fw->framework_id, "accept", "offer_ids",
+                               ids, "operations", "type", "LAUNCH", "launch", "task_infos", tasks)),
+        202);
+    CHECK_INT(
+        itest_fw_wait_state(fw, "e1", MESOS__V1__TASK_STATE__TASK_FINISHED, ITEST_WAIT_MS, NULL),
+        0);
+    CHECK_INT(
+        itest_fw_wait_state(fw, "e2", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS, NULL), 0);
+    static const uint8_t msg[] = {0, 'x', 0, 0xff, 'y'};
+    char *b64 = itest_b64_encode(msg, sizeof msg);
+    CHECK_INT(
+        post_any(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type", "MESSAGE",
+                               "framework_id", "value", fw->framework_id, "message", "agent_id",
+                               "value", c.agent_id, "executor_id", "value", "exx", "data", b64)),
+        202);
+    free(b64);
+    struct itest_event ev;
+    REQUIRE(itest_fw_wait(fw, MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE, NULL, ITEST_WAIT_MS,
+                          &ev) == 0);
+    CHECK_STR(ev.executor_id, "exx");
+    CHECK(ev.data_len == sizeof msg && memcmp(ev.data, msg, sizeof msg) == 0);
+    CHECK_INT(itest_fw_kill(fw, "e2", c.agent_id), 202);
+    CHECK_INT(
+        itest_fw_wait_state(fw, "e2", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL), 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(TEST(test_one_executor_many_tasks), TEST(test_executor_exit_fails_tasks),
-           TEST(test_registration_timeout), TEST(test_invalid_executors))
+           TEST(test_registration_timeout), TEST(test_invalid_executors),
+           TEST(test_example_executor_protobuf))
