@@ -149,6 +149,17 @@ static int validate_executor(struct cm_framework *fw, struct cm_agent *agent,
     char rwhy[256];
     if (cm_resources_from_proto(exec_res, ei->resources, ei->n_resources, rwhy, sizeof rwhy) != 0)
         return cm_fail(CM_EINVAL, why, whylen, "Executor uses invalid resources: %s", rwhy);
+    if (group) {
+        /* The default executor needs room of its own (docs/wire-protocol.md §2.7). */
+        bool disk = false;
+        for (size_t i = 0; i < exec_res->n; i++)
+            disk = disk || strcmp(exec_res->v[i].name, "disk") == 0;
+        if (cm_resources_scalar(exec_res, "cpus") < 10 ||
+            cm_resources_scalar(exec_res, "mem") < 32000 || !disk)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Executor resources must hold at least 0.01 cpus, 32 MB of mem and a "
+                           "'disk' entry for a task group's DEFAULT executor");
+    }
     const struct cm_executor *have = cm_master_executor(agent, fw->id, eid);
     if (!have)
         return 0;

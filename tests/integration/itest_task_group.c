@@ -45,8 +45,10 @@ static json_t *group_task(const char *tid, const char *agent_id, const char *act
 
 static json_t *default_executor(const char *eid, const char *type)
 {
+    json_t *r = resources(0.1, 32);
+    json_array_append_new(r, scalar("disk", 32));
     return json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", eid, "type", type, "resources",
-                     resources(0.1, 32));
+                     r);
 }
 
 static int post_call(struct itest_fw *fw, json_t *call)
@@ -210,6 +212,14 @@ static void test_invalid_groups(void)
     json_array_append_new(
         ops, json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP", "launch_group",
                        "executor", default_executor("e3", "DEFAULT"), "task_group", "tasks", t3));
+    /* A DEFAULT executor without a disk entry. */
+    json_t *t4 = json_array();
+    json_array_append_new(t4, group_task("nd1", c.agent_id, "run"));
+    json_t *nodisk = json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", "e4", "type",
+                               "DEFAULT", "resources", resources(0.1, 32));
+    json_array_append_new(ops,
+                          json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP",
+                                    "launch_group", "executor", nodisk, "task_group", "tasks", t4));
     CHECK_INT(post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:o}}", "type", "ACCEPT",
                                       "framework_id", "value", fw->framework_id, "accept",
                                       "offer_ids", ids, "operations", ops)),
@@ -219,6 +229,7 @@ static void test_invalid_groups(void)
     expect_group_error(fw, "d1", "Duplicate task ID 'd1'");
     expect_group_error(fw, "b1", "more resources");
     expect_group_error(fw, "b2", "more resources");
+    expect_group_error(fw, "nd1", "'disk' entry");
     json_t *ms = itest_get_json(c.master_port, "/master/state");
     json_t *mf = json_array_get(json_object_get(ms, "frameworks"), 0);
     CHECK_INT((int)json_array_size(json_object_get(mf, "executors")), 0);

@@ -40,8 +40,10 @@ static int launch_group(struct itest_fw *fw, const struct itest_offers *set, con
     json_t *ids = json_array();
     for (size_t i = 0; i < set->n; i++)
         json_array_append_new(ids, json_pack("{s:s}", "value", set->ids[i]));
+    json_t *er = resources(0.1, 32);
+    json_array_append_new(er, scalar("disk", 32));
     json_t *exec = json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", eid, "type", "DEFAULT",
-                             "resources", resources(0.1, 32));
+                             "resources", er);
     json_t *call =
         json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o, s:{s:o}}}], s:{s:f}}}", "type", "ACCEPT",
                   "framework_id", "value", fw->framework_id, "accept", "offer_ids", ids,
