@@ -244,6 +244,14 @@ void cm_master_send_framework_update(struct cm_master *m, struct cm_framework *f
         cm_strmap_put(&sent, t->agent->id, t->agent);
         cm_master_send_agent(m, t->agent, &ev);
     }
+    /* A custom executor may outlive its tasks: its agent hears it too. */
+    for (cm_strmap_iter_init(&it, &fw->executors); cm_strmap_iter_next(&it);) {
+        struct cm_executor *e = it.cur->value;
+        if (!e->agent->connected || cm_strmap_get(&sent, e->agent->id))
+            continue;
+        cm_strmap_put(&sent, e->agent->id, e->agent);
+        cm_master_send_agent(m, e->agent, &ev);
+    }
     cm_strmap_cleanup(&sent);
 }
 

@@ -163,27 +163,33 @@ static int validate_executor(struct cm_framework *fw, struct cm_agent *agent,
     const struct cm_executor *have = cm_master_executor(agent, fw->id, eid);
     if (!have)
         return 0;
-    /* Same executor: the ExecutorInfo must be the one it was started with. */
+    /* Same executor: the ExecutorInfo must be the one it was started with. (A DEFAULT
+     * executor learnt from an agent's re-registration carries the command the agent filled
+     * in: commands are not compared for those.) */
     Mesos__V1__ExecutorInfo *mine = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&ei->base);
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    Mesos__V1__FrameworkID *saved = mine->framework_id;
-    if (!saved) {
-        fid.value = fw->id;
-        mine->framework_id = &fid;
+    Mesos__V1__ExecutorInfo *theirs = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&have->info->base);
+    if (!mine->framework_id) {
+        mine->framework_id = cm_xcalloc(1, sizeof *mine->framework_id);
+        mesos__v1__framework_id__init(mine->framework_id);
+        mine->framework_id->value = cm_xstrdup(fw->id);
+    }
+    if (group && theirs->command) {
+        protobuf_c_message_free_unpacked(&theirs->command->base, NULL);
+        theirs->command = NULL;
     }
     size_t la = protobuf_c_message_get_packed_size(&mine->base);
-    size_t lb = protobuf_c_message_get_packed_size(&have->info->base);
+    size_t lb = protobuf_c_message_get_packed_size(&theirs->base);
     bool same = la == lb;
     if (same) {
         uint8_t *pa = cm_xcalloc(1, la + 1), *pb = cm_xcalloc(1, lb + 1);
         protobuf_c_message_pack(&mine->base, pa);
-        protobuf_c_message_pack(&have->info->base, pb);
+        protobuf_c_message_pack(&theirs->base, pb);
         same = memcmp(pa, pb, la) == 0;
         free(pa);
         free(pb);
     }
-    mine->framework_id = saved;
     protobuf_c_message_free_unpacked(&mine->base, NULL);
+    protobuf_c_message_free_unpacked(&theirs->base, NULL);
     if (!same)
         return cm_fail(CM_EINVAL, why, whylen,
                        "ExecutorInfo is not compatible with the ExecutorInfo of the running "
