@@ -233,6 +233,19 @@ static void test_one_executor_many_tasks(void)
     CHECK_INT(
         itest_fw_wait_state(fw, "t3", MESOS__V1__TASK_STATE__TASK_FINISHED, ITEST_WAIT_MS, NULL),
         0);
+    /* Once t3's end is acknowledged the executor's container is left with 0.1 + 2 x 0.1 cpus. */
+    double ecpus = 0;
+    for (int i = 0; i < 50; i++) {
+        json_t *st = itest_get_json(c.agent_port, "/state");
+        json_t *x = json_array_get(
+            json_object_get(json_array_get(json_object_get(st, "frameworks"), 0), "executors"), 0);
+        ecpus = json_number_value(json_object_get(json_object_get(x, "resources"), "cpus"));
+        json_decref(st);
+        if (ecpus > 0.29 && ecpus < 0.31)
+            break;
+        usleep(100 * 1000);
+    }
+    CHECK(ecpus > 0.29 && ecpus < 0.31);
 
     /* A framework message with a NUL byte, and the executor's answer. */
     static const uint8_t msg[] = {'h', 'i', 0, 't', 'h', 'e', 'r', 'e'};
