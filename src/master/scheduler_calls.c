@@ -466,9 +466,10 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                 cm_resources_init(&res);
                 cm_resources_init(&exec_res);
                 char why[700];
-                const char *user = ti->command && ti->command->user && ti->command->user[0]
-                                       ? ti->command->user
-                                       : fw->info->user;
+                const Mesos__V1__CommandInfo *uc = ti->command    ? ti->command
+                                                   : ti->executor ? ti->executor->command
+                                                                  : NULL;
+                const char *user = uc && uc->user && uc->user[0] ? uc->user : fw->info->user;
                 if (!cm_acls_allowed(m->acls, CM_ACL_RUN_TASK, fw->info->principal, user)) {
                     snprintf(why, sizeof why,
                              "Not authorized to run_tasks as user '%s' (principal '%s')", user,

@@ -471,6 +471,43 @@ static void test_example_executor_protobuf(void)
     itest_cluster_stop(&c);
 }
 
+/* The executor's URIs are fetched into its sandbox before it starts. */
+static void test_executor_uris(void)
+{
+    struct itest_cluster c;
+    struct itest_fw *fw = NULL;
+    REQUIRE(start(&c, &fw, NULL) == 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/payload.txt", c.dir);
+    FILE *fp = fopen(path, "w");
+    REQUIRE(fp != NULL);
+    fputs("fetched for the executor\n", fp);
+    fclose(fp);
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.2, 64, ITEST_WAIT_MS, &off) == 0);
+    json_t *ei = executor_info("exu", NULL);
+    json_object_set_new(json_object_get(ei, "command"), "uris",
+                        json_pack("[{s:s}]", "value", path));
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, task_info("u1", c.agent_id, ei, "finish"));
+    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(
+        itest_fw_wait_state(fw, "u1", MESOS__V1__TASK_STATE__TASK_FINISHED, ITEST_WAIT_MS, NULL),
+        0);
+    json_t *as = itest_get_json(c.agent_port, "/state");
+    json_t *ae = json_array_get(
+        json_object_get(json_array_get(json_object_get(as, "frameworks"), 0), "executors"), 0);
+    const char *dir = json_string_value(json_object_get(ae, "directory"));
+    char got[1024];
+    snprintf(got, sizeof got, "%s/payload.txt", dir ? dir : "/nonexistent");
+    char *text = itest_read_file(got, NULL);
+    CHECK(text && strcmp(text, "fetched for the executor\n") == 0);
+    free(text);
+    json_decref(as);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(TEST(test_one_executor_many_tasks), TEST(test_executor_exit_fails_tasks),
            TEST(test_registration_timeout), TEST(test_invalid_executors),
-           TEST(test_example_executor_protobuf))
+           TEST(test_example_executor_protobuf), TEST(test_executor_uris))
