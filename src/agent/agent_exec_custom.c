@@ -167,9 +167,8 @@ static void run_on_executor(struct cm_agent *a, const Mesos__V1__FrameworkInfo *
 }
 
 void agent_exec_run_custom_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
-                                const Mesos__V1__TaskInfo *task, struct agent_framework *f)
+                                const Mesos__V1__TaskInfo *task)
 {
-    (void)f;
     const Mesos__V1__ExecutorInfo *ei = task->executor;
     if (!ei->command || (!ei->command->value && (!ei->command->has_shell || ei->command->shell))) {
         agent_updates_generate(a, fi->id->value, NULL, task->task_id->value,

@@ -560,7 +560,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         return;
     }
     if (task->executor) {
-        agent_exec_run_custom_task(a, fi, task, f);
+        agent_exec_run_custom_task(a, fi, task);
         return;
     }
     if (f && cm_strmap_get(&f->executors, tid)) {

@@ -60,9 +60,9 @@ void agent_exec_run_task_group(struct cm_agent *a,
 
 /* A task with its own ExecutorInfo (a custom executor): starts the executor for its first task
  * (its CommandInfo, URIs, resources plus the task's as limits), later tasks join it (LAUNCH at
- * once when subscribed, else on SUBSCRIBE). f may be NULL (a new framework). */
+ * once when subscribed, else on SUBSCRIBE). */
 void agent_exec_run_custom_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
-                                const Mesos__V1__TaskInfo *task, struct agent_framework *f);
+                                const Mesos__V1__TaskInfo *task);
 /* A new executor record of f (not yet indexed), REGISTERING, with a fresh container id. */
 struct agent_executor *agent_exec_new(struct cm_agent *a, struct agent_framework *f,
                                       const char *id);
