@@ -897,4 +897,3 @@ enum cm_media cm_http_negotiate(const char *accept)
         return CM_MEDIA_PROTOBUF;
     return CM_MEDIA_NONE;
 }
-
