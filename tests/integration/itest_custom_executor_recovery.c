@@ -3,12 +3,15 @@
  * framework's custom executor runs. The executor (itest-custom-executor, MESOS_CHECKPOINT=1)
  * re-subscribes to the new agent, which re-registers with the master reporting it: the master
  * still lists the executor once, framework messages reach it again, and its task can be killed.
+ * And a master killed and restarted: the agent's re-registration brings the executor back into
+ * the new master's state.
  */
 #include "harness.h"
 #include "harness_agent.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,4 +141,84 @@ static void test_agent_restart_with_custom_executor(void)
     itest_cluster_stop(&c);
 }
 
-ITEST_MAIN(TEST(test_agent_restart_with_custom_executor))
+/* The master is killed and restarted: the agent re-registers reporting the executor, which the
+ * new master lists again (and the task names it), and messages and kills work as before. */
+static void test_master_restart_with_custom_executor(void)
+{
+    char exec_path[512];
+    itest_bin("itest-custom-executor", exec_path, sizeof exec_path);
+    REQUIRE(access(exec_path, X_OK) == 0);
+    const char *mflags[] = {"--agent_reregister_timeout=20secs", NULL};
+    struct itest_cluster c;
+    struct itest_cluster_opts o = {.master_flags = mflags};
+    REQUIRE(itest_cluster_start(&c, &o) == 0);
+    struct itest_fw_opts fo = {.failover_timeout = 60};
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, &fo);
+    REQUIRE(fw != NULL);
+    char fid[ITEST_ID];
+    snprintf(fid, sizeof fid, "%s", fw->framework_id);
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.2, 64, ITEST_WAIT_MS, &off) == 0);
+    json_t *ids = json_array();
+    for (size_t i = 0; i < off.n; i++)
+        json_array_append_new(ids, json_pack("{s:s}", "value", off.ids[i]));
+    char *data = itest_b64_encode((const uint8_t *)"run", 3);
+    json_t *exec =
+        json_pack("{s:{s:s}, s:s, s:{s:s}, s:o}", "executor_id", "value", "rex", "type", "CUSTOM",
+                  "command", "value", exec_path, "resources", resources(0.1, 32));
+    json_t *task = json_pack("{s:s, s:{s:s}, s:{s:s}, s:o, s:o, s:s}", "name", "mt", "task_id",
+                             "value", "mt", "agent_id", "value", c.agent_id, "executor", exec,
+                             "resources", resources(0.1, 32), "data", data);
+    free(data);
+    CHECK_INT(
+        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:[o]}}]}}", "type", "ACCEPT",
+                                "framework_id", "value", fw->framework_id, "accept", "offer_ids",
+                                ids, "operations", "type", "LAUNCH", "launch", "task_infos", task)),
+        202);
+    REQUIRE(itest_fw_wait_state(fw, "mt", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+
+    CHECK_INT(itest_proc_signal(&c.master, SIGKILL), 0);
+    int status = 0;
+    CHECK_INT(itest_proc_wait(&c.master, 5000, &status), 0);
+    itest_fw_free(fw);
+    REQUIRE(itest_cluster_restart_master(&c, mflags) == 0);
+    fo.framework_id = fid;
+    fw = NULL;
+    for (int i = 0; i < 100 && !fw; i++) {
+        fw = itest_fw_start(c.master_port, ITEST_JSON, &fo);
+        if (!fw)
+            usleep(200 * 1000);
+    }
+    REQUIRE(fw != NULL);
+    /* The re-registered agent's report brings the executor back. */
+    int listed = 0;
+    const char *task_exec = NULL;
+    json_t *state = NULL;
+    for (int i = 0; i < 150 && !listed; i++) {
+        json_decref(state);
+        state = itest_get_json(c.master_port, "/master/state");
+        json_t *f0 = json_array_get(json_object_get(state, "frameworks"), 0);
+        json_t *ex = json_object_get(f0, "executors");
+        listed = json_array_size(ex) == 1 &&
+                 json_string_value(json_object_get(json_array_get(ex, 0), "executor_id")) &&
+                 strcmp(json_string_value(json_object_get(json_array_get(ex, 0), "executor_id")),
+                        "rex") == 0;
+        task_exec = json_string_value(
+            json_object_get(json_array_get(json_object_get(f0, "tasks"), 0), "executor_id"));
+        if (!listed)
+            usleep(100 * 1000);
+    }
+    CHECK(listed);
+    CHECK(task_exec && strcmp(task_exec, "rex") == 0);
+    json_decref(state);
+    CHECK_INT(message_round_trip(fw, c.agent_id), 0);
+    CHECK_INT(itest_fw_kill(fw, "mt", c.agent_id), 202);
+    CHECK_INT(
+        itest_fw_wait_state(fw, "mt", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL), 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
+ITEST_MAIN(TEST(test_agent_restart_with_custom_executor),
+           TEST(test_master_restart_with_custom_executor))
