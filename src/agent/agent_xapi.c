@@ -13,6 +13,7 @@
 
 #include "agent_internal.h"
 #include "agent_auth.h"
+#include "agent_executors.h"
 #include "agent_link.h"
 #include "agent_recover.h"
 #include "agent_state.h"
@@ -121,7 +122,11 @@ void agent_xapi_send_launches(struct agent_executor *e)
     while ((t = cm_strmap_iter_value(&it, NULL))) {
         if (!t->queued)
             continue;
-        if (t->group) {
+        /* A DEFAULT executor only takes groups: a task it never got whose group number was
+         * lost (recovered after an agent restart) goes as a group with the other such tasks. */
+        bool dflt = !agent_exec_is_command(e) && e->info && e->info->has_type &&
+                    e->info->type == MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT;
+        if (t->group || dflt) {
             send_launch_group(e, t->group);
             continue;
         }
