@@ -24,6 +24,7 @@
 #include "containerizer/user.h"
 #include "executor_env.h"
 #include "agent_auth.h"
+#include "agent_nested.h"
 #include "ids.h"
 #include "log.h"
 #include "paths.h"
@@ -144,6 +145,7 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
         a->metrics.container_launch_errors++;
     }
     cm_containerizer_reaped(a->containerizer, e->container_id);
+    agent_nested_parent_exited(a, e->container_id);
     if (e->pidfd_event) {
         event_free(e->pidfd_event);
         e->pidfd_event = NULL;
@@ -238,6 +240,8 @@ void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg)
         struct agent_executor *e = cm_strmap_get(&a->executors_by_pid, key);
         if (e)
             agent_exec_exited(a, e, status);
+        else if (agent_nested_reaped(a, pid, status))
+            ; /* a nested container (agent_nested.h) */
         else if (a->fetcher)
             cm_fetcher_reaped(a->fetcher, pid, status); /* an extractor (tar, unzip, gzip) */
     }
@@ -334,9 +338,8 @@ static const char *task_allocation_role(const Mesos__V1__TaskInfo *task,
     return fi->role ? fi->role : "*";
 }
 
-/* The executor could not be started (sandbox, fetch or launch): its task fails. */
-static void launch_failed(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
-                          const char *message)
+void agent_exec_launch_failed(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
+                              const char *message)
 {
     const char *tid = t->info->task_id->value;
     CM_ERROR(MOD, "Task '%s' of framework '%s': %s", tid, e->framework->id, message);
@@ -370,7 +373,7 @@ static void fetch_done(void *arg, int err, const char *message)
         return;
     }
     if (err) {
-        launch_failed(a, e, t, message);
+        agent_exec_launch_failed(a, e, t, message);
         return;
     }
     CM_INFO(MOD, "Fetched the URIs of executor '%s' of framework '%s'", e->id, e->framework->id);
@@ -433,8 +436,7 @@ void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc,
         launch_arm(a, 0);
 }
 
-/* Queues e to start on a later loop turn (see cm_agent.launch_head). */
-static void launch_enqueue(struct cm_agent *a, struct agent_executor *e)
+void agent_exec_enqueue(struct cm_agent *a, struct agent_executor *e)
 {
     if (!a->launch_timer)
         a->launch_timer = evtimer_new(a->base, launch_next_cb, a);
@@ -454,7 +456,7 @@ void agent_exec_start_unstarted(struct cm_agent *a, struct agent_executor *e)
     CM_INFO(MOD, "Starting executor '%s' of framework '%s': it was recorded but never started",
             e->id, e->framework->id);
     e->state = EXECUTOR_REGISTERING;
-    launch_enqueue(a, e);
+    agent_exec_enqueue(a, e);
 }
 
 /* --switch_user: who e runs as (CommandInfo.user, else FrameworkInfo.user). Returns 0 with *u
@@ -498,6 +500,22 @@ static void fetch_aborted(struct cm_agent *a, struct agent_executor *e)
     agent_state_maybe_remove_executor(a, e);
 }
 
+struct agent_executor *agent_exec_new(struct cm_agent *a, struct agent_framework *f, const char *id)
+{
+    struct agent_executor *e = cm_xcalloc(1, sizeof *e);
+    e->agent = a;
+    e->framework = f;
+    e->id = cm_xstrdup(id);
+    e->state = EXECUTOR_REGISTERING;
+    e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED;
+    e->shutdown_grace = a->flags->executor_shutdown_grace_period;
+    cm_strmap_init(&e->tasks);
+    cm_ring_init(&e->completed_tasks, CM_AGENT_MAX_COMPLETED_TASKS, agent_state_task_free);
+    cm_resources_init(&e->resources);
+    cm_uuid_string(e->container_id);
+    return e;
+}
+
 static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                      const Mesos__V1__TaskInfo *task)
 {
@@ -522,12 +540,11 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                                whybuf);
         return;
     }
-    if (!task->command || task->executor) {
+    if (!task->command == !task->executor) {
         agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_ERROR,
                                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID,
-                               task->executor
-                                   ? "Custom executors are not supported by this agent yet"
-                                   : "Task has neither 'command' nor 'executor'");
+                               task->executor ? "Task has both 'command' and 'executor'"
+                                              : "Task has neither 'command' nor 'executor'");
         return;
     }
     struct agent_framework *f = cm_strmap_get(&a->frameworks, fid);
@@ -540,6 +557,10 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                 "Task '%s' of framework '%s' is already known; acknowledging the re-sent "
                 "RUN_TASK again",
                 tid, fid);
+        return;
+    }
+    if (task->executor) {
+        agent_exec_run_custom_task(a, fi, task);
         return;
     }
     if (f && cm_strmap_get(&f->executors, tid)) {
@@ -565,17 +586,7 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     }
 
     const char *role = task_allocation_role(task, fi);
-    struct agent_executor *e = cm_xcalloc(1, sizeof *e);
-    e->agent = a;
-    e->framework = f;
-    e->id = cm_xstrdup(tid);
-    e->state = EXECUTOR_REGISTERING;
-    e->failure_reason = MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED;
-    e->shutdown_grace = a->flags->executor_shutdown_grace_period;
-    cm_strmap_init(&e->tasks);
-    cm_ring_init(&e->completed_tasks, CM_AGENT_MAX_COMPLETED_TASKS, agent_state_task_free);
-    cm_resources_init(&e->resources);
-    cm_uuid_string(e->container_id);
+    struct agent_executor *e = agent_exec_new(a, f, tid);
 
     /* The overhead goes to the container, not against the offer (deliberate overcommit). */
     struct cm_resources overhead;
@@ -608,10 +619,10 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         cm_paths_sandbox_dir(a->flags->work_dir, a->agent_id, fid, e->id, e->container_id, &why);
     if (!e->directory) {
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s", why);
-        launch_failed(a, e, t, whybuf);
+        agent_exec_launch_failed(a, e, t, whybuf);
         return;
     }
-    launch_enqueue(a, e);
+    agent_exec_enqueue(a, e);
 }
 
 /* The launch queue's step for e: starts the executor, whose child makes the sandbox; or, when
@@ -625,7 +636,7 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
     if (urc < 0) {
         char msg[320];
         snprintf(msg, sizeof msg, "Failed to launch the executor: %s", uwhy);
-        launch_failed(a, e, t, msg);
+        agent_exec_launch_failed(a, e, t, msg);
         return false;
     }
     if (urc == 0 && (e->info->command->n_uris == 0 || !a->fetcher))
@@ -643,7 +654,7 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
     if (rc != 0) {
         snprintf(whybuf, sizeof whybuf, "Failed to create the sandbox: %s",
                  rc == CM_EINVAL ? why : cm_strerror(rc));
-        launch_failed(a, e, t, whybuf);
+        agent_exec_launch_failed(a, e, t, whybuf);
         if (urc == 0)
             cm_user_cleanup(&user);
         return false;
@@ -654,7 +665,7 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
         snprintf(whybuf, sizeof whybuf, "Failed to chown the sandbox to user '%s': %s", user.name,
                  strerror(errno));
         cm_user_cleanup(&user);
-        launch_failed(a, e, t, whybuf);
+        agent_exec_launch_failed(a, e, t, whybuf);
         return false;
     }
     agent_state_sandbox_attach(a, e);
@@ -673,6 +684,26 @@ void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
 {
     run_task(a, fi, task);
     agent_link_launch_ack(a, fi->id && fi->id->value ? fi->id->value : "", task->task_id->value);
+}
+
+/* The argv of an executor's CommandInfo (strings borrowed, array malloc'd): shell (the
+ * default) runs value with /bin/sh -c; otherwise value is the program and arguments[1..] its
+ * arguments (arguments[0] is its argv[0], which the launch takes from value). */
+static char **executor_argv(const Mesos__V1__CommandInfo *c)
+{
+    if (!c->has_shell || c->shell) {
+        char **v = cm_xcalloc(4, sizeof *v);
+        v[0] = "/bin/sh";
+        v[1] = "-c";
+        v[2] = c->value;
+        return v;
+    }
+    size_t n = c->n_arguments > 1 ? c->n_arguments : 1;
+    char **v = cm_xcalloc(n + 1, sizeof *v);
+    v[0] = c->value;
+    for (size_t i = 1; i < c->n_arguments; i++)
+        v[i] = c->arguments[i];
+    return v;
 }
 
 /* Starts the executor of e in its sandbox; a failure fails t. make_sandbox: the sandbox does
@@ -701,6 +732,8 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
         .subscription_backoff_max = a->flags->executor_reregistration_timeout,
         .env_flag = a->executor_env,
         .inherited = environ,
+        .custom = !agent_exec_is_command(e),
+        .command_env = agent_exec_is_command(e) ? NULL : e->info->command->environment,
     };
     char *token = agent_auth_executor_token(a, e);
     ep.auth_token = token;
@@ -711,7 +744,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
     }
     out_path = cm_xasprintf("%s/stdout", e->directory);
     err_path = cm_xasprintf("%s/stderr", e->directory);
-    char *argv[] = {e->info->command->value, e->info->command->arguments[1], NULL};
+    char **argv = executor_argv(e->info->command);
     struct cm_launch_spec spec = {
         .container_id = e->container_id,
         .argv = argv,
@@ -758,6 +791,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
                  *lwhy ? lwhy : cm_strerror(rc));
         goto fail;
     }
+    free(argv);
     cm_executor_env_free(env);
     free(out_path);
     free(err_path);
@@ -777,6 +811,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
 fail:
     CM_ERROR(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
     a->metrics.container_launch_errors++;
+    free(argv);
     cm_executor_env_free(env);
     free(out_path);
     free(err_path);
@@ -785,6 +820,17 @@ fail:
                            MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, whybuf);
     e->state = EXECUTOR_TERMINATED;
     /* The task stays until its TASK_FAILED is acknowledged, then the executor completes. */
+}
+
+static bool has_live_task(struct agent_executor *e)
+{
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
+    struct agent_task *t;
+    while ((t = cm_strmap_iter_value(&it, NULL)))
+        if (!cm_task_state_terminal(t->state))
+            return true;
+    return false;
 }
 
 void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent__KillTask *k)
@@ -809,8 +855,10 @@ void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent
         agent_updates_generate(a, fid, e, tid, MESOS__V1__TASK_STATE__TASK_KILLED,
                                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_KILLED_DURING_LAUNCH,
                                "Task killed before it was launched");
-        /* A command executor has nothing else to run. */
-        agent_exec_shutdown(a, e);
+        /* A command executor has nothing else to run; a custom one is shut down when it has
+         * no other live task (Mesos does the same for an executor that never subscribed). */
+        if (agent_exec_is_command(e) || !has_live_task(e))
+            agent_exec_shutdown(a, e);
         return;
     }
     if (!agent_xapi_connected(e)) {

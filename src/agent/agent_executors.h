@@ -16,6 +16,10 @@
 
 #include "agent_internal.h"
 
+/* Whether e is a command executor the agent generated for a command task (as opposed to a
+ * framework's custom executor). */
+bool agent_exec_is_command(const struct agent_executor *e);
+
 /* SIGKILLs the executor's container, or cancels its fetch (its tasks are then killed). */
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e);
 
@@ -43,6 +47,30 @@ void agent_exec_sigchld(evutil_socket_t fd, short what, void *arg);
  * update (TASK_ERROR for a bad task, TASK_FAILED for a failed launch). */
 void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
                          const Mesos__V1__TaskInfo *task);
+
+/* RUN_TASK_GROUP (agent_exec_custom.c): the group's tasks go to the DEFAULT executor named in
+ * it, which the agent starts as <launcher_dir>/mesos-default-executor (or reuses while it
+ * runs); they are handed to it together as one LAUNCH_GROUP event, at once when it is
+ * subscribed, else on its SUBSCRIBE. Every task is acknowledged with TASK_LAUNCH_ACK; a bad
+ * group fails every task (TASK_ERROR, REASON_TASK_GROUP_INVALID). */
+void agent_exec_run_task_group(struct cm_agent *a,
+                               const Cmesos__Internal__AgentEvent__RunTaskGroup *rg);
+
+/* ---- shared by agent_executors.c and agent_exec_custom.c (not for other modules) ---- */
+
+/* A task with its own ExecutorInfo (a custom executor): starts the executor for its first task
+ * (its CommandInfo, URIs, resources plus the task's as limits), later tasks join it (LAUNCH at
+ * once when subscribed, else on SUBSCRIBE). */
+void agent_exec_run_custom_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
+                                const Mesos__V1__TaskInfo *task);
+/* A new executor record of f (not yet indexed), REGISTERING, with a fresh container id. */
+struct agent_executor *agent_exec_new(struct cm_agent *a, struct agent_framework *f,
+                                      const char *id);
+/* The executor could not be started (sandbox, fetch or launch): its task t fails. */
+void agent_exec_launch_failed(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
+                              const char *message);
+/* Queues e to start on a later loop turn (see cm_agent.launch_head). */
+void agent_exec_enqueue(struct cm_agent *a, struct agent_executor *e);
 
 /* KILL_TASK: KILL to the task's executor; a queued task is killed at once (TASK_KILLED) and an
  * unknown one answered with TASK_LOST. */

@@ -56,6 +56,7 @@
 
 struct agent_framework;
 struct agent_executor;
+struct agent_nested_table;
 struct cm_stream_client;
 struct cm_credentials;
 struct cm_acls;
@@ -74,7 +75,8 @@ struct agent_task {
     struct agent_executor *executor;
     Mesos__V1__TaskInfo *info; /* owned */
     Mesos__V1__TaskState state;
-    bool queued;                      /* waiting for the executor to subscribe */
+    bool queued;    /* waiting for the executor to subscribe */
+    unsigned group; /* task group number within its executor (LAUNCH_GROUP); 0: none */
     Mesos__V1__TaskStatus **statuses; /* owned copies, oldest first */
     size_t nstatuses;
 };
@@ -98,6 +100,7 @@ struct agent_executor {
     struct agent_exec_conn conn; /* the SUBSCRIBE stream (agent_xapi.h) */
     int media;                   /* enum cm_media of the stream */
     struct cm_strmap tasks;      /* task id -> struct agent_task (queued and launched) */
+    unsigned groups;             /* task groups given to it so far (agent_task.group) */
     struct cm_ring completed_tasks;
     struct cm_resources resources; /* executor + tasks */
     struct event *registration_timer;
@@ -219,6 +222,7 @@ struct cm_agent {
     char *master_authorization;              /* "Basic ..." from --credential, or NULL */
     struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
     struct cm_agent_op *op;                  /* the operator API's state (agent_operator.h) */
+    struct agent_nested_table *nested;       /* nested containers (agent_nested.h), or NULL */
 };
 
 static inline void agent_pb_free(void *m)

@@ -200,6 +200,10 @@ static int link_handle(struct cm_agent *a, const Cmesos__Internal__AgentEvent *e
         if (ev->run_task)
             agent_exec_run_task(a, ev->run_task->framework_info, ev->run_task->task);
         break;
+    case CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK_GROUP:
+        if (ev->run_task_group)
+            agent_exec_run_task_group(a, ev->run_task_group);
+        break;
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__KILL_TASK:
         if (ev->kill_task)
             agent_exec_kill_task(a, ev->kill_task);
@@ -348,7 +352,10 @@ void agent_link_start(struct cm_agent *a)
             fv[fi++] = f->info;
             cm_strmap_iter_init(&eit, &f->executors);
             while ((e = cm_strmap_iter_value(&eit, NULL))) {
-                ev[ei++] = e->info;
+                /* An exited executor (kept for its tasks' updates) was already reported
+                 * gone with EXITED_EXECUTOR: the master must not take it as running. */
+                if (e->state != EXECUTOR_TERMINATED)
+                    ev[ei++] = e->info;
                 cm_strmap_iter_init(&tit, &e->tasks);
                 while ((t = cm_strmap_iter_value(&tit, NULL))) {
                     Mesos__V1__Task *pt = &tasks[ti];

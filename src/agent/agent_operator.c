@@ -18,6 +18,7 @@
 /* The deprecated nested-container calls are still validated and answered (501). */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include "agent_auth.h"
+#include "agent_nested.h"
 #include "codec.h"
 #include "errors.h"
 #include "log.h"
@@ -46,6 +47,10 @@ struct cm_agent_op {
     struct waiter *waiters;
     size_t nwaiters;
     struct event *wait_timer;
+    /* The container claim of the executor token the call in progress carries (set by the HTTP
+     * handler around cm_agent_op_call_as; NULL: no executor token). Nested container calls
+     * made with a token may only name that container's children (agent_nested.h). */
+    const char *caller_cid;
 };
 
 /* ---- replies ------------------------------------------------------------------------------ */
@@ -590,16 +595,15 @@ static void not_implemented(const Mesos__V1__Agent__Call *c, cm_agent_op_reply_f
         cm_enum_name_or(&mesos__v1__agent__call__type__descriptor, (int)c->type, "UNKNOWN");
     const char *what = "this capability is not implemented in cmesos";
     switch (c->type) {
-    case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_NESTED_CONTAINER:
-    case MESOS__V1__AGENT__CALL__TYPE__WAIT_NESTED_CONTAINER:
-    case MESOS__V1__AGENT__CALL__TYPE__KILL_NESTED_CONTAINER:
-    case MESOS__V1__AGENT__CALL__TYPE__REMOVE_NESTED_CONTAINER:
     case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_NESTED_CONTAINER_SESSION:
     case MESOS__V1__AGENT__CALL__TYPE__ATTACH_CONTAINER_INPUT:
     case MESOS__V1__AGENT__CALL__TYPE__ATTACH_CONTAINER_OUTPUT:
+        what = "cmesos has no interactive container sessions (LAUNCH_NESTED_CONTAINER, "
+               "WAIT_NESTED_CONTAINER and KILL_NESTED_CONTAINER are supported)";
+        break;
     case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_CONTAINER:
     case MESOS__V1__AGENT__CALL__TYPE__REMOVE_CONTAINER:
-        what = "cmesos has no nested or standalone containers";
+        what = "cmesos has no standalone containers";
         break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_RESOURCE_PROVIDERS:
     case MESOS__V1__AGENT__CALL__TYPE__ADD_RESOURCE_PROVIDER_CONFIG:
@@ -693,6 +697,22 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     case MESOS__V1__AGENT__CALL__TYPE__WAIT_CONTAINER:
         wait_container(op, c->wait_container->container_id->value, media, reply, arg);
         return;
+    case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_NESTED_CONTAINER:
+        agent_nested_launch(a, op->caller_cid, c->launch_nested_container, reply, arg);
+        return;
+    case MESOS__V1__AGENT__CALL__TYPE__WAIT_NESTED_CONTAINER:
+        agent_nested_wait(a, op->caller_cid, c->wait_nested_container->container_id, media, reply,
+                          arg);
+        return;
+    case MESOS__V1__AGENT__CALL__TYPE__KILL_NESTED_CONTAINER:
+        agent_nested_kill(a, op->caller_cid, c->kill_nested_container->container_id,
+                          c->kill_nested_container->has_signal, c->kill_nested_container->signal,
+                          reply, arg);
+        return;
+    case MESOS__V1__AGENT__CALL__TYPE__REMOVE_NESTED_CONTAINER:
+        agent_nested_remove(a, op->caller_cid, c->remove_nested_container->container_id, reply,
+                            arg);
+        return;
     case MESOS__V1__AGENT__CALL__TYPE__UNKNOWN:
         reply_text(reply, arg, 501, "Call type UNKNOWN is not implemented");
         return;
@@ -737,7 +757,7 @@ void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const ch
         if (strncasecmp(content_type, "application/recordio", 20) == 0)
             reply_text(reply, arg, 501,
                        "Streaming calls (ATTACH_CONTAINER_INPUT) are not implemented: cmesos "
-                       "has no nested containers");
+                       "has no interactive container sessions");
         else
             reply_text(reply, arg, 415, "Expecting 'Content-Type' of %s or %s",
                        cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
@@ -797,10 +817,20 @@ static void http_reply(void *arg, int code, const char *content_type, const void
 static void api_handler(struct cm_http_request *req, void *arg)
 {
     struct cm_agent *a = arg;
+    /* An executor's token (the default executor launching its tasks' containers) binds the
+     * nested container calls to its own container. */
+    json_t *claims = NULL;
+    const char *authz = cm_http_request_header(req, "Authorization");
+    if (authz && strncasecmp(authz, "Bearer ", 7) == 0 &&
+        agent_auth_executor_request(a, req, &claims) != 0)
+        return; /* answered 401 */
     char *principal = agent_auth_principal(a, req, true);
+    a->op->caller_cid = claims ? json_string_value(json_object_get(claims, "cid")) : NULL;
     cm_agent_op_call_as(a->op, principal, req->method, cm_http_request_header(req, "Content-Type"),
                         cm_http_request_header(req, "Accept"), req->body, req->body_len, http_reply,
                         req);
+    a->op->caller_cid = NULL;
+    json_decref(claims);
     free(principal);
 }
 
@@ -876,6 +906,7 @@ void cm_agent_op_free(struct cm_agent_op *op)
 {
     if (!op)
         return;
+    agent_nested_free(op->agent);
     while (op->waiters) {
         struct waiter *w = op->waiters;
         op->waiters = w->next;

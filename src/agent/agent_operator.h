@@ -28,10 +28,13 @@
  *     WAIT_CONTAINER -> 200 + Response{wait_container{exit_status}} once the executor container
  *       has exited (long-poll: held until then, checked every 100 ms); 404 for an unknown
  *       container; 503 when more than CM_AGENT_OP_MAX_WAITERS are already waiting
+ *     LAUNCH/WAIT/KILL/REMOVE_NESTED_CONTAINER -> agent_nested.h (containers under an
+ *       executor's container; a call carrying an executor's Bearer token may only name that
+ *       container's children)
  *     UNKNOWN -> 501
- *     nested containers (LAUNCH/WAIT/KILL/REMOVE_NESTED_CONTAINER, LAUNCH_NESTED_CONTAINER_SESSION,
- *     ATTACH_CONTAINER_INPUT/OUTPUT, LAUNCH_CONTAINER, REMOVE_CONTAINER), resource providers,
- *     GET_OPERATIONS, PRUNE_IMAGES -> 501 with a message naming the call
+ *     LAUNCH_NESTED_CONTAINER_SESSION, ATTACH_CONTAINER_INPUT/OUTPUT, LAUNCH_CONTAINER,
+ *     REMOVE_CONTAINER, resource providers, GET_OPERATIONS, PRUNE_IMAGES -> 501 with a message
+ *     naming the call
  *
  * Logging verbosity: Mesos's level is glog's verbosity (0 = normal). cmesos has one debug level:
  * a verbosity of 1 or more logs DEBUG lines, 0 goes back to --logging_level. GET_LOGGING_LEVEL

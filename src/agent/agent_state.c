@@ -12,6 +12,7 @@
 
 #include "agent_internal.h"
 #include "agent_ckpt.h"
+#include "agent_executors.h"
 #include "agent_xapi.h"
 #include "log.h"
 #include "paths.h"
@@ -250,6 +251,21 @@ void agent_state_complete_task(struct cm_agent *a, struct agent_framework *f, co
     if (a->agent_id && agent_ckpt_enabled(f))
         agent_ckpt_remove(cm_paths_meta_task_dir(a->flags->work_dir, a->agent_id, f->id, e->id,
                                                  e->container_id, task_id));
+    if (t && !agent_exec_is_command(e) && e->state != EXECUTOR_TERMINATED) {
+        /* A custom or default executor outlives the task: its container's limits shrink back
+         * to what is left (as Mesos updates the container when a task completes). */
+        struct cm_resources tr;
+        cm_resources_init(&tr);
+        char w[128];
+        if (cm_resources_from_proto(&tr, t->info->resources, t->info->n_resources, w, sizeof w) ==
+                0 &&
+            cm_resources_contains(&e->resources, &tr)) {
+            cm_resources_subtract(&e->resources, &tr);
+            if (e->pid > 0)
+                cm_containerizer_update(a->containerizer, e->container_id, &e->resources);
+        }
+        cm_resources_cleanup(&tr);
+    }
     if (t)
         cm_ring_push(&e->completed_tasks, t);
     agent_state_maybe_remove_executor(a, e);

@@ -13,6 +13,7 @@
 
 #include "agent_internal.h"
 #include "agent_auth.h"
+#include "agent_executors.h"
 #include "agent_link.h"
 #include "agent_recover.h"
 #include "agent_state.h"
@@ -86,7 +87,34 @@ void agent_xapi_send_type(struct agent_executor *e, Mesos__V1__Executor__Event__
     agent_xapi_send(e, &ev);
 }
 
-static void send_launches(struct agent_executor *e)
+/* The queued tasks of task group g as one LAUNCH_GROUP (they leave the queue). */
+static void send_launch_group(struct agent_executor *e, unsigned g)
+{
+    size_t n = cm_strmap_count(&e->tasks), k = 0;
+    Mesos__V1__TaskInfo **v = cm_xcalloc(n + 1, sizeof *v);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &e->tasks);
+    struct agent_task *t;
+    while ((t = cm_strmap_iter_value(&it, NULL)))
+        if (t->group == g && t->queued) {
+            t->queued = false;
+            v[k++] = t->info;
+        }
+    Mesos__V1__TaskGroupInfo group = MESOS__V1__TASK_GROUP_INFO__INIT;
+    group.n_tasks = k;
+    group.tasks = v;
+    Mesos__V1__Executor__Event ev = MESOS__V1__EXECUTOR__EVENT__INIT;
+    Mesos__V1__Executor__Event__LaunchGroup lg = MESOS__V1__EXECUTOR__EVENT__LAUNCH_GROUP__INIT;
+    lg.task_group = &group;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH_GROUP;
+    ev.launch_group = &lg;
+    if (k)
+        agent_xapi_send(e, &ev);
+    free(v);
+}
+
+void agent_xapi_send_launches(struct agent_executor *e)
 {
     struct cm_strmap_iter it;
     cm_strmap_iter_init(&it, &e->tasks);
@@ -94,6 +122,14 @@ static void send_launches(struct agent_executor *e)
     while ((t = cm_strmap_iter_value(&it, NULL))) {
         if (!t->queued)
             continue;
+        /* A DEFAULT executor only takes groups: a task it never got whose group number was
+         * lost (recovered after an agent restart) goes as a group with the other such tasks. */
+        bool dflt = !agent_exec_is_command(e) && e->info && e->info->has_type &&
+                    e->info->type == MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT;
+        if (t->group || dflt) {
+            send_launch_group(e, t->group);
+            continue;
+        }
         t->queued = false;
         Mesos__V1__Executor__Event ev = MESOS__V1__EXECUTOR__EVENT__INIT;
         Mesos__V1__Executor__Event__Launch l = MESOS__V1__EXECUTOR__EVENT__LAUNCH__INIT;
@@ -260,7 +296,7 @@ static int handle_subscribe(struct cm_agent *a, const struct cm_agent_exec_clien
             agent_updates_handle(a, e->framework->id, e, cm_pb_dup(&u->status->base));
         send_acknowledged(e, u->status);
     }
-    send_launches(e);
+    agent_xapi_send_launches(e);
     return 200;
 }
 

@@ -53,6 +53,11 @@ void agent_xapi_send(struct agent_executor *e, Mesos__V1__Executor__Event *ev);
 
 void agent_xapi_send_type(struct agent_executor *e, Mesos__V1__Executor__Event__Type type);
 
+/* Sends the executor its queued tasks: LAUNCH for a single task, one LAUNCH_GROUP per task
+ * group (agent_task.group; a DEFAULT executor gets only LAUNCH_GROUPs); they leave the queue.
+ * For a subscribed executor. */
+void agent_xapi_send_launches(struct agent_executor *e);
+
 void cm_agent_executor_api(struct cm_http_request *req, void *arg);
 
 #endif

@@ -105,7 +105,8 @@ char **cm_executor_env_build(const struct cm_executor_env_params *p)
     env_set(&e, "MESOS_DIRECTORY", p->directory);
     env_set(&e, "MESOS_SANDBOX", p->sandbox ? p->sandbox : p->directory);
     env_set(&e, "MESOS_CHECKPOINT", p->checkpoint ? "1" : "0");
-    env_set(&e, "MESOS_HTTP_COMMAND_EXECUTOR", "1");
+    if (!p->custom)
+        env_set(&e, "MESOS_HTTP_COMMAND_EXECUTOR", "1");
     cm_duration_format(p->shutdown_grace_period, buf, sizeof buf);
     env_set(&e, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", buf);
     if (p->checkpoint) {
@@ -121,6 +122,12 @@ char **cm_executor_env_build(const struct cm_executor_env_params *p)
         env_set(&e, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN", p->auth_token);
     else
         env_unset(&e, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
+    for (size_t i = 0; p->command_env && i < p->command_env->n_variables; i++) {
+        const Mesos__V1__Environment__Variable *v = p->command_env->variables[i];
+        if (v->name && v->name[0] && !strchr(v->name, '=') && v->value &&
+            (!v->has_type || v->type == MESOS__V1__ENVIRONMENT__VARIABLE__TYPE__VALUE))
+            env_set(&e, v->name, v->value);
+    }
     if (!e.v) {
         e.v = calloc(1, sizeof *e.v);
         if (!e.v)

@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "mesos/v1/mesos.pb-c.h"
+
 struct cm_executor_env_params {
     const char *framework_id;
     const char *executor_id;
@@ -29,6 +31,11 @@ struct cm_executor_env_params {
     /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN (agent_auth.h), or NULL: then the variable is not
      * set, even when the agent's own environment has it. */
     const char *auth_token;
+    /* A framework's custom executor: MESOS_HTTP_COMMAND_EXECUTOR is not set, and its
+     * CommandInfo.environment (command_env, VALUE variables) is laid over everything else, as
+     * Mesos applies an executor's own environment last. */
+    bool custom;
+    const Mesos__V1__Environment *command_env;
 };
 
 /* Returns a NULL-terminated "NAME=value" array (malloc'd strings); free with

@@ -112,6 +112,7 @@ static void handle_exited_executor(struct cm_master *m, struct cm_agent *a,
                                    const Cmesos__Internal__AgentCall__ExitedExecutor *ee)
 {
     m->metrics.messages_exited_executor++;
+    cm_master_executor_exited(m, a, ee->framework_id->value, ee->executor_id->value);
     struct cm_framework *fw = cm_master_framework(m, ee->framework_id->value);
     if (!fw)
         return;

@@ -146,6 +146,14 @@ static void adopt_task(struct cm_master *m, struct cm_agent *a,
     ti.container = t->container;
     ti.health_check = t->health_check;
     ti.kill_policy = t->kill_policy;
+    /* A task of a custom or DEFAULT executor keeps naming it (executors.c adopts those). */
+    for (size_t i = 0; t->executor_id && i < reg->n_executors; i++) {
+        Mesos__V1__ExecutorInfo *ei = reg->executors[i];
+        if (ei->executor_id && ei->framework_id && !cm_master_executor_is_command(ei) &&
+            strcmp(ei->executor_id->value, t->executor_id->value) == 0 &&
+            strcmp(ei->framework_id->value, fid) == 0)
+            ti.executor = ei;
+    }
     const char *role = task_role(t, fw);
     struct cm_task *task = cm_master_add_task(m, fw, a, &ti, &res, role);
     cm_master_restore_task(m, task, t);
@@ -304,6 +312,7 @@ static void finish_register(struct reg_ctx *ctx)
         reconcile_known_agent(m, a, reg);
     for (size_t i = 0; i < reg->n_tasks; i++)
         adopt_task(m, a, reg, reg->tasks[i]);
+    cm_master_reconcile_executors(m, a, reg, known);
     cm_strmap_cleanup(&a->lost_tasks);
     cm_strmap_init(&a->lost_tasks);
     if (!known)
@@ -671,6 +680,7 @@ void cm_agent_free(struct cm_agent *a)
 {
     if (!a)
         return;
+    cm_master_executors_free_agent(a);
     cm_strmap_cleanup(&a->tasks);
     cm_strmap_cleanup(&a->offers);
     cm_strmap_cleanup(&a->lost_tasks);

@@ -251,7 +251,10 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
         json_array_append_new(offers, offer_json(it.cur->value));
     json_object_set_new(o, "offers", offers);
-    json_object_set_new(o, "executors", json_array());
+    json_t *execs = json_array();
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->executors); cm_strmap_iter_next(&it);)
+        json_array_append_new(execs, cm_master_executor_json(it.cur->value));
+    json_object_set_new(o, "executors", execs);
     if (info && info->labels && info->labels->n_labels) {
         json_t *l = cm_pbjson_to_json(&info->labels->base);
         json_t *arr = json_object_get(l, "labels");

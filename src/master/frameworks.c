@@ -108,6 +108,7 @@ void cm_framework_free(void *p)
     struct cm_framework *fw = p;
     if (!fw)
         return;
+    cm_master_executors_free_framework(fw);
     cm_strmap_cleanup_values(&fw->tasks, cm_task_free);
     cm_ring_cleanup(&fw->completed_tasks);
     cm_strmap_cleanup_values(&fw->unreachable_tasks, cm_task_free); /* = the uhead list */
@@ -243,6 +244,14 @@ void cm_master_send_framework_update(struct cm_master *m, struct cm_framework *f
         cm_strmap_put(&sent, t->agent->id, t->agent);
         cm_master_send_agent(m, t->agent, &ev);
     }
+    /* A custom executor may outlive its tasks: its agent hears it too. */
+    for (cm_strmap_iter_init(&it, &fw->executors); cm_strmap_iter_next(&it);) {
+        struct cm_executor *e = it.cur->value;
+        if (!e->agent->connected || cm_strmap_get(&sent, e->agent->id))
+            continue;
+        cm_strmap_put(&sent, e->agent->id, e->agent);
+        cm_master_send_agent(m, e->agent, &ev);
+    }
     cm_strmap_cleanup(&sent);
 }
 
@@ -371,6 +380,7 @@ void cm_master_remove_framework(struct cm_master *m, struct cm_framework *fw)
         cm_master_complete_task(m, t);
     }
     free(tasks);
+    cm_master_remove_framework_executors(m, fw);
     cm_master_notify_framework_removed(m, fw);
     cm_allocator_remove_framework(m->allocator, fw->id);
     cm_strmap_remove(&m->frameworks, fw->id);

@@ -163,6 +163,8 @@ struct cm_framework {
     bool in_batch_list;
     struct cm_resources used, offered;
     struct cm_fw_metrics metrics;
+    /* Custom executors on agents (executors.c): "<agent id> <executor id>" -> cm_executor. */
+    struct cm_strmap executors;
 };
 
 struct cm_agent {
@@ -192,6 +194,20 @@ struct cm_agent {
     int drain_state;
     bool drain_has_grace, drain_mark_gone;
     int64_t drain_grace_ns;
+    /* Custom executors here (executors.c): "<framework id> <executor id>" -> cm_executor. */
+    struct cm_strmap executors;
+};
+
+/* A custom executor the master placed on an agent (or learnt of from its re-registration).
+ * It is indexed in both its framework's and its agent's executors; its resources count in
+ * both used sums and in the allocator until the agent reports its exit (executors.c). */
+struct cm_executor {
+    char *id;
+    struct cm_framework *fw;
+    struct cm_agent *agent;
+    char *role;                    /* the allocation role its resources came from */
+    Mesos__V1__ExecutorInfo *info; /* owned copy, framework_id set */
+    struct cm_resources resources;
 };
 
 /* Counters for /metrics/snapshot (docs/wire-protocol.md §7). */
@@ -443,6 +459,10 @@ struct cm_task *cm_master_add_task(struct cm_master *m, struct cm_framework *fw,
 /* Sends t's RUN_TASK (its info, resources in its allocation role, its framework's info) to
  * its agent and marks the launch unacknowledged until the agent proves it has the task. */
 void cm_master_send_run_task(struct cm_master *m, struct cm_task *t);
+/* Sends one RUN_TASK_GROUP with tasks[0..n) (of one framework and agent, all on the DEFAULT
+ * executor in tasks[0]->info->executor) and marks each launch unacknowledged.
+ * cm_master_send_run_task sends a group task that way too (a group of one, on re-send). */
+void cm_master_send_run_task_group(struct cm_master *m, struct cm_task **tasks, size_t n);
 /* Sends KILL_TASK for t to its agent (kp may be NULL). */
 void cm_master_send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp);
 /* Sends the KILL_TASKs remembered while agent was disconnected. */
@@ -484,6 +504,39 @@ void cm_master_count_status(struct cm_master *m, int state, int source, bool has
 const char *cm_task_state_name(int state);
 /* Maps a partition-aware state to TASK_LOST for frameworks that are not PARTITION_AWARE. */
 int cm_master_task_state_for(const struct cm_framework *fw, int state);
+
+/* ---- custom executors (executors.c) ---- */
+
+/* The executor eid of framework fid on agent a, or NULL. */
+struct cm_executor *cm_master_executor(const struct cm_agent *a, const char *fid, const char *eid);
+/* Records a custom executor (info copied) with its resources (copied, allocated in role) as
+ * used on fw and agent; the caller has already taken them out of an offer (or the allocator). */
+struct cm_executor *cm_master_add_executor(struct cm_master *m, struct cm_framework *fw,
+                                           struct cm_agent *agent,
+                                           const Mesos__V1__ExecutorInfo *info,
+                                           const struct cm_resources *res, const char *role);
+/* The agent reported the executor's exit: its resources go back to the allocator (unless
+ * recover is false: the allocator forgets the framework or agent anyway) and it is freed. */
+void cm_master_remove_executor(struct cm_master *m, struct cm_executor *e, bool recover);
+/* EXITED_EXECUTOR from agent a: removes the executor if the master knows it. */
+void cm_master_executor_exited(struct cm_master *m, struct cm_agent *a, const char *fid,
+                               const char *eid);
+/* Removes every executor of fw (framework removal), resources recovered. */
+void cm_master_remove_framework_executors(struct cm_master *m, struct cm_framework *fw);
+/* Re-registration of a: the custom executors it reports are adopted (their resources
+ * allocated again); for a known agent, executors it no longer reports are removed. */
+void cm_master_reconcile_executors(struct cm_master *m, struct cm_agent *a,
+                                   const Cmesos__Internal__AgentCall__Register *reg, bool known);
+/* Frees the executors of an agent or a framework being freed (unlinked from the other side
+ * first; no allocator calls). */
+void cm_master_executors_free_agent(struct cm_agent *a);
+void cm_master_executors_free_framework(struct cm_framework *fw);
+/* Whether an ExecutorInfo reported by an agent is one it generated for a command task (those
+ * are the agent's business: the master neither accounts nor lists them, as Mesos). */
+bool cm_master_executor_is_command(const Mesos__V1__ExecutorInfo *info);
+/* The executor as /master/state lists it in frameworks[].executors (Mesos's shape: the
+ * ExecutorInfo's fields, resources as a name -> value object, and slave_id). New reference. */
+json_t *cm_master_executor_json(const struct cm_executor *e);
 
 /* ---- time, registry and heartbeats (master.c) ---- */
 

@@ -180,6 +180,27 @@ void cm_master_allocator_offer_cb(void *arg, const char *framework_id, const cha
     batch_list_add(m, fw);
 }
 
+/* Offer.executor_ids: the framework's custom executors running on the agent (ids borrowed;
+ * the array and ExecutorID shells are freed by free_offer_msg). */
+static void offer_executor_ids(Mesos__V1__Offer *msg, struct cm_agent *a, struct cm_framework *fw)
+{
+    size_t n = cm_strmap_count(&a->executors), k = 0;
+    if (n == 0)
+        return;
+    msg->executor_ids = cm_xcalloc(n, sizeof *msg->executor_ids);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &a->executors); cm_strmap_iter_next(&it);) {
+        const struct cm_executor *e = it.cur->value;
+        if (e->fw != fw)
+            continue;
+        Mesos__V1__ExecutorID *id = cm_xcalloc(1, sizeof *id);
+        mesos__v1__executor_id__init(id);
+        id->value = e->id;
+        msg->executor_ids[k++] = id;
+    }
+    msg->n_executor_ids = k;
+}
+
 /* Builds the wire Offer for o. Strings are borrowed; free with free_offer_msg. */
 static Mesos__V1__Offer *build_offer_msg(struct cm_offer *o)
 {
@@ -216,6 +237,7 @@ static Mesos__V1__Offer *build_offer_msg(struct cm_offer *o)
         mesos__v1__resource__allocation_info__init(msg->allocation_info);
         msg->allocation_info->role = o->role;
     }
+    offer_executor_ids(msg, a, fw);
     return msg;
 }
 
@@ -228,6 +250,9 @@ static void free_offer_msg(Mesos__V1__Offer *msg)
     free(msg->url);
     cm_resources_proto_free(msg->resources, msg->n_resources);
     free(msg->allocation_info);
+    for (size_t i = 0; i < msg->n_executor_ids; i++)
+        free(msg->executor_ids[i]);
+    free(msg->executor_ids);
     free(msg);
 }
 

@@ -233,12 +233,25 @@ Mesos__V1__Master__Response__GetFrameworks *cm_operator_get_frameworks(struct cm
 
 Mesos__V1__Master__Response__GetExecutors *cm_operator_get_executors(struct cm_master *m)
 {
-    /* cmesos launches command tasks only (custom executors are refused at ACCEPT): their
-     * command executors are the agent's business and Mesos's master does not list them either,
-     * so the list is empty. */
-    (void)m;
-    return NEW(Mesos__V1__Master__Response__GetExecutors,
-               mesos__v1__master__response__get_executors__descriptor);
+    /* The custom executors the master placed (or learnt of from re-registrations); the command
+     * executors of command tasks are the agent's business and not listed, as in Mesos. */
+    Mesos__V1__Master__Response__GetExecutors *o =
+        NEW(Mesos__V1__Master__Response__GetExecutors,
+            mesos__v1__master__response__get_executors__descriptor);
+    struct cm_strmap_iter it, eit;
+    for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
+        struct cm_framework *fw = it.cur->value;
+        for (cm_strmap_iter_init(&eit, &fw->executors); cm_strmap_iter_next(&eit);) {
+            const struct cm_executor *e = eit.cur->value;
+            Mesos__V1__Master__Response__GetExecutors__Executor *x =
+                NEW(Mesos__V1__Master__Response__GetExecutors__Executor,
+                    mesos__v1__master__response__get_executors__executor__descriptor);
+            x->executor_info = DUP(Mesos__V1__ExecutorInfo, e->info);
+            x->agent_id = agent_id(e->agent->id);
+            APPEND(o->executors, o->n_executors, x);
+        }
+    }
+    return o;
 }
 
 Mesos__V1__Master__Response__GetState *cm_operator_get_state(struct cm_master *m)

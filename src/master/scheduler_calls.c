@@ -81,9 +81,130 @@ static void fail_tasks(struct cm_master *m, struct cm_framework *fw,
     }
 }
 
+/* A custom executor's CommandInfo: a value to run, plain environment values only. */
+static int validate_command(const Mesos__V1__CommandInfo *c, char *why, size_t whylen)
+{
+    if ((!c->has_shell || c->shell) && !c->value)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.command.value' must be set when 'shell' is true");
+    if (c->has_shell && !c->shell && !c->value)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.command.value' (the program) must be set");
+    for (size_t i = 0; c->environment && i < c->environment->n_variables; i++) {
+        const Mesos__V1__Environment__Variable *v = c->environment->variables[i];
+        if (v->has_type && v->type != MESOS__V1__ENVIRONMENT__VARIABLE__TYPE__VALUE)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.command.environment' variable '%s': only type VALUE "
+                           "is supported (cmesos has no secret resolver)",
+                           v->name ? v->name : "");
+        if (!v->value)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.command.environment' variable '%s' has no value",
+                           v->name ? v->name : "");
+    }
+    return 0;
+}
+
+/* A task's custom executor (Mesos's executor validation): a valid id, this framework's id if
+ * set, type CUSTOM with a command, valid resources, only plain environment values; one the
+ * agent already runs (or this ACCEPT just placed) must be named with an identical ExecutorInfo.
+ * *exec_res gets the resources a new executor takes from the offer (empty for an existing
+ * one). Returns 0 or CM_EINVAL with why. */
+static int validate_executor(struct cm_framework *fw, struct cm_agent *agent,
+                             const Mesos__V1__ExecutorInfo *ei, bool group,
+                             struct cm_resources *exec_res, char *why, size_t whylen)
+{
+    const char *r = NULL;
+    if (!ei->executor_id || !ei->executor_id->value)
+        return cm_fail(CM_EINVAL, why, whylen, "'ExecutorInfo.executor_id' must be set");
+    const char *eid = ei->executor_id->value;
+    if (cm_id_validate_n(eid, strlen(eid), &r) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "'ExecutorInfo.executor_id' '%s' is invalid: %s",
+                       eid, r);
+    if (ei->framework_id && (!ei->framework_id->value || strcmp(ei->framework_id->value, fw->id)))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "ExecutorInfo has an invalid FrameworkID (Actual: %s vs Expected: %s)",
+                       ei->framework_id->value ? ei->framework_id->value : "", fw->id);
+    if (group) {
+        /* Mesos: LAUNCH_GROUP runs on the DEFAULT executor, which the agent provides. */
+        if (!ei->has_type || ei->type != MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.type' must be 'DEFAULT' for a LAUNCH_GROUP operation");
+        if (ei->command)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.command' must not be set for 'DEFAULT' executor");
+        if (ei->container && ei->container->type != MESOS__V1__CONTAINER_INFO__TYPE__MESOS)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor");
+    } else if (ei->has_type && ei->type != MESOS__V1__EXECUTOR_INFO__TYPE__CUSTOM)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.type' must be 'CUSTOM' for a LAUNCH operation (DEFAULT "
+                       "executors run task groups: use LAUNCH_GROUP)");
+    if (!group && !ei->command)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'ExecutorInfo.command' must be set for a custom "
+                       "executor");
+    if (!group && validate_command(ei->command, why, whylen) != 0)
+        return CM_EINVAL;
+    char rwhy[256];
+    if (cm_resources_from_proto(exec_res, ei->resources, ei->n_resources, rwhy, sizeof rwhy) != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Executor uses invalid resources: %s", rwhy);
+    if (group) {
+        /* The default executor needs room of its own (docs/wire-protocol.md §2.7). */
+        bool disk = false;
+        for (size_t i = 0; i < exec_res->n; i++)
+            disk = disk || strcmp(exec_res->v[i].name, "disk") == 0;
+        if (cm_resources_scalar(exec_res, "cpus") < 10 ||
+            cm_resources_scalar(exec_res, "mem") < 32000 || !disk)
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "Executor resources must hold at least 0.01 cpus, 32 MB of mem and a "
+                           "'disk' entry for a task group's DEFAULT executor");
+    }
+    const struct cm_executor *have = cm_master_executor(agent, fw->id, eid);
+    if (!have)
+        return 0;
+    /* Same executor: the ExecutorInfo must be the one it was started with. (A DEFAULT
+     * executor learnt from an agent's re-registration carries the command the agent filled
+     * in: commands are not compared for those.) */
+    Mesos__V1__ExecutorInfo *mine = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&ei->base);
+    Mesos__V1__ExecutorInfo *theirs = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&have->info->base);
+    if (!mine->framework_id) {
+        mine->framework_id = cm_xcalloc(1, sizeof *mine->framework_id);
+        mesos__v1__framework_id__init(mine->framework_id);
+        mine->framework_id->value = cm_xstrdup(fw->id);
+    }
+    if (group && theirs->command) {
+        protobuf_c_message_free_unpacked(&theirs->command->base, NULL);
+        theirs->command = NULL;
+    }
+    size_t la = protobuf_c_message_get_packed_size(&mine->base);
+    size_t lb = protobuf_c_message_get_packed_size(&theirs->base);
+    bool same = la == lb;
+    if (same) {
+        uint8_t *pa = cm_xcalloc(1, la + 1), *pb = cm_xcalloc(1, lb + 1);
+        protobuf_c_message_pack(&mine->base, pa);
+        protobuf_c_message_pack(&theirs->base, pb);
+        same = memcmp(pa, pb, la) == 0;
+        free(pa);
+        free(pb);
+    }
+    protobuf_c_message_free_unpacked(&mine->base, NULL);
+    protobuf_c_message_free_unpacked(&theirs->base, NULL);
+    if (!same)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "ExecutorInfo is not compatible with the ExecutorInfo of the running "
+                       "executor '%s' (a task naming an existing executor must carry its "
+                       "ExecutorInfo unchanged)",
+                       eid);
+    cm_resources_cleanup(exec_res);
+    cm_resources_init(exec_res);
+    return 0;
+}
+
 static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
                          const Mesos__V1__TaskInfo *ti, const struct cm_resources *remaining,
-                         struct cm_resources *res, char *why, size_t whylen)
+                         struct cm_resources *res, struct cm_resources *exec_res, char *why,
+                         size_t whylen)
 {
     (void)m;
     const char *r = NULL;
@@ -94,8 +215,9 @@ static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm
         return cm_fail(CM_EINVAL, why, whylen,
                        "Task should have at least one (but not both) of CommandInfo or "
                        "ExecutorInfo present");
-    if (ti->executor)
-        return cm_fail(CM_EINVAL, why, whylen, "Custom executors are not supported yet");
+    if (ti->executor &&
+        validate_executor(fw, agent, ti->executor, false, exec_res, why, whylen) != 0)
+        return CM_EINVAL;
     if (cm_strmap_get(&fw->tasks, tid))
         return cm_fail(CM_EINVAL, why, whylen, "Task has duplicate ID: %s", tid);
     if (strcmp(ti->agent_id->value, agent->id) != 0)
@@ -115,23 +237,160 @@ static int validate_task(struct cm_master *m, struct cm_framework *fw, struct cm
         return cm_fail(CM_EINVAL, why, whylen, "Task uses invalid resources: %s", rwhy);
     if (cm_resources_empty(res))
         return cm_fail(CM_EINVAL, why, whylen, "Task uses no resources");
-    if (!cm_resources_contains(remaining, res)) {
-        char *a = cm_resources_format(res), *b = cm_resources_format(remaining);
-        cm_fail(CM_EINVAL, why, whylen, "Task uses more resources %s than available %s", a, b);
+    struct cm_resources total;
+    cm_resources_init(&total);
+    cm_resources_add(&total, res);
+    cm_resources_add(&total, exec_res);
+    bool fits = cm_resources_contains(remaining, &total);
+    if (!fits) {
+        char *a = cm_resources_format(&total), *b = cm_resources_format(remaining);
+        cm_fail(CM_EINVAL, why, whylen, "Task %suses more resources %s than available %s",
+                cm_resources_empty(exec_res) ? "" : "and its executor ", a, b);
         free(a);
         free(b);
-        return CM_EINVAL;
     }
-    return 0;
+    cm_resources_cleanup(&total);
+    return fits ? 0 : CM_EINVAL;
 }
 
 static void launch_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
                         const Mesos__V1__TaskInfo *ti, const struct cm_resources *res,
-                        const char *role)
+                        const struct cm_resources *exec_res, const char *role)
 {
     struct cm_task *t = cm_master_add_task(m, fw, agent, ti, res, role);
+    if (t->info->executor) {
+        /* As Mesos, the master fills in the executor's framework id for the agent. */
+        Mesos__V1__ExecutorInfo *ei = t->info->executor;
+        if (!ei->framework_id) {
+            ei->framework_id = cm_xcalloc(1, sizeof *ei->framework_id);
+            mesos__v1__framework_id__init(ei->framework_id);
+            ei->framework_id->value = cm_xstrdup(fw->id);
+        }
+        if (!cm_master_executor(agent, fw->id, ei->executor_id->value))
+            cm_master_add_executor(m, fw, agent, ei, exec_res, role);
+    }
     CM_INFO(MOD, "Launching task %s of framework %s on agent %s", t->id, fw->id, agent->id);
     cm_master_send_run_task(m, t);
+}
+
+static void fail_group(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
+                       const Mesos__V1__TaskGroupInfo *g, int reason, const char *why)
+{
+    CM_WARN(MOD, "Task group of framework %s refused: %s", fw->id, why);
+    for (size_t j = 0; j < g->n_tasks; j++) {
+        const Mesos__V1__TaskInfo *ti = g->tasks[j];
+        cm_master_send_master_update(m, fw, ti->task_id->value, agent->id,
+                                     MESOS__V1__TASK_STATE__TASK_ERROR, reason, why);
+        count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR, reason);
+    }
+}
+
+/* LAUNCH_GROUP (Mesos's task group validation): a non-empty group of distinct, valid command
+ * tasks for this agent, none naming an executor; a DEFAULT executor (identical to the running
+ * one if the agent has it); the tasks and a new executor fit in what is left of the offers.
+ * Any failure refuses the whole group (TASK_ERROR, REASON_TASK_GROUP_INVALID or
+ * _UNAUTHORIZED); else every task is added and the agent gets one RUN_TASK_GROUP. */
+static void launch_group(struct cm_master *m, struct cm_framework *fw, struct cm_agent *agent,
+                         const Mesos__V1__Offer__Operation__LaunchGroup *lg,
+                         struct cm_resources *remaining, const char *role)
+{
+    const Mesos__V1__TaskGroupInfo *g = lg->task_group;
+    char why[700];
+    const int invalid = MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_INVALID;
+    if (g->n_tasks == 0) {
+        CM_WARN(MOD, "Framework %s sent an empty task group", fw->id);
+        return;
+    }
+    if (!lg->executor) {
+        fail_group(m, fw, agent, g, invalid, "'LaunchGroup.executor' must be set");
+        return;
+    }
+    for (size_t j = 0; j < g->n_tasks; j++) {
+        const Mesos__V1__TaskInfo *ti = g->tasks[j];
+        const char *user = ti->command && ti->command->user && ti->command->user[0]
+                               ? ti->command->user
+                               : fw->info->user;
+        if (!cm_acls_allowed(m->acls, CM_ACL_RUN_TASK, fw->info->principal, user)) {
+            snprintf(why, sizeof why, "Not authorized to run_tasks as user '%s' (principal '%s')",
+                     user, fw->info->principal ? fw->info->principal : "(none)");
+            fail_group(m, fw, agent, g,
+                       MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_UNAUTHORIZED, why);
+            return;
+        }
+    }
+    struct cm_resources exec_res, sum, *res = cm_xcalloc(g->n_tasks, sizeof *res);
+    cm_resources_init(&exec_res);
+    cm_resources_init(&sum);
+    for (size_t j = 0; j < g->n_tasks; j++)
+        cm_resources_init(&res[j]);
+    int rc = validate_executor(fw, agent, lg->executor, true, &exec_res, why, sizeof why);
+    for (size_t j = 0; rc == 0 && j < g->n_tasks; j++) {
+        const Mesos__V1__TaskInfo *ti = g->tasks[j];
+        struct cm_resources none;
+        cm_resources_init(&none);
+        char twhy[600];
+        if (ti->executor) {
+            rc = cm_fail(CM_EINVAL, why, sizeof why,
+                         "Task '%s' is invalid: 'TaskInfo.executor' must not be set",
+                         ti->task_id->value);
+        } else if (validate_task(m, fw, agent, ti, remaining, &res[j], &none, twhy, sizeof twhy) !=
+                   0) {
+            rc = cm_fail(CM_EINVAL, why, sizeof why, "Task '%s' is invalid: %s", ti->task_id->value,
+                         twhy);
+        }
+        for (size_t k = 0; rc == 0 && k < j; k++)
+            if (strcmp(g->tasks[k]->task_id->value, ti->task_id->value) == 0)
+                rc = cm_fail(CM_EINVAL, why, sizeof why, "Duplicate task ID '%s' in task group",
+                             ti->task_id->value);
+        cm_resources_cleanup(&none);
+        cm_resources_add(&sum, &res[j]);
+    }
+    if (rc == 0) {
+        struct cm_resources total;
+        cm_resources_init(&total);
+        cm_resources_add(&total, &sum);
+        cm_resources_add(&total, &exec_res);
+        if (!cm_resources_contains(remaining, &total)) {
+            char *a = cm_resources_format(&total), *b = cm_resources_format(remaining);
+            rc = cm_fail(CM_EINVAL, why, sizeof why,
+                         "Task group and its executor use more resources %s than available %s", a,
+                         b);
+            free(a);
+            free(b);
+        }
+        cm_resources_cleanup(&total);
+    }
+    if (rc != 0) {
+        fail_group(m, fw, agent, g, invalid, why);
+    } else {
+        cm_resources_subtract(remaining, &sum);
+        cm_resources_subtract(remaining, &exec_res);
+        Mesos__V1__ExecutorInfo *ei = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&lg->executor->base);
+        if (!ei->framework_id) {
+            ei->framework_id = cm_xcalloc(1, sizeof *ei->framework_id);
+            mesos__v1__framework_id__init(ei->framework_id);
+            ei->framework_id->value = cm_xstrdup(fw->id);
+        }
+        if (!cm_master_executor(agent, fw->id, ei->executor_id->value))
+            cm_master_add_executor(m, fw, agent, ei, &exec_res, role);
+        struct cm_task **tasks = cm_xcalloc(g->n_tasks, sizeof *tasks);
+        for (size_t j = 0; j < g->n_tasks; j++) {
+            tasks[j] = cm_master_add_task(m, fw, agent, g->tasks[j], &res[j], role);
+            tasks[j]->info->executor = (Mesos__V1__ExecutorInfo *)cm_pb_dup(&ei->base);
+            CM_INFO(MOD,
+                    "Launching task %s of framework %s on agent %s (task group on executor "
+                    "'%s')",
+                    tasks[j]->id, fw->id, agent->id, ei->executor_id->value);
+        }
+        cm_master_send_run_task_group(m, tasks, g->n_tasks);
+        free(tasks);
+        protobuf_c_message_free_unpacked(&ei->base, NULL);
+    }
+    for (size_t j = 0; j < g->n_tasks; j++)
+        cm_resources_cleanup(&res[j]);
+    free(res);
+    cm_resources_cleanup(&sum);
+    cm_resources_cleanup(&exec_res);
 }
 
 static void handle_accept(struct cm_master *m, struct cm_framework *fw,
@@ -203,12 +462,14 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
         if (op->type == MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH && op->launch) {
             for (size_t j = 0; j < op->launch->n_task_infos; j++) {
                 const Mesos__V1__TaskInfo *ti = op->launch->task_infos[j];
-                struct cm_resources res;
+                struct cm_resources res, exec_res;
                 cm_resources_init(&res);
+                cm_resources_init(&exec_res);
                 char why[700];
-                const char *user = ti->command && ti->command->user && ti->command->user[0]
-                                       ? ti->command->user
-                                       : fw->info->user;
+                const Mesos__V1__CommandInfo *uc = ti->command    ? ti->command
+                                                   : ti->executor ? ti->executor->command
+                                                                  : NULL;
+                const char *user = uc && uc->user && uc->user[0] ? uc->user : fw->info->user;
                 if (!cm_acls_allowed(m->acls, CM_ACL_RUN_TASK, fw->info->principal, user)) {
                     snprintf(why, sizeof why,
                              "Not authorized to run_tasks as user '%s' (principal '%s')", user,
@@ -219,8 +480,8 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED, why);
                     count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
                                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED);
-                } else if (validate_task(m, fw, agent, ti, &remaining, &res, why, sizeof why) !=
-                           0) {
+                } else if (validate_task(m, fw, agent, ti, &remaining, &res, &exec_res, why,
+                                         sizeof why) != 0) {
                     CM_WARN(MOD, "Task %s of framework %s is invalid: %s", ti->task_id->value,
                             fw->id, why);
                     cm_master_send_master_update(
@@ -230,22 +491,15 @@ static void handle_accept(struct cm_master *m, struct cm_framework *fw,
                                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID);
                 } else {
                     cm_resources_subtract(&remaining, &res);
-                    launch_task(m, fw, agent, ti, &res, role);
+                    cm_resources_subtract(&remaining, &exec_res);
+                    launch_task(m, fw, agent, ti, &res, &exec_res, role);
                 }
                 cm_resources_cleanup(&res);
+                cm_resources_cleanup(&exec_res);
             }
         } else if (op->type == MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH_GROUP &&
                    op->launch_group && op->launch_group->task_group) {
-            /* Honest gap: task groups need the default executor, which cmesos lacks so far. */
-            for (size_t j = 0; j < op->launch_group->task_group->n_tasks; j++) {
-                const Mesos__V1__TaskInfo *ti = op->launch_group->task_group->tasks[j];
-                cm_master_send_master_update(
-                    m, fw, ti->task_id->value, agent->id, MESOS__V1__TASK_STATE__TASK_ERROR,
-                    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_INVALID,
-                    "LAUNCH_GROUP is not supported yet");
-                count_master_update(m, fw, MESOS__V1__TASK_STATE__TASK_ERROR,
-                                    MESOS__V1__TASK_STATUS__REASON__REASON_TASK_GROUP_INVALID);
-            }
+            launch_group(m, fw, agent, op->launch_group, &remaining, role);
         } else {
             /* Honest gap: reservations, volumes and disks are not implemented yet; the
              * operation is ignored (no OPERATION_ERROR feedback) and its resources stay in the

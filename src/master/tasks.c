@@ -328,11 +328,81 @@ void cm_master_transition_task(struct cm_master *m, struct cm_framework *fw, str
                                     unreachable_time);
 }
 
+static bool is_group_task(const struct cm_task *t)
+{
+    const Mesos__V1__ExecutorInfo *e = t->info->executor;
+    return e && e->has_type && e->type == MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT;
+}
+
+void cm_master_send_run_task_group(struct cm_master *m, struct cm_task **tasks, size_t n)
+{
+    if (n == 0)
+        return;
+    struct cm_task *t0 = tasks[0];
+    Mesos__V1__TaskInfo *shallow = cm_xcalloc(n, sizeof *shallow);
+    Mesos__V1__TaskInfo **ptrs = cm_xcalloc(n, sizeof *ptrs);
+    for (size_t i = 0; i < n; i++) {
+        shallow[i] = *tasks[i]->info;
+        shallow[i].executor = NULL; /* the group's executor travels once, beside it */
+        cm_resources_to_proto(&tasks[i]->resources, tasks[i]->role, &shallow[i].resources,
+                              &shallow[i].n_resources);
+        ptrs[i] = &shallow[i];
+        tasks[i]->launch_unacked = true;
+    }
+    Mesos__V1__ExecutorInfo exec = *t0->info->executor;
+    struct cm_resources er;
+    cm_resources_init(&er);
+    char w[128];
+    bool exec_res =
+        cm_resources_from_proto(&er, exec.resources, exec.n_resources, w, sizeof w) == 0;
+    if (exec_res)
+        cm_resources_to_proto(&er, t0->role, &exec.resources, &exec.n_resources);
+    cm_resources_cleanup(&er);
+    Mesos__V1__TaskGroupInfo group = MESOS__V1__TASK_GROUP_INFO__INIT;
+    group.n_tasks = n;
+    group.tasks = ptrs;
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    Cmesos__Internal__AgentEvent__RunTaskGroup rg =
+        CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK_GROUP__INIT;
+    rg.framework_info = t0->fw->info;
+    rg.executor = &exec;
+    rg.task_group = &group;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__RUN_TASK_GROUP;
+    ev.run_task_group = &rg;
+    cm_master_send_agent(m, t0->agent, &ev);
+    for (size_t i = 0; i < n; i++)
+        cm_resources_proto_free(shallow[i].resources, shallow[i].n_resources);
+    if (exec_res)
+        cm_resources_proto_free(exec.resources, exec.n_resources);
+    free(shallow);
+    free(ptrs);
+}
+
 void cm_master_send_run_task(struct cm_master *m, struct cm_task *t)
 {
+    if (is_group_task(t)) {
+        cm_master_send_run_task_group(m, &t, 1);
+        return;
+    }
     /* The agent gets the task with its resources in the offer's allocation role. */
     Mesos__V1__TaskInfo shallow = *t->info;
     cm_resources_to_proto(&t->resources, t->role, &shallow.resources, &shallow.n_resources);
+    /* A custom executor's resources likewise (validated at ACCEPT, so they parse). */
+    Mesos__V1__ExecutorInfo exec;
+    bool exec_res = false;
+    if (t->info->executor) {
+        exec = *t->info->executor;
+        struct cm_resources er;
+        cm_resources_init(&er);
+        char w[128];
+        if (cm_resources_from_proto(&er, exec.resources, exec.n_resources, w, sizeof w) == 0) {
+            cm_resources_to_proto(&er, t->role, &exec.resources, &exec.n_resources);
+            exec_res = true;
+        }
+        cm_resources_cleanup(&er);
+        shallow.executor = &exec;
+    }
     Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
     Cmesos__Internal__AgentEvent__RunTask rt = CMESOS__INTERNAL__AGENT_EVENT__RUN_TASK__INIT;
     rt.framework_info = t->fw->info;
@@ -343,6 +413,8 @@ void cm_master_send_run_task(struct cm_master *m, struct cm_task *t)
     t->launch_unacked = true;
     cm_master_send_agent(m, t->agent, &ev);
     cm_resources_proto_free(shallow.resources, shallow.n_resources);
+    if (exec_res)
+        cm_resources_proto_free(exec.resources, exec.n_resources);
 }
 
 void cm_master_send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp)

@@ -1344,6 +1344,11 @@ static int decode_json_event(const uint8_t *data, size_t len, struct itest_event
             copy_str(io->framework_id, sizeof io->framework_id, jvalue(o, "framework_id"));
             copy_str(io->hostname, sizeof io->hostname,
                      json_string_value(json_object_get(o, "hostname")));
+            json_t *xids = json_object_get(o, "executor_ids");
+            io->n_executor_ids = json_array_size(xids);
+            if (io->n_executor_ids)
+                copy_str(io->executor_id, sizeof io->executor_id,
+                         json_string_value(json_object_get(json_array_get(xids, 0), "value")));
             sum_resources_json(json_object_get(o, "resources"), io);
         }
         break;
@@ -1391,6 +1396,15 @@ static int decode_json_event(const uint8_t *data, size_t len, struct itest_event
             ev->failure_status = (int)json_integer_value(json_object_get(b, "status"));
         }
         break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE: {
+        b = json_object_get(j, "message");
+        copy_str(ev->agent_id, sizeof ev->agent_id, jvalue(b, "agent_id"));
+        copy_str(ev->executor_id, sizeof ev->executor_id, jvalue(b, "executor_id"));
+        const char *d = json_string_value(json_object_get(b, "data"));
+        if (d && itest_b64_decode(d, ev->data, sizeof ev->data, &ev->data_len) != 0)
+            ev->data_len = 0;
+        break;
+    }
     default: break;
     }
     json_decref(j);
@@ -1440,6 +1454,9 @@ static int decode_pb_event(const uint8_t *data, size_t len, struct itest_event *
             copy_str(io->agent_id, sizeof io->agent_id, pbid(o->agent_id));
             copy_str(io->framework_id, sizeof io->framework_id, pbid(o->framework_id));
             copy_str(io->hostname, sizeof io->hostname, o->hostname);
+            io->n_executor_ids = o->n_executor_ids;
+            if (o->n_executor_ids)
+                copy_str(io->executor_id, sizeof io->executor_id, pbid(o->executor_ids[0]));
             for (size_t k = 0; k < o->n_resources; k++) {
                 Mesos__V1__Resource *r = o->resources[k];
                 double v = r->scalar ? r->scalar->value : 0;
@@ -1489,6 +1506,15 @@ static int decode_pb_event(const uint8_t *data, size_t len, struct itest_event *
             copy_str(ev->executor_id, sizeof ev->executor_id, pbid(e->failure->executor_id));
             ev->has_failure_status = e->failure->has_status;
             ev->failure_status = e->failure->status;
+        }
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE:
+        if (e->message) {
+            copy_str(ev->agent_id, sizeof ev->agent_id, pbid(e->message->agent_id));
+            copy_str(ev->executor_id, sizeof ev->executor_id, pbid(e->message->executor_id));
+            ev->data_len =
+                e->message->data.len < sizeof ev->data ? e->message->data.len : sizeof ev->data;
+            memcpy(ev->data, e->message->data.data, ev->data_len);
         }
         break;
     default: break;

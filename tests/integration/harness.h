@@ -197,6 +197,9 @@ struct itest_offer {
     char framework_id[ITEST_ID];
     char hostname[ITEST_ID];
     double cpus, mem, disk;
+    /* executor_ids: how many, and the first one */
+    size_t n_executor_ids;
+    char executor_id[ITEST_ID];
 };
 
 struct itest_status {
@@ -237,6 +240,9 @@ struct itest_event {
     char executor_id[ITEST_ID];
     int has_failure_status;
     int failure_status;
+    /* MESSAGE (agent_id and executor_id above): the data bytes, truncated to the buffer */
+    uint8_t data[1024];
+    size_t data_len;
 };
 
 struct itest_fw_opts {
