@@ -60,7 +60,7 @@ static void tb_entry(struct tarbuf *t, const char *name, char type, unsigned mod
     snprintf((char *)h + 100, 8, "%07o", mode);
     snprintf((char *)h + 108, 8, "%07o", 0);
     snprintf((char *)h + 116, 8, "%07o", 0);
-    snprintf((char *)h + 124, 12, "%011lo", (unsigned long)size);
+    snprintf((char *)h + 124, 12, "%011o", (unsigned)size);
     snprintf((char *)h + 136, 12, "%011lo", 0UL);
     memset(h + 148, ' ', 8);
     h[156] = (unsigned char)type;

@@ -266,25 +266,33 @@ static int remount_ro(int root, const char *path, char *why, size_t whylen)
 
 static int rm_tree_at(int dir, const char *name, int depth);
 
+/* Removes everything in the directory fd: passes over its listing until one finds nothing
+ * (removing entries while listing may make a pass skip some). */
 static int empty_dir(int fd, int depth)
 {
     char buf[4096];
     for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-        if (n < 0)
-            return errno;
-        if (n == 0)
-            return 0;
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            off += d->d_reclen;
-            if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-                continue;
-            int rc = rm_tree_at(fd, d->d_name, depth + 1);
-            if (rc)
-                return rc;
-        }
+        bool removed = false;
         lseek(fd, 0, SEEK_SET);
+        for (;;) {
+            long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+            if (n < 0)
+                return errno;
+            if (n == 0)
+                break;
+            for (long off = 0; off < n;) {
+                struct dirent64 *d = (struct dirent64 *)(buf + off);
+                off += d->d_reclen;
+                if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+                    continue;
+                int rc = rm_tree_at(fd, d->d_name, depth + 1);
+                if (rc)
+                    return rc;
+                removed = true;
+            }
+        }
+        if (!removed)
+            return 0;
     }
 }
 
