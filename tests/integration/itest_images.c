@@ -370,6 +370,52 @@ static void test_gc_removes_unused_image(void)
     itest_cluster_stop(&c);
 }
 
+/* kill -9 of the agent under a running image task: the executor and the task's rootfs (in
+ * their mount namespace) survive, the restarted agent re-attaches, and a kill ends the task. */
+static void test_agent_restart_with_running_image_task(void)
+{
+    const char *flags[] = {"--image_providers=docker",
+                           "--isolation=filesystem/linux,namespaces/pid",
+                           registry_flag,
+                           store_flag,
+                           "--registration_backoff_factor=100ms",
+                           NULL};
+    struct itest_cluster_opts o = {.no_agent = 1};
+    REQUIRE(itest_cluster_start(&c, &o) == 0);
+    REQUIRE(itest_agent_spawn(&c, NULL, flags) == 0);
+    REQUIRE(itest_agent_wait_registered(&c, ITEST_WAIT_MS) == 0);
+    /* The agent checkpoints its id once registered: wait for its log line. */
+    for (int i = 0; i < 200; i++) {
+        char *text = itest_read_file(itest_agent_log(&c), NULL);
+        bool done = text && strstr(text, "as agent '");
+        free(text);
+        if (done)
+            break;
+        usleep(20000);
+    }
+    struct itest_fw_opts fo = {.checkpoint = 1, .failover_timeout = 60};
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, &fo);
+    REQUIRE(fw != NULL);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, image_task("long", "echo started; sleep 60", "busybox", NULL));
+    REQUIRE(launch(fw, tasks) == 0);
+    REQUIRE(wait_state(fw, "long", MESOS__V1__TASK_STATE__TASK_RUNNING, NULL) == 0);
+    usleep(300 * 1000);
+    itest_agent_kill9(&c);
+    usleep(200 * 1000);
+    REQUIRE(itest_agent_spawn(&c, NULL, flags) == 0);
+    CHECK_INT(itest_agent_wait_registered(&c, ITEST_WAIT_MS), 0);
+    /* The executor re-subscribes; then the kill reaches it. */
+    int killed = -1;
+    for (int i = 0; i < 50 && killed != 0; i++) {
+        itest_fw_kill(fw, "long", c.agent_id);
+        killed = itest_fw_wait_state(fw, "long", MESOS__V1__TASK_STATE__TASK_KILLED, 400, NULL);
+    }
+    CHECK_INT(killed, 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(FIXTURE(setup), TEST(test_image_filesystem_and_volumes),
            TEST(test_dedup_missing_and_malicious), TEST(test_store_survives_restart),
-           TEST(test_gc_removes_unused_image))
+           TEST(test_gc_removes_unused_image), TEST(test_agent_restart_with_running_image_task))
