@@ -15,7 +15,11 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <ftw.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "containerizer/rootfs.h"
 #include "itest_images_build.h"
 
 static struct itest_cluster c;
+static char top[64];
 
 static double now_ms(void)
 {
@@ -97,7 +103,65 @@ static void report(const char *what, double *v, size_t n)
            v[(size_t)((double)(n - 1) * 0.9)], v[(size_t)((double)(n - 1) * 0.99)], v[n - 1]);
 }
 
-static char top[64];
+/* The image's part of a launch alone: in a forked child, a new mount namespace and
+ * cm_rootfs_mount (tmpfs, overlayfs over the store's layers, sandbox bind, /proc, /dev,
+ * sysfs), timed to the child's exit; beside it the same child without the rootfs. */
+static double rootfs_sample(const struct cm_rootfs_spec *spec)
+{
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+            _exit(1);
+        char why[256];
+        _exit(spec && cm_rootfs_mount(spec, why, sizeof why) != 0 ? 2 : 0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? now_ms() - t0 : -1;
+}
+
+static void rootfs_bench(const char *store, int n)
+{
+    char layers_dir[700];
+    snprintf(layers_dir, sizeof layers_dir, "%s/layers", store);
+    DIR *d = opendir(layers_dir);
+    char *layers[8];
+    size_t nl = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) && nl < 8)
+        if (de->d_name[0] != '.') {
+            layers[nl] = malloc(1024);
+            snprintf(layers[nl], 1024, "%s/%s/rootfs", layers_dir, de->d_name);
+            nl++;
+        }
+    if (d)
+        closedir(d);
+    char base[600], sandbox[600];
+    snprintf(base, sizeof base, "%s/mnt", top);
+    snprintf(sandbox, sizeof sandbox, "%s/sandbox", top);
+    mkdir(base, 0755);
+    mkdir(sandbox, 0755);
+    struct cm_rootfs_spec *spec = cm_rootfs_spec_new(base, layers, nl, sandbox, 64 << 20);
+    double *with = calloc((size_t)n, sizeof *with), *without = calloc((size_t)n, sizeof *without);
+    size_t nw = 0, no = 0;
+    for (int i = 0; i < n; i++) {
+        double a = rootfs_sample(spec), b = rootfs_sample(NULL);
+        if (a >= 0)
+            with[nw++] = a;
+        if (b >= 0)
+            without[no++] = b;
+    }
+    printf("rootfs assembly alone (%zu layers, fork + unshare + mounts, to the child's exit):\n",
+           nl);
+    report("  with cm_rootfs_mount", with, nw);
+    report("  fork + unshare only", without, no);
+    cm_rootfs_spec_free(spec);
+    for (size_t i = 0; i < nl; i++)
+        free(layers[i]);
+    free(with);
+    free(without);
+}
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -161,6 +225,9 @@ int main(int argc, char **argv)
     report("same task, no image", plain, np);
     itest_fw_free(fw);
     itest_cluster_stop(&c);
+    char store[600];
+    snprintf(store, sizeof store, "%s/store/docker", c.agent_work);
+    rootfs_bench(store, n);
     itest_case_end("bench", 0);
     nftw(top, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
     free(img);
