@@ -335,6 +335,16 @@ static void pull_done(void *arg, int result)
     pull_free(pl, false);
 }
 
+static int pull_start(struct pull *pl)
+{
+    struct cm_provisioner *p = pl->p;
+    CM_INFO(MOD, "Pulling image '%s' from %s into %s", pl->image, p->registry_dir, p->store_dir);
+    int rc = cm_offload_start(p->base, pull_job, pl, pull_done, pl, &pl->offload);
+    if (!rc)
+        pl->pid = cm_offload_pid(pl->offload);
+    return rc;
+}
+
 int cm_provisioner_pull(struct cm_provisioner *p, const char *image, cm_provisioner_done_fn done,
                         void *arg, void (*arg_free)(void *), char *why, size_t whylen)
 {
@@ -355,25 +365,21 @@ int cm_provisioner_pull(struct cm_provisioner *p, const char *image, cm_provisio
         pl->waiters = w;
         return 0;
     }
-    if (p->gc_offload) {
-        free(w);
-        if (arg_free)
-            arg_free(arg);
-        return cm_fail(CM_ESTATE, why, whylen,
-                       "Image '%s' cannot be pulled while the image GC runs; retry", image);
-    }
     pl = cm_xcalloc(1, sizeof *pl);
     pl->p = p;
     pl->image = cm_xstrdup(image);
     pl->waiters = w;
-    CM_INFO(MOD, "Pulling image '%s' from %s into %s", image, p->registry_dir, p->store_dir);
-    rc = cm_offload_start(p->base, pull_job, pl, pull_done, pl, &pl->offload);
-    if (rc) {
+    if (p->gc_offload) {
+        /* The GC may be removing layers this image shares: the pull starts after it. */
+        CM_INFO(MOD, "Image '%s' will be pulled once the image GC is done", image);
+        cm_strmap_put(&p->pulls, image, pl);
+        return 0;
+    }
+    if ((rc = pull_start(pl)) != 0) {
         pull_free(pl, false);
         return cm_fail(rc, why, whylen, "Failed to start pulling image '%s': %s", image,
                        strerror(-rc));
     }
-    pl->pid = cm_offload_pid(pl->offload);
     cm_strmap_put(&p->pulls, image, pl);
     return 0;
 }
@@ -518,6 +524,24 @@ static void gc_job_done(void *arg, int rc)
     cm_strmap_init(&p->cache);
     CM_INFO(MOD, "Image GC of %s finished (%s); %zu image(s) kept", p->store_dir,
             rc ? cm_strerror(rc) : "ok", j->n);
+    /* Pulls asked for during the collection start now. */
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &p->pulls);
+    struct pull *pl;
+    while ((pl = cm_strmap_iter_value(&it, NULL))) {
+        if (pl->offload)
+            continue;
+        int prc = pull_start(pl);
+        if (prc) {
+            char why[256];
+            snprintf(why, sizeof why, "Failed to start pulling image '%s': %s", pl->image,
+                     strerror(-prc));
+            cm_strmap_iter_remove(&it);
+            for (struct waiter *w = pl->waiters; w; w = w->next)
+                w->done(w->arg, prc, why);
+            pull_free(pl, false);
+        }
+    }
     if (j->done)
         j->done(j->arg, rc);
     for (size_t i = 0; i < j->n; i++)
