@@ -232,6 +232,13 @@ static void test_image_filesystem_and_volumes(void)
                              "container_path", "/data", "host_path", vol, "mode", "RW",
                              "container_path", "/ro", "host_path", ro, "mode", "RO",
                              "container_path", "cache", "host_path", "cachedir", "mode", "RW")));
+    /* docker/runtime: no value, shell=false: the image's Cmd[0] ("/bin/sh") runs with the
+     * task's arguments. */
+    json_t *rt = image_task("runtime", "unused", "busybox", NULL);
+    json_object_set_new(
+        rt, "command",
+        json_pack("{s:b, s:[s,s]}", "shell", 0, "arguments", "-c", "echo runtime-cmd-$IMGVAR"));
+    json_array_append_new(tasks, rt);
     snprintf(marker, sizeof marker, "%s/seed", ro);
     FILE *f = fopen(marker, "w");
     REQUIRE(f != NULL);
@@ -248,6 +255,10 @@ static void test_image_filesystem_and_volumes(void)
     CHECK(out && strstr(out, "has-busybox"));
     if (out && !strstr(out, "cmesos-test-image"))
         fprintf(stderr, "fs stdout: %s\n", out);
+    free(out);
+    CHECK_INT(wait_state(fw, "runtime", MESOS__V1__TASK_STATE__TASK_FINISHED, NULL), 0);
+    out = task_stdout("runtime");
+    CHECK(out && strstr(out, "runtime-cmd-from-cmesos-test-image"));
     free(out);
     out = task_stdout("vol");
     CHECK(out && strstr(out, "ro-refused"));
