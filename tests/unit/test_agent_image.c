@@ -188,6 +188,12 @@ static void test_ref_parse(void)
     CHECK_INT(cm_image_ref_parse("a b", &r, why, sizeof why), CM_EINVAL);
     CHECK_INT(cm_image_ref_parse("a@b@c", &r, why, sizeof why), CM_EINVAL);
     CHECK_INT(cm_image_ref_parse("localhost/", &r, why, sizeof why), CM_EINVAL);
+    /* Found by fuzz_agent_image: an empty tag printed back as no tag parsed differently. */
+    CHECK_INT(cm_image_ref_parse("registry.example.c:::", &r, why, sizeof why), CM_EINVAL);
+    CHECK_INT(cm_image_ref_parse("busybox:", &r, why, sizeof why), CM_EINVAL);
+    CHECK(strstr(why, "empty tag") != NULL);
+    CHECK_INT(cm_image_ref_parse("busybox@", &r, why, sizeof why), CM_EINVAL);
+    CHECK_INT(cm_image_ref_parse("a:b:c", &r, why, sizeof why), CM_EINVAL);
 }
 
 static const char *H1 = "1111111111111111111111111111111111111111111111111111111111111111";

@@ -67,7 +67,8 @@ int cm_image_ref_parse(const char *text, struct cm_image_ref *ref, char *why, si
             return cm_fail(CM_EINVAL, why, whylen, "Image name '%s': digest too long", text);
     }
     char *colon = strrchr(s, ':');
-    if (colon && !strchr(colon + 1, '/')) {
+    bool tagged = colon && !strchr(colon + 1, '/');
+    if (tagged) {
         *colon = '\0';
         if (put(ref->tag, sizeof ref->tag, colon + 1, strlen(colon + 1)) != 0)
             return cm_fail(CM_EINVAL, why, whylen, "Image name '%s': tag too long", text);
@@ -81,6 +82,13 @@ int cm_image_ref_parse(const char *text, struct cm_image_ref *ref, char *why, si
         memmove(s, slash + 1, strlen(slash + 1) + 1);
     }
     snprintf(ref->repository, sizeof ref->repository, "%s", s);
+    if ((tagged && !ref->tag[0]) || (at && !ref->digest[0]))
+        return cm_fail(CM_EINVAL, why, whylen, "Image name '%s' has an empty %s", text,
+                       at && !ref->digest[0] ? "digest" : "tag");
+    if (strchr(ref->repository, ':') || strchr(ref->repository, '@'))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Image name '%s': the repository '%s' holds ':' or '@'", text,
+                       ref->repository);
     /* Every part becomes part of a file name: no empty, "." or ".." components. */
     const char *parts[] = {ref->registry, ref->repository, ref->tag, ref->digest};
     for (size_t p = 0; p < 4; p++) {
