@@ -292,6 +292,10 @@ static void test_dedup_missing_and_malicious(void)
     json_array_append_new(tasks,
                           image_task("missing", "touch /tmp/ran-missing", "nosuch:1.0", NULL));
     json_array_append_new(tasks, image_task("evil", "true", "evil", NULL));
+    json_array_append_new(
+        tasks, image_task("badvol", "touch /tmp/ran-badvol", "busybox",
+                          json_pack("[{s:s, s:s, s:s}]", "container_path", "/data", "host_path",
+                                    "/nonexistent/cmesos-vol", "mode", "RW")));
     unlink("/tmp/cmesos-evil");
     REQUIRE(launch(fw, tasks) == 0);
     CHECK_INT(wait_state(fw, "a", MESOS__V1__TASK_STATE__TASK_FINISHED, NULL), 0);
@@ -299,6 +303,10 @@ static void test_dedup_missing_and_malicious(void)
     expect_failed(fw, "missing", "Failed to find image 'nosuch:1.0'");
     expect_failed(fw, "evil", "Refusing layer entry '../../../../../tmp/cmesos-evil'");
     CHECK(access("/tmp/cmesos-evil", F_OK) != 0);
+    /* A failure inside the launch child (here a volume's host path) fails the task too. */
+    expect_failed(fw, "badvol",
+                  "Failed to provision the container's root filesystem: Volume host path "
+                  "/nonexistent/cmesos-vol");
     char *out = task_stdout("b");
     CHECK(out && strstr(out, "cmesos-other-image"));
     free(out);
