@@ -263,6 +263,7 @@ static void child_exec(char **argv, char *const *envp, const char *cwd, int errf
         /* execvpe searches the PATH of environ: the task's, inside the image. */
         environ = (char **)envp;
         if ((err = image_enter_rootfs(rootfs)) != 0) {
+            err = -err; /* negative: the rootfs, not the exec, failed */
             ssize_t w = write(errfd, &err, sizeof err);
             (void)w;
             _exit(127);
@@ -391,8 +392,13 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
-        rc = cm_fail(-child_err, why, whylen, "Failed to execute '%s': %s", cmd->value,
-                     strerror(child_err));
+        if (child_err < 0)
+            rc = cm_fail(child_err, why, whylen,
+                         "Failed to enter the container's root filesystem %s: %s", il.rootfs,
+                         strerror(-child_err));
+        else
+            rc = cm_fail(-child_err, why, whylen, "Failed to execute '%s': %s",
+                         cmd->value && *cmd->value ? cmd->value : argv[0], strerror(child_err));
         goto fail;
     }
     cm_command_strv_free(argv);

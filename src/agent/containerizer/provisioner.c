@@ -435,6 +435,11 @@ int cm_provisioner_prepare(struct cm_provisioner *p, const Mesos__V1__ContainerI
         rc = cm_rootfs_spec_add_volume(l->rootfs, i, v->host_path, v->container_path, ro, why,
                                        whylen);
     }
+    if (img->config.user && *img->config.user)
+        CM_WARN(MOD,
+                "Image '%s' asks for user '%s', which is not supported (as in Mesos): the "
+                "task runs as root",
+                image, img->config.user);
     /* docker/runtime: the command and the environment the image asks for. */
     char **argv = NULL;
     if (!rc && cmd) {
