@@ -190,7 +190,7 @@ int main(int argc, char **argv)
         return 1;
     snprintf(reg, sizeof reg, "%s/registry", top);
     mkdir(reg, 0755);
-    if (write_image("busybox.tar", "busybox:latest", "bench-image", false) != 0)
+    if (write_image("busybox.tar", "busybox:latest", "bench-image", false, NULL) != 0)
         return 1;
     char reg_flag[400];
     snprintf(reg_flag, sizeof reg_flag, "--docker_registry=%s", reg);

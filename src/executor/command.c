@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -254,6 +255,24 @@ static int image_enter_rootfs(const char *rootfs)
     return chdir("/") == 0 ? 0 : errno;
 }
 
+/* In the child, inside the rootfs: makes the working directory when the image lacks it, as
+ * Mesos does for an image's WorkingDir (mkdir -p; errors show at the chdir). */
+static void image_mkdirs(const char *path)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p)
+        return;
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (p[i] == '/' || p[i] == '\0') {
+            char c = p[i];
+            p[i] = '\0';
+            mkdir(p, 0755);
+            p[i] = c;
+        }
+}
+
 /* Runs in the child between fork and exec: only async-signal-safe calls. */
 static void child_exec(char **argv, char *const *envp, const char *cwd, int errfd, bool shell,
                        const char *rootfs)
@@ -268,6 +287,8 @@ static void child_exec(char **argv, char *const *envp, const char *cwd, int errf
             (void)w;
             _exit(127);
         }
+        if (cwd)
+            image_mkdirs(cwd);
     }
     setpgid(0, 0);
     /* The executor ignores SIGPIPE; the task must start with the default dispositions. */

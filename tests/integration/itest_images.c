@@ -199,10 +199,10 @@ static void setup(void)
     char sub[400];
     snprintf(sub, sizeof sub, "%s/localhost", reg);
     mkdir(sub, 0755);
-    if (write_image("busybox.tar", "busybox:latest", "cmesos-test-image", false) != 0 ||
-        write_image("localhost/other.tar", "localhost/other:latest", "cmesos-other-image", false) !=
-            0 ||
-        write_image("evil.tar", "evil:latest", "evil", true) != 0)
+    if (write_image("busybox.tar", "busybox:latest", "cmesos-test-image", false, NULL) != 0 ||
+        write_image("localhost/other.tar", "localhost/other:latest", "cmesos-other-image", false,
+                    "/app/dir") != 0 ||
+        write_image("evil.tar", "evil:latest", "evil", true, NULL) != 0)
         TEST_SKIP("cannot write the test images");
 }
 
@@ -288,7 +288,8 @@ static void test_dedup_missing_and_malicious(void)
     REQUIRE(fw != NULL);
     json_t *tasks = json_array();
     json_array_append_new(tasks, image_task("a", "cat /etc/os-release", "busybox", NULL));
-    json_array_append_new(tasks, image_task("b", "cat /etc/os-release", "localhost/other", NULL));
+    json_array_append_new(
+        tasks, image_task("b", "cat /etc/os-release; echo cwd=$(pwd)", "localhost/other", NULL));
     json_array_append_new(tasks,
                           image_task("missing", "touch /tmp/ran-missing", "nosuch:1.0", NULL));
     json_array_append_new(tasks, image_task("evil", "true", "evil", NULL));
@@ -309,6 +310,8 @@ static void test_dedup_missing_and_malicious(void)
                   "/nonexistent/cmesos-vol");
     char *out = task_stdout("b");
     CHECK(out && strstr(out, "cmesos-other-image"));
+    /* The image's WorkingDir, made since the image lacks it (as Mesos does). */
+    CHECK(out && strstr(out, "cwd=/app/dir"));
     free(out);
     /* busybox and localhost/other share their base layer: 3 layers, not 4 (the evil image's
      * base layer is the same one; its bad top layer never reached the store). */

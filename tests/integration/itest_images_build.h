@@ -104,7 +104,8 @@ static void base_layer(struct tarbuf *t)
 
 /* Writes <reg>/<file> as a docker save archive of image name (RepoTag) with the base layer
  * and a top layer holding /etc/os-release naming os, or (evil) a '../' entry. */
-static int write_image(const char *file, const char *repotag, const char *os, bool evil)
+static int write_image(const char *file, const char *repotag, const char *os, bool evil,
+                       const char *workdir)
 {
     struct tarbuf l1 = {0}, l2 = {0}, out = {0};
     base_layer(&l1);
@@ -121,9 +122,10 @@ static int write_image(const char *file, const char *repotag, const char *os, bo
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/bin\","
-             "\"IMGVAR=from-%s\"],\"Cmd\":[\"/bin/sh\"]},\"rootfs\":{\"type\":\"layers\","
+             "\"IMGVAR=from-%s\"],\"Cmd\":[\"/bin/"
+             "sh\"],\"WorkingDir\":\"%s\"},\"rootfs\":{\"type\":\"layers\","
              "\"diff_ids\":[\"sha256:%s\",\"sha256:%s\"]}}",
-             os, h1, h2);
+             os, workdir ? workdir : "", h1, h2);
     sha256_hex(cfg, strlen(cfg), hc);
     char name[128], manifest[1024];
     snprintf(name, sizeof name, "%s.json", hc);
