@@ -9,7 +9,7 @@ CMESOS_PACKAGES=(
   libevent-dev libcurl4-openssl-dev libjansson-dev libzookeeper-mt-dev
   zookeeper
   clang-format curl procps ca-certificates
-  tar gzip bzip2 xz-utils unzip zip
+  tar gzip bzip2 xz-utils unzip zip zlib1g-dev # zlib: gzip image layers
   clang libclang-rt-14-dev # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
   libssl-dev openssl
   docker.io skopeo umoci busybox-static # containers from images (tests build images at run time)

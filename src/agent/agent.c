@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,6 +185,67 @@ unsigned cm_agent_port(const struct cm_agent *agent)
     return agent->port;
 }
 
+/* The images live executors use (image GC keeps them). */
+static void images_in_use(void *arg, cm_provisioner_each_fn fn, void *ctx)
+{
+    struct cm_agent *a = arg;
+    struct cm_strmap_iter fi;
+    cm_strmap_iter_init(&fi, &a->frameworks);
+    struct agent_framework *f;
+    while ((f = cm_strmap_iter_value(&fi, NULL))) {
+        struct cm_strmap_iter ei;
+        cm_strmap_iter_init(&ei, &f->executors);
+        struct agent_executor *e;
+        while ((e = cm_strmap_iter_value(&ei, NULL))) {
+            struct cm_strmap_iter ti;
+            cm_strmap_iter_init(&ti, &e->tasks);
+            struct agent_task *t;
+            while ((t = cm_strmap_iter_value(&ti, NULL))) {
+                const char *name = cm_provisioner_image_name(t->info->container);
+                if (name)
+                    fn(ctx, name);
+            }
+        }
+    }
+}
+
+/* --image_providers: the provisioner (docs/containers-images.md). */
+static int agent_images_init(struct cm_agent *a, char *why, size_t whylen)
+{
+    const struct cm_agent_flags *fl = a->flags;
+    if (!fl->image_providers || !*fl->image_providers) {
+        const char *unused[][2] = {{"docker_registry", fl->docker_registry},
+                                   {"docker_store_dir", fl->docker_store_dir},
+                                   {"image_gc_config", fl->image_gc_config}};
+        for (size_t i = 0; i < 3; i++)
+            if (unused[i][1])
+                CM_WARN(MOD, "Flag '--%s' has no effect in cmesos without --image_providers=docker",
+                        unused[i][0]);
+        return 0;
+    }
+    if (strcasecmp(fl->image_providers, "docker") != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'image_providers': '%s' is not supported (only 'docker': Docker and "
+                       "OCI images; APPC images are not)",
+                       fl->image_providers);
+    if (!strstr(cm_containerizer_isolation(a->containerizer), "filesystem/linux"))
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Flag 'image_providers' needs the filesystem/linux isolator in --isolation "
+                       "(the container's root filesystem is mounted in its own mount namespace)");
+    struct cm_provisioner_options po = {
+        .base = a->base,
+        .work_dir = fl->work_dir,
+        .store_dir = fl->docker_store_dir,
+        .registry_dir = fl->docker_registry,
+        .gc_config = fl->image_gc_config,
+    };
+    int rc = cm_provisioner_new(&po, images_in_use, a, &a->provisioner, why, whylen);
+    if (!rc)
+        CM_INFO(MOD, "Container images: docker from %s, store %s", fl->docker_registry,
+                cm_provisioner_store_dir(a->provisioner));
+    return rc;
+}
+
 int cm_agent_new(struct event_base *base, const struct cm_agent_flags *flags,
                  const struct cm_clock *clock, struct cm_agent **out, char *why, size_t whylen)
 {
@@ -335,6 +397,8 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
     }
     if ((rc = setup_sandbox_services(a, why, whylen)) != 0)
         goto fail;
+    if ((rc = agent_images_init(a, why, whylen)) != 0)
+        goto fail;
     char *res_text = cm_resources_format(&a->total);
     CM_INFO(MOD, "Agent %s (%s) started with resources %s; launcher_dir %s", a->pid, a->hostname,
             res_text, a->launcher_dir);
@@ -404,6 +468,7 @@ void cm_agent_free(struct cm_agent *a)
     if (a->sigchld_event)
         event_free(a->sigchld_event);
     cm_sum_free(a->sum);
+    cm_provisioner_free(a->provisioner);
     cm_containerizer_free(a->containerizer);
     cm_detector_free(a->detector);
     cm_resources_cleanup(&a->total);

@@ -86,6 +86,11 @@ struct cm_agent_flags {
     long max_connections;
     double http_idle_timeout, http_request_timeout;
     uint64_t http_max_buffered_body;
+    /* Container images (provisioner.h). */
+    char *image_providers;  /* "docker" or NULL */
+    char *docker_registry;  /* local directory */
+    char *docker_store_dir; /* NULL = <work_dir>/store/docker */
+    char *image_gc_config;
 
     struct cm_flag table[80];
     size_t ntable;

@@ -530,7 +530,8 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         return;
     }
     /* Never pretend: a container the agent cannot build is not run on the host instead. */
-    if (cm_container_info_check(task->container, "task", whybuf, sizeof whybuf) != 0 ||
+    if (cm_container_info_check_images(task->container, "task", a->provisioner != NULL, whybuf,
+                                       sizeof whybuf) != 0 ||
         (task->executor && cm_container_info_check(task->executor->container, "executor", whybuf,
                                                    sizeof whybuf) != 0)) {
         CM_WARN(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
@@ -628,8 +629,69 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
 /* The launch queue's step for e: starts the executor, whose child makes the sandbox; or, when
  * there are URIs, makes the sandbox and fetches them (the executor starts when they are in).
  * Returns true when a clone happened. */
+/* Who waits for an image pull: found again by ids, since the executor may be gone by then. */
+struct image_wait {
+    struct cm_agent *a;
+    char *fid, *eid;
+    char container_id[37];
+};
+
+static void image_wait_free(void *arg)
+{
+    struct image_wait *w = arg;
+    free(w->fid);
+    free(w->eid);
+    free(w);
+}
+
+static void image_pulled(void *arg, int rc, const char *why)
+{
+    struct image_wait *w = arg;
+    struct cm_agent *a = w->a;
+    struct agent_framework *f = cm_strmap_get(&a->frameworks, w->fid);
+    struct agent_executor *e = f ? cm_strmap_get(&f->executors, w->eid) : NULL;
+    if (!e || strcmp(e->container_id, w->container_id) != 0 || e->state != EXECUTOR_REGISTERING)
+        return; /* killed or shut down while the image was pulled */
+    struct agent_task *t = queued_task(e);
+    if (!t)
+        return;
+    if (rc) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "Failed to launch container: %s", why);
+        launch_failed(a, e, t, msg);
+        return;
+    }
+    start_executor(a, e, t);
+}
+
+/* Container images: true when e must wait for its image (pulling, or it failed and t with
+ * it); false when the image is in the store or there is none. */
+static bool image_pending(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
+{
+    const char *image = cm_provisioner_image_name(t->info->container);
+    if (!image || !a->provisioner)
+        return false;
+    struct image_wait *w = cm_xcalloc(1, sizeof *w);
+    w->a = a;
+    w->fid = cm_xstrdup(e->framework->id);
+    w->eid = cm_xstrdup(e->id);
+    memcpy(w->container_id, e->container_id, sizeof w->container_id);
+    char why[512] = "", msg[600];
+    int rc = cm_provisioner_pull(a->provisioner, image, image_pulled, w, image_wait_free, why,
+                                 sizeof why);
+    if (rc == 1)
+        return false;
+    if (rc < 0) {
+        snprintf(msg, sizeof msg, "Failed to launch container: %s", why);
+        launch_failed(a, e, t, msg);
+    }
+    return true;
+}
+
 static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t)
 {
+    if (image_pending(a, e, t))
+        return false;
     struct cm_user user;
     char uwhy[256];
     int urc = executor_user(a, e, &user, uwhy, sizeof uwhy);
@@ -779,8 +841,36 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
     }
     if (urc == 0)
         spec.user = &user;
-    char lwhy[200] = "";
+    struct cm_provisioner_launch *image = NULL;
+    if (a->provisioner && cm_provisioner_image_name(t->info->container)) {
+        char iwhy[400] = "";
+        if (urc == 0 && user.uid != 0) {
+            /* The executor enters the rootfs for its task, which needs root. */
+            snprintf(iwhy, sizeof iwhy,
+                     "a container image cannot run as user '%s' (--switch_user): cmesos runs "
+                     "image tasks as root",
+                     user.name);
+            rc = CM_EINVAL;
+        } else {
+            rc = cm_provisioner_prepare(a->provisioner, t->info->container, t->info->command,
+                                        e->directory, &image, iwhy, sizeof iwhy);
+        }
+        if (rc != 0) {
+            if (urc == 0)
+                cm_user_cleanup(&user);
+            free(exec_dir);
+            free(link);
+            free(link_tmp);
+            snprintf(whybuf, sizeof whybuf, "Failed to launch container: %s", iwhy);
+            goto fail;
+        }
+        env = cm_provisioner_env(image, env);
+        spec.envp = env;
+        spec.rootfs = image->rootfs;
+    }
+    char lwhy[300] = "";
     rc = cm_containerizer_launch(a->containerizer, &spec, &e->pid, lwhy, sizeof lwhy);
+    cm_provisioner_launch_free(image);
     if (urc == 0)
         cm_user_cleanup(&user);
     free(exec_dir);

@@ -217,6 +217,25 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "http_max_buffered_body", NULL, CM_FLAG_BYTES, &f->http_max_buffered_body,
         "cmesos: request-body bytes buffered across all HTTP connections; past it requests get 503",
         false);
+    /* Container images for the Mesos containerizer (docs/containers-images.md). */
+    add(f, "image_providers", NULL, CM_FLAG_STRING, &f->image_providers,
+        "Image types the Mesos containerizer runs: docker (Docker and OCI images from the local "
+        "--docker_registry). Needs the filesystem/linux isolator. Default: none",
+        false);
+    add(f, "docker_registry", NULL, CM_FLAG_STRING, &f->docker_registry,
+        "Local directory of images: `docker save` archives named <image>.tar as Mesos names them "
+        "(busybox:latest -> busybox:latest.tar, localhost/busybox -> localhost/busybox.tar), or "
+        "cmesos: OCI image layouts <name>/ (index.json, tag in the ref.name annotation). Remote "
+        "registries are not supported",
+        false);
+    add(f, "docker_store_dir", NULL, CM_FLAG_STRING, &f->docker_store_dir,
+        "Where image layers are extracted and kept (once per layer digest). Default: "
+        "<work_dir>/store/docker (Mesos: /tmp/mesos/store/docker)",
+        false);
+    add(f, "image_gc_config", NULL, CM_FLAG_STRING, &f->image_gc_config,
+        "JSON (inline or a file path) of Mesos's ImageGcConfig: image_disk_headroom, "
+        "image_disk_watch_interval {nanoseconds}, excluded_images. Default: no automatic image GC",
+        false);
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

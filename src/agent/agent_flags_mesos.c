@@ -15,8 +15,7 @@
     }
 
 #define AUTHN "authentication"
-#define NO_IMAGES                                                                                  \
-    "it configures container images, which need --image_providers, which cmesos refuses"
+#define NO_IMAGES "cmesos's image support does not use it (docs/containers-images.md)"
 #define NO_DOCKER "it configures the Docker containerizer, which cmesos refuses (--containerizers)"
 #define NO_ISOLATOR(what) "it configures the " what " isolator, which --isolation refuses"
 
@@ -25,18 +24,12 @@ const struct cm_flag_known cm_agent_flags_mesos[] = {
     REFUSED("containerizers", false, "mesos",
             "only the Mesos containerizer exists (--containerizers=mesos); the Docker "
             "containerizer is not built"),
-    REFUSED("image_providers", false, NULL,
-            "cmesos cannot run container images (no image provisioner); drop the flag"),
     NO_EFFECT("image_provisioner_backend", false, NO_IMAGES),
-    NO_EFFECT("image_gc_config", false, NO_IMAGES),
     NO_EFFECT("appc_simple_discovery_uri_prefix", false, NO_IMAGES),
     NO_EFFECT("appc_store_dir", false, NO_IMAGES),
-    NO_EFFECT("docker_registry", false, NO_IMAGES),
-    NO_EFFECT("docker_store_dir", false, NO_IMAGES),
     NO_EFFECT("docker_config", false, NO_IMAGES),
     NO_EFFECT("sandbox_directory", false,
-              "it is where the sandbox appears inside a container image, and cmesos runs no "
-              "images"),
+              "a container image always sees its sandbox at /mnt/mesos/sandbox (Mesos's default)"),
     NO_EFFECT("docker_volume_checkpoint_dir", false, NO_ISOLATOR("docker/volume")),
     NO_EFFECT("docker_volume_chown", true, NO_ISOLATOR("docker/volume")),
     NO_EFFECT("docker_ignore_runtime", true, NO_IMAGES),

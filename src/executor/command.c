@@ -7,7 +7,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,10 +131,165 @@ void cm_command_describe_exit(int wait_status, char *buf, size_t len)
         snprintf(buf, len, "Command ended with wait status %d", wait_status);
 }
 
+/* ---- container images ----
+ * With an image, the agent mounts the container's root filesystem in the executor's mount
+ * namespace and passes Mesos's command executor flags as MESOS_* variables: MESOS_ROOTFS (where
+ * the rootfs is), MESOS_SANDBOX_DIRECTORY (the sandbox inside it), MESOS_WORKING_DIRECTORY,
+ * MESOS_TASK_ENVIRONMENT (the image's Env, a JSON object) and MESOS_TASK_COMMAND (a
+ * CommandInfo in JSON, when the image's Entrypoint/Cmd supply the command). The task's
+ * child enters the rootfs (pivot_root in a mount namespace of its own, chroot where that is
+ * refused) before it changes to the working directory and execs. Without MESOS_ROOTFS
+ * nothing changes. */
+struct image_launch {
+    char *rootfs;
+    char *cwd;
+    char **argv;
+    char **envp;
+};
+
+static void image_launch_cleanup(struct image_launch *il)
+{
+    free(il->rootfs);
+    free(il->cwd);
+    cm_command_strv_free(il->argv);
+    cm_command_strv_free(il->envp);
+    memset(il, 0, sizeof *il);
+}
+
+static bool image_var(const char *entry)
+{
+    static const char *const names[] = {
+        "MESOS_ROOTFS=",           "MESOS_SANDBOX_DIRECTORY=", "MESOS_WORKING_DIRECTORY=",
+        "MESOS_TASK_ENVIRONMENT=", "MESOS_TASK_COMMAND=",      "MESOS_SANDBOX="};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp(entry, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+static bool task_sets(const Mesos__V1__CommandInfo *cmd, const char *name)
+{
+    const Mesos__V1__Environment *env = cmd->environment;
+    for (size_t i = 0; env && i < env->n_variables; i++)
+        if (env->variables[i]->name && strcmp(env->variables[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Fills il when the executor was started for an image (MESOS_ROOTFS); il->rootfs stays NULL
+ * otherwise. envp is the task's environment as built for the host case. */
+static int image_launch_prepare(const Mesos__V1__CommandInfo *cmd, char *const *envp,
+                                struct image_launch *il, char *why, size_t whylen)
+{
+    memset(il, 0, sizeof *il);
+    const char *rootfs = getenv("MESOS_ROOTFS");
+    if (!rootfs || !*rootfs)
+        return 0;
+    const char *sandbox = getenv("MESOS_SANDBOX_DIRECTORY");
+    const char *wd = getenv("MESOS_WORKING_DIRECTORY");
+    const char *tenv = getenv("MESOS_TASK_ENVIRONMENT");
+    const char *tcmd = getenv("MESOS_TASK_COMMAND");
+    sandbox = sandbox && *sandbox ? sandbox : "/mnt/mesos/sandbox";
+    il->rootfs = cm_xstrdup(rootfs);
+    il->cwd = cm_xstrdup(wd && *wd ? wd : sandbox);
+    int rc = 0;
+    if ((!cmd->value || !*cmd->value) && tcmd && *tcmd) {
+        json_t *c = json_loads(tcmd, 0, NULL);
+        json_t *args = json_object_get(c, "arguments");
+        size_t n = json_array_size(args);
+        if (!json_is_string(json_object_get(c, "value")) || n == 0) {
+            rc = cm_fail(CM_EINVAL, why, whylen, "MESOS_TASK_COMMAND is not a CommandInfo");
+        } else {
+            il->argv = cm_xcalloc(n + 1, sizeof *il->argv);
+            for (size_t i = 0; i < n; i++)
+                il->argv[i] = cm_xstrdup(json_string_value(json_array_get(args, i)));
+            free(il->argv[0]); /* the program is value; arguments[0] its argv[0] */
+            il->argv[0] = cm_xstrdup(json_string_value(json_object_get(c, "value")));
+        }
+        json_decref(c);
+    } else {
+        rc = cm_command_argv(cmd, &il->argv, why, whylen);
+    }
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    json_t *te = tenv && *tenv ? json_loads(tenv, 0, NULL) : NULL;
+    il->envp = cm_xcalloc(n + json_object_size(te) + 2, sizeof *il->envp);
+    size_t m = 0;
+    /* The image's variables, unless the task sets them; then the executor's (which carry the
+     * task's); the sandbox is where the task sees it. */
+    const char *key;
+    json_t *val;
+    json_object_foreach(te, key, val)
+    {
+        if (json_is_string(val) && !task_sets(cmd, key))
+            il->envp[m++] = cm_xasprintf("%s=%s", key, json_string_value(val));
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(envp[i], '=');
+        if (image_var(envp[i]) || !eq)
+            continue;
+        /* An image variable wins over the executor's own (host) value of the same name. */
+        bool shadowed = false;
+        for (size_t j = 0; j < m && !shadowed; j++)
+            shadowed = strncmp(il->envp[j], envp[i], (size_t)(eq - envp[i]) + 1) == 0;
+        if (!shadowed)
+            il->envp[m++] = cm_xstrdup(envp[i]);
+    }
+    il->envp[m++] = cm_xasprintf("MESOS_SANDBOX=%s", sandbox);
+    json_decref(te);
+    if (rc)
+        image_launch_cleanup(il);
+    return rc;
+}
+
+/* In the child: makes rootfs the root. Returns 0 or an errno value. */
+static int image_enter_rootfs(const char *rootfs)
+{
+    if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+        mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) == 0 && chdir(rootfs) == 0 &&
+        syscall(SYS_pivot_root, ".", ".") == 0 && umount2(".", MNT_DETACH) == 0)
+        return chdir("/") == 0 ? 0 : errno;
+    if (chroot(rootfs) != 0)
+        return errno;
+    return chdir("/") == 0 ? 0 : errno;
+}
+
+/* In the child, inside the rootfs: makes the working directory when the image lacks it, as
+ * Mesos does for an image's WorkingDir (mkdir -p; errors show at the chdir). */
+static void image_mkdirs(const char *path)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p)
+        return;
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (p[i] == '/' || p[i] == '\0') {
+            char c = p[i];
+            p[i] = '\0';
+            mkdir(p, 0755);
+            p[i] = c;
+        }
+}
+
 /* Runs in the child between fork and exec: only async-signal-safe calls. */
-static void child_exec(char **argv, char *const *envp, const char *cwd, int errfd, bool shell)
+static void child_exec(char **argv, char *const *envp, const char *cwd, int errfd, bool shell,
+                       const char *rootfs)
 {
     int err;
+    if (rootfs) {
+        /* execvpe searches the PATH of environ: the task's, inside the image. */
+        environ = (char **)envp;
+        if ((err = image_enter_rootfs(rootfs)) != 0) {
+            err = -err; /* negative: the rootfs, not the exec, failed */
+            ssize_t w = write(errfd, &err, sizeof err);
+            (void)w;
+            _exit(127);
+        }
+        if (cwd)
+            image_mkdirs(cwd);
+    }
     setpgid(0, 0);
     /* The executor ignores SIGPIPE; the task must start with the default dispositions. */
     signal(SIGPIPE, SIG_DFL);
@@ -194,9 +354,18 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
     int rc;
 
     *out = NULL;
-    rc = cm_command_argv(cmd, &argv, why, whylen);
+    struct image_launch il;
+    rc = image_launch_prepare(cmd, envp, &il, why, whylen);
     if (rc)
         return rc;
+    if (il.rootfs) {
+        argv = il.argv;
+        il.argv = NULL;
+        envp = il.envp;
+        cwd = il.cwd;
+    } else if ((rc = cm_command_argv(cmd, &argv, why, whylen)) != 0) {
+        return rc;
+    }
     bool shell = !cmd->has_shell || cmd->shell;
 
     c = cm_xcalloc(1, sizeof *c);
@@ -225,7 +394,7 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
         goto fail;
     }
     if (pid == 0)
-        child_exec(argv, envp, cwd, pipefd[1], shell);
+        child_exec(argv, envp, cwd, pipefd[1], shell, il.rootfs);
 
     /* Also set here, so a kill right after start cannot miss the group. */
     setpgid(pid, pid);
@@ -244,11 +413,17 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
-        rc = cm_fail(-child_err, why, whylen, "Failed to execute '%s': %s", cmd->value,
-                     strerror(child_err));
+        if (child_err < 0)
+            rc = cm_fail(child_err, why, whylen,
+                         "Failed to enter the container's root filesystem %s: %s", il.rootfs,
+                         strerror(-child_err));
+        else
+            rc = cm_fail(-child_err, why, whylen, "Failed to execute '%s': %s",
+                         cmd->value && *cmd->value ? cmd->value : argv[0], strerror(child_err));
         goto fail;
     }
     cm_command_strv_free(argv);
+    image_launch_cleanup(&il);
     *out = c;
     return 0;
 
@@ -265,6 +440,7 @@ fail:
         free(c);
     }
     cm_command_strv_free(argv);
+    image_launch_cleanup(&il);
     return rc;
 }
 

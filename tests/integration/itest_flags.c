@@ -167,7 +167,7 @@ static void test_refused_and_unknown(void)
     } cases[] = {
         {"mesos-agent", "--containerizers=docker,mesos", "only the Mesos containerizer"},
         {"mesos-agent", "--isolation_typo=1", "unknown flag 'isolation_typo'"},
-        {"mesos-agent", "--image_providers=docker", "cannot run container images"},
+        {"mesos-agent", "--image_providers=docker", "needs the filesystem/linux isolator"},
         {"mesos-master", "--modules=/x.json", "cannot load Mesos modules"},
         {"mesos-master", "--nonsense", "unknown flag 'nonsense'"},
     };

@@ -4,6 +4,7 @@
  */
 #include "container_info.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,12 @@ static void add(char *buf, size_t cap, const char *text)
 int cm_container_info_check(const Mesos__V1__ContainerInfo *ci, const char *whose, char *why,
                             size_t whylen)
 {
+    return cm_container_info_check_images(ci, whose, false, why, whylen);
+}
+
+int cm_container_info_check_images(const Mesos__V1__ContainerInfo *ci, const char *whose,
+                                   bool images, char *why, size_t whylen)
+{
     if (!ci)
         return 0;
     char list[768] = "";
@@ -37,7 +44,15 @@ int cm_container_info_check(const Mesos__V1__ContainerInfo *ci, const char *whos
     }
     if (ci->docker && ci->type != MESOS__V1__CONTAINER_INFO__TYPE__DOCKER)
         add(list, sizeof list, "'docker' is not supported (no Docker containerizer)");
-    if (ci->mesos && ci->mesos->image) {
+    const Mesos__V1__Image *img = ci->mesos ? ci->mesos->image : NULL;
+    bool docker_image = images && ci->type == MESOS__V1__CONTAINER_INFO__TYPE__MESOS && img &&
+                        img->type == MESOS__V1__IMAGE__TYPE__DOCKER && img->docker &&
+                        img->docker->name && *img->docker->name;
+    if (ci->mesos && ci->mesos->image && !docker_image && images) {
+        add(list, sizeof list,
+            "'mesos.image' must be a Docker image (type DOCKER with docker.name; APPC images "
+            "are not supported)");
+    } else if (ci->mesos && ci->mesos->image && !docker_image) {
         const Mesos__V1__Image *im = ci->mesos->image;
         const char *name = im->docker && im->docker->name ? im->docker->name
                            : im->appc && im->appc->name   ? im->appc->name
@@ -48,8 +63,10 @@ int cm_container_info_check(const Mesos__V1__ContainerInfo *ci, const char *whos
                  *name ? " ('" : "", name, *name ? "')" : "");
         add(list, sizeof list, item);
     }
-    if (ci->n_volumes)
-        add(list, sizeof list, "'volumes' are not supported");
+    if (ci->n_volumes && !docker_image)
+        add(list, sizeof list,
+            images ? "'volumes' are supported only with a container image ('mesos.image')"
+                   : "'volumes' are not supported");
     if (ci->hostname)
         add(list, sizeof list, "'hostname' is not supported");
     if (ci->n_network_infos)

@@ -13,6 +13,7 @@
 #ifndef CM_AGENT_CONTAINER_INFO_H
 #define CM_AGENT_CONTAINER_INFO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mesos/v1/mesos.pb-c.h"
@@ -23,5 +24,11 @@
  * or "executor"). */
 int cm_container_info_check(const Mesos__V1__ContainerInfo *ci, const char *whose, char *why,
                             size_t whylen);
+
+/* As cm_container_info_check; with images (the agent runs --image_providers=docker) a MESOS
+ * ContainerInfo with a Docker image (mesos.image type DOCKER, docker.name set) and host path
+ * volumes is honoured (provisioner.h); APPC images stay refused. */
+int cm_container_info_check_images(const Mesos__V1__ContainerInfo *ci, const char *whose,
+                                   bool images, char *why, size_t whylen);
 
 #endif

@@ -62,6 +62,7 @@
 struct event_base;
 struct cm_clock;
 struct cm_user;
+struct cm_rootfs_spec;
 
 /* An asynchronous launch's exec result: rc 0 once the executor's execve succeeded (or, under
  * a pid namespace, once the init started it), else the failure with why. Called on the loop
@@ -127,6 +128,11 @@ struct cm_launch_spec {
      * user's uid:gid and then sets groups, gid and uid before exec; a failure is a launch
      * error "Failed to switch to user '<name>': ...". */
     const struct cm_user *user;
+    /* A container image's root filesystem (rootfs.h), or NULL. The child mounts it after the
+     * sandbox exists and before stdio, inside its mount namespace (which filesystem/linux
+     * provides; without one the launch fails). A failure is a launch error "Failed to
+     * provision the container's root filesystem: ...". */
+    const struct cm_rootfs_spec *rootfs;
 };
 
 struct cm_containerizer;

@@ -29,6 +29,7 @@
 
 #include "containerizer.h"
 #include "errors.h"
+#include "rootfs.h"
 #include "user.h"
 
 enum stage {
@@ -43,6 +44,7 @@ enum stage {
     STAGE_OPEN,
     STAGE_SANDBOX,
     STAGE_USER,
+    STAGE_ROOTFS,
 };
 
 static const char *stage_text(int stage)
@@ -242,6 +244,15 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
                 child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
         }
     }
+    if (spec->rootfs) {
+        char rwhy[256] = "";
+        int rr = (flags & CLONE_NEWNS) ? cm_rootfs_mount(spec->rootfs, rwhy, sizeof rwhy) : EPERM;
+        if (rr)
+            child_fail_text(status, STAGE_ROOTFS, rr,
+                            (flags & CLONE_NEWNS) ? rwhy
+                                                  : "container images need the filesystem/linux "
+                                                    "isolator (a mount namespace)");
+    }
     /* Opened here, not in the agent: creating a file costs the file system's inode
      * allocation, which on a busy work dir is the largest part of a launch. */
     /* O_NOFOLLOW: fetched archives land in the sandbox first, and a "stdout" symlink among
@@ -309,6 +320,9 @@ int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
                        strerror(r.err));
     if (r.stage == STAGE_OPEN)
         return cm_fail(-r.err, why, whylen, "Failed to open %s: %s", r.text, strerror(r.err));
+    if (r.stage == STAGE_ROOTFS)
+        return cm_fail(-r.err, why, whylen,
+                       "Failed to provision the container's root filesystem: %s", r.text);
     if (r.stage == STAGE_USER)
         return cm_fail(-r.err, why, whylen, "Failed to switch to user '%s': %s", r.text,
                        strerror(r.err));
