@@ -658,7 +658,7 @@ static void image_pulled(void *arg, int rc, const char *why)
     if (rc) {
         char msg[1200];
         snprintf(msg, sizeof msg, "Failed to launch container: %s", why);
-        launch_failed(a, e, t, msg);
+        agent_exec_launch_failed(a, e, t, msg);
         return;
     }
     start_executor(a, e, t);
@@ -683,7 +683,7 @@ static bool image_pending(struct cm_agent *a, struct agent_executor *e, struct a
         return false;
     if (rc < 0) {
         snprintf(msg, sizeof msg, "Failed to launch container: %s", why);
-        launch_failed(a, e, t, msg);
+        agent_exec_launch_failed(a, e, t, msg);
     }
     return true;
 }
