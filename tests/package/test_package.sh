@@ -186,8 +186,14 @@ $got
 expected:
 $want"
 # mesos-slave is the agent's old name.
-"$root/usr/sbin/mesos-init-wrapper" --dry-run slave | head -n 1 | grep -q 'mesos-agent$' ||
-  fail "wrapper slave does not run mesos-agent"
+# The whole output is taken first: with pipefail, `| head -n 1` could end the wrapper with
+# SIGPIPE and fail the check although the wrapper was right.
+slave_dry=$("$root/usr/sbin/mesos-init-wrapper" --dry-run slave) ||
+  fail "wrapper --dry-run slave failed"
+case "${slave_dry%%$'\n'*}" in
+*mesos-agent) ;;
+*) fail "wrapper slave does not run mesos-agent: ${slave_dry%%$'\n'*}" ;;
+esac
 
 echo "== the wrapper starts the installed master and agent; a task runs"
 if [ ${#zk_pids[@]} = 0 ]; then
