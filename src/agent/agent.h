@@ -86,6 +86,13 @@ struct cm_agent_flags {
     long max_connections;
     double http_idle_timeout, http_request_timeout;
     uint64_t http_max_buffered_body;
+    /* Containerizers (docker.h): --containerizers and the Docker containerizer's flags. */
+    char *containerizers; /* "mesos" (default), "docker,mesos", ... */
+    char *docker;         /* the docker CLI */
+    char *docker_socket;
+    bool docker_kill_orphans;
+    double docker_remove_delay;
+    double docker_stop_timeout;
 
     struct cm_flag table[80];
     size_t ntable;
@@ -95,6 +102,8 @@ struct cm_agent_flags {
 
 /* Sets defaults and builds the table. */
 void cm_agent_flags_init(struct cm_agent_flags *f);
+/* The Docker containerizer's part of the table (agent_flags_docker.c); called by the above. */
+void cm_agent_flags_docker_init(struct cm_agent_flags *f);
 /* Parses argv. Returns 0, CM_EHELP (usage printed) or CM_EINVAL with why. */
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen);
 void cm_agent_flags_cleanup(struct cm_agent_flags *f);

@@ -217,6 +217,7 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
     add(f, "http_max_buffered_body", NULL, CM_FLAG_BYTES, &f->http_max_buffered_body,
         "cmesos: request-body bytes buffered across all HTTP connections; past it requests get 503",
         false);
+    cm_agent_flags_docker_init(f);
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

@@ -17,14 +17,10 @@
 #define AUTHN "authentication"
 #define NO_IMAGES                                                                                  \
     "it configures container images, which need --image_providers, which cmesos refuses"
-#define NO_DOCKER "it configures the Docker containerizer, which cmesos refuses (--containerizers)"
 #define NO_ISOLATOR(what) "it configures the " what " isolator, which --isolation refuses"
 
 const struct cm_flag_known cm_agent_flags_mesos[] = {
     /* Containerizers, images and isolators. */
-    REFUSED("containerizers", false, "mesos",
-            "only the Mesos containerizer exists (--containerizers=mesos); the Docker "
-            "containerizer is not built"),
     REFUSED("image_providers", false, NULL,
             "cmesos cannot run container images (no image provisioner); drop the flag"),
     NO_EFFECT("image_provisioner_backend", false, NO_IMAGES),
@@ -40,12 +36,8 @@ const struct cm_flag_known cm_agent_flags_mesos[] = {
     NO_EFFECT("docker_volume_checkpoint_dir", false, NO_ISOLATOR("docker/volume")),
     NO_EFFECT("docker_volume_chown", true, NO_ISOLATOR("docker/volume")),
     NO_EFFECT("docker_ignore_runtime", true, NO_IMAGES),
-    NO_EFFECT("docker", false, NO_DOCKER),
-    NO_EFFECT("docker_remove_delay", false, NO_DOCKER),
-    NO_EFFECT("docker_kill_orphans", true, NO_DOCKER),
-    NO_EFFECT("docker_mesos_image", false, NO_DOCKER),
-    NO_EFFECT("docker_socket", false, NO_DOCKER),
-    NO_EFFECT("docker_stop_timeout", false, NO_DOCKER),
+    REFUSED("docker_mesos_image", false, NULL,
+            "cmesos runs the Docker executor on the host, not in a container; drop the flag"),
     REFUSED("default_container_info", false, NULL,
             "cmesos runs tasks without container images or volumes; give each task its own "
             "ContainerInfo"),
