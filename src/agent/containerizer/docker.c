@@ -74,6 +74,10 @@ struct cm_docker *cm_docker_new(const struct cm_docker_options *o, char *why, si
     const char *docker = o->docker ? o->docker : "docker";
     const char *socket = o->socket ? o->socket : "/var/run/docker.sock";
     struct sockaddr_un sun;
+    if (!o->base) {
+        cm_fail(CM_EINVAL, why, whylen, "internal: the Docker containerizer needs the loop");
+        return NULL;
+    }
     if (!*docker) {
         cm_fail(CM_EINVAL, why, whylen, "Flag 'docker' is empty");
         return NULL;
