@@ -16,6 +16,10 @@
  *  - refusals: invalid DockerInfo (no image, port mappings on the host network, a host port
  *    outside the task's ports) fail with a message naming the field, and without "docker" in
  *    --containerizers a DOCKER task is refused and nothing runs in Docker.
+ *  - health_check: a COMMAND check runs inside the container (it passes only against the
+ *    image's files) and reports healthy; a failing one kills the task.
+ *  - mesos_execute: --containerizer=docker --docker_image runs the command in the image; bad
+ *    container flags are refused.
  *  - agent_restart: kill -9 of the agent with a running Docker task; the restarted agent
  *    recovers it (the executor re-subscribes), removes an orphan mesos-* container, and a KILL
  *    then ends the task TASK_KILLED with no container left (--docker_remove_delay=0).
@@ -423,6 +427,45 @@ static void test_refusals(void)
     itest_fw_free(fw);
 }
 
+/* COMMAND health checks run inside the container (docker exec): a check that only passes
+ * against the image's /etc/os-release reports healthy; a failing one kills the task. */
+static void test_health_check(void)
+{
+    NEED_DOCKER();
+    REQUIRE(start(NULL, NULL) == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw);
+    const char *fmt = "{s:{s:s, s:{s:s}, s:f, s:f, s:f, s:i, s:f}}";
+    json_t *good =
+        json_pack(fmt, "health_check", "type", "COMMAND", "command", "value",
+                  "grep -q cmesos /etc/os-release", "delay_seconds", 0.0, "interval_seconds", 0.5,
+                  "grace_period_seconds", 0.0, "consecutive_failures", 1, "timeout_seconds", 10.0);
+    json_t *bad = json_pack(fmt, "health_check", "type", "COMMAND", "command", "value",
+                            "grep -q no-such-text /etc/os-release", "delay_seconds", 0.0,
+                            "interval_seconds", 0.5, "grace_period_seconds", 0.0,
+                            "consecutive_failures", 1, "timeout_seconds", 10.0);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, docker_task("healthy", NULL, "sleep 1000", 32, NULL, NULL, good));
+    json_array_append_new(tasks, docker_task("sick", NULL, "sleep 1000", 32, NULL, NULL, bad));
+    REQUIRE(launch(fw, tasks) == 0);
+    struct itest_status s = {0};
+    int found = 0;
+    for (int i = 0; i < 3 && !found; i++) {
+        if (itest_fw_wait_state(fw, "healthy", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                &s) != 0)
+            break;
+        found = s.has_reason &&
+                s.reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
+    }
+    CHECK(found);
+    CHECK(found && s.message[0] == '\0'); /* healthy: no failure message */
+    expect_state(fw, "sick", MESOS__V1__TASK_STATE__TASK_KILLED, -1,
+                 "health check failed 1 consecutive times", NULL);
+    CHECK_INT(itest_fw_kill(fw, "healthy", c.agent_id), 202);
+    expect_state(fw, "healthy", MESOS__V1__TASK_STATE__TASK_KILLED, -1, NULL, NULL);
+    itest_fw_free(fw);
+}
+
 /* mesos-execute --containerizer=docker --docker_image=... runs the command in the image. */
 static void test_mesos_execute(void)
 {
@@ -558,4 +601,4 @@ static void test_agent_restart(void)
 
 ITEST_MAIN(TEST(test_refusals), TEST(test_image_filesystem), TEST(test_volumes_and_port),
            TEST(test_kill_with_grace), TEST(test_oom), TEST(test_missing_image),
-           TEST(test_mesos_execute), TEST(test_agent_restart))
+           TEST(test_health_check), TEST(test_mesos_execute), TEST(test_agent_restart))
