@@ -18,6 +18,7 @@
  *    --containerizers a DOCKER task is refused and nothing runs in Docker.
  *  - health_check: a COMMAND check runs inside the container (it passes only against the
  *    image's files) and reports healthy; a failing one kills the task.
+ *  - statistics: /monitor/statistics of a Docker task includes its container's cgroups.
  *  - mesos_execute: --containerizer=docker --docker_image runs the command in the image; bad
  *    container flags are refused.
  *  - agent_restart: kill -9 of the agent with a running Docker task; the restarted agent
@@ -427,6 +428,48 @@ static void test_refusals(void)
     itest_fw_free(fw);
 }
 
+/* /monitor/statistics of a Docker task counts its container's cgroups: 150 MB of page cache
+ * written inside the container show up in mem_total_bytes / mem_cache_bytes (the executor and
+ * its docker CLI processes use far less). */
+static void test_statistics(void)
+{
+    NEED_DOCKER();
+    REQUIRE(start("cpus:2;mem:1024;disk:1024", NULL) == 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, docker_task("stats", NULL,
+                                             "dd if=/dev/zero of=/tmp/f bs=1M count=150 && "
+                                             "echo written && sleep 1000",
+                                             256, NULL, NULL, NULL));
+    REQUIRE(launch(fw, tasks) == 0);
+    expect_state(fw, "stats", MESOS__V1__TASK_STATE__TASK_RUNNING, -1, NULL, NULL);
+    double total = 0, cache = 0;
+    for (int i = 0; i < 100 && total < 140e6; i++) {
+        json_t *arr = itest_get_json(c.agent_port, "/monitor/statistics");
+        size_t k;
+        json_t *o;
+        json_array_foreach(arr, k, o)
+        {
+            const char *eid = json_string_value(json_object_get(o, "executor_id"));
+            json_t *st = json_object_get(o, "statistics");
+            if (eid && strcmp(eid, "stats") == 0) {
+                total = json_number_value(json_object_get(st, "mem_total_bytes"));
+                cache = json_number_value(json_object_get(st, "mem_cache_bytes"));
+            }
+        }
+        json_decref(arr);
+        if (total < 140e6)
+            usleep(100000);
+    }
+    fprintf(stderr, "statistics: mem_total_bytes %.0f, mem_cache_bytes %.0f\n", total, cache);
+    CHECK(total >= 140e6);
+    CHECK(cache >= 100e6); /* memory.stat lags usage a little */
+    CHECK_INT(itest_fw_kill(fw, "stats", c.agent_id), 202);
+    expect_state(fw, "stats", MESOS__V1__TASK_STATE__TASK_KILLED, -1, NULL, NULL);
+    itest_fw_free(fw);
+}
+
 /* COMMAND health checks run inside the container (docker exec): a check that only passes
  * against the image's /etc/os-release reports healthy; a failing one kills the task. */
 static void test_health_check(void)
@@ -601,4 +644,5 @@ static void test_agent_restart(void)
 
 ITEST_MAIN(TEST(test_refusals), TEST(test_image_filesystem), TEST(test_volumes_and_port),
            TEST(test_kill_with_grace), TEST(test_oom), TEST(test_missing_image),
-           TEST(test_health_check), TEST(test_mesos_execute), TEST(test_agent_restart))
+           TEST(test_health_check), TEST(test_statistics), TEST(test_mesos_execute),
+           TEST(test_agent_restart))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "docker_run.h"
 #include "errors.h"
@@ -25,6 +26,16 @@ struct removal {
     struct event *timer;
 };
 
+/* A container's full Docker id, looked up for its statistics. */
+struct known {
+    struct known *next;
+    struct cm_docker *d;
+    char *container_id;
+    char docker_id[72]; /* "" until known */
+    bool in_flight;
+    double last_try;
+};
+
 struct cm_docker {
     struct event_base *base;
     char *docker, *socket, *launcher_dir;
@@ -33,6 +44,9 @@ struct cm_docker {
     struct cm_http_client *http;
     size_t in_flight;
     struct removal *removals;
+    struct known *known;
+    char *cgroups_root;
+    long user_hz;
     /* Containers whose recovery listing must leave alone (a copy of live ids). */
     char **live;
     size_t nlive;
@@ -102,6 +116,10 @@ struct cm_docker *cm_docker_new(const struct cm_docker_options *o, char *why, si
     d->cfs = o->cfs;
     d->remove_delay = o->remove_delay;
     d->stop_timeout = o->stop_timeout;
+    d->cgroups_root = cm_xstrdup(o->cgroups_root ? o->cgroups_root : "/sys/fs/cgroup");
+    d->user_hz = sysconf(_SC_CLK_TCK);
+    if (d->user_hz <= 0)
+        d->user_hz = 100;
     d->http = cm_http_client_new(o->base);
     if (!d->http)
         abort();
@@ -127,7 +145,14 @@ void cm_docker_free(struct cm_docker *d)
         return;
     while (d->removals)
         removal_free(d->removals);
-    cm_http_client_free(d->http);
+    cm_http_client_free(d->http); /* before the lookups it would call back */
+    while (d->known) {
+        struct known *k = d->known;
+        d->known = k->next;
+        free(k->container_id);
+        free(k);
+    }
+    free(d->cgroups_root);
     for (size_t i = 0; i < d->nlive; i++)
         free(d->live[i]);
     free(d->live);
@@ -252,6 +277,18 @@ void cm_docker_container_exited(struct cm_docker *d, const char *container_id)
 {
     if (!d || !cm_docker_id_valid(container_id))
         return;
+    for (struct known **kp = &d->known; *kp; kp = &(*kp)->next)
+        if (strcmp((*kp)->container_id, container_id) == 0) {
+            struct known *k = *kp;
+            if (k->in_flight) {
+                k->container_id[0] = '\0'; /* the lookup's answer frees it */
+            } else {
+                *kp = k->next;
+                free(k->container_id);
+                free(k);
+            }
+            break;
+        }
     char name[160], path[256], what[240];
     snprintf(name, sizeof name, "%s%s", CM_DOCKER_NAME_PREFIX, container_id);
     if (d->remove_delay <= 0) {
@@ -342,6 +379,173 @@ void cm_docker_recover(struct cm_docker *d, const char *const *live_ids, size_t 
     /* filters={"name":["mesos-"]} */
     call_start(d, "GET", "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22mesos-%22%5D%7D",
                on_list_done, d);
+}
+
+/* ---- statistics ------------------------------------------------------------------------ */
+
+static void known_drop(struct cm_docker *d, struct known *k)
+{
+    for (struct known **kp = &d->known; *kp; kp = &(*kp)->next)
+        if (*kp == k) {
+            *kp = k->next;
+            break;
+        }
+    free(k->container_id);
+    free(k);
+}
+
+static void on_inspect_done(void *arg, int err, const char *errmsg,
+                            const struct cm_http_response *resp)
+{
+    (void)errmsg;
+    struct known *k = arg;
+    struct cm_docker *d = k->d;
+    d->in_flight--;
+    k->in_flight = false;
+    if (!k->container_id[0]) { /* the container went while we asked */
+        known_drop(d, k);
+        return;
+    }
+    if (err || resp->status != 200)
+        return;
+    json_error_t jerr;
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, &jerr);
+    const char *id = json_string_value(json_object_get(j, "Id"));
+    json_t *running = json_object_get(json_object_get(j, "State"), "Running");
+    bool hex = id && strlen(id) == 64 && strspn(id, "0123456789abcdef") == 64;
+    if (hex && json_is_true(running))
+        snprintf(k->docker_id, sizeof k->docker_id, "%s", id);
+    json_decref(j);
+}
+
+/* The values of keys (in order) from a "key value" lines file; 0 when all were found. */
+static int read_keys(const char *path, const char *const *keys, uint64_t *v, size_t n)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[256];
+    size_t found = 0;
+    while (fgets(line, sizeof line, f)) {
+        char key[64];
+        unsigned long long val;
+        if (sscanf(line, "%63s %llu", key, &val) != 2)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(key, keys[i]) == 0) {
+                v[i] = val;
+                found++;
+            }
+    }
+    fclose(f);
+    return found == n ? 0 : -1;
+}
+
+static int read_u64(const char *path, uint64_t *v)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    unsigned long long x;
+    int ok = fscanf(f, "%llu", &x) == 1;
+    fclose(f);
+    *v = x;
+    return ok ? 0 : -1;
+}
+
+static void add_number(json_t *stats, const char *key, double v)
+{
+    json_t *old = json_object_get(stats, key);
+    double base = json_is_number(old) ? json_number_value(old) : 0;
+    if (json_is_integer(old) || !old)
+        json_object_set_new(stats, key, json_integer((json_int_t)(base + v)));
+    else
+        json_object_set_new(stats, key, json_real(base + v));
+}
+
+static void add_real(json_t *stats, const char *key, double v)
+{
+    json_t *old = json_object_get(stats, key);
+    json_object_set_new(stats, key,
+                        json_real((json_is_number(old) ? json_number_value(old) : 0) + v));
+}
+
+/* Adds the container's cgroup usage; returns false when its cgroups are not there. */
+static bool add_usage(const struct cm_docker *d, const char *id, json_t *stats)
+{
+    char path[512];
+    uint64_t v[2], mem;
+    static const char *const cpu_v1[] = {"user", "system"};
+    static const char *const cpu_v2[] = {"user_usec", "system_usec"};
+    static const char *const mem_v1[] = {"rss", "cache"};
+    static const char *const mem_v2[] = {"anon", "file"};
+    /* cgroup v2 (cgroupfs driver): one directory. */
+    snprintf(path, sizeof path, "%s/docker/%s/cpu.stat", d->cgroups_root, id);
+    if (read_keys(path, cpu_v2, v, 2) == 0) {
+        add_real(stats, "cpus_user_time_secs", (double)v[0] / 1e6);
+        add_real(stats, "cpus_system_time_secs", (double)v[1] / 1e6);
+        snprintf(path, sizeof path, "%s/docker/%s/memory.current", d->cgroups_root, id);
+        if (read_u64(path, &mem) == 0)
+            add_number(stats, "mem_total_bytes", (double)mem);
+        snprintf(path, sizeof path, "%s/docker/%s/memory.stat", d->cgroups_root, id);
+        if (read_keys(path, mem_v2, v, 2) == 0) {
+            add_number(stats, "mem_rss_bytes", (double)v[0]);
+            add_number(stats, "mem_cache_bytes", (double)v[1]);
+        }
+        return true;
+    }
+    /* cgroup v1: cpuacct (alone or with cpu) and memory hierarchies. */
+    bool any = false;
+    const char *cpuacct[] = {"cpuacct", "cpu,cpuacct", "cpuacct,cpu"};
+    for (size_t i = 0; i < 3 && !any; i++) {
+        snprintf(path, sizeof path, "%s/%s/docker/%s/cpuacct.stat", d->cgroups_root, cpuacct[i],
+                 id);
+        if (read_keys(path, cpu_v1, v, 2) == 0) {
+            add_real(stats, "cpus_user_time_secs", (double)v[0] / (double)d->user_hz);
+            add_real(stats, "cpus_system_time_secs", (double)v[1] / (double)d->user_hz);
+            any = true;
+        }
+    }
+    snprintf(path, sizeof path, "%s/memory/docker/%s/memory.usage_in_bytes", d->cgroups_root, id);
+    if (read_u64(path, &mem) == 0) {
+        add_number(stats, "mem_total_bytes", (double)mem);
+        any = true;
+        snprintf(path, sizeof path, "%s/memory/docker/%s/memory.stat", d->cgroups_root, id);
+        if (read_keys(path, mem_v1, v, 2) == 0) {
+            add_number(stats, "mem_rss_bytes", (double)v[0]);
+            add_number(stats, "mem_cache_bytes", (double)v[1]);
+        }
+    }
+    return any;
+}
+
+void cm_docker_usage(struct cm_docker *d, const char *container_id, double now, json_t *statistics)
+{
+    if (!d || !cm_docker_id_valid(container_id))
+        return;
+    struct known *k = d->known;
+    while (k && strcmp(k->container_id, container_id) != 0)
+        k = k->next;
+    if (!k) {
+        k = cm_xcalloc(1, sizeof *k);
+        k->d = d;
+        k->container_id = cm_xstrdup(container_id);
+        k->last_try = -1e9;
+        k->next = d->known;
+        d->known = k;
+    }
+    if (k->docker_id[0]) {
+        if (add_usage(d, k->docker_id, statistics))
+            return;
+        k->docker_id[0] = '\0'; /* gone (or restarted): look it up again */
+    }
+    if (k->in_flight || now - k->last_try < 1.0)
+        return;
+    k->last_try = now;
+    char path[256];
+    snprintf(path, sizeof path, "/containers/%s%s/json", CM_DOCKER_NAME_PREFIX, container_id);
+    if (call_start(d, "GET", path, on_inspect_done, k) == 0)
+        k->in_flight = true;
 }
 
 size_t cm_docker_pending(const struct cm_docker *d)

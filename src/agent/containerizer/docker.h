@@ -27,6 +27,7 @@
 #ifndef CM_AGENT_DOCKER_H
 #define CM_AGENT_DOCKER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -44,6 +45,7 @@ struct cm_docker_options {
     double stop_timeout;      /* --docker_stop_timeout, seconds */
     bool cfs;                 /* --cgroups_enable_cfs: hard CPU quota for containers too */
     const char *launcher_dir; /* where mesos-docker-executor is */
+    const char *cgroups_root; /* NULL = "/sys/fs/cgroup" (tests: a fake tree) */
 };
 
 /* Parses --containerizers: a comma-separated list of "mesos" and "docker", each at most once,
@@ -80,6 +82,17 @@ void cm_docker_container_exited(struct cm_docker *d, const char *container_id);
 /* After recovery: with kill_orphans, removes every container named "mesos-*" whose id is not
  * one of live_ids (the recovered executors' container ids); without, only logs them. */
 void cm_docker_recover(struct cm_docker *d, const char *const *live_ids, size_t n);
+
+/* Adds the Docker container's own usage (its cgroups under dockerd's cgroupfs parent
+ * "docker": cpuacct.stat and memory.usage_in_bytes / memory.stat on cgroup v1, cpu.stat and
+ * memory.current / memory.stat on v2) to statistics, the executor's usage the containerizer
+ * filled in: cpus_user_time_secs, cpus_system_time_secs, mem_total_bytes, mem_rss_bytes and
+ * mem_cache_bytes become the sums. The container's full id comes from dockerd
+ * (GET /containers/<name>/json) asynchronously: until it is known (the first request after
+ * the container started, or while the container is not running) nothing is added and the
+ * lookup is started (at most one per container in flight, retried at most once a second).
+ * Reads a few small cgroup files on the caller's loop, as the containerizer's usage does. */
+void cm_docker_usage(struct cm_docker *d, const char *container_id, double now, json_t *statistics);
 
 /* Calls to dockerd in flight plus removals waiting for their delay (tests). */
 size_t cm_docker_pending(const struct cm_docker *d);
