@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "errors.h"
 #include "util.h"
 
@@ -377,5 +379,129 @@ int cm_docker_run_argv(const Mesos__V1__TaskInfo *t, const struct cm_docker_run_
     return 0;
 fail:
     cm_docker_strv_free(s.v);
+    return rc;
+}
+
+/* "-p host:container[/proto]" into ExposedPorts and PortBindings. */
+static int add_port(json_t *exposed, json_t *bindings, const char *spec)
+{
+    unsigned host, cont;
+    char proto[8] = "tcp";
+    if (sscanf(spec, "%u:%u/%7s", &host, &cont, proto) < 2)
+        return -1;
+    char key[32], hp[16];
+    snprintf(key, sizeof key, "%u/%s", cont, proto);
+    snprintf(hp, sizeof hp, "%u", host);
+    json_object_set_new(exposed, key, json_object());
+    json_t *list = json_object_get(bindings, key);
+    if (!list) {
+        list = json_array();
+        json_object_set_new(bindings, key, list);
+    }
+    json_array_append_new(list, json_pack("{s:s}", "HostPort", hp));
+    return 0;
+}
+
+/* json_string that flags a value JSON cannot carry (not UTF-8): the caller falls back. */
+static json_t *js(const char *v, int *rc)
+{
+    json_t *j = json_string(v);
+    if (!j)
+        *rc = CM_ESTATE;
+    return j;
+}
+
+static bool u64_opt(const char *arg, const char *prefix, json_t *hc, const char *key)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(arg, prefix, n) != 0)
+        return false;
+    json_object_set_new(hc, key, json_integer((json_int_t)strtoll(arg + n, NULL, 10)));
+    return true;
+}
+
+int cm_docker_api_create(char *const *argv, char **body, char **name)
+{
+    *body = *name = NULL;
+    size_t i = 1;
+    /* Skip "-H unix://..." and expect "run -d". */
+    if (argv[i] && strcmp(argv[i], "-H") == 0)
+        i += 2;
+    if (!argv[i] || strcmp(argv[i], "run") != 0 || !argv[i + 1] || strcmp(argv[i + 1], "-d") != 0)
+        return CM_ESTATE;
+    i += 2;
+    json_t *c = json_object(), *hc = json_object(), *env = json_array(), *binds = json_array();
+    json_t *exposed = json_object(), *bindings = json_object();
+    const char *nm = NULL;
+    int rc = 0;
+    for (; argv[i] && argv[i][0] == '-'; i++) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (strcmp(a, "--privileged") == 0) {
+            json_object_set_new(hc, "Privileged", json_true());
+            continue;
+        }
+        if (u64_opt(a, "--cpu-shares=", hc, "CpuShares") ||
+            u64_opt(a, "--cpu-period=", hc, "CpuPeriod") ||
+            u64_opt(a, "--cpu-quota=", hc, "CpuQuota") ||
+            u64_opt(a, "--memory-swap=", hc, "MemorySwap") || u64_opt(a, "--memory=", hc, "Memory"))
+            continue;
+        if (!v) {
+            rc = CM_ESTATE;
+            break;
+        } else if (strcmp(a, "-e") == 0)
+            json_array_append_new(env, js(v, &rc));
+        else if (strcmp(a, "-v") == 0)
+            json_array_append_new(binds, js(v, &rc));
+        else if (strcmp(a, "--net") == 0)
+            json_object_set_new(hc, "NetworkMode", js(v, &rc));
+        else if (strcmp(a, "--hostname") == 0)
+            json_object_set_new(c, "Hostname", js(v, &rc));
+        else if (strcmp(a, "-u") == 0)
+            json_object_set_new(c, "User", js(v, &rc));
+        else if (strcmp(a, "--entrypoint") == 0)
+            json_object_set_new(c, "Entrypoint", json_pack("[s]", v));
+        else if (strcmp(a, "--name") == 0)
+            nm = v;
+        else if (strcmp(a, "-p") == 0) {
+            if (add_port(exposed, bindings, v) != 0) {
+                rc = CM_ESTATE;
+                break;
+            }
+        } else {
+            rc = CM_ESTATE; /* a --key=value parameter: only the CLI knows them all */
+            break;
+        }
+        i++; /* the option's value */
+    }
+    if (rc == 0 && (!argv[i] || !nm))
+        rc = CM_ESTATE;
+    if (rc == 0) {
+        json_object_set_new(c, "Image", js(argv[i++], &rc));
+        if (argv[i]) {
+            json_t *cmd = json_array();
+            for (; argv[i]; i++)
+                json_array_append_new(cmd, js(argv[i], &rc));
+            json_object_set_new(c, "Cmd", cmd);
+        }
+        json_object_set(c, "Env", env);
+        json_object_set(hc, "Binds", binds);
+        if (json_object_size(exposed)) {
+            json_object_set(c, "ExposedPorts", exposed);
+            json_object_set(hc, "PortBindings", bindings);
+        }
+        json_object_set(c, "HostConfig", hc);
+    }
+    if (rc == 0) {
+        *body = json_dumps(c, JSON_COMPACT);
+        *name = cm_xstrdup(nm);
+        if (!*body)
+            abort();
+    }
+    json_decref(c);
+    json_decref(hc);
+    json_decref(env);
+    json_decref(binds);
+    json_decref(exposed);
+    json_decref(bindings);
     return rc;
 }

@@ -62,6 +62,14 @@ struct cm_docker_run_params {
 int cm_docker_run_argv(const Mesos__V1__TaskInfo *task, const struct cm_docker_run_params *p,
                        char ***out, char *why, size_t whylen);
 
+/* The same container for dockerd's HTTP API: from an argv built by cm_docker_run_argv, the
+ * JSON body of POST /containers/create (Image, Cmd, Entrypoint, Env, User, Hostname,
+ * ExposedPorts and HostConfig: Binds, NetworkMode, PortBindings, Privileged, CpuShares,
+ * CpuPeriod, CpuQuota, Memory, MemorySwap) and the container's name. Returns 0 with *body and
+ * *name (malloc'd), or CM_ESTATE when the argv holds options only the CLI takes
+ * (DockerInfo.parameters): the caller then runs the argv itself. */
+int cm_docker_api_create(char *const *argv, char **body, char **name);
+
 /* Builds "docker [-H unix://socket] <args...>" (args NULL-terminated). Owned result. */
 char **cm_docker_cli_argv(const char *docker, const char *socket, const char *const *args);
 

@@ -15,7 +15,10 @@
  *   --launcher_dir=DIR      accepted (Mesos passes it)
  *
  * Life of the task: LAUNCH -> TASK_STARTING -> `docker pull` when force_pull_image ->
- * `docker run -d` (docker_run.h builds it; a missing image is pulled by it) -> TASK_RUNNING
+ * create and start through dockerd's HTTP API on the socket (the body translated from the
+ * `docker run -d` argv docker_run.h builds; no CLI process competes for the executor's small
+ * cgroup on the launch path), or `docker run -d` itself when the image is missing (it pulls
+ * it) or DockerInfo.parameters are given (options only the CLI knows) -> TASK_RUNNING
  * once the container is started -> `docker logs -f` copies its output into the sandbox's
  * stdout/stderr while `docker wait` waits for its end -> `docker inspect` for OOMKilled ->
  * TASK_FINISHED (exit 0), TASK_FAILED ("Container exited with status N"; OOM:
@@ -35,6 +38,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,6 +91,7 @@ struct dex {
 
     struct cm_stream_client *link;
     struct cm_http_client *http;
+    struct cm_http_client *dockerd; /* dockerd's API on the socket (create, start) */
     bool subscribed, ever_subscribed, killing_capable;
     bool post_busy;
     uint8_t post_uuid[16];
@@ -523,6 +528,8 @@ static void start_health(struct dex *d)
     d->health = cm_checker_new(d->base, &d->health_spec, environ, d->sandbox, on_health_result, d);
 }
 
+static void container_started(struct dex *d);
+
 /* `docker run -d` ended: started, or the launch failed with Docker's message. */
 static void on_run_done(void *arg, struct cm_dcli *c, int status, const char *out, const char *err)
 {
@@ -544,6 +551,12 @@ static void on_run_done(void *arg, struct cm_dcli *c, int status, const char *ou
     }
     CM_INFO(MOD, "Container %s started (id %.12s)", d->container, out);
     cm_dcli_free(c);
+    container_started(d);
+}
+
+/* The container runs: TASK_RUNNING, then its output and its end are watched. */
+static void container_started(struct dex *d)
+{
     d->phase = STARTED;
     send_update(d, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL, -1);
     const char *largs[] = {"logs", "-f", d->container, NULL};
@@ -560,7 +573,117 @@ static void on_run_done(void *arg, struct cm_dcli *c, int status, const char *ou
         start_health(d);
 }
 
+static void launch_failed(struct dex *d, const char *docker_message)
+{
+    char msg[1100];
+    snprintf(msg, sizeof msg, "Failed to launch container: %s", docker_message);
+    if (d->kill_requested)
+        finish(d, MESOS__V1__TASK_STATE__TASK_KILLED, "Task killed before its container ran", -1);
+    else
+        finish(d, MESOS__V1__TASK_STATE__TASK_FAILED, msg,
+               MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+}
+
+/* dockerd's error text: the "message" of its JSON answer, else the status. */
+static const char *api_message(const struct cm_http_response *resp, int err, const char *errmsg,
+                               char *buf, size_t len)
+{
+    if (err) {
+        snprintf(buf, len, "Cannot talk to dockerd: %s",
+                 errmsg && *errmsg ? errmsg : cm_strerror(err));
+        return buf;
+    }
+    json_error_t jerr;
+    json_t *j = resp->body ? json_loadb(resp->body, resp->body_len, 0, &jerr) : NULL;
+    const char *m = json_string_value(json_object_get(j, "message"));
+    snprintf(buf, len, "Error response from daemon: %s", m ? m : "(no message)");
+    if (!m)
+        snprintf(buf, len, "dockerd answered %ld", resp->status);
+    json_decref(j);
+    return buf;
+}
+
+static void start_cli_run(struct dex *d);
+
+static void on_api_start_done(void *arg, int err, const char *errmsg,
+                              const struct cm_http_response *resp)
+{
+    struct dex *d = arg;
+    char buf[1024];
+    if (err || (resp->status != 204 && resp->status != 304)) {
+        launch_failed(d, api_message(resp, err, errmsg, buf, sizeof buf));
+        return;
+    }
+    CM_INFO(MOD, "Container %s started", d->container);
+    container_started(d);
+}
+
+static int api_call(struct dex *d, const char *path, const char *body, cm_http_done_cb done)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://docker%s", path);
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    struct cm_http_request_opts o = {.method = "POST",
+                                     .url = url,
+                                     .headers = headers,
+                                     .body = body,
+                                     .body_len = body ? strlen(body) : 0,
+                                     .timeout_secs = 300,
+                                     .on_done = done,
+                                     .arg = d,
+                                     .external = true,
+                                     .unix_socket = d->socket};
+    return cm_http_client_start(d->dockerd, &o, NULL);
+}
+
+static void on_api_create_done(void *arg, int err, const char *errmsg,
+                               const struct cm_http_response *resp)
+{
+    struct dex *d = arg;
+    char buf[1024];
+    if (!err && resp->status == 404) {
+        /* No such image: `docker run` pulls it (and says why when it cannot). */
+        CM_INFO(MOD, "Image not present; running the docker CLI, which pulls it");
+        start_cli_run(d);
+        return;
+    }
+    if (err || resp->status != 201) {
+        launch_failed(d, api_message(resp, err, errmsg, buf, sizeof buf));
+        return;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, &jerr);
+    const char *id = json_string_value(json_object_get(j, "Id"));
+    char path[256];
+    if (id && strspn(id, "0123456789abcdef") == strlen(id) && strlen(id) <= 64)
+        snprintf(path, sizeof path, "/containers/%s/start", id);
+    else
+        snprintf(path, sizeof path, "/containers/%s/start", d->container);
+    json_decref(j);
+    if (api_call(d, path, NULL, on_api_start_done) != 0)
+        launch_failed(d, "Cannot start a call to dockerd");
+}
+
+/* The fast path: create and start through dockerd's API (no CLI process in the executor's
+ * cgroup on the launch path); DockerInfo.parameters need the CLI's `docker run -d`. */
 static void start_run(struct dex *d)
+{
+    d->phase = RUNNING_CLI;
+    char *body = NULL, *name = NULL;
+    if (cm_docker_api_create(d->run_argv, &body, &name) == 0) {
+        char path[256];
+        snprintf(path, sizeof path, "/containers/create?name=%s", name);
+        int rc = api_call(d, path, body, on_api_create_done);
+        free(body);
+        free(name);
+        if (rc == 0)
+            return;
+        CM_WARN(MOD, "Cannot call dockerd's API (%s); using the CLI", cm_strerror(rc));
+    }
+    start_cli_run(d);
+}
+
+static void start_cli_run(struct dex *d)
 {
     d->phase = RUNNING_CLI;
     char why[256];
@@ -985,6 +1108,7 @@ int main(int argc, char **argv)
         d.sandbox = d.cfg.sandbox ? d.cfg.sandbox : getcwd(cwd, sizeof cwd);
     d.base = event_base_new();
     d.http = cm_http_client_new(d.base);
+    d.dockerd = cm_http_client_new(d.base);
     d.resend_timer = evtimer_new(d.base, on_resend_timer, &d);
     d.shutdown_timer = evtimer_new(d.base, on_shutdown_timer, &d);
     d.exit_timer = evtimer_new(d.base, on_exit_timer, &d);
@@ -1040,6 +1164,7 @@ int main(int argc, char **argv)
     cm_dcli_free(d.stopper);
     cm_stream_client_free(d.link);
     cm_http_client_free(d.http);
+    cm_http_client_free(d.dockerd);
     while (d.pending) {
         struct pending *next = d.pending->next;
         mesos__v1__task_status__free_unpacked(d.pending->status, NULL);

@@ -5,7 +5,8 @@
  *
  *  - image_filesystem: the task sees the image's /etc/os-release (not the host's), its
  *    sandbox at /mnt/mesos/sandbox (MESOS_SANDBOX), and its stdout lands in the sandbox;
- *    STARTING -> RUNNING -> FINISHED; the container is named mesos-<container id>.
+ *    STARTING -> RUNNING -> FINISHED; the container is named mesos-<container id>;
+ *    DockerInfo.parameters reach `docker run` (an env and a label).
  *  - volumes_and_port: a sandbox-relative RW volume written by the task, an absolute RO host
  *    volume read by it, and a server on a task port reached from the host (host network:
  *    the test dockerd runs with --bridge=none, so BRIDGE port mappings cannot work here).
@@ -213,7 +214,28 @@ static void test_image_filesystem(void)
                                              "cat /etc/os-release; echo sandbox=$MESOS_SANDBOX; "
                                              "echo inside > $MESOS_SANDBOX/marker; echo oops >&2",
                                              32, NULL, NULL, NULL));
+    /* DockerInfo.parameters: passed to `docker run` as --key=value (the CLI path). */
+    json_array_append_new(
+        tasks,
+        docker_task("params", NULL, "echo from_param=$FROM_PARAM", 32,
+                    json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "parameters", "key", "env", "value",
+                              "FROM_PARAM=yes", "key", "label", "value", "org.cmesos.test=params"),
+                    NULL, NULL));
     REQUIRE(launch(fw, tasks) == 0);
+    expect_state(fw, "params", MESOS__V1__TASK_STATE__TASK_FINISHED, -1, NULL, NULL);
+    char *pout = sandbox_file("params", "stdout");
+    CHECK(pout && strstr(pout, "from_param=yes"));
+    free(pout);
+    char pdir[512], pcid[128];
+    CHECK(executor_of("params", pdir, sizeof pdir, pcid, sizeof pcid) == 0);
+    char pname[160];
+    snprintf(pname, sizeof pname, "mesos-%s", pcid);
+    const char *insp[] = {"inspect", "-f", "{{index .Config.Labels \"org.cmesos.test\"}}", pname,
+                          NULL};
+    char *label = NULL;
+    CHECK_INT(itest_docker_cli(&dk, insp, &label), 0);
+    CHECK(label && strstr(label, "params"));
+    free(label);
     expect_state(fw, "fs", MESOS__V1__TASK_STATE__TASK_STARTING, -1, NULL, NULL);
     expect_state(fw, "fs", MESOS__V1__TASK_STATE__TASK_RUNNING, -1, NULL, NULL);
     expect_state(fw, "fs", MESOS__V1__TASK_STATE__TASK_FINISHED, -1, NULL, NULL);

@@ -4,6 +4,7 @@
  * (containerizer/docker.h).
  */
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,63 @@ static void test_refusals(void)
     mesos__v1__task_info__free_unpacked(t, NULL);
 }
 
+/* The API body says what the argv says; parameters need the CLI. */
+static void test_api_body(void)
+{
+    char why[512] = "";
+    int rc;
+    char **v = build(task("\"network\":\"BRIDGE\",\"privileged\":true,\"port_mappings\":[{"
+                          "\"host_port\":31001,\"container_port\":80}]",
+                          "\"volumes\":[{\"container_path\":\"/data\",\"host_path\":\"d\","
+                          "\"mode\":\"RO\"}]",
+                          NULL),
+                     &params, why, sizeof why, &rc);
+    REQUIRE(rc == 0);
+    char *body = NULL, *name = NULL;
+    CHECK_INT(cm_docker_api_create(v, &body, &name), 0);
+    cm_docker_strv_free(v);
+    REQUIRE(body && name);
+    CHECK_STR(name, "mesos-c1");
+    json_error_t jerr;
+    json_t *j = json_loads(body, 0, &jerr);
+    REQUIRE(j);
+    json_t *hc = json_object_get(j, "HostConfig");
+    CHECK_STR(json_string_value(json_object_get(j, "Image")), "busybox:1");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "Entrypoint"), 0)), "/bin/sh");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "Cmd"), 0)), "-c");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(j, "Cmd"), 1)), "echo hi");
+    CHECK(json_is_true(json_object_get(hc, "Privileged")));
+    CHECK_INT((int)json_integer_value(json_object_get(hc, "CpuShares")), 102);
+    CHECK(json_integer_value(json_object_get(hc, "Memory")) == 33554432);
+    CHECK(json_integer_value(json_object_get(hc, "MemorySwap")) == 33554432);
+    CHECK_STR(json_string_value(json_object_get(hc, "NetworkMode")), "bridge");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(hc, "Binds"), 0)),
+              "/work/sb/d:/data:ro");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(hc, "Binds"), 1)),
+              "/work/sb:/mnt/mesos/sandbox");
+    CHECK_STR(json_string_value(json_object_get(
+                  json_array_get(json_object_get(json_object_get(hc, "PortBindings"), "80/tcp"), 0),
+                  "HostPort")),
+              "31001");
+    CHECK(json_object_get(json_object_get(j, "ExposedPorts"), "80/tcp") != NULL);
+    size_t k;
+    json_t *e;
+    int sandbox_env = 0;
+    json_array_foreach(json_object_get(j, "Env"), k, e) sandbox_env |=
+        strcmp(json_string_value(e), "MESOS_SANDBOX=/mnt/mesos/sandbox") == 0;
+    CHECK(sandbox_env);
+    json_decref(j);
+    free(body);
+    free(name);
+
+    v = build(task("\"parameters\":[{\"key\":\"label\",\"value\":\"x=y\"}]", NULL, NULL), &params,
+              why, sizeof why, &rc);
+    REQUIRE(rc == 0);
+    CHECK_INT(cm_docker_api_create(v, &body, &name), CM_ESTATE);
+    CHECK(body == NULL && name == NULL);
+    cm_docker_strv_free(v);
+}
+
 static void test_containerizers_flag(void)
 {
     char why[256];
@@ -302,5 +360,5 @@ static void test_executor_command(void)
 }
 
 TEST_MAIN(TEST(test_shell_task), TEST(test_args_cfs_privileged_params), TEST(test_volumes),
-          TEST(test_networks_and_ports), TEST(test_refusals), TEST(test_containerizers_flag),
-          TEST(test_executor_command))
+          TEST(test_networks_and_ports), TEST(test_refusals), TEST(test_api_body),
+          TEST(test_containerizers_flag), TEST(test_executor_command))
