@@ -13,7 +13,8 @@
  *  - kill_with_grace: KILL -> TASK_KILLED; a task trapping SIGTERM reports it got it; one
  *    ignoring SIGTERM is SIGKILLed after the kill policy's grace (2 s), not before.
  *  - oom: mem 32 MB and a 100 MB buffer -> TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY.
- *  - missing_image: TASK_FAILED / REASON_CONTAINER_LAUNCH_FAILED with Docker's message.
+ *  - missing_image: TASK_FAILED / REASON_CONTAINER_LAUNCH_FAILED with Docker's message; so
+ *    does force_pull_image of a local-only image (no registry here).
  *  - refusals: invalid DockerInfo (no image, port mappings on the host network, a host port
  *    outside the task's ports) fail with a message naming the field, and without "docker" in
  *    --containerizers a DOCKER task is refused and nothing runs in Docker.
@@ -393,8 +394,16 @@ static void test_missing_image(void)
     json_t *tasks = json_array();
     json_array_append_new(
         tasks, docker_task("noimg", "localhost/no-such-image:1", "true", 32, NULL, NULL, NULL));
+    /* force_pull_image pulls even a local image: with no registry here that fails, with
+     * Docker's message, before anything runs. */
+    json_array_append_new(tasks,
+                          docker_task("forcepull", NULL, "true", 32,
+                                      json_pack("{s:b}", "force_pull_image", 1), NULL, NULL));
     REQUIRE(launch(fw, tasks) == 0);
     struct itest_status s;
+    expect_state(fw, "forcepull", MESOS__V1__TASK_STATE__TASK_FAILED,
+                 MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                 "Failed to pull image '" ITEST_DOCKER_IMAGE "'", NULL);
     expect_state(fw, "noimg", MESOS__V1__TASK_STATE__TASK_FAILED,
                  MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
                  "Failed to launch container", &s);
