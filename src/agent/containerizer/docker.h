@@ -4,9 +4,12 @@
  * Design. A task with ContainerInfo type DOCKER is run by mesos-docker-executor
  * (src/docker-executor), which the agent launches like the command executor (same launch
  * queue, checkpoints, SUBSCRIBE, status updates, recovery), only with another program and
- * flags (cm_docker_executor_command). That executor drives dockerd through the docker CLI
- * (`docker run -d` with the options of docker_run.h, `logs -f` into the sandbox's
- * stdout/stderr, `wait`, `inspect`, `stop -t <grace>`), so the Mesos status semantics
+ * flags (cm_docker_executor_command). That executor creates and starts the container
+ * through dockerd's HTTP API (the body translated from the `docker run -d` argv of
+ * docker_run.h; the CLI's `docker run -d` itself when the image must be pulled or
+ * DockerInfo.parameters are given) and drives the rest through the docker CLI (`logs -f` into
+ * the sandbox's stdout/stderr, `wait`, `inspect`, `stop -t <grace>`, `exec` for health
+ * checks), so the Mesos status semantics
  * (STARTING -> RUNNING -> terminal with reasons and Docker's messages) live in one process
  * that outlives an agent restart, exactly as the command executor does. Docker containers
  * are named "mesos-<container id>", the id of the executor's container.
