@@ -19,8 +19,9 @@
  * `docker run -d` argv docker_run.h builds; no CLI process competes for the executor's small
  * cgroup on the launch path), or `docker run -d` itself when the image is missing (it pulls
  * it) or DockerInfo.parameters are given (options only the CLI knows) -> TASK_RUNNING
- * once the container is started -> `docker logs -f` copies its output into the sandbox's
- * stdout/stderr while `docker wait` waits for its end -> `docker inspect` for OOMKilled ->
+ * once the container is started -> its output is copied into the sandbox's stdout/stderr
+ * (GET /containers/<name>/logs?follow=1) while POST /containers/<name>/wait waits for its
+ * end -> `docker inspect` for OOMKilled ->
  * TASK_FINISHED (exit 0), TASK_FAILED ("Container exited with status N"; OOM:
  * REASON_CONTAINER_LIMITATION_MEMORY), TASK_KILLED after a KILL. A pull or run that fails ends
  * TASK_FAILED / REASON_CONTAINER_LAUNCH_FAILED with Docker's own message. KILL is
@@ -539,8 +540,6 @@ int main(int argc, char **argv)
     }
     cm_checker_free(d.health);
     cm_dcli_free(d.step);
-    cm_dcli_free(d.logs);
-    cm_dcli_free(d.waiter);
     cm_dcli_free(d.stopper);
     cm_stream_client_free(d.link);
     cm_http_client_free(d.http);

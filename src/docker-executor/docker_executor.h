@@ -2,8 +2,8 @@
  * docker_executor.h: the parts of mesos-docker-executor shared by its two files (internal; see
  * docker_executor.c for what the program does): docker_executor.c holds the link to the agent
  * (subscription, status updates kept until acknowledged, events, exit) and main;
- * docker_task.c runs the task's container (API create/start or docker run, logs, wait,
- * inspect, stop, health checks). Single-threaded: everything runs on the executor's loop.
+ * docker_task.c runs the task's container (API create/start or docker run, API logs and
+ * wait, inspect, stop, health checks). Single-threaded: everything runs on the executor's loop.
  */
 #ifndef CM_DOCKER_EXECUTOR_H
 #define CM_DOCKER_EXECUTOR_H
@@ -57,9 +57,15 @@ struct dex {
     uint8_t terminal_uuid[16];
     enum phase phase;
     char **run_argv;
-    struct cm_dcli *step;   /* pull, run or the final inspect */
-    struct cm_dcli *logs;   /* docker logs -f */
-    struct cm_dcli *waiter; /* docker wait */
+    struct cm_dcli *step; /* pull, run or the final inspect */
+    /* dockerd's API on the socket: the container's end (POST /wait) and its output (GET
+     * /logs?follow=1, a multiplexed stream copied to our stdout and stderr, the sandbox's). */
+    struct cm_http_call *waiter;
+    struct cm_http_call *logs;
+    uint8_t frame_hdr[8]; /* the logs stream's frame header being read */
+    size_t frame_hdr_len;
+    uint32_t frame_left; /* payload bytes left in the current frame */
+    int frame_fd;        /* 1 or 2 */
     struct cm_dcli *stopper;
     bool kill_requested, killing_sent, health_killed;
     double kill_grace;
@@ -91,7 +97,7 @@ void dex_kill_task(struct dex *d, double grace);
 double dex_kill_grace(const struct dex *d, const Mesos__V1__KillPolicy *policy);
 /* Runs `docker <args...>` to its end, blocking (only while the executor exits). */
 void dex_docker_blocking(struct dex *d, const char *const *args);
-/* The timer that ends waiting for `docker logs -f` after the container's end. */
+/* The timer that ends waiting for the container's output after its end. */
 void dex_on_logs_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

@@ -157,34 +157,98 @@ void dex_on_logs_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct dex *d = arg;
     if (d->logs) {
-        CM_WARN(MOD, "docker logs did not end after the container; stopping it");
-        cm_dcli_free(d->logs);
+        CM_WARN(MOD, "The container's output did not end after the container; stopping it");
+        cm_http_call_cancel(d->logs);
         d->logs = NULL;
     }
     maybe_inspect(d);
 }
 
-static void on_logs_done(void *arg, struct cm_dcli *c, int status, const char *out, const char *err)
+/* Writes all of buf to fd (the sandbox's stdout or stderr files: regular files). */
+static void write_all(int fd, const uint8_t *buf, size_t len)
 {
-    (void)status;
-    (void)out;
-    (void)err;
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static int on_logs_headers(void *arg, const struct cm_http_response *resp)
+{
+    (void)arg;
+    if (resp->status != 200) {
+        CM_WARN(MOD, "dockerd answered %ld to the logs call", resp->status);
+        return 1;
+    }
+    return 0;
+}
+
+/* The logs stream without a TTY: frames of an 8-byte header (stream 1 stdout, 2 stderr; 3
+ * zero bytes; the payload's length, big endian) and the payload. */
+static int on_logs_data(void *arg, const void *data, size_t len)
+{
     struct dex *d = arg;
-    cm_dcli_free(c);
+    const uint8_t *p = data;
+    while (len) {
+        if (d->frame_left == 0) {
+            size_t take = sizeof d->frame_hdr - d->frame_hdr_len;
+            if (take > len)
+                take = len;
+            memcpy(d->frame_hdr + d->frame_hdr_len, p, take);
+            d->frame_hdr_len += take;
+            p += take;
+            len -= take;
+            if (d->frame_hdr_len < sizeof d->frame_hdr)
+                return 0;
+            d->frame_hdr_len = 0;
+            d->frame_fd = d->frame_hdr[0] == 2 ? 2 : 1;
+            d->frame_left = (uint32_t)d->frame_hdr[4] << 24 | (uint32_t)d->frame_hdr[5] << 16 |
+                            (uint32_t)d->frame_hdr[6] << 8 | d->frame_hdr[7];
+            continue;
+        }
+        size_t take = d->frame_left < len ? d->frame_left : len;
+        write_all(d->frame_fd, p, take);
+        d->frame_left -= (uint32_t)take;
+        p += take;
+        len -= take;
+    }
+    return 0;
+}
+
+static void on_logs_done(void *arg, int err, const char *errmsg,
+                         const struct cm_http_response *resp)
+{
+    (void)resp;
+    struct dex *d = arg;
+    if (err && err != CM_ECLOSED)
+        CM_WARN(MOD, "The container's output stream ended: %s",
+                errmsg && *errmsg ? errmsg : cm_strerror(err));
     d->logs = NULL;
     maybe_inspect(d);
 }
 
-static void on_wait_done(void *arg, struct cm_dcli *c, int status, const char *out, const char *err)
+static void on_wait_done(void *arg, int err, const char *errmsg,
+                         const struct cm_http_response *resp)
 {
     struct dex *d = arg;
-    char buf[300];
-    if (status == 0 && *out)
-        d->exit_code = atoi(out);
-    else
-        CM_WARN(MOD, "docker wait failed: %s", cm_dcli_message(err, "no message", buf, sizeof buf));
-    cm_dcli_free(c);
     d->waiter = NULL;
+    json_t *j = NULL;
+    if (!err && resp->status == 200) {
+        json_error_t jerr;
+        j = json_loadb(resp->body, resp->body_len, 0, &jerr);
+    }
+    json_t *code = json_object_get(j, "StatusCode");
+    if (json_is_integer(code))
+        d->exit_code = (int)json_integer_value(code);
+    else
+        CM_WARN(MOD, "Waiting for the container failed: %s",
+                err ? (errmsg && *errmsg ? errmsg : cm_strerror(err)) : "no StatusCode");
+    json_decref(j);
     if (d->logs) {
         struct timeval tv = {(time_t)LOGS_FLUSH_WAIT, 0};
         evtimer_add(d->logs_timer, &tv);
@@ -259,6 +323,8 @@ static void start_health(struct dex *d)
 }
 
 static void container_started(struct dex *d);
+static int api_start(struct dex *d, struct cm_http_request_opts *o, const char *path,
+                     const char *body, struct cm_http_call **out);
 
 /* `docker run -d` ended: started, or the launch failed with Docker's message. */
 static void on_run_done(void *arg, struct cm_dcli *c, int status, const char *out, const char *err)
@@ -289,11 +355,18 @@ static void container_started(struct dex *d)
 {
     d->phase = STARTED;
     dex_send_update(d, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL, -1);
-    const char *largs[] = {"logs", "-f", d->container, NULL};
-    d->logs = docker_async(d, largs, false, on_logs_done);
-    const char *wargs[] = {"wait", d->container, NULL};
-    d->waiter = docker_async(d, wargs, true, on_wait_done);
-    if (!d->waiter) {
+    char path[256];
+    snprintf(path, sizeof path, "/containers/%s/logs?follow=1&stdout=1&stderr=1", d->container);
+    struct cm_http_request_opts lo = {.method = "GET",
+                                      .url = NULL,
+                                      .on_headers = on_logs_headers,
+                                      .on_data = on_logs_data,
+                                      .on_done = on_logs_done};
+    if (api_start(d, &lo, path, NULL, &d->logs) != 0)
+        CM_WARN(MOD, "Cannot follow the container's output");
+    snprintf(path, sizeof path, "/containers/%s/wait", d->container);
+    struct cm_http_request_opts wo = {.method = "POST", .on_done = on_wait_done};
+    if (api_start(d, &wo, path, NULL, &d->waiter) != 0) {
         finish(d, MESOS__V1__TASK_STATE__TASK_FAILED, "Failed to wait for the container", -1);
         return;
     }
@@ -348,22 +421,29 @@ static void on_api_start_done(void *arg, int err, const char *errmsg,
     container_started(d);
 }
 
-static int api_call(struct dex *d, const char *path, const char *body, cm_http_done_cb done)
+/* Starts a call to dockerd's API on the socket: opts gives the method and callbacks, path
+ * the URL's path; JSON body or NULL; *out (may be NULL) gets the call. No timeout: the wait
+ * and the logs stream last as long as the container. */
+static int api_start(struct dex *d, struct cm_http_request_opts *o, const char *path,
+                     const char *body, struct cm_http_call **out)
 {
     char url[512];
     snprintf(url, sizeof url, "http://docker%s", path);
-    const char *headers[] = {"Content-Type: application/json", NULL};
-    struct cm_http_request_opts o = {.method = "POST",
-                                     .url = url,
-                                     .headers = headers,
-                                     .body = body,
-                                     .body_len = body ? strlen(body) : 0,
-                                     .timeout_secs = 300,
-                                     .on_done = done,
-                                     .arg = d,
-                                     .external = true,
-                                     .unix_socket = d->socket};
-    return cm_http_client_start(d->dockerd, &o, NULL);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    o->url = url;
+    o->headers = body ? headers : NULL;
+    o->body = body;
+    o->body_len = body ? strlen(body) : 0;
+    o->arg = d;
+    o->external = true;
+    o->unix_socket = d->socket;
+    return cm_http_client_start(d->dockerd, o, out);
+}
+
+static int api_call(struct dex *d, const char *path, const char *body, cm_http_done_cb done)
+{
+    struct cm_http_request_opts o = {.method = "POST", .timeout_secs = 300, .on_done = done};
+    return api_start(d, &o, path, body, NULL);
 }
 
 static void on_api_create_done(void *arg, int err, const char *errmsg,
