@@ -17,7 +17,8 @@
  *    does force_pull_image of a local-only image (no registry here).
  *  - refusals: invalid DockerInfo (no image, port mappings on the host network, a host port
  *    outside the task's ports) fail with a message naming the field, and without "docker" in
- *    --containerizers a DOCKER task is refused and nothing runs in Docker.
+ *    --containerizers a DOCKER task is refused and nothing runs in Docker; a valid task whose
+ *    dockerd is not there fails saying so.
  *  (itest_docker_ops.c: health checks, statistics, mesos-execute, agent restart.)
  */
 #include "itest_docker_common.h"
@@ -257,8 +258,12 @@ static void test_refusals(void)
                            json_pack("{s:s, s:[{s:i, s:i}]}", "network", "BRIDGE", "port_mappings",
                                      "host_port", 31999, "container_port", 80),
                            NULL, NULL));
+    /* A valid task on an agent whose dockerd is not there: the launch fails and says so. */
+    json_array_append_new(tasks, docker_task("nodaemon", NULL, "true", 32, NULL, NULL, NULL));
     REQUIRE(launch(fw, tasks) == 0);
     int r = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED;
+    expect_state(fw, "nodaemon", MESOS__V1__TASK_STATE__TASK_FAILED, r, "Cannot talk to dockerd",
+                 NULL);
     expect_state(fw, "noimage", MESOS__V1__TASK_STATE__TASK_FAILED, r, "container.docker.image",
                  NULL);
     expect_state(fw, "hostmap", MESOS__V1__TASK_STATE__TASK_FAILED, r, "port_mappings", NULL);
