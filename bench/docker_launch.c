@@ -8,13 +8,15 @@
  * LAUNCH) -> `docker run -d` -> TASK_RUNNING -> agent -> master -> framework. The task runs
  * `true` with the host network and ends TASK_FINISHED before the next sample.
  * docker run: the wall time of `docker run -d --net host <image> true` (it returns once the
- * container started), the container removed after each sample, untimed.
+ * container started), the container removed after each sample, untimed. The floor: the same
+ * container created and started by two blocking calls to dockerd's API, as the executor does.
  *
  * Usage: bench-docker_launch [samples=20]. Needs root and dockerd; says why and exits 0
  * otherwise. Prints p50/p90/p99/max of both and the overhead at p50. Run with `nice` on a busy
  * machine and report the load beside the figures.
  */
 #define ITEST_HARNESS_IMPL /* no test cases here: test.h is not needed */
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +113,61 @@ static double one_docker_run(const struct itest_docker *dk, int i)
     return rc == 0 ? ms : -1;
 }
 
+static size_t keep_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    char *buf = arg;
+    size_t have = strlen(buf), n = size * nmemb;
+    if (have + n < 1024) {
+        memcpy(buf + have, ptr, n);
+        buf[have + n] = '\0';
+    }
+    return n;
+}
+
+/* One blocking POST to dockerd's API; returns the HTTP status (0 on failure). */
+static long api_post(const char *sock, const char *path, const char *body, char *out)
+{
+    CURL *e = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://docker%s", path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    out[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, sock);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
+    long status = 0;
+    if (curl_easy_perform(e) == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return status;
+}
+
+/* The floor: create + start through dockerd's API, as the executor does; ms, or -1. */
+static double one_api_run(const struct itest_docker *dk, int i)
+{
+    char path[128], out[1024];
+    snprintf(path, sizeof path, "/containers/create?name=bench-api-%d", i);
+    double t0 = now_ms();
+    long st = api_post(dk->sock, path,
+                       "{\"Image\":\"" ITEST_DOCKER_IMAGE "\",\"Cmd\":[\"true\"],"
+                       "\"HostConfig\":{\"NetworkMode\":\"host\"}}",
+                       out);
+    if (st == 201) {
+        snprintf(path, sizeof path, "/containers/bench-api-%d/start", i);
+        st = api_post(dk->sock, path, NULL, out);
+    }
+    double ms = now_ms() - t0;
+    char name[64];
+    snprintf(name, sizeof name, "bench-api-%d", i);
+    const char *rm[] = {"rm", "-f", name, NULL};
+    itest_docker_cli(dk, rm, NULL);
+    return st == 204 ? ms : -1;
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 20;
@@ -143,8 +200,8 @@ int main(int argc, char **argv)
         itest_case_end("docker_launch", 1);
         return 1;
     }
-    static double mesos[MAX_SAMPLES], docker[MAX_SAMPLES];
-    size_t nm = 0, nd = 0;
+    static double mesos[MAX_SAMPLES], docker[MAX_SAMPLES], api[MAX_SAMPLES];
+    size_t nm = 0, nd = 0, na = 0;
     /* One warm-up of each (page cache, dockerd's first container). */
     one_docker_run(&dk, -1);
     for (int i = -1; i < n; i++) {
@@ -154,9 +211,12 @@ int main(int argc, char **argv)
             break;
         }
         double d = one_docker_run(&dk, i);
+        double a = one_api_run(&dk, i);
         double m = one_task(fw, &off, off.agent_id, i);
         if (i < 0)
             continue;
+        if (a >= 0)
+            api[na++] = a;
         if (d >= 0)
             docker[nd++] = d;
         if (m >= 0)
@@ -165,9 +225,16 @@ int main(int argc, char **argv)
     int failed = nm == 0 || nd == 0;
     if (!failed) {
         report("docker run -d (same image)", docker, nd);
+        if (na)
+            report("API create+start (the floor)", api, na);
         report("cmesos Docker task -> RUNNING", mesos, nm);
         double dm = pct(docker, nd, 0.5), mm = pct(mesos, nm, 0.5);
         printf("overhead at p50: %+.1f ms (%+.1f %%)\n", mm - dm, 100.0 * (mm - dm) / dm);
+        if (na) {
+            double am = pct(api, na, 0.5);
+            printf("over the API floor at p50: %+.1f ms (%+.1f %%)\n", mm - am,
+                   100.0 * (mm - am) / am);
+        }
     }
     itest_fw_free(fw);
     itest_cluster_stop(&c);
