@@ -516,12 +516,15 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     /* Never pretend: a container the agent cannot build is not run on the host instead. */
     bool docker_task = a->docker && task->container &&
                        task->container->type == MESOS__V1__CONTAINER_INFO__TYPE__DOCKER;
-    if (docker_task ? cm_docker_check_task(task, whybuf, sizeof whybuf) != 0
-                    : !a->mesos_containerizer &&
-                          snprintf(whybuf, sizeof whybuf,
-                                   "The Mesos containerizer is not enabled on this agent "
-                                   "(--containerizers=%s); only DOCKER tasks run here",
-                                   a->flags->containerizers) > 0) {
+    int crc = 0;
+    if (docker_task)
+        crc = cm_docker_check_task(task, whybuf, sizeof whybuf);
+    else if (!a->mesos_containerizer)
+        crc = cm_fail(CM_EINVAL, whybuf, sizeof whybuf,
+                      "The Mesos containerizer is not enabled on this agent "
+                      "(--containerizers=%s); only DOCKER tasks run here",
+                      a->flags->containerizers);
+    if (crc != 0) {
         CM_WARN(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
         a->metrics.container_launch_errors++;
         agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_FAILED,

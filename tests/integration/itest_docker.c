@@ -271,6 +271,23 @@ static void test_refusals(void)
     itest_fw_free(fw);
     itest_cluster_stop(&c);
 
+    /* --containerizers=docker alone: tasks without a DOCKER container are refused. */
+    REQUIRE(itest_cluster_start(&c, &(struct itest_cluster_opts){.no_agent = 1}) == 0);
+    const char *only[] = {"--containerizers=docker", "--docker=" ITEST_DOCKER_CLI,
+                          "--docker_socket=/nonexistent/docker.sock", NULL};
+    REQUIRE(itest_agent_spawn(&c, NULL, only) == 0);
+    REQUIRE(itest_agent_wait_registered(&c, ITEST_WAIT_MS) == 0);
+    fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw);
+    struct itest_task plain = {.id = "plain", .command = "true", .cpus = 0.1, .mem = 32};
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.1, 32, ITEST_WAIT_MS, &off) == 0);
+    CHECK_INT(itest_fw_accept(fw, off.idv, off.n, off.agent_id, &plain, 1, 0), 202);
+    expect_state(fw, "plain", MESOS__V1__TASK_STATE__TASK_FAILED, r,
+                 "The Mesos containerizer is not enabled", NULL);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+
     /* Without docker in --containerizers: refused, as before the Docker containerizer. */
     REQUIRE(itest_cluster_start(&c, NULL) == 0);
     fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
