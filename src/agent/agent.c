@@ -336,6 +336,30 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
             CM_INFO(MOD, "%s", cm_containerizer_describe(a->containerizer));
     }
     a->launcher_dir = pick_launcher_dir(flags);
+    {
+        bool with_docker = false;
+        rc = cm_docker_containerizers_parse(flags->containerizers, &a->mesos_containerizer,
+                                            &with_docker, why, whylen);
+        if (rc != 0)
+            goto fail;
+        if (with_docker) {
+            struct cm_docker_options dopt = {.base = a->base,
+                                             .docker = flags->docker,
+                                             .socket = flags->docker_socket,
+                                             .kill_orphans = flags->docker_kill_orphans,
+                                             .remove_delay = flags->docker_remove_delay,
+                                             .stop_timeout = flags->docker_stop_timeout,
+                                             .cfs = flags->cgroups_enable_cfs,
+                                             .launcher_dir = a->launcher_dir};
+            a->docker = cm_docker_new(&dopt, why, whylen);
+            if (!a->docker) {
+                rc = CM_EINVAL;
+                goto fail;
+            }
+            CM_INFO(MOD, "Docker containerizer enabled (docker '%s', socket %s)", flags->docker,
+                    flags->docker_socket);
+        }
+    }
     a->bind_ip = cm_xstrdup(flags->ip && *flags->ip ? flags->ip : "0.0.0.0");
     a->ip = pick_ip(flags);
     a->hostname = pick_hostname(flags, a->ip);
@@ -470,6 +494,7 @@ void cm_agent_free(struct cm_agent *a)
     cm_sum_free(a->sum);
     cm_provisioner_free(a->provisioner);
     cm_containerizer_free(a->containerizer);
+    cm_docker_free(a->docker);
     cm_detector_free(a->detector);
     cm_resources_cleanup(&a->total);
     cm_attributes_cleanup(&a->attributes);

@@ -91,6 +91,13 @@ struct cm_agent_flags {
     char *docker_registry;  /* local directory */
     char *docker_store_dir; /* NULL = <work_dir>/store/docker */
     char *image_gc_config;
+    /* Containerizers (docker.h): --containerizers and the Docker containerizer's flags. */
+    char *containerizers; /* "mesos" (default), "docker,mesos", ... */
+    char *docker;         /* the docker CLI */
+    char *docker_socket;
+    bool docker_kill_orphans;
+    double docker_remove_delay;
+    double docker_stop_timeout;
 
     struct cm_flag table[80];
     size_t ntable;
@@ -100,6 +107,8 @@ struct cm_agent_flags {
 
 /* Sets defaults and builds the table. */
 void cm_agent_flags_init(struct cm_agent_flags *f);
+/* The Docker containerizer's part of the table (agent_flags_docker.c); called by the above. */
+void cm_agent_flags_docker_init(struct cm_agent_flags *f);
 /* Parses argv. Returns 0, CM_EHELP (usage printed) or CM_EINVAL with why. */
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen);
 void cm_agent_flags_cleanup(struct cm_agent_flags *f);

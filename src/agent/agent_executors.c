@@ -125,6 +125,8 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     char key[32];
     snprintf(key, sizeof key, "%d", (int)e->pid);
     cm_strmap_remove(&a->executors_by_pid, key);
+    if (a->docker && cm_docker_is_executor(e->info))
+        cm_docker_container_exited(a->docker, e->container_id);
     char limit_msg[256];
     enum cm_limitation lim = cm_containerizer_limitation(a->containerizer, e->container_id,
                                                          limit_msg, sizeof limit_msg, NULL);
@@ -530,8 +532,27 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
         return;
     }
     /* Never pretend: a container the agent cannot build is not run on the host instead. */
-    if (cm_container_info_check_images(task->container, "task", a->provisioner != NULL, whybuf,
-                                       sizeof whybuf) != 0 ||
+    bool docker_task = a->docker && task->container &&
+                       task->container->type == MESOS__V1__CONTAINER_INFO__TYPE__DOCKER;
+    int crc = 0;
+    if (docker_task)
+        crc = cm_docker_check_task(task, whybuf, sizeof whybuf);
+    else if (!a->mesos_containerizer)
+        crc = cm_fail(CM_EINVAL, whybuf, sizeof whybuf,
+                      "The Mesos containerizer is not enabled on this agent "
+                      "(--containerizers=%s); only DOCKER tasks run here",
+                      a->flags->containerizers);
+    if (crc != 0) {
+        CM_WARN(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
+        a->metrics.container_launch_errors++;
+        agent_updates_generate(a, fid, NULL, tid, MESOS__V1__TASK_STATE__TASK_FAILED,
+                               MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
+                               whybuf);
+        return;
+    }
+    if ((!docker_task &&
+         cm_container_info_check_images(task->container, "task", a->provisioner != NULL, whybuf,
+                                        sizeof whybuf) != 0) ||
         (task->executor && cm_container_info_check(task->executor->container, "executor", whybuf,
                                                    sizeof whybuf) != 0)) {
         CM_WARN(MOD, "Task '%s' of framework '%s': %s", tid, fid, whybuf);
@@ -599,6 +620,11 @@ static void run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     cm_resources_add(&e->resources, &task_res);
     cm_resources_add(&e->resources, &overhead);
     e->info = command_executor_info(a, task, fid, &e->resources, role);
+    if (docker_task) {
+        cm_docker_executor_command(a->docker, e->container_id, e->info->command);
+        free(e->info->name);
+        e->info->name = cm_xasprintf("Docker Executor (Task: %s)", tid);
+    }
     cm_resources_cleanup(&overhead);
     cm_resources_cleanup(&task_res);
 

@@ -236,6 +236,7 @@ void cm_agent_flags_init(struct cm_agent_flags *f)
         "JSON (inline or a file path) of Mesos's ImageGcConfig: image_disk_headroom, "
         "image_disk_watch_interval {nanoseconds}, excluded_images. Default: no automatic image GC",
         false);
+    cm_agent_flags_docker_init(f);
 }
 
 int cm_agent_flags_parse(struct cm_agent_flags *f, int argc, char **argv, char *why, size_t whylen)

@@ -16,14 +16,10 @@
 
 #define AUTHN "authentication"
 #define NO_IMAGES "cmesos's image support does not use it (docs/containers-images.md)"
-#define NO_DOCKER "it configures the Docker containerizer, which cmesos refuses (--containerizers)"
 #define NO_ISOLATOR(what) "it configures the " what " isolator, which --isolation refuses"
 
 const struct cm_flag_known cm_agent_flags_mesos[] = {
     /* Containerizers, images and isolators. */
-    REFUSED("containerizers", false, "mesos",
-            "only the Mesos containerizer exists (--containerizers=mesos); the Docker "
-            "containerizer is not built"),
     NO_EFFECT("image_provisioner_backend", false, NO_IMAGES),
     NO_EFFECT("appc_simple_discovery_uri_prefix", false, NO_IMAGES),
     NO_EFFECT("appc_store_dir", false, NO_IMAGES),
@@ -33,15 +29,10 @@ const struct cm_flag_known cm_agent_flags_mesos[] = {
     NO_EFFECT("docker_volume_checkpoint_dir", false, NO_ISOLATOR("docker/volume")),
     NO_EFFECT("docker_volume_chown", true, NO_ISOLATOR("docker/volume")),
     NO_EFFECT("docker_ignore_runtime", true, NO_IMAGES),
-    NO_EFFECT("docker", false, NO_DOCKER),
-    NO_EFFECT("docker_remove_delay", false, NO_DOCKER),
-    NO_EFFECT("docker_kill_orphans", true, NO_DOCKER),
-    NO_EFFECT("docker_mesos_image", false, NO_DOCKER),
-    NO_EFFECT("docker_socket", false, NO_DOCKER),
-    NO_EFFECT("docker_stop_timeout", false, NO_DOCKER),
+    REFUSED("docker_mesos_image", false, NULL,
+            "cmesos runs the Docker executor on the host, not in a container; drop the flag"),
     REFUSED("default_container_info", false, NULL,
-            "cmesos runs tasks without container images or volumes; give each task its own "
-            "ContainerInfo"),
+            "cmesos applies no default ContainerInfo; give each task its own ContainerInfo"),
     NO_EFFECT("default_container_dns", false, NO_ISOLATOR("network/cni")),
     REFUSED("default_container_shm_size", false, NULL,
             "cmesos cannot size a container's /dev/shm; drop the flag"),

@@ -471,6 +471,8 @@ static json_t *usage_entries(struct cm_agent *a, bool containers, const char *co
                 json_decref(stats);
                 continue;
             }
+            if (a->docker && cm_docker_is_executor(e->info))
+                cm_docker_usage(a->docker, e->container_id, ts, stats);
             json_t *o = json_object();
             json_object_set_new(o, "framework_id", json_string(f->id));
             json_object_set_new(o, "executor_id", json_string(e->id));

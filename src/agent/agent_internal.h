@@ -29,6 +29,7 @@
 #include "mesos/v1/executor/executor.pb-c.h"
 #include "containerizer/containerizer.h"
 #include "containerizer/provisioner.h"
+#include "containerizer/docker.h"
 #include "detect.h"
 #include "detector.h"
 #include "errors.h"
@@ -148,6 +149,8 @@ struct cm_agent {
     struct cm_http_client *client;
     struct cm_containerizer *containerizer;
     struct cm_provisioner *provisioner; /* --image_providers=docker, else NULL */
+    struct cm_docker *docker;           /* --containerizers has docker (containerizer/docker.h) */
+    bool mesos_containerizer;           /* --containerizers has mesos */
     struct cm_sum *sum;
     struct cm_detector *detector;
     struct cm_fetcher *fetcher;

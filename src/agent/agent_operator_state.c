@@ -387,6 +387,8 @@ static void cont_fn(struct cm_agent *a, struct agent_framework *f, struct agent_
     json_t *stats = json_object();
     if (cm_containerizer_usage(a->containerizer, e->container_id, cm_clock_now(a->clock), stats) ==
         0) {
+        if (a->docker && cm_docker_is_executor(e->info))
+            cm_docker_usage(a->docker, e->container_id, cm_clock_now(a->clock), stats);
         ProtobufCMessage *msg = NULL;
         char why[256];
         if (cm_pbjson_from_json(&mesos__v1__resource_statistics__descriptor, stats, &msg, why,

@@ -173,6 +173,7 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
         return rc;
     if (!rs.agent_id) {
         cm_containerizer_recover(a->containerizer, NULL, NULL, 0);
+        cm_docker_recover(a->docker, NULL, 0);
         return 0;
     }
     if (cleanup) {
@@ -186,6 +187,7 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
                 }
             }
         cm_containerizer_recover(a->containerizer, NULL, NULL, 0);
+        cm_docker_recover(a->docker, NULL, 0);
         char *slaves = cm_paths_meta_slaves_dir(fl->work_dir);
         rc = cm_paths_rmtree(slaves);
         free(slaves);
@@ -266,6 +268,7 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
         }
     }
     cm_containerizer_recover(a->containerizer, ids, pids, nadopt);
+    cm_docker_recover(a->docker, ids, nadopt);
     for (size_t i = 0; i < nadopt; i++)
         cm_containerizer_update(a->containerizer, adopted[i]->container_id, &adopted[i]->resources);
     for (size_t i = 0; i < nadopt; i++)

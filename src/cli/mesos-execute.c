@@ -11,6 +11,11 @@
  * task's stdout, read from its agent's sandbox as `mesos task log` does. Exit status: 0 only if
  * every task reached TASK_FINISHED; 1 otherwise, including when the master stays unreachable for
  * --connect_timeout.
+ *
+ * Containers (Mesos's flags): --docker_image with --containerizer=docker runs the command in a
+ * Docker container (ContainerInfo type DOCKER); with --containerizer=mesos (the default) the
+ * image becomes the MesosInfo image (type MESOS, image {type DOCKER, docker.name}). --volumes
+ * (a JSON array of Volume) and --networks (names) go into the same ContainerInfo.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -28,6 +33,7 @@
 #include "flags.h"
 #include "ids.h"
 #include "mesos_cmds.h"
+#include "pbjson.h"
 #include "resources.h"
 #include "util.h"
 
@@ -52,6 +58,11 @@ struct settings {
     bool verbose;
     char *principal; /* framework authentication (Mesos's mesos-execute flags) */
     char *secret;
+    /* Containers (Mesos's flags): see build_container. */
+    char *containerizer; /* "mesos" (default) or "docker" */
+    char *docker_image;
+    char *volumes;  /* JSON array of Volume, or a path / file:// URL of a file holding it */
+    char *networks; /* comma-separated network names */
 };
 
 struct task_slot {
@@ -72,6 +83,7 @@ struct app {
     struct cm_resources want; /* per task */
     char framework_id[CM_ID_MAX + 1];
     Mesos__V1__Environment *environment;
+    Mesos__V1__ContainerInfo *container; /* NULL: no ContainerInfo */
     char **argv; /* --no-shell: the command split on blanks (pointers into argv_buf) */
     size_t argc;
     char *argv_buf;
@@ -298,6 +310,7 @@ static void use_offer(struct app *a, const Mesos__V1__Offer *offer)
         infos[n].task_id = &tids[n];
         infos[n].agent_id = &agent;
         infos[n].command = &cmd;
+        infos[n].container = a->container;
         cm_resources_to_proto(&a->want, NULL, &res[n], &nres[n]);
         infos[n].resources = res[n];
         infos[n].n_resources = nres[n];
@@ -477,6 +490,95 @@ static void free_env(Mesos__V1__Environment *env)
     free(env);
 }
 
+/* The --volumes value: inline JSON, or a file named by an absolute path or a file:// URL. */
+static json_t *load_volumes(const char *text, char *why, size_t whylen)
+{
+    json_error_t jerr;
+    json_t *v;
+    const char *path = strncmp(text, "file://", 7) == 0 ? text + 7 : text[0] == '/' ? text : NULL;
+    if (path)
+        v = json_load_file(path, 0, &jerr);
+    else
+        v = json_loads(text, 0, &jerr);
+    if (!v) {
+        cm_fail(CM_EINVAL, why, whylen, "Failed to load flag 'volumes': %s", jerr.text);
+        return NULL;
+    }
+    if (!json_is_array(v)) {
+        json_decref(v);
+        cm_fail(CM_EINVAL, why, whylen, "Failed to load flag 'volumes': not a JSON array");
+        return NULL;
+    }
+    return v;
+}
+
+/* The tasks' ContainerInfo from --containerizer, --docker_image, --volumes and --networks,
+ * as Mesos's mesos-execute builds it: mesos without any of them means no ContainerInfo;
+ * mesos with an image is type MESOS with mesos.image {type DOCKER, docker.name}; docker
+ * needs an image and takes at most one network (docker.network USER). */
+static int build_container(struct app *a, char *why, size_t whylen)
+{
+    const char *kind = a->flags.containerizer ? a->flags.containerizer : "mesos";
+    bool image = a->flags.docker_image && *a->flags.docker_image;
+    bool nets = a->flags.networks && *a->flags.networks;
+    bool vols = a->flags.volumes && *a->flags.volumes;
+    if (strcmp(kind, "mesos") != 0 && strcmp(kind, "docker") != 0)
+        return cm_fail(CM_EINVAL, why, whylen, "Unsupported containerizer: %s", kind);
+    if (strcmp(kind, "mesos") == 0 && !image && !nets && !vols)
+        return 0;
+    if (strcmp(kind, "docker") == 0 && !image)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'Docker' containerizer requires docker image name (--docker_image)");
+    json_t *ci = json_object();
+    if (vols) {
+        json_t *v = load_volumes(a->flags.volumes, why, whylen);
+        if (!v) {
+            json_decref(ci);
+            return CM_EINVAL;
+        }
+        json_object_set_new(ci, "volumes", v);
+    }
+    json_t *netinfos = json_array();
+    size_t nnets = 0;
+    if (nets) {
+        char *copy = strdup(a->flags.networks), *save = NULL;
+        if (!copy)
+            abort();
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save), nnets++)
+            json_array_append_new(netinfos, json_pack("{s:s}", "name", tok));
+        free(copy);
+    }
+    if (nnets)
+        json_object_set(ci, "network_infos", netinfos);
+    json_decref(netinfos);
+    if (strcmp(kind, "docker") == 0) {
+        if (nnets > 1) {
+            json_decref(ci);
+            return cm_fail(CM_EINVAL, why, whylen,
+                           "'Docker' containerizer can only support a single network");
+        }
+        json_object_set_new(ci, "type", json_string("DOCKER"));
+        json_object_set_new(ci, "docker", json_pack("{s:s}", "image", a->flags.docker_image));
+        if (nnets)
+            json_object_set_new(json_object_get(ci, "docker"), "network", json_string("USER"));
+    } else {
+        json_object_set_new(ci, "type", json_string("MESOS"));
+        if (image)
+            json_object_set_new(ci, "mesos",
+                                json_pack("{s:{s:s, s:{s:s}}}", "image", "type", "DOCKER", "docker",
+                                          "name", a->flags.docker_image));
+    }
+    char pwhy[256];
+    ProtobufCMessage *msg = NULL;
+    int rc =
+        cm_pbjson_from_json(&mesos__v1__container_info__descriptor, ci, &msg, pwhy, sizeof pwhy);
+    json_decref(ci);
+    if (rc)
+        return cm_fail(CM_EINVAL, why, whylen, "Invalid container (--volumes?): %s", pwhy);
+    a->container = (Mesos__V1__ContainerInfo *)msg;
+    return 0;
+}
+
 static int setup_tasks(struct app *a, char *why, size_t whylen)
 {
     if (a->flags.count < 1 || a->flags.count > 100000)
@@ -520,6 +622,9 @@ static int setup_tasks(struct app *a, char *why, size_t whylen)
         if (a->argc == 0)
             return cm_fail(CM_EINVAL, why, whylen, "Failed to load flag 'command': empty");
     }
+    int rc = build_container(a, why, whylen);
+    if (rc)
+        return rc;
     return parse_env(a, why, whylen);
 }
 
@@ -536,6 +641,7 @@ int main(int argc, char **argv)
     a.flags.shell = true;
     a.flags.content_type = "json";
     a.flags.connect_timeout = 30.0;
+    a.flags.containerizer = "mesos";
 
     struct cm_flag flags[] = {
         {"master", NULL, CM_FLAG_STRING, &a.flags.master,
@@ -577,6 +683,20 @@ int main(int argc, char **argv)
         {"secret", NULL, CM_FLAG_STRING, &a.flags.secret,
          "The secret to use for framework authentication (HTTP Basic with --principal)", false,
          false},
+        {"containerizer", NULL, CM_FLAG_STRING, &a.flags.containerizer,
+         "Containerizer to be used (i.e., docker, mesos)", false, false},
+        {"docker_image", NULL, CM_FLAG_STRING, &a.flags.docker_image,
+         "Docker image that follows the Docker CLI naming <image>:<tag> (e.g. busybox:latest). "
+         "With --containerizer=mesos it becomes the task's MesosInfo image",
+         false, false},
+        {"volumes", NULL, CM_FLAG_STRING, &a.flags.volumes,
+         "JSON array of Volume (see mesos.proto), or a file holding it (/path or file:///path), "
+         "e.g. [{\"container_path\":\"/data\",\"host_path\":\"/tmp/d\",\"mode\":\"RW\"}]",
+         false, false},
+        {"networks", NULL, CM_FLAG_STRING, &a.flags.networks,
+         "Comma-separated list of networks that the container will join, e.g. net1,net2 "
+         "(the docker containerizer takes one)",
+         false, false},
     };
     size_t nflags = sizeof flags / sizeof flags[0];
     const char *summary = "Runs a command as Mesos task(s) and prints their status updates.";
@@ -699,6 +819,8 @@ out:
     free(a.argv);
     free(a.argv_buf);
     free_env(a.environment);
+    if (a.container)
+        mesos__v1__container_info__free_unpacked(a.container, NULL);
     cm_resources_cleanup(&a.want);
     cm_flags_cleanup(flags, nflags);
     return a.exit_code;

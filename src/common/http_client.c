@@ -596,6 +596,8 @@ int cm_http_client_start(struct cm_http_client *c, const struct cm_http_request_
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_curl_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+    if (opts->unix_socket)
+        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, opts->unix_socket);
     if (!opts->external)
         cm_tls_curl_setup(e); /* LIBPROCESS_SSL_*: CA, client certificate, verification */
     long connect_ms = opts->connect_timeout_secs > 0 ? (long)(opts->connect_timeout_secs * 1000)

@@ -60,6 +60,9 @@ struct cm_http_request_opts {
     /* A URL outside the cluster (fetcher downloads, health checks): libcurl's default TLS
      * settings (system CAs, verification on) instead of the cluster's LIBPROCESS_SSL_* ones. */
     bool external;
+    /* A unix socket to connect to instead of the URL's host and port (the URL still names the
+     * path and Host header), e.g. dockerd's /var/run/docker.sock; NULL = TCP. */
+    const char *unix_socket;
 };
 
 struct cm_http_client *cm_http_client_new(struct event_base *base);

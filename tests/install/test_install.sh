@@ -79,7 +79,7 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
   fail "cmake --install failed"
 
 for f in "$sbindir/mesos-master" "$sbindir/mesos-agent" "$bindir/mesos-execute" \
-  "$libexecdir/mesos-executor"; do
+  "$libexecdir/mesos-executor" "$libexecdir/mesos-docker-executor"; do
   [ -x "$prefix/$f" ] || fail "$prefix/$f is not installed"
 done
 pcdir=$prefix/$libdir/pkgconfig

@@ -33,7 +33,9 @@ int cm_container_info_check_images(const Mesos__V1__ContainerInfo *ci, const cha
     char list[768] = "";
     char item[384];
     if (ci->type == MESOS__V1__CONTAINER_INFO__TYPE__DOCKER) {
-        snprintf(item, sizeof item, "type DOCKER%s%s%s is not supported (no Docker containerizer)",
+        snprintf(item, sizeof item,
+                 "type DOCKER%s%s%s is not supported (the agent was started without docker in "
+                 "--containerizers)",
                  ci->docker && ci->docker->image ? " (image '" : "",
                  ci->docker && ci->docker->image ? ci->docker->image : "",
                  ci->docker && ci->docker->image ? "')" : "");
