@@ -28,8 +28,11 @@
 bool agent_exec_is_command(const struct agent_executor *e)
 {
     const Mesos__V1__ExecutorInfo *i = e->info;
+    /* The built-in executors (mesos-executor, and mesos-docker-executor for DOCKER tasks) are
+     * named by the agent, and the name survives in checkpoints; they take one task by LAUNCH. */
     return i && i->has_type && i->type == MESOS__V1__EXECUTOR_INFO__TYPE__DEFAULT && i->name &&
-           strncmp(i->name, "Command Executor", 16) == 0;
+           (strncmp(i->name, "Command Executor", 16) == 0 ||
+            strncmp(i->name, "Docker Executor", 15) == 0);
 }
 
 static bool partition_aware(const Mesos__V1__FrameworkInfo *fi)
