@@ -24,6 +24,8 @@
 #include "cmesos/scheduler.h"
 
 #define MAX_SAMPLES (4u << 20)
+#define SEEN_RUNNING 1
+#define SEEN_TERMINAL 2
 
 struct lg;
 
@@ -41,6 +43,7 @@ struct fw {
     int idx;
     struct cm_scheduler *s;
     double *t_offer; /* by task sequence number */
+    uint8_t *seen;   /* by task sequence number: SEEN_* bits (retried updates come twice) */
     size_t cap;
     unsigned long long seq;
 };
@@ -136,8 +139,10 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
             while (cap < f->seq + (unsigned long long)fit)
                 cap *= 2;
             f->t_offer = realloc(f->t_offer, cap * sizeof *f->t_offer);
-            if (!f->t_offer)
+            f->seen = realloc(f->seen, cap);
+            if (!f->t_offer || !f->seen)
                 abort();
+            memset(f->seen + f->cap, 0, cap - f->cap);
             f->cap = cap;
         }
         Mesos__V1__TaskInfo *tv = calloc((size_t)fit, sizeof *tv);
@@ -264,11 +269,22 @@ static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskSt
     queue_ack(f, st);
     const char *dash = st->task_id && st->task_id->value ? strchr(st->task_id->value, '-') : NULL;
     unsigned long long seq = dash ? strtoull(dash + 1, NULL, 10) : ~0ULL;
+    if (seq >= f->seq)
+        return; /* not one of ours */
+    int bit = st->state == MESOS__V1__TASK_STATE__TASK_RUNNING ? SEEN_RUNNING
+              : st->state == MESOS__V1__TASK_STATE__TASK_STARTING ||
+                      st->state == MESOS__V1__TASK_STATE__TASK_STAGING ||
+                      st->state == MESOS__V1__TASK_STATE__TASK_KILLING
+                  ? 0
+                  : SEEN_TERMINAL;
+    if (bit && (f->seen[seq] & bit))
+        return; /* a retried update: counted already */
+    f->seen[seq] |= (uint8_t)bit;
     switch (st->state) {
     case MESOS__V1__TASK_STATE__TASK_RUNNING:
         lg->running++;
         lg->t_last_running = now();
-        if (seq < f->seq && lg->nlat < MAX_SAMPLES) {
+        if (lg->nlat < MAX_SAMPLES) {
             if (!lg->lat)
                 lg->lat = malloc(MAX_SAMPLES * sizeof *lg->lat);
             lg->lat[lg->nlat++] = lg->t_last_running - f->t_offer[seq];
@@ -492,6 +508,7 @@ int main(int argc, char **argv)
         }
         cm_scheduler_free(lg.fws[i].s);
         free(lg.fws[i].t_offer);
+        free(lg.fws[i].seen);
     }
     free(lg.fws);
     free(lg.lat);
