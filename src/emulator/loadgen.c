@@ -66,6 +66,8 @@ struct lg {
     int quiet;
     int has_run_time;
     int max_inflight;
+    long max_outstanding;
+    unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
 };
 
 static double now(void)
@@ -128,6 +130,13 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
             fit = fit_mem;
         if (lg->tasks > 0 && (long long)lg->launched + fit > lg->tasks)
             fit = (long)(lg->tasks - (long long)lg->launched);
+        if (lg->max_outstanding > 0) {
+            /* Launched and not yet RUNNING: past the cap, offers go back (a pipeline, not a
+             * flood of 80,000 launches in one second). */
+            long room = lg->max_outstanding - (long)(lg->launched - lg->running_or_done);
+            if (fit > room)
+                fit = room;
+        }
         Mesos__V1__OfferID *oid = o->id;
         if (fit <= 0) {
             lg->declined++;
@@ -279,6 +288,8 @@ static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskSt
                   : SEEN_TERMINAL;
     if (bit && (f->seen[seq] & bit))
         return; /* a retried update: counted already */
+    if (bit && !(f->seen[seq] & (SEEN_RUNNING | SEEN_TERMINAL)))
+        lg->running_or_done++;
     f->seen[seq] |= (uint8_t)bit;
     switch (st->state) {
     case MESOS__V1__TASK_STATE__TASK_RUNNING:
@@ -396,6 +407,8 @@ int main(int argc, char **argv)
             lg.duration = strtod(v, &end);
         else if ((v = arg_value(argv[i], "--report_interval")))
             lg.report = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--max_outstanding")))
+            lg.max_outstanding = strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--max_inflight")))
             lg.max_inflight = (int)strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--role")))
