@@ -111,6 +111,10 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
     Mesos__V1__Filters filters = MESOS__V1__FILTERS__INIT;
     filters.has_refuse_seconds = 1;
     filters.refuse_seconds = lg->refuse;
+    /* Offers not used are declined together, in one call (one call per offer would be a
+     * thousand concurrent POSTs per allocation cycle at 1,000 agents). */
+    Mesos__V1__OfferID **decline = calloc(n ? n : 1, sizeof *decline);
+    size_t ndecline = 0;
     for (size_t i = 0; i < n; i++) {
         const Mesos__V1__Offer *o = offers[i];
         lg->offers++;
@@ -140,7 +144,7 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
         Mesos__V1__OfferID *oid = o->id;
         if (fit <= 0) {
             lg->declined++;
-            cm_scheduler_decline(s, &oid, 1, &filters);
+            decline[ndecline++] = oid;
             continue;
         }
         if (f->seq + (unsigned long long)fit > f->cap) {
@@ -204,6 +208,9 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
         cm_scheduler_accept_launch(s, &oid, 1, tp, (size_t)fit, &filters);
         free(tv), free(tp), free(ids), free(names);
     }
+    if (ndecline)
+        cm_scheduler_decline(s, decline, ndecline, &filters);
+    free(decline);
 }
 
 static void ack_pump(struct fw *f);
