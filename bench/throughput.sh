@@ -32,6 +32,7 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     "$BIN/emulator-loadgen" --master="127.0.0.1:$mport" --frameworks="$f" --task_cpus=0.1 \
         --task_mem=32 --task_run_time="$RUN_TIME" --duration="$DURATION" --report_interval=5 \
         --max_outstanding="${MAX_OUTSTANDING:-2000}" --refuse_seconds=0.2 \
+        --latency_file="$OUT/latency-$n-$f.txt" \
         >"$WORK/lg.out" 2>"$WORK/lg.err"
     c1=$(cpu_ticks "$mpid")
     res=$(sed -n 's/^RESULT //p' "$WORK/lg.out")

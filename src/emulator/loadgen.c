@@ -67,6 +67,7 @@ struct lg {
     int has_run_time;
     int max_inflight;
     long max_outstanding;
+    const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
     unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
 };
 
@@ -414,6 +415,8 @@ int main(int argc, char **argv)
             lg.duration = strtod(v, &end);
         else if ((v = arg_value(argv[i], "--report_interval")))
             lg.report = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--latency_file")))
+            lg.latency_file = v;
         else if ((v = arg_value(argv[i], "--max_outstanding")))
             lg.max_outstanding = strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--max_inflight")))
@@ -508,6 +511,13 @@ int main(int argc, char **argv)
 
     if (lg.lat)
         qsort(lg.lat, lg.nlat, sizeof *lg.lat, cmp_double);
+    if (lg.latency_file) {
+        FILE *lf = fopen(lg.latency_file, "w");
+        for (size_t i = 0; lf && i < lg.nlat; i++)
+            fprintf(lf, "%.3f\n", lg.lat[i] * 1e3);
+        if (!lf || fclose(lf) != 0)
+            fprintf(stderr, "loadgen: cannot write %s\n", lg.latency_file);
+    }
     double window = lg.t_last_running - lg.t_first_launch;
     printf("RESULT {\"frameworks\":%d,\"launched\":%llu,\"running\":%llu,\"finished\":%llu,"
            "\"failed\":%llu,\"ack_failures\":%llu,\"offers\":%llu,\"declined\":%llu,\"elapsed_s\":%"
