@@ -23,7 +23,7 @@ for n in "${@:-2000 10000}"; do
     printf 'tickTime=500\ndataDir=%s/zk\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\nminSessionTimeout=1000\nmaxSessionTimeout=30000\nadmin.enableServer=false\n4lw.commands.whitelist=ruok,srvr\n' "$WORK" "$zport" >"$WORK/zoo.cfg"
     java -Xmx512m -XX:+UseSerialGC -cp $JAR org.apache.zookeeper.server.ZooKeeperServerMain "$WORK/zoo.cfg" >"$WORK/zk.log" 2>&1 &
     PIDS+=("$!")
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         python3 -c "import socket;s=socket.create_connection(('127.0.0.1',$zport),1);s.sendall(b'ruok');exit(0 if s.recv(4)==b'imok' else 1)" 2>/dev/null && break
         sleep 0.2
     done
@@ -32,8 +32,7 @@ for n in "${@:-2000 10000}"; do
     read -r p0 port0 < <(start_master m0 "${flags[@]}")
     sleep 1
     read -r p1 port1 < <(start_master m1 "${flags[@]}")
-    start_emulators "$zk" "$n" 20000 --resources="cpus:8;mem:16384" --zk_session_timeout=2secs \
-        --stats_interval=0.1
+    STATS_INTERVAL=0.1 start_emulators "$zk" "$n" 20000 --resources="cpus:8;mem:16384" --zk_session_timeout=2secs
     out="$WORK/emu0.out"
     ok=""
     for _ in $(seq 900); do

@@ -34,7 +34,7 @@ start_emulators() {
     while [ "$first" -lt "$n" ]; do
         local cnt=$(( n - first < per ? n - first : per ))
         "$BIN/mesos-agent-emulator" --master="$master" --agents="$cnt" --first_index="$first" \
-            --source_ips="127.0.0.$((2 + k))" --stats_interval=0.5 --logging_level=WARNING \
+            --source_ips="127.0.0.$((2 + k))" --stats_interval="${STATS_INTERVAL:-0.5}" --logging_level=WARNING \
             --control_port=0 --control_port_file="$WORK/emu$k.ctl" "$@" \
             >"$WORK/emu$k.out" 2>"$WORK/emu$k.err" &
         EMU_PIDS+=("$!")
