@@ -10,6 +10,7 @@ set -u
 BIN=${BIN:-$(dirname "$0")/../build/bin}
 BIN=$(cd "$BIN" && pwd)
 REGISTRY=${REGISTRY:-zk}
+SESSION=${SESSION:-2secs}
 JAR=/usr/share/java/zookeeper.jar
 [ -x /usr/bin/java ] && [ -r $JAR ] || { echo "needs java and $JAR (Debian package zookeeper)"; exit 77; }
 WORK=$(mktemp -d /tmp/bench-failover-scale-XXXXXX)
@@ -28,11 +29,13 @@ for n in "${@:-2000 10000}"; do
         sleep 0.2
     done
     zk="zk://127.0.0.1:$zport/mesos"
-    flags=(--zk="$zk" --quorum=1 --zk_session_timeout=2secs "--registry=$REGISTRY" --max_connections=$((n + 2000)))
-    read -r p0 port0 < <(start_master m0 "${flags[@]}")
+    flags=(--zk="$zk" --quorum=1 --zk_session_timeout=$SESSION "--registry=$REGISTRY" --max_connections=$((n + 2000)))
+    start_master m0 "${flags[@]}"
+    p0=$MASTER_PID; port0=$MASTER_PORT
     sleep 1
-    read -r p1 port1 < <(start_master m1 "${flags[@]}")
-    STATS_INTERVAL=0.1 start_emulators "$zk" "$n" 20000 --resources="cpus:8;mem:16384" --zk_session_timeout=2secs
+    start_master m1 "${flags[@]}"
+    p1=$MASTER_PID
+    STATS_INTERVAL=0.1 start_emulators "$zk" "$n" 20000 --resources="cpus:8;mem:16384" --zk_session_timeout=$SESSION
     out="$WORK/emu0.out"
     ok=""
     for _ in $(seq 900); do
@@ -58,6 +61,6 @@ for n in "${@:-2000 10000}"; do
         echo "agents=$n: no complete failover within 120 s (see $WORK)"; trap - EXIT; scale_cleanup; exit 1
     fi
     read -r elect rereg <<<"$res"
-    echo "agents=$n registry=$REGISTRY elected_after=${elect}s all_reregistered_after_election=${rereg}s load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "agents=$n registry=$REGISTRY session=$SESSION elected_after=${elect}s all_reregistered_after_election=${rereg}s load=$(cut -d' ' -f1 /proc/loadavg)"
     scale_cleanup; PIDS=(); rm -rf "$WORK/zk" "$WORK"/m0 "$WORK"/m1
 done

@@ -7,7 +7,7 @@ OUT=${1:-.}
 command -v gnuplot >/dev/null || { echo "needs gnuplot (gnuplot-nox)"; exit 77; }
 if [ -s "$OUT/throughput.dat" ]; then
     gnuplot <<GP
-set terminal png size 900,500
+set terminal png size 900,500 noenhanced
 set output "$OUT/throughput.png"
 set title "Task launches through one master (emulated agents)"
 set xlabel "emulated agents"
@@ -31,7 +31,7 @@ if [ -n "$files" ]; then
         plots="$plots${plots:+, }\"$f\" using 1:(\$0/$n) with lines title \"$name\""
     done
     gnuplot <<GP
-set terminal png size 900,500
+set terminal png size 900,500 noenhanced
 set output "$OUT/latency.png"
 set title "Offer -> TASK_RUNNING (CDF)"
 set xlabel "milliseconds"

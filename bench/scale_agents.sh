@@ -16,7 +16,8 @@ trap 'scale_cleanup; rm -rf "$WORK"' EXIT
 hz=$(getconf CLK_TCK)
 echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg), RLIMIT_NOFILE $(ulimit -Hn), registry=$REGISTRY"
 for n in "${@:-1000 5000 10000}"; do
-    read -r mpid mport < <(start_master m "--registry=$REGISTRY" --max_connections=$((n + 2000)))
+    start_master m "--registry=$REGISTRY" --max_connections=$((n + 2000))
+    mpid=$MASTER_PID; mport=$MASTER_PORT
     [ -n "${mport:-}" ] || { echo "master did not start"; exit 1; }
     t0=$(now)
     start_emulators "127.0.0.1:$mport" "$n" "$PER" --resources="cpus:8;mem:16384;disk:100000"

@@ -8,7 +8,8 @@ scale_cleanup() {
     wait 2>/dev/null
 }
 
-# start_master NAME [flags...]: echoes "pid port"
+# start_master NAME [flags...]: sets MASTER_PID and MASTER_PORT (not run in a subshell, so that
+# the master's pid reaches PIDS and scale_cleanup stops it)
 start_master() {
     local name=$1; shift
     rm -f "$WORK/$name.port"
@@ -20,7 +21,8 @@ start_master() {
         [ -s "$WORK/$name.port" ] && break
         sleep 0.05
     done
-    echo "$pid $(cat "$WORK/$name.port" 2>/dev/null)"
+    MASTER_PID=$pid
+    MASTER_PORT=$(cat "$WORK/$name.port" 2>/dev/null)
 }
 
 # start_emulators MASTER N PER_PROCESS [emulator flags...]: one emulator per PER_PROCESS agents,

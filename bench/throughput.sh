@@ -22,7 +22,8 @@ hz=$(getconf CLK_TCK)
 echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg); task run time ${RUN_TIME}s, ${DURATION}s per size"
 for spec in "${@:-100:10 1000:10 10000:100}"; do
     n=${spec%%:*}; f=${spec##*:}
-    read -r mpid mport < <(start_master m --registry=in_memory --max_connections=$((n + 2000)))
+    start_master m --registry=in_memory --max_connections=$((n + 2000))
+    mpid=$MASTER_PID; mport=$MASTER_PORT
     start_emulators "127.0.0.1:$mport" "$n" 10000 --resources="cpus:8;mem:16384;disk:100000" \
         --call_connections=32
     for _ in $(seq 600); do
