@@ -25,14 +25,14 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     start_master m --registry=in_memory --max_connections=$((n + 2000))
     mpid=$MASTER_PID; mport=$MASTER_PORT
     start_emulators "127.0.0.1:$mport" "$n" 10000 --resources="cpus:8;mem:16384;disk:100000" \
-        --call_connections=32
+        --call_connections=64 --pipeline=4
     for _ in $(seq 600); do
         r=$(emu_sum registered); [ "${r%.*}" -ge "$n" ] && break; sleep 0.2
     done
     c0=$(cpu_ticks "$mpid")
     "$BIN/emulator-loadgen" --master="127.0.0.1:$mport" --frameworks="$f" --task_cpus=0.1 \
         --task_mem=32 --task_run_time="$RUN_TIME" --duration="$DURATION" --report_interval=5 \
-        --max_outstanding="${MAX_OUTSTANDING:-2000}" --refuse_seconds=0.2 \
+        --max_outstanding="${MAX_OUTSTANDING:-2000}" --refuse_seconds=0.2 --max_inflight=64 \
         --latency_file="$OUT/latency-$n-$f.txt" \
         >"$WORK/lg.out" 2>"$WORK/lg.err"
     c1=$(cpu_ticks "$mpid")
