@@ -28,7 +28,7 @@ if [ -n "$files" ]; then
         n=$(wc -l <"$f")
         [ "$n" -gt 0 ] || continue
         name=$(basename "$f" .txt | sed 's/latency-//; s/-/ agents, /; s/$/ frameworks/')
-        plots="$plots${plots:+, }\"$f\" using 1:(\$0/$n) with lines title \"$name\""
+        plots="$plots${plots:+, }\"$f\" using 1:((\$0+1)/$n) with lines title \"$name\""
     done
     gnuplot <<GP
 set terminal png size 900,500 noenhanced
