@@ -628,8 +628,10 @@ static int parse_attributes(struct cm_emu *e, const char *text, char *why, size_
     for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         char *colon = strchr(tok, ':');
         if (!colon || colon == tok || !colon[1]) {
-            free(copy);
-            return cm_fail(CM_EINVAL, why, whylen, "Bad attribute '%s': expected name:value", tok);
+            int rc =
+                cm_fail(CM_EINVAL, why, whylen, "Bad attribute '%s': expected name:value", tok);
+            free(copy); /* tok points into it */
+            return rc;
         }
         *colon = 0;
         Mesos__V1__Attribute *at = cm_xcalloc(1, sizeof *at);
@@ -654,8 +656,9 @@ static int parse_sources(struct cm_emu *e, const char *text, char *why, size_t w
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         struct sockaddr_in sa = {.sin_family = AF_INET};
         if (inet_pton(AF_INET, tok, &sa.sin_addr) != 1) {
-            free(copy);
-            return cm_fail(CM_EINVAL, why, whylen, "Bad source IP '%s'", tok);
+            int rc = cm_fail(CM_EINVAL, why, whylen, "Bad source IP '%s'", tok);
+            free(copy); /* tok points into it */
+            return rc;
         }
         e->srcs = cm_xrealloc(e->srcs, (e->nsrcs + 1) * sizeof *e->srcs);
         e->srcs[e->nsrcs++] = sa;

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -90,10 +91,11 @@ static int parse_script(struct app *app, const char *text, char *why, size_t why
     for (char *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         char *colon = strchr(tok, ':'), *end;
         double at = colon ? strtod(tok, &end) : -1;
-        if (!colon || end != colon || at < 0) {
-            free(copy);
-            return cm_fail(CM_EINVAL, why, whylen,
-                           "Bad --events entry '%s': expected SECONDS:COMMAND", tok);
+        if (!colon || end != colon || at < 0 || !isfinite(at)) {
+            int rc = cm_fail(CM_EINVAL, why, whylen,
+                             "Bad --events entry '%s': expected SECONDS:COMMAND", tok);
+            free(copy); /* tok points into it */
+            return rc;
         }
         struct script_item *it = cm_xcalloc(1, sizeof *it);
         it->app = app;
