@@ -60,7 +60,9 @@ struct emu_agent {
     struct emu_task *tasks;
     size_t ntasks;
     double backoff;
-    struct event timer; /* back-off or partition end */
+    double last_event;    /* monotonic time of the last event on the stream */
+    double ping_interval; /* from REGISTERED */
+    struct event timer;   /* back-off or partition end */
     const struct sockaddr_in *src;
     /* TASK_LAUNCH_ACKs of this loop turn: "<framework id>\n<task id>" */
     char **acks;
@@ -108,6 +110,7 @@ struct cm_emu {
     struct emu_call *callq_head, *callq_tail;
     size_t callq_n;
     struct event *ack_flush;
+    struct event *watchdog; /* every second: agents whose master went silent */
     struct emu_agent *ack_head;
     struct cm_emu_stats st;
     double t_start;

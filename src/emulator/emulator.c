@@ -336,6 +336,9 @@ static void handle_registered(struct emu_agent *a,
         a->id = cm_xstrdup(r->agent_id->value);
     }
     a->backoff = e->o.backoff;
+    a->ping_interval = r->has_ping_interval_seconds && r->ping_interval_seconds > 0
+                           ? r->ping_interval_seconds
+                           : 15;
     e->st.registrations++;
     if (a->state == EMU_CONNECTING) {
         agent_set_state(a, EMU_REGISTERED);
@@ -353,6 +356,7 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
 {
     struct emu_agent *a = arg;
     struct cm_emu *e = a->e;
+    a->last_event = cm_monotonic_secs();
     Cmesos__Internal__AgentEvent *ev = cmesos__internal__agent_event__unpack(NULL, len, data);
     if (!ev) {
         CM_WARN(MOD, "Agent %d: undecodable event from the master; re-registering", a->idx);
@@ -564,6 +568,24 @@ static void agent_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* A real agent takes 5 ping intervals without any event from the master as a dead link
+ * (agent-link.md): it drops the stream and registers again. */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct cm_emu *e = arg;
+    double now = cm_monotonic_secs();
+    for (int i = 0; i < e->o.agents; i++) {
+        struct emu_agent *a = &e->agents[i];
+        if (a->state != EMU_REGISTERED || a->partitioned || a->ping_interval <= 0)
+            continue;
+        if (now - a->last_event > 5 * a->ping_interval) {
+            e->st.silent_masters++;
+            agent_lost(a);
+        }
+    }
+}
+
 /* ---- leader ----------------------------------------------------------------------------- */
 
 static void on_leader(void *arg, const Mesos__V1__MasterInfo *mi)
@@ -711,6 +733,9 @@ struct cm_emu *cm_emu_new(struct event_base *base, const struct cm_emu_opts *opt
         return NULL;
     }
     e->ack_flush = event_new(base, -1, 0, ack_flush_cb, e);
+    e->watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, e);
+    struct timeval one = {1, 0};
+    event_add(e->watchdog, &one);
     e->pool = cm_xcalloc((size_t)opts->call_connections, sizeof *e->pool);
     for (int i = 0; i < opts->call_connections; i++)
         e->pool[i].e = e;
@@ -763,6 +788,8 @@ void cm_emu_free(struct cm_emu *e)
     }
     if (e->ack_flush)
         event_free(e->ack_flush);
+    if (e->watchdog)
+        event_free(e->watchdog);
     emu_task_free_frameworks(e);
     cm_strmap_cleanup(&e->tasks);
     cm_resources_proto_free(e->res, e->nres);
@@ -798,6 +825,7 @@ char *cm_emu_stats_json(const struct cm_emu *e)
         "\"updates_sent\":%llu,\"update_retries\":%llu,\"acks\":%llu,\"pings\":%llu,"
         "\"pongs\":%llu,\"launch_ack_calls\":%llu,\"calls_ok\":%llu,\"calls_failed\":%llu,"
         "\"calls_dropped\":%llu,\"calls_queued\":%zu,\"shutdowns\":%llu,\"leader_changes\":%llu,"
+        "\"silent_masters\":%llu,"
         "\"first_register_secs\":%.3f,\"master\":\"%s\"}",
         s.agents, s.registered, s.killed, s.partitioned, (unsigned long long)s.registrations,
         (unsigned long long)s.register_failures, (unsigned long long)s.stream_losses,
@@ -809,7 +837,7 @@ char *cm_emu_stats_json(const struct cm_emu *e)
         (unsigned long long)s.launch_ack_calls, (unsigned long long)s.calls_ok,
         (unsigned long long)s.calls_failed, (unsigned long long)s.calls_dropped, e->callq_n,
         (unsigned long long)s.shutdowns, (unsigned long long)s.leader_changes,
-        s.first_register_secs, e->master_host);
+        (unsigned long long)s.silent_masters, s.first_register_secs, e->master_host);
 }
 
 static int parse_range(const struct cm_emu *e, const char *text, int *lo, int *hi)

@@ -8,7 +8,8 @@
  *    stream per agent and the master ties every call to that stream's Mesos-Stream-Id), first
  *    without an id, later (re-registration) with its id and the tasks, executors and
  *    FrameworkInfos it holds. A lost stream is re-opened after a random delay in [0, backoff],
- *    the back-off doubling from `backoff` up to 60 s; REGISTERED resets it.
+ *    the back-off doubling from `backoff` up to 60 s; REGISTERED resets it. No event from the
+ *    master for 5 ping intervals means the link is dead: the agent drops it and registers again.
  *  - PING -> PONG.
  *  - RUN_TASK -> TASK_LAUNCH_ACK (the acks of one loop turn go together, per agent), then
  *    TASK_STARTING and TASK_RUNNING; after the task's run time a terminal update (TASK_FINISHED,
@@ -126,6 +127,7 @@ struct cm_emu_stats {
     uint64_t calls_dropped; /* not sent: no stream, partitioned, or killed */
     uint64_t shutdowns;     /* SHUTDOWN events */
     uint64_t leader_changes;
+    uint64_t silent_masters;    /* streams dropped after 5 ping intervals without an event */
     double first_register_secs; /* from start until the last agent first registered (0: not yet) */
 };
 void cm_emu_stats(const struct cm_emu *e, struct cm_emu_stats *out);
