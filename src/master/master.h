@@ -628,5 +628,8 @@ void cm_master_admin_free(struct cm_master *m);
 struct cm_cron *cm_cron_new(struct cm_master *m);
 void cm_cron_free(struct cm_cron *c);
 void cm_cron_allocate_soon(struct cm_cron *c);
+/* Holds the registrar until the end of this loop turn, so that the agent registrations of one
+ * turn are stored together (cron.c). */
+void cm_cron_registrar_batch(struct cm_cron *c);
 
 #endif

@@ -1,0 +1,66 @@
+#!/bin/bash
+# bench/failover_scale.sh [N...]: kill -9 of the leading master with N emulated agents (default
+# 2000 and 10000). Real ZooKeeper (the Debian package's jar, tickTime 500 ms) and two
+# mesos-master processes (--zk, --registry=$REGISTRY, default zk; --zk_session_timeout=2secs),
+# one mesos-agent-emulator following the leader through ZooKeeper (--master=zk://...). Prints,
+# per N: the time from the kill until the emulator saw the new leader, and from that election
+# until every agent was re-registered with it (the emulator's 0.1 s stats lines are the clock).
+# Not a test: prints figures. Needs java. Usage: BIN=build/bin bench/failover_scale.sh 2000
+set -u
+BIN=${BIN:-$(dirname "$0")/../build/bin}
+BIN=$(cd "$BIN" && pwd)
+REGISTRY=${REGISTRY:-zk}
+SESSION=${SESSION:-2secs}
+JAR=/usr/share/java/zookeeper.jar
+[ -x /usr/bin/java ] && [ -r $JAR ] || { echo "needs java and $JAR (Debian package zookeeper)"; exit 77; }
+WORK=$(mktemp -d /tmp/bench-failover-scale-XXXXXX)
+. "$(dirname "$0")/scale_lib.sh"
+trap 'scale_cleanup; rm -rf "$WORK"' EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg); registry=$REGISTRY"
+for n in "${@:-2000 10000}"; do
+    zport=$(free_port)
+    mkdir -p "$WORK/zk"
+    printf 'tickTime=500\ndataDir=%s/zk\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\nminSessionTimeout=1000\nmaxSessionTimeout=30000\nadmin.enableServer=false\n4lw.commands.whitelist=ruok,srvr\n' "$WORK" "$zport" >"$WORK/zoo.cfg"
+    java -Xmx512m -XX:+UseSerialGC -cp $JAR org.apache.zookeeper.server.ZooKeeperServerMain "$WORK/zoo.cfg" >"$WORK/zk.log" 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 300); do
+        python3 -c "import socket;s=socket.create_connection(('127.0.0.1',$zport),1);s.sendall(b'ruok');exit(0 if s.recv(4)==b'imok' else 1)" 2>/dev/null && break
+        sleep 0.2
+    done
+    zk="zk://127.0.0.1:$zport/mesos"
+    flags=(--zk="$zk" --quorum=1 --zk_session_timeout=$SESSION "--registry=$REGISTRY" --max_connections=$((n + 2000)))
+    start_master m0 "${flags[@]}"
+    p0=$MASTER_PID; port0=$MASTER_PORT
+    sleep 1
+    start_master m1 "${flags[@]}"
+    p1=$MASTER_PID
+    STATS_INTERVAL=0.1 start_emulators "$zk" "$n" 20000 --resources="cpus:8;mem:16384" --zk_session_timeout=$SESSION
+    out="$WORK/emu0.out"
+    ok=""
+    for _ in $(seq 900); do
+        tail -n 1 "$out" 2>/dev/null | grep -q "\"registered\":$n," && { ok=1; break; }
+        sleep 0.2
+    done
+    [ -n "$ok" ] || { echo "agents=$n: not all registered with the first leader (see $WORK)"; trap - EXIT; scale_cleanup; exit 1; }
+    leader=$(tail -n 1 "$out" | sed -n 's/.*"master":"\([^"]*\)".*/\1/p')
+    sleep 2
+    if [ "$leader" = "127.0.0.1:$port0" ]; then victim=$p0; else victim=$p1; fi
+    t_kill=$(date +%s.%N)
+    kill -9 "$victim"
+    res=""
+    for _ in $(seq 600); do
+        res=$(awk -v tk="$t_kill" -v old="$leader" -v n="$n" '
+            $1 > tk { m=$0; sub(/.*"master":"/, "", m); sub(/".*/, "", m);
+                      if (!te && m != "" && m != old) te=$1;
+                      if (te && index($0, "\"registered\":" n ",")) { printf "%.3f %.3f", te-tk, $1-te; exit } }' "$out")
+        [ -n "$res" ] && break
+        sleep 0.2
+    done
+    if [ -z "$res" ]; then
+        echo "agents=$n: no complete failover within 120 s (see $WORK)"; trap - EXIT; scale_cleanup; exit 1
+    fi
+    read -r elect rereg <<<"$res"
+    echo "agents=$n registry=$REGISTRY session=$SESSION elected_after=${elect}s all_reregistered_after_election=${rereg}s load=$(cut -d' ' -f1 /proc/loadavg)"
+    scale_cleanup; PIDS=(); rm -rf "$WORK/zk" "$WORK"/m0 "$WORK"/m1
+done

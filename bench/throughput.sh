@@ -1,0 +1,50 @@
+#!/bin/bash
+# bench/throughput.sh: task launches through one mesos-master with emulated agents, for each
+# cluster size given ("AGENTS:FRAMEWORKS", default "100:10 1000:10 10000:100"). The load
+# generator (emulator-loadgen, N frameworks on libcmscheduler) keeps every offer full of tasks
+# of 0.1 cpu / 32 MB that run RUN_TIME seconds (default 2) on the emulated agents
+# (8 cpus / 16 GB each, so 80 tasks per agent), for DURATION seconds (default 20).
+# Prints per size: launch rate (tasks reaching TASK_RUNNING per second), offer -> TASK_RUNNING
+# p50/p90/p99, master CPU per launched task, and appends a row to $OUT/throughput.dat
+# (agents frameworks launches_per_s p50_ms p90_ms p99_ms cpu_ms_per_task) for bench/plot.sh.
+# Not a test: prints figures. Usage: BIN=build/bin OUT=/tmp/perf bench/throughput.sh 1000:10
+set -u
+BIN=${BIN:-$(dirname "$0")/../build/bin}
+BIN=$(cd "$BIN" && pwd)
+DURATION=${DURATION:-20}
+RUN_TIME=${RUN_TIME:-2}
+OUT=${OUT:-.}
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/bench-throughput-XXXXXX)
+. "$(dirname "$0")/scale_lib.sh"
+trap 'scale_cleanup; rm -rf "$WORK"' EXIT
+hz=$(getconf CLK_TCK)
+echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg); task run time ${RUN_TIME}s, ${DURATION}s per size"
+for spec in "${@:-100:10 1000:10 10000:100}"; do
+    n=${spec%%:*}; f=${spec##*:}
+    start_master m --registry=in_memory --max_connections=$((n + 2000))
+    mpid=$MASTER_PID; mport=$MASTER_PORT
+    start_emulators "127.0.0.1:$mport" "$n" 10000 --resources="cpus:8;mem:16384;disk:100000" \
+        --call_connections=64 --pipeline=4
+    for _ in $(seq 600); do
+        r=$(emu_sum registered); [ "${r%.*}" -ge "$n" ] && break; sleep 0.2
+    done
+    c0=$(cpu_ticks "$mpid")
+    "$BIN/emulator-loadgen" --master="127.0.0.1:$mport" --frameworks="$f" --task_cpus=0.1 \
+        --task_mem=32 --task_run_time="$RUN_TIME" --duration="$DURATION" --report_interval=5 \
+        --max_outstanding="${MAX_OUTSTANDING:-2000}" --refuse_seconds=0.2 --max_inflight=64 \
+        --latency_file="$OUT/latency-$n-$f.txt" \
+        >"$WORK/lg.out" 2>"$WORK/lg.err"
+    c1=$(cpu_ticks "$mpid")
+    res=$(sed -n 's/^RESULT //p' "$WORK/lg.out")
+    get() { echo "$res" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" | head -1; }
+    running=$(get running); rate=$(get running_per_s)
+    p50=$(get p50); p90=$(get p90); p99=$(get p99)
+    cpu_ms=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="${running:-0}" \
+        'BEGIN{ if (n>0) printf "%.3f", 1000*(b-a)/hz/n; else print "nan"}')
+    master_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
+    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms master_cpu=${master_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "$n $f $rate $p50 $p90 $p99 $cpu_ms" >>"$OUT/throughput.dat"
+    cp "$WORK/lg.out" "$OUT/loadgen-$n.out" 2>/dev/null
+    scale_cleanup; PIDS=()
+done

@@ -1,0 +1,157 @@
+/*
+ * emu_internal.h: what emulator.c (agents, links, calls, controls) and emu_tasks.c (tasks and
+ * their status updates) share. Not a public interface: see emulator.h.
+ */
+#ifndef CM_EMU_INTERNAL_H
+#define CM_EMU_INTERNAL_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "cmesos/internal.pb-c.h"
+#include "emu_http.h"
+#include "emulator.h"
+#include "recordio.h"
+#include "strmap.h"
+
+#define EMU_MAX_QUEUED 4 /* STARTING, RUNNING, a terminal state, and a spare */
+
+struct emu_agent;
+
+struct emu_task {
+    struct cm_emu *e;
+    struct emu_agent *agent;
+    struct emu_task *prev, *next; /* the agent's tasks */
+    char *key;                    /* "<framework id>\n<task id>" in e->tasks */
+    char *framework_id, *task_id, *executor_id;
+    bool custom_executor;
+    uint8_t *info; /* the packed TaskInfo, for re-registration */
+    size_t info_len;
+    int state; /* latest state (the last queued) */
+    int final_state;
+    int nq;
+    struct {
+        int state;
+        uint8_t uuid[16];
+        double timestamp;
+    } q[EMU_MAX_QUEUED];
+    struct event run_timer, retry_timer;
+};
+
+enum emu_agent_state {
+    EMU_IDLE,       /* waiting to (re-)register */
+    EMU_CONNECTING, /* REGISTER sent, no REGISTERED yet */
+    EMU_REGISTERED,
+    EMU_KILLED, /* silent until restarted */
+};
+
+struct emu_agent {
+    struct cm_emu *e;
+    int idx;
+    char *id;
+    char stream_id[64];
+    enum emu_agent_state state;
+    bool partitioned;
+    bool queued; /* in the registration queue */
+    bool ever_registered;
+    int stream_status; /* HTTP status of the REGISTER answer */
+    struct cm_emu_conn *stream;
+    struct cm_recordio_decoder dec;
+    struct emu_task *tasks;
+    size_t ntasks;
+    double backoff;
+    double last_event;    /* monotonic time of the last event on the stream */
+    double ping_interval; /* from REGISTERED */
+    struct event timer;   /* back-off or partition end */
+    const struct sockaddr_in *src;
+    /* TASK_LAUNCH_ACKs of this loop turn: "<framework id>\n<task id>" */
+    char **acks;
+    size_t nacks, acks_cap;
+    bool ack_dirty;
+    struct emu_agent *ack_next;
+};
+
+struct emu_pool_conn {
+    struct cm_emu *e;
+    struct cm_emu_conn *conn;
+    int status; /* of the response being read */
+};
+
+struct emu_call {
+    struct emu_call *next;
+    char sid[96];
+    uint8_t *body;
+    size_t len;
+};
+
+struct cm_emu {
+    struct event_base *base;
+    struct cm_emu_opts o;
+    char *master_spec, *hostname_prefix, *resources_text, *attributes_text;
+    struct cm_leader_detector *det;
+    struct sockaddr_in master;
+    char master_host[64]; /* "ip:port" of the leader, "" while none */
+    struct emu_agent *agents;
+    struct sockaddr_in *srcs;
+    size_t nsrcs;
+    /* Shared by every AgentInfo: the agents differ only in hostname, port and id. */
+    Mesos__V1__Resource **res;
+    size_t nres;
+    Mesos__V1__Attribute **attrs;
+    size_t nattrs;
+    struct cm_strmap tasks;      /* key -> struct emu_task */
+    struct cm_strmap frameworks; /* framework id -> packed FrameworkInfo (struct emu_fw) */
+    /* registrations waiting for a slot (register_concurrency) */
+    int *regq;
+    size_t regq_head, regq_n;
+    int reg_inflight;
+    /* calls */
+    struct emu_pool_conn *pool;
+    struct emu_call *callq_head, *callq_tail;
+    size_t callq_n;
+    struct event *ack_flush;
+    struct event *watchdog; /* every second: agents whose master went silent */
+    struct emu_agent *ack_head;
+    struct cm_emu_stats st;
+    double t_start;
+    int first_registered; /* agents registered at least once */
+};
+
+struct emu_fw {
+    uint8_t *info;
+    size_t len;
+};
+
+/* emulator.c */
+void emu_send_call(struct emu_agent *a, Cmesos__Internal__AgentCall *call);
+void emu_queue_launch_ack(struct emu_agent *a, const char *key);
+
+/* emu_tasks.c */
+void emu_task_run(struct emu_agent *a, const Cmesos__Internal__AgentEvent__RunTask *rt);
+void emu_task_kill(struct emu_agent *a, const char *framework_id, const char *task_id);
+void emu_task_acknowledge(struct emu_agent *a, const Cmesos__Internal__AgentEvent__Acknowledge *k);
+void emu_task_shutdown_framework(struct emu_agent *a, const char *framework_id);
+void emu_task_shutdown_executor(struct emu_agent *a, const char *framework_id,
+                                const char *executor_id);
+void emu_task_update_framework(struct cm_emu *e, const Mesos__V1__FrameworkInfo *fi);
+/* Resends the unacknowledged head update of every task of a (after (re-)registration). */
+void emu_task_resend_all(struct emu_agent *a);
+/* Fills the re-registration report of a (arrays malloc'd; free with emu_task_report_free). */
+struct emu_report {
+    Mesos__V1__Task **tasks;
+    Mesos__V1__Task *tv;
+    Mesos__V1__TaskInfo **infos;
+    Mesos__V1__ExecutorInfo **execs;
+    Mesos__V1__FrameworkInfo **fws;
+    Mesos__V1__FrameworkID *fids;
+    Mesos__V1__ExecutorID *eids;
+    Mesos__V1__AgentID aid;
+    size_t ntasks, nexecs, nfws, ninfos;
+};
+void emu_task_report(struct emu_agent *a, struct emu_report *r);
+void emu_task_report_free(struct emu_report *r);
+/* Frees every task of a without sending anything. */
+void emu_task_drop_all(struct emu_agent *a);
+void emu_task_free_frameworks(struct cm_emu *e);
+
+#endif

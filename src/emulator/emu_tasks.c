@@ -1,0 +1,407 @@
+/* emu_tasks.c: the emulated agents' tasks: launch, run time, kill, status updates with retries
+ * until acknowledged, and the re-registration report. See emulator.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "emu_internal.h"
+#include "ids.h"
+#include "log.h"
+#include "util.h"
+
+#define MOD "emulator"
+
+static struct timeval tv_of(double secs)
+{
+    struct timeval tv = {(time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6)};
+    return tv;
+}
+
+static void task_send_head(struct emu_task *t)
+{
+    struct cm_emu *e = t->e;
+    if (t->nq == 0)
+        return;
+    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+    Cmesos__Internal__AgentCall__StatusUpdate su =
+        CMESOS__INTERNAL__AGENT_CALL__STATUS_UPDATE__INIT;
+    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    fid.value = t->framework_id;
+    tid.value = t->task_id;
+    eid.value = t->executor_id;
+    aid.value = t->agent->id;
+    st.task_id = &tid;
+    st.state = t->q[0].state;
+    st.has_source = 1;
+    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+    st.has_timestamp = 1;
+    st.timestamp = t->q[0].timestamp;
+    st.has_uuid = 1;
+    st.uuid.data = t->q[0].uuid;
+    st.uuid.len = 16;
+    st.agent_id = t->agent->id ? &aid : NULL;
+    st.executor_id = &eid;
+    if (t->q[0].state == MESOS__V1__TASK_STATE__TASK_KILLED) {
+        st.message = "Task killed (emulated)";
+    }
+    su.framework_id = &fid;
+    su.executor_id = &eid;
+    su.status = &st;
+    su.has_latest_state = 1;
+    su.latest_state = t->state;
+    call.has_type = 1;
+    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
+    call.status_update = &su;
+    e->st.updates_sent++;
+    emu_send_call(t->agent, &call);
+    struct timeval tv = tv_of(e->o.update_retry);
+    evtimer_add(&t->retry_timer, &tv);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct emu_task *t = arg;
+    if (t->nq == 0)
+        return;
+    t->e->st.update_retries++;
+    task_send_head(t);
+}
+
+static void task_push(struct emu_task *t, int state)
+{
+    if (cm_task_state_terminal(t->state) || t->nq == EMU_MAX_QUEUED)
+        return;
+    t->q[t->nq].state = state;
+    cm_uuid_random(t->q[t->nq].uuid);
+    t->q[t->nq].timestamp = (double)time(NULL);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        t->q[t->nq].timestamp = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
+    t->state = state;
+    if (t->nq++ == 0)
+        task_send_head(t);
+}
+
+static void task_free(struct emu_task *t)
+{
+    struct emu_agent *a = t->agent;
+    evtimer_del(&t->run_timer);
+    evtimer_del(&t->retry_timer);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        a->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    a->ntasks--;
+    cm_strmap_remove(&t->e->tasks, t->key);
+    free(t->key);
+    free(t->framework_id);
+    free(t->task_id);
+    free(t->executor_id);
+    free(t->info);
+    free(t);
+}
+
+static void run_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct emu_task *t = arg;
+    task_push(t, t->final_state);
+}
+
+static const char *label(const Mesos__V1__TaskInfo *ti, const char *key)
+{
+    if (!ti->labels)
+        return NULL;
+    for (size_t i = 0; i < ti->labels->n_labels; i++) {
+        const Mesos__V1__Label *l = ti->labels->labels[i];
+        if (l->key && l->value && strcmp(l->key, key) == 0)
+            return l->value;
+    }
+    return NULL;
+}
+
+void emu_task_run(struct emu_agent *a, const Cmesos__Internal__AgentEvent__RunTask *rt)
+{
+    struct cm_emu *e = a->e;
+    const Mesos__V1__TaskInfo *ti = rt->task;
+    const Mesos__V1__FrameworkInfo *fi = rt->framework_info;
+    if (!fi->id || !fi->id->value || !ti->task_id || !ti->task_id->value)
+        return;
+    char *key = cm_xasprintf("%s\n%s", fi->id->value, ti->task_id->value);
+    if (cm_strmap_get(&e->tasks, key)) {
+        /* A launch re-sent after a re-registration: we have it; say so again. */
+        e->st.run_task_duplicates++;
+        emu_queue_launch_ack(a, key);
+        free(key);
+        return;
+    }
+    if (!cm_strmap_get(&e->frameworks, fi->id->value))
+        emu_task_update_framework(e, fi);
+    struct emu_task *t = cm_xcalloc(1, sizeof *t);
+    t->e = e;
+    t->agent = a;
+    t->key = key;
+    t->framework_id = cm_xstrdup(fi->id->value);
+    t->task_id = cm_xstrdup(ti->task_id->value);
+    t->custom_executor = ti->executor && ti->executor->executor_id;
+    t->executor_id =
+        cm_xstrdup(t->custom_executor ? ti->executor->executor_id->value : ti->task_id->value);
+    t->info_len = mesos__v1__task_info__get_packed_size(ti);
+    t->info = cm_xmalloc(t->info_len ? t->info_len : 1);
+    mesos__v1__task_info__pack(ti, t->info);
+    t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
+    t->final_state = MESOS__V1__TASK_STATE__TASK_FINISHED;
+    const char *fs = label(ti, "emulator_final_state");
+    if (fs) {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value_by_name(&mesos__v1__task_state__descriptor, fs);
+        if (v && cm_task_state_terminal(v->value))
+            t->final_state = v->value;
+    }
+    double secs = cm_emu_dist_sample(&e->o.run_time);
+    const char *rs = label(ti, "emulator_run_time");
+    if (rs) {
+        char *end;
+        double v = strtod(rs, &end);
+        if (end != rs && !*end)
+            secs = v;
+    }
+    evtimer_assign(&t->run_timer, e->base, run_done_cb, t);
+    evtimer_assign(&t->retry_timer, e->base, retry_cb, t);
+    t->next = a->tasks;
+    if (a->tasks)
+        a->tasks->prev = t;
+    a->tasks = t;
+    a->ntasks++;
+    cm_strmap_put(&e->tasks, t->key, t);
+    e->st.tasks_launched++;
+    emu_queue_launch_ack(a, key);
+    task_push(t, MESOS__V1__TASK_STATE__TASK_STARTING);
+    task_push(t, MESOS__V1__TASK_STATE__TASK_RUNNING);
+    if (secs >= 0) {
+        struct timeval tv = tv_of(secs);
+        evtimer_add(&t->run_timer, &tv);
+    }
+}
+
+static struct emu_task *find(struct emu_agent *a, const char *framework_id, const char *task_id)
+{
+    char *key = cm_xasprintf("%s\n%s", framework_id, task_id);
+    struct emu_task *t = cm_strmap_get(&a->e->tasks, key);
+    free(key);
+    return t && t->agent == a ? t : NULL;
+}
+
+static void kill_task(struct emu_task *t)
+{
+    if (cm_task_state_terminal(t->state))
+        return;
+    evtimer_del(&t->run_timer);
+    t->e->st.tasks_killed++;
+    task_push(t, MESOS__V1__TASK_STATE__TASK_KILLED);
+}
+
+void emu_task_kill(struct emu_agent *a, const char *framework_id, const char *task_id)
+{
+    struct emu_task *t = find(a, framework_id, task_id);
+    if (!t) {
+        a->e->st.kill_unknown++;
+        return;
+    }
+    kill_task(t);
+}
+
+static void executor_exited(struct emu_agent *a, const char *framework_id, const char *executor_id)
+{
+    for (struct emu_task *o = a->tasks; o; o = o->next)
+        if (o->custom_executor && strcmp(o->framework_id, framework_id) == 0 &&
+            strcmp(o->executor_id, executor_id) == 0)
+            return; /* the executor still has tasks */
+    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+    Cmesos__Internal__AgentCall__ExitedExecutor x =
+        CMESOS__INTERNAL__AGENT_CALL__EXITED_EXECUTOR__INIT;
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+    fid.value = (char *)framework_id;
+    eid.value = (char *)executor_id;
+    x.framework_id = &fid;
+    x.executor_id = &eid;
+    x.has_status = 1;
+    x.status = 0;
+    call.has_type = 1;
+    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR;
+    call.exited_executor = &x;
+    emu_send_call(a, &call);
+}
+
+void emu_task_acknowledge(struct emu_agent *a, const Cmesos__Internal__AgentEvent__Acknowledge *k)
+{
+    struct emu_task *t = find(a, k->framework_id->value, k->task_id->value);
+    if (!t || t->nq == 0 || k->uuid.len != 16 || memcmp(k->uuid.data, t->q[0].uuid, 16) != 0)
+        return;
+    a->e->st.acks++;
+    memmove(&t->q[0], &t->q[1], (size_t)(t->nq - 1) * sizeof t->q[0]);
+    t->nq--;
+    evtimer_del(&t->retry_timer);
+    if (t->nq > 0) {
+        task_send_head(t);
+        return;
+    }
+    if (!cm_task_state_terminal(t->state))
+        return;
+    a->e->st.tasks_terminal++;
+    bool custom = t->custom_executor;
+    char *fid = custom ? cm_xstrdup(t->framework_id) : NULL;
+    char *eid = custom ? cm_xstrdup(t->executor_id) : NULL;
+    task_free(t);
+    if (custom)
+        executor_exited(a, fid, eid);
+    free(fid);
+    free(eid);
+}
+
+void emu_task_shutdown_framework(struct emu_agent *a, const char *framework_id)
+{
+    struct emu_task *t = a->tasks, *next;
+    for (; t; t = next) {
+        next = t->next;
+        if (strcmp(t->framework_id, framework_id) == 0)
+            task_free(t);
+    }
+}
+
+void emu_task_shutdown_executor(struct emu_agent *a, const char *framework_id,
+                                const char *executor_id)
+{
+    for (struct emu_task *t = a->tasks; t; t = t->next)
+        if (strcmp(t->framework_id, framework_id) == 0 && strcmp(t->executor_id, executor_id) == 0)
+            kill_task(t);
+}
+
+void emu_task_update_framework(struct cm_emu *e, const Mesos__V1__FrameworkInfo *fi)
+{
+    if (!fi->id || !fi->id->value)
+        return;
+    struct emu_fw *f = cm_strmap_get(&e->frameworks, fi->id->value);
+    if (!f) {
+        f = cm_xcalloc(1, sizeof *f);
+        cm_strmap_put(&e->frameworks, fi->id->value, f);
+    }
+    free(f->info);
+    f->len = mesos__v1__framework_info__get_packed_size(fi);
+    f->info = cm_xmalloc(f->len ? f->len : 1);
+    mesos__v1__framework_info__pack(fi, f->info);
+}
+
+void emu_task_resend_all(struct emu_agent *a)
+{
+    for (struct emu_task *t = a->tasks; t; t = t->next)
+        if (t->nq > 0)
+            task_send_head(t);
+}
+
+void emu_task_report(struct emu_agent *a, struct emu_report *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t n = a->ntasks;
+    r->tasks = cm_xcalloc(n + 1, sizeof *r->tasks);
+    r->tv = cm_xcalloc(n + 1, sizeof *r->tv);
+    r->infos = cm_xcalloc(n + 1, sizeof *r->infos);
+    r->execs = cm_xcalloc(n + 1, sizeof *r->execs);
+    r->fws = cm_xcalloc(n + 1, sizeof *r->fws);
+    r->fids = cm_xcalloc(n + 1, sizeof *r->fids);
+    r->eids = cm_xcalloc(n + 1, sizeof *r->eids);
+    mesos__v1__agent_id__init(&r->aid);
+    r->aid.value = a->id;
+    for (struct emu_task *t = a->tasks; t; t = t->next) {
+        Mesos__V1__TaskInfo *ti = mesos__v1__task_info__unpack(NULL, t->info_len, t->info);
+        if (!ti)
+            continue;
+        r->infos[r->ninfos++] = ti;
+        Mesos__V1__Task *pt = &r->tv[r->ntasks];
+        mesos__v1__task__init(pt);
+        pt->name = ti->name ? ti->name : "";
+        pt->task_id = ti->task_id;
+        mesos__v1__framework_id__init(&r->fids[r->ntasks]);
+        r->fids[r->ntasks].value = t->framework_id;
+        pt->framework_id = &r->fids[r->ntasks];
+        mesos__v1__executor_id__init(&r->eids[r->ntasks]);
+        r->eids[r->ntasks].value = t->executor_id;
+        pt->executor_id = &r->eids[r->ntasks];
+        pt->agent_id = &r->aid;
+        pt->state = t->state;
+        pt->resources = ti->resources;
+        pt->n_resources = ti->n_resources;
+        if (t->nq > 0) {
+            pt->has_status_update_state = 1;
+            pt->status_update_state = t->q[0].state;
+        }
+        r->tasks[r->ntasks++] = pt;
+        if (t->custom_executor) {
+            bool seen = false;
+            for (size_t i = 0; i < r->nexecs && !seen; i++)
+                seen = strcmp(r->execs[i]->executor_id->value, t->executor_id) == 0 &&
+                       r->execs[i]->framework_id &&
+                       strcmp(r->execs[i]->framework_id->value, t->framework_id) == 0;
+            if (!seen)
+                r->execs[r->nexecs++] = ti->executor;
+        }
+        bool fseen = false;
+        for (size_t i = 0; i < r->nfws && !fseen; i++)
+            fseen = strcmp(r->fws[i]->id->value, t->framework_id) == 0;
+        if (!fseen) {
+            struct emu_fw *f = cm_strmap_get(&a->e->frameworks, t->framework_id);
+            Mesos__V1__FrameworkInfo *fi =
+                f ? mesos__v1__framework_info__unpack(NULL, f->len, f->info) : NULL;
+            if (fi && fi->id)
+                r->fws[r->nfws++] = fi;
+            else if (fi)
+                protobuf_c_message_free_unpacked(&fi->base, NULL);
+        }
+    }
+}
+
+void emu_task_report_free(struct emu_report *r)
+{
+    for (size_t i = 0; i < r->ninfos; i++)
+        protobuf_c_message_free_unpacked(&r->infos[i]->base, NULL);
+    for (size_t i = 0; i < r->nfws; i++)
+        protobuf_c_message_free_unpacked(&r->fws[i]->base, NULL);
+    free(r->tasks);
+    free(r->tv);
+    free(r->infos);
+    free(r->execs);
+    free(r->fws);
+    free(r->fids);
+    free(r->eids);
+    memset(r, 0, sizeof *r);
+}
+
+void emu_task_drop_all(struct emu_agent *a)
+{
+    while (a->tasks)
+        task_free(a->tasks);
+}
+
+static void fw_free(void *v)
+{
+    struct emu_fw *f = v;
+    free(f->info);
+    free(f);
+}
+
+void emu_task_free_frameworks(struct cm_emu *e)
+{
+    cm_strmap_cleanup_values(&e->frameworks, fw_free);
+}

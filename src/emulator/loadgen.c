@@ -1,0 +1,552 @@
+/*
+ * emulator-loadgen: a load-generating framework (N frameworks on one libcmscheduler loop) for
+ * scale tests and benchmarks with mesos-agent-emulator (docs/emulator.md).
+ *
+ * Each framework subscribes, fills every offer with as many tasks of --task_cpus/--task_mem as
+ * fit (until --tasks have been launched in total, 0: no limit), accepts with
+ * --refuse_seconds for what is left, acknowledges every update, and counts. Tasks carry the
+ * label emulator_run_time when --task_run_time is given, so emulated agents run them that long.
+ * It measures the time from an offer's arrival to each of its tasks' TASK_RUNNING (p50, p90,
+ * p99, max) and the launch rate, prints a line every --report_interval and, at the end (all
+ * --tasks terminal, --duration over, or SIGTERM), one JSON line prefixed "RESULT ". Exit status
+ * 0 when every launched task ended TASK_FINISHED (or is still running at --duration's end), 1
+ * otherwise.
+ */
+#include <event2/event.h>
+#include <stdint.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmesos/scheduler.h"
+
+#define MAX_SAMPLES (4u << 20)
+#define SEEN_RUNNING 1
+#define SEEN_TERMINAL 2
+
+struct lg;
+
+/* An acknowledgement waiting for a free call slot. */
+struct ack {
+    struct ack *next;
+    char *agent_id, *task_id;
+    uint8_t uuid[16];
+};
+
+struct fw {
+    struct lg *lg;
+    struct ack *acks, *acks_tail;
+    int inflight;
+    int idx;
+    struct cm_scheduler *s;
+    double *t_offer; /* by task sequence number */
+    uint8_t *seen;   /* by task sequence number: SEEN_* bits (retried updates come twice) */
+    size_t cap;
+    unsigned long long seq;
+};
+
+struct lg {
+    struct event_base *base;
+    struct fw *fws;
+    int nfw;
+    const char *master;
+    double cpus, mem, run_time, refuse, duration, report;
+    long long tasks; /* 0: unlimited */
+    const char *role;
+    unsigned long long ack_failures;
+    unsigned long long launched, running, finished, failed, offers, declined, subscribed;
+    unsigned long long last_launched, last_running, last_finished;
+    double t0, t_first_launch, t_last_running, t_last_report;
+    double *lat; /* offer -> RUNNING, seconds */
+    size_t nlat;
+    struct event *report_ev, *stop_ev, *sigterm;
+    int quiet;
+    int has_run_time;
+    int max_inflight;
+    long max_outstanding;
+    const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
+    unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void check_done(struct lg *lg)
+{
+    if (lg->tasks > 0 && lg->launched >= (unsigned long long)lg->tasks &&
+        lg->finished + lg->failed >= lg->launched)
+        event_base_loopbreak(lg->base);
+}
+
+static void on_subscribed(struct cm_scheduler *s, void *arg,
+                          const Mesos__V1__Scheduler__Event__Subscribed *sub)
+{
+    (void)s, (void)sub;
+    ((struct fw *)arg)->lg->subscribed++;
+}
+
+static Mesos__V1__Resource *scalar(Mesos__V1__Resource *r, Mesos__V1__Value__Scalar *v,
+                                   const char *name, double value)
+{
+    mesos__v1__resource__init(r);
+    mesos__v1__value__scalar__init(v);
+    r->name = (char *)name;
+    r->type = MESOS__V1__VALUE__TYPE__SCALAR;
+    v->value = value;
+    r->scalar = v;
+    return r;
+}
+
+static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const *offers, size_t n)
+{
+    struct fw *f = arg;
+    struct lg *lg = f->lg;
+    double t = now();
+    Mesos__V1__Filters filters = MESOS__V1__FILTERS__INIT;
+    filters.has_refuse_seconds = 1;
+    filters.refuse_seconds = lg->refuse;
+    /* Offers not used are declined together, in one call (one call per offer would be a
+     * thousand concurrent POSTs per allocation cycle at 1,000 agents). */
+    Mesos__V1__OfferID **decline = calloc(n ? n : 1, sizeof *decline);
+    size_t ndecline = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Mesos__V1__Offer *o = offers[i];
+        lg->offers++;
+        double cpus = 0, mem = 0;
+        for (size_t k = 0; k < o->n_resources; k++) {
+            const Mesos__V1__Resource *r = o->resources[k];
+            if (!r->scalar)
+                continue;
+            if (strcmp(r->name, "cpus") == 0)
+                cpus += r->scalar->value;
+            else if (strcmp(r->name, "mem") == 0)
+                mem += r->scalar->value;
+        }
+        long fit = (long)floor(cpus / lg->cpus + 1e-9);
+        long fit_mem = (long)floor(mem / lg->mem + 1e-9);
+        if (fit_mem < fit)
+            fit = fit_mem;
+        if (lg->tasks > 0 && (long long)lg->launched + fit > lg->tasks)
+            fit = (long)(lg->tasks - (long long)lg->launched);
+        if (lg->max_outstanding > 0) {
+            /* Launched and not yet RUNNING: past the cap, offers go back (a pipeline, not a
+             * flood of 80,000 launches in one second). */
+            long room = lg->max_outstanding - (long)(lg->launched - lg->running_or_done);
+            if (fit > room)
+                fit = room;
+        }
+        Mesos__V1__OfferID *oid = o->id;
+        if (fit <= 0) {
+            lg->declined++;
+            decline[ndecline++] = oid;
+            continue;
+        }
+        if (f->seq + (unsigned long long)fit > f->cap) {
+            size_t cap = f->cap ? f->cap : 1024;
+            while (cap < f->seq + (unsigned long long)fit)
+                cap *= 2;
+            f->t_offer = realloc(f->t_offer, cap * sizeof *f->t_offer);
+            f->seen = realloc(f->seen, cap);
+            if (!f->t_offer || !f->seen)
+                abort();
+            memset(f->seen + f->cap, 0, cap - f->cap);
+            f->cap = cap;
+        }
+        Mesos__V1__TaskInfo *tv = calloc((size_t)fit, sizeof *tv);
+        Mesos__V1__TaskInfo **tp = calloc((size_t)fit, sizeof *tp);
+        Mesos__V1__TaskID *ids = calloc((size_t)fit, sizeof *ids);
+        char(*names)[48] = calloc((size_t)fit, sizeof *names);
+        Mesos__V1__Resource res[2];
+        Mesos__V1__Value__Scalar sv[2];
+        Mesos__V1__Resource *rp[2] = {scalar(&res[0], &sv[0], "cpus", lg->cpus),
+                                      scalar(&res[1], &sv[1], "mem", lg->mem)};
+        Mesos__V1__Resource__AllocationInfo ai = MESOS__V1__RESOURCE__ALLOCATION_INFO__INIT;
+        if (o->allocation_info && o->allocation_info->role) {
+            ai.role = o->allocation_info->role;
+            res[0].allocation_info = &ai;
+            res[1].allocation_info = &ai;
+        }
+        Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+        cmd.value = "true";
+        cmd.has_shell = 1;
+        cmd.shell = 1;
+        char rt[32];
+        snprintf(rt, sizeof rt, "%g", lg->run_time);
+        Mesos__V1__Label lab = MESOS__V1__LABEL__INIT;
+        Mesos__V1__Label *labp = &lab;
+        Mesos__V1__Labels labels = MESOS__V1__LABELS__INIT;
+        lab.key = "emulator_run_time";
+        lab.value = rt;
+        labels.labels = &labp;
+        labels.n_labels = 1;
+        for (long k = 0; k < fit; k++) {
+            Mesos__V1__TaskInfo *ti = &tv[k];
+            mesos__v1__task_info__init(ti);
+            mesos__v1__task_id__init(&ids[k]);
+            snprintf(names[k], sizeof names[k], "%d-%llu", f->idx, f->seq);
+            f->t_offer[f->seq++] = t;
+            ids[k].value = names[k];
+            ti->task_id = &ids[k];
+            ti->name = names[k];
+            ti->agent_id = o->agent_id;
+            ti->resources = rp;
+            ti->n_resources = 2;
+            ti->command = &cmd;
+            if (lg->has_run_time)
+                ti->labels = &labels;
+            tp[k] = ti;
+        }
+        if (lg->t_first_launch == 0)
+            lg->t_first_launch = t;
+        lg->launched += (unsigned long long)fit;
+        cm_scheduler_accept_launch(s, &oid, 1, tp, (size_t)fit, &filters);
+        free(tv), free(tp), free(ids), free(names);
+    }
+    if (ndecline)
+        cm_scheduler_decline(s, decline, ndecline, &filters);
+    free(decline);
+}
+
+static void ack_pump(struct fw *f);
+
+static void ack_done(struct cm_scheduler *s, void *arg, Mesos__V1__Scheduler__Call__Type type,
+                     int err, long status, const char *body)
+{
+    (void)s, (void)type, (void)body;
+    struct fw *f = arg;
+    f->inflight--;
+    if (err || status != 202)
+        f->lg->ack_failures++;
+    ack_pump(f);
+}
+
+/* Acknowledgements go out with at most max_inflight calls per framework outstanding: the
+ * library opens one connection per concurrent call, and thousands of simultaneous acks would
+ * cost the master thousands of connections. */
+static void ack_pump(struct fw *f)
+{
+    while (f->acks && f->inflight < f->lg->max_inflight) {
+        struct ack *a = f->acks;
+        f->acks = a->next;
+        if (!f->acks)
+            f->acks_tail = NULL;
+        Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+        Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
+        Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+        Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+        aid.value = a->agent_id;
+        tid.value = a->task_id;
+        ack.agent_id = &aid;
+        ack.task_id = &tid;
+        ack.uuid.data = a->uuid;
+        ack.uuid.len = 16;
+        call.has_type = 1;
+        call.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE;
+        call.acknowledge = &ack;
+        if (cm_scheduler_call(f->s, &call, ack_done, f) == 0)
+            f->inflight++;
+        else
+            f->lg->ack_failures++;
+        free(a->agent_id);
+        free(a->task_id);
+        free(a);
+    }
+}
+
+static void queue_ack(struct fw *f, const Mesos__V1__TaskStatus *st)
+{
+    if (!st->has_uuid || st->uuid.len != 16 || !st->agent_id || !st->task_id)
+        return;
+    struct ack *a = calloc(1, sizeof *a);
+    if (!a)
+        abort();
+    a->agent_id = strdup(st->agent_id->value);
+    a->task_id = strdup(st->task_id->value);
+    memcpy(a->uuid, st->uuid.data, 16);
+    if (f->acks_tail)
+        f->acks_tail->next = a;
+    else
+        f->acks = a;
+    f->acks_tail = a;
+    ack_pump(f);
+}
+
+static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskStatus *st)
+{
+    struct fw *f = arg;
+    struct lg *lg = f->lg;
+    (void)s;
+    queue_ack(f, st);
+    const char *dash = st->task_id && st->task_id->value ? strchr(st->task_id->value, '-') : NULL;
+    unsigned long long seq = dash ? strtoull(dash + 1, NULL, 10) : ~0ULL;
+    if (seq >= f->seq)
+        return; /* not one of ours */
+    int bit = st->state == MESOS__V1__TASK_STATE__TASK_RUNNING ? SEEN_RUNNING
+              : st->state == MESOS__V1__TASK_STATE__TASK_STARTING ||
+                      st->state == MESOS__V1__TASK_STATE__TASK_STAGING ||
+                      st->state == MESOS__V1__TASK_STATE__TASK_KILLING
+                  ? 0
+                  : SEEN_TERMINAL;
+    if (bit && (f->seen[seq] & bit))
+        return; /* a retried update: counted already */
+    if (bit && !(f->seen[seq] & (SEEN_RUNNING | SEEN_TERMINAL)))
+        lg->running_or_done++;
+    f->seen[seq] |= (uint8_t)bit;
+    switch (st->state) {
+    case MESOS__V1__TASK_STATE__TASK_RUNNING:
+        lg->running++;
+        lg->t_last_running = now();
+        if (lg->nlat < MAX_SAMPLES) {
+            if (!lg->lat)
+                lg->lat = malloc(MAX_SAMPLES * sizeof *lg->lat);
+            lg->lat[lg->nlat++] = lg->t_last_running - f->t_offer[seq];
+        }
+        break;
+    case MESOS__V1__TASK_STATE__TASK_FINISHED: lg->finished++; break;
+    case MESOS__V1__TASK_STATE__TASK_STARTING:
+    case MESOS__V1__TASK_STATE__TASK_STAGING: break;
+    default:
+        if (st->state == MESOS__V1__TASK_STATE__TASK_KILLING)
+            break;
+        lg->failed++;
+        if (!lg->quiet && lg->failed <= 5)
+            fprintf(stderr, "loadgen: task %s ended in state %d: %s\n", st->task_id->value,
+                    (int)st->state, st->message ? st->message : "");
+        break;
+    }
+    check_done(lg);
+}
+
+static void on_error(struct cm_scheduler *s, void *arg, const char *message)
+{
+    (void)s;
+    fprintf(stderr, "loadgen: framework %d: ERROR %s\n", ((struct fw *)arg)->idx, message);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t i = (size_t)ceil(p / 100.0 * (double)n);
+    if (i > 0)
+        i--;
+    if (i >= n)
+        i = n - 1;
+    return v[i];
+}
+
+static void report_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct lg *lg = arg;
+    double t = now(), dt = t - lg->t_last_report;
+    if (dt <= 0)
+        return;
+    printf("t=%.1f subscribed=%llu launched=%llu (%.0f/s) running=%llu (%.0f/s) finished=%llu "
+           "(%.0f/s) failed=%llu offers=%llu\n",
+           t - lg->t0, lg->subscribed, lg->launched,
+           (double)(lg->launched - lg->last_launched) / dt, lg->running,
+           (double)(lg->running - lg->last_running) / dt, lg->finished,
+           (double)(lg->finished - lg->last_finished) / dt, lg->failed, lg->offers);
+    fflush(stdout);
+    lg->last_launched = lg->launched;
+    lg->last_running = lg->running;
+    lg->last_finished = lg->finished;
+    lg->t_last_report = t;
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    event_base_loopbreak(((struct lg *)arg)->base);
+}
+
+static const char *arg_value(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "Usage: emulator-loadgen --master=HOST:PORT [--frameworks=N] [--tasks=N (0: no "
+            "limit)] [--task_cpus=0.1] [--task_mem=32] [--task_run_time=SECS (label; -1: "
+            "forever; unset: the emulator's)] [--refuse_seconds=0] [--duration=SECS] "
+            "[--report_interval=SECS] [--role=ROLE] [--max_inflight=8 (acks per framework)] "
+            "[--quiet]\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct lg lg = {.nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8};
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        char *end = NULL;
+        if ((v = arg_value(argv[i], "--master")))
+            lg.master = v;
+        else if ((v = arg_value(argv[i], "--frameworks")))
+            lg.nfw = (int)strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--tasks")))
+            lg.tasks = strtoll(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--task_cpus")))
+            lg.cpus = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--task_mem")))
+            lg.mem = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--task_run_time"))) {
+            lg.run_time = strtod(v, &end);
+            lg.has_run_time = 1;
+        } else if ((v = arg_value(argv[i], "--refuse_seconds")))
+            lg.refuse = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--duration")))
+            lg.duration = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--report_interval")))
+            lg.report = strtod(v, &end);
+        else if ((v = arg_value(argv[i], "--latency_file")))
+            lg.latency_file = v;
+        else if ((v = arg_value(argv[i], "--max_outstanding")))
+            lg.max_outstanding = strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--max_inflight")))
+            lg.max_inflight = (int)strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--role")))
+            lg.role = v;
+        else if (strcmp(argv[i], "--quiet") == 0)
+            lg.quiet = 1;
+        else {
+            usage();
+            return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "loadgen: bad value in '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!lg.master || lg.nfw < 1 || lg.nfw > 10000 || lg.cpus <= 0 || lg.mem <= 0 || lg.tasks < 0 ||
+        lg.refuse < 0 || lg.max_inflight < 1) {
+        usage();
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    lg.base = event_base_new();
+    lg.fws = calloc((size_t)lg.nfw, sizeof *lg.fws);
+    lg.t0 = lg.t_last_report = now();
+    for (int i = 0; i < lg.nfw; i++) {
+        struct fw *f = &lg.fws[i];
+        f->lg = &lg;
+        f->idx = i;
+        char name[64];
+        snprintf(name, sizeof name, "loadgen-%d", i);
+        Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
+        fi.user = "root";
+        fi.name = name;
+        char *roles[1] = {(char *)lg.role};
+        Mesos__V1__FrameworkInfo__Capability cap = MESOS__V1__FRAMEWORK_INFO__CAPABILITY__INIT;
+        Mesos__V1__FrameworkInfo__Capability *capp = &cap;
+        if (lg.role) {
+            /* A MULTI_ROLE framework with one role: offers carry allocation_info. */
+            fi.roles = roles;
+            fi.n_roles = 1;
+            cap.has_type = 1;
+            cap.type = MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE;
+            fi.capabilities = &capp;
+            fi.n_capabilities = 1;
+        }
+        struct cm_scheduler_config cfg = {
+            .master = lg.master,
+            .framework_info = &fi,
+            .content_type = CM_SCHEDULER_PROTOBUF,
+            .base = lg.base,
+            .callbacks = {.subscribed = on_subscribed,
+                          .offers = on_offers,
+                          .update = on_update,
+                          .error = on_error},
+            .callback_arg = f,
+        };
+        char why[512];
+        f->s = cm_scheduler_new(&cfg, why, sizeof why);
+        if (!f->s || cm_scheduler_start(f->s) != 0) {
+            fprintf(stderr, "loadgen: framework %d: %s\n", i, f->s ? "cannot start" : why);
+            return 1;
+        }
+    }
+    if (lg.report > 0) {
+        lg.report_ev = event_new(lg.base, -1, EV_PERSIST, report_cb, &lg);
+        struct timeval tv = {(time_t)lg.report,
+                             (suseconds_t)((lg.report - (time_t)lg.report) * 1e6)};
+        event_add(lg.report_ev, &tv);
+    }
+    if (lg.duration > 0) {
+        lg.stop_ev = evtimer_new(lg.base, stop_cb, &lg);
+        struct timeval tv = {(time_t)lg.duration,
+                             (suseconds_t)((lg.duration - (time_t)lg.duration) * 1e6)};
+        evtimer_add(lg.stop_ev, &tv);
+    }
+    lg.sigterm = evsignal_new(lg.base, SIGTERM, stop_cb, &lg);
+    event_add(lg.sigterm, NULL);
+    event_base_dispatch(lg.base);
+    /* Let the last acknowledgements reach the master (up to 2 s). */
+    for (int k = 0; k < 200; k++) {
+        size_t pending = 0;
+        for (int i = 0; i < lg.nfw; i++)
+            pending += (size_t)lg.fws[i].inflight + (lg.fws[i].acks != NULL);
+        if (pending == 0)
+            break;
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(lg.base, &tv);
+        event_base_dispatch(lg.base);
+    }
+
+    if (lg.lat)
+        qsort(lg.lat, lg.nlat, sizeof *lg.lat, cmp_double);
+    if (lg.latency_file) {
+        FILE *lf = fopen(lg.latency_file, "w");
+        for (size_t i = 0; lf && i < lg.nlat; i++)
+            fprintf(lf, "%.3f\n", lg.lat[i] * 1e3);
+        if (!lf || fclose(lf) != 0)
+            fprintf(stderr, "loadgen: cannot write %s\n", lg.latency_file);
+    }
+    double window = lg.t_last_running - lg.t_first_launch;
+    printf("RESULT {\"frameworks\":%d,\"launched\":%llu,\"running\":%llu,\"finished\":%llu,"
+           "\"failed\":%llu,\"ack_failures\":%llu,\"offers\":%llu,\"declined\":%llu,\"elapsed_s\":%"
+           ".3f,"
+           "\"launch_window_s\":%.3f,\"running_per_s\":%.1f,"
+           "\"offer_to_running_ms\":{\"n\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
+           "\"max\":%.2f}}\n",
+           lg.nfw, lg.launched, lg.running, lg.finished, lg.failed, lg.ack_failures, lg.offers,
+           lg.declined, now() - lg.t0, window, window > 0 ? (double)lg.running / window : 0.0,
+           lg.nlat, pct(lg.lat, lg.nlat, 50) * 1e3, pct(lg.lat, lg.nlat, 90) * 1e3,
+           pct(lg.lat, lg.nlat, 99) * 1e3, lg.nlat ? lg.lat[lg.nlat - 1] * 1e3 : 0.0);
+    fflush(stdout);
+    for (int i = 0; i < lg.nfw; i++) {
+        while (lg.fws[i].acks) {
+            struct ack *a = lg.fws[i].acks;
+            lg.fws[i].acks = a->next;
+            free(a->agent_id), free(a->task_id), free(a);
+        }
+        cm_scheduler_free(lg.fws[i].s);
+        free(lg.fws[i].t_offer);
+        free(lg.fws[i].seen);
+    }
+    free(lg.fws);
+    free(lg.lat);
+    if (lg.report_ev)
+        event_free(lg.report_ev);
+    if (lg.stop_ev)
+        event_free(lg.stop_ev);
+    event_free(lg.sigterm);
+    event_base_free(lg.base);
+    return lg.failed ? 1 : 0;
+}
