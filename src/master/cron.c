@@ -1,10 +1,18 @@
 /* cron.c: the master's periodic work: allocation cycles, scheduler heartbeats,
  * agent pings and a tick that applies time-based rules (offer and failover timeouts). Each is
  * a self-repeating libevent timer; the logic they call reads the master's clock, so tests drive
- * it with a fake clock and direct calls instead of these timers. */
+ * it with a fake clock and direct calls instead of these timers.
+ *
+ * Event-driven allocation: the allocator wakes cron when its dirty set becomes non-empty
+ * (resources came back, an agent or framework appeared, REVIVE); cron then runs a cycle over
+ * the dirty agents CM_CRON_REOFFER_DELAY later, so a burst of events (the declines of one
+ * OFFERS event, the tasks of one agent finishing) makes one cycle and whole offers. Requests
+ * for a full cycle (cm_cron_allocate_soon) share that timer. The periodic cycle stays as the
+ * backstop (expired filters, anything not marked dirty). */
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "allocator/allocator.h"
 #include "master.h"
 
 #define HEARTBEAT_SECS 15.0
@@ -12,7 +20,8 @@
 struct cm_cron {
     struct cm_master *m;
     struct event *alloc, *heartbeat, *ping, *tick, *soon;
-    bool soon_pending;
+    bool soon_pending; /* the soon timer is armed */
+    bool soon_full;    /* ... and a full cycle was asked for */
 };
 
 static struct timeval tv_of(double secs)
@@ -27,7 +36,7 @@ static void on_alloc(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct cm_cron *c = arg;
-    c->soon_pending = false; /* this cycle covers whatever asked for one */
+    c->soon_full = false; /* this cycle covers whatever asked for one */
     cm_master_allocate(c->m);
 }
 
@@ -35,10 +44,31 @@ static void on_soon(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct cm_cron *c = arg;
-    if (!c->soon_pending)
+    bool full = c->soon_full;
+    c->soon_pending = c->soon_full = false;
+    if (full)
+        cm_master_allocate(c->m);
+    else
+        cm_master_allocate_dirty(c->m);
+}
+
+static void arm_soon(struct cm_cron *c)
+{
+    if (c->soon_pending)
         return;
-    c->soon_pending = false;
-    cm_master_allocate(c->m);
+    c->soon_pending = true;
+    struct timeval tv = tv_of(CM_CRON_REOFFER_DELAY);
+    evtimer_add(c->soon, &tv);
+}
+
+static void on_wake(void *arg)
+{
+    arm_soon(arg);
+}
+
+void cm_cron_attach_wake(struct cm_cron *c)
+{
+    cm_allocator_set_wake(c->m->allocator, on_wake, c);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -87,22 +117,26 @@ struct cm_cron *cm_cron_new(struct cm_master *m)
         cm_cron_free(c);
         return NULL;
     }
+    cm_cron_attach_wake(c);
+    /* Whatever was marked before the wake was installed (recovery) gets its cycle too. */
+    if (cm_allocator_dirty(m->allocator))
+        arm_soon(c);
     return c;
 }
 
 void cm_cron_allocate_soon(struct cm_cron *c)
 {
-    /* Coalesced: many events in one loop iteration cause one cycle. */
-    if (c->soon_pending)
-        return;
-    c->soon_pending = true;
-    event_active(c->soon, EV_TIMEOUT, 0);
+    /* Coalesced: many events within the delay cause one cycle. */
+    c->soon_full = true;
+    arm_soon(c);
 }
 
 void cm_cron_free(struct cm_cron *c)
 {
     if (!c)
         return;
+    if (c->m->allocator)
+        cm_allocator_set_wake(c->m->allocator, NULL, NULL);
     struct event *evs[] = {c->alloc, c->heartbeat, c->ping, c->tick, c->soon};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
