@@ -13,6 +13,7 @@
 #include "registrar.h"
 #include "log.h"
 #include "metrics.h"
+#include "endpoints_json.h"
 #include "master_http.h"
 #include "pbjson.h"
 #include "prometheus.h"
@@ -24,6 +25,9 @@
 struct view {
     const struct cm_acls *acls;
     const char *principal; /* NULL: anonymous */
+    /* Streaming (endpoints_stream.c): a framework's "tasks" is this string, to be replaced
+     * by the tasks written in slices; NULL: the tasks themselves. */
+    const char *tasks_marker;
 };
 
 static const char *task_user(const struct cm_task *t)
@@ -231,9 +235,10 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
     } else {
         json_object_set_new(o, "role", json_string(fw->nroles ? fw->roles[0] : "*"));
     }
-    json_t *tasks = json_array();
+    json_t *tasks = v->tasks_marker ? json_string(v->tasks_marker) : json_array();
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks);
+         !v->tasks_marker && cm_strmap_iter_next(&it);)
         if (view_task(v, it.cur->value))
             json_array_append_new(tasks, task_json(it.cur->value));
     json_object_set_new(o, "tasks", tasks);
@@ -393,13 +398,9 @@ static json_t *agents_array(struct cm_master *m, const char *only, bool full)
     return a;
 }
 
-static void handle_state(struct cm_http_request *req, void *arg)
+/* /master/state up to "flags": everything but the arrays of agents and frameworks. */
+static json_t *state_head(struct cm_master *m, const char *principal)
 {
-    struct cm_master *m = arg;
-    char *principal = NULL;
-    if (!readonly_guard(m, req, true, &principal))
-        return;
-    struct view v = {m->acls, principal};
     json_t *o = json_object();
     add_build_info(o);
     json_object_set_new(o, "start_time", json_real(m->start_time));
@@ -427,6 +428,19 @@ static void handle_state(struct cm_http_request *req, void *arg)
     /* As in Mesos, the flags are shown to those view_flags allows. */
     if (cm_acls_allowed(m->acls, CM_ACL_VIEW_FLAGS, principal, NULL))
         json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
+    return o;
+}
+
+static void handle_state(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
+        return;
+    if (cm_master_stream_state(m, req, &principal))
+        return;
+    struct view v = {m->acls, principal, NULL};
+    json_t *o = state_head(m, principal);
     json_object_set_new(o, "slaves", agents_array(m, NULL, false));
     json_object_set_new(o, "recovered_slaves", json_array());
     json_object_set_new(o, "frameworks", frameworks_array(m, NULL, &v));
@@ -471,7 +485,7 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view v = {m->acls, principal};
+    struct view v = {m->acls, principal, NULL};
     json_t *o = json_object();
     json_object_set_new(o, "hostname", json_string(m->hostname));
     if (m->flags->cluster)
@@ -506,8 +520,12 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view v = {m->acls, principal};
     char *only = cm_http_request_query_param(req, "framework_id");
+    if (cm_master_stream_frameworks(m, req, only, &principal)) {
+        free(only);
+        return;
+    }
+    struct view v = {m->acls, principal, NULL};
     json_t *o = json_object();
     json_object_set_new(o, "frameworks", frameworks_array(m, only, &v));
     json_object_set_new(o, "completed_frameworks", completed_array(m, only, &v));
@@ -525,6 +543,10 @@ static void handle_slaves(struct cm_http_request *req, void *arg)
         return;
     free(principal); /* Mesos has no view_agents action: agents are not filtered */
     char *only = cm_http_request_query_param(req, "slave_id");
+    if (cm_master_stream_slaves(m, req, only)) {
+        free(only);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "slaves", agents_array(m, only, true));
     json_object_set_new(o, "recovered_slaves", json_array());
@@ -577,7 +599,7 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view view = {m->acls, principal};
+    struct view view = {m->acls, principal, NULL};
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
     char *order = cm_http_request_query_param(req, "order");
@@ -994,4 +1016,42 @@ void cm_master_endpoints_routes(struct cm_master *m)
     cm_http_server_route(h, "/metrics/snapshot", handle_metrics, m);
     cm_http_server_route(h, "/metrics", handle_prometheus, m);
     CM_DEBUG(MOD, "Routes registered");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the builders, for endpoints_stream.c (endpoints_json.h) */
+
+json_t *cm_ep_state_head(struct cm_master *m, const char *principal)
+{
+    return state_head(m, principal);
+}
+
+json_t *cm_ep_agent_json(const struct cm_agent *a, bool full)
+{
+    return agent_json(a, full);
+}
+
+json_t *cm_ep_task_json(const struct cm_task *t)
+{
+    return task_json(t);
+}
+
+json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
+                             const char *principal, const char *tasks_marker)
+{
+    struct view v = {m->acls, principal, tasks_marker};
+    return framework_json(fw, &v);
+}
+
+bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
+                          const struct cm_framework *fw)
+{
+    struct view v = {m->acls, principal, NULL};
+    return view_framework(&v, fw);
+}
+
+bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t)
+{
+    struct view v = {m->acls, principal, NULL};
+    return view_task(&v, t);
 }

@@ -1,0 +1,43 @@
+/*
+ * endpoints_json.h: what the read-only endpoints' files share (HTTP edge, internal): the JSON
+ * builders of endpoints.c for the streaming handlers of endpoints_stream.c.
+ *
+ * /master/state, /master/frameworks and /master/slaves are served in slices (json_stream.h):
+ * the body is the same JSON the one-piece builders make, written an agent, a framework or a
+ * few hundred tasks at a time, so a master with 10,000 agents and 100,000 tasks keeps serving
+ * its other connections while it answers. The state may change between slices, so the body is
+ * not a single snapshot: each agent, framework and task is written as it is when its slice
+ * runs, and one that is gone by then is left out. A request with ?jsonp is answered in one
+ * piece (as before).
+ *
+ * Builders return new references (caller decrefs). Threading: the master's loop.
+ */
+#ifndef CM_ENDPOINTS_JSON_H
+#define CM_ENDPOINTS_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "http_server.h"
+#include "master.h"
+
+/* endpoints.c */
+json_t *cm_ep_state_head(struct cm_master *m, const char *principal);
+json_t *cm_ep_agent_json(const struct cm_agent *a, bool full);
+json_t *cm_ep_task_json(const struct cm_task *t);
+/* A framework's object with "tasks" set to the string tasks_marker (NULL: its tasks). */
+json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
+                             const char *principal, const char *tasks_marker);
+bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
+                          const struct cm_framework *fw);
+bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t);
+
+/* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which
+ * is then NULL), or returns false when the request must be answered in one piece (?jsonp) and
+ * leaves req and *principal to the caller. only (NULL: all) selects one framework / agent. */
+bool cm_master_stream_state(struct cm_master *m, struct cm_http_request *req, char **principal);
+bool cm_master_stream_frameworks(struct cm_master *m, struct cm_http_request *req, const char *only,
+                                 char **principal);
+bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, const char *only);
+
+#endif

@@ -1,0 +1,359 @@
+/* endpoints_stream.c: /master/state, /master/frameworks and /master/slaves written in slices
+ * (endpoints_json.h, json_stream.h). HTTP edge: reads the core's state, changes nothing.
+ *
+ * A body is a short program of segments: literal text, the agents, the active frameworks, the
+ * completed frameworks. The ids of the agents and frameworks are copied when the request
+ * starts (in the order the one-piece builders walk them); each later slice looks an id up
+ * again and skips it if it is gone. A framework is written as its object with a marker in
+ * place of "tasks": the text before the marker goes out, then its active tasks (ids copied
+ * when the framework's turn comes, a few hundred per piece), then the text after it (its
+ * unreachable and completed tasks and offers: bounded by the master's flags). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoints_json.h"
+#include "json_stream.h"
+#include "util.h"
+
+/* Per piece: enough to amortise the lookups, small enough for the slice budget. */
+#define AGENTS_PER_PIECE 16
+#define TASKS_PER_PIECE 64
+
+/* Stands for a framework's tasks in its dumped object; dumped as a JSON string it cannot occur
+ * in the text of any other value (the control character is escaped there as \u0001). */
+#define TASKS_MARKER "\001cm-stream-tasks"
+#define TASKS_MARKER_DUMPED "\"tasks\":\"\\u0001cm-stream-tasks\""
+
+/* Ids copied into one buffer. */
+struct idlist {
+    char *buf;
+    size_t len, cap;
+    size_t *off;
+    size_t n, ncap, next;
+};
+
+static void ids_add(struct idlist *l, const char *id)
+{
+    size_t k = strlen(id) + 1;
+    if (l->len + k > l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4096;
+        while (l->len + k > l->cap)
+            l->cap *= 2;
+        l->buf = cm_xrealloc(l->buf, l->cap);
+    }
+    if (l->n == l->ncap) {
+        l->ncap = l->ncap ? l->ncap * 2 : 64;
+        l->off = cm_xrealloc(l->off, l->ncap * sizeof *l->off);
+    }
+    memcpy(l->buf + l->len, id, k);
+    l->off[l->n++] = l->len;
+    l->len += k;
+}
+
+static void ids_clear(struct idlist *l)
+{
+    free(l->buf);
+    free(l->off);
+    memset(l, 0, sizeof *l);
+}
+
+static const char *ids_next(struct idlist *l)
+{
+    return l->next < l->n ? l->buf + l->off[l->next++] : NULL;
+}
+
+static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char *only)
+{
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, map); cm_strmap_iter_next(&it);)
+        if (!only || strcmp(only, it.cur->key) == 0)
+            ids_add(l, it.cur->key);
+}
+
+enum seg_kind { SEG_TEXT, SEG_AGENTS, SEG_FRAMEWORKS, SEG_COMPLETED };
+
+struct seg {
+    enum seg_kind kind;
+    char *text; /* SEG_TEXT, owned */
+};
+
+struct body {
+    struct cm_master *m;
+    char *principal;
+    bool full; /* agents with the *_full resources (/master/slaves) */
+    struct seg segs[8];
+    size_t nsegs, cur;
+    bool seg_started, first; /* first: no element of the current array written yet */
+    struct idlist ids;       /* of the current agents / frameworks segment */
+    /* The framework being written. */
+    char *fw_id;
+    char *fw_suffix;
+    struct idlist tasks;
+    bool fw_first_task;
+};
+
+static void body_free(void *arg)
+{
+    struct body *b = arg;
+    for (size_t i = 0; i < b->nsegs; i++)
+        free(b->segs[i].text);
+    ids_clear(&b->ids);
+    ids_clear(&b->tasks);
+    free(b->fw_id);
+    free(b->fw_suffix);
+    free(b->principal);
+    free(b);
+}
+
+static void seg_text(struct body *b, const char *text)
+{
+    b->segs[b->nsegs++] = (struct seg){SEG_TEXT, cm_xstrdup(text)};
+}
+
+static void seg(struct body *b, enum seg_kind kind)
+{
+    b->segs[b->nsegs++] = (struct seg){kind, NULL};
+}
+
+static void add_json(struct cm_json_buf *out, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (text)
+        cm_json_buf_adds(out, text);
+    free(text);
+}
+
+static void sep(struct body *b, struct cm_json_buf *out)
+{
+    if (!b->first)
+        cm_json_buf_add(out, ",", 1);
+    b->first = false;
+}
+
+static struct cm_framework *lookup_fw(struct body *b, const char *id)
+{
+    const struct cm_strmap *map =
+        b->segs[b->cur].kind == SEG_COMPLETED ? &b->m->completed : &b->m->frameworks;
+    return cm_strmap_get(map, id);
+}
+
+/* Starts the next framework of the segment: writes the text up to its tasks. False when the
+ * segment has no more frameworks. */
+static bool fw_begin(struct body *b, struct cm_json_buf *out)
+{
+    const char *id;
+    while ((id = ids_next(&b->ids))) {
+        struct cm_framework *fw = lookup_fw(b, id);
+        if (!fw || !cm_ep_view_framework(b->m, b->principal, fw))
+            continue;
+        json_t *j = cm_ep_framework_json(b->m, fw, b->principal, TASKS_MARKER);
+        char *text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!text)
+            continue;
+        char *mark = strstr(text, TASKS_MARKER_DUMPED);
+        if (!mark) { /* cannot happen: the builder always sets "tasks" */
+            free(text);
+            continue;
+        }
+        sep(b, out);
+        size_t head = (size_t)(mark - text) + strlen("\"tasks\":");
+        cm_json_buf_add(out, text, head);
+        cm_json_buf_add(out, "[", 1);
+        b->fw_suffix = cm_xstrdup(mark + strlen(TASKS_MARKER_DUMPED));
+        free(text);
+        b->fw_id = cm_xstrdup(id);
+        ids_clear(&b->tasks);
+        ids_of_map(&b->tasks, &fw->tasks, NULL);
+        b->fw_first_task = true;
+        return true;
+    }
+    return false;
+}
+
+/* Writes some of the current framework's tasks; finishes it when they are done. */
+static void fw_tasks(struct body *b, struct cm_json_buf *out)
+{
+    struct cm_framework *fw = lookup_fw(b, b->fw_id);
+    const char *id;
+    for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->tasks)); n++) {
+        const struct cm_task *t = cm_strmap_get(&fw->tasks, id);
+        if (!t || !cm_ep_view_task(b->m, b->principal, t))
+            continue;
+        if (!b->fw_first_task)
+            cm_json_buf_add(out, ",", 1);
+        b->fw_first_task = false;
+        add_json(out, cm_ep_task_json(t));
+    }
+    if (fw && b->tasks.next < b->tasks.n)
+        return;
+    /* Done (or the framework went away meanwhile: its object still closes). */
+    cm_json_buf_add(out, "]", 1);
+    cm_json_buf_adds(out, b->fw_suffix);
+    free(b->fw_suffix);
+    free(b->fw_id);
+    b->fw_suffix = b->fw_id = NULL;
+    ids_clear(&b->tasks);
+}
+
+static void seg_start(struct body *b, const char *only)
+{
+    struct seg *s = &b->segs[b->cur];
+    b->first = true;
+    ids_clear(&b->ids);
+    if (s->kind == SEG_AGENTS) {
+        ids_of_map(&b->ids, &b->m->agents, only);
+    } else if (s->kind == SEG_FRAMEWORKS) {
+        ids_of_map(&b->ids, &b->m->frameworks, only);
+    } else if (s->kind == SEG_COMPLETED) {
+        for (size_t i = 0; i < cm_ring_count(&b->m->completed_list); i++) {
+            const struct cm_framework *fw = cm_ring_at(&b->m->completed_list, i);
+            if (!only || strcmp(only, fw->id) == 0)
+                ids_add(&b->ids, fw->id);
+        }
+    }
+}
+
+struct body_prog {
+    struct body *b;
+    char *only;
+};
+
+static bool produce(void *arg, struct cm_json_buf *out)
+{
+    struct body_prog *p = arg;
+    struct body *b = p->b;
+    if (b->cur >= b->nsegs)
+        return false;
+    struct seg *s = &b->segs[b->cur];
+    if (!b->seg_started) {
+        seg_start(b, p->only);
+        b->seg_started = true;
+    }
+    bool done = false;
+    switch (s->kind) {
+    case SEG_TEXT:
+        cm_json_buf_adds(out, s->text);
+        done = true;
+        break;
+    case SEG_AGENTS:
+        for (int n = 0; n < AGENTS_PER_PIECE; n++) {
+            const char *id = ids_next(&b->ids);
+            if (!id) {
+                done = true;
+                break;
+            }
+            const struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
+            if (!a)
+                continue;
+            sep(b, out);
+            add_json(out, cm_ep_agent_json(a, b->full));
+        }
+        break;
+    case SEG_FRAMEWORKS:
+    case SEG_COMPLETED:
+        if (b->fw_id)
+            fw_tasks(b, out);
+        else if (!fw_begin(b, out))
+            done = true;
+        break;
+    }
+    if (done) {
+        b->cur++;
+        b->seg_started = false;
+    }
+    return b->cur < b->nsegs;
+}
+
+static void prog_free(void *arg)
+{
+    struct body_prog *p = arg;
+    body_free(p->b);
+    free(p->only);
+    free(p);
+}
+
+static bool wants_jsonp(struct cm_http_request *req)
+{
+    char *cb = cm_http_request_query_param(req, "jsonp");
+    bool yes = cb != NULL;
+    free(cb);
+    return yes;
+}
+
+static struct body_prog *prog_new(struct cm_master *m, char **principal, const char *only)
+{
+    struct body_prog *p = cm_xcalloc(1, sizeof *p);
+    p->b = cm_xcalloc(1, sizeof *p->b);
+    p->b->m = m;
+    if (principal) {
+        p->b->principal = *principal;
+        *principal = NULL;
+    }
+    p->only = only ? cm_xstrdup(only) : NULL;
+    return p;
+}
+
+static void start(struct cm_master *m, struct cm_http_request *req, struct body_prog *p)
+{
+    cm_json_stream_start(m->base, req, "application/json", produce, p, prog_free);
+}
+
+bool cm_master_stream_state(struct cm_master *m, struct cm_http_request *req, char **principal)
+{
+    if (wants_jsonp(req))
+        return false;
+    struct body_prog *p = prog_new(m, principal, NULL);
+    struct body *b = p->b;
+    /* The head object's text without its closing brace; it always has keys. */
+    json_t *hj = cm_ep_state_head(m, b->principal);
+    char *head = json_dumps(hj, JSON_COMPACT);
+    json_decref(hj);
+    if (!head) {
+        prog_free(p);
+        cm_http_respond_text(req, 500, "Failed to encode the JSON response");
+        return true;
+    }
+    head[strlen(head) - 1] = '\0';
+    char *first = cm_xasprintf("%s,\"slaves\":[", head);
+    free(head);
+    seg_text(b, first);
+    free(first);
+    seg(b, SEG_AGENTS);
+    seg_text(b, "],\"recovered_slaves\":[],\"frameworks\":[");
+    seg(b, SEG_FRAMEWORKS);
+    seg_text(b, "],\"completed_frameworks\":[");
+    seg(b, SEG_COMPLETED);
+    seg_text(b, "],\"orphan_tasks\":[],\"unregistered_frameworks\":[]}");
+    start(m, req, p);
+    return true;
+}
+
+bool cm_master_stream_frameworks(struct cm_master *m, struct cm_http_request *req, const char *only,
+                                 char **principal)
+{
+    if (wants_jsonp(req))
+        return false;
+    struct body_prog *p = prog_new(m, principal, only);
+    seg_text(p->b, "{\"frameworks\":[");
+    seg(p->b, SEG_FRAMEWORKS);
+    seg_text(p->b, "],\"completed_frameworks\":[");
+    seg(p->b, SEG_COMPLETED);
+    seg_text(p->b, "],\"unregistered_frameworks\":[]}");
+    start(m, req, p);
+    return true;
+}
+
+bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, const char *only)
+{
+    if (wants_jsonp(req))
+        return false;
+    struct body_prog *p = prog_new(m, NULL, only);
+    p->b->full = true;
+    seg_text(p->b, "{\"slaves\":[");
+    seg(p->b, SEG_AGENTS);
+    seg_text(p->b, "],\"recovered_slaves\":[]}");
+    start(m, req, p);
+    return true;
+}
