@@ -16,8 +16,8 @@
 #include "util.h"
 
 /* Per piece: enough to amortise the lookups, small enough for the slice budget. */
-#define AGENTS_PER_PIECE 16
-#define TASKS_PER_PIECE 64
+#define AGENTS_PER_PIECE 4
+#define TASKS_PER_PIECE 16
 
 /* Stands for a framework's tasks in its dumped object; dumped as a JSON string it cannot occur
  * in the text of any other value (the control character is escaped there as \u0001). */
