@@ -251,7 +251,7 @@ static void measure(struct cm_master *m, struct cm_loop_probe *probe, const char
     struct fetch a, b;
     struct cm_loop_probe_stats sa, sb;
     char jp[300];
-    snprintf(jp, sizeof jp, "%s?jsonp=cb", path);
+    snprintf(jp, sizeof jp, "%s%sjsonp=cb", path, strchr(path, '?') ? "&" : "?");
     fetch(m, probe, path, &a, &sa);
     fetch(m, probe, jp, &b, &sb);
     bool same = b.len == a.len + 4 && memcmp(b.body + 3, a.body, a.len) == 0;
@@ -324,6 +324,8 @@ int main(int argc, char **argv)
     measure(m, probe, "/master/state");
     measure(m, probe, "/master/slaves");
     measure(m, probe, "/master/frameworks");
+    measure(m, probe, "/master/tasks");
+    measure(m, probe, "/master/tasks?limit=1000000");
     cm_loop_probe_free(probe);
     free(agents);
     free(fws);

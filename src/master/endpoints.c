@@ -554,14 +554,10 @@ static void handle_slaves(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, o);
 }
 
-struct task_ref {
-    const struct cm_task *t;
-};
-
 static int by_time_asc(const void *a, const void *b)
 {
-    double x = ((const struct task_ref *)a)->t->updated,
-           y = ((const struct task_ref *)b)->t->updated;
+    double x = ((const struct cm_ep_task_ref *)a)->t->updated,
+           y = ((const struct cm_ep_task_ref *)b)->t->updated;
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -570,8 +566,9 @@ static int by_time_des(const void *a, const void *b)
     return by_time_asc(b, a);
 }
 
-static void collect_tasks(const struct cm_framework *fw, const char *task_id, struct task_ref **v,
-                          size_t *n, size_t *cap, const struct view *view)
+static void collect_tasks(const struct cm_framework *fw, const char *task_id,
+                          struct cm_ep_task_ref **v, size_t *n, size_t *cap,
+                          const struct view *view)
 {
     struct cm_strmap_iter it;
     size_t extra = cm_strmap_count(&fw->tasks) + cm_ring_count(&fw->completed_tasks);
@@ -584,12 +581,12 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);) {
         const struct cm_task *t = it.cur->value;
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++].t = t;
+            (*v)[(*n)++] = (struct cm_ep_task_ref){t, -1};
     }
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++) {
         const struct cm_task *t = cm_ring_at(&fw->completed_tasks, i);
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++].t = t;
+            (*v)[(*n)++] = (struct cm_ep_task_ref){t, (long)i};
     }
 }
 
@@ -622,7 +619,7 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
         cm_http_respond_text(req, 400, "Invalid 'limit', 'offset' or 'order' query parameter");
         goto out;
     }
-    struct task_ref *v = NULL;
+    struct cm_ep_task_ref *v = NULL;
     size_t n = 0, cap = 0;
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
@@ -637,6 +634,12 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     }
     if (n)
         qsort(v, n, sizeof *v, order && strcmp(order, "asc") == 0 ? by_time_asc : by_time_des);
+    size_t first = (size_t)offset < n ? (size_t)offset : n;
+    size_t count = n - first < (size_t)limit ? n - first : (size_t)limit;
+    if (cm_master_stream_tasks(m, req, v + first, count)) {
+        free(v);
+        goto out;
+    }
     json_t *arr = json_array();
     for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++)
         json_array_append_new(arr, task_json(v[i].t));

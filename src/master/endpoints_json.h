@@ -2,13 +2,13 @@
  * endpoints_json.h: what the read-only endpoints' files share (HTTP edge, internal): the JSON
  * builders of endpoints.c for the streaming handlers of endpoints_stream.c.
  *
- * /master/state, /master/frameworks and /master/slaves are served in slices (json_stream.h):
- * the body is the same JSON the one-piece builders make, written an agent, a framework or a
- * few hundred tasks at a time, so a master with 10,000 agents and 100,000 tasks keeps serving
- * its other connections while it answers. The state may change between slices, so the body is
- * not a single snapshot: each agent, framework and task is written as it is when its slice
- * runs, and one that is gone by then is left out. A request with ?jsonp is answered in one
- * piece (as before).
+ * /master/state, /master/frameworks, /master/slaves and /master/tasks are served in slices
+ * (json_stream.h): the body is the same JSON the one-piece builders make, written a few
+ * agents or tasks, or one framework's head, at a time, so a master with 10,000 agents and
+ * 100,000 tasks keeps serving its other connections while it answers. The state may change
+ * between slices, so the body is not a single snapshot: each agent, framework and task is
+ * written as it is when its slice runs, and one that is gone by then is left out. A request
+ * with ?jsonp is answered in one piece (as before).
  *
  * Builders return new references (caller decrefs). Threading: the master's loop.
  */
@@ -32,6 +32,13 @@ bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
                           const struct cm_framework *fw);
 bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t);
 
+/* A task picked for /master/tasks and where it was: ring is its index in its framework's
+ * completed tasks, -1 for an active task. */
+struct cm_ep_task_ref {
+    const struct cm_task *t;
+    long ring;
+};
+
 /* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which
  * is then NULL), or returns false when the request must be answered in one piece (?jsonp) and
  * leaves req and *principal to the caller. only (NULL: all) selects one framework / agent. */
@@ -39,5 +46,9 @@ bool cm_master_stream_state(struct cm_master *m, struct cm_http_request *req, ch
 bool cm_master_stream_frameworks(struct cm_master *m, struct cm_http_request *req, const char *only,
                                  char **principal);
 bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, const char *only);
+/* /master/tasks: the n tasks picked (in their order); each is written if it is still where it
+ * was picked from when its slice runs. False for ?jsonp (req untouched). */
+bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
+                            const struct cm_ep_task_ref *tasks, size_t n);
 
 #endif

@@ -70,7 +70,15 @@ static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char
             ids_add(l, it.cur->key);
 }
 
-enum seg_kind { SEG_TEXT, SEG_AGENTS, SEG_FRAMEWORKS, SEG_COMPLETED };
+enum seg_kind { SEG_TEXT, SEG_AGENTS, SEG_FRAMEWORKS, SEG_COMPLETED, SEG_TASKS };
+
+/* A task picked for /master/tasks, found again by ids; the pointers are only compared, never
+ * followed, until the lookup by id has found the same object. */
+struct picked {
+    size_t fw_id, task_id; /* in body.ids */
+    const void *fw, *t;
+    long ring;
+};
 
 struct seg {
     enum seg_kind kind;
@@ -86,6 +94,8 @@ struct body {
     bool seg_started, first; /* first: no element of the current array written yet */
     struct idlist ids;       /* of the current agents / frameworks segment */
     /* The framework being written. */
+    struct picked *picked; /* SEG_TASKS */
+    size_t npicked, next_picked;
     char *fw_id;
     char *fw_suffix;
     struct idlist tasks;
@@ -99,6 +109,7 @@ static void body_free(void *arg)
         free(b->segs[i].text);
     ids_clear(&b->ids);
     ids_clear(&b->tasks);
+    free(b->picked);
     free(b->fw_id);
     free(b->fw_suffix);
     free(b->principal);
@@ -197,10 +208,33 @@ static void fw_tasks(struct body *b, struct cm_json_buf *out)
     ids_clear(&b->tasks);
 }
 
+/* A picked task if it is still where it was picked from, else NULL. */
+static const struct cm_task *picked_task(struct body *b, const struct picked *p)
+{
+    const char *fid = b->ids.buf + b->ids.off[p->fw_id];
+    const struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, fid);
+    if (!fw)
+        fw = cm_strmap_get(&b->m->completed, fid);
+    if (!fw || (const void *)fw != p->fw)
+        return NULL;
+    if (p->ring < 0) {
+        const struct cm_task *t = cm_strmap_get(&fw->tasks, b->ids.buf + b->ids.off[p->task_id]);
+        return (const void *)t == p->t ? t : NULL;
+    }
+    /* Completed tasks only move towards the front of the ring (the oldest are dropped). */
+    size_t count = cm_ring_count(&fw->completed_tasks);
+    for (size_t i = (size_t)p->ring < count ? (size_t)p->ring + 1 : count; i-- > 0;)
+        if (cm_ring_at(&fw->completed_tasks, i) == p->t)
+            return p->t;
+    return NULL;
+}
+
 static void seg_start(struct body *b, const char *only)
 {
     struct seg *s = &b->segs[b->cur];
     b->first = true;
+    if (s->kind == SEG_TASKS || s->kind == SEG_TEXT)
+        return; /* SEG_TASKS: picked (into ids) when the request came */
     ids_clear(&b->ids);
     if (s->kind == SEG_AGENTS) {
         ids_of_map(&b->ids, &b->m->agents, only);
@@ -249,6 +283,19 @@ static bool produce(void *arg, struct cm_json_buf *out)
                 continue;
             sep(b, out);
             add_json(out, cm_ep_agent_json(a, b->full));
+        }
+        break;
+    case SEG_TASKS:
+        for (int n = 0; n < TASKS_PER_PIECE; n++) {
+            if (b->next_picked >= b->npicked) {
+                done = true;
+                break;
+            }
+            const struct cm_task *t = picked_task(b, &b->picked[b->next_picked++]);
+            if (!t)
+                continue;
+            sep(b, out);
+            add_json(out, cm_ep_task_json(t));
         }
         break;
     case SEG_FRAMEWORKS:
@@ -354,6 +401,32 @@ bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, c
     seg_text(p->b, "{\"slaves\":[");
     seg(p->b, SEG_AGENTS);
     seg_text(p->b, "],\"recovered_slaves\":[]}");
+    start(m, req, p);
+    return true;
+}
+
+bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
+                            const struct cm_ep_task_ref *tasks, size_t n)
+{
+    if (wants_jsonp(req))
+        return false;
+    struct body_prog *p = prog_new(m, NULL, NULL);
+    struct body *b = p->b;
+    b->picked = cm_xcalloc(n ? n : 1, sizeof *b->picked);
+    for (size_t i = 0; i < n; i++) {
+        const struct cm_task *t = tasks[i].t;
+        struct picked *pk = &b->picked[b->npicked++];
+        pk->fw_id = b->ids.n;
+        ids_add(&b->ids, t->fw->id);
+        pk->task_id = b->ids.n;
+        ids_add(&b->ids, t->id);
+        pk->fw = t->fw;
+        pk->t = t;
+        pk->ring = tasks[i].ring;
+    }
+    seg_text(b, "{\"tasks\":[");
+    seg(b, SEG_TASKS);
+    seg_text(b, "]}");
     start(m, req, p);
     return true;
 }

@@ -1,9 +1,9 @@
 /*
- * itest_state_stream: /master/state, /master/frameworks and /master/slaves are written in
- * slices (chunked) and must say exactly what the one-piece answer says. The one-piece builder
- * still answers ?jsonp=cb requests, so the test compares the streamed body byte for byte with
- * the body inside "cb(...)", on a master with a framework, a running task, a finished task, an
- * outstanding offer and a completed framework.
+ * itest_state_stream: /master/state, /master/frameworks, /master/slaves and /master/tasks are
+ * written in slices (chunked) and must say exactly what the one-piece answer says. The
+ * one-piece builders still answer ?jsonp=cb requests, so the test compares the streamed body
+ * byte for byte with the body inside "cb(...)", on a master with a framework, a running task,
+ * a finished task, an outstanding offer and a completed framework.
  */
 #include "harness.h"
 
@@ -79,6 +79,11 @@ static void test_state_stream(void)
     snprintf(path, sizeof path, "/master/slaves?slave_id=%s", c.agent_id);
     compare(c.master_port, path);
     compare(c.master_port, "/master/slaves?slave_id=no-such-agent");
+    compare(c.master_port, "/master/tasks");
+    compare(c.master_port, "/master/tasks?order=asc&limit=1");
+    compare(c.master_port, "/master/tasks?offset=1");
+    compare(c.master_port, "/master/tasks?offset=5");
+    compare(c.master_port, "/tasks?task_id=done-1");
 
     json_t *st = itest_get_json(c.master_port, "/master/state");
     CHECK(st != NULL);
