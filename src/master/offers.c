@@ -133,6 +133,7 @@ void cm_master_run_parked_recoveries(struct cm_master *m)
      * disconnected): giving them back must not wake an event-driven cycle, which would only
      * allocate them to the same party again, every few milliseconds. The periodic cycle
      * offers them. */
+    bool was_dirty = cm_allocator_dirty(m->allocator);
     cm_allocator_set_wake(m->allocator, NULL, NULL);
     for (size_t i = 0; i < m->npending; i++) {
         struct cm_pending_recover *p = &m->pending[i];
@@ -143,6 +144,9 @@ void cm_master_run_parked_recoveries(struct cm_master *m)
         cm_resources_cleanup(&p->res);
     }
     m->npending = 0;
+    /* Nor may they keep the set non-empty: the next event would then wake nobody. */
+    if (!was_dirty)
+        cm_allocator_forget_dirty(m->allocator);
     if (m->cron)
         cm_cron_attach_wake(m->cron);
 }

@@ -699,10 +699,20 @@ static void test_dirty_set(void)
     CHECK(cm_allocator_dirty(e.a));
     CHECK_INT(run(&e), 1);
     CHECK(!cm_allocator_dirty(e.a));
+    /* Forgetting the set: the next return wakes again. */
+    decline_all(&e, 0);
+    CHECK_INT(wakes, 8);
+    cm_allocator_forget_dirty(e.a);
+    CHECK(!cm_allocator_dirty(e.a));
+    CHECK_INT(run_dirty(&e), 0);
+    CHECK_INT(run(&e), 1); /* the periodic cycle still finds it */
+    decline_all(&e, 0);
+    CHECK_INT(wakes, 9);
+    CHECK_INT(run_dirty(&e), 1);
     /* Without a wake callback nothing is called. */
     cm_allocator_set_wake(e.a, NULL, NULL);
     decline_all(&e, 0);
-    CHECK_INT(wakes, 7); /* unchanged: no callback */
+    CHECK_INT(wakes, 9); /* unchanged: no callback */
     env_cleanup(&e);
 }
 

@@ -1105,6 +1105,11 @@ bool cm_allocator_dirty(const struct cm_allocator *a)
     return dirty_any(a);
 }
 
+void cm_allocator_forget_dirty(struct cm_allocator *a)
+{
+    dirty_clear(a);
+}
+
 size_t cm_allocator_run_dirty(struct cm_allocator *a)
 {
     if (a->all_dirty || a->ndirty * 2 >= a->nagents)

@@ -137,6 +137,9 @@ typedef void (*cm_allocator_wake_cb)(void *arg);
 void cm_allocator_set_wake(struct cm_allocator *a, cm_allocator_wake_cb cb, void *arg);
 /* Whether the dirty set is non-empty. */
 bool cm_allocator_dirty(const struct cm_allocator *a);
+/* Empties the dirty set without a cycle: what it held is left to the periodic cycle (the
+ * master's allocations that could not become offers, given back right after a cycle). */
+void cm_allocator_forget_dirty(struct cm_allocator *a);
 /* A cycle over the dirty agents only (in the order they were added; every agent when all are
  * dirty or at least half of them are), with the same choices cm_allocator_run would make for
  * them. Empties the set (cm_allocator_run does too). Returns the number of offers made.
