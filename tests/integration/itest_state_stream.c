@@ -65,9 +65,10 @@ static void test_state_stream(void)
     CHECK_INT(itest_fw_wait_state(fw, "running-1", MESOS__V1__TASK_STATE__TASK_RUNNING,
                                   ITEST_WAIT_MS, NULL),
               0);
-    /* Hold an offer of what is left, so "offers" is not empty. */
+    /* Hold offers of everything but the running task (the rest of the accept, then the
+     * finished task's share), so "offers" is not empty and nothing changes any more. */
     struct itest_offers rest;
-    CHECK_INT(itest_fw_wait_offer(fw, 1, 512, ITEST_WAIT_MS, &rest), 0);
+    CHECK_INT(itest_fw_wait_offer(fw, 1.85, 990, ITEST_WAIT_MS, &rest), 0);
 
     compare(c.master_port, "/master/state");
     compare(c.master_port, "/master/frameworks");
