@@ -25,8 +25,8 @@
 struct view {
     const struct cm_acls *acls;
     const char *principal; /* NULL: anonymous */
-    /* Streaming (endpoints_stream.c): a framework's "tasks" is this string, to be replaced
-     * by the tasks written in slices; NULL: the tasks themselves. */
+    /* Streaming (endpoints_stream.c): a framework's "tasks" is this string and its "offers"
+     * CM_EP_OFFERS_MARKER, to be replaced by what is written in slices; NULL: the arrays. */
     const char *tasks_marker;
 };
 
@@ -252,8 +252,9 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
         if (view_task(v, cm_ring_at(&fw->completed_tasks, i)))
             json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
     json_object_set_new(o, "completed_tasks", done);
-    json_t *offers = json_array();
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
+    json_t *offers = v->tasks_marker ? json_string(CM_EP_OFFERS_MARKER) : json_array();
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers);
+         !v->tasks_marker && cm_strmap_iter_next(&it);)
         json_array_append_new(offers, offer_json(it.cur->value));
     json_object_set_new(o, "offers", offers);
     json_object_set_new(o, "executors", json_array());
@@ -556,8 +557,8 @@ static void handle_slaves(struct cm_http_request *req, void *arg)
 
 static int by_time_asc(const void *a, const void *b)
 {
-    double x = ((const struct cm_ep_task_ref *)a)->t->updated,
-           y = ((const struct cm_ep_task_ref *)b)->t->updated;
+    double x = ((const struct cm_ep_task_ref *)a)->updated,
+           y = ((const struct cm_ep_task_ref *)b)->updated;
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -581,12 +582,12 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id,
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);) {
         const struct cm_task *t = it.cur->value;
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++] = (struct cm_ep_task_ref){t, -1};
+            (*v)[(*n)++] = (struct cm_ep_task_ref){t, -1, t->updated};
     }
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++) {
         const struct cm_task *t = cm_ring_at(&fw->completed_tasks, i);
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++] = (struct cm_ep_task_ref){t, (long)i};
+            (*v)[(*n)++] = (struct cm_ep_task_ref){t, (long)i, t->updated};
     }
 }
 
@@ -1032,6 +1033,11 @@ json_t *cm_ep_state_head(struct cm_master *m, const char *principal)
 json_t *cm_ep_agent_json(const struct cm_agent *a, bool full)
 {
     return agent_json(a, full);
+}
+
+json_t *cm_ep_offer_json(const struct cm_offer *o)
+{
+    return offer_json(o);
 }
 
 json_t *cm_ep_task_json(const struct cm_task *t)

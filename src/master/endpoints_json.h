@@ -25,7 +25,11 @@
 json_t *cm_ep_state_head(struct cm_master *m, const char *principal);
 json_t *cm_ep_agent_json(const struct cm_agent *a, bool full);
 json_t *cm_ep_task_json(const struct cm_task *t);
-/* A framework's object with "tasks" set to the string tasks_marker (NULL: its tasks). */
+json_t *cm_ep_offer_json(const struct cm_offer *o);
+/* Stands for a framework's offers in its object when it is streamed (see below). */
+#define CM_EP_OFFERS_MARKER "\001cm-stream-offers"
+/* A framework's object with "tasks" set to the string tasks_marker and "offers" to
+ * CM_EP_OFFERS_MARKER (tasks_marker NULL: its tasks and offers). */
 json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
                              const char *principal, const char *tasks_marker);
 bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
@@ -37,6 +41,7 @@ bool cm_ep_view_task(const struct cm_master *m, const char *principal, const str
 struct cm_ep_task_ref {
     const struct cm_task *t;
     long ring;
+    double updated; /* t->updated, the sort key (kept here: sorting 100,000 is then local) */
 };
 
 /* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which

@@ -4,10 +4,11 @@
  * A body is a short program of segments: literal text, the agents, the active frameworks, the
  * completed frameworks. The ids of the agents and frameworks are copied when the request
  * starts (in the order the one-piece builders walk them); each later slice looks an id up
- * again and skips it if it is gone. A framework is written as its object with a marker in
- * place of "tasks": the text before the marker goes out, then its active tasks (ids copied
- * when the framework's turn comes, a few hundred per piece), then the text after it (its
- * unreachable and completed tasks and offers: bounded by the master's flags). */
+ * again and skips it if it is gone. A framework is written as its object with markers in
+ * place of "tasks" and "offers": the text before the first goes out, then its active tasks
+ * (ids copied when the framework's turn comes, a few per piece), then the text between
+ * (its unreachable and completed tasks: bounded by the master's flags), then its offers the
+ * same way as its tasks, then the rest. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@
  * in the text of any other value (the control character is escaped there as \u0001). */
 #define TASKS_MARKER "\001cm-stream-tasks"
 #define TASKS_MARKER_DUMPED "\"tasks\":\"\\u0001cm-stream-tasks\""
+#define OFFERS_MARKER_DUMPED "\"offers\":\"\\u0001cm-stream-offers\""
 
 /* Ids copied into one buffer. */
 struct idlist {
@@ -97,9 +99,9 @@ struct body {
     struct picked *picked; /* SEG_TASKS */
     size_t npicked, next_picked;
     char *fw_id;
-    char *fw_suffix;
-    struct idlist tasks;
-    bool fw_first_task;
+    char *fw_mid, *fw_suffix; /* its text between tasks and offers, and after offers */
+    struct idlist tasks, offers;
+    bool fw_in_offers, fw_first;
 };
 
 static void body_free(void *arg)
@@ -109,6 +111,8 @@ static void body_free(void *arg)
         free(b->segs[i].text);
     ids_clear(&b->ids);
     ids_clear(&b->tasks);
+    ids_clear(&b->offers);
+    free(b->fw_mid);
     free(b->picked);
     free(b->fw_id);
     free(b->fw_suffix);
@@ -163,49 +167,75 @@ static bool fw_begin(struct body *b, struct cm_json_buf *out)
         json_decref(j);
         if (!text)
             continue;
-        char *mark = strstr(text, TASKS_MARKER_DUMPED);
-        if (!mark) { /* cannot happen: the builder always sets "tasks" */
+        char *tm = strstr(text, TASKS_MARKER_DUMPED);
+        char *om = tm ? strstr(tm, OFFERS_MARKER_DUMPED) : NULL;
+        if (!om) { /* cannot happen: the builder always sets both, in this order */
             free(text);
             continue;
         }
         sep(b, out);
-        size_t head = (size_t)(mark - text) + strlen("\"tasks\":");
-        cm_json_buf_add(out, text, head);
+        cm_json_buf_add(out, text, (size_t)(tm - text) + strlen("\"tasks\":"));
         cm_json_buf_add(out, "[", 1);
-        b->fw_suffix = cm_xstrdup(mark + strlen(TASKS_MARKER_DUMPED));
+        const char *mid = tm + strlen(TASKS_MARKER_DUMPED);
+        b->fw_mid = cm_xstrndup(mid, (size_t)(om - mid) + strlen("\"offers\":"));
+        b->fw_suffix = cm_xstrdup(om + strlen(OFFERS_MARKER_DUMPED));
         free(text);
         b->fw_id = cm_xstrdup(id);
         ids_clear(&b->tasks);
         ids_of_map(&b->tasks, &fw->tasks, NULL);
-        b->fw_first_task = true;
+        ids_clear(&b->offers);
+        ids_of_map(&b->offers, &fw->offers, NULL);
+        b->fw_in_offers = false;
+        b->fw_first = true;
         return true;
     }
     return false;
 }
 
-/* Writes some of the current framework's tasks; finishes it when they are done. */
-static void fw_tasks(struct body *b, struct cm_json_buf *out)
+/* Writes some of the current framework's tasks, then of its offers; finishes it when they
+ * are done (or when the framework went away meanwhile: its object still closes). */
+static void fw_more(struct body *b, struct cm_json_buf *out)
 {
     struct cm_framework *fw = lookup_fw(b, b->fw_id);
     const char *id;
-    for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->tasks)); n++) {
-        const struct cm_task *t = cm_strmap_get(&fw->tasks, id);
-        if (!t || !cm_ep_view_task(b->m, b->principal, t))
-            continue;
-        if (!b->fw_first_task)
-            cm_json_buf_add(out, ",", 1);
-        b->fw_first_task = false;
-        add_json(out, cm_ep_task_json(t));
-    }
-    if (fw && b->tasks.next < b->tasks.n)
+    if (!b->fw_in_offers) {
+        for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->tasks)); n++) {
+            const struct cm_task *t = cm_strmap_get(&fw->tasks, id);
+            if (!t || !cm_ep_view_task(b->m, b->principal, t))
+                continue;
+            if (!b->fw_first)
+                cm_json_buf_add(out, ",", 1);
+            b->fw_first = false;
+            add_json(out, cm_ep_task_json(t));
+        }
+        if (fw && b->tasks.next < b->tasks.n)
+            return;
+        cm_json_buf_add(out, "]", 1);
+        cm_json_buf_adds(out, b->fw_mid);
+        cm_json_buf_add(out, "[", 1);
+        b->fw_in_offers = true;
+        b->fw_first = true;
         return;
-    /* Done (or the framework went away meanwhile: its object still closes). */
+    }
+    for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->offers)); n++) {
+        const struct cm_offer *o = cm_strmap_get(&b->m->offers, id);
+        if (!o || o->fw != fw)
+            continue;
+        if (!b->fw_first)
+            cm_json_buf_add(out, ",", 1);
+        b->fw_first = false;
+        add_json(out, cm_ep_offer_json(o));
+    }
+    if (fw && b->offers.next < b->offers.n)
+        return;
     cm_json_buf_add(out, "]", 1);
     cm_json_buf_adds(out, b->fw_suffix);
+    free(b->fw_mid);
     free(b->fw_suffix);
     free(b->fw_id);
-    b->fw_suffix = b->fw_id = NULL;
+    b->fw_mid = b->fw_suffix = b->fw_id = NULL;
     ids_clear(&b->tasks);
+    ids_clear(&b->offers);
 }
 
 /* A picked task if it is still where it was picked from, else NULL. */
@@ -301,7 +331,7 @@ static bool produce(void *arg, struct cm_json_buf *out)
     case SEG_FRAMEWORKS:
     case SEG_COMPLETED:
         if (b->fw_id)
-            fw_tasks(b, out);
+            fw_more(b, out);
         else if (!fw_begin(b, out))
             done = true;
         break;
