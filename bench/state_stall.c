@@ -329,7 +329,7 @@ int main(int argc, char **argv)
     measure(m, probe, "/master/state");
     measure(m, probe, "/master/slaves");
     measure(m, probe, "/master/frameworks");
-    measure(m, probe, "/master/state-summary"); /* not sliced: one piece both ways */
+    measure(m, probe, "/master/state-summary");
     measure(m, probe, "/master/tasks");
     measure(m, probe, "/master/tasks?limit=1000000");
     cm_loop_probe_free(probe);

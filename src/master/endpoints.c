@@ -480,35 +480,51 @@ static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
     json_object_set_new(o, fw_side ? "slave_ids" : "framework_ids", ids);
 }
 
+/* /master/state-summary's pieces. */
+static json_t *summary_head(struct cm_master *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "hostname", json_string(m->hostname));
+    if (m->flags->cluster)
+        json_object_set_new(o, "cluster", json_string(m->flags->cluster));
+    return o;
+}
+
+static json_t *summary_agent(struct cm_agent *a)
+{
+    json_t *j = agent_json(a, false);
+    task_counts(j, &a->tasks, false);
+    return j;
+}
+
+static json_t *summary_framework(struct cm_framework *fw)
+{
+    json_t *j = json_object();
+    fw_common(j, fw);
+    task_counts(j, &fw->tasks, true);
+    return j;
+}
+
 static void handle_state_summary(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
+    if (cm_master_stream_summary(m, req, &principal))
+        return;
     struct view v = {m->acls, principal, NULL};
-    json_t *o = json_object();
-    json_object_set_new(o, "hostname", json_string(m->hostname));
-    if (m->flags->cluster)
-        json_object_set_new(o, "cluster", json_string(m->flags->cluster));
+    json_t *o = summary_head(m);
     json_t *slaves = json_array();
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
-        struct cm_agent *a = it.cur->value;
-        json_t *j = agent_json(a, false);
-        task_counts(j, &a->tasks, false);
-        json_array_append_new(slaves, j);
-    }
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);)
+        json_array_append_new(slaves, summary_agent(it.cur->value));
     json_object_set_new(o, "slaves", slaves);
     json_t *fws = json_array();
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         struct cm_framework *fw = it.cur->value;
-        if (!view_framework(&v, fw))
-            continue;
-        json_t *j = json_object();
-        fw_common(j, fw);
-        task_counts(j, &fw->tasks, true);
-        json_array_append_new(fws, j);
+        if (view_framework(&v, fw))
+            json_array_append_new(fws, summary_framework(fw));
     }
     json_object_set_new(o, "frameworks", fws);
     free(principal);
@@ -1033,6 +1049,21 @@ json_t *cm_ep_state_head(struct cm_master *m, const char *principal)
 json_t *cm_ep_agent_json(const struct cm_agent *a, bool full)
 {
     return agent_json(a, full);
+}
+
+json_t *cm_ep_summary_head(struct cm_master *m)
+{
+    return summary_head(m);
+}
+
+json_t *cm_ep_summary_agent(struct cm_agent *a)
+{
+    return summary_agent(a);
+}
+
+json_t *cm_ep_summary_framework(struct cm_framework *fw)
+{
+    return summary_framework(fw);
 }
 
 json_t *cm_ep_offer_json(const struct cm_offer *o)

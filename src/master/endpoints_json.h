@@ -2,7 +2,8 @@
  * endpoints_json.h: what the read-only endpoints' files share (HTTP edge, internal): the JSON
  * builders of endpoints.c for the streaming handlers of endpoints_stream.c.
  *
- * /master/state, /master/frameworks, /master/slaves and /master/tasks are served in slices
+ * /master/state, /master/frameworks, /master/slaves, /master/tasks and /master/state-summary
+ * are served in slices
  * (json_stream.h): the body is the same JSON the one-piece builders make, written a few
  * agents or tasks, or one framework's head, at a time, so a master with 10,000 agents and
  * 100,000 tasks keeps serving its other connections while it answers. The state may change
@@ -26,6 +27,10 @@ json_t *cm_ep_state_head(struct cm_master *m, const char *principal);
 json_t *cm_ep_agent_json(const struct cm_agent *a, bool full);
 json_t *cm_ep_task_json(const struct cm_task *t);
 json_t *cm_ep_offer_json(const struct cm_offer *o);
+/* /master/state-summary: its head (hostname, cluster), an agent's and a framework's entry. */
+json_t *cm_ep_summary_head(struct cm_master *m);
+json_t *cm_ep_summary_agent(struct cm_agent *a);
+json_t *cm_ep_summary_framework(struct cm_framework *fw);
 /* Stands for a framework's offers in its object when it is streamed (see below). */
 #define CM_EP_OFFERS_MARKER "\001cm-stream-offers"
 /* A framework's object with "tasks" set to the string tasks_marker and "offers" to
@@ -51,6 +56,8 @@ bool cm_master_stream_state(struct cm_master *m, struct cm_http_request *req, ch
 bool cm_master_stream_frameworks(struct cm_master *m, struct cm_http_request *req, const char *only,
                                  char **principal);
 bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, const char *only);
+/* /master/state-summary. */
+bool cm_master_stream_summary(struct cm_master *m, struct cm_http_request *req, char **principal);
 /* /master/tasks: the n tasks picked (in their order); each is written if it is still where it
  * was picked from when its slice runs. False for ?jsonp (req untouched). */
 bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,

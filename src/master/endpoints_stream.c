@@ -72,7 +72,15 @@ static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char
             ids_add(l, it.cur->key);
 }
 
-enum seg_kind { SEG_TEXT, SEG_AGENTS, SEG_FRAMEWORKS, SEG_COMPLETED, SEG_TASKS };
+enum seg_kind {
+    SEG_TEXT,
+    SEG_AGENTS,
+    SEG_FRAMEWORKS,
+    SEG_COMPLETED,
+    SEG_TASKS,
+    SEG_SUMMARY_AGENTS,     /* /master/state-summary's entries */
+    SEG_SUMMARY_FRAMEWORKS, /* one framework per piece */
+};
 
 /* A task picked for /master/tasks, found again by ids; the pointers are only compared, never
  * followed, until the lookup by id has found the same object. */
@@ -266,9 +274,9 @@ static void seg_start(struct body *b, const char *only)
     if (s->kind == SEG_TASKS || s->kind == SEG_TEXT)
         return; /* SEG_TASKS: picked (into ids) when the request came */
     ids_clear(&b->ids);
-    if (s->kind == SEG_AGENTS) {
+    if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
         ids_of_map(&b->ids, &b->m->agents, only);
-    } else if (s->kind == SEG_FRAMEWORKS) {
+    } else if (s->kind == SEG_FRAMEWORKS || s->kind == SEG_SUMMARY_FRAMEWORKS) {
         ids_of_map(&b->ids, &b->m->frameworks, only);
     } else if (s->kind == SEG_COMPLETED) {
         for (size_t i = 0; i < cm_ring_count(&b->m->completed_list); i++) {
@@ -315,6 +323,37 @@ static bool produce(void *arg, struct cm_json_buf *out)
             add_json(out, cm_ep_agent_json(a, b->full));
         }
         break;
+    case SEG_SUMMARY_AGENTS:
+        for (int n = 0; n < AGENTS_PER_PIECE; n++) {
+            const char *id = ids_next(&b->ids);
+            if (!id) {
+                done = true;
+                break;
+            }
+            struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
+            if (!a)
+                continue;
+            sep(b, out);
+            add_json(out, cm_ep_summary_agent(a));
+        }
+        break;
+    case SEG_SUMMARY_FRAMEWORKS: {
+        const char *id;
+        struct cm_framework *fw = NULL;
+        while ((id = ids_next(&b->ids))) {
+            fw = cm_strmap_get(&b->m->frameworks, id);
+            if (fw && cm_ep_view_framework(b->m, b->principal, fw))
+                break;
+            fw = NULL;
+        }
+        if (!fw) {
+            done = true;
+            break;
+        }
+        sep(b, out);
+        add_json(out, cm_ep_summary_framework(fw));
+        break;
+    }
     case SEG_TASKS:
         for (int n = 0; n < TASKS_PER_PIECE; n++) {
             if (b->next_picked >= b->npicked) {
@@ -457,6 +496,32 @@ bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
     seg_text(b, "{\"tasks\":[");
     seg(b, SEG_TASKS);
     seg_text(b, "]}");
+    start(m, req, p);
+    return true;
+}
+
+bool cm_master_stream_summary(struct cm_master *m, struct cm_http_request *req, char **principal)
+{
+    if (wants_jsonp(req))
+        return false;
+    struct body_prog *p = prog_new(m, principal, NULL);
+    json_t *hj = cm_ep_summary_head(m);
+    char *head = json_dumps(hj, JSON_COMPACT);
+    json_decref(hj);
+    if (!head) {
+        prog_free(p);
+        cm_http_respond_text(req, 500, "Failed to encode the JSON response");
+        return true;
+    }
+    head[strlen(head) - 1] = '\0'; /* it always has "hostname" */
+    char *first = cm_xasprintf("%s,\"slaves\":[", head);
+    free(head);
+    seg_text(p->b, first);
+    free(first);
+    seg(p->b, SEG_SUMMARY_AGENTS);
+    seg_text(p->b, "],\"frameworks\":[");
+    seg(p->b, SEG_SUMMARY_FRAMEWORKS);
+    seg_text(p->b, "]}");
     start(m, req, p);
     return true;
 }

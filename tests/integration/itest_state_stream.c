@@ -1,9 +1,9 @@
 /*
- * itest_state_stream: /master/state, /master/frameworks, /master/slaves and /master/tasks are
- * written in slices (chunked) and must say exactly what the one-piece answer says. The
- * one-piece builders still answer ?jsonp=cb requests, so the test compares the streamed body
- * byte for byte with the body inside "cb(...)", on a master with a framework, a running task,
- * a finished task, an outstanding offer and a completed framework.
+ * itest_state_stream: /master/state, /master/frameworks, /master/slaves, /master/tasks and
+ * /master/state-summary are written in slices (chunked) and must say exactly what the
+ * one-piece answer says. The one-piece builders still answer ?jsonp=cb requests, so the test
+ * compares the streamed body byte for byte with the body inside "cb(...)", on a master with a
+ * framework, a running task, a finished task, an outstanding offer and a completed framework.
  */
 #include "harness.h"
 
@@ -80,6 +80,7 @@ static void test_state_stream(void)
     snprintf(path, sizeof path, "/master/slaves?slave_id=%s", c.agent_id);
     compare(c.master_port, path);
     compare(c.master_port, "/master/slaves?slave_id=no-such-agent");
+    compare(c.master_port, "/master/state-summary");
     compare(c.master_port, "/master/tasks");
     compare(c.master_port, "/master/tasks?order=asc&limit=1");
     compare(c.master_port, "/master/tasks?offset=1");
