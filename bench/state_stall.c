@@ -12,10 +12,12 @@
  * Each endpoint is fetched streamed (the default) and in one piece (?jsonp=cb, the one-piece
  * builder), and the two bodies are compared byte for byte.
  *
- * Usage: bench-state_stall [agents] [tasks] [frameworks]  (defaults 10000 100000 10).
+ * Usage: bench-state_stall [agents] [tasks] [frameworks] [--churn]  (defaults 10000 100000
+ * 10). --churn removes frameworks and agents while each body is written (see on_churn).
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -246,6 +248,52 @@ static void fetch(struct cm_master *m, struct cm_loop_probe *probe, const char *
     event_free(chk);
 }
 
+/* --churn: while a body is written, the state it describes goes away under it: every 2 ms
+ * one framework is torn down (its tasks killed and completed) and one agent removed. The body
+ * must still be complete JSON (and, under ASan, nothing may be touched after it is freed). */
+struct churn {
+    struct cm_master *m;
+    struct event *ev;
+    size_t fws, agents;
+};
+
+static void on_churn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct churn *c = arg;
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &c->m->frameworks);
+    if (cm_strmap_iter_next(&it)) {
+        cm_master_remove_framework(c->m, it.cur->value);
+        c->fws++;
+    }
+    cm_strmap_iter_init(&it, &c->m->agents);
+    if (cm_strmap_iter_next(&it)) {
+        cm_master_remove_agent(c->m, it.cur->value);
+        c->agents++;
+    }
+}
+
+static void churn_fetch(struct cm_master *m, struct cm_loop_probe *probe, const char *path)
+{
+    struct churn c = {.m = m};
+    c.ev = event_new(m->base, -1, EV_PERSIST, on_churn, &c);
+    struct timeval tv = {0, 2000};
+    event_add(c.ev, &tv);
+    struct fetch f;
+    struct cm_loop_probe_stats st;
+    fetch(m, probe, path, &f, &st);
+    event_free(c.ev);
+    json_error_t err;
+    json_t *j = json_loadb(f.body, f.len, 0, &err);
+    printf("%-20s with churn: %4d %6.1f MB in %7.1f ms while %zu frameworks and %zu agents went "
+           "away; body is JSON: %s\n",
+           path, f.status, (double)f.len / 1e6, f.secs * 1e3, c.fws, c.agents,
+           j ? "yes" : err.text);
+    json_decref(j);
+    free(f.body);
+}
+
 static void measure(struct cm_master *m, struct cm_loop_probe *probe, const char *path)
 {
     struct fetch a, b;
@@ -272,8 +320,9 @@ int main(int argc, char **argv)
     int nagents = argc > 1 ? atoi(argv[1]) : 10000;
     int ntasks = argc > 2 ? atoi(argv[2]) : 100000;
     int nfw = argc > 3 ? atoi(argv[3]) : 10;
+    bool churn = argc > 4 && strcmp(argv[4], "--churn") == 0;
     if (nagents <= 0 || ntasks < 0 || nfw <= 0) {
-        fprintf(stderr, "usage: %s [agents] [tasks] [frameworks]\n", argv[0]);
+        fprintf(stderr, "usage: %s [agents] [tasks] [frameworks] [--churn]\n", argv[0]);
         return 2;
     }
     cm_log_set_level(CM_LOG_WARNING);
@@ -326,12 +375,21 @@ int main(int argc, char **argv)
     event_base_loopexit(base, &settle);
     event_base_dispatch(base);
     struct cm_loop_probe *probe = cm_loop_probe_new(base, 0.001);
+    if (churn) {
+        churn_fetch(m, probe, "/master/state");
+        churn_fetch(m, probe, "/master/frameworks");
+        churn_fetch(m, probe, "/master/state-summary");
+        churn_fetch(m, probe, "/master/tasks?limit=1000000&order=asc");
+        churn_fetch(m, probe, "/master/slaves");
+        goto done;
+    }
     measure(m, probe, "/master/state");
     measure(m, probe, "/master/slaves");
     measure(m, probe, "/master/frameworks");
     measure(m, probe, "/master/state-summary");
     measure(m, probe, "/master/tasks");
     measure(m, probe, "/master/tasks?limit=1000000");
+done:
     cm_loop_probe_free(probe);
     free(agents);
     free(fws);
