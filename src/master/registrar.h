@@ -172,6 +172,12 @@ void cm_registrar_set_agent_state(struct cm_registrar *r, const char *agent_id,
 void cm_registrar_hold(struct cm_registrar *r);
 /* Ends a hold; the last release stores what was queued (callbacks run as usual). */
 void cm_registrar_release(struct cm_registrar *r);
+/* Gives the registrar base's loop (the master's): from then on an operation is not stored at
+ * once but at the end of the loop turn, together with every other operation queued in that
+ * turn (a burst of agents registering: one store of the registry instead of one per agent,
+ * each of which packs and writes all of it). Without a loop (tests), operations are stored at
+ * once, as before. */
+void cm_registrar_set_loop(struct cm_registrar *r, struct event_base *base);
 
 /* Shutdown with operations still waiting for an asynchronous storage: completes every queued
  * operation with err (their callbacks run now, while their streams still exist) and fails the
