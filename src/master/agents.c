@@ -435,8 +435,6 @@ int cm_master_register_agent(struct cm_master *m, const AgentCall *call, const s
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
     aid.value = ctx->id;
     info.id = &aid;
-    if (m->cron)
-        cm_cron_registrar_batch(m->cron); /* one store for this loop turn's registrations */
     cm_registrar_admit(m->registrar, &info, register_admitted, ctx);
     if (!ctx->done) {
         /* A storage that answers later: the stream stays open and REGISTERED follows. */

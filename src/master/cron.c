@@ -1,10 +1,18 @@
 /* cron.c: the master's periodic work: allocation cycles, scheduler heartbeats,
  * agent pings and a tick that applies time-based rules (offer and failover timeouts). Each is
  * a self-repeating libevent timer; the logic they call reads the master's clock, so tests drive
- * it with a fake clock and direct calls instead of these timers. */
+ * it with a fake clock and direct calls instead of these timers.
+ *
+ * Event-driven allocation: the allocator wakes cron when its dirty set becomes non-empty
+ * (resources came back, an agent or framework appeared, REVIVE); cron then runs a cycle over
+ * the dirty agents CM_CRON_REOFFER_DELAY later, so a burst of events (the declines of one
+ * OFFERS event, the tasks of one agent finishing) makes one cycle and whole offers. Requests
+ * for a full cycle (cm_cron_allocate_soon) share that timer. The periodic cycle stays as the
+ * backstop (expired filters, anything not marked dirty). */
 #include <event2/event.h>
 #include <stdlib.h>
 
+#include "allocator/allocator.h"
 #include "master.h"
 #include "registrar.h"
 
@@ -12,9 +20,9 @@
 
 struct cm_cron {
     struct cm_master *m;
-    struct event *alloc, *heartbeat, *ping, *tick, *soon, *reg_release;
-    bool soon_pending;
-    bool reg_held; /* the registrar is held until reg_release runs */
+    struct event *alloc, *heartbeat, *ping, *tick, *soon;
+    bool soon_pending; /* the soon timer is armed */
+    bool soon_full;    /* ... and a full cycle was asked for */
 };
 
 static struct timeval tv_of(double secs)
@@ -29,7 +37,7 @@ static void on_alloc(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct cm_cron *c = arg;
-    c->soon_pending = false; /* this cycle covers whatever asked for one */
+    c->soon_full = false; /* this cycle covers whatever asked for one */
     cm_master_allocate(c->m);
 }
 
@@ -37,10 +45,31 @@ static void on_soon(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct cm_cron *c = arg;
-    if (!c->soon_pending)
+    bool full = c->soon_full;
+    c->soon_pending = c->soon_full = false;
+    if (full)
+        cm_master_allocate(c->m);
+    else
+        cm_master_allocate_dirty(c->m);
+}
+
+static void arm_soon(struct cm_cron *c)
+{
+    if (c->soon_pending)
         return;
-    c->soon_pending = false;
-    cm_master_allocate(c->m);
+    c->soon_pending = true;
+    struct timeval tv = tv_of(CM_CRON_REOFFER_DELAY);
+    evtimer_add(c->soon, &tv);
+}
+
+static void on_wake(void *arg)
+{
+    arm_soon(arg);
+}
+
+void cm_cron_attach_wake(struct cm_cron *c)
+{
+    cm_allocator_set_wake(c->m->allocator, on_wake, c);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -62,16 +91,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The registrations of one loop turn are in: store them together. */
-static void on_reg_release(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct cm_cron *c = arg;
-    if (!c->reg_held)
-        return;
-    c->reg_held = false;
-    cm_registrar_release(c->m->registrar);
-}
-
 static struct event *periodic(struct cm_cron *c, double secs, event_callback_fn fn)
 {
     struct event *ev = event_new(c->m->base, -1, EV_PERSIST, fn, c);
@@ -96,45 +115,31 @@ struct cm_cron *cm_cron_new(struct cm_master *m)
     c->ping = periodic(c, m->flags->agent_ping_timeout, on_ping);
     c->tick = periodic(c, tick, on_tick);
     c->soon = event_new(m->base, -1, 0, on_soon, c);
-    c->reg_release = event_new(m->base, -1, 0, on_reg_release, c);
-    if (!c->alloc || !c->heartbeat || !c->ping || !c->tick || !c->soon || !c->reg_release) {
+    if (!c->alloc || !c->heartbeat || !c->ping || !c->tick || !c->soon) {
         cm_cron_free(c);
         return NULL;
     }
+    cm_cron_attach_wake(c);
+    /* Whatever was marked before the wake was installed (recovery) gets its cycle too. */
+    if (cm_allocator_dirty(m->allocator))
+        arm_soon(c);
     return c;
 }
 
 void cm_cron_allocate_soon(struct cm_cron *c)
 {
-    /* Coalesced: many events in one loop iteration cause one cycle. */
-    if (c->soon_pending)
-        return;
-    c->soon_pending = true;
-    event_active(c->soon, EV_TIMEOUT, 0);
-}
-
-void cm_cron_registrar_batch(struct cm_cron *c)
-{
-    /* Every registration arriving in this loop turn (one epoll batch of REGISTER requests) goes
-     * into one registry store: the registry is rewritten whole on each store, so one store per
-     * agent made a burst of n registrations cost O(n^2) (2,000 agents took 20 s, 5,000 did not
-     * finish in 2 minutes). The release runs once the turn's other ready callbacks have run. */
-    if (c->reg_held)
-        return;
-    c->reg_held = true;
-    cm_registrar_hold(c->m->registrar);
-    event_active(c->reg_release, EV_TIMEOUT, 0);
+    /* Coalesced: many events within the delay cause one cycle. */
+    c->soon_full = true;
+    arm_soon(c);
 }
 
 void cm_cron_free(struct cm_cron *c)
 {
     if (!c)
         return;
-    if (c->reg_held) {
-        c->reg_held = false;
-        cm_registrar_release(c->m->registrar);
-    }
-    struct event *evs[] = {c->alloc, c->heartbeat, c->ping, c->tick, c->soon, c->reg_release};
+    if (c->m->allocator)
+        cm_allocator_set_wake(c->m->allocator, NULL, NULL);
+    struct event *evs[] = {c->alloc, c->heartbeat, c->ping, c->tick, c->soon};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

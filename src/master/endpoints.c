@@ -13,6 +13,7 @@
 #include "registrar.h"
 #include "log.h"
 #include "metrics.h"
+#include "endpoints_json.h"
 #include "master_http.h"
 #include "pbjson.h"
 #include "prometheus.h"
@@ -24,6 +25,9 @@
 struct view {
     const struct cm_acls *acls;
     const char *principal; /* NULL: anonymous */
+    /* Streaming (endpoints_stream.c): a framework's "tasks" is this string and its "offers"
+     * CM_EP_OFFERS_MARKER, to be replaced by what is written in slices; NULL: the arrays. */
+    const char *tasks_marker;
 };
 
 static const char *task_user(const struct cm_task *t)
@@ -231,9 +235,10 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
     } else {
         json_object_set_new(o, "role", json_string(fw->nroles ? fw->roles[0] : "*"));
     }
-    json_t *tasks = json_array();
+    json_t *tasks = v->tasks_marker ? json_string(v->tasks_marker) : json_array();
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks);
+         !v->tasks_marker && cm_strmap_iter_next(&it);)
         if (view_task(v, it.cur->value))
             json_array_append_new(tasks, task_json(it.cur->value));
     json_object_set_new(o, "tasks", tasks);
@@ -247,8 +252,9 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
         if (view_task(v, cm_ring_at(&fw->completed_tasks, i)))
             json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
     json_object_set_new(o, "completed_tasks", done);
-    json_t *offers = json_array();
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
+    json_t *offers = v->tasks_marker ? json_string(CM_EP_OFFERS_MARKER) : json_array();
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers);
+         !v->tasks_marker && cm_strmap_iter_next(&it);)
         json_array_append_new(offers, offer_json(it.cur->value));
     json_object_set_new(o, "offers", offers);
     json_t *execs = json_array();
@@ -396,13 +402,9 @@ static json_t *agents_array(struct cm_master *m, const char *only, bool full)
     return a;
 }
 
-static void handle_state(struct cm_http_request *req, void *arg)
+/* /master/state up to "flags": everything but the arrays of agents and frameworks. */
+static json_t *state_head(struct cm_master *m, const char *principal)
 {
-    struct cm_master *m = arg;
-    char *principal = NULL;
-    if (!readonly_guard(m, req, true, &principal))
-        return;
-    struct view v = {m->acls, principal};
     json_t *o = json_object();
     add_build_info(o);
     json_object_set_new(o, "start_time", json_real(m->start_time));
@@ -430,6 +432,19 @@ static void handle_state(struct cm_http_request *req, void *arg)
     /* As in Mesos, the flags are shown to those view_flags allows. */
     if (cm_acls_allowed(m->acls, CM_ACL_VIEW_FLAGS, principal, NULL))
         json_object_set_new(o, "flags", cm_flags_to_json(m->flags->table, m->flags->nflags));
+    return o;
+}
+
+static void handle_state(struct cm_http_request *req, void *arg)
+{
+    struct cm_master *m = arg;
+    char *principal = NULL;
+    if (!readonly_guard(m, req, true, &principal))
+        return;
+    if (cm_master_stream_state(m, req, &principal))
+        return;
+    struct view v = {m->acls, principal, NULL};
+    json_t *o = state_head(m, principal);
     json_object_set_new(o, "slaves", agents_array(m, NULL, false));
     json_object_set_new(o, "recovered_slaves", json_array());
     json_object_set_new(o, "frameworks", frameworks_array(m, NULL, &v));
@@ -468,35 +483,51 @@ static void task_counts(json_t *o, struct cm_strmap *tasks, bool fw_side)
     json_object_set_new(o, fw_side ? "slave_ids" : "framework_ids", ids);
 }
 
+/* /master/state-summary's pieces. */
+static json_t *summary_head(struct cm_master *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "hostname", json_string(m->hostname));
+    if (m->flags->cluster)
+        json_object_set_new(o, "cluster", json_string(m->flags->cluster));
+    return o;
+}
+
+static json_t *summary_agent(struct cm_agent *a)
+{
+    json_t *j = agent_json(a, false);
+    task_counts(j, &a->tasks, false);
+    return j;
+}
+
+static json_t *summary_framework(struct cm_framework *fw)
+{
+    json_t *j = json_object();
+    fw_common(j, fw);
+    task_counts(j, &fw->tasks, true);
+    return j;
+}
+
 static void handle_state_summary(struct cm_http_request *req, void *arg)
 {
     struct cm_master *m = arg;
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view v = {m->acls, principal};
-    json_t *o = json_object();
-    json_object_set_new(o, "hostname", json_string(m->hostname));
-    if (m->flags->cluster)
-        json_object_set_new(o, "cluster", json_string(m->flags->cluster));
+    if (cm_master_stream_summary(m, req, &principal))
+        return;
+    struct view v = {m->acls, principal, NULL};
+    json_t *o = summary_head(m);
     json_t *slaves = json_array();
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);) {
-        struct cm_agent *a = it.cur->value;
-        json_t *j = agent_json(a, false);
-        task_counts(j, &a->tasks, false);
-        json_array_append_new(slaves, j);
-    }
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it);)
+        json_array_append_new(slaves, summary_agent(it.cur->value));
     json_object_set_new(o, "slaves", slaves);
     json_t *fws = json_array();
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
         struct cm_framework *fw = it.cur->value;
-        if (!view_framework(&v, fw))
-            continue;
-        json_t *j = json_object();
-        fw_common(j, fw);
-        task_counts(j, &fw->tasks, true);
-        json_array_append_new(fws, j);
+        if (view_framework(&v, fw))
+            json_array_append_new(fws, summary_framework(fw));
     }
     json_object_set_new(o, "frameworks", fws);
     free(principal);
@@ -509,8 +540,12 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view v = {m->acls, principal};
     char *only = cm_http_request_query_param(req, "framework_id");
+    if (cm_master_stream_frameworks(m, req, only, &principal)) {
+        free(only);
+        return;
+    }
+    struct view v = {m->acls, principal, NULL};
     json_t *o = json_object();
     json_object_set_new(o, "frameworks", frameworks_array(m, only, &v));
     json_object_set_new(o, "completed_frameworks", completed_array(m, only, &v));
@@ -528,6 +563,10 @@ static void handle_slaves(struct cm_http_request *req, void *arg)
         return;
     free(principal); /* Mesos has no view_agents action: agents are not filtered */
     char *only = cm_http_request_query_param(req, "slave_id");
+    if (cm_master_stream_slaves(m, req, only)) {
+        free(only);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "slaves", agents_array(m, only, true));
     json_object_set_new(o, "recovered_slaves", json_array());
@@ -535,14 +574,10 @@ static void handle_slaves(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, o);
 }
 
-struct task_ref {
-    const struct cm_task *t;
-};
-
 static int by_time_asc(const void *a, const void *b)
 {
-    double x = ((const struct task_ref *)a)->t->updated,
-           y = ((const struct task_ref *)b)->t->updated;
+    double x = ((const struct cm_ep_task_ref *)a)->updated,
+           y = ((const struct cm_ep_task_ref *)b)->updated;
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
@@ -551,8 +586,9 @@ static int by_time_des(const void *a, const void *b)
     return by_time_asc(b, a);
 }
 
-static void collect_tasks(const struct cm_framework *fw, const char *task_id, struct task_ref **v,
-                          size_t *n, size_t *cap, const struct view *view)
+static void collect_tasks(const struct cm_framework *fw, const char *task_id,
+                          struct cm_ep_task_ref **v, size_t *n, size_t *cap,
+                          const struct view *view)
 {
     struct cm_strmap_iter it;
     size_t extra = cm_strmap_count(&fw->tasks) + cm_ring_count(&fw->completed_tasks);
@@ -565,12 +601,12 @@ static void collect_tasks(const struct cm_framework *fw, const char *task_id, st
     for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);) {
         const struct cm_task *t = it.cur->value;
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++].t = t;
+            (*v)[(*n)++] = (struct cm_ep_task_ref){t, -1, t->updated};
     }
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++) {
         const struct cm_task *t = cm_ring_at(&fw->completed_tasks, i);
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++].t = t;
+            (*v)[(*n)++] = (struct cm_ep_task_ref){t, (long)i, t->updated};
     }
 }
 
@@ -580,7 +616,7 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view view = {m->acls, principal};
+    struct view view = {m->acls, principal, NULL};
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
     char *order = cm_http_request_query_param(req, "order");
@@ -603,7 +639,7 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
         cm_http_respond_text(req, 400, "Invalid 'limit', 'offset' or 'order' query parameter");
         goto out;
     }
-    struct task_ref *v = NULL;
+    struct cm_ep_task_ref *v = NULL;
     size_t n = 0, cap = 0;
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
@@ -618,6 +654,12 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     }
     if (n)
         qsort(v, n, sizeof *v, order && strcmp(order, "asc") == 0 ? by_time_asc : by_time_des);
+    size_t first = (size_t)offset < n ? (size_t)offset : n;
+    size_t count = n - first < (size_t)limit ? n - first : (size_t)limit;
+    if (cm_master_stream_tasks(m, req, v + first, count)) {
+        free(v);
+        goto out;
+    }
     json_t *arr = json_array();
     for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++)
         json_array_append_new(arr, task_json(v[i].t));
@@ -997,4 +1039,62 @@ void cm_master_endpoints_routes(struct cm_master *m)
     cm_http_server_route(h, "/metrics/snapshot", handle_metrics, m);
     cm_http_server_route(h, "/metrics", handle_prometheus, m);
     CM_DEBUG(MOD, "Routes registered");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the builders, for endpoints_stream.c (endpoints_json.h) */
+
+json_t *cm_ep_state_head(struct cm_master *m, const char *principal)
+{
+    return state_head(m, principal);
+}
+
+json_t *cm_ep_agent_json(const struct cm_agent *a, bool full)
+{
+    return agent_json(a, full);
+}
+
+json_t *cm_ep_summary_head(struct cm_master *m)
+{
+    return summary_head(m);
+}
+
+json_t *cm_ep_summary_agent(struct cm_agent *a)
+{
+    return summary_agent(a);
+}
+
+json_t *cm_ep_summary_framework(struct cm_framework *fw)
+{
+    return summary_framework(fw);
+}
+
+json_t *cm_ep_offer_json(const struct cm_offer *o)
+{
+    return offer_json(o);
+}
+
+json_t *cm_ep_task_json(const struct cm_task *t)
+{
+    return task_json(t);
+}
+
+json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
+                             const char *principal, const char *tasks_marker)
+{
+    struct view v = {m->acls, principal, tasks_marker};
+    return framework_json(fw, &v);
+}
+
+bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
+                          const struct cm_framework *fw)
+{
+    struct view v = {m->acls, principal, NULL};
+    return view_framework(&v, fw);
+}
+
+bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t)
+{
+    struct view v = {m->acls, principal, NULL};
+    return view_task(&v, t);
 }

@@ -410,6 +410,7 @@ static int recover_registry(struct cm_master *m)
         return CM_EINVAL;
     }
     m->registrar = cm_registrar_new(storage);
+    cm_registrar_set_loop(m->registrar, m->base); /* one store per loop turn (a NULL base: none) */
     /* With ZooKeeper the registry is recovered once this master is elected (on_leadership). */
     if (cm_contender_is_zk(m->contender))
         return 0;

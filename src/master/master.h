@@ -435,6 +435,9 @@ void cm_agent_free(struct cm_agent *a);
 void cm_master_allocate(struct cm_master *m);
 /* Asks for an allocation cycle soon (coalesced; runs on the loop). */
 void cm_master_allocate_soon(struct cm_master *m);
+/* Runs a cycle over the allocator's dirty agents only (event-driven allocation: cron.c calls
+ * it a few milliseconds after resources come back) and sends the resulting OFFERS events. */
+void cm_master_allocate_dirty(struct cm_master *m);
 /* Removes an offer; recover=true gives its resources back (with filter refuse seconds),
  * rescind=true also sends RESCIND to the framework. */
 void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recover, bool rescind,
@@ -628,8 +631,9 @@ void cm_master_admin_free(struct cm_master *m);
 struct cm_cron *cm_cron_new(struct cm_master *m);
 void cm_cron_free(struct cm_cron *c);
 void cm_cron_allocate_soon(struct cm_cron *c);
-/* Holds the registrar until the end of this loop turn, so that the agent registrations of one
- * turn are stored together (cron.c). */
-void cm_cron_registrar_batch(struct cm_cron *c);
+/* (Re)installs cron's wake callback on the allocator: resources that come back are offered
+ * after CM_CRON_REOFFER_DELAY (coalesced), not at the next --allocation_interval tick. */
+void cm_cron_attach_wake(struct cm_cron *c);
+#define CM_CRON_REOFFER_DELAY 0.005
 
 #endif

@@ -127,6 +127,14 @@ static void park_recovery(struct cm_master *m, const char *fw, const char *role,
 
 void cm_master_run_parked_recoveries(struct cm_master *m)
 {
+    if (m->npending == 0)
+        return;
+    /* These allocations could not become offers (the framework or agent is gone or
+     * disconnected): giving them back must not wake an event-driven cycle, which would only
+     * allocate them to the same party again, every few milliseconds. The periodic cycle
+     * offers them. */
+    bool was_dirty = cm_allocator_dirty(m->allocator);
+    cm_allocator_set_wake(m->allocator, NULL, NULL);
     for (size_t i = 0; i < m->npending; i++) {
         struct cm_pending_recover *p = &m->pending[i];
         cm_allocator_recover(m->allocator, p->fw, p->role, p->agent, &p->res, 0);
@@ -136,6 +144,11 @@ void cm_master_run_parked_recoveries(struct cm_master *m)
         cm_resources_cleanup(&p->res);
     }
     m->npending = 0;
+    /* Nor may they keep the set non-empty: the next event would then wake nobody. */
+    if (!was_dirty)
+        cm_allocator_forget_dirty(m->allocator);
+    if (m->cron)
+        cm_cron_attach_wake(m->cron);
 }
 
 void cm_master_allocator_offer_cb(void *arg, const char *framework_id, const char *role,
@@ -295,6 +308,22 @@ void cm_master_allocate(struct cm_master *m)
     double ms = (cm_monotonic_secs() - t0) * 1000.0;
     m->metrics.allocation_runs++;
     cm_master_record_allocation_ms(m, ms);
+    flush_batches(m);
+    cm_master_run_parked_recoveries(m);
+}
+
+void cm_master_allocate_dirty(struct cm_master *m)
+{
+    if (!cm_contender_acting(m->contender))
+        return;
+    double t0 = cm_monotonic_secs();
+    size_t n = cm_allocator_run_dirty(m->allocator);
+    if (n) {
+        /* Only cycles that made offers are counted: a dirty cycle after every decline that
+         * gives nothing would bury the periodic cycles' times in /metrics. */
+        m->metrics.allocation_runs++;
+        cm_master_record_allocation_ms(m, (cm_monotonic_secs() - t0) * 1000.0);
+    }
     flush_batches(m);
     cm_master_run_parked_recoveries(m);
 }

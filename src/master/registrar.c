@@ -1,6 +1,8 @@
 /* registrar.c: see registrar.h. */
 #include "registrar.h"
 
+#include <event2/event.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +57,8 @@ struct cm_registrar {
     size_t queued;
     struct cm_registrar_stats stats;
     double store_started;
+    struct event *defer; /* cm_registrar_set_loop: queued operations are stored at turn end */
+    bool defer_armed;
 };
 
 struct cm_registrar *cm_registrar_new(struct cm_registry_storage *storage)
@@ -176,6 +180,8 @@ void cm_registrar_free(struct cm_registrar *r)
 {
     if (!r)
         return;
+    if (r->defer)
+        event_free(r->defer);
     while (r->qhead) {
         struct op *o = r->qhead;
         r->qhead = o->next;
@@ -602,6 +608,20 @@ static void drain(struct cm_registrar *r)
     r->draining = false;
 }
 
+static void on_defer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct cm_registrar *r = arg;
+    r->defer_armed = false;
+    drain(r);
+}
+
+void cm_registrar_set_loop(struct cm_registrar *r, struct event_base *base)
+{
+    if (!r->defer && base)
+        r->defer = evtimer_new(base, on_defer, r);
+}
+
 static void enqueue(struct cm_registrar *r, struct op *o)
 {
     if (r->qtail)
@@ -610,6 +630,16 @@ static void enqueue(struct cm_registrar *r, struct op *o)
         r->qhead = o;
     r->qtail = o;
     r->queued++;
+    if (r->defer && !r->failed) {
+        /* Everything queued before the loop polls again goes into one store. */
+        if (!r->defer_armed) {
+            struct timeval now = {0, 0};
+            r->defer_armed = evtimer_add(r->defer, &now) == 0;
+            if (!r->defer_armed)
+                drain(r);
+        }
+        return;
+    }
     drain(r);
 }
 

@@ -82,9 +82,12 @@ void cm_registry_storage_free(struct cm_registry_storage *s);
  * another version (ZBADVERSION) completes with CM_ESTATE ("lost a race to another master"):
  * the registrar fails and the master steps down, never overwriting. A write whose outcome is
  * unknown (connection lost, session expired) is settled by reading the node back on the next
- * connection. ZooKeeper's default jute.maxbuffer (1 MiB) bounds the registry's size (about
- * 3,000 agents at ~300 bytes each); raise it on servers and clients for larger clusters. Its
- * own ZooKeeper session (base's loop) is separate from the leader election's. */
+ * connection. ZooKeeper's jute.maxbuffer (1 MiB) bounds one znode, not the registry: one larger
+ * than CM_REG_INLINE_MAX is split over content-named chunk znodes under <path>/registry_chunks
+ * and the registry znode holds their manifest (registrar_chunks.h); the compare-and-set is on
+ * the manifest, so the fencing above still holds. Smaller registries are stored inline, in the
+ * single-znode format older masters wrote and read. Its own ZooKeeper session (base's loop) is
+ * separate from the leader election's. */
 int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *url,
                                double session_timeout, struct cm_registry_storage **out, char *why,
                                size_t whylen);
@@ -169,6 +172,12 @@ void cm_registrar_set_agent_state(struct cm_registrar *r, const char *agent_id,
 void cm_registrar_hold(struct cm_registrar *r);
 /* Ends a hold; the last release stores what was queued (callbacks run as usual). */
 void cm_registrar_release(struct cm_registrar *r);
+/* Gives the registrar base's loop (the master's): from then on an operation is not stored at
+ * once but at the end of the loop turn, together with every other operation queued in that
+ * turn (a burst of agents registering: one store of the registry instead of one per agent,
+ * each of which packs and writes all of it). Without a loop (tests), operations are stored at
+ * once, as before. */
+void cm_registrar_set_loop(struct cm_registrar *r, struct event_base *base);
 
 /* Shutdown with operations still waiting for an asynchronous storage: completes every queued
  * operation with err (their callbacks run now, while their streams still exist) and fails the

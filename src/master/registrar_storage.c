@@ -19,6 +19,8 @@
 #include "errors.h"
 #include "log.h"
 #include "pbjson.h"
+#include "registrar_chunks.h"
+#include "strmap.h"
 #include "util.h"
 #include "zk.h"
 
@@ -264,11 +266,33 @@ static const struct cm_registry_storage_ops file_ops = {
 
 enum zk_pending { ZP_NONE, ZP_FETCH, ZP_STORE };
 
+/* A chunk request's context (registrar_chunks.h): a chunk of the pending operation. */
+struct zs_chunk_req {
+    struct cm_registry_zk *z;
+    size_t index;
+};
+
 struct cm_registry_zk {
     struct cm_registry_storage *s;
     struct cm_zk *zk;
-    char *parent; /* the group's path */
-    int version;  /* of the node as we last read or wrote it */
+    char *parent;    /* the group's path */
+    char *chunk_dir; /* <parent>/registry_chunks: a large registry's chunks */
+    /* Chunks the stored manifest references (name -> (void *)1): a store creates the others,
+     * and deletes those its new manifest drops once it is written. */
+    struct cm_strmap known;
+    /* The registry of the pending operation when it is chunked: store, the bytes being
+     * written (z->data is then the manifest); fetch, the bytes being read back. */
+    uint8_t *blob;
+    size_t blob_len;
+    struct cm_reg_chunk *chunks;
+    size_t nchunks;
+    struct zs_chunk_req *creqs;
+    bool *chunk_ok;     /* created (store) or read (fetch) */
+    size_t outstanding; /* chunk requests awaiting their callback */
+    int chunk_err;      /* fatal: the operation fails with it */
+    bool chunk_retry;   /* transient: the phase is run again later */
+    bool chunks_done;   /* store: every chunk exists; the manifest may be written */
+    int version;        /* of the node as we last read or wrote it */
     enum zk_pending pending;
     uint8_t *data; /* store: the bytes being written; fetch: the bytes read */
     size_t len;
@@ -297,8 +321,51 @@ static void zs_on_retry(evutil_socket_t fd, short what, void *arg)
         zs_issue(z);
 }
 
+static void zs_chunks_clear(struct cm_registry_zk *z)
+{
+    free(z->blob);
+    free(z->chunks);
+    free(z->creqs);
+    free(z->chunk_ok);
+    z->blob = NULL;
+    z->chunks = NULL;
+    z->creqs = NULL;
+    z->chunk_ok = NULL;
+    z->blob_len = z->nchunks = z->outstanding = 0;
+    z->chunk_err = 0;
+    z->chunk_retry = z->chunks_done = false;
+}
+
+static void zs_ignore(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk, (void)res, (void)arg;
+}
+
+/* The manifest now in the node references exactly chunks[0..n): the chunks it no longer
+ * references are deleted (best effort: a leftover is deleted by the next leader's fetch). */
+static void zs_set_known(struct cm_registry_zk *z, const struct cm_reg_chunk *chunks, size_t n)
+{
+    struct cm_strmap next;
+    cm_strmap_init(&next);
+    for (size_t i = 0; i < n; i++)
+        cm_strmap_put(&next, chunks[i].name, (void *)1);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &z->known); cm_strmap_iter_next(&it);) {
+        if (cm_strmap_get(&next, it.cur->key))
+            continue;
+        char *path = cm_xasprintf("%s/%s", z->chunk_dir, it.cur->key);
+        cm_zk_delete(z->zk, path, -1, zs_ignore, NULL);
+        free(path);
+    }
+    cm_strmap_cleanup(&z->known);
+    z->known = next;
+}
+
 static void zs_finish_store(struct cm_registry_zk *z, int err)
 {
+    if (err == 0)
+        zs_set_known(z, z->chunks, z->nchunks);
+    zs_chunks_clear(z);
     cm_registrar_done_cb cb = z->store_cb;
     void *arg = z->arg;
     z->pending = ZP_NONE;
@@ -312,6 +379,7 @@ static void zs_finish_store(struct cm_registry_zk *z, int err)
 
 static void zs_finish_fetch(struct cm_registry_zk *z, int err, const char *why)
 {
+    zs_chunks_clear(z);
     cm_registry_fetch_cb cb = z->fetch_cb;
     void *arg = z->arg;
     uint8_t *data = z->data;
@@ -339,6 +407,9 @@ static void zs_lost_race(struct cm_registry_zk *z, int found)
     zs_finish_store(z, CM_ESTATE);
 }
 
+static void zs_read_chunks(struct cm_registry_zk *z);
+static void zs_fetched(struct cm_registry_zk *z);
+
 /* fetch: the fencing write of what was read. */
 static void zs_fenced(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
 {
@@ -347,7 +418,12 @@ static void zs_fenced(struct cm_zk *zk, const struct cm_zk_result *res, void *ar
     z->inflight = false;
     if (res->rc == ZOK && res->stat) {
         z->version = res->stat->version;
-        zs_finish_fetch(z, 0, NULL);
+        if (cm_reg_is_manifest(z->data, z->len)) {
+            zs_read_chunks(z);
+        } else {
+            zs_set_known(z, NULL, 0);
+            zs_fetched(z);
+        }
         return;
     }
     /* Another master wrote meanwhile (or the connection dropped): read again. */
@@ -440,9 +516,179 @@ static void zs_got(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
         zs_finish_store(z, 0);
     } else if (found == z->version) {
         z->uncertain = false;
-        cm_zk_set(zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
+        zs_issue(z);
     } else {
         zs_lost_race(z, found);
+    }
+}
+
+/* ---- chunks (registrar_chunks.h) ---- */
+
+/* store: every chunk request has answered. */
+static void zs_chunks_written(struct cm_registry_zk *z)
+{
+    if (z->chunk_err) {
+        zs_finish_store(z, z->chunk_err);
+    } else if (z->chunk_retry) {
+        CM_WARN(MOD, "Writing the registry's chunks under %s did not complete; retrying",
+                z->chunk_dir);
+        zs_retry_later(z, 0.5);
+    } else {
+        /* Every chunk exists: the manifest goes in with the compare-and-set. */
+        z->chunks_done = true;
+        cm_zk_set(z->zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
+    }
+}
+
+static void zs_chunk_created(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct zs_chunk_req *q = arg;
+    struct cm_registry_zk *z = q->z;
+    if (res->rc == ZOK || res->rc == ZNODEEXISTS) { /* named by content: the same bytes */
+        z->chunk_ok[q->index] = true;
+    } else if (zs_transient(res->rc) || res->rc == ZNONODE) {
+        z->chunk_retry = true;
+    } else if (!z->chunk_err) {
+        CM_ERROR(MOD, "Failed to create the registry chunk %s/%s: %s", z->chunk_dir,
+                 z->chunks[q->index].name, cm_zk_strerror(res->rc));
+        z->chunk_err = -EIO;
+    }
+    if (--z->outstanding == 0)
+        zs_chunks_written(z);
+}
+
+static void zs_chunk_dir_ready(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc != ZOK) {
+        CM_WARN(MOD, "Failed to create %s: %s; retrying", z->chunk_dir, cm_zk_strerror(res->rc));
+        zs_retry_later(z, 0.5);
+        return;
+    }
+    z->chunk_retry = false;
+    size_t missing = 0;
+    for (size_t i = 0; i < z->nchunks; i++)
+        missing += !z->chunk_ok[i];
+    if (missing == 0) {
+        zs_chunks_written(z);
+        return;
+    }
+    /* Counted before any is issued: a callback may run from inside cm_zk_create. */
+    z->outstanding = missing;
+    for (size_t i = 0; i < z->nchunks; i++) {
+        if (z->chunk_ok[i])
+            continue;
+        char *path = cm_xasprintf("%s/%s", z->chunk_dir, z->chunks[i].name);
+        cm_zk_create(zk, path, z->blob + z->chunks[i].off, z->chunks[i].len, 0, zs_chunk_created,
+                     &z->creqs[i]);
+        free(path);
+    }
+}
+
+static void zs_chunk_got(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct zs_chunk_req *q = arg;
+    struct cm_registry_zk *z = q->z;
+    const struct cm_reg_chunk *c = &z->chunks[q->index];
+    if (res->rc == ZOK) {
+        char name[CM_REG_CHUNK_NAME];
+        cm_reg_chunk_name((const uint8_t *)res->data, res->data ? res->len : 0, name);
+        if (strcmp(name, c->name) != 0) {
+            if (!z->chunk_err)
+                CM_ERROR(MOD, "The registry chunk %s/%s does not hold what its name says",
+                         z->chunk_dir, c->name);
+            z->chunk_err = CM_EINVAL;
+        } else {
+            memcpy(z->blob + c->off, res->data, c->len);
+            z->chunk_ok[q->index] = true;
+        }
+    } else if (res->rc == ZNONODE) {
+        if (!z->chunk_err)
+            CM_ERROR(MOD, "The registry chunk %s/%s that the manifest %s lists is missing",
+                     z->chunk_dir, c->name, z->s->path);
+        z->chunk_err = CM_EINVAL;
+    } else {
+        z->chunk_retry = true;
+    }
+    if (--z->outstanding)
+        return;
+    if (z->chunk_err) {
+        zs_finish_fetch(z, z->chunk_err,
+                        "The registry in ZooKeeper is corrupt: a chunk its manifest lists is "
+                        "missing or does not match its name");
+    } else if (z->chunk_retry) {
+        free(z->data);
+        z->data = NULL;
+        z->len = 0;
+        zs_retry_later(z, 0.5); /* the whole fetch again: the manifest may have moved on */
+    } else {
+        zs_set_known(z, z->chunks, z->nchunks);
+        free(z->data);
+        z->data = z->blob;
+        z->len = z->blob_len;
+        z->blob = NULL;
+        z->blob_len = 0;
+        zs_fetched(z);
+    }
+}
+
+/* Deletes the chunks no manifest references (left by a write that lost its race). */
+static void zs_orphans(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    struct cm_registry_zk *z = arg;
+    if (res->rc != ZOK || z->pending != ZP_NONE)
+        return;
+    for (size_t i = 0; i < res->n_children; i++) {
+        if (cm_strmap_get(&z->known, res->children[i]))
+            continue;
+        char *path = cm_xasprintf("%s/%s", z->chunk_dir, res->children[i]);
+        cm_zk_delete(zk, path, -1, zs_ignore, NULL);
+        free(path);
+    }
+}
+
+/* fetch: the registry is read (z->data) and z->known set. */
+static void zs_fetched(struct cm_registry_zk *z)
+{
+    cm_zk_children(z->zk, z->chunk_dir, NULL, NULL, zs_orphans, z);
+    zs_finish_fetch(z, 0, NULL);
+}
+
+/* fetch, after the fencing write of a manifest: reads every chunk it lists. */
+static void zs_read_chunks(struct cm_registry_zk *z)
+{
+    char why[256];
+    size_t total = 0;
+    zs_chunks_clear(z);
+    if (cm_reg_manifest_parse(z->data, z->len, REG_MAX_BYTES, &z->chunks, &z->nchunks, &total, why,
+                              sizeof why) != 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The registry manifest in ZooKeeper (%s) is corrupt: %s",
+                 z->s->path, why);
+        zs_finish_fetch(z, CM_EINVAL, msg);
+        return;
+    }
+    z->blob = cm_xmalloc(total ? total : 1);
+    z->blob_len = total;
+    z->creqs = cm_xcalloc(z->nchunks ? z->nchunks : 1, sizeof *z->creqs);
+    z->chunk_ok = cm_xcalloc(z->nchunks ? z->nchunks : 1, sizeof *z->chunk_ok);
+    z->inflight = true;
+    if (z->nchunks == 0) { /* an empty registry */
+        free(z->data);
+        z->data = z->blob;
+        z->len = 0;
+        z->blob = NULL;
+        zs_fetched(z);
+        return;
+    }
+    z->outstanding = z->nchunks;
+    for (size_t i = 0; i < z->nchunks; i++) {
+        z->creqs[i] = (struct zs_chunk_req){z, i};
+        char *path = cm_xasprintf("%s/%s", z->chunk_dir, z->chunks[i].name);
+        cm_zk_get(z->zk, path, NULL, NULL, zs_chunk_got, &z->creqs[i]);
+        free(path);
     }
 }
 
@@ -450,9 +696,11 @@ static void zs_issue(struct cm_registry_zk *z)
 {
     z->inflight = true;
     if (z->pending == ZP_FETCH)
-        cm_zk_ensure_path(z->zk, z->parent, zs_ensured, z);
+        cm_zk_ensure_path(z->zk, z->chunk_dir, zs_ensured, z);
     else if (z->uncertain)
         cm_zk_get(z->zk, z->s->path, NULL, NULL, zs_got, z);
+    else if (z->nchunks && !z->chunks_done)
+        cm_zk_ensure_path(z->zk, z->chunk_dir, zs_chunk_dir_ready, z);
     else
         cm_zk_set(z->zk, z->s->path, z->data, z->len, z->version, zs_set_done, z);
 }
@@ -463,10 +711,18 @@ static void zs_session(struct cm_zk *zk, enum cm_zk_session_event ev, void *arg)
     struct cm_registry_zk *z = arg;
     switch (ev) {
     case CM_ZK_EXPIRED:
-        /* Callbacks of requests of that session never come: settle the write later. */
-        if (z->pending == ZP_STORE && z->inflight)
+        /* Callbacks of requests of that session never come: settle the write later (only the
+         * manifest's write can have landed unseen; chunk creates are simply redone). */
+        if (z->pending == ZP_STORE && z->inflight && (!z->nchunks || z->chunks_done))
             z->uncertain = true;
         z->inflight = false;
+        z->outstanding = 0;
+        if (z->pending == ZP_FETCH && z->chunks) {
+            zs_chunks_clear(z);
+            free(z->data);
+            z->data = NULL;
+            z->len = 0;
+        }
         break;
     case CM_ZK_CONNECTED:
     case CM_ZK_RECONNECTED:
@@ -502,10 +758,26 @@ static void zk_store(struct cm_registry_storage *s, const uint8_t *data, size_t 
     z->pending = ZP_STORE;
     z->store_cb = cb;
     z->arg = arg;
-    z->data = cm_xmalloc(len ? len : 1);
-    memcpy(z->data, data, len);
-    z->len = len;
     z->uncertain = false;
+    zs_chunks_clear(z);
+    if (len <= CM_REG_INLINE_MAX) {
+        /* Inline, as a single-znode registry always was. */
+        z->data = cm_xmalloc(len ? len : 1);
+        memcpy(z->data, data, len);
+        z->len = len;
+    } else {
+        z->blob = cm_xmalloc(len);
+        memcpy(z->blob, data, len);
+        z->blob_len = len;
+        cm_reg_chunks_split(z->blob, len, &z->chunks, &z->nchunks);
+        z->creqs = cm_xcalloc(z->nchunks, sizeof *z->creqs);
+        z->chunk_ok = cm_xcalloc(z->nchunks, sizeof *z->chunk_ok);
+        for (size_t i = 0; i < z->nchunks; i++) {
+            z->creqs[i] = (struct zs_chunk_req){z, i};
+            z->chunk_ok[i] = cm_strmap_get(&z->known, z->chunks[i].name) != NULL;
+        }
+        z->data = (uint8_t *)cm_reg_manifest_format(z->chunks, z->nchunks, len, &z->len);
+    }
     if (cm_zk_connected(z->zk))
         zs_issue(z);
 }
@@ -517,6 +789,9 @@ static void zk_destroy(struct cm_registry_storage *s)
         cm_zk_free(z->zk);
         if (z->retry)
             event_free(z->retry);
+        zs_chunks_clear(z);
+        cm_strmap_cleanup(&z->known);
+        free(z->chunk_dir);
         free(z->parent);
         free(z->data);
         free(z);
@@ -539,6 +814,8 @@ int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *
     s->path = cm_xasprintf("%s/registry", url->path);
     z->s = s;
     z->parent = cm_xstrdup(url->path);
+    z->chunk_dir = cm_xasprintf("%s/registry_chunks", url->path);
+    cm_strmap_init(&z->known);
     z->retry = evtimer_new(base, zs_on_retry, z);
     if (!z->retry)
         abort();

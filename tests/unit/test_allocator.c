@@ -626,10 +626,100 @@ static void test_order_with_filters(void)
     env_cleanup(&e);
 }
 
+static void count_wake(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static size_t run_dirty(struct env *e)
+{
+    clear_offers(e);
+    size_t n = cm_allocator_run_dirty(e->a);
+    if (n != e->n)
+        abort();
+    return n;
+}
+
+/* Event-driven allocation: what comes back marks its agent dirty and wakes the master once;
+ * a dirty cycle visits only the dirty agents and makes the choices a full cycle would. */
+static void test_dirty_set(void)
+{
+    struct env e;
+    env_init(&e);
+    int wakes = 0;
+    cm_allocator_set_wake(e.a, count_wake, &wakes);
+    char id[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof id, "a%d", i);
+        REQUIRE(add_agent(&e, id, "cpus:4;mem:1024") == 0);
+    }
+    CHECK_INT(wakes, 1); /* the first added agent woke it; the rest joined the set */
+    CHECK(cm_allocator_dirty(e.a));
+    REQUIRE(add_fw(&e, "f1", "*") == 0);
+    CHECK_INT(wakes, 1);
+    CHECK_INT(run_dirty(&e), 8); /* all dirty: a full cycle */
+    CHECK(!cm_allocator_dirty(e.a));
+    /* f1 declines everything with refuse 0: each agent is dirty again, one wake. */
+    decline_all(&e, 0);
+    CHECK_INT(wakes, 2);
+    CHECK_INT(run_dirty(&e), 8);
+    /* Two agents' offers come back (one in two pieces): only those two are offered, each
+     * as one offer of the whole agent. */
+    struct offer keep[8];
+    memcpy(keep, e.offers, sizeof keep);
+    e.n = 0;
+    REQUIRE(recover(&e, "f1", "*", "a3", "cpus:1;mem:24", 0) == 0);
+    REQUIRE(recover(&e, "f1", "*", "a3", "cpus:3;mem:1000", 0) == 0);
+    REQUIRE(recover(&e, "f1", "*", "a6", "cpus:4;mem:1024", 0) == 0);
+    CHECK_INT(wakes, 3);
+    CHECK_INT(run_dirty(&e), 2);
+    CHECK_STR(e.offers[0].agent, "a3");
+    CHECK_STR(e.offers[1].agent, "a6");
+    CHECK(fabs(cpus(&e.offers[0].res) - 4.0) < 1e-9);
+    for (int i = 0; i < 8; i++)
+        cm_resources_cleanup(&keep[i].res);
+    /* A decline with a long filter marks the agent dirty, but the cycle finds it filtered. */
+    decline_all(&e, 1e9);
+    CHECK_INT(wakes, 4);
+    CHECK_INT(run_dirty(&e), 0);
+    /* Nothing dirty: a dirty cycle does nothing and nothing wakes. */
+    CHECK(!cm_allocator_dirty(e.a));
+    CHECK_INT(run_dirty(&e), 0);
+    /* REVIVE makes everything a candidate: all dirty. */
+    REQUIRE(cm_allocator_revive(e.a, "f1", NULL, 0) == 0);
+    CHECK_INT(wakes, 5);
+    CHECK_INT(run_dirty(&e), 2);
+    /* A removed agent leaves the set. */
+    decline_all(&e, 0);
+    REQUIRE(cm_allocator_remove_agent(e.a, "a3") == 0);
+    CHECK_INT(run_dirty(&e), 1);
+    CHECK_STR(e.offers[0].agent, "a6");
+    /* A full cycle empties the set too. */
+    decline_all(&e, 0);
+    CHECK(cm_allocator_dirty(e.a));
+    CHECK_INT(run(&e), 1);
+    CHECK(!cm_allocator_dirty(e.a));
+    /* Forgetting the set: the next return wakes again. */
+    decline_all(&e, 0);
+    CHECK_INT(wakes, 8);
+    cm_allocator_forget_dirty(e.a);
+    CHECK(!cm_allocator_dirty(e.a));
+    CHECK_INT(run_dirty(&e), 0);
+    CHECK_INT(run(&e), 1); /* the periodic cycle still finds it */
+    decline_all(&e, 0);
+    CHECK_INT(wakes, 9);
+    CHECK_INT(run_dirty(&e), 1);
+    /* Without a wake callback nothing is called. */
+    cm_allocator_set_wake(e.a, NULL, NULL);
+    decline_all(&e, 0);
+    CHECK_INT(wakes, 9); /* unchanged: no callback */
+    env_cleanup(&e);
+}
+
 TEST_MAIN(TEST(test_drf_order), TEST(test_weights), TEST(test_hierarchy),
           TEST(test_one_offer_per_agent), TEST(test_not_reoffered_until_recovered),
           TEST(test_decline_filter), TEST(test_filter_cap), TEST(test_filter_superset),
           TEST(test_revive_clears_filters), TEST(test_suppress_revive), TEST(test_inactive),
           TEST(test_reserved), TEST(test_min_allocatable), TEST(test_remove),
           TEST(test_update_framework), TEST(test_drf_twenty_tasks), TEST(test_skip_invalidation),
-          TEST(test_order_with_filters))
+          TEST(test_order_with_filters), TEST(test_dirty_set))

@@ -4,6 +4,7 @@
  * master restart (no reconciliation answers while agents are expected back, unreachable after
  * --agent_reregister_timeout), framework failover timeout, bounded completed lists and
  * non-checkpointing tasks on a disconnected agent. Fake clock, test sinks, no sockets. */
+#include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -785,7 +786,60 @@ static void test_mass_unreachable_one_store(void)
     free(dir);
 }
 
-TEST_MAIN(TEST(test_registry_file_round_trip_and_corruption), TEST(test_registry_gc),
+static void count_done(void *arg, int err)
+{
+    if (err == 0)
+        (*(int *)arg)++;
+}
+
+/* With the master's loop, the operations queued in one loop turn are stored together when
+ * it ends: their callbacks wait for that one store. (No sockets: only a zero timer.) */
+static void test_registry_one_store_per_turn(void)
+{
+    char why[600];
+    struct event_base *base = event_base_new();
+    REQUIRE(base != NULL);
+    struct cm_registry_storage *s = NULL;
+    REQUIRE(cm_registry_storage_new("in_memory", NULL, &s, why, sizeof why) == 0);
+    struct cm_registrar *r = cm_registrar_new(s);
+    cm_registrar_set_loop(r, base);
+    cm_registrar_recover(r, recovered_cb, why);
+    CHECK_STR(why, "0 ");
+    Mesos__V1__AgentInfo info = MESOS__V1__AGENT_INFO__INIT;
+    Mesos__V1__AgentID id = MESOS__V1__AGENT_ID__INIT;
+    info.id = &id;
+    info.hostname = "h";
+    char ids[3][8] = {"A1", "A2", "A3"};
+    int done = 0;
+    for (int i = 0; i < 3; i++) {
+        id.value = ids[i];
+        cm_registrar_admit(r, &info, count_done, &done);
+    }
+    struct cm_registrar_stats st;
+    cm_registrar_stats(r, &st);
+    CHECK_INT(done, 0); /* not stored yet */
+    CHECK_INT(st.version, 0);
+    event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    cm_registrar_stats(r, &st);
+    CHECK_INT(done, 3);
+    CHECK_INT(st.version, 1); /* one store for the three */
+    CHECK(cm_registrar_count_admitted(r) == 3);
+    /* The next turn's operation gets its own store. */
+    cm_registrar_mark_unreachable(r, "A2", 1.0, count_done, &done);
+    event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    cm_registrar_stats(r, &st);
+    CHECK_INT(done, 4);
+    CHECK_INT(st.version, 2);
+    /* Freed with an operation still queued: nothing runs afterwards. */
+    cm_registrar_mark_unreachable(r, "A3", 2.0, count_done, &done);
+    cm_registrar_free(r);
+    event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    CHECK_INT(done, 4);
+    event_base_free(base);
+}
+
+TEST_MAIN(TEST(test_registry_one_store_per_turn),
+          TEST(test_registry_file_round_trip_and_corruption), TEST(test_registry_gc),
           TEST(test_ping_timeout_partition_and_return), TEST(test_disconnected_agent),
           TEST(test_master_restart_recovery), TEST(test_failover_timeout_and_bounds),
           TEST(test_mass_unreachable_one_store))

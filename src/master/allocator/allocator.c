@@ -75,6 +75,8 @@ struct agent {
     uint64_t free_gen; /* bumped whenever free grows */
     uint64_t skip_epoch, skip_gen;
     double skip_until;
+    bool dirty;         /* in the dirty set: may have something new to offer */
+    size_t dirty_index; /* its place in a->dirty while dirty */
 };
 
 struct cm_allocator {
@@ -96,7 +98,67 @@ struct cm_allocator {
     uint32_t next_agent_serial;
     uint64_t next_serial, epoch, visit;
     struct cm_resources scratch, offer;
+    /* Event-driven allocation: agents that may have something new to offer since the last
+     * cycle, or all of them (all_dirty) after an event that can add a candidate anywhere. */
+    struct agent **dirty;
+    size_t ndirty, capdirty;
+    bool all_dirty;
+    cm_allocator_wake_cb wake;
+    void *wake_arg;
 };
+
+/* ---- The dirty set ---- */
+
+static bool dirty_any(const struct cm_allocator *a)
+{
+    return a->all_dirty || a->ndirty > 0;
+}
+
+static void wake_if_first(struct cm_allocator *a, bool was_dirty)
+{
+    if (!was_dirty && a->wake)
+        a->wake(a->wake_arg);
+}
+
+static void mark_dirty(struct cm_allocator *a, struct agent *ag)
+{
+    if (ag->dirty)
+        return;
+    bool was = dirty_any(a);
+    if (a->ndirty == a->capdirty) {
+        a->capdirty = a->capdirty ? a->capdirty * 2 : 64;
+        a->dirty = cm_xrealloc(a->dirty, a->capdirty * sizeof *a->dirty);
+    }
+    ag->dirty = true;
+    ag->dirty_index = a->ndirty;
+    a->dirty[a->ndirty++] = ag;
+    wake_if_first(a, was);
+}
+
+static void mark_all_dirty(struct cm_allocator *a)
+{
+    bool was = dirty_any(a);
+    a->all_dirty = true;
+    wake_if_first(a, was);
+}
+
+static void unmark_dirty(struct cm_allocator *a, struct agent *ag)
+{
+    if (!ag->dirty)
+        return;
+    struct agent *last = a->dirty[--a->ndirty];
+    a->dirty[ag->dirty_index] = last;
+    last->dirty_index = ag->dirty_index;
+    ag->dirty = false;
+}
+
+static void dirty_clear(struct cm_allocator *a)
+{
+    for (size_t i = 0; i < a->ndirty; i++)
+        a->dirty[i]->dirty = false;
+    a->ndirty = 0;
+    a->all_dirty = false;
+}
 
 /* One pass over r (this runs for every offer and every recovery). */
 static void scalars_of(const struct cm_resources *r, int64_t out[K_N])
@@ -469,6 +531,7 @@ void cm_allocator_free(struct cm_allocator *a)
     cm_strmap_cleanup_values(&a->weights, free);
     cm_itab_cleanup(&a->itab);
     free(a->agv);
+    free(a->dirty);
     free(a->slots);
     free(a->freeslots);
     cm_resources_cleanup(&a->scratch);
@@ -529,6 +592,7 @@ int cm_allocator_add_agent(struct cm_allocator *a, const char *agent_id,
     ag->index = a->nagents;
     a->agv[a->nagents++] = ag;
     cm_strmap_put(&a->agents, ag->id, ag);
+    mark_dirty(a, ag);
     return 0;
 }
 
@@ -554,6 +618,7 @@ int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id)
         if (ag->active)
             a->total_active[k] -= ag->tot[k];
     }
+    unmark_dirty(a, ag);
     struct agent *last = a->agv[--a->nagents];
     a->agv[ag->index] = last;
     last->index = ag->index;
@@ -573,6 +638,8 @@ int cm_allocator_activate_agent(struct cm_allocator *a, const char *agent_id, bo
     }
     ag->active = active;
     ag->skip_epoch = 0;
+    if (active)
+        mark_dirty(a, ag);
     return 0;
 }
 
@@ -598,6 +665,7 @@ static void framework_set_roles(struct cm_allocator *a, struct framework *fw,
     for (size_t i = 0; i < fw->nfrs; i++)
         fw->frs[i]->suppressed = in_list(suppressed, nsuppressed, fw->frs[i]->role->name);
     a->epoch++;
+    mark_all_dirty(a);
 }
 
 int cm_allocator_add_framework(struct cm_allocator *a, const char *framework_id,
@@ -646,8 +714,10 @@ int cm_allocator_activate_framework(struct cm_allocator *a, const char *framewor
     struct framework *fw = framework_id ? cm_strmap_get(&a->frameworks, framework_id) : NULL;
     if (!fw)
         return CM_ENOTFOUND;
-    if (active && !fw->active)
+    if (active && !fw->active) {
         a->epoch++;
+        mark_all_dirty(a);
+    }
     fw->active = active;
     return 0;
 }
@@ -668,8 +738,10 @@ static int suppress_or_revive(struct cm_allocator *a, const char *framework_id,
         if (revive)
             fr_clear_filters(a, f);
     }
-    if (revive)
+    if (revive) {
         a->epoch++;
+        mark_all_dirty(a);
+    }
     return 0;
 }
 
@@ -730,6 +802,7 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
     if (!cm_resources_empty(resources)) {
         cm_resources_add(&ag->free, resources);
         ag->free_gen++;
+        mark_dirty(a, ag);
         /* The blocked bits hold for anything inside basis; outside it they must be redone. */
         if (!cm_resources_contains(&ag->basis, &ag->free)) {
             bits_reset(ag);
@@ -968,45 +1041,92 @@ static bool scan_role(struct scan *s, struct role *r)
     }
 }
 
+static int cmp_agent_index(const void *x, const void *y)
+{
+    const struct agent *f = *(struct agent *const *)x, *g = *(struct agent *const *)y;
+    return f->index < g->index ? -1 : f->index > g->index;
+}
+
+/* One agent's visit: offers until nothing more can go out. Returns the offers made. */
+static size_t visit_agent(struct cm_allocator *a, struct agent *ag, double now)
+{
+    if (!ag->active)
+        return 0;
+    /* The O(1) path: nothing that could unblock this agent happened since its last scan. */
+    if (ag->skip_epoch == a->epoch && ag->skip_gen == ag->free_gen && now < ag->skip_until)
+        return 0;
+    if (now >= ag->bits_until)
+        bits_reset(ag);
+    a->visit++;
+    size_t offers = 0;
+    double until = INFINITY;
+    for (;;) {
+        if (cm_resources_empty(&ag->free) || (!ag->has_reserved && !meets_min(&ag->free)))
+            break;
+        struct scan s = {.a = a, .ag = ag, .now = now, .until = INFINITY};
+        /* Walking the order costs about one step per blocked framework-role ahead of
+         * the winner (often all of them: those who declined this agent last sort first);
+         * picking among the clear bits costs one step per clear bit. */
+        bool made = a->nslots - ag->nblocked <= ag->nblocked ? scan_candidates(&s)
+                                                             : scan_role(&s, &a->root);
+        if (s.until < until)
+            until = s.until;
+        if (!made)
+            break;
+        offers++;
+    }
+    if (!offers) {
+        ag->skip_epoch = a->epoch;
+        ag->skip_gen = ag->free_gen;
+        ag->skip_until = until < ag->bits_until ? until : ag->bits_until;
+    }
+    return offers;
+}
+
 size_t cm_allocator_run(struct cm_allocator *a)
 {
     size_t offers = 0;
     double now = cm_clock_now(a->clock);
+    dirty_clear(a); /* every agent is visited */
     resort(a, &a->root);
-    for (size_t i = 0; i < a->nagents; i++) {
-        struct agent *ag = a->agv[i];
-        if (!ag->active)
-            continue;
-        /* The O(1) path: nothing that could unblock this agent happened since its last scan. */
-        if (ag->skip_epoch == a->epoch && ag->skip_gen == ag->free_gen && now < ag->skip_until)
-            continue;
-        if (now >= ag->bits_until)
-            bits_reset(ag);
-        a->visit++;
-        bool any = false;
-        double until = INFINITY;
-        for (;;) {
-            if (cm_resources_empty(&ag->free) || (!ag->has_reserved && !meets_min(&ag->free)))
-                break;
-            struct scan s = {.a = a, .ag = ag, .now = now, .until = INFINITY};
-            /* Walking the order costs about one step per blocked framework-role ahead of
-             * the winner (often all of them: those who declined this agent last sort first);
-             * picking among the clear bits costs one step per clear bit. */
-            bool made = a->nslots - ag->nblocked <= ag->nblocked ? scan_candidates(&s)
-                                                                 : scan_role(&s, &a->root);
-            if (s.until < until)
-                until = s.until;
-            if (!made)
-                break;
-            any = true;
-            offers++;
-        }
-        if (!any) {
-            ag->skip_epoch = a->epoch;
-            ag->skip_gen = ag->free_gen;
-            ag->skip_until = until < ag->bits_until ? until : ag->bits_until;
-        }
-    }
+    for (size_t i = 0; i < a->nagents; i++)
+        offers += visit_agent(a, a->agv[i], now);
+    return offers;
+}
+
+void cm_allocator_set_wake(struct cm_allocator *a, cm_allocator_wake_cb cb, void *arg)
+{
+    a->wake = cb;
+    a->wake_arg = arg;
+}
+
+bool cm_allocator_dirty(const struct cm_allocator *a)
+{
+    return dirty_any(a);
+}
+
+void cm_allocator_forget_dirty(struct cm_allocator *a)
+{
+    dirty_clear(a);
+}
+
+size_t cm_allocator_run_dirty(struct cm_allocator *a)
+{
+    if (a->all_dirty || a->ndirty * 2 >= a->nagents)
+        return cm_allocator_run(a);
+    if (!a->ndirty)
+        return 0;
+    double now = cm_clock_now(a->clock);
+    resort(a, &a->root);
+    /* Visit in the order agents were added, as a full cycle would (the set is unordered). */
+    size_t n = a->ndirty, offers = 0;
+    struct agent **v = cm_xmalloc(n * sizeof *v);
+    memcpy(v, a->dirty, n * sizeof *v);
+    dirty_clear(a);
+    qsort(v, n, sizeof *v, cmp_agent_index);
+    for (size_t i = 0; i < n; i++)
+        offers += visit_agent(a, v[i], now);
+    free(v);
     return offers;
 }
 

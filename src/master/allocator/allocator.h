@@ -125,6 +125,27 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
  * order are brought up to date at its start. */
 size_t cm_allocator_run(struct cm_allocator *a);
 
+/* Event-driven allocation. The allocator keeps a dirty set: the agents that may have
+ * something new to offer since the last cycle (added, reactivated, or their free resources
+ * grew: a decline, the unused part of an accept, a finished task, a rescinded offer), or all
+ * agents after an event that can add a candidate anywhere (a framework added, activated or
+ * with new roles, REVIVE). When the set goes from empty to non-empty the wake callback runs
+ * (once, until a cycle empties the set): the master arms a short timer there so that many
+ * events within a few milliseconds make one cycle and one agent's returned pieces go out as
+ * one offer. The callback must not call into the allocator. NULL cb: no wake (the default). */
+typedef void (*cm_allocator_wake_cb)(void *arg);
+void cm_allocator_set_wake(struct cm_allocator *a, cm_allocator_wake_cb cb, void *arg);
+/* Whether the dirty set is non-empty. */
+bool cm_allocator_dirty(const struct cm_allocator *a);
+/* Empties the dirty set without a cycle: what it held is left to the periodic cycle (the
+ * master's allocations that could not become offers, given back right after a cycle). */
+void cm_allocator_forget_dirty(struct cm_allocator *a);
+/* A cycle over the dirty agents only (in the order they were added; every agent when all are
+ * dirty or at least half of them are), with the same choices cm_allocator_run would make for
+ * them. Empties the set (cm_allocator_run does too). Returns the number of offers made.
+ * Agents whose filters merely expired are not dirty: the periodic cm_allocator_run finds them. */
+size_t cm_allocator_run_dirty(struct cm_allocator *a);
+
 /* Read-only views for endpoints and metrics. */
 struct cm_allocator_stats {
     size_t agents, frameworks, active_filters;

@@ -1,0 +1,404 @@
+/*
+ * bench-state_stall: how long /master/state (and /master/slaves, /master/frameworks) take at
+ * scale, and how long the master's event loop stalls while it serves them.
+ *
+ * One process hosts a real master (its HTTP edge on 127.0.0.1, an ephemeral port, the
+ * in-memory registry) filled through the core seam: A agents registered with REGISTER calls
+ * (callback sinks instead of streams), F frameworks subscribed, and T tasks spread over the
+ * agents and frameworks (cm_master_add_task + a TASK_RUNNING status each, so every task has a
+ * status history). A client thread GETs each endpoint over a socket and reads the whole body;
+ * meanwhile a loop probe (loop_probe.h, 1 ms timer) on the master's loop records how late its
+ * timer fires: the longest stall is the longest time the master could not serve anyone else.
+ * Each endpoint is fetched streamed (the default) and in one piece (?jsonp=cb, the one-piece
+ * builder), and the two bodies are compared byte for byte.
+ *
+ * Usage: bench-state_stall [agents] [tasks] [frameworks] [--churn]  (defaults 10000 100000
+ * 10). --churn removes frameworks and agents while each body is written (see on_churn).
+ */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent_link.h"
+#include "clock.h"
+#include "log.h"
+#include "loop_probe.h"
+#include "master.h"
+#include "master_http.h"
+#include "registrar.h"
+#include "scheduler_calls.h"
+
+static void sink_noop(void *arg, const ProtobufCMessage *msg)
+{
+    (void)arg, (void)msg;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench-state_stall: %s\n", what);
+    exit(1);
+}
+
+/* ---- filling the master ---- */
+
+/* Registers agent i (admitted when the registrar's hold is released). */
+static void add_agent(struct cm_master *m, int i)
+{
+    char json[1024], why[512];
+    snprintf(
+        json, sizeof json,
+        "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"host-%d\","
+        "\"port\":5051,\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{"
+        "\"value\":16}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":65536}},"
+        "{\"name\":\"disk\",\"type\":\"SCALAR\",\"scalar\":{\"value\":100000}},{\"name\":"
+        "\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,\"end\":"
+        "32000}]}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{"
+        "\"value\":\"r%d\"}}]},\"pid\":\"slave(1)@10.%d.%d.%d:5051\",\"address_ip\":\"10.%d.%d."
+        "%d\"}}",
+        i, i % 100, (i >> 16) & 255, (i >> 8) & 255, i & 255, (i >> 16) & 255, (i >> 8) & 255,
+        i & 255);
+    Cmesos__Internal__AgentCall *call = NULL;
+    if (cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)json, strlen(json), &call, why,
+                               sizeof why))
+        die(why);
+    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = sink_noop};
+    struct cm_agent *a = NULL;
+    char sid[64];
+    snprintf(sid, sizeof sid, "agent-stream-%d", i);
+    int code = cm_master_agent_call(m, call, &s, sid, &a, why, sizeof why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    if (code != 200)
+        die(why[0] ? why : "agent not admitted");
+}
+
+static struct cm_framework *add_framework(struct cm_master *m, int i)
+{
+    char json[512], sid[64];
+    snprintf(json, sizeof json,
+             "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"bench\","
+             "\"name\":\"fw-%d\",\"roles\":[\"role-%d\"],\"capabilities\":[{\"type\":"
+             "\"MULTI_ROLE\"}],\"failover_timeout\":3600}}}",
+             i, i);
+    struct cm_sched_request req = {.method = "POST",
+                                   .content_type = "application/json",
+                                   .body = (const uint8_t *)json,
+                                   .body_len = strlen(json)};
+    struct cm_sched_result res;
+    cm_master_scheduler_request(m, &req, &res);
+    if (res.code != 200 || !res.call)
+        die(res.text);
+    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = sink_noop};
+    snprintf(sid, sizeof sid, "fw-stream-%d", i);
+    struct cm_framework *fw = cm_master_subscribe(m, res.call, &s, sid);
+    protobuf_c_message_free_unpacked(&res.call->base, NULL);
+    if (!fw)
+        die("subscribe failed");
+    return fw;
+}
+
+static void add_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *a, int i)
+{
+    char tid[64], why[256];
+    snprintf(tid, sizeof tid, "task-%d", i);
+    Mesos__V1__TaskInfo info = MESOS__V1__TASK_INFO__INIT;
+    Mesos__V1__TaskID id = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+    id.value = tid;
+    aid.value = a->id;
+    cmd.value = "sleep 1000";
+    info.name = tid;
+    info.task_id = &id;
+    info.agent_id = &aid;
+    info.command = &cmd;
+    struct cm_resources r;
+    cm_resources_init(&r);
+    if (cm_resources_parse(&r, "cpus:0.1;mem:32", NULL, why, sizeof why))
+        die(why);
+    struct cm_task *t = cm_master_add_task(m, fw, a, &info, &r, fw->roles[0]);
+    cm_resources_cleanup(&r);
+    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+    st.task_id = &id;
+    st.agent_id = &aid;
+    st.state = MESOS__V1__TASK_STATE__TASK_RUNNING;
+    st.has_source = 1;
+    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+    st.has_timestamp = 1;
+    st.timestamp = 1.7e9 + i;
+    cm_master_update_task(m, t, &st, -1);
+}
+
+/* ---- the client thread ---- */
+
+struct fetch {
+    int port;
+    char path[256];
+    char *body; /* de-chunked */
+    size_t len;
+    double secs;
+    int status;
+    atomic_int done;
+};
+
+static size_t dechunk(char *b, size_t n)
+{
+    size_t in = 0, out = 0;
+    while (in < n) {
+        char *end;
+        unsigned long sz = strtoul(b + in, &end, 16);
+        char *nl = strstr(end, "\r\n");
+        if (!nl || sz == 0)
+            break;
+        in = (size_t)(nl + 2 - b);
+        if (in + sz > n)
+            sz = n - in;
+        memmove(b + out, b + in, sz);
+        out += sz;
+        in += sz + 2;
+    }
+    return out;
+}
+
+static void *fetch_main(void *arg)
+{
+    struct fetch *f = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    double t0 = cm_monotonic_secs();
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        die("connect");
+    char req[512];
+    int rn = snprintf(req, sizeof req,
+                      "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", f->path);
+    if (write(fd, req, (size_t)rn) != rn)
+        die("write");
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 65536 + 1 > cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t k = read(fd, buf + len, 65536);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+    }
+    f->secs = cm_monotonic_secs() - t0;
+    close(fd);
+    buf[len] = '\0';
+    f->status = atoi(buf + 9);
+    char *hend = strstr(buf, "\r\n\r\n");
+    if (!hend)
+        die("no header end");
+    *hend = '\0';
+    bool chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
+    char *body = hend + 4;
+    size_t blen = len - (size_t)(body - buf);
+    if (chunked)
+        blen = dechunk(body, blen);
+    f->body = malloc(blen + 1);
+    memcpy(f->body, body, blen);
+    f->body[blen] = '\0';
+    f->len = blen;
+    free(buf);
+    atomic_store(&f->done, 1);
+    return NULL;
+}
+
+struct waiter {
+    struct event_base *base;
+    struct fetch *f;
+};
+
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct waiter *w = arg;
+    if (atomic_load(&w->f->done))
+        event_base_loopbreak(w->base);
+}
+
+/* Fetches path while the loop runs; fills *st with the probe's figures. */
+static void fetch(struct cm_master *m, struct cm_loop_probe *probe, const char *path,
+                  struct fetch *f, struct cm_loop_probe_stats *st)
+{
+    memset(f, 0, sizeof *f);
+    f->port = m->port;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    struct waiter w = {m->base, f};
+    struct event *chk = event_new(m->base, -1, EV_PERSIST, on_check, &w);
+    struct timeval tv = {0, 2000};
+    event_add(chk, &tv);
+    cm_loop_probe_reset(probe);
+    pthread_t th;
+    pthread_create(&th, NULL, fetch_main, f);
+    event_base_dispatch(m->base);
+    pthread_join(th, NULL);
+    cm_loop_probe_stats(probe, st);
+    event_free(chk);
+}
+
+/* --churn: while a body is written, the state it describes goes away under it: every 2 ms
+ * one framework is torn down (its tasks killed and completed) and one agent removed. The body
+ * must still be complete JSON (and, under ASan, nothing may be touched after it is freed). */
+struct churn {
+    struct cm_master *m;
+    struct event *ev;
+    size_t fws, agents;
+};
+
+static void on_churn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct churn *c = arg;
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &c->m->frameworks);
+    if (cm_strmap_iter_next(&it)) {
+        cm_master_remove_framework(c->m, it.cur->value);
+        c->fws++;
+    }
+    cm_strmap_iter_init(&it, &c->m->agents);
+    if (cm_strmap_iter_next(&it)) {
+        cm_master_remove_agent(c->m, it.cur->value);
+        c->agents++;
+    }
+}
+
+static void churn_fetch(struct cm_master *m, struct cm_loop_probe *probe, const char *path)
+{
+    struct churn c = {.m = m};
+    c.ev = event_new(m->base, -1, EV_PERSIST, on_churn, &c);
+    struct timeval tv = {0, 2000};
+    event_add(c.ev, &tv);
+    struct fetch f;
+    struct cm_loop_probe_stats st;
+    fetch(m, probe, path, &f, &st);
+    event_free(c.ev);
+    json_error_t err;
+    json_t *j = json_loadb(f.body, f.len, 0, &err);
+    printf("%-20s with churn: %4d %6.1f MB in %7.1f ms while %zu frameworks and %zu agents went "
+           "away; body is JSON: %s\n",
+           path, f.status, (double)f.len / 1e6, f.secs * 1e3, c.fws, c.agents,
+           j ? "yes" : err.text);
+    json_decref(j);
+    free(f.body);
+}
+
+static void measure(struct cm_master *m, struct cm_loop_probe *probe, const char *path)
+{
+    struct fetch a, b;
+    struct cm_loop_probe_stats sa, sb;
+    char jp[300];
+    snprintf(jp, sizeof jp, "%s%sjsonp=cb", path, strchr(path, '?') ? "&" : "?");
+    fetch(m, probe, path, &a, &sa);
+    fetch(m, probe, jp, &b, &sb);
+    bool same = b.len == a.len + 4 && memcmp(b.body + 3, a.body, a.len) == 0;
+    printf("%-20s streamed : %4d %6.1f MB in %7.1f ms, loop stall max %6.1f ms (self %6.1f), "
+           "p99 %5.1f ms, >50ms: %llu\n",
+           path, a.status, (double)a.len / 1e6, a.secs * 1e3, sa.max_stall * 1e3,
+           sa.have_self ? sa.max_self * 1e3 : -1.0, sa.p99 * 1e3, (unsigned long long)sa.over[3]);
+    printf("%-20s one piece: %4d %6.1f MB in %7.1f ms, loop stall max %6.1f ms (self %6.1f)    "
+           "body identical: %s\n",
+           path, b.status, (double)b.len / 1e6, b.secs * 1e3, sb.max_stall * 1e3,
+           sb.have_self ? sb.max_self * 1e3 : -1.0, same ? "yes" : "NO");
+    free(a.body);
+    free(b.body);
+}
+
+int main(int argc, char **argv)
+{
+    int nagents = argc > 1 ? atoi(argv[1]) : 10000;
+    int ntasks = argc > 2 ? atoi(argv[2]) : 100000;
+    int nfw = argc > 3 ? atoi(argv[3]) : 10;
+    bool churn = argc > 4 && strcmp(argv[4], "--churn") == 0;
+    if (nagents <= 0 || ntasks < 0 || nfw <= 0) {
+        fprintf(stderr, "usage: %s [agents] [tasks] [frameworks] [--churn]\n", argv[0]);
+        return 2;
+    }
+    cm_log_set_level(CM_LOG_WARNING);
+    char dir[] = "/tmp/bench-state-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    char workdir[300];
+    snprintf(workdir, sizeof workdir, "--work_dir=%s", dir);
+    char *fargv[] = {"mesos-master",
+                     "--ip=127.0.0.1",
+                     "--port=0",
+                     workdir,
+                     "--registry=in_memory",
+                     "--allocation_interval=1000secs",
+                     NULL};
+    struct cm_master_flags flags;
+    char why[512];
+    cm_master_flags_init(&flags);
+    if (cm_master_flags_parse(&flags, 6, fargv, why, sizeof why))
+        die(why);
+    struct event_base *base = event_base_new();
+    struct cm_master *m = cm_master_new(base, &flags);
+    if (!m || cm_master_http_start(m) != 0)
+        die("master start");
+    double t0 = cm_monotonic_secs();
+    struct cm_agent **agents = calloc((size_t)nagents, sizeof *agents);
+    /* In bursts, as agents arrive at a real master: one registry store per burst. */
+    for (int i = 0; i < nagents; i += 500) {
+        cm_registrar_hold(m->registrar);
+        for (int j = i; j < nagents && j < i + 500; j++)
+            add_agent(m, j);
+        cm_registrar_release(m->registrar);
+    }
+    size_t na = 0;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it) && na < (size_t)nagents;)
+        agents[na++] = it.cur->value;
+    if (na != (size_t)nagents)
+        die("not every agent was admitted");
+    struct cm_framework **fws = calloc((size_t)nfw, sizeof *fws);
+    for (int i = 0; i < nfw; i++)
+        fws[i] = add_framework(m, i);
+    for (int i = 0; i < ntasks; i++)
+        add_task(m, fws[i % nfw], agents[i % nagents], i);
+    printf("bench-state_stall: %d agents, %d frameworks, %d tasks (filled in %.1f s)\n", nagents,
+           nfw, ntasks, cm_monotonic_secs() - t0);
+    /* Let the loop run what the fill left pending (the first allocation cycle: 10,000
+     * offers) so that it is not counted against the first endpoint. */
+    struct timeval settle = {1, 0};
+    event_base_loopexit(base, &settle);
+    event_base_dispatch(base);
+    struct cm_loop_probe *probe = cm_loop_probe_new(base, 0.001);
+    if (churn) {
+        churn_fetch(m, probe, "/master/state");
+        churn_fetch(m, probe, "/master/frameworks");
+        churn_fetch(m, probe, "/master/state-summary");
+        churn_fetch(m, probe, "/master/tasks?limit=1000000&order=asc");
+        churn_fetch(m, probe, "/master/slaves");
+        goto done;
+    }
+    measure(m, probe, "/master/state");
+    measure(m, probe, "/master/slaves");
+    measure(m, probe, "/master/frameworks");
+    measure(m, probe, "/master/state-summary");
+    measure(m, probe, "/master/tasks");
+    measure(m, probe, "/master/tasks?limit=1000000");
+done:
+    cm_loop_probe_free(probe);
+    free(agents);
+    free(fws);
+    cm_master_free(m);
+    event_base_free(base);
+    cm_master_flags_cleanup(&flags);
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    if (system(rm) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return 0;
+}
