@@ -436,6 +436,12 @@ void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc,
         launch_arm(a, 0);
 }
 
+void agent_exec_joined(void *arg, const char *container_id)
+{
+    /* Its cgroup.procs writes are over: the next clone no longer waits for them. */
+    agent_exec_launched(arg, container_id, 0, 0, NULL);
+}
+
 void agent_exec_enqueue(struct cm_agent *a, struct agent_executor *e)
 {
     if (!a->launch_timer)
