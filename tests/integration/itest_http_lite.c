@@ -27,22 +27,31 @@ struct server {
     struct event_base *base;
     struct evconnlistener *lis;
     int port;
-    int accepts;      /* connections accepted */
-    int requests;     /* requests read */
-    bool say_close;   /* answer with "Connection: close" and close */
-    bool drop_reused; /* a second request on a connection is dropped unanswered */
-    bool stream;      /* answer chunked and never end (a streaming call) */
+    int accepts;         /* connections accepted */
+    int requests;        /* requests read */
+    bool say_close;      /* answer with "Connection: close" and close */
+    bool drop_reused;    /* a second request on a connection is dropped unanswered */
+    bool stream;         /* answer chunked and never end (a streaming call) */
+    struct sconn *conns; /* open connections, freed at the end */
 };
 
 struct sconn {
     struct server *s;
+    struct bufferevent *bev;
+    struct sconn *next;
     int served; /* requests answered on this connection */
 };
 
 static void sconn_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)what;
-    free(arg);
+    struct sconn *c = arg;
+    for (struct sconn **p = &c->s->conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    free(c);
     bufferevent_free(bev);
 }
 
@@ -110,6 +119,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->s = s;
+    c->bev = bev;
+    c->next = s->conns;
+    s->conns = c;
     bufferevent_setcb(bev, sconn_read, NULL, sconn_event, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -211,9 +223,10 @@ static int setup(struct fixture *f)
 static void teardown(struct fixture *f)
 {
     cm_http_client_free(f->r.client);
+    while (f->s.conns)
+        sconn_event(f->s.conns->bev, 0, f->s.conns);
     if (f->s.lis)
         evconnlistener_free(f->s.lis);
-    /* Server connections still open are freed with the base's events. */
     if (f->base)
         event_base_free(f->base);
 }
