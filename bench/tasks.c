@@ -16,6 +16,14 @@
  * Usage: bench-tasks [n=500] [single=30] [extra agent flags...]
  * Not a ctest test; run by hand (it needs what the agent's isolation needs, e.g. root for
  * cgroups; --isolation=posix/cpu,posix/mem runs anywhere).
+ *
+ * The work dir is under /tmp. Where /tmp is ext4 without a journal and the machine creates
+ * and deletes many files, every new inode (each sandbox makes six: executors/<id>, runs,
+ * runs/<container>, runs/latest, stdout, stderr) costs a scan past recently deleted inodes
+ * (ext4's recently_deleted), which can be most of a task's CPU. To see the agent's own cost
+ * apart from that, run it with /tmp on a private tmpfs:
+ *   unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs tmpfs /tmp &&
+ *                     build/bin/bench-tasks 300 20'
  */
 #define ITEST_HARNESS_IMPL /* no test cases here: test.h is not needed */
 #include "harness_agent.h"

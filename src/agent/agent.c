@@ -322,6 +322,7 @@ int cm_agent_new_with(struct event_base *base, const struct cm_agent_flags *flag
             .base = a->base,
             .clock = a->clock,
             .launched = agent_exec_launched,
+            .joined = agent_exec_joined,
             .cb_arg = a,
             .disk_watch_interval = flags->container_disk_watch_interval,
             .enforce_disk_quota = flags->enforce_container_disk_quota,

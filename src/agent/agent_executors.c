@@ -41,7 +41,7 @@ extern char **environ;
 
 static void fetch_aborted(struct cm_agent *a, struct agent_executor *e);
 static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
-                            bool make_sandbox);
+                            bool make_sandbox, struct cm_user *known, int known_rc);
 static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t);
 
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e)
@@ -379,7 +379,7 @@ static void fetch_done(void *arg, int err, const char *message)
         return;
     }
     CM_INFO(MOD, "Fetched the URIs of executor '%s' of framework '%s'", e->id, e->framework->id);
-    launch_executor(a, e, t, false);
+    launch_executor(a, e, t, false, NULL, 0);
 }
 
 static void launch_arm(struct cm_agent *a, double delay)
@@ -436,6 +436,12 @@ void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc,
     a->launch_inflight[0] = '\0';
     if (a->launch_head)
         launch_arm(a, 0);
+}
+
+void agent_exec_joined(void *arg, const char *container_id)
+{
+    /* Its cgroup.procs writes are over: the next clone no longer waits for them. */
+    agent_exec_launched(arg, container_id, 0, 0, NULL);
 }
 
 void agent_exec_enqueue(struct cm_agent *a, struct agent_executor *e)
@@ -727,11 +733,9 @@ static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct 
         agent_exec_launch_failed(a, e, t, msg);
         return false;
     }
-    if (urc == 0 && (e->info->command->n_uris == 0 || !a->fetcher))
-        cm_user_cleanup(&user); /* the launch looks it up again */
     if (e->info->command->n_uris == 0 || !a->fetcher) {
         agent_state_sandbox_attach(a, e);
-        launch_executor(a, e, t, true);
+        launch_executor(a, e, t, true, &user, urc); /* takes the user over */
         return e->pid > 0;
     }
     const char *why = NULL;
@@ -795,9 +799,12 @@ static char **executor_argv(const Mesos__V1__CommandInfo *c)
 }
 
 /* Starts the executor of e in its sandbox; a failure fails t. make_sandbox: the sandbox does
- * not exist yet and the executor's child makes it (and points runs/latest at it). */
+ * not exist yet and the executor's child makes it (and points runs/latest at it). known: the
+ * user executor_user found just before (known_rc its result; with 0 the user is taken over
+ * and cleaned up here), so the password and group files are not read twice per task; NULL:
+ * look it up here. */
 static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
-                            bool make_sandbox)
+                            bool make_sandbox, struct cm_user *known, int known_rc)
 {
     const Mesos__V1__FrameworkInfo *fi = e->framework->info;
     const char *fid = e->framework->id;
@@ -856,8 +863,10 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
         }
     }
     struct cm_user user;
-    char uwhy[256];
-    int urc = executor_user(a, e, &user, uwhy, sizeof uwhy);
+    char uwhy[256] = "";
+    int urc = known ? known_rc : executor_user(a, e, &user, uwhy, sizeof uwhy);
+    if (known && urc == 0)
+        user = *known;
     if (urc < 0) {
         free(exec_dir);
         free(link);

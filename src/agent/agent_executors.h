@@ -31,6 +31,10 @@ void agent_exec_start_unstarted(struct cm_agent *a, struct agent_executor *e);
  * frees the launch queue to clone the next executor. */
 void agent_exec_launched(void *arg, const char *container_id, pid_t pid, int rc, const char *why);
 
+/* The containerizer's joined callback: the cloned child has joined its cgroups, which is all
+ * the next clone has to wait for (its mounts, sandbox and exec overlap with the next launch). */
+void agent_exec_joined(void *arg, const char *container_id);
+
 /* SHUTDOWN to the executor and SIGKILL after its grace period; an executor that never
  * subscribed is killed at once. No-op once terminating. */
 void agent_exec_shutdown(struct cm_agent *a, struct agent_executor *e);

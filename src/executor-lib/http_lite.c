@@ -12,7 +12,14 @@
  *  - http:// only (no TLS: such a program re-executes its TLS-capable build when the agent is
  *    https, see src/executor/main.c);
  *  - numeric hosts only ("127.0.0.1:5051", "[::1]:80"): no resolver runs, nothing blocks;
- *  - one request per connection ("Connection: close"), no redirects followed (as http_client).
+ *  - no redirects followed (as http_client);
+ *  - keep-alive for plain calls: a connection whose answer was complete (framed by
+ *    Content-Length or chunks, HTTP/1.1, no "Connection: close") is parked, one per client, and
+ *    the next plain call to the same host:port goes on it. An executor's UPDATEs, one in flight
+ *    at a time, then share one connection instead of a connect and an accept each. A parked
+ *    connection the server closes is dropped; a call whose reused connection ends before any
+ *    byte of an answer is sent again, once, on a new connection (the server closed it idle).
+ *    Streaming calls always have their own connection ("Connection: close").
  * Responses: status line, headers (at most 64 KiB, 128 lines), a body delimited by
  * Content-Length, chunked encoding, or the end of the connection. The contract of
  * http_client.h holds: exactly one done callback per call unless cancelled, streaming
@@ -70,14 +77,24 @@ struct cm_http_call {
     size_t n_headers;
     char *body;
     size_t body_len, body_cap;
-    int in_cb;      /* one of the caller's callbacks is on the stack */
-    bool cancelled; /* no callback any more; freed when in_cb drops to 0 */
-    bool finished;  /* done was delivered (or is being) */
+    int in_cb;         /* one of the caller's callbacks is on the stack */
+    bool cancelled;    /* no callback any more; freed when in_cb drops to 0 */
+    bool finished;     /* done was delivered (or is being) */
+    bool reused;       /* on a parked connection: resent once on a new one if it ends unanswered */
+    bool http10;       /* the answer was HTTP/1.0: its connection is not kept */
+    bool server_close; /* the answer said "Connection: close" */
+    struct evbuffer *request; /* a copy of the request while it may have to be resent */
+    struct sockaddr_storage sa;
+    int salen;
+    char key[256]; /* host[:port] of the connection */
+    double connect_timeout;
 };
 
 struct cm_http_client {
     struct event_base *base;
     struct cm_http_call *calls;
+    struct bufferevent *idle; /* the parked keep-alive connection, or NULL */
+    char idle_key[256];
 };
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -123,10 +140,43 @@ static void call_destroy(struct cm_http_call *call)
         event_free(call->timer);
     if (call->connect_timer)
         event_free(call->connect_timer);
+    if (call->request)
+        evbuffer_free(call->request);
     for (size_t i = 0; i < call->n_headers; i++)
         free(call->headers[i]);
     free(call->body);
     free(call);
+}
+
+/* A parked connection: any event (the server closed it, or sent what nobody asked for) ends
+ * it. */
+static void on_idle_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)what;
+    struct cm_http_client *client = arg;
+    if (client->idle == bev)
+        client->idle = NULL;
+    bufferevent_free(bev);
+}
+
+static void on_idle_read(struct bufferevent *bev, void *arg)
+{
+    on_idle_event(bev, 0, arg);
+}
+
+/* Keeps bev, whose answer was read to its end, for the next plain call to key. */
+static void park(struct cm_http_client *client, struct bufferevent *bev, const char *key)
+{
+    if (evbuffer_get_length(bufferevent_get_input(bev)) != 0) {
+        bufferevent_free(bev); /* bytes beyond the answer: not a connection to trust */
+        return;
+    }
+    if (client->idle)
+        bufferevent_free(client->idle);
+    client->idle = bev;
+    snprintf(client->idle_key, sizeof client->idle_key, "%s", key);
+    bufferevent_setcb(bev, on_idle_read, NULL, on_idle_event, client);
+    bufferevent_enable(bev, EV_READ);
 }
 
 /* Ends the call: the done callback (unless cancelled), then the call is freed (now, or when
@@ -135,11 +185,16 @@ static void finish(struct cm_http_call *call, int err, const char *errmsg)
 {
     if (call->finished)
         return;
+    bool complete = call->phase == P_DONE || (call->phase == P_BODY && call->body_kind != B_CLOSE);
     call->finished = true;
     call->phase = P_DONE;
     /* Nothing more reaches us from the socket or the timers. */
     if (call->bev) {
-        bufferevent_free(call->bev);
+        if (err == 0 && complete && call->client && !call->streaming && !call->http10 &&
+            !call->server_close && call->body_kind != B_CLOSE)
+            park(call->client, call->bev, call->key);
+        else
+            bufferevent_free(call->bev);
         call->bev = NULL;
     }
     evtimer_del(call->timer);
@@ -284,8 +339,10 @@ static int read_head(struct cm_http_call *call, struct evbuffer *in)
             free(line);
             /* 100 Continue and friends: their headers are skipped, the real status follows. */
             call->interim = status < 200;
-            if (!call->interim)
+            if (!call->interim) {
                 call->status = status;
+                call->http10 = major < 1 || (major == 1 && minor < 1);
+            }
             call->phase = P_HEADERS;
             continue;
         }
@@ -306,6 +363,8 @@ static int read_head(struct cm_http_call *call, struct evbuffer *in)
             finish(call, CM_EHTTP, "malformed or too many response headers");
             return 1;
         }
+        if (strncasecmp(line, "Connection:", 11) == 0 && strcasestr(line + 11, "close"))
+            call->server_close = true;
         call->headers[call->n_headers++] = line;
     }
     return 0;
@@ -409,10 +468,24 @@ static void on_read(struct bufferevent *bev, void *arg)
         read_body(call, in);
 }
 
+static int connect_new(struct cm_http_call *call, struct event_base *base);
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct cm_http_call *call = arg;
     (void)bev;
+    if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && call->reused && call->phase == P_STATUS &&
+        call->header_bytes == 0 && call->request) {
+        /* The parked connection was closed by the server before it answered: send the
+         * request again on a new one (once). */
+        call->reused = false;
+        struct event_base *base = bufferevent_get_base(call->bev);
+        bufferevent_free(call->bev);
+        call->bev = NULL;
+        if (connect_new(call, base) != 0)
+            finish(call, CM_EHTTP, "connection failed: could not reconnect");
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         evtimer_del(call->connect_timer);
         call->phase = P_STATUS;
@@ -476,6 +549,8 @@ void cm_http_client_free(struct cm_http_client *client)
         return;
     while (client->calls)
         cm_http_call_cancel(client->calls);
+    if (client->idle)
+        bufferevent_free(client->idle);
     free(client);
 }
 
@@ -524,6 +599,33 @@ static int parse_url(const char *url, struct sockaddr_storage *sa, int *salen, c
     return 0;
 }
 
+/* Puts call's request on a new connection to call->sa (connect timer armed). Returns 0 or an
+ * error (the caller ends the call). */
+static int connect_new(struct cm_http_call *call, struct event_base *base)
+{
+    /* Our own socket, close-on-exec: the tasks this process forks must not inherit it. */
+    evutil_socket_t fd = socket(call->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    call->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!call->bev) {
+        close(fd);
+        return -ENOMEM;
+    }
+    call->phase = P_CONNECT;
+    struct evbuffer *o = bufferevent_get_output(call->bev);
+    size_t n = evbuffer_get_length(call->request);
+    unsigned char *bytes = evbuffer_pullup(call->request, (ev_ssize_t)n);
+    if (!bytes || evbuffer_add(o, bytes, n) != 0)
+        return -ENOMEM;
+    bufferevent_setcb(call->bev, on_read, NULL, on_event, call);
+    bufferevent_enable(call->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(call->bev, (struct sockaddr *)&call->sa, call->salen) != 0)
+        return CM_EHTTP;
+    set_timer(call->connect_timer, call->connect_timeout);
+    return 0;
+}
+
 int cm_http_client_start(struct cm_http_client *client, const struct cm_http_request_opts *opts,
                          struct cm_http_call **out)
 {
@@ -547,25 +649,21 @@ int cm_http_client_start(struct cm_http_client *client, const struct cm_http_req
     call->streaming = opts->on_headers && opts->on_data;
     call->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     call->phase = P_CONNECT;
-    /* Our own socket, close-on-exec: the tasks this process forks must not inherit it. */
-    evutil_socket_t fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        int e = errno;
-        free(call);
-        return -e;
-    }
-    call->bev = bufferevent_socket_new(client->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!call->bev)
-        close(fd);
+    call->sa = sa;
+    call->salen = salen;
+    call->connect_timeout =
+        opts->connect_timeout_secs > 0 ? opts->connect_timeout_secs : DEFAULT_CONNECT_TIMEOUT;
+    snprintf(call->key, sizeof call->key, "%s", host);
+    call->request = evbuffer_new();
     call->timer = evtimer_new(client->base, on_timeout, call);
     call->connect_timer = evtimer_new(client->base, on_connect_timeout, call);
-    if (!call->bev || !call->timer || !call->connect_timer) {
+    if (!call->request || !call->timer || !call->connect_timer) {
         call_destroy(call);
         return -ENOMEM;
     }
-    struct evbuffer *o = bufferevent_get_output(call->bev);
-    evbuffer_add_printf(o, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", opts->method,
-                        path, host);
+    struct evbuffer *o = call->request;
+    evbuffer_add_printf(o, "%s %s HTTP/1.1\r\nHost: %s\r\n%s", opts->method, path, host,
+                        call->streaming ? "Connection: close\r\n" : "");
     for (const char *const *h = opts->headers; h && *h; h++)
         if (**h)
             evbuffer_add_printf(o, "%s\r\n", *h);
@@ -574,14 +672,30 @@ int cm_http_client_start(struct cm_http_client *client, const struct cm_http_req
     evbuffer_add(o, "\r\n", 2);
     if (opts->body_len)
         evbuffer_add(o, opts->body, opts->body_len);
-    bufferevent_setcb(call->bev, on_read, NULL, on_event, call);
-    bufferevent_enable(call->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(call->bev, (struct sockaddr *)&sa, salen) != 0) {
-        call_destroy(call);
-        return CM_EHTTP;
+    if (!call->streaming && client->idle && strcmp(client->idle_key, call->key) == 0) {
+        call->bev = client->idle;
+        client->idle = NULL;
+        call->reused = true;
+        call->phase = P_STATUS;
+        size_t n = evbuffer_get_length(call->request);
+        unsigned char *bytes = evbuffer_pullup(call->request, (ev_ssize_t)n);
+        bufferevent_setcb(call->bev, on_read, NULL, on_event, call);
+        if (!bytes || bufferevent_write(call->bev, bytes, n) != 0) {
+            call_destroy(call);
+            return -ENOMEM;
+        }
+        bufferevent_enable(call->bev, EV_READ | EV_WRITE);
+    } else {
+        int rc = connect_new(call, client->base);
+        if (rc) {
+            call_destroy(call);
+            return rc == -ENOMEM ? rc : CM_EHTTP;
+        }
+        if (call->streaming) {
+            evbuffer_free(call->request); /* never resent */
+            call->request = NULL;
+        }
     }
-    set_timer(call->connect_timer, opts->connect_timeout_secs > 0 ? opts->connect_timeout_secs
-                                                                  : DEFAULT_CONNECT_TIMEOUT);
     if (opts->timeout_secs > 0)
         set_timer(call->timer, opts->timeout_secs);
     call->client = client;

@@ -315,6 +315,20 @@ static void child_exec(char **argv, char *const *envp, const char *cwd, int errf
     _exit(127);
 }
 
+/* Starts the child (child_exec); returns its pid, or -1 with errno. vfork: the caller waits
+ * for the exec anyway (the pipe), and the child only makes system calls on its own stack
+ * until then, so nothing of the executor is copied for it. The image path (environ, the
+ * rootfs mounts) keeps fork. A function of its own so that no caller's variable lives across
+ * the vfork. */
+static __attribute__((noinline)) pid_t spawn_child(char **argv, char *const *envp, const char *cwd,
+                                                   int errfd, bool shell, const char *rootfs)
+{
+    pid_t pid = rootfs ? fork() : vfork();
+    if (pid == 0)
+        child_exec(argv, envp, cwd, errfd, shell, rootfs);
+    return pid;
+}
+
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -387,14 +401,12 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
         cm_fail(rc, why, whylen, "Failed to create a pipe: %s", strerror(errno));
         goto fail;
     }
-    pid_t pid = fork();
+    pid_t pid = spawn_child(argv, envp, cwd, pipefd[1], shell, il.rootfs);
     if (pid < 0) {
         rc = -errno;
         cm_fail(rc, why, whylen, "Failed to fork: %s", strerror(errno));
         goto fail;
     }
-    if (pid == 0)
-        child_exec(argv, envp, cwd, pipefd[1], shell, il.rootfs);
 
     /* Also set here, so a kill right after start cannot miss the group. */
     setpgid(pid, pid);

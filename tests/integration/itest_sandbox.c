@@ -227,6 +227,9 @@ static void test_switch_user(void)
                                            "id -u; stat -c 'owner=%u' readable.txt; touch mine", 0,
                                            json_pack("{s:{s:s, s:[{s:s}]}}", "command", "user",
                                                      "nobody", "uris", "value", readable)));
+    /* Without URIs the sandbox is made by the executor's child, as the user looked up once. */
+    json_array_append_new(tasks, task_json("plainnobody", "id -u", 0,
+                                           json_pack("{s:{s:s}}", "command", "user", "nobody")));
     json_array_append_new(
         tasks, task_json("nosuchuser", "echo ran", 0,
                          json_pack("{s:{s:s}}", "command", "user", "cm-no-such-user-4711")));
@@ -254,6 +257,16 @@ static void test_switch_user(void)
     CHECK(stat(p, &st) == 0 && st.st_uid == 65534);
     snprintf(p, sizeof p, "%s/readable.txt", dir);
     CHECK(stat(p, &st) == 0 && st.st_uid == 65534);
+
+    CHECK_INT(itest_fw_wait_state(fw, "plainnobody", MESOS__V1__TASK_STATE__TASK_FINISHED,
+                                  ITEST_WAIT_MS, NULL),
+              0);
+    REQUIRE(sandbox_of("plainnobody", dir, sizeof dir) == 0);
+    snprintf(p, sizeof p, "%s/stdout", dir);
+    out = slurp(p);
+    CHECK(out && strstr(out, "65534\n") != NULL);
+    free(out);
+    CHECK(stat(dir, &st) == 0 && st.st_uid == 65534);
 
     expect_failed(fw, "nosuchuser", MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED,
                   "User 'cm-no-such-user-4711' does not exist on this agent");

@@ -32,6 +32,16 @@ static struct event_base *base;
 /* What the callbacks heard. */
 static int launched_calls, launched_rc, destroyed_calls, destroyed_rc;
 static char launched_why[512];
+/* The joined callback: how often, and how many launched callbacks had come before it. */
+static int joined_calls, launched_before_joined;
+
+static void on_joined(void *arg, const char *id)
+{
+    (void)arg;
+    (void)id;
+    joined_calls++;
+    launched_before_joined += launched_calls;
+}
 
 static void on_launched(void *arg, const char *id, pid_t pid, int rc, const char *w)
 {
@@ -81,12 +91,13 @@ static struct cm_containerizer *make(const char *isolation, const char *launcher
         .runtime_dir = runtime,
         .base = base,
         .launched = on_launched,
+        .joined = on_joined,
         .destroyed = on_destroyed,
     };
     struct cm_containerizer *c = NULL;
     if (cm_containerizer_new(&o, &c, why, sizeof why) != 0)
         fprintf(stderr, "cm_containerizer_new: %s\n", why);
-    launched_calls = destroyed_calls = 0;
+    launched_calls = destroyed_calls = joined_calls = launched_before_joined = 0;
     return c;
 }
 
@@ -178,6 +189,9 @@ static void cases(const char *isolation, const char *launcher, const char *id)
     run_until(&launched_calls, 5);
     CHECK_INT(launched_calls, 1);
     CHECK_INT(launched_rc, 0);
+    /* The child joined its cgroups (and said so) before its exec was reported. */
+    CHECK_INT(joined_calls, 1);
+    CHECK_INT(launched_before_joined, 0);
     pid_t escaped = 0;
     for (int i = 0; i < 200 && !escaped; i++) {
         usleep(10000);

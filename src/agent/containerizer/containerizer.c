@@ -808,7 +808,11 @@ static bool status_poll(struct container *ct)
     if (ct->status_fd < 0)
         return true;
     char why[512] = "";
-    int rc = cm_launcher_read_status(ct->status_fd, ct->argv0, why, sizeof why);
+    int rc;
+    while ((rc = cm_launcher_read_status(ct->status_fd, ct->argv0, why, sizeof why)) ==
+           CM_LAUNCH_JOINED)
+        if (ct->c->opts.joined)
+            ct->c->opts.joined(ct->c->opts.cb_arg, ct->id);
     if (rc == -EAGAIN)
         return false;
     status_done(ct, rc, why);

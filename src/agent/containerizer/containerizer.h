@@ -104,6 +104,11 @@ struct cm_containerizer_options {
      * measured once the agent hands their sandboxes over (cm_containerizer_watch_disk). */
     double disk_watch_interval;
     bool enforce_disk_quota;
+    /* An asynchronous launch's child has joined its cgroups (it has not exec'd yet): from now
+     * on a clone() no longer waits for its cgroup.procs writes (the kernel's threadgroup lock
+     * on cgroup v1). Called on the loop at most once per launch, before launched, and only
+     * when the launch joins cgroups. May be NULL. */
+    void (*joined)(void *arg, const char *container_id);
 };
 
 /* What to start. Pointers are borrowed for the duration of the call. */
@@ -253,8 +258,11 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
                       pid_t *pid, char *why, size_t whylen);
 
 /* Reads a status pipe handed over by an asynchronous spawn: 0 on EOF (the exec happened),
- * -EAGAIN when the child has not got there yet, else the failure with why naming the step
- * ("Failed to execute '/x': No such file or directory"). */
+ * -EAGAIN when the child has not got there yet, CM_LAUNCH_JOINED when the child reports that
+ * it has joined its cgroups (ctx->join returned 0; read again for the exec's report), else
+ * the failure with why naming the step ("Failed to execute '/x': No such file or
+ * directory"). */
+#define CM_LAUNCH_JOINED 1
 int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen);
 
 /* Sends sig to every process of session sid by scanning /proc (slow: run it off the loop,

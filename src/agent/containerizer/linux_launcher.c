@@ -45,6 +45,7 @@ enum stage {
     STAGE_SANDBOX,
     STAGE_USER,
     STAGE_ROOTFS,
+    STAGE_JOINED, /* not a failure: the cgroups are joined, the exec's report follows */
 };
 
 static const char *stage_text(int stage)
@@ -226,6 +227,11 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         int rc = ctx->join(ctx->join_arg, jwhy, sizeof jwhy);
         if (rc)
             child_fail_text(status, STAGE_CGROUPS, rc < 0 ? -rc : rc, jwhy);
+        /* The agent may clone the next container now: this one's cgroup.procs writes (the
+         * kernel's threadgroup lock, which clone() waits for) are over. */
+        struct report joined = {STAGE_JOINED, 0, ""};
+        ssize_t w = write(status, &joined, sizeof joined);
+        (void)w;
     }
     unsigned long flags = ctx->clone_flags;
     int rc = (flags & CLONE_NEWNS) ? make_mounts_private() : 0;
@@ -310,6 +316,8 @@ int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen)
     if (n != (ssize_t)sizeof r)
         return cm_fail(-EPROTO, why, whylen, "Short launch status report");
     r.text[sizeof r.text - 1] = '\0';
+    if (r.stage == STAGE_JOINED)
+        return CM_LAUNCH_JOINED;
     if (r.stage == STAGE_CGROUPS)
         return cm_fail(-r.err, why, whylen, "Failed to %s: %s", stage_text(r.stage),
                        *r.text ? r.text : cm_strerror(-r.err));
@@ -374,7 +382,9 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
     int fl = fcntl(st[0], F_GETFL);
     if (fl >= 0)
         fcntl(st[0], F_SETFL, fl & ~O_NONBLOCK);
-    rc = cm_launcher_read_status(st[0], spec->argv[0], why, whylen);
+    do
+        rc = cm_launcher_read_status(st[0], spec->argv[0], why, whylen);
+    while (rc == CM_LAUNCH_JOINED);
     if (rc) {
         kill((pid_t)child, SIGKILL);
         goto done;
