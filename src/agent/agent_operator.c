@@ -700,6 +700,9 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_NESTED_CONTAINER:
         agent_nested_launch(a, op->caller_cid, c->launch_nested_container, reply, arg);
         return;
+    case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_CONTAINER:
+        agent_nested_launch_container(a, op->caller_cid, c->launch_container, reply, arg);
+        return;
     case MESOS__V1__AGENT__CALL__TYPE__WAIT_NESTED_CONTAINER:
         agent_nested_wait(a, op->caller_cid, c->wait_nested_container->container_id, media, reply,
                           arg);
