@@ -9,7 +9,9 @@
  * - a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY and the rest of
  *   the group is killed;
  * - agent kill -9 with a running group (checkpointing framework): the restarted agent recovers
- *   the nested containers, the group finishes with the right states, and no cgroup is left.
+ *   the nested containers, the group finishes with the right states, and no cgroup is left;
+ * - agent kill -9 with a running group of a framework without checkpointing: the restarted
+ *   agent's orphan cleanup kills the executor's container and its tasks' (cgroup subtree).
  */
 #include "harness.h"
 #include "harness_agent.h"
@@ -350,5 +352,45 @@ static void test_agent_restart_with_running_group(void)
     itest_cluster_stop(&c);
 }
 
+/* Without checkpointing the group is not recovered: the restarted agent's orphan cleanup
+ * kills the executor's container with the tasks' containers in its subtree. */
+static void test_agent_restart_cleans_orphan_group(void)
+{
+    struct itest_cluster c;
+    struct itest_fw *fw = NULL;
+    REQUIRE(start(&c, &fw, 0) == 0);
+    struct itest_offers off;
+    REQUIRE(itest_fw_wait_offer(fw, 0.3, 160, ITEST_WAIT_MS, &off) == 0);
+    char marker[512], cmd[700];
+    snprintf(marker, sizeof marker, "%s/orphan-alive", c.dir);
+    snprintf(cmd, sizeof cmd, "while true; do touch %s; sleep 0.1; done", marker);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, task("o1", c.agent_id, cmd, 32));
+    json_array_append_new(tasks, task("o2", c.agent_id, "sleep 100", 32));
+    CHECK_INT(launch_group(fw, &off, "pod-orphan", tasks), 202);
+    REQUIRE(itest_fw_wait_state(fw, "o1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+    REQUIRE(itest_fw_wait_state(fw, "o2", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
+                                NULL) == 0);
+    CHECK(cgroups_left(CG_MEM "/" CGROUPS_ROOT) >= 4); /* executor, its mesos/, two tasks */
+    itest_agent_kill9(&c);
+    usleep(300 * 1000);
+    CHECK_INT(itest_agent_spawn(&c, NULL, FLAGS), 0);
+    int left = -1;
+    for (int waited = 0; waited < ITEST_WAIT_MS; waited += 100) {
+        if ((left = cgroups_left(CG_MEM "/" CGROUPS_ROOT)) == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    CHECK_INT(left, 0);
+    /* The looping task is dead: its marker stops changing. */
+    unlink(marker);
+    usleep(500 * 1000);
+    CHECK(access(marker, F_OK) != 0);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(FIXTURE(machine_check), TEST(test_shared_namespaces_and_own_limits),
-           TEST(test_oom_fails_task_and_kills_group), TEST(test_agent_restart_with_running_group))
+           TEST(test_oom_fails_task_and_kills_group), TEST(test_agent_restart_with_running_group),
+           TEST(test_agent_restart_cleans_orphan_group))
