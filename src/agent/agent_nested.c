@@ -739,3 +739,46 @@ void agent_nested_free(struct cm_agent *a)
     free(t);
     a->nested = NULL;
 }
+
+void agent_nested_usage_json(struct cm_agent *a, json_t *entries, double now)
+{
+    if (!a->nested || !json_is_array(entries))
+        return;
+    size_t count = json_array_size(entries);
+    for (size_t i = 0; i < count; i++) {
+        json_t *pe = json_array_get(entries, i);
+        const char *parent = json_string_value(json_object_get(pe, "container_id"));
+        if (!parent)
+            continue;
+        struct cm_strmap_iter it;
+        cm_strmap_iter_init(&it, &a->nested->by_key);
+        struct nested *n;
+        while ((n = cm_strmap_iter_value(&it, NULL))) {
+            if (n->exited || n->pid <= 0 || strcmp(n->parent, parent) != 0)
+                continue;
+            json_t *stats = json_object();
+            if (cm_containerizer_usage(a->containerizer, n->cid, now, stats) != 0) {
+                json_decref(stats);
+                continue;
+            }
+            json_t *o = json_object();
+            static const char *const copied[] = {"framework_id", "executor_id", "executor_name",
+                                                 "source"};
+            for (size_t k = 0; k < sizeof copied / sizeof copied[0]; k++) {
+                json_t *v = json_object_get(pe, copied[k]);
+                if (v)
+                    json_object_set(o, copied[k], v);
+            }
+            /* Mesos's stringified nested ContainerID: "<parent>.<child>". */
+            char *flat = cm_xasprintf("%s.%s", n->parent, n->child);
+            json_object_set_new(o, "container_id", json_string(flat));
+            free(flat);
+            json_object_set_new(o, "status",
+                                json_pack("{s:{s:s, s:{s:s}}, s:I}", "container_id", "value",
+                                          n->child, "parent", "value", n->parent, "executor_pid",
+                                          (json_int_t)n->pid));
+            json_object_set_new(o, "statistics", stats);
+            json_array_append_new(entries, o);
+        }
+    }
+}

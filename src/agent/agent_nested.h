@@ -37,6 +37,7 @@
 #ifndef CM_AGENT_AGENT_NESTED_H
 #define CM_AGENT_AGENT_NESTED_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -79,6 +80,12 @@ void agent_nested_recover(struct cm_agent *a, struct agent_executor *e);
 /* The recovered nested containers still running: their containerizer ids (borrowed) and
  * leader pids, for cm_containerizer_recover. The arrays are malloc'd (caller frees). */
 size_t agent_nested_live(struct cm_agent *a, const char ***ids, pid_t **pids);
+
+/* /containers?show_nested=true: for each executor entry of entries (a /containers array), appends
+ * one entry per running nested container of that executor's container, with its own
+ * statistics (read from its nested cgroups), container_id "<parent>.<child>" (Mesos's string
+ * form) and status.container_id {value: child, parent: {value: parent}}. */
+void agent_nested_usage_json(struct cm_agent *a, json_t *entries, double now);
 
 /* SIGCHLD: true when pid was a nested container's (its waiters are answered). */
 bool agent_nested_reaped(struct cm_agent *a, pid_t pid, int status);

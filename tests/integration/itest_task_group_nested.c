@@ -5,7 +5,8 @@
  *   with namespaces/ipc and namespaces/uts, so the executor's differ from the host's) and have
  *   a mount and pid namespace of their own;
  * - each task's cgroup is under the executor's (<root>/<executor>/mesos/<task container>) with
- *   its own memory limit, read from the cgroup by the task itself;
+ *   its own memory limit, read from the cgroup by the task itself, and its own statistics in
+ *   /containers?show_nested=true;
  * - a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY and the rest of
  *   the group is killed;
  * - agent kill -9 with a running group (checkpointing framework): the restarted agent recovers
@@ -265,6 +266,33 @@ static void test_shared_namespaces_and_own_limits(void)
     CHECK(strcmp(cg1, cg2) != 0);
     CHECK_STR(l1, "33554432");
     CHECK_STR(l2, "67108864");
+    /* /containers?show_nested=true: each task's container with its own statistics. */
+    struct itest_http_resp resp = {0};
+    REQUIRE(itest_http(c.agent_port, "GET", "/containers?show_nested=true", NULL, NULL, 0, &resp,
+                       ITEST_WAIT_MS) == 0);
+    CHECK_INT(resp.status, 200);
+    json_t *arr = json_loads((const char *)resp.body, 0, NULL);
+    size_t nested = 0;
+    double limits = 0;
+    for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+        json_t *e = json_array_get(arr, i);
+        const char *parent = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(e, "status"), "container_id"),
+                            "parent"),
+            "value"));
+        if (!parent)
+            continue;
+        nested++;
+        CHECK(strstr(cg1, parent) != NULL); /* the executor's container */
+        limits +=
+            json_number_value(json_object_get(json_object_get(e, "statistics"), "mem_limit_bytes"));
+        CHECK(json_number_value(
+                  json_object_get(json_object_get(e, "statistics"), "mem_total_bytes")) > 0);
+    }
+    CHECK_INT(nested, 2);
+    CHECK(limits == 96.0 * 1024 * 1024);
+    json_decref(arr);
+    itest_http_resp_cleanup(&resp);
     free(r1);
     free(r2);
     FILE *f = fopen(done, "w");
@@ -372,7 +400,17 @@ static void test_agent_restart_cleans_orphan_group(void)
                                 NULL) == 0);
     REQUIRE(itest_fw_wait_state(fw, "o2", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
-    CHECK(cgroups_left(CG_MEM "/" CGROUPS_ROOT) >= 4); /* executor, its mesos/, two tasks */
+    /* The executor's cgroup, its mesos/ and the two tasks' (each launch's child creates its
+     * cgroup itself, so they may trail the RUNNING updates a little), and the loop running. */
+    int before = 0;
+    for (int waited = 0; waited < ITEST_WAIT_MS && before < 4; waited += 50) {
+        before = cgroups_left(CG_MEM "/" CGROUPS_ROOT);
+        usleep(50 * 1000);
+    }
+    CHECK_INT(before, 4);
+    for (int waited = 0; waited < ITEST_WAIT_MS && access(marker, F_OK) != 0; waited += 50)
+        usleep(50 * 1000);
+    CHECK(access(marker, F_OK) == 0);
     itest_agent_kill9(&c);
     usleep(300 * 1000);
     CHECK_INT(itest_agent_spawn(&c, NULL, FLAGS), 0);
