@@ -49,9 +49,10 @@ struct nested {
     struct event *pidfd_event;
     struct cm_agent *agent;
     bool exited;
-    int status;    /* wait status once exited; -1 = unknown (it ended while the agent was down) */
-    bool limited;  /* it hit its memory limit: TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY */
-    char *message; /* the limitation's message, or NULL */
+    int status; /* wait status once exited; -1 = unknown (it ended while the agent was down) */
+    double cpus, mem; /* its resources' cpus and mem (0: none given) */
+    bool limited;     /* it hit its memory limit: TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY */
+    char *message;    /* the limitation's message, or NULL */
     struct nwaiter *waiters;
 };
 
@@ -223,6 +224,13 @@ static void ckpt_launched(struct nested *n)
     int rc = cm_ckpt_proc_start_time(n->pid, &start);
     if (!rc)
         rc = cm_ckpt_write_pid(p, n->pid, start);
+    if (!rc && (n->cpus > 0 || n->mem > 0)) {
+        free(p);
+        p = cm_xasprintf("%s/resources", n->ckpt);
+        char *v = cm_xasprintf("cpus:%.17g;mem:%.17g", n->cpus, n->mem);
+        rc = cm_ckpt_write_record(p, v, strlen(v));
+        free(v);
+    }
     if (rc)
         CM_WARN(MOD, "Failed to checkpoint nested container %s to %s: %s", n->key, p,
                 cm_strerror(rc));
@@ -322,6 +330,15 @@ static void recover_one(struct cm_agent *a, struct agent_executor *e, const char
         n->exited = true; /* gone while the agent was down: what its init wrote, if anything */
         n->status = ckpt_exit_status(n);
     }
+    free(data);
+    data = NULL;
+    char *rf = cm_xasprintf("%s/resources", dir);
+    char rbuf[64] = "";
+    if (cm_ckpt_read_file(rf, 256, &data, &len) == 0 &&
+        cm_ckpt_records_decode(data, len, first_record, rbuf, &valid, NULL, 0) >= 0 &&
+        sscanf(rbuf, "cpus:%lg;mem:%lg", &n->cpus, &n->mem) != 2)
+        n->cpus = n->mem = 0;
+    free(rf);
     free(data);
     free(pf);
     free(sf);
@@ -451,6 +468,8 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
     n->child = cm_xstrdup(l->id->value);
     n->cid = agent_nested_cid(n->parent, n->child);
     n->dir = cm_xasprintf("%s/containers/%s", e->directory, n->child);
+    n->cpus = cm_scalar_to_double(cm_resources_scalar(&res, "cpus"));
+    n->mem = cm_scalar_to_double(cm_resources_scalar(&res, "mem"));
     ckpt_prepare(a, e, n);
     char *out = cm_xasprintf("%s/stdout", n->dir), *err = cm_xasprintf("%s/stderr", n->dir);
     char *exit_path = n->ckpt ? cm_xasprintf("%s/exit_status", n->ckpt) : NULL;
@@ -780,5 +799,27 @@ void agent_nested_usage_json(struct cm_agent *a, json_t *entries, double now)
             json_object_set_new(o, "statistics", stats);
             json_array_append_new(entries, o);
         }
+    }
+}
+
+void agent_nested_recovered_limits(struct cm_agent *a)
+{
+    if (!a->nested)
+        return;
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &a->nested->by_key);
+    struct nested *n;
+    while ((n = cm_strmap_iter_value(&it, NULL))) {
+        if (n->exited || (n->cpus <= 0 && n->mem <= 0))
+            continue;
+        char text[128], why[256] = "";
+        snprintf(text, sizeof text, "cpus:%.17g;mem:%.17g", n->cpus, n->mem);
+        struct cm_resources r;
+        cm_resources_init(&r);
+        if (cm_resources_parse(&r, text, NULL, why, sizeof why) == 0)
+            cm_containerizer_update(a->containerizer, n->cid, &r);
+        else
+            CM_WARN(MOD, "Nested container %s: checkpointed resources '%s': %s", n->key, text, why);
+        cm_resources_cleanup(&r);
     }
 }

@@ -81,6 +81,10 @@ void agent_nested_recover(struct cm_agent *a, struct agent_executor *e);
  * leader pids, for cm_containerizer_recover. The arrays are malloc'd (caller frees). */
 size_t agent_nested_live(struct cm_agent *a, const char ***ids, pid_t **pids);
 
+/* Agent recovery, after cm_containerizer_recover: the recovered nested containers get their
+ * checkpointed cpus/mem back as the containerizer's limits (statistics, limitation). */
+void agent_nested_recovered_limits(struct cm_agent *a);
+
 /* /containers?show_nested=true: for each executor entry of entries (a /containers array), appends
  * one entry per running nested container of that executor's container, with its own
  * statistics (read from its nested cgroups), container_id "<parent>.<child>" (Mesos's string

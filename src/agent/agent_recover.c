@@ -283,6 +283,7 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
     free(nids);
     free(npids);
     cm_containerizer_recover(a->containerizer, ids, pids, nadopt + nnested);
+    agent_nested_recovered_limits(a);
     for (size_t i = 0; i < nadopt; i++)
         cm_containerizer_update(a->containerizer, adopted[i]->container_id, &adopted[i]->resources);
     for (size_t i = 0; i < nadopt; i++)

@@ -353,7 +353,7 @@ static void test_agent_restart_with_running_group(void)
     REQUIRE(itest_fw_wait_offer(fw, 0.3, 160, ITEST_WAIT_MS, &off) == 0);
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("r1", c.agent_id, "sleep 3", 32));
-    json_array_append_new(tasks, task("r2", c.agent_id, "sleep 4; exit 0", 32));
+    json_array_append_new(tasks, task("r2", c.agent_id, "sleep 6; exit 0", 48));
     CHECK_INT(launch_group(fw, &off, "pod-rec", tasks), 202);
     REQUIRE(itest_fw_wait_state(fw, "r1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
@@ -363,6 +363,27 @@ static void test_agent_restart_with_running_group(void)
     itest_agent_kill9(&c);
     usleep(300 * 1000);
     CHECK_INT(itest_agent_spawn(&c, NULL, FLAGS), 0);
+    /* The recovered r2 is measured against its own (checkpointed) limit. */
+    double r2_limit = 0;
+    for (int waited = 0; waited < 4000 && r2_limit == 0; waited += 100) {
+        struct itest_http_resp resp = {0};
+        if (itest_http(c.agent_port, "GET", "/containers?show_nested=true", NULL, NULL, 0, &resp,
+                       ITEST_WAIT_MS) == 0 &&
+            resp.status == 200) {
+            json_t *arr = json_loads((const char *)resp.body, 0, NULL);
+            for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+                json_t *st = json_object_get(json_array_get(arr, i), "statistics");
+                double l = json_number_value(json_object_get(st, "mem_limit_bytes"));
+                if (l == 48.0 * 1024 * 1024)
+                    r2_limit = l;
+            }
+            json_decref(arr);
+        }
+        itest_http_resp_cleanup(&resp);
+        if (r2_limit == 0)
+            usleep(100 * 1000);
+    }
+    CHECK(r2_limit == 48.0 * 1024 * 1024);
     CHECK_STR(itest_state_name(terminal_of(fw, "r1", NULL)), "TASK_FINISHED");
     CHECK_STR(itest_state_name(terminal_of(fw, "r2", NULL)), "TASK_FINISHED");
     char *log = itest_read_file(itest_agent_log(&c), NULL);
