@@ -32,6 +32,7 @@
 
 struct nwaiter {
     enum cm_media media;
+    bool container_api; /* WAIT_CONTAINER (Response.wait_container), not WAIT_NESTED_CONTAINER */
     cm_agent_op_reply_fn reply;
     void *arg;
     struct nwaiter *next;
@@ -557,8 +558,6 @@ static void answer(struct nested *n, struct nwaiter *w)
     Mesos__V1__Agent__Response__WaitNestedContainer wn =
         MESOS__V1__AGENT__RESPONSE__WAIT_NESTED_CONTAINER__INIT;
     resp.has_type = 1;
-    resp.type = MESOS__V1__AGENT__RESPONSE__TYPE__WAIT_NESTED_CONTAINER;
-    resp.wait_nested_container = &wn;
     if (n->status >= 0) {
         wn.has_exit_status = 1;
         wn.exit_status = n->status;
@@ -569,6 +568,22 @@ static void answer(struct nested *n, struct nwaiter *w)
         wn.has_reason = 1;
         wn.reason = MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY;
         wn.message = n->message;
+    }
+    /* WAIT_CONTAINER's answer has the same fields under their own message. */
+    Mesos__V1__Agent__Response__WaitContainer wc = MESOS__V1__AGENT__RESPONSE__WAIT_CONTAINER__INIT;
+    if (w->container_api) {
+        wc.has_exit_status = wn.has_exit_status;
+        wc.exit_status = wn.exit_status;
+        wc.has_state = wn.has_state;
+        wc.state = wn.state;
+        wc.has_reason = wn.has_reason;
+        wc.reason = wn.reason;
+        wc.message = wn.message;
+        resp.type = MESOS__V1__AGENT__RESPONSE__TYPE__WAIT_CONTAINER;
+        resp.wait_container = &wc;
+    } else {
+        resp.type = MESOS__V1__AGENT__RESPONSE__TYPE__WAIT_NESTED_CONTAINER;
+        resp.wait_nested_container = &wn;
     }
     uint8_t *body = NULL;
     size_t len = 0;
@@ -593,13 +608,14 @@ static struct nested *lookup(struct cm_agent *a, const char *caller_cid,
     return n;
 }
 
-void agent_nested_wait(struct cm_agent *a, const char *caller_cid, const Mesos__V1__ContainerID *id,
-                       enum cm_media media, cm_agent_op_reply_fn reply, void *arg)
+static void wait_for(struct cm_agent *a, const char *caller_cid, const Mesos__V1__ContainerID *id,
+                     bool container_api, enum cm_media media, cm_agent_op_reply_fn reply, void *arg)
 {
     struct nested *n = lookup(a, caller_cid, id, reply, arg);
     if (!n)
         return;
-    struct nwaiter w0 = {.media = media, .reply = reply, .arg = arg};
+    struct nwaiter w0 = {
+        .media = media, .container_api = container_api, .reply = reply, .arg = arg};
     if (n->exited) {
         answer(n, &w0);
         return;
@@ -614,6 +630,19 @@ void agent_nested_wait(struct cm_agent *a, const char *caller_cid, const Mesos__
     w->next = n->waiters;
     n->waiters = w;
     a->nested->nwaiters++;
+}
+
+void agent_nested_wait(struct cm_agent *a, const char *caller_cid, const Mesos__V1__ContainerID *id,
+                       enum cm_media media, cm_agent_op_reply_fn reply, void *arg)
+{
+    wait_for(a, caller_cid, id, false, media, reply, arg);
+}
+
+void agent_nested_wait_container(struct cm_agent *a, const char *caller_cid,
+                                 const Mesos__V1__ContainerID *id, enum cm_media media,
+                                 cm_agent_op_reply_fn reply, void *arg)
+{
+    wait_for(a, caller_cid, id, true, media, reply, arg);
 }
 
 void agent_nested_kill(struct cm_agent *a, const char *caller_cid, const Mesos__V1__ContainerID *id,

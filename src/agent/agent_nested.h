@@ -68,6 +68,14 @@ void agent_nested_launch_container(struct cm_agent *a, const char *caller_cid,
                                    const Mesos__V1__Agent__Call__LaunchContainer *l,
                                    cm_agent_op_reply_fn reply, void *arg);
 
+/* WAIT_CONTAINER, KILL_CONTAINER and REMOVE_CONTAINER with container_id.parent name nested
+ * containers too (Mesos's newer calls): the operator API routes them to agent_nested_kill and
+ * agent_nested_remove, and to this, which answers like agent_nested_wait but with
+ * Response.wait_container. */
+void agent_nested_wait_container(struct cm_agent *a, const char *caller_cid,
+                                 const Mesos__V1__ContainerID *id, enum cm_media media,
+                                 cm_agent_op_reply_fn reply, void *arg);
+
 /* The containerizer's id of a nested container: "<parent_cid>/mesos/<child>" (malloc'd). */
 char *agent_nested_cid(const char *parent_cid, const char *child);
 
