@@ -852,3 +852,64 @@ void agent_nested_recovered_limits(struct cm_agent *a)
         cm_resources_cleanup(&r);
     }
 }
+
+void agent_nested_op_containers(struct cm_agent *a, struct cm_agent_op_arena *ar,
+                                Mesos__V1__Agent__Response *resp, double now)
+{
+    Mesos__V1__Agent__Response__GetContainers *g = resp->get_containers;
+    if (!a->nested || !g)
+        return;
+    size_t count = g->n_containers, live = 0;
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &a->nested->by_key);
+    struct nested *n;
+    while ((n = cm_strmap_iter_value(&it, NULL)))
+        live += !n->exited && n->pid > 0;
+    if (!live)
+        return;
+    Mesos__V1__Agent__Response__GetContainers__Container **v =
+        cm_agent_op_alloc(ar, (count + live) * sizeof *v);
+    memcpy(v, g->containers, count * sizeof *v);
+    size_t k = count;
+    for (size_t i = 0; i < count; i++) {
+        const Mesos__V1__Agent__Response__GetContainers__Container *pe = g->containers[i];
+        if (!pe->container_id || !pe->container_id->value)
+            continue;
+        cm_strmap_iter_init(&it, &a->nested->by_key);
+        while ((n = cm_strmap_iter_value(&it, NULL))) {
+            if (n->exited || n->pid <= 0 || strcmp(n->parent, pe->container_id->value) != 0 ||
+                k == count + live)
+                continue;
+            Mesos__V1__Agent__Response__GetContainers__Container *x =
+                cm_agent_op_alloc(ar, sizeof *x);
+            mesos__v1__agent__response__get_containers__container__init(x);
+            x->framework_id = pe->framework_id;
+            x->executor_id = pe->executor_id;
+            x->executor_name = pe->executor_name;
+            Mesos__V1__ContainerID *cid = cm_agent_op_alloc(ar, sizeof *cid);
+            mesos__v1__container_id__init(cid);
+            cid->value = n->child;
+            cid->parent = pe->container_id;
+            x->container_id = cid;
+            Mesos__V1__ContainerStatus *st = cm_agent_op_alloc(ar, sizeof *st);
+            mesos__v1__container_status__init(st);
+            st->container_id = cid;
+            st->has_executor_pid = 1;
+            st->executor_pid = (uint32_t)n->pid;
+            x->container_status = st;
+            json_t *stats = json_object();
+            ProtobufCMessage *msg = NULL;
+            char why[256];
+            if (cm_containerizer_usage(a->containerizer, n->cid, now, stats) == 0 &&
+                cm_pbjson_from_json(&mesos__v1__resource_statistics__descriptor, stats, &msg, why,
+                                    sizeof why) == 0) {
+                cm_agent_op_keep_msg(ar, msg);
+                x->resource_statistics = (Mesos__V1__ResourceStatistics *)msg;
+            }
+            json_decref(stats);
+            v[k++] = x;
+        }
+    }
+    g->containers = v;
+    g->n_containers = k;
+}

@@ -99,6 +99,12 @@ void agent_nested_recovered_limits(struct cm_agent *a);
  * form) and status.container_id {value: child, parent: {value: parent}}. */
 void agent_nested_usage_json(struct cm_agent *a, json_t *entries, double now);
 
+/* GET_CONTAINERS with show_nested: appends to resp (already filtered by --acls) one entry per
+ * running nested container of each executor container listed, with its statistics; the
+ * entries live in ar. */
+void agent_nested_op_containers(struct cm_agent *a, struct cm_agent_op_arena *ar,
+                                Mesos__V1__Agent__Response *resp, double now);
+
 /* SIGCHLD: true when pid was a nested container's (its waiters are answered). */
 bool agent_nested_reaped(struct cm_agent *a, pid_t pid, int status);
 /* The executor container parent_cid exited: its nested containers are killed. */

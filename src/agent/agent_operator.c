@@ -682,6 +682,8 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     case MESOS__V1__AGENT__CALL__TYPE__GET_CONTAINERS:
         cm_agent_op_get_containers(a, &ar, &resp);
         agent_op_filter_containers(a, principal, &resp);
+        if (c->get_containers && c->get_containers->show_nested)
+            agent_nested_op_containers(a, &ar, &resp, cm_clock_now(a->clock));
         break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_FRAMEWORKS:
         cm_agent_op_get_frameworks(a, &ar, &resp);

@@ -6,7 +6,7 @@
  *   a mount and pid namespace of their own;
  * - each task's cgroup is under the executor's (<root>/<executor>/mesos/<task container>) with
  *   its own memory limit, read from the cgroup by the task itself, and its own statistics in
- *   /containers?show_nested=true;
+ *   /containers?show_nested=true and GET_CONTAINERS with show_nested;
  * - a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY and the rest of
  *   the group is killed;
  * - agent kill -9 with a running group (checkpointing framework): the restarted agent recovers
@@ -293,6 +293,31 @@ static void test_shared_namespaces_and_own_limits(void)
     CHECK(limits == 96.0 * 1024 * 1024);
     json_decref(arr);
     itest_http_resp_cleanup(&resp);
+    /* The operator API's GET_CONTAINERS with show_nested lists them too (without: not). */
+    static const char *const show[] = {"false", "true"};
+    for (int sn = 0; sn < 2; sn++) {
+        char body[128];
+        snprintf(body, sizeof body,
+                 "{\"type\":\"GET_CONTAINERS\",\"get_containers\":{\"show_nested\":%s}}", show[sn]);
+        const char *h[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+        struct itest_http_resp r = {0};
+        REQUIRE(itest_http(c.agent_port, "POST", "/api/v1", h, body, strlen(body), &r,
+                           ITEST_WAIT_MS) == 0);
+        CHECK_INT(r.status, 200);
+        json_t *o = json_loads((const char *)r.body, 0, NULL);
+        json_t *list = json_object_get(json_object_get(o, "get_containers"), "containers");
+        size_t with_parent = 0;
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            json_t *ci = json_object_get(json_array_get(list, i), "container_id");
+            if (json_object_get(ci, "parent")) {
+                with_parent++;
+                CHECK(json_object_get(json_array_get(list, i), "resource_statistics") != NULL);
+            }
+        }
+        CHECK_INT(with_parent, sn ? 2 : 0);
+        json_decref(o);
+        itest_http_resp_cleanup(&r);
+    }
     free(r1);
     free(r2);
     FILE *f = fopen(done, "w");
