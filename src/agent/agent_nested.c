@@ -390,6 +390,30 @@ size_t agent_nested_live(struct cm_agent *a, const char ***ids, pid_t **pids)
     return k;
 }
 
+/* The ContainerInfo checks of any container (container_info.h), except that a nested
+ * container's linux_info may say share_cgroups: false, which is what it gets here (cgroups of
+ * its own, in the parent's subtree; Mesos asks for it when tasks have limits of their own).
+ * share_cgroups: true (the parent's cgroups only) is refused rather than quietly not done. */
+static int container_check(const Mesos__V1__ContainerInfo *ci, char *why, size_t whylen)
+{
+    const Mesos__V1__LinuxInfo *li = ci ? ci->linux_info : NULL;
+    if (li && li->has_share_cgroups && li->share_cgroups)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "The nested container's ContainerInfo cannot be honoured by this agent: "
+                       "'linux_info.share_cgroups' true is not supported (each nested container "
+                       "has cgroups of its own under its parent's)");
+    if (!li || !li->has_share_cgroups)
+        return cm_container_info_check(ci, "nested container", why, whylen);
+    /* Only share_cgroups set: check the rest as if linux_info were absent. */
+    Mesos__V1__LinuxInfo rest = *li;
+    rest.has_share_cgroups = 0;
+    if (protobuf_c_message_get_packed_size(&rest.base) != 0)
+        return cm_container_info_check(ci, "nested container", why, whylen);
+    Mesos__V1__ContainerInfo copy = *ci;
+    copy.linux_info = NULL;
+    return cm_container_info_check(&copy, "nested container", why, whylen);
+}
+
 /* What a LAUNCH_NESTED_CONTAINER or LAUNCH_CONTAINER (with a parent) asks for. */
 struct launch_req {
     const Mesos__V1__ContainerID *id;
@@ -434,7 +458,7 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
         text(reply, arg, 400, "Expecting '%s.command.value' to be present", l->what);
         return;
     }
-    if (cm_container_info_check(l->container, "nested container", why, sizeof why) != 0) {
+    if (container_check(l->container, why, sizeof why) != 0) {
         text(reply, arg, 400, "%s", why);
         return;
     }

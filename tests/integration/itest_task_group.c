@@ -429,6 +429,18 @@ static void test_nested_containers(void)
                       NULL),
               200);
     CHECK_INT(wait_nested(c.agent_port, tok, "n5", cid, &es), 404);
+    /* linux_info.share_cgroups false is what a nested container gets; true is refused. */
+    for (int share = 0; share < 2; share++)
+        CHECK_INT(
+            op_call(c.agent_port, tok,
+                    json_pack("{s:s, s:{s:o, s:{s:s}, s:{s:s, s:{s:b}}}}", "type",
+                              "LAUNCH_CONTAINER", "launch_container", "container_id",
+                              nested_id(share ? "n7" : "n6", cid), "command", "value", "true",
+                              "container", "type", "MESOS", "linux_info", "share_cgroups", share),
+                    NULL),
+            share ? 400 : 200);
+    CHECK_INT(wait_nested(c.agent_port, tok, "n6", cid, &es), 200);
+    CHECK_INT(es, 0);
     /* Streaming sessions are not implemented. */
     CHECK_INT(
         op_call(c.agent_port, tok,
