@@ -25,10 +25,11 @@
  *
  * Replies go through the operator API's reply callback, exactly once: LAUNCH 200 (empty),
  * 400 (invalid: no parent, an id that is not a valid ID, nesting deeper than one level,
- * unsupported ContainerInfo, a child id already in use), 403, 404 (unknown parent), 500 (the
- * launch failed); WAIT 200 with Response.wait_nested_container{exit_status} once it exited
- * (held until then, at most CM_AGENT_NESTED_MAX_WAITERS at once: else 503), 404 unknown; KILL
- * 200 (signal, default SIGKILL), 400 bad signal, 404 unknown or already exited; REMOVE 200 for
+ * unsupported ContainerInfo (container_info.h; a linux_info holding only share_cgroups: false
+ * is accepted, share_cgroups: true is refused), a child id already in use), 403, 404 (unknown
+ * parent), 500 (the launch failed); WAIT 200 with Response.wait_nested_container{exit_status} once
+ * it exited (held until then, at most CM_AGENT_NESTED_MAX_WAITERS at once: else 503), 404 unknown;
+ * KILL 200 (signal, default SIGKILL), 400 bad signal, 404 unknown or already exited; REMOVE 200 for
  * an exited container (its record is forgotten), 400 while it runs, 404 unknown.
  *
  * Ownership: the table lives in the agent (a->nested) and is freed by agent_nested_free
