@@ -8,6 +8,7 @@
 
 #include "agent_auth.h"
 #include "agent_internal.h"
+#include "agent_nested.h"
 #include "agent_operator.h"
 
 /* Mesos still fills deprecated fields (ExecutorInfo.source, FrameworkInfo.role) for old
@@ -507,7 +508,12 @@ static void containers_handler(struct cm_http_request *req, void *arg)
     char *cid = cm_http_request_query_param(req, "container_id");
     char *eid = cm_http_request_query_param(req, "executor_id");
     char *principal = agent_auth_principal(arg, req, false);
-    cm_http_respond_json(req, 200, usage_entries(arg, true, cid, eid, principal));
+    json_t *entries = usage_entries(arg, true, cid, eid, principal);
+    char *nested = cm_http_request_query_param(req, "show_nested");
+    if (nested && strcmp(nested, "true") == 0)
+        agent_nested_usage_json(arg, entries, cm_clock_now(((struct cm_agent *)arg)->clock));
+    free(nested);
+    cm_http_respond_json(req, 200, entries);
     free(principal);
     free(cid);
     free(eid);

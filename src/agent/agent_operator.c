@@ -682,6 +682,8 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     case MESOS__V1__AGENT__CALL__TYPE__GET_CONTAINERS:
         cm_agent_op_get_containers(a, &ar, &resp);
         agent_op_filter_containers(a, principal, &resp);
+        if (c->get_containers && c->get_containers->show_nested)
+            agent_nested_op_containers(a, &ar, &resp, cm_clock_now(a->clock));
         break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_FRAMEWORKS:
         cm_agent_op_get_frameworks(a, &ar, &resp);
@@ -692,13 +694,30 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     case MESOS__V1__AGENT__CALL__TYPE__GET_TASKS: cm_agent_op_get_tasks(a, &ar, &resp); break;
     case MESOS__V1__AGENT__CALL__TYPE__GET_AGENT: cm_agent_op_get_agent(a, &ar, &resp); break;
     case MESOS__V1__AGENT__CALL__TYPE__KILL_CONTAINER:
-        kill_container(a, c->kill_container, reply, arg);
+        if (c->kill_container->container_id->parent)
+            agent_nested_kill(a, op->caller_cid, c->kill_container->container_id,
+                              c->kill_container->has_signal, c->kill_container->signal, reply, arg);
+        else
+            kill_container(a, c->kill_container, reply, arg);
         return;
     case MESOS__V1__AGENT__CALL__TYPE__WAIT_CONTAINER:
-        wait_container(op, c->wait_container->container_id->value, media, reply, arg);
+        if (c->wait_container->container_id->parent)
+            agent_nested_wait_container(a, op->caller_cid, c->wait_container->container_id, media,
+                                        reply, arg);
+        else
+            wait_container(op, c->wait_container->container_id->value, media, reply, arg);
+        return;
+    case MESOS__V1__AGENT__CALL__TYPE__REMOVE_CONTAINER:
+        if (c->remove_container->container_id->parent)
+            agent_nested_remove(a, op->caller_cid, c->remove_container->container_id, reply, arg);
+        else
+            not_implemented(c, reply, arg);
         return;
     case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_NESTED_CONTAINER:
         agent_nested_launch(a, op->caller_cid, c->launch_nested_container, reply, arg);
+        return;
+    case MESOS__V1__AGENT__CALL__TYPE__LAUNCH_CONTAINER:
+        agent_nested_launch_container(a, op->caller_cid, c->launch_container, reply, arg);
         return;
     case MESOS__V1__AGENT__CALL__TYPE__WAIT_NESTED_CONTAINER:
         agent_nested_wait(a, op->caller_cid, c->wait_nested_container->container_id, media, reply,

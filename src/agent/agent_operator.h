@@ -114,6 +114,8 @@ struct cm_agent_op_arena {
 };
 void *cm_agent_op_alloc(struct cm_agent_op_arena *ar, size_t size);
 void cm_agent_op_arena_free(struct cm_agent_op_arena *ar);
+/* The arena frees msg (an unpacked protobuf-c message) with the response. */
+void cm_agent_op_keep_msg(struct cm_agent_op_arena *ar, ProtobufCMessage *msg);
 
 /* Fill resp (type and body) from the agent's records. */
 void cm_agent_op_get_state(struct cm_agent *a, struct cm_agent_op_arena *ar,

@@ -76,6 +76,11 @@ static void arena_keep_msg(struct cm_agent_op_arena *ar, ProtobufCMessage *msg)
     ar->ptrs[ar->n++] = (void *)((uintptr_t)msg | 1);
 }
 
+void cm_agent_op_keep_msg(struct cm_agent_op_arena *ar, ProtobufCMessage *msg)
+{
+    arena_keep_msg(ar, msg);
+}
+
 /* A growing array of pointers in the arena. */
 struct vec {
     void **v;

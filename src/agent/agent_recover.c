@@ -17,6 +17,7 @@
 #include "agent_ckpt.h"
 #include "agent_executors.h"
 #include "agent_link.h"
+#include "agent_nested.h"
 #include "agent_state.h"
 #include "log.h"
 #include "paths.h"
@@ -267,7 +268,24 @@ int agent_recover_state(struct cm_agent *a, char *why, size_t whylen)
                 recover_task(a, e, &re->tasks[k]);
         }
     }
-    cm_containerizer_recover(a->containerizer, ids, pids, nadopt);
+    /* Their nested containers (task groups) come back with them; the containerizer
+     * re-attaches both in one go, and its orphan cleanup (which kills a parent's cgroup
+     * subtree) spares them. */
+    for (size_t i = 0; i < nadopt; i++)
+        agent_nested_recover(a, adopted[i]);
+    const char **nids;
+    pid_t *npids;
+    size_t nnested = agent_nested_live(a, &nids, &npids);
+    ids = cm_xrealloc(ids, (cap + nnested) * sizeof *ids);
+    pids = cm_xrealloc(pids, (cap + nnested) * sizeof *pids);
+    for (size_t i = 0; i < nnested; i++) {
+        ids[nadopt + i] = nids[i];
+        pids[nadopt + i] = npids[i];
+    }
+    free(nids);
+    free(npids);
+    cm_containerizer_recover(a->containerizer, ids, pids, nadopt + nnested);
+    agent_nested_recovered_limits(a);
     cm_docker_recover(a->docker, ids, nadopt);
     for (size_t i = 0; i < nadopt; i++)
         cm_containerizer_update(a->containerizer, adopted[i]->container_id, &adopted[i]->resources);

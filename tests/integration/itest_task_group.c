@@ -377,6 +377,70 @@ static void test_nested_containers(void)
                       NULL),
               200);
     CHECK_INT(wait_nested(c.agent_port, tok, "n1", cid, &es), 404);
+    /* The newer calls name nested containers by their parent too: LAUNCH_CONTAINER with
+     * resources (200, then 202 for the same id), WAIT_CONTAINER answered as wait_container,
+     * KILL_CONTAINER, REMOVE_CONTAINER; without a parent LAUNCH_CONTAINER is 501. */
+    json_t *res =
+        json_pack("[{s:s, s:s, s:{s:f}}, {s:s, s:s, s:{s:f}}]", "name", "cpus", "type", "SCALAR",
+                  "scalar", "value", 0.1, "name", "mem", "type", "SCALAR", "scalar", "value", 40.0);
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o, s:{s:s}, s:O}}", "type", "LAUNCH_CONTAINER",
+                                "launch_container", "container_id", nested_id("n5", cid), "command",
+                                "value", "touch started; exec sleep 100", "resources", res),
+                      NULL),
+              200);
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o, s:{s:s}, s:O}}", "type", "LAUNCH_CONTAINER",
+                                "launch_container", "container_id", nested_id("n5", cid), "command",
+                                "value", "sleep 100", "resources", res),
+                      NULL),
+              202);
+    CHECK_INT(op_call(c.agent_port, NULL,
+                      json_pack("{s:s, s:{s:{s:s}, s:{s:s}}}", "type", "LAUNCH_CONTAINER",
+                                "launch_container", "container_id", "value", "standalone",
+                                "command", "value", "true"),
+                      NULL),
+              501);
+    json_decref(res);
+    /* SIGTERM only once the command runs (before that only its namespace's init exists, and
+     * an init ignores signals it has no handler for). */
+    snprintf(path, sizeof path, "%s/containers/n5/started", sandbox);
+    for (int waited = 0; waited < ITEST_WAIT_MS && access(path, F_OK) != 0; waited += 20)
+        usleep(20 * 1000);
+    CHECK(access(path, F_OK) == 0);
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o, s:i}}", "type", "KILL_CONTAINER", "kill_container",
+                                "container_id", nested_id("n5", cid), "signal", 15),
+                      NULL),
+              200);
+    json_t *wout = NULL;
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o}}", "type", "WAIT_CONTAINER", "wait_container",
+                                "container_id", nested_id("n5", cid)),
+                      &wout),
+              200);
+    CHECK_STR(json_string_value(json_object_get(wout, "type")), "WAIT_CONTAINER");
+    json_t *wes = json_object_get(json_object_get(wout, "wait_container"), "exit_status");
+    CHECK(json_is_integer(wes) && json_integer_value(wes) > 0);
+    json_decref(wout);
+    CHECK_INT(op_call(c.agent_port, tok,
+                      json_pack("{s:s, s:{s:o}}", "type", "REMOVE_CONTAINER", "remove_container",
+                                "container_id", nested_id("n5", cid)),
+                      NULL),
+              200);
+    CHECK_INT(wait_nested(c.agent_port, tok, "n5", cid, &es), 404);
+    /* linux_info.share_cgroups false is what a nested container gets; true is refused. */
+    for (int share = 0; share < 2; share++)
+        CHECK_INT(
+            op_call(c.agent_port, tok,
+                    json_pack("{s:s, s:{s:o, s:{s:s}, s:{s:s, s:{s:b}}}}", "type",
+                              "LAUNCH_CONTAINER", "launch_container", "container_id",
+                              nested_id(share ? "n7" : "n6", cid), "command", "value", "true",
+                              "container", "type", "MESOS", "linux_info", "share_cgroups", share),
+                    NULL),
+            share ? 400 : 200);
+    CHECK_INT(wait_nested(c.agent_port, tok, "n6", cid, &es), 200);
+    CHECK_INT(es, 0);
     /* Streaming sessions are not implemented. */
     CHECK_INT(
         op_call(c.agent_port, tok,

@@ -1,8 +1,8 @@
 /*
  * itest_task_group_default: task groups run by the real mesos-default-executor (from the
  * agent's --launcher_dir), which starts each task in a nested container through the agent's
- * operator API (LAUNCH_NESTED_CONTAINER after LAUNCH_CONTAINER's 501, WAIT_NESTED_CONTAINER,
- * KILL_NESTED_CONTAINER):
+ * operator API (LAUNCH_CONTAINER with the task's resources, WAIT_NESTED_CONTAINER,
+ * KILL_NESTED_CONTAINER; namespaces, limits and recovery in itest_task_group_nested.c):
  * - every task of a group finishing;
  * - one task failing: the rest of the group is killed;
  * - a KILL of one task of a group: the whole group ends.

@@ -57,7 +57,18 @@ int cm_cgroups_validate_id(const char *id, char *why, size_t whylen)
 {
     if (!id)
         return cm_fail(CM_EINVAL, why, whylen, "container id is missing");
-    return validate_component(id, strlen(id), "container id", why, whylen);
+    /* A nested container's id is "<parent>/mesos/<child>" (any depth): its cgroup lives in
+     * its parent's subtree, as Mesos's v1 layout <root>/<parent>/mesos/<child>. */
+    const char *slash = strchr(id, '/');
+    if (!slash)
+        return validate_component(id, strlen(id), "container id", why, whylen);
+    int rc = validate_component(id, (size_t)(slash - id), "container id", why, whylen);
+    if (rc)
+        return rc;
+    if (strncmp(slash, "/" CM_CGROUPS_NESTED_DIR "/", sizeof CM_CGROUPS_NESTED_DIR + 1) != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "nested container id must be <parent>/" CM_CGROUPS_NESTED_DIR "/<child>");
+    return cm_cgroups_validate_id(slash + sizeof CM_CGROUPS_NESTED_DIR + 1, why, whylen);
 }
 
 int cm_cgroups_validate_root(const char *root, char *why, size_t whylen)
@@ -573,6 +584,9 @@ int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, si
     if (rc)
         return rc;
     char path[CM_CGROUPS_PATH_MAX], ctlfile[CM_CGROUPS_PATH_MAX + 32];
+    if (cg->version == CM_CGROUPS_V2 && strchr(id, '/'))
+        return cm_fail(-ENOTSUP, why, whylen,
+                       "nested cgroups ('%s') are not supported with cgroup v2", id);
     if (cg->version == CM_CGROUPS_V2) {
         /* Walk from the base down, enabling controllers in each parent before descending. */
         char enable[64];

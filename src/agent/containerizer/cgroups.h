@@ -86,7 +86,16 @@ int cm_cgroups_detect(const struct cm_cgroups_options *opts, struct cm_cgroups *
 /* Returns the controller's name ("cpu", "memory", ...). */
 const char *cm_cgroups_ctl_name(enum cm_cgroups_ctl ctl);
 
-/* Validates one externally supplied path component (a container id). */
+/* Nested containers: the directory under a container's cgroup that holds its children's. */
+#define CM_CGROUPS_NESTED_DIR "mesos"
+
+/* Validates one externally supplied path component (a container id), or a nested container's
+ * id "<parent id>/mesos/<child id>" (each part valid; any depth). A nested id's cgroup is
+ * <base>/<cgroups_root>/<parent>/mesos/<child>, in its parent's subtree: the parent's limits
+ * bound it, and killing or removing the parent (kill_step, remove_step, kill_all, destroy)
+ * takes its nested children with it. v2 is not supported for nesting (the parent's processes
+ * would have to leave its cgroup first: "no internal processes"); creating a nested cgroup
+ * there fails with -ENOTSUP. */
 int cm_cgroups_validate_id(const char *id, char *why, size_t whylen);
 /* Validates a cgroups_root: valid components joined by single '/', no leading/trailing '/'. */
 int cm_cgroups_validate_root(const char *root, char *why, size_t whylen);

@@ -3,6 +3,7 @@
  * (for the containerizer's teardown state machine) and as the bounded blocking loops built on
  * them (for callers without a loop: tests, tools, shutdown).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -70,8 +71,75 @@ static int read_procs(const char *path, pid_t *pids, size_t cap, size_t *n, char
     return 0;
 }
 
+/* The ids ("<id>/mesos/<name>") of the nested containers whose cgroups exist under id's
+ * directory of ctl. *out is NULL-terminated; free with free_ids. Missing directory: none. */
+static void nested_ids(const struct cm_cgroups *cg, int ctl, const char *id, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char dir[CM_CGROUPS_PATH_MAX];
+    if (cm_cgroups_ctl_file(cg, ctl, id, CM_CGROUPS_NESTED_DIR, dir, sizeof dir))
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t cap = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_type != DT_DIR || cm_cgroups_validate_id(e->d_name, NULL, 0) != 0)
+            continue;
+        if (*n + 2 > cap) {
+            cap = cap ? cap * 2 : 8;
+            char **grown = realloc(*out, cap * sizeof *grown);
+            if (!grown)
+                abort();
+            *out = grown;
+        }
+        size_t len = strlen(id) + sizeof CM_CGROUPS_NESTED_DIR + strlen(e->d_name) + 2;
+        char *child = malloc(len);
+        if (!child)
+            abort();
+        snprintf(child, len, "%s/%s/%s", id, CM_CGROUPS_NESTED_DIR, e->d_name);
+        (*out)[(*n)++] = child;
+        (*out)[*n] = NULL;
+    }
+    closedir(d);
+}
+
+static void free_ids(char **ids)
+{
+    for (char **p = ids; p && *p; p++)
+        free(*p);
+    free(ids);
+}
+
+static int kill_own(const struct cm_cgroups *cg, const char *id, size_t *left, char *why,
+                    size_t whylen);
+
 int cm_cgroups_kill_step(const struct cm_cgroups *cg, const char *id, size_t *left, char *why,
                          size_t whylen)
+{
+    int rc = kill_own(cg, id, left, why, whylen);
+    if (rc || cg->version != CM_CGROUPS_V1)
+        return rc; /* v2's cgroup.kill takes the subtree; v2 has no nesting here anyway */
+    /* v1: the nested containers' processes are listed in their own cgroups only. */
+    int pc = (cg->usable & CM_CG_BIT(CM_CG_FREEZER)) ? CM_CG_FREEZER : -1;
+    for (int c = 0; c < CM_CG_NCTL && pc < 0; c++)
+        if (cg->usable & CM_CG_BIT(c))
+            pc = c;
+    char **kids;
+    size_t n;
+    nested_ids(cg, pc, id, &kids, &n);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t more = 0;
+        rc = cm_cgroups_kill_step(cg, kids[i], &more, why, whylen);
+        *left += more;
+    }
+    free_ids(kids);
+    return rc;
+}
+
+static int kill_own(const struct cm_cgroups *cg, const char *id, size_t *left, char *why,
+                    size_t whylen)
 {
     *left = 0;
     int rc = cm_cgroups_check(cg, id, why, whylen);
@@ -145,6 +213,19 @@ int cm_cgroups_remove_step(const struct cm_cgroups *cg, const char *id, char *wh
             continue;
         if (cm_cgroups_path(cg, c, id, path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
+        /* Nested containers' cgroups first (deepest first), then their "mesos" directory. */
+        char **kids;
+        size_t nk;
+        nested_ids(cg, c, id, &kids, &nk);
+        for (size_t i = 0; i < nk; i++) {
+            int krc = cm_cgroups_remove_step(cg, kids[i], !first ? why : NULL, whylen);
+            if (krc && (!first || first == -EBUSY))
+                first = krc;
+        }
+        free_ids(kids);
+        char sub[CM_CGROUPS_PATH_MAX + 16];
+        if (snprintf(sub, sizeof sub, "%s/%s", path, CM_CGROUPS_NESTED_DIR) < (int)sizeof sub)
+            rmdir(sub); /* ENOENT (none) or EBUSY (a child left): the rmdir below says so */
         if (rmdir(path) == 0 || errno == ENOENT)
             continue;
         int err = -errno;

@@ -752,7 +752,50 @@ struct join_arg {
     struct cm_containerizer *c;
     const char *id;
     const struct container *ct;
+    pid_t enter_pid; /* nested: the parent's process whose namespaces the child enters */
 };
+
+static int join_cgroups(const void *arg, char *why, size_t whylen);
+
+/* In the cloned child of a nested launch: the cgroups first (as for any container), then
+ * the parent's namespaces (containerizer.h, enter_pid). */
+static int join_nested(const void *arg, char *why, size_t whylen)
+{
+    const struct join_arg *ja = arg;
+    int rc = join_cgroups(arg, why, whylen);
+    if (rc || !ja->c->clone_flags)
+        return rc; /* without namespaces the parent's are the agent's, and so the child's */
+    static const struct {
+        const char *name;
+        int type;
+    } ns[] = {
+        {"net", CLONE_NEWNET}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC}, {"mnt", CLONE_NEWNS}};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        if (ns[i].type == CLONE_NEWNS && !(ja->c->clone_flags & CLONE_NEWNS))
+            continue; /* no mount namespaces: the parent shares the agent's */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%ld/ns/%s", (long)ja->enter_pid, ns[i].name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, ns[i].type) != 0) {
+            rc = -errno;
+            if (fd >= 0)
+                close(fd);
+            return cm_fail(rc, why, whylen,
+                           "Failed to enter the parent container's namespaces: %s: %s", path,
+                           strerror(-rc));
+        }
+        close(fd);
+    }
+    /* A copy of the parent's mount namespace: the launcher's /proc and rootfs mounts stay the
+     * child's own. */
+    if ((ja->c->clone_flags & CLONE_NEWNS) && unshare(CLONE_NEWNS) != 0) {
+        rc = -errno;
+        return cm_fail(rc, why, whylen,
+                       "Failed to enter the parent container's namespaces: unshare: %s",
+                       strerror(-rc));
+    }
+    return 0;
+}
 
 /* In the cloned child (a copy of the agent): create the cgroups, limit them, then join them
  * ("0" in cgroup.procs moves the writer itself). Limits are in place before the join, so
@@ -837,11 +880,13 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
         return cm_fail(CM_EEXIST, why, whylen, "Container %s already exists", id);
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
-    struct join_arg ja = {c, id, ct};
+    struct join_arg ja = {c, id, ct, spec->enter_pid};
     int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,
-        .join = c->use_cgroups || c->runtime_dir ? join_cgroups : NULL,
+        .join = spec->enter_pid > 0                ? join_nested
+                : c->use_cgroups || c->runtime_dir ? join_cgroups
+                                                   : NULL,
         .join_arg = &ja,
         .status_fd = c->opts.base ? &status_fd : NULL,
     };

@@ -138,6 +138,21 @@ struct cm_launch_spec {
      * provides; without one the launch fails). A failure is a launch error "Failed to
      * provision the container's root filesystem: ...". */
     const struct cm_rootfs_spec *rootfs;
+    /* A nested container (Mesos's LAUNCH_CONTAINER with a parent): container_id is then
+     * "<parent id>/mesos/<child id>" so its cgroups are created in the parent's subtree
+     * (cgroups.h) with the limits from resources, and enter_pid is a process of the parent
+     * container (its leader: the pid namespace's init under the linux launcher). Right after
+     * joining its cgroups the child enters that process's network, UTS and IPC namespaces and
+     * (when the launcher gives containers a mount namespace) a private copy of its mount
+     * namespace, so it shares the parent's network and sees the parent's mounts; it keeps a
+     * pid namespace of its own when namespaces/pid is on. A failure is a launch error "Failed
+     * to enter the parent container's namespaces: ...". 0 = not nested. */
+    pid_t enter_pid;
+    /* With a pid namespace (the linux launcher's init), the file where the init writes its
+     * exit code (decimal, newline) before it exits, so an agent that was restarted meanwhile
+     * (and so is not its parent) still learns how the container ended. The child creates it
+     * before any user switch; failing to is a launch error. NULL = none. */
+    const char *exit_status_path;
 };
 
 struct cm_containerizer;

@@ -124,7 +124,25 @@ __attribute__((no_sanitize_address)) static int init_child(void *arg)
  * the EOF as soon as the executor's exec succeeds, without waiting for the init to be
  * scheduled again. The kernel drops signals to a namespace init that has no handler for them
  * (except SIGKILL/SIGSTOP from the agent), so the init needs no signal handling of its own. */
-static _Noreturn void run_init(const struct cm_launch_spec *spec, int status)
+/* The init's exit code, also written to the exit status file when there is one. */
+static _Noreturn void init_exit(int code, int exit_fd)
+{
+    if (exit_fd >= 0) {
+        char buf[16];
+        size_t n = sizeof buf;
+        buf[--n] = '\n';
+        unsigned v = (unsigned)code;
+        do {
+            buf[--n] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && n > 0);
+        ssize_t w = write(exit_fd, buf + n, sizeof buf - n);
+        (void)w;
+    }
+    _exit(code);
+}
+
+static _Noreturn void run_init(const struct cm_launch_spec *spec, int status, int exit_fd)
 {
     void *stack = mmap(NULL, INIT_CHILD_STACK, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -146,8 +164,8 @@ static _Noreturn void run_init(const struct cm_launch_spec *spec, int status)
         if (p != child)
             continue;
         if (WIFEXITED(st))
-            _exit(WEXITSTATUS(st));
-        _exit(128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
+            init_exit(WEXITSTATUS(st), exit_fd);
+        init_exit(128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0), exit_fd);
     }
 }
 
@@ -275,7 +293,15 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0)
         child_fail(status, STAGE_STDIO, errno);
     /* The agent's sockets and files must not leak into the executor. */
-    close_all_but(status, status);
+    /* Nested containers: the init records its exit code for an agent restarted meanwhile
+     * (opened before any user switch; the executor does not inherit it). */
+    int exit_fd = -1;
+    if (spec->exit_status_path && (flags & CLONE_NEWPID)) {
+        exit_fd = open(spec->exit_status_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (exit_fd < 0)
+            child_fail_text(status, STAGE_OPEN, errno, spec->exit_status_path);
+    }
+    close_all_but(status, exit_fd >= 0 ? exit_fd : status);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -295,7 +321,7 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
             child_fail_text(status, STAGE_USER, ue, spec->user->name);
     }
     if (flags & CLONE_NEWPID)
-        run_init(spec, status);
+        run_init(spec, status, exit_fd);
     execve(spec->argv[0], spec->argv, spec->envp);
     exec_failed(status, spec->argv[0], errno);
 }
