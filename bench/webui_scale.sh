@@ -16,12 +16,16 @@ trap 'scale_cleanup; rm -rf "$WORK"' EXIT
 start_master m --registry=in_memory --max_connections=$((AGENTS + 2000))
 [ -n "$MASTER_PORT" ] || { echo "the master did not start: $(tail -3 "$WORK/m.log")" >&2; exit 1; }
 master=127.0.0.1:$MASTER_PORT
-# Room for the tasks: 0.1 cpu / 32 MB each, spread over the agents with headroom.
+# Room for the tasks: 0.1 cpu / 32 MB each, spread over the agents with headroom. The frameworks
+# decline what they cannot use for 5 s: with refuse_seconds 0 the master re-offers a declined
+# agent within milliseconds (event-driven allocation), and ten frameworks declining 10,000
+# agents back and forth is an offer storm, not a UI measurement.
 per=$(( (TASKS + AGENTS - 1) / AGENTS + 2 ))
 start_emulators "$master" "$AGENTS" 10000 --resources="cpus:$((per / 10 + 1));mem:$((per * 32 + 64));disk:1000" \
     --task_run_time=forever
 t0=$(date +%s.%N)
 "$BIN/emulator-loadgen" --master="$master" --frameworks=10 --tasks="$TASKS" --task_run_time=-1 \
+    --refuse_seconds=5 --duration=900 \
     --max_inflight=64 --quiet >"$WORK/loadgen.out" 2>"$WORK/loadgen.err" &
 PIDS+=("$!")
 running=0
