@@ -708,7 +708,13 @@ static void test_store_oci_layout(void)
 static int rootfs_child(const char *lower1, const char *lower2, const char *base,
                         const char *sandbox, bool force_copy)
 {
-    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    if (unshare(CLONE_NEWNS) != 0)
+        return 10;
+    /* In a chroot "/" is not a mount point (EINVAL): then base, where everything is mounted,
+     * is made a private mount of its own, so nothing propagates to the host either way. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 &&
+        (errno != EINVAL || mount(base, base, NULL, MS_BIND, NULL) != 0 ||
+         mount(NULL, base, NULL, MS_REC | MS_PRIVATE, NULL) != 0))
         return 10;
     char *layers[] = {(char *)lower1, (char *)lower2};
     struct cm_rootfs_spec *s = cm_rootfs_spec_new(base, layers, 2, sandbox, 16 << 20);

@@ -770,6 +770,23 @@ static int join_nested(const void *arg, char *why, size_t whylen)
         int type;
     } ns[] = {
         {"net", CLONE_NEWNET}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC}, {"mnt", CLONE_NEWNS}};
+    /* Entering a mount namespace resets the root directory to that namespace's root; the
+     * parent's own root (a chroot the agent runs in, or any root the parent was given) is
+     * taken from /proc/<pid>/root first and adopted after the switch, as nsenter --root does.
+     * Otherwise a nested container of an agent in a chroot would resolve its sandbox against
+     * the host's root. */
+    int rootfd = -1;
+    if (ja->c->clone_flags & CLONE_NEWNS) {
+        char rpath[64];
+        snprintf(rpath, sizeof rpath, "/proc/%ld/root", (long)ja->enter_pid);
+        rootfd = open(rpath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0) {
+            rc = -errno;
+            return cm_fail(rc, why, whylen,
+                           "Failed to enter the parent container's namespaces: %s: %s", rpath,
+                           strerror(-rc));
+        }
+    }
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         if (ns[i].type == CLONE_NEWNS && !(ja->c->clone_flags & CLONE_NEWNS))
             continue; /* no mount namespaces: the parent shares the agent's */
@@ -780,19 +797,28 @@ static int join_nested(const void *arg, char *why, size_t whylen)
             rc = -errno;
             if (fd >= 0)
                 close(fd);
+            if (rootfd >= 0)
+                close(rootfd);
             return cm_fail(rc, why, whylen,
                            "Failed to enter the parent container's namespaces: %s: %s", path,
                            strerror(-rc));
         }
         close(fd);
     }
-    /* A copy of the parent's mount namespace: the launcher's /proc and rootfs mounts stay the
-     * child's own. */
-    if ((ja->c->clone_flags & CLONE_NEWNS) && unshare(CLONE_NEWNS) != 0) {
-        rc = -errno;
-        return cm_fail(rc, why, whylen,
-                       "Failed to enter the parent container's namespaces: unshare: %s",
-                       strerror(-rc));
+    if (rootfd >= 0) {
+        /* The parent's root (rootfd belongs to the parent's mount namespace, entered above),
+         * then a copy of that namespace: the launcher's /proc and rootfs mounts stay the
+         * child's own, and unshare carries the root and cwd over to the copy. */
+        const char *step = "fchdir";
+        if (fchdir(rootfd) != 0 || (step = "chroot", chroot(".") != 0) ||
+            (step = "unshare", unshare(CLONE_NEWNS) != 0)) {
+            rc = -errno;
+            close(rootfd);
+            return cm_fail(rc, why, whylen,
+                           "Failed to enter the parent container's namespaces: %s: %s", step,
+                           strerror(-rc));
+        }
+        close(rootfd);
     }
     return 0;
 }
