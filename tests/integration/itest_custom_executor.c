@@ -56,23 +56,6 @@ static json_t *task_info(const char *tid, const char *agent_id, json_t *executor
     return t;
 }
 
-/* ACCEPTs the offers of set with a LAUNCH of tasks (taken). Returns the HTTP status. */
-static int accept_launch(struct itest_fw *fw, const struct itest_offers *set, json_t *tasks)
-{
-    json_t *ids = json_array();
-    for (size_t i = 0; i < set->n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", set->ids[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", ids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", tasks, "filters", "refuse_seconds", 0.0);
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
-}
-
 static int post_call(struct itest_fw *fw, json_t *call)
 {
     char *body = json_dumps(call, JSON_COMPACT);
@@ -134,7 +117,7 @@ static void test_one_executor_many_tasks(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task_info("t1", c.agent_id, executor_info("ex1", NULL), "run"));
     json_array_append_new(tasks, task_info("t2", c.agent_id, executor_info("ex1", NULL), "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     struct itest_status s1, s2, s3;
     REQUIRE(itest_fw_wait_state(fw, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 &s1) == 0);
@@ -222,7 +205,7 @@ static void test_one_executor_many_tasks(void)
                 tasks = json_array();
                 json_array_append_new(
                     tasks, task_info("t3", c.agent_id, executor_info("ex1", NULL), "finish"));
-                CHECK_INT(accept_launch(fw, &one, tasks), 202);
+                CHECK_INT(itest_fw_launch_json(fw, &one, tasks), 202);
             }
         }
     }
@@ -297,13 +280,13 @@ static void test_executor_exit_fails_tasks(void)
     REQUIRE(itest_fw_wait_offer(fw, 0.3, 96, ITEST_WAIT_MS, &off) == 0);
     json_t *tasks = json_array();
     json_array_append_new(tasks, task_info("a", c.agent_id, executor_info("ex2", NULL), "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     REQUIRE(itest_fw_wait_state(fw, "a", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     REQUIRE(itest_fw_wait_offer(fw, 0.1, 32, ITEST_WAIT_MS, &off) == 0);
     tasks = json_array();
     json_array_append_new(tasks, task_info("b", c.agent_id, executor_info("ex2", NULL), "exit"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     struct itest_status st;
     CHECK_INT(itest_fw_wait_state(fw, "a", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &st),
               0);
@@ -335,7 +318,7 @@ static void test_registration_timeout(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks,
                           task_info("mute", c.agent_id, executor_info("ex3", "sleep 60"), "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     struct itest_status st;
     CHECK_INT(
         itest_fw_wait_state(fw, "mute", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &st), 0);
@@ -385,7 +368,7 @@ static void test_invalid_executors(void)
     json_t *foreign = executor_info("ex7", NULL);
     json_object_set_new(foreign, "framework_id", json_pack("{s:s}", "value", "someone-else"));
     json_array_append_new(tasks, task_info("foreign", c.agent_id, foreign, "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     expect_error(fw, "clash", "not compatible");
     expect_error(fw, "dflt", "'ExecutorInfo.type' must be 'CUSTOM'");
     expect_error(fw, "big", "its executor uses more resources");
@@ -490,7 +473,7 @@ static void test_executor_uris(void)
                         json_pack("[{s:s}]", "value", path));
     json_t *tasks = json_array();
     json_array_append_new(tasks, task_info("u1", c.agent_id, ei, "finish"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     CHECK_INT(
         itest_fw_wait_state(fw, "u1", MESOS__V1__TASK_STATE__TASK_FINISHED, ITEST_WAIT_MS, NULL),
         0);

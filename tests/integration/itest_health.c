@@ -98,9 +98,6 @@ static json_t *scalar(const char *name, double v)
 static int launch(struct itest_fw *fw, const struct itest_offers *off, size_t n,
                   const char *const *ids, const char *const *commands, json_t **checks)
 {
-    json_t *oids = json_array();
-    for (size_t i = 0; i < off->n; i++)
-        json_array_append_new(oids, json_pack("{s:s}", "value", off->ids[i]));
     json_t *infos = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(infos, json_pack("{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s}, s:o}",
@@ -108,17 +105,7 @@ static int launch(struct itest_fw *fw, const struct itest_offers *off, size_t n,
                                                "agent_id", "value", off->agent_id, "resources",
                                                scalar("cpus", 0.1), scalar("mem", 32), "command",
                                                "value", commands[i], "health_check", checks[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", oids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", infos, "filters", "refuse_seconds", 0.0);
-    char *text = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, text, strlen(text), 1);
-    if (rc != 202)
-        fprintf(stderr, "ACCEPT answered %d: %s\n", rc, fw->last_body);
-    free(text);
-    return rc;
+    return itest_fw_launch_json(fw, off, infos);
 }
 
 /* A check that starts at once, probes every half second and never waits for a grace period. */
