@@ -2042,6 +2042,47 @@ int itest_fw_launch_json(struct itest_fw *fw, const struct itest_offers *set, js
     return post_json(fw, call);
 }
 
+int itest_fw_launch_group_json(struct itest_fw *fw, const struct itest_offers *set,
+                               json_t *executor, json_t *tasks)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; i < set->n; i++)
+        json_array_append_new(ids, json_id(set->ids[i]));
+    json_t *call = json_call(fw, "ACCEPT");
+    json_object_set_new(call, "accept",
+                        json_pack("{s:o, s:[{s:s, s:{s:o, s:{s:o}}}], s:{s:f}}", "offer_ids", ids,
+                                  "operations", "type", "LAUNCH_GROUP", "launch_group", "executor",
+                                  executor, "task_group", "tasks", tasks, "filters",
+                                  "refuse_seconds", 0.0));
+    return post_json(fw, call);
+}
+
+int itest_fw_post_call(struct itest_fw *fw, json_t *call)
+{
+    return post_json(fw, call);
+}
+
+json_t *itest_json_scalar(const char *name, double v)
+{
+    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
+}
+
+json_t *itest_json_resources(double cpus, double mem)
+{
+    json_t *r = json_array();
+    json_array_append_new(r, itest_json_scalar("cpus", cpus));
+    json_array_append_new(r, itest_json_scalar("mem", mem));
+    return r;
+}
+
+json_t *itest_json_executor(const char *executor_id, const char *type)
+{
+    json_t *r = itest_json_resources(0.1, 32);
+    json_array_append_new(r, itest_json_scalar("disk", 32));
+    return json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", executor_id, "type", type,
+                     "resources", r);
+}
+
 int itest_agent_executor_dir(int agent_port, const char *executor_id, char *out, size_t len)
 {
     *out = '\0';

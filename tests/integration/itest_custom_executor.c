@@ -23,26 +23,13 @@
 
 static char exec_path[512];
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
-static json_t *resources(double cpus, double mem)
-{
-    json_t *r = json_array();
-    json_array_append_new(r, scalar("cpus", cpus));
-    json_array_append_new(r, scalar("mem", mem));
-    return r;
-}
-
 /* The ExecutorInfo of the test executor (shell command), with one environment variable. */
 static json_t *executor_info(const char *eid, const char *command)
 {
     return json_pack("{s:{s:s}, s:s, s:s, s:{s:s, s:{s:[{s:s, s:s}]}}, s:o}", "executor_id",
                      "value", eid, "name", "itest custom executor", "type", "CUSTOM", "command",
                      "value", command ? command : exec_path, "environment", "variables", "name",
-                     "ITEST_CUSTOM", "value", "hello", "resources", resources(0.1, 32));
+                     "ITEST_CUSTOM", "value", "hello", "resources", itest_json_resources(0.1, 32));
 }
 
 static json_t *task_info(const char *tid, const char *agent_id, json_t *executor,
@@ -51,18 +38,9 @@ static json_t *task_info(const char *tid, const char *agent_id, json_t *executor
     char *data = itest_b64_encode((const uint8_t *)action, strlen(action));
     json_t *t = json_pack("{s:s, s:{s:s}, s:{s:s}, s:o, s:o, s:s}", "name", tid, "task_id", "value",
                           tid, "agent_id", "value", agent_id, "executor", executor, "resources",
-                          resources(0.1, 32), "data", data);
+                          itest_json_resources(0.1, 32), "data", data);
     free(data);
     return t;
-}
-
-static int post_call(struct itest_fw *fw, json_t *call)
-{
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
 }
 
 static int start(struct itest_cluster *c, struct itest_fw **fw, const char *const *agent_flags)
@@ -233,11 +211,11 @@ static void test_one_executor_many_tasks(void)
     /* A framework message with a NUL byte, and the executor's answer. */
     static const uint8_t msg[] = {'h', 'i', 0, 't', 'h', 'e', 'r', 'e'};
     char *b64 = itest_b64_encode(msg, sizeof msg);
-    CHECK_INT(
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type", "MESSAGE",
-                                "framework_id", "value", fw->framework_id, "message", "agent_id",
-                                "value", c.agent_id, "executor_id", "value", "ex1", "data", b64)),
-        202);
+    CHECK_INT(itest_fw_post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type",
+                                               "MESSAGE", "framework_id", "value", fw->framework_id,
+                                               "message", "agent_id", "value", c.agent_id,
+                                               "executor_id", "value", "ex1", "data", b64)),
+              202);
     free(b64);
     REQUIRE(itest_fw_wait(fw, MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE, NULL, ITEST_WAIT_MS,
                           &ev) == 0);
@@ -251,11 +229,11 @@ static void test_one_executor_many_tasks(void)
     CHECK_INT(itest_fw_kill(fw, "t1", c.agent_id), 202);
     CHECK_INT(
         itest_fw_wait_state(fw, "t1", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL), 0);
-    CHECK_INT(
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}}}", "type", "SHUTDOWN",
-                                "framework_id", "value", fw->framework_id, "shutdown",
-                                "executor_id", "value", "ex1", "agent_id", "value", c.agent_id)),
-        202);
+    CHECK_INT(itest_fw_post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}}}", "type",
+                                               "SHUTDOWN", "framework_id", "value",
+                                               fw->framework_id, "shutdown", "executor_id", "value",
+                                               "ex1", "agent_id", "value", c.agent_id)),
+              202);
     CHECK_INT(
         itest_fw_wait_state(fw, "t2", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL), 0);
     CHECK_INT(
@@ -362,7 +340,7 @@ static void test_invalid_executors(void)
     json_array_append_new(tasks, task_info("dflt", c.agent_id, dflt, "run"));
     /* More than the offer holds. */
     json_t *big = executor_info("ex6", NULL);
-    json_object_set_new(big, "resources", resources(100, 32));
+    json_object_set_new(big, "resources", itest_json_resources(100, 32));
     json_array_append_new(tasks, task_info("big", c.agent_id, big, "run"));
     /* Another framework's id. */
     json_t *foreign = executor_info("ex7", NULL);
@@ -383,7 +361,7 @@ static void test_invalid_executors(void)
 static int post_any(struct itest_fw *fw, json_t *call)
 {
     if (fw->enc == ITEST_JSON)
-        return post_call(fw, call);
+        return itest_fw_post_call(fw, call);
     ProtobufCMessage *msg = NULL;
     char why[256];
     int rc =

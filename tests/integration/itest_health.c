@@ -88,11 +88,6 @@ static int next_update(struct itest_fw *fw, int timeout_ms, struct upd *u)
     }
 }
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 /* ACCEPTs the held offers launching tasks ids[i] running commands[i] with health checks
  * checks[i] (JSON objects, stolen). */
 static int launch(struct itest_fw *fw, const struct itest_offers *off, size_t n,
@@ -100,11 +95,12 @@ static int launch(struct itest_fw *fw, const struct itest_offers *off, size_t n,
 {
     json_t *infos = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(infos, json_pack("{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s}, s:o}",
-                                               "name", ids[i], "task_id", "value", ids[i],
-                                               "agent_id", "value", off->agent_id, "resources",
-                                               scalar("cpus", 0.1), scalar("mem", 32), "command",
-                                               "value", commands[i], "health_check", checks[i]));
+        json_array_append_new(infos,
+                              json_pack("{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s}, s:o}", "name",
+                                        ids[i], "task_id", "value", ids[i], "agent_id", "value",
+                                        off->agent_id, "resources", itest_json_scalar("cpus", 0.1),
+                                        itest_json_scalar("mem", 32), "command", "value",
+                                        commands[i], "health_check", checks[i]));
     return itest_fw_launch_json(fw, off, infos);
 }
 

@@ -34,14 +34,9 @@ static struct itest_cluster c;
 
 /* ---- tasks ---- */
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 static json_t *image_task(const char *id, const char *cmd, const char *image, json_t *volumes)
 {
-    json_t *res = json_pack("[o,o]", scalar("cpus", 0.1), scalar("mem", 32));
+    json_t *res = json_pack("[o,o]", itest_json_scalar("cpus", 0.1), itest_json_scalar("mem", 32));
     json_t *container = json_pack("{s:s, s:{s:{s:s, s:{s:s}}}}", "type", "MESOS", "mesos", "image",
                                   "type", "DOCKER", "docker", "name", image);
     if (volumes)

@@ -26,17 +26,12 @@
 
 static struct itest_cluster c;
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 /* A TaskInfo in JSON: command (shell), resources, and extra fields merged in. */
 static json_t *task_json(const char *id, const char *cmd, double disk, json_t *extra)
 {
-    json_t *res = json_pack("[o,o]", scalar("cpus", 0.1), scalar("mem", 32));
+    json_t *res = json_pack("[o,o]", itest_json_scalar("cpus", 0.1), itest_json_scalar("mem", 32));
     if (disk > 0)
-        json_array_append_new(res, scalar("disk", disk));
+        json_array_append_new(res, itest_json_scalar("disk", disk));
     json_t *t =
         json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:o}", "name", id, "task_id", "value", id,
                   "agent_id", "value", c.agent_id, "command", "value", cmd, "resources", res);
