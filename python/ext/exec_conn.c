@@ -24,6 +24,7 @@
  * mutex here only keeps them away from the executor while the loop thread frees it.
  */
 #include "ext.h"
+#include "loop_thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,25 +38,14 @@ typedef struct {
     PyObject_HEAD PyObject *handler;
     struct cm_exec *ex; /* guarded by mu once started: freed by the loop thread at its end */
     PyObject *env;      /* dict, set by start() */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int started, finished, joined;
+    struct pyx_loop_thread lt;
 } ExecConn;
 
 /* ---- loop thread -> Python ------------------------------------------------------------ */
 
 static void deliver(ExecConn *c, const char *kind, PyObject *payload)
 {
-    if (!payload) {
-        PyErr_Print();
-        return;
-    }
-    PyObject *r = PyObject_CallFunction(c->handler, "sO", kind, payload);
-    Py_DECREF(payload);
-    if (!r)
-        PyErr_Print();
-    Py_XDECREF(r);
+    pyx_deliver(c->handler, kind, payload);
 }
 
 static void on_event_bytes(struct cm_exec *ex, void *arg, const uint8_t *ev, size_t len)
@@ -104,12 +94,12 @@ static void *loop_main(void *arg)
 {
     ExecConn *c = arg;
     cm_exec_run(c->ex);
-    pthread_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->lt.mu);
     cm_exec_free(c->ex);
     c->ex = NULL;
-    c->finished = 1;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    c->lt.finished = 1;
+    pthread_cond_broadcast(&c->lt.cv);
+    pthread_mutex_unlock(&c->lt.mu);
     PyGILState_STATE g = PyGILState_Ensure();
     Py_DECREF((PyObject *)c); /* the thread's reference, taken in start() */
     PyGILState_Release(g);
@@ -125,8 +115,7 @@ static PyObject *ec_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     ExecConn *c = (ExecConn *)type->tp_alloc(type, 0);
     if (!c)
         return NULL;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    pyx_loop_thread_init(&c->lt);
     return (PyObject *)c;
 }
 
@@ -136,7 +125,7 @@ static int ec_init(ExecConn *c, PyObject *args, PyObject *kw)
     PyObject *handler;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O", kwlist, &handler))
         return -1;
-    if (c->started) {
+    if (c->lt.started) {
         PyErr_SetString(PyExc_RuntimeError, "ExecutorConnection: already started");
         return -1;
     }
@@ -151,20 +140,11 @@ static int ec_init(ExecConn *c, PyObject *args, PyObject *kw)
 
 static void ec_dealloc(ExecConn *c)
 {
-    if (c->started && !c->joined) {
-        if (pthread_equal(pthread_self(), c->thread)) {
-            pthread_detach(c->thread);
-        } else {
-            Py_BEGIN_ALLOW_THREADS pthread_join(c->thread, NULL);
-            Py_END_ALLOW_THREADS
-        }
-    }
+    pyx_loop_thread_fini(&c->lt);
     if (c->ex) /* created, never run */
         cm_exec_free(c->ex);
     Py_XDECREF(c->handler);
     Py_XDECREF(c->env);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -183,7 +163,7 @@ static PyObject *ec_start(ExecConn *c, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "ExecutorConnection: not initialised");
         return NULL;
     }
-    if (c->started) {
+    if (c->lt.started) {
         PyErr_SetString(PyExc_RuntimeError, "ExecutorConnection: already started");
         return NULL;
     }
@@ -224,10 +204,10 @@ static PyObject *ec_start(ExecConn *c, PyObject *unused)
     if (rc == 0) {
         c->ex = ex;
         Py_INCREF(c); /* released by the loop thread when it ends */
-        c->started = 1;
-        rc = -pthread_create(&c->thread, NULL, loop_main, c);
+        c->lt.started = 1;
+        rc = -pthread_create(&c->lt.thread, NULL, loop_main, c);
         if (rc) {
-            c->started = 0;
+            c->lt.started = 0;
             c->ex = NULL;
             Py_DECREF(c);
         }
@@ -249,12 +229,12 @@ with_exec(ExecConn *c,
           const uint8_t *data, size_t len, uint8_t *out, char *why, size_t whylen, int *rc)
 {
     int ran = 0;
-    pthread_mutex_lock(&c->mu);
-    if (c->started && !c->finished && c->ex) {
+    pthread_mutex_lock(&c->lt.mu);
+    if (c->lt.started && !c->lt.finished && c->ex) {
         *rc = fn(c->ex, data, len, out, why, whylen);
         ran = 1;
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->lt.mu);
     return ran;
 }
 
@@ -314,68 +294,24 @@ static PyObject *ec_stop(ExecConn *c, PyObject *unused)
 {
     (void)unused;
     int ran = 0;
-    pthread_mutex_lock(&c->mu);
-    if (c->started && !c->finished && c->ex) {
+    pthread_mutex_lock(&c->lt.mu);
+    if (c->lt.started && !c->lt.finished && c->ex) {
         cm_exec_stop(c->ex);
         ran = 1;
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->lt.mu);
     return PyBool_FromLong(ran);
 }
 
 static PyObject *ec_join(ExecConn *c, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *tobj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &tobj))
-        return NULL;
-    double timeout = -1;
-    if (tobj != Py_None) {
-        timeout = PyFloat_AsDouble(tobj);
-        if (timeout == -1 && PyErr_Occurred())
-            return NULL;
-        if (timeout < 0)
-            timeout = 0;
-    }
-    if (!c->started)
-        Py_RETURN_TRUE;
-    int finished, must_join = 0;
-    Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&c->mu);
-    if (timeout < 0) {
-        while (!c->finished)
-            pthread_cond_wait(&c->cv, &c->mu);
-    } else {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += (time_t)timeout;
-        until.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!c->finished)
-            if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT)
-                break;
-    }
-    finished = c->finished;
-    if (finished && !c->joined) {
-        c->joined = 1;
-        must_join = 1;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (must_join)
-        pthread_join(c->thread, NULL);
-    Py_END_ALLOW_THREADS if (finished) Py_RETURN_TRUE;
-    Py_RETURN_FALSE;
+    return pyx_loop_thread_join(&c->lt, args, kw);
 }
 
 static PyObject *ec_running(ExecConn *c, void *closure)
 {
     (void)closure;
-    pthread_mutex_lock(&c->mu);
-    int running = c->started && !c->finished;
-    pthread_mutex_unlock(&c->mu);
-    return PyBool_FromLong(running);
+    return pyx_loop_thread_running(&c->lt);
 }
 
 static PyObject *ec_env(ExecConn *c, void *closure)

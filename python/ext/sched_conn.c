@@ -26,6 +26,7 @@
  * while disconnected); the handler gets a "log" line at warning level saying so.
  */
 #include "ext.h"
+#include "loop_thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,10 +47,7 @@ typedef struct {
     char *principal, *secret;
     struct pyx_cmdq *q;
     struct cm_scheduler *sched; /* belongs to the loop thread once started */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int started, finished, joined;
+    struct pyx_loop_thread lt;
     /* Loop thread only: calls sent and not answered yet, and a TEARDOWN waiting for them (the
      * calls are separate POSTs, so a TEARDOWN sent at once could overtake the calls the
      * framework made before stop() and remove it before they are applied). */
@@ -59,19 +57,9 @@ typedef struct {
 
 /* ---- loop thread -> Python ------------------------------------------------------------ */
 
-/* Calls handler(kind, payload) with the GIL; payload is stolen (NULL: a Python error is
- * pending from building it, which is printed). */
 static void deliver(SchedConn *c, const char *kind, PyObject *payload)
 {
-    if (!payload) {
-        PyErr_Print();
-        return;
-    }
-    PyObject *r = PyObject_CallFunction(c->handler, "sO", kind, payload);
-    Py_DECREF(payload);
-    if (!r)
-        PyErr_Print(); /* the Python driver catches its own errors; this is a last resort */
-    Py_XDECREF(r);
+    pyx_deliver(c->handler, kind, payload);
 }
 
 static void deliver_event(SchedConn *c, const Mesos__V1__Scheduler__Event *ev)
@@ -258,10 +246,7 @@ static void *loop_main(void *arg)
     pyx_cmdq_detach(c->q);
     cm_scheduler_free(c->sched);
     c->sched = NULL;
-    pthread_mutex_lock(&c->mu);
-    c->finished = 1;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    pyx_loop_thread_finished(&c->lt);
     PyGILState_STATE g = PyGILState_Ensure();
     Py_DECREF((PyObject *)c); /* the thread's own reference, taken in start() */
     PyGILState_Release(g);
@@ -284,7 +269,7 @@ static int sc_init(SchedConn *c, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "sy*O|zz", kwlist, &master, &fw, &handler,
                                      &principal, &secret))
         return -1;
-    if (c->started) {
+    if (c->lt.started) {
         PyBuffer_Release(&fw);
         PyErr_SetString(PyExc_RuntimeError, "SchedulerConnection: already started");
         return -1;
@@ -329,23 +314,13 @@ static PyObject *sc_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     SchedConn *c = (SchedConn *)type->tp_alloc(type, 0);
     if (!c)
         return NULL;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    pyx_loop_thread_init(&c->lt);
     return (PyObject *)c;
 }
 
 static void sc_dealloc(SchedConn *c)
 {
-    if (c->started && !c->joined) {
-        /* The loop thread holds a reference until its last step, so it has ended or is
-         * ending; when that last reference is dropped on the thread itself, detach. */
-        if (pthread_equal(pthread_self(), c->thread)) {
-            pthread_detach(c->thread);
-        } else {
-            Py_BEGIN_ALLOW_THREADS pthread_join(c->thread, NULL);
-            Py_END_ALLOW_THREADS
-        }
-    }
+    pyx_loop_thread_fini(&c->lt);
     if (c->sched) /* created, never run */
         cm_scheduler_free(c->sched);
     pyx_cmdq_free(c->q);
@@ -357,8 +332,6 @@ static void sc_dealloc(SchedConn *c)
         free(c->secret);
     }
     Py_XDECREF(c->handler);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cv);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -369,7 +342,7 @@ static PyObject *sc_start(SchedConn *c, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "SchedulerConnection: not initialised");
         return NULL;
     }
-    if (c->started) {
+    if (c->lt.started) {
         PyErr_SetString(PyExc_RuntimeError, "SchedulerConnection: already started");
         return NULL;
     }
@@ -423,10 +396,10 @@ static PyObject *sc_start(SchedConn *c, PyObject *unused)
         rc = cm_scheduler_start(c->sched);
     if (rc == 0) {
         Py_INCREF(c); /* released by the loop thread when it ends */
-        c->started = 1;
-        rc = -pthread_create(&c->thread, NULL, loop_main, c);
+        c->lt.started = 1;
+        rc = -pthread_create(&c->lt.thread, NULL, loop_main, c);
         if (rc) {
-            c->started = 0;
+            c->lt.started = 0;
             Py_DECREF(c);
         }
     }
@@ -479,7 +452,7 @@ static PyObject *sc_call(SchedConn *c, PyObject *arg)
                         "call: type must be set, and SUBSCRIBE is made by the connection itself");
         return NULL;
     }
-    if (!c->started) {
+    if (!c->lt.started) {
         mesos__v1__scheduler__call__free_unpacked(call, NULL);
         Py_RETURN_FALSE;
     }
@@ -489,7 +462,7 @@ static PyObject *sc_call(SchedConn *c, PyObject *arg)
 static PyObject *sc_stop(SchedConn *c, PyObject *unused)
 {
     (void)unused;
-    if (!c->started)
+    if (!c->lt.started)
         Py_RETURN_FALSE;
     return push(c, OP_STOP, NULL);
 }
@@ -497,64 +470,20 @@ static PyObject *sc_stop(SchedConn *c, PyObject *unused)
 static PyObject *sc_teardown(SchedConn *c, PyObject *unused)
 {
     (void)unused;
-    if (!c->started)
+    if (!c->lt.started)
         Py_RETURN_FALSE;
     return push(c, OP_TEARDOWN, NULL);
 }
 
 static PyObject *sc_join(SchedConn *c, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"timeout", NULL};
-    PyObject *tobj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", kwlist, &tobj))
-        return NULL;
-    double timeout = -1;
-    if (tobj != Py_None) {
-        timeout = PyFloat_AsDouble(tobj);
-        if (timeout == -1 && PyErr_Occurred())
-            return NULL;
-        if (timeout < 0)
-            timeout = 0;
-    }
-    if (!c->started)
-        Py_RETURN_TRUE;
-    int finished, must_join = 0;
-    Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&c->mu);
-    if (timeout < 0) {
-        while (!c->finished)
-            pthread_cond_wait(&c->cv, &c->mu);
-    } else {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += (time_t)timeout;
-        until.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!c->finished)
-            if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT)
-                break;
-    }
-    finished = c->finished;
-    if (finished && !c->joined) {
-        c->joined = 1;
-        must_join = 1;
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (must_join)
-        pthread_join(c->thread, NULL);
-    Py_END_ALLOW_THREADS if (finished) Py_RETURN_TRUE;
-    Py_RETURN_FALSE;
+    return pyx_loop_thread_join(&c->lt, args, kw);
 }
 
 static PyObject *sc_running(SchedConn *c, void *closure)
 {
     (void)closure;
-    pthread_mutex_lock(&c->mu);
-    int running = c->started && !c->finished;
-    pthread_mutex_unlock(&c->mu);
-    return PyBool_FromLong(running);
+    return pyx_loop_thread_running(&c->lt);
 }
 
 static PyMethodDef sc_methods[] = {

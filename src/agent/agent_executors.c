@@ -778,10 +778,7 @@ void agent_exec_run_task(struct cm_agent *a, const Mesos__V1__FrameworkInfo *fi,
     agent_link_launch_ack(a, fi->id && fi->id->value ? fi->id->value : "", task->task_id->value);
 }
 
-/* The argv of an executor's CommandInfo (strings borrowed, array malloc'd): shell (the
- * default) runs value with /bin/sh -c; otherwise value is the program and arguments[1..] its
- * arguments (arguments[0] is its argv[0], which the launch takes from value). */
-static char **executor_argv(const Mesos__V1__CommandInfo *c)
+char **agent_exec_command_argv(const Mesos__V1__CommandInfo *c)
 {
     if (!c->has_shell || c->shell) {
         char **v = cm_xcalloc(4, sizeof *v);
@@ -839,7 +836,7 @@ static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct
     }
     out_path = cm_xasprintf("%s/stdout", e->directory);
     err_path = cm_xasprintf("%s/stderr", e->directory);
-    char **argv = executor_argv(e->info->command);
+    char **argv = agent_exec_command_argv(e->info->command);
     struct cm_launch_spec spec = {
         .container_id = e->container_id,
         .argv = argv,

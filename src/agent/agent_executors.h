@@ -84,4 +84,10 @@ void agent_exec_kill_task(struct cm_agent *a, const Cmesos__Internal__AgentEvent
  * retried. May free the framework. */
 void agent_exec_shutdown_framework(struct cm_agent *a, const char *fid);
 
+/* The argv of a CommandInfo, for an executor or a nested container (strings borrowed from c,
+ * array malloc'd and NULL-terminated): shell (the default) runs value with /bin/sh -c;
+ * otherwise value is the program and arguments[1..] its arguments (arguments[0] is its
+ * argv[0], which the launch takes from value). */
+char **agent_exec_command_argv(const Mesos__V1__CommandInfo *c);
+
 #endif

@@ -15,6 +15,7 @@
 #include "agent_ckpt.h"
 #include "agent_state.h"
 #include "agent_xapi.h"
+#include "agent_caps.h"
 #include "codec.h"
 #include "ids.h"
 #include "log.h"
@@ -304,23 +305,12 @@ void agent_link_start(struct cm_agent *a)
     Mesos__V1__Resource **res = NULL;
     size_t nres = 0;
     agent_state_agent_info(a, &ai, &aid, &res, &nres);
-    static const Mesos__V1__AgentInfo__Capability__Type caps[] = {
-        MESOS__V1__AGENT_INFO__CAPABILITY__TYPE__MULTI_ROLE,
-        MESOS__V1__AGENT_INFO__CAPABILITY__TYPE__HIERARCHICAL_ROLE,
-        MESOS__V1__AGENT_INFO__CAPABILITY__TYPE__RESERVATION_REFINEMENT,
-    };
-    Mesos__V1__AgentInfo__Capability capv[3];
-    Mesos__V1__AgentInfo__Capability *capp[3];
-    for (size_t i = 0; i < 3; i++) {
-        mesos__v1__agent_info__capability__init(&capv[i]);
-        capv[i].has_type = 1;
-        capv[i].type = caps[i];
-        capp[i] = &capv[i];
-    }
+    struct cm_agent_caps caps;
+    size_t ncaps = cm_agent_caps_fill(&caps);
     reg.agent_info = &ai;
     reg.version = CMESOS_VERSION;
-    reg.capabilities = capp;
-    reg.n_capabilities = 3;
+    reg.capabilities = caps.p;
+    reg.n_capabilities = ncaps;
     reg.pid = a->pid;
     reg.address_ip = a->ip;
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_ckpt.h"
+#include "agent_executors.h"
 #include "checkpoint.h"
 #include "codec.h"
 #include "containerizer/cgroups.h"
@@ -28,7 +29,6 @@
 #include "util.h"
 
 #define MOD "agent"
-#define TEXT "text/plain; charset=utf-8"
 
 struct nwaiter {
     enum cm_media media;
@@ -62,24 +62,6 @@ struct agent_nested_table {
     struct cm_strmap by_pid; /* "<pid>" -> struct nested (live) */
     size_t nwaiters;
 };
-
-static void text(cm_agent_op_reply_fn reply, void *arg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void text(cm_agent_op_reply_fn reply, void *arg, int code, const char *fmt, ...)
-{
-    char buf[768];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n > sizeof buf - 2)
-        n = (int)sizeof buf - 2;
-    buf[n++] = '\n';
-    buf[n] = '\0';
-    reply(arg, code, TEXT, buf, (size_t)n);
-}
 
 static struct agent_nested_table *table(struct cm_agent *a)
 {
@@ -128,23 +110,6 @@ static int check_id(const char *caller_cid, const Mesos__V1__ContainerID *id, ch
                        caller_cid);
     snprintf(key, keylen, "%s/%s", id->parent->value, id->value);
     return 0;
-}
-
-static char **argv_of(const Mesos__V1__CommandInfo *c)
-{
-    if (!c->has_shell || c->shell) {
-        char **v = cm_xcalloc(4, sizeof *v);
-        v[0] = "/bin/sh";
-        v[1] = "-c";
-        v[2] = c->value;
-        return v;
-    }
-    size_t n = c->n_arguments > 1 ? c->n_arguments : 1;
-    char **v = cm_xcalloc(n + 1, sizeof *v);
-    v[0] = c->value;
-    for (size_t i = 1; i < c->n_arguments; i++)
-        v[i] = c->arguments[i];
-    return v;
 }
 
 static char **env_of(const Mesos__V1__CommandInfo *c, const char *sandbox)
@@ -431,7 +396,7 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
     char key[600], why[512];
     int code = check_id(caller_cid, l->id, key, sizeof key, why, sizeof why);
     if (code) {
-        text(reply, arg, code, "%s", why);
+        cm_agent_op_reply_text(reply, arg, code, "%s", why);
         return;
     }
     struct agent_nested_table *t = table(a);
@@ -440,26 +405,29 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
             reply(arg, 202, NULL, NULL, 0);
             return;
         }
-        text(reply, arg, 400, "Container %s already exists", key);
+        cm_agent_op_reply_text(reply, arg, 400, "Container %s already exists", key);
         return;
     }
     if (cm_strmap_count(&t->by_key) >= CM_AGENT_NESTED_MAX) {
-        text(reply, arg, 503, "Too many nested containers (%d)", CM_AGENT_NESTED_MAX);
+        cm_agent_op_reply_text(reply, arg, 503, "Too many nested containers (%d)",
+                               CM_AGENT_NESTED_MAX);
         return;
     }
     struct agent_executor *e = executor_of(a, l->id->parent->value);
     if (!e || e->pid <= 0 || e->state == EXECUTOR_TERMINATED) {
-        text(reply, arg, 404, "Parent container %s cannot be found (or is not running)",
-             l->id->parent->value);
+        cm_agent_op_reply_text(reply, arg, 404,
+                               "Parent container %s cannot be found (or is not running)",
+                               l->id->parent->value);
         return;
     }
     const Mesos__V1__CommandInfo *c = l->command;
     if (!c || (!c->value && (!c->has_shell || c->shell)) || !c->value) {
-        text(reply, arg, 400, "Expecting '%s.command.value' to be present", l->what);
+        cm_agent_op_reply_text(reply, arg, 400, "Expecting '%s.command.value' to be present",
+                               l->what);
         return;
     }
     if (container_check(l->container, why, sizeof why) != 0) {
-        text(reply, arg, 400, "%s", why);
+        cm_agent_op_reply_text(reply, arg, 400, "%s", why);
         return;
     }
     struct cm_resources res;
@@ -467,7 +435,7 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
     if (l->n_resources &&
         cm_resources_from_proto(&res, l->resources, l->n_resources, why, sizeof why) != 0) {
         cm_resources_cleanup(&res);
-        text(reply, arg, 400, "Invalid '%s.resources': %s", l->what, why);
+        cm_agent_op_reply_text(reply, arg, 400, "Invalid '%s.resources': %s", l->what, why);
         return;
     }
     const char *user = c->user && c->user[0] ? c->user : NULL;
@@ -480,7 +448,8 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
     if (a->flags->switch_user && user && *user) {
         if (cm_user_lookup(user, &u, why, sizeof why) != 0) {
             cm_resources_cleanup(&res);
-            text(reply, arg, 400, "Cannot run the nested container as '%s': %s", user, why);
+            cm_agent_op_reply_text(reply, arg, 400, "Cannot run the nested container as '%s': %s",
+                                   user, why);
             return;
         }
         switched = true;
@@ -498,7 +467,7 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
     ckpt_prepare(a, e, n);
     char *out = cm_xasprintf("%s/stdout", n->dir), *err = cm_xasprintf("%s/stderr", n->dir);
     char *exit_path = n->ckpt ? cm_xasprintf("%s/exit_status", n->ckpt) : NULL;
-    char **argv = argv_of(c), **env = env_of(c, n->dir);
+    char **argv = agent_exec_command_argv(c), **env = env_of(c, n->dir);
     struct cm_launch_spec spec = {
         .container_id = n->cid,
         .argv = argv,
@@ -523,8 +492,8 @@ static void launch(struct cm_agent *a, const char *caller_cid, const struct laun
     if (switched)
         cm_user_cleanup(&u);
     if (rc != 0) {
-        text(reply, arg, 500, "Failed to launch nested container %s: %s", key,
-             *lwhy ? lwhy : cm_strerror(rc));
+        cm_agent_op_reply_text(reply, arg, 500, "Failed to launch nested container %s: %s", key,
+                               *lwhy ? lwhy : cm_strerror(rc));
         if (n->ckpt)
             agent_ckpt_remove(cm_xstrdup(n->ckpt));
         nested_free(n);
@@ -556,9 +525,9 @@ void agent_nested_launch_container(struct cm_agent *a, const char *caller_cid,
                                    cm_agent_op_reply_fn reply, void *arg)
 {
     if (!l->container_id->parent) {
-        text(reply, arg, 501,
-             "cmesos has no standalone containers (LAUNCH_CONTAINER needs "
-             "'launch_container.container_id.parent')");
+        cm_agent_op_reply_text(reply, arg, 501,
+                               "cmesos has no standalone containers (LAUNCH_CONTAINER needs "
+                               "'launch_container.container_id.parent')");
         return;
     }
     struct launch_req r = {.id = l->container_id,
@@ -623,12 +592,12 @@ static struct nested *lookup(struct cm_agent *a, const char *caller_cid,
     char key[600], why[512];
     int code = check_id(caller_cid, id, key, sizeof key, why, sizeof why);
     if (code) {
-        text(reply, arg, code, "%s", why);
+        cm_agent_op_reply_text(reply, arg, code, "%s", why);
         return NULL;
     }
     struct nested *n = a->nested ? cm_strmap_get(&a->nested->by_key, key) : NULL;
     if (!n)
-        text(reply, arg, 404, "Container %s cannot be found", key);
+        cm_agent_op_reply_text(reply, arg, 404, "Container %s cannot be found", key);
     return n;
 }
 
@@ -645,8 +614,9 @@ static void wait_for(struct cm_agent *a, const char *caller_cid, const Mesos__V1
         return;
     }
     if (a->nested->nwaiters >= CM_AGENT_NESTED_MAX_WAITERS) {
-        text(reply, arg, 503, "Too many WAIT_NESTED_CONTAINER calls are waiting (%d)",
-             CM_AGENT_NESTED_MAX_WAITERS);
+        cm_agent_op_reply_text(reply, arg, 503,
+                               "Too many WAIT_NESTED_CONTAINER calls are waiting (%d)",
+                               CM_AGENT_NESTED_MAX_WAITERS);
         return;
     }
     struct nwaiter *w = cm_xcalloc(1, sizeof *w);
@@ -673,19 +643,20 @@ void agent_nested_kill(struct cm_agent *a, const char *caller_cid, const Mesos__
                        bool has_signal, int signal, cm_agent_op_reply_fn reply, void *arg)
 {
     if (has_signal && (signal <= 0 || signal >= NSIG)) {
-        text(reply, arg, 400, "Invalid signal %d", signal);
+        cm_agent_op_reply_text(reply, arg, 400, "Invalid signal %d", signal);
         return;
     }
     struct nested *n = lookup(a, caller_cid, id, reply, arg);
     if (!n)
         return;
     if (n->exited) {
-        text(reply, arg, 404, "Container %s has already exited", n->key);
+        cm_agent_op_reply_text(reply, arg, 404, "Container %s has already exited", n->key);
         return;
     }
     int rc = cm_containerizer_kill(a->containerizer, n->cid, has_signal ? signal : SIGKILL);
     if (rc != 0) {
-        text(reply, arg, 500, "Failed to kill container %s: %s", n->key, cm_strerror(rc));
+        cm_agent_op_reply_text(reply, arg, 500, "Failed to kill container %s: %s", n->key,
+                               cm_strerror(rc));
         return;
     }
     CM_INFO(MOD, "Sent signal %d to nested container %s", has_signal ? signal : SIGKILL, n->key);
@@ -699,7 +670,7 @@ void agent_nested_remove(struct cm_agent *a, const char *caller_cid,
     if (!n)
         return;
     if (!n->exited) {
-        text(reply, arg, 400, "Container %s is still running", n->key);
+        cm_agent_op_reply_text(reply, arg, 400, "Container %s is still running", n->key);
         return;
     }
     cm_strmap_remove(&a->nested->by_key, n->key);
@@ -803,7 +774,7 @@ void agent_nested_free(struct cm_agent *a)
         while (n->waiters) {
             struct nwaiter *w = n->waiters;
             n->waiters = w->next;
-            text(w->reply, w->arg, 503, "Agent is shutting down");
+            cm_agent_op_reply_text(w->reply, w->arg, 503, "Agent is shutting down");
             free(w);
         }
     cm_strmap_cleanup(&t->by_pid);

@@ -55,10 +55,7 @@ struct cm_agent_op {
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
-static void reply_text(cm_agent_op_reply_fn reply, void *arg, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void reply_text(cm_agent_op_reply_fn reply, void *arg, int code, const char *fmt, ...)
+void cm_agent_op_reply_text(cm_agent_op_reply_fn reply, void *arg, int code, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
@@ -171,7 +168,8 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
         if (e)
             answer_wait(op, w, e);
         else /* the record fell out of the bounded completed lists meanwhile */
-            reply_text(w->reply, w->arg, 404, "Container %s cannot be found", w->container_id);
+            cm_agent_op_reply_text(w->reply, w->arg, 404, "Container %s cannot be found",
+                                   w->container_id);
         free(w->container_id);
         free(w);
     }
@@ -184,7 +182,7 @@ static void wait_container(struct cm_agent_op *op, const char *cid, enum cm_medi
 {
     const struct agent_executor *e = cm_agent_op_find_container(op->agent, cid);
     if (!e) {
-        reply_text(reply, arg, 404, "Container %s cannot be found", cid);
+        cm_agent_op_reply_text(reply, arg, 404, "Container %s cannot be found", cid);
         return;
     }
     struct waiter w0 = {.media = media, .reply = reply, .arg = arg};
@@ -193,8 +191,8 @@ static void wait_container(struct cm_agent_op *op, const char *cid, enum cm_medi
         return;
     }
     if (op->nwaiters >= CM_AGENT_OP_MAX_WAITERS) {
-        reply_text(reply, arg, 503, "Too many WAIT_CONTAINER calls are waiting (%d)",
-                   CM_AGENT_OP_MAX_WAITERS);
+        cm_agent_op_reply_text(reply, arg, 503, "Too many WAIT_CONTAINER calls are waiting (%d)",
+                               CM_AGENT_OP_MAX_WAITERS);
         return;
     }
     struct waiter *w = cm_xcalloc(1, sizeof *w);
@@ -468,17 +466,19 @@ static void kill_container(struct cm_agent *a, const Mesos__V1__Agent__Call__Kil
 {
     int sig = k->has_signal ? k->signal : SIGKILL;
     if (sig <= 0 || sig > SIGRTMAX) {
-        reply_text(reply, arg, 400, "Failed to validate agent::Call: Invalid 'signal' %d", sig);
+        cm_agent_op_reply_text(reply, arg, 400,
+                               "Failed to validate agent::Call: Invalid 'signal' %d", sig);
         return;
     }
     const char *cid = k->container_id->value;
     int rc = cm_containerizer_kill(a->containerizer, cid, sig);
     if (rc == CM_ENOTFOUND) {
-        reply_text(reply, arg, 404, "Container %s cannot be found", cid);
+        cm_agent_op_reply_text(reply, arg, 404, "Container %s cannot be found", cid);
         return;
     }
     if (rc != 0) {
-        reply_text(reply, arg, 500, "Failed to kill container %s: %s", cid, cm_strerror(rc));
+        cm_agent_op_reply_text(reply, arg, 500, "Failed to kill container %s: %s", cid,
+                               cm_strerror(rc));
         return;
     }
     CM_INFO(MOD, "Sent signal %d to container %s (operator KILL_CONTAINER)", sig, cid);
@@ -618,7 +618,7 @@ static void not_implemented(const Mesos__V1__Agent__Call *c, cm_agent_op_reply_f
     case MESOS__V1__AGENT__CALL__TYPE__PRUNE_IMAGES: what = "cmesos has no container images"; break;
     default: break;
     }
-    reply_text(reply, arg, 501, "%s is not implemented: %s", name, what);
+    cm_agent_op_reply_text(reply, arg, 501, "%s is not implemented: %s", name, what);
 }
 
 static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos__V1__Agent__Call *c,
@@ -635,7 +635,7 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
     char why[1400];
     int code = authorize_call(a, principal, c, why, sizeof why);
     if (code) {
-        reply_text(reply, arg, code, "%s", why);
+        cm_agent_op_reply_text(reply, arg, code, "%s", why);
         return;
     }
     switch (c->type) {
@@ -663,8 +663,8 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
         const Mesos__V1__DurationInfo *d = c->set_logging_level->duration;
         if (cm_agent_op_set_logging_level(op, c->set_logging_level->level,
                                           (double)d->nanoseconds / 1e9, why, sizeof why) != 0) {
-            reply_text(reply, arg, 400, "Failed to validate agent::Call: 'set_logging_level': %s",
-                       why);
+            cm_agent_op_reply_text(reply, arg, 400,
+                                   "Failed to validate agent::Call: 'set_logging_level': %s", why);
             return;
         }
         reply(arg, 200, NULL, NULL, 0);
@@ -733,12 +733,12 @@ static void dispatch(struct cm_agent_op *op, const char *principal, const Mesos_
                             arg);
         return;
     case MESOS__V1__AGENT__CALL__TYPE__UNKNOWN:
-        reply_text(reply, arg, 501, "Call type UNKNOWN is not implemented");
+        cm_agent_op_reply_text(reply, arg, 501, "Call type UNKNOWN is not implemented");
         return;
     default: not_implemented(c, reply, arg); return;
     }
     if (code) {
-        reply_text(reply, arg, code, "%s", why);
+        cm_agent_op_reply_text(reply, arg, code, "%s", why);
     } else {
         filter_state(a, principal, &resp);
         resp.has_type = 1;
@@ -759,34 +759,35 @@ void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const ch
                          cm_agent_op_reply_fn reply, void *arg)
 {
     if (op->agent->recovering) {
-        reply_text(reply, arg, 503, "Agent has not finished recovery");
+        cm_agent_op_reply_text(reply, arg, 503, "Agent has not finished recovery");
         return;
     }
     if (!method || strcmp(method, "POST") != 0) {
-        reply_text(reply, arg, 405, "Expecting a 'POST' request, received '%s'",
-                   method ? method : "");
+        cm_agent_op_reply_text(reply, arg, 405, "Expecting a 'POST' request, received '%s'",
+                               method ? method : "");
         return;
     }
     if (!content_type) {
-        reply_text(reply, arg, 400, "Expecting 'Content-Type' to be present");
+        cm_agent_op_reply_text(reply, arg, 400, "Expecting 'Content-Type' to be present");
         return;
     }
     enum cm_media media = cm_http_content_type(content_type);
     if (media != CM_MEDIA_JSON && media != CM_MEDIA_PROTOBUF) {
         if (strncasecmp(content_type, "application/recordio", 20) == 0)
-            reply_text(reply, arg, 501,
-                       "Streaming calls (ATTACH_CONTAINER_INPUT) are not implemented: cmesos "
-                       "has no interactive container sessions");
+            cm_agent_op_reply_text(
+                reply, arg, 501,
+                "Streaming calls (ATTACH_CONTAINER_INPUT) are not implemented: cmesos "
+                "has no interactive container sessions");
         else
-            reply_text(reply, arg, 415, "Expecting 'Content-Type' of %s or %s",
-                       cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
+            cm_agent_op_reply_text(reply, arg, 415, "Expecting 'Content-Type' of %s or %s",
+                                   cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
         return;
     }
     /* Mesos's agent checks Accept before it reads the body. */
     enum cm_media out_media = cm_http_negotiate(accept);
     if (out_media != CM_MEDIA_JSON && out_media != CM_MEDIA_PROTOBUF) {
-        reply_text(reply, arg, 406, "Expecting 'Accept' to allow %s or %s",
-                   cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
+        cm_agent_op_reply_text(reply, arg, 406, "Expecting 'Accept' to allow %s or %s",
+                               cm_media_name(CM_MEDIA_JSON), cm_media_name(CM_MEDIA_PROTOBUF));
         return;
     }
     ProtobufCMessage *msg = NULL;
@@ -795,9 +796,11 @@ void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const ch
         cm_pb_decode(&mesos__v1__agent__call__descriptor, media, body, len, &msg, why, sizeof why);
     if (rc != 0) {
         if (media == CM_MEDIA_JSON)
-            reply_text(reply, arg, 400, "Failed to convert JSON into Call protobuf: %s", why);
+            cm_agent_op_reply_text(reply, arg, 400, "Failed to convert JSON into Call protobuf: %s",
+                                   why);
         else
-            reply_text(reply, arg, 400, "Failed to parse body into Call protobuf: %s", why);
+            cm_agent_op_reply_text(reply, arg, 400, "Failed to parse body into Call protobuf: %s",
+                                   why);
         return;
     }
     Mesos__V1__Agent__Call *c = (Mesos__V1__Agent__Call *)msg;
@@ -806,16 +809,17 @@ void cm_agent_op_call_as(struct cm_agent_op *op, const char *principal, const ch
         char sent[160];
         sent_type(media, body, len, sent, sizeof sent);
         if (sent[0])
-            reply_text(reply, arg, 400, "Failed to validate agent::Call: Unknown call type %s",
-                       sent);
+            cm_agent_op_reply_text(reply, arg, 400,
+                                   "Failed to validate agent::Call: Unknown call type %s", sent);
         else
-            reply_text(reply, arg, 400,
-                       "Failed to validate agent::Call: Expecting 'type' to be present");
+            cm_agent_op_reply_text(
+                reply, arg, 400, "Failed to validate agent::Call: Expecting 'type' to be present");
         goto out;
     }
     if ((missing = missing_field(c))) {
-        reply_text(reply, arg, 400, "Failed to validate agent::Call: Expecting '%s' to be present",
-                   missing);
+        cm_agent_op_reply_text(reply, arg, 400,
+                               "Failed to validate agent::Call: Expecting '%s' to be present",
+                               missing);
         goto out;
     }
     dispatch(op, principal, c, out_media, reply, arg);
@@ -929,7 +933,7 @@ void cm_agent_op_free(struct cm_agent_op *op)
     while (op->waiters) {
         struct waiter *w = op->waiters;
         op->waiters = w->next;
-        reply_text(w->reply, w->arg, 503, "Agent is shutting down");
+        cm_agent_op_reply_text(w->reply, w->arg, 503, "Agent is shutting down");
         free(w->container_id);
         free(w);
     }

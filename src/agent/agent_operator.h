@@ -66,6 +66,11 @@ struct cm_agent_op;
 typedef void (*cm_agent_op_reply_fn)(void *arg, int code, const char *content_type,
                                      const void *body, size_t len);
 
+/* Answers with code and a text/plain body: the printf-style message and a newline (cut to
+ * fit 1 KiB). Shared by the operator API's modules. */
+void cm_agent_op_reply_text(cm_agent_op_reply_fn reply, void *arg, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Creates a->op (once) and registers /api/v1 and /logging/toggle on a->http. */
 void cm_agent_op_routes(struct cm_agent *a);
 

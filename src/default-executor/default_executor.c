@@ -21,6 +21,7 @@
 #include "http_client.h"
 #include "ids.h"
 #include "log.h"
+#include "pbjson.h"
 #include "util.h"
 
 /* WAIT_NESTED_CONTAINER and KILL_NESTED_CONTAINER are what Mesos's default executor still
@@ -97,20 +98,6 @@ struct cm_defexec {
 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-static ProtobufCMessage *message_copy(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        abort();
-    protobuf_c_message_pack(m, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-    free(buf);
-    if (!copy)
-        abort();
-    return copy;
-}
 
 static void add_timer(struct event *ev, double secs)
 {
@@ -354,7 +341,7 @@ static Mesos__V1__CommandInfo *task_command(const Mesos__V1__TaskInfo *ti)
 {
     Mesos__V1__CommandInfo empty = MESOS__V1__COMMAND_INFO__INIT;
     Mesos__V1__CommandInfo *c =
-        (Mesos__V1__CommandInfo *)message_copy(ti->command ? &ti->command->base : &empty.base);
+        (Mesos__V1__CommandInfo *)cm_pb_dup(ti->command ? &ti->command->base : &empty.base);
     const char *role = NULL;
     if (ti->n_resources && ti->resources[0]->allocation_info &&
         ti->resources[0]->allocation_info->role)
@@ -559,63 +546,14 @@ static void on_health(void *arg, const struct cm_check_result *r)
     }
 }
 
-/* The CheckStatusInfo of a result: the type always, the outcome when there is one (a command
- * that timed out or an HTTP call without a response has none, as in Mesos). */
-static Mesos__V1__CheckStatusInfo *check_status_new(int type, const struct cm_check_result *r)
-{
-    Mesos__V1__CheckStatusInfo cs = MESOS__V1__CHECK_STATUS_INFO__INIT;
-    Mesos__V1__CheckStatusInfo__Command cmd = MESOS__V1__CHECK_STATUS_INFO__COMMAND__INIT;
-    Mesos__V1__CheckStatusInfo__Http http = MESOS__V1__CHECK_STATUS_INFO__HTTP__INIT;
-    Mesos__V1__CheckStatusInfo__Tcp tcp = MESOS__V1__CHECK_STATUS_INFO__TCP__INIT;
-    cs.has_type = 1;
-    cs.type = (Mesos__V1__CheckInfo__Type)type;
-    if (type == CM_CHECK_COMMAND) {
-        cs.command = &cmd;
-        if (r && r->has_exit_code) {
-            cmd.has_exit_code = 1;
-            cmd.exit_code = r->exit_code;
-        }
-    } else if (type == CM_CHECK_HTTP) {
-        cs.http = &http;
-        if (r && r->status_code) {
-            http.has_status_code = 1;
-            http.status_code = r->status_code;
-        }
-    } else {
-        cs.tcp = &tcp;
-        if (r) {
-            tcp.has_succeeded = 1;
-            tcp.succeeded = r->tcp_succeeded;
-        }
-    }
-    return (Mesos__V1__CheckStatusInfo *)message_copy(&cs.base);
-}
-
-static bool same_status(const Mesos__V1__CheckStatusInfo *a, const Mesos__V1__CheckStatusInfo *b)
-{
-    size_t la = mesos__v1__check_status_info__get_packed_size(a);
-    size_t lb = mesos__v1__check_status_info__get_packed_size(b);
-    if (la != lb)
-        return false;
-    uint8_t *ba = malloc(la ? la : 1), *bb = malloc(lb ? lb : 1);
-    if (!ba || !bb)
-        abort();
-    mesos__v1__check_status_info__pack(a, ba);
-    mesos__v1__check_status_info__pack(b, bb);
-    bool same = memcmp(ba, bb, la) == 0;
-    free(ba);
-    free(bb);
-    return same;
-}
-
 /* A general check only reports: a TASK_RUNNING update whenever its result changes. */
 static void on_check(void *arg, const struct cm_check_result *r)
 {
     struct dtask *t = arg;
     if (t->killing)
         return;
-    Mesos__V1__CheckStatusInfo *cs = check_status_new(t->check_spec.type, r);
-    if (t->check_status && same_status(cs, t->check_status)) {
+    Mesos__V1__CheckStatusInfo *cs = cm_check_status_new(t->check_spec.type, r);
+    if (t->check_status && cm_check_status_same(cs, t->check_status)) {
         mesos__v1__check_status_info__free_unpacked(cs, NULL);
         return;
     }
@@ -879,7 +817,7 @@ static void launch_group(struct cm_defexec *d, const Mesos__V1__TaskGroupInfo *g
             abort();
         t->d = d;
         t->group = grp;
-        t->task = (Mesos__V1__TaskInfo *)message_copy(&g->tasks[i]->base);
+        t->task = (Mesos__V1__TaskInfo *)cm_pb_dup(&g->tasks[i]->base);
         cm_uuid_string(t->container_id);
         if (t->task->health_check)
             cm_health_spec_from_health_check(t->task->health_check, &t->health_spec, why,
@@ -887,7 +825,7 @@ static void launch_group(struct cm_defexec *d, const Mesos__V1__TaskGroupInfo *g
         /* Every update carries the check status once a check is defined; none yet. */
         if (t->task->check) {
             cm_health_spec_from_check(t->task->check, &t->check_spec, why, sizeof why);
-            t->check_status = check_status_new(t->check_spec.type, NULL);
+            t->check_status = cm_check_status_new(t->check_spec.type, NULL);
         }
         t->escalate_timer = evtimer_new(d->base, on_escalate, t);
         t->completion_timer = evtimer_new(d->base, on_completion_timer, t);
@@ -949,7 +887,7 @@ static void on_subscribed(struct cm_exec *lib, void *arg,
     if (s && s->container_id && s->container_id->value) {
         if (d->container_id)
             mesos__v1__container_id__free_unpacked(d->container_id, NULL);
-        d->container_id = (Mesos__V1__ContainerID *)message_copy(&s->container_id->base);
+        d->container_id = (Mesos__V1__ContainerID *)cm_pb_dup(&s->container_id->base);
     }
     /* After an agent restart: wait on the containers again. */
     for (struct dtask *t = d->tasks; t; t = t->next)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_caps.h"
 #include "clock.h"
 #include "codec.h"
 #include "emu_internal.h"
@@ -475,19 +476,8 @@ static void agent_register(struct emu_agent *a)
     Cmesos__Internal__AgentCall__Register reg = CMESOS__INTERNAL__AGENT_CALL__REGISTER__INIT;
     Mesos__V1__AgentInfo ai = MESOS__V1__AGENT_INFO__INIT;
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-    static const Mesos__V1__AgentInfo__Capability__Type caps[] = {
-        MESOS__V1__AGENT_INFO__CAPABILITY__TYPE__MULTI_ROLE,
-        MESOS__V1__AGENT_INFO__CAPABILITY__TYPE__HIERARCHICAL_ROLE,
-        MESOS__V1__AGENT_INFO__CAPABILITY__TYPE__RESERVATION_REFINEMENT,
-    };
-    Mesos__V1__AgentInfo__Capability capv[3];
-    Mesos__V1__AgentInfo__Capability *capp[3];
-    for (size_t i = 0; i < 3; i++) {
-        mesos__v1__agent_info__capability__init(&capv[i]);
-        capv[i].has_type = 1;
-        capv[i].type = caps[i];
-        capp[i] = &capv[i];
-    }
+    struct cm_agent_caps caps;
+    size_t ncaps = cm_agent_caps_fill(&caps);
     ai.hostname = host;
     ai.has_port = 1;
     ai.port = port;
@@ -511,8 +501,8 @@ static void agent_register(struct emu_agent *a)
     }
     reg.agent_info = &ai;
     reg.version = "1.11.0";
-    reg.capabilities = capp;
-    reg.n_capabilities = 3;
+    reg.capabilities = caps.p;
+    reg.n_capabilities = ncaps;
     reg.pid = pid;
     reg.address_ip = ip;
     call.has_type = 1;

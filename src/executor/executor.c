@@ -18,6 +18,7 @@
 #include "health.h"
 #include "ids.h"
 #include "log.h"
+#include "pbjson.h"
 #include "util.h"
 
 #define MOD "executor"
@@ -67,19 +68,6 @@ struct cm_executor {
 
 /* ---- messages -------------------------------------------------------------------------- */
 
-/* An owned deep copy of m (pack + unpack), so every copy is freed one way. */
-static ProtobufCMessage *message_copy(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        abort();
-    protobuf_c_message_pack(m, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
-    free(buf);
-    return copy;
-}
-
 Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_exec_env *cfg, const char *task_id,
                                               Mesos__V1__TaskState state, const char *message,
                                               double now, uint32_t executor_pid)
@@ -112,10 +100,7 @@ Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_exec_env *cfg, con
         cs.executor_pid = executor_pid;
         st.container_status = &cs;
     }
-    Mesos__V1__TaskStatus *copy = (Mesos__V1__TaskStatus *)message_copy(&st.base);
-    if (!copy)
-        abort(); /* we built it: only allocation can fail */
-    return copy;
+    return cm_pb_dup(&st.base);
 }
 
 static const char *state_name(Mesos__V1__TaskState s)
@@ -150,7 +135,7 @@ static void send_update_x(struct cm_executor *ex, const char *task_id, Mesos__V1
     }
     bool ours = ex->task && strcmp(task_id, ex->task->task_id->value) == 0;
     if (ours && ex->check_status) {
-        st->check_status = (Mesos__V1__CheckStatusInfo *)message_copy(&ex->check_status->base);
+        st->check_status = (Mesos__V1__CheckStatusInfo *)cm_pb_dup(&ex->check_status->base);
         if (!st->check_status)
             abort();
     }
@@ -306,65 +291,14 @@ static void on_health_result(void *arg, const struct cm_check_result *r)
     }
 }
 
-/* The CheckStatusInfo of a result: the type always, the outcome when there is one (a command
- * that timed out or an HTTP call without a response has none, as in Mesos). */
-static Mesos__V1__CheckStatusInfo *check_status_new(int type, const struct cm_check_result *r)
-{
-    Mesos__V1__CheckStatusInfo cs = MESOS__V1__CHECK_STATUS_INFO__INIT;
-    Mesos__V1__CheckStatusInfo__Command cmd = MESOS__V1__CHECK_STATUS_INFO__COMMAND__INIT;
-    Mesos__V1__CheckStatusInfo__Http http = MESOS__V1__CHECK_STATUS_INFO__HTTP__INIT;
-    Mesos__V1__CheckStatusInfo__Tcp tcp = MESOS__V1__CHECK_STATUS_INFO__TCP__INIT;
-    cs.has_type = 1;
-    cs.type = (Mesos__V1__CheckInfo__Type)type;
-    if (type == CM_CHECK_COMMAND) {
-        cs.command = &cmd;
-        if (r && r->has_exit_code) {
-            cmd.has_exit_code = 1;
-            cmd.exit_code = r->exit_code;
-        }
-    } else if (type == CM_CHECK_HTTP) {
-        cs.http = &http;
-        if (r && r->status_code) {
-            http.has_status_code = 1;
-            http.status_code = r->status_code;
-        }
-    } else {
-        cs.tcp = &tcp;
-        if (r) {
-            tcp.has_succeeded = 1;
-            tcp.succeeded = r->tcp_succeeded;
-        }
-    }
-    Mesos__V1__CheckStatusInfo *copy = (Mesos__V1__CheckStatusInfo *)message_copy(&cs.base);
-    if (!copy)
-        abort();
-    return copy;
-}
-
-static bool same_message(const ProtobufCMessage *a, const ProtobufCMessage *b)
-{
-    size_t la = protobuf_c_message_get_packed_size(a), lb = protobuf_c_message_get_packed_size(b);
-    if (la != lb)
-        return false;
-    uint8_t *ba = malloc(la ? la : 1), *bb = malloc(lb ? lb : 1);
-    if (!ba || !bb)
-        abort();
-    protobuf_c_message_pack(a, ba);
-    protobuf_c_message_pack(b, bb);
-    bool same = memcmp(ba, bb, la) == 0;
-    free(ba);
-    free(bb);
-    return same;
-}
-
 /* A general check only reports: a TASK_RUNNING update whenever its result changes. */
 static void on_check_result(void *arg, const struct cm_check_result *r)
 {
     struct cm_executor *ex = arg;
     if (!task_running(ex) || cm_command_kill_requested(ex->command))
         return;
-    Mesos__V1__CheckStatusInfo *cs = check_status_new(ex->check_spec.type, r);
-    if (ex->check_status && same_message(&cs->base, &ex->check_status->base)) {
+    Mesos__V1__CheckStatusInfo *cs = cm_check_status_new(ex->check_spec.type, r);
+    if (ex->check_status && cm_check_status_same(cs, ex->check_status)) {
         mesos__v1__check_status_info__free_unpacked(cs, NULL);
         return;
     }
@@ -449,7 +383,7 @@ static void launch(struct cm_executor *ex, const Mesos__V1__TaskInfo *t)
                     "Attempted to run multiple tasks using a \"command\" executor");
         return;
     }
-    ex->task = (Mesos__V1__TaskInfo *)message_copy(&t->base);
+    ex->task = (Mesos__V1__TaskInfo *)cm_pb_dup(&t->base);
     if (!ex->task)
         abort();
     CM_INFO(MOD, "Received LAUNCH for task '%s'", id);
@@ -474,7 +408,7 @@ static void launch(struct cm_executor *ex, const Mesos__V1__TaskInfo *t)
     }
     /* From now on every update carries the check status; the first has no result yet. */
     if (t->check)
-        ex->check_status = check_status_new(ex->check_spec.type, NULL);
+        ex->check_status = cm_check_status_new(ex->check_spec.type, NULL);
     send_update(ex, id, MESOS__V1__TASK_STATE__TASK_STARTING, NULL);
     char **envp = NULL;
     int rc = cm_command_envp(ex->envp, t->command->environment, &envp, why, sizeof why);

@@ -17,6 +17,7 @@
 #include "command.h"
 #include "errors.h"
 #include "http_client.h"
+#include "pbjson.h"
 #include "util.h"
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -468,4 +469,51 @@ int cm_health_policy_result(struct cm_health_policy *p, bool ok, double now, boo
     if (p->failures >= p->max_failures)
         actions |= CM_HEALTH_KILL;
     return actions;
+}
+
+/* ---- CheckStatusInfo ---------------------------------------------------------------------- */
+
+Mesos__V1__CheckStatusInfo *cm_check_status_new(int type, const struct cm_check_result *r)
+{
+    Mesos__V1__CheckStatusInfo cs = MESOS__V1__CHECK_STATUS_INFO__INIT;
+    Mesos__V1__CheckStatusInfo__Command cmd = MESOS__V1__CHECK_STATUS_INFO__COMMAND__INIT;
+    Mesos__V1__CheckStatusInfo__Http http = MESOS__V1__CHECK_STATUS_INFO__HTTP__INIT;
+    Mesos__V1__CheckStatusInfo__Tcp tcp = MESOS__V1__CHECK_STATUS_INFO__TCP__INIT;
+    cs.has_type = 1;
+    cs.type = (Mesos__V1__CheckInfo__Type)type;
+    if (type == CM_CHECK_COMMAND) {
+        cs.command = &cmd;
+        if (r && r->has_exit_code) {
+            cmd.has_exit_code = 1;
+            cmd.exit_code = r->exit_code;
+        }
+    } else if (type == CM_CHECK_HTTP) {
+        cs.http = &http;
+        if (r && r->status_code) {
+            http.has_status_code = 1;
+            http.status_code = r->status_code;
+        }
+    } else {
+        cs.tcp = &tcp;
+        if (r) {
+            tcp.has_succeeded = 1;
+            tcp.succeeded = r->tcp_succeeded;
+        }
+    }
+    return cm_pb_dup(&cs.base);
+}
+
+bool cm_check_status_same(const Mesos__V1__CheckStatusInfo *a, const Mesos__V1__CheckStatusInfo *b)
+{
+    size_t la = mesos__v1__check_status_info__get_packed_size(a);
+    size_t lb = mesos__v1__check_status_info__get_packed_size(b);
+    if (la != lb)
+        return false;
+    uint8_t *ba = cm_xmalloc(la ? la : 1), *bb = cm_xmalloc(lb ? lb : 1);
+    mesos__v1__check_status_info__pack(a, ba);
+    mesos__v1__check_status_info__pack(b, bb);
+    bool same = memcmp(ba, bb, la) == 0;
+    free(ba);
+    free(bb);
+    return same;
 }

@@ -111,4 +111,14 @@ void cm_health_policy_init(struct cm_health_policy *p, const struct cm_check_spe
  * unhealthy comes with it whenever unhealthy was not reported yet). */
 int cm_health_policy_result(struct cm_health_policy *p, bool ok, double now, bool *healthy);
 
+/* The CheckStatusInfo of a check result of kind type (CM_CHECK_*): the type always, the
+ * outcome when there is one (a command that timed out or an HTTP call without a response has
+ * none, as in Mesos); r NULL gives the empty status a check starts with. Owned by the caller
+ * (protobuf_c_message_free_unpacked). Aborts on out-of-memory. */
+Mesos__V1__CheckStatusInfo *cm_check_status_new(int type, const struct cm_check_result *r);
+
+/* Whether a and b are the same status (the same wire form): a general check reports only
+ * when its status changes. */
+bool cm_check_status_same(const Mesos__V1__CheckStatusInfo *a, const Mesos__V1__CheckStatusInfo *b);
+
 #endif

@@ -2029,6 +2029,86 @@ out:
     return rc;
 }
 
+int itest_fw_launch_json(struct itest_fw *fw, const struct itest_offers *set, json_t *task_infos)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; i < set->n; i++)
+        json_array_append_new(ids, json_id(set->ids[i]));
+    json_t *call = json_call(fw, "ACCEPT");
+    json_object_set_new(call, "accept",
+                        json_pack("{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}", "offer_ids", ids,
+                                  "operations", "type", "LAUNCH", "launch", "task_infos",
+                                  task_infos, "filters", "refuse_seconds", 0.0));
+    return post_json(fw, call);
+}
+
+int itest_fw_launch_group_json(struct itest_fw *fw, const struct itest_offers *set,
+                               json_t *executor, json_t *tasks)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; i < set->n; i++)
+        json_array_append_new(ids, json_id(set->ids[i]));
+    json_t *call = json_call(fw, "ACCEPT");
+    json_object_set_new(call, "accept",
+                        json_pack("{s:o, s:[{s:s, s:{s:o, s:{s:o}}}], s:{s:f}}", "offer_ids", ids,
+                                  "operations", "type", "LAUNCH_GROUP", "launch_group", "executor",
+                                  executor, "task_group", "tasks", tasks, "filters",
+                                  "refuse_seconds", 0.0));
+    return post_json(fw, call);
+}
+
+int itest_fw_post_call(struct itest_fw *fw, json_t *call)
+{
+    return post_json(fw, call);
+}
+
+json_t *itest_json_scalar(const char *name, double v)
+{
+    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
+}
+
+json_t *itest_json_resources(double cpus, double mem)
+{
+    json_t *r = json_array();
+    json_array_append_new(r, itest_json_scalar("cpus", cpus));
+    json_array_append_new(r, itest_json_scalar("mem", mem));
+    return r;
+}
+
+json_t *itest_json_executor(const char *executor_id, const char *type)
+{
+    json_t *r = itest_json_resources(0.1, 32);
+    json_array_append_new(r, itest_json_scalar("disk", 32));
+    return json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", executor_id, "type", type,
+                     "resources", r);
+}
+
+int itest_agent_executor_dir(int agent_port, const char *executor_id, char *out, size_t len)
+{
+    *out = '\0';
+    json_t *st = itest_get_json(agent_port, "/state");
+    if (!st)
+        return -1;
+    static const char *const lists[] = {"frameworks", "completed_frameworks"};
+    static const char *const elists[] = {"executors", "completed_executors"};
+    size_t i, k;
+    json_t *f, *e;
+    for (int l = 0; l < 2; l++)
+        json_array_foreach(json_object_get(st, lists[l]), i, f)
+        {
+            for (int m = 0; m < 2; m++)
+                json_array_foreach(json_object_get(f, elists[m]), k, e)
+                {
+                    const char *eid = json_string_value(json_object_get(e, "id"));
+                    const char *dir = json_string_value(json_object_get(e, "directory"));
+                    if (eid && dir && strcmp(eid, executor_id) == 0)
+                        snprintf(out, len, "%s", dir);
+                }
+        }
+    json_decref(st);
+    return *out ? 0 : -1;
+}
+
 int itest_fw_decline(struct itest_fw *fw, const char *offer_id, double refuse)
 {
     if (fw->enc == ITEST_JSON) {

@@ -120,6 +120,10 @@ void itest_http_resp_cleanup(struct itest_http_resp *resp);
 int itest_header(const char *headers, const char *name, char *out, size_t outlen);
 /* GET path and parse a JSON body; returns NULL (after printing why) on failure. */
 json_t *itest_get_json(int port, const char *path);
+/* The sandbox directory of the executor executor_id, found in the agent's /state among the
+ * live and the completed executors of the live and the completed frameworks. Returns 0, or -1
+ * (out "") if /state failed or has no such executor. */
+int itest_agent_executor_dir(int agent_port, const char *executor_id, char *out, size_t len);
 
 /* A streaming response (SUBSCRIBE). */
 struct itest_stream;
@@ -321,6 +325,21 @@ int itest_fw_accept(struct itest_fw *fw, const char *const *offer_ids, size_t n_
                     const char *agent_id, const struct itest_task *tasks, size_t n_tasks,
                     double refuse);
 int itest_fw_decline(struct itest_fw *fw, const char *offer_id, double refuse);
+/* ACCEPTs every offer of set with one LAUNCH of task_infos (a JSON array of TaskInfo objects,
+ * stolen) and refuse_seconds 0, for JSON frameworks whose tasks need more than struct
+ * itest_task holds (containers, checks, executors). Logs the answer unless it is 202. */
+int itest_fw_launch_json(struct itest_fw *fw, const struct itest_offers *set, json_t *task_infos);
+/* The same with one LAUNCH_GROUP of executor (an ExecutorInfo object) and tasks (an array of
+ * TaskInfo objects), both stolen. */
+int itest_fw_launch_group_json(struct itest_fw *fw, const struct itest_offers *set,
+                               json_t *executor, json_t *tasks);
+/* POSTs call (a JSON scheduler Call, stolen) on the framework's stream; returns the status. */
+int itest_fw_post_call(struct itest_fw *fw, json_t *call);
+/* JSON builders for task and executor messages: a SCALAR Resource; cpus and mem; an
+ * ExecutorInfo of type (e.g. "DEFAULT") with cpus 0.1, mem 32 and disk 32. */
+json_t *itest_json_scalar(const char *name, double v);
+json_t *itest_json_resources(double cpus, double mem);
+json_t *itest_json_executor(const char *executor_id, const char *type);
 int itest_fw_revive(struct itest_fw *fw);
 int itest_fw_suppress(struct itest_fw *fw);
 int itest_fw_kill(struct itest_fw *fw, const char *task_id, const char *agent_id);

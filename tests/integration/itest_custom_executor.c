@@ -23,26 +23,13 @@
 
 static char exec_path[512];
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
-static json_t *resources(double cpus, double mem)
-{
-    json_t *r = json_array();
-    json_array_append_new(r, scalar("cpus", cpus));
-    json_array_append_new(r, scalar("mem", mem));
-    return r;
-}
-
 /* The ExecutorInfo of the test executor (shell command), with one environment variable. */
 static json_t *executor_info(const char *eid, const char *command)
 {
     return json_pack("{s:{s:s}, s:s, s:s, s:{s:s, s:{s:[{s:s, s:s}]}}, s:o}", "executor_id",
                      "value", eid, "name", "itest custom executor", "type", "CUSTOM", "command",
                      "value", command ? command : exec_path, "environment", "variables", "name",
-                     "ITEST_CUSTOM", "value", "hello", "resources", resources(0.1, 32));
+                     "ITEST_CUSTOM", "value", "hello", "resources", itest_json_resources(0.1, 32));
 }
 
 static json_t *task_info(const char *tid, const char *agent_id, json_t *executor,
@@ -51,35 +38,9 @@ static json_t *task_info(const char *tid, const char *agent_id, json_t *executor
     char *data = itest_b64_encode((const uint8_t *)action, strlen(action));
     json_t *t = json_pack("{s:s, s:{s:s}, s:{s:s}, s:o, s:o, s:s}", "name", tid, "task_id", "value",
                           tid, "agent_id", "value", agent_id, "executor", executor, "resources",
-                          resources(0.1, 32), "data", data);
+                          itest_json_resources(0.1, 32), "data", data);
     free(data);
     return t;
-}
-
-/* ACCEPTs the offers of set with a LAUNCH of tasks (taken). Returns the HTTP status. */
-static int accept_launch(struct itest_fw *fw, const struct itest_offers *set, json_t *tasks)
-{
-    json_t *ids = json_array();
-    for (size_t i = 0; i < set->n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", set->ids[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", ids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", tasks, "filters", "refuse_seconds", 0.0);
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
-}
-
-static int post_call(struct itest_fw *fw, json_t *call)
-{
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
 }
 
 static int start(struct itest_cluster *c, struct itest_fw **fw, const char *const *agent_flags)
@@ -134,7 +95,7 @@ static void test_one_executor_many_tasks(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task_info("t1", c.agent_id, executor_info("ex1", NULL), "run"));
     json_array_append_new(tasks, task_info("t2", c.agent_id, executor_info("ex1", NULL), "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     struct itest_status s1, s2, s3;
     REQUIRE(itest_fw_wait_state(fw, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 &s1) == 0);
@@ -222,7 +183,7 @@ static void test_one_executor_many_tasks(void)
                 tasks = json_array();
                 json_array_append_new(
                     tasks, task_info("t3", c.agent_id, executor_info("ex1", NULL), "finish"));
-                CHECK_INT(accept_launch(fw, &one, tasks), 202);
+                CHECK_INT(itest_fw_launch_json(fw, &one, tasks), 202);
             }
         }
     }
@@ -250,11 +211,11 @@ static void test_one_executor_many_tasks(void)
     /* A framework message with a NUL byte, and the executor's answer. */
     static const uint8_t msg[] = {'h', 'i', 0, 't', 'h', 'e', 'r', 'e'};
     char *b64 = itest_b64_encode(msg, sizeof msg);
-    CHECK_INT(
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type", "MESSAGE",
-                                "framework_id", "value", fw->framework_id, "message", "agent_id",
-                                "value", c.agent_id, "executor_id", "value", "ex1", "data", b64)),
-        202);
+    CHECK_INT(itest_fw_post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type",
+                                               "MESSAGE", "framework_id", "value", fw->framework_id,
+                                               "message", "agent_id", "value", c.agent_id,
+                                               "executor_id", "value", "ex1", "data", b64)),
+              202);
     free(b64);
     REQUIRE(itest_fw_wait(fw, MESOS__V1__SCHEDULER__EVENT__TYPE__MESSAGE, NULL, ITEST_WAIT_MS,
                           &ev) == 0);
@@ -268,11 +229,11 @@ static void test_one_executor_many_tasks(void)
     CHECK_INT(itest_fw_kill(fw, "t1", c.agent_id), 202);
     CHECK_INT(
         itest_fw_wait_state(fw, "t1", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL), 0);
-    CHECK_INT(
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}}}", "type", "SHUTDOWN",
-                                "framework_id", "value", fw->framework_id, "shutdown",
-                                "executor_id", "value", "ex1", "agent_id", "value", c.agent_id)),
-        202);
+    CHECK_INT(itest_fw_post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}}}", "type",
+                                               "SHUTDOWN", "framework_id", "value",
+                                               fw->framework_id, "shutdown", "executor_id", "value",
+                                               "ex1", "agent_id", "value", c.agent_id)),
+              202);
     CHECK_INT(
         itest_fw_wait_state(fw, "t2", MESOS__V1__TASK_STATE__TASK_KILLED, ITEST_WAIT_MS, NULL), 0);
     CHECK_INT(
@@ -297,13 +258,13 @@ static void test_executor_exit_fails_tasks(void)
     REQUIRE(itest_fw_wait_offer(fw, 0.3, 96, ITEST_WAIT_MS, &off) == 0);
     json_t *tasks = json_array();
     json_array_append_new(tasks, task_info("a", c.agent_id, executor_info("ex2", NULL), "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     REQUIRE(itest_fw_wait_state(fw, "a", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     REQUIRE(itest_fw_wait_offer(fw, 0.1, 32, ITEST_WAIT_MS, &off) == 0);
     tasks = json_array();
     json_array_append_new(tasks, task_info("b", c.agent_id, executor_info("ex2", NULL), "exit"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     struct itest_status st;
     CHECK_INT(itest_fw_wait_state(fw, "a", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &st),
               0);
@@ -335,7 +296,7 @@ static void test_registration_timeout(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks,
                           task_info("mute", c.agent_id, executor_info("ex3", "sleep 60"), "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     struct itest_status st;
     CHECK_INT(
         itest_fw_wait_state(fw, "mute", MESOS__V1__TASK_STATE__TASK_FAILED, ITEST_WAIT_MS, &st), 0);
@@ -379,13 +340,13 @@ static void test_invalid_executors(void)
     json_array_append_new(tasks, task_info("dflt", c.agent_id, dflt, "run"));
     /* More than the offer holds. */
     json_t *big = executor_info("ex6", NULL);
-    json_object_set_new(big, "resources", resources(100, 32));
+    json_object_set_new(big, "resources", itest_json_resources(100, 32));
     json_array_append_new(tasks, task_info("big", c.agent_id, big, "run"));
     /* Another framework's id. */
     json_t *foreign = executor_info("ex7", NULL);
     json_object_set_new(foreign, "framework_id", json_pack("{s:s}", "value", "someone-else"));
     json_array_append_new(tasks, task_info("foreign", c.agent_id, foreign, "run"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     expect_error(fw, "clash", "not compatible");
     expect_error(fw, "dflt", "'ExecutorInfo.type' must be 'CUSTOM'");
     expect_error(fw, "big", "its executor uses more resources");
@@ -400,7 +361,7 @@ static void test_invalid_executors(void)
 static int post_any(struct itest_fw *fw, json_t *call)
 {
     if (fw->enc == ITEST_JSON)
-        return post_call(fw, call);
+        return itest_fw_post_call(fw, call);
     ProtobufCMessage *msg = NULL;
     char why[256];
     int rc =
@@ -490,7 +451,7 @@ static void test_executor_uris(void)
                         json_pack("[{s:s}]", "value", path));
     json_t *tasks = json_array();
     json_array_append_new(tasks, task_info("u1", c.agent_id, ei, "finish"));
-    CHECK_INT(accept_launch(fw, &off, tasks), 202);
+    CHECK_INT(itest_fw_launch_json(fw, &off, tasks), 202);
     CHECK_INT(
         itest_fw_wait_state(fw, "u1", MESOS__V1__TASK_STATE__TASK_FINISHED, ITEST_WAIT_MS, NULL),
         0);

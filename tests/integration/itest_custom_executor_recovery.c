@@ -18,28 +18,6 @@
 
 static const char *const FAST[] = {"--registration_backoff_factor=100ms", NULL};
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
-static json_t *resources(double cpus, double mem)
-{
-    json_t *r = json_array();
-    json_array_append_new(r, scalar("cpus", cpus));
-    json_array_append_new(r, scalar("mem", mem));
-    return r;
-}
-
-static int post_call(struct itest_fw *fw, json_t *call)
-{
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
-}
-
 /* The agent checkpoints its id after REGISTERED; a kill -9 before would make a new agent. */
 static int wait_agent_checkpointed(const struct itest_cluster *c, int timeout_ms)
 {
@@ -67,10 +45,10 @@ static int message_round_trip(struct itest_fw *fw, const char *agent_id)
 {
     static const uint8_t msg[] = {'a', 0, 'b'};
     char *b64 = itest_b64_encode(msg, sizeof msg);
-    int rc =
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type", "MESSAGE",
-                                "framework_id", "value", fw->framework_id, "message", "agent_id",
-                                "value", agent_id, "executor_id", "value", "rex", "data", b64));
+    int rc = itest_fw_post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:{s:s}, s:{s:s}, s:s}}", "type",
+                                              "MESSAGE", "framework_id", "value", fw->framework_id,
+                                              "message", "agent_id", "value", agent_id,
+                                              "executor_id", "value", "rex", "data", b64));
     free(b64);
     if (rc != 202)
         return -1;
@@ -102,16 +80,16 @@ static void test_agent_restart_with_custom_executor(void)
     char *data = itest_b64_encode((const uint8_t *)"run", 3);
     json_t *exec =
         json_pack("{s:{s:s}, s:s, s:{s:s}, s:o}", "executor_id", "value", "rex", "type", "CUSTOM",
-                  "command", "value", exec_path, "resources", resources(0.1, 32));
+                  "command", "value", exec_path, "resources", itest_json_resources(0.1, 32));
     json_t *task = json_pack("{s:s, s:{s:s}, s:{s:s}, s:o, s:o, s:s}", "name", "rt", "task_id",
                              "value", "rt", "agent_id", "value", c.agent_id, "executor", exec,
-                             "resources", resources(0.1, 32), "data", data);
+                             "resources", itest_json_resources(0.1, 32), "data", data);
     free(data);
-    CHECK_INT(
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:[o]}}]}}", "type", "ACCEPT",
+    CHECK_INT(itest_fw_post_call(
+                  fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:[o]}}]}}", "type", "ACCEPT",
                                 "framework_id", "value", fw->framework_id, "accept", "offer_ids",
                                 ids, "operations", "type", "LAUNCH", "launch", "task_infos", task)),
-        202);
+              202);
     struct itest_status st;
     REQUIRE(itest_fw_wait_state(fw, "rt", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 &st) == 0);
@@ -165,16 +143,16 @@ static void test_master_restart_with_custom_executor(void)
     char *data = itest_b64_encode((const uint8_t *)"run", 3);
     json_t *exec =
         json_pack("{s:{s:s}, s:s, s:{s:s}, s:o}", "executor_id", "value", "rex", "type", "CUSTOM",
-                  "command", "value", exec_path, "resources", resources(0.1, 32));
+                  "command", "value", exec_path, "resources", itest_json_resources(0.1, 32));
     json_t *task = json_pack("{s:s, s:{s:s}, s:{s:s}, s:o, s:o, s:s}", "name", "mt", "task_id",
                              "value", "mt", "agent_id", "value", c.agent_id, "executor", exec,
-                             "resources", resources(0.1, 32), "data", data);
+                             "resources", itest_json_resources(0.1, 32), "data", data);
     free(data);
-    CHECK_INT(
-        post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:[o]}}]}}", "type", "ACCEPT",
+    CHECK_INT(itest_fw_post_call(
+                  fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:[o]}}]}}", "type", "ACCEPT",
                                 "framework_id", "value", fw->framework_id, "accept", "offer_ids",
                                 ids, "operations", "type", "LAUNCH", "launch", "task_infos", task)),
-        202);
+              202);
     REQUIRE(itest_fw_wait_state(fw, "mt", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
 

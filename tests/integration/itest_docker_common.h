@@ -105,20 +105,7 @@ static inline int launch(struct itest_fw *fw, json_t *tasks)
         json_decref(tasks);
         return -1;
     }
-    json_t *ids = json_array();
-    for (size_t i = 0; i < off.n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", off.idv[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", ids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", tasks, "filters", "refuse_seconds", 0.0);
-    char *text = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, text, strlen(text), 1);
-    if (rc != 202)
-        fprintf(stderr, "ACCEPT answered %d: %s\n", rc, fw->last_body);
-    free(text);
-    return rc == 202 ? 0 : -1;
+    return itest_fw_launch_json(fw, &off, tasks) == 202 ? 0 : -1;
 }
 
 /* The executor's sandbox and container id from the agent's /state (live or completed). */

@@ -177,11 +177,6 @@ struct uri {
     const char *output_file;
 };
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 /* Launches one task (0.1 cpus, 32 MB) with uris on the offers of the agent. */
 static int launch(struct itest_fw *fw, const char *task_id, const char *command,
                   const struct uri *uris, size_t n)
@@ -203,10 +198,10 @@ static int launch(struct itest_fw *fw, const char *task_id, const char *command,
             json_object_set_new(u, "output_file", json_string(uris[i].output_file));
         json_array_append_new(ju, u);
     }
-    json_t *task = json_pack("{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s, s:b, s:o}}", "name", task_id,
-                             "task_id", "value", task_id, "agent_id", "value", off.agent_id,
-                             "resources", scalar("cpus", 0.1), scalar("mem", 32), "command",
-                             "value", command, "shell", 1, "uris", ju);
+    json_t *task = json_pack(
+        "{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s, s:b, s:o}}", "name", task_id, "task_id", "value",
+        task_id, "agent_id", "value", off.agent_id, "resources", itest_json_scalar("cpus", 0.1),
+        itest_json_scalar("mem", 32), "command", "value", command, "shell", 1, "uris", ju);
     json_t *ids = json_array();
     for (size_t i = 0; i < off.n; i++)
         json_array_append_new(ids, json_pack("{s:s}", "value", off.ids[i]));

@@ -88,37 +88,20 @@ static int next_update(struct itest_fw *fw, int timeout_ms, struct upd *u)
     }
 }
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 /* ACCEPTs the held offers launching tasks ids[i] running commands[i] with health checks
  * checks[i] (JSON objects, stolen). */
 static int launch(struct itest_fw *fw, const struct itest_offers *off, size_t n,
                   const char *const *ids, const char *const *commands, json_t **checks)
 {
-    json_t *oids = json_array();
-    for (size_t i = 0; i < off->n; i++)
-        json_array_append_new(oids, json_pack("{s:s}", "value", off->ids[i]));
     json_t *infos = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(infos, json_pack("{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s}, s:o}",
-                                               "name", ids[i], "task_id", "value", ids[i],
-                                               "agent_id", "value", off->agent_id, "resources",
-                                               scalar("cpus", 0.1), scalar("mem", 32), "command",
-                                               "value", commands[i], "health_check", checks[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", oids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", infos, "filters", "refuse_seconds", 0.0);
-    char *text = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, text, strlen(text), 1);
-    if (rc != 202)
-        fprintf(stderr, "ACCEPT answered %d: %s\n", rc, fw->last_body);
-    free(text);
-    return rc;
+        json_array_append_new(infos,
+                              json_pack("{s:s, s:{s:s}, s:{s:s}, s:[o,o], s:{s:s}, s:o}", "name",
+                                        ids[i], "task_id", "value", ids[i], "agent_id", "value",
+                                        off->agent_id, "resources", itest_json_scalar("cpus", 0.1),
+                                        itest_json_scalar("mem", 32), "command", "value",
+                                        commands[i], "health_check", checks[i]));
+    return itest_fw_launch_json(fw, off, infos);
 }
 
 /* A check that starts at once, probes every half second and never waits for a grace period. */

@@ -34,14 +34,9 @@ static struct itest_cluster c;
 
 /* ---- tasks ---- */
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 static json_t *image_task(const char *id, const char *cmd, const char *image, json_t *volumes)
 {
-    json_t *res = json_pack("[o,o]", scalar("cpus", 0.1), scalar("mem", 32));
+    json_t *res = json_pack("[o,o]", itest_json_scalar("cpus", 0.1), itest_json_scalar("mem", 32));
     json_t *container = json_pack("{s:s, s:{s:{s:s, s:{s:s}}}}", "type", "MESOS", "mesos", "image",
                                   "type", "DOCKER", "docker", "name", image);
     if (volumes)
@@ -59,53 +54,13 @@ static int launch(struct itest_fw *fw, json_t *tasks)
         json_decref(tasks);
         return -1;
     }
-    json_t *ids = json_array();
-    for (size_t i = 0; i < off.n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", off.idv[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", ids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", tasks, "filters", "refuse_seconds", 0.0);
-    char *text = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, text, strlen(text), 1);
-    if (rc != 202)
-        fprintf(stderr, "ACCEPT answered %d: %s\n", rc, fw->last_body);
-    free(text);
-    return rc == 202 ? 0 : -1;
-}
-
-/* The sandbox directory of executor id from /state (live or completed). */
-static int sandbox_of(const char *id, char *out, size_t len)
-{
-    json_t *st = itest_get_json(c.agent_port, "/state");
-    if (!st)
-        return -1;
-    *out = '\0';
-    size_t i, k;
-    json_t *f, *e;
-    const char *lists[] = {"frameworks", "completed_frameworks"};
-    const char *elists[] = {"executors", "completed_executors"};
-    for (int l = 0; l < 2; l++)
-        json_array_foreach(json_object_get(st, lists[l]), i, f)
-        {
-            for (int m = 0; m < 2; m++)
-                json_array_foreach(json_object_get(f, elists[m]), k, e)
-                {
-                    const char *eid = json_string_value(json_object_get(e, "id"));
-                    if (eid && strcmp(eid, id) == 0)
-                        snprintf(out, len, "%s",
-                                 json_string_value(json_object_get(e, "directory")));
-                }
-        }
-    json_decref(st);
-    return *out ? 0 : -1;
+    return itest_fw_launch_json(fw, &off, tasks) == 202 ? 0 : -1;
 }
 
 static char *task_stdout(const char *id)
 {
     char dir[1024], path[1100];
-    if (sandbox_of(id, dir, sizeof dir) != 0)
+    if (itest_agent_executor_dir(c.agent_port, id, dir, sizeof dir) != 0)
         return NULL;
     snprintf(path, sizeof path, "%s/stdout", dir);
     return itest_read_file(path, NULL);
@@ -272,7 +227,7 @@ static void test_image_filesystem_and_volumes(void)
     snprintf(p, sizeof p, "%s/denied", ro);
     CHECK(access(p, F_OK) != 0);
     char dir[1024], cp[1100];
-    CHECK_INT(sandbox_of("vol", dir, sizeof dir), 0);
+    CHECK_INT(itest_agent_executor_dir(c.agent_port, "vol", dir, sizeof dir), 0);
     snprintf(cp, sizeof cp, "%s/cachedir/f", dir);
     w = itest_read_file(cp, NULL);
     CHECK(w && strcmp(w, "hi\n") == 0);

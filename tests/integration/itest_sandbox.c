@@ -26,17 +26,12 @@
 
 static struct itest_cluster c;
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
 /* A TaskInfo in JSON: command (shell), resources, and extra fields merged in. */
 static json_t *task_json(const char *id, const char *cmd, double disk, json_t *extra)
 {
-    json_t *res = json_pack("[o,o]", scalar("cpus", 0.1), scalar("mem", 32));
+    json_t *res = json_pack("[o,o]", itest_json_scalar("cpus", 0.1), itest_json_scalar("mem", 32));
     if (disk > 0)
-        json_array_append_new(res, scalar("disk", disk));
+        json_array_append_new(res, itest_json_scalar("disk", disk));
     json_t *t =
         json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:o}", "name", id, "task_id", "value", id,
                   "agent_id", "value", c.agent_id, "command", "value", cmd, "resources", res);
@@ -63,47 +58,7 @@ static int launch(struct itest_fw *fw, json_t *tasks)
         json_decref(tasks);
         return -1;
     }
-    json_t *ids = json_array();
-    for (size_t i = 0; i < off.n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", off.idv[i]));
-    json_t *call = json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o}}], s:{s:f}}}", "type",
-                             "ACCEPT", "framework_id", "value", fw->framework_id, "accept",
-                             "offer_ids", ids, "operations", "type", "LAUNCH", "launch",
-                             "task_infos", tasks, "filters", "refuse_seconds", 0.0);
-    char *text = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, text, strlen(text), 1);
-    if (rc != 202)
-        fprintf(stderr, "ACCEPT answered %d: %s\n", rc, fw->last_body);
-    free(text);
-    return rc == 202 ? 0 : -1;
-}
-
-/* The sandbox directory of executor id from /state (live or completed). */
-static int sandbox_of(const char *id, char *out, size_t len)
-{
-    json_t *st = itest_get_json(c.agent_port, "/state");
-    if (!st)
-        return -1;
-    *out = '\0';
-    size_t i, k;
-    json_t *f, *e;
-    const char *lists[] = {"frameworks", "completed_frameworks"};
-    const char *elists[] = {"executors", "completed_executors"};
-    for (int l = 0; l < 2; l++)
-        json_array_foreach(json_object_get(st, lists[l]), i, f)
-        {
-            for (int m = 0; m < 2; m++)
-                json_array_foreach(json_object_get(f, elists[m]), k, e)
-                {
-                    const char *eid = json_string_value(json_object_get(e, "id"));
-                    if (eid && strcmp(eid, id) == 0)
-                        snprintf(out, len, "%s",
-                                 json_string_value(json_object_get(e, "directory")));
-                }
-        }
-    json_decref(st);
-    return *out ? 0 : -1;
+    return itest_fw_launch_json(fw, &off, tasks) == 202 ? 0 : -1;
 }
 
 static char *slurp(const char *path)
@@ -242,7 +197,7 @@ static void test_switch_user(void)
                                   ITEST_WAIT_MS, NULL),
               0);
     char dir[1024];
-    REQUIRE(sandbox_of("asnobody", dir, sizeof dir) == 0);
+    REQUIRE(itest_agent_executor_dir(c.agent_port, "asnobody", dir, sizeof dir) == 0);
     char p[1200];
     snprintf(p, sizeof p, "%s/stdout", dir);
     char *out = slurp(p);
@@ -261,7 +216,7 @@ static void test_switch_user(void)
     CHECK_INT(itest_fw_wait_state(fw, "plainnobody", MESOS__V1__TASK_STATE__TASK_FINISHED,
                                   ITEST_WAIT_MS, NULL),
               0);
-    REQUIRE(sandbox_of("plainnobody", dir, sizeof dir) == 0);
+    REQUIRE(itest_agent_executor_dir(c.agent_port, "plainnobody", dir, sizeof dir) == 0);
     snprintf(p, sizeof p, "%s/stdout", dir);
     out = slurp(p);
     CHECK(out && strstr(out, "65534\n") != NULL);

@@ -20,57 +20,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
-static json_t *resources(double cpus, double mem)
-{
-    json_t *r = json_array();
-    json_array_append_new(r, scalar("cpus", cpus));
-    json_array_append_new(r, scalar("mem", mem));
-    return r;
-}
-
 static json_t *group_task(const char *tid, const char *agent_id, const char *action)
 {
     char *data = itest_b64_encode((const uint8_t *)action, strlen(action));
     json_t *t = json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:o, s:s}", "name", tid, "task_id",
                           "value", tid, "agent_id", "value", agent_id, "command", "value",
-                          "sleep 1000", "resources", resources(0.1, 32), "data", data);
+                          "sleep 1000", "resources", itest_json_resources(0.1, 32), "data", data);
     free(data);
     return t;
-}
-
-static json_t *default_executor(const char *eid, const char *type)
-{
-    json_t *r = resources(0.1, 32);
-    json_array_append_new(r, scalar("disk", 32));
-    return json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", eid, "type", type, "resources",
-                     r);
-}
-
-static int post_call(struct itest_fw *fw, json_t *call)
-{
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
-}
-
-static int accept_group(struct itest_fw *fw, const struct itest_offers *set, json_t *executor,
-                        json_t *tasks)
-{
-    json_t *ids = json_array();
-    for (size_t i = 0; i < set->n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", set->ids[i]));
-    return post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o, s:{s:o}}}], s:{s:f}}}",
-                                   "type", "ACCEPT", "framework_id", "value", fw->framework_id,
-                                   "accept", "offer_ids", ids, "operations", "type", "LAUNCH_GROUP",
-                                   "launch_group", "executor", executor, "task_group", "tasks",
-                                   tasks, "filters", "refuse_seconds", 0.0));
 }
 
 /* A launcher dir whose mesos-default-executor is the test executor (mesos-executor is the
@@ -119,7 +76,8 @@ static void test_group_runs_on_one_executor(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, group_task("g1", c.agent_id, "run"));
     json_array_append_new(tasks, group_task("g2", c.agent_id, "run"));
-    CHECK_INT(accept_group(fw, &off, default_executor("pod", "DEFAULT"), tasks), 202);
+    CHECK_INT(itest_fw_launch_group_json(fw, &off, itest_json_executor("pod", "DEFAULT"), tasks),
+              202);
     struct itest_status s1, s2;
     REQUIRE(itest_fw_wait_state(fw, "g1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 &s1) == 0);
@@ -195,34 +153,36 @@ static void test_invalid_groups(void)
     json_array_append_new(t1, group_task("c2", c.agent_id, "run"));
     json_array_append_new(
         ops, json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP", "launch_group",
-                       "executor", default_executor("e1", "CUSTOM"), "task_group", "tasks", t1));
+                       "executor", itest_json_executor("e1", "CUSTOM"), "task_group", "tasks", t1));
     /* Duplicate task ids: the whole group is refused. */
     json_t *t2 = json_array();
     json_array_append_new(t2, group_task("d1", c.agent_id, "run"));
     json_array_append_new(t2, group_task("d1", c.agent_id, "run"));
-    json_array_append_new(
-        ops, json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP", "launch_group",
-                       "executor", default_executor("e2", "DEFAULT"), "task_group", "tasks", t2));
+    json_array_append_new(ops, json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP",
+                                         "launch_group", "executor",
+                                         itest_json_executor("e2", "DEFAULT"), "task_group",
+                                         "tasks", t2));
     /* More than offered. */
     json_t *t3 = json_array();
     json_t *big = group_task("b1", c.agent_id, "run");
-    json_object_set_new(big, "resources", resources(0.5, 4096));
+    json_object_set_new(big, "resources", itest_json_resources(0.5, 4096));
     json_array_append_new(t3, big);
     json_array_append_new(t3, group_task("b2", c.agent_id, "run"));
-    json_array_append_new(
-        ops, json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP", "launch_group",
-                       "executor", default_executor("e3", "DEFAULT"), "task_group", "tasks", t3));
+    json_array_append_new(ops, json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP",
+                                         "launch_group", "executor",
+                                         itest_json_executor("e3", "DEFAULT"), "task_group",
+                                         "tasks", t3));
     /* A DEFAULT executor without a disk entry. */
     json_t *t4 = json_array();
     json_array_append_new(t4, group_task("nd1", c.agent_id, "run"));
     json_t *nodisk = json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", "e4", "type",
-                               "DEFAULT", "resources", resources(0.1, 32));
+                               "DEFAULT", "resources", itest_json_resources(0.1, 32));
     json_array_append_new(ops,
                           json_pack("{s:s, s:{s:o, s:{s:o}}}", "type", "LAUNCH_GROUP",
                                     "launch_group", "executor", nodisk, "task_group", "tasks", t4));
-    CHECK_INT(post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:o}}", "type", "ACCEPT",
-                                      "framework_id", "value", fw->framework_id, "accept",
-                                      "offer_ids", ids, "operations", ops)),
+    CHECK_INT(itest_fw_post_call(fw, json_pack("{s:s, s:{s:s}, s:{s:o, s:o}}", "type", "ACCEPT",
+                                               "framework_id", "value", fw->framework_id, "accept",
+                                               "offer_ids", ids, "operations", ops)),
               202);
     expect_group_error(fw, "c1", "'ExecutorInfo.type' must be 'DEFAULT'");
     expect_group_error(fw, "c2", "'ExecutorInfo.type' must be 'DEFAULT'");
@@ -321,7 +281,8 @@ static void test_nested_containers(void)
     REQUIRE(itest_fw_wait_offer(fw, 0.2, 64, ITEST_WAIT_MS, &off) == 0);
     json_t *tasks = json_array();
     json_array_append_new(tasks, group_task("p1", c.agent_id, "run"));
-    CHECK_INT(accept_group(fw, &off, default_executor("nest", "DEFAULT"), tasks), 202);
+    CHECK_INT(itest_fw_launch_group_json(fw, &off, itest_json_executor("nest", "DEFAULT"), tasks),
+              202);
     REQUIRE(itest_fw_wait_state(fw, "p1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     json_t *as = itest_get_json(c.agent_port, "/state");

@@ -14,46 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
-static json_t *resources(double cpus, double mem)
-{
-    json_t *r = json_array();
-    json_array_append_new(r, scalar("cpus", cpus));
-    json_array_append_new(r, scalar("mem", mem));
-    return r;
-}
-
 static json_t *task(const char *tid, const char *agent_id, const char *cmd)
 {
     return json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:o}", "name", tid, "task_id", "value", tid,
                      "agent_id", "value", agent_id, "command", "value", cmd, "resources",
-                     resources(0.1, 32));
-}
-
-static int launch_group(struct itest_fw *fw, const struct itest_offers *set, const char *eid,
-                        json_t *tasks)
-{
-    json_t *ids = json_array();
-    for (size_t i = 0; i < set->n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", set->ids[i]));
-    json_t *er = resources(0.1, 32);
-    json_array_append_new(er, scalar("disk", 32));
-    json_t *exec = json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", eid, "type", "DEFAULT",
-                             "resources", er);
-    json_t *call =
-        json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o, s:{s:o}}}], s:{s:f}}}", "type", "ACCEPT",
-                  "framework_id", "value", fw->framework_id, "accept", "offer_ids", ids,
-                  "operations", "type", "LAUNCH_GROUP", "launch_group", "executor", exec,
-                  "task_group", "tasks", tasks, "filters", "refuse_seconds", 0.0);
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
+                     itest_json_resources(0.1, 32));
 }
 
 /* Waits for task's first terminal update (acknowledging on the way); returns its state. */
@@ -99,7 +64,8 @@ static void test_group_finishes(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("f1", c.agent_id, "echo one > one.txt"));
     json_array_append_new(tasks, task("f2", c.agent_id, "sleep 0.2"));
-    CHECK_INT(launch_group(fw, &off, "pod-ok", tasks), 202);
+    CHECK_INT(itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-ok", "DEFAULT"), tasks),
+              202);
     CHECK_STR(itest_state_name(terminal_of(fw, "f1")), "TASK_FINISHED");
     CHECK_STR(itest_state_name(terminal_of(fw, "f2")), "TASK_FINISHED");
     itest_fw_free(fw);
@@ -116,7 +82,9 @@ static void test_failing_task_kills_group(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("long", c.agent_id, "sleep 100"));
     json_array_append_new(tasks, task("bad", c.agent_id, "sleep 0.3; exit 3"));
-    CHECK_INT(launch_group(fw, &off, "pod-fail", tasks), 202);
+    CHECK_INT(
+        itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-fail", "DEFAULT"), tasks),
+        202);
     CHECK_STR(itest_state_name(terminal_of(fw, "bad")), "TASK_FAILED");
     CHECK_STR(itest_state_name(terminal_of(fw, "long")), "TASK_KILLED");
     itest_fw_free(fw);
@@ -133,7 +101,9 @@ static void test_kill_of_group(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("k1", c.agent_id, "sleep 100"));
     json_array_append_new(tasks, task("k2", c.agent_id, "sleep 100"));
-    CHECK_INT(launch_group(fw, &off, "pod-kill", tasks), 202);
+    CHECK_INT(
+        itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-kill", "DEFAULT"), tasks),
+        202);
     REQUIRE(itest_fw_wait_state(fw, "k1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     REQUIRE(itest_fw_wait_state(fw, "k2", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,

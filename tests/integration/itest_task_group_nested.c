@@ -33,46 +33,11 @@ static const char *const FLAGS[] = {
     "--isolation=cgroups/cpu,cgroups/mem,namespaces/pid,namespaces/ipc,namespaces/uts",
     "--cgroups_root=" CGROUPS_ROOT, "--registration_backoff_factor=100ms", NULL};
 
-static json_t *scalar(const char *name, double v)
-{
-    return json_pack("{s:s, s:s, s:{s:f}}", "name", name, "type", "SCALAR", "scalar", "value", v);
-}
-
-static json_t *resources(double cpus, double mem)
-{
-    json_t *r = json_array();
-    json_array_append_new(r, scalar("cpus", cpus));
-    json_array_append_new(r, scalar("mem", mem));
-    return r;
-}
-
 static json_t *task(const char *tid, const char *agent_id, const char *cmd, double mem)
 {
     return json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:o}", "name", tid, "task_id", "value", tid,
                      "agent_id", "value", agent_id, "command", "value", cmd, "resources",
-                     resources(0.1, mem));
-}
-
-static int launch_group(struct itest_fw *fw, const struct itest_offers *set, const char *eid,
-                        json_t *tasks)
-{
-    json_t *ids = json_array();
-    for (size_t i = 0; i < set->n; i++)
-        json_array_append_new(ids, json_pack("{s:s}", "value", set->ids[i]));
-    json_t *er = resources(0.1, 32);
-    json_array_append_new(er, scalar("disk", 32));
-    json_t *exec = json_pack("{s:{s:s}, s:s, s:o}", "executor_id", "value", eid, "type", "DEFAULT",
-                             "resources", er);
-    json_t *call =
-        json_pack("{s:s, s:{s:s}, s:{s:o, s:[{s:s, s:{s:o, s:{s:o}}}], s:{s:f}}}", "type", "ACCEPT",
-                  "framework_id", "value", fw->framework_id, "accept", "offer_ids", ids,
-                  "operations", "type", "LAUNCH_GROUP", "launch_group", "executor", exec,
-                  "task_group", "tasks", tasks, "filters", "refuse_seconds", 0.0);
-    char *body = json_dumps(call, JSON_COMPACT);
-    json_decref(call);
-    int rc = itest_fw_post(fw, body, strlen(body), 1);
-    free(body);
-    return rc;
+                     itest_json_resources(0.1, mem));
 }
 
 /* Waits for task's first terminal update (acknowledging on the way); returns its state and,
@@ -219,7 +184,8 @@ static void test_shared_namespaces_and_own_limits(void)
     json_array_append_new(tasks, task("t2", c.agent_id, c2, 64));
     free(c1);
     free(c2);
-    CHECK_INT(launch_group(fw, &off, "pod-ns", tasks), 202);
+    CHECK_INT(itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-ns", "DEFAULT"), tasks),
+              202);
     char p1[512], p2[512], done[512];
     snprintf(p1, sizeof p1, "%s/t1.report", c.dir);
     snprintf(p2, sizeof p2, "%s/t2.report", c.dir);
@@ -342,7 +308,9 @@ static void test_oom_fails_task_and_kills_group(void)
     json_array_append_new(
         tasks,
         task("hog", c.agent_id, "sleep 0.5; dd if=/dev/zero of=/dev/null bs=128M count=4", 32));
-    CHECK_INT(launch_group(fw, &off, "pod-oom", tasks), 202);
+    CHECK_INT(
+        itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-oom", "DEFAULT"), tasks),
+        202);
     int reason = -1;
     CHECK_STR(itest_state_name(terminal_of(fw, "hog", &reason)), "TASK_FAILED");
     CHECK_INT(reason, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY);
@@ -379,7 +347,9 @@ static void test_agent_restart_with_running_group(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("r1", c.agent_id, "sleep 3", 32));
     json_array_append_new(tasks, task("r2", c.agent_id, "sleep 6; exit 0", 48));
-    CHECK_INT(launch_group(fw, &off, "pod-rec", tasks), 202);
+    CHECK_INT(
+        itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-rec", "DEFAULT"), tasks),
+        202);
     REQUIRE(itest_fw_wait_state(fw, "r1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     REQUIRE(itest_fw_wait_state(fw, "r2", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
@@ -441,7 +411,9 @@ static void test_agent_restart_cleans_orphan_group(void)
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("o1", c.agent_id, cmd, 32));
     json_array_append_new(tasks, task("o2", c.agent_id, "sleep 100", 32));
-    CHECK_INT(launch_group(fw, &off, "pod-orphan", tasks), 202);
+    CHECK_INT(
+        itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-orphan", "DEFAULT"), tasks),
+        202);
     REQUIRE(itest_fw_wait_state(fw, "o1", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,
                                 NULL) == 0);
     REQUIRE(itest_fw_wait_state(fw, "o2", MESOS__V1__TASK_STATE__TASK_RUNNING, ITEST_WAIT_MS,

@@ -6,32 +6,29 @@ ACKNOWLEDGED) is libcmexecutor's, on its own thread inside mesos._internal._cmes
 module keeps the v0 driver API and turns v1 events into the v0 callbacks on that thread.
 """
 import threading
-import weakref
 
 from mesos.interface import mesos_pb2
 from mesos._internal import executor_pb2 as v1
 from mesos._internal import _cmesos
-from mesos._internal.common import LOG, invoke, log_library_line
+from mesos._internal.common import LOG, DriverBase, invoke, live_drivers, log_library_line
 
 Event = v1.Event
 
-_live = weakref.WeakSet()
+_live = live_drivers()
 
 
-class MesosExecutorDriver(object):
+class MesosExecutorDriver(DriverBase):
     """MesosExecutorDriver(executor) as in Mesos's bindings: executor is an object with any of
     mesos.interface.Executor's callbacks. The agent and the ids come from the environment the
     agent gives the executor (MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID, MESOS_SLAVE_ID,
     MESOS_AGENT_ENDPOINT, ...)."""
 
+    _TARGET = 'executor'
+    _JOIN_TIMEOUT = 10.0
+
     def __init__(self, executor):
         self.executor = executor
-        self._cond = threading.Condition()
-        self._status = mesos_pb2.DRIVER_NOT_STARTED
-        self._connected = False
-        self._registered = False
-        self._conn = None
-        self._loop_ident = None
+        self._init_driver()
 
     def start(self):
         with self._cond:
@@ -64,33 +61,6 @@ class MesosExecutorDriver(object):
             self._cond.notify_all()
             return mesos_pb2.DRIVER_ABORTED if aborted else self._status
 
-    def abort(self):
-        with self._cond:
-            if self._status != mesos_pb2.DRIVER_RUNNING:
-                return self._status
-            self._status = mesos_pb2.DRIVER_ABORTED
-            if self._conn is not None:
-                self._conn.stop()
-            self._cond.notify_all()
-            return self._status
-
-    def join(self):
-        with self._cond:
-            while self._status == mesos_pb2.DRIVER_RUNNING:
-                self._cond.wait()
-            status, conn = self._status, self._conn
-        # Let queued updates and messages go out before the executor exits (the library
-        # bounds this to about 2 s after the stop).
-        if conn is not None and threading.get_ident() != self._loop_ident:
-            conn.join(10.0)
-        return status
-
-    def run(self):
-        status = self.start()
-        if status != mesos_pb2.DRIVER_RUNNING:
-            return status
-        return self.join()
-
     def sendStatusUpdate(self, status):
         with self._cond:
             if self._status != mesos_pb2.DRIVER_RUNNING:
@@ -116,16 +86,6 @@ class MesosExecutorDriver(object):
             return self._status
 
     # ---- events (on the driver's thread) ------------------------------------------------
-
-    def _callback(self, name, *args):
-        with self._cond:
-            if self._status != mesos_pb2.DRIVER_RUNNING:
-                return False
-        called, err = invoke(self.executor, name, self, *args)
-        if err is not None:
-            self.abort()
-            return False
-        return True
 
     def _on_library(self, kind, payload):
         self._loop_ident = threading.get_ident()
@@ -185,15 +145,3 @@ class MesosExecutorDriver(object):
             pass  # the library's bookkeeping
         else:
             LOG.debug('Ignoring a %s event', Event.Type.Name(t))
-
-
-def _stop_all_at_exit():
-    for d in list(_live):
-        conn = d._conn
-        if conn is not None and conn.running:
-            conn.stop()
-            conn.join(5.0)
-
-
-import atexit  # noqa: E402
-atexit.register(_stop_all_at_exit)

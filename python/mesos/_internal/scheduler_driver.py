@@ -9,18 +9,17 @@ its serialized bytes.
 """
 import socket
 import threading
-import weakref
 
 from mesos.interface import mesos_pb2
 from mesos._internal import scheduler_pb2 as v1
 from mesos._internal import _cmesos
 from mesos._internal.common import LOG, current_user, invoke, log_library_line, resolve_master
-from mesos._internal.common import MasterError
+from mesos._internal.common import DriverBase, MasterError, live_drivers
 
 Call = v1.Call
 Event = v1.Event
 
-_live = weakref.WeakSet()
+_live = live_drivers()
 
 
 def _ids(x, cls):
@@ -30,7 +29,7 @@ def _ids(x, cls):
     return list(x)
 
 
-class MesosSchedulerDriver(object):
+class MesosSchedulerDriver(DriverBase):
     """MesosSchedulerDriver(scheduler, framework, master, implicitAcknowledgements=True,
     credential=None) as in Mesos's bindings.
 
@@ -41,6 +40,9 @@ class MesosSchedulerDriver(object):
       these), "http[s]://host:port".
     credential: optional mesos_pb2.Credential (principal, secret): HTTP Basic authentication.
     """
+
+    _TARGET = 'scheduler'
+    _JOIN_TIMEOUT = 15.0
 
     def __init__(self, scheduler, framework, master, implicitAcknowledgements=True,
                  credential=None):
@@ -54,12 +56,7 @@ class MesosSchedulerDriver(object):
         self.master = master
         self.implicitAcknowledgements = bool(implicitAcknowledgements)
         self.credential = credential
-        self._cond = threading.Condition()
-        self._status = mesos_pb2.DRIVER_NOT_STARTED
-        self._connected = False
-        self._registered = False
-        self._conn = None
-        self._loop_ident = None
+        self._init_driver()
 
     # ---- life cycle ---------------------------------------------------------------------
 
@@ -107,33 +104,6 @@ class MesosSchedulerDriver(object):
             self._status = mesos_pb2.DRIVER_STOPPED
             self._cond.notify_all()
             return mesos_pb2.DRIVER_ABORTED if aborted else self._status
-
-    def abort(self):
-        with self._cond:
-            if self._status != mesos_pb2.DRIVER_RUNNING:
-                return self._status
-            self._status = mesos_pb2.DRIVER_ABORTED
-            if self._conn is not None:
-                self._conn.stop()
-            self._cond.notify_all()
-            return self._status
-
-    def join(self):
-        with self._cond:
-            while self._status == mesos_pb2.DRIVER_RUNNING:
-                self._cond.wait()
-            status, conn = self._status, self._conn
-        # Let the last calls (TEARDOWN) reach the master before the program goes on, unless
-        # join runs on the driver's own thread (a callback), which must not wait for itself.
-        if conn is not None and threading.get_ident() != self._loop_ident:
-            conn.join(15.0)
-        return status
-
-    def run(self):
-        status = self.start()
-        if status != mesos_pb2.DRIVER_RUNNING:
-            return status
-        return self.join()
 
     # ---- calls --------------------------------------------------------------------------
 
@@ -251,17 +221,6 @@ class MesosSchedulerDriver(object):
 
     # ---- events (on the driver's thread) ------------------------------------------------
 
-    def _callback(self, name, *args):
-        """Runs a scheduler callback unless the driver stopped; an exception aborts it."""
-        with self._cond:
-            if self._status != mesos_pb2.DRIVER_RUNNING:
-                return False
-        called, err = invoke(self.scheduler, name, self, *args)
-        if err is not None:
-            self.abort()
-            return False
-        return True
-
     def _on_library(self, kind, payload):
         self._loop_ident = threading.get_ident()
         if kind == 'event':
@@ -335,16 +294,3 @@ class MesosSchedulerDriver(object):
             self.abort()
         else:
             LOG.debug('Ignoring a %s event (no v0 callback)', Event.Type.Name(t))
-
-
-def _stop_all_at_exit():
-    # The loop threads call into Python; let them end before the interpreter does.
-    for d in list(_live):
-        conn = d._conn
-        if conn is not None and conn.running:
-            conn.stop()
-            conn.join(5.0)
-
-
-import atexit  # noqa: E402
-atexit.register(_stop_all_at_exit)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "image_tar.h"
 #include "util.h"
 
 /* What the kernel takes as one mount's option string (a page). */
@@ -62,32 +63,6 @@ struct cm_rootfs_spec *cm_rootfs_spec_new(const char *base, char *const *layers,
     return s;
 }
 
-static int clean_rel(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    const char *p = in;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *c = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - c);
-        if (n == 0 || (n == 1 && c[0] == '.'))
-            continue;
-        if (n == 2 && c[0] == '.' && c[1] == '.')
-            return CM_EINVAL;
-        if (o + n + 2 > outlen)
-            return CM_ETOOBIG;
-        if (o)
-            out[o++] = '/';
-        memcpy(out + o, c, n);
-        o += n;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 int cm_rootfs_spec_add_volume(struct cm_rootfs_spec *s, size_t index, const char *host_path,
                               const char *container_path, bool readonly, char *why, size_t whylen)
 {
@@ -101,14 +76,14 @@ int cm_rootfs_spec_add_volume(struct cm_rootfs_spec *s, size_t index, const char
                        "'volumes[%zu].host_path' is empty (only host path volumes are "
                        "supported, no 'source' volumes)",
                        index);
-    if (clean_rel(container_path, crel, sizeof crel) != 0 || !*crel)
+    if (cm_tar_clean_path(container_path, crel, sizeof crel) != 0 || !*crel)
         return cm_fail(CM_EINVAL, why, whylen,
                        "'volumes[%zu].container_path' '%s' is empty, too long or has '..'", index,
                        container_path);
     bool host_abs = host_path[0] == '/';
     /* An absolute host path is the operator's (the agent's ACLs are the gate, as in Mesos);
      * a relative one must stay inside the sandbox. */
-    if (!host_abs && (clean_rel(host_path, hrel, sizeof hrel) != 0 || !*hrel))
+    if (!host_abs && (cm_tar_clean_path(host_path, hrel, sizeof hrel) != 0 || !*hrel))
         return cm_fail(CM_EINVAL, why, whylen,
                        "'volumes[%zu].host_path' '%s' is relative but leaves the sandbox "
                        "('..') or is empty",
