@@ -15,6 +15,10 @@
 
 struct cm_clock;
 
+/* A deep copy of src into dst (exec_env.c); 0, or -ENOMEM with nothing held. The name is
+ * outside the cm_exec_ prefix so the shared library's version script keeps it local. */
+int exec_env_copy(struct cm_exec_env *dst, const struct cm_exec_env *src);
+
 /* Sends a call instead of the HTTP POST (unit tests without sockets). Returns 0 when the call
  * counts as delivered, or a negative error (an UPDATE is then retried after 1 s). The call is
  * borrowed during the hook only. */
