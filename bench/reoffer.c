@@ -5,12 +5,18 @@
  *
  *  - DECLINE -> next offer: the whole agent is offered; the scheduler declines it with
  *    refuse_seconds 0 and times until the agent's resources are offered again (from before the
- *    DECLINE POST to the arrival of the OFFERS event).
+ *    DECLINE POST to the arrival of the OFFERS event). Each DECLINE is preceded by a REVIVE
+ *    (the offer is held meanwhile, so the REVIVE offers nothing by itself): that makes it the
+ *    first decline in a row, which the master re-offers at once; declines of the same
+ *    resources again and again back off (allocator.h).
+ *  - the decline loop: for a few seconds the scheduler declines (refuse 0) whatever it is
+ *    offered, as soon as it arrives; prints the offers per second that loop costs.
  *  - task finished -> re-offer: a `true` task (0.1 cpus, 32 MB) is launched from the full offer
  *    (the unused rest is kept, not declined); timed from the arrival of TASK_FINISHED to the
  *    arrival of the offer holding the task's resources.
  *
- * Usage: bench-reoffer [declines] [tasks] [allocation_interval]  (defaults 200 50 1secs).
+ * Usage: bench-reoffer [declines] [tasks] [allocation_interval] [loop_seconds]
+ * (defaults 200 50 1secs 3).
  * Prints p50/p90/p99/max per measure. Not run by ctest.
  */
 #include <stdio.h>
@@ -104,8 +110,10 @@ int main(int argc, char **argv)
     int ntasks = argc > 2 ? atoi(argv[2]) : 50;
     char interval[64];
     snprintf(interval, sizeof interval, "--allocation_interval=%s", argc > 3 ? argv[3] : "1secs");
-    if (ndecl < 0 || ntasks < 0) {
-        fprintf(stderr, "usage: %s [declines] [tasks] [allocation_interval]\n", argv[0]);
+    double loop_secs = argc > 4 ? atof(argv[4]) : 3.0;
+    if (ndecl < 0 || ntasks < 0 || !(loop_secs >= 0)) {
+        fprintf(stderr, "usage: %s [declines] [tasks] [allocation_interval] [loop_seconds]\n",
+                argv[0]);
         return 2;
     }
     itest_init();
@@ -128,6 +136,10 @@ int main(int argc, char **argv)
            *tl = calloc((size_t)ntasks + 1, sizeof *tl);
     int nd = 0, nt = 0, failed = 0;
     for (int i = 0; i < ndecl; i++) {
+        if (itest_fw_revive(fw) != 202) {
+            failed = 1;
+            break;
+        }
         double t0 = cm_monotonic_secs();
         if (itest_fw_decline_set(fw, &off, 0) != 202 ||
             itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, &off) != 0) {
@@ -136,6 +148,25 @@ int main(int argc, char **argv)
         }
         dl[nd++] = cm_monotonic_secs() - t0;
     }
+    int loop_offers = 0;
+    double loop_t0 = cm_monotonic_secs(), loop_end = loop_t0 + loop_secs;
+    while (!failed && cm_monotonic_secs() < loop_end) {
+        if (itest_fw_decline_set(fw, &off, 0) != 202) {
+            failed = 1;
+            break;
+        }
+        int left_ms = (int)((loop_end - cm_monotonic_secs()) * 1000) + 1;
+        if (itest_fw_wait_offer(fw, 2, 1024, left_ms, &off) != 0) {
+            off.n = 0; /* backed off past the end of the loop */
+            break;
+        }
+        loop_offers++;
+    }
+    double loop_dt = cm_monotonic_secs() - loop_t0;
+    /* A change (REVIVE) ends the back-off; the offer may still be on its way. */
+    if (!failed && (itest_fw_revive(fw) != 202 ||
+                    (off.n == 0 && itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, &off) != 0)))
+        failed = 1;
     for (int i = 0; i < ntasks && !failed; i++) {
         double lat = task_round(fw, c.agent_id, &off, i);
         if (lat < 0 || itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, &off) != 0) {
@@ -147,6 +178,8 @@ int main(int argc, char **argv)
     printf("bench-reoffer (%s, real master + agent, JSON scheduler)\n", interval);
     report("DECLINE(refuse 0) -> next offer", dl, nd);
     report("TASK_FINISHED -> re-offer", tl, nt);
+    printf("%-32s %d offers in %.1f s: %.1f offers/s\n", "decline loop (refuse 0)", loop_offers,
+           loop_dt, loop_dt > 0 ? loop_offers / loop_dt : 0.0);
     free(dl);
     free(tl);
     itest_fw_free(fw);

@@ -8,8 +8,11 @@
  * the dirty agents CM_CRON_REOFFER_DELAY later, so a burst of events (the declines of one
  * OFFERS event, the tasks of one agent finishing) makes one cycle and whole offers. Requests
  * for a full cycle (cm_cron_allocate_soon) share that timer. The periodic cycle stays as the
- * backstop (expired filters, anything not marked dirty). */
+ * backstop (expired filters, anything not marked dirty). After each cycle a one-shot timer is
+ * armed for the allocator's next decline back-off expiry (cm_allocator_next_wakeup), whose
+ * cycle re-offers the agents that were backed off. */
 #include <event2/event.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "allocator/allocator.h"
@@ -20,7 +23,8 @@
 
 struct cm_cron {
     struct cm_master *m;
-    struct event *alloc, *heartbeat, *ping, *tick, *soon;
+    struct event *alloc, *heartbeat, *ping, *tick, *soon, *backoff;
+    double backoff_at; /* when the backoff timer fires (clock time); INFINITY: not armed */
     bool soon_pending; /* the soon timer is armed */
     bool soon_full;    /* ... and a full cycle was asked for */
 };
@@ -33,12 +37,27 @@ static struct timeval tv_of(double secs)
     return tv;
 }
 
+/* Arms the backoff timer for the allocator's earliest back-off expiry, if that is sooner than
+ * what it is armed for (a later one is re-armed after the cycle the timer runs). */
+static void arm_backoff(struct cm_cron *c)
+{
+    double at = cm_allocator_next_wakeup(c->m->allocator);
+    if (!(at < c->backoff_at))
+        return;
+    /* 1 ms late rather than early: a cycle that runs before the filter ends offers nothing. */
+    double delay = at - cm_clock_now(c->m->clock) + 0.001;
+    struct timeval tv = tv_of(delay > 0 ? delay : 0);
+    c->backoff_at = at;
+    evtimer_add(c->backoff, &tv);
+}
+
 static void on_alloc(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct cm_cron *c = arg;
     c->soon_full = false; /* this cycle covers whatever asked for one */
     cm_master_allocate(c->m);
+    arm_backoff(c);
 }
 
 static void on_soon(evutil_socket_t fd, short what, void *arg)
@@ -51,6 +70,16 @@ static void on_soon(evutil_socket_t fd, short what, void *arg)
         cm_master_allocate(c->m);
     else
         cm_master_allocate_dirty(c->m);
+    arm_backoff(c);
+}
+
+static void on_backoff(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct cm_cron *c = arg;
+    c->backoff_at = INFINITY;
+    cm_master_allocate_dirty(c->m); /* makes the agents whose back-off ended dirty first */
+    arm_backoff(c);
 }
 
 static void arm_soon(struct cm_cron *c)
@@ -115,10 +144,16 @@ struct cm_cron *cm_cron_new(struct cm_master *m)
     c->ping = periodic(c, m->flags->agent_ping_timeout, on_ping);
     c->tick = periodic(c, tick, on_tick);
     c->soon = event_new(m->base, -1, 0, on_soon, c);
-    if (!c->alloc || !c->heartbeat || !c->ping || !c->tick || !c->soon) {
+    c->backoff = event_new(m->base, -1, 0, on_backoff, c);
+    c->backoff_at = INFINITY;
+    if (!c->alloc || !c->heartbeat || !c->ping || !c->tick || !c->soon || !c->backoff) {
         cm_cron_free(c);
         return NULL;
     }
+    /* A framework that keeps declining an agent sees it at least once per interval, as with
+     * Mesos's batch allocation (allocator.h, "Declines and their back-off"). */
+    cm_allocator_set_backoff(m->allocator, CM_ALLOCATOR_BACKOFF_FIRST,
+                             m->flags->allocation_interval);
     cm_cron_attach_wake(c);
     /* Whatever was marked before the wake was installed (recovery) gets its cycle too. */
     if (cm_allocator_dirty(m->allocator))
@@ -139,7 +174,7 @@ void cm_cron_free(struct cm_cron *c)
         return;
     if (c->m->allocator)
         cm_allocator_set_wake(c->m->allocator, NULL, NULL);
-    struct event *evs[] = {c->alloc, c->heartbeat, c->ping, c->tick, c->soon};
+    struct event *evs[] = {c->alloc, c->heartbeat, c->ping, c->tick, c->soon, c->backoff};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);

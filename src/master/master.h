@@ -442,6 +442,9 @@ void cm_master_allocate_dirty(struct cm_master *m);
  * rescind=true also sends RESCIND to the framework. */
 void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recover, bool rescind,
                             double refuse);
+/* Removes an offer the framework declined (DECLINE): its resources go back with the
+ * allocator's decline back-off (cm_allocator_decline). */
+void cm_master_decline_offer(struct cm_master *m, struct cm_offer *o, double refuse);
 /* Removes every offer of a map (a framework's or an agent's), recovering their resources. */
 void cm_master_remove_offers_of(struct cm_master *m, struct cm_strmap *offers, bool rescind);
 /* The allocator's offer callback (arg is the master). */

@@ -51,8 +51,8 @@ static void batch_drop(struct cm_framework *fw, struct cm_offer *o)
     }
 }
 
-void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recover, bool rescind,
-                            double refuse)
+static void remove_offer(struct cm_master *m, struct cm_offer *o, bool recover, bool rescind,
+                         double refuse, bool decline)
 {
     struct cm_framework *fw = o->fw;
     struct cm_agent *agent = o->agent;
@@ -70,7 +70,9 @@ void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recove
     }
     if (o->batched)
         batch_drop(fw, o);
-    if (recover)
+    if (decline)
+        cm_allocator_decline(m->allocator, fw->id, o->role, agent->id, &o->resources, refuse);
+    else if (recover)
         cm_allocator_recover(m->allocator, fw->id, o->role, agent->id, &o->resources, refuse);
     cm_resources_subtract(&fw->offered, &o->resources);
     cm_resources_subtract(&agent->offered, &o->resources);
@@ -79,6 +81,17 @@ void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recove
     cm_strmap_remove(&m->offers, o->id);
     offer_unlink(m, o);
     offer_free(o);
+}
+
+void cm_master_remove_offer(struct cm_master *m, struct cm_offer *o, bool recover, bool rescind,
+                            double refuse)
+{
+    remove_offer(m, o, recover, rescind, refuse, false);
+}
+
+void cm_master_decline_offer(struct cm_master *m, struct cm_offer *o, double refuse)
+{
+    remove_offer(m, o, true, false, refuse, true);
 }
 
 void cm_master_remove_offers_of(struct cm_master *m, struct cm_strmap *offers, bool rescind)

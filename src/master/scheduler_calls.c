@@ -533,7 +533,7 @@ static void handle_decline(struct cm_master *m, struct cm_framework *fw,
             continue;
         }
         fw->metrics.offers_declined++;
-        cm_master_remove_offer(m, o, true, false, refuse);
+        cm_master_decline_offer(m, o, refuse);
     }
 }
 

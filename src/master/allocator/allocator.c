@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "dirty.h"
 #include "drf.h"
 #include "errors.h"
@@ -79,6 +80,8 @@ struct cm_allocator *cm_allocator_new(const struct cm_clock *clock, cm_allocator
     a->root.name = "";
     a->root.weight = 1.0;
     a->epoch = 1;
+    a->backoff_first = CM_ALLOCATOR_BACKOFF_FIRST;
+    a->backoff_max = CM_ALLOCATOR_BACKOFF_MAX;
     cm_resources_init(&a->scratch);
     cm_resources_init(&a->offer);
     return a;
@@ -123,6 +126,7 @@ void cm_allocator_free(struct cm_allocator *a)
     cm_itab_cleanup(&a->itab);
     free(a->agv);
     free(a->dirty);
+    free(a->wakeups);
     free(a->slots);
     free(a->freeslots);
     cm_resources_cleanup(&a->scratch);
@@ -199,6 +203,7 @@ int cm_allocator_remove_agent(struct cm_allocator *a, const char *agent_id)
             a->total_active[k] -= ag->tot[k];
     }
     cm_dirty_unmark(a, ag);
+    cm_backoff_forget_agent(a, ag);
     struct agent *last = a->agv[--a->nagents];
     a->agv[ag->index] = last;
     last->index = ag->index;
@@ -357,12 +362,13 @@ int cm_allocator_allocate(struct cm_allocator *a, const char *framework_id, cons
     return ag && f ? 0 : CM_ENOTFOUND;
 }
 
-int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const char *role,
-                         const char *agent_id, const struct cm_resources *resources,
-                         double refuse_seconds)
+/* Gives resources back to the agent's free pool and the framework-role's share; returns
+ * whether they are exactly the agent's basis (see cm_filters_install). *fp and *agp are set to
+ * the framework-role and agent, or NULL when unknown. */
+static bool give_back(struct cm_allocator *a, const char *framework_id, const char *role,
+                      const char *agent_id, const struct cm_resources *resources, struct fr **fp,
+                      struct agent **agp)
 {
-    if (!framework_id || !role || !agent_id || !resources)
-        return CM_EINVAL;
     struct agent *ag = cm_strmap_get(&a->agents, agent_id);
     struct framework *fw = cm_strmap_get(&a->frameworks, framework_id);
     struct fr *f = fw ? fr_find(fw, role) : NULL;
@@ -374,8 +380,10 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
                 al[k] = f->alloc[k];
         cm_drf_account(a, f, al, -1, false);
     }
+    *fp = f;
+    *agp = ag;
     if (!ag)
-        return 0;
+        return false;
     /* The usual decline gives back a whole offer of everything: then resources == basis and
      * the interned basis serves the filter without hashing or comparing. */
     bool was_empty = cm_resources_empty(&ag->free), is_basis = false;
@@ -397,8 +405,37 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
         }
         is_basis = was_empty && ag->free_is_basis;
     }
-    if (f && refuse_seconds > 0 && !cm_resources_empty(resources))
-        cm_filters_install(a, f, ag, resources, refuse_seconds, is_basis);
+    return is_basis;
+}
+
+int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const char *role,
+                         const char *agent_id, const struct cm_resources *resources,
+                         double refuse_seconds)
+{
+    if (!framework_id || !role || !agent_id || !resources)
+        return CM_EINVAL;
+    struct fr *f;
+    struct agent *ag;
+    bool is_basis = give_back(a, framework_id, role, agent_id, resources, &f, &ag);
+    if (!f || cm_resources_empty(resources))
+        return 0;
+    f->change_gen++; /* not a decline: the framework-role's back-off records no longer hold */
+    if (ag && refuse_seconds > 0)
+        cm_filters_install(a, f, ag, resources, refuse_seconds, is_basis, 0, 0);
+    return 0;
+}
+
+int cm_allocator_decline(struct cm_allocator *a, const char *framework_id, const char *role,
+                         const char *agent_id, const struct cm_resources *resources,
+                         double refuse_seconds)
+{
+    if (!framework_id || !role || !agent_id || !resources)
+        return CM_EINVAL;
+    struct fr *f;
+    struct agent *ag;
+    bool is_basis = give_back(a, framework_id, role, agent_id, resources, &f, &ag);
+    if (f && ag && !cm_resources_empty(resources))
+        cm_backoff_decline(a, f, ag, resources, refuse_seconds, is_basis);
     return 0;
 }
 

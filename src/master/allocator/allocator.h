@@ -48,6 +48,23 @@
  * Deviation from Mesos: agents are not shuffled per cycle, and one filter per
  * (framework-role, agent) is kept instead of a list.
  *
+ * Declines and their back-off (cm_allocator_decline). Mesos installs no filter for a decline
+ * with refuse_seconds 0 (and stretches any other filter to at least --allocation_interval);
+ * the resources wait for the next batch allocation, up to --allocation_interval later, and may
+ * go to the same framework again: a framework that declines everything sees each agent about
+ * once per interval. Here resources that come back are re-offered within milliseconds (the
+ * dirty set below), which would turn the same pattern into hundreds of offers per second for
+ * nothing. So a framework-role that declines the same resources on the same agent again with
+ * nothing changed backs off on that agent: the first decline is re-offered at once, the second
+ * gets a filter of backoff_first (20 ms by default), each further one twice the last, up to
+ * backoff_max (the master sets --allocation_interval: Mesos's own worst case, never worse).
+ * The longer of refuse_seconds and the back-off wins. Any change resets it: the resources
+ * differ (a task finished or started on the agent, the agent changed), something of the
+ * framework-role came back other than by decline (a task finished, an accept), or REVIVE. Other
+ * framework-roles are unaffected: they are offered what one declined as fast as before. When a
+ * back-off filter expires its agent is made dirty again (cm_allocator_next_wakeup tells the
+ * master when), so the back-off never waits for the periodic cycle.
+ *
  * Time comes from the injected clock (filters expire against it). IDs are copied.
  * Threading: one thread (the master's loop). The offer callback must not call back into the
  * allocator (queue the offer; recover after cm_allocator_run returns). Errors: CM_ENOTFOUND
@@ -120,6 +137,22 @@ int cm_allocator_allocate(struct cm_allocator *a, const char *framework_id, cons
 int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const char *role,
                          const char *agent_id, const struct cm_resources *resources,
                          double refuse_seconds);
+
+/* An explicit DECLINE of resources offered to framework_id/role on agent_id: recovers them like
+ * cm_allocator_recover, with the decline back-off described above (refuse_seconds 0 is a
+ * decline without a filter of its own). */
+int cm_allocator_decline(struct cm_allocator *a, const char *framework_id, const char *role,
+                         const char *agent_id, const struct cm_resources *resources,
+                         double refuse_seconds);
+/* The back-off's bounds in seconds: first > 0, max >= 0 (0 turns the back-off off); invalid
+ * values are ignored. Defaults below. */
+#define CM_ALLOCATOR_BACKOFF_FIRST 0.02
+#define CM_ALLOCATOR_BACKOFF_MAX 1.0
+void cm_allocator_set_backoff(struct cm_allocator *a, double first, double max);
+/* When the earliest back-off filter expires (INFINITY if none): the master runs
+ * cm_allocator_run_dirty then, which makes the agents whose back-off ended dirty first (so does
+ * cm_allocator_run). */
+double cm_allocator_next_wakeup(const struct cm_allocator *a);
 
 /* Runs one allocation cycle now. Returns the number of offers made. Shares, weights and the
  * order are brought up to date at its start. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "dirty.h"
 #include "drf.h"
 #include "filters.h"
@@ -204,6 +205,7 @@ size_t cm_allocator_run(struct cm_allocator *a)
 {
     size_t offers = 0;
     double now = cm_clock_now(a->clock);
+    cm_backoff_wake_due(a, now);
     cm_dirty_clear(a); /* every agent is visited */
     cm_drf_resort(a);
     for (size_t i = 0; i < a->nagents; i++)
@@ -213,6 +215,7 @@ size_t cm_allocator_run(struct cm_allocator *a)
 
 size_t cm_allocator_run_dirty(struct cm_allocator *a)
 {
+    cm_backoff_wake_due(a, cm_clock_now(a->clock));
     if (a->all_dirty || a->ndirty * 2 >= a->nagents)
         return cm_allocator_run(a);
     if (!a->ndirty)

@@ -39,9 +39,11 @@ struct itab {
 };
 
 struct fent {
-    uint32_t key; /* agent serial */
+    uint32_t key;    /* agent serial */
+    uint32_t streak; /* decline back-off: identical declines in a row; 0 for a plain filter */
     double expiry;
     struct ires *res;
+    uint32_t gen; /* decline back-off: the framework-role's change_gen when installed */
 };
 
 struct ftab {

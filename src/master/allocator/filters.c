@@ -58,12 +58,13 @@ static void drop(struct cm_allocator *a, struct fr *f, struct fent *e)
     a->nfilters--;
 }
 
-void cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
-                        const struct cm_resources *resources, double refuse_seconds, bool is_basis)
+struct fent *cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
+                                const struct cm_resources *resources, double refuse_seconds,
+                                bool is_basis, uint32_t streak, uint32_t gen)
 {
     if (refuse_seconds > MAX_REFUSE_SECONDS)
         refuse_seconds = MAX_REFUSE_SECONDS;
-    double expiry = cm_clock_now(a->clock) + refuse_seconds;
+    double now = cm_clock_now(a->clock), expiry = now + refuse_seconds;
     struct ires *res;
     if (is_basis) {
         if (!ag->basis_ires)
@@ -75,11 +76,12 @@ void cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
     }
     struct fent *e = cm_ftab_find(&f->filters, ag->serial);
     if (e) {
-        /* One filter per (framework-role, agent): keep the old one only if it is wider
-         * and lasts longer, otherwise the new one replaces it. */
-        if (e->expiry >= expiry && cm_resources_contains(&e->res->r, resources)) {
+        /* One filter per (framework-role, agent): keep the old one only if it is live,
+         * wider and lasts longer, otherwise the new one replaces it. */
+        if (e->expiry > now && e->expiry >= expiry &&
+            cm_resources_contains(&e->res->r, resources)) {
             cm_itab_release(&a->itab, res);
-            return;
+            return NULL;
         }
         cm_itab_release(&a->itab, e->res);
         e->res = res;
@@ -94,9 +96,11 @@ void cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
         f->filters.n++;
         a->nfilters++;
     }
+    e->streak = streak;
+    e->gen = gen;
     /* Keep the cached bit exact: set it now when the filter covers everything the agent
      * has (the common decline of a whole offer), which saves a probe next cycle. */
-    if (!ag->has_reserved && ag->free_is_basis &&
+    if (e->expiry > now && !ag->has_reserved && ag->free_is_basis &&
         (is_basis || cm_resources_contains(&e->res->r, &ag->free))) {
         cm_bits_set(ag, f->slot);
         if (e->expiry < ag->bits_until)
@@ -104,6 +108,7 @@ void cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
     } else {
         cm_bits_clear(ag, f->slot);
     }
+    return e;
 }
 
 struct fent *cm_filters_live(struct cm_allocator *a, struct fr *f, const struct agent *ag,
@@ -113,7 +118,8 @@ struct fent *cm_filters_live(struct cm_allocator *a, struct fr *f, const struct 
     if (!e)
         return NULL;
     if (e->expiry <= now) {
-        drop(a, f, e);
+        if (!e->streak || now > e->expiry + a->backoff_max)
+            drop(a, f, e);
         return NULL;
     }
     return e;

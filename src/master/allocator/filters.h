@@ -34,12 +34,17 @@ void cm_bits_clear(struct agent *ag, uint32_t slot);
 void cm_bits_reset(struct agent *ag);
 
 /* Installs the filter of a DECLINE / ACCEPT remainder: f refuses resources (just recovered on
- * ag, non-empty) for refuse_seconds (> 0; capped at 365 days). is_basis: resources are exactly
+ * ag, non-empty) for refuse_seconds (>= 0; capped at 365 days). is_basis: resources are exactly
  * ag's basis (ag->basis_ires is then used instead of interning them again). Sets f's bit on ag
- * when the filter covers everything ag has free. */
-void cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
-                        const struct cm_resources *resources, double refuse_seconds, bool is_basis);
-/* f's filter on ag if one is live at now, else NULL (an expired one is dropped). */
+ * when the filter covers everything ag has free and lasts beyond now. streak and gen are the
+ * decline back-off's record (backoff.h; 0 for a plain filter). Returns the entry, or NULL when
+ * an older filter, wider and lasting longer, was kept instead. */
+struct fent *cm_filters_install(struct cm_allocator *a, struct fr *f, struct agent *ag,
+                                const struct cm_resources *resources, double refuse_seconds,
+                                bool is_basis, uint32_t streak, uint32_t gen);
+/* f's filter on ag if one is live at now, else NULL. An expired one is dropped, unless it
+ * carries a back-off record that is still fresh (within backoff_max of its expiry): that one
+ * stays, filtering nothing, until the next decline reads it. */
 struct fent *cm_filters_live(struct cm_allocator *a, struct fr *f, const struct agent *ag,
                              double now);
 /* Drops all of f's filters and clears its bit on every agent (REVIVE, removal). */

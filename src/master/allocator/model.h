@@ -7,6 +7,7 @@
  * work on it, each with its header as the contract:
  *  - drf.c      shares, weights and the sorted order of roles and framework-roles;
  *  - filters.c  offer filters (refuse_seconds) and the agents' blocked bits;
+ *  - backoff.c  the back-off of repeated declines with refuse_seconds 0;
  *  - dirty.c    the dirty set behind event-driven allocation and its wake callback;
  *  - cycle.c    offer generation: a cycle's visit of each agent, full or dirty-only;
  *  - allocator.c the public API that mutates the model (agents, frameworks, recover, ...).
@@ -28,6 +29,12 @@
 enum { K_CPUS, K_MEM, K_DISK, K_GPUS, K_N };
 
 struct framework;
+struct agent;
+
+struct cm_wakeup {
+    double at;
+    struct agent *ag;
+};
 
 struct role {
     char *name; /* full path, e.g. "eng/web" */
@@ -53,6 +60,7 @@ struct fr {
     double share;
     bool suppressed;
     uint64_t taken_visit; /* a->visit of the agent visit it was last allocated in */
+    uint32_t change_gen;  /* bumped when something of the fr's comes back other than by DECLINE */
     struct ftab filters;
 };
 
@@ -108,6 +116,11 @@ struct cm_allocator {
     bool all_dirty;
     cm_allocator_wake_cb wake;
     void *wake_arg;
+    /* The decline back-off (backoff.c): its bounds, and a min-heap by time of the agents to
+     * make dirty when a back-off filter on them expires. */
+    double backoff_first, backoff_max;
+    struct cm_wakeup *wakeups;
+    size_t nwakeups, capwakeups;
 };
 
 #endif
