@@ -14,6 +14,9 @@
  *  - agent_gone_without_checkpoint: the stream ends after SUBSCRIBED: the executor exits 1.
  *  - shutdown_and_launch_group: LAUNCH_GROUP gets TASK_FAILED for each of its tasks; SHUTDOWN
  *    with no task running ends the executor with 0.
+ *  - https_agent: the agent serves TLS only (a certificate made with the openssl CLI, verified
+ *    by the executor); the executor subscribes and updates over https, with the environment
+ *    spelled LIBPROCESS_SSL_* and with Mesos's legacy SSL_* names.
  */
 #include "harness.h"
 
@@ -184,13 +187,18 @@ static void on_executor_api(struct cm_http_request *req, void *arg)
     mesos__v1__executor__call__free_unpacked(call, NULL);
 }
 
-static int agent_start(struct agent *a)
+static int agent_start(struct agent *a, bool tls)
 {
     memset(a, 0, sizeof *a);
     a->base = event_base_new();
     a->srv = a->base ? cm_http_server_new(a->base, "slave(1)", 16u << 20) : NULL;
     if (!a->srv || cm_http_server_bind(a->srv, "127.0.0.1", 0, &a->port) != 0)
         return -1;
+    char why[256];
+    if (tls && cm_http_server_tls_from_env(a->srv, why, sizeof why) != 0) {
+        fprintf(stderr, "agent TLS: %s\n", why);
+        return -1;
+    }
     cm_http_server_route(a->srv, "/api/v1/executor", on_executor_api, a);
     return 0;
 }
@@ -271,7 +279,7 @@ static int spawn_executor(struct itest_proc *p, bool checkpoint)
 static void setup(void)
 {
     REQUIRE(itest_tmpdir(tmp, sizeof tmp) == 0);
-    REQUIRE(agent_start(&ag) == 0);
+    REQUIRE(agent_start(&ag, false) == 0);
 }
 
 static void dump_log(void)
@@ -417,5 +425,92 @@ static void test_shutdown_and_launch_group(void)
     agent_stop(&ag);
 }
 
+/* Sets (value != NULL) or clears the TLS variables under prefix ("LIBPROCESS_SSL_" or "SSL_"). */
+static void tls_env(const char *prefix, const char *cert, const char *key)
+{
+    static const char *const names[] = {"ENABLED", "CERT_FILE", "KEY_FILE", "CA_FILE",
+                                        "VERIFY_CERT"};
+    const char *values[] = {"true", cert, key, cert, "true"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", prefix, names[i]);
+        if (cert)
+            setenv(name, values[i], 1);
+        else
+            unsetenv(name);
+    }
+}
+
+/* One launch over https: the two updates arrive, are acknowledged, and the executor exits 0. */
+static void run_over_https(const char *what)
+{
+    ag.launch_on_subscribe = true;
+    ag.subscribes = 0;
+    struct itest_proc p;
+    REQUIRE(spawn_executor(&p, false) == 0);
+    bool got = wait_updates(&ag, 2);
+    if (!got)
+        fprintf(stderr, "%s: no updates over https\n", what);
+    CHECK(got);
+    CHECK_STR(ag.sub_authz, "Bearer secret.tok");
+    for (size_t i = 0; i < ag.n_updates; i++)
+        send_ack(&ag, ag.updates[i]);
+    CHECK_INT(wait_exit(&ag, &p), 0);
+    itest_proc_stop(&p);
+    for (size_t i = 0; i < ag.n_updates; i++)
+        mesos__v1__task_status__free_unpacked(ag.updates[i], NULL);
+    ag.n_updates = 0;
+}
+
+static void test_https_agent(void)
+{
+    int failed = cm_test_failures;
+    if (access("/usr/bin/openssl", X_OK) != 0)
+        SKIP_CASE("no openssl CLI");
+    REQUIRE(itest_tmpdir(tmp, sizeof tmp) == 0);
+    char cert[320], key[320];
+    snprintf(cert, sizeof cert, "%s/agent.crt", tmp);
+    snprintf(key, sizeof key, "%s/agent.key", tmp);
+    char *mk[] = {"/usr/bin/openssl",
+                  "req",
+                  "-x509",
+                  "-newkey",
+                  "rsa:2048",
+                  "-nodes",
+                  "-days",
+                  "1",
+                  "-subj",
+                  "/CN=127.0.0.1",
+                  "-addext",
+                  "subjectAltName=IP:127.0.0.1",
+                  "-keyout",
+                  key,
+                  "-out",
+                  cert,
+                  NULL};
+    int status = -1;
+    char *out = NULL;
+    REQUIRE(itest_run(mk, 30000, &status, &out) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "openssl: %s\n", out ? out : "");
+    free(out);
+    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tls_env("LIBPROCESS_SSL_", cert, key);
+    int rc = agent_start(&ag, true);
+    if (rc == 0)
+        run_over_https("LIBPROCESS_SSL_*");
+    /* Mesos's legacy names: the executor alone sees them (the agent's context is made). */
+    tls_env("LIBPROCESS_SSL_", NULL, NULL);
+    tls_env("SSL_", cert, key);
+    if (rc == 0)
+        run_over_https("SSL_*");
+    tls_env("SSL_", NULL, NULL);
+    CHECK_INT(rc, 0);
+    if (cm_test_failures > failed)
+        dump_log();
+    agent_stop(&ag);
+}
+
 ITEST_MAIN(TEST(test_launch_failure_then_exit), TEST(test_resubscribe_carries_unacknowledged),
-           TEST(test_agent_gone_without_checkpoint), TEST(test_shutdown_and_launch_group))
+           TEST(test_agent_gone_without_checkpoint), TEST(test_shutdown_and_launch_group),
+           TEST(test_https_agent))
