@@ -29,37 +29,32 @@
  * checks: COMMAND checks run inside the container through `docker exec`; HTTP and TCP checks
  * connect to 127.0.0.1 and so are only accepted with the host network.
  *
- * The link to the agent (SUBSCRIBE stream, UPDATE POSTs kept until ACKNOWLEDGED, re-subscribe
- * with unacknowledged updates) follows the command executor (src/executor/executor.h). The
- * container outlives an agent restart with this executor: with checkpointing the executor
- * re-subscribes for up to MESOS_RECOVERY_TIMEOUT. When the executor gives up on its agent it
- * removes the container (`docker rm -f`) before it exits; otherwise removing the exited
- * container is the agent's business (--docker_remove_delay).
+ * The link to the agent is libcmexecutor (cmesos/executor.h), on this program's loop, as for
+ * the command executor: the SUBSCRIBE stream, UPDATE POSTs kept until ACKNOWLEDGED, and
+ * re-subscription with the unacknowledged updates and task. This file supplies its callbacks.
+ * The container outlives an agent restart with this executor: with checkpointing the library
+ * re-subscribes for up to MESOS_RECOVERY_TIMEOUT. When the library gives up on the agent
+ * (shutdown with CM_EXEC_SHUTDOWN_AGENT_GONE) the executor removes the container
+ * (`docker rm -f`) and exits 1; otherwise removing the exited container is the agent's
+ * business (--docker_remove_delay). The agent is reached over https when this process's TLS
+ * environment says so (LIBPROCESS_SSL_ENABLED, or the legacy SSL_ENABLED); the program links
+ * the libcurl build of the HTTP client, so it needs no separate TLS-capable twin as the lean
+ * mesos-executor does.
  */
-#include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
-#include "codec.h"
 #include "docker_cli.h"
 #include "docker_run.h"
-#include "errors.h"
 #include "executor.h"
-#include "health.h"
-#include "http_client.h"
-#include "ids.h"
 #include "log.h"
-#include "stream_client.h"
 #include "tls.h"
 #include "util.h"
 
@@ -76,151 +71,50 @@ static const char *state_name(Mesos__V1__TaskState s)
 
 /* ---- updates ------------------------------------------------------------------------- */
 
-static void call_init(struct dex *d, Mesos__V1__Executor__Call *call, Mesos__V1__ExecutorID *eid,
-                      Mesos__V1__FrameworkID *fid)
-{
-    mesos__v1__executor__call__init(call);
-    mesos__v1__executor_id__init(eid);
-    mesos__v1__framework_id__init(fid);
-    eid->value = d->cfg.executor_id;
-    fid->value = d->cfg.framework_id;
-    call->executor_id = eid;
-    call->framework_id = fid;
-    call->has_type = 1;
-}
-
-static void build_url(struct dex *d, char *url, size_t len)
-{
-    snprintf(url, len, "%s://%s/api/v1/executor", cm_tls_scheme(), d->cfg.agent_endpoint);
-}
-
-static struct pending *pending_find(struct dex *d, const uint8_t *uuid, size_t len)
-{
-    if (len != 16)
-        return NULL;
-    for (struct pending *p = d->pending; p; p = p->next)
-        if (memcmp(p->status->uuid.data, uuid, 16) == 0)
-            return p;
-    return NULL;
-}
-
-static void pump(struct dex *d);
-
-static void on_post_done(void *arg, int err, const char *errmsg,
-                         const struct cm_http_response *resp)
-{
-    struct dex *d = arg;
-    struct pending *p = pending_find(d, d->post_uuid, 16);
-    d->post_busy = false;
-    if (err || !resp || resp->status >= 500 || resp->status < 200) {
-        CM_WARN(MOD, "UPDATE call failed: %s %s; retrying", err ? cm_strerror(err) : "bad response",
-                errmsg ? errmsg : "");
-        struct timeval tv = {(time_t)RESEND_DELAY, 0};
-        evtimer_add(d->resend_timer, &tv);
-        return;
-    }
-    if (resp->status != 202)
-        CM_ERROR(MOD, "Agent refused an UPDATE with status %ld", resp->status);
-    if (p)
-        p->sent = true;
-    pump(d);
-}
-
-static int post_update(struct dex *d, struct pending *p)
-{
-    Mesos__V1__Executor__Call call;
-    Mesos__V1__ExecutorID eid;
-    Mesos__V1__FrameworkID fid;
-    Mesos__V1__Executor__Call__Update up = MESOS__V1__EXECUTOR__CALL__UPDATE__INIT;
-    call_init(d, &call, &eid, &fid);
-    call.type = MESOS__V1__EXECUTOR__CALL__TYPE__UPDATE;
-    up.status = p->status;
-    call.update = &up;
-    uint8_t *body;
-    size_t len;
-    if (cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, &body, &len) != 0)
-        abort();
-    char url[300];
-    build_url(d, url, sizeof url);
-    char *authz = d->cfg.authentication_token
-                      ? cm_xasprintf("Authorization: Bearer %s", d->cfg.authentication_token)
-                      : NULL;
-    const char *headers[] = {"Content-Type: application/x-protobuf",
-                             "Accept: application/x-protobuf", authz, NULL};
-    struct cm_http_request_opts o = {.method = "POST",
-                                     .url = url,
-                                     .headers = headers,
-                                     .body = body,
-                                     .body_len = len,
-                                     .timeout_secs = POST_TIMEOUT,
-                                     .on_done = on_post_done,
-                                     .arg = d};
-    int rc = cm_http_client_start(d->http, &o, NULL);
-    free(body);
-    free(authz);
-    if (rc)
-        return rc;
-    d->post_busy = true;
-    memcpy(d->post_uuid, p->status->uuid.data, 16);
-    return 0;
-}
-
-static void pump(struct dex *d)
-{
-    while (d->subscribed && !d->post_busy) {
-        struct pending *p = d->pending;
-        while (p && p->sent)
-            p = p->next;
-        if (!p)
-            return;
-        if (post_update(d, p) != 0) {
-            struct timeval tv = {(time_t)RESEND_DELAY, 0};
-            evtimer_add(d->resend_timer, &tv);
-            return;
-        }
-    }
-}
-
-static void on_resend_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    pump(arg);
-}
-
-/* reason and healthy are set when >= 0. */
+/* reason and healthy are set when >= 0. The library fills nothing here: the status carries
+ * its uuid, timestamp, source, executor and agent ids (and the executor's pid when RUNNING)
+ * from cm_executor_status_new, as the command executor's do. */
 void dex_send_update_x(struct dex *d, const char *task_id, Mesos__V1__TaskState state,
                        const char *message, int reason, int healthy)
 {
-    struct pending *p = cm_xcalloc(1, sizeof *p);
     bool running = state == MESOS__V1__TASK_STATE__TASK_RUNNING;
-    p->status =
+    Mesos__V1__TaskStatus *st =
         cm_executor_status_new(&d->cfg, task_id, state, message, cm_clock_now(&cm_clock_real),
                                running ? (uint32_t)getpid() : 0);
     if (reason >= 0) {
-        p->status->has_reason = 1;
-        p->status->reason = (Mesos__V1__TaskStatus__Reason)reason;
+        st->has_reason = 1;
+        st->reason = (Mesos__V1__TaskStatus__Reason)reason;
     }
     if (healthy >= 0) {
-        p->status->has_healthy = 1;
-        p->status->healthy = healthy != 0;
-    }
-    struct pending **tail = &d->pending;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = p;
-    if (d->task && strcmp(task_id, d->task->task_id->value) == 0 && cm_task_state_terminal(state)) {
-        d->task_terminal = true;
-        memcpy(d->terminal_uuid, p->status->uuid.data, 16);
+        st->has_healthy = 1;
+        st->healthy = healthy != 0;
     }
     CM_INFO(MOD, "Sending %s for task '%s'%s%s", state_name(state), task_id, message ? ": " : "",
             message ? message : "");
-    pump(d);
+    char why[256];
+    uint8_t uuid[16];
+    int rc = cm_exec_update(d->lib, st, uuid, why, sizeof why);
+    mesos__v1__task_status__free_unpacked(st, NULL);
+    if (rc) {
+        /* Only a task id the library refuses or a link that gave up get here (the executor
+         * is then on its way out); nothing can carry the update. */
+        CM_ERROR(MOD, "Cannot send the update of task '%s': %s", task_id, why);
+        return;
+    }
+    if (d->task && strcmp(task_id, d->task->task_id->value) == 0 && cm_task_state_terminal(state)) {
+        d->task_terminal = true;
+        memcpy(d->terminal_uuid, uuid, 16);
+    }
 }
 
 void dex_send_update(struct dex *d, Mesos__V1__TaskState state, const char *message, int reason)
 {
     dex_send_update_x(d, d->task->task_id->value, state, message, reason, -1);
+}
+
+bool dex_updates_pending(const struct dex *d)
+{
+    return cm_exec_unacknowledged_updates(d->lib) > 0;
 }
 
 /* ---- exiting ------------------------------------------------------------------------- */
@@ -260,7 +154,7 @@ static void shutdown_executor(struct dex *d)
     d->shutting_down = true;
     CM_INFO(MOD, "Shutting down");
     if (!d->task || d->phase == EXITED || d->phase == IDLE) {
-        if (!d->pending)
+        if (!dex_updates_pending(d))
             dex_request_exit(d, 0, 0);
     } else {
         double bound = d->cfg.shutdown_grace - SHUTDOWN_MARGIN;
@@ -272,139 +166,98 @@ static void shutdown_executor(struct dex *d)
     evtimer_add(d->shutdown_timer, &tv);
 }
 
-/* ---- events ---------------------------------------------------------------------------- */
+/* ---- events (libcmexecutor's callbacks) ---------------------------------------------------
+ * Once the executor is exiting only acknowledgements still matter. */
 
-static void on_acknowledged(struct dex *d, const Mesos__V1__Executor__Event__Acknowledged *a)
+static void lib_log(void *arg, enum cm_exec_log_level level, const char *message)
 {
-    if (!a || !a->task_id || !a->task_id->value)
+    (void)arg;
+    cm_log((enum cm_log_level)level, MOD, "%s", message);
+}
+
+static void on_subscribed(struct cm_exec *lib, void *arg,
+                          const Mesos__V1__Executor__Event__Subscribed *s)
+{
+    (void)lib;
+    struct dex *d = arg;
+    if (d->exiting)
         return;
-    struct pending *p = pending_find(d, a->uuid.data, a->uuid.len);
-    if (!p)
+    d->killing_capable = false;
+    const Mesos__V1__FrameworkInfo *fi = s ? s->framework_info : NULL;
+    for (size_t i = 0; fi && i < fi->n_capabilities; i++)
+        if (fi->capabilities[i]->has_type &&
+            fi->capabilities[i]->type ==
+                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
+            d->killing_capable = true;
+}
+
+static void on_launch(struct cm_exec *lib, void *arg, const Mesos__V1__TaskInfo *task)
+{
+    (void)lib;
+    struct dex *d = arg;
+    if (!d->exiting)
+        dex_launch(d, task);
+}
+
+static void on_launch_group(struct cm_exec *lib, void *arg, const Mesos__V1__TaskGroupInfo *g)
+{
+    (void)lib;
+    struct dex *d = arg;
+    if (d->exiting)
         return;
-    for (struct pending **pp = &d->pending; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            break;
-        }
-    bool ours = d->task && strcmp(a->task_id->value, d->task->task_id->value) == 0;
-    bool terminal = ours && d->task_terminal && memcmp(a->uuid.data, d->terminal_uuid, 16) == 0;
-    mesos__v1__task_status__free_unpacked(p->status, NULL);
-    free(p);
-    if (ours)
-        d->task_acked = true;
-    if (terminal)
+    for (size_t i = 0; i < g->n_tasks; i++)
+        if (g->tasks[i]->task_id && g->tasks[i]->task_id->value)
+            dex_send_update_x(d, g->tasks[i]->task_id->value, MESOS__V1__TASK_STATE__TASK_FAILED,
+                              "LAUNCH_GROUP is not supported by the Docker executor", -1, -1);
+}
+
+static void on_kill(struct cm_exec *lib, void *arg, const Mesos__V1__TaskID *task_id,
+                    const Mesos__V1__KillPolicy *policy)
+{
+    (void)lib;
+    struct dex *d = arg;
+    if (d->exiting || !d->task || strcmp(task_id->value, d->task->task_id->value) != 0)
+        return;
+    dex_kill_task(d, dex_kill_grace(d, policy));
+}
+
+static void on_acknowledged(struct cm_exec *lib, void *arg, const Mesos__V1__TaskID *task_id,
+                            const uint8_t *uuid, size_t len)
+{
+    (void)lib;
+    struct dex *d = arg;
+    bool ours = d->task && strcmp(task_id->value, d->task->task_id->value) == 0;
+    if (ours && d->task_terminal && len == 16 && memcmp(uuid, d->terminal_uuid, 16) == 0)
         dex_request_exit(d, 0, 1.0);
 }
 
-static void handle_event(struct dex *d, const Mesos__V1__Executor__Event *ev)
+static void on_lib_shutdown(struct cm_exec *lib, void *arg, enum cm_exec_shutdown_reason reason)
 {
-    if (d->exiting && ev->type != MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED)
-        return;
-    switch (ev->type) {
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__SUBSCRIBED: {
-        d->subscribed = d->ever_subscribed = true;
-        d->killing_capable = false;
-        const Mesos__V1__FrameworkInfo *fi = ev->subscribed ? ev->subscribed->framework_info : NULL;
-        for (size_t i = 0; fi && i < fi->n_capabilities; i++)
-            if (fi->capabilities[i]->has_type &&
-                fi->capabilities[i]->type ==
-                    MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
-                d->killing_capable = true;
-        CM_INFO(MOD, "Subscribed to agent %s", d->cfg.agent_endpoint);
-        pump(d);
-        break;
-    }
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH:
-        if (ev->launch)
-            dex_launch(d, ev->launch->task);
-        break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__LAUNCH_GROUP: {
-        const Mesos__V1__TaskGroupInfo *g = ev->launch_group ? ev->launch_group->task_group : NULL;
-        for (size_t i = 0; g && i < g->n_tasks; i++)
-            if (g->tasks[i]->task_id && g->tasks[i]->task_id->value)
-                dex_send_update_x(d, g->tasks[i]->task_id->value,
-                                  MESOS__V1__TASK_STATE__TASK_FAILED,
-                                  "LAUNCH_GROUP is not supported by the Docker executor", -1, -1);
-        break;
-    }
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__KILL: {
-        const Mesos__V1__Executor__Event__Kill *k = ev->kill;
-        if (!k || !k->task_id || !k->task_id->value || !d->task ||
-            strcmp(k->task_id->value, d->task->task_id->value) != 0)
-            break;
-        dex_kill_task(d, dex_kill_grace(d, k->kill_policy));
-        break;
-    }
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED:
-        on_acknowledged(d, ev->acknowledged);
-        break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__SHUTDOWN: shutdown_executor(d); break;
-    case MESOS__V1__EXECUTOR__EVENT__TYPE__ERROR:
-        CM_ERROR(MOD, "Agent sent ERROR: %s",
-                 ev->error && ev->error->message ? ev->error->message : "(no message)");
-        dex_request_exit(d, 1, 0);
-        break;
-    default: break;
-    }
-}
-
-static int build_subscribe(void *arg, uint8_t **body, size_t *len)
-{
+    (void)lib;
     struct dex *d = arg;
-    Mesos__V1__Executor__Call call;
-    Mesos__V1__ExecutorID eid;
-    Mesos__V1__FrameworkID fid;
-    Mesos__V1__Executor__Call__Subscribe sub = MESOS__V1__EXECUTOR__CALL__SUBSCRIBE__INIT;
-    size_t n = 0;
-    for (struct pending *p = d->pending; p; p = p->next)
-        n++;
-    Mesos__V1__Executor__Call__Update *ups = cm_xcalloc(n ? n : 1, sizeof *ups);
-    Mesos__V1__Executor__Call__Update **upp = cm_xcalloc(n ? n : 1, sizeof *upp);
-    size_t i = 0;
-    for (struct pending *p = d->pending; p; p = p->next, i++) {
-        mesos__v1__executor__call__update__init(&ups[i]);
-        ups[i].status = p->status;
-        upp[i] = &ups[i];
-        p->sent = true;
-    }
-    sub.n_unacknowledged_updates = n;
-    sub.unacknowledged_updates = upp;
-    Mesos__V1__TaskInfo *tasks[1];
-    if (d->task && !d->task_acked) {
-        tasks[0] = d->task;
-        sub.n_unacknowledged_tasks = 1;
-        sub.unacknowledged_tasks = tasks;
-    }
-    call_init(d, &call, &eid, &fid);
-    call.type = MESOS__V1__EXECUTOR__CALL__TYPE__SUBSCRIBE;
-    call.subscribe = &sub;
-    int rc = cm_pb_encode(&call.base, CM_MEDIA_PROTOBUF, body, len);
-    free(ups);
-    free(upp);
-    return rc;
-}
-
-static void on_stream_event(void *arg, const ProtobufCMessage *msg)
-{
-    handle_event(arg, (const Mesos__V1__Executor__Event *)msg);
-}
-
-static enum cm_stream_decision on_stream_lost(void *arg, const struct cm_stream_loss *loss)
-{
-    struct dex *d = arg;
-    d->subscribed = false;
     if (d->exiting)
-        return CM_STREAM_STOP;
-    CM_WARN(MOD, "Subscription to the agent ended: %s", loss->reason);
-    bool may_retry = d->cfg.checkpoint || !d->ever_subscribed;
-    double limit = d->cfg.checkpoint ? d->cfg.recovery_timeout : FIRST_SUBSCRIBE_TIMEOUT;
-    if (!may_retry || loss->down_for >= limit) {
-        CM_ERROR(MOD, "Agent %s is gone; removing the container and exiting",
-                 d->cfg.agent_endpoint);
-        dex_request_exit(d, 1, 0);
-        return CM_STREAM_STOP;
+        return;
+    if (reason == CM_EXEC_SHUTDOWN_REQUESTED) {
+        shutdown_executor(d);
+        return;
     }
-    return CM_STREAM_RETRY;
+    /* The library gave up on the agent; main removes a container still running. */
+    CM_ERROR(MOD, "Agent %s is gone; removing the container and exiting", d->cfg.agent_endpoint);
+    dex_request_exit(d, 1, 0);
+}
+
+static void on_error(struct cm_exec *lib, void *arg, const char *message)
+{
+    (void)lib;
+    (void)message; /* the library logged it */
+    dex_request_exit(arg, 1, 0);
+}
+
+static void on_disconnected(struct cm_exec *lib, void *arg, const char *reason, double retry_in)
+{
+    (void)lib;
+    (void)arg;
+    CM_INFO(MOD, "Re-subscribing in %.2f s (%s)", retry_in, reason);
 }
 
 static void on_term(evutil_socket_t sig, short what, void *arg)
@@ -487,49 +340,46 @@ int main(int argc, char **argv)
     char cwd[4096];
     if (!d.sandbox)
         d.sandbox = d.cfg.sandbox ? d.cfg.sandbox : getcwd(cwd, sizeof cwd);
+    /* The agent's URL scheme as this process's TLS settings say (Mesos's legacy SSL_ENABLED
+     * spelling included), which is also what the HTTP client's TLS setup reads. */
+    if (strcmp(cm_tls_scheme(), "https") == 0)
+        d.cfg.https = true;
     d.base = event_base_new();
-    d.http = cm_http_client_new(d.base);
+    if (!d.base)
+        abort();
     d.dockerd = cm_http_client_new(d.base);
-    d.resend_timer = evtimer_new(d.base, on_resend_timer, &d);
     d.shutdown_timer = evtimer_new(d.base, on_shutdown_timer, &d);
     d.exit_timer = evtimer_new(d.base, on_exit_timer, &d);
     d.logs_timer = evtimer_new(d.base, dex_on_logs_timer, &d);
     struct event *term = evsignal_new(d.base, SIGTERM, on_term, &d);
     struct event *intr = evsignal_new(d.base, SIGINT, on_term, &d);
-    if (!d.base || !d.http || !d.resend_timer || !term || !intr)
+    if (!d.dockerd || !d.shutdown_timer || !d.exit_timer || !d.logs_timer || !term || !intr)
         abort();
     evsignal_add(term, NULL);
     evsignal_add(intr, NULL);
 
-    char url[300];
-    build_url(&d, url, sizeof url);
-    char *bearer =
-        d.cfg.authentication_token ? cm_xasprintf("Bearer %s", d.cfg.authentication_token) : NULL;
-    struct cm_stream_client_opts o = {
-        .base = d.base,
-        .http = d.http,
-        .clock = &cm_clock_real,
-        .module = MOD,
-        .url = url,
-        .media = CM_MEDIA_PROTOBUF,
-        .event_desc = &mesos__v1__executor__event__descriptor,
-        .max_record = MAX_EVENT_BYTES,
-        .backoff_initial = 0.1,
-        .backoff_max = d.cfg.backoff_max > 0.1 ? d.cfg.backoff_max : 0.1,
-        .body = build_subscribe,
-        .on_event = on_stream_event,
-        .on_lost = on_stream_lost,
-        .arg = &d,
-        .authorization = bearer,
-    };
-    d.link = cm_stream_client_new(&o, why, sizeof why);
-    free(bearer);
+    struct cm_exec_config lc = {.env = &d.cfg,
+                                .base = d.base,
+                                .callbacks = {.subscribed = on_subscribed,
+                                              .launch = on_launch,
+                                              .launch_group = on_launch_group,
+                                              .kill = on_kill,
+                                              .acknowledged = on_acknowledged,
+                                              .shutdown = on_lib_shutdown,
+                                              .error = on_error,
+                                              .disconnected = on_disconnected},
+                                .callback_arg = &d,
+                                .log = lib_log};
+    d.lib = cm_exec_new(&lc, why, sizeof why);
     CM_INFO(MOD, "Starting Docker executor '%s' of framework '%s' for container %s (agent %s)",
             d.cfg.executor_id, d.cfg.framework_id, d.container, d.cfg.agent_endpoint);
-    if (d.link && cm_stream_client_start(d.link) == 0)
+    int rc = d.lib ? cm_exec_start(d.lib) : CM_EXEC_EINVAL;
+    if (rc == 0)
         event_base_dispatch(d.base);
-    else
-        CM_ERROR(MOD, "Failed to start the agent link: %s", why);
+    else {
+        CM_ERROR(MOD, "Failed to start the agent link: %s", d.lib ? cm_exec_strerror(rc) : why);
+        d.exit_status = 1;
+    }
 
     /* A container whose task did not end (the agent is gone, or the shutdown grace ran out)
      * must not outlive its executor. */
@@ -538,25 +388,18 @@ int main(int argc, char **argv)
         CM_INFO(MOD, "Removing container %s", d.container);
         dex_docker_blocking(&d, args);
     }
+    /* Freeing the library cancels the stream and any POST without callbacks. */
+    cm_exec_free(d.lib);
     cm_checker_free(d.health);
     cm_dcli_free(d.step);
     cm_dcli_free(d.stopper);
-    cm_stream_client_free(d.link);
-    cm_http_client_free(d.http);
     cm_http_client_free(d.dockerd);
-    while (d.pending) {
-        struct pending *next = d.pending->next;
-        mesos__v1__task_status__free_unpacked(d.pending->status, NULL);
-        free(d.pending);
-        d.pending = next;
-    }
     if (d.task)
         mesos__v1__task_info__free_unpacked(d.task, NULL);
     cm_docker_strv_free(d.run_argv);
     cm_docker_strv_free(d.health_args);
     event_free(term);
     event_free(intr);
-    event_free(d.resend_timer);
     event_free(d.shutdown_timer);
     event_free(d.exit_timer);
     event_free(d.logs_timer);

@@ -1,9 +1,11 @@
 /*
  * docker_executor.h: the parts of mesos-docker-executor shared by its two files (internal; see
- * docker_executor.c for what the program does): docker_executor.c holds the link to the agent
- * (subscription, status updates kept until acknowledged, events, exit) and main;
+ * docker_executor.c for what the program does): docker_executor.c holds the program's side of
+ * the link to the agent (libcmexecutor's callbacks, status updates, exit) and main;
  * docker_task.c runs the task's container (API create/start or docker run, API logs and
- * wait, inspect, stop, health checks). Single-threaded: everything runs on the executor's loop.
+ * wait, inspect, stop, health checks). The executor API client itself (subscription, updates
+ * kept until acknowledged, re-subscription) is libcmexecutor's (cmesos/executor.h), the same
+ * client the command executor uses. Single-threaded: everything runs on the executor's loop.
  */
 #ifndef CM_DOCKER_EXECUTOR_H
 #define CM_DOCKER_EXECUTOR_H
@@ -13,25 +15,15 @@
 #include <stdint.h>
 
 #include "docker_cli.h"
+#include "cmesos/executor.h"
 #include "executor.h"
 #include "health.h"
 #include "http_client.h"
-#include "stream_client.h"
 
 #define MOD "docker-executor"
-#define MAX_EVENT_BYTES (16u << 20)
-#define FIRST_SUBSCRIBE_TIMEOUT 10.0
-#define RESEND_DELAY 1.0
-#define POST_TIMEOUT 10.0
 #define SHUTDOWN_MARGIN 1.0
 #define DEFAULT_GRACE 3.0
 #define LOGS_FLUSH_WAIT 2.0
-
-struct pending {
-    struct pending *next;
-    Mesos__V1__TaskStatus *status;
-    bool sent;
-};
 
 enum phase { IDLE, PULLING, RUNNING_CLI, STARTED, EXITED };
 
@@ -43,17 +35,15 @@ struct dex {
     double stop_timeout;
     bool cfs;
 
-    struct cm_stream_client *link;
-    struct cm_http_client *http;
+    /* The link to the agent (libcmexecutor): it keeps every update until the agent
+     * acknowledges it, keeps the task until one of its updates is acknowledged, and
+     * re-subscribes with both after a disconnection. */
+    struct cm_exec *lib;
     struct cm_http_client *dockerd; /* dockerd's API on the socket (create, start) */
-    bool subscribed, ever_subscribed, killing_capable;
-    bool post_busy;
-    uint8_t post_uuid[16];
-    struct event *resend_timer;
-    struct pending *pending;
+    bool killing_capable;           /* the framework has TASK_KILLING_STATE */
 
     Mesos__V1__TaskInfo *task;
-    bool task_acked, task_terminal;
+    bool task_terminal;
     uint8_t terminal_uuid[16];
     enum phase phase;
     char **run_argv;
@@ -84,10 +74,13 @@ struct dex {
     struct event *shutdown_timer, *exit_timer;
 };
 
-/* docker_executor.c: status updates (reason and healthy are set when >= 0) and exiting. */
+/* docker_executor.c: status updates (reason and healthy are set when >= 0; handed to the
+ * library, which keeps them until acknowledged), whether any is still unacknowledged, and
+ * exiting. */
 void dex_send_update_x(struct dex *d, const char *task_id, Mesos__V1__TaskState state,
                        const char *message, int reason, int healthy);
 void dex_send_update(struct dex *d, Mesos__V1__TaskState state, const char *message, int reason);
+bool dex_updates_pending(const struct dex *d);
 void dex_request_exit(struct dex *d, int code, double delay);
 
 /* docker_task.c: the task's container. */

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "codec.h"
 #include "docker_cli.h"
 #include "docker_run.h"
 #include "errors.h"
@@ -22,8 +21,6 @@
 #include "http_client.h"
 #include "ids.h"
 #include "log.h"
-#include "stream_client.h"
-#include "tls.h"
 #include "util.h"
 
 #include "docker_executor.h"
@@ -81,7 +78,7 @@ static void finish(struct dex *d, Mesos__V1__TaskState state, const char *msg, i
     if (!d->task_terminal)
         dex_send_update_x(d, d->task->task_id->value, state, msg, reason,
                           d->health_killed ? 0 : -1);
-    if (d->shutting_down && !d->pending)
+    if (d->shutting_down && !dex_updates_pending(d))
         dex_request_exit(d, 0, 0);
 }
 
