@@ -69,16 +69,36 @@ struct emu_agent {
     size_t nacks, acks_cap;
     bool ack_dirty;
     struct emu_agent *ack_next;
+    /* Shared streams (--agents_per_stream > 1, emu_streams.c): the agent's stream, whether it
+     * waits for that stream to open before registering, and the events that came for it while
+     * it was partitioned (replayed when the partition ends; past EMU_MAX_HELD the agent takes its
+     * link as lost instead). */
+    struct emu_group *group;
+    bool wait_group;
+    struct emu_held *held;
+    size_t nheld;
+    bool held_overflow;
+};
+
+#define EMU_MAX_HELD 4096
+struct emu_held {
+    uint8_t *data;
+    size_t len;
 };
 
 struct emu_pool_conn {
     struct cm_emu *e;
     struct cm_emu_conn *conn;
     int status; /* of the response being read */
+    /* For each request outstanding, oldest first: the agent whose shared-stream REGISTER it is,
+     * or -1 (its answer only counts). A ring of `pipeline` entries. */
+    int *fifo;
+    size_t fhead, fn;
 };
 
 struct emu_call {
     struct emu_call *next;
+    int reg_idx; /* a shared-stream REGISTER of this agent, or -1 */
     char sid[96];
     uint8_t *body;
     size_t len;
@@ -112,6 +132,8 @@ struct cm_emu {
     struct event *ack_flush;
     struct event *watchdog; /* every second: agents whose master went silent */
     struct emu_agent *ack_head;
+    struct emu_group *groups; /* --agents_per_stream > 1: agents [k*per, (k+1)*per) share one */
+    size_t ngroups;
     struct cm_emu_stats st;
     double t_start;
     int first_registered; /* agents registered at least once */
@@ -125,6 +147,38 @@ struct emu_fw {
 /* emulator.c */
 void emu_send_call(struct emu_agent *a, Cmesos__Internal__AgentCall *call);
 void emu_queue_launch_ack(struct emu_agent *a, const char *key);
+
+/* emulator.c, for emu_streams.c */
+void emu_agent_set_state(struct emu_agent *a, enum emu_agent_state s);
+/* The link is lost: re-register after the back-off (a killed agent stays down). */
+void emu_agent_lost(struct emu_agent *a);
+/* SHUTDOWN from the master: the agent stops (until a restart). */
+void emu_agent_shut_down(struct emu_agent *a);
+void emu_regq_push(struct emu_agent *a);
+void emu_regq_pump(struct cm_emu *e);
+/* Acts on one event for a (its state already checked). Returns 0, or 2 for SHUTDOWN. */
+int emu_agent_dispatch(struct emu_agent *a, const Cmesos__Internal__AgentEvent *ev);
+/* Queues call (packed here) on the call connections with header Mesos-Stream-Id: sid;
+ * reg_idx >= 0 marks a shared-stream REGISTER of that agent (a refusal is its failure). */
+void emu_pool_send(struct cm_emu *e, const char *sid, const Cmesos__Internal__AgentCall *call,
+                   int reg_idx);
+
+/* emu_streams.c: shared streams */
+void emu_groups_init(struct cm_emu *e, int per);
+void emu_groups_free(struct cm_emu *e);
+/* The stream a's REGISTER goes on: its id when open; else NULL, and the stream is being opened
+ * (a->wait_group: the agent is queued to register once it is). */
+const char *emu_group_ready(struct emu_agent *a);
+/* Every shared stream is dropped (a leader change): nobody is told; agents re-register. */
+void emu_groups_reset(struct cm_emu *e);
+/* A shared stream silent for 5 ping intervals is dropped (its agents' links are lost). */
+void emu_groups_watchdog(struct cm_emu *e, double now);
+/* Agent a was killed: when every agent of its stream is, the stream is closed (the master then
+ * sees every one of them disconnect, as when a process holding one stream dies). */
+void emu_group_agent_killed(struct emu_agent *a);
+/* The partition of a ended: replays the events held for it. */
+void emu_group_replay(struct emu_agent *a);
+void emu_group_drop_held(struct emu_agent *a);
 
 /* emu_tasks.c */
 void emu_task_run(struct emu_agent *a, const Cmesos__Internal__AgentEvent__RunTask *rt);

@@ -22,7 +22,6 @@
 #define LINK_PATH "/master/api/v1/agent"
 
 static void agent_register(struct emu_agent *a);
-static void regq_pump(struct cm_emu *e);
 
 /* ---- distributions --------------------------------------------------------------------- */
 
@@ -104,12 +103,31 @@ static void pool_on_body(void *arg, const uint8_t *data, size_t len)
 static void pool_on_done(void *arg, int err)
 {
     struct emu_pool_conn *p = arg;
-    if (err == 0 && p->status >= 200 && p->status < 300)
-        p->e->st.calls_ok++;
+    struct cm_emu *e = p->e;
+    bool ok = err == 0 && p->status >= 200 && p->status < 300;
+    if (ok)
+        e->st.calls_ok++;
     else
-        p->e->st.calls_failed++;
+        e->st.calls_failed++;
     p->status = 0;
-    pool_pump(p->e);
+    int reg_idx = -1;
+    if (p->fn > 0) {
+        reg_idx = p->fifo[p->fhead];
+        p->fhead = (p->fhead + 1) % (size_t)e->o.pipeline;
+        p->fn--;
+    }
+    /* A refused shared-stream REGISTER (its answer is the call's): the agent tries again later. */
+    if (!ok && reg_idx >= 0 && e->agents[reg_idx].state == EMU_CONNECTING)
+        emu_agent_lost(&e->agents[reg_idx]);
+    pool_pump(e);
+}
+
+/* Forgets what a call connection had outstanding (it is being freed). */
+static void pool_conn_drop(struct emu_pool_conn *p)
+{
+    cm_emu_conn_free(p->conn);
+    p->conn = NULL;
+    p->fhead = p->fn = 0;
 }
 
 static const struct cm_emu_conn_cbs pool_cbs = {pool_on_head, pool_on_body, pool_on_done};
@@ -127,10 +145,8 @@ static void pool_pump(struct cm_emu *e)
         return;
     for (int i = 0; i < e->o.call_connections && e->callq_head; i++) {
         struct emu_pool_conn *p = &e->pool[i];
-        if (p->conn && cm_emu_conn_dead(p->conn) && cm_emu_conn_outstanding(p->conn) == 0) {
-            cm_emu_conn_free(p->conn);
-            p->conn = NULL;
-        }
+        if (p->conn && cm_emu_conn_dead(p->conn) && cm_emu_conn_outstanding(p->conn) == 0)
+            pool_conn_drop(p);
         if (!p->conn) {
             int err = 0;
             p->conn = cm_emu_conn_new(e->base, &e->master, NULL, &pool_cbs, p, &err);
@@ -147,11 +163,35 @@ static void pool_pump(struct cm_emu *e)
                 e->callq_tail = NULL;
             e->callq_n--;
             const char *hdr[] = {c->sid, NULL};
-            if (cm_emu_conn_post(p->conn, e->master_host, LINK_PATH, hdr, c->body, c->len) != 0)
+            if (cm_emu_conn_post(p->conn, e->master_host, LINK_PATH, hdr, c->body, c->len) != 0) {
                 e->st.calls_failed++;
+                if (c->reg_idx >= 0 && e->agents[c->reg_idx].state == EMU_CONNECTING)
+                    emu_agent_lost(&e->agents[c->reg_idx]);
+            } else {
+                p->fifo[(p->fhead + p->fn) % (size_t)e->o.pipeline] = c->reg_idx;
+                p->fn++;
+            }
             call_free(c);
         }
     }
+}
+
+void emu_pool_send(struct cm_emu *e, const char *sid, const Cmesos__Internal__AgentCall *call,
+                   int reg_idx)
+{
+    struct emu_call *c = cm_xcalloc(1, sizeof *c);
+    c->reg_idx = reg_idx;
+    snprintf(c->sid, sizeof c->sid, "Mesos-Stream-Id: %s", sid);
+    c->len = cmesos__internal__agent_call__get_packed_size(call);
+    c->body = cm_xmalloc(c->len ? c->len : 1);
+    cmesos__internal__agent_call__pack(call, c->body);
+    if (e->callq_tail)
+        e->callq_tail->next = c;
+    else
+        e->callq_head = c;
+    e->callq_tail = c;
+    e->callq_n++;
+    pool_pump(e);
 }
 
 void emu_send_call(struct emu_agent *a, Cmesos__Internal__AgentCall *call)
@@ -164,19 +204,8 @@ void emu_send_call(struct emu_agent *a, Cmesos__Internal__AgentCall *call)
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
     aid.value = a->id;
     call->agent_id = &aid;
-    struct emu_call *c = cm_xcalloc(1, sizeof *c);
-    snprintf(c->sid, sizeof c->sid, "Mesos-Stream-Id: %s", a->stream_id);
-    c->len = cmesos__internal__agent_call__get_packed_size(call);
-    c->body = cm_xmalloc(c->len ? c->len : 1);
-    cmesos__internal__agent_call__pack(call, c->body);
+    emu_pool_send(e, a->stream_id, call, -1);
     call->agent_id = NULL;
-    if (e->callq_tail)
-        e->callq_tail->next = c;
-    else
-        e->callq_head = c;
-    e->callq_tail = c;
-    e->callq_n++;
-    pool_pump(e);
 }
 
 /* ---- launch acknowledgements, one call per agent per loop turn ---------------------------- */
@@ -244,7 +273,7 @@ static void ack_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the agent's event stream ------------------------------------------------------------ */
 
-static void agent_set_state(struct emu_agent *a, enum emu_agent_state s)
+void emu_agent_set_state(struct emu_agent *a, enum emu_agent_state s)
 {
     struct cm_emu *e = a->e;
     if (a->state == EMU_REGISTERED)
@@ -271,8 +300,6 @@ static void agent_drop_stream(struct emu_agent *a)
     cm_recordio_decoder_init(&a->dec, MAX_RECORD);
 }
 
-static void regq_push(struct emu_agent *a);
-
 static void agent_unpartition(struct emu_agent *a)
 {
     if (!a->partitioned)
@@ -281,16 +308,18 @@ static void agent_unpartition(struct emu_agent *a)
     a->e->st.partitioned--;
     if (a->stream)
         cm_emu_conn_pause(a->stream, false);
+    if (a->group)
+        emu_group_replay(a); /* may lose the link (LINK_CLOSED came meanwhile) */
     if (a->state == EMU_REGISTERED)
         emu_task_resend_all(a);
     else if (a->state == EMU_IDLE) {
         /* The partition's timer replaced a pending re-registration. */
-        regq_push(a);
-        regq_pump(a->e);
+        emu_regq_push(a);
+        emu_regq_pump(a->e);
     }
 }
 
-static void regq_push(struct emu_agent *a)
+void emu_regq_push(struct emu_agent *a)
 {
     struct cm_emu *e = a->e;
     if (a->queued)
@@ -311,7 +340,7 @@ static void agent_reconnect_later(struct emu_agent *a)
     evtimer_add(&a->timer, &tv);
 }
 
-static void agent_lost(struct emu_agent *a)
+void emu_agent_lost(struct emu_agent *a)
 {
     struct cm_emu *e = a->e;
     if (a->state == EMU_REGISTERED)
@@ -321,9 +350,9 @@ static void agent_lost(struct emu_agent *a)
     agent_drop_stream(a);
     if (a->state == EMU_KILLED)
         return;
-    agent_set_state(a, EMU_IDLE);
+    emu_agent_set_state(a, EMU_IDLE);
     agent_reconnect_later(a);
-    regq_pump(e);
+    emu_regq_pump(e);
 }
 
 static void handle_registered(struct emu_agent *a,
@@ -342,7 +371,7 @@ static void handle_registered(struct emu_agent *a,
                            : 15;
     e->st.registrations++;
     if (a->state == EMU_CONNECTING) {
-        agent_set_state(a, EMU_REGISTERED);
+        emu_agent_set_state(a, EMU_REGISTERED);
         if (!a->ever_registered) {
             a->ever_registered = true;
             if (++e->first_registered == e->o.agents)
@@ -350,24 +379,12 @@ static void handle_registered(struct emu_agent *a,
         }
         emu_task_resend_all(a);
     }
-    regq_pump(e);
+    emu_regq_pump(e);
 }
 
-static int on_record(void *arg, const uint8_t *data, size_t len)
+int emu_agent_dispatch(struct emu_agent *a, const Cmesos__Internal__AgentEvent *ev)
 {
-    struct emu_agent *a = arg;
     struct cm_emu *e = a->e;
-    a->last_event = cm_monotonic_secs();
-    Cmesos__Internal__AgentEvent *ev = cmesos__internal__agent_event__unpack(NULL, len, data);
-    if (!ev) {
-        CM_WARN(MOD, "Agent %d: undecodable event from the master; re-registering", a->idx);
-        return 1;
-    }
-    if (!ev->has_type || (a->state != EMU_REGISTERED &&
-                          ev->type != CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED)) {
-        protobuf_c_message_free_unpacked(&ev->base, NULL);
-        return 0;
-    }
     int rc = 0;
     switch (ev->type) {
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED:
@@ -416,8 +433,32 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
         break;
     default: break;
     }
+    return rc;
+}
+
+static int on_record(void *arg, const uint8_t *data, size_t len)
+{
+    struct emu_agent *a = arg;
+    a->last_event = cm_monotonic_secs();
+    Cmesos__Internal__AgentEvent *ev = cmesos__internal__agent_event__unpack(NULL, len, data);
+    if (!ev) {
+        CM_WARN(MOD, "Agent %d: undecodable event from the master; re-registering", a->idx);
+        return 1;
+    }
+    int rc = 0;
+    if (ev->has_type &&
+        (a->state == EMU_REGISTERED || ev->type == CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED))
+        rc = emu_agent_dispatch(a, ev);
     protobuf_c_message_free_unpacked(&ev->base, NULL);
     return rc;
+}
+
+void emu_agent_shut_down(struct emu_agent *a)
+{
+    agent_drop_stream(a);
+    emu_task_drop_all(a);
+    emu_agent_set_state(a, EMU_KILLED);
+    emu_regq_pump(a->e);
 }
 
 static void stream_on_head(void *arg, int status, const char *sid)
@@ -438,19 +479,16 @@ static void stream_on_body(void *arg, const uint8_t *data, size_t len)
     int rc = cm_recordio_feed(&a->dec, data, len, on_record, a);
     if (rc == 2) {
         /* SHUTDOWN: this agent is gone for good (until an operator restart). */
-        agent_drop_stream(a);
-        emu_task_drop_all(a);
-        agent_set_state(a, EMU_KILLED);
-        regq_pump(a->e);
+        emu_agent_shut_down(a);
     } else if (rc != 0) {
-        agent_lost(a);
+        emu_agent_lost(a);
     }
 }
 
 static void stream_on_done(void *arg, int err)
 {
     (void)err;
-    agent_lost(arg);
+    emu_agent_lost(arg);
 }
 
 static const struct cm_emu_conn_cbs stream_cbs = {stream_on_head, stream_on_body, stream_on_done};
@@ -462,6 +500,9 @@ static void agent_register(struct emu_agent *a)
         return;
     if (!e->master_host[0])
         return;
+    const char *sid = NULL;
+    if (a->group && !(sid = emu_group_ready(a)))
+        return; /* registers once its shared stream is open */
     agent_drop_stream(a);
     char host[128], pid[160];
     int idx = e->o.first_index + a->idx;
@@ -508,6 +549,18 @@ static void agent_register(struct emu_agent *a)
     call.has_type = 1;
     call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER;
     call.register_ = &reg;
+    if (a->group) {
+        /* A call naming the shared stream; REGISTERED comes on that stream with our tag. */
+        char tag[16];
+        snprintf(tag, sizeof tag, "%d", a->idx);
+        reg.stream_id = (char *)sid;
+        reg.tag = tag;
+        snprintf(a->stream_id, sizeof a->stream_id, "%s", sid);
+        emu_pool_send(e, sid, &call, a->idx);
+        emu_task_report_free(&rep);
+        emu_agent_set_state(a, EMU_CONNECTING);
+        return;
+    }
     size_t len = cmesos__internal__agent_call__get_packed_size(&call);
     uint8_t *body = cm_xmalloc(len);
     cmesos__internal__agent_call__pack(&call, body);
@@ -529,11 +582,11 @@ static void agent_register(struct emu_agent *a)
     free(body);
     if (a->partitioned)
         cm_emu_conn_pause(a->stream, true);
-    agent_set_state(a, EMU_CONNECTING);
+    emu_agent_set_state(a, EMU_CONNECTING);
 }
 
 /* Starts queued registrations while fewer than register_concurrency are in flight. */
-static void regq_pump(struct cm_emu *e)
+void emu_regq_pump(struct cm_emu *e)
 {
     while (e->regq_n > 0 && e->reg_inflight < e->o.register_concurrency) {
         struct emu_agent *a = &e->agents[e->regq[e->regq_head]];
@@ -553,8 +606,8 @@ static void agent_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (a->state == EMU_IDLE) {
-        regq_push(a);
-        regq_pump(a->e);
+        emu_regq_push(a);
+        emu_regq_pump(a->e);
     }
 }
 
@@ -567,13 +620,14 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
     double now = cm_monotonic_secs();
     for (int i = 0; i < e->o.agents; i++) {
         struct emu_agent *a = &e->agents[i];
-        if (a->state != EMU_REGISTERED || a->partitioned || a->ping_interval <= 0)
+        if (a->state != EMU_REGISTERED || a->partitioned || a->ping_interval <= 0 || a->group)
             continue;
         if (now - a->last_event > 5 * a->ping_interval) {
             e->st.silent_masters++;
-            agent_lost(a);
+            emu_agent_lost(a);
         }
     }
+    emu_groups_watchdog(e, now);
 }
 
 /* ---- leader ----------------------------------------------------------------------------- */
@@ -602,10 +656,9 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *mi)
     snprintf(e->master_host, sizeof e->master_host, "%s", next);
     e->master = sa;
     /* The call connections go to the old leader: drop them (and their queue). */
-    for (int i = 0; i < e->o.call_connections; i++) {
-        cm_emu_conn_free(e->pool[i].conn);
-        e->pool[i].conn = NULL;
-    }
+    for (int i = 0; i < e->o.call_connections; i++)
+        pool_conn_drop(&e->pool[i]);
+    emu_groups_reset(e);
     while (e->callq_head) {
         struct emu_call *c = e->callq_head;
         e->callq_head = c->next;
@@ -620,14 +673,14 @@ static void on_leader(void *arg, const Mesos__V1__MasterInfo *mi)
         if (a->state == EMU_KILLED)
             continue;
         agent_drop_stream(a);
-        agent_set_state(a, EMU_IDLE);
+        emu_agent_set_state(a, EMU_IDLE);
         evtimer_del(&a->timer);
         a->backoff = e->o.backoff;
         if (next[0])
-            regq_push(a);
+            emu_regq_push(a);
     }
     if (next[0])
-        regq_pump(e);
+        emu_regq_pump(e);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -684,10 +737,11 @@ struct cm_emu *cm_emu_new(struct event_base *base, const struct cm_emu_opts *opt
 {
     if (!opts->master || opts->agents < 1 || opts->register_concurrency < 1 ||
         opts->call_connections < 1 || opts->pipeline < 1 || opts->update_retry <= 0 ||
-        opts->backoff <= 0) {
+        opts->backoff <= 0 || opts->agents_per_stream < 0 || opts->agents_per_stream > 10000) {
         cm_fail(CM_EINVAL, why, whylen,
                 "Need a master, agents >= 1, register_concurrency >= 1, call_connections >= 1, "
-                "pipeline >= 1 and positive update_retry and backoff");
+                "pipeline >= 1, positive update_retry and backoff, and agents_per_stream in "
+                "0-10000");
         return NULL;
     }
     struct cm_emu *e = cm_xcalloc(1, sizeof *e);
@@ -727,8 +781,10 @@ struct cm_emu *cm_emu_new(struct event_base *base, const struct cm_emu_opts *opt
     struct timeval one = {1, 0};
     event_add(e->watchdog, &one);
     e->pool = cm_xcalloc((size_t)opts->call_connections, sizeof *e->pool);
-    for (int i = 0; i < opts->call_connections; i++)
+    for (int i = 0; i < opts->call_connections; i++) {
         e->pool[i].e = e;
+        e->pool[i].fifo = cm_xcalloc((size_t)opts->pipeline, sizeof *e->pool[i].fifo);
+    }
     e->regq = cm_xcalloc((size_t)opts->agents, sizeof *e->regq);
     e->agents = cm_xcalloc((size_t)opts->agents, sizeof *e->agents);
     for (int i = 0; i < opts->agents; i++) {
@@ -740,6 +796,8 @@ struct cm_emu *cm_emu_new(struct event_base *base, const struct cm_emu_opts *opt
         cm_recordio_decoder_init(&a->dec, MAX_RECORD);
         evtimer_assign(&a->timer, base, agent_timer_cb, a);
     }
+    if (opts->agents_per_stream > 1)
+        emu_groups_init(e, opts->agents_per_stream);
     e->st.agents = opts->agents;
     return e;
 }
@@ -748,7 +806,7 @@ int cm_emu_start(struct cm_emu *e)
 {
     e->t_start = cm_monotonic_secs();
     for (int i = 0; i < e->o.agents; i++)
-        regq_push(&e->agents[i]);
+        emu_regq_push(&e->agents[i]);
     return cm_leader_detector_start(e->det);
 }
 
@@ -767,10 +825,14 @@ void cm_emu_free(struct cm_emu *e)
             agent_clear_acks(a);
             free(a->acks);
             free(a->id);
+            emu_group_drop_held(a);
         }
     }
-    for (int i = 0; e->pool && i < e->o.call_connections; i++)
+    emu_groups_free(e);
+    for (int i = 0; e->pool && i < e->o.call_connections; i++) {
         cm_emu_conn_free(e->pool[i].conn);
+        free(e->pool[i].fifo);
+    }
     while (e->callq_head) {
         struct emu_call *c = e->callq_head;
         e->callq_head = c->next;
@@ -815,7 +877,8 @@ char *cm_emu_stats_json(const struct cm_emu *e)
         "\"updates_sent\":%llu,\"update_retries\":%llu,\"acks\":%llu,\"pings\":%llu,"
         "\"pongs\":%llu,\"launch_ack_calls\":%llu,\"calls_ok\":%llu,\"calls_failed\":%llu,"
         "\"calls_dropped\":%llu,\"calls_queued\":%zu,\"shutdowns\":%llu,\"leader_changes\":%llu,"
-        "\"silent_masters\":%llu,"
+        "\"silent_masters\":%llu,\"shared_streams\":%d,\"shared_stream_losses\":%llu,"
+        "\"links_closed\":%llu,"
         "\"first_register_secs\":%.3f,\"master\":\"%s\"}",
         s.agents, s.registered, s.killed, s.partitioned, (unsigned long long)s.registrations,
         (unsigned long long)s.register_failures, (unsigned long long)s.stream_losses,
@@ -827,7 +890,9 @@ char *cm_emu_stats_json(const struct cm_emu *e)
         (unsigned long long)s.launch_ack_calls, (unsigned long long)s.calls_ok,
         (unsigned long long)s.calls_failed, (unsigned long long)s.calls_dropped, e->callq_n,
         (unsigned long long)s.shutdowns, (unsigned long long)s.leader_changes,
-        (unsigned long long)s.silent_masters, s.first_register_secs, e->master_host);
+        (unsigned long long)s.silent_masters, s.shared_streams,
+        (unsigned long long)s.shared_stream_losses, (unsigned long long)s.links_closed,
+        s.first_register_secs, e->master_host);
 }
 
 static int parse_range(const struct cm_emu *e, const char *text, int *lo, int *hi)
@@ -865,7 +930,9 @@ static void agent_kill(struct emu_agent *a)
     agent_drop_stream(a);
     evtimer_del(&a->timer);
     agent_clear_acks(a);
-    agent_set_state(a, EMU_KILLED);
+    emu_agent_set_state(a, EMU_KILLED);
+    if (a->group)
+        emu_group_agent_killed(a);
 }
 
 static void agent_restart(struct emu_agent *a)
@@ -876,9 +943,10 @@ static void agent_restart(struct emu_agent *a)
         a->partitioned = false;
         a->e->st.partitioned--;
     }
-    agent_set_state(a, EMU_IDLE);
+    emu_group_drop_held(a);
+    emu_agent_set_state(a, EMU_IDLE);
     a->backoff = a->e->o.backoff;
-    regq_push(a);
+    emu_regq_push(a);
 }
 
 static void agent_partition(struct emu_agent *a, double secs)
@@ -945,7 +1013,7 @@ int cm_emu_command(struct cm_emu *e, const char *line, char *out, size_t outlen)
         }
     }
     if (verb[0] == 'r')
-        regq_pump(e);
+        emu_regq_pump(e);
     snprintf(out, outlen, "ok %s %d agents", verb, hi - lo + 1);
     return 0;
 }

@@ -90,6 +90,11 @@ struct cm_emu_opts {
     int pipeline;             /* requests outstanding per call connection */
     const char *source_ips;   /* comma-separated local IPv4 addresses to spread agents over */
     double zk_session_timeout;
+    /* Agents per link stream (0 or 1: a stream each, as real agents). Above 1, agents
+     * [k*n, (k+1)*n) share one stream (OPEN_STREAM, docs/agent-link.md "Shared streams"): their
+     * REGISTERs are calls naming it, its events name their agent, one PONG call answers a PING
+     * for all of them. At most 10,000 (the master's bound per stream). */
+    int agents_per_stream;
 };
 
 /* Creates the emulator on base. Returns NULL with why (bad resources, master spec, source IP). */
@@ -129,6 +134,9 @@ struct cm_emu_stats {
     uint64_t leader_changes;
     uint64_t silent_masters;    /* streams dropped after 5 ping intervals without an event */
     double first_register_secs; /* from start until the last agent first registered (0: not yet) */
+    int shared_streams;         /* now: shared streams open */
+    uint64_t shared_stream_losses; /* shared streams that ended (each loses all its agents) */
+    uint64_t links_closed;         /* LINK_CLOSED events (one agent's link on a shared stream) */
 };
 void cm_emu_stats(const struct cm_emu *e, struct cm_emu_stats *out);
 

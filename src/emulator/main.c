@@ -32,6 +32,7 @@ struct settings {
     char *master, *resources, *attributes, *run_time, *hostname_prefix, *source_ips;
     char *control_port_file, *events, *logging_level;
     long agents, first_index, register_concurrency, call_connections, pipeline, control_port;
+    long agents_per_stream;
     double update_retry, backoff, stats_interval, duration, zk_session_timeout;
 };
 
@@ -182,7 +183,8 @@ static int open_control(struct app *app, const struct settings *s, char *why, si
     return 0;
 }
 
-/* Each agent holds one socket: take every descriptor the hard limit allows. */
+/* Each link stream (an agent's, or a shared one) holds one socket: take every descriptor the
+ * hard limit allows. */
 static void raise_nofile(long need)
 {
     struct rlimit rl;
@@ -194,10 +196,10 @@ static void raise_nofile(long need)
     }
     if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)need > rl.rlim_cur)
         CM_WARN("emulator",
-                "RLIMIT_NOFILE is %llu but %ld agents need about %ld descriptors (one socket "
-                "each): registrations past the limit fail; run several emulators or raise the "
-                "hard limit",
-                (unsigned long long)rl.rlim_cur, need - 64, need);
+                "RLIMIT_NOFILE is %llu but the link streams need about %ld descriptors (one "
+                "socket each): registrations past the limit fail; share streams "
+                "(--agents_per_stream), run several emulators or raise the hard limit",
+                (unsigned long long)rl.rlim_cur, need);
 }
 
 int main(int argc, char **argv)
@@ -208,6 +210,7 @@ int main(int argc, char **argv)
         .hostname_prefix = "emu",
         .logging_level = "INFO",
         .agents = 100,
+        .agents_per_stream = 1,
         .register_concurrency = 1000,
         .call_connections = 16,
         .pipeline = 1,
@@ -240,6 +243,10 @@ int main(int argc, char **argv)
     ADD("call_connections", CM_FLAG_INT, &s.call_connections,
         "Keep-alive connections shared by all agents' calls", false);
     ADD("pipeline", CM_FLAG_INT, &s.pipeline, "Requests outstanding per call connection", false);
+    ADD("agents_per_stream", CM_FLAG_INT, &s.agents_per_stream,
+        "Agents sharing one link stream (1: a stream, so a connection, each, as real agents; up "
+        "to 10000: OPEN_STREAM, see docs/agent-link.md)",
+        false);
     ADD("source_ips", CM_FLAG_STRING, &s.source_ips,
         "Comma-separated local IPv4 addresses agents' streams are spread over (each gives ~28k "
         "ports towards one master)",
@@ -275,12 +282,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (s.agents < 1 || s.agents > 10000000 || s.register_concurrency < 1 ||
         s.call_connections < 1 || s.call_connections > 4096 || s.pipeline < 1 ||
-        s.first_index < 0) {
-        fprintf(stderr, "Bad --agents, --first_index, --register_concurrency, --call_connections "
-                        "or --pipeline: each must be positive (first_index >= 0)\n");
+        s.first_index < 0 || s.agents_per_stream < 1 || s.agents_per_stream > 10000) {
+        fprintf(stderr, "Bad --agents, --first_index, --register_concurrency, --call_connections, "
+                        "--pipeline or --agents_per_stream: each must be positive (first_index "
+                        ">= 0, agents_per_stream <= 10000)\n");
         return 1;
     }
-    raise_nofile(s.agents + s.call_connections + 64);
+    raise_nofile((s.agents + s.agents_per_stream - 1) / s.agents_per_stream + s.call_connections +
+                 64);
     struct cm_emu_opts o = {
         .master = s.master,
         .agents = (int)s.agents,
@@ -295,6 +304,7 @@ int main(int argc, char **argv)
         .pipeline = (int)s.pipeline,
         .source_ips = s.source_ips,
         .zk_session_timeout = s.zk_session_timeout,
+        .agents_per_stream = (int)s.agents_per_stream,
     };
     if (cm_emu_dist_parse(s.run_time, &o.run_time, why, sizeof why) != 0) {
         fprintf(stderr, "%s\n", why);

@@ -160,6 +160,8 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
             return cm_fail(CM_EINVAL, why, whylen, "REGISTER needs a stream"), 400;
         return cm_master_register_agent(m, call, sink, stream_id, agent_out, why, whylen);
     }
+    if (call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__PONG && call->n_pong_agent_ids > 0)
+        return cm_master_agent_stream_pongs(m, call, stream_id, why, whylen); /* shared stream */
     if (!call->agent_id)
         return cm_fail(CM_EINVAL, why, whylen, "Expecting 'agent_id' to be present"), 400;
     struct cm_agent *a = cm_master_agent(m, call->agent_id->value);

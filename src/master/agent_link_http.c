@@ -8,17 +8,21 @@
 #include "ids.h"
 #include "master_http.h"
 
-/* The closure of an agent's event stream: the agent it serves, once admitted. */
+/* The closure of an agent's event stream: the agent it serves, once admitted; or, for a shared
+ * stream (OPEN_STREAM), the core's record of it. */
 struct agent_stream {
     struct cm_master *m;
     struct cm_agent *agent;
+    struct cm_agent_stream *shared;
 };
 
 static void on_stream_close(struct cm_http_stream *stream, void *arg)
 {
     (void)stream;
     struct agent_stream *ref = arg;
-    if (ref->agent)
+    if (ref->shared)
+        cm_master_agent_stream_closed(ref->m, ref->shared);
+    else if (ref->agent)
         cm_master_agent_disconnected(ref->m, ref->agent);
     else
         cm_master_agent_register_stream_closed(ref->m, ref);
@@ -29,6 +33,55 @@ static void on_stream_close(struct cm_http_stream *stream, void *arg)
 static void on_bind(void *ref, void *agent)
 {
     ((struct agent_stream *)ref)->agent = agent;
+}
+
+/* OPEN_STREAM: a stream shared by several agents of one process (master.h, "shared link
+ * streams"). Whoever may register a new agent may open one; each agent that joins it is checked
+ * again as on a stream of its own. */
+static void open_shared_stream(struct cm_master *m, struct cm_http_request *req)
+{
+    char why[512];
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_AGENT, &principal))
+        return;
+    int code = cm_master_agent_register_check(m, NULL, principal, why, sizeof why);
+    if (code) {
+        if (code == 401)
+            cm_auth_respond_unauthorized(req, CM_AUTH_REALM_MASTER_AGENT, why);
+        else
+            cm_http_respond_text(req, code, "%s", why);
+        free(principal);
+        return;
+    }
+    char sid[37];
+    cm_uuid_string(sid);
+    cm_http_add_header(req, "Mesos-Stream-Id", sid);
+    struct agent_stream *ref = cm_xcalloc(1, sizeof *ref);
+    ref->m = m;
+    struct cm_sink sink = {.media = CM_MEDIA_PROTOBUF, .ref = ref};
+    if (principal)
+        snprintf(sink.principal, sizeof sink.principal, "%s", principal);
+    free(principal);
+    sink.stream = cm_http_stream_start(req, 200, "application/x-protobuf", on_stream_close, ref);
+    ref->shared = cm_master_open_agent_stream(m, &sink, sid);
+}
+
+/* REGISTER naming a shared stream: answered here (202), REGISTERED follows on that stream. */
+static void register_shared(struct cm_master *m, struct cm_http_request *req,
+                            const Cmesos__Internal__AgentCall *call)
+{
+    char why[512];
+    char *principal = NULL;
+    if (!cm_master_http_authenticate(m, req, CM_MASTER_REALM_AGENT, &principal))
+        return;
+    int code = cm_master_register_agent_shared(m, call, principal, why, sizeof why);
+    free(principal);
+    if (code == 202)
+        cm_http_respond(req, 202, NULL, NULL, 0);
+    else if (code == 401)
+        cm_auth_respond_unauthorized(req, CM_AUTH_REALM_MASTER_AGENT, why);
+    else
+        cm_http_respond_text(req, code, "%s", why);
 }
 
 static void handle_agent(struct cm_http_request *req, void *arg)
@@ -53,6 +106,15 @@ static void handle_agent(struct cm_http_request *req, void *arg)
     if (code) {
         cm_http_respond_text(req, code, "%s", why);
         return;
+    }
+    if (call->has_type && call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__OPEN_STREAM) {
+        open_shared_stream(m, req);
+        goto out;
+    }
+    if (call->has_type && call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER &&
+        call->register_ && call->register_->stream_id) {
+        register_shared(m, req, call);
+        goto out;
     }
     if (call->has_type && call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__REGISTER) {
         if (cm_master_agent_validate_register(m, call, why, sizeof why)) {

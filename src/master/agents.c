@@ -292,6 +292,7 @@ static void finish_register(struct reg_ctx *ctx)
     }
     cm_resources_cleanup(&total);
     a->sink = ctx->sink;
+    cm_master_agent_stream_bind(a); /* on a shared stream, events now name a->id */
     snprintf(a->stream_id, sizeof a->stream_id, "%s", ctx->stream_id);
     a->connected = a->active = true;
     a->disconnected_time = 0;
@@ -362,6 +363,17 @@ void cm_master_agent_register_stream_closed(struct cm_master *m, void *ref)
             return;
         }
     }
+}
+
+bool cm_master_agent_register_sink_closed(struct cm_master *m, const void *arg)
+{
+    for (struct reg_ctx *ctx = m->pending_registrations; ctx; ctx = ctx->next) {
+        if (ctx->sink.cb && ctx->sink.arg == arg) {
+            ctx->stream_closed = true; /* the sink stays: its end or release frees arg */
+            return true;
+        }
+    }
+    return false;
 }
 
 static void register_admitted(void *arg, int err)
@@ -624,9 +636,8 @@ static void lose_uncheckpointed_tasks(struct cm_master *m, struct cm_agent *agen
 
 void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent)
 {
-    agent->sink.stream = NULL;
-    agent->sink.cb = NULL;
-    agent->sink.ref = NULL;
+    /* The stream is gone (the edge frees it); a place on a shared stream is let go of. */
+    cm_master_agent_sink_release(&agent->sink);
     if (m->shutting_down || !agent->connected)
         return;
     CM_INFO(MOD, "Agent %s (%s) disconnected", agent->id, agent->hostname);
@@ -655,11 +666,15 @@ void cm_master_ping_agents(struct cm_master *m)
                 silent[n++] = a;
             continue;
         }
+        struct cm_agent_stream *ss;
         if (now - a->last_pong >= limit)
             silent[n++] = a;
+        else if ((ss = cm_master_sink_agent_stream(&a->sink)))
+            cm_master_agent_stream_ping_due(ss); /* one PING per shared stream, below */
         else
             cm_master_send_agent(m, a, &ev);
     }
+    cm_master_agent_streams_ping(m);
     /* Collected first: marking an agent unreachable removes it from m->agents. All of them go
      * into the registry in one store (registrar.h, cm_registrar_hold). */
     cm_registrar_hold(m->registrar);

@@ -317,6 +317,9 @@ struct cm_master {
     struct cm_files *files;
     /* webui.c: the client forwarding the web UI's agent requests; NULL until the first. */
     struct cm_http_client *webui_client;
+    /* agent_streams.c: open shared link streams, Mesos-Stream-Id -> struct cm_agent_stream. */
+    struct cm_strmap agent_streams;
+    size_t agent_stream_max_agents; /* 0: CM_AGENT_STREAM_MAX_AGENTS (tests lower it) */
 };
 
 /* ---- lifecycle (master.c) ---- */
@@ -413,6 +416,9 @@ int cm_master_register_agent(struct cm_master *m, const Cmesos__Internal__AgentC
 /* The HTTP stream whose close-callback closure is ref went away before its REGISTER was
  * admitted: the pending registration forgets it (the agent is then admitted disconnected). */
 void cm_master_agent_register_stream_closed(struct cm_master *m, void *ref);
+/* The shared stream of a registration in flight closed (its sink's arg is arg): the
+ * registration is detached the same way. Returns false when no registration had that sink. */
+bool cm_master_agent_register_sink_closed(struct cm_master *m, const void *arg);
 /* An agent's stream went away: non-checkpointing frameworks' tasks are lost; the agent has the
  * ping budget to come back. */
 void cm_master_agent_disconnected(struct cm_master *m, struct cm_agent *agent);
@@ -629,6 +635,60 @@ void cm_master_restore_agent_state(struct cm_master *m, struct cm_agent *a);
 void cm_master_apply_stored_weights(struct cm_master *m);
 /* Frees what agent_admin.c holds (cm_master_free calls it). */
 void cm_master_admin_free(struct cm_master *m);
+
+/* ---- shared link streams (agent_streams.c) ---- */
+
+/* A shared stream (docs/agent-link.md, "Shared streams") carries the events of several agents
+ * of one process (the emulator's), as libprocess shares one socket between all processes of
+ * two OS processes. OPEN_STREAM opens it; an agent joins it with a REGISTER naming it
+ * (Register.stream_id), which is admitted exactly as a REGISTER on a stream of its own would be
+ * (same validation, principal binding, ACL, registry admission) and then gets a sink of its own
+ * (a->sink) that writes to the shared stream, each event naming the agent (AgentEvent.agent_id).
+ * Ending an agent's sink sends it LINK_CLOSED; the end of the shared stream disconnects every
+ * agent on it, as a broken link of each. A PING goes once per stream (no agent_id: every
+ * agent on it) and a PONG call lists the agents that answer. Bounds: at most
+ * CM_AGENT_STREAM_MAX_AGENTS agents (admitted or in admission) per stream; a tag <= 64 bytes.
+ * Ownership: the master owns each cm_agent_stream (in m->agent_streams) from open to close; an
+ * agent's sink on it owns a small member record, freed when that sink ends. */
+#define CM_AGENT_STREAM_MAX_AGENTS 10000
+#define CM_AGENT_STREAM_MAX_TAG 64
+struct cm_agent_stream;
+
+/* OPEN_STREAM: takes over sink (the new HTTP stream, or a test's callback; its principal is
+ * the opener's) as shared stream stream_id. Returns the stream (owned by m). */
+struct cm_agent_stream *cm_master_open_agent_stream(struct cm_master *m, const struct cm_sink *sink,
+                                                    const char *stream_id);
+/* The shared stream went away (its peer closed, or the server dropped it): every agent on it
+ * is disconnected (cm_master_agent_disconnected) and registrations in flight on it are detached
+ * as for a closed stream of their own; ss is freed. The edge frees the sink's ref itself. */
+void cm_master_agent_stream_closed(struct cm_master *m, struct cm_agent_stream *ss);
+/* REGISTER with Register.stream_id, by principal (NULL or "": not authenticated). Returns 202
+ * (admitted or in admission: REGISTERED follows on the shared stream), 400 (invalid call, an
+ * unknown or closed stream id, a tag over 64 bytes), 401/403 (authentication; a principal
+ * other than the stream's; register_agents ACL; an id bound to another principal), 409 (the
+ * agent is connected; the stream is full) or 503, with why. */
+int cm_master_register_agent_shared(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
+                                    const char *principal, char *why, size_t whylen);
+/* PONG with pong_agent_ids on shared stream stream_id: each listed agent connected on that
+ * stream counts as answering; others are ignored (they may have moved meanwhile). Returns 202,
+ * or 400 (no or unknown stream id, more ids than a stream carries) with why. */
+int cm_master_agent_stream_pongs(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
+                                 const char *stream_id, char *why, size_t whylen);
+/* The shared stream an agent's sink writes to, or NULL (its own stream, or none). */
+struct cm_agent_stream *cm_master_sink_agent_stream(const struct cm_sink *sink);
+/* Called once a->sink is set by an admitted registration: a member sink learns its agent. */
+void cm_master_agent_stream_bind(struct cm_agent *a);
+/* Lets go of an agent's sink without ending it (its stream is already gone): a member record
+ * is unlinked and freed, nothing is sent. Clears the sink. */
+void cm_master_agent_sink_release(struct cm_sink *sink);
+/* Marks ss to be pinged by cm_master_agent_streams_ping (once, however many agents ask). */
+void cm_master_agent_stream_ping_due(struct cm_agent_stream *ss);
+/* Sends one PING (no agent_id) on every shared stream marked due. */
+void cm_master_agent_streams_ping(struct cm_master *m);
+/* Counts: open shared streams, and agents on them (admitted or in admission). */
+void cm_master_agent_streams_count(const struct cm_master *m, size_t *streams, size_t *agents);
+/* Ends every shared stream without callbacks and frees them (cm_master_free). */
+void cm_master_agent_streams_free(struct cm_master *m);
 
 /* ---- cron (cron.c) ---- */
 struct cm_cron *cm_cron_new(struct cm_master *m);
