@@ -209,8 +209,9 @@ static void mem_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, vo
 static void mem_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                       cm_registrar_done_cb cb, void *arg)
 {
-    free(s->mem);
-    s->mem = cm_xmalloc(len);
+    /* realloc: the same size again (the usual case) keeps the pages instead of faulting in new
+     * ones. */
+    s->mem = cm_xrealloc(s->mem, len ? len : 1);
     memcpy(s->mem, data, len);
     s->mem_len = len;
     cb(arg, 0);
