@@ -203,7 +203,7 @@ int main(int argc, char **argv)
     phase_end(&p, r);
 
     /* 3. Churn: one agent at a time goes unreachable and comes back (two stores each). */
-    size_t churn = n < 200 ? n : 200;
+    size_t churn = n < 100 ? n : 100;
     phase_begin(&p, "churn", 2 * churn, r);
     for (size_t i = 0; i < churn; i++) {
         size_t k = (i * 7919) % n;
