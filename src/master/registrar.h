@@ -16,9 +16,14 @@
  *   - the registrar, which owns the registry's current content and serialises operations: each
  *     operation is queued, applied in order, the new registry is stored, and only then is the
  *     operation's callback run — the master acts on an admission or removal only in that
- *     callback ("written before the master acts"). If a store fails the registrar becomes
- *     failed: that operation and every later one complete with the error (Mesos aborts the
- *     master in that case; the master logs and stops serving agents).
+ *     callback ("written before the master acts"). Each top-level record (one agent, one
+ *     unreachable or gone entry) is kept packed, in a stable order (new ones last, a changed
+ *     one in its place), so a store packs only what changed and copies the rest; an operation
+ *     that changes nothing — notably an admission with the AgentInfo already stored, which is
+ *     what re-registrations after a failover are — completes at once without a store. If a
+ *     store fails the registrar becomes failed: that operation and every later one complete
+ *     with the error (Mesos aborts the master in that case; the master logs and stops serving
+ *     agents).
  *
  * Layer: a seam of the master's core (master.h); it knows nothing of the master and includes
  * no edge header. cm_registrar_hold/release let the core batch a burst into one store.
@@ -51,7 +56,8 @@ struct cm_registry_storage_ops {
     /* Reads the stored bytes; calls cb with len 0 when nothing was stored yet, or with an error
      * and a why text naming what is wrong (e.g. the corrupt file). */
     void (*fetch)(struct cm_registry_storage *s, cm_registry_fetch_cb cb, void *arg);
-    /* Replaces the stored bytes; cb(arg, 0) once they are durable, or a negative error. */
+    /* Replaces the stored bytes; cb(arg, 0) once they are durable, or a negative error. data
+     * is borrowed for the call only (a storage that answers later keeps its own copy). */
     void (*store)(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                   cm_registrar_done_cb cb, void *arg);
     void (*destroy)(struct cm_registry_storage *s);

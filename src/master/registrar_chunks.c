@@ -86,8 +86,12 @@ void cm_reg_chunks_split(const uint8_t *data, size_t len, struct cm_reg_chunk **
         }
         size_t rec = at;
         at = end;
-        if (raw || (at - start >= CM_REG_CHUNK_MIN &&
-                    (fnv1a(data + rec, at - rec) & CM_REG_CHUNK_MASK) == 0)) {
+        /* The registry's version (field 1, first) changes with every store: alone in the
+         * first chunk, it does not drag the agents that follow it into every write. */
+        bool version = rec == 0 && !raw && data[0] == (1 << 3 | 0);
+        if (raw || version ||
+            (at - start >= CM_REG_CHUNK_MIN &&
+             (fnv1a(data + rec, at - rec) & CM_REG_CHUNK_MASK) == 0)) {
             emit(out, n, &cap, data, start, at);
             start = at;
         }

@@ -13,7 +13,9 @@
  * protobuf records of the packed registry (one agent, one unreachable entry, ...): a boundary
  * follows a record whose hash has its low bits zero (about every CM_REG_CHUNK_AVG bytes, not
  * before CM_REG_CHUNK_MIN, never past CM_REG_CHUNK_MAX), so an admission or a removal changes
- * one chunk, not every chunk after it, and a store writes little more than what changed.
+ * one chunk, not every chunk after it, and a store writes little more than what changed. The
+ * registry's version (field 1, the first record, changed by every store) is a chunk of its
+ * own, so it does not make the first agents' chunk new at every store.
  *
  * A registry up to CM_REG_INLINE_MAX bytes is stored inline, as before: the registry znode's
  * data is the packed registry itself, so what older masters wrote is read as it always was.

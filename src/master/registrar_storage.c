@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <event2/event.h>
 
@@ -34,15 +35,17 @@
 #define REG_HDR 24
 #define REG_MAX_BYTES (512u * 1024u * 1024u) /* refuse absurd lengths instead of allocating */
 
+/* CRC-32 (IEEE 802.3, as zlib's crc32, which computes it several bytes at a time). */
 static uint32_t crc32_of(const uint8_t *p, size_t n)
 {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
     }
-    return c ^ 0xFFFFFFFFu;
+    return (uint32_t)c;
 }
 
 static void put_le(uint8_t *p, uint64_t v, int n)
@@ -91,8 +94,10 @@ int cm_registry_file_write(const char *path, const uint8_t *data, size_t len, ch
         cm_fail(rc, why, whylen, "Failed to create '%s': %s", tmp, strerror(errno));
         goto out;
     }
+    /* fdatasync: the data and the size of a new file, not its times (the durable minimum for a
+     * file about to be renamed over the old one; the directory's fsync follows the rename). */
     if ((rc = write_all(fd, hdr, sizeof hdr)) != 0 || (rc = write_all(fd, data, len)) != 0 ||
-        (fsync(fd) != 0 && (rc = -errno) != 0)) {
+        (fdatasync(fd) != 0 && (rc = -errno) != 0)) {
         cm_fail(rc, why, whylen, "Failed to write '%s': %s", tmp, strerror(-rc));
         goto out;
     }
@@ -209,8 +214,9 @@ static void mem_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, vo
 static void mem_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                       cm_registrar_done_cb cb, void *arg)
 {
-    free(s->mem);
-    s->mem = cm_xmalloc(len);
+    /* realloc: the same size again (the usual case) keeps the pages instead of faulting in new
+     * ones. */
+    s->mem = cm_xrealloc(s->mem, len ? len : 1);
     memcpy(s->mem, data, len);
     s->mem_len = len;
     cb(arg, 0);

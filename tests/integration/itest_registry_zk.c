@@ -17,6 +17,7 @@
 #include "harness_zk.h"
 #include "registrar.h"
 #include "resources.h"
+#include "strmap.h"
 #include "zk.h"
 #include "zk_url.h"
 
@@ -134,6 +135,70 @@ static void admit_many(struct event_base *base, struct cm_registrar *r, int from
     cm_resources_cleanup(&res);
 }
 
+/* What ZooKeeper holds: the chunk znodes' names (into *names) and the registry znode's size. */
+struct listing {
+    bool connected, done;
+    int rc;
+    struct cm_strmap *names;
+    size_t data_len;
+};
+
+static void listing_session(struct cm_zk *zk, enum cm_zk_session_event ev, void *arg)
+{
+    (void)zk;
+    struct listing *l = arg;
+    if (ev == CM_ZK_CONNECTED || ev == CM_ZK_RECONNECTED)
+        l->connected = true;
+}
+
+static void listing_children(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct listing *l = arg;
+    l->rc = res->rc;
+    for (size_t i = 0; res->rc == ZOK && i < res->n_children; i++)
+        cm_strmap_put(l->names, res->children[i], (void *)1);
+    l->done = true;
+}
+
+static void listing_data(struct cm_zk *zk, const struct cm_zk_result *res, void *arg)
+{
+    (void)zk;
+    struct listing *l = arg;
+    l->rc = res->rc;
+    l->data_len = res->rc == ZOK ? res->len : 0;
+    l->done = true;
+}
+
+static int list_registry(struct event_base *base, const char *url_text, struct cm_strmap *names,
+                         size_t *manifest_len)
+{
+    struct cm_zk_url url;
+    char why[256];
+    if (cm_zk_url_parse(url_text, &url, why, sizeof why) != 0)
+        return -1;
+    struct listing l = {.names = names};
+    struct cm_zk *zk = cm_zk_new(base, &url, 5, listing_session, &l);
+    int rc = -1;
+    if (zk && run_until(base, &l.connected, 10) == 0) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/registry_chunks", url.path);
+        cm_zk_children(zk, path, NULL, NULL, listing_children, &l);
+        if (run_until(base, &l.done, 10) == 0 && l.rc == ZOK) {
+            l.done = false;
+            snprintf(path, sizeof path, "%s/registry", url.path);
+            cm_zk_get(zk, path, NULL, NULL, listing_data, &l);
+            if (run_until(base, &l.done, 10) == 0 && l.rc == ZOK) {
+                *manifest_len = l.data_len;
+                rc = 0;
+            }
+        }
+    }
+    cm_zk_free(zk);
+    cm_zk_url_cleanup(&url);
+    return rc;
+}
+
 static void test_registry_50k(void)
 {
     itest_zk_require();
@@ -173,12 +238,31 @@ static void test_registry_50k(void)
     CHECK_INT(w.err, CM_ESTATE);
     CHECK(cm_registrar_failed(a));
 
-    /* The new leader writes (only the changed chunks) and a third master sees it. */
+    /* The new leader writes (only the changed chunks: the version's and the last agents') and a
+     * third master sees it. */
+    struct cm_strmap before, after;
+    cm_strmap_init(&before);
+    cm_strmap_init(&after);
+    size_t manifest = 0;
+    REQUIRE(list_registry(base, url, &before, &manifest) == 0);
+    printf("%d agents: %zu chunks, manifest %zu bytes\n", NAGENTS, cm_strmap_count(&before),
+           manifest);
+    CHECK(manifest < 64 * 1024);
     t0 = now_s();
     admit_many(base, b, NAGENTS + 1, 1, &w);
     CHECK(w.done);
     CHECK_INT(w.err, 0);
     printf("one more admission stored in %.3f s\n", now_s() - t0);
+    REQUIRE(list_registry(base, url, &after, &manifest) == 0);
+    size_t fresh = 0;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &after); cm_strmap_iter_next(&it);)
+        fresh += cm_strmap_get(&before, it.cur->key) == NULL;
+    printf("it created %zu new chunk znodes\n", fresh);
+    CHECK(fresh >= 1);
+    CHECK(fresh <= 3);
+    cm_strmap_cleanup(&before);
+    cm_strmap_cleanup(&after);
     struct cm_registrar *c = registrar_at(base, url);
     REQUIRE(c != NULL);
     CHECK(cm_registrar_count_admitted(c) == NAGENTS + 1);
