@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "json_out.h"
+#include "mesos/v1/mesos.pb-c.h"
+#include "pbjson.h"
 #include "test.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -207,4 +209,99 @@ static void test_document(void)
     cm_json_out_cleanup(&w); /* twice: a no-op */
 }
 
-TEST_MAIN(TEST(test_reals), TEST(test_ints), TEST(test_strings), TEST(test_document))
+/* cm_pbjson_write against json_dumps(cm_pbjson_to_json()) on messages that reach the odd
+ * corners: maps with repeated keys, explicit defaults, NaN and infinities, bytes, text that is
+ * not UTF-8, nested and repeated messages, a NULL message. */
+static bool pb_same(const ProtobufCMessage *msg)
+{
+    json_t *j = cm_pbjson_to_json(msg);
+    char *tree = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    struct cm_json_out w = CM_JSON_OUT_INIT;
+    cm_pbjson_write(&w, msg);
+    bool same = tree && strcmp(tree, w.data) == 0;
+    if (!same)
+        fprintf(stderr, "pbjson: tree %s\n      direct %s\n", tree, w.data);
+    free(tree);
+    cm_json_out_cleanup(&w);
+    return same;
+}
+
+static void test_pbjson(void)
+{
+    static const char *const tasks[] = {
+        "{\"name\":\"t\",\"task_id\":{\"value\":\"a/b\\n\"},\"agent_id\":{\"value\":\"s\"},"
+        "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.1}},"
+        "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":1,"
+        "\"end\":\"18446744073709551615\"}]}}],\"limits\":{\"cpus\":{\"value\":2},\"mem\":{"
+        "\"value\":1}},"
+        "\"data\":\"AAEC/w==\",\"labels\":{\"labels\":[{\"key\":"
+        "\"k\",\"value\":\"\\u00e9\\u0001\"}]},\"health_check\":{\"type\":\"HTTP\",\"http\":"
+        "{\"port\":80}},\"command\":{\"value\":\"x\",\"environment\":{\"variables\":[{"
+        "\"name\":\"A\",\"value\":\"1\"}]}},\"discovery\":{\"visibility\":\"FRAMEWORK\"}}",
+        "{\"name\":\"\",\"task_id\":{\"value\":\"\"},\"agent_id\":{\"value\":\"\"},"
+        "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":-5}},\"max_completion_time\":{"
+        "\"nanoseconds\":9223372036854775807}}",
+    };
+    for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
+        ProtobufCMessage *msg = NULL;
+        char why[256] = "";
+        int rc = cm_pbjson_from_text(&mesos__v1__task_info__descriptor, tasks[i], strlen(tasks[i]),
+                                     &msg, why, sizeof why);
+        if (rc)
+            fprintf(stderr, "task %zu: %s\n", i, why);
+        REQUIRE(rc == 0);
+        CHECK(pb_same(msg));
+        /* A map with a repeated key (jansson keeps the first place, the last value) and an
+         * entry without its value. */
+        Mesos__V1__TaskInfo *ti = (Mesos__V1__TaskInfo *)msg;
+        Mesos__V1__TaskInfo__LimitsEntry e1 = MESOS__V1__TASK_INFO__LIMITS_ENTRY__INIT,
+                                         e2 = MESOS__V1__TASK_INFO__LIMITS_ENTRY__INIT;
+        Mesos__V1__Value__Scalar three = MESOS__V1__VALUE__SCALAR__INIT;
+        three.value = 3;
+        e1.key = "cpus";
+        e1.value = &three;
+        e2.key = "gpus";
+        Mesos__V1__TaskInfo__LimitsEntry *ents[8];
+        size_t nl = ti->n_limits;
+        for (size_t k = 0; k < nl && k < 6; k++)
+            ents[k] = ti->limits[k];
+        ents[nl] = &e1;
+        ents[nl + 1] = &e2;
+        Mesos__V1__TaskInfo__LimitsEntry **keep_limits = ti->limits;
+        ti->limits = ents;
+        ti->n_limits = nl + 2;
+        CHECK(pb_same(msg));
+        ti->limits = keep_limits;
+        ti->n_limits = nl;
+        /* Text that is not UTF-8 (it can come in protobuf bodies) and odd doubles. */
+        Mesos__V1__TaskInfo *t = (Mesos__V1__TaskInfo *)msg;
+        free(t->name);
+        t->name = strdup("caf\xe9 \xff\x80");
+        Mesos__V1__Value__Scalar sc = MESOS__V1__VALUE__SCALAR__INIT;
+        Mesos__V1__Resource r = MESOS__V1__RESOURCE__INIT;
+        r.name = "x";
+        r.type = MESOS__V1__VALUE__TYPE__SCALAR;
+        r.scalar = &sc;
+        Mesos__V1__Resource *rs[1] = {&r};
+        size_t n = t->n_resources;
+        Mesos__V1__Resource **keep = t->resources;
+        t->resources = rs;
+        t->n_resources = 1;
+        static const double odd[] = {NAN, INFINITY, -INFINITY, -0.0, 1e300, 5e-324};
+        for (size_t k = 0; k < sizeof odd / sizeof odd[0]; k++) {
+            sc.value = odd[k];
+            CHECK(pb_same(msg));
+        }
+        t->resources = keep;
+        t->n_resources = n;
+        protobuf_c_message_free_unpacked(msg, NULL);
+    }
+    struct cm_json_out w = CM_JSON_OUT_INIT;
+    cm_pbjson_write(&w, NULL);
+    CHECK_STR(w.data, "{}");
+    cm_json_out_cleanup(&w);
+}
+
+TEST_MAIN(TEST(test_pbjson), TEST(test_reals), TEST(test_ints), TEST(test_strings),
+          TEST(test_document))
