@@ -31,6 +31,11 @@ void *cm_pb_dup(const ProtobufCMessage *msg);
 /* Returns a new JSON object for msg (never NULL; aborts on out-of-memory). */
 json_t *cm_pbjson_to_json(const ProtobufCMessage *msg);
 
+/* Writes msg (NULL: an empty object) to w as the text json_dumps(JSON_COMPACT) prints for
+ * cm_pbjson_to_json(msg), byte for byte, without building the tree (json_out.h). */
+struct cm_json_out;
+void cm_pbjson_write(struct cm_json_out *w, const ProtobufCMessage *msg);
+
 /* Returns msg as compact JSON text (malloc'd, NUL-terminated; caller frees). */
 char *cm_pbjson_to_text(const ProtobufCMessage *msg);
 

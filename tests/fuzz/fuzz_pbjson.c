@@ -12,6 +12,7 @@
 #include "fuzz.h"
 #include "fuzz_msgs.h"
 #include "fuzz_pb.h"
+#include "json_out.h"
 #include "pbjson.h"
 
 static uint8_t *pack(const ProtobufCMessage *msg, size_t *len)
@@ -23,10 +24,27 @@ static uint8_t *pack(const ProtobufCMessage *msg, size_t *len)
     return wire;
 }
 
+/* The direct writer prints what the json_t tree dumps, byte for byte. */
+static void direct_matches_tree(const ProtobufCMessage *msg)
+{
+    json_t *j = cm_pbjson_to_json(msg);
+    char *tree = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    FUZZ_ASSERT(tree != NULL);
+    struct cm_json_out w = CM_JSON_OUT_INIT;
+    cm_pbjson_write(&w, msg);
+    if (strcmp(tree, w.data) != 0)
+        fprintf(stderr, "direct JSON differs:\n%s\n%s\n", tree, w.data);
+    FUZZ_ASSERT(strcmp(tree, w.data) == 0);
+    cm_json_out_cleanup(&w);
+    free(tree);
+}
+
 /* msg was accepted: check the round trips. */
 static void round_trips(const ProtobufCMessageDescriptor *desc, const ProtobufCMessage *msg)
 {
     char why[512];
+    direct_matches_tree(msg);
     char *text = cm_pbjson_to_text(msg);
     FUZZ_ASSERT(text != NULL);
 

@@ -1,0 +1,334 @@
+/* json_out.c: the direct JSON writer. See json_out.h. */
+#include "json_out.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void cm_json_out_cleanup(struct cm_json_out *w)
+{
+    free(w->data);
+    memset(w, 0, sizeof *w);
+}
+
+void cm_json_out_reset(struct cm_json_out *w)
+{
+    w->len = 0;
+    if (w->data)
+        w->data[0] = '\0';
+}
+
+/* Room for n more bytes and the terminating NUL. */
+static char *reserve(struct cm_json_out *w, size_t n)
+{
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < w->len + n + 1)
+            cap *= 2;
+        w->data = cm_xrealloc(w->data, cap);
+        w->cap = cap;
+    }
+    return w->data + w->len;
+}
+
+static void put(struct cm_json_out *w, const char *s, size_t n)
+{
+    if (!n)
+        return;
+    char *p = reserve(w, n);
+    memcpy(p, s, n);
+    w->len += n;
+    w->data[w->len] = '\0';
+    w->last = s[n - 1];
+}
+
+static void putc1(struct cm_json_out *w, char c)
+{
+    char *p = reserve(w, 1);
+    p[0] = c;
+    p[1] = '\0';
+    w->len++;
+    w->last = c;
+}
+
+/* The comma before a value or key that follows another one. */
+static void sep(struct cm_json_out *w)
+{
+    char c = w->last;
+    if (c && c != '{' && c != '[' && c != ':' && c != ',')
+        putc1(w, ',');
+}
+
+void cm_json_out_raw(struct cm_json_out *w, const char *s, size_t n)
+{
+    put(w, s, n);
+}
+
+void cm_json_out_raws(struct cm_json_out *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+void cm_json_out_obj_open(struct cm_json_out *w)
+{
+    sep(w);
+    putc1(w, '{');
+}
+
+void cm_json_out_obj_close(struct cm_json_out *w)
+{
+    putc1(w, '}');
+}
+
+void cm_json_out_arr_open(struct cm_json_out *w)
+{
+    sep(w);
+    putc1(w, '[');
+}
+
+void cm_json_out_arr_close(struct cm_json_out *w)
+{
+    putc1(w, ']');
+}
+
+/* The escaped text of s[0..n) between quotes (no comma). */
+static void put_string(struct cm_json_out *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* At most 6 bytes of output per input byte, and the quotes. */
+    char *p = reserve(w, n * 6 + 2);
+    char *o = p;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+            break;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    w->len += (size_t)(o - p);
+    w->last = '"';
+}
+
+void cm_json_out_key(struct cm_json_out *w, const char *key)
+{
+    sep(w);
+    put_string(w, key ? key : "", key ? strlen(key) : 0);
+    putc1(w, ':');
+}
+
+void cm_json_out_strn(struct cm_json_out *w, const char *s, size_t n)
+{
+    sep(w);
+    put_string(w, s ? s : "", s ? n : 0);
+}
+
+void cm_json_out_str(struct cm_json_out *w, const char *s)
+{
+    cm_json_out_strn(w, s, s ? strlen(s) : 0);
+}
+
+void cm_json_out_int(struct cm_json_out *w, int64_t v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
+    sep(w);
+    put(w, buf, (size_t)n);
+}
+
+/* Decimal digits of v (any sign) into buf; returns the length. */
+static size_t format_int(char *buf, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t k = 0;
+    if (v < 0)
+        buf[k++] = '-';
+    while (n)
+        buf[k++] = tmp[--n];
+    buf[k] = '\0';
+    return k;
+}
+
+size_t cm_json_format_real(char *buf, double v)
+{
+    if (!isfinite(v)) {
+        memcpy(buf, "null", 5);
+        return 4;
+    }
+    /* Integral values below 1e17 print under "%.17g" as their digits (every digit exact):
+     * the common case (sizes, counts, whole seconds) without printf. */
+    if (fabs(v) < 1e17 && v == floor(v)) {
+        size_t n;
+        if (v == 0 && signbit(v)) {
+            memcpy(buf, "-0", 3);
+            n = 2;
+        } else {
+            n = format_int(buf, (int64_t)v);
+        }
+        memcpy(buf + n, ".0", 3);
+        return n + 2;
+    }
+    int r = snprintf(buf, 32, "%.17g", v);
+    size_t n = r > 0 && r < 32 ? (size_t)r : 0;
+    buf[n] = '\0';
+    /* A decimal point that is not '.' (the locale's) is written as '.'. */
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == ',')
+            buf[i] = '.';
+    if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+        memcpy(buf + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(buf, 'e');
+    if (e) {
+        /* "e+20" -> "e20", "e-05" -> "e-5". */
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(buf + n - end) + 1);
+            n -= (size_t)(end - start);
+        }
+    }
+    return n;
+}
+
+void cm_json_out_real(struct cm_json_out *w, double v)
+{
+    char buf[40];
+    size_t n = cm_json_format_real(buf, v);
+    sep(w);
+    put(w, buf, n);
+}
+
+void cm_json_out_bool(struct cm_json_out *w, bool v)
+{
+    sep(w);
+    if (v)
+        put(w, "true", 4);
+    else
+        put(w, "false", 5);
+}
+
+void cm_json_out_null(struct cm_json_out *w)
+{
+    sep(w);
+    put(w, "null", 4);
+}
+
+bool cm_json_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            k = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            k = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 4;
+            cp = c & 0x07;
+        } else {
+            return false; /* a continuation byte, 0xC0/0xC1 (overlong ASCII) or above 0xF4 */
+        }
+        if (n - i < k)
+            return false;
+        for (size_t j = 1; j < k; j++) {
+            if (p[i + j] < 0x80 || p[i + j] > 0xBF)
+                return false;
+            cp = (cp << 6) | (p[i + j] & 0x3F);
+        }
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000))
+            return false; /* overlong */
+        i += k;
+    }
+    return true;
+}
+
+static bool ok_text(const char *s)
+{
+    return s && cm_json_utf8_valid(s, strlen(s));
+}
+
+bool cm_json_out_kopen(struct cm_json_out *w, const char *key)
+{
+    if (!ok_text(key))
+        return false;
+    cm_json_out_key(w, key);
+    return true;
+}
+
+bool cm_json_out_kstr(struct cm_json_out *w, const char *key, const char *s)
+{
+    if (!ok_text(s) || !ok_text(key))
+        return false;
+    cm_json_out_key(w, key);
+    cm_json_out_str(w, s);
+    return true;
+}
+
+bool cm_json_out_kint(struct cm_json_out *w, const char *key, int64_t v)
+{
+    if (!cm_json_out_kopen(w, key))
+        return false;
+    cm_json_out_int(w, v);
+    return true;
+}
+
+bool cm_json_out_kreal(struct cm_json_out *w, const char *key, double v)
+{
+    if (!isfinite(v) || !cm_json_out_kopen(w, key))
+        return false;
+    cm_json_out_real(w, v);
+    return true;
+}
+
+bool cm_json_out_kbool(struct cm_json_out *w, const char *key, bool v)
+{
+    if (!cm_json_out_kopen(w, key))
+        return false;
+    cm_json_out_bool(w, v);
+    return true;
+}
