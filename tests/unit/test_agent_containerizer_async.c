@@ -135,6 +135,24 @@ static int dir_exists(const char *ctl, const char *id)
     return stat(d, &sb) == 0;
 }
 
+/* 1 when the record log's last line for id says launched, 0 otherwise. */
+static int recorded(const char *id)
+{
+    char p[512], line[512];
+    snprintf(p, sizeof p, "%s/runtime.log", tmpdir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    int state = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line + 1, id) == 0)
+            state = line[0] == '+';
+    }
+    fclose(f);
+    return state;
+}
+
 static int alive(pid_t pid)
 {
     char p[64], buf[512];
@@ -300,9 +318,57 @@ static void test_orphans_through_the_teardown(void)
     int st;
     CHECK(waitpid(pid, &st, 0) == pid);
     CHECK(!dir_exists("pids", "orphan1"));
-    char rec[512];
-    snprintf(rec, sizeof rec, "%s/runtime/orphan1", tmpdir);
-    CHECK(access(rec, F_OK) != 0);
+    /* Its record is gone: the log no longer lists it as launched. */
+    CHECK_INT(recorded("orphan1"), 0);
+    cm_containerizer_free(c);
+}
+
+/* Launches go through the launch helper, whose containers are our children; when the helper
+ * is gone, launches go on without it. */
+static void test_launch_helper(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    pid_t helper = cm_containerizer_helper_pid(c);
+    REQUIRE(helper > 0);
+    char *argv[] = {"/bin/sh", "-c", "exit 3", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "helped1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    CHECK_INT(joined_calls, 1);
+    CHECK_INT(recorded("helped1"), 1); /* appended by the child before it joined */
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid); /* the container is ours, not the helper's */
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    cm_containerizer_reaped(c, "helped1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_rc, 0);
+    CHECK_INT(recorded("helped1"), 0);
+    /* An exec failure through the helper is reported as before. */
+    char *bad[] = {"/nonexistent/helped", NULL};
+    launched_calls = 0;
+    REQUIRE(launch(c, "helped2", bad, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK(launched_rc != 0);
+    const char *err = cm_containerizer_launch_error(c, "helped2");
+    CHECK(err && strstr(err, "Failed to execute '/nonexistent/helped'"));
+    CHECK(waitpid(pid, &st, 0) == pid);
+    cm_containerizer_reaped(c, "helped2");
+    /* The helper dies: the next launch clones from here and says so in the log. */
+    CHECK_INT(kill(helper, SIGKILL), 0);
+    CHECK(waitpid(helper, &st, 0) == helper);
+    launched_calls = 0;
+    REQUIRE(launch(c, "helped3", argv, &pid) == 0);
+    CHECK_INT(cm_containerizer_helper_pid(c), 0);
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    cm_containerizer_reaped(c, "helped3");
+    destroyed_calls = 0;
+    run_until(&destroyed_calls, 10);
     cm_containerizer_free(c);
 }
 
@@ -364,4 +430,4 @@ static void test_cleanup(void)
 TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
-          TEST(test_update_before_the_exec), TEST(test_cleanup))
+          TEST(test_update_before_the_exec), TEST(test_launch_helper), TEST(test_cleanup))

@@ -28,6 +28,8 @@
 #include "janitor.h"
 #include "log.h"
 #include "offload.h"
+#include "records.h"
+#include "spawner.h"
 #include "strmap.h"
 #include "teardown.h"
 #include "util.h"
@@ -82,7 +84,7 @@ struct cm_containerizer {
     unsigned cg_needed;
     bool use_cgroups;
     struct cm_cgroups cg;
-    char *runtime_dir;
+    struct cm_records *records; /* with a runtime dir: launched ids (records.h) */
     char isolation[256];
     char description[768];
     struct cm_strmap containers; /* container id -> struct container */
@@ -92,6 +94,7 @@ struct cm_containerizer {
     struct cm_strmap removals;      /* id -> struct removal, requests to the janitor */
     struct sweep *sweeps;           /* session sweeps running in children, until done */
     struct cm_disk_watch *disk;     /* with a base and a disk watch interval (disk.h) */
+    struct cm_spawner *spawner;     /* with a base: the launch helper (spawner.h) */
 };
 
 /* A session sweep in a child: listed so that cm_containerizer_free can cancel one the loop
@@ -320,6 +323,9 @@ static int add_isolators(struct cm_containerizer *c, const char *list, char *why
     return rc;
 }
 
+static int spawner_join(void *arg, const char *id, const struct cm_spawn_limits *limits, char *why,
+                        size_t whylen);
+
 static int detect_cgroups(struct cm_containerizer *c, char *why, size_t whylen)
 {
     struct cm_cgroups_options co = {
@@ -373,57 +379,40 @@ static int choose_default(struct cm_containerizer *c, bool posix_only, char *why
     return 0;
 }
 
+/* The orphan record (records.h): created is the agent's side of a launch (the child appends
+ * the line), else the container is gone. */
 static void runtime_record(const struct cm_containerizer *c, const char *id, bool create)
 {
-    if (!c->runtime_dir)
+    if (!c->records)
         return;
-    char path[1024];
-    if (snprintf(path, sizeof path, "%s/%s", c->runtime_dir, id) >= (int)sizeof path)
-        return;
-    if (create) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd >= 0)
-            close(fd);
-    } else {
-        unlink(path);
-    }
-}
-
-static int mkdir_p(const char *dir)
-{
-    char buf[1024];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return CM_ETOOBIG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return -errno;
-    return 0;
+    int rc = create ? (cm_records_note(c->records, id), 0) : cm_records_remove(c->records, id);
+    if (rc)
+        CM_WARN(MOD, "Container %s: updating %s: %s", id, cm_records_log(c->records),
+                cm_strerror(rc));
 }
 
 static int is_recorded_orphan(void *arg, const char *id)
 {
     const struct cm_containerizer *c = arg;
-    char path[1024];
-    if (snprintf(path, sizeof path, "%s/%s", c->runtime_dir, id) >= (int)sizeof path)
-        return 1;
     /* "known" means leave alone: everything this work dir did not record belongs to someone
      * else (another agent sharing the cgroups root); recovered containers are ours to keep. */
-    return access(path, F_OK) != 0 || cm_strmap_get(&c->containers, id) != NULL;
+    return !cm_records_has(c->records, id) || cm_strmap_get(&c->containers, id) != NULL;
 }
 
 static void set_limits_from(struct container *ct, const struct cm_resources *r);
 
+/* A record stays while its container is live or still being torn down. */
+static bool record_kept(void *arg, const char *id)
+{
+    const struct cm_containerizer *c = arg;
+    return cm_strmap_get(&c->containers, id) ||
+           (c->teardowns && cm_teardowns_busy(c->teardowns, id));
+}
+
 /* Kills and removes the cgroups of containers a previous run recorded, then forgets them. */
 static void clean_orphans(struct cm_containerizer *c)
 {
-    if (!c->runtime_dir)
+    if (!c->records)
         return;
     if (c->use_cgroups && c->teardowns) {
         /* The same state machine as a reaped container: nothing waits on the loop. The
@@ -450,15 +439,9 @@ static void clean_orphans(struct cm_containerizer *c)
         if (rc)
             CM_WARN(MOD, "Cleaning orphan containers: %s", why);
     }
-    DIR *d = opendir(c->runtime_dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (de->d_name[0] != '.' && !cm_strmap_get(&c->containers, de->d_name) &&
-            !(c->teardowns && cm_teardowns_busy(c->teardowns, de->d_name)))
-            unlinkat(dirfd(d), de->d_name, 0);
-    closedir(d);
+    int rc = cm_records_prune(c->records, record_kept, c);
+    if (rc)
+        CM_WARN(MOD, "Rewriting %s: %s", cm_records_log(c->records), cm_strerror(rc));
 }
 
 void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids, const pid_t *pids,
@@ -472,7 +455,10 @@ void cm_containerizer_recover(struct cm_containerizer *c, const char *const *ids
         ct->alive = true;
         set_limits_from(ct, NULL);
         cm_strmap_put(&c->containers, ids[i], ct);
-        runtime_record(c, ids[i], true);
+        int rrc = c->records ? cm_records_add(c->records, ids[i]) : 0;
+        if (rrc)
+            CM_WARN(MOD, "Container %s: updating %s: %s", ids[i], cm_records_log(c->records),
+                    cm_strerror(rrc));
         CM_INFO(MOD, "Recovered container %s (leader pid %d)", ids[i], (int)pids[i]);
     }
     clean_orphans(c);
@@ -638,16 +624,9 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
                      : "",
                  "");
 
-    if (c->opts.runtime_dir) {
-        c->runtime_dir = strdup(c->opts.runtime_dir);
-        if (!c->runtime_dir)
-            abort();
-        if ((rc = mkdir_p(c->runtime_dir)) != 0) {
-            rc = cm_fail(rc, why, whylen, "Failed to create %s: %s", c->runtime_dir,
-                         cm_strerror(rc));
-            goto fail;
-        }
-    }
+    if (c->opts.runtime_dir &&
+        (rc = cm_records_open(c->opts.runtime_dir, &c->records, why, whylen)))
+        goto fail;
     c->opts.isolation = c->isolation;
     c->clock = c->opts.clock ? c->opts.clock : &cm_clock_real;
     if (c->opts.base && c->use_cgroups) {
@@ -670,6 +649,16 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
     if (c->opts.base && c->opts.disk_watch_interval > 0)
         c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
                                     c->opts.enforce_disk_quota, disk_exceeded, c);
+    if (c->opts.base) {
+        /* Last, so that the helper's copy of c is complete (its join reads it). */
+        int src = cm_spawner_new(c->clone_flags, c->use_cgroups || c->records ? spawner_join : NULL,
+                                 c, &c->spawner);
+        if (src)
+            CM_WARN(MOD,
+                    "Failed to start the launch helper (%s); containers are cloned from the "
+                    "agent",
+                    cm_strerror(src));
+    }
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);
     *out = c;
@@ -684,6 +673,7 @@ void cm_containerizer_free(struct cm_containerizer *c)
 {
     if (!c)
         return;
+    cm_spawner_free(c->spawner);
     if (c->teardowns) {
         /* The daemon is exiting: finish what can be finished (blocking, bounded); what is
          * left keeps its runtime record and is cleaned as an orphan at the next start. */
@@ -700,8 +690,13 @@ void cm_containerizer_free(struct cm_containerizer *c)
     }
     cm_strmap_cleanup_values(&c->removals, free);
     cm_strmap_cleanup_values(&c->containers, container_free_void);
-    free(c->runtime_dir);
+    cm_records_free(c->records);
     free(c);
+}
+
+pid_t cm_containerizer_helper_pid(const struct cm_containerizer *c)
+{
+    return c->spawner ? cm_spawner_pid(c->spawner) : 0;
 }
 
 const char *cm_containerizer_describe(const struct cm_containerizer *c)
@@ -829,9 +824,10 @@ static int join_nested(const void *arg, char *why, size_t whylen)
 static int join_cgroups(const void *arg, char *why, size_t whylen)
 {
     const struct join_arg *ja = arg;
-    /* The orphan record first: it must exist before any cgroup does. Created here, off the
-     * agent's loop, for the same file-system cost as stdout/stderr. */
-    runtime_record(ja->c, ja->id, true);
+    /* The orphan record first: it must exist before any cgroup does. Appended here, off the
+     * agent's loop. A failure leaves an orphan to the operator rather than fail the task. */
+    if (ja->c->records)
+        cm_records_append(cm_records_log(ja->c->records), ja->id);
     if (!ja->c->use_cgroups)
         return 0;
     int rc = cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
@@ -840,6 +836,16 @@ static int join_cgroups(const void *arg, char *why, size_t whylen)
     if (!rc)
         rc = cm_cgroups_add_pid(&ja->c->cg, ja->id, 0, why, whylen);
     return rc;
+}
+
+/* In the launch helper's cloned child (spawner.h): join_cgroups with the helper's copy of c
+ * and the limits the request carried. */
+static int spawner_join(void *arg, const char *id, const struct cm_spawn_limits *limits, char *why,
+                        size_t whylen)
+{
+    struct container ct = {.c = arg, .cpus = limits->cpus, .mem_mb = limits->mem_mb};
+    struct join_arg ja = {arg, id, &ct, 0};
+    return join_cgroups(&ja, why, whylen);
 }
 
 /* The report of an asynchronous launch is in (or the child is gone): record it. The
@@ -906,17 +912,32 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
         return cm_fail(CM_EEXIST, why, whylen, "Container %s already exists", id);
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
+    runtime_record(c, id, true); /* the set; the child appends the record before its cgroups */
     struct join_arg ja = {c, id, ct, spec->enter_pid};
     int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,
-        .join = spec->enter_pid > 0                ? join_nested
-                : c->use_cgroups || c->runtime_dir ? join_cgroups
-                                                   : NULL,
+        .join = spec->enter_pid > 0            ? join_nested
+                : c->use_cgroups || c->records ? join_cgroups
+                                               : NULL,
         .join_arg = &ja,
         .status_fd = c->opts.base ? &status_fd : NULL,
     };
-    if ((rc = c->launcher->fork(spec, &ctx, pid, why, whylen)) != 0)
+    rc = CM_ECLOSED;
+    if (c->spawner && ctx.status_fd && cm_spawner_accepts(spec)) {
+        struct cm_spawn_limits lim = {ct->cpus, ct->mem_mb};
+        rc = cm_spawner_spawn(c->spawner, spec, &lim, pid, &status_fd, why, whylen);
+        if (cm_spawner_broken(rc)) {
+            CM_WARN(MOD, "Container %s: %s; containers are cloned from the agent from now on", id,
+                    why);
+            cm_spawner_free(c->spawner);
+            c->spawner = NULL;
+        }
+        if (rc && rc != CM_ECLOSED && rc != CM_ETOOBIG)
+            goto fail;
+    }
+    /* Without the helper (or for what it does not take): clone the agent itself. */
+    if (rc && (rc = c->launcher->fork(spec, &ctx, pid, why, whylen)) != 0)
         goto fail;
     ct->pid = *pid;
     ct->alive = true;

@@ -32,10 +32,20 @@
  * provide is an error.
  *
  * cgroups are detected once (cm_containerizer_new); nothing per launch or per statistics
- * request scans the mount table. Orphans: each launched container id is recorded as an empty
- * file in options.runtime_dir; cm_containerizer_new kills and removes the cgroups of ids
- * recorded by a previous run (so several agents with different work dirs can share one
+ * request scans the mount table. Orphans: each launched container id is recorded (in
+ * <options.runtime_dir>.log, see records.h); cm_containerizer_new kills and removes the cgroups
+ * of ids recorded by a previous run (so several agents with different work dirs can share one
  * cgroups_root without destroying each other's containers).
+ *
+ * Launch helper: with the agent's loop, containers are cloned by a small helper process forked
+ * in cm_containerizer_new (spawner.h) rather than by the agent, so a launch does not copy the
+ * grown agent's page tables nor take its copy-on-write faults. The helper clones with
+ * CLONE_PARENT: every container is still the agent's child, and everything below holds as
+ * before. Container images and nested containers are cloned from the agent; a helper that
+ * breaks is dropped with a warning and launches go on without it.
+ *
+ * Orphan records are one append-only log beside runtime_dir (records.h), not a file per
+ * container: no inode is allocated or freed per task.
  *
  * The agent reaps children itself (SIGCHLD on its loop) and calls cm_containerizer_reaped;
  * the containerizer never waits for a child. Given the agent's loop (options.base) it never
@@ -231,6 +241,10 @@ enum cm_limitation {
  * 64MB Maximum Used: 64MB". *mem_limit_mb is the limit in MB (for TaskStatus.limitation). */
 enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const char *container_id,
                                                char *message, size_t len, double *mem_limit_mb);
+
+/* The launch helper's pid (spawner.h), or 0 when containers are cloned from the agent itself
+ * (no loop, the helper could not start, or it broke and was dropped). */
+pid_t cm_containerizer_helper_pid(const struct cm_containerizer *c);
 
 /* ---- seams (used by the isolator table and the launchers; also by tests) ---- */
 

@@ -1,0 +1,440 @@
+/*
+ * spawner.c: one request record per launch over a SOCK_SEQPACKET socket pair (message
+ * boundaries kept; MSG_NOSIGNAL, so a dead helper is -EPIPE, not a SIGPIPE), one answer
+ * record back with the status pipe attached.
+ *
+ * Request: a fixed header, then the supplementary groups, then NUL-terminated strings: the
+ * fixed fields present in header.present (in enum field order), then argc argv strings, then
+ * envc envp strings. The helper checks every length against the record it got.
+ */
+#include "spawner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "user.h"
+
+#define SPAWN_MAGIC 0x636d7370u /* "cmsp" */
+#define ANSWER_TIMEOUT_MS 10000
+#define MAX_STRINGS 65536
+#define MAX_GROUPS 65536
+
+enum field {
+    F_ID,
+    F_CWD,
+    F_STDOUT,
+    F_STDERR,
+    F_LINK,
+    F_LINK_TMP,
+    F_LINK_TARGET,
+    F_EXIT_STATUS,
+    F_USER,
+    F_NFIELDS,
+};
+
+struct req_hdr {
+    uint32_t magic;
+    uint32_t present; /* bit per enum field */
+    uint32_t create_cwd;
+    uint32_t argc, envc, ngroups;
+    uint32_t uid, gid;
+    struct cm_spawn_limits limits;
+};
+
+struct answer {
+    int rc;
+    int pid;
+    char why[300];
+};
+
+struct cm_spawner {
+    pid_t pid;
+    int fd; /* blocking; our end of the socket pair */
+    char *buf;
+};
+
+/* ---- the helper ---- */
+
+struct helper {
+    unsigned long clone_flags;
+    cm_spawner_join_fn join;
+    void *join_arg;
+};
+
+struct join_call {
+    const struct helper *h;
+    const char *id;
+    struct cm_spawn_limits limits;
+};
+
+/* ctx->join in the cloned child. */
+static int join_trampoline(const void *arg, char *why, size_t whylen)
+{
+    const struct join_call *jc = arg;
+    return jc->h->join(jc->h->join_arg, jc->id, &jc->limits, why, whylen);
+}
+
+/* Takes the next NUL-terminated string at *off; NULL when the record ends first. */
+static const char *take(const char *buf, size_t len, size_t *off)
+{
+    if (*off >= len)
+        return NULL;
+    const char *s = buf + *off;
+    const char *nul = memchr(s, '\0', len - *off);
+    if (!nul)
+        return NULL;
+    *off += (size_t)(nul - s) + 1;
+    return s;
+}
+
+static void answer(int sock, const struct answer *a, int fd)
+{
+    struct iovec iov = {(void *)a, sizeof *a};
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&ctl, 0, sizeof ctl);
+        mh.msg_control = ctl.b;
+        mh.msg_controllen = sizeof ctl.b;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    }
+    ssize_t w;
+    do {
+        w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)sizeof *a)
+        _exit(0); /* the agent is gone */
+}
+
+/* Decodes one request and spawns it. Returns 0 with pid and the status pipe, or an error. */
+static int serve(const struct helper *h, const char *buf, size_t len, pid_t *pid, int *status_fd,
+                 char *why, size_t whylen)
+{
+    struct req_hdr hdr;
+    if (len < sizeof hdr)
+        return cm_fail(CM_EPROTO, why, whylen, "Short launch request");
+    memcpy(&hdr, buf, sizeof hdr);
+    if (hdr.magic != SPAWN_MAGIC || hdr.argc == 0 || hdr.argc > MAX_STRINGS ||
+        hdr.envc > MAX_STRINGS || hdr.ngroups > MAX_GROUPS ||
+        sizeof hdr + (size_t)hdr.ngroups * sizeof(gid_t) > len || !(hdr.present & (1u << F_ID)))
+        return cm_fail(CM_EPROTO, why, whylen, "Malformed launch request");
+    size_t off = sizeof hdr;
+    gid_t *groups = NULL;
+    if (hdr.ngroups) {
+        groups = malloc((size_t)hdr.ngroups * sizeof *groups);
+        if (!groups)
+            return cm_fail(-ENOMEM, why, whylen, "Out of memory");
+        memcpy(groups, buf + off, (size_t)hdr.ngroups * sizeof *groups);
+        off += (size_t)hdr.ngroups * sizeof *groups;
+    }
+    const char *f[F_NFIELDS] = {NULL};
+    char **argv = calloc((size_t)hdr.argc + 1, sizeof *argv);
+    char **envp = calloc((size_t)hdr.envc + 1, sizeof *envp);
+    int rc = 0;
+    if (!argv || !envp) {
+        rc = cm_fail(-ENOMEM, why, whylen, "Out of memory");
+        goto out;
+    }
+    for (int i = 0; i < F_NFIELDS; i++)
+        if ((hdr.present & (1u << i)) && !(f[i] = take(buf, len, &off))) {
+            rc = cm_fail(CM_EPROTO, why, whylen, "Malformed launch request");
+            goto out;
+        }
+    for (uint32_t i = 0; i < hdr.argc + hdr.envc; i++) {
+        const char *s = take(buf, len, &off);
+        if (!s) {
+            rc = cm_fail(CM_EPROTO, why, whylen, "Malformed launch request");
+            goto out;
+        }
+        if (i < hdr.argc)
+            argv[i] = (char *)s;
+        else
+            envp[i - hdr.argc] = (char *)s;
+    }
+    struct cm_user user = {(char *)f[F_USER], hdr.uid, hdr.gid, groups, hdr.ngroups};
+    struct cm_launch_spec spec = {
+        .container_id = f[F_ID],
+        .argv = argv,
+        .envp = envp,
+        .cwd = f[F_CWD],
+        .stdout_path = f[F_STDOUT],
+        .stderr_path = f[F_STDERR],
+        .create_cwd = hdr.create_cwd != 0,
+        .link = f[F_LINK],
+        .link_tmp = f[F_LINK_TMP],
+        .link_target = f[F_LINK_TARGET],
+        .user = f[F_USER] ? &user : NULL,
+        .exit_status_path = f[F_EXIT_STATUS],
+    };
+    struct join_call jc = {h, f[F_ID], hdr.limits};
+    /* CLONE_PARENT: the container is the agent's child, not ours. */
+    struct cm_launch_ctx ctx = {
+        .clone_flags = h->clone_flags | CLONE_PARENT,
+        .join = h->join ? join_trampoline : NULL,
+        .join_arg = &jc,
+        .status_fd = status_fd,
+    };
+    rc = cm_launcher_spawn(&spec, &ctx, pid, why, whylen);
+
+out:
+    free(groups);
+    free(argv);
+    free(envp);
+    return rc;
+}
+
+static _Noreturn void helper_main(const struct helper *h, int sock, pid_t agent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != agent)
+        _exit(0); /* the agent died before the death signal was armed */
+    prctl(PR_SET_NAME, "cm-launch-helper");
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Keep only the socket: the agent's sockets and files must not live on in the helper (nor
+     * reach the containers it clones). */
+    if (dup2(sock, 3) < 0)
+        _exit(1);
+    syscall(SYS_close_range, 4U, ~0U, 0U);
+    int fl = fcntl(3, F_GETFD);
+    if (fl >= 0)
+        fcntl(3, F_SETFD, fl | FD_CLOEXEC);
+    char *buf = malloc(CM_SPAWNER_MAX_REQUEST);
+    if (!buf)
+        _exit(1);
+    for (;;) {
+        ssize_t n = recv(3, buf, CM_SPAWNER_MAX_REQUEST, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0); /* EOF: the containerizer is gone */
+        struct answer a;
+        memset(&a, 0, sizeof a);
+        pid_t pid = -1;
+        int status_fd = -1;
+        a.rc = serve(h, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
+        a.pid = (int)pid;
+        answer(3, &a, a.rc == 0 ? status_fd : -1);
+        if (status_fd >= 0)
+            close(status_fd);
+    }
+}
+
+/* ---- the agent's side ---- */
+
+int cm_spawner_new(unsigned long clone_flags, cm_spawner_join_fn join, void *join_arg,
+                   struct cm_spawner **out)
+{
+    *out = NULL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return -errno;
+    /* A request is one record: make room for the largest. */
+    int sz = 2 * CM_SPAWNER_MAX_REQUEST;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    struct helper h = {clone_flags, join, join_arg};
+    pid_t agent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        helper_main(&h, sv[1], agent);
+    }
+    int err = pid < 0 ? -errno : 0;
+    close(sv[1]);
+    if (err) {
+        close(sv[0]);
+        return err;
+    }
+    struct cm_spawner *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->pid = pid;
+    s->fd = sv[0];
+    s->buf = malloc(CM_SPAWNER_MAX_REQUEST);
+    if (!s->buf)
+        abort();
+    *out = s;
+    return 0;
+}
+
+void cm_spawner_free(struct cm_spawner *s)
+{
+    if (!s)
+        return;
+    close(s->fd);
+    /* It exits at the EOF; if the agent's reaper takes it first, ECHILD ends the wait. */
+    while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    free(s->buf);
+    free(s);
+}
+
+pid_t cm_spawner_pid(const struct cm_spawner *s)
+{
+    return s->pid;
+}
+
+/* Appends str (and its NUL) at *off; false when it does not fit. */
+static bool put(char *buf, size_t *off, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    if (n > CM_SPAWNER_MAX_REQUEST - *off)
+        return false;
+    memcpy(buf + *off, str, n);
+    *off += n;
+    return true;
+}
+
+/* Encodes spec into buf; returns the length, or 0 when it does not fit. */
+static size_t encode(char *buf, const struct cm_launch_spec *spec,
+                     const struct cm_spawn_limits *limits)
+{
+    struct req_hdr hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.magic = SPAWN_MAGIC;
+    hdr.create_cwd = spec->create_cwd;
+    hdr.limits = *limits;
+    const char *f[F_NFIELDS] = {
+        [F_ID] = spec->container_id,
+        [F_CWD] = spec->cwd,
+        [F_STDOUT] = spec->stdout_path,
+        [F_STDERR] = spec->stderr_path,
+        [F_LINK] = spec->link,
+        [F_LINK_TMP] = spec->link_tmp,
+        [F_LINK_TARGET] = spec->link_target,
+        [F_EXIT_STATUS] = spec->exit_status_path,
+        [F_USER] = spec->user ? spec->user->name : NULL,
+    };
+    for (int i = 0; i < F_NFIELDS; i++)
+        if (f[i])
+            hdr.present |= 1u << i;
+    while (spec->argv[hdr.argc])
+        hdr.argc++;
+    if (spec->envp)
+        while (spec->envp[hdr.envc])
+            hdr.envc++;
+    if (spec->user) {
+        hdr.uid = spec->user->uid;
+        hdr.gid = spec->user->gid;
+        hdr.ngroups = (uint32_t)spec->user->ngroups;
+    }
+    if (hdr.argc == 0 || hdr.argc > MAX_STRINGS || hdr.envc > MAX_STRINGS ||
+        hdr.ngroups > MAX_GROUPS ||
+        sizeof hdr + (size_t)hdr.ngroups * sizeof(gid_t) > CM_SPAWNER_MAX_REQUEST)
+        return 0;
+    memcpy(buf, &hdr, sizeof hdr);
+    size_t off = sizeof hdr;
+    if (hdr.ngroups) {
+        memcpy(buf + off, spec->user->groups, (size_t)hdr.ngroups * sizeof(gid_t));
+        off += (size_t)hdr.ngroups * sizeof(gid_t);
+    }
+    for (int i = 0; i < F_NFIELDS; i++)
+        if (f[i] && !put(buf, &off, f[i]))
+            return 0;
+    for (uint32_t i = 0; i < hdr.argc; i++)
+        if (!put(buf, &off, spec->argv[i]))
+            return 0;
+    for (uint32_t i = 0; i < hdr.envc; i++)
+        if (!put(buf, &off, spec->envp[i]))
+            return 0;
+    return off;
+}
+
+int cm_spawner_broken(int rc)
+{
+    return rc == CM_ECLOSED || rc == -ETIMEDOUT || rc == -ECONNRESET;
+}
+
+int cm_spawner_accepts(const struct cm_launch_spec *spec)
+{
+    return !spec->rootfs && spec->enter_pid <= 0;
+}
+
+int cm_spawner_spawn(struct cm_spawner *s, const struct cm_launch_spec *spec,
+                     const struct cm_spawn_limits *limits, pid_t *pid, int *status_fd, char *why,
+                     size_t whylen)
+{
+    *pid = -1;
+    *status_fd = -1;
+    size_t len = encode(s->buf, spec, limits);
+    if (len == 0)
+        return cm_fail(CM_ETOOBIG, why, whylen, "The launch is too large for the launch helper");
+    ssize_t w;
+    do {
+        w = send(s->fd, s->buf, len, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)len)
+        return cm_fail(CM_ECLOSED, why, whylen, "The launch helper is gone: %s",
+                       w < 0 ? strerror(errno) : "short write");
+    struct pollfd p = {s->fd, POLLIN, 0};
+    int pr;
+    do {
+        pr = poll(&p, 1, ANSWER_TIMEOUT_MS);
+    } while (pr < 0 && errno == EINTR);
+    if (pr <= 0) {
+        kill(s->pid, SIGKILL);
+        return cm_fail(-ETIMEDOUT, why, whylen, "The launch helper did not answer");
+    }
+    struct answer a;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {&a, sizeof a};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    ssize_t n;
+    do {
+        n = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    int fd = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+            cm->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    if (n != (ssize_t)sizeof a) {
+        if (fd >= 0)
+            close(fd);
+        kill(s->pid, SIGKILL);
+        return cm_fail(-ECONNRESET, why, whylen, "The launch helper died during the launch");
+    }
+    a.why[sizeof a.why - 1] = '\0';
+    if (a.rc) {
+        if (fd >= 0)
+            close(fd);
+        return cm_fail(a.rc, why, whylen, "%s", a.why);
+    }
+    if (fd < 0 || a.pid <= 0) {
+        if (fd >= 0)
+            close(fd);
+        return cm_fail(CM_EPROTO, why, whylen, "The launch helper answered without a launch");
+    }
+    *pid = (pid_t)a.pid;
+    *status_fd = fd;
+    return 0;
+}
