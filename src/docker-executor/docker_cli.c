@@ -78,19 +78,22 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void check_child(struct cm_dcli *c)
+/* Reaps the child if it ended. Returns true when it was reaped by this call: the done
+ * callback may then have run and freed c, so the caller must not touch c again. */
+static bool check_child(struct cm_dcli *c)
 {
     if (c->reaped)
-        return;
+        return false;
     int st;
     pid_t r = waitpid(c->pid, &st, WNOHANG);
     if (r != c->pid)
-        return;
+        return false;
     c->reaped = true;
     c->status = st;
     evsignal_del(c->sigchld);
     evtimer_del(c->poll);
     maybe_done(c);
+    return true;
 }
 
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
@@ -105,11 +108,10 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct cm_dcli *c = arg;
-    check_child(c);
-    if (!c->reaped) {
-        struct timeval tv = {0, 200000};
-        evtimer_add(c->poll, &tv);
-    }
+    if (check_child(c) || c->reaped)
+        return;
+    struct timeval tv = {0, 200000};
+    evtimer_add(c->poll, &tv);
 }
 
 static int sink_open(struct event_base *base, struct cm_dcli *c, struct sink *s, int fd)

@@ -289,6 +289,23 @@ static void dump_log(void)
     itest_dump_file("mesos-docker-executor", log, 4000);
 }
 
+/* The end of a case: the executor's log when the case failed, then no process or server left. */
+static void teardown(int failed, struct itest_proc *p)
+{
+    if (cm_test_failures > failed)
+        dump_log();
+    itest_proc_stop(p);
+    agent_stop(&ag);
+}
+
+/* The agent ends the event stream (as an agent that restarts or goes away). */
+static void end_stream(void)
+{
+    if (ag.stream)
+        cm_http_stream_end(ag.stream);
+    ag.stream = NULL;
+}
+
 static void test_launch_failure_then_exit(void)
 {
     int failed = cm_test_failures;
@@ -324,10 +341,7 @@ static void test_launch_failure_then_exit(void)
         send_ack(&ag, s1);
     }
     CHECK_INT(wait_exit(&ag, &p), 0);
-    if (cm_test_failures > failed)
-        dump_log();
-    itest_proc_stop(&p);
-    agent_stop(&ag);
+    teardown(failed, &p);
 }
 
 static void test_resubscribe_carries_unacknowledged(void)
@@ -339,9 +353,7 @@ static void test_resubscribe_carries_unacknowledged(void)
     REQUIRE(spawn_executor(&p, true) == 0);
     CHECK(wait_updates(&ag, 2));
     /* The agent ends the stream without acknowledging anything (as an agent that restarts). */
-    if (ag.stream)
-        cm_http_stream_end(ag.stream);
-    ag.stream = NULL;
+    end_stream();
     CHECK(wait_subscribes(&ag, 2));
     CHECK_INT(ag.sub_updates, 2);
     CHECK_INT(ag.sub_tasks, 1);
@@ -354,10 +366,7 @@ static void test_resubscribe_carries_unacknowledged(void)
         send_ack(&ag, ag.updates[1]);
     }
     CHECK_INT(wait_exit(&ag, &p), 0);
-    if (cm_test_failures > failed)
-        dump_log();
-    itest_proc_stop(&p);
-    agent_stop(&ag);
+    teardown(failed, &p);
 }
 
 static void test_agent_gone_without_checkpoint(void)
@@ -368,15 +377,10 @@ static void test_agent_gone_without_checkpoint(void)
     REQUIRE(spawn_executor(&p, false) == 0);
     CHECK(wait_subscribes(&ag, 1));
     itest_loop_for(ag.base, 0.3);
-    if (ag.stream)
-        cm_http_stream_end(ag.stream);
-    ag.stream = NULL;
+    end_stream();
     CHECK_INT(wait_exit(&ag, &p), 1);
     CHECK_INT(ag.subscribes, 1);
-    if (cm_test_failures > failed)
-        dump_log();
-    itest_proc_stop(&p);
-    agent_stop(&ag);
+    teardown(failed, &p);
 }
 
 static void test_shutdown_and_launch_group(void)
@@ -419,10 +423,7 @@ static void test_shutdown_and_launch_group(void)
     CHECK(itest_proc_alive(&p));
     send_simple(&ag, MESOS__V1__EXECUTOR__EVENT__TYPE__SHUTDOWN);
     CHECK_INT(wait_exit(&ag, &p), 0);
-    if (cm_test_failures > failed)
-        dump_log();
-    itest_proc_stop(&p);
-    agent_stop(&ag);
+    teardown(failed, &p);
 }
 
 /* Sets (value != NULL) or clears the TLS variables under prefix ("LIBPROCESS_SSL_" or "SSL_"). */
