@@ -16,6 +16,12 @@
 
 #define EMU_MAX_QUEUED 4 /* STARTING, RUNNING, a terminal state, and a spare */
 
+#define EMU_MAX_HELD 4096
+struct emu_held {
+    uint8_t *data;
+    size_t len;
+};
+
 struct emu_agent;
 
 struct emu_task {
@@ -64,11 +70,6 @@ struct emu_agent {
     double ping_interval; /* from REGISTERED */
     struct event timer;   /* back-off or partition end */
     const struct sockaddr_in *src;
-    /* TASK_LAUNCH_ACKs of this loop turn: "<framework id>\n<task id>" */
-    char **acks;
-    size_t nacks, acks_cap;
-    bool ack_dirty;
-    struct emu_agent *ack_next;
     /* Shared streams (--agents_per_stream > 1, emu_streams.c): the agent's stream, whether it
      * waits for that stream to open before registering, and the events that came for it while
      * it was partitioned (replayed when the partition ends; past EMU_MAX_HELD the agent takes its
@@ -78,12 +79,11 @@ struct emu_agent {
     struct emu_held *held;
     size_t nheld;
     bool held_overflow;
-};
-
-#define EMU_MAX_HELD 4096
-struct emu_held {
-    uint8_t *data;
-    size_t len;
+    /* TASK_LAUNCH_ACKs of this loop turn: "<framework id>\n<task id>" */
+    char **acks;
+    size_t nacks, acks_cap;
+    bool ack_dirty;
+    struct emu_agent *ack_next;
 };
 
 struct emu_pool_conn {
@@ -114,6 +114,8 @@ struct cm_emu {
     struct emu_agent *agents;
     struct sockaddr_in *srcs;
     size_t nsrcs;
+    struct emu_group *groups; /* --agents_per_stream > 1: agents [k*per, (k+1)*per) share one */
+    size_t ngroups;
     /* Shared by every AgentInfo: the agents differ only in hostname, port and id. */
     Mesos__V1__Resource **res;
     size_t nres;
@@ -132,8 +134,6 @@ struct cm_emu {
     struct event *ack_flush;
     struct event *watchdog; /* every second: agents whose master went silent */
     struct emu_agent *ack_head;
-    struct emu_group *groups; /* --agents_per_stream > 1: agents [k*per, (k+1)*per) share one */
-    size_t ngroups;
     struct cm_emu_stats st;
     double t_start;
     int first_registered; /* agents registered at least once */

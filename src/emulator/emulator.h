@@ -10,6 +10,8 @@
  *    FrameworkInfos it holds. A lost stream is re-opened after a random delay in [0, backoff],
  *    the back-off doubling from `backoff` up to 60 s; REGISTERED resets it. No event from the
  *    master for 5 ping intervals means the link is dead: the agent drops it and registers again.
+ *    With agents_per_stream > 1 agents share link streams instead (emu_streams.c, see the
+ *    option below).
  *  - PING -> PONG.
  *  - RUN_TASK -> TASK_LAUNCH_ACK (the acks of one loop turn go together, per agent), then
  *    TASK_STARTING and TASK_RUNNING; after the task's run time a terminal update (TASK_FINISHED,

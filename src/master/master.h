@@ -27,6 +27,7 @@
  *                 agent_admin.c      operator actions on agents (deactivate, drain, gone)
  *                 observer.c         the one observer of changes (operator SUBSCRIBE)
  *                 cron.c             periodic timers
+ *                 agent_streams.c    shared link streams (several agents on one stream)
  *                 master_auth.c      credentials, ACLs, identity binding, the HTTP guards
  *   seams         registrar.c (registry storage), contender.c (leadership), allocator/
  *

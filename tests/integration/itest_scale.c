@@ -6,16 +6,11 @@
  *    and when the partition heals they re-register and are active again;
  *  - 2,000 tasks launched by 4 frameworks run and finish on 200 agents;
  *  - a killed agent (stream dropped) restarted re-registers with its running task, which stays
- *    RUNNING for the checkpointing framework and can then be killed;
- *  - 1,000 agents on 10 shared link streams (--agents_per_stream=100): the master holds 10
- *    agent connections, tasks run and finish, a partition of part of one stream makes only
- *    those agents unreachable, and closing a whole stream disconnects its 100 agents, which
- *    then re-register.
+ *    RUNNING for the checkpointing framework and can then be killed.
  * The registry is in_memory: the file registry rewrites every agent on each store (see
  * docs/performance.md), which is not what these cases measure.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -39,8 +34,8 @@ struct emu {
 };
 
 /* Starts mesos-agent-emulator against the cluster's master; waits for its control port. */
-static int emu_start_ex(struct emu *e, const struct itest_cluster *c, int agents,
-                        const char *resources, const char *run_time, const char *extra)
+static int emu_start(struct emu *e, const struct itest_cluster *c, int agents,
+                     const char *resources, const char *run_time)
 {
     char bin[512], f_master[128], f_agents[64], f_res[256], f_cpf[600], cpf[512], log[512],
         f_rt[128];
@@ -61,7 +56,6 @@ static int emu_start_ex(struct emu *e, const struct itest_cluster *c, int agents
                           "--registration_backoff_factor=200ms",
                           "--update_retry=2secs",
                           "--logging_level=WARNING",
-                          (char *)extra,
                           NULL};
     if (itest_proc_spawn(&e->proc, "emulator", argv, log) != 0)
         return -1;
@@ -79,12 +73,6 @@ static int emu_start_ex(struct emu *e, const struct itest_cluster *c, int agents
     }
     fprintf(stderr, "emulator did not open its control socket\n");
     return -1;
-}
-
-static int emu_start(struct emu *e, const struct itest_cluster *c, int agents,
-                     const char *resources, const char *run_time)
-{
-    return emu_start_ex(e, c, agents, resources, run_time, NULL);
 }
 
 /* One control command; the one-line answer goes into out. Returns 0 or -1. */
@@ -397,95 +385,7 @@ static void test_scale_killed_agents_restart_with_their_tasks(void)
     itest_fw_free(fw);
 }
 
-/* The master's open descriptors (its agent connections among them), or -1. */
-static int count_fds(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));)
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-static void test_scale_shared_streams(void)
-{
-    const int n = 1000, per = 100, tasks = 1000;
-    struct itest_cluster c;
-    static const char *const flags[] = {"--agent_ping_timeout=1secs", "--max_agent_ping_timeouts=2",
-                                        NULL};
-    REQUIRE(start_master(&c, flags) == 0);
-    int fds0 = count_fds(c.master.pid);
-    struct emu e;
-    REQUIRE(emu_start_ex(&e, &c, n, "cpus:2;mem:1024", "fixed:1", "--agents_per_stream=100") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 60));
-    REQUIRE(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    CHECK_INT(emu_stat(&e, "shared_streams"), n / per);
-    /* 10 streams and the emulator's 16 call connections, not 1,000 agent connections. */
-    int fds = count_fds(c.master.pid);
-    printf("itest_scale: master descriptors %d before the emulator, %d with %d agents\n", fds0, fds,
-           n);
-    CHECK(fds >= 0 && fds - fds0 <= n / per + 16 + 8);
-
-    /* Tasks run and finish on agents of shared streams. */
-    char bin[512], f_master[128], f_tasks[64], log[512];
-    snprintf(f_master, sizeof f_master, "--master=%s", c.master_addr);
-    snprintf(f_tasks, sizeof f_tasks, "--tasks=%d", tasks);
-    snprintf(log, sizeof log, "%s/loadgen.log", c.dir);
-    char *const argv[] = {(char *)itest_bin("emulator-loadgen", bin, sizeof bin),
-                          f_master,
-                          "--frameworks=2",
-                          f_tasks,
-                          "--task_cpus=0.5",
-                          "--task_mem=128",
-                          "--task_run_time=0.3",
-                          "--report_interval=0",
-                          NULL};
-    struct itest_proc lg;
-    REQUIRE(itest_proc_spawn(&lg, "loadgen", argv, log) == 0);
-    int status = -1;
-    REQUIRE(itest_proc_wait(&lg, 90000, &status) == 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK_INT(emu_stat(&e, "tasks_launched"), tasks);
-    CHECK(wait_metric(c.master_port, "master/tasks_finished", tasks, 10));
-    /* An agent sends TASK_FINISHED only once RUNNING (after STARTING) was acknowledged, so every
-     * ACKNOWLEDGE found its agent through the shared streams. (The terminal updates' own acks
-     * may be cut short when the load generator exits on a loaded machine.) */
-    CHECK(emu_stat(&e, "acks") >= 2 * tasks);
-    CHECK_INT(emu_stat(&e, "run_task_duplicates"), 0);
-
-    /* A partition of 10 agents of stream 0: they alone miss pings and become unreachable; the
-     * master ends their links (LINK_CLOSED, held while partitioned) and, healed, they register
-     * again. */
-    char out[4096];
-    long long regs = emu_stat(&e, "registrations");
-    REQUIRE(emu_ctl(&e, "partition 0-9 6", out, sizeof out) == 0);
-    CHECK(wait_metric(c.master_port, "master/slaves_unreachable", 10, 6));
-    CHECK_INT(metric(c.master_port, "master/slaves_active"), n - 10);
-    CHECK(wait_metric(c.master_port, "master/slaves_unreachable", 0, 30));
-    CHECK(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    CHECK(wait_emu(&e, "registered", n, 10));
-    CHECK(emu_stat(&e, "links_closed") >= 10);
-    CHECK(emu_stat(&e, "registrations") >= regs + 10);
-
-    /* Every agent of stream 1 killed: the stream closes and the master disconnects all 100 at
-     * once (a broken link for each); restarted, they re-register on a new stream. */
-    REQUIRE(emu_ctl(&e, "kill 100-199", out, sizeof out) == 0);
-    CHECK(wait_metric(c.master_port, "master/slaves_disconnected", per, 10));
-    CHECK_INT(metric(c.master_port, "master/slaves_connected"), n - per);
-    CHECK_INT(emu_stat(&e, "shared_streams"), n / per - 1);
-    REQUIRE(emu_ctl(&e, "restart 100-199", out, sizeof out) == 0);
-    CHECK(wait_emu(&e, "registered", n, 15));
-    CHECK(wait_metric(c.master_port, "master/slaves_connected", n, 10));
-    CHECK_INT(metric(c.master_port, "master/slaves_disconnected"), 0);
-    CHECK_INT(emu_stat(&e, "shared_streams"), n / per);
-}
-
 ITEST_MAIN(TEST(test_scale_2000_agents_register_and_are_offered),
            TEST(test_scale_partition_unreachable_then_reregistered),
            TEST(test_scale_tasks_run_and_finish),
-           TEST(test_scale_killed_agents_restart_with_their_tasks), TEST(test_scale_shared_streams))
+           TEST(test_scale_killed_agents_restart_with_their_tasks))

@@ -300,8 +300,17 @@ static void test_refusals(void)
     cm_master_agent_sink_release(&a0->sink);
     CHECK_INT(join(f, "sid-2", id0, "h0", "0", "intruder"), 403);
     CHECK_INT(f->cap2.n, 0);
-    /* A PONG list is for shared streams only. */
+    /* A PONG list is for shared streams only, and counts only agents of that very stream. */
     CHECK_INT(pong(f, "not-shared", id0, id0), 400);
+    char id1[256];
+    REQUIRE(registered_id(&f->cap, "1", id1, sizeof id1));
+    struct cm_agent *a1 = cm_master_agent(f->m, id1);
+    REQUIRE(a1);
+    cm_fake_clock_advance(&f->clock, 5);
+    CHECK_INT(pong(f, "sid-2", id1, id1), 202);
+    CHECK(a1->last_pong == 1000.0);
+    CHECK_INT(pong(f, "sid-1", id1, id1), 202);
+    CHECK(a1->last_pong == 1005.0);
     fixture_free(f);
 }
 
