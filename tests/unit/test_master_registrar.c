@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cmesos/registry.pb-c.h"
 #include "codec.h"
 #include "errors.h"
@@ -388,11 +389,14 @@ static void test_admission_changes_few_chunks(void)
     uint8_t *before = malloc(s->mem_len);
     size_t before_len = s->mem_len;
     memcpy(before, s->mem, before_len);
+    double t0 = cm_monotonic_secs();
     cm_reg_chunks_split(before, before_len, &c0, &n0);
+    double split_ms = (cm_monotonic_secs() - t0) * 1000.0;
     size_t manifest_len = 0;
     free(cm_reg_manifest_format(c0, n0, before_len, &manifest_len));
-    printf("# %d agents: registry %zu bytes, %zu chunks, manifest %zu bytes\n", N, before_len, n0,
-           manifest_len);
+    printf("# %d agents: registry %zu bytes, %zu chunks, manifest %zu bytes, split and named in "
+           "%.1f ms\n",
+           N, before_len, n0, manifest_len, split_ms);
     CHECK(manifest_len < 64 * 1024);
     /* One agent in the middle changes, one goes unreachable, one new one comes. */
     cm_registrar_hold(r);
