@@ -69,35 +69,151 @@ static void emit(struct cm_reg_chunk **out, size_t *n, size_t *cap, const uint8_
     cm_reg_chunk_name(data + start, end - start, c->name);
 }
 
-void cm_reg_chunks_split(const uint8_t *data, size_t len, struct cm_reg_chunk **out, size_t *n)
+/* What a split may reuse from the previous registry: its bytes and chunks, with [len - same,
+ * len) of the new bytes equal to the previous registry's last same bytes. */
+struct prev {
+    const uint8_t *data;
+    size_t len;
+    const struct cm_reg_chunk *chunks;
+    size_t n;
+    size_t same;
+};
+
+/* The previous chunk that starts at off, or n. */
+static size_t chunk_at(const struct prev *p, size_t off)
 {
-    size_t cap = 0, start = 0, at = 0;
-    *out = NULL;
-    *n = 0;
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->chunks[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n && p->chunks[lo].off == off ? lo : p->n;
+}
+
+/* Appends chunk c (of the previous registry) at the new bytes' offset at. */
+static void push(struct cm_reg_chunk **out, size_t *n, size_t *cap, const struct cm_reg_chunk *c,
+                 size_t at)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *out = cm_xrealloc(*out, *cap * sizeof **out);
+    }
+    (*out)[*n] = *c;
+    (*out)[*n].off = at;
+    (*n)++;
+}
+
+/* Appends the previous chunks from index j on, moved to the new bytes' offset at. */
+static void reuse(struct cm_reg_chunk **out, size_t *n, size_t *cap, const struct prev *p, size_t j,
+                  size_t at)
+{
+    for (; j < p->n; j++) {
+        push(out, n, cap, &p->chunks[j], at);
+        at += p->chunks[j].len;
+    }
+}
+
+/* Splits data from at (a chunk start) to its end. With p, once a boundary falls where the rest
+ * of the bytes are the previous registry's tail and a previous chunk starts there, that chunk
+ * and the ones after it are reused instead of hashed again. */
+static void split_from(const uint8_t *data, size_t len, size_t at, const struct prev *p,
+                       struct cm_reg_chunk **out, size_t *n, size_t *cap)
+{
+    size_t start = at;
     while (at < len) {
         size_t end = record_end(data, len, at);
         bool raw = end == 0 || end - at > CM_REG_CHUNK_MAX;
         if (raw) /* not a record, or one too big for a chunk: fixed-size pieces */
             end = at + (len - at < CM_REG_CHUNK_MAX ? len - at : CM_REG_CHUNK_MAX);
-        if (end - start > CM_REG_CHUNK_MAX && at > start) {
-            emit(out, n, &cap, data, start, at);
-            start = at;
-            continue;
-        }
+        bool cut_before = end - start > CM_REG_CHUNK_MAX && at > start;
         size_t rec = at;
-        at = end;
+        if (!cut_before)
+            at = end;
         /* The registry's version (field 1, first) changes with every store: alone in the
          * first chunk, it does not drag the agents that follow it into every write. */
         bool version = rec == 0 && !raw && data[0] == (1 << 3 | 0);
-        if (raw || version ||
+        if (cut_before || raw || version ||
             (at - start >= CM_REG_CHUNK_MIN &&
              (fnv1a(data + rec, at - rec) & CM_REG_CHUNK_MASK) == 0)) {
-            emit(out, n, &cap, data, start, at);
+            emit(out, n, cap, data, start, at);
             start = at;
+            if (p && at < len && len - at <= p->same) {
+                size_t j = chunk_at(p, p->len - (len - at));
+                if (j < p->n) {
+                    reuse(out, n, cap, p, j, at);
+                    return;
+                }
+            }
         }
     }
     if (start < len)
-        emit(out, n, &cap, data, start, len);
+        emit(out, n, cap, data, start, len);
+}
+
+void cm_reg_chunks_split(const uint8_t *data, size_t len, struct cm_reg_chunk **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    split_from(data, len, 0, NULL, out, n, &cap);
+}
+
+/* The length of the common prefix of a and b (n bytes each at most). */
+static size_t common_prefix(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+    while (i + 4096 <= n && memcmp(a + i, b + i, 4096) == 0)
+        i += 4096;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+static size_t common_suffix(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                            size_t max)
+{
+    size_t i = 0;
+    while (i + 4096 <= max && memcmp(a + alen - i - 4096, b + blen - i - 4096, 4096) == 0)
+        i += 4096;
+    while (i < max && a[alen - i - 1] == b[blen - i - 1])
+        i++;
+    return i;
+}
+
+void cm_reg_chunks_resplit(const uint8_t *prev, size_t prev_len, const struct cm_reg_chunk *pc,
+                           size_t pn, const uint8_t *data, size_t len, struct cm_reg_chunk **out,
+                           size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    /* Both start with the version record, a chunk of its own: the chunks after it are compared
+     * (the version differs at every store, and its length may too). */
+    size_t vend = len > 0 && data[0] == (1 << 3 | 0) ? record_end(data, len, 0) : 0;
+    if (!prev || pn < 2 || vend == 0 || prev[0] != data[0] || pc[0].len >= prev_len ||
+        pc[0].len != record_end(prev, prev_len, 0)) {
+        split_from(data, len, 0, NULL, out, n, &cap);
+        return;
+    }
+    emit(out, n, &cap, data, 0, vend);
+    size_t pv = pc[0].len;
+    size_t max = prev_len - pv < len - vend ? prev_len - pv : len - vend;
+    size_t same_head = common_prefix(prev + pv, data + vend, max);
+    /* A previous chunk is the same in the new bytes when it and the chunk after it (which holds
+     * the record that decided where it ends) lie in the common prefix. */
+    size_t j = 1, at = vend;
+    while (j + 1 < pn && pc[j + 1].off + pc[j + 1].len - pv <= same_head) {
+        push(out, n, &cap, &pc[j], at);
+        at += pc[j].len;
+        j++;
+    }
+    struct prev p = {prev, prev_len, pc, pn, 0};
+    p.same = common_suffix(prev, prev_len, data, len,
+                           (prev_len - pc[j].off < len - at ? prev_len - pc[j].off : len - at));
+    split_from(data, len, at, &p, out, n, &cap);
 }
 
 bool cm_reg_is_manifest(const uint8_t *data, size_t len)
