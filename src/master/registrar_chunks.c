@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "strmap.h"
 #include "util.h"
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -69,28 +70,21 @@ static void emit(struct cm_reg_chunk **out, size_t *n, size_t *cap, const uint8_
     cm_reg_chunk_name(data + start, end - start, c->name);
 }
 
-/* What a split may reuse from the previous registry: its bytes and chunks, with [len - same,
- * len) of the new bytes equal to the previous registry's last same bytes. */
+/* What a split may reuse from the previous registry: its bytes and chunks, and the chunks by
+ * the hash of their first bytes (a hint: a chunk is reused only when all its bytes match). */
 struct prev {
     const uint8_t *data;
     size_t len;
     const struct cm_reg_chunk *chunks;
     size_t n;
-    size_t same;
+    struct cm_strmap starts; /* hex hash of the first PREV_KEY bytes -> index + 1 */
 };
 
-/* The previous chunk that starts at off, or n. */
-static size_t chunk_at(const struct prev *p, size_t off)
+#define PREV_KEY 64
+
+static void prev_key(const uint8_t *p, size_t len, char key[17])
 {
-    size_t lo = 0, hi = p->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->chunks[mid].off < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->n && p->chunks[lo].off == off ? lo : p->n;
+    snprintf(key, 17, "%016" PRIx64, fnv1a(p, len < PREV_KEY ? len : PREV_KEY));
 }
 
 /* Appends chunk c (of the previous registry) at the new bytes' offset at. */
@@ -106,19 +100,30 @@ static void push(struct cm_reg_chunk **out, size_t *n, size_t *cap, const struct
     (*n)++;
 }
 
-/* Appends the previous chunks from index j on, moved to the new bytes' offset at. */
-static void reuse(struct cm_reg_chunk **out, size_t *n, size_t *cap, const struct prev *p, size_t j,
-                  size_t at)
+/* The previous chunk whose bytes start data[at..len), or p->n. */
+static size_t prev_match(const struct prev *p, const uint8_t *data, size_t len, size_t at)
 {
-    for (; j < p->n; j++) {
-        push(out, n, cap, &p->chunks[j], at);
-        at += p->chunks[j].len;
-    }
+    if (len - at < PREV_KEY)
+        return p->n;
+    char key[17];
+    prev_key(data + at, PREV_KEY, key);
+    size_t j = (size_t)(uintptr_t)cm_strmap_get(&p->starts, key);
+    if (j == 0)
+        return p->n;
+    const struct cm_reg_chunk *c = &p->chunks[j - 1];
+    /* The previous last chunk ended with the bytes, not at a boundary of its own: reused only
+     * where the new bytes end too, or a split of appended records would keep that end. */
+    if (j == p->n && c->len != len - at)
+        return p->n;
+    if (c->len > len - at || memcmp(data + at, p->data + c->off, c->len) != 0)
+        return p->n;
+    return j - 1;
 }
 
-/* Splits data from at (a chunk start) to its end. With p, once a boundary falls where the rest
- * of the bytes are the previous registry's tail and a previous chunk starts there, that chunk
- * and the ones after it are reused instead of hashed again. */
+/* Splits data from at (a chunk start) to its end. With p, wherever a chunk boundary falls, a
+ * previous chunk with the same bytes from there is reused instead of hashed again (and the next
+ * one after it, and so on): after a change the split hashes until its boundaries meet the
+ * previous ones again, not to the end. */
 static void split_from(const uint8_t *data, size_t len, size_t at, const struct prev *p,
                        struct cm_reg_chunk **out, size_t *n, size_t *cap)
 {
@@ -139,14 +144,11 @@ static void split_from(const uint8_t *data, size_t len, size_t at, const struct 
             (at - start >= CM_REG_CHUNK_MIN &&
              (fnv1a(data + rec, at - rec) & CM_REG_CHUNK_MASK) == 0)) {
             emit(out, n, cap, data, start, at);
-            start = at;
-            if (p && at < len && len - at <= p->same) {
-                size_t j = chunk_at(p, p->len - (len - at));
-                if (j < p->n) {
-                    reuse(out, n, cap, p, j, at);
-                    return;
-                }
+            for (size_t j; p && at < len && (j = prev_match(p, data, len, at)) < p->n;) {
+                push(out, n, cap, &p->chunks[j], at);
+                at += p->chunks[j].len;
             }
+            start = at;
         }
     }
     if (start < len)
@@ -168,17 +170,6 @@ static size_t common_prefix(const uint8_t *a, const uint8_t *b, size_t n)
     while (i + 4096 <= n && memcmp(a + i, b + i, 4096) == 0)
         i += 4096;
     while (i < n && a[i] == b[i])
-        i++;
-    return i;
-}
-
-static size_t common_suffix(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-                            size_t max)
-{
-    size_t i = 0;
-    while (i + 4096 <= max && memcmp(a + alen - i - 4096, b + blen - i - 4096, 4096) == 0)
-        i += 4096;
-    while (i < max && a[alen - i - 1] == b[blen - i - 1])
         i++;
     return i;
 }
@@ -210,10 +201,15 @@ void cm_reg_chunks_resplit(const uint8_t *prev, size_t prev_len, const struct cm
         at += pc[j].len;
         j++;
     }
-    struct prev p = {prev, prev_len, pc, pn, 0};
-    p.same = common_suffix(prev, prev_len, data, len,
-                           (prev_len - pc[j].off < len - at ? prev_len - pc[j].off : len - at));
+    struct prev p = {prev, prev_len, pc, pn, {0}};
+    cm_strmap_init(&p.starts);
+    for (size_t k = j; k < pn; k++) {
+        char key[17];
+        prev_key(prev + pc[k].off, pc[k].len, key);
+        cm_strmap_put(&p.starts, key, (void *)(uintptr_t)(k + 1));
+    }
     split_from(data, len, at, &p, out, n, &cap);
+    cm_strmap_cleanup(&p.starts);
 }
 
 bool cm_reg_is_manifest(const uint8_t *data, size_t len)
