@@ -6,6 +6,8 @@
 # per N: the time from the kill until the emulator saw the new leader, and from that election
 # until every agent was re-registered with it (the emulator's 0.1 s stats lines are the clock).
 # Not a test: prints figures. Needs java. Usage: BIN=build/bin bench/failover_scale.sh 2000
+# MASTER_FLAGS adds flags to both masters; PERF=1 records both masters
+# with perf (call graphs) into the work directory, which is then kept and printed.
 set -u
 BIN=${BIN:-$(dirname "$0")/../build/bin}
 BIN=$(cd "$BIN" && pwd)
@@ -29,12 +31,16 @@ for n in "${@:-2000 10000}"; do
         sleep 0.2
     done
     zk="zk://127.0.0.1:$zport/mesos"
-    flags=(--zk="$zk" --quorum=1 --zk_session_timeout=$SESSION "--registry=$REGISTRY" --max_connections=$((n + 2000)))
+    flags=(--zk="$zk" --quorum=1 --zk_session_timeout=$SESSION "--registry=$REGISTRY" --max_connections=$((n + 2000)) ${MASTER_FLAGS:-})
     start_master m0 "${flags[@]}"
     p0=$MASTER_PID; port0=$MASTER_PORT
     sleep 1
     start_master m1 "${flags[@]}"
     p1=$MASTER_PID
+    if [ -n "${PERF:-}" ]; then
+        perf record -F 499 -g -o "$WORK/perf-m0-$n.data" -p "$p0" >/dev/null 2>&1 &
+        perf record -F 499 -g -o "$WORK/perf-m1-$n.data" -p "$p1" >/dev/null 2>&1 &
+    fi
     STATS_INTERVAL=0.1 start_emulators "$zk" "$n" 20000 --resources="cpus:8;mem:16384" --zk_session_timeout=$SESSION
     out="$WORK/emu0.out"
     ok=""
@@ -58,9 +64,18 @@ for n in "${@:-2000 10000}"; do
         sleep 0.2
     done
     if [ -z "$res" ]; then
-        echo "agents=$n: no complete failover within 120 s (see $WORK)"; trap - EXIT; scale_cleanup; exit 1
+        echo "agents=$n: no complete failover within 120 s (see $WORK)"
+        grep -h "Stepping down" "$WORK"/m*.log | cut -c1-200
+        trap - EXIT; scale_cleanup; exit 1
     fi
     read -r elect rereg <<<"$res"
-    echo "agents=$n registry=$REGISTRY session=$SESSION elected_after=${elect}s all_reregistered_after_election=${rereg}s load=$(cut -d' ' -f1 /proc/loadavg)"
+    # The new leader's registrar metrics: how long it took to read the registry, and whether it
+    # stored anything while the agents re-registered (state_store_ms stays 0 until a store).
+    nl=$(tail -n 1 "$out" | sed -n 's/.*"master":"\([^"]*\)".*/\1/p')
+    reg=$(curl -s -m 5 "http://$nl/metrics/snapshot" | python3 -c 'import json,sys
+m=json.load(sys.stdin)
+print("registry_read=%.0fms last_store=%.0fms registry_bytes=%d" % (m["registrar/state_fetch_ms"], m["registrar/state_store_ms"], m["registrar/registry_size_bytes"]))' 2>/dev/null)
+    echo "agents=$n registry=$REGISTRY session=$SESSION elected_after=${elect}s all_reregistered_after_election=${rereg}s ${reg:-registry_read=?} load=$(cut -d' ' -f1 /proc/loadavg)"
     scale_cleanup; PIDS=(); rm -rf "$WORK/zk" "$WORK"/m0 "$WORK"/m1
 done
+if [ -n "${PERF:-}" ]; then sleep 1; echo "perf data and logs kept in $WORK"; trap - EXIT; fi

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "strmap.h"
 #include "util.h"
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -69,35 +70,146 @@ static void emit(struct cm_reg_chunk **out, size_t *n, size_t *cap, const uint8_
     cm_reg_chunk_name(data + start, end - start, c->name);
 }
 
-void cm_reg_chunks_split(const uint8_t *data, size_t len, struct cm_reg_chunk **out, size_t *n)
+/* What a split may reuse from the previous registry: its bytes and chunks, and the chunks by
+ * the hash of their first bytes (a hint: a chunk is reused only when all its bytes match). */
+struct prev {
+    const uint8_t *data;
+    size_t len;
+    const struct cm_reg_chunk *chunks;
+    size_t n;
+    struct cm_strmap starts; /* hex hash of the first PREV_KEY bytes -> index + 1 */
+};
+
+#define PREV_KEY 64
+
+static void prev_key(const uint8_t *p, size_t len, char key[17])
 {
-    size_t cap = 0, start = 0, at = 0;
-    *out = NULL;
-    *n = 0;
+    snprintf(key, 17, "%016" PRIx64, fnv1a(p, len < PREV_KEY ? len : PREV_KEY));
+}
+
+/* Appends chunk c (of the previous registry) at the new bytes' offset at. */
+static void push(struct cm_reg_chunk **out, size_t *n, size_t *cap, const struct cm_reg_chunk *c,
+                 size_t at)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *out = cm_xrealloc(*out, *cap * sizeof **out);
+    }
+    (*out)[*n] = *c;
+    (*out)[*n].off = at;
+    (*n)++;
+}
+
+/* The previous chunk whose bytes start data[at..len), or p->n. */
+static size_t prev_match(const struct prev *p, const uint8_t *data, size_t len, size_t at)
+{
+    if (len - at < PREV_KEY)
+        return p->n;
+    char key[17];
+    prev_key(data + at, PREV_KEY, key);
+    size_t j = (size_t)(uintptr_t)cm_strmap_get(&p->starts, key);
+    if (j == 0)
+        return p->n;
+    const struct cm_reg_chunk *c = &p->chunks[j - 1];
+    /* The previous last chunk ended with the bytes, not at a boundary of its own: reused only
+     * where the new bytes end too, or a split of appended records would keep that end. */
+    if (j == p->n && c->len != len - at)
+        return p->n;
+    if (c->len > len - at || memcmp(data + at, p->data + c->off, c->len) != 0)
+        return p->n;
+    return j - 1;
+}
+
+/* Splits data from at (a chunk start) to its end. With p, wherever a chunk boundary falls, a
+ * previous chunk with the same bytes from there is reused instead of hashed again (and the next
+ * one after it, and so on): after a change the split hashes until its boundaries meet the
+ * previous ones again, not to the end. */
+static void split_from(const uint8_t *data, size_t len, size_t at, const struct prev *p,
+                       struct cm_reg_chunk **out, size_t *n, size_t *cap)
+{
+    size_t start = at;
     while (at < len) {
         size_t end = record_end(data, len, at);
         bool raw = end == 0 || end - at > CM_REG_CHUNK_MAX;
         if (raw) /* not a record, or one too big for a chunk: fixed-size pieces */
             end = at + (len - at < CM_REG_CHUNK_MAX ? len - at : CM_REG_CHUNK_MAX);
-        if (end - start > CM_REG_CHUNK_MAX && at > start) {
-            emit(out, n, &cap, data, start, at);
-            start = at;
-            continue;
-        }
+        bool cut_before = end - start > CM_REG_CHUNK_MAX && at > start;
         size_t rec = at;
-        at = end;
+        if (!cut_before)
+            at = end;
         /* The registry's version (field 1, first) changes with every store: alone in the
          * first chunk, it does not drag the agents that follow it into every write. */
         bool version = rec == 0 && !raw && data[0] == (1 << 3 | 0);
-        if (raw || version ||
+        if (cut_before || raw || version ||
             (at - start >= CM_REG_CHUNK_MIN &&
              (fnv1a(data + rec, at - rec) & CM_REG_CHUNK_MASK) == 0)) {
-            emit(out, n, &cap, data, start, at);
+            emit(out, n, cap, data, start, at);
+            for (size_t j; p && at < len && (j = prev_match(p, data, len, at)) < p->n;) {
+                push(out, n, cap, &p->chunks[j], at);
+                at += p->chunks[j].len;
+            }
             start = at;
         }
     }
     if (start < len)
-        emit(out, n, &cap, data, start, len);
+        emit(out, n, cap, data, start, len);
+}
+
+void cm_reg_chunks_split(const uint8_t *data, size_t len, struct cm_reg_chunk **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    split_from(data, len, 0, NULL, out, n, &cap);
+}
+
+/* The length of the common prefix of a and b (n bytes each at most). */
+static size_t common_prefix(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+    while (i + 4096 <= n && memcmp(a + i, b + i, 4096) == 0)
+        i += 4096;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+void cm_reg_chunks_resplit(const uint8_t *prev, size_t prev_len, const struct cm_reg_chunk *pc,
+                           size_t pn, const uint8_t *data, size_t len, struct cm_reg_chunk **out,
+                           size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    /* Both start with the version record, a chunk of its own: the chunks after it are compared
+     * (the version differs at every store, and its length may too). */
+    size_t vend = len > 0 && data[0] == (1 << 3 | 0) ? record_end(data, len, 0) : 0;
+    if (!prev || pn < 2 || vend == 0 || prev[0] != data[0] || pc[0].len >= prev_len ||
+        pc[0].len != record_end(prev, prev_len, 0)) {
+        split_from(data, len, 0, NULL, out, n, &cap);
+        return;
+    }
+    emit(out, n, &cap, data, 0, vend);
+    size_t pv = pc[0].len;
+    size_t max = prev_len - pv < len - vend ? prev_len - pv : len - vend;
+    size_t same_head = common_prefix(prev + pv, data + vend, max);
+    /* A previous chunk is the same in the new bytes when it and the chunk after it (which holds
+     * the record that decided where it ends) lie in the common prefix. */
+    size_t j = 1, at = vend;
+    while (j + 1 < pn && pc[j + 1].off + pc[j + 1].len - pv <= same_head) {
+        push(out, n, &cap, &pc[j], at);
+        at += pc[j].len;
+        j++;
+    }
+    struct prev p = {prev, prev_len, pc, pn, {0}};
+    cm_strmap_init(&p.starts);
+    for (size_t k = j; k < pn; k++) {
+        char key[17];
+        prev_key(prev + pc[k].off, pc[k].len, key);
+        cm_strmap_put(&p.starts, key, (void *)(uintptr_t)(k + 1));
+    }
+    split_from(data, len, at, &p, out, n, &cap);
+    cm_strmap_cleanup(&p.starts);
 }
 
 bool cm_reg_is_manifest(const uint8_t *data, size_t len)

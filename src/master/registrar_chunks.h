@@ -46,6 +46,17 @@ struct cm_reg_chunk {
 /* Splits data (a packed registry; any bytes work, unparseable ones are cut at fixed sizes) into
  * chunks covering it in order. *out is malloc'd (NULL when len is 0). */
 void cm_reg_chunks_split(const uint8_t *data, size_t len, struct cm_reg_chunk **out, size_t *n);
+/* The same split of data, computed with the previous registry prev (split into pc[0..pn)) at
+ * hand: the chunks of the part both share at their start (after the version) are taken from
+ * pc after a byte comparison, and wherever the split of the rest reaches a boundary at which a
+ * chunk of pc with the same bytes starts (looked up by its first bytes, then compared), that
+ * chunk is taken too. A store that changed little costs a comparison of the bytes plus the
+ * hashing of the chunks that changed. Any prev gives a valid split of data (chunks are reused
+ * only on equal bytes); on registries the result is cm_reg_chunks_split's. Without prev (NULL)
+ * it is cm_reg_chunks_split. */
+void cm_reg_chunks_resplit(const uint8_t *prev, size_t prev_len, const struct cm_reg_chunk *pc,
+                           size_t pn, const uint8_t *data, size_t len, struct cm_reg_chunk **out,
+                           size_t *n);
 /* The name of a chunk's bytes. */
 void cm_reg_chunk_name(const uint8_t *data, size_t len, char name[CM_REG_CHUNK_NAME]);
 /* True if the registry znode's data is a manifest (not an inline registry). */

@@ -298,7 +298,13 @@ struct cm_registry_zk {
     int chunk_err;      /* fatal: the operation fails with it */
     bool chunk_retry;   /* transient: the phase is run again later */
     bool chunks_done;   /* store: every chunk exists; the manifest may be written */
-    int version;        /* of the node as we last read or wrote it */
+    /* The registry last stored or read as chunks, and its chunks: the next store's split reuses
+     * what it shares with it (cm_reg_chunks_resplit) instead of hashing everything again. */
+    uint8_t *prev_blob;
+    size_t prev_len;
+    struct cm_reg_chunk *prev_chunks;
+    size_t prev_n;
+    int version; /* of the node as we last read or wrote it */
     enum zk_pending pending;
     uint8_t *data; /* store: the bytes being written; fetch: the bytes read */
     size_t len;
@@ -367,10 +373,27 @@ static void zs_set_known(struct cm_registry_zk *z, const struct cm_reg_chunk *ch
     z->known = next;
 }
 
+/* Keeps blob (taken over) and chunks (copied) as the previous registry. */
+static void zs_keep_prev(struct cm_registry_zk *z, uint8_t *blob, size_t len,
+                         const struct cm_reg_chunk *chunks, size_t n)
+{
+    free(z->prev_blob);
+    free(z->prev_chunks);
+    z->prev_blob = blob;
+    z->prev_len = len;
+    z->prev_chunks = cm_xmalloc((n ? n : 1) * sizeof *chunks);
+    memcpy(z->prev_chunks, chunks, n * sizeof *chunks);
+    z->prev_n = n;
+}
+
 static void zs_finish_store(struct cm_registry_zk *z, int err)
 {
     if (err == 0)
         zs_set_known(z, z->chunks, z->nchunks);
+    if (err == 0 && z->nchunks) {
+        zs_keep_prev(z, z->blob, z->blob_len, z->chunks, z->nchunks);
+        z->blob = NULL;
+    }
     zs_chunks_clear(z);
     cm_registrar_done_cb cb = z->store_cb;
     void *arg = z->arg;
@@ -631,6 +654,9 @@ static void zs_chunk_got(struct cm_zk *zk, const struct cm_zk_result *res, void 
         zs_retry_later(z, 0.5); /* the whole fetch again: the manifest may have moved on */
     } else {
         zs_set_known(z, z->chunks, z->nchunks);
+        uint8_t *copy = cm_xmalloc(z->blob_len ? z->blob_len : 1);
+        memcpy(copy, z->blob, z->blob_len);
+        zs_keep_prev(z, copy, z->blob_len, z->chunks, z->nchunks);
         free(z->data);
         z->data = z->blob;
         z->len = z->blob_len;
@@ -775,7 +801,8 @@ static void zk_store(struct cm_registry_storage *s, const uint8_t *data, size_t 
         z->blob = cm_xmalloc(len);
         memcpy(z->blob, data, len);
         z->blob_len = len;
-        cm_reg_chunks_split(z->blob, len, &z->chunks, &z->nchunks);
+        cm_reg_chunks_resplit(z->prev_blob, z->prev_len, z->prev_chunks, z->prev_n, z->blob, len,
+                              &z->chunks, &z->nchunks);
         z->creqs = cm_xcalloc(z->nchunks, sizeof *z->creqs);
         z->chunk_ok = cm_xcalloc(z->nchunks, sizeof *z->chunk_ok);
         for (size_t i = 0; i < z->nchunks; i++) {
@@ -796,6 +823,8 @@ static void zk_destroy(struct cm_registry_storage *s)
         if (z->retry)
             event_free(z->retry);
         zs_chunks_clear(z);
+        free(z->prev_blob);
+        free(z->prev_chunks);
         cm_strmap_cleanup(&z->known);
         free(z->chunk_dir);
         free(z->parent);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cmesos/registry.pb-c.h"
 #include "codec.h"
 #include "errors.h"
@@ -388,11 +389,14 @@ static void test_admission_changes_few_chunks(void)
     uint8_t *before = malloc(s->mem_len);
     size_t before_len = s->mem_len;
     memcpy(before, s->mem, before_len);
+    double t0 = cm_monotonic_secs();
     cm_reg_chunks_split(before, before_len, &c0, &n0);
+    double split_ms = (cm_monotonic_secs() - t0) * 1000.0;
     size_t manifest_len = 0;
     free(cm_reg_manifest_format(c0, n0, before_len, &manifest_len));
-    printf("# %d agents: registry %zu bytes, %zu chunks, manifest %zu bytes\n", N, before_len, n0,
-           manifest_len);
+    printf("# %d agents: registry %zu bytes, %zu chunks, manifest %zu bytes, split and named in "
+           "%.1f ms\n",
+           N, before_len, n0, manifest_len, split_ms);
     CHECK(manifest_len < 64 * 1024);
     /* One agent in the middle changes, one goes unreachable, one new one comes. */
     cm_registrar_hold(r);
@@ -401,7 +405,22 @@ static void test_admission_changes_few_chunks(void)
     cm_registrar_mark_unreachable(r, "agent-1234", 7.0, NULL, NULL);
     cm_registrar_admit(r, agent(&b, N, 0), NULL, NULL);
     cm_registrar_release(r);
+    t0 = cm_monotonic_secs();
     cm_reg_chunks_split(s->mem, s->mem_len, &c1, &n1);
+    split_ms = (cm_monotonic_secs() - t0) * 1000.0;
+    struct cm_reg_chunk *c2 = NULL;
+    size_t n2 = 0;
+    t0 = cm_monotonic_secs();
+    cm_reg_chunks_resplit(before, before_len, c0, n0, s->mem, s->mem_len, &c2, &n2);
+    printf("# the store after them: split in %.1f ms, split with the previous registry at hand in "
+           "%.1f ms\n",
+           split_ms, (cm_monotonic_secs() - t0) * 1000.0);
+    CHECK_INT(n2, n1);
+    free(c2);
+    /* The version (field 1, varint), which every store changes, is a chunk of its own. */
+    REQUIRE(n1 > 1);
+    CHECK(s->mem[0] == 0x08);
+    CHECK(c1[0].len >= 2 && c1[0].len <= 11);
     size_t fresh = 0, fresh_bytes = 0;
     for (size_t i = 0; i < n1; i++) {
         bool known = false;
@@ -418,11 +437,123 @@ static void test_admission_changes_few_chunks(void)
     CHECK(fresh <= 8); /* version, and about two per operation */
     CHECK(fresh_bytes < 8 * CM_REG_CHUNK_MAX);
     CHECK(fresh_bytes < s->mem_len / 10);
+    /* A burst of registrations (appended): the split reuses all but the last chunks. */
+    free(before);
+    before_len = s->mem_len;
+    before = malloc(before_len);
+    memcpy(before, s->mem, before_len);
+    cm_registrar_hold(r);
+    for (int i = N + 1; i < N + 101; i++)
+        cm_registrar_admit(r, agent(&b, i, 0), NULL, NULL);
+    cm_registrar_release(r);
+    free(c0);
+    c0 = c1;
+    n0 = n1;
+    t0 = cm_monotonic_secs();
+    cm_reg_chunks_split(s->mem, s->mem_len, &c1, &n1);
+    split_ms = (cm_monotonic_secs() - t0) * 1000.0;
+    t0 = cm_monotonic_secs();
+    cm_reg_chunks_resplit(before, before_len, c0, n0, s->mem, s->mem_len, &c2, &n2);
+    printf("# 100 more agents: split in %.1f ms, with the previous registry at hand in %.1f ms\n",
+           split_ms, (cm_monotonic_secs() - t0) * 1000.0);
+    CHECK_INT(n2, n1);
+    free(c2);
     free(c0);
     free(c1);
     free(before);
     cm_registrar_free(r);
 }
 
+/* A valid covering: contiguous chunks of at most CM_REG_CHUNK_MAX bytes named by their bytes. */
+static bool covers(const uint8_t *data, size_t len, const struct cm_reg_chunk *c, size_t n)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[CM_REG_CHUNK_NAME];
+        if (c[i].off != off || c[i].len == 0 || c[i].len > CM_REG_CHUNK_MAX)
+            return false;
+        cm_reg_chunk_name(data + c[i].off, c[i].len, name);
+        if (strcmp(name, c[i].name) != 0)
+            return false;
+        off += c[i].len;
+    }
+    return off == len;
+}
+
+/* The zk storage splits a store with the previous registry at hand (cm_reg_chunks_resplit):
+ * after any operations the result is the full split's, and on bytes that are not a registry
+ * it is still a valid covering. */
+static void test_resplit_equals_split(void)
+{
+    enum { N = 20000 };
+    struct cm_registry_storage *s = NULL;
+    struct cm_registrar *r = registrar_from(NULL, 0, &s);
+    struct agent_buf b;
+    cm_registrar_hold(r);
+    for (int i = 0; i < N; i++)
+        cm_registrar_admit(r, agent(&b, i, 0), NULL, NULL);
+    cm_registrar_release(r);
+    size_t plen = s->mem_len, pn = 0;
+    uint8_t *prev = malloc(plen);
+    memcpy(prev, s->mem, plen);
+    struct cm_reg_chunk *pc = NULL;
+    cm_reg_chunks_split(prev, plen, &pc, &pn);
+    int next = N, equal = 0;
+    for (int round = 0; round < 40; round++) {
+        cm_registrar_hold(r);
+        unsigned k = 1 + rnd(3);
+        for (unsigned i = 0; i < k; i++) {
+            int a = (int)rnd(N);
+            char id[32];
+            snprintf(id, sizeof id, "agent-%d", a);
+            switch (rnd(4)) {
+            case 0: cm_registrar_admit(r, agent(&b, next++, 0), NULL, NULL); break;
+            case 1: cm_registrar_admit(r, agent(&b, a, 1 + (int)rnd(2)), NULL, NULL); break;
+            case 2: cm_registrar_mark_unreachable(r, id, 9.0 + round, NULL, NULL); break;
+            default: cm_registrar_remove(r, id, NULL, NULL); break;
+            }
+        }
+        cm_registrar_release(r);
+        struct cm_reg_chunk *full = NULL, *re = NULL;
+        size_t nf = 0, nr = 0;
+        cm_reg_chunks_split(s->mem, s->mem_len, &full, &nf);
+        cm_reg_chunks_resplit(prev, plen, pc, pn, s->mem, s->mem_len, &re, &nr);
+        CHECK(covers(s->mem, s->mem_len, re, nr));
+        bool same = nf == nr;
+        for (size_t i = 0; same && i < nf; i++)
+            same = full[i].off == re[i].off && full[i].len == re[i].len &&
+                   strcmp(full[i].name, re[i].name) == 0;
+        CHECK(same);
+        equal += same;
+        free(full);
+        free(pc);
+        free(prev);
+        pc = re;
+        pn = nr;
+        plen = s->mem_len;
+        prev = malloc(plen);
+        memcpy(prev, s->mem, plen);
+    }
+    CHECK_INT(equal, 40);
+    /* Bytes that are not a registry (a few flipped in the middle): still a valid covering. */
+    for (int round = 0; round < 20; round++) {
+        uint8_t *bad = malloc(plen);
+        memcpy(bad, prev, plen);
+        for (int i = 0; i < 1 + round % 4; i++)
+            bad[plen / 3 + rnd((unsigned)(plen / 3))] ^= (uint8_t)(1 + rnd(255));
+        if (round % 5 == 0)
+            bad[0] ^= 0x10;
+        struct cm_reg_chunk *re = NULL;
+        size_t nr = 0;
+        cm_reg_chunks_resplit(prev, plen, pc, pn, bad, plen - (size_t)round, &re, &nr);
+        CHECK(covers(bad, plen - (size_t)round, re, nr));
+        free(re);
+        free(bad);
+    }
+    free(pc);
+    free(prev);
+    cm_registrar_free(r);
+}
+
 TEST_MAIN(TEST(test_random_operations_match_a_full_pack), TEST(test_same_info_stores_nothing),
-          TEST(test_admission_changes_few_chunks))
+          TEST(test_admission_changes_few_chunks), TEST(test_resplit_equals_split))
