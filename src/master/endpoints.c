@@ -21,13 +21,12 @@
 
 #define MOD "master"
 
+#define CM_EP_ATTR_TEXT 4096
+
 /* Who is looking (--acls filters what they see, as Mesos's view_* actions do). */
 struct view {
     const struct cm_acls *acls;
     const char *principal; /* NULL: anonymous */
-    /* Streaming (endpoints_stream.c): a framework's "tasks" is this string and its "offers"
-     * CM_EP_OFFERS_MARKER, to be replaced by what is written in slices; NULL: the arrays. */
-    const char *tasks_marker;
 };
 
 static const char *task_user(const struct cm_task *t)
@@ -71,27 +70,44 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 /* ------------------------------------------------------------------------------------------ */
 /* shapes */
 
+/* off after a snprintf at buf + off: clamped to the buffer (a long item is cut). */
+static size_t advance(size_t off, int n, size_t len)
+{
+    off += n > 0 ? (size_t)n : 0;
+    return off < len ? off : len - 1;
+}
+
+void cm_ep_ranges_text(char *buf, size_t len, const Mesos__V1__Value__Ranges *r)
+{
+    size_t off = advance(0, snprintf(buf, len, "["), len);
+    for (size_t i = 0; r && i < r->n_range && off < len - 64; i++)
+        off = advance(off,
+                      snprintf(buf + off, len - off, "%s%llu-%llu", i ? ", " : "",
+                               (unsigned long long)r->range[i]->begin,
+                               (unsigned long long)r->range[i]->end),
+                      len);
+    snprintf(buf + off, len - off, "]");
+}
+
+void cm_ep_set_text(char *buf, size_t len, const Mesos__V1__Value__Set *s)
+{
+    size_t off = advance(0, snprintf(buf, len, "{"), len);
+    for (size_t i = 0; s && i < s->n_item && off < len - 64; i++)
+        off = advance(off, snprintf(buf + off, len - off, "%s%s", i ? ", " : "", s->item[i]), len);
+    snprintf(buf + off, len - off, "}");
+}
+
 static json_t *range_text(const Mesos__V1__Value__Ranges *r)
 {
-    char buf[4096];
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, sizeof buf - off, "[");
-    for (size_t i = 0; r && i < r->n_range && off < sizeof buf - 64; i++)
-        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%llu-%llu", i ? ", " : "",
-                                (unsigned long long)r->range[i]->begin,
-                                (unsigned long long)r->range[i]->end);
-    snprintf(buf + off, sizeof buf - off, "]");
+    char buf[CM_EP_ATTR_TEXT];
+    cm_ep_ranges_text(buf, sizeof buf, r);
     return json_string(buf);
 }
 
 static json_t *set_text(const Mesos__V1__Value__Set *s)
 {
-    char buf[4096];
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, sizeof buf - off, "{");
-    for (size_t i = 0; s && i < s->n_item && off < sizeof buf - 64; i++)
-        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i ? ", " : "", s->item[i]);
-    snprintf(buf + off, sizeof buf - off, "}");
+    char buf[CM_EP_ATTR_TEXT];
+    cm_ep_set_text(buf, sizeof buf, s);
     return json_string(buf);
 }
 
@@ -235,10 +251,9 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
     } else {
         json_object_set_new(o, "role", json_string(fw->nroles ? fw->roles[0] : "*"));
     }
-    json_t *tasks = v->tasks_marker ? json_string(v->tasks_marker) : json_array();
+    json_t *tasks = json_array();
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks);
-         !v->tasks_marker && cm_strmap_iter_next(&it);)
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
         if (view_task(v, it.cur->value))
             json_array_append_new(tasks, task_json(it.cur->value));
     json_object_set_new(o, "tasks", tasks);
@@ -252,9 +267,8 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
         if (view_task(v, cm_ring_at(&fw->completed_tasks, i)))
             json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
     json_object_set_new(o, "completed_tasks", done);
-    json_t *offers = v->tasks_marker ? json_string(CM_EP_OFFERS_MARKER) : json_array();
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers);
-         !v->tasks_marker && cm_strmap_iter_next(&it);)
+    json_t *offers = json_array();
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
         json_array_append_new(offers, offer_json(it.cur->value));
     json_object_set_new(o, "offers", offers);
     json_t *execs = json_array();
@@ -443,7 +457,7 @@ static void handle_state(struct cm_http_request *req, void *arg)
         return;
     if (cm_master_stream_state(m, req, &principal))
         return;
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     json_t *o = state_head(m, principal);
     json_object_set_new(o, "slaves", agents_array(m, NULL, false));
     json_object_set_new(o, "recovered_slaves", json_array());
@@ -516,7 +530,7 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
         return;
     if (cm_master_stream_summary(m, req, &principal))
         return;
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     json_t *o = summary_head(m);
     json_t *slaves = json_array();
     struct cm_strmap_iter it;
@@ -545,7 +559,7 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
         free(only);
         return;
     }
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     json_t *o = json_object();
     json_object_set_new(o, "frameworks", frameworks_array(m, only, &v));
     json_object_set_new(o, "completed_frameworks", completed_array(m, only, &v));
@@ -616,7 +630,7 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view view = {m->acls, principal, NULL};
+    struct view view = {m->acls, principal};
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
     char *order = cm_http_request_query_param(req, "order");
@@ -1049,52 +1063,25 @@ json_t *cm_ep_state_head(struct cm_master *m, const char *principal)
     return state_head(m, principal);
 }
 
-json_t *cm_ep_agent_json(const struct cm_agent *a, bool full)
-{
-    return agent_json(a, full);
-}
-
 json_t *cm_ep_summary_head(struct cm_master *m)
 {
     return summary_head(m);
 }
 
-json_t *cm_ep_summary_agent(struct cm_agent *a)
+json_t *cm_ep_attributes_json(const Mesos__V1__AgentInfo *info)
 {
-    return summary_agent(a);
-}
-
-json_t *cm_ep_summary_framework(struct cm_framework *fw)
-{
-    return summary_framework(fw);
-}
-
-json_t *cm_ep_offer_json(const struct cm_offer *o)
-{
-    return offer_json(o);
-}
-
-json_t *cm_ep_task_json(const struct cm_task *t)
-{
-    return task_json(t);
-}
-
-json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
-                             const char *principal, const char *tasks_marker)
-{
-    struct view v = {m->acls, principal, tasks_marker};
-    return framework_json(fw, &v);
+    return attributes_json(info);
 }
 
 bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
                           const struct cm_framework *fw)
 {
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     return view_framework(&v, fw);
 }
 
 bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t)
 {
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     return view_task(&v, t);
 }

@@ -88,6 +88,22 @@ static void test_reals(void)
         check_real(1.7e9 + (double)(rnd() % 1000000) / 1e6);
     }
     CHECK_INT(real_mismatches, 0);
+    /* Through the writer (its cache of recent values): an array of values, each twice. */
+    json_t *arr = json_array();
+    struct cm_json_out aw = CM_JSON_OUT_INIT;
+    cm_json_out_arr_open(&aw);
+    for (int i = 0; i < 2000; i++) {
+        double d = (double)(rnd() % 100000) / 1000.0 + (i % 3 ? 0 : 1.7e9);
+        for (int k = 0; k < 2; k++) {
+            json_array_append_new(arr, json_real(d));
+            cm_json_out_real(&aw, d);
+        }
+    }
+    cm_json_out_arr_close(&aw);
+    char *want = jdump(arr);
+    CHECK_STR(aw.data, want);
+    free(want);
+    cm_json_out_cleanup(&aw);
     /* Non-finite reals: jansson refuses them, the member is left out. */
     struct cm_json_out w = CM_JSON_OUT_INIT;
     cm_json_out_obj_open(&w);
