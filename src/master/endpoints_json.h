@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http_server.h"
 #include "master.h"
@@ -54,18 +55,29 @@ void cm_epw_framework_mid(struct cm_json_out *w, const struct cm_master *m,
                           const struct cm_framework *fw, const char *principal);
 void cm_epw_framework_tail(struct cm_json_out *w, const struct cm_framework *fw);
 
-/* A task picked for /master/tasks and where it was: ring is its index in its framework's
- * completed tasks, -1 for an active or unreachable task. */
-struct cm_ep_task_ref {
-    const struct cm_task *t;
+/* /master/tasks orders tasks as Mesos does: by the timestamp of each task's first status (the
+ * oldest one kept; 0 when it has none, or NaN), a task without any status first in ascending
+ * order. Mesos leaves ties unordered; here they go by framework id, task id, then where the
+ * task is (ring: its index in its framework's completed tasks, -1 for an active or unreachable
+ * task) and its address, so that the order is total and the streamed selection
+ * (endpoints_tasks.c) picks exactly the tasks a full sort (the one-piece reply) does. */
+struct cm_ep_task_key {
+    bool has_status;
+    double ts;
+    const char *fw_id, *task_id; /* borrowed */
     long ring;
-    double updated;
+    uintptr_t addr;
 };
+void cm_ep_task_key_of(struct cm_ep_task_key *k, const struct cm_task *t, long ring);
+/* Negative when a comes first in ascending order. */
+int cm_ep_task_key_cmp(const struct cm_ep_task_key *a, const struct cm_ep_task_key *b);
 
-/* The order of /master/tasks, as Mesos's: by the timestamp of each task's first (oldest kept)
- * status, a task without any status first; ties (Mesos leaves them unordered) by framework id,
- * then task id. Negative when a comes first in ascending order. */
-int cm_ep_task_cmp(const struct cm_task *a, const struct cm_task *b);
+/* What /master/tasks asked for (validated). */
+struct cm_ep_tasks_query {
+    const char *framework_id, *task_id; /* NULL: any */
+    bool asc;                           /* order=asc; else descending (Mesos's default) */
+    size_t offset, limit;
+};
 
 /* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which
  * is then NULL), or returns false when the request must be answered in one piece (?jsonp) and
@@ -76,7 +88,11 @@ bool cm_master_stream_frameworks(struct cm_master *m, struct cm_http_request *re
 bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, const char *only);
 /* /master/state-summary. */
 bool cm_master_stream_summary(struct cm_master *m, struct cm_http_request *req, char **principal);
-bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
-                            const struct cm_ep_task_ref *tasks, size_t n);
+
+/* endpoints_tasks.c: /master/tasks in slices: the tasks are scanned a few at a time into a
+ * bounded heap of the first offset + limit in the asked order, which is then sorted and
+ * written, in slices too. Same contract as the above; q's strings are copied. */
+bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req, char **principal,
+                            const struct cm_ep_tasks_query *q);
 
 #endif

@@ -73,17 +73,8 @@ enum seg_kind {
     SEG_AGENTS,
     SEG_FRAMEWORKS,
     SEG_COMPLETED,
-    SEG_TASKS,
     SEG_SUMMARY_AGENTS,     /* /master/state-summary's entries */
     SEG_SUMMARY_FRAMEWORKS, /* one framework per piece */
-};
-
-/* A task picked for /master/tasks, found again by ids; the pointers are only compared, never
- * followed, until the lookup by id has found the same object. */
-struct picked {
-    size_t fw_id, task_id; /* in body.ids */
-    const void *fw, *t;
-    long ring;
 };
 
 struct seg {
@@ -100,8 +91,6 @@ struct body {
     bool seg_started;
     struct idlist ids; /* of the current agents / frameworks segment */
     /* The framework being written. */
-    struct picked *picked; /* SEG_TASKS */
-    size_t npicked, next_picked;
     char *fw_id;
     struct cm_json_out fw_mid, fw_tail; /* its text between tasks and offers, and after */
     struct idlist tasks, offers;
@@ -118,7 +107,6 @@ static void body_free(void *arg)
     ids_clear(&b->offers);
     cm_json_out_cleanup(&b->fw_mid);
     cm_json_out_cleanup(&b->fw_tail);
-    free(b->picked);
     free(b->fw_id);
     free(b->principal);
     free(b);
@@ -201,32 +189,11 @@ static void fw_more(struct body *b, struct cm_json_out *out)
     ids_clear(&b->offers);
 }
 
-/* A picked task if it is still where it was picked from, else NULL. */
-static const struct cm_task *picked_task(struct body *b, const struct picked *p)
-{
-    const char *fid = b->ids.buf + b->ids.off[p->fw_id];
-    const struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, fid);
-    if (!fw)
-        fw = cm_strmap_get(&b->m->completed, fid);
-    if (!fw || (const void *)fw != p->fw)
-        return NULL;
-    if (p->ring < 0) {
-        const struct cm_task *t = cm_strmap_get(&fw->tasks, b->ids.buf + b->ids.off[p->task_id]);
-        return (const void *)t == p->t ? t : NULL;
-    }
-    /* Completed tasks only move towards the front of the ring (the oldest are dropped). */
-    size_t count = cm_ring_count(&fw->completed_tasks);
-    for (size_t i = (size_t)p->ring < count ? (size_t)p->ring + 1 : count; i-- > 0;)
-        if (cm_ring_at(&fw->completed_tasks, i) == p->t)
-            return p->t;
-    return NULL;
-}
-
 static void seg_start(struct body *b, const char *only)
 {
     struct seg *s = &b->segs[b->cur];
-    if (s->kind == SEG_TASKS || s->kind == SEG_TEXT)
-        return; /* SEG_TASKS: picked (into ids) when the request came */
+    if (s->kind == SEG_TEXT)
+        return;
     ids_clear(&b->ids);
     if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
         ids_of_map(&b->ids, &b->m->agents, only);
@@ -303,17 +270,6 @@ static bool produce(void *arg, struct cm_json_out *out)
         cm_epw_summary_framework(out, fw);
         break;
     }
-    case SEG_TASKS:
-        for (int n = 0; n < TASKS_PER_PIECE; n++) {
-            if (b->next_picked >= b->npicked) {
-                done = true;
-                break;
-            }
-            const struct cm_task *t = picked_task(b, &b->picked[b->next_picked++]);
-            if (t)
-                cm_epw_task(out, t);
-        }
-        break;
     case SEG_FRAMEWORKS:
     case SEG_COMPLETED:
         if (b->fw_id)
@@ -417,32 +373,6 @@ bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, c
     seg_text(p->b, "{\"slaves\":[");
     seg(p->b, SEG_AGENTS);
     seg_text(p->b, "],\"recovered_slaves\":[]}");
-    start(m, req, p);
-    return true;
-}
-
-bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
-                            const struct cm_ep_task_ref *tasks, size_t n)
-{
-    if (wants_jsonp(req))
-        return false;
-    struct body_prog *p = prog_new(m, NULL, NULL);
-    struct body *b = p->b;
-    b->picked = cm_xcalloc(n ? n : 1, sizeof *b->picked);
-    for (size_t i = 0; i < n; i++) {
-        const struct cm_task *t = tasks[i].t;
-        struct picked *pk = &b->picked[b->npicked++];
-        pk->fw_id = b->ids.n;
-        ids_add(&b->ids, t->fw->id);
-        pk->task_id = b->ids.n;
-        ids_add(&b->ids, t->id);
-        pk->fw = t->fw;
-        pk->t = t;
-        pk->ring = tasks[i].ring;
-    }
-    seg_text(b, "{\"tasks\":[");
-    seg(b, SEG_TASKS);
-    seg_text(b, "]}");
     start(m, req, p);
     return true;
 }
