@@ -95,6 +95,31 @@ void cm_json_out_arr_close(struct cm_json_out *w)
     putc1(w, ']');
 }
 
+/* Whether none of the 8 bytes of x needs a look: a control character, '"', '\\' or a byte of a
+ * multi-byte character. (The borrow tricks can only misfire after a byte that does match.) */
+static bool plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t hit = (x - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) | x;
+    return (hit & high) == 0;
+}
+
+/* Copies the leading run of s[0..n) that needs no escaping, 8 bytes at a time; returns its
+ * length (a multiple of 8). */
+static size_t copy_plain(char *o, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (!plain8(x))
+            break;
+        memcpy(o + i, &x, 8);
+    }
+    return i;
+}
+
 /* The escaped text of s[0..n) between quotes (no comma). */
 static void put_string(struct cm_json_out *w, const char *s, size_t n)
 {
@@ -103,7 +128,9 @@ static void put_string(struct cm_json_out *w, const char *s, size_t n)
     char *p = reserve(w, n * 6 + 2);
     char *o = p;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
+    size_t plain = copy_plain(o, s, n);
+    o += plain;
+    for (size_t i = plain; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             *o++ = (char)c;
@@ -173,7 +200,9 @@ static bool put_string_checked(struct cm_json_out *w, const char *s, size_t n)
     char *p = reserve(w, n * 6 + 2);
     char *o = p;
     *o++ = '"';
-    for (size_t i = 0; i < n;) {
+    size_t plain = copy_plain(o, s, n);
+    o += plain;
+    for (size_t i = plain; i < n;) {
         unsigned char c = in[i];
         if (c >= 0x80) {
             size_t k = utf8_seq(in + i, n - i);

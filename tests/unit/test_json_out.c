@@ -133,11 +133,12 @@ static void test_strings(void)
     int mismatches = 0, validity = 0;
     char s[64];
     for (int i = 0; i < 200000; i++) {
-        size_t n = rnd() % 12;
+        size_t n = rnd() % 40;
         for (size_t k = 0; k < n; k++) {
             uint64_t r = rnd();
             /* Mostly the interesting bytes: controls, quotes, backslash, 0x7F, high bytes. */
-            switch (r % 6) {
+            /* Half the strings mostly plain text, so long runs of it occur too. */
+            switch (i % 2 ? r % 6 : r % 64) {
             case 0: s[k] = (char)(1 + (r >> 8) % 31); break;
             case 1: s[k] = "\"\\/\x7f ~"[(r >> 8) % 6]; break;
             case 2: s[k] = (char)(0x80 + (r >> 8) % 128); break;
