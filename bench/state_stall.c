@@ -411,6 +411,10 @@ int main(int argc, char **argv)
     event_base_loopexit(base, &settle);
     event_base_dispatch(base);
     struct cm_loop_probe *probe = cm_loop_probe_new(base, 0.001);
+    if (churn && only) {
+        churn_fetch(m, probe, only);
+        goto done;
+    }
     if (churn) {
         churn_fetch(m, probe, "/master/state");
         churn_fetch(m, probe, "/master/frameworks");
