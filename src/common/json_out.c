@@ -95,6 +95,31 @@ void cm_json_out_arr_close(struct cm_json_out *w)
     putc1(w, ']');
 }
 
+/* Whether none of the 8 bytes of x needs a look: a control character, '"', '\\' or a byte of a
+ * multi-byte character. (The borrow tricks can only misfire after a byte that does match.) */
+static bool plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t hit = (x - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b) | x;
+    return (hit & high) == 0;
+}
+
+/* Copies the leading run of s[0..n) that needs no escaping, 8 bytes at a time; returns its
+ * length (a multiple of 8). */
+static size_t copy_plain(char *o, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (!plain8(x))
+            break;
+        memcpy(o + i, &x, 8);
+    }
+    return i;
+}
+
 /* The escaped text of s[0..n) between quotes (no comma). */
 static void put_string(struct cm_json_out *w, const char *s, size_t n)
 {
@@ -103,7 +128,9 @@ static void put_string(struct cm_json_out *w, const char *s, size_t n)
     char *p = reserve(w, n * 6 + 2);
     char *o = p;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
+    size_t plain = copy_plain(o, s, n);
+    o += plain;
+    for (size_t i = plain; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             *o++ = (char)c;
@@ -133,6 +160,110 @@ static void put_string(struct cm_json_out *w, const char *s, size_t n)
     w->last = '"';
 }
 
+/* Length of the UTF-8 sequence starting at p (at most n bytes left), 0 if it is not valid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t k;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        k = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        k = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        k = 4;
+        cp = c & 0x07;
+    } else {
+        return 0; /* a continuation byte, 0xC0/0xC1 (overlong ASCII) or above 0xF4 */
+    }
+    if (n < k)
+        return 0;
+    for (size_t j = 1; j < k; j++) {
+        if (p[j] < 0x80 || p[j] > 0xBF)
+            return 0;
+        cp = (cp << 6) | (p[j] & 0x3F);
+    }
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000))
+        return 0; /* overlong */
+    return k;
+}
+
+/* put_string for text that must be UTF-8: false (with w as it was) when it is not. */
+static bool put_string_checked(struct cm_json_out *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *in = (const unsigned char *)s;
+    char *p = reserve(w, n * 6 + 2);
+    char *o = p;
+    *o++ = '"';
+    size_t plain = copy_plain(o, s, n);
+    o += plain;
+    for (size_t i = plain; i < n;) {
+        unsigned char c = in[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq(in + i, n - i);
+            if (!k) {
+                w->data[w->len] = '\0';
+                return false;
+            }
+            memcpy(o, in + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        i++;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+            break;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    w->len += (size_t)(o - p);
+    w->last = '"';
+    return true;
+}
+
+/* A key and its ':' (with the comma before), if the key is UTF-8; else w stays as it was. */
+static bool key_checked(struct cm_json_out *w, const char *key)
+{
+    if (!key)
+        return false;
+    size_t len = w->len;
+    char last = w->last;
+    sep(w);
+    if (!put_string_checked(w, key, strlen(key))) {
+        w->len = len;
+        w->last = last;
+        if (w->data)
+            w->data[len] = '\0';
+        return false;
+    }
+    putc1(w, ':');
+    return true;
+}
+
 void cm_json_out_key(struct cm_json_out *w, const char *key)
 {
     sep(w);
@@ -149,14 +280,6 @@ void cm_json_out_strn(struct cm_json_out *w, const char *s, size_t n)
 void cm_json_out_str(struct cm_json_out *w, const char *s)
 {
     cm_json_out_strn(w, s, s ? strlen(s) : 0);
-}
-
-void cm_json_out_int(struct cm_json_out *w, int64_t v)
-{
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%" PRId64, v);
-    sep(w);
-    put(w, buf, (size_t)n);
 }
 
 /* Decimal digits of v (any sign) into buf; returns the length. */
@@ -176,6 +299,14 @@ static size_t format_int(char *buf, int64_t v)
         buf[k++] = tmp[--n];
     buf[k] = '\0';
     return k;
+}
+
+void cm_json_out_int(struct cm_json_out *w, int64_t v)
+{
+    char buf[24];
+    size_t n = format_int(buf, v);
+    sep(w);
+    put(w, buf, n);
 }
 
 size_t cm_json_format_real(char *buf, double v)
@@ -227,9 +358,25 @@ size_t cm_json_format_real(char *buf, double v)
 void cm_json_out_real(struct cm_json_out *w, double v)
 {
     char buf[40];
-    size_t n = cm_json_format_real(buf, v);
     sep(w);
-    put(w, buf, n);
+    if (!isfinite(v) || (fabs(v) < 1e17 && v == floor(v))) {
+        put(w, buf, cm_json_format_real(buf, v));
+        return;
+    }
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    size_t slot = (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 60);
+    if (w->reals[slot].bits != bits) {
+        size_t n = cm_json_format_real(buf, v);
+        if (n >= sizeof w->reals[slot].text) {
+            put(w, buf, n);
+            return;
+        }
+        w->reals[slot].bits = bits;
+        w->reals[slot].len = (uint8_t)n;
+        memcpy(w->reals[slot].text, buf, n);
+    }
+    put(w, w->reals[slot].text, w->reals[slot].len);
 }
 
 void cm_json_out_bool(struct cm_json_out *w, bool v)
@@ -250,68 +397,44 @@ void cm_json_out_null(struct cm_json_out *w)
 bool cm_json_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
             i++;
             continue;
         }
-        size_t k;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            k = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            k = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 4;
-            cp = c & 0x07;
-        } else {
-            return false; /* a continuation byte, 0xC0/0xC1 (overlong ASCII) or above 0xF4 */
-        }
-        if (n - i < k)
+        size_t k = utf8_seq(p + i, n - i);
+        if (!k)
             return false;
-        for (size_t j = 1; j < k; j++) {
-            if (p[i + j] < 0x80 || p[i + j] > 0xBF)
-                return false;
-            cp = (cp << 6) | (p[i + j] & 0x3F);
-        }
-        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000))
-            return false; /* overlong */
         i += k;
     }
     return true;
 }
 
-static bool ok_text(const char *s)
-{
-    return s && cm_json_utf8_valid(s, strlen(s));
-}
-
 bool cm_json_out_kopen(struct cm_json_out *w, const char *key)
 {
-    if (!ok_text(key))
-        return false;
-    cm_json_out_key(w, key);
-    return true;
+    return key_checked(w, key);
 }
 
 bool cm_json_out_kstr(struct cm_json_out *w, const char *key, const char *s)
 {
-    if (!ok_text(s) || !ok_text(key))
+    if (!s)
         return false;
-    cm_json_out_key(w, key);
-    cm_json_out_str(w, s);
+    size_t len = w->len;
+    char last = w->last;
+    if (!key_checked(w, key))
+        return false;
+    if (!put_string_checked(w, s, strlen(s))) {
+        w->len = len;
+        w->last = last;
+        w->data[len] = '\0';
+        return false;
+    }
     return true;
 }
 
 bool cm_json_out_kint(struct cm_json_out *w, const char *key, int64_t v)
 {
-    if (!cm_json_out_kopen(w, key))
+    if (!key_checked(w, key))
         return false;
     cm_json_out_int(w, v);
     return true;
@@ -319,7 +442,7 @@ bool cm_json_out_kint(struct cm_json_out *w, const char *key, int64_t v)
 
 bool cm_json_out_kreal(struct cm_json_out *w, const char *key, double v)
 {
-    if (!isfinite(v) || !cm_json_out_kopen(w, key))
+    if (!isfinite(v) || !key_checked(w, key))
         return false;
     cm_json_out_real(w, v);
     return true;
@@ -327,7 +450,7 @@ bool cm_json_out_kreal(struct cm_json_out *w, const char *key, double v)
 
 bool cm_json_out_kbool(struct cm_json_out *w, const char *key, bool v)
 {
-    if (!cm_json_out_kopen(w, key))
+    if (!key_checked(w, key))
         return false;
     cm_json_out_bool(w, v);
     return true;

@@ -35,11 +35,26 @@ struct cm_json_out {
     char *data; /* NUL-terminated once anything was written */
     size_t len, cap;
     char last; /* the last character written, kept across cm_json_out_reset; 0 at the start */
+    /* The text of recently written doubles that are not whole numbers (formatting them takes
+     * printf, and the same values recur: resources, versions); all zero: empty. */
+    struct {
+        uint64_t bits;
+        uint8_t len;
+        char text[27];
+    } reals[16];
 };
 
 #define CM_JSON_OUT_INIT                                                                           \
     {                                                                                              \
-        NULL, 0, 0, 0                                                                              \
+        NULL, 0, 0, 0,                                                                             \
+        {                                                                                          \
+            {                                                                                      \
+                0, 0,                                                                              \
+                {                                                                                  \
+                    0                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 void cm_json_out_cleanup(struct cm_json_out *w);

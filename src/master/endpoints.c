@@ -1,7 +1,10 @@
 /* endpoints.c: the master's read-only JSON endpoints (docs/wire-protocol.md §6) and
  * /metrics/snapshot (§7). Objects are built with jansson in Mesos's legacy shapes. HTTP edge: reads
  * the core's state, changes nothing. See master_http.h. */
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +24,12 @@
 
 #define MOD "master"
 
+#define CM_EP_ATTR_TEXT 4096
+
 /* Who is looking (--acls filters what they see, as Mesos's view_* actions do). */
 struct view {
     const struct cm_acls *acls;
     const char *principal; /* NULL: anonymous */
-    /* Streaming (endpoints_stream.c): a framework's "tasks" is this string and its "offers"
-     * CM_EP_OFFERS_MARKER, to be replaced by what is written in slices; NULL: the arrays. */
-    const char *tasks_marker;
 };
 
 static const char *task_user(const struct cm_task *t)
@@ -71,27 +73,44 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int v)
 /* ------------------------------------------------------------------------------------------ */
 /* shapes */
 
+/* off after a snprintf at buf + off: clamped to the buffer (a long item is cut). */
+static size_t advance(size_t off, int n, size_t len)
+{
+    off += n > 0 ? (size_t)n : 0;
+    return off < len ? off : len - 1;
+}
+
+void cm_ep_ranges_text(char *buf, size_t len, const Mesos__V1__Value__Ranges *r)
+{
+    size_t off = advance(0, snprintf(buf, len, "["), len);
+    for (size_t i = 0; r && i < r->n_range && off < len - 64; i++)
+        off = advance(off,
+                      snprintf(buf + off, len - off, "%s%llu-%llu", i ? ", " : "",
+                               (unsigned long long)r->range[i]->begin,
+                               (unsigned long long)r->range[i]->end),
+                      len);
+    snprintf(buf + off, len - off, "]");
+}
+
+void cm_ep_set_text(char *buf, size_t len, const Mesos__V1__Value__Set *s)
+{
+    size_t off = advance(0, snprintf(buf, len, "{"), len);
+    for (size_t i = 0; s && i < s->n_item && off < len - 64; i++)
+        off = advance(off, snprintf(buf + off, len - off, "%s%s", i ? ", " : "", s->item[i]), len);
+    snprintf(buf + off, len - off, "}");
+}
+
 static json_t *range_text(const Mesos__V1__Value__Ranges *r)
 {
-    char buf[4096];
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, sizeof buf - off, "[");
-    for (size_t i = 0; r && i < r->n_range && off < sizeof buf - 64; i++)
-        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%llu-%llu", i ? ", " : "",
-                                (unsigned long long)r->range[i]->begin,
-                                (unsigned long long)r->range[i]->end);
-    snprintf(buf + off, sizeof buf - off, "]");
+    char buf[CM_EP_ATTR_TEXT];
+    cm_ep_ranges_text(buf, sizeof buf, r);
     return json_string(buf);
 }
 
 static json_t *set_text(const Mesos__V1__Value__Set *s)
 {
-    char buf[4096];
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, sizeof buf - off, "{");
-    for (size_t i = 0; s && i < s->n_item && off < sizeof buf - 64; i++)
-        off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i ? ", " : "", s->item[i]);
-    snprintf(buf + off, sizeof buf - off, "}");
+    char buf[CM_EP_ATTR_TEXT];
+    cm_ep_set_text(buf, sizeof buf, s);
     return json_string(buf);
 }
 
@@ -235,10 +254,9 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
     } else {
         json_object_set_new(o, "role", json_string(fw->nroles ? fw->roles[0] : "*"));
     }
-    json_t *tasks = v->tasks_marker ? json_string(v->tasks_marker) : json_array();
+    json_t *tasks = json_array();
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks);
-         !v->tasks_marker && cm_strmap_iter_next(&it);)
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);)
         if (view_task(v, it.cur->value))
             json_array_append_new(tasks, task_json(it.cur->value));
     json_object_set_new(o, "tasks", tasks);
@@ -252,9 +270,8 @@ static json_t *framework_json(const struct cm_framework *fw, const struct view *
         if (view_task(v, cm_ring_at(&fw->completed_tasks, i)))
             json_array_append_new(done, task_json(cm_ring_at(&fw->completed_tasks, i)));
     json_object_set_new(o, "completed_tasks", done);
-    json_t *offers = v->tasks_marker ? json_string(CM_EP_OFFERS_MARKER) : json_array();
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers);
-         !v->tasks_marker && cm_strmap_iter_next(&it);)
+    json_t *offers = json_array();
+    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->offers); cm_strmap_iter_next(&it);)
         json_array_append_new(offers, offer_json(it.cur->value));
     json_object_set_new(o, "offers", offers);
     json_t *execs = json_array();
@@ -443,7 +460,7 @@ static void handle_state(struct cm_http_request *req, void *arg)
         return;
     if (cm_master_stream_state(m, req, &principal))
         return;
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     json_t *o = state_head(m, principal);
     json_object_set_new(o, "slaves", agents_array(m, NULL, false));
     json_object_set_new(o, "recovered_slaves", json_array());
@@ -516,7 +533,7 @@ static void handle_state_summary(struct cm_http_request *req, void *arg)
         return;
     if (cm_master_stream_summary(m, req, &principal))
         return;
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     json_t *o = summary_head(m);
     json_t *slaves = json_array();
     struct cm_strmap_iter it;
@@ -545,7 +562,7 @@ static void handle_frameworks(struct cm_http_request *req, void *arg)
         free(only);
         return;
     }
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     json_t *o = json_object();
     json_object_set_new(o, "frameworks", frameworks_array(m, only, &v));
     json_object_set_new(o, "completed_frameworks", completed_array(m, only, &v));
@@ -574,40 +591,90 @@ static void handle_slaves(struct cm_http_request *req, void *arg)
     cm_http_respond_json(req, 200, o);
 }
 
-static int by_time_asc(const void *a, const void *b)
+void cm_ep_task_key_of(struct cm_ep_task_key *k, const struct cm_task *t, long ring)
 {
-    double x = ((const struct cm_ep_task_ref *)a)->updated,
-           y = ((const struct cm_ep_task_ref *)b)->updated;
-    return x < y ? -1 : x > y ? 1 : 0;
+    const Mesos__V1__TaskStatus *st = t->nstatuses ? t->statuses[0] : NULL;
+    k->has_status = st != NULL;
+    k->ts = st && st->has_timestamp && !isnan(st->timestamp) ? st->timestamp : 0;
+    k->fw_id = t->fw->id;
+    k->task_id = t->id;
+    k->ring = ring;
+    k->addr = (uintptr_t)t;
 }
 
-static int by_time_des(const void *a, const void *b)
+int cm_ep_task_key_cmp(const struct cm_ep_task_key *a, const struct cm_ep_task_key *b)
 {
-    return by_time_asc(b, a);
+    if (a->has_status != b->has_status)
+        return a->has_status ? 1 : -1; /* without a status first */
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    int c = strcmp(a->fw_id, b->fw_id);
+    if (c)
+        return c;
+    c = strcmp(a->task_id, b->task_id);
+    if (c)
+        return c;
+    if (a->ring != b->ring)
+        return a->ring < b->ring ? -1 : 1;
+    return a->addr < b->addr ? -1 : a->addr > b->addr;
 }
 
+static int by_key_asc(const void *a, const void *b)
+{
+    return cm_ep_task_key_cmp(a, b);
+}
+
+static int by_key_des(const void *a, const void *b)
+{
+    return cm_ep_task_key_cmp(b, a);
+}
+
+static void add_task_key(struct cm_ep_task_key **v, size_t *n, size_t *cap, const struct cm_task *t,
+                         long ring)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *v = cm_xrealloc(*v, *cap * sizeof **v);
+    }
+    cm_ep_task_key_of(&(*v)[(*n)++], t, ring);
+}
+
+/* A framework's tasks for /master/tasks, as Mesos collects them: active, unreachable,
+ * completed. */
 static void collect_tasks(const struct cm_framework *fw, const char *task_id,
-                          struct cm_ep_task_ref **v, size_t *n, size_t *cap,
+                          struct cm_ep_task_key **v, size_t *n, size_t *cap,
                           const struct view *view)
 {
     struct cm_strmap_iter it;
-    size_t extra = cm_strmap_count(&fw->tasks) + cm_ring_count(&fw->completed_tasks);
-    if (*n + extra > *cap) {
-        *cap = (*n + extra) * 2;
-        *v = realloc(*v, *cap * sizeof **v);
-        if (!*v)
-            abort();
-    }
-    for (cm_strmap_iter_init(&it, (struct cm_strmap *)&fw->tasks); cm_strmap_iter_next(&it);) {
+    for (cm_strmap_iter_init(&it, &fw->tasks); cm_strmap_iter_next(&it);) {
         const struct cm_task *t = it.cur->value;
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++] = (struct cm_ep_task_ref){t, -1, t->updated};
+            add_task_key(v, n, cap, t, -1);
+    }
+    for (cm_strmap_iter_init(&it, &fw->unreachable_tasks); cm_strmap_iter_next(&it);) {
+        const struct cm_task *t = it.cur->value;
+        if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
+            add_task_key(v, n, cap, t, -1);
     }
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++) {
         const struct cm_task *t = cm_ring_at(&fw->completed_tasks, i);
         if ((!task_id || strcmp(task_id, t->id) == 0) && view_task(view, t))
-            (*v)[(*n)++] = (struct cm_ep_task_ref){t, (long)i, t->updated};
+            add_task_key(v, n, cap, t, (long)i);
     }
+}
+
+/* A count parameter of /master/tasks; false when it is not a number >= 0. */
+static bool count_param(const char *s, size_t *out)
+{
+    if (!s)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < 0 || errno)
+        return false;
+    *out = (size_t)v;
+    return true;
 }
 
 static void handle_tasks(struct cm_http_request *req, void *arg)
@@ -616,30 +683,26 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
     char *principal = NULL;
     if (!readonly_guard(m, req, true, &principal))
         return;
-    struct view view = {m->acls, principal, NULL};
+    struct view view = {m->acls, principal};
     char *limit_s = cm_http_request_query_param(req, "limit");
     char *offset_s = cm_http_request_query_param(req, "offset");
     char *order = cm_http_request_query_param(req, "order");
     char *fid = cm_http_request_query_param(req, "framework_id");
     char *tid = cm_http_request_query_param(req, "task_id");
-    long limit = 100, offset = 0;
-    char *end = NULL;
-    int bad = 0;
-    if (limit_s) {
-        limit = strtol(limit_s, &end, 10);
-        bad |= !*limit_s || *end || limit < 0;
-    }
-    if (offset_s) {
-        offset = strtol(offset_s, &end, 10);
-        bad |= !*offset_s || *end || offset < 0;
-    }
+    struct cm_ep_tasks_query q = {.framework_id = fid, .task_id = tid, .limit = 100};
+    bool ok = count_param(limit_s, &q.limit) && count_param(offset_s, &q.offset);
     if (order && strcmp(order, "asc") != 0 && strcmp(order, "des") != 0)
-        bad = 1;
-    if (bad) {
+        ok = false;
+    if (!ok) {
         cm_http_respond_text(req, 400, "Invalid 'limit', 'offset' or 'order' query parameter");
         goto out;
     }
-    struct cm_ep_task_ref *v = NULL;
+    q.asc = order && strcmp(order, "asc") == 0;
+    if (cm_master_stream_tasks(m, req, &principal, &q))
+        goto out;
+    /* ?jsonp: in one piece (every task collected and sorted: the reference the streamed
+     * selection is compared with). */
+    struct cm_ep_task_key *v = NULL;
     size_t n = 0, cap = 0;
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &m->frameworks); cm_strmap_iter_next(&it);) {
@@ -653,16 +716,10 @@ static void handle_tasks(struct cm_http_request *req, void *arg)
             collect_tasks(fw, tid, &v, &n, &cap, &view);
     }
     if (n)
-        qsort(v, n, sizeof *v, order && strcmp(order, "asc") == 0 ? by_time_asc : by_time_des);
-    size_t first = (size_t)offset < n ? (size_t)offset : n;
-    size_t count = n - first < (size_t)limit ? n - first : (size_t)limit;
-    if (cm_master_stream_tasks(m, req, v + first, count)) {
-        free(v);
-        goto out;
-    }
+        qsort(v, n, sizeof *v, q.asc ? by_key_asc : by_key_des);
     json_t *arr = json_array();
-    for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++)
-        json_array_append_new(arr, task_json(v[i].t));
+    for (size_t i = q.offset; i < n && i - q.offset < q.limit; i++)
+        json_array_append_new(arr, task_json((const struct cm_task *)v[i].addr));
     free(v);
     json_t *o = json_object();
     json_object_set_new(o, "tasks", arr);
@@ -1049,52 +1106,25 @@ json_t *cm_ep_state_head(struct cm_master *m, const char *principal)
     return state_head(m, principal);
 }
 
-json_t *cm_ep_agent_json(const struct cm_agent *a, bool full)
-{
-    return agent_json(a, full);
-}
-
 json_t *cm_ep_summary_head(struct cm_master *m)
 {
     return summary_head(m);
 }
 
-json_t *cm_ep_summary_agent(struct cm_agent *a)
+json_t *cm_ep_attributes_json(const Mesos__V1__AgentInfo *info)
 {
-    return summary_agent(a);
-}
-
-json_t *cm_ep_summary_framework(struct cm_framework *fw)
-{
-    return summary_framework(fw);
-}
-
-json_t *cm_ep_offer_json(const struct cm_offer *o)
-{
-    return offer_json(o);
-}
-
-json_t *cm_ep_task_json(const struct cm_task *t)
-{
-    return task_json(t);
-}
-
-json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
-                             const char *principal, const char *tasks_marker)
-{
-    struct view v = {m->acls, principal, tasks_marker};
-    return framework_json(fw, &v);
+    return attributes_json(info);
 }
 
 bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
                           const struct cm_framework *fw)
 {
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     return view_framework(&v, fw);
 }
 
 bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t)
 {
-    struct view v = {m->acls, principal, NULL};
+    struct view v = {m->acls, principal};
     return view_task(&v, t);
 }

@@ -1,52 +1,82 @@
 /*
- * endpoints_json.h: what the read-only endpoints' files share (HTTP edge, internal): the JSON
- * builders of endpoints.c for the streaming handlers of endpoints_stream.c.
+ * endpoints_json.h: what the read-only endpoints' files share (HTTP edge, internal).
  *
  * /master/state, /master/frameworks, /master/slaves, /master/tasks and /master/state-summary
- * are served in slices
- * (json_stream.h): the body is the same JSON the one-piece builders make, written a few
- * agents or tasks, or one framework's head, at a time, so a master with 10,000 agents and
- * 100,000 tasks keeps serving its other connections while it answers. The state may change
- * between slices, so the body is not a single snapshot: each agent, framework and task is
- * written as it is when its slice runs, and one that is gone by then is left out. A request
- * with ?jsonp is answered in one piece (as before).
+ * are served in slices (json_stream.h, endpoints_stream.c): each agent, framework, task and
+ * offer is written straight into the reply's buffer (json_out.h) by endpoints_out.c, a few at
+ * a time, so a master with 10,000 agents and 100,000 tasks keeps serving its other connections
+ * while it answers. The text is byte for byte what the jansson builders of endpoints.c dump;
+ * those still answer a request with ?jsonp in one piece, and the tests compare the two. The
+ * state may change between slices, so a streamed body is not a single snapshot: each agent,
+ * framework and task is written as it is when its slice runs, and one that is gone by then is
+ * left out.
  *
- * Builders return new references (caller decrefs). Threading: the master's loop.
+ * Builders return new references (caller decrefs); writers append to w. Threading: the
+ * master's loop.
  */
 #ifndef CM_ENDPOINTS_JSON_H
 #define CM_ENDPOINTS_JSON_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http_server.h"
 #include "master.h"
 
+struct cm_json_out;
+
 /* endpoints.c */
 json_t *cm_ep_state_head(struct cm_master *m, const char *principal);
-json_t *cm_ep_agent_json(const struct cm_agent *a, bool full);
-json_t *cm_ep_task_json(const struct cm_task *t);
-json_t *cm_ep_offer_json(const struct cm_offer *o);
-/* /master/state-summary: its head (hostname, cluster), an agent's and a framework's entry. */
+/* /master/state-summary's head (hostname, cluster). */
 json_t *cm_ep_summary_head(struct cm_master *m);
-json_t *cm_ep_summary_agent(struct cm_agent *a);
-json_t *cm_ep_summary_framework(struct cm_framework *fw);
-/* Stands for a framework's offers in its object when it is streamed (see below). */
-#define CM_EP_OFFERS_MARKER "\001cm-stream-offers"
-/* A framework's object with "tasks" set to the string tasks_marker and "offers" to
- * CM_EP_OFFERS_MARKER (tasks_marker NULL: its tasks and offers). */
-json_t *cm_ep_framework_json(const struct cm_master *m, const struct cm_framework *fw,
-                             const char *principal, const char *tasks_marker);
+json_t *cm_ep_attributes_json(const Mesos__V1__AgentInfo *info);
+/* An attribute's ranges "[1-2, 5-9]" or set "{a, b}" as the agent objects show it, cut to
+ * len (at least 128) bytes with its NUL. */
+void cm_ep_ranges_text(char *buf, size_t len, const Mesos__V1__Value__Ranges *r);
+void cm_ep_set_text(char *buf, size_t len, const Mesos__V1__Value__Set *s);
 bool cm_ep_view_framework(const struct cm_master *m, const char *principal,
                           const struct cm_framework *fw);
 bool cm_ep_view_task(const struct cm_master *m, const char *principal, const struct cm_task *t);
 
-/* A task picked for /master/tasks and where it was: ring is its index in its framework's
- * completed tasks, -1 for an active task. */
-struct cm_ep_task_ref {
-    const struct cm_task *t;
+/* endpoints_out.c: the objects of endpoints.c, written (one value each, with its comma). */
+void cm_epw_task(struct cm_json_out *w, const struct cm_task *t);
+void cm_epw_offer(struct cm_json_out *w, const struct cm_offer *o);
+void cm_epw_agent(struct cm_json_out *w, const struct cm_agent *a, bool full);
+void cm_epw_summary_agent(struct cm_json_out *w, const struct cm_agent *a);
+void cm_epw_summary_framework(struct cm_json_out *w, const struct cm_framework *fw);
+/* A framework's object in three parts, around its active tasks and its offers, which the
+ * caller writes in between: head is everything up to and with "tasks":[ ; mid is ] and the
+ * members up to and with "offers":[ (its unreachable and completed tasks, bounded by the
+ * master's flags); tail is ] and the rest, with the closing brace. principal (NULL:
+ * anonymous) filters its tasks by --acls as the one-piece object does. */
+void cm_epw_framework_head(struct cm_json_out *w, const struct cm_framework *fw);
+void cm_epw_framework_mid(struct cm_json_out *w, const struct cm_master *m,
+                          const struct cm_framework *fw, const char *principal);
+void cm_epw_framework_tail(struct cm_json_out *w, const struct cm_framework *fw);
+
+/* /master/tasks orders tasks as Mesos does: by the timestamp of each task's first status (the
+ * oldest one kept; 0 when it has none, or NaN), a task without any status first in ascending
+ * order. Mesos leaves ties unordered; here they go by framework id, task id, then where the
+ * task is (ring: its index in its framework's completed tasks, -1 for an active or unreachable
+ * task) and its address, so that the order is total and the streamed selection
+ * (endpoints_tasks.c) picks exactly the tasks a full sort (the one-piece reply) does. */
+struct cm_ep_task_key {
+    bool has_status;
+    double ts;
+    const char *fw_id, *task_id; /* borrowed */
     long ring;
-    double updated; /* t->updated, the sort key (kept here: sorting 100,000 is then local) */
+    uintptr_t addr;
+};
+void cm_ep_task_key_of(struct cm_ep_task_key *k, const struct cm_task *t, long ring);
+/* Negative when a comes first in ascending order. */
+int cm_ep_task_key_cmp(const struct cm_ep_task_key *a, const struct cm_ep_task_key *b);
+
+/* What /master/tasks asked for (validated). */
+struct cm_ep_tasks_query {
+    const char *framework_id, *task_id; /* NULL: any */
+    bool asc;                           /* order=asc; else descending (Mesos's default) */
+    size_t offset, limit;
 };
 
 /* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which
@@ -58,9 +88,11 @@ bool cm_master_stream_frameworks(struct cm_master *m, struct cm_http_request *re
 bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, const char *only);
 /* /master/state-summary. */
 bool cm_master_stream_summary(struct cm_master *m, struct cm_http_request *req, char **principal);
-/* /master/tasks: the n tasks picked (in their order); each is written if it is still where it
- * was picked from when its slice runs. False for ?jsonp (req untouched). */
-bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
-                            const struct cm_ep_task_ref *tasks, size_t n);
+
+/* endpoints_tasks.c: /master/tasks in slices: the tasks are scanned a few at a time into a
+ * bounded heap of the first offset + limit in the asked order, which is then sorted and
+ * written, in slices too. Same contract as the above; q's strings are copied. */
+bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req, char **principal,
+                            const struct cm_ep_tasks_query *q);
 
 #endif

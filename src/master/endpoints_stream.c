@@ -2,29 +2,25 @@
  * (endpoints_json.h, json_stream.h). HTTP edge: reads the core's state, changes nothing.
  *
  * A body is a short program of segments: literal text, the agents, the active frameworks, the
- * completed frameworks. The ids of the agents and frameworks are copied when the request
+ * completed frameworks. The ids of the agents and frameworks are copied when the segment
  * starts (in the order the one-piece builders walk them); each later slice looks an id up
- * again and skips it if it is gone. A framework is written as its object with markers in
- * place of "tasks" and "offers": the text before the first goes out, then its active tasks
- * (ids copied when the framework's turn comes, a few per piece), then the text between
- * (its unreachable and completed tasks: bounded by the master's flags), then its offers the
- * same way as its tasks, then the rest. */
+ * again and skips it if it is gone. A framework is written in parts (endpoints_out.c): its
+ * head goes out, then its active tasks (ids copied when the framework's turn comes, a few per
+ * piece), then the text between (its unreachable and completed tasks: bounded by the master's
+ * flags), then its offers the same way as its tasks, then the rest; the text between and the
+ * rest are written when its turn comes, so the object still closes if it goes away meanwhile.
+ * Commas come from the writer (json_out.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "endpoints_json.h"
+#include "json_out.h"
 #include "json_stream.h"
 #include "util.h"
 
 /* Per piece: enough to amortise the lookups, small enough for the slice budget. */
 #define AGENTS_PER_PIECE 4
 #define TASKS_PER_PIECE 16
-
-/* Stands for a framework's tasks in its dumped object; dumped as a JSON string it cannot occur
- * in the text of any other value (the control character is escaped there as \u0001). */
-#define TASKS_MARKER "\001cm-stream-tasks"
-#define TASKS_MARKER_DUMPED "\"tasks\":\"\\u0001cm-stream-tasks\""
-#define OFFERS_MARKER_DUMPED "\"offers\":\"\\u0001cm-stream-offers\""
 
 /* Ids copied into one buffer. */
 struct idlist {
@@ -77,17 +73,8 @@ enum seg_kind {
     SEG_AGENTS,
     SEG_FRAMEWORKS,
     SEG_COMPLETED,
-    SEG_TASKS,
     SEG_SUMMARY_AGENTS,     /* /master/state-summary's entries */
     SEG_SUMMARY_FRAMEWORKS, /* one framework per piece */
-};
-
-/* A task picked for /master/tasks, found again by ids; the pointers are only compared, never
- * followed, until the lookup by id has found the same object. */
-struct picked {
-    size_t fw_id, task_id; /* in body.ids */
-    const void *fw, *t;
-    long ring;
 };
 
 struct seg {
@@ -101,15 +88,13 @@ struct body {
     bool full; /* agents with the *_full resources (/master/slaves) */
     struct seg segs[8];
     size_t nsegs, cur;
-    bool seg_started, first; /* first: no element of the current array written yet */
-    struct idlist ids;       /* of the current agents / frameworks segment */
+    bool seg_started;
+    struct idlist ids; /* of the current agents / frameworks segment */
     /* The framework being written. */
-    struct picked *picked; /* SEG_TASKS */
-    size_t npicked, next_picked;
     char *fw_id;
-    char *fw_mid, *fw_suffix; /* its text between tasks and offers, and after offers */
+    struct cm_json_out fw_mid, fw_tail; /* its text between tasks and offers, and after */
     struct idlist tasks, offers;
-    bool fw_in_offers, fw_first;
+    bool fw_in_offers;
 };
 
 static void body_free(void *arg)
@@ -120,10 +105,9 @@ static void body_free(void *arg)
     ids_clear(&b->ids);
     ids_clear(&b->tasks);
     ids_clear(&b->offers);
-    free(b->fw_mid);
-    free(b->picked);
+    cm_json_out_cleanup(&b->fw_mid);
+    cm_json_out_cleanup(&b->fw_tail);
     free(b->fw_id);
-    free(b->fw_suffix);
     free(b->principal);
     free(b);
 }
@@ -138,22 +122,6 @@ static void seg(struct body *b, enum seg_kind kind)
     b->segs[b->nsegs++] = (struct seg){kind, NULL};
 }
 
-static void add_json(struct cm_json_buf *out, json_t *j)
-{
-    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    json_decref(j);
-    if (text)
-        cm_json_buf_adds(out, text);
-    free(text);
-}
-
-static void sep(struct body *b, struct cm_json_buf *out)
-{
-    if (!b->first)
-        cm_json_buf_add(out, ",", 1);
-    b->first = false;
-}
-
 static struct cm_framework *lookup_fw(struct body *b, const char *id)
 {
     const struct cm_strmap *map =
@@ -161,40 +129,29 @@ static struct cm_framework *lookup_fw(struct body *b, const char *id)
     return cm_strmap_get(map, id);
 }
 
-/* Starts the next framework of the segment: writes the text up to its tasks. False when the
- * segment has no more frameworks. */
-static bool fw_begin(struct body *b, struct cm_json_buf *out)
+/* Starts the next framework of the segment: writes its head, up to its tasks. False when
+ * the segment has no more frameworks. */
+static bool fw_begin(struct body *b, struct cm_json_out *out)
 {
     const char *id;
     while ((id = ids_next(&b->ids))) {
         struct cm_framework *fw = lookup_fw(b, id);
         if (!fw || !cm_ep_view_framework(b->m, b->principal, fw))
             continue;
-        json_t *j = cm_ep_framework_json(b->m, fw, b->principal, TASKS_MARKER);
-        char *text = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        if (!text)
-            continue;
-        char *tm = strstr(text, TASKS_MARKER_DUMPED);
-        char *om = tm ? strstr(tm, OFFERS_MARKER_DUMPED) : NULL;
-        if (!om) { /* cannot happen: the builder always sets both, in this order */
-            free(text);
-            continue;
-        }
-        sep(b, out);
-        cm_json_buf_add(out, text, (size_t)(tm - text) + strlen("\"tasks\":"));
-        cm_json_buf_add(out, "[", 1);
-        const char *mid = tm + strlen(TASKS_MARKER_DUMPED);
-        b->fw_mid = cm_xstrndup(mid, (size_t)(om - mid) + strlen("\"offers\":"));
-        b->fw_suffix = cm_xstrdup(om + strlen(OFFERS_MARKER_DUMPED));
-        free(text);
+        cm_epw_framework_head(out, fw);
+        /* The rest of its object as it is now (the object closes even if it goes away). */
+        cm_json_out_reset(&b->fw_mid);
+        b->fw_mid.last = '[';
+        cm_epw_framework_mid(&b->fw_mid, b->m, fw, b->principal);
+        cm_json_out_reset(&b->fw_tail);
+        b->fw_tail.last = '[';
+        cm_epw_framework_tail(&b->fw_tail, fw);
         b->fw_id = cm_xstrdup(id);
         ids_clear(&b->tasks);
         ids_of_map(&b->tasks, &fw->tasks, NULL);
         ids_clear(&b->offers);
         ids_of_map(&b->offers, &fw->offers, NULL);
         b->fw_in_offers = false;
-        b->fw_first = true;
         return true;
     }
     return false;
@@ -202,77 +159,41 @@ static bool fw_begin(struct body *b, struct cm_json_buf *out)
 
 /* Writes some of the current framework's tasks, then of its offers; finishes it when they
  * are done (or when the framework went away meanwhile: its object still closes). */
-static void fw_more(struct body *b, struct cm_json_buf *out)
+static void fw_more(struct body *b, struct cm_json_out *out)
 {
     struct cm_framework *fw = lookup_fw(b, b->fw_id);
     const char *id;
     if (!b->fw_in_offers) {
         for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->tasks)); n++) {
             const struct cm_task *t = cm_strmap_get(&fw->tasks, id);
-            if (!t || !cm_ep_view_task(b->m, b->principal, t))
-                continue;
-            if (!b->fw_first)
-                cm_json_buf_add(out, ",", 1);
-            b->fw_first = false;
-            add_json(out, cm_ep_task_json(t));
+            if (t && cm_ep_view_task(b->m, b->principal, t))
+                cm_epw_task(out, t);
         }
         if (fw && b->tasks.next < b->tasks.n)
             return;
-        cm_json_buf_add(out, "]", 1);
-        cm_json_buf_adds(out, b->fw_mid);
-        cm_json_buf_add(out, "[", 1);
+        cm_json_out_raw(out, b->fw_mid.data, b->fw_mid.len);
         b->fw_in_offers = true;
-        b->fw_first = true;
         return;
     }
     for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->offers)); n++) {
         const struct cm_offer *o = cm_strmap_get(&b->m->offers, id);
-        if (!o || o->fw != fw)
-            continue;
-        if (!b->fw_first)
-            cm_json_buf_add(out, ",", 1);
-        b->fw_first = false;
-        add_json(out, cm_ep_offer_json(o));
+        if (o && o->fw == fw)
+            cm_epw_offer(out, o);
     }
     if (fw && b->offers.next < b->offers.n)
         return;
-    cm_json_buf_add(out, "]", 1);
-    cm_json_buf_adds(out, b->fw_suffix);
-    free(b->fw_mid);
-    free(b->fw_suffix);
+    cm_json_out_raw(out, b->fw_tail.data, b->fw_tail.len);
     free(b->fw_id);
-    b->fw_mid = b->fw_suffix = b->fw_id = NULL;
+    b->fw_id = NULL;
     ids_clear(&b->tasks);
     ids_clear(&b->offers);
-}
-
-/* A picked task if it is still where it was picked from, else NULL. */
-static const struct cm_task *picked_task(struct body *b, const struct picked *p)
-{
-    const char *fid = b->ids.buf + b->ids.off[p->fw_id];
-    const struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, fid);
-    if (!fw)
-        fw = cm_strmap_get(&b->m->completed, fid);
-    if (!fw || (const void *)fw != p->fw)
-        return NULL;
-    if (p->ring < 0) {
-        const struct cm_task *t = cm_strmap_get(&fw->tasks, b->ids.buf + b->ids.off[p->task_id]);
-        return (const void *)t == p->t ? t : NULL;
-    }
-    /* Completed tasks only move towards the front of the ring (the oldest are dropped). */
-    size_t count = cm_ring_count(&fw->completed_tasks);
-    for (size_t i = (size_t)p->ring < count ? (size_t)p->ring + 1 : count; i-- > 0;)
-        if (cm_ring_at(&fw->completed_tasks, i) == p->t)
-            return p->t;
-    return NULL;
 }
 
 static void seg_start(struct body *b, const char *only)
 {
     struct seg *s = &b->segs[b->cur];
-    b->first = true;
-    if (s->kind == SEG_TASKS || s->kind == SEG_TEXT)
-        return; /* SEG_TASKS: picked (into ids) when the request came */
+    if (s->kind == SEG_TEXT)
+        return;
     ids_clear(&b->ids);
     if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
         ids_of_map(&b->ids, &b->m->agents, only);
@@ -292,7 +213,7 @@ struct body_prog {
     char *only;
 };
 
-static bool produce(void *arg, struct cm_json_buf *out)
+static bool produce(void *arg, struct cm_json_out *out)
 {
     struct body_prog *p = arg;
     struct body *b = p->b;
@@ -306,7 +227,7 @@ static bool produce(void *arg, struct cm_json_buf *out)
     bool done = false;
     switch (s->kind) {
     case SEG_TEXT:
-        cm_json_buf_adds(out, s->text);
+        cm_json_out_raws(out, s->text);
         done = true;
         break;
     case SEG_AGENTS:
@@ -317,10 +238,8 @@ static bool produce(void *arg, struct cm_json_buf *out)
                 break;
             }
             const struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
-            if (!a)
-                continue;
-            sep(b, out);
-            add_json(out, cm_ep_agent_json(a, b->full));
+            if (a)
+                cm_epw_agent(out, a, b->full);
         }
         break;
     case SEG_SUMMARY_AGENTS:
@@ -330,11 +249,9 @@ static bool produce(void *arg, struct cm_json_buf *out)
                 done = true;
                 break;
             }
-            struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
-            if (!a)
-                continue;
-            sep(b, out);
-            add_json(out, cm_ep_summary_agent(a));
+            const struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
+            if (a)
+                cm_epw_summary_agent(out, a);
         }
         break;
     case SEG_SUMMARY_FRAMEWORKS: {
@@ -350,23 +267,9 @@ static bool produce(void *arg, struct cm_json_buf *out)
             done = true;
             break;
         }
-        sep(b, out);
-        add_json(out, cm_ep_summary_framework(fw));
+        cm_epw_summary_framework(out, fw);
         break;
     }
-    case SEG_TASKS:
-        for (int n = 0; n < TASKS_PER_PIECE; n++) {
-            if (b->next_picked >= b->npicked) {
-                done = true;
-                break;
-            }
-            const struct cm_task *t = picked_task(b, &b->picked[b->next_picked++]);
-            if (!t)
-                continue;
-            sep(b, out);
-            add_json(out, cm_ep_task_json(t));
-        }
-        break;
     case SEG_FRAMEWORKS:
     case SEG_COMPLETED:
         if (b->fw_id)
@@ -470,32 +373,6 @@ bool cm_master_stream_slaves(struct cm_master *m, struct cm_http_request *req, c
     seg_text(p->b, "{\"slaves\":[");
     seg(p->b, SEG_AGENTS);
     seg_text(p->b, "],\"recovered_slaves\":[]}");
-    start(m, req, p);
-    return true;
-}
-
-bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req,
-                            const struct cm_ep_task_ref *tasks, size_t n)
-{
-    if (wants_jsonp(req))
-        return false;
-    struct body_prog *p = prog_new(m, NULL, NULL);
-    struct body *b = p->b;
-    b->picked = cm_xcalloc(n ? n : 1, sizeof *b->picked);
-    for (size_t i = 0; i < n; i++) {
-        const struct cm_task *t = tasks[i].t;
-        struct picked *pk = &b->picked[b->npicked++];
-        pk->fw_id = b->ids.n;
-        ids_add(&b->ids, t->fw->id);
-        pk->task_id = b->ids.n;
-        ids_add(&b->ids, t->id);
-        pk->fw = t->fw;
-        pk->t = t;
-        pk->ring = tasks[i].ring;
-    }
-    seg_text(b, "{\"tasks\":[");
-    seg(b, SEG_TASKS);
-    seg_text(b, "]}");
     start(m, req, p);
     return true;
 }

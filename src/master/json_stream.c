@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "http_server.h"
+#include "json_out.h"
 #include "util.h"
 
 struct cm_json_stream {
@@ -16,29 +17,10 @@ struct cm_json_stream {
     cm_json_stream_produce produce;
     void *arg;
     void (*free_arg)(void *arg);
-    struct cm_json_buf buf;
+    struct cm_json_out buf;
     bool running; /* inside a slice: the close callback defers the free */
     bool dead;
 };
-
-void cm_json_buf_add(struct cm_json_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = cm_xrealloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void cm_json_buf_adds(struct cm_json_buf *b, const char *s)
-{
-    cm_json_buf_add(b, s, strlen(s));
-}
 
 static void js_free(struct cm_json_stream *js)
 {
@@ -46,7 +28,7 @@ static void js_free(struct cm_json_stream *js)
         event_free(js->ev);
     if (js->free_arg)
         js->free_arg(js->arg);
-    free(js->buf.data);
+    cm_json_out_cleanup(&js->buf);
     free(js);
 }
 
@@ -71,7 +53,7 @@ static bool flush(struct cm_json_stream *js)
     if (!js->buf.len)
         return true;
     int rc = cm_http_stream_send(js->stream, js->buf.data, js->buf.len);
-    js->buf.len = 0;
+    cm_json_out_reset(&js->buf);
     return rc == 0;
 }
 

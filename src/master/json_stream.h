@@ -30,17 +30,12 @@ struct cm_http_request;
 #define CM_JSON_STREAM_CHUNK ((size_t)256 << 10)    /* bytes per chunk sent */
 #define CM_JSON_STREAM_MAX_QUEUED ((size_t)4 << 20) /* unsent bytes before waiting */
 
-/* A growing text buffer the producer appends to. */
-struct cm_json_buf {
-    char *data;
-    size_t len, cap;
-};
-void cm_json_buf_add(struct cm_json_buf *b, const char *s, size_t n);
-void cm_json_buf_adds(struct cm_json_buf *b, const char *s);
+struct cm_json_out;
 
-/* Appends the next piece(s) of the body to out. Returns true while there is more to come,
+/* Appends the next piece(s) of the body to out (json_out.h: the buffer is emptied after each
+ * chunk is sent, its comma state carries over). Returns true while there is more to come,
  * false once the body is complete. */
-typedef bool (*cm_json_stream_produce)(void *arg, struct cm_json_buf *out);
+typedef bool (*cm_json_stream_produce)(void *arg, struct cm_json_out *out);
 
 /* Starts a chunked 200 response of content_type on req and produces the body in slices on
  * base. The first slice runs from the loop, not inside this call. */

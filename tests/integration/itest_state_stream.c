@@ -86,6 +86,35 @@ static void test_state_stream(void)
     compare(c.master_port, "/master/tasks?offset=1");
     compare(c.master_port, "/master/tasks?offset=5");
     compare(c.master_port, "/tasks?task_id=done-1");
+    compare(c.master_port, "/master/tasks?limit=0");
+    compare(c.master_port, "/master/tasks?order=asc");
+    compare(c.master_port, "/master/tasks?order=des&offset=1&limit=1");
+    compare(c.master_port, "/master/tasks?offset=9223372036854775807&limit=2");
+    snprintf(path, sizeof path, "/master/tasks?framework_id=%s&order=asc", fw->framework_id);
+    compare(c.master_port, path);
+    snprintf(path, sizeof path, "/master/tasks?framework_id=%s&task_id=running-1",
+             fw->framework_id);
+    compare(c.master_port, path);
+    compare(c.master_port, "/master/tasks?framework_id=no-such-framework");
+    /* One order is the other reversed (the order is total). */
+    json_t *asc = itest_get_json(c.master_port, "/master/tasks?order=asc");
+    json_t *des = itest_get_json(c.master_port, "/master/tasks?order=des");
+    CHECK(asc != NULL && des != NULL);
+    if (asc && des) {
+        json_t *ta = json_object_get(asc, "tasks"), *td = json_object_get(des, "tasks");
+        CHECK_INT((int)json_array_size(ta), 2);
+        CHECK_INT((int)json_array_size(td), 2);
+        const char *a0 = json_string_value(json_object_get(json_array_get(ta, 0), "id"));
+        const char *d1 = json_string_value(json_object_get(json_array_get(td, 1), "id"));
+        CHECK(a0 && d1 && strcmp(a0, d1) == 0);
+    }
+    json_decref(asc);
+    json_decref(des);
+    struct itest_http_resp bad = {0};
+    REQUIRE(itest_http(c.master_port, "GET", "/master/tasks?limit=-1", NULL, NULL, 0, &bad,
+                       ITEST_WAIT_MS) == 0);
+    CHECK_INT(bad.status, 400);
+    itest_http_resp_cleanup(&bad);
 
     json_t *st = itest_get_json(c.master_port, "/master/state");
     CHECK(st != NULL);

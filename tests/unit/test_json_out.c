@@ -88,6 +88,22 @@ static void test_reals(void)
         check_real(1.7e9 + (double)(rnd() % 1000000) / 1e6);
     }
     CHECK_INT(real_mismatches, 0);
+    /* Through the writer (its cache of recent values): an array of values, each twice. */
+    json_t *arr = json_array();
+    struct cm_json_out aw = CM_JSON_OUT_INIT;
+    cm_json_out_arr_open(&aw);
+    for (int i = 0; i < 2000; i++) {
+        double d = (double)(rnd() % 100000) / 1000.0 + (i % 3 ? 0 : 1.7e9);
+        for (int k = 0; k < 2; k++) {
+            json_array_append_new(arr, json_real(d));
+            cm_json_out_real(&aw, d);
+        }
+    }
+    cm_json_out_arr_close(&aw);
+    char *want = jdump(arr);
+    CHECK_STR(aw.data, want);
+    free(want);
+    cm_json_out_cleanup(&aw);
     /* Non-finite reals: jansson refuses them, the member is left out. */
     struct cm_json_out w = CM_JSON_OUT_INIT;
     cm_json_out_obj_open(&w);
@@ -117,11 +133,12 @@ static void test_strings(void)
     int mismatches = 0, validity = 0;
     char s[64];
     for (int i = 0; i < 200000; i++) {
-        size_t n = rnd() % 12;
+        size_t n = rnd() % 40;
         for (size_t k = 0; k < n; k++) {
             uint64_t r = rnd();
             /* Mostly the interesting bytes: controls, quotes, backslash, 0x7F, high bytes. */
-            switch (r % 6) {
+            /* Half the strings mostly plain text, so long runs of it occur too. */
+            switch (i % 2 ? r % 6 : r % 64) {
             case 0: s[k] = (char)(1 + (r >> 8) % 31); break;
             case 1: s[k] = "\"\\/\x7f ~"[(r >> 8) % 6]; break;
             case 2: s[k] = (char)(0x80 + (r >> 8) % 128); break;
