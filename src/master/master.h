@@ -637,6 +637,6 @@ void cm_cron_allocate_soon(struct cm_cron *c);
 /* (Re)installs cron's wake callback on the allocator: resources that come back are offered
  * after CM_CRON_REOFFER_DELAY (coalesced), not at the next --allocation_interval tick. */
 void cm_cron_attach_wake(struct cm_cron *c);
-#define CM_CRON_REOFFER_DELAY 0.005
+#define CM_CRON_REOFFER_DELAY 0.0
 
 #endif
