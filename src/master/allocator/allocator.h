@@ -194,7 +194,8 @@ struct cm_allocator_stats {
 void cm_allocator_stats(const struct cm_allocator *a, struct cm_allocator_stats *out);
 /* Dominant share of role (0 if unknown), for allocator/mesos/roles/<role>/shares/dominant:
  * unweighted, counting the role's subroles, over the total of all agents. active_filters in
- * the stats counts installed filters, including expired ones not yet dropped. */
+ * the stats counts installed filters, including expired ones not yet dropped and the decline
+ * back-off's records (a refuse_seconds 0 decline leaves one). */
 double cm_allocator_role_share(const struct cm_allocator *a, const char *role);
 
 /* The order a cycle would visit framework-roles in, for tests: fills up to max entries of
