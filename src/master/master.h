@@ -443,7 +443,7 @@ void cm_master_allocate(struct cm_master *m);
 /* Asks for an allocation cycle soon (coalesced; runs on the loop). */
 void cm_master_allocate_soon(struct cm_master *m);
 /* Runs a cycle over the allocator's dirty agents only (event-driven allocation: cron.c calls
- * it a few milliseconds after resources come back) and sends the resulting OFFERS events. */
+ * it at the end of the loop turn in which resources came back) and sends the OFFERS events. */
 void cm_master_allocate_dirty(struct cm_master *m);
 /* Removes an offer; recover=true gives its resources back (with filter refuse seconds),
  * rescind=true also sends RESCIND to the framework. */
@@ -698,6 +698,6 @@ void cm_cron_allocate_soon(struct cm_cron *c);
 /* (Re)installs cron's wake callback on the allocator: resources that come back are offered
  * after CM_CRON_REOFFER_DELAY (coalesced), not at the next --allocation_interval tick. */
 void cm_cron_attach_wake(struct cm_cron *c);
-#define CM_CRON_REOFFER_DELAY 0.005
+#define CM_CRON_REOFFER_DELAY 0.0
 
 #endif

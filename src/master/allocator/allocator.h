@@ -65,6 +65,11 @@
  * back-off filter expires its agent is made dirty again (cm_allocator_next_wakeup tells the
  * master when), so the back-off never waits for the periodic cycle.
  *
+ * The implementation is split along these seams, each private header its contract: model.h
+ * (the state), drf.h (shares and order), filters.h (filters, blocked bits), backoff.h (the
+ * decline back-off), dirty.h (the dirty set), cycle.h (offer generation); allocator.c holds
+ * the calls that change the model.
+ *
  * Time comes from the injected clock (filters expire against it). IDs are copied.
  * Threading: one thread (the master's loop). The offer callback must not call back into the
  * allocator (queue the offer; recover after cm_allocator_run returns). Errors: CM_ENOTFOUND
@@ -163,8 +168,9 @@ size_t cm_allocator_run(struct cm_allocator *a);
  * grew: a decline, the unused part of an accept, a finished task, a rescinded offer), or all
  * agents after an event that can add a candidate anywhere (a framework added, activated or
  * with new roles, REVIVE). When the set goes from empty to non-empty the wake callback runs
- * (once, until a cycle empties the set): the master arms a short timer there so that many
- * events within a few milliseconds make one cycle and one agent's returned pieces go out as
+ * (once, until a cycle empties the set): the master schedules a dirty cycle for the end of its
+ * current loop turn there so that the events of one turn make one cycle and one agent's
+ * returned pieces go out as
  * one offer. The callback must not call into the allocator. NULL cb: no wake (the default). */
 typedef void (*cm_allocator_wake_cb)(void *arg);
 void cm_allocator_set_wake(struct cm_allocator *a, cm_allocator_wake_cb cb, void *arg);
@@ -188,7 +194,8 @@ struct cm_allocator_stats {
 void cm_allocator_stats(const struct cm_allocator *a, struct cm_allocator_stats *out);
 /* Dominant share of role (0 if unknown), for allocator/mesos/roles/<role>/shares/dominant:
  * unweighted, counting the role's subroles, over the total of all agents. active_filters in
- * the stats counts installed filters, including expired ones not yet dropped. */
+ * the stats counts installed filters, including expired ones not yet dropped and the decline
+ * back-off's records (a refuse_seconds 0 decline leaves one). */
 double cm_allocator_role_share(const struct cm_allocator *a, const char *role);
 
 /* The order a cycle would visit framework-roles in, for tests: fills up to max entries of
