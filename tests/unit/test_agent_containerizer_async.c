@@ -80,6 +80,8 @@ static int usable(void)
             SKIP_CASE("needs root, cgroups and namespaces");                                       \
     } while (0)
 
+static const char *helper_program; /* NULL: the program beside the test */
+
 static struct cm_containerizer *make(const char *isolation, const char *launcher)
 {
     char runtime[512];
@@ -89,6 +91,7 @@ static struct cm_containerizer *make(const char *isolation, const char *launcher
         .launcher = launcher,
         .cgroups_root = cgroot,
         .runtime_dir = runtime,
+        .launch_helper = helper_program,
         .base = base,
         .launched = on_launched,
         .joined = on_joined,
@@ -406,6 +409,45 @@ static void test_update_before_the_exec(void)
     cm_containerizer_free(c);
 }
 
+/* Without the helper program the helper is a fork of the agent, and launches the same way:
+ * cgroups joined before the exec, the container our child. */
+static void test_launch_helper_forked(void)
+{
+    NEED_REAL();
+    helper_program = "";
+    struct cm_containerizer *c = make(NULL, NULL);
+    helper_program = NULL;
+    REQUIRE(c != NULL);
+    REQUIRE(cm_containerizer_helper_pid(c) > 0);
+    char *argv[] = {"/bin/sh", "-c", "cat /proc/self/cgroup; exit 4", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "forked1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    CHECK_INT(joined_calls, 1);
+    CHECK_INT(recorded("forked1"), 1);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 4);
+    char out[512], *text = NULL;
+    snprintf(out, sizeof out, "%s/out", tmpdir);
+    FILE *f = fopen(out, "r");
+    if (f) {
+        static char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        text = buf;
+        fclose(f);
+    }
+    char want[128];
+    snprintf(want, sizeof want, "memory:/%s/forked1", cgroot);
+    CHECK(text && strstr(text, want)); /* the shell ran inside the container's cgroup */
+    cm_containerizer_reaped(c, "forked1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_rc, 0);
+    cm_containerizer_free(c);
+}
+
 static void test_setup(void)
 {
     snprintf(cgroot, sizeof cgroot, "cmesos-async-%d", (int)getpid());
@@ -430,4 +472,5 @@ static void test_cleanup(void)
 TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
-          TEST(test_update_before_the_exec), TEST(test_launch_helper), TEST(test_cleanup))
+          TEST(test_update_before_the_exec), TEST(test_launch_helper),
+          TEST(test_launch_helper_forked), TEST(test_cleanup))

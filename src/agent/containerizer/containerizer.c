@@ -278,6 +278,50 @@ static const struct isolator *find_isolator(const char *name)
 
 /* ---- construction ---- */
 
+/* The launch helper (spawner.h): the program beside the running one unless the options name
+ * another; without it, a fork of the agent while it is still small. */
+static void start_spawner(struct cm_containerizer *c)
+{
+    struct cm_spawn_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        abort();
+    cfg->clone_flags = c->clone_flags;
+    cfg->join = c->use_cgroups || c->records;
+    cfg->use_cgroups = c->use_cgroups;
+    for (size_t i = 0; i < c->nisolators; i++) {
+        const char *n = c->isolators[i]->name;
+        cfg->limit_cpu |= strcmp(n, "cgroups/cpu") == 0;
+        cfg->limit_mem |= strcmp(n, "cgroups/mem") == 0;
+        cfg->limit_pids |= strcmp(n, "cgroups/pids") == 0;
+    }
+    cfg->cfs_quota = c->opts.cgroups_enable_cfs;
+    cfg->limit_swap = c->opts.cgroups_limit_swap;
+    cfg->max_pids = c->opts.cgroups_max_pids;
+    cfg->cg = c->cg;
+    if (c->records)
+        snprintf(cfg->records_log, sizeof cfg->records_log, "%s", cm_records_log(c->records));
+    char program[1024] = "";
+    if (c->opts.launch_helper) {
+        snprintf(program, sizeof program, "%s", c->opts.launch_helper);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+        program[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(program, '/');
+        if (slash && (size_t)(slash - program) + sizeof "/" CM_SPAWNER_PROGRAM <= sizeof program)
+            memcpy(slash + 1, CM_SPAWNER_PROGRAM, sizeof CM_SPAWNER_PROGRAM);
+        else
+            program[0] = '\0';
+    }
+    int rc = cm_spawner_new(cfg, *program ? program : NULL, &c->spawner);
+    free(cfg);
+    if (rc)
+        CM_WARN(MOD, "Failed to start the launch helper (%s); containers are cloned from the agent",
+                cm_strerror(rc));
+    else
+        CM_INFO(MOD, "Launch helper started (pid %d, %s)", (int)cm_spawner_pid(c->spawner),
+                cm_spawner_lean(c->spawner) ? program : "a fork of the agent");
+}
+
 static int add_isolators(struct cm_containerizer *c, const char *list, char *why, size_t whylen)
 {
     char *copy = strdup(list);
@@ -322,9 +366,6 @@ static int add_isolators(struct cm_containerizer *c, const char *list, char *why
     free(copy);
     return rc;
 }
-
-static int spawner_join(void *arg, const char *id, const struct cm_spawn_limits *limits, char *why,
-                        size_t whylen);
 
 static int detect_cgroups(struct cm_containerizer *c, char *why, size_t whylen)
 {
@@ -649,16 +690,8 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
     if (c->opts.base && c->opts.disk_watch_interval > 0)
         c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
                                     c->opts.enforce_disk_quota, disk_exceeded, c);
-    if (c->opts.base) {
-        /* Last, so that the helper's copy of c is complete (its join reads it). */
-        int src = cm_spawner_new(c->clone_flags, c->use_cgroups || c->records ? spawner_join : NULL,
-                                 c, &c->spawner);
-        if (src)
-            CM_WARN(MOD,
-                    "Failed to start the launch helper (%s); containers are cloned from the "
-                    "agent",
-                    cm_strerror(src));
-    }
+    if (c->opts.base)
+        start_spawner(c);
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);
     *out = c;
@@ -836,16 +869,6 @@ static int join_cgroups(const void *arg, char *why, size_t whylen)
     if (!rc)
         rc = cm_cgroups_add_pid(&ja->c->cg, ja->id, 0, why, whylen);
     return rc;
-}
-
-/* In the launch helper's cloned child (spawner.h): join_cgroups with the helper's copy of c
- * and the limits the request carried. */
-static int spawner_join(void *arg, const char *id, const struct cm_spawn_limits *limits, char *why,
-                        size_t whylen)
-{
-    struct container ct = {.c = arg, .cpus = limits->cpus, .mem_mb = limits->mem_mb};
-    struct join_arg ja = {arg, id, &ct, 0};
-    return join_cgroups(&ja, why, whylen);
 }
 
 /* The report of an asynchronous launch is in (or the child is gone): record it. The

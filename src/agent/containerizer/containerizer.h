@@ -93,7 +93,10 @@ struct cm_containerizer_options {
     bool cgroups_limit_swap;       /* v1 memsw / v2 memory.swap.max limited too */
     uint64_t cgroups_max_pids;     /* pids.max per container; 0 = default (4096) */
     const char *runtime_dir;       /* records of launched ids for orphan cleanup; NULL = none */
-    const char *mountinfo;         /* tests: mount table text instead of /proc/self/mountinfo */
+    /* With a base: the launch helper program (spawner.h); NULL = mesos-launch-helper beside the
+     * running program. Missing or "": the helper is a fork of the agent. */
+    const char *launch_helper;
+    const char *mountinfo; /* tests: mount table text instead of /proc/self/mountinfo */
     /* The agent recovers containers from its checkpoints: orphans are cleaned only by
      * cm_containerizer_recover, after the surviving containers are re-attached. */
     bool defer_orphan_cleanup;
