@@ -448,6 +448,54 @@ static void test_launch_helper_forked(void)
     cm_containerizer_free(c);
 }
 
+/* The child makes the sandbox and points runs/latest at it: in place the first time, replacing
+ * the old link the next time (a relaunched executor). */
+static void test_sandbox_and_latest_link(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    const char *ids[] = {"run-a", "run-b"};
+    for (int i = 0; i < 2; i++) {
+        char cwd[512], out[600], link[512], tmp[512];
+        snprintf(cwd, sizeof cwd, "%s/sb/executors/e/runs/%s", tmpdir, ids[i]);
+        snprintf(out, sizeof out, "%s/stdout", cwd);
+        snprintf(link, sizeof link, "%s/sb/executors/e/runs/latest", tmpdir);
+        snprintf(tmp, sizeof tmp, "%s/sb/executors/e/runs/.latest.tmp", tmpdir);
+        char *argv[] = {"/bin/true", NULL};
+        char *envp[] = {NULL};
+        struct cm_launch_spec spec = {
+            .container_id = ids[i],
+            .argv = argv,
+            .envp = envp,
+            .cwd = cwd,
+            .stdout_path = out,
+            .stderr_path = out,
+            .create_cwd = true,
+            .link = link,
+            .link_tmp = tmp,
+            .link_target = ids[i],
+        };
+        pid_t pid;
+        launched_calls = 0;
+        REQUIRE(cm_containerizer_launch(c, &spec, &pid, why, sizeof why) == 0);
+        run_until(&launched_calls, 5);
+        CHECK_INT(launched_rc, 0);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid);
+        char target[64] = "";
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        CHECK_STR(target, ids[i]);
+        CHECK(access(out, F_OK) == 0);
+        CHECK(access(tmp, F_OK) != 0 && errno == ENOENT);
+        cm_containerizer_reaped(c, ids[i]);
+        destroyed_calls = 0;
+        run_until(&destroyed_calls, 10);
+    }
+    cm_containerizer_free(c);
+}
+
 static void test_setup(void)
 {
     snprintf(cgroot, sizeof cgroot, "cmesos-async-%d", (int)getpid());
@@ -473,4 +521,4 @@ TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
           TEST(test_update_before_the_exec), TEST(test_launch_helper),
-          TEST(test_launch_helper_forked), TEST(test_cleanup))
+          TEST(test_launch_helper_forked), TEST(test_sandbox_and_latest_link), TEST(test_cleanup))
