@@ -6,6 +6,7 @@
  * timer-driven teardown; orphans of a previous run go through the same teardown. Needs root,
  * cgroups and namespaces; elsewhere the tests are skipped with a message.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -496,6 +497,80 @@ static void test_sandbox_and_latest_link(void)
     cm_containerizer_free(c);
 }
 
+/* Pool cgroup directories under the test's root in ctl. */
+static int pool_dirs(const char *ctl)
+{
+    char d[512];
+    snprintf(d, sizeof d, "/sys/fs/cgroup/%s/%s", ctl, cgroot);
+    DIR *dir = opendir(d);
+    if (!dir)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)))
+        n += strncmp(de->d_name, ".pool-", 6) == 0;
+    closedir(dir);
+    return n;
+}
+
+/* The janitor makes cgroups ahead; a launch's child renames one (with pids.max set already),
+ * the pool refills, and what it holds at exit is removed. */
+static void test_cgroup_pool(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    for (int i = 0; i < 500 && cm_containerizer_pool_ready(c) < 8; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    CHECK_INT(cm_containerizer_pool_ready(c), 8);
+    CHECK_INT(pool_dirs("pids"), 8);
+    CHECK_INT(pool_dirs("memory"), 8);
+    CHECK_INT(pool_dirs("cpuacct"), 8);
+    char *argv[] = {"/bin/sleep", "1005", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "pooled1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    /* The entry the launch took is forgotten: its record says so. */
+    char p[512], line[512];
+    snprintf(p, sizeof p, "%s/runtime.log", tmpdir);
+    int used = 0;
+    FILE *f = fopen(p, "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            used += strncmp(line, "-.pool-", 7) == 0;
+        fclose(f);
+    }
+    CHECK_INT(used, 1);
+    snprintf(p, sizeof p, "/sys/fs/cgroup/pids/%s/pooled1/pids.max", cgroot);
+    char buf[64] = "";
+    f = fopen(p, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    CHECK_INT(atoi(buf), CM_CONTAINERIZER_DEFAULT_MAX_PIDS);
+    pid_t sl = 0;
+    for (int i = 0; i < 200 && !sl; i++, usleep(10000))
+        sl = find_sleep("pooled1", "sleep 1005");
+    CHECK(sl > 0); /* the task runs in the renamed cgroup */
+    CHECK_INT(cm_containerizer_kill(c, "pooled1", SIGKILL), 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    cm_containerizer_reaped(c, "pooled1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_calls, 1); /* the container's only, not the pool's */
+    CHECK(!dir_exists("pids", "pooled1"));
+    cm_containerizer_free(c);
+    CHECK_INT(pool_dirs("pids"), 0);
+    CHECK_INT(pool_dirs("memory"), 0);
+    CHECK_INT(pool_dirs("cpu"), 0);
+}
+
 static void test_setup(void)
 {
     snprintf(cgroot, sizeof cgroot, "cmesos-async-%d", (int)getpid());
@@ -521,4 +596,5 @@ TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
           TEST(test_update_before_the_exec), TEST(test_launch_helper),
-          TEST(test_launch_helper_forked), TEST(test_sandbox_and_latest_link), TEST(test_cleanup))
+          TEST(test_launch_helper_forked), TEST(test_sandbox_and_latest_link),
+          TEST(test_cgroup_pool), TEST(test_cleanup))

@@ -23,6 +23,7 @@
 
 #include "cgroups.h"
 #include "clock.h"
+#include "cgpool.h"
 #include "disk.h"
 #include "errors.h"
 #include "janitor.h"
@@ -40,6 +41,7 @@
 /* Mesos's floors for a container's limits. */
 #define MIN_CPUS 0.01
 #define MIN_MEM_MB 32.0
+#define CGPOOL_TARGET 8
 
 struct container {
     struct cm_containerizer *c;
@@ -53,6 +55,8 @@ struct container {
     char *argv0;
     char *launch_error;  /* why the exec failed, once known */
     bool reapply_limits; /* updated while the child was setting up its cgroups */
+    char *pool;          /* the pool entry (cgpool.h) the launch took, until it joined */
+    bool pids_preset;    /* in the launch child: pids.max came with the pool entry */
 };
 
 /* What the isolators' hooks see. */
@@ -95,6 +99,7 @@ struct cm_containerizer {
     struct sweep *sweeps;           /* session sweeps running in children, until done */
     struct cm_disk_watch *disk;     /* with a base and a disk watch interval (disk.h) */
     struct cm_spawner *spawner;     /* with a base: the launch helper (spawner.h) */
+    struct cm_cgpool *pool;         /* with the janitor: cgroups made ahead (cgpool.h) */
 };
 
 /* A session sweep in a child: listed so that cm_containerizer_free can cancel one the loop
@@ -136,6 +141,7 @@ static void container_free(struct container *ct)
     free(ct->id);
     free(ct->argv0);
     free(ct->launch_error);
+    free(ct->pool);
     free(ct);
 }
 
@@ -194,7 +200,8 @@ static void mem_usage(const struct iso_ctx *x, const struct container *ct,
 static int pids_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
                         char *why, size_t whylen)
 {
-    (void)ct;
+    if (ct->pids_preset)
+        return 0; /* a pool entry comes with it */
     struct cm_cgroups_limits l = {.pids_max = x->opts->cgroups_max_pids};
     return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
 }
@@ -437,7 +444,8 @@ static int is_recorded_orphan(void *arg, const char *id)
     const struct cm_containerizer *c = arg;
     /* "known" means leave alone: everything this work dir did not record belongs to someone
      * else (another agent sharing the cgroups root); recovered containers are ours to keep. */
-    return !cm_records_has(c->records, id) || cm_strmap_get(&c->containers, id) != NULL;
+    return !cm_records_has(c->records, id) || cm_strmap_get(&c->containers, id) != NULL ||
+           (c->pool && cm_cgpool_owns(c->pool, id));
 }
 
 static void set_limits_from(struct container *ct, const struct cm_resources *r);
@@ -447,7 +455,8 @@ static bool record_kept(void *arg, const char *id)
 {
     const struct cm_containerizer *c = arg;
     return cm_strmap_get(&c->containers, id) ||
-           (c->teardowns && cm_teardowns_busy(c->teardowns, id));
+           (c->teardowns && cm_teardowns_busy(c->teardowns, id)) ||
+           (c->pool && cm_cgpool_owns(c->pool, id));
 }
 
 /* Kills and removes the cgroups of containers a previous run recorded, then forgets them. */
@@ -536,6 +545,9 @@ static int teardown_remove(void *arg, const char *id, char *why, size_t whylen)
         CM_WARN(MOD, "The cgroup janitor is gone (%s); removing cgroups in place", cm_strerror(rc));
         cm_janitor_free(c->janitor);
         c->janitor = NULL;
+        /* Its entries stay recorded: the next start removes them. */
+        cm_cgpool_free(c->pool);
+        c->pool = NULL;
         return cm_cgroups_remove_step(&c->cg, id, why, whylen);
     }
     r = calloc(1, sizeof *r);
@@ -557,6 +569,23 @@ static void janitor_done(void *arg, const char *id, int rc, const char *why)
     cm_teardowns_poke(c->teardowns, id);
 }
 
+static void pool_created(void *arg, const char *id, int rc, const char *why)
+{
+    struct cm_containerizer *c = arg;
+    if (rc)
+        CM_WARN(MOD, "Making the pool cgroup %s: %s", id, why);
+    if (c->pool)
+        cm_cgpool_created(c->pool, id, rc, why);
+}
+
+/* A pool entry no launch will take (or one a failed launch took): removed like a container. */
+static void pool_discard(void *arg, const char *name)
+{
+    struct cm_containerizer *c = arg;
+    if (!c->teardowns || cm_teardowns_start(c->teardowns, name) != 0)
+        CM_WARN(MOD, "Pool cgroup %s is left for the next start's orphan cleanup", name);
+}
+
 static void teardown_done(void *arg, const char *id, int rc, const char *why)
 {
     struct cm_containerizer *c = arg;
@@ -564,6 +593,8 @@ static void teardown_done(void *arg, const char *id, int rc, const char *why)
         runtime_record(c, id, false);
     else
         CM_WARN(MOD, "Container %s: tearing it down: %s (left for the orphan cleanup)", id, why);
+    if (c->pool && cm_cgpool_owns(c->pool, id))
+        return; /* a pool entry, not a container */
     if (c->opts.destroyed)
         c->opts.destroyed(c->opts.cb_arg, id, rc, why);
 }
@@ -686,6 +717,15 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
         if (jrc)
             CM_WARN(MOD, "Failed to start the cgroup janitor (%s); cgroups are removed in place",
                     cm_strerror(jrc));
+        if (!jrc && c->records) {
+            bool pids = false;
+            for (size_t i = 0; i < c->nisolators; i++)
+                pids |= c->isolators[i]->prepare == pids_prepare;
+            c->pool = cm_cgpool_new(c->janitor, c->records, CGPOOL_TARGET,
+                                    pids ? c->opts.cgroups_max_pids : 0);
+            cm_janitor_on_created(c->janitor, pool_created);
+            cm_cgpool_refill(c->pool);
+        }
     }
     if (c->opts.base && c->opts.disk_watch_interval > 0)
         c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
@@ -707,6 +747,8 @@ void cm_containerizer_free(struct cm_containerizer *c)
     if (!c)
         return;
     cm_spawner_free(c->spawner);
+    if (c->pool)
+        cm_cgpool_drain(c->pool, pool_discard, c);
     if (c->teardowns) {
         /* The daemon is exiting: finish what can be finished (blocking, bounded); what is
          * left keeps its runtime record and is cleaned as an orphan at the next start. */
@@ -714,6 +756,7 @@ void cm_containerizer_free(struct cm_containerizer *c)
         cm_teardowns_free(c->teardowns);
     }
     cm_janitor_free(c->janitor);
+    cm_cgpool_free(c->pool);
     cm_disk_watch_free(c->disk);
     while (c->sweeps) {
         struct sweep *s = c->sweeps;
@@ -725,6 +768,11 @@ void cm_containerizer_free(struct cm_containerizer *c)
     cm_strmap_cleanup_values(&c->containers, container_free_void);
     cm_records_free(c->records);
     free(c);
+}
+
+size_t cm_containerizer_pool_ready(const struct cm_containerizer *c)
+{
+    return c->pool ? cm_cgpool_ready(c->pool) : 0;
 }
 
 pid_t cm_containerizer_helper_pid(const struct cm_containerizer *c)
@@ -780,7 +828,8 @@ struct join_arg {
     struct cm_containerizer *c;
     const char *id;
     const struct container *ct;
-    pid_t enter_pid; /* nested: the parent's process whose namespaces the child enters */
+    pid_t enter_pid;  /* nested: the parent's process whose namespaces the child enters */
+    const char *pool; /* a pool entry to rename (cgpool.h), or NULL */
 };
 
 static int join_cgroups(const void *arg, char *why, size_t whylen);
@@ -863,9 +912,13 @@ static int join_cgroups(const void *arg, char *why, size_t whylen)
         cm_records_append(cm_records_log(ja->c->records), ja->id);
     if (!ja->c->use_cgroups)
         return 0;
-    int rc = cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
+    /* A pool entry becomes the container's cgroups by a rename per hierarchy, with pids.max
+     * already set; without one (or should a rename fail), mkdir as ever. */
+    struct container ct = *ja->ct;
+    ct.pids_preset = ja->pool && cm_cgroups_rename(&ja->c->cg, ja->pool, ja->id, why, whylen) == 0;
+    int rc = ct.pids_preset ? 0 : cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
     if (!rc)
-        rc = prepare_all(ja->c, ja->id, ja->ct, why, whylen);
+        rc = prepare_all(ja->c, ja->id, &ct, why, whylen);
     if (!rc)
         rc = cm_cgroups_add_pid(&ja->c->cg, ja->id, 0, why, whylen);
     return rc;
@@ -882,6 +935,12 @@ static void status_done(struct container *ct, int rc, const char *why)
     }
     close(ct->status_fd);
     ct->status_fd = -1;
+    if (rc && ct->pool) {
+        /* It failed before it joined: whatever is left of the entry goes. */
+        pool_discard(c, ct->pool);
+        free(ct->pool);
+        ct->pool = NULL;
+    }
     if (rc) {
         free(ct->launch_error);
         ct->launch_error = strdup(why);
@@ -908,9 +967,17 @@ static bool status_poll(struct container *ct)
     char why[512] = "";
     int rc;
     while ((rc = cm_launcher_read_status(ct->status_fd, ct->argv0, why, sizeof why)) ==
-           CM_LAUNCH_JOINED)
+           CM_LAUNCH_JOINED) {
+        if (ct->pool) {
+            /* Renamed to the container's id by now: the entry is gone. */
+            if (ct->c->pool)
+                cm_cgpool_used(ct->c->pool, ct->pool);
+            free(ct->pool);
+            ct->pool = NULL;
+        }
         if (ct->c->opts.joined)
             ct->c->opts.joined(ct->c->opts.cb_arg, ct->id);
+    }
     if (rc == -EAGAIN)
         return false;
     status_done(ct, rc, why);
@@ -936,7 +1003,9 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
     runtime_record(c, id, true); /* the set; the child appends the record before its cgroups */
-    struct join_arg ja = {c, id, ct, spec->enter_pid};
+    if (c->pool && spec->enter_pid <= 0 && !strchr(id, '/'))
+        ct->pool = cm_cgpool_take(c->pool);
+    struct join_arg ja = {c, id, ct, spec->enter_pid, ct->pool};
     int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,
@@ -949,7 +1018,7 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     rc = CM_ECLOSED;
     if (c->spawner && ctx.status_fd && cm_spawner_accepts(spec)) {
         struct cm_spawn_limits lim = {ct->cpus, ct->mem_mb};
-        rc = cm_spawner_spawn(c->spawner, spec, &lim, pid, &status_fd, why, whylen);
+        rc = cm_spawner_spawn(c->spawner, spec, &lim, ct->pool, pid, &status_fd, why, whylen);
         if (cm_spawner_broken(rc)) {
             CM_WARN(MOD, "Container %s: %s; containers are cloned from the agent from now on", id,
                     why);
@@ -980,6 +1049,8 @@ fail:
     if (c->use_cgroups)
         destroy_cgroups(c, id);
     runtime_record(c, id, false);
+    if (ct->pool)
+        pool_discard(c, ct->pool);
     container_free(ct);
     return rc;
 }

@@ -44,6 +44,10 @@
  * before. Container images and nested containers are cloned from the agent; a helper that
  * breaks is dropped with a warning and launches go on without it.
  *
+ * cgroup pool (cgpool.h): with the loop and cgroups, the janitor makes a few containers' cgroups
+ * ahead (pids.max set) and a launch's child renames one to its container id instead of making
+ * them; what the pool holds at exit is removed, and a crashed run's entries are orphans.
+ *
  * Orphan records are one append-only log beside runtime_dir (records.h), not a file per
  * container: no inode is allocated or freed per task.
  *
@@ -248,6 +252,9 @@ enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const
 /* The launch helper's pid (spawner.h), or 0 when containers are cloned from the agent itself
  * (no loop, the helper could not start, or it broke and was dropped). */
 pid_t cm_containerizer_helper_pid(const struct cm_containerizer *c);
+
+/* Pool cgroups (cgpool.h) ready for the next launches; 0 without a pool. */
+size_t cm_containerizer_pool_ready(const struct cm_containerizer *c);
 
 /* ---- seams (used by the isolator table and the launchers; also by tests) ---- */
 

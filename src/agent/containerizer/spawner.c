@@ -45,6 +45,7 @@ enum field {
     F_LINK_TARGET,
     F_EXIT_STATUS,
     F_USER,
+    F_POOL,
     F_NFIELDS,
 };
 
@@ -86,6 +87,7 @@ struct cm_spawner {
 struct join_call {
     const struct cm_spawn_config *cfg;
     const char *id;
+    const char *pool; /* a pool entry to rename (cgpool.h), or NULL */
     struct cm_spawn_limits limits;
 };
 
@@ -99,7 +101,9 @@ static int config_join(const void *arg, char *why, size_t whylen)
         cm_records_append(cfg->records_log, jc->id);
     if (!cfg->use_cgroups)
         return 0;
-    int rc = cm_cgroups_create(&cfg->cg, jc->id, why, whylen);
+    /* A pool entry is renamed, with pids.max set already; else (or should that fail) mkdir. */
+    int pooled = jc->pool && cm_cgroups_rename(&cfg->cg, jc->pool, jc->id, why, whylen) == 0;
+    int rc = pooled ? 0 : cm_cgroups_create(&cfg->cg, jc->id, why, whylen);
     if (!rc && cfg->limit_cpu) {
         struct cm_cgroups_limits l = {.cpus = jc->limits.cpus, .cfs_quota = cfg->cfs_quota};
         rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
@@ -109,7 +113,7 @@ static int config_join(const void *arg, char *why, size_t whylen)
                                       .limit_swap = cfg->limit_swap};
         rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
     }
-    if (!rc && cfg->limit_pids) {
+    if (!rc && cfg->limit_pids && !pooled) {
         struct cm_cgroups_limits l = {.pids_max = cfg->max_pids};
         rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
     }
@@ -217,7 +221,7 @@ static int serve(const struct cm_spawn_config *cfg, const char *buf, size_t len,
         .user = f[F_USER] ? &user : NULL,
         .exit_status_path = f[F_EXIT_STATUS],
     };
-    struct join_call jc = {cfg, f[F_ID], hdr.limits};
+    struct join_call jc = {cfg, f[F_ID], f[F_POOL], hdr.limits};
     /* CLONE_PARENT: the container is the agent's child, not ours. */
     struct cm_launch_ctx ctx = {
         .clone_flags = cfg->clone_flags | CLONE_PARENT,
@@ -402,7 +406,7 @@ static bool put(char *buf, size_t *off, const char *str)
 
 /* Encodes spec into buf; returns the length, or 0 when it does not fit. */
 static size_t encode(char *buf, const struct cm_launch_spec *spec,
-                     const struct cm_spawn_limits *limits)
+                     const struct cm_spawn_limits *limits, const char *pool)
 {
     struct req_hdr hdr;
     memset(&hdr, 0, sizeof hdr);
@@ -419,6 +423,7 @@ static size_t encode(char *buf, const struct cm_launch_spec *spec,
         [F_LINK_TARGET] = spec->link_target,
         [F_EXIT_STATUS] = spec->exit_status_path,
         [F_USER] = spec->user ? spec->user->name : NULL,
+        [F_POOL] = pool,
     };
     for (int i = 0; i < F_NFIELDS; i++)
         if (f[i])
@@ -466,12 +471,12 @@ int cm_spawner_accepts(const struct cm_launch_spec *spec)
 }
 
 int cm_spawner_spawn(struct cm_spawner *s, const struct cm_launch_spec *spec,
-                     const struct cm_spawn_limits *limits, pid_t *pid, int *status_fd, char *why,
-                     size_t whylen)
+                     const struct cm_spawn_limits *limits, const char *pool, pid_t *pid,
+                     int *status_fd, char *why, size_t whylen)
 {
     *pid = -1;
     *status_fd = -1;
-    size_t len = encode(s->buf, spec, limits);
+    size_t len = encode(s->buf, spec, limits, pool);
     if (len == 0)
         return cm_fail(CM_ETOOBIG, why, whylen, "The launch is too large for the launch helper");
     ssize_t w;

@@ -88,11 +88,12 @@ pid_t cm_spawner_pid(const struct cm_spawner *s);
 int cm_spawner_accepts(const struct cm_launch_spec *spec);
 /* Whether rc from cm_spawner_spawn means the helper is unusable. */
 int cm_spawner_broken(int rc);
-/* Asks the helper to launch spec. Returns 0 with *pid (the agent's child) and *status_fd (the
- * status pipe's non-blocking read end, see cm_launcher_read_status; the caller owns it), the
- * clone's error with why, or one of the errors above. */
+/* Asks the helper to launch spec; pool: a pool entry (cgpool.h) the child renames to the
+ * container's cgroups instead of making them, or NULL. Returns 0 with *pid (the agent's child) and
+ * *status_fd (the status pipe's non-blocking read end, see cm_launcher_read_status; the caller owns
+ * it), the clone's error with why, or one of the errors above. */
 int cm_spawner_spawn(struct cm_spawner *s, const struct cm_launch_spec *spec,
-                     const struct cm_spawn_limits *limits, pid_t *pid, int *status_fd, char *why,
-                     size_t whylen);
+                     const struct cm_spawn_limits *limits, const char *pool, pid_t *pid,
+                     int *status_fd, char *why, size_t whylen);
 
 #endif
