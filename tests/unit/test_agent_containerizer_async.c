@@ -82,6 +82,7 @@ static int usable(void)
     } while (0)
 
 static const char *helper_program; /* NULL: the program beside the test */
+static int pool_size;              /* options.cgroup_pool */
 
 static struct cm_containerizer *make(const char *isolation, const char *launcher)
 {
@@ -93,6 +94,7 @@ static struct cm_containerizer *make(const char *isolation, const char *launcher
         .cgroups_root = cgroot,
         .runtime_dir = runtime,
         .launch_helper = helper_program,
+        .cgroup_pool = pool_size,
         .base = base,
         .launched = on_launched,
         .joined = on_joined,
@@ -518,7 +520,9 @@ static int pool_dirs(const char *ctl)
 static void test_cgroup_pool(void)
 {
     NEED_REAL();
+    pool_size = 8;
     struct cm_containerizer *c = make(NULL, NULL);
+    pool_size = 0;
     REQUIRE(c != NULL);
     for (int i = 0; i < 500 && cm_containerizer_pool_ready(c) < 8; i++) {
         struct timeval tv = {0, 10000};

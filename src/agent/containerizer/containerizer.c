@@ -41,7 +41,6 @@
 /* Mesos's floors for a container's limits. */
 #define MIN_CPUS 0.01
 #define MIN_MEM_MB 32.0
-#define CGPOOL_TARGET 8
 
 struct container {
     struct cm_containerizer *c;
@@ -717,11 +716,11 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
         if (jrc)
             CM_WARN(MOD, "Failed to start the cgroup janitor (%s); cgroups are removed in place",
                     cm_strerror(jrc));
-        if (!jrc && c->records) {
+        if (!jrc && c->records && c->opts.cgroup_pool > 0) {
             bool pids = false;
             for (size_t i = 0; i < c->nisolators; i++)
                 pids |= c->isolators[i]->prepare == pids_prepare;
-            c->pool = cm_cgpool_new(c->janitor, c->records, CGPOOL_TARGET,
+            c->pool = cm_cgpool_new(c->janitor, c->records, (size_t)c->opts.cgroup_pool,
                                     pids ? c->opts.cgroups_max_pids : 0);
             cm_janitor_on_created(c->janitor, pool_created);
             cm_cgpool_refill(c->pool);
@@ -730,7 +729,7 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
     if (c->opts.base && c->opts.disk_watch_interval > 0)
         c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
                                     c->opts.enforce_disk_quota, disk_exceeded, c);
-    if (c->opts.base)
+    if (c->opts.base && !c->opts.no_launch_helper)
         start_spawner(c);
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);

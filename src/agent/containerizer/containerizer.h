@@ -44,9 +44,11 @@
  * before. Container images and nested containers are cloned from the agent; a helper that
  * breaks is dropped with a warning and launches go on without it.
  *
- * cgroup pool (cgpool.h): with the loop and cgroups, the janitor makes a few containers' cgroups
- * ahead (pids.max set) and a launch's child renames one to its container id instead of making
- * them; what the pool holds at exit is removed, and a crashed run's entries are orphans.
+ * cgroup pool (cgpool.h, off unless options.cgroup_pool > 0: measured, it moves the mkdirs to
+ * the janitor without shortening the launch here): with the loop and cgroups, the janitor
+ * makes a few containers' cgroups ahead (pids.max set) and a launch's child renames one to its
+ * container id instead of making them; what the pool holds at exit is removed, and a crashed
+ * run's entries are orphans.
  *
  * Orphan records are one append-only log beside runtime_dir (records.h), not a file per
  * container: no inode is allocated or freed per task.
@@ -100,6 +102,8 @@ struct cm_containerizer_options {
     /* With a base: the launch helper program (spawner.h); NULL = mesos-launch-helper beside the
      * running program. Missing or "": the helper is a fork of the agent. */
     const char *launch_helper;
+    bool no_launch_helper; /* clone every container from the agent itself (measurements) */
+    int cgroup_pool;       /* pool cgroups made ahead (cgpool.h); 0 = none (the default) */
     const char *mountinfo; /* tests: mount table text instead of /proc/self/mountinfo */
     /* The agent recovers containers from its checkpoints: orphans are cleaned only by
      * cm_containerizer_recover, after the surviving containers are re-attached. */
