@@ -11,9 +11,10 @@
  * as one record; the helper clones the container with CLONE_PARENT, so the container is the
  * agent's child exactly as before (the agent's SIGCHLD reaper, pidfds, kill and recovery do
  * not change), and answers {rc, pid, why} with the launch's status pipe attached
- * (SCM_RIGHTS). The child does what the in-agent spawn does (cm_launcher_spawn: join the
- * cgroups through the join callback, namespaces, sandbox, stdio, user, exec), in a copy of the
- * helper, and the agent watches the status pipe on its loop as before.
+ * (SCM_RIGHTS). The child does what the in-agent spawn does (cm_launcher_spawn: record, create,
+ * limit and join its cgroups from the configuration below, then namespaces, sandbox, stdio,
+ * user, exec), in a copy of the helper, and the agent watches the status pipe on its loop as
+ * before.
  *
  * Where the program is missing the forked child serves itself (a fork of the agent while it is
  * still small, in cm_containerizer_new). The helper's only state is the configuration the
@@ -30,9 +31,10 @@
  * -ECONNRESET (it died) after it was sent (the launch failed; a child it may have cloned is in
  * the container's cgroups, which the caller destroys); either way the caller frees the spawner
  * (cm_spawner_broken) and spawns in-process from then on. CM_ETOOBIG: the spec is too large
- * for one record (spawn in-process). Blocking: the call waits for
- * the helper's answer (a clone of a small process, well under a millisecond). Single-threaded:
- * call from the loop's thread.
+ * for one record (spawn in-process). Blocking: the call waits for the helper's answer (a clone
+ * of a small process into new namespaces: 0.9-1.2 ms p50 on the loaded 2-core test machine,
+ * where cloning a grown agent blocked its loop 1.8-9.8 ms). Single-threaded: call from the
+ * loop's thread.
  */
 #ifndef CM_AGENT_SPAWNER_H
 #define CM_AGENT_SPAWNER_H
