@@ -13,6 +13,12 @@
  * quick succession share. Then launches per second for 200 tasks one after the other and 50
  * at a time (launch, reap, remove the cgroups).
  *
+ * With --async[=MB], instead: the agent's mode (a libevent loop, asynchronous launches) from a
+ * process holding a grown heap (MB of touched heap, default 64), one launch at a time, comparing a
+ * clone of the caller, the launch helper (spawner.h) and the helper with the cgroup pool
+ * (cgpool.h): the loop's time in the call, launch -> cgroups joined (what the agent's launch queue
+ * waits for), launch -> exec, and CPU per launch of the caller, its helpers and the containers.
+ *
  * Needs root and cgroups; prints a message and exits 0 elsewhere.
  */
 #include <errno.h>
@@ -27,6 +33,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sys/resource.h>
+
+#include <event2/event.h>
 
 #include "containerizer/cgroups.h"
 #include "containerizer/containerizer.h"
@@ -128,7 +138,194 @@ static int launch_true(struct bench *b, char *id, size_t idlen, pid_t *pid)
     return rc;
 }
 
-int main(void)
+/* ---- the agent's mode: a loop, asynchronous launches ---- */
+
+#define ASYNC_N 150
+
+struct async_run {
+    struct event_base *base;
+    int joined, launched, destroyed, launched_rc;
+};
+
+static void on_joined(void *arg, const char *id)
+{
+    (void)id;
+    ((struct async_run *)arg)->joined = 1;
+}
+
+static void on_launched(void *arg, const char *id, pid_t pid, int rc, const char *why)
+{
+    (void)id;
+    (void)pid;
+    (void)why;
+    struct async_run *r = arg;
+    r->launched = 1;
+    r->launched_rc = rc;
+}
+
+static void on_destroyed(void *arg, const char *id, int rc, const char *why)
+{
+    (void)id;
+    (void)rc;
+    (void)why;
+    ((struct async_run *)arg)->destroyed++;
+}
+
+static void spin(struct async_run *r, const int *flag, int want)
+{
+    for (int i = 0; i < 5000 && *flag < want; i++) {
+        struct timeval tv = {0, 1000};
+        event_base_loopexit(r->base, &tv);
+        event_base_dispatch(r->base);
+    }
+}
+
+static double cpu_ms(int who)
+{
+    struct rusage ru;
+    getrusage(who, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* CPU of this process's live children (the launch helper, the cgroup janitor). */
+static double live_children_ms(void)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    double sum = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+        char sp[64], sb[1024];
+        snprintf(sp, sizeof sp, "/proc/%s/stat", t);
+        FILE *g = fopen(sp, "r");
+        if (!g)
+            continue;
+        size_t m = fread(sb, 1, sizeof sb - 1, g);
+        fclose(g);
+        sb[m] = '\0';
+        char *rp = strrchr(sb, ')');
+        unsigned long long ut, st;
+        if (rp &&
+            sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            sum += (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
+    }
+    return sum;
+}
+
+/* One variant: ASYNC_N launches of /bin/true one after the other, as the agent's loop does
+ * them. Prints the loop's time in the call, launch -> joined (what the launch queue waits
+ * for), launch -> exec, and CPU per launch of this process, of its live helpers and of the
+ * reaped containers. */
+static void async_variant(const char *name, const char *root, const char *tmp, bool helper,
+                          int pool)
+{
+    struct async_run r = {.base = event_base_new()};
+    struct cm_containerizer_options o = {
+        .cgroups_root = root,
+        .base = r.base,
+        .launched = on_launched,
+        .joined = on_joined,
+        .destroyed = on_destroyed,
+        .cb_arg = &r,
+        .no_launch_helper = !helper,
+        .cgroup_pool = pool,
+    };
+    char rt[512];
+    snprintf(rt, sizeof rt, "%s/runtime-%s", tmp, name);
+    o.runtime_dir = rt;
+    struct cm_containerizer *c = NULL;
+    char why[512];
+    if (cm_containerizer_new(&o, &c, why, sizeof why) != 0) {
+        fprintf(stderr, "bench-launch: %s\n", why);
+        event_base_free(r.base);
+        return;
+    }
+    for (int i = 0; i < 300 && cm_containerizer_pool_ready(c) < (size_t)(pool > 0 ? pool : 0);
+         i++) {
+        int never = 0;
+        spin(&r, &never, 1);
+    }
+    static double call[ASYNC_N], joined[ASYNC_N], exec[ASYNC_N];
+    double self0 = cpu_ms(RUSAGE_SELF), kids0 = cpu_ms(RUSAGE_CHILDREN), live0 = live_children_ms();
+    int n = 0;
+    for (int i = 0; i < ASYNC_N; i++) {
+        char id[64], out[600];
+        snprintf(id, sizeof id, "async-%s-%d", name, i);
+        snprintf(out, sizeof out, "%s/out", tmp);
+        char *argv[] = {"/bin/true", NULL}, *envp[] = {NULL};
+        struct cm_resources res;
+        cm_resources_init(&res);
+        cm_resources_parse(&res, "cpus:0.1;mem:32", "*", NULL, 0);
+        struct cm_launch_spec spec = {.container_id = id,
+                                      .argv = argv,
+                                      .envp = envp,
+                                      .cwd = tmp,
+                                      .stdout_path = out,
+                                      .stderr_path = out,
+                                      .resources = &res};
+        r.joined = r.launched = 0;
+        pid_t pid;
+        double t0 = now_ms();
+        int rc = cm_containerizer_launch(c, &spec, &pid, why, sizeof why);
+        double t1 = now_ms();
+        cm_resources_cleanup(&res);
+        if (rc) {
+            fprintf(stderr, "launch failed: %s\n", why);
+            break;
+        }
+        spin(&r, &r.joined, 1);
+        double t2 = now_ms();
+        spin(&r, &r.launched, 1);
+        double t3 = now_ms();
+        int st;
+        waitpid(pid, &st, 0);
+        int want = r.destroyed + 1;
+        cm_containerizer_reaped(c, id);
+        spin(&r, &r.destroyed, want);
+        call[n] = t1 - t0;
+        joined[n] = t2 - t0;
+        exec[n] = t3 - t0;
+        n++;
+    }
+    double self = cpu_ms(RUSAGE_SELF) - self0, kids = cpu_ms(RUSAGE_CHILDREN) - kids0,
+           live = live_children_ms() - live0;
+    if (n > 0)
+        printf("  %-22s in the call p50 %.3f ms | -> joined p50 %.3f p90 %.3f ms | -> exec p50 "
+               "%.3f ms | CPU per launch: caller %.3f, its helpers %.3f, containers %.3f ms\n",
+               name, pct(call, (size_t)n, 0.5), pct(joined, (size_t)n, 0.5),
+               pct(joined, (size_t)n, 0.9), pct(exec, (size_t)n, 0.5), self / n, live / n,
+               kids / n);
+    cm_containerizer_free(c);
+    event_base_free(r.base);
+}
+
+static void async_section(const char *root, const char *tmp, int grown_mb)
+{
+    /* The agent has grown by the time it launches: give this process a heap to copy. */
+    size_t grown = (size_t)grown_mb << 20;
+    char *heap = malloc(grown);
+    if (heap)
+        for (size_t i = 0; i < grown; i += 4096)
+            heap[i] = (char)i;
+    printf("agent mode (a loop; this process holds %d MB of touched heap, as a grown agent): "
+           "%d launches of /bin/true one at a time\n",
+           grown_mb, ASYNC_N);
+    for (int round = 0; round < 2; round++) {
+        async_variant("clone from the caller", root, tmp, false, -1);
+        async_variant("launch helper", root, tmp, true, -1);
+        async_variant("helper + cgroup pool", root, tmp, true, 8);
+    }
+    free(heap);
+}
+
+int main(int argc, char **argv)
 {
     if (geteuid() != 0) {
         printf("bench-launch: needs root (cgroups and namespaces); skipped\n");
@@ -148,6 +345,11 @@ int main(void)
         return 1;
     }
     printf("bench-launch: %s\n", cm_containerizer_describe(b.c));
+    if (argc > 1 && strncmp(argv[1], "--async", 7) == 0) {
+        async_section(root, b.tmp, argv[1][7] == '=' ? atoi(argv[1] + 8) : 64);
+        cm_containerizer_free(b.c);
+        return 0;
+    }
     if (strstr(cm_containerizer_describe(b.c), "Falling back"))
         printf(
             "bench-launch: (not the full default isolation here; figures are for the fallback)\n");

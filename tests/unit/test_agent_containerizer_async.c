@@ -6,6 +6,7 @@
  * timer-driven teardown; orphans of a previous run go through the same teardown. Needs root,
  * cgroups and namespaces; elsewhere the tests are skipped with a message.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -80,6 +81,9 @@ static int usable(void)
             SKIP_CASE("needs root, cgroups and namespaces");                                       \
     } while (0)
 
+static const char *helper_program; /* NULL: the program beside the test */
+static int pool_size;              /* options.cgroup_pool */
+
 static struct cm_containerizer *make(const char *isolation, const char *launcher)
 {
     char runtime[512];
@@ -89,6 +93,8 @@ static struct cm_containerizer *make(const char *isolation, const char *launcher
         .launcher = launcher,
         .cgroups_root = cgroot,
         .runtime_dir = runtime,
+        .launch_helper = helper_program,
+        .cgroup_pool = pool_size,
         .base = base,
         .launched = on_launched,
         .joined = on_joined,
@@ -406,6 +412,169 @@ static void test_update_before_the_exec(void)
     cm_containerizer_free(c);
 }
 
+/* Without the helper program the helper is a fork of the agent, and launches the same way:
+ * cgroups joined before the exec, the container our child. */
+static void test_launch_helper_forked(void)
+{
+    NEED_REAL();
+    helper_program = "";
+    struct cm_containerizer *c = make(NULL, NULL);
+    helper_program = NULL;
+    REQUIRE(c != NULL);
+    REQUIRE(cm_containerizer_helper_pid(c) > 0);
+    char *argv[] = {"/bin/sh", "-c", "cat /proc/self/cgroup; exit 4", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "forked1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    CHECK_INT(joined_calls, 1);
+    CHECK_INT(recorded("forked1"), 1);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 4);
+    char out[512], *text = NULL;
+    snprintf(out, sizeof out, "%s/out", tmpdir);
+    FILE *f = fopen(out, "r");
+    if (f) {
+        static char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        text = buf;
+        fclose(f);
+    }
+    char want[128];
+    snprintf(want, sizeof want, "memory:/%s/forked1", cgroot);
+    CHECK(text && strstr(text, want)); /* the shell ran inside the container's cgroup */
+    cm_containerizer_reaped(c, "forked1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_rc, 0);
+    cm_containerizer_free(c);
+}
+
+/* The child makes the sandbox and points runs/latest at it: in place the first time, replacing
+ * the old link the next time (a relaunched executor). */
+static void test_sandbox_and_latest_link(void)
+{
+    NEED_REAL();
+    struct cm_containerizer *c = make(NULL, NULL);
+    REQUIRE(c != NULL);
+    const char *ids[] = {"run-a", "run-b"};
+    for (int i = 0; i < 2; i++) {
+        char cwd[512], out[600], link[512], tmp[512];
+        snprintf(cwd, sizeof cwd, "%s/sb/executors/e/runs/%s", tmpdir, ids[i]);
+        snprintf(out, sizeof out, "%s/stdout", cwd);
+        snprintf(link, sizeof link, "%s/sb/executors/e/runs/latest", tmpdir);
+        snprintf(tmp, sizeof tmp, "%s/sb/executors/e/runs/.latest.tmp", tmpdir);
+        char *argv[] = {"/bin/true", NULL};
+        char *envp[] = {NULL};
+        struct cm_launch_spec spec = {
+            .container_id = ids[i],
+            .argv = argv,
+            .envp = envp,
+            .cwd = cwd,
+            .stdout_path = out,
+            .stderr_path = out,
+            .create_cwd = true,
+            .link = link,
+            .link_tmp = tmp,
+            .link_target = ids[i],
+        };
+        pid_t pid;
+        launched_calls = 0;
+        REQUIRE(cm_containerizer_launch(c, &spec, &pid, why, sizeof why) == 0);
+        run_until(&launched_calls, 5);
+        CHECK_INT(launched_rc, 0);
+        int st;
+        CHECK(waitpid(pid, &st, 0) == pid);
+        char target[64] = "";
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        CHECK_STR(target, ids[i]);
+        CHECK(access(out, F_OK) == 0);
+        CHECK(access(tmp, F_OK) != 0 && errno == ENOENT);
+        cm_containerizer_reaped(c, ids[i]);
+        destroyed_calls = 0;
+        run_until(&destroyed_calls, 10);
+    }
+    cm_containerizer_free(c);
+}
+
+/* Pool cgroup directories under the test's root in ctl. */
+static int pool_dirs(const char *ctl)
+{
+    char d[512];
+    snprintf(d, sizeof d, "/sys/fs/cgroup/%s/%s", ctl, cgroot);
+    DIR *dir = opendir(d);
+    if (!dir)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)))
+        n += strncmp(de->d_name, ".pool-", 6) == 0;
+    closedir(dir);
+    return n;
+}
+
+/* The janitor makes cgroups ahead; a launch's child renames one (with pids.max set already),
+ * the pool refills, and what it holds at exit is removed. */
+static void test_cgroup_pool(void)
+{
+    NEED_REAL();
+    pool_size = 8;
+    struct cm_containerizer *c = make(NULL, NULL);
+    pool_size = 0;
+    REQUIRE(c != NULL);
+    for (int i = 0; i < 500 && cm_containerizer_pool_ready(c) < 8; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    CHECK_INT(cm_containerizer_pool_ready(c), 8);
+    CHECK_INT(pool_dirs("pids"), 8);
+    CHECK_INT(pool_dirs("memory"), 8);
+    CHECK_INT(pool_dirs("cpuacct"), 8);
+    char *argv[] = {"/bin/sleep", "1005", NULL};
+    pid_t pid;
+    REQUIRE(launch(c, "pooled1", argv, &pid) == 0);
+    run_until(&launched_calls, 5);
+    CHECK_INT(launched_rc, 0);
+    /* The entry the launch took is forgotten: its record says so. */
+    char p[512], line[512];
+    snprintf(p, sizeof p, "%s/runtime.log", tmpdir);
+    int used = 0;
+    FILE *f = fopen(p, "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            used += strncmp(line, "-.pool-", 7) == 0;
+        fclose(f);
+    }
+    CHECK_INT(used, 1);
+    snprintf(p, sizeof p, "/sys/fs/cgroup/pids/%s/pooled1/pids.max", cgroot);
+    char buf[64] = "";
+    f = fopen(p, "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    CHECK_INT(atoi(buf), CM_CONTAINERIZER_DEFAULT_MAX_PIDS);
+    pid_t sl = 0;
+    for (int i = 0; i < 200 && !sl; i++, usleep(10000))
+        sl = find_sleep("pooled1", "sleep 1005");
+    CHECK(sl > 0); /* the task runs in the renamed cgroup */
+    CHECK_INT(cm_containerizer_kill(c, "pooled1", SIGKILL), 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    cm_containerizer_reaped(c, "pooled1");
+    run_until(&destroyed_calls, 10);
+    CHECK_INT(destroyed_calls, 1); /* the container's only, not the pool's */
+    CHECK(!dir_exists("pids", "pooled1"));
+    cm_containerizer_free(c);
+    CHECK_INT(pool_dirs("pids"), 0);
+    CHECK_INT(pool_dirs("memory"), 0);
+    CHECK_INT(pool_dirs("cpu"), 0);
+}
+
 static void test_setup(void)
 {
     snprintf(cgroot, sizeof cgroot, "cmesos-async-%d", (int)getpid());
@@ -430,4 +599,6 @@ static void test_cleanup(void)
 TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
-          TEST(test_update_before_the_exec), TEST(test_launch_helper), TEST(test_cleanup))
+          TEST(test_update_before_the_exec), TEST(test_launch_helper),
+          TEST(test_launch_helper_forked), TEST(test_sandbox_and_latest_link),
+          TEST(test_cgroup_pool), TEST(test_cleanup))

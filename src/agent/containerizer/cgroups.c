@@ -642,6 +642,29 @@ int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, si
     return 0;
 }
 
+int cm_cgroups_rename(const struct cm_cgroups *cg, const char *from, const char *to, char *why,
+                      size_t whylen)
+{
+    int rc = cm_cgroups_check(cg, from, why, whylen);
+    if (!rc)
+        rc = cm_cgroups_check(cg, to, why, whylen);
+    if (rc)
+        return rc;
+    if (strchr(from, '/') || strchr(to, '/'))
+        return cm_fail(CM_EINVAL, why, whylen, "nested cgroups are not renamed");
+    char a[CM_CGROUPS_PATH_MAX], b[CM_CGROUPS_PATH_MAX];
+    for (int c = 0; c < CM_CG_NCTL; c++) {
+        if (!(cg->usable & CM_CG_BIT(c)) || cm_cgroups_duplicate(cg, c))
+            continue;
+        if (cm_cgroups_path(cg, c, from, a, sizeof a) || cm_cgroups_path(cg, c, to, b, sizeof b))
+            return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", to);
+        if (rename(a, b) != 0)
+            return cm_fail(-errno, why, whylen, "Failed to rename %s to %s: %s", a, b,
+                           strerror(errno));
+    }
+    return 0;
+}
+
 /* Writes text to <container dir of ctl>/<file>. */
 static int write_ctl(const struct cm_cgroups *cg, int ctl, const char *id, const char *file,
                      const char *text, char *why, size_t whylen)

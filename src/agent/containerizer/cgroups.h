@@ -118,6 +118,14 @@ int cm_cgroups_path(const struct cm_cgroups *cg, enum cm_cgroups_ctl ctl, const 
  * enables the usable controllers in each ancestor's cgroup.subtree_control. */
 int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen);
 
+/* Renames the cgroup(s) of from to to, in every hierarchy (a pre-created cgroup taken for a
+ * container: rename(2) of a cgroup directory within its parent keeps its settings and costs
+ * none of mkdir's controller state allocation). Not for nested ids. 0, or -errno of the first
+ * rename that failed (the hierarchies before it are renamed already). Safe in a freshly cloned
+ * child (no allocation). */
+int cm_cgroups_rename(const struct cm_cgroups *cg, const char *from, const char *to, char *why,
+                      size_t whylen);
+
 /* Limits; a zero field is left alone. */
 struct cm_cgroups_limits {
     double cpus;        /* cpu shares / weight */

@@ -23,6 +23,7 @@
 
 #include "cgroups.h"
 #include "clock.h"
+#include "cgpool.h"
 #include "disk.h"
 #include "errors.h"
 #include "janitor.h"
@@ -53,6 +54,8 @@ struct container {
     char *argv0;
     char *launch_error;  /* why the exec failed, once known */
     bool reapply_limits; /* updated while the child was setting up its cgroups */
+    char *pool;          /* the pool entry (cgpool.h) the launch took, until it joined */
+    bool pids_preset;    /* in the launch child: pids.max came with the pool entry */
 };
 
 /* What the isolators' hooks see. */
@@ -95,6 +98,7 @@ struct cm_containerizer {
     struct sweep *sweeps;           /* session sweeps running in children, until done */
     struct cm_disk_watch *disk;     /* with a base and a disk watch interval (disk.h) */
     struct cm_spawner *spawner;     /* with a base: the launch helper (spawner.h) */
+    struct cm_cgpool *pool;         /* with the janitor: cgroups made ahead (cgpool.h) */
 };
 
 /* A session sweep in a child: listed so that cm_containerizer_free can cancel one the loop
@@ -136,6 +140,7 @@ static void container_free(struct container *ct)
     free(ct->id);
     free(ct->argv0);
     free(ct->launch_error);
+    free(ct->pool);
     free(ct);
 }
 
@@ -194,7 +199,8 @@ static void mem_usage(const struct iso_ctx *x, const struct container *ct,
 static int pids_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
                         char *why, size_t whylen)
 {
-    (void)ct;
+    if (ct->pids_preset)
+        return 0; /* a pool entry comes with it */
     struct cm_cgroups_limits l = {.pids_max = x->opts->cgroups_max_pids};
     return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
 }
@@ -278,6 +284,50 @@ static const struct isolator *find_isolator(const char *name)
 
 /* ---- construction ---- */
 
+/* The launch helper (spawner.h): the program beside the running one unless the options name
+ * another; without it, a fork of the agent while it is still small. */
+static void start_spawner(struct cm_containerizer *c)
+{
+    struct cm_spawn_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        abort();
+    cfg->clone_flags = c->clone_flags;
+    cfg->join = c->use_cgroups || c->records;
+    cfg->use_cgroups = c->use_cgroups;
+    for (size_t i = 0; i < c->nisolators; i++) {
+        const char *n = c->isolators[i]->name;
+        cfg->limit_cpu |= strcmp(n, "cgroups/cpu") == 0;
+        cfg->limit_mem |= strcmp(n, "cgroups/mem") == 0;
+        cfg->limit_pids |= strcmp(n, "cgroups/pids") == 0;
+    }
+    cfg->cfs_quota = c->opts.cgroups_enable_cfs;
+    cfg->limit_swap = c->opts.cgroups_limit_swap;
+    cfg->max_pids = c->opts.cgroups_max_pids;
+    cfg->cg = c->cg;
+    if (c->records)
+        snprintf(cfg->records_log, sizeof cfg->records_log, "%s", cm_records_log(c->records));
+    char program[1024] = "";
+    if (c->opts.launch_helper) {
+        snprintf(program, sizeof program, "%s", c->opts.launch_helper);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+        program[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(program, '/');
+        if (slash && (size_t)(slash - program) + sizeof "/" CM_SPAWNER_PROGRAM <= sizeof program)
+            memcpy(slash + 1, CM_SPAWNER_PROGRAM, sizeof CM_SPAWNER_PROGRAM);
+        else
+            program[0] = '\0';
+    }
+    int rc = cm_spawner_new(cfg, *program ? program : NULL, &c->spawner);
+    free(cfg);
+    if (rc)
+        CM_WARN(MOD, "Failed to start the launch helper (%s); containers are cloned from the agent",
+                cm_strerror(rc));
+    else
+        CM_INFO(MOD, "Launch helper started (pid %d, %s)", (int)cm_spawner_pid(c->spawner),
+                cm_spawner_lean(c->spawner) ? program : "a fork of the agent");
+}
+
 static int add_isolators(struct cm_containerizer *c, const char *list, char *why, size_t whylen)
 {
     char *copy = strdup(list);
@@ -322,9 +372,6 @@ static int add_isolators(struct cm_containerizer *c, const char *list, char *why
     free(copy);
     return rc;
 }
-
-static int spawner_join(void *arg, const char *id, const struct cm_spawn_limits *limits, char *why,
-                        size_t whylen);
 
 static int detect_cgroups(struct cm_containerizer *c, char *why, size_t whylen)
 {
@@ -396,7 +443,8 @@ static int is_recorded_orphan(void *arg, const char *id)
     const struct cm_containerizer *c = arg;
     /* "known" means leave alone: everything this work dir did not record belongs to someone
      * else (another agent sharing the cgroups root); recovered containers are ours to keep. */
-    return !cm_records_has(c->records, id) || cm_strmap_get(&c->containers, id) != NULL;
+    return !cm_records_has(c->records, id) || cm_strmap_get(&c->containers, id) != NULL ||
+           (c->pool && cm_cgpool_owns(c->pool, id));
 }
 
 static void set_limits_from(struct container *ct, const struct cm_resources *r);
@@ -406,7 +454,8 @@ static bool record_kept(void *arg, const char *id)
 {
     const struct cm_containerizer *c = arg;
     return cm_strmap_get(&c->containers, id) ||
-           (c->teardowns && cm_teardowns_busy(c->teardowns, id));
+           (c->teardowns && cm_teardowns_busy(c->teardowns, id)) ||
+           (c->pool && cm_cgpool_owns(c->pool, id));
 }
 
 /* Kills and removes the cgroups of containers a previous run recorded, then forgets them. */
@@ -495,6 +544,9 @@ static int teardown_remove(void *arg, const char *id, char *why, size_t whylen)
         CM_WARN(MOD, "The cgroup janitor is gone (%s); removing cgroups in place", cm_strerror(rc));
         cm_janitor_free(c->janitor);
         c->janitor = NULL;
+        /* Its entries stay recorded: the next start removes them. */
+        cm_cgpool_free(c->pool);
+        c->pool = NULL;
         return cm_cgroups_remove_step(&c->cg, id, why, whylen);
     }
     r = calloc(1, sizeof *r);
@@ -516,6 +568,23 @@ static void janitor_done(void *arg, const char *id, int rc, const char *why)
     cm_teardowns_poke(c->teardowns, id);
 }
 
+static void pool_created(void *arg, const char *id, int rc, const char *why)
+{
+    struct cm_containerizer *c = arg;
+    if (rc)
+        CM_WARN(MOD, "Making the pool cgroup %s: %s", id, why);
+    if (c->pool)
+        cm_cgpool_created(c->pool, id, rc, why);
+}
+
+/* A pool entry no launch will take (or one a failed launch took): removed like a container. */
+static void pool_discard(void *arg, const char *name)
+{
+    struct cm_containerizer *c = arg;
+    if (!c->teardowns || cm_teardowns_start(c->teardowns, name) != 0)
+        CM_WARN(MOD, "Pool cgroup %s is left for the next start's orphan cleanup", name);
+}
+
 static void teardown_done(void *arg, const char *id, int rc, const char *why)
 {
     struct cm_containerizer *c = arg;
@@ -523,6 +592,8 @@ static void teardown_done(void *arg, const char *id, int rc, const char *why)
         runtime_record(c, id, false);
     else
         CM_WARN(MOD, "Container %s: tearing it down: %s (left for the orphan cleanup)", id, why);
+    if (c->pool && cm_cgpool_owns(c->pool, id))
+        return; /* a pool entry, not a container */
     if (c->opts.destroyed)
         c->opts.destroyed(c->opts.cb_arg, id, rc, why);
 }
@@ -645,20 +716,21 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
         if (jrc)
             CM_WARN(MOD, "Failed to start the cgroup janitor (%s); cgroups are removed in place",
                     cm_strerror(jrc));
+        if (!jrc && c->records && c->opts.cgroup_pool > 0) {
+            bool pids = false;
+            for (size_t i = 0; i < c->nisolators; i++)
+                pids |= c->isolators[i]->prepare == pids_prepare;
+            c->pool = cm_cgpool_new(c->janitor, c->records, (size_t)c->opts.cgroup_pool,
+                                    pids ? c->opts.cgroups_max_pids : 0);
+            cm_janitor_on_created(c->janitor, pool_created);
+            cm_cgpool_refill(c->pool);
+        }
     }
     if (c->opts.base && c->opts.disk_watch_interval > 0)
         c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
                                     c->opts.enforce_disk_quota, disk_exceeded, c);
-    if (c->opts.base) {
-        /* Last, so that the helper's copy of c is complete (its join reads it). */
-        int src = cm_spawner_new(c->clone_flags, c->use_cgroups || c->records ? spawner_join : NULL,
-                                 c, &c->spawner);
-        if (src)
-            CM_WARN(MOD,
-                    "Failed to start the launch helper (%s); containers are cloned from the "
-                    "agent",
-                    cm_strerror(src));
-    }
+    if (c->opts.base && !c->opts.no_launch_helper)
+        start_spawner(c);
     if (!c->opts.defer_orphan_cleanup)
         clean_orphans(c);
     *out = c;
@@ -674,6 +746,8 @@ void cm_containerizer_free(struct cm_containerizer *c)
     if (!c)
         return;
     cm_spawner_free(c->spawner);
+    if (c->pool)
+        cm_cgpool_drain(c->pool, pool_discard, c);
     if (c->teardowns) {
         /* The daemon is exiting: finish what can be finished (blocking, bounded); what is
          * left keeps its runtime record and is cleaned as an orphan at the next start. */
@@ -681,6 +755,7 @@ void cm_containerizer_free(struct cm_containerizer *c)
         cm_teardowns_free(c->teardowns);
     }
     cm_janitor_free(c->janitor);
+    cm_cgpool_free(c->pool);
     cm_disk_watch_free(c->disk);
     while (c->sweeps) {
         struct sweep *s = c->sweeps;
@@ -692,6 +767,11 @@ void cm_containerizer_free(struct cm_containerizer *c)
     cm_strmap_cleanup_values(&c->containers, container_free_void);
     cm_records_free(c->records);
     free(c);
+}
+
+size_t cm_containerizer_pool_ready(const struct cm_containerizer *c)
+{
+    return c->pool ? cm_cgpool_ready(c->pool) : 0;
 }
 
 pid_t cm_containerizer_helper_pid(const struct cm_containerizer *c)
@@ -747,7 +827,8 @@ struct join_arg {
     struct cm_containerizer *c;
     const char *id;
     const struct container *ct;
-    pid_t enter_pid; /* nested: the parent's process whose namespaces the child enters */
+    pid_t enter_pid;  /* nested: the parent's process whose namespaces the child enters */
+    const char *pool; /* a pool entry to rename (cgpool.h), or NULL */
 };
 
 static int join_cgroups(const void *arg, char *why, size_t whylen);
@@ -830,22 +911,16 @@ static int join_cgroups(const void *arg, char *why, size_t whylen)
         cm_records_append(cm_records_log(ja->c->records), ja->id);
     if (!ja->c->use_cgroups)
         return 0;
-    int rc = cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
+    /* A pool entry becomes the container's cgroups by a rename per hierarchy, with pids.max
+     * already set; without one (or should a rename fail), mkdir as ever. */
+    struct container ct = *ja->ct;
+    ct.pids_preset = ja->pool && cm_cgroups_rename(&ja->c->cg, ja->pool, ja->id, why, whylen) == 0;
+    int rc = ct.pids_preset ? 0 : cm_cgroups_create(&ja->c->cg, ja->id, why, whylen);
     if (!rc)
-        rc = prepare_all(ja->c, ja->id, ja->ct, why, whylen);
+        rc = prepare_all(ja->c, ja->id, &ct, why, whylen);
     if (!rc)
         rc = cm_cgroups_add_pid(&ja->c->cg, ja->id, 0, why, whylen);
     return rc;
-}
-
-/* In the launch helper's cloned child (spawner.h): join_cgroups with the helper's copy of c
- * and the limits the request carried. */
-static int spawner_join(void *arg, const char *id, const struct cm_spawn_limits *limits, char *why,
-                        size_t whylen)
-{
-    struct container ct = {.c = arg, .cpus = limits->cpus, .mem_mb = limits->mem_mb};
-    struct join_arg ja = {arg, id, &ct, 0};
-    return join_cgroups(&ja, why, whylen);
 }
 
 /* The report of an asynchronous launch is in (or the child is gone): record it. The
@@ -859,6 +934,12 @@ static void status_done(struct container *ct, int rc, const char *why)
     }
     close(ct->status_fd);
     ct->status_fd = -1;
+    if (rc && ct->pool) {
+        /* It failed before it joined: whatever is left of the entry goes. */
+        pool_discard(c, ct->pool);
+        free(ct->pool);
+        ct->pool = NULL;
+    }
     if (rc) {
         free(ct->launch_error);
         ct->launch_error = strdup(why);
@@ -885,9 +966,17 @@ static bool status_poll(struct container *ct)
     char why[512] = "";
     int rc;
     while ((rc = cm_launcher_read_status(ct->status_fd, ct->argv0, why, sizeof why)) ==
-           CM_LAUNCH_JOINED)
+           CM_LAUNCH_JOINED) {
+        if (ct->pool) {
+            /* Renamed to the container's id by now: the entry is gone. */
+            if (ct->c->pool)
+                cm_cgpool_used(ct->c->pool, ct->pool);
+            free(ct->pool);
+            ct->pool = NULL;
+        }
         if (ct->c->opts.joined)
             ct->c->opts.joined(ct->c->opts.cb_arg, ct->id);
+    }
     if (rc == -EAGAIN)
         return false;
     status_done(ct, rc, why);
@@ -913,7 +1002,9 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     struct container *ct = container_new(c, id);
     set_limits_from(ct, spec->resources);
     runtime_record(c, id, true); /* the set; the child appends the record before its cgroups */
-    struct join_arg ja = {c, id, ct, spec->enter_pid};
+    if (c->pool && spec->enter_pid <= 0 && !strchr(id, '/'))
+        ct->pool = cm_cgpool_take(c->pool);
+    struct join_arg ja = {c, id, ct, spec->enter_pid, ct->pool};
     int status_fd = -1;
     struct cm_launch_ctx ctx = {
         .clone_flags = c->clone_flags,
@@ -926,7 +1017,7 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
     rc = CM_ECLOSED;
     if (c->spawner && ctx.status_fd && cm_spawner_accepts(spec)) {
         struct cm_spawn_limits lim = {ct->cpus, ct->mem_mb};
-        rc = cm_spawner_spawn(c->spawner, spec, &lim, pid, &status_fd, why, whylen);
+        rc = cm_spawner_spawn(c->spawner, spec, &lim, ct->pool, pid, &status_fd, why, whylen);
         if (cm_spawner_broken(rc)) {
             CM_WARN(MOD, "Container %s: %s; containers are cloned from the agent from now on", id,
                     why);
@@ -957,6 +1048,8 @@ fail:
     if (c->use_cgroups)
         destroy_cgroups(c, id);
     runtime_record(c, id, false);
+    if (ct->pool)
+        pool_discard(c, ct->pool);
     container_free(ct);
     return rc;
 }

@@ -44,6 +44,12 @@
  * before. Container images and nested containers are cloned from the agent; a helper that
  * breaks is dropped with a warning and launches go on without it.
  *
+ * cgroup pool (cgpool.h, off unless options.cgroup_pool > 0: measured, it moves the mkdirs to
+ * the janitor without shortening the launch here): with the loop and cgroups, the janitor
+ * makes a few containers' cgroups ahead (pids.max set) and a launch's child renames one to its
+ * container id instead of making them; what the pool holds at exit is removed, and a crashed
+ * run's entries are orphans.
+ *
  * Orphan records are one append-only log beside runtime_dir (records.h), not a file per
  * container: no inode is allocated or freed per task.
  *
@@ -93,7 +99,12 @@ struct cm_containerizer_options {
     bool cgroups_limit_swap;       /* v1 memsw / v2 memory.swap.max limited too */
     uint64_t cgroups_max_pids;     /* pids.max per container; 0 = default (4096) */
     const char *runtime_dir;       /* records of launched ids for orphan cleanup; NULL = none */
-    const char *mountinfo;         /* tests: mount table text instead of /proc/self/mountinfo */
+    /* With a base: the launch helper program (spawner.h); NULL = mesos-launch-helper beside the
+     * running program. Missing or "": the helper is a fork of the agent. */
+    const char *launch_helper;
+    bool no_launch_helper; /* clone every container from the agent itself (measurements) */
+    int cgroup_pool;       /* pool cgroups made ahead (cgpool.h); 0 = none (the default) */
+    const char *mountinfo; /* tests: mount table text instead of /proc/self/mountinfo */
     /* The agent recovers containers from its checkpoints: orphans are cleaned only by
      * cm_containerizer_recover, after the surviving containers are re-attached. */
     bool defer_orphan_cleanup;
@@ -245,6 +256,9 @@ enum cm_limitation cm_containerizer_limitation(struct cm_containerizer *c, const
 /* The launch helper's pid (spawner.h), or 0 when containers are cloned from the agent itself
  * (no loop, the helper could not start, or it broke and was dropped). */
 pid_t cm_containerizer_helper_pid(const struct cm_containerizer *c);
+
+/* Pool cgroups (cgpool.h) ready for the next launches; 0 without a pool. */
+size_t cm_containerizer_pool_ready(const struct cm_containerizer *c);
 
 /* ---- seams (used by the isolator table and the launchers; also by tests) ---- */
 

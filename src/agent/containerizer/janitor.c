@@ -5,6 +5,7 @@
 #include "janitor.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,12 +23,17 @@
 
 #define ID_MAX 256
 
+enum op { OP_REMOVE, OP_CREATE };
+
 struct request {
     char id[ID_MAX];
+    int op;
+    uint64_t pids_max; /* OP_CREATE */
 };
 
 struct answer {
     char id[ID_MAX];
+    int op;
     int rc;
     char why[256];
 };
@@ -37,6 +43,7 @@ struct cm_janitor {
     int fd; /* our end of the socket pair, non-blocking */
     struct event *ev;
     cm_janitor_done_fn done;
+    cm_janitor_done_fn created;
     void *arg;
 };
 
@@ -64,7 +71,15 @@ static _Noreturn void janitor_main(const struct cm_cgroups *cg, int sock)
         struct answer a;
         memset(&a, 0, sizeof a);
         memcpy(a.id, r.id, sizeof a.id);
-        a.rc = cm_cgroups_destroy(cg, r.id, a.why, sizeof a.why);
+        a.op = r.op;
+        if (r.op == OP_CREATE) {
+            struct cm_cgroups_limits l = {.pids_max = r.pids_max};
+            a.rc = cm_cgroups_create(cg, r.id, a.why, sizeof a.why);
+            if (!a.rc && r.pids_max && (cg->usable & CM_CG_BIT(CM_CG_PIDS)))
+                a.rc = cm_cgroups_set_limits(cg, r.id, &l, a.why, sizeof a.why);
+        } else {
+            a.rc = cm_cgroups_destroy(cg, r.id, a.why, sizeof a.why);
+        }
         ssize_t w;
         do {
             w = send(3, &a, sizeof a, MSG_NOSIGNAL);
@@ -85,7 +100,12 @@ void cm_janitor_poll(struct cm_janitor *j)
             return; /* EAGAIN, or EOF: cm_janitor_remove will see -EPIPE */
         a.id[ID_MAX - 1] = '\0';
         a.why[sizeof a.why - 1] = '\0';
-        j->done(j->arg, a.id, a.rc, a.why);
+        if (a.op == OP_CREATE) {
+            if (j->created)
+                j->created(j->arg, a.id, a.rc, a.why);
+        } else {
+            j->done(j->arg, a.id, a.rc, a.why);
+        }
     }
 }
 
@@ -141,10 +161,17 @@ void cm_janitor_free(struct cm_janitor *j)
     free(j);
 }
 
-int cm_janitor_remove(struct cm_janitor *j, const char *id)
+void cm_janitor_on_created(struct cm_janitor *j, cm_janitor_done_fn created)
+{
+    j->created = created;
+}
+
+static int send_request(struct cm_janitor *j, const char *id, int op, uint64_t pids_max)
 {
     struct request r;
     memset(&r, 0, sizeof r);
+    r.op = op;
+    r.pids_max = pids_max;
     size_t len = strlen(id);
     if (len >= sizeof r.id)
         return CM_ETOOBIG;
@@ -158,4 +185,14 @@ int cm_janitor_remove(struct cm_janitor *j, const char *id)
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return -EAGAIN;
     return -EPIPE;
+}
+
+int cm_janitor_remove(struct cm_janitor *j, const char *id)
+{
+    return send_request(j, id, OP_REMOVE, 0);
+}
+
+int cm_janitor_create(struct cm_janitor *j, const char *id, uint64_t pids_max)
+{
+    return send_request(j, id, OP_CREATE, pids_max);
 }

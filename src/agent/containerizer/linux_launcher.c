@@ -261,7 +261,12 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         int mk = child_mkdirs(spec->cwd);
         if (mk)
             child_fail_text(status, STAGE_SANDBOX, mk, spec->cwd);
-        if (spec->link && spec->link_tmp && spec->link_target) {
+        /* A new executor directory has no link yet (every command task's): make it in place.
+         * Else replace the old one atomically through the temporary name. */
+        if (spec->link && spec->link_tmp && spec->link_target &&
+            symlink(spec->link_target, spec->link) != 0) {
+            if (errno != EEXIST)
+                child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
             unlink(spec->link_tmp);
             if (symlink(spec->link_target, spec->link_tmp) != 0 ||
                 rename(spec->link_tmp, spec->link) != 0)

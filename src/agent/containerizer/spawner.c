@@ -25,9 +25,12 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "records.h"
 #include "user.h"
 
-#define SPAWN_MAGIC 0x636d7370u /* "cmsp" */
+#define SPAWN_MAGIC 0x636d7370u  /* "cmsp" */
+#define CONFIG_MAGIC 0x636d7363u /* "cmsc" */
+#define MB (1024.0 * 1024.0)
 #define ANSWER_TIMEOUT_MS 10000
 #define MAX_STRINGS 65536
 #define MAX_GROUPS 65536
@@ -42,6 +45,7 @@ enum field {
     F_LINK_TARGET,
     F_EXIT_STATUS,
     F_USER,
+    F_POOL,
     F_NFIELDS,
 };
 
@@ -60,31 +64,62 @@ struct answer {
     char why[300];
 };
 
+/* The configuration record, and the helper's greeting in answer to it. */
+struct config_msg {
+    uint32_t magic;
+    struct cm_spawn_config cfg;
+};
+
+struct hello {
+    uint32_t magic;
+    int lean; /* 1: the exec'd program */
+};
+
 struct cm_spawner {
     pid_t pid;
     int fd; /* blocking; our end of the socket pair */
+    int lean;
     char *buf;
 };
 
 /* ---- the helper ---- */
 
-struct helper {
-    unsigned long clone_flags;
-    cm_spawner_join_fn join;
-    void *join_arg;
-};
-
 struct join_call {
-    const struct helper *h;
+    const struct cm_spawn_config *cfg;
     const char *id;
+    const char *pool; /* a pool entry to rename (cgpool.h), or NULL */
     struct cm_spawn_limits limits;
 };
 
-/* ctx->join in the cloned child. */
-static int join_trampoline(const void *arg, char *why, size_t whylen)
+/* ctx->join in the cloned child: what the containerizer's join does in the agent's spawn
+ * (record, create, limit, join), from the configuration. Async-signal-safe. */
+static int config_join(const void *arg, char *why, size_t whylen)
 {
     const struct join_call *jc = arg;
-    return jc->h->join(jc->h->join_arg, jc->id, &jc->limits, why, whylen);
+    const struct cm_spawn_config *cfg = jc->cfg;
+    if (cfg->records_log[0])
+        cm_records_append(cfg->records_log, jc->id);
+    if (!cfg->use_cgroups)
+        return 0;
+    /* A pool entry is renamed, with pids.max set already; else (or should that fail) mkdir. */
+    int pooled = jc->pool && cm_cgroups_rename(&cfg->cg, jc->pool, jc->id, why, whylen) == 0;
+    int rc = pooled ? 0 : cm_cgroups_create(&cfg->cg, jc->id, why, whylen);
+    if (!rc && cfg->limit_cpu) {
+        struct cm_cgroups_limits l = {.cpus = jc->limits.cpus, .cfs_quota = cfg->cfs_quota};
+        rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
+    }
+    if (!rc && cfg->limit_mem) {
+        struct cm_cgroups_limits l = {.mem_bytes = (uint64_t)(jc->limits.mem_mb * MB),
+                                      .limit_swap = cfg->limit_swap};
+        rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
+    }
+    if (!rc && cfg->limit_pids && !pooled) {
+        struct cm_cgroups_limits l = {.pids_max = cfg->max_pids};
+        rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
+    }
+    if (!rc)
+        rc = cm_cgroups_add_pid(&cfg->cg, jc->id, 0, why, whylen);
+    return rc;
 }
 
 /* Takes the next NUL-terminated string at *off; NULL when the record ends first. */
@@ -127,8 +162,8 @@ static void answer(int sock, const struct answer *a, int fd)
 }
 
 /* Decodes one request and spawns it. Returns 0 with pid and the status pipe, or an error. */
-static int serve(const struct helper *h, const char *buf, size_t len, pid_t *pid, int *status_fd,
-                 char *why, size_t whylen)
+static int serve(const struct cm_spawn_config *cfg, const char *buf, size_t len, pid_t *pid,
+                 int *status_fd, char *why, size_t whylen)
 {
     struct req_hdr hdr;
     if (len < sizeof hdr)
@@ -186,11 +221,11 @@ static int serve(const struct helper *h, const char *buf, size_t len, pid_t *pid
         .user = f[F_USER] ? &user : NULL,
         .exit_status_path = f[F_EXIT_STATUS],
     };
-    struct join_call jc = {h, f[F_ID], hdr.limits};
+    struct join_call jc = {cfg, f[F_ID], f[F_POOL], hdr.limits};
     /* CLONE_PARENT: the container is the agent's child, not ours. */
     struct cm_launch_ctx ctx = {
-        .clone_flags = h->clone_flags | CLONE_PARENT,
-        .join = h->join ? join_trampoline : NULL,
+        .clone_flags = cfg->clone_flags | CLONE_PARENT,
+        .join = cfg->join ? config_join : NULL,
         .join_arg = &jc,
         .status_fd = status_fd,
     };
@@ -203,51 +238,80 @@ out:
     return rc;
 }
 
-static _Noreturn void helper_main(const struct helper *h, int sock, pid_t agent)
+/* The helper's loop on sock: the configuration, then one launch per request. */
+static int helper_loop(int sock, int lean)
+{
+    struct config_msg cm;
+    ssize_t n;
+    do {
+        n = recv(sock, &cm, sizeof cm, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof cm || cm.magic != CONFIG_MAGIC)
+        return 1;
+    cm.cfg.records_log[sizeof cm.cfg.records_log - 1] = '\0';
+    struct hello hi = {CONFIG_MAGIC, lean};
+    if (send(sock, &hi, sizeof hi, MSG_NOSIGNAL) != (ssize_t)sizeof hi)
+        return 0;
+    char *buf = malloc(CM_SPAWNER_MAX_REQUEST);
+    if (!buf)
+        return 1;
+    for (;;) {
+        n = recv(sock, buf, CM_SPAWNER_MAX_REQUEST, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* EOF: the containerizer is gone */
+        struct answer a;
+        memset(&a, 0, sizeof a);
+        pid_t pid = -1;
+        int status_fd = -1;
+        a.rc = serve(&cm.cfg, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
+        a.pid = (int)pid;
+        answer(sock, &a, a.rc == 0 ? status_fd : -1);
+        if (status_fd >= 0)
+            close(status_fd);
+    }
+    free(buf);
+    return 0;
+}
+
+int cm_spawner_serve(int sock)
+{
+    return helper_loop(sock, 1);
+}
+
+/* The forked child: dies with the agent, keeps only the socket (as fd 3: the agent's sockets
+ * and files must not live on in the helper, nor reach the containers it clones), then becomes
+ * the lean program, or serves itself when it cannot. */
+static _Noreturn void helper_start(int sock, pid_t agent, const char *program)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != agent)
         _exit(0); /* the agent died before the death signal was armed */
-    prctl(PR_SET_NAME, "cm-launch-helper");
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* Keep only the socket: the agent's sockets and files must not live on in the helper (nor
-     * reach the containers it clones). */
     if (dup2(sock, 3) < 0)
         _exit(1);
     syscall(SYS_close_range, 4U, ~0U, 0U);
+    if (program) {
+        char *argv[] = {CM_SPAWNER_PROGRAM, NULL};
+        char *envp[] = {NULL};
+        execve(program, argv, envp);
+    }
     int fl = fcntl(3, F_GETFD);
     if (fl >= 0)
         fcntl(3, F_SETFD, fl | FD_CLOEXEC);
-    char *buf = malloc(CM_SPAWNER_MAX_REQUEST);
-    if (!buf)
-        _exit(1);
-    for (;;) {
-        ssize_t n = recv(3, buf, CM_SPAWNER_MAX_REQUEST, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            _exit(0); /* EOF: the containerizer is gone */
-        struct answer a;
-        memset(&a, 0, sizeof a);
-        pid_t pid = -1;
-        int status_fd = -1;
-        a.rc = serve(h, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
-        a.pid = (int)pid;
-        answer(3, &a, a.rc == 0 ? status_fd : -1);
-        if (status_fd >= 0)
-            close(status_fd);
-    }
+    prctl(PR_SET_NAME, "cm-launch-helper");
+    _exit(helper_loop(3, 0));
 }
 
 /* ---- the agent's side ---- */
 
-int cm_spawner_new(unsigned long clone_flags, cm_spawner_join_fn join, void *join_arg,
-                   struct cm_spawner **out)
+int cm_spawner_new(const struct cm_spawn_config *cfg, const char *program, struct cm_spawner **out)
 {
     *out = NULL;
     int sv[2];
@@ -257,12 +321,13 @@ int cm_spawner_new(unsigned long clone_flags, cm_spawner_join_fn join, void *joi
     int sz = 2 * CM_SPAWNER_MAX_REQUEST;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
-    struct helper h = {clone_flags, join, join_arg};
+    if (program && access(program, X_OK) != 0)
+        program = NULL;
     pid_t agent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        helper_main(&h, sv[1], agent);
+        helper_start(sv[1], agent, program);
     }
     int err = pid < 0 ? -errno : 0;
     close(sv[1]);
@@ -278,8 +343,37 @@ int cm_spawner_new(unsigned long clone_flags, cm_spawner_join_fn join, void *joi
     s->buf = malloc(CM_SPAWNER_MAX_REQUEST);
     if (!s->buf)
         abort();
+    struct config_msg *cm = calloc(1, sizeof *cm);
+    if (!cm)
+        abort();
+    cm->magic = CONFIG_MAGIC;
+    cm->cfg = *cfg;
+    ssize_t w;
+    do {
+        w = send(s->fd, cm, sizeof *cm, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    free(cm);
+    struct hello hi = {0, 0};
+    struct pollfd p = {s->fd, POLLIN, 0};
+    int pr = 0;
+    if (w == (ssize_t)sizeof *cm)
+        do {
+            pr = poll(&p, 1, ANSWER_TIMEOUT_MS);
+        } while (pr < 0 && errno == EINTR);
+    if (pr <= 0 || recv(s->fd, &hi, sizeof hi, 0) != (ssize_t)sizeof hi ||
+        hi.magic != CONFIG_MAGIC) {
+        kill(pid, SIGKILL);
+        cm_spawner_free(s);
+        return -ECONNRESET;
+    }
+    s->lean = hi.lean;
     *out = s;
     return 0;
+}
+
+int cm_spawner_lean(const struct cm_spawner *s)
+{
+    return s->lean;
 }
 
 void cm_spawner_free(struct cm_spawner *s)
@@ -312,7 +406,7 @@ static bool put(char *buf, size_t *off, const char *str)
 
 /* Encodes spec into buf; returns the length, or 0 when it does not fit. */
 static size_t encode(char *buf, const struct cm_launch_spec *spec,
-                     const struct cm_spawn_limits *limits)
+                     const struct cm_spawn_limits *limits, const char *pool)
 {
     struct req_hdr hdr;
     memset(&hdr, 0, sizeof hdr);
@@ -329,6 +423,7 @@ static size_t encode(char *buf, const struct cm_launch_spec *spec,
         [F_LINK_TARGET] = spec->link_target,
         [F_EXIT_STATUS] = spec->exit_status_path,
         [F_USER] = spec->user ? spec->user->name : NULL,
+        [F_POOL] = pool,
     };
     for (int i = 0; i < F_NFIELDS; i++)
         if (f[i])
@@ -376,12 +471,12 @@ int cm_spawner_accepts(const struct cm_launch_spec *spec)
 }
 
 int cm_spawner_spawn(struct cm_spawner *s, const struct cm_launch_spec *spec,
-                     const struct cm_spawn_limits *limits, pid_t *pid, int *status_fd, char *why,
-                     size_t whylen)
+                     const struct cm_spawn_limits *limits, const char *pool, pid_t *pid,
+                     int *status_fd, char *why, size_t whylen)
 {
     *pid = -1;
     *status_fd = -1;
-    size_t len = encode(s->buf, spec, limits);
+    size_t len = encode(s->buf, spec, limits, pool);
     if (len == 0)
         return cm_fail(CM_ETOOBIG, why, whylen, "The launch is too large for the launch helper");
     ssize_t w;

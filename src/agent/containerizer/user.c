@@ -86,17 +86,3 @@ void cm_user_cleanup(struct cm_user *u)
     free(u->groups);
     memset(u, 0, sizeof *u);
 }
-
-int cm_user_drop(const struct cm_user *u)
-{
-    /* Only root changes its groups; an agent running as the user itself keeps its own. */
-    if (geteuid() == 0 && setgroups(u->ngroups, u->groups) != 0)
-        return errno;
-    if (setgid(u->gid) != 0)
-        return errno;
-    if (setuid(u->uid) != 0)
-        return errno;
-    if (u->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-        return EPERM; /* root could be regained: refuse to run */
-    return 0;
-}
