@@ -393,6 +393,8 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE:
         if (ev->acknowledge && ev->acknowledge->framework_id && ev->acknowledge->task_id)
             emu_task_acknowledge(a, ev->acknowledge);
+        for (size_t i = 0; i < ev->n_acknowledges; i++)
+            emu_task_acknowledge(a, ev->acknowledges[i]);
         break;
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_FRAMEWORK:
         if (ev->shutdown_framework && ev->shutdown_framework->framework_id)
@@ -781,6 +783,7 @@ void cm_emu_free(struct cm_emu *e)
     if (e->watchdog)
         event_free(e->watchdog);
     emu_task_free_frameworks(e);
+    emu_task_free_flush(e);
     cm_strmap_cleanup(&e->tasks);
     cm_resources_proto_free(e->res, e->nres);
     for (size_t i = 0; i < e->nattrs; i++)
