@@ -39,6 +39,7 @@ struct emu_task {
     /* emu_tasks.c: the head update waits in the agent's list for this turn's STATUS_UPDATE */
     bool send_queued;
     struct emu_task *send_next;
+    double retry_wait; /* the head update's next retry delay (doubles, as on a real agent) */
 };
 
 enum emu_agent_state {

@@ -38,7 +38,6 @@ static void send_agent_updates(struct emu_agent *a)
     size_t k = 0;
     struct emu_task *t = a->send_head, *next;
     a->send_head = NULL;
-    struct timeval tv = tv_of(e->o.update_retry);
     for (; t; t = next) {
         next = t->send_next;
         t->send_next = NULL;
@@ -73,7 +72,13 @@ static void send_agent_updates(struct emu_agent *a)
         su[k].latest_state = t->state;
         suv[k] = &su[k];
         k++;
+        /* Retried after update_retry, then twice as long each time up to 10 minutes, as the
+         * agent's status update manager does: an overloaded scheduler is not sent more. */
+        if (t->retry_wait <= 0)
+            t->retry_wait = e->o.update_retry;
+        struct timeval tv = tv_of(t->retry_wait);
         evtimer_add(&t->retry_timer, &tv);
+        t->retry_wait = t->retry_wait * 2 > 600 ? 600 : t->retry_wait * 2;
     }
     if (k > 0) {
         Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
@@ -332,6 +337,7 @@ void emu_task_acknowledge(struct emu_agent *a, const Cmesos__Internal__AgentEven
     a->e->st.acks++;
     memmove(&t->q[0], &t->q[1], (size_t)(t->nq - 1) * sizeof t->q[0]);
     t->nq--;
+    t->retry_wait = 0; /* the next update starts from update_retry again */
     evtimer_del(&t->retry_timer);
     if (t->nq > 0) {
         task_send_head(t);
