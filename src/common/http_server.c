@@ -74,6 +74,7 @@ struct cm_http_stream {
     struct cm_http_stream *prev, *next;
     /* In the server's list of streams with bytes in `chunk` to write at the end of the turn */
     bool queued;
+    bool chunked; /* the response is chunked (HTTP/1.1): `chunk` holds framed chunks */
     struct cm_http_stream *qprev, *qnext;
 };
 
@@ -738,6 +739,9 @@ struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int cod
         if (content_type)
             evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type", content_type);
         evhttp_send_reply_start(ev, code, NULL);
+        const char *te =
+            evhttp_find_header(evhttp_request_get_output_headers(ev), "Transfer-Encoding");
+        st->chunked = te && strcmp(te, "chunked") == 0;
         evhttp_connection_set_closecb(evcon, on_evcon_close, st);
         struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
         /* While writing, evhttp keeps reading into a buffer nobody drains; cap it so a client
@@ -804,57 +808,55 @@ static size_t chunk_header(size_t n, char *buf)
     return k + 2;
 }
 
-/* Writes what st collected in this turn as one HTTP chunk. On a plain connection with nothing
- * queued the chunk is written to the socket here (one writev, no EV_WRITE armed and disarmed);
- * what the kernel does not take, and everything on TLS connections or behind queued bytes,
- * goes through the connection's buffer as before. */
+/* Writes what st collected in this turn (one chunk per event, already framed) in one go. On a
+ * plain connection with nothing queued it goes to the socket here (one writev, no EV_WRITE armed
+ * and disarmed); what the kernel does not take, and everything on TLS connections or behind
+ * queued bytes, goes through the connection's buffer. */
 static void stream_flush(struct cm_http_stream *st)
 {
-    size_t n = evbuffer_get_length(st->chunk);
-    if (n == 0)
+    size_t total = evbuffer_get_length(st->chunk);
+    if (total == 0)
         return;
     if (st->in_close || st->dropped || !st->ev || !st->evcon ||
         !evhttp_request_get_connection(st->ev)) {
-        evbuffer_drain(st->chunk, n);
+        evbuffer_drain(st->chunk, total);
         return;
     }
     struct cm_http_server *srv = st->srv;
     srv->stream_writes++;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
-    struct evbuffer *out = bufferevent_get_output(bev);
-    if (srv->tls || evbuffer_get_length(out) > 0) {
-        evhttp_send_reply_chunk(st->ev, st->chunk); /* frames it and moves the bytes */
+    if (!st->chunked) {
+        /* HTTP/1.0: evhttp writes the body bytes as they are. */
+        evhttp_send_reply_chunk(st->ev, st->chunk);
         evbuffer_drain(st->chunk, evbuffer_get_length(st->chunk));
         return;
     }
-    char hdr[24];
-    size_t hlen = chunk_header(n, hdr);
-    evbuffer_prepend(st->chunk, hdr, hlen);
-    evbuffer_add(st->chunk, "\r\n", 2);
-    size_t total = n + hlen + 2;
-    struct evbuffer_iovec ext[16];
-    struct iovec iov[16];
-    int niov = evbuffer_peek(st->chunk, -1, NULL, ext, 16);
-    if (niov > 16)
-        niov = 16; /* the rest goes through the buffer below */
-    for (int i = 0; i < niov; i++) {
-        iov[i].iov_base = ext[i].iov_base;
-        iov[i].iov_len = ext[i].iov_len;
-    }
-    ssize_t w;
-    do
-        w = writev(bufferevent_getfd(bev), iov, niov);
-    while (w < 0 && errno == EINTR);
-    if (w > 0) {
-        srv->stream_direct_writes++;
-        evbuffer_drain(st->chunk, (size_t)w);
-    }
-    if ((size_t)(w > 0 ? w : 0) < total) {
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
+    if (!srv->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        struct evbuffer_iovec ext[16];
+        struct iovec iov[16];
+        int niov = evbuffer_peek(st->chunk, -1, NULL, ext, 16);
+        if (niov > 16)
+            niov = 16; /* the rest goes through the buffer below */
+        for (int i = 0; i < niov; i++) {
+            iov[i].iov_base = ext[i].iov_base;
+            iov[i].iov_len = ext[i].iov_len;
+        }
+        ssize_t w;
+        do
+            w = writev(bufferevent_getfd(bev), iov, niov);
+        while (w < 0 && errno == EINTR);
+        if (w > 0) {
+            srv->stream_direct_writes++;
+            evbuffer_drain(st->chunk, (size_t)w);
+        }
+        if (evbuffer_get_length(st->chunk) == 0)
+            return;
         /* The kernel's buffer is full (or the write failed: the connection's own write then
          * reports it and closes the stream). */
-        bufferevent_write_buffer(bev, st->chunk);
-        bufferevent_enable(bev, EV_WRITE);
     }
+    /* What evhttp_send_reply_chunk would do with bytes it framed itself. */
+    bufferevent_write_buffer(bev, st->chunk);
+    bufferevent_enable(bev, EV_WRITE);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -884,7 +886,17 @@ int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)
     }
     struct cm_http_server *srv = st->srv;
     srv->stream_sends++;
-    evbuffer_add(st->chunk, data, len);
+    if (st->chunked) {
+        /* Each event stays a chunk of its own (clients may rely on one record per chunk);
+         * the chunks of one turn leave together. */
+        char hdr[24];
+        size_t hlen = chunk_header(len, hdr);
+        evbuffer_add(st->chunk, hdr, hlen);
+        evbuffer_add(st->chunk, data, len);
+        evbuffer_add(st->chunk, "\r\n", 2);
+    } else {
+        evbuffer_add(st->chunk, data, len);
+    }
     if (st->queued)
         return 0;
     if (!srv->flush_ev) {
