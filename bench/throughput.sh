@@ -5,8 +5,11 @@
 # of 0.1 cpu / 32 MB that run RUN_TIME seconds (default 2) on the emulated agents
 # (8 cpus / 16 GB each, so 80 tasks per agent), for DURATION seconds (default 20).
 # Prints per size: launch rate (tasks reaching TASK_RUNNING per second), offer -> TASK_RUNNING
-# p50/p90/p99, master CPU per launched task, and appends a row to $OUT/throughput.dat
+# p50/p90/p99, master CPU per launched task, the CPU of the load generator and of the emulators
+# (to see that they are not the bottleneck), and appends a row to $OUT/throughput.dat
 # (agents frameworks launches_per_s p50_ms p90_ms p99_ms cpu_ms_per_task) for bench/plot.sh.
+# With SYSCALLS=1 (needs perf and tracepoints) it also prints the master's syscalls per task
+# (writev, epoll_ctl, readv... over the load generator's run), which do not depend on the load.
 # Not a test: prints figures. Usage: BIN=build/bin OUT=/tmp/perf bench/throughput.sh 1000:10
 set -u
 BIN=${BIN:-$(dirname "$0")/../build/bin}
@@ -30,12 +33,26 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
         r=$(emu_sum registered); [ "${r%.*}" -ge "$n" ] && break; sleep 0.2
     done
     c0=$(cpu_ticks "$mpid")
+    e0=0; for p in "${EMU_PIDS[@]}"; do e0=$((e0 + $(cpu_ticks "$p"))); done
+    if [ "${SYSCALLS:-0}" = 1 ]; then
+        perf stat -x, -o "$WORK/sys.txt" -p "$mpid" -e 'syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_readv,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_ioctl,syscalls:sys_enter_sendmsg,syscalls:sys_enter_recvfrom' &
+        perf_pid=$!
+    fi
     "$BIN/emulator-loadgen" --master="127.0.0.1:$mport" --frameworks="$f" --task_cpus=0.1 \
         --task_mem=32 --task_run_time="$RUN_TIME" --duration="$DURATION" --report_interval=5 \
         --max_outstanding="${MAX_OUTSTANDING:-2000}" --refuse_seconds=0.2 --max_inflight=64 \
         --latency_file="$OUT/latency-$n-$f.txt" \
-        >"$WORK/lg.out" 2>"$WORK/lg.err"
+        >"$WORK/lg.out" 2>"$WORK/lg.err" &
+    lpid=$!
+    lg_ticks=0
+    while kill -0 "$lpid" 2>/dev/null; do
+        t=$(cpu_ticks "$lpid" 2>/dev/null) && lg_ticks=$t
+        sleep 0.5
+    done
+    wait "$lpid"
+    if [ "${SYSCALLS:-0}" = 1 ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; fi
     c1=$(cpu_ticks "$mpid")
+    e1=0; for p in "${EMU_PIDS[@]}"; do e1=$((e1 + $(cpu_ticks "$p"))); done
     res=$(sed -n 's/^RESULT //p' "$WORK/lg.out")
     get() { echo "$res" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" | head -1; }
     running=$(get running); rate=$(get running_per_s)
@@ -43,7 +60,14 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     cpu_ms=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="${running:-0}" \
         'BEGIN{ if (n>0) printf "%.3f", 1000*(b-a)/hz/n; else print "nan"}')
     master_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
-    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms master_cpu=${master_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
+    lg_cpu=$(awk -v t="$lg_ticks" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*t/hz/s}')
+    emu_cpu=$(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
+    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms master_cpu=${master_cpu}% loadgen_cpu=${lg_cpu}% emulator_cpu=${emu_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
+    if [ "${SYSCALLS:-0}" = 1 ]; then
+        awk -F, -v n="${running:-0}" '$3 ~ /sys_enter_/ && $1 ~ /^[0-9]+$/ {
+            sub(/.*sys_enter_/, "", $3); t += $1; s = s sprintf(" %s=%.2f", $3, n ? $1 / n : 0) }
+            END { printf "  master syscalls_per_task=%.1f%s\n", n ? t / n : 0, s }' "$WORK/sys.txt"
+    fi
     echo "$n $f $rate $p50 $p90 $p99 $cpu_ms" >>"$OUT/throughput.dat"
     cp "$WORK/lg.out" "$OUT/loadgen-$n.out" 2>/dev/null
     scale_cleanup; PIDS=()

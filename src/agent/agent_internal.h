@@ -187,6 +187,11 @@ struct cm_agent {
     char *(*acks_pending)[2];
     size_t acks_n, acks_cap;
     struct event *acks_timer;
+    /* Status updates of this turn (agent_updates_send), owned copies, sent as one STATUS_UPDATE
+     * call once the turn's other callbacks ran (updates_ev). */
+    Cmesos__Internal__AgentCall__StatusUpdate **updates_pending;
+    size_t updates_n, updates_cap;
+    struct event *updates_ev;
     double ping_interval;
     double backoff;
     struct event *register_timer;

@@ -162,6 +162,37 @@ void agent_link_backlog_free(struct cm_agent *a)
     if (a->acks_timer)
         event_free(a->acks_timer);
     a->acks_timer = NULL;
+    for (size_t i = 0; i < a->updates_n; i++)
+        agent_pb_free(a->updates_pending[i]);
+    free(a->updates_pending);
+    a->updates_pending = NULL;
+    a->updates_n = a->updates_cap = 0;
+    if (a->updates_ev)
+        event_free(a->updates_ev);
+    a->updates_ev = NULL;
+}
+
+/* The scheduler acknowledged an update: the status update manager stops retrying it and
+ * sends the task's next one; a checkpointing framework's acknowledgement is checkpointed; a
+ * terminal update acknowledged completes the task. */
+static void handle_acknowledge(struct cm_agent *a,
+                               const Cmesos__Internal__AgentEvent__Acknowledge *k)
+{
+    Mesos__V1__TaskState st;
+    bool done = false;
+    int rc = cm_sum_acknowledge(a->sum, k->framework_id->value, k->task_id->value, k->uuid.data,
+                                k->uuid.len, &st, &done);
+    if (rc != 0) {
+        CM_WARN(MOD, "Ignoring unexpected acknowledgement for task '%s' of framework '%s'",
+                k->task_id->value, k->framework_id->value);
+        return;
+    }
+    struct agent_framework *af = cm_strmap_get(&a->frameworks, k->framework_id->value);
+    struct agent_executor *ae = af ? cm_strmap_get(&af->task_index, k->task_id->value) : NULL;
+    if (ae && agent_ckpt_enabled(af) && k->uuid.len == 16)
+        agent_ckpt_ack(a, ae, k->task_id->value, k->uuid.data);
+    if (done && cm_task_state_terminal(st) && af)
+        agent_state_complete_task(a, af, k->task_id->value);
 }
 
 /* Returns non-zero to drop the stream. Events are handled in order, at most
@@ -209,33 +240,13 @@ static int link_handle(struct cm_agent *a, const Cmesos__Internal__AgentEvent *e
         if (ev->kill_task)
             agent_exec_kill_task(a, ev->kill_task);
         break;
-    case CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE: {
-        const Cmesos__Internal__AgentEvent__Acknowledge *k = ev->acknowledge;
-        if (!k)
-            break;
-        Mesos__V1__TaskState st;
-        bool done = false;
-        int rc = cm_sum_acknowledge(a->sum, k->framework_id->value, k->task_id->value, k->uuid.data,
-                                    k->uuid.len, &st, &done);
-        if (rc != 0) {
-            CM_WARN(MOD, "Ignoring unexpected acknowledgement for task '%s' of framework '%s'",
-                    k->task_id->value, k->framework_id->value);
-            break;
-        }
-        {
-            struct agent_framework *af = cm_strmap_get(&a->frameworks, k->framework_id->value);
-            struct agent_executor *ae =
-                af ? cm_strmap_get(&af->task_index, k->task_id->value) : NULL;
-            if (ae && agent_ckpt_enabled(af) && k->uuid.len == 16)
-                agent_ckpt_ack(a, ae, k->task_id->value, k->uuid.data);
-        }
-        if (done && cm_task_state_terminal(st)) {
-            struct agent_framework *f = cm_strmap_get(&a->frameworks, k->framework_id->value);
-            if (f)
-                agent_state_complete_task(a, f, k->task_id->value);
-        }
+    case CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE:
+        /* The single form, then the list (the master's acknowledgements of one loop turn). */
+        if (ev->acknowledge)
+            handle_acknowledge(a, ev->acknowledge);
+        for (size_t i = 0; i < ev->n_acknowledges; i++)
+            handle_acknowledge(a, ev->acknowledges[i]);
         break;
-    }
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_FRAMEWORK:
         if (ev->shutdown_framework)
             agent_exec_shutdown_framework(a, ev->shutdown_framework->framework_id->value);

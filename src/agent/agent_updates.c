@@ -20,11 +20,44 @@
 
 #define MOD "agent"
 
+/* Sends the updates collected in this turn as one STATUS_UPDATE call (a lone one in the
+ * single form, which every master understands). */
+static void updates_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    size_t n = a->updates_n;
+    if (n == 0)
+        return;
+    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+    call.has_type = 1;
+    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
+    if (n == 1) {
+        call.status_update = a->updates_pending[0];
+    } else {
+        call.status_updates = a->updates_pending;
+        call.n_status_updates = n;
+    }
+    /* Taken off the agent before sending: a send that fails and re-registers cannot see them. */
+    Cmesos__Internal__AgentCall__StatusUpdate **v = a->updates_pending;
+    a->updates_pending = NULL;
+    a->updates_n = a->updates_cap = 0;
+    agent_link_send(a, &call);
+    for (size_t i = 0; i < n; i++)
+        agent_pb_free(v[i]);
+    free(v);
+}
+
+void agent_updates_flush(struct cm_agent *a)
+{
+    updates_flush_cb(-1, 0, a);
+}
+
 void agent_updates_send(void *arg, const char *framework_id, const char *executor_id,
                         const Mesos__V1__TaskStatus *status, Mesos__V1__TaskState latest_state)
 {
     struct cm_agent *a = arg;
-    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
     Cmesos__Internal__AgentCall__StatusUpdate su =
         CMESOS__INTERNAL__AGENT_CALL__STATUS_UPDATE__INIT;
     Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
@@ -38,13 +71,32 @@ void agent_updates_send(void *arg, const char *framework_id, const char *executo
     su.status = (Mesos__V1__TaskStatus *)status;
     su.has_latest_state = 1;
     su.latest_state = latest_state;
-    call.has_type = 1;
-    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
-    call.status_update = &su;
     CM_INFO(MOD, "Forwarding status update %s for task '%s' of framework '%s'",
             cm_enum_name_or(&mesos__v1__task_state__descriptor, (int)status->state, "(unknown)"),
             status->task_id->value, framework_id);
-    agent_link_send(a, &call);
+    if (!a->base) {
+        Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+        call.has_type = 1;
+        call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
+        call.status_update = &su;
+        agent_link_send(a, &call);
+        return;
+    }
+    /* The updates of this loop turn go together in one call. */
+    if (!a->updates_ev) {
+        a->updates_ev = event_new(a->base, -1, 0, updates_flush_cb, a);
+        if (!a->updates_ev)
+            abort();
+    }
+    if (a->updates_n == a->updates_cap) {
+        a->updates_cap = a->updates_cap ? a->updates_cap * 2 : 16;
+        a->updates_pending =
+            cm_xrealloc(a->updates_pending, a->updates_cap * sizeof *a->updates_pending);
+    }
+    a->updates_pending[a->updates_n++] =
+        (Cmesos__Internal__AgentCall__StatusUpdate *)cm_pb_dup(&su.base);
+    if (!event_pending(a->updates_ev, EV_TIMEOUT, NULL))
+        event_active(a->updates_ev, EV_TIMEOUT, 0);
 }
 
 static void count_terminal(struct cm_agent *a, Mesos__V1__TaskState s)

@@ -13,9 +13,15 @@
 
 #include "agent_internal.h"
 
-/* The status update manager's send callback: a STATUS_UPDATE call over the master link. */
+/* The status update manager's send callback: the update is held (copied) and the updates of
+ * one loop turn go to the master as one STATUS_UPDATE call once the turn's other callbacks ran
+ * (a lone update in the single form `status_update`, several in `status_updates`). Without an
+ * event loop it is sent at once. */
 void agent_updates_send(void *arg, const char *framework_id, const char *executor_id,
                         const Mesos__V1__TaskStatus *status, Mesos__V1__TaskState latest_state);
+
+/* Sends the held updates now (tests; the end of the loop turn does it otherwise). */
+void agent_updates_flush(struct cm_agent *a);
 
 /* Completes status (ids, timestamp, a memory limitation's reason), checkpoints it, records
  * it on the task and queues it. Takes status. Returns 0 or CM_EEXIST for a duplicate uuid. */

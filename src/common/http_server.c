@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -71,6 +72,10 @@ struct cm_http_stream {
     struct event *kill;
     struct cm_http_guard_conn *conn; /* held until the stream is released */
     struct cm_http_stream *prev, *next;
+    /* In the server's list of streams with bytes in `chunk` to write at the end of the turn */
+    bool queued;
+    bool chunked; /* the response is chunked (HTTP/1.1): `chunk` holds framed chunks */
+    struct cm_http_stream *qprev, *qnext;
 };
 
 struct cm_http_server {
@@ -89,6 +94,12 @@ struct cm_http_server {
     struct cm_http_guard *guard;
     struct cm_http_guard_limits limits;
     struct cm_tls *own_tls; /* from cm_http_server_tls_from_env */
+    bool tls;               /* connections may be TLS: stream writes go through evhttp */
+    /* Streams written to in this loop turn, flushed by flush_ev once the turn's other
+     * callbacks ran: each gets one chunk (one write) however many events it was sent. */
+    struct event *flush_ev;
+    struct cm_http_stream *flush_head;
+    uint64_t stream_writes, stream_direct_writes, stream_sends;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -336,6 +347,14 @@ void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const c
     char key[128];
     snprintf(key, sizeof key, "%s/event_streams_dropped_slow", prefix);
     cm_metrics_set(o, key, (double)srv->slow_drops);
+    /* Events sent on streams, the writes they became (one per stream and loop turn), and how
+     * many of those went straight to the socket. */
+    snprintf(key, sizeof key, "%s/event_stream_sends", prefix);
+    cm_metrics_set(o, key, (double)srv->stream_sends);
+    snprintf(key, sizeof key, "%s/event_stream_writes", prefix);
+    cm_metrics_set(o, key, (double)srv->stream_writes);
+    snprintf(key, sizeof key, "%s/event_stream_direct_writes", prefix);
+    cm_metrics_set(o, key, (double)srv->stream_direct_writes);
     cm_http_guard_metrics(srv->guard, o, prefix);
 }
 
@@ -355,6 +374,7 @@ size_t cm_http_server_max_connections(const struct cm_http_server *srv)
 
 void cm_http_server_set_tls(struct cm_http_server *srv, struct cm_tls *tls)
 {
+    srv->tls = tls != NULL;
     cm_http_guard_set_tls(srv->guard, tls);
 }
 
@@ -367,13 +387,30 @@ int cm_http_server_tls_from_env(struct cm_http_server *srv, char *why, size_t wh
     if (tls) {
         cm_tls_free(srv->own_tls);
         srv->own_tls = tls;
+        srv->tls = true;
         cm_http_guard_set_tls(srv->guard, tls);
     }
     return 0;
 }
 
+/* Takes st off the server's flush list (its unsent chunk stays in st->chunk). */
+static void stream_dequeue(struct cm_http_stream *st)
+{
+    if (!st->queued)
+        return;
+    if (st->qprev)
+        st->qprev->qnext = st->qnext;
+    else
+        st->srv->flush_head = st->qnext;
+    if (st->qnext)
+        st->qnext->qprev = st->qprev;
+    st->qprev = st->qnext = NULL;
+    st->queued = false;
+}
+
 static void stream_release(struct cm_http_stream *st)
 {
+    stream_dequeue(st);
     cm_http_guard_stream_end(st->conn);
     if (st->watch)
         event_free(st->watch);
@@ -412,6 +449,8 @@ void cm_http_server_free(struct cm_http_server *srv)
         wrap_unlink(srv, w);
         wrap_free(w);
     }
+    if (srv->flush_ev)
+        event_free(srv->flush_ev);
     cm_http_guard_free(srv->guard);
     /* Frees every connection and the requests still attached to them. */
     evhttp_free(srv->http);
@@ -700,6 +739,9 @@ struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int cod
         if (content_type)
             evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type", content_type);
         evhttp_send_reply_start(ev, code, NULL);
+        const char *te =
+            evhttp_find_header(evhttp_request_get_output_headers(ev), "Transfer-Encoding");
+        st->chunked = te && strcmp(te, "chunked") == 0;
         evhttp_connection_set_closecb(evcon, on_evcon_close, st);
         struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
         /* While writing, evhttp keeps reading into a buffer nobody drains; cap it so a client
@@ -749,6 +791,86 @@ static void stream_drop_slow(struct cm_http_stream *st, size_t pending, size_t l
     event_active(st->kill, EV_TIMEOUT, 0);
 }
 
+/* "<hex length>\r\n" into buf (at least 20 bytes); returns its length. */
+static size_t chunk_header(size_t n, char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    size_t k = 0;
+    do {
+        tmp[k++] = hex[n & 15];
+        n >>= 4;
+    } while (n && k < sizeof tmp);
+    for (size_t i = 0; i < k; i++)
+        buf[i] = tmp[k - 1 - i];
+    buf[k] = '\r';
+    buf[k + 1] = '\n';
+    return k + 2;
+}
+
+/* Writes what st collected in this turn (one chunk per event, already framed) in one go. On a
+ * plain connection with nothing queued it goes to the socket here (one writev, no EV_WRITE armed
+ * and disarmed); what the kernel does not take, and everything on TLS connections or behind
+ * queued bytes, goes through the connection's buffer. */
+static void stream_flush(struct cm_http_stream *st)
+{
+    size_t total = evbuffer_get_length(st->chunk);
+    if (total == 0)
+        return;
+    if (st->in_close || st->dropped || !st->ev || !st->evcon ||
+        !evhttp_request_get_connection(st->ev)) {
+        evbuffer_drain(st->chunk, total);
+        return;
+    }
+    struct cm_http_server *srv = st->srv;
+    srv->stream_writes++;
+    if (!st->chunked) {
+        /* HTTP/1.0: evhttp writes the body bytes as they are. */
+        evhttp_send_reply_chunk(st->ev, st->chunk);
+        evbuffer_drain(st->chunk, evbuffer_get_length(st->chunk));
+        return;
+    }
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
+    if (!srv->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        struct evbuffer_iovec ext[16];
+        struct iovec iov[16];
+        int niov = evbuffer_peek(st->chunk, -1, NULL, ext, 16);
+        if (niov > 16)
+            niov = 16; /* the rest goes through the buffer below */
+        for (int i = 0; i < niov; i++) {
+            iov[i].iov_base = ext[i].iov_base;
+            iov[i].iov_len = ext[i].iov_len;
+        }
+        ssize_t w;
+        do
+            w = writev(bufferevent_getfd(bev), iov, niov);
+        while (w < 0 && errno == EINTR);
+        if (w > 0) {
+            srv->stream_direct_writes++;
+            evbuffer_drain(st->chunk, (size_t)w);
+        }
+        if (evbuffer_get_length(st->chunk) == 0)
+            return;
+        /* The kernel's buffer is full (or the write failed: the connection's own write then
+         * reports it and closes the stream). */
+    }
+    /* What evhttp_send_reply_chunk would do with bytes it framed itself. */
+    bufferevent_write_buffer(bev, st->chunk);
+    bufferevent_enable(bev, EV_WRITE);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct cm_http_server *srv = arg;
+    (void)fd;
+    (void)what;
+    while (srv->flush_head) {
+        struct cm_http_stream *st = srv->flush_head;
+        stream_dequeue(st);
+        stream_flush(st);
+    }
+}
+
 int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)
 {
     if (st->in_close || st->dropped || !st->ev || !evhttp_request_get_connection(st->ev))
@@ -762,9 +884,35 @@ int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)
         stream_drop_slow(st, pending, len);
         return CM_ECLOSED;
     }
-    evbuffer_add(st->chunk, data, len);
-    evhttp_send_reply_chunk(st->ev, st->chunk);
-    evbuffer_drain(st->chunk, evbuffer_get_length(st->chunk));
+    struct cm_http_server *srv = st->srv;
+    srv->stream_sends++;
+    if (st->chunked) {
+        /* Each event stays a chunk of its own (clients may rely on one record per chunk);
+         * the chunks of one turn leave together. */
+        char hdr[24];
+        size_t hlen = chunk_header(len, hdr);
+        evbuffer_add(st->chunk, hdr, hlen);
+        evbuffer_add(st->chunk, data, len);
+        evbuffer_add(st->chunk, "\r\n", 2);
+    } else {
+        evbuffer_add(st->chunk, data, len);
+    }
+    if (st->queued)
+        return 0;
+    if (!srv->flush_ev) {
+        srv->flush_ev = event_new(srv->base, -1, 0, on_flush, srv);
+        if (!srv->flush_ev)
+            abort();
+    }
+    st->queued = true;
+    st->qnext = srv->flush_head;
+    if (st->qnext)
+        st->qnext->qprev = st;
+    srv->flush_head = st;
+    /* Runs after the callbacks already due in this turn, so everything they send to this
+     * stream joins the one write. */
+    if (!event_pending(srv->flush_ev, EV_TIMEOUT, NULL))
+        event_active(srv->flush_ev, EV_TIMEOUT, 0);
     return 0;
 }
 
@@ -777,6 +925,9 @@ void cm_http_stream_end(struct cm_http_stream *st)
         bufferevent_setwatermark(evhttp_connection_get_bufferevent(st->evcon), EV_READ, 0, 0);
     }
     stream_unlink(st);
+    stream_dequeue(st);
+    if (!st->dropped)
+        stream_flush(st); /* what this turn sent goes before the end of the response */
     if (st->dropped && st->evcon)
         evhttp_connection_free(st->evcon); /* the peer does not read: do not flush to it */
     else if (st->ev)
@@ -788,7 +939,8 @@ size_t cm_http_stream_pending(const struct cm_http_stream *st)
 {
     if (st->in_close || !st->evcon)
         return 0;
-    return cm_http_guard_unsent(evhttp_connection_get_bufferevent(st->evcon));
+    return evbuffer_get_length(st->chunk) +
+           cm_http_guard_unsent(evhttp_connection_get_bufferevent(st->evcon));
 }
 
 /* ---- media types -------------------------------------------------------------------------- */

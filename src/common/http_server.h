@@ -28,8 +28,12 @@
  * Responses: a handler must answer every request exactly once, either at once
  * (cm_http_respond*) or later from the same event loop, or by turning it into a stream.
  * Streams are chunked responses whose headers are flushed immediately; each
- * cm_http_stream_send writes one chunk. When the peer goes away the stream's close callback
- * runs once and the stream is freed right after it returns; a stream ended by us
+ * cm_http_stream_send makes one chunk. The chunks sent to one stream in one loop turn are
+ * written together once the turn's other callbacks have run (an event made active then): one
+ * write per stream and turn, straight to the socket when nothing is queued on a plain
+ * connection, else through the connection's buffer (TLS, or bytes still unsent).
+ * cm_http_stream_end writes what is held before ending. When the peer goes away the stream's close
+ * callback runs once and the stream is freed right after it returns; a stream ended by us
  * (cm_http_stream_end) does not call the close callback.
  *
  * Back-pressure: a stream whose peer stops reading would make the server buffer every later
@@ -90,7 +94,9 @@ uint64_t cm_http_server_slow_drops(const struct cm_http_server *srv);
  * the cap), http_evicted_idle_connections, http_refused_body_too_large (413),
  * http_refused_buffer_full (503), http_refused_malformed (other 4xx/5xx on the head),
  * http_idle_timeouts, http_request_timeouts (408), http_accept_errors, http_tls_failures,
- * http_refused_plain_on_tls, http_body_bytes_buffered (now). */
+ * http_refused_plain_on_tls, http_body_bytes_buffered (now), and for streams
+ * "<prefix>/event_stream_sends" (events), event_stream_writes (one per stream and loop turn with
+ * events) and event_stream_direct_writes (those written straight to the socket). */
 void cm_http_server_metrics(const struct cm_http_server *srv, json_t *o, const char *prefix);
 
 /* Operator limits; 0 in a field keeps its default (see the top of this file). */
@@ -160,12 +166,14 @@ void cm_http_respond_json(struct cm_http_request *req, int code, json_t *json);
 struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int code,
                                             const char *content_type,
                                             cm_http_stream_close_cb close_cb, void *arg);
-/* Sends one chunk. Returns 0, or CM_ECLOSED when the peer is gone or the chunk would take
- * the stream past the server's cap on unsent bytes (the stream is then dropped; see above). */
+/* Sends one chunk (written at the end of the loop turn, see above). Returns 0, or CM_ECLOSED
+ * when the peer is gone or the chunk would take the stream past the server's cap on unsent
+ * bytes (the stream is then dropped; see above). */
 int cm_http_stream_send(struct cm_http_stream *stream, const void *data, size_t len);
 /* Ends the chunked response and frees the stream; the close callback does not run. */
 void cm_http_stream_end(struct cm_http_stream *stream);
-/* Bytes queued on the stream's connection but not yet written (for back-pressure). */
+/* Bytes held for this turn's write or queued on the stream's connection and not yet written
+ * (for back-pressure). */
 size_t cm_http_stream_pending(const struct cm_http_stream *stream);
 
 /* Helpers for the Mesos API edge (docs/wire-protocol.md §1.2). */

@@ -7,7 +7,7 @@
  * chunk, so a client never sees a record split across chunks by us. Back-pressure is the HTTP
  * server's: a subscriber that stops reading is cut off once its unsent bytes pass the server's
  * cap (http_server.h), and this function then returns CM_ECLOSED; the stream's close callback
- * follows from the loop.
+ * follows from the loop. The HTTP server writes the chunks of one loop turn together.
  *
  * No state; runs on the server's loop thread (the stream's).
  */

@@ -42,6 +42,10 @@ struct emu_task {
         double timestamp;
     } q[EMU_MAX_QUEUED];
     struct event run_timer, retry_timer;
+    /* emu_tasks.c: the head update waits in the agent's list for this turn's STATUS_UPDATE */
+    bool send_queued;
+    struct emu_task *send_next;
+    double retry_wait; /* the head update's next retry delay (doubles, as on a real agent) */
 };
 
 enum emu_agent_state {
@@ -84,6 +88,10 @@ struct emu_agent {
     size_t nacks, acks_cap;
     bool ack_dirty;
     struct emu_agent *ack_next;
+    /* emu_tasks.c: tasks whose head update goes in this turn's STATUS_UPDATE call */
+    struct emu_task *send_head;
+    bool send_dirty;
+    struct emu_agent *send_next;
 };
 
 struct emu_pool_conn {
@@ -134,6 +142,9 @@ struct cm_emu {
     struct event *ack_flush;
     struct event *watchdog; /* every second: agents whose master went silent */
     struct emu_agent *ack_head;
+    /* emu_tasks.c: agents with status updates to send at the end of this turn */
+    struct event *send_flush;
+    struct emu_agent *send_head;
     struct cm_emu_stats st;
     double t_start;
     int first_registered; /* agents registered at least once */
@@ -207,5 +218,7 @@ void emu_task_report_free(struct emu_report *r);
 /* Frees every task of a without sending anything. */
 void emu_task_drop_all(struct emu_agent *a);
 void emu_task_free_frameworks(struct cm_emu *e);
+/* Frees the status-update flush event (emu_tasks.c). */
+void emu_task_free_flush(struct cm_emu *e);
 
 #endif

@@ -19,49 +19,127 @@ static struct timeval tv_of(double secs)
     return tv;
 }
 
+/* The status updates of one agent and loop turn go in one STATUS_UPDATE call: each task's
+ * head update (the one not yet acknowledged), each retried on its own timer. */
+static void send_agent_updates(struct emu_agent *a)
+{
+    struct cm_emu *e = a->e;
+    size_t n = 0;
+    for (struct emu_task *t = a->send_head; t; t = t->send_next)
+        n++;
+    Cmesos__Internal__AgentCall__StatusUpdate *su = cm_xcalloc(n, sizeof *su);
+    Cmesos__Internal__AgentCall__StatusUpdate **suv = cm_xcalloc(n, sizeof *suv);
+    Mesos__V1__TaskStatus *st = cm_xcalloc(n, sizeof *st);
+    Mesos__V1__FrameworkID *fid = cm_xcalloc(n, sizeof *fid);
+    Mesos__V1__TaskID *tid = cm_xcalloc(n, sizeof *tid);
+    Mesos__V1__ExecutorID *eid = cm_xcalloc(n, sizeof *eid);
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    aid.value = a->id;
+    size_t k = 0;
+    struct emu_task *t = a->send_head, *next;
+    a->send_head = NULL;
+    for (; t; t = next) {
+        next = t->send_next;
+        t->send_next = NULL;
+        t->send_queued = false;
+        if (t->nq == 0)
+            continue;
+        mesos__v1__framework_id__init(&fid[k]);
+        mesos__v1__task_id__init(&tid[k]);
+        mesos__v1__executor_id__init(&eid[k]);
+        mesos__v1__task_status__init(&st[k]);
+        cmesos__internal__agent_call__status_update__init(&su[k]);
+        fid[k].value = t->framework_id;
+        tid[k].value = t->task_id;
+        eid[k].value = t->executor_id;
+        st[k].task_id = &tid[k];
+        st[k].state = t->q[0].state;
+        st[k].has_source = 1;
+        st[k].source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+        st[k].has_timestamp = 1;
+        st[k].timestamp = t->q[0].timestamp;
+        st[k].has_uuid = 1;
+        st[k].uuid.data = t->q[0].uuid;
+        st[k].uuid.len = 16;
+        st[k].agent_id = a->id ? &aid : NULL;
+        st[k].executor_id = &eid[k];
+        if (t->q[0].state == MESOS__V1__TASK_STATE__TASK_KILLED)
+            st[k].message = "Task killed (emulated)";
+        su[k].framework_id = &fid[k];
+        su[k].executor_id = &eid[k];
+        su[k].status = &st[k];
+        su[k].has_latest_state = 1;
+        su[k].latest_state = t->state;
+        suv[k] = &su[k];
+        k++;
+        /* Retried after update_retry, then twice as long each time up to 10 minutes, as the
+         * agent's status update manager does: an overloaded scheduler is not sent more. */
+        if (t->retry_wait <= 0)
+            t->retry_wait = e->o.update_retry;
+        struct timeval tv = tv_of(t->retry_wait);
+        evtimer_add(&t->retry_timer, &tv);
+        t->retry_wait = t->retry_wait * 2 > 600 ? 600 : t->retry_wait * 2;
+    }
+    if (k > 0) {
+        Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+        call.has_type = 1;
+        call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
+        if (k == 1) {
+            call.status_update = suv[0];
+        } else {
+            call.status_updates = suv;
+            call.n_status_updates = k;
+        }
+        e->st.updates_sent += k;
+        emu_send_call(a, &call);
+    }
+    free(su), free(suv), free(st), free(fid), free(tid), free(eid);
+}
+
+static void send_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct cm_emu *e = arg;
+    while (e->send_head) {
+        struct emu_agent *a = e->send_head;
+        e->send_head = a->send_next;
+        a->send_next = NULL;
+        a->send_dirty = false;
+        send_agent_updates(a);
+    }
+}
+
+/* Queues t's head update for this turn's call of its agent. */
 static void task_send_head(struct emu_task *t)
 {
     struct cm_emu *e = t->e;
-    if (t->nq == 0)
+    struct emu_agent *a = t->agent;
+    if (t->nq == 0 || t->send_queued)
         return;
-    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
-    Cmesos__Internal__AgentCall__StatusUpdate su =
-        CMESOS__INTERNAL__AGENT_CALL__STATUS_UPDATE__INIT;
-    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
-    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-    fid.value = t->framework_id;
-    tid.value = t->task_id;
-    eid.value = t->executor_id;
-    aid.value = t->agent->id;
-    st.task_id = &tid;
-    st.state = t->q[0].state;
-    st.has_source = 1;
-    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
-    st.has_timestamp = 1;
-    st.timestamp = t->q[0].timestamp;
-    st.has_uuid = 1;
-    st.uuid.data = t->q[0].uuid;
-    st.uuid.len = 16;
-    st.agent_id = t->agent->id ? &aid : NULL;
-    st.executor_id = &eid;
-    if (t->q[0].state == MESOS__V1__TASK_STATE__TASK_KILLED) {
-        st.message = "Task killed (emulated)";
+    evtimer_del(&t->retry_timer);
+    t->send_queued = true;
+    t->send_next = a->send_head;
+    a->send_head = t;
+    if (a->send_dirty)
+        return;
+    a->send_dirty = true;
+    a->send_next = e->send_head;
+    e->send_head = a;
+    if (!e->send_flush) {
+        e->send_flush = event_new(e->base, -1, 0, send_flush_cb, e);
+        if (!e->send_flush)
+            abort();
     }
-    su.framework_id = &fid;
-    su.executor_id = &eid;
-    su.status = &st;
-    su.has_latest_state = 1;
-    su.latest_state = t->state;
-    call.has_type = 1;
-    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE;
-    call.status_update = &su;
-    e->st.updates_sent++;
-    emu_send_call(t->agent, &call);
-    struct timeval tv = tv_of(e->o.update_retry);
-    evtimer_add(&t->retry_timer, &tv);
+    if (!event_pending(e->send_flush, EV_TIMEOUT, NULL))
+        event_active(e->send_flush, EV_TIMEOUT, 0);
+}
+
+void emu_task_free_flush(struct cm_emu *e)
+{
+    if (e->send_flush)
+        event_free(e->send_flush);
+    e->send_flush = NULL;
+    e->send_head = NULL;
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -94,6 +172,12 @@ static void task_push(struct emu_task *t, int state)
 static void task_free(struct emu_task *t)
 {
     struct emu_agent *a = t->agent;
+    if (t->send_queued) {
+        struct emu_task **pp = &a->send_head;
+        while (*pp != t)
+            pp = &(*pp)->send_next;
+        *pp = t->send_next;
+    }
     evtimer_del(&t->run_timer);
     evtimer_del(&t->retry_timer);
     if (t->prev)
@@ -253,6 +337,7 @@ void emu_task_acknowledge(struct emu_agent *a, const Cmesos__Internal__AgentEven
     a->e->st.acks++;
     memmove(&t->q[0], &t->q[1], (size_t)(t->nq - 1) * sizeof t->q[0]);
     t->nq--;
+    t->retry_wait = 0; /* the next update starts from update_retry again */
     evtimer_del(&t->retry_timer);
     if (t->nq > 0) {
         task_send_head(t);

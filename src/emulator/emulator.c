@@ -410,6 +410,8 @@ int emu_agent_dispatch(struct emu_agent *a, const Cmesos__Internal__AgentEvent *
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE:
         if (ev->acknowledge && ev->acknowledge->framework_id && ev->acknowledge->task_id)
             emu_task_acknowledge(a, ev->acknowledge);
+        for (size_t i = 0; i < ev->n_acknowledges; i++)
+            emu_task_acknowledge(a, ev->acknowledges[i]);
         break;
     case CMESOS__INTERNAL__AGENT_EVENT__TYPE__SHUTDOWN_FRAMEWORK:
         if (ev->shutdown_framework && ev->shutdown_framework->framework_id)
@@ -843,6 +845,7 @@ void cm_emu_free(struct cm_emu *e)
     if (e->watchdog)
         event_free(e->watchdog);
     emu_task_free_frameworks(e);
+    emu_task_free_flush(e);
     cm_strmap_cleanup(&e->tasks);
     cm_resources_proto_free(e->res, e->nres);
     for (size_t i = 0; i < e->nattrs; i++)

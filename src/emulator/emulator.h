@@ -124,7 +124,7 @@ struct cm_emu_stats {
     uint64_t tasks_killed;      /* KILL_TASKs obeyed */
     uint64_t run_task_duplicates;
     uint64_t kill_unknown;
-    uint64_t updates_sent; /* STATUS_UPDATE calls, retries included */
+    uint64_t updates_sent; /* status updates sent, retries included (one call per agent and turn) */
     uint64_t update_retries;
     uint64_t acks; /* ACKNOWLEDGE events that matched */
     uint64_t pings, pongs;

@@ -65,6 +65,7 @@ struct lg {
     struct event *report_ev, *stop_ev, *sigterm;
     int quiet;
     int has_run_time;
+    int stopping; /* --duration is over: no more launches, the last acks drain */
     int max_inflight;
     long max_outstanding;
     const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
@@ -142,6 +143,8 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
             if (fit > room)
                 fit = room;
         }
+        if (lg->stopping)
+            fit = 0;
         Mesos__V1__OfferID *oid = o->id;
         if (fit <= 0) {
             lg->declined++;
@@ -371,6 +374,7 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
+    ((struct lg *)arg)->stopping = 1;
     event_base_loopbreak(((struct lg *)arg)->base);
 }
 

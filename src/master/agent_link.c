@@ -50,16 +50,8 @@ static void handle_status_update(struct cm_master *m, struct cm_agent *a,
         m->metrics.invalid_status_updates++;
         if (cm_strmap_get(&m->completed, su->framework_id->value) && st->has_uuid) {
             /* Nobody will ever acknowledge it: do so here so the agent stops retrying. */
-            Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
-            Cmesos__Internal__AgentEvent__Acknowledge ae =
-                CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
-            ae.framework_id = su->framework_id;
-            ae.task_id = st->task_id;
-            ae.uuid = st->uuid;
-            ev.has_type = 1;
-            ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
-            ev.acknowledge = &ae;
-            cm_master_send_agent(m, a, &ev);
+            cm_master_send_ack(m, a, su->framework_id->value, st->task_id->value, st->uuid.data,
+                               st->uuid.len);
         }
         return;
     }
@@ -90,6 +82,64 @@ static void handle_status_update(struct cm_master *m, struct cm_agent *a,
     ev.type = MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE;
     ev.update = &up;
     cm_master_send_event(m, fw, &ev);
+}
+
+/* Checks what the decoder cannot: one update of a batch that fails here is dropped (counted
+ * in invalid_status_updates) while the others of the call are handled. Returns 0 or fills why
+ * naming the field. */
+static int check_status_update(const struct cm_agent *a,
+                               const Cmesos__Internal__AgentCall__StatusUpdate *su, char *why,
+                               size_t whylen)
+{
+    const Mesos__V1__TaskStatus *st = su->status;
+    if (!su->framework_id->value[0])
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'framework_id' to be non-empty");
+    if (!st->task_id->value[0])
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status.task_id' to be non-empty");
+    /* Acknowledgements are matched by uuid; one of another size could never be matched. */
+    if (st->has_uuid && st->uuid.len != 16)
+        return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status.uuid' to be 16 bytes, got %zu",
+                       st->uuid.len);
+    /* An agent speaks for its own tasks only. */
+    if (st->agent_id && strcmp(st->agent_id->value, a->id) != 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "'status.agent_id' (%s) is not the calling agent (%s)", st->agent_id->value,
+                       a->id);
+    return 0;
+}
+
+/* STATUS_UPDATE: status_update (the single form) and then each of status_updates, each
+ * checked and handled on its own. 202 unless the call has no update, or every update in it is
+ * invalid (400 naming the first problem). */
+static int handle_status_updates(struct cm_master *m, struct cm_agent *a, const AgentCall *call,
+                                 char *why, size_t whylen)
+{
+    size_t n = call->n_status_updates + (call->status_update ? 1 : 0);
+    if (n == 0)
+        return cm_fail(CM_EINVAL, why, whylen,
+                       "Expecting 'status_update' or 'status_updates' to be present"),
+               400;
+    size_t bad = 0;
+    char first[320] = "";
+    for (size_t i = 0; i < n; i++) {
+        const Cmesos__Internal__AgentCall__StatusUpdate *su =
+            call->status_update ? (i == 0 ? call->status_update : call->status_updates[i - 1])
+                                : call->status_updates[i];
+        char w[256];
+        if (check_status_update(a, su, w, sizeof w) != 0) {
+            m->metrics.messages_status_update++;
+            m->metrics.invalid_status_updates++;
+            CM_WARN(MOD, "Dropping invalid status update %zu of %zu from agent %s: %s", i + 1, n,
+                    a->id, w);
+            if (bad++ == 0)
+                snprintf(first, sizeof first, "update %zu of %zu: %s", i + 1, n, w);
+            continue;
+        }
+        handle_status_update(m, a, su);
+    }
+    if (bad == n)
+        return cm_fail(CM_EINVAL, why, whylen, "Invalid status update (%s)", first), 400;
+    return 202;
 }
 
 static void handle_launch_ack(struct cm_master *m, struct cm_agent *a,
@@ -175,10 +225,7 @@ int cm_master_agent_call(struct cm_master *m, const AgentCall *call, const struc
                400;
     switch (call->type) {
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE:
-        if (!call->status_update)
-            return cm_fail(CM_EINVAL, why, whylen, "Expecting 'status_update'"), 400;
-        handle_status_update(m, a, call->status_update);
-        break;
+        return handle_status_updates(m, a, call, why, whylen);
     case CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK:
         if (call->n_task_launch_acks == 0)
             return cm_fail(CM_EINVAL, why, whylen, "Expecting 'task_launch_acks'"), 400;

@@ -23,6 +23,9 @@ int cm_master_agent_decode(enum cm_media media, const uint8_t *body, size_t len,
  * from cm_master_agent_register_check (sink->principal is the authenticated principal; the
  * sink is then ended). Other calls: 202, or 400/403 with why. stream_id: for REGISTER the new
  * stream's id, otherwise the request's Mesos-Stream-Id, which must be the agent's current stream.
+ * STATUS_UPDATE carries `status_update` and/or the list `status_updates`; each update is checked
+ * and handled on its own (an invalid one is dropped and counted, the others go through): 202
+ * when at least one was valid, 400 naming the first problem when none was or there is none.
  */
 int cm_master_agent_call(struct cm_master *m, const Cmesos__Internal__AgentCall *call,
                          const struct cm_sink *sink, const char *stream_id,

@@ -524,6 +524,7 @@ void cm_master_free(struct cm_master *m)
     /* The observer (operator API) ends its own streams before the server closes the rest. */
     cm_master_observer_destroy(m);
     cm_master_admin_free(m);
+    cm_master_acks_free(m);
     cm_http_server_free(m->http);
     m->http = NULL;
     cm_files_free(m->files);

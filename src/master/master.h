@@ -313,6 +313,10 @@ struct cm_master {
     struct cm_acls *acls;                    /* --acls (NULL: everything allowed) */
     struct cm_master_observer observer;      /* observer.c; zeroed: nobody listens */
     struct event *drain_ev;                  /* agent_admin.c: deferred DRAINED checks */
+    /* tasks.c: scheduler acknowledgements of this loop turn, agent id -> batch; sent as one
+     * ACKNOWLEDGE event per agent when the turn's other work is done (ack_ev). */
+    struct cm_strmap ack_batches;
+    struct event *ack_ev;
 
     /* master_files.c: the /files table, the master's log attached as /master/log. */
     struct cm_files *files;
@@ -478,6 +482,17 @@ void cm_master_send_run_task(struct cm_master *m, struct cm_task *t);
 void cm_master_send_run_task_group(struct cm_master *m, struct cm_task **tasks, size_t n);
 /* Sends KILL_TASK for t to its agent (kp may be NULL). */
 void cm_master_send_kill(struct cm_master *m, struct cm_task *t, const Mesos__V1__KillPolicy *kp);
+/* Relays a scheduler's acknowledgement of the update uuid (copied) of task_id to agent a.
+ * With an event loop the acknowledgements of one loop turn are held and sent as one
+ * ACKNOWLEDGE event per agent (`acknowledges`; a lone one in `acknowledge`) once the turn's
+ * other callbacks ran; without a loop (tests) it is sent at once. One whose agent is gone or
+ * disconnected by then is dropped (the agent retries the update). */
+void cm_master_send_ack(struct cm_master *m, struct cm_agent *a, const char *framework_id,
+                        const char *task_id, const uint8_t *uuid, size_t uuid_len);
+/* Sends the held acknowledgements now (the end of the loop turn does it otherwise). */
+void cm_master_flush_acks(struct cm_master *m);
+/* Drops held acknowledgements and frees their event (cm_master_free). */
+void cm_master_acks_free(struct cm_master *m);
 /* Sends the KILL_TASKs remembered while agent was disconnected. */
 void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *agent);
 /* Applies a status (copied) to a task: state, history, terminal accounting. */

@@ -690,15 +690,8 @@ static void handle_acknowledge(struct cm_master *m, struct cm_framework *fw,
         m->metrics.invalid_status_update_acknowledgements++;
         return;
     }
-    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
-    Cmesos__Internal__AgentEvent__Acknowledge ae = CMESOS__INTERNAL__AGENT_EVENT__ACKNOWLEDGE__INIT;
-    ae.framework_id = fw->info->id;
-    ae.task_id = ack->task_id;
-    ae.uuid = ack->uuid;
-    ev.has_type = 1;
-    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
-    ev.acknowledge = &ae;
-    cm_master_send_agent(m, a, &ev);
+    /* Held until the end of the loop turn: one ACKNOWLEDGE event per agent (tasks.c). */
+    cm_master_send_ack(m, a, fw->id, ack->task_id->value, ack->uuid.data, ack->uuid.len);
     m->metrics.valid_status_update_acknowledgements++;
     struct cm_task *t = cm_strmap_get(&fw->tasks, ack->task_id->value);
     if (t && t->has_uuid && bytes_eq(t->uuid, ack->uuid) &&

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "allocator/allocator.h"
 #include "codec.h"
 #include "errors.h"
@@ -442,4 +444,136 @@ void cm_master_send_pending_kills(struct cm_master *m, struct cm_agent *a)
             cm_master_send_kill(m, t, NULL);
         }
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* acknowledgements to agents, one ACKNOWLEDGE event per agent and loop turn */
+
+/* One held acknowledgement: the struct and its three values in one allocation. */
+struct held_ack {
+    char *framework_id, *task_id;
+    uint8_t *uuid;
+    size_t uuid_len;
+};
+
+struct ack_batch {
+    struct held_ack **v;
+    size_t n, cap;
+};
+
+static void ack_batch_free(void *p)
+{
+    struct ack_batch *b = p;
+    for (size_t i = 0; i < b->n; i++)
+        free(b->v[i]);
+    free(b->v);
+    free(b);
+}
+
+static void send_ack_event(struct cm_master *m, struct cm_agent *a, struct held_ack **v, size_t n)
+{
+    Cmesos__Internal__AgentEvent__Acknowledge *ae = cm_xcalloc(n, sizeof *ae);
+    Cmesos__Internal__AgentEvent__Acknowledge **aev = cm_xcalloc(n, sizeof *aev);
+    Mesos__V1__FrameworkID *fids = cm_xcalloc(n, sizeof *fids);
+    Mesos__V1__TaskID *tids = cm_xcalloc(n, sizeof *tids);
+    for (size_t i = 0; i < n; i++) {
+        mesos__v1__framework_id__init(&fids[i]);
+        mesos__v1__task_id__init(&tids[i]);
+        cmesos__internal__agent_event__acknowledge__init(&ae[i]);
+        fids[i].value = v[i]->framework_id;
+        tids[i].value = v[i]->task_id;
+        ae[i].framework_id = &fids[i];
+        ae[i].task_id = &tids[i];
+        ae[i].uuid.data = v[i]->uuid;
+        ae[i].uuid.len = v[i]->uuid_len;
+        aev[i] = &ae[i];
+    }
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
+    /* A lone acknowledgement keeps the single form, which every agent understands. */
+    if (n == 1) {
+        ev.acknowledge = &ae[0];
+    } else {
+        ev.acknowledges = aev;
+        ev.n_acknowledges = n;
+    }
+    cm_master_send_agent(m, a, &ev);
+    free(ae);
+    free(aev);
+    free(fids);
+    free(tids);
+}
+
+void cm_master_flush_acks(struct cm_master *m)
+{
+    if (cm_strmap_count(&m->ack_batches) == 0)
+        return;
+    /* Detached first: nothing sent below can add to the map being walked. */
+    struct cm_strmap batches = m->ack_batches;
+    cm_strmap_init(&m->ack_batches);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &batches); cm_strmap_iter_next(&it);) {
+        struct ack_batch *b = it.cur->value;
+        struct cm_agent *a = cm_master_agent(m, it.cur->key);
+        if (a && a->connected)
+            send_ack_event(m, a, b->v, b->n);
+        else
+            m->metrics.dropped_messages += b->n; /* the agent resends; its next stream gets them */
+    }
+    cm_strmap_cleanup_values(&batches, ack_batch_free);
+}
+
+static void acks_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cm_master_flush_acks(arg);
+}
+
+void cm_master_send_ack(struct cm_master *m, struct cm_agent *a, const char *framework_id,
+                        const char *task_id, const uint8_t *uuid, size_t uuid_len)
+{
+    size_t fl = strlen(framework_id) + 1, tl = strlen(task_id) + 1;
+    struct held_ack *h = cm_xmalloc(sizeof *h + fl + tl + uuid_len);
+    h->framework_id = (char *)(h + 1);
+    h->task_id = h->framework_id + fl;
+    h->uuid = (uint8_t *)h->task_id + tl;
+    h->uuid_len = uuid_len;
+    memcpy(h->framework_id, framework_id, fl);
+    memcpy(h->task_id, task_id, tl);
+    if (uuid_len)
+        memcpy(h->uuid, uuid, uuid_len);
+    if (!m->base) {
+        send_ack_event(m, a, &h, 1);
+        free(h);
+        return;
+    }
+    if (!m->ack_ev) {
+        m->ack_ev = event_new(m->base, -1, 0, acks_flush_cb, m);
+        if (!m->ack_ev)
+            abort();
+    }
+    struct ack_batch *b = cm_strmap_get(&m->ack_batches, a->id);
+    if (!b) {
+        b = cm_xcalloc(1, sizeof *b);
+        cm_strmap_put(&m->ack_batches, a->id, b);
+    }
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 8;
+        b->v = cm_xrealloc(b->v, b->cap * sizeof *b->v);
+    }
+    b->v[b->n++] = h;
+    /* Runs after the callbacks already due in this turn (the other requests read with this
+     * one), so their acknowledgements join the batch. */
+    if (!event_pending(m->ack_ev, EV_TIMEOUT, NULL))
+        event_active(m->ack_ev, EV_TIMEOUT, 0);
+}
+
+void cm_master_acks_free(struct cm_master *m)
+{
+    cm_strmap_cleanup_values(&m->ack_batches, ack_batch_free);
+    if (m->ack_ev)
+        event_free(m->ack_ev);
+    m->ack_ev = NULL;
 }

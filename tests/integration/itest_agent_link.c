@@ -8,6 +8,10 @@
  * decode (a KILL_TASK without its required task_id): the agent must drop the stream and
  * register again, with its id, on the core's short backoff, and a stream answered without a
  * Mesos-Stream-Id is a failed registration that is retried the same way.
+ *
+ * Batching (docs/agent-link.md): events the leader sends in one loop turn reach the socket in
+ * one write (the server's counters), the status updates the agent makes in one turn come as one
+ * STATUS_UPDATE call with a list, and one ACKNOWLEDGE event with a list acknowledges them all.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -18,6 +22,8 @@
 
 #include "agent.h"
 #include "agent_internal.h"
+#include "agent_updates.h"
+#include "status_update.h"
 #include "codec.h"
 #include "harness.h"
 #include "http_server.h"
@@ -36,7 +42,13 @@ struct fake {
     bool omit_stream_id;       /* answer the next REGISTER without Mesos-Stream-Id */
     int pongs;
     char pong_sid[64]; /* the Mesos-Stream-Id of the last PONG */
-    char sid[64];      /* the stream id of the current stream */
+    int update_calls;  /* STATUS_UPDATE calls */
+    int updates;       /* status updates in them */
+    int update_lists;  /* calls that carried status_updates */
+    /* the uuids and task ids of the updates received (for the acknowledgement) */
+    char utask[8][32];
+    uint8_t uuid[8][16];
+    char sid[64]; /* the stream id of the current stream */
 };
 
 static void stream_closed(struct cm_http_stream *s, void *arg)
@@ -120,9 +132,62 @@ static void leader_handler(struct cm_http_request *req, void *arg)
             snprintf(f->pong_sid, sizeof f->pong_sid, "%s", sid ? sid : "");
             f->pongs++;
         }
+        if (call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE) {
+            f->update_calls++;
+            f->update_lists += call->n_status_updates > 0;
+            size_t n = call->n_status_updates + (call->status_update ? 1 : 0);
+            for (size_t i = 0; i < n; i++) {
+                const Cmesos__Internal__AgentCall__StatusUpdate *su =
+                    call->status_update
+                        ? (i == 0 ? call->status_update : call->status_updates[i - 1])
+                        : call->status_updates[i];
+                if (f->updates < 8 && su->status->uuid.len == 16) {
+                    snprintf(f->utask[f->updates], sizeof f->utask[0], "%s",
+                             su->status->task_id->value);
+                    memcpy(f->uuid[f->updates], su->status->uuid.data, 16);
+                }
+                f->updates++;
+            }
+        }
         cm_http_respond(req, 202, NULL, NULL, 0);
     }
     protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* One ACKNOWLEDGE event with the list form for every update received so far. */
+static void send_acks(struct fake *f)
+{
+    int n = f->updates < 8 ? f->updates : 8;
+    Cmesos__Internal__AgentEvent__Acknowledge ak[8], *akv[8];
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    Mesos__V1__TaskID tid[8];
+    fid.value = "fw-batch";
+    for (int i = 0; i < n; i++) {
+        cmesos__internal__agent_event__acknowledge__init(&ak[i]);
+        mesos__v1__task_id__init(&tid[i]);
+        tid[i].value = f->utask[i];
+        ak[i].framework_id = &fid;
+        ak[i].task_id = &tid[i];
+        ak[i].uuid.data = f->uuid[i];
+        ak[i].uuid.len = 16;
+        akv[i] = &ak[i];
+    }
+    Cmesos__Internal__AgentEvent ev = CMESOS__INTERNAL__AGENT_EVENT__INIT;
+    ev.has_type = 1;
+    ev.type = CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE;
+    ev.acknowledges = akv;
+    ev.n_acknowledges = (size_t)n;
+    if (f->stream)
+        cm_stream_send(f->stream, CM_MEDIA_PROTOBUF, &ev.base);
+}
+
+static double metric(struct cm_http_server *srv, const char *key)
+{
+    json_t *o = json_object();
+    cm_http_server_metrics(srv, o, "master");
+    double v = json_number_value(json_object_get(o, key));
+    json_decref(o);
+    return v;
 }
 
 static double now_s(void)
@@ -212,6 +277,39 @@ static void test_agent_link_over_http(void)
     send_event(&f, CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING);
     RUN_UNTIL(base, f.pongs > 1, 5);
     CHECK_STR(f.pong_sid, "sid-4");
+
+    /* Three events sent in one loop turn leave as one write; the agent answers each. */
+    double sends0 = metric(f.leader, "master/event_stream_sends");
+    double writes0 = metric(f.leader, "master/event_stream_writes");
+    int pongs0 = f.pongs;
+    for (int i = 0; i < 3; i++)
+        send_event(&f, CMESOS__INTERNAL__AGENT_EVENT__TYPE__PING);
+    RUN_UNTIL(base, f.pongs >= pongs0 + 3, 5);
+    CHECK_INT(f.pongs, pongs0 + 3);
+    CHECK(metric(f.leader, "master/event_stream_sends") == sends0 + 3);
+    CHECK(metric(f.leader, "master/event_stream_writes") == writes0 + 1);
+
+    /* Two updates the agent makes in one turn go in one STATUS_UPDATE call with a list. */
+    agent_updates_generate(a, "fw-batch", NULL, "b1", MESOS__V1__TASK_STATE__TASK_LOST,
+                           MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION, "one");
+    agent_updates_generate(a, "fw-batch", NULL, "b2", MESOS__V1__TASK_STATE__TASK_LOST,
+                           MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION, "two");
+    CHECK_INT(f.update_calls, 0); /* held until the end of the turn */
+    RUN_UNTIL(base, f.updates >= 2, 5);
+    CHECK_INT(f.update_calls, 1);
+    CHECK_INT(f.update_lists, 1);
+    CHECK_INT(f.updates, 2);
+    Mesos__V1__TaskState head;
+    CHECK_INT(cm_sum_pending(a->sum, "fw-batch", "b1", &head), 1);
+    CHECK_INT(cm_sum_pending(a->sum, "fw-batch", "b2", &head), 1);
+    /* One ACKNOWLEDGE event with both acknowledges both. */
+    send_acks(&f);
+    RUN_UNTIL(base,
+              cm_sum_pending(a->sum, "fw-batch", "b1", &head) == 0 &&
+                  cm_sum_pending(a->sum, "fw-batch", "b2", &head) == 0,
+              5);
+    CHECK_INT(cm_sum_pending(a->sum, "fw-batch", "b1", &head), 0);
+    CHECK_INT(cm_sum_pending(a->sum, "fw-batch", "b2", &head), 0);
 
     cm_agent_free(a);
     cm_agent_flags_cleanup(&flags);

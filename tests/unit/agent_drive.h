@@ -22,6 +22,7 @@
 
 #include "agent_internal.h"
 #include "agent_link.h"
+#include "agent_updates.h"
 #include "agent_xapi.h"
 #include "codec.h"
 #include "log.h"
@@ -37,7 +38,19 @@ struct link_cap {
     size_t n;
     int opens, closes;
     Cmesos__Internal__AgentCall *reg; /* the last REGISTER */
+    /* STATUS_UPDATE calls that carried several updates (each update is also recorded as a
+     * call of its own, in the single form, so the tests look at updates one by one). */
+    size_t update_batches, batched_updates;
+    struct cm_agent *agent; /* for cap_sync */
 };
+
+/* The agent sends the status updates of a loop turn together at the end of the turn; the
+ * tests look right after an action, so the updates held are sent now. */
+static inline void cap_sync(const struct link_cap *c)
+{
+    if (c->agent)
+        agent_updates_flush(c->agent);
+}
 
 static inline int cap_open(void *arg, const char *leader, const Cmesos__Internal__AgentCall *reg,
                            char *why, size_t whylen)
@@ -56,6 +69,19 @@ static inline int cap_open(void *arg, const char *leader, const Cmesos__Internal
 static inline int cap_send(void *arg, const Cmesos__Internal__AgentCall *call)
 {
     struct link_cap *c = arg;
+    if (call->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE &&
+        call->n_status_updates > 0) {
+        c->update_batches++;
+        c->batched_updates += call->n_status_updates;
+        for (size_t i = 0; i < call->n_status_updates && c->n < MAXCAP; i++) {
+            Cmesos__Internal__AgentCall one = *call;
+            one.status_update = call->status_updates[i];
+            one.n_status_updates = 0;
+            one.status_updates = NULL;
+            c->calls[c->n++] = cm_pb_dup(&one.base);
+        }
+        return 0;
+    }
     if (c->n < MAXCAP)
         c->calls[c->n++] = cm_pb_dup(&call->base);
     return 0;
@@ -172,6 +198,7 @@ static inline int fx_agent(struct fx *f)
         cm_agent_flags_cleanup(&f->flags);
         return -1;
     }
+    f->link.agent = f->a;
     return 0;
 }
 
@@ -196,6 +223,7 @@ static inline void fx_stop_agent(struct fx *f)
 {
     cm_agent_free(f->a);
     f->a = NULL;
+    f->link.agent = NULL;
     cm_agent_flags_cleanup(&f->flags);
 }
 

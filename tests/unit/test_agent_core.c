@@ -27,6 +27,7 @@
 
 static size_t count_calls(const struct link_cap *c, int type)
 {
+    cap_sync(c);
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++)
         n += (int)c->calls[i]->type == type;
@@ -35,6 +36,7 @@ static size_t count_calls(const struct link_cap *c, int type)
 
 static const Cmesos__Internal__AgentCall *last_call(const struct link_cap *c, int type)
 {
+    cap_sync(c);
     for (size_t i = c->n; i-- > 0;)
         if ((int)c->calls[i]->type == type)
             return c->calls[i];
@@ -44,6 +46,7 @@ static const Cmesos__Internal__AgentCall *last_call(const struct link_cap *c, in
 /* STATUS_UPDATE calls for a task in a state. */
 static size_t count_updates(const struct link_cap *c, const char *tid, int state)
 {
+    cap_sync(c);
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++) {
         const Cmesos__Internal__AgentCall *k = c->calls[i];
@@ -57,6 +60,7 @@ static size_t count_updates(const struct link_cap *c, const char *tid, int state
 
 static const Mesos__V1__TaskStatus *last_update(const struct link_cap *c, const char *tid)
 {
+    cap_sync(c);
     for (size_t i = c->n; i-- > 0;) {
         const Cmesos__Internal__AgentCall *k = c->calls[i];
         if (k->type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE &&

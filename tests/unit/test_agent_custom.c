@@ -24,6 +24,7 @@
 
 static size_t count_updates(const struct link_cap *c, const char *tid, int state)
 {
+    cap_sync(c);
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++) {
         const Cmesos__Internal__AgentCall *k = c->calls[i];

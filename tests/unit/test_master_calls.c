@@ -1,6 +1,7 @@
 /* test_master_calls.c: the master's scheduler API without sockets — request decisions (§2.1),
  * call validation (§2.2), offers and launches (§2.7), reconciliation (§2.10), status updates and
  * acknowledgements, failover and offer timeouts — with test sinks and a fake clock. */
+#include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -959,9 +960,145 @@ static void test_unknown_enums(void)
     fixture_free(f);
 }
 
+/* A JSON agent call on the agent's current stream; returns the status code, why on error. */
+static int agent_json(struct fixture *f, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int agent_json(struct fixture *f, char *why, size_t whylen, const char *fmt, ...)
+{
+    char json[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(json, sizeof json, fmt, ap);
+    va_end(ap);
+    Cmesos__Internal__AgentCall *call = NULL;
+    if (cm_pbjson_from_text(&cmesos__internal__agent_call__descriptor, json, strlen(json),
+                            (ProtobufCMessage **)&call, why, whylen) != 0)
+        return -1;
+    int code = cm_master_agent_call(f->m, call, NULL, "agent-stream", NULL, why, whylen);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    return code;
+}
+
+#define UPDATE_JSON(tid, uuid, extra)                                                              \
+    "{\"framework_id\":{\"value\":\"%s\"},\"status\":{\"task_id\":{\"value\":\"" tid "\"},"        \
+    "\"state\":\"TASK_RUNNING\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"" uuid "\"" extra "}}"
+#define UUID_A "AAECAwQFBgcICQoLDA0ODw=="
+#define UUID_B "EBESExQVFhcYGRobHB0eHw=="
+#define UUID_C "ICEiIyQlJicoKSorLC0uLw=="
+
+static const Cmesos__Internal__AgentEvent *agent_event(struct fixture *f, size_t i)
+{
+    return i < f->agent_ev.n ? (const Cmesos__Internal__AgentEvent *)f->agent_ev.msgs[i] : NULL;
+}
+
+/* STATUS_UPDATE with a list: each update handled as if alone, a bad one dropped without the
+ * others; ACKNOWLEDGEs of one loop turn go to the agent as one event with a list. */
+static void test_batched_updates_and_acks(void)
+{
+    struct fixture *f = setup(0, NULL);
+    REQUIRE(f->fw && f->agent);
+    const char *oid = first_offer_id(f);
+    REQUIRE(oid != NULL);
+    CHECK_INT(fw_call(f,
+                      "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{"
+                      "\"offer_ids\":[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\","
+                      "\"launch\":{\"task_infos\":[" TASK_JSON("t1", "1") "," TASK_JSON(
+                          "t2", "1") "," TASK_JSON("t3", "1") "]}}]}}",
+                      f->fid, oid, f->aid, f->aid, f->aid),
+              202);
+    char why[512];
+    cap_clear(&f->fw_ev);
+    uint64_t invalid0 = f->m->metrics.invalid_status_updates;
+    /* t2's uuid is 4 bytes: dropped; t1 and t3 go through. */
+    CHECK_INT(agent_json(f, why, sizeof why,
+                         "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"status_updates\":[" UPDATE_JSON("t1", UUID_A, "") "," UPDATE_JSON(
+                             "t2", "AAECAw==", "") "," UPDATE_JSON("t3", UUID_C, "") "]}",
+                         f->aid, f->fid, f->fid, f->fid),
+              202);
+    CHECK_INT(count_of(&f->fw_ev, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE), 2);
+    REQUIRE(f->fw_ev.n == 2);
+    CHECK_STR(ev_at(&f->fw_ev, 0)->update->status->task_id->value, "t1");
+    CHECK_STR(ev_at(&f->fw_ev, 1)->update->status->task_id->value, "t3");
+    CHECK(f->m->metrics.invalid_status_updates == invalid0 + 1);
+    struct cm_task *t1 = cm_strmap_get(&f->fw->tasks, "t1");
+    struct cm_task *t2 = cm_strmap_get(&f->fw->tasks, "t2");
+    struct cm_task *t3 = cm_strmap_get(&f->fw->tasks, "t3");
+    REQUIRE(t1 && t2 && t3);
+    CHECK_INT(t1->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+    CHECK_INT(t2->state, MESOS__V1__TASK_STATE__TASK_STAGING);
+    CHECK_INT(t3->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+
+    /* Every update invalid: 400 naming the field; nothing forwarded. */
+    CHECK_INT(agent_json(f, why, sizeof why,
+                         "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"status_updates\":[" UPDATE_JSON(
+                             "t2", UUID_B, ",\"agent_id\":{\"value\":\"someone-else\"}") "]}",
+                         f->aid, f->fid),
+              400);
+    CHECK(strstr(why, "status.agent_id") != NULL);
+    CHECK_INT(f->fw_ev.n, 2);
+    /* No update at all. */
+    CHECK_INT(agent_json(f, why, sizeof why,
+                         "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"}}", f->aid),
+              400);
+    CHECK(strstr(why, "status_updates") != NULL);
+    /* The single form still works. */
+    CHECK_INT(agent_json(f, why, sizeof why,
+                         "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"status_update\":" UPDATE_JSON("t2", UUID_B, "") "}",
+                         f->aid, f->fid),
+              202);
+    CHECK_INT(t2->state, MESOS__V1__TASK_STATE__TASK_RUNNING);
+    CHECK_INT(f->fw_ev.n, 3);
+
+    /* With an event loop, the acknowledgements of one turn wait for its end and go as one
+     * ACKNOWLEDGE event with a list; a lone one keeps the single form. */
+    struct event_base *base = event_base_new();
+    REQUIRE(base != NULL);
+    f->m->base = base;
+    size_t n0 = f->agent_ev.n;
+    const char *ack = "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"%s\"},"
+                      "\"acknowledge\":{\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":"
+                      "\"%s\"},\"uuid\":\"%s\"}}";
+    CHECK_INT(fw_call(f, ack, f->fid, f->aid, "t1", UUID_A), 202);
+    CHECK_INT(fw_call(f, ack, f->fid, f->aid, "t3", UUID_C), 202);
+    CHECK_INT(f->agent_ev.n, n0); /* held */
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    REQUIRE(f->agent_ev.n == n0 + 1);
+    const Cmesos__Internal__AgentEvent *e = agent_event(f, n0);
+    CHECK_INT(e->type, CMESOS__INTERNAL__AGENT_EVENT__TYPE__ACKNOWLEDGE);
+    CHECK(e->acknowledge == NULL);
+    REQUIRE(e->n_acknowledges == 2);
+    CHECK_STR(e->acknowledges[0]->task_id->value, "t1");
+    CHECK_STR(e->acknowledges[1]->task_id->value, "t3");
+    CHECK_STR(e->acknowledges[0]->framework_id->value, f->fid);
+    CHECK_INT(e->acknowledges[1]->uuid.len, 16);
+    CHECK_INT(e->acknowledges[1]->uuid.data[0], 32);
+    CHECK_INT(fw_call(f, ack, f->fid, f->aid, "t2", UUID_B), 202);
+    cm_master_flush_acks(f->m);
+    REQUIRE(f->agent_ev.n == n0 + 2);
+    e = agent_event(f, n0 + 1);
+    REQUIRE(e->acknowledge != NULL);
+    CHECK_INT(e->n_acknowledges, 0);
+    CHECK_STR(e->acknowledge->task_id->value, "t2");
+    event_base_loop(base, EVLOOP_NONBLOCK); /* nothing more */
+    CHECK_INT(f->agent_ev.n, n0 + 2);
+    /* Held for an agent that is gone by the end of the turn: dropped, not sent. */
+    CHECK_INT(fw_call(f, ack, f->fid, f->aid, "t2", UUID_B), 202);
+    f->agent->connected = false;
+    uint64_t dropped0 = f->m->metrics.dropped_messages;
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    CHECK_INT(f->agent_ev.n, n0 + 2);
+    CHECK(f->m->metrics.dropped_messages == dropped0 + 1);
+    f->agent->connected = true;
+    fixture_free(f);
+    event_base_free(base);
+}
+
 TEST_MAIN(TEST(test_validate_call), TEST(test_request_codes), TEST(test_framework_info_validation),
           TEST(test_offer_and_launch), TEST(test_updates_acks_reconcile),
           TEST(test_partition_aware_reconcile), TEST(test_offer_timeout),
           TEST(test_decline_filter_and_revive), TEST(test_failover_and_removal),
           TEST(test_agent_register_validation), TEST(test_launch_survives_link),
-          TEST(test_unknown_enums))
+          TEST(test_unknown_enums), TEST(test_batched_updates_and_acks))
