@@ -410,6 +410,29 @@ bool cm_json_utf8_valid(const char *s, size_t n)
     return true;
 }
 
+void cm_json_out_keyn(struct cm_json_out *w, const char *key, size_t n)
+{
+    sep(w);
+    put_string(w, key, n);
+    putc1(w, ':');
+}
+
+bool cm_json_out_kstrn(struct cm_json_out *w, const char *key, size_t n, const char *s)
+{
+    if (!s)
+        return false;
+    size_t len = w->len;
+    char last = w->last;
+    cm_json_out_keyn(w, key, n);
+    if (!put_string_checked(w, s, strlen(s))) {
+        w->len = len;
+        w->last = last;
+        w->data[len] = '\0';
+        return false;
+    }
+    return true;
+}
+
 bool cm_json_out_kopen(struct cm_json_out *w, const char *key)
 {
     return key_checked(w, key);

@@ -81,6 +81,11 @@ void cm_json_out_real(struct cm_json_out *w, double v);
 void cm_json_out_bool(struct cm_json_out *w, bool v);
 void cm_json_out_null(struct cm_json_out *w);
 
+/* A key of n bytes the caller knows is UTF-8 (a literal), and a member with such a key and a
+ * string value, left out (false) when the value is NULL or not UTF-8. */
+void cm_json_out_keyn(struct cm_json_out *w, const char *key, size_t n);
+bool cm_json_out_kstrn(struct cm_json_out *w, const char *key, size_t n, const char *s);
+
 /* Members as jansson sets them: nothing is written (false) when jansson would refuse the key
  * or the value (see above). */
 bool cm_json_out_kstr(struct cm_json_out *w, const char *key, const char *s);

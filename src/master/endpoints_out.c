@@ -8,6 +8,7 @@
  * (a resource summary that must merge ranges or sets across roles, attributes with a repeated
  * name, custom executors) are built with jansson and their dump is copied in. */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,21 @@
 #include "pbjson.h"
 
 typedef struct cm_json_out W;
+
+/* Members with literal keys (no length to count, no check of the key). */
+#define KEY(w, lit) cm_json_out_keyn(w, lit, sizeof(lit) - 1)
+#define KSTR(w, lit, s) cm_json_out_kstrn(w, lit, sizeof(lit) - 1, s)
+#define KBOOL(w, lit, v) (KEY(w, lit), cm_json_out_bool(w, v))
+#define KINT(w, lit, v) (KEY(w, lit), cm_json_out_int(w, v))
+/* A non-finite double is left out, as jansson does. */
+#define KREAL(w, lit, v)                                                                           \
+    do {                                                                                           \
+        double v_ = (v);                                                                           \
+        if (isfinite(v_)) {                                                                        \
+            KEY(w, lit);                                                                           \
+            cm_json_out_real(w, v_);                                                               \
+        }                                                                                          \
+    } while (0)
 
 static bool utf8(const char *s)
 {
@@ -172,7 +188,7 @@ static void labels(W *w, const Mesos__V1__Labels *l)
 {
     if (!l->labels)
         return;
-    cm_json_out_key(w, "labels");
+    KEY(w, "labels");
     cm_json_out_arr_open(w);
     for (size_t i = 0; i < l->n_labels; i++)
         cm_pbjson_write(w, l->labels[i] ? &l->labels[i]->base : NULL);
@@ -188,10 +204,10 @@ static void kmsg(W *w, const char *key, const ProtobufCMessage *msg)
 static void status(W *w, const Mesos__V1__TaskStatus *st)
 {
     cm_json_out_obj_open(w);
-    cm_json_out_kstr(w, "state", cm_task_state_name(st->state));
-    cm_json_out_kreal(w, "timestamp", st->has_timestamp ? st->timestamp : 0);
+    KSTR(w, "state", cm_task_state_name(st->state));
+    KREAL(w, "timestamp", st->has_timestamp ? st->timestamp : 0);
     if (st->has_healthy)
-        cm_json_out_kbool(w, "healthy", st->healthy);
+        KBOOL(w, "healthy", st->healthy);
     if (st->labels && st->labels->n_labels)
         labels(w, st->labels);
     if (st->container_status)
@@ -203,25 +219,24 @@ void cm_epw_task(W *w, const struct cm_task *t)
 {
     const Mesos__V1__TaskInfo *info = t->info;
     cm_json_out_obj_open(w);
-    cm_json_out_kstr(w, "id", t->id);
-    cm_json_out_kstr(w, "name", info && info->name ? info->name : "");
-    cm_json_out_kstr(w, "framework_id", t->fw->id);
-    cm_json_out_kstr(w, "executor_id",
-                     info && info->executor && info->executor->executor_id
-                         ? info->executor->executor_id->value
-                         : "");
-    cm_json_out_kstr(w, "slave_id", t->agent_id);
-    cm_json_out_kstr(w, "state", cm_task_state_name(t->state));
-    cm_json_out_key(w, "resources");
+    KSTR(w, "id", t->id);
+    KSTR(w, "name", info && info->name ? info->name : "");
+    KSTR(w, "framework_id", t->fw->id);
+    KSTR(w, "executor_id",
+         info && info->executor && info->executor->executor_id ? info->executor->executor_id->value
+                                                               : "");
+    KSTR(w, "slave_id", t->agent_id);
+    KSTR(w, "state", cm_task_state_name(t->state));
+    KEY(w, "resources");
     summary(w, &t->resources);
-    cm_json_out_kstr(w, "role", t->role);
-    cm_json_out_key(w, "statuses");
+    KSTR(w, "role", t->role);
+    KEY(w, "statuses");
     cm_json_out_arr_open(w);
     for (size_t i = 0; i < t->nstatuses; i++)
         status(w, t->statuses[i]);
     cm_json_out_arr_close(w);
     if (t->fw->info && t->fw->info->user)
-        cm_json_out_kstr(w, "user", t->fw->info->user);
+        KSTR(w, "user", t->fw->info->user);
     if (info && info->labels && info->labels->n_labels)
         labels(w, info->labels);
     if (info && info->discovery)
@@ -236,16 +251,16 @@ void cm_epw_task(W *w, const struct cm_task *t)
 void cm_epw_offer(W *w, const struct cm_offer *o)
 {
     cm_json_out_obj_open(w);
-    cm_json_out_kstr(w, "id", o->id);
-    cm_json_out_kstr(w, "framework_id", o->fw->id);
+    KSTR(w, "id", o->id);
+    KSTR(w, "framework_id", o->fw->id);
     if (utf8(o->role)) { /* json_pack fails on other text */
-        cm_json_out_key(w, "allocation_info");
+        KEY(w, "allocation_info");
         cm_json_out_obj_open(w);
-        cm_json_out_kstr(w, "role", o->role);
+        KSTR(w, "role", o->role);
         cm_json_out_obj_close(w);
     }
-    cm_json_out_kstr(w, "slave_id", o->agent->id);
-    cm_json_out_key(w, "resources");
+    KSTR(w, "slave_id", o->agent->id);
+    KEY(w, "resources");
     summary(w, &o->resources);
     cm_json_out_obj_close(w);
 }
@@ -317,45 +332,45 @@ static void reserved(W *w, const struct cm_resources *r, bool full)
 /* The agent's members, without the braces (the summary adds its own after them). */
 static void agent_members(W *w, const struct cm_agent *a, bool full)
 {
-    cm_json_out_kstr(w, "id", a->id);
-    cm_json_out_kstr(w, "hostname", a->hostname);
-    cm_json_out_kint(w, "port", a->port);
-    cm_json_out_key(w, "attributes");
+    KSTR(w, "id", a->id);
+    KSTR(w, "hostname", a->hostname);
+    KINT(w, "port", a->port);
+    KEY(w, "attributes");
     attributes(w, a->info);
     if (a->info && a->info->domain)
         kmsg(w, "domain", &a->info->domain->base);
-    cm_json_out_kstr(w, "pid", a->pid);
-    cm_json_out_kreal(w, "registered_time", a->registered_time);
+    KSTR(w, "pid", a->pid);
+    KREAL(w, "registered_time", a->registered_time);
     if (a->reregistered_time > 0)
-        cm_json_out_kreal(w, "reregistered_time", a->reregistered_time);
-    cm_json_out_key(w, "resources");
+        KREAL(w, "reregistered_time", a->reregistered_time);
+    KEY(w, "resources");
     summary(w, &a->total);
-    cm_json_out_key(w, "used_resources");
+    KEY(w, "used_resources");
     summary(w, &a->used);
-    cm_json_out_key(w, "offered_resources");
+    KEY(w, "offered_resources");
     summary(w, &a->offered);
-    cm_json_out_key(w, "reserved_resources");
+    KEY(w, "reserved_resources");
     reserved(w, &a->total, false);
     struct cm_resources unres;
     cm_resources_init(&unres);
     cm_resources_unreserved(&a->total, &unres);
-    cm_json_out_key(w, "unreserved_resources");
+    KEY(w, "unreserved_resources");
     summary(w, &unres);
     if (full) {
-        cm_json_out_key(w, "reserved_resources_full");
+        KEY(w, "reserved_resources_full");
         reserved(w, &a->total, true);
-        cm_json_out_key(w, "unreserved_resources_full");
+        KEY(w, "unreserved_resources_full");
         resources_full(w, &unres);
-        cm_json_out_key(w, "used_resources_full");
+        KEY(w, "used_resources_full");
         resources_full(w, &a->used);
-        cm_json_out_key(w, "offered_resources_full");
+        KEY(w, "offered_resources_full");
         resources_full(w, &a->offered);
     }
     cm_resources_cleanup(&unres);
-    cm_json_out_kbool(w, "active", a->active);
-    cm_json_out_kbool(w, "deactivated", !a->active);
-    cm_json_out_kstr(w, "version", a->version ? a->version : "");
-    cm_json_out_key(w, "capabilities");
+    KBOOL(w, "active", a->active);
+    KBOOL(w, "deactivated", !a->active);
+    KSTR(w, "version", a->version ? a->version : "");
+    KEY(w, "capabilities");
     cm_json_out_arr_open(w);
     for (size_t i = 0; i < a->ncapabilities; i++)
         cm_json_out_str(w, cm_enum_name_or(&mesos__v1__agent_info__capability__type__descriptor,
@@ -418,13 +433,13 @@ void cm_epw_summary_agent(W *w, const struct cm_agent *a)
 static void fw_common(W *w, const struct cm_framework *fw)
 {
     const Mesos__V1__FrameworkInfo *info = fw->info;
-    cm_json_out_kstr(w, "id", fw->id);
-    cm_json_out_kstr(w, "name", info && info->name ? info->name : "");
-    cm_json_out_key(w, "used_resources");
+    KSTR(w, "id", fw->id);
+    KSTR(w, "name", info && info->name ? info->name : "");
+    KEY(w, "used_resources");
     summary(w, &fw->used);
-    cm_json_out_key(w, "offered_resources");
+    KEY(w, "offered_resources");
     summary(w, &fw->offered);
-    cm_json_out_key(w, "capabilities");
+    KEY(w, "capabilities");
     cm_json_out_arr_open(w);
     for (size_t i = 0; info && i < info->n_capabilities; i++)
         if (info->capabilities[i]->has_type)
@@ -432,11 +447,11 @@ static void fw_common(W *w, const struct cm_framework *fw)
                 w, cm_enum_name_or(&mesos__v1__framework_info__capability__type__descriptor,
                                    info->capabilities[i]->type, "UNKNOWN"));
     cm_json_out_arr_close(w);
-    cm_json_out_kstr(w, "hostname", info && info->hostname ? info->hostname : "");
-    cm_json_out_kstr(w, "webui_url", info && info->webui_url ? info->webui_url : "");
-    cm_json_out_kbool(w, "active", fw->active);
-    cm_json_out_kbool(w, "connected", fw->connected);
-    cm_json_out_kbool(w, "recovered", fw->recovered);
+    KSTR(w, "hostname", info && info->hostname ? info->hostname : "");
+    KSTR(w, "webui_url", info && info->webui_url ? info->webui_url : "");
+    KBOOL(w, "active", fw->active);
+    KBOOL(w, "connected", fw->connected);
+    KBOOL(w, "recovered", fw->recovered);
 }
 
 void cm_epw_summary_framework(W *w, const struct cm_framework *fw)
@@ -452,34 +467,33 @@ void cm_epw_framework_head(W *w, const struct cm_framework *fw)
     const Mesos__V1__FrameworkInfo *info = fw->info;
     cm_json_out_obj_open(w);
     fw_common(w, fw);
-    cm_json_out_kstr(w, "user", info && info->user ? info->user : "");
-    cm_json_out_kreal(w, "failover_timeout",
-                      info && info->has_failover_timeout ? info->failover_timeout : 0);
-    cm_json_out_kbool(w, "checkpoint", info && info->has_checkpoint && info->checkpoint);
-    cm_json_out_kreal(w, "registered_time", fw->registered_time);
-    cm_json_out_kreal(w, "unregistered_time", fw->unregistered_time);
+    KSTR(w, "user", info && info->user ? info->user : "");
+    KREAL(w, "failover_timeout", info && info->has_failover_timeout ? info->failover_timeout : 0);
+    KBOOL(w, "checkpoint", info && info->has_checkpoint && info->checkpoint);
+    KREAL(w, "registered_time", fw->registered_time);
+    KREAL(w, "unregistered_time", fw->unregistered_time);
     if (fw->reregistered_time > 0)
-        cm_json_out_kreal(w, "reregistered_time", fw->reregistered_time);
+        KREAL(w, "reregistered_time", fw->reregistered_time);
     if (info && info->principal)
-        cm_json_out_kstr(w, "principal", info->principal);
+        KSTR(w, "principal", info->principal);
     struct cm_resources total;
     cm_resources_init(&total);
     cm_resources_copy(&total, &fw->used);
     cm_resources_add(&total, &fw->offered);
-    cm_json_out_key(w, "resources");
+    KEY(w, "resources");
     summary(w, &total);
     cm_resources_cleanup(&total);
     if (fw->multi_role) {
-        cm_json_out_key(w, "roles");
+        KEY(w, "roles");
         cm_json_out_arr_open(w);
         for (size_t i = 0; i < fw->nroles; i++)
             if (utf8(fw->roles[i]))
                 cm_json_out_str(w, fw->roles[i]);
         cm_json_out_arr_close(w);
     } else {
-        cm_json_out_kstr(w, "role", fw->nroles ? fw->roles[0] : "*");
+        KSTR(w, "role", fw->nroles ? fw->roles[0] : "*");
     }
-    cm_json_out_key(w, "tasks");
+    KEY(w, "tasks");
     cm_json_out_arr_open(w);
 }
 
@@ -487,19 +501,19 @@ void cm_epw_framework_mid(W *w, const struct cm_master *m, const struct cm_frame
                           const char *principal)
 {
     cm_json_out_arr_close(w);
-    cm_json_out_key(w, "unreachable_tasks");
+    KEY(w, "unreachable_tasks");
     cm_json_out_arr_open(w);
     for (const struct cm_task *t = fw->uhead; t; t = t->unext)
         if (cm_ep_view_task(m, principal, t))
             cm_epw_task(w, t);
     cm_json_out_arr_close(w);
-    cm_json_out_key(w, "completed_tasks");
+    KEY(w, "completed_tasks");
     cm_json_out_arr_open(w);
     for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++)
         if (cm_ep_view_task(m, principal, cm_ring_at(&fw->completed_tasks, i)))
             cm_epw_task(w, cm_ring_at(&fw->completed_tasks, i));
     cm_json_out_arr_close(w);
-    cm_json_out_key(w, "offers");
+    KEY(w, "offers");
     cm_json_out_arr_open(w);
 }
 
@@ -507,7 +521,7 @@ void cm_epw_framework_tail(W *w, const struct cm_framework *fw)
 {
     const Mesos__V1__FrameworkInfo *info = fw->info;
     cm_json_out_arr_close(w);
-    cm_json_out_key(w, "executors");
+    KEY(w, "executors");
     cm_json_out_arr_open(w);
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, &fw->executors); cm_strmap_iter_next(&it);)
@@ -515,7 +529,7 @@ void cm_epw_framework_tail(W *w, const struct cm_framework *fw)
     cm_json_out_arr_close(w);
     if (info && info->labels && info->labels->n_labels)
         labels(w, info->labels);
-    cm_json_out_key(w, "offer_constraints");
+    KEY(w, "offer_constraints");
     cm_json_out_raw(w, "{}", 2);
     cm_json_out_obj_close(w);
 }

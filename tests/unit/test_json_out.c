@@ -196,6 +196,8 @@ static void test_document(void)
     CHECK(!cm_json_out_kstr(&w, "bad", "\xff"));
     CHECK(!cm_json_out_kstr(&w, "\xff", "bad key"));
     CHECK(!cm_json_out_kstr(&w, "null", NULL));
+    CHECK(!cm_json_out_kstrn(&w, "bad", 3, "\xc3("));
+    CHECK(!cm_json_out_kstrn(&w, "null", 4, NULL));
     CHECK(cm_json_out_kint(&w, "n", -3));
     CHECK(cm_json_out_kopen(&w, "list"));
     cm_json_out_arr_open(&w);
