@@ -831,7 +831,9 @@ static void stream_flush(struct cm_http_stream *st)
         return;
     }
     struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
-    if (!srv->tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    /* bev is the connection guard's filter (http_guard.h): nothing may wait in it or in the
+     * socket's own buffer below it, or the direct write would overtake those bytes. */
+    if (!srv->tls && cm_http_guard_unsent(bev) == 0) {
         struct evbuffer_iovec ext[16];
         struct iovec iov[16];
         int niov = evbuffer_peek(st->chunk, -1, NULL, ext, 16);
@@ -859,16 +861,20 @@ static void stream_flush(struct cm_http_stream *st)
     bufferevent_enable(bev, EV_WRITE);
 }
 
-static void on_flush(evutil_socket_t fd, short what, void *arg)
+void cm_http_server_flush(struct cm_http_server *srv)
 {
-    struct cm_http_server *srv = arg;
-    (void)fd;
-    (void)what;
     while (srv->flush_head) {
         struct cm_http_stream *st = srv->flush_head;
         stream_dequeue(st);
         stream_flush(st);
     }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cm_http_server_flush(arg);
 }
 
 int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)

@@ -170,6 +170,11 @@ struct cm_http_stream *cm_http_stream_start(struct cm_http_request *req, int cod
  * when the peer is gone or the chunk would take the stream past the server's cap on unsent
  * bytes (the stream is then dropped; see above). */
 int cm_http_stream_send(struct cm_http_stream *stream, const void *data, size_t len);
+/* Writes now what the streams of srv hold for the end of the turn. For a caller that sends from
+ * a callback of its own made active earlier in the turn (a batch of its own): the server's
+ * end-of-turn write would then run after responses answered meanwhile, and this keeps the
+ * events first. */
+void cm_http_server_flush(struct cm_http_server *srv);
 /* Ends the chunked response and frees the stream; the close callback does not run. */
 void cm_http_stream_end(struct cm_http_stream *stream);
 /* Bytes held for this turn's write or queued on the stream's connection and not yet written

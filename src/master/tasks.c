@@ -10,6 +10,7 @@
 #include "allocator/allocator.h"
 #include "codec.h"
 #include "errors.h"
+#include "http_server.h"
 #include "log.h"
 #include "master.h"
 #include "util.h"
@@ -522,6 +523,11 @@ void cm_master_flush_acks(struct cm_master *m)
             m->metrics.dropped_messages += b->n; /* the agent resends; its next stream gets them */
     }
     cm_strmap_cleanup_values(&batches, ack_batch_free);
+    /* Written now, not at the server's end of the turn: the scheduler's ACKNOWLEDGE calls were
+     * answered 202 since, and the agent must not learn of an acknowledgement after the
+     * scheduler learns it was accepted (a master killed in between would lose it). */
+    if (m->http)
+        cm_http_server_flush(m->http);
 }
 
 static void acks_flush_cb(evutil_socket_t fd, short what, void *arg)
