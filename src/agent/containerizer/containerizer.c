@@ -284,8 +284,40 @@ static const struct isolator *find_isolator(const char *name)
 
 /* ---- construction ---- */
 
-/* The launch helper (spawner.h): the program beside the running one unless the options name
- * another; without it, a fork of the agent while it is still small. */
+/* The helper program: beside the running one (the build tree), else in the installed libexec
+ * directory relative to it or at its configured path, as the agent finds mesos-executor.
+ * Leaves "" when there is none. */
+static void find_helper_program(char *program, size_t len)
+{
+    char self[768];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    const char *dirs[3] = {slash ? self : NULL, NULL, NULL};
+    char rel[1024] = "";
+#ifdef CMESOS_LIBEXECDIR_FROM_SBIN
+    if (slash) {
+        snprintf(rel, sizeof rel, "%s/%s", self, CMESOS_LIBEXECDIR_FROM_SBIN);
+        dirs[1] = rel;
+    }
+#endif
+#ifdef CMESOS_LIBEXECDIR
+    dirs[2] = CMESOS_LIBEXECDIR;
+#endif
+    for (size_t i = 0; i < 3; i++) {
+        if (!dirs[i])
+            continue;
+        int w = snprintf(program, len, "%s/%s", dirs[i], CM_SPAWNER_PROGRAM);
+        if (w > 0 && (size_t)w < len && access(program, X_OK) == 0)
+            return;
+    }
+    program[0] = '\0';
+}
+
+/* The launch helper (spawner.h): the program unless the options name another; without it, a
+ * fork of the agent while it is still small. */
 static void start_spawner(struct cm_containerizer *c)
 {
     struct cm_spawn_config *cfg = calloc(1, sizeof *cfg);
@@ -307,17 +339,10 @@ static void start_spawner(struct cm_containerizer *c)
     if (c->records)
         snprintf(cfg->records_log, sizeof cfg->records_log, "%s", cm_records_log(c->records));
     char program[1024] = "";
-    if (c->opts.launch_helper) {
+    if (c->opts.launch_helper)
         snprintf(program, sizeof program, "%s", c->opts.launch_helper);
-    } else {
-        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
-        program[n > 0 ? n : 0] = '\0';
-        char *slash = strrchr(program, '/');
-        if (slash && (size_t)(slash - program) + sizeof "/" CM_SPAWNER_PROGRAM <= sizeof program)
-            memcpy(slash + 1, CM_SPAWNER_PROGRAM, sizeof CM_SPAWNER_PROGRAM);
-        else
-            program[0] = '\0';
-    }
+    else
+        find_helper_program(program, sizeof program);
     int rc = cm_spawner_new(cfg, *program ? program : NULL, &c->spawner);
     free(cfg);
     if (rc)
