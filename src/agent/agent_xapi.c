@@ -223,6 +223,10 @@ static int handle_subscribe(struct cm_agent *a, const struct cm_agent_exec_clien
 {
     if (e->state == EXECUTOR_TERMINATED || e->state == EXECUTOR_TERMINATING)
         return cm_fail(403, why, whylen, "Executor is terminating");
+    /* Not started by this agent yet: the caller is a stray, e.g. the executor of a container a
+     * killed agent had cloned but not recorded, which the orphan cleanup is killing. */
+    if (e->launch_queued || e->fetch)
+        return cm_fail(403, why, whylen, "Executor has not been launched by this agent yet");
     agent_xapi_disconnect(e);
     if (client->cb) {
         e->media = media;

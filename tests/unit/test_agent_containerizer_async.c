@@ -412,6 +412,44 @@ static void test_update_before_the_exec(void)
     cm_containerizer_free(c);
 }
 
+/* The helper dies with its agent (a kill -9 included), so a restarted agent starts with a new
+ * one and nothing of the old is left. */
+static void test_launch_helper_dies_with_the_agent(void)
+{
+    NEED_REAL();
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    pid_t agent = fork();
+    REQUIRE(agent >= 0);
+    if (agent == 0) {
+        close(p[0]);
+        event_base_free(base);
+        base = event_base_new();
+        struct cm_containerizer *c = make(NULL, NULL);
+        pid_t h = c ? cm_containerizer_helper_pid(c) : 0;
+        ssize_t w = write(p[1], &h, sizeof h);
+        (void)w;
+        pause(); /* until killed */
+        _exit(0);
+    }
+    close(p[1]);
+    pid_t helper = 0;
+    CHECK(read(p[0], &helper, sizeof helper) == (ssize_t)sizeof helper);
+    close(p[0]);
+    REQUIRE(helper > 0);
+    CHECK(alive(helper));
+    CHECK_INT(kill(agent, SIGKILL), 0);
+    int st;
+    CHECK(waitpid(agent, &st, 0) == agent);
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = !alive(helper);
+        if (!gone)
+            usleep(10000);
+    }
+    CHECK(gone);
+}
+
 /* Without the helper program the helper is a fork of the agent, and launches the same way:
  * cgroups joined before the exec, the container our child. */
 static void test_launch_helper_forked(void)
@@ -600,5 +638,5 @@ TEST_MAIN(TEST(test_setup), TEST(test_launch_and_teardown_pid_namespace),
           TEST(test_launch_and_teardown_cgroups_only), TEST(test_exec_failure_is_an_event),
           TEST(test_exec_failure_before_the_event), TEST(test_orphans_through_the_teardown),
           TEST(test_update_before_the_exec), TEST(test_launch_helper),
-          TEST(test_launch_helper_forked), TEST(test_sandbox_and_latest_link),
-          TEST(test_cgroup_pool), TEST(test_cleanup))
+          TEST(test_launch_helper_dies_with_the_agent), TEST(test_launch_helper_forked),
+          TEST(test_sandbox_and_latest_link), TEST(test_cgroup_pool), TEST(test_cleanup))

@@ -26,6 +26,7 @@
 #include "cgpool.h"
 #include "disk.h"
 #include "errors.h"
+#include "isolators.h"
 #include "janitor.h"
 #include "log.h"
 #include "offload.h"
@@ -37,44 +38,9 @@
 
 #define MOD "containerizer"
 #define MAX_ISOLATORS 16
-#define MB (1024.0 * 1024.0)
 /* Mesos's floors for a container's limits. */
 #define MIN_CPUS 0.01
 #define MIN_MEM_MB 32.0
-
-struct container {
-    struct cm_containerizer *c;
-    char *id;
-    pid_t pid;
-    bool alive; /* the leader has not been reaped */
-    double cpus, mem_mb;
-    /* An asynchronous launch until its report is read: the status pipe and its event. */
-    int status_fd;
-    struct event *status_ev;
-    char *argv0;
-    char *launch_error;  /* why the exec failed, once known */
-    bool reapply_limits; /* updated while the child was setting up its cgroups */
-    char *pool;          /* the pool entry (cgpool.h) the launch took, until it joined */
-    bool pids_preset;    /* in the launch child: pids.max came with the pool entry */
-};
-
-/* What the isolators' hooks see. */
-struct iso_ctx {
-    const struct cm_cgroups *cg;
-    const struct cm_containerizer_options *opts;
-};
-
-/* An isolator: the cgroup controllers and namespaces it needs, and optional hooks. */
-struct isolator {
-    const char *name;
-    unsigned cgroups;          /* CM_CG_BIT mask */
-    unsigned long clone_flags; /* CLONE_NEW* */
-    int (*prepare)(const struct iso_ctx *x, const char *id, const struct container *ct, char *why,
-                   size_t whylen);
-    /* update is prepare with new limits: the same hook serves both. */
-    void (*usage)(const struct iso_ctx *x, const struct container *ct,
-                  const struct cm_cgroups_usage *u, json_t *stats);
-};
 
 struct sweep;
 
@@ -149,143 +115,42 @@ static void container_free_void(void *p)
     container_free(p);
 }
 
-/* ---- isolators ---- */
-
-static int cpu_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
-                       char *why, size_t whylen)
-{
-    struct cm_cgroups_limits l = {.cpus = ct->cpus, .cfs_quota = x->opts->cgroups_enable_cfs};
-    return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
-}
-
-static void cpu_usage(const struct iso_ctx *x, const struct container *ct,
-                      const struct cm_cgroups_usage *u, json_t *s)
-{
-    (void)x;
-    (void)ct;
-    if (u->have & CM_CG_BIT(CM_CG_CPUACCT)) {
-        json_object_set_new(s, "cpus_user_time_secs", json_real(u->cpus_user_time_secs));
-        json_object_set_new(s, "cpus_system_time_secs", json_real(u->cpus_system_time_secs));
-    }
-    if (u->have & CM_CG_BIT(CM_CG_CPU)) {
-        json_object_set_new(s, "cpus_nr_periods", json_integer((json_int_t)u->cpus_nr_periods));
-        json_object_set_new(s, "cpus_nr_throttled", json_integer((json_int_t)u->cpus_nr_throttled));
-        json_object_set_new(s, "cpus_throttled_time_secs", json_real(u->cpus_throttled_time_secs));
-    }
-}
-
-static int mem_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
-                       char *why, size_t whylen)
-{
-    struct cm_cgroups_limits l = {.mem_bytes = (uint64_t)(ct->mem_mb * MB),
-                                  .limit_swap = x->opts->cgroups_limit_swap};
-    return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
-}
-
-static void mem_usage(const struct iso_ctx *x, const struct container *ct,
-                      const struct cm_cgroups_usage *u, json_t *s)
-{
-    (void)x;
-    (void)ct;
-    if (!(u->have & CM_CG_BIT(CM_CG_MEMORY)))
-        return;
-    json_object_set_new(s, "mem_total_bytes", json_integer((json_int_t)u->mem_total_bytes));
-    json_object_set_new(s, "mem_rss_bytes", json_integer((json_int_t)u->mem_rss_bytes));
-    json_object_set_new(s, "mem_anon_bytes", json_integer((json_int_t)u->mem_rss_bytes));
-    json_object_set_new(s, "mem_cache_bytes", json_integer((json_int_t)u->mem_cache_bytes));
-    json_object_set_new(s, "mem_file_bytes", json_integer((json_int_t)u->mem_cache_bytes));
-}
-
-static int pids_prepare(const struct iso_ctx *x, const char *id, const struct container *ct,
-                        char *why, size_t whylen)
-{
-    if (ct->pids_preset)
-        return 0; /* a pool entry comes with it */
-    struct cm_cgroups_limits l = {.pids_max = x->opts->cgroups_max_pids};
-    return cm_cgroups_set_limits(x->cg, id, &l, why, whylen);
-}
-
-static void pids_usage(const struct iso_ctx *x, const struct container *ct,
-                       const struct cm_cgroups_usage *u, json_t *s)
-{
-    (void)x;
-    (void)ct;
-    if (u->have & CM_CG_BIT(CM_CG_PIDS))
-        json_object_set_new(s, "processes", json_integer((json_int_t)u->pids_current));
-}
-
-/* posix/cpu: the leader's own and reaped children's cpu times from /proc/<pid>/stat (one
- * small read; Mesos walks the whole tree, the cgroups isolator is the precise one). */
-static void posix_cpu_usage(const struct iso_ctx *x, const struct container *ct,
-                            const struct cm_cgroups_usage *u, json_t *s)
-{
-    (void)x;
-    (void)u;
-    if (!ct->alive || json_object_get(s, "cpus_user_time_secs"))
-        return;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)ct->pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    unsigned long long ut, st;
-    long long cut, cst;
-    /* Fields after comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt
-     * cmajflt utime stime cutime cstime. */
-    if (!rp || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-                      &ut, &st, &cut, &cst) != 4)
-        return;
-    double hz = (double)sysconf(_SC_CLK_TCK);
-    if (hz <= 0)
-        hz = 100;
-    json_object_set_new(s, "cpus_user_time_secs",
-                        json_real((double)(ut + (unsigned long long)cut) / hz));
-    json_object_set_new(s, "cpus_system_time_secs",
-                        json_real((double)(st + (unsigned long long)cst) / hz));
-}
-
-static const struct isolator isolator_table[] = {
-    {.name = "posix/cpu", .usage = posix_cpu_usage},
-    {.name = "posix/mem"},
-    {.name = "posix/disk"},
-    {.name = "cgroups/cpu",
-     .cgroups = CM_CG_BIT(CM_CG_CPU) | CM_CG_BIT(CM_CG_CPUACCT),
-     .prepare = cpu_prepare,
-     .usage = cpu_usage},
-    {.name = "cgroups/mem",
-     .cgroups = CM_CG_BIT(CM_CG_MEMORY),
-     .prepare = mem_prepare,
-     .usage = mem_usage},
-    {.name = "cgroups/pids",
-     .cgroups = CM_CG_BIT(CM_CG_PIDS),
-     .prepare = pids_prepare,
-     .usage = pids_usage},
-    /* A pid namespace needs its own mount namespace to show its own /proc. */
-    {.name = "namespaces/pid", .clone_flags = CLONE_NEWPID | CLONE_NEWNS},
-    {.name = "namespaces/ipc", .clone_flags = CLONE_NEWIPC},
-    {.name = "namespaces/uts", .clone_flags = CLONE_NEWUTS},
-    {.name = "filesystem/linux", .clone_flags = CLONE_NEWNS},
-};
-#define NISOLATORS (sizeof isolator_table / sizeof isolator_table[0])
-
-static const struct isolator *find_isolator(const char *name)
-{
-    for (size_t i = 0; i < NISOLATORS; i++)
-        if (strcmp(isolator_table[i].name, name) == 0)
-            return &isolator_table[i];
-    return NULL;
-}
-
 /* ---- construction ---- */
 
-/* The launch helper (spawner.h): the program beside the running one unless the options name
- * another; without it, a fork of the agent while it is still small. */
+/* The helper program: beside the running one (the build tree), else in the installed libexec
+ * directory relative to it or at its configured path, as the agent finds mesos-executor.
+ * Leaves "" when there is none. */
+static void find_helper_program(char *program, size_t len)
+{
+    char self[768];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    const char *dirs[3] = {slash ? self : NULL, NULL, NULL};
+    char rel[1024] = "";
+#ifdef CMESOS_LIBEXECDIR_FROM_SBIN
+    if (slash) {
+        snprintf(rel, sizeof rel, "%s/%s", self, CMESOS_LIBEXECDIR_FROM_SBIN);
+        dirs[1] = rel;
+    }
+#endif
+#ifdef CMESOS_LIBEXECDIR
+    dirs[2] = CMESOS_LIBEXECDIR;
+#endif
+    for (size_t i = 0; i < 3; i++) {
+        if (!dirs[i])
+            continue;
+        int w = snprintf(program, len, "%s/%s", dirs[i], CM_SPAWNER_PROGRAM);
+        if (w > 0 && (size_t)w < len && access(program, X_OK) == 0)
+            return;
+    }
+    program[0] = '\0';
+}
+
+/* The launch helper (spawner.h): the program unless the options name another; without it, a
+ * fork of the agent while it is still small. */
 static void start_spawner(struct cm_containerizer *c)
 {
     struct cm_spawn_config *cfg = calloc(1, sizeof *cfg);
@@ -307,17 +172,10 @@ static void start_spawner(struct cm_containerizer *c)
     if (c->records)
         snprintf(cfg->records_log, sizeof cfg->records_log, "%s", cm_records_log(c->records));
     char program[1024] = "";
-    if (c->opts.launch_helper) {
+    if (c->opts.launch_helper)
         snprintf(program, sizeof program, "%s", c->opts.launch_helper);
-    } else {
-        ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
-        program[n > 0 ? n : 0] = '\0';
-        char *slash = strrchr(program, '/');
-        if (slash && (size_t)(slash - program) + sizeof "/" CM_SPAWNER_PROGRAM <= sizeof program)
-            memcpy(slash + 1, CM_SPAWNER_PROGRAM, sizeof CM_SPAWNER_PROGRAM);
-        else
-            program[0] = '\0';
-    }
+    else
+        find_helper_program(program, sizeof program);
     int rc = cm_spawner_new(cfg, *program ? program : NULL, &c->spawner);
     free(cfg);
     if (rc)
@@ -343,7 +201,7 @@ static int add_isolators(struct cm_containerizer *c, const char *list, char *why
             tok[--len] = '\0';
         if (!*tok)
             continue;
-        const struct isolator *iso = find_isolator(tok);
+        const struct isolator *iso = cm_isolator_find(tok);
         if (!iso) {
             rc = cm_fail(CM_EINVAL, why, whylen,
                          "Unknown or unsupported isolator '%s' in --isolation (supported: "
@@ -472,9 +330,18 @@ static void clean_orphans(struct cm_containerizer *c)
         if (cm_cgroups_list(&c->cg, &ids, &n, why, sizeof why) != 0) {
             CM_WARN(MOD, "Listing orphan containers: %s", why);
         } else {
-            for (size_t i = 0; i < n; i++)
-                if (!is_recorded_orphan(c, ids[i]) && cm_teardowns_start(c->teardowns, ids[i]) == 0)
+            for (size_t i = 0; i < n; i++) {
+                if (is_recorded_orphan(c, ids[i]))
+                    continue;
+                /* One kill round now (a few system calls, no waiting): an orphan's executor
+                 * must not get to subscribe to this agent as the executor it will relaunch. */
+                size_t left = 0;
+                char kwhy[256] = "";
+                if (cm_cgroups_kill_step(&c->cg, ids[i], &left, kwhy, sizeof kwhy) != 0)
+                    CM_WARN(MOD, "Orphan container %s: %s", ids[i], kwhy);
+                if (cm_teardowns_start(c->teardowns, ids[i]) == 0)
                     started++;
+            }
             cm_cgroups_list_free(ids);
         }
         if (started)
@@ -719,7 +586,7 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
         if (!jrc && c->records && c->opts.cgroup_pool > 0) {
             bool pids = false;
             for (size_t i = 0; i < c->nisolators; i++)
-                pids |= c->isolators[i]->prepare == pids_prepare;
+                pids |= strcmp(c->isolators[i]->name, "cgroups/pids") == 0;
             c->pool = cm_cgpool_new(c->janitor, c->records, (size_t)c->opts.cgroup_pool,
                                     pids ? c->opts.cgroups_max_pids : 0);
             cm_janitor_on_created(c->janitor, pool_created);
