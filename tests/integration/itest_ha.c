@@ -97,6 +97,9 @@ static void test_elect_two_then_three(void)
     struct itest_ha_master ms[3];
     memset(ms, 0, sizeof ms);
     REQUIRE(itest_ha_master_start(&ms[0], url, SESSION, NULL) == 0);
+    /* Started back to back, either master may reach ZooKeeper first; once the first has been
+     * elected, the second contends after it and must follow it. */
+    REQUIRE(itest_ha_wait_leader(ms, 1, 15000) == 0);
     REQUIRE(itest_ha_master_start(&ms[1], url, SESSION, NULL) == 0);
     int leader = itest_ha_wait_leader(ms, 2, 15000);
     REQUIRE(leader >= 0);
