@@ -86,7 +86,7 @@ echo "$info" | grep -q '^Depends: .*libevent' || fail "Depends lacks libevent: $
 dpkg-deb -x "$deb" "$root" || fail "dpkg-deb -x failed"
 dpkg-deb -e "$deb" "$tmp/control" || fail "dpkg-deb -e failed"
 for f in usr/sbin/mesos-master usr/sbin/mesos-agent usr/sbin/mesos-init-wrapper \
-  usr/bin/mesos-execute usr/libexec/mesos/mesos-executor; do
+  usr/bin/mesos-execute usr/libexec/mesos/mesos-executor usr/libexec/mesos/mesos-launch-helper; do
   [ -x "$root/$f" ] || fail "$f is missing or not executable"
 done
 for f in usr/lib/libcmscheduler.so usr/lib/pkgconfig/cmscheduler.pc \
