@@ -83,7 +83,9 @@ for n in "${@:-2000 10000}"; do
     reg=$(curl -s -m 5 "http://$nl/metrics/snapshot" | python3 -c 'import json,sys
 m=json.load(sys.stdin)
 print("registry_read=%.0fms last_store=%.0fms registry_bytes=%d" % (m["registrar/state_fetch_ms"], m["registrar/state_store_ms"], m["registrar/registry_size_bytes"]))' 2>/dev/null)
-    echo "agents=$n aps=$APS registry=$REGISTRY session=$SESSION elected_after=${elect}s all_reregistered_after_election=${rereg}s ${reg:-registry_read=?} new_leader_cpu=${cpu}s load=$(cut -d' ' -f1 /proc/loadavg)"
+    # Shared streams the emulator had to re-open after a refusal (each waits a back-off)
+    refused=$(cat "$WORK"/emu*.err 2>/dev/null | grep -c "OPEN_STREAM answered\|cannot connect")
+    echo "agents=$n aps=$APS registry=$REGISTRY session=$SESSION elected_after=${elect}s all_reregistered_after_election=${rereg}s ${reg:-registry_read=?} new_leader_cpu=${cpu}s stream_refusals=$refused load=$(cut -d' ' -f1 /proc/loadavg)"
     scale_cleanup; PIDS=(); rm -rf "$WORK/zk" "$WORK"/m0 "$WORK"/m1
 done
 if [ -n "${PERF:-}" ]; then sleep 1; echo "perf data and logs kept in $WORK"; trap - EXIT; fi
