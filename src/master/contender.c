@@ -22,19 +22,32 @@ void cm_stall_guard_init(struct cm_stall_guard *g, double session_timeout, doubl
     g->session_timeout = session_timeout;
     g->last_tick = now;
     g->checking_since = 0;
+    g->stalls = 0;
+}
+
+/* The loop runs at now: counts a gap longer than the session since the last sighting. */
+static bool observe(struct cm_stall_guard *g, double now)
+{
+    bool gap = now - g->last_tick > g->session_timeout;
+    if (gap)
+        g->stalls++;
+    g->last_tick = now;
+    return gap;
 }
 
 void cm_stall_guard_tick(struct cm_stall_guard *g, double now)
 {
-    g->last_tick = now;
+    observe(g, now);
 }
 
 enum cm_stall_verdict cm_stall_guard_check(struct cm_stall_guard *g, double now)
 {
-    if (g->checking_since > 0)
+    if (g->checking_since > 0) {
+        observe(g, now);
         return now - g->checking_since > GIVE_UP_TIMEOUTS * g->session_timeout ? CM_STALL_GIVE_UP
                                                                                : CM_STALL_WAIT;
-    if (now - g->last_tick <= g->session_timeout)
+    }
+    if (!observe(g, now))
         return CM_STALL_NONE;
     g->checking_since = now > 0 ? now : 1e-9;
     return CM_STALL_CHECK;
@@ -45,10 +58,13 @@ bool cm_stall_guard_checking(const struct cm_stall_guard *g)
     return g->checking_since > 0;
 }
 
-void cm_stall_guard_confirmed(struct cm_stall_guard *g, double now)
+bool cm_stall_guard_confirmed(struct cm_stall_guard *g, double now, unsigned stalls_at_send)
 {
+    observe(g, now);
+    if (g->stalls != stalls_at_send)
+        return false; /* stalled again since the request went out: its answer proves nothing */
     g->checking_since = 0;
-    g->last_tick = now;
+    return true;
 }
 
 /* ---- standalone ----------------------------------------------------------------------------- */
@@ -209,9 +225,12 @@ static void on_stall_checked(struct cm_zk *zk, const struct cm_zk_result *res, v
     if (!cm_stall_guard_checking(&c->stall))
         return;
     if (res->rc == ZOK && res->stat && res->stat->ephemeralOwner == cm_zk_session_id(zk)) {
-        CM_WARN(MOD, "ZooKeeper still holds this master's znode after the stall: the session "
-                     "lived through it; acting as leader again");
-        cm_stall_guard_confirmed(&c->stall, cm_monotonic_secs());
+        if (cm_stall_guard_confirmed(&c->stall, cm_monotonic_secs(), c->check_stalls)) {
+            CM_WARN(MOD, "ZooKeeper still holds this master's znode after the stall: the session "
+                         "lived through it; acting as leader again");
+            return;
+        }
+        /* Stalled again while the request was out: ask again at the next tick. */
         return;
     }
     if (res->rc == ZOK || res->rc == ZNONODE)
@@ -230,6 +249,7 @@ static void stall_check_send(struct cm_contender *c)
     if (c->check_inflight || !zk || !path)
         return;
     c->check_inflight = true;
+    c->check_stalls = c->stall.stalls;
     cm_zk_exists(zk, path, NULL, NULL, on_stall_checked, c);
 }
 

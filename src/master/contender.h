@@ -58,6 +58,7 @@ struct cm_stall_guard {
     double session_timeout;
     double last_tick;      /* the loop's last tick */
     double checking_since; /* 0: not checking */
+    unsigned stalls;       /* gaps longer than the session seen so far */
 };
 void cm_stall_guard_init(struct cm_stall_guard *g, double session_timeout, double now);
 /* The loop ticked at now. */
@@ -65,9 +66,11 @@ void cm_stall_guard_tick(struct cm_stall_guard *g, double now);
 /* What to do at now (CM_STALL_CHECK is returned once per stall, then CM_STALL_WAIT). */
 enum cm_stall_verdict cm_stall_guard_check(struct cm_stall_guard *g, double now);
 bool cm_stall_guard_checking(const struct cm_stall_guard *g);
-/* The server answered a request sent after the stall and our znode exists: the session lived
- * through the stall. Acting resumes. */
-void cm_stall_guard_confirmed(struct cm_stall_guard *g, double now);
+/* The server answered a request sent after the stall (when stalls was stalls_at_send) and our
+ * znode exists: the session lived through the stall and acting resumes (true). False if the loop
+ * stalled again since the request went out: send another. Every call of tick, check and
+ * confirmed is a sighting of the running loop. */
+bool cm_stall_guard_confirmed(struct cm_stall_guard *g, double now, unsigned stalls_at_send);
 
 struct cm_contender;
 
@@ -95,7 +98,8 @@ struct cm_contender {
     void *arg;
     struct event *tick;
     struct cm_stall_guard stall;
-    bool check_inflight; /* an exists() of our znode is outstanding (stall check) */
+    bool check_inflight;   /* an exists() of our znode is outstanding (stall check) */
+    unsigned check_stalls; /* stall.stalls when it was sent */
     bool started;
 };
 

@@ -50,7 +50,7 @@ static void test_stall_confirmed(void)
         cm_stall_guard_tick(&g, cm_clock_now(&fc.clock));
         CHECK(cm_stall_guard_check(&g, cm_clock_now(&fc.clock)) == CM_STALL_WAIT);
     }
-    cm_stall_guard_confirmed(&g, cm_clock_now(&fc.clock));
+    CHECK(cm_stall_guard_confirmed(&g, cm_clock_now(&fc.clock), g.stalls));
     CHECK(!cm_stall_guard_checking(&g));
     run_healthy(&g, &fc, 3);
     /* A second stall is checked again. */
@@ -83,4 +83,30 @@ static void test_stall_unconfirmed(void)
     CHECK(waits >= 59 && waits <= 60);
 }
 
-TEST_MAIN(TEST(test_no_stall), TEST(test_stall_confirmed), TEST(test_stall_unconfirmed))
+/* The loop stalls again while the check is out: the answer was possibly given before the
+ * session expired during the second stall, so it does not count; a new request's does. */
+static void test_stall_during_check(void)
+{
+    struct cm_fake_clock fc;
+    cm_fake_clock_init(&fc, 1000);
+    struct cm_stall_guard g;
+    cm_stall_guard_init(&g, SESSION, cm_clock_now(&fc.clock));
+    cm_fake_clock_advance(&fc, 2.5);
+    CHECK(cm_stall_guard_check(&g, cm_clock_now(&fc.clock)) == CM_STALL_CHECK);
+    unsigned sent = g.stalls;
+    /* Only the check's own sighting: the same gap is not counted twice by the next tick. */
+    cm_fake_clock_advance(&fc, 0.1);
+    cm_stall_guard_tick(&g, cm_clock_now(&fc.clock));
+    CHECK(g.stalls == sent);
+    cm_fake_clock_advance(&fc, 2.5); /* stalled again before the answer was handled */
+    CHECK(!cm_stall_guard_confirmed(&g, cm_clock_now(&fc.clock), sent));
+    CHECK(cm_stall_guard_checking(&g));
+    CHECK(cm_stall_guard_check(&g, cm_clock_now(&fc.clock)) == CM_STALL_WAIT);
+    sent = g.stalls; /* the next request */
+    cm_fake_clock_advance(&fc, 0.05);
+    CHECK(cm_stall_guard_confirmed(&g, cm_clock_now(&fc.clock), sent));
+    CHECK(cm_stall_guard_check(&g, cm_clock_now(&fc.clock)) == CM_STALL_NONE);
+}
+
+TEST_MAIN(TEST(test_no_stall), TEST(test_stall_confirmed), TEST(test_stall_unconfirmed),
+          TEST(test_stall_during_check))
