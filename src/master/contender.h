@@ -26,8 +26,9 @@
  * 3 session timeouts, it steps down (exits). An expired session is reported by the client as loss
  * of leadership and ends the master as well. (With an ensemble, a follower that has not yet applied
  * the expiry could still show the node; the expiry then reaches this master as a closed session
- * moments later.) The decision logic is struct cm_stall_guard (below), driven by the caller's
- * clock.
+ * moments later.) An answer counts only if the loop did not stall again after the request went
+ * out (else the contender asks again). The decision logic is struct cm_stall_guard (below), driven
+ * by the caller's clock.
  *
  * Layer: a seam of the master's core (master.h); it includes no edge header. The 307 answer
  * itself is the HTTP edge's (cm_master_http_redirect in master_http.h).
