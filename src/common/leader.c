@@ -687,6 +687,11 @@ const char *cm_leader_contender_znode(const struct cm_leader_contender *c)
     return c->own_path;
 }
 
+struct cm_zk *cm_leader_contender_zk(const struct cm_leader_contender *c)
+{
+    return c->zk;
+}
+
 void cm_leader_contender_free(struct cm_leader_contender *c)
 {
     if (c)

@@ -72,6 +72,9 @@ const Mesos__V1__MasterInfo *cm_leader_contender_leader(const struct cm_leader_c
 /* The full path of its znode ("/mesos/json.info_0000000003"), or NULL (standalone, or none
  * yet). */
 const char *cm_leader_contender_znode(const struct cm_leader_contender *c);
+/* Its ZooKeeper session (owned by the contender), or NULL (standalone). */
+struct cm_zk;
+struct cm_zk *cm_leader_contender_zk(const struct cm_leader_contender *c);
 /* Withdraws (the ZooKeeper session is closed, so the znode goes at once) and frees. */
 void cm_leader_contender_free(struct cm_leader_contender *c);
 

@@ -15,10 +15,20 @@
  *
  * Stall guard: a loop tick records the monotonic time every 100 ms. If the loop was frozen
  * (SIGSTOP, a stuck VM) for longer than the ZooKeeper session timeout, the session may have
- * expired and another master may lead although the expiry has not reached us yet: the first
- * request or timer that asks cm_contender_acting() after such a gap makes this master step down
- * instead of acting. A loop that is merely busy is covered too (the ZooKeeper client's own
- * thread keeps the session alive, but a loop blocked that long is not a healthy leader).
+ * expired and another master may lead although the expiry has not reached us yet (the client's
+ * I/O thread was frozen too, and its report waits in the loop's queue). A loop that was merely
+ * slow (CPU starvation, a long turn) kept its session: the ZooKeeper client's own thread pings
+ * the server while the loop is busy. The two cannot be told apart from the gap alone, so after
+ * such a gap the contender stops acting (cm_contender_acting() is false and no leader is
+ * reported: the HTTP edge answers 503, no offers are made) and asks the server: an exists() of
+ * its own znode, sent after the gap. If the server still has the node the session survived, nobody
+ * else can have been elected, and this master acts again; if it is gone, or no answer comes within
+ * 3 session timeouts, it steps down (exits). An expired session is reported by the client as loss
+ * of leadership and ends the master as well. (With an ensemble, a follower that has not yet applied
+ * the expiry could still show the node; the expiry then reaches this master as a closed session
+ * moments later.) An answer counts only if the loop did not stall again after the request went
+ * out (else the contender asks again). The decision logic is struct cm_stall_guard (below), driven
+ * by the caller's clock.
  *
  * Layer: a seam of the master's core (master.h); it includes no edge header. The 307 answer
  * itself is the HTTP edge's (cm_master_http_redirect in master_http.h).
@@ -35,6 +45,33 @@
 #include "leader.h"
 #include "mesos/v1/mesos.pb-c.h"
 #include "zk_url.h"
+
+/* The stall guard's decisions; times are the caller's monotonic seconds (unit tests pass a fake
+ * clock's). Not thread-safe; no allocation. */
+enum cm_stall_verdict {
+    CM_STALL_NONE,    /* no stall: act */
+    CM_STALL_CHECK,   /* a gap longer than the session timeout, just seen: hold off acting and
+                         send one request to the server now */
+    CM_STALL_WAIT,    /* the check is under way: hold off acting */
+    CM_STALL_GIVE_UP, /* no confirmation within 3 session timeouts: step down */
+};
+struct cm_stall_guard {
+    double session_timeout;
+    double last_tick;      /* the loop's last tick */
+    double checking_since; /* 0: not checking */
+    unsigned stalls;       /* gaps longer than the session seen so far */
+};
+void cm_stall_guard_init(struct cm_stall_guard *g, double session_timeout, double now);
+/* The loop ticked at now. */
+void cm_stall_guard_tick(struct cm_stall_guard *g, double now);
+/* What to do at now (CM_STALL_CHECK is returned once per stall, then CM_STALL_WAIT). */
+enum cm_stall_verdict cm_stall_guard_check(struct cm_stall_guard *g, double now);
+bool cm_stall_guard_checking(const struct cm_stall_guard *g);
+/* The server answered a request sent after the stall (when stalls was stalls_at_send) and our
+ * znode exists: the session lived through the stall and acting resumes (true). False if the loop
+ * stalled again since the request went out: send another. Every call of tick, check and
+ * confirmed is a sighting of the running loop. */
+bool cm_stall_guard_confirmed(struct cm_stall_guard *g, double now, unsigned stalls_at_send);
 
 struct cm_contender;
 
@@ -61,7 +98,9 @@ struct cm_contender {
     cm_contender_cb cb;
     void *arg;
     struct event *tick;
-    double last_tick; /* monotonic seconds of the last loop tick */
+    struct cm_stall_guard stall;
+    bool check_inflight;   /* an exists() of our znode is outstanding (stall check) */
+    unsigned check_stalls; /* stall.stalls when it was sent */
     bool started;
 };
 
@@ -74,7 +113,8 @@ struct cm_contender *cm_contender_zk_new(struct event_base *base, const struct c
  * Returns 0, CM_ESTATE when already started, or CM_EINVAL if the client cannot be created. */
 int cm_contender_start(struct cm_contender *c, const Mesos__V1__MasterInfo *self);
 bool cm_contender_is_zk(const struct cm_contender *c);
-/* True if this master may act as leader now. Steps down (exits) when the stall guard trips. */
+/* True if this master may act as leader now: false while not elected or while a stall is being
+ * checked with the server; steps down (exits) when the check fails. */
 bool cm_contender_acting(struct cm_contender *c);
 /* Logs reason and ends the process (status 1): the Mesos way of dropping leadership. */
 void cm_contender_step_down(const char *reason) __attribute__((noreturn));
