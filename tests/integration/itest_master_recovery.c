@@ -59,6 +59,14 @@ static int reconcile_until_answer(struct itest_fw *fw, const char *task_id, cons
             return -1;
         struct itest_event ev;
         if (itest_fw_wait(fw, MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE, task_id, 700, &ev) == 0) {
+            /* A status update the agent re-sends: the killed master may have died with the
+             * acknowledgement of it still unsent (a socket closed with unread input is reset,
+             * and its queued output is dropped). Acknowledge it and wait for the answer. */
+            if (ev.status.has_uuid) {
+                if (itest_fw_ack(fw, &ev.status) != 202)
+                    return -1;
+                continue;
+            }
             if (out)
                 *out = ev.status;
             return ev.status.state;
