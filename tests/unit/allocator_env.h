@@ -83,4 +83,15 @@ static int add_agent(struct env *e, const char *id, const char *text)
     return rc;
 }
 
+/* Runs cycle (cm_allocator_run or cm_allocator_run_dirty) after dropping the previous cycle's
+ * records; returns the offers made (aborts if they are not the offers recorded). */
+static size_t env_cycle(struct env *e, size_t (*cycle)(struct cm_allocator *))
+{
+    clear_offers(e);
+    size_t n = cycle(e->a);
+    if (n != e->n)
+        abort();
+    return n;
+}
+
 #endif

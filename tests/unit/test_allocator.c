@@ -11,11 +11,7 @@
 /* Runs a cycle after dropping the previous cycle's records; returns the offers made. */
 static size_t run(struct env *e)
 {
-    clear_offers(e);
-    size_t n = cm_allocator_run(e->a);
-    if (n != e->n)
-        abort();
-    return n;
+    return env_cycle(e, cm_allocator_run);
 }
 
 static int add_fw(struct env *e, const char *id, const char *role)
