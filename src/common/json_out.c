@@ -120,10 +120,42 @@ static size_t copy_plain(char *o, const char *s, size_t n)
     return i;
 }
 
+/* Writes the escape of c (a quote, a backslash or a control character) at o; returns its end. */
+static char *put_escape(char *o, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    *o++ = '\\';
+    switch (c) {
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    default:
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hex[c >> 4];
+        *o++ = hex[c & 15];
+        break;
+    }
+    return o;
+}
+
+/* Closes the string written from p to o with its quote and accounts for it in w. */
+static void end_string(struct cm_json_out *w, char *p, char *o)
+{
+    *o++ = '"';
+    *o = '\0';
+    w->len += (size_t)(o - p);
+    w->last = '"';
+}
+
 /* The escaped text of s[0..n) between quotes (no comma). */
 static void put_string(struct cm_json_out *w, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     /* At most 6 bytes of output per input byte, and the quotes. */
     char *p = reserve(w, n * 6 + 2);
     char *o = p;
@@ -136,28 +168,9 @@ static void put_string(struct cm_json_out *w, const char *s, size_t n)
             *o++ = (char)c;
             continue;
         }
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-            break;
-        }
+        o = put_escape(o, c);
     }
-    *o++ = '"';
-    *o = '\0';
-    w->len += (size_t)(o - p);
-    w->last = '"';
+    end_string(w, p, o);
 }
 
 /* Length of the UTF-8 sequence starting at p (at most n bytes left), 0 if it is not valid. */
@@ -195,7 +208,6 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 /* put_string for text that must be UTF-8: false (with w as it was) when it is not. */
 static bool put_string_checked(struct cm_json_out *w, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     const unsigned char *in = (const unsigned char *)s;
     char *p = reserve(w, n * 6 + 2);
     char *o = p;
@@ -220,28 +232,9 @@ static bool put_string_checked(struct cm_json_out *w, const char *s, size_t n)
             *o++ = (char)c;
             continue;
         }
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-            break;
-        }
+        o = put_escape(o, c);
     }
-    *o++ = '"';
-    *o = '\0';
-    w->len += (size_t)(o - p);
-    w->last = '"';
+    end_string(w, p, o);
     return true;
 }
 

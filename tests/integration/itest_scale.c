@@ -10,172 +10,16 @@
  * The registry is in_memory: the file registry rewrites every agent on each store (see
  * docs/performance.md), which is not what these cases measure.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
-#include "harness.h"
+#include "harness_emu.h"
 #include "strmap.h"
-
-struct emu {
-    struct itest_proc proc;
-    int ctl_port;
-};
-
-/* Starts mesos-agent-emulator against the cluster's master; waits for its control port. */
-static int emu_start(struct emu *e, const struct itest_cluster *c, int agents,
-                     const char *resources, const char *run_time)
-{
-    char bin[512], f_master[128], f_agents[64], f_res[256], f_cpf[600], cpf[512], log[512],
-        f_rt[128];
-    snprintf(cpf, sizeof cpf, "%s/emu.port", c->dir);
-    snprintf(log, sizeof log, "%s/emulator.log", c->dir);
-    snprintf(f_master, sizeof f_master, "--master=%s", c->master_addr);
-    snprintf(f_agents, sizeof f_agents, "--agents=%d", agents);
-    snprintf(f_res, sizeof f_res, "--resources=%s", resources);
-    snprintf(f_cpf, sizeof f_cpf, "--control_port_file=%s", cpf);
-    snprintf(f_rt, sizeof f_rt, "--task_run_time=%s", run_time);
-    char *const argv[] = {(char *)itest_bin("mesos-agent-emulator", bin, sizeof bin),
-                          f_master,
-                          f_agents,
-                          f_res,
-                          f_rt,
-                          "--control_port=0",
-                          f_cpf,
-                          "--registration_backoff_factor=200ms",
-                          "--update_retry=2secs",
-                          "--logging_level=WARNING",
-                          NULL};
-    if (itest_proc_spawn(&e->proc, "emulator", argv, log) != 0)
-        return -1;
-    for (int i = 0; i < 200; i++) {
-        char *s = itest_read_file(cpf, NULL);
-        if (s) {
-            e->ctl_port = atoi(s);
-            free(s);
-            if (e->ctl_port > 0)
-                return 0;
-        }
-        if (!itest_proc_alive(&e->proc))
-            break;
-        usleep(50000);
-    }
-    fprintf(stderr, "emulator did not open its control socket\n");
-    return -1;
-}
-
-/* One control command; the one-line answer goes into out. Returns 0 or -1. */
-static int emu_ctl(const struct emu *e, const char *cmd, char *out, size_t outlen)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)e->ctl_port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    char line[256];
-    int n = snprintf(line, sizeof line, "%s\n", cmd);
-    if (write(fd, line, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    while (got + 1 < outlen) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0)
-            break;
-        ssize_t r = read(fd, out + got, outlen - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (memchr(out, '\n', got))
-            break;
-    }
-    out[got] = 0;
-    close(fd);
-    char *nl = strchr(out, '\n');
-    if (!nl)
-        return -1;
-    *nl = 0;
-    return 0;
-}
-
-/* A counter from the emulator's stats, or -1. */
-static long long emu_stat(const struct emu *e, const char *key)
-{
-    char out[4096];
-    if (emu_ctl(e, "stats", out, sizeof out) != 0)
-        return -1;
-    json_t *j = json_loads(out, 0, NULL);
-    json_t *v = j ? json_object_get(j, key) : NULL;
-    long long r = json_is_number(v) ? (long long)json_number_value(v) : -1;
-    json_decref(j);
-    return r;
-}
-
-static long long metric(int port, const char *key)
-{
-    json_t *j = itest_get_json(port, "/metrics/snapshot");
-    json_t *v = j ? json_object_get(j, key) : NULL;
-    long long r = json_is_number(v) ? (long long)json_number_value(v) : -1;
-    json_decref(j);
-    return r;
-}
-
-static bool wait_emu(const struct emu *e, const char *key, long long want, double secs)
-{
-    double end = cm_monotonic_secs() + secs;
-    long long v = -1;
-    while (cm_monotonic_secs() < end) {
-        if ((v = emu_stat(e, key)) == want)
-            return true;
-        usleep(100000);
-    }
-    fprintf(stderr, "emulator %s is %lld, expected %lld after %.0fs\n", key, v, want, secs);
-    return false;
-}
-
-static bool wait_metric(int port, const char *key, long long want, double secs)
-{
-    double end = cm_monotonic_secs() + secs;
-    long long v = -1;
-    while (cm_monotonic_secs() < end) {
-        if ((v = metric(port, key)) == want)
-            return true;
-        usleep(200000);
-    }
-    fprintf(stderr, "master %s is %lld, expected %lld after %.0fs\n", key, v, want, secs);
-    return false;
-}
-
-static int start_master(struct itest_cluster *c, const char *const *extra)
-{
-    static const char *const base_flags[] = {"--registry=in_memory", "--max_connections=20000",
-                                             NULL};
-    const char *flags[16];
-    size_t n = 0;
-    for (size_t i = 0; base_flags[i]; i++)
-        flags[n++] = base_flags[i];
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
-        flags[n++] = extra[i];
-    flags[n] = NULL;
-    struct itest_cluster_opts o = {.no_agent = 1, .master_flags = flags};
-    return itest_cluster_start(c, &o);
-}
 
 /* Encodes a protobuf SUBSCRIBE for a framework named name. */
 static uint8_t *subscribe_body(const char *name, size_t *len)
@@ -199,18 +43,18 @@ static void test_scale_2000_agents_register_and_are_offered(void)
 {
     const int n = 2000;
     struct itest_cluster c;
-    REQUIRE(start_master(&c, NULL) == 0);
-    struct emu e;
+    REQUIRE(itest_emu_master_start(&c, NULL) == 0);
+    struct itest_emu e;
     double t0 = cm_monotonic_secs();
-    REQUIRE(emu_start(&e, &c, n, "cpus:1;mem:256", "forever") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 100));
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:1;mem:256", "forever", NULL) == 0);
+    REQUIRE(itest_emu_wait(&e, "registered", n, 100));
     double t_reg = cm_monotonic_secs() - t0;
-    CHECK_INT(metric(c.master_port, "master/slaves_active"), n);
-    CHECK_INT(metric(c.master_port, "master/slaves_connected"), n);
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_active"), n);
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_connected"), n);
     /* Each agent registered once: no stream was lost (a refused or timed-out attempt on a loaded
      * machine is retried, so failures alone are not counted against it). */
-    CHECK_INT(emu_stat(&e, "stream_losses"), 0);
-    printf("itest_scale: register_failures=%lld\n", emu_stat(&e, "register_failures"));
+    CHECK_INT(itest_emu_stat(&e, "stream_losses"), 0);
+    printf("itest_scale: register_failures=%lld\n", itest_emu_stat(&e, "register_failures"));
 
     /* A framework must see every agent in its offers, each with the agent's whole resources. */
     size_t blen;
@@ -265,29 +109,29 @@ static void test_scale_partition_unreachable_then_reregistered(void)
     struct itest_cluster c;
     static const char *const flags[] = {"--agent_ping_timeout=1secs", "--max_agent_ping_timeouts=2",
                                         NULL};
-    REQUIRE(start_master(&c, flags) == 0);
-    struct emu e;
-    REQUIRE(emu_start(&e, &c, n, "cpus:1;mem:256", "forever") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 60));
-    REQUIRE(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    long long regs = emu_stat(&e, "registrations");
+    REQUIRE(itest_emu_master_start(&c, flags) == 0);
+    struct itest_emu e;
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:1;mem:256", "forever", NULL) == 0);
+    REQUIRE(itest_emu_wait(&e, "registered", n, 60));
+    REQUIRE(itest_metric_wait(c.master_port, "master/slaves_active", n, 10));
+    long long regs = itest_emu_stat(&e, "registrations");
     char out[4096];
-    REQUIRE(emu_ctl(&e, "partition 0-49 8", out, sizeof out) == 0);
+    REQUIRE(itest_emu_ctl(&e, "partition 0-49 8", out, sizeof out) == 0);
     CHECK_STR(out, "ok partition 50 agents");
-    CHECK_INT(emu_stat(&e, "partitioned"), cut);
+    CHECK_INT(itest_emu_stat(&e, "partitioned"), cut);
     /* No PONG for 2 pings of 1 s: unreachable; the other 450 stay active. */
-    CHECK(wait_metric(c.master_port, "master/slaves_unreachable", cut, 7));
-    CHECK_INT(metric(c.master_port, "master/slaves_active"), n - cut);
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_unreachable", cut, 7));
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_active"), n - cut);
     /* The partition heals after 8 s: the agents find their streams gone and re-register. */
-    CHECK(wait_metric(c.master_port, "master/slaves_unreachable", 0, 30));
-    CHECK(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    CHECK(wait_emu(&e, "registered", n, 10));
-    CHECK_INT(emu_stat(&e, "partitioned"), 0);
-    CHECK(emu_stat(&e, "registrations") >= regs + cut);
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_unreachable", 0, 30));
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_active", n, 10));
+    CHECK(itest_emu_wait(&e, "registered", n, 10));
+    CHECK_INT(itest_emu_stat(&e, "partitioned"), 0);
+    CHECK(itest_emu_stat(&e, "registrations") >= regs + cut);
     /* Bad commands are refused with a reason, and change nothing. */
-    REQUIRE(emu_ctl(&e, "partition 0-600 5", out, sizeof out) == 0);
+    REQUIRE(itest_emu_ctl(&e, "partition 0-600 5", out, sizeof out) == 0);
     CHECK(strncmp(out, "error:", 6) == 0);
-    REQUIRE(emu_ctl(&e, "explode all", out, sizeof out) == 0);
+    REQUIRE(itest_emu_ctl(&e, "explode all", out, sizeof out) == 0);
     CHECK(strncmp(out, "error:", 6) == 0);
 }
 
@@ -295,27 +139,13 @@ static void test_scale_tasks_run_and_finish(void)
 {
     const int n = 200, tasks = 2000;
     struct itest_cluster c;
-    REQUIRE(start_master(&c, NULL) == 0);
-    struct emu e;
-    REQUIRE(emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:1") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 60));
-    char bin[512], f_master[128], f_tasks[64], log[512];
-    snprintf(f_master, sizeof f_master, "--master=%s", c.master_addr);
-    snprintf(f_tasks, sizeof f_tasks, "--tasks=%d", tasks);
-    snprintf(log, sizeof log, "%s/loadgen.log", c.dir);
-    char *const argv[] = {(char *)itest_bin("emulator-loadgen", bin, sizeof bin),
-                          f_master,
-                          "--frameworks=4",
-                          f_tasks,
-                          "--task_cpus=0.5",
-                          "--task_mem=128",
-                          "--task_run_time=0.3",
-                          "--report_interval=0",
-                          NULL};
-    struct itest_proc lg;
-    REQUIRE(itest_proc_spawn(&lg, "loadgen", argv, log) == 0);
+    REQUIRE(itest_emu_master_start(&c, NULL) == 0);
+    struct itest_emu e;
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:1", NULL) == 0);
+    REQUIRE(itest_emu_wait(&e, "registered", n, 60));
+    char log[512];
     int status = -1;
-    REQUIRE(itest_proc_wait(&lg, 90000, &status) == 0);
+    REQUIRE(itest_emu_loadgen(&c, 4, tasks, log, sizeof log, &status) == 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     char *text = itest_read_file(log, NULL);
     REQUIRE(text != NULL);
@@ -333,20 +163,20 @@ static void test_scale_tasks_run_and_finish(void)
     free(text);
     /* Every task was launched on an emulated agent, its updates were acknowledged and it is
      * forgotten there: the task run time (0.3 s) came from the task's label. */
-    CHECK_INT(emu_stat(&e, "tasks_launched"), tasks);
-    CHECK(wait_emu(&e, "tasks_terminal", tasks, 10));
-    CHECK(wait_emu(&e, "tasks_active", 0, 10));
-    CHECK_INT(emu_stat(&e, "run_task_duplicates"), 0);
+    CHECK_INT(itest_emu_stat(&e, "tasks_launched"), tasks);
+    CHECK(itest_emu_wait(&e, "tasks_terminal", tasks, 10));
+    CHECK(itest_emu_wait(&e, "tasks_active", 0, 10));
+    CHECK_INT(itest_emu_stat(&e, "run_task_duplicates"), 0);
 }
 
 static void test_scale_killed_agents_restart_with_their_tasks(void)
 {
     const int n = 20;
     struct itest_cluster c;
-    REQUIRE(start_master(&c, NULL) == 0);
-    struct emu e;
-    REQUIRE(emu_start(&e, &c, n, "cpus:1;mem:256", "forever") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 30));
+    REQUIRE(itest_emu_master_start(&c, NULL) == 0);
+    struct itest_emu e;
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:1;mem:256", "forever", NULL) == 0);
+    REQUIRE(itest_emu_wait(&e, "registered", n, 30));
     struct itest_fw_opts fo = {
         .name = "itest-scale-restart", .checkpoint = 1, .failover_timeout = 60};
     struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_PROTOBUF, &fo);
@@ -358,13 +188,13 @@ static void test_scale_killed_agents_restart_with_their_tasks(void)
     REQUIRE(itest_fw_wait_state(fw, "long-1", MESOS__V1__TASK_STATE__TASK_RUNNING, 10000, NULL) ==
             0);
     char out[4096];
-    REQUIRE(emu_ctl(&e, "kill all", out, sizeof out) == 0);
-    CHECK_INT(emu_stat(&e, "killed"), n);
-    CHECK(wait_metric(c.master_port, "master/slaves_disconnected", n, 10));
-    REQUIRE(emu_ctl(&e, "restart all", out, sizeof out) == 0);
-    CHECK(wait_emu(&e, "registered", n, 15));
-    CHECK(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    CHECK_INT(metric(c.master_port, "master/slaves_disconnected"), 0);
+    REQUIRE(itest_emu_ctl(&e, "kill all", out, sizeof out) == 0);
+    CHECK_INT(itest_emu_stat(&e, "killed"), n);
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_disconnected", n, 10));
+    REQUIRE(itest_emu_ctl(&e, "restart all", out, sizeof out) == 0);
+    CHECK(itest_emu_wait(&e, "registered", n, 15));
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_active", n, 10));
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_disconnected"), 0);
     /* The task came back with its agent: still RUNNING in the master, and killable. */
     json_t *st = itest_get_json(c.master_port, "/master/state");
     REQUIRE(st != NULL);
@@ -381,7 +211,7 @@ static void test_scale_killed_agents_restart_with_their_tasks(void)
     json_decref(st);
     CHECK_INT(itest_fw_kill(fw, "long-1", set.agent_id), 202);
     CHECK(itest_fw_wait_state(fw, "long-1", MESOS__V1__TASK_STATE__TASK_KILLED, 10000, NULL) == 0);
-    CHECK(wait_emu(&e, "tasks_active", 0, 10));
+    CHECK(itest_emu_wait(&e, "tasks_active", 0, 10));
     itest_fw_free(fw);
 }
 

@@ -12,169 +12,15 @@
  *    stream only, and the stream's end disconnects its agent.
  */
 #include <dirent.h>
-#include <jansson.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "cmesos/internal.pb-c.h"
-#include "harness.h"
-
-struct emu {
-    struct itest_proc proc;
-    int ctl_port;
-};
-
-/* Starts mesos-agent-emulator against the cluster's master; waits for its control port. */
-static int emu_start_ex(struct emu *e, const struct itest_cluster *c, int agents,
-                        const char *resources, const char *run_time, const char *extra)
-{
-    char bin[512], f_master[128], f_agents[64], f_res[256], f_cpf[600], cpf[512], log[512],
-        f_rt[128];
-    snprintf(cpf, sizeof cpf, "%s/emu.port", c->dir);
-    snprintf(log, sizeof log, "%s/emulator.log", c->dir);
-    snprintf(f_master, sizeof f_master, "--master=%s", c->master_addr);
-    snprintf(f_agents, sizeof f_agents, "--agents=%d", agents);
-    snprintf(f_res, sizeof f_res, "--resources=%s", resources);
-    snprintf(f_cpf, sizeof f_cpf, "--control_port_file=%s", cpf);
-    snprintf(f_rt, sizeof f_rt, "--task_run_time=%s", run_time);
-    char *const argv[] = {(char *)itest_bin("mesos-agent-emulator", bin, sizeof bin),
-                          f_master,
-                          f_agents,
-                          f_res,
-                          f_rt,
-                          "--control_port=0",
-                          f_cpf,
-                          "--registration_backoff_factor=200ms",
-                          "--update_retry=2secs",
-                          "--logging_level=WARNING",
-                          (char *)extra,
-                          NULL};
-    if (itest_proc_spawn(&e->proc, "emulator", argv, log) != 0)
-        return -1;
-    for (int i = 0; i < 200; i++) {
-        char *s = itest_read_file(cpf, NULL);
-        if (s) {
-            e->ctl_port = atoi(s);
-            free(s);
-            if (e->ctl_port > 0)
-                return 0;
-        }
-        if (!itest_proc_alive(&e->proc))
-            break;
-        usleep(50000);
-    }
-    fprintf(stderr, "emulator did not open its control socket\n");
-    return -1;
-}
-
-/* One control command; the one-line answer goes into out. Returns 0 or -1. */
-static int emu_ctl(const struct emu *e, const char *cmd, char *out, size_t outlen)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)e->ctl_port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    char line[256];
-    int n = snprintf(line, sizeof line, "%s\n", cmd);
-    if (write(fd, line, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    while (got + 1 < outlen) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0)
-            break;
-        ssize_t r = read(fd, out + got, outlen - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (memchr(out, '\n', got))
-            break;
-    }
-    out[got] = 0;
-    close(fd);
-    char *nl = strchr(out, '\n');
-    if (!nl)
-        return -1;
-    *nl = 0;
-    return 0;
-}
-
-/* A counter from the emulator's stats, or -1. */
-static long long emu_stat(const struct emu *e, const char *key)
-{
-    char out[4096];
-    if (emu_ctl(e, "stats", out, sizeof out) != 0)
-        return -1;
-    json_t *j = json_loads(out, 0, NULL);
-    json_t *v = j ? json_object_get(j, key) : NULL;
-    long long r = json_is_number(v) ? (long long)json_number_value(v) : -1;
-    json_decref(j);
-    return r;
-}
-
-static long long metric(int port, const char *key)
-{
-    json_t *j = itest_get_json(port, "/metrics/snapshot");
-    json_t *v = j ? json_object_get(j, key) : NULL;
-    long long r = json_is_number(v) ? (long long)json_number_value(v) : -1;
-    json_decref(j);
-    return r;
-}
-
-static bool wait_emu(const struct emu *e, const char *key, long long want, double secs)
-{
-    double end = cm_monotonic_secs() + secs;
-    long long v = -1;
-    while (cm_monotonic_secs() < end) {
-        if ((v = emu_stat(e, key)) == want)
-            return true;
-        usleep(100000);
-    }
-    fprintf(stderr, "emulator %s is %lld, expected %lld after %.0fs\n", key, v, want, secs);
-    return false;
-}
-
-static bool wait_metric(int port, const char *key, long long want, double secs)
-{
-    double end = cm_monotonic_secs() + secs;
-    long long v = -1;
-    while (cm_monotonic_secs() < end) {
-        if ((v = metric(port, key)) == want)
-            return true;
-        usleep(200000);
-    }
-    fprintf(stderr, "master %s is %lld, expected %lld after %.0fs\n", key, v, want, secs);
-    return false;
-}
-
-static int start_master(struct itest_cluster *c, const char *const *extra)
-{
-    static const char *const base_flags[] = {"--registry=in_memory", "--max_connections=20000",
-                                             NULL};
-    const char *flags[16];
-    size_t n = 0;
-    for (size_t i = 0; base_flags[i]; i++)
-        flags[n++] = base_flags[i];
-    for (size_t i = 0; extra && extra[i] && n < 15; i++)
-        flags[n++] = extra[i];
-    flags[n] = NULL;
-    struct itest_cluster_opts o = {.no_agent = 1, .master_flags = flags};
-    return itest_cluster_start(c, &o);
-}
+#include "harness_emu.h"
 
 /* The master's open descriptors (its agent connections among them), or -1. */
 static int count_fds(pid_t pid)
@@ -197,13 +43,14 @@ static void test_shared_streams(void)
     struct itest_cluster c;
     static const char *const flags[] = {"--agent_ping_timeout=1secs", "--max_agent_ping_timeouts=2",
                                         NULL};
-    REQUIRE(start_master(&c, flags) == 0);
+    REQUIRE(itest_emu_master_start(&c, flags) == 0);
     int fds0 = count_fds(c.master.pid);
-    struct emu e;
-    REQUIRE(emu_start_ex(&e, &c, n, "cpus:2;mem:1024", "fixed:1", "--agents_per_stream=50") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 60));
-    REQUIRE(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    CHECK_INT(emu_stat(&e, "shared_streams"), n / per);
+    struct itest_emu e;
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:1", "--agents_per_stream=50") ==
+            0);
+    REQUIRE(itest_emu_wait(&e, "registered", n, 60));
+    REQUIRE(itest_metric_wait(c.master_port, "master/slaves_active", n, 10));
+    CHECK_INT(itest_emu_stat(&e, "shared_streams"), n / per);
     /* 10 streams and the emulator's 16 call connections, not 500 agent connections. */
     int fds = count_fds(c.master.pid);
     printf("itest_scale_shared: master descriptors %d before the emulator, %d with %d agents\n",
@@ -211,57 +58,43 @@ static void test_shared_streams(void)
     CHECK(fds >= 0 && fds - fds0 <= n / per + 16 + 8);
 
     /* Tasks run and finish on agents of shared streams. */
-    char bin[512], f_master[128], f_tasks[64], log[512];
-    snprintf(f_master, sizeof f_master, "--master=%s", c.master_addr);
-    snprintf(f_tasks, sizeof f_tasks, "--tasks=%d", tasks);
-    snprintf(log, sizeof log, "%s/loadgen.log", c.dir);
-    char *const argv[] = {(char *)itest_bin("emulator-loadgen", bin, sizeof bin),
-                          f_master,
-                          "--frameworks=2",
-                          f_tasks,
-                          "--task_cpus=0.5",
-                          "--task_mem=128",
-                          "--task_run_time=0.3",
-                          "--report_interval=0",
-                          NULL};
-    struct itest_proc lg;
-    REQUIRE(itest_proc_spawn(&lg, "loadgen", argv, log) == 0);
+    char log[512];
     int status = -1;
-    REQUIRE(itest_proc_wait(&lg, 90000, &status) == 0);
+    REQUIRE(itest_emu_loadgen(&c, 2, tasks, log, sizeof log, &status) == 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK_INT(emu_stat(&e, "tasks_launched"), tasks);
-    CHECK(wait_metric(c.master_port, "master/tasks_finished", tasks, 10));
+    CHECK_INT(itest_emu_stat(&e, "tasks_launched"), tasks);
+    CHECK(itest_metric_wait(c.master_port, "master/tasks_finished", tasks, 10));
     /* An agent sends TASK_FINISHED only once RUNNING (after STARTING) was acknowledged, so every
      * ACKNOWLEDGE found its agent through the shared streams. (The terminal updates' own acks
      * may be cut short when the load generator exits on a loaded machine.) */
-    CHECK(emu_stat(&e, "acks") >= 2 * tasks);
-    CHECK_INT(emu_stat(&e, "run_task_duplicates"), 0);
+    CHECK(itest_emu_stat(&e, "acks") >= 2 * tasks);
+    CHECK_INT(itest_emu_stat(&e, "run_task_duplicates"), 0);
 
     /* A partition of 10 agents of stream 0: they alone miss pings and become unreachable; the
      * master ends their links (LINK_CLOSED, held while partitioned) and, healed, they register
      * again. */
     char out[4096];
-    long long regs = emu_stat(&e, "registrations");
-    REQUIRE(emu_ctl(&e, "partition 0-9 6", out, sizeof out) == 0);
-    CHECK(wait_metric(c.master_port, "master/slaves_unreachable", 10, 6));
-    CHECK_INT(metric(c.master_port, "master/slaves_active"), n - 10);
-    CHECK(wait_metric(c.master_port, "master/slaves_unreachable", 0, 30));
-    CHECK(wait_metric(c.master_port, "master/slaves_active", n, 10));
-    CHECK(wait_emu(&e, "registered", n, 10));
-    CHECK(emu_stat(&e, "links_closed") >= 10);
-    CHECK(emu_stat(&e, "registrations") >= regs + 10);
+    long long regs = itest_emu_stat(&e, "registrations");
+    REQUIRE(itest_emu_ctl(&e, "partition 0-9 6", out, sizeof out) == 0);
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_unreachable", 10, 6));
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_active"), n - 10);
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_unreachable", 0, 30));
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_active", n, 10));
+    CHECK(itest_emu_wait(&e, "registered", n, 10));
+    CHECK(itest_emu_stat(&e, "links_closed") >= 10);
+    CHECK(itest_emu_stat(&e, "registrations") >= regs + 10);
 
     /* Every agent of stream 1 killed: the stream closes and the master disconnects all 50 at
      * once (a broken link for each); restarted, they re-register on a new stream. */
-    REQUIRE(emu_ctl(&e, "kill 50-99", out, sizeof out) == 0);
-    CHECK(wait_metric(c.master_port, "master/slaves_disconnected", per, 10));
-    CHECK_INT(metric(c.master_port, "master/slaves_connected"), n - per);
-    CHECK_INT(emu_stat(&e, "shared_streams"), n / per - 1);
-    REQUIRE(emu_ctl(&e, "restart 50-99", out, sizeof out) == 0);
-    CHECK(wait_emu(&e, "registered", n, 15));
-    CHECK(wait_metric(c.master_port, "master/slaves_connected", n, 10));
-    CHECK_INT(metric(c.master_port, "master/slaves_disconnected"), 0);
-    CHECK_INT(emu_stat(&e, "shared_streams"), n / per);
+    REQUIRE(itest_emu_ctl(&e, "kill 50-99", out, sizeof out) == 0);
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_disconnected", per, 10));
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_connected"), n - per);
+    CHECK_INT(itest_emu_stat(&e, "shared_streams"), n / per - 1);
+    REQUIRE(itest_emu_ctl(&e, "restart 50-99", out, sizeof out) == 0);
+    CHECK(itest_emu_wait(&e, "registered", n, 15));
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_connected", n, 10));
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_disconnected"), 0);
+    CHECK_INT(itest_emu_stat(&e, "shared_streams"), n / per);
 }
 
 /* A JSON call to the agent link with optional Basic credentials user:secret and stream id. */
@@ -311,7 +144,7 @@ static void test_shared_stream_http_edge(void)
     snprintf(f_creds, sizeof f_creds, "--credentials=%s", creds);
     const char *const flags[] = {"--authenticate_agents", f_creds, NULL};
     struct itest_cluster c;
-    REQUIRE(start_master(&c, flags) == 0);
+    REQUIRE(itest_emu_master_start(&c, flags) == 0);
     const char *open_json = "{\"type\":\"OPEN_STREAM\"}";
     CHECK_INT(link_status(c.master_port, NULL, NULL, open_json), 401);
     CHECK_INT(link_status(c.master_port, "emu-p:wrong", NULL, open_json), 401);
@@ -339,7 +172,7 @@ static void test_shared_stream_http_edge(void)
     char bad[1024];
     snprintf(bad, sizeof bad, fmt, "no-such-stream");
     CHECK_INT(link_status(c.master_port, "emu-p:emu-s", NULL, bad), 400);
-    CHECK_INT(metric(c.master_port, "master/slave_registrations"), 0);
+    CHECK_INT(itest_metric(c.master_port, "master/slave_registrations"), 0);
     CHECK_INT(link_status(c.master_port, "emu-p:emu-s", NULL, reg), 202);
 
     /* REGISTERED comes on the shared stream, naming the agent and echoing the tag. */
@@ -359,7 +192,7 @@ static void test_shared_stream_http_edge(void)
             protobuf_c_message_free_unpacked(&ev->base, NULL);
     }
     REQUIRE(id[0]);
-    CHECK_INT(metric(c.master_port, "master/slaves_connected"), 1);
+    CHECK_INT(itest_metric(c.master_port, "master/slaves_connected"), 1);
     char pong[512];
     snprintf(pong, sizeof pong, "{\"type\":\"PONG\",\"pong_agent_ids\":[{\"value\":\"%s\"}]}", id);
     CHECK_INT(link_status(c.master_port, NULL, sid, pong), 202);
@@ -367,7 +200,7 @@ static void test_shared_stream_http_edge(void)
 
     /* The shared stream's end disconnects the agent on it. */
     itest_stream_free(s);
-    CHECK(wait_metric(c.master_port, "master/slaves_disconnected", 1, 10));
+    CHECK(itest_metric_wait(c.master_port, "master/slaves_disconnected", 1, 10));
 }
 
 ITEST_MAIN(TEST(test_shared_streams), TEST(test_shared_stream_http_edge))
