@@ -4,9 +4,13 @@
  *
  * Each framework subscribes, fills every offer with as many tasks of --task_cpus/--task_mem as
  * fit (until --tasks have been launched in total, 0: no limit), accepts with
- * --refuse_seconds for what is left, acknowledges every update, and counts. Tasks carry the
- * label emulator_run_time when --task_run_time is given, so emulated agents run them that long.
- * It measures the time from an offer's arrival to each of its tasks' TASK_RUNNING (p50, p90,
+ * --refuse_seconds for what is left, acknowledges every update, and counts. With
+ * --max_outstanding, a framework that gets an offer while the tasks launched and not yet RUNNING
+ * are at that cap declines it and SUPPRESSes offers (--suppress, default true), and every
+ * suppressed framework REVIVEs when half the cap is free again, as a well-behaved framework does
+ * (without it, each allocation cycle offers every agent to frameworks that decline them all). Tasks
+ * carry the label emulator_run_time when --task_run_time is given, so emulated agents run them that
+ * long. It measures the time from an offer's arrival to each of its tasks' TASK_RUNNING (p50, p90,
  * p99, max) and the launch rate, prints a line every --report_interval and, at the end (all
  * --tasks terminal, --duration over, or SIGTERM), one JSON line prefixed "RESULT ". Exit status
  * 0 when every launched task ended TASK_FINISHED (or is still running at --duration's end), 1
@@ -41,6 +45,7 @@ struct fw {
     struct ack *acks, *acks_tail;
     int inflight;
     int idx;
+    int suppressed; /* SUPPRESS sent (at the cap), no REVIVE since */
     struct cm_scheduler *s;
     double *t_offer; /* by task sequence number */
     uint8_t *seen;   /* by task sequence number: SEEN_* bits (retried updates come twice) */
@@ -70,6 +75,9 @@ struct lg {
     long max_outstanding;
     const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
     unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
+    int suppress;                       /* --suppress: SUPPRESS at the cap, REVIVE at half */
+    int nsuppressed;                    /* frameworks suppressed now */
+    unsigned long long suppress_calls, revive_calls;
 };
 
 static double now(void)
@@ -145,6 +153,14 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
         }
         if (lg->stopping)
             fit = 0;
+        else if (fit <= 0 && lg->suppress && lg->max_outstanding > 0 && !f->suppressed &&
+                 (long)(lg->launched - lg->running_or_done) >= lg->max_outstanding) {
+            if (cm_scheduler_suppress(s, NULL, 0) == 0) {
+                f->suppressed = 1;
+                lg->nsuppressed++;
+                lg->suppress_calls++;
+            }
+        }
         Mesos__V1__OfferID *oid = o->id;
         if (fit <= 0) {
             lg->declined++;
@@ -281,6 +297,23 @@ static void queue_ack(struct fw *f, const Mesos__V1__TaskStatus *st)
     ack_pump(f);
 }
 
+/* Half the cap is free again: every suppressed framework asks for offers again. */
+static void maybe_revive(struct lg *lg)
+{
+    if (lg->nsuppressed == 0 || lg->stopping ||
+        (long)(lg->launched - lg->running_or_done) > lg->max_outstanding / 2)
+        return;
+    for (int i = 0; i < lg->nfw; i++) {
+        struct fw *f = &lg->fws[i];
+        if (!f->suppressed)
+            continue;
+        if (cm_scheduler_revive(f->s, NULL, 0) == 0)
+            lg->revive_calls++;
+        f->suppressed = 0; /* a failed REVIVE leaves it to the next offer it gets */
+        lg->nsuppressed--;
+    }
+}
+
 static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskStatus *st)
 {
     struct fw *f = arg;
@@ -299,8 +332,10 @@ static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskSt
                   : SEEN_TERMINAL;
     if (bit && (f->seen[seq] & bit))
         return; /* a retried update: counted already */
-    if (bit && !(f->seen[seq] & (SEEN_RUNNING | SEEN_TERMINAL)))
+    if (bit && !(f->seen[seq] & (SEEN_RUNNING | SEEN_TERMINAL))) {
         lg->running_or_done++;
+        maybe_revive(lg);
+    }
     f->seen[seq] |= (uint8_t)bit;
     switch (st->state) {
     case MESOS__V1__TASK_STATE__TASK_RUNNING:
@@ -391,12 +426,14 @@ static void usage(void)
             "limit)] [--task_cpus=0.1] [--task_mem=32] [--task_run_time=SECS (label; -1: "
             "forever; unset: the emulator's)] [--refuse_seconds=0] [--duration=SECS] "
             "[--report_interval=SECS] [--role=ROLE] [--max_inflight=8 (acks per framework)] "
-            "[--quiet]\n");
+            "[--max_outstanding=N (launched, not yet RUNNING; 0: no cap)] [--suppress=true|false] "
+            "[--latency_file=PATH] [--quiet]\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct lg lg = {.nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8};
+    struct lg lg = {
+        .nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8, .suppress = 1};
     for (int i = 1; i < argc; i++) {
         const char *v;
         char *end = NULL;
@@ -425,7 +462,13 @@ int main(int argc, char **argv)
             lg.max_outstanding = strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--max_inflight")))
             lg.max_inflight = (int)strtol(v, &end, 10);
-        else if ((v = arg_value(argv[i], "--role")))
+        else if ((v = arg_value(argv[i], "--suppress"))) {
+            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+                fprintf(stderr, "loadgen: --suppress must be true or false, not '%s'\n", v);
+                return 2;
+            }
+            lg.suppress = strcmp(v, "true") == 0;
+        } else if ((v = arg_value(argv[i], "--role")))
             lg.role = v;
         else if (strcmp(argv[i], "--quiet") == 0)
             lg.quiet = 1;
@@ -439,7 +482,7 @@ int main(int argc, char **argv)
         }
     }
     if (!lg.master || lg.nfw < 1 || lg.nfw > 10000 || lg.cpus <= 0 || lg.mem <= 0 || lg.tasks < 0 ||
-        lg.refuse < 0 || lg.max_inflight < 1) {
+        lg.refuse < 0 || lg.max_inflight < 1 || lg.max_outstanding < 0) {
         usage();
         return 2;
     }
@@ -526,13 +569,15 @@ int main(int argc, char **argv)
     printf("RESULT {\"frameworks\":%d,\"launched\":%llu,\"running\":%llu,\"finished\":%llu,"
            "\"failed\":%llu,\"ack_failures\":%llu,\"offers\":%llu,\"declined\":%llu,\"elapsed_s\":%"
            ".3f,"
-           "\"launch_window_s\":%.3f,\"running_per_s\":%.1f,"
+           "\"launch_window_s\":%.3f,\"running_per_s\":%.1f,\"suppress_calls\":%llu,"
+           "\"revive_calls\":%llu,"
            "\"offer_to_running_ms\":{\"n\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
            "\"max\":%.2f}}\n",
            lg.nfw, lg.launched, lg.running, lg.finished, lg.failed, lg.ack_failures, lg.offers,
            lg.declined, now() - lg.t0, window, window > 0 ? (double)lg.running / window : 0.0,
-           lg.nlat, pct(lg.lat, lg.nlat, 50) * 1e3, pct(lg.lat, lg.nlat, 90) * 1e3,
-           pct(lg.lat, lg.nlat, 99) * 1e3, lg.nlat ? lg.lat[lg.nlat - 1] * 1e3 : 0.0);
+           lg.suppress_calls, lg.revive_calls, lg.nlat, pct(lg.lat, lg.nlat, 50) * 1e3,
+           pct(lg.lat, lg.nlat, 90) * 1e3, pct(lg.lat, lg.nlat, 99) * 1e3,
+           lg.nlat ? lg.lat[lg.nlat - 1] * 1e3 : 0.0);
     fflush(stdout);
     for (int i = 0; i < lg.nfw; i++) {
         while (lg.fws[i].acks) {
