@@ -8,6 +8,11 @@
 # p50/p90/p99, master CPU per launched task, the CPU of the load generator and of the emulators
 # (to see that they are not the bottleneck), and appends a row to $OUT/throughput.dat
 # (agents frameworks launches_per_s p50_ms p90_ms p99_ms cpu_ms_per_task) for bench/plot.sh.
+# APS=N runs the emulated agents N to a shared link stream (--agents_per_stream); SUPPRESS=false
+# makes the frameworks decline offers at their cap instead of suppressing them (the old way);
+# HOLD=N sets the offers each framework keeps at its cap (--hold_offers, default 4); MASTER_BIN
+# runs another mesos-master binary (a before/after comparison) with this build's other programs.
+# Also prints offers per launched task and the frameworks' SUPPRESS/REVIVE calls.
 # With SYSCALLS=1 (needs perf and tracepoints) it also prints the master's syscalls per task
 # (writev, epoll_ctl, readv... over the load generator's run), which do not depend on the load.
 # Not a test: prints figures. Usage: BIN=build/bin OUT=/tmp/perf bench/throughput.sh 1000:10
@@ -21,6 +26,12 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/bench-throughput-XXXXXX)
 . "$(dirname "$0")/scale_lib.sh"
 trap 'scale_cleanup; rm -rf "$WORK"' EXIT
+if [ -n "${MASTER_BIN:-}" ]; then
+    mkdir -p "$WORK/bin"
+    for b in "$BIN"/*; do ln -s "$b" "$WORK/bin/"; done
+    ln -sf "$(cd "$(dirname "$MASTER_BIN")" && pwd)/$(basename "$MASTER_BIN")" "$WORK/bin/mesos-master"
+    BIN=$WORK/bin
+fi
 hz=$(getconf CLK_TCK)
 echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg); task run time ${RUN_TIME}s, ${DURATION}s per size"
 for spec in "${@:-100:10 1000:10 10000:100}"; do
@@ -28,7 +39,7 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     start_master m --registry=in_memory --max_connections=$((n + 2000))
     mpid=$MASTER_PID; mport=$MASTER_PORT
     start_emulators "127.0.0.1:$mport" "$n" 10000 --resources="cpus:8;mem:16384;disk:100000" \
-        --call_connections=64 --pipeline=4
+        --call_connections=64 --pipeline=4 ${APS:+--agents_per_stream=$APS}
     for _ in $(seq 600); do
         r=$(emu_sum registered); [ "${r%.*}" -ge "$n" ] && break; sleep 0.2
     done
@@ -41,6 +52,7 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     "$BIN/emulator-loadgen" --master="127.0.0.1:$mport" --frameworks="$f" --task_cpus=0.1 \
         --task_mem=32 --task_run_time="$RUN_TIME" --duration="$DURATION" --report_interval=5 \
         --max_outstanding="${MAX_OUTSTANDING:-2000}" --refuse_seconds=0.2 --max_inflight=64 \
+        --suppress="${SUPPRESS:-true}" --hold_offers="${HOLD:-4}" \
         --latency_file="$OUT/latency-$n-$f.txt" \
         >"$WORK/lg.out" 2>"$WORK/lg.err" &
     lpid=$!
@@ -56,13 +68,15 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     res=$(sed -n 's/^RESULT //p' "$WORK/lg.out")
     get() { echo "$res" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" | head -1; }
     running=$(get running); rate=$(get running_per_s)
+    launched=$(get launched); offers=$(get offers)
+    opl=$(awk -v o="${offers:-0}" -v l="${launched:-0}" 'BEGIN{ if (l>0) printf "%.2f", o/l; else print "nan"}')
     p50=$(get p50); p90=$(get p90); p99=$(get p99)
     cpu_ms=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v n="${running:-0}" \
         'BEGIN{ if (n>0) printf "%.3f", 1000*(b-a)/hz/n; else print "nan"}')
     master_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
     lg_cpu=$(awk -v t="$lg_ticks" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*t/hz/s}')
     emu_cpu=$(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
-    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms master_cpu=${master_cpu}% loadgen_cpu=${lg_cpu}% emulator_cpu=${emu_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms offers_per_launch=$opl suppress=$(get suppress_calls) revive=$(get revive_calls) held_used=$(get held_used) master_cpu=${master_cpu}% loadgen_cpu=${lg_cpu}% emulator_cpu=${emu_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
     if [ "${SYSCALLS:-0}" = 1 ]; then
         awk -F, -v n="${running:-0}" '$3 ~ /sys_enter_/ && $1 ~ /^[0-9]+$/ {
             sub(/.*sys_enter_/, "", $3); t += $1; s = s sprintf(" %s=%.2f", $3, n ? $1 / n : 0) }

@@ -4,15 +4,23 @@
  *
  * Each framework subscribes, fills every offer with as many tasks of --task_cpus/--task_mem as
  * fit (until --tasks have been launched in total, 0: no limit), accepts with
- * --refuse_seconds for what is left, acknowledges every update, and counts. Tasks carry the
- * label emulator_run_time when --task_run_time is given, so emulated agents run them that long.
- * It measures the time from an offer's arrival to each of its tasks' TASK_RUNNING (p50, p90,
+ * --refuse_seconds for what is left, acknowledges every update, and counts. With
+ * --max_outstanding, a framework that gets an offer while the tasks launched and not yet RUNNING
+ * are at that cap keeps up to --hold_offers of them (default 4) and declines the rest, and
+ * SUPPRESSes offers (--suppress, default true). When half the cap is free again the held offers
+ * are launched into first (round robin over the frameworks), and the suppressed frameworks that
+ * hold none REVIVE, as a well-behaved framework does (without this, each allocation cycle offers
+ * every agent to frameworks that decline them all). A held offer's tasks measure their
+ * offer -> TASK_RUNNING latency from the moment the offer was taken up, not from its arrival. Tasks
+ * carry the label emulator_run_time when --task_run_time is given, so emulated agents run them that
+ * long. It measures the time from an offer's arrival to each of its tasks' TASK_RUNNING (p50, p90,
  * p99, max) and the launch rate, prints a line every --report_interval and, at the end (all
  * --tasks terminal, --duration over, or SIGTERM), one JSON line prefixed "RESULT ". Exit status
  * 0 when every launched task ended TASK_FINISHED (or is still running at --duration's end), 1
  * otherwise.
  */
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <math.h>
 #include <signal.h>
@@ -36,11 +44,21 @@ struct ack {
     uint8_t uuid[16];
 };
 
+/* An offer kept for later (the framework was at its cap when it came). */
+struct held {
+    struct held *next;
+    char *offer_id, *agent_id, *role;
+    double cpus, mem;
+};
+
 struct fw {
+    struct held *held; /* newest first */
+    int nheld;
     struct lg *lg;
     struct ack *acks, *acks_tail;
     int inflight;
     int idx;
+    int suppressed; /* SUPPRESS sent (at the cap), no REVIVE since */
     struct cm_scheduler *s;
     double *t_offer; /* by task sequence number */
     uint8_t *seen;   /* by task sequence number: SEEN_* bits (retried updates come twice) */
@@ -70,6 +88,12 @@ struct lg {
     long max_outstanding;
     const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
     unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
+    int suppress;                       /* --suppress: SUPPRESS at the cap, REVIVE at half */
+    int nsuppressed;                    /* frameworks suppressed now */
+    unsigned long long suppress_calls, revive_calls;
+    int hold;    /* --hold_offers: offers kept per framework at the cap */
+    int next_fw; /* where the next use of held offers starts (round robin) */
+    unsigned long long held_offers, held_used, rescinded;
 };
 
 static double now(void)
@@ -105,6 +129,103 @@ static Mesos__V1__Resource *scalar(Mesos__V1__Resource *r, Mesos__V1__Value__Sca
     return r;
 }
 
+/* Launches fit tasks into one offer (its id, agent and allocation role) with one ACCEPT. t is
+ * when the offer was taken up: the start of the offer -> TASK_RUNNING latency. */
+static void launch(struct fw *f, Mesos__V1__OfferID *oid, Mesos__V1__AgentID *agent,
+                   const char *role, long fit, double t)
+{
+    struct lg *lg = f->lg;
+    Mesos__V1__Filters filters = MESOS__V1__FILTERS__INIT;
+    filters.has_refuse_seconds = 1;
+    filters.refuse_seconds = lg->refuse;
+    if (f->seq + (unsigned long long)fit > f->cap) {
+        size_t cap = f->cap ? f->cap : 1024;
+        while (cap < f->seq + (unsigned long long)fit)
+            cap *= 2;
+        f->t_offer = realloc(f->t_offer, cap * sizeof *f->t_offer);
+        f->seen = realloc(f->seen, cap);
+        if (!f->t_offer || !f->seen)
+            abort();
+        memset(f->seen + f->cap, 0, cap - f->cap);
+        f->cap = cap;
+    }
+    Mesos__V1__TaskInfo *tv = calloc((size_t)fit, sizeof *tv);
+    Mesos__V1__TaskInfo **tp = calloc((size_t)fit, sizeof *tp);
+    Mesos__V1__TaskID *ids = calloc((size_t)fit, sizeof *ids);
+    char(*names)[48] = calloc((size_t)fit, sizeof *names);
+    if (!tv || !tp || !ids || !names)
+        abort();
+    Mesos__V1__Resource res[2];
+    Mesos__V1__Value__Scalar sv[2];
+    Mesos__V1__Resource *rp[2] = {scalar(&res[0], &sv[0], "cpus", lg->cpus),
+                                  scalar(&res[1], &sv[1], "mem", lg->mem)};
+    Mesos__V1__Resource__AllocationInfo ai = MESOS__V1__RESOURCE__ALLOCATION_INFO__INIT;
+    if (role) {
+        ai.role = (char *)role;
+        res[0].allocation_info = &ai;
+        res[1].allocation_info = &ai;
+    }
+    Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+    cmd.value = "true";
+    cmd.has_shell = 1;
+    cmd.shell = 1;
+    char rt[32];
+    snprintf(rt, sizeof rt, "%g", lg->run_time);
+    Mesos__V1__Label lab = MESOS__V1__LABEL__INIT;
+    Mesos__V1__Label *labp = &lab;
+    Mesos__V1__Labels labels = MESOS__V1__LABELS__INIT;
+    lab.key = "emulator_run_time";
+    lab.value = rt;
+    labels.labels = &labp;
+    labels.n_labels = 1;
+    for (long k = 0; k < fit; k++) {
+        Mesos__V1__TaskInfo *ti = &tv[k];
+        mesos__v1__task_info__init(ti);
+        mesos__v1__task_id__init(&ids[k]);
+        snprintf(names[k], sizeof names[k], "%d-%llu", f->idx, f->seq);
+        f->t_offer[f->seq++] = t;
+        ids[k].value = names[k];
+        ti->task_id = &ids[k];
+        ti->name = names[k];
+        ti->agent_id = agent;
+        ti->resources = rp;
+        ti->n_resources = 2;
+        ti->command = &cmd;
+        if (lg->has_run_time)
+            ti->labels = &labels;
+        tp[k] = ti;
+    }
+    if (lg->t_first_launch == 0)
+        lg->t_first_launch = t;
+    lg->launched += (unsigned long long)fit;
+    cm_scheduler_accept_launch(f->s, &oid, 1, tp, (size_t)fit, &filters);
+    free(tv), free(tp), free(ids), free(names);
+}
+
+/* Tasks of --task_cpus/--task_mem that fit in cpus/mem, within --tasks and the cap. */
+static long fit_tasks(const struct lg *lg, double cpus, double mem)
+{
+    long fit = (long)floor(cpus / lg->cpus + 1e-9);
+    long fit_mem = (long)floor(mem / lg->mem + 1e-9);
+    if (fit_mem < fit)
+        fit = fit_mem;
+    if (lg->tasks > 0 && (long long)lg->launched + fit > lg->tasks)
+        fit = (long)(lg->tasks - (long long)lg->launched);
+    if (lg->max_outstanding > 0) {
+        /* Launched and not yet RUNNING: past the cap, offers are not used now (a pipeline, not
+         * a flood of 80,000 launches in one second). */
+        long room = lg->max_outstanding - (long)(lg->launched - lg->running_or_done);
+        if (fit > room)
+            fit = room;
+    }
+    return lg->stopping ? 0 : fit;
+}
+
+static void held_free(struct held *h)
+{
+    free(h->offer_id), free(h->agent_id), free(h->role), free(h);
+}
+
 static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const *offers, size_t n)
 {
     struct fw *f = arg;
@@ -116,6 +237,8 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
     /* Offers not used are declined together, in one call (one call per offer would be a
      * thousand concurrent POSTs per allocation cycle at 1,000 agents). */
     Mesos__V1__OfferID **decline = calloc(n ? n : 1, sizeof *decline);
+    if (!decline)
+        abort();
     size_t ndecline = 0;
     for (size_t i = 0; i < n; i++) {
         const Mesos__V1__Offer *o = offers[i];
@@ -130,91 +253,63 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
             else if (strcmp(r->name, "mem") == 0)
                 mem += r->scalar->value;
         }
-        long fit = (long)floor(cpus / lg->cpus + 1e-9);
-        long fit_mem = (long)floor(mem / lg->mem + 1e-9);
-        if (fit_mem < fit)
-            fit = fit_mem;
-        if (lg->tasks > 0 && (long long)lg->launched + fit > lg->tasks)
-            fit = (long)(lg->tasks - (long long)lg->launched);
-        if (lg->max_outstanding > 0) {
-            /* Launched and not yet RUNNING: past the cap, offers go back (a pipeline, not a
-             * flood of 80,000 launches in one second). */
-            long room = lg->max_outstanding - (long)(lg->launched - lg->running_or_done);
-            if (fit > room)
-                fit = room;
-        }
-        if (lg->stopping)
-            fit = 0;
-        Mesos__V1__OfferID *oid = o->id;
-        if (fit <= 0) {
-            lg->declined++;
-            decline[ndecline++] = oid;
+        long fit = fit_tasks(lg, cpus, mem);
+        const char *role = o->allocation_info ? o->allocation_info->role : NULL;
+        if (fit > 0) {
+            launch(f, o->id, o->agent_id, role, fit, t);
             continue;
         }
-        if (f->seq + (unsigned long long)fit > f->cap) {
-            size_t cap = f->cap ? f->cap : 1024;
-            while (cap < f->seq + (unsigned long long)fit)
-                cap *= 2;
-            f->t_offer = realloc(f->t_offer, cap * sizeof *f->t_offer);
-            f->seen = realloc(f->seen, cap);
-            if (!f->t_offer || !f->seen)
+        bool capped = !lg->stopping && lg->max_outstanding > 0 &&
+                      (long)(lg->launched - lg->running_or_done) >= lg->max_outstanding;
+        /* At the cap, an offer that could take tasks is kept for when room comes back (one
+         * ACCEPT then, instead of a REVIVE and a cycle of offers), up to --hold_offers. */
+        if (capped && f->nheld < lg->hold && floor(cpus / lg->cpus + 1e-9) >= 1 &&
+            floor(mem / lg->mem + 1e-9) >= 1 && o->id && o->agent_id) {
+            struct held *h = calloc(1, sizeof *h);
+            if (!h)
                 abort();
-            memset(f->seen + f->cap, 0, cap - f->cap);
-            f->cap = cap;
+            h->offer_id = strdup(o->id->value);
+            h->agent_id = strdup(o->agent_id->value);
+            h->role = role ? strdup(role) : NULL;
+            if (!h->offer_id || !h->agent_id || (role && !h->role))
+                abort();
+            h->cpus = cpus;
+            h->mem = mem;
+            h->next = f->held;
+            f->held = h;
+            f->nheld++;
+            lg->held_offers++;
+        } else {
+            lg->declined++;
+            decline[ndecline++] = o->id;
         }
-        Mesos__V1__TaskInfo *tv = calloc((size_t)fit, sizeof *tv);
-        Mesos__V1__TaskInfo **tp = calloc((size_t)fit, sizeof *tp);
-        Mesos__V1__TaskID *ids = calloc((size_t)fit, sizeof *ids);
-        char(*names)[48] = calloc((size_t)fit, sizeof *names);
-        Mesos__V1__Resource res[2];
-        Mesos__V1__Value__Scalar sv[2];
-        Mesos__V1__Resource *rp[2] = {scalar(&res[0], &sv[0], "cpus", lg->cpus),
-                                      scalar(&res[1], &sv[1], "mem", lg->mem)};
-        Mesos__V1__Resource__AllocationInfo ai = MESOS__V1__RESOURCE__ALLOCATION_INFO__INIT;
-        if (o->allocation_info && o->allocation_info->role) {
-            ai.role = o->allocation_info->role;
-            res[0].allocation_info = &ai;
-            res[1].allocation_info = &ai;
+        if (capped && lg->suppress && !f->suppressed) {
+            if (cm_scheduler_suppress(s, NULL, 0) == 0) {
+                f->suppressed = 1;
+                lg->nsuppressed++;
+                lg->suppress_calls++;
+            }
         }
-        Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
-        cmd.value = "true";
-        cmd.has_shell = 1;
-        cmd.shell = 1;
-        char rt[32];
-        snprintf(rt, sizeof rt, "%g", lg->run_time);
-        Mesos__V1__Label lab = MESOS__V1__LABEL__INIT;
-        Mesos__V1__Label *labp = &lab;
-        Mesos__V1__Labels labels = MESOS__V1__LABELS__INIT;
-        lab.key = "emulator_run_time";
-        lab.value = rt;
-        labels.labels = &labp;
-        labels.n_labels = 1;
-        for (long k = 0; k < fit; k++) {
-            Mesos__V1__TaskInfo *ti = &tv[k];
-            mesos__v1__task_info__init(ti);
-            mesos__v1__task_id__init(&ids[k]);
-            snprintf(names[k], sizeof names[k], "%d-%llu", f->idx, f->seq);
-            f->t_offer[f->seq++] = t;
-            ids[k].value = names[k];
-            ti->task_id = &ids[k];
-            ti->name = names[k];
-            ti->agent_id = o->agent_id;
-            ti->resources = rp;
-            ti->n_resources = 2;
-            ti->command = &cmd;
-            if (lg->has_run_time)
-                ti->labels = &labels;
-            tp[k] = ti;
-        }
-        if (lg->t_first_launch == 0)
-            lg->t_first_launch = t;
-        lg->launched += (unsigned long long)fit;
-        cm_scheduler_accept_launch(s, &oid, 1, tp, (size_t)fit, &filters);
-        free(tv), free(tp), free(ids), free(names);
     }
     if (ndecline)
         cm_scheduler_decline(s, decline, ndecline, &filters);
     free(decline);
+}
+
+static void on_rescind(struct cm_scheduler *s, void *arg, const Mesos__V1__OfferID *oid)
+{
+    struct fw *f = arg;
+    (void)s;
+    for (struct held **p = &f->held; *p; p = &(*p)->next) {
+        if (oid && oid->value && strcmp((*p)->offer_id, oid->value) == 0) {
+            struct held *h = *p;
+            *p = h->next;
+            held_free(h);
+            f->nheld--;
+            f->lg->rescinded++;
+            return;
+        }
+    }
 }
 
 static void ack_pump(struct fw *f);
@@ -281,6 +376,50 @@ static void queue_ack(struct fw *f, const Mesos__V1__TaskStatus *st)
     ack_pump(f);
 }
 
+/* Half the cap is free again: every suppressed framework asks for offers again. */
+static void maybe_revive(struct lg *lg)
+{
+    if (lg->stopping || lg->max_outstanding <= 0 ||
+        (long)(lg->launched - lg->running_or_done) > lg->max_outstanding / 2)
+        return;
+    /* Held offers first, round robin over the frameworks, until the cap is reached again. */
+    double t = now();
+    for (int k = 0; k < lg->nfw; k++) {
+        struct fw *f = &lg->fws[(lg->next_fw + k) % lg->nfw];
+        while (f->held) {
+            struct held *h = f->held;
+            long fit = fit_tasks(lg, h->cpus, h->mem);
+            if (fit <= 0)
+                break;
+            f->held = h->next;
+            f->nheld--;
+            Mesos__V1__OfferID oid = MESOS__V1__OFFER_ID__INIT;
+            Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+            oid.value = h->offer_id;
+            aid.value = h->agent_id;
+            launch(f, &oid, &aid, h->role, fit, t);
+            lg->held_used++;
+            held_free(h);
+        }
+        if ((long)(lg->launched - lg->running_or_done) >= lg->max_outstanding) {
+            lg->next_fw = (lg->next_fw + k + 1) % lg->nfw;
+            return;
+        }
+    }
+    /* Then REVIVE the suppressed frameworks that hold nothing. */
+    if (lg->nsuppressed == 0)
+        return;
+    for (int i = 0; i < lg->nfw; i++) {
+        struct fw *f = &lg->fws[i];
+        if (!f->suppressed || f->held)
+            continue;
+        if (cm_scheduler_revive(f->s, NULL, 0) == 0)
+            lg->revive_calls++;
+        f->suppressed = 0; /* a failed REVIVE leaves it to the next offer it gets */
+        lg->nsuppressed--;
+    }
+}
+
 static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskStatus *st)
 {
     struct fw *f = arg;
@@ -299,8 +438,10 @@ static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskSt
                   : SEEN_TERMINAL;
     if (bit && (f->seen[seq] & bit))
         return; /* a retried update: counted already */
-    if (bit && !(f->seen[seq] & (SEEN_RUNNING | SEEN_TERMINAL)))
+    if (bit && !(f->seen[seq] & (SEEN_RUNNING | SEEN_TERMINAL))) {
         lg->running_or_done++;
+        maybe_revive(lg);
+    }
     f->seen[seq] |= (uint8_t)bit;
     switch (st->state) {
     case MESOS__V1__TASK_STATE__TASK_RUNNING:
@@ -391,12 +532,15 @@ static void usage(void)
             "limit)] [--task_cpus=0.1] [--task_mem=32] [--task_run_time=SECS (label; -1: "
             "forever; unset: the emulator's)] [--refuse_seconds=0] [--duration=SECS] "
             "[--report_interval=SECS] [--role=ROLE] [--max_inflight=8 (acks per framework)] "
-            "[--quiet]\n");
+            "[--max_outstanding=N (launched, not yet RUNNING; 0: no cap)] [--suppress=true|false] "
+            "[--hold_offers=4 (offers kept per framework at the cap)] "
+            "[--latency_file=PATH] [--quiet]\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct lg lg = {.nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8};
+    struct lg lg = {
+        .nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8, .suppress = 1, .hold = 4};
     for (int i = 1; i < argc; i++) {
         const char *v;
         char *end = NULL;
@@ -425,6 +569,14 @@ int main(int argc, char **argv)
             lg.max_outstanding = strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--max_inflight")))
             lg.max_inflight = (int)strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--suppress"))) {
+            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+                fprintf(stderr, "loadgen: --suppress must be true or false, not '%s'\n", v);
+                return 2;
+            }
+            lg.suppress = strcmp(v, "true") == 0;
+        } else if ((v = arg_value(argv[i], "--hold_offers")))
+            lg.hold = (int)strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--role")))
             lg.role = v;
         else if (strcmp(argv[i], "--quiet") == 0)
@@ -439,7 +591,8 @@ int main(int argc, char **argv)
         }
     }
     if (!lg.master || lg.nfw < 1 || lg.nfw > 10000 || lg.cpus <= 0 || lg.mem <= 0 || lg.tasks < 0 ||
-        lg.refuse < 0 || lg.max_inflight < 1) {
+        lg.refuse < 0 || lg.max_inflight < 1 || lg.max_outstanding < 0 || lg.hold < 0 ||
+        lg.hold > 1000) {
         usage();
         return 2;
     }
@@ -475,6 +628,7 @@ int main(int argc, char **argv)
             .base = lg.base,
             .callbacks = {.subscribed = on_subscribed,
                           .offers = on_offers,
+                          .rescind = on_rescind,
                           .update = on_update,
                           .error = on_error},
             .callback_arg = f,
@@ -526,12 +680,14 @@ int main(int argc, char **argv)
     printf("RESULT {\"frameworks\":%d,\"launched\":%llu,\"running\":%llu,\"finished\":%llu,"
            "\"failed\":%llu,\"ack_failures\":%llu,\"offers\":%llu,\"declined\":%llu,\"elapsed_s\":%"
            ".3f,"
-           "\"launch_window_s\":%.3f,\"running_per_s\":%.1f,"
+           "\"launch_window_s\":%.3f,\"running_per_s\":%.1f,\"suppress_calls\":%llu,"
+           "\"revive_calls\":%llu,\"held_offers\":%llu,\"held_used\":%llu,\"rescinded\":%llu,"
            "\"offer_to_running_ms\":{\"n\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
            "\"max\":%.2f}}\n",
            lg.nfw, lg.launched, lg.running, lg.finished, lg.failed, lg.ack_failures, lg.offers,
            lg.declined, now() - lg.t0, window, window > 0 ? (double)lg.running / window : 0.0,
-           lg.nlat, pct(lg.lat, lg.nlat, 50) * 1e3, pct(lg.lat, lg.nlat, 90) * 1e3,
+           lg.suppress_calls, lg.revive_calls, lg.held_offers, lg.held_used, lg.rescinded, lg.nlat,
+           pct(lg.lat, lg.nlat, 50) * 1e3, pct(lg.lat, lg.nlat, 90) * 1e3,
            pct(lg.lat, lg.nlat, 99) * 1e3, lg.nlat ? lg.lat[lg.nlat - 1] * 1e3 : 0.0);
     fflush(stdout);
     for (int i = 0; i < lg.nfw; i++) {
@@ -539,6 +695,11 @@ int main(int argc, char **argv)
             struct ack *a = lg.fws[i].acks;
             lg.fws[i].acks = a->next;
             free(a->agent_id), free(a->task_id), free(a);
+        }
+        while (lg.fws[i].held) {
+            struct held *h = lg.fws[i].held;
+            lg.fws[i].held = h->next;
+            held_free(h);
         }
         cm_scheduler_free(lg.fws[i].s);
         free(lg.fws[i].t_offer);

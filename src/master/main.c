@@ -70,7 +70,22 @@ int main(int argc, char **argv)
     cm_log_set_level(level);
     signal(SIGPIPE, SIG_IGN);
 
-    base = event_base_new();
+    /* libevent's epoll changelist folds the add/delete/modify of one fd within a loop turn into
+     * one epoll_ctl at the next epoll_wait (about half the master's epoll_ctl calls). libevent's
+     * warning: unsafe when fds are cloned by dup() (or inherited by a fork): epoll keys its
+     * registrations by file description, so a deferred EPOLL_CTL_DEL that finds the fd already
+     * closed fails and leaves the registration alive through the clone, firing for a reused fd
+     * number. The master clones none of its loop's descriptors: it never dup()s, fork()s or
+     * passes sockets (offload.c, which forks, is the agent's only), so the flag is safe here;
+     * EVENT_EPOLL_USE_CHANGELIST in the environment is honoured either way. */
+    struct event_config *cfg = event_config_new();
+    if (cfg) {
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    if (!base)
+        base = event_base_new();
     if (!base) {
         fprintf(stderr, "Failed to create the event loop\n");
         goto out;

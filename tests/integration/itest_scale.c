@@ -215,7 +215,81 @@ static void test_scale_killed_agents_restart_with_their_tasks(void)
     itest_fw_free(fw);
 }
 
+/* Runs emulator-loadgen (2 frameworks, 600 tasks, at most 40 launched and not RUNNING) with
+ * --hold_offers=hold; returns its RESULT object (NULL on failure). */
+static json_t *run_capped_loadgen(struct itest_cluster *c, const char *hold)
+{
+    char bin[512], f_master[128], log[512];
+    snprintf(f_master, sizeof f_master, "--master=%s", c->master_addr);
+    snprintf(log, sizeof log, "%s/loadgen-%s.log", c->dir, hold + 14);
+    char *const argv[] = {(char *)itest_bin("emulator-loadgen", bin, sizeof bin),
+                          f_master,
+                          "--frameworks=2",
+                          "--tasks=600",
+                          "--task_cpus=0.5",
+                          "--task_mem=128",
+                          "--task_run_time=0.2",
+                          "--max_outstanding=40",
+                          "--refuse_seconds=0.1",
+                          (char *)hold,
+                          "--report_interval=0",
+                          NULL};
+    struct itest_proc lg;
+    if (itest_proc_spawn(&lg, "loadgen", argv, log) != 0)
+        return NULL;
+    int status = -1;
+    if (itest_proc_wait(&lg, 90000, &status) != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return NULL;
+    char *text = itest_read_file(log, NULL);
+    const char *res = text ? strstr(text, "RESULT ") : NULL;
+    json_t *j = res ? json_loads(res + 7, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    if (res)
+        printf("itest_scale: %s %s", hold, res);
+    free(text);
+    return j;
+}
+
+static json_int_t jint(json_t *j, const char *key)
+{
+    return json_integer_value(json_object_get(j, key));
+}
+
+/* At its cap of tasks launched and not yet RUNNING the load generator SUPPRESSes offers, keeps
+ * a few, launches into those when half the cap is free and REVIVEs when it holds none: every
+ * task still runs (a lost REVIVE or a bad held offer would stall or fail the run). */
+static void test_scale_loadgen_suppresses_at_its_cap(void)
+{
+    const int n = 100;
+    struct itest_cluster c;
+    REQUIRE(start_master(&c, NULL) == 0);
+    struct emu e;
+    REQUIRE(emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:1") == 0);
+    REQUIRE(wait_emu(&e, "registered", n, 60));
+    /* Holding nothing: every refill is a REVIVE. */
+    json_t *j = run_capped_loadgen(&c, "--hold_offers=0");
+    REQUIRE(j != NULL);
+    CHECK_INT(jint(j, "finished"), 600);
+    CHECK_INT(jint(j, "failed"), 0);
+    CHECK(jint(j, "suppress_calls") > 0);
+    CHECK(jint(j, "revive_calls") > 0);
+    CHECK(jint(j, "revive_calls") <= jint(j, "suppress_calls"));
+    CHECK_INT(jint(j, "held_offers"), 0);
+    json_decref(j);
+    CHECK(metric(c.master_port, "master/messages_suppress_offers") > 0);
+    CHECK(metric(c.master_port, "master/messages_revive_offers") > 0);
+    /* Holding 4: refills go into held offers first. */
+    j = run_capped_loadgen(&c, "--hold_offers=4");
+    REQUIRE(j != NULL);
+    CHECK_INT(jint(j, "finished"), 600);
+    CHECK_INT(jint(j, "failed"), 0);
+    CHECK(jint(j, "held_offers") > 0);
+    CHECK(jint(j, "held_used") > 0);
+    CHECK(jint(j, "held_used") <= jint(j, "held_offers"));
+    json_decref(j);
+}
+
 ITEST_MAIN(TEST(test_scale_2000_agents_register_and_are_offered),
            TEST(test_scale_partition_unreachable_then_reregistered),
            TEST(test_scale_tasks_run_and_finish),
-           TEST(test_scale_killed_agents_restart_with_their_tasks))
+           TEST(test_scale_killed_agents_restart_with_their_tasks),
+           TEST(test_scale_loadgen_suppresses_at_its_cap))
