@@ -261,10 +261,10 @@ static void test_scale_loadgen_suppresses_at_its_cap(void)
 {
     const int n = 100;
     struct itest_cluster c;
-    REQUIRE(start_master(&c, NULL) == 0);
-    struct emu e;
-    REQUIRE(emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:1") == 0);
-    REQUIRE(wait_emu(&e, "registered", n, 60));
+    REQUIRE(itest_emu_master_start(&c, NULL) == 0);
+    struct itest_emu e;
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:1", NULL) == 0);
+    REQUIRE(itest_emu_wait(&e, "registered", n, 60));
     /* Holding nothing: every refill is a REVIVE. */
     json_t *j = run_capped_loadgen(&c, "--hold_offers=0");
     REQUIRE(j != NULL);
@@ -275,8 +275,8 @@ static void test_scale_loadgen_suppresses_at_its_cap(void)
     CHECK(jint(j, "revive_calls") <= jint(j, "suppress_calls"));
     CHECK_INT(jint(j, "held_offers"), 0);
     json_decref(j);
-    CHECK(metric(c.master_port, "master/messages_suppress_offers") > 0);
-    CHECK(metric(c.master_port, "master/messages_revive_offers") > 0);
+    CHECK(itest_metric(c.master_port, "master/messages_suppress_offers") > 0);
+    CHECK(itest_metric(c.master_port, "master/messages_revive_offers") > 0);
     /* Holding 4: refills go into held offers first. */
     j = run_capped_loadgen(&c, "--hold_offers=4");
     REQUIRE(j != NULL);
