@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent_ckpt.h"
+#include "framework_info.h"
 #include "agent_executors.h"
 #include "agent_link.h"
 #include "agent_state.h"
@@ -37,12 +38,8 @@ bool agent_exec_is_command(const struct agent_executor *e)
 
 static bool partition_aware(const Mesos__V1__FrameworkInfo *fi)
 {
-    for (size_t i = 0; i < fi->n_capabilities; i++)
-        if (fi->capabilities[i]->has_type &&
-            fi->capabilities[i]->type ==
-                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE)
-            return true;
-    return false;
+    return cm_framework_has_capability(
+        fi, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE);
 }
 
 static void fail_all(struct cm_agent *a, const char *fid, const Mesos__V1__TaskInfo *const *tasks,

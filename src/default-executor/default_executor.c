@@ -1,5 +1,6 @@
 /* default_executor.c: task groups in nested containers (default_executor.h). */
 #include "default_executor.h"
+#include "framework_info.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -877,13 +878,9 @@ static void on_subscribed(struct cm_exec *lib, void *arg,
     (void)lib;
     struct cm_defexec *d = arg;
     d->subscribed = true;
-    d->killing_capable = false;
-    const Mesos__V1__FrameworkInfo *fi = s ? s->framework_info : NULL;
-    for (size_t i = 0; fi && i < fi->n_capabilities; i++)
-        if (fi->capabilities[i]->has_type &&
-            fi->capabilities[i]->type ==
-                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
-            d->killing_capable = true;
+    d->killing_capable = cm_framework_has_capability(
+        s ? s->framework_info : NULL,
+        MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE);
     if (s && s->container_id && s->container_id->value) {
         if (d->container_id)
             mesos__v1__container_id__free_unpacked(d->container_id, NULL);

@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "framework_info.h"
 #include "docker_cli.h"
 #include "docker_run.h"
 #include "executor.h"
@@ -182,13 +183,9 @@ static void on_subscribed(struct cm_exec *lib, void *arg,
     struct dex *d = arg;
     if (d->exiting)
         return;
-    d->killing_capable = false;
-    const Mesos__V1__FrameworkInfo *fi = s ? s->framework_info : NULL;
-    for (size_t i = 0; fi && i < fi->n_capabilities; i++)
-        if (fi->capabilities[i]->has_type &&
-            fi->capabilities[i]->type ==
-                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
-            d->killing_capable = true;
+    d->killing_capable = cm_framework_has_capability(
+        s ? s->framework_info : NULL,
+        MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE);
 }
 
 static void on_launch(struct cm_exec *lib, void *arg, const Mesos__V1__TaskInfo *task)

@@ -1,5 +1,6 @@
 /* executor.c: the command executor's state machine on libcmexecutor (executor.h). */
 #include "executor.h"
+#include "framework_info.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -469,13 +470,9 @@ static void on_subscribed(struct cm_exec *lib, void *arg,
 {
     (void)lib;
     struct cm_executor *ex = arg;
-    ex->killing_capable = false;
-    const Mesos__V1__FrameworkInfo *fi = s ? s->framework_info : NULL;
-    for (size_t i = 0; fi && i < fi->n_capabilities; i++)
-        if (fi->capabilities[i]->has_type &&
-            fi->capabilities[i]->type ==
-                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE)
-            ex->killing_capable = true;
+    ex->killing_capable = cm_framework_has_capability(
+        s ? s->framework_info : NULL,
+        MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE);
 }
 
 static void on_launch(struct cm_exec *lib, void *arg, const Mesos__V1__TaskInfo *task)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "allocator/allocator.h"
+#include "framework_info.h"
 #include "codec.h"
 #include "errors.h"
 #include "log.h"
@@ -22,14 +23,6 @@ static const char *info_role(const Mesos__V1__FrameworkInfo *info)
     return info->role && info->role[0] ? info->role : "*";
 }
 #pragma GCC diagnostic pop
-
-static bool has_capability(const Mesos__V1__FrameworkInfo *info, int type)
-{
-    for (size_t i = 0; i < info->n_capabilities; i++)
-        if (info->capabilities[i]->has_type && (int)info->capabilities[i]->type == type)
-            return true;
-    return false;
-}
 
 static void free_strv(char **v, size_t n)
 {
@@ -71,9 +64,10 @@ static void fw_set_info(struct cm_framework *fw, const Mesos__V1__FrameworkInfo 
     fw->info = copy;
     free_strv(fw->roles, fw->nroles);
     free_strv(fw->suppressed, fw->nsuppressed);
-    fw->multi_role = has_capability(copy, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE);
-    fw->partition_aware =
-        has_capability(copy, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE);
+    fw->multi_role =
+        cm_framework_has_capability(copy, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__MULTI_ROLE);
+    fw->partition_aware = cm_framework_has_capability(
+        copy, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE);
     if (fw->multi_role) {
         fw->roles = dup_strv(copy->roles, copy->n_roles);
         fw->nroles = copy->n_roles;
