@@ -13,10 +13,11 @@
  * builder), and the two bodies are compared byte for byte.
  *
  * Usage: bench-state_stall [agents] [tasks] [frameworks] [--churn] [--only=PATH]  (defaults
- * 10000 100000 10). --churn removes frameworks and agents while each body is written (see
- * on_churn); --only measures one endpoint; --streamed skips the one-piece replies. "master CPU" is
- * the CPU time of the master's thread while a reply is served (its loop: the serving and the
- * probe), which the machine's load does not inflate as it does the wall-clock time.
+ * 10000 100000 10). --repeat=N serves the measured endpoint(s) N times (for profiling and for
+ * a less noisy figure: compare the lowest). --churn removes frameworks and agents while each body
+ * is written (see on_churn); --only measures one endpoint; --streamed skips the one-piece replies.
+ * "master CPU" is the CPU time of the master's thread while a reply is served (its loop: the
+ * serving and the probe), which the machine's load does not inflate as it does the wall-clock time.
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -345,6 +346,7 @@ int main(int argc, char **argv)
     int ntasks = argc > 2 ? atoi(argv[2]) : 100000;
     int nfw = argc > 3 ? atoi(argv[3]) : 10;
     bool churn = false, streamed_only = false;
+    int repeat = 1;
     const char *only = NULL; /* --only=PATH: that endpoint alone */
     for (int i = 4; i < argc; i++) {
         if (strcmp(argv[i], "--churn") == 0)
@@ -353,10 +355,13 @@ int main(int argc, char **argv)
             streamed_only = true;
         else if (strncmp(argv[i], "--only=", 7) == 0)
             only = argv[i] + 7;
+        else if (strncmp(argv[i], "--repeat=", 9) == 0)
+            repeat = atoi(argv[i] + 9);
     }
-    if (nagents <= 0 || ntasks < 0 || nfw <= 0) {
+    if (nagents <= 0 || ntasks < 0 || nfw <= 0 || repeat <= 0) {
         fprintf(stderr,
-                "usage: %s [agents] [tasks] [frameworks] [--churn] [--only=PATH] [--streamed]\n",
+                "usage: %s [agents] [tasks] [frameworks] [--churn] [--only=PATH] [--streamed] "
+                "[--repeat=N]\n",
                 argv[0]);
         return 2;
     }
@@ -423,17 +428,19 @@ int main(int argc, char **argv)
         churn_fetch(m, probe, "/master/slaves");
         goto done;
     }
-    if (only) {
-        measure(m, probe, only, streamed_only);
-        goto done;
+    for (int r = 0; r < repeat; r++) {
+        if (only) {
+            measure(m, probe, only, streamed_only);
+            continue;
+        }
+        measure(m, probe, "/master/state", streamed_only);
+        measure(m, probe, "/master/slaves", streamed_only);
+        measure(m, probe, "/master/frameworks", streamed_only);
+        measure(m, probe, "/master/state-summary", streamed_only);
+        measure(m, probe, "/master/tasks", streamed_only);
+        measure(m, probe, "/master/tasks?limit=1000000", streamed_only);
+        measure(m, probe, "/master/tasks?order=asc&offset=1000&limit=500", streamed_only);
     }
-    measure(m, probe, "/master/state", streamed_only);
-    measure(m, probe, "/master/slaves", streamed_only);
-    measure(m, probe, "/master/frameworks", streamed_only);
-    measure(m, probe, "/master/state-summary", streamed_only);
-    measure(m, probe, "/master/tasks", streamed_only);
-    measure(m, probe, "/master/tasks?limit=1000000", streamed_only);
-    measure(m, probe, "/master/tasks?order=asc&offset=1000&limit=500", streamed_only);
 done:
     cm_loop_probe_free(probe);
     free(agents);
