@@ -24,6 +24,7 @@ void cm_strmap_init(struct cm_strmap *m)
     m->buckets = NULL;
     m->nbuckets = 0;
     m->count = 0;
+    m->removals = 0;
 }
 
 void cm_strmap_cleanup(struct cm_strmap *m)
@@ -37,7 +38,9 @@ void cm_strmap_cleanup(struct cm_strmap *m)
         }
     }
     free(m->buckets);
+    uint64_t removals = m->removals + 1;
     cm_strmap_init(m);
+    m->removals = removals;
 }
 
 void cm_strmap_cleanup_values(struct cm_strmap *m, void (*free_value)(void *))
@@ -95,6 +98,7 @@ void *cm_strmap_put(struct cm_strmap *m, const char *key, void *value)
         if (old) {
             void *v = old->value;
             old->value = value;
+            m->removals++;
             return v;
         }
     }
@@ -125,7 +129,18 @@ void *cm_strmap_remove(struct cm_strmap *m, const char *key)
     *pp = e->next;
     free(e);
     m->count--;
+    m->removals++;
     return v;
+}
+
+bool cm_strmap_holds(const struct cm_strmap *m, uint64_t hash, const void *value)
+{
+    if (m->nbuckets == 0)
+        return false;
+    for (const struct cm_strmap_entry *e = m->buckets[hash & (m->nbuckets - 1)]; e; e = e->next)
+        if (e->hash == hash && e->value == value)
+            return true;
+    return false;
 }
 
 void cm_strmap_iter_init(struct cm_strmap_iter *it, const struct cm_strmap *m)

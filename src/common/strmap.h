@@ -32,6 +32,11 @@ struct cm_strmap {
     struct cm_strmap_entry **buckets;
     size_t nbuckets; /* 0 or a power of two */
     size_t count;
+    /* Counts the entries removed and the values replaced (cm_strmap_cleanup counts too, and
+     * keeps it): while it is unchanged, a value read from the map earlier is still in it, so a
+     * walk spread over several event-loop turns can keep pointers instead of looking ids up
+     * again (the master's streamed endpoints). */
+    uint64_t removals;
 };
 
 struct cm_strmap_iter {
@@ -53,6 +58,10 @@ void *cm_strmap_get(const struct cm_strmap *m, const char *key);
 void *cm_strmap_put(struct cm_strmap *m, const char *key, void *value);
 /* Removes key; returns its value (or NULL if absent or key is NULL). */
 void *cm_strmap_remove(struct cm_strmap *m, const char *key);
+/* Whether an entry whose key hashes to hash (an entry's hash field, saved earlier) holds value.
+ * value is compared, never followed: this tells whether a pointer saved from the map is still
+ * one of its values, without the key (which went with the entry if it was removed). */
+bool cm_strmap_holds(const struct cm_strmap *m, uint64_t hash, const void *value);
 static inline size_t cm_strmap_count(const struct cm_strmap *m)
 {
     return m->count;

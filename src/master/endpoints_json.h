@@ -42,6 +42,10 @@ bool cm_ep_view_task(const struct cm_master *m, const char *principal, const str
 /* endpoints_out.c: the objects of endpoints.c, written (one value each, with its comma). */
 void cm_epw_task(struct cm_json_out *w, const struct cm_task *t);
 void cm_epw_offer(struct cm_json_out *w, const struct cm_offer *o);
+/* Prefetches what cm_epw_task will read of t: stage 0 the task, 1 what it points to, 2 what
+ * those point to. Each stage reads what the one before fetched, so a caller walking a list
+ * runs them some tasks apart (stage 0 furthest ahead). t must be valid (it is read). */
+void cm_epw_task_prefetch(const struct cm_task *t, int stage);
 void cm_epw_agent(struct cm_json_out *w, const struct cm_agent *a, bool full);
 void cm_epw_summary_agent(struct cm_json_out *w, const struct cm_agent *a);
 void cm_epw_summary_framework(struct cm_json_out *w, const struct cm_framework *fw);

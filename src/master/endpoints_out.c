@@ -248,6 +248,41 @@ void cm_epw_task(W *w, const struct cm_task *t)
     cm_json_out_obj_close(w);
 }
 
+/* Touches the cache lines cm_epw_task reads, a level of pointers per stage, so that the misses
+ * of several tasks overlap instead of coming one after the other. */
+#define PF(p) __builtin_prefetch(p)
+void cm_epw_task_prefetch(const struct cm_task *t, int stage)
+{
+    switch (stage) {
+    case 0:
+        PF(t);
+        PF((const char *)t + 64);
+        PF((const char *)t + 128);
+        return;
+    case 1:
+        PF(t->id);
+        PF(t->info);
+        PF(t->agent_id);
+        PF(t->role);
+        PF(t->statuses);
+        PF(t->resources.v);
+        return;
+    case 2:
+        if (t->info) {
+            PF(t->info->name);
+            PF(t->info->executor);
+            PF(t->info->labels);
+        }
+        for (size_t i = 0; i < t->nstatuses && i < 4; i++)
+            PF(t->statuses[i]);
+        for (size_t i = 0; i < t->resources.n && i < 4; i++) {
+            PF(t->resources.v[i].name);
+            PF(t->resources.v[i].role);
+        }
+        return;
+    }
+}
+
 void cm_epw_offer(W *w, const struct cm_offer *o)
 {
     cm_json_out_obj_open(w);

@@ -2,14 +2,17 @@
  * (endpoints_json.h, json_stream.h). HTTP edge: reads the core's state, changes nothing.
  *
  * A body is a short program of segments: literal text, the agents, the active frameworks, the
- * completed frameworks. The ids of the agents and frameworks are copied when the segment
- * starts (in the order the one-piece builders walk them); each later slice looks an id up
- * again and skips it if it is gone. A framework is written in parts (endpoints_out.c): its
- * head goes out, then its active tasks (ids copied when the framework's turn comes, a few per
- * piece), then the text between (its unreachable and completed tasks: bounded by the master's
- * flags), then its offers the same way as its tasks, then the rest; the text between and the
- * rest are written when its turn comes, so the object still closes if it goes away meanwhile.
- * Commas come from the writer (json_out.h). */
+ * completed frameworks. The agents (and a framework's tasks and offers, below) are listed when
+ * their segment starts, in the order the one-piece builders walk them, as pointers with their
+ * map entry's hash. A later slice uses such a pointer as it is while the map's removal count
+ * (strmap.h) has not moved since, which is the common case; once it has, each pointer is
+ * checked against the map (cm_strmap_holds: compared, never followed) and skipped if it is
+ * gone. The frameworks (few) are listed by id and looked up again. A framework is written in
+ * parts (endpoints_out.c): its head goes out, then its active tasks (listed when the
+ * framework's turn comes, a few per piece), then the text between (its unreachable and
+ * completed tasks: bounded by the master's flags), then its offers the same way as its tasks,
+ * then the rest; the text between and the rest are written when its turn comes, so the object
+ * still closes if it goes away meanwhile. Commas come from the writer (json_out.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +23,8 @@
 
 /* Per piece: enough to amortise the lookups, small enough for the slice budget. */
 #define AGENTS_PER_PIECE 4
-#define TASKS_PER_PIECE 16
+#define TASKS_PER_PIECE 32
+#define PF_STEP 4 /* tasks between two stages of prefetching (cm_epw_task_prefetch) */
 
 /* Ids copied into one buffer. */
 struct idlist {
@@ -68,6 +72,67 @@ static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char
             ids_add(l, it.cur->key);
 }
 
+/* Values of a map listed as pointers and their entries' hashes, with the map's removal count
+ * when listed. */
+struct reflist {
+    struct ref {
+        const void *p;
+        uint64_t hash;
+    } * v;
+    size_t n, cap, next;
+    uint64_t removals;
+};
+
+static void refs_of_map(struct reflist *l, const struct cm_strmap *map, const char *only)
+{
+    l->n = l->next = 0;
+    l->removals = map->removals;
+    if (l->cap < map->count) {
+        free(l->v);
+        l->cap = map->count;
+        l->v = cm_xmalloc(l->cap * sizeof *l->v);
+    }
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, map); cm_strmap_iter_next(&it);)
+        if (!only || strcmp(only, it.cur->key) == 0)
+            l->v[l->n++] = (struct ref){it.cur->value, it.cur->hash};
+}
+
+static void refs_clear(struct reflist *l)
+{
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* The next listed value still in map (the map listed, or, when trust is false, one that may
+ * have replaced it: compared with cm_strmap_holds); those gone are skipped. NULL when the list
+ * is done. */
+static const void *refs_next(struct reflist *l, const struct cm_strmap *map, bool trust)
+{
+    bool fast = trust && map->removals == l->removals;
+    while (l->next < l->n) {
+        const struct ref *r = &l->v[l->next++];
+        if (fast || cm_strmap_holds(map, r->hash, r->p))
+            return r->p;
+    }
+    return NULL;
+}
+
+/* The listed value d places after the next one, if the list has it and the map has lost
+ * nothing since it was listed (so that it may be read); else NULL. */
+static const void *refs_ahead(const struct reflist *l, const struct cm_strmap *map, bool trust,
+                              size_t d)
+{
+    if (!trust || map->removals != l->removals || l->next + d >= l->n)
+        return NULL;
+    return l->v[l->next + d].p;
+}
+
+static bool refs_done(const struct reflist *l)
+{
+    return l->next >= l->n;
+}
+
 enum seg_kind {
     SEG_TEXT,
     SEG_AGENTS,
@@ -89,11 +154,15 @@ struct body {
     struct seg segs[8];
     size_t nsegs, cur;
     bool seg_started;
-    struct idlist ids; /* of the current agents / frameworks segment */
-    /* The framework being written. */
+    struct idlist ids;     /* of the current frameworks segment */
+    struct reflist agents; /* of the current agents segment */
+    /* The framework being written: its id, and the framework and the removal counts of the
+     * master's framework maps when its turn came (while they hold, fw_p is still it). */
     char *fw_id;
+    struct cm_framework *fw_p;
+    uint64_t fw_removals, completed_removals;
     struct cm_json_out fw_mid, fw_tail; /* its text between tasks and offers, and after */
-    struct idlist tasks, offers;
+    struct reflist tasks, offers;
     bool fw_in_offers;
 };
 
@@ -103,8 +172,9 @@ static void body_free(void *arg)
     for (size_t i = 0; i < b->nsegs; i++)
         free(b->segs[i].text);
     ids_clear(&b->ids);
-    ids_clear(&b->tasks);
-    ids_clear(&b->offers);
+    refs_clear(&b->agents);
+    refs_clear(&b->tasks);
+    refs_clear(&b->offers);
     cm_json_out_cleanup(&b->fw_mid);
     cm_json_out_cleanup(&b->fw_tail);
     free(b->fw_id);
@@ -147,46 +217,67 @@ static bool fw_begin(struct body *b, struct cm_json_out *out)
         b->fw_tail.last = '[';
         cm_epw_framework_tail(&b->fw_tail, fw);
         b->fw_id = cm_xstrdup(id);
-        ids_clear(&b->tasks);
-        ids_of_map(&b->tasks, &fw->tasks, NULL);
-        ids_clear(&b->offers);
-        ids_of_map(&b->offers, &fw->offers, NULL);
+        b->fw_p = fw;
+        b->fw_removals = b->m->frameworks.removals;
+        b->completed_removals = b->m->completed.removals;
+        refs_of_map(&b->tasks, &fw->tasks, NULL);
+        refs_of_map(&b->offers, &fw->offers, NULL);
         b->fw_in_offers = false;
         return true;
     }
     return false;
 }
 
+/* The framework being written if it is still there (NULL if not); *trust tells whether it is
+ * surely the one whose tasks and offers were listed (else they are checked one by one). */
+static struct cm_framework *fw_now(struct body *b, bool *trust)
+{
+    *trust = b->m->frameworks.removals == b->fw_removals &&
+             b->m->completed.removals == b->completed_removals;
+    if (*trust)
+        return b->fw_p;
+    /* A framework went away (maybe this one, maybe another, maybe one with its id came). */
+    struct cm_framework *fw = lookup_fw(b, b->fw_id);
+    return fw == b->fw_p ? fw : NULL;
+}
+
 /* Writes some of the current framework's tasks, then of its offers; finishes it when they
  * are done (or when the framework went away meanwhile: its object still closes). */
 static void fw_more(struct body *b, struct cm_json_out *out)
 {
-    struct cm_framework *fw = lookup_fw(b, b->fw_id);
-    const char *id;
+    bool trust;
+    struct cm_framework *fw = fw_now(b, &trust);
+    const void *p;
     if (!b->fw_in_offers) {
-        for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->tasks)); n++) {
-            const struct cm_task *t = cm_strmap_get(&fw->tasks, id);
-            if (t && cm_ep_view_task(b->m, b->principal, t))
+        for (int n = 0; fw && n < TASKS_PER_PIECE; n++) {
+            /* Three stages of prefetching, the first PF_STEP * 3 tasks ahead. */
+            for (int st = 0; st < 3; st++) {
+                const struct cm_task *ahead =
+                    refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
+                if (ahead)
+                    cm_epw_task_prefetch(ahead, st);
+            }
+            if (!(p = refs_next(&b->tasks, &fw->tasks, trust)))
+                break;
+            const struct cm_task *t = p;
+            if (cm_ep_view_task(b->m, b->principal, t))
                 cm_epw_task(out, t);
         }
-        if (fw && b->tasks.next < b->tasks.n)
+        if (fw && !refs_done(&b->tasks))
             return;
         cm_json_out_raw(out, b->fw_mid.data, b->fw_mid.len);
         b->fw_in_offers = true;
         return;
     }
-    for (int n = 0; fw && n < TASKS_PER_PIECE && (id = ids_next(&b->offers)); n++) {
-        const struct cm_offer *o = cm_strmap_get(&b->m->offers, id);
-        if (o && o->fw == fw)
-            cm_epw_offer(out, o);
-    }
-    if (fw && b->offers.next < b->offers.n)
+    for (int n = 0; fw && n < TASKS_PER_PIECE && (p = refs_next(&b->offers, &fw->offers, trust));
+         n++)
+        cm_epw_offer(out, p);
+    if (fw && !refs_done(&b->offers))
         return;
     cm_json_out_raw(out, b->fw_tail.data, b->fw_tail.len);
     free(b->fw_id);
     b->fw_id = NULL;
-    ids_clear(&b->tasks);
-    ids_clear(&b->offers);
+    b->fw_p = NULL;
 }
 
 static void seg_start(struct body *b, const char *only)
@@ -196,7 +287,7 @@ static void seg_start(struct body *b, const char *only)
         return;
     ids_clear(&b->ids);
     if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
-        ids_of_map(&b->ids, &b->m->agents, only);
+        refs_of_map(&b->agents, &b->m->agents, only);
     } else if (s->kind == SEG_FRAMEWORKS || s->kind == SEG_SUMMARY_FRAMEWORKS) {
         ids_of_map(&b->ids, &b->m->frameworks, only);
     } else if (s->kind == SEG_COMPLETED) {
@@ -231,26 +322,16 @@ static bool produce(void *arg, struct cm_json_out *out)
         done = true;
         break;
     case SEG_AGENTS:
-        for (int n = 0; n < AGENTS_PER_PIECE; n++) {
-            const char *id = ids_next(&b->ids);
-            if (!id) {
-                done = true;
-                break;
-            }
-            const struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
-            if (a)
-                cm_epw_agent(out, a, b->full);
-        }
-        break;
     case SEG_SUMMARY_AGENTS:
         for (int n = 0; n < AGENTS_PER_PIECE; n++) {
-            const char *id = ids_next(&b->ids);
-            if (!id) {
+            const struct cm_agent *a = refs_next(&b->agents, &b->m->agents, true);
+            if (!a) {
                 done = true;
                 break;
             }
-            const struct cm_agent *a = cm_strmap_get(&b->m->agents, id);
-            if (a)
+            if (s->kind == SEG_AGENTS)
+                cm_epw_agent(out, a, b->full);
+            else
                 cm_epw_summary_agent(out, a);
         }
         break;

@@ -75,4 +75,51 @@ static void test_iter_remove_and_edges(void)
     CHECK(cm_strmap_get(&m, "task-4") == NULL);
 }
 
-TEST_MAIN(TEST(test_put_get_remove), TEST(test_iter_remove_and_edges))
+/* The removal count and cm_strmap_holds: what a walk spread over loop turns relies on. */
+static void test_removals_and_holds(void)
+{
+    struct cm_strmap m;
+    cm_strmap_init(&m);
+    static int vals[40];
+    char key[32];
+    CHECK(!cm_strmap_holds(&m, 0, &vals[0]));
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "agent-%d", i);
+        cm_strmap_put(&m, key, &vals[i]);
+    }
+    /* Inserting (and growing) removes nothing. */
+    CHECK_INT(m.removals, 0);
+    uint64_t hash[40];
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m); cm_strmap_iter_next(&it);)
+        hash[(int *)it.cur->value - vals] = it.cur->hash;
+    for (int i = 0; i < 40; i++)
+        CHECK(cm_strmap_holds(&m, hash[i], &vals[i]));
+    /* A value under another key's hash, or a pointer the map never held, is not held. */
+    CHECK(!cm_strmap_holds(&m, hash[1], &vals[2]));
+    CHECK(!cm_strmap_holds(&m, hash[1], &hash[1]));
+    CHECK(cm_strmap_remove(&m, "agent-7") == &vals[7]);
+    CHECK_INT(m.removals, 1);
+    CHECK(!cm_strmap_holds(&m, hash[7], &vals[7]));
+    CHECK(cm_strmap_remove(&m, "agent-7") == NULL); /* absent: nothing removed */
+    CHECK_INT(m.removals, 1);
+    /* Replacing a value counts: the old one is no longer in the map. */
+    static int other;
+    CHECK(cm_strmap_put(&m, "agent-8", &other) == &vals[8]);
+    CHECK_INT(m.removals, 2);
+    CHECK(!cm_strmap_holds(&m, hash[8], &vals[8]));
+    CHECK(cm_strmap_holds(&m, hash[8], &other));
+    for (cm_strmap_iter_init(&it, &m); cm_strmap_iter_next(&it);)
+        if (it.cur->value == &vals[9])
+            cm_strmap_iter_remove(&it);
+    CHECK_INT(m.removals, 3);
+    /* Emptying counts and keeps the count, so a map emptied and refilled never shows an old
+     * count again. */
+    cm_strmap_cleanup(&m);
+    CHECK(m.removals > 3);
+    CHECK(!cm_strmap_holds(&m, hash[0], &vals[0]));
+    cm_strmap_cleanup(&m);
+}
+
+TEST_MAIN(TEST(test_put_get_remove), TEST(test_iter_remove_and_edges),
+          TEST(test_removals_and_holds))
