@@ -294,6 +294,19 @@ static size_t format_int(char *buf, int64_t v)
     return k;
 }
 
+size_t cm_json_format_uint(char *buf, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t k = 0; k < n; k++)
+        buf[k] = tmp[n - 1 - k];
+    return n;
+}
+
 void cm_json_out_int(struct cm_json_out *w, int64_t v)
 {
     char buf[24];
@@ -417,6 +430,28 @@ bool cm_json_out_kstrn(struct cm_json_out *w, const char *key, size_t n, const c
     size_t len = w->len;
     char last = w->last;
     cm_json_out_keyn(w, key, n);
+    if (!put_string_checked(w, s, strlen(s))) {
+        w->len = len;
+        w->last = last;
+        w->data[len] = '\0';
+        return false;
+    }
+    return true;
+}
+
+void cm_json_out_keyq(struct cm_json_out *w, const char *quoted, size_t n)
+{
+    sep(w);
+    put(w, quoted, n);
+}
+
+bool cm_json_out_kqstr(struct cm_json_out *w, const char *quoted, size_t n, const char *s)
+{
+    if (!s)
+        return false;
+    size_t len = w->len;
+    char last = w->last;
+    cm_json_out_keyq(w, quoted, n);
     if (!put_string_checked(w, s, strlen(s))) {
         w->len = len;
         w->last = last;

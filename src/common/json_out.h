@@ -86,6 +86,11 @@ void cm_json_out_null(struct cm_json_out *w);
 void cm_json_out_keyn(struct cm_json_out *w, const char *key, size_t n);
 bool cm_json_out_kstrn(struct cm_json_out *w, const char *key, size_t n, const char *s);
 
+/* The same with the key given as its text in JSON, quotes and ':' included ("\"id\":"): a
+ * key known at compile time is escaped once, by its author, not on every write. */
+void cm_json_out_keyq(struct cm_json_out *w, const char *quoted, size_t n);
+bool cm_json_out_kqstr(struct cm_json_out *w, const char *quoted, size_t n, const char *s);
+
 /* Members as jansson sets them: nothing is written (false) when jansson would refuse the key
  * or the value (see above). */
 bool cm_json_out_kstr(struct cm_json_out *w, const char *key, const char *s);
@@ -99,6 +104,9 @@ bool cm_json_out_kopen(struct cm_json_out *w, const char *key);
 /* Whether s[0..n) is UTF-8 as jansson accepts it (no overlong forms, no surrogates, nothing
  * above U+10FFFF); NUL bytes count as valid here. */
 bool cm_json_utf8_valid(const char *s, size_t n);
+
+/* Formats v's decimal digits into buf (at least 21 bytes, no NUL); returns the length. */
+size_t cm_json_format_uint(char *buf, uint64_t v);
 
 /* Formats v as jansson prints a real (above) into buf (at least 32 bytes); returns the
  * length. Non-finite values give "null". */

@@ -19,9 +19,9 @@
 
 typedef struct cm_json_out W;
 
-/* Members with literal keys (no length to count, no check of the key). */
-#define KEY(w, lit) cm_json_out_keyn(w, lit, sizeof(lit) - 1)
-#define KSTR(w, lit, s) cm_json_out_kstrn(w, lit, sizeof(lit) - 1, s)
+/* Members with literal keys, quoted at compile time (no escaping, no check of the key). */
+#define KEY(w, lit) cm_json_out_keyq(w, "\"" lit "\":", sizeof(lit) + 2)
+#define KSTR(w, lit, s) cm_json_out_kqstr(w, "\"" lit "\":", sizeof(lit) + 2, s)
 #define KBOOL(w, lit, v) (KEY(w, lit), cm_json_out_bool(w, v))
 #define KINT(w, lit, v) (KEY(w, lit), cm_json_out_int(w, v))
 /* A non-finite double is left out, as jansson does. */
@@ -55,20 +55,45 @@ static void put_json(W *w, json_t *j)
 
 /* ---- resources ---- */
 
+/* "[b-e, b-e]" into buf (cap bytes); the length, 0 if it does not fit. */
+static size_t ranges_text(char *buf, size_t cap, const struct cm_resource *e)
+{
+    size_t n = 0;
+    buf[n++] = '[';
+    for (size_t k = 0; k < e->nranges; k++) {
+        /* Two numbers of at most 20 digits, "-", ", " and "]". */
+        if (n + 46 > cap)
+            return 0;
+        if (k) {
+            buf[n++] = ',';
+            buf[n++] = ' ';
+        }
+        n += cm_json_format_uint(buf + n, e->ranges[k].begin);
+        buf[n++] = '-';
+        n += cm_json_format_uint(buf + n, e->ranges[k].end);
+    }
+    buf[n++] = ']';
+    return n;
+}
+
 static void resource_value(W *w, const struct cm_resource *e, int64_t scalar)
 {
-    char buf[64];
     switch (e->type) {
     case CM_VALUE_SCALAR: cm_json_out_real(w, cm_scalar_to_double(scalar)); return;
     case CM_VALUE_RANGES: {
-        /* "[b-e, b-e]" */
+        char buf[1024];
+        size_t n = ranges_text(buf, sizeof buf, e);
+        if (n) {
+            cm_json_out_strn(w, buf, n);
+            return;
+        }
         struct cm_json_out t = CM_JSON_OUT_INIT;
         cm_json_out_raw(&t, "[", 1);
         for (size_t k = 0; k < e->nranges; k++) {
-            int n = snprintf(buf, sizeof buf, "%s%llu-%llu", k ? ", " : "",
+            int m = snprintf(buf, sizeof buf, "%s%llu-%llu", k ? ", " : "",
                              (unsigned long long)e->ranges[k].begin,
                              (unsigned long long)e->ranges[k].end);
-            cm_json_out_raw(&t, buf, (size_t)n);
+            cm_json_out_raw(&t, buf, (size_t)m);
         }
         cm_json_out_raw(&t, "]", 1);
         cm_json_out_strn(w, t.data, t.len);
@@ -98,74 +123,144 @@ static bool resource_empty(const struct cm_resource *e)
                                         : e->nitems == 0;
 }
 
-/* Whether r's summary can be written here: every name valid text with one type, the items of
- * sets valid text, no empty entry, and a name under several roles only for scalars (summed). */
-static bool summary_simple(const struct cm_resources *r)
+/* The names every summary has, in its order, and the class of any other name. */
+enum { N_CPUS, N_GPUS, N_MEM, N_DISK, N_OTHER };
+
+static int name_class(const char *name)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        const struct cm_resource *e = &r->v[i];
-        if (!utf8(e->name) || resource_empty(e))
+    switch (name[0]) {
+    case 'c': return strcmp(name, "cpus") == 0 ? N_CPUS : N_OTHER;
+    case 'g': return strcmp(name, "gpus") == 0 ? N_GPUS : N_OTHER;
+    case 'm': return strcmp(name, "mem") == 0 ? N_MEM : N_OTHER;
+    case 'd': return strcmp(name, "disk") == 0 ? N_DISK : N_OTHER;
+    }
+    return N_OTHER;
+}
+
+/* Whether s is UTF-8 (ASCII, the common case, without a length first). */
+static bool utf8z(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            return cm_json_utf8_valid(p, strlen(p));
+    return true;
+}
+
+/* Some entries of a resources object (at most SEL_MAX), classified for a summary. */
+#define SEL_MAX 32
+struct sel {
+    const struct cm_resource *e[SEL_MAX];
+    unsigned char cls[SEL_MAX];
+    bool first[SEL_MAX]; /* the first entry with its name */
+    size_t n;
+};
+
+/* Classifies s's entries; false when the summary cannot be written here (see summary()):
+ * a name that is not valid text or is under several types (or several entries that are not
+ * scalars), a set item that is not valid text. */
+static bool sel_classify(struct sel *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct cm_resource *e = s->e[i];
+        if (!e->name || !utf8z(e->name))
             return false;
         for (size_t k = 0; e->type == CM_VALUE_SET && k < e->nitems; k++)
-            if (!utf8(e->items[k]))
+            if (!utf8z(e->items[k]))
                 return false;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(r->v[j].name, e->name) == 0 &&
-                (r->v[j].type != e->type || e->type != CM_VALUE_SCALAR))
+        int c = name_class(e->name);
+        s->cls[i] = (unsigned char)c;
+        s->first[i] = true;
+        for (size_t j = 0; j < i && s->first[i]; j++) {
+            if (s->cls[j] != c || (c == N_OTHER && strcmp(s->e[j]->name, e->name) != 0))
+                continue;
+            if (s->e[j]->type != e->type || e->type != CM_VALUE_SCALAR)
                 return false;
+            s->first[i] = false;
+        }
     }
     return true;
 }
 
-/* The first entry named name (NULL if none) and, for a scalar, the sum over every role. */
-static const struct cm_resource *find_named(const struct cm_resources *r, const char *name,
-                                            size_t before, int64_t *sum)
+/* Writes the summary of the classified entries: cpus, gpus, mem and disk always (0.0 when
+ * absent), then every other name where it first comes; a scalar's value summed over all its
+ * entries (every role). */
+static void sel_write(W *w, const struct sel *s)
 {
-    const struct cm_resource *first = NULL;
-    *sum = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (strcmp(r->v[i].name, name) != 0)
-            continue;
-        if (!first) {
-            if (i < before)
-                return NULL; /* written already */
-            first = &r->v[i];
-        }
-        *sum += r->v[i].scalar;
-    }
-    return first;
-}
-
-/* cm_resources_summary_json, written. */
-static void summary(W *w, const struct cm_resources *r)
-{
-    if (!summary_simple(r)) {
-        put_json(w, cm_resources_summary_json(r));
-        return;
-    }
-    static const char *const always[] = {"cpus", "gpus", "mem", "disk"};
-    int64_t sum;
+    static const char *const keys[] = {"\"cpus\":", "\"gpus\":", "\"mem\":", "\"disk\":"};
     cm_json_out_obj_open(w);
-    for (size_t i = 0; i < 4; i++) {
-        cm_json_out_key(w, always[i]);
-        const struct cm_resource *e = find_named(r, always[i], 0, &sum);
-        if (e)
-            resource_value(w, e, sum);
+    for (int c = 0; c < N_OTHER; c++) {
+        cm_json_out_keyq(w, keys[c], strlen(keys[c]));
+        const struct cm_resource *first = NULL;
+        int64_t sum = 0;
+        for (size_t i = 0; i < s->n; i++)
+            if (s->cls[i] == c) {
+                if (!first)
+                    first = s->e[i];
+                sum += s->e[i]->scalar;
+            }
+        if (first)
+            resource_value(w, first, sum);
         else
             cm_json_out_raw(w, "0.0", 3);
     }
-    for (size_t i = 0; i < r->n; i++) {
-        const char *name = r->v[i].name;
-        if (!strcmp(name, "cpus") || !strcmp(name, "gpus") || !strcmp(name, "mem") ||
-            !strcmp(name, "disk"))
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->cls[i] != N_OTHER || !s->first[i])
             continue;
-        const struct cm_resource *e = find_named(r, name, i, &sum);
-        if (!e)
-            continue;
-        cm_json_out_key(w, name);
-        resource_value(w, e, sum);
+        int64_t sum = s->e[i]->scalar;
+        for (size_t j = i + 1; j < s->n; j++)
+            if (s->cls[j] == N_OTHER && strcmp(s->e[j]->name, s->e[i]->name) == 0)
+                sum += s->e[j]->scalar;
+        cm_json_out_key(w, s->e[i]->name);
+        resource_value(w, s->e[i], sum);
     }
     cm_json_out_obj_close(w);
+}
+
+/* cm_resources_summary_json, written. The rare shapes (an empty entry, too many entries, or
+ * what sel_classify refuses: ranges or sets to merge across roles, names that are not text)
+ * go through jansson. */
+static void summary(W *w, const struct cm_resources *r)
+{
+    struct sel s;
+    s.n = 0;
+    bool simple = r->n <= SEL_MAX;
+    for (size_t i = 0; simple && i < r->n; i++) {
+        simple = !resource_empty(&r->v[i]);
+        s.e[s.n++] = &r->v[i];
+    }
+    if (simple && sel_classify(&s)) {
+        sel_write(w, &s);
+        return;
+    }
+    put_json(w, cm_resources_summary_json(r));
+}
+
+/* The summary of r's unreserved part: what summary() of cm_resources_unreserved(r) writes,
+ * without the copy. That copy leaves out empty entries and merges equal ones (same name, type
+ * and the role "*"), which only matters here for scalars, whose summary sums them anyway;
+ * ranges or sets under one name go to the copy's path. */
+static void summary_unreserved(W *w, const struct cm_resources *r)
+{
+    struct sel s;
+    s.n = 0;
+    bool simple = true;
+    for (size_t i = 0; simple && i < r->n; i++) {
+        const struct cm_resource *e = &r->v[i];
+        if (strcmp(e->role, "*") != 0 || resource_empty(e))
+            continue;
+        simple = s.n < SEL_MAX;
+        if (simple)
+            s.e[s.n++] = e;
+    }
+    if (simple && sel_classify(&s)) {
+        sel_write(w, &s);
+        return;
+    }
+    struct cm_resources unres;
+    cm_resources_init(&unres);
+    cm_resources_unreserved(r, &unres);
+    summary(w, &unres);
+    cm_resources_cleanup(&unres);
 }
 
 /* An array of r as Resource messages (the *_full members). */
@@ -195,11 +290,7 @@ static void labels(W *w, const Mesos__V1__Labels *l)
     cm_json_out_arr_close(w);
 }
 
-static void kmsg(W *w, const char *key, const ProtobufCMessage *msg)
-{
-    cm_json_out_key(w, key);
-    cm_pbjson_write(w, msg);
-}
+#define KMSG(w, lit, msg) (KEY(w, lit), cm_pbjson_write(w, msg))
 
 static void status(W *w, const Mesos__V1__TaskStatus *st)
 {
@@ -211,7 +302,7 @@ static void status(W *w, const Mesos__V1__TaskStatus *st)
     if (st->labels && st->labels->n_labels)
         labels(w, st->labels);
     if (st->container_status)
-        kmsg(w, "container_status", &st->container_status->base);
+        KMSG(w, "container_status", &st->container_status->base);
     cm_json_out_obj_close(w);
 }
 
@@ -240,11 +331,11 @@ void cm_epw_task(W *w, const struct cm_task *t)
     if (info && info->labels && info->labels->n_labels)
         labels(w, info->labels);
     if (info && info->discovery)
-        kmsg(w, "discovery", &info->discovery->base);
+        KMSG(w, "discovery", &info->discovery->base);
     if (info && info->container)
-        kmsg(w, "container", &info->container->base);
+        KMSG(w, "container", &info->container->base);
     if (info && info->health_check)
-        kmsg(w, "health_check", &info->health_check->base);
+        KMSG(w, "health_check", &info->health_check->base);
     cm_json_out_obj_close(w);
 }
 
@@ -373,7 +464,7 @@ static void agent_members(W *w, const struct cm_agent *a, bool full)
     KEY(w, "attributes");
     attributes(w, a->info);
     if (a->info && a->info->domain)
-        kmsg(w, "domain", &a->info->domain->base);
+        KMSG(w, "domain", &a->info->domain->base);
     KSTR(w, "pid", a->pid);
     KREAL(w, "registered_time", a->registered_time);
     if (a->reregistered_time > 0)
@@ -386,22 +477,22 @@ static void agent_members(W *w, const struct cm_agent *a, bool full)
     summary(w, &a->offered);
     KEY(w, "reserved_resources");
     reserved(w, &a->total, false);
-    struct cm_resources unres;
-    cm_resources_init(&unres);
-    cm_resources_unreserved(&a->total, &unres);
     KEY(w, "unreserved_resources");
-    summary(w, &unres);
+    summary_unreserved(w, &a->total);
     if (full) {
         KEY(w, "reserved_resources_full");
         reserved(w, &a->total, true);
+        struct cm_resources unres;
+        cm_resources_init(&unres);
+        cm_resources_unreserved(&a->total, &unres);
         KEY(w, "unreserved_resources_full");
         resources_full(w, &unres);
+        cm_resources_cleanup(&unres);
         KEY(w, "used_resources_full");
         resources_full(w, &a->used);
         KEY(w, "offered_resources_full");
         resources_full(w, &a->offered);
     }
-    cm_resources_cleanup(&unres);
     KBOOL(w, "active", a->active);
     KBOOL(w, "deactivated", !a->active);
     KSTR(w, "version", a->version ? a->version : "");

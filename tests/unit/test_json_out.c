@@ -180,6 +180,8 @@ static void test_document(void)
     json_object_set_new(o, "bad", json_string("\xff"));
     json_object_set_new(o, "\xff", json_string("bad key"));
     json_object_set_new(o, "n", json_integer(-3));
+    json_object_set_new(o, "q", json_string("x\ty"));
+    json_object_set_new(o, "k", json_false());
     json_t *arr = json_array();
     json_array_append_new(arr, json_real(0.1));
     json_array_append_new(arr, json_object());
@@ -199,6 +201,12 @@ static void test_document(void)
     CHECK(!cm_json_out_kstrn(&w, "bad", 3, "\xc3("));
     CHECK(!cm_json_out_kstrn(&w, "null", 4, NULL));
     CHECK(cm_json_out_kint(&w, "n", -3));
+    /* Pre-quoted keys: refused values leave nothing behind, not even the key. */
+    CHECK(!cm_json_out_kqstr(&w, "\"q\":", 4, "\xc3("));
+    CHECK(!cm_json_out_kqstr(&w, "\"q\":", 4, NULL));
+    CHECK(cm_json_out_kqstr(&w, "\"q\":", 4, "x\ty"));
+    cm_json_out_keyq(&w, "\"k\":", 4);
+    cm_json_out_bool(&w, false);
     CHECK(cm_json_out_kopen(&w, "list"));
     cm_json_out_arr_open(&w);
     cm_json_out_real(&w, 0.1);
