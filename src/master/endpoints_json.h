@@ -46,6 +46,9 @@ void cm_epw_offer(struct cm_json_out *w, const struct cm_offer *o);
  * those point to. Each stage reads what the one before fetched, so a caller walking a list
  * runs them some tasks apart (stage 0 furthest ahead). t must be valid (it is read). */
 void cm_epw_task_prefetch(const struct cm_task *t, int stage);
+/* The same for cm_epw_offer, and for cm_epw_agent (and cm_epw_summary_agent). */
+void cm_epw_offer_prefetch(const struct cm_offer *o, int stage);
+void cm_epw_agent_prefetch(const struct cm_agent *a, int stage);
 void cm_epw_agent(struct cm_json_out *w, const struct cm_agent *a, bool full);
 void cm_epw_summary_agent(struct cm_json_out *w, const struct cm_agent *a);
 void cm_epw_summary_framework(struct cm_json_out *w, const struct cm_framework *fw);

@@ -347,8 +347,7 @@ void cm_epw_task_prefetch(const struct cm_task *t, int stage)
     switch (stage) {
     case 0:
         PF(t);
-        PF((const char *)t + 64);
-        PF((const char *)t + 128);
+        PF(&t->resources); /* the second line */
         return;
     case 1:
         PF(t->id);
@@ -370,6 +369,58 @@ void cm_epw_task_prefetch(const struct cm_task *t, int stage)
             PF(t->resources.v[i].name);
             PF(t->resources.v[i].role);
         }
+        return;
+    }
+}
+
+static void resources_prefetch(const struct cm_resources *r)
+{
+    for (size_t i = 0; i < r->n && i < 4; i++)
+        PF(r->v[i].name);
+}
+
+void cm_epw_offer_prefetch(const struct cm_offer *o, int stage)
+{
+    switch (stage) {
+    case 0: PF(o); return;
+    case 1:
+        PF(o->id);
+        PF(o->role);
+        PF(o->agent);
+        PF(o->resources.v);
+        return;
+    case 2:
+        PF(o->agent->id);
+        resources_prefetch(&o->resources);
+        return;
+    }
+}
+
+void cm_epw_agent_prefetch(const struct cm_agent *a, int stage)
+{
+    switch (stage) {
+    case 0:
+        PF(a);
+        PF(&a->total);
+        PF(&a->offered);
+        PF(&a->registered_time);
+        return;
+    case 1:
+        PF(a->id);
+        PF(a->info);
+        PF(a->pid);
+        PF(a->hostname);
+        PF(a->version);
+        PF(a->total.v);
+        PF(a->used.v);
+        PF(a->offered.v);
+        return;
+    case 2:
+        if (a->info)
+            PF(a->info->attributes);
+        resources_prefetch(&a->total);
+        resources_prefetch(&a->used);
+        resources_prefetch(&a->offered);
         return;
     }
 }

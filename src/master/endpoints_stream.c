@@ -92,10 +92,15 @@ static void refs_of_map(struct reflist *l, const struct cm_strmap *map, const ch
         l->cap = map->count;
         l->v = cm_xmalloc(l->cap * sizeof *l->v);
     }
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, map); cm_strmap_iter_next(&it);)
-        if (!only || strcmp(only, it.cur->key) == 0)
-            l->v[l->n++] = (struct ref){it.cur->value, it.cur->hash};
+    /* The walk of cm_strmap_iter (bucket by bucket, each chain in order), with the entries
+     * of the buckets a few ahead prefetched: the entries are scattered, the buckets not. */
+    for (size_t i = 0; i < map->nbuckets; i++) {
+        if (i + 8 < map->nbuckets)
+            __builtin_prefetch(map->buckets[i + 8]);
+        for (const struct cm_strmap_entry *e = map->buckets[i]; e; e = e->next)
+            if (!only || strcmp(only, e->key) == 0)
+                l->v[l->n++] = (struct ref){e->value, e->hash};
+    }
 }
 
 static void refs_clear(struct reflist *l)
@@ -252,7 +257,7 @@ static void fw_more(struct body *b, struct cm_json_out *out)
         for (int n = 0; fw && n < TASKS_PER_PIECE; n++) {
             /* Three stages of prefetching, the first PF_STEP * 3 tasks ahead. */
             for (int st = 0; st < 3; st++) {
-                const struct cm_task *ahead =
+                const void *ahead =
                     refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
                 if (ahead)
                     cm_epw_task_prefetch(ahead, st);
@@ -269,9 +274,17 @@ static void fw_more(struct body *b, struct cm_json_out *out)
         b->fw_in_offers = true;
         return;
     }
-    for (int n = 0; fw && n < TASKS_PER_PIECE && (p = refs_next(&b->offers, &fw->offers, trust));
-         n++)
+    for (int n = 0; fw && n < TASKS_PER_PIECE; n++) {
+        for (int st = 0; st < 3; st++) {
+            const void *ahead =
+                refs_ahead(&b->offers, &fw->offers, trust, (size_t)(3 - st) * PF_STEP);
+            if (ahead)
+                cm_epw_offer_prefetch(ahead, st);
+        }
+        if (!(p = refs_next(&b->offers, &fw->offers, trust)))
+            break;
         cm_epw_offer(out, p);
+    }
     if (fw && !refs_done(&b->offers))
         return;
     cm_json_out_raw(out, b->fw_tail.data, b->fw_tail.len);
@@ -324,6 +337,11 @@ static bool produce(void *arg, struct cm_json_out *out)
     case SEG_AGENTS:
     case SEG_SUMMARY_AGENTS:
         for (int n = 0; n < AGENTS_PER_PIECE; n++) {
+            for (int st = 0; st < 3; st++) {
+                const void *ahead = refs_ahead(&b->agents, &b->m->agents, true, (size_t)(3 - st));
+                if (ahead)
+                    cm_epw_agent_prefetch(ahead, st);
+            }
             const struct cm_agent *a = refs_next(&b->agents, &b->m->agents, true);
             if (!a) {
                 done = true;
