@@ -798,7 +798,8 @@ void cm_operator_request(struct cm_operator *op, const struct cm_operator_reques
         res->subscribe = true;
         goto out;
     }
-    if (req->sliced && (res->snap = snap_kind(call->type)) != CM_OPERATOR_SNAP_NONE) {
+    if (req->sliced && !op->one_piece &&
+        (res->snap = snap_kind(call->type)) != CM_OPERATOR_SNAP_NONE) {
         res->code = 200; /* the caller writes it in slices (operator_stream.c) */
         goto out;
     }

@@ -47,6 +47,9 @@ struct cm_operator {
     struct event *log_ev, *hb_ev;
     struct cm_operator_subscriber *subs; /* doubly linked */
     size_t nsubs;
+    /* Serve GET_STATE & co. and SUBSCRIBED in one piece (the builders above at once), not in
+     * slices: for benchmarks that compare the two; false unless set. */
+    bool one_piece;
 };
 
 /* Heartbeat interval of SUBSCRIBE streams (Mesos: 15 s). */

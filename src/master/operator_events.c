@@ -205,7 +205,7 @@ static void on_snap_slice(evutil_socket_t fd, short what, void *arg)
 /* Starts writing SUBSCRIBED to s's HTTP stream in slices; false when it cannot (no loop). */
 static bool start_snap(struct cm_operator *op, struct cm_operator_subscriber *s)
 {
-    if (!op->m->base || !s->sink.stream)
+    if (!op->m->base || !s->sink.stream || op->one_piece)
         return false;
     s->snap_ev = evtimer_new(op->m->base, on_snap_slice, s);
     if (!s->snap_ev)

@@ -4,7 +4,7 @@
  *
  * Two phases. Collecting: the objects are walked a few per piece, each built with the
  * one-piece builders (cm_operator_task, cm_operator_agent, ...), encoded at once into the
- * buffer of the repeated field it belongs to (JSON: cm_pbjson_write, commas from json_out.h;
+ * buffer of the repeated field it belongs to (JSON: the text cm_pbjson_to_text prints;
  * protobuf: the field's tag, the length and the packed bytes, as protobuf-c packs a repeated
  * message) and freed. Ids are copied when a walk starts and looked up again for each object,
  * so no pointer into the core survives a piece: an object removed meanwhile is left out, one
@@ -214,7 +214,13 @@ static void list_add(struct cm_operator_snap *s, enum list_id id, const Protobuf
 {
     struct list *l = &s->lists[id];
     if (s->media == CM_MEDIA_JSON) {
-        cm_pbjson_write(&l->json, msg);
+        /* The one-piece reply's text (cm_pb_encode: doubles with 15 significant digits, where
+         * cm_pbjson_write prints 17), an element at a time. */
+        char *text = cm_pbjson_to_text(msg);
+        if (l->n)
+            cm_json_out_raw(&l->json, ",", 1);
+        cm_json_out_raws(&l->json, text);
+        free(text);
     } else {
         size_t n = protobuf_c_message_get_packed_size(msg);
         varint_add(&l->pb, ld_tag(l->number));
@@ -486,12 +492,11 @@ static void plan_group(struct cm_operator_snap *s, const ProtobufCMessageDescrip
 static void shell_add(struct cm_operator_snap *s, const ProtobufCMessage *msg, bool open_end)
 {
     if (s->media == CM_MEDIA_JSON) {
-        struct cm_json_out w = CM_JSON_OUT_INIT;
-        cm_pbjson_write(&w, msg);
+        char *text = cm_pbjson_to_text(msg);
         /* "{...}": drop the closing brace; the caller closes it. */
-        size_t n = open_end ? w.len - 1 : w.len;
-        bytes_add(&s->skel, w.data, n);
-        cm_json_out_cleanup(&w);
+        size_t n = strlen(text) - (open_end ? 1 : 0);
+        bytes_add(&s->skel, text, n);
+        free(text);
     } else {
         size_t n = protobuf_c_message_get_packed_size(msg);
         protobuf_c_message_pack(msg, bytes_reserve(&s->skel, n));
@@ -600,12 +605,12 @@ static void plan(struct cm_operator_snap *s)
         from = s->skel.len;
         if (json) {
             /* The rest of Subscribed: its shell's members after "{", then the event's "}". */
-            struct cm_json_out w = CM_JSON_OUT_INIT;
-            cm_pbjson_write(&w, &sub.base);
-            if (w.len > 2)
+            char *text = cm_pbjson_to_text(&sub.base);
+            size_t n = strlen(text);
+            if (n > 2)
                 bytes_add(&s->skel, ",", 1);
-            bytes_add(&s->skel, w.data + 1, w.len - 1);
-            cm_json_out_cleanup(&w);
+            bytes_add(&s->skel, text + 1, n - 1);
+            free(text);
             bytes_add(&s->skel, "}", 1);
         } else {
             shell_add(s, &sub.base, false);

@@ -687,7 +687,7 @@ static bool launch_any(struct fixture *f, const char *id, char *aid, size_t aidl
              "\"task_infos\":[{\"name\":\"task %s\",\"task_id\":{\"value\":\"%s\"},\"agent_id\":"
              "{\"value\":\"%s\"},\"command\":{\"value\":\"sleep 9\"},\"labels\":{\"labels\":[{"
              "\"key\":\"k\",\"value\":\"v\\u00e9\"}]},\"resources\":[{\"name\":\"cpus\",\"type\":"
-             "\"SCALAR\",\"scalar\":{\"value\":0.5}}]}]}}]}}",
+             "\"SCALAR\",\"scalar\":{\"value\":0.1}}]}]}}]}}",
              f->fid, of->id, id, id, aid);
     struct cm_sched_request req = {.method = "POST",
                                    .content_type = "application/json",
