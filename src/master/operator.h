@@ -124,6 +124,10 @@ Mesos__V1__Task *cm_operator_task(const struct cm_task *t);
 Mesos__V1__Master__Response__GetAgents__Agent *cm_operator_agent(const struct cm_agent *a);
 Mesos__V1__Master__Response__GetFrameworks__Framework *
 cm_operator_framework(const struct cm_framework *fw);
+/* The same without its offers (the sliced replies add them a few at a time). */
+Mesos__V1__Master__Response__GetFrameworks__Framework *
+cm_operator_framework_head(const struct cm_framework *fw);
+Mesos__V1__Offer *cm_operator_offer(const struct cm_offer *of);
 Mesos__V1__Master__Response__GetTasks *cm_operator_get_tasks(struct cm_master *m);
 Mesos__V1__Master__Response__GetAgents *cm_operator_get_agents(struct cm_master *m);
 Mesos__V1__Master__Response__GetFrameworks *cm_operator_get_frameworks(struct cm_master *m);

@@ -163,8 +163,9 @@ static const struct {
 };
 
 struct list {
-    struct cm_json_out json; /* JSON: the elements with their commas, no brackets */
-    struct bytes pb;         /* protobuf: each element's tag, length and bytes */
+    /* JSON: the elements with their commas, no brackets; protobuf: each element's tag, length
+     * and bytes. */
+    struct bytes pb;
     size_t n;
     unsigned number; /* the field's number */
 };
@@ -200,6 +201,14 @@ struct cm_operator_snap {
     char *fw_id;
     struct idlist inner;
     size_t inner_active; /* ST_TASKS: inner[0, inner_active) are active, the rest unreachable */
+    /* ST_*FRAMEWORKS: the framework's encoding before and after its offers, and its offers
+     * so far (inner holds their ids). */
+    struct bytes fw_head, fw_tail, fw_offers;
+    size_t fw_noffers;
+    unsigned offers_number; /* Framework.offers's field number */
+    /* JSON: one object's text at a time (json_text); "e308" seen (see there). */
+    struct cm_json_out text;
+    bool e308;
     struct list lists[NLISTS];
     /* Writing. */
     bool planned;
@@ -210,24 +219,44 @@ struct cm_operator_snap {
     size_t total;
 };
 
+/* msg's JSON text as cm_pb_encode prints it, in s->text: doubles with 15 significant digits,
+ * except that a reply in which "e308" appears is printed with 17 (cm_pbjson_to_text: 15 digits
+ * can round past DBL_MAX). Such text flags the snapshot, which then starts over with 17. */
+static const struct cm_json_out *json_text(struct cm_operator_snap *s, const ProtobufCMessage *msg)
+{
+    cm_json_out_reset(&s->text);
+    s->text.last = 0;
+    cm_pbjson_write(&s->text, msg);
+    if (s->text.len && (memmem(s->text.data, s->text.len, "e308", 4) ||
+                        memmem(s->text.data, s->text.len, "e+308", 5)))
+        s->e308 = true;
+    return &s->text;
+}
+
+/* Appends msg as the next element of a repeated message field (number) to b, as the one-piece
+ * reply encodes it: JSON, its text (json_text) after a comma unless first; protobuf, the
+ * field's tag, the length and the packed bytes. */
+static void elem_add(struct cm_operator_snap *s, struct bytes *b, bool first, unsigned number,
+                     const ProtobufCMessage *msg)
+{
+    if (s->media == CM_MEDIA_JSON) {
+        const struct cm_json_out *t = json_text(s, msg);
+        if (!first)
+            bytes_add(b, ",", 1);
+        bytes_add(b, t->data, t->len);
+    } else {
+        size_t n = protobuf_c_message_get_packed_size(msg);
+        varint_add(b, ld_tag(number));
+        varint_add(b, n);
+        protobuf_c_message_pack(msg, bytes_reserve(b, n));
+        b->len += n;
+    }
+}
+
 static void list_add(struct cm_operator_snap *s, enum list_id id, const ProtobufCMessage *msg)
 {
     struct list *l = &s->lists[id];
-    if (s->media == CM_MEDIA_JSON) {
-        /* The one-piece reply's text (cm_pb_encode: doubles with 15 significant digits, where
-         * cm_pbjson_write prints 17), an element at a time. */
-        char *text = cm_pbjson_to_text(msg);
-        if (l->n)
-            cm_json_out_raw(&l->json, ",", 1);
-        cm_json_out_raws(&l->json, text);
-        free(text);
-    } else {
-        size_t n = protobuf_c_message_get_packed_size(msg);
-        varint_add(&l->pb, ld_tag(l->number));
-        varint_add(&l->pb, n);
-        protobuf_c_message_pack(msg, bytes_reserve(&l->pb, n));
-        l->pb.len += n;
-    }
+    elem_add(s, &l->pb, l->n == 0, l->number, msg);
     l->n++;
 }
 
@@ -238,10 +267,10 @@ static void list_take(struct cm_operator_snap *s, enum list_id id, void *msg)
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
-static const void *list_data(const struct list *l, bool json, size_t *len)
+static const void *list_data(const struct list *l, size_t *len)
 {
-    *len = json ? l->json.len : l->pb.len;
-    return json ? (const void *)l->json.data : (const void *)l->pb.p;
+    *len = l->pb.len;
+    return l->pb.p;
 }
 
 /* ---- collecting ---- */
@@ -335,6 +364,148 @@ static bool fw_objects_piece(struct cm_operator_snap *s)
     return false;
 }
 
+/* The framework's encoding without offers, cut where its offers go: fw_head and fw_tail. */
+static void fw_split(struct cm_operator_snap *s, const struct cm_framework *fw)
+{
+    Mesos__V1__Master__Response__GetFrameworks__Framework *o = cm_operator_framework_head(fw);
+    s->fw_head.len = s->fw_tail.len = s->fw_offers.len = 0;
+    s->fw_noffers = 0;
+    if (s->media != CM_MEDIA_JSON) {
+        /* Packed in field order: the offers go before the first field numbered after them. */
+        size_t n = protobuf_c_message_get_packed_size(&o->base);
+        uint8_t *p = bytes_reserve(&s->fw_tail, n);
+        protobuf_c_message_pack(&o->base, p);
+        size_t at = 0, cut = n;
+        while (at < n) {
+            uint64_t tag = 0;
+            for (unsigned sh = 0; at < n; sh += 7) {
+                tag |= (uint64_t)(p[at] & 0x7f) << sh;
+                if (!(p[at++] & 0x80))
+                    break;
+            }
+            if ((tag >> 3) > s->offers_number) {
+                cut = at - varint_len(tag);
+                break;
+            }
+            uint64_t len = 0;
+            switch (tag & 7) {
+            case 0:
+                while (at < n && (p[at++] & 0x80))
+                    ;
+                break;
+            case 1: at += 8; break;
+            case 5: at += 4; break;
+            case 2:
+                for (unsigned sh = 0; at < n; sh += 7) {
+                    len |= (uint64_t)(p[at] & 0x7f) << sh;
+                    if (!(p[at++] & 0x80))
+                        break;
+                }
+                at += len;
+                break;
+            default: at = n; break; /* not produced by protobuf-c for these messages */
+            }
+        }
+        bytes_add(&s->fw_head, p, cut);
+        memmove(p, p + cut, n - cut);
+        s->fw_tail.len = n - cut;
+    } else {
+        /* The text with one marker offer, cut around it ("offers":[ stays in the head, ] in
+         * the tail). The marker's text has quotes that no string value can hold unescaped. */
+        char marker[64];
+        snprintf(marker, sizeof marker, "cmesos-offers-%p", (void *)s);
+        Mesos__V1__OfferID mid = MESOS__V1__OFFER_ID__INIT;
+        mid.value = marker;
+        Mesos__V1__Offer mo = MESOS__V1__OFFER__INIT;
+        mo.id = &mid;
+        Mesos__V1__Offer *one = &mo;
+        o->offers = &one;
+        o->n_offers = 1;
+        char *mtext = cm_xstrdup(json_text(s, &mo.base)->data);
+        const char *text = json_text(s, &o->base)->data;
+        o->offers = NULL;
+        o->n_offers = 0;
+        const char *at = strstr(text, mtext);
+        if (at) {
+            bytes_add(&s->fw_head, text, (size_t)(at - text));
+            at += strlen(mtext);
+            bytes_add(&s->fw_tail, at, strlen(at));
+        } else {
+            bytes_add(&s->fw_head, text, strlen(text)); /* cannot happen: whole, no offers */
+        }
+        free(mtext);
+    }
+    protobuf_c_message_free_unpacked(&o->base, NULL);
+}
+
+/* Ends the framework being written: its element goes to its list with the offers written. */
+static void fw_finish(struct cm_operator_snap *s)
+{
+    struct list *l = &s->lists[s->stage == ST_FRAMEWORKS ? L_FRAMEWORKS : L_COMPLETED_FRAMEWORKS];
+    struct bytes *b = &l->pb;
+    const char *head = (const char *)s->fw_head.p, *tail = (const char *)s->fw_tail.p;
+    size_t hlen = s->fw_head.len, tlen = s->fw_tail.len;
+    if (s->media == CM_MEDIA_JSON) {
+        static const char key[] = "\"offers\":[";
+        if (l->n)
+            bytes_add(b, ",", 1);
+        if (!s->fw_noffers && tlen && hlen >= sizeof key - 1 &&
+            memcmp(head + hlen - (sizeof key - 1), key, sizeof key - 1) == 0) {
+            /* No offers: no "offers" member at all (as for any empty repeated field). */
+            hlen -= sizeof key - 1;
+            tail++, tlen--;
+            if (hlen && head[hlen - 1] == ',')
+                hlen--;
+            else if (tlen && tail[0] == ',')
+                tail++, tlen--;
+        }
+        bytes_add(b, head, hlen);
+        bytes_add(b, s->fw_offers.p, s->fw_offers.len);
+        bytes_add(b, tail, tlen);
+    } else {
+        varint_add(b, ld_tag(l->number));
+        varint_add(b, hlen + s->fw_offers.len + tlen);
+        bytes_add(b, head, hlen);
+        bytes_add(b, s->fw_offers.p, s->fw_offers.len);
+        bytes_add(b, tail, tlen);
+    }
+    l->n++;
+    free(s->fw_id);
+    s->fw_id = NULL;
+    ids_clear(&s->inner);
+}
+
+/* ST_FRAMEWORKS and ST_COMPLETED_FRAMEWORKS: a framework's head, then its offers a few per
+ * piece; true at the stage's end. */
+static bool fw_piece(struct cm_operator_snap *s)
+{
+    const struct cm_strmap *map = s->stage == ST_FRAMEWORKS ? &s->m->frameworks : &s->m->completed;
+    if (!s->fw_id) {
+        struct cm_framework *fw = next_fw(s, map);
+        if (!fw)
+            return true;
+        s->fw_id = cm_xstrdup(fw->id);
+        fw_split(s, fw);
+        ids_clear(&s->inner);
+        ids_of_map(&s->inner, &fw->offers);
+        return false;
+    }
+    const struct cm_framework *fw = cm_strmap_get(map, s->fw_id);
+    const char *id;
+    for (int k = 0; fw && k < TASKS_PER_PIECE && (id = ids_next(&s->inner)); k++) {
+        const struct cm_offer *of = cm_strmap_get(&s->m->offers, id);
+        if (!of || of->fw != fw)
+            continue;
+        Mesos__V1__Offer *o = cm_operator_offer(of);
+        elem_add(s, &s->fw_offers, s->fw_noffers == 0, s->offers_number, &o->base);
+        protobuf_c_message_free_unpacked(&o->base, NULL);
+        s->fw_noffers++;
+    }
+    if (!fw || s->inner.next >= s->inner.n)
+        fw_finish(s);
+    return false;
+}
+
 /* One piece of the current stage; true when the stage is over. */
 static bool stage_piece(struct cm_operator_snap *s)
 {
@@ -350,14 +521,7 @@ static bool stage_piece(struct cm_operator_snap *s)
         return false;
     }
     case ST_FRAMEWORKS:
-    case ST_COMPLETED_FRAMEWORKS: {
-        bool active = s->stage == ST_FRAMEWORKS;
-        struct cm_framework *fw = next_fw(s, active ? &m->frameworks : &m->completed);
-        if (!fw)
-            return true;
-        list_take(s, active ? L_FRAMEWORKS : L_COMPLETED_FRAMEWORKS, cm_operator_framework(fw));
-        return false;
-    }
+    case ST_COMPLETED_FRAMEWORKS: return fw_piece(s);
     case ST_AGENTS:
         for (int k = 0; k < AGENTS_PER_PIECE; k++) {
             const char *id = ids_next(&s->ids);
@@ -492,11 +656,9 @@ static void plan_group(struct cm_operator_snap *s, const ProtobufCMessageDescrip
 static void shell_add(struct cm_operator_snap *s, const ProtobufCMessage *msg, bool open_end)
 {
     if (s->media == CM_MEDIA_JSON) {
-        char *text = cm_pbjson_to_text(msg);
+        const struct cm_json_out *t = json_text(s, msg);
         /* "{...}": drop the closing brace; the caller closes it. */
-        size_t n = strlen(text) - (open_end ? 1 : 0);
-        bytes_add(&s->skel, text, n);
-        free(text);
+        bytes_add(&s->skel, t->data, t->len - (open_end ? 1 : 0));
     } else {
         size_t n = protobuf_c_message_get_packed_size(msg);
         protobuf_c_message_pack(msg, bytes_reserve(&s->skel, n));
@@ -605,12 +767,10 @@ static void plan(struct cm_operator_snap *s)
         from = s->skel.len;
         if (json) {
             /* The rest of Subscribed: its shell's members after "{", then the event's "}". */
-            char *text = cm_pbjson_to_text(&sub.base);
-            size_t n = strlen(text);
-            if (n > 2)
+            const struct cm_json_out *t = json_text(s, &sub.base);
+            if (t->len > 2)
                 bytes_add(&s->skel, ",", 1);
-            bytes_add(&s->skel, text + 1, n - 1);
-            free(text);
+            bytes_add(&s->skel, t->data + 1, t->len - 1);
             bytes_add(&s->skel, "}", 1);
         } else {
             shell_add(s, &sub.base, false);
@@ -620,7 +780,7 @@ static void plan(struct cm_operator_snap *s)
     s->total = 0;
     for (size_t i = 0; i < s->nparts; i++) {
         if (s->parts[i].list >= 0)
-            list_data(&s->lists[s->parts[i].list], json, &s->parts[i].len);
+            list_data(&s->lists[s->parts[i].list], &s->parts[i].len);
         s->total += s->parts[i].len;
     }
     if (s->recordio) {
@@ -649,6 +809,23 @@ static const unsigned stages_of[] = {
     [CM_OPERATOR_SNAP_AGENTS] = 1u << ST_AGENTS | 1u << ST_RECOVERED_AGENTS,
 };
 
+/* Starts collecting from the first stage (again: what was collected is dropped). */
+static void snap_restart(struct cm_operator_snap *s)
+{
+    for (int i = 0; i < NLISTS; i++) {
+        s->lists[i].pb.len = 0;
+        s->lists[i].n = 0;
+    }
+    ids_clear(&s->ids);
+    ids_clear(&s->inner);
+    free(s->fw_id);
+    s->fw_id = NULL;
+    s->stage_started = false;
+    s->stage = ST_TASKS;
+    while (s->stage < ST_DONE && !(s->stages & (1u << s->stage)))
+        s->stage++;
+}
+
 struct cm_operator_snap *cm_operator_snap_new(struct cm_master *m, enum cm_operator_snap_kind kind,
                                               enum cm_media media, bool recordio)
 {
@@ -660,9 +837,10 @@ struct cm_operator_snap *cm_operator_snap_new(struct cm_master *m, enum cm_opera
     s->stages = stages_of[kind];
     for (int i = 0; i < NLISTS; i++)
         s->lists[i].number = field(list_fields[i].desc, list_fields[i].field)->id;
-    s->stage = ST_TASKS;
-    while (s->stage < ST_DONE && !(s->stages & (1u << s->stage)))
-        s->stage++;
+    s->offers_number =
+        field(&mesos__v1__master__response__get_frameworks__framework__descriptor, "offers")->id;
+    s->text.real_digits = 15;
+    snap_restart(s);
     return s;
 }
 
@@ -674,8 +852,11 @@ void cm_operator_snap_free(void *arg)
     ids_clear(&s->ids);
     ids_clear(&s->inner);
     free(s->fw_id);
+    free(s->fw_head.p);
+    free(s->fw_tail.p);
+    free(s->fw_offers.p);
+    cm_json_out_cleanup(&s->text);
     for (int i = 0; i < NLISTS; i++) {
-        cm_json_out_cleanup(&s->lists[i].json);
         free(s->lists[i].pb.p);
     }
     free(s->skel.p);
@@ -710,17 +891,24 @@ bool cm_operator_snap_produce(void *arg, struct cm_json_out *out)
             }
             return true;
         }
+        if (s->e308 && s->text.real_digits != 17) {
+            /* The one-piece reply would print every double with 17 digits (json_text). */
+            cm_json_out_cleanup(&s->text);
+            memset(&s->text, 0, sizeof s->text);
+            s->text.real_digits = 17;
+            snap_restart(s);
+            return true;
+        }
         plan(s);
         return true;
     }
-    bool json = s->media == CM_MEDIA_JSON;
     size_t budget = WRITE_PIECE;
     while (budget && s->cur < s->nparts) {
         const struct part *p = &s->parts[s->cur];
         const uint8_t *data;
         if (p->list >= 0) {
             size_t len;
-            data = list_data(&s->lists[p->list], json, &len);
+            data = list_data(&s->lists[p->list], &len);
         } else {
             data = s->skel.p + p->off;
         }

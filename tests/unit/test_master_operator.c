@@ -653,7 +653,8 @@ static struct cm_agent *register_agent_n(struct fixture *f, int i)
              "\"value\":2}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1024}},"
              "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,"
              "\"end\":32000}]}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\","
-             "\"text\":{\"value\":\"r%d\"}}]},\"pid\":\"slave(1)@10.0.1.%d:5051\","
+             "\"text\":{\"value\":\"r%d\"}},{\"name\":\"big\",\"type\":\"SCALAR\","
+             "\"scalar\":{\"value\":3e15}}]},\"pid\":\"slave(1)@10.0.1.%d:5051\","
              "\"address_ip\":\"10.0.1.%d\"}}",
              i, i % 3, i, i);
     snprintf(sid, sizeof sid, "agent-stream-%d", i);
@@ -743,6 +744,9 @@ static struct fixture *big_fixture(void)
         if (i % 5 == 0)
             status_on(f, aid, id, "TASK_FINISHED");
     }
+    /* What is left of every agent offered again: more offers than one piece writes. */
+    cm_fake_clock_advance(&f->clock, 60);
+    cm_master_allocate(f->m);
     return f;
 }
 
@@ -822,6 +826,7 @@ static void test_sliced_identity(void)
     struct fixture *f = big_fixture();
     REQUIRE(f->fw && cm_strmap_count(&f->m->agents) == 24);
     CHECK(cm_strmap_count(&f->fw->tasks) >= 24);
+    CHECK(cm_strmap_count(&f->fw->offers) > 16);
     static const struct {
         const char *name;
         enum cm_operator_snap_kind kind;
@@ -836,6 +841,11 @@ static void test_sliced_identity(void)
             struct cm_json_out got = CM_JSON_OUT_INIT;
             size_t n = run_snap(f, calls[i].kind, pb, false, &got, NULL, 0);
             CHECK(ref.len > 0);
+            /* Doubles as cm_pb_encode prints them (15 digits), not as cm_pbjson_write does. */
+            if (!pb && calls[i].kind == CM_OPERATOR_SNAP_AGENTS)
+                CHECK(strstr(ref.data, "\"value\":3e15}") != NULL);
+            if (!pb && calls[i].kind == CM_OPERATOR_SNAP_TASKS)
+                CHECK(strstr(ref.data, "\"value\":0.1}") != NULL);
             if (!same_bytes(&ref, &got))
                 fprintf(stderr, "%s %s differs\n", calls[i].name, pb ? "protobuf" : "JSON");
             CHECK(same_bytes(&ref, &got));
@@ -849,6 +859,20 @@ static void test_sliced_identity(void)
         struct cm_json_out got = CM_JSON_OUT_INIT;
         run_snap(f, CM_OPERATOR_SNAP_SUBSCRIBED, pb, true, &got, NULL, 0);
         CHECK(ref.len > 0 && same_bytes(&ref, &got));
+        cm_json_out_cleanup(&ref);
+        cm_json_out_cleanup(&got);
+    }
+    /* Where "e308" appears anywhere, cm_pb_encode prints every double of the reply with 17
+     * digits: a task id makes it so, and the sliced reply starts over to do the same. */
+    char aid[128];
+    REQUIRE(launch_any(f, "e308", aid, sizeof aid));
+    for (int pb = 0; pb < 2; pb++) {
+        struct cm_json_out ref = one_piece(f, "GET_STATE", pb);
+        struct cm_json_out got = CM_JSON_OUT_INIT;
+        run_snap(f, CM_OPERATOR_SNAP_STATE, pb, false, &got, NULL, 0);
+        CHECK(ref.len > 0 && same_bytes(&ref, &got));
+        if (!pb)
+            CHECK(strstr(ref.data, "\"value\":0.10000000000000001") != NULL);
         cm_json_out_cleanup(&ref);
         cm_json_out_cleanup(&got);
     }
