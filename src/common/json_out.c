@@ -315,15 +315,31 @@ void cm_json_out_int(struct cm_json_out *w, int64_t v)
     put(w, buf, n);
 }
 
+/* 10^digits: below it a whole number prints under "%.<digits>g" as its digits. */
+static double whole_limit(int digits)
+{
+    double lim = 1;
+    for (int i = 0; i < digits; i++)
+        lim *= 10;
+    return lim;
+}
+
 size_t cm_json_format_real(char *buf, double v)
 {
+    return cm_json_format_real_digits(buf, v, 17);
+}
+
+size_t cm_json_format_real_digits(char *buf, double v, int digits)
+{
+    if (digits < 1 || digits > 17)
+        digits = 17;
     if (!isfinite(v)) {
         memcpy(buf, "null", 5);
         return 4;
     }
-    /* Integral values below 1e17 print under "%.17g" as their digits (every digit exact):
-     * the common case (sizes, counts, whole seconds) without printf. */
-    if (fabs(v) < 1e17 && v == floor(v)) {
+    /* Integral values below 10^digits print under "%.<digits>g" as their digits (every digit
+     * exact): the common case (sizes, counts, whole seconds) without printf. */
+    if (fabs(v) < whole_limit(digits) && v == floor(v)) {
         size_t n;
         if (v == 0 && signbit(v)) {
             memcpy(buf, "-0", 3);
@@ -334,7 +350,7 @@ size_t cm_json_format_real(char *buf, double v)
         memcpy(buf + n, ".0", 3);
         return n + 2;
     }
-    int r = snprintf(buf, 32, "%.17g", v);
+    int r = snprintf(buf, 32, "%.*g", digits, v);
     size_t n = r > 0 && r < 32 ? (size_t)r : 0;
     buf[n] = '\0';
     /* A decimal point that is not '.' (the locale's) is written as '.'. */
@@ -365,15 +381,16 @@ void cm_json_out_real(struct cm_json_out *w, double v)
 {
     char buf[40];
     sep(w);
-    if (!isfinite(v) || (fabs(v) < 1e17 && v == floor(v))) {
-        put(w, buf, cm_json_format_real(buf, v));
+    int digits = w->real_digits ? w->real_digits : 17;
+    if (!isfinite(v) || (fabs(v) < (digits == 17 ? 1e17 : whole_limit(digits)) && v == floor(v))) {
+        put(w, buf, cm_json_format_real_digits(buf, v, digits));
         return;
     }
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
     size_t slot = (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 60);
     if (w->reals[slot].bits != bits) {
-        size_t n = cm_json_format_real(buf, v);
+        size_t n = cm_json_format_real_digits(buf, v, digits);
         if (n >= sizeof w->reals[slot].text) {
             put(w, buf, n);
             return;

@@ -42,19 +42,15 @@ struct cm_json_out {
         uint8_t len;
         char text[27];
     } reals[16];
+    /* Significant digits of the doubles that are not whole numbers below 10^digits: 0 means
+     * 17 (above); 15 gives what json_dumps(JSON_REAL_PRECISION(15)) prints, cm_pb_encode's
+     * JSON. Set it before anything is written. */
+    uint8_t real_digits;
 };
 
 #define CM_JSON_OUT_INIT                                                                           \
     {                                                                                              \
-        NULL, 0, 0, 0,                                                                             \
-        {                                                                                          \
-            {                                                                                      \
-                0, 0,                                                                              \
-                {                                                                                  \
-                    0                                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
+        NULL, 0, 0, 0, {{0, 0, {0}}}, 0                                                            \
     }
 
 void cm_json_out_cleanup(struct cm_json_out *w);
@@ -111,5 +107,7 @@ size_t cm_json_format_uint(char *buf, uint64_t v);
 /* Formats v as jansson prints a real (above) into buf (at least 32 bytes); returns the
  * length. Non-finite values give "null". */
 size_t cm_json_format_real(char *buf, double v);
+/* The same with digits (1..17) significant digits, as jansson's JSON_REAL_PRECISION(digits). */
+size_t cm_json_format_real_digits(char *buf, double v, int digits);
 
 #endif

@@ -731,6 +731,19 @@ static int dispatch(struct cm_operator *op, const Call *c, Response *r, char *wh
     }
 }
 
+/* The large replies that may be written in slices. */
+static int snap_kind(int type)
+{
+    switch (type) {
+    case MESOS__V1__MASTER__CALL__TYPE__GET_STATE: return CM_OPERATOR_SNAP_STATE;
+    case MESOS__V1__MASTER__CALL__TYPE__GET_TASKS: return CM_OPERATOR_SNAP_TASKS;
+    case MESOS__V1__MASTER__CALL__TYPE__GET_AGENTS: return CM_OPERATOR_SNAP_AGENTS;
+    case MESOS__V1__MASTER__CALL__TYPE__GET_FRAMEWORKS: return CM_OPERATOR_SNAP_FRAMEWORKS;
+    case MESOS__V1__MASTER__CALL__TYPE__GET_EXECUTORS: return CM_OPERATOR_SNAP_EXECUTORS;
+    default: return CM_OPERATOR_SNAP_NONE;
+    }
+}
+
 void cm_operator_request(struct cm_operator *op, const struct cm_operator_request *req,
                          struct cm_operator_result *res)
 {
@@ -783,6 +796,11 @@ void cm_operator_request(struct cm_operator *op, const struct cm_operator_reques
                    CM_OPERATOR_MAX_SUBSCRIBERS);
         res->code = 200;
         res->subscribe = true;
+        goto out;
+    }
+    if (req->sliced && !op->one_piece &&
+        (res->snap = snap_kind(call->type)) != CM_OPERATOR_SNAP_NONE) {
+        res->code = 200; /* the caller writes it in slices (operator_stream.c) */
         goto out;
     }
     r = cm_operator_msg_new(&mesos__v1__master__response__descriptor);

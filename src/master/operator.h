@@ -47,6 +47,9 @@ struct cm_operator {
     struct event *log_ev, *hb_ev;
     struct cm_operator_subscriber *subs; /* doubly linked */
     size_t nsubs;
+    /* Serve GET_STATE & co. and SUBSCRIBED in one piece (the builders above at once), not in
+     * slices: for benchmarks that compare the two; false unless set. */
+    bool one_piece;
 };
 
 /* Heartbeat interval of SUBSCRIBE streams (Mesos: 15 s). */
@@ -64,6 +67,9 @@ struct cm_operator_request {
     const char *principal;    /* authenticated principal or NULL (for cm_operator_authorize) */
     const uint8_t *body;
     size_t body_len;
+    /* The caller can serve the large GET_* replies in slices (cm_operator_snap_*): they are
+     * then answered with snap set and no body. */
+    bool sliced;
 };
 
 struct cm_operator_result {
@@ -73,6 +79,7 @@ struct cm_operator_result {
     uint8_t *body;       /* encoded Response for GET_* calls (owned; cm_operator_result_cleanup) */
     size_t body_len;
     bool subscribe; /* 200 for SUBSCRIBE: the caller opens the stream (cm_operator_subscribe) */
+    int snap;       /* 200 for a GET_* reply to write in slices: its enum cm_operator_snap_kind */
 };
 
 /* Creates the operator API's state for m and installs it as m's observer (see above). Reads
@@ -117,6 +124,10 @@ Mesos__V1__Task *cm_operator_task(const struct cm_task *t);
 Mesos__V1__Master__Response__GetAgents__Agent *cm_operator_agent(const struct cm_agent *a);
 Mesos__V1__Master__Response__GetFrameworks__Framework *
 cm_operator_framework(const struct cm_framework *fw);
+/* The same without its offers (the sliced replies add them a few at a time). */
+Mesos__V1__Master__Response__GetFrameworks__Framework *
+cm_operator_framework_head(const struct cm_framework *fw);
+Mesos__V1__Offer *cm_operator_offer(const struct cm_offer *of);
 Mesos__V1__Master__Response__GetTasks *cm_operator_get_tasks(struct cm_master *m);
 Mesos__V1__Master__Response__GetAgents *cm_operator_get_agents(struct cm_master *m);
 Mesos__V1__Master__Response__GetFrameworks *cm_operator_get_frameworks(struct cm_master *m);
@@ -127,6 +138,44 @@ Mesos__V1__Master__Response__GetRoles *cm_operator_get_roles(struct cm_operator 
 Mesos__V1__Master__Response__GetWeights *cm_operator_get_weights(struct cm_operator *op);
 /* A heap message of type desc, initialised (for builders). */
 void *cm_operator_msg_new(const ProtobufCMessageDescriptor *desc);
+
+/* ---- large replies in slices (operator_stream.c) ---- */
+
+/* A GET_STATE, GET_TASKS, GET_AGENTS, GET_FRAMEWORKS or GET_EXECUTORS Response, or SUBSCRIBE's
+ * SUBSCRIBED Event, written a little at a time so that no loop turn stalls the master: first
+ * the objects are collected (a few per call, each built by the builders above and encoded at
+ * once; ids are kept between calls and looked up again, so removed objects are left out and
+ * objects added after the start are not in it), then the encoded bytes are handed out in
+ * pieces. When the state does not change meanwhile the bytes are those of the one-piece
+ * builder's message encoded by cm_pb_encode (with recordio, those of cm_stream_frame), byte
+ * for byte. Authorization is the caller's (cm_operator_authorize, as for the one-piece
+ * replies). Memory: the encoded reply, held until the snapshot is freed. Threading: the
+ * master's loop. */
+enum cm_operator_snap_kind {
+    CM_OPERATOR_SNAP_NONE,
+    CM_OPERATOR_SNAP_STATE,
+    CM_OPERATOR_SNAP_TASKS,
+    CM_OPERATOR_SNAP_AGENTS,
+    CM_OPERATOR_SNAP_FRAMEWORKS,
+    CM_OPERATOR_SNAP_EXECUTORS,
+    CM_OPERATOR_SNAP_SUBSCRIBED, /* the SUBSCRIBED event (heartbeat interval included) */
+};
+struct cm_operator_snap;
+struct cm_json_out;
+
+/* A snapshot of kind in media (JSON, else protobuf), RecordIO-framed when recordio. Never NULL;
+ * nothing is read from m before the first cm_operator_snap_produce. */
+struct cm_operator_snap *cm_operator_snap_new(struct cm_master *m, enum cm_operator_snap_kind kind,
+                                              enum cm_media media, bool recordio);
+/* Does one bounded piece of work: collects a few objects (nothing appended), or appends up to
+ * 64 KiB of the output to out (raw bytes; protobuf bytes too). Returns true while there is more
+ * to do, false once the whole output was appended. A cm_json_stream_produce (json_stream.h). */
+bool cm_operator_snap_produce(void *arg, struct cm_json_out *out);
+/* Whether collecting is over; the output's total size then (0 before). */
+bool cm_operator_snap_collected(const struct cm_operator_snap *s);
+size_t cm_operator_snap_size(const struct cm_operator_snap *s);
+/* Frees a snapshot (arg: struct cm_operator_snap *; NULL is a no-op). */
+void cm_operator_snap_free(void *arg);
 
 /* ---- SUBSCRIBE (operator_events.c) ---- */
 

@@ -14,6 +14,7 @@
 
 #include "acls.h"
 #include "flags.h"
+#include "json_stream.h"
 #include "log.h"
 #include "master_http.h"
 #include "operator.h"
@@ -55,6 +56,7 @@ static void handle_api(struct cm_http_request *req, void *arg)
         .principal = principal,
         .body = req->body,
         .body_len = req->body_len,
+        .sliced = true,
     };
     struct cm_operator_result res;
     cm_operator_request(op, &oreq, &res);
@@ -65,6 +67,14 @@ static void handle_api(struct cm_http_request *req, void *arg)
         struct cm_sink sink = {.media = res.media, .ref = ref};
         sink.stream = cm_http_stream_start(req, 200, cm_media_name(res.media), on_sub_close, ref);
         ref->s = cm_operator_subscribe(op, &sink);
+        return;
+    }
+    if (res.code == 200 && res.snap) {
+        /* Large replies are written in slices so that the loop never stalls on them. */
+        struct cm_operator_snap *snap =
+            cm_operator_snap_new(m, (enum cm_operator_snap_kind)res.snap, res.media, false);
+        cm_json_stream_start(m->base, req, cm_media_name(res.media), cm_operator_snap_produce, snap,
+                             cm_operator_snap_free);
         return;
     }
     if (res.code == 200 && res.body)

@@ -132,7 +132,7 @@ Mesos__V1__Master__Response__GetAgents__Agent *cm_operator_agent(const struct cm
     return o;
 }
 
-static Mesos__V1__Offer *offer(const struct cm_offer *of)
+Mesos__V1__Offer *cm_operator_offer(const struct cm_offer *of)
 {
     Mesos__V1__Offer *o = NEW(Mesos__V1__Offer, mesos__v1__offer__descriptor);
     o->id = NEW(Mesos__V1__OfferID, mesos__v1__offer_id__descriptor);
@@ -147,8 +147,8 @@ static Mesos__V1__Offer *offer(const struct cm_offer *of)
     return o;
 }
 
-Mesos__V1__Master__Response__GetFrameworks__Framework *
-cm_operator_framework(const struct cm_framework *fw)
+static Mesos__V1__Master__Response__GetFrameworks__Framework *
+framework(const struct cm_framework *fw, bool offers)
 {
     Mesos__V1__Master__Response__GetFrameworks__Framework *o =
         NEW(Mesos__V1__Master__Response__GetFrameworks__Framework,
@@ -164,11 +164,23 @@ cm_operator_framework(const struct cm_framework *fw)
     if (!fw->connected && fw->unregistered_time > 0)
         o->unregistered_time = time_info(fw->unregistered_time);
     struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &fw->offers); cm_strmap_iter_next(&it);)
-        APPEND(o->offers, o->n_offers, offer(it.cur->value));
+    for (cm_strmap_iter_init(&it, &fw->offers); offers && cm_strmap_iter_next(&it);)
+        APPEND(o->offers, o->n_offers, cm_operator_offer(it.cur->value));
     cm_resources_to_proto(&fw->used, NULL, &o->allocated_resources, &o->n_allocated_resources);
     cm_resources_to_proto(&fw->offered, NULL, &o->offered_resources, &o->n_offered_resources);
     return o;
+}
+
+Mesos__V1__Master__Response__GetFrameworks__Framework *
+cm_operator_framework(const struct cm_framework *fw)
+{
+    return framework(fw, true);
+}
+
+Mesos__V1__Master__Response__GetFrameworks__Framework *
+cm_operator_framework_head(const struct cm_framework *fw)
+{
+    return framework(fw, false);
 }
 
 static void add_fw_tasks(Mesos__V1__Master__Response__GetTasks *o, const struct cm_framework *fw)

@@ -10,6 +10,7 @@
  */
 #include "harness.h"
 #include "harness_agent.h"
+#include "harness_emu.h"
 #include "harness_ha.h"
 #include "harness_zk.h"
 
@@ -573,5 +574,140 @@ static void test_standby_redirects(void)
     CHECK_INT(st, 200);
 }
 
+/* POSTs a call of type in protobuf; the raw reply body (malloc'd) or NULL. */
+static uint8_t *op_pb_raw(int port, int type, size_t *len, int *status, bool *chunked)
+{
+    Mesos__V1__Master__Call call = MESOS__V1__MASTER__CALL__INIT;
+    call.has_type = 1;
+    call.type = (Mesos__V1__Master__Call__Type)type;
+    uint8_t buf[16];
+    size_t n = protobuf_c_message_pack(&call.base, buf);
+    struct itest_http_resp r;
+    *status = -1;
+    if (itest_http(port, "POST", "/api/v1", PB_HDRS, buf, n, &r, ITEST_WAIT_MS) != 0)
+        return NULL;
+    *status = r.status;
+    char te[64] = "";
+    itest_header(r.headers, "Transfer-Encoding", te, sizeof te);
+    *chunked = strcmp(te, "chunked") == 0;
+    uint8_t *body = r.body;
+    *len = r.body_len;
+    r.body = NULL;
+    itest_http_resp_cleanup(&r);
+    return body;
+}
+
+/* The first record of a SUBSCRIBE stream in the given headers' media (malloc'd), or NULL. */
+static uint8_t *first_record(int port, const char *const *hdrs, const void *body, size_t blen,
+                             size_t *len)
+{
+    struct itest_stream *st = itest_stream_open(port, "/api/v1", hdrs, body, blen, ITEST_WAIT_MS);
+    if (!st)
+        return NULL;
+    uint8_t *data = NULL;
+    if (itest_stream_next(st, ITEST_WAIT_MS, &data, len) != 0)
+        data = NULL;
+    itest_stream_free(st);
+    return data;
+}
+
+/* A state of some size (300 emulated agents, a framework holding an offer of each, two
+ * frameworks' finished tasks): GET_STATE is written in slices, over several chunks, and says
+ * the same in JSON, in protobuf and in SUBSCRIBE's SUBSCRIBED event. The protobuf body is what
+ * protobuf-c packs for the message it decodes to (the one-piece reply's bytes). */
+static void test_state_sliced(void)
+{
+    const int n = 300;
+    struct itest_cluster c;
+    REQUIRE(itest_emu_master_start(&c, NULL) == 0);
+    struct itest_emu e;
+    REQUIRE(itest_emu_start(&e, &c, n, "cpus:2;mem:1024", "fixed:0.2", NULL) == 0);
+    REQUIRE(itest_metric_wait(c.master_port, "master/slaves_active", n, 20));
+    char log[512];
+    int lst = -1;
+    REQUIRE(itest_emu_loadgen(&c, 2, 200, log, sizeof log, &lst) == 0);
+    CHECK_INT(lst, 0);
+    struct itest_fw *fw = itest_fw_start(c.master_port, ITEST_JSON, NULL);
+    REQUIRE(fw != NULL);
+    /* Offers of every agent held, and nothing else changing. */
+    CHECK(itest_metric_wait(c.master_port, "master/outstanding_offers", n, 20));
+    int port = c.master_port, st;
+
+    size_t plen = 0;
+    bool chunked = false;
+    uint8_t *pb = op_pb_raw(port, MESOS__V1__MASTER__CALL__TYPE__GET_STATE, &plen, &st, &chunked);
+    CHECK_INT(st, 200);
+    CHECK(chunked);
+    REQUIRE(pb != NULL);
+    Mesos__V1__Master__Response *r = mesos__v1__master__response__unpack(NULL, plen, pb);
+    REQUIRE(r != NULL && r->get_state);
+    Mesos__V1__Master__Response__GetState *gs = r->get_state;
+    CHECK(gs->get_agents && gs->get_agents->n_agents == (size_t)n);
+    CHECK(gs->get_frameworks && gs->get_frameworks->n_frameworks == 1);
+    CHECK(gs->get_frameworks->n_frameworks == 1 &&
+          gs->get_frameworks->frameworks[0]->n_offers == (size_t)n);
+    CHECK(gs->get_tasks && gs->get_tasks->n_completed_tasks >= 200);
+    size_t repacked_len = protobuf_c_message_get_packed_size(&r->base);
+    uint8_t *repacked = malloc(repacked_len + 1);
+    protobuf_c_message_pack(&r->base, repacked);
+    CHECK(repacked_len == plen && memcmp(repacked, pb, plen) == 0);
+    free(repacked);
+
+    /* JSON: the same objects. */
+    json_t *j = op_json(port, "{\"type\":\"GET_STATE\"}", &st);
+    CHECK_INT(st, 200);
+    REQUIRE(j != NULL);
+    CHECK_INT((int)json_array_size(jget(j, "get_state.get_agents.agents")), n);
+    CHECK_INT((int)json_array_size(jget(j, "get_state.get_frameworks.frameworks.0.offers")), n);
+    CHECK_INT((int)json_array_size(jget(j, "get_state.get_tasks.completed_tasks")),
+              (int)gs->get_tasks->n_completed_tasks);
+    CHECK_INT((int)json_array_size(jget(j, "get_state.get_frameworks.completed_frameworks")),
+              (int)gs->get_frameworks->n_completed_frameworks);
+    for (size_t i = 0; i < gs->get_agents->n_agents; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "get_state.get_agents.agents.%zu.agent_info.id.value", i);
+        if (strcmp(jstr(j, path), gs->get_agents->agents[i]->agent_info->id->value) != 0) {
+            CHECK_STR(jstr(j, path), gs->get_agents->agents[i]->agent_info->id->value);
+            break;
+        }
+    }
+
+    /* SUBSCRIBED carries the same state: JSON equal as values, protobuf byte for byte. */
+    const char *sub = "{\"type\":\"SUBSCRIBE\"}";
+    size_t elen = 0;
+    uint8_t *ej = first_record(port, JSON_HDRS, sub, strlen(sub), &elen);
+    REQUIRE(ej != NULL);
+    json_t *ev = json_loadb((const char *)ej, elen, 0, NULL);
+    free(ej);
+    CHECK_STR(jstr(ev, "type"), "SUBSCRIBED");
+    CHECK(json_equal(jget(ev, "subscribed.get_state"), jget(j, "get_state")));
+    json_decref(ev);
+    json_decref(j);
+    Mesos__V1__Master__Call call = MESOS__V1__MASTER__CALL__INIT;
+    call.has_type = 1;
+    call.type = MESOS__V1__MASTER__CALL__TYPE__SUBSCRIBE;
+    uint8_t cb[16];
+    size_t clen = protobuf_c_message_pack(&call.base, cb);
+    uint8_t *ep = first_record(port, PB_HDRS, cb, clen, &elen);
+    REQUIRE(ep != NULL);
+    Mesos__V1__Master__Event *pev = mesos__v1__master__event__unpack(NULL, elen, ep);
+    free(ep);
+    REQUIRE(pev != NULL && pev->subscribed && pev->subscribed->get_state);
+    size_t a = protobuf_c_message_get_packed_size(&pev->subscribed->get_state->base);
+    size_t b = protobuf_c_message_get_packed_size(&gs->base);
+    uint8_t *pa = malloc(a + 1), *pbb = malloc(b + 1);
+    protobuf_c_message_pack(&pev->subscribed->get_state->base, pa);
+    protobuf_c_message_pack(&gs->base, pbb);
+    CHECK(a == b && memcmp(pa, pbb, a) == 0);
+    free(pa);
+    free(pbb);
+    mesos__v1__master__event__free_unpacked(pev, NULL);
+    mesos__v1__master__response__free_unpacked(r, NULL);
+    free(pb);
+    itest_fw_free(fw);
+    itest_cluster_stop(&c);
+}
+
 ITEST_MAIN(TEST(test_state_calls), TEST(test_subscribe), TEST(test_mark_gone),
-           TEST(test_drain_deactivate), TEST(test_legacy_endpoints), TEST(test_standby_redirects))
+           TEST(test_drain_deactivate), TEST(test_legacy_endpoints), TEST(test_standby_redirects),
+           TEST(test_state_sliced))

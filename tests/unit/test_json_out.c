@@ -330,5 +330,51 @@ static void test_pbjson(void)
     cm_json_out_cleanup(&w);
 }
 
+/* real_digits 15: what json_dumps(JSON_REAL_PRECISION(15)) prints (cm_pb_encode's JSON). */
+static void check_real15(double v, struct cm_json_out *w, json_t *arr)
+{
+    json_t *j = json_real(v);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    char got[40];
+    cm_json_format_real_digits(got, v, 15);
+    if (!want || strcmp(want, got) != 0) {
+        if (real_mismatches++ < 10)
+            fprintf(stderr, "real15 %a: jansson %s, writer %s\n", v, want ? want : "(null)", got);
+    }
+    free(want);
+    json_array_append_new(arr, j);
+    cm_json_out_real(w, v);
+}
+
+static void test_reals15(void)
+{
+    static const double fixed[] = {0.0,   -0.0,     0.1,     0.3,   1.0,  1e14, 999999999999999.0,
+                                   1e15,  3e15,     1e16,    1.7e9, 1e20, 1e-5, 1733550000.123456,
+                                   2.675, -123.456, 1.5e300, 5e-324};
+    struct cm_json_out w = CM_JSON_OUT_INIT;
+    w.real_digits = 15;
+    json_t *arr = json_array();
+    cm_json_out_arr_open(&w);
+    real_mismatches = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        check_real15(fixed[i], &w, arr);
+    for (int i = 0; i < 20000; i++) {
+        uint64_t bits = rnd();
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        if (isfinite(d) && fabs(d) < 1e300)
+            check_real15(d, &w, arr);
+        check_real15((double)(int64_t)(rnd() % 20000000000000000ull) - 1e16, &w, arr);
+        check_real15((double)(rnd() % 10000000) / 1000.0, &w, arr);
+    }
+    cm_json_out_arr_close(&w);
+    CHECK_INT(real_mismatches, 0);
+    char *want = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(arr);
+    CHECK(want && strcmp(want, w.data) == 0);
+    free(want);
+    cm_json_out_cleanup(&w);
+}
+
 TEST_MAIN(TEST(test_pbjson), TEST(test_reals), TEST(test_ints), TEST(test_strings),
-          TEST(test_document))
+          TEST(test_document), TEST(test_reals15))

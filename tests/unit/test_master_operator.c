@@ -10,12 +10,14 @@
 
 #include "agent_link.h"
 #include "errors.h"
+#include "json_out.h"
 #include "log.h"
 #include "master.h"
 #include "operator.h"
 #include "pbjson.h"
 #include "registrar.h"
 #include "scheduler_calls.h"
+#include "stream.h"
 #include "test.h"
 
 /* ---- capture sinks ---- */
@@ -639,5 +641,357 @@ static void test_drain_mark_gone(void)
     fixture_free(f);
 }
 
+/* ---- the large replies written in slices (operator_stream.c) ---- */
+
+/* Registers agent i (hostname h<i>) on its own stream id. */
+static struct cm_agent *register_agent_n(struct fixture *f, int i)
+{
+    char body[4096], why[512], sid[64];
+    snprintf(body, sizeof body,
+             "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"h%d\","
+             "\"port\":5051,\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{"
+             "\"value\":2}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1024}},"
+             "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,"
+             "\"end\":32000}]}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\","
+             "\"text\":{\"value\":\"r%d\"}},{\"name\":\"big\",\"type\":\"SCALAR\","
+             "\"scalar\":{\"value\":3e15}}]},\"pid\":\"slave(1)@10.0.1.%d:5051\","
+             "\"address_ip\":\"10.0.1.%d\"}}",
+             i, i % 3, i, i);
+    snprintf(sid, sizeof sid, "agent-stream-%d", i);
+    Cmesos__Internal__AgentCall *call = NULL;
+    if (cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)body, strlen(body), &call, why,
+                               sizeof why))
+        return NULL;
+    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = cap_cb, .arg = &f->agent_ev};
+    struct cm_agent *a = NULL;
+    int code = cm_master_agent_call(f->m, call, &s, sid, &a, why, sizeof why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    if (code != 200)
+        fprintf(stderr, "register %d: %d %s\n", i, code, why);
+    return a;
+}
+
+/* Launches task id on any agent the framework holds an offer of; its agent id in *aid. */
+static bool launch_any(struct fixture *f, const char *id, char *aid, size_t aidlen)
+{
+    cm_master_allocate(f->m);
+    const struct cm_offer *of = f->m->offers_head;
+    while (of && of->fw != f->fw)
+        of = of->next;
+    if (!of)
+        return false;
+    snprintf(aid, aidlen, "%s", of->agent->id);
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{\"offer_ids\":"
+             "[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{"
+             "\"task_infos\":[{\"name\":\"task %s\",\"task_id\":{\"value\":\"%s\"},\"agent_id\":"
+             "{\"value\":\"%s\"},\"command\":{\"value\":\"sleep 9\"},\"labels\":{\"labels\":[{"
+             "\"key\":\"k\",\"value\":\"v\\u00e9\"}]},\"resources\":[{\"name\":\"cpus\",\"type\":"
+             "\"SCALAR\",\"scalar\":{\"value\":0.1}}]}]}}]}}",
+             f->fid, of->id, id, id, aid);
+    struct cm_sched_request req = {.method = "POST",
+                                   .content_type = "application/json",
+                                   .stream_id = f->fw->stream_id,
+                                   .body = (const uint8_t *)body,
+                                   .body_len = strlen(body)};
+    struct cm_sched_result r;
+    cm_master_scheduler_request(f->m, &req, &r);
+    return r.code == 202 && cm_strmap_get(&f->fw->tasks, id);
+}
+
+static int status_on(struct fixture *f, const char *aid, const char *task, const char *state)
+{
+    char body[1024], why[512];
+    snprintf(body, sizeof body,
+             "{\"type\":\"STATUS_UPDATE\",\"agent_id\":{\"value\":\"%s\"},"
+             "\"status_update\":{\"framework_id\":{\"value\":\"%s\"},\"status\":{"
+             "\"task_id\":{\"value\":\"%s\"},\"state\":\"%s\",\"source\":"
+             "\"SOURCE_EXECUTOR\",\"uuid\":\"AAECAwQFBgcICQoLDA0ODw==\"}}}",
+             aid, f->fid, task, state);
+    const struct cm_agent *a = cm_master_agent(f->m, aid);
+    Cmesos__Internal__AgentCall *call = NULL;
+    if (!a || cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)body, strlen(body), &call, why,
+                                     sizeof why))
+        return 0;
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", a->stream_id);
+    int code = cm_master_agent_call(f->m, call, NULL, sid, NULL, why, sizeof why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    return code;
+}
+
+/* A master with 24 agents and 40 tasks (some running, some finished) for one framework. */
+static struct fixture *big_fixture(void)
+{
+    struct fixture *f = fixture_new();
+    for (int i = 0; i < 24; i++)
+        register_agent_n(f, i);
+    struct cm_strmap_iter it;
+    cm_strmap_iter_init(&it, &f->m->agents);
+    if (cm_strmap_iter_next(&it))
+        snprintf(f->aid, sizeof f->aid, "%s", it.cur->key);
+    subscribe_framework(f, true);
+    if (!f->fw)
+        return f;
+    for (int i = 0; i < 40; i++) {
+        char id[32], aid[128];
+        snprintf(id, sizeof id, "t%d", i);
+        if (!launch_any(f, id, aid, sizeof aid))
+            break;
+        if (i % 3 == 0)
+            status_on(f, aid, id, "TASK_RUNNING");
+        if (i % 5 == 0)
+            status_on(f, aid, id, "TASK_FINISHED");
+    }
+    /* What is left of every agent offered again: more offers than one piece writes. */
+    cm_fake_clock_advance(&f->clock, 60);
+    cm_master_allocate(f->m);
+    return f;
+}
+
+/* The one-piece reply to a GET_* call of type name, in media. */
+static struct cm_json_out one_piece(struct fixture *f, const char *name, bool pb)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"type\":\"%s\"}", name);
+    struct cm_operator_request req = {.method = "POST",
+                                      .content_type = "application/json",
+                                      .accept = pb ? "application/x-protobuf" : NULL,
+                                      .body = (const uint8_t *)body,
+                                      .body_len = strlen(body)};
+    struct cm_operator_result res;
+    cm_operator_request(f->op, &req, &res);
+    struct cm_json_out out = CM_JSON_OUT_INIT;
+    if (res.code == 200 && res.body)
+        cm_json_out_raw(&out, (const char *)res.body, res.body_len);
+    cm_operator_result_cleanup(&res);
+    return out;
+}
+
+/* The SUBSCRIBED record as the one-piece path frames it. */
+static struct cm_json_out one_piece_subscribed(struct fixture *f, bool pb)
+{
+    Mesos__V1__Master__Event ev = MESOS__V1__MASTER__EVENT__INIT;
+    Mesos__V1__Master__Event__Subscribed sub = MESOS__V1__MASTER__EVENT__SUBSCRIBED__INIT;
+    sub.get_state = cm_operator_get_state(f->m);
+    sub.has_heartbeat_interval_seconds = 1;
+    sub.heartbeat_interval_seconds = CM_OPERATOR_HEARTBEAT_SECS;
+    ev.has_type = 1;
+    ev.type = MESOS__V1__MASTER__EVENT__TYPE__SUBSCRIBED;
+    ev.subscribed = &sub;
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    struct cm_json_out out = CM_JSON_OUT_INIT;
+    if (cm_stream_frame(pb ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON, &ev.base, &frame, &len) == 0)
+        cm_json_out_raw(&out, (const char *)frame, len);
+    free(frame);
+    protobuf_c_message_free_unpacked(&sub.get_state->base, NULL);
+    return out;
+}
+
+/* Runs a snapshot to its end; mid(f) runs after the mid_at-th call (0: never). Returns the
+ * number of calls. */
+static size_t run_snap(struct fixture *f, enum cm_operator_snap_kind kind, bool pb, bool rio,
+                       struct cm_json_out *out, void (*mid)(struct fixture *), size_t mid_at)
+{
+    struct cm_operator_snap *s =
+        cm_operator_snap_new(f->m, kind, pb ? CM_MEDIA_PROTOBUF : CM_MEDIA_JSON, rio);
+    size_t calls = 1;
+    while (cm_operator_snap_produce(s, out) && calls < 1000000) {
+        if (calls == mid_at && mid)
+            mid(f);
+        calls++;
+    }
+    CHECK(cm_operator_snap_collected(s));
+    CHECK(cm_operator_snap_size(s) == out->len);
+    cm_operator_snap_free(s);
+    return calls;
+}
+
+static bool same_bytes(const struct cm_json_out *a, const struct cm_json_out *b)
+{
+    if (a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0))
+        return true;
+    size_t i = 0;
+    while (i < a->len && i < b->len && a->data[i] == b->data[i])
+        i++;
+    fprintf(stderr, "bytes differ at %zu (lengths %zu and %zu): ...%.40s... vs ...%.40s...\n", i,
+            a->len, b->len, a->data + (i > 20 ? i - 20 : 0), b->data + (i > 20 ? i - 20 : 0));
+    return false;
+}
+
+static void test_sliced_identity(void)
+{
+    struct fixture *f = big_fixture();
+    REQUIRE(f->fw && cm_strmap_count(&f->m->agents) == 24);
+    CHECK(cm_strmap_count(&f->fw->tasks) >= 24);
+    CHECK(cm_strmap_count(&f->fw->offers) > 16);
+    static const struct {
+        const char *name;
+        enum cm_operator_snap_kind kind;
+    } calls[] = {{"GET_STATE", CM_OPERATOR_SNAP_STATE},
+                 {"GET_TASKS", CM_OPERATOR_SNAP_TASKS},
+                 {"GET_AGENTS", CM_OPERATOR_SNAP_AGENTS},
+                 {"GET_FRAMEWORKS", CM_OPERATOR_SNAP_FRAMEWORKS},
+                 {"GET_EXECUTORS", CM_OPERATOR_SNAP_EXECUTORS}};
+    for (int pb = 0; pb < 2; pb++) {
+        for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+            struct cm_json_out ref = one_piece(f, calls[i].name, pb);
+            struct cm_json_out got = CM_JSON_OUT_INIT;
+            size_t n = run_snap(f, calls[i].kind, pb, false, &got, NULL, 0);
+            CHECK(ref.len > 0);
+            /* Doubles as cm_pb_encode prints them (15 digits), not as cm_pbjson_write does. */
+            if (!pb && calls[i].kind == CM_OPERATOR_SNAP_AGENTS)
+                CHECK(strstr(ref.data, "\"value\":3e15}") != NULL);
+            if (!pb && calls[i].kind == CM_OPERATOR_SNAP_TASKS)
+                CHECK(strstr(ref.data, "\"value\":0.1}") != NULL);
+            if (!same_bytes(&ref, &got))
+                fprintf(stderr, "%s %s differs\n", calls[i].name, pb ? "protobuf" : "JSON");
+            CHECK(same_bytes(&ref, &got));
+            /* Written over several calls (so in several slices), not in one. */
+            if (calls[i].kind == CM_OPERATOR_SNAP_STATE)
+                CHECK(n > 10);
+            cm_json_out_cleanup(&ref);
+            cm_json_out_cleanup(&got);
+        }
+        struct cm_json_out ref = one_piece_subscribed(f, pb);
+        struct cm_json_out got = CM_JSON_OUT_INIT;
+        run_snap(f, CM_OPERATOR_SNAP_SUBSCRIBED, pb, true, &got, NULL, 0);
+        CHECK(ref.len > 0 && same_bytes(&ref, &got));
+        cm_json_out_cleanup(&ref);
+        cm_json_out_cleanup(&got);
+    }
+    /* Where "e308" appears anywhere, cm_pb_encode prints every double of the reply with 17
+     * digits: a task id makes it so, and the sliced reply starts over to do the same. */
+    char aid[128];
+    REQUIRE(launch_any(f, "e308", aid, sizeof aid));
+    for (int pb = 0; pb < 2; pb++) {
+        struct cm_json_out ref = one_piece(f, "GET_STATE", pb);
+        struct cm_json_out got = CM_JSON_OUT_INIT;
+        run_snap(f, CM_OPERATOR_SNAP_STATE, pb, false, &got, NULL, 0);
+        CHECK(ref.len > 0 && same_bytes(&ref, &got));
+        if (!pb)
+            CHECK(strstr(ref.data, "\"value\":0.10000000000000001") != NULL);
+        cm_json_out_cleanup(&ref);
+        cm_json_out_cleanup(&got);
+    }
+    /* The HTTP edge asks for slices: the call is answered without a body. */
+    const char *body = "{\"type\":\"GET_STATE\"}";
+    struct cm_operator_request req = {.method = "POST",
+                                      .content_type = "application/json",
+                                      .body = (const uint8_t *)body,
+                                      .body_len = strlen(body),
+                                      .sliced = true};
+    struct cm_operator_result res;
+    cm_operator_request(f->op, &req, &res);
+    CHECK_INT(res.code, 200);
+    CHECK_INT(res.snap, CM_OPERATOR_SNAP_STATE);
+    CHECK(res.body == NULL);
+    cm_operator_result_cleanup(&res);
+    fixture_free(f);
+}
+
+/* Changes made between slices: the snapshot holds no pointer into the core. */
+static void mid_teardown(struct fixture *f)
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"type\":\"TEARDOWN\",\"teardown\":{\"framework_id\":{\"value\":\"%s\"}}}", f->fid);
+    struct reply r = jcall(f, "%s", body);
+    CHECK_INT(r.code, 200);
+    reply_free(&r);
+    f->fw = NULL;
+}
+
+static void mid_agent_gone(struct fixture *f)
+{
+    /* Some agent the snapshot has not reached yet: the last in the map's order. */
+    char last[128] = "";
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &f->m->agents); cm_strmap_iter_next(&it);)
+        snprintf(last, sizeof last, "%s", it.cur->key);
+    struct reply r = jcall(f,
+                           "{\"type\":\"MARK_AGENT_GONE\",\"mark_agent_gone\":{\"agent_id\":{"
+                           "\"value\":\"%s\"}}}",
+                           last);
+    CHECK_INT(r.code, 200);
+    reply_free(&r);
+}
+
+static void mid_finish_tasks(struct fixture *f)
+{
+    /* Every running task ends: they move from the active tasks to the completed ones. */
+    struct cm_strmap_iter it;
+    char(*ids)[2][128] = calloc(64, sizeof *ids);
+    size_t n = 0;
+    for (cm_strmap_iter_init(&it, &f->fw->tasks); cm_strmap_iter_next(&it) && n < 64; n++) {
+        const struct cm_task *t = it.cur->value;
+        snprintf(ids[n][0], sizeof ids[n][0], "%s", t->id);
+        snprintf(ids[n][1], sizeof ids[n][1], "%s", t->agent_id);
+    }
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(status_on(f, ids[i][1], ids[i][0], "TASK_FAILED"), 202);
+    free(ids);
+}
+
+static void test_sliced_changes(void)
+{
+    struct {
+        enum cm_operator_snap_kind kind;
+        const char *name;
+        void (*mid)(struct fixture *);
+        bool same; /* nothing was written before the change */
+    } cases[] = {
+        {CM_OPERATOR_SNAP_STATE, "GET_STATE", mid_teardown, true},
+        {CM_OPERATOR_SNAP_TASKS, "GET_TASKS", mid_teardown, true},
+        /* The framework was written before it was torn down: it is in both lists. */
+        {CM_OPERATOR_SNAP_FRAMEWORKS, "GET_FRAMEWORKS", mid_teardown, false},
+        {CM_OPERATOR_SNAP_AGENTS, "GET_AGENTS", mid_agent_gone, true},
+        {CM_OPERATOR_SNAP_STATE, "GET_STATE", mid_agent_gone, true},
+        {CM_OPERATOR_SNAP_TASKS, "GET_TASKS", mid_finish_tasks, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int pb = 0; pb < 2; pb++) {
+            struct fixture *f = big_fixture();
+            REQUIRE(f->fw);
+            struct cm_json_out got = CM_JSON_OUT_INIT;
+            /* After the first call: the frameworks' ids (and the first one's task ids) or the
+             * agents' ids are taken (and the first few agents written). */
+            run_snap(f, cases[i].kind, pb, false, &got, cases[i].mid, 1);
+            /* What was not written yet is written as it is now: the reply equals the one-piece
+             * one built after the change. */
+            struct cm_json_out ref = one_piece(f, cases[i].name, pb);
+            if (cases[i].same) {
+                if (!same_bytes(&ref, &got))
+                    fprintf(stderr, "case %zu (%s, %s)\n", i, cases[i].name, pb ? "pb" : "json");
+                CHECK(ref.len > 0 && same_bytes(&ref, &got));
+            }
+            /* It decodes, whatever changed. */
+            Mesos__V1__Master__Response *r = NULL;
+            if (pb) {
+                r = mesos__v1__master__response__unpack(NULL, got.len, (const uint8_t *)got.data);
+            } else {
+                ProtobufCMessage *msg = NULL;
+                char why[256];
+                if (cm_pb_decode(&mesos__v1__master__response__descriptor, CM_MEDIA_JSON,
+                                 (const uint8_t *)got.data, got.len, &msg, why, sizeof why) == 0)
+                    r = (Mesos__V1__Master__Response *)msg;
+            }
+            CHECK(r != NULL);
+            if (r && cases[i].kind == CM_OPERATOR_SNAP_FRAMEWORKS && !cases[i].same) {
+                CHECK(r->get_frameworks && r->get_frameworks->n_frameworks == 1 &&
+                      r->get_frameworks->n_completed_frameworks == 1);
+            }
+            if (r)
+                protobuf_c_message_free_unpacked(&r->base, NULL);
+            cm_json_out_cleanup(&ref);
+            cm_json_out_cleanup(&got);
+            fixture_free(f);
+        }
+    }
+}
+
 TEST_MAIN(TEST(test_request_checks), TEST(test_call_shapes), TEST(test_subscribe_events),
-          TEST(test_agent_actions), TEST(test_drain_mark_gone))
+          TEST(test_agent_actions), TEST(test_drain_mark_gone), TEST(test_sliced_identity),
+          TEST(test_sliced_changes))

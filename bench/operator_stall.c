@@ -1,0 +1,410 @@
+/*
+ * bench-operator_stall: how long the operator API's large replies (GET_STATE in JSON and
+ * protobuf, GET_TASKS, and SUBSCRIBE's SUBSCRIBED event) take at scale, and how long the
+ * master's event loop stalls while it serves them.
+ *
+ * One process hosts a real master (its HTTP edge on 127.0.0.1, an ephemeral port, the
+ * in-memory registry) filled through the core seam as bench-state_stall fills it: A agents,
+ * F frameworks, T tasks each with a TASK_RUNNING status. A client thread POSTs the call to
+ * /api/v1 over a socket and reads the whole reply (for SUBSCRIBE: the first record); meanwhile
+ * a loop probe (loop_probe.h, 1 ms timer) on the master's loop records how late its timer
+ * fires. Each call is served in slices (the default) and in one piece (the operator's
+ * one_piece seam, the builders of operator_state.c at once), and the two bodies are compared
+ * byte for byte. "master CPU" is the CPU time of the master's thread while the reply is
+ * served.
+ *
+ * Usage: bench-operator_stall [agents] [tasks] [frameworks] [--sliced]  (defaults 10000 100000
+ * 10; --sliced skips the one-piece replies).
+ */
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_link.h"
+#include "clock.h"
+#include "log.h"
+#include "loop_probe.h"
+#include "master.h"
+#include "master_http.h"
+#include "operator.h"
+#include "registrar.h"
+#include "scheduler_calls.h"
+
+static void sink_noop(void *arg, const ProtobufCMessage *msg)
+{
+    (void)arg, (void)msg;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench-operator_stall: %s\n", what);
+    exit(1);
+}
+
+/* ---- filling the master ---- */
+
+static void add_agent(struct cm_master *m, int i)
+{
+    char json[1024], why[512], sid[64];
+    snprintf(json, sizeof json,
+             "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"host-%d\","
+             "\"port\":5051,\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{"
+             "\"value\":16}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":65536}},"
+             "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,"
+             "\"end\":32000}]}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{"
+             "\"value\":\"r%d\"}}]},\"pid\":\"slave(1)@10.%d.%d.%d:5051\"}}",
+             i, i % 100, (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    Cmesos__Internal__AgentCall *call = NULL;
+    if (cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)json, strlen(json), &call, why,
+                               sizeof why))
+        die(why);
+    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = sink_noop};
+    struct cm_agent *a = NULL;
+    snprintf(sid, sizeof sid, "agent-stream-%d", i);
+    int code = cm_master_agent_call(m, call, &s, sid, &a, why, sizeof why);
+    protobuf_c_message_free_unpacked(&call->base, NULL);
+    if (code != 200)
+        die(why);
+}
+
+static struct cm_framework *add_framework(struct cm_master *m, int i)
+{
+    char json[512], sid[64];
+    snprintf(json, sizeof json,
+             "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"bench\","
+             "\"name\":\"fw-%d\",\"roles\":[\"role-%d\"],\"capabilities\":[{\"type\":"
+             "\"MULTI_ROLE\"}],\"failover_timeout\":3600}}}",
+             i, i);
+    struct cm_sched_request req = {.method = "POST",
+                                   .content_type = "application/json",
+                                   .body = (const uint8_t *)json,
+                                   .body_len = strlen(json)};
+    struct cm_sched_result res;
+    cm_master_scheduler_request(m, &req, &res);
+    if (res.code != 200 || !res.call)
+        die(res.text);
+    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = sink_noop};
+    snprintf(sid, sizeof sid, "fw-stream-%d", i);
+    struct cm_framework *fw = cm_master_subscribe(m, res.call, &s, sid);
+    protobuf_c_message_free_unpacked(&res.call->base, NULL);
+    if (!fw)
+        die("subscribe failed");
+    return fw;
+}
+
+static void add_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *a, int i)
+{
+    char tid[64], why[256];
+    snprintf(tid, sizeof tid, "task-%d", i);
+    Mesos__V1__TaskInfo info = MESOS__V1__TASK_INFO__INIT;
+    Mesos__V1__TaskID id = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
+    id.value = tid;
+    aid.value = a->id;
+    cmd.value = "sleep 1000";
+    info.name = tid;
+    info.task_id = &id;
+    info.agent_id = &aid;
+    info.command = &cmd;
+    struct cm_resources r;
+    cm_resources_init(&r);
+    if (cm_resources_parse(&r, "cpus:0.1;mem:32", NULL, why, sizeof why))
+        die(why);
+    struct cm_task *t = cm_master_add_task(m, fw, a, &info, &r, fw->roles[0]);
+    cm_resources_cleanup(&r);
+    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
+    st.task_id = &id;
+    st.agent_id = &aid;
+    st.state = MESOS__V1__TASK_STATE__TASK_RUNNING;
+    st.has_source = 1;
+    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+    st.has_timestamp = 1;
+    st.timestamp = 1.7e9 + i;
+    cm_master_update_task(m, t, &st, -1);
+}
+
+/* ---- the client thread ---- */
+
+struct fetch {
+    int port;
+    const char *body, *media; /* the call (JSON text) and the reply's media type */
+    bool first_record;        /* SUBSCRIBE: read the first RecordIO record only */
+    uint64_t hash;            /* FNV-1a of the de-chunked body (SUBSCRIBE: of the first record) */
+    size_t len;
+    double secs, cpu;
+    int status;
+    atomic_int done;
+};
+
+/* Removes the chunked framing of b[0, n) in place (complete chunks only); returns the length. */
+static size_t dechunk(char *b, size_t n)
+{
+    size_t in = 0, out = 0;
+    while (in < n) {
+        char *end;
+        unsigned long sz = strtoul(b + in, &end, 16);
+        char *nl = memmem(end, n - (size_t)(end - b), "\r\n", 2);
+        if (!nl || sz == 0 || (size_t)(nl + 2 - b) + sz > n)
+            break;
+        in = (size_t)(nl + 2 - b);
+        memmove(b + out, b + in, sz);
+        out += sz;
+        in += sz + 2;
+    }
+    return out;
+}
+
+/* SUBSCRIBE: whether b[0, n) (raw, chunked) holds the whole first record. */
+static bool have_record(const char *buf, size_t n)
+{
+    const char *h = memmem(buf, n, "\r\n\r\n", 4);
+    if (!h)
+        return false;
+    size_t off = (size_t)(h + 4 - buf);
+    char *copy = malloc(n - off + 1);
+    memcpy(copy, buf + off, n - off);
+    size_t k = dechunk(copy, n - off);
+    bool ok = false;
+    char *nl = memchr(copy, '\n', k);
+    if (nl)
+        ok = (size_t)(nl + 1 - copy) + strtoull(copy, NULL, 10) <= k;
+    free(copy);
+    return ok;
+}
+
+static void *fetch_main(void *arg)
+{
+    struct fetch *f = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    double t0 = cm_monotonic_secs();
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        die("connect");
+    char req[1024];
+    int rn =
+        snprintf(req, sizeof req,
+                 "POST /api/v1 HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n"
+                 "Content-Type: application/json\r\nAccept: %s\r\nContent-Length: %zu\r\n\r\n%s",
+                 f->media, strlen(f->body), f->body);
+    if (write(fd, req, (size_t)rn) != rn)
+        die("write");
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    size_t checked = 0;
+    for (;;) {
+        if (len + 65536 + 1 > cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t k = read(fd, buf + len, 65536);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        /* The record's end: checked every 4 MB read and once the reads slow down. */
+        if (f->first_record && (len - checked > (4u << 20) || k < 65536)) {
+            checked = len;
+            if (have_record(buf, len))
+                break;
+        }
+    }
+    f->secs = cm_monotonic_secs() - t0;
+    close(fd);
+    buf[len] = '\0';
+    f->status = atoi(buf + 9);
+    char *hend = strstr(buf, "\r\n\r\n");
+    if (!hend)
+        die("no header end");
+    *hend = '\0';
+    bool chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
+    char *body = hend + 4;
+    size_t blen = len - (size_t)(body - buf);
+    if (chunked)
+        blen = dechunk(body, blen);
+    if (f->first_record) {
+        /* The first record only (events may follow it). */
+        char *nl = memchr(body, '\n', blen);
+        size_t rlen = nl ? (size_t)(nl + 1 - body) + strtoull(body, NULL, 10) : 0;
+        if (rlen && rlen <= blen)
+            blen = rlen;
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < blen; i++)
+        h = (h ^ (uint8_t)body[i]) * 0x100000001b3ull;
+    f->hash = h;
+    f->len = blen;
+    free(buf);
+    atomic_store(&f->done, 1);
+    return NULL;
+}
+
+struct waiter {
+    struct event_base *base;
+    struct fetch *f;
+};
+
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct waiter *w = arg;
+    if (atomic_load(&w->f->done))
+        event_base_loopbreak(w->base);
+}
+
+static void fetch(struct cm_master *m, struct cm_loop_probe *probe, struct fetch *f,
+                  struct cm_loop_probe_stats *st)
+{
+    f->port = m->port;
+    struct waiter w = {m->base, f};
+    struct event *chk = event_new(m->base, -1, EV_PERSIST, on_check, &w);
+    struct timeval tv = {0, 2000};
+    event_add(chk, &tv);
+    cm_loop_probe_reset(probe);
+    pthread_t th;
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+    pthread_create(&th, NULL, fetch_main, f);
+    event_base_dispatch(m->base);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    f->cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    pthread_join(th, NULL);
+    cm_loop_probe_stats(probe, st);
+    event_free(chk);
+    /* Let the loop close the connection (a SUBSCRIBE stream) before the next call. */
+    struct timeval settle = {0, 50000};
+    event_base_loopexit(m->base, &settle);
+    event_base_dispatch(m->base);
+}
+
+static void report(const char *label, const char *mode, const struct fetch *f,
+                   const struct cm_loop_probe_stats *st, const char *same)
+{
+    printf("%-20s %-9s: %4d %6.1f MB in %7.1f ms (master CPU %6.1f ms), loop stall max %7.1f ms "
+           "(self %7.1f), p99 %5.1f ms%s%s\n",
+           label, mode, f->status, (double)f->len / 1e6, f->secs * 1e3, f->cpu * 1e3,
+           st->max_stall * 1e3, st->have_self ? st->max_self * 1e3 : -1.0, st->p99 * 1e3,
+           same ? "  identical: " : "", same ? same : "");
+    fflush(stdout);
+}
+
+struct call {
+    const char *label, *body, *media;
+    bool first_record;
+    struct fetch sliced;
+};
+
+/* Serves every call sliced, then (unless sliced_only) every call in one piece, the heaviest
+ * last: a one-piece reply of seconds delays the master's own timers (and a slow one may let
+ * the next calls find another state). */
+static void measure_all(struct cm_master *m, struct cm_loop_probe *probe, struct call *calls,
+                        size_t n, bool sliced_only)
+{
+    struct cm_operator *op = cm_operator_of(m);
+    struct cm_loop_probe_stats st;
+    op->one_piece = false;
+    for (size_t i = 0; i < n; i++) {
+        struct fetch *f = &calls[i].sliced;
+        *f = (struct fetch){
+            .body = calls[i].body, .media = calls[i].media, .first_record = calls[i].first_record};
+        fetch(m, probe, f, &st);
+        report(calls[i].label, "sliced", f, &st, NULL);
+    }
+    if (sliced_only)
+        return;
+    op->one_piece = true;
+    for (size_t i = 0; i < n; i++) {
+        struct fetch f = {
+            .body = calls[i].body, .media = calls[i].media, .first_record = calls[i].first_record};
+        fetch(m, probe, &f, &st);
+        bool same = f.len == calls[i].sliced.len && f.hash == calls[i].sliced.hash;
+        report(calls[i].label, "one piece", &f, &st, same ? "yes" : "NO");
+    }
+    op->one_piece = false;
+}
+
+int main(int argc, char **argv)
+{
+    int nagents = argc > 1 ? atoi(argv[1]) : 10000;
+    int ntasks = argc > 2 ? atoi(argv[2]) : 100000;
+    int nfw = argc > 3 ? atoi(argv[3]) : 10;
+    bool sliced_only = argc > 4 && strcmp(argv[4], "--sliced") == 0;
+    if (nagents <= 0 || ntasks < 0 || nfw <= 0) {
+        fprintf(stderr, "usage: %s [agents] [tasks] [frameworks] [--sliced]\n", argv[0]);
+        return 2;
+    }
+    cm_log_set_level(CM_LOG_WARNING);
+    char dir[] = "/tmp/bench-opstate-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    char workdir[300];
+    snprintf(workdir, sizeof workdir, "--work_dir=%s", dir);
+    char *fargv[] = {"mesos-master", "--ip=127.0.0.1", "--port=0", workdir, "--registry=in_memory",
+                     "--allocation_interval=1000secs",
+                     /* The agents are callback sinks that never answer a ping. */
+                     "--agent_ping_timeout=1hrs", NULL};
+    struct cm_master_flags flags;
+    char why[512];
+    cm_master_flags_init(&flags);
+    if (cm_master_flags_parse(&flags, 7, fargv, why, sizeof why))
+        die(why);
+    struct event_base *base = event_base_new();
+    struct cm_master *m = cm_master_new(base, &flags);
+    if (!m || cm_master_http_start(m) != 0)
+        die("master start");
+    double t0 = cm_monotonic_secs();
+    struct cm_agent **agents = calloc((size_t)nagents, sizeof *agents);
+    for (int i = 0; i < nagents; i += 500) {
+        cm_registrar_hold(m->registrar);
+        for (int j = i; j < nagents && j < i + 500; j++)
+            add_agent(m, j);
+        cm_registrar_release(m->registrar);
+    }
+    size_t na = 0;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it) && na < (size_t)nagents;)
+        agents[na++] = it.cur->value;
+    if (na != (size_t)nagents)
+        die("not every agent was admitted");
+    struct cm_framework **fws = calloc((size_t)nfw, sizeof *fws);
+    for (int i = 0; i < nfw; i++)
+        fws[i] = add_framework(m, i);
+    for (int i = 0; i < ntasks; i++)
+        add_task(m, fws[i % nfw], agents[i % nagents], i);
+    printf("bench-operator_stall: %d agents, %d frameworks, %d tasks (filled in %.1f s)\n", nagents,
+           nfw, ntasks, cm_monotonic_secs() - t0);
+    fflush(stdout);
+    struct timeval settle = {1, 0};
+    event_base_loopexit(base, &settle);
+    event_base_dispatch(base);
+    struct cm_loop_probe *probe = cm_loop_probe_new(base, 0.001);
+    const char *json = "application/json", *pb = "application/x-protobuf";
+    struct call calls[] = {
+        {"GET_AGENTS json", "{\"type\":\"GET_AGENTS\"}", json, false, {0}},
+        {"GET_TASKS protobuf", "{\"type\":\"GET_TASKS\"}", pb, false, {0}},
+        {"GET_STATE protobuf", "{\"type\":\"GET_STATE\"}", pb, false, {0}},
+        {"SUBSCRIBE protobuf", "{\"type\":\"SUBSCRIBE\"}", pb, true, {0}},
+        {"GET_STATE json", "{\"type\":\"GET_STATE\"}", json, false, {0}},
+        {"SUBSCRIBE json", "{\"type\":\"SUBSCRIBE\"}", json, true, {0}},
+    };
+    measure_all(m, probe, calls, sizeof calls / sizeof calls[0], sliced_only);
+    cm_loop_probe_free(probe);
+    free(agents);
+    free(fws);
+    cm_master_free(m);
+    event_base_free(base);
+    cm_master_flags_cleanup(&flags);
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    if (system(rm) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return 0;
+}
