@@ -46,7 +46,10 @@ reached_running() {
 echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg); task run time ${RUN_TIME}s, ${DURATION}s per size"
 for spec in "${@:-100:10 1000:10 10000:100}"; do
     n=${spec%%:*}; f=${spec##*:}
-    start_master m --registry=in_memory --max_connections=$((n + 2000))
+    # room for every agent, every framework's stream and calls in flight (--max_inflight) and the
+    # emulators' call connections: at the limit the master closes idle connections, which the
+    # load generator then opens again (connection churn, and a scan of all connections each)
+    start_master m --registry=in_memory --max_connections=$((n + f * 80 + 2000))
     mpid=$MASTER_PID; mport=$MASTER_PORT
     start_emulators "127.0.0.1:$mport" "$n" 10000 --resources="cpus:8;mem:16384;disk:100000" \
         --call_connections=64 --pipeline=4 ${APS:+--agents_per_stream=$APS}
@@ -89,6 +92,11 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     ss_rate=$(echo "$ss0 $ss1" | awk 'NF==6 && $6>$3 { printf "%.1f", ($4-$2)/($6-$3); exit } { print "nan" }')
     if [ "${SYSCALLS:-0}" = 1 ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; fi
     c1=$(cpu_ticks "$mpid")
+    # the master's connections: open, accepted and evicted (idle ones closed at the limit)
+    conns=$(curl -fsS -m 5 "http://127.0.0.1:$mport/metrics/snapshot" | tr ',' '\n' |
+        awk -F: '/"master\/http_connections"/ { o = $2 } /"master\/http_connections_accepted"/ { a = $2 }
+                 /"master\/http_evicted_idle_connections"/ { e = $2 }
+                 END { printf "open=%d accepted=%d evicted=%d", o, a, e }')
     e1=0; for p in "${EMU_PIDS[@]}"; do e1=$((e1 + $(cpu_ticks "$p"))); done
     res=$(sed -n 's/^RESULT //p' "$WORK/lg.out")
     get() { echo "$res" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" | head -1; }
@@ -102,6 +110,7 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     lg_cpu=$(awk -v t="$lg_ticks" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*t/hz/s}')
     emu_cpu=$(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
     echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms ss_cpu_per_task_ms=$ss_ms ss_launches_per_s=$ss_rate offers_per_launch=$opl suppress=$(get suppress_calls) revive=$(get revive_calls) held_used=$(get held_used) master_cpu=${master_cpu}% loadgen_cpu=${lg_cpu}% emulator_cpu=${emu_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "  master connections: $conns"
     if [ "${SYSCALLS:-0}" = 1 ]; then
         awk -F, -v n="${running:-0}" '$3 ~ /sys_enter_/ && $1 ~ /^[0-9]+$/ {
             sub(/.*sys_enter_/, "", $3); t += $1; s = s sprintf(" %s=%.2f", $3, n ? $1 / n : 0) }
