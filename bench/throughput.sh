@@ -93,7 +93,7 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     if [ "${SYSCALLS:-0}" = 1 ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; fi
     c1=$(cpu_ticks "$mpid")
     # the master's connections: open, accepted and evicted (idle ones closed at the limit)
-    conns=$(curl -fsS -m 5 "http://127.0.0.1:$mport/metrics/snapshot" | tr ',' '\n' |
+    conns=$(curl -fsS -m 30 "http://127.0.0.1:$mport/metrics/snapshot" | tr ',' '\n' |
         awk -F: '/"master\/http_connections"/ { o = $2 } /"master\/http_connections_accepted"/ { a = $2 }
                  /"master\/http_evicted_idle_connections"/ { e = $2 }
                  END { printf "open=%d accepted=%d evicted=%d", o, a, e }')
