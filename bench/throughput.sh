@@ -78,18 +78,19 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
         t=$(cpu_ticks "$lpid" 2>/dev/null) && lg_ticks=$t
         el=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
         if [ -z "$ss0" ] && awk -v e="$el" -v d="$DURATION" 'BEGIN{exit !(e >= 0.3*d)}'; then
-            ss0="$(cpu_ticks "$mpid") $(reached_running "$mport") $el"
+            ss0="$(reached_running "$mport") $(cpu_ticks "$mpid") $el"
         elif [ -z "$ss1" ] && awk -v e="$el" -v d="$DURATION" 'BEGIN{exit !(e >= 0.9*d)}'; then
-            ss1="$(reached_running "$mport") $(cpu_ticks "$mpid") $el"
+            ss1="$(cpu_ticks "$mpid") $(reached_running "$mport") $el"
         fi
         sleep 0.2
     done
     wait "$lpid"
     if [ -n "${PERF:-}" ]; then kill -INT "$prec_pid"; wait "$prec_pid" 2>/dev/null; fi
-    # ticks0 n0 t0 and n1 ticks1 t1 (the ticks read on the outside of the window's two samples)
-    ss_ms=$(echo "$ss0 $ss1" | awk -v hz="$hz" 'NF==6 && $4>$2 {
-        printf "%.3f", 1000*($5-$1)/hz/($4-$2); exit } { print "nan" }')
-    ss_rate=$(echo "$ss0 $ss1" | awk 'NF==6 && $6>$3 { printf "%.1f", ($4-$2)/($6-$3); exit } { print "nan" }')
+    # n0 ticks0 t0, ticks1 n1 t1: the ticks are read inside the two metrics requests, so the
+    # window's CPU leaves out what the master spends answering them
+    ss_ms=$(echo "$ss0 $ss1" | awk -v hz="$hz" 'NF==6 && $5>$1 {
+        printf "%.3f", 1000*($4-$2)/hz/($5-$1); exit } { print "nan" }')
+    ss_rate=$(echo "$ss0 $ss1" | awk 'NF==6 && $6>$3 { printf "%.1f", ($5-$1)/($6-$3); exit } { print "nan" }')
     if [ "${SYSCALLS:-0}" = 1 ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; fi
     c1=$(cpu_ticks "$mpid")
     # the master's connections: open, accepted and evicted (idle ones closed at the limit)
