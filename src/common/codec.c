@@ -34,15 +34,35 @@ struct scrub {
     size_t whylen;
 };
 
+/* Appends the n bytes at src to the path, cut at its end (the reason is still useful). */
+static void path_add(struct scrub *s, const char *src, size_t n)
+{
+    size_t room = sizeof s->path - 1 - s->pathlen;
+    if (n > room)
+        n = room;
+    memcpy(s->path + s->pathlen, src, n);
+    s->pathlen += n;
+    s->path[s->pathlen] = '\0';
+}
+
+/* Appends ".name" (or "name" first) and "[index]" when index >= 0; returns the old length for
+ * path_pop. Every message field of every decoded call passes here, so no printf. */
 static size_t path_push(struct scrub *s, const char *name, long index)
 {
     size_t old = s->pathlen;
-    size_t room = sizeof s->path - s->pathlen;
-    int n = index < 0
-                ? snprintf(s->path + s->pathlen, room, "%s%s", old ? "." : "", name)
-                : snprintf(s->path + s->pathlen, room, "%s%s[%ld]", old ? "." : "", name, index);
-    /* A path longer than the buffer is cut, not overflowed: the reason is still useful. */
-    s->pathlen = n < 0 ? old : (size_t)n >= room ? sizeof s->path - 1 : old + (size_t)n;
+    if (old)
+        path_add(s, ".", 1);
+    path_add(s, name, strlen(name));
+    if (index >= 0) {
+        char buf[24], *p = buf + sizeof buf;
+        *--p = ']';
+        unsigned long v = (unsigned long)index;
+        do
+            *--p = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        *--p = '[';
+        path_add(s, p, (size_t)(buf + sizeof buf - p));
+    }
     return old;
 }
 

@@ -1,4 +1,5 @@
 /* Unit tests for codec: enum scrubbing and decode by media type. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,57 @@ static void test_enum_name(void)
     CHECK_STR(cm_enum_name_or(&mesos__v1__task_state__descriptor, -7, "?"), "?");
 }
 
+/* The reasons name the field's path, with the index of a repeated element (two digits here,
+ * to see the index written whole) and for a missing required field as well. */
+static void test_paths_in_reasons(void)
+{
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    tid.value = "t1";
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    aid.value = "a1";
+    Mesos__V1__Value__Scalar sc = MESOS__V1__VALUE__SCALAR__INIT;
+    sc.value = 1;
+    Mesos__V1__Resource r[12], *rp[12];
+    for (int i = 0; i < 12; i++) {
+        mesos__v1__resource__init(&r[i]);
+        r[i].name = "cpus";
+        r[i].type = MESOS__V1__VALUE__TYPE__SCALAR;
+        r[i].scalar = &sc;
+        rp[i] = &r[i];
+    }
+    Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT;
+    ti.name = "n";
+    ti.task_id = &tid;
+    ti.agent_id = &aid;
+    ti.n_resources = 12;
+    ti.resources = rp;
+    r[11].type = (Mesos__V1__Value__Type)99;
+    uint8_t *buf;
+    size_t len;
+    REQUIRE(cm_pb_encode(&ti.base, CM_MEDIA_PROTOBUF, &buf, &len) == 0);
+    ProtobufCMessage *m = NULL;
+    char why[256] = "";
+    CHECK_INT(cm_pb_unpack(&mesos__v1__task_info__descriptor, buf, len, &m, why, sizeof why),
+              CM_EINVAL);
+    CHECK_STR(why, "Field 'resources[11].type': unknown enum value 99");
+    free(buf);
+
+    /* A missing required string packs as "" in protobuf-c, so JSON says it's missing. */
+    char json[2048] =
+        "{\"name\":\"n\",\"task_id\":{\"value\":\"t\"},\"agent_id\":{\"value\":\"a\"},"
+        "\"resources\":[";
+    for (int i = 0; i < 12; i++)
+        snprintf(json + strlen(json), sizeof json - strlen(json),
+                 "%s{%s\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}", i ? "," : "",
+                 i == 10 ? "" : "\"name\":\"cpus\",");
+    strcat(json, "]}");
+    CHECK_INT(cm_pb_decode(&mesos__v1__task_info__descriptor, CM_MEDIA_JSON, json, strlen(json), &m,
+                           why, sizeof why),
+              CM_EINVAL);
+    CHECK_STR(why, "Missing required fields: resources[10].name");
+    CHECK(m == NULL);
+}
+
 TEST_MAIN(TEST(test_required_enum_out_of_range_is_refused),
           TEST(test_optional_enum_out_of_range_is_unset), TEST(test_json_and_protobuf_agree),
-          TEST(test_truncated_and_unsupported), TEST(test_enum_name))
+          TEST(test_truncated_and_unsupported), TEST(test_enum_name), TEST(test_paths_in_reasons))

@@ -58,9 +58,13 @@
  * nothing changed backs off on that agent: the first decline is re-offered at once, the second
  * gets a filter of backoff_first (20 ms by default), each further one twice the last, up to
  * backoff_max (the master sets --allocation_interval: Mesos's own worst case, never worse).
- * The longer of refuse_seconds and the back-off wins. Any change resets it: the resources
- * differ (a task finished or started on the agent, the agent changed), something of the
- * framework-role came back other than by decline (a task finished, an accept), or REVIVE. Other
+ * The longer of refuse_seconds and the back-off wins. A change takes it back to its first step
+ * (backoff_first), not to an immediate re-offer: the resources differ (a task finished or
+ * started on the agent, the agent changed) or something of the framework-role came back other
+ * than by decline (a task finished, an accept) — else a framework declining everything on an
+ * agent where its tasks keep ending is re-offered as fast as it answers (80 offers per task
+ * with one agent). A decline after a quiet spell (backoff_max past the last one's filter) and
+ * REVIVE start it over at once. Other
  * framework-roles are unaffected: they are offered what one declined as fast as before. When a
  * back-off filter expires its agent is made dirty again (cm_allocator_next_wakeup tells the
  * master when), so the back-off never waits for the periodic cycle.

@@ -98,9 +98,12 @@ void cm_backoff_decline(struct cm_allocator *a, struct fr *f, struct agent *ag,
     double now = cm_clock_now(a->clock);
     uint32_t streak = 1;
     struct fent *e = cm_ftab_find(&f->filters, ag->serial);
-    if (e && e->streak && e->gen == f->change_gen && now <= e->expiry + a->backoff_max &&
-        same(&e->res->r, resources))
-        streak = e->streak == UINT32_MAX ? UINT32_MAX : e->streak + 1;
+    if (e && e->streak && now <= e->expiry + a->backoff_max) {
+        if (e->gen == f->change_gen && same(&e->res->r, resources))
+            streak = e->streak == UINT32_MAX ? UINT32_MAX : e->streak + 1;
+        else
+            streak = 2; /* changed since a recent decline: the first step, not at once */
+    }
     double delay = delay_for(a, streak);
     if (delay <= refuse_seconds) {
         /* The framework's own filter is the longer: it ends as filters do (found by the

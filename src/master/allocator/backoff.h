@@ -5,12 +5,15 @@
  *
  * Each DECLINE leaves a record in the framework-role's filter for the agent: how many times in
  * a row the framework-role declined exactly these resources there (streak) and its change_gen
- * then. The next decline continues the streak only if the resources are the same, change_gen
- * has not moved (nothing of the framework-role came back other than by decline: no task
- * finished, no accept) and the record is fresh (at most backoff_max past its expiry); REVIVE
+ * then. The next decline continues the streak if the resources are the same, change_gen has
+ * not moved (nothing of the framework-role came back other than by decline: no task finished,
+ * no accept) and the record is fresh (at most backoff_max past its expiry); a fresh record
+ * with other resources or a moved change_gen restarts it at 2 (a change does not earn an
+ * immediate re-offer: a framework declining everything while its tasks end on the agent would
+ * otherwise be re-offered as fast as it answers); no record or a stale one starts at 1. REVIVE
  * drops the records with the filters. The filter then lasts the longer of refuse_seconds and
- * the back-off: 0 for the first decline (re-offered at once), backoff_first for the second,
- * doubling up to backoff_max. When the back-off is what ends the filter, the agent is put on
+ * the back-off: 0 for streak 1 (re-offered at once), backoff_first for streak 2, doubling up
+ * to backoff_max. When the back-off is what ends the filter, the agent is put on
  * a min-heap of wakeups so that it is made dirty, and re-offered, when the filter expires.
  *
  * A wakeup stays when its filter is replaced or lifted (REVIVE): its cycle then merely finds
