@@ -1,0 +1,88 @@
+/*
+ * lg_client.h: one framework's connection to a master's v1 scheduler API, for emulator-loadgen.
+ *
+ * Why not libcmscheduler: it makes every call (each ACKNOWLEDGE, ACCEPT, DECLINE) a libcurl
+ * request of its own, and at thousands of launches a second curl's per-request work (handle
+ * setup, header formatting and parsing, a connection per concurrent call) cost the load
+ * generator as much CPU as the master it measures. This client speaks the same API (protobuf
+ * bodies, docs/wire-protocol.md) with the emulator's own HTTP connection (emu_http.h):
+ *
+ *  - SUBSCRIBE: a streaming POST /api/v1/scheduler; the RecordIO records of the 200 answer are
+ *    decoded one at a time into an arena (emu_arena.h: no malloc per field) and handed to the
+ *    event callback. The Mesos-Stream-Id of the answer goes on every later call.
+ *  - Other calls: plain POSTs of one Call each (Mesos's API: one call per request), written on
+ *    one keep-alive connection with up to max_inflight requests outstanding (HTTP/1.1
+ *    pipelining; the answers come back in order), so that calls made in one loop turn leave in
+ *    one write. Calls beyond max_inflight, or made while (re-)subscribing, wait encoded in a
+ *    queue, in order.
+ *  - A lost subscription (connection closed, undecodable record) is subscribed again after
+ *    resubscribe_delay with the framework id (failover). A SUBSCRIBE refused with a 4xx, or an
+ *    ERROR event, is final: no more subscriptions (lost callback with fatal = true).
+ *  - A call connection that fails fails its outstanding calls (call_done with err < 0) and is
+ *    opened again for the next call.
+ *
+ * Not done (a benchmark client, not a general one): no redirect to another leader (307 is a
+ * refusal), no heartbeat watchdog (a dead stream is noticed when its connection closes), no
+ * TLS, no authentication, one master address (HOST:PORT, IPv4).
+ *
+ * Callbacks run on the loop, never inside cm_lg_client_call; they may make calls. An event
+ * passed to the event callback lives until the callback returns.
+ * Ownership: the client copies the FrameworkInfo; cm_lg_client_free releases everything
+ * (outstanding calls get no callback).
+ * Threading: one event loop.
+ */
+#ifndef CM_LG_CLIENT_H
+#define CM_LG_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mesos/v1/scheduler/scheduler.pb-c.h"
+
+struct event_base;
+struct cm_lg_client;
+
+struct cm_lg_client_cbs {
+    /* Every event of the subscription, SUBSCRIBED included (the client has taken its framework
+     * id and stream id by then). */
+    void (*event)(void *arg, const Mesos__V1__Scheduler__Event *ev);
+    /* A call (type: Mesos__V1__Scheduler__Call__Type) was answered with status (err 0), or was
+     * lost with its connection (err < 0, status 0). body: the start of a non-2xx answer's body
+     * (NUL-terminated, at most 255 bytes), else "". May be NULL. */
+    void (*call_done)(void *arg, int type, int err, int status, const char *body);
+    /* The subscription ended; fatal: it will not be tried again (why says why). May be NULL. */
+    void (*lost)(void *arg, bool fatal, const char *why);
+};
+
+struct cm_lg_client_config {
+    struct event_base *base;
+    const char *master;                             /* "HOST:PORT" */
+    const Mesos__V1__FrameworkInfo *framework_info; /* copied */
+    int max_inflight;                               /* calls outstanding on the connection (>= 1) */
+    double resubscribe_delay;                       /* seconds (0: 1 s) */
+    struct cm_lg_client_cbs cbs;
+    void *arg;
+};
+
+/* Creates the client (nothing is sent yet). Returns NULL with why on a bad master address. */
+struct cm_lg_client *cm_lg_client_new(const struct cm_lg_client_config *cfg, char *why,
+                                      size_t whylen);
+
+/* Sends SUBSCRIBE. Returns 0, CM_ESTATE if already subscribing or stopped, or -errno if no
+ * socket could be made. */
+int cm_lg_client_subscribe(struct cm_lg_client *c);
+
+/* Sends call (its framework_id is filled in by the client; the caller's struct is not kept).
+ * Returns 0 (sent or queued), CM_ESTATE before the first SUBSCRIBED or after a fatal loss. */
+int cm_lg_client_call(struct cm_lg_client *c, Mesos__V1__Scheduler__Call *call);
+
+/* Calls queued or outstanding. */
+size_t cm_lg_client_pending(const struct cm_lg_client *c);
+
+/* True while the subscription is up (SUBSCRIBED received, stream open). */
+bool cm_lg_client_subscribed(const struct cm_lg_client *c);
+
+/* Closes the connections and frees the client. NULL: no-op. */
+void cm_lg_client_free(struct cm_lg_client *c);
+
+#endif
