@@ -9,6 +9,7 @@
 #include <event2/event_struct.h>
 
 #include "cmesos/internal.pb-c.h"
+#include "emu_arena.h"
 #include "emu_http.h"
 #include "emulator.h"
 #include "recordio.h"
@@ -148,7 +149,14 @@ struct cm_emu {
     struct cm_emu_stats st;
     double t_start;
     int first_registered; /* agents registered at least once */
+    /* Events from the master are decoded into this (reset after each): no malloc per field. */
+    struct cm_emu_arena arena;
+    uint64_t rng; /* emu_uuid's state (splitmix64), seeded from getrandom */
 };
+
+/* A random (version 4) UUID for a status update: from the emulator's own generator, seeded
+ * once, not a getrandom system call per update. Unique for the purpose (an update's id). */
+void emu_uuid(struct cm_emu *e, uint8_t out[16]);
 
 struct emu_fw {
     uint8_t *info;

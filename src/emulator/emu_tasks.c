@@ -152,12 +152,26 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     task_send_head(t);
 }
 
+void emu_uuid(struct cm_emu *e, uint8_t out[16])
+{
+    for (int k = 0; k < 2; k++) {
+        /* splitmix64 */
+        uint64_t z = (e->rng += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        memcpy(out + 8 * k, &z, 8);
+    }
+    out[6] = (uint8_t)((out[6] & 0x0f) | 0x40);
+    out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);
+}
+
 static void task_push(struct emu_task *t, int state)
 {
     if (cm_task_state_terminal(t->state) || t->nq == EMU_MAX_QUEUED)
         return;
     t->q[t->nq].state = state;
-    cm_uuid_random(t->q[t->nq].uuid);
+    emu_uuid(t->e, t->q[t->nq].uuid);
     t->q[t->nq].timestamp = (double)time(NULL);
     {
         struct timespec ts;
