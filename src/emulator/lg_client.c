@@ -22,6 +22,17 @@
 #define MAX_RECORD (64u << 20)
 #define BODY_MAX 256
 
+/* One call connection: the types of its outstanding calls (a ring, in order of answer). */
+struct lg_conn {
+    struct cm_lg_client *c;
+    struct cm_emu_conn *conn; /* NULL until needed */
+    uint8_t *ring;            /* max_inflight entries */
+    int head, inflight;
+    int status;
+    char body[BODY_MAX];
+    size_t body_len;
+};
+
 struct cm_lg_client {
     struct event_base *base;
     struct sockaddr_in master;
@@ -44,14 +55,10 @@ struct cm_lg_client {
     struct cm_emu_arena arena;
     struct event *retry_ev;
 
-    /* Calls: one pipelined connection, the types of its outstanding calls (a ring, in order),
-     * and the encoded calls waiting ([type:1][len:4][body]). */
-    struct cm_emu_conn *conn;
-    uint8_t *ring;
-    int ring_head, inflight;
-    int call_status;
-    char call_body[BODY_MAX];
-    size_t call_body_len;
+    /* Calls: pipelined connections, and the encoded calls waiting ([type:1][len:4][body]). */
+    struct lg_conn *conns;
+    int nconns;
+    int inflight; /* over all connections */
     struct evbuffer *queue;
     size_t nqueued;
     uint8_t *scratch;
@@ -95,75 +102,94 @@ static void body_append(char *buf, size_t *len, const uint8_t *data, size_t n)
 static void call_on_head(void *arg, int status, const char *sid)
 {
     (void)sid;
-    struct cm_lg_client *c = arg;
-    c->call_status = status;
-    c->call_body_len = 0;
-    c->call_body[0] = 0;
+    struct lg_conn *lc = arg;
+    lc->status = status;
+    lc->body_len = 0;
+    lc->body[0] = 0;
 }
 
 static void call_on_body(void *arg, const uint8_t *data, size_t len)
 {
-    struct cm_lg_client *c = arg;
-    if (c->call_status < 200 || c->call_status > 299)
-        body_append(c->call_body, &c->call_body_len, data, len);
+    struct lg_conn *lc = arg;
+    if (lc->status < 200 || lc->status > 299)
+        body_append(lc->body, &lc->body_len, data, len);
 }
 
 static void pump(struct cm_lg_client *c);
 
 static void call_on_done(void *arg, int err)
 {
-    struct cm_lg_client *c = arg;
-    if (c->inflight <= 0)
+    struct lg_conn *lc = arg;
+    struct cm_lg_client *c = lc->c;
+    if (lc->inflight <= 0)
         return; /* cannot happen: one answer per request */
-    int type = c->ring[c->ring_head];
-    c->ring_head = (c->ring_head + 1) % c->max_inflight;
+    int type = lc->ring[lc->head];
+    lc->head = (lc->head + 1) % c->max_inflight;
+    lc->inflight--;
     c->inflight--;
-    int status = err ? 0 : c->call_status;
+    int status = err ? 0 : lc->status;
     if (c->cbs.call_done)
-        c->cbs.call_done(c->arg, type, err, status, err ? "" : c->call_body);
-    c->call_status = 0;
-    c->call_body_len = 0;
-    c->call_body[0] = 0;
-    if (c->conn && cm_emu_conn_dead(c->conn) && c->inflight == 0) {
-        cm_emu_conn_free(c->conn);
-        c->conn = NULL;
+        c->cbs.call_done(c->arg, type, err, status, err ? "" : lc->body);
+    lc->status = 0;
+    lc->body_len = 0;
+    lc->body[0] = 0;
+    if (lc->conn && cm_emu_conn_dead(lc->conn) && lc->inflight == 0) {
+        cm_emu_conn_free(lc->conn);
+        lc->conn = NULL;
     }
-    if (c->inflight == 0 || !c->conn || !cm_emu_conn_dead(c->conn))
-        pump(c);
+    pump(c);
 }
 
-/* Writes one encoded call on the connection (opened if needed). Returns 0 or -errno. */
+/* The connection for the next call: the one with the fewest calls outstanding (a closed one
+ * counts as empty: it is opened again), or NULL if none can take one now. A dead connection
+ * with nothing outstanding is dropped here (the master may close an idle keep-alive one); one
+ * still reporting its failures is skipped. */
+static struct lg_conn *pick(struct cm_lg_client *c)
+{
+    struct lg_conn *best = NULL;
+    for (int i = 0; i < c->nconns; i++) {
+        struct lg_conn *lc = &c->conns[i];
+        if (lc->conn && cm_emu_conn_dead(lc->conn)) {
+            if (lc->inflight > 0)
+                continue;
+            cm_emu_conn_free(lc->conn);
+            lc->conn = NULL;
+        }
+        if (!best || lc->inflight < best->inflight)
+            best = lc;
+        if (best->inflight == 0)
+            break;
+    }
+    return best;
+}
+
+static bool can_post(const struct cm_lg_client *c)
+{
+    return c->subscribed && c->inflight < c->max_inflight;
+}
+
+/* Writes one encoded call (its connection opened if needed). Returns 0, CM_ESTATE when no
+ * connection can take it now, or -errno. */
 static int post(struct cm_lg_client *c, int type, const uint8_t *body, size_t len)
 {
-    if (!c->conn) {
+    struct lg_conn *lc = pick(c);
+    if (!lc)
+        return CM_ESTATE;
+    if (!lc->conn) {
         int err = 0;
-        c->conn = cm_emu_conn_new(c->base, &c->master, NULL, &call_cbs, c, &err);
-        if (!c->conn)
+        lc->conn = cm_emu_conn_new(c->base, &c->master, NULL, &call_cbs, lc, &err);
+        if (!lc->conn)
             return err ? err : -ENOMEM;
     }
     const char *headers[] = {c->stream_hdr, NULL};
-    int rc = cm_emu_conn_post(c->conn, c->host, PATH, c->stream_hdr[0] ? headers : NULL, body, len);
+    int rc =
+        cm_emu_conn_post(lc->conn, c->host, PATH, c->stream_hdr[0] ? headers : NULL, body, len);
     if (rc != 0)
         return rc;
-    c->ring[(c->ring_head + c->inflight) % c->max_inflight] = (uint8_t)type;
+    lc->ring[(lc->head + lc->inflight) % c->max_inflight] = (uint8_t)type;
+    lc->inflight++;
     c->inflight++;
     return 0;
-}
-
-/* True if a call may be written now: subscribed, room in the pipeline, and a connection that
- * is alive or can be opened (a dead one with nothing outstanding is dropped here: the master
- * may close an idle keep-alive connection). */
-static bool can_post(struct cm_lg_client *c)
-{
-    if (!c->subscribed || c->inflight >= c->max_inflight)
-        return false;
-    if (c->conn && cm_emu_conn_dead(c->conn)) {
-        if (c->inflight > 0)
-            return false; /* its failures are still being reported */
-        cm_emu_conn_free(c->conn);
-        c->conn = NULL;
-    }
-    return true;
 }
 
 /* Sends queued calls while there is room. A call that cannot be written (no socket) is failed
@@ -172,13 +198,16 @@ static void pump(struct cm_lg_client *c)
 {
     while (c->nqueued > 0 && can_post(c)) {
         uint8_t hdr[5];
-        evbuffer_remove(c->queue, hdr, sizeof hdr);
+        evbuffer_copyout(c->queue, hdr, sizeof hdr);
         uint32_t len = (uint32_t)hdr[1] | (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3] << 16 |
                        (uint32_t)hdr[4] << 24;
-        uint8_t *body = scratch(c, len);
-        evbuffer_remove(c->queue, body, len);
+        uint8_t *body = scratch(c, sizeof hdr + len);
+        evbuffer_copyout(c->queue, body, sizeof hdr + len);
+        int rc = post(c, hdr[0], body + sizeof hdr, len);
+        if (rc == CM_ESTATE)
+            return; /* every connection is busy reporting a failure: after its callbacks */
+        evbuffer_drain(c->queue, sizeof hdr + len);
         c->nqueued--;
-        int rc = post(c, hdr[0], body, len);
         if (rc != 0 && c->cbs.call_done)
             c->cbs.call_done(c->arg, hdr[0], rc, 0, "");
     }
@@ -194,12 +223,8 @@ int cm_lg_client_call(struct cm_lg_client *c, Mesos__V1__Scheduler__Call *call)
     size_t len = encode(c, call);
     call->framework_id = NULL;
     int type = call->has_type ? (int)call->type : 0;
-    if (c->nqueued == 0 && can_post(c)) {
-        int rc = post(c, type, c->scratch, len);
-        if (rc == 0)
-            return 0;
-        /* No socket now: keep it for the next pump. */
-    }
+    if (c->nqueued == 0 && can_post(c) && post(c, type, c->scratch, len) == 0)
+        return 0; /* else (no connection or socket now) it waits for the next pump */
     uint8_t hdr[5] = {(uint8_t)type, (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
                       (uint8_t)(len >> 24)};
     evbuffer_add(c->queue, hdr, sizeof hdr);
@@ -408,7 +433,12 @@ struct cm_lg_client *cm_lg_client_new(const struct cm_lg_client_config *cfg, cha
     cm_recordio_decoder_init(&c->dec, MAX_RECORD);
     cm_emu_arena_init(&c->arena, 0);
     c->retry_ev = evtimer_new(c->base, retry_cb, c);
-    c->ring = cm_xcalloc((size_t)c->max_inflight, 1);
+    c->nconns = cfg->connections > 0 ? cfg->connections : 1;
+    c->conns = cm_xcalloc((size_t)c->nconns, sizeof *c->conns);
+    for (int i = 0; i < c->nconns; i++) {
+        c->conns[i].c = c;
+        c->conns[i].ring = cm_xcalloc((size_t)c->max_inflight, 1);
+    }
     c->queue = evbuffer_new();
     if (!c->retry_ev || !c->queue)
         abort();
@@ -420,14 +450,17 @@ void cm_lg_client_free(struct cm_lg_client *c)
     if (!c)
         return;
     cm_emu_conn_free(c->sub);
-    cm_emu_conn_free(c->conn);
+    for (int i = 0; i < c->nconns; i++) {
+        cm_emu_conn_free(c->conns[i].conn);
+        free(c->conns[i].ring);
+    }
+    free(c->conns);
     if (c->fi)
         protobuf_c_message_free_unpacked(&c->fi->base, NULL);
     free(c->framework_id);
     cm_recordio_decoder_cleanup(&c->dec);
     cm_emu_arena_free(&c->arena);
     event_free(c->retry_ev);
-    free(c->ring);
     evbuffer_free(c->queue);
     free(c->scratch);
     free(c);

@@ -11,9 +11,12 @@
  *    decoded one at a time into an arena (emu_arena.h: no malloc per field) and handed to the
  *    event callback. The Mesos-Stream-Id of the answer goes on every later call.
  *  - Other calls: plain POSTs of one Call each (Mesos's API: one call per request), written on
- *    one keep-alive connection with up to max_inflight requests outstanding (HTTP/1.1
- *    pipelining; the answers come back in order), so that calls made in one loop turn leave in
- *    one write. Calls beyond max_inflight, or made while (re-)subscribing, wait encoded in a
+ *    `connections` keep-alive connections (each call on the one with the fewest outstanding),
+ *    with up to max_inflight requests outstanding in all (HTTP/1.1 pipelining; answers come
+ *    back in order), so that the calls of one loop turn leave in one write per connection.
+ *    Several connections because a server answers the pipelined requests of one connection one
+ *    after the other (libevent's evhttp reads the next only after the previous answer is
+ *    written). Calls beyond max_inflight, or made while (re-)subscribing, wait encoded in a
  *    queue, in order.
  *  - A lost subscription (connection closed, undecodable record) is subscribed again after
  *    resubscribe_delay with the framework id (failover). A SUBSCRIBE refused with a 4xx, or an
@@ -58,8 +61,9 @@ struct cm_lg_client_config {
     struct event_base *base;
     const char *master;                             /* "HOST:PORT" */
     const Mesos__V1__FrameworkInfo *framework_info; /* copied */
-    int max_inflight;                               /* calls outstanding on the connection (>= 1) */
-    double resubscribe_delay;                       /* seconds (0: 1 s) */
+    int max_inflight;         /* calls outstanding over all its connections (>= 1) */
+    int connections;          /* call connections (0: 1); a call goes on the least busy */
+    double resubscribe_delay; /* seconds (0: 1 s) */
     struct cm_lg_client_cbs cbs;
     void *arg;
 };

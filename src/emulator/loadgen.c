@@ -89,6 +89,8 @@ struct lg {
     int has_run_time;
     int stopping; /* --duration is over: no more launches, the last acks drain */
     int max_inflight;
+    int call_connections; /* per framework */
+    long batch_us;        /* --batch_us: sleep between loop passes (0: none) */
     long max_outstanding;
     const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
     unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
@@ -588,6 +590,25 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(((struct lg *)arg)->base);
 }
 
+/* The loop. With --batch_us, after each pass over the ready events the process sleeps that
+ * long before looking again, so that what arrives meanwhile (updates, answers) is read and
+ * answered in bulk: fewer system calls per task at the price of up to that much delay per
+ * step. */
+static void run_loop(struct lg *lg)
+{
+    if (lg->batch_us <= 0) {
+        event_base_dispatch(lg->base);
+        return;
+    }
+    struct timespec ts = {lg->batch_us / 1000000, (long)(lg->batch_us % 1000000) * 1000};
+    for (;;) {
+        if (event_base_loop(lg->base, EVLOOP_ONCE) != 0 || event_base_got_break(lg->base) ||
+            event_base_got_exit(lg->base))
+            return;
+        nanosleep(&ts, NULL);
+    }
+}
+
 static const char *arg_value(const char *arg, const char *name)
 {
     size_t n = strlen(name);
@@ -609,8 +630,14 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct lg lg = {
-        .nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8, .suppress = 1, .hold = 4};
+    struct lg lg = {.nfw = 1,
+                    .cpus = 0.1,
+                    .mem = 32,
+                    .report = 1,
+                    .max_inflight = 8,
+                    .call_connections = 4,
+                    .suppress = 1,
+                    .hold = 4};
     for (int i = 1; i < argc; i++) {
         const char *v;
         char *end = NULL;
@@ -639,6 +666,10 @@ int main(int argc, char **argv)
             lg.max_outstanding = strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--max_inflight")))
             lg.max_inflight = (int)strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--batch_us")))
+            lg.batch_us = strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--call_connections")))
+            lg.call_connections = (int)strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--suppress"))) {
             if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
                 fprintf(stderr, "loadgen: --suppress must be true or false, not '%s'\n", v);
@@ -661,8 +692,9 @@ int main(int argc, char **argv)
         }
     }
     if (!lg.master || lg.nfw < 1 || lg.nfw > 10000 || lg.cpus <= 0 || lg.mem <= 0 || lg.tasks < 0 ||
-        lg.refuse < 0 || lg.max_inflight < 1 || lg.max_outstanding < 0 || lg.hold < 0 ||
-        lg.hold > 1000) {
+        lg.refuse < 0 || lg.max_inflight < 1 || lg.max_inflight > 65536 ||
+        lg.call_connections < 1 || lg.call_connections > 1024 || lg.batch_us < 0 ||
+        lg.batch_us > 100000 || lg.max_outstanding < 0 || lg.hold < 0 || lg.hold > 1000) {
         usage();
         return 2;
     }
@@ -696,6 +728,7 @@ int main(int argc, char **argv)
             .master = lg.master,
             .framework_info = &fi,
             .max_inflight = lg.max_inflight,
+            .connections = lg.call_connections,
             .cbs = {.event = on_event, .call_done = on_call_done, .lost = on_lost},
             .arg = f,
         };
@@ -721,7 +754,7 @@ int main(int argc, char **argv)
     }
     lg.sigterm = evsignal_new(lg.base, SIGTERM, stop_cb, &lg);
     event_add(lg.sigterm, NULL);
-    event_base_dispatch(lg.base);
+    run_loop(&lg);
     lg.stopping = 1;
     decline_held(&lg);
     /* Let the last acknowledgements and the declines reach the master (up to 2 s). */
