@@ -1,5 +1,5 @@
-/* lg_client.c: one framework's v1 scheduler API connection for emulator-loadgen. See lg_client.h.
- */
+/* lg_client.c: v1 scheduler API clients and their shared call connections for
+ * emulator-loadgen. See lg_client.h. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -22,28 +22,46 @@
 #define MAX_RECORD (64u << 20)
 #define BODY_MAX 256
 
-/* One call connection: the types of its outstanding calls (a ring, in order of answer). */
-struct lg_conn {
+/* A call written on a connection and not yet answered. */
+struct lg_out {
     struct cm_lg_client *c;
+    int type;
+};
+
+/* One call connection: its outstanding calls (a ring, in order of answer). */
+struct lg_conn {
+    struct cm_lg_pool *pool;
     struct cm_emu_conn *conn; /* NULL until needed */
-    uint8_t *ring;            /* max_inflight entries */
+    struct lg_out *ring;      /* pool->share entries */
     int head, inflight;
     int status;
     char body[BODY_MAX];
     size_t body_len;
 };
 
-struct cm_lg_client {
+struct cm_lg_pool {
     struct event_base *base;
     struct sockaddr_in master;
     char host[280];
+    struct lg_conn *conns;
+    int nconns, share;    /* share: calls outstanding per connection, at most */
+    struct lg_conn *last; /* the connection of the last call */
+    /* Calls waiting for room: [client pointer][type:1][len:4][body], in order. */
+    struct evbuffer *queue;
+    size_t nqueued;
+    uint8_t *buf;
+    size_t buf_cap;
+};
+
+struct cm_lg_client {
+    struct cm_lg_pool *pool;
     struct cm_lg_client_cbs cbs;
     void *arg;
-    int max_inflight;
     double resubscribe_delay;
     Mesos__V1__FrameworkInfo *fi; /* deep copy */
     char *framework_id;
     bool subscribed, subscribing, fatal;
+    size_t pending; /* calls queued (here or in the pool) or outstanding */
 
     /* The subscription stream. */
     struct cm_emu_conn *sub;
@@ -55,34 +73,45 @@ struct cm_lg_client {
     struct cm_emu_arena arena;
     struct event *retry_ev;
 
-    /* Calls: pipelined connections, and the encoded calls waiting ([type:1][len:4][body]). */
-    struct lg_conn *conns;
-    int nconns;
-    int inflight; /* over all connections */
-    struct evbuffer *queue;
-    size_t nqueued;
+    /* Calls made while (re-)subscribing, for the pool once SUBSCRIBED: [type:1][len:4][body]. */
+    struct evbuffer *held;
+    size_t nheld;
     uint8_t *scratch;
     size_t scratch_cap;
 };
 
 /* ---- encoding ------------------------------------------------------------------------------- */
 
-static uint8_t *scratch(struct cm_lg_client *c, size_t n)
+static uint8_t *grow(uint8_t **buf, size_t *cap, size_t n)
 {
-    if (n > c->scratch_cap) {
-        size_t cap = c->scratch_cap ? c->scratch_cap : 4096;
-        while (cap < n)
-            cap *= 2;
-        c->scratch = cm_xrealloc(c->scratch, cap);
-        c->scratch_cap = cap;
+    if (n > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < n)
+            c *= 2;
+        *buf = cm_xrealloc(*buf, c);
+        *cap = c;
     }
-    return c->scratch;
+    return *buf;
 }
 
 static size_t encode(struct cm_lg_client *c, Mesos__V1__Scheduler__Call *call)
 {
     size_t n = mesos__v1__scheduler__call__get_packed_size(call);
-    return mesos__v1__scheduler__call__pack(call, scratch(c, n));
+    return mesos__v1__scheduler__call__pack(call, grow(&c->scratch, &c->scratch_cap, n));
+}
+
+static void put_hdr(uint8_t *h, int type, size_t len)
+{
+    h[0] = (uint8_t)type;
+    h[1] = (uint8_t)len;
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)(len >> 16);
+    h[4] = (uint8_t)(len >> 24);
+}
+
+static size_t get_len(const uint8_t *h)
+{
+    return (size_t)h[1] | (size_t)h[2] << 8 | (size_t)h[3] << 16 | (size_t)h[4] << 24;
 }
 
 /* ---- calls ---------------------------------------------------------------------------------- */
@@ -115,21 +144,25 @@ static void call_on_body(void *arg, const uint8_t *data, size_t len)
         body_append(lc->body, &lc->body_len, data, len);
 }
 
-static void pump(struct cm_lg_client *c);
+static void pool_pump(struct cm_lg_pool *p);
+
+static void call_done(struct cm_lg_client *c, int type, int err, int status, const char *body)
+{
+    c->pending--;
+    if (c->cbs.call_done)
+        c->cbs.call_done(c->arg, type, err, status, body);
+}
 
 static void call_on_done(void *arg, int err)
 {
     struct lg_conn *lc = arg;
-    struct cm_lg_client *c = lc->c;
+    struct cm_lg_pool *p = lc->pool;
     if (lc->inflight <= 0)
         return; /* cannot happen: one answer per request */
-    int type = lc->ring[lc->head];
-    lc->head = (lc->head + 1) % c->max_inflight;
+    struct lg_out o = lc->ring[lc->head];
+    lc->head = (lc->head + 1) % p->share;
     lc->inflight--;
-    c->inflight--;
-    int status = err ? 0 : lc->status;
-    if (c->cbs.call_done)
-        c->cbs.call_done(c->arg, type, err, status, err ? "" : lc->body);
+    call_done(o.c, o.type, err, err ? 0 : lc->status, err ? "" : lc->body);
     lc->status = 0;
     lc->body_len = 0;
     lc->body[0] = 0;
@@ -137,79 +170,103 @@ static void call_on_done(void *arg, int err)
         cm_emu_conn_free(lc->conn);
         lc->conn = NULL;
     }
-    pump(c);
+    pool_pump(p);
 }
 
-/* The connection for the next call: the one with the fewest calls outstanding (a closed one
- * counts as empty: it is opened again), or NULL if none can take one now. A dead connection
- * with nothing outstanding is dropped here (the master may close an idle keep-alive one); one
- * still reporting its failures is skipped. */
-static struct lg_conn *pick(struct cm_lg_client *c)
+/* False for a connection still reporting its failures; a dead one with nothing outstanding is
+ * dropped here (the master may close an idle keep-alive connection) and opened again on use. */
+static bool usable(struct lg_conn *lc)
 {
+    if (lc->conn && cm_emu_conn_dead(lc->conn)) {
+        if (lc->inflight > 0)
+            return false;
+        cm_emu_conn_free(lc->conn);
+        lc->conn = NULL;
+    }
+    return true;
+}
+
+/* The connection for the next call: the last one used while it has room (so that the calls of
+ * one loop turn leave in one write), else the one with the fewest outstanding; NULL if every
+ * connection is full. */
+static struct lg_conn *pick(struct cm_lg_pool *p)
+{
+    if (p->last && p->last->inflight < p->share && usable(p->last))
+        return p->last;
     struct lg_conn *best = NULL;
-    for (int i = 0; i < c->nconns; i++) {
-        struct lg_conn *lc = &c->conns[i];
-        if (lc->conn && cm_emu_conn_dead(lc->conn)) {
-            if (lc->inflight > 0)
-                continue;
-            cm_emu_conn_free(lc->conn);
-            lc->conn = NULL;
-        }
+    for (int i = 0; i < p->nconns; i++) {
+        struct lg_conn *lc = &p->conns[i];
+        if (!usable(lc) || lc->inflight >= p->share)
+            continue;
         if (!best || lc->inflight < best->inflight)
             best = lc;
         if (best->inflight == 0)
             break;
     }
+    p->last = best;
     return best;
 }
 
-static bool can_post(const struct cm_lg_client *c)
+/* Writes one encoded call of c (its connection opened if needed). Returns 0, CM_ESTATE when
+ * every connection is full, or -errno. */
+static int post(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const uint8_t *body,
+                size_t len)
 {
-    return c->subscribed && c->inflight < c->max_inflight;
-}
-
-/* Writes one encoded call (its connection opened if needed). Returns 0, CM_ESTATE when no
- * connection can take it now, or -errno. */
-static int post(struct cm_lg_client *c, int type, const uint8_t *body, size_t len)
-{
-    struct lg_conn *lc = pick(c);
+    struct lg_conn *lc = pick(p);
     if (!lc)
         return CM_ESTATE;
     if (!lc->conn) {
         int err = 0;
-        lc->conn = cm_emu_conn_new(c->base, &c->master, NULL, &call_cbs, lc, &err);
+        lc->conn = cm_emu_conn_new(p->base, &p->master, NULL, &call_cbs, lc, &err);
         if (!lc->conn)
             return err ? err : -ENOMEM;
     }
     const char *headers[] = {c->stream_hdr, NULL};
     int rc =
-        cm_emu_conn_post(lc->conn, c->host, PATH, c->stream_hdr[0] ? headers : NULL, body, len);
+        cm_emu_conn_post(lc->conn, p->host, PATH, c->stream_hdr[0] ? headers : NULL, body, len);
     if (rc != 0)
         return rc;
-    lc->ring[(lc->head + lc->inflight) % c->max_inflight] = (uint8_t)type;
+    lc->ring[(lc->head + lc->inflight) % p->share] = (struct lg_out){c, type};
     lc->inflight++;
-    c->inflight++;
     return 0;
+}
+
+/* Sends c's call now, or queues it in the pool (in order behind the others). */
+static void submit(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const uint8_t *body,
+                   size_t len)
+{
+    if (p->nqueued == 0 && post(p, c, type, body, len) == 0)
+        return; /* else (full, or no socket now) it waits for the next pump */
+    uint8_t h[5];
+    put_hdr(h, type, len);
+    evbuffer_add(p->queue, &c, sizeof c);
+    evbuffer_add(p->queue, h, sizeof h);
+    evbuffer_add(p->queue, body, len);
+    p->nqueued++;
 }
 
 /* Sends queued calls while there is room. A call that cannot be written (no socket) is failed
  * through call_done, as a lost connection would. */
-static void pump(struct cm_lg_client *c)
+static void pool_pump(struct cm_lg_pool *p)
 {
-    while (c->nqueued > 0 && can_post(c)) {
-        uint8_t hdr[5];
-        evbuffer_copyout(c->queue, hdr, sizeof hdr);
-        uint32_t len = (uint32_t)hdr[1] | (uint32_t)hdr[2] << 8 | (uint32_t)hdr[3] << 16 |
-                       (uint32_t)hdr[4] << 24;
-        uint8_t *body = scratch(c, sizeof hdr + len);
-        evbuffer_copyout(c->queue, body, sizeof hdr + len);
-        int rc = post(c, hdr[0], body + sizeof hdr, len);
+    while (p->nqueued > 0) {
+        struct cm_lg_client *c;
+        uint8_t h[5];
+        const size_t hl = sizeof c + sizeof h;
+        uint8_t *b = grow(&p->buf, &p->buf_cap, hl);
+        evbuffer_copyout(p->queue, b, hl);
+        memcpy(&c, b, sizeof c);
+        memcpy(h, b + sizeof c, sizeof h);
+        size_t len = get_len(h);
+        b = grow(&p->buf, &p->buf_cap, hl + len);
+        evbuffer_copyout(p->queue, b, hl + len);
+        int rc = post(p, c, h[0], b + hl, len);
         if (rc == CM_ESTATE)
-            return; /* every connection is busy reporting a failure: after its callbacks */
-        evbuffer_drain(c->queue, sizeof hdr + len);
-        c->nqueued--;
-        if (rc != 0 && c->cbs.call_done)
-            c->cbs.call_done(c->arg, hdr[0], rc, 0, "");
+            return; /* full: the next answer pumps again */
+        evbuffer_drain(p->queue, hl + len);
+        p->nqueued--;
+        if (rc != 0)
+            call_done(c, h[0], rc, 0, "");
     }
 }
 
@@ -223,19 +280,36 @@ int cm_lg_client_call(struct cm_lg_client *c, Mesos__V1__Scheduler__Call *call)
     size_t len = encode(c, call);
     call->framework_id = NULL;
     int type = call->has_type ? (int)call->type : 0;
-    if (c->nqueued == 0 && can_post(c) && post(c, type, c->scratch, len) == 0)
-        return 0; /* else (no connection or socket now) it waits for the next pump */
-    uint8_t hdr[5] = {(uint8_t)type, (uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
-                      (uint8_t)(len >> 24)};
-    evbuffer_add(c->queue, hdr, sizeof hdr);
-    evbuffer_add(c->queue, c->scratch, len);
-    c->nqueued++;
+    c->pending++;
+    if (c->subscribed) {
+        submit(c->pool, c, type, c->scratch, len);
+        return 0;
+    }
+    uint8_t h[5];
+    put_hdr(h, type, len);
+    evbuffer_add(c->held, h, sizeof h);
+    evbuffer_add(c->held, c->scratch, len);
+    c->nheld++;
     return 0;
+}
+
+/* SUBSCRIBED: the calls made while subscribing go to the pool. */
+static void release_held(struct cm_lg_client *c)
+{
+    while (c->nheld > 0) {
+        uint8_t h[5];
+        evbuffer_remove(c->held, h, sizeof h);
+        size_t len = get_len(h);
+        uint8_t *body = grow(&c->scratch, &c->scratch_cap, len);
+        evbuffer_remove(c->held, body, len);
+        c->nheld--;
+        submit(c->pool, c, h[0], body, len);
+    }
 }
 
 size_t cm_lg_client_pending(const struct cm_lg_client *c)
 {
-    return c->nqueued + (size_t)c->inflight;
+    return c->pending;
 }
 
 bool cm_lg_client_subscribed(const struct cm_lg_client *c)
@@ -274,7 +348,7 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
         c->cbs.event(c->arg, ev);
     cm_emu_arena_reset(&c->arena);
     if (is_subscribed)
-        pump(c); /* the calls queued while (re-)subscribing */
+        release_held(c);
     return 0;
 }
 
@@ -366,14 +440,14 @@ int cm_lg_client_subscribe(struct cm_lg_client *c)
     call.subscribe = &sub;
     size_t len = encode(c, &call);
     int err = 0;
-    c->sub = cm_emu_conn_new(c->base, &c->master, NULL, &sub_cbs, c, &err);
+    c->sub = cm_emu_conn_new(c->pool->base, &c->pool->master, NULL, &sub_cbs, c, &err);
     if (!c->sub)
         return err ? err : -ENOMEM;
     cm_recordio_decoder_cleanup(&c->dec);
     cm_recordio_decoder_init(&c->dec, MAX_RECORD);
     c->sub_status = 0;
     c->subscribing = true;
-    return cm_emu_conn_post(c->sub, c->host, PATH, NULL, c->scratch, len);
+    return cm_emu_conn_post(c->sub, c->pool->host, PATH, NULL, c->scratch, len);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -401,23 +475,60 @@ static int resolve(const char *master, struct sockaddr_in *sa, char *why, size_t
     return 0;
 }
 
-struct cm_lg_client *cm_lg_client_new(const struct cm_lg_client_config *cfg, char *why,
-                                      size_t whylen)
+struct cm_lg_pool *cm_lg_pool_new(struct event_base *base, const char *master, int connections,
+                                  int per_connection, char *why, size_t whylen)
 {
-    if (!cfg->base || !cfg->framework_info || cfg->max_inflight < 1 || cfg->max_inflight > 65536) {
-        cm_fail(CM_EINVAL, why, whylen, "base, framework_info and max_inflight 1..65536 needed");
+    if (!base || connections < 1 || connections > 1024 || per_connection < 1 ||
+        per_connection > 65536) {
+        cm_fail(CM_EINVAL, why, whylen,
+                "connections must be 1..1024 and calls per connection 1..65536");
         return NULL;
     }
     struct sockaddr_in sa;
-    if (resolve(cfg->master, &sa, why, whylen) != 0)
+    if (resolve(master, &sa, why, whylen) != 0)
         return NULL;
+    struct cm_lg_pool *p = cm_xcalloc(1, sizeof *p);
+    p->base = base;
+    p->master = sa;
+    snprintf(p->host, sizeof p->host, "%s", master);
+    p->nconns = connections;
+    p->share = per_connection;
+    p->conns = cm_xcalloc((size_t)connections, sizeof *p->conns);
+    for (int i = 0; i < connections; i++) {
+        p->conns[i].pool = p;
+        p->conns[i].ring = cm_xcalloc((size_t)per_connection, sizeof *p->conns[i].ring);
+    }
+    p->queue = evbuffer_new();
+    if (!p->queue)
+        abort();
+    return p;
+}
+
+void cm_lg_pool_free(struct cm_lg_pool *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->nconns; i++) {
+        cm_emu_conn_free(p->conns[i].conn);
+        free(p->conns[i].ring);
+    }
+    free(p->conns);
+    evbuffer_free(p->queue);
+    free(p->buf);
+    free(p);
+}
+
+struct cm_lg_client *cm_lg_client_new(const struct cm_lg_client_config *cfg, char *why,
+                                      size_t whylen)
+{
+    if (!cfg->pool || !cfg->framework_info) {
+        cm_fail(CM_EINVAL, why, whylen, "a pool and a framework_info are needed");
+        return NULL;
+    }
     struct cm_lg_client *c = cm_xcalloc(1, sizeof *c);
-    c->base = cfg->base;
-    c->master = sa;
-    snprintf(c->host, sizeof c->host, "%s", cfg->master);
+    c->pool = cfg->pool;
     c->cbs = cfg->cbs;
     c->arg = cfg->arg;
-    c->max_inflight = cfg->max_inflight;
     c->resubscribe_delay = cfg->resubscribe_delay > 0 ? cfg->resubscribe_delay : 1.0;
     /* A deep copy through the wire form. */
     size_t n = mesos__v1__framework_info__get_packed_size(cfg->framework_info);
@@ -432,15 +543,9 @@ struct cm_lg_client *cm_lg_client_new(const struct cm_lg_client_config *cfg, cha
     }
     cm_recordio_decoder_init(&c->dec, MAX_RECORD);
     cm_emu_arena_init(&c->arena, 0);
-    c->retry_ev = evtimer_new(c->base, retry_cb, c);
-    c->nconns = cfg->connections > 0 ? cfg->connections : 1;
-    c->conns = cm_xcalloc((size_t)c->nconns, sizeof *c->conns);
-    for (int i = 0; i < c->nconns; i++) {
-        c->conns[i].c = c;
-        c->conns[i].ring = cm_xcalloc((size_t)c->max_inflight, 1);
-    }
-    c->queue = evbuffer_new();
-    if (!c->retry_ev || !c->queue)
+    c->retry_ev = evtimer_new(c->pool->base, retry_cb, c);
+    c->held = evbuffer_new();
+    if (!c->retry_ev || !c->held)
         abort();
     return c;
 }
@@ -450,18 +555,13 @@ void cm_lg_client_free(struct cm_lg_client *c)
     if (!c)
         return;
     cm_emu_conn_free(c->sub);
-    for (int i = 0; i < c->nconns; i++) {
-        cm_emu_conn_free(c->conns[i].conn);
-        free(c->conns[i].ring);
-    }
-    free(c->conns);
     if (c->fi)
         protobuf_c_message_free_unpacked(&c->fi->base, NULL);
     free(c->framework_id);
     cm_recordio_decoder_cleanup(&c->dec);
     cm_emu_arena_free(&c->arena);
     event_free(c->retry_ev);
-    evbuffer_free(c->queue);
+    evbuffer_free(c->held);
     free(c->scratch);
     free(c);
 }

@@ -89,8 +89,9 @@ struct lg {
     int has_run_time;
     int stopping; /* --duration is over: no more launches, the last acks drain */
     int max_inflight;
-    int call_connections; /* per framework */
-    long batch_us;        /* --batch_us: sleep between loop passes (0: none) */
+    int call_connections; /* shared by the frameworks */
+    struct cm_lg_pool *pool;
+    long batch_us; /* --batch_us: sleep between loop passes (0: none) */
     long max_outstanding;
     const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
     unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
@@ -621,8 +622,9 @@ static void usage(void)
             "Usage: emulator-loadgen --master=HOST:PORT [--frameworks=N] [--tasks=N (0: no "
             "limit)] [--task_cpus=0.1] [--task_mem=32] [--task_run_time=SECS (label; -1: "
             "forever; unset: the emulator's)] [--refuse_seconds=0] [--duration=SECS] "
-            "[--report_interval=SECS] [--role=ROLE] [--max_inflight=8 (calls outstanding per "
-            "framework)] "
+            "[--report_interval=SECS] [--role=ROLE] [--call_connections=16 (shared by the "
+            "frameworks)] [--max_inflight=8 (calls outstanding per connection)] [--batch_us=0 "
+            "(sleep between loop passes)] "
             "[--max_outstanding=N (launched, not yet RUNNING; 0: no cap)] [--suppress=true|false] "
             "[--hold_offers=4 (offers kept per framework at the cap)] "
             "[--latency_file=PATH] [--quiet]\n");
@@ -635,7 +637,7 @@ int main(int argc, char **argv)
                     .mem = 32,
                     .report = 1,
                     .max_inflight = 8,
-                    .call_connections = 4,
+                    .call_connections = 16,
                     .suppress = 1,
                     .hold = 4};
     for (int i = 1; i < argc; i++) {
@@ -702,6 +704,13 @@ int main(int argc, char **argv)
     lg.base = event_base_new();
     lg.fws = calloc((size_t)lg.nfw, sizeof *lg.fws);
     lg.t0 = lg.t_last_report = now();
+    char why[512];
+    lg.pool =
+        cm_lg_pool_new(lg.base, lg.master, lg.call_connections, lg.max_inflight, why, sizeof why);
+    if (!lg.pool) {
+        fprintf(stderr, "loadgen: %s\n", why);
+        return 2;
+    }
     for (int i = 0; i < lg.nfw; i++) {
         struct fw *f = &lg.fws[i];
         f->lg = &lg;
@@ -724,15 +733,11 @@ int main(int argc, char **argv)
             fi.n_capabilities = 1;
         }
         struct cm_lg_client_config cfg = {
-            .base = lg.base,
-            .master = lg.master,
+            .pool = lg.pool,
             .framework_info = &fi,
-            .max_inflight = lg.max_inflight,
-            .connections = lg.call_connections,
             .cbs = {.event = on_event, .call_done = on_call_done, .lost = on_lost},
             .arg = f,
         };
-        char why[512];
         f->s = cm_lg_client_new(&cfg, why, sizeof why);
         int rc = f->s ? cm_lg_client_subscribe(f->s) : 0;
         if (!f->s || rc != 0) {
@@ -798,6 +803,7 @@ int main(int argc, char **argv)
            pct(lg.lat, lg.nlat, 50) * 1e3, pct(lg.lat, lg.nlat, 90) * 1e3,
            pct(lg.lat, lg.nlat, 99) * 1e3, lg.nlat ? lg.lat[lg.nlat - 1] * 1e3 : 0.0);
     fflush(stdout);
+    cm_lg_pool_free(lg.pool); /* before the clients its queue refers to */
     for (int i = 0; i < lg.nfw; i++) {
         while (lg.fws[i].held) {
             struct held *h = lg.fws[i].held;
