@@ -9,6 +9,7 @@
 #include <event2/event_struct.h>
 
 #include "cmesos/internal.pb-c.h"
+#include "emu_arena.h"
 #include "emu_http.h"
 #include "emulator.h"
 #include "recordio.h"
@@ -17,6 +18,7 @@
 #define EMU_MAX_QUEUED 4 /* STARTING, RUNNING, a terminal state, and a spare */
 
 #define EMU_MAX_HELD 4096
+#define EMU_COMMON_TIMEOUTS 16
 struct emu_held {
     uint8_t *data;
     size_t len;
@@ -148,7 +150,26 @@ struct cm_emu {
     struct cm_emu_stats st;
     double t_start;
     int first_registered; /* agents registered at least once */
+    /* Events from the master are decoded into this (reset after each): no malloc per field. */
+    struct cm_emu_arena arena;
+    uint64_t rng; /* emu_uuid's state (splitmix64), seeded from getrandom */
+    /* emu_timer_add: libevent common timeouts by duration */
+    struct {
+        double secs;
+        const struct timeval *tv;
+    } common[EMU_COMMON_TIMEOUTS];
+    int ncommon;
 };
+
+/* Adds timer ev for secs. The first EMU_COMMON_TIMEOUTS distinct durations use libevent common
+ * timeouts (a queue per duration: O(1) add and delete instead of the timer heap's O(log n), for
+ * the thousands of per-task timers of one duration: update retries, fixed run times); other
+ * durations (e.g. exponential run times) use the heap. */
+void emu_timer_add(struct cm_emu *e, struct event *ev, double secs);
+
+/* A random (version 4) UUID for a status update: from the emulator's own generator, seeded
+ * once, not a getrandom system call per update. Unique for the purpose (an update's id). */
+void emu_uuid(struct cm_emu *e, uint8_t out[16]);
 
 struct emu_fw {
     uint8_t *info;

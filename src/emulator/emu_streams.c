@@ -173,8 +173,11 @@ static int group_record(void *arg, const uint8_t *data, size_t len)
 {
     struct emu_group *g = arg;
     g->last_event = cm_monotonic_secs();
-    Cmesos__Internal__AgentEvent *ev = cmesos__internal__agent_event__unpack(NULL, len, data);
+    struct cm_emu_arena *arena = &g->e->arena;
+    Cmesos__Internal__AgentEvent *ev =
+        cmesos__internal__agent_event__unpack(cm_emu_arena_allocator(arena), len, data);
     if (!ev) {
+        cm_emu_arena_reset(arena);
         CM_WARN(MOD, "Shared stream %d: undecodable event from the master; re-opening it", g->idx);
         return 1;
     }
@@ -189,7 +192,7 @@ static int group_record(void *arg, const uint8_t *data, size_t len)
         else if (a)
             member_event(g, a, ev);
     }
-    protobuf_c_message_free_unpacked(&ev->base, NULL);
+    cm_emu_arena_reset(arena);
     return 0;
 }
 

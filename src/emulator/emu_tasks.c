@@ -76,8 +76,7 @@ static void send_agent_updates(struct emu_agent *a)
          * agent's status update manager does: an overloaded scheduler is not sent more. */
         if (t->retry_wait <= 0)
             t->retry_wait = e->o.update_retry;
-        struct timeval tv = tv_of(t->retry_wait);
-        evtimer_add(&t->retry_timer, &tv);
+        emu_timer_add(e, &t->retry_timer, t->retry_wait);
         t->retry_wait = t->retry_wait * 2 > 600 ? 600 : t->retry_wait * 2;
     }
     if (k > 0) {
@@ -152,12 +151,47 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     task_send_head(t);
 }
 
+void emu_timer_add(struct cm_emu *e, struct event *ev, double secs)
+{
+    struct timeval tv = tv_of(secs);
+    for (int i = 0; i < e->ncommon; i++) {
+        if (e->common[i].secs == secs) {
+            evtimer_add(ev, e->common[i].tv);
+            return;
+        }
+    }
+    if (e->ncommon < EMU_COMMON_TIMEOUTS) {
+        const struct timeval *ct = event_base_init_common_timeout(e->base, &tv);
+        if (ct) {
+            e->common[e->ncommon].secs = secs;
+            e->common[e->ncommon++].tv = ct;
+            evtimer_add(ev, ct);
+            return;
+        }
+    }
+    evtimer_add(ev, &tv);
+}
+
+void emu_uuid(struct cm_emu *e, uint8_t out[16])
+{
+    for (int k = 0; k < 2; k++) {
+        /* splitmix64 */
+        uint64_t z = (e->rng += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        memcpy(out + 8 * k, &z, 8);
+    }
+    out[6] = (uint8_t)((out[6] & 0x0f) | 0x40);
+    out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);
+}
+
 static void task_push(struct emu_task *t, int state)
 {
     if (cm_task_state_terminal(t->state) || t->nq == EMU_MAX_QUEUED)
         return;
     t->q[t->nq].state = state;
-    cm_uuid_random(t->q[t->nq].uuid);
+    emu_uuid(t->e, t->q[t->nq].uuid);
     t->q[t->nq].timestamp = (double)time(NULL);
     {
         struct timespec ts;
@@ -273,17 +307,22 @@ void emu_task_run(struct emu_agent *a, const Cmesos__Internal__AgentEvent__RunTa
     emu_queue_launch_ack(a, key);
     task_push(t, MESOS__V1__TASK_STATE__TASK_STARTING);
     task_push(t, MESOS__V1__TASK_STATE__TASK_RUNNING);
-    if (secs >= 0) {
-        struct timeval tv = tv_of(secs);
-        evtimer_add(&t->run_timer, &tv);
-    }
+    if (secs >= 0)
+        emu_timer_add(e, &t->run_timer, secs);
 }
 
 static struct emu_task *find(struct emu_agent *a, const char *framework_id, const char *task_id)
 {
-    char *key = cm_xasprintf("%s\n%s", framework_id, task_id);
+    /* The key is built on the stack (the usual ids are short): no allocation per lookup. */
+    char buf[256];
+    size_t fl = strlen(framework_id), tl = strlen(task_id);
+    char *key = fl + tl + 2 <= sizeof buf ? buf : cm_xmalloc(fl + tl + 2);
+    memcpy(key, framework_id, fl);
+    key[fl] = '\n';
+    memcpy(key + fl + 1, task_id, tl + 1);
     struct emu_task *t = cm_strmap_get(&a->e->tasks, key);
-    free(key);
+    if (key != buf)
+        free(key);
     return t && t->agent == a ? t : NULL;
 }
 

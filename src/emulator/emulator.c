@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "agent_caps.h"
 #include "clock.h"
@@ -442,8 +443,11 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
 {
     struct emu_agent *a = arg;
     a->last_event = cm_monotonic_secs();
-    Cmesos__Internal__AgentEvent *ev = cmesos__internal__agent_event__unpack(NULL, len, data);
+    struct cm_emu_arena *arena = &a->e->arena;
+    Cmesos__Internal__AgentEvent *ev =
+        cmesos__internal__agent_event__unpack(cm_emu_arena_allocator(arena), len, data);
     if (!ev) {
+        cm_emu_arena_reset(arena);
         CM_WARN(MOD, "Agent %d: undecodable event from the master; re-registering", a->idx);
         return 1;
     }
@@ -451,7 +455,7 @@ static int on_record(void *arg, const uint8_t *data, size_t len)
     if (ev->has_type &&
         (a->state == EMU_REGISTERED || ev->type == CMESOS__INTERNAL__AGENT_EVENT__TYPE__REGISTERED))
         rc = emu_agent_dispatch(a, ev);
-    protobuf_c_message_free_unpacked(&ev->base, NULL);
+    cm_emu_arena_reset(arena);
     return rc;
 }
 
@@ -755,6 +759,9 @@ struct cm_emu *cm_emu_new(struct event_base *base, const struct cm_emu_opts *opt
     e->o.hostname_prefix = e->hostname_prefix;
     e->o.resources = e->o.attributes = e->o.source_ips = NULL;
     cm_strmap_init(&e->tasks);
+    cm_emu_arena_init(&e->arena, 0);
+    while (getrandom(&e->rng, sizeof e->rng, 0) != (ssize_t)sizeof e->rng)
+        ;
     cm_strmap_init(&e->frameworks);
     struct cm_resources r;
     cm_resources_init(&r);
@@ -847,6 +854,7 @@ void cm_emu_free(struct cm_emu *e)
     emu_task_free_frameworks(e);
     emu_task_free_flush(e);
     cm_strmap_cleanup(&e->tasks);
+    cm_emu_arena_free(&e->arena);
     cm_resources_proto_free(e->res, e->nres);
     for (size_t i = 0; i < e->nattrs; i++)
         protobuf_c_message_free_unpacked(&e->attrs[i]->base, NULL);

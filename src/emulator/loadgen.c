@@ -1,6 +1,8 @@
 /*
- * emulator-loadgen: a load-generating framework (N frameworks on one libcmscheduler loop) for
- * scale tests and benchmarks with mesos-agent-emulator (docs/emulator.md).
+ * emulator-loadgen: a load-generating framework (N frameworks on one loop) for scale tests and
+ * benchmarks with mesos-agent-emulator (docs/emulator.md). Each framework is a real client of the
+ * v1 scheduler API (lg_client.h: protobuf, one call per POST, pipelined on a keep-alive
+ * connection), cheap enough that a throughput run measures the master, not the generator.
  *
  * Each framework subscribes, fills every offer with as many tasks of --task_cpus/--task_mem as
  * fit (until --tasks have been launched in total, 0: no limit), accepts with
@@ -17,7 +19,8 @@
  * p99, max) and the launch rate, prints a line every --report_interval and, at the end (all
  * --tasks terminal, --duration over, or SIGTERM), one JSON line prefixed "RESULT ". Exit status
  * 0 when every launched task ended TASK_FINISHED (or is still running at --duration's end), 1
- * otherwise.
+ * otherwise. On the way out the offers it holds are declined (one DECLINE per framework) and the
+ * last calls are given up to 2 s to be answered.
  */
 #include <event2/event.h>
 #include <stdbool.h>
@@ -29,20 +32,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmesos/scheduler.h"
+#include "errors.h"
+#include "lg_client.h"
+#include "util.h"
 
 #define MAX_SAMPLES (4u << 20)
 #define SEEN_RUNNING 1
 #define SEEN_TERMINAL 2
 
 struct lg;
-
-/* An acknowledgement waiting for a free call slot. */
-struct ack {
-    struct ack *next;
-    char *agent_id, *task_id;
-    uint8_t uuid[16];
-};
 
 /* An offer kept for later (the framework was at its cap when it came). */
 struct held {
@@ -55,11 +53,10 @@ struct fw {
     struct held *held; /* newest first */
     int nheld;
     struct lg *lg;
-    struct ack *acks, *acks_tail;
-    int inflight;
     int idx;
     int suppressed; /* SUPPRESS sent (at the cap), no REVIVE since */
-    struct cm_scheduler *s;
+    int fatal;      /* the subscription ended for good */
+    struct cm_lg_client *s;
     double *t_offer; /* by task sequence number */
     uint8_t *seen;   /* by task sequence number: SEEN_* bits (retried updates come twice) */
     size_t cap;
@@ -74,7 +71,14 @@ struct lg {
     double cpus, mem, run_time, refuse, duration, report;
     long long tasks; /* 0: unlimited */
     const char *role;
-    unsigned long long ack_failures;
+    unsigned long long ack_failures, call_failures;
+    int nfatal; /* frameworks whose subscription ended for good */
+    /* launch(): per-offer scratch arrays, grown to the largest offer */
+    Mesos__V1__TaskInfo *tv;
+    Mesos__V1__TaskInfo **tp;
+    Mesos__V1__TaskID *ids;
+    char (*names)[48];
+    size_t scratch_cap;
     unsigned long long launched, running, finished, failed, offers, declined, subscribed;
     unsigned long long last_launched, last_running, last_finished;
     double t0, t_first_launch, t_last_running, t_last_report;
@@ -85,6 +89,9 @@ struct lg {
     int has_run_time;
     int stopping; /* --duration is over: no more launches, the last acks drain */
     int max_inflight;
+    int call_connections; /* shared by the frameworks */
+    struct cm_lg_pool *pool;
+    long batch_us; /* --batch_us: sleep between loop passes (0: none) */
     long max_outstanding;
     const char *latency_file; /* every offer -> RUNNING sample (ms), sorted, one per line */
     unsigned long long running_or_done; /* tasks that reached RUNNING or ended */
@@ -93,7 +100,7 @@ struct lg {
     unsigned long long suppress_calls, revive_calls;
     int hold;    /* --hold_offers: offers kept per framework at the cap */
     int next_fw; /* where the next use of held offers starts (round robin) */
-    unsigned long long held_offers, held_used, rescinded;
+    unsigned long long held_offers, held_used, rescinded, declined_at_exit;
 };
 
 static double now(void)
@@ -110,11 +117,28 @@ static void check_done(struct lg *lg)
         event_base_loopbreak(lg->base);
 }
 
-static void on_subscribed(struct cm_scheduler *s, void *arg,
-                          const Mesos__V1__Scheduler__Event__Subscribed *sub)
+/* Sends a call of the given type with no body of its own (SUPPRESS, REVIVE: all roles). */
+static int simple_call(struct fw *f, Mesos__V1__Scheduler__Call__Type type)
 {
-    (void)s, (void)sub;
-    ((struct fw *)arg)->lg->subscribed++;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    call.has_type = 1;
+    call.type = type;
+    return cm_lg_client_call(f->s, &call);
+}
+
+static void decline(struct fw *f, Mesos__V1__OfferID **ids, size_t n,
+                    const Mesos__V1__Filters *filters)
+{
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Decline d = MESOS__V1__SCHEDULER__CALL__DECLINE__INIT;
+    d.offer_ids = ids;
+    d.n_offer_ids = n;
+    d.filters = (Mesos__V1__Filters *)filters;
+    call.has_type = 1;
+    call.type = MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE;
+    call.decline = &d;
+    if (cm_lg_client_call(f->s, &call) != 0)
+        f->lg->call_failures++;
 }
 
 static Mesos__V1__Resource *scalar(Mesos__V1__Resource *r, Mesos__V1__Value__Scalar *v,
@@ -149,12 +173,17 @@ static void launch(struct fw *f, Mesos__V1__OfferID *oid, Mesos__V1__AgentID *ag
         memset(f->seen + f->cap, 0, cap - f->cap);
         f->cap = cap;
     }
-    Mesos__V1__TaskInfo *tv = calloc((size_t)fit, sizeof *tv);
-    Mesos__V1__TaskInfo **tp = calloc((size_t)fit, sizeof *tp);
-    Mesos__V1__TaskID *ids = calloc((size_t)fit, sizeof *ids);
-    char(*names)[48] = calloc((size_t)fit, sizeof *names);
-    if (!tv || !tp || !ids || !names)
-        abort();
+    if ((size_t)fit > lg->scratch_cap) {
+        size_t cap = (size_t)fit;
+        lg->tv = cm_xrealloc(lg->tv, cap * sizeof *lg->tv);
+        lg->tp = cm_xrealloc(lg->tp, cap * sizeof *lg->tp);
+        lg->ids = cm_xrealloc(lg->ids, cap * sizeof *lg->ids);
+        lg->names = cm_xrealloc(lg->names, cap * sizeof *lg->names);
+        lg->scratch_cap = cap;
+    }
+    Mesos__V1__TaskInfo *tv = lg->tv, **tp = lg->tp;
+    Mesos__V1__TaskID *ids = lg->ids;
+    char(*names)[48] = lg->names;
     Mesos__V1__Resource res[2];
     Mesos__V1__Value__Scalar sv[2];
     Mesos__V1__Resource *rp[2] = {scalar(&res[0], &sv[0], "cpus", lg->cpus),
@@ -198,8 +227,27 @@ static void launch(struct fw *f, Mesos__V1__OfferID *oid, Mesos__V1__AgentID *ag
     if (lg->t_first_launch == 0)
         lg->t_first_launch = t;
     lg->launched += (unsigned long long)fit;
-    cm_scheduler_accept_launch(f->s, &oid, 1, tp, (size_t)fit, &filters);
-    free(tv), free(tp), free(ids), free(names);
+    /* One ACCEPT with one LAUNCH of every task that fits. */
+    Mesos__V1__Offer__Operation__Launch ln = MESOS__V1__OFFER__OPERATION__LAUNCH__INIT;
+    ln.task_infos = tp;
+    ln.n_task_infos = (size_t)fit;
+    Mesos__V1__Offer__Operation op = MESOS__V1__OFFER__OPERATION__INIT;
+    Mesos__V1__Offer__Operation *opp = &op;
+    op.has_type = 1;
+    op.type = MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH;
+    op.launch = &ln;
+    Mesos__V1__Scheduler__Call__Accept acc = MESOS__V1__SCHEDULER__CALL__ACCEPT__INIT;
+    acc.offer_ids = &oid;
+    acc.n_offer_ids = 1;
+    acc.operations = &opp;
+    acc.n_operations = 1;
+    acc.filters = &filters;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    call.has_type = 1;
+    call.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT;
+    call.accept = &acc;
+    if (cm_lg_client_call(f->s, &call) != 0)
+        lg->call_failures++;
 }
 
 /* Tasks of --task_cpus/--task_mem that fit in cpus/mem, within --tasks and the cap. */
@@ -226,9 +274,8 @@ static void held_free(struct held *h)
     free(h->offer_id), free(h->agent_id), free(h->role), free(h);
 }
 
-static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const *offers, size_t n)
+static void on_offers(struct fw *f, Mesos__V1__Offer *const *offers, size_t n)
 {
-    struct fw *f = arg;
     struct lg *lg = f->lg;
     double t = now();
     Mesos__V1__Filters filters = MESOS__V1__FILTERS__INIT;
@@ -236,9 +283,7 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
     filters.refuse_seconds = lg->refuse;
     /* Offers not used are declined together, in one call (one call per offer would be a
      * thousand concurrent POSTs per allocation cycle at 1,000 agents). */
-    Mesos__V1__OfferID **decline = calloc(n ? n : 1, sizeof *decline);
-    if (!decline)
-        abort();
+    Mesos__V1__OfferID **ids = cm_xcalloc(n ? n : 1, sizeof *ids);
     size_t ndecline = 0;
     for (size_t i = 0; i < n; i++) {
         const Mesos__V1__Offer *o = offers[i];
@@ -281,10 +326,10 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
             lg->held_offers++;
         } else {
             lg->declined++;
-            decline[ndecline++] = o->id;
+            ids[ndecline++] = o->id;
         }
         if (capped && lg->suppress && !f->suppressed) {
-            if (cm_scheduler_suppress(s, NULL, 0) == 0) {
+            if (simple_call(f, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS) == 0) {
                 f->suppressed = 1;
                 lg->nsuppressed++;
                 lg->suppress_calls++;
@@ -292,14 +337,12 @@ static void on_offers(struct cm_scheduler *s, void *arg, Mesos__V1__Offer *const
         }
     }
     if (ndecline)
-        cm_scheduler_decline(s, decline, ndecline, &filters);
-    free(decline);
+        decline(f, ids, ndecline, &filters);
+    free(ids);
 }
 
-static void on_rescind(struct cm_scheduler *s, void *arg, const Mesos__V1__OfferID *oid)
+static void on_rescind(struct fw *f, const Mesos__V1__OfferID *oid)
 {
-    struct fw *f = arg;
-    (void)s;
     for (struct held **p = &f->held; *p; p = &(*p)->next) {
         if (oid && oid->value && strcmp((*p)->offer_id, oid->value) == 0) {
             struct held *h = *p;
@@ -312,68 +355,37 @@ static void on_rescind(struct cm_scheduler *s, void *arg, const Mesos__V1__Offer
     }
 }
 
-static void ack_pump(struct fw *f);
-
-static void ack_done(struct cm_scheduler *s, void *arg, Mesos__V1__Scheduler__Call__Type type,
-                     int err, long status, const char *body)
+static void on_call_done(void *arg, int type, int err, int status, const char *body)
 {
-    (void)s, (void)type, (void)body;
     struct fw *f = arg;
-    f->inflight--;
-    if (err || status != 202)
-        f->lg->ack_failures++;
-    ack_pump(f);
+    struct lg *lg = f->lg;
+    if (err == 0 && status == 202)
+        return;
+    if (type == MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE)
+        lg->ack_failures++;
+    else
+        lg->call_failures++;
+    if (!lg->quiet && lg->ack_failures + lg->call_failures <= 5)
+        fprintf(stderr, "loadgen: framework %d: call %d: %s%d %s\n", f->idx, type,
+                err ? "lost: " : "answered ", err ? err : status, body);
 }
 
-/* Acknowledgements go out with at most max_inflight calls per framework outstanding: the
- * library opens one connection per concurrent call, and thousands of simultaneous acks would
- * cost the master thousands of connections. */
-static void ack_pump(struct fw *f)
-{
-    while (f->acks && f->inflight < f->lg->max_inflight) {
-        struct ack *a = f->acks;
-        f->acks = a->next;
-        if (!f->acks)
-            f->acks_tail = NULL;
-        Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-        Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
-        Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-        Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-        aid.value = a->agent_id;
-        tid.value = a->task_id;
-        ack.agent_id = &aid;
-        ack.task_id = &tid;
-        ack.uuid.data = a->uuid;
-        ack.uuid.len = 16;
-        call.has_type = 1;
-        call.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE;
-        call.acknowledge = &ack;
-        if (cm_scheduler_call(f->s, &call, ack_done, f) == 0)
-            f->inflight++;
-        else
-            f->lg->ack_failures++;
-        free(a->agent_id);
-        free(a->task_id);
-        free(a);
-    }
-}
-
-static void queue_ack(struct fw *f, const Mesos__V1__TaskStatus *st)
+/* Every update is acknowledged at once: one ACKNOWLEDGE call (one POST, Mesos's API) each,
+ * written with the others of the loop turn on the framework's pipelined connection. */
+static void acknowledge(struct fw *f, const Mesos__V1__TaskStatus *st)
 {
     if (!st->has_uuid || st->uuid.len != 16 || !st->agent_id || !st->task_id)
         return;
-    struct ack *a = calloc(1, sizeof *a);
-    if (!a)
-        abort();
-    a->agent_id = strdup(st->agent_id->value);
-    a->task_id = strdup(st->task_id->value);
-    memcpy(a->uuid, st->uuid.data, 16);
-    if (f->acks_tail)
-        f->acks_tail->next = a;
-    else
-        f->acks = a;
-    f->acks_tail = a;
-    ack_pump(f);
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
+    ack.agent_id = st->agent_id;
+    ack.task_id = st->task_id;
+    ack.uuid = st->uuid;
+    call.has_type = 1;
+    call.type = MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE;
+    call.acknowledge = &ack;
+    if (cm_lg_client_call(f->s, &call) != 0)
+        f->lg->ack_failures++;
 }
 
 /* Half the cap is free again: every suppressed framework asks for offers again. */
@@ -413,19 +425,17 @@ static void maybe_revive(struct lg *lg)
         struct fw *f = &lg->fws[i];
         if (!f->suppressed || f->held)
             continue;
-        if (cm_scheduler_revive(f->s, NULL, 0) == 0)
+        if (simple_call(f, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE) == 0)
             lg->revive_calls++;
         f->suppressed = 0; /* a failed REVIVE leaves it to the next offer it gets */
         lg->nsuppressed--;
     }
 }
 
-static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskStatus *st)
+static void on_update(struct fw *f, const Mesos__V1__TaskStatus *st)
 {
-    struct fw *f = arg;
     struct lg *lg = f->lg;
-    (void)s;
-    queue_ack(f, st);
+    acknowledge(f, st);
     const char *dash = st->task_id && st->task_id->value ? strchr(st->task_id->value, '-') : NULL;
     unsigned long long seq = dash ? strtoull(dash + 1, NULL, 10) : ~0ULL;
     if (seq >= f->seq)
@@ -468,10 +478,72 @@ static void on_update(struct cm_scheduler *s, void *arg, const Mesos__V1__TaskSt
     check_done(lg);
 }
 
-static void on_error(struct cm_scheduler *s, void *arg, const char *message)
+static void on_event(void *arg, const Mesos__V1__Scheduler__Event *ev)
 {
-    (void)s;
-    fprintf(stderr, "loadgen: framework %d: ERROR %s\n", ((struct fw *)arg)->idx, message);
+    struct fw *f = arg;
+    switch (ev->type) {
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__SUBSCRIBED: f->lg->subscribed++; break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS:
+        if (ev->offers)
+            on_offers(f, ev->offers->offers, ev->offers->n_offers);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__RESCIND:
+        if (ev->rescind)
+            on_rescind(f, ev->rescind->offer_id);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE:
+        if (ev->update && ev->update->status)
+            on_update(f, ev->update->status);
+        break;
+    case MESOS__V1__SCHEDULER__EVENT__TYPE__ERROR:
+        fprintf(stderr, "loadgen: framework %d: ERROR %s\n", f->idx,
+                ev->error && ev->error->message ? ev->error->message : "");
+        break;
+    default: break; /* HEARTBEAT, FAILURE, MESSAGE, inverse offers...: nothing to do */
+    }
+}
+
+static void on_lost(void *arg, bool fatal, const char *why)
+{
+    struct fw *f = arg;
+    struct lg *lg = f->lg;
+    if (!lg->quiet || fatal)
+        fprintf(stderr, "loadgen: framework %d: %s%s\n", f->idx, why,
+                fatal ? " (giving up)" : "; subscribing again");
+    if (fatal && !f->fatal) {
+        f->fatal = 1;
+        if (++lg->nfatal == lg->nfw)
+            event_base_loopbreak(lg->base);
+    }
+}
+
+/* On the way out: every framework declines the offers it holds, in one call, so that the master
+ * need not wait for the framework's removal to get them back. */
+static void decline_held(struct lg *lg)
+{
+    Mesos__V1__Filters filters = MESOS__V1__FILTERS__INIT;
+    for (int i = 0; i < lg->nfw; i++) {
+        struct fw *f = &lg->fws[i];
+        if (!f->held || f->fatal)
+            continue;
+        Mesos__V1__OfferID *oids = cm_xcalloc((size_t)f->nheld, sizeof *oids);
+        Mesos__V1__OfferID **ids = cm_xcalloc((size_t)f->nheld, sizeof *ids);
+        size_t n = 0;
+        for (struct held *h = f->held; h && n < (size_t)f->nheld; h = h->next, n++) {
+            mesos__v1__offer_id__init(&oids[n]);
+            oids[n].value = h->offer_id;
+            ids[n] = &oids[n];
+        }
+        decline(f, ids, n, &filters);
+        lg->declined_at_exit += n;
+        free(oids), free(ids);
+        while (f->held) {
+            struct held *h = f->held;
+            f->held = h->next;
+            held_free(h);
+        }
+        f->nheld = 0;
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -519,6 +591,25 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(((struct lg *)arg)->base);
 }
 
+/* The loop. With --batch_us, after each pass over the ready events the process sleeps that
+ * long before looking again, so that what arrives meanwhile (updates, answers) is read and
+ * answered in bulk: fewer system calls per task at the price of up to that much delay per
+ * step. */
+static void run_loop(struct lg *lg)
+{
+    if (lg->batch_us <= 0) {
+        event_base_dispatch(lg->base);
+        return;
+    }
+    struct timespec ts = {lg->batch_us / 1000000, (long)(lg->batch_us % 1000000) * 1000};
+    for (;;) {
+        if (event_base_loop(lg->base, EVLOOP_ONCE) != 0 || event_base_got_break(lg->base) ||
+            event_base_got_exit(lg->base))
+            return;
+        nanosleep(&ts, NULL);
+    }
+}
+
 static const char *arg_value(const char *arg, const char *name)
 {
     size_t n = strlen(name);
@@ -531,7 +622,9 @@ static void usage(void)
             "Usage: emulator-loadgen --master=HOST:PORT [--frameworks=N] [--tasks=N (0: no "
             "limit)] [--task_cpus=0.1] [--task_mem=32] [--task_run_time=SECS (label; -1: "
             "forever; unset: the emulator's)] [--refuse_seconds=0] [--duration=SECS] "
-            "[--report_interval=SECS] [--role=ROLE] [--max_inflight=8 (acks per framework)] "
+            "[--report_interval=SECS] [--role=ROLE] [--call_connections=16 (shared by the "
+            "frameworks)] [--max_inflight=8 (calls outstanding per connection)] [--batch_us=0 "
+            "(sleep between loop passes)] "
             "[--max_outstanding=N (launched, not yet RUNNING; 0: no cap)] [--suppress=true|false] "
             "[--hold_offers=4 (offers kept per framework at the cap)] "
             "[--latency_file=PATH] [--quiet]\n");
@@ -539,8 +632,14 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct lg lg = {
-        .nfw = 1, .cpus = 0.1, .mem = 32, .report = 1, .max_inflight = 8, .suppress = 1, .hold = 4};
+    struct lg lg = {.nfw = 1,
+                    .cpus = 0.1,
+                    .mem = 32,
+                    .report = 1,
+                    .max_inflight = 8,
+                    .call_connections = 16,
+                    .suppress = 1,
+                    .hold = 4};
     for (int i = 1; i < argc; i++) {
         const char *v;
         char *end = NULL;
@@ -569,6 +668,10 @@ int main(int argc, char **argv)
             lg.max_outstanding = strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--max_inflight")))
             lg.max_inflight = (int)strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--batch_us")))
+            lg.batch_us = strtol(v, &end, 10);
+        else if ((v = arg_value(argv[i], "--call_connections")))
+            lg.call_connections = (int)strtol(v, &end, 10);
         else if ((v = arg_value(argv[i], "--suppress"))) {
             if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
                 fprintf(stderr, "loadgen: --suppress must be true or false, not '%s'\n", v);
@@ -591,8 +694,9 @@ int main(int argc, char **argv)
         }
     }
     if (!lg.master || lg.nfw < 1 || lg.nfw > 10000 || lg.cpus <= 0 || lg.mem <= 0 || lg.tasks < 0 ||
-        lg.refuse < 0 || lg.max_inflight < 1 || lg.max_outstanding < 0 || lg.hold < 0 ||
-        lg.hold > 1000) {
+        lg.refuse < 0 || lg.max_inflight < 1 || lg.max_inflight > 65536 ||
+        lg.call_connections < 1 || lg.call_connections > 1024 || lg.batch_us < 0 ||
+        lg.batch_us > 100000 || lg.max_outstanding < 0 || lg.hold < 0 || lg.hold > 1000) {
         usage();
         return 2;
     }
@@ -600,6 +704,13 @@ int main(int argc, char **argv)
     lg.base = event_base_new();
     lg.fws = calloc((size_t)lg.nfw, sizeof *lg.fws);
     lg.t0 = lg.t_last_report = now();
+    char why[512];
+    lg.pool =
+        cm_lg_pool_new(lg.base, lg.master, lg.call_connections, lg.max_inflight, why, sizeof why);
+    if (!lg.pool) {
+        fprintf(stderr, "loadgen: %s\n", why);
+        return 2;
+    }
     for (int i = 0; i < lg.nfw; i++) {
         struct fw *f = &lg.fws[i];
         f->lg = &lg;
@@ -621,22 +732,16 @@ int main(int argc, char **argv)
             fi.capabilities = &capp;
             fi.n_capabilities = 1;
         }
-        struct cm_scheduler_config cfg = {
-            .master = lg.master,
+        struct cm_lg_client_config cfg = {
+            .pool = lg.pool,
             .framework_info = &fi,
-            .content_type = CM_SCHEDULER_PROTOBUF,
-            .base = lg.base,
-            .callbacks = {.subscribed = on_subscribed,
-                          .offers = on_offers,
-                          .rescind = on_rescind,
-                          .update = on_update,
-                          .error = on_error},
-            .callback_arg = f,
+            .cbs = {.event = on_event, .call_done = on_call_done, .lost = on_lost},
+            .arg = f,
         };
-        char why[512];
-        f->s = cm_scheduler_new(&cfg, why, sizeof why);
-        if (!f->s || cm_scheduler_start(f->s) != 0) {
-            fprintf(stderr, "loadgen: framework %d: %s\n", i, f->s ? "cannot start" : why);
+        f->s = cm_lg_client_new(&cfg, why, sizeof why);
+        int rc = f->s ? cm_lg_client_subscribe(f->s) : 0;
+        if (!f->s || rc != 0) {
+            fprintf(stderr, "loadgen: framework %d: %s\n", i, f->s ? cm_strerror(rc) : why);
             return 1;
         }
     }
@@ -654,12 +759,15 @@ int main(int argc, char **argv)
     }
     lg.sigterm = evsignal_new(lg.base, SIGTERM, stop_cb, &lg);
     event_add(lg.sigterm, NULL);
-    event_base_dispatch(lg.base);
-    /* Let the last acknowledgements reach the master (up to 2 s). */
+    run_loop(&lg);
+    lg.stopping = 1;
+    decline_held(&lg);
+    /* Let the last acknowledgements and the declines reach the master (up to 2 s). */
     for (int k = 0; k < 200; k++) {
         size_t pending = 0;
         for (int i = 0; i < lg.nfw; i++)
-            pending += (size_t)lg.fws[i].inflight + (lg.fws[i].acks != NULL);
+            if (!lg.fws[i].fatal && cm_lg_client_subscribed(lg.fws[i].s))
+                pending += cm_lg_client_pending(lg.fws[i].s);
         if (pending == 0)
             break;
         struct timeval tv = {0, 10000};
@@ -671,6 +779,8 @@ int main(int argc, char **argv)
         qsort(lg.lat, lg.nlat, sizeof *lg.lat, cmp_double);
     if (lg.latency_file) {
         FILE *lf = fopen(lg.latency_file, "w");
+        if (lf)
+            setvbuf(lf, NULL, _IOFBF, 1 << 20);
         for (size_t i = 0; lf && i < lg.nlat; i++)
             fprintf(lf, "%.3f\n", lg.lat[i] * 1e3);
         if (!lf || fclose(lf) != 0)
@@ -678,35 +788,35 @@ int main(int argc, char **argv)
     }
     double window = lg.t_last_running - lg.t_first_launch;
     printf("RESULT {\"frameworks\":%d,\"launched\":%llu,\"running\":%llu,\"finished\":%llu,"
-           "\"failed\":%llu,\"ack_failures\":%llu,\"offers\":%llu,\"declined\":%llu,\"elapsed_s\":%"
+           "\"failed\":%llu,\"ack_failures\":%llu,\"call_failures\":%llu,\"offers\":%llu,"
+           "\"declined\":%llu,\"elapsed_s\":%"
            ".3f,"
            "\"launch_window_s\":%.3f,\"running_per_s\":%.1f,\"suppress_calls\":%llu,"
            "\"revive_calls\":%llu,\"held_offers\":%llu,\"held_used\":%llu,\"rescinded\":%llu,"
+           "\"declined_at_exit\":%llu,"
            "\"offer_to_running_ms\":{\"n\":%zu,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
            "\"max\":%.2f}}\n",
-           lg.nfw, lg.launched, lg.running, lg.finished, lg.failed, lg.ack_failures, lg.offers,
-           lg.declined, now() - lg.t0, window, window > 0 ? (double)lg.running / window : 0.0,
-           lg.suppress_calls, lg.revive_calls, lg.held_offers, lg.held_used, lg.rescinded, lg.nlat,
+           lg.nfw, lg.launched, lg.running, lg.finished, lg.failed, lg.ack_failures,
+           lg.call_failures, lg.offers, lg.declined, now() - lg.t0, window,
+           window > 0 ? (double)lg.running / window : 0.0, lg.suppress_calls, lg.revive_calls,
+           lg.held_offers, lg.held_used, lg.rescinded, lg.declined_at_exit, lg.nlat,
            pct(lg.lat, lg.nlat, 50) * 1e3, pct(lg.lat, lg.nlat, 90) * 1e3,
            pct(lg.lat, lg.nlat, 99) * 1e3, lg.nlat ? lg.lat[lg.nlat - 1] * 1e3 : 0.0);
     fflush(stdout);
+    cm_lg_pool_free(lg.pool); /* before the clients its queue refers to */
     for (int i = 0; i < lg.nfw; i++) {
-        while (lg.fws[i].acks) {
-            struct ack *a = lg.fws[i].acks;
-            lg.fws[i].acks = a->next;
-            free(a->agent_id), free(a->task_id), free(a);
-        }
         while (lg.fws[i].held) {
             struct held *h = lg.fws[i].held;
             lg.fws[i].held = h->next;
             held_free(h);
         }
-        cm_scheduler_free(lg.fws[i].s);
+        cm_lg_client_free(lg.fws[i].s);
         free(lg.fws[i].t_offer);
         free(lg.fws[i].seen);
     }
     free(lg.fws);
     free(lg.lat);
+    free(lg.tv), free(lg.tp), free(lg.ids), free(lg.names);
     if (lg.report_ev)
         event_free(lg.report_ev);
     if (lg.stop_ev)
