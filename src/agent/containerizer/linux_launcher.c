@@ -247,6 +247,21 @@ static int child_mkdirs(const char *path)
     return 0;
 }
 
+/* path's name relative to dir when path is directly in dir (one component, not "." or ".."),
+ * else path itself. */
+static const char *in_dir(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (strncmp(path, dir, n) != 0 || path[n] != '/')
+        return path;
+    const char *name = path + n + 1;
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return path;
+    return name;
+}
+
 /* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
 static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                                  int status)
@@ -276,15 +291,23 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         int mk = child_mkdirs(spec->cwd);
         if (mk)
             child_fail_text(status, STAGE_SANDBOX, mk, spec->cwd);
+    }
+    /* Into the sandbox now (without an image, whose mounts come first): the files below are
+     * then named relative to it, one short lookup each instead of a walk down the sandbox's
+     * dozen path components. Where this fails, the full paths are used and the chdir below
+     * reports it. */
+    int in_cwd = !spec->rootfs && chdir(spec->cwd) == 0;
+    const char *stdout_path = in_cwd ? in_dir(spec->stdout_path, spec->cwd) : spec->stdout_path;
+    const char *stderr_path = in_cwd ? in_dir(spec->stderr_path, spec->cwd) : spec->stderr_path;
+    if (spec->create_cwd && spec->link && spec->link_tmp && spec->link_target) {
+        const char *link = spec->link, *link_tmp = spec->link_tmp;
         /* A new executor directory has no link yet (every command task's): make it in place.
          * Else replace the old one atomically through the temporary name. */
-        if (spec->link && spec->link_tmp && spec->link_target &&
-            symlink(spec->link_target, spec->link) != 0) {
+        if (symlink(spec->link_target, link) != 0) {
             if (errno != EEXIST)
                 child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
-            unlink(spec->link_tmp);
-            if (symlink(spec->link_target, spec->link_tmp) != 0 ||
-                rename(spec->link_tmp, spec->link) != 0)
+            unlink(link_tmp);
+            if (symlink(spec->link_target, link_tmp) != 0 || rename(link_tmp, link) != 0)
                 child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
         }
     }
@@ -301,10 +324,10 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
      * allocation, which on a busy work dir is the largest part of a launch. */
     /* O_NOFOLLOW: fetched archives land in the sandbox first, and a "stdout" symlink among
      * them must not make this (root) child append to, and chown, a file outside. */
-    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int out = open(stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out < 0)
         child_fail_text(status, STAGE_OPEN, errno, spec->stdout_path);
-    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int err = open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (err < 0)
         child_fail_text(status, STAGE_OPEN, errno, spec->stderr_path);
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
@@ -327,7 +350,7 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         child_fail(status, STAGE_SETSID, errno);
-    if (chdir(spec->cwd) != 0)
+    if (!in_cwd && chdir(spec->cwd) != 0)
         child_fail(status, STAGE_CHDIR, errno);
     if (spec->user) {
         /* --switch_user: the sandbox and its stdio files become the user's, then this child
