@@ -625,6 +625,12 @@ int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, si
             continue;
         if (cm_cgroups_path(cg, c, id, path, sizeof path))
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
+        /* The container's level first: the cgroups_root levels exist after the first launch,
+         * and an mkdir that answers EEXIST costs a path walk per hierarchy and launch. */
+        if (mkdir(path, 0755) == 0 || errno == EEXIST)
+            continue;
+        if (errno != ENOENT)
+            return cm_fail(-errno, why, whylen, "mkdir %s: %s", path, strerror(errno));
         /* Intermediate cgroups_root levels first; mkdir -p semantics. */
         size_t blen = strlen(cg->base[c]);
         for (char *p = path + blen + 1; *p; p++) {

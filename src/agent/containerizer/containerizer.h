@@ -277,6 +277,13 @@ struct cm_launch_ctx {
     /* NULL: the spawn waits for the exec. Else the spawn returns once the child is cloned and
      * hands over the status pipe's non-blocking read end here (the caller owns it). */
     int *status_fd;
+    /* 1: every signal disposition of the caller is SIG_DFL already (the launch helper never
+     * sets one), so the child skips resetting them (one sigaction per signal). */
+    int signals_default;
+    /* 1: clone3 with CLONE_INTO_CGROUP into cgroup_fd (a cgroup v2 directory, made and limited
+     * by the caller): the child starts in its cgroup, and ctx->join need not join it. */
+    int into_cgroup;
+    int cgroup_fd;
 };
 
 struct cm_launcher_ops {
@@ -318,5 +325,10 @@ extern const struct cm_launcher_ops cm_launcher_linux;
 /* Whether this process may create pid+mount namespaces (probes once with a short-lived
  * child). */
 bool cm_launcher_linux_usable(void);
+
+/* Whether the kernel has clone3 with CLONE_INTO_CGROUP (Linux 5.7): probed with a call that
+ * fails before any process is made (a bad cgroup descriptor answers EBADF only where the flag
+ * is known). */
+bool cm_launcher_clone_into_cgroup_usable(void);
 
 #endif

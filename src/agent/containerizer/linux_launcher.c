@@ -15,8 +15,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +33,18 @@
 #include "errors.h"
 #include "rootfs.h"
 #include "user.h"
+
+#ifndef CLONE_INTO_CGROUP
+#define CM_CLONE_INTO_CGROUP 0x200000000ULL
+#else
+#define CM_CLONE_INTO_CGROUP ((uint64_t)CLONE_INTO_CGROUP)
+#endif
+
+/* The kernel's struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2, 88 bytes). */
+struct clone3_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
 
 enum stage {
     STAGE_CGROUPS = 1,
@@ -233,13 +247,29 @@ static int child_mkdirs(const char *path)
     return 0;
 }
 
+/* path's name relative to dir when path is directly in dir (one component, not "." or ".."),
+ * else path itself. */
+static const char *in_dir(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (strncmp(path, dir, n) != 0 || path[n] != '/')
+        return path;
+    const char *name = path + n + 1;
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return path;
+    return name;
+}
+
 /* Runs in the freshly cloned child: only async-signal-safe calls from here on. */
 static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct cm_launch_ctx *ctx,
                                  int status)
 {
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
+    if (!ctx->signals_default)
+        for (int s = 1; s < NSIG; s++)
+            if (s != SIGKILL && s != SIGSTOP)
+                signal(s, SIG_DFL);
     if (ctx->join) {
         char jwhy[256] = "";
         int rc = ctx->join(ctx->join_arg, jwhy, sizeof jwhy);
@@ -261,15 +291,23 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         int mk = child_mkdirs(spec->cwd);
         if (mk)
             child_fail_text(status, STAGE_SANDBOX, mk, spec->cwd);
+    }
+    /* Into the sandbox now (without an image, whose mounts come first): the files below are
+     * then named relative to it, one short lookup each instead of a walk down the sandbox's
+     * dozen path components. Where this fails, the full paths are used and the chdir below
+     * reports it. */
+    int in_cwd = !spec->rootfs && chdir(spec->cwd) == 0;
+    const char *stdout_path = in_cwd ? in_dir(spec->stdout_path, spec->cwd) : spec->stdout_path;
+    const char *stderr_path = in_cwd ? in_dir(spec->stderr_path, spec->cwd) : spec->stderr_path;
+    if (spec->create_cwd && spec->link && spec->link_tmp && spec->link_target) {
+        const char *link = spec->link, *link_tmp = spec->link_tmp;
         /* A new executor directory has no link yet (every command task's): make it in place.
          * Else replace the old one atomically through the temporary name. */
-        if (spec->link && spec->link_tmp && spec->link_target &&
-            symlink(spec->link_target, spec->link) != 0) {
+        if (symlink(spec->link_target, link) != 0) {
             if (errno != EEXIST)
                 child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
-            unlink(spec->link_tmp);
-            if (symlink(spec->link_target, spec->link_tmp) != 0 ||
-                rename(spec->link_tmp, spec->link) != 0)
+            unlink(link_tmp);
+            if (symlink(spec->link_target, link_tmp) != 0 || rename(link_tmp, link) != 0)
                 child_fail_text(status, STAGE_SANDBOX, errno, spec->link);
         }
     }
@@ -286,10 +324,10 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
      * allocation, which on a busy work dir is the largest part of a launch. */
     /* O_NOFOLLOW: fetched archives land in the sandbox first, and a "stdout" symlink among
      * them must not make this (root) child append to, and chown, a file outside. */
-    int out = open(spec->stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int out = open(stdout_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out < 0)
         child_fail_text(status, STAGE_OPEN, errno, spec->stdout_path);
-    int err = open(spec->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int err = open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (err < 0)
         child_fail_text(status, STAGE_OPEN, errno, spec->stderr_path);
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
@@ -312,7 +350,7 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         child_fail(status, STAGE_SETSID, errno);
-    if (chdir(spec->cwd) != 0)
+    if (!in_cwd && chdir(spec->cwd) != 0)
         child_fail(status, STAGE_CHDIR, errno);
     if (spec->user) {
         /* --switch_user: the sandbox and its stdio files become the user's, then this child
@@ -382,8 +420,20 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
     sigprocmask(SIG_SETMASK, &all, &old);
     /* A raw clone with no new stack behaves like fork (the child continues on a copy of
      * this stack) while taking the namespace flags fork cannot. */
-    long child =
-        syscall(SYS_clone, (unsigned long)SIGCHLD | ctx->clone_flags, NULL, NULL, NULL, NULL);
+    long child;
+    if (ctx->into_cgroup) {
+        /* clone3 answers EINVAL to an exit signal with CLONE_PARENT: the child then gets
+         * the caller's own, as clone gives it. */
+        struct clone3_args a = {
+            .flags = (uint64_t)ctx->clone_flags | CM_CLONE_INTO_CGROUP,
+            .exit_signal = (ctx->clone_flags & CLONE_PARENT) ? 0 : SIGCHLD,
+            .cgroup = (uint64_t)ctx->cgroup_fd,
+        };
+        child = syscall(SYS_clone3, &a, sizeof a);
+    } else {
+        child =
+            syscall(SYS_clone, (unsigned long)SIGCHLD | ctx->clone_flags, NULL, NULL, NULL, NULL);
+    }
     if (child == 0) {
         close(st[0]);
         child_main(spec, ctx, st[1]);
@@ -465,4 +515,23 @@ bool cm_launcher_linux_usable(void)
     while (waitpid((pid_t)child, &st, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+bool cm_launcher_clone_into_cgroup_usable(void)
+{
+    /* A descriptor number that is never open (the kernel refuses numbers above INT_MAX with
+     * EINVAL): a kernel that knows the flag fails the fork at the descriptor (EBADF) before
+     * any process exists; an older one rejects the flag or the size (EINVAL, E2BIG), or has no
+     * clone3 (ENOSYS). */
+    struct clone3_args a = {
+        .flags = CM_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = INT_MAX};
+    long r = syscall(SYS_clone3, &a, sizeof a);
+    if (r == 0)
+        _exit(127); /* cannot happen: the descriptor is invalid */
+    if (r > 0) {
+        while (waitpid((pid_t)r, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return false;
+    }
+    return errno == EBADF;
 }

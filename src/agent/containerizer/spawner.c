@@ -89,7 +89,32 @@ struct join_call {
     const char *id;
     const char *pool; /* a pool entry to rename (cgpool.h), or NULL */
     struct cm_spawn_limits limits;
+    int made; /* the cgroup was made, limited and cloned into by the helper (v2) */
 };
+
+/* Makes id's cgroups (or takes the pool entry) and sets the configured limits. No allocation:
+ * also runs in the cloned child. */
+static int make_cgroups(const struct cm_spawn_config *cfg, const char *id, const char *pool,
+                        const struct cm_spawn_limits *limits, char *why, size_t whylen)
+{
+    /* A pool entry is renamed, with pids.max set already; else (or should that fail) mkdir. */
+    int pooled = pool && cm_cgroups_rename(&cfg->cg, pool, id, why, whylen) == 0;
+    int rc = pooled ? 0 : cm_cgroups_create(&cfg->cg, id, why, whylen);
+    if (!rc && cfg->limit_cpu) {
+        struct cm_cgroups_limits l = {.cpus = limits->cpus, .cfs_quota = cfg->cfs_quota};
+        rc = cm_cgroups_set_limits(&cfg->cg, id, &l, why, whylen);
+    }
+    if (!rc && cfg->limit_mem) {
+        struct cm_cgroups_limits l = {.mem_bytes = (uint64_t)(limits->mem_mb * MB),
+                                      .limit_swap = cfg->limit_swap};
+        rc = cm_cgroups_set_limits(&cfg->cg, id, &l, why, whylen);
+    }
+    if (!rc && cfg->limit_pids && !pooled) {
+        struct cm_cgroups_limits l = {.pids_max = cfg->max_pids};
+        rc = cm_cgroups_set_limits(&cfg->cg, id, &l, why, whylen);
+    }
+    return rc;
+}
 
 /* ctx->join in the cloned child: what the containerizer's join does in the agent's spawn
  * (record, create, limit, join), from the configuration. Async-signal-safe. */
@@ -99,27 +124,48 @@ static int config_join(const void *arg, char *why, size_t whylen)
     const struct cm_spawn_config *cfg = jc->cfg;
     if (cfg->records_log[0])
         cm_records_append(cfg->records_log, jc->id);
-    if (!cfg->use_cgroups)
+    if (!cfg->use_cgroups || jc->made)
         return 0;
-    /* A pool entry is renamed, with pids.max set already; else (or should that fail) mkdir. */
-    int pooled = jc->pool && cm_cgroups_rename(&cfg->cg, jc->pool, jc->id, why, whylen) == 0;
-    int rc = pooled ? 0 : cm_cgroups_create(&cfg->cg, jc->id, why, whylen);
-    if (!rc && cfg->limit_cpu) {
-        struct cm_cgroups_limits l = {.cpus = jc->limits.cpus, .cfs_quota = cfg->cfs_quota};
-        rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
-    }
-    if (!rc && cfg->limit_mem) {
-        struct cm_cgroups_limits l = {.mem_bytes = (uint64_t)(jc->limits.mem_mb * MB),
-                                      .limit_swap = cfg->limit_swap};
-        rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
-    }
-    if (!rc && cfg->limit_pids && !pooled) {
-        struct cm_cgroups_limits l = {.pids_max = cfg->max_pids};
-        rc = cm_cgroups_set_limits(&cfg->cg, jc->id, &l, why, whylen);
-    }
+    int rc = make_cgroups(cfg, jc->id, jc->pool, &jc->limits, why, whylen);
     if (!rc)
         rc = cm_cgroups_add_pid(&cfg->cg, jc->id, 0, why, whylen);
     return rc;
+}
+
+int cm_spawner_clone_into_cgroup(const struct cm_spawn_config *cfg, int kernel_ok)
+{
+    if (!kernel_ok || !cfg->join || !cfg->use_cgroups || cfg->cg.version != CM_CGROUPS_V2)
+        return 0;
+    /* Every limit the isolators set needs its controller; else the in-child join reports the
+     * missing one, as on v1. */
+    if ((cfg->limit_cpu && !(cfg->cg.usable & CM_CG_BIT(CM_CG_CPU))) ||
+        (cfg->limit_mem && !(cfg->cg.usable & CM_CG_BIT(CM_CG_MEMORY))) ||
+        (cfg->limit_pids && !(cfg->cg.usable & CM_CG_BIT(CM_CG_PIDS))))
+        return 0;
+    return cfg->cg.base[CM_CG_CPU][0] || cfg->cg.base[CM_CG_MEMORY][0] ||
+           cfg->cg.base[CM_CG_PIDS][0];
+}
+
+/* v2: makes and limits id's cgroup in the helper and opens its directory for clone3. Returns
+ * the descriptor, or a negative error with why. */
+static int open_v2_cgroup(const struct cm_spawn_config *cfg, const char *id, const char *pool,
+                          const struct cm_spawn_limits *limits, char *why, size_t whylen)
+{
+    int rc = make_cgroups(cfg, id, pool, limits, why, whylen);
+    if (rc)
+        return rc < 0 ? rc : -EINVAL;
+    /* The directory cm_cgroups_create made: v2 has one, under the first base that is set. */
+    const char *base = cfg->cg.base[CM_CG_CPU][0]      ? cfg->cg.base[CM_CG_CPU]
+                       : cfg->cg.base[CM_CG_MEMORY][0] ? cfg->cg.base[CM_CG_MEMORY]
+                                                       : cfg->cg.base[CM_CG_PIDS];
+    char dir[CM_CGROUPS_PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s/%s/%s", base, cfg->cg.cgroups_root, id);
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cm_fail(-errno, why, whylen, "Failed to open %s: %s", dir, strerror(errno));
+    return fd;
 }
 
 /* Takes the next NUL-terminated string at *off; NULL when the record ends first. */
@@ -161,9 +207,11 @@ static void answer(int sock, const struct answer *a, int fd)
         _exit(0); /* the agent is gone */
 }
 
-/* Decodes one request and spawns it. Returns 0 with pid and the status pipe, or an error. */
-static int serve(const struct cm_spawn_config *cfg, const char *buf, size_t len, pid_t *pid,
-                 int *status_fd, char *why, size_t whylen)
+/* Decodes one request and spawns it. Returns 0 with pid and the status pipe, or an error.
+ * *into: whether to clone straight into the container's cgroup (v2); cleared for good when the
+ * kernel refuses it. */
+static int serve(const struct cm_spawn_config *cfg, int *into, const char *buf, size_t len,
+                 pid_t *pid, int *status_fd, char *why, size_t whylen)
 {
     struct req_hdr hdr;
     if (len < sizeof hdr)
@@ -221,14 +269,37 @@ static int serve(const struct cm_spawn_config *cfg, const char *buf, size_t len,
         .user = f[F_USER] ? &user : NULL,
         .exit_status_path = f[F_EXIT_STATUS],
     };
-    struct join_call jc = {cfg, f[F_ID], f[F_POOL], hdr.limits};
+    struct join_call jc = {cfg, f[F_ID], f[F_POOL], hdr.limits, 0};
     /* CLONE_PARENT: the container is the agent's child, not ours. */
     struct cm_launch_ctx ctx = {
         .clone_flags = cfg->clone_flags | CLONE_PARENT,
         .join = cfg->join ? config_join : NULL,
         .join_arg = &jc,
         .status_fd = status_fd,
+        .signals_default = 1, /* helper_start reset them all, and nothing here sets one */
+        .cgroup_fd = -1,
     };
+    if (*into) {
+        /* cgroup v2: the child is born in its cgroup (no cgroup.procs write, no migration). */
+        int fd = open_v2_cgroup(cfg, f[F_ID], f[F_POOL], &hdr.limits, why, whylen);
+        if (fd < 0) {
+            rc = fd;
+            goto out;
+        }
+        jc.made = 1;
+        ctx.into_cgroup = 1;
+        ctx.cgroup_fd = fd;
+        rc = cm_launcher_spawn(&spec, &ctx, pid, why, whylen);
+        close(fd);
+        if (rc != -ENOSYS && rc != -EINVAL && rc != -E2BIG)
+            goto out;
+        /* A kernel that refuses the flag after all: join after the clone from now on (the
+         * cgroup exists and is limited; the join's mkdir and writes are idempotent). */
+        *into = 0;
+        jc.made = 0;
+        ctx.into_cgroup = 0;
+        ctx.cgroup_fd = -1;
+    }
     rc = cm_launcher_spawn(&spec, &ctx, pid, why, whylen);
 
 out:
@@ -255,6 +326,7 @@ static int helper_loop(int sock, int lean)
     char *buf = malloc(CM_SPAWNER_MAX_REQUEST);
     if (!buf)
         return 1;
+    int into = cm_spawner_clone_into_cgroup(&cm.cfg, cm_launcher_clone_into_cgroup_usable());
     for (;;) {
         n = recv(sock, buf, CM_SPAWNER_MAX_REQUEST, 0);
         if (n < 0 && errno == EINTR)
@@ -265,7 +337,7 @@ static int helper_loop(int sock, int lean)
         memset(&a, 0, sizeof a);
         pid_t pid = -1;
         int status_fd = -1;
-        a.rc = serve(&cm.cfg, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
+        a.rc = serve(&cm.cfg, &into, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
         a.pid = (int)pid;
         answer(sock, &a, a.rc == 0 ? status_fd : -1);
         if (status_fd >= 0)

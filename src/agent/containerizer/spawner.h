@@ -65,6 +65,15 @@ struct cm_spawn_config {
     char records_log[1024]; /* "" = no records */
 };
 
+/* Whether the helper clones each container straight into its cgroup (clone3 with
+ * CLONE_INTO_CGROUP) instead of joining it in the child: cgroup v2 with the controller of
+ * every configured limit usable, and kernel_ok (cm_launcher_clone_into_cgroup_usable). Then the
+ * helper makes and limits the cgroup before the clone (the agent waits for that: one mkdir and
+ * a write per limit, where v1 pays them in the child plus a cgroup.procs write per hierarchy,
+ * each a migration under the kernel's threadgroup lock); the child still appends the record
+ * and reports "joined". v1, and the agent's own in-process spawn, join after the clone. */
+int cm_spawner_clone_into_cgroup(const struct cm_spawn_config *cfg, int kernel_ok);
+
 /* Limits of one container, sent with each request. */
 struct cm_spawn_limits {
     double cpus;
