@@ -193,21 +193,27 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     free(ids);
     free(msg);
 
-    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
-    Cmesos__Internal__AgentCall__ExitedExecutor ex =
-        CMESOS__INTERNAL__AGENT_CALL__EXITED_EXECUTOR__INIT;
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
-    fid.value = e->framework->id;
-    eid.value = e->id;
-    ex.framework_id = &fid;
-    ex.executor_id = &eid;
-    ex.has_status = 1;
-    ex.status = status;
-    call.has_type = 1;
-    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR;
-    call.exited_executor = &ex;
-    agent_link_send(a, &call);
+    /* Like Mesos, only an executor the master knows is reported: the built-in executors of
+     * command (and DOCKER) tasks are the agent's own, the master never stored them and their
+     * tasks' terminal updates already said everything (no FAILURE event reaches the
+     * scheduler for them). That is one call less per command task. */
+    if (!agent_exec_is_command(e)) {
+        Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+        Cmesos__Internal__AgentCall__ExitedExecutor ex =
+            CMESOS__INTERNAL__AGENT_CALL__EXITED_EXECUTOR__INIT;
+        Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+        Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+        fid.value = e->framework->id;
+        eid.value = e->id;
+        ex.framework_id = &fid;
+        ex.executor_id = &eid;
+        ex.has_status = 1;
+        ex.status = status;
+        call.has_type = 1;
+        call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR;
+        call.exited_executor = &ex;
+        agent_link_send(a, &call);
+    }
 
     if (e->framework->shutting_down)
         agent_state_complete_all_tasks(a, e);
