@@ -43,6 +43,7 @@ static void fetch_aborted(struct cm_agent *a, struct agent_executor *e);
 static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
                             bool make_sandbox, struct cm_user *known, int known_rc);
 static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t);
+static bool has_live_task(struct agent_executor *e);
 
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e)
 {
@@ -127,9 +128,14 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     cm_strmap_remove(&a->executors_by_pid, key);
     if (a->docker && cm_docker_is_executor(e->info))
         cm_docker_container_exited(a->docker, e->container_id);
+    /* The limitation a container hit only names why its live tasks fail: an executor whose
+     * tasks all ended (the usual exit) is spared reading its cgroup's counters. Read before
+     * the teardown below removes them. */
     char limit_msg[256];
-    enum cm_limitation lim = cm_containerizer_limitation(a->containerizer, e->container_id,
-                                                         limit_msg, sizeof limit_msg, NULL);
+    enum cm_limitation lim = has_live_task(e)
+                                 ? cm_containerizer_limitation(a->containerizer, e->container_id,
+                                                               limit_msg, sizeof limit_msg, NULL)
+                                 : CM_LIMITATION_NONE;
     if (lim == CM_LIMITATION_MEMORY || lim == CM_LIMITATION_DISK) {
         e->failure_reason =
             lim == CM_LIMITATION_DISK

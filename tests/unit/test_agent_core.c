@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_internal.h"
@@ -485,6 +486,20 @@ static size_t held_count(const struct link_cap *c, int type)
     return n;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether less than most of the hold passed since t0: only then must a held call still be
+ * held (a slow machine may see the hold end, which sends it, as it should). */
+static bool within_hold(double t0)
+{
+    return mono_s() - t0 < 0.8 * CM_AGENT_CALL_HOLD_MAX;
+}
+
 /* While the transport has a STATUS_UPDATE call in flight, the next updates wait for it and
  * leave as one call when it ends (the executor is acknowledged at once all the same); a call in
  * flight too long holds them at most CM_AGENT_CALL_HOLD_MAX. Launch acks likewise. */
@@ -504,6 +519,7 @@ static void test_calls_wait_for_the_call_in_flight(void)
     event_base_loop(f.base, EVLOOP_NONBLOCK);
     size_t n0 = held_count(&f.link, SU), batches = f.link.update_batches;
     char why[512];
+    double t0 = mono_s();
     cm_agent_link_call_started(f.a, SU);
     CHECK_INT(
         update(&f, FID, "t1", "t1", MESOS__V1__TASK_STATE__TASK_RUNNING, 1, &x1, why, sizeof why),
@@ -513,38 +529,51 @@ static void test_calls_wait_for_the_call_in_flight(void)
         update(&f, FID, "t2", "t2", MESOS__V1__TASK_STATE__TASK_RUNNING, 2, &x2, why, sizeof why),
         202);
     event_base_loop(f.base, EVLOOP_NONBLOCK);
-    CHECK_INT(held_count(&f.link, SU), n0);
+    bool timed = within_hold(t0);
+    if (timed)
+        CHECK_INT(held_count(&f.link, SU), n0);
     CHECK_INT(count_events(&x1, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED), 1);
     CHECK_INT(count_events(&x2, MESOS__V1__EXECUTOR__EVENT__TYPE__ACKNOWLEDGED), 1);
     cm_agent_link_call_done(f.a, SU);
     event_base_loop(f.base, EVLOOP_NONBLOCK);
     CHECK_INT(held_count(&f.link, SU), n0 + 2);
-    CHECK_INT(f.link.update_batches, batches + 1);
+    if (timed)
+        CHECK_INT(f.link.update_batches, batches + 1);
+    else
+        fprintf(stderr, "  (slow machine: the hold ended before the call in flight did)\n");
     CHECK_INT(count_updates(&f.link, "t1", MESOS__V1__TASK_STATE__TASK_RUNNING), 1);
     CHECK_INT(count_updates(&f.link, "t2", MESOS__V1__TASK_STATE__TASK_RUNNING), 1);
     /* A call that is not answered: the next update goes once the hold is over. */
+    t0 = mono_s();
     cm_agent_link_call_started(f.a, SU);
     CHECK_INT(
         update(&f, FID, "t3", "t3", MESOS__V1__TASK_STATE__TASK_RUNNING, 3, &x3, why, sizeof why),
         202);
     event_base_loop(f.base, EVLOOP_NONBLOCK);
-    CHECK_INT(held_count(&f.link, SU), n0 + 2);
+    if (within_hold(t0))
+        CHECK_INT(held_count(&f.link, SU), n0 + 2);
     PUMP_UNTIL(&f, held_count(&f.link, SU) > n0 + 2, 2000);
     CHECK_INT(held_count(&f.link, SU), n0 + 3);
+    CHECK(mono_s() - t0 >= CM_AGENT_CALL_HOLD_MAX * 0.9);
     cm_agent_link_call_done(f.a, SU);
     CHECK_INT(f.a->updates_inflight, 0);
     /* Launch acks wait for the launch ack call in flight the same way. */
     size_t acks0 = held_count(&f.link, LA);
+    t0 = mono_s();
     cm_agent_link_call_started(f.a, LA);
-    ev_run_task(&f, FID, "t4", false);
-    ev_run_task(&f, FID, "t5", false);
-    CHECK_INT(held_count(&f.link, LA), acks0);
+    ev_run_task_queued(&f, FID, "t4", false);
+    ev_run_task_queued(&f, FID, "t5", false);
+    event_base_loop(f.base, EVLOOP_NONBLOCK);
+    timed = within_hold(t0);
+    if (timed)
+        CHECK_INT(held_count(&f.link, LA), acks0);
     cm_agent_link_call_done(f.a, LA);
     event_base_loop(f.base, EVLOOP_NONBLOCK);
-    CHECK_INT(held_count(&f.link, LA), acks0 + 1);
+    CHECK_INT(held_count(&f.link, LA), acks0 + 1); /* one call either way */
     const Cmesos__Internal__AgentCall *ack = last_call(&f.link, LA);
     REQUIRE(ack != NULL);
     CHECK_INT(ack->n_task_launch_acks, 2);
+    PUMP_UNTIL(&f, f.a->launch_head == NULL, 2000);
     exec_clear(&x1);
     exec_clear(&x2);
     exec_clear(&x3);
