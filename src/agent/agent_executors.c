@@ -43,6 +43,7 @@ static void fetch_aborted(struct cm_agent *a, struct agent_executor *e);
 static void launch_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t,
                             bool make_sandbox, struct cm_user *known, int known_rc);
 static bool start_executor(struct cm_agent *a, struct agent_executor *e, struct agent_task *t);
+static bool has_live_task(struct agent_executor *e);
 
 void agent_exec_kill(struct cm_agent *a, struct agent_executor *e)
 {
@@ -127,9 +128,14 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     cm_strmap_remove(&a->executors_by_pid, key);
     if (a->docker && cm_docker_is_executor(e->info))
         cm_docker_container_exited(a->docker, e->container_id);
+    /* The limitation a container hit only names why its live tasks fail: an executor whose
+     * tasks all ended (the usual exit) is spared reading its cgroup's counters. Read before
+     * the teardown below removes them. */
     char limit_msg[256];
-    enum cm_limitation lim = cm_containerizer_limitation(a->containerizer, e->container_id,
-                                                         limit_msg, sizeof limit_msg, NULL);
+    enum cm_limitation lim = has_live_task(e)
+                                 ? cm_containerizer_limitation(a->containerizer, e->container_id,
+                                                               limit_msg, sizeof limit_msg, NULL)
+                                 : CM_LIMITATION_NONE;
     if (lim == CM_LIMITATION_MEMORY || lim == CM_LIMITATION_DISK) {
         e->failure_reason =
             lim == CM_LIMITATION_DISK
@@ -193,21 +199,27 @@ void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status)
     free(ids);
     free(msg);
 
-    Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
-    Cmesos__Internal__AgentCall__ExitedExecutor ex =
-        CMESOS__INTERNAL__AGENT_CALL__EXITED_EXECUTOR__INIT;
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
-    fid.value = e->framework->id;
-    eid.value = e->id;
-    ex.framework_id = &fid;
-    ex.executor_id = &eid;
-    ex.has_status = 1;
-    ex.status = status;
-    call.has_type = 1;
-    call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR;
-    call.exited_executor = &ex;
-    agent_link_send(a, &call);
+    /* Like Mesos, only an executor the master knows is reported: the built-in executors of
+     * command (and DOCKER) tasks are the agent's own, the master never stored them and their
+     * tasks' terminal updates already said everything (no FAILURE event reaches the
+     * scheduler for them). That is one call less per command task. */
+    if (!agent_exec_is_command(e)) {
+        Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
+        Cmesos__Internal__AgentCall__ExitedExecutor ex =
+            CMESOS__INTERNAL__AGENT_CALL__EXITED_EXECUTOR__INIT;
+        Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+        Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+        fid.value = e->framework->id;
+        eid.value = e->id;
+        ex.framework_id = &fid;
+        ex.executor_id = &eid;
+        ex.has_status = 1;
+        ex.status = status;
+        call.has_type = 1;
+        call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__EXITED_EXECUTOR;
+        call.exited_executor = &ex;
+        agent_link_send(a, &call);
+    }
 
     if (e->framework->shutting_down)
         agent_state_complete_all_tasks(a, e);

@@ -40,7 +40,8 @@ void agent_exec_joined(void *arg, const char *container_id);
 void agent_exec_shutdown(struct cm_agent *a, struct agent_executor *e);
 
 /* The executor's process ended (status: wait status, -1 if unknown): fails its live tasks,
- * tells the master (EXITED_EXECUTOR) and completes what can be completed. May free e. */
+ * tells the master (EXITED_EXECUTOR; not for a command executor, which the master does not
+ * know, as in Mesos) and completes what can be completed. May free e. */
 void agent_exec_exited(struct cm_agent *a, struct agent_executor *e, int status);
 
 /* SIGCHLD handler: reaps children, executors and the fetcher's extractors. */

@@ -53,6 +53,9 @@
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
 /* A task keeps its first (STARTING) and newest statuses, this many in all. */
 #define CM_AGENT_MAX_STATUSES_PER_TASK 32
+/* The longest a STATUS_UPDATE or TASK_LAUNCH_ACK call waits for the previous one of its kind
+ * to be answered before it is sent anyway (seconds). */
+#define CM_AGENT_CALL_HOLD_MAX 0.05
 /* The largest RecordIO record accepted from the master (a RUN_TASK with a big TaskInfo). */
 #define CM_AGENT_MAX_LINK_RECORD (16u * 1024u * 1024u)
 
@@ -192,6 +195,11 @@ struct cm_agent {
     Cmesos__Internal__AgentCall__StatusUpdate **updates_pending;
     size_t updates_n, updates_cap;
     struct event *updates_ev;
+    /* Calls of each kind the transport has in flight (cm_agent_link_call_started/_done): while
+     * a STATUS_UPDATE (TASK_LAUNCH_ACK) call is in flight the next ones are held, at most
+     * CM_AGENT_CALL_HOLD_MAX seconds (the hold timers), and leave together when it ends. */
+    unsigned updates_inflight, acks_inflight;
+    struct event *updates_hold_timer, *acks_hold_timer;
     double ping_interval;
     double backoff;
     struct event *register_timer;

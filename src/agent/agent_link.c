@@ -15,6 +15,7 @@
 #include "agent_ckpt.h"
 #include "agent_state.h"
 #include "agent_xapi.h"
+#include "agent_updates.h"
 #include "agent_caps.h"
 #include "codec.h"
 #include "ids.h"
@@ -170,6 +171,12 @@ void agent_link_backlog_free(struct cm_agent *a)
     if (a->updates_ev)
         event_free(a->updates_ev);
     a->updates_ev = NULL;
+    if (a->updates_hold_timer)
+        event_free(a->updates_hold_timer);
+    a->updates_hold_timer = NULL;
+    if (a->acks_hold_timer)
+        event_free(a->acks_hold_timer);
+    a->acks_hold_timer = NULL;
 }
 
 /* The scheduler acknowledged an update: the status update manager stops retrying it and
@@ -456,12 +463,11 @@ void agent_link_send(struct cm_agent *a, Cmesos__Internal__AgentCall *call)
 
 /* Tells the master a RUN_TASK is safe with us (checkpointed, or answered with a terminal
  * update), so it stops holding the launch for a re-send. */
-static void acks_flush_cb(evutil_socket_t fd, short what, void *arg)
+static void acks_send_now(struct cm_agent *a)
 {
-    (void)fd;
-    (void)what;
-    struct cm_agent *a = arg;
     size_t n = a->acks_n;
+    if (a->acks_hold_timer)
+        evtimer_del(a->acks_hold_timer);
     if (n == 0)
         return;
     Cmesos__Internal__AgentCall__TaskLaunchAck *acks = cm_xcalloc(n, sizeof *acks);
@@ -483,22 +489,54 @@ static void acks_flush_cb(evutil_socket_t fd, short what, void *arg)
     call.type = CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK;
     call.task_launch_acks = ackv;
     call.n_task_launch_acks = n;
+    /* Taken off the agent before sending, like the updates (agent_updates.c). */
+    char *(*pending)[2] = a->acks_pending;
+    a->acks_pending = NULL;
+    a->acks_n = a->acks_cap = 0;
     agent_link_send(a, &call);
     for (size_t i = 0; i < n; i++) {
-        free(a->acks_pending[i][0]);
-        free(a->acks_pending[i][1]);
+        free(pending[i][0]);
+        free(pending[i][1]);
     }
-    a->acks_n = 0;
+    free(pending);
     free(acks);
     free(ackv);
     free(fids);
     free(tids);
 }
 
+static void acks_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    acks_send_now(arg);
+}
+
+/* The end of the turn that collected the acks: they leave as one call, or wait while the
+ * previous TASK_LAUNCH_ACK call is in flight (at most CM_AGENT_CALL_HOLD_MAX). */
+static void acks_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    if (a->acks_n == 0)
+        return;
+    if (a->acks_inflight == 0) {
+        acks_send_now(a);
+        return;
+    }
+    if (!a->acks_hold_timer)
+        a->acks_hold_timer = evtimer_new(a->base, acks_hold_cb, a);
+    if (a->acks_hold_timer && !evtimer_pending(a->acks_hold_timer, NULL)) {
+        struct timeval tv = {0, (suseconds_t)(CM_AGENT_CALL_HOLD_MAX * 1e6)};
+        evtimer_add(a->acks_hold_timer, &tv);
+    }
+}
+
 void agent_link_launch_ack(struct cm_agent *a, const char *framework_id, const char *task_id)
 {
     if (!a->acks_timer)
-        a->acks_timer = evtimer_new(a->base, acks_flush_cb, a);
+        a->acks_timer = event_new(a->base, -1, 0, acks_flush_cb, a);
     if (a->acks_n == a->acks_cap) {
         a->acks_cap = a->acks_cap ? a->acks_cap * 2 : 32;
         a->acks_pending = cm_xrealloc(a->acks_pending, a->acks_cap * sizeof *a->acks_pending);
@@ -506,9 +544,28 @@ void agent_link_launch_ack(struct cm_agent *a, const char *framework_id, const c
     a->acks_pending[a->acks_n][0] = cm_xstrdup(framework_id);
     a->acks_pending[a->acks_n][1] = cm_xstrdup(task_id);
     a->acks_n++;
-    if (a->acks_n == 1) {
-        struct timeval zero = {0, 0};
-        evtimer_add(a->acks_timer, &zero);
+    /* Once the turn's other callbacks ran (an active event, not a timer: no timerfd change). */
+    if (a->acks_timer && !event_pending(a->acks_timer, EV_TIMEOUT, NULL))
+        event_active(a->acks_timer, EV_TIMEOUT, 0);
+}
+
+void cm_agent_link_call_started(struct cm_agent *a, int type)
+{
+    if (type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE)
+        a->updates_inflight++;
+    else if (type == CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK)
+        a->acks_inflight++;
+}
+
+void cm_agent_link_call_done(struct cm_agent *a, int type)
+{
+    if (type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE) {
+        agent_updates_call_done(a);
+    } else if (type == CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK) {
+        if (a->acks_inflight > 0)
+            a->acks_inflight--;
+        if (a->acks_inflight == 0 && a->acks_n > 0 && a->acks_timer)
+            event_active(a->acks_timer, EV_TIMEOUT, 0);
     }
 }
 

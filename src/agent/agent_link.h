@@ -62,6 +62,15 @@ int cm_agent_link_event(struct cm_agent *a, const Cmesos__Internal__AgentEvent *
 int cm_agent_link_record(struct cm_agent *a, const uint8_t *data, size_t len);
 /* The link ended; reason may be NULL. The core backs off and registers again. */
 void cm_agent_link_lost(struct cm_agent *a, const char *reason);
+/* A transport whose calls end later (the HTTP transport: one POST each) reports each
+ * STATUS_UPDATE and TASK_LAUNCH_ACK call it starts and, exactly once, its end (answered or
+ * failed; type is the call's type, other types are ignored). While one call of a kind is in
+ * flight the core holds the next ones of that kind, up to CM_AGENT_CALL_HOLD_MAX seconds, and
+ * sends them as one call when it ends: under load, a call per round trip to the master instead
+ * of one per loop turn; with nothing in flight nothing waits. A transport that never reports
+ * (the tests' capture) gets every call at once. */
+void cm_agent_link_call_started(struct cm_agent *a, int type);
+void cm_agent_link_call_done(struct cm_agent *a, int type);
 /* The master answered a call with 403 (it forgot this agent): register again now. */
 void cm_agent_link_forgotten(struct cm_agent *a);
 /* The once-a-second work: status update retries (read from the injectable clock) and the

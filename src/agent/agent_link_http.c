@@ -43,6 +43,21 @@ static void http_post_done(void *arg, int err, const char *errmsg,
         cm_agent_link_forgotten(a);
 }
 
+/* The calls the core holds while one of their kind is in flight (cm_agent_link_call_done). */
+static void http_update_done(void *arg, int err, const char *errmsg,
+                             const struct cm_http_response *resp)
+{
+    cm_agent_link_call_done(arg, CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE);
+    http_post_done(arg, err, errmsg, resp);
+}
+
+static void http_ack_done(void *arg, int err, const char *errmsg,
+                          const struct cm_http_response *resp)
+{
+    cm_agent_link_call_done(arg, CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK);
+    http_post_done(arg, err, errmsg, resp);
+}
+
 /* The stream client asks for the body of each attempt, redirect hops included: a copy of the
  * REGISTER the core handed to the last open(). */
 static int link_body(void *arg, uint8_t **body, size_t *len)
@@ -155,6 +170,7 @@ static int http_send(void *arg, const Cmesos__Internal__AgentCall *call)
     char *authz = basic ? cm_xasprintf("Authorization: %s", basic) : NULL;
     const char *headers[] = {"Content-Type: application/x-protobuf",
                              "Accept: application/x-protobuf", sid, authz, NULL};
+    int type = call->has_type ? (int)call->type : 0;
     struct cm_http_request_opts o = {
         .method = "POST",
         .url = cm_stream_client_url(a->link_stream),
@@ -162,10 +178,17 @@ static int http_send(void *arg, const Cmesos__Internal__AgentCall *call)
         .body = buf,
         .body_len = len,
         .timeout_secs = 30,
-        .on_done = http_post_done,
+        .on_done = type == CMESOS__INTERNAL__AGENT_CALL__TYPE__STATUS_UPDATE     ? http_update_done
+                   : type == CMESOS__INTERNAL__AGENT_CALL__TYPE__TASK_LAUNCH_ACK ? http_ack_done
+                                                                                 : http_post_done,
         .arg = a,
     };
+    /* Reported before the start: its end is reported by the done callback, which the client
+     * runs exactly once for a started call (never for one that failed to start). */
+    cm_agent_link_call_started(a, type);
     rc = cm_http_client_start(a->client, &o, NULL);
+    if (rc != 0)
+        cm_agent_link_call_done(a, type);
     free(sid);
     free(authz);
     free(buf);

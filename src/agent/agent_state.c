@@ -33,17 +33,26 @@ void agent_state_task_free(void *p)
 
 /* Appends a copy of st to the task's history, bounded by CM_AGENT_MAX_STATUSES_PER_TASK: the first
  * (STARTING) and the newest ones are kept. */
-void agent_state_task_add_status(struct agent_task *t, const Mesos__V1__TaskStatus *st)
+void agent_state_task_take_status(struct agent_task *t, Mesos__V1__TaskStatus *st)
 {
     if (t->nstatuses == CM_AGENT_MAX_STATUSES_PER_TASK) {
         agent_pb_free(t->statuses[1]);
         memmove(&t->statuses[1], &t->statuses[2], (t->nstatuses - 2) * sizeof *t->statuses);
         t->nstatuses--;
     }
-    t->statuses = realloc(t->statuses, (t->nstatuses + 1) * sizeof *t->statuses);
-    if (!t->statuses)
-        abort();
-    t->statuses[t->nstatuses++] = cm_pb_dup(&st->base);
+    /* Room for 4 at first (a task's usual STARTING, RUNNING and terminal), then doubling. */
+    size_t n = t->nstatuses;
+    if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+        t->statuses = realloc(t->statuses, (n ? 2 * n : 4) * sizeof *t->statuses);
+        if (!t->statuses)
+            abort();
+    }
+    t->statuses[t->nstatuses++] = st;
+}
+
+void agent_state_task_add_status(struct agent_task *t, const Mesos__V1__TaskStatus *st)
+{
+    agent_state_task_take_status(t, cm_pb_dup(&st->base));
 }
 
 static char *sandbox_virtual(const struct agent_executor *e, const char *run)

@@ -20,6 +20,8 @@ void agent_state_task_free(void *p);
 /* Appends a copy of st to the task's history, keeping the first and the newest ones
  * (CM_AGENT_MAX_STATUSES_PER_TASK in all). */
 void agent_state_task_add_status(struct agent_task *t, const Mesos__V1__TaskStatus *st);
+/* The same, taking st itself (freed with the task or when it is dropped from the history). */
+void agent_state_task_take_status(struct agent_task *t, Mesos__V1__TaskStatus *st);
 
 /* Makes the executor's sandbox browsable in /files under its real and virtual paths. */
 void agent_state_sandbox_attach(struct cm_agent *a, struct agent_executor *e);

@@ -20,14 +20,13 @@
 
 #define MOD "agent"
 
-/* Sends the updates collected in this turn as one STATUS_UPDATE call (a lone one in the
- * single form, which every master understands). */
-static void updates_flush_cb(evutil_socket_t fd, short what, void *arg)
+/* Sends the held updates as one STATUS_UPDATE call (a lone one in the single form, which
+ * every master understands). */
+static void updates_send_now(struct cm_agent *a)
 {
-    (void)fd;
-    (void)what;
-    struct cm_agent *a = arg;
     size_t n = a->updates_n;
+    if (a->updates_hold_timer)
+        evtimer_del(a->updates_hold_timer);
     if (n == 0)
         return;
     Cmesos__Internal__AgentCall call = CMESOS__INTERNAL__AGENT_CALL__INIT;
@@ -49,9 +48,50 @@ static void updates_flush_cb(evutil_socket_t fd, short what, void *arg)
     free(v);
 }
 
+static void updates_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    updates_send_now(arg); /* the call in flight is slow: these go without waiting for it */
+}
+
+/* The end of a loop turn: the turn's updates leave together, or, while the previous
+ * STATUS_UPDATE call is in flight, wait for it to end (cm_agent_link_call_done) or for
+ * CM_AGENT_CALL_HOLD_MAX. */
+static void updates_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cm_agent *a = arg;
+    if (a->updates_n == 0)
+        return;
+    if (a->updates_inflight == 0) {
+        updates_send_now(a);
+        return;
+    }
+    if (!a->updates_hold_timer) {
+        a->updates_hold_timer = evtimer_new(a->base, updates_hold_cb, a);
+        if (!a->updates_hold_timer)
+            abort();
+    }
+    if (!evtimer_pending(a->updates_hold_timer, NULL)) {
+        struct timeval tv = {0, (suseconds_t)(CM_AGENT_CALL_HOLD_MAX * 1e6)};
+        evtimer_add(a->updates_hold_timer, &tv);
+    }
+}
+
 void agent_updates_flush(struct cm_agent *a)
 {
-    updates_flush_cb(-1, 0, a);
+    updates_send_now(a);
+}
+
+void agent_updates_call_done(struct cm_agent *a)
+{
+    if (a->updates_inflight > 0)
+        a->updates_inflight--;
+    /* What waited for this call goes at the end of this turn, with what the turn adds. */
+    if (a->updates_inflight == 0 && a->updates_n > 0 && a->updates_ev)
+        event_active(a->updates_ev, EV_TIMEOUT, 0);
 }
 
 void agent_updates_send(void *arg, const char *framework_id, const char *executor_id,
@@ -187,10 +227,11 @@ int agent_updates_handle(struct cm_agent *a, const char *framework_id, struct ag
             t->state = status->state;
             if (!was_terminal && cm_task_state_terminal(t->state))
                 count_terminal(a, t->state);
-            agent_state_task_add_status(t, status);
-        } else if (cm_task_state_terminal(status->state)) {
-            count_terminal(a, status->state);
+            agent_state_task_take_status(t, status); /* the task keeps it: no copy */
+            return rc;
         }
+        if (cm_task_state_terminal(status->state))
+            count_terminal(a, status->state);
     }
     agent_pb_free(status);
     return rc;

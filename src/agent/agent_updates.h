@@ -15,13 +15,18 @@
 
 /* The status update manager's send callback: the update is held (copied) and the updates of
  * one loop turn go to the master as one STATUS_UPDATE call once the turn's other callbacks ran
- * (a lone update in the single form `status_update`, several in `status_updates`). Without an
- * event loop it is sent at once. */
+ * (a lone update in the single form `status_update`, several in `status_updates`); while the
+ * transport has the previous STATUS_UPDATE call in flight they wait for its end, at most
+ * CM_AGENT_CALL_HOLD_MAX (agent_link.h). Without an event loop it is sent at once. */
 void agent_updates_send(void *arg, const char *framework_id, const char *executor_id,
                         const Mesos__V1__TaskStatus *status, Mesos__V1__TaskState latest_state);
 
 /* Sends the held updates now (tests; the end of the loop turn does it otherwise). */
 void agent_updates_flush(struct cm_agent *a);
+
+/* A STATUS_UPDATE call the transport had in flight ended (cm_agent_link_call_done): the
+ * updates held for it go at the end of this loop turn. */
+void agent_updates_call_done(struct cm_agent *a);
 
 /* Completes status (ids, timestamp, a memory limitation's reason), checkpoints it, records
  * it on the task and queues it. Takes status. Returns 0 or CM_EEXIST for a duplicate uuid. */

@@ -204,6 +204,33 @@ static int check_executor_update(const struct agent_executor *e, const Mesos__V1
     return 0;
 }
 
+/* What ACKNOWLEDGED names of an update (its task id and uuid), kept apart from the status,
+ * which agent_updates_handle takes and may free. */
+struct acked {
+    Mesos__V1__TaskStatus status;
+    Mesos__V1__TaskID tid;
+    uint8_t uuid[16];
+};
+
+static void acked_init(struct acked *k, const Mesos__V1__TaskStatus *s)
+{
+    mesos__v1__task_status__init(&k->status);
+    mesos__v1__task_id__init(&k->tid);
+    k->tid.value = cm_xstrdup(s->task_id->value);
+    k->status.task_id = &k->tid;
+    size_t n = s->uuid.len < sizeof k->uuid ? s->uuid.len : sizeof k->uuid;
+    if (n)
+        memcpy(k->uuid, s->uuid.data, n);
+    k->status.has_uuid = s->has_uuid;
+    k->status.uuid.data = k->uuid;
+    k->status.uuid.len = n;
+}
+
+static void acked_cleanup(struct acked *k)
+{
+    free(k->tid.value);
+}
+
 /* ACKNOWLEDGED means "the agent has it": sent for new updates and for duplicates alike. */
 static void send_acknowledged(struct agent_executor *e, const Mesos__V1__TaskStatus *s)
 {
@@ -296,8 +323,18 @@ static int handle_subscribe(struct cm_agent *a, const struct cm_agent_exec_clien
             CM_WARN(MOD, "Dropping an unacknowledged update of executor '%s': %s", e->id, uwhy);
             continue;
         }
-        if (rc == 0)
-            agent_updates_handle(a, e->framework->id, e, cm_pb_dup(&u->status->base));
+        if (rc == 0) {
+            /* The status goes to the agent as it is (no copy); the acknowledgement is made
+             * from what it names. */
+            Mesos__V1__TaskStatus *st = u->status;
+            struct acked ak;
+            acked_init(&ak, st);
+            u->status = NULL; /* taken: the call is freed without it */
+            agent_updates_handle(a, e->framework->id, e, st);
+            send_acknowledged(e, &ak.status);
+            acked_cleanup(&ak);
+            continue;
+        }
         send_acknowledged(e, u->status);
     }
     agent_xapi_send_launches(e);
@@ -382,11 +419,18 @@ int cm_agent_executor_call(struct cm_agent *a, enum cm_media media, const void *
             code = xapi_fail(400, why, whylen, "Failed to validate Executor::Call: %s", why);
             break;
         }
-        if (rc == 0) {
-            rc = agent_updates_handle(a, f->id, e, cm_pb_dup(&s->base));
-            a->metrics.valid_status_updates += rc == 0;
-        }
         code = 202;
+        if (rc == 0) {
+            /* Taken from the call instead of copied (the call is freed without it). */
+            struct acked ak;
+            acked_init(&ak, s);
+            call->update->status = NULL;
+            rc = agent_updates_handle(a, f->id, e, s);
+            a->metrics.valid_status_updates += rc == 0;
+            send_acknowledged(e, &ak.status);
+            acked_cleanup(&ak);
+            break;
+        }
         send_acknowledged(e, s);
         break;
     }

@@ -15,14 +15,12 @@ struct envlist {
     size_t n, cap;
 };
 
-static void env_set(struct envlist *e, const char *name, const char *value)
+/* Puts entry ("name=value", malloc'd, taken) in place of the variable of that name (the first
+ * nl bytes), or appends it. */
+static void env_put(struct envlist *e, char *entry, size_t nl)
 {
-    size_t nl = strlen(name);
-    char *entry = NULL;
-    if (asprintf(&entry, "%s=%s", name, value) < 0)
-        abort();
     for (size_t i = 0; i < e->n; i++) {
-        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=') {
+        if (strncmp(e->v[i], entry, nl) == 0 && e->v[i][nl] == '=') {
             free(e->v[i]);
             e->v[i] = entry;
             return;
@@ -36,6 +34,18 @@ static void env_set(struct envlist *e, const char *name, const char *value)
     }
     e->v[e->n++] = entry;
     e->v[e->n] = NULL;
+}
+
+static void env_set(struct envlist *e, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    char *entry = malloc(nl + vl + 2);
+    if (!entry)
+        abort();
+    memcpy(entry, name, nl);
+    entry[nl] = '=';
+    memcpy(entry + nl + 1, value, vl + 1);
+    env_put(e, entry, nl);
 }
 
 static void env_unset(struct envlist *e, const char *name)
@@ -56,11 +66,10 @@ static void env_set_raw(struct envlist *e, const char *assignment)
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
         return;
-    char *name = strndup(assignment, (size_t)(eq - assignment));
-    if (!name)
+    char *entry = strdup(assignment); /* one copy: the entry is the assignment itself */
+    if (!entry)
         abort();
-    env_set(e, name, eq + 1);
-    free(name);
+    env_put(e, entry, (size_t)(eq - assignment));
 }
 
 const char *cm_executor_env_get(char *const *env, const char *name)

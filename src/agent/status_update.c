@@ -30,8 +30,8 @@ struct stream {
     double interval; /* current back-off */
     /* uuids the framework acknowledged (newest CM_SUM_MAX_ACKED), so an executor resending an
      * update that was already acknowledged (e.g. after an agent restart) is a duplicate too. */
-    uint8_t (*acked)[16];
-    size_t nacked, acked_start;
+    uint8_t (*acked)[16]; /* room for acked_cap: 4 at first, doubling to CM_SUM_MAX_ACKED */
+    size_t nacked, acked_start, acked_cap;
     size_t heap_idx; /* position in cm_sum.due, or NOT_DUE */
 };
 
@@ -117,13 +117,26 @@ static void schedule(struct cm_sum *sum, struct stream *st)
     heap_fix(sum, st->heap_idx);
 }
 
-static char *stream_key(const char *fid, const char *tid)
+/* "<fid>\x01<tid>" in buf when it fits (ids are short), else malloc'd; free with key_free. */
+static char *stream_key(const char *fid, const char *tid, char *buf, size_t buflen)
 {
-    char *k = NULL;
-    if (asprintf(&k, "%s\x01%s", fid, tid) < 0)
+    size_t lf = strlen(fid), lt = strlen(tid);
+    char *k = lf + lt + 2 <= buflen ? buf : malloc(lf + lt + 2);
+    if (!k)
         abort();
+    memcpy(k, fid, lf);
+    k[lf] = '\x01';
+    memcpy(k + lf + 1, tid, lt + 1);
     return k;
 }
+
+static void key_free(char *k, const char *buf)
+{
+    if (k != buf)
+        free(k);
+}
+
+#define KEYBUF 256
 
 static char *xstrdup(const char *s)
 {
@@ -227,7 +240,8 @@ int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *exec
 {
     if (!status->has_uuid || status->uuid.len != 16 || !status->task_id || !status->task_id->value)
         return CM_EINVAL;
-    char *key = stream_key(framework_id, status->task_id->value);
+    char kbuf[KEYBUF];
+    char *key = stream_key(framework_id, status->task_id->value, kbuf, sizeof kbuf);
     struct stream *st = cm_strmap_get(&sum->streams, key);
     if (!st) {
         st = calloc(1, sizeof *st);
@@ -241,19 +255,19 @@ int cm_sum_update(struct cm_sum *sum, const char *framework_id, const char *exec
     } else {
         for (size_t i = 0; i < st->nacked; i++) {
             if (memcmp(st->acked[i], status->uuid.data, 16) == 0) {
-                free(key);
+                key_free(key, kbuf);
                 return CM_EEXIST;
             }
         }
         for (struct pending *p = st->head; p; p = p->next) {
             if (p->status->uuid.len == 16 &&
                 memcmp(p->status->uuid.data, status->uuid.data, 16) == 0) {
-                free(key);
+                key_free(key, kbuf);
                 return CM_EEXIST;
             }
         }
     }
-    free(key);
+    key_free(key, kbuf);
     struct pending *p = calloc(1, sizeof *p);
     if (!p)
         abort();
@@ -275,7 +289,8 @@ int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char 
                        const uint8_t *uuid, size_t uuid_len, Mesos__V1__TaskState *acked_state,
                        bool *stream_done)
 {
-    char *key = stream_key(framework_id, task_id);
+    char kbuf[KEYBUF];
+    char *key = stream_key(framework_id, task_id, kbuf, sizeof kbuf);
     struct stream *st = cm_strmap_get(&sum->streams, key);
     int rc = CM_ENOTFOUND;
     if (!st || !st->head || uuid_len != 16 || st->head->status->uuid.len != 16 ||
@@ -289,10 +304,13 @@ int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char 
     if (acked_state)
         *acked_state = p->status->state;
     bool terminal = cm_task_state_terminal(p->status->state);
-    if (!st->acked)
-        st->acked = calloc(CM_SUM_MAX_ACKED, sizeof *st->acked);
-    if (!st->acked)
-        abort();
+    if (st->nacked == st->acked_cap && st->acked_cap < CM_SUM_MAX_ACKED) {
+        /* A task usually has three updates: a small array, grown when one has more. */
+        st->acked_cap = st->acked_cap ? 2 * st->acked_cap : 4;
+        st->acked = realloc(st->acked, st->acked_cap * sizeof *st->acked);
+        if (!st->acked)
+            abort();
+    }
     if (st->nacked < CM_SUM_MAX_ACKED) {
         memcpy(st->acked[st->nacked++], uuid, 16);
     } else {
@@ -316,7 +334,7 @@ int cm_sum_acknowledge(struct cm_sum *sum, const char *framework_id, const char 
     }
     rc = 0;
 out:
-    free(key);
+    key_free(key, kbuf);
     return rc;
 }
 
@@ -335,9 +353,10 @@ void cm_sum_tick(struct cm_sum *sum)
 size_t cm_sum_pending(const struct cm_sum *sum, const char *framework_id, const char *task_id,
                       Mesos__V1__TaskState *head)
 {
-    char *key = stream_key(framework_id, task_id);
+    char kbuf[KEYBUF];
+    char *key = stream_key(framework_id, task_id, kbuf, sizeof kbuf);
     struct stream *st = cm_strmap_get(&sum->streams, key);
-    free(key);
+    key_free(key, kbuf);
     if (!st)
         return 0;
     if (head && st->head)
@@ -358,9 +377,10 @@ size_t cm_sum_streams(const struct cm_sum *sum)
 
 void cm_sum_remove_task(struct cm_sum *sum, const char *framework_id, const char *task_id)
 {
-    char *key = stream_key(framework_id, task_id);
+    char kbuf[KEYBUF];
+    char *key = stream_key(framework_id, task_id, kbuf, sizeof kbuf);
     struct stream *st = cm_strmap_remove(&sum->streams, key);
-    free(key);
+    key_free(key, kbuf);
     if (st) {
         unschedule(sum, st);
         stream_free(st);

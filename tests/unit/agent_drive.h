@@ -339,6 +339,34 @@ static inline struct agent_executor *executor_of(struct fx *f, const char *fid, 
     return fw ? cm_strmap_get(&fw->executors, eid) : NULL;
 }
 
+/* The newest run of executor eid that ended (live, or moved to the completed rings of its
+ * framework or of a completed framework), or NULL. A command executor's exit is not reported
+ * to the master (as in Mesos), so the tests look here for its wait status. */
+static inline const struct agent_executor *exited_executor(struct fx *f, const char *fid,
+                                                           const char *eid)
+{
+    const struct agent_executor *e = executor_of(f, fid, eid);
+    if (e && e->state == EXECUTOR_TERMINATED && e->pid == 0)
+        return e;
+    const struct agent_framework *fws[1 + CM_AGENT_MAX_COMPLETED_FRAMEWORKS];
+    size_t nf = 0;
+    struct agent_framework *live = cm_strmap_get(&f->a->frameworks, fid);
+    if (live)
+        fws[nf++] = live;
+    for (size_t i = cm_ring_count(&f->a->completed_frameworks); i-- > 0;) {
+        const struct agent_framework *cf = cm_ring_at(&f->a->completed_frameworks, i);
+        if (nf < sizeof fws / sizeof *fws && strcmp(cf->id, fid) == 0)
+            fws[nf++] = cf;
+    }
+    for (size_t k = 0; k < nf; k++)
+        for (size_t i = cm_ring_count(&fws[k]->completed_executors); i-- > 0;) {
+            const struct agent_executor *ce = cm_ring_at(&fws[k]->completed_executors, i);
+            if (strcmp(ce->id, eid) == 0 && ce->state == EXECUTOR_TERMINATED)
+                return ce;
+        }
+    return NULL;
+}
+
 /* ---- executor calls ---- */
 
 static inline int xcall_raw(struct fx *f, enum cm_media media, const void *body, size_t len,
