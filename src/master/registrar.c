@@ -22,7 +22,16 @@
 /* ------------------------------------------------------------------------------------------ */
 /* the registrar */
 
-enum op_kind { OP_ADMIT, OP_UNREACHABLE, OP_REMOVE, OP_GC, OP_GONE, OP_WEIGHTS, OP_STATE };
+enum op_kind {
+    OP_ADMIT,
+    OP_UNREACHABLE,
+    OP_REMOVE,
+    OP_GC,
+    OP_GONE,
+    OP_WEIGHTS,
+    OP_STATE,
+    OP_FLUSH /* changes nothing: completes once everything queued before it has */
+};
 
 struct op {
     enum op_kind kind;
@@ -774,6 +783,7 @@ static bool apply(struct cm_registrar *r, struct op *o)
         rec_refresh(r, o->id);
         return true;
     }
+    case OP_FLUSH: return false;
     }
     return false;
 }
@@ -866,6 +876,8 @@ void cm_registrar_set_loop(struct cm_registrar *r, struct event_base *base)
 {
     if (!r->defer && base)
         r->defer = evtimer_new(base, on_defer, r);
+    if (base && r->storage->ops->attach)
+        r->storage->ops->attach(r->storage, base);
 }
 
 static void enqueue(struct cm_registrar *r, struct op *o)
@@ -937,6 +949,11 @@ void cm_registrar_gc(struct cm_registrar *r, double now, double max_age, size_t 
     if (pruned)
         *pruned = 0;
     enqueue(r, o);
+}
+
+void cm_registrar_flush(struct cm_registrar *r, cm_registrar_done_cb cb, void *arg)
+{
+    enqueue(r, op_new(OP_FLUSH, "", cb, arg));
 }
 
 void cm_registrar_hold(struct cm_registrar *r)
