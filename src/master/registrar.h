@@ -6,7 +6,9 @@
  * in its registry too). Later issues add maintenance and quota (proto/cmesos/registry.proto keeps
  * field numbers free for them).
  *
- * Two layers (the storages in registrar_storage.c, the registrar in registrar.c):
+ * Two layers (the storages in registrar_storage.c, with the file storage's writer child in
+ * registrar_writer.h; the registrar's queue in registrar.c, over the registry's content kept as
+ * packed records in registrar_content.h):
  *   - a storage (vtable) that fetches and stores the whole packed registry: "in_memory" keeps
  *     the bytes in the process (tests), "file" writes <work_dir>/registry (temp file, fsync,
  *     rename, fsync of the directory), framed with a magic, a format number, the length and a
