@@ -13,12 +13,14 @@
 #include <string.h>
 
 #include "acls.h"
+#include "errors.h"
 #include "flags.h"
 #include "json_stream.h"
 #include "log.h"
 #include "master_http.h"
 #include "operator.h"
 #include "pbjson.h"
+#include "registrar.h"
 #include "util.h"
 
 #define MOD "operator"
@@ -37,6 +39,39 @@ static void on_sub_close(struct cm_http_stream *stream, void *arg)
     if (ref->s)
         cm_operator_unsubscribe(ref->op, ref->s);
     free(ref);
+}
+
+/* An answer held until the registry holds what the call changed. */
+struct late_answer {
+    struct cm_http_request *req;
+    int code;
+};
+
+static void answer_stored(void *arg, int err)
+{
+    struct late_answer *la = arg;
+    if (err)
+        cm_http_respond_text(la->req, 503, "Failed to store the change in the registry: %s",
+                             cm_strerror(err));
+    else
+        cm_http_respond(la->req, la->code, NULL, NULL, 0);
+    free(la);
+}
+
+/* Answers code (no body) once every registry operation queued so far is stored, as Mesos
+ * answers the calls that change the registry only after its write: a registry store completes
+ * later (the file storage's writer child, zk), and an answer sent before it could be followed
+ * by a crash that loses what it acknowledged. Nothing queued: at once. */
+static void respond_after_registry(struct cm_master *m, struct cm_http_request *req, int code)
+{
+    if (!m->registrar || cm_registrar_queued(m->registrar) == 0) {
+        cm_http_respond(req, code, NULL, NULL, 0);
+        return;
+    }
+    struct late_answer *la = cm_xcalloc(1, sizeof *la);
+    la->req = req;
+    la->code = code;
+    cm_registrar_flush(m->registrar, answer_stored, la);
 }
 
 static void handle_api(struct cm_http_request *req, void *arg)
@@ -80,7 +115,7 @@ static void handle_api(struct cm_http_request *req, void *arg)
     if (res.code == 200 && res.body)
         cm_http_respond(req, 200, cm_media_name(res.media), res.body, res.body_len);
     else if (res.code == 200 || res.code == 202)
-        cm_http_respond(req, res.code, NULL, NULL, 0);
+        respond_after_registry(m, req, res.code);
     else {
         if (res.code == 405)
             cm_http_add_header(req, "Allow", "POST");
@@ -228,7 +263,7 @@ static void handle_weights(struct cm_http_request *req, void *arg)
     free(w);
     json_decref(j);
     if (code == 200)
-        cm_http_respond(req, 200, NULL, NULL, 0);
+        respond_after_registry(m, req, 200);
     else
         cm_http_respond_text(req, code, "%s", why);
 }

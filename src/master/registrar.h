@@ -6,13 +6,18 @@
  * in its registry too). Later issues add maintenance and quota (proto/cmesos/registry.proto keeps
  * field numbers free for them).
  *
- * Two layers (the storages in registrar_storage.c, the registrar in registrar.c):
+ * Two layers (the storages in registrar_storage.c, with the file storage's writer child in
+ * registrar_writer.h; the registrar's queue in registrar.c, over the registry's content kept as
+ * packed records in registrar_content.h):
  *   - a storage (vtable) that fetches and stores the whole packed registry: "in_memory" keeps
  *     the bytes in the process (tests), "file" writes <work_dir>/registry (temp file, fsync,
  *     rename, fsync of the directory), framed with a magic, a format number, the length and a
  *     CRC-32 so a truncated or corrupt file is reported instead of half-read. ZooKeeper comes
  *     behind the same vtable (cm_registry_storage_zk_new); that is why both calls complete through
- *     callbacks (in_memory and file call them before returning, zk later from the loop).
+ *     callbacks (in_memory calls them before returning, zk later from the loop; file before
+ *     returning until the storage is given a loop, then later from the loop: its stores are
+ *     written by a writer child so that the loop never waits for the two syncs,
+ *     registrar_writer.h; its fetch, once at start, stays a read on the caller's thread).
  *   - the registrar, which owns the registry's current content and serialises operations: each
  *     operation is queued, applied in order, the new registry is stored, and only then is the
  *     operation's callback run — the master acts on an admission or removal only in that
@@ -61,16 +66,24 @@ struct cm_registry_storage_ops {
     void (*store)(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                   cm_registrar_done_cb cb, void *arg);
     void (*destroy)(struct cm_registry_storage *s);
+    /* Optional (NULL: nothing to do): the storage is given the master's loop
+     * (cm_registrar_set_loop). The file storage then writes through a writer child
+     * (registrar_writer.h) and its stores complete later, on the loop. */
+    void (*attach)(struct cm_registry_storage *s, struct event_base *base);
 };
 
 struct cm_registry_zk;
+struct cm_reg_writer;
 
 struct cm_registry_storage {
     const struct cm_registry_storage_ops *ops;
     char *path; /* file storage: the registry file; zk storage: the znode */
     uint8_t *mem;
     size_t mem_len;
-    struct cm_registry_zk *zk; /* zk storage */
+    struct cm_registry_zk *zk;    /* zk storage */
+    struct cm_reg_writer *writer; /* file storage given a loop: its writer child */
+    cm_registrar_done_cb wcb;     /* file storage: the store in flight in the writer */
+    void *warg;
 };
 
 /* Creates a storage by name: "in_memory", or "file" (needs work_dir; the directory is created
@@ -100,6 +113,10 @@ int cm_registry_storage_zk_new(struct event_base *base, const struct cm_zk_url *
 
 /* Writes/reads the framed file format directly (exported for tests and tools). */
 int cm_registry_file_write(const char *path, const uint8_t *data, size_t len, char *why,
+                           size_t whylen);
+/* cm_registry_file_write after creating path's directory when it is missing (what a store of
+ * the file storage does, on the loop or in its writer child). */
+int cm_registry_file_store(const char *path, const uint8_t *data, size_t len, char *why,
                            size_t whylen);
 /* *data is malloc'ed (NULL with *len 0 when the file does not exist). */
 int cm_registry_file_read(const char *path, uint8_t **data, size_t *len, char *why, size_t whylen);
@@ -170,6 +187,12 @@ void cm_registrar_set_agent_state(struct cm_registrar *r, const char *agent_id,
                                   const struct cm_reg_agent_state *st, cm_registrar_done_cb cb,
                                   void *arg);
 
+/* Completes (cb(arg, 0)) once every operation queued before it is stored, or with the error
+ * that failed the registrar; stores nothing itself. For an answer that must not go out before
+ * the registry holds what the request changed (the operator API's calls, as in Mesos), now that
+ * stores complete later (zk, and the file storage's writer). */
+void cm_registrar_flush(struct cm_registrar *r, cm_registrar_done_cb cb, void *arg);
+
 /* Holds the queue: operations queued until the matching cm_registrar_release are applied
  * together and stored once. The master holds around a burst (hundreds of agents marked
  * unreachable in one timer tick): with the file storage every store rewrites the whole registry
@@ -182,7 +205,10 @@ void cm_registrar_release(struct cm_registrar *r);
  * once but at the end of the loop turn, together with every other operation queued in that
  * turn (a burst of agents registering: one store of the registry instead of one per agent,
  * each of which packs and writes all of it). Without a loop (tests), operations are stored at
- * once, as before. */
+ * once, as before. The storage is given the loop too (its attach op): the file storage forks
+ * its writer child here, so call this early, while the process is small (the master does, before
+ * recovering the registry). Operations queued while a store is in flight wait for it and then
+ * go together into the next store. */
 void cm_registrar_set_loop(struct cm_registrar *r, struct event_base *base);
 
 /* Shutdown with operations still waiting for an asynchronous storage: completes every queued

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pbjson.h"
 #include "registrar_chunks.h"
+#include "registrar_writer.h"
 #include "strmap.h"
 #include "util.h"
 #include "zk.h"
@@ -234,29 +235,71 @@ static void file_fetch(struct cm_registry_storage *s, cm_registry_fetch_cb cb, v
 
 static int mkdirs(const char *dir);
 
+int cm_registry_file_store(const char *path, const uint8_t *data, size_t len, char *why,
+                           size_t whylen)
+{
+    /* --work_dir is created at the first write, not at start (nothing on disk before the
+     * master has bound its port). */
+    char *dir = cm_xstrdup(path);
+    int rc = mkdirs(dirname(dir));
+    if (rc)
+        cm_fail(rc, why, whylen, "Failed to create --work_dir '%s': %s", dir, strerror(-rc));
+    free(dir);
+    if (rc)
+        return rc;
+    return cm_registry_file_write(path, data, len, why, whylen);
+}
+
+/* The writer's answer (registrar_writer.h), logged as a synchronous store logs its failure. */
+static void file_written(void *arg, int err, const char *why)
+{
+    struct cm_registry_storage *s = arg;
+    cm_registrar_done_cb cb = s->wcb;
+    void *cbarg = s->warg;
+    s->wcb = NULL;
+    s->warg = NULL;
+    if (err)
+        CM_ERROR(MOD, "%s", why ? why : cm_strerror(err));
+    cb(cbarg, err);
+}
+
 static void file_store(struct cm_registry_storage *s, const uint8_t *data, size_t len,
                        cm_registrar_done_cb cb, void *arg)
 {
-    char why[1024];
-    /* --work_dir is created at the first write, not at start (nothing on disk before the
-     * master has bound its port). */
-    char *dir = cm_xstrdup(s->path);
-    int rc = mkdirs(dirname(dir));
-    if (rc)
-        CM_ERROR(MOD, "Failed to create --work_dir '%s': %s", dir, strerror(-rc));
-    free(dir);
-    if (rc) {
-        cb(arg, rc);
+    if (s->writer) {
+        if (s->wcb) {
+            cb(arg, CM_ESTATE); /* the registrar issues one store at a time */
+            return;
+        }
+        s->wcb = cb;
+        s->warg = arg;
+        cm_reg_writer_submit(s->writer, data, len, file_written, s);
         return;
     }
-    rc = cm_registry_file_write(s->path, data, len, why, sizeof why);
+    char why[1024];
+    int rc = cm_registry_file_store(s->path, data, len, why, sizeof why);
     if (rc)
         CM_ERROR(MOD, "%s", why);
     cb(arg, rc);
 }
 
+/* Given the loop, the file storage writes through a writer child (registrar_writer.h). */
+static void file_attach(struct cm_registry_storage *s, struct event_base *base)
+{
+    if (s->writer || !base)
+        return;
+    char why[512];
+    int rc = cm_reg_writer_new(base, s->path, &s->writer, why, sizeof why);
+    if (rc)
+        CM_ERROR(MOD,
+                 "%s; the registry file is written on the event loop instead (correct, but every "
+                 "store blocks the master for its two syncs)",
+                 why);
+}
+
 static void storage_destroy(struct cm_registry_storage *s)
 {
+    cm_reg_writer_free(s->writer);
     free(s->path);
     free(s->mem);
     free(s);
@@ -264,8 +307,11 @@ static void storage_destroy(struct cm_registry_storage *s)
 
 static const struct cm_registry_storage_ops mem_ops = {
     .name = "in_memory", .fetch = mem_fetch, .store = mem_store, .destroy = storage_destroy};
-static const struct cm_registry_storage_ops file_ops = {
-    .name = "file", .fetch = file_fetch, .store = file_store, .destroy = storage_destroy};
+static const struct cm_registry_storage_ops file_ops = {.name = "file",
+                                                        .fetch = file_fetch,
+                                                        .store = file_store,
+                                                        .destroy = storage_destroy,
+                                                        .attach = file_attach};
 
 /* ------------------------------------------------------------------------------------------ */
 /* the zk storage */

@@ -555,5 +555,72 @@ static void test_resplit_equals_split(void)
     cm_registrar_free(r);
 }
 
+/* cm_registrar_flush completes after everything queued before it, in order, stores nothing
+ * itself, and carries the error of a failed registrar. */
+struct order {
+    int seq[8], err[8], n;
+};
+
+static void ordered(void *arg, int err)
+{
+    struct order *o = arg;
+    if (o->n < 8)
+        o->err[o->n++] = err;
+}
+
+static void flag_a(void *arg, int err)
+{
+    struct order *o = arg;
+    if (o->n < 8)
+        o->seq[o->n] = 'a';
+    ordered(arg, err);
+}
+
+static void flag_f(void *arg, int err)
+{
+    struct order *o = arg;
+    if (o->n < 8)
+        o->seq[o->n] = 'f';
+    ordered(arg, err);
+}
+
+static void test_flush_completes_after_what_was_queued(void)
+{
+    struct cm_registry_storage *s = NULL;
+    struct cm_registrar *r = registrar_from(NULL, 0, &s);
+    struct agent_buf b;
+    struct order o = {0};
+    /* Nothing queued: at once, no store. */
+    cm_registrar_flush(r, flag_f, &o);
+    CHECK_INT(o.n, 1);
+    CHECK_INT(o.err[0], 0);
+    struct cm_registrar_stats st;
+    cm_registrar_stats(r, &st);
+    CHECK_INT(st.version, 0);
+    /* Held: the flush waits behind the admissions and completes with their store. */
+    memset(&o, 0, sizeof o);
+    cm_registrar_hold(r);
+    cm_registrar_admit(r, agent(&b, 1, 0), flag_a, &o);
+    cm_registrar_flush(r, flag_f, &o);
+    cm_registrar_admit(r, agent(&b, 2, 0), flag_a, &o);
+    CHECK_INT(o.n, 0);
+    cm_registrar_release(r);
+    CHECK_INT(o.n, 3);
+    CHECK_INT(o.seq[0], 'a');
+    CHECK_INT(o.seq[1], 'f');
+    CHECK_INT(o.seq[2], 'a');
+    CHECK_INT(o.err[0] | o.err[1] | o.err[2], 0);
+    cm_registrar_stats(r, &st);
+    CHECK_INT(st.version, 1);
+    /* A failed registrar: the flush gets its error. */
+    cm_registrar_abort(r, CM_ECLOSED);
+    memset(&o, 0, sizeof o);
+    cm_registrar_flush(r, flag_f, &o);
+    CHECK_INT(o.n, 1);
+    CHECK_INT(o.err[0], CM_ECLOSED);
+    cm_registrar_free(r);
+}
+
 TEST_MAIN(TEST(test_random_operations_match_a_full_pack), TEST(test_same_info_stores_nothing),
-          TEST(test_admission_changes_few_chunks), TEST(test_resplit_equals_split))
+          TEST(test_admission_changes_few_chunks), TEST(test_resplit_equals_split),
+          TEST(test_flush_completes_after_what_was_queued))
