@@ -27,11 +27,19 @@
 #include <unistd.h>
 
 #define CG_MEM "/sys/fs/cgroup/memory"
-#define CGROUPS_ROOT "cmesos-nested-itest"
 
-static const char *const FLAGS[] = {
-    "--isolation=cgroups/cpu,cgroups/mem,namespaces/pid,namespaces/ipc,namespaces/uts",
-    "--cgroups_root=" CGROUPS_ROOT, "--registration_backoff_factor=100ms", NULL};
+/* The agents' --cgroups_root, one per run of this binary ("cmesos-nested-itest-<pid>"): the
+ * cases count every cgroup under it, and another run of this test at the same time (a second
+ * build tree's suite on the same machine) must not add its own. remove_roots() removes it
+ * from every hierarchy at the end. */
+static char cgroups_root[64];
+/* CG_MEM/<cgroups_root> */
+static char mem_root[128];
+static char root_flag[96];
+
+static const char *FLAGS[] = {
+    "--isolation=cgroups/cpu,cgroups/mem,namespaces/pid,namespaces/ipc,namespaces/uts", root_flag,
+    "--registration_backoff_factor=100ms", NULL};
 
 static json_t *task(const char *tid, const char *agent_id, const char *cmd, double mem)
 {
@@ -73,6 +81,30 @@ static void machine_check(void)
     char bin[512];
     if (access(itest_bin("mesos-default-executor", bin, sizeof bin), X_OK) != 0)
         TEST_SKIP("%s is missing", bin);
+    snprintf(cgroups_root, sizeof cgroups_root, "cmesos-nested-itest-%ld", (long)getpid());
+    snprintf(mem_root, sizeof mem_root, CG_MEM "/%s", cgroups_root);
+    snprintf(root_flag, sizeof root_flag, "--cgroups_root=%s", cgroups_root);
+}
+
+/* Removes the run's cgroups root from every hierarchy (the agents leave the empty roots). */
+static void remove_roots(void)
+{
+    DIR *d = opendir("/sys/fs/cgroup");
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "/sys/fs/cgroup/%s/%s", de->d_name, cgroups_root);
+        /* The last agent's teardown may still be removing a container's cgroups. */
+        int rc = 0;
+        for (int waited = 0; (rc = rmdir(path)) != 0 && errno == EBUSY && waited < 5000;
+             waited += 100)
+            usleep(100 * 1000);
+        if (rc != 0 && errno != ENOENT && errno != ENOTDIR)
+            fprintf(stderr, "  could not remove %s: %s\n", path, strerror(errno));
+    }
+    if (d)
+        closedir(d);
 }
 
 static int start(struct itest_cluster *c, struct itest_fw **fw, int checkpoint)
@@ -225,7 +257,8 @@ static void test_shared_namespaces_and_own_limits(void)
     report_line(r2, "limit", l2, sizeof l2);
     fprintf(stderr, "  t1 %s limit %s; t2 %s limit %s\n", cg1, l1, cg2, l2);
     /* /<root>/<executor's container>/mesos/<task's container> */
-    CHECK(strncmp(cg1, "/" CGROUPS_ROOT "/", strlen(CGROUPS_ROOT) + 2) == 0);
+    CHECK(cg1[0] == '/' && strncmp(cg1 + 1, cgroups_root, strlen(cgroups_root)) == 0 &&
+          cg1[strlen(cgroups_root) + 1] == '/');
     CHECK(strstr(cg1, "/mesos/") != NULL);
     const char *s1 = strstr(cg1, "/mesos/"), *s2 = strstr(cg2, "/mesos/");
     CHECK(s1 && s2 && s1 - cg1 == s2 - cg2 && strncmp(cg1, cg2, (size_t)(s1 - cg1)) == 0);
@@ -344,9 +377,17 @@ static void test_agent_restart_with_running_group(void)
     REQUIRE(start(&c, &fw, 1) == 0);
     struct itest_offers off;
     REQUIRE(itest_fw_wait_offer(fw, 0.3, 160, ITEST_WAIT_MS, &off) == 0);
+    /* r1 ends on its own, likely while the agent is down; r2 runs until the test has seen it
+     * recovered (its limit below), then ends: a fixed sleep for r2 could end before a slow
+     * restart is over, and then there is nothing left to measure. Bounded by 60 s. */
+    char go[512], r2cmd[700];
+    snprintf(go, sizeof go, "%s/r2-go", c.dir);
+    snprintf(r2cmd, sizeof r2cmd,
+             "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 0",
+             go);
     json_t *tasks = json_array();
     json_array_append_new(tasks, task("r1", c.agent_id, "sleep 3", 32));
-    json_array_append_new(tasks, task("r2", c.agent_id, "sleep 6; exit 0", 48));
+    json_array_append_new(tasks, task("r2", c.agent_id, r2cmd, 48));
     CHECK_INT(
         itest_fw_launch_group_json(fw, &off, itest_json_executor("pod-rec", "DEFAULT"), tasks),
         202);
@@ -358,9 +399,11 @@ static void test_agent_restart_with_running_group(void)
     itest_agent_kill9(&c);
     usleep(300 * 1000);
     CHECK_INT(itest_agent_spawn(&c, NULL, FLAGS), 0);
-    /* The recovered r2 is measured against its own (checkpointed) limit. */
+    /* The recovered r2 is measured against its own (checkpointed) limit. The agent's restart
+     * and recovery take as long as the machine's load makes them: poll toward the harness's
+     * deadline (r2 runs until it is told). */
     double r2_limit = 0;
-    for (int waited = 0; waited < 4000 && r2_limit == 0; waited += 100) {
+    for (int waited = 0; waited < ITEST_WAIT_MS && r2_limit == 0; waited += 100) {
         struct itest_http_resp resp = {0};
         if (itest_http(c.agent_port, "GET", "/containers?show_nested=true", NULL, NULL, 0, &resp,
                        ITEST_WAIT_MS) == 0 &&
@@ -379,6 +422,9 @@ static void test_agent_restart_with_running_group(void)
             usleep(100 * 1000);
     }
     CHECK(r2_limit == 48.0 * 1024 * 1024);
+    FILE *gf = fopen(go, "w");
+    if (gf)
+        fclose(gf);
     CHECK_STR(itest_state_name(terminal_of(fw, "r1", NULL)), "TASK_FINISHED");
     CHECK_STR(itest_state_name(terminal_of(fw, "r2", NULL)), "TASK_FINISHED");
     char *log = itest_read_file(itest_agent_log(&c), NULL);
@@ -387,7 +433,7 @@ static void test_agent_restart_with_running_group(void)
     /* Every cgroup goes once the executor is done. */
     int left = -1;
     for (int waited = 0; waited < ITEST_WAIT_MS; waited += 100) {
-        if ((left = cgroups_left(CG_MEM "/" CGROUPS_ROOT)) == 0)
+        if ((left = cgroups_left(mem_root)) == 0)
             break;
         usleep(100 * 1000);
     }
@@ -422,7 +468,7 @@ static void test_agent_restart_cleans_orphan_group(void)
      * cgroup itself, so they may trail the RUNNING updates a little), and the loop running. */
     int before = 0;
     for (int waited = 0; waited < ITEST_WAIT_MS && before < 4; waited += 50) {
-        before = cgroups_left(CG_MEM "/" CGROUPS_ROOT);
+        before = cgroups_left(mem_root);
         usleep(50 * 1000);
     }
     CHECK_INT(before, 4);
@@ -434,7 +480,7 @@ static void test_agent_restart_cleans_orphan_group(void)
     CHECK_INT(itest_agent_spawn(&c, NULL, FLAGS), 0);
     int left = -1;
     for (int waited = 0; waited < ITEST_WAIT_MS; waited += 100) {
-        if ((left = cgroups_left(CG_MEM "/" CGROUPS_ROOT)) == 0)
+        if ((left = cgroups_left(mem_root)) == 0)
             break;
         usleep(100 * 1000);
     }
@@ -449,4 +495,4 @@ static void test_agent_restart_cleans_orphan_group(void)
 
 ITEST_MAIN(FIXTURE(machine_check), TEST(test_shared_namespaces_and_own_limits),
            TEST(test_oom_fails_task_and_kills_group), TEST(test_agent_restart_with_running_group),
-           TEST(test_agent_restart_cleans_orphan_group))
+           TEST(test_agent_restart_cleans_orphan_group), FIXTURE(remove_roots))

@@ -270,6 +270,12 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
         for (int s = 1; s < NSIG; s++)
             if (s != SIGKILL && s != SIGSTOP)
                 signal(s, SIG_DFL);
+    /* An agent that died since the clone (kill -9, or stopped) closed the status pipe's read
+     * end; a report written then must not kill the container with SIGPIPE, since a restarted
+     * agent recovers it from its checkpoint. The write gets EPIPE instead. Every signal is
+     * blocked until the unblock below, so the SIGPIPE stays pending until then and is
+     * discarded there as ignored; only after it is the default back for the executor. */
+    signal(SIGPIPE, SIG_IGN);
     if (ctx->join) {
         char jwhy[256] = "";
         int rc = ctx->join(ctx->join_arg, jwhy, sizeof jwhy);
@@ -348,6 +354,7 @@ static _Noreturn void child_main(const struct cm_launch_spec *spec, const struct
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
     if (setsid() < 0)
         child_fail(status, STAGE_SETSID, errno);
     if (!in_cwd && chdir(spec->cwd) != 0)
