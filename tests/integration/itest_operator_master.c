@@ -702,6 +702,25 @@ static void test_state_sliced(void)
     free(pa);
     free(pbb);
     mesos__v1__master__event__free_unpacked(pev, NULL);
+
+    /* A framework arriving while SUBSCRIBED is being written: its FRAMEWORK_ADDED comes after
+     * the whole SUBSCRIBED record, never lost nor inside it. */
+    struct itest_stream *s =
+        itest_stream_open(port, "/api/v1", JSON_HDRS, sub, strlen(sub), ITEST_WAIT_MS);
+    REQUIRE(s != NULL);
+    struct itest_fw_opts o2 = {.name = "late"};
+    struct itest_fw *fw2 = itest_fw_start(port, ITEST_JSON, &o2);
+    REQUIRE(fw2 != NULL);
+    ev = next_event(s, ITEST_WAIT_MS);
+    CHECK_STR(jstr(ev, "type"), "SUBSCRIBED");
+    CHECK_INT((int)json_array_size(jget(ev, "subscribed.get_state.get_agents.agents")), n);
+    json_decref(ev);
+    ev = wait_event(s, "FRAMEWORK_ADDED");
+    CHECK_STR(jstr(ev, "framework_added.framework.framework_info.id.value"), fw2->framework_id);
+    json_decref(ev);
+    itest_stream_free(s);
+    itest_fw_free(fw2);
+
     mesos__v1__master__response__free_unpacked(r, NULL);
     free(pb);
     itest_fw_free(fw);
