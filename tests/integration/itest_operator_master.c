@@ -721,6 +721,17 @@ static void test_state_sliced(void)
     itest_stream_free(s);
     itest_fw_free(fw2);
 
+    /* Subscribers that go away while their SUBSCRIBED is being written: the master forgets
+     * them and goes on serving. */
+    for (int i = 0; i < 3; i++) {
+        s = itest_stream_open(port, "/api/v1", i % 2 ? PB_HDRS : JSON_HDRS,
+                              i % 2 ? (void *)cb : sub, i % 2 ? clen : strlen(sub), ITEST_WAIT_MS);
+        CHECK(s != NULL);
+        itest_stream_free(s);
+    }
+    json_decref(op_json(port, "{\"type\":\"GET_HEALTH\"}", &st));
+    CHECK_INT(st, 200);
+
     mesos__v1__master__response__free_unpacked(r, NULL);
     free(pb);
     itest_fw_free(fw);
