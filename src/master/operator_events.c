@@ -197,6 +197,10 @@ static void on_snap_slice(evutil_socket_t fd, short what, void *arg)
         return;
     }
     int rc = s->held_len ? cm_http_stream_send(s->sink.stream, s->held, s->held_len) : 0;
+    CM_INFO(MOD,
+            "Sent SUBSCRIBED (%zu bytes) to an operator subscriber, then %zu bytes of events "
+            "of the meantime",
+            cm_operator_snap_size(s->snap), s->held_len);
     snap_done(s);
     if (rc != 0)
         cut_off(s);

@@ -702,6 +702,36 @@ static void test_state_sliced(void)
     free(pa);
     free(pbb);
     mesos__v1__master__event__free_unpacked(pev, NULL);
+
+    /* A framework arriving while SUBSCRIBED is being written: its FRAMEWORK_ADDED comes after
+     * the whole SUBSCRIBED record, never lost nor inside it. */
+    struct itest_stream *s =
+        itest_stream_open(port, "/api/v1", JSON_HDRS, sub, strlen(sub), ITEST_WAIT_MS);
+    REQUIRE(s != NULL);
+    struct itest_fw_opts o2 = {.name = "late"};
+    struct itest_fw *fw2 = itest_fw_start(port, ITEST_JSON, &o2);
+    REQUIRE(fw2 != NULL);
+    ev = next_event(s, ITEST_WAIT_MS);
+    CHECK_STR(jstr(ev, "type"), "SUBSCRIBED");
+    CHECK_INT((int)json_array_size(jget(ev, "subscribed.get_state.get_agents.agents")), n);
+    json_decref(ev);
+    ev = wait_event(s, "FRAMEWORK_ADDED");
+    CHECK_STR(jstr(ev, "framework_added.framework.framework_info.id.value"), fw2->framework_id);
+    json_decref(ev);
+    itest_stream_free(s);
+    itest_fw_free(fw2);
+
+    /* Subscribers that go away while their SUBSCRIBED is being written: the master forgets
+     * them and goes on serving. */
+    for (int i = 0; i < 3; i++) {
+        s = itest_stream_open(port, "/api/v1", i % 2 ? PB_HDRS : JSON_HDRS,
+                              i % 2 ? (void *)cb : sub, i % 2 ? clen : strlen(sub), ITEST_WAIT_MS);
+        CHECK(s != NULL);
+        itest_stream_free(s);
+    }
+    json_decref(op_json(port, "{\"type\":\"GET_HEALTH\"}", &st));
+    CHECK_INT(st, 200);
+
     mesos__v1__master__response__free_unpacked(r, NULL);
     free(pb);
     itest_fw_free(fw);

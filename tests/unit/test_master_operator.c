@@ -681,15 +681,25 @@ static bool launch_any(struct fixture *f, const char *id, char *aid, size_t aidl
     if (!of)
         return false;
     snprintf(aid, aidlen, "%s", of->agent->id);
+    /* Tasks whose id starts with 'x' run under a custom executor of their own. */
+    char how[512];
+    if (id[0] == 'x')
+        snprintf(how, sizeof how,
+                 "\"executor\":{\"executor_id\":{\"value\":\"ex-%s\"},\"command\":{\"value\":"
+                 "\"./exec\"},\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{"
+                 "\"value\":0.1}}]}",
+                 id);
+    else
+        snprintf(how, sizeof how, "\"command\":{\"value\":\"sleep 9\"}");
     char body[2048];
     snprintf(body, sizeof body,
              "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{\"offer_ids\":"
              "[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{"
              "\"task_infos\":[{\"name\":\"task %s\",\"task_id\":{\"value\":\"%s\"},\"agent_id\":"
-             "{\"value\":\"%s\"},\"command\":{\"value\":\"sleep 9\"},\"labels\":{\"labels\":[{"
+             "{\"value\":\"%s\"},%s,\"labels\":{\"labels\":[{"
              "\"key\":\"k\",\"value\":\"v\\u00e9\"}]},\"resources\":[{\"name\":\"cpus\",\"type\":"
              "\"SCALAR\",\"scalar\":{\"value\":0.1}}]}]}}]}}",
-             f->fid, of->id, id, id, aid);
+             f->fid, of->id, id, id, aid, how);
     struct cm_sched_request req = {.method = "POST",
                                    .content_type = "application/json",
                                    .stream_id = f->fw->stream_id,
@@ -736,7 +746,7 @@ static struct fixture *big_fixture(void)
         return f;
     for (int i = 0; i < 40; i++) {
         char id[32], aid[128];
-        snprintf(id, sizeof id, "t%d", i);
+        snprintf(id, sizeof id, "%c%d", i % 7 == 3 ? 'x' : 't', i);
         if (!launch_any(f, id, aid, sizeof aid))
             break;
         if (i % 3 == 0)
@@ -827,6 +837,7 @@ static void test_sliced_identity(void)
     REQUIRE(f->fw && cm_strmap_count(&f->m->agents) == 24);
     CHECK(cm_strmap_count(&f->fw->tasks) >= 24);
     CHECK(cm_strmap_count(&f->fw->offers) > 16);
+    CHECK(cm_strmap_count(&f->fw->executors) >= 3);
     static const struct {
         const char *name;
         enum cm_operator_snap_kind kind;
