@@ -17,7 +17,9 @@
 # (writev, epoll_ctl, readv... over the load generator's run), which do not depend on the load.
 # Also prints a steady-state figure, ss_cpu_per_task_ms: the master's CPU between 30 % and 90 % of
 # DURATION divided by the tasks that reached TASK_RUNNING in that window (from the master's
-# /metrics/snapshot), which leaves out subscription and the first offer round. PERF=FILE records
+# /metrics/snapshot), which leaves out subscription and the first offer round; likewise
+# ss_launches_per_s and ss_offers_per_launch (offers sent by the master in the window per task
+# that reached TASK_RUNNING in it). PERF=FILE records
 # the master with `perf record -g` (or $PERF_CG, e.g. "--call-graph=dwarf") over the load generator's run into FILE.
 # Not a test: prints figures. Usage: BIN=build/bin OUT=/tmp/perf bench/throughput.sh 1000:10
 set -u
@@ -37,11 +39,12 @@ if [ -n "${MASTER_BIN:-}" ]; then
     BIN=$WORK/bin
 fi
 hz=$(getconf CLK_TCK)
-# reached_running PORT: tasks that reached TASK_RUNNING so far (running + finished), from the
-# master's metrics
+# reached_running PORT: tasks that reached TASK_RUNNING so far (running + finished) and offers
+# sent to the frameworks so far, from the master's metrics
 reached_running() {
-    curl -fsS -m 5 "http://127.0.0.1:$1/metrics/snapshot" | tr ',' '\n' |
-        awk -F: '/"master\/tasks_(running|finished)"/ { n += $2 } END { printf "%d", n }'
+    curl -fsS -m 10 "http://127.0.0.1:$1/metrics/snapshot" | tr ',' '\n' |
+        awk -F: '/"master\/tasks_(running|finished)"/ { n += $2 } /\/offers\/sent"/ { o += $2 }
+                 END { printf "%d %d", n, o }'
 }
 echo "# $(uname -n) $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg); task run time ${RUN_TIME}s, ${DURATION}s per size"
 for spec in "${@:-100:10 1000:10 10000:100}"; do
@@ -86,11 +89,11 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     done
     wait "$lpid"
     if [ -n "${PERF:-}" ]; then kill -INT "$prec_pid"; wait "$prec_pid" 2>/dev/null; fi
-    # n0 ticks0 t0, ticks1 n1 t1: the ticks are read inside the two metrics requests, so the
-    # window's CPU leaves out what the master spends answering them
-    ss_ms=$(echo "$ss0 $ss1" | awk -v hz="$hz" 'NF==6 && $5>$1 {
-        printf "%.3f", 1000*($4-$2)/hz/($5-$1); exit } { print "nan" }')
-    ss_rate=$(echo "$ss0 $ss1" | awk 'NF==6 && $6>$3 { printf "%.1f", ($5-$1)/($6-$3); exit } { print "nan" }')
+    # n0 offers0 ticks0 t0, ticks1 n1 offers1 t1: the ticks are read inside the two metrics
+    # requests, so the window's CPU leaves out what the master spends answering them
+    read -r ss_ms ss_rate ss_opl < <(echo "$ss0 $ss1" | awk -v hz="$hz" 'NF==8 && $6>$1 && $8>$4 {
+        printf "%.3f %.1f %.2f\n", 1000*($5-$3)/hz/($6-$1), ($6-$1)/($8-$4), ($7-$2)/($6-$1); exit }
+        { print "nan nan nan" }')
     if [ "${SYSCALLS:-0}" = 1 ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; fi
     c1=$(cpu_ticks "$mpid")
     # the master's connections: open, accepted and evicted (idle ones closed at the limit)
@@ -110,7 +113,7 @@ for spec in "${@:-100:10 1000:10 10000:100}"; do
     master_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
     lg_cpu=$(awk -v t="$lg_ticks" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*t/hz/s}')
     emu_cpu=$(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v s="$DURATION" 'BEGIN{printf "%.0f", 100*(b-a)/hz/s}')
-    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms ss_cpu_per_task_ms=$ss_ms ss_launches_per_s=$ss_rate offers_per_launch=$opl suppress=$(get suppress_calls) revive=$(get revive_calls) held_used=$(get held_used) master_cpu=${master_cpu}% loadgen_cpu=${lg_cpu}% emulator_cpu=${emu_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
+    echo "agents=$n frameworks=$f launches_per_s=$rate running=$running offer_to_running_ms p50=$p50 p90=$p90 p99=$p99 master_cpu_per_task_ms=$cpu_ms ss_cpu_per_task_ms=$ss_ms ss_launches_per_s=$ss_rate ss_offers_per_launch=$ss_opl offers_per_launch=$opl suppress=$(get suppress_calls) revive=$(get revive_calls) held_used=$(get held_used) master_cpu=${master_cpu}% loadgen_cpu=${lg_cpu}% emulator_cpu=${emu_cpu}% load=$(cut -d' ' -f1 /proc/loadavg)"
     echo "  master connections: $conns"
     if [ "${SYSCALLS:-0}" = 1 ]; then
         awk -F, -v n="${running:-0}" '$3 ~ /sys_enter_/ && $1 ~ /^[0-9]+$/ {
