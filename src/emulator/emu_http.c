@@ -29,7 +29,7 @@
 #endif
 
 #define MAX_HEAD 16384
-#define READ_CHUNK 65536 /* bytes read per call */
+#define READ_CHUNK 16384 /* bytes read per call (a partial message keeps at most this) */
 #define READS_PER_WAKE 4 /* reads per readable event, at most (fairness between sockets) */
 
 enum st {
