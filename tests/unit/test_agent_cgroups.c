@@ -239,6 +239,67 @@ static void test_v1_limits(void)
     drop_root();
 }
 
+/* The _at calls (the launch helper's): relative to the roots opened once, same results. */
+static void test_v1_at_roots(void)
+{
+    fresh_root();
+    struct cm_cgroups cg;
+    REQUIRE(detect(v1_mountinfo(0, 1), "cmesos/agent", &cg) == 0);
+    int fds[CM_CG_NCTL];
+    /* Nothing made yet: no root to open, and the calls go by path (mkdir -p). */
+    CHECK_INT(cm_cgroups_open_roots(&cg, fds), 0);
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        CHECK_INT(fds[c], -1);
+    CHECK_INT(cm_cgroups_create_at(&cg, fds, "c1", why, sizeof why), 0);
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        CHECK(is_dir(cdir(&cg, c, "c1")));
+    /* Now every usable controller's root opens. */
+    int usable = 0;
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        usable += (cg.usable & CM_CG_BIT(c)) != 0;
+    CHECK_INT(cm_cgroups_open_roots(&cg, fds), usable);
+    CHECK_INT(cm_cgroups_create_at(&cg, fds, "c2", why, sizeof why), 0);
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        CHECK(is_dir(cdir(&cg, c, "c2")));
+    /* A missing control file fails as by path, naming the full path. */
+    struct cm_cgroups_limits l = {.cpus = 1};
+    CHECK_INT(cm_cgroups_set_limits_at(&cg, fds, "c2", &l, why, sizeof why), -ENOENT);
+    CHECK(strstr(why, "cpu.shares") != NULL && strstr(why, tmproot) != NULL);
+    v1_precreate(&cg, "c2");
+    l = (struct cm_cgroups_limits){
+        .cpus = 0.25, .cfs_quota = 1, .mem_bytes = 64ull << 20, .pids_max = 100};
+    CHECK_INT(cm_cgroups_set_limits_at(&cg, fds, "c2", &l, why, sizeof why), 0);
+    CHECK_STR(get(cdir(&cg, CM_CG_CPU, "c2"), "cpu.shares"), "256");
+    CHECK_STR(get(cdir(&cg, CM_CG_CPU, "c2"), "cpu.cfs_quota_us"), "25000");
+    CHECK_STR(get(cdir(&cg, CM_CG_MEMORY, "c2"), "memory.limit_in_bytes"), "67108864");
+    CHECK_STR(get(cdir(&cg, CM_CG_MEMORY, "c2"), "memory.soft_limit_in_bytes"), "67108864");
+    CHECK_STR(get(cdir(&cg, CM_CG_PIDS, "c2"), "pids.max"), "100");
+    CHECK_INT(cm_cgroups_add_pid_at(&cg, fds, "c2", 4242, why, sizeof why), 0);
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        CHECK_STR(get(cdir(&cg, c, "c2"), "cgroup.procs"), "4242");
+    /* The descriptors are what is used: with the pids root moved away, the new cgroup lands
+     * in the moved directory (a path would have made a new one). */
+    char root[CM_CGROUPS_PATH_MAX], moved[CM_CGROUPS_PATH_MAX + 8];
+    REQUIRE(cm_cgroups_path(&cg, CM_CG_PIDS, NULL, root, sizeof root) == 0);
+    snprintf(moved, sizeof moved, "%s-moved", root);
+    REQUIRE(rename(root, moved) == 0);
+    CHECK_INT(cm_cgroups_create_at(&cg, fds, "c3", why, sizeof why), 0);
+    char c3[CM_CGROUPS_PATH_MAX + 16];
+    snprintf(c3, sizeof c3, "%s/c3", moved);
+    CHECK(is_dir(c3));
+    CHECK(!is_dir(cdir(&cg, CM_CG_PIDS, "c3")));
+    cm_cgroups_close_roots(fds);
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        CHECK_INT(fds[c], -1);
+    drop_root();
+
+    /* v2 opens none (its create enables controllers level by level, by path). */
+    fresh_root();
+    REQUIRE(detect(v2_mountinfo(), "cmesos/agent", &cg) == 0);
+    CHECK_INT(cm_cgroups_open_roots(&cg, fds), 0);
+    drop_root();
+}
+
 static void test_v2_limits(void)
 {
     fresh_root();
@@ -643,5 +704,5 @@ out:
 TEST_MAIN(TEST(test_detect_v1_hybrid), TEST(test_detect_v1_comount_missing), TEST(test_detect_v2),
           TEST(test_detect_v2_missing_controllers), TEST(test_detect_none),
           TEST(test_detect_nested_self), TEST(test_validation), TEST(test_mappings),
-          TEST(test_v1_limits), TEST(test_v2_limits), TEST(test_v1_usage_oom),
-          TEST(test_v2_usage_oom), TEST(test_orphans), TEST(test_real_v1))
+          TEST(test_v1_limits), TEST(test_v1_at_roots), TEST(test_v2_limits),
+          TEST(test_v1_usage_oom), TEST(test_v2_usage_oom), TEST(test_orphans), TEST(test_real_v1))

@@ -557,6 +557,12 @@ int cm_cgroups_check(const struct cm_cgroups *cg, const char *id, char *why, siz
     return cm_cgroups_validate_id(id, why, whylen);
 }
 
+/* Whether fds (cm_cgroups_open_roots) has ctl's root directory open. */
+static int have_root(const struct cm_cgroups *cg, const int *fds, int ctl)
+{
+    return fds && cg->version == CM_CGROUPS_V1 && fds[ctl] >= 0;
+}
+
 static int mkdir_ok(const char *path, char *why, size_t whylen)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
@@ -579,6 +585,12 @@ static void v2_enable_text(const struct cm_cgroups *cg, char *buf, size_t len)
 }
 
 int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, size_t whylen)
+{
+    return cm_cgroups_create_at(cg, NULL, id, why, whylen);
+}
+
+int cm_cgroups_create_at(const struct cm_cgroups *cg, const int *fds, const char *id, char *why,
+                         size_t whylen)
 {
     int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
@@ -627,6 +639,9 @@ int cm_cgroups_create(const struct cm_cgroups *cg, const char *id, char *why, si
             return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
         /* The container's level first: the cgroups_root levels exist after the first launch,
          * and an mkdir that answers EEXIST costs a path walk per hierarchy and launch. */
+        if (have_root(cg, fds, c) && !strchr(id, '/') &&
+            (mkdirat(fds[c], id, 0755) == 0 || errno == EEXIST))
+            continue;
         if (mkdir(path, 0755) == 0 || errno == EEXIST)
             continue;
         if (errno != ENOENT)
@@ -671,14 +686,62 @@ int cm_cgroups_rename(const struct cm_cgroups *cg, const char *from, const char 
     return 0;
 }
 
-/* Writes text to <container dir of ctl>/<file>. */
-static int write_ctl(const struct cm_cgroups *cg, int ctl, const char *id, const char *file,
-                     const char *text, char *why, size_t whylen)
+/* Writes text to <container dir of ctl>/<file>: relative to ctl's root directory when fds has
+ * it open, else by its full path. */
+static int write_ctl(const struct cm_cgroups *cg, const int *fds, int ctl, const char *id,
+                     const char *file, const char *text, char *why, size_t whylen)
 {
     char dir[CM_CGROUPS_PATH_MAX], path[CM_CGROUPS_PATH_MAX + 64];
+    if (have_root(cg, fds, ctl)) {
+        char rel[CM_CGROUPS_PATH_MAX];
+        if (join(rel, sizeof rel, id, file, NULL))
+            return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
+        int fd = openat(fds[ctl], rel, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            size_t len = strlen(text);
+            ssize_t w;
+            do {
+                w = write(fd, text, len);
+            } while (w < 0 && errno == EINTR);
+            int err = w < 0 ? errno : 0;
+            close(fd);
+            if (w >= 0 && (size_t)w == len)
+                return 0;
+            if (cm_cgroups_ctl_file(cg, ctl, id, file, path, sizeof path))
+                snprintf(path, sizeof path, "%s", rel);
+            if (w >= 0)
+                return cm_fail(-EIO, why, whylen, "short write to %s", path);
+            return cm_fail(-err, why, whylen, "write '%s' to %s: %s", text, path, strerror(err));
+        }
+        /* Fall through: the full path reports the error with its name. */
+    }
     if (cm_cgroups_path(cg, ctl, id, dir, sizeof dir) || join(path, sizeof path, dir, file, NULL))
         return cm_fail(CM_ETOOBIG, why, whylen, "cgroup path for '%s' is too long", id);
     return cm_cgroups_write_text(path, text, why, whylen);
+}
+
+int cm_cgroups_open_roots(const struct cm_cgroups *cg, int fds[CM_CG_NCTL])
+{
+    int n = 0;
+    for (int c = 0; c < CM_CG_NCTL; c++) {
+        fds[c] = -1;
+        char dir[CM_CGROUPS_PATH_MAX];
+        if (cg->version != CM_CGROUPS_V1 || !(cg->usable & CM_CG_BIT(c)) ||
+            cm_cgroups_path(cg, c, NULL, dir, sizeof dir))
+            continue;
+        fds[c] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        n += fds[c] >= 0;
+    }
+    return n;
+}
+
+void cm_cgroups_close_roots(int fds[CM_CG_NCTL])
+{
+    for (int c = 0; c < CM_CG_NCTL; c++) {
+        if (fds[c] >= 0)
+            close(fds[c]);
+        fds[c] = -1;
+    }
 }
 
 int cm_cgroups_ctl_file(const struct cm_cgroups *cg, int ctl, const char *id, const char *file,
@@ -692,6 +755,12 @@ int cm_cgroups_ctl_file(const struct cm_cgroups *cg, int ctl, const char *id, co
 int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
                           const struct cm_cgroups_limits *l, char *why, size_t whylen)
 {
+    return cm_cgroups_set_limits_at(cg, NULL, id, l, why, whylen);
+}
+
+int cm_cgroups_set_limits_at(const struct cm_cgroups *cg, const int *fds, const char *id,
+                             const struct cm_cgroups_limits *l, char *why, size_t whylen)
+{
     int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
@@ -701,10 +770,10 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
         uint64_t shares = cm_cgroups_cpu_shares(l->cpus);
         if (v2) {
             snprintf(val, sizeof val, "%llu", (unsigned long long)cm_cgroups_cpu_weight(shares));
-            rc = write_ctl(cg, CM_CG_CPU, id, "cpu.weight", val, why, whylen);
+            rc = write_ctl(cg, fds, CM_CG_CPU, id, "cpu.weight", val, why, whylen);
         } else {
             snprintf(val, sizeof val, "%llu", (unsigned long long)shares);
-            rc = write_ctl(cg, CM_CG_CPU, id, "cpu.shares", val, why, whylen);
+            rc = write_ctl(cg, fds, CM_CG_CPU, id, "cpu.shares", val, why, whylen);
         }
         if (rc)
             return rc;
@@ -713,13 +782,13 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
             if (v2) {
                 snprintf(val, sizeof val, "%llu %d", (unsigned long long)quota,
                          CM_CGROUPS_CFS_PERIOD_US);
-                rc = write_ctl(cg, CM_CG_CPU, id, "cpu.max", val, why, whylen);
+                rc = write_ctl(cg, fds, CM_CG_CPU, id, "cpu.max", val, why, whylen);
             } else {
                 snprintf(val, sizeof val, "%d", CM_CGROUPS_CFS_PERIOD_US);
-                rc = write_ctl(cg, CM_CG_CPU, id, "cpu.cfs_period_us", val, why, whylen);
+                rc = write_ctl(cg, fds, CM_CG_CPU, id, "cpu.cfs_period_us", val, why, whylen);
                 if (!rc) {
                     snprintf(val, sizeof val, "%llu", (unsigned long long)quota);
-                    rc = write_ctl(cg, CM_CG_CPU, id, "cpu.cfs_quota_us", val, why, whylen);
+                    rc = write_ctl(cg, fds, CM_CG_CPU, id, "cpu.cfs_quota_us", val, why, whylen);
                 }
             }
             if (rc)
@@ -729,23 +798,25 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
     if (l->mem_bytes && (cg->usable & CM_CG_BIT(CM_CG_MEMORY))) {
         snprintf(val, sizeof val, "%llu", (unsigned long long)l->mem_bytes);
         if (v2) {
-            rc = write_ctl(cg, CM_CG_MEMORY, id, "memory.max", val, why, whylen);
+            rc = write_ctl(cg, fds, CM_CG_MEMORY, id, "memory.max", val, why, whylen);
         } else {
-            rc = write_ctl(cg, CM_CG_MEMORY, id, "memory.soft_limit_in_bytes", val, why, whylen);
+            rc = write_ctl(cg, fds, CM_CG_MEMORY, id, "memory.soft_limit_in_bytes", val, why,
+                           whylen);
             if (!rc)
-                rc = write_ctl(cg, CM_CG_MEMORY, id, "memory.limit_in_bytes", val, why, whylen);
+                rc =
+                    write_ctl(cg, fds, CM_CG_MEMORY, id, "memory.limit_in_bytes", val, why, whylen);
         }
         /* memsw must not go below limit_in_bytes, so it is written after it. */
         if (!rc && l->limit_swap)
-            rc = v2 ? write_ctl(cg, CM_CG_MEMORY, id, "memory.swap.max", "0", why, whylen)
-                    : write_ctl(cg, CM_CG_MEMORY, id, "memory.memsw.limit_in_bytes", val, why,
+            rc = v2 ? write_ctl(cg, fds, CM_CG_MEMORY, id, "memory.swap.max", "0", why, whylen)
+                    : write_ctl(cg, fds, CM_CG_MEMORY, id, "memory.memsw.limit_in_bytes", val, why,
                                 whylen);
         if (rc)
             return rc;
     }
     if (l->pids_max && (cg->usable & CM_CG_BIT(CM_CG_PIDS))) {
         snprintf(val, sizeof val, "%llu", (unsigned long long)l->pids_max);
-        rc = write_ctl(cg, CM_CG_PIDS, id, "pids.max", val, why, whylen);
+        rc = write_ctl(cg, fds, CM_CG_PIDS, id, "pids.max", val, why, whylen);
         if (rc)
             return rc;
     }
@@ -755,6 +826,12 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
 int cm_cgroups_add_pid(const struct cm_cgroups *cg, const char *id, pid_t pid, char *why,
                        size_t whylen)
 {
+    return cm_cgroups_add_pid_at(cg, NULL, id, pid, why, whylen);
+}
+
+int cm_cgroups_add_pid_at(const struct cm_cgroups *cg, const int *fds, const char *id, pid_t pid,
+                          char *why, size_t whylen)
+{
     int rc = cm_cgroups_check(cg, id, why, whylen);
     if (rc)
         return rc;
@@ -763,7 +840,7 @@ int cm_cgroups_add_pid(const struct cm_cgroups *cg, const char *id, pid_t pid, c
     for (int c = 0; c < CM_CG_NCTL; c++) {
         if (!(cg->usable & CM_CG_BIT(c)) || cm_cgroups_duplicate(cg, c))
             continue;
-        if ((rc = write_ctl(cg, c, id, "cgroup.procs", val, why, whylen)) != 0)
+        if ((rc = write_ctl(cg, fds, c, id, "cgroup.procs", val, why, whylen)) != 0)
             return rc;
     }
     return 0;

@@ -142,6 +142,23 @@ int cm_cgroups_set_limits(const struct cm_cgroups *cg, const char *id,
 int cm_cgroups_add_pid(const struct cm_cgroups *cg, const char *id, pid_t pid, char *why,
                        size_t whylen);
 
+/* v1, for a process that makes many containers' cgroups (the launch helper): fds[ctl] gets an
+ * O_PATH descriptor of each usable controller's <base>/<cgroups_root> (-1 where it cannot be
+ * opened, e.g. before the first container made it, and for every ctl on v2); returns how many
+ * were opened. The _at calls take that array (or NULL) and name a container's directories and
+ * files relative to it: a lookup of two components where the full path walks from "/" through
+ * the mount point (about 2.5 us less per file on the test machine, 12 files per launch). They
+ * behave exactly as the calls without _at otherwise (same results and messages, with full
+ * paths); a nested id's directory is still made by path. Async-signal-safe like those. */
+int cm_cgroups_open_roots(const struct cm_cgroups *cg, int fds[CM_CG_NCTL]);
+void cm_cgroups_close_roots(int fds[CM_CG_NCTL]);
+int cm_cgroups_create_at(const struct cm_cgroups *cg, const int *fds, const char *id, char *why,
+                         size_t whylen);
+int cm_cgroups_set_limits_at(const struct cm_cgroups *cg, const int *fds, const char *id,
+                             const struct cm_cgroups_limits *limits, char *why, size_t whylen);
+int cm_cgroups_add_pid_at(const struct cm_cgroups *cg, const int *fds, const char *id, pid_t pid,
+                          char *why, size_t whylen);
+
 /* Usage. `have` has CM_CG_BIT(ctl) set for each controller whose fields were read. */
 struct cm_cgroups_usage {
     unsigned have;

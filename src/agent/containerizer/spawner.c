@@ -89,29 +89,38 @@ struct join_call {
     const char *id;
     const char *pool; /* a pool entry to rename (cgpool.h), or NULL */
     struct cm_spawn_limits limits;
-    int made; /* the cgroup was made, limited and cloned into by the helper (v2) */
+    int made;         /* the cgroup was made, limited and cloned into by the helper (v2) */
+    const int *roots; /* the helper's cm_cgroups_open_roots descriptors (v1), or NULL */
+};
+
+/* The helper's state beside its configuration. */
+struct helper_state {
+    int into;               /* clone into the cgroup (v2, cm_spawner_clone_into_cgroup) */
+    int roots[CM_CG_NCTL];  /* v1: the cgroup roots, open (cm_cgroups_open_roots) */
+    int nroots, want_roots; /* how many are open, of how many usable */
 };
 
 /* Makes id's cgroups (or takes the pool entry) and sets the configured limits. No allocation:
  * also runs in the cloned child. */
-static int make_cgroups(const struct cm_spawn_config *cfg, const char *id, const char *pool,
-                        const struct cm_spawn_limits *limits, char *why, size_t whylen)
+static int make_cgroups(const struct cm_spawn_config *cfg, const int *roots, const char *id,
+                        const char *pool, const struct cm_spawn_limits *limits, char *why,
+                        size_t whylen)
 {
     /* A pool entry is renamed, with pids.max set already; else (or should that fail) mkdir. */
     int pooled = pool && cm_cgroups_rename(&cfg->cg, pool, id, why, whylen) == 0;
-    int rc = pooled ? 0 : cm_cgroups_create(&cfg->cg, id, why, whylen);
+    int rc = pooled ? 0 : cm_cgroups_create_at(&cfg->cg, roots, id, why, whylen);
     if (!rc && cfg->limit_cpu) {
         struct cm_cgroups_limits l = {.cpus = limits->cpus, .cfs_quota = cfg->cfs_quota};
-        rc = cm_cgroups_set_limits(&cfg->cg, id, &l, why, whylen);
+        rc = cm_cgroups_set_limits_at(&cfg->cg, roots, id, &l, why, whylen);
     }
     if (!rc && cfg->limit_mem) {
         struct cm_cgroups_limits l = {.mem_bytes = (uint64_t)(limits->mem_mb * MB),
                                       .limit_swap = cfg->limit_swap};
-        rc = cm_cgroups_set_limits(&cfg->cg, id, &l, why, whylen);
+        rc = cm_cgroups_set_limits_at(&cfg->cg, roots, id, &l, why, whylen);
     }
     if (!rc && cfg->limit_pids && !pooled) {
         struct cm_cgroups_limits l = {.pids_max = cfg->max_pids};
-        rc = cm_cgroups_set_limits(&cfg->cg, id, &l, why, whylen);
+        rc = cm_cgroups_set_limits_at(&cfg->cg, roots, id, &l, why, whylen);
     }
     return rc;
 }
@@ -126,9 +135,9 @@ static int config_join(const void *arg, char *why, size_t whylen)
         cm_records_append(cfg->records_log, jc->id);
     if (!cfg->use_cgroups || jc->made)
         return 0;
-    int rc = make_cgroups(cfg, jc->id, jc->pool, &jc->limits, why, whylen);
+    int rc = make_cgroups(cfg, jc->roots, jc->id, jc->pool, &jc->limits, why, whylen);
     if (!rc)
-        rc = cm_cgroups_add_pid(&cfg->cg, jc->id, 0, why, whylen);
+        rc = cm_cgroups_add_pid_at(&cfg->cg, jc->roots, jc->id, 0, why, whylen);
     return rc;
 }
 
@@ -151,7 +160,7 @@ int cm_spawner_clone_into_cgroup(const struct cm_spawn_config *cfg, int kernel_o
 static int open_v2_cgroup(const struct cm_spawn_config *cfg, const char *id, const char *pool,
                           const struct cm_spawn_limits *limits, char *why, size_t whylen)
 {
-    int rc = make_cgroups(cfg, id, pool, limits, why, whylen);
+    int rc = make_cgroups(cfg, NULL, id, pool, limits, why, whylen);
     if (rc)
         return rc < 0 ? rc : -EINVAL;
     /* The directory cm_cgroups_create made: v2 has one, under the first base that is set. */
@@ -208,11 +217,12 @@ static void answer(int sock, const struct answer *a, int fd)
 }
 
 /* Decodes one request and spawns it. Returns 0 with pid and the status pipe, or an error.
- * *into: whether to clone straight into the container's cgroup (v2); cleared for good when the
- * kernel refuses it. */
-static int serve(const struct cm_spawn_config *cfg, int *into, const char *buf, size_t len,
-                 pid_t *pid, int *status_fd, char *why, size_t whylen)
+ * hs->into: whether to clone straight into the container's cgroup (v2); cleared for good when
+ * the kernel refuses it. */
+static int serve(const struct cm_spawn_config *cfg, struct helper_state *hs, const char *buf,
+                 size_t len, pid_t *pid, int *status_fd, char *why, size_t whylen)
 {
+    int *into = &hs->into;
     struct req_hdr hdr;
     if (len < sizeof hdr)
         return cm_fail(CM_EPROTO, why, whylen, "Short launch request");
@@ -269,7 +279,12 @@ static int serve(const struct cm_spawn_config *cfg, int *into, const char *buf, 
         .user = f[F_USER] ? &user : NULL,
         .exit_status_path = f[F_EXIT_STATUS],
     };
-    struct join_call jc = {cfg, f[F_ID], f[F_POOL], hdr.limits, 0};
+    if (hs->nroots < hs->want_roots) {
+        /* A cgroups_root the first launch had still to make: open what exists now. */
+        cm_cgroups_close_roots(hs->roots);
+        hs->nroots = cm_cgroups_open_roots(&cfg->cg, hs->roots);
+    }
+    struct join_call jc = {cfg, f[F_ID], f[F_POOL], hdr.limits, 0, hs->nroots ? hs->roots : NULL};
     /* CLONE_PARENT: the container is the agent's child, not ours. */
     struct cm_launch_ctx ctx = {
         .clone_flags = cfg->clone_flags | CLONE_PARENT,
@@ -326,7 +341,15 @@ static int helper_loop(int sock, int lean)
     char *buf = malloc(CM_SPAWNER_MAX_REQUEST);
     if (!buf)
         return 1;
-    int into = cm_spawner_clone_into_cgroup(&cm.cfg, cm_launcher_clone_into_cgroup_usable());
+    struct helper_state hs = {0};
+    hs.into = cm_spawner_clone_into_cgroup(&cm.cfg, cm_launcher_clone_into_cgroup_usable());
+    for (int c = 0; c < CM_CG_NCTL; c++)
+        hs.roots[c] = -1;
+    if (cm.cfg.join && cm.cfg.use_cgroups && cm.cfg.cg.version == CM_CGROUPS_V1) {
+        for (int c = 0; c < CM_CG_NCTL; c++)
+            hs.want_roots += (cm.cfg.cg.usable & CM_CG_BIT(c)) != 0;
+        hs.nroots = cm_cgroups_open_roots(&cm.cfg.cg, hs.roots);
+    }
     for (;;) {
         n = recv(sock, buf, CM_SPAWNER_MAX_REQUEST, 0);
         if (n < 0 && errno == EINTR)
@@ -337,12 +360,13 @@ static int helper_loop(int sock, int lean)
         memset(&a, 0, sizeof a);
         pid_t pid = -1;
         int status_fd = -1;
-        a.rc = serve(&cm.cfg, &into, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
+        a.rc = serve(&cm.cfg, &hs, buf, (size_t)n, &pid, &status_fd, a.why, sizeof a.why);
         a.pid = (int)pid;
         answer(sock, &a, a.rc == 0 ? status_fd : -1);
         if (status_fd >= 0)
             close(status_fd);
     }
+    cm_cgroups_close_roots(hs.roots);
     free(buf);
     return 0;
 }
