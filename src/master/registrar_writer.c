@@ -135,7 +135,13 @@ child_start(pid_t parent, int sock, int memfd, const char *path)
     int a = fcntl(sock, F_DUPFD, 16), b = fcntl(memfd, F_DUPFD, 16);
     if (a < 0 || b < 0 || dup2(a, CHILD_SOCK) < 0 || dup2(b, CHILD_MEMFD) < 0)
         _exit(2);
-    syscall(SYS_close_range, (unsigned)CHILD_MEMFD + 1, ~0U, 0U);
+    /* Nothing else stays open: a listening socket held here would keep a restarted master
+     * from binding its port. Without close_range (kernels before 5.9), one by one. */
+    if (syscall(SYS_close_range, (unsigned)CHILD_MEMFD + 1, ~0U, 0U) != 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = CHILD_MEMFD + 1; fd < (max > 0 && max < 1048576 ? max : 65536); fd++)
+            close((int)fd);
+    }
     child_main(path);
 }
 
