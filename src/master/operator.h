@@ -10,6 +10,8 @@
  *                      from the core (master.h), or 501 for capabilities cmesos does not have.
  *   operator_state.c   builders of the mesos.v1.master response messages from the core's state
  *                      (tasks, agents, frameworks, executors, roles).
+ *   operator_stream.c  the large GET_* replies and SUBSCRIBED written in slices (below), so
+ *                      that serving them never stalls the master's loop.
  *   operator_events.c  SUBSCRIBE: the subscribers' streams, fed by the core's observer seam
  *                      (struct cm_master_observer) and a heartbeat timer.
  *   operator_http.c    the HTTP edge: routes, streams, the legacy endpoints.
@@ -181,8 +183,11 @@ void cm_operator_snap_free(void *arg);
 
 /* Adds a subscriber on sink (taken over: its ref is freed by cm_sink_end when the operator ends
  * the stream, so an HTTP edge's close-callback closure goes there) and sends it
- * SUBSCRIBED with the full state. Returns the subscriber, or NULL when the stream is already
- * gone. */
+ * SUBSCRIBED with the full state. On an HTTP stream (with the master's loop) the record is
+ * written in slices (operator_stream.c) and the events of the meantime are held and sent right
+ * after it (a subscriber that would hold more than CM_HTTP_STREAM_CAP_DEFAULT bytes of them is
+ * dropped); a callback sink gets it at once. Returns the subscriber, or NULL when the stream is
+ * already gone. */
 struct cm_operator_subscriber *cm_operator_subscribe(struct cm_operator *op,
                                                      const struct cm_sink *sink);
 /* The subscriber's stream closed (the peer went away, or it was cut off for not reading; the

@@ -4,15 +4,15 @@
  *
  * Two phases. Collecting: the objects are walked a few per piece, each built with the
  * one-piece builders (cm_operator_task, cm_operator_agent, ...), encoded at once into the
- * buffer of the repeated field it belongs to (JSON: the text cm_pbjson_to_text prints;
- * protobuf: the field's tag, the length and the packed bytes, as protobuf-c packs a repeated
- * message) and freed. Ids are copied when a walk starts and looked up again for each object,
- * so no pointer into the core survives a piece: an object removed meanwhile is left out, one
- * added later is not in the reply (its event follows on a SUBSCRIBE stream). Writing: once
- * every field is collected its size is known, so the enclosing messages (their tags and
- * lengths, or their JSON keys and braces) are put around the fields' buffers, walking the
- * response's descriptors in field order as protobuf-c and pbjson do, and the whole is handed
- * out in pieces of bounded size. See operator.h. */
+ * buffer of the repeated field it belongs to (JSON: the text cm_pb_encode prints, written by
+ * the direct writer with 15-digit doubles; protobuf: the field's tag, the length and the packed
+ * bytes, as protobuf-c packs a repeated message) and freed. Ids are copied when a walk starts and
+ * looked up again for each object, so no pointer into the core survives a piece: an object removed
+ * meanwhile is left out, one added later is not in the reply (its event follows on a SUBSCRIBE
+ * stream). Writing: once every field is collected its size is known, so the enclosing messages
+ * (their tags and lengths, or their JSON keys and braces) are put around the fields' buffers,
+ * walking the response's descriptors in field order as protobuf-c and pbjson do, and the whole is
+ * handed out in pieces of bounded size. See operator.h. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,7 +165,7 @@ static const struct {
 struct list {
     /* JSON: the elements with their commas, no brackets; protobuf: each element's tag, length
      * and bytes. */
-    struct bytes pb;
+    struct bytes buf;
     size_t n;
     unsigned number; /* the field's number */
 };
@@ -256,7 +256,7 @@ static void elem_add(struct cm_operator_snap *s, struct bytes *b, bool first, un
 static void list_add(struct cm_operator_snap *s, enum list_id id, const ProtobufCMessage *msg)
 {
     struct list *l = &s->lists[id];
-    elem_add(s, &l->pb, l->n == 0, l->number, msg);
+    elem_add(s, &l->buf, l->n == 0, l->number, msg);
     l->n++;
 }
 
@@ -269,8 +269,8 @@ static void list_take(struct cm_operator_snap *s, enum list_id id, void *msg)
 
 static const void *list_data(const struct list *l, size_t *len)
 {
-    *len = l->pb.len;
-    return l->pb.p;
+    *len = l->buf.len;
+    return l->buf.p;
 }
 
 /* ---- collecting ---- */
@@ -442,7 +442,7 @@ static void fw_split(struct cm_operator_snap *s, const struct cm_framework *fw)
 static void fw_finish(struct cm_operator_snap *s)
 {
     struct list *l = &s->lists[s->stage == ST_FRAMEWORKS ? L_FRAMEWORKS : L_COMPLETED_FRAMEWORKS];
-    struct bytes *b = &l->pb;
+    struct bytes *b = &l->buf;
     const char *head = (const char *)s->fw_head.p, *tail = (const char *)s->fw_tail.p;
     size_t hlen = s->fw_head.len, tlen = s->fw_tail.len;
     if (s->media == CM_MEDIA_JSON) {
@@ -598,7 +598,7 @@ static size_t group_size(const struct cm_operator_snap *s, const ProtobufCMessag
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         int l = list_of(d, f);
         if (l >= 0) {
-            n += s->lists[l].pb.len;
+            n += s->lists[l].buf.len;
         } else if (f->label != PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE &&
                    is_group(f->descriptor)) {
             size_t k = group_size(s, f->descriptor);
@@ -813,7 +813,7 @@ static const unsigned stages_of[] = {
 static void snap_restart(struct cm_operator_snap *s)
 {
     for (int i = 0; i < NLISTS; i++) {
-        s->lists[i].pb.len = 0;
+        s->lists[i].buf.len = 0;
         s->lists[i].n = 0;
     }
     ids_clear(&s->ids);
@@ -857,7 +857,7 @@ void cm_operator_snap_free(void *arg)
     free(s->fw_offers.p);
     cm_json_out_cleanup(&s->text);
     for (int i = 0; i < NLISTS; i++) {
-        free(s->lists[i].pb.p);
+        free(s->lists[i].buf.p);
     }
     free(s->skel.p);
     free(s->parts);
