@@ -479,13 +479,6 @@ void cm_emu_conn_free(struct cm_emu_conn *c)
     free(c);
 }
 
-static size_t put(char *buf, size_t at, size_t cap, const char *s, size_t n)
-{
-    if (at + n <= cap)
-        memcpy(buf + at, s, n);
-    return at + n;
-}
-
 int cm_emu_conn_post(struct cm_emu_conn *c, const char *host, const char *path,
                      const char *const *headers, const uint8_t *body, size_t len)
 {
@@ -495,22 +488,28 @@ int cm_emu_conn_post(struct cm_emu_conn *c, const char *host, const char *path,
     static const char ct[] = "Content-Type: application/x-protobuf\r\n"
                              "Accept: application/x-protobuf\r\nContent-Length: ";
     char head[2048], num[24];
-    int nlen = snprintf(num, sizeof num, "%zu\r\n", len);
-    size_t at = 0;
-    at = put(head, at, sizeof head, "POST ", 5);
-    at = put(head, at, sizeof head, path, strlen(path));
-    at = put(head, at, sizeof head, " HTTP/1.1\r\nHost: ", 17);
-    at = put(head, at, sizeof head, host, strlen(host));
-    at = put(head, at, sizeof head, "\r\n", 2);
-    at = put(head, at, sizeof head, ct, sizeof ct - 1);
-    at = put(head, at, sizeof head, num, (size_t)nlen);
-    for (size_t i = 0; headers && headers[i]; i++) {
-        at = put(head, at, sizeof head, headers[i], strlen(headers[i]));
-        at = put(head, at, sizeof head, "\r\n", 2);
-    }
-    at = put(head, at, sizeof head, "\r\n", 2);
-    if (at > sizeof head)
+    size_t nlen = (size_t)snprintf(num, sizeof num, "%zu\r\n", len);
+    size_t plen = strlen(path), hlen = strlen(host);
+    size_t total = 5 + plen + 17 + hlen + 2 + (sizeof ct - 1) + nlen + 2;
+    for (size_t i = 0; headers && headers[i]; i++)
+        total += strlen(headers[i]) + 2;
+    if (total > sizeof head)
         return CM_ETOOBIG;
+    char *w = head;
+    memcpy(w, "POST ", 5), w += 5;
+    memcpy(w, path, plen), w += plen;
+    memcpy(w, " HTTP/1.1\r\nHost: ", 17), w += 17;
+    memcpy(w, host, hlen), w += hlen;
+    memcpy(w, "\r\n", 2), w += 2;
+    memcpy(w, ct, sizeof ct - 1), w += sizeof ct - 1;
+    memcpy(w, num, nlen), w += nlen;
+    for (size_t i = 0; headers && headers[i]; i++) {
+        size_t l = strlen(headers[i]);
+        memcpy(w, headers[i], l), w += l;
+        memcpy(w, "\r\n", 2), w += 2;
+    }
+    memcpy(w, "\r\n", 2), w += 2;
+    size_t at = (size_t)(w - head);
     evbuffer_add(c->out, head, at);
     if (len)
         evbuffer_add(c->out, body, len);

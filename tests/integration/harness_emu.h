@@ -32,7 +32,7 @@ long long itest_emu_stat(const struct itest_emu *e, const char *key);
 /* Waits up to secs for the emulator's counter key to be want; false (and why on stderr) if not. */
 bool itest_emu_wait(const struct itest_emu *e, const char *key, long long want, double secs);
 
-/* Runs emulator-loadgen (a real framework on libcmscheduler) against c's master: frameworks
+/* Runs emulator-loadgen (a real scheduler API framework) against c's master: frameworks
  * frameworks launch tasks tasks of cpus 0.5, mem 128 running 0.3s between them; waits up to 90s
  * for it to end. Its log's path goes into log; *status gets its wait status. 0, or -1 when it
  * could not be started or did not end in time. */
