@@ -212,6 +212,10 @@ static void test_helper_clones_into_cgroup(void)
     cfg->cg.usable = 0; /* no limits, so no controller is needed */
     snprintf(cfg->cg.base[CM_CG_CPU], sizeof cfg->cg.base[CM_CG_CPU], "%s", cg2);
     snprintf(cfg->cg.cgroups_root, sizeof cfg->cg.cgroups_root, "%s", cgname);
+    /* The record is appended once, by the helper (the child's join has nothing left to do). */
+    char records[512];
+    snprintf(records, sizeof records, "%s/containers.log", tmpdir);
+    snprintf(cfg->records_log, sizeof cfg->records_log, "%s", records);
     CHECK_INT(cm_spawner_clone_into_cgroup(cfg, 1), 1);
 
     /* The lean program when the build has it beside this test, else a fork of the test. */
@@ -263,6 +267,13 @@ static void test_helper_clones_into_cgroup(void)
         CHECK_INT(v2_line(out, got, sizeof got), 0);
         snprintf(want, sizeof want, "/%s/c1", cgname);
         CHECK_STR(got, want);
+        FILE *f = fopen(records, "re");
+        char line[128], all[512] = "";
+        while (f && fgets(line, sizeof line, f) && strlen(all) + strlen(line) < sizeof all)
+            strcat(all, line);
+        if (f)
+            fclose(f);
+        CHECK_STR(all, "+c1\n");
     }
     cm_spawner_free(s);
     char dir[768];

@@ -98,6 +98,7 @@ struct helper_state {
     int into;               /* clone into the cgroup (v2, cm_spawner_clone_into_cgroup) */
     int roots[CM_CG_NCTL];  /* v1: the cgroup roots, open (cm_cgroups_open_roots) */
     int nroots, want_roots; /* how many are open, of how many usable */
+    int root_tries;         /* opens tried (the first launch makes a missing cgroups_root) */
 };
 
 /* Makes id's cgroups (or takes the pool entry) and sets the configured limits. No allocation:
@@ -131,9 +132,11 @@ static int config_join(const void *arg, char *why, size_t whylen)
 {
     const struct join_call *jc = arg;
     const struct cm_spawn_config *cfg = jc->cfg;
+    if (jc->made)
+        return 0; /* the helper recorded it and made its cgroup */
     if (cfg->records_log[0])
         cm_records_append(cfg->records_log, jc->id);
-    if (!cfg->use_cgroups || jc->made)
+    if (!cfg->use_cgroups)
         return 0;
     int rc = make_cgroups(cfg, jc->roots, jc->id, jc->pool, &jc->limits, why, whylen);
     if (!rc)
@@ -155,14 +158,19 @@ int cm_spawner_clone_into_cgroup(const struct cm_spawn_config *cfg, int kernel_o
            cfg->cg.base[CM_CG_PIDS][0];
 }
 
-/* v2: makes and limits id's cgroup in the helper and opens its directory for clone3. Returns
- * the descriptor, or a negative error with why. */
+/* v2: what the child's join does first (the record, the cgroup and its limits), here in the
+ * helper, then opens the cgroup's directory for clone3. Returns the descriptor, or a negative
+ * error with why (worded as the child's report of its cgroup step). */
 static int open_v2_cgroup(const struct cm_spawn_config *cfg, const char *id, const char *pool,
                           const struct cm_spawn_limits *limits, char *why, size_t whylen)
 {
-    int rc = make_cgroups(cfg, NULL, id, pool, limits, why, whylen);
+    if (cfg->records_log[0])
+        cm_records_append(cfg->records_log, id);
+    char cwhy[256] = "";
+    int rc = make_cgroups(cfg, NULL, id, pool, limits, cwhy, sizeof cwhy);
     if (rc)
-        return rc < 0 ? rc : -EINVAL;
+        return cm_fail(rc < 0 ? rc : -EINVAL, why, whylen,
+                       "Failed to set up the container's cgroups: %s", cwhy);
     /* The directory cm_cgroups_create made: v2 has one, under the first base that is set. */
     const char *base = cfg->cg.base[CM_CG_CPU][0]      ? cfg->cg.base[CM_CG_CPU]
                        : cfg->cg.base[CM_CG_MEMORY][0] ? cfg->cg.base[CM_CG_MEMORY]
@@ -279,7 +287,8 @@ static int serve(const struct cm_spawn_config *cfg, struct helper_state *hs, con
         .user = f[F_USER] ? &user : NULL,
         .exit_status_path = f[F_EXIT_STATUS],
     };
-    if (hs->nroots < hs->want_roots) {
+    if (hs->nroots < hs->want_roots && hs->root_tries < 4) {
+        hs->root_tries++;
         /* A cgroups_root the first launch had still to make: open what exists now. */
         cm_cgroups_close_roots(hs->roots);
         hs->nroots = cm_cgroups_open_roots(&cfg->cg, hs->roots);
