@@ -471,12 +471,19 @@ static void ack_batch_free(void *p)
     free(b);
 }
 
+/* Batches up to this size are built on the stack (most hold one to a few acknowledgements). */
+#define ACK_STACK 16
+
 static void send_ack_event(struct cm_master *m, struct cm_agent *a, struct held_ack **v, size_t n)
 {
-    Cmesos__Internal__AgentEvent__Acknowledge *ae = cm_xcalloc(n, sizeof *ae);
-    Cmesos__Internal__AgentEvent__Acknowledge **aev = cm_xcalloc(n, sizeof *aev);
-    Mesos__V1__FrameworkID *fids = cm_xcalloc(n, sizeof *fids);
-    Mesos__V1__TaskID *tids = cm_xcalloc(n, sizeof *tids);
+    Cmesos__Internal__AgentEvent__Acknowledge ae_s[ACK_STACK], *aev_s[ACK_STACK];
+    Mesos__V1__FrameworkID fids_s[ACK_STACK];
+    Mesos__V1__TaskID tids_s[ACK_STACK];
+    bool heap = n > ACK_STACK;
+    Cmesos__Internal__AgentEvent__Acknowledge *ae = heap ? cm_xcalloc(n, sizeof *ae) : ae_s;
+    Cmesos__Internal__AgentEvent__Acknowledge **aev = heap ? cm_xcalloc(n, sizeof *aev) : aev_s;
+    Mesos__V1__FrameworkID *fids = heap ? cm_xcalloc(n, sizeof *fids) : fids_s;
+    Mesos__V1__TaskID *tids = heap ? cm_xcalloc(n, sizeof *tids) : tids_s;
     for (size_t i = 0; i < n; i++) {
         mesos__v1__framework_id__init(&fids[i]);
         mesos__v1__task_id__init(&tids[i]);
@@ -500,10 +507,12 @@ static void send_ack_event(struct cm_master *m, struct cm_agent *a, struct held_
         ev.n_acknowledges = n;
     }
     cm_master_send_agent(m, a, &ev);
-    free(ae);
-    free(aev);
-    free(fids);
-    free(tids);
+    if (heap) {
+        free(ae);
+        free(aev);
+        free(fids);
+        free(tids);
+    }
 }
 
 void cm_master_flush_acks(struct cm_master *m)

@@ -282,6 +282,32 @@ static void test_storm_with_ends_bounded(void)
     }
 }
 
+/* A decline with a filter of its own (refuse_seconds > 0) after a change starts the streak
+ * over: its filter bounds the re-offers already, the back-off's first step is not added. */
+static void test_change_with_own_filter(void)
+{
+    struct env e;
+    env_init(&e);
+    REQUIRE(add_agent(&e, "a1", "cpus:4;mem:1024") == 0);
+    REQUIRE(add_fw(&e, "f1") == 0);
+    CHECK_INT(run_dirty(&e), 1);
+    struct cm_resources task = res("cpus:1;mem:24"), rest = res("cpus:3;mem:1000");
+    clear_offers(&e); /* f1 launches a task of 1 cpu and declines the rest */
+    cm_allocator_decline(e.a, "f1", "*", "a1", &rest, 0);
+    CHECK_INT(run_dirty(&e), 1);
+    back_off(&e);
+    cm_allocator_recover(e.a, "f1", "*", "a1", &task, 0); /* the task finished */
+    CHECK_INT(run_dirty(&e), 1);
+    decline_all(&e, 0.001); /* streak 1: its own 1 ms filter, no back-off of 20 ms */
+    CHECK_INT(run_dirty(&e), 0);
+    cm_fake_clock_advance(&e.clock, 0.002);
+    clear_offers(&e);
+    CHECK_INT(cm_allocator_run(e.a), 1);
+    cm_resources_cleanup(&task);
+    cm_resources_cleanup(&rest);
+    env_cleanup(&e);
+}
+
 /* Resources coming back other than by DECLINE (finished tasks, rescinded offers) never back
  * off; a refuse_seconds longer than the back-off is the framework's filter, ended by the
  * periodic cycle as before; a removed agent takes its wakeups along; max 0 turns it off. */
@@ -330,4 +356,5 @@ static void test_edges(void)
 }
 
 TEST_MAIN(TEST(test_backoff_grows), TEST(test_storm_bounded), TEST(test_others_fast),
-          TEST(test_storm_with_ends_bounded), TEST(test_change_first_step), TEST(test_edges))
+          TEST(test_storm_with_ends_bounded), TEST(test_change_first_step),
+          TEST(test_change_with_own_filter), TEST(test_edges))

@@ -1084,6 +1084,20 @@ static void test_batched_updates_and_acks(void)
     CHECK_STR(e->acknowledge->task_id->value, "t2");
     event_base_loop(base, EVLOOP_NONBLOCK); /* nothing more */
     CHECK_INT(f->agent_ev.n, n0 + 2);
+    /* A batch larger than the ones built on the stack (16). */
+    for (int i = 0; i < 20; i++) {
+        char tid[16];
+        snprintf(tid, sizeof tid, "many-%d", i);
+        CHECK_INT(fw_call(f, ack, f->fid, f->aid, tid, UUID_A), 202);
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    REQUIRE(f->agent_ev.n == n0 + 3);
+    e = agent_event(f, n0 + 2);
+    REQUIRE(e->n_acknowledges == 20);
+    CHECK_STR(e->acknowledges[0]->task_id->value, "many-0");
+    CHECK_STR(e->acknowledges[19]->task_id->value, "many-19");
+    CHECK_STR(e->acknowledges[19]->framework_id->value, f->fid);
+    n0++;
     /* Held for an agent that is gone by the end of the turn: dropped, not sent. */
     CHECK_INT(fw_call(f, ack, f->fid, f->aid, "t2", UUID_B), 202);
     f->agent->connected = false;

@@ -58,8 +58,9 @@
  * nothing changed backs off on that agent: the first decline is re-offered at once, the second
  * gets a filter of backoff_first (20 ms by default), each further one twice the last, up to
  * backoff_max (the master sets --allocation_interval: Mesos's own worst case, never worse).
- * The longer of refuse_seconds and the back-off wins. A change takes it back to its first step
- * (backoff_first), not to an immediate re-offer: the resources differ (a task finished or
+ * The longer of refuse_seconds and the back-off wins. For a decline with refuse_seconds 0, a
+ * change takes it back to its first step (backoff_first), not to an immediate re-offer (with a
+ * filter of its own, a change starts it over): the resources differ (a task finished or
  * started on the agent, the agent changed) or something of the framework-role came back other
  * than by decline (a task finished, an accept) — else a framework declining everything on an
  * agent where its tasks keep ending is re-offered as fast as it answers (80 offers per task

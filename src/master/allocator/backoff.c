@@ -101,7 +101,7 @@ void cm_backoff_decline(struct cm_allocator *a, struct fr *f, struct agent *ag,
     if (e && e->streak && now <= e->expiry + a->backoff_max) {
         if (e->gen == f->change_gen && same(&e->res->r, resources))
             streak = e->streak == UINT32_MAX ? UINT32_MAX : e->streak + 1;
-        else
+        else if (refuse_seconds <= 0)
             streak = 2; /* changed since a recent decline: the first step, not at once */
     }
     double delay = delay_for(a, streak);

@@ -8,9 +8,10 @@
  * then. The next decline continues the streak if the resources are the same, change_gen has
  * not moved (nothing of the framework-role came back other than by decline: no task finished,
  * no accept) and the record is fresh (at most backoff_max past its expiry); a fresh record
- * with other resources or a moved change_gen restarts it at 2 (a change does not earn an
- * immediate re-offer: a framework declining everything while its tasks end on the agent would
- * otherwise be re-offered as fast as it answers); no record or a stale one starts at 1. REVIVE
+ * with other resources or a moved change_gen restarts it at 2 when the decline has no filter
+ * of its own (refuse_seconds 0: a change does not earn an immediate re-offer, else a framework
+ * declining everything while its tasks end on the agent is re-offered as fast as it answers),
+ * at 1 otherwise (its own filter bounds it); no record or a stale one starts at 1. REVIVE
  * drops the records with the filters. The filter then lasts the longer of refuse_seconds and
  * the back-off: 0 for streak 1 (re-offered at once), backoff_first for streak 2, doubling up
  * to backoff_max. When the back-off is what ends the filter, the agent is put on
