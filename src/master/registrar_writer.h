@@ -35,7 +35,8 @@
  * with it (PR_SET_PDEATHSIG): a write it was doing stops before its rename, so the registry
  * file keeps the previous version, which is what the master had acknowledged. The child sits
  * in its own process group (a terminal's ^C reaches the master only), resets every signal
- * handler it inherited, and keeps no descriptor but stdio, the socket and the memfd.
+ * handler it inherited, and keeps no descriptor but stdio, the socket and the memfd. It runs
+ * SCHED_BATCH, so that waking it for a store does not preempt the master's loop on a busy CPU.
  *
  * Ownership: the writer owns the child, the socket and the memfd. Threading: the loop's thread;
  * callbacks run on the loop, never from inside cm_reg_writer_submit except for a writer known to
