@@ -213,6 +213,12 @@ static void stored(void *arg, int err)
     drain(r);
 }
 
+static uint8_t *storage_buffer(void *arg, size_t len)
+{
+    struct cm_registry_storage *s = arg;
+    return s->ops->buffer(s, len);
+}
+
 static void drain(struct cm_registrar *r)
 {
     /* Storages may complete synchronously; the loop (not recursion) runs the next operation. */
@@ -249,7 +255,8 @@ static void drain(struct cm_registrar *r)
         }
         uint8_t *data;
         size_t len;
-        cm_reg_content_assemble(&r->c, &data, &len);
+        cm_reg_content_assemble(&r->c, r->storage->ops->buffer ? storage_buffer : NULL, r->storage,
+                                &data, &len);
         r->stats.size_bytes = len;
         r->busy = true;
         r->store_started = cm_monotonic_secs();

@@ -70,6 +70,11 @@ struct cm_registry_storage_ops {
      * (cm_registrar_set_loop). The file storage then writes through a writer child
      * (registrar_writer.h) and its stores complete later, on the loop. */
     void (*attach)(struct cm_registry_storage *s, struct event_base *base);
+    /* Optional (NULL, or NULL returned: the registrar uses its own buffer): a buffer of at least
+     * len bytes that the storage owns, for the registrar to assemble the next store into, so
+     * that store() need not copy it (the file storage's writer: its shared memfd). Valid until
+     * the next call; asked for only when no store is in flight. */
+    uint8_t *(*buffer)(struct cm_registry_storage *s, size_t len);
 };
 
 struct cm_registry_zk;

@@ -416,7 +416,8 @@ static int cmp_str(const void *a, const void *b)
  * the weights (few: packed here, by role). The field order is protobuf-c's, so the bytes are what
  * packing the whole registry from scratch gives. *out is c's buffer, valid until the next assembly.
  */
-void cm_reg_content_assemble(struct cm_reg_content *c, uint8_t **out, size_t *outlen)
+void cm_reg_content_assemble(struct cm_reg_content *c, cm_reg_buf_fn dst, void *dst_arg,
+                             uint8_t **out, size_t *outlen)
 {
     uint64_t version = c->version + 1;
     size_t nw = cm_strmap_count(&c->weights), i = 0, wbytes = 0;
@@ -439,12 +440,16 @@ void cm_reg_content_assemble(struct cm_reg_content *c, uint8_t **out, size_t *ou
     }
     size_t len =
         1 + varint_len(version) + c->agents.bytes + c->unreach.bytes + c->gone_sec.bytes + wbytes;
-    if (len > c->buf_cap) {
-        free(c->buf);
-        c->buf_cap = len + len / 8;
-        c->buf = cm_xmalloc(c->buf_cap);
+    uint8_t *base = dst ? dst(dst_arg, len) : NULL;
+    if (!base) {
+        if (len > c->buf_cap) {
+            free(c->buf);
+            c->buf_cap = len + len / 8;
+            c->buf = cm_xmalloc(c->buf_cap);
+        }
+        base = c->buf;
     }
-    uint8_t *p = c->buf;
+    uint8_t *p = base;
     *p++ = 1 << 3 | 0;
     p = put_varint(p, version);
     const struct cm_reg_section *secs[3] = {&c->agents, &c->unreach, &c->gone_sec};
@@ -462,7 +467,7 @@ void cm_reg_content_assemble(struct cm_reg_content *c, uint8_t **out, size_t *ou
     free(wb);
     free(wl);
     free(wroles);
-    *out = c->buf;
+    *out = base;
     *outlen = len;
 }
 

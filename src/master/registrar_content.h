@@ -102,9 +102,13 @@ bool cm_reg_content_gone(const struct cm_reg_content *c, const char *id, double 
 
 /* ---- bytes ---- */
 
-/* The registry to store, with version c->version + 1: *out is c's buffer (valid until the next
- * assembly), *outlen its length. */
-void cm_reg_content_assemble(struct cm_reg_content *c, uint8_t **out, size_t *outlen);
+/* Where to assemble len bytes (e.g. a storage's shared buffer), or NULL for c's own buffer. */
+typedef uint8_t *(*cm_reg_buf_fn)(void *arg, size_t len);
+/* The registry to store, with version c->version + 1, assembled into dst(dst_arg, len) when dst
+ * is given and returns a buffer, else into c's buffer (valid until the next assembly); *outlen
+ * is its length. */
+void cm_reg_content_assemble(struct cm_reg_content *c, cm_reg_buf_fn dst, void *dst_arg,
+                             uint8_t **out, size_t *outlen);
 /* Loads the packed registry data[0..len) into an empty content (len 0: nothing was stored yet,
  * the content stays empty). Returns 0, or CM_EPARSE with why (the content is then empty). */
 int cm_reg_content_load(struct cm_reg_content *c, const uint8_t *data, size_t len, char *why,

@@ -283,6 +283,12 @@ static void file_store(struct cm_registry_storage *s, const uint8_t *data, size_
     cb(arg, rc);
 }
 
+/* With a writer: the registrar assembles the registry straight into the writer's memfd. */
+static uint8_t *file_buffer(struct cm_registry_storage *s, size_t len)
+{
+    return s->writer && !s->wcb ? cm_reg_writer_buffer(s->writer, len) : NULL;
+}
+
 /* Given the loop, the file storage writes through a writer child (registrar_writer.h). */
 static void file_attach(struct cm_registry_storage *s, struct event_base *base)
 {
@@ -307,11 +313,14 @@ static void storage_destroy(struct cm_registry_storage *s)
 
 static const struct cm_registry_storage_ops mem_ops = {
     .name = "in_memory", .fetch = mem_fetch, .store = mem_store, .destroy = storage_destroy};
-static const struct cm_registry_storage_ops file_ops = {.name = "file",
-                                                        .fetch = file_fetch,
-                                                        .store = file_store,
-                                                        .destroy = storage_destroy,
-                                                        .attach = file_attach};
+static const struct cm_registry_storage_ops file_ops = {
+    .name = "file",
+    .fetch = file_fetch,
+    .store = file_store,
+    .destroy = storage_destroy,
+    .attach = file_attach,
+    .buffer = file_buffer,
+};
 
 /* ------------------------------------------------------------------------------------------ */
 /* the zk storage */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ struct cm_reg_writer {
     int sock;      /* parent's end of the socketpair */
     int memfd;     /* the registry being handed over */
     size_t mem_sz; /* bytes the memfd holds (its size) */
+    uint8_t *map;  /* the memfd mapped in the parent (cm_reg_writer_buffer), or NULL */
+    size_t map_len;
     struct event *ev;
     bool busy, dead;
     char *path;
@@ -122,6 +125,10 @@ child_start(pid_t parent, int sock, int memfd, const char *path)
     if (getppid() != parent)
         _exit(0);
     setpgid(0, 0);
+    /* SCHED_BATCH: woken by a store, the writer does not preempt the master (which would stop
+     * the loop for the writer's CRC and copies on a busy CPU); it runs when a CPU is free. */
+    struct sched_param sp = {.sched_priority = 0};
+    sched_setscheduler(0, SCHED_BATCH, &sp);
     for (int s = 1; s < NSIG; s++) {
         struct sigaction sa;
         if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)
@@ -295,10 +302,13 @@ int cm_reg_writer_submit(struct cm_reg_writer *w, const uint8_t *data, size_t le
         cb(arg, -EPIPE, why);
         return 0;
     }
-    /* A registry that shrank to under half the buffer gives the memory back. */
-    if (len < w->mem_sz / 2 && ftruncate(w->memfd, (off_t)len) == 0)
+    /* Assembled in the shared buffer already, or copied in now. */
+    bool shared = w->map && data == w->map && len <= w->mem_sz;
+    int rc = shared ? 0 : pwrite_all(w->memfd, data, len);
+    /* A registry that shrank to under half the buffer gives the memory back (the mapping is
+     * only ever used within the memfd's size). */
+    if (rc == 0 && len < w->mem_sz / 2 && ftruncate(w->memfd, (off_t)len) == 0)
         w->mem_sz = len;
-    int rc = pwrite_all(w->memfd, data, len);
     if (rc == 0 && len > w->mem_sz)
         w->mem_sz = len;
     if (rc != 0) {
@@ -326,6 +336,33 @@ int cm_reg_writer_submit(struct cm_reg_writer *w, const uint8_t *data, size_t le
     w->cb = cb;
     w->arg = arg;
     return 0;
+}
+
+uint8_t *cm_reg_writer_buffer(struct cm_reg_writer *w, size_t len)
+{
+    if (w->busy || w->dead)
+        return NULL;
+    if (len > w->mem_sz) {
+        size_t want = len + len / 8;
+        if (ftruncate(w->memfd, (off_t)want) != 0)
+            return NULL;
+        w->mem_sz = want;
+    }
+    if (w->map_len < w->mem_sz || !w->map) {
+        if (w->map)
+            munmap(w->map, w->map_len);
+        w->map = NULL;
+        w->map_len = 0;
+        size_t maplen = w->mem_sz ? w->mem_sz : 1;
+        if (maplen > w->mem_sz && ftruncate(w->memfd, (off_t)maplen) == 0)
+            w->mem_sz = maplen;
+        void *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, w->memfd, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        w->map = m;
+        w->map_len = maplen;
+    }
+    return w->map;
 }
 
 bool cm_reg_writer_busy(const struct cm_reg_writer *w)
@@ -371,6 +408,8 @@ void cm_reg_writer_free(struct cm_reg_writer *w)
         return;
     if (w->ev)
         event_free(w->ev);
+    if (w->map)
+        munmap(w->map, w->map_len);
     close(w->sock);
     close(w->memfd);
     if (w->pid > 0)

@@ -10,8 +10,9 @@
  * time). A thread was not chosen: the child shares no memory with the master after the fork,
  * so nothing it does can race the loop's state.
  *
- * How a store travels: the parent copies the packed registry into a memfd both processes hold
- * (one pwrite: the loop pays a memory copy, no disk I/O, no CRC) and sends the child the length
+ * How a store travels: the registrar assembles the packed registry straight into a memfd both
+ * processes hold (cm_reg_writer_buffer; other bytes are copied in with one pwrite: the loop
+ * pays at most a memory copy, no disk I/O, no CRC) and the parent sends the child the length
  * over a SOCK_SEQPACKET socketpair; the child maps the memfd, writes the framed file with
  * cm_registry_file_write (CRC-32, temp file, fdatasync, rename, directory fsync; --work_dir
  * created first if missing) and answers with the result and its why text. The parent's read
@@ -34,7 +35,8 @@
  * with it (PR_SET_PDEATHSIG): a write it was doing stops before its rename, so the registry
  * file keeps the previous version, which is what the master had acknowledged. The child sits
  * in its own process group (a terminal's ^C reaches the master only), resets every signal
- * handler it inherited, and keeps no descriptor but stdio, the socket and the memfd.
+ * handler it inherited, and keeps no descriptor but stdio, the socket and the memfd. It runs
+ * SCHED_BATCH, so that waking it for a store does not preempt the master's loop on a busy CPU.
  *
  * Ownership: the writer owns the child, the socket and the memfd. Threading: the loop's thread;
  * callbacks run on the loop, never from inside cm_reg_writer_submit except for a writer known to
@@ -64,6 +66,12 @@ int cm_reg_writer_new(struct event_base *base, const char *path, struct cm_reg_w
  * cb(arg, -EPIPE, why) is called before returning and 0 is returned. */
 int cm_reg_writer_submit(struct cm_reg_writer *w, const uint8_t *data, size_t len,
                          cm_reg_writer_done_cb cb, void *arg);
+
+/* The shared buffer (the memfd, mapped), grown to at least len bytes, for the caller to put the
+ * next store's bytes in: cm_reg_writer_submit of this buffer then copies nothing. Valid until the
+ * next call or submit; NULL while a store is in flight, for a dead writer, or if the memfd cannot
+ * grow or be mapped (then submit copies the bytes, or fails with the error). */
+uint8_t *cm_reg_writer_buffer(struct cm_reg_writer *w, size_t len);
 
 /* True while a store is in flight. */
 bool cm_reg_writer_busy(const struct cm_reg_writer *w);

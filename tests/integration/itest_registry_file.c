@@ -310,6 +310,52 @@ static bool running(pid_t pid)
     return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
+/* The shared buffer follows the registry's size: it grows, shrinks (the memory given back) and
+ * grows past its old mapping again, and every store reads back whole. */
+static void test_registry_grows_and_shrinks(void)
+{
+    char dir[512];
+    REQUIRE(itest_tmpdir(dir, sizeof dir) == 0);
+    snprintf(g_path, sizeof g_path, "%s/registry", dir);
+    struct event_base *base = event_base_new();
+    struct cm_registry_storage *s = NULL;
+    struct cm_registrar *r = open_registrar(dir, base, &s);
+    REQUIRE(r != NULL && s->writer != NULL);
+    const int steps[][2] = {{0, 2000}, {-1, 1990}, {2000, 6000}, {-1, 4000}, {6000, 6001}};
+    int expect = 0;
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        struct opc c = {0};
+        cm_registrar_hold(r);
+        if (steps[k][0] >= 0) {
+            c.want = steps[k][1] - steps[k][0];
+            for (int i = steps[k][0]; i < steps[k][1]; i++)
+                admit(r, i, &c);
+            expect += c.want;
+        } else {
+            /* Remove all but the last ten admitted. */
+            int n = 0;
+            char ids[64];
+            for (int i = 0; i < 6001; i++) {
+                snprintf(ids, sizeof ids, "5e0c1d2a-7f3b-4c8e-9a61-0d2e4f6a8b1c-S%d", i);
+                if (cm_registrar_admitted(r, ids) && n < steps[k][1]) {
+                    cm_registrar_remove(r, ids, op_done, &c);
+                    n++;
+                }
+            }
+            c.want = n;
+            expect -= n;
+        }
+        cm_registrar_release(r);
+        REQUIRE(run_until(base, &c.done, 20) == 0);
+        for (int i = 0; i < c.count && i < 256; i++)
+            CHECK_INT(c.errs[i], 0);
+        CHECK_INT(agents_in_file(g_path), expect);
+    }
+    CHECK_INT(expect, 11);
+    cm_registrar_free(r);
+    event_base_free(base);
+}
+
 /* A "master" process that stores one agent, then issues a second store its (stopped) writer
  * cannot finish, and is killed: the writer dies with it and the file keeps the first store. */
 static void test_master_killed_writer_follows(void)
@@ -364,4 +410,4 @@ static void test_master_killed_writer_follows(void)
 ITEST_MAIN(TEST(test_store_durable_before_callback_and_coalesced),
            TEST(test_write_error_surfaces_as_before), TEST(test_writer_killed_idle),
            TEST(test_writer_killed_in_flight), TEST(test_free_waits_for_store),
-           TEST(test_master_killed_writer_follows))
+           TEST(test_master_killed_writer_follows), TEST(test_registry_grows_and_shrinks))
