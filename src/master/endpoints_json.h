@@ -86,6 +86,31 @@ struct cm_ep_tasks_query {
     size_t offset, limit;
 };
 
+/* endpoints_stream.c: the values of a map listed as pointers with their entries' hashes, for a
+ * walk spread over slices. A later slice uses a pointer as it is while the map's removal count
+ * (strmap.h) has not moved since the listing (and the caller trusts that map to be the one
+ * listed: it still holds the object that owns the map); otherwise each pointer is checked with
+ * cm_strmap_holds (compared, never followed) and skipped when it is no longer there. */
+struct cm_ep_ref {
+    const void *p;
+    uint64_t hash;
+};
+struct cm_ep_refs {
+    struct cm_ep_ref *v;
+    size_t n, cap, next;
+    uint64_t removals; /* the map's when listed */
+};
+/* Lists map's values (only: the one with that key), in cm_strmap_iter's order. */
+void cm_ep_refs_list(struct cm_ep_refs *l, const struct cm_strmap *map, const char *only);
+void cm_ep_refs_clear(struct cm_ep_refs *l);
+/* The next listed value still in map (trust false: map may not be the one listed, or may hold
+ * another value under the key: checked one by one). NULL when the list is done. */
+const void *cm_ep_refs_next(struct cm_ep_refs *l, const struct cm_strmap *map, bool trust);
+/* The value d places after the next one, if there is one and it may be read now (trust, and
+ * nothing removed since the listing): for prefetching. Else NULL. */
+const void *cm_ep_refs_ahead(const struct cm_ep_refs *l, const struct cm_strmap *map, bool trust,
+                             size_t d);
+
 /* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which
  * is then NULL), or returns false when the request must be answered in one piece (?jsonp) and
  * leaves req and *principal to the caller. only (NULL: all) selects one framework / agent. */

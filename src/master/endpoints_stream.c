@@ -72,18 +72,7 @@ static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char
             ids_add(l, it.cur->key);
 }
 
-/* Values of a map listed as pointers and their entries' hashes, with the map's removal count
- * when listed. */
-struct reflist {
-    struct ref {
-        const void *p;
-        uint64_t hash;
-    } * v;
-    size_t n, cap, next;
-    uint64_t removals;
-};
-
-static void refs_of_map(struct reflist *l, const struct cm_strmap *map, const char *only)
+void cm_ep_refs_list(struct cm_ep_refs *l, const struct cm_strmap *map, const char *only)
 {
     l->n = l->next = 0;
     l->removals = map->removals;
@@ -99,43 +88,33 @@ static void refs_of_map(struct reflist *l, const struct cm_strmap *map, const ch
             __builtin_prefetch(map->buckets[i + 8]);
         for (const struct cm_strmap_entry *e = map->buckets[i]; e; e = e->next)
             if (!only || strcmp(only, e->key) == 0)
-                l->v[l->n++] = (struct ref){e->value, e->hash};
+                l->v[l->n++] = (struct cm_ep_ref){e->value, e->hash};
     }
 }
 
-static void refs_clear(struct reflist *l)
+void cm_ep_refs_clear(struct cm_ep_refs *l)
 {
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-/* The next listed value still in map (the map listed, or, when trust is false, one that may
- * have replaced it: compared with cm_strmap_holds); those gone are skipped. NULL when the list
- * is done. */
-static const void *refs_next(struct reflist *l, const struct cm_strmap *map, bool trust)
+const void *cm_ep_refs_next(struct cm_ep_refs *l, const struct cm_strmap *map, bool trust)
 {
     bool fast = trust && map->removals == l->removals;
     while (l->next < l->n) {
-        const struct ref *r = &l->v[l->next++];
+        const struct cm_ep_ref *r = &l->v[l->next++];
         if (fast || cm_strmap_holds(map, r->hash, r->p))
             return r->p;
     }
     return NULL;
 }
 
-/* The listed value d places after the next one, if the list has it and the map has lost
- * nothing since it was listed (so that it may be read); else NULL. */
-static const void *refs_ahead(const struct reflist *l, const struct cm_strmap *map, bool trust,
-                              size_t d)
+const void *cm_ep_refs_ahead(const struct cm_ep_refs *l, const struct cm_strmap *map, bool trust,
+                             size_t d)
 {
     if (!trust || map->removals != l->removals || l->next + d >= l->n)
         return NULL;
     return l->v[l->next + d].p;
-}
-
-static bool refs_done(const struct reflist *l)
-{
-    return l->next >= l->n;
 }
 
 enum seg_kind {
@@ -159,15 +138,15 @@ struct body {
     struct seg segs[8];
     size_t nsegs, cur;
     bool seg_started;
-    struct idlist ids;     /* of the current frameworks segment */
-    struct reflist agents; /* of the current agents segment */
+    struct idlist ids;        /* of the current frameworks segment */
+    struct cm_ep_refs agents; /* of the current agents segment */
     /* The framework being written: its id, and the framework and the removal counts of the
      * master's framework maps when its turn came (while they hold, fw_p is still it). */
     char *fw_id;
     struct cm_framework *fw_p;
     uint64_t fw_removals, completed_removals;
     struct cm_json_out fw_mid, fw_tail; /* its text between tasks and offers, and after */
-    struct reflist tasks, offers;
+    struct cm_ep_refs tasks, offers;
     bool fw_in_offers;
 };
 
@@ -177,9 +156,9 @@ static void body_free(void *arg)
     for (size_t i = 0; i < b->nsegs; i++)
         free(b->segs[i].text);
     ids_clear(&b->ids);
-    refs_clear(&b->agents);
-    refs_clear(&b->tasks);
-    refs_clear(&b->offers);
+    cm_ep_refs_clear(&b->agents);
+    cm_ep_refs_clear(&b->tasks);
+    cm_ep_refs_clear(&b->offers);
     cm_json_out_cleanup(&b->fw_mid);
     cm_json_out_cleanup(&b->fw_tail);
     free(b->fw_id);
@@ -225,8 +204,8 @@ static bool fw_begin(struct body *b, struct cm_json_out *out)
         b->fw_p = fw;
         b->fw_removals = b->m->frameworks.removals;
         b->completed_removals = b->m->completed.removals;
-        refs_of_map(&b->tasks, &fw->tasks, NULL);
-        refs_of_map(&b->offers, &fw->offers, NULL);
+        cm_ep_refs_list(&b->tasks, &fw->tasks, NULL);
+        cm_ep_refs_list(&b->offers, &fw->offers, NULL);
         b->fw_in_offers = false;
         return true;
     }
@@ -258,17 +237,17 @@ static void fw_more(struct body *b, struct cm_json_out *out)
             /* Three stages of prefetching, the first PF_STEP * 3 tasks ahead. */
             for (int st = 0; st < 3; st++) {
                 const void *ahead =
-                    refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
+                    cm_ep_refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
                 if (ahead)
                     cm_epw_task_prefetch(ahead, st);
             }
-            if (!(p = refs_next(&b->tasks, &fw->tasks, trust)))
+            if (!(p = cm_ep_refs_next(&b->tasks, &fw->tasks, trust)))
                 break;
             const struct cm_task *t = p;
             if (cm_ep_view_task(b->m, b->principal, t))
                 cm_epw_task(out, t);
         }
-        if (fw && !refs_done(&b->tasks))
+        if (fw && b->tasks.next < b->tasks.n)
             return;
         cm_json_out_raw(out, b->fw_mid.data, b->fw_mid.len);
         b->fw_in_offers = true;
@@ -277,15 +256,15 @@ static void fw_more(struct body *b, struct cm_json_out *out)
     for (int n = 0; fw && n < TASKS_PER_PIECE; n++) {
         for (int st = 0; st < 3; st++) {
             const void *ahead =
-                refs_ahead(&b->offers, &fw->offers, trust, (size_t)(3 - st) * PF_STEP);
+                cm_ep_refs_ahead(&b->offers, &fw->offers, trust, (size_t)(3 - st) * PF_STEP);
             if (ahead)
                 cm_epw_offer_prefetch(ahead, st);
         }
-        if (!(p = refs_next(&b->offers, &fw->offers, trust)))
+        if (!(p = cm_ep_refs_next(&b->offers, &fw->offers, trust)))
             break;
         cm_epw_offer(out, p);
     }
-    if (fw && !refs_done(&b->offers))
+    if (fw && b->offers.next < b->offers.n)
         return;
     cm_json_out_raw(out, b->fw_tail.data, b->fw_tail.len);
     free(b->fw_id);
@@ -300,7 +279,7 @@ static void seg_start(struct body *b, const char *only)
         return;
     ids_clear(&b->ids);
     if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
-        refs_of_map(&b->agents, &b->m->agents, only);
+        cm_ep_refs_list(&b->agents, &b->m->agents, only);
     } else if (s->kind == SEG_FRAMEWORKS || s->kind == SEG_SUMMARY_FRAMEWORKS) {
         ids_of_map(&b->ids, &b->m->frameworks, only);
     } else if (s->kind == SEG_COMPLETED) {
@@ -338,11 +317,12 @@ static bool produce(void *arg, struct cm_json_out *out)
     case SEG_SUMMARY_AGENTS:
         for (int n = 0; n < AGENTS_PER_PIECE; n++) {
             for (int st = 0; st < 3; st++) {
-                const void *ahead = refs_ahead(&b->agents, &b->m->agents, true, (size_t)(3 - st));
+                const void *ahead =
+                    cm_ep_refs_ahead(&b->agents, &b->m->agents, true, (size_t)(3 - st));
                 if (ahead)
                     cm_epw_agent_prefetch(ahead, st);
             }
-            const struct cm_agent *a = refs_next(&b->agents, &b->m->agents, true);
+            const struct cm_agent *a = cm_ep_refs_next(&b->agents, &b->m->agents, true);
             if (!a) {
                 done = true;
                 break;
