@@ -16,6 +16,7 @@
 #include "endpoints_json.h"
 #include "json_out.h"
 #include "pbjson.h"
+#include "util.h"
 
 typedef struct cm_json_out W;
 
@@ -562,6 +563,90 @@ void cm_epw_agent(W *w, const struct cm_agent *a, bool full)
     cm_json_out_obj_close(w);
 }
 
+/* The distinct strings met, in the order first met: an open-addressing set of borrowed
+ * pointers (no allocation while it fits its first slots). */
+struct idset {
+    const char **slot; /* cap entries, NULL: free */
+    uint64_t *hash;
+    size_t cap, n;
+    const char **order; /* n entries */
+    size_t order_cap;
+    const char *slot0[64], *order0[32];
+    uint64_t hash0[64];
+};
+
+static void idset_init(struct idset *t)
+{
+    memset(t->slot0, 0, sizeof t->slot0);
+    t->slot = t->slot0;
+    t->hash = t->hash0;
+    t->cap = 64;
+    t->n = 0;
+    t->order = t->order0;
+    t->order_cap = 32;
+}
+
+static void idset_cleanup(struct idset *t)
+{
+    if (t->slot != t->slot0) {
+        free(t->slot);
+        free(t->hash);
+    }
+    if (t->order != t->order0)
+        free(t->order);
+}
+
+static uint64_t id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void idset_place(struct idset *t, const char *s, uint64_t h)
+{
+    size_t i = h & (t->cap - 1);
+    while (t->slot[i])
+        i = (i + 1) & (t->cap - 1);
+    t->slot[i] = s;
+    t->hash[i] = h;
+}
+
+/* Adds s unless an equal string is in; true when it was added. */
+static bool idset_add(struct idset *t, const char *s)
+{
+    uint64_t h = id_hash(s);
+    for (size_t i = h & (t->cap - 1); t->slot[i]; i = (i + 1) & (t->cap - 1))
+        if (t->hash[i] == h && strcmp(t->slot[i], s) == 0)
+            return false;
+    if ((t->n + 1) * 2 > t->cap) {
+        /* Rehash into twice the slots, from the order list (which holds every string). */
+        size_t cap = t->cap * 2;
+        if (t->slot != t->slot0) {
+            free(t->slot);
+            free(t->hash);
+        }
+        t->slot = cm_xcalloc(cap, sizeof *t->slot);
+        t->hash = cm_xmalloc(cap * sizeof *t->hash);
+        t->cap = cap;
+        for (size_t k = 0; k < t->n; k++)
+            idset_place(t, t->order[k], id_hash(t->order[k]));
+    }
+    idset_place(t, s, h);
+    if (t->n == t->order_cap) {
+        size_t cap = t->order_cap * 2;
+        const char **o = cm_xmalloc(cap * sizeof *o);
+        memcpy(o, t->order, t->n * sizeof *o);
+        if (t->order != t->order0)
+            free(t->order);
+        t->order = o;
+        t->order_cap = cap;
+    }
+    t->order[t->n++] = s;
+    return true;
+}
+
 /* task_counts of endpoints.c: the count of tasks in each state, then the ids of the other side
  * (frameworks of an agent's tasks, agents of a framework's), each once, as first met. */
 static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
@@ -573,28 +658,41 @@ static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
         MESOS__V1__TASK_STATE__TASK_FAILED,   MESOS__V1__TASK_STATE__TASK_LOST,
         MESOS__V1__TASK_STATE__TASK_ERROR,    MESOS__V1__TASK_STATE__TASK_UNREACHABLE};
     int64_t counts[16] = {0};
-    struct cm_strmap seen;
-    cm_strmap_init(&seen);
-    struct cm_json_out ids = CM_JSON_OUT_INIT;
-    cm_json_out_arr_open(&ids);
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, tasks); cm_strmap_iter_next(&it);) {
-        const struct cm_task *t = it.cur->value;
-        if (t->state >= 0 && t->state < 16)
-            counts[t->state]++;
-        const char *other = fw_side ? t->agent_id : t->fw->id;
-        if (!utf8(other) || cm_strmap_get(&seen, other))
-            continue;
-        cm_strmap_put(&seen, other, (void *)other);
-        cm_json_out_str(&ids, other);
+    struct idset seen;
+    idset_init(&seen);
+    /* cm_strmap_iter's walk (bucket by bucket, each chain in order), with the first entry of
+     * the buckets ahead, its task and the task's id prefetched in stages: a framework's tasks
+     * are many and scattered. */
+    size_t nb = tasks->nbuckets;
+    for (size_t b = 0; b < nb; b++) {
+        if (b + 12 < nb)
+            PF(tasks->buckets[b + 12]);
+        if (b + 8 < nb && tasks->buckets[b + 8])
+            PF(tasks->buckets[b + 8]->value);
+        if (b + 4 < nb && tasks->buckets[b + 4]) {
+            const struct cm_task *t = tasks->buckets[b + 4]->value;
+            PF(fw_side ? t->agent_id : t->fw->id);
+        }
+        for (const struct cm_strmap_entry *e = tasks->buckets[b]; e; e = e->next) {
+            const struct cm_task *t = e->value;
+            if (t->state >= 0 && t->state < 16)
+                counts[t->state]++;
+            const char *other = fw_side ? t->agent_id : t->fw->id;
+            if (other && utf8z(other))
+                idset_add(&seen, other);
+        }
     }
-    cm_json_out_arr_close(&ids);
-    cm_strmap_cleanup(&seen);
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
         cm_json_out_kint(w, cm_task_state_name(states[i]), counts[states[i]]);
-    cm_json_out_key(w, fw_side ? "slave_ids" : "framework_ids");
-    cm_json_out_raw(w, ids.data, ids.len);
-    cm_json_out_cleanup(&ids);
+    if (fw_side)
+        KEY(w, "slave_ids");
+    else
+        KEY(w, "framework_ids");
+    cm_json_out_arr_open(w);
+    for (size_t i = 0; i < seen.n; i++)
+        cm_json_out_str(w, seen.order[i]);
+    cm_json_out_arr_close(w);
+    idset_cleanup(&seen);
 }
 
 void cm_epw_summary_agent(W *w, const struct cm_agent *a)
