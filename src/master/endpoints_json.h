@@ -51,7 +51,28 @@ void cm_epw_offer_prefetch(const struct cm_offer *o, int stage);
 void cm_epw_agent_prefetch(const struct cm_agent *a, int stage);
 void cm_epw_agent(struct cm_json_out *w, const struct cm_agent *a, bool full);
 void cm_epw_summary_agent(struct cm_json_out *w, const struct cm_agent *a);
-void cm_epw_summary_framework(struct cm_json_out *w, const struct cm_framework *fw);
+/* A framework's /master/state-summary entry in parts, so that its tasks are counted over
+ * several slices: the head (the brace and the common members), then cm_epw_counts of the
+ * framework's tasks and the closing brace, which the caller writes. */
+void cm_epw_summary_framework_head(struct cm_json_out *w, const struct cm_framework *fw);
+/* The count of tasks in each state and the distinct ids of the other side (the agents of a
+ * framework's tasks: fw_side; the frameworks of an agent's), as first met; the ids are copied,
+ * so tasks may go away between two cm_ep_counts_add. */
+struct cm_ep_idblock;
+struct cm_ep_counts {
+    int64_t counts[16];
+    const char **slot; /* open addressing over cap slots */
+    uint64_t *hash;
+    size_t cap, n;
+    const char **order; /* the n ids, as first met */
+    size_t order_cap;
+    struct cm_ep_idblock *blocks;
+};
+void cm_ep_counts_init(struct cm_ep_counts *c);
+void cm_ep_counts_add(struct cm_ep_counts *c, const struct cm_task *t, bool fw_side);
+/* Writes the counts' members (the TASK_* counts, then "slave_ids" or "framework_ids"). */
+void cm_epw_counts(struct cm_json_out *w, const struct cm_ep_counts *c, bool fw_side);
+void cm_ep_counts_cleanup(struct cm_ep_counts *c);
 /* A framework's object in three parts, around its active tasks and its offers, which the
  * caller writes in between: head is everything up to and with "tasks":[ ; mid is ] and the
  * members up to and with "offers":[ (its unreachable and completed tasks, bounded by the

@@ -563,93 +563,108 @@ void cm_epw_agent(W *w, const struct cm_agent *a, bool full)
     cm_json_out_obj_close(w);
 }
 
-/* The distinct strings met, in the order first met: an open-addressing set of borrowed
- * pointers (no allocation while it fits its first slots). */
-struct idset {
-    const char **slot; /* cap entries, NULL: free */
-    uint64_t *hash;
-    size_t cap, n;
-    const char **order; /* n entries */
-    size_t order_cap;
-    const char *slot0[64], *order0[32];
-    uint64_t hash0[64];
+/* The distinct ids met, in the order first met: an open-addressing set of copies (in blocks
+ * that never move, so that tasks may go away meanwhile). */
+struct cm_ep_idblock {
+    struct cm_ep_idblock *next;
+    size_t used, cap;
+    char text[];
 };
 
-static void idset_init(struct idset *t)
+static const char *id_copy(struct cm_ep_counts *c, const char *s, size_t len)
 {
-    memset(t->slot0, 0, sizeof t->slot0);
-    t->slot = t->slot0;
-    t->hash = t->hash0;
-    t->cap = 64;
-    t->n = 0;
-    t->order = t->order0;
-    t->order_cap = 32;
-}
-
-static void idset_cleanup(struct idset *t)
-{
-    if (t->slot != t->slot0) {
-        free(t->slot);
-        free(t->hash);
+    struct cm_ep_idblock *b = c->blocks;
+    if (!b || b->cap - b->used < len + 1) {
+        size_t cap = len + 1 > 8192 ? len + 1 : 8192;
+        b = cm_xmalloc(sizeof *b + cap);
+        b->next = c->blocks;
+        b->used = 0;
+        b->cap = cap;
+        c->blocks = b;
     }
-    if (t->order != t->order0)
-        free(t->order);
+    char *d = b->text + b->used;
+    memcpy(d, s, len + 1);
+    b->used += len + 1;
+    return d;
 }
 
-static uint64_t id_hash(const char *s)
+void cm_ep_counts_init(struct cm_ep_counts *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+void cm_ep_counts_cleanup(struct cm_ep_counts *c)
+{
+    free(c->slot);
+    free(c->hash);
+    free(c->order);
+    while (c->blocks) {
+        struct cm_ep_idblock *next = c->blocks->next;
+        free(c->blocks);
+        c->blocks = next;
+    }
+    memset(c, 0, sizeof *c);
+}
+
+static uint64_t id_hash(const char *s, size_t *len)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    const char *p = s;
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    *len = (size_t)(p - s);
     return h;
 }
 
-static void idset_place(struct idset *t, const char *s, uint64_t h)
+static void id_place(struct cm_ep_counts *c, const char *s, uint64_t h)
 {
-    size_t i = h & (t->cap - 1);
-    while (t->slot[i])
-        i = (i + 1) & (t->cap - 1);
-    t->slot[i] = s;
-    t->hash[i] = h;
+    size_t i = h & (c->cap - 1);
+    while (c->slot[i])
+        i = (i + 1) & (c->cap - 1);
+    c->slot[i] = s;
+    c->hash[i] = h;
 }
 
-/* Adds s unless an equal string is in; true when it was added. */
-static bool idset_add(struct idset *t, const char *s)
+/* Adds a copy of s unless an equal id is in. */
+static void id_add(struct cm_ep_counts *c, const char *s)
 {
-    uint64_t h = id_hash(s);
-    for (size_t i = h & (t->cap - 1); t->slot[i]; i = (i + 1) & (t->cap - 1))
-        if (t->hash[i] == h && strcmp(t->slot[i], s) == 0)
-            return false;
-    if ((t->n + 1) * 2 > t->cap) {
-        /* Rehash into twice the slots, from the order list (which holds every string). */
-        size_t cap = t->cap * 2;
-        if (t->slot != t->slot0) {
-            free(t->slot);
-            free(t->hash);
+    size_t len;
+    uint64_t h = id_hash(s, &len);
+    for (size_t i = c->cap ? h & (c->cap - 1) : 0; c->cap && c->slot[i]; i = (i + 1) & (c->cap - 1))
+        if (c->hash[i] == h && strcmp(c->slot[i], s) == 0)
+            return;
+    if ((c->n + 1) * 2 > c->cap) {
+        /* Twice the slots, refilled from the order list (which holds every id). */
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        free(c->slot);
+        free(c->hash);
+        c->slot = cm_xcalloc(cap, sizeof *c->slot);
+        c->hash = cm_xmalloc(cap * sizeof *c->hash);
+        c->cap = cap;
+        for (size_t k = 0; k < c->n; k++) {
+            size_t l;
+            id_place(c, c->order[k], id_hash(c->order[k], &l));
         }
-        t->slot = cm_xcalloc(cap, sizeof *t->slot);
-        t->hash = cm_xmalloc(cap * sizeof *t->hash);
-        t->cap = cap;
-        for (size_t k = 0; k < t->n; k++)
-            idset_place(t, t->order[k], id_hash(t->order[k]));
     }
-    idset_place(t, s, h);
-    if (t->n == t->order_cap) {
-        size_t cap = t->order_cap * 2;
-        const char **o = cm_xmalloc(cap * sizeof *o);
-        memcpy(o, t->order, t->n * sizeof *o);
-        if (t->order != t->order0)
-            free(t->order);
-        t->order = o;
-        t->order_cap = cap;
+    const char *copy = id_copy(c, s, len);
+    id_place(c, copy, h);
+    if (c->n == c->order_cap) {
+        c->order_cap = c->order_cap ? c->order_cap * 2 : 16;
+        c->order = cm_xrealloc(c->order, c->order_cap * sizeof *c->order);
     }
-    t->order[t->n++] = s;
-    return true;
+    c->order[c->n++] = copy;
 }
 
-/* task_counts of endpoints.c: the count of tasks in each state, then the ids of the other side
- * (frameworks of an agent's tasks, agents of a framework's), each once, as first met. */
-static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
+void cm_ep_counts_add(struct cm_ep_counts *c, const struct cm_task *t, bool fw_side)
+{
+    if (t->state >= 0 && t->state < 16)
+        c->counts[t->state]++;
+    const char *other = fw_side ? t->agent_id : t->fw->id;
+    if (other && utf8z(other))
+        id_add(c, other);
+}
+
+void cm_epw_counts(W *w, const struct cm_ep_counts *c, bool fw_side)
 {
     static const int states[] = {
         MESOS__V1__TASK_STATE__TASK_STAGING,  MESOS__V1__TASK_STATE__TASK_STARTING,
@@ -657,42 +672,29 @@ static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
         MESOS__V1__TASK_STATE__TASK_FINISHED, MESOS__V1__TASK_STATE__TASK_KILLED,
         MESOS__V1__TASK_STATE__TASK_FAILED,   MESOS__V1__TASK_STATE__TASK_LOST,
         MESOS__V1__TASK_STATE__TASK_ERROR,    MESOS__V1__TASK_STATE__TASK_UNREACHABLE};
-    int64_t counts[16] = {0};
-    struct idset seen;
-    idset_init(&seen);
-    /* cm_strmap_iter's walk (bucket by bucket, each chain in order), with the first entry of
-     * the buckets ahead, its task and the task's id prefetched in stages: a framework's tasks
-     * are many and scattered. */
-    size_t nb = tasks->nbuckets;
-    for (size_t b = 0; b < nb; b++) {
-        if (b + 12 < nb)
-            PF(tasks->buckets[b + 12]);
-        if (b + 8 < nb && tasks->buckets[b + 8])
-            PF(tasks->buckets[b + 8]->value);
-        if (b + 4 < nb && tasks->buckets[b + 4]) {
-            const struct cm_task *t = tasks->buckets[b + 4]->value;
-            PF(fw_side ? t->agent_id : t->fw->id);
-        }
-        for (const struct cm_strmap_entry *e = tasks->buckets[b]; e; e = e->next) {
-            const struct cm_task *t = e->value;
-            if (t->state >= 0 && t->state < 16)
-                counts[t->state]++;
-            const char *other = fw_side ? t->agent_id : t->fw->id;
-            if (other && utf8z(other))
-                idset_add(&seen, other);
-        }
-    }
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
-        cm_json_out_kint(w, cm_task_state_name(states[i]), counts[states[i]]);
+        cm_json_out_kint(w, cm_task_state_name(states[i]), c->counts[states[i]]);
     if (fw_side)
         KEY(w, "slave_ids");
     else
         KEY(w, "framework_ids");
     cm_json_out_arr_open(w);
-    for (size_t i = 0; i < seen.n; i++)
-        cm_json_out_str(w, seen.order[i]);
+    for (size_t i = 0; i < c->n; i++)
+        cm_json_out_str(w, c->order[i]);
     cm_json_out_arr_close(w);
-    idset_cleanup(&seen);
+}
+
+/* task_counts of endpoints.c: the count of tasks in each state, then the ids of the other side
+ * (frameworks of an agent's tasks, agents of a framework's), each once, as first met. */
+static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
+{
+    struct cm_ep_counts c;
+    cm_ep_counts_init(&c);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, tasks); cm_strmap_iter_next(&it);)
+        cm_ep_counts_add(&c, it.cur->value, fw_side);
+    cm_epw_counts(w, &c, fw_side);
+    cm_ep_counts_cleanup(&c);
 }
 
 void cm_epw_summary_agent(W *w, const struct cm_agent *a)
@@ -729,12 +731,10 @@ static void fw_common(W *w, const struct cm_framework *fw)
     KBOOL(w, "recovered", fw->recovered);
 }
 
-void cm_epw_summary_framework(W *w, const struct cm_framework *fw)
+void cm_epw_summary_framework_head(W *w, const struct cm_framework *fw)
 {
     cm_json_out_obj_open(w);
     fw_common(w, fw);
-    task_counts(w, &fw->tasks, true);
-    cm_json_out_obj_close(w);
 }
 
 void cm_epw_framework_head(W *w, const struct cm_framework *fw)

@@ -24,7 +24,8 @@
 /* Per piece: enough to amortise the lookups, small enough for the slice budget. */
 #define AGENTS_PER_PIECE 4
 #define TASKS_PER_PIECE 32
-#define PF_STEP 4 /* tasks between two stages of prefetching (cm_epw_task_prefetch) */
+#define COUNTS_PER_PIECE 512 /* tasks of a framework counted per piece (state-summary) */
+#define PF_STEP 4            /* tasks between two stages of prefetching (cm_epw_task_prefetch) */
 
 /* Ids copied into one buffer. */
 struct idlist {
@@ -148,6 +149,7 @@ struct body {
     struct cm_json_out fw_mid, fw_tail; /* its text between tasks and offers, and after */
     struct cm_ep_refs tasks, offers;
     bool fw_in_offers;
+    struct cm_ep_counts counts; /* /master/state-summary: the framework's tasks counted so far */
 };
 
 static void body_free(void *arg)
@@ -159,6 +161,7 @@ static void body_free(void *arg)
     cm_ep_refs_clear(&b->agents);
     cm_ep_refs_clear(&b->tasks);
     cm_ep_refs_clear(&b->offers);
+    cm_ep_counts_cleanup(&b->counts);
     cm_json_out_cleanup(&b->fw_mid);
     cm_json_out_cleanup(&b->fw_tail);
     free(b->fw_id);
@@ -272,6 +275,57 @@ static void fw_more(struct body *b, struct cm_json_out *out)
     b->fw_p = NULL;
 }
 
+/* /master/state-summary's next framework: its head now, its tasks counted over the next
+ * pieces (summary_fw_more). False when the segment has no more frameworks. */
+static bool summary_fw_begin(struct body *b, struct cm_json_out *out)
+{
+    const char *id;
+    while ((id = ids_next(&b->ids))) {
+        struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, id);
+        if (!fw || !cm_ep_view_framework(b->m, b->principal, fw))
+            continue;
+        cm_epw_summary_framework_head(out, fw);
+        b->fw_id = cm_xstrdup(id);
+        b->fw_p = fw;
+        b->fw_removals = b->m->frameworks.removals;
+        b->completed_removals = b->m->completed.removals;
+        cm_ep_refs_list(&b->tasks, &fw->tasks, NULL);
+        cm_ep_counts_cleanup(&b->counts);
+        return true;
+    }
+    return false;
+}
+
+/* Counts some of the current framework's tasks; writes the counts and closes its object once
+ * they are all counted (or once it went away: the object still closes). */
+static void summary_fw_more(struct body *b, struct cm_json_out *out)
+{
+    bool trust;
+    struct cm_framework *fw = fw_now(b, &trust);
+    for (int n = 0; fw && n < COUNTS_PER_PIECE; n++) {
+        for (int st = 0; st < 2; st++) {
+            const struct cm_task *ahead =
+                cm_ep_refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(2 - st) * PF_STEP);
+            if (ahead && st == 0)
+                __builtin_prefetch(ahead);
+            else if (ahead)
+                __builtin_prefetch(ahead->agent_id);
+        }
+        const struct cm_task *t = cm_ep_refs_next(&b->tasks, &fw->tasks, trust);
+        if (!t)
+            break;
+        cm_ep_counts_add(&b->counts, t, true);
+    }
+    if (fw && b->tasks.next < b->tasks.n)
+        return;
+    cm_epw_counts(out, &b->counts, true);
+    cm_json_out_obj_close(out);
+    cm_ep_counts_cleanup(&b->counts);
+    free(b->fw_id);
+    b->fw_id = NULL;
+    b->fw_p = NULL;
+}
+
 static void seg_start(struct body *b, const char *only)
 {
     struct seg *s = &b->segs[b->cur];
@@ -333,22 +387,12 @@ static bool produce(void *arg, struct cm_json_out *out)
                 cm_epw_summary_agent(out, a);
         }
         break;
-    case SEG_SUMMARY_FRAMEWORKS: {
-        const char *id;
-        struct cm_framework *fw = NULL;
-        while ((id = ids_next(&b->ids))) {
-            fw = cm_strmap_get(&b->m->frameworks, id);
-            if (fw && cm_ep_view_framework(b->m, b->principal, fw))
-                break;
-            fw = NULL;
-        }
-        if (!fw) {
+    case SEG_SUMMARY_FRAMEWORKS:
+        if (b->fw_id)
+            summary_fw_more(b, out);
+        else if (!summary_fw_begin(b, out))
             done = true;
-            break;
-        }
-        cm_epw_summary_framework(out, fw);
         break;
-    }
     case SEG_FRAMEWORKS:
     case SEG_COMPLETED:
         if (b->fw_id)
