@@ -324,6 +324,76 @@ static double whole_limit(int digits)
     return lim;
 }
 
+/* "%.17g" (with jansson's ".0") of a v that is not a whole number and whose magnitude is in
+ * [1, 1e17), computed exactly without printf: |v| = m * 2^-s, so its 17 significant digits are
+ * m * 10^f / 2^s rounded to nearest, ties to even (as glibc's printf rounds), where f is the
+ * count of digits after the point (17 less those before it). Returns 0 (nothing written) for
+ * the values it leaves to printf. */
+static size_t format_fixed17(char *buf, double v)
+{
+    static const uint64_t pow10[17] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull};
+    double a = fabs(v);
+    if (!(a >= 1.0 && a < 1e16))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int exp = (int)(bits >> 52); /* a >= 1: a normal number */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int s = 1075 - exp; /* a = m * 2^-s */
+    if (s <= 0 || s > 52)
+        return 0; /* a whole number (the caller's case) */
+    size_t d = 1; /* digits before the point */
+    while (d < 17 && a >= (double)pow10[d])
+        d++;
+    size_t f = 17 - d;
+    unsigned __int128 num = (unsigned __int128)m * pow10[f];
+    uint64_t q = (uint64_t)(num >> s);
+    uint64_t rem = (uint64_t)(num & (((unsigned __int128)1 << s) - 1));
+    uint64_t half = 1ull << (s - 1);
+    if (rem > half || (rem == half && (q & 1)))
+        q++;
+    if (q >= 100000000000000000ull)
+        return 0; /* rounded up to a power of ten: another digit before the point */
+    char digits[17];
+    for (int i = 16; i >= 0; i--) {
+        digits[i] = (char)('0' + q % 10);
+        q /= 10;
+    }
+    size_t last = 17; /* trailing zeros after the point are dropped */
+    while (last > d && digits[last - 1] == '0')
+        last--;
+    size_t n = 0;
+    if (v < 0)
+        buf[n++] = '-';
+    memcpy(buf + n, digits, d);
+    n += d;
+    buf[n++] = '.';
+    if (last == d) {
+        buf[n++] = '0'; /* nothing after the point: jansson's ".0" */
+    } else {
+        memcpy(buf + n, digits + d, last - d);
+        n += last - d;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
 size_t cm_json_format_real(char *buf, double v)
 {
     return cm_json_format_real_digits(buf, v, 17);
@@ -350,8 +420,12 @@ size_t cm_json_format_real_digits(char *buf, double v, int digits)
         memcpy(buf + n, ".0", 3);
         return n + 2;
     }
+    /* The exact formatter knows 17 digits only; other precisions go through printf. */
+    size_t n = digits == 17 ? format_fixed17(buf, v) : 0;
+    if (n)
+        return n;
     int r = snprintf(buf, 32, "%.*g", digits, v);
-    size_t n = r > 0 && r < 32 ? (size_t)r : 0;
+    n = r > 0 && r < 32 ? (size_t)r : 0;
     buf[n] = '\0';
     /* A decimal point that is not '.' (the locale's) is written as '.'. */
     for (size_t i = 0; i < n; i++)

@@ -51,7 +51,28 @@ void cm_epw_offer_prefetch(const struct cm_offer *o, int stage);
 void cm_epw_agent_prefetch(const struct cm_agent *a, int stage);
 void cm_epw_agent(struct cm_json_out *w, const struct cm_agent *a, bool full);
 void cm_epw_summary_agent(struct cm_json_out *w, const struct cm_agent *a);
-void cm_epw_summary_framework(struct cm_json_out *w, const struct cm_framework *fw);
+/* A framework's /master/state-summary entry in parts, so that its tasks are counted over
+ * several slices: the head (the brace and the common members), then cm_epw_counts of the
+ * framework's tasks and the closing brace, which the caller writes. */
+void cm_epw_summary_framework_head(struct cm_json_out *w, const struct cm_framework *fw);
+/* The count of tasks in each state and the distinct ids of the other side (the agents of a
+ * framework's tasks: fw_side; the frameworks of an agent's), as first met; the ids are copied,
+ * so tasks may go away between two cm_ep_counts_add. */
+struct cm_ep_idblock;
+struct cm_ep_counts {
+    int64_t counts[16];
+    const char **slot; /* open addressing over cap slots */
+    uint64_t *hash;
+    size_t cap, n;
+    const char **order; /* the n ids, as first met */
+    size_t order_cap;
+    struct cm_ep_idblock *blocks;
+};
+void cm_ep_counts_init(struct cm_ep_counts *c);
+void cm_ep_counts_add(struct cm_ep_counts *c, const struct cm_task *t, bool fw_side);
+/* Writes the counts' members (the TASK_* counts, then "slave_ids" or "framework_ids"). */
+void cm_epw_counts(struct cm_json_out *w, const struct cm_ep_counts *c, bool fw_side);
+void cm_ep_counts_cleanup(struct cm_ep_counts *c);
 /* A framework's object in three parts, around its active tasks and its offers, which the
  * caller writes in between: head is everything up to and with "tasks":[ ; mid is ] and the
  * members up to and with "offers":[ (its unreachable and completed tasks, bounded by the
@@ -85,6 +106,31 @@ struct cm_ep_tasks_query {
     bool asc;                           /* order=asc; else descending (Mesos's default) */
     size_t offset, limit;
 };
+
+/* endpoints_stream.c: the values of a map listed as pointers with their entries' hashes, for a
+ * walk spread over slices. A later slice uses a pointer as it is while the map's removal count
+ * (strmap.h) has not moved since the listing (and the caller trusts that map to be the one
+ * listed: it still holds the object that owns the map); otherwise each pointer is checked with
+ * cm_strmap_holds (compared, never followed) and skipped when it is no longer there. */
+struct cm_ep_ref {
+    const void *p;
+    uint64_t hash;
+};
+struct cm_ep_refs {
+    struct cm_ep_ref *v;
+    size_t n, cap, next;
+    uint64_t removals; /* the map's when listed */
+};
+/* Lists map's values (only: the one with that key), in cm_strmap_iter's order. */
+void cm_ep_refs_list(struct cm_ep_refs *l, const struct cm_strmap *map, const char *only);
+void cm_ep_refs_clear(struct cm_ep_refs *l);
+/* The next listed value still in map (trust false: map may not be the one listed, or may hold
+ * another value under the key: checked one by one). NULL when the list is done. */
+const void *cm_ep_refs_next(struct cm_ep_refs *l, const struct cm_strmap *map, bool trust);
+/* The value d places after the next one, if there is one and it may be read now (trust, and
+ * nothing removed since the listing): for prefetching. Else NULL. */
+const void *cm_ep_refs_ahead(const struct cm_ep_refs *l, const struct cm_strmap *map, bool trust,
+                             size_t d);
 
 /* endpoints_stream.c. Each answers req in slices and returns true (taking *principal, which
  * is then NULL), or returns false when the request must be answered in one piece (?jsonp) and

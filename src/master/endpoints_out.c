@@ -16,6 +16,7 @@
 #include "endpoints_json.h"
 #include "json_out.h"
 #include "pbjson.h"
+#include "util.h"
 
 typedef struct cm_json_out W;
 
@@ -562,9 +563,108 @@ void cm_epw_agent(W *w, const struct cm_agent *a, bool full)
     cm_json_out_obj_close(w);
 }
 
-/* task_counts of endpoints.c: the count of tasks in each state, then the ids of the other side
- * (frameworks of an agent's tasks, agents of a framework's), each once, as first met. */
-static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
+/* The distinct ids met, in the order first met: an open-addressing set of copies (in blocks
+ * that never move, so that tasks may go away meanwhile). */
+struct cm_ep_idblock {
+    struct cm_ep_idblock *next;
+    size_t used, cap;
+    char text[];
+};
+
+static const char *id_copy(struct cm_ep_counts *c, const char *s, size_t len)
+{
+    struct cm_ep_idblock *b = c->blocks;
+    if (!b || b->cap - b->used < len + 1) {
+        size_t cap = len + 1 > 8192 ? len + 1 : 8192;
+        b = cm_xmalloc(sizeof *b + cap);
+        b->next = c->blocks;
+        b->used = 0;
+        b->cap = cap;
+        c->blocks = b;
+    }
+    char *d = b->text + b->used;
+    memcpy(d, s, len + 1);
+    b->used += len + 1;
+    return d;
+}
+
+void cm_ep_counts_init(struct cm_ep_counts *c)
+{
+    memset(c, 0, sizeof *c);
+}
+
+void cm_ep_counts_cleanup(struct cm_ep_counts *c)
+{
+    free(c->slot);
+    free(c->hash);
+    free(c->order);
+    while (c->blocks) {
+        struct cm_ep_idblock *next = c->blocks->next;
+        free(c->blocks);
+        c->blocks = next;
+    }
+    memset(c, 0, sizeof *c);
+}
+
+static uint64_t id_hash(const char *s, size_t *len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *p = s;
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    *len = (size_t)(p - s);
+    return h;
+}
+
+static void id_place(struct cm_ep_counts *c, const char *s, uint64_t h)
+{
+    size_t i = h & (c->cap - 1);
+    while (c->slot[i])
+        i = (i + 1) & (c->cap - 1);
+    c->slot[i] = s;
+    c->hash[i] = h;
+}
+
+/* Adds a copy of s unless an equal id is in. */
+static void id_add(struct cm_ep_counts *c, const char *s)
+{
+    size_t len;
+    uint64_t h = id_hash(s, &len);
+    for (size_t i = c->cap ? h & (c->cap - 1) : 0; c->cap && c->slot[i]; i = (i + 1) & (c->cap - 1))
+        if (c->hash[i] == h && strcmp(c->slot[i], s) == 0)
+            return;
+    if ((c->n + 1) * 2 > c->cap) {
+        /* Twice the slots, refilled from the order list (which holds every id). */
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        free(c->slot);
+        free(c->hash);
+        c->slot = cm_xcalloc(cap, sizeof *c->slot);
+        c->hash = cm_xmalloc(cap * sizeof *c->hash);
+        c->cap = cap;
+        for (size_t k = 0; k < c->n; k++) {
+            size_t l;
+            id_place(c, c->order[k], id_hash(c->order[k], &l));
+        }
+    }
+    const char *copy = id_copy(c, s, len);
+    id_place(c, copy, h);
+    if (c->n == c->order_cap) {
+        c->order_cap = c->order_cap ? c->order_cap * 2 : 16;
+        c->order = cm_xrealloc(c->order, c->order_cap * sizeof *c->order);
+    }
+    c->order[c->n++] = copy;
+}
+
+void cm_ep_counts_add(struct cm_ep_counts *c, const struct cm_task *t, bool fw_side)
+{
+    if (t->state >= 0 && t->state < 16)
+        c->counts[t->state]++;
+    const char *other = fw_side ? t->agent_id : t->fw->id;
+    if (other && utf8z(other))
+        id_add(c, other);
+}
+
+void cm_epw_counts(W *w, const struct cm_ep_counts *c, bool fw_side)
 {
     static const int states[] = {
         MESOS__V1__TASK_STATE__TASK_STAGING,  MESOS__V1__TASK_STATE__TASK_STARTING,
@@ -572,29 +672,29 @@ static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
         MESOS__V1__TASK_STATE__TASK_FINISHED, MESOS__V1__TASK_STATE__TASK_KILLED,
         MESOS__V1__TASK_STATE__TASK_FAILED,   MESOS__V1__TASK_STATE__TASK_LOST,
         MESOS__V1__TASK_STATE__TASK_ERROR,    MESOS__V1__TASK_STATE__TASK_UNREACHABLE};
-    int64_t counts[16] = {0};
-    struct cm_strmap seen;
-    cm_strmap_init(&seen);
-    struct cm_json_out ids = CM_JSON_OUT_INIT;
-    cm_json_out_arr_open(&ids);
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, tasks); cm_strmap_iter_next(&it);) {
-        const struct cm_task *t = it.cur->value;
-        if (t->state >= 0 && t->state < 16)
-            counts[t->state]++;
-        const char *other = fw_side ? t->agent_id : t->fw->id;
-        if (!utf8(other) || cm_strmap_get(&seen, other))
-            continue;
-        cm_strmap_put(&seen, other, (void *)other);
-        cm_json_out_str(&ids, other);
-    }
-    cm_json_out_arr_close(&ids);
-    cm_strmap_cleanup(&seen);
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
-        cm_json_out_kint(w, cm_task_state_name(states[i]), counts[states[i]]);
-    cm_json_out_key(w, fw_side ? "slave_ids" : "framework_ids");
-    cm_json_out_raw(w, ids.data, ids.len);
-    cm_json_out_cleanup(&ids);
+        cm_json_out_kint(w, cm_task_state_name(states[i]), c->counts[states[i]]);
+    if (fw_side)
+        KEY(w, "slave_ids");
+    else
+        KEY(w, "framework_ids");
+    cm_json_out_arr_open(w);
+    for (size_t i = 0; i < c->n; i++)
+        cm_json_out_str(w, c->order[i]);
+    cm_json_out_arr_close(w);
+}
+
+/* task_counts of endpoints.c: the count of tasks in each state, then the ids of the other side
+ * (frameworks of an agent's tasks, agents of a framework's), each once, as first met. */
+static void task_counts(W *w, const struct cm_strmap *tasks, bool fw_side)
+{
+    struct cm_ep_counts c;
+    cm_ep_counts_init(&c);
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, tasks); cm_strmap_iter_next(&it);)
+        cm_ep_counts_add(&c, it.cur->value, fw_side);
+    cm_epw_counts(w, &c, fw_side);
+    cm_ep_counts_cleanup(&c);
 }
 
 void cm_epw_summary_agent(W *w, const struct cm_agent *a)
@@ -631,12 +731,10 @@ static void fw_common(W *w, const struct cm_framework *fw)
     KBOOL(w, "recovered", fw->recovered);
 }
 
-void cm_epw_summary_framework(W *w, const struct cm_framework *fw)
+void cm_epw_summary_framework_head(W *w, const struct cm_framework *fw)
 {
     cm_json_out_obj_open(w);
     fw_common(w, fw);
-    task_counts(w, &fw->tasks, true);
-    cm_json_out_obj_close(w);
 }
 
 void cm_epw_framework_head(W *w, const struct cm_framework *fw)

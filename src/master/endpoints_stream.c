@@ -24,7 +24,8 @@
 /* Per piece: enough to amortise the lookups, small enough for the slice budget. */
 #define AGENTS_PER_PIECE 4
 #define TASKS_PER_PIECE 32
-#define PF_STEP 4 /* tasks between two stages of prefetching (cm_epw_task_prefetch) */
+#define COUNTS_PER_PIECE 512 /* tasks of a framework counted per piece (state-summary) */
+#define PF_STEP 4            /* tasks between two stages of prefetching (cm_epw_task_prefetch) */
 
 /* Ids copied into one buffer. */
 struct idlist {
@@ -72,18 +73,7 @@ static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char
             ids_add(l, it.cur->key);
 }
 
-/* Values of a map listed as pointers and their entries' hashes, with the map's removal count
- * when listed. */
-struct reflist {
-    struct ref {
-        const void *p;
-        uint64_t hash;
-    } * v;
-    size_t n, cap, next;
-    uint64_t removals;
-};
-
-static void refs_of_map(struct reflist *l, const struct cm_strmap *map, const char *only)
+void cm_ep_refs_list(struct cm_ep_refs *l, const struct cm_strmap *map, const char *only)
 {
     l->n = l->next = 0;
     l->removals = map->removals;
@@ -99,43 +89,33 @@ static void refs_of_map(struct reflist *l, const struct cm_strmap *map, const ch
             __builtin_prefetch(map->buckets[i + 8]);
         for (const struct cm_strmap_entry *e = map->buckets[i]; e; e = e->next)
             if (!only || strcmp(only, e->key) == 0)
-                l->v[l->n++] = (struct ref){e->value, e->hash};
+                l->v[l->n++] = (struct cm_ep_ref){e->value, e->hash};
     }
 }
 
-static void refs_clear(struct reflist *l)
+void cm_ep_refs_clear(struct cm_ep_refs *l)
 {
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-/* The next listed value still in map (the map listed, or, when trust is false, one that may
- * have replaced it: compared with cm_strmap_holds); those gone are skipped. NULL when the list
- * is done. */
-static const void *refs_next(struct reflist *l, const struct cm_strmap *map, bool trust)
+const void *cm_ep_refs_next(struct cm_ep_refs *l, const struct cm_strmap *map, bool trust)
 {
     bool fast = trust && map->removals == l->removals;
     while (l->next < l->n) {
-        const struct ref *r = &l->v[l->next++];
+        const struct cm_ep_ref *r = &l->v[l->next++];
         if (fast || cm_strmap_holds(map, r->hash, r->p))
             return r->p;
     }
     return NULL;
 }
 
-/* The listed value d places after the next one, if the list has it and the map has lost
- * nothing since it was listed (so that it may be read); else NULL. */
-static const void *refs_ahead(const struct reflist *l, const struct cm_strmap *map, bool trust,
-                              size_t d)
+const void *cm_ep_refs_ahead(const struct cm_ep_refs *l, const struct cm_strmap *map, bool trust,
+                             size_t d)
 {
     if (!trust || map->removals != l->removals || l->next + d >= l->n)
         return NULL;
     return l->v[l->next + d].p;
-}
-
-static bool refs_done(const struct reflist *l)
-{
-    return l->next >= l->n;
 }
 
 enum seg_kind {
@@ -159,16 +139,17 @@ struct body {
     struct seg segs[8];
     size_t nsegs, cur;
     bool seg_started;
-    struct idlist ids;     /* of the current frameworks segment */
-    struct reflist agents; /* of the current agents segment */
+    struct idlist ids;        /* of the current frameworks segment */
+    struct cm_ep_refs agents; /* of the current agents segment */
     /* The framework being written: its id, and the framework and the removal counts of the
      * master's framework maps when its turn came (while they hold, fw_p is still it). */
     char *fw_id;
     struct cm_framework *fw_p;
     uint64_t fw_removals, completed_removals;
     struct cm_json_out fw_mid, fw_tail; /* its text between tasks and offers, and after */
-    struct reflist tasks, offers;
+    struct cm_ep_refs tasks, offers;
     bool fw_in_offers;
+    struct cm_ep_counts counts; /* /master/state-summary: the framework's tasks counted so far */
 };
 
 static void body_free(void *arg)
@@ -177,9 +158,10 @@ static void body_free(void *arg)
     for (size_t i = 0; i < b->nsegs; i++)
         free(b->segs[i].text);
     ids_clear(&b->ids);
-    refs_clear(&b->agents);
-    refs_clear(&b->tasks);
-    refs_clear(&b->offers);
+    cm_ep_refs_clear(&b->agents);
+    cm_ep_refs_clear(&b->tasks);
+    cm_ep_refs_clear(&b->offers);
+    cm_ep_counts_cleanup(&b->counts);
     cm_json_out_cleanup(&b->fw_mid);
     cm_json_out_cleanup(&b->fw_tail);
     free(b->fw_id);
@@ -225,8 +207,8 @@ static bool fw_begin(struct body *b, struct cm_json_out *out)
         b->fw_p = fw;
         b->fw_removals = b->m->frameworks.removals;
         b->completed_removals = b->m->completed.removals;
-        refs_of_map(&b->tasks, &fw->tasks, NULL);
-        refs_of_map(&b->offers, &fw->offers, NULL);
+        cm_ep_refs_list(&b->tasks, &fw->tasks, NULL);
+        cm_ep_refs_list(&b->offers, &fw->offers, NULL);
         b->fw_in_offers = false;
         return true;
     }
@@ -258,17 +240,17 @@ static void fw_more(struct body *b, struct cm_json_out *out)
             /* Three stages of prefetching, the first PF_STEP * 3 tasks ahead. */
             for (int st = 0; st < 3; st++) {
                 const void *ahead =
-                    refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
+                    cm_ep_refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
                 if (ahead)
                     cm_epw_task_prefetch(ahead, st);
             }
-            if (!(p = refs_next(&b->tasks, &fw->tasks, trust)))
+            if (!(p = cm_ep_refs_next(&b->tasks, &fw->tasks, trust)))
                 break;
             const struct cm_task *t = p;
             if (cm_ep_view_task(b->m, b->principal, t))
                 cm_epw_task(out, t);
         }
-        if (fw && !refs_done(&b->tasks))
+        if (fw && b->tasks.next < b->tasks.n)
             return;
         cm_json_out_raw(out, b->fw_mid.data, b->fw_mid.len);
         b->fw_in_offers = true;
@@ -277,17 +259,68 @@ static void fw_more(struct body *b, struct cm_json_out *out)
     for (int n = 0; fw && n < TASKS_PER_PIECE; n++) {
         for (int st = 0; st < 3; st++) {
             const void *ahead =
-                refs_ahead(&b->offers, &fw->offers, trust, (size_t)(3 - st) * PF_STEP);
+                cm_ep_refs_ahead(&b->offers, &fw->offers, trust, (size_t)(3 - st) * PF_STEP);
             if (ahead)
                 cm_epw_offer_prefetch(ahead, st);
         }
-        if (!(p = refs_next(&b->offers, &fw->offers, trust)))
+        if (!(p = cm_ep_refs_next(&b->offers, &fw->offers, trust)))
             break;
         cm_epw_offer(out, p);
     }
-    if (fw && !refs_done(&b->offers))
+    if (fw && b->offers.next < b->offers.n)
         return;
     cm_json_out_raw(out, b->fw_tail.data, b->fw_tail.len);
+    free(b->fw_id);
+    b->fw_id = NULL;
+    b->fw_p = NULL;
+}
+
+/* /master/state-summary's next framework: its head now, its tasks counted over the next
+ * pieces (summary_fw_more). False when the segment has no more frameworks. */
+static bool summary_fw_begin(struct body *b, struct cm_json_out *out)
+{
+    const char *id;
+    while ((id = ids_next(&b->ids))) {
+        struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, id);
+        if (!fw || !cm_ep_view_framework(b->m, b->principal, fw))
+            continue;
+        cm_epw_summary_framework_head(out, fw);
+        b->fw_id = cm_xstrdup(id);
+        b->fw_p = fw;
+        b->fw_removals = b->m->frameworks.removals;
+        b->completed_removals = b->m->completed.removals;
+        cm_ep_refs_list(&b->tasks, &fw->tasks, NULL);
+        cm_ep_counts_cleanup(&b->counts);
+        return true;
+    }
+    return false;
+}
+
+/* Counts some of the current framework's tasks; writes the counts and closes its object once
+ * they are all counted (or once it went away: the object still closes). */
+static void summary_fw_more(struct body *b, struct cm_json_out *out)
+{
+    bool trust;
+    struct cm_framework *fw = fw_now(b, &trust);
+    for (int n = 0; fw && n < COUNTS_PER_PIECE; n++) {
+        for (int st = 0; st < 2; st++) {
+            const struct cm_task *ahead =
+                cm_ep_refs_ahead(&b->tasks, &fw->tasks, trust, (size_t)(2 - st) * PF_STEP);
+            if (ahead && st == 0)
+                __builtin_prefetch(ahead);
+            else if (ahead)
+                __builtin_prefetch(ahead->agent_id);
+        }
+        const struct cm_task *t = cm_ep_refs_next(&b->tasks, &fw->tasks, trust);
+        if (!t)
+            break;
+        cm_ep_counts_add(&b->counts, t, true);
+    }
+    if (fw && b->tasks.next < b->tasks.n)
+        return;
+    cm_epw_counts(out, &b->counts, true);
+    cm_json_out_obj_close(out);
+    cm_ep_counts_cleanup(&b->counts);
     free(b->fw_id);
     b->fw_id = NULL;
     b->fw_p = NULL;
@@ -300,7 +333,7 @@ static void seg_start(struct body *b, const char *only)
         return;
     ids_clear(&b->ids);
     if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
-        refs_of_map(&b->agents, &b->m->agents, only);
+        cm_ep_refs_list(&b->agents, &b->m->agents, only);
     } else if (s->kind == SEG_FRAMEWORKS || s->kind == SEG_SUMMARY_FRAMEWORKS) {
         ids_of_map(&b->ids, &b->m->frameworks, only);
     } else if (s->kind == SEG_COMPLETED) {
@@ -338,11 +371,12 @@ static bool produce(void *arg, struct cm_json_out *out)
     case SEG_SUMMARY_AGENTS:
         for (int n = 0; n < AGENTS_PER_PIECE; n++) {
             for (int st = 0; st < 3; st++) {
-                const void *ahead = refs_ahead(&b->agents, &b->m->agents, true, (size_t)(3 - st));
+                const void *ahead =
+                    cm_ep_refs_ahead(&b->agents, &b->m->agents, true, (size_t)(3 - st));
                 if (ahead)
                     cm_epw_agent_prefetch(ahead, st);
             }
-            const struct cm_agent *a = refs_next(&b->agents, &b->m->agents, true);
+            const struct cm_agent *a = cm_ep_refs_next(&b->agents, &b->m->agents, true);
             if (!a) {
                 done = true;
                 break;
@@ -353,22 +387,12 @@ static bool produce(void *arg, struct cm_json_out *out)
                 cm_epw_summary_agent(out, a);
         }
         break;
-    case SEG_SUMMARY_FRAMEWORKS: {
-        const char *id;
-        struct cm_framework *fw = NULL;
-        while ((id = ids_next(&b->ids))) {
-            fw = cm_strmap_get(&b->m->frameworks, id);
-            if (fw && cm_ep_view_framework(b->m, b->principal, fw))
-                break;
-            fw = NULL;
-        }
-        if (!fw) {
+    case SEG_SUMMARY_FRAMEWORKS:
+        if (b->fw_id)
+            summary_fw_more(b, out);
+        else if (!summary_fw_begin(b, out))
             done = true;
-            break;
-        }
-        cm_epw_summary_framework(out, fw);
         break;
-    }
     case SEG_FRAMEWORKS:
     case SEG_COMPLETED:
         if (b->fw_id)

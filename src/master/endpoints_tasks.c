@@ -4,13 +4,15 @@
  * Mesos's /tasks sorts every task it knows and writes limit of them from offset. Here the
  * sort never runs over all tasks in one callback: the frameworks' ids are copied when the
  * request comes; each framework's turn scans its unreachable and completed tasks (bounded by
- * the master's flags) and copies its active tasks' ids, which the next pieces look up a few
- * hundred at a time. Every task scanned is offered to a bounded max-heap that keeps the first
+ * the master's flags) and lists its active tasks (cm_ep_refs: pointers kept while the map has
+ * lost nothing, checked otherwise), which the next pieces take a few hundred at a time. Every
+ * task scanned is offered to a bounded max-heap that keeps the first
  * offset + limit in the asked order (cm_ep_task_key_cmp: a total order, so the heap keeps
  * exactly what a full sort would put first). The heap is then sorted in place (heapsort, a few
- * thousand steps per piece) and the entries from offset on are written, each found again by
- * its ids (left out if it is gone). The state may change between slices: a kept entry holds
- * ids and a key, and its pointers are only compared, never followed until found again. */
+ * thousand steps per piece) and the entries from offset on are written, each found again (left
+ * out if it is gone): while no framework has gone and its task map has lost nothing since the
+ * entry was kept, its pointers are still good; otherwise it is looked up by its ids and its
+ * pointers are only compared, never followed. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,8 @@
 #include "json_stream.h"
 #include "util.h"
 
-#define ACTIVE_PER_PIECE 256 /* active tasks looked up and offered per piece */
+#define ACTIVE_PER_PIECE 256 /* active tasks offered per piece */
+#define PF_STEP 4            /* tasks between two stages of prefetching */
 #define SORT_PER_PIECE 4096  /* heapsort steps per piece */
 #define WRITE_PER_PIECE 16   /* tasks written per piece */
 
@@ -33,7 +36,8 @@ struct kept {
     double ts;
     long ring; /* index in the framework's completed tasks, -1 otherwise */
     enum where where;
-    const void *fw, *t; /* compared, never followed */
+    uint64_t removals;  /* of the map it was in (active or unreachable tasks) when kept */
+    const void *fw, *t; /* followed only while still good (found_again) */
 };
 
 enum phase { SCAN, SORT, WRITE, DONE };
@@ -52,12 +56,14 @@ struct tasks_body {
         bool completed;
     } * fws;
     size_t nfws, next_fw;
-    /* The current framework's active tasks still to scan (arena offsets). */
+    /* The master's framework maps' removal counts when the request came: while they hold,
+     * every framework scanned is still where it was. */
+    uint64_t fw_removals, completed_removals;
+    /* The current framework's active tasks still to scan. */
     size_t cur_fw;     /* arena offset of its id */
     const void *cur_p; /* the framework when its turn came */
     bool cur_completed;
-    size_t *active;
-    size_t nactive, next_active, active_cap;
+    struct cm_ep_refs active;
     struct kept *heap;
     size_t n, heap_cap;
     size_t sorted_end; /* SORT: heap[0, sorted_end) is still a heap */
@@ -89,7 +95,7 @@ static void body_free(void *arg)
     free(b->tid);
     free(b->arena);
     free(b->fws);
-    free(b->active);
+    cm_ep_refs_clear(&b->active);
     free(b->heap);
     free(b);
 }
@@ -144,7 +150,10 @@ static void offer(struct tasks_body *b, const struct cm_framework *fw, const str
         return;
     struct cm_ep_task_key k;
     cm_ep_task_key_of(&k, t, ring);
-    struct kept c = {b->cur_fw, 0, k.has_status, k.ts, ring, where, fw, t};
+    uint64_t removals = where == ACTIVE        ? fw->tasks.removals
+                        : where == UNREACHABLE ? fw->unreachable_tasks.removals
+                                               : 0;
+    struct kept c = {b->cur_fw, 0, k.has_status, k.ts, ring, where, removals, fw, t};
     if (b->n == b->cap) {
         /* Full: it goes in only if it comes before the last one kept. The id is compared in
          * place (not copied yet). */
@@ -188,18 +197,8 @@ static bool next_framework(struct tasks_body *b)
         b->cur_fw = r->id;
         b->cur_p = fw;
         b->cur_completed = r->completed;
-        b->nactive = b->next_active = 0;
+        cm_ep_refs_list(&b->active, &fw->tasks, b->tid);
         struct cm_strmap_iter it;
-        for (cm_strmap_iter_init(&it, &fw->tasks); cm_strmap_iter_next(&it);) {
-            const struct cm_task *t = it.cur->value;
-            if (b->tid && strcmp(b->tid, t->id) != 0)
-                continue;
-            if (b->nactive == b->active_cap) {
-                b->active_cap = b->active_cap ? b->active_cap * 2 : 256;
-                b->active = cm_xrealloc(b->active, b->active_cap * sizeof *b->active);
-            }
-            b->active[b->nactive++] = arena_add(b, it.cur->key);
-        }
         for (cm_strmap_iter_init(&it, &fw->unreachable_tasks); cm_strmap_iter_next(&it);)
             offer(b, fw, it.cur->value, UNREACHABLE, -1);
         for (size_t i = 0; i < cm_ring_count(&fw->completed_tasks); i++)
@@ -209,33 +208,82 @@ static bool next_framework(struct tasks_body *b)
     return false;
 }
 
+/* Whether every framework found since the request came is still where it was. */
+static bool fws_unmoved(const struct tasks_body *b)
+{
+    return b->m->frameworks.removals == b->fw_removals &&
+           b->m->completed.removals == b->completed_removals;
+}
+
+/* What offer() reads of t, a stage at a time (see cm_epw_task_prefetch). */
+static void key_prefetch(const struct cm_task *t, int stage)
+{
+    if (stage == 0)
+        __builtin_prefetch(t);
+    else if (stage == 1)
+        __builtin_prefetch(t->statuses), __builtin_prefetch(t->id);
+    else if (t->nstatuses)
+        __builtin_prefetch(t->statuses[0]);
+}
+
 /* One piece of the scan. False once every framework is done. */
 static bool scan(struct tasks_body *b)
 {
-    if (b->next_active >= b->nactive)
+    if (b->active.next >= b->active.n)
         return next_framework(b);
-    const struct cm_framework *fw = lookup_fw(b, b->arena + b->cur_fw, b->cur_completed);
+    bool trust = fws_unmoved(b);
+    const struct cm_framework *fw = b->cur_p;
+    if (!trust)
+        fw = lookup_fw(b, b->arena + b->cur_fw, b->cur_completed);
     if ((const void *)fw != b->cur_p) {
-        b->next_active = b->nactive; /* it went away: the rest of its tasks with it */
+        b->active.next = b->active.n; /* it went away: the rest of its tasks with it */
         return true;
     }
-    for (int k = 0; k < ACTIVE_PER_PIECE && b->next_active < b->nactive; k++) {
-        const struct cm_task *t = cm_strmap_get(&fw->tasks, b->arena + b->active[b->next_active++]);
-        if (t)
-            offer(b, fw, t, ACTIVE, -1);
+    for (int k = 0; k < ACTIVE_PER_PIECE; k++) {
+        for (int st = 0; st < 3; st++) {
+            const void *ahead =
+                cm_ep_refs_ahead(&b->active, &fw->tasks, trust, (size_t)(3 - st) * PF_STEP);
+            if (ahead)
+                key_prefetch(ahead, st);
+        }
+        const struct cm_task *t = cm_ep_refs_next(&b->active, &fw->tasks, trust);
+        if (!t)
+            break;
+        offer(b, fw, t, ACTIVE, -1);
     }
     return true;
+}
+
+/* A kept task without any lookup, if it is surely still where it was found (no framework
+ * gone, its map has lost nothing); else NULL (it may or may not be). */
+static const struct cm_task *kept_unmoved(const struct tasks_body *b, const struct kept *c)
+{
+    if (!fws_unmoved(b))
+        return NULL;
+    const struct cm_framework *fw = c->fw;
+    if ((c->where == ACTIVE && fw->tasks.removals == c->removals) ||
+        (c->where == UNREACHABLE && fw->unreachable_tasks.removals == c->removals))
+        return c->t;
+    return NULL;
 }
 
 /* A kept task if it is still where it was found, else NULL. */
 static const struct cm_task *found_again(const struct tasks_body *b, const struct kept *c)
 {
+    const struct cm_task *still = kept_unmoved(b, c);
+    if (still)
+        return still;
     const char *fid = b->arena + c->fw_id;
-    const struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, fid);
-    if (!fw)
-        fw = cm_strmap_get(&b->m->completed, fid);
-    if (!fw || (const void *)fw != c->fw)
-        return NULL;
+    const struct cm_framework *fw;
+    if (fws_unmoved(b)) {
+        fw = c->fw; /* still there: its maps may be read */
+    } else {
+        fw = cm_strmap_get(&b->m->frameworks, fid);
+        if (!fw)
+            fw = cm_strmap_get(&b->m->completed, fid);
+        if (!fw || (const void *)fw != c->fw)
+            return NULL;
+    }
     const char *tid = b->arena + c->task_id;
     const struct cm_task *t = NULL;
     switch (c->where) {
@@ -283,6 +331,12 @@ static bool produce(void *arg, struct cm_json_out *out)
         return true;
     case WRITE:
         for (int k = 0; k < WRITE_PER_PIECE && b->next_write < b->n; k++) {
+            for (int st = 0; st < 3; st++) {
+                size_t i = b->next_write + (size_t)(3 - st) * PF_STEP;
+                const struct cm_task *ahead = i < b->n ? kept_unmoved(b, &b->heap[i]) : NULL;
+                if (ahead)
+                    cm_epw_task_prefetch(ahead, st);
+            }
             const struct cm_task *t = found_again(b, &b->heap[b->next_write++]);
             if (t)
                 cm_epw_task(out, t);
@@ -320,6 +374,8 @@ bool cm_master_stream_tasks(struct cm_master *m, struct cm_http_request *req, ch
     b->offset = q->offset;
     /* Nothing past offset + limit can be written: that many are kept (0 when limit is 0). */
     b->cap = q->limit == 0 ? 0 : q->offset > SIZE_MAX - q->limit ? SIZE_MAX : q->offset + q->limit;
+    b->fw_removals = m->frameworks.removals;
+    b->completed_removals = m->completed.removals;
     struct cm_strmap_iter it;
     size_t nfw = cm_strmap_count(&m->frameworks) + cm_ring_count(&m->completed_list);
     b->fws = cm_xcalloc(nfw ? nfw : 1, sizeof *b->fws);

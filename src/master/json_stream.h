@@ -9,8 +9,9 @@
  * the next slice runs after the loop has polled. When the peer reads slowly (more than
  * CM_JSON_STREAM_MAX_QUEUED bytes unsent) it waits before producing more, so the server's cap
  * on a stream's unsent bytes is never reached and memory stays bounded. The master's state may
- * change between slices: the producer must hold no pointer into it across calls (keep ids and
- * look them up again).
+ * change between slices: a pointer into it kept across calls must be checked before it is
+ * followed (keep ids and look them up again, or cm_ep_refs of endpoints_json.h: pointers used
+ * as they are only while their map has lost nothing).
  *
  * Ownership: the stream owns the request once started, and arg from then on (free_arg is
  * called exactly once: at the end, when the peer goes away, or when the start fails).

@@ -48,32 +48,13 @@ static void check_real(double v)
 
 static void test_reals(void)
 {
-    static const double fixed[] = {0.0,
-                                   -0.0,
-                                   1.0,
-                                   -1.0,
-                                   0.1,
-                                   0.5,
-                                   32.0,
-                                   65536.0,
-                                   1.7e9,
-                                   1733550000.123456,
-                                   1e15,
-                                   1e16,
-                                   99999999999999999.0,
-                                   1e17,
-                                   1e20,
-                                   1.5e300,
-                                   1e-5,
-                                   1.25e-7,
-                                   5e-324,
-                                   1.7976931348623157e308,
-                                   -1.7976931348623157e308,
-                                   9007199254740993.0,
-                                   123456789012345678.0,
-                                   0.001,
-                                   2.675,
-                                   -123.456};
+    static const double fixed[] = {
+        0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 32.0, 65536.0, 1.7e9, 1733550000.123456, 1e15, 1e16,
+        99999999999999999.0, 1e17, 1e20, 1.5e300, 1e-5, 1.25e-7, 5e-324, 1.7976931348623157e308,
+        -1.7976931348623157e308, 9007199254740993.0, 123456789012345678.0, 0.001, 2.675, -123.456,
+        /* Exact ties at the 18th digit: to even. */
+        1.00000762939453125, 1.00002288818359375, -1.00002288818359375, 4503599627370495.5,
+        1e15 + 0.5, 1e10 + 1e-8, 9999999999999998.0, 1.0000000000000002, 9.9999999999999982};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         check_real(fixed[i]);
     for (int i = 0; i < 200000; i++) {
@@ -86,6 +67,10 @@ static void test_reals(void)
         check_real((double)(int64_t)(rnd() % 200000000000000000ull) - 1e17);
         check_real((double)(rnd() % 10000000) / 1000.0);
         check_real(1.7e9 + (double)(rnd() % 1000000) / 1e6);
+        /* Any mantissa at magnitudes from 1 to 1e17 (the printf-free path), and a tie. */
+        double m = (double)(rnd() >> 11) / 9007199254740992.0 + 1.0;
+        check_real(ldexp(m, (int)(rnd() % 58)) * (rnd() & 1 ? 1 : -1));
+        check_real(ldexp((double)((rnd() >> 11) | 1), -(int)(rnd() % 53)));
     }
     CHECK_INT(real_mismatches, 0);
     /* Through the writer (its cache of recent values): an array of values, each twice. */
