@@ -12,7 +12,15 @@
  *    processes (launch helper, cgroup janitor: /proc/<agent>/task/<agent>/children), that of
  *    its reaped descendants (executors, tasks: /proc/<agent>/stat utime+stime+cutime+cstime),
  *    and the master's, each divided by n.
+ * and what the framework asked of the master per task during that run: calls (ACCEPT, DECLINE,
+ * ACKNOWLEDGE), OFFERS events and offers, TCP connections, and the master's read and write
+ * syscalls (/proc/<master>/io).
  * The master allocates every 10 ms here (--allocation_interval), so offers are not the bound.
+ *
+ * The framework sends its calls on one keep-alive connection (itest_fw_keepalive), as a real
+ * scheduler would, so the master's CPU is not mostly accepting and closing the harness's
+ * connections. BENCH_TASKS_CONNECTION=close sends each call on a new connection with
+ * Connection: close instead (the harness's default, for comparison).
  *
  * Usage: bench-tasks [n=500] [single=30] [extra agent flags...]
  * Not a ctest test; run by hand (it needs what the agent's isolation needs, e.g. root for
@@ -116,6 +124,31 @@ static double live_children_cpu(pid_t pid)
     return sum;
 }
 
+/* The master's read and write syscalls so far (syscr + syscw of /proc/<pid>/io), or -1. */
+static long long proc_rw_syscalls(pid_t pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long long sum = 0, v;
+    int seen = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "syscr: %lld", &v) == 1 || sscanf(line, "syscw: %lld", &v) == 1) {
+            sum += v;
+            seen++;
+        }
+    }
+    fclose(f);
+    return seen == 2 ? sum : -1;
+}
+
+/* What the framework did during the throughput run. */
+struct counts {
+    long offer_events, offers, accepts, declines, acks;
+};
+
 static int is_terminal(int s)
 {
     return s != MESOS__V1__TASK_STATE__TASK_STARTING && s != MESOS__V1__TASK_STATE__TASK_RUNNING &&
@@ -124,8 +157,10 @@ static int is_terminal(int s)
 
 /* Launches as many of the remaining tasks as fit into the offers; returns how many. */
 static int launch_into(struct itest_fw *fw, const struct itest_event *ev, int *next, int n,
-                       char ids[][24], double *launched)
+                       char ids[][24], double *launched, struct counts *k)
 {
+    k->offer_events++;
+    k->offers += (long)ev->n_offers;
     int total = 0;
     for (size_t o = 0; o < ev->n_offers; o++) {
         const struct itest_offer *of = &ev->offers[o];
@@ -146,8 +181,10 @@ static int launch_into(struct itest_fw *fw, const struct itest_event *ev, int *n
         const char *oid = of->id;
         if (nb == 0) {
             itest_fw_decline(fw, oid, 0);
+            k->declines++;
             continue;
         }
+        k->accepts++;
         if (itest_fw_accept(fw, &oid, 1, of->agent_id, batch, nb, 0) != 202)
             *next -= (int)nb; /* rescinded or refused: launch them again later */
         else
@@ -187,6 +224,15 @@ int main(int argc, char **argv)
         itest_case_end("tasks", 1);
         return 1;
     }
+    const char *conn_mode = getenv("BENCH_TASKS_CONNECTION");
+    int keepalive = !(conn_mode && strcmp(conn_mode, "close") == 0);
+    if (keepalive && itest_fw_keepalive(fw) != 0) {
+        itest_case_end("tasks", 1);
+        return 1;
+    }
+    printf("framework calls  %s\n",
+           keepalive ? "on one keep-alive connection" : "each on a new connection (close)");
+    struct counts k_single = {0}, k = {0};
     static char ids[MAX_TASKS][24];
     static double launched[MAX_TASKS], ended[MAX_TASKS];
     int failed = 0;
@@ -201,7 +247,7 @@ int main(int argc, char **argv)
             struct itest_event ev;
             if (itest_fw_next(fw, 100, &ev) == 0 &&
                 ev.type == MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS)
-                launch_into(fw, &ev, &next, 1, ids, launched);
+                launch_into(fw, &ev, &next, 1, ids, launched, &k_single);
         }
         struct itest_status st;
         if (next == 0 || itest_fw_wait_state(fw, ids[0], MESOS__V1__TASK_STATE__TASK_FINISHED,
@@ -223,6 +269,10 @@ int main(int argc, char **argv)
     double own0, own1;
     double cpu_agent0 = proc_cpu2(c.agent.pid, &own0), cpu_master0 = proc_cpu(c.master.pid);
     double cpu_live0 = live_children_cpu(c.agent.pid);
+    long long sys0 = proc_rw_syscalls(c.master.pid);
+    unsigned long conn0 = 0;
+    if (fw->conn)
+        itest_conn_stats(fw->conn, NULL, &conn0);
     int next = 0, done = 0, finished = 0;
     double t0 = now_s(), deadline = t0 + 300;
     while (!failed && done < n && now_s() < deadline) {
@@ -233,16 +283,18 @@ int main(int argc, char **argv)
         if (rc != 0)
             continue;
         if (ev.type == MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) {
-            launch_into(fw, &ev, &next, n, ids, launched);
+            launch_into(fw, &ev, &next, n, ids, launched, &k);
         } else if (ev.type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE) {
-            if (ev.status.has_uuid)
+            if (ev.status.has_uuid) {
                 itest_fw_ack(fw, &ev.status);
+                k.acks++;
+            }
             if (!is_terminal(ev.status.state) || strncmp(ev.status.task_id, "many-", 5) != 0)
                 continue;
-            int k = atoi(ev.status.task_id + 5);
-            if (k < 0 || k >= n || ended[k] > 0)
+            int t = atoi(ev.status.task_id + 5);
+            if (t < 0 || t >= n || ended[t] > 0)
                 continue;
-            ended[k] = now_s();
+            ended[t] = now_s();
             done++;
             if (ev.status.state == MESOS__V1__TASK_STATE__TASK_FINISHED)
                 finished++;
@@ -258,6 +310,10 @@ int main(int argc, char **argv)
     double cpu_agent = proc_cpu2(c.agent.pid, &own1) - cpu_agent0;
     double cpu_agent_own = own1 - own0;
     double cpu_master = proc_cpu(c.master.pid) - cpu_master0;
+    long long sys1 = proc_rw_syscalls(c.master.pid);
+    unsigned long conn1 = 0;
+    if (fw->conn)
+        itest_conn_stats(fw->conn, NULL, &conn1);
     printf("throughput  %d tasks (%d finished) in %.2f s: %.0f tasks/s\n", done, finished, t1 - t0,
            (double)done / (t1 - t0));
     if (done > 0) {
@@ -273,6 +329,17 @@ int main(int argc, char **argv)
                (cpu_agent + cpu_live) * 1e3 / done, cpu_agent_own * 1e3 / done,
                cpu_live * 1e3 / done, (cpu_agent - cpu_agent_own) * 1e3 / done,
                cpu_master * 1e3 / done);
+        double dn = (double)done;
+        long calls = k.accepts + k.declines + k.acks;
+        /* Without keep-alive every call is a connection of its own. */
+        double conns = fw->conn ? (double)(conn1 - conn0) : (double)calls;
+        printf("per task  %.2f calls (ACCEPT %.2f, DECLINE %.2f, ACKNOWLEDGE %.2f) on %.3f "
+               "connections; %.2f offers in %.2f OFFERS events",
+               (double)calls / dn, (double)k.accepts / dn, (double)k.declines / dn,
+               (double)k.acks / dn, conns / dn, (double)k.offers / dn, (double)k.offer_events / dn);
+        if (sys0 >= 0 && sys1 >= sys0)
+            printf("; master read+write syscalls %.1f", (double)(sys1 - sys0) / dn);
+        printf("\n");
         free(e2e);
     }
     free(lat);

@@ -802,6 +802,207 @@ done:
     return rc;
 }
 
+/* ---- keep-alive client connection ---------------------------------------------------------- */
+
+struct itest_conn {
+    int port;
+    int fd;         /* -1 while closed */
+    struct bbuf in; /* what was read of the current answer */
+    unsigned long requests, connects;
+};
+
+struct itest_conn *itest_conn_new(int port)
+{
+    struct itest_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->port = port;
+    c->fd = -1;
+    return c;
+}
+
+static void conn_close(struct itest_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->in.len = c->in.off = 0;
+}
+
+void itest_conn_free(struct itest_conn *c)
+{
+    if (!c)
+        return;
+    conn_close(c);
+    free(c->in.data);
+    free(c);
+}
+
+void itest_conn_stats(const struct itest_conn *c, unsigned long *requests, unsigned long *connects)
+{
+    if (requests)
+        *requests = c->requests;
+    if (connects)
+        *connects = c->connects;
+}
+
+/* A response without a body whatever its headers say (RFC 9112 §6.3). */
+static int no_body(const char *method, int status)
+{
+    return strcmp(method, "HEAD") == 0 || status == 204 || status == 304 ||
+           (status >= 100 && status < 200);
+}
+
+/* After a chunked body, chunked_step has consumed the last-chunk line: reads the trailer
+ * lines up to the empty line that ends the message (the same connection carries the next
+ * answer). */
+static int read_trailers(int fd, struct bbuf *in, long long deadline)
+{
+    for (;;) {
+        size_t avail = in->len - in->off;
+        const char *p = (const char *)in->data + in->off;
+        const char *eol = avail ? memmem(p, avail, "\r\n", 2) : NULL;
+        if (eol) {
+            in->off += (size_t)(eol + 2 - p);
+            if (eol == p)
+                return 0;
+            continue;
+        }
+        if (avail > 8192)
+            return CM_EPROTO;
+        ssize_t r = read_some(fd, in, deadline);
+        if (r < 0)
+            return (int)r;
+        if (r == 0)
+            return CM_ECLOSED;
+    }
+}
+
+/* One request and its answer on c's connection, opened here if closed. *reused tells whether
+ * the connection had carried an earlier request, *got whether any byte of the answer came
+ * (a reused connection that ends before any byte was closed by the server while idle). */
+static int conn_attempt(struct itest_conn *c, const struct bbuf *req, const char *method,
+                        const void *body, size_t body_len, struct itest_http_resp *resp,
+                        long long deadline, int *reused, int *got)
+{
+    *reused = *got = 0;
+    if (c->fd >= 0) {
+        /* An idle connection has nothing to read: readable means closed, reset, or bytes
+         * nobody asked for. */
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) != 0)
+            conn_close(c);
+    }
+    if (c->fd >= 0) {
+        *reused = 1;
+    } else {
+        long long left = deadline - now_ms();
+        if (left <= 0)
+            return -ETIMEDOUT;
+        int fd = tcp_connect(c->port, (int)left);
+        if (fd < 0)
+            return fd;
+        c->fd = fd;
+        c->connects++;
+    }
+    int rc = send_all(c->fd, req->data, req->len);
+    if (rc == 0 && body_len > 0)
+        rc = send_all(c->fd, body, body_len);
+    /* A server may answer (e.g. 413) and close before reading the whole body; still try to
+     * read its answer. */
+    int sent_rc = rc;
+    for (;;) {
+        rc = parse_head(&c->in, &resp->status, &resp->headers);
+        if (rc != 0)
+            break;
+        ssize_t r = read_some(c->fd, &c->in, deadline);
+        if (r <= 0) {
+            rc = r == 0 ? CM_ECLOSED : (int)r;
+            break;
+        }
+        *got = 1;
+    }
+    if (rc != 1) {
+        conn_close(c);
+        return sent_rc ? sent_rc : rc;
+    }
+    /* HTTP/1.0 answers end the connection unless they say otherwise; so do close-delimited
+     * bodies and "Connection: close". */
+    char v[128];
+    int closes = c->in.len >= 8 && memcmp(c->in.data, "HTTP/1.0", 8) == 0;
+    if (itest_header(resp->headers, "Connection", v, sizeof v))
+        closes = strcasestr(v, "close") != NULL || (closes && !strcasestr(v, "keep-alive"));
+    struct bbuf out = {0};
+    if (!no_body(method, resp->status)) {
+        int chunked = itest_header(resp->headers, "Transfer-Encoding", v, sizeof v) &&
+                      strcasestr(v, "chunked");
+        if (!chunked && !itest_header(resp->headers, "Content-Length", NULL, 0))
+            closes = 1;
+        rc = read_body(c->fd, &c->in, resp->headers, &out, deadline);
+        if (rc == 0 && chunked)
+            rc = read_trailers(c->fd, &c->in, deadline);
+        /* A close-delimited or interrupted body after an error answer is still an answer. */
+        if (rc == CM_ECLOSED && out.len == 0 && resp->status >= 400) {
+            rc = 0;
+            closes = 1;
+        }
+    } else {
+        rc = 0;
+    }
+    if (rc == 0 && sent_rc)
+        closes = 1; /* the server did not read the whole request */
+    if (rc == 0 && c->in.off != c->in.len)
+        closes = 1; /* bytes after the answer: the connection is out of step */
+    if (rc == 0 && bbuf_append(&out, "", 0))
+        rc = -ENOMEM;
+    if (rc || closes)
+        conn_close(c);
+    else
+        c->in.len = c->in.off = 0;
+    if (rc) {
+        free(out.data);
+        free(resp->headers);
+        resp->headers = NULL;
+        return rc;
+    }
+    if (out.off) {
+        memmove(out.data, out.data + out.off, out.len - out.off);
+        out.len -= out.off;
+        out.data[out.len] = 0;
+    }
+    resp->body = out.data;
+    resp->body_len = out.len;
+    return 0;
+}
+
+int itest_conn_request(struct itest_conn *c, const char *method, const char *path,
+                       const char *const *headers, const void *body, size_t body_len,
+                       struct itest_http_resp *resp, int timeout_ms)
+{
+    memset(resp, 0, sizeof *resp);
+    long long deadline = now_ms() + timeout_ms;
+    struct bbuf req = {0};
+    int has_body = body != NULL || strcmp(method, "POST") == 0;
+    int rc = build_request(&req, c->port, method, path, headers, body_len, has_body, 0);
+    if (rc == 0) {
+        int reused, got;
+        rc = conn_attempt(c, &req, method, body, body_len, resp, deadline, &reused, &got);
+        /* The server closed the idle connection as the request went out: the request was
+         * not read, so it is sent once more on a new connection. */
+        if (rc != 0 && rc != -ETIMEDOUT && reused && !got) {
+            memset(resp, 0, sizeof *resp);
+            rc = conn_attempt(c, &req, method, body, body_len, resp, deadline, &reused, &got);
+        }
+    }
+    if (rc)
+        itest_log("%s %s on port %d (keep-alive) failed: %s", method, path, c->port,
+                  cm_strerror(rc));
+    else
+        c->requests++;
+    free(req.data);
+    return rc;
+}
+
 json_t *itest_get_json(int port, const char *path)
 {
     struct itest_http_resp r;
@@ -1676,6 +1877,13 @@ struct itest_fw *itest_fw_start(int port, enum itest_enc enc, const struct itest
     return fw;
 }
 
+int itest_fw_keepalive(struct itest_fw *fw)
+{
+    if (!fw->conn)
+        fw->conn = itest_conn_new(fw->port);
+    return fw->conn ? 0 : -ENOMEM;
+}
+
 void itest_fw_disconnect(struct itest_fw *fw)
 {
     itest_stream_free(fw->stream);
@@ -1694,6 +1902,7 @@ void itest_fw_free(struct itest_fw *fw)
         }
     }
     itest_stream_free(fw->stream);
+    itest_conn_free(fw->conn);
     while (fw->queue_head) {
         struct itest_event_node *n = fw->queue_head;
         fw->queue_head = n->next;
@@ -1851,7 +2060,10 @@ int itest_fw_post(struct itest_fw *fw, const void *body, size_t len, int with_st
     const char *headers[] = {h_ct, with_stream_id ? h_sid : (fw->authorization[0] ? h_auth : NULL),
                              with_stream_id && fw->authorization[0] ? h_auth : NULL, NULL};
     struct itest_http_resp r;
-    int rc = itest_http(fw->port, "POST", fw->path, headers, body, len, &r, ITEST_WAIT_MS);
+    int rc =
+        fw->conn
+            ? itest_conn_request(fw->conn, "POST", fw->path, headers, body, len, &r, ITEST_WAIT_MS)
+            : itest_http(fw->port, "POST", fw->path, headers, body, len, &r, ITEST_WAIT_MS);
     if (rc)
         return rc;
     rc = r.status;

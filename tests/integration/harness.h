@@ -125,6 +125,26 @@ json_t *itest_get_json(int port, const char *path);
  * (out "") if /state failed or has no such executor. */
 int itest_agent_executor_dir(int agent_port, const char *executor_id, char *out, size_t len);
 
+/* A keep-alive client connection to 127.0.0.1:port (HTTP/1.1 without Connection: close), for
+ * callers that send many requests, e.g. a benchmark that should measure the server and not
+ * its own connects and closes. One request at a time: itest_conn_request sends the request and
+ * reads exactly one response (Content-Length, chunked, or close-delimited, which ends the
+ * connection), then keeps the socket for the next request. The connection is opened on the
+ * first request and opened again when the server closed it (a "Connection: close" answer, a
+ * close-delimited body, an idle close seen before sending, or a reused connection that ends
+ * before any byte of the answer: then the request is sent once more on a new connection).
+ * Timeouts, error codes and the stderr line on failure are those of itest_http. Not for
+ * SUBSCRIBE (use itest_stream_open). */
+struct itest_conn;
+/* Returns a closed connection (nothing is opened yet) or NULL if out of memory. */
+struct itest_conn *itest_conn_new(int port);
+void itest_conn_free(struct itest_conn *c); /* closes the socket; NULL is a no-op */
+int itest_conn_request(struct itest_conn *c, const char *method, const char *path,
+                       const char *const *headers, const void *body, size_t body_len,
+                       struct itest_http_resp *resp, int timeout_ms);
+/* Counters since itest_conn_new: requests answered and TCP connections opened. */
+void itest_conn_stats(const struct itest_conn *c, unsigned long *requests, unsigned long *connects);
+
 /* A streaming response (SUBSCRIBE). */
 struct itest_stream;
 /* Sends the request and reads the status line and headers. On 200 the stream is ready for
@@ -277,6 +297,7 @@ struct itest_fw {
     size_t queued;
     char last_body[1024];    /* body of the last non-2xx call response */
     char authorization[512]; /* sent as the Authorization header on every call when set */
+    struct itest_conn *conn; /* set by itest_fw_keepalive: calls go on this connection */
 };
 
 /* Offers held together for one agent (the master may split an agent's free resources over
@@ -305,6 +326,10 @@ struct itest_fw *itest_fw_open(int port, enum itest_enc enc, const struct itest_
 /* itest_fw_open + wait for SUBSCRIBED (fills framework_id). NULL (after printing) on failure. */
 struct itest_fw *itest_fw_start(int port, enum itest_enc enc, const struct itest_fw_opts *opts);
 void itest_fw_free(struct itest_fw *fw);
+/* From now on the framework's calls (itest_fw_post and every call built on it) go on one
+ * keep-alive connection (struct itest_conn, freed with the framework) instead of a new
+ * connection with Connection: close per call. Returns 0 or -ENOMEM. */
+int itest_fw_keepalive(struct itest_fw *fw);
 /* Closes the subscription connection only (the framework object stays usable for calls). */
 void itest_fw_disconnect(struct itest_fw *fw);
 
