@@ -15,6 +15,12 @@
  * and what the framework asked of the master per task during that run: calls (ACCEPT, DECLINE,
  * ACKNOWLEDGE), OFFERS events and offers, TCP connections, and the master's read and write
  * syscalls (/proc/<master>/io).
+ *
+ * Once every task of the throughput run is launched, the framework sends SUPPRESS: otherwise
+ * the resources freed by finishing tasks come back in an offer every allocation (10 ms) to be
+ * declined until the last task ends, and the master's CPU per task grows with the run's
+ * length (about 1.2-2.9 offers and declines per task at 3-9 s). BENCH_TASKS_OFFERS=decline
+ * declines them instead (the behaviour before).
  * The master allocates every 10 ms here (--allocation_interval), so offers are not the bound.
  *
  * The framework sends its calls on one keep-alive connection (itest_fw_keepalive), as a real
@@ -146,7 +152,7 @@ static long long proc_rw_syscalls(pid_t pid)
 
 /* What the framework did during the throughput run. */
 struct counts {
-    long offer_events, offers, accepts, declines, acks;
+    long offer_events, offers, accepts, declines, acks, suppresses;
 };
 
 static int is_terminal(int s)
@@ -230,8 +236,11 @@ int main(int argc, char **argv)
         itest_case_end("tasks", 1);
         return 1;
     }
-    printf("framework calls  %s\n",
-           keepalive ? "on one keep-alive connection" : "each on a new connection (close)");
+    const char *offers_mode = getenv("BENCH_TASKS_OFFERS");
+    int suppress = !(offers_mode && strcmp(offers_mode, "decline") == 0);
+    printf("framework calls  %s; once all are launched, offers are %s\n",
+           keepalive ? "on one keep-alive connection" : "each on a new connection (close)",
+           suppress ? "suppressed" : "declined as they come");
     struct counts k_single = {0}, k = {0};
     static char ids[MAX_TASKS][24];
     static double launched[MAX_TASKS], ended[MAX_TASKS];
@@ -273,7 +282,7 @@ int main(int argc, char **argv)
     unsigned long conn0 = 0;
     if (fw->conn)
         itest_conn_stats(fw->conn, NULL, &conn0);
-    int next = 0, done = 0, finished = 0;
+    int next = 0, done = 0, finished = 0, suppressed = 0;
     double t0 = now_s(), deadline = t0 + 300;
     while (!failed && done < n && now_s() < deadline) {
         struct itest_event ev;
@@ -284,6 +293,14 @@ int main(int argc, char **argv)
             continue;
         if (ev.type == MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS) {
             launch_into(fw, &ev, &next, n, ids, launched, &k);
+            /* Nothing left to launch: stop the offers, as a framework that needs nothing
+             * does, rather than decline one every allocation (10 ms) until the end. */
+            if (next == n && !suppressed && suppress) {
+                suppressed = 1;
+                k.suppresses++;
+                if (itest_fw_suppress(fw) != 202)
+                    fprintf(stderr, "SUPPRESS refused: declining offers instead\n");
+            }
         } else if (ev.type == MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE) {
             if (ev.status.has_uuid) {
                 itest_fw_ack(fw, &ev.status);
@@ -330,10 +347,10 @@ int main(int argc, char **argv)
                cpu_live * 1e3 / done, (cpu_agent - cpu_agent_own) * 1e3 / done,
                cpu_master * 1e3 / done);
         double dn = (double)done;
-        long calls = k.accepts + k.declines + k.acks;
+        long calls = k.accepts + k.declines + k.acks + k.suppresses;
         /* Without keep-alive every call is a connection of its own. */
         double conns = fw->conn ? (double)(conn1 - conn0) : (double)calls;
-        printf("per task  %.2f calls (ACCEPT %.2f, DECLINE %.2f, ACKNOWLEDGE %.2f) on %.3f "
+        printf("per task  %.2f calls (ACCEPT %.2f, DECLINE %.2f, ACKNOWLEDGE %.2f), %.3f new "
                "connections; %.2f offers in %.2f OFFERS events",
                (double)calls / dn, (double)k.accepts / dn, (double)k.declines / dn,
                (double)k.acks / dn, conns / dn, (double)k.offers / dn, (double)k.offer_events / dn);
