@@ -335,16 +335,23 @@ static enum cm_http_frame_event read_head(struct cm_http_framer *f, struct evbuf
         }
         size_t start = i;
         bool done = false;
-        for (; i < n; i++) {
-            char c = buf[i];
-            if (c == '\n') {
-                if (++f->nl_run == 2) {
-                    i++;
-                    done = true;
-                    break;
-                }
-            } else if (c != '\r') {
-                f->nl_run = 0;
+        /* Line by line (memchr): the head ends at two line ends with nothing but CRs between. */
+        while (i < n) {
+            const char *nl = memchr(buf + i, '\n', n - i);
+            size_t end = nl ? (size_t)(nl - buf) : n;
+            size_t j = end;
+            while (j > i && buf[j - 1] == '\r')
+                j--;
+            if (j > i)
+                f->nl_run = 0; /* the line had text */
+            if (!nl) {
+                i = n;
+                break;
+            }
+            i = end + 1;
+            if (++f->nl_run == 2) {
+                done = true;
+                break;
             }
         }
         size_t take = i - start;

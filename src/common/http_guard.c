@@ -69,6 +69,9 @@ struct cm_http_guard_conn {
     struct event *pump;    /* deferred flush of what evhttp wrote (see on_bev_output) */
     struct evbuffer *tail; /* the held-back last byte, sealed, being sent (see out_filter) */
     struct cm_http_guard_conn *prev, *next, *hnext;
+    /* In the guard's idle list (see idle_push) */
+    bool in_idle;
+    struct cm_http_guard_conn *iprev, *inext;
 };
 
 struct cm_http_guard {
@@ -79,6 +82,10 @@ struct cm_http_guard {
     struct cm_tls *tls;
     struct cm_http_guard_conn *conns; /* newest first */
     struct cm_http_guard_conn *buckets[BUCKETS];
+    /* Connections with no request dispatched, oldest last_done first: a connection joins at the
+     * tail when it opens and when its last request is answered (last_done = now, so the list
+     * stays sorted), and leaves when a request is dispatched, it streams, or it closes. */
+    struct cm_http_guard_conn *idle_head, *idle_tail;
     size_t nconns;
     uint64_t buffered;
     struct event *sweep;
@@ -109,8 +116,43 @@ static struct cm_http_guard_conn *conn_find(struct cm_http_guard *g, const struc
     return NULL;
 }
 
+static void idle_remove(struct cm_http_guard_conn *c)
+{
+    struct cm_http_guard *g = c->g;
+    if (!c->in_idle || !g)
+        return;
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else
+        g->idle_head = c->inext;
+    if (c->inext)
+        c->inext->iprev = c->iprev;
+    else
+        g->idle_tail = c->iprev;
+    c->iprev = c->inext = NULL;
+    c->in_idle = false;
+}
+
+/* Puts c at the tail of the idle list; its last_done must be the latest of the list's. */
+static void idle_push(struct cm_http_guard_conn *c)
+{
+    struct cm_http_guard *g = c->g;
+    if (!g)
+        return;
+    idle_remove(c);
+    c->iprev = g->idle_tail;
+    c->inext = NULL;
+    if (g->idle_tail)
+        g->idle_tail->inext = c;
+    else
+        g->idle_head = c;
+    g->idle_tail = c;
+    c->in_idle = true;
+}
+
 static void conn_unlink(struct cm_http_guard_conn *c)
 {
+    idle_remove(c);
     struct cm_http_guard *g = c->g;
     if (c->prev)
         c->prev->next = c->next;
@@ -714,14 +756,28 @@ static size_t evict_idle_n(struct cm_http_guard *g, size_t n)
     return done;
 }
 
+/* Takes the head of the idle list (the connection answered the longest ago). Connections on
+ * the list that closed or stream meanwhile leave it here; those receiving a request head or body
+ * (req_started) stay but are skipped, so the cost is O(1) plus the connections at the head that
+ * are half way through sending a request (each is bounded by request_timeout). */
 static bool evict_idle(struct cm_http_guard *g)
 {
     struct cm_http_guard_conn *best = NULL;
-    for (struct cm_http_guard_conn *c = g->conns; c; c = c->next)
-        if (conn_idle(c) && conn_alive(c) && (!best || c->last_done < best->last_done))
+    for (struct cm_http_guard_conn *c = g->idle_head, *next; c; c = next) {
+        next = c->inext;
+        if (c->streaming || c->closing || c->killed || c->pending_code || c->inflight > 0 ||
+            !conn_alive(c)) {
+            idle_remove(c);
+            continue;
+        }
+        if (conn_idle(c)) {
             best = c;
+            break;
+        }
+    }
     if (!best)
         return false;
+    idle_remove(best);
     g->c_evicted++;
     best->closing = true;
     best->closing_since = now();
@@ -760,6 +816,7 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     g->buckets[b] = c;
     g->nconns++;
     g->c_accepted++;
+    idle_push(c);
     if (g->nconns > g->max_conns && !evict_idle(g)) {
         g->c_refused_conns++;
         g->limit_unlogged++;
@@ -1017,6 +1074,7 @@ struct cm_http_guard_conn *cm_http_guard_request_begin(struct cm_http_guard *g,
     if (!c)
         return NULL;
     c->inflight++;
+    idle_remove(c);
     return c;
 }
 
@@ -1030,6 +1088,7 @@ void cm_http_guard_request_end(struct cm_http_guard_conn *c, int streaming)
     c->reserved = 0;
     if (streaming) {
         c->streaming = true; /* the stream holds the connection until cm_http_guard_stream_end */
+        idle_remove(c);
         return;
     }
     if (c->inflight > 0)
@@ -1040,8 +1099,8 @@ void cm_http_guard_request_end(struct cm_http_guard_conn *c, int streaming)
         return;
     }
     c->last_done = now();
-    if (streaming)
-        c->streaming = true;
+    if (c->inflight == 0 && !c->streaming && !c->closing && !c->killed && !c->pending_code)
+        idle_push(c);
     if (c->pending_code && c->inflight == 0 && g)
         conn_defer(c);
 }

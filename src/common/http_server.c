@@ -134,13 +134,11 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decodes s[0..n) (and '+' as space if plus). Malformed escapes stay literal. Returns
- * NULL if the result would contain a NUL byte, since every caller treats it as a C string. */
-static char *pct_decode(const char *s, size_t n, bool plus)
+/* Percent-decodes s[0..n) into out (n + 1 bytes), '+' as space if plus. Malformed escapes stay
+ * literal. Returns false if the result would contain a NUL byte, since every caller treats it as
+ * a C string. */
+static bool pct_decode_into(char *out, const char *s, size_t n, bool plus)
 {
-    char *out = malloc(n + 1);
-    if (!out)
-        abort();
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -150,13 +148,24 @@ static char *pct_decode(const char *s, size_t n, bool plus)
         } else if (c == '+' && plus) {
             c = ' ';
         }
-        if (c == '\0') {
-            free(out);
-            return NULL;
-        }
+        if (c == '\0')
+            return false;
         out[j++] = c;
     }
     out[j] = '\0';
+    return true;
+}
+
+/* As pct_decode_into, into a new string (NULL on a NUL byte). */
+static char *pct_decode(const char *s, size_t n, bool plus)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        abort();
+    if (!pct_decode_into(out, s, n, plus)) {
+        free(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -178,9 +187,7 @@ static void wrap_unlink(struct cm_http_server *srv, struct req_wrap *w)
 
 static void wrap_free(struct req_wrap *w)
 {
-    free(w->pub.path);
-    free(w->pub.query);
-    free(w);
+    free(w); /* path and query live in the same block */
 }
 
 /* The request has been answered (or turned into a stream): forget our wrapper. */
@@ -230,23 +237,28 @@ static void on_request(struct evhttp_request *ev, void *arg)
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!raw || !*raw)
         raw = "/";
-    char *path = pct_decode(raw, strlen(raw), false);
-    if (!path || path[0] != '/') {
-        free(path);
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    /* One block per request: the wrapper, then the decoded path, then the query. */
+    size_t rlen = strlen(raw), qlen = query ? strlen(query) : 0;
+    struct req_wrap *w = malloc(sizeof *w + rlen + 1 + (query ? qlen + 1 : 0));
+    if (!w)
+        abort();
+    memset(w, 0, sizeof *w);
+    char *path = (char *)(w + 1);
+    if (!pct_decode_into(path, raw, rlen, false) || path[0] != '/') {
+        free(w);
         send_plain_error(ev, 400, "Malformed request path");
         return;
     }
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-
-    struct req_wrap *w = calloc(1, sizeof *w);
-    if (!w)
-        abort();
     w->pub.ev = ev;
     w->pub.server = srv;
     w->conn = cm_http_guard_request_begin(srv->guard, ev);
     w->pub.method = method_name(evhttp_request_get_command(ev));
     w->pub.path = path;
-    w->pub.query = query ? strdup(query) : NULL;
+    if (query) {
+        w->pub.query = path + rlen + 1;
+        memcpy(w->pub.query, query, qlen + 1);
+    }
     struct evbuffer *in = evhttp_request_get_input_buffer(ev);
     w->pub.body_len = evbuffer_get_length(in);
     w->pub.body = w->pub.body_len ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
@@ -528,7 +540,15 @@ void cm_http_server_route_check(struct cm_http_server *srv, cm_http_route_check 
 
 const char *cm_http_request_header(const struct cm_http_request *req, const char *name)
 {
-    return evhttp_find_header(evhttp_request_get_input_headers(req->ev), name);
+    /* evhttp_find_header compares every header name byte by byte through a locale-free table;
+     * a first-letter check skips most names, and libc's strcasecmp is ASCII-only in the C
+     * locale the daemons run in, so folding stays the same. */
+    unsigned char first = (unsigned char)name[0] | 0x20;
+    const struct evkeyvalq *q = evhttp_request_get_input_headers(req->ev);
+    for (const struct evkeyval *kv = q->tqh_first; kv; kv = kv->next.tqe_next)
+        if (((unsigned char)kv->key[0] | 0x20) == first && strcasecmp(kv->key, name) == 0)
+            return kv->value;
+    return NULL;
 }
 
 char *cm_http_request_query_param(const struct cm_http_request *req, const char *name)

@@ -502,9 +502,50 @@ static void test_connection_limit(void)
     CHECK(metric(c.master_port, "master/http_refused_connections") >= 1);
 }
 
+/* At the cap the connection answered the longest ago goes first, not the one opened first: a
+ * connection that was just used survives a newcomer, the oldest idle one does not. */
+static void test_eviction_takes_longest_idle(void)
+{
+    struct itest_cluster c;
+    const char *flags[] = {"--max_connections=4", NULL};
+    REQUIRE(start_master(&c, flags) == 0);
+    enum { A, B, C, D, E, N };
+    int fd[N];
+    for (int i = A; i <= C; i++) {
+        fd[i] = connect_port(c.master_port);
+        REQUIRE(fd[i] >= 0);
+        usleep(20 * 1000);
+    }
+    /* A is used: answered now, so B is the longest idle. */
+    static const char req[] = "GET /version HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(send_all(fd[A], req, sizeof req - 1) == 0);
+    char buf[2048];
+    bool closed;
+    read_for(fd[A], buf, sizeof buf, 300, &closed);
+    CHECK_INT(status_of(buf), 200);
+    CHECK(!closed);
+    fd[D] = connect_port(c.master_port); /* the 4th: at the cap, nobody goes */
+    REQUIRE(fd[D] >= 0);
+    usleep(100 * 1000);
+    fd[E] = connect_port(c.master_port); /* the 5th: the longest idle (B) is closed */
+    REQUIRE(fd[E] >= 0);
+    read_for(fd[B], buf, sizeof buf, 1000, &closed);
+    CHECK(closed);
+    for (int i = C; i <= E; i++) {
+        read_for(fd[i], buf, sizeof buf, 100, &closed);
+        CHECK(!closed);
+    }
+    REQUIRE(send_all(fd[A], req, sizeof req - 1) == 0);
+    read_for(fd[A], buf, sizeof buf, 300, &closed);
+    CHECK_INT(status_of(buf), 200);
+    close_all(fd, N);
+    usleep(100 * 1000);
+    CHECK(metric(c.master_port, "master/http_evicted_idle_connections") >= 1);
+}
+
 ITEST_MAIN(TEST(test_huge_content_length_gets_413_at_once),
            TEST(test_partial_bodies_are_capped_and_returned),
            TEST(test_idle_connections_under_low_nofile),
            TEST(test_descriptors_run_out_under_a_running_master),
            TEST(test_trickle_and_idle_time_out), TEST(test_bad_heads_named),
-           TEST(test_connection_limit))
+           TEST(test_connection_limit), TEST(test_eviction_takes_longest_idle))

@@ -184,7 +184,42 @@ static void test_leading_blank_lines_skipped(void)
     run_free(&r);
 }
 
+/* The end of a head (two line ends with only CRs between) is found wherever the input is split,
+ * and a line holding text after CRs does not end it. */
+static void test_head_end_at_every_split(void)
+{
+    const char *reqs[] = {
+        "POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
+        "GET /a HTTP/1.1\nHost: x\n\r\n",
+        "GET /b HTTP/1.1\r\nX-A: v\r\nX-B: w\r\n\r\n",
+    };
+    for (size_t k = 0; k < sizeof reqs / sizeof reqs[0]; k++) {
+        size_t len = strlen(reqs[k]);
+        for (size_t cut = 1; cut < len; cut++) {
+            struct run r;
+            run_init(&r, 0);
+            enum cm_http_frame_event a = feed(&r, reqs[k], cut);
+            enum cm_http_frame_event b =
+                a == CM_HTTP_FRAME_DONE ? a : feed(&r, reqs[k] + cut, len - cut);
+            if (b != CM_HTTP_FRAME_DONE || evbuffer_get_length(r.out) != len)
+                fprintf(stderr, "request %zu cut at %zu: event %d, %zu bytes out\n", k, cut, (int)b,
+                        evbuffer_get_length(r.out));
+            CHECK_INT(b, CM_HTTP_FRAME_DONE);
+            CHECK_INT(evbuffer_get_length(r.out), len);
+            /* Nothing is held once the request is through: the head ended where it should. */
+            CHECK(cm_http_framer_idle(r.f));
+            run_free(&r);
+        }
+    }
+    /* Text after CRs on a line keeps the head open. */
+    struct run r;
+    run_init(&r, 0);
+    CHECK_INT(feed_s(&r, "GET / HTTP/1.1\r\n\r\rX"), CM_HTTP_FRAME_MORE);
+    CHECK_INT(evbuffer_get_length(r.out), 0);
+    run_free(&r);
+}
+
 TEST_MAIN(TEST(test_get_passes_and_completes), TEST(test_head_is_held_until_complete),
           TEST(test_oversized_content_length_refused_at_head), TEST(test_bad_heads_named),
           TEST(test_limits_on_uri_and_head), TEST(test_chunked_body),
-          TEST(test_leading_blank_lines_skipped))
+          TEST(test_leading_blank_lines_skipped), TEST(test_head_end_at_every_split))
