@@ -273,7 +273,10 @@ static size_t storm_with_ends(double rtt)
 static void test_storm_with_ends_bounded(void)
 {
     /* 2,000 task ends: one offer each (the recovered task grows the free resources beyond
-     * the filter), and between them the declines back off: a changed decline waits 20 ms. */
+     * the filter, or lifts it), and between them the declines back off: a changed decline
+     * waits 20 ms. Declined 8 ms after the offer (more than the 5 ms between ends) it is
+     * about 1.5 per end: a decline of the small offer replaces the filter of the big one,
+     * whose resources then go out with it (one filter per agent). */
     for (double rtt = 0.0005; rtt < 0.01; rtt *= 4) {
         size_t n = storm_with_ends(rtt);
         fprintf(stderr, "offers in 10 s, a task ending every 5 ms, declined after %.1f ms: %zu\n",
