@@ -8,12 +8,15 @@
  *    DECLINE POST to the arrival of the OFFERS event). Each DECLINE is preceded by a REVIVE
  *    (the offer is held meanwhile, so the REVIVE offers nothing by itself): that makes it the
  *    first decline in a row, which the master re-offers at once; declines of the same
- *    resources again and again back off (allocator.h).
+ *    resources again and again back off (allocator.h). It says when the agent came in more
+ *    than one offer (each piece is then a DECLINE of its own, the later ones changed declines).
  *  - the decline loop: for a few seconds the scheduler declines (refuse 0) whatever it is
  *    offered, as soon as it arrives; prints the offers per second that loop costs.
  *  - task finished -> re-offer: a `true` task (0.1 cpus, 32 MB) is launched from the full offer
  *    (the unused rest is kept, not declined); timed from the arrival of TASK_FINISHED to the
- *    arrival of the offer holding the task's resources.
+ *    arrival of the offer holding the task's resources. Each round ends declining the rest and
+ *    the task's resources with refuse 0, the second a changed decline with a back-off filter
+ *    on the task's resources; the next round's recoveries must lift it (allocator.h).
  *
  * Usage: bench-reoffer [declines] [tasks] [allocation_interval] [loop_seconds]
  * (defaults 200 50 1secs 3).
@@ -143,12 +146,13 @@ int main(int argc, char **argv)
     }
     double *dl = calloc((size_t)ndecl + 1, sizeof *dl),
            *tl = calloc((size_t)ntasks + 1, sizeof *tl);
-    int nd = 0, nt = 0, failed = 0, early = 0;
+    int nd = 0, nt = 0, failed = 0, early = 0, split = 0;
     for (int i = 0; i < ndecl; i++) {
         if (itest_fw_revive(fw) != 202) {
             failed = 1;
             break;
         }
+        split += off.n > 1;
         double t0 = cm_monotonic_secs();
         if (itest_fw_decline_set(fw, &off, 0) != 202 ||
             itest_fw_wait_offer(fw, 2, 1024, ITEST_WAIT_MS, &off) != 0) {
@@ -192,6 +196,9 @@ int main(int argc, char **argv)
     }
     printf("bench-reoffer (%s, real master + agent, JSON scheduler)\n", interval);
     report("DECLINE(refuse 0) -> next offer", dl, nd);
+    if (split)
+        printf("%-32s %d of %d declined the agent in more than one offer (a DECLINE each)\n", "",
+               split, nd);
     report("TASK_FINISHED -> re-offer", tl, nt);
     if (early)
         printf("%-32s %d of %d re-offers came before the TASK_FINISHED update (counted as 0)\n", "",

@@ -420,6 +420,8 @@ int cm_allocator_recover(struct cm_allocator *a, const char *framework_id, const
     if (!f || cm_resources_empty(resources))
         return 0;
     f->change_gen++; /* not a decline: the framework-role's back-off records no longer hold */
+    if (ag)
+        cm_backoff_lift(a, f, ag); /* what came back is offered at once, not after the back-off */
     if (ag && refuse_seconds > 0)
         cm_filters_install(a, f, ag, resources, refuse_seconds, is_basis, 0, 0);
     return 0;

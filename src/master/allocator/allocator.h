@@ -65,7 +65,13 @@
  * than by decline (a task finished, an accept) — else a framework declining everything on an
  * agent where its tasks keep ending is re-offered as fast as it answers (80 offers per task
  * with one agent). A decline after a quiet spell (backoff_max past the last one's filter) and
- * REVIVE start it over at once. Other
+ * REVIVE start it over at once. A recovery (cm_allocator_recover: a finished task, the unused
+ * part of an accept, a rescinded offer) ends the framework-role's back-off filter on that agent
+ * at once (not a filter of its own refuse_seconds): what came back is offered within
+ * milliseconds even when it lies inside the declined resources, e.g. the resources of a
+ * finished task while the framework holds the rest of the agent. It keeps the streak's
+ * record, so the next decline there is a changed one: one lift per recovery, the offers to a
+ * framework declining everything stay O(1) per task end. Other
  * framework-roles are unaffected: they are offered what one declined as fast as before. When a
  * back-off filter expires its agent is made dirty again (cm_allocator_next_wakeup tells the
  * master when), so the back-off never waits for the periodic cycle.

@@ -114,8 +114,22 @@ void cm_backoff_decline(struct cm_allocator *a, struct fr *f, struct agent *ag,
         return;
     }
     e = cm_filters_install(a, f, ag, resources, delay, is_basis, streak, f->change_gen);
-    if (e)
+    if (e) {
+        e->backoff = 1;
         push(a, e->expiry, ag);
+    }
+}
+
+void cm_backoff_lift(struct cm_allocator *a, struct fr *f, struct agent *ag)
+{
+    double now = cm_clock_now(a->clock);
+    struct fent *e = cm_ftab_find(&f->filters, ag->serial);
+    if (!e || !e->backoff || e->expiry <= now)
+        return;
+    /* Ends now: the record stays fresh, so the next decline is a changed one (backoff.h). */
+    e->expiry = now;
+    e->backoff = 0;
+    cm_bits_clear(ag, f->slot);
 }
 
 /* ---- Public ---- */

@@ -17,6 +17,14 @@
  * to backoff_max. When the back-off is what ends the filter, the agent is put on
  * a min-heap of wakeups so that it is made dirty, and re-offered, when the filter expires.
  *
+ * A recovery (cm_allocator_recover: a finished task, the unused part of an accept, a rescinded
+ * offer) of the framework-role on the agent lifts a back-off filter there (cm_backoff_lift): it
+ * ends at once, so what came back is offered now even when it lies inside the declined
+ * resources (the framework holds the rest of the agent in another offer). The filter of a
+ * framework's own refuse_seconds is not lifted. The record stays, and the recovery moved
+ * change_gen, so the next decline there is a changed one (backoff_first): one lift per
+ * recovery, and a framework declining everything gets O(1) offers per recovery.
+ *
  * A wakeup stays when its filter is replaced or lifted (REVIVE): its cycle then merely finds
  * nothing new. Memory: one heap entry per back-off filter installed and not yet due. Threading: the
  * allocator's thread. Errors: none (out of memory aborts).
@@ -32,6 +40,9 @@
  * refuse_seconds; is_basis as for cm_filters_install. Installs the filter and the record. */
 void cm_backoff_decline(struct cm_allocator *a, struct fr *f, struct agent *ag,
                         const struct cm_resources *resources, double refuse_seconds, bool is_basis);
+/* A recovery of f on ag: ends f's filter on ag now if it is live and the back-off's (its
+ * expiry set by the back-off, longer than the decline's refuse_seconds); keeps its record. */
+void cm_backoff_lift(struct cm_allocator *a, struct fr *f, struct agent *ag);
 /* Makes dirty every agent whose wakeup is due at now (without running the wake callback: the
  * caller is about to run a cycle). */
 void cm_backoff_wake_due(struct cm_allocator *a, double now);

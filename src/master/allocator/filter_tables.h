@@ -43,7 +43,8 @@ struct fent {
     uint32_t streak; /* decline back-off: identical declines in a row; 0 for a plain filter */
     double expiry;
     struct ires *res;
-    uint32_t gen; /* decline back-off: the framework-role's change_gen when installed */
+    uint32_t gen;    /* decline back-off: the framework-role's change_gen when installed */
+    uint8_t backoff; /* the expiry is the back-off's, not the framework's own refuse_seconds */
 };
 
 struct ftab {

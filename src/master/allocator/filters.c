@@ -98,6 +98,7 @@ struct fent *cm_filters_install(struct cm_allocator *a, struct fr *f, struct age
     }
     e->streak = streak;
     e->gen = gen;
+    e->backoff = 0;
     /* Keep the cached bit exact: set it now when the filter covers everything the agent
      * has (the common decline of a whole offer), which saves a probe next cycle. */
     if (e->expiry > now && !ag->has_reserved && ag->free_is_basis &&
