@@ -180,18 +180,26 @@ static bool parse(struct cm_emu_conn *c)
         case ST_CHUNK_SIZE:
         case ST_CHUNK_CRLF:
         case ST_TRAILER: {
-            size_t n = 0;
-            char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-            if (!line) {
+            /* The line is copied to the stack, not allocated (evbuffer_readln would malloc
+             * one per header line: several per answer, thousands of answers a second). */
+            size_t eol_len = 0;
+            struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+            if (eol.pos < 0) {
                 if (evbuffer_get_length(in) > MAX_HEAD)
                     return fail_all(c, CM_EPROTO);
                 return true;
             }
+            size_t n = (size_t)eol.pos;
+            if (n > MAX_HEAD)
+                return fail_all(c, CM_EPROTO);
+            char line[MAX_HEAD + 1];
+            evbuffer_copyout(in, line, n);
+            line[n] = 0;
+            evbuffer_drain(in, n + eol_len);
             c->head_bytes += n + 2;
             int rc = 0;
             if (c->st == ST_STATUS) {
                 if (n == 0) {
-                    free(line);
                     continue; /* tolerate a stray CRLF between responses */
                 }
                 /* "HTTP/1.x NNN reason" */
@@ -209,7 +217,6 @@ static bool parse(struct cm_emu_conn *c)
                 if (c->head_bytes > MAX_HEAD)
                     rc = CM_EPROTO;
                 else if (n == 0) {
-                    free(line);
                     if (!head_done(c))
                         return false;
                     continue;
@@ -234,13 +241,11 @@ static bool parse(struct cm_emu_conn *c)
                     c->st = ST_CHUNK_SIZE;
             } else { /* trailer: ends with an empty line */
                 if (n == 0) {
-                    free(line);
                     if (!response_done(c))
                         return false;
                     continue;
                 }
             }
-            free(line);
             if (rc)
                 return fail_all(c, rc);
             break;
