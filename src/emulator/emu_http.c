@@ -493,7 +493,16 @@ int cm_emu_conn_post(struct cm_emu_conn *c, const char *host, const char *path,
     static const char ct[] = "Content-Type: application/x-protobuf\r\n"
                              "Accept: application/x-protobuf\r\nContent-Length: ";
     char head[2048], num[24];
-    size_t nlen = (size_t)snprintf(num, sizeof num, "%zu\r\n", len);
+    /* Content-Length's digits and CRLF, without printf (thousands of requests a second). */
+    char *d = num + sizeof num;
+    *--d = '\n';
+    *--d = '\r';
+    size_t v = len;
+    do {
+        *--d = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t nlen = (size_t)(num + sizeof num - d);
     size_t plen = strlen(path), hlen = strlen(host);
     size_t total = 5 + plen + 17 + hlen + 2 + (sizeof ct - 1) + nlen + 2;
     for (size_t i = 0; headers && headers[i]; i++)
@@ -507,7 +516,7 @@ int cm_emu_conn_post(struct cm_emu_conn *c, const char *host, const char *path,
     memcpy(w, host, hlen), w += hlen;
     memcpy(w, "\r\n", 2), w += 2;
     memcpy(w, ct, sizeof ct - 1), w += sizeof ct - 1;
-    memcpy(w, num, nlen), w += nlen;
+    memcpy(w, d, nlen), w += nlen;
     for (size_t i = 0; headers && headers[i]; i++) {
         size_t l = strlen(headers[i]);
         memcpy(w, headers[i], l), w += l;

@@ -93,11 +93,13 @@ static void server_close(struct server *sv)
         close(sv->lfd);
 }
 
+static char reqs[8192]; /* what the server read */
+
 /* Runs the client's loop until the server socket has read n requests' heads ("POST " each) or
- * 5 s pass. Returns the requests seen. */
+ * 5 s pass (into reqs). Returns the requests seen. */
 static int server_read_requests(struct event_base *base, struct server *sv, int n)
 {
-    char buf[8192];
+    char *buf = reqs;
     size_t have = 0;
     int seen = 0;
     for (int spin = 0; spin < 500 && seen < n; spin++) {
@@ -111,7 +113,7 @@ static int server_read_requests(struct event_base *base, struct server *sv, int 
         struct pollfd p = {sv->fd, POLLIN, 0};
         if (poll(&p, 1, 10) != 1)
             continue;
-        ssize_t r = read(sv->fd, buf + have, sizeof buf - 1 - have);
+        ssize_t r = read(sv->fd, buf + have, sizeof reqs - 1 - have);
         if (r <= 0)
             continue;
         have += (size_t)r;
@@ -162,6 +164,9 @@ static void test_pipelined_answers_in_pieces(void)
     CHECK_INT(cm_emu_conn_post(c, "h", "/p", NULL, NULL, 0), 0);
     CHECK_INT(cm_emu_conn_outstanding(c), 3);
     CHECK_INT(server_read_requests(base, &sv, 3), 3);
+    CHECK(strstr(reqs, "Content-Length: 1\r\nMesos-Stream-Id: s1\r\n\r\na") != NULL);
+    CHECK(strstr(reqs, "Content-Length: 2\r\n\r\nbb") != NULL);
+    CHECK(strstr(reqs, "Content-Length: 0\r\n\r\n") != NULL);
     const char *answers = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
                           "HTTP/1.1 200 OK\r\nmesos-stream-id: abc-1\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nxyz\r\n0\r\n\r\n"
