@@ -29,7 +29,7 @@
 #endif
 
 #define MAX_HEAD 16384
-#define READ_CHUNK 16384 /* bytes read per call (a partial message keeps at most this) */
+#define READ_CHUNK 65536 /* bytes read per call, at most (into a stack buffer) */
 #define READS_PER_WAKE 4 /* reads per readable event, at most (fairness between sockets) */
 
 enum st {
@@ -340,28 +340,29 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     struct cm_emu_conn *c = arg;
     c->in_cb = true;
     int err = 0;
+    /* Read into the stack, then copied into the input buffer: reserving READ_CHUNK in the
+     * evbuffer would malloc (and, once parsed, free) a chain that large for every read, and
+     * most reads are a few hundred bytes; evbuffer_add takes a small chain or the room left
+     * in the last one. */
+    uint8_t buf[READ_CHUNK];
     for (int k = 0; k < READS_PER_WAKE && !err; k++) {
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(c->in, READ_CHUNK, &v, 1) < 1) {
-            err = -ENOMEM;
-            break;
-        }
-        ssize_t n = read(c->fd, v.iov_base, v.iov_len);
+        ssize_t n = read(c->fd, buf, sizeof buf);
         if (n < 0) {
-            evbuffer_commit_space(c->in, &v, 0);
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 err = -errno;
             break;
         }
-        v.iov_len = (size_t)n;
-        evbuffer_commit_space(c->in, &v, 1);
         if (n == 0) {
             err = CM_ECLOSED;
             break;
         }
-        if ((size_t)n < READ_CHUNK)
+        if (evbuffer_add(c->in, buf, (size_t)n) != 0) {
+            err = -ENOMEM;
+            break;
+        }
+        if ((size_t)n < sizeof buf)
             break; /* drained */
     }
     if (err)
