@@ -50,8 +50,8 @@ struct cm_lg_pool {
     struct evbuffer *queue;
     size_t nqueued;
     /* Queued calls are sent at the end of the loop turn (pump_ev), not as each answer frees a
-     * slot, and only into connections with at least `refill` free slots: one write of many
-     * calls instead of one write of one or two calls per connection per turn. */
+     * slot; a call moves to another connection only if that one has `refill` free slots: one
+     * write of many calls instead of a write of one or two calls per connection per turn. */
     struct event *pump_ev;
     bool pump_armed;
     int refill;
@@ -192,17 +192,18 @@ static bool usable(struct lg_conn *lc)
     return true;
 }
 
-/* The connection for the next call: the last one used while it has min_room free slots (so
- * that the calls of one loop turn leave in one write), else the one with the fewest
- * outstanding among those with that many; NULL if there is none. */
-static struct lg_conn *pick(struct cm_lg_pool *p, int min_room)
+/* The connection for the next call: the last one used while it has room (so that the calls of
+ * one loop turn leave in one write), else the least busy of those with at least `refill` free
+ * slots (a connection with one or two free slots would get a write of one or two calls); NULL
+ * if there is none: the call waits in the queue for answers to make room. */
+static struct lg_conn *pick(struct cm_lg_pool *p)
 {
-    if (p->last && p->last->inflight <= p->share - min_room && usable(p->last))
+    if (p->last && p->last->inflight < p->share && usable(p->last))
         return p->last;
     struct lg_conn *best = NULL;
     for (int i = 0; i < p->nconns; i++) {
         struct lg_conn *lc = &p->conns[i];
-        if (!usable(lc) || lc->inflight > p->share - min_room)
+        if (!usable(lc) || lc->inflight > p->share - p->refill)
             continue;
         if (!best || lc->inflight < best->inflight)
             best = lc;
@@ -213,12 +214,12 @@ static struct lg_conn *pick(struct cm_lg_pool *p, int min_room)
     return best;
 }
 
-/* Writes one encoded call of c (its connection opened if needed) on a connection with min_room
- * free slots (pick). Returns 0, CM_ESTATE when there is none, or -errno. */
+/* Writes one encoded call of c (its connection opened if needed) on the connection pick
+ * chooses. Returns 0, CM_ESTATE when there is none, or -errno. */
 static int post(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const uint8_t *body,
-                size_t len, int min_room)
+                size_t len)
 {
-    struct lg_conn *lc = pick(p, min_room);
+    struct lg_conn *lc = pick(p);
     if (!lc)
         return CM_ESTATE;
     if (!lc->conn) {
@@ -241,7 +242,7 @@ static int post(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const ui
 static void submit(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const uint8_t *body,
                    size_t len)
 {
-    if (p->nqueued == 0 && post(p, c, type, body, len, 1) == 0)
+    if (p->nqueued == 0 && post(p, c, type, body, len) == 0)
         return; /* else (full, or no socket now) it waits for the next pump */
     uint8_t h[5];
     put_hdr(h, type, len);
@@ -269,7 +270,7 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
         size_t len = get_len(h);
         b = grow(&p->buf, &p->buf_cap, hl + len);
         evbuffer_copyout(p->queue, b, hl + len);
-        int rc = post(p, c, h[0], b + hl, len, p->refill);
+        int rc = post(p, c, h[0], b + hl, len);
         if (rc == CM_ESTATE)
             return; /* full: the next answers pump again */
         evbuffer_drain(p->queue, hl + len);
