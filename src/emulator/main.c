@@ -234,6 +234,7 @@ int main(int argc, char **argv)
         .update_retry = 10,
         .backoff = 1,
         .zk_session_timeout = 10,
+        .batch_us = 1000, /* see run_loop: a third of the wake-ups per task at 1,000s/s */
     };
     struct cm_flag flags[MAX_FLAGS];
     size_t nf = 0;
@@ -281,7 +282,7 @@ int main(int argc, char **argv)
         "ZooKeeper session timeout for leader detection", false);
     ADD("logging_level", CM_FLAG_STRING, &s.logging_level, "INFO, WARNING or ERROR", false);
     ADD("batch_us", CM_FLAG_INT, &s.batch_us,
-        "Sleep this many microseconds between passes over the ready events (0: none), so that "
+        "Sleep this many microseconds after each pass over the ready events (0: none), so that "
         "what arrives meanwhile is read and answered in bulk (fewer system calls per task)",
         false);
 #undef ADD
