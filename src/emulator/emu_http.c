@@ -29,7 +29,7 @@
 #endif
 
 #define MAX_HEAD 16384
-#define READ_CHUNK 16384 /* bytes read per call (a partial message keeps at most this) */
+#define READ_CHUNK 65536 /* bytes read per call, at most (into a stack buffer) */
 #define READS_PER_WAKE 4 /* reads per readable event, at most (fairness between sockets) */
 
 enum st {
@@ -180,18 +180,26 @@ static bool parse(struct cm_emu_conn *c)
         case ST_CHUNK_SIZE:
         case ST_CHUNK_CRLF:
         case ST_TRAILER: {
-            size_t n = 0;
-            char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-            if (!line) {
+            /* The line is copied to the stack, not allocated (evbuffer_readln would malloc
+             * one per header line: several per answer, thousands of answers a second). */
+            size_t eol_len = 0;
+            struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+            if (eol.pos < 0) {
                 if (evbuffer_get_length(in) > MAX_HEAD)
                     return fail_all(c, CM_EPROTO);
                 return true;
             }
+            size_t n = (size_t)eol.pos;
+            if (n > MAX_HEAD)
+                return fail_all(c, CM_EPROTO);
+            char line[MAX_HEAD + 1];
+            evbuffer_copyout(in, line, n);
+            line[n] = 0;
+            evbuffer_drain(in, n + eol_len);
             c->head_bytes += n + 2;
             int rc = 0;
             if (c->st == ST_STATUS) {
                 if (n == 0) {
-                    free(line);
                     continue; /* tolerate a stray CRLF between responses */
                 }
                 /* "HTTP/1.x NNN reason" */
@@ -209,7 +217,6 @@ static bool parse(struct cm_emu_conn *c)
                 if (c->head_bytes > MAX_HEAD)
                     rc = CM_EPROTO;
                 else if (n == 0) {
-                    free(line);
                     if (!head_done(c))
                         return false;
                     continue;
@@ -234,13 +241,11 @@ static bool parse(struct cm_emu_conn *c)
                     c->st = ST_CHUNK_SIZE;
             } else { /* trailer: ends with an empty line */
                 if (n == 0) {
-                    free(line);
                     if (!response_done(c))
                         return false;
                     continue;
                 }
             }
-            free(line);
             if (rc)
                 return fail_all(c, rc);
             break;
@@ -335,28 +340,29 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     struct cm_emu_conn *c = arg;
     c->in_cb = true;
     int err = 0;
+    /* Read into the stack, then copied into the input buffer: reserving READ_CHUNK in the
+     * evbuffer would malloc (and, once parsed, free) a chain that large for every read, and
+     * most reads are a few hundred bytes; evbuffer_add takes a small chain or the room left
+     * in the last one. */
+    uint8_t buf[READ_CHUNK];
     for (int k = 0; k < READS_PER_WAKE && !err; k++) {
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(c->in, READ_CHUNK, &v, 1) < 1) {
-            err = -ENOMEM;
-            break;
-        }
-        ssize_t n = read(c->fd, v.iov_base, v.iov_len);
+        ssize_t n = read(c->fd, buf, sizeof buf);
         if (n < 0) {
-            evbuffer_commit_space(c->in, &v, 0);
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 err = -errno;
             break;
         }
-        v.iov_len = (size_t)n;
-        evbuffer_commit_space(c->in, &v, 1);
         if (n == 0) {
             err = CM_ECLOSED;
             break;
         }
-        if ((size_t)n < READ_CHUNK)
+        if (evbuffer_add(c->in, buf, (size_t)n) != 0) {
+            err = -ENOMEM;
+            break;
+        }
+        if ((size_t)n < sizeof buf)
             break; /* drained */
     }
     if (err)
@@ -488,7 +494,16 @@ int cm_emu_conn_post(struct cm_emu_conn *c, const char *host, const char *path,
     static const char ct[] = "Content-Type: application/x-protobuf\r\n"
                              "Accept: application/x-protobuf\r\nContent-Length: ";
     char head[2048], num[24];
-    size_t nlen = (size_t)snprintf(num, sizeof num, "%zu\r\n", len);
+    /* Content-Length's digits and CRLF, without printf (thousands of requests a second). */
+    char *d = num + sizeof num;
+    *--d = '\n';
+    *--d = '\r';
+    size_t v = len;
+    do {
+        *--d = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t nlen = (size_t)(num + sizeof num - d);
     size_t plen = strlen(path), hlen = strlen(host);
     size_t total = 5 + plen + 17 + hlen + 2 + (sizeof ct - 1) + nlen + 2;
     for (size_t i = 0; headers && headers[i]; i++)
@@ -502,7 +517,7 @@ int cm_emu_conn_post(struct cm_emu_conn *c, const char *host, const char *path,
     memcpy(w, host, hlen), w += hlen;
     memcpy(w, "\r\n", 2), w += 2;
     memcpy(w, ct, sizeof ct - 1), w += sizeof ct - 1;
-    memcpy(w, num, nlen), w += nlen;
+    memcpy(w, d, nlen), w += nlen;
     for (size_t i = 0; headers && headers[i]; i++) {
         size_t l = strlen(headers[i]);
         memcpy(w, headers[i], l), w += l;

@@ -147,6 +147,15 @@ struct cm_emu {
     /* emu_tasks.c: agents with status updates to send at the end of this turn */
     struct event *send_flush;
     struct emu_agent *send_head;
+    /* send_agent_updates' arrays, kept and grown (no allocation per call) */
+    struct {
+        Cmesos__Internal__AgentCall__StatusUpdate *su, **suv;
+        Mesos__V1__TaskStatus *st;
+        Mesos__V1__FrameworkID *fid;
+        Mesos__V1__TaskID *tid;
+        Mesos__V1__ExecutorID *eid;
+        size_t cap;
+    } upd;
     struct cm_emu_stats st;
     double t_start;
     int first_registered; /* agents registered at least once */

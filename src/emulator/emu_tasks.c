@@ -27,12 +27,24 @@ static void send_agent_updates(struct emu_agent *a)
     size_t n = 0;
     for (struct emu_task *t = a->send_head; t; t = t->send_next)
         n++;
-    Cmesos__Internal__AgentCall__StatusUpdate *su = cm_xcalloc(n, sizeof *su);
-    Cmesos__Internal__AgentCall__StatusUpdate **suv = cm_xcalloc(n, sizeof *suv);
-    Mesos__V1__TaskStatus *st = cm_xcalloc(n, sizeof *st);
-    Mesos__V1__FrameworkID *fid = cm_xcalloc(n, sizeof *fid);
-    Mesos__V1__TaskID *tid = cm_xcalloc(n, sizeof *tid);
-    Mesos__V1__ExecutorID *eid = cm_xcalloc(n, sizeof *eid);
+    if (n > e->upd.cap) {
+        size_t cap = e->upd.cap ? e->upd.cap : 16;
+        while (cap < n)
+            cap *= 2;
+        e->upd.su = cm_xrealloc(e->upd.su, cap * sizeof *e->upd.su);
+        e->upd.suv = cm_xrealloc(e->upd.suv, cap * sizeof *e->upd.suv);
+        e->upd.st = cm_xrealloc(e->upd.st, cap * sizeof *e->upd.st);
+        e->upd.fid = cm_xrealloc(e->upd.fid, cap * sizeof *e->upd.fid);
+        e->upd.tid = cm_xrealloc(e->upd.tid, cap * sizeof *e->upd.tid);
+        e->upd.eid = cm_xrealloc(e->upd.eid, cap * sizeof *e->upd.eid);
+        e->upd.cap = cap;
+    }
+    /* Every entry used is initialised below before use. */
+    Cmesos__Internal__AgentCall__StatusUpdate *su = e->upd.su, **suv = e->upd.suv;
+    Mesos__V1__TaskStatus *st = e->upd.st;
+    Mesos__V1__FrameworkID *fid = e->upd.fid;
+    Mesos__V1__TaskID *tid = e->upd.tid;
+    Mesos__V1__ExecutorID *eid = e->upd.eid;
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
     aid.value = a->id;
     size_t k = 0;
@@ -92,7 +104,6 @@ static void send_agent_updates(struct emu_agent *a)
         e->st.updates_sent += k;
         emu_send_call(a, &call);
     }
-    free(su), free(suv), free(st), free(fid), free(tid), free(eid);
 }
 
 static void send_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -139,6 +150,9 @@ void emu_task_free_flush(struct cm_emu *e)
         event_free(e->send_flush);
     e->send_flush = NULL;
     e->send_head = NULL;
+    free(e->upd.su), free(e->upd.suv), free(e->upd.st);
+    free(e->upd.fid), free(e->upd.tid), free(e->upd.eid);
+    memset(&e->upd, 0, sizeof e->upd);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)

@@ -135,8 +135,7 @@ static const struct cm_emu_conn_cbs pool_cbs = {pool_on_head, pool_on_body, pool
 
 static void call_free(struct emu_call *c)
 {
-    free(c->body);
-    free(c);
+    free(c); /* the body is in the same allocation */
 }
 
 /* Writes queued calls into connections with room (re-opening dead ones). */
@@ -180,11 +179,14 @@ static void pool_pump(struct cm_emu *e)
 void emu_pool_send(struct cm_emu *e, const char *sid, const Cmesos__Internal__AgentCall *call,
                    int reg_idx)
 {
-    struct emu_call *c = cm_xcalloc(1, sizeof *c);
+    /* One allocation per call: the body follows the struct. */
+    size_t len = cmesos__internal__agent_call__get_packed_size(call);
+    struct emu_call *c = cm_xmalloc(sizeof *c + len);
+    c->next = NULL;
     c->reg_idx = reg_idx;
     snprintf(c->sid, sizeof c->sid, "Mesos-Stream-Id: %s", sid);
-    c->len = cmesos__internal__agent_call__get_packed_size(call);
-    c->body = cm_xmalloc(c->len ? c->len : 1);
+    c->len = len;
+    c->body = (uint8_t *)(c + 1);
     cmesos__internal__agent_call__pack(call, c->body);
     if (e->callq_tail)
         e->callq_tail->next = c;

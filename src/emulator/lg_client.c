@@ -49,6 +49,12 @@ struct cm_lg_pool {
     /* Calls waiting for room: [client pointer][type:1][len:4][body], in order. */
     struct evbuffer *queue;
     size_t nqueued;
+    /* Queued calls are sent at the end of the loop turn (pump_ev), not as each answer frees a
+     * slot; a call moves to another connection only if that one has `refill` free slots: one
+     * write of many calls instead of a write of one or two calls per connection per turn. */
+    struct event *pump_ev;
+    bool pump_armed;
+    int refill;
     uint8_t *buf;
     size_t buf_cap;
 };
@@ -187,8 +193,9 @@ static bool usable(struct lg_conn *lc)
 }
 
 /* The connection for the next call: the last one used while it has room (so that the calls of
- * one loop turn leave in one write), else the one with the fewest outstanding; NULL if every
- * connection is full. */
+ * one loop turn leave in one write), else the least busy of those with at least `refill` free
+ * slots (a connection with one or two free slots would get a write of one or two calls); NULL
+ * if there is none: the call waits in the queue for answers to make room. */
 static struct lg_conn *pick(struct cm_lg_pool *p)
 {
     if (p->last && p->last->inflight < p->share && usable(p->last))
@@ -196,7 +203,7 @@ static struct lg_conn *pick(struct cm_lg_pool *p)
     struct lg_conn *best = NULL;
     for (int i = 0; i < p->nconns; i++) {
         struct lg_conn *lc = &p->conns[i];
-        if (!usable(lc) || lc->inflight >= p->share)
+        if (!usable(lc) || lc->inflight > p->share - p->refill)
             continue;
         if (!best || lc->inflight < best->inflight)
             best = lc;
@@ -207,8 +214,8 @@ static struct lg_conn *pick(struct cm_lg_pool *p)
     return best;
 }
 
-/* Writes one encoded call of c (its connection opened if needed). Returns 0, CM_ESTATE when
- * every connection is full, or -errno. */
+/* Writes one encoded call of c (its connection opened if needed) on the connection pick
+ * chooses. Returns 0, CM_ESTATE when there is none, or -errno. */
 static int post(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const uint8_t *body,
                 size_t len)
 {
@@ -245,10 +252,13 @@ static void submit(struct cm_lg_pool *p, struct cm_lg_client *c, int type, const
     p->nqueued++;
 }
 
-/* Sends queued calls while there is room. A call that cannot be written (no socket) is failed
- * through call_done, as a lost connection would. */
-static void pool_pump(struct cm_lg_pool *p)
+/* Sends queued calls while there is room (see refill). A call that cannot be written (no
+ * socket) is failed through call_done, as a lost connection would. */
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd, (void)what;
+    struct cm_lg_pool *p = arg;
+    p->pump_armed = false;
     while (p->nqueued > 0) {
         struct cm_lg_client *c;
         uint8_t h[5];
@@ -262,12 +272,21 @@ static void pool_pump(struct cm_lg_pool *p)
         evbuffer_copyout(p->queue, b, hl + len);
         int rc = post(p, c, h[0], b + hl, len);
         if (rc == CM_ESTATE)
-            return; /* full: the next answer pumps again */
+            return; /* full: the next answers pump again */
         evbuffer_drain(p->queue, hl + len);
         p->nqueued--;
         if (rc != 0)
             call_done(c, h[0], rc, 0, "");
     }
+}
+
+/* Queued calls are sent at the end of this loop turn. */
+static void pool_pump(struct cm_lg_pool *p)
+{
+    if (p->nqueued == 0 || p->pump_armed)
+        return;
+    p->pump_armed = true;
+    event_active(p->pump_ev, EV_TIMEOUT, 0);
 }
 
 int cm_lg_client_call(struct cm_lg_client *c, Mesos__V1__Scheduler__Call *call)
@@ -499,8 +518,11 @@ struct cm_lg_pool *cm_lg_pool_new(struct event_base *base, const char *master, i
         p->conns[i].ring = cm_xcalloc((size_t)per_connection, sizeof *p->conns[i].ring);
     }
     p->queue = evbuffer_new();
-    if (!p->queue)
+    p->pump_ev = event_new(base, -1, 0, pump_cb, p);
+    if (!p->queue || !p->pump_ev)
         abort();
+    /* A quarter of a connection's calls per write at least while calls wait. */
+    p->refill = per_connection >= 4 ? per_connection / 4 : 1;
     return p;
 }
 
@@ -513,6 +535,7 @@ void cm_lg_pool_free(struct cm_lg_pool *p)
         free(p->conns[i].ring);
     }
     free(p->conns);
+    event_free(p->pump_ev);
     evbuffer_free(p->queue);
     free(p->buf);
     free(p);

@@ -15,8 +15,10 @@
  *    pool's keep-alive connections, shared by all the clients (a request names its framework in
  *    the Call and its stream in its header, so any connection serves any framework). A call goes
  *    on the connection of the previous call while that one has fewer than per_connection
- *    outstanding (HTTP/1.1 pipelining; answers come back in order), else on the least busy one:
- *    the calls of one loop turn, whichever framework makes them, leave in few writes. Several
+ *    outstanding (HTTP/1.1 pipelining; answers come back in order), else on the least busy one
+ *    with at least a quarter of per_connection free (else it waits in the queue, sent once per
+ *    loop turn after that turn's answers): the calls of one loop turn, whichever framework
+ *    makes them, leave in few writes of many calls each. Several
  *    connections because a server answers the pipelined requests of one connection one after
  *    the other (libevent's evhttp reads the next only after the previous answer is written).
  *    Calls beyond the pool's room wait encoded in its queue, in order; calls made while their
