@@ -38,98 +38,12 @@
 #include "registrar.h"
 #include "scheduler_calls.h"
 
-static void sink_noop(void *arg, const ProtobufCMessage *msg)
-{
-    (void)arg, (void)msg;
-}
+#include "master_fill.h"
 
 static void die(const char *what)
 {
     fprintf(stderr, "bench-operator_stall: %s\n", what);
     exit(1);
-}
-
-/* ---- filling the master ---- */
-
-static void add_agent(struct cm_master *m, int i)
-{
-    char json[1024], why[512], sid[64];
-    snprintf(json, sizeof json,
-             "{\"type\":\"REGISTER\",\"register\":{\"agent_info\":{\"hostname\":\"host-%d\","
-             "\"port\":5051,\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{"
-             "\"value\":16}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":65536}},"
-             "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,"
-             "\"end\":32000}]}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{"
-             "\"value\":\"r%d\"}}]},\"pid\":\"slave(1)@10.%d.%d.%d:5051\"}}",
-             i, i % 100, (i >> 16) & 255, (i >> 8) & 255, i & 255);
-    Cmesos__Internal__AgentCall *call = NULL;
-    if (cm_master_agent_decode(CM_MEDIA_JSON, (const uint8_t *)json, strlen(json), &call, why,
-                               sizeof why))
-        die(why);
-    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = sink_noop};
-    struct cm_agent *a = NULL;
-    snprintf(sid, sizeof sid, "agent-stream-%d", i);
-    int code = cm_master_agent_call(m, call, &s, sid, &a, why, sizeof why);
-    protobuf_c_message_free_unpacked(&call->base, NULL);
-    if (code != 200)
-        die(why);
-}
-
-static struct cm_framework *add_framework(struct cm_master *m, int i)
-{
-    char json[512], sid[64];
-    snprintf(json, sizeof json,
-             "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"bench\","
-             "\"name\":\"fw-%d\",\"roles\":[\"role-%d\"],\"capabilities\":[{\"type\":"
-             "\"MULTI_ROLE\"}],\"failover_timeout\":3600}}}",
-             i, i);
-    struct cm_sched_request req = {.method = "POST",
-                                   .content_type = "application/json",
-                                   .body = (const uint8_t *)json,
-                                   .body_len = strlen(json)};
-    struct cm_sched_result res;
-    cm_master_scheduler_request(m, &req, &res);
-    if (res.code != 200 || !res.call)
-        die(res.text);
-    struct cm_sink s = {.media = CM_MEDIA_PROTOBUF, .cb = sink_noop};
-    snprintf(sid, sizeof sid, "fw-stream-%d", i);
-    struct cm_framework *fw = cm_master_subscribe(m, res.call, &s, sid);
-    protobuf_c_message_free_unpacked(&res.call->base, NULL);
-    if (!fw)
-        die("subscribe failed");
-    return fw;
-}
-
-static void add_task(struct cm_master *m, struct cm_framework *fw, struct cm_agent *a, int i)
-{
-    char tid[64], why[256];
-    snprintf(tid, sizeof tid, "task-%d", i);
-    Mesos__V1__TaskInfo info = MESOS__V1__TASK_INFO__INIT;
-    Mesos__V1__TaskID id = MESOS__V1__TASK_ID__INIT;
-    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-    Mesos__V1__CommandInfo cmd = MESOS__V1__COMMAND_INFO__INIT;
-    id.value = tid;
-    aid.value = a->id;
-    cmd.value = "sleep 1000";
-    info.name = tid;
-    info.task_id = &id;
-    info.agent_id = &aid;
-    info.command = &cmd;
-    struct cm_resources r;
-    cm_resources_init(&r);
-    if (cm_resources_parse(&r, "cpus:0.1;mem:32", NULL, why, sizeof why))
-        die(why);
-    struct cm_task *t = cm_master_add_task(m, fw, a, &info, &r, fw->roles[0]);
-    cm_resources_cleanup(&r);
-    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
-    st.task_id = &id;
-    st.agent_id = &aid;
-    st.state = MESOS__V1__TASK_STATE__TASK_RUNNING;
-    st.has_source = 1;
-    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
-    st.has_timestamp = 1;
-    st.timestamp = 1.7e9 + i;
-    cm_master_update_task(m, t, &st, -1);
 }
 
 /* ---- the client thread ---- */
@@ -365,7 +279,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nagents; i += 500) {
         cm_registrar_hold(m->registrar);
         for (int j = i; j < nagents && j < i + 500; j++)
-            add_agent(m, j);
+            fill_add_agent(m, j);
         cm_registrar_release(m->registrar);
     }
     size_t na = 0;
@@ -376,9 +290,9 @@ int main(int argc, char **argv)
         die("not every agent was admitted");
     struct cm_framework **fws = calloc((size_t)nfw, sizeof *fws);
     for (int i = 0; i < nfw; i++)
-        fws[i] = add_framework(m, i);
+        fws[i] = fill_add_framework(m, i);
     for (int i = 0; i < ntasks; i++)
-        add_task(m, fws[i % nfw], agents[i % nagents], i);
+        fill_add_task(m, fws[i % nfw], agents[i % nagents], i);
     printf("bench-operator_stall: %d agents, %d frameworks, %d tasks (filled in %.1f s)\n", nagents,
            nfw, ntasks, cm_monotonic_secs() - t0);
     fflush(stdout);
