@@ -34,44 +34,6 @@ struct scrub {
     size_t whylen;
 };
 
-/* Appends the n bytes at src to the path, cut at its end (the reason is still useful). */
-static void path_add(struct scrub *s, const char *src, size_t n)
-{
-    size_t room = sizeof s->path - 1 - s->pathlen;
-    if (n > room)
-        n = room;
-    memcpy(s->path + s->pathlen, src, n);
-    s->pathlen += n;
-    s->path[s->pathlen] = '\0';
-}
-
-/* Appends ".name" (or "name" first) and "[index]" when index >= 0; returns the old length for
- * path_pop. Every message field of every decoded call passes here, so no printf. */
-static size_t path_push(struct scrub *s, const char *name, long index)
-{
-    size_t old = s->pathlen;
-    if (old)
-        path_add(s, ".", 1);
-    path_add(s, name, strlen(name));
-    if (index >= 0) {
-        char buf[24], *p = buf + sizeof buf;
-        *--p = ']';
-        unsigned long v = (unsigned long)index;
-        do
-            *--p = (char)('0' + v % 10);
-        while ((v /= 10) != 0);
-        *--p = '[';
-        path_add(s, p, (size_t)(buf + sizeof buf - p));
-    }
-    return old;
-}
-
-static void path_pop(struct scrub *s, size_t old)
-{
-    s->pathlen = old;
-    s->path[old] = '\0';
-}
-
 static bool optional_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 {
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
@@ -127,9 +89,10 @@ static int scrub_rec(struct scrub *s, ProtobufCMessage *msg, int depth)
             for (size_t k = 0; k < *count; k++) {
                 if (!items[k])
                     continue;
-                size_t old = path_push(s, f->name, (long)k);
+                size_t old =
+                    cm_field_path_push(s->path, sizeof s->path, &s->pathlen, f->name, (long)k);
                 int rc = scrub_rec(s, items[k], depth + 1);
-                path_pop(s, old);
+                cm_field_path_pop(s->path, &s->pathlen, old);
                 if (rc)
                     return rc;
             }
@@ -141,9 +104,9 @@ static int scrub_rec(struct scrub *s, ProtobufCMessage *msg, int depth)
             ProtobufCMessage *sub = *(ProtobufCMessage **)MEMBER(msg, f->offset);
             if (!sub)
                 continue; /* a missing required message is the required-field check's job */
-            size_t old = path_push(s, f->name, -1);
+            size_t old = cm_field_path_push(s->path, sizeof s->path, &s->pathlen, f->name, -1);
             int rc = scrub_rec(s, sub, depth + 1);
-            path_pop(s, old);
+            cm_field_path_pop(s->path, &s->pathlen, old);
             if (rc)
                 return rc;
             continue;
@@ -152,10 +115,10 @@ static int scrub_rec(struct scrub *s, ProtobufCMessage *msg, int depth)
         if (cm_enum_name(f->descriptor, value))
             continue;
         if (f->label == PROTOBUF_C_LABEL_REQUIRED) {
-            size_t old = path_push(s, f->name, -1);
+            size_t old = cm_field_path_push(s->path, sizeof s->path, &s->pathlen, f->name, -1);
             int rc = cm_fail(CM_EINVAL, s->why, s->whylen, "Field '%s': unknown enum value %d",
                              s->path, value);
-            path_pop(s, old);
+            cm_field_path_pop(s->path, &s->pathlen, old);
             return rc;
         }
         optional_clear(msg, f);

@@ -62,41 +62,9 @@ static void path_pop(struct pj_ctx *c, size_t old)
     c->path[old] = '\0';
 }
 
-/* Appends the n bytes at src to the path, cut at its end. */
-static void path_add(struct pj_ctx *c, const char *src, size_t n)
-{
-    size_t room = sizeof c->path - 1 - c->pathlen;
-    if (n > room)
-        n = room;
-    memcpy(c->path + c->pathlen, src, n);
-    c->pathlen += n;
-    c->path[c->pathlen] = '\0';
-}
-
-/* Appends ".name" ("name" first) and "[index]" when index >= 0, without printf: the
- * required-field check passes here for every message field of every decoded call. */
-static size_t path_push_index(struct pj_ctx *c, const char *name, long index)
-{
-    size_t old = c->pathlen;
-    if (old)
-        path_add(c, ".", 1);
-    path_add(c, name, strlen(name));
-    if (index >= 0) {
-        char buf[24], *p = buf + sizeof buf;
-        *--p = ']';
-        unsigned long v = (unsigned long)index;
-        do
-            *--p = (char)('0' + v % 10);
-        while ((v /= 10) != 0);
-        *--p = '[';
-        path_add(c, p, (size_t)(buf + sizeof buf - p));
-    }
-    return old;
-}
-
 static size_t path_push_field(struct pj_ctx *c, const char *name)
 {
-    return path_push_index(c, name, -1);
+    return cm_field_path_push(c->path, sizeof c->path, &c->pathlen, name, -1);
 }
 
 static void add_missing(struct pj_ctx *c, const char *name)
@@ -632,7 +600,8 @@ static void check_required_rec(struct pj_ctx *c, const ProtobufCMessage *msg, in
             for (size_t k = 0; k < n && arr; k++) {
                 if (!arr[k])
                     continue;
-                size_t old = path_push_index(c, f->name, (long)k);
+                size_t old =
+                    cm_field_path_push(c->path, sizeof c->path, &c->pathlen, f->name, (long)k);
                 check_required_rec(c, arr[k], depth + 1);
                 path_pop(c, old);
             }

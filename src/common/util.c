@@ -74,3 +74,38 @@ bool cm_task_state_terminal(int state)
     default: return false;
     }
 }
+
+static void field_path_add(char *path, size_t cap, size_t *len, const char *src, size_t n)
+{
+    size_t room = cap - 1 - *len;
+    if (n > room)
+        n = room;
+    memcpy(path + *len, src, n);
+    *len += n;
+    path[*len] = '\0';
+}
+
+size_t cm_field_path_push(char *path, size_t cap, size_t *len, const char *name, long index)
+{
+    size_t old = *len;
+    if (old)
+        field_path_add(path, cap, len, ".", 1);
+    field_path_add(path, cap, len, name, strlen(name));
+    if (index >= 0) {
+        char buf[24], *p = buf + sizeof buf;
+        *--p = ']';
+        unsigned long v = (unsigned long)index;
+        do
+            *--p = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        *--p = '[';
+        field_path_add(path, cap, len, p, (size_t)(buf + sizeof buf - p));
+    }
+    return old;
+}
+
+void cm_field_path_pop(char *path, size_t *len, size_t old)
+{
+    *len = old;
+    path[old] = '\0';
+}

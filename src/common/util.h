@@ -27,4 +27,12 @@ char *cm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Mesos__V1__TaskState value. */
 bool cm_task_state_terminal(int state);
 
+/* Field paths for the reasons of decoding errors ("a.b[2].c"): appends ".name" ("name" first)
+ * and "[index]" when index >= 0 to the path (cap bytes with its NUL, *len of them used), cut
+ * at its end; returns the old length for cm_field_path_pop. Decoders call it for every message
+ * field of every call, so it does not use printf. */
+size_t cm_field_path_push(char *path, size_t cap, size_t *len, const char *name, long index);
+/* Cuts the path back to old (a length cm_field_path_push returned). */
+void cm_field_path_pop(char *path, size_t *len, size_t old);
+
 #endif
