@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlist.h"
 #include "endpoints_json.h"
 #include "json_out.h"
 #include "json_stream.h"
@@ -28,49 +29,12 @@
 #define PF_STEP 4            /* tasks between two stages of prefetching (cm_epw_task_prefetch) */
 
 /* Ids copied into one buffer. */
-struct idlist {
-    char *buf;
-    size_t len, cap;
-    size_t *off;
-    size_t n, ncap, next;
-};
-
-static void ids_add(struct idlist *l, const char *id)
-{
-    size_t k = strlen(id) + 1;
-    if (l->len + k > l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 4096;
-        while (l->len + k > l->cap)
-            l->cap *= 2;
-        l->buf = cm_xrealloc(l->buf, l->cap);
-    }
-    if (l->n == l->ncap) {
-        l->ncap = l->ncap ? l->ncap * 2 : 64;
-        l->off = cm_xrealloc(l->off, l->ncap * sizeof *l->off);
-    }
-    memcpy(l->buf + l->len, id, k);
-    l->off[l->n++] = l->len;
-    l->len += k;
-}
-
-static void ids_clear(struct idlist *l)
-{
-    free(l->buf);
-    free(l->off);
-    memset(l, 0, sizeof *l);
-}
-
-static const char *ids_next(struct idlist *l)
-{
-    return l->next < l->n ? l->buf + l->off[l->next++] : NULL;
-}
-
-static void ids_of_map(struct idlist *l, const struct cm_strmap *map, const char *only)
+static void ids_of_map(struct cm_idlist *l, const struct cm_strmap *map, const char *only)
 {
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, map); cm_strmap_iter_next(&it);)
         if (!only || strcmp(only, it.cur->key) == 0)
-            ids_add(l, it.cur->key);
+            cm_idlist_add(l, it.cur->key);
 }
 
 void cm_ep_refs_list(struct cm_ep_refs *l, const struct cm_strmap *map, const char *only)
@@ -139,7 +103,7 @@ struct body {
     struct seg segs[8];
     size_t nsegs, cur;
     bool seg_started;
-    struct idlist ids;        /* of the current frameworks segment */
+    struct cm_idlist ids;     /* of the current frameworks segment */
     struct cm_ep_refs agents; /* of the current agents segment */
     /* The framework being written: its id, and the framework and the removal counts of the
      * master's framework maps when its turn came (while they hold, fw_p is still it). */
@@ -157,7 +121,7 @@ static void body_free(void *arg)
     struct body *b = arg;
     for (size_t i = 0; i < b->nsegs; i++)
         free(b->segs[i].text);
-    ids_clear(&b->ids);
+    cm_idlist_clear(&b->ids);
     cm_ep_refs_clear(&b->agents);
     cm_ep_refs_clear(&b->tasks);
     cm_ep_refs_clear(&b->offers);
@@ -191,7 +155,7 @@ static struct cm_framework *lookup_fw(struct body *b, const char *id)
 static bool fw_begin(struct body *b, struct cm_json_out *out)
 {
     const char *id;
-    while ((id = ids_next(&b->ids))) {
+    while ((id = cm_idlist_next(&b->ids))) {
         struct cm_framework *fw = lookup_fw(b, id);
         if (!fw || !cm_ep_view_framework(b->m, b->principal, fw))
             continue;
@@ -280,7 +244,7 @@ static void fw_more(struct body *b, struct cm_json_out *out)
 static bool summary_fw_begin(struct body *b, struct cm_json_out *out)
 {
     const char *id;
-    while ((id = ids_next(&b->ids))) {
+    while ((id = cm_idlist_next(&b->ids))) {
         struct cm_framework *fw = cm_strmap_get(&b->m->frameworks, id);
         if (!fw || !cm_ep_view_framework(b->m, b->principal, fw))
             continue;
@@ -331,7 +295,7 @@ static void seg_start(struct body *b, const char *only)
     struct seg *s = &b->segs[b->cur];
     if (s->kind == SEG_TEXT)
         return;
-    ids_clear(&b->ids);
+    cm_idlist_clear(&b->ids);
     if (s->kind == SEG_AGENTS || s->kind == SEG_SUMMARY_AGENTS) {
         cm_ep_refs_list(&b->agents, &b->m->agents, only);
     } else if (s->kind == SEG_FRAMEWORKS || s->kind == SEG_SUMMARY_FRAMEWORKS) {
@@ -340,7 +304,7 @@ static void seg_start(struct body *b, const char *only)
         for (size_t i = 0; i < cm_ring_count(&b->m->completed_list); i++) {
             const struct cm_framework *fw = cm_ring_at(&b->m->completed_list, i);
             if (!only || strcmp(only, fw->id) == 0)
-                ids_add(&b->ids, fw->id);
+                cm_idlist_add(&b->ids, fw->id);
         }
     }
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idlist.h"
 #include "json_out.h"
 #include "operator.h"
 #include "pbjson.h"
@@ -30,49 +31,11 @@
 
 /* ---- ids copied into one buffer ---- */
 
-struct idlist {
-    char *buf;
-    size_t len, cap;
-    size_t *off;
-    size_t n, ncap, next;
-};
-
-static void ids_add(struct idlist *l, const char *id)
-{
-    size_t k = strlen(id) + 1;
-    if (l->len + k > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (l->len + k > cap)
-            cap *= 2;
-        l->buf = cm_xrealloc(l->buf, cap);
-        l->cap = cap;
-    }
-    if (l->n == l->ncap) {
-        l->ncap = l->ncap ? l->ncap * 2 : 64;
-        l->off = cm_xrealloc(l->off, l->ncap * sizeof *l->off);
-    }
-    memcpy(l->buf + l->len, id, k);
-    l->off[l->n++] = l->len;
-    l->len += k;
-}
-
-static void ids_clear(struct idlist *l)
-{
-    free(l->buf);
-    free(l->off);
-    memset(l, 0, sizeof *l);
-}
-
-static const char *ids_next(struct idlist *l)
-{
-    return l->next < l->n ? l->buf + l->off[l->next++] : NULL;
-}
-
-static void ids_of_map(struct idlist *l, const struct cm_strmap *map)
+static void ids_of_map(struct cm_idlist *l, const struct cm_strmap *map)
 {
     struct cm_strmap_iter it;
     for (cm_strmap_iter_init(&it, map); cm_strmap_iter_next(&it);)
-        ids_add(l, it.cur->key);
+        cm_idlist_add(l, it.cur->key);
 }
 
 /* ---- byte buffers ---- */
@@ -196,10 +159,10 @@ struct cm_operator_snap {
     unsigned stages; /* bit per enum stage needed */
     enum stage stage;
     bool stage_started;
-    struct idlist ids; /* the stage's frameworks or agents */
+    struct cm_idlist ids; /* the stage's frameworks or agents */
     /* The framework whose tasks or executors are being walked. */
     char *fw_id;
-    struct idlist inner;
+    struct cm_idlist inner;
     size_t inner_active; /* ST_TASKS: inner[0, inner_active) are active, the rest unreachable */
     /* ST_*FRAMEWORKS: the framework's encoding before and after its offers, and its offers
      * so far (inner holds their ids). */
@@ -285,7 +248,7 @@ static void add_completed_ring(struct cm_operator_snap *s, const struct cm_frame
 static void stage_start(struct cm_operator_snap *s)
 {
     struct cm_master *m = s->m;
-    ids_clear(&s->ids);
+    cm_idlist_clear(&s->ids);
     switch (s->stage) {
     case ST_TASKS:
     case ST_EXECUTORS:
@@ -293,7 +256,8 @@ static void stage_start(struct cm_operator_snap *s)
     case ST_COMPLETED_FW_TASKS:
     case ST_COMPLETED_FRAMEWORKS:
         for (size_t i = 0; i < cm_ring_count(&m->completed_list); i++)
-            ids_add(&s->ids, ((const struct cm_framework *)cm_ring_at(&m->completed_list, i))->id);
+            cm_idlist_add(&s->ids,
+                          ((const struct cm_framework *)cm_ring_at(&m->completed_list, i))->id);
         break;
     case ST_AGENTS: ids_of_map(&s->ids, &m->agents); break;
     case ST_RECOVERED_AGENTS: ids_of_map(&s->ids, &m->recovering_agents); break;
@@ -305,7 +269,7 @@ static void stage_start(struct cm_operator_snap *s)
 static struct cm_framework *next_fw(struct cm_operator_snap *s, const struct cm_strmap *map)
 {
     const char *id;
-    while ((id = ids_next(&s->ids))) {
+    while ((id = cm_idlist_next(&s->ids))) {
         struct cm_framework *fw = cm_strmap_get(map, id);
         if (fw)
             return fw;
@@ -323,12 +287,12 @@ static bool fw_objects_piece(struct cm_operator_snap *s)
         if (!fw)
             return true;
         s->fw_id = cm_xstrdup(fw->id);
-        ids_clear(&s->inner);
+        cm_idlist_clear(&s->inner);
         if (s->stage == ST_TASKS) {
             ids_of_map(&s->inner, &fw->tasks);
             s->inner_active = s->inner.n;
             for (const struct cm_task *t = fw->uhead; t; t = t->unext)
-                ids_add(&s->inner, t->id);
+                cm_idlist_add(&s->inner, t->id);
         } else {
             ids_of_map(&s->inner, &fw->executors);
         }
@@ -337,7 +301,7 @@ static bool fw_objects_piece(struct cm_operator_snap *s)
     struct cm_framework *fw = cm_strmap_get(&m->frameworks, s->fw_id);
     for (int k = 0; fw && k < TASKS_PER_PIECE && s->inner.next < s->inner.n; k++) {
         bool active = s->inner.next < s->inner_active;
-        const char *id = ids_next(&s->inner);
+        const char *id = cm_idlist_next(&s->inner);
         if (s->stage == ST_EXECUTORS) {
             const struct cm_executor *e = cm_strmap_get(&fw->executors, id);
             if (!e)
@@ -360,7 +324,7 @@ static bool fw_objects_piece(struct cm_operator_snap *s)
         add_completed_ring(s, fw);
     free(s->fw_id);
     s->fw_id = NULL;
-    ids_clear(&s->inner);
+    cm_idlist_clear(&s->inner);
     return false;
 }
 
@@ -472,7 +436,7 @@ static void fw_finish(struct cm_operator_snap *s)
     l->n++;
     free(s->fw_id);
     s->fw_id = NULL;
-    ids_clear(&s->inner);
+    cm_idlist_clear(&s->inner);
 }
 
 /* ST_FRAMEWORKS and ST_COMPLETED_FRAMEWORKS: a framework's head, then its offers a few per
@@ -486,13 +450,13 @@ static bool fw_piece(struct cm_operator_snap *s)
             return true;
         s->fw_id = cm_xstrdup(fw->id);
         fw_split(s, fw);
-        ids_clear(&s->inner);
+        cm_idlist_clear(&s->inner);
         ids_of_map(&s->inner, &fw->offers);
         return false;
     }
     const struct cm_framework *fw = cm_strmap_get(map, s->fw_id);
     const char *id;
-    for (int k = 0; fw && k < TASKS_PER_PIECE && (id = ids_next(&s->inner)); k++) {
+    for (int k = 0; fw && k < TASKS_PER_PIECE && (id = cm_idlist_next(&s->inner)); k++) {
         const struct cm_offer *of = cm_strmap_get(&s->m->offers, id);
         if (!of || of->fw != fw)
             continue;
@@ -524,7 +488,7 @@ static bool stage_piece(struct cm_operator_snap *s)
     case ST_COMPLETED_FRAMEWORKS: return fw_piece(s);
     case ST_AGENTS:
         for (int k = 0; k < AGENTS_PER_PIECE; k++) {
-            const char *id = ids_next(&s->ids);
+            const char *id = cm_idlist_next(&s->ids);
             if (!id)
                 return true;
             const struct cm_agent *a = cm_strmap_get(&m->agents, id);
@@ -535,7 +499,7 @@ static bool stage_piece(struct cm_operator_snap *s)
     case ST_RECOVERED_AGENTS:
         /* Admitted agents that have not re-registered since the master restarted. */
         for (int k = 0; k < TASKS_PER_PIECE; k++) {
-            const char *id = ids_next(&s->ids);
+            const char *id = cm_idlist_next(&s->ids);
             if (!id)
                 return true;
             const Mesos__V1__AgentInfo *info = cm_registrar_admitted(m->registrar, id);
@@ -816,8 +780,8 @@ static void snap_restart(struct cm_operator_snap *s)
         s->lists[i].buf.len = 0;
         s->lists[i].n = 0;
     }
-    ids_clear(&s->ids);
-    ids_clear(&s->inner);
+    cm_idlist_clear(&s->ids);
+    cm_idlist_clear(&s->inner);
     free(s->fw_id);
     s->fw_id = NULL;
     s->stage_started = false;
@@ -849,8 +813,8 @@ void cm_operator_snap_free(void *arg)
     struct cm_operator_snap *s = arg;
     if (!s)
         return;
-    ids_clear(&s->ids);
-    ids_clear(&s->inner);
+    cm_idlist_clear(&s->ids);
+    cm_idlist_clear(&s->inner);
     free(s->fw_id);
     free(s->fw_head.p);
     free(s->fw_tail.p);
