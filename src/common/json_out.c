@@ -514,6 +514,18 @@ void cm_json_out_keyn(struct cm_json_out *w, const char *key, size_t n)
     putc1(w, ':');
 }
 
+/* Writes s as a string value after the key just written, or, when s is not valid UTF-8,
+ * takes the key back (the writer returns to len and last) and returns false. */
+static bool value_or_rewind(struct cm_json_out *w, size_t len, char last, const char *s)
+{
+    if (put_string_checked(w, s, strlen(s)))
+        return true;
+    w->len = len;
+    w->last = last;
+    w->data[len] = '\0';
+    return false;
+}
+
 bool cm_json_out_kstrn(struct cm_json_out *w, const char *key, size_t n, const char *s)
 {
     if (!s)
@@ -521,13 +533,7 @@ bool cm_json_out_kstrn(struct cm_json_out *w, const char *key, size_t n, const c
     size_t len = w->len;
     char last = w->last;
     cm_json_out_keyn(w, key, n);
-    if (!put_string_checked(w, s, strlen(s))) {
-        w->len = len;
-        w->last = last;
-        w->data[len] = '\0';
-        return false;
-    }
-    return true;
+    return value_or_rewind(w, len, last, s);
 }
 
 void cm_json_out_keyq(struct cm_json_out *w, const char *quoted, size_t n)
@@ -543,13 +549,7 @@ bool cm_json_out_kqstr(struct cm_json_out *w, const char *quoted, size_t n, cons
     size_t len = w->len;
     char last = w->last;
     cm_json_out_keyq(w, quoted, n);
-    if (!put_string_checked(w, s, strlen(s))) {
-        w->len = len;
-        w->last = last;
-        w->data[len] = '\0';
-        return false;
-    }
-    return true;
+    return value_or_rewind(w, len, last, s);
 }
 
 bool cm_json_out_kopen(struct cm_json_out *w, const char *key)
