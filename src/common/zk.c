@@ -11,20 +11,33 @@
  * after CM_ZK_EXPIRED. zookeeper_close joins the client's threads (we never call it from them)
  * and flushes outstanding completions with ZCLOSING, which land in the queue and are dropped
  * there: every request is freed exactly once, by the loop.
+ *
+ * Freeing while requests are in flight: libzookeeper 3.8's zookeeper_close can lose requests it
+ * has already sent (ZOOKEEPER-2894/3868: their ZCLOSING completions are queued for a completion
+ * thread that has been told to stop), so neither our request nor the client's completion record
+ * is ever freed. cm_zk_free therefore waits, bounded, for the answers to what it has in flight
+ * on a connected session before it closes the handle (see drain_in_flight).
  */
 #include "zk.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "util.h"
 
 #define MOD "zk"
+
+/* How long cm_zk_free waits for the answers to requests in flight before it closes anyway. A
+ * server that is up answers within a round trip; zookeeper_close itself may then block up to
+ * 4.5 s (sending the close and waiting for the server to end the session). */
+#define DRAIN_MS 1000
 
 enum zk_op { OP_CREATE, OP_GET, OP_CHILDREN, OP_EXISTS, OP_SET, OP_DELETE, OP_AUTH };
 
@@ -101,8 +114,9 @@ struct cm_zk {
     struct event *expiry_ev;  /* no server took the session back in time */
     struct event *restart_ev; /* start the next session */
 
-    int dispatching; /* depth of callbacks into the caller */
-    int dying;       /* cm_zk_free was called from a callback */
+    int dispatching;  /* depth of callbacks into the caller */
+    int dying;        /* cm_zk_free was called from a callback */
+    size_t in_flight; /* this generation's requests not yet freed (loop thread only) */
 
     pthread_mutex_t lock; /* guards head/tail only */
     struct zk_ev *head, *tail;
@@ -132,9 +146,20 @@ static struct zk_ev *ev_new(enum zk_ev_kind kind)
     return ev;
 }
 
+static void req_free(struct zk_req *req)
+{
+    if (!req)
+        return;
+    /* Requests of an ended session are not counted any more (end_session zeroes the count). */
+    if (req->gen == req->zk->gen)
+        req->zk->in_flight--;
+    free(req);
+}
+
+/* Loop thread only: a request's count is dropped here. */
 static void ev_free(struct zk_ev *ev)
 {
-    free(ev->req);
+    req_free(ev->req);
     free(ev->str);
     free(ev->data);
     for (size_t i = 0; i < ev->n_names; i++)
@@ -275,6 +300,7 @@ static struct zk_req *req_new(struct cm_zk *zk, enum zk_op op, const char *path,
     req->cb = cb;
     req->arg = arg;
     memcpy(req->path, path, plen + 1);
+    zk->in_flight++;
     return req;
 }
 
@@ -301,7 +327,7 @@ static int start_session(struct cm_zk *zk)
             zoo_add_auth(zh, "digest", zk->url.auth, (int)strlen(zk->url.auth), void_done, req);
         if (rc != ZOK) {
             CM_ERROR(MOD, "Failed to add digest credentials: %s", zerror(rc));
-            free(req);
+            req_free(req);
         }
     }
     return 0;
@@ -316,6 +342,7 @@ static void end_session(struct cm_zk *zk, double delay)
     zk->zh = NULL;
     zk->sess = NULL;
     zk->gen++;
+    zk->in_flight = 0;
     zk->connected = 0;
     zk->gen_connected = 0;
     zk->session_id = 0;
@@ -544,19 +571,59 @@ fail:
     return NULL;
 }
 
-static void destroy(struct cm_zk *zk)
+static long long now_ms(void)
 {
-    if (zk->zh)
-        zookeeper_close(zk->zh);
-    free(zk->sess);
-    /* Whatever the closed handle flushed into the queue is dropped. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Frees every queued event (no callbacks: the caller is freeing us). */
+static void drop_queued(struct cm_zk *zk)
+{
+    pthread_mutex_lock(&zk->lock);
     struct zk_ev *list = zk->head;
     zk->head = zk->tail = NULL;
+    pthread_mutex_unlock(&zk->lock);
     while (list) {
         struct zk_ev *ev = list;
         list = ev->next;
         ev_free(ev);
     }
+}
+
+/* Before the handle is closed: on a connected session, waits up to DRAIN_MS for the answers to
+ * the requests in flight (their callbacks are not called), so zookeeper_close has nothing of
+ * ours left to lose. A session that is not connected keeps its requests queued until it
+ * reconnects, so there is nothing to wait for. Blocks the calling thread: it is only called
+ * when the cm_zk is freed, typically at shutdown. */
+static void drain_in_flight(struct cm_zk *zk)
+{
+    long long deadline = now_ms() + DRAIN_MS;
+    for (;;) {
+        drop_queued(zk);
+        long long left = deadline - now_ms();
+        if (zk->in_flight == 0 || !zk->connected || left <= 0)
+            return;
+        struct pollfd p = {.fd = zk->efd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) > 0) {
+            uint64_t count;
+            ssize_t n = read(zk->efd, &count, sizeof count);
+            (void)n;
+        }
+    }
+}
+
+static void destroy(struct cm_zk *zk)
+{
+    if (zk->zh) {
+        if (zk->efd >= 0)
+            drain_in_flight(zk);
+        zookeeper_close(zk->zh);
+    }
+    free(zk->sess);
+    /* Whatever the closed handle flushed into the queue is dropped. */
+    drop_queued(zk);
     free_watches(zk);
     if (zk->wake_ev)
         event_free(zk->wake_ev);
