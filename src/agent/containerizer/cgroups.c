@@ -22,6 +22,7 @@
 
 #include "cgroups_internal.h"
 #include "errors.h"
+#include "strmap.h"
 
 #define MOUNTINFO_MAX (1024 * 1024)
 #define STAT_MAX (64 * 1024)
@@ -956,11 +957,12 @@ int cm_cgroups_oom(const struct cm_cgroups *cg, const char *id, struct cm_cgroup
     return 0;
 }
 
-static int list_add(char ***ids, size_t *n, size_t *cap, const char *name)
+/* Appends name unless seen holds it (the same container in several hierarchies). A map, not a
+ * scan of the list: an agent can start next to thousands of cgroups left by others. */
+static void list_add(char ***ids, size_t *n, size_t *cap, struct cm_strmap *seen, const char *name)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*ids)[i], name) == 0)
-            return 0;
+    if (cm_strmap_get(seen, name))
+        return;
     if (*n + 2 > *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
         char **ni = realloc(*ids, nc * sizeof *ni);
@@ -972,9 +974,9 @@ static int list_add(char ***ids, size_t *n, size_t *cap, const char *name)
     (*ids)[*n] = strdup(name);
     if (!(*ids)[*n])
         abort();
+    cm_strmap_put(seen, name, (*ids)[*n]);
     (*n)++;
     (*ids)[*n] = NULL;
-    return 0;
 }
 
 void cm_cgroups_list_free(char **ids)
@@ -997,6 +999,8 @@ int cm_cgroups_list(const struct cm_cgroups *cg, char ***ids, size_t *n, char *w
     if (!out)
         abort();
     cap = 1;
+    struct cm_strmap seen;
+    cm_strmap_init(&seen);
     char dir[CM_CGROUPS_PATH_MAX];
     for (int c = 0; c < CM_CG_NCTL; c++) {
         if (!(cg->usable & CM_CG_BIT(c)) || cm_cgroups_duplicate(cg, c))
@@ -1009,6 +1013,7 @@ int cm_cgroups_list(const struct cm_cgroups *cg, char ***ids, size_t *n, char *w
                 continue;
             int err = -errno;
             cm_cgroups_list_free(out);
+            cm_strmap_cleanup(&seen);
             *n = 0;
             return cm_fail(err, why, whylen, "opendir %s: %s", dir, strerror(-err));
         }
@@ -1016,13 +1021,17 @@ int cm_cgroups_list(const struct cm_cgroups *cg, char ***ids, size_t *n, char *w
         for (struct dirent *e; (e = readdir(d)) != NULL;) {
             if (cm_cgroups_validate_id(e->d_name, NULL, 0) != 0)
                 continue;
+            /* cgroupfs reports the type; stat only where a file system does not. */
             struct stat st;
-            if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            if (e->d_type != DT_DIR &&
+                (e->d_type != DT_UNKNOWN ||
+                 fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)))
                 continue;
-            list_add(&out, n, &cap, e->d_name);
+            list_add(&out, n, &cap, &seen, e->d_name);
         }
         closedir(d);
     }
+    cm_strmap_cleanup(&seen);
     *ids = out;
     return 0;
 }
