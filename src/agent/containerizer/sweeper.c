@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +26,9 @@
 
 /* Sids per request: one message of 4 KiB, well inside a socket pair's buffer. */
 #define MAX_BATCH 1024
+/* Sweeps start at least this far apart (seconds), so a scan costs at most its own time per
+ * MIN_GAP of one CPU however fast containers end; sids reaped meanwhile wait and share it. */
+#define MIN_GAP 0.01
 
 struct cm_sweeper {
     struct event_base *base;
@@ -38,6 +42,8 @@ struct cm_sweeper {
     pid_t inflight[MAX_BATCH]; /* the batch being swept (given back if the helper dies) */
     size_t ninflight;
     bool busy;
+    struct event *gap; /* fires when MIN_GAP since the last start has passed */
+    double last_start; /* CLOCK_MONOTONIC seconds; 0 = never */
     uint64_t sweeps, sids, killed;
 };
 
@@ -49,6 +55,20 @@ struct forked {
 };
 
 static void kick(struct cm_sweeper *s);
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void gap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    kick(arg);
+}
 
 static _Noreturn void helper_main(int sock)
 {
@@ -181,6 +201,15 @@ static bool send_batch(struct cm_sweeper *s)
 static void kick(struct cm_sweeper *s)
 {
     while (!s->busy && s->npending > 0) {
+        double wait = s->last_start > 0 ? s->last_start + MIN_GAP - now_mono() : 0;
+        if (wait > 0) {
+            if (!evtimer_pending(s->gap, NULL)) {
+                struct timeval tv = {0, (suseconds_t)(wait * 1e6) + 1};
+                evtimer_add(s->gap, &tv);
+            }
+            return;
+        }
+        s->last_start = now_mono();
         size_t n = s->npending < MAX_BATCH ? s->npending : MAX_BATCH;
         memcpy(s->inflight, s->pending, n * sizeof *s->pending);
         s->ninflight = n;
@@ -212,6 +241,9 @@ int cm_sweeper_new(struct event_base *base, struct cm_sweeper **out)
     struct cm_sweeper *s = cm_xcalloc(1, sizeof *s);
     s->base = base;
     s->fd = -1;
+    s->gap = evtimer_new(base, gap_cb, s);
+    if (!s->gap)
+        abort();
     *out = s;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -247,6 +279,7 @@ void cm_sweeper_free(struct cm_sweeper *s)
     /* A forked batch's child finishes its sweep on its own (it has its own copy). */
     cm_offload_cancel(s->offload);
     free(s->forked);
+    event_free(s->gap);
     free(s->pending);
     free(s);
 }

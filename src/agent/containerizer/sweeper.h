@@ -7,8 +7,10 @@
  * takes a scan of every process (cm_launcher_kill_sessions). A fork of the agent plus a scan
  * per reaped container was most of a trivial task's CPU, so the containerizer hands the sids
  * here: they wait in a pending set, and one sweep takes every sid that is pending when it
- * starts; when it finishes and sids are pending, the next starts. Under load the sids of many
- * containers share one scan.
+ * starts; when it finishes and sids are pending, the next starts, but no sooner than 10 ms
+ * after the previous one started. Under load the sids of many containers share one scan, and
+ * the sweeps cost at most one scan per 10 ms however fast containers end (a leftover process
+ * lives at most that much longer).
  *
  * Where a sweep runs: in a helper process forked by cm_sweeper_new (when the agent is still
  * small: its page tables are copied once, not per sweep). Requests (the batch of sids) and
