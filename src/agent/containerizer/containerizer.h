@@ -111,7 +111,7 @@ struct cm_containerizer_options {
     /* The agent's loop. With it, nothing the containerizer does waits: launches return once
      * the child is cloned (the exec result arrives later, see launched), teardowns and orphan
      * cleanups are timer-driven state machines (teardown.h), and the posix launcher's session
-     * sweep runs in a child. NULL: the old blocking behaviour (tests, tools). */
+     * sweep runs off the loop (sweeper.h). NULL: the old blocking behaviour (tests, tools). */
     struct event_base *base;
     const struct cm_clock *clock;            /* NULL = the real clock */
     cm_containerizer_launched_fn launched;   /* may be NULL */

@@ -97,8 +97,8 @@ static void killed_add(struct killed *k, pid_t pid)
 static bool signal_member(pid_t pid, pid_t sid, int sig)
 {
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0 && errno != ENOSYS)
-        return false; /* gone */
+    if (fd < 0 && errno == ESRCH)
+        return false; /* gone; other failures (no pidfds, no descriptors) fall back to kill */
     bool ok = getsid(pid) == sid && !pid_in_use(sid);
     if (ok)
         ok = fd >= 0 ? syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0 : kill(pid, sig) == 0;
