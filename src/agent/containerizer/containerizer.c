@@ -29,10 +29,10 @@
 #include "isolators.h"
 #include "janitor.h"
 #include "log.h"
-#include "offload.h"
 #include "records.h"
 #include "spawner.h"
 #include "strmap.h"
+#include "sweeper.h"
 #include "teardown.h"
 #include "util.h"
 
@@ -41,8 +41,6 @@
 /* Mesos's floors for a container's limits. */
 #define MIN_CPUS 0.01
 #define MIN_MEM_MB 32.0
-
-struct sweep;
 
 struct cm_containerizer {
     struct cm_containerizer_options opts;
@@ -61,18 +59,10 @@ struct cm_containerizer {
     struct cm_teardowns *teardowns; /* with a base: reaped containers and orphans */
     struct cm_janitor *janitor;     /* with a base: removes cgroups off the loop */
     struct cm_strmap removals;      /* id -> struct removal, requests to the janitor */
-    struct sweep *sweeps;           /* session sweeps running in children, until done */
+    struct cm_sweeper *sweeper;     /* with a base, posix without pid namespace (sweeper.h) */
     struct cm_disk_watch *disk;     /* with a base and a disk watch interval (disk.h) */
     struct cm_spawner *spawner;     /* with a base: the launch helper (spawner.h) */
     struct cm_cgpool *pool;         /* with the janitor: cgroups made ahead (cgpool.h) */
-};
-
-/* A session sweep in a child: listed so that cm_containerizer_free can cancel one the loop
- * will no longer finish (the agent's own exit kills executors after its loop stopped). */
-struct sweep {
-    struct sweep *next;
-    struct cm_containerizer *c;
-    struct cm_offload *offload;
 };
 
 /* A removal asked of the janitor, until the teardown collects its answer. */
@@ -596,6 +586,13 @@ int cm_containerizer_new(const struct cm_containerizer_options *opts, struct cm_
     if (c->opts.base && c->opts.disk_watch_interval > 0)
         c->disk = cm_disk_watch_new(c->opts.base, c->opts.disk_watch_interval,
                                     c->opts.enforce_disk_quota, disk_exceeded, c);
+    if (c->opts.base && !c->use_cgroups && !(c->clone_flags & CLONE_NEWPID)) {
+        /* Before the spawner: the sweeper's helper is a fork of the agent as it is now. */
+        int src = cm_sweeper_new(c->opts.base, &c->sweeper);
+        if (src)
+            CM_WARN(MOD, "Failed to start the session sweeper (%s); each sweep forks the agent",
+                    cm_strerror(src));
+    }
     if (c->opts.base && !c->opts.no_launch_helper)
         start_spawner(c);
     if (!c->opts.defer_orphan_cleanup)
@@ -624,12 +621,7 @@ void cm_containerizer_free(struct cm_containerizer *c)
     cm_janitor_free(c->janitor);
     cm_cgpool_free(c->pool);
     cm_disk_watch_free(c->disk);
-    while (c->sweeps) {
-        struct sweep *s = c->sweeps;
-        c->sweeps = s->next;
-        cm_offload_cancel(s->offload); /* the child finishes its sweep on its own */
-        free(s);
-    }
+    cm_sweeper_free(c->sweeper);
     cm_strmap_cleanup_values(&c->removals, free);
     cm_strmap_cleanup_values(&c->containers, container_free_void);
     cm_records_free(c->records);
@@ -899,6 +891,8 @@ int cm_containerizer_launch(struct cm_containerizer *c, const struct cm_launch_s
         goto fail;
     ct->pid = *pid;
     ct->alive = true;
+    if (c->sweeper) /* a reaped leader's session with this number is empty now */
+        cm_sweeper_forget(c->sweeper, *pid);
     if (status_fd >= 0) {
         ct->status_fd = status_fd;
         ct->argv0 = strdup(spec->argv[0]);
@@ -990,39 +984,6 @@ int cm_containerizer_update(struct cm_containerizer *c, const char *container_id
     return rc;
 }
 
-static int sweep_session(void *arg)
-{
-    cm_launcher_kill_session((pid_t)(intptr_t)arg, SIGKILL);
-    return 0;
-}
-
-static void sweep_done(void *arg, int rc)
-{
-    (void)rc;
-    struct sweep *s = arg;
-    for (struct sweep **pp = &s->c->sweeps; *pp; pp = &(*pp)->next)
-        if (*pp == s) {
-            *pp = s->next;
-            break;
-        }
-    free(s); /* the offload frees itself after done */
-}
-
-static int sweep_start(struct cm_containerizer *c, pid_t pid)
-{
-    struct sweep *s = cm_xcalloc(1, sizeof *s);
-    s->c = c;
-    int rc = cm_offload_start(c->opts.base, sweep_session, (void *)(intptr_t)pid, sweep_done, s,
-                              &s->offload);
-    if (rc != 0) {
-        free(s);
-        return rc;
-    }
-    s->next = c->sweeps;
-    c->sweeps = s;
-    return 0;
-}
-
 void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_id)
 {
     struct container *ct = cm_strmap_get(&c->containers, container_id);
@@ -1045,9 +1006,12 @@ void cm_containerizer_reaped(struct cm_containerizer *c, const char *container_i
         destroy_cgroups(c, container_id);
     } else if (!(c->clone_flags & CLONE_NEWPID)) {
         /* Tasks the executor forked into groups of their own stay in its session: the group
-         * now, the session sweep (a /proc scan) in a child, off the loop. */
+         * now, the session sweep (a /proc scan) off the loop, in one scan with the sessions of
+         * every other container reaped meanwhile (sweeper.h). */
         c->launcher->kill(ct->pid, SIGKILL, 0);
-        if (!c->opts.base || sweep_start(c, ct->pid) != 0)
+        if (c->sweeper)
+            cm_sweeper_add(c->sweeper, ct->pid);
+        else
             cm_launcher_kill_session(ct->pid, SIGKILL);
     }
     if (!keep_record)

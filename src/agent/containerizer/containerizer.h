@@ -111,7 +111,7 @@ struct cm_containerizer_options {
     /* The agent's loop. With it, nothing the containerizer does waits: launches return once
      * the child is cloned (the exec result arrives later, see launched), teardowns and orphan
      * cleanups are timer-driven state machines (teardown.h), and the posix launcher's session
-     * sweep runs in a child. NULL: the old blocking behaviour (tests, tools). */
+     * sweep runs off the loop (sweeper.h). NULL: the old blocking behaviour (tests, tools). */
     struct event_base *base;
     const struct cm_clock *clock;            /* NULL = the real clock */
     cm_containerizer_launched_fn launched;   /* may be NULL */
@@ -315,8 +315,13 @@ int cm_launcher_spawn(const struct cm_launch_spec *spec, const struct cm_launch_
 #define CM_LAUNCH_JOINED 1
 int cm_launcher_read_status(int fd, const char *argv0, char *why, size_t whylen);
 
-/* Sends sig to every process of session sid by scanning /proc (slow: run it off the loop,
- * once per container). Returns how many were signalled. */
+/* Sends sig to every process whose session is one of sids[0..n), in one scan of the pid list
+ * of /proc (slow: run it off the loop, e.g. through the sweeper, sweeper.h). The sids must be
+ * those of reaped leaders: a sid that is the pid of a live process (checked at the start and
+ * before each signal) was reused and is skipped (posix_launcher.c explains why that is sound).
+ * Returns how many processes were signalled, or -ENOMEM. */
+int cm_launcher_kill_sessions(const pid_t *sids, size_t n, int sig);
+/* The same for one session. */
 int cm_launcher_kill_session(pid_t sid, int sig);
 
 extern const struct cm_launcher_ops cm_launcher_posix;
