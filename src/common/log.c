@@ -2,6 +2,7 @@
 
 #include "errors.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -12,6 +13,36 @@
 /* Process-wide logging settings; written once by a daemon's main before the loop starts. */
 static enum cm_log_level log_level = CM_LOG_INFO;
 static FILE *log_file;
+
+#ifndef CM_LOG_LIBRARY
+/* The pid every line carries, read once instead of a getpid() system call per line (log.h:
+ * forked children). 0 = not read yet. Atomic because a daemon's helper threads log too; they
+ * all store the same value. */
+static int log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void log_pid_forget(void)
+{
+    __atomic_store_n(&log_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void log_pid_watch_forks(void)
+{
+    /* A child made by fork() reads its own pid at its first line. */
+    pthread_atfork(NULL, NULL, log_pid_forget);
+}
+
+static int log_getpid(void)
+{
+    pthread_once(&log_pid_once, log_pid_watch_forks);
+    int pid = __atomic_load_n(&log_pid, __ATOMIC_RELAXED);
+    if (pid == 0) {
+        pid = (int)getpid();
+        __atomic_store_n(&log_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
+#endif
 
 void cm_log_set_level(enum cm_log_level level)
 {
@@ -81,7 +112,7 @@ static void log_line(enum cm_log_level level, const char *module, const char *fm
     char line[4096];
     int n = snprintf(line, sizeof line, "%c%02d%02d %02d:%02d:%02d.%06ld %d %s] ", "DIWE"[level],
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec,
-                     (int)getpid(), module);
+                     log_getpid(), module);
     if (n > 0 && (size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     /* One fputs per line keeps lines whole when several processes share a file. */
