@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -19,22 +20,20 @@ static FILE *log_file;
  * forked children). 0 = not read yet. Atomic because a daemon's helper threads log too; they
  * all store the same value. */
 static int log_pid;
-static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+static bool log_pid_watched; /* the fork handler is registered */
 
 static void log_pid_forget(void)
 {
     __atomic_store_n(&log_pid, 0, __ATOMIC_RELAXED);
 }
 
-static void log_pid_watch_forks(void)
-{
-    /* A child made by fork() reads its own pid at its first line. */
-    pthread_atfork(NULL, NULL, log_pid_forget);
-}
-
 static int log_getpid(void)
 {
-    pthread_once(&log_pid_once, log_pid_watch_forks);
+    /* A child made by fork() reads its own pid at its first line. (Not pthread_once: its
+     * first call ends in a futex wake-up, a system call of its own.) */
+    if (!__atomic_load_n(&log_pid_watched, __ATOMIC_ACQUIRE) &&
+        !__atomic_exchange_n(&log_pid_watched, true, __ATOMIC_ACQ_REL))
+        pthread_atfork(NULL, NULL, log_pid_forget);
     int pid = __atomic_load_n(&log_pid, __ATOMIC_RELAXED);
     if (pid == 0) {
         pid = (int)getpid();
