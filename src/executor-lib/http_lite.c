@@ -246,14 +246,15 @@ static void conn_on_readable(evutil_socket_t fd, short what, void *arg)
 static int conn_flush(struct conn *conn)
 {
     while (evbuffer_get_length(conn->out) > 0) {
+        size_t before = evbuffer_get_length(conn->out);
         int n = evbuffer_write(conn->out, conn->fd);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 break;
             return errno ? errno : EIO;
         }
-        if (n == 0)
-            break;
+        if ((size_t)n < before)
+            break; /* the socket is full: the write watch says when it is not */
     }
     if (evbuffer_get_length(conn->out) == 0)
         event_del(conn->wr);
