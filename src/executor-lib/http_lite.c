@@ -110,7 +110,10 @@ struct cm_http_client {
 #define CONN_CONNECTED 0x1
 #define CONN_EOF 0x2
 #define CONN_ERROR 0x4
-#define CONN_READ_SPACE 16384
+/* What a read asks for: an executor's answers and events are a few hundred bytes, and a
+ * buffer chain of this size with its header is one 4 KiB page; a longer body takes more reads
+ * of the same size while each fills its space. */
+#define CONN_READ_SPACE 4000
 
 struct conn;
 typedef void (*conn_read_cb)(struct conn *conn, void *arg);
@@ -606,20 +609,42 @@ static int read_head(struct cm_http_call *call, struct evbuffer *in)
     return 0;
 }
 
+/* Delivers at most *take bytes from the front of in, where they lie (no copy): the first
+ * contiguous piece; *take becomes what was delivered and drained. Returns 1 when the call
+ * ended (the bytes are then left: the connection goes with it). */
+static int deliver_front(struct cm_http_call *call, struct evbuffer *in, size_t *take)
+{
+    struct evbuffer_iovec seg;
+    const void *data;
+    if (evbuffer_peek(in, -1, NULL, &seg, 1) >= 1 && seg.iov_len > 0) {
+        data = seg.iov_base;
+        if (seg.iov_len < *take)
+            *take = seg.iov_len;
+    } else {
+        data = evbuffer_pullup(in, (ev_ssize_t)*take); /* an empty piece in front: rare */
+        if (!data) {
+            finish(call, -ENOMEM, "out of memory");
+            return 1;
+        }
+    }
+    if (deliver(call, data, *take))
+        return 1;
+    evbuffer_drain(in, *take);
+    return 0;
+}
+
 /* Reads body bytes by the framing. Returns 1 when the call ended. */
 static int read_body(struct cm_http_call *call, struct evbuffer *in)
 {
-    char buf[16384];
     while (call->phase == P_BODY) {
         size_t avail = evbuffer_get_length(in);
         if (call->body_kind == B_CLOSE || call->body_kind == B_LENGTH) {
             if (avail == 0)
                 return 0;
-            size_t take = avail < sizeof buf ? avail : sizeof buf;
+            size_t take = avail;
             if (call->body_kind == B_LENGTH && take > call->remaining)
                 take = call->remaining;
-            evbuffer_remove(in, buf, take);
-            if (deliver(call, buf, take))
+            if (deliver_front(call, in, &take))
                 return 1;
             if (call->body_kind == B_LENGTH) {
                 call->remaining -= take;
@@ -680,11 +705,10 @@ static int read_body(struct cm_http_call *call, struct evbuffer *in)
         /* C_DATA */
         if (avail == 0)
             return 0;
-        size_t take = avail < sizeof buf ? avail : sizeof buf;
+        size_t take = avail;
         if (take > call->remaining)
             take = call->remaining;
-        evbuffer_remove(in, buf, take);
-        if (deliver(call, buf, take))
+        if (deliver_front(call, in, &take))
             return 1;
         call->remaining -= take;
         if (call->remaining == 0)
