@@ -35,6 +35,7 @@ struct server {
     bool stream;         /* answer chunked and never end (a streaming call) */
     size_t big_answer;   /* answer with this many bytes of body ('a' + i % 26) */
     bool echo_len;       /* answer with the request body's length, in decimal */
+    const char *raw;     /* answer with these bytes as they are */
     struct sconn *conns; /* open connections, freed at the end */
 };
 
@@ -85,6 +86,11 @@ static void sconn_read(struct bufferevent *bev, void *arg)
             return;
         evbuffer_drain(in, head + body);
         c->s->requests++;
+        if (c->s->raw) {
+            c->served++;
+            evbuffer_add(bufferevent_get_output(bev), c->s->raw, strlen(c->s->raw));
+            continue;
+        }
         if (c->s->big_answer || c->s->echo_len) {
             struct evbuffer *out = bufferevent_get_output(bev);
             c->served++;
@@ -474,8 +480,49 @@ static void large_request_waits_for_the_socket(void)
     teardown(&f);
 }
 
-TEST_MAIN(TEST(plain_calls_share_one_connection), TEST(connection_close_is_honoured),
-          TEST(dropped_reused_connection_is_resent_once),
+/* The status line, read by hand: what it accepts and what it refuses. */
+static void status_lines(void)
+{
+    static const struct {
+        const char *answer;
+        long status; /* 0: refused as malformed */
+    } cases[] = {
+        {"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 202},
+        {"HTTP/1.0 404\r\nContent-Length: 0\r\n\r\n", 404},
+        {"HTTP/1.1  200  OK\r\nContent-Length: 0\r\n\r\n", 200},
+        {"HTTP/1.1 99 Low\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1 2000 High\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1 20x OK\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/x.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0},
+        {"SPDY/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fixture f;
+        REQUIRE(setup(&f) == 0);
+        f.s.raw = cases[i].answer;
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/x", f.s.port);
+        struct outcome o = {.base = f.base};
+        struct cm_http_request_opts opts = {
+            .method = "GET", .url = url, .timeout_secs = 5, .on_done = on_outcome, .arg = &o};
+        REQUIRE(cm_http_client_start(f.r.client, &opts, NULL) == 0);
+        wait_outcome(&o);
+        CHECK_INT(o.calls, 1);
+        if (cases[i].status) {
+            CHECK_INT(o.err, 0);
+            CHECK_INT(o.status, cases[i].status);
+        } else {
+            CHECK_INT(o.err, CM_EHTTP);
+            CHECK_STR(o.msg, "malformed HTTP status line");
+        }
+        free(o.body);
+        teardown(&f);
+    }
+}
+
+TEST_MAIN(TEST(status_lines), TEST(plain_calls_share_one_connection),
+          TEST(connection_close_is_honoured), TEST(dropped_reused_connection_is_resent_once),
           TEST(streaming_call_keeps_its_own_connection),
           TEST(refused_connect_ends_the_call_from_the_loop), TEST(large_answer_is_read_whole),
           TEST(large_request_waits_for_the_socket))
