@@ -4,6 +4,10 @@
  * Lines go to stderr (or the file set with cm_log_set_file) as
  * "I1121 18:11:37.123456 <pid> <module>] message", the glog shape Mesos operators grep for.
  * The level and destination are process-wide settings made once at start by a daemon's main.
+ * The pid is read once per process, at its first line, not by a system call per line: a child
+ * made by fork() reads its own (a pthread_atfork handler forgets the parent's), while a child
+ * made by vfork() or a raw clone() must not log at all before it execs (it may only make
+ * async-signal-safe calls anyway), or its lines would carry its parent's pid.
  *
  * Code that also runs inside a library (the stream client in libcmscheduler) logs through a
  * struct cm_log_sink it was handed instead: a callback with its argument, carried in the

@@ -1,6 +1,6 @@
 /*
- * http_lite.c: a second implementation of src/common/http_client.h, on libevent's
- * bufferevents instead of libcurl, for the programs that must start fast (mesos-executor).
+ * http_lite.c: a second implementation of src/common/http_client.h, on libevent's events and
+ * buffers instead of libcurl, for the programs that must start fast (mesos-executor).
  *
  * Why: libcurl brings some thirty shared libraries (TLS stacks, Kerberos, LDAP, IDN, SSH...)
  * whose loading and relocation were most of an executor's start-up, while an executor only
@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
 #include <stdbool.h>
@@ -57,7 +56,7 @@ enum chunk_phase { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
 struct cm_http_call {
     struct cm_http_client *client;
     struct cm_http_call *prev, *next;
-    struct bufferevent *bev;
+    struct conn *conn;
     struct event *timer;         /* whole-call timeout */
     struct event *connect_timer; /* until connected */
     cm_http_headers_cb on_headers;
@@ -93,9 +92,250 @@ struct cm_http_call {
 struct cm_http_client {
     struct event_base *base;
     struct cm_http_call *calls;
-    struct bufferevent *idle; /* the parked keep-alive connection, or NULL */
+    struct conn *idle; /* the parked keep-alive connection, or NULL */
     char idle_key[256];
 };
+
+/* ---- the connection ------------------------------------------------------------------------
+ * A socket with its two buffers and two events, instead of a bufferevent: a bufferevent turns
+ * every connect into six epoll_ctl calls (it watches writes to learn of the connect, then
+ * swaps its events), adds and removes the write watch around every request, and asks the
+ * kernel with FIONREAD how much to read before each read. Here the read watch is added once,
+ * when the connection starts, and stays until it ends; a request is written straight away
+ * (on loopback the connect is over when connect() returns, and a write to a socket still
+ * connecting answers EAGAIN), and only what the socket does not take waits for the write watch.
+ * Reads go into the input buffer's free space, one read per readiness unless it filled that.
+ * Callbacks: read (new bytes in the input), event (CONN_CONNECTED, CONN_EOF, CONN_ERROR with
+ * conn->err). A callback may free the connection (conn_free defers that until it returns). */
+#define CONN_CONNECTED 0x1
+#define CONN_EOF 0x2
+#define CONN_ERROR 0x4
+/* What a read asks for: an executor's answers and events are a few hundred bytes, and a
+ * buffer chain of this size with its header is one 4 KiB page; a longer body takes more reads
+ * of the same size while each fills its space. */
+#define CONN_READ_SPACE 4000
+
+struct conn;
+typedef void (*conn_read_cb)(struct conn *conn, void *arg);
+typedef void (*conn_event_cb)(struct conn *conn, short what, void *arg);
+
+struct conn {
+    struct event_base *base;
+    evutil_socket_t fd;
+    struct event *rd; /* EV_READ, persistent, added for the connection's life */
+    struct event *wr; /* EV_WRITE, added only while out holds bytes (or an error waits) */
+    struct evbuffer *in, *out;
+    conn_read_cb on_read;
+    conn_event_cb on_event;
+    void *arg;
+    bool connecting; /* connect() started, nothing written or read yet */
+    int err;         /* an error found outside the loop, reported from the write event */
+    int busy;        /* callbacks on the stack */
+    bool dead;       /* conn_free was called while busy */
+};
+
+static void conn_release(struct conn *conn)
+{
+    if (conn->rd)
+        event_free(conn->rd);
+    if (conn->wr)
+        event_free(conn->wr);
+    conn->rd = conn->wr = NULL;
+    if (conn->fd >= 0)
+        evutil_closesocket(conn->fd);
+    conn->fd = -1;
+}
+
+/* Closes the socket now; the memory goes when no callback of conn is on the stack. */
+static void conn_free(struct conn *conn)
+{
+    if (!conn)
+        return;
+    conn_release(conn);
+    if (conn->busy) {
+        conn->dead = true;
+        return;
+    }
+    if (conn->in)
+        evbuffer_free(conn->in);
+    if (conn->out)
+        evbuffer_free(conn->out);
+    free(conn);
+}
+
+static void conn_setcb(struct conn *conn, conn_read_cb on_read, conn_event_cb on_event, void *arg)
+{
+    conn->on_read = on_read;
+    conn->on_event = on_event;
+    conn->arg = arg;
+}
+
+/* Runs the event callback; returns true when conn was freed meanwhile (or is dead). */
+static bool conn_event(struct conn *conn, short what)
+{
+    conn->busy++;
+    conn->on_event(conn, what, conn->arg);
+    conn->busy--;
+    if (conn->dead) {
+        if (!conn->busy)
+            conn_free(conn);
+        return true;
+    }
+    return false;
+}
+
+/* The socket is known connected (something went through): tells the owner once. */
+static bool conn_connected(struct conn *conn)
+{
+    if (!conn->connecting)
+        return false;
+    conn->connecting = false;
+    return conn_event(conn, CONN_CONNECTED);
+}
+
+/* Reports an error from the loop (the write event, made active by hand). */
+static void conn_fail_later(struct conn *conn, int err)
+{
+    conn->err = err ? err : EIO;
+    event_active(conn->wr, EV_WRITE, 1);
+}
+
+static void conn_on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct conn *conn = arg;
+    for (;;) {
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(conn->in, CONN_READ_SPACE, &v, 1) < 1) {
+            conn->err = ENOMEM;
+            conn_event(conn, CONN_ERROR);
+            return;
+        }
+        size_t space = v.iov_len;
+        ssize_t n = read(fd, v.iov_base, space);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            conn->err = errno;
+            conn_event(conn, CONN_ERROR);
+            return;
+        }
+        if (n == 0) {
+            if (conn_connected(conn))
+                return;
+            conn_event(conn, CONN_EOF);
+            return;
+        }
+        v.iov_len = (size_t)n;
+        evbuffer_commit_space(conn->in, &v, 1);
+        if (conn_connected(conn))
+            return;
+        conn->busy++;
+        conn->on_read(conn, conn->arg);
+        conn->busy--;
+        if (conn->dead) {
+            if (!conn->busy)
+                conn_free(conn);
+            return;
+        }
+        /* A short read emptied the socket: the next readiness brings the rest. */
+        if ((size_t)n < space || conn->fd != fd)
+            return;
+    }
+}
+
+/* Writes what out holds; the write watch stays only while some is left. Returns 0, or an
+ * errno value. */
+static int conn_flush(struct conn *conn)
+{
+    while (evbuffer_get_length(conn->out) > 0) {
+        size_t before = evbuffer_get_length(conn->out);
+        int n = evbuffer_write(conn->out, conn->fd);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            return errno ? errno : EIO;
+        }
+        if ((size_t)n < before)
+            break; /* the socket is full: the write watch says when it is not */
+    }
+    if (evbuffer_get_length(conn->out) == 0)
+        event_del(conn->wr);
+    else if (!event_pending(conn->wr, EV_WRITE, NULL))
+        event_add(conn->wr, NULL);
+    return 0;
+}
+
+static void conn_on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *conn = arg;
+    int err = conn->err;
+    if (!err) {
+        size_t before = evbuffer_get_length(conn->out);
+        err = conn_flush(conn);
+        if (!err && evbuffer_get_length(conn->out) < before && conn_connected(conn))
+            return;
+    }
+    if (err) {
+        event_del(conn->wr);
+        conn->err = err;
+        conn_event(conn, CONN_ERROR);
+    }
+}
+
+/* Queues len bytes and writes at once what the socket takes. */
+static int conn_write(struct conn *conn, const void *data, size_t len)
+{
+    if (conn->fd < 0)
+        return CM_ECLOSED;
+    const char *p = data;
+    if (evbuffer_get_length(conn->out) == 0 && !conn->err) {
+        ssize_t n;
+        do {
+            /* MSG_NOSIGNAL: a peer gone is an error here, never a SIGPIPE. */
+            n = send(conn->fd, p, len, MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            conn_fail_later(conn, errno);
+            return 0;
+        }
+        if (n > 0) {
+            conn->connecting = false; /* the owner learns it from conn_write's answer */
+            p += n;
+            len -= (size_t)n;
+        }
+    }
+    if (len == 0)
+        return 0;
+    if (evbuffer_add(conn->out, p, len) != 0)
+        return -ENOMEM;
+    if (!event_pending(conn->wr, EV_WRITE, NULL))
+        event_add(conn->wr, NULL);
+    return 0;
+}
+
+/* A connection on fd (owned from now on, closed by conn_free). */
+static struct conn *conn_new(struct event_base *base, evutil_socket_t fd)
+{
+    struct conn *conn = calloc(1, sizeof *conn);
+    if (!conn) {
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    conn->base = base;
+    conn->fd = fd;
+    conn->in = evbuffer_new();
+    conn->out = evbuffer_new();
+    conn->rd = event_new(base, fd, EV_READ | EV_PERSIST, conn_on_readable, conn);
+    conn->wr = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_on_writable, conn);
+    if (!conn->in || !conn->out || !conn->rd || !conn->wr || event_add(conn->rd, NULL) != 0) {
+        conn_free(conn);
+        return NULL;
+    }
+    return conn;
+}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -134,8 +374,7 @@ static void call_unlink(struct cm_http_call *call)
 static void call_destroy(struct cm_http_call *call)
 {
     call_unlink(call);
-    if (call->bev)
-        bufferevent_free(call->bev);
+    conn_free(call->conn);
     if (call->timer)
         event_free(call->timer);
     if (call->connect_timer)
@@ -150,33 +389,33 @@ static void call_destroy(struct cm_http_call *call)
 
 /* A parked connection: any event (the server closed it, or sent what nobody asked for) ends
  * it. */
-static void on_idle_event(struct bufferevent *bev, short what, void *arg)
+static void on_idle_event(struct conn *conn, short what, void *arg)
 {
     (void)what;
     struct cm_http_client *client = arg;
-    if (client->idle == bev)
+    if (client->idle == conn)
         client->idle = NULL;
-    bufferevent_free(bev);
+    conn_free(conn);
 }
 
-static void on_idle_read(struct bufferevent *bev, void *arg)
+static void on_idle_read(struct conn *conn, void *arg)
 {
-    on_idle_event(bev, 0, arg);
+    on_idle_event(conn, 0, arg);
 }
 
-/* Keeps bev, whose answer was read to its end, for the next plain call to key. */
-static void park(struct cm_http_client *client, struct bufferevent *bev, const char *key)
+/* Keeps conn, whose answer was read to its end, for the next plain call to key. Its read
+ * watch stays as it was: nothing is asked of the kernel. */
+static void park(struct cm_http_client *client, struct conn *conn, const char *key)
 {
-    if (evbuffer_get_length(bufferevent_get_input(bev)) != 0) {
-        bufferevent_free(bev); /* bytes beyond the answer: not a connection to trust */
+    if (evbuffer_get_length(conn->in) != 0 || evbuffer_get_length(conn->out) != 0 || conn->err) {
+        conn_free(conn); /* bytes beyond the answer: not a connection to trust */
         return;
     }
     if (client->idle)
-        bufferevent_free(client->idle);
-    client->idle = bev;
+        conn_free(client->idle);
+    client->idle = conn;
     snprintf(client->idle_key, sizeof client->idle_key, "%s", key);
-    bufferevent_setcb(bev, on_idle_read, NULL, on_idle_event, client);
-    bufferevent_enable(bev, EV_READ);
+    conn_setcb(conn, on_idle_read, on_idle_event, client);
 }
 
 /* Ends the call: the done callback (unless cancelled), then the call is freed (now, or when
@@ -189,13 +428,13 @@ static void finish(struct cm_http_call *call, int err, const char *errmsg)
     call->finished = true;
     call->phase = P_DONE;
     /* Nothing more reaches us from the socket or the timers. */
-    if (call->bev) {
+    if (call->conn) {
         if (err == 0 && complete && call->client && !call->streaming && !call->http10 &&
             !call->server_close && call->body_kind != B_CLOSE)
-            park(call->client, call->bev, call->key);
+            park(call->client, call->conn, call->key);
         else
-            bufferevent_free(call->bev);
-        call->bev = NULL;
+            conn_free(call->conn);
+        call->conn = NULL;
     }
     evtimer_del(call->timer);
     evtimer_del(call->connect_timer);
@@ -309,6 +548,36 @@ static int headers_done(struct cm_http_call *call)
     return 0;
 }
 
+/* Reads a decimal number of at most 9 digits at *p; returns -1 when there is none. */
+static int parse_digits(const char **p)
+{
+    int v = 0, n = 0;
+    while (**p >= '0' && **p <= '9' && n < 9) {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    return n ? v : -1;
+}
+
+/* "HTTP/<major>.<minor> <status>[ reason]". Returns 0 or -1. (By hand: sscanf's machinery
+ * was a visible share of an executor's user time for three lines per task.) */
+static int parse_status_line(const char *line, int *major, int *minor, int *status)
+{
+    if (strncmp(line, "HTTP/", 5) != 0)
+        return -1;
+    const char *p = line + 5;
+    if ((*major = parse_digits(&p)) < 0 || *p++ != '.' || (*minor = parse_digits(&p)) < 0)
+        return -1;
+    if (*p != ' ' && *p != '\t')
+        return -1;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if ((*status = parse_digits(&p)) < 0)
+        return -1;
+    return *p == '\0' || *p == ' ' || *p == '\t' ? 0 : -1;
+}
+
 /* Reads status and header lines. Returns 1 when the call ended or must wait for more. */
 static int read_head(struct cm_http_call *call, struct evbuffer *in)
 {
@@ -330,7 +599,7 @@ static int read_head(struct cm_http_call *call, struct evbuffer *in)
         }
         if (call->phase == P_STATUS) {
             int major, minor, status;
-            if (sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 100 ||
+            if (parse_status_line(line, &major, &minor, &status) != 0 || status < 100 ||
                 status > 999) {
                 free(line);
                 finish(call, CM_EHTTP, "malformed HTTP status line");
@@ -370,20 +639,42 @@ static int read_head(struct cm_http_call *call, struct evbuffer *in)
     return 0;
 }
 
+/* Delivers at most *take bytes from the front of in, where they lie (no copy): the first
+ * contiguous piece; *take becomes what was delivered and drained. Returns 1 when the call
+ * ended (the bytes are then left: the connection goes with it). */
+static int deliver_front(struct cm_http_call *call, struct evbuffer *in, size_t *take)
+{
+    struct evbuffer_iovec seg;
+    const void *data;
+    if (evbuffer_peek(in, -1, NULL, &seg, 1) >= 1 && seg.iov_len > 0) {
+        data = seg.iov_base;
+        if (seg.iov_len < *take)
+            *take = seg.iov_len;
+    } else {
+        data = evbuffer_pullup(in, (ev_ssize_t)*take); /* an empty piece in front: rare */
+        if (!data) {
+            finish(call, -ENOMEM, "out of memory");
+            return 1;
+        }
+    }
+    if (deliver(call, data, *take))
+        return 1;
+    evbuffer_drain(in, *take);
+    return 0;
+}
+
 /* Reads body bytes by the framing. Returns 1 when the call ended. */
 static int read_body(struct cm_http_call *call, struct evbuffer *in)
 {
-    char buf[16384];
     while (call->phase == P_BODY) {
         size_t avail = evbuffer_get_length(in);
         if (call->body_kind == B_CLOSE || call->body_kind == B_LENGTH) {
             if (avail == 0)
                 return 0;
-            size_t take = avail < sizeof buf ? avail : sizeof buf;
+            size_t take = avail;
             if (call->body_kind == B_LENGTH && take > call->remaining)
                 take = call->remaining;
-            evbuffer_remove(in, buf, take);
-            if (deliver(call, buf, take))
+            if (deliver_front(call, in, &take))
                 return 1;
             if (call->body_kind == B_LENGTH) {
                 call->remaining -= take;
@@ -444,11 +735,10 @@ static int read_body(struct cm_http_call *call, struct evbuffer *in)
         /* C_DATA */
         if (avail == 0)
             return 0;
-        size_t take = avail < sizeof buf ? avail : sizeof buf;
+        size_t take = avail;
         if (take > call->remaining)
             take = call->remaining;
-        evbuffer_remove(in, buf, take);
-        if (deliver(call, buf, take))
+        if (deliver_front(call, in, &take))
             return 1;
         call->remaining -= take;
         if (call->remaining == 0)
@@ -457,10 +747,10 @@ static int read_body(struct cm_http_call *call, struct evbuffer *in)
     return 0;
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+static void on_read(struct conn *conn, void *arg)
 {
     struct cm_http_call *call = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = conn->in;
     if (call->phase == P_STATUS || call->phase == P_HEADERS)
         if (read_head(call, in))
             return;
@@ -470,28 +760,27 @@ static void on_read(struct bufferevent *bev, void *arg)
 
 static int connect_new(struct cm_http_call *call, struct event_base *base);
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_event(struct conn *conn, short what, void *arg)
 {
     struct cm_http_call *call = arg;
-    (void)bev;
-    if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && call->reused && call->phase == P_STATUS &&
+    if ((what & (CONN_EOF | CONN_ERROR)) && call->reused && call->phase == P_STATUS &&
         call->header_bytes == 0 && call->request) {
         /* The parked connection was closed by the server before it answered: send the
          * request again on a new one (once). */
         call->reused = false;
-        struct event_base *base = bufferevent_get_base(call->bev);
-        bufferevent_free(call->bev);
-        call->bev = NULL;
+        struct event_base *base = conn->base;
+        conn_free(call->conn);
+        call->conn = NULL;
         if (connect_new(call, base) != 0)
             finish(call, CM_EHTTP, "connection failed: could not reconnect");
         return;
     }
-    if (what & BEV_EVENT_CONNECTED) {
+    if (what & CONN_CONNECTED) {
         evtimer_del(call->connect_timer);
         call->phase = P_STATUS;
         return;
     }
-    if (what & BEV_EVENT_EOF) {
+    if (what & CONN_EOF) {
         /* Bytes still buffered were read by on_read before this event. */
         if (call->phase == P_BODY && call->body_kind == B_CLOSE) {
             finish(call, 0, NULL);
@@ -502,12 +791,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
                                      : "connection closed before a response");
         return;
     }
-    if (what & BEV_EVENT_ERROR) {
+    if (what & CONN_ERROR) {
         char msg[160];
-        int e = EVUTIL_SOCKET_ERROR();
         snprintf(msg, sizeof msg, "%s: %s",
                  call->phase == P_CONNECT ? "connect failed" : "connection failed",
-                 evutil_socket_error_to_string(e));
+                 strerror(conn->err));
         finish(call, CM_EHTTP, msg);
     }
 }
@@ -549,8 +837,7 @@ void cm_http_client_free(struct cm_http_client *client)
         return;
     while (client->calls)
         cm_http_call_cancel(client->calls);
-    if (client->idle)
-        bufferevent_free(client->idle);
+    conn_free(client->idle);
     free(client);
 }
 
@@ -559,10 +846,8 @@ void cm_http_call_cancel(struct cm_http_call *call)
     if (!call)
         return;
     call_unlink(call);
-    if (call->bev) {
-        bufferevent_free(call->bev);
-        call->bev = NULL;
-    }
+    conn_free(call->conn);
+    call->conn = NULL;
     evtimer_del(call->timer);
     evtimer_del(call->connect_timer);
     call->cancelled = true;
@@ -607,21 +892,31 @@ static int connect_new(struct cm_http_call *call, struct event_base *base)
     evutil_socket_t fd = socket(call->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    call->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!call->bev) {
-        close(fd);
+    call->conn = conn_new(base, fd);
+    if (!call->conn)
         return -ENOMEM;
-    }
     call->phase = P_CONNECT;
-    struct evbuffer *o = bufferevent_get_output(call->bev);
+    conn_setcb(call->conn, on_read, on_event, call);
+    int rc;
+    do {
+        rc = connect(fd, (struct sockaddr *)&call->sa, (socklen_t)call->salen);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0 && errno != EINPROGRESS) {
+        if (errno != ECONNREFUSED)
+            return CM_EHTTP;
+        conn_fail_later(call->conn, errno); /* reported from the loop, as a late refusal */
+        set_timer(call->connect_timer, call->connect_timeout);
+        return 0;
+    }
+    call->conn->connecting = true;
     size_t n = evbuffer_get_length(call->request);
     unsigned char *bytes = evbuffer_pullup(call->request, (ev_ssize_t)n);
-    if (!bytes || evbuffer_add(o, bytes, n) != 0)
+    if (!bytes || conn_write(call->conn, bytes, n) != 0)
         return -ENOMEM;
-    bufferevent_setcb(call->bev, on_read, NULL, on_event, call);
-    bufferevent_enable(call->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(call->bev, (struct sockaddr *)&call->sa, call->salen) != 0)
-        return CM_EHTTP;
+    if (!call->conn->connecting) {
+        call->phase = P_STATUS; /* the request went out: connected already */
+        return 0;
+    }
     set_timer(call->connect_timer, call->connect_timeout);
     return 0;
 }
@@ -673,18 +968,17 @@ int cm_http_client_start(struct cm_http_client *client, const struct cm_http_req
     if (opts->body_len)
         evbuffer_add(o, opts->body, opts->body_len);
     if (!call->streaming && client->idle && strcmp(client->idle_key, call->key) == 0) {
-        call->bev = client->idle;
+        call->conn = client->idle;
         client->idle = NULL;
         call->reused = true;
         call->phase = P_STATUS;
         size_t n = evbuffer_get_length(call->request);
         unsigned char *bytes = evbuffer_pullup(call->request, (ev_ssize_t)n);
-        bufferevent_setcb(call->bev, on_read, NULL, on_event, call);
-        if (!bytes || bufferevent_write(call->bev, bytes, n) != 0) {
+        conn_setcb(call->conn, on_read, on_event, call);
+        if (!bytes || conn_write(call->conn, bytes, n) != 0) {
             call_destroy(call);
             return -ENOMEM;
         }
-        bufferevent_enable(call->bev, EV_READ | EV_WRITE);
     } else {
         int rc = connect_new(call, client->base);
         if (rc) {

@@ -273,20 +273,34 @@ static void image_mkdirs(const char *path)
         }
 }
 
+/* How the child tells its parent why it could not exec: through errfd (a pipe) after fork,
+ * straight into the parent's memory (*shared) after vfork, which shares it. */
+struct child_report {
+    int errfd;
+    volatile int *shared;
+};
+
+static _Noreturn void child_fail(const struct child_report *rep, int err)
+{
+    if (rep->shared) {
+        *rep->shared = err;
+    } else {
+        ssize_t w = write(rep->errfd, &err, sizeof err);
+        (void)w;
+    }
+    _exit(127);
+}
+
 /* Runs in the child between fork and exec: only async-signal-safe calls. */
-static void child_exec(char **argv, char *const *envp, const char *cwd, int errfd, bool shell,
-                       const char *rootfs)
+static void child_exec(char **argv, char *const *envp, const char *cwd,
+                       const struct child_report *rep, bool shell, const char *rootfs)
 {
     int err;
     if (rootfs) {
         /* execvpe searches the PATH of environ: the task's, inside the image. */
         environ = (char **)envp;
-        if ((err = image_enter_rootfs(rootfs)) != 0) {
-            err = -err; /* negative: the rootfs, not the exec, failed */
-            ssize_t w = write(errfd, &err, sizeof err);
-            (void)w;
-            _exit(127);
-        }
+        if ((err = image_enter_rootfs(rootfs)) != 0)
+            child_fail(rep, -err); /* negative: the rootfs, not the exec, failed */
         if (cwd)
             image_mkdirs(cwd);
     }
@@ -299,7 +313,7 @@ static void child_exec(char **argv, char *const *envp, const char *cwd, int errf
     /* The executor's own sockets (the agent connection) must not leak into the task. */
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         for (int fd = 3; fd < 1024; fd++)
-            if (fd != errfd)
+            if (fd != rep->errfd)
                 fcntl(fd, F_SETFD, FD_CLOEXEC);
     if (cwd && chdir(cwd) != 0) {
         err = errno;
@@ -310,22 +324,22 @@ static void child_exec(char **argv, char *const *envp, const char *cwd, int errf
             execvpe(argv[0], argv, envp);
         err = errno;
     }
-    ssize_t w = write(errfd, &err, sizeof err);
-    (void)w;
-    _exit(127);
+    child_fail(rep, err);
 }
 
-/* Starts the child (child_exec); returns its pid, or -1 with errno. vfork: the caller waits
- * for the exec anyway (the pipe), and the child only makes system calls on its own stack
- * until then, so nothing of the executor is copied for it. The image path (environ, the
- * rootfs mounts) keeps fork. A function of its own so that no caller's variable lives across
- * the vfork. */
+/* Starts the child (child_exec); returns its pid, or -1 with errno. Without an image: vfork,
+ * so nothing of the executor is copied for the child, which only makes system calls on its
+ * own stack until it execs; the parent resumes once it has (or has failed, leaving the errno
+ * in *rep->shared: the memory is shared, as glibc's posix_spawn reports its child's errors).
+ * The image path (environ, the rootfs mounts) keeps fork and reports through rep->errfd. A function
+ * of its own so that no caller's variable lives across the vfork. */
 static __attribute__((noinline)) pid_t spawn_child(char **argv, char *const *envp, const char *cwd,
-                                                   int errfd, bool shell, const char *rootfs)
+                                                   const struct child_report *rep, bool shell,
+                                                   const char *rootfs)
 {
     pid_t pid = rootfs ? fork() : vfork();
     if (pid == 0)
-        child_exec(argv, envp, cwd, errfd, shell, rootfs);
+        child_exec(argv, envp, cwd, rep, shell, rootfs);
     return pid;
 }
 
@@ -396,31 +410,40 @@ int cm_command_start(struct event_base *base, const Mesos__V1__CommandInfo *cmd,
         rc = cm_fail(-EINVAL, why, whylen, "Failed to watch SIGCHLD");
         goto fail;
     }
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    if (il.rootfs && pipe2(pipefd, O_CLOEXEC) != 0) {
         rc = -errno;
         cm_fail(rc, why, whylen, "Failed to create a pipe: %s", strerror(errno));
         goto fail;
     }
-    pid_t pid = spawn_child(argv, envp, cwd, pipefd[1], shell, il.rootfs);
+    volatile int exec_err = 0;
+    struct child_report report = {.errfd = pipefd[1], .shared = il.rootfs ? NULL : &exec_err};
+    pid_t pid = spawn_child(argv, envp, cwd, &report, shell, il.rootfs);
     if (pid < 0) {
         rc = -errno;
         cm_fail(rc, why, whylen, "Failed to fork: %s", strerror(errno));
         goto fail;
     }
-
-    /* Also set here, so a kill right after start cannot miss the group. */
-    setpgid(pid, pid);
     c->pid = pid;
-    close(pipefd[1]);
-    pipefd[1] = -1;
     int child_err = 0;
-    ssize_t r;
-    do {
-        r = read(pipefd[0], &child_err, sizeof child_err);
-    } while (r < 0 && errno == EINTR);
-    close(pipefd[0]);
-    pipefd[0] = -1;
-    if (r == (ssize_t)sizeof child_err) {
+    bool exec_failed;
+    if (il.rootfs) {
+        /* Also set here, so a kill right after start cannot miss the group. (After vfork the
+         * child has set it before the parent resumes.) */
+        setpgid(pid, pid);
+        close(pipefd[1]);
+        pipefd[1] = -1;
+        ssize_t r;
+        do {
+            r = read(pipefd[0], &child_err, sizeof child_err);
+        } while (r < 0 && errno == EINTR);
+        close(pipefd[0]);
+        pipefd[0] = -1;
+        exec_failed = r == (ssize_t)sizeof child_err;
+    } else {
+        child_err = exec_err;
+        exec_failed = child_err != 0;
+    }
+    if (exec_failed) {
         /* The exec failed; the child is exiting with 127. Reap it here, silently. */
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)

@@ -69,39 +69,56 @@ struct cm_executor {
 
 /* ---- messages -------------------------------------------------------------------------- */
 
+/* A status on the caller's stack: st points into the other members (and borrows task_id,
+ * message and cfg's strings). */
+struct status_parts {
+    Mesos__V1__TaskID tid;
+    Mesos__V1__ExecutorID eid;
+    Mesos__V1__AgentID aid;
+    Mesos__V1__ContainerStatus cs;
+    Mesos__V1__TaskStatus st;
+    uint8_t uuid[16];
+};
+
+static void status_fill(struct status_parts *p, const struct cm_exec_env *cfg, const char *task_id,
+                        Mesos__V1__TaskState state, const char *message, double now,
+                        uint32_t executor_pid)
+{
+    *p = (struct status_parts){.tid = MESOS__V1__TASK_ID__INIT,
+                               .eid = MESOS__V1__EXECUTOR_ID__INIT,
+                               .aid = MESOS__V1__AGENT_ID__INIT,
+                               .cs = MESOS__V1__CONTAINER_STATUS__INIT,
+                               .st = MESOS__V1__TASK_STATUS__INIT};
+    p->tid.value = (char *)task_id;
+    p->eid.value = cfg->executor_id;
+    p->aid.value = cfg->agent_id;
+    cm_uuid_random(p->uuid);
+    p->st.task_id = &p->tid;
+    p->st.state = state;
+    p->st.message = (char *)message;
+    p->st.has_source = 1;
+    p->st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
+    p->st.executor_id = &p->eid;
+    p->st.agent_id = &p->aid;
+    p->st.has_timestamp = 1;
+    p->st.timestamp = now;
+    p->st.has_uuid = 1;
+    p->st.uuid.data = p->uuid;
+    p->st.uuid.len = sizeof p->uuid;
+    if (executor_pid) {
+        p->cs.has_executor_pid = 1;
+        p->cs.executor_pid = executor_pid;
+        p->st.container_status = &p->cs;
+    }
+}
+
 Mesos__V1__TaskStatus *cm_executor_status_new(const struct cm_exec_env *cfg, const char *task_id,
                                               Mesos__V1__TaskState state, const char *message,
                                               double now, uint32_t executor_pid)
 {
-    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
-    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-    Mesos__V1__ContainerStatus cs = MESOS__V1__CONTAINER_STATUS__INIT;
-    Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
-    uint8_t uuid[16];
-
-    tid.value = (char *)task_id;
-    eid.value = cfg->executor_id;
-    aid.value = cfg->agent_id;
-    cm_uuid_random(uuid);
-    st.task_id = &tid;
-    st.state = state;
-    st.message = (char *)message;
-    st.has_source = 1;
-    st.source = MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
-    st.executor_id = &eid;
-    st.agent_id = &aid;
-    st.has_timestamp = 1;
-    st.timestamp = now;
-    st.has_uuid = 1;
-    st.uuid.data = uuid;
-    st.uuid.len = sizeof uuid;
-    if (executor_pid) {
-        cs.has_executor_pid = 1;
-        cs.executor_pid = executor_pid;
-        st.container_status = &cs;
-    }
-    return cm_pb_dup(&st.base);
+    struct status_parts p;
+    status_fill(&p, cfg, task_id, state, message, now, executor_pid);
+    return cm_pb_dup(&p.st.base);
 }
 
 static const char *state_name(Mesos__V1__TaskState s)
@@ -123,9 +140,11 @@ static void send_update_x(struct cm_executor *ex, const char *task_id, Mesos__V1
                           const char *message, int reason, int healthy)
 {
     bool running = state == MESOS__V1__TASK_STATE__TASK_RUNNING;
-    Mesos__V1__TaskStatus *st =
-        cm_executor_status_new(ex->cfg, task_id, state, message, cm_clock_now(ex->clock),
-                               running ? (uint32_t)getpid() : 0);
+    /* Built on the stack: the library keeps its own copy (cm_exec_update). */
+    struct status_parts parts;
+    status_fill(&parts, ex->cfg, task_id, state, message, cm_clock_now(ex->clock),
+                running ? (uint32_t)getpid() : 0);
+    Mesos__V1__TaskStatus *st = &parts.st;
     if (reason >= 0) {
         st->has_reason = 1;
         st->reason = (Mesos__V1__TaskStatus__Reason)reason;
@@ -135,18 +154,14 @@ static void send_update_x(struct cm_executor *ex, const char *task_id, Mesos__V1
         st->healthy = healthy != 0;
     }
     bool ours = ex->task && strcmp(task_id, ex->task->task_id->value) == 0;
-    if (ours && ex->check_status) {
-        st->check_status = (Mesos__V1__CheckStatusInfo *)cm_pb_dup(&ex->check_status->base);
-        if (!st->check_status)
-            abort();
-    }
+    if (ours && ex->check_status)
+        st->check_status = ex->check_status; /* borrowed: the library copies the status */
     CM_INFO(MOD, "Sending %s for task '%s'%s%s%s", state_name(state), task_id,
             healthy < 0 ? "" : (healthy ? " (healthy)" : " (unhealthy)"), message ? ": " : "",
             message ? message : "");
     char why[256];
     uint8_t uuid[16];
     int rc = cm_exec_update(ex->lib, st, uuid, why, sizeof why);
-    mesos__v1__task_status__free_unpacked(st, NULL);
     if (rc) {
         /* Only an invalid task id or a stopped link get here; nothing can carry it. */
         CM_ERROR(MOD, "Cannot send the update of task '%s': %s", task_id, why);

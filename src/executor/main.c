@@ -103,7 +103,6 @@ int main(int argc, char **argv)
     }
     /* Writes to a closed agent connection must be errors, not a fatal signal. */
     signal(SIGPIPE, SIG_IGN);
-    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     if (cm_exec_env_from_env(&cfg, environ, why, sizeof why) != 0) {
         CM_ERROR("executor", "Invalid environment: %s", why);
         usage(stderr);

@@ -2,8 +2,9 @@
  * itest_http_lite.c: the lean HTTP client of mesos-executor (src/executor-lib/http_lite.c)
  * against a hand-written HTTP/1.1 server on 127.0.0.1 in the same loop: plain calls share one
  * kept-alive connection, a "Connection: close" answer is honoured, a parked connection the
- * server drops unanswered is resent once on a new one, and a streaming call keeps its own
- * connection.
+ * server drops unanswered is resent once on a new one, a streaming call keeps its own
+ * connection, a refused connect ends the call from the loop, and bodies larger than a socket
+ * takes at once go through whole both ways.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -32,6 +33,9 @@ struct server {
     bool say_close;      /* answer with "Connection: close" and close */
     bool drop_reused;    /* a second request on a connection is dropped unanswered */
     bool stream;         /* answer chunked and never end (a streaming call) */
+    size_t big_answer;   /* answer with this many bytes of body ('a' + i % 26) */
+    bool echo_len;       /* answer with the request body's length, in decimal */
+    const char *raw;     /* answer with these bytes as they are */
     struct sconn *conns; /* open connections, freed at the end */
 };
 
@@ -82,6 +86,28 @@ static void sconn_read(struct bufferevent *bev, void *arg)
             return;
         evbuffer_drain(in, head + body);
         c->s->requests++;
+        if (c->s->raw) {
+            c->served++;
+            evbuffer_add(bufferevent_get_output(bev), c->s->raw, strlen(c->s->raw));
+            continue;
+        }
+        if (c->s->big_answer || c->s->echo_len) {
+            struct evbuffer *out = bufferevent_get_output(bev);
+            c->served++;
+            if (c->s->echo_len) {
+                char n[32];
+                int len = snprintf(n, sizeof n, "%zu", body);
+                evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len, n);
+                continue;
+            }
+            evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                                c->s->big_answer);
+            for (size_t i = 0; i < c->s->big_answer; i++) {
+                char ch = (char)('a' + i % 26);
+                evbuffer_add(out, &ch, 1);
+            }
+            continue;
+        }
         if (c->s->drop_reused && c->served > 0) {
             sconn_event(bev, 0, c); /* closed without an answer */
             return;
@@ -327,6 +353,176 @@ static void streaming_call_keeps_its_own_connection(void)
     teardown(&f);
 }
 
-TEST_MAIN(TEST(plain_calls_share_one_connection), TEST(connection_close_is_honoured),
-          TEST(dropped_reused_connection_is_resent_once),
-          TEST(streaming_call_keeps_its_own_connection))
+/* One call's outcome, for the cases below. */
+struct outcome {
+    struct event_base *base;
+    int calls; /* done callbacks */
+    int err;
+    long status;
+    char msg[256];
+    char *body;
+    size_t body_len;
+};
+
+static void on_outcome(void *arg, int err, const char *errmsg, const struct cm_http_response *resp)
+{
+    struct outcome *o = arg;
+    o->calls++;
+    o->err = err;
+    snprintf(o->msg, sizeof o->msg, "%s", errmsg ? errmsg : "");
+    if (resp) {
+        o->status = resp->status;
+        if (err == 0 && resp->body) {
+            o->body = malloc(resp->body_len + 1);
+            if (o->body) {
+                memcpy(o->body, resp->body, resp->body_len);
+                o->body[resp->body_len] = '\0';
+                o->body_len = resp->body_len;
+            }
+        }
+    }
+    event_base_loopexit(o->base, NULL);
+}
+
+static void wait_outcome(struct outcome *o)
+{
+    struct timeval tv = {10, 0};
+    event_base_loopexit(o->base, &tv);
+    event_base_dispatch(o->base);
+}
+
+static void refused_connect_ends_the_call_from_the_loop(void)
+{
+    struct fixture f;
+    REQUIRE(setup(&f) == 0);
+    /* A port nobody listens on any more: the server's own, closed. */
+    int port = f.s.port;
+    evconnlistener_free(f.s.lis);
+    f.s.lis = NULL;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/executor", port);
+    struct outcome o = {.base = f.base};
+    struct cm_http_request_opts opts = {.method = "POST",
+                                        .url = url,
+                                        .body = "abc",
+                                        .body_len = 3,
+                                        .timeout_secs = 5,
+                                        .on_done = on_outcome,
+                                        .arg = &o};
+    REQUIRE(cm_http_client_start(f.r.client, &opts, NULL) == 0);
+    CHECK_INT(o.calls, 0); /* never from inside start */
+    wait_outcome(&o);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, CM_EHTTP);
+    CHECK(strstr(o.msg, "connect failed") != NULL);
+    CHECK(strstr(o.msg, "refused") != NULL);
+    teardown(&f);
+}
+
+static void large_answer_is_read_whole(void)
+{
+    struct fixture f;
+    REQUIRE(setup(&f) == 0);
+    f.s.big_answer = 1000 * 1000; /* many reads of the client's buffer */
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/big", f.s.port);
+    struct outcome o = {.base = f.base};
+    struct cm_http_request_opts opts = {
+        .method = "GET", .url = url, .timeout_secs = 10, .on_done = on_outcome, .arg = &o};
+    REQUIRE(cm_http_client_start(f.r.client, &opts, NULL) == 0);
+    wait_outcome(&o);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, 0);
+    CHECK_INT(o.status, 200);
+    REQUIRE(o.body != NULL);
+    CHECK_INT(o.body_len, f.s.big_answer);
+    size_t bad = 0;
+    for (size_t i = 0; i < o.body_len; i++)
+        bad += o.body[i] != (char)('a' + i % 26);
+    CHECK_INT(bad, 0);
+    free(o.body);
+    teardown(&f);
+}
+
+static void large_request_waits_for_the_socket(void)
+{
+    struct fixture f;
+    REQUIRE(setup(&f) == 0);
+    f.s.echo_len = true;
+    /* More than a loopback socket takes at once: the rest waits for the write watch. */
+    size_t len = 16u * 1024 * 1024;
+    char *body = malloc(len);
+    REQUIRE(body != NULL);
+    memset(body, 'q', len);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/executor", f.s.port);
+    for (int round = 0; round < 2; round++) {
+        /* The second round goes on the parked connection. */
+        struct outcome o = {.base = f.base};
+        struct cm_http_request_opts opts = {.method = "POST",
+                                            .url = url,
+                                            .body = body,
+                                            .body_len = len,
+                                            .timeout_secs = 10,
+                                            .on_done = on_outcome,
+                                            .arg = &o};
+        REQUIRE(cm_http_client_start(f.r.client, &opts, NULL) == 0);
+        wait_outcome(&o);
+        CHECK_INT(o.calls, 1);
+        CHECK_INT(o.err, 0);
+        CHECK_INT(o.status, 200);
+        CHECK_STR(o.body, "16777216");
+        free(o.body);
+    }
+    CHECK_INT(f.s.accepts, 1);
+    CHECK_INT(f.s.requests, 2);
+    free(body);
+    teardown(&f);
+}
+
+/* The status line, read by hand: what it accepts and what it refuses. */
+static void status_lines(void)
+{
+    static const struct {
+        const char *answer;
+        long status; /* 0: refused as malformed */
+    } cases[] = {
+        {"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", 202},
+        {"HTTP/1.0 404\r\nContent-Length: 0\r\n\r\n", 404},
+        {"HTTP/1.1  200  OK\r\nContent-Length: 0\r\n\r\n", 200},
+        {"HTTP/1.1 99 Low\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1 2000 High\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1 20x OK\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/x.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0},
+        {"SPDY/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fixture f;
+        REQUIRE(setup(&f) == 0);
+        f.s.raw = cases[i].answer;
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/x", f.s.port);
+        struct outcome o = {.base = f.base};
+        struct cm_http_request_opts opts = {
+            .method = "GET", .url = url, .timeout_secs = 5, .on_done = on_outcome, .arg = &o};
+        REQUIRE(cm_http_client_start(f.r.client, &opts, NULL) == 0);
+        wait_outcome(&o);
+        CHECK_INT(o.calls, 1);
+        if (cases[i].status) {
+            CHECK_INT(o.err, 0);
+            CHECK_INT(o.status, cases[i].status);
+        } else {
+            CHECK_INT(o.err, CM_EHTTP);
+            CHECK_STR(o.msg, "malformed HTTP status line");
+        }
+        free(o.body);
+        teardown(&f);
+    }
+}
+
+TEST_MAIN(TEST(status_lines), TEST(plain_calls_share_one_connection),
+          TEST(connection_close_is_honoured), TEST(dropped_reused_connection_is_resent_once),
+          TEST(streaming_call_keeps_its_own_connection),
+          TEST(refused_connect_ends_the_call_from_the_loop), TEST(large_answer_is_read_whole),
+          TEST(large_request_waits_for_the_socket))
