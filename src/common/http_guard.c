@@ -620,6 +620,14 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct ev
         return BEV_NEED_MORE;
     bool moved = false;
     evutil_socket_t fd = bufferevent_getfd(c->under);
+    /* Run at once as evhttp adds bytes (not from the pump) on a plain connection with nothing
+     * queued: move nothing yet. Every addition also schedules the pump (on_bev_output), which
+     * comes back with BEV_FLUSH and sends the whole response in the one write below; moving it
+     * here would write all but its last byte now and that byte later: two writes and two TCP
+     * segments for every response. */
+    if (mode != BEV_FLUSH && c->proto == P_PLAIN && !c->tail && fd >= 0 &&
+        evbuffer_get_length(dst) == 0)
+        return BEV_NEED_MORE;
     conn_nodelay(c, fd);
     /* From the pump with nothing queued: a plain response goes out in one write when the
      * socket takes it all (the common case), and is then complete. */
