@@ -1027,7 +1027,68 @@ static void test_plain_response_one_segment(void)
     fixture_cleanup(&f);
 }
 
-TEST_MAIN(TEST(test_round_trip), TEST(test_plain_response_one_segment), TEST(test_query_and_jsonp),
+/* Starts a stream and sends its first event at once, as the agent does for SUBSCRIBED; the
+ * stream stays open until the client goes. */
+static void h_stream_first(struct cm_http_request *req, void *arg)
+{
+    struct cm_http_stream **out = arg;
+    *out = cm_http_stream_start(req, 200, "application/x-protobuf", NULL, NULL);
+    CHECK_INT(cm_http_stream_send(*out, "SUBSCRIBED", 10), 0);
+    CHECK_INT(cm_http_stream_send(*out, "HEARTBEAT", 9), 0);
+}
+
+/* The head of a stream and the events sent with it leave in one write (one TCP segment); later
+ * events in one more. */
+static void test_stream_head_and_first_event_one_segment(void)
+{
+    struct fixture f;
+    fixture_init(&f, 1024);
+    struct cm_http_stream *st = NULL;
+    cm_http_server_route(f.srv, "/first", h_stream_first, &st);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    const char *req = "POST /first HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    char buf[2048];
+    size_t got = 0;
+    for (int i = 0; i < 3000; i++) {
+        itest_loop_for(f.base, 0.001);
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "HEARTBEAT\r\n") || n == 0)
+            break;
+    }
+    CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+    CHECK(strstr(buf, "\r\n\r\na\r\nSUBSCRIBED\r\n9\r\nHEARTBEAT\r\n") != NULL);
+    CHECK_INT(data_segs_in(fd), 1);
+    REQUIRE(st != NULL);
+    /* A later event goes on its own, after the head. */
+    CHECK_INT(cm_http_stream_send(st, "LATER", 5), 0);
+    got = 0;
+    for (int i = 0; i < 3000; i++) {
+        itest_loop_for(f.base, 0.001);
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "LATER\r\n") || n == 0)
+            break;
+    }
+    CHECK_STR(buf, "5\r\nLATER\r\n");
+    CHECK_INT(data_segs_in(fd), 2);
+    cm_http_stream_end(st);
+    close(fd);
+    itest_loop_for(f.base, 0.02);
+    fixture_cleanup(&f);
+}
+
+TEST_MAIN(TEST(test_round_trip), TEST(test_plain_response_one_segment),
+          TEST(test_stream_head_and_first_event_one_segment), TEST(test_query_and_jsonp),
           TEST(test_stream), TEST(test_stream_client_cancel), TEST(test_stream_chatty_client),
           TEST(test_stream_slow_subscriber), TEST(test_errors), TEST(test_cancel_in_callbacks),
           TEST(test_free_client_in_callbacks))
