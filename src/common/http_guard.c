@@ -405,7 +405,11 @@ static const char *reason(int code)
 static void on_under_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct cm_http_guard_conn *c = arg;
-    (void)info;
+    /* Bytes queued on the socket: write them when it is writable (libevent's own callback,
+     * which ran before this one, could not: writing was off). */
+    (void)info; /* NULL when called directly (refusals) */
+    if (evbuffer_get_length(buf) > 0 && !(bufferevent_get_enabled(c->under) & EV_WRITE))
+        bufferevent_enable(c->under, EV_WRITE);
     /* The socket took everything: the held-back last byte of a response may go now. */
     if (!c->closing && evbuffer_get_length(buf) == 0 && !c->gone &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
@@ -809,8 +813,12 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     if (!c->bev)
         abort();
     /* evhttp enables reading on the filter only; the socket under it must read too (the flag
-     * takes effect when evhttp hands it the descriptor). */
-    bufferevent_enable(c->under, EV_READ | EV_WRITE);
+     * takes effect when evhttp hands it the descriptor). Writing is enabled with the first
+     * bytes queued on the socket (on_under_output): most responses are written straight to the
+     * socket, and a socket watched for writing from the start would cost an epoll_ctl to add
+     * the write event, a wake-up (a new socket is writable) and another epoll_ctl to drop it. */
+    bufferevent_enable(c->under, EV_READ);
+    bufferevent_disable(c->under, EV_WRITE); /* on by default in a new bufferevent */
     evbuffer_add_cb(bufferevent_get_output(c->bev), on_bev_output, c);
     evbuffer_add_cb(bufferevent_get_output(c->under), on_under_output, c);
     c->last_done = now();
