@@ -166,6 +166,7 @@ static int setup_sandbox_services(struct cm_agent *a, char *why, size_t whylen)
         .total_timeout = fl->fetcher_timeout,
         .frameworks_home = fl->frameworks_home,
     };
+    a->users = cm_user_cache_new(a->clock, CM_AGENT_USER_CACHE_TTL, NULL);
     rc = cm_fetcher_new(a->base, a->client, &fc, &a->fetcher, why, whylen);
     free(cache_dir);
     if (rc != 0)
@@ -468,6 +469,7 @@ void cm_agent_free(struct cm_agent *a)
     /* After the executors (they cancel their fetches and detach their paths), before the
      * HTTP client the fetcher downloads with. */
     cm_fetcher_free(a->fetcher);
+    cm_user_cache_free(a->users);
     cm_gc_free(a->gc);
     cm_agent_op_free(a->op);
     cm_http_server_free(a->http);

@@ -490,7 +490,7 @@ static int executor_user(struct cm_agent *a, struct agent_executor *e, struct cm
     const char *user = e->info->command->user ? e->info->command->user : e->framework->info->user;
     if (!user || !*user)
         return 1;
-    return cm_user_lookup(user, u, why, whylen);
+    return cm_user_cache_lookup(a->users, user, u, why, whylen);
 }
 
 static void start_fetch(struct cm_agent *a, struct agent_executor *e, const struct cm_user *owner)

@@ -44,6 +44,7 @@
 #include "resources.h"
 #include "ring.h"
 #include "status_update.h"
+#include "user_cache.h"
 #include "util.h"
 
 #define CM_AGENT_MAX_COMPLETED_FRAMEWORKS 50
@@ -51,6 +52,8 @@
 #define CM_AGENT_LAUNCH_SPACING_MAX 0.05 /* seconds a clone waits for the previous exec */
 #define CM_AGENT_MAX_COMPLETED_EXECUTORS 150
 #define CM_AGENT_MAX_COMPLETED_TASKS 200
+/* Seconds a --switch_user lookup is reused for the next launches as that user (user_cache.h). */
+#define CM_AGENT_USER_CACHE_TTL 1.0
 /* A task keeps its first (STARTING) and newest statuses, this many in all. */
 #define CM_AGENT_MAX_STATUSES_PER_TASK 32
 /* The longest a STATUS_UPDATE or TASK_LAUNCH_ACK call waits for the previous one of its kind
@@ -159,7 +162,8 @@ struct cm_agent {
     struct cm_fetcher *fetcher;
     struct cm_gc *gc;
     struct cm_files *files;
-    FILE *log_file; /* --log_dir/mesos-agent.INFO, or NULL */
+    struct cm_user_cache *users; /* --switch_user lookups (user_cache.h) */
+    FILE *log_file;              /* --log_dir/mesos-agent.INFO, or NULL */
 
     char *bind_ip;
     char *ip; /* advertised */

@@ -241,7 +241,9 @@ void agent_state_maybe_remove_executor(struct cm_agent *a, struct agent_executor
     struct agent_framework *f = e->framework;
     agent_xapi_disconnect(e);
     cm_strmap_remove(&f->executors, e->id);
-    if (a->agent_id)
+    /* Only a checkpointing framework's executors have anything under meta/ (every checkpoint
+     * write is gated as this is, and checkpoint never changes for a running framework). */
+    if (a->agent_id && agent_ckpt_enabled(f))
         agent_ckpt_remove(
             cm_paths_meta_executor_dir(a->flags->work_dir, a->agent_id, f->id, e->id));
     agent_state_sandbox_gc(a, e);

@@ -3,6 +3,8 @@
  */
 #include "executor_env.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,28 +12,53 @@
 #include "errors.h"
 #include "flags.h"
 
+/* v is the NULL-terminated environment being built; h[i] is the hash of v[i]'s name, so that
+ * looking a name up (every put looks for the name it sets) compares strings only on a match. */
 struct envlist {
     char **v;
+    uint64_t *h;
     size_t n, cap;
 };
+
+/* FNV-1a of the first nl bytes of s. */
+static uint64_t name_hash(const char *s, size_t nl)
+{
+    uint64_t x = 1469598103934665603ULL;
+    for (size_t i = 0; i < nl; i++) {
+        x ^= (unsigned char)s[i];
+        x *= 1099511628211ULL;
+    }
+    return x;
+}
+
+/* Index of the variable named by the first nl bytes of name (hash h), or -1. */
+static ptrdiff_t env_find(const struct envlist *e, const char *name, size_t nl, uint64_t h)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->h[i] == h && strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=')
+            return (ptrdiff_t)i;
+    return -1;
+}
 
 /* Puts entry ("name=value", malloc'd, taken) in place of the variable of that name (the first
  * nl bytes), or appends it. */
 static void env_put(struct envlist *e, char *entry, size_t nl)
 {
-    for (size_t i = 0; i < e->n; i++) {
-        if (strncmp(e->v[i], entry, nl) == 0 && e->v[i][nl] == '=') {
-            free(e->v[i]);
-            e->v[i] = entry;
-            return;
-        }
+    uint64_t h = name_hash(entry, nl);
+    ptrdiff_t i = env_find(e, entry, nl, h);
+    if (i >= 0) {
+        free(e->v[i]);
+        e->v[i] = entry;
+        return;
     }
     if (e->n + 2 > e->cap) {
         e->cap = e->cap ? e->cap * 2 : 64;
         e->v = realloc(e->v, e->cap * sizeof *e->v);
-        if (!e->v)
+        e->h = realloc(e->h, e->cap * sizeof *e->h);
+        if (!e->v || !e->h)
             abort();
     }
+    e->h[e->n] = h;
     e->v[e->n++] = entry;
     e->v[e->n] = NULL;
 }
@@ -51,14 +78,14 @@ static void env_set(struct envlist *e, const char *name, const char *value)
 static void env_unset(struct envlist *e, const char *name)
 {
     size_t nl = strlen(name);
-    for (size_t i = 0; i < e->n; i++) {
-        if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=') {
-            free(e->v[i]);
-            memmove(&e->v[i], &e->v[i + 1], (e->n - i) * sizeof *e->v); /* with the NULL */
-            e->n--;
-            return;
-        }
-    }
+    ptrdiff_t f = env_find(e, name, nl, name_hash(name, nl));
+    if (f < 0)
+        return;
+    size_t i = (size_t)f;
+    free(e->v[i]);
+    memmove(&e->v[i], &e->v[i + 1], (e->n - i) * sizeof *e->v); /* with the NULL */
+    memmove(&e->h[i], &e->h[i + 1], (e->n - i - 1) * sizeof *e->h);
+    e->n--;
 }
 
 static void env_set_raw(struct envlist *e, const char *assignment)
@@ -137,6 +164,7 @@ char **cm_executor_env_build(const struct cm_executor_env_params *p)
             (!v->has_type || v->type == MESOS__V1__ENVIRONMENT__VARIABLE__TYPE__VALUE))
             env_set(&e, v->name, v->value);
     }
+    free(e.h);
     if (!e.v) {
         e.v = calloc(1, sizeof *e.v);
         if (!e.v)

@@ -405,7 +405,11 @@ static const char *reason(int code)
 static void on_under_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct cm_http_guard_conn *c = arg;
-    (void)info;
+    /* Bytes queued on the socket: write them when it is writable (libevent's own callback,
+     * which ran before this one, could not: writing was off). */
+    (void)info; /* NULL when called directly (refusals) */
+    if (evbuffer_get_length(buf) > 0 && !(bufferevent_get_enabled(c->under) & EV_WRITE))
+        bufferevent_enable(c->under, EV_WRITE);
     /* The socket took everything: the held-back last byte of a response may go now. */
     if (!c->closing && evbuffer_get_length(buf) == 0 && !c->gone &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
@@ -620,6 +624,14 @@ static enum bufferevent_filter_result out_filter(struct evbuffer *src, struct ev
         return BEV_NEED_MORE;
     bool moved = false;
     evutil_socket_t fd = bufferevent_getfd(c->under);
+    /* Run at once as evhttp adds bytes (not from the pump) on a plain connection with nothing
+     * queued: move nothing yet. Every addition also schedules the pump (on_bev_output), which
+     * comes back with BEV_FLUSH and sends the whole response in the one write below; moving it
+     * here would write all but its last byte now and that byte later: two writes and two TCP
+     * segments for every response. */
+    if (mode != BEV_FLUSH && c->proto == P_PLAIN && !c->tail && fd >= 0 &&
+        evbuffer_get_length(dst) == 0)
+        return BEV_NEED_MORE;
     conn_nodelay(c, fd);
     /* From the pump with nothing queued: a plain response goes out in one write when the
      * socket takes it all (the common case), and is then complete. */
@@ -801,8 +813,12 @@ static struct bufferevent *on_new_conn(struct event_base *base, void *arg)
     if (!c->bev)
         abort();
     /* evhttp enables reading on the filter only; the socket under it must read too (the flag
-     * takes effect when evhttp hands it the descriptor). */
-    bufferevent_enable(c->under, EV_READ | EV_WRITE);
+     * takes effect when evhttp hands it the descriptor). Writing is enabled with the first
+     * bytes queued on the socket (on_under_output): most responses are written straight to the
+     * socket, and a socket watched for writing from the start would cost an epoll_ctl to add
+     * the write event, a wake-up (a new socket is writable) and another epoll_ctl to drop it. */
+    bufferevent_enable(c->under, EV_READ);
+    bufferevent_disable(c->under, EV_WRITE); /* on by default in a new bufferevent */
     evbuffer_add_cb(bufferevent_get_output(c->bev), on_bev_output, c);
     evbuffer_add_cb(bufferevent_get_output(c->under), on_under_output, c);
     c->last_done = now();

@@ -912,6 +912,24 @@ int cm_http_stream_send(struct cm_http_stream *st, const void *data, size_t len)
     }
     struct cm_http_server *srv = st->srv;
     srv->stream_sends++;
+    if (st->chunked && !srv->tls && st->evcon && !st->queued &&
+        evbuffer_get_length(st->chunk) == 0) {
+        /* Bytes still wait in the connection (typically the response head of a stream that
+         * just started): the chunk joins them now, and the connection's pump sends head and
+         * chunk in one write, where the flush below would write it on its own after them. */
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(st->evcon);
+        if (cm_http_guard_unsent(bev) > 0) {
+            char hdr[24];
+            size_t hlen = chunk_header(len, hdr);
+            struct evbuffer *out = bufferevent_get_output(bev);
+            evbuffer_add(out, hdr, hlen);
+            evbuffer_add(out, data, len);
+            evbuffer_add(out, "\r\n", 2);
+            bufferevent_enable(bev, EV_WRITE);
+            srv->stream_writes++;
+            return 0;
+        }
+    }
     if (st->chunked) {
         /* Each event stays a chunk of its own (clients may rely on one record per chunk);
          * the chunks of one turn leave together. */

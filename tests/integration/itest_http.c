@@ -3,6 +3,7 @@
  * in one process and one event loop.
  */
 #include <errno.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_data_segs_in */
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -959,7 +960,135 @@ static void test_free_client_in_callbacks(void)
     fixture_cleanup(&f);
 }
 
-TEST_MAIN(TEST(test_round_trip), TEST(test_query_and_jsonp), TEST(test_stream),
-          TEST(test_stream_client_cancel), TEST(test_stream_chatty_client),
+/* Sends raw on a connected socket and reads until want bytes came back, or a response ending
+ * in "POST:hello" did (or 3 s passed), running the server's loop meanwhile; returns the bytes
+ * read. */
+static size_t raw_exchange(struct fixture *f, int fd, const char *req, char *buf, size_t want)
+{
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    size_t got = 0;
+    for (int i = 0; i < 3000 && got < want; i++) {
+        itest_loop_for(f->base, 0.001);
+        ssize_t n = recv(fd, buf + got, want - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        else if (n == 0)
+            break;
+        if (got >= 10 && memcmp(buf + got - 10, "POST:hello", 10) == 0)
+            break;
+    }
+    return got;
+}
+
+static unsigned data_segs_in(int fd)
+{
+    struct tcp_info ti;
+    memset(&ti, 0, sizeof ti);
+    socklen_t len = sizeof ti;
+    CHECK_INT(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    return ti.tcpi_data_segs_in;
+}
+
+/* A plain response leaves in one write, so in one TCP segment (the server's TCP_NODELAY sends
+ * each write at once): the connection layer used to write all but the last byte at once and
+ * that byte from the loop, two segments per response. Kept-alive and "Connection: close". */
+static void test_plain_response_one_segment(void)
+{
+    struct fixture f;
+    fixture_init(&f, 1024);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char buf[1024];
+    const char *ka = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    /* Learn the response's length from a first exchange (headers carry the date). */
+    size_t got = raw_exchange(&f, fd, ka, buf, sizeof buf - 1);
+    buf[got] = '\0';
+    CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+    CHECK(strstr(buf, "POST:hello") != NULL);
+    unsigned segs = data_segs_in(fd);
+    CHECK_INT(segs, 1);
+    for (int i = 0; i < 5; i++) {
+        size_t again = raw_exchange(&f, fd, ka, buf, got);
+        CHECK_INT(again, got);
+        CHECK_INT(data_segs_in(fd), segs + 1);
+        segs = data_segs_in(fd);
+    }
+    const char *cl =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello";
+    size_t last = raw_exchange(&f, fd, cl, buf, sizeof buf - 1);
+    buf[last] = '\0';
+    CHECK(strstr(buf, "Connection: close") != NULL);
+    CHECK(strstr(buf, "POST:hello") != NULL);
+    CHECK_INT(data_segs_in(fd), segs + 1);
+    close(fd);
+    fixture_cleanup(&f);
+}
+
+/* Starts a stream and sends its first event at once, as the agent does for SUBSCRIBED; the
+ * stream stays open until the client goes. */
+static void h_stream_first(struct cm_http_request *req, void *arg)
+{
+    struct cm_http_stream **out = arg;
+    *out = cm_http_stream_start(req, 200, "application/x-protobuf", NULL, NULL);
+    CHECK_INT(cm_http_stream_send(*out, "SUBSCRIBED", 10), 0);
+    CHECK_INT(cm_http_stream_send(*out, "HEARTBEAT", 9), 0);
+}
+
+/* The head of a stream and the events sent with it leave in one write (one TCP segment); later
+ * events in one more. */
+static void test_stream_head_and_first_event_one_segment(void)
+{
+    struct fixture f;
+    fixture_init(&f, 1024);
+    struct cm_http_stream *st = NULL;
+    cm_http_server_route(f.srv, "/first", h_stream_first, &st);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    const char *req = "POST /first HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    char buf[2048];
+    size_t got = 0;
+    for (int i = 0; i < 3000; i++) {
+        itest_loop_for(f.base, 0.001);
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "HEARTBEAT\r\n") || n == 0)
+            break;
+    }
+    CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+    CHECK(strstr(buf, "\r\n\r\na\r\nSUBSCRIBED\r\n9\r\nHEARTBEAT\r\n") != NULL);
+    CHECK_INT(data_segs_in(fd), 1);
+    REQUIRE(st != NULL);
+    /* A later event goes on its own, after the head. */
+    CHECK_INT(cm_http_stream_send(st, "LATER", 5), 0);
+    got = 0;
+    for (int i = 0; i < 3000; i++) {
+        itest_loop_for(f.base, 0.001);
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "LATER\r\n") || n == 0)
+            break;
+    }
+    CHECK_STR(buf, "5\r\nLATER\r\n");
+    CHECK_INT(data_segs_in(fd), 2);
+    cm_http_stream_end(st);
+    close(fd);
+    itest_loop_for(f.base, 0.02);
+    fixture_cleanup(&f);
+}
+
+TEST_MAIN(TEST(test_round_trip), TEST(test_plain_response_one_segment),
+          TEST(test_stream_head_and_first_event_one_segment), TEST(test_query_and_jsonp),
+          TEST(test_stream), TEST(test_stream_client_cancel), TEST(test_stream_chatty_client),
           TEST(test_stream_slow_subscriber), TEST(test_errors), TEST(test_cancel_in_callbacks),
           TEST(test_free_client_in_callbacks))

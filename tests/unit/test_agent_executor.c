@@ -1,4 +1,7 @@
 /* Executor environment construction and executor API call validation. */
+#include <stdio.h>
+#include <string.h>
+
 #include "errors.h"
 #include "executor_api.h"
 #include "executor_env.h"
@@ -38,6 +41,71 @@ static void test_env_inherited(void)
     for (char **e = env; *e; e++)
         count += strncmp(*e, "MESOS_SLAVE_ID=", 15) == 0;
     CHECK_INT(count, 1);
+    cm_executor_env_free(env);
+}
+
+/* A large inherited environment (past the first growth) with duplicates, names that prefix
+ * each other, and a token variable removed from the middle: the last assignment of a name
+ * wins, each name appears once, and lookups after the removal still find every variable. */
+static void test_env_many_and_duplicates(void)
+{
+    enum { N = 150 };
+    static char vars[N + 6][48];
+    char *inherited[N + 7];
+    size_t k = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(vars[k], sizeof vars[k], "V%d=%d", i, i);
+        inherited[k] = vars[k];
+        k++;
+    }
+    snprintf(vars[k], sizeof vars[k], "MESOS_EXECUTOR_AUTHENTICATION_TOKEN=old");
+    inherited[k] = vars[k];
+    k++;
+    snprintf(vars[k], sizeof vars[k], "V1=again"); /* replaces V1=1 */
+    inherited[k] = vars[k];
+    k++;
+    snprintf(vars[k], sizeof vars[k], "V=short"); /* a prefix of every V<i> */
+    inherited[k] = vars[k];
+    k++;
+    snprintf(vars[k], sizeof vars[k], "V14=x=y"); /* value holding '=' */
+    inherited[k] = vars[k];
+    k++;
+    inherited[k] = NULL;
+    struct cm_executor_env_params p = {
+        .framework_id = "F",
+        .executor_id = "E",
+        .agent_id = "A",
+        .agent_ip = "127.0.0.1",
+        .agent_port = 5051,
+        .directory = "/d",
+        .inherited = inherited,
+    };
+    char **env = cm_executor_env_build(&p);
+    CHECK(cm_executor_env_get(env, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN") == NULL);
+    CHECK_STR(cm_executor_env_get(env, "V1"), "again");
+    CHECK_STR(cm_executor_env_get(env, "V"), "short");
+    CHECK_STR(cm_executor_env_get(env, "V14"), "x=y");
+    CHECK_STR(cm_executor_env_get(env, "V0"), "0");
+    CHECK_STR(cm_executor_env_get(env, "V149"), "149");
+    CHECK_STR(cm_executor_env_get(env, "MESOS_EXECUTOR_ID"), "E");
+    size_t n = 0, v1 = 0;
+    for (char **e = env; *e; e++) {
+        n++;
+        v1 += strncmp(*e, "V1=", 3) == 0;
+    }
+    CHECK_INT(v1, 1);
+    /* N + "V" + the ten MESOS_* variables of a command executor and LIBPROCESS_PORT. */
+    CHECK_INT(n, N + 1 + 11);
+    cm_executor_env_free(env);
+
+    /* With a token the variable is set once, in place of the inherited one. */
+    p.auth_token = "tok";
+    env = cm_executor_env_build(&p);
+    CHECK_STR(cm_executor_env_get(env, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN"), "tok");
+    n = 0;
+    for (char **e = env; *e; e++)
+        n += strncmp(*e, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN=", 36) == 0;
+    CHECK_INT(n, 1);
     cm_executor_env_free(env);
 }
 
@@ -174,5 +242,5 @@ static void test_protobuf_decode(void)
           0);
 }
 
-TEST_MAIN(TEST(test_env_inherited), TEST(test_env_flag), TEST(test_validation),
-          TEST(test_protobuf_decode))
+TEST_MAIN(TEST(test_env_inherited), TEST(test_env_many_and_duplicates), TEST(test_env_flag),
+          TEST(test_validation), TEST(test_protobuf_decode))
