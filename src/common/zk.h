@@ -39,8 +39,9 @@
  * ephemeral nodes at once when it can be reached); it may be called from inside one of this
  * module's callbacks. It blocks: on a connected session it first waits up to 1 s for the answers
  * to requests still in flight (their callbacks are not called; the ZooKeeper client can lose
- * requests closed under it), then the client's own close waits for the server (up to 4.5 s). Not thread-safe: use from the loop thread only. The ZooKeeper client's
- * own log lines are routed to cm_log at WARNING and above (module "zookeeper").
+ * requests closed under it), then the client's own close waits for the server (up to 4.5 s). Not
+ * thread-safe: use from the loop thread only. The ZooKeeper client's own log lines are routed to
+ * cm_log at WARNING and above (module "zookeeper").
  */
 #ifndef CM_ZK_H
 #define CM_ZK_H
