@@ -13,6 +13,8 @@
 
 #include <event2/event.h>
 
+#include "helper_child.h"
+
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
@@ -55,20 +57,6 @@ static void exited_cb(evutil_socket_t fd, short what, void *arg)
     job_free(o);
 }
 
-/* In the child: the parent's handlers would write into libevent's signal pipe, shared with
- * the parent, and wake it for signals that were not its own. */
-static void reset_signals(void)
-{
-    for (int s = 1; s < NSIG; s++) {
-        struct sigaction sa;
-        if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)
-            signal(s, SIG_DFL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
 int cm_offload_start(struct event_base *base, cm_offload_fn fn, void *fn_arg,
                      cm_offload_done_fn done, void *done_arg, struct cm_offload **out)
 {
@@ -85,12 +73,8 @@ int cm_offload_start(struct event_base *base, cm_offload_fn fn, void *fn_arg,
         return err;
     }
     if (pid == 0) {
-        reset_signals();
-        /* Only stdio and the result pipe stay: a listening socket held by a long removal
-         * would keep a restarted daemon from binding its port. */
-        if (dup2(p[1], 3) < 0)
+        if (cm_helper_child_prepare(p[1], 0) != 0)
             _exit(1);
-        syscall(SYS_close_range, 4U, ~0U, 0U);
         int result = fn(fn_arg);
         ssize_t w = write(3, &result, sizeof result);
         (void)w;

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "errors.h"
+#include "helper_child.h"
 
 #define ID_MAX 256
 
@@ -47,19 +48,11 @@ struct cm_janitor {
     void *arg;
 };
 
-static _Noreturn void janitor_main(const struct cm_cgroups *cg, int sock)
+static _Noreturn void janitor_main(const struct cm_cgroups *cg, int sock, pid_t agent)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Keep only the socket: the agent's sockets and files must not live on in the janitor. */
-    if (dup2(sock, 3) < 0)
+    if (cm_helper_child_prepare(sock, agent) != 0)
         _exit(1);
-    syscall(SYS_close_range, 4U, ~0U, 0U);
     for (;;) {
         struct request r;
         ssize_t n = recv(3, &r, sizeof r, 0);
@@ -123,10 +116,11 @@ int cm_janitor_new(struct event_base *base, const struct cm_cgroups *cg, cm_jani
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return -errno;
+    pid_t agent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        janitor_main(cg, sv[1]);
+        janitor_main(cg, sv[1], agent);
     }
     int err = pid < 0 ? -errno : 0;
     close(sv[1]);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "helper_child.h"
 #include "records.h"
 #include "user.h"
 
@@ -390,18 +391,8 @@ int cm_spawner_serve(int sock)
  * the lean program, or serves itself when it cannot. */
 static _Noreturn void helper_start(int sock, pid_t agent, const char *program)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != agent)
-        _exit(0); /* the agent died before the death signal was armed */
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            signal(s, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (dup2(sock, 3) < 0)
-        _exit(1);
-    syscall(SYS_close_range, 4U, ~0U, 0U);
+    if (cm_helper_child_prepare(sock, agent) != 0)
+        _exit(0); /* the agent died, or the socket could not be kept */
     if (program) {
         char *argv[] = {CM_SPAWNER_PROGRAM, NULL};
         char *envp[] = {NULL};

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "containerizer.h"
+#include "helper_child.h"
 #include "offload.h"
 #include "util.h"
 
@@ -70,19 +71,11 @@ static void gap_cb(evutil_socket_t fd, short what, void *arg)
     kick(arg);
 }
 
-static _Noreturn void helper_main(int sock)
+static _Noreturn void helper_main(int sock, pid_t agent)
 {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Keep only the socket: the agent's sockets and files must not live on in the helper. */
-    if (dup2(sock, 3) < 0)
+    if (cm_helper_child_prepare(sock, agent) != 0)
         _exit(1);
-    syscall(SYS_close_range, 4U, ~0U, 0U);
     static int32_t req[MAX_BATCH];
     static pid_t sids[MAX_BATCH];
     for (;;) {
@@ -248,10 +241,11 @@ int cm_sweeper_new(struct event_base *base, struct cm_sweeper **out)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return -errno;
+    pid_t agent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        helper_main(sv[1]);
+        helper_main(sv[1], agent);
     }
     int err = pid < 0 ? -errno : 0;
     close(sv[1]);
