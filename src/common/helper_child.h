@@ -19,4 +19,12 @@
  * _exit. Async-signal-safe. */
 int cm_helper_child_prepare(int fd, pid_t parent);
 
+/* Forks a helper that talks to its parent on a SOCK_SEQPACKET socket pair. The child is
+ * prepared as above (dies with the caller; its end of the pair is descriptor 3) and runs
+ * child_main(arg), then exits 0 if that returns. bufsize > 0 sizes both directions' buffers
+ * for records that large. Returns 0 with the child's pid and the caller's end of the pair
+ * (close-on-exec, blocking: the caller owns it), or -errno (nothing was started). */
+int cm_helper_child_fork(void (*child_main)(void *arg), void *arg, int bufsize, pid_t *pid,
+                         int *fd);
+
 #endif

@@ -48,11 +48,10 @@ struct cm_janitor {
     void *arg;
 };
 
-static _Noreturn void janitor_main(const struct cm_cgroups *cg, int sock, pid_t agent)
+/* The janitor (cm_helper_child_fork: only its socket, descriptor 3, is open). */
+static void janitor_main(void *arg)
 {
-    /* Keep only the socket: the agent's sockets and files must not live on in the janitor. */
-    if (cm_helper_child_prepare(sock, agent) != 0)
-        _exit(1);
+    const struct cm_cgroups *cg = arg;
     for (;;) {
         struct request r;
         ssize_t n = recv(3, &r, sizeof r, 0);
@@ -113,26 +112,17 @@ int cm_janitor_new(struct event_base *base, const struct cm_cgroups *cg, cm_jani
                    void *arg, struct cm_janitor **out)
 {
     *out = NULL;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return -errno;
-    pid_t agent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        janitor_main(cg, sv[1], agent);
-    }
-    int err = pid < 0 ? -errno : 0;
-    close(sv[1]);
-    if (err) {
-        close(sv[0]);
+    pid_t pid;
+    int fd;
+    /* The child reads the configuration through its copy of our memory. */
+    int err = cm_helper_child_fork(janitor_main, (void *)cg, 0, &pid, &fd);
+    if (err)
         return err;
-    }
     struct cm_janitor *j = calloc(1, sizeof *j);
     if (!j)
         abort();
     j->pid = pid;
-    j->fd = sv[0];
+    j->fd = fd;
     j->done = done;
     j->arg = arg;
     fcntl(j->fd, F_SETFL, O_NONBLOCK);

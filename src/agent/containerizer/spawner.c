@@ -389,10 +389,9 @@ int cm_spawner_serve(int sock)
 /* The forked child: dies with the agent, keeps only the socket (as fd 3: the agent's sockets
  * and files must not live on in the helper, nor reach the containers it clones), then becomes
  * the lean program, or serves itself when it cannot. */
-static _Noreturn void helper_start(int sock, pid_t agent, const char *program)
+static void helper_start(void *arg)
 {
-    if (cm_helper_child_prepare(sock, agent) != 0)
-        _exit(0); /* the agent died, or the socket could not be kept */
+    const char *program = arg;
     if (program) {
         char *argv[] = {CM_SPAWNER_PROGRAM, NULL};
         char *envp[] = {NULL};
@@ -410,32 +409,20 @@ static _Noreturn void helper_start(int sock, pid_t agent, const char *program)
 int cm_spawner_new(const struct cm_spawn_config *cfg, const char *program, struct cm_spawner **out)
 {
     *out = NULL;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return -errno;
-    /* A request is one record: make room for the largest. */
-    int sz = 2 * CM_SPAWNER_MAX_REQUEST;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     if (program && access(program, X_OK) != 0)
         program = NULL;
-    pid_t agent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        helper_start(sv[1], agent, program);
-    }
-    int err = pid < 0 ? -errno : 0;
-    close(sv[1]);
-    if (err) {
-        close(sv[0]);
+    pid_t pid;
+    int fd;
+    /* A request is one record: make room for the largest. */
+    int err =
+        cm_helper_child_fork(helper_start, (void *)program, 2 * CM_SPAWNER_MAX_REQUEST, &pid, &fd);
+    if (err)
         return err;
-    }
     struct cm_spawner *s = calloc(1, sizeof *s);
     if (!s)
         abort();
     s->pid = pid;
-    s->fd = sv[0];
+    s->fd = fd;
     s->buf = malloc(CM_SPAWNER_MAX_REQUEST);
     if (!s->buf)
         abort();

@@ -71,11 +71,10 @@ static void gap_cb(evutil_socket_t fd, short what, void *arg)
     kick(arg);
 }
 
-static _Noreturn void helper_main(int sock, pid_t agent)
+/* The helper (cm_helper_child_fork: only its socket, descriptor 3, is open). */
+static void helper_main(void *arg)
 {
-    /* Keep only the socket: the agent's sockets and files must not live on in the helper. */
-    if (cm_helper_child_prepare(sock, agent) != 0)
-        _exit(1);
+    (void)arg;
     static int32_t req[MAX_BATCH];
     static pid_t sids[MAX_BATCH];
     for (;;) {
@@ -238,23 +237,13 @@ int cm_sweeper_new(struct event_base *base, struct cm_sweeper **out)
     if (!s->gap)
         abort();
     *out = s;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return -errno;
-    pid_t agent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        helper_main(sv[1], agent);
-    }
-    int err = pid < 0 ? -errno : 0;
-    close(sv[1]);
-    if (err) {
-        close(sv[0]);
+    pid_t pid;
+    int fd;
+    int err = cm_helper_child_fork(helper_main, NULL, 0, &pid, &fd);
+    if (err)
         return err;
-    }
     s->helper = pid;
-    s->fd = sv[0];
+    s->fd = fd;
     fcntl(s->fd, F_SETFL, O_NONBLOCK);
     s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, answer_cb, s);
     if (!s->ev || event_add(s->ev, NULL) != 0)
