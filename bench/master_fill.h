@@ -116,4 +116,43 @@ static void fill_add_task(struct cm_master *m, struct cm_framework *fw, struct c
     cm_master_update_task(m, t, &st, -1);
 }
 
+/* Fills m with nagents agents (in bursts of 500, one registry store each, as agents arrive at a
+ * real master), nfw frameworks and ntasks tasks spread round-robin over both, then lets the
+ * loop run for a second so what the fill left pending (the first allocation cycle) is not
+ * counted against the first measurement. Prints a line naming the benchmark and the time the
+ * fill took. */
+static void fill_cluster(struct cm_master *m, struct event_base *base, const char *bench,
+                         int nagents, int nfw, int ntasks)
+{
+    double t0 = cm_monotonic_secs();
+    struct cm_agent **agents = calloc((size_t)nagents, sizeof *agents);
+    struct cm_framework **fws = calloc((size_t)nfw, sizeof *fws);
+    if (!agents || !fws)
+        fill_die("out of memory");
+    for (int i = 0; i < nagents; i += 500) {
+        cm_registrar_hold(m->registrar);
+        for (int j = i; j < nagents && j < i + 500; j++)
+            fill_add_agent(m, j);
+        cm_registrar_release(m->registrar);
+    }
+    size_t na = 0;
+    struct cm_strmap_iter it;
+    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it) && na < (size_t)nagents;)
+        agents[na++] = it.cur->value;
+    if (na != (size_t)nagents)
+        fill_die("not every agent was admitted");
+    for (int i = 0; i < nfw; i++)
+        fws[i] = fill_add_framework(m, i);
+    for (int i = 0; i < ntasks; i++)
+        fill_add_task(m, fws[i % nfw], agents[i % nagents], i);
+    free(agents);
+    free(fws);
+    printf("%s: %d agents, %d frameworks, %d tasks (filled in %.1f s)\n", bench, nagents, nfw,
+           ntasks, cm_monotonic_secs() - t0);
+    fflush(stdout);
+    struct timeval settle = {1, 0};
+    event_base_loopexit(base, &settle);
+    event_base_dispatch(base);
+}
+
 #endif

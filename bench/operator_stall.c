@@ -274,31 +274,7 @@ int main(int argc, char **argv)
     struct cm_master *m = cm_master_new(base, &flags);
     if (!m || cm_master_http_start(m) != 0)
         die("master start");
-    double t0 = cm_monotonic_secs();
-    struct cm_agent **agents = calloc((size_t)nagents, sizeof *agents);
-    for (int i = 0; i < nagents; i += 500) {
-        cm_registrar_hold(m->registrar);
-        for (int j = i; j < nagents && j < i + 500; j++)
-            fill_add_agent(m, j);
-        cm_registrar_release(m->registrar);
-    }
-    size_t na = 0;
-    struct cm_strmap_iter it;
-    for (cm_strmap_iter_init(&it, &m->agents); cm_strmap_iter_next(&it) && na < (size_t)nagents;)
-        agents[na++] = it.cur->value;
-    if (na != (size_t)nagents)
-        die("not every agent was admitted");
-    struct cm_framework **fws = calloc((size_t)nfw, sizeof *fws);
-    for (int i = 0; i < nfw; i++)
-        fws[i] = fill_add_framework(m, i);
-    for (int i = 0; i < ntasks; i++)
-        fill_add_task(m, fws[i % nfw], agents[i % nagents], i);
-    printf("bench-operator_stall: %d agents, %d frameworks, %d tasks (filled in %.1f s)\n", nagents,
-           nfw, ntasks, cm_monotonic_secs() - t0);
-    fflush(stdout);
-    struct timeval settle = {1, 0};
-    event_base_loopexit(base, &settle);
-    event_base_dispatch(base);
+    fill_cluster(m, base, "bench-operator_stall", nagents, nfw, ntasks);
     struct cm_loop_probe *probe = cm_loop_probe_new(base, 0.001);
     const char *json = "application/json", *pb = "application/x-protobuf";
     struct call calls[] = {
@@ -311,8 +287,6 @@ int main(int argc, char **argv)
     };
     measure_all(m, probe, calls, sizeof calls / sizeof calls[0], sliced_only);
     cm_loop_probe_free(probe);
-    free(agents);
-    free(fws);
     cm_master_free(m);
     event_base_free(base);
     cm_master_flags_cleanup(&flags);
