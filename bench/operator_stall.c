@@ -38,6 +38,7 @@
 #include "registrar.h"
 #include "scheduler_calls.h"
 
+#include "http_fetch.h"
 #include "master_fill.h"
 
 static void die(const char *what)
@@ -46,36 +47,15 @@ static void die(const char *what)
     exit(1);
 }
 
-/* ---- the client thread ---- */
+/* ---- the client ---- */
 
-struct fetch {
-    int port;
-    const char *body, *media; /* the call (JSON text) and the reply's media type */
-    bool first_record;        /* SUBSCRIBE: read the first RecordIO record only */
-    uint64_t hash;            /* FNV-1a of the de-chunked body (SUBSCRIBE: of the first record) */
+/* What a call's reply came to. */
+struct result {
+    int status;
+    uint64_t hash; /* FNV-1a of the de-chunked body (SUBSCRIBE: of the first record) */
     size_t len;
     double secs, cpu;
-    int status;
-    atomic_int done;
 };
-
-/* Removes the chunked framing of b[0, n) in place (complete chunks only); returns the length. */
-static size_t dechunk(char *b, size_t n)
-{
-    size_t in = 0, out = 0;
-    while (in < n) {
-        char *end;
-        unsigned long sz = strtoul(b + in, &end, 16);
-        char *nl = memmem(end, n - (size_t)(end - b), "\r\n", 2);
-        if (!nl || sz == 0 || (size_t)(nl + 2 - b) + sz > n)
-            break;
-        in = (size_t)(nl + 2 - b);
-        memmove(b + out, b + in, sz);
-        out += sz;
-        in += sz + 2;
-    }
-    return out;
-}
 
 /* SUBSCRIBE: whether b[0, n) (raw, chunked) holds the whole first record. */
 static bool have_record(const char *buf, size_t n)
@@ -86,7 +66,7 @@ static bool have_record(const char *buf, size_t n)
     size_t off = (size_t)(h + 4 - buf);
     char *copy = malloc(n - off + 1);
     memcpy(copy, buf + off, n - off);
-    size_t k = dechunk(copy, n - off);
+    size_t k = bench_dechunk(copy, n - off);
     bool ok = false;
     char *nl = memchr(copy, '\n', k);
     if (nl)
@@ -95,111 +75,39 @@ static bool have_record(const char *buf, size_t n)
     return ok;
 }
 
-static void *fetch_main(void *arg)
+/* POSTs body to /api/v1 asking for media while the loop runs (first_record: SUBSCRIBE, the
+ * first RecordIO record only, as events may follow it); fills *r and *st. */
+static void fetch(struct cm_master *m, struct cm_loop_probe *probe, const char *body,
+                  const char *media, bool first_record, struct result *r,
+                  struct cm_loop_probe_stats *st)
 {
-    struct fetch *f = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    double t0 = cm_monotonic_secs();
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        die("connect");
     char req[1024];
-    int rn =
-        snprintf(req, sizeof req,
-                 "POST /api/v1 HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n"
-                 "Content-Type: application/json\r\nAccept: %s\r\nContent-Length: %zu\r\n\r\n%s",
-                 f->media, strlen(f->body), f->body);
-    if (write(fd, req, (size_t)rn) != rn)
-        die("write");
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    size_t checked = 0;
-    for (;;) {
-        if (len + 65536 + 1 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t k = read(fd, buf + len, 65536);
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-        /* The record's end: checked every 4 MB read and once the reads slow down. */
-        if (f->first_record && (len - checked > (4u << 20) || k < 65536)) {
-            checked = len;
-            if (have_record(buf, len))
-                break;
-        }
-    }
-    f->secs = cm_monotonic_secs() - t0;
-    close(fd);
-    buf[len] = '\0';
-    f->status = atoi(buf + 9);
-    char *hend = strstr(buf, "\r\n\r\n");
-    if (!hend)
-        die("no header end");
-    *hend = '\0';
-    bool chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
-    char *body = hend + 4;
-    size_t blen = len - (size_t)(body - buf);
-    if (chunked)
-        blen = dechunk(body, blen);
-    if (f->first_record) {
-        /* The first record only (events may follow it). */
-        char *nl = memchr(body, '\n', blen);
-        size_t rlen = nl ? (size_t)(nl + 1 - body) + strtoull(body, NULL, 10) : 0;
+    snprintf(req, sizeof req,
+             "POST /api/v1 HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n"
+             "Content-Type: application/json\r\nAccept: %s\r\nContent-Length: %zu\r\n\r\n%s",
+             media, strlen(body), body);
+    struct bench_fetch f = {
+        .port = m->port, .request = req, .enough = first_record ? have_record : NULL};
+    bench_fetch_run(m->base, probe, &f, st);
+    size_t blen = f.len;
+    if (first_record) {
+        char *nl = memchr(f.body, '\n', blen);
+        size_t rlen = nl ? (size_t)(nl + 1 - f.body) + strtoull(f.body, NULL, 10) : 0;
         if (rlen && rlen <= blen)
             blen = rlen;
     }
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < blen; i++)
-        h = (h ^ (uint8_t)body[i]) * 0x100000001b3ull;
-    f->hash = h;
-    f->len = blen;
-    free(buf);
-    atomic_store(&f->done, 1);
-    return NULL;
-}
-
-struct waiter {
-    struct event_base *base;
-    struct fetch *f;
-};
-
-static void on_check(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct waiter *w = arg;
-    if (atomic_load(&w->f->done))
-        event_base_loopbreak(w->base);
-}
-
-static void fetch(struct cm_master *m, struct cm_loop_probe *probe, struct fetch *f,
-                  struct cm_loop_probe_stats *st)
-{
-    f->port = m->port;
-    struct waiter w = {m->base, f};
-    struct event *chk = event_new(m->base, -1, EV_PERSIST, on_check, &w);
-    struct timeval tv = {0, 2000};
-    event_add(chk, &tv);
-    cm_loop_probe_reset(probe);
-    pthread_t th;
-    struct timespec c0, c1;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    pthread_create(&th, NULL, fetch_main, f);
-    event_base_dispatch(m->base);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    f->cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-    pthread_join(th, NULL);
-    cm_loop_probe_stats(probe, st);
-    event_free(chk);
+        h = (h ^ (uint8_t)f.body[i]) * 0x100000001b3ull;
+    *r = (struct result){.status = f.status, .hash = h, .len = blen, .secs = f.secs, .cpu = f.cpu};
+    bench_fetch_cleanup(&f);
     /* Let the loop close the connection (a SUBSCRIBE stream) before the next call. */
     struct timeval settle = {0, 50000};
     event_base_loopexit(m->base, &settle);
     event_base_dispatch(m->base);
 }
 
-static void report(const char *label, const char *mode, const struct fetch *f,
+static void report(const char *label, const char *mode, const struct result *f,
                    const struct cm_loop_probe_stats *st, const char *same)
 {
     printf("%-20s %-9s: %4d %6.1f MB in %7.1f ms (master CPU %6.1f ms), loop stall max %7.1f ms "
@@ -213,7 +121,7 @@ static void report(const char *label, const char *mode, const struct fetch *f,
 struct call {
     const char *label, *body, *media;
     bool first_record;
-    struct fetch sliced;
+    struct result sliced;
 };
 
 /* Serves every call sliced, then (unless sliced_only) every call in one piece, the heaviest
@@ -226,19 +134,16 @@ static void measure_all(struct cm_master *m, struct cm_loop_probe *probe, struct
     struct cm_loop_probe_stats st;
     op->one_piece = false;
     for (size_t i = 0; i < n; i++) {
-        struct fetch *f = &calls[i].sliced;
-        *f = (struct fetch){
-            .body = calls[i].body, .media = calls[i].media, .first_record = calls[i].first_record};
-        fetch(m, probe, f, &st);
+        struct result *f = &calls[i].sliced;
+        fetch(m, probe, calls[i].body, calls[i].media, calls[i].first_record, f, &st);
         report(calls[i].label, "sliced", f, &st, NULL);
     }
     if (sliced_only)
         return;
     op->one_piece = true;
     for (size_t i = 0; i < n; i++) {
-        struct fetch f = {
-            .body = calls[i].body, .media = calls[i].media, .first_record = calls[i].first_record};
-        fetch(m, probe, &f, &st);
+        struct result f;
+        fetch(m, probe, calls[i].body, calls[i].media, calls[i].first_record, &f, &st);
         bool same = f.len == calls[i].sliced.len && f.hash == calls[i].sliced.hash;
         report(calls[i].label, "one piece", &f, &st, same ? "yes" : "NO");
     }

@@ -42,6 +42,7 @@
 #include "registrar.h"
 #include "scheduler_calls.h"
 
+#include "http_fetch.h"
 #include "master_fill.h"
 
 static void die(const char *what)
@@ -50,127 +51,19 @@ static void die(const char *what)
     exit(1);
 }
 
-/* ---- the client thread ---- */
+/* ---- the client ---- */
 
-struct fetch {
-    int port;
-    char path[256];
-    char *body; /* de-chunked */
-    size_t len;
-    double secs;
-    double cpu; /* CPU time of the master's thread (its loop) while the reply was served */
-    double sys; /* the part of cpu spent in the kernel */
-    int status;
-    atomic_int done;
-};
-
-static size_t dechunk(char *b, size_t n)
-{
-    size_t in = 0, out = 0;
-    while (in < n) {
-        char *end;
-        unsigned long sz = strtoul(b + in, &end, 16);
-        char *nl = strstr(end, "\r\n");
-        if (!nl || sz == 0)
-            break;
-        in = (size_t)(nl + 2 - b);
-        if (in + sz > n)
-            sz = n - in;
-        memmove(b + out, b + in, sz);
-        out += sz;
-        in += sz + 2;
-    }
-    return out;
-}
-
-static void *fetch_main(void *arg)
-{
-    struct fetch *f = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    double t0 = cm_monotonic_secs();
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        die("connect");
-    char req[512];
-    int rn = snprintf(req, sizeof req,
-                      "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", f->path);
-    if (write(fd, req, (size_t)rn) != rn)
-        die("write");
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 65536 + 1 > cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-        ssize_t k = read(fd, buf + len, 65536);
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-    }
-    f->secs = cm_monotonic_secs() - t0;
-    close(fd);
-    buf[len] = '\0';
-    f->status = atoi(buf + 9);
-    char *hend = strstr(buf, "\r\n\r\n");
-    if (!hend)
-        die("no header end");
-    *hend = '\0';
-    bool chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
-    char *body = hend + 4;
-    size_t blen = len - (size_t)(body - buf);
-    if (chunked)
-        blen = dechunk(body, blen);
-    f->body = malloc(blen + 1);
-    memcpy(f->body, body, blen);
-    f->body[blen] = '\0';
-    f->len = blen;
-    free(buf);
-    atomic_store(&f->done, 1);
-    return NULL;
-}
-
-struct waiter {
-    struct event_base *base;
-    struct fetch *f;
-};
-
-static void on_check(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct waiter *w = arg;
-    if (atomic_load(&w->f->done))
-        event_base_loopbreak(w->base);
-}
-
-/* Fetches path while the loop runs; fills *st with the probe's figures. */
+/* Fetches path while the loop runs; fills *f (bench_fetch_cleanup frees it) and *st. */
 static void fetch(struct cm_master *m, struct cm_loop_probe *probe, const char *path,
-                  struct fetch *f, struct cm_loop_probe_stats *st)
+                  struct bench_fetch *f, struct cm_loop_probe_stats *st)
 {
+    char req[512];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", path);
     memset(f, 0, sizeof *f);
     f->port = m->port;
-    snprintf(f->path, sizeof f->path, "%s", path);
-    struct waiter w = {m->base, f};
-    struct event *chk = event_new(m->base, -1, EV_PERSIST, on_check, &w);
-    struct timeval tv = {0, 2000};
-    event_add(chk, &tv);
-    cm_loop_probe_reset(probe);
-    pthread_t th;
-    struct timespec c0, c1;
-    struct rusage r0, r1;
-    getrusage(RUSAGE_THREAD, &r0);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-    pthread_create(&th, NULL, fetch_main, f);
-    event_base_dispatch(m->base);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-    getrusage(RUSAGE_THREAD, &r1);
-    f->cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
-    f->sys = (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
-             (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
-    pthread_join(th, NULL);
-    cm_loop_probe_stats(probe, st);
-    event_free(chk);
+    f->request = req;
+    bench_fetch_run(m->base, probe, f, st);
+    f->request = NULL;
 }
 
 /* --churn: while a body is written, the state it describes goes away under it: every 2 ms
@@ -205,7 +98,7 @@ static void churn_fetch(struct cm_master *m, struct cm_loop_probe *probe, const 
     c.ev = event_new(m->base, -1, EV_PERSIST, on_churn, &c);
     struct timeval tv = {0, 2000};
     event_add(c.ev, &tv);
-    struct fetch f;
+    struct bench_fetch f;
     struct cm_loop_probe_stats st;
     fetch(m, probe, path, &f, &st);
     event_free(c.ev);
@@ -216,14 +109,14 @@ static void churn_fetch(struct cm_master *m, struct cm_loop_probe *probe, const 
            path, f.status, (double)f.len / 1e6, f.secs * 1e3, c.fws, c.agents,
            j ? "yes" : err.text);
     json_decref(j);
-    free(f.body);
+    bench_fetch_cleanup(&f);
 }
 
 /* streamed_only (--streamed): the streamed reply alone (for profiling it). */
 static void measure(struct cm_master *m, struct cm_loop_probe *probe, const char *path,
                     bool streamed_only)
 {
-    struct fetch a, b;
+    struct bench_fetch a, b;
     struct cm_loop_probe_stats sa, sb;
     char jp[300];
     snprintf(jp, sizeof jp, "%s%sjsonp=cb", path, strchr(path, '?') ? "&" : "?");
@@ -234,7 +127,7 @@ static void measure(struct cm_master *m, struct cm_loop_probe *probe, const char
                path, a.status, (double)a.len / 1e6, a.secs * 1e3, a.cpu * 1e3, a.sys * 1e3,
                sa.max_stall * 1e3, sa.have_self ? sa.max_self * 1e3 : -1.0);
         fflush(stdout);
-        free(a.body);
+        bench_fetch_cleanup(&a);
         return;
     }
     fetch(m, probe, jp, &b, &sb);
@@ -247,8 +140,8 @@ static void measure(struct cm_master *m, struct cm_loop_probe *probe, const char
            "ms (self %6.1f)    body identical: %s\n",
            path, b.status, (double)b.len / 1e6, b.secs * 1e3, b.cpu * 1e3, sb.max_stall * 1e3,
            sb.have_self ? sb.max_self * 1e3 : -1.0, same ? "yes" : "NO");
-    free(a.body);
-    free(b.body);
+    bench_fetch_cleanup(&a);
+    bench_fetch_cleanup(&b);
 }
 
 int main(int argc, char **argv)
